@@ -1,0 +1,531 @@
+public import MQTTCodec
+import NIOCore
+
+/// An instruction from the broker core to its I/O shell.
+public enum BrokerAction: Sendable {
+    /// Encode and write this packet to the connection (flushed at the end of the batch).
+    case send(ConnectionID, Packet)
+    /// Close the connection after the packets already sent.
+    case close(ConnectionID)
+    /// Hand an accepted PUBLISH to the receiver; once it reports the message safe, send `acknowledgement`.
+    case receive(ReceivedMessage, acknowledgement: Packet?, to: ConnectionID?)
+}
+
+/// An accepted PUBLISH as the rest of Gemba sees it.
+public struct ReceivedMessage: Sendable {
+    public let message: Message
+    public let clientID: String
+    public let principal: Principal
+}
+
+/// Counters the core keeps; the shell exports them as metrics.
+public struct BrokerStatistics: Sendable {
+    public var messagesReceived = 0
+    public var messagesDelivered = 0
+    public var droppedQueueFull = 0
+    public var droppedTooLarge = 0
+    public var droppedExpired = 0
+    public var droppedNotAuthorized = 0
+    public var protocolErrors = 0
+    public var connectionsRefused = 0
+}
+
+/// The broker's whole protocol logic as a pure state machine: sessions, subscriptions, retained messages,
+/// wills, QoS flows and limits. Events go in with the broker time (ms); actions for the shell come out.
+public struct BrokerState: Sendable {
+    struct Connection: Sendable {
+        let id: ConnectionID
+        let clientID: String
+        let version: ProtocolVersion
+        let principal: Principal
+        var keepAlive: UInt16
+        var lastActivity: Int64
+        var topicAliases: [UInt16: String] = [:]
+        var clientReceiveMaximum: Int
+        var clientMaximumPacketSize: Int
+        var inboundInflight = 0
+        var will: Will?
+        let sessionExpiryAtConnect: UInt32
+    }
+
+    struct PendingWill: Sendable {
+        var will: Will
+        var principal: Principal
+        var fireAt: Int64
+    }
+
+    public let limits: BrokerLimits
+    public let hasReceiver: Bool
+    let authorizer: any Authorizer
+    var connections: [ConnectionID: Connection] = [:]
+    var sessions: [String: Session] = [:]
+    var subscriptions = SubscriptionTrie()
+    var retained: [String: Message] = [:]
+    var pendingWills: [String: PendingWill] = [:]
+    public private(set) var statistics = BrokerStatistics()
+    private var assignedIDCounter = 0
+
+    public init(limits: BrokerLimits, authorizer: any Authorizer, hasReceiver: Bool) {
+        self.limits = limits
+        self.authorizer = authorizer
+        self.hasReceiver = hasReceiver
+    }
+
+    public var connectionCount: Int { connections.count }
+    public var sessionCount: Int { sessions.count }
+    public var retainedCount: Int { retained.count }
+    public var subscriptionCount: Int { subscriptions.count }
+    public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
+
+    // MARK: Connect and disconnect
+
+    /// A CONNECT whose credentials the authenticator accepted as `principal`.
+    public mutating func connect(_ connect: Connect, principal: Principal, on id: ConnectionID, now: Int64,
+                                 into actions: inout [BrokerAction]) {
+        let v5 = connect.protocolVersion == .v5
+        func refuse(_ code: ReasonCode) {
+            statistics.connectionsRefused += 1
+            actions.append(.send(id, .connack(ConnAck(reasonCode: code))))
+            actions.append(.close(id))
+        }
+        if connect.properties.authenticationMethod != nil { return refuse(.badAuthenticationMethod) }
+        if connections.count >= limits.maxConnections { return refuse(v5 ? .quotaExceeded : .serverUnavailable) }
+        var clientID = connect.clientID
+        var ackProperties = Properties()
+        if clientID.isEmpty {
+            guard v5 || connect.cleanStart else { return refuse(.clientIdentifierNotValid) }
+            assignedIDCounter += 1
+            clientID = "gemba-\(now)-\(assignedIDCounter)"
+            if v5 { ackProperties.assignedClientIdentifier = clientID }
+        }
+        var expiry = v5 ? connect.properties.sessionExpiryInterval ?? 0 : (connect.cleanStart ? 0 : UInt32.max)
+        if expiry > limits.maxSessionExpiry {
+            expiry = limits.maxSessionExpiry
+            if v5 { ackProperties.sessionExpiryInterval = expiry }
+        }
+        var keepAlive = connect.keepAlive
+        if let maximum = limits.maxKeepAlive, keepAlive == 0 || keepAlive > maximum {
+            keepAlive = maximum
+            if v5 { ackProperties.serverKeepAlive = maximum }
+        }
+        if v5 {
+            ackProperties.receiveMaximum = limits.receiveMaximum
+            ackProperties.maximumPacketSize = UInt32(limits.maxPacketSize)
+            ackProperties.topicAliasMaximum = limits.topicAliasMaximum
+        }
+
+        if let existing = sessions[clientID], let old = existing.connection {
+            takeOver(old, now: now, into: &actions)
+        }
+        if let pending = pendingWills.removeValue(forKey: clientID), connect.cleanStart {
+            // A clean start ends the old session now, so its delayed will is due now.
+            publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
+        }
+        if connect.cleanStart, let old = sessions.removeValue(forKey: clientID) { removeSubscriptions(of: old) }
+        let sessionPresent = sessions[clientID] != nil
+        var session = sessions[clientID] ?? Session(clientID: clientID, expiryInterval: expiry)
+        session.connection = id
+        session.disconnectedAt = nil
+        session.expiryInterval = expiry
+        sessions[clientID] = session
+        connections[id] = Connection(
+            id: id, clientID: clientID, version: connect.protocolVersion, principal: principal,
+            keepAlive: keepAlive, lastActivity: now,
+            clientReceiveMaximum: Int(connect.properties.receiveMaximum ?? UInt16.max),
+            clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(ByteBuffer.maxMQTTPacket)),
+            will: connect.will, sessionExpiryAtConnect: expiry)
+        actions.append(.send(id, .connack(ConnAck(sessionPresent: sessionPresent, properties: ackProperties))))
+        if sessionPresent { resend(clientID: clientID, now: now, into: &actions) }
+    }
+
+    private mutating func takeOver(_ old: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
+        if connections[old]?.version == .v5 {
+            actions.append(.send(old, .disconnect(Disconnect(reasonCode: .sessionTakenOver))))
+        }
+        actions.append(.close(old))
+        connectionClosed(old, now: now, into: &actions)
+    }
+
+    /// The network connection ended (any reason). Publishes or schedules the will unless a normal DISCONNECT cleared it.
+    public mutating func connectionClosed(_ id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        guard var session = sessions[connection.clientID], session.connection == id else { return }
+        session.connection = nil
+        session.disconnectedAt = now
+        if let will = connection.will {
+            let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
+            if delay == 0 {
+                publishWill(will, clientID: connection.clientID, principal: connection.principal, now: now, into: &actions)
+            } else {
+                pendingWills[connection.clientID] = PendingWill(will: will, principal: connection.principal,
+                                                                fireAt: now + Int64(delay) * 1000)
+            }
+        }
+        if session.expiryInterval == 0 {
+            sessions[connection.clientID] = nil
+            removeSubscriptions(of: session)
+        } else {
+            sessions[connection.clientID] = session
+        }
+    }
+
+    private mutating func removeSubscriptions(of session: Session) {
+        for filter in session.subscriptions.keys { subscriptions.remove(filter: filter, clientID: session.clientID) }
+    }
+
+    private mutating func publishWill(_ will: Will, clientID: String, principal: Principal, now: Int64,
+                                      into actions: inout [BrokerAction]) {
+        guard authorizer.mayPublish(principal, topic: will.topic) else {
+            statistics.droppedNotAuthorized += 1
+            return
+        }
+        let message = Message(will: will, publisherID: clientID, now: now)
+        if hasReceiver {
+            actions.append(.receive(ReceivedMessage(message: message, clientID: clientID, principal: principal),
+                                    acknowledgement: nil, to: nil))
+        }
+        route(message, now: now, into: &actions)
+    }
+
+    // MARK: Packets
+
+    /// A packet from a connected client (anything after its CONNECT).
+    public mutating func receive(_ packet: Packet, from id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
+        guard connections[id] != nil else { return }
+        connections[id]!.lastActivity = now
+        switch packet {
+        case .publish(let publish): receivePublish(publish, from: id, now: now, into: &actions)
+        case .puback(let ack): outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
+        case .pubrec(let ack): pubrec(ack, from: id, now: now, into: &actions)
+        case .pubrel(let ack): pubrel(ack, from: id, into: &actions)
+        case .pubcomp(let ack): outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
+        case .subscribe(let subscribe): self.subscribe(subscribe, from: id, now: now, into: &actions)
+        case .unsubscribe(let unsubscribe): self.unsubscribe(unsubscribe, from: id, into: &actions)
+        case .pingreq: actions.append(.send(id, .pingresp))
+        case .disconnect(let disconnect): self.disconnect(disconnect, from: id, now: now, into: &actions)
+        case .connect: protocolError(id, "a second CONNECT", into: &actions)
+        case .auth: protocolError(id, "AUTH without an authentication method", into: &actions)
+        case .connack, .suback, .unsuback, .pingresp:
+            protocolError(id, "\(packet.type) is sent by servers only", into: &actions)
+        }
+    }
+
+    /// Closes a connection that broke the protocol, with the reason code in v5.
+    public mutating func protocolError(_ id: ConnectionID, _ why: String, code: ReasonCode = .protocolError,
+                                       into actions: inout [BrokerAction]) {
+        statistics.protocolErrors += 1
+        if connections[id]?.version == .v5 {
+            var properties = Properties()
+            properties.reasonString = why
+            actions.append(.send(id, .disconnect(Disconnect(reasonCode: code, properties: properties))))
+        }
+        actions.append(.close(id))
+    }
+
+    private mutating func receivePublish(_ publish: Publish, from id: ConnectionID, now: Int64,
+                                         into actions: inout [BrokerAction]) {
+        var connection = connections[id]!
+        var topic = publish.topic
+        if let alias = publish.properties.topicAlias {
+            guard alias <= limits.topicAliasMaximum else {
+                return protocolError(id, "topic alias \(alias) above maximum", code: .topicAliasInvalid, into: &actions)
+            }
+            if topic.isEmpty {
+                guard let known = connection.topicAliases[alias] else {
+                    return protocolError(id, "topic alias \(alias) was never defined", into: &actions)
+                }
+                topic = known
+            } else {
+                connection.topicAliases[alias] = topic
+            }
+        }
+        if publish.qos == .exactlyOnce, let packetID = publish.packetID,
+           sessions[connection.clientID]?.inboundQoS2.contains(packetID) == true {
+            // A retransmission of a QoS 2 message we already own: acknowledge again, deliver nothing.
+            connections[id] = connection
+            actions.append(.send(id, .pubrec(PublishAck(packetID: packetID))))
+            return
+        }
+        if publish.qos != .atMostOnce {
+            guard connection.inboundInflight < Int(limits.receiveMaximum) else {
+                return protocolError(id, "more than \(limits.receiveMaximum) unacknowledged publishes",
+                                     code: .receiveMaximumExceeded, into: &actions)
+            }
+        }
+        statistics.messagesReceived += 1
+        guard authorizer.mayPublish(connection.principal, topic: topic) else {
+            statistics.droppedNotAuthorized += 1
+            connections[id] = connection
+            acknowledge(publish, code: .notAuthorized, connection: connection, into: &actions)
+            return
+        }
+        let message = Message(publish, topic: topic, publisherID: connection.clientID, now: now)
+        let delivered = route(message, now: now, into: &actions)
+        let code: ReasonCode = delivered == 0 && !hasReceiver ? .noMatchingSubscribers : .success
+        if publish.qos == .exactlyOnce, let packetID = publish.packetID {
+            sessions[connection.clientID]?.inboundQoS2.insert(packetID)
+            connection.inboundInflight += 1
+        }
+        if hasReceiver {
+            let received = ReceivedMessage(message: message, clientID: connection.clientID, principal: connection.principal)
+            let ack = acknowledgement(for: publish, code: code, version: connection.version)
+            if publish.qos == .atLeastOnce { connection.inboundInflight += 1 }
+            actions.append(.receive(received, acknowledgement: ack, to: ack == nil ? nil : id))
+        } else {
+            acknowledge(publish, code: code, connection: connection, into: &actions)
+        }
+        connections[id] = connection
+    }
+
+    private func acknowledgement(for publish: Publish, code: ReasonCode, version: ProtocolVersion) -> Packet? {
+        guard let packetID = publish.packetID else { return nil }
+        let ack = PublishAck(packetID: packetID, reasonCode: version == .v5 ? code : .success)
+        return publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
+    }
+
+    private func acknowledge(_ publish: Publish, code: ReasonCode, connection: Connection,
+                             into actions: inout [BrokerAction]) {
+        if let ack = acknowledgement(for: publish, code: code, version: connection.version) {
+            actions.append(.send(connection.id, ack))
+        }
+    }
+
+    /// The receiver reported a QoS 1 message safe and the shell sent its PUBACK.
+    public mutating func receiverAcknowledged(_ ack: Packet, on id: ConnectionID) {
+        if case .puback = ack, connections[id] != nil { connections[id]!.inboundInflight -= 1 }
+    }
+
+    private mutating func pubrel(_ ack: PublishAck, from id: ConnectionID, into actions: inout [BrokerAction]) {
+        guard let clientID = connections[id]?.clientID else { return }
+        let known = sessions[clientID]?.inboundQoS2.remove(ack.packetID) != nil
+        if known { connections[id]!.inboundInflight -= 1 }
+        let code: ReasonCode = known || connections[id]!.version == .v311 ? .success : .packetIdentifierNotFound
+        actions.append(.send(id, .pubcomp(PublishAck(packetID: ack.packetID, reasonCode: code))))
+    }
+
+    private mutating func pubrec(_ ack: PublishAck, from id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
+        guard let clientID = connections[id]?.clientID, sessions[clientID]?.inflight[ack.packetID] != nil else {
+            if connections[id]?.version == .v5 {
+                actions.append(.send(id, .pubrel(PublishAck(packetID: ack.packetID, reasonCode: .packetIdentifierNotFound))))
+            }
+            return
+        }
+        if ack.reasonCode.isFailure {
+            return outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
+        }
+        sessions[clientID]!.inflight[ack.packetID]!.stage = .awaitingPubcomp
+        actions.append(.send(id, .pubrel(PublishAck(packetID: ack.packetID))))
+    }
+
+    private mutating func outboundAcknowledged(_ packetID: UInt16, from id: ConnectionID, now: Int64,
+                                               into actions: inout [BrokerAction]) {
+        guard let clientID = connections[id]?.clientID,
+              sessions[clientID]?.removeInflight(packetID) != nil else { return }
+        drainQueue(clientID: clientID, now: now, into: &actions)
+    }
+
+    private mutating func disconnect(_ disconnect: Disconnect, from id: ConnectionID, now: Int64,
+                                     into actions: inout [BrokerAction]) {
+        guard var connection = connections[id] else { return }
+        if let expiry = disconnect.properties.sessionExpiryInterval {
+            guard connection.sessionExpiryAtConnect != 0 || expiry == 0 else {
+                return protocolError(id, "session expiry set on DISCONNECT after 0 at CONNECT", into: &actions)
+            }
+            let granted = min(expiry, limits.maxSessionExpiry)
+            sessions[connection.clientID]?.expiryInterval = granted
+        }
+        if disconnect.reasonCode != .disconnectWithWillMessage { connection.will = nil }
+        connections[id] = connection
+        actions.append(.close(id))
+        connectionClosed(id, now: now, into: &actions)
+    }
+
+    // MARK: Subscriptions
+
+    private mutating func subscribe(_ subscribe: Subscribe, from id: ConnectionID, now: Int64,
+                                    into actions: inout [BrokerAction]) {
+        let connection = connections[id]!
+        var codes: [ReasonCode] = []
+        var retainedToSend: [(Message, QoS, [Int])] = []
+        for subscription in subscribe.subscriptions {
+            let filter = subscription.filter
+            let shared = SharedSubscription(filter)
+            if shared != nil, subscription.options.noLocal {
+                return protocolError(id, "no-local on a shared subscription", into: &actions)
+            }
+            if (try? Topic.validateFilter(filter)) == nil {
+                codes.append(.topicFilterInvalid)
+                continue
+            }
+            guard authorizer.maySubscribe(connection.principal, filter: filter) else {
+                codes.append(.notAuthorized)
+                continue
+            }
+            let entry = SubscriptionEntry(options: subscription.options,
+                                          identifier: subscribe.properties.subscriptionIdentifiers.first)
+            let existed = subscriptions.insert(filter: filter, clientID: connection.clientID, entry: entry)
+            sessions[connection.clientID]?.subscriptions[filter] = entry
+            codes.append(.granted(subscription.options.qos))
+            let handling = subscription.options.retainHandling
+            if shared == nil, handling == .sendOnSubscribe || (handling == .sendIfNew && !existed) {
+                for message in retained.values where Topic.matches(filter: filter, name: message.topic) {
+                    retainedToSend.append((message, min(message.qos, subscription.options.qos), entry.identifier.map { [$0] } ?? []))
+                }
+            }
+        }
+        actions.append(.send(id, .suback(SubAck(packetID: subscribe.packetID, reasonCodes: codes))))
+        for (message, qos, ids) in retainedToSend {
+            if message.isExpired(at: now) { continue }
+            deliver(message, to: connection.clientID, qos: qos, retain: true, subscriptionIDs: ids, now: now, into: &actions)
+        }
+    }
+
+    private mutating func unsubscribe(_ unsubscribe: Unsubscribe, from id: ConnectionID, into actions: inout [BrokerAction]) {
+        let clientID = connections[id]!.clientID
+        let codes = unsubscribe.filters.map { filter -> ReasonCode in
+            sessions[clientID]?.subscriptions[filter] = nil
+            return subscriptions.remove(filter: filter, clientID: clientID) ? .success : .noSubscriptionExisted
+        }
+        actions.append(.send(id, .unsuback(UnsubAck(packetID: unsubscribe.packetID, reasonCodes: codes))))
+    }
+
+    // MARK: Routing
+
+    /// Stores or clears the retained copy and delivers `message` to every matching subscriber; returns how many.
+    @discardableResult
+    mutating func route(_ message: Message, now: Int64, into actions: inout [BrokerAction]) -> Int {
+        if message.retain {
+            retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
+        }
+        let matches: [MatchedSubscriber]
+        do {
+            // A short-lived copy for the online check; released before `deliver` mutates the sessions.
+            let sessions = self.sessions
+            matches = subscriptions.match(topic: message.topic, publisherID: message.publisherID) {
+                sessions[$0]?.connection != nil
+            }
+        }
+        for match in matches {
+            deliver(message, to: match.clientID, qos: min(message.qos, match.qos),
+                    retain: match.retainAsPublished && message.retain, subscriptionIDs: match.subscriptionIDs,
+                    now: now, into: &actions)
+        }
+        return matches.count
+    }
+
+    private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,
+                                  subscriptionIDs: [Int], now: Int64, into actions: inout [BrokerAction]) {
+        guard sessions[clientID] != nil else { return }
+        let connection = sessions[clientID]!.connection.flatMap { connections[$0] }
+        if qos == .atMostOnce {
+            guard let connection else { return }  // QoS 0 is not queued for offline sessions.
+            send(message, qos: qos, retain: retain, packetID: nil, subscriptionIDs: subscriptionIDs, dup: false,
+                 connection: connection, now: now, into: &actions)
+            return
+        }
+        if let connection, sessions[clientID]!.inflight.count < inflightWindow(connection),
+           sessions[clientID]!.queue.isEmpty {
+            startInflight(message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
+                          connection: connection, now: now, into: &actions)
+            return
+        }
+        guard sessions[clientID]!.queue.count < limits.maxQueuedMessagesPerSession else {
+            statistics.droppedQueueFull += 1
+            return
+        }
+        sessions[clientID]!.queue.append(QueuedMessage(message: message, qos: qos, retain: retain,
+                                                       subscriptionIDs: subscriptionIDs))
+    }
+
+    private func inflightWindow(_ connection: Connection) -> Int {
+        min(connection.clientReceiveMaximum, limits.maxInflightPerSession)
+    }
+
+    private mutating func startInflight(_ message: Message, qos: QoS, retain: Bool, subscriptionIDs: [Int],
+                                        connection: Connection, now: Int64, into actions: inout [BrokerAction]) {
+        let packetID = sessions[connection.clientID]!.nextPacketID()
+        let sent = send(message, qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
+                        dup: false, connection: connection, now: now, into: &actions)
+        guard sent else { return }
+        sessions[connection.clientID]!.addInflight(packetID, InflightMessage(
+            message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
+            stage: qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec))
+    }
+
+    @discardableResult
+    private mutating func send(_ message: Message, qos: QoS, retain: Bool, packetID: UInt16?, subscriptionIDs: [Int],
+                               dup: Bool, connection: Connection, now: Int64, into actions: inout [BrokerAction]) -> Bool {
+        let publish = message.publish(qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
+                                      dup: dup, now: now)
+        if connection.clientMaximumPacketSize < ByteBuffer.maxMQTTPacket,
+           let size = try? publish.encodedSize(version: connection.version), size > connection.clientMaximumPacketSize {
+            statistics.droppedTooLarge += 1
+            return false
+        }
+        statistics.messagesDelivered += 1
+        actions.append(.send(connection.id, .publish(publish)))
+        return true
+    }
+
+    /// Moves queued messages into the in-flight window as it frees up.
+    private mutating func drainQueue(clientID: String, now: Int64, into actions: inout [BrokerAction]) {
+        guard let connectionID = sessions[clientID]?.connection, let connection = connections[connectionID] else { return }
+        let window = inflightWindow(connection)
+        while sessions[clientID]!.inflight.count < window {
+            guard let next = sessions[clientID]!.queue.popFirst() else { return }
+            if next.message.isExpired(at: now) {
+                statistics.droppedExpired += 1
+                continue
+            }
+            startInflight(next.message, qos: next.qos, retain: next.retain, subscriptionIDs: next.subscriptionIDs,
+                          connection: connection, now: now, into: &actions)
+        }
+    }
+
+    /// Redelivers a resumed session's unacknowledged messages (DUP set, same packet ids), then its queue.
+    private mutating func resend(clientID: String, now: Int64, into actions: inout [BrokerAction]) {
+        guard let session = sessions[clientID], let connectionID = session.connection,
+              let connection = connections[connectionID] else { return }
+        for packetID in session.inflightOrder {
+            guard let inflight = session.inflight[packetID] else { continue }
+            if inflight.stage == .awaitingPubcomp {
+                actions.append(.send(connectionID, .pubrel(PublishAck(packetID: packetID))))
+            } else {
+                send(inflight.message, qos: inflight.qos, retain: inflight.retain, packetID: packetID,
+                     subscriptionIDs: inflight.subscriptionIDs, dup: true, connection: connection, now: now,
+                     into: &actions)
+            }
+        }
+        drainQueue(clientID: clientID, now: now, into: &actions)
+    }
+
+    // MARK: Time
+
+    /// Enforces keepalive (1.5 × the interval), fires delayed wills and ends expired sessions.
+    public mutating func tick(now: Int64, into actions: inout [BrokerAction]) {
+        for connection in connections.values where connection.keepAlive > 0 {
+            if now - connection.lastActivity > Int64(connection.keepAlive) * 1500 {
+                protocolError(connection.id, "no packet within 1.5 × keep alive", code: .keepAliveTimeout, into: &actions)
+            }
+        }
+        for (clientID, pending) in pendingWills where pending.fireAt <= now || sessions[clientID]?.isExpired(at: now) ?? true {
+            pendingWills[clientID] = nil
+            publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
+        }
+        for (clientID, session) in sessions where session.isExpired(at: now) {
+            sessions[clientID] = nil
+            removeSubscriptions(of: session)
+        }
+    }
+
+    /// Every live connection, for shutdown.
+    public var connectionIDs: [ConnectionID] { Array(connections.keys) }
+
+    /// The protocol version of a live connection.
+    public func version(of id: ConnectionID) -> ProtocolVersion? { connections[id]?.version }
+}
+
+extension ByteBuffer {
+    /// Largest packet MQTT can frame: a 4-byte remaining length of 268,435,455 plus the 5-byte header.
+    static let maxMQTTPacket = 268_435_460
+}

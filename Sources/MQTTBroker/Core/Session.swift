@@ -1,0 +1,79 @@
+import DequeModule
+import MQTTCodec
+
+/// A message sent to a client with QoS > 0 and not yet fully acknowledged.
+struct InflightMessage: Sendable {
+    enum Stage: Sendable { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
+    var message: Message
+    var qos: QoS
+    var retain: Bool
+    var subscriptionIDs: [Int]
+    var stage: Stage
+}
+
+/// A message waiting for a free in-flight slot or for its client to come back.
+struct QueuedMessage: Sendable {
+    var message: Message
+    var qos: QoS
+    var retain: Bool
+    var subscriptionIDs: [Int]
+}
+
+/// Everything the broker keeps for a client id: outlives connections unless the session expiry says otherwise.
+struct Session: Sendable {
+    let clientID: String
+    var connection: ConnectionID?
+    var subscriptions: [String: SubscriptionEntry] = [:]
+    /// Seconds the session survives a disconnect; `UInt32.max` means forever.
+    var expiryInterval: UInt32
+    /// Broker time (ms) of the disconnect, while offline.
+    var disconnectedAt: Int64?
+    /// Outbound QoS 1/2 messages by packet id, in send order.
+    var inflight: [UInt16: InflightMessage] = [:]
+    var inflightOrder: [UInt16] = []
+    var queue: Deque<QueuedMessage> = []
+    /// Inbound QoS 2 packet ids received and not yet released (PUBREL).
+    var inboundQoS2: Set<UInt16> = []
+    private var lastPacketID: UInt16 = 0
+
+    init(clientID: String, expiryInterval: UInt32) {
+        self.clientID = clientID
+        self.expiryInterval = expiryInterval
+    }
+
+    /// A packet id not used by any in-flight message.
+    mutating func nextPacketID() -> UInt16 {
+        repeat {
+            lastPacketID = lastPacketID == UInt16.max ? 1 : lastPacketID + 1
+        } while inflight[lastPacketID] != nil
+        return lastPacketID
+    }
+
+    mutating func addInflight(_ id: UInt16, _ message: InflightMessage) {
+        inflight[id] = message
+        inflightOrder.append(id)
+    }
+
+    mutating func removeInflight(_ id: UInt16) -> InflightMessage? {
+        guard let removed = inflight.removeValue(forKey: id) else { return nil }
+        if inflightOrder.first == id {
+            inflightOrder.removeFirst()
+        } else {
+            inflightOrder.removeAll { $0 == id }
+        }
+        return removed
+    }
+
+    /// Whether the session has expired by `now` (ms) while offline.
+    func isExpired(at now: Int64) -> Bool {
+        guard connection == nil, let disconnectedAt, expiryInterval != UInt32.max else { return false }
+        return now >= disconnectedAt + Int64(expiryInterval) * 1000
+    }
+}
+
+/// Opaque handle the shell assigns to each network connection.
+public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    public var description: String { "#\(rawValue)" }
+}

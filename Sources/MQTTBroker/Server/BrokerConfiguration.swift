@@ -1,0 +1,33 @@
+
+public import NIOSSL
+
+/// How the embedded broker listens and whom it lets in.
+public struct BrokerConfiguration: Sendable {
+    /// Address to bind; `127.0.0.1` unless the operator asks for more.
+    public var host = "127.0.0.1"
+    /// Plain MQTT port; 0 picks a free port (tests).
+    public var port = 1883
+    /// TLS port, used when `tls` is set; 0 picks a free port.
+    public var tlsPort = 8883
+    /// Server TLS settings (certificate chain and key); `nil` serves plain TCP only.
+    public var tls: TLSConfiguration?
+    public var limits = BrokerLimits()
+    public var authenticator: any Authenticator = AllowAnonymous()
+    public var authorizer: any Authorizer = AllAll.shared
+    /// Receives every accepted PUBLISH; QoS 1/2 acknowledgements wait for it.
+    public var receiver: (any PublishReceiver)?
+    /// Seconds a new connection has to send CONNECT before it is closed.
+    public var connectTimeout: Int64 = 10
+
+    public init() {}
+}
+
+private enum AllAll { static let shared = AllowAll() }
+
+/// The rest of Gemba's entry point for messages published to the broker.
+public protocol PublishReceiver: Sendable {
+    /// Called on the broker's event loop for every accepted PUBLISH (and every published will).
+    /// Call `done` (from any thread) once the message is durably handled: the publisher's
+    /// PUBACK/PUBREC is held until then, and a failure disconnects the publisher so it resends.
+    func receive(_ message: ReceivedMessage, done: @escaping @Sendable (Result<Void, any Error>) -> Void)
+}

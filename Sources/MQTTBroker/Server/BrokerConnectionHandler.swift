@@ -1,0 +1,125 @@
+import Logging
+import MQTTCodec
+import NIOCore
+
+/// One client connection: turns decoded packets into broker events. Runs on the broker's event loop.
+///
+/// Before CONNECT it holds reads while the authenticator decides; after CONNECT it forwards everything
+/// to the runtime. Decoding errors become a reason-coded disconnect for this client alone.
+final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Packet
+
+    private enum Stage { case awaitingConnect, authenticating([Packet]), connected, closed }
+
+    private let runtime: BrokerRuntime
+    private let authenticator: any Authenticator
+    private let logger: Logger
+    private var id = ConnectionID(0)
+    private var stage = Stage.awaitingConnect
+
+    init(runtime: BrokerRuntime, authenticator: any Authenticator, logger: Logger) {
+        self.runtime = runtime
+        self.authenticator = authenticator
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        id = runtime.register(context.channel)
+        let timeout = TimeAmount.seconds(runtime.connectTimeout)
+        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            if case .awaitingConnect = stage {
+                logger.info("no CONNECT in time; closing", metadata: ["mqtt.connection": "\(id)"])
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = Self.unwrapInboundIn(data)
+        switch stage {
+        case .connected:
+            runtime.receive(packet, from: id)
+        case .authenticating(var held):
+            held.append(packet)
+            stage = .authenticating(held)
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else {
+                context.close(promise: nil)
+                return
+            }
+            startAuthentication(connect, context: context)
+        case .closed:
+            break
+        }
+    }
+
+    private func startAuthentication(_ connect: Connect, context: ChannelHandlerContext) {
+        runtime.setVersion(connect.protocolVersion, for: id)
+        stage = .authenticating([])
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let request = AuthenticationRequest(clientID: connect.clientID, username: connect.username,
+                                            password: connect.password,
+                                            remoteAddress: context.channel.remoteAddress?.description)
+        let authenticator = self.authenticator
+        let promise = context.eventLoop.makePromise(of: Result<Principal, AuthenticationFailure>.self)
+        promise.completeWithTask { await authenticator.authenticate(request) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { result in
+            let (handler, context) = loopBound.value
+            handler.authenticated(connect, result: result, context: context)
+        }
+    }
+
+    private func authenticated(_ connect: Connect, result: Result<Principal, AuthenticationFailure>,
+                               context: ChannelHandlerContext) {
+        guard case .authenticating(let held) = stage else { return }
+        switch result {
+        case .failure(let failure):
+            logger.info("MQTT connection refused", metadata: [
+                "mqtt.connection": "\(id)", "mqtt.client_id": "\(connect.clientID)",
+                "mqtt.reason": "\(failure.reasonCode)",
+            ])
+            stage = .closed
+            runtime.refuse(id, code: failure.reasonCode)
+        case .success(let principal):
+            stage = .connected
+            runtime.connect(connect, principal: principal, on: id)
+            for packet in held { runtime.receive(packet, from: id) }
+            runtime.flush()
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        runtime.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stage = .closed
+        runtime.closed(id)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let codecError = error as? MQTTCodecError else {
+            logger.debug("connection error", metadata: ["mqtt.connection": "\(id)", "error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        switch stage {
+        case .connected:
+            runtime.protocolError(id, codecError)
+        case .awaitingConnect where codecError.code == .unsupportedProtocolVersion:
+            // Answer in 3.1.1 framing (return code 1), which every client version can read.
+            logger.info("unsupported protocol version", metadata: ["mqtt.connection": "\(id)"])
+            runtime.setVersion(.v311, for: id)
+            runtime.refuse(id, code: .unsupportedProtocolVersion)
+        default:
+            logger.info("bad CONNECT; closing", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(codecError)"])
+            context.close(promise: nil)
+        }
+        stage = .closed
+    }
+}

@@ -1,0 +1,247 @@
+import DequeModule
+import Logging
+import MQTTCodec
+import Metrics
+import NIOCore
+
+/// Executes the broker core's actions on the broker's one event loop: every method must run there.
+///
+/// Outbound packets are encoded into a per-connection buffer and written with one flush per read
+/// batch, so a burst of publishes costs one syscall per subscriber, not one per message.
+final class BrokerRuntime: @unchecked Sendable {
+    let loop: any EventLoop
+    let connectTimeout: Int64
+    private var state: BrokerState
+    private let receiver: (any PublishReceiver)?
+    private let logger: Logger
+    private var channels: [ConnectionID: any Channel] = [:]
+    private var pending: [ConnectionID: ByteBuffer] = [:]
+    private var ackQueues: [ConnectionID: AckQueue] = [:]
+    private var actions: [BrokerAction] = []
+    private var nextID = 0
+    private let metrics = BrokerMetrics()
+    private var reported = BrokerStatistics()
+
+    init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
+        self.loop = loop
+        self.connectTimeout = configuration.connectTimeout
+        self.receiver = configuration.receiver
+        self.logger = logger
+        self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
+                                 hasReceiver: configuration.receiver != nil)
+        actions.reserveCapacity(64)
+    }
+
+    var limits: BrokerLimits { state.limits }
+
+    static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+
+    func register(_ channel: any Channel) -> ConnectionID {
+        nextID += 1
+        let id = ConnectionID(nextID)
+        channels[id] = channel
+        return id
+    }
+
+    func connect(_ connect: Connect, principal: Principal, on id: ConnectionID) {
+        guard channels[id] != nil else { return }
+        state.connect(connect, principal: principal, on: id, now: Self.now(), into: &actions)
+        executeActions(flush: true)
+    }
+
+    func refuse(_ id: ConnectionID, code: ReasonCode) {
+        write(.connack(ConnAck(reasonCode: code)), to: id)
+        closeAfterFlush(id)
+        flush()
+    }
+
+    func receive(_ packet: Packet, from id: ConnectionID) {
+        state.receive(packet, from: id, now: Self.now(), into: &actions)
+        executeActions(flush: false)
+    }
+
+    func protocolError(_ id: ConnectionID, _ error: MQTTCodecError) {
+        logger.warning("MQTT protocol error", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(error)"])
+        state.protocolError(id, error.context, code: error.reasonCode, into: &actions)
+        executeActions(flush: true)
+    }
+
+    func closed(_ id: ConnectionID) {
+        channels[id] = nil
+        versions[id] = nil
+        pending[id] = nil
+        ackQueues[id] = nil
+        state.connectionClosed(id, now: Self.now(), into: &actions)
+        executeActions(flush: true)
+    }
+
+    func tick() {
+        state.tick(now: Self.now(), into: &actions)
+        executeActions(flush: true)
+        reportMetrics()
+    }
+
+    /// Sends DISCONNECT "server shutting down" to v5 clients and closes every connection.
+    func shutdown() {
+        for id in state.connectionIDs {
+            if versions[id] == .v5 { write(.disconnect(Disconnect(reasonCode: .serverShuttingDown)), to: id) }
+            closeAfterFlush(id)
+        }
+        flush()
+        for channel in channels.values { channel.close(promise: nil) }
+    }
+
+    // MARK: Executing actions
+
+    private func executeActions(flush shouldFlush: Bool) {
+        var index = 0
+        while index < actions.count {
+            let action = actions[index]
+            index += 1
+            switch action {
+            case .send(let id, let packet):
+                write(packet, to: id)
+            case .close(let id):
+                closeAfterFlush(id)
+            case .receive(let message, let ack, let id):
+                hand(message, ack: ack, to: id)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+        if shouldFlush { flush() }
+    }
+
+    /// Records the version a connection's CONNECT named; every packet to it is encoded in that version.
+    func setVersion(_ version: ProtocolVersion, for id: ConnectionID) { versions[id] = version }
+    private var versions: [ConnectionID: ProtocolVersion] = [:]
+
+    private func write(_ packet: Packet, to id: ConnectionID) {
+        guard let channel = channels[id], let version = versions[id] else { return }
+        if case .publish(let publish) = packet, publish.qos == .atMostOnce, !channel.isWritable {
+            metrics.droppedSlowConsumer.increment()
+            return
+        }
+        var buffer = pending.removeValue(forKey: id) ?? channel.allocator.buffer(capacity: 256)
+        do {
+            try packet.encode(into: &buffer, version: version)
+        } catch {
+            logger.error("cannot encode packet", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(error)"])
+        }
+        pending[id] = buffer
+    }
+
+    private var closing: Set<ConnectionID> = []
+    private func closeAfterFlush(_ id: ConnectionID) { closing.insert(id) }
+
+    /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
+    func flush() {
+        for (id, buffer) in pending {
+            guard let channel = channels[id] else { continue }
+            channel.writeAndFlush(buffer, promise: nil)
+        }
+        pending.removeAll(keepingCapacity: true)
+        for id in closing {
+            channels[id]?.close(promise: nil)
+        }
+        closing.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: The receiver
+
+    private func hand(_ message: ReceivedMessage, ack: Packet?, to id: ConnectionID?) {
+        guard let receiver else { return }
+        guard let ack, let id else {
+            receiver.receive(message) { _ in }
+            return
+        }
+        let queue = ackQueues[id] ?? AckQueue()
+        ackQueues[id] = queue
+        let sequence = queue.append(ack)
+        receiver.receive(message) { [self] result in
+            loop.execute { self.receiverFinished(sequence, on: id, queue: queue, result: result) }
+        }
+    }
+
+    private func receiverFinished(_ sequence: Int, on id: ConnectionID, queue: AckQueue,
+                                  result: Result<Void, any Error>) {
+        guard ackQueues[id] === queue else { return }
+        if case .failure(let error) = result {
+            logger.error("receiver failed; disconnecting publisher so it resends",
+                         metadata: ["mqtt.connection": "\(id)", "error": "\(error)"])
+            state.protocolError(id, "message could not be stored", code: .implementationSpecificError, into: &actions)
+            executeActions(flush: true)
+            return
+        }
+        for ack in queue.markDone(sequence) {
+            write(ack, to: id)
+            state.receiverAcknowledged(ack, on: id)
+        }
+        flush()
+    }
+
+    // MARK: Metrics
+
+    private func reportMetrics() {
+        let s = state.statistics
+        metrics.connections.record(state.connectionCount)
+        metrics.sessions.record(state.sessionCount)
+        metrics.retained.record(state.retainedCount)
+        metrics.subscriptions.record(state.subscriptionCount)
+        metrics.queued.record(state.queuedMessageCount)
+        metrics.received.increment(by: s.messagesReceived - reported.messagesReceived)
+        metrics.delivered.increment(by: s.messagesDelivered - reported.messagesDelivered)
+        metrics.droppedQueueFull.increment(by: s.droppedQueueFull - reported.droppedQueueFull)
+        metrics.droppedTooLarge.increment(by: s.droppedTooLarge - reported.droppedTooLarge)
+        metrics.droppedExpired.increment(by: s.droppedExpired - reported.droppedExpired)
+        metrics.droppedNotAuthorized.increment(by: s.droppedNotAuthorized - reported.droppedNotAuthorized)
+        metrics.protocolErrors.increment(by: s.protocolErrors - reported.protocolErrors)
+        metrics.refused.increment(by: s.connectionsRefused - reported.connectionsRefused)
+        reported = s
+    }
+
+    var statistics: BrokerStatistics { state.statistics }
+    var connectionCount: Int { state.connectionCount }
+}
+
+/// QoS 1/2 acknowledgements waiting for the receiver, released strictly in arrival order (MQTT 5.0 §4.6).
+final class AckQueue: @unchecked Sendable {  // confined to the broker loop
+    private var entries: Deque<(packet: Packet, done: Bool)> = []
+    private var firstSequence = 0
+
+    func append(_ packet: Packet) -> Int {
+        entries.append((packet, false))
+        return firstSequence + entries.count - 1
+    }
+
+    /// Marks one done; returns the acknowledgements now releasable from the head.
+    func markDone(_ sequence: Int) -> [Packet] {
+        let index = sequence - firstSequence
+        guard index >= 0, index < entries.count else { return [] }
+        entries[index].done = true
+        var ready: [Packet] = []
+        while let head = entries.first, head.done {
+            ready.append(head.packet)
+            entries.removeFirst()
+            firstSequence += 1
+        }
+        return ready
+    }
+}
+
+/// The broker's metrics, exported by whatever swift-metrics backend the process bootstraps.
+struct BrokerMetrics {
+    let connections = Gauge(label: "gemba_mqtt_connections")
+    let sessions = Gauge(label: "gemba_mqtt_sessions")
+    let retained = Gauge(label: "gemba_mqtt_retained_messages")
+    let subscriptions = Gauge(label: "gemba_mqtt_subscriptions")
+    let queued = Gauge(label: "gemba_mqtt_queued_messages")
+    let received = Counter(label: "gemba_mqtt_messages_received_total")
+    let delivered = Counter(label: "gemba_mqtt_messages_delivered_total")
+    let droppedQueueFull = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")])
+    let droppedTooLarge = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "too_large")])
+    let droppedExpired = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "expired")])
+    let droppedNotAuthorized = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "not_authorized")])
+    let droppedSlowConsumer = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "slow_consumer")])
+    let protocolErrors = Counter(label: "gemba_mqtt_protocol_errors_total")
+    let refused = Counter(label: "gemba_mqtt_connections_refused_total")
+}

@@ -1,0 +1,106 @@
+public import Logging
+import MQTTCodec
+public import NIOCore
+import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+import Synchronization
+
+/// The embedded MQTT broker as a `Service`: binds its listeners in `run()`, serves until graceful
+/// shutdown, then tells v5 clients the server is shutting down and closes every connection.
+///
+/// All broker state lives on one event loop; connections are served on that loop too, so the core
+/// needs no locks and a burst of messages costs one write per subscriber.
+public final class MQTTBroker: Service, Sendable {
+    private let configuration: BrokerConfiguration
+    private let logger: Logger
+    private let runtime: BrokerRuntime
+    private let listeners = Mutex<[any Channel]>([])
+    private let tickTask = Mutex<RepeatedTask?>(nil)
+
+    /// - Parameter eventLoop: the loop that owns all broker state; one of NIO's shared loops by default.
+    public init(configuration: BrokerConfiguration, logger: Logger, eventLoop: (any EventLoop)? = nil) {
+        self.configuration = configuration
+        self.logger = logger
+        self.runtime = BrokerRuntime(loop: eventLoop ?? MultiThreadedEventLoopGroup.singleton.next(),
+                                     configuration: configuration, logger: logger)
+    }
+
+    /// The bound plain-TCP port, once started.
+    public var port: Int? { listeners.withLock { $0.first?.localAddress?.port } }
+    /// The bound TLS port, once started with TLS.
+    public var tlsPort: Int? { listeners.withLock { $0.count > 1 ? $0[1].localAddress?.port : nil } }
+
+    /// Binds the listeners; `run()` calls it, tests may call it first to learn the ports.
+    public func start() async throws {
+        guard listeners.withLock({ $0.isEmpty }) else { return }
+        var bound = [try await bind(port: configuration.port, tls: nil)]
+        if let tls = configuration.tls {
+            bound.append(try await bind(port: configuration.tlsPort, tls: try NIOSSLContext(configuration: tls)))
+        }
+        listeners.withLock { $0 = bound }
+        let runtime = self.runtime
+        let task = runtime.loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            runtime.tick()
+        }
+        tickTask.withLock { $0 = task }
+        logger.info("MQTT broker listening", metadata: [
+            "mqtt.host": "\(configuration.host)", "mqtt.port": "\(port ?? 0)",
+            "mqtt.tls_port": "\(tlsPort.map(String.init) ?? "off")",
+        ])
+    }
+
+    private func bind(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
+        let runtime = self.runtime
+        let authenticator = configuration.authenticator
+        let logger = self.logger
+        let maxPacketSize = configuration.limits.maxPacketSize
+        return try await ServerBootstrap(group: runtime.loop)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handlers = channel.pipeline.syncOperations
+                    if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try handlers.addHandler(ByteToMessageHandler(PacketDecoder(maximumPacketSize: maxPacketSize)))
+                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, authenticator: authenticator,
+                                                                    logger: logger))
+                }
+            }
+            .bind(host: configuration.host, port: port)
+            .get()
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Closes the listeners and every client connection.
+    public func stop() async {
+        let channels = listeners.withLock { current -> [any Channel] in
+            defer { current = [] }
+            return current
+        }
+        tickTask.withLock { $0?.cancel(); $0 = nil }
+        for channel in channels { try? await channel.close() }
+        let runtime = self.runtime
+        try? await runtime.loop.submit { runtime.shutdown() }.get()
+        logger.info("MQTT broker stopped")
+    }
+
+    /// Live connection count (for tests and health).
+    public func connectionCount() async throws -> Int {
+        let runtime = self.runtime
+        return try await runtime.loop.submit { runtime.connectionCount }.get()
+    }
+
+    /// The core's counters (for tests and benchmarks).
+    public func statistics() async throws -> BrokerStatistics {
+        let runtime = self.runtime
+        return try await runtime.loop.submit { runtime.statistics }.get()
+    }
+}

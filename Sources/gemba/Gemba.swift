@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The `gemba` command: one binary for the platform, the edge gateway and the tools around them.
+@main
+struct Gemba: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemba",
+        abstract: "Gemba: a factory floor's data platform in one binary.",
+        subcommands: [Serve.self, Publish.self, Subscribe.self, Bench.self]
+    )
+
+    /// Parses and runs; every parse or configuration error prints a clear message and exits with status 2.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("gemba: \(error.description)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            // Help, version and explicit exit codes keep ArgumentParser's behaviour; anything else is a usage error.
+            if exitCode(for: error) == .success || error is ExitCode { exit(withError: error) }
+            FileHandle.standardError.write(Data("gemba: \(fullMessage(for: error))\n".utf8))
+            Foundation.exit(2)
+        }
+    }
+}
+
+/// Options every command shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: GEMBA_LOG_LEVEL.")
+    var logLevel: String?
+
+    @Option(help: "Config file of 'key = value' lines (flags override it, env overrides it). Env: GEMBA_CONFIG.")
+    var config: String?
+
+    func settings() throws -> Settings { try Settings(configFile: config) }
+
+    /// Bootstraps swift-log once, writing to standard error at the configured level.
+    func bootstrapLogging(_ settings: Settings) throws -> Logger {
+        let raw = settings.string("log-level", flag: logLevel)
+        let level: Logger.Level
+        if let raw {
+            guard let parsed = Logger.Level(rawValue: raw.value.lowercased()) else {
+                throw ConfigurationError("\(raw.source) must be one of trace, debug, info, notice, warning, error, critical; got '\(raw.value)'")
+            }
+            level = parsed
+        } else {
+            level = .info
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "gemba")
+    }
+}

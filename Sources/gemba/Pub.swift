@@ -1,0 +1,3 @@
+import ArgumentParser
+struct Publish: AsyncParsableCommand {}
+struct Subscribe: AsyncParsableCommand {}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MQTTBroker
+import NIOSSL
+import ServiceLifecycle
+
+/// `gemba serve`: runs the platform's services in one ServiceGroup until SIGINT/SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Gemba platform (embedded MQTT broker).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address the MQTT broker binds (0.0.0.0 for all interfaces). Env: GEMBA_MQTT_HOST.")
+    var mqttHost: String?
+
+    @Option(help: "MQTT port (default 1883). Env: GEMBA_MQTT_PORT.")
+    var mqttPort: Int?
+
+    @Option(help: "MQTT over TLS port, used with a certificate (default 8883). Env: GEMBA_MQTT_TLS_PORT.")
+    var mqttTlsPort: Int?
+
+    @Option(help: "PEM certificate chain for MQTT over TLS. Env: GEMBA_MQTT_TLS_CERT.")
+    var mqttTlsCert: String?
+
+    @Option(help: "PEM private key for MQTT over TLS. Env: GEMBA_MQTT_TLS_KEY.")
+    var mqttTlsKey: String?
+
+    @Option(help: "File of 'username:password' lines; when given, anonymous MQTT is refused. Env: GEMBA_MQTT_USERS_FILE.")
+    var mqttUsersFile: String?
+
+    @Option(help: "Directory for Gemba's data (created if missing; default ./gemba-data). Env: GEMBA_DATA_DIR.")
+    var dataDir: String?
+
+    @Option(help: "Maximum MQTT packet size in bytes (default 1048576). Env: GEMBA_MQTT_MAX_PACKET_SIZE.")
+    var mqttMaxPacketSize: Int?
+
+    @Option(help: "Maximum concurrent MQTT connections (default 100000). Env: GEMBA_MQTT_MAX_CONNECTIONS.")
+    var mqttMaxConnections: Int?
+
+    @Option(help: "Maximum queued QoS 1/2 messages per offline session (default 10000). Env: GEMBA_MQTT_MAX_QUEUED.")
+    var mqttMaxQueued: Int?
+
+    @Option(help: "Maximum in-flight QoS 1/2 messages per session (default 256). Env: GEMBA_MQTT_MAX_INFLIGHT.")
+    var mqttMaxInflight: Int?
+
+    func run() async throws {
+        let settings = try common.settings()
+        let configuration = try brokerConfiguration(settings)
+        let dataDirectory = settings.string("data-dir", flag: dataDir)?.value ?? "gemba-data"
+        do {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError("cannot create data directory \(dataDirectory): \(error.localizedDescription)")
+        }
+        let logger = try common.bootstrapLogging(settings)
+        let broker = MQTTBroker(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: broker)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch where "\(error)".contains("Address already in use") {
+            throw ConfigurationError("MQTT port \(configuration.port) is already in use (\(error))")
+        }
+    }
+
+    func brokerConfiguration(_ settings: Settings) throws -> BrokerConfiguration {
+        var configuration = BrokerConfiguration()
+        configuration.host = settings.string("mqtt-host", flag: mqttHost)?.value ?? "127.0.0.1"
+        configuration.port = try settings.int("mqtt-port", flag: mqttPort, default: 1883, range: 0...65535)
+        configuration.tlsPort = try settings.int("mqtt-tls-port", flag: mqttTlsPort, default: 8883, range: 0...65535)
+        configuration.limits.maxPacketSize = try settings.int(
+            "mqtt-max-packet-size", flag: mqttMaxPacketSize, default: 1 << 20, range: 64...268_435_460)
+        configuration.limits.maxConnections = try settings.int(
+            "mqtt-max-connections", flag: mqttMaxConnections, default: 100_000, range: 1...10_000_000)
+        configuration.limits.maxQueuedMessagesPerSession = try settings.int(
+            "mqtt-max-queued", flag: mqttMaxQueued, default: 10_000, range: 0...10_000_000)
+        configuration.limits.maxInflightPerSession = try settings.int(
+            "mqtt-max-inflight", flag: mqttMaxInflight, default: 256, range: 1...65_535)
+        configuration.tls = try tlsConfiguration(settings)
+        if let users = settings.string("mqtt-users-file", flag: mqttUsersFile) {
+            configuration.authenticator = StaticAuthenticator(users: try Self.loadUsers(users.value),
+                                                              allowAnonymous: false)
+        }
+        return configuration
+    }
+
+    private func tlsConfiguration(_ settings: Settings) throws -> TLSConfiguration? {
+        let cert = settings.string("mqtt-tls-cert", flag: mqttTlsCert)
+        let key = settings.string("mqtt-tls-key", flag: mqttTlsKey)
+        switch (cert, key) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert.value).map { NIOSSLCertificateSource.certificate($0) }
+                let privateKey = try NIOSSLPrivateKey(file: key.value, format: .pem)
+                return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            } catch {
+                throw ConfigurationError("cannot load TLS certificate \(cert.value) / key \(key.value): \(error)")
+            }
+        default:
+            throw ConfigurationError("--mqtt-tls-cert and --mqtt-tls-key must be given together")
+        }
+    }
+
+    static func loadUsers(_ path: String) throws -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("cannot read MQTT users file \(path)")
+        }
+        var users: [String: String] = [:]
+        for (number, line) in text.split(separator: "\n").enumerated() where !line.hasPrefix("#") {
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+                throw ConfigurationError("\(path):\(number + 1): expected 'username:password'")
+            }
+            users[String(line[..<colon])] = String(line[line.index(after: colon)...])
+        }
+        return users
+    }
+}
