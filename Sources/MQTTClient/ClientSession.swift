@@ -1,0 +1,176 @@
+public import MQTTCodec
+
+/// What the client's pure session logic asks its shell to do.
+public enum ClientSessionAction: Hashable, Sendable {
+    /// Write this packet.
+    case send(Packet)
+    /// Hand this message to the application.
+    case deliver(Publish)
+    /// The operation with this packet id finished; the packet is the final acknowledgement.
+    case complete(UInt16, Packet)
+}
+
+/// The client's side of an MQTT session, free of I/O: packet ids, in-flight publishes and their QoS 1/2
+/// handshakes, pending SUBSCRIBE/UNSUBSCRIBE, inbound QoS 2 state, and what to resend after reconnecting.
+public struct ClientSession: Sendable {
+    enum Outgoing: Sendable {
+        enum Stage: Sendable { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
+        case publish(Publish, Stage)
+        case subscribe(Subscribe)
+        case unsubscribe(Unsubscribe)
+    }
+
+    private var lastID: UInt16 = 0
+    private var outgoing: [UInt16: Outgoing] = [:]
+    private var order: [UInt16] = []
+    private var inboundQoS2: Set<UInt16> = []
+    /// Active subscriptions by filter, kept to resubscribe when the server lost the session.
+    public private(set) var subscriptions: [String: Subscription] = [:]
+    private var subscriptionIdentifiers: [String: Int] = [:]
+
+    public init() {}
+
+    /// Operations awaiting their acknowledgement.
+    public var inflightCount: Int { outgoing.count }
+
+    private mutating func allocateID() -> UInt16 {
+        repeat { lastID = lastID == UInt16.max ? 1 : lastID + 1 } while outgoing[lastID] != nil
+        return lastID
+    }
+
+    private mutating func track(_ id: UInt16, _ operation: Outgoing) {
+        outgoing[id] = operation
+        order.append(id)
+    }
+
+    private mutating func finish(_ id: UInt16) -> Outgoing? {
+        guard let operation = outgoing.removeValue(forKey: id) else { return nil }
+        order.removeAll { $0 == id }
+        return operation
+    }
+
+    /// Assigns a packet id to a QoS 1/2 publish and tracks it; QoS 0 passes through.
+    public mutating func publish(_ publish: Publish) -> Publish {
+        guard publish.qos != .atMostOnce else { return publish }
+        var publish = publish
+        publish.packetID = allocateID()
+        track(publish.packetID!, .publish(publish, publish.qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec))
+        return publish
+    }
+
+    public mutating func subscribe(_ subscriptions: [Subscription], properties: Properties = Properties()) -> Subscribe {
+        let subscribe = Subscribe(packetID: allocateID(), subscriptions: subscriptions, properties: properties)
+        track(subscribe.packetID, .subscribe(subscribe))
+        return subscribe
+    }
+
+    public mutating func unsubscribe(_ filters: [String], properties: Properties = Properties()) -> Unsubscribe {
+        let unsubscribe = Unsubscribe(packetID: allocateID(), filters: filters, properties: properties)
+        track(unsubscribe.packetID, .unsubscribe(unsubscribe))
+        return unsubscribe
+    }
+
+    /// Reacts to a packet from the server.
+    public mutating func receive(_ packet: Packet) -> [ClientSessionAction] {
+        switch packet {
+        case .publish(let publish):
+            return inbound(publish)
+        case .pubrel(let ack):
+            inboundQoS2.remove(ack.packetID)
+            return [.send(.pubcomp(PublishAck(packetID: ack.packetID)))]
+        case .puback(let ack):
+            guard case .publish(_, .awaitingPuback)? = outgoing[ack.packetID] else { return [] }
+            _ = finish(ack.packetID)
+            return [.complete(ack.packetID, packet)]
+        case .pubrec(let ack):
+            guard case .publish(let publish, .awaitingPubrec)? = outgoing[ack.packetID] else {
+                return [.send(.pubrel(PublishAck(packetID: ack.packetID, reasonCode: .packetIdentifierNotFound)))]
+            }
+            if ack.reasonCode.isFailure {
+                _ = finish(ack.packetID)
+                return [.complete(ack.packetID, packet)]
+            }
+            outgoing[ack.packetID] = .publish(publish, .awaitingPubcomp)
+            return [.send(.pubrel(PublishAck(packetID: ack.packetID)))]
+        case .pubcomp(let ack):
+            guard case .publish(_, .awaitingPubcomp)? = outgoing[ack.packetID] else { return [] }
+            _ = finish(ack.packetID)
+            return [.complete(ack.packetID, packet)]
+        case .suback(let suback):
+            guard case .subscribe(let subscribe)? = finish(suback.packetID) else { return [] }
+            for (index, subscription) in subscribe.subscriptions.enumerated()
+            where index < suback.reasonCodes.count && !suback.reasonCodes[index].isFailure {
+                subscriptions[subscription.filter] = subscription
+                subscriptionIdentifiers[subscription.filter] = subscribe.properties.subscriptionIdentifiers.first
+            }
+            return [.complete(suback.packetID, packet)]
+        case .unsuback(let unsuback):
+            guard case .unsubscribe(let unsubscribe)? = finish(unsuback.packetID) else { return [] }
+            for filter in unsubscribe.filters {
+                subscriptions[filter] = nil
+                subscriptionIdentifiers[filter] = nil
+            }
+            return [.complete(unsuback.packetID, packet)]
+        default:
+            return []
+        }
+    }
+
+    private mutating func inbound(_ publish: Publish) -> [ClientSessionAction] {
+        switch publish.qos {
+        case .atMostOnce:
+            return [.deliver(publish)]
+        case .atLeastOnce:
+            return [.deliver(publish), .send(.puback(PublishAck(packetID: publish.packetID!)))]
+        case .exactlyOnce:
+            let id = publish.packetID!
+            let isNew = inboundQoS2.insert(id).inserted
+            return (isNew ? [.deliver(publish)] : []) + [.send(.pubrec(PublishAck(packetID: id)))]
+        }
+    }
+
+    /// Packets to send after a reconnect: unacknowledged publishes (DUP set) or their PUBREL, pending
+    /// (un)subscribes, and — when the server kept no session — every subscription again.
+    public mutating func resume(sessionPresent: Bool) -> [Packet] {
+        if !sessionPresent { inboundQoS2.removeAll() }
+        var packets: [Packet] = []
+        var resubscribed = Set<String>()
+        for id in order {
+            switch outgoing[id] {
+            case .publish(var publish, let stage)?:
+                if stage == .awaitingPubcomp {
+                    packets.append(.pubrel(PublishAck(packetID: id)))
+                } else {
+                    publish.dup = true
+                    packets.append(.publish(publish))
+                }
+            case .subscribe(let subscribe)?:
+                resubscribed.formUnion(subscribe.subscriptions.map(\.filter))
+                packets.append(.subscribe(subscribe))
+            case .unsubscribe(let unsubscribe)?:
+                packets.append(.unsubscribe(unsubscribe))
+            case nil:
+                break
+            }
+        }
+        if !sessionPresent {
+            for (filter, subscription) in subscriptions.sorted(by: { $0.key < $1.key }) where !resubscribed.contains(filter) {
+                var properties = Properties()
+                if let id = subscriptionIdentifiers[filter] { properties.subscriptionIdentifiers = [id] }
+                let subscribe = Subscribe(packetID: allocateID(), subscriptions: [subscription], properties: properties)
+                track(subscribe.packetID, .subscribe(subscribe))
+                packets.append(.subscribe(subscribe))
+            }
+        }
+        return packets
+    }
+
+    /// Drops every pending operation (a clean start or a final close); returns their packet ids.
+    public mutating func abandonAll() -> [UInt16] {
+        defer {
+            outgoing.removeAll()
+            order.removeAll()
+        }
+        return order
+    }
+}
