@@ -129,13 +129,27 @@ public struct ClientSession: Sendable {
         }
     }
 
-    /// Packets to send after a reconnect: unacknowledged publishes (DUP set) or their PUBREL, pending
-    /// (un)subscribes, and — when the server kept no session — every subscription again.
+    /// Packets to send after a reconnect. When the server kept no session, every subscription comes first,
+    /// so resent messages reach subscriptions restored in the same connection; then unacknowledged
+    /// publishes (DUP set) or their PUBREL, and pending (un)subscribes, in their original order.
     public mutating func resume(sessionPresent: Bool) -> [Packet] {
-        if !sessionPresent { inboundQoS2.removeAll() }
         var packets: [Packet] = []
-        var resubscribed = Set<String>()
-        for id in order {
+        if !sessionPresent {
+            inboundQoS2.removeAll()
+            let pendingFilters = Set(outgoing.values.flatMap { operation -> [String] in
+                if case .subscribe(let subscribe) = operation { subscribe.subscriptions.map(\.filter) } else { [] }
+            })
+            for (filter, subscription) in subscriptions.sorted(by: { $0.key < $1.key }) where !pendingFilters.contains(filter) {
+                var properties = Properties()
+                if let id = subscriptionIdentifiers[filter] { properties.subscriptionIdentifiers = [id] }
+                let subscribe = Subscribe(packetID: allocateID(), subscriptions: [subscription], properties: properties)
+                outgoing[subscribe.packetID] = .subscribe(subscribe)
+                packets.append(.subscribe(subscribe))
+            }
+            order.insert(contentsOf: packets.compactMap { if case .subscribe(let s) = $0 { s.packetID } else { nil } }, at: 0)
+        }
+        let restored = packets.count
+        for id in order.dropFirst(restored) {
             switch outgoing[id] {
             case .publish(var publish, let stage)?:
                 if stage == .awaitingPubcomp {
@@ -145,21 +159,11 @@ public struct ClientSession: Sendable {
                     packets.append(.publish(publish))
                 }
             case .subscribe(let subscribe)?:
-                resubscribed.formUnion(subscribe.subscriptions.map(\.filter))
                 packets.append(.subscribe(subscribe))
             case .unsubscribe(let unsubscribe)?:
                 packets.append(.unsubscribe(unsubscribe))
             case nil:
                 break
-            }
-        }
-        if !sessionPresent {
-            for (filter, subscription) in subscriptions.sorted(by: { $0.key < $1.key }) where !resubscribed.contains(filter) {
-                var properties = Properties()
-                if let id = subscriptionIdentifiers[filter] { properties.subscriptionIdentifiers = [id] }
-                let subscribe = Subscribe(packetID: allocateID(), subscriptions: [subscription], properties: properties)
-                track(subscribe.packetID, .subscribe(subscribe))
-                packets.append(.subscribe(subscribe))
             }
         }
         return packets

@@ -215,14 +215,16 @@ public final class MQTTClient: @unchecked Sendable {
     fileprivate func connected(_ connack: ConnAck, channel: any Channel) {
         guard case .connecting(let attempt) = state else { return }
         guard !connack.reasonCode.isFailure else {
-            channel.close(promise: nil)
             let error = MQTTClientError(.connectionRefused, reasonCode: connack.reasonCode, "server refused the connection")
+            // Settle state before closing: close() runs channelInactive synchronously.
             if let promise = connectPromise {
                 connectPromise = nil
                 state = .closed
+                channel.close(promise: nil)
                 promise.fail(error)
             } else {
                 logger.warning("MQTT reconnect refused", metadata: ["mqtt.reason": "\(connack.reasonCode)"])
+                channel.close(promise: nil)
             }
             return
         }

@@ -1,0 +1,159 @@
+import Foundation
+import MQTTClient
+import MQTTCodec
+import NIOCore
+import NIOPosix
+
+/// Shared helpers for tests that talk over real sockets.
+enum TestSupport {
+    /// Whether the run requires the real peers (set by scripts/test.sh), so a missing peer fails instead of skipping.
+    static let peersRequired = ProcessInfo.processInfo.environment["GEMBA_REQUIRE_PEERS"] == "1"
+
+    static func findExecutable(_ name: String) -> String? {
+        for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+            let path = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// A TCP port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress!.port!
+        try channel.close().wait()
+        return port
+    }
+
+    /// Polls `condition` until it holds or `seconds` pass.
+    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// The next message from `client`, or `nil` after `seconds`.
+    static func nextMessage(_ client: MQTTClient, within seconds: Double = 5) async -> Publish? {
+        await MessageCollector.for(client).next(within: seconds)
+    }
+}
+
+/// Reads a client's message stream once, for the whole test, so waiting with a timeout never cancels it
+/// (cancelling an AsyncStream iterator finishes the stream).
+actor MessageCollector {
+    private static let registry = Registry()
+    private var buffered: [Publish] = []
+    private var reader: Task<Void, Never>?
+
+    final class Registry: @unchecked Sendable {
+        private let lock = NSLock()
+        // Holds the clients too, so a freed client's address is never reused for a new one.
+        private var collectors: [ObjectIdentifier: (MQTTClient, MessageCollector)] = [:]
+        func collector(for client: MQTTClient) -> MessageCollector {
+            lock.lock()
+            defer { lock.unlock() }
+            if let existing = collectors[ObjectIdentifier(client)] { return existing.1 }
+            let collector = MessageCollector(client)
+            collectors[ObjectIdentifier(client)] = (client, collector)
+            return collector
+        }
+    }
+
+    static func `for`(_ client: MQTTClient) -> MessageCollector { registry.collector(for: client) }
+
+    private init(_ client: MQTTClient) {
+        Task { await self.start(client) }
+    }
+
+    private func start(_ client: MQTTClient) {
+        reader = Task {
+            for await message in client.messages { self.append(message) }
+        }
+    }
+
+    private func append(_ message: Publish) { buffered.append(message) }
+
+    private func take() -> Publish? { buffered.isEmpty ? nil : buffered.removeFirst() }
+
+    func next(within seconds: Double) async -> Publish? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if let message = take() { return message }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+}
+
+/// A child process started with posix_spawn and reaped with waitpid (Foundation's Process can spin on Linux).
+final class ChildProcess: @unchecked Sendable {
+    private var pid: pid_t = 0
+
+    init(_ path: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // Dispatch worker threads block signals; without a reset the child would inherit that and ignore SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    func stop() {
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        pid = 0
+    }
+
+    deinit { stop() }
+}
+
+/// A mosquitto broker process on a loopback port, started and stopped by a test.
+final class MosquittoProcess: @unchecked Sendable {
+    let port: Int
+    private var process: ChildProcess?
+
+    init() throws {
+        port = try TestSupport.freePort()
+    }
+
+    static var available: Bool { TestSupport.findExecutable("mosquitto") != nil }
+
+    func start() async throws {
+        guard let path = TestSupport.findExecutable("mosquitto") else { throw POSIXError(.ENOENT) }
+        process = try ChildProcess(path, ["-p", "\(port)"])
+        let port = self.port
+        let up = try await TestSupport.eventually(10) {
+            (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get().close().get()) != nil
+        }
+        if !up { throw POSIXError(.ETIMEDOUT) }
+    }
+
+    func stop() {
+        process?.stop()
+        process = nil
+    }
+
+    deinit { stop() }
+}
