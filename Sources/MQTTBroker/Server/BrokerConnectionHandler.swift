@@ -109,16 +109,13 @@ final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             return
         }
         switch stage {
-        case .connected:
-            runtime.protocolError(id, codecError)
         case .awaitingConnect where codecError.code == .unsupportedProtocolVersion:
             // Answer in 3.1.1 framing (return code 1), which every client version can read.
             logger.info("unsupported protocol version", metadata: ["mqtt.connection": "\(id)"])
             runtime.setVersion(.v311, for: id)
             runtime.refuse(id, code: .unsupportedProtocolVersion)
         default:
-            logger.info("bad CONNECT; closing", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(codecError)"])
-            context.close(promise: nil)
+            runtime.protocolError(id, codecError)
         }
         stage = .closed
     }

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import MQTTBroker
+import MQTTClient
+import MQTTCodec
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// A receiver whose acknowledgements the test releases by hand.
+final class ManualReceiver: PublishReceiver {
+    let held = Mutex<[(ReceivedMessage, @Sendable (Result<Void, any Error>) -> Void)]>([])
+
+    func receive(_ message: ReceivedMessage, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        held.withLock { $0.append((message, done)) }
+    }
+
+    var count: Int { held.withLock { $0.count } }
+
+    func releaseAll(_ result: Result<Void, any Error> = .success(())) {
+        let waiting = held.withLock { held in
+            defer { held.removeAll() }
+            return held
+        }
+        for (_, done) in waiting { done(result) }
+    }
+}
+
+struct StorageDown: Error {}
+
+@Suite(.serialized) struct LiveBrokerTests {
+    static func start(receiver: (any PublishReceiver)? = nil) async throws -> MQTTBroker {
+        var configuration = BrokerConfiguration()
+        configuration.port = 0
+        configuration.receiver = receiver
+        let broker = MQTTBroker(configuration: configuration, logger: Logger(label: "test.broker"))
+        try await broker.start()
+        return broker
+    }
+
+    static func client(_ broker: MQTTBroker, _ id: String, _ version: ProtocolVersion = .v5) -> MQTTClient {
+        var configuration = MQTTClientConfiguration(port: broker.port!, version: version, clientID: id)
+        configuration.reconnect = nil
+        return MQTTClient(configuration: configuration)
+    }
+
+    static func until(_ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    @Test func pubackWaitsForTheReceiver() async throws {
+        let receiver = ManualReceiver()
+        let broker = try await Self.start(receiver: receiver)
+        let publisher = Self.client(broker, "pub")
+        try await publisher.connect()
+        let acked = Mutex(false)
+        let publish = Task {
+            try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce)
+            acked.withLock { $0 = true }
+        }
+        #expect(try await Self.until { receiver.count == 1 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(acked.withLock { $0 } == false, "PUBACK sent before the receiver said the message was safe")
+        receiver.releaseAll()
+        try await publish.value
+        #expect(acked.withLock { $0 })
+        await publisher.disconnect()
+        await broker.stop()
+    }
+
+    @Test func receiverFailureDisconnectsThePublisherWithoutAcknowledging() async throws {
+        let receiver = ManualReceiver()
+        let broker = try await Self.start(receiver: receiver)
+        let publisher = Self.client(broker, "pub")
+        try await publisher.connect()
+        let publish = Task { try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce) }
+        #expect(try await Self.until { receiver.count == 1 })
+        receiver.releaseAll(.failure(StorageDown()))
+        await #expect(throws: MQTTClientError.self) { try await publish.value }
+        await broker.stop()
+    }
+
+    @Test(arguments: [ProtocolVersion.v311, .v5])
+    func qos2EndToEnd(version: ProtocolVersion) async throws {
+        let broker = try await Self.start()
+        let subscriber = Self.client(broker, "sub", version)
+        let publisher = Self.client(broker, "pub", version)
+        try await subscriber.connect()
+        try await publisher.connect()
+        try await subscriber.subscribe("plant/#", qos: .exactlyOnce)
+        try await publisher.publish("plant/line3/press-7", "71.2", qos: .exactlyOnce)
+        var iterator = subscriber.messages.makeAsyncIterator()
+        let message = await iterator.next()
+        #expect(message?.qos == .exactlyOnce)
+        #expect(message.map { String(buffer: $0.payload) } == "71.2")
+        await publisher.disconnect()
+        await subscriber.disconnect()
+        await broker.stop()
+    }
+
+    @Test func malformedClientIsDisconnectedAndNeighboursDoNotNotice() async throws {
+        let broker = try await Self.start()
+        let subscriber = Self.client(broker, "sub")
+        try await subscriber.connect()
+        try await subscriber.subscribe("t", qos: .atLeastOnce)
+
+        // A raw socket: a valid v5 CONNECT, then a PUBLISH whose topic contains a wildcard.
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: broker.port!).get()
+        var bytes = try Packet.connect(Connect(protocolVersion: .v5, clientID: "bad")).encoded(version: .v5)
+        bytes.writeBytes([0x30, 0x06, 0x00, 0x03, 0x61, 0x2F, 0x23, 0x00])
+        try await raw.writeAndFlush(bytes)
+        try await raw.closeFuture.get()  // The broker closes it.
+
+        try await Self.client(broker, "pub").connect()
+        let publisher = Self.client(broker, "pub2")
+        try await publisher.connect()
+        try await publisher.publish("t", "still-here", qos: .atLeastOnce)
+        var iterator = subscriber.messages.makeAsyncIterator()
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "still-here")
+        #expect(try await broker.statistics().protocolErrors == 1)
+        await broker.stop()
+    }
+
+    @Test func unsupportedProtocolLevelGetsReturnCode1() async throws {
+        let broker = try await Self.start()
+        let collector = Collector()
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PacketDecoder(version: .v311)))
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+            .connect(host: "127.0.0.1", port: broker.port!).get()
+        // MQTT 3.1 ("MQIsdp", level 3).
+        var bytes = ByteBuffer(bytes: [0x10, 0x0F, 0x00, 0x06])
+        bytes.writeString("MQIsdp")
+        bytes.writeBytes([0x03, 0x02, 0x00, 0x3C, 0x00, 0x01, 0x61])
+        try await raw.writeAndFlush(bytes)
+        try await raw.closeFuture.get()
+        let received = try await raw.eventLoop.submit { collector.packets }.get()
+        #expect(received == [.connack(ConnAck(reasonCode: .unsupportedProtocolVersion))])
+        await broker.stop()
+    }
+}
+
+final class Collector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = Packet
+    var packets: [Packet] = []
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { packets.append(Self.unwrapInboundIn(data)) }
+}
