@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Runs every Gemba test: unit tests, our client against mosquitto, and our broker against
+# mosquitto_pub/mosquitto_sub and Eclipse Paho. Installs the peers when missing, starts them on
+# loopback, and stops everything on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$(mktemp -d /tmp/gemba-test.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+install_peers() {
+    local missing=()
+    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+    command -v openssl >/dev/null || missing+=(openssl)
+    if [ ${#missing[@]} -gt 0 ]; then
+        step "installing ${missing[*]}"
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+        $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    python3 -c 'import paho.mqtt, pytest' 2>/dev/null || {
+        step "installing paho-mqtt and pytest"
+        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest
+    }
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "nothing listening on port $1"
+}
+
+install_peers
+export PATH="$PATH:/usr/sbin"
+
+step "swift build"
+swift build --build-tests
+GEMBA="$ROOT/.build/debug/gemba"
+
+step "swift test (unit tests, broker/client over sockets, our client against mosquitto)"
+GEMBA_REQUIRE_PEERS=1 swift test --skip-build
+
+step "gemba serve for the peer tests"
+PORT=$(free_port); TLS_PORT=$(free_port); AUTH_PORT=$(free_port)
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+"$GEMBA" serve --mqtt-port "$PORT" --mqtt-tls-port "$TLS_PORT" --mqtt-tls-cert "$WORK/cert.pem" \
+    --mqtt-tls-key "$WORK/key.pem" --data-dir "$WORK/data" --log-level warning 2>"$WORK/serve.log" &
+PIDS+=($!)
+printf 'plc-7:s3cret\n' > "$WORK/users"
+GEMBA_MQTT_PORT="$AUTH_PORT" "$GEMBA" serve --mqtt-users-file "$WORK/users" --data-dir "$WORK/data2" \
+    --log-level warning 2>"$WORK/serve-auth.log" &
+PIDS+=($!)
+wait_for_port "$PORT"; wait_for_port "$TLS_PORT"; wait_for_port "$AUTH_PORT"
+
+step "mosquitto_pub/mosquitto_sub against gemba (3.1.1 and 5.0, QoS 0-2, retained, TLS, auth)"
+for version in mqttv311 mqttv5; do
+    for qos in 0 1 2; do
+        topic="cli/$version/$qos"
+        mosquitto_sub -p "$PORT" -V "$version" -q "$qos" -t "$topic" -C 1 -W 5 > "$WORK/out" &
+        sub=$!
+        sleep 0.3
+        mosquitto_pub -p "$PORT" -V "$version" -q "$qos" -t "$topic" -m "hello-$qos"
+        wait "$sub" || fail "mosquitto_sub $version QoS $qos got nothing"
+        [ "$(cat "$WORK/out")" = "hello-$qos" ] || fail "$version QoS $qos: got '$(cat "$WORK/out")'"
+    done
+    mosquitto_pub -p "$PORT" -V "$version" -q 1 -r -t "cli/$version/retained" -m "kept"
+    [ "$(mosquitto_sub -p "$PORT" -V "$version" -t "cli/$version/retained" -C 1 -W 5)" = "kept" ] \
+        || fail "$version retained message not delivered"
+done
+mosquitto_sub -p "$TLS_PORT" --cafile "$WORK/cert.pem" -h localhost -t tls/t -C 1 -W 5 > "$WORK/tls" &
+sub=$!; sleep 0.3
+mosquitto_pub -p "$TLS_PORT" --cafile "$WORK/cert.pem" -h localhost -q 1 -t tls/t -m "over-tls"
+wait "$sub" || fail "no message over TLS"
+[ "$(cat "$WORK/tls")" = "over-tls" ] || fail "TLS payload mismatch"
+if mosquitto_pub -p "$AUTH_PORT" -t a -m x -u plc-7 -P wrong 2>/dev/null; then fail "wrong password accepted"; fi
+if mosquitto_pub -p "$AUTH_PORT" -t a -m x 2>/dev/null; then fail "anonymous accepted with a users file"; fi
+mosquitto_pub -p "$AUTH_PORT" -t a -m x -u plc-7 -P s3cret || fail "right password refused"
+echo "mosquitto clients: ok"
+
+step "gemba pub/sub CLI (against gemba over TLS and against mosquitto)"
+"$GEMBA" sub -p "$TLS_PORT" -h localhost --cafile "$WORK/cert.pem" -t 'cli/gemba/#' -v -C 1 -W 5 > "$WORK/gsub" &
+sub=$!; sleep 0.5
+"$GEMBA" pub -p "$TLS_PORT" -h localhost --cafile "$WORK/cert.pem" -t cli/gemba/x -m ok -q 2
+wait "$sub"; [ "$(cat "$WORK/gsub")" = "cli/gemba/x ok" ] || fail "gemba sub got '$(cat "$WORK/gsub")'"
+set +e
+"$GEMBA" serve --mqtt-port banana >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad flag must exit 2"
+GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad env must exit 2"
+"$GEMBA" serve --mqtt-tls-cert /nonexistent >/dev/null 2>&1; [ $? -eq 2 ] || fail "half TLS config must exit 2"
+"$GEMBA" pub -t 'a/#' -m x >/dev/null 2>&1; [ $? -eq 2 ] || fail "wildcard topic must exit 2"
+set -e
+echo "CLI: ok"
+
+step "Eclipse Paho (Python) against gemba"
+GEMBA_MQTT_PORT="$PORT" python3 -m pytest -q Tests/Interop
+
+if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
+kill -0 "${PIDS[0]}" || fail "gemba serve died during the tests"
+step "all tests passed"
