@@ -65,7 +65,7 @@ struct ClientOptions: ParsableArguments {
 }
 
 /// `gemba pub`: publish one message (or each line of standard input).
-struct Publish: AsyncParsableCommand {
+struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pub", abstract: "Publish MQTT messages.")
 
     @OptionGroup var client: ClientOptions
@@ -102,7 +102,7 @@ struct Publish: AsyncParsableCommand {
 }
 
 /// `gemba sub`: print messages matching one or more filters.
-struct Subscribe: AsyncParsableCommand {
+struct SubscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sub", abstract: "Subscribe and print MQTT messages.")
 
     @OptionGroup var client: ClientOptions

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# MQTT broker benchmark: gemba's embedded broker and mosquitto, measured the same way in one run.
+# Release build; each broker runs as its own process so its CPU time and memory are read from /proc.
+# Usage: scripts/bench.sh [messages]   (default 300000). Prints JSON lines and a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${1:-300000}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -qq mosquitto >/dev/null
+}
+export PATH="$PATH:/usr/sbin"
+swift build -c release --product gemba >/dev/null
+GEMBA=.build/release/gemba
+WORK=$(mktemp -d /tmp/gemba-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; exit 1; }
+
+start_gemba() {
+    GP=$(port)
+    "$GEMBA" serve --mqtt-port "$GP" --data-dir "$WORK/data" --log-level error 2>>"$WORK/gemba.log" &
+    GPID=$!; PIDS+=("$GPID"); wait_port "$GP"
+}
+start_mosquitto() {
+    MP=$(port)
+    # The same bounds as gemba's defaults, so neither broker drops messages in the closed-loop runs.
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\nmax_inflight_messages 256\n' "$MP" > "$WORK/mosquitto.conf"
+    mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
+    MPID=$!; PIDS+=("$MPID"); wait_port "$MP"
+}
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+
+RESULTS="$WORK/results.jsonl"
+for qos in 0 1; do
+    for broker in mosquitto gemba; do
+        if [ "$broker" = gemba ]; then start_gemba; P=$GP; B=$GPID; else start_mosquitto; P=$MP; B=$MPID; fi
+        "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos "$qos" --messages 20000 --label warmup >/dev/null
+        "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos "$qos" --messages "$MESSAGES" \
+            --publishers 4 --label "$broker" | tee -a "$RESULTS"
+        stop "$B"
+    done
+done
+for broker in mosquitto gemba; do
+    if [ "$broker" = gemba ]; then start_gemba; P=$GP; B=$GPID; else start_mosquitto; P=$MP; B=$MPID; fi
+    "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos 0 --messages 100000 --rate 10000 \
+        --label "$broker-latency-10k" | tee -a "$RESULTS"
+    "$GEMBA" bench connections --port "$P" --broker-pid "$B" --count 10000 --label "$broker-idle" | tee -a "$RESULTS"
+    stop "$B"
+done
+
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("\n| run | broker | msg/s end-to-end | msg per broker CPU-s | broker CPU µs/msg | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    if "messages_per_second" in r:
+        name = f"QoS {r['qos']}" + (" @10k msg/s" if "latency" in r["label"] else "")
+        print(f"| {name} | {r['label'].split('-')[0]} | {r['messages_per_second']:,} | "
+              f"{r.get('messages_per_broker_cpu_second', 0):,} | {r.get('broker_cpu_microseconds_per_message', '')} | "
+              f"{r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} |")
+print("\n| broker | idle connections | RSS before MB | RSS after MB | bytes per connection |")
+print("|---|---|---|---|---|")
+for r in rows:
+    if "connections" in r:
+        print(f"| {r['label'].split('-')[0]} | {r['connections']:,} | {r.get('broker_rss_before_mb')} | "
+              f"{r.get('broker_rss_after_mb')} | {r.get('bytes_per_connection'):,} |")
+PY
