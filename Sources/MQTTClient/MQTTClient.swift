@@ -73,13 +73,12 @@ public final class MQTTClient: @unchecked Sendable {
                         properties: Properties = Properties()) async throws -> Packet? {
         let publish = Publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
         let ack = try await loop.flatSubmit { [self] in startPublish(publish) }.get()
-        if let ack, case .puback(let a) = ack, a.reasonCode.isFailure {
-            throw MQTTClientError(.rejected, reasonCode: a.reasonCode, "PUBLISH to \(topic) rejected")
+        switch ack {
+        case .puback(let result)? where result.reasonCode.isFailure, .pubrec(let result)? where result.reasonCode.isFailure:
+            throw MQTTClientError(.rejected, reasonCode: result.reasonCode, "PUBLISH to \(topic) rejected")
+        default:
+            return ack
         }
-        if let ack, case .pubrec(let a) = ack, a.reasonCode.isFailure {
-            throw MQTTClientError(.rejected, reasonCode: a.reasonCode, "PUBLISH to \(topic) rejected")
-        }
-        return ack
     }
 
     /// Convenience for string payloads.

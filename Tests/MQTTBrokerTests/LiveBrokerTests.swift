@@ -30,10 +30,11 @@ final class ManualReceiver: PublishReceiver {
 struct StorageDown: Error {}
 
 @Suite(.serialized) struct LiveBrokerTests {
-    static func start(receiver: (any PublishReceiver)? = nil) async throws -> MQTTBroker {
+    static func start(receiver: (any PublishReceiver)? = nil, authorizer: any Authorizer = AllowAll()) async throws -> MQTTBroker {
         var configuration = BrokerConfiguration()
         configuration.port = 0
         configuration.receiver = receiver
+        configuration.authorizer = authorizer
         let broker = MQTTBroker(configuration: configuration, logger: Logger(label: "test.broker"))
         try await broker.start()
         return broker
@@ -71,6 +72,25 @@ struct StorageDown: Error {}
         try await publish.value
         #expect(acked.withLock { $0 })
         await publisher.disconnect()
+        await broker.stop()
+    }
+
+    @Test func refusedPublishSurfacesAsRejectedAndAllowedOneSucceeds() async throws {
+        let acl = StaticACL(rules: [:], default: .init(publish: ["allowed/#"], subscribe: []))
+        let broker = try await Self.start(authorizer: acl)
+        let client = Self.client(broker, "c")
+        try await client.connect()
+        do {
+            try await client.publish("forbidden/x", "x", qos: .atLeastOnce)
+            Issue.record("a forbidden publish was accepted")
+        } catch let error as MQTTClientError {
+            #expect(error.code == .rejected)
+            #expect(error.reasonCode == .notAuthorized)
+        }
+        try await client.publish("allowed/x", "x", qos: .exactlyOnce)
+        let suback = try await client.subscribe("allowed/#")
+        #expect(suback.reasonCodes == [.notAuthorized])
+        await client.disconnect()
         await broker.stop()
     }
 
