@@ -71,7 +71,8 @@ struct Throughput: AsyncParsableCommand {
         }
         let before = ProcessUsage.read(pid: target.brokerPID)
         let started = ContinuousClock.now
-        try await run.start(publishers: pubs, subscriber: subscriber).get()
+        let finished = run.start(publishers: pubs, subscriber: subscriber)
+        try await run.watchForStall(finished)
         let elapsed = ContinuousClock.now - started
         let after = ProcessUsage.read(pid: target.brokerPID)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -182,6 +183,23 @@ final class ThroughputRun: @unchecked Sendable {
         }
     }
 
+    /// Waits for `finished`, failing with the counts if nothing arrives for 10 seconds (a broker that drops).
+    func watchForStall(_ finished: EventLoopFuture<Void>) async throws {
+        var lastReceived = -1
+        var lastProgress = ContinuousClock.now
+        while true {
+            let (done, received) = try await loop.submit { (self.received >= self.total, self.received) }.get()
+            if done { return try await finished.get() }
+            if received != lastReceived {
+                lastReceived = received
+                lastProgress = .now
+            } else if ContinuousClock.now - lastProgress > .seconds(10) {
+                throw ConfigurationError("stalled: \(received) of \(sent) sent messages arrived; the broker dropped some")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     private func payload() -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt64(DispatchTime.now().uptimeNanoseconds))
@@ -200,7 +218,7 @@ final class ThroughputRun: @unchecked Sendable {
 
     /// Tops the window up; called on start and whenever the subscriber drains half of it.
     func pump() {
-        guard rate == 0, !pumping else { return }
+        guard rate == 0, !pumping, !publishers.isEmpty else { return }
         pumping = true
         let room = min(window - (sent - received), total - sent)
         if room > 0 { send(count: room) }
@@ -250,25 +268,27 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
         let channel = try await ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port).get()
-        let connection = try await loop.submit {
+        let (connection, connack) = try await loop.submit {
             let connection = LoadConnection(channel: channel, run: run, role: role)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PacketDecoder(version: .v311)))
             try channel.pipeline.syncOperations.addHandler(connection)
-            connection.connected = loop.makePromise()
+            let promise = loop.makePromise(of: Void.self)
+            connection.connected = promise
             let connect = Connect(protocolVersion: .v311, clientID: id, cleanStart: true, keepAlive: 0)
             channel.writeAndFlush(try Packet.connect(connect).encoded(version: .v311), promise: nil)
-            return connection
+            return (connection, promise.futureResult)
         }.get()
-        try await connection.connected!.futureResult.get()
+        try await connack.get()
         return connection
     }
 
     func subscribe(_ filter: String, qos: QoS) async throws {
         try await channel.eventLoop.flatSubmit {
-            self.subscribed = self.channel.eventLoop.makePromise()
+            let promise = self.channel.eventLoop.makePromise(of: Void.self)
+            self.subscribed = promise
             let subscribe = Subscribe(packetID: 1, subscriptions: [Subscription(filter: filter, options: SubscriptionOptions(qos: qos))])
             self.channel.writeAndFlush(try! Packet.subscribe(subscribe).encoded(version: .v311), promise: nil)
-            return self.subscribed!.futureResult
+            return promise.futureResult
         }.get()
     }
 
