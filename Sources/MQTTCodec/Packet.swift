@@ -2,7 +2,7 @@ public import NIOCore
 
 /// One MQTT control packet of either protocol version.
 public enum Packet: Hashable, Sendable {
-    case connect(Connect)
+    indirect case connect(Connect)
     case connack(ConnAck)
     case publish(Publish)
     case puback(PublishAck)

@@ -16,39 +16,69 @@ public struct UserProperty: Hashable, Sendable {
 /// property length (variable byte integer) | { identifier (variable byte integer) | value }*
 /// ```
 /// Each property may appear once, except user properties and (in PUBLISH) subscription identifiers.
+/// Stored copy-on-write behind one reference that is `nil` when empty, so packets stay small and cheap
+/// to move through the pipeline; fields are read and written as if they were stored properties.
+@dynamicMemberLookup
 public struct Properties: Hashable, Sendable {
-    public var payloadFormatIndicator: UInt8?
-    public var messageExpiryInterval: UInt32?
-    public var contentType: String?
-    public var responseTopic: String?
-    public var correlationData: [UInt8]?
-    public var subscriptionIdentifiers: [Int] = []
-    public var sessionExpiryInterval: UInt32?
-    public var assignedClientIdentifier: String?
-    public var serverKeepAlive: UInt16?
-    public var authenticationMethod: String?
-    public var authenticationData: [UInt8]?
-    public var requestProblemInformation: UInt8?
-    public var willDelayInterval: UInt32?
-    public var requestResponseInformation: UInt8?
-    public var responseInformation: String?
-    public var serverReference: String?
-    public var reasonString: String?
-    public var receiveMaximum: UInt16?
-    public var topicAliasMaximum: UInt16?
-    public var topicAlias: UInt16?
-    public var maximumQoS: UInt8?
-    public var retainAvailable: UInt8?
-    public var userProperties: [UserProperty] = []
-    public var maximumPacketSize: UInt32?
-    public var wildcardSubscriptionAvailable: UInt8?
-    public var subscriptionIdentifierAvailable: UInt8?
-    public var sharedSubscriptionAvailable: UInt8?
+    /// The property values themselves.
+    public struct Values: Hashable, Sendable {
+        public var payloadFormatIndicator: UInt8?
+        public var messageExpiryInterval: UInt32?
+        public var contentType: String?
+        public var responseTopic: String?
+        public var correlationData: [UInt8]?
+        public var subscriptionIdentifiers: [Int] = []
+        public var sessionExpiryInterval: UInt32?
+        public var assignedClientIdentifier: String?
+        public var serverKeepAlive: UInt16?
+        public var authenticationMethod: String?
+        public var authenticationData: [UInt8]?
+        public var requestProblemInformation: UInt8?
+        public var willDelayInterval: UInt32?
+        public var requestResponseInformation: UInt8?
+        public var responseInformation: String?
+        public var serverReference: String?
+        public var reasonString: String?
+        public var receiveMaximum: UInt16?
+        public var topicAliasMaximum: UInt16?
+        public var topicAlias: UInt16?
+        public var maximumQoS: UInt8?
+        public var retainAvailable: UInt8?
+        public var userProperties: [UserProperty] = []
+        public var maximumPacketSize: UInt32?
+        public var wildcardSubscriptionAvailable: UInt8?
+        public var subscriptionIdentifierAvailable: UInt8?
+        public var sharedSubscriptionAvailable: UInt8?
+
+        static let empty = Values()
+    }
+
+    private final class Box: Sendable {
+        let values: Values
+        init(_ values: Values) { self.values = values }
+    }
+
+    private var box: Box?
 
     public init() {}
 
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<Values, T>) -> T {
+        get { (box?.values ?? Values.empty)[keyPath: keyPath] }
+        set {
+            var values = box?.values ?? Values()
+            values[keyPath: keyPath] = newValue
+            box = values == Values.empty ? nil : Box(values)
+        }
+    }
+
     /// Whether no property is set.
-    public var isEmpty: Bool { self == Properties() }
+    public var isEmpty: Bool { box == nil }
+
+    public static func == (lhs: Properties, rhs: Properties) -> Bool {
+        lhs.box === rhs.box || lhs.box?.values == rhs.box?.values
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(box?.values) }
 }
 
 /// Where a property block sits; decides which identifiers it may hold (MQTT 5.0 §2.2.2.2).
@@ -79,33 +109,38 @@ extension Properties {
     static func decode(from buffer: inout ByteBuffer, context: PropertyContext) throws(MQTTCodecError) -> Properties {
         let length = try buffer.readMQTTVariableByteInteger("property length")
         guard var block = buffer.readSlice(length: length) else { throw .malformed("properties are truncated") }
-        var properties = Properties()
+        var values = Values()
         while block.readableBytes > 0 {
             let id = try block.readMQTTVariableByteInteger("property identifier")
             guard id <= 0xFF, allowed(UInt8(id), in: context) else {
                 throw .protocolViolation("property 0x\(String(id, radix: 16)) is not allowed in \(context)")
             }
-            try properties.decodeValue(id: UInt8(id), from: &block)
+            try values.decodeValue(id: UInt8(id), from: &block)
         }
+        var properties = Properties()
+        if values != Values.empty { properties.box = Box(values) }
         return properties
     }
 
-    private mutating func set<T>(
-        _ keyPath: WritableKeyPath<Properties, T?>, _ value: T, _ name: String
+}
+
+extension Properties.Values {
+    fileprivate mutating func set<T>(
+        _ keyPath: WritableKeyPath<Properties.Values, T?>, _ value: T, _ name: String
     ) throws(MQTTCodecError) {
         guard self[keyPath: keyPath] == nil else { throw .protocolViolation("\(name) appears more than once") }
         self[keyPath: keyPath] = value
     }
 
-    private mutating func setFlag(
-        _ keyPath: WritableKeyPath<Properties, UInt8?>, _ buffer: inout ByteBuffer, _ name: String
+    fileprivate mutating func setFlag(
+        _ keyPath: WritableKeyPath<Properties.Values, UInt8?>, _ buffer: inout ByteBuffer, _ name: String
     ) throws(MQTTCodecError) {
         let value = try buffer.readMQTTByte(name)
         guard value <= 1 else { throw .protocolViolation("\(name) must be 0 or 1, got \(value)") }
         try set(keyPath, value, name)
     }
 
-    private mutating func decodeValue(id: UInt8, from b: inout ByteBuffer) throws(MQTTCodecError) {
+    fileprivate mutating func decodeValue(id: UInt8, from b: inout ByteBuffer) throws(MQTTCodecError) {
         switch id {
         case 0x01: try setFlag(\.payloadFormatIndicator, &b, "payload format indicator")
         case 0x02: try set(\.messageExpiryInterval, b.readMQTTUInt32("message expiry"), "message expiry interval")
@@ -155,6 +190,9 @@ extension Properties {
         }
     }
 
+}
+
+extension Properties {
     /// Writes the property block, length prefix included.
     func encode(into buffer: inout ByteBuffer) throws(MQTTCodecError) {
         if isEmpty {
@@ -176,6 +214,13 @@ extension Properties {
     }
 
     private func encodeBody(into b: inout ByteBuffer) throws(MQTTCodecError) {
+        guard let values = box?.values else { return }
+        try values.encodeBody(into: &b)
+    }
+}
+
+extension Properties.Values {
+    fileprivate func encodeBody(into b: inout ByteBuffer) throws(MQTTCodecError) {
         func byte(_ id: UInt8, _ value: UInt8?) { if let value { b.writeInteger(id); b.writeInteger(value) } }
         func u16(_ id: UInt8, _ value: UInt16?) { if let value { b.writeInteger(id); b.writeInteger(value) } }
         func u32(_ id: UInt8, _ value: UInt32?) { if let value { b.writeInteger(id); b.writeInteger(value) } }

@@ -44,6 +44,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Maximum in-flight QoS 1/2 messages per session (default 256). Env: GEMBA_MQTT_MAX_INFLIGHT.")
     var mqttMaxInflight: Int?
 
+    @Option(help: "Longest keepalive a client may use, seconds; longer or 0 is replaced (v5 Server Keep Alive). Env: GEMBA_MQTT_MAX_KEEPALIVE.")
+    var mqttMaxKeepalive: Int?
+
     func run() async throws {
         let settings = try common.settings()
         let configuration = try brokerConfiguration(settings)
@@ -80,6 +83,8 @@ struct Serve: AsyncParsableCommand {
             "mqtt-max-queued", flag: mqttMaxQueued, default: 10_000, range: 0...10_000_000)
         configuration.limits.maxInflightPerSession = try settings.int(
             "mqtt-max-inflight", flag: mqttMaxInflight, default: 256, range: 1...65_535)
+        let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: mqttMaxKeepalive, default: 0, range: 0...65535)
+        configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
         configuration.tls = try tlsConfiguration(settings)
         if let users = settings.string("mqtt-users-file", flag: mqttUsersFile) {
             configuration.authenticator = StaticAuthenticator(users: try Self.loadUsers(users.value),
