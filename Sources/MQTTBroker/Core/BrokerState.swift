@@ -191,8 +191,7 @@ public struct BrokerState: Sendable {
 
     /// A packet from a connected client (anything after its CONNECT).
     public mutating func receive(_ packet: Packet, from id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
-        guard connections[id] != nil else { return }
-        connections[id]!.lastActivity = now
+        guard (connections[id]?.lastActivity = now) != nil else { return }
         switch packet {
         case .publish(let publish): receivePublish(publish, from: id, now: now, into: &actions)
         case .puback(let ack): outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
@@ -224,70 +223,68 @@ public struct BrokerState: Sendable {
 
     private mutating func receivePublish(_ publish: Publish, from id: ConnectionID, now: Int64,
                                          into actions: inout [BrokerAction]) {
-        var connection = connections[id]!
-        var topic = publish.topic
-        if let alias = publish.properties.topicAlias {
-            guard alias <= limits.topicAliasMaximum else {
-                return protocolError(id, "topic alias \(alias) above maximum", code: .topicAliasInvalid, into: &actions)
-            }
-            if topic.isEmpty {
-                guard let known = connection.topicAliases[alias] else {
-                    return protocolError(id, "topic alias \(alias) was never defined", into: &actions)
-                }
-                topic = known
-            } else {
-                connection.topicAliases[alias] = topic
-            }
-        }
+        guard let topic = resolveTopic(publish, from: id, into: &actions) else { return }
+        let clientID = connections[id]!.clientID
+        let version = connections[id]!.version
         if publish.qos == .exactlyOnce, let packetID = publish.packetID,
-           sessions[connection.clientID]?.inboundQoS2.contains(packetID) == true {
+           sessions[clientID]?.inboundQoS2.contains(packetID) == true {
             // A retransmission of a QoS 2 message we already own: acknowledge again, deliver nothing.
-            connections[id] = connection
             actions.append(.send(id, .pubrec(PublishAck(packetID: packetID))))
             return
         }
-        if publish.qos != .atMostOnce {
-            guard connection.inboundInflight < Int(limits.receiveMaximum) else {
-                return protocolError(id, "more than \(limits.receiveMaximum) unacknowledged publishes",
-                                     code: .receiveMaximumExceeded, into: &actions)
-            }
+        if publish.qos != .atMostOnce, connections[id]!.inboundInflight >= Int(limits.receiveMaximum) {
+            return protocolError(id, "more than \(limits.receiveMaximum) unacknowledged publishes",
+                                 code: .receiveMaximumExceeded, into: &actions)
         }
         statistics.messagesReceived += 1
-        guard authorizer.mayPublish(connection.principal, topic: topic) else {
+        let principal = connections[id]!.principal
+        guard authorizer.mayPublish(principal, topic: topic) else {
             statistics.droppedNotAuthorized += 1
-            connections[id] = connection
-            acknowledge(publish, code: .notAuthorized, connection: connection, into: &actions)
+            if let ack = acknowledgement(for: publish, code: .notAuthorized, version: version) {
+                actions.append(.send(id, ack))
+            }
             return
         }
-        let message = Message(publish, topic: topic, publisherID: connection.clientID, now: now)
+        let message = Message(publish, topic: topic, publisherID: clientID, now: now)
         let delivered = route(message, now: now, into: &actions)
         let code: ReasonCode = delivered == 0 && !hasReceiver ? .noMatchingSubscribers : .success
         if publish.qos == .exactlyOnce, let packetID = publish.packetID {
-            sessions[connection.clientID]?.inboundQoS2.insert(packetID)
-            connection.inboundInflight += 1
+            sessions[clientID]?.inboundQoS2.insert(packetID)
+            connections[id]!.inboundInflight += 1
         }
+        let ack = acknowledgement(for: publish, code: code, version: version)
         if hasReceiver {
-            let received = ReceivedMessage(message: message, clientID: connection.clientID, principal: connection.principal)
-            let ack = acknowledgement(for: publish, code: code, version: connection.version)
-            if publish.qos == .atLeastOnce { connection.inboundInflight += 1 }
+            let received = ReceivedMessage(message: message, clientID: clientID, principal: principal)
+            if publish.qos == .atLeastOnce { connections[id]!.inboundInflight += 1 }
             actions.append(.receive(received, acknowledgement: ack, to: ack == nil ? nil : id))
-        } else {
-            acknowledge(publish, code: code, connection: connection, into: &actions)
+        } else if let ack {
+            actions.append(.send(id, ack))
         }
-        connections[id] = connection
+    }
+
+    /// The PUBLISH's topic after applying (or defining) a v5 topic alias; `nil` after a protocol error.
+    private mutating func resolveTopic(_ publish: Publish, from id: ConnectionID,
+                                       into actions: inout [BrokerAction]) -> String? {
+        guard !publish.properties.isEmpty, let alias = publish.properties.topicAlias else { return publish.topic }
+        guard alias <= limits.topicAliasMaximum else {
+            protocolError(id, "topic alias \(alias) above maximum", code: .topicAliasInvalid, into: &actions)
+            return nil
+        }
+        if !publish.topic.isEmpty {
+            connections[id]!.topicAliases[alias] = publish.topic
+            return publish.topic
+        }
+        guard let known = connections[id]!.topicAliases[alias] else {
+            protocolError(id, "topic alias \(alias) was never defined", into: &actions)
+            return nil
+        }
+        return known
     }
 
     private func acknowledgement(for publish: Publish, code: ReasonCode, version: ProtocolVersion) -> Packet? {
         guard let packetID = publish.packetID else { return nil }
         let ack = PublishAck(packetID: packetID, reasonCode: version == .v5 ? code : .success)
         return publish.qos == .atLeastOnce ? .puback(ack) : .pubrec(ack)
-    }
-
-    private func acknowledge(_ publish: Publish, code: ReasonCode, connection: Connection,
-                             into actions: inout [BrokerAction]) {
-        if let ack = acknowledgement(for: publish, code: code, version: connection.version) {
-            actions.append(.send(connection.id, ack))
-        }
     }
 
     /// The receiver reported a QoS 1 message safe and the shell sent its PUBACK.
@@ -415,21 +412,27 @@ public struct BrokerState: Sendable {
 
     private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,
                                   subscriptionIDs: [Int], now: Int64, into actions: inout [BrokerAction]) {
-        guard sessions[clientID] != nil else { return }
-        let connection = sessions[clientID]!.connection.flatMap { connections[$0] }
+        // Read what is needed without keeping a copy of the session alive: a live copy would make the
+        // queue append below copy the whole queue.
+        let connectionID: ConnectionID?, inflight: Int, queued: Int
+        if let session = sessions[clientID] {
+            (connectionID, inflight, queued) = (session.connection, session.inflight.count, session.queue.count)
+        } else {
+            return
+        }
         if qos == .atMostOnce {
-            guard let connection else { return }  // QoS 0 is not queued for offline sessions.
+            guard let connectionID, let connection = connections[connectionID] else { return }  // QoS 0 is not queued offline.
             send(message, qos: qos, retain: retain, packetID: nil, subscriptionIDs: subscriptionIDs, dup: false,
                  connection: connection, now: now, into: &actions)
             return
         }
-        if let connection, sessions[clientID]!.inflight.count < inflightWindow(connection),
-           sessions[clientID]!.queue.isEmpty {
+        if let connectionID, let connection = connections[connectionID],
+           inflight < inflightWindow(connection), queued == 0 {
             startInflight(message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
                           connection: connection, now: now, into: &actions)
             return
         }
-        guard sessions[clientID]!.queue.count < limits.maxQueuedMessagesPerSession else {
+        guard queued < limits.maxQueuedMessagesPerSession else {
             statistics.droppedQueueFull += 1
             return
         }

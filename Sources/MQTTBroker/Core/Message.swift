@@ -27,9 +27,12 @@ public final class Message: Sendable {
 
     convenience init(_ publish: Publish, topic: String, publisherID: String, now: Int64) {
         var properties = publish.properties
-        properties.topicAlias = nil
-        properties.subscriptionIdentifiers = []
-        let expiresAt = properties.messageExpiryInterval.map { now + Int64($0) * 1000 }
+        var expiresAt: Int64?
+        if !properties.isEmpty {  // The common case has none: skip the per-field work.
+            properties.topicAlias = nil
+            properties.subscriptionIdentifiers = []
+            expiresAt = properties.messageExpiryInterval.map { now + Int64($0) * 1000 }
+        }
         self.init(topic: topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
                   properties: properties, publisherID: publisherID, expiresAt: expiresAt)
     }

@@ -9,16 +9,31 @@ import NIOCore
 /// Outbound packets are encoded into a per-connection buffer and written with one flush per read
 /// batch, so a burst of publishes costs one syscall per subscriber, not one per message.
 final class BrokerRuntime: @unchecked Sendable {
+    /// Everything the shell keeps per connection, behind one dictionary lookup.
+    private final class Slot {
+        let id: ConnectionID
+        let channel: any Channel
+        var version: ProtocolVersion?
+        var pending: ByteBuffer?
+        var closing = false
+        var acks: AckQueue?
+        init(id: ConnectionID, channel: any Channel) {
+            self.id = id
+            self.channel = channel
+        }
+    }
+
     let loop: any EventLoop
     let connectTimeout: Int64
     private var state: BrokerState
     private let receiver: (any PublishReceiver)?
     private let logger: Logger
-    private var channels: [ConnectionID: any Channel] = [:]
-    private var pending: [ConnectionID: ByteBuffer] = [:]
-    private var ackQueues: [ConnectionID: AckQueue] = [:]
+    private var slots: [ConnectionID: Slot] = [:]
+    /// Slots with bytes to write or a close to perform at the next flush.
+    private var dirty: [Slot] = []
     private var actions: [BrokerAction] = []
     private var nextID = 0
+    private var batchTime: Int64?
     private let metrics = BrokerMetrics()
     private var reported = BrokerStatistics()
 
@@ -30,33 +45,43 @@ final class BrokerRuntime: @unchecked Sendable {
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
                                  hasReceiver: configuration.receiver != nil)
         actions.reserveCapacity(64)
+        dirty.reserveCapacity(64)
     }
 
     var limits: BrokerLimits { state.limits }
 
-    static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+    /// Broker time in ms, read once per batch of reads (reset at each flush).
+    private func now() -> Int64 {
+        if let batchTime { return batchTime }
+        let time = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        batchTime = time
+        return time
+    }
 
     func register(_ channel: any Channel) -> ConnectionID {
         nextID += 1
         let id = ConnectionID(nextID)
-        channels[id] = channel
+        slots[id] = Slot(id: id, channel: channel)
         return id
     }
 
+    /// Records the version a connection's CONNECT named; every packet to it is encoded in that version.
+    func setVersion(_ version: ProtocolVersion, for id: ConnectionID) { slots[id]?.version = version }
+
     func connect(_ connect: Connect, principal: Principal, on id: ConnectionID) {
-        guard channels[id] != nil else { return }
-        state.connect(connect, principal: principal, on: id, now: Self.now(), into: &actions)
+        guard slots[id] != nil else { return }
+        state.connect(connect, principal: principal, on: id, now: now(), into: &actions)
         executeActions(flush: true)
     }
 
     func refuse(_ id: ConnectionID, code: ReasonCode) {
         write(.connack(ConnAck(reasonCode: code)), to: id)
-        closeAfterFlush(id)
+        close(id)
         flush()
     }
 
     func receive(_ packet: Packet, from id: ConnectionID) {
-        state.receive(packet, from: id, now: Self.now(), into: &actions)
+        state.receive(packet, from: id, now: now(), into: &actions)
         executeActions(flush: false)
     }
 
@@ -67,28 +92,25 @@ final class BrokerRuntime: @unchecked Sendable {
     }
 
     func closed(_ id: ConnectionID) {
-        channels[id] = nil
-        versions[id] = nil
-        pending[id] = nil
-        ackQueues[id] = nil
-        state.connectionClosed(id, now: Self.now(), into: &actions)
+        slots[id] = nil
+        state.connectionClosed(id, now: now(), into: &actions)
         executeActions(flush: true)
     }
 
     func tick() {
-        state.tick(now: Self.now(), into: &actions)
+        batchTime = nil
+        state.tick(now: now(), into: &actions)
         executeActions(flush: true)
         reportMetrics()
     }
 
     /// Sends DISCONNECT "server shutting down" to v5 clients and closes every connection.
     func shutdown() {
-        for id in state.connectionIDs {
-            if versions[id] == .v5 { write(.disconnect(Disconnect(reasonCode: .serverShuttingDown)), to: id) }
-            closeAfterFlush(id)
+        for (id, slot) in slots {
+            if slot.version == .v5 { write(.disconnect(Disconnect(reasonCode: .serverShuttingDown)), to: id) }
+            close(id)
         }
         flush()
-        for channel in channels.values { channel.close(promise: nil) }
     }
 
     // MARK: Executing actions
@@ -99,63 +121,63 @@ final class BrokerRuntime: @unchecked Sendable {
             let action = actions[index]
             index += 1
             switch action {
-            case .send(let id, let packet):
-                write(packet, to: id)
-            case .close(let id):
-                closeAfterFlush(id)
-            case .receive(let message, let ack, let id):
-                hand(message, ack: ack, to: id)
+            case .send(let id, let packet): write(packet, to: id)
+            case .close(let id): close(id)
+            case .receive(let message, let ack, let id): hand(message, ack: ack, to: id)
             }
         }
         actions.removeAll(keepingCapacity: true)
         if shouldFlush { flush() }
     }
 
-    /// Records the version a connection's CONNECT named; every packet to it is encoded in that version.
-    func setVersion(_ version: ProtocolVersion, for id: ConnectionID) { versions[id] = version }
-    private var versions: [ConnectionID: ProtocolVersion] = [:]
-
     private func write(_ packet: Packet, to id: ConnectionID) {
-        guard let channel = channels[id], let version = versions[id] else { return }
-        if case .publish(let publish) = packet, publish.qos == .atMostOnce, !channel.isWritable {
+        guard let slot = slots[id], let version = slot.version else { return }
+        if case .publish(let publish) = packet, publish.qos == .atMostOnce, !slot.channel.isWritable {
             metrics.droppedSlowConsumer.increment()
             return
         }
-        var buffer = pending.removeValue(forKey: id) ?? channel.allocator.buffer(capacity: 256)
+        if slot.pending == nil {
+            slot.pending = slot.channel.allocator.buffer(capacity: 512)
+            if !slot.closing { dirty.append(slot) }
+        }
         do {
-            try packet.encode(into: &buffer, version: version)
+            try packet.encode(into: &slot.pending!, version: version)
         } catch {
             logger.error("cannot encode packet", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(error)"])
         }
-        pending[id] = buffer
     }
 
-    private var closing: Set<ConnectionID> = []
-    private func closeAfterFlush(_ id: ConnectionID) { closing.insert(id) }
+    private func close(_ id: ConnectionID) {
+        guard let slot = slots[id], !slot.closing else { return }
+        slot.closing = true
+        if slot.pending == nil { dirty.append(slot) }
+    }
 
     /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
     func flush() {
-        for (id, buffer) in pending {
-            guard let channel = channels[id] else { continue }
-            channel.writeAndFlush(buffer, promise: nil)
+        batchTime = nil
+        guard !dirty.isEmpty else { return }
+        let batch = dirty
+        dirty.removeAll(keepingCapacity: true)
+        for slot in batch {
+            if let bytes = slot.pending {
+                slot.pending = nil
+                slot.channel.writeAndFlush(bytes, promise: nil)
+            }
+            if slot.closing { slot.channel.close(promise: nil) }
         }
-        pending.removeAll(keepingCapacity: true)
-        for id in closing {
-            channels[id]?.close(promise: nil)
-        }
-        closing.removeAll(keepingCapacity: true)
     }
 
     // MARK: The receiver
 
     private func hand(_ message: ReceivedMessage, ack: Packet?, to id: ConnectionID?) {
         guard let receiver else { return }
-        guard let ack, let id else {
+        guard let ack, let id, let slot = slots[id] else {
             receiver.receive(message) { _ in }
             return
         }
-        let queue = ackQueues[id] ?? AckQueue()
-        ackQueues[id] = queue
+        let queue = slot.acks ?? AckQueue()
+        slot.acks = queue
         let sequence = queue.append(ack)
         receiver.receive(message) { [self] result in
             loop.execute { self.receiverFinished(sequence, on: id, queue: queue, result: result) }
@@ -164,7 +186,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     private func receiverFinished(_ sequence: Int, on id: ConnectionID, queue: AckQueue,
                                   result: Result<Void, any Error>) {
-        guard ackQueues[id] === queue else { return }
+        guard let slot = slots[id], slot.acks === queue else { return }
         if case .failure(let error) = result {
             logger.error("receiver failed; disconnecting publisher so it resends",
                          metadata: ["mqtt.connection": "\(id)", "error": "\(error)"])

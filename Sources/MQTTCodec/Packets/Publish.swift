@@ -41,11 +41,14 @@ public struct Publish: Hashable, Sendable {
         }
         let properties = version == .v5 ? try Properties.decode(from: &body, context: .publish) : Properties()
         if topic.isEmpty {
-            guard properties.topicAlias != nil else { throw .init(.topicNameInvalid, "topic name is empty") }
+            guard !properties.isEmpty, properties.topicAlias != nil else {
+                throw .init(.topicNameInvalid, "topic name is empty")
+            }
         } else {
             try Topic.validateName(topic)
         }
-        if properties.payloadFormatIndicator == 1, String(validating: body.readableBytesView, as: UTF8.self) == nil {
+        if !properties.isEmpty, properties.payloadFormatIndicator == 1,
+           String(validating: body.readableBytesView, as: UTF8.self) == nil {
             throw .init(.protocolError, "payload is marked UTF-8 but is not valid UTF-8")
         }
         let payload = body.readSlice(length: body.readableBytes)!
