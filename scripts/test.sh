@@ -97,6 +97,14 @@ step "gemba pub/sub CLI (against gemba over TLS and against mosquitto)"
 sub=$!; sleep 0.5
 "$GEMBA" pub -p "$TLS_PORT" -h localhost --cafile "$WORK/cert.pem" -t cli/gemba/x -m ok -q 2
 wait "$sub"; [ "$(cat "$WORK/gsub")" = "cli/gemba/x ok" ] || fail "gemba sub got '$(cat "$WORK/gsub")'"
+MOSQ_PORT=$(free_port)
+mosquitto -p "$MOSQ_PORT" 2>/dev/null &
+PIDS+=($!)
+wait_for_port "$MOSQ_PORT"
+"$GEMBA" sub -p "$MOSQ_PORT" -V mqttv311 -t 'cli/m/#' -q 2 -C 1 -W 5 > "$WORK/msub" &
+sub=$!; sleep 0.5
+"$GEMBA" pub -p "$MOSQ_PORT" -t cli/m/x -m via-mosquitto -q 1
+wait "$sub"; [ "$(cat "$WORK/msub")" = "via-mosquitto" ] || fail "gemba sub via mosquitto got '$(cat "$WORK/msub")'"
 set +e
 "$GEMBA" serve --mqtt-port banana >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad flag must exit 2"
 GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad env must exit 2"

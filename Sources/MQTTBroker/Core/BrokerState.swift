@@ -9,6 +9,8 @@ public enum BrokerAction: Sendable {
     case close(ConnectionID)
     /// Hand an accepted PUBLISH to the receiver; once it reports the message safe, send `acknowledgement`.
     case receive(ReceivedMessage, acknowledgement: Packet?, to: ConnectionID?)
+    /// Something an operator should see in the log (a refused publish or subscription).
+    case notice(ConnectionID, String)
 }
 
 /// An accepted PUBLISH as the rest of Gemba sees it.
@@ -76,6 +78,7 @@ public struct BrokerState: Sendable {
     public var retainedCount: Int { retained.count }
     public var subscriptionCount: Int { subscriptions.count }
     public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
+    public var inflightMessageCount: Int { sessions.values.reduce(0) { $0 + $1.inflight.count } }
 
     // MARK: Connect and disconnect
 
@@ -240,6 +243,7 @@ public struct BrokerState: Sendable {
         let principal = connections[id]!.principal
         guard authorizer.mayPublish(principal, topic: topic) else {
             statistics.droppedNotAuthorized += 1
+            actions.append(.notice(id, "publish to '\(topic)' refused for '\(principal.name)' (client \(clientID))"))
             if let ack = acknowledgement(for: publish, code: .notAuthorized, version: version) {
                 actions.append(.send(id, ack))
             }
@@ -355,6 +359,7 @@ public struct BrokerState: Sendable {
                 continue
             }
             guard authorizer.maySubscribe(connection.principal, filter: filter) else {
+                actions.append(.notice(id, "subscription to '\(filter)' refused for '\(connection.principal.name)' (client \(connection.clientID))"))
                 codes.append(.notAuthorized)
                 continue
             }

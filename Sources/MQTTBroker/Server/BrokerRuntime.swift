@@ -124,6 +124,7 @@ final class BrokerRuntime: @unchecked Sendable {
             case .send(let id, let packet): write(packet, to: id)
             case .close(let id): close(id)
             case .receive(let message, let ack, let id): hand(message, ack: ack, to: id)
+            case .notice(let id, let text): logger.notice("\(text)", metadata: ["mqtt.connection": "\(id)"])
             }
         }
         actions.removeAll(keepingCapacity: true)
@@ -210,6 +211,7 @@ final class BrokerRuntime: @unchecked Sendable {
         metrics.retained.record(state.retainedCount)
         metrics.subscriptions.record(state.subscriptionCount)
         metrics.queued.record(state.queuedMessageCount)
+        metrics.inflight.record(state.inflightMessageCount)
         metrics.received.increment(by: s.messagesReceived - reported.messagesReceived)
         metrics.delivered.increment(by: s.messagesDelivered - reported.messagesDelivered)
         metrics.droppedQueueFull.increment(by: s.droppedQueueFull - reported.droppedQueueFull)
@@ -257,6 +259,7 @@ struct BrokerMetrics {
     let retained = Gauge(label: "gemba_mqtt_retained_messages")
     let subscriptions = Gauge(label: "gemba_mqtt_subscriptions")
     let queued = Gauge(label: "gemba_mqtt_queued_messages")
+    let inflight = Gauge(label: "gemba_mqtt_inflight_messages")
     let received = Counter(label: "gemba_mqtt_messages_received_total")
     let delivered = Counter(label: "gemba_mqtt_messages_delivered_total")
     let droppedQueueFull = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")])
