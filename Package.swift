@@ -7,6 +7,16 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// What the networked MQTT targets (client and broker) build on.
+let networking: [Target.Dependency] = [
+    "MQTTCodec",
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "DequeModule", package: "swift-collections"),
+]
+
 let package = Package(
     name: "Gemba",
     platforms: [.macOS(.v15)],
@@ -32,29 +42,12 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
-        .target(
-            name: "MQTTClient",
-            dependencies: [
-                "MQTTCodec",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "DequeModule", package: "swift-collections"),
-            ],
-            swiftSettings: strictSettings
-        ),
+        .target(name: "MQTTClient", dependencies: networking, swiftSettings: strictSettings),
         .target(
             name: "MQTTBroker",
-            dependencies: [
-                "MQTTCodec",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
+            dependencies: networking + [
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strictSettings
         ),
