@@ -43,6 +43,9 @@ struct ProcessUsage {
 /// broker is measured at the rate it can sustain without dropping QoS 0 messages. With `--rate`, the
 /// publishers send at that fixed rate instead, for latency percentiles.
 struct Throughput: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Publishers → one subscriber through a broker: messages/s, latency, broker CPU per message.")
+
     @OptionGroup var target: BenchTarget
     @Option(help: "QoS of publishes and subscription (0 or 1).") var qos = 0
     @Option(help: "Publisher connections.") var publishers = 4
@@ -101,6 +104,9 @@ struct Throughput: AsyncParsableCommand {
 
 /// `gemba bench connections`: opens many idle MQTT connections and reports the broker's memory per connection.
 struct Connections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open many idle MQTT connections and report the broker's memory per connection.")
+
     @OptionGroup var target: BenchTarget
     @Option(help: "Connections to open.") var count = 10_000
     @Option(help: "A label printed with the result.") var label = "broker"
