@@ -293,6 +293,22 @@ import Testing
     }
 }
 
+@Suite struct SubscriptionLimitTests {
+    @Test func subscriptionsPerSessionAreBounded() {
+        var limits = BrokerLimits()
+        limits.maxSubscriptionsPerSession = 2
+        var h = BrokerHarness(limits: limits)
+        h.connect(1, BrokerHarness.connect("s"))
+        let actions = h.send(1, .subscribe(Subscribe(packetID: 1, subscriptions: [
+            Subscription(filter: "a"), Subscription(filter: "b"), Subscription(filter: "c"),
+        ])))
+        #expect(actions.sent(to: 1) == [.suback(SubAck(packetID: 1, reasonCodes: [.grantedQoS0, .grantedQoS0, .quotaExceeded]))])
+        // Re-subscribing to an existing filter is a replacement, not a new subscription.
+        #expect(h.subscribe(1, "a", qos: .atLeastOnce, packetID: 2).sent(to: 1)
+                == [.suback(SubAck(packetID: 2, reasonCodes: [.grantedQoS1]))])
+    }
+}
+
 @Suite struct RetainedTests {
     @Test func retainedIsSetReplacedAndCleared() {
         var h = BrokerHarness()
@@ -307,6 +323,21 @@ import Testing
         h.connect(3, BrokerHarness.connect("s2"))
         #expect(h.subscribe(3, "r").publishes(to: 3).isEmpty)
         #expect(h.state.retainedCount == 0)
+    }
+
+    @Test func retainedStoreIsBoundedButExistingTopicsStillUpdate() {
+        var limits = BrokerLimits()
+        limits.maxRetainedMessages = 2
+        var h = BrokerHarness(limits: limits)
+        h.connect(1, BrokerHarness.connect("pub"))
+        h.publish(1, "a", "1", retain: true)
+        h.publish(1, "b", "1", retain: true)
+        h.publish(1, "c", "1", retain: true)
+        #expect(h.state.retainedCount == 2)
+        #expect(h.state.statistics.retainedRejected == 1)
+        h.publish(1, "a", "2", retain: true)
+        h.connect(2, BrokerHarness.connect("s"))
+        #expect(h.subscribe(2, "a").publishes(to: 2).map(\.text) == ["2"])
     }
 
     @Test func retainHandlingOptions() {

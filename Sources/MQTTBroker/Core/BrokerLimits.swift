@@ -9,6 +9,11 @@ public struct BrokerLimits: Sendable {
     /// QoS 1/2 messages queued per session while it is offline or its in-flight window is full.
     /// When full, new messages for that session are dropped and counted.
     public var maxQueuedMessagesPerSession = 10_000
+    /// Subscriptions one session may hold; further filters get "quota exceeded" (0x97) in their SUBACK.
+    public var maxSubscriptionsPerSession = 1000
+    /// Retained messages kept broker-wide; past it, retained copies of new topics are not stored (counted).
+    /// Replacing or clearing an existing retained topic always works.
+    public var maxRetainedMessages = 100_000
     /// Largest packet accepted from a client, fixed header included.
     public var maxPacketSize = 1 << 20
     /// Longest keepalive a client may ask for, in seconds (v5 Server Keep Alive); `nil` accepts any.

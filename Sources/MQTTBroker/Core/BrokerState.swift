@@ -28,6 +28,8 @@ public struct BrokerStatistics: Sendable {
     public var droppedTooLarge = 0
     public var droppedExpired = 0
     public var droppedNotAuthorized = 0
+    public var retainedRejected = 0
+    public var subscriptionsRejected = 0
     public var protocolErrors = 0
     public var connectionsRefused = 0
 }
@@ -363,6 +365,12 @@ public struct BrokerState: Sendable {
                 codes.append(.notAuthorized)
                 continue
             }
+            if let session = sessions[connection.clientID], session.subscriptions[filter] == nil,
+               session.subscriptions.count >= limits.maxSubscriptionsPerSession {
+                statistics.subscriptionsRejected += 1
+                codes.append(connection.version == .v5 ? .quotaExceeded : .unspecifiedError)
+                continue
+            }
             let entry = SubscriptionEntry(options: subscription.options,
                                           identifier: subscribe.properties.subscriptionIdentifiers.first)
             let existed = subscriptions.insert(filter: filter, clientID: connection.clientID, entry: entry)
@@ -396,9 +404,7 @@ public struct BrokerState: Sendable {
     /// Stores or clears the retained copy and delivers `message` to every matching subscriber; returns how many.
     @discardableResult
     mutating func route(_ message: Message, now: Int64, into actions: inout [BrokerAction]) -> Int {
-        if message.retain {
-            retained[message.topic] = message.payload.readableBytes == 0 ? nil : message
-        }
+        if message.retain { retain(message) }
         let matches: [MatchedSubscriber]
         do {
             // A short-lived copy for the online check; released before `deliver` mutates the sessions.
@@ -413,6 +419,17 @@ public struct BrokerState: Sendable {
                     now: now, into: &actions)
         }
         return matches.count
+    }
+
+    /// Stores, replaces or (empty payload) clears the retained copy for the message's topic, within the limit.
+    private mutating func retain(_ message: Message) {
+        if message.payload.readableBytes == 0 {
+            retained[message.topic] = nil
+        } else if retained[message.topic] != nil || retained.count < limits.maxRetainedMessages {
+            retained[message.topic] = message
+        } else {
+            statistics.retainedRejected += 1
+        }
     }
 
     private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,

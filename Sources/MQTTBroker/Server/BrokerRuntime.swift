@@ -220,6 +220,8 @@ final class BrokerRuntime: @unchecked Sendable {
         metrics.droppedNotAuthorized.increment(by: s.droppedNotAuthorized - reported.droppedNotAuthorized)
         metrics.protocolErrors.increment(by: s.protocolErrors - reported.protocolErrors)
         metrics.refused.increment(by: s.connectionsRefused - reported.connectionsRefused)
+        metrics.retainedRejected.increment(by: s.retainedRejected - reported.retainedRejected)
+        metrics.subscriptionsRejected.increment(by: s.subscriptionsRejected - reported.subscriptionsRejected)
         reported = s
     }
 
@@ -269,4 +271,6 @@ struct BrokerMetrics {
     let droppedSlowConsumer = Counter(label: "gemba_mqtt_messages_dropped_total", dimensions: [("reason", "slow_consumer")])
     let protocolErrors = Counter(label: "gemba_mqtt_protocol_errors_total")
     let refused = Counter(label: "gemba_mqtt_connections_refused_total")
+    let retainedRejected = Counter(label: "gemba_mqtt_retained_rejected_total")
+    let subscriptionsRejected = Counter(label: "gemba_mqtt_subscriptions_rejected_total")
 }
