@@ -45,7 +45,7 @@ public protocol Authorizer: Sendable {
     func maySubscribe(_ principal: Principal, filter: String) -> Bool
 }
 
-/// Accepts anyone (optionally only those presenting no credentials) — the demo and test setting.
+/// Accepts every connection, named after its username when it gives one: the demo and test setting.
 public struct AllowAnonymous: Authenticator {
     public init() {}
     public func authenticate(_ request: AuthenticationRequest) async -> Result<Principal, AuthenticationFailure> {

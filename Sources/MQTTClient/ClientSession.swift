@@ -168,13 +168,4 @@ public struct ClientSession: Sendable {
         }
         return packets
     }
-
-    /// Drops every pending operation (a clean start or a final close); returns their packet ids.
-    public mutating func abandonAll() -> [UInt16] {
-        defer {
-            outgoing.removeAll()
-            order.removeAll()
-        }
-        return order
-    }
 }

@@ -39,8 +39,8 @@ public final class MQTTClient: @unchecked Sendable {
     private var pingOutstanding = false
     private var flushScheduled = false
     private var version: ProtocolVersion
-    private(set) var reconnectCount = 0
-    private(set) var droppedMessages = 0
+    private var reconnectCount = 0
+    private var droppedMessages = 0
 
     public init(configuration: MQTTClientConfiguration, logger: Logger = Logger(label: "mqtt.client"),
                 eventLoopGroup: (any EventLoopGroup)? = nil) {
@@ -138,6 +138,11 @@ public final class MQTTClient: @unchecked Sendable {
     /// How many times the client reconnected after losing a connection.
     public var reconnects: Int {
         get async { (try? await loop.submit { [self] in reconnectCount }.get()) ?? 0 }
+    }
+
+    /// Messages dropped because ``messages`` held `messageBufferLimit` unread ones.
+    public var droppedMessageCount: Int {
+        get async { (try? await loop.submit { [self] in droppedMessages }.get()) ?? 0 }
     }
 
     /// Closes the TCP connection abruptly, without DISCONNECT (so the server publishes the will).
@@ -337,21 +342,14 @@ public final class MQTTClient: @unchecked Sendable {
             case .deliver(let publish):
                 if case .dropped = messageSink.yield(publish) { droppedMessages += 1 }
             case .complete(let id, let ack):
-                if case .publish = ackKind(ack) {
-                    inflightPublishes -= 1
+                switch ack {
+                case .puback, .pubrec, .pubcomp: inflightPublishes -= 1
+                default: break
                 }
                 pending.removeValue(forKey: id)?.succeed(ack)
             }
         }
         drainBacklog()
-    }
-
-    private enum AckKind { case publish, other }
-    private func ackKind(_ packet: Packet) -> AckKind {
-        switch packet {
-        case .puback, .pubrec, .pubcomp: .publish
-        default: .other
-        }
     }
 
     private func failAll(_ error: MQTTClientError) {

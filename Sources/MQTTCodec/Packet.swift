@@ -56,6 +56,9 @@ public enum PacketType: UInt8, Hashable, Sendable {
 }
 
 extension Packet {
+    /// Largest packet MQTT can frame: a remaining length of 268,435,455 plus a 5-byte fixed header.
+    public static let maximumSize = 268_435_460
+
     /// Decodes one packet from its first byte and its body (the remaining-length bytes).
     ///
     /// - Parameter version: the connection's version; `nil` before CONNECT, when only CONNECT can be decoded.

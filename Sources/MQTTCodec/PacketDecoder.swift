@@ -14,7 +14,7 @@ public struct PacketDecoder: ByteToMessageDecoder, Sendable {
     /// Largest whole packet accepted, fixed header included.
     public let maximumPacketSize: Int
 
-    public init(version: ProtocolVersion? = nil, maximumPacketSize: Int = 268_435_460) {
+    public init(version: ProtocolVersion? = nil, maximumPacketSize: Int = Packet.maximumSize) {
         self.version = version
         self.maximumPacketSize = maximumPacketSize
     }

@@ -158,7 +158,6 @@ final class ThroughputRun: @unchecked Sendable {
     private var publishers: [LoadConnection] = []
     private var next = 0
     private var done: EventLoopPromise<Void>?
-    private var pumping = false
 
     init(loop: any EventLoop, qos: QoS, total: Int, payloadSize: Int, window: Int, rate: Int) {
         self.loop = loop
@@ -224,11 +223,9 @@ final class ThroughputRun: @unchecked Sendable {
 
     /// Tops the window up; called on start and whenever the subscriber drains half of it.
     func pump() {
-        guard rate == 0, !pumping, !publishers.isEmpty else { return }
-        pumping = true
+        guard rate == 0, !publishers.isEmpty else { return }
         let room = min(window - (sent - received), total - sent)
         if room > 0 { send(count: room) }
-        pumping = false
     }
 
     func delivered(_ payload: ByteBuffer) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MQTTBroker
+import MQTTCodec
 import NIOSSL
 import ServiceLifecycle
 
@@ -76,7 +77,7 @@ struct Serve: AsyncParsableCommand {
         configuration.port = try settings.int("mqtt-port", flag: mqttPort, default: 1883, range: 0...65535)
         configuration.tlsPort = try settings.int("mqtt-tls-port", flag: mqttTlsPort, default: 8883, range: 0...65535)
         configuration.limits.maxPacketSize = try settings.int(
-            "mqtt-max-packet-size", flag: mqttMaxPacketSize, default: 1 << 20, range: 64...268_435_460)
+            "mqtt-max-packet-size", flag: mqttMaxPacketSize, default: 1 << 20, range: 64...Packet.maximumSize)
         configuration.limits.maxConnections = try settings.int(
             "mqtt-max-connections", flag: mqttMaxConnections, default: 100_000, range: 1...10_000_000)
         configuration.limits.maxQueuedMessagesPerSession = try settings.int(

@@ -58,14 +58,4 @@ struct Settings {
         }
         return value
     }
-
-    func bool(_ key: String, flag: Bool, default defaultValue: Bool) throws -> Bool {
-        if flag { return true }
-        guard let (raw, source) = string(key, flag: nil) else { return defaultValue }
-        switch raw.lowercased() {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default: throw ConfigurationError("\(source) must be true or false, got '\(raw)'")
-        }
-    }
 }

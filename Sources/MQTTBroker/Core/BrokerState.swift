@@ -137,7 +137,7 @@ public struct BrokerState: Sendable {
             id: id, clientID: clientID, version: connect.protocolVersion, principal: principal,
             keepAlive: keepAlive, lastActivity: now,
             clientReceiveMaximum: Int(connect.properties.receiveMaximum ?? UInt16.max),
-            clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(ByteBuffer.maxMQTTPacket)),
+            clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(Packet.maximumSize)),
             will: connect.will, sessionExpiryAtConnect: expiry)
         actions.append(.send(id, .connack(ConnAck(sessionPresent: sessionPresent, properties: ackProperties))))
         if sessionPresent { resend(clientID: clientID, now: now, into: &actions) }
@@ -482,7 +482,7 @@ public struct BrokerState: Sendable {
                                dup: Bool, connection: Connection, now: Int64, into actions: inout [BrokerAction]) -> Bool {
         let publish = message.publish(qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
                                       dup: dup, now: now)
-        if connection.clientMaximumPacketSize < ByteBuffer.maxMQTTPacket,
+        if connection.clientMaximumPacketSize < Packet.maximumSize,
            let size = try? publish.encodedSize(version: connection.version), size > connection.clientMaximumPacketSize {
             statistics.droppedTooLarge += 1
             return false
@@ -542,15 +542,4 @@ public struct BrokerState: Sendable {
             removeSubscriptions(of: session)
         }
     }
-
-    /// Every live connection, for shutdown.
-    public var connectionIDs: [ConnectionID] { Array(connections.keys) }
-
-    /// The protocol version of a live connection.
-    public func version(of id: ConnectionID) -> ProtocolVersion? { connections[id]?.version }
-}
-
-extension ByteBuffer {
-    /// Largest packet MQTT can frame: a 4-byte remaining length of 268,435,455 plus the 5-byte header.
-    static let maxMQTTPacket = 268_435_460
 }

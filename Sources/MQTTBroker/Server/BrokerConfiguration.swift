@@ -13,7 +13,7 @@ public struct BrokerConfiguration: Sendable {
     public var tls: TLSConfiguration?
     public var limits = BrokerLimits()
     public var authenticator: any Authenticator = AllowAnonymous()
-    public var authorizer: any Authorizer = AllAll.shared
+    public var authorizer: any Authorizer = AllowAll()
     /// Receives every accepted PUBLISH; QoS 1/2 acknowledgements wait for it.
     public var receiver: (any PublishReceiver)?
     /// Seconds a new connection has to send CONNECT before it is closed.
@@ -21,8 +21,6 @@ public struct BrokerConfiguration: Sendable {
 
     public init() {}
 }
-
-private enum AllAll { static let shared = AllowAll() }
 
 /// The rest of Gemba's entry point for messages published to the broker.
 public protocol PublishReceiver: Sendable {

@@ -48,8 +48,6 @@ final class BrokerRuntime: @unchecked Sendable {
         dirty.reserveCapacity(64)
     }
 
-    var limits: BrokerLimits { state.limits }
-
     /// Broker time in ms, read once per batch of reads (reset at each flush).
     private func now() -> Int64 {
         if let batchTime { return batchTime }
