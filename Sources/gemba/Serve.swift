@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MQTTBroker
 import MQTTCodec
+import NIOCore
 import NIOSSL
 import ServiceLifecycle
 
@@ -66,8 +67,8 @@ struct Serve: AsyncParsableCommand {
         ))
         do {
             try await group.run()
-        } catch where "\(error)".contains("Address already in use") {
-            throw ConfigurationError("MQTT port \(configuration.port) is already in use (\(error))")
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ConfigurationError("MQTT port \(configuration.port) (or TLS port \(configuration.tlsPort)) is already in use")
         }
     }
 
