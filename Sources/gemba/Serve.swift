@@ -68,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw ConfigurationError("MQTT port \(configuration.port) (or TLS port \(configuration.tlsPort)) is already in use")
+            let ports = configuration.tls == nil ? "\(configuration.port)" : "\(configuration.port) or \(configuration.tlsPort)"
+            throw ConfigurationError("MQTT port \(ports) is already in use")
         }
     }
 
