@@ -64,6 +64,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "GembaTestSupport",
+            dependencies: [
+                "MQTTClient", "MQTTCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/GembaTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "MQTTCodecTests",
@@ -77,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "MQTTClientTests",
             dependencies: [
-                "MQTTClient", "MQTTCodec", "MQTTBroker",
+                "MQTTClient", "MQTTCodec", "MQTTBroker", "GembaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -86,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "MQTTBrokerTests",
             dependencies: [
-                "MQTTBroker", "MQTTCodec", "MQTTClient",
+                "MQTTBroker", "MQTTCodec", "MQTTClient", "GembaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

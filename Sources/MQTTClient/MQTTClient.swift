@@ -140,6 +140,11 @@ public final class MQTTClient: @unchecked Sendable {
         get async { (try? await loop.submit { [self] in reconnectCount }.get()) ?? 0 }
     }
 
+    /// QoS 1/2 publishes sent or waiting to be sent whose flow has not completed.
+    public var inflightPublishCount: Int {
+        get async { (try? await loop.submit { [self] in inflightPublishes + backlog.count }.get()) ?? 0 }
+    }
+
     /// Messages dropped because ``messages`` held `messageBufferLimit` unread ones.
     public var droppedMessageCount: Int {
         get async { (try? await loop.submit { [self] in droppedMessages }.get()) ?? 0 }

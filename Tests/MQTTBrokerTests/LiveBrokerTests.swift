@@ -1,4 +1,5 @@
 import Foundation
+import GembaTestSupport
 import Logging
 import MQTTBroker
 import MQTTClient
@@ -46,32 +47,32 @@ struct StorageDown: Error {}
         return MQTTClient(configuration: configuration)
     }
 
-    static func until(_ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return false
-    }
-
     @Test func pubackWaitsForTheReceiver() async throws {
         let receiver = ManualReceiver()
         let broker = try await Self.start(receiver: receiver)
         let publisher = Self.client(broker, "pub")
         try await publisher.connect()
-        let acked = Mutex(false)
-        let publish = Task {
-            try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce)
-            acked.withLock { $0 = true }
-        }
-        #expect(try await Self.until { receiver.count == 1 })
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(acked.withLock { $0 } == false, "PUBACK sent before the receiver said the message was safe")
+        let publish = Task { try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce) }
+        #expect(try await TestSupport.eventually { receiver.count == 1 })
+        // Barrier: the broker answers in order, so once this SUBACK is in, a PUBACK sent with it would be too.
+        try await publisher.subscribe("barrier")
+        #expect(await publisher.inflightPublishCount == 1, "PUBACK sent before the receiver said the message was safe")
         receiver.releaseAll()
-        try await publish.value
-        #expect(acked.withLock { $0 })
+        _ = try await publish.value
+        #expect(await publisher.inflightPublishCount == 0)
         await publisher.disconnect()
+        await broker.stop()
+    }
+
+    @Test func receiverFailureDisconnectsThePublisherWithoutAcknowledging() async throws {
+        let receiver = ManualReceiver()
+        let broker = try await Self.start(receiver: receiver)
+        let publisher = Self.client(broker, "pub")
+        try await publisher.connect()
+        let publish = Task { try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce) }
+        #expect(try await TestSupport.eventually { receiver.count == 1 })
+        receiver.releaseAll(.failure(StorageDown()))
+        await #expect(throws: MQTTClientError.self) { try await publish.value }
         await broker.stop()
     }
 
@@ -94,18 +95,6 @@ struct StorageDown: Error {}
         await broker.stop()
     }
 
-    @Test func receiverFailureDisconnectsThePublisherWithoutAcknowledging() async throws {
-        let receiver = ManualReceiver()
-        let broker = try await Self.start(receiver: receiver)
-        let publisher = Self.client(broker, "pub")
-        try await publisher.connect()
-        let publish = Task { try await publisher.publish("gemba/v1/a", "x", qos: .atLeastOnce) }
-        #expect(try await Self.until { receiver.count == 1 })
-        receiver.releaseAll(.failure(StorageDown()))
-        await #expect(throws: MQTTClientError.self) { try await publish.value }
-        await broker.stop()
-    }
-
     @Test(arguments: [ProtocolVersion.v311, .v5])
     func qos2EndToEnd(version: ProtocolVersion) async throws {
         let broker = try await Self.start()
@@ -115,8 +104,7 @@ struct StorageDown: Error {}
         try await publisher.connect()
         try await subscriber.subscribe("plant/#", qos: .exactlyOnce)
         try await publisher.publish("plant/line3/press-7", "71.2", qos: .exactlyOnce)
-        var iterator = subscriber.messages.makeAsyncIterator()
-        let message = await iterator.next()
+        let message = await TestSupport.nextMessage(subscriber)
         #expect(message?.qos == .exactlyOnce)
         #expect(message.map { String(buffer: $0.payload) } == "71.2")
         await publisher.disconnect()
@@ -142,8 +130,7 @@ struct StorageDown: Error {}
         let publisher = Self.client(broker, "pub2")
         try await publisher.connect()
         try await publisher.publish("t", "still-here", qos: .atLeastOnce)
-        var iterator = subscriber.messages.makeAsyncIterator()
-        #expect(await iterator.next().map { String(buffer: $0.payload) } == "still-here")
+        #expect(await TestSupport.nextMessage(subscriber).map { String(buffer: $0.payload) } == "still-here")
         #expect(try await broker.statistics().protocolErrors == 1)
         await broker.stop()
     }

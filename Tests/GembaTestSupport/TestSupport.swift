@@ -1,15 +1,15 @@
 import Foundation
-import MQTTClient
-import MQTTCodec
+public import MQTTClient
+public import MQTTCodec
 import NIOCore
 import NIOPosix
 
 /// Shared helpers for tests that talk over real sockets.
-enum TestSupport {
+public enum TestSupport {
     /// Whether the run requires the real peers (set by scripts/test.sh), so a missing peer fails instead of skipping.
-    static let peersRequired = ProcessInfo.processInfo.environment["GEMBA_REQUIRE_PEERS"] == "1"
+    public static let peersRequired = ProcessInfo.processInfo.environment["GEMBA_REQUIRE_PEERS"] == "1"
 
-    static func findExecutable(_ name: String) -> String? {
+    public static func findExecutable(_ name: String) -> String? {
         for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
             let path = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
@@ -18,7 +18,7 @@ enum TestSupport {
     }
 
     /// A TCP port nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).wait()
         let port = channel.localAddress!.port!
@@ -27,7 +27,7 @@ enum TestSupport {
     }
 
     /// Polls `condition` until it holds or `seconds` pass.
-    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+    public static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
@@ -37,17 +37,18 @@ enum TestSupport {
     }
 
     /// The next message from `client`, or `nil` after `seconds`.
-    static func nextMessage(_ client: MQTTClient, within seconds: Double = 5) async -> Publish? {
+    public static func nextMessage(_ client: MQTTClient, within seconds: Double = 5) async -> Publish? {
         await MessageCollector.for(client).next(within: seconds)
     }
 }
 
 /// Reads a client's message stream once, for the whole test, so waiting with a timeout never cancels it
-/// (cancelling an AsyncStream iterator finishes the stream).
+/// (cancelling an AsyncStream iterator finishes the stream). A waiter wakes as soon as a message arrives.
 actor MessageCollector {
     private static let registry = Registry()
     private var buffered: [Publish] = []
-    private var reader: Task<Void, Never>?
+    private var waiter: CheckedContinuation<Publish?, Never>?
+    private var waiterID = 0
 
     final class Registry: @unchecked Sendable {
         private let lock = NSLock()
@@ -57,43 +58,49 @@ actor MessageCollector {
             lock.lock()
             defer { lock.unlock() }
             if let existing = collectors[ObjectIdentifier(client)] { return existing.1 }
-            let collector = MessageCollector(client)
+            let collector = MessageCollector()
             collectors[ObjectIdentifier(client)] = (client, collector)
+            Task { for await message in client.messages { await collector.arrived(message) } }
             return collector
         }
     }
 
     static func `for`(_ client: MQTTClient) -> MessageCollector { registry.collector(for: client) }
 
-    private init(_ client: MQTTClient) {
-        Task { await self.start(client) }
-    }
-
-    private func start(_ client: MQTTClient) {
-        reader = Task {
-            for await message in client.messages { self.append(message) }
+    private func arrived(_ message: Publish) {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: message)
+        } else {
+            buffered.append(message)
         }
     }
 
-    private func append(_ message: Publish) { buffered.append(message) }
-
-    private func take() -> Publish? { buffered.isEmpty ? nil : buffered.removeFirst() }
-
+    /// The next message, or `nil` once `seconds` pass without one.
     func next(within seconds: Double) async -> Publish? {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if let message = take() { return message }
-            try? await Task.sleep(for: .milliseconds(10))
+        if !buffered.isEmpty { return buffered.removeFirst() }
+        waiterID += 1
+        let id = waiterID
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(seconds))
+            self.expire(id)
         }
-        return nil
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { waiter = $0 }
+    }
+
+    private func expire(_ id: Int) {
+        guard id == waiterID, let waiter else { return }
+        self.waiter = nil
+        waiter.resume(returning: nil)
     }
 }
 
 /// A child process started with posix_spawn and reaped with waitpid (Foundation's Process can spin on Linux).
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
     private var pid: pid_t = 0
 
-    init(_ path: String, _ arguments: [String]) throws {
+    public init(_ path: String, _ arguments: [String]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -117,7 +124,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends SIGTERM and waits for the process to exit.
-    func stop() {
+    public func stop() {
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
         var status: Int32 = 0
@@ -129,17 +136,17 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// A mosquitto broker process on a loopback port, started and stopped by a test.
-final class MosquittoProcess: @unchecked Sendable {
-    let port: Int
+public final class MosquittoProcess: @unchecked Sendable {
+    public let port: Int
     private var process: ChildProcess?
 
-    init() throws {
+    public init() throws {
         port = try TestSupport.freePort()
     }
 
-    static var available: Bool { TestSupport.findExecutable("mosquitto") != nil }
+    public static var available: Bool { TestSupport.findExecutable("mosquitto") != nil }
 
-    func start() async throws {
+    public func start() async throws {
         guard let path = TestSupport.findExecutable("mosquitto") else { throw POSIXError(.ENOENT) }
         process = try ChildProcess(path, ["-p", "\(port)"])
         let port = self.port
@@ -150,7 +157,7 @@ final class MosquittoProcess: @unchecked Sendable {
         if !up { throw POSIXError(.ETIMEDOUT) }
     }
 
-    func stop() {
+    public func stop() {
         process?.stop()
         process = nil
     }
