@@ -311,11 +311,26 @@ def test_message_expiry():
     pub = Peer()
     props = Properties(PacketTypes.PUBLISH); props.MessageExpiryInterval = 1
     pub.publish(topic, "short-lived", qos=1, retain=True, properties=props)
-    time.sleep(1.6)
-    late = Peer()
-    late.subscribe(topic, 1)
-    late.nothing()
-    pub.close(); late.close()
+    early = Peer()
+    early.subscribe(topic, 1)
+    message = early.next()
+    assert message.payload == b"short-lived"  # retained until it expires
+    assert message.properties.MessageExpiryInterval <= 1
+    early.close()
+    deadline = time.monotonic() + 4
+    while True:  # poll with a deadline until a new subscriber no longer gets it
+        probe = Peer()
+        probe.subscribe(topic, 1)
+        try:
+            probe.messages.get(timeout=0.3)
+            still_retained = True
+        except queue.Empty:
+            still_retained = False
+        probe.close()
+        if not still_retained:
+            break
+        assert time.monotonic() < deadline, "retained message outlived its 1 s expiry"
+    pub.close()
 
 
 def test_user_properties_and_request_response_pass_through():
