@@ -84,63 +84,82 @@ public struct BrokerState: Sendable {
 
     // MARK: Connect and disconnect
 
+    /// What the broker grants a CONNECT, and the CONNACK properties that tell the client.
+    struct Grant {
+        var clientID: String
+        var sessionExpiry: UInt32
+        var keepAlive: UInt16
+        var connackProperties = Properties()
+    }
+
     /// A CONNECT whose credentials the authenticator accepted as `principal`.
     public mutating func connect(_ connect: Connect, principal: Principal, on id: ConnectionID, now: Int64,
                                  into actions: inout [BrokerAction]) {
-        let v5 = connect.protocolVersion == .v5
-        func refuse(_ code: ReasonCode) {
+        let grant: Grant
+        switch negotiate(connect, now: now) {
+        case .success(let granted):
+            grant = granted
+        case .failure(let refusal):
             statistics.connectionsRefused += 1
-            actions.append(.send(id, .connack(ConnAck(reasonCode: code))))
+            actions.append(.send(id, .connack(ConnAck(reasonCode: refusal.reasonCode))))
             actions.append(.close(id))
+            return
         }
-        if connect.properties.authenticationMethod != nil { return refuse(.badAuthenticationMethod) }
-        if connections.count >= limits.maxConnections { return refuse(v5 ? .quotaExceeded : .serverUnavailable) }
-        var clientID = connect.clientID
-        var ackProperties = Properties()
-        if clientID.isEmpty {
-            guard v5 || connect.cleanStart else { return refuse(.clientIdentifierNotValid) }
-            assignedIDCounter += 1
-            clientID = "gemba-\(now)-\(assignedIDCounter)"
-            if v5 { ackProperties.assignedClientIdentifier = clientID }
-        }
-        var expiry = v5 ? connect.properties.sessionExpiryInterval ?? 0 : (connect.cleanStart ? 0 : UInt32.max)
-        if expiry > limits.maxSessionExpiry {
-            expiry = limits.maxSessionExpiry
-            if v5 { ackProperties.sessionExpiryInterval = expiry }
-        }
-        var keepAlive = connect.keepAlive
-        if let maximum = limits.maxKeepAlive, keepAlive == 0 || keepAlive > maximum {
-            keepAlive = maximum
-            if v5 { ackProperties.serverKeepAlive = maximum }
-        }
-        if v5 {
-            ackProperties.receiveMaximum = limits.receiveMaximum
-            ackProperties.maximumPacketSize = UInt32(limits.maxPacketSize)
-            ackProperties.topicAliasMaximum = limits.topicAliasMaximum
-        }
-
-        if let existing = sessions[clientID], let old = existing.connection {
-            takeOver(old, now: now, into: &actions)
-        }
+        let clientID = grant.clientID
+        if let old = sessions[clientID]?.connection { takeOver(old, now: now, into: &actions) }
+        // A resumed session cancels a delayed will; a clean start ends the old session, so the will is due now.
         if let pending = pendingWills.removeValue(forKey: clientID), connect.cleanStart {
-            // A clean start ends the old session now, so its delayed will is due now.
             publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
         }
         if connect.cleanStart, let old = sessions.removeValue(forKey: clientID) { removeSubscriptions(of: old) }
         let sessionPresent = sessions[clientID] != nil
-        var session = sessions[clientID] ?? Session(clientID: clientID, expiryInterval: expiry)
+        var session = sessions[clientID] ?? Session(clientID: clientID, expiryInterval: grant.sessionExpiry)
         session.connection = id
         session.disconnectedAt = nil
-        session.expiryInterval = expiry
+        session.expiryInterval = grant.sessionExpiry
         sessions[clientID] = session
         connections[id] = Connection(
             id: id, clientID: clientID, version: connect.protocolVersion, principal: principal,
-            keepAlive: keepAlive, lastActivity: now,
+            keepAlive: grant.keepAlive, lastActivity: now,
             clientReceiveMaximum: Int(connect.properties.receiveMaximum ?? UInt16.max),
             clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(Packet.maximumSize)),
-            will: connect.will, sessionExpiryAtConnect: expiry)
-        actions.append(.send(id, .connack(ConnAck(sessionPresent: sessionPresent, properties: ackProperties))))
+            will: connect.will, sessionExpiryAtConnect: grant.sessionExpiry)
+        let connack = ConnAck(sessionPresent: sessionPresent, properties: grant.connackProperties)
+        actions.append(.send(id, .connack(connack)))
         if sessionPresent { resend(clientID: clientID, now: now, into: &actions) }
+    }
+
+    /// Applies the broker's limits to a CONNECT: client id (assigned when empty), session expiry, keepalive.
+    private mutating func negotiate(_ connect: Connect, now: Int64) -> Result<Grant, AuthenticationFailure> {
+        let v5 = connect.protocolVersion == .v5
+        if connect.properties.authenticationMethod != nil { return .failure(.init(.badAuthenticationMethod)) }
+        if connections.count >= limits.maxConnections {
+            return .failure(.init(v5 ? .quotaExceeded : .serverUnavailable))
+        }
+        var grant = Grant(
+            clientID: connect.clientID,
+            sessionExpiry: v5 ? connect.properties.sessionExpiryInterval ?? 0 : (connect.cleanStart ? 0 : UInt32.max),
+            keepAlive: connect.keepAlive)
+        if grant.clientID.isEmpty {
+            guard v5 || connect.cleanStart else { return .failure(.init(.clientIdentifierNotValid)) }
+            assignedIDCounter += 1
+            grant.clientID = "gemba-\(now)-\(assignedIDCounter)"
+            if v5 { grant.connackProperties.assignedClientIdentifier = grant.clientID }
+        }
+        if grant.sessionExpiry > limits.maxSessionExpiry {
+            grant.sessionExpiry = limits.maxSessionExpiry
+            if v5 { grant.connackProperties.sessionExpiryInterval = grant.sessionExpiry }
+        }
+        if let maximum = limits.maxKeepAlive, grant.keepAlive == 0 || grant.keepAlive > maximum {
+            grant.keepAlive = maximum
+            if v5 { grant.connackProperties.serverKeepAlive = maximum }
+        }
+        if v5 {
+            grant.connackProperties.receiveMaximum = limits.receiveMaximum
+            grant.connackProperties.maximumPacketSize = UInt32(limits.maxPacketSize)
+            grant.connackProperties.topicAliasMaximum = limits.topicAliasMaximum
+        }
+        return .success(grant)
     }
 
     private mutating func takeOver(_ old: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
