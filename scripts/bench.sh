@@ -41,8 +41,10 @@ for qos in 0 1; do
     for broker in mosquitto gemba; do
         if [ "$broker" = gemba ]; then start_gemba; P=$GP; B=$GPID; else start_mosquitto; P=$MP; B=$MPID; fi
         "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos "$qos" --messages 20000 --label warmup >/dev/null
-        "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos "$qos" --messages "$MESSAGES" \
-            --publishers 4 --label "$broker" | tee -a "$RESULTS"
+        for _ in 1 2 3; do  # three measured runs; the table reports medians
+            "$GEMBA" bench throughput --port "$P" --broker-pid "$B" --qos "$qos" --messages "$MESSAGES" \
+                --publishers 4 --label "$broker" | tee -a "$RESULTS"
+        done
         stop "$B"
     done
 done
@@ -55,16 +57,22 @@ for broker in mosquitto gemba; do
 done
 
 python3 - "$RESULTS" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("\n| run | broker | msg/s end-to-end | msg per broker CPU-s | broker CPU µs/msg | p50 ms | p99 ms |")
-print("|---|---|---|---|---|---|---|")
+runs = {}
 for r in rows:
     if "messages_per_second" in r:
-        name = f"QoS {r['qos']}" + (" @10k msg/s" if "latency" in r["label"] else "")
-        print(f"| {name} | {r['label'].split('-')[0]} | {r['messages_per_second']:,} | "
-              f"{r.get('messages_per_broker_cpu_second', 0):,} | {r.get('broker_cpu_microseconds_per_message', '')} | "
-              f"{r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} |")
+        runs.setdefault((r["label"], r["qos"]), []).append(r)
+def median(group, key):
+    return statistics.median(r.get(key, 0) for r in group)
+print("\n| run | broker | runs | msg/s end-to-end | msg per broker CPU-s | broker CPU µs/msg | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|---|---|")
+for (label, qos), group in runs.items():
+    name = f"QoS {qos}" + (" @10k msg/s" if "latency" in label else "")
+    print(f"| {name} | {label.split('-')[0]} | {len(group)} | {int(median(group, 'messages_per_second')):,} | "
+          f"{int(median(group, 'messages_per_broker_cpu_second')):,} | "
+          f"{median(group, 'broker_cpu_microseconds_per_message'):.2f} | "
+          f"{median(group, 'latency_p50_ms'):.2f} | {median(group, 'latency_p99_ms'):.2f} |")
 print("\n| broker | idle connections | RSS before MB | RSS after MB | bytes per connection |")
 print("|---|---|---|---|---|")
 for r in rows:
