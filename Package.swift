@@ -25,6 +25,9 @@ let package = Package(
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
         .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
+        .library(name: "GembaStorage", targets: ["GembaStorage"]),
+        .library(name: "GembaIngest", targets: ["GembaIngest"]),
+        .library(name: "GembaServer", targets: ["GembaServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -34,9 +37,50 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
+        .target(
+            name: "GembaStorage",
+            dependencies: [
+                "GembaCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "GembaIngest",
+            dependencies: [
+                "GembaCore", "GembaStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(
+            name: "GembaServer",
+            dependencies: [
+                "GembaCore", "GembaStorage", "GembaIngest",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "MQTTCodec",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -55,6 +99,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +120,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GembaIngestTests",
+            dependencies: ["GembaCore", "GembaStorage", "GembaIngest"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GembaServerTests",
+            dependencies: [
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "MQTTCodecTests",
             dependencies: [

@@ -1,0 +1,97 @@
+internal import GRDB
+
+/// The SQLite schema, as GRDB migrations run at start-up.
+///
+/// Samples live in one narrow `WITHOUT ROWID` table keyed by (series, t): a series' samples are
+/// contiguous on disk, so a range read is one B-tree walk. `v` has no type affinity and holds the
+/// value as INTEGER (int, bool), REAL (double) or TEXT (string).
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-telemetry") { db in
+            try db.execute(sql: """
+                CREATE TABLE tenant (
+                    id TEXT PRIMARY KEY,
+                    max_machines INTEGER NOT NULL,
+                    max_tags_per_machine INTEGER NOT NULL,
+                    raw_retention_ms INTEGER NOT NULL,
+                    minute_retention_ms INTEGER NOT NULL,
+                    hour_retention_ms INTEGER NOT NULL
+                );
+                CREATE TABLE machine (
+                    tenant TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    registered_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, path)
+                ) WITHOUT ROWID;
+                CREATE TABLE series (
+                    id INTEGER PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    tag TEXT NOT NULL,
+                    unit TEXT,
+                    value_type TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    description TEXT,
+                    UNIQUE (tenant, machine, tag)
+                );
+                CREATE TABLE sample (
+                    series INTEGER NOT NULL,
+                    t INTEGER NOT NULL,
+                    v,
+                    q INTEGER NOT NULL,
+                    PRIMARY KEY (series, t)
+                ) WITHOUT ROWID;
+                CREATE TABLE latest (
+                    series INTEGER PRIMARY KEY,
+                    t INTEGER NOT NULL,
+                    v,
+                    q INTEGER NOT NULL
+                );
+                """)
+            for table in ["rollup_minute", "rollup_hour"] {
+                try db.execute(sql: """
+                    CREATE TABLE \(table) (
+                        series INTEGER NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        n INTEGER NOT NULL,
+                        sum REAL NOT NULL,
+                        min REAL NOT NULL,
+                        max REAL NOT NULL,
+                        first_t INTEGER NOT NULL,
+                        first REAL NOT NULL,
+                        last_t INTEGER NOT NULL,
+                        last REAL NOT NULL,
+                        PRIMARY KEY (series, bucket)
+                    ) WITHOUT ROWID;
+                    """)
+            }
+        }
+        return migrator
+    }
+
+    static func rollupTable(_ resolution: Resolution) -> String {
+        switch resolution {
+        case .raw: "sample"
+        case .minute: "rollup_minute"
+        case .hour: "rollup_hour"
+        }
+    }
+
+    /// Merges a bucket into a rollup row, keeping first/last by time.
+    static func upsertRollup(_ table: String) -> String {
+        """
+        INSERT INTO \(table) (series, bucket, n, sum, min, max, first_t, first, last_t, last)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (series, bucket) DO UPDATE SET
+            n = n + excluded.n,
+            sum = sum + excluded.sum,
+            min = min(min, excluded.min),
+            max = max(max, excluded.max),
+            first = CASE WHEN excluded.first_t < first_t THEN excluded.first ELSE first END,
+            first_t = min(first_t, excluded.first_t),
+            last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END,
+            last_t = max(last_t, excluded.last_t)
+        """
+    }
+}

@@ -1,0 +1,220 @@
+public import GembaCore
+internal import Foundation
+internal import GRDB
+internal import GRDBSQLite
+public import Logging
+
+/// The embedded storage backend: one SQLite database in WAL mode, through GRDB.
+///
+/// Writes go through GRDB's single writer connection, one transaction per ``commit(_:)``;
+/// reads run concurrently on the pool's reader connections.
+public final class SQLiteStore: TelemetryStore {
+    /// How SQLite syncs commits to disk.
+    public enum Durability: String, Sendable {
+        /// Every commit is fsynced (`synchronous = FULL`): survives power loss.
+        case full
+        /// WAL commits survive a process crash; the last ones may be lost on power loss (`synchronous = NORMAL`).
+        case normal
+    }
+
+    private let pool: DatabasePool
+    private let path: String
+    private let defaultLimits: TenantLimits
+    private let logger: Logger
+
+    /// Opens (creating if needed) `gemba.sqlite` in `directory` and runs the migrations.
+    public init(directory: String, durability: Durability = .full, defaultLimits: TenantLimits = TenantLimits(),
+                logger: Logger) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("gemba.sqlite")
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+        self.defaultLimits = defaultLimits
+        self.logger = logger
+    }
+
+    // MARK: Writer
+
+    public func commit(_ batch: WriteBatch) async throws -> WriteResult {
+        try await pool.write { db in try SQLiteBatchWriter(db: db).write(batch) }
+    }
+
+    // MARK: Catalog
+
+    public func allSeries() async throws -> [Series] {
+        try await pool.read { db in try Self.fetchSeries(db, sql: "SELECT * FROM series ORDER BY id", arguments: []) }
+    }
+
+    public func allMachines() async throws -> [(tenant: TenantID, machine: Machine)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT tenant, path, registered_ms FROM machine ORDER BY tenant, path").compactMap { row in
+                guard let tenant = TenantID(row["tenant"]), let path = try? AssetPath(row["path"] as String) else { return nil }
+                return (tenant, Machine(path: path, registeredAt: Timestamp(millisecondsSinceEpoch: row["registered_ms"])))
+            }
+        }
+    }
+
+    public func machines(tenant: TenantID) async throws -> [Machine] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT path, registered_ms FROM machine WHERE tenant = ? ORDER BY path",
+                             arguments: [tenant.rawValue]).compactMap { row in
+                guard let path = try? AssetPath(row["path"] as String) else { return nil }
+                return Machine(path: path, registeredAt: Timestamp(millisecondsSinceEpoch: row["registered_ms"]))
+            }
+        }
+    }
+
+    public func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series] {
+        try await pool.read { db in
+            if let machine {
+                return try Self.fetchSeries(db, sql: "SELECT * FROM series WHERE tenant = ? AND machine = ? ORDER BY tag",
+                                            arguments: [tenant.rawValue, machine.description])
+            }
+            return try Self.fetchSeries(db, sql: "SELECT * FROM series WHERE tenant = ? ORDER BY machine, tag",
+                                        arguments: [tenant.rawValue])
+        }
+    }
+
+    public func limits(tenant: TenantID) async throws -> TenantLimits {
+        let defaults = defaultLimits
+        return try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenant WHERE id = ?", arguments: [tenant.rawValue]) else {
+                return defaults
+            }
+            return TenantLimits(maxMachines: row["max_machines"], maxTagsPerMachine: row["max_tags_per_machine"],
+                                rawRetention: row["raw_retention_ms"], minuteRetention: row["minute_retention_ms"],
+                                hourRetention: row["hour_retention_ms"])
+        }
+    }
+
+    public func setLimits(_ limits: TenantLimits, tenant: TenantID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO tenant (id, max_machines, max_tags_per_machine, raw_retention_ms,
+                    minute_retention_ms, hour_retention_ms) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [tenant.rawValue, limits.maxMachines, limits.maxTagsPerMachine, limits.rawRetention,
+                                 limits.minuteRetention, limits.hourRetention])
+        }
+    }
+
+    public func tenants() async throws -> [TenantID] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM tenant UNION SELECT DISTINCT tenant FROM machine ORDER BY 1")
+                .compactMap(TenantID.init)
+        }
+    }
+
+    private static func fetchSeries(_ db: Database, sql: String, arguments: StatementArguments) throws -> [Series] {
+        try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(series(from:))
+    }
+
+    static func series(from row: Row) -> Series? {
+        guard let tenant = TenantID(row["tenant"]), let machine = try? AssetPath(row["machine"] as String),
+              let valueType = ValueType(rawValue: row["value_type"]), let kind = TagKind(rawValue: row["kind"])
+        else { return nil }
+        return Series(id: row["id"], key: SeriesKey(tenant: tenant, machine: machine, tag: row["tag"]),
+                      tag: Tag(name: row["tag"], unit: row["unit"], valueType: valueType, kind: kind,
+                               description: row["description"]))
+    }
+
+    // MARK: Reader
+
+    public func latest(series: [Int64]) async throws -> [Int64: Sample] {
+        guard !series.isEmpty else { return [:] }
+        return try await pool.read { db in
+            var result: [Int64: Sample] = [:]
+            for chunk in stride(from: 0, to: series.count, by: 500) {
+                let ids = series[chunk..<min(chunk + 500, series.count)]
+                let sql = "SELECT series, t, v, q FROM latest WHERE series IN (\(ids.map(String.init).joined(separator: ",")))"
+                try SQLiteRows.each(db, sql: sql) { row in
+                    result[row.int64(0)] = row.sample(time: 1, value: 2, quality: 3)
+                }
+            }
+            return result
+        }
+    }
+
+    public func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample] {
+        try await pool.read { db in
+            var result: [Sample] = []
+            try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?",
+                                bind: [series, from.millisecondsSinceEpoch, to.millisecondsSinceEpoch, Int64(limit)]) { row in
+                result.append(row.sample(time: 0, value: 1, quality: 2))
+            }
+            return result
+        }
+    }
+
+    public func count(series: Int64, from: Timestamp, to: Timestamp, cap: Int) async throws -> Int {
+        try await pool.read { db in
+            var count = 0
+            try SQLiteRows.each(db, sql: """
+                SELECT count(*) FROM (SELECT 1 FROM sample WHERE series = ? AND t >= ? AND t < ? LIMIT ?)
+                """, bind: [series, from.millisecondsSinceEpoch, to.millisecondsSinceEpoch, Int64(cap)]) { row in
+                count = Int(row.int64(0))
+            }
+            return count
+        }
+    }
+
+    public func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64,
+                        resolution: Resolution) async throws -> [Bucket] {
+        try await pool.read { db in
+            try SQLiteBucketQuery(db: db, series: series, width: width, resolution: resolution).run(from: from, to: to)
+        }
+    }
+
+    // MARK: Retention
+
+    public func enforceRetention(tenant: TenantID, limits: TenantLimits, now: Timestamp) async throws -> Int {
+        let ids = try await pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM series WHERE tenant = ?", arguments: [tenant.rawValue])
+        }
+        let cutoffs: [(String, Int64)] = [
+            ("sample", now.millisecondsSinceEpoch - limits.rawRetention),
+            ("rollup_minute", now.millisecondsSinceEpoch - limits.minuteRetention),
+            ("rollup_hour", now.millisecondsSinceEpoch - limits.hourRetention),
+        ]
+        var deleted = 0
+        // Small transactions, so a commit from ingest never waits behind a long delete.
+        for chunk in stride(from: 0, to: ids.count, by: 200) {
+            let slice = Array(ids[chunk..<min(chunk + 200, ids.count)])
+            deleted += try await pool.write { db in
+                var rows = 0
+                for (table, cutoff) in cutoffs {
+                    let column = table == "sample" ? "t" : "bucket"
+                    let statement = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE series = ? AND \(column) < ?")
+                    for id in slice {
+                        try statement.execute(arguments: [id, cutoff])
+                        rows += db.changesCount
+                    }
+                }
+                return rows
+            }
+        }
+        return deleted
+    }
+
+    // MARK: Health
+
+    public func checkWritable() async throws {
+        try await pool.write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS ready_probe (x); DELETE FROM ready_probe") }
+    }
+
+    public func diskUsage() throws -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal", "-shm"] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)
+            total += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return total
+    }
+}

@@ -1,0 +1,188 @@
+public import GembaCore
+
+/// A registered time series: the id storage gave it, the key it answers to, and its tag definition.
+public struct Series: Hashable, Sendable {
+    public var id: Int64
+    public var key: SeriesKey
+    public var tag: Tag
+
+    public init(id: Int64, key: SeriesKey, tag: Tag) {
+        self.id = id
+        self.key = key
+        self.tag = tag
+    }
+}
+
+/// A series the writer should create (idempotently) before storing its samples.
+public struct NewSeries: Hashable, Sendable {
+    public var key: SeriesKey
+    public var tag: Tag
+
+    public init(key: SeriesKey, tag: Tag) {
+        self.key = key
+        self.tag = tag
+    }
+}
+
+/// One sample addressed to a stored series.
+public struct SeriesSample: Hashable, Sendable {
+    /// A series id, or `-(index + 1)` naming `WriteBatch.newSeries[index]` before it has an id.
+    public var series: Int64
+    public var sample: Sample
+
+    public init(series: Int64, sample: Sample) {
+        self.series = series
+        self.sample = sample
+    }
+
+    /// A sample for the `index`th series of the same batch's `newSeries`.
+    public static func forNewSeries(_ index: Int, _ sample: Sample) -> SeriesSample {
+        SeriesSample(series: -Int64(index) - 1, sample: sample)
+    }
+}
+
+/// Everything one group commit stores atomically.
+public struct WriteBatch: Sendable {
+    public var newMachines: [(tenant: TenantID, machine: AssetPath)] = []
+    public var newSeries: [NewSeries] = []
+    public var samples: [SeriesSample] = []
+
+    public init(newMachines: [(tenant: TenantID, machine: AssetPath)] = [], newSeries: [NewSeries] = [],
+                samples: [SeriesSample] = []) {
+        self.newMachines = newMachines
+        self.newSeries = newSeries
+        self.samples = samples
+    }
+}
+
+/// What a commit did.
+public struct WriteResult: Sendable, Hashable {
+    /// The stored series for `WriteBatch.newSeries`, in the same order (existing ones when they were already there).
+    public var series: [Series]
+    /// Samples stored; the rest had a (series, time) already stored and were left as they were.
+    public var inserted: Int
+    /// Samples dropped as duplicates of a stored (series, time).
+    public var duplicates: Int
+    /// The samples that were stored, with their final series ids, for live fan-out.
+    public var stored: [SeriesSample]
+}
+
+/// Writes samples durably. Each `commit` is one transaction: when it returns, the batch survives a crash.
+public protocol SampleWriter: Sendable {
+    func commit(_ batch: WriteBatch) async throws -> WriteResult
+}
+
+/// The asset and tag catalogue, and per-tenant settings.
+public protocol Catalog: Sendable {
+    /// Every registered series of every tenant (loaded once at start to warm the ingest registry).
+    func allSeries() async throws -> [Series]
+    /// Every registered machine of every tenant, with its tenant.
+    func allMachines() async throws -> [(tenant: TenantID, machine: Machine)]
+    /// The tenant's machines, ordered by path.
+    func machines(tenant: TenantID) async throws -> [Machine]
+    /// The tenant's series, optionally only one machine's, ordered by machine and tag name.
+    func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series]
+    /// The tenant's limits (defaults when never set).
+    func limits(tenant: TenantID) async throws -> TenantLimits
+    /// Changes a tenant's limits.
+    func setLimits(_ limits: TenantLimits, tenant: TenantID) async throws
+    /// Every tenant that has data or settings.
+    func tenants() async throws -> [TenantID]
+}
+
+/// Aggregate of the numeric samples in one time bucket.
+public struct Bucket: Hashable, Sendable {
+    public var start: Timestamp
+    public var count: Int64
+    public var min: Double
+    public var max: Double
+    public var sum: Double
+    public var first: Double
+    public var firstTime: Timestamp
+    public var last: Double
+    public var lastTime: Timestamp
+
+    public var average: Double { sum / Double(count) }
+
+    public init(start: Timestamp, count: Int64, min: Double, max: Double, sum: Double,
+                first: Double, firstTime: Timestamp, last: Double, lastTime: Timestamp) {
+        self.start = start
+        self.count = count
+        self.min = min
+        self.max = max
+        self.sum = sum
+        self.first = first
+        self.firstTime = firstTime
+        self.last = last
+        self.lastTime = lastTime
+    }
+
+    /// A bucket holding one value.
+    public init(start: Timestamp, value: Double, time: Timestamp) {
+        self.init(start: start, count: 1, min: value, max: value, sum: value,
+                  first: value, firstTime: time, last: value, lastTime: time)
+    }
+
+    /// Folds `other` (covering the same or another part of this bucket's time) into this one.
+    public mutating func merge(_ other: Bucket) {
+        count += other.count
+        sum += other.sum
+        min = Swift.min(min, other.min)
+        max = Swift.max(max, other.max)
+        if other.firstTime < firstTime { first = other.first; firstTime = other.firstTime }
+        if other.lastTime >= lastTime { last = other.last; lastTime = other.lastTime }
+    }
+}
+
+/// The rollup levels storage maintains, finest first.
+public enum Resolution: String, Sendable, CaseIterable, Codable {
+    case raw, minute, hour
+
+    /// Bucket width in milliseconds (raw has none: 1 ms stands for "every sample").
+    public var milliseconds: Int64 {
+        switch self {
+        case .raw: 1
+        case .minute: 60_000
+        case .hour: 3_600_000
+        }
+    }
+}
+
+/// A history answer: raw samples when they fit in the requested points, otherwise buckets.
+public struct History: Sendable, Hashable {
+    public var series: Series
+    /// Raw samples, oldest first (when the range held no more than the requested number of points).
+    public var samples: [Sample]?
+    /// Downsampled buckets, oldest first, each `bucketWidth` wide.
+    public var buckets: [Bucket]?
+    /// Width of each bucket in milliseconds, when downsampled.
+    public var bucketWidth: Int64?
+    /// Where the buckets came from.
+    public var resolution: Resolution
+}
+
+/// Reads samples back.
+public protocol SampleReader: Sendable {
+    /// The newest stored sample of each of the given series that has one.
+    func latest(series: [Int64]) async throws -> [Int64: Sample]
+    /// Raw samples of one series in `[from, to)`, oldest first, at most `limit`.
+    func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample]
+    /// Buckets of width `width` (a multiple of `resolution`'s) over `[from, to)`, exact at the range's edges.
+    func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket]
+    /// Number of raw samples of one series in `[from, to)`, stopping at `cap`.
+    func count(series: Int64, from: Timestamp, to: Timestamp, cap: Int) async throws -> Int
+}
+
+/// Removes what retention no longer keeps; run in the background in small steps.
+public protocol RetentionEnforcer: Sendable {
+    /// Deletes at most `budget` series' expired rows of one tenant per call; returns rows deleted.
+    func enforceRetention(tenant: TenantID, limits: TenantLimits, now: Timestamp) async throws -> Int
+}
+
+/// A storage backend: everything the platform needs from a database.
+public protocol TelemetryStore: SampleWriter, SampleReader, Catalog, RetentionEnforcer {
+    /// Whether a write can go through now (for `/ready`).
+    func checkWritable() async throws
+    /// Bytes the data occupies on disk.
+    func diskUsage() throws -> Int64
+}
