@@ -15,10 +15,9 @@ struct SQLiteBatchWriter {
         }
         let series = try batch.newSeries.map(register)
         var rollups = RollupAccumulator()
-        var stored: [SeriesSample] = []
-        stored.reserveCapacity(batch.samples.count)
+        var stored = [Bool](repeating: false, count: batch.samples.count)
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-        for var entry in batch.samples {
+        for (index, var entry) in batch.samples.enumerated() {
             if entry.series < 0 { entry.series = series[Int(-entry.series - 1)].id }
             sqlite3_reset(insert)
             sqlite3_bind_int64(insert, 1, entry.series)
@@ -29,12 +28,11 @@ struct SQLiteBatchWriter {
             guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
             guard sqlite3_changes(db.sqliteConnection) == 1 else { continue }
             rollups.add(entry)
-            stored.append(entry)
+            stored[index] = true
         }
         sqlite3_reset(insert)
         try rollups.flush(db)
-        return WriteResult(series: series, inserted: stored.count, duplicates: batch.samples.count - stored.count,
-                           stored: stored)
+        return WriteResult(series: series, stored: stored)
     }
 
     private func register(_ new: NewSeries) throws -> Series {

@@ -59,12 +59,19 @@ public struct WriteBatch: Sendable {
 public struct WriteResult: Sendable, Hashable {
     /// The stored series for `WriteBatch.newSeries`, in the same order (existing ones when they were already there).
     public var series: [Series]
-    /// Samples stored; the rest had a (series, time) already stored and were left as they were.
-    public var inserted: Int
+    /// For each of the batch's samples, whether it was stored (`false`: a sample with the same
+    /// series and time was already stored, and was kept).
+    public var stored: [Bool]
+
+    public init(series: [Series], stored: [Bool]) {
+        self.series = series
+        self.stored = stored
+    }
+
+    /// Samples stored.
+    public var inserted: Int { stored.reduce(0) { $0 + ($1 ? 1 : 0) } }
     /// Samples dropped as duplicates of a stored (series, time).
-    public var duplicates: Int
-    /// The samples that were stored, with their final series ids, for live fan-out.
-    public var stored: [SeriesSample]
+    public var duplicates: Int { stored.count - inserted }
 }
 
 /// Writes samples durably. Each `commit` is one transaction: when it returns, the batch survives a crash.

@@ -1,0 +1,313 @@
+public import GembaCore
+public import GembaStorage
+internal import DequeModule
+public import Logging
+internal import Metrics
+public import ServiceLifecycle
+internal import Synchronization
+
+/// Where points came from, for metrics and logs.
+public enum IngestSource: String, Sendable, CaseIterable {
+    case mqtt
+    case http
+    case lineProtocol = "line_protocol"
+    case sparkplug
+}
+
+/// What happened to one submission once its batch was committed.
+public struct IngestReceipt: Sendable, Hashable {
+    /// Samples stored by this submission's commit.
+    public var stored: Int
+    /// Samples whose (tag, time) was already stored; the stored one was kept.
+    public var duplicates: Int
+    /// Points refused at registration (type mismatch, limits), with the index of the point.
+    public var rejected: [IndexedPointError]
+
+    public init(stored: Int = 0, duplicates: Int = 0, rejected: [IndexedPointError] = []) {
+        self.stored = stored
+        self.duplicates = duplicates
+        self.rejected = rejected
+    }
+}
+
+/// A point refused by the pipeline, with its position in the submission.
+public struct IndexedPointError: Sendable, Hashable {
+    public var index: Int
+    public var error: ModelError
+}
+
+/// The pipeline could not take the points now; the caller should push back (HTTP 503, stop reading).
+public struct IngestOverloaded: Error, Sendable, CustomStringConvertible {
+    public var queuedSamples: Int
+    public var description: String { "ingest queue full (\(queuedSamples) samples waiting)" }
+}
+
+/// A sample as committed, for live consumers.
+public struct CommittedSample: Sendable, Hashable {
+    public var seriesID: Int64
+    public var key: SeriesKey
+    public var sample: Sample
+}
+
+/// Told about every committed batch, on the pipeline's task; must not block.
+public protocol CommitObserver: Sendable {
+    func committed(_ samples: [CommittedSample])
+}
+
+/// The one pipeline behind every ingest source: points are queued (bounded), batched, checked
+/// against the registry (auto-registering within limits), committed in one transaction, and only
+/// then acknowledged to their submitters and handed to observers (live fan-out).
+public final class IngestPipeline: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Samples that may wait in the queue; HTTP submissions past it get ``IngestOverloaded``.
+        public var maxQueuedSamples = 500_000
+        /// Past this, streaming sources (MQTT) are asked to stop reading until the queue drains to half.
+        public var pauseThreshold = 250_000
+        /// Most samples committed in one transaction.
+        public var maxBatchSamples = 50_000
+
+        public init() {}
+    }
+
+    private struct Submission {
+        var points: [Point]
+        var source: IngestSource
+        var completion: @Sendable (Result<IngestReceipt, any Error>) -> Void
+    }
+
+    private struct Queue {
+        var pending: Deque<Submission> = []
+        var samples = 0
+        var waiter: CheckedContinuation<Void, Never>?
+        var stopping = false
+        var drainCallbacks: [@Sendable () -> Void] = []
+    }
+
+    private let store: any TelemetryStore
+    private let configuration: Configuration
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+    private let registry = Mutex(SeriesRegistry())
+    private let observers = Mutex<[any CommitObserver]>([])
+    private let metrics = IngestMetrics()
+
+    public init(store: any TelemetryStore, configuration: Configuration = Configuration(), logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Loads the catalogue from storage; call before `run()` accepts traffic.
+    public func loadCatalog() async throws {
+        let series = try await store.allSeries()
+        let machines = try await store.allMachines()
+        var limits: [TenantID: TenantLimits] = [:]
+        for tenant in try await store.tenants() { limits[tenant] = try await store.limits(tenant: tenant) }
+        registry.withLock { registry in
+            registry.load(series: series, machines: machines)
+            for (tenant, value) in limits { registry.setLimits(value, for: tenant) }
+        }
+        logger.info("catalogue loaded", metadata: ["ingest.series": "\(series.count)", "ingest.machines": "\(machines.count)"])
+    }
+
+    /// Applies changed tenant limits to registrations from now on.
+    public func setLimits(_ limits: TenantLimits, for tenant: TenantID) {
+        registry.withLock { $0.setLimits(limits, for: tenant) }
+    }
+
+    public func addObserver(_ observer: any CommitObserver) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    /// Samples waiting to be committed.
+    public var queuedSamples: Int { queue.withLock { $0.samples } }
+
+    /// Whether streaming sources should stop reading.
+    public var isSaturated: Bool { queue.withLock { $0.samples >= configuration.pauseThreshold } }
+
+    /// Calls `callback` once the queue has drained below half the pause threshold (at once if it already has).
+    public func whenDrained(_ callback: @escaping @Sendable () -> Void) {
+        let now = queue.withLock { state -> Bool in
+            if state.samples < configuration.pauseThreshold / 2 { return true }
+            state.drainCallbacks.append(callback)
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Queues points; `completion` runs after the commit that holds them (or with the error that stopped it).
+    /// With `force`, the queue bound is not checked: for streaming sources that pause reading instead.
+    /// Returns `false` (and does not call `completion`) when the queue is full.
+    @discardableResult
+    public func submit(_ points: [Point], source: IngestSource, force: Bool = false,
+                       completion: @escaping @Sendable (Result<IngestReceipt, any Error>) -> Void) -> Bool {
+        metrics.received(source).increment(by: points.count)
+        let (accepted, waiter) = queue.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.stopping else { return (false, nil) }
+            guard force || state.samples + points.count <= configuration.maxQueuedSamples || state.pending.isEmpty else {
+                return (false, nil)
+            }
+            state.pending.append(Submission(points: points, source: source, completion: completion))
+            state.samples += points.count
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        if !accepted { metrics.overloaded(source).increment(by: points.count) }
+        waiter?.resume()
+        return accepted
+    }
+
+    /// Counts points a decoder refused before they reached the pipeline (malformed, invalid values).
+    public func countRejected(_ errors: [PointError], source: IngestSource) {
+        for error in errors { metrics.rejected(source, error.code).increment() }
+    }
+
+    /// Queues points and waits for their commit; throws ``IngestOverloaded`` when the queue is full.
+    public func submit(_ points: [Point], source: IngestSource) async throws -> IngestReceipt {
+        try await withCheckedThrowingContinuation { continuation in
+            let queued = submit(points, source: source) { continuation.resume(with: $0) }
+            if !queued { continuation.resume(throwing: IngestOverloaded(queuedSamples: queuedSamples)) }
+        }
+    }
+
+    /// Commits batches until graceful shutdown (or cancellation), then drains what was queued and returns.
+    public func run() async throws {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                while let batch = await nextBatch() {
+                    await process(batch)
+                }
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+        logger.info("ingest pipeline drained and stopped")
+    }
+
+    /// Refuses new submissions and lets `run()` return once the queue is empty.
+    private func stop() {
+        let waiter = queue.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.stopping = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil once stopped and drained.
+    private func nextBatch() async -> [Submission]? {
+        while true {
+            let (taken, stopped, callbacks) = queue.withLock { state -> ([Submission], Bool, [@Sendable () -> Void]) in
+                var taken: [Submission] = []
+                var count = 0
+                while let first = state.pending.first, taken.isEmpty || count + first.points.count <= configuration.maxBatchSamples {
+                    taken.append(state.pending.removeFirst())
+                    count += first.points.count
+                }
+                state.samples -= count
+                var callbacks: [@Sendable () -> Void] = []
+                if state.samples < configuration.pauseThreshold / 2, !state.drainCallbacks.isEmpty {
+                    swap(&callbacks, &state.drainCallbacks)
+                }
+                return (taken, state.stopping, callbacks)
+            }
+            metrics.queueDepth.record(queuedSamples)
+            for callback in callbacks { callback() }
+            if !taken.isEmpty { return taken }
+            if stopped { return nil }
+            await withCheckedContinuation { continuation in
+                let resumeNow = queue.withLock { state -> Bool in
+                    if !state.pending.isEmpty || state.stopping { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func process(_ submissions: [Submission]) async {
+        let points = submissions.flatMap(\.points)
+        await loadMissingLimits(points)
+        let (batch, rejected) = registry.withLock { $0.plan(points) }
+        let started = ContinuousClock.now
+        let result: WriteResult
+        do {
+            // Not cancellable: a batch that was taken from the queue is committed or failed, never abandoned.
+            let store = self.store
+            result = try await Task { try await store.commit(batch) }.value
+        } catch {
+            logger.error("commit failed; submitters get the error", metadata: ["error": "\(error)", "ingest.samples": "\(points.count)"])
+            metrics.commitFailures.increment()
+            for submission in submissions { submission.completion(.failure(error)) }
+            return
+        }
+        metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        metrics.batchSize.record(batch.samples.count)
+        registry.withLock { $0.committed(batch, result) }
+        let receipts = Self.receipts(counts: submissions.map(\.points.count), rejected: rejected, stored: result.stored)
+        for (submission, receipt) in zip(submissions, receipts) {
+            metrics.stored(submission.source).increment(by: receipt.stored)
+            metrics.duplicates(submission.source).increment(by: receipt.duplicates)
+            for rejection in receipt.rejected { metrics.rejected(submission.source, rejection.error.code).increment() }
+            submission.completion(.success(receipt))
+        }
+        notifyObservers(batch, result)
+    }
+
+    private func loadMissingLimits(_ points: [Point]) async {
+        let known = registry.withLock { Set($0.limits.keys) }
+        let missing = Set(points.map(\.series.tenant)).subtracting(known)
+        for tenant in missing {
+            let limits = (try? await store.limits(tenant: tenant)) ?? TenantLimits()
+            registry.withLock { $0.setLimits(limits, for: tenant) }
+        }
+    }
+
+    /// Splits the batch's outcome back to its submissions: `rejected` holds point indexes over the
+    /// whole batch; `stored` has one flag per planned sample, in point order minus the rejected.
+    static func receipts(counts: [Int], rejected: [(index: Int, error: ModelError)], stored: [Bool]) -> [IngestReceipt] {
+        var receipts: [IngestReceipt] = []
+        var rejectedIndex = 0, storedIndex = 0, offset = 0
+        for count in counts {
+            var receipt = IngestReceipt()
+            let end = offset + count
+            for pointIndex in offset..<end {
+                if rejectedIndex < rejected.count, rejected[rejectedIndex].index == pointIndex {
+                    receipt.rejected.append(IndexedPointError(index: pointIndex - offset, error: rejected[rejectedIndex].error))
+                    rejectedIndex += 1
+                } else {
+                    if stored[storedIndex] { receipt.stored += 1 } else { receipt.duplicates += 1 }
+                    storedIndex += 1
+                }
+            }
+            offset = end
+            receipts.append(receipt)
+        }
+        return receipts
+    }
+
+    private func notifyObservers(_ batch: WriteBatch, _ result: WriteResult) {
+        let observers = self.observers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        var committed: [CommittedSample] = []
+        committed.reserveCapacity(batch.samples.count)
+        registry.withLock { registry in
+            for (entry, stored) in zip(batch.samples, result.stored) where stored {
+                let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
+                guard let key = registry.key(of: id) else { continue }
+                committed.append(CommittedSample(seriesID: id, key: key, sample: entry.sample))
+            }
+        }
+        for observer in observers { observer.committed(committed) }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

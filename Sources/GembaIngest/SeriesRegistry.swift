@@ -1,0 +1,110 @@
+public import GembaCore
+public import GembaStorage
+
+/// The in-memory catalogue the pipeline checks every point against: which series exist, their
+/// types, and how many machines and tags each tenant has, so that auto-registration stays within
+/// the tenant's limits. Owned by the pipeline's writer loop; not shared.
+public struct SeriesRegistry: Sendable {
+    struct Known: Sendable {
+        var id: Int64
+        var type: ValueType
+    }
+
+    private var series: [SeriesKey: Known] = [:]
+    private var keysByID: [Int64: SeriesKey] = [:]
+    private var machines: [TenantID: Set<AssetPath>] = [:]
+    private var tagCounts: [TenantID: [AssetPath: Int]] = [:]
+    private(set) var limits: [TenantID: TenantLimits] = [:]
+
+    public init() {}
+
+    /// Loads what storage already holds.
+    public mutating func load(series stored: [Series], machines registered: [(tenant: TenantID, machine: Machine)]) {
+        for entry in registered { machines[entry.tenant, default: []].insert(entry.machine.path) }
+        for entry in stored { remember(entry) }
+    }
+
+    public mutating func setLimits(_ value: TenantLimits, for tenant: TenantID) { limits[tenant] = value }
+
+    public var seriesCount: Int { series.count }
+
+    /// The key of a registered series.
+    public func key(of id: Int64) -> SeriesKey? { keysByID[id] }
+
+    private mutating func remember(_ entry: Series) {
+        guard series[entry.key] == nil else { return }
+        series[entry.key] = Known(id: entry.id, type: entry.tag.valueType)
+        keysByID[entry.id] = entry.key
+        machines[entry.key.tenant, default: []].insert(entry.key.machine)
+        tagCounts[entry.key.tenant, default: [:]][entry.key.machine, default: 0] += 1
+    }
+
+    /// A write batch for `points`, and the index and reason of each point that cannot be stored.
+    /// Unknown machines and tags are added to the batch for registration if the tenant's limits allow.
+    public func plan(_ points: [Point]) -> (batch: WriteBatch, rejected: [(index: Int, error: ModelError)]) {
+        var batch = WriteBatch()
+        batch.samples.reserveCapacity(points.count)
+        var rejected: [(Int, ModelError)] = []
+        var newSeries: [SeriesKey: (index: Int, type: ValueType)] = [:]
+        var newMachines: [TenantID: Set<AssetPath>] = [:]
+        var newTags: [TenantID: [AssetPath: Int]] = [:]
+        for (index, point) in points.enumerated() {
+            let key = point.series
+            if let known = series[key] {
+                guard let value = point.sample.value.converted(to: known.type) else {
+                    rejected.append((index, Self.mismatch(key, point.sample.value, known.type)))
+                    continue
+                }
+                var sample = point.sample
+                sample.value = value
+                batch.samples.append(SeriesSample(series: known.id, sample: sample))
+                continue
+            }
+            if let pending = newSeries[key] {
+                guard let value = point.sample.value.converted(to: pending.type) else {
+                    rejected.append((index, Self.mismatch(key, point.sample.value, pending.type)))
+                    continue
+                }
+                var sample = point.sample
+                sample.value = value
+                batch.samples.append(.forNewSeries(pending.index, sample))
+                continue
+            }
+            let tenantLimits = limits[key.tenant] ?? TenantLimits()
+            let machineKnown = machines[key.tenant]?.contains(key.machine) == true
+            if !machineKnown, newMachines[key.tenant]?.contains(key.machine) != true {
+                let count = (machines[key.tenant]?.count ?? 0) + (newMachines[key.tenant]?.count ?? 0)
+                guard count < tenantLimits.maxMachines else {
+                    rejected.append((index, ModelError(.limitExceeded,
+                        "machine \(key.machine) not registered: tenant \(key.tenant) has reached its limit of \(tenantLimits.maxMachines) machines")))
+                    continue
+                }
+                newMachines[key.tenant, default: []].insert(key.machine)
+                batch.newMachines.append((key.tenant, key.machine))
+            }
+            let tags = (tagCounts[key.tenant]?[key.machine] ?? 0) + (newTags[key.tenant]?[key.machine] ?? 0)
+            guard tags < tenantLimits.maxTagsPerMachine else {
+                rejected.append((index, ModelError(.limitExceeded,
+                    "tag \(key.tag) not registered: machine \(key.machine) has reached its limit of \(tenantLimits.maxTagsPerMachine) tags")))
+                continue
+            }
+            newTags[key.tenant, default: [:]][key.machine, default: 0] += 1
+            let type = point.sample.value.valueType
+            let tag = Tag(name: key.tag, unit: point.unit, valueType: type, kind: Tag.inferredKind(name: key.tag, valueType: type))
+            newSeries[key] = (batch.newSeries.count, type)
+            batch.samples.append(.forNewSeries(batch.newSeries.count, point.sample))
+            batch.newSeries.append(NewSeries(key: key, tag: tag))
+        }
+        return (batch, rejected)
+    }
+
+    /// Records what a successful commit registered.
+    public mutating func committed(_ batch: WriteBatch, _ result: WriteResult) {
+        for entry in batch.newMachines { machines[entry.tenant, default: []].insert(entry.machine) }
+        for entry in result.series { remember(entry) }
+    }
+
+    private static func mismatch(_ key: SeriesKey, _ value: SampleValue, _ type: ValueType) -> ModelError {
+        ModelError(.typeMismatch, "tag \(key.machine)/\(key.tag) holds \(type) values, got \(value.valueType)")
+    }
+}

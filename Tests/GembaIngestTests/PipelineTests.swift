@@ -1,0 +1,130 @@
+import Foundation
+import GembaCore
+import GembaIngest
+import GembaStorage
+import Logging
+import Synchronization
+import Testing
+
+/// The pipeline against the real SQLite store.
+@Suite struct PipelineTests {
+    static func makeStore() throws -> SQLiteStore {
+        try SQLiteStore(directory: NSTemporaryDirectory() + "gemba-ingest-\(UUID().uuidString)", logger: Logger(label: "test"))
+    }
+
+    static func point(_ machine: String, _ tag: String, _ offset: Int64, _ value: SampleValue) -> Point {
+        Point(series: SeriesKey(tenant: tenant, machine: try! AssetPath(machine), tag: tag),
+              sample: Sample(time: now.adding(milliseconds: offset), value: value))
+    }
+
+    /// Runs `body` with a running pipeline, then shuts it down and waits for it to drain.
+    static func withPipeline<T>(_ store: SQLiteStore, configuration: IngestPipeline.Configuration = .init(),
+                                _ body: (IngestPipeline) async throws -> T) async throws -> T {
+        let pipeline = IngestPipeline(store: store, configuration: configuration, logger: Logger(label: "test"))
+        try await pipeline.loadCatalog()
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        return try await body(pipeline)
+    }
+
+    @Test func storesAndReportsDuplicates() async throws {
+        let store = try Self.makeStore()
+        try await Self.withPipeline(store) { pipeline in
+            let points = (0..<100).map { Self.point("plant1/line3/press-7", "temp", Int64($0) * 1000, .double(Double($0))) }
+            let first = try await pipeline.submit(points, source: .http)
+            #expect(first == IngestReceipt(stored: 100))
+            let again = try await pipeline.submit(Array(points[90...]) + [Self.point("plant1/line3/press-7", "temp", 100_000, .double(1))],
+                                                  source: .mqtt)
+            #expect(again.stored == 1 && again.duplicates == 10)
+        }
+        let series = try await store.series(tenant: tenant, machine: nil)
+        #expect(series.map(\.key.tag) == ["temp"])
+        #expect(try await store.count(series: series[0].id, from: now, to: now.adding(milliseconds: 1_000_000), cap: 1000) == 101)
+    }
+
+    @Test func typeMismatchAndLimitsRejectOnlyTheOffendingPoints() async throws {
+        let store = try Self.makeStore()
+        try await store.setLimits(TenantLimits(maxMachines: 2, maxTagsPerMachine: 2), tenant: tenant)
+        try await Self.withPipeline(store) { pipeline in
+            _ = try await pipeline.submit([Self.point("p/l/m1", "temp", 0, .double(1))], source: .http)
+            let receipt = try await pipeline.submit([
+                Self.point("p/l/m1", "temp", 1, .string("hot")),      // wrong type for a known tag
+                Self.point("p/l/m1", "temp", 2, .int(3)),             // an int is fine for a double tag
+                Self.point("p/l/m1", "speed", 2, .double(3)),
+                Self.point("p/l/m1", "third_tag", 2, .double(3)),     // past 2 tags per machine
+                Self.point("p/l/m2", "temp", 2, .double(3)),
+                Self.point("p/l/m3", "temp", 2, .double(3)),          // past 2 machines
+                Self.point("p/l/m2", "temp", 3, .bool(true)),         // m2's temp was registered as double in this batch
+            ], source: .http)
+            #expect(receipt.stored == 3)
+            #expect(receipt.rejected.map(\.index) == [0, 3, 5, 6])
+            #expect(receipt.rejected.map(\.error.code) == [.typeMismatch, .limitExceeded, .limitExceeded, .typeMismatch])
+        }
+        #expect(try await store.machines(tenant: tenant).count == 2)
+    }
+
+    @Test func acknowledgesOnlyAfterTheCommit() async throws {
+        let store = try Self.makeStore()
+        let pipeline = IngestPipeline(store: store, logger: Logger(label: "test"))
+        let done = Mutex<IngestReceipt?>(nil)
+        pipeline.submit([Self.point("p/l/m", "t", 0, .double(1))], source: .mqtt) { result in
+            done.withLock { $0 = try? result.get() }
+        }
+        #expect(done.withLock { $0 } == nil)  // not running yet: nothing committed, nothing acknowledged
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while done.withLock({ $0 }) == nil, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(done.withLock { $0 }?.stored == 1)
+        #expect(try await store.allSeries().count == 1)
+    }
+
+    @Test func fullQueuePushesBack() async throws {
+        var configuration = IngestPipeline.Configuration()
+        configuration.maxQueuedSamples = 10
+        configuration.pauseThreshold = 4
+        let pipeline = IngestPipeline(store: try Self.makeStore(), configuration: configuration, logger: Logger(label: "test"))
+        let points = (0..<6).map { Self.point("p/l/m", "t", Int64($0), .double(1)) }
+        #expect(pipeline.submit(points, source: .http) { _ in })
+        #expect(pipeline.isSaturated)
+        #expect(!pipeline.submit(points, source: .http) { _ in })
+        #expect(pipeline.submit(points, source: .mqtt, force: true) { _ in })
+        await #expect(throws: IngestOverloaded.self) { try await pipeline.submit(points, source: .http) }
+        let drained = Mutex(false)
+        pipeline.whenDrained { drained.withLock { $0 = true } }
+        #expect(!drained.withLock { $0 })
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !drained.withLock({ $0 }), ContinuousClock.now < deadline { await Task.yield() }
+        #expect(drained.withLock { $0 })
+    }
+
+    @Test func liveSubscribersGetCommittedSamplesAndSlowOnesAreCoalesced() async throws {
+        let store = try Self.makeStore()
+        let hub = LiveHub(maxPending: 5)
+        try await Self.withPipeline(store) { pipeline in
+            pipeline.addObserver(hub)
+            let press = hub.subscribe(LiveHub.Filter(tenant: tenant, machines: [try AssetPath("p/l/press")]))
+            let other = hub.subscribe(LiveHub.Filter(tenant: TenantID("other")!))
+            _ = try await pipeline.submit([Self.point("p/l/press", "t", 0, .double(1)), Self.point("p/l/mill", "t", 0, .double(2))],
+                                          source: .http)
+            let update = await press.next()
+            #expect(update?.samples.map(\.key.machine.machine) == ["press"])
+            #expect(update?.skipped == 0)
+            // Nobody reads `press` while 20 samples of 2 series arrive: only the newest of each is kept.
+            for step in 1...10 {
+                _ = try await pipeline.submit([Self.point("p/l/press", "t", Int64(step), .double(Double(step))),
+                                               Self.point("p/l/press", "u", Int64(step), .double(Double(step)))], source: .http)
+            }
+            let coalesced = await press.next()
+            #expect(coalesced?.samples.count ?? 0 <= 5)
+            #expect(coalesced?.samples.contains { $0.key.tag == "t" && $0.sample.value == .double(10) } == true)
+            #expect((coalesced?.skipped ?? 0) + (coalesced?.samples.count ?? 0) == 20)
+            hub.remove(press)
+            #expect(await press.next() == nil)
+            #expect(hub.subscriberCount == 1)
+            hub.remove(other)
+        }
+    }
+}
