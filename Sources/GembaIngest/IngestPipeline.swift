@@ -247,6 +247,7 @@ public final class IngestPipeline: Service, Sendable {
         metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         metrics.batchSize.record(batch.samples.count)
         registry.withLock { $0.committed(batch, result) }
+        notifyObservers(batch, result)
         let receipts = Self.receipts(counts: submissions.map(\.points.count), rejected: rejected, stored: result.stored)
         for (submission, receipt) in zip(submissions, receipts) {
             metrics.stored(submission.source).increment(by: receipt.stored)
@@ -254,7 +255,6 @@ public final class IngestPipeline: Service, Sendable {
             for rejection in receipt.rejected { metrics.rejected(submission.source, rejection.error.code).increment() }
             submission.completion(.success(receipt))
         }
-        notifyObservers(batch, result)
     }
 
     private func loadMissingLimits(_ points: [Point]) async {
