@@ -166,6 +166,15 @@ public struct History: Sendable, Hashable {
     public var bucketWidth: Int64?
     /// Where the buckets came from.
     public var resolution: Resolution
+
+    public init(series: Series, samples: [Sample]? = nil, buckets: [Bucket]? = nil, bucketWidth: Int64? = nil,
+                resolution: Resolution) {
+        self.series = series
+        self.samples = samples
+        self.buckets = buckets
+        self.bucketWidth = bucketWidth
+        self.resolution = resolution
+    }
 }
 
 /// Reads samples back.

@@ -28,4 +28,16 @@ public protocol PublishReceiver: Sendable {
     /// Call `done` (from any thread) once the message is durably handled: the publisher's
     /// PUBACK/PUBREC is held until then, and a failure disconnects the publisher so it resends.
     func receive(_ message: ReceivedMessage, done: @escaping @Sendable (Result<Void, any Error>) -> Void)
+
+    /// Whether the receiver is behind: the broker then stops reading from the publishers that
+    /// sent to it (TCP pushes back on them) until ``whenReady(_:)`` calls back.
+    var isSaturated: Bool { get }
+
+    /// Calls `resume` (from any thread) once the receiver can take more messages.
+    func whenReady(_ resume: @escaping @Sendable () -> Void)
+}
+
+extension PublishReceiver {
+    public var isSaturated: Bool { false }
+    public func whenReady(_ resume: @escaping @Sendable () -> Void) { resume() }
 }

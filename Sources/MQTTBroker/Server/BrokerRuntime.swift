@@ -33,6 +33,8 @@ final class BrokerRuntime: @unchecked Sendable {
     private var dirty: [Slot] = []
     private var actions: [BrokerAction] = []
     private var nextID = 0
+    /// Connections whose reading is paused until the receiver catches up.
+    private var paused: Set<ConnectionID> = []
     private var batchTime: Int64?
     private let metrics = BrokerMetrics()
     private var reported = BrokerStatistics()
@@ -91,6 +93,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     func closed(_ id: ConnectionID) {
         slots[id] = nil
+        paused.remove(id)
         state.connectionClosed(id, now: now(), into: &actions)
         executeActions(flush: true)
     }
@@ -171,6 +174,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     private func hand(_ message: ReceivedMessage, ack: Packet?, to id: ConnectionID?) {
         guard let receiver else { return }
+        defer { if let id, receiver.isSaturated { pauseReading(id, until: receiver) } }
         guard let ack, let id, let slot = slots[id] else {
             receiver.receive(message) { _ in }
             return
@@ -181,6 +185,24 @@ final class BrokerRuntime: @unchecked Sendable {
         receiver.receive(message) { [self] result in
             loop.execute { self.receiverFinished(sequence, on: id, queue: queue, result: result) }
         }
+    }
+
+    /// Stops reading from a publisher while the receiver is saturated; all paused connections resume together.
+    private func pauseReading(_ id: ConnectionID, until receiver: any PublishReceiver) {
+        guard let slot = slots[id], paused.insert(id).inserted else { return }
+        slot.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        metrics.readPauses.increment()
+        guard paused.count == 1 else { return }
+        receiver.whenReady { [self] in
+            loop.execute { self.resumeReading() }
+        }
+    }
+
+    private func resumeReading() {
+        for id in paused {
+            slots[id]?.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        }
+        paused.removeAll()
     }
 
     private func receiverFinished(_ sequence: Int, on id: ConnectionID, queue: AckQueue,
@@ -255,6 +277,7 @@ final class AckQueue: @unchecked Sendable {  // confined to the broker loop
 /// The broker's metrics, exported by whatever swift-metrics backend the process bootstraps.
 struct BrokerMetrics {
     let connections = Gauge(label: "gemba_mqtt_connections")
+    let readPauses = Counter(label: "gemba_mqtt_read_pauses_total")
     let sessions = Gauge(label: "gemba_mqtt_sessions")
     let retained = Gauge(label: "gemba_mqtt_retained_messages")
     let subscriptions = Gauge(label: "gemba_mqtt_subscriptions")
