@@ -111,6 +111,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -131,7 +134,7 @@ let package = Package(
             dependencies: ["GembaCore", "GembaStorage", "GembaIngest"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
             dependencies: [

@@ -8,7 +8,7 @@ struct Gemba: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemba",
         abstract: "Gemba: a factory floor's data platform in one binary.",
-        subcommands: [Serve.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
+        subcommands: [Serve.self, Simulate.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
     )
 
     /// Parses and runs; every parse or configuration error prints a clear message and exits with status 2.
@@ -40,9 +40,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Config file of 'key = value' lines (flags override it, env overrides it). Env: GEMBA_CONFIG.")
     var config: String?
 
+    @Option(help: "Log format: text or json (one JSON object per line). Env: GEMBA_LOG_FORMAT.")
+    var logFormat: String?
+
     func settings() throws -> Settings { try Settings(configFile: config) }
 
-    /// Bootstraps swift-log once, writing to standard error at the configured level.
+    /// Bootstraps swift-log once, writing to standard error at the configured level and format.
     func bootstrapLogging(_ settings: Settings) throws -> Logger {
         let raw = settings.string("log-level", flag: logLevel)
         let level: Logger.Level
@@ -54,10 +57,18 @@ struct CommonOptions: ParsableArguments {
         } else {
             level = .info
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let format = settings.string("log-format", flag: logFormat)
+        switch format?.value ?? "text" {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, logLevel: level) }
+        default:
+            throw ConfigurationError("\(format!.source) must be text or json, got '\(format!.value)'")
         }
         return Logger(label: "gemba")
     }

@@ -1,15 +1,25 @@
 import ArgumentParser
 import Foundation
+import GembaCore
+import GembaIngest
+import GembaServer
+import GembaSimulator
+import GembaStorage
+import Hummingbird
 import Logging
+import Metrics
 import MQTTBroker
+import MQTTClient
 import MQTTCodec
 import NIOCore
 import NIOSSL
+import Prometheus
 import ServiceLifecycle
 
 /// `gemba serve`: runs the platform's services in one ServiceGroup until SIGINT/SIGTERM.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the Gemba platform (embedded MQTT broker).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Gemba platform: embedded MQTT broker, storage, ingest, HTTP/WebSocket API.")
 
     @OptionGroup var common: CommonOptions
 
@@ -49,19 +59,83 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Longest keepalive a client may use, seconds; longer or 0 is replaced (v5 Server Keep Alive). Env: GEMBA_MQTT_MAX_KEEPALIVE.")
     var mqttMaxKeepalive: Int?
 
+    @Option(help: "Address the HTTP API binds (default 127.0.0.1). Env: GEMBA_HTTP_HOST.")
+    var httpHost: String?
+
+    @Option(help: "HTTP port (default 8080). Env: GEMBA_HTTP_PORT.")
+    var httpPort: Int?
+
+    @Option(help: "Subscribe to gemba/v1/# on an external broker too: mqtt://[user:pass@]host[:port]. Env: GEMBA_MQTT_UPSTREAM.")
+    var mqttUpstream: String?
+
+    @Option(help: "Commit durability: full (fsync every commit, survives power loss) or normal (survives a crash). Env: GEMBA_DURABILITY.")
+    var durability: String?
+
+    @Flag(help: "Also run a simulated factory that publishes into the embedded broker.")
+    var demo = false
+
+    @Option(help: "Machines in the demo factory (default 12). Env: GEMBA_DEMO_MACHINES.")
+    var demoMachines: Int?
+
     func run() async throws {
         let settings = try common.settings()
-        let configuration = try brokerConfiguration(settings)
+        var configuration = try brokerConfiguration(settings)
         let dataDirectory = settings.string("data-dir", flag: dataDir)?.value ?? "gemba-data"
+        let httpHost = settings.string("http-host", flag: httpHost)?.value ?? "127.0.0.1"
+        let httpPort = try settings.int("http-port", flag: httpPort, default: 8080, range: 0...65535)
+        let upstream = try settings.string("mqtt-upstream", flag: mqttUpstream).map { try Self.upstream($0.value, source: $0.source) }
+        let durability = try Self.durability(settings.string("durability", flag: durability))
+        let demoMachines = try settings.int("demo-machines", flag: demoMachines, default: 12, range: 1...100_000)
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         } catch {
             throw ConfigurationError("cannot create data directory \(dataDirectory): \(error.localizedDescription)")
         }
         let logger = try common.bootstrapLogging(settings)
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(directory: dataDirectory, durability: durability, logger: logger)
+        } catch {
+            throw ConfigurationError("cannot open the database in \(dataDirectory): \(error)")
+        }
+        let pipeline = IngestPipeline(store: store, logger: logger)
+        try await pipeline.loadCatalog()
+        let hub = LiveHub()
+        pipeline.addObserver(hub)
+        let ingest = MQTTIngest(pipeline: pipeline, logger: logger)
+        configuration.receiver = ingest
         let broker = MQTTBroker(configuration: configuration, logger: logger)
+        let server = ServerContext(
+            store: store, pipeline: pipeline, hub: hub,
+            readinessChecks: ["mqtt": { broker.port != nil }],
+            metrics: { var buffer: [UInt8] = []; metrics.emit(into: &buffer); return buffer },
+            logger: logger)
+        let mqttPort = configuration.port
+        let http = HTTPServer.application(server, host: httpHost, port: httpPort) { port in
+            logger.notice("Gemba is running", metadata: [
+                "http.url": "http://\(httpHost):\(port)", "mqtt.port": "\(broker.port ?? mqttPort)",
+                "storage.path": "\(dataDirectory)",
+            ])
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: pipeline),
+            .init(service: RetentionService(store: store, logger: logger)),
+            .init(service: broker),
+            .init(service: http),
+        ]
+        if let upstream {
+            services.append(.init(service: UpstreamSubscriber(configuration: upstream, ingest: ingest, logger: logger)))
+        }
+        if demo {
+            services.append(.init(service: SimulationPublisher(
+                factory: FactorySimulator(seed: 42, machineCount: demoMachines), target: .embedded(broker),
+                interval: .seconds(1), qos: .atLeastOnce, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: broker)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
@@ -69,8 +143,29 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             let ports = configuration.tls == nil ? "\(configuration.port)" : "\(configuration.port) or \(configuration.tlsPort)"
-            throw ConfigurationError("MQTT port \(ports) is already in use")
+            throw ConfigurationError("MQTT port \(ports) or HTTP port \(httpPort) is already in use")
         }
+    }
+
+    static func durability(_ raw: (value: String, source: String)?) throws -> SQLiteStore.Durability {
+        guard let raw else { return .full }
+        guard let value = SQLiteStore.Durability(rawValue: raw.value) else {
+            throw ConfigurationError("\(raw.source) must be full or normal, got '\(raw.value)'")
+        }
+        return value
+    }
+
+    /// Parses `mqtt://[user:pass@]host[:port]` (or `mqtts://`, port 8883 by default).
+    static func upstream(_ text: String, source: String) throws -> MQTTClientConfiguration {
+        guard let url = URLComponents(string: text), let scheme = url.scheme, ["mqtt", "mqtts", "tcp", "ssl"].contains(scheme),
+              let host = url.host, !host.isEmpty
+        else { throw ConfigurationError("\(source) must look like mqtt://[user:pass@]host[:port], got '\(text)'") }
+        let secure = scheme == "mqtts" || scheme == "ssl"
+        var configuration = MQTTClientConfiguration(host: host, port: url.port ?? (secure ? 8883 : 1883))
+        if secure { configuration.tls = TLSConfiguration.makeClientConfiguration() }
+        configuration.username = url.user
+        configuration.password = url.password.map { Array($0.utf8) }
+        return configuration
     }
 
     func brokerConfiguration(_ settings: Settings) throws -> BrokerConfiguration {

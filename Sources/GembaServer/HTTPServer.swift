@@ -1,0 +1,55 @@
+public import Hummingbird
+internal import HummingbirdWebSocket
+public import Logging
+
+/// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
+public enum HTTPServer {
+    /// The router with every route; also what the tests drive.
+    public static func router(_ server: ServerContext) -> Router<GembaRequestContext> {
+        let router = Router(context: GembaRequestContext.self)
+        router.add(middleware: ErrorLoggingMiddleware(logger: server.logger))
+        HealthRoutes(server: server).register(on: router)
+        IngestRoutes(server: server, idempotency: IdempotencyCache()).register(on: router)
+        QueryRoutes(server: server).register(on: router)
+        LiveRoute(server: server).register(on: router)
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))
+        }
+        return router
+    }
+
+    /// The application, a `Service` to run in the ServiceGroup.
+    public static func application(_ server: ServerContext, host: String, port: Int,
+                                   onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
+        let router = router(server)
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Gemba"),
+            onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
+            logger: server.logger
+        )
+    }
+}
+
+/// Turns unexpected errors into problem+json 500s with a log line; HTTP errors pass through.
+struct ErrorLoggingMiddleware: RouterMiddleware {
+    typealias Context = GembaRequestContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as Problem {
+            throw error
+        } catch let error as HTTPError {
+            throw Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            throw Problem(.internalServerError, "internal error; see the server log")
+        }
+    }
+}

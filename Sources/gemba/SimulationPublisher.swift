@@ -1,0 +1,126 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GembaCore
+import GembaSimulator
+import Logging
+import MQTTBroker
+import MQTTClient
+import MQTTCodec
+import NIOCore
+import ServiceLifecycle
+
+/// Runs a ``FactorySimulator`` in real time (or faster) and publishes every machine's readings:
+/// as JSON records on `gemba/v1/<machine path>` over MQTT, or as batches to `POST /api/v1/ingest`.
+struct SimulationPublisher: Service {
+    enum Target: Sendable {
+        /// The broker in this process (`serve --demo`), connected to over loopback once it listens.
+        case embedded(MQTTBroker)
+        case mqtt(MQTTClientConfiguration)
+        /// Gemba's HTTP base URL.
+        case http(URL)
+    }
+
+    let factory: FactorySimulator
+    let target: Target
+    let interval: Duration
+    var speed: Double = 1
+    var qos: QoS = .atLeastOnce
+    var duration: Duration?
+    let logger: Logger
+
+    init(factory: FactorySimulator, target: Target, interval: Duration, speed: Double = 1, qos: QoS,
+         duration: Duration? = nil, logger: Logger) {
+        self.factory = factory
+        self.target = target
+        self.interval = interval
+        self.speed = speed
+        self.qos = qos
+        self.duration = duration
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let sender = try await makeSender()
+        let dt = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        logger.info("simulated factory publishing", metadata: ["simulator.machines": "\(factory.machines.count)"])
+        try await cancelWhenGracefulShutdown {
+            var factory = self.factory
+            let started = ContinuousClock.now
+            var next = started
+            while !Task.isCancelled {
+                if let duration, ContinuousClock.now - started >= duration { break }
+                factory.step(dt: dt * speed)
+                try await sender.send(time: Timestamp.now(), readings: factory.readings())
+                next += interval
+                try await Task.sleep(until: next, clock: .continuous)
+            }
+        }
+        await sender.close()
+    }
+
+    private func makeSender() async throws -> any ReadingSender {
+        switch target {
+        case .embedded(let broker):
+            while broker.port == nil { try await Task.sleep(for: .milliseconds(20)) }
+            var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: broker.port!)
+            configuration.clientID = "gemba-demo-factory"
+            return try await MQTTReadingSender(configuration: configuration, qos: qos, logger: logger)
+        case .mqtt(let configuration):
+            return try await MQTTReadingSender(configuration: configuration, qos: qos, logger: logger)
+        case .http(let url):
+            return HTTPReadingSender(url: url.appendingPathComponent("api/v1/ingest"))
+        }
+    }
+}
+
+/// Delivers one round of readings somewhere.
+protocol ReadingSender: Sendable {
+    func send(time: Timestamp, readings: [(AssetPath, [(String, SampleValue)])]) async throws
+    func close() async
+}
+
+struct MQTTReadingSender: ReadingSender {
+    let client: MQTTClient
+    let qos: QoS
+
+    init(configuration: MQTTClientConfiguration, qos: QoS, logger: Logger) async throws {
+        client = MQTTClient(configuration: configuration, logger: logger)
+        self.qos = qos
+        _ = try await client.connect()
+    }
+
+    func send(time: Timestamp, readings: [(AssetPath, [(String, SampleValue)])]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (path, values) in readings {
+                let payload = RecordPayload.json(time: time, values: values)
+                group.addTask { _ = try await client.publish("gemba/v1/\(path)", payload, qos: qos) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    func close() async { await client.disconnect() }
+}
+
+struct HTTPReadingSender: ReadingSender {
+    let url: URL
+
+    func send(time: Timestamp, readings: [(AssetPath, [(String, SampleValue)])]) async throws {
+        let records = readings.map { path, values in
+            let record = RecordPayload.json(time: time, values: values)
+            return "{\"machine\":\"\(path)\"," + record.dropFirst()
+        }
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data("{\"records\":[\(records.joined(separator: ","))]}".utf8)
+        let (body, response) = try await URLSession.shared.data(for: request)
+        guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
+            throw ConfigurationError("POST \(url) failed: \(String(decoding: body, as: UTF8.self))")
+        }
+    }
+
+    func close() async {}
+}
