@@ -17,7 +17,8 @@ public struct RetentionService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Graceful shutdown cancels the sleep; that ends the loop normally.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await enforceOnce()
                 try await Task.sleep(for: interval)

@@ -45,7 +45,8 @@ struct SimulationPublisher: Service {
         let sender = try await makeSender()
         let dt = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         logger.info("simulated factory publishing", metadata: ["simulator.machines": "\(factory.machines.count)"])
-        try await cancelWhenGracefulShutdown {
+        // Graceful shutdown cancels the sleep; that ends the loop normally.
+        try? await cancelWhenGracefulShutdown {
             var factory = self.factory
             let started = ContinuousClock.now
             var next = started
