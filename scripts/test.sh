@@ -22,14 +22,15 @@ install_peers() {
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
     command -v openssl >/dev/null || missing+=(openssl)
+    [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
         $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    python3 -c 'import paho.mqtt, pytest' 2>/dev/null || {
-        step "installing paho-mqtt and pytest"
-        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest
+    python3 -c 'import paho.mqtt, pytest, influxdb_client, influxdb, websockets' 2>/dev/null || {
+        step "installing paho-mqtt, pytest, influxdb-client, influxdb, websockets"
+        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12'
     }
 }
 
@@ -55,17 +56,25 @@ GEMBA_REQUIRE_PEERS=1 swift test --skip-build
 
 step "gemba serve for the peer tests"
 PORT=$(free_port); TLS_PORT=$(free_port); AUTH_PORT=$(free_port)
+HTTP_PORT=$(free_port); AUTH_HTTP_PORT=$(free_port); UP_HTTP_PORT=$(free_port); MOSQ_PORT=$(free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 "$GEMBA" serve --mqtt-port "$PORT" --mqtt-tls-port "$TLS_PORT" --mqtt-tls-cert "$WORK/cert.pem" \
-    --mqtt-tls-key "$WORK/key.pem" --data-dir "$WORK/data" --log-level warning 2>"$WORK/serve.log" &
+    --mqtt-tls-key "$WORK/key.pem" --http-port "$HTTP_PORT" --data-dir "$WORK/data" --log-level warning 2>"$WORK/serve.log" &
 PIDS+=($!)
 printf 'plc-7:s3cret\n' > "$WORK/users"
-GEMBA_MQTT_PORT="$AUTH_PORT" "$GEMBA" serve --mqtt-users-file "$WORK/users" --data-dir "$WORK/data2" \
-    --log-level warning 2>"$WORK/serve-auth.log" &
+GEMBA_MQTT_PORT="$AUTH_PORT" GEMBA_HTTP_PORT="$AUTH_HTTP_PORT" "$GEMBA" serve --mqtt-users-file "$WORK/users" \
+    --data-dir "$WORK/data2" --log-level warning 2>"$WORK/serve-auth.log" &
 PIDS+=($!)
-wait_for_port "$PORT"; wait_for_port "$TLS_PORT"; wait_for_port "$AUTH_PORT"
+mosquitto -p "$MOSQ_PORT" 2>/dev/null &
+PIDS+=($!)
+wait_for_port "$MOSQ_PORT"
+"$GEMBA" serve --mqtt-port 0 --http-port "$UP_HTTP_PORT" --mqtt-upstream "mqtt://127.0.0.1:$MOSQ_PORT" \
+    --data-dir "$WORK/data3" --log-level warning 2>"$WORK/serve-upstream.log" &
+PIDS+=($!)
+wait_for_port "$PORT"; wait_for_port "$TLS_PORT"; wait_for_port "$AUTH_PORT"; wait_for_port "$HTTP_PORT"
+wait_for_port "$UP_HTTP_PORT"
 
 step "mosquitto_pub/mosquitto_sub against gemba (3.1.1 and 5.0, QoS 0-2, retained, TLS, auth)"
 for version in mqttv311 mqttv5; do
@@ -97,10 +106,6 @@ step "gemba pub/sub CLI (against gemba over TLS and against mosquitto)"
 sub=$!; sleep 0.5
 "$GEMBA" pub -p "$TLS_PORT" -h localhost --cafile "$WORK/cert.pem" -t cli/gemba/x -m ok -q 2
 wait "$sub"; [ "$(cat "$WORK/gsub")" = "cli/gemba/x ok" ] || fail "gemba sub got '$(cat "$WORK/gsub")'"
-MOSQ_PORT=$(free_port)
-mosquitto -p "$MOSQ_PORT" 2>/dev/null &
-PIDS+=($!)
-wait_for_port "$MOSQ_PORT"
 "$GEMBA" sub -p "$MOSQ_PORT" -V mqttv311 -t 'cli/m/#' -q 2 -C 1 -W 5 > "$WORK/msub" &
 sub=$!; sleep 0.5
 "$GEMBA" pub -p "$MOSQ_PORT" -t cli/m/x -m via-mosquitto -q 1
@@ -113,8 +118,9 @@ GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad 
 set -e
 echo "CLI: ok"
 
-step "Eclipse Paho (Python) against gemba"
-GEMBA_MQTT_PORT="$PORT" python3 -m pytest -q Tests/Interop
+step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) against gemba"
+GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTREAM_HTTP_URL="http://127.0.0.1:$UP_HTTP_PORT" \
+    MOSQUITTO_PORT="$MOSQ_PORT" python3 -m pytest -q Tests/Interop
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
 kill -0 "${PIDS[0]}" || fail "gemba serve died during the tests"
