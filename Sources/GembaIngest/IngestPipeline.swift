@@ -51,6 +51,8 @@ public struct CommittedSample: Sendable, Hashable {
 
 /// Told about every committed batch, on the pipeline's task; must not block.
 public protocol CommitObserver: Sendable {
+    /// Whether the observer wants samples now (the live hub without subscribers does not).
+    var isInterested: Bool { get }
     func committed(_ samples: [CommittedSample])
 }
 
@@ -60,11 +62,12 @@ public protocol CommitObserver: Sendable {
 public final class IngestPipeline: Service, Sendable {
     public struct Configuration: Sendable {
         /// Samples that may wait in the queue; HTTP submissions past it get ``IngestOverloaded``.
-        public var maxQueuedSamples = 500_000
+        public var maxQueuedSamples = 1_000_000
         /// Past this, streaming sources (MQTT) are asked to stop reading until the queue drains to half.
-        public var pauseThreshold = 250_000
-        /// Most samples committed in one transaction.
-        public var maxBatchSamples = 50_000
+        public var pauseThreshold = 500_000
+        /// Most samples committed in one transaction. Under load the queue fills while a commit
+        /// runs, so batches grow and each B-tree page written carries more samples.
+        public var maxBatchSamples = 250_000
 
         public init() {}
     }
@@ -290,7 +293,7 @@ public final class IngestPipeline: Service, Sendable {
     }
 
     private func notifyObservers(_ batch: WriteBatch, _ result: WriteResult) {
-        let observers = self.observers.withLock { $0 }
+        let observers = self.observers.withLock { $0 }.filter(\.isInterested)
         guard !observers.isEmpty else { return }
         var committed: [CommittedSample] = []
         committed.reserveCapacity(batch.samples.count)

@@ -60,6 +60,8 @@ public final class LiveHub: CommitObserver, Sendable {
 
     public var subscriberCount: Int { subscribers.withLock { $0.count } }
 
+    public var isInterested: Bool { subscriberCount > 0 }
+
     public func committed(_ samples: [CommittedSample]) {
         let current = subscribers.withLock { Array($0.values) }
         for subscription in current {

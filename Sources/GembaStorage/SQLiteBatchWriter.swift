@@ -17,8 +17,19 @@ struct SQLiteBatchWriter {
         var rollups = RollupAccumulator()
         var stored = [Bool](repeating: false, count: batch.samples.count)
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-        for (index, var entry) in batch.samples.enumerated() {
+        // Inserting in key order walks the B-tree once instead of seeking a random leaf per sample.
+        let resolved = batch.samples.map { entry -> SeriesSample in
+            var entry = entry
             if entry.series < 0 { entry.series = series[Int(-entry.series - 1)].id }
+            return entry
+        }
+        let order = resolved.indices.sorted { a, b in
+            let x = resolved[a], y = resolved[b]
+            return x.series != y.series ? x.series < y.series
+                : x.sample.time != y.sample.time ? x.sample.time < y.sample.time : a < b
+        }
+        for index in order {
+            let entry = resolved[index]
             sqlite3_reset(insert)
             sqlite3_bind_int64(insert, 1, entry.series)
             sqlite3_bind_int64(insert, 2, entry.sample.time.millisecondsSinceEpoch)

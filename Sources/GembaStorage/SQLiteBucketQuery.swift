@@ -1,5 +1,6 @@
 internal import GembaCore
 internal import GRDB
+internal import GRDBSQLite
 
 /// Downsamples one series over `[from, to)` into buckets of `width` ms aligned to the epoch.
 ///
@@ -23,15 +24,25 @@ struct SQLiteBucketQuery {
             return fold.buckets
         }
         try raw(start, innerStart, into: &fold)
-        try SQLiteRows.each(db, sql: """
-            SELECT bucket, n, sum, min, max, first_t, first, last_t, last FROM \(SQLiteSchema.rollupTable(resolution))
-            WHERE series = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
-            """, bind: [series, innerStart, innerEnd]) { row in
-            fold.add(Bucket(start: Timestamp(millisecondsSinceEpoch: row.int64(0)), count: row.int64(1), min: row.double(3),
-                            max: row.double(4), sum: row.double(2), first: row.double(6),
-                            firstTime: Timestamp(millisecondsSinceEpoch: row.int64(5)), last: row.double(8),
-                            lastTime: Timestamp(millisecondsSinceEpoch: row.int64(7))))
+        // One primary-key seek per rollup period: the table is keyed (bucket, series).
+        let statement = try db.cachedStatement(sql: """
+            SELECT n, sum, min, max, first_t, first, last_t, last FROM \(SQLiteSchema.rollupTable(resolution))
+            WHERE bucket = ? AND series = ?
+            """).sqliteStatement
+        for bucket in stride(from: innerStart, to: innerEnd, by: Int(period)) {
+            sqlite3_reset(statement)
+            sqlite3_bind_int64(statement, 1, bucket)
+            sqlite3_bind_int64(statement, 2, series)
+            let code = sqlite3_step(statement)
+            if code == SQLITE_DONE { continue }
+            guard code == SQLITE_ROW else { throw SQLiteRows.error(db, code) }
+            let row = SQLiteRow(statement: statement)
+            fold.add(Bucket(start: Timestamp(millisecondsSinceEpoch: bucket), count: row.int64(0), min: row.double(2),
+                            max: row.double(3), sum: row.double(1), first: row.double(5),
+                            firstTime: Timestamp(millisecondsSinceEpoch: row.int64(4)), last: row.double(7),
+                            lastTime: Timestamp(millisecondsSinceEpoch: row.int64(6))))
         }
+        sqlite3_reset(statement)
         try raw(innerEnd, end, into: &fold)
         return fold.buckets
     }

@@ -5,6 +5,10 @@ internal import GRDB
 /// Samples live in one narrow `WITHOUT ROWID` table keyed by (series, t): a series' samples are
 /// contiguous on disk, so a range read is one B-tree walk. `v` has no type affinity and holds the
 /// value as INTEGER (int, bool), REAL (double) or TEXT (string).
+///
+/// Rollups are keyed the other way round, (bucket, series): the rows every commit updates (the
+/// current minute and hour of every active series) are then contiguous, a few hundred pages
+/// instead of one page per series; a history read seeks each bucket of its range.
 enum SQLiteSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -62,7 +66,7 @@ enum SQLiteSchema {
                         first REAL NOT NULL,
                         last_t INTEGER NOT NULL,
                         last REAL NOT NULL,
-                        PRIMARY KEY (series, bucket)
+                        PRIMARY KEY (bucket, series)
                     ) WITHOUT ROWID;
                     """)
             }
@@ -83,7 +87,7 @@ enum SQLiteSchema {
         """
         INSERT INTO \(table) (series, bucket, n, sum, min, max, first_t, first, last_t, last)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (series, bucket) DO UPDATE SET
+        ON CONFLICT (bucket, series) DO UPDATE SET
             n = n + excluded.n,
             sum = sum + excluded.sum,
             min = min(min, excluded.min),

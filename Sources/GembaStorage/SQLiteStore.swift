@@ -19,6 +19,7 @@ public final class SQLiteStore: TelemetryStore {
 
     private let pool: DatabasePool
     private let path: String
+    private let checkpointer: SQLiteCheckpointer
     private let defaultLimits: TenantLimits
     private let logger: Logger
 
@@ -32,11 +33,16 @@ public final class SQLiteStore: TelemetryStore {
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA cache_size = -\(ProcessInfo.processInfo.environment["GEMBA_CACHE"] ?? "65536")")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            try db.execute(sql: "PRAGMA mmap_size = \(ProcessInfo.processInfo.environment["GEMBA_MMAP"] ?? "0")")
+            // Checkpoints run on their own connection (see `maintain()`), off the writer's path;
+            // the writer only steps in if the WAL grows past ~256 MB.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(ProcessInfo.processInfo.environment["GEMBA_WALCP"] ?? "65536")")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
+        checkpointer = try SQLiteCheckpointer(path: path)
         self.defaultLimits = defaultLimits
         self.logger = logger
     }
@@ -189,15 +195,21 @@ public final class SQLiteStore: TelemetryStore {
             let slice = Array(ids[chunk..<min(chunk + 200, ids.count)])
             deleted += try await pool.write { db in
                 var rows = 0
-                for (table, cutoff) in cutoffs {
-                    let column = table == "sample" ? "t" : "bucket"
-                    let statement = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE series = ? AND \(column) < ?")
-                    for id in slice {
-                        try statement.execute(arguments: [id, cutoff])
-                        rows += db.changesCount
-                    }
+                let statement = try db.cachedStatement(sql: "DELETE FROM sample WHERE series = ? AND t < ?")
+                for id in slice {
+                    try statement.execute(arguments: [id, cutoffs[0].1])
+                    rows += db.changesCount
                 }
                 return rows
+            }
+        }
+        // Rollups are keyed (bucket, series): their expired rows are one range at the start of the table.
+        for (table, cutoff) in cutoffs.dropFirst() {
+            deleted += try await pool.write { db in
+                try db.execute(sql: """
+                    DELETE FROM \(table) WHERE bucket < ? AND series IN (SELECT id FROM series WHERE tenant = ?)
+                    """, arguments: [cutoff, tenant.rawValue])
+                return db.changesCount
             }
         }
         return deleted
@@ -207,6 +219,12 @@ public final class SQLiteStore: TelemetryStore {
 
     public func checkWritable() async throws {
         try await pool.write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS ready_probe (x); DELETE FROM ready_probe") }
+    }
+
+    /// Copies committed WAL pages into the database file (a passive checkpoint that never blocks
+    /// the writer or readers), truncating the WAL when it was fully copied.
+    public func maintain() async throws {
+        try await checkpointer.checkpoint()
     }
 
     public func diskUsage() throws -> Int64 {

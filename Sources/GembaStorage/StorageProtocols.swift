@@ -201,4 +201,6 @@ public protocol TelemetryStore: SampleWriter, SampleReader, Catalog, RetentionEn
     func checkWritable() async throws
     /// Bytes the data occupies on disk.
     func diskUsage() throws -> Int64
+    /// Backend housekeeping that should run often, off the write path (SQLite: WAL checkpoints).
+    func maintain() async throws
 }

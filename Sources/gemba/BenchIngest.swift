@@ -86,6 +86,9 @@ final class IngestRun: @unchecked Sendable {
     private let baseTime = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
     private let topics: [String]
 
+    /// When set, tag 0 is `sent_us`: the wall-clock time of sending in microseconds (for latency runs).
+    var stampSendTime = false
+
     init(loop: any EventLoop, machines: Int, tags: Int, total: Int, window: Int, rate: Int, countAcks: Bool) {
         self.loop = loop
         self.machines = machines
@@ -122,7 +125,11 @@ final class IngestRun: @unchecked Sendable {
         var json = "{\"ts\":\(time),\"values\":{"
         for tag in 0..<tags {
             if tag > 0 { json += "," }
-            json += "\"t\(tag)\":\(Double((index &* 31 &+ tag * 7) % 1000) / 10)"
+            if tag == 0, stampSendTime {
+                json += "\"sent_us\":\(Int64(Date().timeIntervalSince1970 * 1_000_000))"
+            } else {
+                json += "\"t\(tag)\":\(Double((index &* 31 &+ tag * 7) % 1000) / 10)"
+            }
         }
         json += "}}"
         return (topics[machine], ByteBuffer(string: json))

@@ -123,6 +123,7 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: pipeline),
             .init(service: RetentionService(store: store, logger: logger)),
+            .init(service: StorageMaintenanceService(store: store, logger: logger)),
             .init(service: broker),
             .init(service: http),
         ]

@@ -126,6 +126,16 @@ import Testing
         #expect(d.reasonCode == .receiveMaximumExceeded)
     }
 
+    /// MQTT 3.1.1 has no Receive Maximum: a client past it is not disconnected; the shell pauses reading instead.
+    @Test func receiveMaximumDoesNotDisconnectA311Client() {
+        var limits = BrokerLimits()
+        limits.receiveMaximum = 2
+        var h = BrokerHarness(limits: limits, hasReceiver: true)
+        h.connect(1, BrokerHarness.connect("pub", .v311))
+        for id in 1...3 { #expect(!h.publish(1, "t", "x", qos: .atLeastOnce, packetID: UInt16(id)).closes(1)) }
+        #expect(h.state.inboundInflight(of: ConnectionID(1)) == 3)
+    }
+
     @Test func clientReceiveMaximumLimitsInflightAndQueues() {
         var h = BrokerHarness()
         h.connect(1, BrokerHarness.connect("pub"))

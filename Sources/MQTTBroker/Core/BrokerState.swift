@@ -80,6 +80,9 @@ public struct BrokerState: Sendable {
     public var retainedCount: Int { retained.count }
     public var subscriptionCount: Int { subscriptions.count }
     public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
+    /// Inbound QoS 1/2 messages of a connection not yet acknowledged.
+    public func inboundInflight(of id: ConnectionID) -> Int { connections[id]?.inboundInflight ?? 0 }
+
     public var inflightMessageCount: Int { sessions.values.reduce(0) { $0 + $1.inflight.count } }
 
     // MARK: Connect and disconnect
@@ -256,7 +259,9 @@ public struct BrokerState: Sendable {
             actions.append(.send(id, .pubrec(PublishAck(packetID: packetID))))
             return
         }
-        if publish.qos != .atMostOnce, connections[id]!.inboundInflight >= Int(limits.receiveMaximum) {
+        // v5 clients were told the Receive Maximum in CONNACK; 3.1.1 has none, so the shell pauses
+        // reading from such a client instead (see `inboundInflight(of:)`).
+        if publish.qos != .atMostOnce, version == .v5, connections[id]!.inboundInflight >= Int(limits.receiveMaximum) {
             return protocolError(id, "more than \(limits.receiveMaximum) unacknowledged publishes",
                                  code: .receiveMaximumExceeded, into: &actions)
         }

@@ -35,6 +35,8 @@ final class BrokerRuntime: @unchecked Sendable {
     private var nextID = 0
     /// Connections whose reading is paused until the receiver catches up.
     private var paused: Set<ConnectionID> = []
+    /// Connections paused because they have `receiveMaximum` acknowledgements outstanding (3.1.1 flow control).
+    private var flowPaused: Set<ConnectionID> = []
     private var batchTime: Int64?
     private let metrics = BrokerMetrics()
     private var reported = BrokerStatistics()
@@ -94,6 +96,7 @@ final class BrokerRuntime: @unchecked Sendable {
     func closed(_ id: ConnectionID) {
         slots[id] = nil
         paused.remove(id)
+        flowPaused.remove(id)
         state.connectionClosed(id, now: now(), into: &actions)
         executeActions(flush: true)
     }
@@ -182,6 +185,9 @@ final class BrokerRuntime: @unchecked Sendable {
         let queue = slot.acks ?? AckQueue()
         slot.acks = queue
         let sequence = queue.append(ack)
+        if state.inboundInflight(of: id) >= Int(state.limits.receiveMaximum), flowPaused.insert(id).inserted {
+            setReading(id, false)
+        }
         receiver.receive(message) { [self] result in
             loop.execute { self.receiverFinished(sequence, on: id, queue: queue, result: result) }
         }
@@ -190,7 +196,7 @@ final class BrokerRuntime: @unchecked Sendable {
     /// Stops reading from a publisher while the receiver is saturated; all paused connections resume together.
     private func pauseReading(_ id: ConnectionID, until receiver: any PublishReceiver) {
         guard let slot = slots[id], paused.insert(id).inserted else { return }
-        slot.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        setReading(id, false)
         metrics.readPauses.increment()
         guard paused.count == 1 else { return }
         receiver.whenReady { [self] in
@@ -199,10 +205,13 @@ final class BrokerRuntime: @unchecked Sendable {
     }
 
     private func resumeReading() {
-        for id in paused {
-            slots[id]?.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-        }
+        let resumed = paused
         paused.removeAll()
+        for id in resumed where !flowPaused.contains(id) { setReading(id, true) }
+    }
+
+    private func setReading(_ id: ConnectionID, _ on: Bool) {
+        slots[id]?.channel.setOption(ChannelOptions.autoRead, value: on).whenComplete { _ in }
     }
 
     private func receiverFinished(_ sequence: Int, on id: ConnectionID, queue: AckQueue,
@@ -218,6 +227,10 @@ final class BrokerRuntime: @unchecked Sendable {
         for ack in queue.markDone(sequence) {
             write(ack, to: id)
             state.receiverAcknowledged(ack, on: id)
+        }
+        if flowPaused.contains(id), state.inboundInflight(of: id) <= Int(state.limits.receiveMaximum) / 2 {
+            flowPaused.remove(id)
+            if !paused.contains(id) { setReading(id, true) }
         }
         flush()
     }
