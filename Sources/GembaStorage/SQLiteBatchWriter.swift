@@ -2,48 +2,75 @@ internal import GembaCore
 internal import GRDB
 internal import GRDBSQLite
 
-/// Writes one ``WriteBatch`` inside the writer's open transaction: registrations, samples
-/// (duplicates of a stored (series, time) ignored), then the rollups and latest values of what was stored.
+/// Writes one ``WriteBatch`` inside the writer's open transaction: registrations, then the new
+/// samples into the append-only inbox (duplicates of a stored (series, time) ignored, whether
+/// the stored one is in the memtable or the `sample` table), then the rollups and latest values.
 struct SQLiteBatchWriter {
     let db: Database
+    let memtable: MemtableBox
 
-    func write(_ batch: WriteBatch) throws -> WriteResult {
+    /// The result, and the samples added to the inbox (to append to the memtable once committed).
+    func write(_ batch: WriteBatch) throws -> (result: WriteResult, added: [SeriesSample], lastInboxID: Int64) {
         let now = Timestamp.now().millisecondsSinceEpoch
         let machine = try db.cachedStatement(sql: "INSERT OR IGNORE INTO machine (tenant, path, registered_ms) VALUES (?, ?, ?)")
         for entry in batch.newMachines {
             try machine.execute(arguments: [entry.tenant.rawValue, entry.machine.description, now])
         }
         let series = try batch.newSeries.map(register)
-        var rollups = RollupAccumulator()
-        var stored = [Bool](repeating: false, count: batch.samples.count)
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-        // Inserting in key order walks the B-tree once instead of seeking a random leaf per sample.
         let resolved = batch.samples.map { entry -> SeriesSample in
             var entry = entry
             if entry.series < 0 { entry.series = series[Int(-entry.series - 1)].id }
             return entry
         }
+        // Key order puts equal (series, time) pairs next to each other: the first one is kept.
         let order = resolved.indices.sorted { a, b in
             let x = resolved[a], y = resolved[b]
             return x.series != y.series ? x.series < y.series
                 : x.sample.time != y.sample.time ? x.sample.time < y.sample.time : a < b
         }
+        var stored = [Bool](repeating: false, count: batch.samples.count)
+        var added: [SeriesSample] = []
+        added.reserveCapacity(batch.samples.count)
+        var rollups = RollupAccumulator()
+        let insert = try db.cachedStatement(sql: "INSERT INTO inbox (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
+        var previous: (series: Int64, time: Int64)?
         for index in order {
             let entry = resolved[index]
+            let time = entry.sample.time.millisecondsSinceEpoch
+            defer { previous = (entry.series, time) }
+            if let previous, previous.series == entry.series, previous.time == time { continue }
+            if try isStored(series: entry.series, time: time) { continue }
             sqlite3_reset(insert)
             sqlite3_bind_int64(insert, 1, entry.series)
-            sqlite3_bind_int64(insert, 2, entry.sample.time.millisecondsSinceEpoch)
+            sqlite3_bind_int64(insert, 2, time)
             bindValue(entry.sample.value, to: insert, at: 3)
             sqlite3_bind_int64(insert, 4, Int64(entry.sample.quality.rawValue))
             let code = sqlite3_step(insert)
             guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
-            guard sqlite3_changes(db.sqliteConnection) == 1 else { continue }
             rollups.add(entry)
             stored[index] = true
+            added.append(entry)
         }
         sqlite3_reset(insert)
         try rollups.flush(db)
-        return WriteResult(series: series, stored: stored)
+        return (WriteResult(series: series, stored: stored), added, sqlite3_last_insert_rowid(db.sqliteConnection))
+    }
+
+    /// Whether (series, time) is already stored: in the memtable, or in `sample` when not newer than what was moved there.
+    private func isStored(series: Int64, time: Int64) throws -> Bool {
+        let (inMemtable, known) = memtable.state.withLock { ($0.contains(series: series, time: time), $0.knowsFlushedMax(series)) }
+        if inMemtable { return true }
+        if !known {
+            var newest = Int64.min
+            try SQLiteRows.each(db, sql: "SELECT max(t) FROM sample WHERE series = ?", bind: [series]) { row in
+                if sqlite3_column_type(row.statement, 0) != SQLITE_NULL { newest = row.int64(0) }
+            }
+            memtable.state.withLock { $0.setFlushedMax(newest, series: series) }
+        }
+        guard memtable.state.withLock({ $0.mayBeInTable(series: series, time: time) }) else { return false }
+        var found = false
+        try SQLiteRows.each(db, sql: "SELECT 1 FROM sample WHERE series = ? AND t = ?", bind: [series, time]) { _ in found = true }
+        return found
     }
 
     private func register(_ new: NewSeries) throws -> Series {

@@ -11,6 +11,8 @@ struct SQLiteBucketQuery {
     let series: Int64
     let width: Int64
     let resolution: Resolution
+    /// Samples of the series still in the memtable (their rollups are already counted).
+    let pending: [Sample]
 
     func run(from: Timestamp, to: Timestamp) throws -> [Bucket] {
         var fold = BucketFold(width: width)
@@ -24,36 +26,65 @@ struct SQLiteBucketQuery {
             return fold.buckets
         }
         try raw(start, innerStart, into: &fold)
-        // One primary-key seek per rollup period: the table is keyed (bucket, series).
+        if (innerEnd - innerStart) / period <= Self.maxSeeks {
+            try seekRollups(from: innerStart, to: innerEnd, period: period, into: &fold)
+        } else {
+            try scanRollups(from: innerStart, to: innerEnd, into: &fold)
+        }
+        try raw(innerEnd, end, into: &fold)
+        return fold.buckets
+    }
+
+    /// Past this many rollup periods, a range is scanned instead of sought bucket by bucket: such
+    /// ranges (years of hours) reach beyond retention and hold few rows.
+    static let maxSeeks: Int64 = 50_000
+
+    /// One primary-key seek per rollup period: the table is keyed (bucket, series).
+    private func seekRollups(from start: Int64, to end: Int64, period: Int64, into fold: inout BucketFold) throws {
         let statement = try db.cachedStatement(sql: """
             SELECT n, sum, min, max, first_t, first, last_t, last FROM \(SQLiteSchema.rollupTable(resolution))
             WHERE bucket = ? AND series = ?
             """).sqliteStatement
-        for bucket in stride(from: innerStart, to: innerEnd, by: Int(period)) {
+        for bucket in stride(from: start, to: end, by: Int(period)) {
             sqlite3_reset(statement)
             sqlite3_bind_int64(statement, 1, bucket)
             sqlite3_bind_int64(statement, 2, series)
             let code = sqlite3_step(statement)
             if code == SQLITE_DONE { continue }
             guard code == SQLITE_ROW else { throw SQLiteRows.error(db, code) }
-            let row = SQLiteRow(statement: statement)
-            fold.add(Bucket(start: Timestamp(millisecondsSinceEpoch: bucket), count: row.int64(0), min: row.double(2),
-                            max: row.double(3), sum: row.double(1), first: row.double(5),
-                            firstTime: Timestamp(millisecondsSinceEpoch: row.int64(4)), last: row.double(7),
-                            lastTime: Timestamp(millisecondsSinceEpoch: row.int64(6))))
+            fold.add(Self.bucket(SQLiteRow(statement: statement), at: bucket, offset: 0))
         }
         sqlite3_reset(statement)
-        try raw(innerEnd, end, into: &fold)
-        return fold.buckets
+    }
+
+    private func scanRollups(from start: Int64, to end: Int64, into fold: inout BucketFold) throws {
+        try SQLiteRows.each(db, sql: """
+            SELECT bucket, n, sum, min, max, first_t, first, last_t, last FROM \(SQLiteSchema.rollupTable(resolution))
+            WHERE bucket >= ? AND bucket < ? AND series = ? ORDER BY bucket
+            """, bind: [start, end, series]) { row in
+            fold.add(Self.bucket(row, at: row.int64(0), offset: 1))
+        }
+    }
+
+    /// A rollup row's columns n, sum, min, max, first_t, first, last_t, last, starting at `offset`.
+    private static func bucket(_ row: SQLiteRow, at start: Int64, offset: Int32) -> Bucket {
+        Bucket(start: Timestamp(millisecondsSinceEpoch: start), count: row.int64(offset), min: row.double(offset + 2),
+               max: row.double(offset + 3), sum: row.double(offset + 1), first: row.double(offset + 5),
+               firstTime: Timestamp(millisecondsSinceEpoch: row.int64(offset + 4)), last: row.double(offset + 7),
+               lastTime: Timestamp(millisecondsSinceEpoch: row.int64(offset + 6)))
     }
 
     private func raw(_ start: Int64, _ end: Int64, into fold: inout BucketFold) throws {
         guard start < end else { return }
+        var stored: [Sample] = []
         try SQLiteRows.each(db, sql: "SELECT t, v FROM sample WHERE series = ? AND t >= ? AND t < ? ORDER BY t",
                             bind: [series, start, end]) { row in
-            guard let value = row.value(1).numeric else { return }
-            let time = Timestamp(millisecondsSinceEpoch: row.int64(0))
-            fold.add(Bucket(start: time, value: value, time: time))
+            stored.append(Sample(time: Timestamp(millisecondsSinceEpoch: row.int64(0)), value: row.value(1)))
+        }
+        let waiting = pending.filter { (start..<end).contains($0.time.millisecondsSinceEpoch) }
+        for sample in SQLiteStore.merge(stored, waiting) {
+            guard let value = sample.value.numeric else { continue }
+            fold.add(Bucket(start: sample.time, value: value, time: sample.time))
         }
     }
 }

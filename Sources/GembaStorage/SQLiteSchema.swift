@@ -46,6 +46,13 @@ enum SQLiteSchema {
                     q INTEGER NOT NULL,
                     PRIMARY KEY (series, t)
                 ) WITHOUT ROWID;
+                CREATE TABLE inbox (
+                    id INTEGER PRIMARY KEY,
+                    series INTEGER NOT NULL,
+                    t INTEGER NOT NULL,
+                    v,
+                    q INTEGER NOT NULL
+                );
                 CREATE TABLE latest (
                     series INTEGER PRIMARY KEY,
                     t INTEGER NOT NULL,

@@ -2,6 +2,7 @@ public import GembaCore
 internal import Foundation
 internal import GRDB
 internal import GRDBSQLite
+internal import Synchronization
 public import Logging
 
 /// The embedded storage backend: one SQLite database in WAL mode, through GRDB.
@@ -20,6 +21,11 @@ public final class SQLiteStore: TelemetryStore {
     private let pool: DatabasePool
     private let path: String
     private let checkpointer: SQLiteCheckpointer
+    private let memtable = MemtableBox()
+    /// The memtable is moved into `sample` once it holds this many samples…
+    private let flushCount = 300_000
+    /// …or its oldest sample has waited this long (ms).
+    private let flushAge: Int64 = 2000
     private let defaultLimits: TenantLimits
     private let logger: Logger
 
@@ -43,6 +49,11 @@ public final class SQLiteStore: TelemetryStore {
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         checkpointer = try SQLiteCheckpointer(path: path)
+        // Samples committed to the inbox before a stop are moved now (their rollups are already counted).
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) SELECT series, t, v, q FROM inbox ORDER BY series, t")
+            try db.execute(sql: "DELETE FROM inbox")
+        }
         self.defaultLimits = defaultLimits
         self.logger = logger
     }
@@ -50,7 +61,49 @@ public final class SQLiteStore: TelemetryStore {
     // MARK: Writer
 
     public func commit(_ batch: WriteBatch) async throws -> WriteResult {
-        try await pool.write { db in try SQLiteBatchWriter(db: db).write(batch) }
+        let memtable = self.memtable
+        return try await pool.writeWithoutTransaction { db in
+            var output: (result: WriteResult, added: [SeriesSample], lastInboxID: Int64)?
+            try db.inTransaction(.immediate) {
+                output = try SQLiteBatchWriter(db: db, memtable: memtable).write(batch)
+                return .commit
+            }
+            // Committed: readers may now see the samples (still on the writer, so no flush interleaves).
+            memtable.state.withLock { $0.append(output!.added, lastInboxID: output!.lastInboxID, now: Timestamp.now().millisecondsSinceEpoch) }
+            return output!.result
+        }
+    }
+
+    /// Moves the memtable's samples from the inbox into the `sample` table in one sorted run.
+    /// With `force`, whatever it holds; otherwise only once it is large or old enough.
+    public func flushMemtable(force: Bool = false) async throws {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let due = memtable.state.withLock { table in
+            table.count > 0 && (force || table.count >= flushCount || now - (table.oldestCommit ?? now) >= flushAge)
+        }
+        guard due else { return }
+        let memtable = self.memtable
+        try await pool.writeWithoutTransaction { db in
+            let (runs, lastInboxID) = memtable.state.withLock { $0.snapshot() }
+            try db.inTransaction(.immediate) {
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
+                for (series, samples) in runs.sorted(by: { $0.series < $1.series }) {
+                    for sample in samples.sorted(by: { $0.time < $1.time }) {
+                        sqlite3_reset(insert)
+                        sqlite3_bind_int64(insert, 1, series)
+                        sqlite3_bind_int64(insert, 2, sample.time.millisecondsSinceEpoch)
+                        bindValue(sample.value, to: insert, at: 3)
+                        sqlite3_bind_int64(insert, 4, Int64(sample.quality.rawValue))
+                        let code = sqlite3_step(insert)
+                        guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
+                    }
+                }
+                sqlite3_reset(insert)
+                try db.execute(sql: "DELETE FROM inbox WHERE id <= ?", arguments: [lastInboxID])
+                return .commit
+            }
+            memtable.state.withLock { $0.removeFlushed(runs, now: Timestamp.now().millisecondsSinceEpoch) }
+        }
     }
 
     // MARK: Catalog
@@ -148,8 +201,15 @@ public final class SQLiteStore: TelemetryStore {
         }
     }
 
+    /// Not yet moved samples of one series in a range. Read before the table, so that a flush in
+    /// between shows a sample twice (merged away) rather than not at all.
+    private func pending(_ series: Int64, _ from: Timestamp, _ to: Timestamp) -> [Sample] {
+        memtable.state.withLock { $0.samples(series: series, from: from.millisecondsSinceEpoch, to: to.millisecondsSinceEpoch) }
+    }
+
     public func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample] {
-        try await pool.read { db in
+        let pending = pending(series, from, to)
+        let stored = try await pool.read { db in
             var result: [Sample] = []
             try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?",
                                 bind: [series, from.millisecondsSinceEpoch, to.millisecondsSinceEpoch, Int64(limit)]) { row in
@@ -157,30 +217,56 @@ public final class SQLiteStore: TelemetryStore {
             }
             return result
         }
+        return Array(Self.merge(stored, pending).prefix(limit))
+    }
+
+    /// Two time-sorted sample lists as one, a time present in both taken once (from `first`).
+    static func merge(_ first: [Sample], _ second: [Sample]) -> [Sample] {
+        guard !second.isEmpty else { return first }
+        guard !first.isEmpty else { return second }
+        var result: [Sample] = []
+        result.reserveCapacity(first.count + second.count)
+        var i = 0, j = 0
+        while i < first.count || j < second.count {
+            if j == second.count || (i < first.count && first[i].time <= second[j].time) {
+                if j < second.count, first[i].time == second[j].time { j += 1 }
+                result.append(first[i])
+                i += 1
+            } else {
+                result.append(second[j])
+                j += 1
+            }
+        }
+        return result
     }
 
     public func count(series: Int64, from: Timestamp, to: Timestamp, cap: Int) async throws -> Int {
-        try await pool.read { db in
-            var count = 0
-            try SQLiteRows.each(db, sql: """
-                SELECT count(*) FROM (SELECT 1 FROM sample WHERE series = ? AND t >= ? AND t < ? LIMIT ?)
-                """, bind: [series, from.millisecondsSinceEpoch, to.millisecondsSinceEpoch, Int64(cap)]) { row in
-                count = Int(row.int64(0))
+        let pending = pending(series, from, to)
+        let stored = try await pool.read { db in
+            var times: [Int64] = []
+            try SQLiteRows.each(db, sql: "SELECT t FROM sample WHERE series = ? AND t >= ? AND t < ? LIMIT ?",
+                                bind: [series, from.millisecondsSinceEpoch, to.millisecondsSinceEpoch, Int64(cap)]) { row in
+                times.append(row.int64(0))
             }
-            return count
+            return times
         }
+        let storedSet = pending.isEmpty ? [] : Set(stored)
+        return min(cap, stored.count + pending.filter { !storedSet.contains($0.time.millisecondsSinceEpoch) }.count)
     }
 
     public func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64,
                         resolution: Resolution) async throws -> [Bucket] {
-        try await pool.read { db in
-            try SQLiteBucketQuery(db: db, series: series, width: width, resolution: resolution).run(from: from, to: to)
+        let pending = pending(series, from, to)
+        return try await pool.read { db in
+            try SQLiteBucketQuery(db: db, series: series, width: width, resolution: resolution, pending: pending)
+                .run(from: from, to: to)
         }
     }
 
     // MARK: Retention
 
     public func enforceRetention(tenant: TenantID, limits: TenantLimits, now: Timestamp) async throws -> Int {
+        try await flushMemtable(force: true)  // expired samples may still wait in the inbox
         let ids = try await pool.read { db in
             try Int64.fetchAll(db, sql: "SELECT id FROM series WHERE tenant = ?", arguments: [tenant.rawValue])
         }
@@ -224,6 +310,7 @@ public final class SQLiteStore: TelemetryStore {
     /// Copies committed WAL pages into the database file (a passive checkpoint that never blocks
     /// the writer or readers), truncating the WAL when it was fully copied.
     public func maintain() async throws {
+        try await flushMemtable()
         try await checkpointer.checkpoint()
     }
 
