@@ -13,6 +13,11 @@ struct Memtable {
         /// Samples in commit order; mostly ascending in time.
         var samples: [Sample] = []
         var maxTime = Int64.min
+
+        mutating func add(_ sample: Sample) {
+            samples.append(sample)
+            maxTime = Swift.max(maxTime, sample.time.millisecondsSinceEpoch)
+        }
     }
 
     private(set) var runs: [Int64: Run] = [:]
@@ -44,11 +49,7 @@ struct Memtable {
 
     mutating func append(_ added: [SeriesSample], lastInboxID: Int64, now: Int64) {
         guard !added.isEmpty else { return }
-        for entry in added {
-            let time = entry.sample.time.millisecondsSinceEpoch
-            runs[entry.series, default: Run()].samples.append(entry.sample)
-            if time > runs[entry.series]!.maxTime { runs[entry.series]!.maxTime = time }
-        }
+        for entry in added { runs[entry.series, default: Run()].add(entry.sample) }
         count += added.count
         self.lastInboxID = lastInboxID
         if oldestCommit == nil { oldestCommit = now }
@@ -61,9 +62,9 @@ struct Memtable {
             .sorted { $0.time < $1.time }
     }
 
-    /// What a flush moves: each series' samples so far, and the inbox rowid they reach.
-    func snapshot() -> (runs: [(series: Int64, samples: [Sample])], lastInboxID: Int64) {
-        (runs.map { ($0.key, $0.value.samples) }, lastInboxID)
+    /// What a flush step moves: the samples so far of the given series (in their order).
+    func snapshot(of series: some Sequence<Int64>) -> [(series: Int64, samples: [Sample])] {
+        series.compactMap { id in runs[id].map { (id, $0.samples) } }
     }
 
     /// Drops what a flush moved: the first `moved` samples of each series (later commits only appended).

@@ -1,4 +1,5 @@
 internal import GembaCore
+internal import Foundation
 internal import GRDB
 internal import GRDBSQLite
 
@@ -32,45 +33,59 @@ struct SQLiteBatchWriter {
         var added: [SeriesSample] = []
         added.reserveCapacity(batch.samples.count)
         var rollups = RollupAccumulator()
-        let insert = try db.cachedStatement(sql: "INSERT INTO inbox (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-        var previous: (series: Int64, time: Int64)?
-        for index in order {
+        let present = try alreadyStored(resolved, order: order)
+        for index in order where !present[index] {
             let entry = resolved[index]
-            let time = entry.sample.time.millisecondsSinceEpoch
-            defer { previous = (entry.series, time) }
-            if let previous, previous.series == entry.series, previous.time == time { continue }
-            if try isStored(series: entry.series, time: time) { continue }
-            sqlite3_reset(insert)
-            sqlite3_bind_int64(insert, 1, entry.series)
-            sqlite3_bind_int64(insert, 2, time)
-            bindValue(entry.sample.value, to: insert, at: 3)
-            sqlite3_bind_int64(insert, 4, Int64(entry.sample.quality.rawValue))
-            let code = sqlite3_step(insert)
-            guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
             rollups.add(entry)
             stored[index] = true
             added.append(entry)
         }
-        sqlite3_reset(insert)
+        guard !added.isEmpty else { return (WriteResult(series: series, stored: stored), [], memtable.state.withLock(\.lastInboxID)) }
+        try db.execute(sql: "INSERT INTO inbox (samples) VALUES (?)", arguments: [Data(InboxBlob.encode(added))])
         try rollups.flush(db)
-        return (WriteResult(series: series, stored: stored), added, sqlite3_last_insert_rowid(db.sqliteConnection))
+        return (WriteResult(series: series, stored: stored), added, db.lastInsertedRowID)
     }
 
-    /// Whether (series, time) is already stored: in the memtable, or in `sample` when not newer than what was moved there.
-    private func isStored(series: Int64, time: Int64) throws -> Bool {
-        let (inMemtable, known) = memtable.state.withLock { ($0.contains(series: series, time: time), $0.knowsFlushedMax(series)) }
-        if inMemtable { return true }
-        if !known {
-            var newest = Int64.min
+    /// For each sample, whether its (series, time) is already stored: earlier in this batch, in the
+    /// memtable, or in `sample` (sought only when not newer than that series' newest sample there).
+    private func alreadyStored(_ entries: [SeriesSample], order: [Int]) throws -> [Bool] {
+        var present = [Bool](repeating: false, count: entries.count)
+        let seriesIDs = Set(entries.map(\.series))
+        let unknown = memtable.state.withLock { table in seriesIDs.filter { !table.knowsFlushedMax($0) } }
+        var newest: [(series: Int64, time: Int64)] = []
+        for series in unknown {
+            var time = Int64.min
             try SQLiteRows.each(db, sql: "SELECT max(t) FROM sample WHERE series = ?", bind: [series]) { row in
-                if sqlite3_column_type(row.statement, 0) != SQLITE_NULL { newest = row.int64(0) }
+                if sqlite3_column_type(row.statement, 0) != SQLITE_NULL { time = row.int64(0) }
             }
-            memtable.state.withLock { $0.setFlushedMax(newest, series: series) }
+            newest.append((series, time))
         }
-        guard memtable.state.withLock({ $0.mayBeInTable(series: series, time: time) }) else { return false }
-        var found = false
-        try SQLiteRows.each(db, sql: "SELECT 1 FROM sample WHERE series = ? AND t = ?", bind: [series, time]) { _ in found = true }
-        return found
+        var toSeek: [Int] = []
+        memtable.state.withLock { table in
+            for entry in newest { table.setFlushedMax(entry.time, series: entry.series) }
+            var previous: (series: Int64, time: Int64)?
+            for index in order {
+                let entry = entries[index]
+                let time = entry.sample.time.millisecondsSinceEpoch
+                if let previous, previous.series == entry.series, previous.time == time {
+                    present[index] = true
+                    continue
+                }
+                previous = (entry.series, time)
+                if table.contains(series: entry.series, time: time) {
+                    present[index] = true
+                } else if table.mayBeInTable(series: entry.series, time: time) {
+                    toSeek.append(index)
+                }
+            }
+        }
+        for index in toSeek {
+            try SQLiteRows.each(db, sql: "SELECT 1 FROM sample WHERE series = ? AND t = ?",
+                                bind: [entries[index].series, entries[index].sample.time.millisecondsSinceEpoch]) { _ in
+                present[index] = true
+            }
+        }
+        return present
     }
 
     private func register(_ new: NewSeries) throws -> Series {
@@ -88,34 +103,45 @@ struct SQLiteBatchWriter {
 }
 
 /// Per-batch rollup and latest-value state, folded in memory and merged into the tables once per batch.
+/// Per-batch rollup and latest-value state, merged into the tables once per batch.
+/// Samples must be added in (series, time) order: each (series, bucket) is then one contiguous
+/// run, folded without hashing.
 private struct RollupAccumulator {
     private struct Key: Hashable {
         var series: Int64
         var bucket: Int64
     }
 
-    private var minutes: [Key: Bucket] = [:]
-    private var latest: [Int64: Sample] = [:]
+    private var minutes: [(key: Key, bucket: Bucket)] = []
+    private var latest: [(series: Int64, sample: Sample)] = []
 
     mutating func add(_ entry: SeriesSample) {
         let time = entry.sample.time
-        if let current = latest[entry.series] {
-            if time >= current.time { latest[entry.series] = entry.sample }
+        if let last = latest.indices.last, latest[last].series == entry.series {
+            latest[last].sample = entry.sample  // later in time: input is sorted
         } else {
-            latest[entry.series] = entry.sample
+            latest.append((entry.series, entry.sample))
         }
         guard let value = entry.sample.value.numeric else { return }
         let start = time.millisecondsSinceEpoch.flooredTo(Resolution.minute.milliseconds)
         let key = Key(series: entry.series, bucket: start)
         let single = Bucket(start: Timestamp(millisecondsSinceEpoch: start), value: value, time: time)
-        if minutes[key] != nil { minutes[key]!.merge(single) } else { minutes[key] = single }
+        if let last = minutes.indices.last, minutes[last].key == key {
+            minutes[last].bucket.merge(single)
+        } else {
+            minutes.append((key, single))
+        }
     }
 
     func flush(_ db: Database) throws {
-        var hours: [Key: Bucket] = [:]
+        var hours: [(key: Key, bucket: Bucket)] = []
         for (key, bucket) in minutes {
             let hourKey = Key(series: key.series, bucket: key.bucket.flooredTo(Resolution.hour.milliseconds))
-            if hours[hourKey] != nil { hours[hourKey]!.merge(bucket) } else { hours[hourKey] = bucket }
+            if let last = hours.indices.last, hours[last].key == hourKey {
+                hours[last].bucket.merge(bucket)
+            } else {
+                hours.append((hourKey, bucket))
+            }
         }
         try upsert(minutes, into: .minute, db)
         try upsert(hours, into: .hour, db)
@@ -135,7 +161,7 @@ private struct RollupAccumulator {
         sqlite3_reset(statement)
     }
 
-    private func upsert(_ buckets: [Key: Bucket], into resolution: Resolution, _ db: Database) throws {
+    private func upsert(_ buckets: [(key: Key, bucket: Bucket)], into resolution: Resolution, _ db: Database) throws {
         let statement = try db.cachedStatement(sql: SQLiteSchema.upsertRollup(SQLiteSchema.rollupTable(resolution))).sqliteStatement
         for (key, bucket) in buckets {
             sqlite3_reset(statement)

@@ -48,10 +48,7 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 CREATE TABLE inbox (
                     id INTEGER PRIMARY KEY,
-                    series INTEGER NOT NULL,
-                    t INTEGER NOT NULL,
-                    v,
-                    q INTEGER NOT NULL
+                    samples BLOB NOT NULL
                 );
                 CREATE TABLE latest (
                     series INTEGER PRIMARY KEY,

@@ -39,21 +39,17 @@ public final class SQLiteStore: TelemetryStore {
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-            try db.execute(sql: "PRAGMA cache_size = -\(ProcessInfo.processInfo.environment["GEMBA_CACHE"] ?? "65536")")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            try db.execute(sql: "PRAGMA mmap_size = \(ProcessInfo.processInfo.environment["GEMBA_MMAP"] ?? "0")")
             // Checkpoints run on their own connection (see `maintain()`), off the writer's path;
             // the writer only steps in if the WAL grows past ~256 MB.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(ProcessInfo.processInfo.environment["GEMBA_WALCP"] ?? "65536")")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 65536")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         checkpointer = try SQLiteCheckpointer(path: path)
         // Samples committed to the inbox before a stop are moved now (their rollups are already counted).
-        try pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) SELECT series, t, v, q FROM inbox ORDER BY series, t")
-            try db.execute(sql: "DELETE FROM inbox")
-        }
+        try pool.write { db in try Self.recoverInbox(db, logger: logger) }
         self.defaultLimits = defaultLimits
         self.logger = logger
     }
@@ -74,8 +70,43 @@ public final class SQLiteStore: TelemetryStore {
         }
     }
 
-    /// Moves the memtable's samples from the inbox into the `sample` table in one sorted run.
-    /// With `force`, whatever it holds; otherwise only once it is large or old enough.
+    /// Moves every sample left in the inbox into `sample`, in key order.
+    private static func recoverInbox(_ db: Database, logger: Logger) throws {
+        var recovered: [SeriesSample] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, samples FROM inbox ORDER BY id") {
+            guard let samples = InboxBlob.decode([UInt8](row["samples"] as Data)) else {
+                logger.error("skipping a damaged inbox entry", metadata: ["storage.inbox_id": "\(row["id"] as Int64)"])
+                continue
+            }
+            recovered += samples
+        }
+        guard !recovered.isEmpty else { return }
+        recovered.sort { $0.series != $1.series ? $0.series < $1.series : $0.sample.time < $1.sample.time }
+        try insertIntoSample(db, recovered.map { ($0.series, $0.sample) })
+        try db.execute(sql: "DELETE FROM inbox")
+        logger.info("moved samples left in the inbox", metadata: ["storage.samples": "\(recovered.count)"])
+    }
+
+    /// Inserts key-ordered samples into the clustered table; an existing (series, time) is kept.
+    private static func insertIntoSample(_ db: Database, _ samples: some Sequence<(Int64, Sample)>) throws {
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
+        defer { sqlite3_reset(insert) }
+        for (series, sample) in samples {
+            sqlite3_reset(insert)
+            sqlite3_bind_int64(insert, 1, series)
+            sqlite3_bind_int64(insert, 2, sample.time.millisecondsSinceEpoch)
+            bindValue(sample.value, to: insert, at: 3)
+            sqlite3_bind_int64(insert, 4, Int64(sample.quality.rawValue))
+            let code = sqlite3_step(insert)
+            guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
+        }
+    }
+
+    /// Moves the memtable's samples into the `sample` table in key order. With `force`, whatever it
+    /// holds; otherwise only once it is large or old enough. The move runs in steps of at most
+    /// `seriesPerStep` series, each its own short transaction, so ingest commits go in between
+    /// (a single big move would hold the writer, and every acknowledgement, for a long time).
+    /// Inbox entries are deleted once every sample they hold has been moved.
     public func flushMemtable(force: Bool = false) async throws {
         let now = Timestamp.now().millisecondsSinceEpoch
         let due = memtable.state.withLock { table in
@@ -83,28 +114,26 @@ public final class SQLiteStore: TelemetryStore {
         }
         guard due else { return }
         let memtable = self.memtable
-        try await pool.writeWithoutTransaction { db in
-            let (runs, lastInboxID) = memtable.state.withLock { $0.snapshot() }
-            try db.inTransaction(.immediate) {
-                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-                for (series, samples) in runs.sorted(by: { $0.series < $1.series }) {
-                    for sample in samples.sorted(by: { $0.time < $1.time }) {
-                        sqlite3_reset(insert)
-                        sqlite3_bind_int64(insert, 1, series)
-                        sqlite3_bind_int64(insert, 2, sample.time.millisecondsSinceEpoch)
-                        bindValue(sample.value, to: insert, at: 3)
-                        sqlite3_bind_int64(insert, 4, Int64(sample.quality.rawValue))
-                        let code = sqlite3_step(insert)
-                        guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
-                    }
+        let (series, inboxID) = memtable.state.withLock { table in (table.runs.keys.sorted(), table.lastInboxID) }
+        for start in stride(from: 0, to: series.count, by: Self.seriesPerStep) {
+            let step = series[start..<min(start + Self.seriesPerStep, series.count)]
+            let last = start + Self.seriesPerStep >= series.count
+            try await pool.writeWithoutTransaction { db in
+                let runs = memtable.state.withLock { $0.snapshot(of: step) }
+                try db.inTransaction(.immediate) {
+                    try Self.insertIntoSample(db, runs.lazy.flatMap { run in
+                        run.samples.sorted { $0.time < $1.time }.lazy.map { (run.series, $0) }
+                    })
+                    // Every sample committed up to `inboxID` belonged to one of `series`: all moved now.
+                    if last { try db.execute(sql: "DELETE FROM inbox WHERE id <= ?", arguments: [inboxID]) }
+                    return .commit
                 }
-                sqlite3_reset(insert)
-                try db.execute(sql: "DELETE FROM inbox WHERE id <= ?", arguments: [lastInboxID])
-                return .commit
+                memtable.state.withLock { $0.removeFlushed(runs, now: Timestamp.now().millisecondsSinceEpoch) }
             }
-            memtable.state.withLock { $0.removeFlushed(runs, now: Timestamp.now().millisecondsSinceEpoch) }
         }
     }
+
+    static let seriesPerStep = 250
 
     // MARK: Catalog
 

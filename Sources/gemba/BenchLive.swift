@@ -24,6 +24,7 @@ struct BenchLive: AsyncParsableCommand {
     func run() async throws {
         let rate = samplesPerSecond / tags
         let latencies = Mutex<[Int64]>([])
+        let frames = Mutex((frames: 0, samples: 0, skipped: 0))
         let socketURL = url.replacingOccurrences(of: "http://", with: "ws://") + "/api/v1/live"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
@@ -32,12 +33,17 @@ struct BenchLive: AsyncParsableCommand {
         run.stampSendTime = true
         let ready = Mutex(false)
         let socket = Task {
-            try await WebSocketClient.connect(url: socketURL, logger: Logger(label: "bench")) { inbound, _, _ in
+            try await WebSocketClient.connect(url: socketURL, configuration: .init(maxFrameSize: 1 << 24),
+                                              logger: Logger(label: "bench")) { inbound, _, _ in
                 ready.withLock { $0 = true }
                 for try await message in inbound.messages(maxSize: 1 << 24) {
                     guard case .text(let text) = message else { continue }
                     let received = Int64(Date().timeIntervalSince1970 * 1_000_000)
-                    guard case .array(let samples)? = try JSONParser.parse(Array(text.utf8))["samples"] else { continue }
+                    let frame = try JSONParser.parse(Array(text.utf8))
+                    guard case .array(let samples)? = frame["samples"] else { continue }
+                    if case .integer(let skipped)? = frame["skipped"] {
+                        frames.withLock { $0.frames += 1; $0.samples += samples.count; $0.skipped += Int(skipped) }
+                    }
                     var batch: [Int64] = []
                     for sample in samples where sample["tag"] == .string("sent_us") {
                         switch sample["v"] {
@@ -64,6 +70,8 @@ struct BenchLive: AsyncParsableCommand {
         func percentile(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000 }
         var result: [String: Any] = [
             "samples_per_second": rate * tags, "messages": rate * seconds, "measured": sorted.count,
+            "frames": frames.withLock { $0.frames }, "samples_received": frames.withLock { $0.samples },
+            "samples_skipped": frames.withLock { $0.skipped },
             "latency_p50_ms": percentile(0.5), "latency_p99_ms": percentile(0.99), "latency_max_ms": Double(sorted.last!) / 1000,
         ]
         if let before, let after {

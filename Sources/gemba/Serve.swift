@@ -71,6 +71,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Commit durability: full (fsync every commit, survives power loss) or normal (survives a crash). Env: GEMBA_DURABILITY.")
     var durability: String?
 
+    @Option(help: "Oldest sample accepted, in days before now (default 30). Env: GEMBA_INGEST_MAX_AGE_DAYS.")
+    var ingestMaxAgeDays: Int?
+
     @Flag(help: "Also run a simulated factory that publishes into the embedded broker.")
     var demo = false
 
@@ -86,6 +89,8 @@ struct Serve: AsyncParsableCommand {
         let upstream = try settings.string("mqtt-upstream", flag: mqttUpstream).map { try Self.upstream($0.value, source: $0.source) }
         let durability = try Self.durability(settings.string("durability", flag: durability))
         let demoMachines = try settings.int("demo-machines", flag: demoMachines, default: 12, range: 1...100_000)
+        let maxAgeDays = try settings.int("ingest-max-age-days", flag: ingestMaxAgeDays, default: 30, range: 1...36_500)
+        let validation = SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day)
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         } catch {
@@ -105,11 +110,11 @@ struct Serve: AsyncParsableCommand {
         try await pipeline.loadCatalog()
         let hub = LiveHub()
         pipeline.addObserver(hub)
-        let ingest = MQTTIngest(pipeline: pipeline, logger: logger)
+        let ingest = MQTTIngest(pipeline: pipeline, decoder: JSONRecordDecoder(validation: validation), logger: logger)
         configuration.receiver = ingest
         let broker = MQTTBroker(configuration: configuration, logger: logger)
         let server = ServerContext(
-            store: store, pipeline: pipeline, hub: hub,
+            store: store, pipeline: pipeline, hub: hub, validation: validation,
             readinessChecks: ["mqtt": { broker.port != nil }],
             metrics: { var buffer: [UInt8] = []; metrics.emit(into: &buffer); return buffer },
             logger: logger)
