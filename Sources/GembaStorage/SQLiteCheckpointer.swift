@@ -24,13 +24,7 @@ final class SQLiteCheckpointer: @unchecked Sendable {  // the connection is only
     func checkpoint() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             queue.async { [self] in
-                var logFrames: Int32 = 0, copied: Int32 = 0
-                var code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                if code == SQLITE_OK, logFrames > 0, copied == logFrames {
-                    // Everything is in the database file: restart the WAL from its beginning if no reader needs it.
-                    code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
-                    if code == SQLITE_BUSY { code = SQLITE_OK }
-                }
+                let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
                 if code == SQLITE_OK || code == SQLITE_BUSY {
                     continuation.resume()
                 } else {

@@ -44,6 +44,8 @@ public final class SQLiteStore: TelemetryStore {
             // Checkpoints run on their own connection (see `maintain()`), off the writer's path;
             // the writer only steps in if the WAL grows past ~256 MB.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 65536")
+            // When the WAL restarts after a complete checkpoint, it is cut back to 64 MB.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
@@ -336,8 +338,8 @@ public final class SQLiteStore: TelemetryStore {
         try await pool.write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS ready_probe (x); DELETE FROM ready_probe") }
     }
 
-    /// Copies committed WAL pages into the database file (a passive checkpoint that never blocks
-    /// the writer or readers), truncating the WAL when it was fully copied.
+    /// Moves the memtable when due, then copies committed WAL pages into the database file (a
+    /// passive checkpoint, which never blocks the writer or readers).
     public func maintain() async throws {
         try await flushMemtable()
         try await checkpointer.checkpoint()
