@@ -55,6 +55,11 @@ struct Memtable {
         if oldestCommit == nil { oldestCommit = now }
     }
 
+    /// The newest sample of one series held here.
+    func newest(of series: Int64) -> Sample? {
+        runs[series]?.samples.max { $0.time < $1.time }
+    }
+
     /// The samples of one series in `[from, to)`, sorted by time.
     func samples(series: Int64, from: Int64, to: Int64) -> [Sample] {
         guard let run = runs[series] else { return [] }

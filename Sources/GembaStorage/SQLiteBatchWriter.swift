@@ -5,7 +5,7 @@ internal import GRDBSQLite
 
 /// Writes one ``WriteBatch`` inside the writer's open transaction: registrations, then the new
 /// samples into the append-only inbox (duplicates of a stored (series, time) ignored, whether
-/// the stored one is in the memtable or the `sample` table), then the rollups and latest values.
+/// the stored one is in the memtable or the `sample` table), then the rollups.
 struct SQLiteBatchWriter {
     let db: Database
     let memtable: MemtableBox
@@ -102,8 +102,7 @@ struct SQLiteBatchWriter {
     }
 }
 
-/// Per-batch rollup and latest-value state, folded in memory and merged into the tables once per batch.
-/// Per-batch rollup and latest-value state, merged into the tables once per batch.
+/// Per-batch rollup state, merged into the rollup tables once per batch.
 /// Samples must be added in (series, time) order: each (series, bucket) is then one contiguous
 /// run, folded without hashing.
 private struct RollupAccumulator {
@@ -113,15 +112,9 @@ private struct RollupAccumulator {
     }
 
     private var minutes: [(key: Key, bucket: Bucket)] = []
-    private var latest: [(series: Int64, sample: Sample)] = []
 
     mutating func add(_ entry: SeriesSample) {
         let time = entry.sample.time
-        if let last = latest.indices.last, latest[last].series == entry.series {
-            latest[last].sample = entry.sample  // later in time: input is sorted
-        } else {
-            latest.append((entry.series, entry.sample))
-        }
         guard let value = entry.sample.value.numeric else { return }
         let start = time.millisecondsSinceEpoch.flooredTo(Resolution.minute.milliseconds)
         let key = Key(series: entry.series, bucket: start)
@@ -145,20 +138,6 @@ private struct RollupAccumulator {
         }
         try upsert(minutes, into: .minute, db)
         try upsert(hours, into: .hour, db)
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO latest (series, t, v, q) VALUES (?, ?, ?, ?)
-            ON CONFLICT (series) DO UPDATE SET t = excluded.t, v = excluded.v, q = excluded.q WHERE excluded.t >= t
-            """).sqliteStatement
-        for (series, sample) in latest {
-            sqlite3_reset(statement)
-            sqlite3_bind_int64(statement, 1, series)
-            sqlite3_bind_int64(statement, 2, sample.time.millisecondsSinceEpoch)
-            bindValue(sample.value, to: statement, at: 3)
-            sqlite3_bind_int64(statement, 4, Int64(sample.quality.rawValue))
-            let code = sqlite3_step(statement)
-            guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
-        }
-        sqlite3_reset(statement)
     }
 
     private func upsert(_ buckets: [(key: Key, bucket: Bucket)], into resolution: Resolution, _ db: Database) throws {

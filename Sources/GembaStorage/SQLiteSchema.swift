@@ -50,12 +50,6 @@ enum SQLiteSchema {
                     id INTEGER PRIMARY KEY,
                     samples BLOB NOT NULL
                 );
-                CREATE TABLE latest (
-                    series INTEGER PRIMARY KEY,
-                    t INTEGER NOT NULL,
-                    v,
-                    q INTEGER NOT NULL
-                );
                 """)
             for table in ["rollup_minute", "rollup_hour"] {
                 try db.execute(sql: """

@@ -217,19 +217,23 @@ public final class SQLiteStore: TelemetryStore {
 
     // MARK: Reader
 
+    /// The newest sample of each series: from the memtable, else the last row of the series in
+    /// `sample` (one primary-key seek each; no table is updated per commit for this).
     public func latest(series: [Int64]) async throws -> [Int64: Sample] {
         guard !series.isEmpty else { return [:] }
-        return try await pool.read { db in
-            var result: [Int64: Sample] = [:]
-            for chunk in stride(from: 0, to: series.count, by: 500) {
-                let ids = series[chunk..<min(chunk + 500, series.count)]
-                let sql = "SELECT series, t, v, q FROM latest WHERE series IN (\(ids.map(String.init).joined(separator: ",")))"
-                try SQLiteRows.each(db, sql: sql) { row in
-                    result[row.int64(0)] = row.sample(time: 1, value: 2, quality: 3)
+        let pending = memtable.state.withLock { table in series.compactMap { id in table.newest(of: id).map { (id, $0) } } }
+        var result = Dictionary(uniqueKeysWithValues: pending)
+        let stored = try await pool.read { db in
+            var found: [Int64: Sample] = [:]
+            for id in series {
+                try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? ORDER BY t DESC LIMIT 1", bind: [id]) { row in
+                    found[id] = row.sample(time: 0, value: 1, quality: 2)
                 }
             }
-            return result
+            return found
         }
+        for (id, sample) in stored where result[id].map({ $0.time < sample.time }) ?? true { result[id] = sample }
+        return result
     }
 
     /// Not yet moved samples of one series in a range. Read before the table, so that a flush in
