@@ -116,6 +116,15 @@ GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad 
 "$GEMBA" serve --mqtt-tls-cert /nonexistent >/dev/null 2>&1; [ $? -eq 2 ] || fail "half TLS config must exit 2"
 "$GEMBA" pub -t 'a/#' -m x >/dev/null 2>&1; [ $? -eq 2 ] || fail "wildcard topic must exit 2"
 set -e
+JP=$(free_port); JH=$(free_port)
+"$GEMBA" serve --mqtt-port "$JP" --http-port "$JH" --data-dir "$WORK/data-json" --log-format json 2>"$WORK/json.log" &
+json_pid=$!
+for _ in $(seq 1 100); do grep -q 'Gemba is running' "$WORK/json.log" && break; sleep 0.1; done
+kill -TERM "$json_pid"; wait "$json_pid" || fail "gemba serve did not stop cleanly on SIGTERM"
+python3 -c 'import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+assert lines and all({"ts", "level", "message"} <= set(line) for line in lines), lines
+assert any(line["message"] == "Gemba is running" for line in lines)' "$WORK/json.log" || fail "--log-format json did not log JSON lines"
 echo "CLI: ok"
 
 step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) against gemba"

@@ -91,4 +91,6 @@ struct Memtable {
 /// The memtable shared by the writer (which changes it) and readers.
 final class MemtableBox: Sendable {
     let state = Mutex(Memtable())
+    /// Odd while samples are being moved into the table and its hour rollups; bumped twice per move.
+    let generation = Atomic<Int>(0)
 }

@@ -42,7 +42,7 @@ struct SQLiteBatchWriter {
         }
         guard !added.isEmpty else { return (WriteResult(series: series, stored: stored), [], memtable.state.withLock(\.lastInboxID)) }
         try db.execute(sql: "INSERT INTO inbox (samples) VALUES (?)", arguments: [Data(InboxBlob.encode(added))])
-        try rollups.flush(db)
+        try rollups.flush(db, levels: [.minute])
         return (WriteResult(series: series, stored: stored), added, db.lastInsertedRowID)
     }
 
@@ -102,10 +102,11 @@ struct SQLiteBatchWriter {
     }
 }
 
-/// Per-batch rollup state, merged into the rollup tables once per batch.
-/// Samples must be added in (series, time) order: each (series, bucket) is then one contiguous
-/// run, folded without hashing.
-private struct RollupAccumulator {
+/// Rollups of a set of samples, merged into the rollup tables in one pass. Samples must be added
+/// in (series, time) order: each (series, bucket) is then one contiguous run, folded without
+/// hashing. Commits maintain the minute rollups; moving the memtable maintains the hour rollups
+/// (one upsert per series and hour per move instead of per commit).
+struct RollupAccumulator {
     private struct Key: Hashable {
         var series: Int64
         var bucket: Int64
@@ -126,7 +127,10 @@ private struct RollupAccumulator {
         }
     }
 
-    func flush(_ db: Database) throws {
+    /// Merges the accumulated samples into the tables of `levels` (minute, hour).
+    func flush(_ db: Database, levels: Set<Resolution>) throws {
+        if levels.contains(.minute) { try upsert(minutes, into: .minute, db) }
+        guard levels.contains(.hour) else { return }
         var hours: [(key: Key, bucket: Bucket)] = []
         for (key, bucket) in minutes {
             let hourKey = Key(series: key.series, bucket: key.bucket.flooredTo(Resolution.hour.milliseconds))
@@ -136,7 +140,6 @@ private struct RollupAccumulator {
                 hours.append((hourKey, bucket))
             }
         }
-        try upsert(minutes, into: .minute, db)
         try upsert(hours, into: .hour, db)
     }
 

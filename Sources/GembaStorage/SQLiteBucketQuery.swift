@@ -11,7 +11,7 @@ struct SQLiteBucketQuery {
     let series: Int64
     let width: Int64
     let resolution: Resolution
-    /// Samples of the series still in the memtable (their rollups are already counted).
+    /// Samples of the series still in the memtable: counted in the minute rollups, not yet in the hour rollups.
     let pending: [Sample]
 
     func run(from: Timestamp, to: Timestamp) throws -> [Bucket] {
@@ -30,6 +30,12 @@ struct SQLiteBucketQuery {
             try seekRollups(from: innerStart, to: innerEnd, period: period, into: &fold)
         } else {
             try scanRollups(from: innerStart, to: innerEnd, into: &fold)
+        }
+        if resolution == .hour {
+            for sample in pending where (innerStart..<innerEnd).contains(sample.time.millisecondsSinceEpoch) {
+                guard let value = sample.value.numeric else { continue }
+                fold.add(Bucket(start: sample.time, value: value, time: sample.time))
+            }
         }
         try raw(innerEnd, end, into: &fold)
         return fold.buckets
@@ -89,7 +95,7 @@ struct SQLiteBucketQuery {
     }
 }
 
-/// Folds time-ordered partial buckets into output buckets of a fixed width.
+/// Folds partial buckets (mostly in time order) into sorted output buckets of a fixed width.
 struct BucketFold {
     let width: Int64
     private(set) var buckets: [Bucket] = []
@@ -99,10 +105,28 @@ struct BucketFold {
     mutating func add(_ part: Bucket) {
         var part = part
         part.start = Timestamp(millisecondsSinceEpoch: part.start.millisecondsSinceEpoch.flooredTo(width))
-        if let last = buckets.indices.last, buckets[last].start == part.start {
-            buckets[last].merge(part)
-        } else {
+        if let last = buckets.last, last.start < part.start {
             buckets.append(part)
+            return
         }
+        // Not after the last bucket (rare: memtable samples folded after rollups): find its place.
+        let index = buckets.partitioningIndex { $0.start >= part.start }
+        if index < buckets.count, buckets[index].start == part.start {
+            buckets[index].merge(part)
+        } else {
+            buckets.insert(part, at: index)
+        }
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `predicate`, which must be false then true along the array.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if predicate(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

@@ -89,9 +89,11 @@ public final class SQLiteStore: TelemetryStore {
         logger.info("moved samples left in the inbox", metadata: ["storage.samples": "\(recovered.count)"])
     }
 
-    /// Inserts key-ordered samples into the clustered table; an existing (series, time) is kept.
+    /// Inserts key-ordered samples into the clustered table (an existing (series, time) is kept)
+    /// and adds the inserted ones to the hour rollups.
     private static func insertIntoSample(_ db: Database, _ samples: some Sequence<(Int64, Sample)>) throws {
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
+        var hours = RollupAccumulator()
         defer { sqlite3_reset(insert) }
         for (series, sample) in samples {
             sqlite3_reset(insert)
@@ -101,7 +103,9 @@ public final class SQLiteStore: TelemetryStore {
             sqlite3_bind_int64(insert, 4, Int64(sample.quality.rawValue))
             let code = sqlite3_step(insert)
             guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
+            if sqlite3_changes(db.sqliteConnection) == 1 { hours.add(SeriesSample(series: series, sample: sample)) }
         }
+        try hours.flush(db, levels: [.hour])
     }
 
     /// Moves the memtable's samples into the `sample` table in key order. With `force`, whatever it
@@ -122,6 +126,8 @@ public final class SQLiteStore: TelemetryStore {
             let last = start + Self.seriesPerStep >= series.count
             try await pool.writeWithoutTransaction { db in
                 let runs = memtable.state.withLock { $0.snapshot(of: step) }
+                memtable.generation.add(1, ordering: .sequentiallyConsistent)  // odd: a move is under way
+                defer { memtable.generation.add(1, ordering: .sequentiallyConsistent) }
                 try db.inTransaction(.immediate) {
                     try Self.insertIntoSample(db, runs.lazy.flatMap { run in
                         run.samples.sorted { $0.time < $1.time }.lazy.map { (run.series, $0) }
@@ -291,10 +297,20 @@ public final class SQLiteStore: TelemetryStore {
 
     public func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64,
                         resolution: Resolution) async throws -> [Bucket] {
-        let pending = pending(series, from, to)
-        return try await pool.read { db in
-            try SQLiteBucketQuery(db: db, series: series, width: width, resolution: resolution, pending: pending)
-                .run(from: from, to: to)
+        // Hour rollups hold what was moved out of the memtable, so the memtable and the tables must
+        // be read on the same side of a move: retry if one happened meanwhile (a seqlock).
+        while true {
+            let before = memtable.generation.load(ordering: .sequentiallyConsistent)
+            if before % 2 == 1 {
+                try await Task.sleep(for: .milliseconds(1))
+                continue
+            }
+            let pending = pending(series, from, to)
+            let buckets = try await pool.read { db in
+                try SQLiteBucketQuery(db: db, series: series, width: width, resolution: resolution, pending: pending)
+                    .run(from: from, to: to)
+            }
+            if memtable.generation.load(ordering: .sequentiallyConsistent) == before { return buckets }
         }
     }
 

@@ -29,8 +29,13 @@ import Testing
         let series = try await suite.seed(store, (0..<50).map { StoreConformance.at(Int64($0) * 1000, Double($0)) })
         let range = (Timestamp(millisecondsSinceEpoch: StoreConformance.base), Timestamp(millisecondsSinceEpoch: StoreConformance.base + 3_600_000))
         let before = try await store.samples(series: series.id, from: range.0, to: range.1, limit: 1000)
+        let hoursBefore = try await store.buckets(series: series.id, from: range.0, to: range.1, width: 3_600_000, resolution: .hour)
+        #expect(hoursBefore.map(\.count) == [50])
         try await store.flushMemtable(force: true)
         #expect(try await store.samples(series: series.id, from: range.0, to: range.1, limit: 1000) == before)
+        // The hour rollups now hold what the memtable held: the same answer.
+        #expect(try await store.buckets(series: series.id, from: range.0, to: range.1, width: 3_600_000, resolution: .hour)
+            == hoursBefore)
         // Duplicates of flushed samples are found; new ones land in the memtable.
         let again = try await store.commit(WriteBatch(samples: [
             SeriesSample(series: series.id, sample: StoreConformance.at(10_000, 99)),
@@ -61,6 +66,10 @@ import Testing
         let all = try await reopened.samples(series: id, from: Timestamp(millisecondsSinceEpoch: 0),
                                              to: Timestamp(millisecondsSinceEpoch: Int64.max), limit: 100)
         #expect(all.count == 5)
+        let hours = try await reopened.buckets(series: id, from: Timestamp(millisecondsSinceEpoch: StoreConformance.base),
+                                               to: Timestamp(millisecondsSinceEpoch: StoreConformance.base + 3_600_000),
+                                               width: 3_600_000, resolution: .hour)
+        #expect(hours.map(\.count) == [5])  // recovery moved them into the hour rollups, once
         let duplicate = try await reopened.commit(WriteBatch(samples: [SeriesSample(series: id, sample: StoreConformance.at(0, 1))]))
         #expect(duplicate.stored == [false])
     }
