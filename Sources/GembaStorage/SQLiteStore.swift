@@ -141,7 +141,7 @@ public final class SQLiteStore: TelemetryStore {
         }
     }
 
-    static let seriesPerStep = 250
+    static let seriesPerStep = 32
 
     // MARK: Catalog
 
