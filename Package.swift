@@ -133,14 +133,14 @@ let package = Package(
         .testTarget(name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaIngestTests",
-            dependencies: ["GembaCore", "GembaStorage", "GembaIngest"],
+            dependencies: ["GembaCore", "GembaStorage", "GembaIngest", "GembaTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ],

@@ -68,8 +68,9 @@ public struct AssetPath: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
+    /// Whether a byte may appear in a path segment or tag name.
     @inline(__always)
-    static func isAllowed(_ byte: UInt8) -> Bool {
+    public static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):

@@ -103,7 +103,7 @@ public struct LineProtocolDecoder: Sendable {
     /// `<measurement>.<field>`, with every character a tag name cannot hold replaced by `_`.
     static func tagName(measurement: String, field: String) -> String {
         let raw = measurement + "." + field
-        return String(decoding: raw.utf8.map { AssetPathByte.isAllowed($0) ? $0 : UInt8(ascii: "_") }, as: UTF8.self)
+        return String(decoding: raw.utf8.map { AssetPath.isAllowed($0) ? $0 : UInt8(ascii: "_") }, as: UTF8.self)
     }
 
     private func machinePath(tags: [(String, String)], prefix: [String]) throws(ModelError) -> AssetPath {
@@ -119,19 +119,6 @@ public struct LineProtocolDecoder: Sendable {
             throw ModelError(.invalidPath, "tag machine=\(machine) needs the tags site and line, or a bucket/database named site/[area/]line")
         }
         return try AssetPath(segments: (prefix + [machine])[...])
-    }
-}
-
-/// The characters allowed in path segments and tag names.
-enum AssetPathByte {
-    static func isAllowed(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-            return true
-        default:
-            return false
-        }
     }
 }
 

@@ -26,8 +26,6 @@ public struct SeriesRegistry: Sendable {
 
     public mutating func setLimits(_ value: TenantLimits, for tenant: TenantID) { limits[tenant] = value }
 
-    public var seriesCount: Int { series.count }
-
     /// The key of a registered series.
     public func key(of id: Int64) -> SeriesKey? { keysByID[id] }
 

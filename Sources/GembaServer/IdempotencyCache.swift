@@ -27,7 +27,8 @@ public final class IdempotencyCache: Sendable {
 
     private struct State {
         var entries: [Key: (entry: Entry?, time: Int64)] = [:]
-        var order: Deque<Key> = []
+        /// Keys in claim order, with their claim time (a key claimed again after expiry appears twice).
+        var order: Deque<(key: Key, time: Int64)> = []
     }
 
     private let state = Mutex(State())
@@ -46,16 +47,17 @@ public final class IdempotencyCache: Sendable {
                 return found.entry.map(Lookup.done) ?? .inProgress
             }
             state.entries[id] = (nil, now)
-            state.order.append(id)
+            state.order.append((id, now))
             while state.order.count > capacity, let oldest = state.order.popFirst() {
-                if state.entries[oldest]?.entry != nil || state.order.count > 2 * capacity { state.entries[oldest] = nil }
+                if state.entries[oldest.key]?.time == oldest.time { state.entries[oldest.key] = nil }
             }
             return .claimed
         }
     }
 
-    func finish(_ key: String, tenant: TenantID, entry: Entry, now: Int64) {
-        state.withLock { $0.entries[Key(tenant: tenant, key: key)] = (entry, now) }
+    /// Records the answer to a claimed key; it lives `lifetime` from the claim.
+    func finish(_ key: String, tenant: TenantID, entry: Entry) {
+        state.withLock { $0.entries[Key(tenant: tenant, key: key)]?.entry = entry }
     }
 
     /// Forgets a claimed key whose request did not complete (overload, error), so a retry is processed.

@@ -127,8 +127,10 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: pipeline),
-            .init(service: RetentionService(store: store, logger: logger)),
-            .init(service: StorageMaintenanceService(store: store, logger: logger)),
+            .init(service: PeriodicService("retention", every: .seconds(600), logger: logger,
+                                           work: Retention(store: store, logger: logger).enforce)),
+            .init(service: PeriodicService("storage maintenance", every: .milliseconds(500), logger: logger,
+                                           work: store.maintain)),
             .init(service: broker),
             .init(service: http),
         ]

@@ -2,6 +2,7 @@ import Foundation
 import GembaCore
 import GembaIngest
 import GembaStorage
+import GembaTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -73,8 +74,7 @@ import Testing
         #expect(done.withLock { $0 } == nil)  // not running yet: nothing committed, nothing acknowledged
         let task = Task { try await pipeline.run() }
         defer { task.cancel() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while done.withLock({ $0 }) == nil, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(try await TestSupport.eventually { done.withLock { $0 } != nil })
         #expect(done.withLock { $0 }?.stored == 1)
         #expect(try await store.allSeries().count == 1)
     }
@@ -95,9 +95,7 @@ import Testing
         #expect(!drained.withLock { $0 })
         let task = Task { try await pipeline.run() }
         defer { task.cancel() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !drained.withLock({ $0 }), ContinuousClock.now < deadline { await Task.yield() }
-        #expect(drained.withLock { $0 })
+        #expect(try await TestSupport.eventually { drained.withLock { $0 } })
     }
 
     @Test func liveSubscribersGetCommittedSamplesAndSlowOnesAreCoalesced() async throws {

@@ -2,6 +2,7 @@ import GembaCore
 import GembaIngest
 import GembaServer
 import GembaStorage
+import GembaTestSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -101,8 +102,7 @@ import Testing
         try await harness.test { client in
             try await client.ws("/api/v1/live?machine=plant1/line1/cnc-1&tag=temp") { inbound, outbound, _ in
                 // Wait until the subscription exists, then commit one wanted and one unwanted sample.
-                let deadline = ContinuousClock.now + .seconds(10)
-                while harness.hub.subscriberCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                #expect(try await TestSupport.eventually { harness.hub.subscriberCount == 1 })
                 _ = try await harness.pipeline.submit([
                     Point(series: SeriesKey(tenant: .default, machine: machine, tag: "speed"), sample: Sample(time: Timestamp.now(), value: .double(9))),
                     Point(series: SeriesKey(tenant: .default, machine: machine, tag: "temp"), sample: Sample(time: Timestamp.now(), value: .double(42))),
@@ -118,9 +118,7 @@ import Testing
                 #expect(error.contains("error"))
             }
             // The closed connection's subscription is gone.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while harness.hub.subscriberCount > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(harness.hub.subscriberCount == 0)
+            #expect(try await TestSupport.eventually { harness.hub.subscriberCount == 0 })
         }
     }
 }

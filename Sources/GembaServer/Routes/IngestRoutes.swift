@@ -47,9 +47,9 @@ struct IngestRoutes {
             let decoded = server.jsonDecoder.decodeBatch(body.readableBytesView, tenant: context.tenant, now: Timestamp.now())
             let response = try await store(decoded, source: .http, context: context, success: .ok)
             if let key {
-                let entry = IdempotencyCache.Entry(status: Int(response.status.code), body: Array(buffer: response.bodyBuffer),
-                                                   contentType: response.headers[.contentType] ?? "application/json")
-                idempotency.finish(key, tenant: context.tenant, entry: entry, now: Timestamp.now().millisecondsSinceEpoch)
+                let entry = IdempotencyCache.Entry(status: Int(response.response.status.code), body: Array(buffer: response.bodyBuffer),
+                                                   contentType: response.response.headers[.contentType] ?? "application/json")
+                idempotency.finish(key, tenant: context.tenant, entry: entry)
             }
             return response.response
         } catch {
@@ -94,11 +94,10 @@ struct IngestRoutes {
         }
     }
 
+    /// A response and its body, kept for the idempotency cache.
     struct Stored {
         var response: Response
         var bodyBuffer: ByteBuffer
-        var status: HTTPResponse.Status { response.status }
-        var headers: HTTPFields { response.headers }
     }
 
     /// Submits the valid points, waits for their commit, and answers with what happened.

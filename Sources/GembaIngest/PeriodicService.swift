@@ -1,0 +1,32 @@
+public import Logging
+public import ServiceLifecycle
+
+/// Runs `work` every `interval` until graceful shutdown; a failing pass is logged and retried
+/// at the next interval. Storage maintenance and retention both run this way.
+public struct PeriodicService: Service {
+    private let name: String
+    private let interval: Duration
+    private let logger: Logger
+    private let work: @Sendable () async throws -> Void
+
+    public init(_ name: String, every interval: Duration, logger: Logger, work: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.interval = interval
+        self.logger = logger
+        self.work = work
+    }
+
+    public func run() async throws {
+        // Graceful shutdown cancels the sleep; that ends the loop normally.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await work()
+                } catch {
+                    logger.warning("periodic task failed; will retry", metadata: ["task": "\(name)", "error": "\(error)"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
