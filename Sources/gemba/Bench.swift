@@ -145,7 +145,18 @@ struct Connections: AsyncParsableCommand {
 }
 
 /// Shared state of one throughput run; confined to the generator's single event loop.
-final class ThroughputRun: @unchecked Sendable {
+/// What a benchmark run does with the traffic its ``LoadConnection``s see; called on their event loop.
+protocol LoadRun: AnyObject, Sendable {
+    var qos: QoS { get }
+    /// A PUBLISH arrived at a subscriber.
+    func delivered(_ payload: ByteBuffer)
+    /// A PUBACK arrived at a publisher.
+    func acknowledged()
+    /// A connection finished a batch of reads.
+    func readComplete(subscriber: Bool)
+}
+
+final class ThroughputRun: LoadRun, @unchecked Sendable {
     let loop: any EventLoop
     let qos: QoS
     let total: Int
@@ -240,6 +251,12 @@ final class ThroughputRun: @unchecked Sendable {
         }
     }
 
+    func acknowledged() {}
+
+    func readComplete(subscriber: Bool) {
+        if subscriber { subscriberBatchDone() }
+    }
+
     func subscriberBatchDone() {
         if sent - received <= window / 2 { pump() }
     }
@@ -251,7 +268,7 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     enum Role { case publisher(Int), subscriber, idle }
 
     let channel: any Channel
-    private let run: ThroughputRun
+    private let run: any LoadRun
     private let role: Role
     private var connected: EventLoopPromise<Void>?
     private var subscribed: EventLoopPromise<Void>?
@@ -259,14 +276,14 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     private let topic: String
     private var pendingAcks = ByteBuffer()
 
-    private init(channel: any Channel, run: ThroughputRun, role: Role) {
+    private init(channel: any Channel, run: any LoadRun, role: Role) {
         self.channel = channel
         self.run = run
         self.role = role
         if case .publisher(let index) = role { topic = "bench/\(index)" } else { topic = "" }
     }
 
-    static func open(host: String, port: Int, id: String, loop: any EventLoop, run: ThroughputRun,
+    static func open(host: String, port: Int, id: String, loop: any EventLoop, run: any LoadRun,
                      role: Role) async throws -> LoadConnection {
         let channel = try await ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -295,7 +312,10 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
         }.get()
     }
 
-    func publish(_ payload: ByteBuffer) {
+    /// Publishes to this publisher's own topic, `bench/<index>`.
+    func publish(_ payload: ByteBuffer) { publish(topic: topic, payload: payload) }
+
+    func publish(topic: String, payload: ByteBuffer) {
         var id: UInt16?
         if run.qos != .atMostOnce {
             packetID = packetID == UInt16.max ? 1 : packetID + 1
@@ -321,6 +341,8 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
                 try? Packet.puback(PublishAck(packetID: id)).encode(into: &pendingAcks, version: .v311)
             }
             run.delivered(publish.payload)
+        case .puback:
+            run.acknowledged()
         default:
             break
         }
@@ -331,6 +353,6 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
             context.writeAndFlush(NIOAny(pendingAcks), promise: nil)
             pendingAcks = context.channel.allocator.buffer(capacity: 1024)
         }
-        if case .subscriber = role { run.subscriberBatchDone() }
+        if case .subscriber = role { run.readComplete(subscriber: true) } else { run.readComplete(subscriber: false) }
     }
 }

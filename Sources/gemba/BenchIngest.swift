@@ -35,15 +35,17 @@ struct BenchIngest: AsyncParsableCommand {
         let loop = group.next()
         let run = IngestRun(loop: loop, machines: machines, tags: tags, total: messages, window: window, rate: rate,
                             countAcks: until == .acks)
-        var connections: [IngestConnection] = []
+        var connections: [LoadConnection] = []
         if until == .delivered {
-            let subscriber = try await IngestConnection.open(target, id: "bench-ingest-sub", loop: loop, run: run)
-            try await subscriber.subscribe("gemba/v1/#")
+            let subscriber = try await LoadConnection.open(host: target.host, port: target.port, id: "bench-ingest-sub",
+                                                           loop: loop, run: run, role: .subscriber)
+            try await subscriber.subscribe("gemba/v1/#", qos: .atLeastOnce)
             connections.append(subscriber)
         }
-        var pubs: [IngestConnection] = []
+        var pubs: [LoadConnection] = []
         for index in 0..<publishers {
-            pubs.append(try await IngestConnection.open(target, id: "bench-ingest-\(index)", loop: loop, run: run))
+            pubs.append(try await LoadConnection.open(host: target.host, port: target.port, id: "bench-ingest-\(index)",
+                                                      loop: loop, run: run, role: .publisher(index)))
         }
         connections += pubs
         let before = ProcessUsage.read(pid: target.brokerPID)
@@ -71,7 +73,7 @@ struct BenchIngest: AsyncParsableCommand {
 }
 
 /// The closed-loop state of one ingest benchmark, confined to its event loop.
-final class IngestRun: @unchecked Sendable {
+final class IngestRun: LoadRun, @unchecked Sendable {
     let loop: any EventLoop
     let machines: Int
     let tags: Int
@@ -79,9 +81,10 @@ final class IngestRun: @unchecked Sendable {
     let window: Int
     let rate: Int
     let countAcks: Bool
+    let qos = QoS.atLeastOnce
     private(set) var sent = 0
     private(set) var completed = 0
-    private var publishers: [IngestConnection] = []
+    private var publishers: [LoadConnection] = []
     private var done: EventLoopPromise<Void>?
     private let baseTime = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
     private let topics: [String]
@@ -100,7 +103,7 @@ final class IngestRun: @unchecked Sendable {
         topics = (0..<machines).map { "gemba/v1/bench/line\($0 / 20 + 1)/machine-\($0 + 1)" }
     }
 
-    func start(publishers: [IngestConnection]) -> EventLoopFuture<Void> {
+    func start(publishers: [LoadConnection]) -> EventLoopFuture<Void> {
         loop.flatSubmit {
             self.publishers = publishers
             let promise = self.loop.makePromise(of: Void.self)
@@ -151,7 +154,7 @@ final class IngestRun: @unchecked Sendable {
     }
 
     func acknowledged() { if countAcks { complete() } }
-    func delivered() { if !countAcks { complete() } }
+    func delivered(_ payload: ByteBuffer) { if !countAcks { complete() } }
 
     private func complete() {
         completed += 1
@@ -161,7 +164,7 @@ final class IngestRun: @unchecked Sendable {
         }
     }
 
-    func batchDone() {
+    func readComplete(subscriber: Bool) {
         if sent - completed <= window / 2 { pump() }
     }
 
@@ -180,87 +183,5 @@ final class IngestRun: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-    }
-}
-
-/// A benchmark MQTT 3.1.1 connection: publishes QoS 1 and counts PUBACKs, or subscribes and counts deliveries.
-final class IngestConnection: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = Packet
-
-    let channel: any Channel
-    private let run: IngestRun
-    private var connected: EventLoopPromise<Void>?
-    private var subscribed: EventLoopPromise<Void>?
-    private var packetID: UInt16 = 0
-    private var pendingAcks = ByteBuffer()
-
-    private init(channel: any Channel, run: IngestRun) {
-        self.channel = channel
-        self.run = run
-    }
-
-    static func open(_ target: BenchTarget, id: String, loop: any EventLoop, run: IngestRun) async throws -> IngestConnection {
-        let channel = try await ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: target.host, port: target.port).get()
-        let connack = try await loop.submit {
-            let connection = IngestConnection(channel: channel, run: run)
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PacketDecoder(version: .v311)))
-            try channel.pipeline.syncOperations.addHandler(connection)
-            let promise = loop.makePromise(of: Void.self)
-            connection.connected = promise
-            let connect = Connect(protocolVersion: .v311, clientID: id, cleanStart: true, keepAlive: 0)
-            channel.writeAndFlush(try Packet.connect(connect).encoded(version: .v311), promise: nil)
-            return (connection, promise.futureResult)
-        }.get()
-        try await connack.1.get()
-        return connack.0
-    }
-
-    func subscribe(_ filter: String) async throws {
-        try await channel.eventLoop.flatSubmit {
-            let promise = self.channel.eventLoop.makePromise(of: Void.self)
-            self.subscribed = promise
-            let subscribe = Subscribe(packetID: 1, subscriptions: [Subscription(filter: filter, options: SubscriptionOptions(qos: .atLeastOnce))])
-            self.channel.writeAndFlush(try! Packet.subscribe(subscribe).encoded(version: .v311), promise: nil)
-            return promise.futureResult
-        }.get()
-    }
-
-    func publish(topic: String, payload: ByteBuffer) {
-        packetID = packetID == UInt16.max ? 1 : packetID + 1
-        let publish = Publish(topic: topic, payload: payload, qos: .atLeastOnce, packetID: packetID)
-        var buffer = channel.allocator.buffer(capacity: payload.readableBytes + topic.utf8.count + 8)
-        try! Packet.publish(publish).encode(into: &buffer, version: .v311)
-        channel.write(buffer, promise: nil)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch Self.unwrapInboundIn(data) {
-        case .connack(let ack):
-            if ack.reasonCode.isFailure { connected?.fail(ConfigurationError("broker refused: \(ack.reasonCode)")) }
-            else { connected?.succeed() }
-            connected = nil
-        case .suback:
-            subscribed?.succeed()
-            subscribed = nil
-        case .puback:
-            run.acknowledged()
-        case .publish(let publish):
-            if let id = publish.packetID {
-                try? Packet.puback(PublishAck(packetID: id)).encode(into: &pendingAcks, version: .v311)
-            }
-            run.delivered()
-        default:
-            break
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if pendingAcks.readableBytes > 0 {
-            context.writeAndFlush(NIOAny(pendingAcks), promise: nil)
-            pendingAcks = context.channel.allocator.buffer(capacity: 1024)
-        }
-        run.batchDone()
     }
 }

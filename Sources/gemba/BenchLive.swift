@@ -58,8 +58,11 @@ struct BenchLive: AsyncParsableCommand {
         }
         while !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         try await Task.sleep(for: .milliseconds(200))  // the server registers the subscription after the upgrade
-        var pubs: [IngestConnection] = []
-        for index in 0..<4 { pubs.append(try await IngestConnection.open(target, id: "bench-live-\(index)", loop: loop, run: run)) }
+        var pubs: [LoadConnection] = []
+        for index in 0..<4 {
+            pubs.append(try await LoadConnection.open(host: target.host, port: target.port, id: "bench-live-\(index)",
+                                                      loop: loop, run: run, role: .publisher(index)))
+        }
         let before = ProcessUsage.read(pid: target.brokerPID)
         try await run.watchForStall(run.start(publishers: pubs))
         try await Task.sleep(for: .milliseconds(500))
