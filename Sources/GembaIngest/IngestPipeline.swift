@@ -42,23 +42,28 @@ public struct IngestOverloaded: Error, Sendable, CustomStringConvertible {
     public var description: String { "ingest queue full (\(queuedSamples) samples waiting)" }
 }
 
-/// A sample as committed, for live consumers.
-public struct CommittedSample: Sendable, Hashable {
+/// A sample accepted by the pipeline (valid, registered), for live consumers.
+public struct AcceptedSample: Sendable, Hashable {
     public var seriesID: Int64
     public var key: SeriesKey
     public var sample: Sample
 }
 
-/// Told about every committed batch, on the pipeline's task; must not block.
-public protocol CommitObserver: Sendable {
+/// Told about accepted samples; must not block (it runs on the submitter's thread or the pipeline's task).
+///
+/// Samples of registered series are handed over when they are submitted, before they are queued
+/// behind a commit, so live views never wait for the disk; samples of series a batch registers
+/// follow right after the commit that creates them. A commit that fails (disk full) has then
+/// already been shown live; its submitters get the error and retry, so a sample may be shown twice.
+public protocol SampleObserver: Sendable {
     /// Whether the observer wants samples now (the live hub without subscribers does not).
     var isInterested: Bool { get }
-    func committed(_ samples: [CommittedSample])
+    func accepted(_ samples: [AcceptedSample])
 }
 
 /// The one pipeline behind every ingest source: points are queued (bounded), batched, checked
 /// against the registry (auto-registering within limits), committed in one transaction, and only
-/// then acknowledged to their submitters and handed to observers (live fan-out).
+/// then acknowledged to their submitters. Observers (live fan-out) see samples as they arrive.
 public final class IngestPipeline: Service, Sendable {
     public struct Configuration: Sendable {
         /// Samples that may wait in the queue; HTTP submissions past it get ``IngestOverloaded``.
@@ -75,6 +80,8 @@ public final class IngestPipeline: Service, Sendable {
     private struct Submission {
         var points: [Point]
         var source: IngestSource
+        /// Per point, whether observers were already shown it at submission (nil: none was).
+        var announced: [Bool]?
         var completion: @Sendable (Result<IngestReceipt, any Error>) -> Void
     }
 
@@ -91,7 +98,9 @@ public final class IngestPipeline: Service, Sendable {
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let registry = Mutex(SeriesRegistry())
-    private let observers = Mutex<[any CommitObserver]>([])
+    private let observers = Mutex<[any SampleObserver]>([])
+    /// The registry's series as of the last commit that registered some, for announcing at submission.
+    private let directory = Mutex(SeriesDirectory())
     private let metrics = IngestMetrics()
 
     public init(store: any TelemetryStore, configuration: Configuration = Configuration(), logger: Logger) {
@@ -109,6 +118,7 @@ public final class IngestPipeline: Service, Sendable {
         registry.withLock { registry in
             registry.load(series: series, machines: machines)
             for (tenant, value) in limits { registry.setLimits(value, for: tenant) }
+            directory.withLock { $0 = registry.directory }
         }
         logger.info("catalogue loaded", metadata: ["ingest.series": "\(series.count)", "ingest.machines": "\(machines.count)"])
     }
@@ -118,7 +128,7 @@ public final class IngestPipeline: Service, Sendable {
         registry.withLock { $0.setLimits(limits, for: tenant) }
     }
 
-    public func addObserver(_ observer: any CommitObserver) {
+    public func addObserver(_ observer: any SampleObserver) {
         observers.withLock { $0.append(observer) }
     }
 
@@ -145,18 +155,30 @@ public final class IngestPipeline: Service, Sendable {
     public func submit(_ points: [Point], source: IngestSource, force: Bool = false,
                        completion: @escaping @Sendable (Result<IngestReceipt, any Error>) -> Void) -> Bool {
         metrics.received(source).increment(by: points.count)
+        let observers = interestedObservers()
+        var live: [AcceptedSample] = []
+        var announced: [Bool]?
+        if !observers.isEmpty {
+            let directory = self.directory.withLock { $0 }
+            announced = points.map { point in
+                guard let sample = directory.resolve(point) else { return false }
+                live.append(sample)
+                return true
+            }
+        }
         let (accepted, waiter) = queue.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard !state.stopping else { return (false, nil) }
             guard force || state.samples + points.count <= configuration.maxQueuedSamples || state.pending.isEmpty else {
                 return (false, nil)
             }
-            state.pending.append(Submission(points: points, source: source, completion: completion))
+            state.pending.append(Submission(points: points, source: source, announced: announced, completion: completion))
             state.samples += points.count
             defer { state.waiter = nil }
             return (true, state.waiter)
         }
         if !accepted { metrics.overloaded(source).increment(by: points.count) }
         waiter?.resume()
+        if accepted, !live.isEmpty { for observer in observers { observer.accepted(live) } }
         return accepted
     }
 
@@ -249,8 +271,11 @@ public final class IngestPipeline: Service, Sendable {
         }
         metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         metrics.batchSize.record(batch.samples.count)
-        registry.withLock { $0.committed(batch, result) }
-        notifyObservers(batch, result)
+        registry.withLock { registry in
+            registry.committed(batch, result)
+            if !result.series.isEmpty { directory.withLock { $0 = registry.directory } }
+        }
+        announceRest(of: submissions, batch, rejected: rejected, result)
         let receipts = Self.receipts(counts: submissions.map(\.points.count), rejected: rejected, stored: result.stored)
         for (submission, receipt) in zip(submissions, receipts) {
             metrics.stored(submission.source).increment(by: receipt.stored)
@@ -292,19 +317,37 @@ public final class IngestPipeline: Service, Sendable {
         return receipts
     }
 
-    private func notifyObservers(_ batch: WriteBatch, _ result: WriteResult) {
-        let observers = self.observers.withLock { $0 }.filter(\.isInterested)
+    private func interestedObservers() -> [any SampleObserver] {
+        observers.withLock { $0 }.filter(\.isInterested)
+    }
+
+    /// After a commit, shows observers the stored samples they were not shown at submission
+    /// (those of series this batch registered, or registered while the submission waited).
+    private func announceRest(of submissions: [Submission], _ batch: WriteBatch, rejected: [(index: Int, error: ModelError)],
+                              _ result: WriteResult) {
+        let observers = interestedObservers()
         guard !observers.isEmpty else { return }
-        var committed: [CommittedSample] = []
-        committed.reserveCapacity(batch.samples.count)
+        var accepted: [AcceptedSample] = []
+        var rejectedIndex = 0, entryIndex = 0, pointIndex = 0
         registry.withLock { registry in
-            for (entry, stored) in zip(batch.samples, result.stored) where stored {
-                let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
-                guard let key = registry.key(of: id) else { continue }
-                committed.append(CommittedSample(seriesID: id, key: key, sample: entry.sample))
+            for submission in submissions {
+                for offset in submission.points.indices {
+                    defer { pointIndex += 1 }
+                    if rejectedIndex < rejected.count, rejected[rejectedIndex].index == pointIndex {
+                        rejectedIndex += 1
+                        continue
+                    }
+                    let entry = batch.samples[entryIndex]
+                    defer { entryIndex += 1 }
+                    guard result.stored[entryIndex], submission.announced?[offset] != true else { continue }
+                    let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
+                    guard let key = registry.key(of: id) else { continue }
+                    accepted.append(AcceptedSample(seriesID: id, key: key, sample: entry.sample))
+                }
             }
         }
-        for observer in observers { observer.committed(committed) }
+        guard !accepted.isEmpty else { return }
+        for observer in observers { observer.accepted(accepted) }
     }
 }
 

@@ -2,10 +2,10 @@ public import GembaCore
 internal import Metrics
 internal import Synchronization
 
-/// Fans committed samples out to live subscribers (WebSocket clients), without ever buffering
+/// Fans accepted samples out to live subscribers (WebSocket clients), without ever buffering
 /// without bound: each subscriber holds at most `maxPending` samples; past that, its backlog is
 /// collapsed to the latest value of each series and the collapsed samples are counted as skipped.
-public final class LiveHub: CommitObserver, Sendable {
+public final class LiveHub: SampleObserver, Sendable {
     /// What a subscriber wants: one tenant's machines (all of them when `machines` is empty), optionally only some tags.
     public struct Filter: Sendable, Hashable {
         public var tenant: TenantID
@@ -25,7 +25,7 @@ public final class LiveHub: CommitObserver, Sendable {
 
     /// New samples for one subscriber since its last read.
     public struct Update: Sendable {
-        public var samples: [CommittedSample]
+        public var samples: [AcceptedSample]
         /// Samples dropped since the last update because the subscriber fell behind (only the latest of each series was kept).
         public var skipped: Int
     }
@@ -62,7 +62,7 @@ public final class LiveHub: CommitObserver, Sendable {
 
     public var isInterested: Bool { subscriberCount > 0 }
 
-    public func committed(_ samples: [CommittedSample]) {
+    public func accepted(_ samples: [AcceptedSample]) {
         let current = subscribers.withLock { Array($0.values) }
         for subscription in current {
             let wanted = samples.filter { subscription.filter.matches($0.key) }
@@ -77,7 +77,7 @@ public final class LiveHub: CommitObserver, Sendable {
         private let skippedCounter: Counter
 
         private struct State {
-            var pending: [CommittedSample] = []
+            var pending: [AcceptedSample] = []
             var skipped = 0
             var waiter: CheckedContinuation<Update?, Never>?
             var closed = false
@@ -91,7 +91,7 @@ public final class LiveHub: CommitObserver, Sendable {
             self.skippedCounter = skippedCounter
         }
 
-        func deliver(_ samples: [CommittedSample]) {
+        func deliver(_ samples: [AcceptedSample]) {
             let (waiter, update, collapsed) = state.withLock { state -> (CheckedContinuation<Update?, Never>?, Update?, Int) in
                 guard !state.closed else { return (nil, nil, 0) }
                 state.pending += samples
@@ -140,7 +140,7 @@ public final class LiveHub: CommitObserver, Sendable {
         }
 
         /// Keeps only the newest sample of each series, in their original order.
-        static func latestPerSeries(_ samples: [CommittedSample]) -> [CommittedSample] {
+        static func latestPerSeries(_ samples: [AcceptedSample]) -> [AcceptedSample] {
             var newest: [Int64: Int] = [:]
             for (index, sample) in samples.enumerated() {
                 if let previous = newest[sample.seriesID], samples[previous].sample.time > sample.sample.time { continue }

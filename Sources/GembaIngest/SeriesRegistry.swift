@@ -5,7 +5,7 @@ public import GembaStorage
 /// types, and how many machines and tags each tenant has, so that auto-registration stays within
 /// the tenant's limits. Owned by the pipeline's writer loop; not shared.
 public struct SeriesRegistry: Sendable {
-    struct Known: Sendable {
+    struct Known: Sendable, Hashable {
         var id: Int64
         var type: ValueType
     }
@@ -28,6 +28,9 @@ public struct SeriesRegistry: Sendable {
 
     /// The key of a registered series.
     public func key(of id: Int64) -> SeriesKey? { keysByID[id] }
+
+    /// The registered series as they are now, for lock-free lookups elsewhere.
+    public var directory: SeriesDirectory { SeriesDirectory(series: series) }
 
     private mutating func remember(_ entry: Series) {
         guard series[entry.key] == nil else { return }
@@ -104,5 +107,24 @@ public struct SeriesRegistry: Sendable {
 
     private static func mismatch(_ key: SeriesKey, _ value: SampleValue, _ type: ValueType) -> ModelError {
         ModelError(.typeMismatch, "tag \(key.machine)/\(key.tag) holds \(type) values, got \(value.valueType)")
+    }
+}
+
+/// A snapshot of the registered series: resolves points of known series without the registry's lock,
+/// so live consumers can see them the moment they arrive.
+public struct SeriesDirectory: Sendable {
+    private let series: [SeriesKey: SeriesRegistry.Known]
+
+    init(series: [SeriesKey: SeriesRegistry.Known]) { self.series = series }
+
+    public init() { series = [:] }
+
+    /// The point as the pipeline will store it, when its series is registered and its value fits the
+    /// series' type; nil when the point needs the registry (new series) or will be rejected.
+    public func resolve(_ point: Point) -> AcceptedSample? {
+        guard let known = series[point.series], let value = point.sample.value.converted(to: known.type) else { return nil }
+        var sample = point.sample
+        sample.value = value
+        return AcceptedSample(seriesID: known.id, key: point.series, sample: sample)
     }
 }

@@ -98,7 +98,7 @@ import Testing
         #expect(try await TestSupport.eventually { drained.withLock { $0 } })
     }
 
-    @Test func liveSubscribersGetCommittedSamplesAndSlowOnesAreCoalesced() async throws {
+    @Test func liveSubscribersGetAcceptedSamplesAndSlowOnesAreCoalesced() async throws {
         let store = try Self.makeStore()
         let hub = LiveHub(maxPending: 5)
         try await Self.withPipeline(store) { pipeline in
@@ -125,4 +125,85 @@ import Testing
             hub.remove(other)
         }
     }
+
+    @Test func knownSeriesGoLiveOnArrivalAndNewSeriesAfterTheirCommit() async throws {
+        let store = HeldCommitStore(try Self.makeStore())
+        let hub = LiveHub()
+        let pipeline = IngestPipeline(store: store, logger: Logger(label: "test"))
+        pipeline.addObserver(hub)
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        let live = hub.subscribe(LiveHub.Filter(tenant: tenant))
+        _ = try await pipeline.submit([Self.point("p/l/m", "known", 0, .double(1))], source: .http)
+        #expect(await live.next()?.samples.map(\.key.tag) == ["known"])
+
+        store.hold()
+        let receipt = Mutex<IngestReceipt?>(nil)
+        pipeline.submit([Self.point("p/l/m", "known", 1, .double(2)), Self.point("p/l/m", "new", 1, .double(3))],
+                        source: .mqtt) { result in receipt.withLock { $0 = try? result.get() } }
+        // Failsafe: a pipeline that waited for the commit would otherwise hang here instead of failing.
+        let failsafe = Task { try await Task.sleep(for: .seconds(10)); store.release() }
+        defer { failsafe.cancel() }
+        let early = await live.next()
+        #expect(early?.samples.map(\.key.tag) == ["known"])  // shown on arrival, while the commit is held
+        #expect(receipt.withLock { $0 } == nil)              // but not acknowledged
+        store.release()
+        let late = await live.next()
+        #expect(late?.samples.map(\.key.tag) == ["new"])     // a new series needs the commit that registers it
+        #expect(try await TestSupport.eventually { receipt.withLock { $0 }?.stored == 2 })
+    }
+}
+
+/// The real SQLite store with commits that can be held back, to observe what happens while one runs.
+final class HeldCommitStore: TelemetryStore {
+    private let store: SQLiteStore
+    private let gate = Mutex<(held: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(_ store: SQLiteStore) { self.store = store }
+
+    func hold() { gate.withLock { $0.held = true } }
+
+    func release() {
+        let waiters = gate.withLock { gate in
+            gate.held = false
+            defer { gate.waiters = [] }
+            return gate.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func commit(_ batch: WriteBatch) async throws -> WriteResult {
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { gate -> Bool in
+                if gate.held { gate.waiters.append(continuation) }
+                return !gate.held
+            }
+            if open { continuation.resume() }
+        }
+        return try await store.commit(batch)
+    }
+
+    func latest(series: [Int64]) async throws -> [Int64: Sample] { try await store.latest(series: series) }
+    func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample] {
+        try await store.samples(series: series, from: from, to: to, limit: limit)
+    }
+    func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket] {
+        try await store.buckets(series: series, from: from, to: to, width: width, resolution: resolution)
+    }
+    func count(series: Int64, from: Timestamp, to: Timestamp, cap: Int) async throws -> Int {
+        try await store.count(series: series, from: from, to: to, cap: cap)
+    }
+    func allSeries() async throws -> [Series] { try await store.allSeries() }
+    func allMachines() async throws -> [(tenant: TenantID, machine: Machine)] { try await store.allMachines() }
+    func machines(tenant: TenantID) async throws -> [Machine] { try await store.machines(tenant: tenant) }
+    func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series] { try await store.series(tenant: tenant, machine: machine) }
+    func limits(tenant: TenantID) async throws -> TenantLimits { try await store.limits(tenant: tenant) }
+    func setLimits(_ limits: TenantLimits, tenant: TenantID) async throws { try await store.setLimits(limits, tenant: tenant) }
+    func tenants() async throws -> [TenantID] { try await store.tenants() }
+    func enforceRetention(tenant: TenantID, limits: TenantLimits, now: Timestamp) async throws -> Int {
+        try await store.enforceRetention(tenant: tenant, limits: limits, now: now)
+    }
+    func checkWritable() async throws { try await store.checkWritable() }
+    func diskUsage() throws -> Int64 { try store.diskUsage() }
+    func maintain() async throws { try await store.maintain() }
 }
