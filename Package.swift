@@ -43,6 +43,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"5.0.0"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
@@ -69,10 +72,22 @@ let package = Package(
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
+            name: "GembaAccess",
+            dependencies: [
+                "GembaCore", "GembaStorage",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "GembaServer",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "MQTTBroker", "MQTTClient", "MQTTCodec",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "MQTTBroker", "MQTTClient", "MQTTCodec",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -105,7 +120,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,6 +149,11 @@ let package = Package(
         .testTarget(
             name: "GembaIngestTests",
             dependencies: ["GembaCore", "GembaStorage", "GembaIngest", "GembaTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GembaAccessTests",
+            dependencies: ["GembaCore", "GembaStorage", "GembaAccess", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),

@@ -14,6 +14,7 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidTimestamp = Code("invalid_timestamp")
         public static let typeMismatch = Code("type_mismatch")
         public static let limitExceeded = Code("limit_exceeded")
+        public static let invalid = Code("invalid")
     }
 
     public let code: Code
