@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "GembaServerTests",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ],

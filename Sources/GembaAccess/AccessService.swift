@@ -213,23 +213,30 @@ public final class AccessService: Sendable {
     /// `Token <API key or device username:secret>` (what InfluxDB clients send), or
     /// `Basic` with a device's username and secret (or any username and an API key as password).
     public func authenticate(authorization: String) async throws(AccessError) -> Caller {
+        try await credentials(authorization: authorization).caller
+    }
+
+    /// Like ``authenticate(authorization:)``, with the access token's expiry for users (nil for keys and devices).
+    public func credentials(authorization: String) async throws(AccessError) -> (caller: Caller, expiresAt: Timestamp?) {
         let parts = authorization.split(separator: " ", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw AccessError(.unauthorized, "malformed Authorization header") }
         let credential = parts[1].trimmingCharacters(in: .whitespaces)
         switch parts[0].lowercased() {
         case "bearer":
-            return credential.hasPrefix(APIKeyToken.prefix) ? try await authenticate(apiKey: credential)
-                                                             : try await authenticate(accessToken: credential)
+            if credential.hasPrefix(APIKeyToken.prefix) { return (try await authenticate(apiKey: credential), nil) }
+            let (caller, expiry) = try await authenticateWithExpiry(accessToken: credential)
+            return (caller, expiry)
         case "token":
-            if credential.hasPrefix(APIKeyToken.prefix) { return try await authenticate(apiKey: credential) }
+            if credential.hasPrefix(APIKeyToken.prefix) { return (try await authenticate(apiKey: credential), nil) }
             guard let colon = credential.firstIndex(of: ":") else { throw AccessError(.unauthorized, "unknown token") }
-            return try await authenticateDevice(username: String(credential[..<colon]), secret: String(credential[credential.index(after: colon)...]))
+            return (try await authenticateDevice(username: String(credential[..<colon]),
+                                                 secret: String(credential[credential.index(after: colon)...])), nil)
         case "basic":
             guard let data = Data(base64Encoded: credential), let text = String(data: data, encoding: .utf8),
                   let colon = text.firstIndex(of: ":") else { throw AccessError(.unauthorized, "malformed Basic credentials") }
             let username = String(text[..<colon]), secret = String(text[text.index(after: colon)...])
-            return secret.hasPrefix(APIKeyToken.prefix) ? try await authenticate(apiKey: secret)
-                                                        : try await authenticateDevice(username: username, secret: secret)
+            return (secret.hasPrefix(APIKeyToken.prefix) ? try await authenticate(apiKey: secret)
+                                                         : try await authenticateDevice(username: username, secret: secret), nil)
         default:
             throw AccessError(.unauthorized, "unsupported Authorization scheme \(parts[0])")
         }

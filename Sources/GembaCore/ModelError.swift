@@ -15,6 +15,7 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let typeMismatch = Code("type_mismatch")
         public static let limitExceeded = Code("limit_exceeded")
         public static let invalid = Code("invalid")
+        public static let forbidden = Code("forbidden")
     }
 
     public let code: Code

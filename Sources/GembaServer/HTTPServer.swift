@@ -7,8 +7,13 @@ public enum HTTPServer {
     /// The router with every route; also what the tests drive.
     public static func router(_ server: ServerContext) -> Router<GembaRequestContext> {
         let router = Router(context: GembaRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware(allowedOrigins: server.allowedOrigins, tls: server.tls))
         router.add(middleware: ErrorLoggingMiddleware(logger: server.logger))
+        router.add(middleware: AccessMiddleware(access: server.access, publicMetrics: server.publicMetrics, logger: server.logger))
+        router.add(middleware: AuditMiddleware(access: server.access))
         HealthRoutes(server: server).register(on: router)
+        AuthRoutes(server: server).register(on: router)
+        AdminRoutes(server: server).register(on: router)
         IngestRoutes(server: server, idempotency: IdempotencyCache()).register(on: router)
         QueryRoutes(server: server).register(on: router)
         LiveRoute(server: server).register(on: router)

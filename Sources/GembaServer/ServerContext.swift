@@ -1,3 +1,4 @@
+public import GembaAccess
 public import GembaCore
 public import GembaIngest
 public import GembaStorage
@@ -17,14 +18,23 @@ public struct ServerContext: Sendable {
     /// Renders `/metrics`; nil disables the route.
     public var metrics: (@Sendable () -> [UInt8])?
     public var logger: Logger
+    /// Authentication, sessions, keys, devices and the audit log.
+    public var access: AccessService
+    /// Whether `/metrics` answers without credentials (for a Prometheus scraper on a trusted network).
+    public var publicMetrics = true
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    public var allowedOrigins: Set<String> = []
+    /// Whether the server speaks HTTPS (then HSTS is sent).
+    public var tls = false
 
-    public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub,
+    public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,
                 readinessChecks: [String: @Sendable () async -> Bool] = [:], metrics: (@Sendable () -> [UInt8])? = nil,
                 logger: Logger) {
         self.store = store
         self.pipeline = pipeline
         self.hub = hub
+        self.access = access
         self.jsonDecoder = JSONRecordDecoder(validation: validation)
         self.lineDecoder = LineProtocolDecoder(validation: validation)
         self.maxIngestBytes = maxIngestBytes

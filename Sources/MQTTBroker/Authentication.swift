@@ -128,7 +128,7 @@ public struct StaticACL: Authorizer {
     }
 
     /// Whether every topic `filter` matches is also matched by `pattern`.
-    static func covers(_ pattern: String, _ filter: String) -> Bool {
+    public static func covers(_ pattern: String, _ filter: String) -> Bool {
         let p = pattern.split(separator: "/", omittingEmptySubsequences: false)
         let f = filter.split(separator: "/", omittingEmptySubsequences: false)
         for (index, level) in p.enumerated() {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GembaAccess
 import GembaCore
 import GembaIngest
 import GembaServer
@@ -80,6 +81,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Machines in the demo factory (default 12). Env: GEMBA_DEMO_MACHINES.")
     var demoMachines: Int?
 
+    @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
+    var mqttAllowAnonymous = false
+
+    @Flag(help: "Require credentials (admin role) for /metrics.")
+    var metricsAuth = false
+
+    @Option(help: "A browser origin allowed to call the API (CORS); repeatable. Env: GEMBA_CORS_ORIGINS (comma-separated).")
+    var corsOrigin: [String] = []
+
+    @Option(help: "Email of the owner created on first start (default admin@gemba.local). Env: GEMBA_ADMIN_EMAIL. Its password comes from GEMBA_ADMIN_PASSWORD or is generated and printed once.")
+    var adminEmail: String?
+
+    @Option(help: "File holding the access-token signing key (default: <data-dir>/jwt.key, generated). Env: GEMBA_JWT_KEY_FILE.")
+    var jwtKeyFile: String?
+
     func run() async throws {
         let settings = try common.settings()
         var configuration = try brokerConfiguration(settings)
@@ -106,6 +122,14 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ConfigurationError("cannot open the database in \(dataDirectory): \(error)")
         }
+        let access = try await AccessSetup.service(dataDirectory: dataDirectory,
+                                                   keyFile: settings.string("jwt-key-file", flag: jwtKeyFile)?.value, logger: logger)
+        try await AccessSetup.bootstrap(access, email: settings.string("admin-email", flag: adminEmail)?.value ?? "admin@gemba.local",
+                                        password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)
+        if configuration.authenticator is AllowAnonymous {
+            configuration.authenticator = DeviceAuthenticator(access: access, allowAnonymous: demo || mqttAllowAnonymous)
+            configuration.authorizer = TenantTopicAuthorizer()
+        }
         let pipeline = IngestPipeline(store: store, logger: logger)
         try await pipeline.loadCatalog()
         let hub = LiveHub()
@@ -113,11 +137,14 @@ struct Serve: AsyncParsableCommand {
         let ingest = MQTTIngest(pipeline: pipeline, decoder: JSONRecordDecoder(validation: validation), logger: logger)
         configuration.receiver = ingest
         let broker = MQTTBroker(configuration: configuration, logger: logger)
-        let server = ServerContext(
-            store: store, pipeline: pipeline, hub: hub, validation: validation,
+        var server = ServerContext(
+            store: store, pipeline: pipeline, hub: hub, access: access, validation: validation,
             readinessChecks: ["mqtt": { broker.port != nil }],
             metrics: { var buffer: [UInt8] = []; metrics.emit(into: &buffer); return buffer },
             logger: logger)
+        server.publicMetrics = !metricsAuth
+        let envOrigins = ProcessInfo.processInfo.environment["GEMBA_CORS_ORIGINS"]?.split(separator: ",").map(String.init) ?? []
+        server.allowedOrigins = Set(corsOrigin + envOrigins)
         let mqttPort = configuration.port
         let http = HTTPServer.application(server, host: httpHost, port: httpPort) { port in
             logger.notice("Gemba is running", metadata: [

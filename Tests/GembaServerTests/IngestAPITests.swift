@@ -18,7 +18,7 @@ import Testing
         """
 
     @Test func jsonBatchIsCommittedThenQueryable() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         try await harness.test { client in
             try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: Self.batch)) { response in
                 #expect(response.status == .ok)
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func idempotencyKeyStoresARetriedBatchOnce() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         try await harness.test { client in
             let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "batch-0001"]
             var first = ""
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func badInputGetsAProblemAndTheRestIsKept() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         try await harness.test { client in
             try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [")) { response in
                 #expect(response.status == .badRequest)
@@ -111,7 +111,7 @@ import Testing
     @Test func fullQueueAnswers503WithRetryAfter() async throws {
         var configuration = IngestPipeline.Configuration()
         configuration.maxQueuedSamples = 2
-        let harness = try ServerHarness(configuration: configuration)
+        let harness = try await ServerHarness(configuration: configuration)
         // The pipeline is not running and already holds more than it may queue.
         let point = Point(series: SeriesKey(tenant: .default, machine: try AssetPath("p/l/m"), tag: "t"),
                           sample: Sample(time: Timestamp.now(), value: .double(1)))
@@ -125,7 +125,8 @@ import Testing
     }
 
     @Test func lineProtocolV2GzipAndV1() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
+        let key = try await harness.apiKey(role: .engineer)
         try await harness.test { client in
             let seconds = nowMillis / 1000
             var body = ByteBuffer(string: """
@@ -134,7 +135,7 @@ import Testing
                 """)
             let gzipped = try body.compress(with: .gzip())
             try await client.execute(uri: "/api/v2/write?org=acme&bucket=plant1/line3&precision=s", method: .post,
-                                     headers: [.contentEncoding: "gzip", .authorization: "Token anything"], body: gzipped) { response in
+                                     headers: [.contentEncoding: "gzip", .authorization: "Token \(key)"], body: gzipped) { response in
                 #expect(response.status == .noContent)
             }
             try await client.execute(uri: "/write?db=plant1/line4&precision=ms", method: .post,

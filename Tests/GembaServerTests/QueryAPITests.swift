@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func historyIsRawWhenItFitsAndBucketedOtherwise() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         let start = (nowMillis - 3 * 3_600_000) / 3_600_000 * 3_600_000
         try await harness.test { client in
             try await Self.seed(harness, start: start)
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func healthReadyMetricsAndOpenAPI() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         try await harness.test { client in
             try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/ready", method: .get) { response in
@@ -97,10 +97,11 @@ import Testing
     }
 
     @Test func liveWebSocketStreamsCommittedSamples() async throws {
-        let harness = try ServerHarness()
+        let harness = try await ServerHarness()
         let machine = try AssetPath("plant1/line1/cnc-1")
+        let token = try await harness.ownerToken()
         try await harness.test { client in
-            try await client.ws("/api/v1/live?machine=plant1/line1/cnc-1&tag=temp") { inbound, outbound, _ in
+            try await client.ws("/api/v1/live?machine=plant1/line1/cnc-1&tag=temp&access_token=\(token)") { inbound, outbound, _ in
                 // Wait until the subscription exists, then commit one wanted and one unwanted sample.
                 #expect(try await TestSupport.eventually { harness.hub.subscriberCount == 1 })
                 _ = try await harness.pipeline.submit([

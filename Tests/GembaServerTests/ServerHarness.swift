@@ -1,4 +1,6 @@
 import Foundation
+import GembaAccess
+import Synchronization
 import GembaCore
 import GembaIngest
 import GembaServer
@@ -10,29 +12,80 @@ import NIOCore
 
 /// A real store, pipeline and hub behind the real router, served on a free loopback port.
 struct ServerHarness {
+    static let ownerEmail = "owner@gemba.test"
+    static let ownerPassword = "owner passphrase 1"
     let store: SQLiteStore
     let pipeline: IngestPipeline
     let hub: LiveHub
-    let server: ServerContext
+    let access: AccessService
+    let identity: SQLiteIdentityStore
+    let clock = HarnessClock()
+    var server: ServerContext
 
-    init(configuration: IngestPipeline.Configuration = .init()) throws {
-        store = try SQLiteStore(directory: NSTemporaryDirectory() + "gemba-server-\(UUID().uuidString)", logger: Logger(label: "test"))
+    init(configuration: IngestPipeline.Configuration = .init(), access accessConfiguration: AccessService.Configuration? = nil) async throws {
+        let directory = NSTemporaryDirectory() + "gemba-server-\(UUID().uuidString)"
+        store = try SQLiteStore(directory: directory, logger: Logger(label: "test"))
         pipeline = IngestPipeline(store: store, configuration: configuration, logger: Logger(label: "test"))
         hub = LiveHub()
         pipeline.addObserver(hub)
-        server = ServerContext(store: store, pipeline: pipeline, hub: hub, maxIngestBytes: 64 * 1024,
+        identity = try SQLiteIdentityStore(directory: directory)
+        var settings = accessConfiguration ?? AccessService.Configuration()
+        settings.passwords = PasswordPolicy(cost: 4)
+        let clock = self.clock
+        access = AccessService(store: identity, signer: try await TokenSigner(key: Array(repeating: 1, count: 32)),
+                               configuration: settings, clock: { clock.now }, logger: Logger(label: "test"))
+        _ = try await access.bootstrap(tenant: .default, email: Self.ownerEmail, password: Self.ownerPassword)
+        server = ServerContext(store: store, pipeline: pipeline, hub: hub, access: access, maxIngestBytes: 64 * 1024,
                                readinessChecks: ["mqtt": { true }], metrics: { Array("gemba_test 1\n".utf8) },
                                logger: Logger(label: "test"))
     }
 
+    /// An access token of the default tenant's owner.
+    func ownerToken() async throws -> String {
+        try await access.login(email: Self.ownerEmail, password: Self.ownerPassword, tenant: nil,
+                               origin: RequestOrigin(ip: "test", requestID: "")).accessToken
+    }
+
+    /// A new API key of the default tenant with `role`.
+    func apiKey(role: Role) async throws -> String {
+        try await access.createAPIKey(.system(.default), name: "test \(role.rawValue)", role: role, expiresAt: nil,
+                                      origin: RequestOrigin(ip: "test", requestID: "")).secret
+    }
+
     /// Runs `body` against the live application, with the pipeline committing (unless `runPipeline` is false).
-    func test(runPipeline: Bool = true, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    /// The client sends the owner's token unless `anonymous`.
+    func test(runPipeline: Bool = true, anonymous: Bool = false,
+              _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let pipeline = self.pipeline
         let task = runPipeline ? Task { try await pipeline.run() } : nil
         defer { task?.cancel() }
         let app = HTTPServer.application(server, host: "127.0.0.1", port: 0)
-        try await app.test(.live, body)
+        let token = anonymous ? nil : try await ownerToken()
+        try await app.test(.live) { client in
+            try await body(token.map { AuthorizedClient(client: client, authorization: "Bearer \($0)") } ?? client)
+        }
     }
+}
+
+/// The harness's clock: real time plus an offset a test may move forward.
+final class HarnessClock: Sendable {
+    private let offset = Mutex<Int64>(0)
+    var now: Timestamp { Timestamp.now().adding(milliseconds: offset.withLock { $0 }) }
+    func advance(minutes: Int64) { offset.withLock { $0 += minutes * 60_000 } }
+}
+
+/// A test client that sends an Authorization header with every request that has none.
+struct AuthorizedClient: TestClientProtocol {
+    let client: any TestClientProtocol
+    let authorization: String
+
+    func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?) async throws -> TestResponse {
+        var headers = headers
+        if headers[.authorization] == nil { headers[.authorization] = authorization }
+        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    var port: Int? { client.port }
 }
 
 extension TestResponse {

@@ -24,12 +24,14 @@ public final class MQTTIngest: PublishReceiver, Sendable {
     }
 
     /// Decodes and submits one message; `done` runs after the commit (at once for other topics and bad payloads).
-    public func handle(topic: String, payload: ByteBuffer, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    public func handle(topic: String, payload: ByteBuffer, tenant: TenantID? = nil,
+                       done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard topic.hasPrefix(JSONRecordDecoder.topicPrefix) else {
             done(.success(()))
             return
         }
-        let decoded = decoder.decodeMQTT(topic: topic, payload: payload.readableBytesView, tenant: tenant, now: Timestamp.now())
+        let decoded = decoder.decodeMQTT(topic: topic, payload: payload.readableBytesView, tenant: tenant ?? self.tenant,
+                                         now: Timestamp.now())
         if !decoded.errors.isEmpty {
             pipeline.countRejected(decoded.errors, source: .mqtt)
             if let suppressed = throttle.allow() {
@@ -49,7 +51,9 @@ public final class MQTTIngest: PublishReceiver, Sendable {
     }
 
     public func receive(_ message: ReceivedMessage, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        handle(topic: message.message.topic, payload: message.message.payload, done: done)
+        // Messages of authenticated clients belong to their tenant; anonymous ones to this receiver's.
+        let tenant = message.principal.attributes["tenant"].flatMap(TenantID.init)
+        handle(topic: message.message.topic, payload: message.message.payload, tenant: tenant, done: done)
     }
 
     public var isSaturated: Bool { pipeline.isSaturated }

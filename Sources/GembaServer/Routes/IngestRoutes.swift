@@ -103,6 +103,18 @@ struct IngestRoutes {
     /// Submits the valid points, waits for their commit, and answers with what happened.
     private func store(_ decoded: DecodedPoints, source: IngestSource, context: GembaRequestContext,
                        success: HTTPResponse.Status) async throws -> Stored {
+        var decoded = decoded
+        if let caller = context.caller, let subtree = caller.subtree {
+            // A device writes only inside its subtree; the rest of its batch is refused point by point.
+            let (inside, outside) = decoded.points.reduce(into: ([Point](), [Point]())) { split, point in
+                if caller.mayWrite(point.series.machine) { split.0.append(point) } else { split.1.append(point) }
+            }
+            decoded.points = inside
+            decoded.errors += outside.map { point in
+                PointError(location: "\(point.series.machine)/\(point.series.tag)", code: .forbidden,
+                           message: "machine \(point.series.machine) is outside this device's asset subtree \(subtree)")
+            }
+        }
         server.pipeline.countRejected(decoded.errors, source: source)
         var receipt = IngestReceipt()
         if !decoded.points.isEmpty {

@@ -13,14 +13,18 @@ internal import Synchronization
 /// which replaces the current subscription. Frames are
 /// `{"samples": [{"machine", "tag", "t", "v", "quality"}], "skipped": n}`, where `skipped` counts
 /// samples dropped because the client read too slowly (it always gets the latest of each series).
+///
+/// Authentication: `Authorization: Bearer …` or, from a browser, `?access_token=…`. When a user's
+/// access token expires the server closes the stream with code 4401 and the reason
+/// "access token expired"; sending `{"access_token": "<new token>"}` before then extends it.
 struct LiveRoute {
     let server: ServerContext
 
     func register(on router: Router<GembaRequestContext>) {
-        router.ws("/api/v1/live") { request, _ in
+        router.ws("/api/v1/live") { request, context in
             do {
                 _ = try Self.filter(request.uri.queryParameters.getAll("machine"), request.uri.queryParameters.getAll("tag"),
-                                    tenant: .default)
+                                    tenant: context.tenant)
                 return .upgrade([:])
             } catch {
                 return .dontUpgrade
@@ -31,12 +35,26 @@ struct LiveRoute {
             let initial = try Self.filter(parameters.getAll("machine"), parameters.getAll("tag"), tenant: tenant)
             let connection = LiveConnection(hub: server.hub, filter: initial)
             defer { connection.close() }
+            let caller = context.requestContext.caller
+            let expiry = StreamExpiry(context.requestContext.credentialExpiry)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await connection.send(to: outbound) }
+                if expiry.until != nil {
+                    group.addTask { try await Self.closeOnExpiry(expiry, outbound: outbound, connection: connection) }
+                }
                 for try await message in inbound.messages(maxSize: 1 << 16) {
                     guard case .text(let text) = message else { continue }
                     do {
-                        connection.replace(with: try Self.subscription(from: text, tenant: tenant))
+                        let json = try JSONParser.parse(Array(text.utf8))
+                        if case .string(let token)? = json["access_token"] {
+                            let (renewed, until) = try await server.access.authenticateWithExpiry(accessToken: token)
+                            guard renewed.id == caller?.id, renewed.tenant == tenant else {
+                                throw Problem(.forbidden, "the new token belongs to someone else")
+                            }
+                            expiry.until = until
+                        } else {
+                            connection.replace(with: try Self.subscription(from: json, tenant: tenant))
+                        }
                     } catch {
                         try await outbound.write(.text(#"{"error":\#(JSONWriter.quoted("\(error)"))}"#))
                     }
@@ -68,8 +86,20 @@ struct LiveRoute {
         return json.buffer
     }
 
-    static func subscription(from text: String, tenant: TenantID) throws -> LiveHub.Filter {
-        let json = try JSONParser.parse(Array(text.utf8))
+    /// Closes the stream once the caller's token has expired (the expiry may be pushed back meanwhile).
+    static func closeOnExpiry(_ expiry: StreamExpiry, outbound: WebSocketOutboundWriter, connection: LiveConnection) async throws {
+        while let until = expiry.until {
+            let left = until.millisecondsSinceEpoch - Timestamp.now().millisecondsSinceEpoch
+            if left <= 0 {
+                connection.close()
+                try await outbound.close(.unknown(4401), reason: "access token expired")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(left))
+        }
+    }
+
+    static func subscription(from json: JSONValue, tenant: TenantID) throws -> LiveHub.Filter {
         guard let body = json["subscribe"], case .object = body else {
             throw Problem.badRequest("expected {\"subscribe\": {\"machines\": [...], \"tags\": [...]}}")
         }
@@ -126,5 +156,17 @@ final class LiveConnection: Sendable {
             guard let update = await subscription.next() else { continue }
             try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: LiveRoute.frame(update))))
         }
+    }
+}
+
+/// When a live stream's credentials run out; a renewed token moves it.
+final class StreamExpiry: Sendable {
+    private let value: Mutex<Timestamp?>
+
+    init(_ until: Timestamp?) { value = Mutex(until) }
+
+    var until: Timestamp? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
