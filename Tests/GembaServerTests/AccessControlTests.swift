@@ -1,0 +1,139 @@
+import Foundation
+import GembaAccess
+import GembaCore
+import GembaIngest
+import GembaServer
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Every route × every kind of caller, against the access table: the table must name every route,
+/// and each answer must be what the table says (2xx/4xx other than 401/403 when allowed).
+@Suite struct AccessControlTests {
+    /// Paths with their parameters filled in.
+    static func concrete(_ path: String) -> String {
+        path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
+    }
+
+    @Test func everyRouteIsInTheAccessTableAndEnforcedForEveryRole() async throws {
+        var limits = AccessService.Configuration()
+        limits.loginPerIP = .init(perMinute: 1000, burst: 1000)
+        limits.loginPerAccount = .init(perMinute: 1000, burst: 1000)
+        let harness = try await ServerHarness(access: limits)
+        // Routes that end the caller's session go last, each with a fresh sign-in.
+        let ending: Set<String> = ["/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/password"]
+        let routes = HTTPServer.router(harness.server).routes.map { ($0.method, $0.path.description) }
+            .sorted { !ending.contains($0.1) && ending.contains($1.1) }
+        for (method, path) in routes {
+            #expect(AccessTable.routes["\(method.rawValue) \(path)"] != nil, "\(method) \(path) is missing from AccessTable")
+        }
+        #expect(Set(routes.map { "\($0.0.rawValue) \($0.1)" }) == Set(AccessTable.routes.keys), "the table names routes that do not exist")
+
+        var tokens: [Role: String] = [:]
+        for role in Role.allCases where role != .owner {
+            let invite = try await harness.access.invite(.system(.default), email: "\(role.rawValue)@gemba.test", role: role, origin: .local)
+            tokens[role] = try await harness.access.acceptInvitation(token: invite.secret, password: "passphrase of \(role.rawValue)",
+                                                                     displayName: nil, origin: .local).accessToken
+        }
+        tokens[.owner] = try await harness.ownerToken()
+        let deviceSecret = try await harness.access.createDevice(.system(.default), username: "gw-1", subtree: nil, origin: .local).secret
+        let expiring = try await harness.ownerToken()
+        let roleTokens = tokens
+
+        try await harness.test(anonymous: true) { client in
+            for (method, path) in routes {
+                let rule = try #require(AccessTable.routes["\(method.rawValue) \(path)"])
+                let uri = Self.concrete(path)
+                // No credentials.
+                try await client.execute(uri: uri, method: method, body: ByteBuffer(string: "{}")) { response in
+                    if rule == .open {
+                        #expect(response.status != .unauthorized && response.status != .forbidden, "\(method) \(path) open")
+                    } else {
+                        #expect(response.status == .unauthorized, "\(method) \(path) without credentials")
+                        #expect(response.headers[.wwwAuthenticate] != nil)
+                    }
+                    #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                    #expect(response.headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
+                }
+                guard rule != .open else { continue }
+                for role in Role.allCases {
+                    let allowed = switch rule {
+                    case .open, .signedIn: true
+                    case .requires(let permission): role.allows(permission)
+                    }
+                    var token = roleTokens[role]!
+                    if ending.contains(path) {
+                        let (email, password) = role == .owner ? (ServerHarness.ownerEmail, ServerHarness.ownerPassword)
+                                                               : ("\(role.rawValue)@gemba.test", "passphrase of \(role.rawValue)")
+                        token = try await harness.access.login(email: email, password: password, tenant: nil, origin: .local).accessToken
+                    }
+                    try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer \(token)"],
+                                             body: ByteBuffer(string: "{}")) { response in
+                        if allowed {
+                            #expect(response.status != .unauthorized && response.status != .forbidden, "\(method) \(path) as \(role)")
+                        } else {
+                            #expect(response.status == .forbidden, "\(method) \(path) as \(role): \(response.status)")
+                        }
+                    }
+                }
+                // A device may only ingest.
+                try await client.execute(uri: uri, method: method, headers: [.authorization: "Token gw-1:\(deviceSecret)"],
+                                         body: ByteBuffer(string: "{}")) { response in
+                    let allowed = rule == .requires(.ingest)
+                    #expect(allowed ? response.status != .forbidden : response.status == .forbidden, "\(method) \(path) as a device")
+                }
+                // Forged and malformed credentials.
+                try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer eyJhbGciOiJub25lIn0.e30."]) { response in
+                    #expect(response.status == .unauthorized, "\(method) \(path) with an unsigned token")
+                }
+            }
+        }
+        // Expired: the same token, sixteen minutes later.
+        harness.clock.advance(minutes: 16)
+        try await harness.test(anonymous: true) { client in
+            for (method, path) in routes where AccessTable.routes["\(method.rawValue) \(path)"] != .open {
+                try await client.execute(uri: Self.concrete(path), method: method, headers: [.authorization: "Bearer \(expiring)"]) { response in
+                    #expect(response.status == .unauthorized, "\(method) \(path) with an expired token")
+                    #expect(response.text.contains("expired"))
+                }
+            }
+        }
+    }
+
+    @Test func anotherTenantsObjectsAnswerNotFound() async throws {
+        let harness = try await ServerHarness()
+        let other = TenantID("other")!
+        try await harness.identity.createTenant(other, name: "Other", at: .now())
+        try await harness.access.createUser(email: "boss@other.test", displayName: "Boss", password: "other passphrase", tenant: other, role: .owner)
+        let ownKey = try await harness.access.createAPIKey(.system(.default), name: "mine", role: .viewer, expiresAt: nil, origin: .local)
+        let ownDevice = try await harness.access.createDevice(.system(.default), username: "gw-own", subtree: nil, origin: .local)
+        let owner = try await harness.access.authenticate(accessToken: try await harness.ownerToken())
+        let foreign = try await harness.access.login(email: "boss@other.test", password: "other passphrase", tenant: nil, origin: .local)
+        try await harness.test { client in
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: """
+                {"records": [{"machine": "plant1/line1/press-1", "values": {"temp": 1}}]}
+                """)) { #expect($0.status == .ok) }
+            let headers: HTTPFields = [.authorization: "Bearer \(foreign.accessToken)"]
+            for (method, uri) in [(HTTPRequest.Method.delete, "/api/v1/api-keys/\(ownKey.object.id)"),
+                                  (.delete, "/api/v1/devices/\(ownDevice.object.id)"),
+                                  (.delete, "/api/v1/members/\(owner.id)"),
+                                  (.put, "/api/v1/members/\(owner.id)"),
+                                  (.get, "/api/v1/latest?machine=plant1/line1/press-1"),
+                                  (.get, "/api/v1/tags?machine=plant1/line1/press-1")] {
+                try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: #"{"role": "viewer"}"#)) { response in
+                    #expect(response.status == .notFound, "\(method) \(uri) from another tenant: \(response.status)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/machines", method: .get, headers: headers) { response in
+                #expect(response.status == .ok)
+                #expect(!response.text.contains("press-1"))
+            }
+            try await client.execute(uri: "/api/v1/audit?action=api_key.", method: .get, headers: headers) { response in
+                #expect(response.json["items"]?.array.isEmpty == true)
+            }
+        }
+        // Nothing of the default tenant was changed by the other tenant's attempts.
+        #expect(try await harness.access.apiKeys(owner).first?.revokedAt == nil)
+        #expect(try await harness.access.members(owner).count == 1)
+    }
+}
