@@ -60,7 +60,8 @@ HTTP_PORT=$(free_port); AUTH_HTTP_PORT=$(free_port); UP_HTTP_PORT=$(free_port); 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-"$GEMBA" serve --mqtt-port "$PORT" --mqtt-tls-port "$TLS_PORT" --mqtt-tls-cert "$WORK/cert.pem" \
+export GEMBA_ADMIN_PASSWORD="interop-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+"$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$PORT" --mqtt-tls-port "$TLS_PORT" --mqtt-tls-cert "$WORK/cert.pem" \
     --mqtt-tls-key "$WORK/key.pem" --http-port "$HTTP_PORT" --data-dir "$WORK/data" --log-level warning 2>"$WORK/serve.log" &
 PIDS+=($!)
 printf 'plc-7:s3cret\n' > "$WORK/users"

@@ -30,17 +30,53 @@ UPSTREAM_HTTP = os.environ.get("GEMBA_UPSTREAM_HTTP_URL")
 MOSQUITTO_PORT = int(os.environ.get("MOSQUITTO_PORT", "0"))
 
 
+ADMIN_EMAIL = os.environ.get("GEMBA_ADMIN_EMAIL", "admin@gemba.local")
+ADMIN_PASSWORD = os.environ.get("GEMBA_ADMIN_PASSWORD", "")
+_tokens = {}
+
+
+def token(base=HTTP):
+    """An access token of the owner the server created from GEMBA_ADMIN_PASSWORD (signed in once per server)."""
+    if base not in _tokens:
+        body = json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).encode()
+        request = urllib.request.Request(base + "/api/v1/auth/login", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            _tokens[base] = json.loads(response.read())["access_token"]
+    return _tokens[base]
+
+
+def authorized(headers=None, base=HTTP):
+    return {"Authorization": f"Bearer {token(base)}", **(headers or {})}
+
+
+_keys = {}
+
+
+def api_key(role="engineer"):
+    """A real API key (what Telegraf would be configured with), created through the API."""
+    if role not in _keys:
+        status, _, body = post("/api/v1/api-keys", json.dumps({"name": f"pytest {role}", "role": role}).encode())
+        assert status == 201, body
+        _keys[role] = json.loads(body)["key"]
+    return _keys[role]
+
+
 def unique_machine():
     return f"m-{uuid.uuid4().hex[:10]}"
 
 
 def get(path, base=HTTP):
-    with urllib.request.urlopen(base + path, timeout=10) as response:
+    request = urllib.request.Request(base + path, headers=authorized(base=base))
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def post(path, body, headers=None):
-    request = urllib.request.Request(HTTP + path, data=body, method="POST", headers=headers or {})
+    headers = headers or {}
+    if "Authorization" not in headers:
+        headers = authorized(headers)
+    request = urllib.request.Request(HTTP + path, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers, response.read()
@@ -72,7 +108,7 @@ def eventually(check, timeout=10.0):
 def test_influxdb_client_v2_with_token_and_gzip():
     machine = unique_machine()
     now_ms = int(time.time() * 1000)
-    with influxdb_client.InfluxDBClient(url=HTTP, token="telegraf-token", org="acme", enable_gzip=True) as client:
+    with influxdb_client.InfluxDBClient(url=HTTP, token=api_key(), org="acme", enable_gzip=True) as client:
         write = client.write_api(write_options=SYNCHRONOUS)
         point = (influxdb_client.Point("modbus").tag("site", "plant1").tag("line", "line7").tag("machine", machine)
                  .tag("host", "gateway-1").field("temperature", 71.25).field("cycles", 42).field("running", True)
@@ -95,7 +131,7 @@ def test_influxdb_client_v2_with_token_and_gzip():
 
 def test_influxdb_client_v2_reports_bad_lines():
     machine = unique_machine()
-    with influxdb_client.InfluxDBClient(url=HTTP, token="t", org="acme") as client:
+    with influxdb_client.InfluxDBClient(url=HTTP, token=api_key(), org="acme") as client:
         write = client.write_api(write_options=SYNCHRONOUS)
         with pytest.raises(ApiException) as raised:
             write.write(bucket="plant1/line7", record=[f"m,machine={machine} ok=1", "m,machine=x bad=NaN", "garbage"])
@@ -110,7 +146,8 @@ def test_influxdb_client_v2_reports_bad_lines():
 
 def test_influxdb_v1_client_write_points():
     machine = unique_machine()
-    client = influxdb.InfluxDBClient(host="127.0.0.1", port=int(HTTP.rsplit(":", 1)[1]), database="plant2/assembly/line1")
+    client = influxdb.InfluxDBClient(host="127.0.0.1", port=int(HTTP.rsplit(":", 1)[1]), database="plant2/assembly/line1",
+                                   username="telegraf", password=api_key())
     now_ms = int(time.time() * 1000)
     assert client.write_points([{"measurement": "snmp", "tags": {"machine": machine}, "time": now_ms,
                                  "fields": {"ifInOctets": 123456789, "up": 1.0}}], time_precision="ms")
@@ -123,7 +160,8 @@ def test_influxdb_v1_client_write_points():
 
 
 def test_influxdb_v1_client_old_timestamp_is_rejected_with_reason():
-    client = influxdb.InfluxDBClient(host="127.0.0.1", port=int(HTTP.rsplit(":", 1)[1]), database="plant2/line1")
+    client = influxdb.InfluxDBClient(host="127.0.0.1", port=int(HTTP.rsplit(":", 1)[1]), database="plant2/line1",
+                                   username="telegraf", password=api_key())
     with pytest.raises(influxdb.exceptions.InfluxDBClientError) as raised:
         client.write_points([{"measurement": "snmp", "tags": {"machine": "x"}, "time": 1_000_000_000_000,
                               "fields": {"v": 1.0}}], time_precision="ms")
@@ -151,8 +189,10 @@ def test_http_batch_with_idempotency_key_and_gzip():
 
 # -- MQTT JSON topics with Paho -----------------------------------------------------------------
 
-def paho(port, version=mqtt.MQTTv5):
+def paho(port, version=mqtt.MQTTv5, username=None, password=None):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=version)
+    if username is not None:
+        client.username_pw_set(username, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -194,6 +234,48 @@ def test_paho_bad_payloads_do_not_cost_the_connection():
         client.disconnect()
 
 
+def test_paho_device_credentials_publish_only_in_their_subtree():
+    machine = unique_machine()
+    status, _, body = post("/api/v1/devices", json.dumps({"username": f"gw-{machine}", "subtree": "plant4/line1"}).encode())
+    assert status == 201, body
+    secret = json.loads(body)["secret"]
+    acks = {}
+    client = paho(MQTT_PORT, mqtt.MQTTv5, f"gw-{machine}", secret)
+    client.on_publish = lambda c, userdata, mid, reason, properties: acks.__setitem__(mid, reason)
+    try:
+        inside = client.publish(f"gemba/v1/plant4/line1/{machine}", json.dumps({"values": {"t": 4.5}}), qos=1)
+        outside = client.publish(f"gemba/v1/plant4/line2/{machine}", json.dumps({"values": {"t": 9.5}}), qos=1)
+        inside.wait_for_publish(10)
+        outside.wait_for_publish(10)
+        assert latest(f"plant4/line1/{machine}")["t"]["v"] == 4.5
+        assert acks[outside.mid].is_failure and acks[outside.mid].value == 0x87  # Not authorized
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            latest(f"plant4/line2/{machine}")
+        assert missing.value.code == 404
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    refused = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    refused.username_pw_set(f"gw-{machine}", "wrong secret")
+    with pytest.raises(Exception):
+        refused.connect("127.0.0.1", MQTT_PORT)
+        refused.loop_start()
+        eventually(lambda: refused.is_connected(), timeout=2)
+    refused.loop_stop()
+
+
+def test_http_requires_credentials_and_tells_why():
+    request = urllib.request.Request(HTTP + "/api/v1/machines")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    assert raised.value.code == 401
+    assert raised.value.headers["WWW-Authenticate"].startswith("Bearer")
+    assert raised.value.headers["X-Content-Type-Options"] == "nosniff"
+    viewer = api_key("viewer")
+    status, _, body = post("/api/v1/ingest", b'[{"machine": "a/b/c", "values": {"x": 1}}]', {"Authorization": f"Token {viewer}"})
+    assert status == 403, body
+
+
 # -- mosquitto as the upstream broker -----------------------------------------------------------
 
 @pytest.mark.skipif(not UPSTREAM_HTTP, reason="needs a gemba serve with --mqtt-upstream")
@@ -216,7 +298,7 @@ def test_websocket_live_stream():
     url = HTTP.replace("http://", "ws://") + f"/api/v1/live?machine={machine}"
 
     async def scenario():
-        async with websockets.connect(url) as socket:
+        async with websockets.connect(url + f"&access_token={token()}") as socket:
             # The subscription is registered when the upgrade completes; publish through HTTP.
             for attempt in range(50):
                 post("/api/v1/ingest", json.dumps([{"machine": machine, "values": {"speed": 900 + attempt}}]).encode())
