@@ -22,6 +22,7 @@ install_peers() {
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
     command -v openssl >/dev/null || missing+=(openssl)
+    command -v curl >/dev/null || missing+=(curl)
     [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
@@ -102,6 +103,23 @@ if mosquitto_pub -p "$AUTH_PORT" -t a -m x 2>/dev/null; then fail "anonymous acc
 mosquitto_pub -p "$AUTH_PORT" -t a -m x -u plc-7 -P s3cret || fail "right password refused"
 echo "mosquitto clients: ok"
 
+step "device credentials and API keys from gemba admin, used by mosquitto_pub and curl"
+DEVICE_SECRET=$("$GEMBA" admin device create --data-dir "$WORK/data" --username gw-ci --subtree plant1/line3 2>/dev/null)
+VIEWER_KEY=$("$GEMBA" admin api-key create --data-dir "$WORK/data" --name ci-viewer --role viewer 2>/dev/null)
+mosquitto_pub -p "$PORT" -V mqttv5 -q 1 -u gw-ci -P "$DEVICE_SECRET" -t gemba/v1/plant1/line3/m-ci \
+    -m '{"values": {"ci_temp": 21.5}}' 2>"$WORK/pub.err" || fail "device publish refused"
+if grep -q "failed" "$WORK/pub.err"; then fail "device publish in its subtree failed: $(cat "$WORK/pub.err")"; fi
+mosquitto_pub -p "$PORT" -V mqttv5 -q 1 -u gw-ci -P "$DEVICE_SECRET" -t gemba/v1/plant1/line4/m-ci -m '{"values": {"x": 1}}' \
+    2>"$WORK/pub.err" || true
+grep -q "Not authorized" "$WORK/pub.err" || fail "device published outside its subtree"
+if mosquitto_pub -p "$PORT" -u gw-ci -P wrong-secret -t gemba/v1/plant1/line3/m-ci -m 1 2>/dev/null; then fail "wrong device secret accepted"; fi
+curl -sf -H "Authorization: Bearer $VIEWER_KEY" "http://127.0.0.1:$HTTP_PORT/api/v1/latest?machine=plant1/line3/m-ci" \
+    | grep -q '"ci_temp"' || fail "the device's sample is not readable with the viewer key"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/api/v1/machines")" = 401 ] || fail "no credentials must be 401"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEWER_KEY" -X POST \
+    "http://127.0.0.1:$HTTP_PORT/api/v1/api-keys" -d '{}')" = 403 ] || fail "a viewer key must not create keys"
+
+
 step "gemba pub/sub CLI (against gemba over TLS and against mosquitto)"
 "$GEMBA" sub -p "$TLS_PORT" -h localhost --cafile "$WORK/cert.pem" -t 'cli/gemba/#' -v -C 1 -W 5 > "$WORK/gsub" &
 sub=$!; sleep 0.5
@@ -118,9 +136,12 @@ GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad 
 "$GEMBA" pub -t 'a/#' -m x >/dev/null 2>&1; [ $? -eq 2 ] || fail "wildcard topic must exit 2"
 set -e
 JP=$(free_port); JH=$(free_port)
-"$GEMBA" serve --mqtt-port "$JP" --http-port "$JH" --data-dir "$WORK/data-json" --log-format json 2>"$WORK/json.log" &
+"$GEMBA" serve --mqtt-port "$JP" --http-port "$JH" --data-dir "$WORK/data-json" --log-format json \
+    --http-tls-cert "$WORK/cert.pem" --http-tls-key "$WORK/key.pem" 2>"$WORK/json.log" &
 json_pid=$!
 for _ in $(seq 1 100); do grep -q 'Gemba is running' "$WORK/json.log" && break; sleep 0.1; done
+curl -sf --cacert "$WORK/cert.pem" -D "$WORK/https.headers" "https://localhost:$JH/health" >/dev/null || fail "HTTPS /health failed"
+grep -qi '^strict-transport-security:' "$WORK/https.headers" || fail "HTTPS responses must carry HSTS"
 kill -TERM "$json_pid"; wait "$json_pid" || fail "gemba serve did not stop cleanly on SIGTERM"
 python3 -c 'import json, sys
 lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]

@@ -27,6 +27,25 @@ extension AccessService {
         return password == nil ? chosen : nil
     }
 
+    /// Creates a tenant; refuses an id that exists.
+    public func createTenant(_ tenant: TenantID, name: String) async throws {
+        do {
+            try await store.createTenant(tenant, name: name, at: clock())
+        } catch let error as IdentityStoreError where error.code == .conflict {
+            throw AccessError(.conflict, "tenant \(tenant) already exists")
+        }
+        await audit(.system(tenant), "tenant.create", target: tenant.rawValue, outcome: "success", origin: .local)
+    }
+
+    public func allTenants() async throws -> [(id: TenantID, name: String)] { try await store.tenants() }
+
+    /// Throws not found unless the tenant exists; with `createDefault`, the default tenant is made on demand.
+    public func ensureTenant(_ tenant: TenantID, createDefault: Bool) async throws {
+        guard try await !store.tenants().contains(where: { $0.id == tenant }) else { return }
+        guard createDefault, tenant == .default else { throw AccessError(.notFound, "no tenant \(tenant); create it first") }
+        try await store.createTenant(tenant, name: tenant.rawValue, at: clock())
+    }
+
     /// Creates a user with a password and a membership (`gemba admin`, bootstrap).
     @discardableResult
     public func createUser(email: String, displayName: String, password: String, tenant: TenantID, role: Role) async throws -> User {

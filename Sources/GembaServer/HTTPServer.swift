@@ -1,5 +1,8 @@
 public import Hummingbird
+internal import HummingbirdCore
+internal import HummingbirdTLS
 internal import HummingbirdWebSocket
+public import NIOSSL
 public import Logging
 
 /// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
@@ -24,13 +27,16 @@ public enum HTTPServer {
         return router
     }
 
-    /// The application, a `Service` to run in the ServiceGroup.
-    public static func application(_ server: ServerContext, host: String, port: Int,
-                                   onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
+    /// The application, a `Service` to run in the ServiceGroup; HTTPS (and WSS) when `tls` is given.
+    public static func application(_ server: ServerContext, host: String, port: Int, tls: TLSConfiguration? = nil,
+                                   onServerRunning: (@Sendable (Int) async -> Void)? = nil) throws -> some ApplicationProtocol {
+        var server = server
+        server.tls = tls != nil
         let router = router(server)
+        let plain = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router)
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            server: try tls.map { try .tls(plain, tlsConfiguration: $0) } ?? plain,
             configuration: .init(address: .hostname(host, port: port), serverName: "Gemba"),
             onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
             logger: server.logger

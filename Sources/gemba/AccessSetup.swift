@@ -23,7 +23,8 @@ enum AccessSetup {
         return key
     }
 
-    static func service(dataDirectory: String, keyFile: String?, logger: Logger) async throws -> AccessService {
+    static func service(dataDirectory: String, keyFile: String?, configuration: AccessService.Configuration = .init(),
+                        logger: Logger) async throws -> AccessService {
         let store: SQLiteIdentityStore
         do {
             store = try SQLiteIdentityStore(directory: dataDirectory)
@@ -31,7 +32,7 @@ enum AccessSetup {
             throw ConfigurationError("cannot open the identity database in \(dataDirectory): \(error)")
         }
         let signer = try await TokenSigner(key: try signingKey(dataDirectory: dataDirectory, keyFile: keyFile))
-        return AccessService(store: store, signer: signer, logger: logger)
+        return AccessService(store: store, signer: signer, configuration: configuration, logger: logger)
     }
 
     /// First start: creates the default tenant's owner. Prints a generated password once, on

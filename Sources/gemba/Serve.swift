@@ -93,6 +93,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Email of the owner created on first start (default admin@gemba.local). Env: GEMBA_ADMIN_EMAIL. Its password comes from GEMBA_ADMIN_PASSWORD or is generated and printed once.")
     var adminEmail: String?
 
+    @Option(help: "PEM certificate chain for HTTPS (the API and WebSocket); with --http-tls-key. Env: GEMBA_HTTP_TLS_CERT.")
+    var httpTlsCert: String?
+
+    @Option(help: "PEM private key for HTTPS. Env: GEMBA_HTTP_TLS_KEY.")
+    var httpTlsKey: String?
+
+    @Option(help: "Sign-in attempts per minute per client IP (default 10); per account it is half. Env: GEMBA_LOGIN_RATE.")
+    var loginRate: Int?
+
+    @Option(help: "API requests per minute per user, key or device (default 6000). Env: GEMBA_API_RATE.")
+    var apiRate: Int?
+
     @Option(help: "File holding the access-token signing key (default: <data-dir>/jwt.key, generated). Env: GEMBA_JWT_KEY_FILE.")
     var jwtKeyFile: String?
 
@@ -122,8 +134,17 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ConfigurationError("cannot open the database in \(dataDirectory): \(error)")
         }
+        var accessConfiguration = AccessService.Configuration()
+        let loginRate = try settings.int("login-rate", flag: loginRate, default: 10, range: 1...100_000)
+        accessConfiguration.loginPerIP = .init(perMinute: Double(loginRate), burst: Double(loginRate))
+        accessConfiguration.loginPerAccount = .init(perMinute: Double(max(1, loginRate / 2)), burst: Double(max(1, loginRate / 2)))
+        let apiRate = try settings.int("api-rate", flag: apiRate, default: 6_000, range: 1...10_000_000)
+        accessConfiguration.apiPerPrincipal = .init(perMinute: Double(apiRate), burst: Double(max(1, apiRate / 6)))
+        let httpTLS = try Self.serverTLS(cert: settings.string("http-tls-cert", flag: httpTlsCert),
+                                         key: settings.string("http-tls-key", flag: httpTlsKey), what: "--http-tls")
         let access = try await AccessSetup.service(dataDirectory: dataDirectory,
-                                                   keyFile: settings.string("jwt-key-file", flag: jwtKeyFile)?.value, logger: logger)
+                                                   keyFile: settings.string("jwt-key-file", flag: jwtKeyFile)?.value,
+                                                   configuration: accessConfiguration, logger: logger)
         try await AccessSetup.bootstrap(access, email: settings.string("admin-email", flag: adminEmail)?.value ?? "admin@gemba.local",
                                         password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)
         if configuration.authenticator is AllowAnonymous {
@@ -146,9 +167,9 @@ struct Serve: AsyncParsableCommand {
         let envOrigins = ProcessInfo.processInfo.environment["GEMBA_CORS_ORIGINS"]?.split(separator: ",").map(String.init) ?? []
         server.allowedOrigins = Set(corsOrigin + envOrigins)
         let mqttPort = configuration.port
-        let http = HTTPServer.application(server, host: httpHost, port: httpPort) { port in
+        let http = try HTTPServer.application(server, host: httpHost, port: httpPort, tls: httpTLS) { port in
             logger.notice("Gemba is running", metadata: [
-                "http.url": "http://\(httpHost):\(port)", "mqtt.port": "\(broker.port ?? mqttPort)",
+                "http.url": "\(httpTLS == nil ? "http" : "https")://\(httpHost):\(port)", "mqtt.port": "\(broker.port ?? mqttPort)",
                 "storage.path": "\(dataDirectory)",
             ])
         }
@@ -218,7 +239,8 @@ struct Serve: AsyncParsableCommand {
             "mqtt-max-inflight", flag: mqttMaxInflight, default: 256, range: 1...65_535)
         let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: mqttMaxKeepalive, default: 0, range: 0...65535)
         configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
-        configuration.tls = try tlsConfiguration(settings)
+        configuration.tls = try Self.serverTLS(cert: settings.string("mqtt-tls-cert", flag: mqttTlsCert),
+                                               key: settings.string("mqtt-tls-key", flag: mqttTlsKey), what: "--mqtt-tls")
         if let users = settings.string("mqtt-users-file", flag: mqttUsersFile) {
             configuration.authenticator = StaticAuthenticator(users: try Self.loadUsers(users.value),
                                                               allowAnonymous: false)
@@ -226,9 +248,9 @@ struct Serve: AsyncParsableCommand {
         return configuration
     }
 
-    private func tlsConfiguration(_ settings: Settings) throws -> TLSConfiguration? {
-        let cert = settings.string("mqtt-tls-cert", flag: mqttTlsCert)
-        let key = settings.string("mqtt-tls-key", flag: mqttTlsKey)
+    /// A server TLS configuration from a PEM certificate chain and key, both or neither.
+    static func serverTLS(cert: (value: String, source: String)?, key: (value: String, source: String)?,
+                          what: String) throws -> TLSConfiguration? {
         switch (cert, key) {
         case (nil, nil): return nil
         case (let cert?, let key?):
@@ -240,7 +262,7 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigurationError("cannot load TLS certificate \(cert.value) / key \(key.value): \(error)")
             }
         default:
-            throw ConfigurationError("--mqtt-tls-cert and --mqtt-tls-key must be given together")
+            throw ConfigurationError("\(what)-cert and \(what)-key must be given together")
         }
     }
 

@@ -59,7 +59,7 @@ struct ServerHarness {
         let pipeline = self.pipeline
         let task = runPipeline ? Task { try await pipeline.run() } : nil
         defer { task?.cancel() }
-        let app = HTTPServer.application(server, host: "127.0.0.1", port: 0)
+        let app = try HTTPServer.application(server, host: "127.0.0.1", port: 0)
         let token = anonymous ? nil : try await ownerToken()
         try await app.test(.live) { client in
             try await body(token.map { AuthorizedClient(client: client, authorization: "Bearer \($0)") } ?? client)
