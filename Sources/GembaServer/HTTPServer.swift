@@ -33,7 +33,11 @@ public enum HTTPServer {
         var server = server
         server.tls = tls != nil
         let router = router(server)
-        let plain = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router)
+        let webSocketResponder = router.buildResponder()
+        let plain = HTTPServerBuilder { responder in
+            ParseErrorGuardedChannel(base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                                        configuration: .init()))
+        }
         return Application(
             router: router,
             server: try tls.map { try .tls(plain, tlsConfiguration: $0) } ?? plain,

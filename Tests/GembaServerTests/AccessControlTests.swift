@@ -5,6 +5,8 @@ import GembaIngest
 import GembaServer
 import Hummingbird
 import HummingbirdTesting
+import HummingbirdWSTesting
+import NIOWebSocket
 import Testing
 
 /// Every route × every kind of caller, against the access table: the table must name every route,
@@ -135,5 +137,53 @@ import Testing
         // Nothing of the default tenant was changed by the other tenant's attempts.
         #expect(try await harness.access.apiKeys(owner).first?.revokedAt == nil)
         #expect(try await harness.access.members(owner).count == 1)
+    }
+
+    @Test func theLiveStreamClosesWhenItsTokenExpires() async throws {
+        var short = AccessService.Configuration()
+        short.accessTokenLifetime = 1_500
+        let harness = try await ServerHarness(access: short)
+        let token = try await harness.ownerToken()
+        try await harness.test(anonymous: true) { client in
+            let close = try await client.ws("/api/v1/live?access_token=\(token)") { inbound, _, _ in
+                for try await _ in inbound {}
+            }
+            #expect(close?.closeCode == .unknown(4401))
+            #expect(close?.reason == "access token expired")
+            // An expired token cannot open a new stream.
+            await #expect(throws: (any Error).self) {
+                try await client.ws("/api/v1/live?access_token=\(token)") { _, _, _ in }
+            }
+        }
+    }
+
+    @Test func badCredentialsAndBodiesCostNothingElse() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test(anonymous: true) { client in
+            for body in ["", "{", "[]", #"{"email": 1, "password": "x"}"#, String(repeating: "x", count: 100_000)] {
+                try await client.execute(uri: "/api/v1/auth/login", method: .post, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest || response.status == .contentTooLarge, "\(body.prefix(20))")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+            try await client.execute(uri: "/api/v1/auth/login", method: .post, body: ByteBuffer(string:
+                #"{"email": "\#(ServerHarness.ownerEmail)", "password": "\#(ServerHarness.ownerPassword)", "tenant": "UPPER CASE"}"#)) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+        // A header over the parser's limit: 400 and the connection closed, not left hanging.
+        try await harness.test(anonymous: true) { client in
+            let huge = "Bearer " + String(repeating: "a", count: 200_000)
+            try await client.execute(uri: "/api/v1/machines", method: .get, headers: [.authorization: huge]) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+        try await harness.test(anonymous: true) { client in
+            // The server is unaffected: a normal sign-in and request still work.
+            let token = try await harness.ownerToken()
+            try await client.execute(uri: "/api/v1/machines", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
     }
 }
