@@ -186,4 +186,55 @@ import Testing
             }
         }
     }
+
+    @Test func rateLimitsAnswer429WithRetryAfter() async throws {
+        var tight = AccessService.Configuration()
+        tight.apiPerPrincipal = .init(perMinute: 60, burst: 3)
+        tight.loginPerIP = .init(perMinute: 2, burst: 2)
+        let harness = try await ServerHarness(access: tight)
+        let token = try await harness.ownerToken()  // from another "IP" than the HTTP client's
+        try await harness.test(anonymous: true) { client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<4 {
+                try await client.execute(uri: "/api/v1/machines", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                    statuses.append(response.status)
+                    if response.status == .tooManyRequests { #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 >= 1) }
+                }
+            }
+            #expect(statuses == [.ok, .ok, .ok, .tooManyRequests])
+            let login = ByteBuffer(string: #"{"email": "nobody@gemba.test", "password": "whatever it is"}"#)
+            for _ in 0..<2 {
+                try await client.execute(uri: "/api/v1/auth/login", method: .post, body: login) { #expect($0.status == .unauthorized) }
+            }
+            try await client.execute(uri: "/api/v1/auth/login", method: .post, body: login) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(response.headers[.retryAfter] != nil)
+            }
+        }
+    }
+
+    @Test func corsAnswersOnlyConfiguredOriginsAndUnknownRolesAreRefused() async throws {
+        var harness = try await ServerHarness()
+        harness.server.allowedOrigins = ["https://dashboard.plant.example"]
+        try await harness.test { client in
+            for (origin, allowed) in [("https://dashboard.plant.example", true), ("https://evil.example", false)] {
+                try await client.execute(uri: "/api/v1/machines", method: .options,
+                                         headers: [.origin: origin, .accessControlRequestMethod: "GET"]) { response in
+                    #expect(response.headers[.accessControlAllowOrigin] == (allowed ? origin : nil))
+                }
+                try await client.execute(uri: "/api/v1/machines", method: .get, headers: [.origin: origin]) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.accessControlAllowOrigin] == (allowed ? origin : nil))
+                }
+            }
+            try await client.execute(uri: "/api/v1/api-keys", method: .post, body: ByteBuffer(string: #"{"name": "x", "role": "king"}"#)) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.text.contains("unknown role"))
+            }
+            try await client.execute(uri: "/api/v1/devices", method: .post,
+                                     body: ByteBuffer(string: #"{"username": "gw", "subtree": "a/b/c/d/e"}"#)) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
 }
