@@ -26,7 +26,11 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 start_gemba() {  # start_gemba NAME [extra flags]; sets MQ, HP, PID
     local name=$1; shift
     MQ=$(port); HP=$(port)
-    "$GEMBA" serve --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$name" --log-level error "$@" 2>>"$WORK/gemba.log" &
+    # Load generators connect anonymously; seed and live use an API key made with gemba admin.
+    GEMBA_API_KEY=$("$GEMBA" admin api-key create --data-dir "$WORK/$name" --name bench --role engineer 2>/dev/null)
+    export GEMBA_API_KEY
+    "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$name" --log-level error "$@" \
+        2>>"$WORK/gemba.log" >/dev/null &
     PID=$!; PIDS+=("$PID"); wait_port "$MQ"; wait_port "$HP"
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
@@ -63,7 +67,7 @@ sleep 3
 NOW=$(($(date +%s) * 1000))
 for days in 1 30; do
     URL="http://127.0.0.1:$HP/api/v1/history?series=bench/line1/history-1/temperature&from=$((NOW - days * 86400000))&to=$NOW&points=1000"
-    wrk -t1 -c1 -d10s --latency "$URL" > "$WORK/wrk.txt"
+    wrk -t1 -c1 -d10s --latency -H "Authorization: Bearer $GEMBA_API_KEY" "$URL" > "$WORK/wrk.txt"
     python3 - "$days" "$WORK/wrk.txt" <<'PY' | tee -a "$RESULTS"
 import json, re, sys
 text = open(sys.argv[2]).read()

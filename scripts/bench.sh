@@ -23,7 +23,7 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 
 start_gemba() {
     GP=$(port)
-    "$GEMBA" serve --mqtt-port "$GP" --http-port "$(port)" --data-dir "$WORK/data" --log-level error 2>>"$WORK/gemba.log" &
+    "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$GP" --http-port "$(port)" --data-dir "$WORK/data" --log-level error 2>>"$WORK/gemba.log" &
     GPID=$!; PIDS+=("$GPID"); wait_port "$GP"
 }
 start_mosquitto() {

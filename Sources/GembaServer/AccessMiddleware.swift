@@ -35,10 +35,8 @@ public struct AccessMiddleware: RouterMiddleware {
             if let header = request.headers[.authorization] {
                 (caller, context.credentialExpiry) = try await access.credentials(authorization: header)
             } else if path == "/api/v1/live", let token = request.uri.queryParameters["access_token"] {
-                // Browsers cannot set headers on a WebSocket: the token comes in the query.
-                let (user, expiry) = try await access.authenticateWithExpiry(accessToken: String(token))
-                caller = user
-                context.credentialExpiry = expiry
+                // Browsers cannot set headers on a WebSocket: the token (or an API key) comes in the query.
+                (caller, context.credentialExpiry) = try await access.credentials(authorization: "Bearer \(token)")
             } else {
                 throw AccessError(.unauthorized, "authentication required: send Authorization: Bearer <token>")
             }

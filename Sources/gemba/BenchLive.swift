@@ -20,12 +20,15 @@ struct BenchLive: AsyncParsableCommand {
     @Option(help: "Tags per message.") var tags = 10
     @Option(help: "Machines publishing.") var machines = 100
     @Option(help: "Seconds to run.") var seconds = 20
+    @Option(help: "API key or access token (viewer or above). Env: GEMBA_API_KEY.") var apiKey: String?
 
     func run() async throws {
         let rate = samplesPerSecond / tags
         let latencies = Mutex<[Int64]>([])
         let frames = Mutex((frames: 0, samples: 0, skipped: 0))
+        let credential = apiKey ?? ProcessInfo.processInfo.environment["GEMBA_API_KEY"]
         let socketURL = url.replacingOccurrences(of: "http://", with: "ws://") + "/api/v1/live"
+            + (credential.map { "?access_token=\($0)" } ?? "")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let run = IngestRun(loop: loop, machines: machines, tags: tags, total: rate * seconds, window: 1 << 30, rate: rate,

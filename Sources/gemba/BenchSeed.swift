@@ -15,6 +15,7 @@ struct BenchSeed: AsyncParsableCommand {
     @Option(help: "Tag name.") var tag = "temperature"
     @Option(help: "Days of history, ending now.") var days = 30
     @Option(help: "Samples per request.") var batch = 20_000
+    @Option(help: "API key (engineer or above). Env: GEMBA_API_KEY.") var apiKey: String?
 
     func run() async throws {
         let end = Int64(Date().timeIntervalSince1970) * 1000
@@ -33,6 +34,9 @@ struct BenchSeed: AsyncParsableCommand {
             }
             var request = URLRequest(url: endpoint)
             request.httpMethod = "POST"
+            if let key = apiKey ?? ProcessInfo.processInfo.environment["GEMBA_API_KEY"] {
+                request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            }
             request.httpBody = Data("[\(records.joined(separator: ","))]".utf8)
             let (body, response) = try await URLSession.shared.data(for: request)
             guard (response as? HTTPURLResponse)?.statusCode == 200 else {

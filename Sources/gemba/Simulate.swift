@@ -21,6 +21,7 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (0: run until interrupted).") var duration = 0.0
     @Option(help: "Broker to publish to: mqtt://[user:pass@]host[:port].") var mqtt = "mqtt://127.0.0.1:1883"
     @Option(help: "Publish over HTTP to this Gemba base URL instead (e.g. http://127.0.0.1:8080).") var http: String?
+    @Option(help: "API key (engineer or above) for --http. Env: GEMBA_API_KEY.") var apiKey: String?
     @Option(help: "QoS of the publishes (0 or 1).") var qos = 1
     @Option(help: "Inject an anomaly: <machine path>:<vibration-drift|temperature-spike>; repeatable.") var inject: [String] = []
 
@@ -42,7 +43,7 @@ struct Simulate: AsyncParsableCommand {
             guard let url = URL(string: http), url.scheme == "http" || url.scheme == "https" else {
                 throw ConfigurationError("--http must be a URL like http://127.0.0.1:8080")
             }
-            target = .http(url)
+            target = .http(url, apiKey: apiKey ?? ProcessInfo.processInfo.environment["GEMBA_API_KEY"])
         } else {
             var configuration = try Serve.upstream(mqtt, source: "--mqtt")
             configuration.clientID = "gemba-simulator-\(seed)"

@@ -18,8 +18,8 @@ struct SimulationPublisher: Service {
         /// The broker in this process (`serve --demo`), connected to over loopback once it listens.
         case embedded(MQTTBroker)
         case mqtt(MQTTClientConfiguration)
-        /// Gemba's HTTP base URL.
-        case http(URL)
+        /// Gemba's HTTP base URL, with an API key (engineer or above) when the server needs one.
+        case http(URL, apiKey: String?)
     }
 
     let factory: FactorySimulator
@@ -70,8 +70,8 @@ struct SimulationPublisher: Service {
             return try await MQTTReadingSender(configuration: configuration, qos: qos, logger: logger)
         case .mqtt(let configuration):
             return try await MQTTReadingSender(configuration: configuration, qos: qos, logger: logger)
-        case .http(let url):
-            return HTTPReadingSender(url: url.appendingPathComponent("api/v1/ingest"))
+        case .http(let url, let apiKey):
+            return HTTPReadingSender(url: url.appendingPathComponent("api/v1/ingest"), apiKey: apiKey)
         }
     }
 }
@@ -107,6 +107,7 @@ struct MQTTReadingSender: ReadingSender {
 
 struct HTTPReadingSender: ReadingSender {
     let url: URL
+    let apiKey: String?
 
     func send(time: Timestamp, readings: [(AssetPath, [(String, SampleValue)])]) async throws {
         let records = readings.map { path, values in
@@ -116,6 +117,7 @@ struct HTTPReadingSender: ReadingSender {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         request.httpBody = Data("{\"records\":[\(records.joined(separator: ","))]}".utf8)
         let (body, response) = try await URLSession.shared.data(for: request)
         guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
