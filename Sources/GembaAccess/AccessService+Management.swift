@@ -71,6 +71,17 @@ extension AccessService {
         }
     }
 
+    /// Disables (or enables) a user everywhere; disabling ends every session at once.
+    public func setDisabled(email: String, _ disabled: Bool) async throws {
+        guard let user = try await store.user(email: email.lowercased()) else { throw AccessError(.notFound, "no user \(email)") }
+        try await store.setDisabled(userID: user.id, disabled)
+        if disabled { _ = try await store.revokeSessions(userID: user.id, except: nil, at: clock()) }
+        for membership in try await store.memberships(userID: user.id) {
+            await audit(.system(membership.tenant), disabled ? "user.disable" : "user.enable", target: user.email, outcome: "success",
+                        origin: .local)
+        }
+    }
+
     static func normalized(email: String) throws(AccessError) -> String {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)

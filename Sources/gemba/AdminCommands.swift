@@ -88,7 +88,7 @@ struct TenantCommand: AsyncParsableCommand {
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Create users and reset passwords.",
-                                                    subcommands: [Create.self, ResetPassword.self])
+                                                    subcommands: [Create.self, ResetPassword.self, Disable.self, Enable.self])
 
     struct Create: AsyncParsableCommand {
         @OptionGroup var target: AdminTarget
@@ -109,6 +109,30 @@ struct UserCommand: AsyncParsableCommand {
             }
             print(generated ? "created \(email) (\(role.rawValue) in \(tenant)) with the password \(password) (shown once)"
                             : "created \(email) (\(role.rawValue) in \(tenant))")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user in every tenant and end their sessions.")
+        @OptionGroup var target: AdminTarget
+        @Option(help: "Email address.") var email: String
+
+        func run() async throws {
+            let service = try await target.service()
+            try await adminOperation { try await service.setDisabled(email: email, true) }
+            print("disabled \(email); every session ended")
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled user again.")
+        @OptionGroup var target: AdminTarget
+        @Option(help: "Email address.") var email: String
+
+        func run() async throws {
+            let service = try await target.service()
+            try await adminOperation { try await service.setDisabled(email: email, false) }
+            print("enabled \(email)")
         }
     }
 

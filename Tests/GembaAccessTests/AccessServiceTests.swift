@@ -107,6 +107,21 @@ struct AccessFixture {
         }
     }
 
+    @Test func aDisabledUserIsLockedOutAtOnce() async throws {
+        let fixture = try await AccessFixture()
+        _ = try await fixture.withOwner()
+        let pair = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
+                                                   origin: AccessFixture.origin)
+        try await fixture.service.setDisabled(email: "owner@acme.test", true)
+        await #expect(throws: AccessError.self) { try await fixture.service.authenticate(accessToken: pair.accessToken) }
+        await #expect(throws: AccessError.self) { try await fixture.service.refresh(pair.refreshToken, origin: AccessFixture.origin) }
+        await #expect(throws: AccessError(.unauthorized, "this account is disabled")) {
+            try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil, origin: AccessFixture.origin)
+        }
+        try await fixture.service.setDisabled(email: "owner@acme.test", false)
+        _ = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil, origin: AccessFixture.origin)
+    }
+
     @Test func passwordsAndSecretsAreStoredOnlyAsHashes() async throws {
         let fixture = try await AccessFixture()
         let owner = try await fixture.withOwner()

@@ -4,6 +4,7 @@ import GembaCore
 import GembaIngest
 import GembaServer
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
 import HummingbirdWSTesting
 import NIOWebSocket
@@ -234,6 +235,39 @@ import Testing
             try await client.execute(uri: "/api/v1/devices", method: .post,
                                      body: ByteBuffer(string: #"{"username": "gw", "subtree": "a/b/c/d/e"}"#)) { response in
                 #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func theAuditLogRecordsMutationsAndSecurityEventsWithoutSecrets() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            var secret = ""
+            try await client.execute(uri: "/api/v1/api-keys", method: .post, headers: [HTTPField.Name("X-Request-ID")!: "req-audit-1"],
+                                     body: ByteBuffer(string: #"{"name": "line 3 gateway", "role": "engineer"}"#)) { response in
+                #expect(response.status == .created)
+                secret = response.json["key"]?.stringValue ?? ""
+            }
+            #expect(secret.hasPrefix("gak_"))
+            try await client.execute(uri: "/api/v1/auth/login", method: .post,
+                                     body: ByteBuffer(string: #"{"email": "\#(ServerHarness.ownerEmail)", "password": "not the password"}"#)) { _ in }
+            try await client.execute(uri: "/api/v1/audit?limit=50", method: .get) { response in
+                #expect(response.status == .ok)
+                let items = response.json["items"]?.array ?? []
+                let created = items.first { $0["action"]?.stringValue == "api_key.create" }
+                #expect(created?["actor"]?.stringValue == ServerHarness.ownerEmail)
+                #expect(created?["request_id"]?.stringValue == "req-audit-1")
+                #expect(created?["source_ip"]?.stringValue == "127.0.0.1")
+                #expect(items.contains { $0["action"]?.stringValue == "http.post" && $0["target"]?.stringValue == "/api/v1/api-keys"
+                                         && $0["outcome"]?.stringValue == "201" })
+                #expect(items.contains { $0["action"]?.stringValue == "auth.login" && $0["outcome"]?.stringValue == "failure" })
+                #expect(!response.text.contains(secret) && !response.text.contains("not the password"))
+            }
+            try await client.execute(uri: "/api/v1/audit.csv?action=api_key.", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/csv") == true)
+                let lines = response.text.split(separator: "\r\n")
+                #expect(lines.first?.hasPrefix("id,time,actor_kind") == true)
+                #expect(lines.count == 2 && lines[1].contains("api_key.create"))
             }
         }
     }
