@@ -29,7 +29,7 @@ start_gemba() {  # start_gemba NAME [extra flags]; sets MQ, HP, PID
     # Load generators connect anonymously; seed and live use an API key made with gemba admin.
     GEMBA_API_KEY=$("$GEMBA" admin api-key create --data-dir "$WORK/$name" --name bench --role engineer 2>/dev/null)
     export GEMBA_API_KEY
-    "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$name" --log-level error "$@" \
+    "$GEMBA" serve --mqtt-allow-anonymous --api-rate 10000000 --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$name" --log-level error "$@" \
         2>>"$WORK/gemba.log" >/dev/null &
     PID=$!; PIDS+=("$PID"); wait_port "$MQ"; wait_port "$HP"
 }
@@ -71,6 +71,8 @@ for days in 1 30; do
     python3 - "$days" "$WORK/wrk.txt" <<'PY' | tee -a "$RESULTS"
 import json, re, sys
 text = open(sys.argv[2]).read()
+if "Non-2xx" in text:
+    sys.exit("wrk saw non-2xx responses: " + text)
 def ms(label):
     value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", text).groups()
     return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)

@@ -65,8 +65,8 @@ export GEMBA_ADMIN_PASSWORD="interop-$(head -c 12 /dev/urandom | od -An -tx1 | t
 "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$PORT" --mqtt-tls-port "$TLS_PORT" --mqtt-tls-cert "$WORK/cert.pem" \
     --mqtt-tls-key "$WORK/key.pem" --http-port "$HTTP_PORT" --data-dir "$WORK/data" --log-level warning 2>"$WORK/serve.log" &
 PIDS+=($!)
-printf 'plc-7:s3cret\n' > "$WORK/users"
-GEMBA_MQTT_PORT="$AUTH_PORT" GEMBA_HTTP_PORT="$AUTH_HTTP_PORT" "$GEMBA" serve --mqtt-users-file "$WORK/users" \
+PLC_SECRET=$("$GEMBA" admin device create --data-dir "$WORK/data2" --username plc-7 2>/dev/null)
+GEMBA_MQTT_PORT="$AUTH_PORT" GEMBA_HTTP_PORT="$AUTH_HTTP_PORT" "$GEMBA" serve \
     --data-dir "$WORK/data2" --log-level warning 2>"$WORK/serve-auth.log" &
 PIDS+=($!)
 mosquitto -p "$MOSQ_PORT" 2>/dev/null &
@@ -98,9 +98,9 @@ sub=$!; sleep 0.3
 mosquitto_pub -p "$TLS_PORT" --cafile "$WORK/cert.pem" -h localhost -q 1 -t tls/t -m "over-tls"
 wait "$sub" || fail "no message over TLS"
 [ "$(cat "$WORK/tls")" = "over-tls" ] || fail "TLS payload mismatch"
-if mosquitto_pub -p "$AUTH_PORT" -t a -m x -u plc-7 -P wrong 2>/dev/null; then fail "wrong password accepted"; fi
-if mosquitto_pub -p "$AUTH_PORT" -t a -m x 2>/dev/null; then fail "anonymous accepted with a users file"; fi
-mosquitto_pub -p "$AUTH_PORT" -t a -m x -u plc-7 -P s3cret || fail "right password refused"
+if mosquitto_pub -p "$AUTH_PORT" -t gemba/v1/p/l/m -m 1 -u plc-7 -P wrong 2>/dev/null; then fail "wrong password accepted"; fi
+if mosquitto_pub -p "$AUTH_PORT" -t gemba/v1/p/l/m -m 1 2>/dev/null; then fail "anonymous accepted by default"; fi
+mosquitto_pub -p "$AUTH_PORT" -t gemba/v1/p/l/m -m 1 -u plc-7 -P "$PLC_SECRET" || fail "right device secret refused"
 echo "mosquitto clients: ok"
 
 step "device credentials and API keys from gemba admin, used by mosquitto_pub and curl"
@@ -154,5 +154,8 @@ GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTR
     MOSQUITTO_PORT="$MOSQ_PORT" python3 -m pytest -q Tests/Interop
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
+for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do
+    if grep -qF -- "$secret" "$WORK"/serve*.log; then fail "a secret appeared in a server log"; fi
+done
 kill -0 "${PIDS[0]}" || fail "gemba serve died during the tests"
 step "all tests passed"

@@ -53,36 +53,6 @@ public struct AllowAnonymous: Authenticator {
     }
 }
 
-/// A fixed table of users and passwords from configuration; anonymous access optional.
-public struct StaticAuthenticator: Authenticator {
-    private let passwords: [String: [UInt8]]
-    private let allowAnonymous: Bool
-
-    public init(users: [String: String], allowAnonymous: Bool) {
-        self.passwords = users.mapValues { Array($0.utf8) }
-        self.allowAnonymous = allowAnonymous
-    }
-
-    public func authenticate(_ request: AuthenticationRequest) async -> Result<Principal, AuthenticationFailure> {
-        guard let username = request.username else {
-            return allowAnonymous ? .success(.anonymous) : .failure(AuthenticationFailure(.notAuthorized))
-        }
-        guard let expected = passwords[username], let given = request.password,
-              constantTimeEquals(expected, given) else {
-            return .failure(AuthenticationFailure(.badUsernameOrPassword))
-        }
-        return .success(Principal(name: username))
-    }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-    guard lhs.count == rhs.count else { return false }
-    var difference: UInt8 = 0
-    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-    return difference == 0
-}
-
 /// Allows every publish and subscribe.
 public struct AllowAll: Authorizer {
     public init() {}

@@ -39,9 +39,6 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for MQTT over TLS. Env: GEMBA_MQTT_TLS_KEY.")
     var mqttTlsKey: String?
 
-    @Option(help: "File of 'username:password' lines; when given, anonymous MQTT is refused. Env: GEMBA_MQTT_USERS_FILE.")
-    var mqttUsersFile: String?
-
     @Option(help: "Directory for Gemba's data (created if missing; default ./gemba-data). Env: GEMBA_DATA_DIR.")
     var dataDir: String?
 
@@ -147,10 +144,8 @@ struct Serve: AsyncParsableCommand {
                                                    configuration: accessConfiguration, logger: logger)
         try await AccessSetup.bootstrap(access, email: settings.string("admin-email", flag: adminEmail)?.value ?? "admin@gemba.local",
                                         password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)
-        if configuration.authenticator is AllowAnonymous {
-            configuration.authenticator = DeviceAuthenticator(access: access, allowAnonymous: demo || mqttAllowAnonymous)
-            configuration.authorizer = TenantTopicAuthorizer()
-        }
+        configuration.authenticator = DeviceAuthenticator(access: access, allowAnonymous: demo || mqttAllowAnonymous)
+        configuration.authorizer = TenantTopicAuthorizer()
         let pipeline = IngestPipeline(store: store, logger: logger)
         try await pipeline.loadCatalog()
         let hub = LiveHub()
@@ -241,10 +236,6 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
         configuration.tls = try Self.serverTLS(cert: settings.string("mqtt-tls-cert", flag: mqttTlsCert),
                                                key: settings.string("mqtt-tls-key", flag: mqttTlsKey), what: "--mqtt-tls")
-        if let users = settings.string("mqtt-users-file", flag: mqttUsersFile) {
-            configuration.authenticator = StaticAuthenticator(users: try Self.loadUsers(users.value),
-                                                              allowAnonymous: false)
-        }
         return configuration
     }
 
@@ -264,19 +255,5 @@ struct Serve: AsyncParsableCommand {
         default:
             throw ConfigurationError("\(what)-cert and \(what)-key must be given together")
         }
-    }
-
-    static func loadUsers(_ path: String) throws -> [String: String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigurationError("cannot read MQTT users file \(path)")
-        }
-        var users: [String: String] = [:]
-        for (number, line) in text.split(separator: "\n").enumerated() where !line.hasPrefix("#") {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                throw ConfigurationError("\(path):\(number + 1): expected 'username:password'")
-            }
-            users[String(line[..<colon])] = String(line[line.index(after: colon)...])
-        }
-        return users
     }
 }
