@@ -1,6 +1,6 @@
 internal import Foundation
 public import GembaAccess
-public import GembaCore
+internal import GembaCore
 public import Hummingbird
 internal import HTTPTypes
 public import Logging

@@ -3,7 +3,7 @@ internal import HummingbirdCore
 internal import HummingbirdTLS
 internal import HummingbirdWebSocket
 public import NIOSSL
-public import Logging
+internal import Logging
 
 /// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
 public enum HTTPServer {

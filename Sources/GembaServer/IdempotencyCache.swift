@@ -1,5 +1,5 @@
 internal import DequeModule
-public import GembaCore
+internal import GembaCore
 internal import Synchronization
 
 /// Remembers the responses to HTTP ingest requests that carried an `Idempotency-Key`, so that a

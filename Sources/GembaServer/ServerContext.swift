@@ -1,5 +1,5 @@
 public import GembaAccess
-public import GembaCore
+internal import GembaCore
 public import GembaIngest
 public import GembaStorage
 public import Logging

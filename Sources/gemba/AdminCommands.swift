@@ -40,6 +40,7 @@ struct AdminTarget: ParsableArguments {
 }
 
 /// Runs an admin operation, turning refusals into configuration errors (exit code 2, one line).
+@discardableResult
 func adminOperation<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
