@@ -5,7 +5,8 @@ internal import GRDBSQLite
 
 /// Writes one ``WriteBatch`` inside the writer's open transaction: registrations, then the new
 /// samples into the append-only inbox (duplicates of a stored (series, time) ignored, whether
-/// the stored one is in the memtable or the `sample` table), then the rollups.
+/// the stored one is in the memtable or the `sample` table). Rollups are maintained when the
+/// memtable moves into `sample`; until then queries fold the memtable's samples in.
 struct SQLiteBatchWriter {
     let db: Database
     let memtable: MemtableBox
@@ -32,17 +33,14 @@ struct SQLiteBatchWriter {
         var stored = [Bool](repeating: false, count: batch.samples.count)
         var added: [SeriesSample] = []
         added.reserveCapacity(batch.samples.count)
-        var rollups = RollupAccumulator()
         let present = try alreadyStored(resolved, order: order)
         for index in order where !present[index] {
             let entry = resolved[index]
-            rollups.add(entry)
             stored[index] = true
             added.append(entry)
         }
         guard !added.isEmpty else { return (WriteResult(series: series, stored: stored), [], memtable.state.withLock(\.lastInboxID)) }
         try db.execute(sql: "INSERT INTO inbox (samples) VALUES (?)", arguments: [Data(InboxBlob.encode(added))])
-        try rollups.flush(db, levels: [.minute])
         return (WriteResult(series: series, stored: stored), added, db.lastInsertedRowID)
     }
 
@@ -104,8 +102,8 @@ struct SQLiteBatchWriter {
 
 /// Rollups of a set of samples, merged into the rollup tables in one pass. Samples must be added
 /// in (series, time) order: each (series, bucket) is then one contiguous run, folded without
-/// hashing. Commits maintain the minute rollups; moving the memtable maintains the hour rollups
-/// (one upsert per series and hour per move instead of per commit).
+/// hashing. Moving the memtable maintains the minute and hour rollups: one upsert per series and
+/// bucket per move instead of per commit.
 struct RollupAccumulator {
     private struct Key: Hashable {
         var series: Int64

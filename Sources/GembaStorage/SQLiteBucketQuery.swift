@@ -11,7 +11,7 @@ struct SQLiteBucketQuery {
     let series: Int64
     let width: Int64
     let resolution: Resolution
-    /// Samples of the series still in the memtable: counted in the minute rollups, not yet in the hour rollups.
+    /// Samples of the series still in the memtable: not yet counted in any rollup.
     let pending: [Sample]
 
     func run(from: Timestamp, to: Timestamp) throws -> [Bucket] {
@@ -31,11 +31,9 @@ struct SQLiteBucketQuery {
         } else {
             try scanRollups(from: innerStart, to: innerEnd, into: &fold)
         }
-        if resolution == .hour {
-            for sample in pending where (innerStart..<innerEnd).contains(sample.time.millisecondsSinceEpoch) {
-                guard let value = sample.value.numeric else { continue }
-                fold.add(Bucket(start: sample.time, value: value, time: sample.time))
-            }
+        for sample in pending where (innerStart..<innerEnd).contains(sample.time.millisecondsSinceEpoch) {
+            guard let value = sample.value.numeric else { continue }
+            fold.add(Bucket(start: sample.time, value: value, time: sample.time))
         }
         try raw(innerEnd, end, into: &fold)
         return fold.buckets

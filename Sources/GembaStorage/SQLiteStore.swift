@@ -50,7 +50,7 @@ public final class SQLiteStore: TelemetryStore {
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         checkpointer = try SQLiteCheckpointer(path: path)
-        // Samples committed to the inbox before a stop are moved now (their rollups are already counted).
+        // Samples committed to the inbox before a stop are moved now, with their rollups.
         try pool.write { db in try Self.recoverInbox(db, logger: logger) }
         self.defaultLimits = defaultLimits
         self.logger = logger
@@ -93,7 +93,7 @@ public final class SQLiteStore: TelemetryStore {
     /// and adds the inserted ones to the hour rollups.
     private static func insertIntoSample(_ db: Database, _ samples: some Sequence<(Int64, Sample)>) throws {
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sample (series, t, v, q) VALUES (?, ?, ?, ?)").sqliteStatement
-        var hours = RollupAccumulator()
+        var rollups = RollupAccumulator()
         defer { sqlite3_reset(insert) }
         for (series, sample) in samples {
             sqlite3_reset(insert)
@@ -103,9 +103,9 @@ public final class SQLiteStore: TelemetryStore {
             sqlite3_bind_int64(insert, 4, Int64(sample.quality.rawValue))
             let code = sqlite3_step(insert)
             guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
-            if sqlite3_changes(db.sqliteConnection) == 1 { hours.add(SeriesSample(series: series, sample: sample)) }
+            if sqlite3_changes(db.sqliteConnection) == 1 { rollups.add(SeriesSample(series: series, sample: sample)) }
         }
-        try hours.flush(db, levels: [.hour])
+        try rollups.flush(db, levels: [.minute, .hour])
     }
 
     /// Moves the memtable's samples into the `sample` table in key order. With `force`, whatever it

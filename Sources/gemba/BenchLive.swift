@@ -59,7 +59,15 @@ struct BenchLive: AsyncParsableCommand {
                 }
             }
         }
-        while !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !ready.withLock({ $0 }) {
+            // A refused upgrade (no or wrong credentials) ends the socket task at once; do not wait for it forever.
+            guard ContinuousClock.now < deadline else {
+                socket.cancel()
+                throw ConfigurationError("the WebSocket \(url)/api/v1/live did not open; give a key with --api-key or GEMBA_API_KEY")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try await Task.sleep(for: .milliseconds(200))  // the server registers the subscription after the upgrade
         var pubs: [LoadConnection] = []
         for index in 0..<4 {
