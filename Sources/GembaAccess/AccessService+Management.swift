@@ -206,6 +206,7 @@ extension AccessService {
         guard try await store.revokeAPIKey(tenant: caller.tenant, id: id, at: clock()) else {
             throw AccessError(.notFound, "no such active API key")
         }
+        forgetAPIKey(id: id)
         await audit(caller, "api_key.revoke", target: id, outcome: "success", origin: origin)
     }
 

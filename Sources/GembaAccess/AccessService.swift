@@ -69,6 +69,11 @@ public final class AccessService: Sendable {
     private let limiters: Mutex<Limiters>
     /// When each key or device's last-used time was last written (bounded: cleared past 10,000 entries).
     private let touched = Mutex<[String: Int64]>([:])
+    /// API keys read from the store in the last ``keyCacheLifetime`` ms, by id, so that a service
+    /// polling the API does not cost a database read per request. Revocations through this
+    /// process drop the entry at once; through `gemba admin` they apply within the lifetime.
+    private let keyCache = Mutex<[String: (key: APIKey, readAt: Int64)]>([:])
+    static let keyCacheLifetime: Int64 = 5_000
     /// Verified against when an email is unknown, so that the response time does not reveal which accounts exist.
     private let decoyHash: String
 
@@ -270,11 +275,25 @@ public final class AccessService: Sendable {
         let refused = AccessError(.unauthorized, "invalid, expired or revoked API key")
         guard let parsed = APIKeyToken(token) else { throw refused }
         let now = clock()
-        guard let key = try? await store.apiKey(id: parsed.id), Secrets.constantTimeEquals(key.secretHash, Secrets.hash(parsed.secret)),
-              key.isActive(at: now) else { throw refused }
+        guard let key = await cachedAPIKey(id: parsed.id, now: now),
+              Secrets.constantTimeEquals(key.secretHash, Secrets.hash(parsed.secret)), key.isActive(at: now) else { throw refused }
         await touch("key:\(key.id)", now) { try await self.store.touchAPIKey(id: key.id, at: now) }
         return Caller(kind: .apiKey, id: key.id, name: key.name, tenant: key.tenant, role: key.role)
     }
+
+    private func cachedAPIKey(id: String, now: Timestamp) async -> APIKey? {
+        let time = now.millisecondsSinceEpoch
+        if let entry = keyCache.withLock({ $0[id] }), time - entry.readAt < Self.keyCacheLifetime { return entry.key }
+        guard let key = try? await store.apiKey(id: id) else { return nil }
+        keyCache.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll() }
+            cache[id] = (key, time)
+        }
+        return key
+    }
+
+    /// Forgets a cached key (after a revocation).
+    func forgetAPIKey(id: String) { _ = keyCache.withLock { $0.removeValue(forKey: id) } }
 
     /// A device's caller from its username and secret (HTTP ingest and the MQTT broker).
     public func authenticateDevice(username: String, secret: String) async throws(AccessError) -> Caller {

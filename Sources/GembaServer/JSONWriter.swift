@@ -1,37 +1,42 @@
 public import GembaCore
 public import NIOCore
 
-/// Writes JSON straight into a `ByteBuffer`: the fast path for large responses (history, live frames).
+/// Writes JSON into a byte array, handed over as a `ByteBuffer`: the fast path for large
+/// responses (history, live frames). Numbers are formatted without intermediate strings where possible.
 public struct JSONWriter {
-    public private(set) var buffer: ByteBuffer
+    private var bytes: [UInt8]
     private var needsComma = false
 
     public init(capacity: Int = 256) {
-        buffer = ByteBufferAllocator().buffer(capacity: capacity)
+        bytes = []
+        bytes.reserveCapacity(capacity)
     }
+
+    /// The JSON written so far.
+    public var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
 
     public mutating func object(_ body: (inout JSONWriter) -> Void) {
         separator()
-        buffer.writeInteger(UInt8(ascii: "{"))
+        bytes.append(UInt8(ascii: "{"))
         needsComma = false
         body(&self)
-        buffer.writeInteger(UInt8(ascii: "}"))
+        bytes.append(UInt8(ascii: "}"))
         needsComma = true
     }
 
     public mutating func array(_ body: (inout JSONWriter) -> Void) {
         separator()
-        buffer.writeInteger(UInt8(ascii: "["))
+        bytes.append(UInt8(ascii: "["))
         needsComma = false
         body(&self)
-        buffer.writeInteger(UInt8(ascii: "]"))
+        bytes.append(UInt8(ascii: "]"))
         needsComma = true
     }
 
     public mutating func field(_ name: String, _ value: (inout JSONWriter) -> Void) {
         separator()
         writeString(name)
-        buffer.writeInteger(UInt8(ascii: ":"))
+        bytes.append(UInt8(ascii: ":"))
         needsComma = false
         value(&self)
         needsComma = true
@@ -45,32 +50,45 @@ public struct JSONWriter {
 
     public mutating func int(_ number: Int64) {
         separator()
-        buffer.writeString(String(number))
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { digits in
+            repeat {
+                digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(digits[index]) }
+        }
         needsComma = true
     }
 
     public mutating func double(_ number: Double) {
         separator()
-        if number.isFinite { buffer.writeString(number.description) } else { buffer.writeString("null") }
+        if number.isFinite { bytes.append(contentsOf: number.description.utf8) } else { bytes.append(contentsOf: "null".utf8) }
         needsComma = true
     }
 
     public mutating func bool(_ flag: Bool) {
         separator()
-        buffer.writeString(flag ? "true" : "false")
+        bytes.append(contentsOf: (flag ? "true" : "false").utf8)
         needsComma = true
     }
 
     public mutating func null() {
         separator()
-        buffer.writeString("null")
+        bytes.append(contentsOf: "null".utf8)
         needsComma = true
     }
 
     /// Writes already-encoded JSON.
     public mutating func raw(_ json: String) {
         separator()
-        buffer.writeString(json)
+        bytes.append(contentsOf: json.utf8)
         needsComma = true
     }
 
@@ -84,31 +102,31 @@ public struct JSONWriter {
     }
 
     private mutating func separator() {
-        if needsComma { buffer.writeInteger(UInt8(ascii: ",")) }
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
     private mutating func writeString(_ text: String) {
-        buffer.writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
         let utf8 = text.utf8
         // Fast path: nothing to escape.
         if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            buffer.writeString(text)
+            bytes.append(contentsOf: text.utf8)
         } else {
             for byte in utf8 {
                 switch byte {
-                case UInt8(ascii: "\""): buffer.writeString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeString("\\\\")
-                case 0x0A: buffer.writeString("\\n")
-                case 0x0D: buffer.writeString("\\r")
-                case 0x09: buffer.writeString("\\t")
+                case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
+                case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
+                case 0x0A: bytes.append(contentsOf: "\\n".utf8)
+                case 0x0D: bytes.append(contentsOf: "\\r".utf8)
+                case 0x09: bytes.append(contentsOf: "\\t".utf8)
                 case ..<0x20:
                     let hex = String(byte, radix: 16)
-                    buffer.writeString("\\u00" + (hex.count == 1 ? "0" + hex : hex))
-                default: buffer.writeInteger(byte)
+                    bytes.append(contentsOf: ("\\u00" + (hex.count == 1 ? "0" + hex : hex)).utf8)
+                default: bytes.append(byte)
                 }
             }
         }
-        buffer.writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Encodes one string as a JSON string literal.
