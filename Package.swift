@@ -71,6 +71,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(name: "Sparkplug", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
             name: "GembaAccess",
             dependencies: [
@@ -159,6 +160,7 @@ let package = Package(
             dependencies: ["GembaCore", "GembaStorage", "GembaAccess", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
