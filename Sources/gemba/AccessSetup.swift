@@ -46,5 +46,6 @@ enum AccessSetup {
             try await access.resetPassword(email: email, password: chosen)
             print("Gemba demo: sign in as \(email) with the password \(chosen)")
         }
+        fflush(nil)  // shown now, also when standard output is a pipe (containers, service managers)
     }
 }
