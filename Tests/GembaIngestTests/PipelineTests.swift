@@ -133,23 +133,26 @@ import Testing
         pipeline.addObserver(hub)
         let task = Task { try await pipeline.run() }
         defer { task.cancel() }
+        // Updates are collected as they come, so every wait below is a poll with a deadline, never a hang.
         let live = hub.subscribe(LiveHub.Filter(tenant: tenant))
+        let updates = Mutex<[[String]]>([])
+        let reader = Task { while let update = await live.next() { updates.withLock { $0.append(update.samples.map(\.key.tag)) } } }
+        defer { hub.remove(live); reader.cancel() }
         _ = try await pipeline.submit([Self.point("p/l/m", "known", 0, .double(1))], source: .http)
-        #expect(await live.next()?.samples.map(\.key.tag) == ["known"])
+        #expect(try await TestSupport.eventually { updates.withLock { $0 } == [["known"]] })
 
         store.hold()
         let receipt = Mutex<IngestReceipt?>(nil)
         pipeline.submit([Self.point("p/l/m", "known", 1, .double(2)), Self.point("p/l/m", "new", 1, .double(3))],
                         source: .mqtt) { result in receipt.withLock { $0 = try? result.get() } }
-        // Failsafe: a pipeline that waited for the commit would otherwise hang here instead of failing.
-        let failsafe = Task { try await Task.sleep(for: .seconds(10)); store.release() }
-        defer { failsafe.cancel() }
-        let early = await live.next()
-        #expect(early?.samples.map(\.key.tag) == ["known"])  // shown on arrival, while the commit is held
-        #expect(receipt.withLock { $0 } == nil)              // but not acknowledged
+        let shownEarly = try await TestSupport.eventually { updates.withLock { $0.count } == 2 }
+        let acknowledgedWhileHeld = receipt.withLock { $0 } != nil
         store.release()
-        let late = await live.next()
-        #expect(late?.samples.map(\.key.tag) == ["new"])     // a new series needs the commit that registers it
+        #expect(shownEarly)                                             // shown on arrival, while the commit is held
+        #expect(updates.withLock { $0.dropFirst().first } == ["known"])
+        #expect(!acknowledgedWhileHeld)                                 // but not acknowledged before the commit
+        #expect(try await TestSupport.eventually { updates.withLock { $0.count } == 3 })
+        #expect(updates.withLock { $0.last } == ["new"])                // a new series needs the commit that registers it
         #expect(try await TestSupport.eventually { receipt.withLock { $0 }?.stored == 2 })
     }
 }
