@@ -297,24 +297,41 @@ public final class IngestPipeline: Service, Sendable {
     /// Splits the batch's outcome back to its submissions: `rejected` holds point indexes over the
     /// whole batch; `stored` has one flag per planned sample, in point order minus the rejected.
     static func receipts(counts: [Int], rejected: [(index: Int, error: ModelError)], stored: [Bool]) -> [IngestReceipt] {
-        var receipts: [IngestReceipt] = []
-        var rejectedIndex = 0, storedIndex = 0, offset = 0
-        for count in counts {
-            var receipt = IngestReceipt()
-            let end = offset + count
-            for pointIndex in offset..<end {
-                if rejectedIndex < rejected.count, rejected[rejectedIndex].index == pointIndex {
-                    receipt.rejected.append(IndexedPointError(index: pointIndex - offset, error: rejected[rejectedIndex].error))
-                    rejectedIndex += 1
-                } else {
-                    if stored[storedIndex] { receipt.stored += 1 } else { receipt.duplicates += 1 }
-                    storedIndex += 1
-                }
+        var receipts = [IngestReceipt](repeating: IngestReceipt(), count: counts.count)
+        walk(counts: counts, rejected: rejected) { submission, offset, outcome in
+            switch outcome {
+            case .rejected(let error): receipts[submission].rejected.append(IndexedPointError(index: offset, error: error))
+            case .planned(let entry) where stored[entry]: receipts[submission].stored += 1
+            case .planned: receipts[submission].duplicates += 1
             }
-            offset = end
-            receipts.append(receipt)
         }
         return receipts
+    }
+
+    /// What planning made of one point: refused, or the index of its entry in the batch.
+    enum PointOutcome {
+        case rejected(ModelError)
+        case planned(entry: Int)
+    }
+
+    /// Walks the points of a batch's submissions in order (`counts` points each), telling for each
+    /// its submission, its offset in it, and its outcome; `rejected` holds point indexes over the whole
+    /// batch, and the batch's entries follow the points minus the rejected ones.
+    static func walk(counts: [Int], rejected: [(index: Int, error: ModelError)],
+                     _ body: (_ submission: Int, _ offset: Int, _ outcome: PointOutcome) -> Void) {
+        var rejectedIndex = 0, entry = 0, point = 0
+        for (submission, count) in counts.enumerated() {
+            for offset in 0..<count {
+                defer { point += 1 }
+                if rejectedIndex < rejected.count, rejected[rejectedIndex].index == point {
+                    body(submission, offset, .rejected(rejected[rejectedIndex].error))
+                    rejectedIndex += 1
+                } else {
+                    body(submission, offset, .planned(entry: entry))
+                    entry += 1
+                }
+            }
+        }
     }
 
     private func interestedObservers() -> [any SampleObserver] {
@@ -328,22 +345,15 @@ public final class IngestPipeline: Service, Sendable {
         let observers = interestedObservers()
         guard !observers.isEmpty else { return }
         var accepted: [AcceptedSample] = []
-        var rejectedIndex = 0, entryIndex = 0, pointIndex = 0
         registry.withLock { registry in
-            for submission in submissions {
-                for offset in submission.points.indices {
-                    defer { pointIndex += 1 }
-                    if rejectedIndex < rejected.count, rejected[rejectedIndex].index == pointIndex {
-                        rejectedIndex += 1
-                        continue
-                    }
-                    let entry = batch.samples[entryIndex]
-                    defer { entryIndex += 1 }
-                    guard result.stored[entryIndex], submission.announced?[offset] != true else { continue }
-                    let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
-                    guard let key = registry.key(of: id) else { continue }
-                    accepted.append(AcceptedSample(seriesID: id, key: key, sample: entry.sample))
+            Self.walk(counts: submissions.map(\.points.count), rejected: rejected) { submission, offset, outcome in
+                guard case .planned(let index) = outcome, result.stored[index], submissions[submission].announced?[offset] != true else {
+                    return
                 }
+                let entry = batch.samples[index]
+                let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
+                guard let key = registry.key(of: id) else { return }
+                accepted.append(AcceptedSample(seriesID: id, key: key, sample: entry.sample))
             }
         }
         guard !accepted.isEmpty else { return }
