@@ -276,17 +276,11 @@ public final class SQLiteIdentityStore: IdentityStore {
     }
 
     public func revokeAPIKey(tenant: TenantID, id: String, at: Timestamp) async throws -> Bool {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE api_key SET revoked_ms = ? WHERE tenant = ? AND id = ? AND revoked_ms IS NULL",
-                           arguments: [at.millisecondsSinceEpoch, tenant.rawValue, id])
-            return db.changesCount > 0
-        }
+        try await revoke(in: "api_key", tenant: tenant, id: id, at: at)
     }
 
     public func touchAPIKey(id: String, at: Timestamp) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE api_key SET last_used_ms = ? WHERE id = ?", arguments: [at.millisecondsSinceEpoch, id])
-        }
+        try await touch(in: "api_key", id: id, at: at)
     }
 
     // MARK: Devices
@@ -314,16 +308,26 @@ public final class SQLiteIdentityStore: IdentityStore {
     }
 
     public func revokeDevice(tenant: TenantID, id: String, at: Timestamp) async throws -> Bool {
+        try await revoke(in: "device", tenant: tenant, id: id, at: at)
+    }
+
+    public func touchDevice(id: String, at: Timestamp) async throws {
+        try await touch(in: "device", id: id, at: at)
+    }
+
+    /// Marks a tenant's credential (API key or device) revoked; false when it has no such active one.
+    private func revoke(in table: String, tenant: TenantID, id: String, at: Timestamp) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE device SET revoked_ms = ? WHERE tenant = ? AND id = ? AND revoked_ms IS NULL",
+            try db.execute(sql: "UPDATE \(table) SET revoked_ms = ? WHERE tenant = ? AND id = ? AND revoked_ms IS NULL",
                            arguments: [at.millisecondsSinceEpoch, tenant.rawValue, id])
             return db.changesCount > 0
         }
     }
 
-    public func touchDevice(id: String, at: Timestamp) async throws {
+    /// Records when a credential was last used.
+    private func touch(in table: String, id: String, at: Timestamp) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE device SET last_used_ms = ? WHERE id = ?", arguments: [at.millisecondsSinceEpoch, id])
+            try db.execute(sql: "UPDATE \(table) SET last_used_ms = ? WHERE id = ?", arguments: [at.millisecondsSinceEpoch, id])
         }
     }
 

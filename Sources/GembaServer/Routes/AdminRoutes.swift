@@ -68,17 +68,10 @@ struct AdminRoutes {
             let issued = try await AuthRoutes.mapping {
                 try await access.createAPIKey(try context.requireCaller(), name: name, role: role, expiresAt: expires, origin: context.origin)
             }
-            var json = JSONWriter()
-            json.object { json in
-                Self.describe(&json, issued.object)
-                json.field("key") { $0.string(issued.secret) }
-            }
-            return Response.json(json, status: .created)
+            return Self.created(issued, secretField: "key", describe: Self.describe)
         }
         router.delete("/api/v1/api-keys/{id}") { _, context in
-            let id = try context.parameters.require("id")
-            try await AuthRoutes.mapping { try await access.revokeAPIKey(try context.requireCaller(), id: id, origin: context.origin) }
-            return Response(status: .noContent)
+            try await Self.revoke(context) { try await access.revokeAPIKey($0, id: $1, origin: $2) }
         }
         router.get("/api/v1/devices") { _, context in
             Self.list(try await access.devices(try context.requireCaller())) { json, device in Self.describe(&json, device) }
@@ -93,17 +86,10 @@ struct AdminRoutes {
             let issued = try await AuthRoutes.mapping {
                 try await access.createDevice(try context.requireCaller(), username: username, subtree: subtree, origin: context.origin)
             }
-            var json = JSONWriter()
-            json.object { json in
-                Self.describe(&json, issued.object)
-                json.field("secret") { $0.string(issued.secret) }
-            }
-            return Response.json(json, status: .created)
+            return Self.created(issued, secretField: "secret", describe: Self.describe)
         }
         router.delete("/api/v1/devices/{id}") { _, context in
-            let id = try context.parameters.require("id")
-            try await AuthRoutes.mapping { try await access.revokeDevice(try context.requireCaller(), id: id, origin: context.origin) }
-            return Response(status: .noContent)
+            try await Self.revoke(context) { try await access.revokeDevice($0, id: $1, origin: $2) }
         }
         router.get("/api/v1/tenant") { _, context in
             let limits = try await server.store.limits(tenant: context.tenant)
@@ -127,6 +113,24 @@ struct AdminRoutes {
             return Response.json(json)
         }
         AuditRoutes(access: access).register(on: router)
+    }
+
+    /// `201 Created` with the new object and, once, its secret.
+    static func created<T>(_ issued: Issued<T>, secretField: String, describe: (inout JSONWriter, T) -> Void) -> Response {
+        var json = JSONWriter()
+        json.object { json in
+            describe(&json, issued.object)
+            json.field(secretField) { $0.string(issued.secret) }
+        }
+        return Response.json(json, status: .created)
+    }
+
+    /// Revokes the credential named by the route's `{id}` in the caller's tenant: 204, or 404.
+    static func revoke(_ context: GembaRequestContext,
+                       _ operation: (Caller, String, RequestOrigin) async throws -> Void) async throws -> Response {
+        let (caller, id) = (try context.requireCaller(), try context.parameters.require("id"))
+        try await AuthRoutes.mapping { try await operation(caller, id, context.origin) }
+        return Response(status: .noContent)
     }
 
     static func role(_ name: String) throws -> Role {
