@@ -239,9 +239,7 @@ public final class AccessService: Sendable {
         case "basic":
             guard let data = Data(base64Encoded: credential), let text = String(data: data, encoding: .utf8),
                   let colon = text.firstIndex(of: ":") else { throw AccessError(.unauthorized, "malformed Basic credentials") }
-            let username = String(text[..<colon]), secret = String(text[text.index(after: colon)...])
-            return (secret.hasPrefix(APIKeyToken.prefix) ? try await authenticate(apiKey: secret)
-                                                         : try await authenticateDevice(username: username, secret: secret), nil)
+            return (try await authenticate(username: String(text[..<colon]), secret: String(text[text.index(after: colon)...])), nil)
         default:
             throw AccessError(.unauthorized, "unsupported Authorization scheme \(parts[0])")
         }
@@ -294,6 +292,14 @@ public final class AccessService: Sendable {
 
     /// Forgets a cached key (after a revocation).
     func forgetAPIKey(id: String) { _ = keyCache.withLock { $0.removeValue(forKey: id) } }
+
+    /// The caller behind a username and password pair (HTTP Basic, MQTT CONNECT): a device's
+    /// username and secret, or any username with an API key as the password (what InfluxDB v1
+    /// clients and MQTT scripts can send).
+    public func authenticate(username: String, secret: String) async throws(AccessError) -> Caller {
+        secret.hasPrefix(APIKeyToken.prefix) ? try await authenticate(apiKey: secret)
+                                             : try await authenticateDevice(username: username, secret: secret)
+    }
 
     /// A device's caller from its username and secret (HTTP ingest and the MQTT broker).
     public func authenticateDevice(username: String, secret: String) async throws(AccessError) -> Caller {

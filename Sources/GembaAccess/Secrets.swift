@@ -15,12 +15,24 @@ public enum Secrets {
     /// A random identifier for ids that appear in URLs and logs (not secret): 16 hex digits.
     public static func identifier() -> String {
         var generator = SystemRandomNumberGenerator()
-        return String(format: "%016llx", generator.next() as UInt64)
+        return hex(withUnsafeBytes(of: (generator.next() as UInt64).bigEndian) { Array($0) })
     }
 
-    /// The hex SHA-256 of a secret: what is stored and compared.
+    /// The hex SHA-256 of a secret: what is stored and compared (on every request with a key).
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(Array(SHA256.hash(data: Array(secret.utf8))))
+    }
+
+    /// Lower-case hex of `bytes`, without a formatted string per byte.
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Compares two strings in time independent of where they differ.

@@ -136,8 +136,4 @@ public struct AssetSubtree: Sendable, Hashable, CustomStringConvertible {
         return full.starts(with: segments)
     }
 
-    /// Whether an MQTT topic's level list (after `gemba/v1/`) lies in this subtree.
-    public func contains(levels: ArraySlice<Substring>) -> Bool {
-        levels.count >= segments.count && zip(levels, segments).allSatisfy { $0 == $1 }
-    }
 }

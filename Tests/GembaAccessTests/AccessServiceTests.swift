@@ -319,6 +319,13 @@ struct AccessFixture {
         #expect(throws: ModelError.self) { try AssetSubtree("") }
     }
 
+    @Test func secretsAreHashedWithSHA256InLowerCaseHex() {
+        // FIPS 180-2's test vector for "abc".
+        #expect(Secrets.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let id = Secrets.identifier()
+        #expect(id.count == 16 && id.allSatisfy(\.isHexDigit) && id != Secrets.identifier())
+    }
+
     @Test func rateLimiterRefillsAndStaysBounded() {
         var limiter = RateLimiter(RateLimiter.Rule(perMinute: 60, burst: 2), maxKeys: 10)
         let start = Timestamp(millisecondsSinceEpoch: 0)

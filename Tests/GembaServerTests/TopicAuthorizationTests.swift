@@ -6,10 +6,12 @@ import Testing
 /// The broker's tenant rules, as a table: who may publish and subscribe where.
 @Suite struct TopicAuthorizationTests {
     let authorizer = TenantTopicAuthorizer()
-    let device = Principal(name: "gw-3", attributes: ["tenant": "acme", "kind": "device", "subtree": "plant1/press-shop/line3"])
-    let wholeTenantDevice = Principal(name: "gw-all", attributes: ["tenant": "acme", "kind": "device"])
-    let engineerKey = Principal(name: "scripts", attributes: ["tenant": "acme", "kind": "api_key", "role": "engineer"])
-    let viewerKey = Principal(name: "grafana", attributes: ["tenant": "acme", "kind": "api_key", "role": "viewer"])
+    static let acme = TenantID("acme")!
+    let device = Principal(Caller(kind: .device, id: "d1", name: "gw-3", tenant: acme, role: nil,
+                                  subtree: try! AssetSubtree("plant1/press-shop/line3")))
+    let wholeTenantDevice = Principal(Caller(kind: .device, id: "d2", name: "gw-all", tenant: acme, role: nil))
+    let engineerKey = Principal(Caller(kind: .apiKey, id: "k1", name: "scripts", tenant: acme, role: .engineer))
+    let viewerKey = Principal(Caller(kind: .apiKey, id: "k2", name: "grafana", tenant: acme, role: .viewer))
 
     @Test func devicesPublishOnlyInsideTheirSubtree() {
         let table: [(Principal, String, Bool)] = [
