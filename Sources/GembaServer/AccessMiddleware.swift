@@ -1,4 +1,3 @@
-internal import Foundation
 public import GembaAccess
 internal import GembaCore
 public import Hummingbird

@@ -101,6 +101,8 @@ import Testing
             try await client.execute(uri: "/api/v1/ingest", method: .post,
                                      body: ByteBuffer(repeating: UInt8(ascii: " "), count: 70 * 1024)) { response in
                 #expect(response.status == .contentTooLarge)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.text.contains("larger than 65536 bytes"))
             }
             try await client.execute(uri: "/api/v1/latest?machine=p/l/m", method: .get) { response in
                 #expect(response.json["values"]?.array.first?["v"] == .number(1.5))

@@ -76,7 +76,7 @@ struct IngestRoutes {
         var body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: server.maxIngestBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "request body larger than \(server.maxIngestBytes) bytes")
         }
         switch request.headers[.contentEncoding]?.lowercased() {

@@ -1,5 +1,6 @@
 internal import GembaIngest
 internal import Hummingbird
+internal import NIOCore
 
 /// A small JSON request body (credentials, settings), with field accessors that answer 400 naming the field.
 struct RequestBody {
@@ -9,7 +10,7 @@ struct RequestBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "request body larger than \(limit) bytes")
         }
         do {
