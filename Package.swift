@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
@@ -71,7 +72,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
-        .target(name: "Sparkplug", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(
+            name: "Sparkplug",
+            dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "GembaAccess",
             dependencies: [
@@ -116,7 +121,6 @@ let package = Package(
             dependencies: networking + [
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
