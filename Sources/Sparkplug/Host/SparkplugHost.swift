@@ -1,0 +1,407 @@
+public import GembaCore
+
+/// The primary host application's view of every edge node, as a pure state machine (3.0 ch. 5, 7).
+///
+/// Feed it every Sparkplug message (`receive`) and the passing of time (`expire`); it answers
+/// with the points to store, the commands to publish and the events to log. It builds each
+/// node's and device's metric catalogue from its births, resolves data through aliases, keeps
+/// the node's `seq` (0–255, wrapping) with a reorder window, matches deaths by `bdSeq`, marks the
+/// tags of dead nodes and devices stale (quality bad, at the host's time) and asks for a rebirth
+/// (NCMD `Node Control/Rebirth`, at most once per ``Configuration/rebirthInterval`` per node)
+/// when it cannot trust what it has.
+public struct SparkplugHost: Sendable {
+    public struct Configuration: Sendable {
+        public var mapping = SparkplugAssetMapping.default
+        /// How long a seq gap may stay open waiting for the missing message, ms.
+        public var reorderTimeout: Int64 = 2_000
+        /// Shortest time between two rebirth requests to one edge node, ms.
+        public var rebirthInterval: Int64 = 5_000
+        /// Messages held per node while a gap is open; more closes the gap at once.
+        public var maxPendingPerNode = 256
+        /// Edge nodes tracked per host; births of further nodes are refused.
+        public var maxNodes = 100_000
+
+        public init() {}
+    }
+
+    /// An edge node, per tenant.
+    public struct NodeKey: Hashable, Sendable {
+        public var tenant: TenantID
+        public var group: String
+        public var node: String
+    }
+
+    struct DeviceSession: Sendable {
+        var catalogue = MetricCatalogue()
+    }
+
+    struct PendingMessage: Sendable {
+        var type: SparkplugMessageType
+        var device: String?
+        var topic: String
+        var payload: SparkplugPayload
+    }
+
+    struct NodeSession: Sendable {
+        var online = false
+        var bdSeq: UInt64?
+        var expectedSeq: UInt8 = 0
+        var catalogue = MetricCatalogue()
+        var devices: [String: DeviceSession] = [:]
+        var pending: [UInt8: PendingMessage] = [:]
+        var gapSince: Int64?
+        var lastRebirth: Int64?
+        var connection: Int
+    }
+
+    public let configuration: Configuration
+    private(set) var nodes: [NodeKey: NodeSession] = [:]
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    // MARK: Events
+
+    /// Handles one message from a broker connection. STATE, NCMD and DCMD topics are not the host's to read and yield nothing.
+    public mutating func receive(topic: String, payload bytes: some Collection<UInt8>, tenant: TenantID, connection: Int,
+                                 now: Int64) -> [SparkplugHostAction] {
+        var out: [SparkplugHostAction] = []
+        let parsed: SparkplugTopic
+        do {
+            parsed = try SparkplugTopic(parsing: topic)
+        } catch {
+            out.event(.badTopic, topic, error.reason)
+            return out
+        }
+        guard case .edge(let type, let group, let node, let device) = parsed, type != .ncmd, type != .dcmd else { return out }
+        let payload: SparkplugPayload
+        do {
+            payload = try SparkplugPayload(decoding: bytes)
+        } catch {
+            out.event(.corruptPayload, topic, error.reason)
+            return out
+        }
+        let key = NodeKey(tenant: tenant, group: group, node: node)
+        switch type {
+        case .nbirth: nodeBirth(key, payload: payload, topic: topic, connection: connection, now: now, into: &out)
+        case .ndeath: nodeDeath(key, payload: payload, topic: topic, now: now, into: &out)
+        default:
+            sequenced(key, PendingMessage(type: type, device: device, topic: topic, payload: payload),
+                      connection: connection, now: now, into: &out)
+        }
+        return out
+    }
+
+    /// Closes the seq gaps that stayed open past the reorder timeout: what arrived is stored, and a rebirth requested.
+    public mutating func expire(now: Int64) -> [SparkplugHostAction] {
+        var out: [SparkplugHostAction] = []
+        for (key, session) in nodes where session.gapSince.map({ now - $0 >= configuration.reorderTimeout }) == true {
+            closeGap(key, now: now, into: &out)
+        }
+        return out
+    }
+
+    // MARK: Node lifecycle
+
+    private mutating func nodeBirth(_ key: NodeKey, payload: SparkplugPayload, topic: String, connection: Int, now: Int64,
+                                    into out: inout [SparkplugHostAction]) {
+        guard nodes[key] != nil || nodes.count < configuration.maxNodes else {
+            out.event(.tooManyNodes, topic, "already tracking \(configuration.maxNodes) edge nodes")
+            return
+        }
+        var session = NodeSession(connection: connection)
+        session.lastRebirth = nodes[key]?.lastRebirth
+        session.online = true
+        session.bdSeq = Self.bdSeq(in: payload)
+        if session.bdSeq == nil { out.event(.invalidMetric, topic, "NBIRTH without a bdSeq metric") }
+        if let seq = payload.seq, seq <= 255 {
+            session.expectedSeq = UInt8(seq) &+ 1
+        } else {
+            out.event(.missingSeq, topic, "NBIRTH without a valid seq (\(payload.seq.map(String.init) ?? "none")); counting from 0")
+            session.expectedSeq = 1
+        }
+        if let old = nodes[key], old.online, old.bdSeq != session.bdSeq {
+            // A new session without a death in between: the old one's tags are no longer current.
+            markStale(old, key, now: now, into: &out)
+        }
+        for metric in payload.metrics {
+            if let problem = session.catalogue.declare(metric) { out.event(.invalidMetric, topic, problem) }
+        }
+        store(payload, device: nil, key: key, catalogue: &session.catalogue, birth: true, topic: topic, now: now, into: &out)
+        nodes[key] = session
+        out.event(.nodeBirth, topic, "bdSeq \(session.bdSeq.map(String.init) ?? "none"), \(payload.metrics.count) metrics")
+    }
+
+    /// An NDEATH ends the session whose NBIRTH carried the same bdSeq. pysparkplug's graceful
+    /// NDEATH carries the *next* bdSeq (birth + 1): that can only come from the node's current or a
+    /// later connection, never from an older one, so it is accepted too; anything else is stale.
+    private mutating func nodeDeath(_ key: NodeKey, payload: SparkplugPayload, topic: String, now: Int64,
+                                    into out: inout [SparkplugHostAction]) {
+        guard let session = nodes[key], session.online else {
+            out.event(.staleDeath, topic, "the node is not online")
+            return
+        }
+        guard let bdSeq = Self.bdSeq(in: payload) else {
+            out.event(.staleDeath, topic, "NDEATH without a bdSeq metric ignored")
+            return
+        }
+        guard let current = session.bdSeq, bdSeq == current || bdSeq == (current + 1) % 256 else {
+            out.event(.staleDeath, topic, "bdSeq \(bdSeq) does not match the birth's \(session.bdSeq.map(String.init) ?? "none")")
+            return
+        }
+        markStale(session, key, now: now, into: &out)
+        nodes[key]!.online = false
+        nodes[key]!.devices = [:]
+        nodes[key]!.pending = [:]
+        nodes[key]!.gapSince = nil
+        out.event(.nodeDeath, topic, "bdSeq \(bdSeq)")
+    }
+
+    private static func bdSeq(in payload: SparkplugPayload) -> UInt64? {
+        guard let metric = payload.metrics.first(where: { $0.name == "bdSeq" }) else { return nil }
+        switch try? metric.value(as: metric.dataType ?? .uint64) {
+        case .int(let value)?: return value >= 0 ? UInt64(value) : nil
+        case .uint64(let value)?: return value
+        default: return nil
+        }
+    }
+
+    // MARK: Sequenced messages
+
+    private mutating func sequenced(_ key: NodeKey, _ message: PendingMessage, connection: Int, now: Int64,
+                                    into out: inout [SparkplugHostAction]) {
+        guard var session = nodes[key], session.online else {
+            if message.type != .ddeath {
+                out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
+                requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out)
+            }
+            return
+        }
+        guard let seq = message.payload.seq, seq <= 255 else {
+            // mqtt-spb-wrapper sends DDEATH without seq; take the message as it is, outside the ordering.
+            if message.type != .ddeath {
+                out.event(.missingSeq, message.topic, "\(message.type.rawValue) without a valid seq")
+            }
+            apply(key, message, now: now, into: &out)
+            return
+        }
+        session.connection = connection
+        let distance = UInt8(seq) &- session.expectedSeq
+        switch distance {
+        case 0:
+            nodes[key] = session
+            apply(key, message, now: now, into: &out)
+            nodes[key]?.expectedSeq = UInt8(seq) &+ 1
+            drainPending(key, now: now, into: &out)
+        case 1..<128:
+            session.pending[UInt8(seq)] = message
+            session.gapSince = session.gapSince ?? now
+            nodes[key] = session
+            if session.pending.count > configuration.maxPendingPerNode { closeGap(key, now: now, into: &out) }
+        default:
+            nodes[key] = session
+            out.event(.lateMessage, message.topic, "seq \(seq) arrived after \(session.expectedSeq &- 1)")
+            apply(key, message, now: now, into: &out)
+        }
+    }
+
+    private mutating func drainPending(_ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
+        while let session = nodes[key], session.online, let next = session.pending[session.expectedSeq] {
+            nodes[key]!.pending[session.expectedSeq] = nil
+            nodes[key]!.expectedSeq = session.expectedSeq &+ 1
+            apply(key, next, now: now, into: &out)
+        }
+        if nodes[key]?.pending.isEmpty == true { nodes[key]!.gapSince = nil }
+    }
+
+    private mutating func closeGap(_ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
+        guard let session = nodes[key], !session.pending.isEmpty else { return }
+        let expected = session.expectedSeq
+        let first = session.pending.keys.min { ($0 &- expected) < ($1 &- expected) }!
+        out.event(.seqGap, session.pending[first]!.topic,
+                  "seq \(expected)…\(first &- 1) missing after \(configuration.reorderTimeout) ms")
+        nodes[key]!.expectedSeq = first
+        drainPending(key, now: now, into: &out)
+        if nodes[key]?.pending.isEmpty == false { closeGap(key, now: now, into: &out) }
+        nodes[key]?.gapSince = nil
+        requestRebirth(key, connection: session.connection, topic: session.pending[first]!.topic, now: now, into: &out)
+    }
+
+    private mutating func apply(_ key: NodeKey, _ message: PendingMessage, now: Int64, into out: inout [SparkplugHostAction]) {
+        guard var session = nodes[key] else { return }
+        switch message.type {
+        case .dbirth:
+            var device = DeviceSession()
+            for metric in message.payload.metrics {
+                if let problem = device.catalogue.declare(metric) { out.event(.invalidMetric, message.topic, problem) }
+            }
+            store(message.payload, device: message.device, key: key, catalogue: &device.catalogue, birth: true,
+                  topic: message.topic, now: now, into: &out)
+            session.devices[message.device!] = device
+            out.event(.deviceBirth, message.topic, "\(message.payload.metrics.count) metrics")
+        case .ddeath:
+            guard let device = session.devices.removeValue(forKey: message.device!) else {
+                out.event(.staleDeath, message.topic, "the device is not online")
+                return
+            }
+            out.append(.store(stalePoints(device.catalogue, key, device: message.device, now: now)))
+            out.event(.deviceDeath, message.topic, "tags marked stale")
+        case .ndata:
+            let unknown = store(message.payload, device: nil, key: key, catalogue: &session.catalogue, birth: false,
+                                topic: message.topic, now: now, into: &out)
+            if unknown { requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session) }
+        case .ddata:
+            guard var device = session.devices[message.device!] else {
+                out.event(.dataBeforeBirth, message.topic, "DDATA from a device without a current DBIRTH")
+                requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session)
+                nodes[key] = session
+                return
+            }
+            let unknown = store(message.payload, device: message.device, key: key, catalogue: &device.catalogue, birth: false,
+                                topic: message.topic, now: now, into: &out)
+            session.devices[message.device!] = device
+            if unknown { requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session) }
+        case .nbirth, .ndeath, .ncmd, .dcmd:
+            break
+        }
+        nodes[key] = session
+    }
+
+    // MARK: Rebirth
+
+    private mutating func requestRebirth(_ key: NodeKey, connection: Int, topic: String, now: Int64,
+                                         into out: inout [SparkplugHostAction]) {
+        var session = nodes[key] ?? NodeSession(connection: connection)
+        requestRebirth(key, connection: connection, topic: topic, now: now, into: &out, session: &session)
+        if nodes[key] != nil || nodes.count < configuration.maxNodes { nodes[key] = session }
+    }
+
+    private func requestRebirth(_ key: NodeKey, connection: Int, topic: String, now: Int64,
+                                into out: inout [SparkplugHostAction], session: inout NodeSession) {
+        if let last = session.lastRebirth, now - last < configuration.rebirthInterval {
+            out.event(.rebirthSuppressed, topic, "a rebirth was requested \(now - last) ms ago")
+            return
+        }
+        session.lastRebirth = now
+        let command = try! SparkplugMetric(name: "Node Control/Rebirth", timestamp: UInt64(max(0, now)), dataType: .boolean,
+                                           value: .boolean(true))
+        let ncmd = SparkplugTopic.edge(.ncmd, group: key.group, node: key.node, device: nil)
+        out.append(.publish(topic: ncmd.description,
+                            payload: SparkplugPayload(timestamp: UInt64(max(0, now)), metrics: [command]).serialized(),
+                            connection: connection))
+        out.event(.rebirthRequested, ncmd.description, "after \(topic)")
+    }
+
+    // MARK: Storing
+
+    /// Turns a payload's metrics into points; returns whether a metric was not in the birth (a rebirth is due).
+    @discardableResult
+    private func store(_ payload: SparkplugPayload, device: String?, key: NodeKey, catalogue: inout MetricCatalogue,
+                       birth: Bool, topic: String, now: Int64, into out: inout [SparkplugHostAction]) -> Bool {
+        let path: AssetPath
+        do {
+            path = try configuration.mapping.path(group: key.group, node: key.node, device: device)
+        } catch {
+            out.event(.unstorable, topic, error.message)
+            return false
+        }
+        var points: [Point] = []
+        points.reserveCapacity(payload.metrics.count)
+        var unknown = false
+        for metric in payload.metrics {
+            guard let definition = catalogue.definition(of: metric) else {
+                if !birth {
+                    unknown = true
+                    out.event(.unknownMetric, topic, metric.alias.map { "alias \($0) not in the birth" }
+                              ?? "metric \"\(metric.name ?? "")\" not in the birth")
+                }
+                continue
+            }
+            if definition.isControl { continue }
+            if let declared = metric.dataTypeCode, declared != definition.dataType.rawValue {
+                out.event(.invalidMetric, topic, "\(definition.name): datatype \(declared) differs from the birth's \(definition.dataType)")
+                continue
+            }
+            let value: SparkplugValue?
+            do {
+                value = try metric.value(as: definition.dataType)
+            } catch {
+                out.event(.invalidMetric, topic, "\(definition.name): \(error.reason)")
+                continue
+            }
+            guard let value else { continue }
+            let time = Int64(clamping: metric.timestamp ?? payload.timestamp ?? UInt64(max(0, now)))
+            let quality = Self.quality(of: metric)
+            for (name, member) in Self.flatten(definition.name, value) {
+                guard let tag = SparkplugAssetMapping.tagName(name), let sample = member.sampleValue else {
+                    out.event(.unstorable, topic, "\(name): not storable as a tag (\(member.kind))")
+                    continue
+                }
+                points.append(Point(series: SeriesKey(tenant: key.tenant, machine: path, tag: tag),
+                                    sample: Sample(time: Timestamp(millisecondsSinceEpoch: time), value: sample, quality: quality),
+                                    unit: definition.unit))
+                // Store-and-forward replays keep their own times and never become the current value.
+                if !metric.isHistorical, time >= catalogue.last[tag]?.time ?? .min {
+                    catalogue.last[tag] = (sample, time, definition.unit)
+                }
+            }
+        }
+        if !points.isEmpty { out.append(.store(points)) }
+        return unknown
+    }
+
+    /// Template instances become one tag per member (`motor/rpm`); definitions hold no data.
+    private static func flatten(_ name: String, _ value: SparkplugValue) -> [(String, SparkplugValue)] {
+        guard case .template(let template) = value else { return [(name, value)] }
+        guard !template.isDefinition else { return [] }
+        return template.metrics.flatMap { member -> [(String, SparkplugValue)] in
+            guard let memberName = member.name, let memberValue = try? member.value() else { return [] }
+            return flatten(name + "/" + memberName, memberValue)
+        }
+    }
+
+    /// The `Quality` property as Ignition and the specification's examples use it: 192 good, 500 stale, 0 bad.
+    private static func quality(of metric: SparkplugMetric) -> Quality {
+        guard let property = metric.properties?["Quality"], case .int(let code)? = property.value else { return .good }
+        switch code {
+        case 192: return .good
+        case 0, 500: return .bad
+        default: return .uncertain
+        }
+    }
+
+    private func markStale(_ session: NodeSession, _ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
+        var points = stalePoints(session.catalogue, key, device: nil, now: now)
+        for (name, device) in session.devices { points += stalePoints(device.catalogue, key, device: name, now: now) }
+        if !points.isEmpty { out.append(.store(points)) }
+    }
+
+    /// Each tag's last value again, at the host's time, with quality bad.
+    private func stalePoints(_ catalogue: MetricCatalogue, _ key: NodeKey, device: String?, now: Int64) -> [Point] {
+        guard let path = try? configuration.mapping.path(group: key.group, node: key.node, device: device) else { return [] }
+        return catalogue.last.map { tag, last in
+            Point(series: SeriesKey(tenant: key.tenant, machine: path, tag: tag),
+                  sample: Sample(time: Timestamp(millisecondsSinceEpoch: now), value: last.value, quality: .bad), unit: last.unit)
+        }
+    }
+}
+
+extension [SparkplugHostAction] {
+    mutating func event(_ kind: SparkplugEvent.Kind, _ topic: String, _ detail: String) {
+        append(.event(SparkplugEvent(kind: kind, topic: topic, detail: detail)))
+    }
+}
+
+extension SparkplugValue {
+    /// The name of the value's case, for messages.
+    var kind: String {
+        switch self {
+        case .bytes: "bytes"
+        case .template: "template"
+        case .propertySet, .propertySetList: "property set"
+        case .float, .double: "non-finite number"
+        default: "value"
+        }
+    }
+}
