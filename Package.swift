@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "MQTTBroker", "MQTTClient", "MQTTCodec",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "MQTTBroker", "MQTTClient", "MQTTCodec", "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -128,7 +128,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "Sparkplug",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,6 +16,8 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let limitExceeded = Code("limit_exceeded")
         public static let invalid = Code("invalid")
         public static let forbidden = Code("forbidden")
+        public static let notFound = Code("not_found")
+        public static let unavailable = Code("unavailable")
     }
 
     public let code: Code

@@ -36,6 +36,7 @@ public enum AccessTable {
         "GET /api/v1/history": .requires(.readData),
         "GET /api/v1/export.csv": .requires(.readData),
         "GET /api/v1/live": .requires(.readData),
+        "POST /api/v1/commands": .requires(.operate),
         "GET /api/v1/tenant": .requires(.readData),
         "PUT /api/v1/tenant/limits": .requires(.manageTenant),
         "GET /api/v1/members": .requires(.manageUsers),

@@ -19,6 +19,7 @@ public enum HTTPServer {
         AdminRoutes(server: server).register(on: router)
         IngestRoutes(server: server, idempotency: IdempotencyCache()).register(on: router)
         QueryRoutes(server: server).register(on: router)
+        CommandRoutes(server: server).register(on: router)
         LiveRoute(server: server).register(on: router)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],

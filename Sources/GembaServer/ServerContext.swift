@@ -22,6 +22,8 @@ public struct ServerContext: Sendable {
     public var access: AccessService
     /// Whether `/metrics` answers without credentials (for a Prometheus scraper on a trusted network).
     public var publicMetrics = true
+    /// The Sparkplug host, which carries writes to edge nodes (`POST …/tags/{tag}/write`); none: writes answer 503.
+    public var sparkplug: SparkplugHostService?
     /// Origins allowed to call the API from a browser (CORS); none by default.
     public var allowedOrigins: Set<String> = []
     /// Whether the server speaks HTTPS (then HSTS is sent).

@@ -16,6 +16,7 @@ import NIOCore
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
+import Sparkplug
 
 /// `gemba serve`: runs the platform's services in one ServiceGroup until SIGINT/SIGTERM.
 struct Serve: AsyncParsableCommand {
@@ -105,6 +106,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "File holding the access-token signing key (default: <data-dir>/jwt.key, generated). Env: GEMBA_JWT_KEY_FILE.")
     var jwtKeyFile: String?
 
+    @Option(help: "Sparkplug host id: STATE is published on spBv1.0/STATE/<id> (default gemba). Env: GEMBA_SPARKPLUG_HOST_ID.")
+    var sparkplugHostId: String?
+
+    @Option(help: "Where Sparkplug ids land: a 3- or 4-segment path template over {group}, {node}, {device} (default {group}/{node}/{device}). Env: GEMBA_SPARKPLUG_PATH.")
+    var sparkplugPath: String?
+
+    @Option(help: "Machine name that holds an edge node's own metrics, in place of {device} (default _node). Env: GEMBA_SPARKPLUG_NODE_MACHINE.")
+    var sparkplugNodeMachine: String?
+
+    @Option(help: "How long a Sparkplug seq gap may wait for the missing message before a rebirth is requested, ms (default 2000). Env: GEMBA_SPARKPLUG_REORDER_TIMEOUT.")
+    var sparkplugReorderTimeout: Int?
+
+    @Option(help: "Shortest time between two rebirth requests to one edge node, ms (default 5000). Env: GEMBA_SPARKPLUG_REBIRTH_INTERVAL.")
+    var sparkplugRebirthInterval: Int?
+
+    @Option(help: "Also be the Sparkplug primary host on an external broker, mqtt://[user:pass@]host[:port]; repeatable for redundant brokers. Env: GEMBA_SPARKPLUG_UPSTREAM (comma-separated).")
+    var sparkplugUpstream: [String] = []
+
     func run() async throws {
         let settings = try common.settings()
         var configuration = try brokerConfiguration(settings)
@@ -145,20 +164,23 @@ struct Serve: AsyncParsableCommand {
         try await AccessSetup.bootstrap(access, email: settings.string("admin-email", flag: adminEmail)?.value ?? "admin@gemba.local",
                                         password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)
         configuration.authenticator = DeviceAuthenticator(access: access, allowAnonymous: demo || mqttAllowAnonymous)
-        configuration.authorizer = TenantTopicAuthorizer()
         let pipeline = IngestPipeline(store: store, logger: logger)
         try await pipeline.loadCatalog()
         let hub = LiveHub()
         pipeline.addObserver(hub)
         let ingest = MQTTIngest(pipeline: pipeline, decoder: JSONRecordDecoder(validation: validation), logger: logger)
-        configuration.receiver = ingest
+        let sparkplug = try sparkplugHost(settings, validation: validation, pipeline: pipeline, logger: logger)
+        configuration.authorizer = TenantTopicAuthorizer(sparkplug: sparkplug.configuration.host.mapping)
+        configuration.receiver = BrokerReceiver(telemetry: ingest, sparkplug: sparkplug)
         let broker = MQTTBroker(configuration: configuration, logger: logger)
+        let sparkplugUpstreams = try sparkplugUpstreamConfigurations(settings)
         var server = ServerContext(
             store: store, pipeline: pipeline, hub: hub, access: access, validation: validation,
             readinessChecks: ["mqtt": { broker.port != nil }],
             metrics: { var buffer: [UInt8] = []; metrics.emit(into: &buffer); return buffer },
             logger: logger)
         server.publicMetrics = !metricsAuth
+        server.sparkplug = sparkplug
         let envOrigins = ProcessInfo.processInfo.environment["GEMBA_CORS_ORIGINS"]?.split(separator: ",").map(String.init) ?? []
         server.allowedOrigins = Set(corsOrigin + envOrigins)
         let mqttPort = configuration.port
@@ -180,6 +202,12 @@ struct Serve: AsyncParsableCommand {
         if let upstream {
             services.append(.init(service: UpstreamSubscriber(configuration: upstream, ingest: ingest, logger: logger)))
         }
+        services.append(.init(service: sparkplug))
+        services.append(.init(service: EmbeddedSparkplugHost(broker: broker, service: sparkplug)))
+        for (index, upstream) in sparkplugUpstreams.enumerated() {
+            services.append(.init(service: SparkplugUpstream(configuration: upstream, connection: index + 1, service: sparkplug,
+                                                             logger: logger)))
+        }
         if demo {
             services.append(.init(service: SimulationPublisher(
                 factory: FactorySimulator(seed: 42, machineCount: demoMachines), target: .embedded(broker),
@@ -195,6 +223,43 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             let ports = configuration.tls == nil ? "\(configuration.port)" : "\(configuration.port) or \(configuration.tlsPort)"
             throw ConfigurationError("MQTT port \(ports) or HTTP port \(httpPort) is already in use")
+        }
+    }
+
+    /// The Sparkplug host service from the `--sparkplug-*` settings.
+    func sparkplugHost(_ settings: Settings, validation: SampleValidation, pipeline: IngestPipeline,
+                       logger: Logger) throws -> SparkplugHostService {
+        var configuration = SparkplugHostService.Configuration()
+        configuration.validation = validation
+        if let hostID = settings.string("sparkplug-host-id", flag: sparkplugHostId) {
+            do {
+                _ = try SparkplugTopic(parsing: SparkplugHostState.topic(host: hostID.value))
+            } catch {
+                throw ConfigurationError("\(hostID.source): \(error.reason)")
+            }
+            configuration.hostID = hostID.value
+        }
+        let template = settings.string("sparkplug-path", flag: sparkplugPath)
+        let nodeMachine = settings.string("sparkplug-node-machine", flag: sparkplugNodeMachine)
+        do {
+            configuration.host.mapping = try SparkplugAssetMapping(template: template?.value ?? "{group}/{node}/{device}",
+                                                                   nodeMachine: nodeMachine?.value ?? "_node")
+        } catch {
+            throw ConfigurationError("\(template?.source ?? nodeMachine?.source ?? "--sparkplug-path"): \(error.message)")
+        }
+        configuration.host.reorderTimeout = Int64(try settings.int(
+            "sparkplug-reorder-timeout", flag: sparkplugReorderTimeout, default: 2_000, range: 0...600_000))
+        configuration.host.rebirthInterval = Int64(try settings.int(
+            "sparkplug-rebirth-interval", flag: sparkplugRebirthInterval, default: 5_000, range: 0...3_600_000))
+        return SparkplugHostService(configuration: configuration, pipeline: pipeline, logger: logger)
+    }
+
+    /// The brokers of `--sparkplug-upstream` (repeatable) and GEMBA_SPARKPLUG_UPSTREAM.
+    func sparkplugUpstreamConfigurations(_ settings: Settings) throws -> [MQTTClientConfiguration] {
+        let fromEnvironment = ProcessInfo.processInfo.environment["GEMBA_SPARKPLUG_UPSTREAM"]?
+            .split(separator: ",").map { (String($0), "GEMBA_SPARKPLUG_UPSTREAM") } ?? []
+        return try (sparkplugUpstream.map { ($0, "--sparkplug-upstream") } + fromEnvironment).map {
+            try Self.upstream($0.0, source: $0.1)
         }
     }
 

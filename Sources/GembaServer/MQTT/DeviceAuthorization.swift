@@ -2,6 +2,7 @@ public import GembaAccess
 public import GembaCore
 public import MQTTBroker
 internal import MQTTCodec
+public import Sparkplug
 
 /// The embedded broker's authenticator: device credentials (username + secret) or an API key as
 /// the password, each bound to its tenant; anonymous connections only when allowed (`--demo`,
@@ -51,11 +52,17 @@ extension Principal {
 /// `gemba/cmd/<tenant>/<subtree>/…`. Anonymous clients (demo, tests) may do anything.
 public struct TenantTopicAuthorizer: Authorizer {
     static let telemetryPrefix = "gemba/v1/"
+    static let sparkplugPrefix = "spBv1.0/"
+    /// How Sparkplug ids map to machines, to hold a device to its subtree.
+    let sparkplug: SparkplugAssetMapping
 
-    public init() {}
+    public init(sparkplug: SparkplugAssetMapping = .default) {
+        self.sparkplug = sparkplug
+    }
 
     public func mayPublish(_ principal: Principal, topic: String) -> Bool {
         guard let kind = principal.attributes["kind"] else { return true }  // anonymous, where allowed
+        if topic.hasPrefix(Self.sparkplugPrefix) { return mayPublishSparkplug(principal, kind: kind, topic: topic) }
         guard topic.hasPrefix(Self.telemetryPrefix) else { return false }
         switch kind {
         case Caller.Kind.device.rawValue:
@@ -77,7 +84,48 @@ public struct TenantTopicAuthorizer: Authorizer {
 
     public func maySubscribe(_ principal: Principal, filter: String) -> Bool {
         guard principal.attributes["kind"] != nil else { return true }
+        if filter.hasPrefix(Self.sparkplugPrefix) { return maySubscribeSparkplug(principal, filter: filter) }
         let subtree = principal.attributes["subtree"].map { "/" + $0 } ?? ""
         return StaticACL.covers("gemba/cmd/\(principal.tenant.rawValue)\(subtree)/#", filter)
+    }
+}
+
+/// Sparkplug on the embedded broker. Edge nodes authenticate as devices: they publish births,
+/// deaths and data only for the edge nodes and devices whose machines (through the host's asset
+/// mapping) lie in their subtree, and subscribe to those ids' NCMD/DCMD and to any host's STATE.
+/// API keys publish Sparkplug data with the ingest permission, commands with operate.
+extension TenantTopicAuthorizer {
+    func mayPublishSparkplug(_ principal: Principal, kind: String, topic: String) -> Bool {
+        guard case .edge(let type, let group, let node, let device)? = try? SparkplugTopic(parsing: topic) else { return false }
+        let isCommand = type == .ncmd || type == .dcmd
+        switch kind {
+        case Caller.Kind.device.rawValue:
+            return !isCommand && covers(principal, group: group, node: node, device: device)
+        case Caller.Kind.apiKey.rawValue:
+            let role = principal.attributes["role"].flatMap(Role.init(rawValue:))
+            return role?.allows(isCommand ? .operate : .ingest) == true
+        default:
+            return false
+        }
+    }
+
+    func maySubscribeSparkplug(_ principal: Principal, filter: String) -> Bool {
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if levels.count == 3, levels[1] == "STATE" { return true }
+        guard levels.count == 4 || levels.count == 5, ["NCMD", "DCMD", "+"].contains(levels[2]) else { return false }
+        let group = levels[1], node = levels[3]
+        guard !Self.isWildcard(group), !Self.isWildcard(node) else { return principal.attributes["subtree"] == nil }
+        let device = levels.count == 5 && !Self.isWildcard(levels[4]) ? levels[4] : nil
+        return covers(principal, group: group, node: node, device: device)
+    }
+
+    private static func isWildcard(_ level: String) -> Bool { level == "+" || level == "#" }
+
+    /// Whether the machine the ids map to lies in the principal's subtree (no subtree: the whole tenant).
+    private func covers(_ principal: Principal, group: String, node: String, device: String?) -> Bool {
+        guard let text = principal.attributes["subtree"] else { return true }
+        guard let subtree = try? AssetSubtree(text), let path = try? sparkplug.path(group: group, node: node, device: device)
+        else { return false }
+        return subtree.contains(path)
     }
 }

@@ -108,6 +108,12 @@ final class BrokerRuntime: @unchecked Sendable {
         reportMetrics()
     }
 
+    /// Routes a message the server itself publishes (no connection, no receiver hand-off).
+    func publishLocal(_ message: Message) {
+        state.route(message, now: now(), into: &actions)
+        executeActions(flush: true)
+    }
+
     /// Sends DISCONNECT "server shutting down" to v5 clients and closes every connection.
     func shutdown() {
         for (id, slot) in slots {

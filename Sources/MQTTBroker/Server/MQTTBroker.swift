@@ -1,5 +1,5 @@
 public import Logging
-import MQTTCodec
+public import MQTTCodec
 public import NIOCore
 import NIOPosix
 import NIOSSL
@@ -90,6 +90,16 @@ public final class MQTTBroker: Service, Sendable {
         let runtime = self.runtime
         try? await runtime.loop.submit { runtime.shutdown() }.get()
         logger.info("MQTT broker stopped")
+    }
+
+    /// Publishes a message from inside the process (a host application's commands and STATE): it
+    /// goes to the matching subscribers and, if `retain`, becomes the topic's retained message. It
+    /// does not pass through the publish receiver.
+    public func publish(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false) async throws {
+        let runtime = self.runtime
+        let message = Message(topic: topic, payload: payload, qos: qos, retain: retain, properties: Properties(),
+                              publisherID: "", expiresAt: nil)
+        try await runtime.loop.submit { runtime.publishLocal(message) }.get()
     }
 
     /// Live connection count (for tests and health).

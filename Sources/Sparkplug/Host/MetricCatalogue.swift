@@ -47,6 +47,13 @@ struct MetricCatalogue: Sendable {
         return byName[name] ?? byName["DATA/" + name]
     }
 
+    /// The writable metric stored as `tag`, with its alias if the birth gave one.
+    func metric(storedAs tag: String) -> (definition: MetricDefinition, alias: UInt64?)? {
+        guard let definition = byName.values.first(where: { !$0.isControl && SparkplugAssetMapping.tagName($0.name) == tag })
+        else { return nil }
+        return (definition, nameByAlias.first { $0.value == definition.name }?.key)
+    }
+
     /// The engineering unit from a metric's properties (`engUnit`, `engUnits`, `unit`, `units`).
     static func unit(of metric: SparkplugMetric) -> String? {
         guard let properties = metric.properties else { return nil }

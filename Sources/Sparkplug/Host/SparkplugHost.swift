@@ -102,6 +102,33 @@ public struct SparkplugHost: Sendable {
         return out
     }
 
+    // MARK: Commands
+
+    /// The NCMD or DCMD that writes `value` to the metric stored as `tag` on `machine`, converted to
+    /// the metric's datatype; throws `notFound` when no online node or device has it, `typeMismatch`
+    /// when the value does not fit.
+    public func command(tenant: TenantID, machine: AssetPath, tag: String, value: SampleValue,
+                        now: Int64) throws(ModelError) -> SparkplugCommand {
+        for (key, session) in nodes where key.tenant == tenant && session.online {
+            let targets = [(nil, session.catalogue)] + session.devices.map { ($0.key as String?, $0.value.catalogue) }
+            for (device, catalogue) in targets {
+                guard (try? configuration.mapping.path(group: key.group, node: key.node, device: device)) == machine,
+                      let (definition, alias) = catalogue.metric(storedAs: tag)
+                else { continue }
+                guard let converted = SparkplugValue(value, as: definition.dataType),
+                      let metric = try? SparkplugMetric(name: definition.name, alias: alias, timestamp: UInt64(max(0, now)),
+                                                        dataType: definition.dataType, value: converted)
+                else {
+                    throw ModelError(.typeMismatch, "\(tag) is a Sparkplug \(definition.dataType) metric; \(value) does not fit it")
+                }
+                let topic = SparkplugTopic.edge(device == nil ? .ncmd : .dcmd, group: key.group, node: key.node, device: device)
+                return SparkplugCommand(topic: topic.description, connection: session.connection,
+                                        payload: SparkplugPayload(timestamp: UInt64(max(0, now)), metrics: [metric]).serialized())
+            }
+        }
+        throw ModelError(.notFound, "no online Sparkplug edge node or device has a metric stored as \(tag) on \(machine)")
+    }
+
     // MARK: Node lifecycle
 
     private mutating func nodeBirth(_ key: NodeKey, payload: SparkplugPayload, topic: String, connection: Int, now: Int64,

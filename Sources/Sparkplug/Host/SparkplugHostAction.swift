@@ -35,3 +35,10 @@ public struct SparkplugEvent: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(kind.rawValue) on \(topic): \(detail)" }
 }
+
+/// A command for an edge node or device, ready to publish.
+public struct SparkplugCommand: Sendable {
+    public let topic: String
+    public let connection: Int
+    public let payload: [UInt8]
+}
