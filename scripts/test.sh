@@ -24,6 +24,8 @@ install_peers() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v curl >/dev/null || missing+=(curl)
     [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
+    command -v protoc >/dev/null || missing+=(protobuf-compiler)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -33,6 +35,13 @@ install_peers() {
         step "installing paho-mqtt, pytest, influxdb-client, influxdb, websockets"
         python3 -m pip install -q 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12'
     }
+    # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
+    for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
+        venv="$ROOT/.build/venv-${peer%%==*}"
+        [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip show -q "${peer%%==*}" >/dev/null 2>&1 && continue
+        step "installing $peer in $venv"
+        python3 -m venv "$venv" && "$venv/bin/python" -m pip install -q "$peer"
+    done
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -73,6 +82,7 @@ mosquitto -p "$MOSQ_PORT" 2>/dev/null &
 PIDS+=($!)
 wait_for_port "$MOSQ_PORT"
 "$GEMBA" serve --mqtt-port 0 --http-port "$UP_HTTP_PORT" --mqtt-upstream "mqtt://127.0.0.1:$MOSQ_PORT" \
+    --sparkplug-upstream "mqtt://127.0.0.1:$MOSQ_PORT" --sparkplug-reorder-timeout 500 \
     --data-dir "$WORK/data3" --log-level warning 2>"$WORK/serve-upstream.log" &
 PIDS+=($!)
 wait_for_port "$PORT"; wait_for_port "$TLS_PORT"; wait_for_port "$AUTH_PORT"; wait_for_port "$HTTP_PORT"
@@ -151,7 +161,8 @@ echo "CLI: ok"
 
 step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) against gemba"
 GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTREAM_HTTP_URL="http://127.0.0.1:$UP_HTTP_PORT" \
-    MOSQUITTO_PORT="$MOSQ_PORT" python3 -m pytest -q Tests/Interop
+    MOSQUITTO_PORT="$MOSQ_PORT" PYSPARKPLUG_PYTHON="$ROOT/.build/venv-pysparkplug/bin/python" \
+    SPB_WRAPPER_PYTHON="$ROOT/.build/venv-mqtt-spb-wrapper/bin/python" python3 -m pytest -q Tests/Interop
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
 for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do

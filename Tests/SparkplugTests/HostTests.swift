@@ -228,3 +228,16 @@ import Testing
         #expect(run.values(of: "Samples", machine: "G/N/_node") == [.string("[1,-2]")])
     }
 }
+
+extension HostTests {
+    @Test func aStaleMarkFollowsTheLastSampleWhenTheNodesClockRunsAhead() {
+        var run = Run()
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth())
+        run.send("spBv1.0/G/NDATA/N", Self.data(seq: 1, Self.metric("Count", .uint32, .int(11), time: UInt64(Self.now + 5_000))))
+        run.reset()
+        run.send("spBv1.0/G/NDEATH/N", Self.death(bdSeq: 0), at: Self.now + 1_000)
+        let count = run.points.first { $0.series.tag == "Count" }
+        #expect(count?.sample.time.millisecondsSinceEpoch == Self.now + 5_001)
+        #expect(count?.sample.quality == .bad)
+    }
+}

@@ -404,12 +404,14 @@ public struct SparkplugHost: Sendable {
         if !points.isEmpty { out.append(.store(points)) }
     }
 
-    /// Each tag's last value again, at the host's time, with quality bad.
+    /// Each tag's last value again, with quality bad, at the host's time; just after the last
+    /// sample instead when the edge node's clock runs ahead, so the stale mark is always the newest.
     private func stalePoints(_ catalogue: MetricCatalogue, _ key: NodeKey, device: String?, now: Int64) -> [Point] {
         guard let path = try? configuration.mapping.path(group: key.group, node: key.node, device: device) else { return [] }
         return catalogue.last.map { tag, last in
             Point(series: SeriesKey(tenant: key.tenant, machine: path, tag: tag),
-                  sample: Sample(time: Timestamp(millisecondsSinceEpoch: now), value: last.value, quality: .bad), unit: last.unit)
+                  sample: Sample(time: Timestamp(millisecondsSinceEpoch: max(now, last.time + 1)), value: last.value, quality: .bad),
+                  unit: last.unit)
         }
     }
 }

@@ -1,0 +1,212 @@
+"""Gemba as a Sparkplug B primary host, against third-party edge nodes: pysparkplug and
+mqtt-spb-wrapper (each in its own virtualenv, their protobuf pins conflict) publishing through
+Debian's mosquitto to the `gemba serve --sparkplug-upstream` at GEMBA_UPSTREAM_HTTP_URL, and
+pysparkplug on Gemba's embedded broker. Gemba's own messages are read back with `protoc --decode`.
+"""
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from test_telemetry import HTTP, MOSQUITTO_PORT, MQTT_PORT, UPSTREAM_HTTP, authorized, eventually, get, latest, paho
+
+PYSPARKPLUG = os.environ.get("PYSPARKPLUG_PYTHON")
+SPB_WRAPPER = os.environ.get("SPB_WRAPPER_PYTHON")
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+pytestmark = pytest.mark.skipif(not (PYSPARKPLUG and SPB_WRAPPER and UPSTREAM_HTTP),
+                                reason="needs PYSPARKPLUG_PYTHON, SPB_WRAPPER_PYTHON and GEMBA_UPSTREAM_HTTP_URL")
+
+
+class Edge:
+    """An edge-node script in its own process; its JSON event lines arrive on a queue."""
+
+    def __init__(self, python, script, port, group, node, device):
+        self.process = subprocess.Popen(
+            [python, str(HERE / "sparkplug" / script), "--port", str(port), "--group", group, "--node", node,
+             "--device", device],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.events = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.events.put(json.loads(line))
+
+    def wait(self, kind, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if event["event"] == kind:
+                return event
+            assert event["event"] != "error", event
+        raise AssertionError(f"no {kind} event from the edge node")
+
+    def stop(self):
+        self.process.stdin.write("stop\n")
+        self.process.stdin.flush()
+        self.wait("disconnected")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def unique(prefix):
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def command(machine, tag, value, base=UPSTREAM_HTTP):
+    body = json.dumps({"machine": machine, "tag": tag, "value": value}).encode()
+    request = urllib.request.Request(base + "/api/v1/commands", data=body, method="POST",
+                                     headers=authorized({"Content-Type": "application/json"}, base=base))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def protoc_decode(payload):
+    """Google's protoc reading a payload against our schema: the independent decoder."""
+    result = subprocess.run(["protoc", "--decode", "org.eclipse.tahu.protobuf.Payload", "--proto_path", str(ROOT / "Protos"),
+                             "sparkplug_b.proto"], input=payload, capture_output=True, check=True)
+    return result.stdout.decode()
+
+
+def all_stale(machine, base=UPSTREAM_HTTP):
+    values = latest(machine, base)
+    return values and all(value["quality"] == "bad" for value in values.values()) and values
+
+
+def test_gemba_state_is_retained_on_mosquitto():
+    received = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, message: received.put(message)
+    client.connect("127.0.0.1", MOSQUITTO_PORT)
+    client.subscribe("spBv1.0/STATE/gemba", qos=1)
+    client.loop_start()
+    try:
+        message = received.get(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    state = json.loads(message.payload)
+    assert message.retain and message.qos == 1
+    assert state["online"] is True and isinstance(state["timestamp"], int)
+
+
+def test_pysparkplug_metrics_arrive_with_type_value_and_time_then_stale_on_ndeath():
+    node = unique("py")
+    edge = Edge(PYSPARKPLUG, "edge_pysparkplug.py", MOSQUITTO_PORT, "G1", node, "D1")
+    try:
+        published = edge.wait("published")
+        device = f"G1/{node}/D1"
+        values = eventually(lambda: (v := latest(device, UPSTREAM_HTTP)) and v.get("Pressure", {}).get("v") == -13 and v)
+        assert values["Temperature"] == {**values["Temperature"], "v": 22.25, "t": published["t1"], "quality": "good"}
+        assert values["Running"]["v"] is True
+        assert values["Total"]["v"] == -5_000_000_000
+        assert values["Setpoint"]["v"] == 10.0
+        assert values["Samples"]["v"] == "[1,-2,3]"
+        assert values["Started"]["v"] == 1_700_000_000_000
+        own = eventually(lambda: (v := latest(f"G1/{node}/_node", UPSTREAM_HTTP)) and v.get("Count", {}).get("v") == 8 and v)
+        assert own["Line.Speed"]["v"] == 1.5 and own["Mode"]["v"] == "AUTO"
+        assert own["Line.Speed"]["t"] == published["t0"]
+
+        # A write: DCMD in the metric's datatype, received by pysparkplug's device.
+        status, body = command(device, "Setpoint", 12.5)
+        assert status == 202, body
+        dcmd = edge.wait("dcmd")
+        assert dcmd["metrics"] == [{"name": "Setpoint", "datatype": 10, "value": 12.5}]
+        status, body = command(device, "Pressure", 70000)
+        assert status == 422, body
+
+        # pysparkplug's graceful NDEATH carries the next bdSeq: still this session's death.
+        edge.stop()
+        stale = eventually(lambda: all_stale(device))
+        assert stale["Temperature"]["v"] == 22.25
+        assert eventually(lambda: all_stale(f"G1/{node}/_node"))
+    finally:
+        edge.kill()
+
+
+def test_killed_edge_node_will_marks_its_tags_stale():
+    node = unique("kill")
+    edge = Edge(PYSPARKPLUG, "edge_pysparkplug.py", MOSQUITTO_PORT, "G1", node, "D1")
+    edge.wait("published")
+    device = f"G1/{node}/D1"
+    eventually(lambda: latest(device, UPSTREAM_HTTP).get("Pressure", {}).get("v") == -13)
+    edge.kill()  # no DISCONNECT: mosquitto publishes the will (NDEATH with the birth's bdSeq)
+    stale = eventually(lambda: all_stale(device))
+    assert stale["Pressure"]["v"] == -13
+
+
+def test_mqtt_spb_wrapper_metrics_arrive_despite_its_deviations():
+    node = unique("spbw")
+    edge = Edge(SPB_WRAPPER, "edge_spb_wrapper.py", MOSQUITTO_PORT, "G1", node, "D1")
+    try:
+        published = edge.wait("published")
+        own = eventually(lambda: (v := latest(f"G1/{node}/_node", UPSTREAM_HTTP))
+                         and v.get("DATA.Temperature", {}).get("v") == 22.0 and v)
+        assert own["DATA.Temperature"]["t"] == published["t1"]
+        assert own["DATA.Batch"]["v"] == "B-1042"
+        device = eventually(lambda: (v := latest(f"G1/{node}/D1", UPSTREAM_HTTP))
+                            and v.get("DATA.Cycles", {}).get("v") == 42 and v)
+        assert device["DATA.Pressure"]["v"] == 1.5
+        # DDEATH without seq and NDEATH with bdSeq + 1, both without timestamps.
+        edge.stop()
+        assert eventually(lambda: all_stale(f"G1/{node}/D1"))
+        assert eventually(lambda: all_stale(f"G1/{node}/_node"))
+    finally:
+        edge.kill()
+
+
+def test_data_without_a_birth_gets_a_rebirth_request_gemba_encodes_for_protoc():
+    node = unique("nobirth")
+    received = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_message = lambda _c, _u, message: received.put(message)
+    client.connect("127.0.0.1", MOSQUITTO_PORT)
+    client.subscribe(f"spBv1.0/G1/NCMD/{node}", qos=0)
+    client.loop_start()
+    try:
+        time.sleep(0.3)
+        # An NDATA of a node Gemba never saw born: timestamp (field 1), seq 1 (field 3).
+        client.publish(f"spBv1.0/G1/NDATA/{node}", bytes([0x08, 0x01, 0x18, 0x01]))
+        # Corrupt protobuf on another node costs nothing but a counter.
+        client.publish(f"spBv1.0/G1/NDATA/{unique('bad')}", b"\x12\xff\xff\xff\xff\x0f")
+        message = received.get(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    decoded = protoc_decode(message.payload)
+    assert 'name: "Node Control/Rebirth"' in decoded and "boolean_value: true" in decoded, decoded
+    metrics = urllib.request.urlopen(UPSTREAM_HTTP + "/metrics", timeout=10).read().decode()
+    assert 'gemba_sparkplug_events_total{kind="corrupt_payload"}' in metrics
+
+
+def test_pysparkplug_on_the_embedded_broker():
+    node = unique("emb")
+    edge = Edge(PYSPARKPLUG, "edge_pysparkplug.py", MQTT_PORT, "G2", node, "D1")
+    try:
+        edge.wait("published")
+        values = eventually(lambda: (v := latest(f"G2/{node}/D1", HTTP)) and v.get("Pressure", {}).get("v") == -13 and v)
+        assert values["Temperature"]["v"] == 22.25
+        status, body = command(f"G2/{node}/D1", "Running", False, base=HTTP)
+        assert status == 202, body
+        assert edge.wait("dcmd")["metrics"] == [{"name": "Running", "datatype": 11, "value": False}]
+    finally:
+        edge.kill()
+    assert eventually(lambda: all_stale(f"G2/{node}/D1", HTTP))
