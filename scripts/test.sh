@@ -162,7 +162,7 @@ echo "CLI: ok"
 step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) against gemba"
 GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTREAM_HTTP_URL="http://127.0.0.1:$UP_HTTP_PORT" \
     MOSQUITTO_PORT="$MOSQ_PORT" PYSPARKPLUG_PYTHON="$ROOT/.build/venv-pysparkplug/bin/python" \
-    SPB_WRAPPER_PYTHON="$ROOT/.build/venv-mqtt-spb-wrapper/bin/python" python3 -m pytest -q Tests/Interop
+    SPB_WRAPPER_PYTHON="$ROOT/.build/venv-mqtt-spb-wrapper/bin/python" GEMBA_BIN="$GEMBA" python3 -m pytest -q Tests/Interop
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
 for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do

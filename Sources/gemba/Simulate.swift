@@ -24,6 +24,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "API key (engineer or above) for --http. Env: GEMBA_API_KEY.") var apiKey: String?
     @Option(help: "QoS of the publishes (0 or 1).") var qos = 1
     @Option(help: "Inject an anomaly: <machine path>:<vibration-drift|temperature-spike>; repeatable.") var inject: [String] = []
+    @Flag(help: "Publish Sparkplug B instead of JSON: one edge node per line (group = site, node = line, devices = machines).")
+    var sparkplug = false
+    @Option(help: "With --sparkplug: the primary host id whose STATE online the edge nodes wait for.") var primaryHost: String?
 
     func run() async throws {
         let settings = try common.settings()
@@ -37,6 +40,10 @@ struct Simulate: AsyncParsableCommand {
             guard let colon = entry.lastIndex(of: ":"), let anomaly = Anomaly(rawValue: String(entry[entry.index(after: colon)...])),
                   let path = try? AssetPath(entry[..<colon]), factory.inject(anomaly, into: path)
             else { throw ConfigurationError("--inject must be <machine path>:<vibration-drift|temperature-spike> naming a simulated machine") }
+        }
+        if sparkplug {
+            guard http == nil else { throw ConfigurationError("--sparkplug publishes over MQTT: drop --http") }
+            return try await runSparkplug(factory, logger: logger)
         }
         let target: SimulationPublisher.Target
         if let http {
@@ -55,6 +62,21 @@ struct Simulate: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: publisher, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// One Sparkplug edge node per line of the factory, each on its own connection.
+    private func runSparkplug(_ factory: FactorySimulator, logger: Logger) async throws {
+        let broker = try Serve.upstream(mqtt, source: "--mqtt")
+        let lines = Dictionary(grouping: factory.machines) { "\($0.path.site)/\($0.path.line)" }
+        let runners = lines.keys.sorted().map { key in
+            let machines = lines[key]!
+            return SparkplugEdgeRunner(
+                broker: broker, group: machines[0].path.site, node: machines[0].path.line, primaryHost: primaryHost,
+                machines: machines, interval: .milliseconds(Int64(interval * 1000)), speed: speed, logger: logger)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: runners.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -210,3 +210,61 @@ def test_pysparkplug_on_the_embedded_broker():
     finally:
         edge.kill()
     assert eventually(lambda: all_stale(f"G2/{node}/D1", HTTP))
+
+
+GEMBA_BIN = os.environ.get("GEMBA_BIN", str(ROOT / ".build" / "debug" / "gemba"))
+
+
+def test_gemba_edge_node_read_by_protoc_and_by_gembas_host():
+    node = unique("edge")
+    captured = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_message = lambda _c, _u, message: captured.put(message)
+    client.connect("127.0.0.1", MOSQUITTO_PORT)
+    client.subscribe(f"spBv1.0/GE/+/{node}/#", qos=0)
+    client.subscribe(f"spBv1.0/GE/+/{node}", qos=0)
+    client.loop_start()
+    edge = subprocess.Popen([GEMBA_BIN, "edge", "--broker", f"mqtt://127.0.0.1:{MOSQUITTO_PORT}", "--group", "GE",
+                             "--node", node, "--devices", "2", "--primary-host", "gemba", "--interval", "0.2",
+                             "--log-level", "warning"])
+    try:
+        def next_message(kind):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                message = captured.get(timeout=15)
+                if f"/{kind}/" in message.topic:
+                    return message
+            raise AssertionError(f"no {kind}")
+
+        nbirth = protoc_decode(next_message("NBIRTH").payload)
+        assert 'name: "bdSeq"' in nbirth and 'name: "Node Control/Rebirth"' in nbirth, nbirth
+        dbirth_message = next_message("DBIRTH")
+        dbirth = protoc_decode(dbirth_message.payload)
+        assert 'name: "spindle_temp"' in dbirth and "alias: " in dbirth and "datatype: 10" in dbirth, dbirth
+        assert 'string_value: "\\302\\260C"' in dbirth or 'string_value: "°C"' in dbirth, "engUnit property"
+        ddata = protoc_decode(next_message("DDATA").payload)
+        assert "alias: " in ddata and "seq: " in ddata, ddata
+
+        machine = f"GE/{node}/cnc-1"
+        values = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP)) and "spindle_temp" in v and v, timeout=15)
+        assert values["total_count"]["quality"] == "good"
+        tags = get(f"/api/v1/tags?machine={machine}", UPSTREAM_HTTP)
+        assert any(tag.get("unit") == "°C" for tag in tags["tags"]), tags
+
+        # A write reaches the device side, which reports the written value back.
+        status, body = command(machine, "speed", 999.5)
+        assert status == 202, body
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = captured.get(timeout=10)
+            if "/DDATA/" in message.topic and "double_value: 999.5" in protoc_decode(message.payload):
+                break
+        else:
+            raise AssertionError("the written value never came back in a DDATA")
+    finally:
+        edge.kill()
+        edge.wait()
+        client.loop_stop()
+        client.disconnect()
+    # Killed without DISCONNECT: the will (NDEATH) marks the tags stale.
+    assert eventually(lambda: all_stale(f"GE/{node}/cnc-1"), timeout=15)
