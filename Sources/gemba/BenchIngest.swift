@@ -3,6 +3,7 @@ import Foundation
 import MQTTCodec
 import NIOCore
 import NIOPosix
+import Sparkplug
 
 /// `gemba bench ingest`: machines × tags of JSON telemetry over MQTT QoS 1, closed loop.
 ///
@@ -10,6 +11,8 @@ import NIOPosix
 /// so the rate of PUBACKs is the end-to-end ingest rate. Against any broker (`--until delivered`),
 /// a plain subscriber on `gemba/v1/#` counts deliveries: the transport's ceiling for the same messages.
 /// With `--rate`, messages go out at that fixed rate instead (for memory and latency runs).
+/// `--format sparkplug` sends the same values as Sparkplug B NDATA (aliases, one edge node per
+/// machine, births first and untimed) through Gemba's Sparkplug host instead of the JSON decoder.
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
@@ -26,15 +29,26 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Fixed rate in messages/s (0: closed loop, as fast as acknowledged).") var rate = 0
     @Option(help: "What completes a message: acks (Gemba: committed) or delivered (to a plain subscriber).") var until = Until.acks
     @Option(help: "A label printed with the result.") var label = "gemba"
+    @Option(help: "Payload format: json (gemba/v1 topics) or sparkplug (spBv1.0 NDATA with aliases).")
+    var format = IngestRun.Format.json
 
     func run() async throws {
         guard machines > 0, tags > 0, messages > 0, publishers > 0, window > 0 else {
             throw ConfigurationError("--machines, --tags, --messages, --publishers and --window must be positive")
         }
+        guard format == .json || machines >= publishers else {
+            throw ConfigurationError("--format sparkplug needs at least as many machines as publishers (one node per machine)")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
+        if format == .sparkplug {
+            // The births are not timed: they only set up each edge node's metric catalogue.
+            let births = IngestRun(loop: loop, machines: machines, tags: tags, total: machines, window: window, rate: 0,
+                                   countAcks: true, format: .sparkplugBirths)
+            try await publish(births, loop: loop, label: "births")
+        }
         let run = IngestRun(loop: loop, machines: machines, tags: tags, total: messages, window: window, rate: rate,
-                            countAcks: until == .acks)
+                            countAcks: until == .acks, format: format)
         var connections: [LoadConnection] = []
         if until == .delivered {
             let subscriber = try await LoadConnection.open(host: target.host, port: target.port, id: "bench-ingest-sub",
@@ -66,9 +80,21 @@ struct BenchIngest: AsyncParsableCommand {
             result["server_cpu_seconds"] = (cpu * 100).rounded() / 100
             result["server_rss_mb"] = after.residentBytes / (1 << 20)
         }
+        result["format"] = format.rawValue
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
         for connection in connections { connection.channel.close(promise: nil) }
         try await group.shutdownGracefully()
+    }
+
+    /// Runs `run` to completion on fresh publisher connections.
+    private func publish(_ run: IngestRun, loop: any EventLoop, label: String) async throws {
+        var pubs: [LoadConnection] = []
+        for index in 0..<publishers {
+            pubs.append(try await LoadConnection.open(host: target.host, port: target.port, id: "bench-\(label)-\(index)",
+                                                      loop: loop, run: run, role: .publisher(index)))
+        }
+        try await run.watchForStall(run.start(publishers: pubs))
+        for connection in pubs { connection.channel.close(promise: nil) }
     }
 }
 
@@ -91,16 +117,31 @@ final class IngestRun: LoadRun, @unchecked Sendable {
 
     /// When set, tag 0 is `sent_us`: the wall-clock time of sending in microseconds (for latency runs).
     var stampSendTime = false
+    let format: Format
 
-    init(loop: any EventLoop, machines: Int, tags: Int, total: Int, window: Int, rate: Int, countAcks: Bool) {
+    /// What the messages are: JSON records, Sparkplug NDATA, or the NBIRTHs that must come first.
+    enum Format: String, ExpressibleByArgument, Sendable {
+        case json, sparkplug
+        case sparkplugBirths = "sparkplug-births"
+    }
+
+    init(loop: any EventLoop, machines: Int, tags: Int, total: Int, window: Int, rate: Int, countAcks: Bool,
+         format: Format = .json) {
         self.loop = loop
+        self.format = format
         self.machines = machines
         self.tags = tags
         self.total = total
         self.window = window
         self.rate = rate
         self.countAcks = countAcks
-        topics = (0..<machines).map { "gemba/v1/bench/line\($0 / 20 + 1)/machine-\($0 + 1)" }
+        topics = (0..<machines).map { machine in
+            switch format {
+            case .json: "gemba/v1/bench/line\(machine / 20 + 1)/machine-\(machine + 1)"
+            case .sparkplug: "spBv1.0/bench/NDATA/machine-\(machine + 1)"
+            case .sparkplugBirths: "spBv1.0/bench/NBIRTH/machine-\(machine + 1)"
+            }
+        }
     }
 
     func start(publishers: [LoadConnection]) -> EventLoopFuture<Void> {
@@ -125,6 +166,7 @@ final class IngestRun: LoadRun, @unchecked Sendable {
     private func payload(_ index: Int) -> (String, ByteBuffer) {
         let machine = index % machines
         let time = baseTime + Int64(index / machines)
+        if format != .json { return (topics[machine], sparkplugPayload(index, time: time)) }
         var json = "{\"ts\":\(time),\"values\":{"
         for tag in 0..<tags {
             if tag > 0 { json += "," }
@@ -138,10 +180,26 @@ final class IngestRun: LoadRun, @unchecked Sendable {
         return (topics[machine], ByteBuffer(string: json))
     }
 
+    /// The same values as the JSON record, as an NDATA of aliases (or the NBIRTH declaring them), seq
+    /// counting from the birth's 0. A machine's messages all go through one connection, in order.
+    private func sparkplugPayload(_ index: Int, time: Int64) -> ByteBuffer {
+        let birth = format == .sparkplugBirths
+        let metrics = (0..<tags).map { tag in
+            let value = Double((index &* 31 &+ tag * 7) % 1000) / 10
+            return try! SparkplugMetric(name: birth ? "t\(tag)" : nil, alias: UInt64(tag + 1), dataType: .double,
+                                        value: .double(value))
+        }
+        let bdSeq = try! SparkplugMetric(name: "bdSeq", dataType: .int64, value: .int(0))
+        let payload = SparkplugPayload(timestamp: UInt64(time), seq: birth ? 0 : UInt64((index / machines + 1) % 256),
+                                       metrics: birth ? [bdSeq] + metrics : metrics.map { var metric = $0; metric.dataTypeCode = nil; return metric })
+        return ByteBuffer(bytes: payload.serialized())
+    }
+
     private func send(count: Int) {
         for _ in 0..<count {
             let (topic, body) = payload(sent)
-            publishers[sent % publishers.count].publish(topic: topic, payload: body)
+            let connection = format == .json ? sent % publishers.count : (sent % machines) % publishers.count
+            publishers[connection].publish(topic: topic, payload: body)
             sent += 1
         }
         for publisher in publishers { publisher.channel.flush() }

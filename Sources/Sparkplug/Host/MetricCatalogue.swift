@@ -1,10 +1,12 @@
-public import GembaCore
+import GembaCore
 
 /// What a birth declared about one metric: enough to read its later values and store them.
 struct MetricDefinition: Sendable {
     var name: String
     var dataType: SparkplugDataType
     var unit: String?
+    /// The tag the metric is stored as; nil when its name cannot be one.
+    var tag: String?
     /// `Node Control/…`, `Device Control/…`, `Properties/…` and bdSeq: session plumbing, not measurements.
     var isControl: Bool
 
@@ -12,6 +14,7 @@ struct MetricDefinition: Sendable {
         self.name = name
         self.dataType = dataType
         self.unit = unit
+        tag = SparkplugAssetMapping.tagName(name)
         isControl = name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Device Control/")
             || name.hasPrefix("CMD/") || name.hasPrefix("Properties/")
     }

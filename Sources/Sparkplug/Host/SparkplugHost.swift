@@ -33,6 +33,8 @@ public struct SparkplugHost: Sendable {
 
     struct DeviceSession: Sendable {
         var catalogue = MetricCatalogue()
+        /// Where the device's tags land; nil when its ids make no valid path.
+        var path: AssetPath?
     }
 
     struct PendingMessage: Sendable {
@@ -47,6 +49,7 @@ public struct SparkplugHost: Sendable {
         var bdSeq: UInt64?
         var expectedSeq: UInt8 = 0
         var catalogue = MetricCatalogue()
+        var path: AssetPath?
         var devices: [String: DeviceSession] = [:]
         var pending: [UInt8: PendingMessage] = [:]
         var gapSince: Int64?
@@ -96,8 +99,11 @@ public struct SparkplugHost: Sendable {
     /// Closes the seq gaps that stayed open past the reorder timeout: what arrived is stored, and a rebirth requested.
     public mutating func expire(now: Int64) -> [SparkplugHostAction] {
         var out: [SparkplugHostAction] = []
-        for (key, session) in nodes where session.gapSince.map({ now - $0 >= configuration.reorderTimeout }) == true {
-            closeGap(key, now: now, into: &out)
+        let due = nodes.filter { $0.value.gapSince.map { now - $0 >= configuration.reorderTimeout } == true }.keys
+        for key in due {
+            guard var session = nodes.removeValue(forKey: key) else { continue }
+            closeGap(key, &session, now: now, into: &out)
+            nodes[key] = session
         }
         return out
     }
@@ -110,10 +116,10 @@ public struct SparkplugHost: Sendable {
     public func command(tenant: TenantID, machine: AssetPath, tag: String, value: SampleValue,
                         now: Int64) throws(ModelError) -> SparkplugCommand {
         for (key, session) in nodes where key.tenant == tenant && session.online {
-            let targets = [(nil, session.catalogue)] + session.devices.map { ($0.key as String?, $0.value.catalogue) }
-            for (device, catalogue) in targets {
-                guard (try? configuration.mapping.path(group: key.group, node: key.node, device: device)) == machine,
-                      let (definition, alias) = catalogue.metric(storedAs: tag)
+            let targets = [(nil, session.path, session.catalogue)]
+                + session.devices.map { ($0.key as String?, $0.value.path, $0.value.catalogue) }
+            for (device, path, catalogue) in targets {
+                guard path == machine, let (definition, alias) = catalogue.metric(storedAs: tag)
                 else { continue }
                 guard let converted = SparkplugValue(value, as: definition.dataType),
                       let metric = try? SparkplugMetric(name: definition.name, alias: alias, timestamp: UInt64(max(0, now)),
@@ -150,12 +156,14 @@ public struct SparkplugHost: Sendable {
         }
         if let old = nodes[key], old.online, old.bdSeq != session.bdSeq {
             // A new session without a death in between: the old one's tags are no longer current.
-            markStale(old, key, now: now, into: &out)
+            markStale(old, tenant: key.tenant, now: now, into: &out)
         }
         for metric in payload.metrics {
             if let problem = session.catalogue.declare(metric) { out.event(.invalidMetric, topic, problem) }
         }
-        store(payload, device: nil, key: key, catalogue: &session.catalogue, birth: true, topic: topic, now: now, into: &out)
+        session.path = path(key, device: nil, topic: topic, into: &out)
+        store(payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue, birth: true, topic: topic, now: now,
+              into: &out)
         nodes[key] = session
         out.event(.nodeBirth, topic, "bdSeq \(session.bdSeq.map(String.init) ?? "none"), \(payload.metrics.count) metrics")
     }
@@ -177,7 +185,7 @@ public struct SparkplugHost: Sendable {
             out.event(.staleDeath, topic, "bdSeq \(bdSeq) does not match the birth's \(session.bdSeq.map(String.init) ?? "none")")
             return
         }
-        markStale(session, key, now: now, into: &out)
+        markStale(session, tenant: key.tenant, now: now, into: &out)
         nodes[key]!.online = false
         nodes[key]!.devices = [:]
         nodes[key]!.pending = [:]
@@ -196,12 +204,22 @@ public struct SparkplugHost: Sendable {
 
     // MARK: Sequenced messages
 
+    /// Sessions are taken out of the table while a message works on them, so their catalogues are
+    /// mutated in place rather than copied.
     private mutating func sequenced(_ key: NodeKey, _ message: PendingMessage, connection: Int, now: Int64,
                                     into out: inout [SparkplugHostAction]) {
-        guard var session = nodes[key], session.online else {
+        guard var session = nodes.removeValue(forKey: key) else {
             if message.type != .ddeath {
                 out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
                 requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out)
+            }
+            return
+        }
+        defer { nodes[key] = session }
+        guard session.online else {
+            if message.type != .ddeath {
+                out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
+                requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out, session: &session)
             }
             return
         }
@@ -210,60 +228,57 @@ public struct SparkplugHost: Sendable {
             if message.type != .ddeath {
                 out.event(.missingSeq, message.topic, "\(message.type.rawValue) without a valid seq")
             }
-            apply(key, message, now: now, into: &out)
+            apply(key, message, &session, now: now, into: &out)
             return
         }
         session.connection = connection
         let distance = UInt8(seq) &- session.expectedSeq
         switch distance {
         case 0:
-            nodes[key] = session
-            apply(key, message, now: now, into: &out)
-            nodes[key]?.expectedSeq = UInt8(seq) &+ 1
-            drainPending(key, now: now, into: &out)
+            apply(key, message, &session, now: now, into: &out)
+            session.expectedSeq = UInt8(seq) &+ 1
+            drainPending(key, &session, now: now, into: &out)
         case 1..<128:
             session.pending[UInt8(seq)] = message
             session.gapSince = session.gapSince ?? now
-            nodes[key] = session
-            if session.pending.count > configuration.maxPendingPerNode { closeGap(key, now: now, into: &out) }
+            if session.pending.count > configuration.maxPendingPerNode { closeGap(key, &session, now: now, into: &out) }
         default:
-            nodes[key] = session
             out.event(.lateMessage, message.topic, "seq \(seq) arrived after \(session.expectedSeq &- 1)")
-            apply(key, message, now: now, into: &out)
+            apply(key, message, &session, now: now, into: &out)
         }
     }
 
-    private mutating func drainPending(_ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
-        while let session = nodes[key], session.online, let next = session.pending[session.expectedSeq] {
-            nodes[key]!.pending[session.expectedSeq] = nil
-            nodes[key]!.expectedSeq = session.expectedSeq &+ 1
-            apply(key, next, now: now, into: &out)
+    private func drainPending(_ key: NodeKey, _ session: inout NodeSession, now: Int64, into out: inout [SparkplugHostAction]) {
+        while session.online, let next = session.pending.removeValue(forKey: session.expectedSeq) {
+            session.expectedSeq &+= 1
+            apply(key, next, &session, now: now, into: &out)
         }
-        if nodes[key]?.pending.isEmpty == true { nodes[key]!.gapSince = nil }
+        if session.pending.isEmpty { session.gapSince = nil }
     }
 
-    private mutating func closeGap(_ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
-        guard let session = nodes[key], !session.pending.isEmpty else { return }
+    private func closeGap(_ key: NodeKey, _ session: inout NodeSession, now: Int64, into out: inout [SparkplugHostAction]) {
+        guard !session.pending.isEmpty else { return }
         let expected = session.expectedSeq
         let first = session.pending.keys.min { ($0 &- expected) < ($1 &- expected) }!
-        out.event(.seqGap, session.pending[first]!.topic,
-                  "seq \(expected)…\(first &- 1) missing after \(configuration.reorderTimeout) ms")
-        nodes[key]!.expectedSeq = first
-        drainPending(key, now: now, into: &out)
-        if nodes[key]?.pending.isEmpty == false { closeGap(key, now: now, into: &out) }
-        nodes[key]?.gapSince = nil
-        requestRebirth(key, connection: session.connection, topic: session.pending[first]!.topic, now: now, into: &out)
+        let topic = session.pending[first]!.topic
+        out.event(.seqGap, topic, "seq \(expected)…\(first &- 1) missing after \(configuration.reorderTimeout) ms")
+        session.expectedSeq = first
+        drainPending(key, &session, now: now, into: &out)
+        if !session.pending.isEmpty { closeGap(key, &session, now: now, into: &out) }
+        session.gapSince = nil
+        requestRebirth(key, connection: session.connection, topic: topic, now: now, into: &out, session: &session)
     }
 
-    private mutating func apply(_ key: NodeKey, _ message: PendingMessage, now: Int64, into out: inout [SparkplugHostAction]) {
-        guard var session = nodes[key] else { return }
+    private func apply(_ key: NodeKey, _ message: PendingMessage, _ session: inout NodeSession, now: Int64,
+                       into out: inout [SparkplugHostAction]) {
         switch message.type {
         case .dbirth:
             var device = DeviceSession()
             for metric in message.payload.metrics {
                 if let problem = device.catalogue.declare(metric) { out.event(.invalidMetric, message.topic, problem) }
             }
-            store(message.payload, device: message.device, key: key, catalogue: &device.catalogue, birth: true,
+            device.path = path(key, device: message.device, topic: message.topic, into: &out)
+            store(message.payload, path: device.path, tenant: key.tenant, catalogue: &device.catalogue, birth: true,
                   topic: message.topic, now: now, into: &out)
             session.devices[message.device!] = device
             out.event(.deviceBirth, message.topic, "\(message.payload.metrics.count) metrics")
@@ -272,27 +287,35 @@ public struct SparkplugHost: Sendable {
                 out.event(.staleDeath, message.topic, "the device is not online")
                 return
             }
-            out.append(.store(stalePoints(device.catalogue, key, device: message.device, now: now)))
+            out.append(.store(stalePoints(device.catalogue, path: device.path, tenant: key.tenant, now: now)))
             out.event(.deviceDeath, message.topic, "tags marked stale")
         case .ndata:
-            let unknown = store(message.payload, device: nil, key: key, catalogue: &session.catalogue, birth: false,
-                                topic: message.topic, now: now, into: &out)
+            let unknown = store(message.payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue,
+                                birth: false, topic: message.topic, now: now, into: &out)
             if unknown { requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session) }
         case .ddata:
-            guard var device = session.devices[message.device!] else {
+            guard var device = session.devices.removeValue(forKey: message.device!) else {
                 out.event(.dataBeforeBirth, message.topic, "DDATA from a device without a current DBIRTH")
                 requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session)
-                nodes[key] = session
                 return
             }
-            let unknown = store(message.payload, device: message.device, key: key, catalogue: &device.catalogue, birth: false,
-                                topic: message.topic, now: now, into: &out)
+            let unknown = store(message.payload, path: device.path, tenant: key.tenant, catalogue: &device.catalogue,
+                                birth: false, topic: message.topic, now: now, into: &out)
             session.devices[message.device!] = device
             if unknown { requestRebirth(key, connection: session.connection, topic: message.topic, now: now, into: &out, session: &session) }
         case .nbirth, .ndeath, .ncmd, .dcmd:
             break
         }
-        nodes[key] = session
+    }
+
+    /// The machine of a node (`device` nil) or device, or nil (reported) when the ids make no valid path.
+    private func path(_ key: NodeKey, device: String?, topic: String, into out: inout [SparkplugHostAction]) -> AssetPath? {
+        do {
+            return try configuration.mapping.path(group: key.group, node: key.node, device: device)
+        } catch {
+            out.event(.unstorable, topic, error.message)
+            return nil
+        }
     }
 
     // MARK: Rebirth
@@ -324,15 +347,9 @@ public struct SparkplugHost: Sendable {
 
     /// Turns a payload's metrics into points; returns whether a metric was not in the birth (a rebirth is due).
     @discardableResult
-    private func store(_ payload: SparkplugPayload, device: String?, key: NodeKey, catalogue: inout MetricCatalogue,
+    private func store(_ payload: SparkplugPayload, path: AssetPath?, tenant: TenantID, catalogue: inout MetricCatalogue,
                        birth: Bool, topic: String, now: Int64, into out: inout [SparkplugHostAction]) -> Bool {
-        let path: AssetPath
-        do {
-            path = try configuration.mapping.path(group: key.group, node: key.node, device: device)
-        } catch {
-            out.event(.unstorable, topic, error.message)
-            return false
-        }
+        guard let path else { return false }
         var points: [Point] = []
         points.reserveCapacity(payload.metrics.count)
         var unknown = false
@@ -360,18 +377,23 @@ public struct SparkplugHost: Sendable {
             guard let value else { continue }
             let time = Int64(clamping: metric.timestamp ?? payload.timestamp ?? UInt64(max(0, now)))
             let quality = Self.quality(of: metric)
-            for (name, member) in Self.flatten(definition.name, value) {
-                guard let tag = SparkplugAssetMapping.tagName(name), let sample = member.sampleValue else {
+            func add(_ tag: String?, _ name: String, _ member: SparkplugValue) {
+                guard let tag, let sample = member.sampleValue else {
                     out.event(.unstorable, topic, "\(name): not storable as a tag (\(member.kind))")
-                    continue
+                    return
                 }
-                points.append(Point(series: SeriesKey(tenant: key.tenant, machine: path, tag: tag),
+                points.append(Point(series: SeriesKey(tenant: tenant, machine: path, tag: tag),
                                     sample: Sample(time: Timestamp(millisecondsSinceEpoch: time), value: sample, quality: quality),
                                     unit: definition.unit))
                 // Store-and-forward replays keep their own times and never become the current value.
                 if !metric.isHistorical, time >= catalogue.last[tag]?.time ?? .min {
                     catalogue.last[tag] = (sample, time, definition.unit)
                 }
+            }
+            if case .template = value {
+                for (name, member) in Self.flatten(definition.name, value) { add(SparkplugAssetMapping.tagName(name), name, member) }
+            } else {
+                add(definition.tag, definition.name, value)
             }
         }
         if !points.isEmpty { out.append(.store(points)) }
@@ -398,18 +420,18 @@ public struct SparkplugHost: Sendable {
         }
     }
 
-    private func markStale(_ session: NodeSession, _ key: NodeKey, now: Int64, into out: inout [SparkplugHostAction]) {
-        var points = stalePoints(session.catalogue, key, device: nil, now: now)
-        for (name, device) in session.devices { points += stalePoints(device.catalogue, key, device: name, now: now) }
+    private func markStale(_ session: NodeSession, tenant: TenantID, now: Int64, into out: inout [SparkplugHostAction]) {
+        var points = stalePoints(session.catalogue, path: session.path, tenant: tenant, now: now)
+        for device in session.devices.values { points += stalePoints(device.catalogue, path: device.path, tenant: tenant, now: now) }
         if !points.isEmpty { out.append(.store(points)) }
     }
 
     /// Each tag's last value again, with quality bad, at the host's time; just after the last
     /// sample instead when the edge node's clock runs ahead, so the stale mark is always the newest.
-    private func stalePoints(_ catalogue: MetricCatalogue, _ key: NodeKey, device: String?, now: Int64) -> [Point] {
-        guard let path = try? configuration.mapping.path(group: key.group, node: key.node, device: device) else { return [] }
+    private func stalePoints(_ catalogue: MetricCatalogue, path: AssetPath?, tenant: TenantID, now: Int64) -> [Point] {
+        guard let path else { return [] }
         return catalogue.last.map { tag, last in
-            Point(series: SeriesKey(tenant: key.tenant, machine: path, tag: tag),
+            Point(series: SeriesKey(tenant: tenant, machine: path, tag: tag),
                   sample: Sample(time: Timestamp(millisecondsSinceEpoch: max(now, last.time + 1)), value: last.value, quality: .bad),
                   unit: last.unit)
         }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sparkplug B decode + ingest against the JSON path, in the same run (release build).
+#
+# One `gemba serve` on a fresh data directory; `gemba bench ingest` publishes 1,000 machines x 10
+# metrics at QoS 1 (a PUBACK comes only after the commit), alternating JSON records on gemba/v1/…
+# and Sparkplug NDATA with aliases on spBv1.0/… (one edge node per machine, births first and
+# untimed), three runs each into the same growing database. Prints every run as a JSON line,
+# then the medians: metrics/s and server CPU µs per metric for each format.
+# Usage: scripts/bench-sparkplug.sh [messages]   (default 200000 per run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${1:-200000}
+swift build -c release --product gemba >/dev/null
+GEMBA=.build/release/gemba
+WORK=$(mktemp -d /tmp/gemba-bench-sparkplug.XXXXXX)
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+MQ=$(port); HP=$(port)
+"$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/data" --log-level error \
+    2>>"$WORK/gemba.log" >/dev/null &
+PID=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MQ") 2>/dev/null && break; sleep 0.1; done
+RESULTS="$WORK/results.jsonl"
+for _ in 1 2 3; do
+    for format in json sparkplug; do
+        "$GEMBA" bench ingest --port "$MQ" --broker-pid "$PID" --until acks --messages "$MESSAGES" --format "$format" \
+            --label "gemba-$format" | tee -a "$RESULTS"
+    done
+done
+if grep -q "rejected\|Sparkplug seq_gap\|rebirth" "$WORK/gemba.log"; then
+    echo "the server reported problems:"; cat "$WORK/gemba.log"; exit 1
+fi
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+medians = {}
+for fmt in ("json", "sparkplug"):
+    rows = [r for r in runs if r["format"] == fmt]
+    rate = statistics.median(r["samples_per_second"] for r in rows)
+    cpu = statistics.median(r["server_cpu_seconds"] / r["samples"] * 1e6 for r in rows)
+    medians[fmt] = (rate, cpu)
+    print(f"{fmt:10s} median {rate:>9,.0f} metrics/s   server CPU {cpu:.2f} us/metric   runs: "
+          + ", ".join(f"{r['samples_per_second']:,}" for r in rows))
+print(f"sparkplug/json: rate x{medians['sparkplug'][0] / medians['json'][0]:.2f}, "
+      f"CPU per metric x{medians['sparkplug'][1] / medians['json'][1]:.2f}")
+PY
