@@ -28,13 +28,17 @@ public struct SparkplugPayload: Sendable {
 
     /// Decodes a payload; throws ``SparkplugPayloadError`` when the bytes are not a Sparkplug B protobuf message.
     public init(decoding bytes: some Collection<UInt8>) throws(SparkplugPayloadError) {
-        let proto: Org_Eclipse_Tahu_Protobuf_Payload
+        var decoder = PayloadDecoder(Array(bytes))
         do {
-            proto = try Org_Eclipse_Tahu_Protobuf_Payload(serializedBytes: Array(bytes))
+            self = try decoder.payload()
         } catch {
             throw SparkplugPayloadError("not a Sparkplug B payload (\(bytes.count) bytes): \(error)")
         }
-        self.init(proto)
+    }
+
+    /// Decodes a payload with the generated code (the reference the fast decoder is checked against).
+    init(generatedDecoding bytes: [UInt8]) throws {
+        self.init(try Org_Eclipse_Tahu_Protobuf_Payload(serializedBytes: bytes))
     }
 
     init(_ proto: Org_Eclipse_Tahu_Protobuf_Payload) {
@@ -87,6 +91,9 @@ public struct SparkplugMetric: Sendable {
     /// Why the properties, if sent, could not be read.
     public var propertiesError: SparkplugValueError?
     var wire: SparkplugWireValue?
+
+    /// An empty metric, filled in by the decoder.
+    init() {}
 
     /// A metric carrying `value` as `dataType` (nil value: a null metric).
     public init(name: String?, alias: UInt64? = nil, timestamp: UInt64? = nil, dataType: SparkplugDataType,
