@@ -18,35 +18,35 @@ public enum SparkplugTopic: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a topic name; throws ``SparkplugTopicError`` naming what is wrong.
     public init(parsing topic: String) throws(SparkplugTopicError) {
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard levels.first == Self.namespace else {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.first == Self.namespace[...] else {
             throw SparkplugTopicError(topic, "does not start with \(Self.namespace)/")
         }
         if levels.count >= 2, levels[1] == "STATE" {
             guard levels.count == 3 else { throw SparkplugTopicError(topic, "a STATE topic is spBv1.0/STATE/<host id>") }
             try Self.check(levels[2], role: "host id", in: topic)
-            self = .state(host: levels[2])
+            self = .state(host: String(levels[2]))
             return
         }
         guard levels.count == 4 || levels.count == 5 else {
             throw SparkplugTopicError(topic, "expected spBv1.0/<group>/<message type>/<edge node>[/<device>], got \(levels.count) levels")
         }
-        guard let type = SparkplugMessageType(rawValue: levels[2]) else {
+        guard let type = SparkplugMessageType(rawValue: String(levels[2])) else {
             throw SparkplugTopicError(topic, "unknown message type \"\(levels[2])\"")
         }
         try Self.check(levels[1], role: "group id", in: topic)
         try Self.check(levels[3], role: "edge node id", in: topic)
-        let device = levels.count == 5 ? levels[4] : nil
+        let device = levels.count == 5 ? String(levels[4]) : nil
         switch (type.isDeviceMessage, device) {
         case (true, nil): throw SparkplugTopicError(topic, "\(type.rawValue) needs a device id")
         case (false, .some): throw SparkplugTopicError(topic, "\(type.rawValue) takes no device id")
         case (true, let device?): try Self.check(device, role: "device id", in: topic)
         case (false, nil): break
         }
-        self = .edge(type, group: levels[1], node: levels[3], device: device)
+        self = .edge(type, group: String(levels[1]), node: String(levels[3]), device: device)
     }
 
-    private static func check(_ id: String, role: String, in topic: String) throws(SparkplugTopicError) {
+    private static func check(_ id: some StringProtocol, role: String, in topic: String) throws(SparkplugTopicError) {
         guard !id.isEmpty else { throw SparkplugTopicError(topic, "the \(role) is empty") }
         if let bad = id.first(where: { $0 == "+" || $0 == "#" }) {
             throw SparkplugTopicError(topic, "the \(role) \"\(id)\" contains the reserved character \(bad)")

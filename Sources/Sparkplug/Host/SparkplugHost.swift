@@ -354,7 +354,7 @@ public struct SparkplugHost: Sendable {
         points.reserveCapacity(payload.metrics.count)
         var unknown = false
         for metric in payload.metrics {
-            guard let definition = catalogue.definition(of: metric) else {
+            guard let index = catalogue.definition(of: metric) else {
                 if !birth {
                     unknown = true
                     out.event(.unknownMetric, topic, metric.alias.map { "alias \($0) not in the birth" }
@@ -362,6 +362,7 @@ public struct SparkplugHost: Sendable {
                 }
                 continue
             }
+            let definition = catalogue.definitions[index]
             if definition.isControl { continue }
             if let declared = metric.dataTypeCode, declared != definition.dataType.rawValue {
                 out.event(.invalidMetric, topic, "\(definition.name): datatype \(declared) differs from the birth's \(definition.dataType)")
@@ -377,7 +378,7 @@ public struct SparkplugHost: Sendable {
             guard let value else { continue }
             let time = Int64(clamping: metric.timestamp ?? payload.timestamp ?? UInt64(max(0, now)))
             let quality = Self.quality(of: metric)
-            func add(_ tag: String?, _ name: String, _ member: SparkplugValue) {
+            func add(_ tag: String?, _ name: String, _ member: SparkplugValue, isMember: Bool) {
                 guard let tag, let sample = member.sampleValue else {
                     out.event(.unstorable, topic, "\(name): not storable as a tag (\(member.kind))")
                     return
@@ -386,14 +387,17 @@ public struct SparkplugHost: Sendable {
                                     sample: Sample(time: Timestamp(millisecondsSinceEpoch: time), value: sample, quality: quality),
                                     unit: definition.unit))
                 // Store-and-forward replays keep their own times and never become the current value.
-                if !metric.isHistorical, time >= catalogue.last[tag]?.time ?? .min {
-                    catalogue.last[tag] = (sample, time, definition.unit)
+                if !metric.isHistorical {
+                    catalogue.record(LastValue(value: sample, time: time, unit: definition.unit), definition: index,
+                                     memberTag: isMember ? tag : nil)
                 }
             }
             if case .template = value {
-                for (name, member) in Self.flatten(definition.name, value) { add(SparkplugAssetMapping.tagName(name), name, member) }
+                for (name, member) in Self.flatten(definition.name, value) {
+                    add(SparkplugAssetMapping.tagName(name), name, member, isMember: true)
+                }
             } else {
-                add(definition.tag, definition.name, value)
+                add(definition.tag, definition.name, value, isMember: false)
             }
         }
         if !points.isEmpty { out.append(.store(points)) }
