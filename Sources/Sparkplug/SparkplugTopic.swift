@@ -18,7 +18,8 @@ public enum SparkplugTopic: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a topic name; throws ``SparkplugTopicError`` naming what is wrong.
     public init(parsing topic: String) throws(SparkplugTopicError) {
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        // Split on the byte, not the Character: no grapheme breaking on every message.
+        let levels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
         guard levels.first == Self.namespace[...] else {
             throw SparkplugTopicError(topic, "does not start with \(Self.namespace)/")
         }

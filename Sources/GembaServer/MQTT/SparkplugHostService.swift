@@ -134,7 +134,7 @@ public final class SparkplugHostService: Service, Sendable {
         var points: [Point] = []
         for action in actions {
             switch action {
-            case .store(let stored): points += stored
+            case .store(let stored): if points.isEmpty { points = stored } else { points += stored }
             case .publish(let topic, let payload, let connection): send(topic: topic, payload: payload, connection: connection)
             case .event(let event): report(event)
             }
@@ -147,6 +147,12 @@ public final class SparkplugHostService: Service, Sendable {
 
     /// The points inside the accepted time window with storable values; the rest are counted and logged.
     private func validated(_ points: [Point], now: Int64) -> [Point] {
+        let clock = Timestamp(millisecondsSinceEpoch: now)
+        let allValid = points.allSatisfy { point in
+            (try? configuration.validation.check(time: point.sample.time, now: clock)) != nil
+                && (try? configuration.validation.check(value: point.sample.value)) != nil
+        }
+        if allValid { return points }
         var errors: [PointError] = []
         let valid = points.filter { point in
             do throws(ModelError) {
