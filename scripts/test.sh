@@ -80,9 +80,13 @@ GEMBA_MQTT_PORT="$AUTH_PORT" GEMBA_HTTP_PORT="$AUTH_HTTP_PORT" "$GEMBA" serve \
 PIDS+=($!)
 mosquitto -p "$MOSQ_PORT" 2>/dev/null &
 PIDS+=($!)
-wait_for_port "$MOSQ_PORT"
+MOSQ2_PORT=$(free_port)  # a second broker: the Sparkplug host on a redundant pair
+mosquitto -p "$MOSQ2_PORT" 2>/dev/null &
+PIDS+=($!)
+wait_for_port "$MOSQ_PORT"; wait_for_port "$MOSQ2_PORT"
 "$GEMBA" serve --mqtt-port 0 --http-port "$UP_HTTP_PORT" --mqtt-upstream "mqtt://127.0.0.1:$MOSQ_PORT" \
-    --sparkplug-upstream "mqtt://127.0.0.1:$MOSQ_PORT" --sparkplug-reorder-timeout 500 \
+    --sparkplug-upstream "mqtt://127.0.0.1:$MOSQ_PORT" --sparkplug-upstream "mqtt://127.0.0.1:$MOSQ2_PORT" \
+    --sparkplug-reorder-timeout 500 \
     --data-dir "$WORK/data3" --log-level warning 2>"$WORK/serve-upstream.log" &
 PIDS+=($!)
 wait_for_port "$PORT"; wait_for_port "$TLS_PORT"; wait_for_port "$AUTH_PORT"; wait_for_port "$HTTP_PORT"
@@ -161,7 +165,7 @@ echo "CLI: ok"
 
 step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) against gemba"
 GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTREAM_HTTP_URL="http://127.0.0.1:$UP_HTTP_PORT" \
-    MOSQUITTO_PORT="$MOSQ_PORT" PYSPARKPLUG_PYTHON="$ROOT/.build/venv-pysparkplug/bin/python" \
+    MOSQUITTO_PORT="$MOSQ_PORT" MOSQUITTO2_PORT="$MOSQ2_PORT" PYSPARKPLUG_PYTHON="$ROOT/.build/venv-pysparkplug/bin/python" \
     SPB_WRAPPER_PYTHON="$ROOT/.build/venv-mqtt-spb-wrapper/bin/python" GEMBA_BIN="$GEMBA" python3 -m pytest -q Tests/Interop
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi

@@ -91,21 +91,49 @@ def all_stale(machine, base=UPSTREAM_HTTP):
     return values and all(value["quality"] == "bad" for value in values.values()) and values
 
 
-def test_gemba_state_is_retained_on_mosquitto():
+MOSQUITTO2_PORT = int(os.environ.get("MOSQUITTO2_PORT", "0"))
+
+
+def state_messages(port, count=1, publish=None, timeout=10):
+    """The retained STATE of host `gemba` on a broker, and the next `count - 1` STATE messages after `publish`."""
     received = queue.Queue()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = lambda _c, _u, message: received.put(message)
-    client.connect("127.0.0.1", MOSQUITTO_PORT)
+    client.connect("127.0.0.1", port)
     client.subscribe("spBv1.0/STATE/gemba", qos=1)
     client.loop_start()
     try:
-        message = received.get(timeout=10)
+        messages = [received.get(timeout=timeout)]
+        if publish:
+            client.publish("spBv1.0/STATE/gemba", publish, qos=1, retain=True).wait_for_publish(10)
+        while len(messages) < count:
+            messages.append(received.get(timeout=timeout))
+        return messages
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+@pytest.mark.parametrize("broker", ["first", "second"])
+def test_gemba_state_is_retained_on_each_upstream_broker(broker):
+    port = MOSQUITTO_PORT if broker == "first" else MOSQUITTO2_PORT
+    if not port:
+        pytest.skip("MOSQUITTO2_PORT not set")
+    message = state_messages(port)[0]
     state = json.loads(message.payload)
     assert message.retain and message.qos == 1
     assert state["online"] is True and isinstance(state["timestamp"], int)
+
+
+def test_gemba_republishes_online_when_it_sees_its_own_offline_state():
+    birth = json.loads(state_messages(MOSQUITTO_PORT)[0].payload)
+    stale = json.dumps({"online": False, "timestamp": birth["timestamp"]})
+    messages = state_messages(MOSQUITTO_PORT, count=3, publish=stale)
+    # Our own offline, then Gemba's online again with its birth timestamp.
+    assert json.loads(messages[1].payload)["online"] is False
+    again = json.loads(messages[2].payload)
+    assert again == {"online": True, "timestamp": birth["timestamp"]}
+    assert json.loads(state_messages(MOSQUITTO_PORT)[0].payload)["online"] is True
 
 
 def test_pysparkplug_metrics_arrive_with_type_value_and_time_then_stale_on_ndeath():
@@ -268,3 +296,20 @@ def test_gemba_edge_node_read_by_protoc_and_by_gembas_host():
         client.disconnect()
     # Killed without DISCONNECT: the will (NDEATH) marks the tags stale.
     assert eventually(lambda: all_stale(f"GE/{node}/cnc-1"), timeout=15)
+
+
+def test_an_edge_node_on_the_second_broker_reaches_the_same_host():
+    if not MOSQUITTO2_PORT:
+        pytest.skip("MOSQUITTO2_PORT not set")
+    node = unique("second")
+    edge = Edge(PYSPARKPLUG, "edge_pysparkplug.py", MOSQUITTO2_PORT, "G1", node, "D1")
+    try:
+        edge.wait("published")
+        values = eventually(lambda: (v := latest(f"G1/{node}/D1", UPSTREAM_HTTP)) and v.get("Pressure", {}).get("v") == -13 and v)
+        assert values["Running"]["v"] is True
+        # Commands go out on the broker the node is on.
+        status, body = command(f"G1/{node}/D1", "Setpoint", 7.5)
+        assert status == 202, body
+        assert edge.wait("dcmd")["metrics"] == [{"name": "Setpoint", "datatype": 10, "value": 7.5}]
+    finally:
+        edge.kill()
