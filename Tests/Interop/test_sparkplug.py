@@ -3,6 +3,7 @@ mqtt-spb-wrapper (each in its own virtualenv, their protobuf pins conflict) publ
 Debian's mosquitto to the `gemba serve --sparkplug-upstream` at GEMBA_UPSTREAM_HTTP_URL, and
 pysparkplug on Gemba's embedded broker. Gemba's own messages are read back with `protoc --decode`.
 """
+import asyncio
 import json
 import os
 import queue
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import websockets
 
-from test_telemetry import HTTP, MOSQUITTO_PORT, MQTT_PORT, UPSTREAM_HTTP, authorized, eventually, get, latest, paho
+from test_telemetry import HTTP, MOSQUITTO_PORT, MQTT_PORT, UPSTREAM_HTTP, authorized, eventually, get, latest, token
 
 PYSPARKPLUG = os.environ.get("PYSPARKPLUG_PYTHON")
 SPB_WRAPPER = os.environ.get("SPB_WRAPPER_PYTHON")
@@ -225,19 +227,34 @@ def test_data_without_a_birth_gets_a_rebirth_request_gemba_encodes_for_protoc():
     assert 'gemba_sparkplug_events_total{kind="corrupt_payload"}' in metrics
 
 
-def test_pysparkplug_on_the_embedded_broker():
+def test_pysparkplug_on_the_embedded_broker_and_staleness_on_the_live_stream():
     node = unique("emb")
+    machine = f"G2/{node}/D1"
     edge = Edge(PYSPARKPLUG, "edge_pysparkplug.py", MQTT_PORT, "G2", node, "D1")
     try:
         edge.wait("published")
-        values = eventually(lambda: (v := latest(f"G2/{node}/D1", HTTP)) and v.get("Pressure", {}).get("v") == -13 and v)
+        values = eventually(lambda: (v := latest(machine, HTTP)) and v.get("Pressure", {}).get("v") == -13 and v)
         assert values["Temperature"]["v"] == 22.25
-        status, body = command(f"G2/{node}/D1", "Running", False, base=HTTP)
+        status, body = command(machine, "Running", False, base=HTTP)
         assert status == 202, body
         assert edge.wait("dcmd")["metrics"] == [{"name": "Running", "datatype": 11, "value": False}]
+
+        async def watch_the_death():
+            url = HTTP.replace("http://", "ws://") + f"/api/v1/live?machine={machine}&access_token={token()}"
+            async with websockets.connect(url) as socket:
+                await asyncio.sleep(0.3)  # the subscription is registered once the upgrade completes
+                edge.kill()  # the will: NDEATH
+                stale = {}
+                while len(stale) < 7:
+                    frame = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                    stale.update({s["tag"]: s for s in frame["samples"] if s["quality"] == "bad"})
+                return stale
+
+        stale = asyncio.run(watch_the_death())
+        assert stale["Pressure"]["v"] == -13
     finally:
         edge.kill()
-    assert eventually(lambda: all_stale(f"G2/{node}/D1", HTTP))
+    assert eventually(lambda: all_stale(machine, HTTP))
 
 
 GEMBA_BIN = os.environ.get("GEMBA_BIN", str(ROOT / ".build" / "debug" / "gemba"))

@@ -117,7 +117,10 @@ import Testing
         #expect(run.points.allSatisfy { $0.sample.quality == .bad && $0.sample.time.millisecondsSinceEpoch == Self.now + 2_000 })
         run.reset()
         run.send("spBv1.0/G/NDATA/N", Self.data(seq: 2, Self.metric("Count", .uint32, .int(1))))
+        #expect(run.events(.dataBeforeBirth).isEmpty, "it may have overtaken a new birth: it waits")
+        run.actions += run.host.expire(now: Self.now + 2_000 + 2_000)
         #expect(run.events(.dataBeforeBirth).count == 1)
+        #expect(run.rebirths == ["spBv1.0/G/NCMD/N"])
     }
 
     @Test func unknownAliasesRequestARebirthAtMostOncePerInterval() throws {
@@ -210,6 +213,7 @@ import Testing
         run.send("spBv1.0/G/NBIRTH/N", Self.birth(), tenant: other)
         run.reset()
         run.send("spBv1.0/G/NDATA/N", Self.data(seq: 1, Self.metric("Count", .uint32, .int(1))))
+        run.actions += run.host.expire(now: Self.now + 2_000)
         #expect(run.events(.dataBeforeBirth).count == 1)
         #expect(run.points.isEmpty)
     }
@@ -239,5 +243,27 @@ extension HostTests {
         let count = run.points.first { $0.series.tag == "Count" }
         #expect(count?.sample.time.millisecondsSinceEpoch == Self.now + 5_001)
         #expect(count?.sample.quality == .bad)
+    }
+}
+
+extension HostTests {
+    /// mqtt-spb-wrapper publishes a device on its own MQTT connection, so its DBIRTH and DDATA can
+    /// overtake the node's NBIRTH at the host.
+    @Test func messagesThatOvertakeTheNodeBirthFollowIt() {
+        var run = Run()
+        run.send("spBv1.0/G/DBIRTH/N/D", Self.data(seq: 1, Self.metric("T", .double, .double(20))))
+        run.send("spBv1.0/G/DDATA/N/D", Self.data(seq: 2, Self.metric("T", .double, .double(21))))
+        #expect(run.points.isEmpty && run.rebirths.isEmpty)
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth(), at: Self.now + 100)
+        #expect(run.values(of: "T", machine: "G/N/D") == [.double(20), .double(21)])
+        #expect(run.events(.dataBeforeBirth).isEmpty && run.rebirths.isEmpty)
+        #expect(run.host.expire(now: Self.now + 10_000).isEmpty)
+    }
+
+    @Test func dataWithoutSeqBeforeABirthAsksForOneAtOnce() {
+        var run = Run()
+        run.send("spBv1.0/G/NDATA/N", SparkplugPayload(metrics: [Self.metric("Count", .uint32, .int(1))]))
+        #expect(run.events(.dataBeforeBirth).count == 1)
+        #expect(run.rebirths == ["spBv1.0/G/NCMD/N"])
     }
 }

@@ -164,8 +164,15 @@ public struct SparkplugHost: Sendable {
         session.path = path(key, device: nil, topic: topic, into: &out)
         store(payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue, birth: true, topic: topic, now: now,
               into: &out)
-        nodes[key] = session
         out.event(.nodeBirth, topic, "bdSeq \(session.bdSeq.map(String.init) ?? "none"), \(payload.metrics.count) metrics")
+        // Messages that overtook this birth (a producer publishing its devices on other connections) follow it now.
+        if let old = nodes[key], !old.online, !old.pending.isEmpty {
+            let expected = session.expectedSeq
+            session.pending = old.pending.filter { seq, _ in seq &- expected < 128 }
+            session.gapSince = session.pending.isEmpty ? nil : old.gapSince
+            drainPending(key, &session, now: now, into: &out)
+        }
+        nodes[key] = session
     }
 
     /// An NDEATH ends the session whose NBIRTH carried the same bdSeq. pysparkplug's graceful
@@ -208,21 +215,12 @@ public struct SparkplugHost: Sendable {
     /// mutated in place rather than copied.
     private mutating func sequenced(_ key: NodeKey, _ message: PendingMessage, connection: Int, now: Int64,
                                     into out: inout [SparkplugHostAction]) {
-        guard var session = nodes.removeValue(forKey: key) else {
-            if message.type != .ddeath {
-                out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
-                requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out)
-            }
+        guard let existing = nodes[key], existing.online else {
+            awaitBirth(key, message, connection: connection, now: now, into: &out)
             return
         }
+        var session = nodes.removeValue(forKey: key) ?? existing
         defer { nodes[key] = session }
-        guard session.online else {
-            if message.type != .ddeath {
-                out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
-                requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out, session: &session)
-            }
-            return
-        }
         guard let seq = message.payload.seq, seq <= 255 else {
             // mqtt-spb-wrapper sends DDEATH without seq; take the message as it is, outside the ordering.
             if message.type != .ddeath {
@@ -248,6 +246,27 @@ public struct SparkplugHost: Sendable {
         }
     }
 
+    /// A message of a node without a current NBIRTH waits up to the reorder timeout for one (it may
+    /// have overtaken the birth); then, or at once without a seq, a rebirth is requested.
+    private mutating func awaitBirth(_ key: NodeKey, _ message: PendingMessage, connection: Int, now: Int64,
+                                     into out: inout [SparkplugHostAction]) {
+        guard message.type != .ddeath else { return }
+        guard nodes[key] != nil || nodes.count < configuration.maxNodes else {
+            out.event(.tooManyNodes, message.topic, "already tracking \(configuration.maxNodes) edge nodes")
+            return
+        }
+        var session = nodes.removeValue(forKey: key) ?? NodeSession(connection: connection)
+        defer { nodes[key] = session }
+        session.connection = connection
+        guard let seq = message.payload.seq, seq <= 255, session.pending.count < configuration.maxPendingPerNode else {
+            out.event(.dataBeforeBirth, message.topic, "\(message.type.rawValue) from an edge node without a current NBIRTH")
+            requestRebirth(key, connection: connection, topic: message.topic, now: now, into: &out, session: &session)
+            return
+        }
+        session.pending[UInt8(seq)] = message
+        session.gapSince = session.gapSince ?? now
+    }
+
     private func drainPending(_ key: NodeKey, _ session: inout NodeSession, now: Int64, into out: inout [SparkplugHostAction]) {
         while session.online, let next = session.pending.removeValue(forKey: session.expectedSeq) {
             session.expectedSeq &+= 1
@@ -258,6 +277,15 @@ public struct SparkplugHost: Sendable {
 
     private func closeGap(_ key: NodeKey, _ session: inout NodeSession, now: Int64, into out: inout [SparkplugHostAction]) {
         guard !session.pending.isEmpty else { return }
+        guard session.online else {
+            // No birth came: what waited cannot be read without one.
+            let topic = session.pending.values.first!.topic
+            out.event(.dataBeforeBirth, topic, "\(session.pending.count) messages without an NBIRTH within \(configuration.reorderTimeout) ms")
+            session.pending = [:]
+            session.gapSince = nil
+            requestRebirth(key, connection: session.connection, topic: topic, now: now, into: &out, session: &session)
+            return
+        }
         let expected = session.expectedSeq
         let first = session.pending.keys.min { ($0 &- expected) < ($1 &- expected) }!
         let topic = session.pending[first]!.topic
@@ -319,13 +347,6 @@ public struct SparkplugHost: Sendable {
     }
 
     // MARK: Rebirth
-
-    private mutating func requestRebirth(_ key: NodeKey, connection: Int, topic: String, now: Int64,
-                                         into out: inout [SparkplugHostAction]) {
-        var session = nodes[key] ?? NodeSession(connection: connection)
-        requestRebirth(key, connection: connection, topic: topic, now: now, into: &out, session: &session)
-        if nodes[key] != nil || nodes.count < configuration.maxNodes { nodes[key] = session }
-    }
 
     private func requestRebirth(_ key: NodeKey, connection: Int, topic: String, now: Int64,
                                 into out: inout [SparkplugHostAction], session: inout NodeSession) {
