@@ -75,8 +75,20 @@ struct Simulate: AsyncParsableCommand {
                 broker: broker, group: machines[0].path.site, node: machines[0].path.line, primaryHost: primaryHost,
                 machines: machines, interval: .milliseconds(Int64(interval * 1000)), speed: speed, logger: logger)
         }
-        let group = ServiceGroup(configuration: .init(
-            services: runners.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services = runners.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if duration > 0 {
+            services.append(.init(service: Timer(duration: .milliseconds(Int64(duration * 1000))),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
         try await group.run()
+    }
+
+    /// Ends the run after `--duration` (the edge nodes then send their NDEATH).
+    private struct Timer: Service {
+        let duration: Duration
+
+        func run() async throws { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) } }
     }
 }

@@ -330,3 +330,17 @@ def test_an_edge_node_on_the_second_broker_reaches_the_same_host():
         assert edge.wait("dcmd")["metrics"] == [{"name": "Setpoint", "datatype": 10, "value": 7.5}]
     finally:
         edge.kill()
+
+
+def test_simulate_sparkplug_runs_one_edge_node_per_line():
+    simulator = subprocess.Popen([GEMBA_BIN, "simulate", "--sparkplug", "--mqtt", f"mqtt://127.0.0.1:{MOSQUITTO2_PORT or MOSQUITTO_PORT}",
+                                  "--machines", "8", "--interval", "0.2", "--duration", "30", "--log-level", "warning"])
+    try:
+        for machine in ["plant1/line1/cnc-1", "plant1/line2/cnc-5"]:
+            values = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP)) and "state" in v and v, timeout=15)
+            assert values["total_count"]["quality"] == "good"
+    finally:
+        simulator.terminate()
+        assert simulator.wait(timeout=15) == 0
+    # A graceful stop sends NDEATH: the lines' tags go stale.
+    assert eventually(lambda: all_stale("plant1/line1/cnc-1"), timeout=15)
