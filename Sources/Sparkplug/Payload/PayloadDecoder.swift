@@ -43,6 +43,7 @@ struct PayloadDecoder {
 
     mutating func payload() throws(Malformed) -> SparkplugPayload {
         var payload = SparkplugPayload()
+        payload.metrics.reserveCapacity(min(end / 8, 64))  // a metric takes at least a few bytes; avoids regrowing
         while index < end {
             let (field, wireType) = try tag()
             switch (field, wireType) {

@@ -86,11 +86,17 @@ public struct SparkplugMetric: Sendable {
     public var isHistorical = false
     public var isTransient = false
     public var isNull = false
-    public var metadata: SparkplugMetaData?
+    /// What describes a Bytes or File metric.
+    public var metadata: SparkplugMetaData? {
+        get { metadataBox?.value }
+        set { metadataBox = newValue.map(MetaDataBox.init) }
+    }
     public var properties: SparkplugPropertySet?
     /// Why the properties, if sent, could not be read.
     public var propertiesError: SparkplugValueError?
     var wire: SparkplugWireValue?
+    /// Metadata is rare and large: boxed so that it does not widen every metric.
+    private var metadataBox: MetaDataBox?
 
     /// An empty metric, filled in by the decoder.
     init() {}
@@ -177,6 +183,13 @@ public struct SparkplugMetric: Sendable {
         }
         return proto
     }
+}
+
+/// Holds a metric's metadata out of line.
+final class MetaDataBox: Sendable {
+    let value: SparkplugMetaData
+
+    init(_ value: SparkplugMetaData) { self.value = value }
 }
 
 /// Properties of a metric (3.0 § 6.4.8): keys and typed values, such as `engUnit` or `Quality`.

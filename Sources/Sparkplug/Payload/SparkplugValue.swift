@@ -56,10 +56,11 @@ enum SparkplugWireValue {
     case boolean(Bool)
     case string(String)
     case bytes(Data)
-    case dataSet(Org_Eclipse_Tahu_Protobuf_Payload.DataSet)
-    case template(Org_Eclipse_Tahu_Protobuf_Payload.Template)
-    case propertySet(Org_Eclipse_Tahu_Protobuf_Payload.PropertySet)
-    case propertySetList(Org_Eclipse_Tahu_Protobuf_Payload.PropertySetList)
+    // Boxed: rare and large, they would otherwise widen every metric.
+    indirect case dataSet(Org_Eclipse_Tahu_Protobuf_Payload.DataSet)
+    indirect case template(Org_Eclipse_Tahu_Protobuf_Payload.Template)
+    indirect case propertySet(Org_Eclipse_Tahu_Protobuf_Payload.PropertySet)
+    indirect case propertySetList(Org_Eclipse_Tahu_Protobuf_Payload.PropertySetList)
     case `extension`
 
     var fieldName: String {
