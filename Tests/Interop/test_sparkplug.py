@@ -162,6 +162,9 @@ def test_pysparkplug_metrics_arrive_with_type_value_and_time_then_stale_on_ndeat
         assert dcmd["metrics"] == [{"name": "Setpoint", "datatype": 10, "value": 12.5}]
         status, body = command(device, "Pressure", 70000)
         assert status == 422, body
+        audit = get("/api/v1/audit?action=http.post&limit=50", UPSTREAM_HTTP)
+        writes = [item for item in audit["items"] if item["target"] == "/api/v1/commands"]
+        assert [item["outcome"] for item in writes[:2]] == ["422", "202"], writes[:2]
 
         # pysparkplug's graceful NDEATH carries the next bdSeq: still this session's death.
         edge.stop()

@@ -267,3 +267,23 @@ extension HostTests {
         #expect(run.rebirths == ["spBv1.0/G/NCMD/N"])
     }
 }
+
+extension HostTests {
+    /// A new NBIRTH without an NDEATH (the death was lost): the old session's tags go stale, then
+    /// the new birth's values are good; the same birth twice changes nothing else.
+    @Test func aNewBirthWithoutADeathEndsTheOldSession() {
+        var run = Run()
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth(bdSeq: 3))
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth(bdSeq: 3))
+        #expect(run.points.allSatisfy { $0.sample.quality == .good })
+        run.reset()
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth(bdSeq: 4), at: Self.now + 1_000)
+        let count = run.points.filter { $0.series.tag == "Count" }.map(\.sample)
+        #expect(count.map(\.quality) == [.bad, .good])
+        // The birth's own timestamp (the node's clock) is behind the host's mark: it is stored just after it.
+        #expect(count[1].time.millisecondsSinceEpoch == count[0].time.millisecondsSinceEpoch + 1)
+        run.reset()
+        run.send("spBv1.0/G/NDEATH/N", Self.death(bdSeq: 3))  // the lost death, late
+        #expect(run.events(.staleDeath).count == 1 && run.points.isEmpty)
+    }
+}

@@ -54,6 +54,9 @@ public struct SparkplugHost: Sendable {
         var pending: [UInt8: PendingMessage] = [:]
         var gapSince: Int64?
         var lastRebirth: Int64?
+        /// The newest stale mark written for the node or its devices: a later birth's values are
+        /// stored after it, so that a birth always clears the mark whatever the node's clock says.
+        var staleUntil: Int64 = .min
         var connection: Int
     }
 
@@ -154,16 +157,17 @@ public struct SparkplugHost: Sendable {
             out.event(.missingSeq, topic, "NBIRTH without a valid seq (\(payload.seq.map(String.init) ?? "none")); counting from 0")
             session.expectedSeq = 1
         }
+        session.staleUntil = nodes[key]?.staleUntil ?? .min
         if let old = nodes[key], old.online, old.bdSeq != session.bdSeq {
             // A new session without a death in between: the old one's tags are no longer current.
-            markStale(old, tenant: key.tenant, now: now, into: &out)
+            session.staleUntil = max(session.staleUntil, markStale(old, tenant: key.tenant, now: now, into: &out))
         }
         for metric in payload.metrics {
             if let problem = session.catalogue.declare(metric) { out.event(.invalidMetric, topic, problem) }
         }
         session.path = path(key, device: nil, topic: topic, into: &out)
-        store(payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue, birth: true, topic: topic, now: now,
-              into: &out)
+        store(payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue, birth: true,
+              notBefore: session.staleUntil, topic: topic, now: now, into: &out)
         out.event(.nodeBirth, topic, "bdSeq \(session.bdSeq.map(String.init) ?? "none"), \(payload.metrics.count) metrics")
         // Messages that overtook this birth (a producer publishing its devices on other connections) follow it now.
         if let old = nodes[key], !old.online, !old.pending.isEmpty {
@@ -192,7 +196,7 @@ public struct SparkplugHost: Sendable {
             out.event(.staleDeath, topic, "bdSeq \(bdSeq) does not match the birth's \(session.bdSeq.map(String.init) ?? "none")")
             return
         }
-        markStale(session, tenant: key.tenant, now: now, into: &out)
+        nodes[key]!.staleUntil = max(session.staleUntil, markStale(session, tenant: key.tenant, now: now, into: &out))
         nodes[key]!.online = false
         nodes[key]!.devices = [:]
         nodes[key]!.pending = [:]
@@ -307,7 +311,7 @@ public struct SparkplugHost: Sendable {
             }
             device.path = path(key, device: message.device, topic: message.topic, into: &out)
             store(message.payload, path: device.path, tenant: key.tenant, catalogue: &device.catalogue, birth: true,
-                  topic: message.topic, now: now, into: &out)
+                  notBefore: session.staleUntil, topic: message.topic, now: now, into: &out)
             session.devices[message.device!] = device
             out.event(.deviceBirth, message.topic, "\(message.payload.metrics.count) metrics")
         case .ddeath:
@@ -315,7 +319,9 @@ public struct SparkplugHost: Sendable {
                 out.event(.staleDeath, message.topic, "the device is not online")
                 return
             }
-            out.append(.store(stalePoints(device.catalogue, path: device.path, tenant: key.tenant, now: now)))
+            let stale = stalePoints(device.catalogue, path: device.path, tenant: key.tenant, now: now)
+            session.staleUntil = stale.reduce(session.staleUntil) { max($0, $1.sample.time.millisecondsSinceEpoch) }
+            out.append(.store(stale))
             out.event(.deviceDeath, message.topic, "tags marked stale")
         case .ndata:
             let unknown = store(message.payload, path: session.path, tenant: key.tenant, catalogue: &session.catalogue,
@@ -369,7 +375,8 @@ public struct SparkplugHost: Sendable {
     /// Turns a payload's metrics into points; returns whether a metric was not in the birth (a rebirth is due).
     @discardableResult
     private func store(_ payload: SparkplugPayload, path: AssetPath?, tenant: TenantID, catalogue: inout MetricCatalogue,
-                       birth: Bool, topic: String, now: Int64, into out: inout [SparkplugHostAction]) -> Bool {
+                       birth: Bool, notBefore staleUntil: Int64 = .min, topic: String, now: Int64,
+                       into out: inout [SparkplugHostAction]) -> Bool {
         guard let path else { return false }
         var points: [Point] = []
         points.reserveCapacity(payload.metrics.count)
@@ -397,7 +404,8 @@ public struct SparkplugHost: Sendable {
                 continue
             }
             guard let value else { continue }
-            let time = Int64(clamping: metric.timestamp ?? payload.timestamp ?? UInt64(max(0, now)))
+            var time = Int64(clamping: metric.timestamp ?? payload.timestamp ?? UInt64(max(0, now)))
+            if birth, !metric.isHistorical, time <= staleUntil { time = staleUntil + 1 }  // a birth clears the stale mark
             let quality = Self.quality(of: metric)
             func add(_ tag: String?, _ name: String, _ member: SparkplugValue, isMember: Bool) {
                 guard let tag, let sample = member.sampleValue else {
@@ -445,10 +453,12 @@ public struct SparkplugHost: Sendable {
         }
     }
 
-    private func markStale(_ session: NodeSession, tenant: TenantID, now: Int64, into out: inout [SparkplugHostAction]) {
+    /// Marks every tag of a session stale; returns the newest mark's time.
+    private func markStale(_ session: NodeSession, tenant: TenantID, now: Int64, into out: inout [SparkplugHostAction]) -> Int64 {
         var points = stalePoints(session.catalogue, path: session.path, tenant: tenant, now: now)
         for device in session.devices.values { points += stalePoints(device.catalogue, path: device.path, tenant: tenant, now: now) }
         if !points.isEmpty { out.append(.store(points)) }
+        return points.reduce(Int64.min) { max($0, $1.sample.time.millisecondsSinceEpoch) }
     }
 
     /// Each tag's last value again, with quality bad, at the host's time; just after the last
