@@ -72,6 +72,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(name: "GembaAnalytics", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -165,6 +166,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics"], swiftSettings: strictSettings),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",

@@ -1,0 +1,64 @@
+/// The time and count components every KPI is computed from. They add up: the components of a
+/// line, a day or a year are the sums of their machines' or shifts' components, and KPIs are only
+/// ever computed from summed components, never by averaging percentages.
+///
+/// Times are milliseconds. Relations (ISO 22400-2 names in brackets):
+/// ```
+/// calendar time ≥ scheduled time (shift time, all shifts of the window)
+/// planned production time (PBT) = scheduled time − excluded time (breaks, no order, no shift)
+/// run time (APT)               = planned production time − availability losses (downtime)
+/// ```
+public struct KPIComponents: Sendable, Hashable, Codable {
+    /// The whole window, whatever the calendar says (for TEEP and utilization).
+    public var calendarTime: Int64 = 0
+    /// Time inside shifts.
+    public var scheduledTime: Int64 = 0
+    /// Time inside shifts that does not count as planned (breaks, no order): loss class `excluded`.
+    public var excludedTime: Int64 = 0
+    /// Stops inside planned production time: loss class `availability` (unknown included by default).
+    public var downtime: Int64 = 0
+    /// Of `downtime`, the time without data (reported as its own bucket).
+    public var unknownTime: Int64 = 0
+    /// Of run time, the time in microstops and at reduced speed.
+    public var performanceLossTime: Int64 = 0
+    /// Of `downtime`, setup and changeover time.
+    public var setupTime: Int64 = 0
+    /// Of `downtime`, time in failures (equipment faults), for MTTR.
+    public var repairTime: Int64 = 0
+    /// Failures that started in the window (a failure counts once, where it started).
+    public var failures: Int64 = 0
+    /// Units produced, good and scrap.
+    public var totalCount: Int64 = 0
+    public var goodCount: Int64 = 0
+    /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
+    public var idealTime: Int64 = 0
+
+    public init() {}
+
+    /// Planned production time (ISO 22400 planned busy time).
+    public var plannedProductionTime: Int64 { scheduledTime - excludedTime }
+    /// Run time (ISO 22400 actual production time).
+    public var runTime: Int64 { plannedProductionTime - downtime }
+    public var scrapCount: Int64 { totalCount - goodCount }
+
+    public static func + (lhs: Self, rhs: Self) -> Self {
+        var sum = lhs
+        sum += rhs
+        return sum
+    }
+
+    public static func += (lhs: inout Self, rhs: Self) {
+        lhs.calendarTime += rhs.calendarTime
+        lhs.scheduledTime += rhs.scheduledTime
+        lhs.excludedTime += rhs.excludedTime
+        lhs.downtime += rhs.downtime
+        lhs.unknownTime += rhs.unknownTime
+        lhs.performanceLossTime += rhs.performanceLossTime
+        lhs.setupTime += rhs.setupTime
+        lhs.repairTime += rhs.repairTime
+        lhs.failures += rhs.failures
+        lhs.totalCount += rhs.totalCount
+        lhs.goodCount += rhs.goodCount
+        lhs.idealTime += rhs.idealTime
+    }
+}

@@ -1,0 +1,97 @@
+/// One stretch of a machine's state: from `start` (inclusive) to `end` (exclusive), ms since the epoch.
+public struct StateInterval: Sendable, Hashable, Codable {
+    public var start: Int64
+    public var end: Int64
+    public var category: MachineStateCategory
+    /// The reason code (`unplanned_stop/equipment_failure`), nil when none was given.
+    public var reason: String?
+    /// How the time counts; the category's default unless the reason says otherwise.
+    public var lossClass: LossClass
+    /// An equipment failure: counted for MTBF/MTTR.
+    public var isFailure: Bool
+    /// Setup or changeover: counted for the setup rate.
+    public var isSetup: Bool
+
+    public init(start: Int64, end: Int64, category: MachineStateCategory, reason: String? = nil, lossClass: LossClass? = nil,
+                isFailure: Bool = false, isSetup: Bool = false) {
+        self.start = start
+        self.end = end
+        self.category = category
+        self.reason = reason
+        self.lossClass = lossClass ?? category.defaultLossClass
+        self.isFailure = isFailure
+        self.isSetup = isSetup
+    }
+}
+
+/// Units counted at a moment, with the ideal cycle time that applied to them (the product's or the machine's).
+public struct ProductionCount: Sendable, Hashable, Codable {
+    public var time: Int64
+    public var total: Int64
+    public var good: Int64
+    /// Ideal cycle time per unit, ms.
+    public var idealCycleTime: Int64
+
+    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64) {
+        self.time = time
+        self.total = total
+        self.good = good
+        self.idealCycleTime = idealCycleTime
+    }
+}
+
+/// Turns one machine's states, shifts, breaks and counts into the KPI components of a window.
+///
+/// The window is cut at every boundary (shift, break, state) and each piece is classified once:
+/// outside shifts it is only calendar time; inside a shift, a break or an `excluded` state makes
+/// it excluded time; otherwise its state's loss class decides (availability → downtime,
+/// performance → run time with a performance loss, none → run time). Time no state covers is
+/// unknown. Intervals crossing the window's or a shift's edges are split there; a failure counts
+/// once, in the window where it started; units count where they were reported.
+public enum ProductionTimeline {
+    public static func components(window: Range<Int64>, shifts: [Range<Int64>], breaks: [Range<Int64>],
+                                  states: [StateInterval], counts: [ProductionCount]) -> KPIComponents {
+        var components = KPIComponents()
+        components.calendarTime = window.upperBound - window.lowerBound
+        let states = states.filter { $0.end > window.lowerBound && $0.start < window.upperBound }.sorted { $0.start < $1.start }
+        var cuts = Set([window.lowerBound, window.upperBound])
+        for range in shifts + breaks { cuts.formUnion([range.lowerBound, range.upperBound]) }
+        for state in states { cuts.formUnion([state.start, state.end]) }
+        let points = cuts.filter { window.contains($0) || $0 == window.upperBound }.sorted()
+        var stateIndex = 0
+        for (start, end) in zip(points, points.dropFirst()) where end > start {
+            guard shifts.contains(where: { $0.contains(start) }) else { continue }
+            let length = end - start
+            components.scheduledTime += length
+            while stateIndex < states.count, states[stateIndex].end <= start { stateIndex += 1 }
+            let state = states[stateIndex...].first { $0.start <= start && $0.end > start }
+            if breaks.contains(where: { $0.contains(start) }) || state?.lossClass == .excluded {
+                components.excludedTime += length
+                continue
+            }
+            guard let state else {
+                components.downtime += length
+                components.unknownTime += length
+                continue
+            }
+            switch state.lossClass {
+            case .availability:
+                components.downtime += length
+                if state.category == .unknown { components.unknownTime += length }
+                if state.isSetup { components.setupTime += length }
+                if state.isFailure { components.repairTime += length }
+            case .performance:
+                components.performanceLossTime += length
+            case .none, .excluded:
+                break
+            }
+        }
+        components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)
+        for count in counts where window.contains(count.time) {
+            components.totalCount += count.total
+            components.goodCount += count.good
+            components.idealTime += count.total * count.idealCycleTime
+        }
+        return components
+    }
+}
