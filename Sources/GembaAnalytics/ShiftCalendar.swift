@@ -1,0 +1,113 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// When a site works: weekly shift patterns in the site's IANA time zone, with breaks, plus
+/// exceptions (holidays without production, extra shifts). Local times are turned into instants
+/// with the zone's rules, so a night shift across a daylight-saving change lasts 7 or 9 hours.
+public struct ShiftCalendar: Sendable, Hashable, Codable {
+    /// A local time of day, minutes after midnight.
+    public typealias LocalTime = Int
+
+    /// A shift that repeats on some weekdays; `end` before `start` means it ends the next day.
+    public struct Pattern: Sendable, Hashable, Codable {
+        public var name: String
+        /// ISO weekdays the shift starts on: 1 = Monday … 7 = Sunday.
+        public var weekdays: Set<Int>
+        public var start: LocalTime
+        public var end: LocalTime
+        /// Breaks as local times inside the shift.
+        public var breaks: [ClosedRange<LocalTime>]
+
+        public init(name: String, weekdays: Set<Int>, start: LocalTime, end: LocalTime, breaks: [ClosedRange<LocalTime>] = []) {
+            self.name = name
+            self.weekdays = weekdays
+            self.start = start
+            self.end = end
+            self.breaks = breaks
+        }
+    }
+
+    /// A day that differs from the pattern.
+    public enum Exception: Sendable, Hashable, Codable {
+        /// No shift starts on this local date (`2026-12-25`).
+        case noProduction(date: String)
+        /// An extra shift on this local date.
+        case extraShift(date: String, Pattern)
+    }
+
+    /// One concrete shift: instants in ms since the epoch.
+    public struct Shift: Sendable, Hashable {
+        public var name: String
+        /// The local date the shift starts on.
+        public var date: String
+        public var interval: Range<Int64>
+        public var breaks: [Range<Int64>]
+    }
+
+    public var timeZone: String
+    public var patterns: [Pattern]
+    public var exceptions: [Exception]
+
+    /// Checks the zone id; throws a message naming it when the zone is unknown.
+    public init(timeZone: String, patterns: [Pattern], exceptions: [Exception] = []) throws(CalendarError) {
+        guard TimeZone(identifier: timeZone) != nil else { throw CalendarError("unknown time zone \"\(timeZone)\"") }
+        self.timeZone = timeZone
+        self.patterns = patterns
+        self.exceptions = exceptions
+    }
+
+    /// Every shift that overlaps `window`, in start order.
+    public func shifts(overlapping window: Range<Int64>) -> [Shift] {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone)!
+        let first = calendar.startOfDay(for: Date(timeIntervalSince1970: Double(window.lowerBound) / 1000))
+        var day = calendar.date(byAdding: .day, value: -1, to: first)!  // night shifts from the day before
+        var shifts: [Shift] = []
+        while day.timeIntervalSince1970 * 1000 < Double(window.upperBound) {
+            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
+            let date = "\(Self.padded(parts.year!, 4))-\(Self.padded(parts.month!, 2))-\(Self.padded(parts.day!, 2))"
+            let isoWeekday = (parts.weekday! + 5) % 7 + 1
+            var todays = patterns.filter { $0.weekdays.contains(isoWeekday) }
+            if exceptions.contains(.noProduction(date: date)) { todays = [] }
+            for case .extraShift(date, let pattern) in exceptions { todays.append(pattern) }
+            for pattern in todays {
+                let shift = instance(of: pattern, on: parts, date: date, calendar: calendar)
+                if shift.interval.overlaps(window) { shifts.append(shift) }
+            }
+            day = calendar.date(byAdding: .day, value: 1, to: day)!
+        }
+        return shifts.sorted { $0.interval.lowerBound < $1.interval.lowerBound }
+    }
+
+    private static func padded(_ number: Int, _ width: Int) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    private func instance(of pattern: Pattern, on day: DateComponents, date: String, calendar: Calendar) -> Shift {
+        func instant(_ minutes: LocalTime, dayOffset: Int) -> Int64 {
+            var components = DateComponents(year: day.year, month: day.month, day: day.day! + dayOffset,
+                                             hour: minutes / 60, minute: minutes % 60)
+            components.timeZone = calendar.timeZone
+            return Int64((calendar.date(from: components)!.timeIntervalSince1970 * 1000).rounded())
+        }
+        let crossesMidnight = pattern.end <= pattern.start
+        let start = instant(pattern.start, dayOffset: 0)
+        let end = instant(pattern.end, dayOffset: crossesMidnight ? 1 : 0)
+        let breaks = pattern.breaks.map { range -> Range<Int64> in
+            let offset = crossesMidnight && range.lowerBound < pattern.start ? 1 : 0
+            return instant(range.lowerBound, dayOffset: offset)..<instant(range.upperBound, dayOffset: offset)
+        }
+        return Shift(name: pattern.name, date: date, interval: start..<end, breaks: breaks)
+    }
+}
+
+/// A calendar that cannot be used, with the reason.
+public struct CalendarError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) { self.description = description }
+}
