@@ -32,6 +32,10 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     public var goodCount: Int64 = 0
     /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
     public var idealTime: Int64 = 0
+    /// Time inside shifts by reason (`category/code`), every loss class included.
+    public var timeByReason: [String: Int64] = [:]
+    /// Of `downtime`, the time by reason: the downtime Pareto's bars.
+    public var downtimeByReason: [String: Int64] = [:]
 
     public init() {}
 
@@ -60,5 +64,14 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         lhs.totalCount += rhs.totalCount
         lhs.goodCount += rhs.goodCount
         lhs.idealTime += rhs.idealTime
+        lhs.timeByReason.merge(rhs.timeByReason, uniquingKeysWith: +)
+        lhs.downtimeByReason.merge(rhs.downtimeByReason, uniquingKeysWith: +)
+    }
+
+    /// Downtime by reason, largest first (ties by reason), with each bar's share of all downtime.
+    public var downtimePareto: [(reason: String, time: Int64, share: Double)] {
+        let total = downtimeByReason.values.reduce(0, +)
+        return downtimeByReason.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { ($0.key, $0.value, total > 0 ? Double($0.value) / Double(total) : 0) }
     }
 }

@@ -65,24 +65,32 @@ public enum ProductionTimeline {
             components.scheduledTime += length
             while stateIndex < states.count, states[stateIndex].end <= start { stateIndex += 1 }
             let state = states[stateIndex...].first { $0.start <= start && $0.end > start }
-            if breaks.contains(where: { $0.contains(start) }) || state?.lossClass == .excluded {
+            if breaks.contains(where: { $0.contains(start) }) {
                 components.excludedTime += length
+                components.timeByReason["not_scheduled/break", default: 0] += length
                 continue
             }
             guard let state else {
                 components.downtime += length
                 components.unknownTime += length
+                components.timeByReason["unknown/no_data", default: 0] += length
+                components.downtimeByReason["unknown/no_data", default: 0] += length
                 continue
             }
+            let reason = state.reason ?? state.category.rawValue
+            components.timeByReason[reason, default: 0] += length
             switch state.lossClass {
+            case .excluded:
+                components.excludedTime += length
             case .availability:
                 components.downtime += length
+                components.downtimeByReason[reason, default: 0] += length
                 if state.category == .unknown { components.unknownTime += length }
                 if state.isSetup { components.setupTime += length }
                 if state.isFailure { components.repairTime += length }
             case .performance:
                 components.performanceLossTime += length
-            case .none, .excluded:
+            case .none:
                 break
             }
         }

@@ -118,4 +118,23 @@ import Testing
         #expect(Self.percent(KPIs(components).setupRate) == 25)
         #expect(Self.percent(KPIs(components).utilization) == 80)
     }
+
+    @Test func timeByReasonAndTheDowntimePareto() {
+        let components = ProductionTimeline.components(
+            window: Self.at(0)..<Self.at(480), shifts: [Self.at(0)..<Self.at(480)], breaks: [Self.at(240)..<Self.at(270)],
+            states: [
+                StateInterval(start: Self.at(0), end: Self.at(100), category: .producing, reason: "producing/running"),
+                StateInterval(start: Self.at(100), end: Self.at(130), category: .unplannedStop, reason: "unplanned_stop/jam"),
+                StateInterval(start: Self.at(130), end: Self.at(200), category: .unplannedStop,
+                              reason: "unplanned_stop/equipment_failure", isFailure: true),
+                StateInterval(start: Self.at(200), end: Self.at(460), category: .producing, reason: "producing/running"),
+            ], counts: [])
+        #expect(components.timeByReason.values.reduce(0, +) == components.scheduledTime)
+        #expect(components.timeByReason["not_scheduled/break"] == 30 * Self.minute)
+        let pareto = components.downtimePareto
+        #expect(pareto.map(\.reason) == ["unplanned_stop/equipment_failure", "unplanned_stop/jam", "unknown/no_data"])
+        #expect(pareto.map(\.time) == [70 * Self.minute, 30 * Self.minute, 20 * Self.minute])
+        #expect(abs(pareto.map(\.share).reduce(0, +) - 1) < 1e-12)
+        #expect(pareto.map(\.time).reduce(0, +) == components.downtime)
+    }
 }
