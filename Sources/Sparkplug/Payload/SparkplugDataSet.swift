@@ -53,15 +53,7 @@ public struct SparkplugDataSet: Sendable, Hashable {
             var protoRow = Org_Eclipse_Tahu_Protobuf_Payload.DataSet.Row()
             protoRow.elements = zip(row, types).map { value, type in
                 var element = Org_Eclipse_Tahu_Protobuf_Payload.DataSet.DataSetValue()
-                switch try? value?.wire(as: type) {
-                case .int(let value)?: element.intValue = value
-                case .long(let value)?: element.longValue = value
-                case .float(let value)?: element.floatValue = value
-                case .double(let value)?: element.doubleValue = value
-                case .boolean(let value)?: element.booleanValue = value
-                case .string(let value)?: element.stringValue = value
-                default: break
-                }
+                element.value = (try? value?.wire(as: type))?.scalar()
                 return element
             }
             return protoRow

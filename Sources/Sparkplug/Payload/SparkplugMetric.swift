@@ -99,16 +99,11 @@ public struct SparkplugMetric: Sendable {
         if let metadata { proto.metadata = metadata.proto }
         if let properties { proto.properties = properties.proto }
         switch wire {
-        case .int(let value)?: proto.intValue = value
-        case .long(let value)?: proto.longValue = value
-        case .float(let value)?: proto.floatValue = value
-        case .double(let value)?: proto.doubleValue = value
-        case .boolean(let value)?: proto.booleanValue = value
-        case .string(let value)?: proto.stringValue = value
         case .bytes(let value)?: proto.bytesValue = value
         case .dataSet(let value)?: proto.datasetValue = value
         case .template(let value)?: proto.templateValue = value
         case .propertySet?, .propertySetList?, .extension?, nil: break
+        case .int?, .long?, .float?, .double?, .boolean?, .string?: proto.value = wire?.scalar()
         }
         return proto
     }

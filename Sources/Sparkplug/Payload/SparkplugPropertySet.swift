@@ -85,15 +85,10 @@ public struct SparkplugPropertyValue: Sendable, Hashable {
             return proto
         }
         switch wire {
-        case .int(let value): proto.intValue = value
-        case .long(let value): proto.longValue = value
-        case .float(let value): proto.floatValue = value
-        case .double(let value): proto.doubleValue = value
-        case .boolean(let value): proto.booleanValue = value
-        case .string(let value): proto.stringValue = value
         case .propertySet(let value): proto.propertysetValue = value
         case .propertySetList(let value): proto.propertysetsValue = value
         case .bytes, .dataSet, .template, .extension: proto.isNull = true
+        case .int, .long, .float, .double, .boolean, .string: proto.value = wire.scalar()
         }
         return proto
     }

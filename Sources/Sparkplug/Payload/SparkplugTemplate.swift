@@ -50,15 +50,7 @@ public struct SparkplugTemplate: Sendable {
             var protoParameter = Org_Eclipse_Tahu_Protobuf_Payload.Template.Parameter()
             protoParameter.name = parameter.name
             protoParameter.type = parameter.type.rawValue
-            switch try? parameter.value?.wire(as: parameter.type) {
-            case .int(let value)?: protoParameter.intValue = value
-            case .long(let value)?: protoParameter.longValue = value
-            case .float(let value)?: protoParameter.floatValue = value
-            case .double(let value)?: protoParameter.doubleValue = value
-            case .boolean(let value)?: protoParameter.booleanValue = value
-            case .string(let value)?: protoParameter.stringValue = value
-            default: break
-            }
+            protoParameter.value = (try? parameter.value?.wire(as: parameter.type))?.scalar()
             return protoParameter
         }
         return proto

@@ -81,6 +81,37 @@ enum SparkplugWireValue {
     }
 }
 
+/// The `value` oneofs of the generated messages (metric, property value, dataset value, template
+/// parameter) share their scalar cases; ``SparkplugWireValue/scalar(as:)`` fills any of them.
+protocol ScalarOneOf {
+    static func intValue(_ value: UInt32) -> Self
+    static func longValue(_ value: UInt64) -> Self
+    static func floatValue(_ value: Float) -> Self
+    static func doubleValue(_ value: Double) -> Self
+    static func booleanValue(_ value: Bool) -> Self
+    static func stringValue(_ value: String) -> Self
+}
+
+extension Org_Eclipse_Tahu_Protobuf_Payload.Metric.OneOf_Value: ScalarOneOf {}
+extension Org_Eclipse_Tahu_Protobuf_Payload.PropertyValue.OneOf_Value: ScalarOneOf {}
+extension Org_Eclipse_Tahu_Protobuf_Payload.DataSet.DataSetValue.OneOf_Value: ScalarOneOf {}
+extension Org_Eclipse_Tahu_Protobuf_Payload.Template.Parameter.OneOf_Value: ScalarOneOf {}
+
+extension SparkplugWireValue {
+    /// This value as the scalar case of a generated oneof; nil for bytes and nested messages.
+    func scalar<Field: ScalarOneOf>(as _: Field.Type = Field.self) -> Field? {
+        switch self {
+        case .int(let value): .intValue(value)
+        case .long(let value): .longValue(value)
+        case .float(let value): .floatValue(value)
+        case .double(let value): .doubleValue(value)
+        case .boolean(let value): .booleanValue(value)
+        case .string(let value): .stringValue(value)
+        case .bytes, .dataSet, .template, .propertySet, .propertySetList, .extension: nil
+        }
+    }
+}
+
 extension SparkplugValue {
     /// Reads a wire value as `type`; throws when the field does not carry that type or the value is out of its range.
     static func decode(_ wire: SparkplugWireValue, as type: SparkplugDataType) throws(SparkplugValueError) -> SparkplugValue {
