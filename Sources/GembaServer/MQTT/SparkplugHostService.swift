@@ -148,30 +148,32 @@ public final class SparkplugHostService: Service, Sendable {
     /// The points inside the accepted time window with storable values; the rest are counted and logged.
     private func validated(_ points: [Point], now: Int64) -> [Point] {
         let clock = Timestamp(millisecondsSinceEpoch: now)
-        let allValid = points.allSatisfy { point in
-            (try? configuration.validation.check(time: point.sample.time, now: clock)) != nil
-                && (try? configuration.validation.check(value: point.sample.value)) != nil
-        }
-        if allValid { return points }
-        var errors: [PointError] = []
-        let valid = points.filter { point in
+        func problem(_ point: Point) -> ModelError? {
             do throws(ModelError) {
-                try configuration.validation.check(time: point.sample.time, now: Timestamp(millisecondsSinceEpoch: now))
+                try configuration.validation.check(time: point.sample.time, now: clock)
                 try configuration.validation.check(value: point.sample.value)
-                return true
+                return nil
             } catch {
-                errors.append(PointError(location: point.series.description, code: error.code, message: error.message))
-                return false
+                return error
             }
         }
-        if !errors.isEmpty {
-            pipeline.countRejected(errors, source: .sparkplug)
-            if let suppressed = throttle.allow() {
-                logger.warning("rejected Sparkplug metrics", metadata: [
-                    "sparkplug.series": "\(errors[0].location)", "ingest.error": "\(errors[0].message)",
-                    "ingest.rejected": "\(errors.count)", "log.suppressed": "\(suppressed)",
-                ])
+        // The common case, every point valid, keeps the array as it is.
+        guard let first = points.firstIndex(where: { problem($0) != nil }) else { return points }
+        var valid = Array(points[..<first])
+        var errors: [PointError] = []
+        for point in points[first...] {
+            if let error = problem(point) {
+                errors.append(PointError(location: point.series.description, code: error.code, message: error.message))
+            } else {
+                valid.append(point)
             }
+        }
+        pipeline.countRejected(errors, source: .sparkplug)
+        if let suppressed = throttle.allow() {
+            logger.warning("rejected Sparkplug metrics", metadata: [
+                "sparkplug.series": "\(errors[0].location)", "ingest.error": "\(errors[0].message)",
+                "ingest.rejected": "\(errors.count)", "log.suppressed": "\(suppressed)",
+            ])
         }
         return valid
     }

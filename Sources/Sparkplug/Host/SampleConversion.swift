@@ -58,6 +58,11 @@ extension SparkplugValue {
         }
     }
 
+    /// The value a sample value becomes as its natural datatype (``SparkplugDataType/natural(for:)``).
+    public init(_ value: SampleValue) {
+        self = SparkplugValue(value, as: .natural(for: value))!
+    }
+
     /// The value a sample value becomes when written to a metric of `type`; nil when it does not fit.
     public init?(_ value: SampleValue, as type: SparkplugDataType) {
         switch (value, type) {
@@ -79,6 +84,18 @@ extension SparkplugValue {
         case (.bool(let flag), .boolean): self = .boolean(flag)
         case (.string(let text), .string), (.string(let text), .text), (.string(let text), .uuid): self = .string(text)
         default: return nil
+        }
+    }
+}
+
+extension SparkplugDataType {
+    /// The datatype that carries a Gemba sample value without loss: Double, Int64, Boolean or String.
+    public static func natural(for value: SampleValue) -> SparkplugDataType {
+        switch value {
+        case .double: .double
+        case .int: .int64
+        case .bool: .boolean
+        case .string: .string
         }
     }
 }
