@@ -31,7 +31,7 @@ struct SparkplugEdgeRunner: Service {
     func run() async throws {
         var probe = machines.first!
         let specs = probe.readings().map { name, value in
-            SparkplugEdgeNode.MetricSpec(name: name, dataType: Self.dataType(of: value), unit: Self.units[name])
+            SparkplugEdgeNode.MetricSpec(name: name, dataType: .natural(for: value), unit: Self.units[name])
         }
         let edge = Locked(SparkplugEdgeNode(
             configuration: .init(group: group, node: node, primaryHost: primaryHost), nodeMetrics: [],
@@ -75,7 +75,7 @@ struct SparkplugEdgeRunner: Service {
                 }
             }
             group.addTask {
-                try await cancelWhenGracefulShutdown {
+                try? await cancelWhenGracefulShutdown {  // shutdown ends the loop (a CancellationError), then NDEATH goes out
                     while !Task.isCancelled {
                         let readings = factory.withLock { machines in
                             machines.indices.map { index in
@@ -86,7 +86,7 @@ struct SparkplugEdgeRunner: Service {
                         let now = Self.now()
                         let actions = edge.withLock { edge in
                             readings.flatMap { device, values in
-                                edge.update(device: device, values: values.map { ($0.0, Self.value($0.1)) }, now: now)
+                                edge.update(device: device, values: values.map { ($0.0, SparkplugValue($0.1)) }, now: now)
                             }
                         }
                         try await publish(actions, on: client, edge: edge)
@@ -119,24 +119,6 @@ struct SparkplugEdgeRunner: Service {
     }
 
     static func now() -> UInt64 { UInt64(Timestamp.now().millisecondsSinceEpoch) }
-
-    static func dataType(of value: SampleValue) -> SparkplugDataType {
-        switch value {
-        case .double: .double
-        case .int: .int64
-        case .bool: .boolean
-        case .string: .string
-        }
-    }
-
-    static func value(_ value: SampleValue) -> SparkplugValue {
-        switch value {
-        case .double(let number): .double(number)
-        case .int(let number): .int(number)
-        case .bool(let flag): .boolean(flag)
-        case .string(let text): .string(text)
-        }
-    }
 }
 
 /// A value behind a lock, shareable between the tasks of one connection.

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import websockets
 
-from test_telemetry import HTTP, MOSQUITTO_PORT, MQTT_PORT, UPSTREAM_HTTP, authorized, eventually, get, latest, token
+from test_telemetry import HTTP, MOSQUITTO_PORT, MQTT_PORT, UPSTREAM_HTTP, authorized, eventually, get, latest, post, token
 
 PYSPARKPLUG = os.environ.get("PYSPARKPLUG_PYTHON")
 SPB_WRAPPER = os.environ.get("SPB_WRAPPER_PYTHON")
@@ -209,13 +209,15 @@ def test_mqtt_spb_wrapper_metrics_arrive_despite_its_deviations():
 def test_data_without_a_birth_gets_a_rebirth_request_gemba_encodes_for_protoc():
     node = unique("nobirth")
     received = queue.Queue()
+    subscribed = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.on_message = lambda _c, _u, message: received.put(message)
+    client.on_subscribe = lambda *_: subscribed.set()
     client.connect("127.0.0.1", MOSQUITTO_PORT)
     client.subscribe(f"spBv1.0/G1/NCMD/{node}", qos=0)
     client.loop_start()
     try:
-        time.sleep(0.3)
+        assert subscribed.wait(10), "no SUBACK from mosquitto"
         # An NDATA of a node Gemba never saw born: timestamp (field 1), seq 1 (field 3).
         client.publish(f"spBv1.0/G1/NDATA/{node}", bytes([0x08, 0x01, 0x18, 0x01]))
         # Corrupt protobuf on another node costs nothing but a counter.
@@ -242,15 +244,28 @@ def test_pysparkplug_on_the_embedded_broker_and_staleness_on_the_live_stream():
         assert status == 202, body
         assert edge.wait("dcmd")["metrics"] == [{"name": "Running", "datatype": 11, "value": False}]
 
+        probe = f"G2/{node}/probe"  # another machine on the same stream, to see the subscription is live
+
+        async def subscription_is_live(socket):
+            for attempt in range(100):
+                post("/api/v1/ingest", json.dumps([{"machine": probe, "values": {"ping": attempt}}]).encode())
+                try:
+                    frame = json.loads(await asyncio.wait_for(socket.recv(), 0.1))
+                except asyncio.TimeoutError:
+                    continue
+                if any(sample["machine"] == probe for sample in frame["samples"]):
+                    return
+            raise AssertionError("the live stream never delivered the probe")
+
         async def watch_the_death():
-            url = HTTP.replace("http://", "ws://") + f"/api/v1/live?machine={machine}&access_token={token()}"
+            url = HTTP.replace("http://", "ws://") + f"/api/v1/live?machine={machine}&machine={probe}&access_token={token()}"
             async with websockets.connect(url) as socket:
-                await asyncio.sleep(0.3)  # the subscription is registered once the upgrade completes
+                await subscription_is_live(socket)
                 edge.kill()  # the will: NDEATH
                 stale = {}
                 while len(stale) < 7:
                     frame = json.loads(await asyncio.wait_for(socket.recv(), 10))
-                    stale.update({s["tag"]: s for s in frame["samples"] if s["quality"] == "bad"})
+                    stale.update({s["tag"]: s for s in frame["samples"] if s["quality"] == "bad" and s["machine"] == machine})
                 return stale
 
         stale = asyncio.run(watch_the_death())
@@ -340,8 +355,9 @@ def test_simulate_sparkplug_runs_one_edge_node_per_line():
                                   "--machines", "8", "--interval", "0.2", "--duration", "30", "--log-level", "warning"])
     try:
         for machine in ["plant1/line1/cnc-1", "plant1/line2/cnc-5"]:
-            values = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP)) and "state" in v and v, timeout=15)
-            assert values["total_count"]["quality"] == "good"
+            values = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP)) and "state" in v
+                                and v["total_count"]["quality"] == "good" and v, timeout=15)
+            assert values["speed"]["quality"] == "good"
     finally:
         simulator.terminate()
         assert simulator.wait(timeout=15) == 0

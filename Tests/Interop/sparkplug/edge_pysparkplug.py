@@ -9,13 +9,26 @@ import argparse
 import datetime
 import json
 import sys
-import time
+import threading
 
 from pysparkplug import DataType, Device, EdgeNode, Metric, get_current_timestamp
 
 
 def say(**event):
     print(json.dumps(event), flush=True)
+
+
+def count_publishes(node):
+    """A semaphore released after each publish of the node (pysparkplug 0.6.1 has no hook for it)."""
+    published = threading.Semaphore(0)
+    original = node._client.publish
+
+    def publish(*args, **kwargs):
+        original(*args, **kwargs)
+        published.release()
+
+    node._client.publish = publish
+    return published
 
 
 def on_command(kind):
@@ -50,11 +63,12 @@ def main():
         Metric(timestamp=t0, name="Started", datatype=DataType.DATETIME, value=started),
     ], cmd_callback=on_command("dcmd"))
     node.register(device)
+    published = count_publishes(node)
     node.connect("127.0.0.1", port=args.port, blocking=False)
-    deadline = time.monotonic() + 10
-    while not getattr(node, "_connected", False) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    for _ in range(2):  # NBIRTH and DBIRTH are out before any data
+        if not published.acquire(timeout=10):
+            say(event="error", reason="no births")
+            return
     t1 = get_current_timestamp() + 1
     node.update([Metric(timestamp=t1, name="Count", datatype=DataType.UINT32, value=8)])
     node.update_device(args.device, [
@@ -65,11 +79,10 @@ def main():
     for line in sys.stdin:
         if line.strip() == "stop":
             node.disconnect()
-            time.sleep(0.3)
+            node._client._client.loop_stop()  # joins paho's network thread: the NDEATH and DISCONNECT are sent
             say(event="disconnected")
             return
-    while True:
-        time.sleep(1)
+    threading.Event().wait()  # until killed
 
 
 if __name__ == "__main__":

@@ -33,24 +33,20 @@ def main():
     device.data.set_value("Cycles", 41, timestamp=t0, spb_data_type=MetricDataType.Int32)
     if not node.connect("127.0.0.1", args.port) or not device.connect("127.0.0.1", args.port):
         say(event="error", reason="cannot connect")
-        return
-    time.sleep(0.2)
+        return  # connect() returns once the broker accepted the connection
     node.publish_birth()
     device.publish_birth()
-    time.sleep(0.2)
     t1 = t0 + 1000
     node.data.set_value("Temperature", 22.0, timestamp=t1)
     node.publish_data()
     device.data.set_value("Pressure", 1.5, timestamp=t1)
     device.data.set_value("Cycles", 42, timestamp=t1)
     device.publish_data()
-    time.sleep(0.2)
     say(event="published", t0=t0, t1=t1)
     for line in sys.stdin:
         if line.strip() == "stop":
             device.disconnect()
-            node.disconnect()
-            time.sleep(0.3)
+            node.disconnect()  # publishes the death, then stops the network loop and disconnects
             say(event="disconnected")
             return
 
