@@ -72,7 +72,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
-        .target(name: "GembaAnalytics", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(name: "GembaAnalytics", swiftSettings: strictSettings),
         .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
