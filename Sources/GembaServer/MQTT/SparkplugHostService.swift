@@ -46,6 +46,7 @@ public final class SparkplugHostService: Service, Sendable {
     public init(configuration: Configuration, pipeline: IngestPipeline, logger: Logger) {
         self.configuration = configuration
         self.core = Mutex(SparkplugHost(configuration: configuration.host))
+        self.stateTopic = SparkplugHostState.topic(host: configuration.hostID)
         self.pipeline = pipeline
         self.logger = logger
         self.events = Dictionary(uniqueKeysWithValues: SparkplugEvent.Kind.allCases.map {
@@ -53,8 +54,8 @@ public final class SparkplugHostService: Service, Sendable {
         })
     }
 
-    /// The STATE topic of this host.
-    public var stateTopic: String { SparkplugHostState.topic(host: configuration.hostID) }
+    /// The STATE topic of this host (compared with every message's topic, so worked out once).
+    public let stateTopic: String
 
     /// Makes a broker connection available for commands and publishes the host's STATE `online` on
     /// it, with `birth` as the timestamp (the one its will carries, for an upstream connection).
