@@ -72,7 +72,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
-        .target(name: "GembaAnalytics", swiftSettings: strictSettings),
+        .target(
+            name: "GembaAnalytics",
+            dependencies: ["GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -92,7 +96,8 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "MQTTBroker", "MQTTClient", "MQTTCodec", "Sparkplug",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "MQTTBroker", "MQTTClient", "MQTTCodec",
+                "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -129,7 +134,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "Sparkplug",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "Sparkplug",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -166,12 +171,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
-        .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "MQTTBroker",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "GembaAnalytics",
+                "MQTTBroker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// A ratio or duration, or why there is none (no planned time, nothing produced, no failures).
 public struct KPIValue: Sendable, Hashable, Codable {
     /// The value: a fraction (0.8667 for 86.67 %) or milliseconds; nil when undefined.
@@ -47,7 +49,10 @@ public struct KPIs: Sendable, Hashable, Codable {
         let noPlannedTime = "no planned production time in the window"
         availability = .ratio(components.runTime, components.plannedProductionTime, undefined: noPlannedTime)
         let speed = KPIValue.ratio(components.idealTime, components.runTime, undefined: "no run time in the window")
-        if let value = speed.value, value > 1 {
+        if components.unratedCount > 0 {
+            performance = KPIValue(value: nil, note: "\(components.unratedCount) units were made without an ideal cycle time",
+                                   flagged: false)
+        } else if let value = speed.value, value > 1 {
             performance = KPIValue(value: value, note: "performance above 100 %: the ideal cycle time is probably too long",
                                    flagged: true)
         } else {

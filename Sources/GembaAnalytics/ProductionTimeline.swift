@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// One stretch of a machine's state: from `start` (inclusive) to `end` (exclusive), ms since the epoch.
 public struct StateInterval: Sendable, Hashable, Codable {
     public var start: Int64
@@ -29,10 +31,10 @@ public struct ProductionCount: Sendable, Hashable, Codable {
     public var time: Int64
     public var total: Int64
     public var good: Int64
-    /// Ideal cycle time per unit, ms.
-    public var idealCycleTime: Int64
+    /// Ideal cycle time per unit, ms; nil when none is set (the units are then unrated).
+    public var idealCycleTime: Int64?
 
-    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64) {
+    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?) {
         self.time = time
         self.total = total
         self.good = good
@@ -79,13 +81,13 @@ public enum ProductionTimeline {
             }
             let reason = state.reason ?? state.category.rawValue
             components.timeByReason[reason, default: 0] += length
+            if state.category == .unknown { components.unknownTime += length }
             switch state.lossClass {
             case .excluded:
                 components.excludedTime += length
             case .availability:
                 components.downtime += length
                 components.downtimeByReason[reason, default: 0] += length
-                if state.category == .unknown { components.unknownTime += length }
                 if state.isSetup { components.setupTime += length }
                 if state.isFailure { components.repairTime += length }
             case .performance:
@@ -98,7 +100,11 @@ public enum ProductionTimeline {
         for count in counts where window.contains(count.time) {
             components.totalCount += count.total
             components.goodCount += count.good
-            components.idealTime += count.total * count.idealCycleTime
+            if let ideal = count.idealCycleTime {
+                components.idealTime += count.total * ideal
+            } else {
+                components.unratedCount += count.total
+            }
         }
         return components
     }

@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// A reason a machine is in a state: `category/code` (`unplanned_stop/equipment_failure`), a name
 /// people read, and how its time counts.
 public struct ReasonCode: Sendable, Hashable, Codable {

@@ -68,7 +68,7 @@ public struct ShiftCalendar: Sendable, Hashable, Codable {
         var shifts: [Shift] = []
         while day.timeIntervalSince1970 * 1000 < Double(window.upperBound) {
             let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
-            let date = "\(Self.padded(parts.year!, 4))-\(Self.padded(parts.month!, 2))-\(Self.padded(parts.day!, 2))"
+            let date = Self.isoDate(parts.year!, parts.month!, parts.day!)
             let isoWeekday = (parts.weekday! + 5) % 7 + 1
             var todays = patterns.filter { $0.weekdays.contains(isoWeekday) }
             if exceptions.contains(.noProduction(date: date)) { todays = [] }
@@ -80,11 +80,6 @@ public struct ShiftCalendar: Sendable, Hashable, Codable {
             day = calendar.date(byAdding: .day, value: 1, to: day)!
         }
         return shifts.sorted { $0.interval.lowerBound < $1.interval.lowerBound }
-    }
-
-    private static func padded(_ number: Int, _ width: Int) -> String {
-        let digits = String(number)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
     private func instance(of pattern: Pattern, on day: DateComponents, date: String, calendar: Calendar) -> Shift {

@@ -69,6 +69,64 @@ enum SQLiteSchema {
                     """)
             }
         }
+        migrator.registerMigration("v2-analytics") { db in
+            try db.execute(sql: """
+                CREATE TABLE analytics_setting (
+                    tenant TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    json TEXT NOT NULL,
+                    PRIMARY KEY (tenant, kind, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE production_order (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    product TEXT NOT NULL,
+                    target INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER,
+                    ideal_cycle_ms INTEGER,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX production_order_by_machine ON production_order (tenant, machine, start);
+                CREATE TABLE stop_assignment (
+                    tenant TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER,
+                    reason TEXT NOT NULL,
+                    fault_code TEXT,
+                    assigned_by TEXT NOT NULL,
+                    assigned_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, machine, start)
+                ) WITHOUT ROWID;
+                CREATE TABLE kpi_summary (
+                    tenant TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    level INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER NOT NULL,
+                    day TEXT NOT NULL,
+                    shift TEXT NOT NULL,
+                    \(SQLiteAnalytics.componentColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ",\n"))
+                    ,PRIMARY KEY (tenant, machine, level, start)
+                ) WITHOUT ROWID;
+                CREATE TABLE kpi_summary_reason (
+                    tenant TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    level INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER NOT NULL,
+                    day TEXT NOT NULL,
+                    shift TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    downtime INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, machine, level, start, reason)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

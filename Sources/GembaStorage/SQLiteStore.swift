@@ -18,7 +18,7 @@ public final class SQLiteStore: TelemetryStore {
         case normal
     }
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let path: String
     private let checkpointer: SQLiteCheckpointer
     private let memtable = MemtableBox()
@@ -259,6 +259,21 @@ public final class SQLiteStore: TelemetryStore {
             return result
         }
         return Array(Self.merge(stored, pending).prefix(limit))
+    }
+
+    public func last(series: Int64, before time: Timestamp) async throws -> Sample? {
+        let pending = memtable.state.withLock { $0.samples(series: series, from: .min, to: time.millisecondsSinceEpoch).last }
+        let stored = try await pool.read { db in
+            var found: Sample?
+            try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t < ? ORDER BY t DESC LIMIT 1",
+                                bind: [series, time.millisecondsSinceEpoch]) { row in
+                found = row.sample(time: 0, value: 1, quality: 2)
+            }
+            return found
+        }
+        guard let pending else { return stored }
+        guard let stored else { return pending }
+        return stored.time >= pending.time ? stored : pending
     }
 
     /// Two time-sorted sample lists as one, a time present in both taken once (from `first`).

@@ -183,6 +183,8 @@ public protocol SampleReader: Sendable {
     func latest(series: [Int64]) async throws -> [Int64: Sample]
     /// Raw samples of one series in `[from, to)`, oldest first, at most `limit`.
     func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample]
+    /// The newest sample of one series strictly before `time` (what was in effect at `time`), if any.
+    func last(series: Int64, before time: Timestamp) async throws -> Sample?
     /// Buckets of width `width` (a multiple of `resolution`'s) over `[from, to)`, exact at the range's edges.
     func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket]
     /// Number of raw samples of one series in `[from, to)`, stopping at `cap`.

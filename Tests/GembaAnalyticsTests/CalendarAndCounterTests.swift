@@ -1,5 +1,6 @@
 import Foundation
 import GembaAnalytics
+import GembaCore
 import Testing
 
 /// Shift calendars in a site's time zone, and units from cumulative counters.

@@ -1,4 +1,5 @@
 import GembaAnalytics
+import GembaCore
 import Testing
 
 /// The KPI definitions, computed from states, shifts and counts as a machine reports them.

@@ -1,4 +1,5 @@
 import GembaAnalytics
+import GembaCore
 import Testing
 
 /// From a state tag to intervals: reasons, microstops, and missing data as unknown.

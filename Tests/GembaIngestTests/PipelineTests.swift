@@ -190,6 +190,7 @@ final class HeldCommitStore: TelemetryStore {
     func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample] {
         try await store.samples(series: series, from: from, to: to, limit: limit)
     }
+    func last(series: Int64, before time: Timestamp) async throws -> Sample? { try await store.last(series: series, before: time) }
     func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket] {
         try await store.buckets(series: series, from: from, to: to, width: width, resolution: resolution)
     }

@@ -17,7 +17,7 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     public var excludedTime: Int64 = 0
     /// Stops inside planned production time: loss class `availability` (unknown included by default).
     public var downtime: Int64 = 0
-    /// Of `downtime`, the time without data (reported as its own bucket).
+    /// Time inside shifts without data (its own bucket, whatever its loss class; by default part of `downtime`).
     public var unknownTime: Int64 = 0
     /// Of run time, the time in microstops and at reduced speed.
     public var performanceLossTime: Int64 = 0
@@ -30,6 +30,8 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     /// Units produced, good and scrap.
     public var totalCount: Int64 = 0
     public var goodCount: Int64 = 0
+    /// Of `totalCount`, units made without an ideal cycle time (performance is then undefined).
+    public var unratedCount: Int64 = 0
     /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
     public var idealTime: Int64 = 0
     /// Time inside shifts by reason (`category/code`), every loss class included.
@@ -63,6 +65,7 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         lhs.failures += rhs.failures
         lhs.totalCount += rhs.totalCount
         lhs.goodCount += rhs.goodCount
+        lhs.unratedCount += rhs.unratedCount
         lhs.idealTime += rhs.idealTime
         lhs.timeByReason.merge(rhs.timeByReason, uniquingKeysWith: +)
         lhs.downtimeByReason.merge(rhs.downtimeByReason, uniquingKeysWith: +)

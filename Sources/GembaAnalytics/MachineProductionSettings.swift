@@ -1,0 +1,143 @@
+public import GembaCore
+
+/// How one machine's states, counts and speed are read from its tags. Every field has a default
+/// that fits the simulator and most JSON devices, so a machine with a `state` tag and
+/// `total_count`/`good_count` counters has OEE figures without any setting.
+public struct MachineProductionSettings: Sendable, Hashable, Codable {
+    /// How counters report units.
+    public enum CounterMode: String, Sendable, Hashable, Codable {
+        /// A running total (a PLC part counter): units are the increase between readings.
+        case cumulative
+        /// One sample per cycle (or batch) whose value is the units it made.
+        case increments
+    }
+
+    /// The tag whose values name the state (`producing`, `breakdown`, `3`, `unplanned_stop/jam`).
+    public var stateTag = "state"
+    /// Values of the state tag → `category/code`, on top of ``defaultStateCodes`` (and full paths, always accepted).
+    public var stateCodes: [String: String] = [:]
+    /// When set, states come from this rule on signals instead of the state tag.
+    public var rule: StateRule?
+    public var totalCounter = "total_count"
+    /// Good units; when nil, good = total − ``scrapCounter`` (or total when that is nil too).
+    public var goodCounter: String? = "good_count"
+    public var scrapCounter: String?
+    public var counterMode = CounterMode.cumulative
+    /// Where a cumulative counter wraps round to 0 (`65536` for a 16-bit register); nil: a decrease is a reset.
+    public var counterWrap: Int64?
+    /// The tag carrying the fault code of a failure (values `none`, `""` and `0` mean no fault).
+    public var faultCodeTag = "fault_code"
+    /// Ideal cycle time per unit, ms; nil: performance stays undefined until it is set.
+    public var idealCycleTime: Int64?
+    /// Ideal cycle time per product on this machine, ms (a production order's own value comes first).
+    public var productIdealCycleTimes: [String: Int64] = [:]
+    /// Stops shorter than this are microstops, ms.
+    public var microstopThreshold: Int64 = 120_000
+    /// A state lasts at most this long without a new state sample, ms, then the time is unknown;
+    /// 0 for report-by-exception sources (Sparkplug), whose deaths mark the data stale instead.
+    public var noDataTimeout: Int64 = 300_000
+
+    public init() {}
+
+    /// The state values every machine understands: the simulator's and common PLC words.
+    public static let defaultStateCodes: [String: String] = [
+        "producing": "producing/running", "running": "producing/running", "run": "producing/running",
+        "reduced_speed": "reduced_speed/slow_running", "slow": "reduced_speed/slow_running",
+        "idle": "idle/unspecified", "stopped": "idle/unspecified",
+        "microstop": "microstop/short_stop",
+        "setup": "planned_stop/setup", "changeover": "planned_stop/changeover", "cleaning": "planned_stop/cleaning",
+        "planned_stop": "planned_stop/planned_maintenance", "maintenance": "planned_stop/planned_maintenance",
+        "break": "not_scheduled/break", "no_order": "not_scheduled/no_order", "no_shift": "not_scheduled/no_shift",
+        "breakdown": "unplanned_stop/equipment_failure", "fault": "unplanned_stop/equipment_failure",
+        "failure": "unplanned_stop/equipment_failure", "jam": "unplanned_stop/jam",
+        "material_shortage": "unplanned_stop/material_shortage", "starved": "unplanned_stop/material_shortage",
+        "blocked": "unplanned_stop/external", "external": "unplanned_stop/external",
+    ]
+
+    /// The reason a state value names: a mapping, a default word, or the value itself when it is a path.
+    public func reason(forStateValue value: String) -> String {
+        stateCodes[value] ?? Self.defaultStateCodes[value] ?? value
+    }
+
+    /// The tags whose samples change this machine's KPIs.
+    public var kpiTags: Set<String> {
+        var tags: Set<String> = [totalCounter]
+        if let rule { tags.formUnion([rule.speedTag]) } else { tags.insert(stateTag) }
+        if let goodCounter { tags.insert(goodCounter) }
+        if let scrapCounter { tags.insert(scrapCounter) }
+        return tags
+    }
+
+    /// The ideal cycle time of units made under `order` (its own, its product's on this machine, or the machine's).
+    public func idealCycleTime(for order: ProductionOrder?) -> Int64? {
+        order?.idealCycleTime ?? order.flatMap { productIdealCycleTimes[$0.product] } ?? idealCycleTime
+    }
+
+    /// Checks the values; throws a message naming the field.
+    public func validate() throws(ModelError) {
+        if let idealCycleTime, idealCycleTime <= 0 { throw ModelError(.invalid, "idealCycleTime must be positive (ms)") }
+        if productIdealCycleTimes.values.contains(where: { $0 <= 0 }) {
+            throw ModelError(.invalid, "productIdealCycleTimes must be positive (ms)")
+        }
+        guard microstopThreshold >= 0, noDataTimeout >= 0 else {
+            throw ModelError(.invalid, "microstopThreshold and noDataTimeout must not be negative")
+        }
+        if let counterWrap, counterWrap < 2 { throw ModelError(.invalid, "counterWrap must be at least 2") }
+        if let rule, rule.speedTag.isEmpty { throw ModelError(.invalid, "rule.speedTag must name a tag") }
+        for (value, path) in stateCodes where ReasonCatalogue.standard[path] == nil && !path.contains("/") {
+            throw ModelError(.invalid, "stateCodes[\"\(value)\"] must be a reason path category/code, got \"\(path)\"")
+        }
+    }
+
+    // Every field may be left out of a settings document; it then keeps its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = MachineProductionSettings()
+        stateTag = try container.decodeIfPresent(String.self, forKey: .stateTag) ?? defaults.stateTag
+        stateCodes = try container.decodeIfPresent([String: String].self, forKey: .stateCodes) ?? [:]
+        rule = try container.decodeIfPresent(StateRule.self, forKey: .rule)
+        totalCounter = try container.decodeIfPresent(String.self, forKey: .totalCounter) ?? defaults.totalCounter
+        goodCounter = container.contains(.goodCounter) ? try container.decodeIfPresent(String.self, forKey: .goodCounter)
+            : defaults.goodCounter
+        scrapCounter = try container.decodeIfPresent(String.self, forKey: .scrapCounter)
+        counterMode = try container.decodeIfPresent(CounterMode.self, forKey: .counterMode) ?? defaults.counterMode
+        counterWrap = try container.decodeIfPresent(Int64.self, forKey: .counterWrap)
+        faultCodeTag = try container.decodeIfPresent(String.self, forKey: .faultCodeTag) ?? defaults.faultCodeTag
+        idealCycleTime = try container.decodeIfPresent(Int64.self, forKey: .idealCycleTime)
+        productIdealCycleTimes = try container.decodeIfPresent([String: Int64].self, forKey: .productIdealCycleTimes) ?? [:]
+        microstopThreshold = try container.decodeIfPresent(Int64.self, forKey: .microstopThreshold) ?? defaults.microstopThreshold
+        noDataTimeout = try container.decodeIfPresent(Int64.self, forKey: .noDataTimeout) ?? defaults.noDataTimeout
+    }
+}
+
+/// States from signals, for machines without a state tag: producing while the speed is above a
+/// threshold (and, when asked, the total counter moved since the previous speed sample); otherwise idle.
+public struct StateRule: Sendable, Hashable, Codable {
+    public var speedTag: String
+    public var speedAbove: Double
+    /// Also require the total counter to have moved since the previous speed sample.
+    public var counterMustMove: Bool
+
+    public init(speedTag: String, speedAbove: Double, counterMustMove: Bool = false) {
+        self.speedTag = speedTag
+        self.speedAbove = speedAbove
+        self.counterMustMove = counterMustMove
+    }
+
+    /// State samples (time, reason) from the speed samples (nil value: no data) and the counter readings.
+    public func states(speed: [(time: Int64, value: Double?)], counter: [(time: Int64, value: Int64)]) -> [(time: Int64, reason: String?)] {
+        var counterIndex = 0
+        var lastCount: Int64?
+        var previousCount: Int64?
+        return speed.map { sample in
+            while counterIndex < counter.count, counter[counterIndex].time <= sample.time {
+                lastCount = counter[counterIndex].value
+                counterIndex += 1
+            }
+            defer { previousCount = lastCount }
+            guard let value = sample.value else { return (sample.time, nil) }
+            let moving = !counterMustMove || (lastCount != nil && lastCount != previousCount)
+            return (sample.time, value > speedAbove && moving ? "producing/running" : "idle/unspecified")
+        }
+    }
+}

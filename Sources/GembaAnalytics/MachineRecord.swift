@@ -1,0 +1,141 @@
+internal import GembaCore
+internal import GembaStorage
+
+/// What one machine reported over a span, read from raw samples and ready for the timeline:
+/// state intervals (with the reasons people gave laid over them), units with their ideal cycle
+/// times, and fault codes.
+struct MachineRecord: Sendable {
+    var intervals: [StateInterval]
+    var counts: [ProductionCount]
+    var faults: [(time: Int64, code: String?)]
+    var assignments: [StopAssignment]
+
+    /// Reads `span` (ending no later than `now`) of one machine. States are read from a
+    /// microstop threshold before and after, so short stops at the edges are classified as in a
+    /// longer span; counters take the last reading before the span as their baseline.
+    static func load(tenant: TenantID, machine: AssetPath, span: Range<Int64>, settings: MachineProductionSettings,
+                     catalogue: ReasonCatalogue, telemetry: any TelemetryStore, store: any AnalyticsStore,
+                     now: Int64) async throws -> MachineRecord {
+        let ids = Dictionary(try await telemetry.series(tenant: tenant, machine: machine).map { ($0.tag.name, $0.id) },
+                             uniquingKeysWith: { first, _ in first })
+        let margin = settings.microstopThreshold
+        let extended = (span.lowerBound - margin)..<min(span.upperBound + margin, max(now, span.upperBound))
+        let totals = try await readings(ids[settings.totalCounter], extended, telemetry, baseline: true)
+        let stateSamples: [(time: Int64, reason: String?)]
+        if let rule = settings.rule {
+            let speed = try await samples(ids[rule.speedTag], extended, telemetry, withPrevious: true)
+            stateSamples = rule.states(speed: speed.map { ($0.time.millisecondsSinceEpoch, $0.quality == .bad ? nil : $0.value.number) },
+                                       counter: totals)
+        } else {
+            stateSamples = try await samples(ids[settings.stateTag], extended, telemetry, withPrevious: true).map { sample in
+                (sample.time.millisecondsSinceEpoch, sample.quality == .bad ? nil : settings.reason(forStateValue: sample.value.text))
+            }
+        }
+        let builder = StateIntervalBuilder(catalogue: catalogue, microstopThreshold: margin, noDataTimeout: settings.noDataTimeout)
+        let assignments = try await store.stopAssignments(tenant: tenant, machine: machine, overlapping: extended)
+        let intervals = StopOverlay.apply(assignments, to: builder.intervals(from: stateSamples, since: extended.lowerBound,
+                                                                             until: extended.upperBound),
+                                          catalogue: catalogue)
+        let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
+        let counts = try await units(ids: ids, span: span, totals: totals, settings: settings, orders: orders, telemetry: telemetry)
+        let faults = try await samples(ids[settings.faultCodeTag], extended, telemetry, withPrevious: true).map { sample in
+            let code = sample.value.text
+            return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
+        }
+        return MachineRecord(intervals: intervals, counts: counts, faults: faults, assignments: assignments)
+    }
+
+    /// The KPI components of `window`, inside the shift `shift` with its breaks.
+    func components(window: Range<Int64>, shift: Range<Int64>?, breaks: [Range<Int64>]) -> KPIComponents {
+        ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
+                                      states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
+                                      counts: counts.filter { window.contains($0.time) })
+    }
+
+    /// The fault code in effect at `time`.
+    func faultCode(at time: Int64) -> String? {
+        faults.last { $0.time <= time }?.code
+    }
+
+    // MARK: Reading
+
+    private static let maxSamples = 2_000_000
+
+    private static func samples(_ series: Int64?, _ range: Range<Int64>, _ telemetry: any TelemetryStore,
+                                withPrevious: Bool) async throws -> [Sample] {
+        guard let series else { return [] }
+        var result = try await telemetry.samples(series: series, from: Timestamp(millisecondsSinceEpoch: range.lowerBound),
+                                                 to: Timestamp(millisecondsSinceEpoch: range.upperBound), limit: maxSamples)
+        if withPrevious, let previous = try await telemetry.last(series: series, before: Timestamp(millisecondsSinceEpoch: range.lowerBound)) {
+            result.insert(previous, at: 0)
+        }
+        return result
+    }
+
+    private static func readings(_ series: Int64?, _ range: Range<Int64>, _ telemetry: any TelemetryStore,
+                                 baseline: Bool) async throws -> [(time: Int64, value: Int64)] {
+        try await samples(series, range, telemetry, withPrevious: baseline).compactMap { sample in
+            sample.value.integer.map { (sample.time.millisecondsSinceEpoch, $0) }
+        }
+    }
+
+    /// Units per reading in `span`: counter increases (or per-cycle values), good from the good
+    /// counter or total − scrap, each with the ideal cycle time of the order running then.
+    private static func units(ids: [String: Int64], span: Range<Int64>, totals: [(time: Int64, value: Int64)],
+                              settings: MachineProductionSettings, orders: [ProductionOrder],
+                              telemetry: any TelemetryStore) async throws -> [ProductionCount] {
+        func increments(_ readings: [(time: Int64, value: Int64)]) -> [(time: Int64, units: Int64)] {
+            let units = settings.counterMode == .cumulative ? CounterDeltas.deltas(readings, wrapAt: settings.counterWrap)
+                : readings.map { ($0.time, $0.value) }
+            return units.filter { span.contains($0.time) }
+        }
+        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: orders.last { $0.covers(time) }) }
+        let baseline = settings.counterMode == .cumulative
+        var counts = increments(totals).map { reading in
+            ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
+                            ? reading.units : 0, idealCycleTime: ideal(at: reading.time))
+        }
+        if let good = settings.goodCounter {
+            for reading in increments(try await readings(ids[good], span, telemetry, baseline: baseline)) {
+                counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil))
+            }
+        } else if let scrap = settings.scrapCounter {
+            for reading in increments(try await readings(ids[scrap], span, telemetry, baseline: baseline)) {
+                counts.append(ProductionCount(time: reading.time, total: 0, good: -reading.units, idealCycleTime: nil))
+            }
+            for index in counts.indices where counts[index].total > 0 { counts[index].good += counts[index].total }
+        }
+        return counts.sorted { $0.time < $1.time }
+    }
+}
+
+extension SampleValue {
+    /// The value as a state word: strings as they are, numbers in decimal (`3`), Booleans as `true`/`false`.
+    var text: String {
+        switch self {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .bool(let flag): flag ? "true" : "false"
+        }
+    }
+
+    /// The value as a number, for speeds.
+    var number: Double? {
+        switch self {
+        case .double(let number): number
+        case .int(let number): Double(number)
+        case .bool(let flag): flag ? 1 : 0
+        case .string: nil
+        }
+    }
+
+    /// The value as a whole count, for counters.
+    var integer: Int64? {
+        switch self {
+        case .int(let number): number
+        case .double(let number) where number.isFinite && abs(number) < 9e18: Int64(number.rounded())
+        default: nil
+        }
+    }
+}

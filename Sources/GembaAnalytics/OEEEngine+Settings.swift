@@ -1,0 +1,143 @@
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
+public import GembaCore
+
+/// The engine's settings: the tenant's reason catalogue, each site's shift calendar, each
+/// machine's production settings and the production orders. Stored as JSON documents, cached in
+/// memory; every change invalidates the summaries it affects.
+extension OEEEngine {
+    static let reasonsKind = "reasons", calendarKind = "calendar", machineKind = "machine"
+
+    public func catalogue(tenant: TenantID) async throws -> ReasonCatalogue {
+        if let cached = cache.withLock({ $0.catalogues[tenant] }) { return cached }
+        var catalogue = ReasonCatalogue.standard
+        if let json = try await store.setting(tenant: tenant, kind: Self.reasonsKind, key: "catalogue") {
+            for reason in try JSONDecoder().decode([ReasonCode].self, from: Data(json.utf8)) { catalogue.set(reason) }
+        }
+        cache.withLock { $0.catalogues[tenant] = catalogue }
+        return catalogue
+    }
+
+    /// Adds a reason or changes one (its name, loss class, failure and setup flags); every KPI of the tenant follows.
+    public func setReason(_ reason: ReasonCode, tenant: TenantID) async throws {
+        try reason.validate()
+        var catalogue = try await catalogue(tenant: tenant)
+        catalogue.set(reason)
+        let changed = catalogue.reasons.values.filter { ReasonCatalogue.standard[$0.path] != $0 }.sorted { $0.path < $1.path }
+        try await store.setSetting(tenant: tenant, kind: Self.reasonsKind, key: "catalogue", json: try Self.json(changed))
+        cache.withLock { $0.catalogues[tenant] = catalogue }
+        for machine in try await telemetry.machines(tenant: tenant) {
+            try await invalidate(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
+        }
+    }
+
+    /// The site's shift calendar; nil when none is set (the site then counts round the clock).
+    public func calendar(tenant: TenantID, site: String) async throws -> ShiftCalendar? {
+        let key = SiteKey(tenant: tenant, site: site)
+        if let cached = cache.withLock({ $0.calendars[key] }) { return cached }
+        let calendar = try await store.setting(tenant: tenant, kind: Self.calendarKind, key: site).map { json in
+            try JSONDecoder().decode(ShiftCalendar.self, from: Data(json.utf8))
+        }
+        cache.withLock { $0.calendars[key] = .some(calendar) }
+        return calendar
+    }
+
+    /// Sets (nil: removes) a site's calendar; the site's KPIs follow.
+    public func setCalendar(_ calendar: ShiftCalendar?, tenant: TenantID, site: String) async throws {
+        try calendar?.validate()
+        try await store.setSetting(tenant: tenant, kind: Self.calendarKind, key: site, json: try calendar.map(Self.json))
+        cache.withLock { $0.calendars[SiteKey(tenant: tenant, site: site)] = .some(calendar) }
+        for machine in try await telemetry.machines(tenant: tenant) where machine.path.site == site {
+            try await invalidate(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
+        }
+    }
+
+    /// The machine's production settings (the defaults when none were set).
+    public func settings(tenant: TenantID, machine: AssetPath) async throws -> MachineProductionSettings {
+        let key = MachineKey(tenant: tenant, machine: machine)
+        if let cached = cache.withLock({ $0.settings[key] }) { return cached }
+        let settings = try await store.setting(tenant: tenant, kind: Self.machineKind, key: machine.description).map { json in
+            try JSONDecoder().decode(MachineProductionSettings.self, from: Data(json.utf8))
+        } ?? MachineProductionSettings()
+        cache.withLock { $0.settings[key] = settings }
+        return settings
+    }
+
+    /// Sets a machine's production settings; its KPIs follow.
+    public func setSettings(_ settings: MachineProductionSettings, tenant: TenantID, machine: AssetPath) async throws {
+        try settings.validate()
+        try await store.setSetting(tenant: tenant, kind: Self.machineKind, key: machine.description, json: try Self.json(settings))
+        cache.withLock { $0.settings[MachineKey(tenant: tenant, machine: machine)] = settings }
+        try await invalidate(tenant: tenant, machine: machine, range: Int64.min / 2..<Int64.max / 2)
+    }
+
+    /// Adds or replaces a production order; the KPIs of the time it covers (before and after a change) follow.
+    public func saveOrder(_ order: ProductionOrder, tenant: TenantID) async throws {
+        guard order.targetQuantity >= 0, order.end.map({ $0 > order.start }) ?? true, order.idealCycleTime.map({ $0 > 0 }) ?? true else {
+            throw ModelError(.invalid, "an order needs a target quantity ≥ 0, an end after its start and a positive ideal cycle time")
+        }
+        let previous = try await store.order(tenant: tenant, id: order.id)
+        try await store.saveOrder(order, tenant: tenant)
+        for version in [previous, order].compactMap({ $0 }) {
+            try await invalidate(tenant: tenant, machine: version.machine, range: version.start..<(version.end ?? Int64.max / 2))
+        }
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension ReasonCode {
+    /// Checks the code and name; throws a message naming what is wrong.
+    public func validate() throws(ModelError) {
+        guard !code.isEmpty, code.utf8.count <= 64, code.utf8.allSatisfy({ AssetPath.isAllowed($0) }) else {
+            throw ModelError(.invalid, "reason code \"\(code)\" must be 1 to 64 characters of a-z, 0-9, '-' and '_'")
+        }
+        guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a reason needs a name of at most 200 characters") }
+        if category == .unknown || category == .producing, code != ReasonCatalogue.standard.reasons.values.first(where: { $0.category == category })?.code {
+            throw ModelError(.invalid, "\(category.rawValue) has one reason only; change its loss class instead")
+        }
+    }
+}
+
+extension ShiftCalendar {
+    /// Checks a decoded calendar: the zone, weekdays 1–7, times within a day, breaks inside their shift.
+    public func validate() throws(ModelError) {
+        guard TimeZone(identifier: timeZone) != nil else { throw ModelError(.invalid, "unknown time zone \"\(timeZone)\"") }
+        let days = 0...1440
+        for pattern in patterns + exceptions.compactMap(\.extraPattern) {
+            guard !pattern.name.isEmpty, !pattern.weekdays.isEmpty || exceptions.contains(where: { $0.extraPattern == pattern }),
+                  pattern.weekdays.allSatisfy({ (1...7).contains($0) }),
+                  days.contains(pattern.start), days.contains(pattern.end) else {
+                throw ModelError(.invalid, "shift \"\(pattern.name)\": weekdays must be 1 (Monday) to 7 and times 0 to 1440 minutes")
+            }
+            let crosses = pattern.end <= pattern.start
+            for range in pattern.breaks {
+                let inside = crosses ? (range.lowerBound >= pattern.start || range.upperBound <= pattern.end)
+                    : (range.lowerBound >= pattern.start && range.upperBound <= pattern.end)
+                guard inside, days.contains(range.lowerBound), days.contains(range.upperBound) else {
+                    throw ModelError(.invalid, "shift \"\(pattern.name)\": break \(range) lies outside the shift")
+                }
+            }
+        }
+        for exception in exceptions {
+            let date = switch exception {
+            case .noProduction(let date), .extraShift(let date, _): date
+            }
+            guard LocalDate(date) != nil else { throw ModelError(.invalid, "exception date \"\(date)\" must be YYYY-MM-DD") }
+        }
+    }
+}
+
+extension ShiftCalendar.Exception {
+    var extraPattern: ShiftCalendar.Pattern? {
+        if case .extraShift(_, let pattern) = self { return pattern }
+        return nil
+    }
+}

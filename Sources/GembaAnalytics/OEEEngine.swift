@@ -1,0 +1,336 @@
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
+public import GembaCore
+public import GembaStorage
+public import Logging
+internal import Synchronization
+
+/// The state, downtime and OEE engine: answers KPIs for any machines over any range from stored
+/// per-period summaries, building them from raw samples the first time a closed period is asked
+/// for and again after late data, reasons or settings change it.
+///
+/// Summaries are kept per piece (at most an hour, inside one shift and one local day) and per
+/// machine-day. A range is answered from day rows for whole closed days, piece rows for the rest
+/// of closed time, and raw samples only for the open pieces (the last `settleTime`) and for
+/// pieces cut by the range's edges. Every answer is a sum of components, so a day equals the sum
+/// of its shifts and a line the sum of its machines, whichever rows computed it.
+public final class OEEEngine: Sendable {
+    public let telemetry: any TelemetryStore
+    public let store: any AnalyticsStore
+    /// Pieces that ended less than this long ago are computed on each request, not stored (ms).
+    public let settleTime: Int64
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    let cache = Mutex(Cache())
+    /// Summary writes and the deletions that invalidate them never interleave.
+    let writes = AsyncLock()
+
+    struct MachineKey: Hashable, Sendable {
+        var tenant: TenantID
+        var machine: AssetPath
+    }
+
+    struct SiteKey: Hashable, Sendable {
+        var tenant: TenantID
+        var site: String
+    }
+
+    /// Late samples seen for one machine, not yet settled.
+    struct LateMark: Sendable {
+        var earliest: Int64
+        var latest: Int64
+        var lastSeen: Int64
+    }
+
+    struct Cache: Sendable {
+        var settings: [MachineKey: MachineProductionSettings] = [:]
+        var calendars: [SiteKey: ShiftCalendar?] = [:]
+        var catalogues: [TenantID: ReasonCatalogue] = [:]
+        /// The end of each machine's newest stored summary: samples before it are late.
+        var summarizedUntil: [MachineKey: Int64] = [:]
+        /// Bumped whenever a machine's summaries are invalidated: a build that began before does not store.
+        var generation: [MachineKey: Int] = [:]
+        var late: [MachineKey: LateMark] = [:]
+        var statistics = Statistics()
+    }
+
+    /// What the engine has done since it started (for tests, benchmarks and `/metrics`).
+    public struct Statistics: Sendable, Hashable {
+        /// Pieces computed from raw samples.
+        public var piecesComputed = 0
+        /// Machine-days built from raw samples and stored.
+        public var daysBuilt = 0
+        /// Invalidations applied (late data, reasons, settings).
+        public var invalidations = 0
+    }
+
+    public init(telemetry: any TelemetryStore, store: any AnalyticsStore, settleTime: Int64 = 120_000, logger: Logger,
+                clock: @escaping @Sendable () -> Int64 = { Timestamp.now().millisecondsSinceEpoch }) {
+        self.telemetry = telemetry
+        self.store = store
+        self.settleTime = settleTime
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Loads where each machine's stored summaries end, so late samples are recognised after a restart.
+    public func start() async throws {
+        let until = try await store.summarizedUntil()
+        cache.withLock { cache in
+            for entry in until { cache.summarizedUntil[MachineKey(tenant: entry.tenant, machine: entry.machine)] = entry.end }
+        }
+    }
+
+    public var statistics: Statistics { cache.withLock { $0.statistics } }
+
+    // MARK: Reports
+
+    /// The KPIs of `machines` over `range` (its future part left out), in total and per period.
+    public func report(tenant: TenantID, machines: [AssetPath], range: Range<Int64>, grouping: ReportGrouping) async throws -> OEEReport {
+        try await applyLateData()
+        let now = clock()
+        let range = range.lowerBound..<max(range.lowerBound, min(range.upperBound, now))
+        var sums = GroupSums(grouping: grouping)
+        var selections: [SummarySelection] = []
+        let catalogue = try await self.catalogue(tenant: tenant)
+        for (site, siteMachines) in Dictionary(grouping: machines, by: \.site) {
+            let calendar = try await self.calendar(tenant: tenant, site: site) ?? .roundTheClock
+            let days = calendar.days(overlapping: range)
+            for day in days { sums.bound(day: day, within: range) }
+            if grouping == .shift {
+                for day in days { for piece in calendar.pieces(of: day) { sums.bound(shiftOf: piece, within: range) } }
+            }
+            for machine in siteMachines {
+                let context = BuildContext(tenant: tenant, machine: machine, settings: try await settings(tenant: tenant, machine: machine),
+                                           catalogue: catalogue, now: now)
+                try await collect(context, days: days, calendar: calendar, range: range, grouping: grouping, sums: &sums,
+                                  selections: &selections)
+            }
+        }
+        let storedGrouping: SummaryGrouping = switch grouping {
+        case .none: .total
+        case .shift: .shift
+        case .day, .week, .month: .day
+        }
+        let stored = try await store.sumSummaries(tenant: tenant, selections, grouping: storedGrouping)
+        for (key, components) in stored { sums.add(components, storedKey: key) }
+        return sums.report(machines: machines.sorted(), range: range)
+    }
+
+    /// The KPIs of the shift running now at each machine's site, from its start until now.
+    public func currentShift(tenant: TenantID, machines: [AssetPath]) async throws -> (shifts: [String], report: OEEReport) {
+        let now = clock()
+        var labels: [String] = []
+        var total = KPIComponents()
+        var range = now..<now
+        var periods: [PeriodResult] = []
+        for (site, siteMachines) in Dictionary(grouping: machines, by: \.site).sorted(by: { $0.key < $1.key }) {
+            let calendar = try await self.calendar(tenant: tenant, site: site) ?? .roundTheClock
+            guard let shift = calendar.shifts(overlapping: now..<(now + 1)).first(where: { $0.interval.contains(now) }) else { continue }
+            let label = "\(shift.date) \(shift.name)"
+            labels.append(label)
+            let report = try await report(tenant: tenant, machines: siteMachines, range: shift.interval.lowerBound..<now, grouping: .none)
+            total += report.total.components
+            range = min(range.lowerBound, shift.interval.lowerBound)..<now
+            periods.append(PeriodResult(label: "\(site) \(label)", range: shift.interval, components: report.total.components))
+        }
+        let result = OEEReport(machines: machines.sorted(), range: range, grouping: .shift,
+                               total: PeriodResult(label: "current shift", range: range, components: total), periods: periods)
+        return (labels, result)
+    }
+
+    /// One machine's part of a report: day rows, piece rows or live computation for each day.
+    private func collect(_ context: BuildContext, days: [LocalDay], calendar: ShiftCalendar, range: Range<Int64>,
+                         grouping: ReportGrouping, sums: inout GroupSums, selections: inout [SummarySelection]) async throws {
+        let closedBefore = context.now - settleTime
+        var storedDays = grouping == .shift ? []
+            : try await store.summaryStarts(tenant: context.tenant, machine: context.machine, level: .day, within: range)
+        var run: Range<Int64>?
+        func closeRun() {
+            if let current = run { selections.append(SummarySelection(machine: context.machine, level: .day, range: current)) }
+            run = nil
+        }
+        for day in days {
+            let whole = grouping != .shift && range.contains(day.range.lowerBound) && day.range.upperBound <= range.upperBound
+                && day.range.upperBound <= closedBefore
+            if whole, !storedDays.contains(day.range.lowerBound) {
+                if try await buildDay(context, day: day, pieces: calendar.pieces(of: day), sums: &sums) {
+                    storedDays.insert(day.range.lowerBound)
+                }
+            }
+            if whole, storedDays.contains(day.range.lowerBound) {
+                run = (run?.lowerBound ?? day.range.lowerBound)..<day.range.upperBound
+                continue
+            }
+            closeRun()
+            if whole { continue }  // built but not stored: `buildDay` added it live
+            try await collectPieces(context, pieces: calendar.pieces(of: day), range: range, sums: &sums, selections: &selections)
+        }
+        closeRun()
+    }
+
+    /// A day only partly in the range, or still open: stored pieces where closed and inside, live otherwise.
+    private func collectPieces(_ context: BuildContext, pieces: [PeriodPiece], range: Range<Int64>, sums: inout GroupSums,
+                               selections: inout [SummarySelection]) async throws {
+        let inside = pieces.filter { $0.range.overlaps(range) }
+        guard let first = inside.first, let last = inside.last else { return }
+        let closedBefore = context.now - settleTime
+        let span = max(first.range.lowerBound, range.lowerBound)..<min(last.range.upperBound, range.upperBound)
+        let stored = try await store.summaryStarts(tenant: context.tenant, machine: context.machine, level: .piece, within: span)
+        let storable = inside.filter { range.contains($0.range.lowerBound) && $0.range.upperBound <= range.upperBound
+            && $0.range.upperBound <= closedBefore }
+        let missing = storable.filter { !stored.contains($0.range.lowerBound) }
+        let live = inside.filter { !storable.contains($0) }
+        var unstored = live
+        if !missing.isEmpty {
+            if try await !buildPieces(context, missing) { unstored += missing }
+        }
+        if !unstored.isEmpty {
+            let windowStart = max(unstored.map(\.range.lowerBound).min()!, range.lowerBound)
+            let windowEnd = min(unstored.map(\.range.upperBound).max()!, range.upperBound)
+            let record = try await load(context, windowStart..<windowEnd)
+            for piece in unstored {
+                let window = max(piece.range.lowerBound, range.lowerBound)..<min(piece.range.upperBound, range.upperBound)
+                sums.add(record.components(window: window, shift: piece.shiftInterval, breaks: piece.breaks), piece: piece)
+            }
+            cache.withLock { $0.statistics.piecesComputed += unstored.count }
+        }
+        let storedRange = storable.first.map { $0.range.lowerBound..<storable.last!.range.upperBound }
+        if let storedRange { selections.append(SummarySelection(machine: context.machine, level: .piece, range: storedRange)) }
+    }
+
+    // MARK: Building summaries
+
+    /// What building one machine's summaries needs.
+    struct BuildContext: Sendable {
+        var tenant: TenantID
+        var machine: AssetPath
+        var settings: MachineProductionSettings
+        var catalogue: ReasonCatalogue
+        var now: Int64
+        var key: MachineKey { MachineKey(tenant: tenant, machine: machine) }
+    }
+
+    func load(_ context: BuildContext, _ span: Range<Int64>) async throws -> MachineRecord {
+        try await MachineRecord.load(tenant: context.tenant, machine: context.machine, span: span, settings: context.settings,
+                                     catalogue: context.catalogue, telemetry: telemetry, store: store, now: context.now)
+    }
+
+    /// Computes a closed day's pieces from raw samples and stores them with the day's total.
+    /// Returns false when late data arrived meanwhile (nothing stored; the day was added live).
+    private func buildDay(_ context: BuildContext, day: LocalDay, pieces: [PeriodPiece], sums: inout GroupSums) async throws -> Bool {
+        let generation = cache.withLock { $0.generation[context.key, default: 0] }
+        let record = try await load(context, day.range)
+        var summaries: [PeriodSummary] = []
+        var total = KPIComponents()
+        for piece in pieces {
+            let components = record.components(window: piece.range, shift: piece.shiftInterval, breaks: piece.breaks)
+            total += components
+            summaries.append(PeriodSummary(machine: context.machine, level: .piece, start: piece.range.lowerBound,
+                                           end: piece.range.upperBound, day: piece.day, shift: piece.shift, components: components))
+        }
+        summaries.append(PeriodSummary(machine: context.machine, level: .day, start: day.range.lowerBound, end: day.range.upperBound,
+                                       day: day.date, shift: "", components: total))
+        cache.withLock {
+            $0.statistics.piecesComputed += pieces.count
+            $0.statistics.daysBuilt += 1
+        }
+        if try await save(summaries, context, generation: generation) { return true }
+        for (piece, summary) in zip(pieces, summaries) { sums.add(summary.components, piece: piece) }
+        return false
+    }
+
+    /// Computes closed pieces from raw samples and stores them; false when late data arrived meanwhile.
+    private func buildPieces(_ context: BuildContext, _ pieces: [PeriodPiece]) async throws -> Bool {
+        let generation = cache.withLock { $0.generation[context.key, default: 0] }
+        let record = try await load(context, pieces.first!.range.lowerBound..<pieces.last!.range.upperBound)
+        let summaries = pieces.map { piece in
+            PeriodSummary(machine: context.machine, level: .piece, start: piece.range.lowerBound, end: piece.range.upperBound,
+                          day: piece.day, shift: piece.shift,
+                          components: record.components(window: piece.range, shift: piece.shiftInterval, breaks: piece.breaks))
+        }
+        cache.withLock { $0.statistics.piecesComputed += pieces.count }
+        return try await save(summaries, context, generation: generation)
+    }
+
+    private func save(_ summaries: [PeriodSummary], _ context: BuildContext, generation: Int) async throws -> Bool {
+        try await writes.withLock {
+            guard cache.withLock({ $0.generation[context.key, default: 0] }) == generation else { return false }
+            try await store.saveSummaries(summaries, tenant: context.tenant)
+            let end = summaries.map(\.end).max() ?? .min
+            cache.withLock { $0.summarizedUntil[context.key] = max($0.summarizedUntil[context.key] ?? .min, end) }
+            return true
+        }
+    }
+
+    /// Deletes the machine's summaries overlapping `range`; builds that began before do not store.
+    func invalidate(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws {
+        let key = MachineKey(tenant: tenant, machine: machine)
+        try await writes.withLock {
+            cache.withLock {
+                $0.generation[key, default: 0] += 1
+                $0.statistics.invalidations += 1
+            }
+            try await store.deleteSummaries(tenant: tenant, machine: machine, overlapping: range)
+        }
+    }
+
+    // MARK: Late data
+
+    /// Notes a stored sample; one older than the machine's stored summaries marks them for recomputation.
+    /// Cheap (one dictionary look-up) and never blocks: the ingest pipeline calls it for every sample.
+    public func noteSample(tenant: TenantID, machine: AssetPath, tag: String, time: Int64) {
+        let key = MachineKey(tenant: tenant, machine: machine)
+        cache.withLock { cache in
+            guard let until = cache.summarizedUntil[key], time < until else { return }
+            if let settings = cache.settings[key], !settings.kpiTags.contains(tag) { return }
+            let now = clock()
+            if var mark = cache.late[key] {
+                mark.earliest = min(mark.earliest, time)
+                mark.latest = max(mark.latest, time)
+                mark.lastSeen = now
+                cache.late[key] = mark
+            } else {
+                cache.late[key] = LateMark(earliest: time, latest: time, lastSeen: now)
+            }
+        }
+    }
+
+    /// Invalidates the summaries late samples touch: from a microstop threshold before the
+    /// earliest to a threshold after the next sample of the machine's KPI tags (where the late
+    /// state ends and the next counter delta lands). Marks seen in the last `settleTime`... are
+    /// applied and kept, so a build that read raw data before the late sample's commit is undone.
+    public func applyLateData() async throws {
+        let now = clock()
+        let marks = cache.withLock { $0.late }
+        for (key, mark) in marks {
+            let settings = try await self.settings(tenant: key.tenant, machine: key.machine)
+            let range = try await affectedRange(key, mark, settings)
+            try await invalidate(tenant: key.tenant, machine: key.machine, range: range)
+            cache.withLock { cache in
+                if let current = cache.late[key], current.lastSeen == mark.lastSeen, now - mark.lastSeen > 5_000 {
+                    cache.late[key] = nil
+                }
+            }
+        }
+    }
+
+    private func affectedRange(_ key: MachineKey, _ mark: LateMark, _ settings: MachineProductionSettings) async throws -> Range<Int64> {
+        let series = try await telemetry.series(tenant: key.tenant, machine: key.machine).filter { settings.kpiTags.contains($0.tag.name) }
+        var end = mark.latest
+        for entry in series {
+            let next = try await telemetry.samples(series: entry.id, from: Timestamp(millisecondsSinceEpoch: mark.latest + 1),
+                                                   to: Timestamp(millisecondsSinceEpoch: .max / 2), limit: 1).first
+            if let next {
+                end = max(end, next.time.millisecondsSinceEpoch)
+            } else {
+                end = settings.noDataTimeout > 0 ? max(end, mark.latest + settings.noDataTimeout) : .max / 2
+            }
+        }
+        return (mark.earliest - settings.microstopThreshold)..<(end + settings.microstopThreshold + 1)
+    }
+}
+
