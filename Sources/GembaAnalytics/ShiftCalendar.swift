@@ -12,6 +12,7 @@ public struct ShiftCalendar: Sendable, Hashable, Codable {
     public typealias LocalTime = Int
 
     /// A shift that repeats on some weekdays; `end` before `start` means it ends the next day.
+    /// In JSON, times are local `"HH:MM"` (`"22:00"`, `"24:00"` for midnight at the end).
     public struct Pattern: Sendable, Hashable, Codable {
         public var name: String
         /// ISO weekdays the shift starts on: 1 = Monday … 7 = Sunday.
@@ -28,6 +29,48 @@ public struct ShiftCalendar: Sendable, Hashable, Codable {
             self.end = end
             self.breaks = breaks
         }
+
+        private enum CodingKeys: String, CodingKey { case name, weekdays, start, end, breaks }
+
+        private struct Break: Codable {
+            var start: String
+            var end: String
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func time(_ text: String, _ key: CodingKeys) throws -> LocalTime {
+                let parts = text.split(separator: ":")
+                guard parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0...24).contains(hour),
+                      (0...59).contains(minute), hour * 60 + minute <= 1440 else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\"\(text)\" is not a time HH:MM")
+                }
+                return hour * 60 + minute
+            }
+            name = try container.decode(String.self, forKey: .name)
+            weekdays = try container.decode(Set<Int>.self, forKey: .weekdays)
+            start = try time(try container.decode(String.self, forKey: .start), .start)
+            end = try time(try container.decode(String.self, forKey: .end), .end)
+            breaks = try (container.decodeIfPresent([Break].self, forKey: .breaks) ?? []).map { item in
+                let (from, to) = (try time(item.start, .breaks), try time(item.end, .breaks))
+                guard from <= to else {
+                    throw DecodingError.dataCorruptedError(forKey: .breaks, in: container, debugDescription: "a break must end after it starts")
+                }
+                return from...to
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            func text(_ time: LocalTime) -> String {
+                "\(time / 60 < 10 ? "0" : "")\(time / 60):\(time % 60 < 10 ? "0" : "")\(time % 60)"
+            }
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(weekdays.sorted(), forKey: .weekdays)
+            try container.encode(text(start), forKey: .start)
+            try container.encode(text(end), forKey: .end)
+            try container.encode(breaks.map { Break(start: text($0.lowerBound), end: text($0.upperBound)) }, forKey: .breaks)
+        }
     }
 
     /// A day that differs from the pattern.
@@ -35,7 +78,7 @@ public struct ShiftCalendar: Sendable, Hashable, Codable {
         /// No shift starts on this local date (`2026-12-25`).
         case noProduction(date: String)
         /// An extra shift on this local date.
-        case extraShift(date: String, Pattern)
+        case extraShift(date: String, shift: Pattern)
     }
 
     /// One concrete shift: instants in ms since the epoch.

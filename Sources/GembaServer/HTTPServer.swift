@@ -20,6 +20,8 @@ public enum HTTPServer {
         IngestRoutes(server: server, idempotency: IdempotencyCache()).register(on: router)
         QueryRoutes(server: server).register(on: router)
         CommandRoutes(server: server).register(on: router)
+        OEERoutes(server: server).register(on: router)
+        LiveOEERoute(server: server).register(on: router)
         LiveRoute(server: server).register(on: router)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],

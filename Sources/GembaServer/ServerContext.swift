@@ -1,4 +1,5 @@
 public import GembaAccess
+public import GembaAnalytics
 internal import GembaCore
 public import GembaIngest
 public import GembaStorage
@@ -28,6 +29,8 @@ public struct ServerContext: Sendable {
     public var allowedOrigins: Set<String> = []
     /// Whether the server speaks HTTPS (then HSTS is sent).
     public var tls = false
+    /// States, downtime and OEE; nil when the store keeps no analytics (then those routes answer 503).
+    public var oee: OEEEngine?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,
@@ -43,5 +46,10 @@ public struct ServerContext: Sendable {
         self.readinessChecks = readinessChecks
         self.metrics = metrics
         self.logger = logger
+        if let analytics = store as? any AnalyticsStore {
+            let engine = OEEEngine(telemetry: store, store: analytics, logger: logger)
+            pipeline.addObserver(OEESampleObserver(engine: engine))
+            oee = engine
+        }
     }
 }

@@ -15,7 +15,7 @@ import Testing
         .init(name: "early", weekdays: [1, 2, 3, 4, 5], start: 6 * 60, end: 14 * 60, breaks: [10 * 60...10 * 60 + 30]),
         .init(name: "late", weekdays: [1, 2, 3, 4, 5], start: 14 * 60, end: 22 * 60),
         .init(name: "night", weekdays: [1, 2, 3, 4, 5, 6, 7], start: 22 * 60, end: 6 * 60, breaks: [2 * 60...2 * 60 + 30]),
-    ], exceptions: [.noProduction(date: "2026-12-25"), .extraShift(date: "2026-12-26", .init(name: "extra", weekdays: [],
+    ], exceptions: [.noProduction(date: "2026-12-25"), .extraShift(date: "2026-12-26", shift: .init(name: "extra", weekdays: [],
                                                                                                start: 8 * 60, end: 12 * 60))])
 
     @Test func shiftsAndBreaksInTheSitesTimeZone() {

@@ -1,0 +1,371 @@
+import Foundation
+import GembaCore
+import GembaIngest
+import GembaServer
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// The OEE engine through the API, fed by samples as a machine sends them: one JSON record per
+/// minute with the state and the cumulative counters, posted to `/api/v1/ingest`.
+@Suite struct OEEAPITests {
+    static let minute: Int64 = 60_000
+
+    /// 06:00 in Berlin, three days ago: inside the ingest window, closed, and not today.
+    static let shiftStart: Int64 = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Europe/Berlin")!
+        let day = calendar.date(byAdding: .day, value: -3, to: calendar.startOfDay(for: Date()))!
+        return Int64(calendar.date(bySettingHour: 6, minute: 0, second: 0, of: day)!.timeIntervalSince1970 * 1000)
+    }()
+    static var shiftDate: String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Europe/Berlin")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: Double(shiftStart) / 1000))
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
+
+    /// Early shift 06:00–14:00 with a break 10:00–10:30, late shift 14:00–22:00, every day, Berlin.
+    static let calendarJSON = """
+        {"timeZone": "Europe/Berlin", "exceptions": [], "patterns": [
+          {"name": "A", "weekdays": [1,2,3,4,5,6,7], "start": "06:00", "end": "14:00", "breaks": [{"start": "10:00", "end": "10:30"}]},
+          {"name": "B", "weekdays": [1,2,3,4,5,6,7], "start": "14:00", "end": "22:00", "breaks": [{"start": "18:00", "end": "18:30"}]}]}
+        """
+
+    /// What one machine reports, minute by minute from 06:00.
+    struct Script {
+        var machine: String
+        /// (first minute, state word); each lasts until the next.
+        var states: [(Int, String)]
+        var totalUnits: Int64 = 242
+        var goodUnits: Int64 = 221
+        var minutes: Range<Int> = 0..<480
+        /// Minutes without any record (the machine is offline).
+        var silent: [Range<Int>] = []
+        /// Counter readings to send instead of the generated ones (minute → value).
+        var totals: [Int: Int64]?
+
+        func state(at minute: Int) -> String { states.last { $0.0 <= minute }!.1 }
+
+        /// Units are spread evenly over the producing minutes; the counter starts at 1000 (a baseline, not output).
+        func records() -> [String] {
+            let producing = minutes.filter { state(at: $0) == "producing" }
+            var made = 0
+            return minutes.compactMap { minute in
+                if state(at: minute) == "producing" { made += 1 }
+                guard !silent.contains(where: { $0.contains(minute) }) else { return nil }
+                let total = totals.map { readings in readings.filter { $0.key <= minute }.max { $0.key < $1.key }!.value }
+                    ?? 1000 + totalUnits * Int64(made) / Int64(max(1, producing.count))
+                let good = 500 + goodUnits * Int64(made) / Int64(max(1, producing.count))
+                let time = OEEAPITests.shiftStart + Int64(minute) * OEEAPITests.minute
+                var values = "\"state\": \"\(state(at: minute))\", \"total_count\": \(total)"
+                if totals == nil { values += ", \"good_count\": \(good)" }
+                return "{\"machine\": \"\(machine)\", \"ts\": \(time), \"values\": {\(values)}}"
+            }
+        }
+    }
+
+    static func send(_ script: Script, _ client: some TestClientProtocol) async throws {
+        let records = script.records()
+        for start in stride(from: 0, to: records.count, by: 200) {
+            let body = "{\"records\": [\(records[start..<min(start + 200, records.count)].joined(separator: ","))]}"
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .ok, "\(response.text)")
+            }
+        }
+    }
+
+    static func put(_ client: some TestClientProtocol, _ uri: String, _ body: String) async throws {
+        try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: body)) { response in
+            #expect(response.status == .ok, "\(uri): \(response.text)")
+        }
+    }
+
+    static func oee(_ client: some TestClientProtocol, asset: String, from: Int64 = shiftStart, to: Int64 = shiftStart + 480 * minute,
+                    period: String = "none") async throws -> JSONValue {
+        try await client.execute(uri: "/api/v1/oee?asset=\(asset)&from=\(from)&to=\(to)&period=\(period)", method: .get) { response in
+            #expect(response.status == .ok, "\(response.text)")
+            return response.json
+        }
+    }
+
+    /// A KPI's value in percent, rounded to two places as a plant report shows it.
+    static func percent(_ result: JSONValue, _ name: String) -> Double? {
+        guard case .number(let value)? = result[name]?["value"] else { return nil }
+        return (value * 10_000).rounded() / 100
+    }
+
+    static func component(_ result: JSONValue, _ name: String) -> Int64? { result["components"]?[name]?.int }
+
+    static let ideal90s = #"{"idealCycleTime": 90000}"#
+
+    /// The issue's reference shift and a table of further cases from the ISO 22400 definitions.
+    @Test func referenceShiftAndCaseTable() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let reference = Script(machine: "ref/line1/m1", states: [(0, "producing"), (120, "breakdown"), (180, "producing"),
+                                                                    (240, "break"), (270, "producing")])
+            let noShift = Script(machine: "holiday/line1/m1", states: [(0, "producing")])
+            let tooFast = Script(machine: "fast/line1/m1", states: [(0, "producing"), (240, "break"), (270, "producing"),
+                                                                   (400, "breakdown")], totalUnits: 300, goodUnits: 300)
+            let offline = Script(machine: "offline/line1/m1", states: [(0, "producing"), (240, "break"), (270, "producing")],
+                                 silent: [180..<300])
+            let microstops = Script(machine: "micro/line1/m1",
+                                    states: [(0, "producing"), (30, "idle"), (31, "producing"), (90, "jam"), (91, "producing"),
+                                             (240, "break"), (270, "producing"), (330, "idle"), (331, "producing")])
+            let noOrder = Script(machine: "noorder/line1/m1", states: [(0, "no_order"), (60, "producing"), (240, "break"), (270, "producing")])
+            let counters = Script(machine: "counters/line1/m1", states: [(0, "producing"), (240, "break"), (270, "producing")],
+                                  totals: [0: 65_500, 100: 65_530, 101: 4, 200: 100, 201: 3, 479: 50])
+            for script in [reference, noShift, tooFast, offline, microstops, noOrder, counters] {
+                let site = script.machine.split(separator: "/")[0]
+                try await Self.put(client, "/api/v1/calendars/\(site)", site == "holiday"
+                    ? Self.calendarJSON.replacingOccurrences(of: "\"exceptions\": []", with: "\"exceptions\": [{\"noProduction\": {\"date\": \"\(Self.shiftDate)\"}}]")
+                    : Self.calendarJSON)
+                let settings = script.machine.hasPrefix("fast") ? #"{"idealCycleTime": 120000}"#
+                    : script.machine.hasPrefix("counters") ? #"{"idealCycleTime": 90000, "goodCounter": null, "counterWrap": 65536}"# : Self.ideal90s
+                try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", settings)
+                try await Self.send(script, client)
+            }
+
+            // The issue's shift: 450 min planned, 390 min run, A 86.67 %, P 93.08 %, Q 91.32 %, OEE 73.67 %.
+            let shift = try await Self.oee(client, asset: "ref")["total"] ?? .null
+            #expect(Self.component(shift, "planned_ms") == 450 * Self.minute)
+            #expect(Self.component(shift, "run_ms") == 390 * Self.minute)
+            #expect(Self.component(shift, "total_count") == 242 && Self.component(shift, "good_count") == 221)
+            #expect(Self.percent(shift, "availability") == 86.67)
+            #expect(Self.percent(shift, "performance") == 93.08)
+            #expect(Self.percent(shift, "quality") == 91.32)
+            #expect(Self.percent(shift, "oee") == 73.67)
+            #expect(Self.component(shift, "failures") == 1 && shift["mttr_ms"]?["value"] == .number(Double(60 * Self.minute)))
+            #expect(shift["mtbf_ms"]?["value"] == .number(Double(390 * Self.minute) / 2))  // ISO 22400: run time / (failures + 1)
+            #expect(shift["downtime_pareto"]?.array.first?["reason"] == .string("unplanned_stop/equipment_failure"))
+            #expect(Self.percent(shift, "scrap_ratio") == 8.68)
+
+            // A holiday: no planned time, so A, P and OEE are null with the reason; units are still counted.
+            let holiday = try await Self.oee(client, asset: "holiday")["total"] ?? .null
+            #expect(holiday["availability"]?["value"] == .null)
+            #expect(holiday["availability"]?["note"]?.stringValue?.contains("no planned production time") == true)
+            #expect(holiday["oee"]?["value"] == .null && holiday["teep"]?["value"] == .null)
+            #expect(Self.component(holiday, "total_count") == 242 && Self.percent(holiday, "quality") == 91.32)
+            #expect(Self.percent(holiday, "utilization") == 0)
+
+            // An ideal cycle time that is too long: performance above 100 % is reported as computed and flagged.
+            let fast = try await Self.oee(client, asset: "fast")["total"] ?? .null
+            #expect(Self.component(fast, "run_ms") == 370 * Self.minute)
+            #expect(Self.percent(fast, "performance") == 162.16)  // 300 × 2 min / 370 min
+            #expect(fast["performance"]?["flagged"] == .bool(true))
+            #expect(fast["oee"]?["flagged"] == .bool(true))
+
+            // Two silent hours: five minutes after the last record the state is unknown, an availability loss in its own bucket.
+            let gap = try await Self.oee(client, asset: "offline")["total"] ?? .null
+            // The last record is at 08:59: 09:04–10:00 and 10:30–11:00 are unknown; the break is excluded anyway.
+            #expect(Self.component(gap, "unknown_ms") == 86 * Self.minute)
+            #expect(Self.component(gap, "downtime_ms") == 86 * Self.minute)
+            #expect(Self.percent(gap, "availability") == 80.89)
+            #expect(gap["reasons_ms"]?["unknown/no_data"]?.int == 86 * Self.minute)
+
+            // One-minute stops between producing stretches are microstops: a performance loss, not downtime.
+            let micro = try await Self.oee(client, asset: "micro")["total"] ?? .null
+            #expect(Self.component(micro, "downtime_ms") == 0 && Self.percent(micro, "availability") == 100)
+            #expect(Self.component(micro, "performance_loss_ms") == 3 * Self.minute)
+            #expect(micro["states_ms"]?["microstop"]?.int == 3 * Self.minute)
+
+            // No order: excluded from planned production time, like the break.
+            let idle = try await Self.oee(client, asset: "noorder")["total"] ?? .null
+            #expect(Self.component(idle, "planned_ms") == 390 * Self.minute && Self.percent(idle, "availability") == 100)
+
+            // Counters: the first reading is the baseline; a 16-bit wrap adds what went round; a drop from a low value is a reset.
+            let counted = try await Self.oee(client, asset: "counters")["total"] ?? .null
+            let units: Int64 = 30 + 10 + 96 + 3 + 47  // 65500→65530, wrap→4 (+10), →100, reset→3, →50
+            #expect(Self.component(counted, "total_count") == units)
+            #expect(Self.component(counted, "good_count") == 186)  // no good counter: every unit is good
+
+            // A line is the sum of its machines' components, never an average of percentages.
+            let both = try await Self.oee(client, asset: "ref/line1")["total"] ?? .null
+            #expect(Self.percent(both, "oee") == 73.67)
+
+            // Unknown time can be configured out of planned time; it stays its own bucket.
+            try await Self.put(client, "/api/v1/reasons",
+                          #"{"category": "unknown", "code": "no_data", "name": "No data", "lossClass": "excluded", "isFailure": false, "isSetup": false}"#)
+            let excluded = try await Self.oee(client, asset: "offline")["total"] ?? .null
+            #expect(Self.component(excluded, "unknown_ms") == 86 * Self.minute && Self.component(excluded, "downtime_ms") == 0)
+            #expect(Self.component(excluded, "planned_ms") == 364 * Self.minute)
+        }
+    }
+
+    /// Shifts, days and lines add up; a failure across a shift change counts once, where it started.
+    @Test func periodsAddUpAndFailuresCountOnce() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let first = Script(machine: "plant/line1/m1", states: [(0, "producing"), (450, "breakdown"), (510, "producing"),
+                                                                  (720, "break"), (750, "producing")],
+                               totalUnits: 500, goodUnits: 480, minutes: 0..<960)
+            let second = Script(machine: "plant/line1/m2", states: [(0, "producing"), (100, "setup"), (130, "producing"),
+                                                                   (240, "break"), (270, "producing")],
+                                totalUnits: 250, goodUnits: 240, minutes: 0..<960)
+            try await Self.put(client, "/api/v1/calendars/plant", Self.calendarJSON)
+            for script in [first, second] {
+                try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", Self.ideal90s)
+                try await Self.send(script, client)
+            }
+            let end = Self.shiftStart + 960 * Self.minute
+            let shifts = try await Self.oee(client, asset: "plant/line1/m1", to: end, period: "shift")
+            let periods = shifts["periods"]?.array ?? []
+            #expect(periods.map { $0["label"]?.stringValue } == ["\(Self.shiftDate) A", "\(Self.shiftDate) B"])
+            #expect(periods.map { Self.component($0, "failures") } == [1, 0])  // the breakdown 13:30–14:30 started in A
+            #expect(periods.map { Self.component($0, "downtime_ms") } == [30 * Self.minute, 30 * Self.minute])
+            let total = shifts["total"] ?? .null
+            #expect(Self.component(total, "failures") == 1 && total["mttr_ms"]?["value"] == .number(Double(60 * Self.minute)))
+
+            // The day equals the sum of its shifts (over the same range), and both paths give the same KPIs.
+            let day = try await Self.oee(client, asset: "plant/line1/m1", to: end, period: "day")["periods"]?.array.first ?? .null
+            for name in ["planned_ms", "run_ms", "downtime_ms", "total_count", "good_count", "failures", "ideal_ms"] {
+                #expect(Self.component(day, name) == periods.compactMap { Self.component($0, name) }.reduce(0, +), "\(name)")
+            }
+            #expect(day["oee"] == total["oee"])
+
+            // The line: components summed over its machines; its OEE is Σ ideal time of good units / Σ planned time.
+            let line = try await Self.oee(client, asset: "plant/line1", to: end)["total"] ?? .null
+            let machines = [try await Self.oee(client, asset: "plant/line1/m1", to: end)["total"] ?? .null,
+                            try await Self.oee(client, asset: "plant/line1/m2", to: end)["total"] ?? .null]
+            for name in ["planned_ms", "run_ms", "total_count", "good_count", "ideal_ms", "setup_ms"] {
+                #expect(Self.component(line, name) == machines.compactMap { Self.component($0, name) }.reduce(0, +), "\(name)")
+            }
+            let planned = Double(Self.component(line, "planned_ms")!)
+            let run = Double(Self.component(line, "run_ms")!)
+            let expected = run / planned * (Double(Self.component(line, "ideal_ms")!) / run)
+                * (Double(Self.component(line, "good_count")!) / Double(Self.component(line, "total_count")!))
+            guard case .number(let oee)? = line["oee"]?["value"] else { Issue.record("no line OEE"); return }
+            #expect(abs(oee - expected) < 1e-12)
+            #expect(line["setup_rate"]?["value"] == .number(Double(30 * Self.minute) / planned))
+        }
+    }
+
+    /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
+    @Test func lateDataAndOperatorReasons() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let reference = Script(machine: "ref/line1/m1", states: [(0, "producing"), (120, "breakdown"), (180, "producing"),
+                                                                    (240, "break"), (270, "producing")])
+            let other = Script(machine: "ref/line1/m2", states: [(0, "producing")], silent: [360..<380])
+            try await Self.put(client, "/api/v1/calendars/ref", Self.calendarJSON)
+            for script in [reference, other] {
+                try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", Self.ideal90s)
+                try await Self.send(script, client)
+            }
+            let range = (from: Self.shiftStart - 12 * 60 * Self.minute, to: Self.shiftStart + 24 * 60 * Self.minute)
+            _ = try await Self.oee(client, asset: "ref", from: range.from, to: range.to)
+            let built = harness.server.oee!.statistics
+            #expect(built.daysBuilt == 2)  // the shift's whole local day, once per machine
+            _ = try await Self.oee(client, asset: "ref", from: range.from, to: range.to)
+            #expect(harness.server.oee!.statistics.piecesComputed == built.piecesComputed)  // the second answer comes from summaries
+            var m2 = try await Self.oee(client, asset: "ref/line1/m2")["total"] ?? .null
+            #expect(Self.component(m2, "unknown_ms") == 16 * Self.minute)  // silent 12:00–12:20: unknown from 12:04
+
+            // The records of 12:00–12:20 arrive late: m2 had a jam. Only the two hours they touch are recomputed.
+            let late = (360..<380).map { minute in
+                "{\"machine\": \"ref/line1/m2\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": {\"state\": \"jam\"}}"
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post,
+                                     body: ByteBuffer(string: "{\"records\": [\(late.joined(separator: ","))]}")) { #expect($0.status == .ok) }
+            let before = harness.server.oee!.statistics
+            m2 = try await Self.oee(client, asset: "ref/line1/m2")["total"] ?? .null
+            #expect(Self.component(m2, "unknown_ms") == 0 && Self.component(m2, "downtime_ms") == 20 * Self.minute)
+            #expect(m2["reasons_ms"]?["unplanned_stop/jam"]?.int == 20 * Self.minute)
+            #expect(harness.server.oee!.statistics.piecesComputed == before.piecesComputed + 2)  // 11:00–12:00 and 12:00–13:00
+            _ = try await Self.oee(client, asset: "ref", from: range.from, to: range.to)
+            #expect(harness.server.oee!.statistics.daysBuilt == built.daysBuilt + 1)  // m2's day again, not m1's
+
+            // The stops list shows the breakdown as the machine reported it.
+            let stopsURI = "/api/v1/stops?machine=ref/line1/m1&from=\(Self.shiftStart)&to=\(Self.shiftStart + 480 * Self.minute)"
+            let breakdown = try await client.execute(uri: stopsURI, method: .get) { response in
+                response.json["stops"]?.array.first { $0["reason"] == .string("unplanned_stop/equipment_failure") } ?? .null
+            }
+            #expect(breakdown["start"]?.int == Self.shiftStart + 120 * Self.minute)
+            #expect(breakdown["duration_ms"]?.int == 60 * Self.minute && breakdown["assigned_by"] == .null)
+
+            // An operator: material shortage instead. No failure any more, so MTTR has none to divide by.
+            let operatorKey = try await harness.apiKey(role: .operator)
+            let asOperator: HTTPFields = [.authorization: "Bearer \(operatorKey)"]
+            let start = Self.shiftStart + 120 * Self.minute
+            try await client.execute(uri: "/api/v1/stops/reason", method: .post, headers: asOperator,
+                                     body: ByteBuffer(string: #"{"machine": "ref/line1/m1", "start": \#(start), "reason": "unplanned_stop/material_shortage"}"#)) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                #expect(response.json["stops"]?.array.first?["assigned_by"]?.stringValue?.isEmpty == false)
+            }
+            var shift = try await Self.oee(client, asset: "ref/line1/m1")["total"] ?? .null
+            #expect(Self.component(shift, "failures") == 0 && shift["mttr_ms"]?["value"] == .null)
+            #expect(shift["reasons_ms"]?["unplanned_stop/material_shortage"]?.int == 60 * Self.minute)
+            #expect(Self.percent(shift, "availability") == 86.67)
+
+            // Split it: 20 min jam, then 40 min equipment failure with a fault code.
+            try await client.execute(uri: "/api/v1/stops/split", method: .post, headers: asOperator, body: ByteBuffer(string: """
+                {"machine": "ref/line1/m1", "start": \(start), "faultCode": "E202",
+                 "parts": [{"end": \(start + 20 * Self.minute), "reason": "unplanned_stop/jam"}, {"reason": "unplanned_stop/equipment_failure"}]}
+                """)) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                #expect(response.json["stops"]?.array.map { $0["duration_ms"]?.int } == [20 * Self.minute, 40 * Self.minute])
+            }
+            shift = try await Self.oee(client, asset: "ref/line1/m1")["total"] ?? .null
+            #expect(Self.component(shift, "failures") == 1 && shift["mttr_ms"]?["value"] == .number(Double(40 * Self.minute)))
+            #expect(shift["downtime_pareto"]?.array.map { $0["reason"]?.stringValue } == ["unplanned_stop/equipment_failure", "unplanned_stop/jam"])
+            try await client.execute(uri: stopsURI, method: .get) { response in
+                let failure = response.json["stops"]?.array.first { $0["reason"] == .string("unplanned_stop/equipment_failure") }
+                #expect(failure?["fault_code"] == .string("E202"))
+            }
+
+            // Bad requests: an unknown reason, a stop that does not exist, a producing reason, parts outside the stop.
+            for (body, status) in [
+                (#"{"machine": "ref/line1/m1", "start": \#(start), "reason": "unplanned_stop/gremlins"}"#, HTTPResponse.Status.unprocessableContent),
+                (#"{"machine": "ref/line1/m1", "start": \#(start + 1), "reason": "unplanned_stop/jam"}"#, .notFound),
+                (#"{"machine": "ref/line1/m1", "start": \#(start), "reason": "producing/running"}"#, .unprocessableContent),
+                (#"{"machine": "ref/line1/m1", "reason": "unplanned_stop/jam"}"#, .badRequest),
+            ] {
+                try await client.execute(uri: "/api/v1/stops/reason", method: .post, headers: asOperator, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body): \(response.text)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/stops/split", method: .post, headers: asOperator, body: ByteBuffer(string: """
+                {"machine": "ref/line1/m1", "start": \(start), "parts": [{"end": \(start + 99 * Self.minute), "reason": "unplanned_stop/jam"}, {"reason": "unplanned_stop/jam"}]}
+                """)) { #expect($0.status == .unprocessableContent) }
+
+            // A viewer may read stops but not change them; every change is in the audit log.
+            let viewer: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .viewer))"]
+            try await client.execute(uri: "/api/v1/stops/reason", method: .post, headers: viewer,
+                                     body: ByteBuffer(string: #"{"machine": "ref/line1/m1", "start": \#(start), "reason": "unplanned_stop/jam"}"#)) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/api/v1/audit?action=stop.", method: .get) { response in
+                let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
+                #expect(actions.sorted() == ["stop.reason", "stop.split"])
+                #expect(response.json["items"]?.array.allSatisfy { $0["detail"]?.stringValue?.contains("start=\(start)") == true } == true)
+            }
+        }
+    }
+
+    /// Settings are checked: a bad zone, a break outside its shift, a bad time, a negative cycle time.
+    @Test func badSettingsAreRefusedWithTheReason() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            for (uri, body, status, text) in [
+                ("/api/v1/calendars/p1", #"{"timeZone": "Mars/Olympus", "patterns": [], "exceptions": []}"#, HTTPResponse.Status.unprocessableContent, "Mars/Olympus"),
+                ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "A", "weekdays": [1], "start": "06:00", "end": "14:00", "breaks": [{"start": "15:00", "end": "15:30"}]}]}"#, .unprocessableContent, "outside the shift"),
+                ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "A", "weekdays": [1], "start": "6 am", "end": "14:00"}]}"#, .badRequest, "HH:MM"),
+                ("/api/v1/calendars/p1", #"{"timeZone": "UTC"}"#, .badRequest, "patterns is required"),
+                ("/api/v1/production-settings?machine=p1/l1/m1", #"{"idealCycleTime": -5}"#, .unprocessableContent, "idealCycleTime"),
+                ("/api/v1/production-settings?machine=p1/l1/m1", #"{"counterMode": "sometimes"}"#, .badRequest, "counterMode"),
+                ("/api/v1/reasons", #"{"category": "unplanned_stop", "code": "Bad Code!", "name": "x", "lossClass": "availability", "isFailure": false, "isSetup": false}"#, .unprocessableContent, "reason code"),
+                ("/api/v1/orders/PO-1", #"{"machine": "p1/l1/m1", "product": "x", "targetQuantity": 5, "start": 100, "end": 50}"#, .unprocessableContent, "end after its start"),
+            ] {
+                try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body): \(response.text)")
+                    #expect(response.json["detail"]?.stringValue?.contains(text) == true, "\(response.text)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/oee?asset=nowhere", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/v1/oee?period=fortnight", method: .get) { #expect($0.status == .badRequest) }
+        }
+    }
+}
