@@ -13,6 +13,8 @@ public struct AccessMiddleware: RouterMiddleware {
     let access: AccessService
     let publicMetrics: Bool
     let logger: Logger
+    /// The WebSocket routes: browsers cannot set headers on a WebSocket, so these take the token in the query.
+    static let webSockets: Set<String> = ["/api/v1/live", "/api/v1/live/oee"]
 
     public init(access: AccessService, publicMetrics: Bool, logger: Logger) {
         self.access = access
@@ -33,7 +35,7 @@ public struct AccessMiddleware: RouterMiddleware {
         do {
             if let header = request.headers[.authorization] {
                 (caller, context.credentialExpiry) = try await access.credentials(authorization: header)
-            } else if path == "/api/v1/live", let token = request.uri.queryParameters["access_token"] {
+            } else if Self.webSockets.contains(path), let token = request.uri.queryParameters["access_token"] {
                 // Browsers cannot set headers on a WebSocket: the token (or an API key) comes in the query.
                 (caller, context.credentialExpiry) = try await access.credentials(authorization: "Bearer \(token)")
             } else {

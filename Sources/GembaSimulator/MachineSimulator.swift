@@ -7,6 +7,9 @@ public enum MachineActivity: String, Sendable, CaseIterable {
     case setup
     case plannedStop = "planned_stop"
     case breakdown
+    /// A short blockage: under two minutes it counts as a microstop, longer as an unplanned stop.
+    case jam
+    case materialShortage = "material_shortage"
 }
 
 /// A disturbance injected into a machine, for anomaly detection demos and tests.
@@ -17,7 +20,8 @@ public enum Anomaly: String, Sendable, CaseIterable {
     case temperatureSpike = "temperature-spike"
 }
 
-/// One machine as a state machine with process physics: cycles and counts while producing,
+/// One machine as a state machine with process physics: cycles and counts while producing (at
+/// times at reduced speed), jams (many short enough to be microstops), material shortages,
 /// idle spells, setups and planned stops, and breakdowns whose likelihood grows with wear.
 /// Deterministic for a given seed and step sequence.
 public struct MachineSimulator: Sendable {
@@ -76,6 +80,8 @@ public struct MachineSimulator: Sendable {
             return
         }
         if random.happens(ratePerSecond: 1.0 / (3 * 3600), dt: dt) { return enter(.setup, seconds: random.between(300...900)) }
+        if random.happens(ratePerSecond: 1.0 / (40 * 60), dt: dt) { return enter(.jam, seconds: random.between(30...240)) }
+        if random.happens(ratePerSecond: 1.0 / (5 * 3600), dt: dt) { return enter(.materialShortage, seconds: random.between(300...900)) }
         if random.happens(ratePerSecond: 1.0 / (4 * 3600), dt: dt) { return enter(.plannedStop, seconds: random.between(600...1200)) }
         if random.happens(ratePerSecond: 1.0 / 1200, dt: dt) { return enter(.idle, seconds: random.between(20...400)) }
         if random.happens(ratePerSecond: 1.0 / 1800, dt: dt) { speedFactor = random.between(0.7...0.9) }
@@ -111,12 +117,12 @@ public struct MachineSimulator: Sendable {
         let power: Double
         switch activity {
         case .producing: power = 9 + 3 * speedFactor + 2 * wear + random.gaussian(deviation: 0.3)
-        case .idle, .setup: power = 1.8 + random.gaussian(deviation: 0.1)
+        case .idle, .setup, .jam, .materialShortage: power = 1.8 + random.gaussian(deviation: 0.1)
         case .plannedStop, .breakdown: power = 0.4 + abs(random.gaussian(deviation: 0.05))
         }
         func rounded(_ value: Double, _ places: Double) -> Double { (value * places).rounded() / places }
         return [
-            ("state", .string(activity.rawValue)),
+            ("state", .string(producing && speedFactor < 0.95 ? "reduced_speed" : activity.rawValue)),
             ("fault_code", .string(faultCode ?? "none")),
             ("spindle_temp", .double(rounded(temperature, 100))),
             ("vibration", .double(rounded(vibration, 1000))),

@@ -208,10 +208,18 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: SparkplugUpstream(configuration: upstream, connection: index + 1, service: sparkplug,
                                                              logger: logger)))
         }
+        if let oee = server.oee {
+            try await oee.start()
+            services.append(.init(service: PeriodicService("oee late data", every: .seconds(2), logger: logger, work: oee.applyLateData)))
+        }
         if demo {
-            services.append(.init(service: SimulationPublisher(
-                factory: FactorySimulator(seed: 42, machineCount: demoMachines), target: .embedded(broker),
-                interval: .seconds(1), qos: .atLeastOnce, logger: logger)))
+            let factory = FactorySimulator(seed: 42, machineCount: demoMachines)
+            if let oee = server.oee { try await DemoSetup.configure(oee, factory: factory) }
+            var publisher = SimulationPublisher(factory: factory, target: .embedded(broker), interval: .seconds(1), qos: .atLeastOnce,
+                                                logger: logger)
+            // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.
+            if try await store.machines(tenant: .default).isEmpty { publisher.history = (.seconds(86_400), .seconds(15)) }
+            services.append(.init(service: publisher))
         }
         let group = ServiceGroup(configuration: .init(
             services: services,

@@ -28,6 +28,8 @@ struct SimulationPublisher: Service {
     var speed: Double = 1
     var qos: QoS = .atLeastOnce
     var duration: Duration?
+    /// Simulated history to publish first, ending now, in steps of `step` (the demo's first day).
+    var history: (span: Duration, step: Duration)?
     let logger: Logger
 
     init(factory: FactorySimulator, target: Target, interval: Duration, speed: Double = 1, qos: QoS,
@@ -48,6 +50,7 @@ struct SimulationPublisher: Service {
         // Graceful shutdown cancels the sleep; that ends the loop normally.
         try? await cancelWhenGracefulShutdown {
             var factory = self.factory
+            if let history { try await backfill(&factory, history, sender) }
             let started = ContinuousClock.now
             var next = started
             while !Task.isCancelled {
@@ -59,6 +62,20 @@ struct SimulationPublisher: Service {
             }
         }
         await sender.close()
+    }
+
+    /// Publishes `history.span` of simulated time before now, with past timestamps, as fast as the sender goes.
+    private func backfill(_ factory: inout FactorySimulator, _ history: (span: Duration, step: Duration),
+                          _ sender: any ReadingSender) async throws {
+        let step = history.step.components.seconds * 1000
+        let now = Timestamp.now().millisecondsSinceEpoch
+        var time = now - history.span.components.seconds * 1000
+        logger.info("simulating the factory's history", metadata: ["simulator.hours": "\(history.span.components.seconds / 3600)"])
+        while time < now, !Task.isCancelled {
+            factory.step(dt: Double(step) / 1000)
+            try await sender.send(time: Timestamp(millisecondsSinceEpoch: time), readings: factory.readings())
+            time += step
+        }
     }
 
     private func makeSender() async throws -> any ReadingSender {

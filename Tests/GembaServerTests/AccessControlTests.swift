@@ -16,6 +16,7 @@ import Testing
     /// Paths with their parameters filled in.
     static func concrete(_ path: String) -> String {
         path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
+            .replacingOccurrences(of: "{site}", with: "plant1")
     }
 
     @Test func everyRouteIsInTheAccessTableAndEnforcedForEveryRole() async throws {

@@ -5,6 +5,7 @@ import GembaServer
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import HummingbirdWSTesting
 import NIOCore
 import Testing
 
@@ -341,6 +342,38 @@ import Testing
                 let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
                 #expect(actions.sorted() == ["stop.reason", "stop.split"])
                 #expect(response.json["items"]?.array.allSatisfy { $0["detail"]?.stringValue?.contains("start=\(start)") == true } == true)
+            }
+        }
+    }
+
+    /// The current shift's figures are pushed on the WebSocket as they change: a breakdown shows up live.
+    @Test func currentShiftIsPushedLive() async throws {
+        let harness = try await ServerHarness()
+        let token = try await harness.ownerToken()
+        try await harness.test { client in
+            @Sendable func record(_ state: String, at time: Int64) -> ByteBuffer {
+                ByteBuffer(string: "{\"records\": [{\"machine\": \"live/line1/m1\", \"ts\": \(time), \"values\": {\"state\": \"\(state)\"}}]}")
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: record("producing", at: nowMillis - 30_000)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/v1/oee/current?asset=live", method: .get) { response in
+                #expect(response.json["shifts"]?.array.first?.stringValue?.hasSuffix(" 24h") == true)  // no calendar: round the clock
+                #expect((response.json["current"]?["states_ms"]?["producing"]?.int ?? 0) >= 30_000)
+            }
+            try await client.ws("/api/v1/live/oee?asset=live/line1&interval=1&access_token=\(token)") { inbound, _, _ in
+                var frames = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                guard case .text(let first)? = try await frames.next() else { Issue.record("no first frame"); return }
+                let reasons = try JSONParser.parse(Array(first.utf8))["current"]?["reasons_ms"]
+                #expect(reasons?["producing/running"] != nil && reasons?["unplanned_stop/equipment_failure"] == nil)
+                try await client.execute(uri: "/api/v1/ingest", method: .post, body: record("breakdown", at: Timestamp.now().millisecondsSinceEpoch)) {
+                    #expect($0.status == .ok)
+                }
+                var sawBreakdown = false
+                for _ in 0..<20 where !sawBreakdown {
+                    guard case .text(let text)? = try await frames.next() else { break }
+                    let frame = try JSONParser.parse(Array(text.utf8))
+                    sawBreakdown = frame["current"]?["reasons_ms"]?["unplanned_stop/equipment_failure"]?.int != nil
+                }
+                #expect(sawBreakdown)
             }
         }
     }

@@ -1,0 +1,30 @@
+import GembaAnalytics
+import GembaCore
+import GembaSimulator
+
+/// What `gemba serve --demo` sets up besides the simulated machines, so OEE has real figures
+/// from the first minutes: a three-shift calendar for the demo site and each machine's ideal
+/// cycle time. Settings an engineer has changed since are left alone.
+enum DemoSetup {
+    /// Three 8-hour shifts round the clock, every day, with a 30-minute break in each.
+    static func calendar() throws -> ShiftCalendar {
+        let everyDay = Set(1...7)
+        return try ShiftCalendar(timeZone: "Europe/Berlin", patterns: [
+            .init(name: "Early", weekdays: everyDay, start: 6 * 60, end: 14 * 60, breaks: [(10 * 60)...(10 * 60 + 30)]),
+            .init(name: "Late", weekdays: everyDay, start: 14 * 60, end: 22 * 60, breaks: [(18 * 60)...(18 * 60 + 30)]),
+            .init(name: "Night", weekdays: everyDay, start: 22 * 60, end: 6 * 60, breaks: [(2 * 60)...(2 * 60 + 30)]),
+        ])
+    }
+
+    static func configure(_ engine: OEEEngine, factory: FactorySimulator) async throws {
+        for site in Set(factory.machines.map(\.path.site)) where try await engine.calendar(tenant: .default, site: site) == nil {
+            try await engine.setCalendar(try calendar(), tenant: .default, site: site)
+        }
+        for machine in factory.machines
+        where try await engine.store.setting(tenant: .default, kind: "machine", key: machine.path.description) == nil {
+            var settings = MachineProductionSettings()
+            settings.idealCycleTime = Int64((machine.idealCycleTime * 1000).rounded())
+            try await engine.setSettings(settings, tenant: .default, machine: machine.path)
+        }
+    }
+}
