@@ -119,13 +119,15 @@ import Testing
             let noOrder = Script(machine: "noorder/line1/m1", states: [(0, "no_order"), (60, "producing"), (240, "break"), (270, "producing")])
             let counters = Script(machine: "counters/line1/m1", states: [(0, "producing"), (240, "break"), (270, "producing")],
                                   totals: [0: 65_500, 100: 65_530, 101: 4, 200: 100, 201: 3, 479: 50])
-            for script in [reference, noShift, tooFast, offline, microstops, noOrder, counters] {
+            let ordered = Script(machine: "orders/line1/m1", states: [(0, "producing"), (240, "break"), (270, "producing")])
+            for script in [reference, noShift, tooFast, offline, microstops, noOrder, counters, ordered] {
                 let site = script.machine.split(separator: "/")[0]
                 try await Self.put(client, "/api/v1/calendars/\(site)", site == "holiday"
                     ? Self.calendarJSON.replacingOccurrences(of: "\"exceptions\": []", with: "\"exceptions\": [{\"noProduction\": {\"date\": \"\(Self.shiftDate)\"}}]")
                     : Self.calendarJSON)
                 let settings = script.machine.hasPrefix("fast") ? #"{"idealCycleTime": 120000}"#
-                    : script.machine.hasPrefix("counters") ? #"{"idealCycleTime": 90000, "goodCounter": null, "counterWrap": 65536}"# : Self.ideal90s
+                    : script.machine.hasPrefix("counters") ? #"{"idealCycleTime": 90000, "goodCounter": null, "counterWrap": 65536}"#
+                    : script.machine.hasPrefix("orders") ? #"{"idealCycleTime": 90000, "productIdealCycleTimes": {"lid": 120000}}"# : Self.ideal90s
                 try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", settings)
                 try await Self.send(script, client)
             }
@@ -182,6 +184,22 @@ import Testing
             let units: Int64 = 30 + 10 + 96 + 3 + 47  // 65500→65530, wrap→4 (+10), →100, reset→3, →50
             #expect(Self.component(counted, "total_count") == units)
             #expect(Self.component(counted, "good_count") == 186)  // no good counter: every unit is good
+
+            // Orders: the first brings its own ideal cycle time (60 s), the second makes a product with one on this machine (120 s).
+            let change = Self.shiftStart + 240 * Self.minute
+            try await Self.put(client, "/api/v1/orders/PO-A", """
+                {"machine": "orders/line1/m1", "product": "bracket", "targetQuantity": 130, "start": \(Self.shiftStart), "end": \(change), "idealCycleTime": 60000}
+                """)
+            try await Self.put(client, "/api/v1/orders/PO-B", """
+                {"machine": "orders/line1/m1", "product": "lid", "targetQuantity": 120, "start": \(change)}
+                """)
+            try await client.execute(uri: "/api/v1/orders?machine=orders/line1/m1&from=\(Self.shiftStart)&to=\(change + 1)", method: .get) { response in
+                #expect(response.json["orders"]?.array.compactMap { $0["id"]?.stringValue } == ["PO-A", "PO-B"])
+            }
+            let orders = try await Self.oee(client, asset: "orders")["total"] ?? .null
+            let idealTime: Int64 = (129 * 60 + 113 * 120) * 1000  // 242 units: 129 before the break, 113 after
+            #expect(Self.component(orders, "ideal_ms") == idealTime)
+            #expect(Self.percent(orders, "performance") == 78.89)  // 355 min of ideal time in 450 min of run time
 
             // A line is the sum of its machines' components, never an average of percentages.
             let both = try await Self.oee(client, asset: "ref/line1")["total"] ?? .null
