@@ -100,13 +100,14 @@ public final class OEEEngine: Sendable {
             let calendar = try await self.calendar(tenant: tenant, site: site) ?? .roundTheClock
             let days = calendar.days(overlapping: range)
             for day in days { sums.bound(day: day, within: range) }
-            if grouping == .shift {
-                for day in days { for piece in calendar.pieces(of: day) { sums.bound(shiftOf: piece, within: range) } }
-            }
+            // Days answered from pieces (the range's partial ends, every day when grouping by shift), cut once per site.
+            let cut = Dictionary(uniqueKeysWithValues: days.filter { grouping == .shift || !day(range, covers: $0) }
+                .map { ($0.date, calendar.pieces(of: $0)) })
+            for pieces in cut.values { for piece in pieces { sums.bound(shiftOf: piece, within: range) } }
             for machine in siteMachines {
                 let context = BuildContext(tenant: tenant, machine: machine, settings: try await settings(tenant: tenant, machine: machine),
                                            catalogue: catalogue, now: now)
-                try await collect(context, days: days, calendar: calendar, range: range, grouping: grouping, sums: &sums,
+                try await collect(context, days: days, calendar: calendar, cut: cut, range: range, grouping: grouping, sums: &sums,
                                   selections: &selections)
             }
         }
@@ -143,7 +144,7 @@ public final class OEEEngine: Sendable {
     }
 
     /// One machine's part of a report: day rows, piece rows or live computation for each day.
-    private func collect(_ context: BuildContext, days: [LocalDay], calendar: ShiftCalendar, range: Range<Int64>,
+    private func collect(_ context: BuildContext, days: [LocalDay], calendar: ShiftCalendar, cut: [String: [PeriodPiece]], range: Range<Int64>,
                          grouping: ReportGrouping, sums: inout GroupSums, selections: inout [SummarySelection]) async throws {
         let closedBefore = context.now - settleTime
         var storedDays = grouping == .shift ? []
@@ -154,8 +155,7 @@ public final class OEEEngine: Sendable {
             run = nil
         }
         for day in days {
-            let whole = grouping != .shift && range.contains(day.range.lowerBound) && day.range.upperBound <= range.upperBound
-                && day.range.upperBound <= closedBefore
+            let whole = grouping != .shift && self.day(range, covers: day) && day.range.upperBound <= closedBefore
             if whole, !storedDays.contains(day.range.lowerBound) {
                 if try await buildDay(context, day: day, pieces: calendar.pieces(of: day), sums: &sums) {
                     storedDays.insert(day.range.lowerBound)
@@ -167,9 +167,14 @@ public final class OEEEngine: Sendable {
             }
             closeRun()
             if whole { continue }  // built but not stored: `buildDay` added it live
-            try await collectPieces(context, pieces: calendar.pieces(of: day), range: range, sums: &sums, selections: &selections)
+            try await collectPieces(context, pieces: cut[day.date] ?? calendar.pieces(of: day), range: range, sums: &sums,
+                                    selections: &selections)
         }
         closeRun()
+    }
+
+    private func day(_ range: Range<Int64>, covers day: LocalDay) -> Bool {
+        range.contains(day.range.lowerBound) && day.range.upperBound <= range.upperBound
     }
 
     /// A day only partly in the range, or still open: stored pieces where closed and inside, live otherwise.
