@@ -98,17 +98,14 @@ public final class OEEEngine: Sendable {
         let catalogue = try await self.catalogue(tenant: tenant)
         for (site, siteMachines) in Dictionary(grouping: machines, by: \.site) {
             let calendar = try await self.calendar(tenant: tenant, site: site) ?? .roundTheClock
-            let days = calendar.days(overlapping: range)
-            for day in days { sums.bound(day: day, within: range) }
-            // Days answered from pieces (the range's partial ends, every day when grouping by shift), cut once per site.
-            let cut = Dictionary(uniqueKeysWithValues: days.filter { grouping == .shift || !day(range, covers: $0) }
-                .map { ($0.date, calendar.pieces(of: $0)) })
-            for pieces in cut.values { for piece in pieces { sums.bound(shiftOf: piece, within: range) } }
+            let plan = try await SitePlan(calendar: calendar, range: range, grouping: grouping, tenant: tenant, machines: siteMachines,
+                                          store: store)
+            for day in plan.days { sums.bound(day: day, within: range) }
+            for pieces in plan.cut.values { for piece in pieces { sums.bound(shiftOf: piece, within: range) } }
             for machine in siteMachines {
                 let context = BuildContext(tenant: tenant, machine: machine, settings: try await settings(tenant: tenant, machine: machine),
                                            catalogue: catalogue, now: now)
-                try await collect(context, days: days, calendar: calendar, cut: cut, range: range, grouping: grouping, sums: &sums,
-                                  selections: &selections)
+                try await collect(context, plan: plan, range: range, grouping: grouping, sums: &sums, selections: &selections)
             }
         }
         let storedGrouping: SummaryGrouping = switch grouping {
@@ -143,21 +140,58 @@ public final class OEEEngine: Sendable {
         return (labels, result)
     }
 
+    /// What a report needs to know about one site's days, fetched once for all its machines: the
+    /// days, the pieces of those answered piecewise (the range's partial ends; every day when
+    /// grouping by shift), and which day and piece summaries are stored.
+    struct SitePlan {
+        let calendar: ShiftCalendar
+        let days: [LocalDay]
+        let cut: [String: [PeriodPiece]]
+        let storedDays: [AssetPath: Set<Int64>]
+        let storedPieces: [String: [AssetPath: Set<Int64>]]
+
+        init(calendar: ShiftCalendar, range: Range<Int64>, grouping: ReportGrouping, tenant: TenantID, machines: [AssetPath],
+             store: any AnalyticsStore) async throws {
+            self.calendar = calendar
+            days = calendar.days(overlapping: range)
+            cut = Dictionary(uniqueKeysWithValues: days.filter { grouping == .shift || !Self.covers(range, $0) }
+                .map { ($0.date, calendar.pieces(of: $0)) })
+            storedDays = grouping == .shift ? [:]
+                : try await store.summaryStarts(tenant: tenant, machines: machines, level: .day, within: range)
+            var storedPieces: [String: [AssetPath: Set<Int64>]] = [:]
+            for (date, pieces) in cut {
+                guard let span = Self.span(of: pieces, in: range) else { continue }
+                storedPieces[date] = try await store.summaryStarts(tenant: tenant, machines: machines, level: .piece, within: span)
+            }
+            self.storedPieces = storedPieces
+        }
+
+        static func covers(_ range: Range<Int64>, _ day: LocalDay) -> Bool {
+            range.contains(day.range.lowerBound) && day.range.upperBound <= range.upperBound
+        }
+
+        /// The part of `range` the pieces overlapping it span.
+        static func span(of pieces: [PeriodPiece], in range: Range<Int64>) -> Range<Int64>? {
+            let inside = pieces.filter { $0.range.overlaps(range) }
+            guard let first = inside.first, let last = inside.last else { return nil }
+            return max(first.range.lowerBound, range.lowerBound)..<min(last.range.upperBound, range.upperBound)
+        }
+    }
+
     /// One machine's part of a report: day rows, piece rows or live computation for each day.
-    private func collect(_ context: BuildContext, days: [LocalDay], calendar: ShiftCalendar, cut: [String: [PeriodPiece]], range: Range<Int64>,
-                         grouping: ReportGrouping, sums: inout GroupSums, selections: inout [SummarySelection]) async throws {
+    private func collect(_ context: BuildContext, plan: SitePlan, range: Range<Int64>, grouping: ReportGrouping, sums: inout GroupSums,
+                         selections: inout [SummarySelection]) async throws {
         let closedBefore = context.now - settleTime
-        var storedDays = grouping == .shift ? []
-            : try await store.summaryStarts(tenant: context.tenant, machine: context.machine, level: .day, within: range)
+        var storedDays = plan.storedDays[context.machine] ?? []
         var run: Range<Int64>?
         func closeRun() {
             if let current = run { selections.append(SummarySelection(machine: context.machine, level: .day, range: current)) }
             run = nil
         }
-        for day in days {
-            let whole = grouping != .shift && self.day(range, covers: day) && day.range.upperBound <= closedBefore
+        for day in plan.days {
+            let whole = grouping != .shift && SitePlan.covers(range, day) && day.range.upperBound <= closedBefore
             if whole, !storedDays.contains(day.range.lowerBound) {
-                if try await buildDay(context, day: day, pieces: calendar.pieces(of: day), sums: &sums) {
+                if try await buildDay(context, day: day, pieces: plan.calendar.pieces(of: day), sums: &sums) {
                     storedDays.insert(day.range.lowerBound)
                 }
             }
@@ -167,27 +201,27 @@ public final class OEEEngine: Sendable {
             }
             closeRun()
             if whole { continue }  // built but not stored: `buildDay` added it live
-            try await collectPieces(context, pieces: cut[day.date] ?? calendar.pieces(of: day), range: range, sums: &sums,
-                                    selections: &selections)
+            let pieces = plan.cut[day.date] ?? plan.calendar.pieces(of: day)
+            try await collectPieces(context, pieces: pieces, stored: plan.storedPieces[day.date].map { $0[context.machine] ?? [] }, range: range,
+                                    sums: &sums, selections: &selections)
         }
         closeRun()
     }
 
-    private func day(_ range: Range<Int64>, covers day: LocalDay) -> Bool {
-        range.contains(day.range.lowerBound) && day.range.upperBound <= range.upperBound
-    }
-
     /// A day only partly in the range, or still open: stored pieces where closed and inside, live otherwise.
-    private func collectPieces(_ context: BuildContext, pieces: [PeriodPiece], range: Range<Int64>, sums: inout GroupSums,
-                               selections: inout [SummarySelection]) async throws {
+    /// `stored`: the starts of its stored pieces when already known.
+    private func collectPieces(_ context: BuildContext, pieces: [PeriodPiece], stored: Set<Int64>?, range: Range<Int64>,
+                               sums: inout GroupSums, selections: inout [SummarySelection]) async throws {
+        guard let span = SitePlan.span(of: pieces, in: range) else { return }
         let inside = pieces.filter { $0.range.overlaps(range) }
-        guard let first = inside.first, let last = inside.last else { return }
         let closedBefore = context.now - settleTime
-        let span = max(first.range.lowerBound, range.lowerBound)..<min(last.range.upperBound, range.upperBound)
-        let stored = try await store.summaryStarts(tenant: context.tenant, machine: context.machine, level: .piece, within: span)
+        var stored = stored
+        if stored == nil {
+            stored = try await store.summaryStarts(tenant: context.tenant, machines: [context.machine], level: .piece, within: span)[context.machine]
+        }
         let storable = inside.filter { range.contains($0.range.lowerBound) && $0.range.upperBound <= range.upperBound
             && $0.range.upperBound <= closedBefore }
-        let missing = storable.filter { !stored.contains($0.range.lowerBound) }
+        let missing = storable.filter { stored?.contains($0.range.lowerBound) != true }
         let live = inside.filter { !storable.contains($0) }
         var unstored = live
         if !missing.isEmpty {

@@ -72,8 +72,9 @@ public protocol AnalyticsStore: Sendable {
     func replaceStopAssignments(tenant: TenantID, machine: AssetPath, startingIn range: Range<Int64>,
                                 with assignments: [StopAssignment]) async throws
 
-    /// Starts of the stored summaries of one machine and level lying inside `range`.
-    func summaryStarts(tenant: TenantID, machine: AssetPath, level: PeriodSummary.Level, within range: Range<Int64>) async throws -> Set<Int64>
+    /// Starts of the stored summaries of each machine at one level lying inside `range` (machines without any left out).
+    func summaryStarts(tenant: TenantID, machines: [AssetPath], level: PeriodSummary.Level,
+                       within range: Range<Int64>) async throws -> [AssetPath: Set<Int64>]
     /// Sums of the selected summaries, by group (the day, the shift, or "" for the total).
     func sumSummaries(tenant: TenantID, _ selections: [SummarySelection], grouping: SummaryGrouping) async throws -> [String: KPIComponents]
     /// Stores summaries, replacing any with the same machine, level and start.

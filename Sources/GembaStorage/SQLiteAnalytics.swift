@@ -1,5 +1,6 @@
 public import GembaCore
 internal import GRDB
+internal import Foundation
 
 /// The KPI components as `kpi_summary` columns, in one order for the schema, writes and sums.
 enum SQLiteAnalytics {
@@ -12,8 +13,8 @@ enum SQLiteAnalytics {
          components.totalCount, components.goodCount, components.unratedCount, components.idealTime]
     }
 
-    static func add(_ row: Row, from column: Int, to components: inout KPIComponents) {
-        func value(_ offset: Int) -> Int64 { row[column + offset] ?? 0 }
+    static func add(_ row: SQLiteRow, from column: Int32, to components: inout KPIComponents) {
+        func value(_ offset: Int32) -> Int64 { row.int64(column + offset) }
         components.calendarTime += value(0)
         components.scheduledTime += value(1)
         components.excludedTime += value(2)
@@ -29,6 +30,36 @@ enum SQLiteAnalytics {
         components.idealTime += value(12)
     }
 
+    /// A summary's time by reason as packed little-endian entries: reason id (Int32), time (Int64), downtime (Int64).
+    static func packReasons(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 * components.timeByReason.count)
+        for (reason, time) in components.timeByReason.sorted(by: { $0.key < $1.key }) {
+            let id = try ids.id(for: reason, db: db, tenant: tenant)
+            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: time.littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: (components.downtimeByReason[reason] ?? 0).littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return Data(bytes)
+    }
+
+    static func forEachReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64, Int64) -> Void) {
+        var offset = 0
+        while offset + 20 <= blob.count {
+            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
+                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int64.self)),
+                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 12, as: Int64.self)))
+            offset += 20
+        }
+    }
+
+    /// SQLite allows 32766 parameters; machines go in chunks well below.
+    static func chunks(_ names: [String]) -> [[String]] {
+        stride(from: 0, to: names.count, by: 500).map { Array(names[$0..<min($0 + 500, names.count)]) }
+    }
+
+    static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+
     static func groupColumn(_ grouping: SummaryGrouping) -> String {
         switch grouping {
         case .total: "''"
@@ -36,6 +67,42 @@ enum SQLiteAnalytics {
         case .shift: "shift"
         }
     }
+}
+
+/// A tenant's reason paths as the small ids summaries store (ids are only ever added).
+struct ReasonIDs: Sendable {
+    var ids: [String: Int32] = [:]
+    var paths: [Int32: String] = [:]
+
+    static func load(_ db: Database, tenant: TenantID) throws -> ReasonIDs {
+        var result = ReasonIDs()
+        for row in try Row.fetchAll(db, sql: "SELECT reason, id FROM kpi_reason WHERE tenant = ?", arguments: [tenant.rawValue]) {
+            result.ids[row["reason"]] = row["id"]
+            result.paths[row["id"]] = row["reason"]
+        }
+        return result
+    }
+
+    /// The reason's id, adding it (inside the caller's write transaction) when new.
+    mutating func id(for reason: String, db: Database, tenant: TenantID) throws -> Int32 {
+        if let id = ids[reason] { return id }
+        let id = Int32(paths.count + 1)
+        try db.execute(sql: "INSERT INTO kpi_reason (tenant, reason, id) VALUES (?, ?, ?)", arguments: [tenant.rawValue, reason, id])
+        ids[reason] = id
+        paths[id] = reason
+        return id
+    }
+}
+
+extension SummarySelection {
+    /// What selections summed in one statement share.
+    struct BatchKey: Hashable {
+        var level: Int
+        var lower: Int64
+        var upper: Int64
+    }
+
+    var batchKey: BatchKey { BatchKey(level: level.rawValue, lower: range.lowerBound, upper: range.upperBound) }
 }
 
 extension SQLiteStore: AnalyticsStore {
@@ -139,41 +206,70 @@ extension SQLiteStore: AnalyticsStore {
 
     // MARK: Summaries
 
-    public func summaryStarts(tenant: TenantID, machine: AssetPath, level: PeriodSummary.Level,
-                              within range: Range<Int64>) async throws -> Set<Int64> {
-        try await pool.read { db in
-            Set(try Int64.fetchAll(db, sql: """
-                SELECT start FROM kpi_summary WHERE tenant = ? AND machine = ? AND level = ? AND start >= ? AND start < ? AND "end" <= ?
-                """, arguments: [tenant.rawValue, machine.description, level.rawValue, range.lowerBound, range.upperBound,
-                                 range.upperBound]))
-        }
-    }
-
-    public func sumSummaries(tenant: TenantID, _ selections: [SummarySelection],
-                             grouping: SummaryGrouping) async throws -> [String: KPIComponents] {
-        let group = SQLiteAnalytics.groupColumn(grouping)
-        let sums = SQLiteAnalytics.componentColumns.map { "SUM(\($0))" }.joined(separator: ", ")
-        let filter = "tenant = ? AND machine = ? AND level = ? AND start >= ? AND start < ? AND \"end\" <= ?"
+    public func summaryStarts(tenant: TenantID, machines: [AssetPath], level: PeriodSummary.Level,
+                              within range: Range<Int64>) async throws -> [AssetPath: Set<Int64>] {
+        guard !machines.isEmpty else { return [:] }
+        let byName = Dictionary(machines.map { ($0.description, $0) }, uniquingKeysWith: { first, _ in first })
         return try await pool.read { db in
-            var result: [String: KPIComponents] = [:]
-            for selection in selections {
-                let arguments: StatementArguments = [tenant.rawValue, selection.machine.description, selection.level.rawValue,
-                                                     selection.range.lowerBound, selection.range.upperBound, selection.range.upperBound]
-                let totals = try Row.fetchCursor(db, sql: "SELECT \(group), \(sums) FROM kpi_summary WHERE \(filter) GROUP BY 1",
-                                                 arguments: arguments)
-                while let row = try totals.next() {
-                    SQLiteAnalytics.add(row, from: 1, to: &result[row[0], default: KPIComponents()])
-                }
-                let reasons = try Row.fetchCursor(db, sql: """
-                    SELECT \(group), reason, SUM(time), SUM(downtime) FROM kpi_summary_reason WHERE \(filter) GROUP BY 1, 2
-                    """, arguments: arguments)
-                while let row = try reasons.next() {
-                    let (key, reason, time, downtime): (String, String, Int64, Int64) = (row[0], row[1], row[2], row[3])
-                    result[key, default: KPIComponents()].timeByReason[reason, default: 0] += time
-                    if downtime > 0 { result[key, default: KPIComponents()].downtimeByReason[reason, default: 0] += downtime }
+            var result: [AssetPath: Set<Int64>] = [:]
+            for chunk in SQLiteAnalytics.chunks(Array(byName.keys)) {
+                let sql = """
+                    SELECT machine, start FROM kpi_summary WHERE tenant = ? AND machine IN (\(SQLiteAnalytics.placeholders(chunk.count)))
+                    AND level = ? AND start >= ? AND start < ? AND "end" <= ?
+                    """
+                let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
+                    + [.int(Int64(level.rawValue)), .int(range.lowerBound), .int(range.upperBound), .int(range.upperBound)]
+                try SQLiteRows.each(db, sql: sql, values: values) { row in
+                    if let machine = byName[row.text(0)] { result[machine, default: []].insert(row.int64(1)) }
                 }
             }
             return result
+        }
+    }
+
+    /// Sums the selections in one pass over the rows; selections sharing a level and range (the
+    /// usual case: every machine of an asset over the same days) are read in one statement.
+    public func sumSummaries(tenant: TenantID, _ selections: [SummarySelection],
+                             grouping: SummaryGrouping) async throws -> [String: KPIComponents] {
+        let group = SQLiteAnalytics.groupColumn(grouping)
+        let columns = SQLiteAnalytics.componentColumns.joined(separator: ", ")
+        let batches = Dictionary(grouping: selections, by: \.batchKey)
+        let known = reasonIDs.withLock { $0[tenant] }
+        return try await pool.read { db in
+            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)])] = [:]
+            for (key, batch) in batches {
+                for chunk in SQLiteAnalytics.chunks(batch.map(\.machine.description)) {
+                    let sql = """
+                        SELECT \(group), \(columns), reasons FROM kpi_summary WHERE tenant = ?
+                        AND machine IN (\(SQLiteAnalytics.placeholders(chunk.count))) AND level = ? AND start >= ? AND start < ? AND "end" <= ?
+                        """
+                    let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
+                        + [.int(Int64(key.level)), .int(key.lower), .int(key.upper), .int(key.upper)]
+                    try SQLiteRows.each(db, sql: sql, values: values) { row in
+                        let label = grouping == .total ? "" : row.text(0)
+                        var entry = sums[label] ?? (KPIComponents(), [:])
+                        SQLiteAnalytics.add(row, from: 1, to: &entry.components)
+                        SQLiteAnalytics.forEachReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 1))) { id, time, downtime in
+                            let current = entry.reasons[id] ?? (0, 0)
+                            entry.reasons[id] = (current.time + time, current.downtime + downtime)
+                        }
+                        sums[label] = entry
+                    }
+                }
+            }
+            var paths = known?.paths ?? [:]
+            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } }) {
+                paths = try ReasonIDs.load(db, tenant: tenant).paths
+            }
+            return sums.mapValues { entry in
+                var components = entry.components
+                for (id, times) in entry.reasons {
+                    let reason = paths[id] ?? "unknown/no_data"
+                    components.timeByReason[reason, default: 0] += times.time
+                    if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
+                }
+                return components
+            }
         }
     }
 
@@ -181,34 +277,27 @@ extension SQLiteStore: AnalyticsStore {
         guard !summaries.isEmpty else { return }
         let columns = SQLiteAnalytics.componentColumns
         let insert = """
-            INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")))
-            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")))
+            INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons)
+            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?)
             """
-        try await pool.write { db in
+        let ids = try await pool.write { db in
+            // Loaded inside the write: another save may have added reasons since the cache was filled.
+            var ids = try ReasonIDs.load(db, tenant: tenant)
             for summary in summaries {
-                let key: [any DatabaseValueConvertible] = [tenant.rawValue, summary.machine.description, summary.level.rawValue,
-                                                           summary.start]
-                try db.execute(sql: "DELETE FROM kpi_summary_reason WHERE tenant = ? AND machine = ? AND level = ? AND start = ?",
-                               arguments: StatementArguments(key))
-                let values: [any DatabaseValueConvertible] = key + [summary.end, summary.day, summary.shift]
-                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components)))
-                for (reason, time) in summary.components.timeByReason {
-                    let downtime = summary.components.downtimeByReason[reason] ?? 0
-                    try db.execute(sql: """
-                        INSERT INTO kpi_summary_reason (tenant, machine, level, start, "end", day, shift, reason, time, downtime)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: StatementArguments(values + [reason, time, downtime]))
-                }
+                let reasons = try SQLiteAnalytics.packReasons(summary.components, ids: &ids, db: db, tenant: tenant)
+                let values: [any DatabaseValueConvertible] = [tenant.rawValue, summary.machine.description, summary.level.rawValue,
+                                                              summary.start, summary.end, summary.day, summary.shift]
+                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components) + [reasons]))
             }
+            return ids
         }
+        reasonIDs.withLock { $0[tenant] = ids }
     }
 
     public func deleteSummaries(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws {
         try await pool.write { db in
-            for table in ["kpi_summary", "kpi_summary_reason"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE tenant = ? AND machine = ? AND start < ? AND \"end\" > ?",
-                               arguments: [tenant.rawValue, machine.description, range.upperBound, range.lowerBound])
-            }
+            try db.execute(sql: "DELETE FROM kpi_summary WHERE tenant = ? AND machine = ? AND start < ? AND \"end\" > ?",
+                           arguments: [tenant.rawValue, machine.description, range.upperBound, range.lowerBound])
         }
     }
 

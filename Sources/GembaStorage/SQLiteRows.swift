@@ -20,6 +20,21 @@ enum SQLiteRows {
         sqlite3_reset(statement)
     }
 
+    /// Runs `sql` with text and integer arguments and calls `body` for each result row.
+    static func each(_ db: Database, sql: String, values: [SampleValue], _ body: (SQLiteRow) throws -> Void) throws {
+        let statement = try db.cachedStatement(sql: sql).sqliteStatement
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        for (index, value) in values.enumerated() { bindValue(value, to: statement, at: Int32(index + 1)) }
+        while true {
+            let code = sqlite3_step(statement)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else { throw error(db, code) }
+            try body(SQLiteRow(statement: statement))
+        }
+        sqlite3_reset(statement)
+    }
+
     static func error(_ db: Database, _ code: Int32) -> DatabaseError {
         DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
@@ -31,6 +46,15 @@ struct SQLiteRow {
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
+
+    func text(_ column: Int32) -> String {
+        sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
+    }
+
+    /// A BLOB column's bytes, valid until the next step.
+    func blob(_ column: Int32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column), count: Int(sqlite3_column_bytes(statement, column)))
+    }
 
     /// Reads a value column: INTEGER → int, REAL → double, TEXT → string.
     func value(_ column: Int32) -> SampleValue {

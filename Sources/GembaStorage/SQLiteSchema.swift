@@ -109,21 +109,15 @@ enum SQLiteSchema {
                     "end" INTEGER NOT NULL,
                     day TEXT NOT NULL,
                     shift TEXT NOT NULL,
-                    \(SQLiteAnalytics.componentColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ",\n"))
-                    ,PRIMARY KEY (tenant, machine, level, start)
+                    \(SQLiteAnalytics.componentColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ",\n")),
+                    reasons BLOB NOT NULL,
+                    PRIMARY KEY (tenant, machine, level, start)
                 ) WITHOUT ROWID;
-                CREATE TABLE kpi_summary_reason (
+                CREATE TABLE kpi_reason (
                     tenant TEXT NOT NULL,
-                    machine TEXT NOT NULL,
-                    level INTEGER NOT NULL,
-                    start INTEGER NOT NULL,
-                    "end" INTEGER NOT NULL,
-                    day TEXT NOT NULL,
-                    shift TEXT NOT NULL,
                     reason TEXT NOT NULL,
-                    time INTEGER NOT NULL,
-                    downtime INTEGER NOT NULL,
-                    PRIMARY KEY (tenant, machine, level, start, reason)
+                    id INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, reason)
                 ) WITHOUT ROWID;
                 """)
         }

@@ -22,6 +22,8 @@ public final class SQLiteStore: TelemetryStore {
     private let path: String
     private let checkpointer: SQLiteCheckpointer
     private let memtable = MemtableBox()
+    /// Each tenant's reason paths and the small ids KPI summaries store them as (both ways).
+    let reasonIDs = Mutex<[TenantID: ReasonIDs]>([:])
     /// The memtable is moved into `sample` once it holds this many samples…
     private let flushCount = 300_000
     /// …or its oldest sample has waited this long (ms).

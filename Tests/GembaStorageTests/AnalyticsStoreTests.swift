@@ -46,11 +46,11 @@ import Testing
         let inside = try await store.sumSummaries(tenant: .default, [SummarySelection(machine: Self.machine, level: .piece, range: 50..<300)],
                                                   grouping: .total)
         #expect(inside[""]?.downtime == 25)
-        #expect(try await store.summaryStarts(tenant: .default, machine: Self.machine, level: .piece, within: 0..<250) == [0, 100])
+        #expect(try await store.summaryStarts(tenant: .default, machines: [Self.machine, Self.other], level: .piece, within: 0..<250) == [Self.machine: [0, 100], Self.other: [0]])
         #expect(try await store.summarizedUntil().count == 3)
 
         try await store.deleteSummaries(tenant: .default, machine: Self.machine, overlapping: 150..<160)
-        #expect(try await store.summaryStarts(tenant: .default, machine: Self.machine, level: .piece, within: 0..<300) == [0, 200])
+        #expect(try await store.summaryStarts(tenant: .default, machines: [Self.machine], level: .piece, within: 0..<300) == [Self.machine: [0, 200]])
         let afterDelete = try await store.sumSummaries(tenant: .default, [selection[0]], grouping: .total)
         #expect(afterDelete[""]?.downtimeByReason == ["unplanned_stop/jam": 10, "idle/unspecified": 5])
         #expect(try await store.sumSummaries(tenant: Self.acme, selection, grouping: .total)[""]?.downtime == 99)
