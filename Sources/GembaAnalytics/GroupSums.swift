@@ -40,7 +40,7 @@ struct GroupSums {
     }
 
     mutating func bound(shiftOf piece: PeriodPiece, within range: Range<Int64>) {
-        guard let shift = piece.shiftInterval, shift.overlaps(range) else { return }
+        guard grouping == .shift, let shift = piece.shiftInterval, shift.overlaps(range) else { return }
         extend(piece.shift, max(shift.lowerBound, range.lowerBound)..<min(shift.upperBound, range.upperBound))
     }
 

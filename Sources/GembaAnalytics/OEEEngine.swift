@@ -27,6 +27,8 @@ public final class OEEEngine: Sendable {
     let cache = Mutex(Cache())
     /// Summary writes and the deletions that invalidate them never interleave.
     let writes = AsyncLock()
+    /// The end of the newest stored summary of any machine: samples at or after it cannot be late.
+    private let newestSummaryEnd = Atomic<Int64>(.min)
 
     struct MachineKey: Hashable, Sendable {
         var tenant: TenantID
@@ -82,7 +84,14 @@ public final class OEEEngine: Sendable {
         cache.withLock { cache in
             for entry in until { cache.summarizedUntil[MachineKey(tenant: entry.tenant, machine: entry.machine)] = entry.end }
         }
+        if let newest = until.map(\.end).max() { newestSummaryEnd.max(newest, ordering: .relaxed) }
     }
+
+    /// Whether any summary is stored (before that, no sample can be late).
+    public var hasSummaries: Bool { newestSummaryEnd.load(ordering: .relaxed) > .min }
+
+    /// A cheap first check for the ingest path: only samples older than the newest summary may be late.
+    public func mayBeLate(_ time: Int64) -> Bool { time < newestSummaryEnd.load(ordering: .relaxed) }
 
     public var statistics: Statistics { cache.withLock { $0.statistics } }
 
@@ -301,6 +310,7 @@ public final class OEEEngine: Sendable {
             try await store.saveSummaries(summaries, tenant: context.tenant)
             let end = summaries.map(\.end).max() ?? .min
             cache.withLock { $0.summarizedUntil[context.key] = max($0.summarizedUntil[context.key] ?? .min, end) }
+            newestSummaryEnd.max(end, ordering: .relaxed)
             return true
         }
     }

@@ -239,7 +239,9 @@ import Testing
             #expect(Self.component(total, "failures") == 1 && total["mttr_ms"]?["value"] == .number(Double(60 * Self.minute)))
 
             // The day equals the sum of its shifts (over the same range), and both paths give the same KPIs.
-            let day = try await Self.oee(client, asset: "plant/line1/m1", to: end, period: "day")["periods"]?.array.first ?? .null
+            let days = try await Self.oee(client, asset: "plant/line1/m1", to: end, period: "day")["periods"]?.array ?? []
+            #expect(days.map { $0["label"]?.stringValue } == [Self.shiftDate])
+            let day = days.first ?? .null
             for name in ["planned_ms", "run_ms", "downtime_ms", "total_count", "good_count", "failures", "ideal_ms"] {
                 #expect(Self.component(day, name) == periods.compactMap { Self.component($0, name) }.reduce(0, +), "\(name)")
             }
