@@ -26,6 +26,8 @@ install_peers() {
     [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
     command -v protoc >/dev/null || missing+=(protobuf-compiler)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    # Shift calendars resolve IANA zones (Swift Foundation and Python zoneinfo read the system database).
+    [ -f /usr/share/zoneinfo/Europe/Berlin ] || missing+=(tzdata)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

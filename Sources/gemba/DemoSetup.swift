@@ -1,3 +1,4 @@
+import Foundation
 import GembaAnalytics
 import GembaCore
 import GembaSimulator
@@ -6,10 +7,12 @@ import GembaSimulator
 /// from the first minutes: a three-shift calendar for the demo site and each machine's ideal
 /// cycle time. Settings an engineer has changed since are left alone.
 enum DemoSetup {
-    /// Three 8-hour shifts round the clock, every day, with a 30-minute break in each.
+    /// Three 8-hour shifts round the clock, every day, with a 30-minute break in each, in Berlin
+    /// (in UTC on a machine without the time zone database).
     static func calendar() throws -> ShiftCalendar {
         let everyDay = Set(1...7)
-        return try ShiftCalendar(timeZone: "Europe/Berlin", patterns: [
+        let zone = TimeZone(identifier: "Europe/Berlin") == nil ? "UTC" : "Europe/Berlin"
+        return try ShiftCalendar(timeZone: zone, patterns: [
             .init(name: "Early", weekdays: everyDay, start: 6 * 60, end: 14 * 60, breaks: [(10 * 60)...(10 * 60 + 30)]),
             .init(name: "Late", weekdays: everyDay, start: 14 * 60, end: 22 * 60, breaks: [(18 * 60)...(18 * 60 + 30)]),
             .init(name: "Night", weekdays: everyDay, start: 22 * 60, end: 6 * 60, breaks: [(2 * 60)...(2 * 60 + 30)]),
