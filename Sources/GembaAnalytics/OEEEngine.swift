@@ -329,8 +329,9 @@ public final class OEEEngine: Sendable {
 
     // MARK: Late data
 
-    /// Notes a stored sample; one older than the machine's stored summaries marks them for recomputation.
-    /// Cheap (one dictionary look-up) and never blocks: the ingest pipeline calls it for every sample.
+    /// Notes an accepted sample; one older than its machine's stored summaries marks them for
+    /// recomputation. One dictionary look-up under a lock, never blocking: the ingest observer calls
+    /// it for the samples ``mayBeLate(_:)`` lets through.
     public func noteSample(tenant: TenantID, machine: AssetPath, tag: String, time: Int64) {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
@@ -348,10 +349,13 @@ public final class OEEEngine: Sendable {
         }
     }
 
+    /// How long a late mark is applied again after its last sample was seen (ms): samples are
+    /// shown before their commit, so a build that read the raw data just before it is undone.
+    static let lateMarkLifetime: Int64 = 5_000
+
     /// Invalidates the summaries late samples touch: from a microstop threshold before the
     /// earliest to a threshold after the next sample of the machine's KPI tags (where the late
-    /// state ends and the next counter delta lands). Marks seen in the last `settleTime`... are
-    /// applied and kept, so a build that read raw data before the late sample's commit is undone.
+    /// state ends and the next counter delta lands). Runs before every report and every 2 s.
     public func applyLateData() async throws {
         let now = clock()
         let marks = cache.withLock { $0.late }
@@ -360,7 +364,7 @@ public final class OEEEngine: Sendable {
             let range = try await affectedRange(key, mark, settings)
             try await invalidate(tenant: key.tenant, machine: key.machine, range: range)
             cache.withLock { cache in
-                if let current = cache.late[key], current.lastSeen == mark.lastSeen, now - mark.lastSeen > 5_000 {
+                if let current = cache.late[key], current.lastSeen == mark.lastSeen, now - mark.lastSeen > Self.lateMarkLifetime {
                     cache.late[key] = nil
                 }
             }

@@ -247,6 +247,14 @@ import Testing
             }
             #expect(day["oee"] == total["oee"])
 
+            // Weeks and months: ISO weeks and calendar months of the site's local dates, the same sums.
+            let date = LocalDateForTest(Self.shiftDate)
+            for (period, label) in [("week", date.isoWeek), ("month", String(Self.shiftDate.prefix(7)))] {
+                let periods = try await Self.oee(client, asset: "plant/line1/m1", to: end, period: period)["periods"]?.array ?? []
+                #expect(periods.map { $0["label"]?.stringValue } == [label], "\(period)")
+                #expect(periods.first?["oee"] == total["oee"])
+            }
+
             // The line: components summed over its machines; its OEE is Σ ideal time of good units / Σ planned time.
             let line = try await Self.oee(client, asset: "plant/line1", to: end)["total"] ?? .null
             let machines = [try await Self.oee(client, asset: "plant/line1/m1", to: end)["total"] ?? .null,
@@ -420,5 +428,19 @@ import Testing
             try await client.execute(uri: "/api/v1/oee?asset=nowhere", method: .get) { #expect($0.status == .notFound) }
             try await client.execute(uri: "/api/v1/oee?period=fortnight", method: .get) { #expect($0.status == .badRequest) }
         }
+    }
+}
+
+/// The ISO week of a `YYYY-MM-DD` date, worked out with Foundation's ISO 8601 calendar (independently of the engine's own arithmetic).
+struct LocalDateForTest {
+    let isoWeek: String
+
+    init(_ text: String) {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = text.split(separator: "-").map { Int($0)! }
+        let date = calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2]))!
+        let week = calendar.component(.weekOfYear, from: date)
+        isoWeek = "\(calendar.component(.yearForWeekOfYear, from: date))-W\(week < 10 ? "0" : "")\(week)"
     }
 }
