@@ -69,3 +69,32 @@ extension OEEEngine {
         return try await stops(tenant: tenant, machine: machine, range: stop.start..<(stop.end + 1)).filter { $0.start >= stop.start }
     }
 }
+
+/// One machine on the floor: how its current shift goes and the stop it is in, if any.
+public struct FloorStatus: Sendable {
+    public var machine: AssetPath
+    /// `2026-11-22 Early`; nil when no shift runs now.
+    public var shift: String?
+    public var kpis: KPIs
+    public var components: KPIComponents
+    /// The stop running now (reported or given), nil while producing.
+    public var stop: Stop?
+}
+
+extension OEEEngine {
+    /// Each machine's current shift KPIs and running stop, for the floor view.
+    public func floor(tenant: TenantID, machines: [AssetPath]) async throws -> [FloorStatus] {
+        let now = clock()
+        var result: [FloorStatus] = []
+        for machine in machines.sorted() {
+            let calendar = try await calendar(tenant: tenant, site: machine.site) ?? .roundTheClock
+            let shift = calendar.shifts(overlapping: now..<(now + 1)).first { $0.interval.contains(now) }
+            let report = try await report(tenant: tenant, machines: [machine], range: (shift?.interval.lowerBound ?? now)..<now,
+                                          grouping: .none)
+            let stop = try await stops(tenant: tenant, machine: machine, range: (now - 3_600_000)..<now).last { $0.open }
+            result.append(FloorStatus(machine: machine, shift: shift.map { "\($0.date) \($0.name)" }, kpis: report.total.kpis,
+                                      components: report.total.components, stop: stop))
+        }
+        return result
+    }
+}

@@ -23,6 +23,7 @@ public enum HTTPServer {
         OEERoutes(server: server).register(on: router)
         LiveOEERoute(server: server).register(on: router)
         LiveRoute(server: server).register(on: router)
+        DashboardRoutes().register(on: router)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
                      body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))

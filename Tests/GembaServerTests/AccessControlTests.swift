@@ -16,7 +16,7 @@ import Testing
     /// Paths with their parameters filled in.
     static func concrete(_ path: String) -> String {
         path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
-            .replacingOccurrences(of: "{site}", with: "plant1")
+            .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
     }
 
     @Test func everyRouteIsInTheAccessTableAndEnforcedForEveryRole() async throws {

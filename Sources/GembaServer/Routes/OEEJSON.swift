@@ -91,30 +91,59 @@ enum OEEJSON {
         }
     }
 
-    static func stops(_ stops: [Stop]) -> JSONWriter {
-        var json = JSONWriter(capacity: 256 * stops.count + 32)
+    static func floor(_ statuses: [FloorStatus]) -> JSONWriter {
+        var json = JSONWriter(capacity: 512 * statuses.count + 32)
         json.object { json in
-            json.field("stops") { json in
+            json.field("machines") { json in
                 json.array { json in
-                    for stop in stops {
+                    for status in statuses {
                         json.object { json in
-                            json.field("machine") { $0.string(stop.machine.description) }
-                            json.field("start") { $0.int(stop.start) }
-                            json.field("end") { $0.int(stop.end) }
-                            json.field("duration_ms") { $0.int(stop.end - stop.start) }
-                            json.field("open") { $0.bool(stop.open) }
-                            json.field("reason") { $0.string(stop.reason.path) }
-                            json.field("reason_name") { $0.string(stop.reason.name) }
-                            json.field("category") { $0.string(stop.reason.category.rawValue) }
-                            json.field("loss_class") { $0.string(stop.reason.lossClass.rawValue) }
-                            json.field("fault_code") { json in stop.faultCode.map { json.string($0) } ?? json.null() }
-                            json.field("assigned_by") { json in stop.assignedBy.map { json.string($0) } ?? json.null() }
-                            json.field("assigned_at") { json in stop.assignedAt.map { json.int($0) } ?? json.null() }
+                            json.field("machine") { $0.string(status.machine.description) }
+                            json.field("shift") { json in status.shift.map { json.string($0) } ?? json.null() }
+                            for (name, value) in [("availability", status.kpis.availability), ("performance", status.kpis.performance),
+                                                  ("quality", status.kpis.quality), ("oee", status.kpis.oee)] {
+                                json.field(name) { kpi(&$0, value) }
+                            }
+                            json.field("total_count") { $0.int(status.components.totalCount) }
+                            json.field("good_count") { $0.int(status.components.goodCount) }
+                            json.field("stop") { json in
+                                guard let stop = status.stop else { return json.null() }
+                                write(stop, into: &json)
+                            }
                         }
                     }
                 }
             }
         }
         return json
+    }
+
+    static func stops(_ stops: [Stop]) -> JSONWriter {
+        var json = JSONWriter(capacity: 256 * stops.count + 32)
+        json.object { json in
+            json.field("stops") { json in
+                json.array { json in
+                    for stop in stops { write(stop, into: &json) }
+                }
+            }
+        }
+        return json
+    }
+
+    private static func write(_ stop: Stop, into json: inout JSONWriter) {
+        json.object { json in
+            json.field("machine") { $0.string(stop.machine.description) }
+            json.field("start") { $0.int(stop.start) }
+            json.field("end") { $0.int(stop.end) }
+            json.field("duration_ms") { $0.int(stop.end - stop.start) }
+            json.field("open") { $0.bool(stop.open) }
+            json.field("reason") { $0.string(stop.reason.path) }
+            json.field("reason_name") { $0.string(stop.reason.name) }
+            json.field("category") { $0.string(stop.reason.category.rawValue) }
+            json.field("loss_class") { $0.string(stop.reason.lossClass.rawValue) }
+            json.field("fault_code") { json in stop.faultCode.map { json.string($0) } ?? json.null() }
+            json.field("assigned_by") { json in stop.assignedBy.map { json.string($0) } ?? json.null() }
+            json.field("assigned_at") { json in stop.assignedAt.map { json.int($0) } ?? json.null() }
+        }
     }
 }

@@ -17,6 +17,7 @@ struct OEERoutes {
     func register(on router: Router<GembaRequestContext>) {
         router.get("/api/v1/oee") { request, context in try await report(request, context) }
         router.get("/api/v1/oee/current") { request, context in try await current(request, context) }
+        router.get("/api/v1/floor") { request, context in try await floor(request, context) }
         router.get("/api/v1/stops") { request, context in try await stops(request, context) }
         router.post("/api/v1/stops/reason") { request, context in try await assign(request, context) }
         router.post("/api/v1/stops/split") { request, context in try await split(request, context) }
@@ -69,6 +70,12 @@ struct OEERoutes {
         let (shifts, report) = try await engine().currentShift(tenant: context.tenant, machines: machines)
         let catalogue = try await engine().catalogue(tenant: context.tenant)
         return .json(OEEJSON.current(report, shifts: shifts, asset: asset, catalogue: catalogue))
+    }
+
+    private func floor(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
+        let (_, machines) = try await machines(request, context)
+        let statuses = try await engine().floor(tenant: context.tenant, machines: machines)
+        return .json(OEEJSON.floor(statuses))
     }
 
     // MARK: Stops

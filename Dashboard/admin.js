@@ -1,0 +1,110 @@
+// Administration, for the roles allowed: people and invitations, API keys, device credentials,
+// shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
+import { api } from "/assets/api.js";
+import { may } from "/assets/app.js";
+import { passwordForm } from "/assets/login.js";
+import { el, time } from "/assets/ui.js";
+
+const roles = ["viewer", "operator", "engineer", "admin", "owner"];
+
+export async function renderAdmin(main) {
+  const sections = [];
+  if (may("manageUsers")) sections.push(await people());
+  if (may("manageAPIKeys")) sections.push(await keys());
+  if (may("manageDevices")) sections.push(await devices());
+  if (may("configure")) sections.push(await reasons(), calendars());
+  if (may("manageTenant")) sections.push(await limits());
+  sections.push(passwordForm());
+  main.replaceChildren(el("h1", {}, "Administration"), ...sections);
+  return () => {};
+}
+
+function table(headers, rows) {
+  if (rows.length === 0) return el("p", { class: "empty" }, "None yet.");
+  return el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c))))));
+}
+
+function form(title, fields, submit) {
+  const message = el("p", { role: "status" });
+  const inputs = fields.map(([name, label, options]) => {
+    const input = options ? el("select", { id: `f-${name}` }, ...options.map((o) => el("option", { value: o }, o)))
+      : el("input", { id: `f-${name}`, required: true });
+    return [name, label, input];
+  });
+  return el("form", { class: "inline", onsubmit: async (event) => {
+    event.preventDefault();
+    try { message.textContent = await submit(Object.fromEntries(inputs.map(([n, , i]) => [n, i.value]))); }
+    catch (error) { message.textContent = error.message; }
+  } }, el("h3", {}, title), ...inputs.flatMap(([name, label, input]) => [el("label", { for: `f-${name}` }, label), input]),
+  el("button", { type: "submit" }, title), message);
+}
+
+async function people() {
+  const [members, invitations] = await Promise.all([api("/api/v1/members"), api("/api/v1/invitations")]);
+  return el("section", { class: "card", id: "admin-people" }, el("h2", {}, "People"),
+    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, m.role])),
+    el("h3", {}, "Invitations"),
+    table(["E-mail", "Role", "Expires"], invitations.items.map((i) => [i.email, i.role, time(i.expires_at)])),
+    form("Invite", [["email", "E-mail"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
+      const invitation = await api("/api/v1/invitations", { method: "POST", body: values });
+      return `Invitation code for ${invitation.email} (shown once): ${invitation.token}`;
+    }));
+}
+
+async function keys() {
+  const list = await api("/api/v1/api-keys");
+  return el("section", { class: "card", id: "admin-keys" }, el("h2", {}, "API keys"),
+    table(["Name", "Role", "Created", "Last used"], list.items.filter((k) => !k.revoked_at)
+      .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never"])),
+    form("Create key", [["name", "Name"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
+      const key = await api("/api/v1/api-keys", { method: "POST", body: values });
+      return `Key (shown once): ${key.key}`;
+    }));
+}
+
+async function devices() {
+  const list = await api("/api/v1/devices");
+  return el("section", { class: "card", id: "admin-devices" }, el("h2", {}, "Device credentials"),
+    table(["Username", "Subtree"], list.items.map((d) => [d.username, d.subtree || "all machines"])),
+    form("Create credential", [["username", "Username"]], async (values) => {
+      const device = await api("/api/v1/devices", { method: "POST", body: values });
+      return `Secret (shown once): ${device.secret}`;
+    }));
+}
+
+async function reasons() {
+  const list = await api("/api/v1/reasons");
+  return el("section", { class: "card", id: "admin-reasons" }, el("h2", {}, "Reason codes"),
+    table(["Reason", "Name", "Loss class"], list.reasons.map((r) => [`${r.category}/${r.code}`, r.name, r.lossClass])),
+    form("Add or change a reason", [["category", "Category", ["unplanned_stop", "planned_stop", "idle", "not_scheduled", "microstop", "reduced_speed"]],
+      ["code", "Code"], ["name", "Name"], ["lossClass", "Loss class", ["availability", "performance", "excluded", "none"]]], async (values) => {
+      await api("/api/v1/reasons", { method: "PUT", body: { ...values, isFailure: false, isSetup: false } });
+      return "Saved. The KPIs follow.";
+    }));
+}
+
+function calendars() {
+  const site = el("input", { id: "calendar-site", required: true });
+  const text = el("textarea", { id: "calendar-json", rows: 8 });
+  const message = el("p", { role: "status" });
+  return el("section", { class: "card", id: "admin-calendars" }, el("h2", {}, "Shift calendars"),
+    el("label", { for: "calendar-site" }, "Site"), site,
+    el("button", { type: "button", onclick: async () => {
+      try { text.value = JSON.stringify(await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`), null, 2); message.textContent = ""; }
+      catch (error) { message.textContent = error.message; }
+    } }, "Load"),
+    el("label", { for: "calendar-json" }, "Calendar (JSON: timeZone, patterns, exceptions)"), text,
+    el("button", { type: "button", onclick: async () => {
+      try {
+        await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`, { method: "PUT", body: JSON.parse(text.value) });
+        message.textContent = "Saved.";
+      } catch (error) { message.textContent = error.message; }
+    } }, "Save"), message);
+}
+
+async function limits() {
+  const tenant = await api("/api/v1/tenant");
+  return el("section", { class: "card", id: "admin-limits" }, el("h2", {}, "Tenant limits"),
+    el("pre", {}, JSON.stringify(tenant.limits ?? tenant, null, 2)));
+}

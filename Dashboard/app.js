@@ -1,0 +1,85 @@
+// The dashboard shell: hash routes, the signed-in user, navigation by role, the connection badge.
+import { api, session } from "/assets/api.js";
+import { renderLogin } from "/assets/login.js";
+import { renderFloor } from "/assets/floor.js";
+import { renderMachine } from "/assets/machine.js";
+import { renderOEE } from "/assets/oee.js";
+import { renderAdmin } from "/assets/admin.js";
+import { el, showError } from "/assets/ui.js";
+
+const main = document.getElementById("main");
+let current = null;   // the running view's cleanup
+export let me = null;
+
+const routes = [
+  { pattern: /^#\/login$/, view: renderLogin, open: true },
+  { pattern: /^#\/floor$/, view: renderFloor },
+  { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
+  { pattern: /^#\/oee$/, view: renderOEE },
+  { pattern: /^#\/admin$/, view: renderAdmin, permission: "manageUsers" },
+];
+
+/** Whether the signed-in user's role holds a permission (what it may not do is not offered). */
+export function may(permission) { return Boolean(me?.permissions?.includes(permission)); }
+
+/** Connection state for everyone to see: live, reconnecting, offline. */
+export function setConnection(state) {
+  const badge = document.getElementById("connection");
+  badge.textContent = { live: "● live", reconnecting: "● reconnecting…", closed: "" }[state] ?? "";
+  badge.dataset.state = state;
+}
+
+function renderNav() {
+  const nav = document.getElementById("nav");
+  nav.replaceChildren();
+  if (!me) return;
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"]];
+  if (may("manageUsers")) links.push(["#/admin", "Administration"]);
+  for (const [href, label] of links) {
+    const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);
+    nav.append(link);
+  }
+  const who = document.getElementById("who");
+  who.replaceChildren(el("span", {}, `${me.display_name || me.email} · ${me.role}`), " ",
+    el("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
+}
+
+async function signOut() {
+  try { await api("/api/v1/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
+  session.clear();
+  me = null;
+  location.hash = "#/login";
+}
+
+async function route() {
+  current?.();
+  current = null;
+  const hash = location.hash || "#/floor";
+  const match = routes.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
+  if (!match) { location.hash = "#/floor"; return; }
+  if (!match.r.open) {
+    if (!session.token) { location.hash = "#/login"; return; }
+    if (!me) {
+      try { me = await api("/api/v1/auth/me"); } catch (error) { showError(main, error); return; }
+    }
+    if (match.r.permission && !may(match.r.permission)) {
+      main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
+      renderNav();
+      return;
+    }
+  } else {
+    me = null;
+    document.getElementById("who").replaceChildren();
+  }
+  renderNav();
+  main.replaceChildren(el("p", { class: "loading" }, "Loading…"));
+  try {
+    current = await match.r.view(main, ...match.m.slice(1).map(decodeURIComponent));
+  } catch (error) {
+    showError(main, error);
+  }
+  main.focus();
+}
+
+window.addEventListener("hashchange", route);
+route();

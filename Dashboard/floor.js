@@ -1,0 +1,115 @@
+// The floor: every machine as a tile grouped by site / area / line, coloured by state, with the
+// current shift's OEE and A/P/Q, the running stop and key values, live over the WebSocket.
+import { api, liveSocket } from "/assets/api.js";
+import { setConnection } from "/assets/app.js";
+import { el, percent, duration, stateClass } from "/assets/ui.js";
+
+const keyTags = ["state", "speed", "spindle_temp", "total_count"];
+const stateCategories = {
+  producing: "producing", running: "producing", reduced_speed: "reduced_speed", idle: "idle", setup: "planned_stop",
+  planned_stop: "planned_stop", breakdown: "unplanned_stop", jam: "unplanned_stop", material_shortage: "unplanned_stop",
+};
+
+export async function renderFloor(main) {
+  const search = el("input", { type: "search", id: "floor-search", placeholder: "Search machines", "aria-label": "Search machines" });
+  const filter = el("select", { id: "floor-filter", "aria-label": "Show" },
+    el("option", { value: "" }, "All states"), el("option", { value: "unplanned" }, "Unplanned stops"),
+    el("option", { value: "planned" }, "Planned stops"), el("option", { value: "producing" }, "Producing"),
+    el("option", { value: "unknown" }, "Unknown / stale"));
+  const grid = el("div", { class: "floor", id: "floor" });
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Floor"), search, filter), grid);
+
+  const { machines } = await api("/api/v1/machines");
+  if (machines.length === 0) {
+    grid.append(el("p", { class: "empty" }, "No machines yet. Machines appear as soon as they send data."));
+    return () => {};
+  }
+  const tiles = new Map();
+  let groups = new Map();
+  for (const machine of machines) {
+    const group = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
+    if (!groups.has(group)) {
+      const box = el("div", { class: "tiles" });
+      grid.append(el("section", { class: "line", "data-group": group }, el("h2", {}, group), box));
+      groups.set(group, box);
+    }
+    const tile = makeTile(machine);
+    tiles.set(machine.path, tile);
+    groups.get(group).append(tile.node);
+  }
+  const applyFilter = () => {
+    const text = search.value.trim().toLowerCase();
+    for (const tile of tiles.values()) {
+      tile.node.hidden = (text && !tile.path.toLowerCase().includes(text)) || (filter.value && tile.node.dataset.state !== filter.value);
+    }
+  };
+  search.addEventListener("input", applyFilter);
+  filter.addEventListener("change", applyFilter);
+
+  // Latest values first (fast), then the OEE figures; both refresh, the values live.
+  const latest = await api("/api/v1/latest");
+  for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  let pending = new Map();
+  let frame = 0;
+  const flush = () => {
+    frame = 0;
+    for (const sample of pending.values()) tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality);
+    pending = new Map();
+    applyFilter();
+  };
+  const socket = liveSocket(`/api/v1/live?${keyTags.map((tag) => `tag=${tag}`).join("&")}`, {
+    onMessage: (message) => {
+      // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
+      for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
+      if (!frame) frame = requestAnimationFrame(flush);
+    },
+    onState: setConnection,
+  });
+  let stopped = false;
+  const refreshOEE = async () => {
+    try {
+      const floor = await api("/api/v1/floor");
+      for (const status of floor.machines) tiles.get(status.machine)?.oee(status);
+    } catch { /* shown by the connection badge; retried */ }
+    if (!stopped) timer = setTimeout(refreshOEE, 15000);
+  };
+  let timer = setTimeout(refreshOEE, 0);
+  return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); };
+}
+
+function makeTile(machine) {
+  const values = new Map();
+  const valueList = el("dl", { class: "values" });
+  const state = el("span", { class: "state" }, "–");
+  const oee = el("span", { class: "oee" }, "OEE –");
+  const apq = el("span", { class: "apq" }, "A – · P – · Q –");
+  const stop = el("span", { class: "stop" });
+  const node = el("a", { class: "tile", href: `#/machine/${encodeURIComponent(machine.path)}`, "data-state": "unknown",
+                         "data-machine": machine.path },
+    el("strong", {}, machine.name), state, oee, apq, stop, valueList);
+  return {
+    node, path: machine.path,
+    value(tag, v, quality) {
+      if (tag === "state") {
+        const category = quality === "bad" ? "unknown" : stateCategories[v] ?? (String(v).split("/")[0]);
+        node.dataset.state = stateClass(category);
+        state.textContent = quality === "bad" ? "stale" : String(v).replace("_", " ");
+        return;
+      }
+      if (!keyTags.includes(tag)) return;
+      let entry = values.get(tag);
+      if (!entry) {
+        entry = el("dd", {});
+        values.set(tag, entry);
+        valueList.append(el("dt", {}, tag.replace("_", " ")), entry);
+      }
+      entry.textContent = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
+      entry.dataset.quality = quality;
+    },
+    oee(status) {
+      oee.textContent = `OEE ${percent(status.oee)}`;
+      apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;
+      stop.textContent = status.stop ? `${status.stop.reason_name} · ${duration(status.stop.duration_ms)}` : "";
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Sign in, accept an invitation (#/login?invitation=… is not needed: the form offers both), change the password.
+import { api, session } from "/assets/api.js";
+import { el } from "/assets/ui.js";
+
+export async function renderLogin(main) {
+  const message = el("p", { class: "error", role: "alert" });
+  const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true });
+  const password = el("input", { id: "password", type: "password", autocomplete: "current-password", required: true });
+  const signIn = el("form", { class: "card narrow", onsubmit: async (event) => {
+    event.preventDefault();
+    message.textContent = "";
+    try {
+      session.save(await api("/api/v1/auth/login", { method: "POST", body: { email: email.value, password: password.value }, retry: false }));
+      location.hash = "#/floor";
+    } catch (error) {
+      message.textContent = error.status === 401 ? "Wrong e-mail or password." : error.message;
+    }
+  } },
+  el("h1", {}, "Sign in"),
+  el("label", { for: "email" }, "E-mail"), email,
+  el("label", { for: "password" }, "Password"), password,
+  el("button", { type: "submit", id: "sign-in" }, "Sign in"), message);
+
+  const token = el("input", { id: "invitation", autocomplete: "off", required: true });
+  const newPassword = el("input", { id: "new-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
+  const name = el("input", { id: "display-name", autocomplete: "name" });
+  const acceptMessage = el("p", { class: "error", role: "alert" });
+  const accept = el("form", { class: "card narrow", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      session.save(await api("/api/v1/invitations/accept", { method: "POST", retry: false,
+        body: { token: token.value.trim(), password: newPassword.value, display_name: name.value || undefined } }));
+      location.hash = "#/floor";
+    } catch (error) { acceptMessage.textContent = error.message; }
+  } },
+  el("h2", {}, "Accept an invitation"),
+  el("label", { for: "invitation" }, "Invitation code"), token,
+  el("label", { for: "display-name" }, "Your name"), name,
+  el("label", { for: "new-password" }, "Choose a password (12 characters or more)"), newPassword,
+  el("button", { type: "submit" }, "Join"), acceptMessage);
+
+  main.replaceChildren(signIn, accept);
+  email.focus();
+}
+
+/** A password change form, for any signed-in user. */
+export function passwordForm() {
+  const current = el("input", { id: "current-password", type: "password", autocomplete: "current-password", required: true });
+  const next = el("input", { id: "next-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
+  const message = el("p", { role: "status" });
+  return el("form", { class: "card narrow", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      session.save(await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } }));
+      message.textContent = "Password changed. Your other sessions were signed out.";
+    } catch (error) { message.textContent = error.message; }
+  } },
+  el("h2", {}, "Change your password"),
+  el("label", { for: "current-password" }, "Current password"), current,
+  el("label", { for: "next-password" }, "New password"), next,
+  el("button", { type: "submit" }, "Change password"), message);
+}

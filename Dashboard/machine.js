@@ -1,0 +1,89 @@
+// One machine: trend charts of chosen tags (live or a chosen range, drag to zoom), the state
+// timeline, counters, the current order, and the stop list where an operator gives a reason in two clicks.
+import { api } from "/assets/api.js";
+import { may } from "/assets/app.js";
+import { trendChart, stateTimeline } from "/assets/chart.js";
+import { el, duration, time } from "/assets/ui.js";
+
+const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
+
+export async function renderMachine(main, path) {
+  const [tags, reasons] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons")]);
+  const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
+  let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
+  if (chosen.length === 0) chosen = numeric.slice(0, 1);
+  let span = 3600e3, fixed = null;
+
+  const chooser = el("fieldset", { class: "chips" }, el("legend", {}, "Tags"),
+    ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
+      onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
+  const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
+    ...ranges.map(([label, ms]) => el("button", { type: "button", onclick: () => { span = ms; fixed = null; refresh(); } }, label)));
+  const charts = el("div", { class: "charts" });
+  const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
+  const counters = el("dl", { class: "values counters" });
+  const order = el("p", { class: "order" });
+  const stopList = el("div", { class: "stops" });
+  main.replaceChildren(
+    el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor")),
+    el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
+    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom."), charts),
+    el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList));
+
+  async function refresh() {
+    const to = fixed ? fixed.to : Date.now();
+    const from = fixed ? fixed.from : to - span;
+    const [history, stops, latest, orders] = await Promise.all([
+      chosen.length ? api(`/api/v1/history?machine=${encodeURIComponent(path)}&${chosen.map((t) => `tag=${t}`).join("&")}&from=${from}&to=${to}&points=600`)
+        : { series: [] },
+      api(`/api/v1/stops?machine=${encodeURIComponent(path)}&from=${from}&to=${to}`),
+      api(`/api/v1/latest?machine=${encodeURIComponent(path)}`),
+      api(`/api/v1/orders?machine=${encodeURIComponent(path)}&from=${to - 1}&to=${to}`),
+    ]);
+    charts.replaceChildren();
+    for (const series of history.series) {
+      const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
+      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
+      trendChart(canvas, { series: [series], from, to, label: series.unit,
+                           onZoom: (a, b) => { fixed = { from: a, to: b }; refresh(); } });
+    }
+    stateTimeline(timeline, { stops: stops.stops, from, to });
+    counters.replaceChildren(...latest.values.filter((v) => /count|state|fault/.test(v.tag))
+      .flatMap((v) => [el("dt", {}, v.tag.replace("_", " ")), el("dd", { "data-quality": v.quality }, String(v.v))]));
+    const running = orders.orders.at(-1);
+    order.textContent = running ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}` : "No production order running.";
+    renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
+  }
+  await refresh();
+  const timer = setInterval(() => { if (!fixed) refresh().catch(() => {}); }, 10000);
+  return () => clearInterval(timer);
+}
+
+function renderStops(container, stops, reasons, path, refresh) {
+  if (stops.length === 0) { container.replaceChildren(el("p", { class: "empty" }, "No stops in this range.")); return; }
+  const stopReasons = reasons.filter((r) => !["producing", "reduced_speed", "not_scheduled", "unknown"].includes(r.category));
+  const rows = stops.map((stop) => {
+    const cell = el("td", {}, stop.reason_name);
+    if (may("operate")) {
+      const picker = el("div", { class: "picker", hidden: true });
+      for (const reason of stopReasons) {
+        picker.append(el("button", { type: "button", "data-reason": `${reason.category}/${reason.code}`, onclick: async () => {
+          try {
+            await api("/api/v1/stops/reason", { method: "POST", body: { machine: path, start: stop.start, reason: `${reason.category}/${reason.code}` } });
+            await refresh();
+          } catch (error) { picker.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
+        } }, reason.name));
+      }
+      cell.append(" ", el("button", { type: "button", class: "small", "data-start": stop.start, "aria-expanded": "false",
+        onclick: (event) => { picker.hidden = !picker.hidden; event.target.setAttribute("aria-expanded", String(!picker.hidden)); } },
+        "Set reason"), picker);
+    }
+    return el("tr", { "data-start": stop.start },
+      el("td", {}, time(stop.start)), el("td", {}, stop.open ? `${duration(stop.duration_ms)} (running)` : duration(stop.duration_ms)),
+      cell, el("td", {}, stop.fault_code || ""), el("td", {}, stop.assigned_by || "machine"));
+  });
+  container.replaceChildren(el("table", {},
+    el("thead", {}, el("tr", {}, ...["Start", "Duration", "Reason", "Fault", "Reason from"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows)));
+}

@@ -1,0 +1,41 @@
+// Small DOM helpers shared by the views.
+
+/** Creates an element: attributes (on* become listeners, null is skipped) and children (strings or nodes). */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+/** Shows an error in plain words in place of a view. */
+export function showError(container, error) {
+  container.replaceChildren(el("p", { class: "error", role: "alert" }, error.message || String(error)));
+}
+
+export function percent(kpi) {
+  if (!kpi || kpi.value === null || kpi.value === undefined) return "–";
+  return `${(kpi.value * 100).toFixed(1)} %`;
+}
+
+export function duration(ms) {
+  const minutes = Math.floor(ms / 60000);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours} h ${minutes % 60} min`;
+}
+
+export function time(ms) { return new Date(ms).toLocaleString(); }
+
+/** The colour class of a machine state category. */
+export function stateClass(category) {
+  if (!category) return "producing";
+  if (category === "planned_stop" || category === "not_scheduled") return "planned";
+  if (category === "unknown") return "unknown";
+  if (["producing", "reduced_speed"].includes(category)) return "producing";
+  return "unplanned";
+}

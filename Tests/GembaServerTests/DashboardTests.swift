@@ -1,0 +1,36 @@
+import Foundation
+import GembaServer
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The dashboard is served from the binary, open (it holds no data), and the embedded copy is the
+/// one in `Dashboard/` (run `scripts/generate-dashboard.sh` after changing a file there).
+@Suite struct DashboardTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Dashboard")
+
+    @Test func everyFileIsServedAsInTheSourceTree() async throws {
+        let harness = try await ServerHarness()
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { !$0.hasPrefix(".") }
+        #expect(files.contains("app.js") && files.contains("index.html"))
+        try await harness.test(anonymous: true) { client in
+            for file in files {
+                let source = try String(contentsOf: Self.directory.appendingPathComponent(file), encoding: .utf8)
+                try await client.execute(uri: "/assets/\(file)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.text == source, "\(file) differs from Dashboard/\(file): run scripts/generate-dashboard.sh")
+                }
+            }
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(response.text.contains("/assets/app.js"))
+                #expect(response.headers[.contentSecurityPolicy]?.contains("default-src 'self'") == true)
+            }
+            try await client.execute(uri: "/assets/../Package.swift", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/assets/nothing.js", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+}
