@@ -28,6 +28,8 @@ export async function renderOEE(main) {
       const to = Date.now(), from = to - Number(days.value) * 86400e3;
       const report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
       output.replaceChildren(...renderReport(report));
+      output.dataset.from = String(report.from);   // what the figures cover, for checking them against the API
+      output.dataset.to = String(report.to);
     } catch (error) { output.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   };
   for (const control of [asset, period, days]) control.addEventListener("change", load);

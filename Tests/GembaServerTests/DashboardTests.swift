@@ -1,4 +1,5 @@
 import Foundation
+import GembaIngest
 import GembaServer
 import HTTPTypes
 import Hummingbird
@@ -31,6 +32,17 @@ import Testing
             }
             try await client.execute(uri: "/assets/../Package.swift", method: .get) { #expect($0.status == .notFound) }
             try await client.execute(uri: "/assets/nothing.js", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+
+    /// The administration page reads the tenant: its answer is valid JSON (it once nested the limits without an object).
+    @Test func tenantAndLimitsAreValidJSON() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            try await client.execute(uri: "/api/v1/tenant", method: .get) { response in
+                #expect(response.json["limits"]?["max_machines"]?.int == 10_000)
+                #expect(response.json["id"]?.stringValue == "default")
+            }
         }
     }
 }

@@ -471,18 +471,18 @@ export function barChart(bars) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   const height = 22 * bars.length + 4;
-  svg.setAttribute("viewBox", `0 0 600 ${height}`);
+  svg.setAttribute("viewBox", `0 0 720 ${height}`);
   svg.setAttribute("role", "img");
   svg.classList.add("bars");
   const max = Math.max(1, ...bars.map((b) => b.value));
   bars.forEach((bar, index) => {
     const rect = document.createElementNS(ns, "rect");
     rect.setAttribute("x", "220"); rect.setAttribute("y", String(4 + index * 22));
-    rect.setAttribute("width", String(Math.max(1, bar.value / max * 300))); rect.setAttribute("height", "16");
+    rect.setAttribute("width", String(Math.max(1, bar.value / max * 280))); rect.setAttribute("height", "16");
     const label = document.createElementNS(ns, "text");
     label.setAttribute("x", "0"); label.setAttribute("y", String(17 + index * 22)); label.textContent = bar.label;
     const value = document.createElementNS(ns, "text");
-    value.setAttribute("x", String(226 + bar.value / max * 300)); value.setAttribute("y", String(17 + index * 22)); value.textContent = bar.text;
+    value.setAttribute("x", String(226 + bar.value / max * 280)); value.setAttribute("y", String(17 + index * 22)); value.textContent = bar.text;
     svg.append(rect, label, value);
   });
   return svg;
@@ -817,6 +817,8 @@ export async function renderOEE(main) {
       const to = Date.now(), from = to - Number(days.value) * 86400e3;
       const report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
       output.replaceChildren(...renderReport(report));
+      output.dataset.from = String(report.from);   // what the figures cover, for checking them against the API
+      output.dataset.to = String(report.to);
     } catch (error) { output.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   };
   for (const control of [asset, period, days]) control.addEventListener("change", load);

@@ -96,7 +96,7 @@ struct AdminRoutes {
             var json = JSONWriter()
             json.object { json in
                 json.field("id") { $0.string(context.tenant.rawValue) }
-                json.field("limits") { json in Self.describe(&json, limits) }
+                json.field("limits") { json in json.object { Self.describe(&$0, limits) } }
             }
             return Response.json(json)
         }

@@ -1,0 +1,143 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Selenium (chromium-driver)
+against `gemba serve --demo`, started by scripts/test.sh (GEMBA_HTTP_URL, GEMBA_ADMIN_PASSWORD).
+Screenshots of each page go to GEMBA_SCREENSHOTS (default .build/screenshots) for a person to look at."""
+
+import json
+import os
+import pathlib
+import time
+import urllib.request
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as expected
+from selenium.webdriver.support.ui import WebDriverWait
+
+HTTP = os.environ.get("GEMBA_HTTP_URL", "http://127.0.0.1:8080")
+PASSWORD = os.environ.get("GEMBA_ADMIN_PASSWORD", "")
+SHOTS = pathlib.Path(os.environ.get("GEMBA_SCREENSHOTS", ".build/screenshots"))
+
+
+def call(path, body=None, token=None, method=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(HTTP + path, data=None if body is None else json.dumps(body).encode(), headers=headers,
+                                     method=method or ("GET" if body is None else "POST"))
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def admin_token():
+    return call("/api/v1/auth/login", {"email": "admin@gemba.local", "password": PASSWORD})["access_token"]
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"]:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=20):
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def shot(driver, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def sign_in(driver, email, password):
+    driver.get(HTTP + "/#/login")
+    wait(driver, expected.visibility_of_element_located((By.ID, "email"))).send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".tile")))
+
+
+def tile_values(driver):
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.tile')].map(t => t.dataset.machine + ':' + t.querySelector('.values')?.textContent)")
+
+
+def test_operator_day_on_the_dashboard(browser, admin_token):
+    driver = browser
+    driver.get(HTTP + "/")
+    shot(driver, "01-login")
+    sign_in(driver, "admin@gemba.local", PASSWORD)
+
+    # The floor shows the demo's machines, and their values change live.
+    machines = call("/api/v1/machines", token=admin_token)["machines"]
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tile")) == len(machines) >= 12)
+    wait(driver, lambda d: all(v.split(":", 1)[1] for v in tile_values(d)))
+    before = tile_values(driver)
+    wait(driver, lambda d: tile_values(d) != before, timeout=15)
+    wait(driver, lambda d: "OEE –" not in d.find_element(By.CSS_SELECTOR, ".tile .oee").text, timeout=30)
+    assert driver.find_element(By.ID, "connection").text.endswith("live")
+    shot(driver, "02-floor")
+
+    # A machine with a finished stop in the last hour: its chart has data, and a reason given sticks.
+    now = int(time.time() * 1000)
+    stop, machine = None, None
+    for candidate in machines:
+        stops = call(f"/api/v1/stops?machine={candidate['path']}&from={now - 3_600_000}&to={now}", token=admin_token)["stops"]
+        closed = [s for s in stops if not s["open"] and s["start"] > now - 3_300_000]
+        if closed:
+            stop, machine = closed[-1], candidate["path"]
+            break
+    assert stop, "the demo has a stop in its last hour"
+    driver.find_element(By.CSS_SELECTOR, f'.tile[data-machine="{machine}"]').click()
+    canvas = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    painted = driver.execute_script(
+        "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;", canvas)
+    assert painted > 500, "the trend chart is drawn"
+    shot(driver, "03-machine")
+    button = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-start="{stop["start"]}"]')))
+    button.click()                                                                   # click 1: open the reasons
+    row = f'tr[data-start="{stop["start"]}"]'
+    driver.find_element(By.CSS_SELECTOR, f'{row} button[data-reason="unplanned_stop/material_shortage"]').click()  # click 2
+    wait(driver, lambda d: "Material shortage" in d.find_element(By.CSS_SELECTOR, row).text)
+    driver.refresh()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row) and "Material shortage" in d.find_element(By.CSS_SELECTOR, row).text)
+    assert driver.find_element(By.CSS_SELECTOR, f"{row} td:last-child").text not in ("", "machine")  # who gave the reason
+    stored = call(f"/api/v1/stops?machine={machine}&from={stop['start']}&to={stop['end']}", token=admin_token)["stops"]
+    assert any(s["start"] == stop["start"] and s["reason"] == "unplanned_stop/material_shortage" for s in stored)
+
+    # The OEE view shows what the API answers for the same asset, periods and range.
+    driver.get(HTTP + "/#/oee")
+    output = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
+    source = call(f"/api/v1/oee?asset=&period=shift&from={output.get_attribute('data-from')}&to={output.get_attribute('data-to')}",
+                  token=admin_token)["total"]
+    for name in ["oee", "availability", "performance", "quality"]:
+        shown = driver.find_element(By.CSS_SELECTOR, f'.kpi[data-kpi="{name}"] .kpi-value').text
+        assert shown == f"{source[name]['value'] * 100:.1f} %", name
+    shot(driver, "04-oee")
+    driver.get(HTTP + "/#/admin")
+    wait(driver, expected.presence_of_element_located((By.ID, "admin-people")))
+    shot(driver, "05-admin")
+
+
+def test_a_viewer_is_not_offered_administration(browser, admin_token):
+    email = f"viewer-{uuid.uuid4().hex[:6]}@gemba.test"
+    invitation = call("/api/v1/invitations", {"email": email, "role": "viewer"}, token=admin_token)
+    call("/api/v1/invitations/accept", {"token": invitation["token"], "password": "viewer pass phrase 1"})
+    driver = browser
+    sign_in(driver, email, "viewer pass phrase 1")
+    assert "Administration" not in driver.find_element(By.ID, "nav").text
+    driver.get(HTTP + "/#/admin")
+    wait(driver, lambda d: "Not available" in d.find_element(By.ID, "main").text)
+    shot(driver, "06-viewer-admin")
+    driver.get(HTTP + "/#/machine/" + call("/api/v1/machines", token=admin_token)["machines"][0]["path"])
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".stops table, .stops .empty")))
+    assert not driver.find_elements(By.CSS_SELECTOR, ".stops button[data-start]"), "a viewer cannot give reasons"
