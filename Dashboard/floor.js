@@ -47,7 +47,7 @@ export async function renderFloor(main) {
   filter.addEventListener("change", applyFilter);
 
   // Latest values first (fast), then the OEE figures; both refresh, the values live.
-  const latest = await api("/api/v1/latest");
+  const latest = await api(`/api/v1/latest?${keyTags.map((tag) => `tag=${tag}`).join("&")}`);
   for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
   let pending = new Map();
   let frame = 0;

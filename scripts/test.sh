@@ -28,14 +28,17 @@ install_peers() {
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     # Shift calendars resolve IANA zones (Swift Foundation and Python zoneinfo read the system database).
     [ -f /usr/share/zoneinfo/Europe/Berlin ] || missing+=(tzdata)
+    # The dashboard is tested in Debian's headless Chromium, driven through its chromedriver.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
         $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    python3 -c 'import paho.mqtt, pytest, influxdb_client, influxdb, websockets' 2>/dev/null || {
-        step "installing paho-mqtt, pytest, influxdb-client, influxdb, websockets"
-        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12'
+    python3 -c 'import paho.mqtt, pytest, influxdb_client, influxdb, websockets, selenium' 2>/dev/null || {
+        step "installing paho-mqtt, pytest, influxdb-client, influxdb, websockets, selenium"
+        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20'
     }
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
@@ -169,6 +172,15 @@ step "Eclipse Paho, InfluxDB clients, websockets and mosquitto (upstream) agains
 GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTREAM_HTTP_URL="http://127.0.0.1:$UP_HTTP_PORT" \
     MOSQUITTO_PORT="$MOSQ_PORT" MOSQUITTO2_PORT="$MOSQ2_PORT" PYSPARKPLUG_PYTHON="$ROOT/.build/venv-pysparkplug/bin/python" \
     SPB_WRAPPER_PYTHON="$ROOT/.build/venv-mqtt-spb-wrapper/bin/python" GEMBA_BIN="$GEMBA" python3 -m pytest -q Tests/Interop
+
+step "the dashboard in headless Chromium (Selenium) against gemba serve --demo"
+DEMO_HTTP=$(free_port); DEMO_MQTT=$(free_port)
+"$GEMBA" serve --demo --http-port "$DEMO_HTTP" --mqtt-port "$DEMO_MQTT" --data-dir "$WORK/data-demo" --log-level warning \
+    2>"$WORK/serve-demo.log" &
+PIDS+=($!)
+wait_for_port "$DEMO_HTTP"
+GEMBA_HTTP_URL="http://127.0.0.1:$DEMO_HTTP" GEMBA_SCREENSHOTS="$ROOT/.build/screenshots" python3 -m pytest -q Tests/Browser
+echo "screenshots: $ROOT/.build/screenshots"
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
 for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do

@@ -33,7 +33,15 @@ def call(path, body=None, token=None, method=None):
 
 @pytest.fixture(scope="module")
 def admin_token():
-    return call("/api/v1/auth/login", {"email": "admin@gemba.local", "password": PASSWORD})["access_token"]
+    token = call("/api/v1/auth/login", {"email": "admin@gemba.local", "password": PASSWORD})["access_token"]
+    # A fresh demo first publishes a simulated day; wait until it publishes live (a state sample from the last 10 s).
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        values = [v for v in call("/api/v1/latest?tag=state", token=token)["values"] if v["tag"] == "state"]
+        if len(values) >= 12 and min(v["t"] for v in values) > time.time() * 1000 - 10_000:
+            return token
+        time.sleep(0.5)
+    raise AssertionError("the demo factory did not start publishing live")
 
 
 @pytest.fixture

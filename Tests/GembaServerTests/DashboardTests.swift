@@ -4,6 +4,7 @@ import GembaServer
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// The dashboard is served from the binary, open (it holds no data), and the embedded copy is the
@@ -42,6 +43,23 @@ import Testing
             try await client.execute(uri: "/api/v1/tenant", method: .get) { response in
                 #expect(response.json["limits"]?["max_machines"]?.int == 10_000)
                 #expect(response.json["id"]?.stringValue == "default")
+            }
+        }
+    }
+
+    /// The floor asks for a few tags of every machine at once: `tag` without `machine` selects that tag everywhere.
+    @Test func latestOfOneTagOnEveryMachine() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let batch = """
+                {"records": [{"machine": "p1/l1/m1", "values": {"state": "producing", "speed": 5}},
+                             {"machine": "p1/l1/m2", "values": {"state": "idle", "speed": 0}}]}
+                """
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: batch)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/v1/latest?tag=state", method: .get) { response in
+                let values = response.json["values"]?.array ?? []
+                #expect(values.compactMap { $0["tag"]?.stringValue } == ["state", "state"])
+                #expect(Set(values.compactMap { $0["v"]?.stringValue }) == ["producing", "idle"])
             }
         }
     }

@@ -172,7 +172,8 @@ struct QueryRoutes {
         let tags = Set(parameters.getAll("tag"))
         if named.isEmpty && machines.isEmpty {
             guard allowAll else { throw Problem.badRequest("name the series: series=<site/[area/]line/machine>/<tag> or machine=…&tag=…") }
-            return try await server.store.series(tenant: context.tenant, machine: nil)
+            // `tag` alone selects that tag on every machine.
+            return try await server.store.series(tenant: context.tenant, machine: nil).filter { tags.isEmpty || tags.contains($0.key.tag) }
         }
         var result: [Series] = []
         for machine in machines {
