@@ -5,17 +5,17 @@ public import GembaCore
 /// stop touches, so every KPI follows.
 extension OEEEngine {
     /// How far before `from` a stop list looks for the start of a stop already running (ms).
-    static let stopLookBack: Int64 = 86_400_000
+    public static let stopLookBack: Int64 = 86_400_000
 
     /// The machine's stops overlapping `range` (a stop already running at `from` is listed from
-    /// its start, up to a day before), oldest first.
-    public func stops(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws -> [Stop] {
+    /// its start, up to `lookBack` before, a day by default), oldest first.
+    public func stops(tenant: TenantID, machine: AssetPath, range: Range<Int64>, lookBack: Int64 = stopLookBack) async throws -> [Stop] {
         let now = clock()
         let upper = min(range.upperBound, now)
         guard upper > range.lowerBound else { return [] }
         let context = BuildContext(tenant: tenant, machine: machine, settings: try await settings(tenant: tenant, machine: machine),
                                    catalogue: try await catalogue(tenant: tenant), now: now)
-        let lower = range.lowerBound - Self.stopLookBack
+        let lower = range.lowerBound - lookBack
         let record = try await load(context, lower..<upper)
         return record.intervals.filter { $0.category.isStop && $0.end > range.lowerBound && $0.start < upper && $0.start >= lower }
             .map { interval in
@@ -91,7 +91,11 @@ extension OEEEngine {
             let shift = calendar.shifts(overlapping: now..<(now + 1)).first { $0.interval.contains(now) }
             let report = try await report(tenant: tenant, machines: [machine], range: (shift?.interval.lowerBound ?? now)..<now,
                                           grouping: .none)
-            let stop = try await stops(tenant: tenant, machine: machine, range: (now - 3_600_000)..<now).last { $0.open }
+            // The running stop from the last minutes' samples; one that began earlier is looked up over the shift.
+            var stop = try await stops(tenant: tenant, machine: machine, range: (now - 600_000)..<now, lookBack: 0).last { $0.open }
+            if let running = stop, running.start <= now - 600_000 - (try await settings(tenant: tenant, machine: machine)).microstopThreshold {
+                stop = try await stops(tenant: tenant, machine: machine, range: running.start..<now, lookBack: 12 * 3_600_000).last { $0.open }
+            }
             result.append(FloorStatus(machine: machine, shift: shift.map { "\($0.date) \($0.name)" }, kpis: report.total.kpis,
                                       components: report.total.components, stop: stop))
         }

@@ -79,6 +79,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Machines in the demo factory (default 12). Env: GEMBA_DEMO_MACHINES.")
     var demoMachines: Int?
 
+    @Option(help: "Hours of simulated history a fresh demo starts with (default 24, 0 for none). Env: GEMBA_DEMO_HISTORY_HOURS.")
+    var demoHistoryHours: Int?
+
     @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
     var mqttAllowAnonymous = false
 
@@ -133,6 +136,7 @@ struct Serve: AsyncParsableCommand {
         let upstream = try settings.string("mqtt-upstream", flag: mqttUpstream).map { try Self.upstream($0.value, source: $0.source) }
         let durability = try Self.durability(settings.string("durability", flag: durability))
         let demoMachines = try settings.int("demo-machines", flag: demoMachines, default: 12, range: 1...100_000)
+        let demoHistory = try settings.int("demo-history-hours", flag: demoHistoryHours, default: 24, range: 0...168)
         let maxAgeDays = try settings.int("ingest-max-age-days", flag: ingestMaxAgeDays, default: 30, range: 1...36_500)
         let validation = SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day)
         do {
@@ -218,7 +222,9 @@ struct Serve: AsyncParsableCommand {
             var publisher = SimulationPublisher(factory: factory, target: .embedded(broker), interval: .seconds(1), qos: .atLeastOnce,
                                                 logger: logger)
             // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.
-            if try await store.machines(tenant: .default).isEmpty { publisher.history = (.seconds(86_400), .seconds(15)) }
+            if demoHistory > 0, try await store.machines(tenant: .default).isEmpty {
+                publisher.history = (.seconds(3600 * demoHistory), .seconds(15))
+            }
             services.append(.init(service: publisher))
         }
         let group = ServiceGroup(configuration: .init(
