@@ -403,6 +403,15 @@ import Testing
                 }
                 #expect(sawBreakdown)
             }
+            // The floor: the machine's running stop, its reason and since when, and the shift's figures.
+            try await client.execute(uri: "/api/v1/floor?asset=live", method: .get) { response in
+                let machine = response.json["machines"]?.array.first
+                #expect(machine?["machine"]?.stringValue == "live/line1/m1")
+                #expect(machine?["stop"]?["reason"]?.stringValue == "unplanned_stop/equipment_failure")
+                #expect(machine?["stop"]?["open"] == .bool(true))
+                #expect(machine?["shift"]?.stringValue?.hasSuffix(" 24h") == true)
+                #expect(machine?["availability"]?["value"] != nil)
+            }
         }
     }
 
