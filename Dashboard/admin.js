@@ -43,7 +43,7 @@ function form(title, fields, submit) {
 async function people() {
   const [members, invitations] = await Promise.all([api("/api/v1/members"), api("/api/v1/invitations")]);
   return el("section", { class: "card", id: "admin-people" }, el("h2", {}, "People"),
-    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, m.role])),
+    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, roleSelect(m)])),
     el("h3", {}, "Invitations"),
     table(["E-mail", "Role", "Expires"], invitations.items.map((i) => [i.email, i.role, time(i.expires_at)])),
     form("Invite", [["email", "E-mail"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
@@ -52,11 +52,26 @@ async function people() {
     }));
 }
 
+/** A member's role, changeable in place (the server refuses what the caller may not grant). */
+function roleSelect(member) {
+  const select = el("select", { "aria-label": `Role of ${member.email}` }, ...roles.map((r) => el("option", { value: r, selected: r === member.role }, r)));
+  select.addEventListener("change", async () => {
+    try { await api(`/api/v1/members/${encodeURIComponent(member.id)}`, { method: "PUT", body: { role: select.value } }); }
+    catch (error) { alert(error.message); select.value = member.role; }
+  });
+  return select;
+}
+
 async function keys() {
   const list = await api("/api/v1/api-keys");
   return el("section", { class: "card", id: "admin-keys" }, el("h2", {}, "API keys"),
-    table(["Name", "Role", "Created", "Last used"], list.items.filter((k) => !k.revoked_at)
-      .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never"])),
+    table(["Name", "Role", "Created", "Last used", ""], list.items.filter((k) => !k.revoked_at)
+      .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never",
+        el("button", { type: "button", class: "small", onclick: async (event) => {
+          if (!confirm(`Revoke the key "${k.name}"? Whatever uses it stops working.`)) return;
+          try { await api(`/api/v1/api-keys/${encodeURIComponent(k.id)}`, { method: "DELETE" }); event.target.closest("tr").remove(); }
+          catch (error) { alert(error.message); }
+        } }, "Revoke")])),
     form("Create key", [["name", "Name"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
       const key = await api("/api/v1/api-keys", { method: "POST", body: values });
       return `Key (shown once): ${key.key}`;

@@ -49,7 +49,7 @@ function form(title, fields, submit) {
 async function people() {
   const [members, invitations] = await Promise.all([api("/api/v1/members"), api("/api/v1/invitations")]);
   return el("section", { class: "card", id: "admin-people" }, el("h2", {}, "People"),
-    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, m.role])),
+    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, roleSelect(m)])),
     el("h3", {}, "Invitations"),
     table(["E-mail", "Role", "Expires"], invitations.items.map((i) => [i.email, i.role, time(i.expires_at)])),
     form("Invite", [["email", "E-mail"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
@@ -58,11 +58,26 @@ async function people() {
     }));
 }
 
+/** A member's role, changeable in place (the server refuses what the caller may not grant). */
+function roleSelect(member) {
+  const select = el("select", { "aria-label": `Role of ${member.email}` }, ...roles.map((r) => el("option", { value: r, selected: r === member.role }, r)));
+  select.addEventListener("change", async () => {
+    try { await api(`/api/v1/members/${encodeURIComponent(member.id)}`, { method: "PUT", body: { role: select.value } }); }
+    catch (error) { alert(error.message); select.value = member.role; }
+  });
+  return select;
+}
+
 async function keys() {
   const list = await api("/api/v1/api-keys");
   return el("section", { class: "card", id: "admin-keys" }, el("h2", {}, "API keys"),
-    table(["Name", "Role", "Created", "Last used"], list.items.filter((k) => !k.revoked_at)
-      .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never"])),
+    table(["Name", "Role", "Created", "Last used", ""], list.items.filter((k) => !k.revoked_at)
+      .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never",
+        el("button", { type: "button", class: "small", onclick: async (event) => {
+          if (!confirm(`Revoke the key "${k.name}"? Whatever uses it stops working.`)) return;
+          try { await api(`/api/v1/api-keys/${encodeURIComponent(k.id)}`, { method: "DELETE" }); event.target.closest("tr").remove(); }
+          catch (error) { alert(error.message); }
+        } }, "Revoke")])),
     form("Create key", [["name", "Name"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
       const key = await api("/api/v1/api-keys", { method: "POST", body: values });
       return `Key (shown once): ${key.key}`;
@@ -541,18 +556,23 @@ export async function renderFloor(main) {
   // Latest values first (fast), then the OEE figures; both refresh, the values live.
   const latest = await api(`/api/v1/latest?${keyTags.map((tag) => `tag=${tag}`).join("&")}`);
   for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
   let pending = new Map();
-  let frame = 0;
+  let frame = 0, received = 0;
   const flush = () => {
     frame = 0;
     for (const sample of pending.values()) tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality);
+    window.gembaFloorStats = { frames: (window.gembaFloorStats?.frames ?? 0) + 1, samples: (window.gembaFloorStats?.samples ?? 0) + received };
+    received = 0;
     pending = new Map();
     applyFilter();
   };
-  const socket = liveSocket(`/api/v1/live?${keyTags.map((tag) => `tag=${tag}`).join("&")}`, {
+  // Every tag of every machine streams in (the tiles draw the key ones): a busy floor is what the dashboard must keep up with.
+  const socket = liveSocket("/api/v1/live", {
     onMessage: (message) => {
       // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
       for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
+      received += message.samples?.length ?? 0;
       if (!frame) frame = requestAnimationFrame(flush);
     },
     onState: setConnection,
