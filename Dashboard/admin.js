@@ -120,6 +120,16 @@ function calendars() {
 
 async function limits() {
   const tenant = await api("/api/v1/tenant");
-  return el("section", { class: "card", id: "admin-limits" }, el("h2", {}, "Tenant limits"),
-    el("pre", {}, JSON.stringify(tenant.limits ?? tenant, null, 2)));
+  const machines = el("input", { id: "limit-machines", type: "number", min: 1, value: tenant.limits.max_machines });
+  const tags = el("input", { id: "limit-tags", type: "number", min: 1, value: tenant.limits.max_tags_per_machine });
+  const message = el("p", { role: "status" });
+  return el("section", { class: "card", id: "admin-limits" }, el("h2", {}, `Tenant ${tenant.id}: limits`),
+    el("form", { class: "inline", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("/api/v1/tenant/limits", { method: "PUT", body: { max_machines: Number(machines.value), max_tags_per_machine: Number(tags.value) } });
+        message.textContent = "Saved.";
+      } catch (error) { message.textContent = error.message; }
+    } }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
+    el("button", { type: "submit" }, "Save limits"), message));
 }
