@@ -54,11 +54,12 @@ export async function renderFloor(main) {
   let frame = 0, received = 0;
   const flush = () => {
     frame = 0;
-    for (const sample of pending.values()) tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality);
+    let stateChanged = false;
+    for (const sample of pending.values()) stateChanged = tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality) || stateChanged;
     window.gembaFloorStats = { frames: (window.gembaFloorStats?.frames ?? 0) + 1, samples: (window.gembaFloorStats?.samples ?? 0) + received };
     received = 0;
     pending = new Map();
-    applyFilter();
+    if (stateChanged && filter.value) applyFilter();
   };
   // Every tag of every machine streams in (the tiles draw the key ones): a busy floor is what the dashboard must keep up with.
   const socket = liveSocket("/api/v1/live", {
@@ -94,22 +95,27 @@ function makeTile(machine) {
     el("strong", {}, machine.name), state, oee, apq, stop, valueList);
   return {
     node, path: machine.path,
+    /** Shows a new value; returns whether the tile's state colour changed. Unchanged text is not touched. */
     value(tag, v, quality) {
       if (tag === "state") {
         const category = quality === "bad" ? "unknown" : stateCategories[v] ?? (String(v).split("/")[0]);
-        node.dataset.state = stateClass(category);
-        state.textContent = quality === "bad" ? "stale" : String(v).replace("_", " ");
-        return;
+        const colour = stateClass(category), label = quality === "bad" ? "stale" : String(v).replace("_", " ");
+        if (state.textContent !== label) state.textContent = label;
+        if (node.dataset.state === colour) return false;
+        node.dataset.state = colour;
+        return true;
       }
-      if (!keyTags.includes(tag)) return;
+      if (!keyTags.includes(tag)) return false;
       let entry = values.get(tag);
       if (!entry) {
         entry = el("dd", {});
         values.set(tag, entry);
         valueList.append(el("dt", {}, tag.replace("_", " ")), entry);
       }
-      entry.textContent = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
-      entry.dataset.quality = quality;
+      const text = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
+      if (entry.textContent !== text) entry.textContent = text;
+      if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
+      return false;
     },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;

@@ -44,7 +44,8 @@ enum AccessSetup {
         } else if demo {
             let chosen = password ?? Secrets.random(bytes: 12)
             try await access.resetPassword(email: email, password: chosen)
-            print("Gemba demo: sign in as \(email) with the password \(chosen)")
+            print(password == nil ? "Gemba demo: sign in as \(email) with the password \(chosen)"
+                  : "Gemba demo: sign in as \(email) with the password in GEMBA_ADMIN_PASSWORD")
         }
         fflush(nil)  // shown now, also when standard output is a pipe (containers, service managers)
     }

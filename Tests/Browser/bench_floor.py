@@ -2,7 +2,8 @@
 
 Measures the first meaningful paint of the floor (navigation start → every tile drawn with its
 state and values, the `floor-painted` performance mark) and, over 10 s of live updates, the
-samples arriving per second, frames drawn, and the longest gaps between animation frames.
+samples arriving per second, render batches, the gaps between animation frames and the main
+thread's long tasks (over 50 ms: the page's own work, as opposed to the machine being busy).
 Run by scripts/bench-dashboard.sh; prints one JSON line."""
 
 import json
@@ -51,16 +52,20 @@ try:
         assert tiles == MACHINES, tiles
         paints.append(mark)
     driver.execute_script("""
+        window.longTasks = [];
+        new PerformanceObserver((list) => { for (const e of list.getEntries()) window.longTasks.push(e.duration); })
+          .observe({ type: "longtask", buffered: false });
         window.frameGaps = []; let last = performance.now();
         const loop = (now) => { window.frameGaps.push(now - last); last = now; if (window.frameGaps.length < 100000) requestAnimationFrame(loop); };
         requestAnimationFrame(loop); window.gembaFloorStats = { frames: 0, samples: 0 };""")
     time.sleep(10)
-    stats = driver.execute_script("return [window.gembaFloorStats, window.frameGaps]")
+    stats = driver.execute_script("return [window.gembaFloorStats, window.frameGaps, window.longTasks]")
     gaps = sorted(stats[1])
     result = {"machines": MACHINES, "first_paint_ms_median": sorted(paints)[len(paints) // 2], "first_paint_ms": paints,
               "samples_per_s": stats[0]["samples"] / 10, "render_batches_per_s": stats[0]["frames"] / 10,
               "frame_gap_p50_ms": gaps[len(gaps) // 2], "frame_gap_p99_ms": gaps[int(len(gaps) * 0.99)], "frame_gap_max_ms": gaps[-1],
-              "frames_over_50ms": sum(1 for gap in gaps if gap > 50)}
+              "frames_over_50ms": sum(1 for gap in gaps if gap > 50),
+              "long_tasks": len(stats[2]), "long_task_max_ms": max(stats[2], default=0)}
     print(json.dumps(result))
 finally:
     driver.quit()

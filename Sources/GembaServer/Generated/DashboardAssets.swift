@@ -257,10 +257,12 @@ button.link { background: none; color: var(--accent); padding: 0; text-decoratio
 button.small { padding: .2rem .5rem; font-size: .85rem; }
 .error { color: var(--unplanned); }
 .loading, .empty, .hint, .note { color: var(--muted); }
-.floor .line { margin-bottom: 1rem; }
+/* Off-screen lines are not laid out or painted, and a tile's changes never re-lay out its neighbours. */
+.floor .line { margin-bottom: 1rem; content-visibility: auto; contain-intrinsic-size: auto 420px; }
 .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: .6rem; }
 .tile { display: grid; gap: .15rem; padding: .6rem .7rem; border-radius: 8px; background: var(--card); color: var(--text);
-        text-decoration: none; border: 1px solid var(--grid); border-left: 8px solid var(--unknown); min-height: 44px; }
+        text-decoration: none; border: 1px solid var(--grid); border-left: 8px solid var(--unknown); min-height: 44px;
+        contain: layout paint style; }
 .tile[data-state="producing"] { border-left-color: var(--producing); }
 .tile[data-state="planned"] { border-left-color: var(--planned); }
 .tile[data-state="unplanned"] { border-left-color: var(--unplanned); }
@@ -571,11 +573,12 @@ export async function renderFloor(main) {
   let frame = 0, received = 0;
   const flush = () => {
     frame = 0;
-    for (const sample of pending.values()) tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality);
+    let stateChanged = false;
+    for (const sample of pending.values()) stateChanged = tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality) || stateChanged;
     window.gembaFloorStats = { frames: (window.gembaFloorStats?.frames ?? 0) + 1, samples: (window.gembaFloorStats?.samples ?? 0) + received };
     received = 0;
     pending = new Map();
-    applyFilter();
+    if (stateChanged && filter.value) applyFilter();
   };
   // Every tag of every machine streams in (the tiles draw the key ones): a busy floor is what the dashboard must keep up with.
   const socket = liveSocket("/api/v1/live", {
@@ -611,22 +614,27 @@ function makeTile(machine) {
     el("strong", {}, machine.name), state, oee, apq, stop, valueList);
   return {
     node, path: machine.path,
+    /** Shows a new value; returns whether the tile's state colour changed. Unchanged text is not touched. */
     value(tag, v, quality) {
       if (tag === "state") {
         const category = quality === "bad" ? "unknown" : stateCategories[v] ?? (String(v).split("/")[0]);
-        node.dataset.state = stateClass(category);
-        state.textContent = quality === "bad" ? "stale" : String(v).replace("_", " ");
-        return;
+        const colour = stateClass(category), label = quality === "bad" ? "stale" : String(v).replace("_", " ");
+        if (state.textContent !== label) state.textContent = label;
+        if (node.dataset.state === colour) return false;
+        node.dataset.state = colour;
+        return true;
       }
-      if (!keyTags.includes(tag)) return;
+      if (!keyTags.includes(tag)) return false;
       let entry = values.get(tag);
       if (!entry) {
         entry = el("dd", {});
         values.set(tag, entry);
         valueList.append(el("dt", {}, tag.replace("_", " ")), entry);
       }
-      entry.textContent = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
-      entry.dataset.quality = quality;
+      const text = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
+      if (entry.textContent !== text) entry.textContent = text;
+      if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
+      return false;
     },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
