@@ -15,13 +15,13 @@ struct LiveOEERoute {
     func register(on router: Router<GembaRequestContext>) {
         router.ws("/api/v1/live/oee") { request, context in
             guard server.oee != nil, Self.interval(request) != nil,
-                  (try? await OEERoutes(server: server).machines(request, context)) != nil else { return .dontUpgrade }
+                  (try? await OEERoutes.machines(server, request, context)) != nil else { return .dontUpgrade }
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             let request = context.request
             let requestContext = context.requestContext
             guard let engine = server.oee, let interval = Self.interval(request) else { return }
-            let (asset, machines) = try await OEERoutes(server: server).machines(request, requestContext)
+            let (asset, machines) = try await OEERoutes.machines(server, request, requestContext)
             let expiry = requestContext.credentialExpiry
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

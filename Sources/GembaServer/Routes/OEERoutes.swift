@@ -13,6 +13,7 @@ internal import NIOCore
 /// shift calendars, machine production settings, production orders).
 struct OEERoutes {
     let server: ServerContext
+    var floorCache = FloorCache()
 
     func register(on router: Router<GembaRequestContext>) {
         router.get("/api/v1/oee") { request, context in try await report(request, context) }
@@ -37,7 +38,8 @@ struct OEERoutes {
     }
 
     /// The machines of `asset` (a site, area, line or machine path; every machine when absent), 404 when none.
-    func machines(_ request: Request, _ context: GembaRequestContext) async throws -> (asset: String, machines: [AssetPath]) {
+    static func machines(_ server: ServerContext, _ request: Request, _ context: GembaRequestContext) async throws
+        -> (asset: String, machines: [AssetPath]) {
         let all = try await server.store.machines(tenant: context.tenant).map(\.path)
         guard let asset = request.uri.queryParameters.get("asset"), !asset.isEmpty else { return ("", all) }
         let subtree: AssetSubtree
@@ -50,7 +52,7 @@ struct OEERoutes {
     // MARK: KPIs
 
     private func report(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
-        let (asset, machines) = try await machines(request, context)
+        let (asset, machines) = try await Self.machines(server, request, context)
         let parameters = request.uri.queryParameters
         let to = try parameters.get("to").map { text throws(Problem) in try QueryRoutes.time(text, "to") } ?? Timestamp.now()
         let from = try parameters.get("from").map { text throws(Problem) in try QueryRoutes.time(text, "from") }
@@ -66,15 +68,19 @@ struct OEERoutes {
     }
 
     private func current(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
-        let (asset, machines) = try await machines(request, context)
+        let (asset, machines) = try await Self.machines(server, request, context)
         let (shifts, report) = try await engine().currentShift(tenant: context.tenant, machines: machines)
         let catalogue = try await engine().catalogue(tenant: context.tenant)
         return .json(OEEJSON.current(report, shifts: shifts, asset: asset, catalogue: catalogue))
     }
 
     private func floor(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
-        let (_, machines) = try await machines(request, context)
-        let statuses = try await engine().floor(tenant: context.tenant, machines: machines)
+        let (_, machines) = try await Self.machines(server, request, context)
+        let engine = try engine()
+        let tenant = context.tenant
+        let statuses = try await floorCache.statuses(tenant: tenant, machines: machines) {
+            try await engine.floor(tenant: tenant, machines: machines)
+        }
         return .json(OEEJSON.floor(statuses))
     }
 
