@@ -2,7 +2,6 @@
 // shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
-import { passwordForm } from "/assets/login.js";
 import { el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
@@ -14,7 +13,6 @@ export async function renderAdmin(main) {
   if (may("manageDevices")) sections.push(await devices());
   if (may("configure")) sections.push(await reasons(), calendars());
   if (may("manageTenant")) sections.push(await limits());
-  sections.push(passwordForm());
   main.replaceChildren(el("h1", {}, "Administration"), ...sections);
   return () => {};
 }

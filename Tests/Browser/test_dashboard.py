@@ -146,6 +146,8 @@ def test_a_viewer_is_not_offered_administration(browser, admin_token):
     driver.get(HTTP + "/#/admin")
     wait(driver, lambda d: "Not available" in d.find_element(By.ID, "main").text)
     shot(driver, "06-viewer-admin")
+    driver.get(HTTP + "/#/account")  # everyone may change their own password
+    wait(driver, expected.presence_of_element_located((By.ID, "current-password")))
     driver.get(HTTP + "/#/machine/" + call("/api/v1/machines", token=admin_token)["machines"][0]["path"])
     wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".stops table, .stops .empty")))
     assert not driver.find_elements(By.CSS_SELECTOR, ".stops button[data-start]"), "a viewer cannot give reasons"

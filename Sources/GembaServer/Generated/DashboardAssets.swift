@@ -8,7 +8,6 @@ enum DashboardAssets {
 // shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
-import { passwordForm } from "/assets/login.js";
 import { el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
@@ -20,7 +19,6 @@ export async function renderAdmin(main) {
   if (may("manageDevices")) sections.push(await devices());
   if (may("configure")) sections.push(await reasons(), calendars());
   if (may("manageTenant")) sections.push(await limits());
-  sections.push(passwordForm());
   main.replaceChildren(el("h1", {}, "Administration"), ...sections);
   return () => {};
 }
@@ -308,7 +306,7 @@ textarea { width: 100%; font-family: ui-monospace, monospace; }
         "app.js": ("text/javascript; charset=utf-8", ####"""
 // The dashboard shell: hash routes, the signed-in user, navigation by role, the connection badge.
 import { api, session } from "/assets/api.js";
-import { renderLogin } from "/assets/login.js";
+import { renderLogin, passwordForm } from "/assets/login.js";
 import { renderFloor } from "/assets/floor.js";
 import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
@@ -319,12 +317,16 @@ const main = document.getElementById("main");
 let current = null;   // the running view's cleanup
 export let me = null;
 
+/** Administration is offered to whoever holds one of these (each section checks its own). */
+const adminPermissions = ["manageUsers", "manageAPIKeys", "manageDevices", "configure", "manageTenant"];
+
 const routes = [
   { pattern: /^#\/login$/, view: renderLogin, open: true },
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee$/, view: renderOEE },
-  { pattern: /^#\/admin$/, view: renderAdmin, permission: "manageUsers" },
+  { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
+  { pattern: /^#\/account$/, view: async (main) => { main.replaceChildren(el("h1", {}, "Your account"), passwordForm()); } },
 ];
 
 /** Whether the signed-in user's role holds a permission (what it may not do is not offered). */
@@ -342,13 +344,13 @@ function renderNav() {
   nav.replaceChildren();
   if (!me) return;
   const links = [["#/floor", "Floor"], ["#/oee", "OEE"]];
-  if (may("manageUsers")) links.push(["#/admin", "Administration"]);
+  if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);
     nav.append(link);
   }
   const who = document.getElementById("who");
-  who.replaceChildren(el("span", {}, `${me.display_name || me.email} · ${me.role}`), " ",
+  who.replaceChildren(el("a", { href: "#/account", title: "Your account and password" }, `${me.display_name || me.email} · ${me.role}`), " ",
     el("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
 }
 
@@ -370,7 +372,7 @@ async function route() {
     if (!me) {
       try { me = await api("/api/v1/auth/me"); } catch (error) { showError(main, error); return; }
     }
-    if (match.r.permission && !may(match.r.permission)) {
+    if (match.r.permissions && !match.r.permissions.some(may)) {
       main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
       renderNav();
       return;
