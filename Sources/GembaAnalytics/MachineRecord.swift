@@ -20,14 +20,17 @@ struct MachineRecord: Sendable {
                              uniquingKeysWith: { first, _ in first })
         let margin = settings.microstopThreshold
         let extended = (span.lowerBound - margin)..<min(span.upperBound + margin, max(now, span.upperBound))
-        let totals = try await readings(ids[settings.totalCounter], extended, telemetry, baseline: true)
+        // Every raw read of the machine in one database round trip: states (or speed), total, good or scrap, fault codes.
+        let raw = try await read([(settings.rule?.speedTag ?? settings.stateTag, extended), (settings.totalCounter, extended),
+                                  (settings.goodCounter ?? settings.scrapCounter, span), (settings.faultCodeTag, extended)],
+                                 ids: ids, telemetry: telemetry)
+        let totals = integers(raw[1])
         let stateSamples: [(time: Int64, reason: String?)]
         if let rule = settings.rule {
-            let speed = try await samples(ids[rule.speedTag], extended, telemetry, withPrevious: true)
-            stateSamples = rule.states(speed: speed.map { ($0.time.millisecondsSinceEpoch, $0.quality == .bad ? nil : $0.value.number) },
+            stateSamples = rule.states(speed: raw[0].map { ($0.time.millisecondsSinceEpoch, $0.quality == .bad ? nil : $0.value.number) },
                                        counter: totals)
         } else {
-            stateSamples = try await samples(ids[settings.stateTag], extended, telemetry, withPrevious: true).map { sample in
+            stateSamples = raw[0].map { sample in
                 (sample.time.millisecondsSinceEpoch, sample.quality == .bad ? nil : settings.reason(forStateValue: sample.value.text))
             }
         }
@@ -37,8 +40,8 @@ struct MachineRecord: Sendable {
                                                                              until: extended.upperBound),
                                           catalogue: catalogue)
         let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
-        let counts = try await units(ids: ids, span: span, totals: totals, settings: settings, orders: orders, telemetry: telemetry)
-        let faults = try await samples(ids[settings.faultCodeTag], extended, telemetry, withPrevious: true).map { sample in
+        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), settings: settings, orders: orders)
+        let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
         }
@@ -61,46 +64,43 @@ struct MachineRecord: Sendable {
 
     private static let maxSamples = 2_000_000
 
-    private static func samples(_ series: Int64?, _ range: Range<Int64>, _ telemetry: any TelemetryStore,
-                                withPrevious: Bool) async throws -> [Sample] {
-        guard let series else { return [] }
-        var result = try await telemetry.samples(series: series, from: Timestamp(millisecondsSinceEpoch: range.lowerBound),
-                                                 to: Timestamp(millisecondsSinceEpoch: range.upperBound), limit: maxSamples)
-        if withPrevious, let previous = try await telemetry.last(series: series, before: Timestamp(millisecondsSinceEpoch: range.lowerBound)) {
-            result.insert(previous, at: 0)
+    /// Each (tag, range) read with the sample in effect at the range's start; a tag the machine lacks reads as empty.
+    private static func read(_ reads: [(tag: String?, range: Range<Int64>)], ids: [String: Int64],
+                             telemetry: any TelemetryStore) async throws -> [[Sample]] {
+        let requests = reads.map { read in
+            read.tag.flatMap { ids[$0] }.map { series in
+                SampleRequest(series: series, from: Timestamp(millisecondsSinceEpoch: read.range.lowerBound),
+                              to: Timestamp(millisecondsSinceEpoch: read.range.upperBound), limit: maxSamples, withPrevious: true)
+            }
         }
-        return result
+        var answers = try await telemetry.samples(requests.compactMap { $0 }).makeIterator()
+        return requests.map { $0 == nil ? [] : answers.next() ?? [] }
     }
 
-    private static func readings(_ series: Int64?, _ range: Range<Int64>, _ telemetry: any TelemetryStore,
-                                 baseline: Bool) async throws -> [(time: Int64, value: Int64)] {
-        try await samples(series, range, telemetry, withPrevious: baseline).compactMap { sample in
-            sample.value.integer.map { (sample.time.millisecondsSinceEpoch, $0) }
-        }
+    private static func integers(_ samples: [Sample]) -> [(time: Int64, value: Int64)] {
+        samples.compactMap { sample in sample.value.integer.map { (sample.time.millisecondsSinceEpoch, $0) } }
     }
 
     /// Units per reading in `span`: counter increases (or per-cycle values), good from the good
     /// counter or total − scrap, each with the ideal cycle time of the order running then.
-    private static func units(ids: [String: Int64], span: Range<Int64>, totals: [(time: Int64, value: Int64)],
-                              settings: MachineProductionSettings, orders: [ProductionOrder],
-                              telemetry: any TelemetryStore) async throws -> [ProductionCount] {
+    private static func units(span: Range<Int64>, totals: [(time: Int64, value: Int64)], goodOrScrap: [(time: Int64, value: Int64)],
+                              settings: MachineProductionSettings, orders: [ProductionOrder]) -> [ProductionCount] {
         func increments(_ readings: [(time: Int64, value: Int64)]) -> [(time: Int64, units: Int64)] {
             let units = settings.counterMode == .cumulative ? CounterDeltas.deltas(readings, wrapAt: settings.counterWrap)
                 : readings.map { ($0.time, $0.value) }
             return units.filter { span.contains($0.time) }
         }
         func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: orders.last { $0.covers(time) }) }
-        let baseline = settings.counterMode == .cumulative
         var counts = increments(totals).map { reading in
             ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
                             ? reading.units : 0, idealCycleTime: ideal(at: reading.time))
         }
-        if let good = settings.goodCounter {
-            for reading in increments(try await readings(ids[good], span, telemetry, baseline: baseline)) {
+        if settings.goodCounter != nil {
+            for reading in increments(goodOrScrap) {
                 counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil))
             }
-        } else if let scrap = settings.scrapCounter {
-            for reading in increments(try await readings(ids[scrap], span, telemetry, baseline: baseline)) {
+        } else if settings.scrapCounter != nil {
+            for reading in increments(goodOrScrap) {
                 counts.append(ProductionCount(time: reading.time, total: 0, good: -reading.units, idealCycleTime: nil))
             }
             for index in counts.indices where counts[index].total > 0 { counts[index].good += counts[index].total }

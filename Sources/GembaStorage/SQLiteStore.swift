@@ -264,18 +264,45 @@ public final class SQLiteStore: TelemetryStore {
     }
 
     public func last(series: Int64, before time: Timestamp) async throws -> Sample? {
-        let pending = memtable.state.withLock { $0.samples(series: series, from: .min, to: time.millisecondsSinceEpoch).last }
-        let stored = try await pool.read { db in
-            var found: Sample?
-            try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t < ? ORDER BY t DESC LIMIT 1",
-                                bind: [series, time.millisecondsSinceEpoch]) { row in
-                found = row.sample(time: 0, value: 1, quality: 2)
+        try await samples([SampleRequest(series: series, from: time, to: time, limit: 0, withPrevious: true)])[0].first
+    }
+
+    public func samples(_ requests: [SampleRequest]) async throws -> [[Sample]] {
+        // The memtable is read first, so that a flush in between shows a sample twice (merged away) rather than not at all.
+        let pending = memtable.state.withLock { table in
+            requests.map { request in
+                (table.samples(series: request.series, from: request.from.millisecondsSinceEpoch, to: request.to.millisecondsSinceEpoch),
+                 request.withPrevious
+                    ? table.samples(series: request.series, from: .min, to: request.from.millisecondsSinceEpoch).last : nil)
             }
-            return found
         }
-        guard let pending else { return stored }
-        guard let stored else { return pending }
-        return stored.time >= pending.time ? stored : pending
+        let stored = try await pool.read { db in
+            try requests.map { request -> (samples: [Sample], previous: Sample?) in
+                var samples: [Sample] = []
+                if request.limit > 0 {
+                    try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?",
+                                        bind: [request.series, request.from.millisecondsSinceEpoch, request.to.millisecondsSinceEpoch,
+                                               Int64(request.limit)]) { row in
+                        samples.append(row.sample(time: 0, value: 1, quality: 2))
+                    }
+                }
+                var previous: Sample?
+                if request.withPrevious {
+                    try SQLiteRows.each(db, sql: "SELECT t, v, q FROM sample WHERE series = ? AND t < ? ORDER BY t DESC LIMIT 1",
+                                        bind: [request.series, request.from.millisecondsSinceEpoch]) { row in
+                        previous = row.sample(time: 0, value: 1, quality: 2)
+                    }
+                }
+                return (samples, previous)
+            }
+        }
+        return zip(requests, zip(stored, pending)).map { request, answers in
+            let (stored, pending) = answers
+            var result = Array(Self.merge(stored.samples, pending.0).prefix(request.limit))
+            let previous = [stored.previous, pending.1].compactMap { $0 }.max { $0.time < $1.time }
+            if let previous { result.insert(previous, at: 0) }
+            return result
+        }
     }
 
     /// Two time-sorted sample lists as one, a time present in both taken once (from `first`).

@@ -177,6 +177,24 @@ public struct History: Sendable, Hashable {
     }
 }
 
+/// One raw read of a batch: samples of `series` in `[from, to)`, oldest first, at most `limit`,
+/// preceded by the newest sample before `from` when `withPrevious` (what was in effect at `from`).
+public struct SampleRequest: Sendable, Hashable {
+    public var series: Int64
+    public var from: Timestamp
+    public var to: Timestamp
+    public var limit: Int
+    public var withPrevious: Bool
+
+    public init(series: Int64, from: Timestamp, to: Timestamp, limit: Int, withPrevious: Bool) {
+        self.series = series
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.withPrevious = withPrevious
+    }
+}
+
 /// Reads samples back.
 public protocol SampleReader: Sendable {
     /// The newest stored sample of each of the given series that has one.
@@ -185,6 +203,8 @@ public protocol SampleReader: Sendable {
     func samples(series: Int64, from: Timestamp, to: Timestamp, limit: Int) async throws -> [Sample]
     /// The newest sample of one series strictly before `time` (what was in effect at `time`), if any.
     func last(series: Int64, before time: Timestamp) async throws -> Sample?
+    /// Several raw reads in one database round trip, answers in the order of the requests.
+    func samples(_ requests: [SampleRequest]) async throws -> [[Sample]]
     /// Buckets of width `width` (a multiple of `resolution`'s) over `[from, to)`, exact at the range's edges.
     func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket]
     /// Number of raw samples of one series in `[from, to)`, stopping at `cap`.

@@ -191,6 +191,7 @@ final class HeldCommitStore: TelemetryStore {
         try await store.samples(series: series, from: from, to: to, limit: limit)
     }
     func last(series: Int64, before time: Timestamp) async throws -> Sample? { try await store.last(series: series, before: time) }
+    func samples(_ requests: [SampleRequest]) async throws -> [[Sample]] { try await store.samples(requests) }
     func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket] {
         try await store.buckets(series: series, from: from, to: to, width: width, resolution: resolution)
     }

@@ -22,6 +22,27 @@ import Testing
     @Test func retention() async throws { try await suite.retentionRemovesOnlyExpiredRowsOfItsTenant() }
     @Test func catalogIsScopedByTenant() async throws { try await suite.catalogIsScopedByTenant() }
 
+    /// Batched reads (what the OEE engine uses) give each range with the sample in effect at its start,
+    /// whether those samples sit in the table or still in the memtable.
+    @Test func batchedReadsWithTheSampleInEffect() async throws {
+        let store = try SQLiteStore(directory: Self.temporaryDirectory(), logger: Logger(label: "test"))
+        let series = try await suite.seed(store, (0..<50).map { StoreConformance.at(Int64($0) * 1000, Double($0)) })
+        try await store.flushMemtable(force: true)
+        _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(60_000, 60)),
+                                                        SeriesSample(series: series.id, sample: StoreConformance.at(70_000, 70))]))
+        func at(_ offset: Int64) -> Timestamp { Timestamp(millisecondsSinceEpoch: StoreConformance.base + offset) }
+        let answers = try await store.samples([
+            SampleRequest(series: series.id, from: at(10_500), to: at(13_000), limit: 100, withPrevious: true),
+            SampleRequest(series: series.id, from: at(65_000), to: at(80_000), limit: 100, withPrevious: true),
+            SampleRequest(series: series.id, from: at(0), to: at(100_000), limit: 3, withPrevious: false),
+            SampleRequest(series: 999_999, from: at(0), to: at(100_000), limit: 3, withPrevious: true),
+        ])
+        #expect(answers[0].map(\.time) == [at(10_000), at(11_000), at(12_000)])   // 10 s is in effect at 10.5 s
+        #expect(answers[1].map(\.time) == [at(60_000), at(70_000)])               // both from the memtable
+        #expect(answers[2].count == 3 && answers[3].isEmpty)
+        #expect(try await store.last(series: series.id, before: at(60_000))?.time == at(49_000))
+    }
+
     /// Samples move from the inbox/memtable into the clustered table; reads, duplicates and
     /// rollups are the same before and after, and across batches on either side of a flush.
     @Test func memtableFlushKeepsEverythingExact() async throws {
