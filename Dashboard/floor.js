@@ -51,13 +51,15 @@ export async function renderFloor(main) {
   for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
   performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
   let pending = new Map();
-  let frame = 0, received = 0;
+  let frame = 0, received = 0, skipped = 0;  // skipped: older values the server collapsed for a slow reader
   const flush = () => {
     frame = 0;
     let stateChanged = false;
     for (const sample of pending.values()) stateChanged = tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality) || stateChanged;
-    window.gembaFloorStats = { frames: (window.gembaFloorStats?.frames ?? 0) + 1, samples: (window.gembaFloorStats?.samples ?? 0) + received };
+    const stats = window.gembaFloorStats ?? { frames: 0, samples: 0, skipped: 0 };
+    window.gembaFloorStats = { frames: stats.frames + 1, samples: stats.samples + received, skipped: stats.skipped + skipped };
     received = 0;
+    skipped = 0;
     pending = new Map();
     if (stateChanged && filter.value) applyFilter();
   };
@@ -67,6 +69,7 @@ export async function renderFloor(main) {
       // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
       for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
       received += message.samples?.length ?? 0;
+      skipped += message.skipped ?? 0;
       if (!frame) frame = requestAnimationFrame(flush);
     },
     onState: setConnection,
