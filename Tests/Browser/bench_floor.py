@@ -20,6 +20,13 @@ PASSWORD = os.environ["GEMBA_ADMIN_PASSWORD"]
 MACHINES = int(sys.argv[1])
 
 
+def stored():
+    """Samples the server has stored so far (its ingest counter)."""
+    with urllib.request.urlopen(HTTP + "/metrics", timeout=30) as response:
+        return sum(float(line.split()[-1]) for line in response.read().decode().splitlines()
+                   if line.startswith("gemba_ingest_samples_stored_total"))
+
+
 def call(path, body=None, token=None):
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     request = urllib.request.Request(HTTP + path, data=None if body is None else json.dumps(body).encode(), headers=headers)
@@ -58,11 +65,13 @@ try:
         window.frameGaps = []; let last = performance.now();
         const loop = (now) => { window.frameGaps.push(now - last); last = now; if (window.frameGaps.length < 100000) requestAnimationFrame(loop); };
         requestAnimationFrame(loop); window.gembaFloorStats = { frames: 0, samples: 0, skipped: 0 };""")
+    stored_before = stored()
     time.sleep(10)
+    stored_after = stored()
     stats = driver.execute_script("return [window.gembaFloorStats, window.frameGaps, window.longTasks]")
     gaps = sorted(stats[1])
     result = {"machines": MACHINES, "first_paint_ms_median": sorted(paints)[len(paints) // 2], "first_paint_ms": paints,
-              "samples_per_s": stats[0]["samples"] / 10, "collapsed_by_server_per_s": stats[0]["skipped"] / 10, "render_batches_per_s": stats[0]["frames"] / 10,
+              "server_stored_per_s": (stored_after - stored_before) / 10, "samples_per_s": stats[0]["samples"] / 10, "collapsed_by_server_per_s": stats[0]["skipped"] / 10, "render_batches_per_s": stats[0]["frames"] / 10,
               "frame_gap_p50_ms": gaps[len(gaps) // 2], "frame_gap_p99_ms": gaps[int(len(gaps) * 0.99)], "frame_gap_max_ms": gaps[-1],
               "frames_over_50ms": sum(1 for gap in gaps if gap > 50),
               "long_tasks": len(stats[2]), "long_task_max_ms": max(stats[2], default=0)}
