@@ -7,25 +7,24 @@ internal import GRDBSQLite
 enum SQLiteRows {
     /// Runs `sql` with the integer arguments `bind` and calls `body` for each result row.
     static func each(_ db: Database, sql: String, bind: [Int64] = [], _ body: (SQLiteRow) throws -> Void) throws {
-        let statement = try db.cachedStatement(sql: sql).sqliteStatement
-        sqlite3_reset(statement)
-        sqlite3_clear_bindings(statement)
-        for (index, value) in bind.enumerated() { sqlite3_bind_int64(statement, Int32(index + 1), value) }
-        while true {
-            let code = sqlite3_step(statement)
-            if code == SQLITE_DONE { break }
-            guard code == SQLITE_ROW else { throw error(db, code) }
-            try body(SQLiteRow(statement: statement))
-        }
-        sqlite3_reset(statement)
+        try step(db, sql: sql, bind: { statement in
+            for (index, value) in bind.enumerated() { sqlite3_bind_int64(statement, Int32(index + 1), value) }
+        }, body)
     }
 
     /// Runs `sql` with text and integer arguments and calls `body` for each result row.
     static func each(_ db: Database, sql: String, values: [SampleValue], _ body: (SQLiteRow) throws -> Void) throws {
+        try step(db, sql: sql, bind: { statement in
+            for (index, value) in values.enumerated() { bindValue(value, to: statement, at: Int32(index + 1)) }
+        }, body)
+    }
+
+    /// Resets the cached statement, binds its arguments and steps it, calling `body` for each row.
+    private static func step(_ db: Database, sql: String, bind: (OpaquePointer) -> Void, _ body: (SQLiteRow) throws -> Void) throws {
         let statement = try db.cachedStatement(sql: sql).sqliteStatement
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
-        for (index, value) in values.enumerated() { bindValue(value, to: statement, at: Int32(index + 1)) }
+        bind(statement)
         while true {
             let code = sqlite3_step(statement)
             if code == SQLITE_DONE { break }
