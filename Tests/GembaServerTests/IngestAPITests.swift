@@ -72,7 +72,7 @@ import Testing
                 #expect(response.json["duplicates"]?.int == 3)
             }
         }
-        #expect(try await harness.pipeline.queuedSamples == 0)
+        #expect(harness.pipeline.queuedSamples == 0)
     }
 
     @Test func badInputGetsAProblemAndTheRestIsKept() async throws {
