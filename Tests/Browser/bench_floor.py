@@ -35,8 +35,11 @@ def call(path, body=None, token=None):
 
 
 tokens = call("/api/v1/auth/login", {"email": "admin@gemba.local", "password": PASSWORD})
+deadline = time.monotonic() + 120  # the demo registers its machines as their first records arrive
 while len(call("/api/v1/machines", token=tokens["access_token"])["machines"]) < MACHINES:
-    time.sleep(0.5)
+    if time.monotonic() > deadline:
+        raise SystemExit(f"the demo did not register {MACHINES} machines in 120 s")
+    time.sleep(0.1)
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
 for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"]:
