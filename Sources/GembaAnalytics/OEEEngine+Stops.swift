@@ -106,7 +106,7 @@ extension OEEEngine {
     private func status(tenant: TenantID, machine: AssetPath, now: Int64) async throws -> FloorStatus {
         let calendar = try await calendar(tenant: tenant, site: machine.site) ?? .roundTheClock
         let shift = calendar.shifts(overlapping: now..<(now + 1)).first { $0.interval.contains(now) }
-        let report = try await report(tenant: tenant, machines: [machine], range: (shift?.interval.lowerBound ?? now)..<now, grouping: .none)
+        let report = try await summed(tenant: tenant, machines: [machine], range: (shift?.interval.lowerBound ?? now)..<now, grouping: .none)
         // The running stop from the last minutes' samples; one that began earlier is looked up over 12 hours.
         let recent: Int64 = 600_000
         var stop = try await stops(tenant: tenant, machine: machine, range: (now - recent)..<now, lookBack: 0).last { $0.open }

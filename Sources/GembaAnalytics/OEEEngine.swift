@@ -100,6 +100,11 @@ public final class OEEEngine: Sendable {
     /// The KPIs of `machines` over `range` (its future part left out), in total and per period.
     public func report(tenant: TenantID, machines: [AssetPath], range: Range<Int64>, grouping: ReportGrouping) async throws -> OEEReport {
         try await applyLateData()
+        return try await summed(tenant: tenant, machines: machines, range: range, grouping: grouping)
+    }
+
+    /// A report once late data is applied (callers that report many times apply it once).
+    func summed(tenant: TenantID, machines: [AssetPath], range: Range<Int64>, grouping: ReportGrouping) async throws -> OEEReport {
         let now = clock()
         let range = range.lowerBound..<max(range.lowerBound, min(range.upperBound, now))
         var sums = GroupSums(grouping: grouping)
@@ -129,6 +134,7 @@ public final class OEEEngine: Sendable {
 
     /// The KPIs of the shift running now at each machine's site, from its start until now.
     public func currentShift(tenant: TenantID, machines: [AssetPath]) async throws -> (shifts: [String], report: OEEReport) {
+        try await applyLateData()
         let now = clock()
         var labels: [String] = []
         var total = KPIComponents()
@@ -139,7 +145,7 @@ public final class OEEEngine: Sendable {
             guard let shift = calendar.shifts(overlapping: now..<(now + 1)).first(where: { $0.interval.contains(now) }) else { continue }
             let label = "\(shift.date) \(shift.name)"
             labels.append(label)
-            let report = try await report(tenant: tenant, machines: siteMachines, range: shift.interval.lowerBound..<now, grouping: .none)
+            let report = try await summed(tenant: tenant, machines: siteMachines, range: shift.interval.lowerBound..<now, grouping: .none)
             total += report.total.components
             range = min(range.lowerBound, shift.interval.lowerBound)..<now
             periods.append(PeriodResult(label: "\(site) \(label)", range: shift.interval, components: report.total.components))
