@@ -103,8 +103,12 @@ for version in mqttv311 mqttv5; do
         topic="cli/$version/$qos"
         mosquitto_sub -p "$PORT" -V "$version" -q "$qos" -t "$topic" -C 1 -W 5 > "$WORK/out" &
         sub=$!
-        sleep 0.3
-        mosquitto_pub -p "$PORT" -V "$version" -q "$qos" -t "$topic" -m "hello-$qos"
+        # The subscriber gives no sign when its SUBSCRIBE is done: publish until it has its message (5 s at most).
+        for _ in $(seq 25); do
+            mosquitto_pub -p "$PORT" -V "$version" -q "$qos" -t "$topic" -m "hello-$qos"
+            kill -0 "$sub" 2>/dev/null || break
+            sleep 0.2
+        done
         wait "$sub" || fail "mosquitto_sub $version QoS $qos got nothing"
         [ "$(cat "$WORK/out")" = "hello-$qos" ] || fail "$version QoS $qos: got '$(cat "$WORK/out")'"
     done
