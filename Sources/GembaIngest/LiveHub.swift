@@ -3,8 +3,8 @@ internal import Metrics
 internal import Synchronization
 
 /// Fans accepted samples out to live subscribers (WebSocket clients), without ever buffering
-/// without bound: each subscriber holds at most `maxPending` samples; past that, its backlog is
-/// collapsed to the latest value of each series and the collapsed samples are counted as skipped.
+/// without bound: each subscriber holds up to `maxPending` samples as they came; past that, its
+/// backlog keeps only the latest value of each series and counts the dropped samples as skipped.
 public final class LiveHub: SampleObserver, Sendable {
     /// What a subscriber wants: one tenant's machines (all of them when `machines` is empty), optionally only some tags.
     public struct Filter: Sendable, Hashable {
@@ -77,8 +77,7 @@ public final class LiveHub: SampleObserver, Sendable {
         private let skippedCounter: Counter
 
         private struct State {
-            var pending: [AcceptedSample] = []
-            var skipped = 0
+            var pending = Backlog()
             var waiter: CheckedContinuation<Update?, Never>?
             var closed = false
         }
@@ -94,20 +93,10 @@ public final class LiveHub: SampleObserver, Sendable {
         func deliver(_ samples: [AcceptedSample]) {
             let (waiter, update, collapsed) = state.withLock { state -> (CheckedContinuation<Update?, Never>?, Update?, Int) in
                 guard !state.closed else { return (nil, nil, 0) }
-                state.pending += samples
-                var collapsed = 0
-                if state.pending.count > maxPending {
-                    let before = state.pending.count
-                    state.pending = Self.latestPerSeries(state.pending)
-                    collapsed = before - state.pending.count
-                    state.skipped += collapsed
-                }
+                let collapsed = state.pending.append(samples, limit: maxPending)
                 guard let waiter = state.waiter else { return (nil, nil, collapsed) }
                 state.waiter = nil
-                let update = Update(samples: state.pending, skipped: state.skipped)
-                state.pending = []
-                state.skipped = 0
-                return (waiter, update, collapsed)
+                return (waiter, state.pending.take(), collapsed)
             }
             if collapsed > 0 { skippedCounter.increment(by: collapsed) }
             waiter?.resume(returning: update)
@@ -118,10 +107,7 @@ public final class LiveHub: SampleObserver, Sendable {
             await withCheckedContinuation { continuation in
                 let ready = state.withLock { state -> Update?? in
                     if state.closed { return .some(nil) }
-                    if !state.pending.isEmpty {
-                        defer { state.pending = []; state.skipped = 0 }
-                        return .some(Update(samples: state.pending, skipped: state.skipped))
-                    }
+                    if !state.pending.isEmpty { return .some(state.pending.take()) }
                     state.waiter = continuation
                     return .none
                 }
@@ -132,21 +118,59 @@ public final class LiveHub: SampleObserver, Sendable {
         func close() {
             let waiter = state.withLock { state -> CheckedContinuation<Update?, Never>? in
                 state.closed = true
-                state.pending = []
+                state.pending = Backlog()
                 defer { state.waiter = nil }
                 return state.waiter
             }
             waiter?.resume(returning: nil)
         }
 
-        /// Keeps only the newest sample of each series, in their original order.
-        static func latestPerSeries(_ samples: [AcceptedSample]) -> [AcceptedSample] {
-            var newest: [Int64: Int] = [:]
-            for (index, sample) in samples.enumerated() {
-                if let previous = newest[sample.seriesID], samples[previous].sample.time > sample.sample.time { continue }
-                newest[sample.seriesID] = index
+        /// Samples not yet read. Up to the limit they are kept as they came; past it the backlog
+        /// switches to one slot per series holding its newest sample, so a reader that falls
+        /// behind costs one hash look-up per sample however many series stream (even more
+        /// series than the limit), and memory stays bounded by the series count.
+        struct Backlog {
+            private(set) var samples: [AcceptedSample] = []
+            private(set) var skipped = 0
+            /// Past the limit: one slot per series, series → index in `samples`.
+            private var collapsing = false
+            private var slots: [Int64: Int] = [:]
+
+            var isEmpty: Bool { samples.isEmpty }
+
+            /// Adds new samples; returns how many older ones were dropped for newer ones of their series.
+            mutating func append(_ new: [AcceptedSample], limit: Int) -> Int {
+                if !collapsing {
+                    samples += new
+                    guard samples.count > limit else { return 0 }
+                    let all = samples
+                    samples = []
+                    collapsing = true
+                    return keepNewest(all)
+                }
+                return keepNewest(new)
             }
-            return newest.values.sorted().map { samples[$0] }
+
+            /// Hands the backlog to the reader and starts an empty one.
+            mutating func take() -> Update {
+                defer { self = Backlog() }
+                return Update(samples: samples, skipped: skipped)
+            }
+
+            private mutating func keepNewest(_ new: [AcceptedSample]) -> Int {
+                var dropped = 0
+                for sample in new {
+                    if let slot = slots[sample.seriesID] {
+                        dropped += 1
+                        if samples[slot].sample.time <= sample.sample.time { samples[slot] = sample }
+                    } else {
+                        slots[sample.seriesID] = samples.count
+                        samples.append(sample)
+                    }
+                }
+                skipped += dropped
+                return dropped
+            }
         }
     }
 }

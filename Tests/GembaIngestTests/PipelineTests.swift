@@ -126,6 +126,31 @@ import Testing
         }
     }
 
+    @Test func aSlowSubscriberOfMoreSeriesThanItsLimitGetsTheNewestOfEach() async throws {
+        let store = try Self.makeStore()
+        let hub = LiveHub(maxPending: 5)
+        try await Self.withPipeline(store) { pipeline in
+            pipeline.addObserver(hub)
+            let floor = hub.subscribe(LiveHub.Filter(tenant: tenant))
+            defer { hub.remove(floor) }
+            let tags = (1...8).map { "tag\($0)" }
+            func round(_ step: Int64) async throws {
+                _ = try await pipeline.submit(tags.map { Self.point("p/l/press", $0, step, .double(Double(step))) }, source: .http)
+            }
+            // Eight series, five slots: three unread rounds keep every series, each at its newest value.
+            for step in Int64(1)...3 { try await round(step) }
+            let update = await floor.next()
+            #expect(update?.samples.map(\.key.tag) == tags)
+            #expect(update?.samples.allSatisfy { $0.sample.value == .double(3) } == true)
+            #expect(update?.skipped == 16)
+            // The next backlog starts afresh: nothing dropped when nothing repeated.
+            try await round(4)
+            let next = await floor.next()
+            #expect(next?.samples.count == 8)
+            #expect(next?.skipped == 0)
+        }
+    }
+
     @Test func knownSeriesGoLiveOnArrivalAndNewSeriesAfterTheirCommit() async throws {
         let store = HeldCommitStore(try Self.makeStore())
         let hub = LiveHub()
