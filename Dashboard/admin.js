@@ -2,6 +2,7 @@
 // shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
+import { calendarCard } from "/assets/calendar.js";
 import { el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
@@ -11,7 +12,7 @@ export async function renderAdmin(main) {
   if (may("manageUsers")) sections.push(await people());
   if (may("manageAPIKeys")) sections.push(await keys());
   if (may("manageDevices")) sections.push(await devices());
-  if (may("configure")) sections.push(await reasons(), calendars());
+  if (may("configure")) sections.push(await reasons(), await calendarCard());
   if (may("manageTenant")) sections.push(await limits());
   main.replaceChildren(el("h1", {}, "Administration"), ...sections);
   return () => {};
@@ -95,25 +96,6 @@ async function reasons() {
       await api("/api/v1/reasons", { method: "PUT", body: { ...values, isFailure: false, isSetup: false } });
       return "Saved. The KPIs follow.";
     }));
-}
-
-function calendars() {
-  const site = el("input", { id: "calendar-site", required: true });
-  const text = el("textarea", { id: "calendar-json", rows: 8 });
-  const message = el("p", { role: "status" });
-  return el("section", { class: "card", id: "admin-calendars" }, el("h2", {}, "Shift calendars"),
-    el("label", { for: "calendar-site" }, "Site"), site,
-    el("button", { type: "button", onclick: async () => {
-      try { text.value = JSON.stringify(await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`), null, 2); message.textContent = ""; }
-      catch (error) { message.textContent = error.message; }
-    } }, "Load"),
-    el("label", { for: "calendar-json" }, "Calendar (JSON: timeZone, patterns, exceptions)"), text,
-    el("button", { type: "button", onclick: async () => {
-      try {
-        await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`, { method: "PUT", body: JSON.parse(text.value) });
-        message.textContent = "Saved.";
-      } catch (error) { message.textContent = error.message; }
-    } }, "Save"), message);
 }
 
 async function limits() {

@@ -4,7 +4,13 @@ import { api, liveSocket } from "/assets/api.js";
 import { setConnection } from "/assets/app.js";
 import { el, percent, duration, stateClass } from "/assets/ui.js";
 
-const keyTags = ["state", "speed", "spindle_temp", "total_count"];
+const defaultTags = ["speed", "spindle_temp", "total_count"];
+const storedTags = "gemba.floor.tags";
+
+/** The tags this browser shows on the tiles (chosen under "Values", kept in local storage); the state always streams. */
+function keyTags() {
+  try { return JSON.parse(localStorage.getItem(storedTags)) ?? defaultTags; } catch { return defaultTags; }
+}
 const stateCategories = {
   producing: "producing", running: "producing", reduced_speed: "reduced_speed", idle: "idle", setup: "planned_stop",
   planned_stop: "planned_stop", breakdown: "unplanned_stop", jam: "unplanned_stop", material_shortage: "unplanned_stop",
@@ -17,11 +23,14 @@ export async function renderFloor(main) {
     el("option", { value: "planned" }, "Planned stops"), el("option", { value: "producing" }, "Producing"),
     el("option", { value: "unknown" }, "Unknown / stale"));
   const grid = el("div", { class: "floor", id: "floor" });
-  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Floor"), search, filter), grid);
+  let shown = keyTags();
+  const chooser = tagChooser(shown, (tags) => { shown = tags; showTags(); });
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Floor"), search, filter, chooser), grid);
 
   const { machines } = await api("/api/v1/machines");
   if (machines.length === 0) {
     grid.append(el("p", { class: "empty" }, "No machines yet. Machines appear as soon as they send data."));
+    chooser.hidden = true;
     return () => {};
   }
   const tiles = new Map();
@@ -33,7 +42,7 @@ export async function renderFloor(main) {
       grid.append(el("section", { class: "line", "data-group": group }, el("h2", {}, group), box));
       groups.set(group, box);
     }
-    const tile = makeTile(machine);
+    const tile = makeTile(machine, () => shown);
     tiles.set(machine.path, tile);
     groups.get(group).append(tile.node);
   }
@@ -47,8 +56,12 @@ export async function renderFloor(main) {
   filter.addEventListener("change", applyFilter);
 
   // Latest values first (fast), then the OEE figures; both refresh, the values live.
-  const latest = await api(`/api/v1/latest?${keyTags.map((tag) => `tag=${tag}`).join("&")}`);
-  for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  const query = () => ["state", ...shown].map((tag) => `tag=${encodeURIComponent(tag)}`).join("&");
+  const showLatest = async () => {
+    const latest = await api(`/api/v1/latest?${query()}`);
+    for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  };
+  await showLatest();
   performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
   let pending = new Map();
   let frame = 0, received = 0, skipped = 0;  // skipped: older values the server collapsed for a slow reader
@@ -63,8 +76,8 @@ export async function renderFloor(main) {
     pending = new Map();
     if (stateChanged && filter.value) applyFilter();
   };
-  // Every tag of every machine streams in (the tiles draw the key ones): a busy floor is what the dashboard must keep up with.
-  const socket = liveSocket("/api/v1/live", {
+  // The state and the shown tags of every machine stream in; a new choice of tags opens a new stream.
+  const openSocket = () => liveSocket(`/api/v1/live?${query()}`, {
     onMessage: (message) => {
       // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
       for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
@@ -74,6 +87,14 @@ export async function renderFloor(main) {
     },
     onState: setConnection,
   });
+  let socket = openSocket();
+  function showTags() {
+    localStorage.setItem(storedTags, JSON.stringify(shown));
+    for (const tile of tiles.values()) tile.clearValues();
+    socket.close();
+    socket = openSocket();
+    showLatest().catch(() => {});
+  }
   let stopped = false;
   const refreshOEE = async () => {
     try {
@@ -86,7 +107,23 @@ export async function renderFloor(main) {
   return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); };
 }
 
-function makeTile(machine) {
+/** "Values": which tags the tiles show, from every tag the machines report. */
+function tagChooser(shown, onChange) {
+  const box = el("div", { class: "chips", id: "floor-tags" });
+  const details = el("details", { class: "chooser" }, el("summary", {}, "Values"), box);
+  details.addEventListener("toggle", async () => {
+    if (!details.open || box.childElementCount) return;
+    try {
+      const { tags } = await api("/api/v1/tags");
+      const names = [...new Set(tags.map((tag) => tag.name))].filter((name) => name !== "state").sort();
+      box.replaceChildren(...names.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: shown.includes(name),
+        onchange: () => onChange([...box.querySelectorAll("input:checked")].map((input) => input.value)) }), name)));
+    } catch (error) { box.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
+  });
+  return details;
+}
+
+function makeTile(machine, shownTags) {
   const values = new Map();
   const valueList = el("dl", { class: "values" });
   const state = el("span", { class: "state" }, "–");
@@ -108,7 +145,7 @@ function makeTile(machine) {
         node.dataset.state = colour;
         return true;
       }
-      if (!keyTags.includes(tag)) return false;
+      if (!shownTags().includes(tag)) return false;
       let entry = values.get(tag);
       if (!entry) {
         entry = el("dd", {});
@@ -120,6 +157,7 @@ function makeTile(machine) {
       if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
       return false;
     },
+    clearValues() { values.clear(); valueList.replaceChildren(); },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
       apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;

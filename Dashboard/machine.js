@@ -75,9 +75,8 @@ function renderStops(container, stops, reasons, path, refresh) {
           } catch (error) { picker.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
         } }, reason.name));
       }
-      cell.append(" ", el("button", { type: "button", class: "small", "data-start": stop.start, "aria-expanded": "false",
-        onclick: (event) => { picker.hidden = !picker.hidden; event.target.setAttribute("aria-expanded", String(!picker.hidden)); } },
-        "Set reason"), picker);
+      const splitter = splitForm(stop, stopReasons, path, refresh);
+      cell.append(" ", toggle("Set reason", picker, stop.start), " ", toggle("Split", splitter, stop.start), picker, splitter);
     }
     return el("tr", { "data-start": stop.start },
       el("td", {}, time(stop.start)), el("td", {}, stop.open ? `${duration(stop.duration_ms)} (running)` : duration(stop.duration_ms)),
@@ -86,4 +85,29 @@ function renderStops(container, stops, reasons, path, refresh) {
   container.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, ...["Start", "Duration", "Reason", "Fault", "Reason from"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...rows)));
+}
+
+/** A small button that shows and hides `panel`. */
+function toggle(label, panel, start) {
+  return el("button", { type: "button", class: "small", "data-start": start, "data-action": label, "aria-expanded": "false",
+    onclick: (event) => { panel.hidden = !panel.hidden; event.target.setAttribute("aria-expanded", String(!panel.hidden)); } }, label);
+}
+
+/** Splits a stop in two at a minute from its start, each part with its own reason (a jam that became a breakdown). */
+function splitForm(stop, reasons, path, refresh) {
+  const options = () => reasons.map((reason) => el("option", { value: `${reason.category}/${reason.code}` }, reason.name));
+  const longest = Math.max(1, Math.floor(stop.duration_ms / 60000) - 1);
+  const minutes = el("input", { type: "number", min: 1, max: longest, value: Math.min(5, longest), required: true, "aria-label": "Minutes from the start" });
+  const first = el("select", { "aria-label": "Reason of the first part" }, ...options());
+  const rest = el("select", { "aria-label": "Reason of the rest" }, ...options());
+  const message = el("p", { role: "status" });
+  return el("form", { class: "inline split", hidden: true, onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
+      await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
+      await refresh();
+    } catch (error) { message.textContent = error.message; }
+  } }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
+    el("button", { type: "submit", class: "small" }, "Split stop"), message);
 }

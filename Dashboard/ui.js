@@ -23,6 +23,7 @@ export function percent(kpi) {
 }
 
 export function duration(ms) {
+  if (ms < 60000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.floor(ms / 60000);
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);

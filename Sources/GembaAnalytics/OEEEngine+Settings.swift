@@ -112,9 +112,11 @@ extension ShiftCalendar {
         guard TimeZone(identifier: timeZone) != nil else { throw ModelError(.invalid, "unknown time zone \"\(timeZone)\"") }
         let days = 0...1440
         for pattern in patterns + exceptions.compactMap(\.extraPattern) {
-            guard !pattern.name.isEmpty, !pattern.weekdays.isEmpty || exceptions.contains(where: { $0.extraPattern == pattern }),
-                  pattern.weekdays.allSatisfy({ (1...7).contains($0) }),
-                  days.contains(pattern.start), days.contains(pattern.end) else {
+            guard !pattern.name.isEmpty else { throw ModelError(.invalid, "every shift needs a name") }
+            guard !pattern.weekdays.isEmpty || exceptions.contains(where: { $0.extraPattern == pattern }) else {
+                throw ModelError(.invalid, "shift \"\(pattern.name)\": choose the weekdays it runs on")
+            }
+            guard pattern.weekdays.allSatisfy({ (1...7).contains($0) }), days.contains(pattern.start), days.contains(pattern.end) else {
                 throw ModelError(.invalid, "shift \"\(pattern.name)\": weekdays must be 1 (Monday) to 7 and times 0 to 1440 minutes")
             }
             let crosses = pattern.end <= pattern.start

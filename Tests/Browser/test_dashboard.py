@@ -14,7 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as expected
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 HTTP = os.environ.get("GEMBA_HTTP_URL", "http://127.0.0.1:8080")
 PASSWORD = os.environ.get("GEMBA_ADMIN_PASSWORD", "")
@@ -111,7 +111,7 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
         "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;", canvas)
     assert painted > 500, "the trend chart is drawn"
     shot(driver, "03-machine")
-    button = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-start="{stop["start"]}"]')))
+    button = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-action="Set reason"][data-start="{stop["start"]}"]')))
     button.click()                                                                   # click 1: open the reasons
     row = f'tr[data-start="{stop["start"]}"]'
     driver.find_element(By.CSS_SELECTOR, f'{row} button[data-reason="unplanned_stop/material_shortage"]').click()  # click 2
@@ -134,6 +134,84 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
     driver.get(HTTP + "/#/admin")
     wait(driver, expected.presence_of_element_located((By.ID, "admin-people")))
     shot(driver, "05-admin")
+
+
+def test_an_operator_splits_a_stop_from_the_machine_page(browser, admin_token):
+    now = int(time.time() * 1000)
+    stop, machine = None, None
+    for candidate in call("/api/v1/machines", token=admin_token)["machines"]:
+        stops = call(f"/api/v1/stops?machine={candidate['path']}&from={now - 82_800_000}&to={now}", token=admin_token)["stops"]
+        long = [s for s in stops if not s["open"] and s["duration_ms"] >= 180_000 and s["start"] > now - 82_800_000]
+        if long:
+            stop, machine = long[0], candidate["path"]
+            break
+    assert stop, "the demo's day has a stop of three minutes or more"
+    reasons = [r["category"] + "/" + r["code"] for r in call("/api/v1/reasons", token=admin_token)["reasons"]
+               if r["category"] in ("unplanned_stop", "planned_stop")]
+    first, rest = reasons[0], reasons[1]
+    driver = browser
+    sign_in(driver, "admin@gemba.local", PASSWORD)
+    driver.get(HTTP + f"/#/machine/{machine}")
+    wait(driver, expected.element_to_be_clickable((By.XPATH, '//button[text()="24 h"]'))).click()
+    split = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-action="Split"][data-start="{stop["start"]}"]')))
+    split.click()
+    form = driver.find_element(By.CSS_SELECTOR, f'tr[data-start="{stop["start"]}"] form.split')
+    minutes = form.find_element(By.CSS_SELECTOR, 'input[type="number"]')
+    minutes.clear()
+    minutes.send_keys("1")
+    Select(form.find_element(By.CSS_SELECTOR, 'select[aria-label="Reason of the first part"]')).select_by_value(first)
+    Select(form.find_element(By.CSS_SELECTOR, 'select[aria-label="Reason of the rest"]')).select_by_value(rest)
+    shot(driver, "07-split")
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-start="{stop["start"] + 60_000}"]')))
+    parts = [s for s in call(f"/api/v1/stops?machine={machine}&from={stop['start']}&to={stop['end']}", token=admin_token)["stops"]
+             if stop["start"] <= s["start"] < stop["end"]]
+    assert [(p["start"], p["reason"]) for p in parts] == [(stop["start"], first), (stop["start"] + 60_000, rest)]
+
+
+def test_an_engineer_edits_a_shift_calendar_in_the_form(browser, admin_token):
+    site = call("/api/v1/machines", token=admin_token)["machines"][0]["site"]
+    original = call(f"/api/v1/calendars/{site}", token=admin_token)
+    driver = browser
+    sign_in(driver, "admin@gemba.local", PASSWORD)
+    driver.get(HTTP + "/#/admin")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#calendar-shifts .shift")) == len(original["patterns"]) == 3)
+    assert driver.find_element(By.ID, "calendar-zone").get_attribute("value") == original["timeZone"]
+    try:
+        # A day off: add it, pick the date, save; the API has it.
+        driver.find_element(By.XPATH, '//fieldset[.//*[@id="calendar-exceptions"]]/button[text()="Add day"]').click()
+        date = driver.find_elements(By.CSS_SELECTOR, '#calendar-exceptions input[type="date"]')[-1]
+        driver.execute_script("arguments[0].value = '2030-12-24'", date)
+        driver.find_element(By.ID, "calendar-save").click()
+        wait(driver, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#admin-calendars [role=status]").text)
+        saved = call(f"/api/v1/calendars/{site}", token=admin_token)
+        assert saved["patterns"] == original["patterns"]
+        assert {"noProduction": {"date": "2030-12-24"}} in saved["exceptions"]
+        # A shift without a name is refused with the server's words, and nothing changes.
+        name = driver.find_element(By.CSS_SELECTOR, '#calendar-shifts .shift input[data-field="name"]')
+        name.clear()
+        driver.find_element(By.ID, "calendar-save").click()
+        wait(driver, lambda d: "needs a name" in d.find_element(By.CSS_SELECTOR, "#admin-calendars [role=status]").text)
+        assert call(f"/api/v1/calendars/{site}", token=admin_token) == saved
+        shot(driver, "08-calendar")
+    finally:
+        call(f"/api/v1/calendars/{site}", original, token=admin_token, method="PUT")
+
+
+def test_the_floor_shows_the_values_chosen(browser, admin_token):
+    driver = browser
+    sign_in(driver, "admin@gemba.local", PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "details.chooser summary").click()
+    power = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, '#floor-tags input[value="power"]')))
+    speed = driver.find_element(By.CSS_SELECTOR, '#floor-tags input[value="speed"]')
+    assert speed.is_selected() and not power.is_selected()
+    power.click()
+    speed.click()
+    labels = "return [...document.querySelectorAll('.tile')].map(t => [...t.querySelectorAll('dt')].map(d => d.textContent).join(','))"
+    wait(driver, lambda d: all("power" in tile and "speed" not in tile for tile in d.execute_script(labels)))
+    driver.refresh()  # the choice stays with this browser
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".tile dt") and all("power" in t and "speed" not in t for t in d.execute_script(labels)))
+    shot(driver, "09-floor-values")
 
 
 def test_a_viewer_is_not_offered_administration(browser, admin_token):

@@ -415,7 +415,7 @@ import Testing
         }
     }
 
-    /// Settings are checked: a bad zone, a break outside its shift, a bad time, a negative cycle time.
+    /// Settings are checked: a bad zone, a break outside its shift, a bad time, a shift without name or weekdays, a negative cycle time.
     @Test func badSettingsAreRefusedWithTheReason() async throws {
         let harness = try await ServerHarness()
         try await harness.test { client in
@@ -424,6 +424,8 @@ import Testing
                 ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "A", "weekdays": [1], "start": "06:00", "end": "14:00", "breaks": [{"start": "15:00", "end": "15:30"}]}]}"#, .unprocessableContent, "outside the shift"),
                 ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "A", "weekdays": [1], "start": "6 am", "end": "14:00"}]}"#, .badRequest, "HH:MM"),
                 ("/api/v1/calendars/p1", #"{"timeZone": "UTC"}"#, .badRequest, "patterns is required"),
+                ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "", "weekdays": [1], "start": "06:00", "end": "14:00"}]}"#, .unprocessableContent, "needs a name"),
+                ("/api/v1/calendars/p1", #"{"timeZone": "UTC", "exceptions": [], "patterns": [{"name": "A", "weekdays": [], "start": "06:00", "end": "14:00"}]}"#, .unprocessableContent, "choose the weekdays"),
                 ("/api/v1/production-settings?machine=p1/l1/m1", #"{"idealCycleTime": -5}"#, .unprocessableContent, "idealCycleTime"),
                 ("/api/v1/production-settings?machine=p1/l1/m1", #"{"counterMode": "sometimes"}"#, .badRequest, "counterMode"),
                 ("/api/v1/reasons", #"{"category": "unplanned_stop", "code": "Bad Code!", "name": "x", "lossClass": "availability", "isFailure": false, "isSetup": false}"#, .unprocessableContent, "reason code"),

@@ -8,6 +8,7 @@ enum DashboardAssets {
 // shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
+import { calendarCard } from "/assets/calendar.js";
 import { el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
@@ -17,7 +18,7 @@ export async function renderAdmin(main) {
   if (may("manageUsers")) sections.push(await people());
   if (may("manageAPIKeys")) sections.push(await keys());
   if (may("manageDevices")) sections.push(await devices());
-  if (may("configure")) sections.push(await reasons(), calendars());
+  if (may("configure")) sections.push(await reasons(), await calendarCard());
   if (may("manageTenant")) sections.push(await limits());
   main.replaceChildren(el("h1", {}, "Administration"), ...sections);
   return () => {};
@@ -101,25 +102,6 @@ async function reasons() {
       await api("/api/v1/reasons", { method: "PUT", body: { ...values, isFailure: false, isSetup: false } });
       return "Saved. The KPIs follow.";
     }));
-}
-
-function calendars() {
-  const site = el("input", { id: "calendar-site", required: true });
-  const text = el("textarea", { id: "calendar-json", rows: 8 });
-  const message = el("p", { role: "status" });
-  return el("section", { class: "card", id: "admin-calendars" }, el("h2", {}, "Shift calendars"),
-    el("label", { for: "calendar-site" }, "Site"), site,
-    el("button", { type: "button", onclick: async () => {
-      try { text.value = JSON.stringify(await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`), null, 2); message.textContent = ""; }
-      catch (error) { message.textContent = error.message; }
-    } }, "Load"),
-    el("label", { for: "calendar-json" }, "Calendar (JSON: timeZone, patterns, exceptions)"), text,
-    el("button", { type: "button", onclick: async () => {
-      try {
-        await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`, { method: "PUT", body: JSON.parse(text.value) });
-        message.textContent = "Saved.";
-      } catch (error) { message.textContent = error.message; }
-    } }, "Save"), message);
 }
 
 async function limits() {
@@ -232,6 +214,7 @@ export function liveSocket(path, { onMessage, onState }) {
           --band: rgba(110, 160, 255, .2); }
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }  /* the attribute wins over a class's display (pickers, forms, filtered tiles) */
 body { margin: 0; font: 16px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--text); }
 a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
@@ -249,7 +232,7 @@ h2 { font-size: 1.1rem; margin: .4rem 0; }
 .toolbar { display: flex; gap: .8rem; align-items: center; flex-wrap: wrap; margin-bottom: .8rem; }
 .card { background: var(--card); border: 1px solid var(--grid); border-radius: 8px; padding: 1rem; margin-bottom: 1rem; }
 .narrow { max-width: 420px; display: grid; gap: .4rem; }
-input, select, textarea, button { font: inherit; padding: .45rem .6rem; border-radius: 6px; border: 1px solid var(--grid); background: var(--card); color: var(--text); }
+input, select, button { font: inherit; padding: .45rem .6rem; border-radius: 6px; border: 1px solid var(--grid); background: var(--card); color: var(--text); }
 button { cursor: pointer; background: var(--accent); color: #fff; border: none; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
 button.small { padding: .2rem .5rem; font-size: .85rem; }
@@ -273,6 +256,10 @@ button.small { padding: .2rem .5rem; font-size: .85rem; }
 .values dd { margin: 0; font-variant-numeric: tabular-nums; }
 .values dd[data-quality="bad"] { color: var(--unknown); text-decoration: line-through; }
 .chips { display: flex; flex-wrap: wrap; gap: .6rem; border: none; padding: 0; }
+.chooser { position: relative; }
+.chooser summary { cursor: pointer; padding: .45rem .6rem; border: 1px solid var(--grid); border-radius: 6px; background: var(--card); }
+.chooser .chips { position: absolute; z-index: 2; right: 0; min-width: 240px; margin-top: .3rem; padding: .6rem; background: var(--card);
+                  border: 1px solid var(--grid); border-radius: 6px; box-shadow: 0 4px 12px rgba(0, 0, 0, .15); }
 .buttons { display: flex; gap: .4rem; margin: .5rem 0; }
 canvas.chart { width: 100%; height: 220px; display: block; }
 .timeline { position: relative; height: 28px; background: var(--producing); border-radius: 4px; overflow: hidden; }
@@ -295,7 +282,14 @@ svg.bars rect { fill: var(--unplanned); }
 svg.bars text { fill: var(--text); }
 form.inline { display: flex; flex-wrap: wrap; gap: .4rem; align-items: end; margin-top: .6rem; }
 form.inline h3 { width: 100%; margin: 0; font-size: 1rem; }
-textarea { width: 100%; font-family: ui-monospace, monospace; }
+button.secondary { background: var(--card); color: var(--text); border: 1px solid var(--grid); }
+fieldset.group { border: 1px solid var(--grid); border-radius: 6px; margin: .6rem 0; display: grid; gap: .4rem; }
+.rows { display: grid; gap: .4rem; }
+fieldset.group > button { justify-self: start; }
+.row { display: flex; flex-wrap: wrap; gap: .4rem; align-items: start; padding-bottom: .4rem; border-bottom: 1px dashed var(--grid); }
+.shift { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; }
+.shift .days { display: flex; flex-wrap: wrap; gap: .3rem; }
+.shift fieldset.group { margin: 0; padding: .3rem .5rem; }
 @media (max-width: 700px) { main { padding: .5rem; } .tiles { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); } }
 @media print {
   .top, .toolbar select, .toolbar button, #connection { display: none; }
@@ -393,6 +387,125 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 route();
+
+"""####),
+        "calendar.js": ("text/javascript; charset=utf-8", ####"""
+// The shift calendar of a site as a form: time zone, shifts (name, weekdays, start, end, breaks)
+// and exceptions (a day without production, an extra shift). The server checks the calendar and
+// names the field it refuses; the message is shown as it comes.
+import { api } from "/assets/api.js";
+import { el } from "/assets/ui.js";
+
+const weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];  // ISO 1…7
+
+/** The administration card: pick a site, edit its calendar, save it. */
+export async function calendarCard() {
+  const { machines } = await api("/api/v1/machines");
+  const sites = [...new Set(machines.map((machine) => machine.site))].sort();
+  const site = el("select", { id: "calendar-site", "aria-label": "Site" }, ...sites.map((name) => el("option", { value: name }, name)));
+  const editor = el("div", { class: "calendar" });
+  const message = el("p", { role: "status" });
+  let current = null;
+  const load = async () => {
+    message.textContent = "";
+    if (!site.value) { editor.replaceChildren(el("p", { class: "empty" }, "No sites yet. Sites appear with their machines.")); return; }
+    try {
+      current = calendarForm(await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`));
+      editor.replaceChildren(current.node);
+    } catch (error) { editor.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
+  };
+  site.addEventListener("change", load);
+  const save = el("button", { type: "button", id: "calendar-save", onclick: async () => {
+    try {
+      await api(`/api/v1/calendars/${encodeURIComponent(site.value)}`, { method: "PUT", body: current.value() });
+      message.textContent = "Saved. The site's KPIs follow the new calendar.";
+    } catch (error) { message.textContent = error.message; }
+  } }, "Save calendar");
+  await load();
+  return el("section", { class: "card", id: "admin-calendars" }, el("h2", {}, "Shift calendars"),
+    el("p", { class: "hint" }, "Times are local to the site's time zone; a shift that ends before it starts runs past midnight."),
+    el("div", { class: "toolbar" }, el("label", { for: "calendar-site" }, "Site"), site), editor, save, message);
+}
+
+/** The form for one calendar; `value()` reads it back in the API's shape. */
+function calendarForm(calendar) {
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const zone = el("input", { id: "calendar-zone", list: "calendar-zones", value: calendar.timeZone, required: true });
+  const shifts = list("Shifts", "calendar-shifts", calendar.patterns.map(shiftRow), () => shiftRow(newShift()), "Add shift");
+  const exceptions = list("Days that differ", "calendar-exceptions", calendar.exceptions.map(exceptionRow),
+    () => exceptionRow({ noProduction: { date: "" } }), "Add day");
+  return {
+    node: el("div", {}, el("label", { for: "calendar-zone" }, "Time zone"), zone,
+      el("datalist", { id: "calendar-zones" }, ...zones.map((name) => el("option", { value: name }))), shifts.node, exceptions.node),
+    value: () => ({ timeZone: zone.value.trim(), patterns: shifts.values(), exceptions: exceptions.values() }),
+  };
+}
+
+/** A titled list of editable rows with an add button; each row has `node` and `value()`. */
+function list(title, id, rows, make, addLabel) {
+  const body = el("div", { class: "rows", id });
+  const entries = [];
+  const add = (row) => {
+    const remove = el("button", { type: "button", class: "small secondary", "aria-label": `Remove from ${title.toLowerCase()}`,
+      onclick: () => { entries.splice(entries.indexOf(row), 1); wrapper.remove(); } }, "Remove");
+    const wrapper = el("div", { class: "row" }, row.node, remove);
+    entries.push(row);
+    body.append(wrapper);
+  };
+  rows.forEach(add);
+  return {
+    node: el("fieldset", { class: "group" }, el("legend", {}, title), body,
+      el("button", { type: "button", class: "small", onclick: () => add(make()) }, addLabel)),
+    values: () => entries.map((row) => row.value()),
+  };
+}
+
+function newShift() { return { name: "", weekdays: [1, 2, 3, 4, 5], start: "06:00", end: "14:00", breaks: [] }; }
+
+/** One shift pattern: name, weekdays, start, end and its breaks. */
+function shiftRow(pattern) {
+  const name = el("input", { "aria-label": "Shift name", value: pattern.name, required: true, size: 10, "data-field": "name" });
+  const days = weekdays.map((label, index) => el("input", { type: "checkbox", value: index + 1, "aria-label": label,
+    checked: pattern.weekdays.includes(index + 1) }));
+  const start = timeInput("Start", pattern.start);
+  const end = timeInput("End", pattern.end);
+  const breaks = list("Breaks", null, pattern.breaks.map(breakRow), () => breakRow({ start: "", end: "" }), "Add break");
+  return {
+    node: el("div", { class: "shift", "data-shift": pattern.name }, name,
+      el("span", { class: "days" }, ...days.map((box, index) => el("label", {}, box, weekdays[index]))),
+      el("label", {}, "from ", start), el("label", {}, "to ", end), breaks.node),
+    value: () => ({ name: name.value.trim(), weekdays: days.filter((box) => box.checked).map((box) => Number(box.value)),
+                    start: start.value, end: end.value, breaks: breaks.values() }),
+  };
+}
+
+function breakRow(range) {
+  const start = timeInput("Break start", range.start), end = timeInput("Break end", range.end);
+  return { node: el("span", {}, start, " – ", end), value: () => ({ start: start.value, end: end.value }) };
+}
+
+/** A day without production, or a day with an extra shift. */
+function exceptionRow(exception) {
+  const extra = exception.extraShift;
+  const date = el("input", { type: "date", "aria-label": "Date", value: (extra ?? exception.noProduction).date, required: true });
+  const kind = el("select", { "aria-label": "What differs" },
+    el("option", { value: "none", selected: !extra }, "No production"), el("option", { value: "extra", selected: !!extra }, "Extra shift"));
+  const shift = shiftRow(extra?.shift ?? { ...newShift(), name: "Extra", weekdays: [] });
+  const shiftBox = el("div", { hidden: !extra }, shift.node);
+  shiftBox.querySelector(".days").hidden = true;  // an extra shift falls on its date, not on weekdays
+  kind.addEventListener("change", () => { shiftBox.hidden = kind.value !== "extra"; });
+  return {
+    node: el("div", {}, date, kind, shiftBox),
+    value: () => kind.value === "extra"
+      ? { extraShift: { date: date.value, shift: { ...shift.value(), weekdays: [] } } }
+      : { noProduction: { date: date.value } },
+  };
+}
+
+function timeInput(label, value) {
+  // A time input stops at 23:59; the end of the day is midnight, which a shift ending "before" its start reaches anyway.
+  return el("input", { type: "time", "aria-label": label, value: value === "24:00" ? "00:00" : value, required: true });
+}
 
 """####),
         "chart.js": ("text/javascript; charset=utf-8", ####"""
@@ -525,7 +638,13 @@ import { api, liveSocket } from "/assets/api.js";
 import { setConnection } from "/assets/app.js";
 import { el, percent, duration, stateClass } from "/assets/ui.js";
 
-const keyTags = ["state", "speed", "spindle_temp", "total_count"];
+const defaultTags = ["speed", "spindle_temp", "total_count"];
+const storedTags = "gemba.floor.tags";
+
+/** The tags this browser shows on the tiles (chosen under "Values", kept in local storage); the state always streams. */
+function keyTags() {
+  try { return JSON.parse(localStorage.getItem(storedTags)) ?? defaultTags; } catch { return defaultTags; }
+}
 const stateCategories = {
   producing: "producing", running: "producing", reduced_speed: "reduced_speed", idle: "idle", setup: "planned_stop",
   planned_stop: "planned_stop", breakdown: "unplanned_stop", jam: "unplanned_stop", material_shortage: "unplanned_stop",
@@ -538,11 +657,14 @@ export async function renderFloor(main) {
     el("option", { value: "planned" }, "Planned stops"), el("option", { value: "producing" }, "Producing"),
     el("option", { value: "unknown" }, "Unknown / stale"));
   const grid = el("div", { class: "floor", id: "floor" });
-  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Floor"), search, filter), grid);
+  let shown = keyTags();
+  const chooser = tagChooser(shown, (tags) => { shown = tags; showTags(); });
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Floor"), search, filter, chooser), grid);
 
   const { machines } = await api("/api/v1/machines");
   if (machines.length === 0) {
     grid.append(el("p", { class: "empty" }, "No machines yet. Machines appear as soon as they send data."));
+    chooser.hidden = true;
     return () => {};
   }
   const tiles = new Map();
@@ -554,7 +676,7 @@ export async function renderFloor(main) {
       grid.append(el("section", { class: "line", "data-group": group }, el("h2", {}, group), box));
       groups.set(group, box);
     }
-    const tile = makeTile(machine);
+    const tile = makeTile(machine, () => shown);
     tiles.set(machine.path, tile);
     groups.get(group).append(tile.node);
   }
@@ -568,8 +690,12 @@ export async function renderFloor(main) {
   filter.addEventListener("change", applyFilter);
 
   // Latest values first (fast), then the OEE figures; both refresh, the values live.
-  const latest = await api(`/api/v1/latest?${keyTags.map((tag) => `tag=${tag}`).join("&")}`);
-  for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  const query = () => ["state", ...shown].map((tag) => `tag=${encodeURIComponent(tag)}`).join("&");
+  const showLatest = async () => {
+    const latest = await api(`/api/v1/latest?${query()}`);
+    for (const value of latest.values) tiles.get(value.machine)?.value(value.tag, value.v, value.quality);
+  };
+  await showLatest();
   performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
   let pending = new Map();
   let frame = 0, received = 0, skipped = 0;  // skipped: older values the server collapsed for a slow reader
@@ -584,8 +710,8 @@ export async function renderFloor(main) {
     pending = new Map();
     if (stateChanged && filter.value) applyFilter();
   };
-  // Every tag of every machine streams in (the tiles draw the key ones): a busy floor is what the dashboard must keep up with.
-  const socket = liveSocket("/api/v1/live", {
+  // The state and the shown tags of every machine stream in; a new choice of tags opens a new stream.
+  const openSocket = () => liveSocket(`/api/v1/live?${query()}`, {
     onMessage: (message) => {
       // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
       for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
@@ -595,6 +721,14 @@ export async function renderFloor(main) {
     },
     onState: setConnection,
   });
+  let socket = openSocket();
+  function showTags() {
+    localStorage.setItem(storedTags, JSON.stringify(shown));
+    for (const tile of tiles.values()) tile.clearValues();
+    socket.close();
+    socket = openSocket();
+    showLatest().catch(() => {});
+  }
   let stopped = false;
   const refreshOEE = async () => {
     try {
@@ -607,7 +741,23 @@ export async function renderFloor(main) {
   return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); };
 }
 
-function makeTile(machine) {
+/** "Values": which tags the tiles show, from every tag the machines report. */
+function tagChooser(shown, onChange) {
+  const box = el("div", { class: "chips", id: "floor-tags" });
+  const details = el("details", { class: "chooser" }, el("summary", {}, "Values"), box);
+  details.addEventListener("toggle", async () => {
+    if (!details.open || box.childElementCount) return;
+    try {
+      const { tags } = await api("/api/v1/tags");
+      const names = [...new Set(tags.map((tag) => tag.name))].filter((name) => name !== "state").sort();
+      box.replaceChildren(...names.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: shown.includes(name),
+        onchange: () => onChange([...box.querySelectorAll("input:checked")].map((input) => input.value)) }), name)));
+    } catch (error) { box.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
+  });
+  return details;
+}
+
+function makeTile(machine, shownTags) {
   const values = new Map();
   const valueList = el("dl", { class: "values" });
   const state = el("span", { class: "state" }, "–");
@@ -629,7 +779,7 @@ function makeTile(machine) {
         node.dataset.state = colour;
         return true;
       }
-      if (!keyTags.includes(tag)) return false;
+      if (!shownTags().includes(tag)) return false;
       let entry = values.get(tag);
       if (!entry) {
         entry = el("dd", {});
@@ -641,6 +791,7 @@ function makeTile(machine) {
       if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
       return false;
     },
+    clearValues() { values.clear(); valueList.replaceChildren(); },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
       apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;
@@ -815,9 +966,8 @@ function renderStops(container, stops, reasons, path, refresh) {
           } catch (error) { picker.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
         } }, reason.name));
       }
-      cell.append(" ", el("button", { type: "button", class: "small", "data-start": stop.start, "aria-expanded": "false",
-        onclick: (event) => { picker.hidden = !picker.hidden; event.target.setAttribute("aria-expanded", String(!picker.hidden)); } },
-        "Set reason"), picker);
+      const splitter = splitForm(stop, stopReasons, path, refresh);
+      cell.append(" ", toggle("Set reason", picker, stop.start), " ", toggle("Split", splitter, stop.start), picker, splitter);
     }
     return el("tr", { "data-start": stop.start },
       el("td", {}, time(stop.start)), el("td", {}, stop.open ? `${duration(stop.duration_ms)} (running)` : duration(stop.duration_ms)),
@@ -826,6 +976,31 @@ function renderStops(container, stops, reasons, path, refresh) {
   container.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, ...["Start", "Duration", "Reason", "Fault", "Reason from"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...rows)));
+}
+
+/** A small button that shows and hides `panel`. */
+function toggle(label, panel, start) {
+  return el("button", { type: "button", class: "small", "data-start": start, "data-action": label, "aria-expanded": "false",
+    onclick: (event) => { panel.hidden = !panel.hidden; event.target.setAttribute("aria-expanded", String(!panel.hidden)); } }, label);
+}
+
+/** Splits a stop in two at a minute from its start, each part with its own reason (a jam that became a breakdown). */
+function splitForm(stop, reasons, path, refresh) {
+  const options = () => reasons.map((reason) => el("option", { value: `${reason.category}/${reason.code}` }, reason.name));
+  const longest = Math.max(1, Math.floor(stop.duration_ms / 60000) - 1);
+  const minutes = el("input", { type: "number", min: 1, max: longest, value: Math.min(5, longest), required: true, "aria-label": "Minutes from the start" });
+  const first = el("select", { "aria-label": "Reason of the first part" }, ...options());
+  const rest = el("select", { "aria-label": "Reason of the rest" }, ...options());
+  const message = el("p", { role: "status" });
+  return el("form", { class: "inline split", hidden: true, onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
+      await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
+      await refresh();
+    } catch (error) { message.textContent = error.message; }
+  } }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
+    el("button", { type: "submit", class: "small" }, "Split stop"), message);
 }
 
 """####),
@@ -926,6 +1101,7 @@ export function percent(kpi) {
 }
 
 export function duration(ms) {
+  if (ms < 60000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.floor(ms / 60000);
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
