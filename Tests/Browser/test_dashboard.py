@@ -5,6 +5,8 @@ Screenshots of each page go to GEMBA_SCREENSHOTS (default .build/screenshots) fo
 import json
 import os
 import pathlib
+import socket
+import threading
 import time
 import urllib.request
 import uuid
@@ -12,7 +14,9 @@ import uuid
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as expected
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -212,6 +216,108 @@ def test_the_floor_shows_the_values_chosen(browser, admin_token):
     driver.refresh()  # the choice stays with this browser
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".tile dt") and all("power" in t and "speed" not in t for t in d.execute_script(labels)))
     shot(driver, "09-floor-values")
+
+
+class Blip:
+    """A TCP proxy in front of Gemba whose connections the test cuts, and refuses for a while, as a network blip would."""
+
+    def __init__(self, target):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.down = threading.Event()
+        self.lock = threading.Lock()
+        self.open = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if self.down.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.down.set()
+        with self.lock:
+            for end in self.open:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.open = []
+
+    def restore(self):
+        self.down.clear()
+
+
+def test_the_floor_recovers_from_a_network_blip_without_a_reload(browser, admin_token):
+    host, port = HTTP.removeprefix("http://").split(":")
+    blip = Blip((host, int(port)))
+    driver = browser
+    driver.get(blip.url + "/#/login")
+    wait(driver, expected.visibility_of_element_located((By.ID, "email"))).send_keys("admin@gemba.local")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".tile") and all(v.split(":", 1)[1] for v in tile_values(d)))
+    wait(driver, lambda d: d.find_element(By.ID, "connection").get_attribute("data-state") == "live")
+    driver.execute_script("window.notReloaded = true")
+    blip.cut()
+    wait(driver, lambda d: d.find_element(By.ID, "connection").get_attribute("data-state") == "reconnecting")
+    shot(driver, "10-floor-reconnecting")
+    blip.restore()
+    wait(driver, lambda d: d.find_element(By.ID, "connection").get_attribute("data-state") == "live", timeout=30)
+    before = tile_values(driver)
+    wait(driver, lambda d: tile_values(d) != before, timeout=15)  # live values flow again
+    assert driver.execute_script("return window.notReloaded === true"), "the page recovered without a reload"
+
+
+def test_keyboard_dark_mode_and_tablet(browser, admin_token):
+    driver = browser
+    sign_in(driver, "admin@gemba.local", PASSWORD)
+    # Keyboard: Tab reaches a machine tile and Enter opens it.
+    focused = "return document.activeElement.className"
+    for _ in range(40):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if driver.execute_script(focused) == "tile":
+            break
+    assert driver.execute_script(focused) == "tile", "a tile is reachable with the keyboard"
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait(driver, lambda d: d.execute_script("return location.hash").startswith("#/machine/"))
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    # Dark mode follows the system's choice.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    assert driver.execute_script("return getComputedStyle(document.body).backgroundColor") == "rgb(18, 22, 28)"
+    driver.get(HTTP + "/#/floor")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".tile .values dd"))
+    shot(driver, "11-floor-dark")
+    # A tablet held upright: nothing runs off the side of the screen.
+    driver.set_window_size(820, 1180)
+    machine = call("/api/v1/machines", token=admin_token)["machines"][0]["path"]
+    for page, ready in [("/#/floor", ".tile"), (f"/#/machine/{machine}", ".stops table, .stops .empty"),
+                        ("/#/oee", "#oee-output[data-from]"), ("/#/admin", "#admin-calendars")]:
+        driver.get(HTTP + page)
+        wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ready)))
+        assert driver.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth"), page
+    shot(driver, "12-admin-tablet-dark")
 
 
 def test_a_viewer_is_not_offered_administration(browser, admin_token):

@@ -206,12 +206,12 @@ export function liveSocket(path, { onMessage, onState }) {
         "app.css": ("text/css; charset=utf-8", ####"""
 :root {
   --bg: #f5f6f8; --card: #fff; --text: #1c2430; --muted: #5b6675; --accent: #2563eb; --grid: #dde2ea;
-  --band: rgba(37, 99, 235, .15); --producing: #1f9d55; --planned: #d9a400; --unplanned: #d64545; --unknown: #8a94a3;
+  --band: rgba(37, 99, 235, .15); --on-accent: #fff; --producing: #1f9d55; --planned: #d9a400; --unplanned: #d64545; --unknown: #8a94a3;
   color-scheme: light dark;
 }
 @media (prefers-color-scheme: dark) {
   :root { --bg: #12161c; --card: #1b212a; --text: #e6eaf0; --muted: #9aa5b4; --accent: #6ea0ff; --grid: #2c3440;
-          --band: rgba(110, 160, 255, .2); }
+          --band: rgba(110, 160, 255, .2); --on-accent: #0b1220; }
 }
 * { box-sizing: border-box; }
 [hidden] { display: none !important; }  /* the attribute wins over a class's display (pickers, forms, filtered tiles) */
@@ -233,7 +233,7 @@ h2 { font-size: 1.1rem; margin: .4rem 0; }
 .card { background: var(--card); border: 1px solid var(--grid); border-radius: 8px; padding: 1rem; margin-bottom: 1rem; }
 .narrow { max-width: 420px; display: grid; gap: .4rem; }
 input, select, button { font: inherit; padding: .45rem .6rem; border-radius: 6px; border: 1px solid var(--grid); background: var(--card); color: var(--text); }
-button { cursor: pointer; background: var(--accent); color: #fff; border: none; }
+button { cursor: pointer; background: var(--accent); color: var(--on-accent); border: none; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
 button.small { padding: .2rem .5rem; font-size: .85rem; }
 .error { color: var(--unplanned); }
