@@ -34,18 +34,27 @@ export async function renderFloor(main) {
     return () => {};
   }
   const tiles = new Map();
-  let groups = new Map();
+  const groups = new Map();  // "site / area / line" → { section, box, tiles }
   for (const machine of machines) {
-    const group = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
-    if (!groups.has(group)) {
+    const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
+    if (!groups.has(name)) {
       const box = el("div", { class: "tiles" });
-      grid.append(el("section", { class: "line", "data-group": group }, el("h2", {}, group), box));
-      groups.set(group, box);
+      const section = el("section", { class: "line", "data-group": name }, el("h2", {}, name), box);
+      grid.append(section);
+      groups.set(name, { section, box, tiles: [] });
     }
     const tile = makeTile(machine, () => shown);
     tiles.set(machine.path, tile);
-    groups.get(group).append(tile.node);
+    const group = groups.get(name);
+    group.box.append(tile.node);
+    group.tiles.push(tile);
   }
+  // Lines far off screen keep their newest values aside and write them when scrolled near.
+  const lines = new Map([...groups.values()].map((group) => [group.section, group.tiles]));
+  const sight = new IntersectionObserver((entries) => {
+    for (const entry of entries) for (const tile of lines.get(entry.target)) tile.show(entry.isIntersecting);
+  }, { rootMargin: "600px 0px" });
+  for (const section of lines.keys()) sight.observe(section);
   const applyFilter = () => {
     const text = search.value.trim().toLowerCase();
     for (const tile of tiles.values()) {
@@ -104,7 +113,7 @@ export async function renderFloor(main) {
     if (!stopped) timer = setTimeout(refreshOEE, 15000);
   };
   let timer = setTimeout(refreshOEE, 0);
-  return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); };
+  return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); sight.disconnect(); };
 }
 
 /** "Values": which tags the tiles show, from every tag the machines report. */
@@ -125,6 +134,8 @@ function tagChooser(shown, onChange) {
 
 function makeTile(machine, shownTags) {
   const values = new Map();
+  const waiting = new Map();  // tag → [value, quality] while the tile is far off screen
+  let onScreen = true;
   const valueList = el("dl", { class: "values" });
   const state = el("span", { class: "state" }, "–");
   const oee = el("span", { class: "oee" }, "OEE –");
@@ -146,22 +157,33 @@ function makeTile(machine, shownTags) {
         return true;
       }
       if (!shownTags().includes(tag)) return false;
-      let entry = values.get(tag);
-      if (!entry) {
-        entry = el("dd", {});
-        values.set(tag, entry);
-        valueList.append(el("dt", {}, tag.replace("_", " ")), entry);
-      }
-      const text = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
-      if (entry.textContent !== text) entry.textContent = text;
-      if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
+      if (onScreen) write(tag, v, quality); else waiting.set(tag, [v, quality]);
       return false;
     },
-    clearValues() { values.clear(); valueList.replaceChildren(); },
+    /** Near the screen values are written as they come; away from it only the newest is kept until it comes back. */
+    show(near) {
+      onScreen = near;
+      if (!near) return;
+      for (const [tag, [v, quality]] of waiting) write(tag, v, quality);
+      waiting.clear();
+    },
+    clearValues() { values.clear(); waiting.clear(); valueList.replaceChildren(); },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
       apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;
       stop.textContent = status.stop ? `${status.stop.reason_name} · ${duration(status.stop.duration_ms)}` : "";
     },
   };
+
+  function write(tag, v, quality) {
+    let entry = values.get(tag);
+    if (!entry) {
+      entry = el("dd", {});
+      values.set(tag, entry);
+      valueList.append(el("dt", {}, tag.replace("_", " ")), entry);
+    }
+    const text = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v);
+    if (entry.textContent !== text) entry.textContent = text;
+    if (entry.dataset.quality !== quality) entry.dataset.quality = quality;
+  }
 }
