@@ -19,16 +19,18 @@ function prepare(canvas) {
 
 /**
  * A trend of points [{t, v}] or buckets [{start, min, max, avg}] over [from, to]. Hovering shows the
- * value under the pointer; dragging selects a range and calls onZoom(from, to).
+ * value under the pointer; dragging selects a range and calls onZoom(from, to). Returns `add`,
+ * which appends live points [{t, v}] and moves the window to [from, to].
  */
 export function trendChart(canvas, { series, from, to, onZoom, label }) {
   const pad = { left: 56, right: 12, top: 12, bottom: 24 };
-  const points = series.flatMap((s) => (s.points || []).map((p) => ({ t: p.t, v: p.v, min: p.v, max: p.v }))
+  let points = series.flatMap((s) => (s.points || []).map((p) => ({ t: p.t, v: p.v, min: p.v, max: p.v }))
     .concat((s.buckets || []).map((b) => ({ t: b.start, v: b.avg, min: b.min, max: b.max }))))
     .filter((p) => typeof p.v === "number").sort((a, b) => a.t - b.t);
   let hover = null, drag = null;
   const draw = () => {
     const { context, width, height } = prepare(canvas);
+    canvas.dataset.last = points.at(-1)?.t ?? "";  // the newest point drawn (tests watch it move)
     const c = colours();
     context.clearRect(0, 0, width, height);
     context.font = "12px system-ui, sans-serif";
@@ -77,7 +79,15 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     draw();
   };
   draw();
-  return draw;
+  return {
+    add(live, newFrom, newTo) {
+      for (const p of live) if (typeof p.v === "number" && p.t > (points.at(-1)?.t ?? -Infinity)) points.push({ t: p.t, v: p.v, min: p.v, max: p.v });
+      from = newFrom;
+      to = newTo;
+      if (points.length && points[0].t < from) points = points.filter((p) => p.t >= from);
+      draw();
+    },
+  };
 }
 
 /** Stops as coloured bars over [from, to]; a bar's title names its reason. */

@@ -1,7 +1,7 @@
 // One machine: trend charts of chosen tags (live or a chosen range, drag to zoom), the state
 // timeline, counters, the current order, and the stop list where an operator gives a reason in two clicks.
-import { api } from "/assets/api.js";
-import { may } from "/assets/app.js";
+import { api, liveSocket } from "/assets/api.js";
+import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
 import { el, duration, time } from "/assets/ui.js";
 
@@ -18,7 +18,12 @@ export async function renderMachine(main, path) {
     ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
       onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
   const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
-    ...ranges.map(([label, ms]) => el("button", { type: "button", onclick: () => { span = ms; fixed = null; refresh(); } }, label)));
+    ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "aria-pressed": String(ms === span), onclick: (event) => {
+      span = ms;
+      fixed = null;
+      for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(button === event.target));
+      refresh();
+    } }, label)));
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
@@ -31,33 +36,69 @@ export async function renderMachine(main, path) {
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
     el("section", { class: "card" }, el("h2", {}, "Stops"), stopList));
 
-  async function refresh() {
+  const trends = new Map();    // tag → chart, for live points
+  const counterValues = new Map();  // tag → <dd>, for live values
+  const isCounter = (tag) => /count|state|fault/.test(tag);
+
+  /** Charts for the chosen tags over the range, from the server's downsampled history. */
+  async function drawCharts() {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
-    const [history, stops, latest, orders] = await Promise.all([
-      chosen.length ? api(`/api/v1/history?machine=${encodeURIComponent(path)}&${chosen.map((t) => `tag=${t}`).join("&")}&from=${from}&to=${to}&points=600`)
-        : { series: [] },
+    const history = chosen.length
+      ? await api(`/api/v1/history?machine=${encodeURIComponent(path)}&${chosen.map((t) => `tag=${t}`).join("&")}&from=${from}&to=${to}&points=600`)
+      : { series: [] };
+    charts.replaceChildren();
+    trends.clear();
+    for (const series of history.series) {
+      const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
+      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
+      trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
+                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; refresh(); } }));
+    }
+  }
+
+  /** Stops, the timeline, counters and the order; every 10 s while live. */
+  async function refreshState() {
+    const to = fixed ? fixed.to : Date.now();
+    const from = fixed ? fixed.from : to - span;
+    const [stops, latest, orders] = await Promise.all([
       api(`/api/v1/stops?machine=${encodeURIComponent(path)}&from=${from}&to=${to}`),
       api(`/api/v1/latest?machine=${encodeURIComponent(path)}`),
       api(`/api/v1/orders?machine=${encodeURIComponent(path)}&from=${to - 1}&to=${to}`),
     ]);
-    charts.replaceChildren();
-    for (const series of history.series) {
-      const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
-      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
-      trendChart(canvas, { series: [series], from, to, label: series.unit,
-                           onZoom: (a, b) => { fixed = { from: a, to: b }; refresh(); } });
-    }
     stateTimeline(timeline, { stops: stops.stops, from, to });
-    counters.replaceChildren(...latest.values.filter((v) => /count|state|fault/.test(v.tag))
-      .flatMap((v) => [el("dt", {}, v.tag.replace("_", " ")), el("dd", { "data-quality": v.quality }, String(v.v))]));
+    counterValues.clear();
+    counters.replaceChildren(...latest.values.filter((v) => isCounter(v.tag)).flatMap((v) => {
+      const value = el("dd", { "data-quality": v.quality }, String(v.v));
+      counterValues.set(v.tag, value);
+      return [el("dt", {}, v.tag.replace("_", " ")), value];
+    }));
     const running = orders.orders.at(-1);
     order.textContent = running ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}` : "No production order running.";
     renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
   }
+
+  async function refresh() { await Promise.all([drawCharts(), refreshState()]); }
+
+  // Live: the machine's samples extend the charts (unless a past range is shown) and update the counters, once per frame.
+  let queued = [], frame = 0;
+  const applyLive = () => {
+    frame = 0;
+    const to = Date.now();
+    for (const [tag, chart] of trends) if (!fixed) chart.add(queued.filter((s) => s.tag === tag), to - span, to);
+    for (const sample of queued) {
+      const value = counterValues.get(sample.tag);
+      if (value) { value.textContent = String(sample.v); value.dataset.quality = sample.quality; }
+    }
+    queued = [];
+  };
+  const socket = liveSocket(`/api/v1/live?machine=${encodeURIComponent(path)}`, {
+    onMessage: (message) => { queued.push(...(message.samples || [])); if (!frame) frame = requestAnimationFrame(applyLive); },
+    onState: setConnection,
+  });
   await refresh();
-  const timer = setInterval(() => { if (!fixed) refresh().catch(() => {}); }, 10000);
-  return () => clearInterval(timer);
+  const timer = setInterval(() => { if (!fixed) refreshState().catch(() => {}); }, 10000);
+  return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); };
 }
 
 function renderStops(container, stops, reasons, path, refresh) {

@@ -114,6 +114,9 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
         "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;", canvas)
     assert painted > 500, "the trend chart is drawn"
+    newest = int(canvas.get_attribute("data-last"))
+    wait(driver, lambda d: int(d.find_element(By.CSS_SELECTOR, "canvas.chart").get_attribute("data-last") or 0) > newest, timeout=15)
+    assert driver.find_element(By.CSS_SELECTOR, "canvas.chart") == canvas, "the chart grows live, without being redrawn from history"
     shot(driver, "03-machine")
     button = wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-action="Set reason"][data-start="{stop["start"]}"]')))
     button.click()                                                                   # click 1: open the reasons
