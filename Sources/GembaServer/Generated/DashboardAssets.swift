@@ -654,8 +654,12 @@ const storedTags = "gemba.floor.tags";
 
 /** The tags this browser shows on the tiles (chosen under "Values", kept in local storage); the state always streams. */
 function keyTags() {
-  try { return JSON.parse(localStorage.getItem(storedTags)) ?? defaultTags; } catch { return defaultTags; }
+  try {
+    const tags = JSON.parse(localStorage.getItem(storedTags));
+    return Array.isArray(tags) && tags.every((tag) => typeof tag === "string") ? tags : defaultTags;
+  } catch { return defaultTags; }
 }
+
 const stateCategories = {
   producing: "producing", running: "producing", reduced_speed: "reduced_speed", idle: "idle", setup: "planned_stop",
   planned_stop: "planned_stop", breakdown: "unplanned_stop", jam: "unplanned_stop", material_shortage: "unplanned_stop",
