@@ -54,10 +54,15 @@ def browser():
     options.binary_location = "/usr/bin/chromium"
     for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"]:
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.implicitly_wait(0)
     yield driver
+    # No script error on any page. Refused requests (the tests provoke some) and sockets cut by a blip are logged too; they are not errors of the page.
+    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+              and "Failed to load resource" not in entry["message"] and "WebSocket connection" not in entry["message"]]
     driver.quit()
+    assert not errors, errors
 
 
 def wait(driver, condition, timeout=20):
@@ -96,6 +101,9 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
     wait(driver, lambda d: tile_values(d) != before, timeout=15)
     wait(driver, lambda d: "OEE –" not in d.find_element(By.CSS_SELECTOR, ".tile .oee").text, timeout=30)
     assert driver.find_element(By.ID, "connection").text.endswith("live")
+    # Offline on a plant network: everything the page loaded came from Gemba itself.
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(name.startswith(HTTP + "/") for name in loaded), loaded
     shot(driver, "02-floor")
 
     # A machine with a finished stop in the last hour: its chart has data, and a reason given sticks.

@@ -838,6 +838,10 @@ function makeTile(machine, shownTags) {
 }
 
 """####),
+        "icon.svg": ("image/svg+xml", ####"""
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#2563eb"/><path d="M6 22a10 10 0 0 1 20 0" fill="none" stroke="#fff" stroke-width="3" stroke-linecap="round"/><path d="M16 22l6-7" stroke="#fff" stroke-width="3" stroke-linecap="round"/></svg>
+
+"""####),
         "index.html": ("text/html; charset=utf-8", ####"""
 <!doctype html>
 <html lang="en">
@@ -845,6 +849,7 @@ function makeTile(machine, shownTags) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Gemba</title>
+<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/app.js"></script>
 </head>
