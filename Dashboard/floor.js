@@ -37,28 +37,8 @@ export async function renderFloor(main) {
     chooser.hidden = true;
     return () => {};
   }
-  const tiles = new Map();
-  const groups = new Map();  // "site / area / line" → { section, box, tiles }
-  for (const machine of machines) {
-    const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
-    if (!groups.has(name)) {
-      const box = el("div", { class: "tiles" });
-      const section = el("section", { class: "line", "data-group": name }, el("h2", {}, name), box);
-      grid.append(section);
-      groups.set(name, { section, box, tiles: [] });
-    }
-    const tile = makeTile(machine, () => shown);
-    tiles.set(machine.path, tile);
-    const group = groups.get(name);
-    group.box.append(tile.node);
-    group.tiles.push(tile);
-  }
-  // Lines far off screen keep their newest values aside and write them when scrolled near.
-  const lines = new Map([...groups.values()].map((group) => [group.section, group.tiles]));
-  const sight = new IntersectionObserver((entries) => {
-    for (const entry of entries) for (const tile of lines.get(entry.target)) tile.show(entry.isIntersecting);
-  }, { rootMargin: "600px 0px" });
-  for (const section of lines.keys()) sight.observe(section);
+  const { tiles, lines } = layOut(grid, machines, () => shown);
+  const stopWatching = writeOnlyNearTheScreen(lines);
   const applyFilter = () => {
     const text = search.value.trim().toLowerCase();
     for (const tile of tiles.values()) {
@@ -76,6 +56,56 @@ export async function renderFloor(main) {
   };
   await showLatest();
   performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
+  const onStateChange = () => { if (filter.value) applyFilter(); };
+  let stream = liveValues(tiles, `/api/v1/live?${query()}`, onStateChange);
+  function showTags() {  // a new choice of values: new columns, a new stream
+    localStorage.setItem(storedTags, JSON.stringify(shown));
+    for (const tile of tiles.values()) tile.clearValues();
+    stream.close();
+    stream = liveValues(tiles, `/api/v1/live?${query()}`, onStateChange);
+    showLatest().catch(() => {});
+  }
+  const stopOEE = refreshOEE(tiles);
+  return () => { stopOEE(); stream.close(); stopWatching(); };
+}
+
+/** A section per line ("site / area / line") holding its machines' tiles. */
+function layOut(grid, machines, shownTags) {
+  const tiles = new Map();
+  const lines = new Map();  // "site / area / line" → { section, box, tiles }
+  for (const machine of machines) {
+    const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
+    if (!lines.has(name)) {
+      const box = el("div", { class: "tiles" });
+      const section = el("section", { class: "line", "data-group": name }, el("h2", {}, name), box);
+      grid.append(section);
+      lines.set(name, { section, box, tiles: [] });
+    }
+    const tile = makeTile(machine, shownTags);
+    tiles.set(machine.path, tile);
+    const line = lines.get(name);
+    line.box.append(tile.node);
+    line.tiles.push(tile);
+  }
+  return { tiles, lines: [...lines.values()] };
+}
+
+/** Lines far off screen keep their newest values aside and write them when scrolled near; returns the stop. */
+function writeOnlyNearTheScreen(lines) {
+  const tilesOf = new Map(lines.map((line) => [line.section, line.tiles]));
+  const sight = new IntersectionObserver((entries) => {
+    for (const entry of entries) for (const tile of tilesOf.get(entry.target)) tile.show(entry.isIntersecting);
+  }, { rootMargin: "600px 0px" });
+  for (const section of tilesOf.keys()) sight.observe(section);
+  return () => sight.disconnect();
+}
+
+/**
+ * The live stream of the shown tags into the tiles, coalesced per animation frame: at 10,000
+ * samples/s only the newest value of each tile and tag is drawn. Counts what arrived in
+ * `window.gembaFloorStats` (the benchmark reads it).
+ */
+function liveValues(tiles, path, onStateChange) {
   let pending = new Map();
   let frame = 0, received = 0, skipped = 0;  // skipped: older values the server collapsed for a slow reader
   const flush = () => {
@@ -87,12 +117,10 @@ export async function renderFloor(main) {
     received = 0;
     skipped = 0;
     pending = new Map();
-    if (stateChanged && filter.value) applyFilter();
+    if (stateChanged) onStateChange();
   };
-  // The state and the shown tags of every machine stream in; a new choice of tags opens a new stream.
-  const openSocket = () => liveSocket(`/api/v1/live?${query()}`, {
+  const socket = liveSocket(path, {
     onMessage: (message) => {
-      // Coalesced per animation frame: at 10,000 samples/s only the newest value of each tile is drawn.
       for (const sample of message.samples || []) pending.set(`${sample.machine}|${sample.tag}`, sample);
       received += message.samples?.length ?? 0;
       skipped += message.skipped ?? 0;
@@ -100,24 +128,21 @@ export async function renderFloor(main) {
     },
     onState: setConnection,
   });
-  let socket = openSocket();
-  function showTags() {
-    localStorage.setItem(storedTags, JSON.stringify(shown));
-    for (const tile of tiles.values()) tile.clearValues();
-    socket.close();
-    socket = openSocket();
-    showLatest().catch(() => {});
-  }
-  let stopped = false;
-  const refreshOEE = async () => {
+  return { close() { socket.close(); cancelAnimationFrame(frame); } };
+}
+
+/** The current shift's OEE of every tile, now and every 15 s; returns the stop. */
+function refreshOEE(tiles) {
+  let stopped = false, timer = 0;
+  const refresh = async () => {
     try {
       const floor = await api("/api/v1/floor");
       for (const status of floor.machines) tiles.get(status.machine)?.oee(status);
     } catch { /* shown by the connection badge; retried */ }
-    if (!stopped) timer = setTimeout(refreshOEE, 15000);
+    if (!stopped) timer = setTimeout(refresh, 15000);
   };
-  let timer = setTimeout(refreshOEE, 0);
-  return () => { stopped = true; clearTimeout(timer); socket.close(); cancelAnimationFrame(frame); sight.disconnect(); };
+  timer = setTimeout(refresh, 0);
+  return () => { stopped = true; clearTimeout(timer); };
 }
 
 /** "Values": which tags the tiles show, from every tag the machines report. */
