@@ -18,7 +18,7 @@ const routes = [
   { pattern: /^#\/login$/, view: renderLogin, open: true },
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
-  { pattern: /^#\/oee$/, view: renderOEE },
+  { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: async (main) => { main.replaceChildren(el("h1", {}, "Your account"), passwordForm()); } },
 ];
@@ -78,7 +78,7 @@ async function route() {
   renderNav();
   main.replaceChildren(el("p", { class: "loading" }, "Loading…"));
   try {
-    current = await match.r.view(main, ...match.m.slice(1).map(decodeURIComponent));
+    current = await match.r.view(main, ...match.m.slice(1).map((part) => part && decodeURIComponent(part)));
   } catch (error) {
     showError(main, error);
   }

@@ -77,7 +77,9 @@ function layOut(grid, machines, shownTags) {
     const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
     if (!lines.has(name)) {
       const box = el("div", { class: "tiles" });
-      const section = el("section", { class: "line", "data-group": name }, el("h2", {}, name), box);
+      const linePath = [machine.site, machine.area, machine.line].filter(Boolean).join("/");
+      const section = el("section", { class: "line", "data-group": name },
+        el("h2", {}, name, " ", el("a", { href: `#/oee/${encodeURIComponent(linePath)}`, class: "line-oee" }, "OEE")), box);
       grid.append(section);
       lines.set(name, { section, box, tiles: [] });
     }

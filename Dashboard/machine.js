@@ -30,7 +30,8 @@ export async function renderMachine(main, path) {
   const order = el("p", { class: "order" });
   const stopList = el("div", { class: "stops" });
   main.replaceChildren(
-    el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor")),
+    el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
+      el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom."), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),

@@ -4,7 +4,8 @@ import { api } from "/assets/api.js";
 import { barChart } from "/assets/chart.js";
 import { el, percent, duration } from "/assets/ui.js";
 
-export async function renderOEE(main) {
+/** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
+export async function renderOEE(main, chosen = "") {
   const { sites } = await api("/api/v1/assets");
   const assets = [];
   const collect = (node) => {
@@ -14,7 +15,7 @@ export async function renderOEE(main) {
   };
   sites.forEach(collect);
   const asset = el("select", { id: "oee-asset", "aria-label": "Asset" }, el("option", { value: "" }, "All machines"),
-    ...assets.map((a) => el("option", { value: a }, a)));
+    ...assets.map((a) => el("option", { value: a, selected: a === chosen }, a)));
   const period = el("select", { id: "oee-period", "aria-label": "Period" },
     ...[["shift", "Per shift"], ["day", "Per day"], ["week", "Per week"]].map(([v, l]) => el("option", { value: v }, l)));
   const days = el("select", { id: "oee-days", "aria-label": "Range" },
@@ -55,7 +56,9 @@ function renderReport(report) {
       el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms))))));
   const trend = el("div", { class: "trend", role: "img", "aria-label": "OEE per period" },
     ...report.periods.map((p) => {
-      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` });
+      const labelled = report.periods.length <= 31;  // values written on the columns while they fit
+      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` },
+        labelled ? el("span", { class: "column-value" }, percent(p.oee)) : null);
       bar.style.height = `${Math.max(2, (p.oee.value ?? 0) * 100)}%`;
       return bar;
     }));

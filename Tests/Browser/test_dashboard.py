@@ -137,18 +137,26 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
     stored = call(f"/api/v1/stops?machine={machine}&from={stop['start']}&to={stop['end']}", token=admin_token)["stops"]
     assert any(s["start"] == stop["start"] and s["reason"] == "unplanned_stop/material_shortage" for s in stored)
 
-    # The OEE view shows what the API answers for the same asset, periods and range.
+    # The OEE view shows what the API answers for the same asset, periods and range: the machine's (linked from its page), then all.
+    driver.find_element(By.ID, "machine-oee").click()
+    assert_oee_equals_api(driver, admin_token, machine)
     driver.get(HTTP + "/#/oee")
-    output = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
-    source = call(f"/api/v1/oee?asset=&period=shift&from={output.get_attribute('data-from')}&to={output.get_attribute('data-to')}",
-                  token=admin_token)["total"]
-    for name in ["oee", "availability", "performance", "quality"]:
-        shown = driver.find_element(By.CSS_SELECTOR, f'.kpi[data-kpi="{name}"] .kpi-value').text
-        assert shown == f"{source[name]['value'] * 100:.1f} %", name
+    assert_oee_equals_api(driver, admin_token, "")
     shot(driver, "04-oee")
     driver.get(HTTP + "/#/admin")
     wait(driver, expected.presence_of_element_located((By.ID, "admin-people")))
     shot(driver, "05-admin")
+
+
+def assert_oee_equals_api(driver, token, asset):
+    wait(driver, lambda d: d.find_element(By.ID, "oee-asset").get_attribute("value") == asset)
+    output = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
+    source = call(f"/api/v1/oee?asset={asset}&period=shift&from={output.get_attribute('data-from')}&to={output.get_attribute('data-to')}",
+                  token=token)["total"]
+    for name in ["oee", "availability", "performance", "quality"]:
+        shown = driver.find_element(By.CSS_SELECTOR, f'.kpi[data-kpi="{name}"] .kpi-value').text
+        expected_text = "–" if source[name]["value"] is None else f"{source[name]['value'] * 100:.1f} %"
+        assert shown == expected_text, (asset, name)
 
 
 def test_an_operator_splits_a_stop_from_the_machine_page(browser, admin_token):

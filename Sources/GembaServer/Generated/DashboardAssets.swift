@@ -275,8 +275,9 @@ th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(-
 .kpi-label { color: var(--muted); font-size: .85rem; }
 .kpi-value { font-size: 1.6rem; font-weight: 700; font-variant-numeric: tabular-nums; }
 .flag { color: var(--unplanned); font-size: .8rem; }
-.trend { display: flex; align-items: flex-end; gap: 3px; height: 140px; border-bottom: 1px solid var(--grid); }
-.trend .column { flex: 1; background: var(--accent); min-width: 3px; }
+.trend { display: flex; align-items: flex-end; gap: 3px; height: 160px; padding-top: 1.4rem; border-bottom: 1px solid var(--grid); }
+.trend .column { flex: 1; background: var(--accent); min-width: 3px; position: relative; }
+.trend .column-value { position: absolute; bottom: 100%; width: 100%; text-align: center; font-size: .75rem; color: var(--text); white-space: nowrap; }
 svg.bars { width: 100%; max-width: 760px; font-size: 13px; }
 svg.bars rect { fill: var(--unplanned); }
 svg.bars text { fill: var(--text); }
@@ -319,7 +320,7 @@ const routes = [
   { pattern: /^#\/login$/, view: renderLogin, open: true },
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
-  { pattern: /^#\/oee$/, view: renderOEE },
+  { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: async (main) => { main.replaceChildren(el("h1", {}, "Your account"), passwordForm()); } },
 ];
@@ -379,7 +380,7 @@ async function route() {
   renderNav();
   main.replaceChildren(el("p", { class: "loading" }, "Loading…"));
   try {
-    current = await match.r.view(main, ...match.m.slice(1).map(decodeURIComponent));
+    current = await match.r.view(main, ...match.m.slice(1).map((part) => part && decodeURIComponent(part)));
   } catch (error) {
     showError(main, error);
   }
@@ -722,7 +723,9 @@ function layOut(grid, machines, shownTags) {
     const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
     if (!lines.has(name)) {
       const box = el("div", { class: "tiles" });
-      const section = el("section", { class: "line", "data-group": name }, el("h2", {}, name), box);
+      const linePath = [machine.site, machine.area, machine.line].filter(Boolean).join("/");
+      const section = el("section", { class: "line", "data-group": name },
+        el("h2", {}, name, " ", el("a", { href: `#/oee/${encodeURIComponent(linePath)}`, class: "line-oee" }, "OEE")), box);
       grid.append(section);
       lines.set(name, { section, box, tiles: [] });
     }
@@ -988,7 +991,8 @@ export async function renderMachine(main, path) {
   const order = el("p", { class: "order" });
   const stopList = el("div", { class: "stops" });
   main.replaceChildren(
-    el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor")),
+    el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
+      el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom."), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
@@ -1119,7 +1123,8 @@ import { api } from "/assets/api.js";
 import { barChart } from "/assets/chart.js";
 import { el, percent, duration } from "/assets/ui.js";
 
-export async function renderOEE(main) {
+/** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
+export async function renderOEE(main, chosen = "") {
   const { sites } = await api("/api/v1/assets");
   const assets = [];
   const collect = (node) => {
@@ -1129,7 +1134,7 @@ export async function renderOEE(main) {
   };
   sites.forEach(collect);
   const asset = el("select", { id: "oee-asset", "aria-label": "Asset" }, el("option", { value: "" }, "All machines"),
-    ...assets.map((a) => el("option", { value: a }, a)));
+    ...assets.map((a) => el("option", { value: a, selected: a === chosen }, a)));
   const period = el("select", { id: "oee-period", "aria-label": "Period" },
     ...[["shift", "Per shift"], ["day", "Per day"], ["week", "Per week"]].map(([v, l]) => el("option", { value: v }, l)));
   const days = el("select", { id: "oee-days", "aria-label": "Range" },
@@ -1170,7 +1175,9 @@ function renderReport(report) {
       el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms))))));
   const trend = el("div", { class: "trend", role: "img", "aria-label": "OEE per period" },
     ...report.periods.map((p) => {
-      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` });
+      const labelled = report.periods.length <= 31;  // values written on the columns while they fit
+      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` },
+        labelled ? el("span", { class: "column-value" }, percent(p.oee)) : null);
       bar.style.height = `${Math.max(2, (p.oee.value ?? 0) * 100)}%`;
       return bar;
     }));
