@@ -37,8 +37,9 @@ export async function renderFloor(main) {
     chooser.hidden = true;
     return () => {};
   }
-  const { tiles, lines } = layOut(grid, machines, () => shown);
-  const stopWatching = writeOnlyNearTheScreen(lines);
+  const sight = nearTheScreen();
+  const { tiles, add } = layOut(grid, () => shown, sight.watch);
+  machines.forEach(add);
   const applyFilter = () => {
     const text = search.value.trim().toLowerCase();
     for (const tile of tiles.values()) {
@@ -57,23 +58,34 @@ export async function renderFloor(main) {
   await showLatest();
   performance.mark("floor-painted");  // first meaningful paint: every tile with its state and values
   const onStateChange = () => { if (filter.value) applyFilter(); };
-  let stream = liveValues(tiles, `/api/v1/live?${query()}`, onStateChange);
+  // A machine that starts sending while the floor is open gets its tile (the list is asked again at most every 2 s).
+  let asking = null;
+  const onUnknownMachine = () => {
+    asking ??= new Promise((resolve) => setTimeout(resolve, 2000)).then(async () => {
+      const { machines } = await api("/api/v1/machines");
+      const added = machines.filter((machine) => !tiles.has(machine.path));
+      added.forEach(add);
+      if (added.length) { applyFilter(); await showLatest(); }
+    }).catch(() => {}).finally(() => { asking = null; });
+  };
+  const openStream = () => liveValues(tiles, `/api/v1/live?${query()}`, onStateChange, onUnknownMachine);
+  let stream = openStream();
   function showTags() {  // a new choice of values: new columns, a new stream
     localStorage.setItem(storedTags, JSON.stringify(shown));
     for (const tile of tiles.values()) tile.clearValues();
     stream.close();
-    stream = liveValues(tiles, `/api/v1/live?${query()}`, onStateChange);
+    stream = openStream();
     showLatest().catch(() => {});
   }
   const stopOEE = refreshOEE(tiles);
-  return () => { stopOEE(); stream.close(); stopWatching(); };
+  return () => { stopOEE(); stream.close(); sight.stop(); };
 }
 
-/** A section per line ("site / area / line") holding its machines' tiles. */
-function layOut(grid, machines, shownTags) {
+/** A section per line ("site / area / line") holding its machines' tiles; `add` places one more machine. */
+function layOut(grid, shownTags, watch) {
   const tiles = new Map();
-  const lines = new Map();  // "site / area / line" → { section, box, tiles }
-  for (const machine of machines) {
+  const lines = new Map();  // "site / area / line" → { box, tiles }
+  const add = (machine) => {
     const name = [machine.site, machine.area, machine.line].filter(Boolean).join(" / ");
     if (!lines.has(name)) {
       const box = el("div", { class: "tiles" });
@@ -81,39 +93,49 @@ function layOut(grid, machines, shownTags) {
       const section = el("section", { class: "line", "data-group": name },
         el("h2", {}, name, " ", el("a", { href: `#/oee/${encodeURIComponent(linePath)}`, class: "line-oee" }, "OEE")), box);
       grid.append(section);
-      lines.set(name, { section, box, tiles: [] });
+      const line = { box, tiles: [] };
+      lines.set(name, line);
+      watch(section, line.tiles);
     }
     const tile = makeTile(machine, shownTags);
     tiles.set(machine.path, tile);
     const line = lines.get(name);
     line.box.append(tile.node);
     line.tiles.push(tile);
-  }
-  return { tiles, lines: [...lines.values()] };
+  };
+  return { tiles, add };
 }
 
-/** Lines far off screen keep their newest values aside and write them when scrolled near; returns the stop. */
-function writeOnlyNearTheScreen(lines) {
-  const tilesOf = new Map(lines.map((line) => [line.section, line.tiles]));
+/** Lines far off screen keep their newest values aside and write them when scrolled near. */
+function nearTheScreen() {
+  const tilesOf = new Map();  // section → its tiles
   const sight = new IntersectionObserver((entries) => {
     for (const entry of entries) for (const tile of tilesOf.get(entry.target)) tile.show(entry.isIntersecting);
   }, { rootMargin: "600px 0px" });
-  for (const section of tilesOf.keys()) sight.observe(section);
-  return () => sight.disconnect();
+  return {
+    watch(section, tiles) { tilesOf.set(section, tiles); sight.observe(section); },
+    stop() { sight.disconnect(); },
+  };
 }
 
 /**
  * The live stream of the shown tags into the tiles, coalesced per animation frame: at 10,000
- * samples/s only the newest value of each tile and tag is drawn. Counts what arrived in
- * `window.gembaFloorStats` (the benchmark reads it).
+ * samples/s only the newest value of each tile and tag is drawn. Samples of a machine without a
+ * tile call `onUnknownMachine`. Counts what arrived in `window.gembaFloorStats` (the benchmark reads it).
  */
-function liveValues(tiles, path, onStateChange) {
+function liveValues(tiles, path, onStateChange, onUnknownMachine) {
   let pending = new Map();
   let frame = 0, received = 0, skipped = 0;  // skipped: older values the server collapsed for a slow reader
   const flush = () => {
     frame = 0;
     let stateChanged = false;
-    for (const sample of pending.values()) stateChanged = tiles.get(sample.machine)?.value(sample.tag, sample.v, sample.quality) || stateChanged;
+    let unknown = false;
+    for (const sample of pending.values()) {
+      const tile = tiles.get(sample.machine);
+      if (tile) stateChanged = tile.value(sample.tag, sample.v, sample.quality) || stateChanged;
+      else unknown = true;
+    }
+    if (unknown) onUnknownMachine();
     const stats = window.gembaFloorStats ?? { frames: 0, samples: 0, skipped: 0 };
     window.gembaFloorStats = { frames: stats.frames + 1, samples: stats.samples + received, skipped: stats.skipped + skipped };
     received = 0;
