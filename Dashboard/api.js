@@ -28,8 +28,8 @@ async function refreshTokens() {
   return true;
 }
 
-/** Calls the API; JSON in and out. Throws ApiError with the server's explanation. */
-export async function api(path, { method = "GET", body, retry = true } = {}) {
+/** Sends a request with the session's token, refreshing it once on a 401; throws ApiError with the server's explanation. */
+async function send(path, { method = "GET", body, retry = true } = {}) {
   let response;
   try {
     response = await fetch(path, {
@@ -41,16 +41,33 @@ export async function api(path, { method = "GET", body, retry = true } = {}) {
   } catch {
     throw new ApiError(0, "The server cannot be reached. Check the network; the page retries by itself.");
   }
-  if (response.status === 401 && retry && await refreshTokens()) return api(path, { method, body, retry: false });
+  if (response.status === 401 && retry && await refreshTokens()) return send(path, { method, body, retry: false });
   if (response.status === 401) { session.clear(); location.hash = "#/login"; throw new ApiError(401, "Please sign in again."); }
-  const text = await response.text();
-  const json = text ? JSON.parse(text) : null;
   if (!response.ok) {
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { /* not a problem document */ }
     const detail = json && (json.detail || json.title);
     const plain = { 403: "Your role does not allow this.", 404: "Not found.", 429: "Too many requests; wait a moment." }[response.status];
     throw new ApiError(response.status, detail || plain || `The server answered ${response.status}.`);
   }
-  return json;
+  return response;
+}
+
+/** Calls the API; JSON in and out. Throws ApiError with the server's explanation. */
+export async function api(path, options = {}) {
+  const text = await (await send(path, options)).text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** Fetches `path` with the session's token and hands it to the browser as a file named `filename`. */
+export async function download(path, filename) {
+  const blob = await (await send(path)).blob();
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
 /**

@@ -1,6 +1,6 @@
 // The dashboard shell: hash routes, the signed-in user, navigation by role, the connection badge.
 import { api, session } from "/assets/api.js";
-import { renderLogin, passwordForm } from "/assets/login.js";
+import { renderLogin, renderAccount } from "/assets/login.js";
 import { renderFloor } from "/assets/floor.js";
 import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
@@ -20,7 +20,7 @@ const routes = [
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
-  { pattern: /^#\/account$/, view: async (main) => { main.replaceChildren(el("h1", {}, "Your account"), passwordForm()); } },
+  { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
 
 /** Whether the signed-in user's role holds a permission (what it may not do is not offered). */

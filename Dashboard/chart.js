@@ -19,7 +19,7 @@ function prepare(canvas) {
 
 /**
  * A trend of points [{t, v}] or buckets [{start, min, max, avg}] over [from, to]. Hovering shows the
- * value under the pointer; dragging selects a range and calls onZoom(from, to). Returns `add`,
+ * value under the pointer (mouse, pen or touch); dragging selects a range and calls onZoom(from, to). Returns `add`,
  * which appends live points [{t, v}] and moves the window to [from, to].
  */
 export function trendChart(canvas, { series, from, to, onZoom, label }) {
@@ -65,11 +65,13 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
       context.fillText(text, Math.min(x(near.t) + 6, width - context.measureText(text).width - 4), pad.top + 12);
     }
   };
+  // Pointer events: the same hover and drag-to-zoom with a mouse, a pen or a finger (a tablet on the floor).
   const position = (event) => event.clientX - canvas.getBoundingClientRect().left;
-  canvas.onmousemove = (event) => { hover = position(event); if (drag) drag.b = hover; draw(); };
-  canvas.onmouseleave = () => { hover = null; drag = null; draw(); };
-  canvas.onmousedown = (event) => { drag = { a: position(event), b: position(event) }; };
-  canvas.onmouseup = () => {
+  canvas.onpointermove = (event) => { hover = position(event); if (drag) drag.b = hover; draw(); };
+  canvas.onpointerleave = () => { if (!drag) { hover = null; draw(); } };
+  canvas.onpointercancel = () => { hover = null; drag = null; draw(); };
+  canvas.onpointerdown = (event) => { canvas.setPointerCapture(event.pointerId); drag = { a: position(event), b: position(event) }; };
+  canvas.onpointerup = () => {
     if (drag && Math.abs(drag.b - drag.a) > 8 && onZoom) {
       const width = canvas.clientWidth - pad.left - pad.right;
       const t = (px) => from + (Math.min(Math.max(px, pad.left), canvas.clientWidth - pad.right) - pad.left) / width * (to - from);

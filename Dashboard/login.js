@@ -43,20 +43,35 @@ export async function renderLogin(main) {
   email.focus();
 }
 
-/** A password change form, for any signed-in user. */
-export function passwordForm() {
+/** The signed-in person's own page: who they are, a new password, signing out on every device. */
+export async function renderAccount(main, me) {
+  const everywhere = el("button", { type: "button", class: "secondary", id: "sign-out-everywhere", onclick: async () => {
+    if (!confirm("Sign out on every device, this one included?")) return;
+    try { await api("/api/v1/auth/logout-everywhere", { method: "POST" }); } catch { /* signed out here either way */ }
+    session.clear();
+    location.hash = "#/login";
+  } }, "Sign out everywhere");
+  main.replaceChildren(el("h1", {}, "Your account"),
+    el("p", {}, `${me.display_name || me.email} (${me.email}), ${me.role} in tenant ${me.tenant}.`),
+    passwordForm(), el("section", { class: "card narrow" }, el("h2", {}, "Sessions"),
+      el("p", { class: "hint" }, "Signed in on a shared screen and left it? This ends every session of yours."), everywhere));
+}
+
+/** A password change form: the current session stays, every other one of the person's ends. */
+function passwordForm() {
   const current = el("input", { id: "current-password", type: "password", autocomplete: "current-password", required: true });
   const next = el("input", { id: "next-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
-  const message = el("p", { role: "status" });
+  const message = el("p", { role: "status", id: "password-message" });
   return el("form", { class: "card narrow", onsubmit: async (event) => {
     event.preventDefault();
     try {
-      session.save(await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } }));
+      await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
+      current.value = next.value = "";
       message.textContent = "Password changed. Your other sessions were signed out.";
     } catch (error) { message.textContent = error.message; }
   } },
   el("h2", {}, "Change your password"),
   el("label", { for: "current-password" }, "Current password"), current,
-  el("label", { for: "next-password" }, "New password"), next,
-  el("button", { type: "submit" }, "Change password"), message);
+  el("label", { for: "next-password" }, "New password (12 characters or more)"), next,
+  el("button", { type: "submit", id: "change-password" }, "Change password"), message);
 }

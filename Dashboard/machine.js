@@ -3,12 +3,14 @@
 import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
+import { orderPanel, settingsCard } from "/assets/production.js";
 import { el, duration, time } from "/assets/ui.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons")]);
+  const [tags, reasons, settings] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path)]);
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -17,25 +19,29 @@ export async function renderMachine(main, path) {
   const chooser = el("fieldset", { class: "chips" }, el("legend", {}, "Tags"),
     ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
       onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
+  const choose = (ms) => {
+    span = ms;
+    fixed = null;
+    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(Number(button.dataset.span) === span));
+    live.hidden = true;
+    refresh();
+  };
   const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
-    ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "aria-pressed": String(ms === span), onclick: (event) => {
-      span = ms;
-      fixed = null;
-      for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(button === event.target));
-      refresh();
-    } }, label)));
+    ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
+      onclick: () => choose(ms) }, label)));
+  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => choose(span) }, "Back to live");
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
-  const order = el("p", { class: "order" });
+  const order = el("div", { id: "machine-order" });
   const stopList = el("div", { class: "stops" });
   main.replaceChildren(
     el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
-    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom."), charts),
+    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
-    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList));
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...(settings ? [settings] : []));
 
   const trends = new Map();    // tag → chart, for live points
   const counterValues = new Map();  // tag → <dd>, for live values
@@ -54,12 +60,15 @@ export async function renderMachine(main, path) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
       charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
       trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
-                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; refresh(); } }));
+                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; live.hidden = false; refresh(); } }));
     }
   }
 
-  /** Stops, the timeline, counters and the order; every 10 s while live. */
-  async function refreshState() {
+  /**
+   * Stops, the timeline, counters and the order; every 10 s while live. The periodic refresh
+   * (`periodic`) leaves alone what a person is working in: an open reason picker or split form, a focused order form.
+   */
+  async function refreshState({ periodic = false } = {}) {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
     const [stops, latest, orders] = await Promise.all([
@@ -74,9 +83,9 @@ export async function renderMachine(main, path) {
       counterValues.set(v.tag, value);
       return [el("dt", {}, v.tag.replace("_", " ")), value];
     }));
-    const running = orders.orders.at(-1);
-    order.textContent = running ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}` : "No production order running.";
-    renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
+    const busy = (node) => periodic && (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]'));
+    if (!busy(order)) orderPanel(order, orders.orders.findLast((o) => o.end === undefined || o.end === null || o.end > to), path, refreshState);
+    if (!busy(stopList)) renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
   }
 
   async function refresh() { await Promise.all([drawCharts(), refreshState()]); }
@@ -98,7 +107,7 @@ export async function renderMachine(main, path) {
     onState: setConnection,
   });
   await refresh();
-  const timer = setInterval(() => { if (!fixed) refreshState().catch(() => {}); }, 10000);
+  const timer = setInterval(() => { if (!fixed) refreshState({ periodic: true }).catch(() => {}); }, 10000);
   return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); };
 }
 

@@ -8,6 +8,7 @@ import pathlib
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -384,3 +385,144 @@ def test_a_viewer_is_not_offered_administration(browser, admin_token):
     driver.get(HTTP + "/#/machine/" + call("/api/v1/machines", token=admin_token)["machines"][0]["path"])
     wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".stops table, .stops .empty")))
     assert not driver.find_elements(By.CSS_SELECTOR, ".stops button[data-start]"), "a viewer cannot give reasons"
+    assert not driver.find_elements(By.CSS_SELECTOR, "#order-start, #order-end"), "a viewer cannot start or end orders"
+    assert not driver.find_elements(By.ID, "machine-settings"), "a viewer cannot change production settings"
+
+
+def accept_confirm(driver):
+    """Accepts the page's confirm() dialog (revoking and removing ask first)."""
+    wait(driver, expected.alert_is_present()).accept()
+
+
+def test_an_invited_person_joins_in_the_form_and_changes_their_password(browser, admin_session):
+    driver = browser
+    open_as_admin(driver, admin_session)
+    email = f"new-{uuid.uuid4().hex[:6]}@gemba.test"
+    driver.get(HTTP + "/#/admin")
+    invite = wait(driver, expected.presence_of_element_located((By.ID, "invite-form")))
+    invite.find_element(By.ID, "f-email").send_keys(email)
+    Select(invite.find_element(By.ID, "f-role")).select_by_value("operator")
+    invite.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    status = lambda d: d.find_element(By.CSS_SELECTOR, "#invite-form [role=status]").text
+    wait(driver, lambda d: "(shown once" in status(d))
+    code = status(driver).rsplit(": ", 1)[1]
+    # The invited person, in a browser with nobody signed in, enters the code and chooses a password.
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(HTTP + "/#/login")
+    wait(driver, expected.visibility_of_element_located((By.ID, "invitation"))).send_keys(code)
+    driver.find_element(By.ID, "display-name").send_keys("Nora Neu")
+    driver.find_element(By.ID, "new-password").send_keys("first pass phrase 1")
+    driver.find_element(By.XPATH, '//button[text()="Join"]').click()
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".tile")))
+    assert "Nora Neu · operator" in driver.find_element(By.ID, "who").text
+    # Their own page: a wrong current password is refused in plain words, the right one changes it.
+    driver.find_element(By.CSS_SELECTOR, '#who a[href="#/account"]').click()
+    current = wait(driver, expected.visibility_of_element_located((By.ID, "current-password")))
+    current.send_keys("not my password 1")
+    driver.find_element(By.ID, "next-password").send_keys("second pass phrase 2")
+    driver.find_element(By.ID, "change-password").click()
+    wait(driver, lambda d: "current password is wrong" in d.find_element(By.ID, "password-message").text)
+    current.clear()
+    current.send_keys("first pass phrase 1")
+    driver.find_element(By.ID, "change-password").click()
+    wait(driver, lambda d: "Password changed" in d.find_element(By.ID, "password-message").text)
+    shot(driver, "13-account")
+    assert call("/api/v1/auth/login", {"email": email, "password": "second pass phrase 2"})["access_token"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call("/api/v1/auth/login", {"email": email, "password": "first pass phrase 1"})
+    assert refused.value.code == 401
+    # This session goes on after the change.
+    driver.get(HTTP + "/#/floor")
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".tile")))
+
+
+def test_an_admin_manages_devices_reasons_and_people_and_reads_the_audit_log(browser, admin_token, admin_session):
+    # Someone to remove: invited and joined through the API.
+    leaver = f"leaver-{uuid.uuid4().hex[:6]}@gemba.test"
+    call("/api/v1/invitations/accept", {"token": call("/api/v1/invitations", {"email": leaver, "role": "viewer"}, token=admin_token)["token"],
+                                        "password": "leaver pass phrase 1"})
+    reason = next(r for r in call("/api/v1/reasons", token=admin_token)["reasons"] if r["category"] == "unplanned_stop" and not r["isFailure"])
+    path = f"{reason['category']}/{reason['code']}"
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + "/#/admin")
+    try:
+        # A device credential limited to a subtree: created, listed by the API, revoked with the button.
+        username = f"plc-{uuid.uuid4().hex[:6]}"
+        device_form = wait(driver, expected.presence_of_element_located((By.ID, "device-form")))
+        device_form.find_element(By.ID, "f-username").send_keys(username)
+        device_form.find_element(By.ID, "f-subtree").send_keys("plant1/machining")
+        device_form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+        wait(driver, lambda d: "(shown once)" in d.find_element(By.CSS_SELECTOR, "#device-form [role=status]").text)
+        device = next(d for d in call("/api/v1/devices", token=admin_token)["items"] if d["username"] == username)
+        assert device["subtree"] == "plant1/machining" and device["revoked_at"] is None
+        driver.refresh()
+        row = f'//section[@id="admin-devices"]//tr[td[text()="{username}"]]'
+        wait(driver, expected.element_to_be_clickable((By.XPATH, row + '//button[text()="Revoke"]'))).click()
+        accept_confirm(driver)
+        wait(driver, lambda d: not d.find_elements(By.XPATH, row))
+        assert next(d for d in call("/api/v1/devices", token=admin_token)["items"] if d["id"] == device["id"])["revoked_at"]
+
+        # A reason made a failure (MTBF/MTTR count it): the form is filled from the row, and the API has the change.
+        driver.find_element(By.CSS_SELECTOR, f'button[data-edit="{path}"]').click()
+        assert driver.find_element(By.ID, "reason-name").get_attribute("value") == reason["name"]
+        driver.find_element(By.ID, "reason-failure").click()
+        driver.find_element(By.CSS_SELECTOR, '#reason-form button[type="submit"]').click()
+        wait(driver, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#reason-form [role=status]").text)
+        changed = next(r for r in call("/api/v1/reasons", token=admin_token)["reasons"] if r["code"] == reason["code"] and r["category"] == reason["category"])
+        assert changed["isFailure"] and changed["name"] == reason["name"] and changed["lossClass"] == reason["lossClass"]
+
+        # A person removed from the tenant.
+        member = f'//section[@id="admin-people"]//tr[td[text()="{leaver}"]]'
+        driver.find_element(By.XPATH, member + '//button[text()="Remove"]').click()
+        accept_confirm(driver)
+        wait(driver, lambda d: not d.find_elements(By.XPATH, member))
+        assert leaver not in [m["email"] for m in call("/api/v1/members", token=admin_token)["items"]]
+        assert not driver.find_elements(By.XPATH, '//section[@id="admin-people"]//tr[td[text()="admin@gemba.local"]]//button[text()="Remove"]'), \
+            "nobody is offered to remove themselves"
+
+        # The audit log shows what was just done, filtered by action.
+        driver.find_element(By.ID, "audit-action").send_keys("device.")
+        driver.find_element(By.XPATH, '//section[@id="admin-audit"]//button[text()="Show"]').click()
+        wait(driver, lambda d: "device.revoke" in d.find_element(By.ID, "audit-output").text)
+        actions = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#audit-output td:nth-child(3)")]
+        assert actions and all(a.startswith("device.") for a in actions), actions
+        shot(driver, "14-admin-audit")
+    finally:
+        call("/api/v1/reasons", reason, token=admin_token, method="PUT")
+
+
+def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, admin_token, admin_session):
+    machine = call("/api/v1/machines", token=admin_token)["machines"][1]["path"]
+    original = call(f"/api/v1/production-settings?machine={machine}", token=admin_token)
+    now = int(time.time() * 1000)
+    if call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={now}", token=admin_token)["orders"]:
+        pytest.skip("the machine already runs an order")
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + f"/#/machine/{machine}")
+    try:
+        order_id = f"PO-{uuid.uuid4().hex[:6]}"
+        wait(driver, expected.visibility_of_element_located((By.ID, "order-id"))).send_keys(order_id)
+        driver.find_element(By.ID, "order-product").send_keys("bracket-12")
+        driver.find_element(By.ID, "order-target").send_keys("500")
+        driver.find_element(By.CSS_SELECTOR, '#order-start button[type="submit"]').click()
+        wait(driver, lambda d: f"Order {order_id}: bracket-12, target 500" in d.find_element(By.ID, "machine-order").text)
+        stored = call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={int(time.time() * 1000) + 1}", token=admin_token)["orders"]
+        assert [(o["id"], o["product"], o["targetQuantity"], o.get("end")) for o in stored] == [(order_id, "bracket-12", 500, None)]
+        driver.find_element(By.ID, "order-end").click()
+        wait(driver, expected.visibility_of_element_located((By.ID, "order-id")))
+        ended = call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={int(time.time() * 1000) + 1}", token=admin_token)["orders"]
+        assert ended[0]["id"] == order_id and ended[0]["end"] > ended[0]["start"]
+
+        cycle = driver.find_element(By.ID, "setting-cycle")
+        cycle.clear()
+        cycle.send_keys("7.5")
+        driver.find_element(By.CSS_SELECTOR, '#machine-settings button[type="submit"]').click()
+        wait(driver, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#machine-settings [role=status]").text)
+        saved = call(f"/api/v1/production-settings?machine={machine}", token=admin_token)
+        assert saved["idealCycleTime"] == 7500
+        assert {k: v for k, v in saved.items() if k != "idealCycleTime"} == {k: v for k, v in original.items() if k != "idealCycleTime"}
+        shot(driver, "15-machine-order-settings")
+    finally:
+        call(f"/api/v1/production-settings?machine={machine}", original, token=admin_token, method="PUT")

@@ -5,13 +5,14 @@ enum DashboardAssets {
     static let files: [String: (contentType: String, body: String)] = [
         "admin.js": ("text/javascript; charset=utf-8", ####"""
 // Administration, for the roles allowed: people and invitations, API keys, device credentials,
-// shift calendars, reason codes, tenant limits. Each section shows only what the role may do.
-import { api } from "/assets/api.js";
-import { may } from "/assets/app.js";
+// reason codes, shift calendars, tenant limits and the audit log. Each section shows only what the role may do.
+import { api, download } from "/assets/api.js";
+import { may, me } from "/assets/app.js";
 import { calendarCard } from "/assets/calendar.js";
 import { el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
+const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
 
 export async function renderAdmin(main) {
   const sections = [];
@@ -20,48 +21,67 @@ export async function renderAdmin(main) {
   if (may("manageDevices")) sections.push(await devices());
   if (may("configure")) sections.push(await reasons(), await calendarCard());
   if (may("manageTenant")) sections.push(await limits());
+  if (may("readAudit")) sections.push(await audit());
   main.replaceChildren(el("h1", {}, "Administration"), ...sections);
   return () => {};
 }
 
-function table(headers, rows) {
-  if (rows.length === 0) return el("p", { class: "empty" }, "None yet.");
-  return el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c))))));
+/** A table of rows, in a box that scrolls sideways on a narrow screen; `empty` when there are none. */
+function table(headers, rows, { empty = "None yet." } = {}) {
+  if (rows.length === 0) return el("p", { class: "empty" }, empty);
+  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))))));
 }
 
-function form(title, fields, submit) {
+/**
+ * A small form: fields are `{ name, label, choices, optional }` (choices make a select);
+ * `submit(values)` returns the message to show, or throws an error whose words are shown.
+ */
+function form(title, fields, submit, { id } = {}) {
   const message = el("p", { role: "status" });
-  const inputs = fields.map(([name, label, options]) => {
-    const input = options ? el("select", { id: `f-${name}` }, ...options.map((o) => el("option", { value: o }, o)))
-      : el("input", { id: `f-${name}`, required: true });
-    return [name, label, input];
+  const inputs = fields.map((field) => {
+    const input = field.choices
+      ? el("select", { id: `f-${field.name}` }, ...field.choices.map((c) => el("option", { value: c }, c)))
+      : el("input", { id: `f-${field.name}`, required: !field.optional, placeholder: field.optional ? "optional" : null });
+    return { ...field, input };
   });
-  return el("form", { class: "inline", onsubmit: async (event) => {
+  return el("form", { class: "inline", id, onsubmit: async (event) => {
     event.preventDefault();
-    try { message.textContent = await submit(Object.fromEntries(inputs.map(([n, , i]) => [n, i.value]))); }
-    catch (error) { message.textContent = error.message; }
-  } }, el("h3", {}, title), ...inputs.flatMap(([name, label, input]) => [el("label", { for: `f-${name}` }, label), input]),
+    const values = Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
+    try { message.textContent = await submit(values); } catch (error) { message.textContent = error.message; }
+  } }, el("h3", {}, title), ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]),
   el("button", { type: "submit" }, title), message);
+}
+
+/** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
+function removeButton(label, question, path) {
+  return el("button", { type: "button", class: "small danger", onclick: async (event) => {
+    if (!confirm(question)) return;
+    const row = event.target.closest("tr");
+    try { await api(path, { method: "DELETE" }); row.remove(); } catch (error) { alert(error.message); }
+  } }, label);
 }
 
 async function people() {
   const [members, invitations] = await Promise.all([api("/api/v1/members"), api("/api/v1/invitations")]);
+  const pending = invitations.items.filter((i) => i.accepted_at === null && i.expires_at > Date.now());
   return el("section", { class: "card", id: "admin-people" }, el("h2", {}, "People"),
-    table(["Name", "E-mail", "Role"], members.items.map((m) => [m.display_name, m.email, roleSelect(m)])),
-    el("h3", {}, "Invitations"),
-    table(["E-mail", "Role", "Expires"], invitations.items.map((i) => [i.email, i.role, time(i.expires_at)])),
-    form("Invite", [["email", "E-mail"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
+    table(["Name", "E-mail", "Role", ""], members.items.map((m) => [m.display_name, m.email, roleSelect(m),
+      m.id === me?.id ? el("span", { class: "note" }, "you")
+        : removeButton("Remove", `Remove ${m.email} from this tenant? They can no longer sign in here.`, `/api/v1/members/${encodeURIComponent(m.id)}`)])),
+    el("h3", {}, "Open invitations"),
+    table(["E-mail", "Role", "Expires"], pending.map((i) => [i.email, i.role, time(i.expires_at)]), { empty: "No open invitations." }),
+    form("Invite", [{ name: "email", label: "E-mail" }, { name: "role", label: "Role", choices: grantable }], async (values) => {
       const invitation = await api("/api/v1/invitations", { method: "POST", body: values });
-      return `Invitation code for ${invitation.email} (shown once): ${invitation.token}`;
-    }));
+      return `Invitation code for ${invitation.email} (shown once; they enter it under "Accept an invitation"): ${invitation.token}`;
+    }, { id: "invite-form" }));
 }
 
 /** A member's role, changeable in place (the server refuses what the caller may not grant). */
 function roleSelect(member) {
   const select = el("select", { "aria-label": `Role of ${member.email}` }, ...roles.map((r) => el("option", { value: r, selected: r === member.role }, r)));
   select.addEventListener("change", async () => {
-    try { await api(`/api/v1/members/${encodeURIComponent(member.id)}`, { method: "PUT", body: { role: select.value } }); }
+    try { await api(`/api/v1/members/${encodeURIComponent(member.id)}`, { method: "PUT", body: { role: select.value } }); member.role = select.value; }
     catch (error) { alert(error.message); select.value = member.role; }
   });
   return select;
@@ -72,12 +92,8 @@ async function keys() {
   return el("section", { class: "card", id: "admin-keys" }, el("h2", {}, "API keys"),
     table(["Name", "Role", "Created", "Last used", ""], list.items.filter((k) => !k.revoked_at)
       .map((k) => [k.name, k.role, time(k.created_at), k.last_used_at ? time(k.last_used_at) : "never",
-        el("button", { type: "button", class: "small", onclick: async (event) => {
-          if (!confirm(`Revoke the key "${k.name}"? Whatever uses it stops working.`)) return;
-          try { await api(`/api/v1/api-keys/${encodeURIComponent(k.id)}`, { method: "DELETE" }); event.target.closest("tr").remove(); }
-          catch (error) { alert(error.message); }
-        } }, "Revoke")])),
-    form("Create key", [["name", "Name"], ["role", "Role", roles.slice(0, 4)]], async (values) => {
+        removeButton("Revoke", `Revoke the key "${k.name}"? Whatever uses it stops working.`, `/api/v1/api-keys/${encodeURIComponent(k.id)}`)])),
+    form("Create key", [{ name: "name", label: "Name" }, { name: "role", label: "Role", choices: grantable }], async (values) => {
       const key = await api("/api/v1/api-keys", { method: "POST", body: values });
       return `Key (shown once): ${key.key}`;
     }));
@@ -86,22 +102,53 @@ async function keys() {
 async function devices() {
   const list = await api("/api/v1/devices");
   return el("section", { class: "card", id: "admin-devices" }, el("h2", {}, "Device credentials"),
-    table(["Username", "Subtree"], list.items.map((d) => [d.username, d.subtree || "all machines"])),
-    form("Create credential", [["username", "Username"]], async (values) => {
-      const device = await api("/api/v1/devices", { method: "POST", body: values });
-      return `Secret (shown once): ${device.secret}`;
-    }));
+    el("p", { class: "hint" }, "A device signs in to MQTT or HTTP with its username and secret and may only publish for machines under its subtree."),
+    table(["Username", "Subtree", "Last used", ""], list.items.filter((d) => !d.revoked_at).map((d) => [d.username, d.subtree || "all machines",
+      d.last_used_at ? time(d.last_used_at) : "never",
+      removeButton("Revoke", `Revoke the credential "${d.username}"? The device is disconnected and refused from now on.`,
+        `/api/v1/devices/${encodeURIComponent(d.id)}`)])),
+    form("Create credential", [{ name: "username", label: "Username" }, { name: "subtree", label: "Subtree (site/area/line)", optional: true }],
+      async (values) => {
+        const device = await api("/api/v1/devices", { method: "POST", body: values });
+        return `Secret for ${device.username} (shown once): ${device.secret}`;
+      }, { id: "device-form" }));
 }
 
+const categories = ["unplanned_stop", "planned_stop", "idle", "not_scheduled", "microstop", "reduced_speed"];
+const lossClasses = ["availability", "performance", "excluded", "none"];
+
+/** Reason codes: each row can be loaded into the form and changed; failures count in MTBF/MTTR, setups in the setup rate. */
 async function reasons() {
   const list = await api("/api/v1/reasons");
+  const field = (id, node) => [el("label", { for: id }, node.dataset.label), node];
+  const category = el("select", { id: "reason-category", "data-label": "Category" }, ...categories.map((c) => el("option", { value: c }, c)));
+  const code = el("input", { id: "reason-code", "data-label": "Code", required: true, pattern: "[A-Za-z0-9_.\\-]+" });
+  const name = el("input", { id: "reason-name", "data-label": "Name", required: true });
+  const lossClass = el("select", { id: "reason-loss", "data-label": "Loss class" }, ...lossClasses.map((c) => el("option", { value: c }, c)));
+  const failure = el("input", { type: "checkbox", id: "reason-failure" });
+  const setup = el("input", { type: "checkbox", id: "reason-setup" });
+  const message = el("p", { role: "status" });
+  const edit = (reason) => {
+    category.value = reason.category; code.value = reason.code; name.value = reason.name; lossClass.value = reason.lossClass;
+    failure.checked = reason.isFailure; setup.checked = reason.isSetup;
+    message.textContent = `Editing ${reason.category}/${reason.code}.`;
+    name.focus();
+  };
+  const flags = (r) => [r.isFailure ? "failure" : null, r.isSetup ? "setup" : null].filter(Boolean).join(", ");
   return el("section", { class: "card", id: "admin-reasons" }, el("h2", {}, "Reason codes"),
-    table(["Reason", "Name", "Loss class"], list.reasons.map((r) => [`${r.category}/${r.code}`, r.name, r.lossClass])),
-    form("Add or change a reason", [["category", "Category", ["unplanned_stop", "planned_stop", "idle", "not_scheduled", "microstop", "reduced_speed"]],
-      ["code", "Code"], ["name", "Name"], ["lossClass", "Loss class", ["availability", "performance", "excluded", "none"]]], async (values) => {
-      await api("/api/v1/reasons", { method: "PUT", body: { ...values, isFailure: false, isSetup: false } });
-      return "Saved. The KPIs follow.";
-    }));
+    table(["Reason", "Name", "Loss class", "Counts as", ""], list.reasons.map((r) => [`${r.category}/${r.code}`, r.name, r.lossClass, flags(r),
+      el("button", { type: "button", class: "small secondary", "data-edit": `${r.category}/${r.code}`, onclick: () => edit(r) }, "Edit")])),
+    el("form", { class: "inline", id: "reason-form", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("/api/v1/reasons", { method: "PUT", body: { category: category.value, code: code.value, name: name.value,
+          lossClass: lossClass.value, isFailure: failure.checked, isSetup: setup.checked } });
+        message.textContent = `Saved ${category.value}/${code.value}. The KPIs follow.`;
+      } catch (error) { message.textContent = error.message; }
+    } }, el("h3", {}, "Add or change a reason"), ...field("reason-category", category), ...field("reason-code", code),
+    ...field("reason-name", name), ...field("reason-loss", lossClass),
+    el("label", {}, failure, " Equipment failure (MTBF, MTTR)"), el("label", {}, setup, " Setup or changeover"),
+    el("button", { type: "submit" }, "Save reason"), message));
 }
 
 async function limits() {
@@ -118,6 +165,34 @@ async function limits() {
       } catch (error) { message.textContent = error.message; }
     } }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
     el("button", { type: "submit" }, "Save limits"), message));
+}
+
+/** The newest audit events, filtered by action or actor; the whole filtered log as CSV. */
+async function audit() {
+  const action = el("input", { id: "audit-action", placeholder: "e.g. auth. or member.role", "aria-label": "Action" });
+  const actor = el("input", { id: "audit-actor", placeholder: "name or id", "aria-label": "Actor" });
+  const output = el("div", { id: "audit-output" });
+  const query = (limit) => {
+    const parameters = new URLSearchParams({ limit: String(limit) });
+    if (action.value.trim()) parameters.set("action", action.value.trim());
+    if (actor.value.trim()) parameters.set("actor", actor.value.trim());
+    return parameters.toString();
+  };
+  const load = async () => {
+    try {
+      const events = await api(`/api/v1/audit?${query(100)}`);
+      output.replaceChildren(table(["Time", "Actor", "Action", "Target", "Outcome", "From"], events.items.map((e) =>
+        [time(e.t), e.actor || e.actor_id, e.action, e.target, e.outcome, e.source_ip]), { empty: "No events match." }));
+    } catch (error) { output.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
+  };
+  await load();
+  return el("section", { class: "card", id: "admin-audit" }, el("h2", {}, "Audit log"),
+    el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); load(); } },
+      el("label", { for: "audit-action" }, "Action"), action, el("label", { for: "audit-actor" }, "Actor"), actor,
+      el("button", { type: "submit" }, "Show"),
+      el("button", { type: "button", class: "secondary", onclick: () => download(`/api/v1/audit.csv?${query(10000)}`, "audit.csv").catch((e) => alert(e.message)) },
+        "Download CSV")),
+    el("p", { class: "hint" }, "The newest 100 events; the CSV holds up to 10,000."), output);
 }
 
 """####),
@@ -152,8 +227,8 @@ async function refreshTokens() {
   return true;
 }
 
-/** Calls the API; JSON in and out. Throws ApiError with the server's explanation. */
-export async function api(path, { method = "GET", body, retry = true } = {}) {
+/** Sends a request with the session's token, refreshing it once on a 401; throws ApiError with the server's explanation. */
+async function send(path, { method = "GET", body, retry = true } = {}) {
   let response;
   try {
     response = await fetch(path, {
@@ -165,16 +240,33 @@ export async function api(path, { method = "GET", body, retry = true } = {}) {
   } catch {
     throw new ApiError(0, "The server cannot be reached. Check the network; the page retries by itself.");
   }
-  if (response.status === 401 && retry && await refreshTokens()) return api(path, { method, body, retry: false });
+  if (response.status === 401 && retry && await refreshTokens()) return send(path, { method, body, retry: false });
   if (response.status === 401) { session.clear(); location.hash = "#/login"; throw new ApiError(401, "Please sign in again."); }
-  const text = await response.text();
-  const json = text ? JSON.parse(text) : null;
   if (!response.ok) {
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { /* not a problem document */ }
     const detail = json && (json.detail || json.title);
     const plain = { 403: "Your role does not allow this.", 404: "Not found.", 429: "Too many requests; wait a moment." }[response.status];
     throw new ApiError(response.status, detail || plain || `The server answered ${response.status}.`);
   }
-  return json;
+  return response;
+}
+
+/** Calls the API; JSON in and out. Throws ApiError with the server's explanation. */
+export async function api(path, options = {}) {
+  const text = await (await send(path, options)).text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** Fetches `path` with the session's token and hands it to the browser as a file named `filename`. */
+export async function download(path, filename) {
+  const blob = await (await send(path)).blob();
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
 /**
@@ -236,6 +328,7 @@ input, select, button { font: inherit; padding: .45rem .6rem; border-radius: 6px
 button { cursor: pointer; background: var(--accent); color: var(--on-accent); border: none; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
 button.small { padding: .2rem .5rem; font-size: .85rem; }
+button.danger { background: var(--unplanned); color: #fff; }
 .error { color: var(--unplanned); }
 .loading, .empty, .hint, .note { color: var(--muted); }
 /* Off-screen lines are not laid out or painted, and a tile's changes never re-lay out its neighbours. */
@@ -261,13 +354,15 @@ button.small { padding: .2rem .5rem; font-size: .85rem; }
 .chooser .chips { position: absolute; z-index: 2; right: 0; min-width: 240px; margin-top: .3rem; padding: .6rem; background: var(--card);
                   border: 1px solid var(--grid); border-radius: 6px; box-shadow: 0 4px 12px rgba(0, 0, 0, .15); }
 .buttons { display: flex; gap: .4rem; margin: .5rem 0; }
-canvas.chart { width: 100%; height: 220px; display: block; }
+canvas.chart { width: 100%; height: 220px; display: block; touch-action: pan-y; }  /* a sideways drag zooms, an upward one scrolls */
 .timeline { position: relative; height: 28px; background: var(--producing); border-radius: 4px; overflow: hidden; }
 .timeline .bar { position: absolute; top: 0; bottom: 0; }
 .bar.unplanned { background: var(--unplanned); } .bar.planned { background: var(--planned); }
 .bar.unknown { background: var(--unknown); } .bar.producing { background: var(--producing); }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--grid); vertical-align: top; }
+.scroll { overflow-x: auto; }  /* a wide table scrolls inside its card on a tablet */
+td { overflow-wrap: anywhere; }
 .picker { display: flex; flex-wrap: wrap; gap: .3rem; margin-top: .3rem; }
 .picker button { background: var(--card); color: var(--text); border: 1px solid var(--grid); }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: .6rem; margin-bottom: 1rem; }
@@ -302,7 +397,7 @@ fieldset.group > button { justify-self: start; }
         "app.js": ("text/javascript; charset=utf-8", ####"""
 // The dashboard shell: hash routes, the signed-in user, navigation by role, the connection badge.
 import { api, session } from "/assets/api.js";
-import { renderLogin, passwordForm } from "/assets/login.js";
+import { renderLogin, renderAccount } from "/assets/login.js";
 import { renderFloor } from "/assets/floor.js";
 import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
@@ -322,7 +417,7 @@ const routes = [
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
-  { pattern: /^#\/account$/, view: async (main) => { main.replaceChildren(el("h1", {}, "Your account"), passwordForm()); } },
+  { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
 
 /** Whether the signed-in user's role holds a permission (what it may not do is not offered). */
@@ -532,7 +627,7 @@ function prepare(canvas) {
 
 /**
  * A trend of points [{t, v}] or buckets [{start, min, max, avg}] over [from, to]. Hovering shows the
- * value under the pointer; dragging selects a range and calls onZoom(from, to). Returns `add`,
+ * value under the pointer (mouse, pen or touch); dragging selects a range and calls onZoom(from, to). Returns `add`,
  * which appends live points [{t, v}] and moves the window to [from, to].
  */
 export function trendChart(canvas, { series, from, to, onZoom, label }) {
@@ -578,11 +673,13 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
       context.fillText(text, Math.min(x(near.t) + 6, width - context.measureText(text).width - 4), pad.top + 12);
     }
   };
+  // Pointer events: the same hover and drag-to-zoom with a mouse, a pen or a finger (a tablet on the floor).
   const position = (event) => event.clientX - canvas.getBoundingClientRect().left;
-  canvas.onmousemove = (event) => { hover = position(event); if (drag) drag.b = hover; draw(); };
-  canvas.onmouseleave = () => { hover = null; drag = null; draw(); };
-  canvas.onmousedown = (event) => { drag = { a: position(event), b: position(event) }; };
-  canvas.onmouseup = () => {
+  canvas.onpointermove = (event) => { hover = position(event); if (drag) drag.b = hover; draw(); };
+  canvas.onpointerleave = () => { if (!drag) { hover = null; draw(); } };
+  canvas.onpointercancel = () => { hover = null; drag = null; draw(); };
+  canvas.onpointerdown = (event) => { canvas.setPointerCapture(event.pointerId); drag = { a: position(event), b: position(event) }; };
+  canvas.onpointerup = () => {
     if (drag && Math.abs(drag.b - drag.a) > 8 && onZoom) {
       const width = canvas.clientWidth - pad.left - pad.right;
       const t = (px) => from + (Math.min(Math.max(px, pad.left), canvas.clientWidth - pad.right) - pad.left) / width * (to - from);
@@ -961,22 +1058,37 @@ export async function renderLogin(main) {
   email.focus();
 }
 
-/** A password change form, for any signed-in user. */
-export function passwordForm() {
+/** The signed-in person's own page: who they are, a new password, signing out on every device. */
+export async function renderAccount(main, me) {
+  const everywhere = el("button", { type: "button", class: "secondary", id: "sign-out-everywhere", onclick: async () => {
+    if (!confirm("Sign out on every device, this one included?")) return;
+    try { await api("/api/v1/auth/logout-everywhere", { method: "POST" }); } catch { /* signed out here either way */ }
+    session.clear();
+    location.hash = "#/login";
+  } }, "Sign out everywhere");
+  main.replaceChildren(el("h1", {}, "Your account"),
+    el("p", {}, `${me.display_name || me.email} (${me.email}), ${me.role} in tenant ${me.tenant}.`),
+    passwordForm(), el("section", { class: "card narrow" }, el("h2", {}, "Sessions"),
+      el("p", { class: "hint" }, "Signed in on a shared screen and left it? This ends every session of yours."), everywhere));
+}
+
+/** A password change form: the current session stays, every other one of the person's ends. */
+function passwordForm() {
   const current = el("input", { id: "current-password", type: "password", autocomplete: "current-password", required: true });
   const next = el("input", { id: "next-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
-  const message = el("p", { role: "status" });
+  const message = el("p", { role: "status", id: "password-message" });
   return el("form", { class: "card narrow", onsubmit: async (event) => {
     event.preventDefault();
     try {
-      session.save(await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } }));
+      await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
+      current.value = next.value = "";
       message.textContent = "Password changed. Your other sessions were signed out.";
     } catch (error) { message.textContent = error.message; }
   } },
   el("h2", {}, "Change your password"),
   el("label", { for: "current-password" }, "Current password"), current,
-  el("label", { for: "next-password" }, "New password"), next,
-  el("button", { type: "submit" }, "Change password"), message);
+  el("label", { for: "next-password" }, "New password (12 characters or more)"), next,
+  el("button", { type: "submit", id: "change-password" }, "Change password"), message);
 }
 
 """####),
@@ -986,12 +1098,14 @@ export function passwordForm() {
 import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
+import { orderPanel, settingsCard } from "/assets/production.js";
 import { el, duration, time } from "/assets/ui.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons")]);
+  const [tags, reasons, settings] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path)]);
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -1000,25 +1114,29 @@ export async function renderMachine(main, path) {
   const chooser = el("fieldset", { class: "chips" }, el("legend", {}, "Tags"),
     ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
       onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
+  const choose = (ms) => {
+    span = ms;
+    fixed = null;
+    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(Number(button.dataset.span) === span));
+    live.hidden = true;
+    refresh();
+  };
   const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
-    ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "aria-pressed": String(ms === span), onclick: (event) => {
-      span = ms;
-      fixed = null;
-      for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(button === event.target));
-      refresh();
-    } }, label)));
+    ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
+      onclick: () => choose(ms) }, label)));
+  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => choose(span) }, "Back to live");
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
-  const order = el("p", { class: "order" });
+  const order = el("div", { id: "machine-order" });
   const stopList = el("div", { class: "stops" });
   main.replaceChildren(
     el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
-    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom."), charts),
+    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
-    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList));
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...(settings ? [settings] : []));
 
   const trends = new Map();    // tag → chart, for live points
   const counterValues = new Map();  // tag → <dd>, for live values
@@ -1037,12 +1155,15 @@ export async function renderMachine(main, path) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
       charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
       trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
-                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; refresh(); } }));
+                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; live.hidden = false; refresh(); } }));
     }
   }
 
-  /** Stops, the timeline, counters and the order; every 10 s while live. */
-  async function refreshState() {
+  /**
+   * Stops, the timeline, counters and the order; every 10 s while live. The periodic refresh
+   * (`periodic`) leaves alone what a person is working in: an open reason picker or split form, a focused order form.
+   */
+  async function refreshState({ periodic = false } = {}) {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
     const [stops, latest, orders] = await Promise.all([
@@ -1057,9 +1178,9 @@ export async function renderMachine(main, path) {
       counterValues.set(v.tag, value);
       return [el("dt", {}, v.tag.replace("_", " ")), value];
     }));
-    const running = orders.orders.at(-1);
-    order.textContent = running ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}` : "No production order running.";
-    renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
+    const busy = (node) => periodic && (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]'));
+    if (!busy(order)) orderPanel(order, orders.orders.findLast((o) => o.end === undefined || o.end === null || o.end > to), path, refreshState);
+    if (!busy(stopList)) renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
   }
 
   async function refresh() { await Promise.all([drawCharts(), refreshState()]); }
@@ -1081,7 +1202,7 @@ export async function renderMachine(main, path) {
     onState: setConnection,
   });
   await refresh();
-  const timer = setInterval(() => { if (!fixed) refreshState().catch(() => {}); }, 10000);
+  const timer = setInterval(() => { if (!fixed) refreshState({ periodic: true }).catch(() => {}); }, 10000);
   return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); };
 }
 
@@ -1209,6 +1330,79 @@ function renderReport(report) {
   return [kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
+}
+
+"""####),
+        "production.js": ("text/javascript; charset=utf-8", ####"""
+// A machine's production on its page: the running order (operators start and end orders) and the
+// settings its OEE is computed with (engineers set the ideal cycle time and the stop thresholds).
+import { api } from "/assets/api.js";
+import { may } from "/assets/app.js";
+import { el } from "/assets/ui.js";
+
+/**
+ * The current order, and for those who may operate: "End order" on a running one, a form to start
+ * one otherwise. `changed()` runs after a change so the page shows it.
+ */
+export function orderPanel(container, running, path, changed) {
+  const describe = running
+    ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}, since ${new Date(running.start).toLocaleString()}`
+    : "No production order running.";
+  const message = el("p", { role: "status" });
+  const parts = [el("p", { class: "order" }, describe)];
+  if (may("operate") && running) {
+    parts.push(el("button", { type: "button", class: "small secondary", id: "order-end", onclick: async () => {
+      try { await api(`/api/v1/orders/${encodeURIComponent(running.id)}`, { method: "PUT", body: { ...running, end: Date.now() } }); await changed(); }
+      catch (error) { message.textContent = error.message; }
+    } }, "End order"), message);
+  } else if (may("operate")) {
+    const id = el("input", { id: "order-id", required: true, maxlength: 100, "aria-label": "Order number" });
+    const product = el("input", { id: "order-product", required: true, "aria-label": "Product" });
+    const target = el("input", { id: "order-target", type: "number", min: 0, required: true, "aria-label": "Target quantity" });
+    parts.push(el("form", { class: "inline", id: "order-start", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api(`/api/v1/orders/${encodeURIComponent(id.value.trim())}`, { method: "PUT",
+          body: { machine: path, product: product.value.trim(), targetQuantity: Number(target.value), start: Date.now() } });
+        await changed();
+      } catch (error) { message.textContent = error.message; }
+    } }, el("h3", {}, "Start an order"), el("label", { for: "order-id" }, "Order"), id, el("label", { for: "order-product" }, "Product"), product,
+    el("label", { for: "order-target" }, "Target"), target, el("button", { type: "submit" }, "Start order"), message));
+  }
+  container.replaceChildren(...parts);
+}
+
+/** Seconds in a form field ↔ milliseconds in the API. */
+const seconds = (ms) => (ms === null || ms === undefined ? "" : String(ms / 1000));
+const milliseconds = (text) => (text.trim() === "" ? null : Math.round(Number(text) * 1000));
+
+/** The card with the machine's OEE settings, for those who may configure; null for everyone else. */
+export async function settingsCard(path) {
+  if (!may("configure")) return null;
+  const query = `/api/v1/production-settings?machine=${encodeURIComponent(path)}`;
+  const settings = await api(query);
+  const number = (id, value, attributes = {}) => el("input", { id, type: "number", step: "any", min: 0, value: seconds(value), ...attributes });
+  const cycle = number("setting-cycle", settings.idealCycleTime, { placeholder: "not set" });
+  const microstop = number("setting-microstop", settings.microstopThreshold, { required: true });
+  const timeout = number("setting-timeout", settings.noDataTimeout, { required: true });
+  const message = el("p", { role: "status" });
+  return el("section", { class: "card", id: "machine-settings" }, el("h2", {}, "Production settings"),
+    el("p", { class: "hint" }, "Performance needs the ideal cycle time: the fastest a unit can be made. Stops shorter than the microstop threshold count against performance, not availability."),
+    el("form", { class: "inline", onsubmit: async (event) => {
+      event.preventDefault();
+      const idealCycleTime = milliseconds(cycle.value);
+      if (idealCycleTime !== null && idealCycleTime <= 0) { message.textContent = "The ideal cycle time must be more than 0 s."; return; }
+      try {
+        const body = { ...settings, idealCycleTime, microstopThreshold: milliseconds(microstop.value), noDataTimeout: milliseconds(timeout.value) };
+        if (idealCycleTime === null) delete body.idealCycleTime;
+        Object.assign(settings, await api(query, { method: "PUT", body }));
+        message.textContent = "Saved. The machine's KPIs follow.";
+      } catch (error) { message.textContent = error.message; }
+    } },
+    el("label", { for: "setting-cycle" }, "Ideal cycle time (s per unit)"), cycle,
+    el("label", { for: "setting-microstop" }, "Microstop threshold (s)"), microstop,
+    el("label", { for: "setting-timeout" }, "No data after (s, 0: never)"), timeout,
+    el("button", { type: "submit" }, "Save settings"), message));
 }
 
 """####),
