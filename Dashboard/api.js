@@ -1,4 +1,5 @@
 // The HTTP and WebSocket client: tokens in session storage, refreshed once on a 401, errors in plain words.
+import { saveFile } from "/assets/ui.js";
 
 const store = window.sessionStorage;
 
@@ -62,12 +63,7 @@ export async function api(path, options = {}) {
 
 /** Fetches `path` with the session's token and hands it to the browser as a file named `filename`. */
 export async function download(path, filename) {
-  const blob = await (await send(path)).blob();
-  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  saveFile(await (await send(path)).blob(), filename);
 }
 
 /**

@@ -9,6 +9,7 @@ import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
 let current = null;   // the running view's cleanup
+let retry = 0;        // a timer that opens the page again when the server could not be reached
 export let me = null;
 
 /** Administration is offered to whoever holds one of these (each section checks its own). */
@@ -55,16 +56,23 @@ async function signOut() {
   location.hash = "#/login";
 }
 
+/** Shows an error in place of the page; when the server could not be reached, tries the page again in 5 s. */
+function failed(error, hash) {
+  showError(main, error);
+  if (error.status === 0) retry = setTimeout(() => { if ((location.hash || "#/floor") === hash) route(); }, 5000);
+}
+
 async function route() {
   current?.();
   current = null;
+  clearTimeout(retry);
   const hash = location.hash || "#/floor";
   const match = routes.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
   if (!match) { location.hash = "#/floor"; return; }
   if (!match.r.open) {
     if (!session.token) { location.hash = "#/login"; return; }
     if (!me) {
-      try { me = await api("/api/v1/auth/me"); } catch (error) { showError(main, error); return; }
+      try { me = await api("/api/v1/auth/me"); } catch (error) { failed(error, hash); return; }
     }
     if (match.r.permissions && !match.r.permissions.some(may)) {
       main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
@@ -80,7 +88,7 @@ async function route() {
   try {
     current = await match.r.view(main, ...match.m.slice(1).map((part) => part && decodeURIComponent(part)));
   } catch (error) {
-    showError(main, error);
+    failed(error, hash);
   }
   main.focus();
 }

@@ -1,8 +1,8 @@
-// OEE: A/P/Q/OEE per shift, day or week for a machine, line or site; the trend; the downtime
-// Pareto; TEEP, MTBF, MTTR. The layout prints.
+// OEE: A/P/Q/OEE per shift, day or week for a machine, line or site, over the last days or chosen
+// dates; the trend; the downtime Pareto; TEEP, MTBF, MTTR. The layout prints; the figures download as CSV.
 import { api } from "/assets/api.js";
 import { barChart } from "/assets/chart.js";
-import { el, percent, duration } from "/assets/ui.js";
+import { el, percent, duration, saveFile, time } from "/assets/ui.js";
 
 /** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
 export async function renderOEE(main, chosen = "") {
@@ -19,27 +19,46 @@ export async function renderOEE(main, chosen = "") {
   const period = el("select", { id: "oee-period", "aria-label": "Period" },
     ...[["shift", "Per shift"], ["day", "Per day"], ["week", "Per week"]].map(([v, l]) => el("option", { value: v }, l)));
   const days = el("select", { id: "oee-days", "aria-label": "Range" },
-    ...[[1, "Last 24 h"], [7, "Last 7 days"], [30, "Last 30 days"]].map(([v, l]) => el("option", { value: v }, l)));
+    ...[[1, "Last 24 h"], [7, "Last 7 days"], [30, "Last 30 days"], ["custom", "Dates…"]].map(([v, l]) => el("option", { value: v }, l)));
+  const today = localDate(new Date());
+  const first = el("input", { type: "date", id: "oee-from", "aria-label": "First day", value: today, max: today });
+  const last = el("input", { type: "date", id: "oee-to", "aria-label": "Last day", value: today, max: today });
+  const dates = el("span", { class: "dates", hidden: true }, first, "–", last);
   const output = el("div", { id: "oee-output" });
-  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "OEE"), asset, period, days,
-    el("button", { type: "button", onclick: () => window.print() }, "Print")), output);
+  let report = null;
+  const csv = el("button", { type: "button", class: "secondary", id: "oee-csv", onclick: () => report && saveFile(reportCSV(report), "oee.csv", "text/csv") },
+    "Download CSV");
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "OEE"), asset, period, days, dates,
+    el("button", { type: "button", onclick: () => window.print() }, "Print"), csv), output);
+  /** The range asked for: the last days up to now, or whole local days from the first date to the last. */
+  const range = () => {
+    if (days.value !== "custom") { const to = Date.now(); return { from: to - Number(days.value) * 86400e3, to }; }
+    const from = new Date(`${first.value}T00:00`), to = new Date(`${last.value}T00:00`);
+    to.setDate(to.getDate() + 1);
+    return { from: from.getTime(), to: Math.min(to.getTime(), Date.now()) };
+  };
   const load = async () => {
+    dates.hidden = days.value !== "custom";
+    const { from, to } = range();
+    if (!(from < to)) { output.replaceChildren(el("p", { class: "error", role: "alert" }, "The first day must not be after the last.")); return; }
     output.replaceChildren(el("p", { class: "loading" }, "Loading…"));
+    report = null;
     try {
-      const to = Date.now(), from = to - Number(days.value) * 86400e3;
-      const report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
+      report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
       output.replaceChildren(...renderReport(report));
       output.dataset.from = String(report.from);   // what the figures cover, for checking them against the API
       output.dataset.to = String(report.to);
     } catch (error) { output.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   };
-  for (const control of [asset, period, days]) control.addEventListener("change", load);
+  for (const control of [asset, period, days, first, last]) control.addEventListener("change", load);
   await load();
   return () => {};
 }
 
 function renderReport(report) {
   const total = report.total;
+  const count = report.machines.length;
+  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}`;
   const big = (name, label) => el("div", { class: "kpi", "data-kpi": name },
     el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, percent(total[name])),
     total[name]?.flagged ? el("span", { class: "flag", title: total[name].note }, "⚠ check the ideal cycle time") : null,
@@ -65,7 +84,28 @@ function renderReport(report) {
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
-  return [kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
+  return [el("p", { class: "covers" }, what), kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
+}
+
+/** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */
+function localDate(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The report's periods and total as CSV for a spreadsheet: ratios as fractions, durations in minutes. */
+function reportCSV(report) {
+  const ratio = (kpi) => (kpi?.value === null || kpi?.value === undefined ? "" : kpi.value.toFixed(4));
+  const minutes = (ms) => (ms === null || ms === undefined ? "" : (ms / 60000).toFixed(1));
+  const quote = (text) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  const header = ["period", "from", "to", "oee", "availability", "performance", "quality", "teep", "mtbf_min", "mttr_min",
+    "planned_min", "run_min", "downtime_min", "total_count", "good_count", "scrap_count", "failures"];
+  const row = (label, p) => [label, new Date(p.from).toISOString(), new Date(p.to).toISOString(), ratio(p.oee), ratio(p.availability),
+    ratio(p.performance), ratio(p.quality), ratio(p.teep), minutes(p.mtbf_ms?.value), minutes(p.mttr_ms?.value),
+    minutes(p.components.planned_ms), minutes(p.components.run_ms), minutes(p.components.downtime_ms),
+    p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
+  const lines = [header, ...report.periods.map((p) => row(p.label, p)), row("total", { ...report.total, from: report.from, to: report.to })];
+  return lines.map((cells) => cells.map((cell) => quote(String(cell))).join(",")).join("\r\n") + "\r\n";
 }

@@ -17,11 +17,23 @@ export function showError(container, error) {
   container.replaceChildren(el("p", { class: "error", role: "alert" }, error.message || String(error)));
 }
 
+/** Hands a blob (or text) to the browser as a file named `filename`. */
+export function saveFile(content, filename, type = "application/octet-stream") {
+  const blob = content instanceof Blob ? content : new Blob([content], { type });
+  const link = el("a", { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+/** A KPI as a percentage with one decimal, or "–" when it is undefined. */
 export function percent(kpi) {
   if (!kpi || kpi.value === null || kpi.value === undefined) return "–";
   return `${(kpi.value * 100).toFixed(1)} %`;
 }
 
+/** A duration in the largest units that read well: seconds, minutes, or hours and minutes. */
 export function duration(ms) {
   if (ms < 60000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.floor(ms / 60000);
@@ -30,6 +42,7 @@ export function duration(ms) {
   return `${hours} h ${minutes % 60} min`;
 }
 
+/** A time in the browser's locale. */
 export function time(ms) { return new Date(ms).toLocaleString(); }
 
 /** The colour class of a machine state category. */

@@ -2,6 +2,8 @@
 against `gemba serve --demo`, started by scripts/test.sh (GEMBA_HTTP_URL, GEMBA_ADMIN_PASSWORD).
 Screenshots of each page go to GEMBA_SCREENSHOTS (default .build/screenshots) for a person to look at."""
 
+import csv
+import io
 import json
 import os
 import pathlib
@@ -71,6 +73,23 @@ def browser():
               and "Failed to load resource" not in entry["message"] and "WebSocket connection" not in entry["message"]]
     driver.quit()
     assert not errors, errors
+
+
+def downloads_to(driver, directory):
+    """Lets the page save files (CSV downloads) into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(directory.resolve())})
+
+
+def downloaded(directory, name):
+    """The text of a finished download, waited for with a deadline."""
+    path = directory / name
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if path.exists() and not (directory / (name + ".crdownload")).exists():
+            return path.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not downloaded")
 
 
 def wait(driver, condition, timeout=20):
@@ -165,15 +184,18 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
     shot(driver, "05-admin")
 
 
-def assert_oee_equals_api(driver, token, asset):
+def assert_oee_equals_api(driver, token, asset, period="shift"):
+    """The KPIs shown equal the API's for the range the page says it shows; returns the API's report."""
     wait(driver, lambda d: d.find_element(By.ID, "oee-asset").get_attribute("value") == asset)
     output = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
-    source = call(f"/api/v1/oee?asset={asset}&period=shift&from={output.get_attribute('data-from')}&to={output.get_attribute('data-to')}",
-                  token=token)["total"]
+    report = call(f"/api/v1/oee?asset={asset}&period={period}&from={output.get_attribute('data-from')}&to={output.get_attribute('data-to')}",
+                  token=token)
+    source = report["total"]
     for name in ["oee", "availability", "performance", "quality"]:
         shown = driver.find_element(By.CSS_SELECTOR, f'.kpi[data-kpi="{name}"] .kpi-value').text
         expected_text = "–" if source[name]["value"] is None else f"{source[name]['value'] * 100:.1f} %"
         assert shown == expected_text, (asset, name)
+    return report
 
 
 def test_an_operator_splits_a_stop_from_the_machine_page(browser, admin_token, admin_session):
@@ -526,3 +548,53 @@ def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, 
         shot(driver, "15-machine-order-settings")
     finally:
         call(f"/api/v1/production-settings?machine={machine}", original, token=admin_token, method="PUT")
+
+
+def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_token, admin_session, tmp_path):
+    driver = browser
+    open_as_admin(driver, admin_session)
+    downloads_to(driver, tmp_path)
+    driver.get(HTTP + "/#/oee")
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
+    Select(driver.find_element(By.ID, "oee-period")).select_by_value("day")
+    Select(driver.find_element(By.ID, "oee-days")).select_by_value("custom")
+    yesterday = driver.execute_script("const d = new Date(Date.now() - 86400e3); return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0')")
+    first = wait(driver, expected.visibility_of_element_located((By.ID, "oee-from")))
+    driver.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))", first, yesterday)
+    midnight = driver.execute_script("return new Date(arguments[0] + 'T00:00').getTime()", yesterday)
+    wait(driver, lambda d: d.find_element(By.ID, "oee-output").get_attribute("data-from") == str(midnight))
+    report = assert_oee_equals_api(driver, admin_token, "", period="day")
+    assert [p["label"] for p in report["periods"]] and all(p["from"] >= midnight for p in report["periods"])
+    assert driver.find_element(By.CSS_SELECTOR, "#oee-output .covers").text.startswith(f"All machines ({len(report['machines'])} machines), ")
+    shot(driver, "16-oee-dates")
+    driver.find_element(By.ID, "oee-csv").click()
+    rows = list(csv.DictReader(io.StringIO(downloaded(tmp_path, "oee.csv"))))
+    assert [r["period"] for r in rows] == [p["label"] for p in report["periods"]] + ["total"]
+    for row, period in zip(rows, report["periods"] + [report["total"]]):
+        for name in ["oee", "availability", "performance", "quality"]:
+            value = period[name]["value"]
+            assert row[name] == ("" if value is None else f"{value:.4f}"), (row["period"], name)
+        assert int(row["total_count"]) == period["components"]["total_count"]
+    # The audit log downloads as the server's CSV.
+    driver.get(HTTP + "/#/admin")
+    wait(driver, expected.element_to_be_clickable((By.XPATH, '//section[@id="admin-audit"]//button[text()="Download CSV"]'))).click()
+    audit = downloaded(tmp_path, "audit.csv")
+    assert audit.startswith("id,time,actor_kind,actor_id,actor,action") and "auth.login" in audit
+
+
+def test_a_page_opened_while_the_server_is_away_comes_by_itself_when_it_is_back(browser, admin_session):
+    host, port = HTTP.removeprefix("http://").split(":")
+    blip = Blip((host, int(port)))
+    driver = browser
+    driver.get(blip.url + "/#/login")
+    driver.execute_script("sessionStorage.setItem('gemba.access', arguments[0]); sessionStorage.setItem('gemba.refresh', arguments[1]);",
+                          admin_session["access_token"], admin_session["refresh_token"])
+    driver.get(blip.url + "/#/floor")
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".tile")))
+    driver.execute_script("window.notReloaded = true")
+    blip.cut()
+    driver.execute_script("location.hash = '#/oee'")
+    wait(driver, lambda d: "cannot be reached" in d.find_element(By.ID, "main").text)
+    blip.restore()
+    wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")), timeout=30)
+    assert driver.execute_script("return window.notReloaded === true")

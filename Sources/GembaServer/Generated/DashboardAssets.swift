@@ -198,6 +198,7 @@ async function audit() {
 """####),
         "api.js": ("text/javascript; charset=utf-8", ####"""
 // The HTTP and WebSocket client: tokens in session storage, refreshed once on a 401, errors in plain words.
+import { saveFile } from "/assets/ui.js";
 
 const store = window.sessionStorage;
 
@@ -261,12 +262,7 @@ export async function api(path, options = {}) {
 
 /** Fetches `path` with the session's token and hands it to the browser as a file named `filename`. */
 export async function download(path, filename) {
-  const blob = await (await send(path)).blob();
-  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  saveFile(await (await send(path)).blob(), filename);
 }
 
 /**
@@ -370,6 +366,8 @@ td { overflow-wrap: anywhere; }
 .kpi-label { color: var(--muted); font-size: .85rem; }
 .kpi-value { font-size: 1.6rem; font-weight: 700; font-variant-numeric: tabular-nums; }
 .flag { color: var(--unplanned); font-size: .8rem; }
+.covers { color: var(--muted); margin: 0 0 .6rem; }
+.dates { display: inline-flex; gap: .3rem; align-items: center; }
 .trend { display: flex; align-items: flex-end; gap: 3px; height: 160px; padding-top: 1.4rem; border-bottom: 1px solid var(--grid); }
 .trend .column { flex: 1; background: var(--accent); min-width: 3px; position: relative; }
 .trend .column-value { position: absolute; bottom: 100%; width: 100%; text-align: center; font-size: .75rem; color: var(--text); white-space: nowrap; }
@@ -389,7 +387,7 @@ fieldset.group > button { justify-self: start; }
 .shift fieldset.group { margin: 0; padding: .3rem .5rem; }
 @media (max-width: 700px) { main { padding: .5rem; } .tiles { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); } }
 @media print {
-  .top, .toolbar select, .toolbar button, #connection { display: none; }
+  .top, .toolbar select, .toolbar button, .toolbar input, #connection { display: none; }
   body { background: #fff; color: #000; } .card, .kpi { border-color: #999; break-inside: avoid; }
 }
 
@@ -406,6 +404,7 @@ import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
 let current = null;   // the running view's cleanup
+let retry = 0;        // a timer that opens the page again when the server could not be reached
 export let me = null;
 
 /** Administration is offered to whoever holds one of these (each section checks its own). */
@@ -452,16 +451,23 @@ async function signOut() {
   location.hash = "#/login";
 }
 
+/** Shows an error in place of the page; when the server could not be reached, tries the page again in 5 s. */
+function failed(error, hash) {
+  showError(main, error);
+  if (error.status === 0) retry = setTimeout(() => { if ((location.hash || "#/floor") === hash) route(); }, 5000);
+}
+
 async function route() {
   current?.();
   current = null;
+  clearTimeout(retry);
   const hash = location.hash || "#/floor";
   const match = routes.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
   if (!match) { location.hash = "#/floor"; return; }
   if (!match.r.open) {
     if (!session.token) { location.hash = "#/login"; return; }
     if (!me) {
-      try { me = await api("/api/v1/auth/me"); } catch (error) { showError(main, error); return; }
+      try { me = await api("/api/v1/auth/me"); } catch (error) { failed(error, hash); return; }
     }
     if (match.r.permissions && !match.r.permissions.some(may)) {
       main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
@@ -477,7 +483,7 @@ async function route() {
   try {
     current = await match.r.view(main, ...match.m.slice(1).map((part) => part && decodeURIComponent(part)));
   } catch (error) {
-    showError(main, error);
+    failed(error, hash);
   }
   main.focus();
 }
@@ -1260,11 +1266,11 @@ function splitForm(stop, reasons, path, refresh) {
 
 """####),
         "oee.js": ("text/javascript; charset=utf-8", ####"""
-// OEE: A/P/Q/OEE per shift, day or week for a machine, line or site; the trend; the downtime
-// Pareto; TEEP, MTBF, MTTR. The layout prints.
+// OEE: A/P/Q/OEE per shift, day or week for a machine, line or site, over the last days or chosen
+// dates; the trend; the downtime Pareto; TEEP, MTBF, MTTR. The layout prints; the figures download as CSV.
 import { api } from "/assets/api.js";
 import { barChart } from "/assets/chart.js";
-import { el, percent, duration } from "/assets/ui.js";
+import { el, percent, duration, saveFile, time } from "/assets/ui.js";
 
 /** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
 export async function renderOEE(main, chosen = "") {
@@ -1281,27 +1287,46 @@ export async function renderOEE(main, chosen = "") {
   const period = el("select", { id: "oee-period", "aria-label": "Period" },
     ...[["shift", "Per shift"], ["day", "Per day"], ["week", "Per week"]].map(([v, l]) => el("option", { value: v }, l)));
   const days = el("select", { id: "oee-days", "aria-label": "Range" },
-    ...[[1, "Last 24 h"], [7, "Last 7 days"], [30, "Last 30 days"]].map(([v, l]) => el("option", { value: v }, l)));
+    ...[[1, "Last 24 h"], [7, "Last 7 days"], [30, "Last 30 days"], ["custom", "Dates…"]].map(([v, l]) => el("option", { value: v }, l)));
+  const today = localDate(new Date());
+  const first = el("input", { type: "date", id: "oee-from", "aria-label": "First day", value: today, max: today });
+  const last = el("input", { type: "date", id: "oee-to", "aria-label": "Last day", value: today, max: today });
+  const dates = el("span", { class: "dates", hidden: true }, first, "–", last);
   const output = el("div", { id: "oee-output" });
-  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "OEE"), asset, period, days,
-    el("button", { type: "button", onclick: () => window.print() }, "Print")), output);
+  let report = null;
+  const csv = el("button", { type: "button", class: "secondary", id: "oee-csv", onclick: () => report && saveFile(reportCSV(report), "oee.csv", "text/csv") },
+    "Download CSV");
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "OEE"), asset, period, days, dates,
+    el("button", { type: "button", onclick: () => window.print() }, "Print"), csv), output);
+  /** The range asked for: the last days up to now, or whole local days from the first date to the last. */
+  const range = () => {
+    if (days.value !== "custom") { const to = Date.now(); return { from: to - Number(days.value) * 86400e3, to }; }
+    const from = new Date(`${first.value}T00:00`), to = new Date(`${last.value}T00:00`);
+    to.setDate(to.getDate() + 1);
+    return { from: from.getTime(), to: Math.min(to.getTime(), Date.now()) };
+  };
   const load = async () => {
+    dates.hidden = days.value !== "custom";
+    const { from, to } = range();
+    if (!(from < to)) { output.replaceChildren(el("p", { class: "error", role: "alert" }, "The first day must not be after the last.")); return; }
     output.replaceChildren(el("p", { class: "loading" }, "Loading…"));
+    report = null;
     try {
-      const to = Date.now(), from = to - Number(days.value) * 86400e3;
-      const report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
+      report = await api(`/api/v1/oee?asset=${encodeURIComponent(asset.value)}&period=${period.value}&from=${from}&to=${to}`);
       output.replaceChildren(...renderReport(report));
       output.dataset.from = String(report.from);   // what the figures cover, for checking them against the API
       output.dataset.to = String(report.to);
     } catch (error) { output.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   };
-  for (const control of [asset, period, days]) control.addEventListener("change", load);
+  for (const control of [asset, period, days, first, last]) control.addEventListener("change", load);
   await load();
   return () => {};
 }
 
 function renderReport(report) {
   const total = report.total;
+  const count = report.machines.length;
+  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}`;
   const big = (name, label) => el("div", { class: "kpi", "data-kpi": name },
     el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, percent(total[name])),
     total[name]?.flagged ? el("span", { class: "flag", title: total[name].note }, "⚠ check the ideal cycle time") : null,
@@ -1327,9 +1352,30 @@ function renderReport(report) {
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
-  return [kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
+  return [el("p", { class: "covers" }, what), kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
+}
+
+/** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */
+function localDate(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The report's periods and total as CSV for a spreadsheet: ratios as fractions, durations in minutes. */
+function reportCSV(report) {
+  const ratio = (kpi) => (kpi?.value === null || kpi?.value === undefined ? "" : kpi.value.toFixed(4));
+  const minutes = (ms) => (ms === null || ms === undefined ? "" : (ms / 60000).toFixed(1));
+  const quote = (text) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  const header = ["period", "from", "to", "oee", "availability", "performance", "quality", "teep", "mtbf_min", "mttr_min",
+    "planned_min", "run_min", "downtime_min", "total_count", "good_count", "scrap_count", "failures"];
+  const row = (label, p) => [label, new Date(p.from).toISOString(), new Date(p.to).toISOString(), ratio(p.oee), ratio(p.availability),
+    ratio(p.performance), ratio(p.quality), ratio(p.teep), minutes(p.mtbf_ms?.value), minutes(p.mttr_ms?.value),
+    minutes(p.components.planned_ms), minutes(p.components.run_ms), minutes(p.components.downtime_ms),
+    p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
+  const lines = [header, ...report.periods.map((p) => row(p.label, p)), row("total", { ...report.total, from: report.from, to: report.to })];
+  return lines.map((cells) => cells.map((cell) => quote(String(cell))).join(",")).join("\r\n") + "\r\n";
 }
 
 """####),
@@ -1426,11 +1472,23 @@ export function showError(container, error) {
   container.replaceChildren(el("p", { class: "error", role: "alert" }, error.message || String(error)));
 }
 
+/** Hands a blob (or text) to the browser as a file named `filename`. */
+export function saveFile(content, filename, type = "application/octet-stream") {
+  const blob = content instanceof Blob ? content : new Blob([content], { type });
+  const link = el("a", { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+/** A KPI as a percentage with one decimal, or "–" when it is undefined. */
 export function percent(kpi) {
   if (!kpi || kpi.value === null || kpi.value === undefined) return "–";
   return `${(kpi.value * 100).toFixed(1)} %`;
 }
 
+/** A duration in the largest units that read well: seconds, minutes, or hours and minutes. */
 export function duration(ms) {
   if (ms < 60000) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.floor(ms / 60000);
@@ -1439,6 +1497,7 @@ export function duration(ms) {
   return `${hours} h ${minutes % 60} min`;
 }
 
+/** A time in the browser's locale. */
 export function time(ms) { return new Date(ms).toLocaleString(); }
 
 /** The colour class of a machine state category. */
