@@ -29,7 +29,7 @@ function table(headers, rows, { empty = "None yet." } = {}) {
 
 /**
  * A small form: fields are `{ name, label, choices, optional }` (choices make a select);
- * `submit(values)` returns the message to show, or throws an error whose words are shown.
+ * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
  */
 function form(title, fields, submit, { id } = {}) {
   const message = el("p", { role: "status" });
@@ -42,7 +42,7 @@ function form(title, fields, submit, { id } = {}) {
   return el("form", { class: "inline", id, onsubmit: async (event) => {
     event.preventDefault();
     const values = Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-    try { message.textContent = await submit(values); } catch (error) { message.textContent = error.message; }
+    try { message.replaceChildren(await submit(values)); } catch (error) { message.textContent = error.message; }
   } }, el("h3", {}, title), ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]),
   el("button", { type: "submit" }, title), message);
 }
@@ -67,7 +67,9 @@ async function people() {
     table(["E-mail", "Role", "Expires"], pending.map((i) => [i.email, i.role, time(i.expires_at)]), { empty: "No open invitations." }),
     form("Invite", [{ name: "email", label: "E-mail" }, { name: "role", label: "Role", choices: grantable }], async (values) => {
       const invitation = await api("/api/v1/invitations", { method: "POST", body: values });
-      return `Invitation code for ${invitation.email} (shown once; they enter it under "Accept an invitation"): ${invitation.token}`;
+      const link = new URL(`#/join/${encodeURIComponent(invitation.token)}`, location.href).href;
+      return el("span", {}, `Invitation for ${invitation.email} (shown once): send them the link `, el("code", { class: "secret" }, link),
+        ` or the code `, el("code", { class: "secret", id: "invitation-code" }, invitation.token), `.`);
     }, { id: "invite-form" }));
 }
 

@@ -17,6 +17,7 @@ const adminPermissions = ["manageUsers", "manageAPIKeys", "manageDevices", "conf
 
 const routes = [
   { pattern: /^#\/login$/, view: renderLogin, open: true },
+  { pattern: /^#\/join\/(.+)$/, view: renderLogin, open: true },
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },

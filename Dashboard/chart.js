@@ -1,4 +1,5 @@
-// Charts drawn here on canvas: a trend with hover values and drag-to-zoom, and a state timeline.
+// Charts drawn here: a canvas trend with hover values and drag-to-zoom, a state timeline, and SVG
+// charts of KPIs per period (lines) and of downtime by reason (bars).
 import { stateClass } from "/assets/ui.js";
 
 const colours = () => {
@@ -30,7 +31,7 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
   let hover = null, drag = null;
   const draw = () => {
     const { context, width, height } = prepare(canvas);
-    canvas.dataset.last = points.at(-1)?.t ?? "";  // the newest point drawn (tests watch it move)
+    Object.assign(canvas.dataset, { last: points.at(-1)?.t ?? "", from, to });  // what is drawn (tests watch it)
     const c = colours();
     context.clearRect(0, 0, width, height);
     context.font = "12px system-ui, sans-serif";
@@ -109,24 +110,61 @@ export function stateTimeline(container, { stops, from, to }) {
   }
 }
 
+const ns = "http://www.w3.org/2000/svg";
+
+/** An SVG element with attributes. */
+function svgNode(tag, attributes = {}, text) {
+  const node = document.createElementNS(ns, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * Ratios per period as lines on a 0–100 % scale: `labels` name the periods, each of `series`
+ * ({name, className, values: [fraction|null]}) is a line with a dot per period (its title gives the value);
+ * the first series' values are written over its dots while they fit. A gap in a line is a period without a value.
+ */
+export function ratioLines(labels, series) {
+  const width = 1000, height = 240, pad = { left: 60, right: 60, top: 18, bottom: 22 };  // room for centred period labels
+  const svg = svgNode("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "lines" });
+  const x = (i) => pad.left + (labels.length === 1 ? 0.5 : i / (labels.length - 1)) * (width - pad.left - pad.right);
+  const y = (v) => pad.top + (1 - Math.min(Math.max(v, 0), 1.2) / 1.2) * (height - pad.top - pad.bottom);
+  for (const level of [0, 0.5, 1]) {
+    svg.append(svgNode("line", { x1: pad.left, x2: width - pad.right, y1: y(level), y2: y(level), class: "grid" }),
+      svgNode("text", { x: 0, y: y(level) + 4 }, `${level * 100} %`));
+  }
+  const step = Math.ceil(labels.length / 8);  // at most about eight period labels under the axis
+  labels.forEach((label, i) => { if (i % step === 0) svg.append(svgNode("text", { x: x(i), y: height - 4, "text-anchor": "middle" }, label)); });
+  series.forEach((line, index) => {
+    let d = "", open = false;
+    line.values.forEach((value, i) => {
+      if (value === null || value === undefined) { open = false; return; }
+      d += `${open ? "L" : "M"}${x(i).toFixed(1)},${y(value).toFixed(1)}`;
+      open = true;
+    });
+    const group = svgNode("g", { class: line.className });
+    group.append(svgNode("path", { d }));
+    line.values.forEach((value, i) => {
+      if (value === null || value === undefined) return;
+      const dot = svgNode("circle", { cx: x(i), cy: y(value), r: index === 0 ? 3.5 : 2.5 });
+      dot.append(svgNode("title", {}, `${labels[i]} · ${line.name} ${(value * 100).toFixed(1)} %`));
+      group.append(dot);
+      if (index === 0 && labels.length <= 31) group.append(svgNode("text", { x: x(i), y: y(value) - 7, "text-anchor": "middle" }, `${(value * 100).toFixed(1)}`));
+    });
+    svg.append(group);
+  });
+  return svg;
+}
+
 /** A horizontal bar chart (the downtime Pareto) as SVG: [{label, value, text}]. */
 export function barChart(bars) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const height = 22 * bars.length + 4;
-  svg.setAttribute("viewBox", `0 0 720 ${height}`);
-  svg.setAttribute("role", "img");
-  svg.classList.add("bars");
+  const svg = svgNode("svg", { viewBox: `0 0 720 ${22 * bars.length + 4}`, role: "img", class: "bars" });
   const max = Math.max(1, ...bars.map((b) => b.value));
   bars.forEach((bar, index) => {
-    const rect = document.createElementNS(ns, "rect");
-    rect.setAttribute("x", "220"); rect.setAttribute("y", String(4 + index * 22));
-    rect.setAttribute("width", String(Math.max(1, bar.value / max * 280))); rect.setAttribute("height", "16");
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "0"); label.setAttribute("y", String(17 + index * 22)); label.textContent = bar.label;
-    const value = document.createElementNS(ns, "text");
-    value.setAttribute("x", String(226 + bar.value / max * 280)); value.setAttribute("y", String(17 + index * 22)); value.textContent = bar.text;
-    svg.append(rect, label, value);
+    const top = 4 + index * 22, length = bar.value / max * 280;
+    svg.append(svgNode("rect", { x: 220, y: top, width: Math.max(1, length), height: 16 }),
+      svgNode("text", { x: 0, y: top + 13 }, bar.label), svgNode("text", { x: 226 + length, y: top + 13 }, bar.text));
   });
   return svg;
 }

@@ -1,8 +1,9 @@
-// Sign in, accept an invitation (#/login?invitation=… is not needed: the form offers both), change the password.
+// Sign in, accept an invitation (typed, or from an invitation link #/join/<code>), and the account page.
 import { api, session } from "/assets/api.js";
 import { el } from "/assets/ui.js";
 
-export async function renderLogin(main) {
+/** Sign-in and invitation forms; `invitation` (from `#/join/<code>`) fills in the code. */
+export async function renderLogin(main, invitation = "") {
   const message = el("p", { class: "error", role: "alert" });
   const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true });
   const password = el("input", { id: "password", type: "password", autocomplete: "current-password", required: true });
@@ -21,7 +22,7 @@ export async function renderLogin(main) {
   el("label", { for: "password" }, "Password"), password,
   el("button", { type: "submit", id: "sign-in" }, "Sign in"), message);
 
-  const token = el("input", { id: "invitation", autocomplete: "off", required: true });
+  const token = el("input", { id: "invitation", autocomplete: "off", required: true, value: invitation });
   const newPassword = el("input", { id: "new-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
   const name = el("input", { id: "display-name", autocomplete: "name" });
   const acceptMessage = el("p", { class: "error", role: "alert" });
@@ -39,8 +40,8 @@ export async function renderLogin(main) {
   el("label", { for: "new-password" }, "Choose a password (12 characters or more)"), newPassword,
   el("button", { type: "submit" }, "Join"), acceptMessage);
 
-  main.replaceChildren(signIn, accept);
-  email.focus();
+  main.replaceChildren(...(invitation ? [accept, signIn] : [signIn, accept]));
+  (invitation ? name : email).focus();
 }
 
 /** The signed-in person's own page: who they are, a new password, signing out on every device. */

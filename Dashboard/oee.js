@@ -1,7 +1,7 @@
 // OEE: A/P/Q/OEE per shift, day or week for a machine, line or site, over the last days or chosen
 // dates; the trend; the downtime Pareto; TEEP, MTBF, MTTR. The layout prints; the figures download as CSV.
 import { api } from "/assets/api.js";
-import { barChart } from "/assets/chart.js";
+import { barChart, ratioLines } from "/assets/chart.js";
 import { el, percent, duration, saveFile, time } from "/assets/ui.js";
 
 /** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
@@ -58,7 +58,8 @@ export async function renderOEE(main, chosen = "") {
 function renderReport(report) {
   const total = report.total;
   const count = report.machines.length;
-  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}`;
+  const per = { shift: ", per shift", day: ", per day", week: ", per week" }[report.period] ?? "";
+  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}${per}`;
   const big = (name, label) => el("div", { class: "kpi", "data-kpi": name },
     el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, percent(total[name])),
     total[name]?.flagged ? el("span", { class: "flag", title: total[name].note }, "⚠ check the ideal cycle time") : null,
@@ -73,14 +74,12 @@ function renderReport(report) {
     el("tbody", {}, ...report.periods.map((p) => el("tr", {},
       el("td", {}, p.label), el("td", {}, percent(p.oee)), el("td", {}, percent(p.availability)), el("td", {}, percent(p.performance)),
       el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms))))));
-  const trend = el("div", { class: "trend", role: "img", "aria-label": "OEE per period" },
-    ...report.periods.map((p) => {
-      const labelled = report.periods.length <= 31;  // values written on the columns while they fit
-      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` },
-        labelled ? el("span", { class: "column-value" }, percent(p.oee)) : null);
-      bar.style.height = `${Math.max(2, (p.oee.value ?? 0) * 100)}%`;
-      return bar;
-    }));
+  const kinds = [["oee", "OEE"], ["availability", "Availability"], ["performance", "Performance"], ["quality", "Quality"]];
+  const trend = report.periods.length
+    ? el("figure", { class: "trend", "aria-label": "OEE, availability, performance and quality per period" },
+        ratioLines(report.periods.map((p) => p.label), kinds.map(([key, name]) => ({ name, className: `kpi-${key}`, values: report.periods.map((p) => p[key].value) }))),
+        el("figcaption", { class: "legend" }, ...kinds.map(([key, name]) => el("span", { class: `kpi-${key}` }, name))))
+    : el("p", { class: "empty" }, "No periods in this range.");
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");

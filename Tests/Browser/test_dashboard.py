@@ -426,12 +426,14 @@ def test_an_invited_person_joins_in_the_form_and_changes_their_password(browser,
     Select(invite.find_element(By.ID, "f-role")).select_by_value("operator")
     invite.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
     status = lambda d: d.find_element(By.CSS_SELECTOR, "#invite-form [role=status]").text
-    wait(driver, lambda d: "(shown once" in status(d))
-    code = status(driver).rsplit(": ", 1)[1]
-    # The invited person, in a browser with nobody signed in, enters the code and chooses a password.
+    wait(driver, lambda d: "(shown once)" in status(d))
+    code = driver.find_element(By.ID, "invitation-code").text
+    link = driver.find_element(By.CSS_SELECTOR, "#invite-form code.secret").text
+    assert link == f"{HTTP}/#/join/{code}"
+    # The invited person, in a browser with nobody signed in, opens the link (it fills in the code) and chooses a password.
     driver.execute_script("sessionStorage.clear()")
-    driver.get(HTTP + "/#/login")
-    wait(driver, expected.visibility_of_element_located((By.ID, "invitation"))).send_keys(code)
+    driver.get(link)
+    assert wait(driver, expected.visibility_of_element_located((By.ID, "invitation"))).get_attribute("value") == code
     driver.find_element(By.ID, "display-name").send_keys("Nora Neu")
     driver.find_element(By.ID, "new-password").send_keys("first pass phrase 1")
     driver.find_element(By.XPATH, '//button[text()="Join"]').click()
@@ -566,6 +568,9 @@ def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_to
     report = assert_oee_equals_api(driver, admin_token, "", period="day")
     assert [p["label"] for p in report["periods"]] and all(p["from"] >= midnight for p in report["periods"])
     assert driver.find_element(By.CSS_SELECTOR, "#oee-output .covers").text.startswith(f"All machines ({len(report['machines'])} machines), ")
+    for kpi in ["oee", "availability", "performance", "quality"]:  # the trend: a dot per period with a value, on each line
+        dots = driver.find_elements(By.CSS_SELECTOR, f"svg.lines g.kpi-{kpi} circle")
+        assert len(dots) == sum(1 for p in report["periods"] if p[kpi]["value"] is not None), kpi
     shot(driver, "16-oee-dates")
     driver.find_element(By.ID, "oee-csv").click()
     rows = list(csv.DictReader(io.StringIO(downloaded(tmp_path, "oee.csv"))))
@@ -598,3 +603,20 @@ def test_a_page_opened_while_the_server_is_away_comes_by_itself_when_it_is_back(
     blip.restore()
     wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")), timeout=30)
     assert driver.execute_script("return window.notReloaded === true")
+
+
+def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, admin_session):
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + "/#/machine/" + call("/api/v1/machines", token=admin_token)["machines"][0]["path"])
+    canvas = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    span = lambda c: int(c.get_attribute("data-to")) - int(c.get_attribute("data-from"))
+    assert span(canvas) == 3_600_000
+    ActionChains(driver).move_to_element_with_offset(canvas, -200, 0).click_and_hold().move_by_offset(300, 0).release().perform()
+    back = wait(driver, expected.visibility_of_element_located((By.ID, "back-to-live")))
+    zoomed = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "canvas.chart") != canvas and d.find_element(By.CSS_SELECTOR, "canvas.chart"))
+    assert 0 < span(zoomed) < 3_600_000 / 2, "the dragged quarter of the hour is shown"
+    shot(driver, "17-machine-zoomed")
+    back.click()
+    wait(driver, lambda d: span(d.find_element(By.CSS_SELECTOR, "canvas.chart")) == 3_600_000)
+    assert not driver.find_element(By.ID, "back-to-live").is_displayed()

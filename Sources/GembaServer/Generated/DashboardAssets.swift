@@ -35,7 +35,7 @@ function table(headers, rows, { empty = "None yet." } = {}) {
 
 /**
  * A small form: fields are `{ name, label, choices, optional }` (choices make a select);
- * `submit(values)` returns the message to show, or throws an error whose words are shown.
+ * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
  */
 function form(title, fields, submit, { id } = {}) {
   const message = el("p", { role: "status" });
@@ -48,7 +48,7 @@ function form(title, fields, submit, { id } = {}) {
   return el("form", { class: "inline", id, onsubmit: async (event) => {
     event.preventDefault();
     const values = Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-    try { message.textContent = await submit(values); } catch (error) { message.textContent = error.message; }
+    try { message.replaceChildren(await submit(values)); } catch (error) { message.textContent = error.message; }
   } }, el("h3", {}, title), ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]),
   el("button", { type: "submit" }, title), message);
 }
@@ -73,7 +73,9 @@ async function people() {
     table(["E-mail", "Role", "Expires"], pending.map((i) => [i.email, i.role, time(i.expires_at)]), { empty: "No open invitations." }),
     form("Invite", [{ name: "email", label: "E-mail" }, { name: "role", label: "Role", choices: grantable }], async (values) => {
       const invitation = await api("/api/v1/invitations", { method: "POST", body: values });
-      return `Invitation code for ${invitation.email} (shown once; they enter it under "Accept an invitation"): ${invitation.token}`;
+      const link = new URL(`#/join/${encodeURIComponent(invitation.token)}`, location.href).href;
+      return el("span", {}, `Invitation for ${invitation.email} (shown once): send them the link `, el("code", { class: "secret" }, link),
+        ` or the code `, el("code", { class: "secret", id: "invitation-code" }, invitation.token), `.`);
     }, { id: "invite-form" }));
 }
 
@@ -366,11 +368,21 @@ td { overflow-wrap: anywhere; }
 .kpi-label { color: var(--muted); font-size: .85rem; }
 .kpi-value { font-size: 1.6rem; font-weight: 700; font-variant-numeric: tabular-nums; }
 .flag { color: var(--unplanned); font-size: .8rem; }
+code.secret { overflow-wrap: anywhere; user-select: all; }
 .covers { color: var(--muted); margin: 0 0 .6rem; }
 .dates { display: inline-flex; gap: .3rem; align-items: center; }
-.trend { display: flex; align-items: flex-end; gap: 3px; height: 160px; padding-top: 1.4rem; border-bottom: 1px solid var(--grid); }
-.trend .column { flex: 1; background: var(--accent); min-width: 3px; position: relative; }
-.trend .column-value { position: absolute; bottom: 100%; width: 100%; text-align: center; font-size: .75rem; color: var(--text); white-space: nowrap; }
+.trend { margin: 0; }
+svg.lines { width: 100%; height: auto; font-size: 12px; }
+svg.lines text { fill: var(--muted); }
+svg.lines .grid { stroke: var(--grid); }
+svg.lines path { fill: none; stroke-width: 1.5; }
+svg.lines g.kpi-oee path { stroke-width: 3; }
+svg.lines g.kpi-oee text { fill: var(--text); font-weight: 600; }
+.kpi-oee { --line: var(--accent); } .kpi-availability { --line: var(--producing); }
+.kpi-performance { --line: var(--planned); } .kpi-quality { --line: #8b5cf6; }
+svg.lines g path { stroke: var(--line); } svg.lines g circle { fill: var(--line); }
+.legend { display: flex; gap: 1rem; font-size: .85rem; color: var(--muted); }
+.legend span::before { content: ""; display: inline-block; width: 1.2em; height: 3px; margin-right: .3em; vertical-align: middle; background: var(--line); }
 svg.bars { width: 100%; max-width: 760px; font-size: 13px; }
 svg.bars rect { fill: var(--unplanned); }
 svg.bars text { fill: var(--text); }
@@ -389,6 +401,7 @@ fieldset.group > button { justify-self: start; }
 @media print {
   .top, .toolbar select, .toolbar button, .toolbar input, #connection { display: none; }
   body { background: #fff; color: #000; } .card, .kpi { border-color: #999; break-inside: avoid; }
+  .legend span::before, .bar, svg.bars rect { print-color-adjust: exact; -webkit-print-color-adjust: exact; }  /* bars are backgrounds */
 }
 
 """####),
@@ -412,6 +425,7 @@ const adminPermissions = ["manageUsers", "manageAPIKeys", "manageDevices", "conf
 
 const routes = [
   { pattern: /^#\/login$/, view: renderLogin, open: true },
+  { pattern: /^#\/join\/(.+)$/, view: renderLogin, open: true },
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
@@ -612,7 +626,8 @@ function timeInput(label, value) {
 
 """####),
         "chart.js": ("text/javascript; charset=utf-8", ####"""
-// Charts drawn here on canvas: a trend with hover values and drag-to-zoom, and a state timeline.
+// Charts drawn here: a canvas trend with hover values and drag-to-zoom, a state timeline, and SVG
+// charts of KPIs per period (lines) and of downtime by reason (bars).
 import { stateClass } from "/assets/ui.js";
 
 const colours = () => {
@@ -644,7 +659,7 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
   let hover = null, drag = null;
   const draw = () => {
     const { context, width, height } = prepare(canvas);
-    canvas.dataset.last = points.at(-1)?.t ?? "";  // the newest point drawn (tests watch it move)
+    Object.assign(canvas.dataset, { last: points.at(-1)?.t ?? "", from, to });  // what is drawn (tests watch it)
     const c = colours();
     context.clearRect(0, 0, width, height);
     context.font = "12px system-ui, sans-serif";
@@ -723,24 +738,61 @@ export function stateTimeline(container, { stops, from, to }) {
   }
 }
 
+const ns = "http://www.w3.org/2000/svg";
+
+/** An SVG element with attributes. */
+function svgNode(tag, attributes = {}, text) {
+  const node = document.createElementNS(ns, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * Ratios per period as lines on a 0–100 % scale: `labels` name the periods, each of `series`
+ * ({name, className, values: [fraction|null]}) is a line with a dot per period (its title gives the value);
+ * the first series' values are written over its dots while they fit. A gap in a line is a period without a value.
+ */
+export function ratioLines(labels, series) {
+  const width = 1000, height = 240, pad = { left: 60, right: 60, top: 18, bottom: 22 };  // room for centred period labels
+  const svg = svgNode("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "lines" });
+  const x = (i) => pad.left + (labels.length === 1 ? 0.5 : i / (labels.length - 1)) * (width - pad.left - pad.right);
+  const y = (v) => pad.top + (1 - Math.min(Math.max(v, 0), 1.2) / 1.2) * (height - pad.top - pad.bottom);
+  for (const level of [0, 0.5, 1]) {
+    svg.append(svgNode("line", { x1: pad.left, x2: width - pad.right, y1: y(level), y2: y(level), class: "grid" }),
+      svgNode("text", { x: 0, y: y(level) + 4 }, `${level * 100} %`));
+  }
+  const step = Math.ceil(labels.length / 8);  // at most about eight period labels under the axis
+  labels.forEach((label, i) => { if (i % step === 0) svg.append(svgNode("text", { x: x(i), y: height - 4, "text-anchor": "middle" }, label)); });
+  series.forEach((line, index) => {
+    let d = "", open = false;
+    line.values.forEach((value, i) => {
+      if (value === null || value === undefined) { open = false; return; }
+      d += `${open ? "L" : "M"}${x(i).toFixed(1)},${y(value).toFixed(1)}`;
+      open = true;
+    });
+    const group = svgNode("g", { class: line.className });
+    group.append(svgNode("path", { d }));
+    line.values.forEach((value, i) => {
+      if (value === null || value === undefined) return;
+      const dot = svgNode("circle", { cx: x(i), cy: y(value), r: index === 0 ? 3.5 : 2.5 });
+      dot.append(svgNode("title", {}, `${labels[i]} · ${line.name} ${(value * 100).toFixed(1)} %`));
+      group.append(dot);
+      if (index === 0 && labels.length <= 31) group.append(svgNode("text", { x: x(i), y: y(value) - 7, "text-anchor": "middle" }, `${(value * 100).toFixed(1)}`));
+    });
+    svg.append(group);
+  });
+  return svg;
+}
+
 /** A horizontal bar chart (the downtime Pareto) as SVG: [{label, value, text}]. */
 export function barChart(bars) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const height = 22 * bars.length + 4;
-  svg.setAttribute("viewBox", `0 0 720 ${height}`);
-  svg.setAttribute("role", "img");
-  svg.classList.add("bars");
+  const svg = svgNode("svg", { viewBox: `0 0 720 ${22 * bars.length + 4}`, role: "img", class: "bars" });
   const max = Math.max(1, ...bars.map((b) => b.value));
   bars.forEach((bar, index) => {
-    const rect = document.createElementNS(ns, "rect");
-    rect.setAttribute("x", "220"); rect.setAttribute("y", String(4 + index * 22));
-    rect.setAttribute("width", String(Math.max(1, bar.value / max * 280))); rect.setAttribute("height", "16");
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "0"); label.setAttribute("y", String(17 + index * 22)); label.textContent = bar.label;
-    const value = document.createElementNS(ns, "text");
-    value.setAttribute("x", String(226 + bar.value / max * 280)); value.setAttribute("y", String(17 + index * 22)); value.textContent = bar.text;
-    svg.append(rect, label, value);
+    const top = 4 + index * 22, length = bar.value / max * 280;
+    svg.append(svgNode("rect", { x: 220, y: top, width: Math.max(1, length), height: 16 }),
+      svgNode("text", { x: 0, y: top + 13 }, bar.label), svgNode("text", { x: 226 + length, y: top + 13 }, bar.text));
   });
   return svg;
 }
@@ -1019,11 +1071,12 @@ function makeTile(machine, shownTags) {
 
 """####),
         "login.js": ("text/javascript; charset=utf-8", ####"""
-// Sign in, accept an invitation (#/login?invitation=… is not needed: the form offers both), change the password.
+// Sign in, accept an invitation (typed, or from an invitation link #/join/<code>), and the account page.
 import { api, session } from "/assets/api.js";
 import { el } from "/assets/ui.js";
 
-export async function renderLogin(main) {
+/** Sign-in and invitation forms; `invitation` (from `#/join/<code>`) fills in the code. */
+export async function renderLogin(main, invitation = "") {
   const message = el("p", { class: "error", role: "alert" });
   const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true });
   const password = el("input", { id: "password", type: "password", autocomplete: "current-password", required: true });
@@ -1042,7 +1095,7 @@ export async function renderLogin(main) {
   el("label", { for: "password" }, "Password"), password,
   el("button", { type: "submit", id: "sign-in" }, "Sign in"), message);
 
-  const token = el("input", { id: "invitation", autocomplete: "off", required: true });
+  const token = el("input", { id: "invitation", autocomplete: "off", required: true, value: invitation });
   const newPassword = el("input", { id: "new-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
   const name = el("input", { id: "display-name", autocomplete: "name" });
   const acceptMessage = el("p", { class: "error", role: "alert" });
@@ -1060,8 +1113,8 @@ export async function renderLogin(main) {
   el("label", { for: "new-password" }, "Choose a password (12 characters or more)"), newPassword,
   el("button", { type: "submit" }, "Join"), acceptMessage);
 
-  main.replaceChildren(signIn, accept);
-  email.focus();
+  main.replaceChildren(...(invitation ? [accept, signIn] : [signIn, accept]));
+  (invitation ? name : email).focus();
 }
 
 /** The signed-in person's own page: who they are, a new password, signing out on every device. */
@@ -1269,7 +1322,7 @@ function splitForm(stop, reasons, path, refresh) {
 // OEE: A/P/Q/OEE per shift, day or week for a machine, line or site, over the last days or chosen
 // dates; the trend; the downtime Pareto; TEEP, MTBF, MTTR. The layout prints; the figures download as CSV.
 import { api } from "/assets/api.js";
-import { barChart } from "/assets/chart.js";
+import { barChart, ratioLines } from "/assets/chart.js";
 import { el, percent, duration, saveFile, time } from "/assets/ui.js";
 
 /** The OEE view; `chosen` (from `#/oee/<asset path>`) preselects a site, area, line or machine. */
@@ -1326,7 +1379,8 @@ export async function renderOEE(main, chosen = "") {
 function renderReport(report) {
   const total = report.total;
   const count = report.machines.length;
-  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}`;
+  const per = { shift: ", per shift", day: ", per day", week: ", per week" }[report.period] ?? "";
+  const what = `${report.asset || "All machines"} (${count} machine${count === 1 ? "" : "s"}), ${time(report.from)} – ${time(report.to)}${per}`;
   const big = (name, label) => el("div", { class: "kpi", "data-kpi": name },
     el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, percent(total[name])),
     total[name]?.flagged ? el("span", { class: "flag", title: total[name].note }, "⚠ check the ideal cycle time") : null,
@@ -1341,14 +1395,12 @@ function renderReport(report) {
     el("tbody", {}, ...report.periods.map((p) => el("tr", {},
       el("td", {}, p.label), el("td", {}, percent(p.oee)), el("td", {}, percent(p.availability)), el("td", {}, percent(p.performance)),
       el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms))))));
-  const trend = el("div", { class: "trend", role: "img", "aria-label": "OEE per period" },
-    ...report.periods.map((p) => {
-      const labelled = report.periods.length <= 31;  // values written on the columns while they fit
-      const bar = el("span", { class: "column", title: `${p.label}: ${percent(p.oee)}` },
-        labelled ? el("span", { class: "column-value" }, percent(p.oee)) : null);
-      bar.style.height = `${Math.max(2, (p.oee.value ?? 0) * 100)}%`;
-      return bar;
-    }));
+  const kinds = [["oee", "OEE"], ["availability", "Availability"], ["performance", "Performance"], ["quality", "Quality"]];
+  const trend = report.periods.length
+    ? el("figure", { class: "trend", "aria-label": "OEE, availability, performance and quality per period" },
+        ratioLines(report.periods.map((p) => p.label), kinds.map(([key, name]) => ({ name, className: `kpi-${key}`, values: report.periods.map((p) => p[key].value) }))),
+        el("figcaption", { class: "legend" }, ...kinds.map(([key, name]) => el("span", { class: `kpi-${key}` }, name))))
+    : el("p", { class: "empty" }, "No periods in this range.");
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
