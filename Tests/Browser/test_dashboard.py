@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -93,7 +94,8 @@ def downloaded(directory, name):
 
 
 def wait(driver, condition, timeout=20):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    """Polls `condition` until it holds; an element replaced while it was read (views re-render) is read again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
 
 def shot(driver, name):
@@ -517,11 +519,10 @@ def test_an_admin_manages_devices_reasons_and_people_and_reads_the_audit_log(bro
 
 
 def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, admin_token, admin_session):
-    machine = call("/api/v1/machines", token=admin_token)["machines"][1]["path"]
-    original = call(f"/api/v1/production-settings?machine={machine}", token=admin_token)
     now = int(time.time() * 1000)
-    if call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={now}", token=admin_token)["orders"]:
-        pytest.skip("the machine already runs an order")
+    machine = next(m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"]
+                   if "/machining/" in m["path"] and not call(f"/api/v1/orders?machine={m['path']}&from={now - 1}&to={now}", token=admin_token)["orders"])
+    original = call(f"/api/v1/production-settings?machine={machine}", token=admin_token)
     driver = browser
     open_as_admin(driver, admin_session)
     driver.get(HTTP + f"/#/machine/{machine}")
@@ -608,7 +609,8 @@ def test_a_page_opened_while_the_server_is_away_comes_by_itself_when_it_is_back(
 def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, admin_session):
     driver = browser
     open_as_admin(driver, admin_session)
-    driver.get(HTTP + "/#/machine/" + call("/api/v1/machines", token=admin_token)["machines"][0]["path"])
+    machine = next(m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"] if "/machining/" in m["path"])  # one with history
+    driver.get(HTTP + "/#/machine/" + machine)
     canvas = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
     span = lambda c: int(c.get_attribute("data-to")) - int(c.get_attribute("data-from"))
     assert span(canvas) == 3_600_000
@@ -616,7 +618,17 @@ def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, a
     back = wait(driver, expected.visibility_of_element_located((By.ID, "back-to-live")))
     zoomed = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "canvas.chart") != canvas and d.find_element(By.CSS_SELECTOR, "canvas.chart"))
     assert 0 < span(zoomed) < 3_600_000 / 2, "the dragged quarter of the hour is shown"
+    assert not driver.find_elements(By.CSS_SELECTOR, '[aria-label="Range"] button[aria-pressed="true"]'), "no preset range is marked"
     shot(driver, "17-machine-zoomed")
     back.click()
     wait(driver, lambda d: span(d.find_element(By.CSS_SELECTOR, "canvas.chart")) == 3_600_000)
     assert not driver.find_element(By.ID, "back-to-live").is_displayed()
+    # A range typed in: two hours of the simulated history, ten hours ago.
+    start = driver.execute_script("const d = new Date(Date.now() - 10 * 3600e3); d.setSeconds(0, 0); return d.getTime()")
+    for field, at in (("range-from", start), ("range-to", start + 7_200_000)):
+        driver.execute_script("const d = new Date(arguments[1]); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());"
+                              "arguments[0].value = d.toISOString().slice(0, 16)", driver.find_element(By.ID, field), at)
+    driver.find_element(By.CSS_SELECTOR, '#range-form button[type="submit"]').click()
+    chart = wait(driver, lambda d: int(d.find_element(By.CSS_SELECTOR, "canvas.chart").get_attribute("data-from")) == start
+                 and d.find_element(By.CSS_SELECTOR, "canvas.chart"))
+    assert span(chart) == 7_200_000 and start <= int(chart.get_attribute("data-last")) < start + 7_200_000, "the history of those two hours is drawn"

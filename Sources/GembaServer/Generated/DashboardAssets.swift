@@ -1184,6 +1184,23 @@ export async function renderMachine(main, path) {
     ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
       onclick: () => choose(ms) }, label)));
   const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => choose(span) }, "Back to live");
+  /** Shows a past range: from a drag across a chart or from the dates chosen below it. */
+  const showRange = (from, to) => {
+    fixed = { from, to };
+    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", "false");
+    live.hidden = false;
+    refresh();
+  };
+  const rangeFrom = el("input", { type: "datetime-local", id: "range-from", required: true, "aria-label": "From" });
+  const rangeTo = el("input", { type: "datetime-local", id: "range-to", required: true, "aria-label": "To" });
+  const rangeMessage = el("span", { role: "status" });
+  const rangeForm = el("form", { class: "inline", id: "range-form", onsubmit: (event) => {
+    event.preventDefault();
+    const from = new Date(rangeFrom.value).getTime(), to = new Date(rangeTo.value).getTime();
+    rangeMessage.textContent = from < to ? "" : "The start must come before the end.";
+    if (from < to) showRange(from, to);
+  } }, el("label", { for: "range-from" }, "From"), rangeFrom, el("label", { for: "range-to" }, "to"), rangeTo,
+    el("button", { type: "submit", class: "small secondary" }, "Show"), rangeMessage);
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
@@ -1193,7 +1210,8 @@ export async function renderMachine(main, path) {
     el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
-    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
+    el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
+      el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
     el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...(settings ? [settings] : []));
 
@@ -1214,7 +1232,7 @@ export async function renderMachine(main, path) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
       charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
       trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
-                                                  onZoom: (a, b) => { fixed = { from: a, to: b }; live.hidden = false; refresh(); } }));
+                                                  onZoom: showRange }));
     }
   }
 
