@@ -8,15 +8,13 @@ import { el, time } from "/assets/ui.js";
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
 const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
 
+/** The sections in page order, each with the permission that offers it. */
+const sections = [["manageUsers", () => people()], ["manageAPIKeys", () => keys()], ["manageDevices", () => devices()],
+  ["configure", () => reasons()], ["configure", () => calendarCard()], ["manageTenant", () => limits()], ["readAudit", () => audit()]];
+
 export async function renderAdmin(main) {
-  const sections = [];
-  if (may("manageUsers")) sections.push(await people());
-  if (may("manageAPIKeys")) sections.push(await keys());
-  if (may("manageDevices")) sections.push(await devices());
-  if (may("configure")) sections.push(await reasons(), await calendarCard());
-  if (may("manageTenant")) sections.push(await limits());
-  if (may("readAudit")) sections.push(await audit());
-  main.replaceChildren(el("h1", {}, "Administration"), ...sections);
+  const built = await Promise.all(sections.filter(([permission]) => may(permission)).map(([, build]) => build()));  // fetched side by side
+  main.replaceChildren(el("h1", {}, "Administration"), ...built);
   return () => {};
 }
 

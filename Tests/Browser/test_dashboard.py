@@ -457,9 +457,17 @@ def test_an_invited_person_joins_in_the_form_and_changes_their_password(browser,
     with pytest.raises(urllib.error.HTTPError) as refused:
         call("/api/v1/auth/login", {"email": email, "password": "first pass phrase 1"})
     assert refused.value.code == 401
-    # This session goes on after the change.
+    # This session goes on after the change; "Sign out everywhere" ends it (its refresh token is refused after).
     driver.get(HTTP + "/#/floor")
     wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, ".tile")))
+    refresh = driver.execute_script("return sessionStorage.getItem('gemba.refresh')")
+    driver.get(HTTP + "/#/account")
+    wait(driver, expected.element_to_be_clickable((By.ID, "sign-out-everywhere"))).click()
+    accept_confirm(driver)
+    wait(driver, expected.visibility_of_element_located((By.ID, "email")))
+    with pytest.raises(urllib.error.HTTPError) as ended:
+        call("/api/v1/auth/refresh", {"refresh_token": refresh})
+    assert ended.value.code == 401
 
 
 def test_an_admin_manages_devices_reasons_and_people_and_reads_the_audit_log(browser, admin_token, admin_session):
