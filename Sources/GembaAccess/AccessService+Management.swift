@@ -137,6 +137,14 @@ extension AccessService {
 
     public func invitations(_ caller: Caller) async throws -> [Invitation] { try await store.invitations(tenant: caller.tenant) }
 
+    /// Withdraws an invitation before anyone accepts it: its code stops working at once.
+    public func withdrawInvitation(_ caller: Caller, id: String, origin: RequestOrigin) async throws {
+        guard try await store.withdrawInvitation(tenant: caller.tenant, id: id) else {
+            throw AccessError(.notFound, "no such open invitation")
+        }
+        await audit(caller, "invitation.withdraw", target: id, outcome: "success", origin: origin)
+    }
+
     public func members(_ caller: Caller) async throws -> [(user: User, role: Role)] { try await store.members(tenant: caller.tenant) }
 
     /// Changes a member's role in the caller's tenant.

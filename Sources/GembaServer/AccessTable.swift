@@ -61,6 +61,7 @@ public enum AccessTable {
         "DELETE /api/v1/members/{user}": .requires(.manageUsers),
         "GET /api/v1/invitations": .requires(.manageUsers),
         "POST /api/v1/invitations": .requires(.manageUsers),
+        "DELETE /api/v1/invitations/{id}": .requires(.manageUsers),
         "GET /api/v1/api-keys": .requires(.manageAPIKeys),
         "POST /api/v1/api-keys": .requires(.manageAPIKeys),
         "DELETE /api/v1/api-keys/{id}": .requires(.manageAPIKeys),

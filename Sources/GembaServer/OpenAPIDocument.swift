@@ -85,6 +85,9 @@ enum OpenAPIDocument {
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["email", "role"],
               "properties": {"email": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}}}}},
             "responses": {"201": {"description": "Created, with the token"}, "403": {"$ref": "#/components/responses/Problem"}}}},
+        "/api/v1/invitations/{id}": {"delete": {"summary": "Withdraw an invitation nobody has accepted (its code stops working)",
+          "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+          "responses": {"204": {"description": "Withdrawn"}, "404": {"$ref": "#/components/responses/Problem"}}}},
         "/api/v1/members": {"get": {"summary": "Members of the tenant with their roles",
           "responses": {"200": {"description": "Items", "content": {"application/json": {}}}}}},
         "/api/v1/members/{user}": {

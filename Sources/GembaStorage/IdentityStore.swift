@@ -100,6 +100,8 @@ public protocol IdentityStore: Sendable {
     func invitations(tenant: TenantID) async throws -> [Invitation]
     /// Marks it accepted; false when it already was.
     func acceptInvitation(id: String, at: Timestamp) async throws -> Bool
+    /// Deletes a tenant's invitation nobody has accepted; false when the tenant has no such open one.
+    func withdrawInvitation(tenant: TenantID, id: String) async throws -> Bool
 
     // Audit log (append-only)
     func append(_ events: [AuditEvent]) async throws

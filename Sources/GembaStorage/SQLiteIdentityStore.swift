@@ -365,6 +365,13 @@ public final class SQLiteIdentityStore: IdentityStore {
         }
     }
 
+    public func withdrawInvitation(tenant: TenantID, id: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM invitation WHERE tenant = ? AND id = ? AND accepted_ms IS NULL", arguments: [tenant.rawValue, id])
+            return db.changesCount > 0
+        }
+    }
+
     // MARK: Audit
 
     public func append(_ events: [AuditEvent]) async throws {

@@ -515,6 +515,18 @@ def test_an_admin_manages_devices_reasons_and_people_and_reads_the_audit_log(bro
         assert not driver.find_elements(By.XPATH, '//section[@id="admin-people"]//tr[td[text()="admin@gemba.local"]]//button[text()="Remove"]'), \
             "nobody is offered to remove themselves"
 
+        # An invitation withdrawn with its button: the code no longer works.
+        invited = f"maybe-{uuid.uuid4().hex[:6]}@gemba.test"
+        code = call("/api/v1/invitations", {"email": invited, "role": "viewer"}, token=admin_token)["token"]
+        driver.refresh()
+        invitation = f'//section[@id="admin-people"]//tr[td[text()="{invited}"]]'
+        wait(driver, expected.element_to_be_clickable((By.XPATH, invitation + '//button[text()="Withdraw"]'))).click()
+        accept_confirm(driver)
+        wait(driver, lambda d: not d.find_elements(By.XPATH, invitation))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            call("/api/v1/invitations/accept", {"token": code, "password": "never used phrase 1"})
+        assert refused.value.code == 401
+
         # The audit log shows what was just done, filtered by action.
         driver.find_element(By.ID, "audit-action").send_keys("device.")
         driver.find_element(By.XPATH, '//section[@id="admin-audit"]//button[text()="Show"]').click()

@@ -204,6 +204,17 @@ struct AccessFixture {
             try await fixture.service.acceptInvitation(token: invite.secret, password: "operator passphrase", displayName: nil,
                                                        origin: AccessFixture.origin)
         }
+        // A withdrawn invitation's code stops working; an accepted one cannot be withdrawn.
+        let withdrawn = try await fixture.service.invite(owner, email: "gone@acme.test", role: .viewer, origin: AccessFixture.origin)
+        try await fixture.service.withdrawInvitation(owner, id: withdrawn.object.id, origin: AccessFixture.origin)
+        #expect(try await fixture.service.invitations(owner).map(\.id) == [invite.object.id])
+        await #expect(throws: AccessError(.unauthorized, "this invitation is invalid, used or expired")) {
+            try await fixture.service.acceptInvitation(token: withdrawn.secret, password: "viewer passphrase", displayName: nil,
+                                                       origin: AccessFixture.origin)
+        }
+        await #expect(throws: AccessError(.notFound, "no such open invitation")) {
+            try await fixture.service.withdrawInvitation(owner, id: invite.object.id, origin: AccessFixture.origin)
+        }
         let late = try await fixture.service.invite(owner, email: "late@acme.test", role: .viewer, origin: AccessFixture.origin)
         fixture.clock.advance(minutes: 7 * 24 * 60 + 1)
         await #expect(throws: AccessError.self) {

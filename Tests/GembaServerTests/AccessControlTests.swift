@@ -111,6 +111,7 @@ import Testing
         try await harness.access.createUser(email: "boss@other.test", displayName: "Boss", password: "other passphrase", tenant: other, role: .owner)
         let ownKey = try await harness.access.createAPIKey(.system(.default), name: "mine", role: .viewer, expiresAt: nil, origin: .local)
         let ownDevice = try await harness.access.createDevice(.system(.default), username: "gw-own", subtree: nil, origin: .local)
+        let ownInvitation = try await harness.access.invite(.system(.default), email: "new@default.test", role: .viewer, origin: .local)
         let owner = try await harness.access.authenticate(accessToken: try await harness.ownerToken())
         let foreign = try await harness.access.login(email: "boss@other.test", password: "other passphrase", tenant: nil, origin: .local)
         try await harness.test { client in
@@ -120,6 +121,7 @@ import Testing
             let headers: HTTPFields = [.authorization: "Bearer \(foreign.accessToken)"]
             for (method, uri) in [(HTTPRequest.Method.delete, "/api/v1/api-keys/\(ownKey.object.id)"),
                                   (.delete, "/api/v1/devices/\(ownDevice.object.id)"),
+                                  (.delete, "/api/v1/invitations/\(ownInvitation.object.id)"),
                                   (.delete, "/api/v1/members/\(owner.id)"),
                                   (.put, "/api/v1/members/\(owner.id)"),
                                   (.get, "/api/v1/latest?machine=plant1/line1/press-1"),
@@ -139,6 +141,7 @@ import Testing
         // Nothing of the default tenant was changed by the other tenant's attempts.
         #expect(try await harness.access.apiKeys(owner).first?.revokedAt == nil)
         #expect(try await harness.access.members(owner).count == 1)
+        #expect(try await harness.access.invitations(owner).map(\.id) == [ownInvitation.object.id])
     }
 
     @Test func theLiveStreamClosesWhenItsTokenExpires() async throws {

@@ -68,7 +68,9 @@ async function people() {
       m.id === me?.id ? el("span", { class: "note" }, "you")
         : removeButton("Remove", `Remove ${m.email} from this tenant? They can no longer sign in here.`, `/api/v1/members/${encodeURIComponent(m.id)}`)])),
     el("h3", {}, "Open invitations"),
-    table(["E-mail", "Role", "Expires"], pending.map((i) => [i.email, i.role, time(i.expires_at)]), { empty: "No open invitations." }),
+    table(["E-mail", "Role", "Expires", ""], pending.map((i) => [i.email, i.role, time(i.expires_at),
+      removeButton("Withdraw", `Withdraw the invitation for ${i.email}? Its code stops working.`, `/api/v1/invitations/${encodeURIComponent(i.id)}`)]),
+    { empty: "No open invitations." }),
     form("Invite", [{ name: "email", label: "E-mail" }, { name: "role", label: "Role", choices: grantable }], async (values) => {
       const invitation = await api("/api/v1/invitations", { method: "POST", body: values });
       const link = new URL(`#/join/${encodeURIComponent(invitation.token)}`, location.href).href;

@@ -58,6 +58,9 @@ struct AdminRoutes {
             }
             return Response.json(json, status: .created)
         }
+        router.delete("/api/v1/invitations/{id}") { _, context in
+            try await Self.revoke(context) { try await access.withdrawInvitation($0, id: $1, origin: $2) }
+        }
         router.get("/api/v1/api-keys") { _, context in
             Self.list(try await access.apiKeys(try context.requireCaller())) { json, key in Self.describe(&json, key) }
         }
@@ -125,7 +128,7 @@ struct AdminRoutes {
         return Response.json(json, status: .created)
     }
 
-    /// Revokes the credential named by the route's `{id}` in the caller's tenant: 204, or 404.
+    /// Revokes (or withdraws) what the route's `{id}` names in the caller's tenant: 204, or 404.
     static func revoke(_ context: GembaRequestContext,
                        _ operation: (Caller, String, RequestOrigin) async throws -> Void) async throws -> Response {
         let (caller, id) = (try context.requireCaller(), try context.parameters.require("id"))
