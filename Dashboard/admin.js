@@ -3,7 +3,7 @@
 import { api, download } from "/assets/api.js";
 import { may, me } from "/assets/app.js";
 import { calendarCard } from "/assets/calendar.js";
-import { el, time } from "/assets/ui.js";
+import { actionForm, el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
 const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
@@ -30,19 +30,15 @@ function table(headers, rows, { empty = "None yet." } = {}) {
  * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
  */
 function form(title, fields, submit, { id } = {}) {
-  const message = el("p", { role: "status" });
   const inputs = fields.map((field) => {
     const input = field.choices
       ? el("select", { id: `f-${field.name}` }, ...field.choices.map((c) => el("option", { value: c }, c)))
       : el("input", { id: `f-${field.name}`, required: !field.optional, placeholder: field.optional ? "optional" : null });
     return { ...field, input };
   });
-  return el("form", { class: "inline", id, onsubmit: async (event) => {
-    event.preventDefault();
-    const values = Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-    try { message.replaceChildren(await submit(values)); } catch (error) { message.textContent = error.message; }
-  } }, el("h3", {}, title), ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]),
-  el("button", { type: "submit" }, title), message);
+  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
+  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
+    ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]), el("button", { type: "submit" }, title));
 }
 
 /** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
@@ -123,44 +119,35 @@ async function reasons() {
   const lossClass = el("select", { id: "reason-loss", "data-label": "Loss class" }, ...lossClasses.map((c) => el("option", { value: c }, c)));
   const failure = el("input", { type: "checkbox", id: "reason-failure" });
   const setup = el("input", { type: "checkbox", id: "reason-setup" });
-  const message = el("p", { role: "status" });
   const edit = (reason) => {
     category.value = reason.category; code.value = reason.code; name.value = reason.name; lossClass.value = reason.lossClass;
     failure.checked = reason.isFailure; setup.checked = reason.isSetup;
-    message.textContent = `Editing ${reason.category}/${reason.code}.`;
     name.focus();
   };
   const flags = (r) => [r.isFailure ? "failure" : null, r.isSetup ? "setup" : null].filter(Boolean).join(", ");
   return el("section", { class: "card", id: "admin-reasons" }, el("h2", {}, "Reason codes"),
     table(["Reason", "Name", "Loss class", "Counts as", ""], list.reasons.map((r) => [`${r.category}/${r.code}`, r.name, r.lossClass, flags(r),
       el("button", { type: "button", class: "small secondary", "data-edit": `${r.category}/${r.code}`, onclick: () => edit(r) }, "Edit")])),
-    el("form", { class: "inline", id: "reason-form", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api("/api/v1/reasons", { method: "PUT", body: { category: category.value, code: code.value, name: name.value,
-          lossClass: lossClass.value, isFailure: failure.checked, isSetup: setup.checked } });
-        message.textContent = `Saved ${category.value}/${code.value}. The KPIs follow.`;
-      } catch (error) { message.textContent = error.message; }
-    } }, el("h3", {}, "Add or change a reason"), ...field("reason-category", category), ...field("reason-code", code),
+    actionForm({ id: "reason-form" }, async () => {
+      await api("/api/v1/reasons", { method: "PUT", body: { category: category.value, code: code.value, name: name.value,
+        lossClass: lossClass.value, isFailure: failure.checked, isSetup: setup.checked } });
+      return `Saved ${category.value}/${code.value}. The KPIs follow.`;
+    }, el("h3", {}, "Add or change a reason"), ...field("reason-category", category), ...field("reason-code", code),
     ...field("reason-name", name), ...field("reason-loss", lossClass),
     el("label", {}, failure, " Equipment failure (MTBF, MTTR)"), el("label", {}, setup, " Setup or changeover"),
-    el("button", { type: "submit" }, "Save reason"), message));
+    el("button", { type: "submit" }, "Save reason")));
 }
 
 async function limits() {
   const tenant = await api("/api/v1/tenant");
   const machines = el("input", { id: "limit-machines", type: "number", min: 1, value: tenant.limits.max_machines });
   const tags = el("input", { id: "limit-tags", type: "number", min: 1, value: tenant.limits.max_tags_per_machine });
-  const message = el("p", { role: "status" });
   return el("section", { class: "card", id: "admin-limits" }, el("h2", {}, `Tenant ${tenant.id}: limits`),
-    el("form", { class: "inline", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api("/api/v1/tenant/limits", { method: "PUT", body: { max_machines: Number(machines.value), max_tags_per_machine: Number(tags.value) } });
-        message.textContent = "Saved.";
-      } catch (error) { message.textContent = error.message; }
-    } }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
-    el("button", { type: "submit" }, "Save limits"), message));
+    actionForm({}, async () => {
+      await api("/api/v1/tenant/limits", { method: "PUT", body: { max_machines: Number(machines.value), max_tags_per_machine: Number(tags.value) } });
+      return "Saved.";
+    }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
+    el("button", { type: "submit" }, "Save limits")));
 }
 
 /** The newest audit events, filtered by action or actor; the whole filtered log as CSV. */

@@ -1,6 +1,6 @@
 // Sign in, accept an invitation (typed, or from an invitation link #/join/<code>), and the account page.
 import { api, session } from "/assets/api.js";
-import { el } from "/assets/ui.js";
+import { actionForm, el } from "/assets/ui.js";
 
 /** Sign-in and invitation forms; `invitation` (from `#/join/<code>`) fills in the code. */
 export async function renderLogin(main, invitation = "") {
@@ -62,17 +62,13 @@ export async function renderAccount(main, me) {
 function passwordForm() {
   const current = el("input", { id: "current-password", type: "password", autocomplete: "current-password", required: true });
   const next = el("input", { id: "next-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
-  const message = el("p", { role: "status", id: "password-message" });
-  return el("form", { class: "card narrow", onsubmit: async (event) => {
-    event.preventDefault();
-    try {
-      await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
-      current.value = next.value = "";
-      message.textContent = "Password changed. Your other sessions were signed out.";
-    } catch (error) { message.textContent = error.message; }
-  } },
+  return actionForm({ class: "card narrow", id: "password-form" }, async () => {
+    await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
+    current.value = next.value = "";
+    return "Password changed. Your other sessions were signed out.";
+  },
   el("h2", {}, "Change your password"),
   el("label", { for: "current-password" }, "Current password"), current,
   el("label", { for: "next-password" }, "New password (12 characters or more)"), next,
-  el("button", { type: "submit", id: "change-password" }, "Change password"), message);
+  el("button", { type: "submit", id: "change-password" }, "Change password"));
 }

@@ -4,7 +4,7 @@ import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
 import { orderPanel, settingsCard } from "/assets/production.js";
-import { el, duration, time } from "/assets/ui.js";
+import { actionForm, el, duration, time } from "/assets/ui.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
@@ -19,34 +19,25 @@ export async function renderMachine(main, path) {
   const chooser = el("fieldset", { class: "chips" }, el("legend", {}, "Tags"),
     ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
       onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
-  const choose = (ms) => {
-    span = ms;
-    fixed = null;
-    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(Number(button.dataset.span) === span));
-    live.hidden = true;
+  /** Shows the last `span` ms live (`range` null) or a past range {from, to} (a drag across a chart, or dates typed in). */
+  const show = (range) => {
+    fixed = range;
+    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(!fixed && Number(button.dataset.span) === span));
+    live.hidden = !fixed;
     refresh();
   };
   const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
     ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
-      onclick: () => choose(ms) }, label)));
-  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => choose(span) }, "Back to live");
-  /** Shows a past range: from a drag across a chart or from the dates chosen below it. */
-  const showRange = (from, to) => {
-    fixed = { from, to };
-    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", "false");
-    live.hidden = false;
-    refresh();
-  };
+      onclick: () => { span = ms; show(null); } }, label)));
+  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => show(null) }, "Back to live");
   const rangeFrom = el("input", { type: "datetime-local", id: "range-from", required: true, "aria-label": "From" });
   const rangeTo = el("input", { type: "datetime-local", id: "range-to", required: true, "aria-label": "To" });
-  const rangeMessage = el("span", { role: "status" });
-  const rangeForm = el("form", { class: "inline", id: "range-form", onsubmit: (event) => {
-    event.preventDefault();
+  const rangeForm = actionForm({ id: "range-form" }, () => {
     const from = new Date(rangeFrom.value).getTime(), to = new Date(rangeTo.value).getTime();
-    rangeMessage.textContent = from < to ? "" : "The start must come before the end.";
-    if (from < to) showRange(from, to);
-  } }, el("label", { for: "range-from" }, "From"), rangeFrom, el("label", { for: "range-to" }, "to"), rangeTo,
-    el("button", { type: "submit", class: "small secondary" }, "Show"), rangeMessage);
+    if (!(from < to)) throw new Error("The start must come before the end.");
+    show({ from, to });
+  }, el("label", { for: "range-from" }, "From"), rangeFrom, el("label", { for: "range-to" }, "to"), rangeTo,
+    el("button", { type: "submit", class: "small secondary" }, "Show"));
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
@@ -78,7 +69,7 @@ export async function renderMachine(main, path) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
       charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
       trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
-                                                  onZoom: showRange }));
+                                                  onZoom: (from, to) => show({ from, to }) }));
     }
   }
 
@@ -169,14 +160,10 @@ function splitForm(stop, reasons, path, refresh) {
   const minutes = el("input", { type: "number", min: 1, max: longest, value: Math.min(5, longest), required: true, "aria-label": "Minutes from the start" });
   const first = el("select", { "aria-label": "Reason of the first part" }, ...options());
   const rest = el("select", { "aria-label": "Reason of the rest" }, ...options());
-  const message = el("p", { role: "status" });
-  return el("form", { class: "inline split", hidden: true, onsubmit: async (event) => {
-    event.preventDefault();
-    try {
-      const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
-      await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
-      await refresh();
-    } catch (error) { message.textContent = error.message; }
-  } }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
-    el("button", { type: "submit", class: "small" }, "Split stop"), message);
+  return actionForm({ class: "inline split", hidden: true }, async () => {
+    const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
+    await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
+    await refresh();
+  }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
+    el("button", { type: "submit", class: "small" }, "Split stop"));
 }

@@ -2,7 +2,7 @@
 // settings its OEE is computed with (engineers set the ideal cycle time and the stop thresholds).
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
-import { el } from "/assets/ui.js";
+import { actionForm, el } from "/assets/ui.js";
 
 /**
  * The current order, and for those who may operate: "End order" on a running one, a form to start
@@ -12,26 +12,22 @@ export function orderPanel(container, running, path, changed) {
   const describe = running
     ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}, since ${new Date(running.start).toLocaleString()}`
     : "No production order running.";
-  const message = el("p", { role: "status" });
   const parts = [el("p", { class: "order" }, describe)];
   if (may("operate") && running) {
-    parts.push(el("button", { type: "button", class: "small secondary", id: "order-end", onclick: async () => {
-      try { await api(`/api/v1/orders/${encodeURIComponent(running.id)}`, { method: "PUT", body: { ...running, end: Date.now() } }); await changed(); }
-      catch (error) { message.textContent = error.message; }
-    } }, "End order"), message);
+    parts.push(actionForm({ id: "order-end" }, async () => {
+      await api(`/api/v1/orders/${encodeURIComponent(running.id)}`, { method: "PUT", body: { ...running, end: Date.now() } });
+      await changed();
+    }, el("button", { type: "submit", class: "small secondary" }, "End order")));
   } else if (may("operate")) {
     const id = el("input", { id: "order-id", required: true, maxlength: 100, "aria-label": "Order number" });
     const product = el("input", { id: "order-product", required: true, "aria-label": "Product" });
     const target = el("input", { id: "order-target", type: "number", min: 0, required: true, "aria-label": "Target quantity" });
-    parts.push(el("form", { class: "inline", id: "order-start", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api(`/api/v1/orders/${encodeURIComponent(id.value.trim())}`, { method: "PUT",
-          body: { machine: path, product: product.value.trim(), targetQuantity: Number(target.value), start: Date.now() } });
-        await changed();
-      } catch (error) { message.textContent = error.message; }
-    } }, el("h3", {}, "Start an order"), el("label", { for: "order-id" }, "Order"), id, el("label", { for: "order-product" }, "Product"), product,
-    el("label", { for: "order-target" }, "Target"), target, el("button", { type: "submit" }, "Start order"), message));
+    parts.push(actionForm({ id: "order-start" }, async () => {
+      await api(`/api/v1/orders/${encodeURIComponent(id.value.trim())}`, { method: "PUT",
+        body: { machine: path, product: product.value.trim(), targetQuantity: Number(target.value), start: Date.now() } });
+      await changed();
+    }, el("h3", {}, "Start an order"), el("label", { for: "order-id" }, "Order"), id, el("label", { for: "order-product" }, "Product"), product,
+    el("label", { for: "order-target" }, "Target"), target, el("button", { type: "submit" }, "Start order")));
   }
   container.replaceChildren(...parts);
 }
@@ -44,27 +40,22 @@ const milliseconds = (text) => (text.trim() === "" ? null : Math.round(Number(te
 export async function settingsCard(path) {
   if (!may("configure")) return null;
   const query = `/api/v1/production-settings?machine=${encodeURIComponent(path)}`;
-  const settings = await api(query);
+  let settings = await api(query);
   const number = (id, value, attributes = {}) => el("input", { id, type: "number", step: "any", min: 0, value: seconds(value), ...attributes });
   const cycle = number("setting-cycle", settings.idealCycleTime, { placeholder: "not set" });
   const microstop = number("setting-microstop", settings.microstopThreshold, { required: true });
   const timeout = number("setting-timeout", settings.noDataTimeout, { required: true });
-  const message = el("p", { role: "status" });
   return el("section", { class: "card", id: "machine-settings" }, el("h2", {}, "Production settings"),
     el("p", { class: "hint" }, "Performance needs the ideal cycle time: the fastest a unit can be made. Stops shorter than the microstop threshold count against performance, not availability."),
-    el("form", { class: "inline", onsubmit: async (event) => {
-      event.preventDefault();
-      const idealCycleTime = milliseconds(cycle.value);
-      if (idealCycleTime !== null && idealCycleTime <= 0) { message.textContent = "The ideal cycle time must be more than 0 s."; return; }
-      try {
-        const body = { ...settings, idealCycleTime, microstopThreshold: milliseconds(microstop.value), noDataTimeout: milliseconds(timeout.value) };
-        if (idealCycleTime === null) delete body.idealCycleTime;
-        Object.assign(settings, await api(query, { method: "PUT", body }));
-        message.textContent = "Saved. The machine's KPIs follow.";
-      } catch (error) { message.textContent = error.message; }
-    } },
+    actionForm({}, async () => {
+      const idealCycleTime = milliseconds(cycle.value);  // null: not set (the server reads null as absent)
+      if (idealCycleTime !== null && idealCycleTime <= 0) throw new Error("The ideal cycle time must be more than 0 s.");
+      settings = await api(query, { method: "PUT", body: { ...settings, idealCycleTime,
+        microstopThreshold: milliseconds(microstop.value), noDataTimeout: milliseconds(timeout.value) } });
+      return "Saved. The machine's KPIs follow.";
+    },
     el("label", { for: "setting-cycle" }, "Ideal cycle time (s per unit)"), cycle,
     el("label", { for: "setting-microstop" }, "Microstop threshold (s)"), microstop,
     el("label", { for: "setting-timeout" }, "No data after (s, 0: never)"), timeout,
-    el("button", { type: "submit" }, "Save settings"), message));
+    el("button", { type: "submit" }, "Save settings")));
 }

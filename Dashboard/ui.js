@@ -12,6 +12,18 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/**
+ * A form whose status line shows what `submit()` returns (text or a node) or, when it throws, the
+ * error's words. `attributes` go on the form (its class defaults to "inline"); `children` come before the status line.
+ */
+export function actionForm(attributes, submit, ...children) {
+  const status = el("p", { role: "status" });
+  return el("form", { class: "inline", ...attributes, onsubmit: async (event) => {
+    event.preventDefault();
+    try { status.replaceChildren(await submit() ?? ""); } catch (error) { status.textContent = error.message; }
+  } }, ...children, status);
+}
+
 /** Shows an error in plain words in place of a view. */
 export function showError(container, error) {
   container.replaceChildren(el("p", { class: "error", role: "alert" }, error.message || String(error)));

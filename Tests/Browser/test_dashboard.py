@@ -82,15 +82,11 @@ def downloads_to(driver, directory):
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(directory.resolve())})
 
 
-def downloaded(directory, name):
-    """The text of a finished download, waited for with a deadline."""
+def downloaded(driver, directory, name):
+    """The text of a finished download (Chromium writes `name.crdownload` until it is done)."""
     path = directory / name
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if path.exists() and not (directory / (name + ".crdownload")).exists():
-            return path.read_text()
-        time.sleep(0.1)
-    raise AssertionError(f"{name} was not downloaded")
+    wait(driver, lambda _: path.exists() and not (directory / (name + ".crdownload")).exists(), timeout=20)
+    return path.read_text()
 
 
 def wait(driver, condition, timeout=20):
@@ -447,11 +443,11 @@ def test_an_invited_person_joins_in_the_form_and_changes_their_password(browser,
     current.send_keys("not my password 1")
     driver.find_element(By.ID, "next-password").send_keys("second pass phrase 2")
     driver.find_element(By.ID, "change-password").click()
-    wait(driver, lambda d: "current password is wrong" in d.find_element(By.ID, "password-message").text)
+    wait(driver, lambda d: "current password is wrong" in d.find_element(By.CSS_SELECTOR, "#password-form [role=status]").text)
     current.clear()
     current.send_keys("first pass phrase 1")
     driver.find_element(By.ID, "change-password").click()
-    wait(driver, lambda d: "Password changed" in d.find_element(By.ID, "password-message").text)
+    wait(driver, lambda d: "Password changed" in d.find_element(By.CSS_SELECTOR, "#password-form [role=status]").text)
     shot(driver, "13-account")
     assert call("/api/v1/auth/login", {"email": email, "password": "second pass phrase 2"})["access_token"]
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -555,16 +551,22 @@ def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, 
         wait(driver, lambda d: f"Order {order_id}: bracket-12, target 500" in d.find_element(By.ID, "machine-order").text)
         stored = call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={int(time.time() * 1000) + 1}", token=admin_token)["orders"]
         assert [(o["id"], o["product"], o["targetQuantity"], o.get("end")) for o in stored] == [(order_id, "bracket-12", 500, None)]
-        driver.find_element(By.ID, "order-end").click()
+        driver.find_element(By.CSS_SELECTOR, '#order-end button[type="submit"]').click()
         wait(driver, expected.visibility_of_element_located((By.ID, "order-id")))
         ended = call(f"/api/v1/orders?machine={machine}&from={now - 1}&to={int(time.time() * 1000) + 1}", token=admin_token)["orders"]
         assert ended[0]["id"] == order_id and ended[0]["end"] > ended[0]["start"]
 
         cycle = driver.find_element(By.ID, "setting-cycle")
+        status = lambda d: d.find_element(By.CSS_SELECTOR, "#machine-settings [role=status]").text
+        cycle.clear()
+        cycle.send_keys("0")  # refused in plain words, nothing saved
+        driver.find_element(By.CSS_SELECTOR, '#machine-settings button[type="submit"]').click()
+        wait(driver, lambda d: "must be more than 0 s" in status(d))
+        assert call(f"/api/v1/production-settings?machine={machine}", token=admin_token) == original
         cycle.clear()
         cycle.send_keys("7.5")
         driver.find_element(By.CSS_SELECTOR, '#machine-settings button[type="submit"]').click()
-        wait(driver, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#machine-settings [role=status]").text)
+        wait(driver, lambda d: "Saved" in status(d))
         saved = call(f"/api/v1/production-settings?machine={machine}", token=admin_token)
         assert saved["idealCycleTime"] == 7500
         assert {k: v for k, v in saved.items() if k != "idealCycleTime"} == {k: v for k, v in original.items() if k != "idealCycleTime"}
@@ -594,7 +596,7 @@ def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_to
         assert len(dots) == sum(1 for p in report["periods"] if p[kpi]["value"] is not None), kpi
     shot(driver, "16-oee-dates")
     driver.find_element(By.ID, "oee-csv").click()
-    rows = list(csv.DictReader(io.StringIO(downloaded(tmp_path, "oee.csv"))))
+    rows = list(csv.DictReader(io.StringIO(downloaded(driver, tmp_path, "oee.csv"))))
     assert [r["period"] for r in rows] == [p["label"] for p in report["periods"]] + ["total"]
     for row, period in zip(rows, report["periods"] + [report["total"]]):
         for name in ["oee", "availability", "performance", "quality"]:
@@ -604,7 +606,7 @@ def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_to
     # The audit log downloads as the server's CSV.
     driver.get(HTTP + "/#/admin")
     wait(driver, expected.element_to_be_clickable((By.XPATH, '//section[@id="admin-audit"]//button[text()="Download CSV"]'))).click()
-    audit = downloaded(tmp_path, "audit.csv")
+    audit = downloaded(driver, tmp_path, "audit.csv")
     assert audit.startswith("id,time,actor_kind,actor_id,actor,action") and "auth.login" in audit
 
 

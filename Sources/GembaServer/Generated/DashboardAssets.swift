@@ -9,7 +9,7 @@ enum DashboardAssets {
 import { api, download } from "/assets/api.js";
 import { may, me } from "/assets/app.js";
 import { calendarCard } from "/assets/calendar.js";
-import { el, time } from "/assets/ui.js";
+import { actionForm, el, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
 const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
@@ -36,19 +36,15 @@ function table(headers, rows, { empty = "None yet." } = {}) {
  * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
  */
 function form(title, fields, submit, { id } = {}) {
-  const message = el("p", { role: "status" });
   const inputs = fields.map((field) => {
     const input = field.choices
       ? el("select", { id: `f-${field.name}` }, ...field.choices.map((c) => el("option", { value: c }, c)))
       : el("input", { id: `f-${field.name}`, required: !field.optional, placeholder: field.optional ? "optional" : null });
     return { ...field, input };
   });
-  return el("form", { class: "inline", id, onsubmit: async (event) => {
-    event.preventDefault();
-    const values = Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-    try { message.replaceChildren(await submit(values)); } catch (error) { message.textContent = error.message; }
-  } }, el("h3", {}, title), ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]),
-  el("button", { type: "submit" }, title), message);
+  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
+  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
+    ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]), el("button", { type: "submit" }, title));
 }
 
 /** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
@@ -129,44 +125,35 @@ async function reasons() {
   const lossClass = el("select", { id: "reason-loss", "data-label": "Loss class" }, ...lossClasses.map((c) => el("option", { value: c }, c)));
   const failure = el("input", { type: "checkbox", id: "reason-failure" });
   const setup = el("input", { type: "checkbox", id: "reason-setup" });
-  const message = el("p", { role: "status" });
   const edit = (reason) => {
     category.value = reason.category; code.value = reason.code; name.value = reason.name; lossClass.value = reason.lossClass;
     failure.checked = reason.isFailure; setup.checked = reason.isSetup;
-    message.textContent = `Editing ${reason.category}/${reason.code}.`;
     name.focus();
   };
   const flags = (r) => [r.isFailure ? "failure" : null, r.isSetup ? "setup" : null].filter(Boolean).join(", ");
   return el("section", { class: "card", id: "admin-reasons" }, el("h2", {}, "Reason codes"),
     table(["Reason", "Name", "Loss class", "Counts as", ""], list.reasons.map((r) => [`${r.category}/${r.code}`, r.name, r.lossClass, flags(r),
       el("button", { type: "button", class: "small secondary", "data-edit": `${r.category}/${r.code}`, onclick: () => edit(r) }, "Edit")])),
-    el("form", { class: "inline", id: "reason-form", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api("/api/v1/reasons", { method: "PUT", body: { category: category.value, code: code.value, name: name.value,
-          lossClass: lossClass.value, isFailure: failure.checked, isSetup: setup.checked } });
-        message.textContent = `Saved ${category.value}/${code.value}. The KPIs follow.`;
-      } catch (error) { message.textContent = error.message; }
-    } }, el("h3", {}, "Add or change a reason"), ...field("reason-category", category), ...field("reason-code", code),
+    actionForm({ id: "reason-form" }, async () => {
+      await api("/api/v1/reasons", { method: "PUT", body: { category: category.value, code: code.value, name: name.value,
+        lossClass: lossClass.value, isFailure: failure.checked, isSetup: setup.checked } });
+      return `Saved ${category.value}/${code.value}. The KPIs follow.`;
+    }, el("h3", {}, "Add or change a reason"), ...field("reason-category", category), ...field("reason-code", code),
     ...field("reason-name", name), ...field("reason-loss", lossClass),
     el("label", {}, failure, " Equipment failure (MTBF, MTTR)"), el("label", {}, setup, " Setup or changeover"),
-    el("button", { type: "submit" }, "Save reason"), message));
+    el("button", { type: "submit" }, "Save reason")));
 }
 
 async function limits() {
   const tenant = await api("/api/v1/tenant");
   const machines = el("input", { id: "limit-machines", type: "number", min: 1, value: tenant.limits.max_machines });
   const tags = el("input", { id: "limit-tags", type: "number", min: 1, value: tenant.limits.max_tags_per_machine });
-  const message = el("p", { role: "status" });
   return el("section", { class: "card", id: "admin-limits" }, el("h2", {}, `Tenant ${tenant.id}: limits`),
-    el("form", { class: "inline", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api("/api/v1/tenant/limits", { method: "PUT", body: { max_machines: Number(machines.value), max_tags_per_machine: Number(tags.value) } });
-        message.textContent = "Saved.";
-      } catch (error) { message.textContent = error.message; }
-    } }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
-    el("button", { type: "submit" }, "Save limits"), message));
+    actionForm({}, async () => {
+      await api("/api/v1/tenant/limits", { method: "PUT", body: { max_machines: Number(machines.value), max_tags_per_machine: Number(tags.value) } });
+      return "Saved.";
+    }, el("label", { for: "limit-machines" }, "Machines"), machines, el("label", { for: "limit-tags" }, "Tags per machine"), tags,
+    el("button", { type: "submit" }, "Save limits")));
 }
 
 /** The newest audit events, filtered by action or actor; the whole filtered log as CSV. */
@@ -1073,7 +1060,7 @@ function makeTile(machine, shownTags) {
         "login.js": ("text/javascript; charset=utf-8", ####"""
 // Sign in, accept an invitation (typed, or from an invitation link #/join/<code>), and the account page.
 import { api, session } from "/assets/api.js";
-import { el } from "/assets/ui.js";
+import { actionForm, el } from "/assets/ui.js";
 
 /** Sign-in and invitation forms; `invitation` (from `#/join/<code>`) fills in the code. */
 export async function renderLogin(main, invitation = "") {
@@ -1135,19 +1122,15 @@ export async function renderAccount(main, me) {
 function passwordForm() {
   const current = el("input", { id: "current-password", type: "password", autocomplete: "current-password", required: true });
   const next = el("input", { id: "next-password", type: "password", autocomplete: "new-password", minlength: 12, required: true });
-  const message = el("p", { role: "status", id: "password-message" });
-  return el("form", { class: "card narrow", onsubmit: async (event) => {
-    event.preventDefault();
-    try {
-      await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
-      current.value = next.value = "";
-      message.textContent = "Password changed. Your other sessions were signed out.";
-    } catch (error) { message.textContent = error.message; }
-  } },
+  return actionForm({ class: "card narrow", id: "password-form" }, async () => {
+    await api("/api/v1/auth/password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
+    current.value = next.value = "";
+    return "Password changed. Your other sessions were signed out.";
+  },
   el("h2", {}, "Change your password"),
   el("label", { for: "current-password" }, "Current password"), current,
   el("label", { for: "next-password" }, "New password (12 characters or more)"), next,
-  el("button", { type: "submit", id: "change-password" }, "Change password"), message);
+  el("button", { type: "submit", id: "change-password" }, "Change password"));
 }
 
 """####),
@@ -1158,7 +1141,7 @@ import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
 import { orderPanel, settingsCard } from "/assets/production.js";
-import { el, duration, time } from "/assets/ui.js";
+import { actionForm, el, duration, time } from "/assets/ui.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
@@ -1173,34 +1156,25 @@ export async function renderMachine(main, path) {
   const chooser = el("fieldset", { class: "chips" }, el("legend", {}, "Tags"),
     ...numeric.map((name) => el("label", {}, el("input", { type: "checkbox", value: name, checked: chosen.includes(name),
       onchange: (event) => { chosen = event.target.checked ? [...chosen, name] : chosen.filter((n) => n !== name); refresh(); } }), name)));
-  const choose = (ms) => {
-    span = ms;
-    fixed = null;
-    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(Number(button.dataset.span) === span));
-    live.hidden = true;
+  /** Shows the last `span` ms live (`range` null) or a past range {from, to} (a drag across a chart, or dates typed in). */
+  const show = (range) => {
+    fixed = range;
+    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", String(!fixed && Number(button.dataset.span) === span));
+    live.hidden = !fixed;
     refresh();
   };
   const rangeButtons = el("div", { class: "buttons", role: "group", "aria-label": "Range" },
     ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
-      onclick: () => choose(ms) }, label)));
-  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => choose(span) }, "Back to live");
-  /** Shows a past range: from a drag across a chart or from the dates chosen below it. */
-  const showRange = (from, to) => {
-    fixed = { from, to };
-    for (const button of rangeButtons.children) button.setAttribute("aria-pressed", "false");
-    live.hidden = false;
-    refresh();
-  };
+      onclick: () => { span = ms; show(null); } }, label)));
+  const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => show(null) }, "Back to live");
   const rangeFrom = el("input", { type: "datetime-local", id: "range-from", required: true, "aria-label": "From" });
   const rangeTo = el("input", { type: "datetime-local", id: "range-to", required: true, "aria-label": "To" });
-  const rangeMessage = el("span", { role: "status" });
-  const rangeForm = el("form", { class: "inline", id: "range-form", onsubmit: (event) => {
-    event.preventDefault();
+  const rangeForm = actionForm({ id: "range-form" }, () => {
     const from = new Date(rangeFrom.value).getTime(), to = new Date(rangeTo.value).getTime();
-    rangeMessage.textContent = from < to ? "" : "The start must come before the end.";
-    if (from < to) showRange(from, to);
-  } }, el("label", { for: "range-from" }, "From"), rangeFrom, el("label", { for: "range-to" }, "to"), rangeTo,
-    el("button", { type: "submit", class: "small secondary" }, "Show"), rangeMessage);
+    if (!(from < to)) throw new Error("The start must come before the end.");
+    show({ from, to });
+  }, el("label", { for: "range-from" }, "From"), rangeFrom, el("label", { for: "range-to" }, "to"), rangeTo,
+    el("button", { type: "submit", class: "small secondary" }, "Show"));
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
@@ -1232,7 +1206,7 @@ export async function renderMachine(main, path) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
       charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
       trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
-                                                  onZoom: showRange }));
+                                                  onZoom: (from, to) => show({ from, to }) }));
     }
   }
 
@@ -1323,16 +1297,12 @@ function splitForm(stop, reasons, path, refresh) {
   const minutes = el("input", { type: "number", min: 1, max: longest, value: Math.min(5, longest), required: true, "aria-label": "Minutes from the start" });
   const first = el("select", { "aria-label": "Reason of the first part" }, ...options());
   const rest = el("select", { "aria-label": "Reason of the rest" }, ...options());
-  const message = el("p", { role: "status" });
-  return el("form", { class: "inline split", hidden: true, onsubmit: async (event) => {
-    event.preventDefault();
-    try {
-      const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
-      await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
-      await refresh();
-    } catch (error) { message.textContent = error.message; }
-  } }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
-    el("button", { type: "submit", class: "small" }, "Split stop"), message);
+  return actionForm({ class: "inline split", hidden: true }, async () => {
+    const parts = [{ end: stop.start + Number(minutes.value) * 60000, reason: first.value }, { reason: rest.value }];
+    await api("/api/v1/stops/split", { method: "POST", body: { machine: path, start: stop.start, parts } });
+    await refresh();
+  }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
+    el("button", { type: "submit", class: "small" }, "Split stop"));
 }
 
 """####),
@@ -1454,7 +1424,7 @@ function reportCSV(report) {
 // settings its OEE is computed with (engineers set the ideal cycle time and the stop thresholds).
 import { api } from "/assets/api.js";
 import { may } from "/assets/app.js";
-import { el } from "/assets/ui.js";
+import { actionForm, el } from "/assets/ui.js";
 
 /**
  * The current order, and for those who may operate: "End order" on a running one, a form to start
@@ -1464,26 +1434,22 @@ export function orderPanel(container, running, path, changed) {
   const describe = running
     ? `Order ${running.id}: ${running.product}, target ${running.targetQuantity}, since ${new Date(running.start).toLocaleString()}`
     : "No production order running.";
-  const message = el("p", { role: "status" });
   const parts = [el("p", { class: "order" }, describe)];
   if (may("operate") && running) {
-    parts.push(el("button", { type: "button", class: "small secondary", id: "order-end", onclick: async () => {
-      try { await api(`/api/v1/orders/${encodeURIComponent(running.id)}`, { method: "PUT", body: { ...running, end: Date.now() } }); await changed(); }
-      catch (error) { message.textContent = error.message; }
-    } }, "End order"), message);
+    parts.push(actionForm({ id: "order-end" }, async () => {
+      await api(`/api/v1/orders/${encodeURIComponent(running.id)}`, { method: "PUT", body: { ...running, end: Date.now() } });
+      await changed();
+    }, el("button", { type: "submit", class: "small secondary" }, "End order")));
   } else if (may("operate")) {
     const id = el("input", { id: "order-id", required: true, maxlength: 100, "aria-label": "Order number" });
     const product = el("input", { id: "order-product", required: true, "aria-label": "Product" });
     const target = el("input", { id: "order-target", type: "number", min: 0, required: true, "aria-label": "Target quantity" });
-    parts.push(el("form", { class: "inline", id: "order-start", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        await api(`/api/v1/orders/${encodeURIComponent(id.value.trim())}`, { method: "PUT",
-          body: { machine: path, product: product.value.trim(), targetQuantity: Number(target.value), start: Date.now() } });
-        await changed();
-      } catch (error) { message.textContent = error.message; }
-    } }, el("h3", {}, "Start an order"), el("label", { for: "order-id" }, "Order"), id, el("label", { for: "order-product" }, "Product"), product,
-    el("label", { for: "order-target" }, "Target"), target, el("button", { type: "submit" }, "Start order"), message));
+    parts.push(actionForm({ id: "order-start" }, async () => {
+      await api(`/api/v1/orders/${encodeURIComponent(id.value.trim())}`, { method: "PUT",
+        body: { machine: path, product: product.value.trim(), targetQuantity: Number(target.value), start: Date.now() } });
+      await changed();
+    }, el("h3", {}, "Start an order"), el("label", { for: "order-id" }, "Order"), id, el("label", { for: "order-product" }, "Product"), product,
+    el("label", { for: "order-target" }, "Target"), target, el("button", { type: "submit" }, "Start order")));
   }
   container.replaceChildren(...parts);
 }
@@ -1496,29 +1462,24 @@ const milliseconds = (text) => (text.trim() === "" ? null : Math.round(Number(te
 export async function settingsCard(path) {
   if (!may("configure")) return null;
   const query = `/api/v1/production-settings?machine=${encodeURIComponent(path)}`;
-  const settings = await api(query);
+  let settings = await api(query);
   const number = (id, value, attributes = {}) => el("input", { id, type: "number", step: "any", min: 0, value: seconds(value), ...attributes });
   const cycle = number("setting-cycle", settings.idealCycleTime, { placeholder: "not set" });
   const microstop = number("setting-microstop", settings.microstopThreshold, { required: true });
   const timeout = number("setting-timeout", settings.noDataTimeout, { required: true });
-  const message = el("p", { role: "status" });
   return el("section", { class: "card", id: "machine-settings" }, el("h2", {}, "Production settings"),
     el("p", { class: "hint" }, "Performance needs the ideal cycle time: the fastest a unit can be made. Stops shorter than the microstop threshold count against performance, not availability."),
-    el("form", { class: "inline", onsubmit: async (event) => {
-      event.preventDefault();
-      const idealCycleTime = milliseconds(cycle.value);
-      if (idealCycleTime !== null && idealCycleTime <= 0) { message.textContent = "The ideal cycle time must be more than 0 s."; return; }
-      try {
-        const body = { ...settings, idealCycleTime, microstopThreshold: milliseconds(microstop.value), noDataTimeout: milliseconds(timeout.value) };
-        if (idealCycleTime === null) delete body.idealCycleTime;
-        Object.assign(settings, await api(query, { method: "PUT", body }));
-        message.textContent = "Saved. The machine's KPIs follow.";
-      } catch (error) { message.textContent = error.message; }
-    } },
+    actionForm({}, async () => {
+      const idealCycleTime = milliseconds(cycle.value);  // null: not set (the server reads null as absent)
+      if (idealCycleTime !== null && idealCycleTime <= 0) throw new Error("The ideal cycle time must be more than 0 s.");
+      settings = await api(query, { method: "PUT", body: { ...settings, idealCycleTime,
+        microstopThreshold: milliseconds(microstop.value), noDataTimeout: milliseconds(timeout.value) } });
+      return "Saved. The machine's KPIs follow.";
+    },
     el("label", { for: "setting-cycle" }, "Ideal cycle time (s per unit)"), cycle,
     el("label", { for: "setting-microstop" }, "Microstop threshold (s)"), microstop,
     el("label", { for: "setting-timeout" }, "No data after (s, 0: never)"), timeout,
-    el("button", { type: "submit" }, "Save settings"), message));
+    el("button", { type: "submit" }, "Save settings")));
 }
 
 """####),
@@ -1535,6 +1496,18 @@ export function el(tag, attributes = {}, ...children) {
   }
   node.append(...children.flat().filter((child) => child !== null && child !== undefined));
   return node;
+}
+
+/**
+ * A form whose status line shows what `submit()` returns (text or a node) or, when it throws, the
+ * error's words. `attributes` go on the form (its class defaults to "inline"); `children` come before the status line.
+ */
+export function actionForm(attributes, submit, ...children) {
+  const status = el("p", { role: "status" });
+  return el("form", { class: "inline", ...attributes, onsubmit: async (event) => {
+    event.preventDefault();
+    try { status.replaceChildren(await submit() ?? ""); } catch (error) { status.textContent = error.message; }
+  } }, ...children, status);
 }
 
 /** Shows an error in plain words in place of a view. */
