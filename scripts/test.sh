@@ -17,32 +17,19 @@ trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# shellcheck source=lib/packages.sh
+source "$ROOT/scripts/lib/packages.sh"
+
+# Installs every peer the tests drive, when missing. Virtualenvs go under $VENVS.
 install_peers() {
-    local missing=()
-    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-    command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
-    command -v openssl >/dev/null || missing+=(openssl)
-    command -v curl >/dev/null || missing+=(curl)
-    [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
-    command -v protoc >/dev/null || missing+=(protobuf-compiler)
-    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-    # Shift calendars resolve IANA zones (Swift Foundation and Python zoneinfo read the system database).
-    [ -f /usr/share/zoneinfo/Europe/Berlin ] || missing+=(tzdata)
-    # The dashboard is tested in Debian's headless Chromium, driven through its chromedriver.
-    [ -x /usr/bin/chromium ] || missing+=(chromium)
-    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-    if [ ${#missing[@]} -gt 0 ]; then
-        step "installing ${missing[*]}"
-        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-        $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-    python3 -c 'import paho.mqtt, pytest, influxdb_client, influxdb, websockets, selenium' 2>/dev/null || {
-        step "installing paho-mqtt, pytest, influxdb-client, influxdb, websockets, selenium"
-        python3 -m pip install -q 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20'
-    }
+    local missing
+    mapfile -t missing < <(test_packages)
+    apt_install "${missing[@]}"
+    has_python_modules paho.mqtt pytest influxdb_client influxdb websockets selenium \
+        || pip_install 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20'
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
-        venv="$ROOT/.build/venv-${peer%%==*}"
+        venv="$VENVS/venv-${peer%%==*}"
         [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip show -q "${peer%%==*}" >/dev/null 2>&1 && continue
         step "installing $peer in $venv"
         python3 -m venv "$venv" && "$venv/bin/python" -m pip install -q "$peer"
@@ -59,7 +46,12 @@ wait_for_port() {
     fail "nothing listening on port $1"
 }
 
+VENVS="${GEMBA_PREFIX:-$ROOT/.build}"
 install_peers
+if [ "${1:-}" = --setup-only ]; then step "set-up done"; exit 0; fi
+
+step "both README commands set themselves up on a machine with nothing installed"
+"$ROOT/scripts/check-setup.sh"
 export PATH="$PATH:/usr/sbin"
 
 step "swift build"

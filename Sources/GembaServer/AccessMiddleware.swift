@@ -4,21 +4,39 @@ public import Hummingbird
 internal import HTTPTypes
 public import Logging
 
-/// Authenticates every request against the access table, checks the permission, applies the
-/// per-principal rate limit, and puts the caller (and so the tenant) into the request context.
-/// Open routes pass through; an unknown route answers 404 as before; a route missing from the
-/// table answers 500, so a forgotten entry never opens a route.
+/// Who may call each endpoint, looked up by method and path pattern, as the endpoints declare it.
+public struct AccessRules: Sendable {
+    /// One endpoint's rule.
+    public struct Rule: Sendable {
+        public let access: RouteAccess
+        /// A WebSocket: browsers cannot set headers on one, so the token may come as `?access_token=`.
+        public let tokenInQuery: Bool
+    }
+
+    private let rules: [String: Rule]
+
+    public init(_ endpoints: [Endpoint]) {
+        rules = Dictionary(endpoints.map { ($0.key, Rule(access: $0.access, tokenInQuery: $0.frames != nil)) },
+                           uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The rule of a route as Hummingbird names it (`GET /api/v1/members/{user}`).
+    public func rule(method: HTTPRequest.Method, path: String) -> Rule? { rules["\(method.rawValue) \(path)"] }
+}
+
+/// Authenticates every request against the endpoints' access rules, checks the permission,
+/// applies the per-principal rate limit, and puts the caller (and so the tenant) into the
+/// request context. Open routes pass through; an unknown route answers 404 as before; a routed
+/// path without a rule answers 500, so nothing registered outside an endpoint is ever open.
 public struct AccessMiddleware: RouterMiddleware {
     public typealias Context = GembaRequestContext
     let access: AccessService
-    let publicMetrics: Bool
+    let rules: AccessRules
     let logger: Logger
-    /// The WebSocket routes: browsers cannot set headers on a WebSocket, so these take the token in the query.
-    static let webSockets: Set<String> = ["/api/v1/live", "/api/v1/live/oee"]
 
-    public init(access: AccessService, publicMetrics: Bool, logger: Logger) {
+    public init(access: AccessService, rules: AccessRules, logger: Logger) {
         self.access = access
-        self.publicMetrics = publicMetrics
+        self.rules = rules
         self.logger = logger
     }
 
@@ -26,16 +44,17 @@ public struct AccessMiddleware: RouterMiddleware {
         var context = context
         context.requestID = request.headers[HTTPField.Name("X-Request-ID")!].map { String($0.prefix(64)) } ?? Secrets.identifier()
         guard let path = context.endpointPath, path != "NotFound" else { return try await next(request, context) }
-        guard let rule = AccessTable.access(method: request.method, path: path, publicMetrics: publicMetrics) else {
-            logger.error("route missing from the access table; refusing it", metadata: ["http.route": "\(request.method) \(path)"])
+        guard let found = rules.rule(method: request.method, path: path) else {
+            logger.error("route without an access rule; refusing it", metadata: ["http.route": "\(request.method) \(path)"])
             throw Problem(.internalServerError, "this route has no access rule")
         }
+        let rule = found.access
         if rule == .open { return try await next(request, context) }
         let caller: Caller
         do {
             if let header = request.headers[.authorization] {
                 (caller, context.credentialExpiry) = try await access.credentials(authorization: header)
-            } else if Self.webSockets.contains(path), let token = request.uri.queryParameters["access_token"] {
+            } else if found.tokenInQuery, let token = request.uri.queryParameters["access_token"] {
                 // Browsers cannot set headers on a WebSocket: the token (or an API key) comes in the query.
                 (caller, context.credentialExpiry) = try await access.credentials(authorization: "Bearer \(token)")
             } else {

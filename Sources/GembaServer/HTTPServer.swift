@@ -7,27 +7,36 @@ internal import Logging
 
 /// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
 public enum HTTPServer {
-    /// The router with every route; also what the tests drive.
+    /// Every endpoint of the API, each declared once; the router, the access check and the
+    /// OpenAPI document all come from this list.
+    public static func endpoints(_ server: ServerContext) -> [Endpoint] {
+        var endpoints = HealthRoutes(server: server).endpoints
+            + AuthRoutes(server: server).endpoints
+            + AdminRoutes(server: server).endpoints
+            + AuditRoutes(access: server.access).endpoints
+            + IngestRoutes(server: server, idempotency: IdempotencyCache()).endpoints
+            + QueryRoutes(server: server).endpoints
+            + LiveRoute(server: server).endpoints
+            + CommandRoutes(server: server).endpoints
+            + OEERoutes(server: server).endpoints
+            + LiveOEERoute(server: server).endpoints
+            + DashboardRoutes().endpoints
+        endpoints += ReferenceRoutes.endpoints(documenting: endpoints)
+        return endpoints
+    }
+
+    /// The router with every endpoint; also what the tests drive.
     public static func router(_ server: ServerContext) -> Router<GembaRequestContext> {
+        router(server, endpoints: endpoints(server))
+    }
+
+    static func router(_ server: ServerContext, endpoints: [Endpoint]) -> Router<GembaRequestContext> {
         let router = Router(context: GembaRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware(allowedOrigins: server.allowedOrigins, tls: server.tls))
         router.add(middleware: ErrorLoggingMiddleware(logger: server.logger))
-        router.add(middleware: AccessMiddleware(access: server.access, publicMetrics: server.publicMetrics, logger: server.logger))
+        router.add(middleware: AccessMiddleware(access: server.access, rules: AccessRules(endpoints), logger: server.logger))
         router.add(middleware: AuditMiddleware(access: server.access))
-        HealthRoutes(server: server).register(on: router)
-        AuthRoutes(server: server).register(on: router)
-        AdminRoutes(server: server).register(on: router)
-        IngestRoutes(server: server, idempotency: IdempotencyCache()).register(on: router)
-        QueryRoutes(server: server).register(on: router)
-        CommandRoutes(server: server).register(on: router)
-        OEERoutes(server: server).register(on: router)
-        LiveOEERoute(server: server).register(on: router)
-        LiveRoute(server: server).register(on: router)
-        DashboardRoutes().register(on: router)
-        router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))
-        }
+        for endpoint in endpoints { endpoint.register(on: router) }
         return router
     }
 

@@ -10,8 +10,9 @@ import HummingbirdWSTesting
 import NIOWebSocket
 import Testing
 
-/// Every route × every kind of caller, against the access table: the table must name every route,
-/// and each answer must be what the table says (2xx/4xx other than 401/403 when allowed).
+/// Every route × every kind of caller, against the endpoints' declarations: the router must serve
+/// exactly the declared endpoints, and each answer must be what the declared access says
+/// (2xx/4xx other than 401/403 when allowed).
 @Suite struct AccessControlTests {
     /// Paths with their parameters filled in.
     static func concrete(_ path: String) -> String {
@@ -19,19 +20,19 @@ import Testing
             .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
     }
 
-    @Test func everyRouteIsInTheAccessTableAndEnforcedForEveryRole() async throws {
+    @Test func everyRouteIsDeclaredOnceAndEnforcedForEveryRole() async throws {
         var limits = AccessService.Configuration()
         limits.loginPerIP = .init(perMinute: 1000, burst: 1000)
         limits.loginPerAccount = .init(perMinute: 1000, burst: 1000)
         let harness = try await ServerHarness(access: limits)
         // Routes that end the caller's session go last, each with a fresh sign-in.
         let ending: Set<String> = ["/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/password"]
+        let endpoints = HTTPServer.endpoints(harness.server)
+        #expect(Set(endpoints.map(\.key)).count == endpoints.count, "an endpoint is declared twice")
+        let declared = Dictionary(endpoints.map { ($0.key, $0.access) }, uniquingKeysWith: { first, _ in first })
         let routes = HTTPServer.router(harness.server).routes.map { ($0.method, $0.path.description) }
             .sorted { !ending.contains($0.1) && ending.contains($1.1) }
-        for (method, path) in routes {
-            #expect(AccessTable.routes["\(method.rawValue) \(path)"] != nil, "\(method) \(path) is missing from AccessTable")
-        }
-        #expect(Set(routes.map { "\($0.0.rawValue) \($0.1)" }) == Set(AccessTable.routes.keys), "the table names routes that do not exist")
+        #expect(Set(routes.map { "\($0.0.rawValue) \($0.1)" }) == Set(declared.keys), "the router serves what the endpoints declare")
 
         var tokens: [Role: String] = [:]
         for role in Role.allCases where role != .owner {
@@ -46,7 +47,7 @@ import Testing
 
         try await harness.test(anonymous: true) { client in
             for (method, path) in routes {
-                let rule = try #require(AccessTable.routes["\(method.rawValue) \(path)"])
+                let rule = try #require(declared["\(method.rawValue) \(path)"])
                 let uri = Self.concrete(path)
                 // No credentials.
                 try await client.execute(uri: uri, method: method, body: ByteBuffer(string: "{}")) { response in
@@ -95,7 +96,7 @@ import Testing
         // Expired: the same token, sixteen minutes later.
         harness.clock.advance(minutes: 16)
         try await harness.test(anonymous: true) { client in
-            for (method, path) in routes where AccessTable.routes["\(method.rawValue) \(path)"] != .open {
+            for (method, path) in routes where declared["\(method.rawValue) \(path)"] != .open {
                 try await client.execute(uri: Self.concrete(path), method: method, headers: [.authorization: "Bearer \(expiring)"]) { response in
                     #expect(response.status == .unauthorized, "\(method) \(path) with an expired token")
                     #expect(response.text.contains("expired"))

@@ -11,76 +11,107 @@ internal import Hummingbird
 struct AuthRoutes {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
+    var endpoints: [Endpoint] {
         let access = server.access
-        router.post("/api/v1/auth/login") { request, context in
-            let body = try await RequestBody.read(request)
-            let tenant = try body.optionalString("tenant").map { name -> TenantID in
-                guard let tenant = TenantID(name) else { throw Problem.badRequest("\"tenant\" is not a tenant id") }
-                return tenant
-            }
-            let pair = try await Self.mapping {
-                try await access.login(email: try body.string("email"), password: try body.string("password"), tenant: tenant,
-                                       origin: context.origin)
-            }
-            return Self.tokens(pair)
-        }
-        router.post("/api/v1/auth/refresh") { request, context in
-            let body = try await RequestBody.read(request)
-            let token = try body.string("refresh_token")
-            return Self.tokens(try await Self.mapping { try await access.refresh(token, origin: context.origin) })
-        }
-        router.post("/api/v1/invitations/accept") { request, context in
-            let body = try await RequestBody.read(request)
-            let (token, password) = (try body.string("token"), try body.string("password"))
-            return Self.tokens(try await Self.mapping {
-                try await access.acceptInvitation(token: token, password: password, displayName: body.optionalString("display_name"),
-                                                  origin: context.origin)
-            })
-        }
-        router.post("/api/v1/auth/logout") { _, context in
-            try await Self.mapping { try await access.logout(try context.requireCaller(), origin: context.origin) }
-            return Response(status: .noContent)
-        }
-        router.post("/api/v1/auth/logout-everywhere") { _, context in
-            try await Self.mapping { try await access.logoutEverywhere(try context.requireCaller(), origin: context.origin) }
-            return Response(status: .noContent)
-        }
-        router.post("/api/v1/auth/password") { request, context in
-            let body = try await RequestBody.read(request)
-            let (current, new) = (try body.string("current_password"), try body.string("new_password"))
-            try await Self.mapping {
-                try await access.changePassword(try context.requireCaller(), current: current, new: new, origin: context.origin)
-            }
-            return Response(status: .noContent)
-        }
-        router.get("/api/v1/auth/me") { _, context in
-            let caller = try context.requireCaller()
-            guard let profile = try await access.profile(caller) else { throw Problem(.unauthorized, "no such user") }
-            var json = JSONWriter()
-            json.object { json in
-                json.field("id") { $0.string(profile.user.id) }
-                json.field("email") { $0.string(profile.user.email) }
-                json.field("display_name") { $0.string(profile.user.displayName) }
-                json.field("tenant") { $0.string(caller.tenant.rawValue) }
-                json.field("role") { $0.string(caller.role?.rawValue ?? "") }
-                json.field("permissions") { json in
-                    json.array { json in for permission in Permission.allCases where caller.may(permission) { json.string(permission.rawValue) } }
+        return [
+            Endpoint(.post, "/api/v1/auth/login", .open, group: "Access", summary: "Sign in: an access token (15 min) and a refresh token",
+                     body: .json(.object(["email": .string(maxLength: 320), "password": .string(maxLength: 1024),
+                                          "tenant": Schema.string(maxLength: 64).described("Which tenant, for a member of several")],
+                                         optional: ["tenant"])),
+                     responses: [.json(200, "Signed in", Self.tokenPair), .problem(401, "Wrong email or password"),
+                                 .problem(429, "Too many attempts from this address or for this account", retryAfter: true)]) { request, context in
+                let body = try await RequestBody.read(request)
+                let tenant = try body.optionalString("tenant").map { name -> TenantID in
+                    guard let tenant = TenantID(name) else { throw Problem.badRequest("\"tenant\" is not a tenant id") }
+                    return tenant
                 }
-                json.field("memberships") { json in
-                    json.array { json in
-                        for membership in profile.memberships {
-                            json.object { json in
-                                json.field("tenant") { $0.string(membership.tenant.rawValue) }
-                                json.field("role") { $0.string(membership.role.rawValue) }
+                let pair = try await Self.mapping {
+                    try await access.login(email: try body.string("email"), password: try body.string("password"), tenant: tenant,
+                                           origin: context.origin)
+                }
+                return Self.tokens(pair)
+            },
+            Endpoint(.post, "/api/v1/auth/refresh", .open, group: "Access",
+                     summary: "Exchange a refresh token (once) for a new pair; presenting a used one ends the session",
+                     body: .json(.object(["refresh_token": .string(maxLength: 1024)])),
+                     responses: [.json(200, "A new pair", Self.tokenPair), .problem(401, "Unknown, used or expired refresh token")]) { request, context in
+                let body = try await RequestBody.read(request)
+                let token = try body.string("refresh_token")
+                return Self.tokens(try await Self.mapping { try await access.refresh(token, origin: context.origin) })
+            },
+            Endpoint(.post, "/api/v1/invitations/accept", .open, group: "Access",
+                     summary: "Accept an invitation: set a password and sign in",
+                     body: .json(.object(["token": .string(maxLength: 1024), "password": .string(maxLength: 1024),
+                                          "display_name": .string(maxLength: 200)], optional: ["display_name"])),
+                     responses: [.json(200, "Signed in", Self.tokenPair), .problem(401, "Unknown, used, withdrawn or expired invitation")]) { request, context in
+                let body = try await RequestBody.read(request)
+                let (token, password) = (try body.string("token"), try body.string("password"))
+                return Self.tokens(try await Self.mapping {
+                    try await access.acceptInvitation(token: token, password: password, displayName: body.optionalString("display_name"),
+                                                      origin: context.origin)
+                })
+            },
+            Endpoint(.post, "/api/v1/auth/logout", .signedIn, group: "Access", summary: "End this session",
+                     responses: [.empty(204, "Ended")]) { _, context in
+                try await Self.mapping { try await access.logout(try context.requireCaller(), origin: context.origin) }
+                return Response(status: .noContent)
+            },
+            Endpoint(.post, "/api/v1/auth/logout-everywhere", .signedIn, group: "Access", summary: "End every session of the user",
+                     responses: [.empty(204, "Ended")]) { _, context in
+                try await Self.mapping { try await access.logoutEverywhere(try context.requireCaller(), origin: context.origin) }
+                return Response(status: .noContent)
+            },
+            Endpoint(.post, "/api/v1/auth/password", .signedIn, group: "Access", summary: "Change the password; the other sessions end",
+                     body: .json(.object(["current_password": .string(maxLength: 1024), "new_password": .string(minLength: 12, maxLength: 1024)])),
+                     responses: [.empty(204, "Changed")]) { request, context in
+                let body = try await RequestBody.read(request)
+                let (current, new) = (try body.string("current_password"), try body.string("new_password"))
+                try await Self.mapping {
+                    try await access.changePassword(try context.requireCaller(), current: current, new: new, origin: context.origin)
+                }
+                return Response(status: .noContent)
+            },
+            Endpoint(.get, "/api/v1/auth/me", .signedIn, group: "Access", summary: "The signed-in user: role, permissions and memberships",
+                     responses: [.json(200, "Profile", Self.profile)]) { _, context in
+                let caller = try context.requireCaller()
+                guard let profile = try await access.profile(caller) else { throw Problem(.unauthorized, "no such user") }
+                var json = JSONWriter()
+                json.object { json in
+                    json.field("id") { $0.string(profile.user.id) }
+                    json.field("email") { $0.string(profile.user.email) }
+                    json.field("display_name") { $0.string(profile.user.displayName) }
+                    json.field("tenant") { $0.string(caller.tenant.rawValue) }
+                    json.field("role") { $0.string(caller.role?.rawValue ?? "") }
+                    json.field("permissions") { json in
+                        json.array { json in for permission in Permission.allCases where caller.may(permission) { json.string(permission.rawValue) } }
+                    }
+                    json.field("memberships") { json in
+                        json.array { json in
+                            for membership in profile.memberships {
+                                json.object { json in
+                                    json.field("tenant") { $0.string(membership.tenant.rawValue) }
+                                    json.field("role") { $0.string(membership.role.rawValue) }
+                                }
                             }
                         }
                     }
                 }
-            }
-            return Response.json(json)
-        }
+                return Response.json(json)
+            },
+        ]
     }
+
+    static let tokenPair = Schema.object([
+        "access_token": .string, "token_type": .oneOf(["Bearer"]), "expires_at": .epochMilliseconds,
+        "refresh_token": .string, "refresh_expires_at": .epochMilliseconds, "tenant": .string, "role": Self.role,
+        "user": Schema.string.described("The user's id"),
+    ]).named("TokenPair")
+    static let role = Schema.oneOf(Role.allCases.map(\.rawValue)).named("Role")
+    static let profile = Schema.object([
+        "id": .string, "email": .string, "display_name": .string, "tenant": .string, "role": role,
+        "permissions": .array(.oneOf(Permission.allCases.map(\.rawValue))),
+        "memberships": .array(.object(["tenant": .string, "role": role])),
+    ]).named("Profile")
 
     static func tokens(_ pair: TokenPair) -> Response {
         var json = JSONWriter()

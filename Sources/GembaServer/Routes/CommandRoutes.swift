@@ -9,8 +9,20 @@ internal import Hummingbird
 struct CommandRoutes {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
-        router.post("/api/v1/commands") { request, context in try await command(request, context) }
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(.post, "/api/v1/commands", .requires(.operate), group: "Commands",
+                     summary: "Write a value to a machine's tag through its Sparkplug edge node (NCMD/DCMD in the metric's datatype)",
+                     body: .json(.object(["machine": TelemetrySchemas.machinePath, "tag": .string(minLength: 1, maxLength: 64),
+                                          "value": TelemetrySchemas.value]).named("Command")),
+                     responses: [.json(202, "Published to the edge node",
+                                       .object(["machine": .string, "tag": .string, "status": .oneOf(["sent"])]).named("CommandSent")),
+                                 .problem(404, "No online edge node has this metric on this machine"),
+                                 .problem(422, "The value does not fit the metric's datatype"),
+                                 .problem(503, "No Sparkplug host is running, or the broker is unreachable")]) { request, context in
+                try await command(request, context)
+            },
+        ]
     }
 
     private func command(_ request: Request, _ context: GembaRequestContext) async throws -> Response {

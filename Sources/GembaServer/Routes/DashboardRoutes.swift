@@ -5,9 +5,17 @@ internal import NIOCore
 /// from the binary (see `scripts/generate-dashboard.sh`). Open: the files hold no data; every
 /// call they make to the API carries the user's token.
 struct DashboardRoutes {
-    func register(on router: Router<GembaRequestContext>) {
-        router.get("/") { _, _ in try Self.file("index.html") }
-        router.get("/assets/{file}") { _, context in try Self.file(try context.parameters.require("file")) }
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/", .open, group: "Operations", summary: "The web dashboard",
+                     responses: [Reply(200, "The page", content: ("text/html", .string))]) { _, _ in try Self.file("index.html") },
+            Endpoint(.get, "/assets/{file}", .open, group: "Operations", summary: "The dashboard's scripts, styles and icon",
+                     parameters: [.path("file", "A file name such as app.js")],
+                     responses: [Reply(200, "The file", content: ("text/javascript", .string), ("text/css", .string),
+                                   ("image/svg+xml", .string), ("text/html", .string)), .problem(404, "No such file")]) { _, context in
+                try Self.file(try context.parameters.require("file"))
+            },
+        ]
     }
 
     static func file(_ name: String) throws -> Response {

@@ -5,17 +5,33 @@ internal import NIOCore
 struct HealthRoutes {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
-        router.get("/health") { _, _ in
-            Self.json(.ok, #"{"status":"ok"}"#)
-        }
-        router.get("/ready") { _, _ in await ready() }
+    static let readiness = Schema.object([
+        "status": .oneOf(["ready", "not ready"]),
+        "checks": Schema.map(.oneOf(["ok", "failing"])).described("Each check (storage, mqtt, …) by name"),
+    ]).named("Readiness")
+
+    var endpoints: [Endpoint] {
+        var endpoints = [
+            Endpoint(.get, "/health", .open, group: "Operations", summary: "Liveness: the process answers",
+                     responses: [.json(200, "Up", .object(["status": .oneOf(["ok"])]))]) { _, _ in
+                Self.json(.ok, #"{"status":"ok"}"#)
+            },
+            Endpoint(.get, "/ready", .open, group: "Operations", summary: "Readiness: storage writable and the broker listening",
+                     responses: [.json(200, "Ready", Self.readiness), .json(503, "Not ready; checks says what fails", Self.readiness)]) { _, _ in
+                await ready()
+            },
+        ]
         if let metrics = server.metrics {
-            router.get("/metrics") { _, _ in
+            endpoints.append(Endpoint(
+                .get, "/metrics", server.publicMetrics ? .open : .requires(.readAudit), group: "Operations",
+                summary: "Prometheus metrics (text exposition format)",
+                description: "Open unless the server runs with --metrics-auth; then it needs the readAudit permission.",
+                responses: [Reply(200, "Every counter, gauge and histogram", content: ("text/plain", .string))]) { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                          body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
-            }
+            })
         }
+        return endpoints
     }
 
     private func ready() async -> Response {

@@ -14,19 +14,67 @@ struct IngestRoutes {
     let server: ServerContext
     let idempotency: IdempotencyCache
 
-    func register(on router: Router<GembaRequestContext>) {
-        router.post("/api/v1/ingest") { request, context in
-            try await ingestJSON(request, context)
-        }
-        router.post("/api/v2/write") { request, context in
-            try await lineProtocol(request, context, precision: request.uri.queryParameters["precision"].map(String.init),
-                                   bucket: request.uri.queryParameters["bucket"].map(String.init))
-        }
-        router.post("/write") { request, context in
-            try await lineProtocol(request, context, precision: request.uri.queryParameters["precision"].map(String.init),
-                                   bucket: request.uri.queryParameters["db"].map(String.init))
-        }
+    var endpoints: [Endpoint] {
+        let ingestErrors: [Reply] = [
+            .problem(400, "Some items refused: the valid ones were stored (accepted, stored and errors say which)"),
+            .problem(413, "The body, or its gzip-inflated form, is larger than the limit"),
+            .problem(415, "A Content-Encoding other than gzip or identity"),
+            .problem(503, "The ingest queue is full; retry after Retry-After seconds", retryAfter: true),
+        ]
+        let encoding = Parameter("Content-Encoding", in: .header, .oneOf(["gzip", "identity"]), "gzip bodies are inflated (within the limit)")
+        let lineBody = Body.text("text/plain", Schema.string.described("InfluxDB line protocol, one point per line"))
+        return [
+            Endpoint(.post, "/api/v1/ingest", .requires(.ingest), group: "Telemetry", summary: "Store a JSON batch of samples",
+                     description: "Answered after the commit that holds the samples. A sample whose tag and time are already stored is a duplicate.",
+                     parameters: [Parameter("Idempotency-Key", in: .header, .string(minLength: 1, maxLength: 255),
+                                            "A retried request with the same key is answered from the first one and not stored twice"),
+                                  encoding],
+                     body: .json(Self.batch),
+                     responses: [.json(200, "Committed", Self.ingestResult),
+                                 .problem(409, "A request with this Idempotency-Key is still being processed")] + ingestErrors) { request, context in
+                try await ingestJSON(request, context)
+            },
+            Endpoint(.post, "/api/v2/write", .requires(.ingest), group: "Telemetry", summary: "InfluxDB v2 line protocol write (Telegraf outputs.influxdb_v2)",
+                     parameters: [Parameter("bucket", .string(maxLength: 300), "site/[area/]line completing machine tags"),
+                                  Parameter("org", .string(maxLength: 200), "Ignored (Gemba's tenant comes from the credentials)"),
+                                  Parameter("precision", .oneOf(["ns", "us", "ms", "s"]), "Timestamp unit (default ns)"), encoding],
+                     body: lineBody, responses: [.empty(204, "Committed")] + ingestErrors) { request, context in
+                try await lineProtocol(request, context, precision: request.uri.queryParameters["precision"].map(String.init),
+                                       bucket: request.uri.queryParameters["bucket"].map(String.init))
+            },
+            Endpoint(.post, "/write", .requires(.ingest), group: "Telemetry", summary: "InfluxDB v1 line protocol write (Telegraf outputs.influxdb)",
+                     parameters: [Parameter("db", .string(maxLength: 300), "site/[area/]line completing machine tags"),
+                                  Parameter("precision", .oneOf(["n", "ns", "u", "us", "ms", "s", "m", "h"]), "Timestamp unit (default ns)"),
+                                  encoding],
+                     body: lineBody, responses: [.empty(204, "Committed")] + ingestErrors) { request, context in
+                try await lineProtocol(request, context, precision: request.uri.queryParameters["precision"].map(String.init),
+                                       bucket: request.uri.queryParameters["db"].map(String.init))
+            },
+        ]
     }
+
+    // MARK: Schemas
+
+    static let quality = TelemetrySchemas.quality
+    /// A value as a device sends it: a scalar, or an object with its own quality, unit and time.
+    static let sentValue = Schema.oneOf([
+        .number, .boolean, .string(maxLength: 1024),
+        Schema.object(["value": Schema.oneOf([.number, .boolean, .string(maxLength: 1024)]), "quality": quality,
+                       "unit": .string(maxLength: 64), "ts": Self.time], optional: ["quality", "unit", "ts"]),
+    ]).named("SentValue")
+    static let time = Schema.oneOf([Schema.integer.described("Epoch ms"), .string(format: "date-time")]).named("SentTime")
+    static let record = Schema.object([
+        "machine": TelemetrySchemas.machinePath, "ts": time, "quality": quality,
+        "values": Schema.map(sentValue).described("Tag name → value; 1–64 characters of A-Z a-z 0-9 - _ ."),
+    ], optional: ["ts", "quality"]).named("Record")
+    static let batch = Schema.oneOf([
+        Schema.object(["records": .array(record, maxItems: 100_000)]),
+        .array(record, maxItems: 100_000),
+    ]).named("Batch")
+    static let ingestResult = Schema.object([
+        "accepted": Schema.integer(minimum: 0).described("Stored now or stored before (duplicates)"),
+        "stored": .integer(minimum: 0), "duplicates": .integer(minimum: 0),
+    ]).named("IngestResult")
 
     private func ingestJSON(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]

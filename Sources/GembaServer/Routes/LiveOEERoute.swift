@@ -12,10 +12,26 @@ internal import NIOWebSocket
 struct LiveOEERoute {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/api/v1/live/oee", .requires(.readData), group: "OEE",
+                     summary: "WebSocket: the current shift's KPIs of an asset, pushed when they change",
+                     description: "Upgrade to WebSocket. Frames have the shape of GET /api/v1/oee/current (CurrentShift). "
+                         + "A user's stream closes with 4401 when the access token expires.",
+                     parameters: [.asset, Parameter("interval", Schema.integer(minimum: 1, maximum: 60).defaulting(to: 2),
+                                                    "Seconds between recomputations"), Parameter.accessToken],
+                     responses: [.empty(101, "Switching to WebSocket; frames are CurrentShift objects"), Endpoint.upgradeRequired,
+                                 .problem(404, "No machine lies in the asset"), OEERoutes.unavailable],
+                     serving: .webSocket(frames: OEERoutes.currentShift) { router in register(on: router) }),
+        ]
+    }
+
+    private func register(on router: Router<GembaRequestContext>) {
         router.ws("/api/v1/live/oee") { request, context in
-            guard server.oee != nil, Self.interval(request) != nil,
-                  (try? await OEERoutes.machines(server, request, context)) != nil else { return .dontUpgrade }
+            try Endpoint.requireUpgrade(request)
+            guard server.oee != nil else { throw Problem(.serviceUnavailable, "this store keeps no OEE data") }
+            guard Self.interval(request) != nil else { throw Problem.badRequest("interval must be 1 to 60 seconds") }
+            _ = try await OEERoutes.machines(server, request, context)
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             let request = context.request

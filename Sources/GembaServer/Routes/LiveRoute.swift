@@ -20,15 +20,31 @@ internal import Synchronization
 struct LiveRoute {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
+    static let frame = Schema.object([
+        "samples": .array(QueryRoutes.latestValue),
+        "skipped": Schema.integer(minimum: 0).described("Samples dropped because the client read too slowly"),
+    ]).named("LiveFrame")
+
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/api/v1/live", .requires(.readData), group: "Telemetry",
+                     summary: "WebSocket: new samples of the subscribed machines and tags",
+                     description: "Upgrade to WebSocket. Subscribe with machine/tag query parameters (none: every machine), or send "
+                         + "`{\"subscribe\": {\"machines\": [...], \"tags\": [...]}}` to replace the subscription. Text frames are "
+                         + "LiveFrame objects. A user's stream closes with 4401 when the access token expires; send "
+                         + "`{\"access_token\": \"…\"}` before then to extend it.",
+                     parameters: [.machine, .tag, Parameter.accessToken],
+                     responses: [.empty(101, "Switching to WebSocket; frames are LiveFrame objects"), Endpoint.upgradeRequired],
+                     serving: .webSocket(frames: Self.frame) { router in register(on: router) }),
+        ]
+    }
+
+    private func register(on router: Router<GembaRequestContext>) {
         router.ws("/api/v1/live") { request, context in
-            do {
-                _ = try Self.filter(request.uri.queryParameters.getAll("machine"), request.uri.queryParameters.getAll("tag"),
-                                    tenant: context.tenant)
-                return .upgrade([:])
-            } catch {
-                return .dontUpgrade
-            }
+            try Endpoint.requireUpgrade(request)
+            _ = try Self.filter(request.uri.queryParameters.getAll("machine"), request.uri.queryParameters.getAll("tag"),
+                                tenant: context.tenant)
+            return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             let tenant = context.requestContext.tenant
             let parameters = context.request.uri.queryParameters

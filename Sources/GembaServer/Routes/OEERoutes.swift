@@ -15,22 +15,194 @@ struct OEERoutes {
     let server: ServerContext
     var floorCache = FloorCache()
 
-    func register(on router: Router<GembaRequestContext>) {
-        router.get("/api/v1/oee") { request, context in try await report(request, context) }
-        router.get("/api/v1/oee/current") { request, context in try await current(request, context) }
-        router.get("/api/v1/floor") { request, context in try await floor(request, context) }
-        router.get("/api/v1/stops") { request, context in try await stops(request, context) }
-        router.post("/api/v1/stops/reason") { request, context in try await assign(request, context) }
-        router.post("/api/v1/stops/split") { request, context in try await split(request, context) }
-        router.get("/api/v1/reasons") { _, context in try await reasons(context) }
-        router.put("/api/v1/reasons") { request, context in try await setReason(request, context) }
-        router.get("/api/v1/calendars/{site}") { request, context in try await calendar(request, context) }
-        router.put("/api/v1/calendars/{site}") { request, context in try await setCalendar(request, context) }
-        router.get("/api/v1/production-settings") { request, context in try await settings(request, context) }
-        router.put("/api/v1/production-settings") { request, context in try await setSettings(request, context) }
-        router.get("/api/v1/orders") { request, context in try await orders(request, context) }
-        router.put("/api/v1/orders/{id}") { request, context in try await saveOrder(request, context) }
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/api/v1/oee", .requires(.readData), group: "OEE",
+                     summary: "OEE, TEEP, utilization, MTBF, MTTR, scrap ratio, setup rate, time per state and reason, downtime Pareto of an asset over a range",
+                     description: "Computed from summed time and count components, never from averaged percentages. A KPI is "
+                     + "{value, note, flagged}: a null value comes with the reason in note; performance above 100 % is flagged.",
+                     parameters: [.asset, .from, .to, Parameter("period", Schema.oneOf(ReportGrouping.allCases.map(\.rawValue)).defaulting(to: "none"),
+                                                            "Periods to split the range into (shifts of the site's calendar, local days, ISO weeks, months)")],
+                     responses: [.json(200, "The total and each period", Self.report), .problem(404, "No machine lies in the asset"), Self.unavailable]) { request, context in
+                try await report(request, context)
+            },
+            Endpoint(.get, "/api/v1/oee/current", .requires(.readData), group: "OEE", summary: "KPIs of the shift running now at the asset's sites, from its start until now",
+                     parameters: [.asset],
+                     responses: [.json(200, "The current shift", Self.currentShift), .problem(404, "No machine lies in the asset"), Self.unavailable]) { request, context in
+                try await current(request, context)
+            },
+            Endpoint(.get, "/api/v1/floor", .requires(.readData), group: "OEE",
+                     summary: "Every machine of an asset: the current shift's A, P, Q, OEE and the stop running now",
+                     description: "Answers for the same machines are shared for 10 s between callers.",
+                     parameters: [.asset],
+                     responses: [.json(200, "Machines", Self.floor), .problem(404, "No machine lies in the asset"), Self.unavailable]) { request, context in
+                try await floor(request, context)
+            },
+            Endpoint(.get, "/api/v1/stops", .requires(.readData), group: "OEE", summary: "A machine's stops with reason, fault code and who gave the reason",
+                     parameters: [.oneMachine, .from, .to],
+                     responses: [.json(200, "Stops in start order", Self.stops), Self.unavailable]) { request, context in
+                try await stops(request, context)
+            },
+            Endpoint(.post, "/api/v1/stops/reason", .requires(.operate), group: "OEE", summary: "Give the stop starting at start a reason (audited)",
+                     body: .json(.object(["machine": TelemetrySchemas.machinePath, "start": .epochMilliseconds, "reason": Self.reasonPath,
+                                      "faultCode": .string(maxLength: 100)], optional: ["faultCode"])),
+                     responses: [.json(200, "The stop as it now reads", Self.stops), .problem(404, "No stop starts there"),
+                             .problem(422, "The reason is unknown or is not a stop reason"), Self.unavailable]) { request, context in
+                try await assign(request, context)
+            },
+            Endpoint(.post, "/api/v1/stops/split", .requires(.operate), group: "OEE", summary: "Split the stop starting at start into parts, each with a reason (audited)",
+                     body: .json(.object([
+                     "machine": TelemetrySchemas.machinePath, "start": .epochMilliseconds, "faultCode": .string(maxLength: 100),
+                     "parts": .array(.object(["end": Schema.epochMilliseconds.orNull.described("Where the part ends; the last part: absent"),
+                                              "reason": Self.reasonPath], optional: ["end"]), minItems: 1, maxItems: 100),
+                     ], optional: ["faultCode"])),
+                     responses: [.json(200, "The parts", Self.stops), .problem(404, "No stop starts there"),
+                             .problem(422, "A part lies outside the stop, or a reason is unknown"), Self.unavailable]) { request, context in
+                try await split(request, context)
+            },
+            Endpoint(.get, "/api/v1/reasons", .requires(.readData), group: "OEE", summary: "The tenant's reason codes with their loss classes",
+                     responses: [.json(200, "Reasons sorted by path", .object(["reasons": .array(Self.reason)])), Self.unavailable]) { _, context in
+                try await reasons(context)
+            },
+            Endpoint(.put, "/api/v1/reasons", .requires(.configure), group: "OEE", summary: "Add a reason or change one (name, loss class, failure and setup flags)",
+                     description: "Every OEE summary of the tenant is rebuilt with the new loss class.",
+                     body: .json(Self.reason), responses: [.json(200, "Stored", Self.reason), .problem(422, "The reason is not valid"), Self.unavailable]) { request, context in
+                try await setReason(request, context)
+            },
+            Endpoint(.get, "/api/v1/calendars/{site}", .requires(.readData), group: "OEE", summary: "The site's shift calendar",
+                     parameters: [.path("site", "The site")],
+                     responses: [.json(200, "The calendar", Self.calendar), .problem(404, "The site has none: it counts round the clock in UTC"), Self.unavailable]) { request, context in
+                try await calendar(request, context)
+            },
+            Endpoint(.put, "/api/v1/calendars/{site}", .requires(.configure), group: "OEE",
+                     summary: "Set the site's shift calendar: IANA zone, weekly shifts with breaks, exceptions",
+                     parameters: [.path("site", "The site")], body: .json(Self.calendar),
+                     responses: [.json(200, "Stored", Self.calendar), .problem(422, "The calendar is not valid (the detail names the field)"), Self.unavailable]) { request, context in
+                try await setCalendar(request, context)
+            },
+            Endpoint(.get, "/api/v1/production-settings", .requires(.readData), group: "OEE",
+                     summary: "How a machine's states, counts and ideal cycle time are read (the defaults when never set)",
+                     parameters: [.oneMachine], responses: [.json(200, "Settings", Self.settings), Self.unavailable]) { request, context in
+                try await settings(request, context)
+            },
+            Endpoint(.put, "/api/v1/production-settings", .requires(.configure), group: "OEE",
+                     summary: "Replace a machine's production settings (a field left out takes its default)",
+                     parameters: [.oneMachine], body: .json(Self.settingsInput),
+                     responses: [.json(200, "Stored", Self.settings), .problem(422, "A value is not valid (the detail names the field)"), Self.unavailable]) { request, context in
+                try await setSettings(request, context)
+            },
+            Endpoint(.get, "/api/v1/orders", .requires(.readData), group: "OEE", summary: "Production orders running in a range",
+                     parameters: [Parameter("machine", .string(maxLength: 300), "Machine path; every machine when absent"), .from, .to],
+                     responses: [.json(200, "Orders", .object(["orders": .array(Self.order)])), Self.unavailable]) { request, context in
+                try await orders(request, context)
+            },
+            Endpoint(.put, "/api/v1/orders/{id}", .requires(.operate), group: "OEE",
+                     summary: "Create or change a production order (its ideal cycle time overrides the product's and the machine's)",
+                     parameters: [.path("id", "The order number, 1 to 100 characters")], body: .json(Self.orderInput),
+                     responses: [.json(200, "Stored", Self.order), .problem(422, "The order is not valid"), Self.unavailable]) { request, context in
+                try await saveOrder(request, context)
+            },
+        ]
     }
+
+    // MARK: Schemas
+
+    static let unavailable = Reply.problem(503, "This store keeps no OEE data")
+    static let category = Schema.oneOf(MachineStateCategory.allCases.map(\.rawValue)).named("StateCategory")
+    static let lossClass = Schema.oneOf(LossClass.allCases.map(\.rawValue)).named("LossClass")
+    static let reasonPath = Schema.string(minLength: 3, maxLength: 130).described("category/code, e.g. unplanned_stop/jam")
+    /// A KPI with the reason when it has no value.
+    static let kpi = Schema.object([
+        "value": Schema.number.orNull.described("A fraction (0.8667) or, for mtbf_ms and mttr_ms, milliseconds; null when undefined"),
+        "note": Schema.string.orNull.described("Why the value is null, or what to check"),
+        "flagged": Schema.boolean.described("Implausible (performance above 100 %): check the ideal cycle time"),
+    ]).named("KPI")
+    static let components = Schema.object([
+        "calendar_ms": .integer, "scheduled_ms": .integer, "excluded_ms": .integer, "planned_ms": .integer, "downtime_ms": .integer,
+        "run_ms": .integer, "unknown_ms": .integer, "performance_loss_ms": .integer, "setup_ms": .integer, "repair_ms": .integer,
+        "failures": .integer, "total_count": .integer, "good_count": .integer, "scrap_count": .integer, "unrated_count": .integer,
+        "ideal_ms": .integer,
+    ]).named("KPIComponents")
+    static let period = Schema.object([
+        "label": .string, "from": .epochMilliseconds, "to": .epochMilliseconds,
+        "availability": kpi, "performance": kpi, "quality": kpi, "oee": kpi, "utilization": kpi, "teep": kpi,
+        "mtbf_ms": kpi, "mttr_ms": kpi, "scrap_ratio": kpi, "setup_rate": kpi,
+        "components": components,
+        "states_ms": Schema.map(.integer).described("Time per state category"),
+        "reasons_ms": Schema.map(.integer).described("Time per reason path"),
+        "downtime_pareto": .array(.object(["reason": .string, "name": .string, "time_ms": .integer, "share": .number]).named("ParetoBar")),
+    ]).named("PeriodKPIs")
+    static let machines = Schema.array(TelemetrySchemas.machinePath)
+    static let report = Schema.object([
+        "asset": Schema.string.described("As asked; empty for every machine"), "machines": machines,
+        "from": .epochMilliseconds, "to": .epochMilliseconds, "period": .oneOf(ReportGrouping.allCases.map(\.rawValue)),
+        "total": period, "periods": .array(period),
+    ]).named("OEEReport")
+    static let currentShift = Schema.object([
+        "asset": .string, "machines": machines, "from": .epochMilliseconds, "to": .epochMilliseconds,
+        "shifts": Schema.array(.string).described("The shifts running now at the asset's sites"), "current": period,
+    ]).named("CurrentShift")
+    static let stop = Schema.object([
+        "machine": TelemetrySchemas.machinePath, "start": .epochMilliseconds, "end": .epochMilliseconds, "duration_ms": .integer(minimum: 0),
+        "open": Schema.boolean.described("Still running (end is now)"), "reason": reasonPath, "reason_name": .string,
+        "category": category, "loss_class": lossClass, "fault_code": Schema.string.orNull, "assigned_by": Schema.string.orNull,
+        "assigned_at": Schema.epochMilliseconds.orNull,
+    ]).named("Stop")
+    static let stops = Schema.object(["stops": .array(stop)]).named("Stops")
+    static let floor = Schema.object([
+        "machines": .array(.object([
+            "machine": TelemetrySchemas.machinePath, "shift": Schema.string.orNull,
+            "availability": kpi, "performance": kpi, "quality": kpi, "oee": kpi,
+            "total_count": .integer, "good_count": .integer, "stop": stop.orNull,
+        ]).named("FloorMachine")),
+    ]).named("Floor")
+    static let reason = Schema.object([
+        "category": category, "code": .string(minLength: 1, maxLength: 64), "name": .string(minLength: 1, maxLength: 200),
+        "lossClass": lossClass, "isFailure": .boolean, "isSetup": .boolean,
+    ]).named("Reason")
+    static let localTime = Schema.string(pattern: "^[0-9]{1,2}:[0-9]{2}$").described("Local HH:MM; 24:00 is midnight at the end")
+    static let shift = Schema.object([
+        "name": .string(minLength: 1, maxLength: 100),
+        "weekdays": Schema.array(.integer(minimum: 1, maximum: 7)).described("ISO weekdays the shift starts on: 1 = Monday"),
+        "start": localTime, "end": localTime.described("At or before start: the next day"),
+        "breaks": .array(.object(["start": localTime, "end": localTime])),
+    ], optional: ["breaks"]).named("Shift")
+    static let localDate = Schema.string(pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}$").described("A local date, YYYY-MM-DD")
+    static let calendar = Schema.object([
+        "timeZone": Schema.string(minLength: 1, maxLength: 64).described("IANA zone, e.g. Europe/Berlin"),
+        "patterns": .array(shift),
+        "exceptions": .array(.oneOf([
+            .object(["noProduction": .object(["date": localDate])]),
+            .object(["extraShift": .object(["date": localDate, "shift": shift])]),
+        ]).named("CalendarException")),
+    ]).named("ShiftCalendar")
+    static let rule = Schema.object(["speedTag": .string(minLength: 1, maxLength: 64), "speedAbove": .number, "counterMustMove": .boolean])
+        .named("StateRule")
+    static let settings = Schema.object([
+        "stateTag": .string, "stateCodes": Schema.map(.string).described("State value → reason path"), "rule": rule,
+        "totalCounter": .string, "goodCounter": .string, "scrapCounter": .string, "counterMode": .oneOf(["cumulative", "increments"]),
+        "counterWrap": .integer, "faultCodeTag": .string, "idealCycleTime": Schema.integer.described("ms per unit"),
+        "productIdealCycleTimes": Schema.map(.integer).described("Product → ms per unit"),
+        "microstopThreshold": Schema.integer.described("ms"), "noDataTimeout": Schema.integer.described("ms; 0 for report-by-exception sources"),
+    ], optional: ["rule", "goodCounter", "scrapCounter", "counterWrap", "idealCycleTime"]).named("ProductionSettings")
+    static let settingsInput = Schema.object([
+        "stateTag": .string(minLength: 1, maxLength: 64), "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
+        "totalCounter": .string(minLength: 1, maxLength: 64), "goodCounter": Schema.string(maxLength: 64).orNull,
+        "scrapCounter": Schema.string(maxLength: 64).orNull, "counterMode": .oneOf(["cumulative", "increments"]),
+        "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": .string(maxLength: 64),
+        "idealCycleTime": Schema.integer(minimum: 1).orNull, "productIdealCycleTimes": .map(.integer(minimum: 1)),
+        "microstopThreshold": .integer(minimum: 0), "noDataTimeout": .integer(minimum: 0),
+    ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "counterMode", "counterWrap",
+                  "faultCodeTag", "idealCycleTime", "productIdealCycleTimes", "microstopThreshold", "noDataTimeout"])
+        .named("ProductionSettingsInput")
+    static let order = Schema.object([
+        "id": .string, "machine": TelemetrySchemas.machinePath, "product": .string, "targetQuantity": .integer, "start": .epochMilliseconds,
+        "end": .epochMilliseconds, "idealCycleTime": Schema.integer.described("ms per unit"),
+    ], optional: ["end", "idealCycleTime"]).named("ProductionOrder")
+    static let orderInput = Schema.object([
+        "machine": TelemetrySchemas.machinePath, "product": .string(minLength: 1, maxLength: 100), "targetQuantity": .integer(minimum: 0),
+        "start": .epochMilliseconds, "end": Schema.epochMilliseconds.orNull, "idealCycleTime": Schema.integer(minimum: 1).orNull,
+    ], optional: ["end", "idealCycleTime"]).named("ProductionOrderInput")
 
     private func engine() throws -> OEEEngine {
         guard let engine = server.oee else { throw Problem(.serviceUnavailable, "this store keeps no OEE data") }

@@ -9,14 +9,91 @@ internal import NIOCore
 struct QueryRoutes {
     let server: ServerContext
 
-    func register(on router: Router<GembaRequestContext>) {
-        router.get("/api/v1/assets") { _, context in try await assets(context) }
-        router.get("/api/v1/machines") { _, context in try await machines(context) }
-        router.get("/api/v1/tags") { request, context in try await tags(request, context) }
-        router.get("/api/v1/latest") { request, context in try await latest(request, context) }
-        router.get("/api/v1/history") { request, context in try await history(request, context) }
-        router.get("/api/v1/export.csv") { request, context in try await export(request, context) }
+    var endpoints: [Endpoint] {
+        let group = "Telemetry"
+        return [
+            Endpoint(.get, "/api/v1/assets", .requires(.readData), group: group, summary: "The asset tree: sites, areas, lines, machines",
+                     responses: [.json(200, "The tree of every machine of the tenant", Self.assetTree)]) { _, context in
+                try await assets(context)
+            },
+            Endpoint(.get, "/api/v1/machines", .requires(.readData), group: group, summary: "Every registered machine",
+                     responses: [.json(200, "Machines", .object(["machines": .array(Self.machine)]))]) { _, context in
+                try await machines(context)
+            },
+            Endpoint(.get, "/api/v1/tags", .requires(.readData), group: group, summary: "Tags, of one machine or of all",
+                     parameters: [Parameter("machine", .string(maxLength: 300), "Machine path; every machine's tags when absent")],
+                     responses: [.json(200, "Tags", .object(["tags": .array(Self.tag)])), .problem(404, "No such machine")]) { request, context in
+                try await tags(request, context)
+            },
+            Endpoint(.get, "/api/v1/latest", .requires(.readData), group: group,
+                     summary: "The latest value of each selected tag (every tag when none is selected)",
+                     description: "`tag` alone selects that tag on every machine.",
+                     parameters: [.series, .machine, .tag],
+                     responses: [.json(200, "Values", .object(["values": .array(Self.latestValue)])),
+                                 .problem(404, "No such machine, tag or series")]) { request, context in
+                try await latest(request, context)
+            },
+            Endpoint(.get, "/api/v1/history", .requires(.readData), group: group,
+                     summary: "History of one or many tags, downsampled to at most `points` (min and max kept)",
+                     description: "Raw points when the range holds few enough samples, else buckets from the minute or hour rollups.",
+                     parameters: [.series, .machine, .tag, .from, .to,
+                                  Parameter("points", Schema.integer(minimum: 2, maximum: 100_000).defaulting(to: 1000),
+                                            "Most points or buckets per series")],
+                     responses: [.json(200, "Raw points or buckets per series", Self.historyAnswer),
+                                 .problem(404, "No such machine, tag or series")]) { request, context in
+                try await history(request, context)
+            },
+            Endpoint(.get, "/api/v1/export.csv", .requires(.readData), group: group,
+                     summary: "Raw samples as streamed CSV (time,machine,tag,value,quality)",
+                     parameters: [.series, .machine, .tag, .from, .to],
+                     responses: [Reply(200, "CSV, RFC 3339 times", content: ("text/csv", .string)),
+                                 .problem(404, "No such machine, tag or series")]) { request, context in
+                try await export(request, context)
+            },
+        ]
     }
+
+    // MARK: Schemas
+
+    static let assetMachine = Schema.object(["name": .string, "path": TelemetrySchemas.machinePath]).named("AssetMachine")
+    static let assetLine = Schema.object(["name": .string, "path": .string, "machines": .array(assetMachine)]).named("AssetLine")
+    static let assetTree = Schema.object([
+        "tenant": .string,
+        "sites": .array(Schema.object([
+            "name": .string, "path": .string,
+            "areas": .array(Schema.object(["name": .string, "path": .string, "lines": .array(assetLine)]).named("AssetArea")),
+            "lines": .array(assetLine).described("Lines without an area"),
+        ]).named("AssetSite")),
+    ]).named("AssetTree")
+    static let machine = Schema.object([
+        "path": TelemetrySchemas.machinePath, "site": .string, "area": Schema.string.orNull, "line": .string, "name": .string,
+        "registered_at": .epochMilliseconds,
+    ]).named("Machine")
+    static let tag = Schema.object([
+        "id": .integer, "machine": TelemetrySchemas.machinePath, "name": .string, "unit": Schema.string.orNull,
+        "value_type": TelemetrySchemas.valueType, "kind": .oneOf(["gauge", "counter", "state", "event"]),
+        "description": Schema.string.orNull,
+    ]).named("Tag")
+    static let point = Schema.object(["t": .epochMilliseconds, "v": TelemetrySchemas.value, "quality": TelemetrySchemas.quality])
+        .named("Point")
+    static let latestValue = Schema.object([
+        "machine": TelemetrySchemas.machinePath, "tag": .string,
+        "t": .epochMilliseconds, "v": TelemetrySchemas.value, "quality": TelemetrySchemas.quality,
+    ]).named("LatestValue")
+    static let bucket = Schema.object([
+        "t": Schema.epochMilliseconds.described("Start of the bucket"), "min": .number, "max": .number, "avg": .number,
+        "first": .number, "last": .number, "count": .integer(minimum: 0),
+    ]).named("HistoryBucket")
+    static let historyAnswer = Schema.object([
+        "from": .epochMilliseconds, "to": .epochMilliseconds,
+        "series": .array(Schema.object([
+            "machine": TelemetrySchemas.machinePath, "tag": .string, "unit": Schema.string.orNull,
+            "value_type": TelemetrySchemas.valueType, "resolution": .oneOf(["raw", "minute", "hour"]),
+            "points": Schema.array(point).described("Raw samples (resolution raw)"),
+            "bucket_ms": Schema.integer(minimum: 1).described("Bucket width (resolution minute or hour)"),
+            "buckets": .array(bucket),
+        ], optional: ["points", "bucket_ms", "buckets"]).named("SeriesHistory")),
+    ]).named("History")
 
     static func ok(_ json: JSONWriter) -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json.buffer))

@@ -1,0 +1,41 @@
+/// Schemas and parameters several route groups share.
+enum ProblemSchemas {
+    /// An item an ingest request refused.
+    static let itemError = Schema.object([
+        "location": Schema.string.described("Which item: `<machine>/<tag>`, `line 3`, `records[2].values.temp`"),
+        "code": .string.described("invalid, type_mismatch, limit_exceeded, forbidden, …"),
+        "message": .string,
+    ]).named("ItemError")
+
+    /// RFC 9457 problem details; ingest refusals add what was stored and each refused item.
+    static let problem = Schema.object([
+        "type": .string, "title": .string, "status": .integer(minimum: 100, maximum: 599), "detail": .string,
+        "code": .string.described("InfluxDB clients read this (v2)"), "message": .string.described("InfluxDB clients read this (v2)"),
+        "error": .string.described("InfluxDB clients read this (v1)"),
+        "accepted": .integer(minimum: 0).described("Items stored or already stored"),
+        "stored": .integer(minimum: 0), "errors": .array(itemError),
+    ], optional: ["code", "message", "error", "accepted", "stored", "errors"]).named("Problem")
+}
+
+/// Parameters and value schemas of the telemetry routes, also used by OEE and commands.
+enum TelemetrySchemas {
+    /// A sample's value as stored: a number, a boolean or a string.
+    static let value = Schema.oneOf([.number, .boolean, .string]).named("SampleValue")
+    static let quality = Schema.oneOf(["good", "uncertain", "bad"]).named("Quality")
+    static let valueType = Schema.oneOf(["double", "int", "bool", "string"]).named("ValueType")
+    /// A machine path.
+    static let machinePath = Schema.string(minLength: 5, maxLength: 300).described("site/[area/]line/machine")
+}
+
+extension Parameter {
+    static let machine = Parameter("machine", .string(maxLength: 300), repeatable: true, "Machine path site/[area/]line/machine; repeatable")
+    static let oneMachine = Parameter("machine", .string(maxLength: 300), required: true, "Machine path site/[area/]line/machine")
+    static let tag = Parameter("tag", .string(maxLength: 64), repeatable: true, "Tag name; repeatable")
+    static let series = Parameter("series", .string(maxLength: 400), repeatable: true, "<machine path>/<tag>; repeatable")
+    static let from = Parameter("from", .string(maxLength: 40), "Epoch ms or RFC 3339; default: `to` minus 1 h (OEE: minus 24 h)")
+    static let to = Parameter("to", .string(maxLength: 40), "Epoch ms or RFC 3339; default: now")
+    /// Browsers cannot set headers on a WebSocket: the WebSocket routes take the token here.
+    static let accessToken = Parameter("access_token", .string(maxLength: 4096), "An access token or API key (WebSocket routes only)")
+    static let asset = Parameter("asset", .string(maxLength: 300),
+                                 "A site, site/area, site/[area/]line or machine path; every machine of the tenant when absent")
+}
