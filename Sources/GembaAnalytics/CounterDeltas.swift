@@ -1,3 +1,5 @@
+internal import GembaCore
+
 /// Units from a cumulative counter (a PLC's part count): the first reading of a window is the
 /// baseline, each later reading adds its increase. A decrease is a reset (the counter restarted
 /// from 0, so the new value is what was made since), unless the counter wraps at `wrapAt` and the
@@ -9,9 +11,9 @@ public enum CounterDeltas {
         return zip(readings, readings.dropFirst()).map { previous, current in
             let units: Int64
             if current.value >= previous.value {
-                units = current.value - previous.value
+                units = current.value.clampedSubtracting(previous.value)
             } else if let wrapAt, previous.value >= wrapAt / 2 {
-                units = wrapAt - previous.value + current.value
+                units = wrapAt.clampedSubtracting(previous.value).clampedAdding(current.value)
             } else {
                 units = current.value
             }

@@ -75,6 +75,11 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
 
     /// Checks the values; throws a message naming the field.
     public func validate() throws(ModelError) {
+        for (field, tag) in [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
+                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("rule.speedTag", rule?.speedTag)] {
+            guard let tag else { continue }
+            do { try AssetPath.validate(segment: tag, role: field) } catch { throw ModelError(.invalid, "\(field): \(error.message)") }
+        }
         if let idealCycleTime, idealCycleTime <= 0 { throw ModelError(.invalid, "idealCycleTime must be positive (ms)") }
         if productIdealCycleTimes.values.contains(where: { $0 <= 0 }) {
             throw ModelError(.invalid, "productIdealCycleTimes must be positive (ms)")
@@ -83,7 +88,6 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
             throw ModelError(.invalid, "microstopThreshold and noDataTimeout must not be negative")
         }
         if let counterWrap, counterWrap < 2 { throw ModelError(.invalid, "counterWrap must be at least 2") }
-        if let rule, rule.speedTag.isEmpty { throw ModelError(.invalid, "rule.speedTag must name a tag") }
         for (value, path) in stateCodes where ReasonCatalogue.standard[path] == nil && !path.contains("/") {
             throw ModelError(.invalid, "stateCodes[\"\(value)\"] must be a reason path category/code, got \"\(path)\"")
         }

@@ -101,9 +101,9 @@ struct MachineRecord: Sendable {
             }
         } else if settings.scrapCounter != nil {
             for reading in increments(goodOrScrap) {
-                counts.append(ProductionCount(time: reading.time, total: 0, good: -reading.units, idealCycleTime: nil))
+                counts.append(ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil))
             }
-            for index in counts.indices where counts[index].total > 0 { counts[index].good += counts[index].total }
+            for index in counts.indices where counts[index].total > 0 { counts[index].good = counts[index].good.clampedAdding(counts[index].total) }
         }
         return counts.sorted { $0.time < $1.time }
     }

@@ -98,12 +98,12 @@ public enum ProductionTimeline {
         }
         components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)
         for count in counts where window.contains(count.time) {
-            components.totalCount += count.total
-            components.goodCount += count.good
+            components.totalCount = components.totalCount.clampedAdding(count.total)
+            components.goodCount = components.goodCount.clampedAdding(count.good)
             if let ideal = count.idealCycleTime {
-                components.idealTime += count.total * ideal
+                components.idealTime = components.idealTime.clampedAdding(count.total.clampedMultiplied(by: ideal))
             } else {
-                components.unratedCount += count.total
+                components.unratedCount = components.unratedCount.clampedAdding(count.total)
             }
         }
         return components

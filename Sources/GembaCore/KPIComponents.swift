@@ -45,7 +45,7 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     public var plannedProductionTime: Int64 { scheduledTime - excludedTime }
     /// Run time (ISO 22400 actual production time).
     public var runTime: Int64 { plannedProductionTime - downtime }
-    public var scrapCount: Int64 { totalCount - goodCount }
+    public var scrapCount: Int64 { totalCount.clampedSubtracting(goodCount) }
 
     public static func + (lhs: Self, rhs: Self) -> Self {
         var sum = lhs
@@ -53,22 +53,23 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         return sum
     }
 
+    /// Adds the other's components (held at Int64's bounds: counts come from devices).
     public static func += (lhs: inout Self, rhs: Self) {
-        lhs.calendarTime += rhs.calendarTime
-        lhs.scheduledTime += rhs.scheduledTime
-        lhs.excludedTime += rhs.excludedTime
-        lhs.downtime += rhs.downtime
-        lhs.unknownTime += rhs.unknownTime
-        lhs.performanceLossTime += rhs.performanceLossTime
-        lhs.setupTime += rhs.setupTime
-        lhs.repairTime += rhs.repairTime
-        lhs.failures += rhs.failures
-        lhs.totalCount += rhs.totalCount
-        lhs.goodCount += rhs.goodCount
-        lhs.unratedCount += rhs.unratedCount
-        lhs.idealTime += rhs.idealTime
-        lhs.timeByReason.merge(rhs.timeByReason, uniquingKeysWith: +)
-        lhs.downtimeByReason.merge(rhs.downtimeByReason, uniquingKeysWith: +)
+        lhs.calendarTime = lhs.calendarTime.clampedAdding(rhs.calendarTime)
+        lhs.scheduledTime = lhs.scheduledTime.clampedAdding(rhs.scheduledTime)
+        lhs.excludedTime = lhs.excludedTime.clampedAdding(rhs.excludedTime)
+        lhs.downtime = lhs.downtime.clampedAdding(rhs.downtime)
+        lhs.unknownTime = lhs.unknownTime.clampedAdding(rhs.unknownTime)
+        lhs.performanceLossTime = lhs.performanceLossTime.clampedAdding(rhs.performanceLossTime)
+        lhs.setupTime = lhs.setupTime.clampedAdding(rhs.setupTime)
+        lhs.repairTime = lhs.repairTime.clampedAdding(rhs.repairTime)
+        lhs.failures = lhs.failures.clampedAdding(rhs.failures)
+        lhs.totalCount = lhs.totalCount.clampedAdding(rhs.totalCount)
+        lhs.goodCount = lhs.goodCount.clampedAdding(rhs.goodCount)
+        lhs.unratedCount = lhs.unratedCount.clampedAdding(rhs.unratedCount)
+        lhs.idealTime = lhs.idealTime.clampedAdding(rhs.idealTime)
+        lhs.timeByReason.merge(rhs.timeByReason) { $0.clampedAdding($1) }
+        lhs.downtimeByReason.merge(rhs.downtimeByReason) { $0.clampedAdding($1) }
     }
 
     /// Downtime by reason, largest first (ties by reason), with each bar's share of all downtime.

@@ -44,6 +44,8 @@ extension Timestamp {
         var out = [UInt8]()
         out.reserveCapacity(24)
         func put(_ value: Int64, _ width: Int) {
+            // Years before 0 or after 9999 lie outside RFC 3339; they are written with a sign and every digit.
+            if value < 0 || value >= 10_000 { return out += Array(String(value).utf8) }
             var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
             var rest = value
             for index in stride(from: width - 1, through: 0, by: -1) {

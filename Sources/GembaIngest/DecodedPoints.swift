@@ -50,11 +50,11 @@ public struct SampleValidation: Sendable, Hashable {
 
     /// Throws unless `time` lies within the accepted window around `now`.
     public func check(time: Timestamp, now: Timestamp) throws(ModelError) {
-        let delta = time.millisecondsSinceEpoch - now.millisecondsSinceEpoch
+        let delta = time.millisecondsSinceEpoch.clampedSubtracting(now.millisecondsSinceEpoch)
         if delta > maxLead {
             throw ModelError(.invalidTimestamp, "timestamp \(time.rfc3339) is more than \(maxLead / 1000) s in the future")
         }
-        if -delta > maxAge {
+        if delta < -maxAge {
             throw ModelError(.invalidTimestamp, "timestamp \(time.rfc3339) is older than the accepted \(maxAge / 86_400_000) days")
         }
     }

@@ -15,19 +15,19 @@ enum SQLiteAnalytics {
 
     static func add(_ row: SQLiteRow, from column: Int32, to components: inout KPIComponents) {
         func value(_ offset: Int32) -> Int64 { row.int64(column + offset) }
-        components.calendarTime += value(0)
-        components.scheduledTime += value(1)
-        components.excludedTime += value(2)
-        components.downtime += value(3)
-        components.unknownTime += value(4)
-        components.performanceLossTime += value(5)
-        components.setupTime += value(6)
-        components.repairTime += value(7)
-        components.failures += value(8)
-        components.totalCount += value(9)
-        components.goodCount += value(10)
-        components.unratedCount += value(11)
-        components.idealTime += value(12)
+        components.calendarTime = components.calendarTime.clampedAdding(value(0))
+        components.scheduledTime = components.scheduledTime.clampedAdding(value(1))
+        components.excludedTime = components.excludedTime.clampedAdding(value(2))
+        components.downtime = components.downtime.clampedAdding(value(3))
+        components.unknownTime = components.unknownTime.clampedAdding(value(4))
+        components.performanceLossTime = components.performanceLossTime.clampedAdding(value(5))
+        components.setupTime = components.setupTime.clampedAdding(value(6))
+        components.repairTime = components.repairTime.clampedAdding(value(7))
+        components.failures = components.failures.clampedAdding(value(8))
+        components.totalCount = components.totalCount.clampedAdding(value(9))
+        components.goodCount = components.goodCount.clampedAdding(value(10))
+        components.unratedCount = components.unratedCount.clampedAdding(value(11))
+        components.idealTime = components.idealTime.clampedAdding(value(12))
     }
 
     /// A summary's time by reason as packed little-endian entries: reason id (Int32), time (Int64), downtime (Int64).

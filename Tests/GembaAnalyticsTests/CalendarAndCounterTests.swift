@@ -51,6 +51,13 @@ import Testing
         #expect(CounterDeltas.deltas(readings, wrapAt: 65_536).map(\.units) == [30, 0, 5, 65_525, 10])
         #expect(CounterDeltas.deltas(readings).map(\.units) == [30, 0, 5, 65_525, 4])
         #expect(CounterDeltas.deltas([(0, 7)]).isEmpty, "the first reading of a window is only the baseline")
+        // A device's counter at Int64's bounds (found by schemathesis-style fuzzing) gives held values, never a trap.
+        #expect(CounterDeltas.deltas([(0, .min), (1, .max)]).map(\.units) == [.max])
+        #expect(CounterDeltas.deltas([(0, .max - 1), (1, 3)], wrapAt: .max).map(\.units) == [4])
+        var components = KPIComponents()
+        components.totalCount = .max
+        components += components
+        #expect(components.totalCount == .max)
     }
 }
 

@@ -59,3 +59,22 @@ import Testing
         #expect(SampleValue.int(1).restored(as: .bool) == .bool(true))
     }
 }
+
+@Suite struct ClampedArithmeticTests {
+    @Test func boundsHoldInsteadOfTrapping() {
+        #expect(Int64.max.clampedAdding(1) == .max)
+        #expect(Int64.min.clampedAdding(-1) == .min)
+        #expect(Int64.min.clampedSubtracting(1) == .min)
+        #expect(Int64.max.clampedSubtracting(-1) == .max)
+        #expect(Int64(1 << 40).clampedMultiplied(by: 1 << 40) == .max)
+        #expect(Int64(-(1 << 40)).clampedMultiplied(by: 1 << 40) == .min)
+        #expect(Int64(6).clampedMultiplied(by: 7) == 42)
+    }
+
+    @Test func timesOutsideRFC3339AreWrittenNotTrapped() {
+        #expect(Timestamp(millisecondsSinceEpoch: 0).rfc3339 == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -62_198_755_200_000).rfc3339.hasPrefix("-1-"))
+        #expect(Timestamp(millisecondsSinceEpoch: .min).rfc3339.hasPrefix("-"))
+        #expect(Timestamp(millisecondsSinceEpoch: .max).rfc3339.hasPrefix("292278994-"))
+    }
+}

@@ -17,6 +17,28 @@ import Testing
         ]}
         """
 
+    /// Inputs schemathesis found that once crashed the server: each gets a 400 and the server keeps answering.
+    @Test func hostileTimesAndRangesAreRefusedWithoutACrash() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let batch = #"{"records": [{"machine": "p/l/m", "ts": -9223372036854775808, "values": {"t": 1}}, "#
+                + #"{"machine": "p/l/m", "ts": -1000, "values": {"t": 1}}, {"machine": "p/l/m", "values": {"t": 2}}]}"#
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: batch)) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.json["stored"]?.int == 1)
+                #expect(response.text.contains("older than"))
+            }
+            for uri in ["/api/v1/history?series=p/l/m/t&to=-9223372036854775808", "/api/v1/history?series=p/l/m/t&from=99999999999999999",
+                        "/api/v1/oee?from=0", "/api/v1/stops?machine=p/l/m&from=0", "/api/v1/oee?to=-1"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .badRequest, "\(uri): \(response.status)")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+            try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
     @Test func jsonBatchIsCommittedThenQueryable() async throws {
         let harness = try await ServerHarness()
         try await harness.test { client in

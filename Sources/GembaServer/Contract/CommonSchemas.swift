@@ -23,19 +23,26 @@ enum TelemetrySchemas {
     static let value = Schema.oneOf([.number, .boolean, .string]).named("SampleValue")
     static let quality = Schema.oneOf(["good", "uncertain", "bad"]).named("Quality")
     static let valueType = Schema.oneOf(["double", "int", "bool", "string"]).named("ValueType")
+    /// One segment of an asset path, or a tag name: 1–64 of `A-Z a-z 0-9 - _ .`.
+    static let segment = "[A-Za-z0-9._-]{1,64}"
     /// A machine path.
-    static let machinePath = Schema.string(minLength: 5, maxLength: 300).described("site/[area/]line/machine")
+    static let machinePath = Schema.string(pattern: "^\(segment)(/\(segment)){2,3}$").described("site/[area/]line/machine")
+    /// A tag name.
+    static let tagName = Schema.string(pattern: "^\(segment)$")
+    /// A site, area, line or machine path.
+    static let assetPath = Schema.string(pattern: "^\(segment)(/\(segment)){0,3}$")
 }
 
 extension Parameter {
-    static let machine = Parameter("machine", .string(maxLength: 300), repeatable: true, "Machine path site/[area/]line/machine; repeatable")
-    static let oneMachine = Parameter("machine", .string(maxLength: 300), required: true, "Machine path site/[area/]line/machine")
-    static let tag = Parameter("tag", .string(maxLength: 64), repeatable: true, "Tag name; repeatable")
-    static let series = Parameter("series", .string(maxLength: 400), repeatable: true, "<machine path>/<tag>; repeatable")
+    static let machine = Parameter("machine", TelemetrySchemas.machinePath, repeatable: true, "Machine path site/[area/]line/machine; repeatable")
+    static let oneMachine = Parameter("machine", TelemetrySchemas.machinePath, required: true, "Machine path site/[area/]line/machine")
+    static let tag = Parameter("tag", TelemetrySchemas.tagName, repeatable: true, "Tag name; repeatable")
+    static let series = Parameter("series", .string(pattern: "^\(TelemetrySchemas.segment)(/\(TelemetrySchemas.segment)){3,4}$"),
+                                  repeatable: true, "<machine path>/<tag>; repeatable")
     static let from = Parameter("from", .string(maxLength: 40), "Epoch ms or RFC 3339; default: `to` minus 1 h (OEE: minus 24 h)")
     static let to = Parameter("to", .string(maxLength: 40), "Epoch ms or RFC 3339; default: now")
     /// Browsers cannot set headers on a WebSocket: the WebSocket routes take the token here.
     static let accessToken = Parameter("access_token", .string(maxLength: 4096), "An access token or API key (WebSocket routes only)")
-    static let asset = Parameter("asset", .string(maxLength: 300),
+    static let asset = Parameter("asset", TelemetrySchemas.assetPath,
                                  "A site, site/area, site/[area/]line or machine path; every machine of the tenant when absent")
 }

@@ -127,6 +127,11 @@ public struct Parameter: Sendable {
         self.description = description
     }
 
+    /// The same parameter with more said about it.
+    public func described(_ more: String) -> Parameter {
+        Parameter(name, in: location, schema, required: required, repeatable: repeatable, description + more)
+    }
+
     /// A path parameter `{name}`.
     public static func path(_ name: String, _ description: String) -> Parameter {
         Parameter(name, in: .path, .string(minLength: 1, maxLength: 200), _: description)

@@ -19,7 +19,7 @@ struct AuthRoutes {
                                           "tenant": Schema.string(maxLength: 64).described("Which tenant, for a member of several")],
                                          optional: ["tenant"])),
                      responses: [.json(200, "Signed in", Self.tokenPair), .problem(401, "Wrong email or password"),
-                                 .problem(429, "Too many attempts from this address or for this account", retryAfter: true)]) { request, context in
+                                 Self.tooManyAttempts]) { request, context in
                 let body = try await RequestBody.read(request)
                 let tenant = try body.optionalString("tenant").map { name -> TenantID in
                     guard let tenant = TenantID(name) else { throw Problem.badRequest("\"tenant\" is not a tenant id") }
@@ -34,7 +34,8 @@ struct AuthRoutes {
             Endpoint(.post, "/api/v1/auth/refresh", .open, group: "Access",
                      summary: "Exchange a refresh token (once) for a new pair; presenting a used one ends the session",
                      body: .json(.object(["refresh_token": .string(maxLength: 1024)])),
-                     responses: [.json(200, "A new pair", Self.tokenPair), .problem(401, "Unknown, used or expired refresh token")]) { request, context in
+                     responses: [.json(200, "A new pair", Self.tokenPair), .problem(401, "Unknown, used or expired refresh token"),
+                                 Self.tooManyAttempts]) { request, context in
                 let body = try await RequestBody.read(request)
                 let token = try body.string("refresh_token")
                 return Self.tokens(try await Self.mapping { try await access.refresh(token, origin: context.origin) })
@@ -43,7 +44,8 @@ struct AuthRoutes {
                      summary: "Accept an invitation: set a password and sign in",
                      body: .json(.object(["token": .string(maxLength: 1024), "password": .string(maxLength: 1024),
                                           "display_name": .string(maxLength: 200)], optional: ["display_name"])),
-                     responses: [.json(200, "Signed in", Self.tokenPair), .problem(401, "Unknown, used, withdrawn or expired invitation")]) { request, context in
+                     responses: [.json(200, "Signed in", Self.tokenPair), .problem(401, "Unknown, used, withdrawn or expired invitation"),
+                                 Self.tooManyAttempts]) { request, context in
                 let body = try await RequestBody.read(request)
                 let (token, password) = (try body.string("token"), try body.string("password"))
                 return Self.tokens(try await Self.mapping {
@@ -101,6 +103,8 @@ struct AuthRoutes {
         ]
     }
 
+    /// Sign-in, refresh and invitation codes are rate limited per address and per account.
+    static let tooManyAttempts = Reply.problem(429, "Too many attempts from this address or for this account", retryAfter: true)
     static let tokenPair = Schema.object([
         "access_token": .string, "token_type": .oneOf(["Bearer"]), "expires_at": .epochMilliseconds,
         "refresh_token": .string, "refresh_expires_at": .epochMilliseconds, "tenant": .string, "role": Self.role,

@@ -13,7 +13,7 @@ struct CommandRoutes {
         [
             Endpoint(.post, "/api/v1/commands", .requires(.operate), group: "Commands",
                      summary: "Write a value to a machine's tag through its Sparkplug edge node (NCMD/DCMD in the metric's datatype)",
-                     body: .json(.object(["machine": TelemetrySchemas.machinePath, "tag": .string(minLength: 1, maxLength: 64),
+                     body: .json(.object(["machine": TelemetrySchemas.machinePath, "tag": TelemetrySchemas.tagName,
                                           "value": TelemetrySchemas.value]).named("Command")),
                      responses: [.json(202, "Published to the edge node",
                                        .object(["machine": .string, "tag": .string, "status": .oneOf(["sent"])]).named("CommandSent")),

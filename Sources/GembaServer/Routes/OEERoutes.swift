@@ -21,7 +21,7 @@ struct OEERoutes {
                      summary: "OEE, TEEP, utilization, MTBF, MTTR, scrap ratio, setup rate, time per state and reason, downtime Pareto of an asset over a range",
                      description: "Computed from summed time and count components, never from averaged percentages. A KPI is "
                      + "{value, note, flagged}: a null value comes with the reason in note; performance above 100 % is flagged.",
-                     parameters: [.asset, .from, .to, Parameter("period", Schema.oneOf(ReportGrouping.allCases.map(\.rawValue)).defaulting(to: "none"),
+                     parameters: [.asset, Parameter.from.described("; at most 400 days before to"), .to, Parameter("period", Schema.oneOf(ReportGrouping.allCases.map(\.rawValue)).defaulting(to: "none"),
                                                             "Periods to split the range into (shifts of the site's calendar, local days, ISO weeks, months)")],
                      responses: [.json(200, "The total and each period", Self.report), .problem(404, "No machine lies in the asset"), Self.unavailable]) { request, context in
                 try await report(request, context)
@@ -70,13 +70,13 @@ struct OEERoutes {
                 try await setReason(request, context)
             },
             Endpoint(.get, "/api/v1/calendars/{site}", .requires(.readData), group: "OEE", summary: "The site's shift calendar",
-                     parameters: [.path("site", "The site")],
+                     parameters: [Parameter("site", in: .path, TelemetrySchemas.tagName, "The site")],
                      responses: [.json(200, "The calendar", Self.calendar), .problem(404, "The site has none: it counts round the clock in UTC"), Self.unavailable]) { request, context in
                 try await calendar(request, context)
             },
             Endpoint(.put, "/api/v1/calendars/{site}", .requires(.configure), group: "OEE",
                      summary: "Set the site's shift calendar: IANA zone, weekly shifts with breaks, exceptions",
-                     parameters: [.path("site", "The site")], body: .json(Self.calendar),
+                     parameters: [Parameter("site", in: .path, TelemetrySchemas.tagName, "The site")], body: .json(Self.calendar),
                      responses: [.json(200, "Stored", Self.calendar), .problem(422, "The calendar is not valid (the detail names the field)"), Self.unavailable]) { request, context in
                 try await setCalendar(request, context)
             },
@@ -92,7 +92,7 @@ struct OEERoutes {
                 try await setSettings(request, context)
             },
             Endpoint(.get, "/api/v1/orders", .requires(.readData), group: "OEE", summary: "Production orders running in a range",
-                     parameters: [Parameter("machine", .string(maxLength: 300), "Machine path; every machine when absent"), .from, .to],
+                     parameters: [Parameter("machine", TelemetrySchemas.machinePath, "Machine path; every machine when absent"), .from, .to],
                      responses: [.json(200, "Orders", .object(["orders": .array(Self.order)])), Self.unavailable]) { request, context in
                 try await orders(request, context)
             },
@@ -108,6 +108,10 @@ struct OEERoutes {
     // MARK: Schemas
 
     static let unavailable = Reply.problem(503, "This store keeps no OEE data")
+    /// The longest range a KPI report covers, days (a year by day, week or month, with room for a leap year and edges).
+    static let longestReport: Int64 = 400
+    /// The longest range a stop list covers, days.
+    static let longestStopList: Int64 = 31
     static let category = Schema.oneOf(MachineStateCategory.allCases.map(\.rawValue)).named("StateCategory")
     static let lossClass = Schema.oneOf(LossClass.allCases.map(\.rawValue)).named("LossClass")
     static let reasonPath = Schema.string(minLength: 3, maxLength: 130).described("category/code, e.g. unplanned_stop/jam")
@@ -176,20 +180,21 @@ struct OEERoutes {
             .object(["extraShift": .object(["date": localDate, "shift": shift])]),
         ]).named("CalendarException")),
     ]).named("ShiftCalendar")
-    static let rule = Schema.object(["speedTag": .string(minLength: 1, maxLength: 64), "speedAbove": .number, "counterMustMove": .boolean])
+    static let rule = Schema.object(["speedTag": TelemetrySchemas.tagName, "speedAbove": .number, "counterMustMove": .boolean])
         .named("StateRule")
     static let settings = Schema.object([
-        "stateTag": .string, "stateCodes": Schema.map(.string).described("State value → reason path"), "rule": rule,
-        "totalCounter": .string, "goodCounter": .string, "scrapCounter": .string, "counterMode": .oneOf(["cumulative", "increments"]),
-        "counterWrap": .integer, "faultCodeTag": .string, "idealCycleTime": Schema.integer.described("ms per unit"),
+        "stateTag": TelemetrySchemas.tagName, "stateCodes": Schema.map(.string).described("State value → reason path"), "rule": rule,
+        "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName, "scrapCounter": TelemetrySchemas.tagName,
+        "counterMode": .oneOf(["cumulative", "increments"]), "counterWrap": .integer, "faultCodeTag": TelemetrySchemas.tagName,
+        "idealCycleTime": Schema.integer.described("ms per unit"),
         "productIdealCycleTimes": Schema.map(.integer).described("Product → ms per unit"),
         "microstopThreshold": Schema.integer.described("ms"), "noDataTimeout": Schema.integer.described("ms; 0 for report-by-exception sources"),
     ], optional: ["rule", "goodCounter", "scrapCounter", "counterWrap", "idealCycleTime"]).named("ProductionSettings")
     static let settingsInput = Schema.object([
-        "stateTag": .string(minLength: 1, maxLength: 64), "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
-        "totalCounter": .string(minLength: 1, maxLength: 64), "goodCounter": Schema.string(maxLength: 64).orNull,
-        "scrapCounter": Schema.string(maxLength: 64).orNull, "counterMode": .oneOf(["cumulative", "increments"]),
-        "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": .string(maxLength: 64),
+        "stateTag": TelemetrySchemas.tagName, "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
+        "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull,
+        "scrapCounter": TelemetrySchemas.tagName.orNull, "counterMode": .oneOf(["cumulative", "increments"]),
+        "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer(minimum: 1).orNull, "productIdealCycleTimes": .map(.integer(minimum: 1)),
         "microstopThreshold": .integer(minimum: 0), "noDataTimeout": .integer(minimum: 0),
     ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "counterMode", "counterWrap",
@@ -226,10 +231,8 @@ struct OEERoutes {
     private func report(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let (asset, machines) = try await Self.machines(server, request, context)
         let parameters = request.uri.queryParameters
-        let to = try parameters.get("to").map { text throws(Problem) in try QueryRoutes.time(text, "to") } ?? Timestamp.now()
-        let from = try parameters.get("from").map { text throws(Problem) in try QueryRoutes.time(text, "from") }
-            ?? to.adding(milliseconds: -86_400_000)
-        guard from < to else { throw Problem.badRequest("from must be before to") }
+        let (from, to) = try QueryRoutes.range(request, defaultSpan: 86_400_000)
+        try QueryRoutes.check(from, to, atMostDays: Self.longestReport)
         guard let grouping = ReportGrouping(rawValue: parameters.get("period") ?? "none") else {
             throw Problem.badRequest("period must be one of none, shift, day, week, month")
         }
@@ -261,6 +264,7 @@ struct OEERoutes {
     private func stops(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let machine = try QueryRoutes.machinePath(request.uri.queryParameters.get("machine") ?? "")
         let (from, to) = try QueryRoutes.range(request)
+        try QueryRoutes.check(from, to, atMostDays: Self.longestStopList)
         let stops = try await engine().stops(tenant: context.tenant, machine: machine,
                                              range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch)
         return .json(OEEJSON.stops(stops))

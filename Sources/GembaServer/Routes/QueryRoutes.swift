@@ -21,7 +21,7 @@ struct QueryRoutes {
                 try await machines(context)
             },
             Endpoint(.get, "/api/v1/tags", .requires(.readData), group: group, summary: "Tags, of one machine or of all",
-                     parameters: [Parameter("machine", .string(maxLength: 300), "Machine path; every machine's tags when absent")],
+                     parameters: [Parameter("machine", TelemetrySchemas.machinePath, "Machine path; every machine's tags when absent")],
                      responses: [.json(200, "Tags", .object(["tags": .array(Self.tag)])), .problem(404, "No such machine")]) { request, context in
                 try await tags(request, context)
             },
@@ -284,19 +284,34 @@ struct QueryRoutes {
         }
     }
 
-    /// `from`/`to` as epoch ms or RFC 3339; `to` defaults to now and `from` to 1 hour before `to`.
-    static func range(_ request: Request) throws(Problem) -> (Timestamp, Timestamp) {
+    /// `from`/`to` as epoch ms or RFC 3339; `to` defaults to now and `from` to `defaultSpan` ms (1 hour) before `to`.
+    static func range(_ request: Request, defaultSpan: Int64 = 3_600_000) throws(Problem) -> (Timestamp, Timestamp) {
         let parameters = request.uri.queryParameters
         let to = try parameters.get("to").map { text throws(Problem) in try time(text, "to") } ?? Timestamp.now()
-        let from = try parameters.get("from").map { text throws(Problem) in try time(text, "from") } ?? to.adding(milliseconds: -3_600_000)
+        let from = try parameters.get("from").map { text throws(Problem) in try time(text, "from") }
+            ?? Timestamp(millisecondsSinceEpoch: max(0, to.millisecondsSinceEpoch - defaultSpan))
         guard from < to else { throw Problem.badRequest("from must be before to") }
         return (from, to)
     }
 
+    /// Times a query may name: the years 1970 to 9999 (ranges are computed from them without overflow).
+    static let queryableTimes: ClosedRange<Int64> = 0...253_402_300_799_999
+
     static func time(_ text: String, _ name: String) throws(Problem) -> Timestamp {
-        if let millis = Int64(text) { return Timestamp(millisecondsSinceEpoch: millis) }
-        if let time = Timestamp(rfc3339: text) { return time }
-        throw Problem.badRequest("\(name) must be epoch milliseconds or an RFC 3339 date-time, got '\(text)'")
+        guard let time = Int64(text).map(Timestamp.init(millisecondsSinceEpoch:)) ?? Timestamp(rfc3339: text) else {
+            throw Problem.badRequest("\(name) must be epoch milliseconds or an RFC 3339 date-time, got '\(text)'")
+        }
+        guard queryableTimes.contains(time.millisecondsSinceEpoch) else {
+            throw Problem.badRequest("\(name) must lie between 1970 and 9999, got '\(text)'")
+        }
+        return time
+    }
+
+    /// Refuses a range longer than `limit` days (work grows with the range: OEE, stops).
+    static func check(_ from: Timestamp, _ to: Timestamp, atMostDays limit: Int64) throws(Problem) {
+        guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= limit * 86_400_000 else {
+            throw Problem.badRequest("the range from … to may span at most \(limit) days")
+        }
     }
 }
 
