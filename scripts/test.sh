@@ -25,8 +25,10 @@ install_peers() {
     local missing
     mapfile -t missing < <(test_packages)
     apt_install "${missing[@]}"
-    has_python_modules paho.mqtt pytest influxdb_client influxdb websockets selenium \
-        || pip_install 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20'
+    has_python_modules paho.mqtt pytest influxdb_client influxdb websockets selenium jsonschema \
+        || pip_install 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20' 'jsonschema>=4.18'
+    # The API contract's independent checkers: schemathesis and openapi-python-client (a client generator).
+    has_python_modules schemathesis openapi_python_client || pip_install 'schemathesis>=4.3,<5' 'openapi-python-client>=0.29,<0.30'
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
         venv="$VENVS/venv-${peer%%==*}"
@@ -171,12 +173,24 @@ GEMBA_MQTT_PORT="$PORT" GEMBA_HTTP_URL="http://127.0.0.1:$HTTP_PORT" GEMBA_UPSTR
 
 step "the dashboard in headless Chromium (Selenium) against gemba serve --demo"
 DEMO_HTTP=$(free_port); DEMO_MQTT=$(free_port)
-"$GEMBA" serve --demo --http-port "$DEMO_HTTP" --mqtt-port "$DEMO_MQTT" --data-dir "$WORK/data-demo" --log-level warning \
+"$GEMBA" serve --demo --http-port "$DEMO_HTTP" --mqtt-port "$DEMO_MQTT" --data-dir "$WORK/data-demo" --log-level warning --api-rate 1000000 \
     2>"$WORK/serve-demo.log" &
 PIDS+=($!)
 wait_for_port "$DEMO_HTTP"
 GEMBA_HTTP_URL="http://127.0.0.1:$DEMO_HTTP" GEMBA_SCREENSHOTS="$ROOT/.build/screenshots" python3 -m pytest -q Tests/Browser
 echo "screenshots: $ROOT/.build/screenshots"
+
+step "the API contract: the README's examples, a generated client and schemathesis against /openapi.json"
+# On the demo factory, after the browser tests (schemathesis may change anything an owner may change).
+CONTRACT_KEY=$("$GEMBA" admin api-key create --data-dir "$WORK/data-demo" --name contract --role owner 2>/dev/null)
+GEMBA_HTTP_URL="http://127.0.0.1:$DEMO_HTTP" GEMBA_API_KEY="$CONTRACT_KEY" python3 -m pytest -q Tests/Contract
+# pip puts the schemathesis command beside python3 (or in the user's scripts folder).
+SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin
+(cd "$WORK" && PATH="$PATH:$SCRIPTS" schemathesis run "http://127.0.0.1:$DEMO_HTTP/openapi.json" \
+    -H "Authorization: Bearer $CONTRACT_KEY" --seed 1 --max-examples 20 --generation-database none --no-color \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance) \
+    > "$WORK/schemathesis.log" 2>&1 || { cat "$WORK/schemathesis.log"; fail "schemathesis found the API breaking its contract"; }
+grep -E "generated|passed|Seed" "$WORK/schemathesis.log" | tail -3
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
 for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do

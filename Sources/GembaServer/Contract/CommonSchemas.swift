@@ -34,15 +34,17 @@ enum TelemetrySchemas {
 }
 
 extension Parameter {
-    static let machine = Parameter("machine", TelemetrySchemas.machinePath, repeatable: true, "Machine path site/[area/]line/machine; repeatable")
-    static let oneMachine = Parameter("machine", TelemetrySchemas.machinePath, required: true, "Machine path site/[area/]line/machine")
-    static let tag = Parameter("tag", TelemetrySchemas.tagName, repeatable: true, "Tag name; repeatable")
+    /// A machine of the demo factory (`gemba serve --demo`), the examples' subject.
+    static let demoMachine = "plant1/machining/line1/cnc-1"
+    static let machine = Parameter("machine", TelemetrySchemas.machinePath, repeatable: true, example: demoMachine, "Machine path site/[area/]line/machine; repeatable")
+    static let oneMachine = Parameter("machine", TelemetrySchemas.machinePath, required: true, example: demoMachine, "Machine path site/[area/]line/machine")
+    static let tag = Parameter("tag", TelemetrySchemas.tagName, repeatable: true, example: "spindle_temp", "Tag name; repeatable")
     static let series = Parameter("series", .string(pattern: "^\(TelemetrySchemas.segment)(/\(TelemetrySchemas.segment)){3,4}$"),
-                                  repeatable: true, "<machine path>/<tag>; repeatable")
+                                  repeatable: true, example: demoMachine + "/spindle_temp", "<machine path>/<tag>; repeatable")
     static let from = Parameter("from", .string(maxLength: 40), "Epoch ms or RFC 3339; default: `to` minus 1 h (OEE: minus 24 h)")
     static let to = Parameter("to", .string(maxLength: 40), "Epoch ms or RFC 3339; default: now")
     /// Browsers cannot set headers on a WebSocket: the WebSocket routes take the token here.
     static let accessToken = Parameter("access_token", .string(maxLength: 4096), "An access token or API key (WebSocket routes only)")
-    static let asset = Parameter("asset", TelemetrySchemas.assetPath,
+    static let asset = Parameter("asset", TelemetrySchemas.assetPath, example: "plant1/machining/line1",
                                  "A site, site/area, site/[area/]line or machine path; every machine of the tenant when absent")
 }

@@ -116,20 +116,23 @@ public struct Parameter: Sendable {
     public let description: String
     /// Whether the parameter may be given several times (`machine=a&machine=b`).
     public let repeatable: Bool
+    /// A value from the demo factory: the reference shows it, and contract tests start from it.
+    public let example: String?
 
     public init(_ name: String, in location: Location = .query, _ schema: Schema = .string, required: Bool = false,
-                repeatable: Bool = false, _ description: String) {
+                repeatable: Bool = false, example: String? = nil, _ description: String) {
         self.name = name
         self.location = location
         self.schema = schema
         self.required = required || location == .path
         self.repeatable = repeatable
+        self.example = example
         self.description = description
     }
 
     /// The same parameter with more said about it.
     public func described(_ more: String) -> Parameter {
-        Parameter(name, in: location, schema, required: required, repeatable: repeatable, description + more)
+        Parameter(name, in: location, schema, required: required, repeatable: repeatable, example: example, description + more)
     }
 
     /// A path parameter `{name}`.

@@ -140,8 +140,10 @@ struct OpenAPIDocument {
                 json.field("style") { $0.string("form") }
                 json.field("explode") { $0.bool(true) }
                 json.field("schema") { Schema.array(parameter.schema).write(into: &$0, components: &components) }
+                if let example = parameter.example { json.field("example") { $0.array { $0.string(example) } } }
             } else {
                 json.field("schema") { parameter.schema.write(into: &$0, components: &components) }
+                if let example = parameter.example { json.field("example") { $0.string(example) } }
             }
         }
     }

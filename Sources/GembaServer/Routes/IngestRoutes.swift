@@ -60,7 +60,7 @@ struct IngestRoutes {
     static let sentValue = Schema.oneOf([
         .number, .boolean, .string(maxLength: 1024),
         Schema.object(["value": Schema.oneOf([.number, .boolean, .string(maxLength: 1024)]), "quality": quality,
-                       "unit": .string(maxLength: 64), "ts": Self.time], optional: ["quality", "unit", "ts"]),
+                       "unit": .string(maxLength: 64), "ts": Self.time], optional: ["quality", "unit", "ts"]).named("ValueWithDetails"),
     ]).named("SentValue")
     static let time = Schema.oneOf([Schema.integer.described("Epoch ms"), .string(format: "date-time")]).named("SentTime")
     static let record = Schema.object([
@@ -68,7 +68,7 @@ struct IngestRoutes {
         "values": Schema.map(sentValue).described("Tag name → value; 1–64 characters of A-Z a-z 0-9 - _ ."),
     ], optional: ["ts", "quality"]).named("Record")
     static let batch = Schema.oneOf([
-        Schema.object(["records": .array(record, maxItems: 100_000)]),
+        Schema.object(["records": .array(record, maxItems: 100_000)]).named("RecordBatch"),
         .array(record, maxItems: 100_000),
     ]).named("Batch")
     static let ingestResult = Schema.object([

@@ -176,8 +176,10 @@ struct OEERoutes {
         "timeZone": Schema.string(minLength: 1, maxLength: 64).described("IANA zone, e.g. Europe/Berlin"),
         "patterns": .array(shift),
         "exceptions": .array(.oneOf([
-            .object(["noProduction": .object(["date": localDate])]),
-            .object(["extraShift": .object(["date": localDate, "shift": shift])]),
+            Schema.object(["noProduction": Schema.object(["date": localDate]).named("NoProductionDay")])
+                .named("NoProductionException").described("No shift starts on this local date"),
+            Schema.object(["extraShift": Schema.object(["date": localDate, "shift": shift]).named("ExtraShiftDay")])
+                .named("ExtraShiftException").described("An extra shift on this local date"),
         ]).named("CalendarException")),
     ]).named("ShiftCalendar")
     static let rule = Schema.object(["speedTag": TelemetrySchemas.tagName, "speedAbove": .number, "counterMustMove": .boolean])
