@@ -7,20 +7,18 @@ internal import Logging
 
 /// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
 public enum HTTPServer {
-    /// Every endpoint of the API, each declared once; the router, the access check and the
-    /// OpenAPI document all come from this list.
+    /// Every endpoint of a server with every capability, each declared once; the router, the
+    /// access check and the OpenAPI document all come from this list.
     public static func endpoints(_ server: ServerContext) -> [Endpoint] {
+        endpoints(server, groups: EndpointGroups.all)
+    }
+
+    /// The endpoints of a server with the capabilities' groups: health, readiness and metrics
+    /// first, the dashboard and the API's own reference last.
+    public static func endpoints(_ server: ServerContext, groups: [EndpointGroup]) -> [Endpoint] {
         var endpoints = HealthRoutes(server: server).endpoints
-            + AuthRoutes(server: server).endpoints
-            + AdminRoutes(server: server).endpoints
-            + AuditRoutes(access: server.access).endpoints
-            + IngestRoutes(server: server, idempotency: IdempotencyCache()).endpoints
-            + QueryRoutes(server: server).endpoints
-            + LiveRoute(server: server).endpoints
-            + CommandRoutes(server: server).endpoints
-            + OEERoutes(server: server).endpoints
-            + LiveOEERoute(server: server).endpoints
-            + DashboardRoutes().endpoints
+        for group in groups { endpoints += group(server) }
+        endpoints += DashboardRoutes().endpoints
         endpoints += ReferenceRoutes.endpoints(documenting: endpoints)
         return endpoints
     }
@@ -40,12 +38,14 @@ public enum HTTPServer {
         return router
     }
 
-    /// The application, a `Service` to run in the ServiceGroup; HTTPS (and WSS) when `tls` is given.
-    public static func application(_ server: ServerContext, host: String, port: Int, tls: TLSConfiguration? = nil,
+    /// The application, a `Service` to run in the ServiceGroup, serving the groups' endpoints;
+    /// HTTPS (and WSS) when `tls` is given.
+    public static func application(_ server: ServerContext, groups: [EndpointGroup] = EndpointGroups.all, host: String, port: Int,
+                                   tls: TLSConfiguration? = nil,
                                    onServerRunning: (@Sendable (Int) async -> Void)? = nil) throws -> some ApplicationProtocol {
         var server = server
         server.tls = tls != nil
-        let router = router(server)
+        let router = router(server, endpoints: endpoints(server, groups: groups))
         let webSocketResponder = router.buildResponder()
         let plain = HTTPServerBuilder { responder in
             ParseErrorGuardedChannel(base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
@@ -59,6 +59,28 @@ public enum HTTPServer {
             logger: server.logger
         )
     }
+}
+
+/// A capability's endpoints, declared against the server's shared context.
+public typealias EndpointGroup = @Sendable (ServerContext) -> [Endpoint]
+
+/// The endpoint groups capabilities serve.
+public enum EndpointGroups {
+    /// Ingest (JSON batches, line protocol), catalogue, latest, history, CSV and the live stream.
+    public static let telemetry: EndpointGroup = { server in
+        IngestRoutes(server: server, idempotency: IdempotencyCache()).endpoints + QueryRoutes(server: server).endpoints
+            + LiveRoute(server: server).endpoints
+    }
+    /// Sign-in and tokens, members, invitations, keys, devices, tenant limits and the audit log.
+    public static let access: EndpointGroup = { server in
+        AuthRoutes(server: server).endpoints + AdminRoutes(server: server).endpoints + AuditRoutes(access: server.access).endpoints
+    }
+    /// Writes to machines through Sparkplug edge nodes.
+    public static let commands: EndpointGroup = { server in CommandRoutes(server: server).endpoints }
+    /// KPIs, stops, reasons, calendars, production settings and orders, and the live KPI stream.
+    public static let oee: EndpointGroup = { server in OEERoutes(server: server).endpoints + LiveOEERoute(server: server).endpoints }
+    /// Every group, in the order the reference lists them.
+    public static let all: [EndpointGroup] = [telemetry, commands, oee, access]
 }
 
 /// Turns unexpected errors into problem+json 500s with a log line; HTTP errors pass through.

@@ -1,5 +1,18 @@
-internal import GembaAnalytics
-internal import GembaIngest
+public import GembaAnalytics
+public import GembaIngest
+public import GembaStorage
+public import Logging
+
+extension OEEEngine {
+    /// An engine over the store's summaries that sees every sample the pipeline accepts, so late
+    /// data marks the summaries it touches; nil when the store keeps no analytics.
+    public static func attached(to pipeline: IngestPipeline, store: any TelemetryStore, logger: Logger) -> OEEEngine? {
+        guard let analytics = store as? any AnalyticsStore else { return nil }
+        let engine = OEEEngine(telemetry: store, store: analytics, logger: logger)
+        pipeline.addObserver(OEESampleObserver(engine: engine))
+        return engine
+    }
+}
 
 /// Shows the OEE engine the accepted samples that may be late (older than the newest stored
 /// summary), so one older than its machine's summaries marks them for recomputation. Live samples

@@ -29,7 +29,7 @@ public struct ServerContext: Sendable {
     public var allowedOrigins: Set<String> = []
     /// Whether the server speaks HTTPS (then HSTS is sent).
     public var tls = false
-    /// States, downtime and OEE; nil when the store keeps no analytics (then those routes answer 503).
+    /// States, downtime and OEE (``OEEEngine/attached(to:store:logger:)``); nil: those routes answer 503.
     public var oee: OEEEngine?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
@@ -46,10 +46,5 @@ public struct ServerContext: Sendable {
         self.readinessChecks = readinessChecks
         self.metrics = metrics
         self.logger = logger
-        if let analytics = store as? any AnalyticsStore {
-            let engine = OEEEngine(telemetry: store, store: analytics, logger: logger)
-            pipeline.addObserver(OEESampleObserver(engine: engine))
-            oee = engine
-        }
     }
 }

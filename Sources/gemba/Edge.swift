@@ -27,7 +27,7 @@ struct Edge: AsyncParsableCommand {
             throw ConfigurationError("\(role) must be a Sparkplug id: not empty, without '/', '+' or '#'")
         }
         let runner = SparkplugEdgeRunner(
-            broker: try Serve.upstream(broker, source: "--broker"), group: group, node: node, primaryHost: primaryHost,
+            broker: try BrokerURL.parse(broker, source: "--broker"), group: group, node: node, primaryHost: primaryHost,
             machines: FactorySimulator(seed: seed, machineCount: devices).machines,
             interval: .milliseconds(Int64(interval * 1000)), speed: 1, logger: logger)
         let group = ServiceGroup(configuration: .init(

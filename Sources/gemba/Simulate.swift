@@ -52,7 +52,7 @@ struct Simulate: AsyncParsableCommand {
             }
             target = .http(url, apiKey: apiKey ?? ProcessInfo.processInfo.environment["GEMBA_API_KEY"])
         } else {
-            var configuration = try Serve.upstream(mqtt, source: "--mqtt")
+            var configuration = try BrokerURL.parse(mqtt, source: "--mqtt")
             configuration.clientID = "gemba-simulator-\(seed)"
             target = .mqtt(configuration)
         }
@@ -67,7 +67,7 @@ struct Simulate: AsyncParsableCommand {
 
     /// One Sparkplug edge node per line of the factory, each on its own connection.
     private func runSparkplug(_ factory: FactorySimulator, logger: Logger) async throws {
-        let broker = try Serve.upstream(mqtt, source: "--mqtt")
+        let broker = try BrokerURL.parse(mqtt, source: "--mqtt")
         let lines = Dictionary(grouping: factory.machines) { "\($0.path.site)/\($0.path.line)" }
         let runners = lines.keys.sorted().map { key in
             let machines = lines[key]!

@@ -1,5 +1,6 @@
 import Foundation
 import GembaAccess
+import GembaAnalytics
 import Synchronization
 import GembaCore
 import GembaIngest
@@ -38,6 +39,7 @@ struct ServerHarness {
         server = ServerContext(store: store, pipeline: pipeline, hub: hub, access: access, maxIngestBytes: 64 * 1024,
                                readinessChecks: ["mqtt": { true }], metrics: { Array("gemba_test 1\n".utf8) },
                                logger: Logger(label: "test"))
+        server.oee = OEEEngine.attached(to: pipeline, store: store, logger: Logger(label: "test"))
     }
 
     /// An access token of the default tenant's owner.

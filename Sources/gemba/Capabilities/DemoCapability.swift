@@ -1,0 +1,43 @@
+import ArgumentParser
+import GembaCore
+import GembaSimulator
+import Logging
+import ServiceLifecycle
+
+/// `--demo`: a simulated factory publishing into the embedded broker, with a shift calendar and
+/// ideal cycle times so OEE has figures from the first minutes, and (fresh) a day of history.
+struct DemoCapability: Capability {
+    struct Options: ParsableArguments {
+        @Flag(help: "Also run a simulated factory that publishes into the embedded broker.")
+        var demo = false
+
+        @Option(help: "Machines in the demo factory (default 12). Env: GEMBA_DEMO_MACHINES.")
+        var demoMachines: Int?
+
+        @Option(help: "Hours of simulated history a fresh demo starts with (default 24, 0 for none). Env: GEMBA_DEMO_HISTORY_HOURS.")
+        var demoHistoryHours: Int?
+    }
+
+    let publisher: SimulationPublisher?
+
+    init(_ options: Options, settings: Settings, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability,
+         logger: Logger) async throws {
+        let machines = try settings.int("demo-machines", flag: options.demoMachines, default: 12, range: 1...100_000)
+        let history = try settings.int("demo-history-hours", flag: options.demoHistoryHours, default: 24, range: 0...168)
+        guard options.demo else {
+            publisher = nil
+            return
+        }
+        let factory = FactorySimulator(seed: 42, machineCount: machines)
+        if let engine = oee.engine { try await DemoSetup.configure(engine, factory: factory) }
+        var publisher = SimulationPublisher(factory: factory, target: .embedded(mqtt.broker), interval: .seconds(1), qos: .atLeastOnce,
+                                            logger: logger)
+        // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.
+        if history > 0, try await telemetry.store.machines(tenant: .default).isEmpty {
+            publisher.history = (.seconds(3600 * history), .seconds(15))
+        }
+        self.publisher = publisher
+    }
+
+    var services: [any Service] { publisher.map { [$0] } ?? [] }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import GembaServer
+import Logging
+import MQTTBroker
+import MQTTClient
+import MQTTCodec
+import ServiceLifecycle
+
+/// The embedded MQTT broker (3.1.1 and 5.0, plain and TLS): devices authenticate with their
+/// credentials and publish inside their tenant; JSON topics go to the pipeline and Sparkplug
+/// topics to the host. Optionally also subscribes to `gemba/v1/#` on an upstream broker.
+struct MQTTCapability: Capability {
+    struct Options: ParsableArguments {
+        @Option(help: "Address the MQTT broker binds (0.0.0.0 for all interfaces). Env: GEMBA_MQTT_HOST.")
+        var mqttHost: String?
+
+        @Option(help: "MQTT port (default 1883). Env: GEMBA_MQTT_PORT.")
+        var mqttPort: Int?
+
+        @Option(help: "MQTT over TLS port, used with a certificate (default 8883). Env: GEMBA_MQTT_TLS_PORT.")
+        var mqttTlsPort: Int?
+
+        @Option(help: "PEM certificate chain for MQTT over TLS. Env: GEMBA_MQTT_TLS_CERT.")
+        var mqttTlsCert: String?
+
+        @Option(help: "PEM private key for MQTT over TLS. Env: GEMBA_MQTT_TLS_KEY.")
+        var mqttTlsKey: String?
+
+        @Option(help: "Maximum MQTT packet size in bytes (default 1048576). Env: GEMBA_MQTT_MAX_PACKET_SIZE.")
+        var mqttMaxPacketSize: Int?
+
+        @Option(help: "Maximum concurrent MQTT connections (default 100000). Env: GEMBA_MQTT_MAX_CONNECTIONS.")
+        var mqttMaxConnections: Int?
+
+        @Option(help: "Maximum queued QoS 1/2 messages per offline session (default 10000). Env: GEMBA_MQTT_MAX_QUEUED.")
+        var mqttMaxQueued: Int?
+
+        @Option(help: "Maximum in-flight QoS 1/2 messages per session (default 256). Env: GEMBA_MQTT_MAX_INFLIGHT.")
+        var mqttMaxInflight: Int?
+
+        @Option(help: "Longest keepalive a client may use, seconds; longer or 0 is replaced (v5 Server Keep Alive). Env: GEMBA_MQTT_MAX_KEEPALIVE.")
+        var mqttMaxKeepalive: Int?
+
+        @Option(help: "Subscribe to gemba/v1/# on an external broker too: mqtt://[user:pass@]host[:port]. Env: GEMBA_MQTT_UPSTREAM.")
+        var mqttUpstream: String?
+
+        @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
+        var mqttAllowAnonymous = false
+    }
+
+    let broker: MQTTBroker
+    let configuration: BrokerConfiguration
+    let upstream: UpstreamSubscriber?
+    let sparkplug: SparkplugHostService
+
+    init(_ options: Options, settings: Settings, telemetry: TelemetryCapability, access: AccessCapability,
+         sparkplug: SparkplugCapability, demo: Bool, logger: Logger) throws {
+        var configuration = try Self.configuration(options, settings)
+        configuration.authenticator = DeviceAuthenticator(access: access.service, allowAnonymous: demo || options.mqttAllowAnonymous)
+        configuration.authorizer = TenantTopicAuthorizer(sparkplug: sparkplug.host.configuration.host.mapping)
+        configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
+        self.configuration = configuration
+        broker = MQTTBroker(configuration: configuration, logger: logger)
+        upstream = try settings.string("mqtt-upstream", flag: options.mqttUpstream).map {
+            UpstreamSubscriber(configuration: try BrokerURL.parse($0.value, source: $0.source), ingest: telemetry.mqttIngest, logger: logger)
+        }
+        self.sparkplug = sparkplug.host
+    }
+
+    var services: [any Service] {
+        [broker, EmbeddedSparkplugHost(broker: broker, service: sparkplug)] + (upstream.map { [$0] } ?? [])
+    }
+
+    func configure(_ server: inout ServerContext) {
+        let broker = broker
+        server.readinessChecks["mqtt"] = { broker.port != nil }
+    }
+
+    /// The ports the broker binds, for a message when one is taken.
+    var ports: String { configuration.tls == nil ? "\(configuration.port)" : "\(configuration.port) or \(configuration.tlsPort)" }
+
+    static func configuration(_ options: Options, _ settings: Settings) throws -> BrokerConfiguration {
+        var configuration = BrokerConfiguration()
+        configuration.host = settings.string("mqtt-host", flag: options.mqttHost)?.value ?? "127.0.0.1"
+        configuration.port = try settings.int("mqtt-port", flag: options.mqttPort, default: 1883, range: 0...65535)
+        configuration.tlsPort = try settings.int("mqtt-tls-port", flag: options.mqttTlsPort, default: 8883, range: 0...65535)
+        configuration.limits.maxPacketSize = try settings.int(
+            "mqtt-max-packet-size", flag: options.mqttMaxPacketSize, default: 1 << 20, range: 64...Packet.maximumSize)
+        configuration.limits.maxConnections = try settings.int(
+            "mqtt-max-connections", flag: options.mqttMaxConnections, default: 100_000, range: 1...10_000_000)
+        configuration.limits.maxQueuedMessagesPerSession = try settings.int(
+            "mqtt-max-queued", flag: options.mqttMaxQueued, default: 10_000, range: 0...10_000_000)
+        configuration.limits.maxInflightPerSession = try settings.int(
+            "mqtt-max-inflight", flag: options.mqttMaxInflight, default: 256, range: 1...65_535)
+        let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: options.mqttMaxKeepalive, default: 0, range: 0...65535)
+        configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
+        configuration.tls = try ServerTLS.load(cert: settings.string("mqtt-tls-cert", flag: options.mqttTlsCert),
+                                               key: settings.string("mqtt-tls-key", flag: options.mqttTlsKey), what: "--mqtt-tls")
+        return configuration
+    }
+}
