@@ -57,6 +57,7 @@ test_packages() {
     has_command mosquitto_pub || echo mosquitto-clients
     has_command openssl || echo openssl
     has_command curl || echo curl
+    has_command protoc || echo protobuf-compiler   # Google's decoder reads Gemba's Sparkplug payloads back
     { [ -z "$GEMBA_PREFIX" ] && python3 -c 'import venv, ensurepip' 2>/dev/null; } || echo python3-venv
     # The dashboard is tested in Debian's headless Chromium, driven through its chromedriver.
     has_file /usr/bin/chromium || echo chromium
