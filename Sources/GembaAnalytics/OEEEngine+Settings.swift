@@ -143,3 +143,29 @@ extension ShiftCalendar.Exception {
         return nil
     }
 }
+
+extension OEEEngine {
+    /// Follows a machine that moved to a new path (its stored settings and summaries moved with it):
+    /// cached state goes to the new key, and builds begun under the old path do not store.
+    public func machineMoved(tenant: TenantID, from machine: AssetPath, to target: AssetPath) {
+        let (old, new) = (MachineKey(tenant: tenant, machine: machine), MachineKey(tenant: tenant, machine: target))
+        cache.withLock { cache in
+            cache.settings[new] = cache.settings.removeValue(forKey: old)
+            cache.summarizedUntil[new] = cache.summarizedUntil.removeValue(forKey: old)
+            cache.late[new] = cache.late.removeValue(forKey: old)
+            cache.generation[old, default: 0] += 1
+            cache.generation[new, default: 0] += 1
+        }
+    }
+
+    /// Forgets a deleted machine's cached settings, summaries and late marks.
+    public func machineDeleted(tenant: TenantID, machine: AssetPath) {
+        let key = MachineKey(tenant: tenant, machine: machine)
+        cache.withLock { cache in
+            cache.settings[key] = nil
+            cache.summarizedUntil[key] = nil
+            cache.late[key] = nil
+            cache.generation[key, default: 0] += 1
+        }
+    }
+}

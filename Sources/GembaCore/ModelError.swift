@@ -18,6 +18,10 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let forbidden = Code("forbidden")
         public static let notFound = Code("not_found")
         public static let unavailable = Code("unavailable")
+        /// The machine is retired: it keeps its history and takes no new data.
+        public static let retired = Code("retired")
+        /// The change collides with something that exists (a machine at the target path, a tag's value type).
+        public static let conflict = Code("conflict")
     }
 
     public let code: Code

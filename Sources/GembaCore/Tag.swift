@@ -22,13 +22,23 @@ public struct Tag: Hashable, Sendable, Codable {
     public var valueType: ValueType
     public var kind: TagKind
     public var description: String?
+    /// What people set about the tag (display name, range, decimals; unit and description above).
+    public var displayName: String?
+    public var minimum: Double?
+    public var maximum: Double?
+    public var decimals: Int?
 
-    public init(name: String, unit: String? = nil, valueType: ValueType, kind: TagKind, description: String? = nil) {
+    public init(name: String, unit: String? = nil, valueType: ValueType, kind: TagKind, description: String? = nil,
+                displayName: String? = nil, minimum: Double? = nil, maximum: Double? = nil, decimals: Int? = nil) {
         self.name = name
         self.unit = unit
         self.valueType = valueType
         self.kind = kind
         self.description = description
+        self.displayName = displayName
+        self.minimum = minimum
+        self.maximum = maximum
+        self.decimals = decimals
     }
 
     /// The kind a tag gets when it is registered automatically from its first value.

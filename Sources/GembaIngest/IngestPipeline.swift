@@ -115,9 +115,11 @@ public final class IngestPipeline: Service, Sendable {
         let machines = try await store.allMachines()
         var limits: [TenantID: TenantLimits] = [:]
         for tenant in try await store.tenants() { limits[tenant] = try await store.limits(tenant: tenant) }
+        let retired = try await (store as? any AssetStore)?.retiredMachines() ?? []
         registry.withLock { registry in
             registry.load(series: series, machines: machines)
             for (tenant, value) in limits { registry.setLimits(value, for: tenant) }
+            for entry in retired { registry.setRetired(entry.machine, tenant: entry.tenant, true) }
             directory.withLock { $0 = registry.directory }
         }
         logger.info("catalogue loaded", metadata: ["ingest.series": "\(series.count)", "ingest.machines": "\(machines.count)"])
@@ -126,6 +128,16 @@ public final class IngestPipeline: Service, Sendable {
     /// Applies changed tenant limits to registrations from now on.
     public func setLimits(_ limits: TenantLimits, for tenant: TenantID) {
         registry.withLock { $0.setLimits(limits, for: tenant) }
+    }
+
+    /// Changes the registry for a managed asset (registered ahead, retired, moved, deleted) and
+    /// refreshes what submissions resolve against.
+    public func updateRegistry<T>(_ change: (inout SeriesRegistry) throws(ModelError) -> T) throws(ModelError) -> T {
+        try registry.withLock { (registry: inout SeriesRegistry) throws(ModelError) -> T in
+            let result = try change(&registry)
+            directory.withLock { $0 = registry.directory }
+            return result
+        }
     }
 
     public func addObserver(_ observer: any SampleObserver) {

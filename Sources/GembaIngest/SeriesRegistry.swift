@@ -14,6 +14,8 @@ public struct SeriesRegistry: Sendable {
     private var keysByID: [Int64: SeriesKey] = [:]
     private var machines: [TenantID: Set<AssetPath>] = [:]
     private var tagCounts: [TenantID: [AssetPath: Int]] = [:]
+    /// Machines that keep their history and take no new data.
+    private var retired: [TenantID: Set<AssetPath>] = [:]
     private(set) var limits: [TenantID: TenantLimits] = [:]
 
     public init() {}
@@ -30,7 +32,10 @@ public struct SeriesRegistry: Sendable {
     public func key(of id: Int64) -> SeriesKey? { keysByID[id] }
 
     /// The registered series as they are now, for lock-free lookups elsewhere.
-    public var directory: SeriesDirectory { SeriesDirectory(series: series) }
+    public var directory: SeriesDirectory {
+        guard !retired.values.contains(where: { !$0.isEmpty }) else { return SeriesDirectory(series: series) }
+        return SeriesDirectory(series: series.filter { retired[$0.key.tenant]?.contains($0.key.machine) != true })
+    }
 
     private mutating func remember(_ entry: Series) {
         guard series[entry.key] == nil else { return }
@@ -51,6 +56,10 @@ public struct SeriesRegistry: Sendable {
         var newTags: [TenantID: [AssetPath: Int]] = [:]
         for (index, point) in points.enumerated() {
             let key = point.series
+            if !retired.isEmpty, retired[key.tenant]?.contains(key.machine) == true {
+                rejected.append((index, ModelError(.retired, "machine \(key.machine) is retired: it keeps its history and takes no new data")))
+                continue
+            }
             if let known = series[key] {
                 guard let value = point.sample.value.converted(to: known.type) else {
                     rejected.append((index, Self.mismatch(key, point.sample.value, known.type)))
@@ -103,6 +112,47 @@ public struct SeriesRegistry: Sendable {
     public mutating func committed(_ batch: WriteBatch, _ result: WriteResult) {
         for entry in batch.newMachines { machines[entry.tenant, default: []].insert(entry.machine) }
         for entry in result.series { remember(entry) }
+    }
+
+    // MARK: Managed assets
+
+    /// Marks a machine retired (its points are refused) or back in service.
+    public mutating func setRetired(_ machine: AssetPath, tenant: TenantID, _ isRetired: Bool) {
+        if isRetired { retired[tenant, default: []].insert(machine) } else { retired[tenant]?.remove(machine) }
+    }
+
+    /// Registers a machine before its data, within the tenant's machine limit; known machines pass.
+    public mutating func register(_ machine: AssetPath, tenant: TenantID) throws(ModelError) {
+        guard machines[tenant]?.contains(machine) != true else { return }
+        let limit = (limits[tenant] ?? TenantLimits()).maxMachines
+        guard (machines[tenant]?.count ?? 0) < limit else {
+            throw ModelError(.limitExceeded, "tenant \(tenant) has reached its limit of \(limit) machines")
+        }
+        machines[tenant, default: []].insert(machine)
+    }
+
+    /// Follows a machine to its new path: its series keep their ids (and so their history).
+    public mutating func move(_ machine: AssetPath, to target: AssetPath, tenant: TenantID) {
+        for (key, known) in series where key.tenant == tenant && key.machine == machine {
+            let moved = SeriesKey(tenant: tenant, machine: target, tag: key.tag)
+            series[key] = nil
+            series[moved] = known
+            keysByID[known.id] = moved
+        }
+        if machines[tenant]?.remove(machine) != nil { machines[tenant, default: []].insert(target) }
+        if let count = tagCounts[tenant]?.removeValue(forKey: machine) { tagCounts[tenant]?[target] = count }
+        if retired[tenant]?.remove(machine) != nil { retired[tenant, default: []].insert(target) }
+    }
+
+    /// Forgets a deleted machine and its series.
+    public mutating func remove(_ machine: AssetPath, tenant: TenantID) {
+        for (key, known) in series where key.tenant == tenant && key.machine == machine {
+            series[key] = nil
+            keysByID[known.id] = nil
+        }
+        machines[tenant]?.remove(machine)
+        tagCounts[tenant]?[machine] = nil
+        retired[tenant]?.remove(machine)
     }
 
     private static func mismatch(_ key: SeriesKey, _ value: SampleValue, _ type: ValueType) -> ModelError {

@@ -79,8 +79,10 @@ public enum EndpointGroups {
     public static let commands: EndpointGroup = { server in CommandRoutes(server: server).endpoints }
     /// KPIs, stops, reasons, calendars, production settings and orders, and the live KPI stream.
     public static let oee: EndpointGroup = { server in OEERoutes(server: server).endpoints + LiveOEERoute(server: server).endpoints }
+    /// Sites, areas, lines and machines as managed objects, and tag details.
+    public static let assets: EndpointGroup = { server in AssetRoutes(server: server).endpoints }
     /// Every group, in the order the reference lists them.
-    public static let all: [EndpointGroup] = [telemetry, commands, oee, access]
+    public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, access]
 }
 
 /// Turns unexpected errors into problem+json 500s with a log line; HTTP errors pass through.

@@ -48,3 +48,14 @@ public struct ServerContext: Sendable {
         self.logger = logger
     }
 }
+
+extension ServerContext {
+    /// Records what a request changed, beside the request itself (the audit middleware logs the call and its status).
+    func audit(_ context: GembaRequestContext, _ action: String, target: String, detail: String) async {
+        let caller = context.caller
+        await access.record(AuditEvent(
+            tenant: context.tenant, time: Timestamp.now(), actorKind: caller?.kind.rawValue ?? "anonymous", actorID: caller?.id ?? "",
+            actorName: caller?.name ?? "", action: action, target: target, outcome: "ok", sourceIP: context.clientIP,
+            requestID: context.requestID, detail: detail))
+    }
+}

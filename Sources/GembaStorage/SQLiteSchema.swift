@@ -121,6 +121,28 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-assets") { db in
+            try db.execute(sql: """
+                CREATE TABLE asset (
+                    tenant TEXT NOT NULL,
+                    level TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    display_name TEXT,
+                    description TEXT,
+                    metadata TEXT NOT NULL,
+                    created_by TEXT,
+                    created_ms INTEGER,
+                    updated_by TEXT,
+                    updated_ms INTEGER,
+                    retired_ms INTEGER,
+                    PRIMARY KEY (tenant, level, path)
+                ) WITHOUT ROWID;
+                ALTER TABLE series ADD COLUMN display_name TEXT;
+                ALTER TABLE series ADD COLUMN minimum REAL;
+                ALTER TABLE series ADD COLUMN maximum REAL;
+                ALTER TABLE series ADD COLUMN decimals INTEGER;
+                """)
+        }
         return migrator
     }
 

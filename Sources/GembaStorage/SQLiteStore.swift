@@ -220,7 +220,8 @@ public final class SQLiteStore: TelemetryStore {
         else { return nil }
         return Series(id: row["id"], key: SeriesKey(tenant: tenant, machine: machine, tag: row["tag"]),
                       tag: Tag(name: row["tag"], unit: row["unit"], valueType: valueType, kind: kind,
-                               description: row["description"]))
+                               description: row["description"], displayName: row["display_name"], minimum: row["minimum"],
+                               maximum: row["maximum"], decimals: row["decimals"]))
     }
 
     // MARK: Reader

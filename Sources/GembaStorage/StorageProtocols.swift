@@ -97,6 +97,29 @@ public protocol Catalog: Sendable {
     func tenants() async throws -> [TenantID]
 }
 
+/// The asset model people manage: details of sites, areas, lines and machines, machines made
+/// before their data, tag details, and machines moved, retired or deleted. Every call is scoped
+/// to a tenant; another tenant's machine is not found.
+public protocol AssetStore: Sendable {
+    /// The tenant's stored asset details (assets never edited have none).
+    func assetDetails(tenant: TenantID) async throws -> [AssetDetails]
+    /// Stores an asset's details (replacing earlier ones of the same level and path).
+    func saveAssetDetails(_ details: AssetDetails, tenant: TenantID) async throws
+    /// Every retired machine of every tenant (loaded at start so ingest refuses their data).
+    func retiredMachines() async throws -> [(tenant: TenantID, machine: AssetPath)]
+    /// Registers a machine before it sends anything; nothing happens when it exists.
+    func registerMachine(_ machine: AssetPath, tenant: TenantID, at time: Timestamp) async throws
+    /// Changes a tag's details; nil when the machine has no such tag.
+    func updateTag(_ details: TagDetails, tenant: TenantID, machine: AssetPath, tag: String) async throws -> Series?
+    /// Gives a machine a new path in one transaction: its series (so its history), settings,
+    /// orders, stop reasons, OEE summaries and details follow. Throws `conflict` when a machine
+    /// already has the new path, `notFound` when there is no such machine.
+    func moveMachine(_ machine: AssetPath, to target: AssetPath, tenant: TenantID) async throws
+    /// Deletes a machine with all it holds (samples, rollups, series, settings, orders, stop
+    /// reasons, summaries, details); answers the samples deleted. Throws `notFound` when there is no such machine.
+    func deleteMachine(_ machine: AssetPath, tenant: TenantID) async throws -> Int
+}
+
 /// Aggregate of the numeric samples in one time bucket.
 public struct Bucket: Hashable, Sendable {
     public var start: Timestamp

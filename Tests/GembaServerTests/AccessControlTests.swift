@@ -126,8 +126,10 @@ import Testing
                                   (.delete, "/api/v1/members/\(owner.id)"),
                                   (.put, "/api/v1/members/\(owner.id)"),
                                   (.get, "/api/v1/latest?machine=plant1/line1/press-1"),
+                                  (.post, "/api/v1/machines/retire"), (.post, "/api/v1/machines/move"),
+                                  (.delete, "/api/v1/machines?machine=plant1/line1/press-1&confirm=plant1/line1/press-1"),
                                   (.get, "/api/v1/tags?machine=plant1/line1/press-1")] {
-                try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: #"{"role": "viewer"}"#)) { response in
+                try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: #"{"role": "viewer", "machine": "plant1/line1/press-1", "retired": true, "to": "plant1/line1/press-2"}"#)) { response in
                     #expect(response.status == .notFound, "\(method) \(uri) from another tenant: \(response.status)")
                 }
             }

@@ -9,6 +9,7 @@ struct OpenAPIDocument {
     /// The reference sections, in the order the document lists them.
     static let groups: [(String, String)] = [
         ("Telemetry", "Samples in (JSON batches, InfluxDB line protocol) and out (latest, history, CSV, live)"),
+        ("Assets", "Sites, areas, lines and machines as managed objects: details, created ahead, moved, retired, deleted; tag details"),
         ("Commands", "Writes to machines through their Sparkplug edge nodes"),
         ("OEE", "States, stops, shift calendars, production orders and ISO 22400 KPIs"),
         ("Access", "Sign-in, tokens, members, invitations, API keys, device credentials, tenant limits, audit log"),

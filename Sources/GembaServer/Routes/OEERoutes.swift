@@ -281,7 +281,7 @@ struct OEERoutes {
             try await engine().assignReason(tenant: context.tenant, machine: machine, stopStart: start, reason: reason,
                                             faultCode: body.optionalString("faultCode"), by: caller.name)
         }
-        await audit(context, "stop.reason", machine: machine, detail: "start=\(start) reason=\(reason)")
+        await server.audit(context, "stop.reason", target: machine.description, detail: "start=\(start) reason=\(reason)")
         return .json(OEEJSON.stops(stops))
     }
 
@@ -305,7 +305,7 @@ struct OEERoutes {
                                      faultCode: body.optionalString("faultCode"), by: caller.name)
         }
         let detail = parts.map { "\($0.end.map(String.init) ?? "end")=\($0.reason)" }.joined(separator: " ")
-        await audit(context, "stop.split", machine: machine, detail: "start=\(start) \(detail)")
+        await server.audit(context, "stop.split", target: machine.description, detail: "start=\(start) \(detail)")
         return .json(OEEJSON.stops(stops))
     }
 
@@ -313,15 +313,6 @@ struct OEERoutes {
         let machine = try QueryRoutes.machinePath(try body.string("machine"))
         guard let start = try body.optionalInt("start") else { throw Problem.badRequest("\"start\" (epoch ms of the stop) is required") }
         return (machine, start)
-    }
-
-    /// Records what changed beside the request itself (the middleware logs the call and its status).
-    private func audit(_ context: GembaRequestContext, _ action: String, machine: AssetPath, detail: String) async {
-        let caller = context.caller
-        await server.access.record(AuditEvent(
-            tenant: context.tenant, time: Timestamp.now(), actorKind: caller?.kind.rawValue ?? "anonymous", actorID: caller?.id ?? "",
-            actorName: caller?.name ?? "", action: action, target: machine.description, outcome: "ok", sourceIP: context.clientIP,
-            requestID: context.requestID, detail: detail))
     }
 
     // MARK: Settings

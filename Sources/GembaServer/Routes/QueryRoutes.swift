@@ -72,7 +72,9 @@ struct QueryRoutes {
     static let tag = Schema.object([
         "id": .integer, "machine": TelemetrySchemas.machinePath, "name": .string, "unit": Schema.string.orNull,
         "value_type": TelemetrySchemas.valueType, "kind": .oneOf(["gauge", "counter", "state", "event"]),
-        "description": Schema.string.orNull,
+        "description": Schema.string.orNull, "display_name": Schema.string.orNull,
+        "minimum": Schema.number.orNull.described("Engineering range"), "maximum": Schema.number.orNull,
+        "decimals": Schema.integer(minimum: 0, maximum: 10).orNull.described("Decimals to show"),
     ]).named("Tag")
     static let point = Schema.object(["t": .epochMilliseconds, "v": TelemetrySchemas.value, "quality": TelemetrySchemas.quality])
         .named("Point")
@@ -156,6 +158,10 @@ struct QueryRoutes {
             json.field("value_type") { $0.string(series.tag.valueType.rawValue) }
             json.field("kind") { $0.string(series.tag.kind.rawValue) }
             json.field("description") { json in series.tag.description.map { json.string($0) } ?? json.null() }
+            json.field("display_name") { json in series.tag.displayName.map { json.string($0) } ?? json.null() }
+            json.field("minimum") { json in series.tag.minimum.map { json.double($0) } ?? json.null() }
+            json.field("maximum") { json in series.tag.maximum.map { json.double($0) } ?? json.null() }
+            json.field("decimals") { json in series.tag.decimals.map { json.int(Int64($0)) } ?? json.null() }
         }
     }
 

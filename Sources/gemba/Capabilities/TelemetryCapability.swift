@@ -63,7 +63,7 @@ struct TelemetryCapability: Capability {
         ]
     }
 
-    var endpoints: [EndpointGroup] { [EndpointGroups.telemetry] }
+    var endpoints: [EndpointGroup] { [EndpointGroups.telemetry, EndpointGroups.assets] }
 
     static func durability(_ raw: (value: String, source: String)?) throws -> SQLiteStore.Durability {
         guard let raw else { return .full }
