@@ -1,7 +1,8 @@
 // Administration, for the roles allowed: people and invitations, API keys, device credentials,
-// reason codes, shift calendars, tenant limits and the audit log. Each section shows only what the role may do.
+// assets, reason codes, shift calendars, tenant limits and the audit log. Each section shows only what the role may do.
 import { api, download } from "/assets/api.js";
 import { may, me } from "/assets/app.js";
+import { assetsCard } from "/assets/assets.js";
 import { calendarCard } from "/assets/calendar.js";
 import { actionForm, el, time } from "/assets/ui.js";
 
@@ -10,7 +11,7 @@ const grantable = roles.slice(0, 4);   // owners are made by an owner's role cha
 
 /** The sections in page order, each with the permission that offers it. */
 const sections = [["manageUsers", () => people()], ["manageAPIKeys", () => keys()], ["manageDevices", () => devices()],
-  ["configure", () => reasons()], ["configure", () => calendarCard()], ["manageTenant", () => limits()], ["readAudit", () => audit()]];
+  ["configure", () => assetsCard()], ["configure", () => reasons()], ["configure", () => calendarCard()], ["manageTenant", () => limits()], ["readAudit", () => audit()]];
 
 export async function renderAdmin(main) {
   const built = await Promise.all(sections.filter(([permission]) => may(permission)).map(([, build]) => build()));  // fetched side by side

@@ -654,3 +654,69 @@ def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, a
     chart = wait(driver, lambda d: int(d.find_element(By.CSS_SELECTOR, "canvas.chart").get_attribute("data-from")) == start
                  and d.find_element(By.CSS_SELECTOR, "canvas.chart"))
     assert span(chart) == 7_200_000 and start <= int(chart.get_attribute("data-last")) < start + 7_200_000, "the history of those two hours is drawn"
+
+
+def answer_prompt(driver, text):
+    """Types `text` into the page's prompt() and accepts it."""
+    alert = wait(driver, expected.alert_is_present())
+    alert.send_keys(text)
+    alert.accept()
+
+
+def test_an_engineer_manages_assets_and_tags_in_administration(browser, admin_token, admin_session):
+    """A machine configured before it sends, described, moved, retired and deleted from the page;
+    a tag given a display name and range. Each step is checked in the API."""
+    machine = f"plant9/assembly/line-{uuid.uuid4().hex[:4]}/press-1"
+    moved = machine.replace("press-1", "press-2")
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + "/#/admin")
+    form = wait(driver, expected.presence_of_element_located((By.ID, "asset-form")))
+    Select(form.find_element(By.ID, "asset-level")).select_by_value("machine")
+    form.find_element(By.ID, "asset-path").send_keys(machine)
+    form.find_element(By.ID, "asset-name").send_keys("Press 1")
+    form.find_element(By.ID, "asset-metadata").send_keys("vendor = Schuler\nserial = SP-0042")
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    row = f'//table[@id="asset-table"]//tr[@data-path="{machine}"]'
+    wait(driver, expected.presence_of_element_located((By.XPATH, row)))
+    details = {a["path"]: a for a in call("/api/v1/asset-details", token=admin_token)["items"]}
+    assert details[machine]["display_name"] == "Press 1" and details[machine]["metadata"] == {"vendor": "Schuler", "serial": "SP-0042"}
+    assert machine in [m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"]], "configured before any data"
+    assert "in service" in driver.find_element(By.XPATH, row).text
+
+    # Data arrives, then the tag gets details in the form.
+    call("/api/v1/ingest", {"records": [{"machine": machine, "values": {"force": 410.5}}]}, token=admin_token)
+    tag_form = driver.find_element(By.ID, "tag-form")
+    for field, value in [("tag-machine", machine), ("tag-name", "force"), ("tag-display", "Press force"), ("tag-unit", "kN"),
+                         ("tag-min", "0"), ("tag-max", "5000"), ("tag-decimals", "1")]:
+        tag_form.find_element(By.ID, field).send_keys(value)
+    tag_form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(driver, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#tag-form [role=status]").text)
+    tag = call(f"/api/v1/tags?machine={machine}", token=admin_token)["tags"][0]
+    assert (tag["display_name"], tag["unit"], tag["minimum"], tag["maximum"], tag["decimals"]) == ("Press force", "kN", 0, 5000, 1)
+
+    # Moved with its button: the history follows the new path.
+    driver.refresh()
+    wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'button[data-move="{machine}"]'))).click()
+    alert = wait(driver, expected.alert_is_present())
+    alert.send_keys(moved)  # replaces the suggested path
+    alert.accept()
+    moved_row = f'//table[@id="asset-table"]//tr[@data-path="{moved}"]'
+    wait(driver, expected.presence_of_element_located((By.XPATH, moved_row)))
+    assert [v["v"] for v in call(f"/api/v1/latest?machine={moved}", token=admin_token)["values"]] == [410.5]
+
+    # Retired: ingest refuses it with the reason; reactivated from the same button.
+    driver.find_element(By.CSS_SELECTOR, f'button[data-retire="{moved}"]').click()
+    wait(driver, lambda d: "retired" in d.find_element(By.XPATH, moved_row).text)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call("/api/v1/ingest", {"records": [{"machine": moved, "values": {"force": 1}}]}, token=admin_token)
+    assert refused.value.code == 400 and "retired" in refused.value.read().decode()
+    shot(driver, "15-admin-assets")
+
+    # Deleted after typing its path: gone with its data.
+    driver.find_element(By.CSS_SELECTOR, f'button[data-delete="{moved}"]').click()
+    answer_prompt(driver, moved)
+    wait(driver, lambda d: not d.find_elements(By.XPATH, moved_row))
+    assert moved not in [m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"]]
+    actions = [e["action"] for e in call("/api/v1/audit?action=machine.", token=admin_token)["items"]]
+    assert {"machine.move", "machine.retire", "machine.delete"} <= set(actions), actions

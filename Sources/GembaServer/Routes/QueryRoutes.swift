@@ -278,6 +278,9 @@ struct QueryRoutes {
             }
             result.append(found)
         }
+        // A series named twice (by `series` and by `machine`/`tag`) is answered once.
+        var seen = Set<Int64>()
+        result = result.filter { seen.insert($0.id).inserted }
         guard result.count <= 1000 else { throw Problem.badRequest("at most 1000 series per request") }
         return result
     }
