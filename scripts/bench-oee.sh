@@ -5,5 +5,6 @@
 # Usage: scripts/bench-oee.sh [extra `gemba bench oee` options]. Prints JSON lines and a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product gemba >/dev/null
-.build/release/gemba bench oee "$@"
+# GEMBA_BIN measures another build (an earlier commit's, for a before/after in one run).
+if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
+"${GEMBA_BIN:-.build/release/gemba}" bench oee "$@"

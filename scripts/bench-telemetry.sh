@@ -9,14 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-300000}
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
 missing=()
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-command -v wrk >/dev/null || missing+=(wrk)
-[ ${#missing[@]} -eq 0 ] || $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+has_command mosquitto || missing+=(mosquitto)
+has_command wrk || missing+=(wrk)
+apt_install "${missing[@]}"
 export PATH="$PATH:/usr/sbin"
-swift build -c release --product gemba >/dev/null
-GEMBA=.build/release/gemba
+# GEMBA_BIN measures another build (an earlier commit's, for a before/after in one run).
+if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
+GEMBA=${GEMBA_BIN:-.build/release/gemba}
 WORK=$(mktemp -d /tmp/gemba-bench-telemetry.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

@@ -6,10 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-300000}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get install -y -qq mosquitto >/dev/null
-}
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
+has_command mosquitto || apt_install mosquitto
 export PATH="$PATH:/usr/sbin"
 swift build -c release --product gemba >/dev/null
 GEMBA=.build/release/gemba
