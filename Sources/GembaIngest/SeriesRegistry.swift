@@ -33,7 +33,7 @@ public struct SeriesRegistry: Sendable {
 
     /// The registered series as they are now, for lock-free lookups elsewhere.
     public var directory: SeriesDirectory {
-        guard !retired.values.contains(where: { !$0.isEmpty }) else { return SeriesDirectory(series: series) }
+        guard retired.values.contains(where: { !$0.isEmpty }) else { return SeriesDirectory(series: series) }
         return SeriesDirectory(series: series.filter { retired[$0.key.tenant]?.contains($0.key.machine) != true })
     }
 

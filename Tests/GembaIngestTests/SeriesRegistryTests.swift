@@ -1,0 +1,59 @@
+import GembaCore
+import GembaIngest
+import GembaStorage
+import Testing
+
+/// The registry's managed-asset changes, pure: retire, register ahead within limits, move, remove.
+@Suite struct SeriesRegistryTests {
+    static let tenant = TenantID.default
+    static let press = try! AssetPath("plant1/line1/press-1")
+    static let moved = try! AssetPath("plant2/line1/press-1")
+
+    static func point(_ machine: AssetPath, _ tag: String = "temp") -> Point {
+        Point(series: SeriesKey(tenant: tenant, machine: machine, tag: tag), sample: Sample(time: .now(), value: .double(1)))
+    }
+
+    static func registry() -> SeriesRegistry {
+        var registry = SeriesRegistry()
+        registry.load(series: [Series(id: 7, key: SeriesKey(tenant: tenant, machine: press, tag: "temp"),
+                                      tag: Tag(name: "temp", valueType: .double, kind: .gauge))],
+                      machines: [(tenant, Machine(path: press, registeredAt: .now()))])
+        return registry
+    }
+
+    @Test func aRetiredMachinesPointsAreRefusedWithTheReasonAndNotResolvedLive() {
+        var registry = Self.registry()
+        registry.setRetired(Self.press, tenant: Self.tenant, true)
+        let (batch, rejected) = registry.plan([Self.point(Self.press), Self.point(Self.press, "new")])
+        #expect(batch.samples.isEmpty && batch.newSeries.isEmpty)
+        #expect(rejected.map(\.error.code) == [.retired, .retired])
+        #expect(registry.directory.resolve(Self.point(Self.press)) == nil)
+        registry.setRetired(Self.press, tenant: Self.tenant, false)
+        #expect(registry.plan([Self.point(Self.press)]).batch.samples.map(\.series) == [7])
+        #expect(registry.directory.resolve(Self.point(Self.press))?.seriesID == 7)
+    }
+
+    @Test func registeringAheadCountsAgainstTheMachineLimit() throws {
+        var registry = Self.registry()
+        registry.setLimits(TenantLimits(maxMachines: 2), for: Self.tenant)
+        try registry.register(Self.moved, tenant: Self.tenant)
+        try registry.register(Self.moved, tenant: Self.tenant)  // known: passes
+        #expect(throws: ModelError.self) { try registry.register(try AssetPath("plant3/line1/m"), tenant: Self.tenant) }
+        // Its first data is not a new machine any more (no registration in the batch).
+        #expect(registry.plan([Self.point(Self.moved)]).batch.newMachines.isEmpty)
+    }
+
+    @Test func aMovedMachineKeepsItsSeriesIdsAndARemovedOneIsForgotten() {
+        var registry = Self.registry()
+        registry.setRetired(Self.press, tenant: Self.tenant, true)
+        registry.move(Self.press, to: Self.moved, tenant: Self.tenant)
+        #expect(registry.key(of: 7)?.machine == Self.moved)
+        #expect(registry.plan([Self.point(Self.moved)]).rejected.map(\.error.code) == [.retired], "retirement moves too")
+        registry.setRetired(Self.moved, tenant: Self.tenant, false)
+        #expect(registry.plan([Self.point(Self.moved)]).batch.samples.map(\.series) == [7])
+        #expect(registry.plan([Self.point(Self.press)]).batch.newMachines.count == 1, "the old path is a new machine")
+        registry.remove(Self.moved, tenant: Self.tenant)
+        #expect(registry.key(of: 7) == nil)
+        #expect(registry.plan([Self.point(Self.moved)]).batch.newSeries.count == 1)
+    }
+}
