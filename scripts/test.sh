@@ -148,7 +148,10 @@ sub=$!; sleep 0.5
 wait "$sub"; [ "$(cat "$WORK/msub")" = "via-mosquitto" ] || fail "gemba sub via mosquitto got '$(cat "$WORK/msub")'"
 set +e
 "$GEMBA" serve --mqtt-port banana >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad flag must exit 2"
-GEMBA_MQTT_PORT=70000 "$GEMBA" serve >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad env must exit 2"
+GEMBA_MQTT_PORT=70000 "$GEMBA" serve --data-dir "$WORK/never" >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad env must exit 2"
+[ ! -e "$WORK/never" ] || fail "a bad setting must stop gemba serve before it creates anything"
+"$GEMBA" serve --data-dir "$WORK/never" --http-port 80000 >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad HTTP port must exit 2"
+[ ! -e "$WORK/never" ] || fail "a bad HTTP setting must stop gemba serve before it creates anything"
 "$GEMBA" serve --mqtt-tls-cert /nonexistent >/dev/null 2>&1; [ $? -eq 2 ] || fail "half TLS config must exit 2"
 "$GEMBA" pub -t 'a/#' -m x >/dev/null 2>&1; [ $? -eq 2 ] || fail "wildcard topic must exit 2"
 set -e

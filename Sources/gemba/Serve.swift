@@ -19,24 +19,31 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "HTTP API") var http: HTTPCapability.Options
     @OptionGroup(title: "Demo") var demo: DemoCapability.Options
 
-    /// The composition root: each capability reads its settings and builds its part on the ones
-    /// before it; the services start in this order and stop in reverse (storage last).
+    /// The composition root: every capability's settings are validated first, then each builds its
+    /// part on the ones before it; the services start in this order and stop in reverse (storage last).
     func run() async throws {
         let settings = try common.settings()
         let logger = try common.bootstrapLogging(settings)
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
-        let telemetry = try await TelemetryCapability(self.telemetry, settings: settings, logger: logger)
-        let access = try await AccessCapability(self.access, settings: settings, dataDirectory: telemetry.dataDirectory,
-                                                demo: demo.demo, logger: logger)
-        let sparkplug = try SparkplugCapability(self.sparkplug, settings: settings, telemetry: telemetry, logger: logger)
-        let mqtt = try MQTTCapability(self.mqtt, settings: settings, telemetry: telemetry, access: access, sparkplug: sparkplug,
-                                      demo: demo.demo, logger: logger)
+        // Every capability's settings first: a bad value stops here, before anything is opened or created.
+        let telemetrySettings = try TelemetryCapability.resolve(telemetry, settings)
+        let accessSettings = try AccessCapability.resolve(access, settings)
+        let sparkplugSettings = try SparkplugCapability.resolve(sparkplug, settings)
+        let mqttSettings = try MQTTCapability.resolve(mqtt, settings)
+        let httpSettings = try HTTPCapability.resolve(http, settings)
+        let demoSettings = try DemoCapability.resolve(demo, settings)
+
+        let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
+        let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
+        let sparkplug = SparkplugCapability(sparkplugSettings, telemetry: telemetry, logger: logger)
+        let mqtt = MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
+                                  logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
-        let demo = try await DemoCapability(self.demo, settings: settings, telemetry: telemetry, mqtt: mqtt, oee: oee, logger: logger)
+        let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, demo]
-        let http = try HTTPCapability(self.http, settings: settings, capabilities: capabilities, telemetry: telemetry, access: access,
+        let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [
                 "http.url": "\(url)", "mqtt.port": "\(mqtt.broker.port ?? mqtt.configuration.port)", "storage.path": "\(telemetry.dataDirectory)",

@@ -25,17 +25,28 @@ struct AccessCapability: Capability {
 
     /// Opens the identity store in `dataDirectory` and creates the owner on first start (with
     /// `demo`, resets and prints the owner's password at every start).
-    init(_ options: Options, settings: Settings, dataDirectory: String, demo: Bool, logger: Logger) async throws {
+    /// The validated settings.
+    struct Resolved {
+        var configuration: AccessService.Configuration
+        var keyFile: String?
+        var adminEmail: String
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
         var configuration = AccessService.Configuration()
         let loginRate = try settings.int("login-rate", flag: options.loginRate, default: 10, range: 1...100_000)
         configuration.loginPerIP = .init(perMinute: Double(loginRate), burst: Double(loginRate))
         configuration.loginPerAccount = .init(perMinute: Double(max(1, loginRate / 2)), burst: Double(max(1, loginRate / 2)))
         let apiRate = try settings.int("api-rate", flag: options.apiRate, default: 6_000, range: 1...10_000_000)
         configuration.apiPerPrincipal = .init(perMinute: Double(apiRate), burst: Double(max(1, apiRate / 6)))
-        service = try await AccessSetup.service(dataDirectory: dataDirectory,
-                                                keyFile: settings.string("jwt-key-file", flag: options.jwtKeyFile)?.value,
-                                                configuration: configuration, logger: logger)
-        try await AccessSetup.bootstrap(service, email: settings.string("admin-email", flag: options.adminEmail)?.value ?? "admin@gemba.local",
+        return Resolved(configuration: configuration, keyFile: settings.string("jwt-key-file", flag: options.jwtKeyFile)?.value,
+                        adminEmail: settings.string("admin-email", flag: options.adminEmail)?.value ?? "admin@gemba.local")
+    }
+
+    init(_ resolved: Resolved, dataDirectory: String, demo: Bool, logger: Logger) async throws {
+        service = try await AccessSetup.service(dataDirectory: dataDirectory, keyFile: resolved.keyFile,
+                                                configuration: resolved.configuration, logger: logger)
+        try await AccessSetup.bootstrap(service, email: resolved.adminEmail,
                                         password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)
     }
 

@@ -1,10 +1,11 @@
 import GembaServer
 import ServiceLifecycle
 
-/// One concern of `gemba serve`, self-contained: it reads its own settings when it is made (an
-/// options group of flags, with the `GEMBA_*` variables and config keys behind them, validated
-/// with a clear message), and contributes its services in start order, its endpoints and what it
-/// adds to the routes' shared context. `Serve` composes the capabilities in one list; adding one
+/// One concern of `gemba serve`, self-contained: it declares its own settings (an options group of
+/// flags, with the `GEMBA_*` variables and config keys behind them) and validates them in a static
+/// `resolve` with a clear message, before any capability opens anything; then, made from what
+/// `resolve` returned, it contributes its services in start order, its endpoints and what it adds
+/// to the routes' shared context. `Serve` composes the capabilities in one list; adding one
 /// is a file here and a line there.
 protocol Capability {
     /// Long-running work. The group starts the capabilities' services in list order and stops

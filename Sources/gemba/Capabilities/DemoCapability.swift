@@ -20,15 +20,26 @@ struct DemoCapability: Capability {
 
     let publisher: SimulationPublisher?
 
-    init(_ options: Options, settings: Settings, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability,
-         logger: Logger) async throws {
-        let machines = try settings.int("demo-machines", flag: options.demoMachines, default: 12, range: 1...100_000)
-        let history = try settings.int("demo-history-hours", flag: options.demoHistoryHours, default: 24, range: 0...168)
-        guard options.demo else {
+    /// The validated settings.
+    struct Resolved {
+        var enabled: Bool
+        var machines: Int
+        var historyHours: Int
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
+        Resolved(enabled: options.demo,
+                 machines: try settings.int("demo-machines", flag: options.demoMachines, default: 12, range: 1...100_000),
+                 historyHours: try settings.int("demo-history-hours", flag: options.demoHistoryHours, default: 24, range: 0...168))
+    }
+
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability, logger: Logger) async throws {
+        let history = resolved.historyHours
+        guard resolved.enabled else {
             publisher = nil
             return
         }
-        let factory = FactorySimulator(seed: 42, machineCount: machines)
+        let factory = FactorySimulator(seed: 42, machineCount: resolved.machines)
         if let engine = oee.engine { try await DemoSetup.configure(engine, factory: factory) }
         var publisher = SimulationPublisher(factory: factory, target: .embedded(mqtt.broker), interval: .seconds(1), qos: .atLeastOnce,
                                             logger: logger)

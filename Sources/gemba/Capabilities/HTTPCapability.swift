@@ -33,21 +33,35 @@ struct HTTPCapability: Capability {
     let port: Int
     let services: [any Service]
 
+    /// The validated settings.
+    struct Resolved {
+        var host: String
+        var port: Int
+        var tls: TLSConfiguration?
+        var publicMetrics: Bool
+        var origins: Set<String>
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
+        let fromEnvironment = ProcessInfo.processInfo.environment["GEMBA_CORS_ORIGINS"]?.split(separator: ",").map(String.init) ?? []
+        return Resolved(host: settings.string("http-host", flag: options.httpHost)?.value ?? "127.0.0.1",
+                        port: try settings.int("http-port", flag: options.httpPort, default: 8080, range: 0...65535),
+                        tls: try ServerTLS.load(cert: settings.string("http-tls-cert", flag: options.httpTlsCert),
+                                                key: settings.string("http-tls-key", flag: options.httpTlsKey), what: "--http-tls"),
+                        publicMetrics: !options.metricsAuth, origins: Set(options.corsOrigin + fromEnvironment))
+    }
+
     /// The application serving `capabilities`' endpoints, with the context they configure.
-    init(_ options: Options, settings: Settings, capabilities: [any Capability], telemetry: TelemetryCapability,
-         access: AccessCapability, metrics: PrometheusCollectorRegistry, started: @escaping @Sendable (String) -> Void,
-         logger: Logger) throws {
-        let host = settings.string("http-host", flag: options.httpHost)?.value ?? "127.0.0.1"
-        port = try settings.int("http-port", flag: options.httpPort, default: 8080, range: 0...65535)
-        let tls = try ServerTLS.load(cert: settings.string("http-tls-cert", flag: options.httpTlsCert),
-                                     key: settings.string("http-tls-key", flag: options.httpTlsKey), what: "--http-tls")
+    init(_ resolved: Resolved, capabilities: [any Capability], telemetry: TelemetryCapability, access: AccessCapability,
+         metrics: PrometheusCollectorRegistry, started: @escaping @Sendable (String) -> Void, logger: Logger) throws {
+        let (host, tls) = (resolved.host, resolved.tls)
+        port = resolved.port
         var server = ServerContext(
             store: telemetry.store, pipeline: telemetry.pipeline, hub: telemetry.hub, access: access.service,
             validation: telemetry.validation,
             metrics: { var buffer: [UInt8] = []; metrics.emit(into: &buffer); return buffer }, logger: logger)
-        server.publicMetrics = !options.metricsAuth
-        let fromEnvironment = ProcessInfo.processInfo.environment["GEMBA_CORS_ORIGINS"]?.split(separator: ",").map(String.init) ?? []
-        server.allowedOrigins = Set(options.corsOrigin + fromEnvironment)
+        server.publicMetrics = resolved.publicMetrics
+        server.allowedOrigins = resolved.origins
         for capability in capabilities { capability.configure(&server) }
         let scheme = tls == nil ? "http" : "https"
         services = [try HTTPServer.application(server, groups: capabilities.flatMap(\.endpoints), host: host, port: port, tls: tls) { port in

@@ -53,17 +53,28 @@ struct MQTTCapability: Capability {
     let upstream: UpstreamSubscriber?
     let sparkplug: SparkplugHostService
 
-    init(_ options: Options, settings: Settings, telemetry: TelemetryCapability, access: AccessCapability,
-         sparkplug: SparkplugCapability, demo: Bool, logger: Logger) throws {
-        var configuration = try Self.configuration(options, settings)
-        configuration.authenticator = DeviceAuthenticator(access: access.service, allowAnonymous: demo || options.mqttAllowAnonymous)
+    /// The validated settings.
+    struct Resolved {
+        var configuration: BrokerConfiguration
+        var upstream: MQTTClientConfiguration?
+        var allowAnonymous: Bool
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
+        Resolved(configuration: try configuration(options, settings),
+                 upstream: try settings.string("mqtt-upstream", flag: options.mqttUpstream).map { try BrokerURL.parse($0.value, source: $0.source) },
+                 allowAnonymous: options.mqttAllowAnonymous)
+    }
+
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, access: AccessCapability, sparkplug: SparkplugCapability, demo: Bool,
+         logger: Logger) {
+        var configuration = resolved.configuration
+        configuration.authenticator = DeviceAuthenticator(access: access.service, allowAnonymous: demo || resolved.allowAnonymous)
         configuration.authorizer = TenantTopicAuthorizer(sparkplug: sparkplug.host.configuration.host.mapping)
         configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
         self.configuration = configuration
         broker = MQTTBroker(configuration: configuration, logger: logger)
-        upstream = try settings.string("mqtt-upstream", flag: options.mqttUpstream).map {
-            UpstreamSubscriber(configuration: try BrokerURL.parse($0.value, source: $0.source), ingest: telemetry.mqttIngest, logger: logger)
-        }
+        upstream = resolved.upstream.map { UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, logger: logger) }
         self.sparkplug = sparkplug.host
     }
 

@@ -34,9 +34,14 @@ struct SparkplugCapability: Capability {
     let upstreams: [MQTTClientConfiguration]
     let logger: Logger
 
-    init(_ options: Options, settings: Settings, telemetry: TelemetryCapability, logger: Logger) throws {
+    /// The validated settings.
+    struct Resolved {
+        var configuration: SparkplugHostService.Configuration
+        var upstreams: [MQTTClientConfiguration]
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
         var configuration = SparkplugHostService.Configuration()
-        configuration.validation = telemetry.validation
         if let hostID = settings.string("sparkplug-host-id", flag: options.sparkplugHostId) {
             do {
                 _ = try SparkplugTopic(parsing: SparkplugHostState.topic(host: hostID.value))
@@ -57,12 +62,19 @@ struct SparkplugCapability: Capability {
             "sparkplug-reorder-timeout", flag: options.sparkplugReorderTimeout, default: 2_000, range: 0...600_000))
         configuration.host.rebirthInterval = Int64(try settings.int(
             "sparkplug-rebirth-interval", flag: options.sparkplugRebirthInterval, default: 5_000, range: 0...3_600_000))
-        host = SparkplugHostService(configuration: configuration, pipeline: telemetry.pipeline, logger: logger)
         let fromEnvironment = ProcessInfo.processInfo.environment["GEMBA_SPARKPLUG_UPSTREAM"]?
             .split(separator: ",").map { (String($0), "GEMBA_SPARKPLUG_UPSTREAM") } ?? []
-        upstreams = try (options.sparkplugUpstream.map { ($0, "--sparkplug-upstream") } + fromEnvironment).map {
+        let upstreams = try (options.sparkplugUpstream.map { ($0, "--sparkplug-upstream") } + fromEnvironment).map {
             try BrokerURL.parse($0.0, source: $0.1)
         }
+        return Resolved(configuration: configuration, upstreams: upstreams)
+    }
+
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, logger: Logger) {
+        var configuration = resolved.configuration
+        configuration.validation = telemetry.validation
+        host = SparkplugHostService(configuration: configuration, pipeline: telemetry.pipeline, logger: logger)
+        upstreams = resolved.upstreams
         self.logger = logger
     }
 

@@ -32,11 +32,24 @@ struct TelemetryCapability: Capability {
     let mqttIngest: MQTTIngest
     let logger: Logger
 
-    init(_ options: Options, settings: Settings, logger: Logger) async throws {
-        dataDirectory = settings.string("data-dir", flag: options.dataDir)?.value ?? "gemba-data"
-        let durability = try Self.durability(settings.string("durability", flag: options.durability))
+    /// The validated settings.
+    struct Resolved {
+        var dataDirectory: String
+        var durability: SQLiteStore.Durability
+        var validation: SampleValidation
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
         let maxAgeDays = try settings.int("ingest-max-age-days", flag: options.ingestMaxAgeDays, default: 30, range: 1...36_500)
-        validation = SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day)
+        return Resolved(dataDirectory: settings.string("data-dir", flag: options.dataDir)?.value ?? "gemba-data",
+                        durability: try durability(settings.string("durability", flag: options.durability)),
+                        validation: SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day))
+    }
+
+    init(_ resolved: Resolved, logger: Logger) async throws {
+        dataDirectory = resolved.dataDirectory
+        let durability = resolved.durability
+        validation = resolved.validation
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         } catch {
