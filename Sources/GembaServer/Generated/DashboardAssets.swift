@@ -391,6 +391,9 @@ fieldset.group > button { justify-self: start; }
   body { background: #fff; color: #000; } .card, .kpi { border-color: #999; break-inside: avoid; }
   .legend span::before, .bar, svg.bars rect { print-color-adjust: exact; -webkit-print-color-adjust: exact; }  /* bars are backgrounds */
 }
+#asset-table td:first-child, #asset-table td:nth-child(6) { white-space: nowrap; }
+#asset-table td:nth-child(5) { white-space: pre-line; font-size: .9rem; }
+#asset-table .actions { display: flex; gap: .3rem; flex-wrap: wrap; }
 
 """####),
         "app.js": ("text/javascript; charset=utf-8", ####"""
