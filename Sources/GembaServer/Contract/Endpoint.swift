@@ -81,7 +81,7 @@ public struct Endpoint: Sendable {
         if body != nil || parameters.contains(where: { $0.location != .header }) {
             add(.problem(400, "A parameter or the body is invalid; detail names it"))
         }
-        if let body, body.mediaType != nil { add(.problem(413, "The body is larger than the route accepts")) }
+        if body != nil { add(.problem(413, "The body is larger than the route accepts")) }
         return replies.sorted { $0.status < $1.status }
     }
 
@@ -143,8 +143,8 @@ public struct Parameter: Sendable {
 
 /// The request body an endpoint reads.
 public struct Body: Sendable {
-    /// `application/json` unless said otherwise; nil: none is read (a WebSocket).
-    public let mediaType: String?
+    /// `application/json` unless said otherwise.
+    public let mediaType: String
     public let schema: Schema
     public let required: Bool
 

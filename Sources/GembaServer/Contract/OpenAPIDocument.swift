@@ -113,11 +113,11 @@ struct OpenAPIDocument {
                     json.array { json in for parameter in endpoint.parameters { write(parameter, into: &json, components: &components) } }
                 }
             }
-            if let body = endpoint.body, let mediaType = body.mediaType {
+            if let body = endpoint.body {
                 json.field("requestBody") { json in
                     json.object { json in
                         json.field("required") { $0.bool(body.required) }
-                        json.field("content") { json in content(mediaType, body.schema, into: &json, components: &components) }
+                        json.field("content") { json in content([(body.mediaType, body.schema)], into: &json, components: &components) }
                     }
                 }
             }
@@ -162,20 +162,18 @@ struct OpenAPIDocument {
                 }
             }
             if !reply.contents.isEmpty {
-                json.field("content") { json in
-                    json.object { json in
-                        for (mediaType, schema) in reply.contents {
-                            json.field(mediaType) { json in json.object { $0.field("schema") { schema.write(into: &$0, components: &components) } } }
-                        }
-                    }
-                }
+                json.field("content") { json in content(reply.contents, into: &json, components: &components) }
             }
         }
     }
 
-    private static func content(_ mediaType: String, _ schema: Schema, into json: inout JSONWriter, components: inout [String: Schema]) {
+    /// A `content` object: each media type with its schema.
+    private static func content(_ contents: [(mediaType: String, schema: Schema)], into json: inout JSONWriter,
+                                components: inout [String: Schema]) {
         json.object { json in
-            json.field(mediaType) { json in json.object { $0.field("schema") { schema.write(into: &$0, components: &components) } } }
+            for (mediaType, schema) in contents {
+                json.field(mediaType) { json in json.object { $0.field("schema") { schema.write(into: &$0, components: &components) } } }
+            }
         }
     }
 

@@ -56,8 +56,8 @@ struct ReferencePage {
             }
             html += "</table>"
         }
-        if let body = endpoint.body, let mediaType = body.mediaType {
-            html += "<p><b>Body</b> (<code>\(mediaType)</code>): \(Self.describe(body.schema, components: &components))</p>"
+        if let body = endpoint.body {
+            html += "<p><b>Body</b> (<code>\(body.mediaType)</code>): \(Self.describe(body.schema, components: &components))</p>"
         }
         if let frames = endpoint.frames { html += "<p><b>Frames</b>: \(Self.describe(frames, components: &components))</p>" }
         html += "<table><tr><th>Status</th><th>Meaning</th><th>Body</th></tr>"

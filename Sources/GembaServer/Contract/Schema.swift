@@ -96,6 +96,16 @@ public struct Schema: Sendable {
         return Schema([("anyOf", .schemas([self, Schema([("type", .text("null"))])]))])
     }
 
+    /// The same object schema with one more required member (and no name: it is another shape).
+    public func withMember(_ member: String, _ schema: Schema) -> Schema {
+        guard case .properties(let properties)? = self["properties"] else { return self }
+        var required: [String] = []
+        if case .texts(let names)? = self["required"] { required = names }
+        var copy = adding("properties", .properties(properties + [(member, schema)])).adding("required", .texts(required + [member]))
+        copy.name = nil
+        return copy
+    }
+
     /// The same schema with a description people read in the reference.
     public func described(_ text: String) -> Schema { adding("description", .text(text)) }
 

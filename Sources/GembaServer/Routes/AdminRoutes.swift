@@ -160,11 +160,7 @@ struct AdminRoutes {
 
     /// The object with its secret, shown once.
     static func issued(_ object: Schema, secret: String, name: String) -> Schema {
-        guard case .properties(var properties)? = object["properties"], case .texts(var required)? = object["required"] else { return object }
-        properties.append((secret, Schema.string.described("Shown once; store it now")))
-        required.append(secret)
-        return Schema([("type", .text("object")), ("properties", .properties(properties)), ("required", .texts(required)),
-                       ("additionalProperties", .flag(false))], name: name)
+        object.withMember(secret, Schema.string.described("Shown once; store it now")).named(name)
     }
 
     static let member = Schema.object([
