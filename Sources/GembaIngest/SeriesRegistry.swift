@@ -14,7 +14,8 @@ public struct SeriesRegistry: Sendable {
     private var keysByID: [Int64: SeriesKey] = [:]
     private var machines: [TenantID: Set<AssetPath>] = [:]
     private var tagCounts: [TenantID: [AssetPath: Int]] = [:]
-    /// Machines that keep their history and take no new data.
+    /// Machines that keep their history and take no new data; a tenant with none has no entry,
+    /// so `retired.isEmpty` is the one check a plan pays while nothing is retired.
     private var retired: [TenantID: Set<AssetPath>] = [:]
     private(set) var limits: [TenantID: TenantLimits] = [:]
 
@@ -33,7 +34,7 @@ public struct SeriesRegistry: Sendable {
 
     /// The registered series as they are now, for lock-free lookups elsewhere.
     public var directory: SeriesDirectory {
-        guard retired.values.contains(where: { !$0.isEmpty }) else { return SeriesDirectory(series: series) }
+        guard !retired.isEmpty else { return SeriesDirectory(series: series) }
         return SeriesDirectory(series: series.filter { retired[$0.key.tenant]?.contains($0.key.machine) != true })
     }
 
@@ -118,7 +119,12 @@ public struct SeriesRegistry: Sendable {
 
     /// Marks a machine retired (its points are refused) or back in service.
     public mutating func setRetired(_ machine: AssetPath, tenant: TenantID, _ isRetired: Bool) {
-        if isRetired { retired[tenant, default: []].insert(machine) } else { retired[tenant]?.remove(machine) }
+        if isRetired {
+            retired[tenant, default: []].insert(machine)
+        } else {
+            retired[tenant]?.remove(machine)
+            if retired[tenant]?.isEmpty == true { retired[tenant] = nil }
+        }
     }
 
     /// Registers a machine before its data, within the tenant's machine limit; known machines pass.
@@ -141,7 +147,10 @@ public struct SeriesRegistry: Sendable {
         }
         if machines[tenant]?.remove(machine) != nil { machines[tenant, default: []].insert(target) }
         if let count = tagCounts[tenant]?.removeValue(forKey: machine) { tagCounts[tenant]?[target] = count }
-        if retired[tenant]?.remove(machine) != nil { retired[tenant, default: []].insert(target) }
+        if retired[tenant]?.contains(machine) == true {
+            setRetired(machine, tenant: tenant, false)
+            setRetired(target, tenant: tenant, true)
+        }
     }
 
     /// Forgets a deleted machine and its series.
@@ -152,7 +161,7 @@ public struct SeriesRegistry: Sendable {
         }
         machines[tenant]?.remove(machine)
         tagCounts[tenant]?[machine] = nil
-        retired[tenant]?.remove(machine)
+        setRetired(machine, tenant: tenant, false)
     }
 
     private static func mismatch(_ key: SeriesKey, _ value: SampleValue, _ type: ValueType) -> ModelError {
