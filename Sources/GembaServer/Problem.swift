@@ -1,3 +1,4 @@
+internal import GembaCore
 public import Hummingbird
 internal import NIOCore
 
@@ -35,4 +36,26 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
     static func badRequest(_ detail: String) -> Problem { Problem(.badRequest, detail) }
     static func notFound(_ detail: String) -> Problem { Problem(.notFound, detail) }
+}
+
+extension Problem {
+    /// The HTTP form of a rule a request broke in a core module: 404 for what does not exist,
+    /// 409 for a collision with what exists, 422 for the rest (the request was well formed).
+    init(_ error: ModelError) {
+        switch error.code {
+        case .notFound: self.init(.notFound, error.message)
+        case .conflict: self.init(.conflict, error.message)
+        default: self.init(.unprocessableContent, error.message)
+        }
+    }
+}
+
+/// Runs a call into a core module (the OEE engine, the asset model), turning its model errors into problems.
+@discardableResult
+func refusingModelErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ModelError {
+        throw Problem(error)
+    }
 }

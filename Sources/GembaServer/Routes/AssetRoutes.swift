@@ -25,7 +25,7 @@ struct AssetRoutes {
                      responses: [.json(200, "The asset now", Self.details), .problem(422, "A field is not valid (the detail names it)"),
                                  Self.unavailable]) { request, context in
                 let body = try await RequestBody.read(request)
-                let details = try await mapped {
+                let details = try await refusingModelErrors {
                     try await manager().save(try Self.details(from: body), tenant: context.tenant, by: try context.requireCaller().name)
                 }
                 await server.audit(context, "asset.update", target: details.path, detail: "level=\(details.level.rawValue)")
@@ -38,7 +38,7 @@ struct AssetRoutes {
                 let body = try await RequestBody.read(request)
                 let machine = try QueryRoutes.machinePath(try body.string("machine"))
                 guard case .bool(let retired)? = body.json["retired"] else { throw Problem.badRequest("\"retired\" is required: true or false") }
-                let details = try await mapped {
+                let details = try await refusingModelErrors {
                     try await manager().retire(machine, retired, tenant: context.tenant, by: try context.requireCaller().name)
                 }
                 await server.audit(context, retired ? "machine.retire" : "machine.reactivate", target: machine.description, detail: "")
@@ -53,7 +53,7 @@ struct AssetRoutes {
                 let body = try await RequestBody.read(request)
                 let machine = try QueryRoutes.machinePath(try body.string("machine"))
                 let target = try QueryRoutes.machinePath(try body.string("to"))
-                let details = try await mapped {
+                let details = try await refusingModelErrors {
                     try await manager().move(machine, to: target, tenant: context.tenant, by: try context.requireCaller().name)
                 }
                 await server.audit(context, "machine.move", target: machine.description, detail: "to=\(target)")
@@ -70,7 +70,7 @@ struct AssetRoutes {
                 guard request.uri.queryParameters.get("confirm") == machine.description else {
                     throw Problem.badRequest("confirm must repeat the machine's path: deleting \(machine) cannot be undone")
                 }
-                let samples = try await mapped { try await manager().delete(machine, tenant: context.tenant) }
+                let samples = try await refusingModelErrors { try await manager().delete(machine, tenant: context.tenant) }
                 await server.audit(context, "machine.delete", target: machine.description, detail: "samples=\(samples)")
                 var json = JSONWriter()
                 json.object { json in
@@ -89,7 +89,7 @@ struct AssetRoutes {
                 let body = try await RequestBody.read(request)
                 let machine = try QueryRoutes.machinePath(try body.string("machine"))
                 let tag = try body.string("tag")
-                let series = try await mapped {
+                let series = try await refusingModelErrors {
                     try await manager().updateTag(try Self.tagDetails(from: body), valueType: body.optionalString("value_type"),
                                                   tenant: context.tenant, machine: machine, tag: tag)
                 }
@@ -110,19 +110,5 @@ struct AssetRoutes {
     private func manager() throws -> AssetManager {
         guard let manager = AssetManager(server) else { throw Problem(.serviceUnavailable, "this store keeps no asset model") }
         return manager
-    }
-
-    /// Runs an asset change, turning its model errors into problems (400, 404, 409, 422).
-    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as ModelError {
-            switch error.code {
-            case .notFound: throw Problem.notFound(error.message)
-            case .conflict: throw Problem(.conflict, error.message)
-            case .limitExceeded, .invalid: throw Problem(.unprocessableContent, error.message)
-            default: throw Problem.badRequest(error.message)
-            }
-        }
     }
 }

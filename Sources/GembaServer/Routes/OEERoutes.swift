@@ -277,7 +277,7 @@ struct OEERoutes {
         let (machine, start) = try stopIdentity(body)
         let reason = try body.string("reason")
         let caller = try context.requireCaller()
-        let stops = try await mapped {
+        let stops = try await refusingModelErrors {
             try await engine().assignReason(tenant: context.tenant, machine: machine, stopStart: start, reason: reason,
                                             faultCode: body.optionalString("faultCode"), by: caller.name)
         }
@@ -300,7 +300,7 @@ struct OEERoutes {
             }
         }
         let caller = try context.requireCaller()
-        let stops = try await mapped {
+        let stops = try await refusingModelErrors {
             try await engine().split(tenant: context.tenant, machine: machine, stopStart: start, parts: parts,
                                      faultCode: body.optionalString("faultCode"), by: caller.name)
         }
@@ -324,7 +324,7 @@ struct OEERoutes {
 
     private func setReason(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let reason = try await Self.decode(ReasonCode.self, from: request)
-        try await mapped { try await engine().setReason(reason, tenant: context.tenant) }
+        try await refusingModelErrors { try await engine().setReason(reason, tenant: context.tenant) }
         return try Self.encoded(reason)
     }
 
@@ -340,7 +340,7 @@ struct OEERoutes {
         let site = try context.parameters.require("site")
         do { try AssetPath.validate(segment: site, role: "site") } catch { throw Problem.badRequest(error.message) }
         let calendar = try await Self.decode(ShiftCalendar.self, from: request)
-        try await mapped { try await engine().setCalendar(calendar, tenant: context.tenant, site: site) }
+        try await refusingModelErrors { try await engine().setCalendar(calendar, tenant: context.tenant, site: site) }
         return try Self.encoded(calendar)
     }
 
@@ -352,7 +352,7 @@ struct OEERoutes {
     private func setSettings(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let machine = try QueryRoutes.machinePath(request.uri.queryParameters.get("machine") ?? "")
         let settings = try await Self.decode(MachineProductionSettings.self, from: request)
-        try await mapped { try await engine().setSettings(settings, tenant: context.tenant, machine: machine) }
+        try await refusingModelErrors { try await engine().setSettings(settings, tenant: context.tenant, machine: machine) }
         return try Self.encoded(settings)
     }
 
@@ -374,21 +374,11 @@ struct OEERoutes {
         let order = ProductionOrder(id: id, machine: try QueryRoutes.machinePath(try body.string("machine")),
                                     product: try body.string("product"), targetQuantity: target, start: start,
                                     end: try body.optionalInt("end"), idealCycleTime: try body.optionalInt("idealCycleTime"))
-        try await mapped { try await engine().saveOrder(order, tenant: context.tenant) }
+        try await refusingModelErrors { try await engine().saveOrder(order, tenant: context.tenant) }
         return try Self.encoded(order)
     }
 
     // MARK: Helpers
-
-    /// Runs an engine call, turning its model errors into problems (400, 404).
-    @discardableResult
-    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as ModelError {
-            throw error.code == .notFound ? Problem.notFound(error.message) : Problem(.unprocessableContent, error.message)
-        }
-    }
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
         let buffer: ByteBuffer
