@@ -230,9 +230,8 @@ public final class SQLiteStore: TelemetryStore {
     /// `sample` (one primary-key seek each; no table is updated per commit for this).
     public func latest(series: [Int64]) async throws -> [Int64: Sample] {
         guard !series.isEmpty else { return [:] }
-        let series = Array(Set(series))  // a series named twice is read once
         let pending = memtable.state.withLock { table in series.compactMap { id in table.newest(of: id).map { (id, $0) } } }
-        var result = Dictionary(uniqueKeysWithValues: pending)
+        var result = Dictionary(pending, uniquingKeysWith: { first, _ in first })  // a series asked for twice is answered once
         let stored = try await pool.read { db in
             var found: [Int64: Sample] = [:]
             for id in series {

@@ -93,6 +93,8 @@ struct StoreConformance {
         #expect(try await store.latest(series: [series.id])[series.id] == Self.at(5000, 5))
         _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: Self.at(9000, 9))]))
         #expect(try await store.latest(series: [series.id])[series.id] == Self.at(9000, 9))
+        // A series asked for twice (a query naming it by series and by machine) is answered once, not a trap.
+        #expect(try await store.latest(series: [series.id, series.id]) == [series.id: Self.at(9000, 9)])
     }
 
     /// Rollup-backed buckets equal buckets computed straight from the raw samples, for ranges
