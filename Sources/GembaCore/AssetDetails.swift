@@ -52,8 +52,10 @@ public struct AssetDetails: Sendable, Hashable {
     /// Checks the path against the level and the texts against their limits; the message names the field.
     public func validate() throws(ModelError) {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard level.segmentCounts.contains(segments.count) else {
-            throw ModelError(.invalidPath, "a \(level.rawValue) path has \(level.segmentCounts.lowerBound == level.segmentCounts.upperBound ? "\(level.segmentCounts.lowerBound)" : "\(level.segmentCounts.lowerBound) or \(level.segmentCounts.upperBound)") segments, got \(segments.count) in '\(path)'")
+        let counts = level.segmentCounts
+        guard counts.contains(segments.count) else {
+            let expected = counts.count == 1 ? "\(counts.lowerBound)" : "\(counts.lowerBound) or \(counts.upperBound)"
+            throw ModelError(.invalidPath, "a \(level.rawValue) path has \(expected) segments, got \(segments.count) in '\(path)'")
         }
         for segment in segments { try AssetPath.validate(segment: segment, role: level.rawValue + " path segment") }
         if let displayName, !(1...200).contains(displayName.count) {
