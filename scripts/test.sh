@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every Gemba test: unit tests, our client against mosquitto, and our broker against
-# mosquitto_pub/mosquitto_sub and Eclipse Paho. Installs the peers when missing, starts them on
-# loopback, and stops everything on exit.
+# Runs every Gemba test: the set-up from nothing (scripts/check-setup.sh), unit tests, our client
+# against mosquitto, our broker against mosquitto_pub/mosquitto_sub and Eclipse Paho, the interop
+# and browser tests, and the API contract (schemathesis, a generated client, the README's examples).
+# Installs the peers when missing, starts them on loopback, and stops everything on exit.
+# `--setup-only` stops after installing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -196,7 +198,7 @@ SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$
 grep -E "generated|passed|Seed" "$WORK/schemathesis.log" | tail -3
 
 if grep -E "Fatal error|Segmentation" "$WORK"/serve*.log; then fail "gemba serve crashed"; fi
-for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET"; do
+for secret in "$GEMBA_ADMIN_PASSWORD" "$VIEWER_KEY" "$DEVICE_SECRET" "$CONTRACT_KEY"; do
     if grep -qF -- "$secret" "$WORK"/serve*.log; then fail "a secret appeared in a server log"; fi
 done
 kill -0 "${PIDS[0]}" || fail "gemba serve died during the tests"
