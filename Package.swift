@@ -77,6 +77,7 @@ let package = Package(
             dependencies: ["GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .target(name: "GembaRules", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -172,6 +173,7 @@ let package = Package(
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",

@@ -1,0 +1,104 @@
+public import GembaCore
+
+/// A rule as people configure it: its condition and timing (``RuleExpression``, from the rule
+/// syntax), how urgent it is and how it escalates, which machines it watches and how its alarms behave.
+public struct AlarmRule: Hashable, Sendable {
+    /// Stable, URL-safe name within the tenant (`spindle-overheat`).
+    public var id: String
+    public var name: String
+    public var description: String?
+    /// The rule's text, as written (the expression's source).
+    public var text: String
+    public var expression: RuleExpression
+    public var severity: Severity
+    /// Severity raised by how long the alarm has stood (and, optionally, a condition): the highest stage that holds wins.
+    public var escalation: [EscalationStage]
+    /// The machines it watches: a site, area, line or machine path; nil: every machine of the tenant.
+    public var scope: String?
+    /// Only machines that have this tag (a template over the fleet); nil: every machine in scope.
+    public var requiredTag: String?
+    /// A latching alarm stays until acknowledged, even after its condition clears.
+    public var latching = false
+    /// The longest an operator may shelve one of its alarms, in milliseconds.
+    public var longestShelve: Int64 = 8 * 3_600_000
+    public var chattering = ChatteringPolicy()
+    /// States or state categories during which its alarms are suppressed by design.
+    public var suppressWhen: [String] = ["planned_stop", "not_scheduled"]
+    /// When the rule applies; nil: always.
+    public var schedule: RuleSchedule?
+    public var labels: [String: String] = [:]
+    public var enabled = true
+
+    public init(id: String, name: String, text: String, expression: RuleExpression, severity: Severity) {
+        self.id = id
+        self.name = name
+        self.text = text
+        self.expression = expression
+        self.severity = severity
+        self.escalation = []
+    }
+
+    /// Whether the rule watches `machine`, given the tags it has.
+    public func watches(_ machine: AssetPath, hasTag: (String) -> Bool) -> Bool {
+        if let scope, !(machine.description == scope || machine.description.hasPrefix(scope + "/")) { return false }
+        if let requiredTag, !hasTag(requiredTag) { return false }
+        return true
+    }
+
+    /// Checks what the syntax cannot: a usable id, delays, escalation in order.
+    public func validate() throws(ModelError) {
+        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
+            throw ModelError(.invalid, "a rule id is 1–64 of A-Z a-z 0-9 - _")
+        }
+        guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a rule's name is 1–200 characters") }
+        guard longestShelve > 0, longestShelve <= 7 * 86_400_000 else {
+            throw ModelError(.invalid, "the longest shelve is between 1 second and 7 days")
+        }
+        guard chattering.activations >= 2, chattering.window > 0 else {
+            throw ModelError(.invalid, "chattering needs at least 2 activations in a positive window")
+        }
+        if let scope { _ = try AssetPath.validatePrefix(scope) }
+        for stage in escalation where stage.after <= 0 && stage.when == nil {
+            throw ModelError(.invalid, "an escalation stage needs \"after\" longer than 0 or a \"when\" condition")
+        }
+    }
+}
+
+/// A severity an alarm takes once it has stood for `after` milliseconds (and while `when` holds, if given).
+public struct EscalationStage: Hashable, Sendable {
+    public var after: Int64
+    public var severity: Severity
+    public var when: Condition?
+    public init(after: Int64, severity: Severity, when: Condition? = nil) {
+        self.after = after
+        self.severity = severity
+        self.when = when
+    }
+}
+
+/// When a rule applies: given hours on given weekdays in a time zone (a shift pattern, weekends off).
+public struct RuleSchedule: Hashable, Sendable {
+    /// Weekdays, 1 = Monday … 7 = Sunday.
+    public var weekdays: Set<Int>
+    /// Minutes after local midnight; a window whose end is before its start runs past midnight.
+    public var start: Int
+    public var end: Int
+    public var timeZone: String
+
+    public init(weekdays: Set<Int>, start: Int, end: Int, timeZone: String) {
+        self.weekdays = weekdays
+        self.start = start
+        self.end = end
+        self.timeZone = timeZone
+    }
+}
+
+extension AssetPath {
+    /// Checks a site, area, line or machine path (1–4 segments) and answers its segments.
+    public static func validatePrefix(_ path: String) throws(ModelError) -> [Substring] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...4).contains(segments.count) else { throw ModelError(.invalidPath, "\"\(path)\" is not a site, area, line or machine path") }
+        for segment in segments { try validate(segment: segment, role: "path segment") }
+        return segments
+    }
+}
