@@ -77,7 +77,11 @@ let package = Package(
             dependencies: ["GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
-        .target(name: "GembaRules", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(
+            name: "GembaRules",
+            dependencies: ["GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -97,8 +101,8 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "MQTTBroker", "MQTTClient", "MQTTCodec",
-                "Sparkplug",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "GembaRules", "MQTTBroker", "MQTTClient",
+                "MQTTCodec", "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -135,7 +139,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "Sparkplug",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "Sparkplug",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,13 +177,13 @@ let package = Package(
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
-        .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
             dependencies: [
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "GembaAnalytics",
-                "MQTTBroker",
+                "GembaRules", "MQTTBroker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -8,10 +8,14 @@ public struct PeriodicService: Service {
     private let interval: Duration
     private let logger: Logger
     private let work: @Sendable () async throws -> Void
+    private let lastPass: Bool
 
-    public init(_ name: String, every interval: Duration, logger: Logger, work: @escaping @Sendable () async throws -> Void) {
+    /// With `lastPass`, `work` runs once more after graceful shutdown began (a flush of what is in memory).
+    public init(_ name: String, every interval: Duration, lastPass: Bool = false, logger: Logger,
+                work: @escaping @Sendable () async throws -> Void) {
         self.name = name
         self.interval = interval
+        self.lastPass = lastPass
         self.logger = logger
         self.work = work
     }
@@ -27,6 +31,12 @@ public struct PeriodicService: Service {
                 }
                 try await Task.sleep(for: interval)
             }
+        }
+        guard lastPass else { return }
+        do {
+            try await work()
+        } catch {
+            logger.error("last pass at shutdown failed", metadata: ["task": "\(name)", "error": "\(error)"])
         }
     }
 }

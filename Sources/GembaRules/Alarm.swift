@@ -61,9 +61,9 @@ public struct AlarmActionError: Error, Hashable, Sendable, CustomStringConvertib
 /// One alarm instance's life cycle: a pure state machine. The rule's tracker reports the condition
 /// raising and clearing; people acknowledge, shelve, comment and take it out of service; the clock
 /// ends shelving and chattering. Each event returns the journal entries it caused.
-public struct Alarm: Hashable, Sendable {
+public struct Alarm: Hashable, Sendable, Codable {
     /// A timed shelve.
-    public struct Shelf: Hashable, Sendable {
+    public struct Shelf: Hashable, Sendable, Codable {
         public var until: Int64
         public var reason: String
         public var by: String

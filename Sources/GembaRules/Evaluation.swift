@@ -24,7 +24,8 @@ public struct EvaluationContext {
     public var kpis: [Operand.KPI: Double]
     /// The category of a state value (`breakdown` → `unplanned_stop`), from the reason catalogue.
     public var stateCategory: (String) -> String?
-    /// Since when the machine has been watched: `no_data` of a tag never seen counts from here.
+    /// Since when the machine has been watched (its first sample, the rule's creation, the server's
+    /// start): `no_data` of a tag not seen since counts from here, so a restart raises no false silence.
     public var watchingSince: Int64
     public var now: Int64
 
@@ -36,6 +37,14 @@ public struct EvaluationContext {
         self.stateCategory = stateCategory
         self.watchingSince = watchingSince
         self.now = now
+    }
+}
+
+extension EvaluationContext {
+    /// When `tag` last reported while watched; nil: not since watching began.
+    func lastSample(of tag: String) -> Int64? {
+        guard let time = signals.latest[tag]?.time.millisecondsSinceEpoch, time >= watchingSince else { return nil }
+        return time
     }
 }
 
@@ -78,8 +87,9 @@ extension Condition {
             }
             return Truth(found != negated)
         case .noData(let tag, let duration):
-            let last = context.signals.latest[tag]?.time.millisecondsSinceEpoch ?? context.watchingSince
-            return Truth(context.now - last >= duration)
+            if let last = context.lastSample(of: tag) { return Truth(context.now - last >= duration) }
+            // Nothing seen since watching began (a new rule, a restart): silent only once watched for the whole duration.
+            return context.now - context.watchingSince >= duration ? .yes : .unknown
         case .all(let parts):
             var result = Truth.yes
             for part in parts {
@@ -110,7 +120,7 @@ extension Condition {
         switch self {
         case .compare, .member: return nil
         case .noData(let tag, let duration):
-            let due = (context.signals.latest[tag]?.time.millisecondsSinceEpoch ?? context.watchingSince) + duration
+            let due = (context.lastSample(of: tag) ?? context.watchingSince) + duration
             return due > context.now ? due : nil
         case .all(let parts), .any(let parts): return parts.compactMap { $0.nextTimeChange(context) }.min()
         case .not(let inner): return inner.nextTimeChange(context)

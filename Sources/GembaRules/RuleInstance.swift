@@ -3,7 +3,7 @@ internal import Foundation
 /// Turns a condition's truth over time into raise and clear moments: the on-delay (`for 2m`), N of M
 /// samples, the clear condition and its off-delay. The running timers are plain values, so they are
 /// persisted with the alarm and resume after a restart.
-public struct ConditionTracker: Hashable, Sendable {
+public struct ConditionTracker: Hashable, Sendable, Codable {
     public internal(set) var active = false
     /// Since when the condition has held while not yet raised (the on-delay running).
     public internal(set) var raiseSince: Int64?
@@ -71,7 +71,7 @@ public struct ConditionTracker: Hashable, Sendable {
 
 /// One rule watching one machine: its condition tracker and its alarm. Pure: the engine and the
 /// backtest feed it the machine's signals at sample times and at deadlines, and journal what it answers.
-public struct RuleInstance: Hashable, Sendable {
+public struct RuleInstance: Hashable, Sendable, Codable {
     public internal(set) var tracker = ConditionTracker()
     public internal(set) var alarm: Alarm
 

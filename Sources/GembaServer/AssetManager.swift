@@ -1,6 +1,7 @@
 internal import GembaAnalytics
 internal import GembaCore
 internal import GembaIngest
+internal import GembaRules
 internal import GembaStorage
 
 /// Carries out changes to the asset model everywhere they matter: the store (one transaction
@@ -11,6 +12,7 @@ struct AssetManager {
     let telemetry: any TelemetryStore
     let pipeline: IngestPipeline
     let oee: OEEEngine?
+    let alarms: AlarmEngine?
 
     /// Nil when the server's store keeps no asset model.
     init?(_ server: ServerContext) {
@@ -19,6 +21,7 @@ struct AssetManager {
         telemetry = server.store
         pipeline = server.pipeline
         oee = server.oee
+        alarms = server.alarms
     }
 
     /// Every site, area, line and machine the tenant's machines imply or someone described, in path order.
@@ -76,6 +79,7 @@ struct AssetManager {
         try await store.moveMachine(machine, to: target, tenant: tenant)
         try pipeline.updateRegistry { registry in registry.move(machine, to: target, tenant: tenant) }
         oee?.machineMoved(tenant: tenant, from: machine, to: target)
+        alarms?.machineMoved(tenant: tenant, from: machine, to: target)
         let now = Timestamp.now()
         var details = try await stored(.machine, target.description, tenant: tenant)
             ?? AssetDetails(level: .machine, path: target.description, createdBy: person, createdAt: now)
@@ -92,6 +96,7 @@ struct AssetManager {
         try pipeline.updateRegistry { registry in registry.remove(machine, tenant: tenant) }
         let deleted = try await store.deleteMachine(machine, tenant: tenant)
         oee?.machineDeleted(tenant: tenant, machine: machine)
+        alarms?.machineDeleted(tenant: tenant, machine: machine)
         return deleted
     }
 

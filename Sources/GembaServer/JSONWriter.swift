@@ -1,5 +1,6 @@
 public import GembaCore
 public import NIOCore
+internal import GembaIngest
 
 /// Writes JSON into a byte array, handed over as a `ByteBuffer`: the fast path for large
 /// responses (history, live frames). Numbers are formatted without intermediate strings where possible.
@@ -83,6 +84,19 @@ public struct JSONWriter {
         separator()
         bytes.append(contentsOf: "null".utf8)
         needsComma = true
+    }
+
+    /// Writes a parsed JSON value back as JSON.
+    mutating func value(json value: JSONValue) {
+        switch value {
+        case .null: null()
+        case .bool(let flag): bool(flag)
+        case .integer(let number): int(number)
+        case .number(let number): double(number)
+        case .string(let text): string(text)
+        case .array(let items): array { json in for item in items { json.value(json: item) } }
+        case .object(let members): object { json in for (name, member) in members { json.field(name) { $0.value(json: member) } } }
+        }
     }
 
     /// Writes already-encoded JSON.

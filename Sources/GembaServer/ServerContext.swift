@@ -2,6 +2,7 @@ public import GembaAccess
 public import GembaAnalytics
 internal import GembaCore
 public import GembaIngest
+public import GembaRules
 public import GembaStorage
 public import Logging
 
@@ -31,6 +32,8 @@ public struct ServerContext: Sendable {
     public var tls = false
     /// States, downtime and OEE (``OEEEngine/attached(to:store:logger:)``); nil: those routes answer 503.
     public var oee: OEEEngine?
+    /// Rules and alarms (``AlarmEngine/attached(to:store:logger:)``); nil: those routes answer 503.
+    public var alarms: AlarmEngine?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

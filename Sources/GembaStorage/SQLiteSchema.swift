@@ -143,6 +143,42 @@ enum SQLiteSchema {
                 ALTER TABLE series ADD COLUMN decimals INTEGER;
                 """)
         }
+        migrator.registerMigration("v4-alarms") { db in
+            try db.execute(sql: """
+                CREATE TABLE alarm_rule (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    updated_by TEXT NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE alarm_instance (
+                    tenant TEXT NOT NULL,
+                    rule TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, rule, machine)
+                ) WITHOUT ROWID;
+                CREATE TABLE alarm_journal (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    rule TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    from_state TEXT NOT NULL,
+                    to_state TEXT NOT NULL,
+                    severity TEXT NOT NULL,
+                    value REAL,
+                    actor TEXT,
+                    comment TEXT
+                );
+                CREATE INDEX alarm_journal_time ON alarm_journal (tenant, time_ms);
+                """)
+        }
         return migrator
     }
 

@@ -1,11 +1,13 @@
 import Foundation
 import GembaAnalytics
 import GembaCore
+import GembaRules
 import GembaSimulator
 
 /// What `gemba serve --demo` sets up besides the simulated machines, so OEE has real figures
-/// from the first minutes: a three-shift calendar for the demo site and each machine's ideal
-/// cycle time. Settings an engineer has changed since are left alone.
+/// from the first minutes: a three-shift calendar for the demo site, each machine's ideal
+/// cycle time, and alarm rules that fire on the simulated factory. Settings and rules an
+/// engineer has changed since are left alone.
 enum DemoSetup {
     /// Three 8-hour shifts round the clock, every day, with a 30-minute break in each, in Berlin
     /// (in UTC on a machine without the time zone database).
@@ -28,6 +30,23 @@ enum DemoSetup {
             var settings = MachineProductionSettings()
             settings.idealCycleTime = Int64((machine.idealCycleTime * 1000).rounded())
             try await engine.setSettings(settings, tenant: .default, machine: machine.path)
+        }
+    }
+
+    /// Rules that fire on the simulated factory: worn spindles overheat, breakdowns last, OEE sags, sensors fall silent.
+    static let rules: [String] = [
+        #"{"id": "spindle-overheat", "name": "Spindle overheating", "condition": "spindle_temp > 70 for 1m clear < 66", "severity": "high", "required_tag": "spindle_temp", "escalation": [{"after": "10m", "severity": "critical"}]}"#,
+        #"{"id": "long-breakdown", "name": "Breakdown longer than 5 minutes", "condition": "state in [breakdown] for 5m", "severity": "high", "escalation": [{"after": "15m", "severity": "critical"}]}"#,
+        #"{"id": "oee-below-target", "name": "Shift OEE below 60 %", "condition": "shift.oee < 0.6 for 10m clear >= 0.65", "severity": "medium"}"#,
+        #"{"id": "sensor-silent", "name": "Spindle temperature not reported for 2 minutes", "condition": "no_data(spindle_temp, 2m)", "severity": "low", "required_tag": "spindle_temp", "suppress_when": []}"#,
+    ]
+
+    static func configure(_ engine: AlarmEngine) async throws {
+        let existing = Set(engine.rules(tenant: .default).map(\.id))
+        for document in rules {
+            let rule = try RuleDocument.decode(Data(document.utf8))
+            guard !existing.contains(rule.id) else { continue }
+            _ = try await engine.save(rule, tenant: .default, by: "demo")
         }
     }
 }

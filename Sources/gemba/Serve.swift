@@ -41,8 +41,9 @@ struct Serve: AsyncParsableCommand {
         let mqtt = MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
-        let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, demo]
+        let alarms = try await AlarmCapability(telemetry: telemetry, oee: oee, logger: logger)
+        let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

@@ -101,3 +101,15 @@ import Testing
         #expect(raised == [Backtest.Raised(start: 660_000, end: 900_000, severity: .high, value: 90)])
     }
 }
+
+extension RuleTimingTests {
+    @Test func afterARestartSilenceCountsFromTheRestart() {
+        var instance = Harness(rule: "no_data(t, 5m)")
+        _ = instance.feed(t: 1, at: 0)
+        // The server was down from 10 s to 400 s: the tag's silence before the restart is not the device's.
+        instance.context.watchingSince = 400_000
+        #expect(instance.tick(at: 600_000).isEmpty)
+        #expect(instance.deadline() == 700_000)
+        #expect(instance.tick(at: 700_000).map(\.kind) == [.activated])
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import GembaAccess
 import GembaAnalytics
+import GembaRules
 import Synchronization
 import GembaCore
 import GembaIngest
@@ -40,6 +41,7 @@ struct ServerHarness {
                                readinessChecks: ["mqtt": { true }], metrics: { Array("gemba_test 1\n".utf8) },
                                logger: Logger(label: "test"))
         server.oee = OEEEngine.attached(to: pipeline, store: store, logger: Logger(label: "test"))
+        server.alarms = AlarmEngine.attached(to: pipeline, store: store, logger: Logger(label: "test"))
     }
 
     /// An access token of the default tenant's owner.

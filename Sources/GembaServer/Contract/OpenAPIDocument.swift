@@ -12,6 +12,7 @@ struct OpenAPIDocument {
         ("Assets", "Sites, areas, lines and machines as managed objects: details, created ahead, moved, retired, deleted; tag details"),
         ("Commands", "Writes to machines through their Sparkplug edge nodes"),
         ("OEE", "States, stops, shift calendars, production orders and ISO 22400 KPIs"),
+        ("Alarms", "Rules, alarms after ISA-18.2 (acknowledge, shelve, out of service) and the alarm journal"),
         ("Access", "Sign-in, tokens, members, invitations, API keys, device credentials, tenant limits, audit log"),
         ("Operations", "Health, readiness, metrics, this document and the dashboard's files"),
     ]

@@ -73,8 +73,13 @@ public struct Schema: Sendable {
 
     /// An object with exactly these members; all are required except those named in `optional`.
     public static func object(_ properties: KeyValuePairs<String, Schema>, optional: Set<String> = []) -> Schema {
-        let required = properties.map(\.key).filter { !optional.contains($0) }
-        var keywords: [(String, Value)] = [("type", .text("object")), ("properties", .properties(properties.map { ($0.key, $0.value) }))]
+        object(properties.map { ($0.key, $0.value) }, optional: optional)
+    }
+
+    /// An object with exactly these members, built up from parts (members several bodies share).
+    public static func object(_ properties: [(String, Schema)], optional: Set<String> = []) -> Schema {
+        let required = properties.map(\.0).filter { !optional.contains($0) }
+        var keywords: [(String, Value)] = [("type", .text("object")), ("properties", .properties(properties))]
         if !required.isEmpty { keywords.append(("required", .texts(required))) }
         keywords.append(("additionalProperties", .flag(false)))
         return Schema(keywords)

@@ -33,7 +33,8 @@ struct DemoCapability: Capability {
                  historyHours: try settings.int("demo-history-hours", flag: options.demoHistoryHours, default: 24, range: 0...168))
     }
 
-    init(_ resolved: Resolved, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability, logger: Logger) async throws {
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability, alarms: AlarmCapability,
+         logger: Logger) async throws {
         let history = resolved.historyHours
         guard resolved.enabled else {
             publisher = nil
@@ -41,6 +42,7 @@ struct DemoCapability: Capability {
         }
         let factory = FactorySimulator(seed: 42, machineCount: resolved.machines)
         if let engine = oee.engine { try await DemoSetup.configure(engine, factory: factory) }
+        if let engine = alarms.engine { try await DemoSetup.configure(engine) }
         var publisher = SimulationPublisher(factory: factory, target: .embedded(mqtt.broker), interval: .seconds(1), qos: .atLeastOnce,
                                             logger: logger)
         // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.

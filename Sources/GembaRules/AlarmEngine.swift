@@ -1,0 +1,391 @@
+public import GembaCore
+public import GembaStorage
+internal import Foundation
+public import Logging
+internal import Synchronization
+
+/// One alarm instance as the API shows it.
+public struct AlarmView: Sendable, Hashable {
+    public var rule: AlarmRule
+    public var machine: AssetPath
+    public var alarm: Alarm
+    /// Whether the rule's condition holds and its on-delay is running (raises when it completes).
+    public var pendingSince: Int64?
+}
+
+/// What an operator does to an alarm.
+public enum AlarmAction: Sendable {
+    case acknowledge(comment: String?)
+    case shelve(until: Int64, reason: String)
+    case unshelve
+    case removeFromService(reason: String)
+    case returnToService
+    case comment(String)
+    case assign(String?)
+}
+
+/// Evaluates every rule instance (a rule on a machine) on the live sample stream and on a clock,
+/// keeps their alarms, and writes every change with its journal lines to the store. Samples are
+/// evaluated on the submitter's thread under one lock (pure work, no I/O), so racing writers never
+/// make two instances or two activations; ``flush()`` persists what changed.
+public final class AlarmEngine: Sendable {
+    struct InstanceKey: Hashable, Sendable {
+        var tenant: TenantID
+        var rule: String
+        var machine: AssetPath
+    }
+
+    struct MachineKey: Hashable, Sendable {
+        var tenant: TenantID
+        var machine: AssetPath
+    }
+
+    /// One watched machine: what it reported and the rules watching it.
+    struct Watched: Sendable {
+        var signals = MachineSignals()
+        var metadata: [String: String] = [:]
+        var kpis: [Operand.KPI: Double] = [:]
+        var tags: Set<String> = []
+        var watchingSince: Int64
+        /// The latest time this machine's rules were evaluated at (samples or clock).
+        var clock: Int64
+        var instances: [String: RuleInstance] = [:]
+    }
+
+    struct State: Sendable {
+        var rules: [TenantID: [String: AlarmRule]] = [:]
+        var machines: [MachineKey: Watched] = [:]
+        var deadlines: [InstanceKey: Int64] = [:]
+        var changed: Set<InstanceKey> = []
+        var journal: [AlarmJournalEntry] = []
+    }
+
+    private let store: any AlarmStore
+    private let logger: Logger
+    private let stateCategory: @Sendable (String) -> String?
+    private let state = Mutex(State())
+    private let ruleCount = Atomic<Int>(0)
+
+    /// `stateCategory` names the category of a state value (`breakdown` → `unplanned_stop`).
+    public init(store: any AlarmStore, stateCategory: @escaping @Sendable (String) -> String?, logger: Logger) {
+        self.store = store
+        self.stateCategory = stateCategory
+        self.logger = logger
+    }
+
+    // MARK: Start
+
+    /// Loads rules and instances (with their running timers) and the machines the rules watch.
+    /// `machines` gives every machine with its tags, the latest samples the rules read and its metadata.
+    public func load(machines: [(tenant: TenantID, machine: AssetPath, tags: Set<String>, latest: [String: Sample],
+                                 metadata: [String: String])], now: Int64) async throws {
+        let rules = try await store.allRules()
+        let stored = try await store.allAlarms()
+        state.withLock { state in
+            for row in rules {
+                guard let rule = try? RuleDocument.decode(Data(row.definition.utf8)) else {
+                    logger.error("a stored rule cannot be read; it is skipped", metadata: ["rule.id": "\(row.id)", "tenant": "\(row.tenant)"])
+                    continue
+                }
+                state.rules[row.tenant, default: [:]][rule.id] = rule
+            }
+            for entry in machines {
+                let newest = entry.latest.values.map(\.time.millisecondsSinceEpoch).max()
+                var watched = Watched(tags: entry.tags, watchingSince: now, clock: max(newest ?? now, now))
+                watched.metadata = entry.metadata
+                for (tag, sample) in entry.latest { watched.signals.record(tag: tag, sample) }
+                state.machines[MachineKey(tenant: entry.tenant, machine: entry.machine)] = watched
+            }
+            let decoder = JSONDecoder()
+            for row in stored {
+                guard let machine = try? AssetPath(row.machine), state.rules[row.tenant]?[row.rule] != nil,
+                      let instance = try? decoder.decode(RuleInstance.self, from: Data(row.state.utf8)) else { continue }
+                let key = MachineKey(tenant: row.tenant, machine: machine)
+                state.machines[key, default: Watched(watchingSince: now, clock: now)].instances[row.rule] = instance
+            }
+            for key in Array(state.machines.keys) {
+                // Restored timers run on: each instance is armed for its next deadline.
+                for id in state.machines[key]!.instances.keys { rearm(id, on: key, in: &state) }
+                attachRules(to: key, in: &state)
+            }
+            countRules(state)
+        }
+        logger.info("alarm rules loaded", metadata: ["rules.count": "\(rules.count)", "alarms.count": "\(stored.count)"])
+    }
+
+    /// Whether any tenant has a rule (without one, the pipeline shows the engine no samples).
+    public var hasRules: Bool { ruleCount.load(ordering: .relaxed) > 0 }
+
+    private func countRules(_ state: State) {
+        ruleCount.store(state.rules.values.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+    }
+
+    // MARK: Samples and clock
+
+    /// Evaluates the rules that read these samples' tags.
+    public func accepted(_ samples: some Sequence<(key: SeriesKey, sample: Sample)>) {
+        state.withLock { state in
+            for (key, sample) in samples {
+                guard state.rules[key.tenant]?.isEmpty == false else { continue }
+                let machineKey = MachineKey(tenant: key.tenant, machine: key.machine)
+                let time = sample.time.millisecondsSinceEpoch
+                if state.machines[machineKey] == nil {
+                    state.machines[machineKey] = Watched(watchingSince: time, clock: time)
+                }
+                if state.machines[machineKey]!.tags.insert(key.tag).inserted { attachRules(to: machineKey, in: &state) }
+                guard state.machines[machineKey]!.signals.record(tag: key.tag, sample) else { continue }
+                let affected = state.machines[machineKey]!.instances.keys.filter { id in
+                    guard let rule = state.rules[key.tenant]?[id] else { return false }
+                    return key.tag == Condition.stateTag || rule.expression.tags.contains(key.tag)
+                }
+                state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, time)
+                for id in affected { evaluate(id, on: machineKey, sampled: true, in: &state) }
+            }
+        }
+    }
+
+    /// Evaluates every instance whose next deadline has come: delays completing, data gone
+    /// missing, shelves ending, escalation stages starting.
+    public func tick(now: Int64) {
+        state.withLock { state in
+            let due = state.deadlines.filter { $0.value <= now }.keys
+            for key in due {
+                let machineKey = MachineKey(tenant: key.tenant, machine: key.machine)
+                guard state.machines[machineKey] != nil else {
+                    state.deadlines[key] = nil
+                    continue
+                }
+                state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, now)
+                evaluate(key.rule, on: machineKey, sampled: false, in: &state)
+            }
+        }
+    }
+
+    /// Writes changed instances and new journal lines in one transaction; kept for the next try when it fails.
+    public func flush() async throws {
+        let (changed, journal) = state.withLock { state in
+            defer { (state.changed, state.journal) = ([], []) }
+            let changed = state.changed.compactMap { key -> StoredAlarm? in
+                guard let instance = state.machines[MachineKey(tenant: key.tenant, machine: key.machine)]?.instances[key.rule],
+                      let json = try? JSONEncoder().encode(instance) else { return nil }
+                return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
+                                   state: String(decoding: json, as: UTF8.self), updatedAt: Timestamp.now().millisecondsSinceEpoch)
+            }
+            return (changed, state.journal)
+        }
+        guard !changed.isEmpty || !journal.isEmpty else { return }
+        do {
+            try await store.recordAlarms(changed, journal: journal)
+        } catch {
+            state.withLock { state in
+                state.journal.insert(contentsOf: journal, at: 0)
+                for alarm in changed {
+                    if let machine = try? AssetPath(alarm.machine) {
+                        state.changed.insert(InstanceKey(tenant: alarm.tenant, rule: alarm.rule, machine: machine))
+                    }
+                }
+            }
+            throw error
+        }
+    }
+
+    /// Machines with a rule that reads the current shift's KPIs, for the engine's owner to refresh them.
+    public func machinesReadingKPIs() -> [(tenant: TenantID, machine: AssetPath)] {
+        state.withLock { state in
+            state.machines.compactMap { key, watched in
+                watched.instances.keys.contains { state.rules[key.tenant]?[$0]?.expression.readsKPIs == true } ? (key.tenant, key.machine) : nil
+            }
+        }
+    }
+
+    /// Sets a machine's current-shift KPIs (fractions) and evaluates the rules that read them.
+    public func setKPIs(_ kpis: [Operand.KPI: Double], tenant: TenantID, machine: AssetPath) {
+        update(tenant: tenant, machine: machine) { $0.kpis = kpis } affects: { $0.expression.readsKPIs }
+    }
+
+    /// Sets a machine's asset metadata (per-machine thresholds) and evaluates its rules.
+    public func setMetadata(_ metadata: [String: String], tenant: TenantID, machine: AssetPath) {
+        update(tenant: tenant, machine: machine) { $0.metadata = metadata } affects: { _ in true }
+    }
+
+    /// Follows a machine's move: its instances, timers and signals go with it (the store moves their rows).
+    public func machineMoved(tenant: TenantID, from old: AssetPath, to new: AssetPath) {
+        state.withLock { state in
+            guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: old)) else { return }
+            state.machines[MachineKey(tenant: tenant, machine: new)] = watched
+            for id in watched.instances.keys {
+                state.deadlines[InstanceKey(tenant: tenant, rule: id, machine: new)] =
+                    state.deadlines.removeValue(forKey: InstanceKey(tenant: tenant, rule: id, machine: old))
+            }
+        }
+    }
+
+    /// Forgets a deleted machine (the store deleted its rows).
+    public func machineDeleted(tenant: TenantID, machine: AssetPath) {
+        state.withLock { state in
+            guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: machine)) else { return }
+            for id in watched.instances.keys {
+                let key = InstanceKey(tenant: tenant, rule: id, machine: machine)
+                state.deadlines[key] = nil
+                state.changed.remove(key)
+            }
+        }
+    }
+
+    private func update(tenant: TenantID, machine: AssetPath, _ change: (inout Watched) -> Void, affects: (AlarmRule) -> Bool) {
+        state.withLock { state in
+            let key = MachineKey(tenant: tenant, machine: machine)
+            guard state.machines[key] != nil else { return }
+            change(&state.machines[key]!)
+            for id in state.machines[key]!.instances.keys where state.rules[tenant]?[id].map(affects) == true {
+                evaluate(id, on: key, sampled: false, in: &state)
+            }
+        }
+    }
+
+    // MARK: Rules
+
+    /// The tenant's rules, by id.
+    public func rules(tenant: TenantID) -> [AlarmRule] {
+        state.withLock { $0.rules[tenant].map { Array($0.values) } ?? [] }.sorted { $0.id < $1.id }
+    }
+
+    /// Stores a rule (new or changed) and applies it at once: changed rules keep their alarms and restart their timers.
+    public func save(_ rule: AlarmRule, tenant: TenantID, by actor: String) async throws -> AlarmRule {
+        let version = try await store.allRules().first { $0.tenant == tenant && $0.id == rule.id }.map { $0.version + 1 } ?? 1
+        try await store.saveRule(StoredRule(tenant: tenant, id: rule.id, definition: String(decoding: RuleDocument.encode(rule), as: UTF8.self),
+                                            version: version, updatedBy: actor, updatedAt: Timestamp.now().millisecondsSinceEpoch))
+        state.withLock { state in
+            state.rules[tenant, default: [:]][rule.id] = rule
+            countRules(state)
+            for key in state.machines.keys where key.tenant == tenant {
+                if let instance = state.machines[key]!.instances[rule.id] {
+                    state.machines[key]!.instances[rule.id] = RuleInstance(tracker: ConditionTracker(), alarm: instance.alarm)
+                }
+                attachRules(to: key, in: &state)
+                if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
+            }
+        }
+        try await flush()
+        return rule
+    }
+
+    /// Deletes a rule and its alarms (the journal keeps their history); false when there was no such rule.
+    public func delete(rule id: String, tenant: TenantID) async throws -> Bool {
+        guard try await store.deleteRule(tenant: tenant, id: id) else { return false }
+        state.withLock { state in
+            state.rules[tenant]?[id] = nil
+            countRules(state)
+            for key in state.machines.keys where key.tenant == tenant {
+                state.machines[key]!.instances[id] = nil
+                state.deadlines[InstanceKey(tenant: tenant, rule: id, machine: key.machine)] = nil
+            }
+            state.changed = state.changed.filter { !($0.tenant == tenant && $0.rule == id) }
+        }
+        return true
+    }
+
+    // MARK: Alarms
+
+    /// The tenant's alarm instances, optionally within a scope (site, area, line or machine path).
+    public func alarms(tenant: TenantID, scope: String? = nil) -> [AlarmView] {
+        state.withLock { state in
+            var views: [AlarmView] = []
+            for (key, watched) in state.machines where key.tenant == tenant {
+                if let scope, !(key.machine.description == scope || key.machine.description.hasPrefix(scope + "/")) { continue }
+                for (id, instance) in watched.instances {
+                    guard let rule = state.rules[tenant]?[id] else { continue }
+                    views.append(AlarmView(rule: rule, machine: key.machine, alarm: instance.alarm, pendingSince: instance.tracker.raiseSince))
+                }
+            }
+            return views.sorted { ($0.machine, $0.rule.id) < ($1.machine, $1.rule.id) }
+        }
+    }
+
+    /// Applies an operator's action and stores it before answering; nil when there is no such alarm.
+    public func act(_ action: AlarmAction, tenant: TenantID, rule id: String, machine: AssetPath, by actor: String,
+                    now: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> AlarmView? {
+        let view = try state.withLock { state throws -> AlarmView? in
+            let machineKey = MachineKey(tenant: tenant, machine: machine)
+            guard let rule = state.rules[tenant]?[id], var instance = state.machines[machineKey]?.instances[id] else { return nil }
+            var alarm = instance.alarm
+            let entries: [AlarmTransition]
+            switch action {
+            case .acknowledge(let comment): entries = try alarm.acknowledge(by: actor, comment: comment, at: now)
+            case .shelve(let until, let reason):
+                entries = try alarm.shelve(until: until, reason: reason, by: actor, at: now, longest: rule.longestShelve)
+            case .unshelve: entries = try alarm.unshelve(by: actor, at: now)
+            case .removeFromService(let reason): entries = try alarm.removeFromService(reason: reason, by: actor, at: now)
+            case .returnToService: entries = try alarm.returnToService(by: actor, at: now)
+            case .comment(let text): entries = alarm.comment(text, by: actor, at: now)
+            case .assign(let person): entries = alarm.assign(to: person, by: actor, at: now)
+            }
+            instance = RuleInstance(tracker: instance.tracker, alarm: alarm)
+            state.machines[machineKey]!.instances[id] = instance
+            record(entries, rule: rule, key: InstanceKey(tenant: tenant, rule: id, machine: machine), in: &state)
+            rearm(id, on: machineKey, in: &state)
+            return AlarmView(rule: rule, machine: machine, alarm: alarm, pendingSince: instance.tracker.raiseSince)
+        }
+        try await flush()
+        return view
+    }
+
+    /// The journal, from the store (written lines) and what is still waiting to be written.
+    public func journal(_ query: JournalQuery) async throws -> [AlarmJournalEntry] {
+        try await flush()
+        return try await store.journal(query)
+    }
+
+    // MARK: Evaluation
+
+    /// Gives a machine an instance of every rule that watches it and has none yet.
+    private func attachRules(to key: MachineKey, in state: inout State) {
+        guard let rules = state.rules[key.tenant], let watched = state.machines[key] else { return }
+        for rule in rules.values where rule.enabled && watched.instances[rule.id] == nil
+            && rule.watches(key.machine, hasTag: watched.tags.contains) {
+            state.machines[key]!.instances[rule.id] = RuleInstance(rule: rule)
+            for tag in rule.expression.tags { state.machines[key]!.signals.keepWindow(of: tag, span: rule.expression.longestWindow) }
+            state.changed.insert(InstanceKey(tenant: key.tenant, rule: rule.id, machine: key.machine))
+            evaluate(rule.id, on: key, sampled: false, in: &state)
+        }
+    }
+
+    private func context(_ watched: Watched) -> EvaluationContext {
+        EvaluationContext(signals: watched.signals, metadata: watched.metadata, kpis: watched.kpis, stateCategory: stateCategory,
+                          watchingSince: watched.watchingSince, now: watched.clock)
+    }
+
+    private func evaluate(_ id: String, on key: MachineKey, sampled: Bool, in state: inout State) {
+        guard let rule = state.rules[key.tenant]?[id], rule.enabled, let watched = state.machines[key],
+              var instance = watched.instances[id] else { return }
+        let before = instance
+        let entries = instance.evaluate(rule, context(watched), sampled: sampled)
+        let instanceKey = InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)
+        if instance != before {
+            state.machines[key]!.instances[id] = instance
+            state.changed.insert(instanceKey)
+        }
+        record(entries, rule: rule, key: instanceKey, in: &state)
+        rearm(id, on: key, in: &state)
+    }
+
+    private func rearm(_ id: String, on key: MachineKey, in state: inout State) {
+        guard let rule = state.rules[key.tenant]?[id], let watched = state.machines[key], let instance = watched.instances[id] else { return }
+        state.deadlines[InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)] = instance.nextDeadline(rule, context(watched))
+    }
+
+    private func record(_ entries: [AlarmTransition], rule: AlarmRule, key: InstanceKey, in state: inout State) {
+        for entry in entries {
+            state.journal.append(AlarmJournalEntry(
+                tenant: key.tenant, time: entry.time, rule: rule.id, machine: key.machine.description, kind: entry.kind.rawValue,
+                fromState: entry.from.rawValue, toState: entry.to.rawValue, severity: entry.severity.rawValue, value: entry.value,
+                actor: entry.actor, comment: entry.comment))
+            if entry.notify {
+                logger.notice("alarm \(entry.kind.rawValue)", metadata: [
+                    "alarm.rule": "\(rule.id)", "alarm.machine": "\(key.machine)", "alarm.severity": "\(entry.severity.rawValue)",
+                    "alarm.state": "\(entry.to.rawValue)", "alarm.value": "\(entry.value.map { "\($0)" } ?? "")",
+                ])
+            }
+        }
+    }
+}

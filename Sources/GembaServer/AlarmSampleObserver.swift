@@ -1,0 +1,53 @@
+public import GembaAnalytics
+internal import GembaCore
+public import GembaIngest
+public import GembaRules
+public import GembaStorage
+public import Logging
+
+extension AlarmEngine {
+    /// An engine over the store's rules that sees every sample the pipeline accepts, at submission
+    /// (before the commit, like the live views), so a sample changes an alarm within the same call.
+    /// State categories come from the standard state words (`breakdown` → `unplanned_stop`); nil
+    /// when the store keeps no alarms.
+    public static func attached(to pipeline: IngestPipeline, store: any TelemetryStore, logger: Logger) -> AlarmEngine? {
+        guard let alarms = store as? any AlarmStore else { return nil }
+        let settings = MachineProductionSettings()
+        let engine = AlarmEngine(store: alarms, stateCategory: { value in
+            settings.reason(forStateValue: value).split(separator: "/").first.map(String.init)
+        }, logger: logger)
+        pipeline.addObserver(AlarmSampleObserver(engine: engine))
+        return engine
+    }
+
+    /// Loads rules, instances and every machine's latest samples of the tags rules read, and its metadata.
+    public func start(store: any TelemetryStore) async throws {
+        var machines: [(tenant: TenantID, machine: AssetPath, tags: Set<String>, latest: [String: Sample], metadata: [String: String])] = []
+        let rules = try await (store as? any AlarmStore)?.allRules() ?? []
+        for tenant in Set(rules.map(\.tenant)) {
+            let series = try await store.series(tenant: tenant, machine: nil)
+            let latest = try await store.latest(series: series.map(\.id))
+            let details = try await (store as? any AssetStore)?.assetDetails(tenant: tenant) ?? []
+            let metadata = Dictionary(details.filter { $0.level == .machine }.map { ($0.path, $0.metadata) }, uniquingKeysWith: { $1 })
+            for (machine, entries) in Dictionary(grouping: series, by: \.key.machine) {
+                var values: [String: Sample] = [:]
+                for entry in entries {
+                    if let sample = latest[entry.id] { values[entry.key.tag] = Sample(time: sample.time, value: sample.value.restored(as: entry.tag.valueType), quality: sample.quality) }
+                }
+                machines.append((tenant, machine, Set(entries.map(\.key.tag)), values, metadata[machine.description] ?? [:]))
+            }
+        }
+        try await load(machines: machines, now: Timestamp.now().millisecondsSinceEpoch)
+    }
+}
+
+/// Hands the alarm engine every accepted sample; the engine evaluates only the rules reading its tag.
+struct AlarmSampleObserver: SampleObserver {
+    let engine: AlarmEngine
+
+    var isInterested: Bool { engine.hasRules }
+
+    func accepted(_ samples: [AcceptedSample]) {
+        engine.accepted(samples.lazy.map { ($0.key, $0.sample) })
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GembaCore
+import GembaRules
+import GembaStorage
+import Logging
+import Testing
+
+/// The engine over a real store: timers that survive a restart, one instance however samples race.
+@Suite struct AlarmEngineTests {
+    static let machine = try! AssetPath("plant1/line1/cnc-1")
+    static let key = SeriesKey(tenant: .default, machine: machine, tag: "t")
+    static let start: Int64 = 1_796_191_200_000
+
+    static func store() throws -> SQLiteStore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemba-alarms-\(UUID().uuidString)").path
+        return try SQLiteStore(directory: directory, logger: Logger(label: "test"))
+    }
+
+    static func engine(_ store: SQLiteStore) -> AlarmEngine {
+        AlarmEngine(store: store, stateCategory: { _ in nil }, logger: Logger(label: "test"))
+    }
+
+    static func rule(_ text: String) throws -> AlarmRule {
+        try RuleDocument.decode(Data(#"{"id": "hot", "name": "Hot", "severity": "high", "condition": "\#(text)"}"#.utf8))
+    }
+
+    static func sample(_ value: Double, at time: Int64) -> (key: SeriesKey, sample: Sample) {
+        (key, Sample(time: Timestamp(millisecondsSinceEpoch: time), value: .double(value)))
+    }
+
+    static func activations(_ store: SQLiteStore) async throws -> [AlarmJournalEntry] {
+        try await store.journal(JournalQuery(tenant: .default, range: 0..<Int64.max)).filter { $0.kind == "activated" }
+    }
+
+    @Test func aRunningDelaySurvivesARestartAndFiresOnceAtItsTime() async throws {
+        let store = try Self.store()
+        do {
+            let engine = Self.engine(store)
+            try await engine.load(machines: [], now: Self.start)
+            _ = try await engine.save(try Self.rule("t > 85 for 2m"), tenant: .default, by: "test")
+            engine.accepted([Self.sample(90, at: Self.start)])
+            try await engine.flush()
+            #expect(engine.alarms(tenant: .default).first?.pendingSince == Self.start)
+        }
+        // A new process: the instance and its running delay come back from the store.
+        let latest = ["t": Sample(time: Timestamp(millisecondsSinceEpoch: Self.start), value: .double(90))]
+        let restarted = Self.engine(store)
+        try await restarted.load(machines: [(.default, Self.machine, ["t"], latest, [:])], now: Self.start + 60_000)
+        restarted.tick(now: Self.start + 119_000)
+        #expect(restarted.alarms(tenant: .default).first?.alarm.state == .normal)
+        restarted.tick(now: Self.start + 121_000)
+        try await restarted.flush()
+        #expect(restarted.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged)
+        // And once more: the active alarm is loaded as such and does not fire again.
+        let again = Self.engine(store)
+        try await again.load(machines: [(.default, Self.machine, ["t"], latest, [:])], now: Self.start + 200_000)
+        again.tick(now: Self.start + 300_000)
+        again.accepted([Self.sample(91, at: Self.start + 300_000)])
+        try await again.flush()
+        let fired = try await Self.activations(store)
+        #expect(fired.map(\.time) == [Self.start + 120_000])
+        #expect(again.alarms(tenant: .default).first?.alarm.activations == 1)
+    }
+
+    @Test func racingWritersMakeOneInstanceAndOneActivation() async throws {
+        let store = try Self.store()
+        let engine = Self.engine(store)
+        try await engine.load(machines: [], now: Self.start)
+        _ = try await engine.save(try Self.rule("t > 85"), tenant: .default, by: "test")
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for index in 0..<500 { engine.accepted([Self.sample(90 + Double(writer), at: Self.start + Int64(index * 8 + writer))]) }
+                }
+            }
+        }
+        try await engine.flush()
+        #expect(engine.alarms(tenant: .default).count == 1)
+        #expect(try await Self.activations(store).count == 1)
+    }
+
+    @Test func operatorActionsAreJournalledAndRefusedWhenTheStateForbidsThem() async throws {
+        let store = try Self.store()
+        let engine = Self.engine(store)
+        try await engine.load(machines: [], now: Self.start)
+        _ = try await engine.save(try Self.rule("t > 85"), tenant: .default, by: "test")
+        engine.accepted([Self.sample(90, at: Self.start)])
+        let acknowledged = try await engine.act(.acknowledge(comment: "checking coolant"), tenant: .default, rule: "hot", machine: Self.machine,
+                                                by: "ann", now: Self.start + 1000)
+        #expect(acknowledged?.alarm.state == .activeAcknowledged)
+        await #expect(throws: AlarmActionError.self) {
+            _ = try await engine.act(.acknowledge(comment: nil), tenant: .default, rule: "hot", machine: Self.machine, by: "ann")
+        }
+        #expect(try await engine.act(.comment("x"), tenant: TenantID("other")!, rule: "hot", machine: Self.machine, by: "eve") == nil)
+        let journal = try await engine.journal(JournalQuery(tenant: .default, range: 0..<Int64.max))
+        #expect(journal.map(\.kind) == ["activated", "acknowledged"])
+        #expect(journal.last?.actor == "ann" && journal.last?.comment == "checking coolant")
+    }
+}
