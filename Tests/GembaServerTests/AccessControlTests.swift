@@ -18,6 +18,7 @@ import Testing
     static func concrete(_ path: String) -> String {
         path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
             .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
+            .replacingOccurrences(of: "{rule}", with: "some-rule")
     }
 
     @Test func everyRouteIsDeclaredOnceAndEnforcedForEveryRole() async throws {
