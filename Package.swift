@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
@@ -83,6 +84,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "GembaNotifications",
+            dependencies: [
+                "GembaCore", "GembaStorage", "GembaRules",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Sparkplug",
             dependencies: ["GembaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strictSettings
@@ -101,8 +115,8 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "GembaRules", "MQTTBroker", "MQTTClient",
-                "MQTTCodec", "Sparkplug",
+                "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications",
+                "MQTTBroker", "MQTTClient", "MQTTCodec", "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -139,7 +153,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "Sparkplug",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -178,12 +192,17 @@ let package = Package(
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore", "GembaStorage"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GembaNotificationsTests",
+            dependencies: ["GembaNotifications", "GembaRules", "GembaCore", "GembaStorage"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "GembaSimulatorTests", dependencies: ["GembaSimulator", "GembaIngest", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaServerTests",
             dependencies: [
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "GembaAnalytics",
-                "GembaRules", "MQTTBroker",
+                "GembaRules", "GembaNotifications", "MQTTBroker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

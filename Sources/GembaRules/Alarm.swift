@@ -49,6 +49,19 @@ public struct AlarmTransition: Hashable, Sendable {
     public var comment: String?
     /// Whether people should be told (not while shelved, suppressed, out of service or chattering).
     public var notify: Bool
+
+    public init(kind: Kind, time: Int64, from: AlarmState, to: AlarmState, severity: Severity, value: Double?, actor: String?,
+                comment: String?, notify: Bool) {
+        self.kind = kind
+        self.time = time
+        self.from = from
+        self.to = to
+        self.severity = severity
+        self.value = value
+        self.actor = actor
+        self.comment = comment
+        self.notify = notify
+    }
 }
 
 /// Why an operator action was refused.

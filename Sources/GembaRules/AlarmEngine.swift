@@ -58,18 +58,23 @@ public final class AlarmEngine: Sendable {
         var deadlines: [InstanceKey: Int64] = [:]
         var changed: Set<InstanceKey> = []
         var journal: [AlarmJournalEntry] = []
+        var deliveries: [OutboxEntry] = []
     }
 
     private let store: any AlarmStore
     private let logger: Logger
     private let stateCategory: @Sendable (String) -> String?
+    private let router: (any NotificationRouting)?
     private let state = Mutex(State())
     private let ruleCount = Atomic<Int>(0)
 
-    /// `stateCategory` names the category of a state value (`breakdown` → `unplanned_stop`).
-    public init(store: any AlarmStore, stateCategory: @escaping @Sendable (String) -> String?, logger: Logger) {
+    /// `stateCategory` names the category of a state value (`breakdown` → `unplanned_stop`);
+    /// `router` turns the transitions people should be told about into notifications.
+    public init(store: any AlarmStore, stateCategory: @escaping @Sendable (String) -> String?,
+                router: (any NotificationRouting)? = nil, logger: Logger) {
         self.store = store
         self.stateCategory = stateCategory
+        self.router = router
         self.logger = logger
     }
 
@@ -163,22 +168,23 @@ public final class AlarmEngine: Sendable {
 
     /// Writes changed instances and new journal lines in one transaction; kept for the next try when it fails.
     public func flush() async throws {
-        let (changed, journal) = state.withLock { state in
-            defer { (state.changed, state.journal) = ([], []) }
+        let (changed, journal, deliveries) = state.withLock { state in
+            defer { (state.changed, state.journal, state.deliveries) = ([], [], []) }
             let changed = state.changed.compactMap { key -> StoredAlarm? in
                 guard let instance = state.machines[MachineKey(tenant: key.tenant, machine: key.machine)]?.instances[key.rule],
                       let json = try? JSONEncoder().encode(instance) else { return nil }
                 return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
                                    state: String(decoding: json, as: UTF8.self), updatedAt: Timestamp.now().millisecondsSinceEpoch)
             }
-            return (changed, state.journal)
+            return (changed, state.journal, state.deliveries)
         }
-        guard !changed.isEmpty || !journal.isEmpty else { return }
+        guard !changed.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return }
         do {
-            try await store.recordAlarms(changed, journal: journal)
+            try await store.recordAlarms(changed, journal: journal, deliveries: deliveries)
         } catch {
             state.withLock { state in
                 state.journal.insert(contentsOf: journal, at: 0)
+                state.deliveries.insert(contentsOf: deliveries, at: 0)
                 for alarm in changed {
                     if let machine = try? AssetPath(alarm.machine) {
                         state.changed.insert(InstanceKey(tenant: alarm.tenant, rule: alarm.rule, machine: machine))
@@ -380,6 +386,9 @@ public final class AlarmEngine: Sendable {
                 tenant: key.tenant, time: entry.time, rule: rule.id, machine: key.machine.description, kind: entry.kind.rawValue,
                 fromState: entry.from.rawValue, toState: entry.to.rawValue, severity: entry.severity.rawValue, value: entry.value,
                 actor: entry.actor, comment: entry.comment))
+            if entry.notify, let router {
+                state.deliveries += router.route(AlarmNotice(tenant: key.tenant, rule: rule, machine: key.machine, transition: entry))
+            }
             if entry.notify {
                 logger.notice("alarm \(entry.kind.rawValue)", metadata: [
                     "alarm.rule": "\(rule.id)", "alarm.machine": "\(key.machine)", "alarm.severity": "\(entry.severity.rawValue)",

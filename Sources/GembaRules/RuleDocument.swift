@@ -205,7 +205,7 @@ struct DurationText: Codable, Hashable {
             return
         }
         let text = try container.decode(String.self)
-        guard let tokens = try? RuleLexer.tokens(text), tokens.count == 2, case .duration(let value) = tokens[0].kind else {
+        guard let value = RuleText.parseDuration(text) else {
             throw RuleDocumentError(message: "\"\(text)\" is not a duration: write 30s, 2m, 1h or a number of milliseconds")
         }
         milliseconds = value

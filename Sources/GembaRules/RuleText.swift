@@ -39,6 +39,12 @@ public enum RuleText {
         }
     }
 
+    /// Reads a duration in the rule syntax's units (`500ms`, `30s`, `2m`, `1h`, `1d`); nil when it is not one.
+    public static func parseDuration(_ text: String) -> Int64? {
+        guard let tokens = try? RuleLexer.tokens(text), tokens.count == 2, case .duration(let value) = tokens[0].kind else { return nil }
+        return value
+    }
+
     /// A duration in the largest unit that writes it exactly: `90s`, `2m`, `1h`.
     public static func duration(_ milliseconds: Int64) -> String {
         for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]

@@ -10,12 +10,13 @@ extension AlarmEngine {
     /// (before the commit, like the live views), so a sample changes an alarm within the same call.
     /// State categories come from the standard state words (`breakdown` → `unplanned_stop`); nil
     /// when the store keeps no alarms.
-    public static func attached(to pipeline: IngestPipeline, store: any TelemetryStore, logger: Logger) -> AlarmEngine? {
+    public static func attached(to pipeline: IngestPipeline, store: any TelemetryStore, router: (any NotificationRouting)? = nil,
+                                logger: Logger) -> AlarmEngine? {
         guard let alarms = store as? any AlarmStore else { return nil }
         let settings = MachineProductionSettings()
         let engine = AlarmEngine(store: alarms, stateCategory: { value in
             settings.reason(forStateValue: value).split(separator: "/").first.map(String.init)
-        }, logger: logger)
+        }, router: router, logger: logger)
         pipeline.addObserver(AlarmSampleObserver(engine: engine))
         return engine
     }

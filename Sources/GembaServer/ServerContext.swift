@@ -3,6 +3,7 @@ public import GembaAnalytics
 internal import GembaCore
 public import GembaIngest
 public import GembaRules
+public import GembaNotifications
 public import GembaStorage
 public import Logging
 
@@ -34,6 +35,8 @@ public struct ServerContext: Sendable {
     public var oee: OEEEngine?
     /// Rules and alarms (``AlarmEngine/attached(to:store:logger:)``); nil: those routes answer 503.
     public var alarms: AlarmEngine?
+    /// Notification channels, policies and deliveries; nil: those routes answer 503.
+    public var notifications: Notifier?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

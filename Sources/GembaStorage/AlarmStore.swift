@@ -98,8 +98,8 @@ public protocol AlarmStore: Sendable {
     func deleteRule(tenant: TenantID, id: String) async throws -> Bool
     /// Every alarm instance of every tenant (loaded at start).
     func allAlarms() async throws -> [StoredAlarm]
-    /// Writes changed instances and the journal lines they caused in one transaction.
-    func recordAlarms(_ alarms: [StoredAlarm], journal: [AlarmJournalEntry]) async throws
+    /// Writes changed instances, the journal lines and the notifications they caused in one transaction.
+    func recordAlarms(_ alarms: [StoredAlarm], journal: [AlarmJournalEntry], deliveries: [OutboxEntry]) async throws
     /// Journal lines in time order (then id), at most `limit`.
     func journal(_ query: JournalQuery) async throws -> [AlarmJournalEntry]
 }

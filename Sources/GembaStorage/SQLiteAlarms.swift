@@ -38,8 +38,8 @@ extension SQLiteStore: AlarmStore {
         }
     }
 
-    public func recordAlarms(_ alarms: [StoredAlarm], journal: [AlarmJournalEntry]) async throws {
-        guard !alarms.isEmpty || !journal.isEmpty else { return }
+    public func recordAlarms(_ alarms: [StoredAlarm], journal: [AlarmJournalEntry], deliveries: [OutboxEntry]) async throws {
+        guard !alarms.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return }
         try await pool.write { db in
             let upsert = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO alarm_instance (tenant, rule, machine, state, updated_ms) VALUES (?, ?, ?, ?, ?)
@@ -55,6 +55,7 @@ extension SQLiteStore: AlarmStore {
                 try insert.execute(arguments: [entry.tenant.rawValue, entry.time, entry.rule, entry.machine, entry.kind, entry.fromState,
                                                entry.toState, entry.severity, entry.value, entry.actor, entry.comment])
             }
+            try Self.enqueue(deliveries, db)
         }
     }
 

@@ -177,6 +177,43 @@ enum SQLiteSchema {
                     comment TEXT
                 );
                 CREATE INDEX alarm_journal_time ON alarm_journal (tenant, time_ms);
+                CREATE TABLE notification_channel (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    sealed_secrets TEXT,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE notification_policy (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE notification_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    event_type TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_ms INTEGER NOT NULL,
+                    last_error TEXT,
+                    delivered_ms INTEGER
+                );
+                CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms);
+                CREATE INDEX notification_outbox_tenant ON notification_outbox (tenant, id);
+                CREATE TABLE notification_attempt (
+                    outbox INTEGER NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    status_code INTEGER,
+                    error TEXT,
+                    duration_ms INTEGER NOT NULL
+                );
+                CREATE INDEX notification_attempt_outbox ON notification_attempt (outbox, time_ms);
                 """)
         }
         return migrator

@@ -1,6 +1,7 @@
 import Foundation
 import GembaAnalytics
 import GembaCore
+import GembaNotifications
 import GembaRules
 import GembaSimulator
 
@@ -40,6 +41,16 @@ enum DemoSetup {
         #"{"id": "oee-below-target", "name": "Shift OEE below 60 %", "condition": "shift.oee < 0.6 for 10m clear >= 0.65", "severity": "medium"}"#,
         #"{"id": "sensor-silent", "name": "Spindle temperature not reported for 2 minutes", "condition": "no_data(spindle_temp, 2m)", "severity": "low", "required_tag": "spindle_temp", "suppress_when": []}"#,
     ]
+
+    /// A log channel everyone can read (the dashboard's notification list, and a log line) and a
+    /// policy sending it every alarm, unless an admin has made channels of their own.
+    static func configure(_ notifier: Notifier) async throws {
+        guard notifier.channels(tenant: .default).isEmpty else { return }
+        _ = try await notifier.save(NotificationChannel(id: "floor-log", name: "Floor log", kind: .log, url: nil), tenant: .default)
+        var policy = NotificationPolicy(id: "every-alarm", name: "Every alarm to the floor log", channels: ["floor-log"])
+        policy.events += ["cleared"]
+        _ = try await notifier.save(policy, tenant: .default)
+    }
 
     static func configure(_ engine: AlarmEngine) async throws {
         let existing = Set(engine.rules(tenant: .default).map(\.id))

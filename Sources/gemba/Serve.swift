@@ -16,6 +16,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Access") var access: AccessCapability.Options
     @OptionGroup(title: "MQTT broker") var mqtt: MQTTCapability.Options
     @OptionGroup(title: "Sparkplug host") var sparkplug: SparkplugCapability.Options
+    @OptionGroup(title: "Alarms and notifications") var alarms: AlarmCapability.Options
     @OptionGroup(title: "HTTP API") var http: HTTPCapability.Options
     @OptionGroup(title: "Demo") var demo: DemoCapability.Options
 
@@ -32,6 +33,7 @@ struct Serve: AsyncParsableCommand {
         let accessSettings = try AccessCapability.resolve(access, settings)
         let sparkplugSettings = try SparkplugCapability.resolve(sparkplug, settings)
         let mqttSettings = try MQTTCapability.resolve(mqtt, settings)
+        let alarmSettings = try AlarmCapability.resolve(alarms, settings)
         let httpSettings = try HTTPCapability.resolve(http, settings)
         let demoSettings = try DemoCapability.resolve(demo, settings)
 
@@ -41,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         let mqtt = MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
-        let alarms = try await AlarmCapability(telemetry: telemetry, oee: oee, logger: logger)
+        let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,

@@ -18,7 +18,8 @@ import Testing
     static func concrete(_ path: String) -> String {
         path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
             .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
-            .replacingOccurrences(of: "{rule}", with: "some-rule")
+            .replacingOccurrences(of: "{rule}", with: "some-rule").replacingOccurrences(of: "{channel}", with: "some-channel")
+            .replacingOccurrences(of: "{policy}", with: "some-policy")
     }
 
     @Test func everyRouteIsDeclaredOnceAndEnforcedForEveryRole() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import GembaAccess
 import GembaAnalytics
 import GembaRules
+import GembaNotifications
 import Synchronization
 import GembaCore
 import GembaIngest
@@ -41,7 +42,13 @@ struct ServerHarness {
                                readinessChecks: ["mqtt": { true }], metrics: { Array("gemba_test 1\n".utf8) },
                                logger: Logger(label: "test"))
         server.oee = OEEEngine.attached(to: pipeline, store: store, logger: Logger(label: "test"))
-        server.alarms = AlarmEngine.attached(to: pipeline, store: store, logger: Logger(label: "test"))
+        let router = NotificationRouter(baseURL: "http://gemba.test")
+        var notify = Notifier.Configuration()
+        notify.network = NetworkGuard(allowPrivateNetworks: true)
+        notify.schedule = RetrySchedule(delays: [50, 50])
+        server.notifications = Notifier(store: store, box: try SecretBox.open(directory: directory), router: router, configuration: notify,
+                                        logger: Logger(label: "test"))
+        server.alarms = AlarmEngine.attached(to: pipeline, store: store, router: router, logger: Logger(label: "test"))
     }
 
     /// An access token of the default tenant's owner.
@@ -63,6 +70,16 @@ struct ServerHarness {
         let pipeline = self.pipeline
         let task = runPipeline ? Task { try await pipeline.run() } : nil
         defer { task?.cancel() }
+        // The alarm clock, as `serve` runs it: timers, then the changes and their notifications written.
+        let alarms = server.alarms
+        let alarmClock = Task {
+            while !Task.isCancelled {
+                alarms?.tick(now: Timestamp.now().millisecondsSinceEpoch)
+                try await alarms?.flush()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        defer { alarmClock.cancel() }
         let app = try HTTPServer.application(server, host: "127.0.0.1", port: 0)
         let token = anonymous ? nil : try await ownerToken()
         try await app.test(.live) { client in

@@ -1,22 +1,73 @@
+import ArgumentParser
 import GembaAnalytics
 import GembaCore
 import GembaIngest
+import GembaNotifications
 import GembaRules
 import GembaServer
+import GembaStorage
 import Logging
 import ServiceLifecycle
 
-/// Rules and alarms: every rule instance is evaluated on the live samples and on a clock (four
-/// times a second: delays, missing data, shelves), its changes written with their journal lines;
-/// rules reading shift KPIs get them from the OEE engine every 30 seconds.
+/// Rules, alarms and notifications: every rule instance is evaluated on the live samples and on a
+/// clock (four times a second: delays, missing data, shelves), its changes written with their
+/// journal lines and notifications in one transaction; rules reading shift KPIs get them from the
+/// OEE engine every 30 seconds; the notifier works through the outbox.
 struct AlarmCapability: Capability {
+    struct Options: ParsableArguments {
+        @Flag(help: "Let webhooks call loopback and private addresses (refused by default: SSRF). Env: GEMBA_NOTIFY_ALLOW_PRIVATE_NETWORKS=true.")
+        var notifyAllowPrivateNetworks = false
+
+        @Option(help: "Delays between delivery attempts, comma-separated (default 5s,5m,30m,2h,5h,10h,10h, Standard Webhooks'). Env: GEMBA_NOTIFY_RETRY_SCHEDULE.")
+        var notifyRetrySchedule: String?
+
+        @Option(help: "Where people open the dashboard, for links in notifications (default http://localhost:8080). Env: GEMBA_PUBLIC_URL.")
+        var publicURL: String?
+    }
+
+    struct Resolved {
+        var configuration: Notifier.Configuration
+        var publicURL: String
+    }
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
+        var configuration = Notifier.Configuration()
+        let allow = settings.string("notify-allow-private-networks", flag: options.notifyAllowPrivateNetworks ? "true" : nil)
+        guard allow == nil || ["true", "false", "1", "0"].contains(allow!.value) else {
+            throw ConfigurationError("\(allow!.source) must be true or false, got '\(allow!.value)'")
+        }
+        configuration.network = NetworkGuard(allowPrivateNetworks: allow.map { $0.value == "true" || $0.value == "1" } ?? false)
+        if let (raw, source) = settings.string("notify-retry-schedule", flag: options.notifyRetrySchedule) {
+            let delays = raw.split(separator: ",").map { RuleText.parseDuration($0.trimmingCharacters(in: .whitespaces)) }
+            guard !delays.isEmpty, delays.count <= 20, delays.allSatisfy({ $0 != nil }) else {
+                throw ConfigurationError("\(source) must be up to 20 durations separated by commas (5s,5m,30m), got '\(raw)'")
+            }
+            configuration.schedule = RetrySchedule(delays: delays.map { $0! })
+        }
+        let url = settings.string("public-url", flag: options.publicURL)
+        guard url.map({ $0.value.hasPrefix("http://") || $0.value.hasPrefix("https://") }) ?? true else {
+            throw ConfigurationError("\(url!.source) must be an http or https URL, got '\(url!.value)'")
+        }
+        return Resolved(configuration: configuration, publicURL: url.map { String($0.value.trimmingSuffix("/")) } ?? "http://localhost:8080")
+    }
+
     /// Nil when the store keeps no alarms (the alarm routes then answer 503).
     let engine: AlarmEngine?
+    let notifier: Notifier?
     let oee: OEEEngine?
     let logger: Logger
 
-    init(telemetry: TelemetryCapability, oee: OEECapability, logger: Logger) async throws {
-        engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, logger: logger)
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, oee: OEECapability, logger: Logger) async throws {
+        if let store = telemetry.store as? any NotificationStore {
+            let router = NotificationRouter(baseURL: resolved.publicURL)
+            notifier = Notifier(store: store, box: try SecretBox.open(directory: telemetry.dataDirectory), router: router,
+                                configuration: resolved.configuration, logger: logger)
+            try await notifier?.load()
+            engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, logger: logger)
+        } else {
+            notifier = nil
+            engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: nil, logger: logger)
+        }
         try await engine?.start(store: telemetry.store)
         self.oee = oee.engine
         self.logger = logger
@@ -35,12 +86,16 @@ struct AlarmCapability: Capability {
                 try await Self.refreshKPIs(engine, oee)
             })
         }
+        if let notifier { services.append(notifier) }
         return services
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.alarms] }
 
-    func configure(_ server: inout ServerContext) { server.alarms = engine }
+    func configure(_ server: inout ServerContext) {
+        server.alarms = engine
+        server.notifications = notifier
+    }
 
     /// Gives the rules that read shift KPIs each machine's current-shift figures.
     static func refreshKPIs(_ engine: AlarmEngine, _ oee: OEEEngine) async throws {
@@ -55,5 +110,11 @@ struct AlarmCapability: Capability {
                 engine.setKPIs(values, tenant: tenant, machine: machine)
             }
         }
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> Substring {
+        hasSuffix(suffix) ? dropLast(suffix.count) : Substring(self)
     }
 }

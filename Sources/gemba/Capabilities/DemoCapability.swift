@@ -43,6 +43,7 @@ struct DemoCapability: Capability {
         let factory = FactorySimulator(seed: 42, machineCount: resolved.machines)
         if let engine = oee.engine { try await DemoSetup.configure(engine, factory: factory) }
         if let engine = alarms.engine { try await DemoSetup.configure(engine) }
+        if let notifier = alarms.notifier { try await DemoSetup.configure(notifier) }
         var publisher = SimulationPublisher(factory: factory, target: .embedded(mqtt.broker), interval: .seconds(1), qos: .atLeastOnce,
                                             logger: logger)
         // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.

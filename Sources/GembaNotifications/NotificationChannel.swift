@@ -1,0 +1,142 @@
+public import Foundation
+public import GembaCore
+public import GembaRules
+
+/// Where notifications go: a webhook signed per Standard Webhooks, a Slack- or Teams-compatible
+/// incoming webhook, or the log (the dashboard's notification list and a log line).
+public struct NotificationChannel: Sendable, Hashable {
+    public enum Kind: String, Sendable, CaseIterable, Codable {
+        case webhook, slack, teams, log
+        /// Whether the channel posts to a URL.
+        public var postsToURL: Bool { self != .log }
+    }
+
+    public var id: String
+    public var name: String
+    public var kind: Kind
+    public var url: String?
+    public var enabled = true
+    /// Why the server disabled it (the endpoint answered 410 Gone).
+    public var disabledReason: String?
+    /// Signing secrets, current first; a previous one stays for a day after a rotation. Never written out.
+    public var secrets: [String] = []
+
+    public init(id: String, name: String, kind: Kind, url: String?) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.url = url
+    }
+
+    /// The URL as it may be shown: Slack's and Teams' URLs carry their secret in the path, so only their host is.
+    public var shownURL: String? {
+        guard let url, kind == .slack || kind == .teams, let host = URL(string: url)?.host else { return url }
+        return "https://\(host)/…"
+    }
+
+    /// Checks the id, name and URL (an http or https URL for the kinds that post).
+    public func validate() throws(ModelError) {
+        try NotificationConfig.checkID(id, what: "channel")
+        guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a channel's name is 1–200 characters") }
+        if kind.postsToURL {
+            guard let url, url.utf8.count <= 2000, let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
+                  scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty else {
+                throw ModelError(.invalid, "url must be an http or https URL")
+            }
+        } else if url != nil {
+            throw ModelError(.invalid, "a log channel has no url")
+        }
+    }
+
+    /// The stored definition (secrets are sealed apart).
+    struct Stored: Codable {
+        var id: String
+        var name: String
+        var kind: Kind
+        var url: String?
+        var enabled: Bool
+        var disabledReason: String?
+        enum CodingKeys: String, CodingKey { case id, name, kind, url, enabled, disabledReason = "disabled_reason" }
+    }
+
+    var stored: Stored { Stored(id: id, name: name, kind: kind, url: url, enabled: enabled, disabledReason: disabledReason) }
+
+    init(_ stored: Stored, secrets: [String]) {
+        self.init(id: stored.id, name: stored.name, kind: stored.kind, url: stored.url)
+        enabled = stored.enabled
+        disabledReason = stored.disabledReason
+        self.secrets = secrets
+    }
+}
+
+/// A routing rule: which alarm events, of which severity, where, go to which channels, worded how.
+public struct NotificationPolicy: Sendable, Hashable, Codable {
+    public var id: String
+    public var name: String
+    /// Events at least this severe.
+    public var minimumSeverity: Severity = .low
+    /// Machines in this site, area, line or machine; nil: every machine.
+    public var scope: String?
+    /// Rules carrying all these labels; empty: every rule.
+    public var labels: [String: String] = [:]
+    /// Journal kinds that notify: by default raised, escalated and back on display; `cleared` on request.
+    public var events: [String] = NotificationPolicy.defaultEvents
+    public var channels: [String]
+    /// The message text, with `{{variables}}` (see ``NotificationMessage/variables``); nil: the standard wording.
+    public var template: String?
+    public var enabled = true
+
+    public static let defaultEvents = ["activated", "escalated", "unshelved", "unsuppressed", "in_service"]
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, scope, labels, events, channels, template, enabled
+        case minimumSeverity = "minimum_severity"
+    }
+
+    public init(id: String, name: String, channels: [String]) {
+        self.id = id
+        self.name = name
+        self.channels = channels
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(String.self, forKey: .id) ?? ""
+        name = try container.decode(String.self, forKey: .name)
+        minimumSeverity = try container.decodeIfPresent(Severity.self, forKey: .minimumSeverity) ?? .low
+        scope = try container.decodeIfPresent(String.self, forKey: .scope)
+        labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        events = try container.decodeIfPresent([String].self, forKey: .events) ?? Self.defaultEvents
+        channels = try container.decode([String].self, forKey: .channels)
+        template = try container.decodeIfPresent(String.self, forKey: .template)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+    }
+
+    public func validate() throws(ModelError) {
+        try NotificationConfig.checkID(id, what: "policy")
+        guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a policy's name is 1–200 characters") }
+        guard !channels.isEmpty, channels.count <= 20 else { throw ModelError(.invalid, "a policy names 1–20 channels") }
+        let kinds = Set(AlarmTransition.Kind.allCases.map(\.rawValue))
+        for event in events where !kinds.contains(event) {
+            throw ModelError(.invalid, "events: \"\(event)\" is not a journal kind (\(kinds.sorted().joined(separator: ", ")))")
+        }
+        if let scope { _ = try AssetPath.validatePrefix(scope) }
+        if let template { try NotificationMessage.checkTemplate(template) }
+    }
+
+    /// Whether the policy takes this notice.
+    func matches(_ notice: AlarmNotice) -> Bool {
+        let machine = notice.machine.description
+        return enabled && notice.transition.severity >= minimumSeverity && events.contains(notice.transition.kind.rawValue)
+            && scope.map { machine == $0 || machine.hasPrefix($0 + "/") } ?? true
+            && labels.allSatisfy { notice.rule.labels[$0.key] == $0.value }
+    }
+}
+
+enum NotificationConfig {
+    static func checkID(_ id: String, what: String) throws(ModelError) {
+        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
+            throw ModelError(.invalid, "a \(what) id is 1–64 of A-Z a-z 0-9 - _")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+public import Foundation
+public import GembaCore
+public import GembaRules
+
+/// What a notification says: the variables of one alarm event, the text a template makes of
+/// them, and the body each channel kind posts.
+public struct NotificationMessage: Sendable {
+    /// The variables a template may name.
+    public static let variables = ["severity", "rule", "rule_name", "machine", "tag", "value", "threshold", "state", "event", "time", "link",
+                                   "tenant"]
+    public static let standardTemplate = "[{{severity}}] {{rule_name}} on {{machine}}: {{event}} ({{tag}} = {{value}}, threshold {{threshold}})"
+
+    public var values: [String: String]
+
+    /// The variables of a notice; `link` points at the machine's page of the dashboard under `baseURL`.
+    public init(_ notice: AlarmNotice, baseURL: String) {
+        let transition = notice.transition
+        var values: [String: String] = [
+            "severity": transition.severity.rawValue.uppercased(), "rule": notice.rule.id, "rule_name": notice.rule.name,
+            "machine": notice.machine.description, "state": transition.to.rawValue, "event": transition.kind.rawValue,
+            "time": Timestamp(millisecondsSinceEpoch: transition.time).rfc3339, "tenant": notice.tenant.rawValue,
+            "link": baseURL + "/#/machine/" + notice.machine.description,
+        ]
+        values["value"] = transition.value.map(Self.format) ?? "–"
+        let comparison = Self.firstComparison(notice.rule.expression.condition)
+        values["tag"] = comparison?.tag ?? "–"
+        values["threshold"] = comparison?.threshold ?? "–"
+        self.values = values
+    }
+
+    /// The text of `template` with its `{{variables}}` filled in.
+    public func text(_ template: String?) -> String {
+        var text = template ?? Self.standardTemplate
+        for (name, value) in values { text = text.replacingOccurrences(of: "{{\(name)}}", with: value) }
+        return text
+    }
+
+    /// The body posted to a channel of `kind`, as JSON text.
+    public func body(for kind: NotificationChannel.Kind, template: String?, type: String) -> String {
+        let text = text(template)
+        let object: [String: Any]
+        switch kind {
+        case .slack, .teams: object = ["text": text]
+        case .webhook, .log:
+            var data: [String: Any] = values.filter { $0.key != "severity" }
+            data["severity"] = values["severity"]?.lowercased()
+            data["text"] = text
+            object = ["type": type, "timestamp": values["time"] ?? "", "data": data]
+        }
+        let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: json, as: UTF8.self)
+    }
+
+    /// Refuses a template naming a variable that does not exist.
+    static func checkTemplate(_ template: String) throws(ModelError) {
+        guard template.count <= 2000 else { throw ModelError(.invalid, "a template is at most 2000 characters") }
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            guard let close = rest[open.upperBound...].range(of: "}}") else { throw ModelError(.invalid, "template: \"{{\" is not closed") }
+            let name = String(rest[open.upperBound..<close.lowerBound]).trimmingCharacters(in: .whitespaces)
+            guard variables.contains(name) else {
+                throw ModelError(.invalid, "template: unknown variable {{\(name)}}; known are \(variables.joined(separator: ", "))")
+            }
+            rest = rest[close.upperBound...]
+        }
+    }
+
+    private static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.4g", value)
+    }
+
+    /// The tag and constant of the condition's first comparison (`spindle_temp`, `85`), for the message.
+    private static func firstComparison(_ condition: Condition) -> (tag: String, threshold: String)? {
+        switch condition {
+        case .compare(.tag(let tag), _, let right), .compare(.rate(let tag, _), _, let right), .compare(.deviation(let tag, _), _, let right):
+            return (tag, RuleText.operand(right))
+        case .member(.state, let values, _): return ("state", values.map(\.description).joined(separator: ", "))
+        case .noData(let tag, let duration): return (tag, "no data for " + RuleText.duration(duration))
+        case .all(let parts), .any(let parts): return parts.lazy.compactMap(firstComparison).first
+        case .not(let inner): return firstComparison(inner)
+        default: return nil
+        }
+    }
+}

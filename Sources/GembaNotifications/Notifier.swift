@@ -1,0 +1,274 @@
+public import AsyncHTTPClient
+public import Foundation
+public import GembaCore
+public import GembaStorage
+public import Logging
+internal import NIOCore
+internal import NIOHTTP1
+public import ServiceLifecycle
+
+/// Notification administration and delivery: channels (their secrets sealed at rest, shown once),
+/// policies, and the service that works through the durable outbox, with retries on the Standard
+/// Webhooks schedule, `Retry-After` honoured, `410` disabling the channel and dead letters kept
+/// for replay. Delivery never blocks alarm evaluation: the engine only writes outbox rows.
+public final class Notifier: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var schedule = RetrySchedule.standard
+        /// How long one attempt may take.
+        public var timeout: Duration = .seconds(10)
+        /// Attempts in flight at once.
+        public var concurrency = 8
+        public var network = NetworkGuard(allowPrivateNetworks: false)
+        public init() {}
+    }
+
+    public let router: NotificationRouter
+    private let store: any NotificationStore
+    private let box: SecretBox
+    private let configuration: Configuration
+    private let logger: Logger
+
+    public init(store: any NotificationStore, box: SecretBox, router: NotificationRouter, configuration: Configuration = Configuration(),
+                logger: Logger) {
+        self.store = store
+        self.box = box
+        self.router = router
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Loads channels (opening their secrets) and policies into the router.
+    public func load() async throws {
+        for row in try await store.allChannels() {
+            guard let stored = try? JSONDecoder().decode(NotificationChannel.Stored.self, from: Data(row.definition.utf8)) else { continue }
+            let secrets = try row.sealedSecrets.map(box.open) ?? []
+            router.set(NotificationChannel(stored, secrets: secrets), id: row.id, tenant: row.tenant)
+        }
+        for row in try await store.allPolicies() {
+            guard let policy = try? JSONDecoder().decode(NotificationPolicy.self, from: Data(row.definition.utf8)) else { continue }
+            router.set(policy, id: row.id, tenant: row.tenant)
+        }
+    }
+
+    // MARK: Administration
+
+    public func channels(tenant: TenantID) -> [NotificationChannel] { router.channels(tenant: tenant) }
+    public func policies(tenant: TenantID) -> [NotificationPolicy] { router.policies(tenant: tenant) }
+
+    /// Creates or changes a channel; a new webhook channel gets a signing secret, answered here only.
+    public func save(_ input: NotificationChannel, tenant: TenantID) async throws -> (channel: NotificationChannel, secret: String?) {
+        try input.validate()
+        var channel = input
+        let existing = router.channel(channel.id, tenant: tenant)
+        if let existing, existing.kind != channel.kind {
+            throw ModelError(.conflict, "channel \(channel.id) is a \(existing.kind.rawValue) channel: delete it to make another kind")
+        }
+        if let host = channel.url.flatMap({ URL(string: $0)?.host }), let refusal = await configuration.network.refusal(host: host) {
+            throw ModelError(.invalid, "url: \(refusal)")
+        }
+        channel.secrets = existing?.secrets ?? []
+        var secret: String?
+        if channel.kind == .webhook, channel.secrets.isEmpty {
+            secret = StandardWebhook.newSecret()
+            channel.secrets = [secret!]
+        }
+        try await persist(channel, tenant: tenant)
+        return (channel, secret)
+    }
+
+    /// A new signing secret, answered here only; the previous one keeps signing beside it until the next rotation.
+    public func rotateSecret(channel id: String, tenant: TenantID) async throws -> String? {
+        guard var channel = router.channel(id, tenant: tenant), channel.kind == .webhook else { return nil }
+        let secret = StandardWebhook.newSecret()
+        channel.secrets = [secret] + channel.secrets.prefix(1)
+        try await persist(channel, tenant: tenant)
+        return secret
+    }
+
+    public func deleteChannel(_ id: String, tenant: TenantID) async throws -> Bool {
+        guard try await store.deleteChannel(tenant: tenant, id: id) else { return false }
+        router.set(nil as NotificationChannel?, id: id, tenant: tenant)
+        return true
+    }
+
+    public func save(_ policy: NotificationPolicy, tenant: TenantID) async throws -> NotificationPolicy {
+        try policy.validate()
+        for id in policy.channels where router.channel(id, tenant: tenant) == nil {
+            throw ModelError(.invalid, "channels: there is no channel \(id)")
+        }
+        let json = String(decoding: try JSONEncoder().encode(policy), as: UTF8.self)
+        try await store.savePolicy(StoredNotificationConfig(tenant: tenant, id: policy.id, definition: json))
+        router.set(policy, id: policy.id, tenant: tenant)
+        return policy
+    }
+
+    public func deletePolicy(_ id: String, tenant: TenantID) async throws -> Bool {
+        guard try await store.deletePolicy(tenant: tenant, id: id) else { return false }
+        router.set(nil as NotificationPolicy?, id: id, tenant: tenant)
+        return true
+    }
+
+    /// Queues a test message on a channel; nil when there is no such channel.
+    public func sendTest(channel id: String, tenant: TenantID, by actor: String) async throws -> OutboxEntry? {
+        guard let channel = router.channel(id, tenant: tenant) else { return nil }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let text = "Test notification from Gemba, sent by \(actor)"
+        let body: [String: Any] = channel.kind == .slack || channel.kind == .teams ? ["text": text]
+            : ["type": "notification.test", "timestamp": Timestamp(millisecondsSinceEpoch: now).rfc3339, "data": ["text": text]]
+        let payload = String(decoding: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
+        let entry = OutboxEntry(tenant: tenant, channel: id, messageID: NotificationRouter.messageID(), eventType: "notification.test",
+                                payload: payload, createdAt: now, nextAttemptAt: now)
+        try await store.enqueue([entry])
+        return entry
+    }
+
+    public func deliveries(tenant: TenantID, status: OutboxEntry.Status?, limit: Int) async throws -> [OutboxEntry] {
+        try await store.deliveries(tenant: tenant, status: status, limit: limit)
+    }
+
+    public func attempts(tenant: TenantID, id: Int64) async throws -> [DeliveryAttempt]? {
+        guard try await store.delivery(tenant: tenant, id: id) != nil else { return nil }
+        return try await store.attempts(tenant: tenant, outbox: id)
+    }
+
+    /// Puts a dead letter (or any row) back in the queue; false when there is none.
+    public func replay(_ id: Int64, tenant: TenantID) async throws -> Bool {
+        try await store.requeue(tenant: tenant, id: id, now: Timestamp.now().millisecondsSinceEpoch)
+    }
+
+    private func persist(_ channel: NotificationChannel, tenant: TenantID) async throws {
+        let json = String(decoding: try JSONEncoder().encode(channel.stored), as: UTF8.self)
+        let sealed = channel.secrets.isEmpty ? nil : try box.seal(channel.secrets)
+        try await store.saveChannel(StoredNotificationConfig(tenant: tenant, id: channel.id, definition: json, sealedSecrets: sealed))
+        router.set(channel, id: channel.id, tenant: tenant)
+    }
+
+    // MARK: Delivery
+
+    /// Works through the outbox until graceful shutdown, with its own HTTP client (redirects refused: a
+    /// redirect could lead a webhook into a private network).
+    public func run() async throws {
+        var http = HTTPClient.Configuration()
+        http.redirectConfiguration = .disallow
+        http.timeout = .init(connect: .seconds(5), read: .seconds(configuration.timeout.components.seconds))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let due = try await self.store.dueDeliveries(now: Timestamp.now().millisecondsSinceEpoch, limit: 64)
+                    await self.deliver(due, client: client)
+                    if due.count == 64 { continue }
+                } catch {
+                    self.logger.warning("notification outbox could not be read; will retry", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        try await client.shutdown()
+    }
+
+    /// Delivers due rows, a few at a time; each outcome is written before the next batch is read.
+    func deliver(_ entries: [OutboxEntry], client: HTTPClient) async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for entry in entries {
+                if running == configuration.concurrency {
+                    await group.next()
+                    running -= 1
+                }
+                group.addTask { await self.attempt(entry, client: client) }
+                running += 1
+            }
+        }
+    }
+
+    private func attempt(_ entry: OutboxEntry, client: HTTPClient) async {
+        let started = ContinuousClock.now
+        let outcome = await send(entry, client: client)
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let elapsed = started.duration(to: .now)
+        var next = entry
+        next.attempts += 1
+        next.lastError = outcome.error
+        switch outcome.verdict {
+        case .delivered:
+            next.status = .delivered
+            next.deliveredAt = now
+        case .gone:
+            next.status = .dead
+            await disable(entry.channel, tenant: entry.tenant, reason: "the endpoint answered 410 Gone")
+        case .retry(let retryAfter):
+            if let due = configuration.schedule.next(after: next.attempts, now: now, retryAfter: retryAfter, jitter: .random(in: -1...1)) {
+                next.nextAttemptAt = due
+            } else {
+                next.status = .dead
+                logger.warning("notification is a dead letter after its last attempt", metadata: [
+                    "notification.id": "\(entry.id)", "notification.channel": "\(entry.channel)", "error": "\(outcome.error ?? "")"])
+            }
+        case .dead:
+            next.status = .dead
+        }
+        let attempt = DeliveryAttempt(outbox: entry.id, time: now, statusCode: outcome.statusCode, error: outcome.error,
+                                      durationMilliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        do {
+            try await store.recordAttempt(attempt, entry: next)
+        } catch {
+            logger.error("a delivery's outcome could not be stored; it will be tried again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    struct Outcome {
+        enum Verdict { case delivered, gone, retry(Int64?), dead }
+        var verdict: Verdict
+        var statusCode: Int?
+        var error: String?
+    }
+
+    private func send(_ entry: OutboxEntry, client: HTTPClient) async -> Outcome {
+        guard let channel = router.channel(entry.channel, tenant: entry.tenant) else {
+            return Outcome(verdict: .dead, error: "the channel no longer exists")
+        }
+        guard channel.enabled else { return Outcome(verdict: .dead, error: "the channel is disabled: \(channel.disabledReason ?? "by an admin")") }
+        guard channel.kind.postsToURL, let url = channel.url else {
+            logger.notice("notification", metadata: ["notification.channel": "\(channel.id)", "notification.type": "\(entry.eventType)",
+                                                     "notification.body": "\(entry.payload)"])
+            return Outcome(verdict: .delivered)
+        }
+        if let host = URL(string: url)?.host, let refusal = await configuration.network.refusal(host: host) {
+            return Outcome(verdict: .retry(nil), error: refusal)
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Gemba-Webhooks/1")
+        if channel.kind == .webhook {
+            for (name, value) in StandardWebhook.headers(id: entry.messageID, timestamp: Timestamp.now().millisecondsSinceEpoch / 1000,
+                                                         body: entry.payload, secrets: channel.secrets) {
+                request.headers.add(name: name, value: value)
+            }
+        }
+        request.body = .bytes(ByteBuffer(string: entry.payload))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(configuration.timeout.components.seconds))
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            let code = Int(response.status.code)
+            switch code {
+            case 200..<300: return Outcome(verdict: .delivered, statusCode: code)
+            case 410: return Outcome(verdict: .gone, statusCode: code, error: "410 Gone")
+            default:
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { $0 * 1000 }
+                return Outcome(verdict: .retry(retryAfter), statusCode: code, error: "HTTP \(code)")
+            }
+        } catch {
+            return Outcome(verdict: .retry(nil), error: "\(error)")
+        }
+    }
+
+    private func disable(_ id: String, tenant: TenantID, reason: String) async {
+        guard var channel = router.channel(id, tenant: tenant), channel.enabled else { return }
+        channel.enabled = false
+        channel.disabledReason = reason
+        do { try await persist(channel, tenant: tenant) } catch { logger.error("a channel could not be disabled", metadata: ["error": "\(error)"]) }
+        logger.warning("notification channel disabled", metadata: ["notification.channel": "\(id)", "reason": "\(reason)"])
+    }
+}

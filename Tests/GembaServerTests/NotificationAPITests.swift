@@ -1,0 +1,73 @@
+import Foundation
+import GembaCore
+import GembaIngest
+import GembaServer
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Channels and policies through the API, and an alarm reaching the log channel's notification list.
+@Suite struct NotificationAPITests {
+    static func put(_ client: any TestClientProtocol, _ path: String, _ body: String) async throws -> TestResponse {
+        try await client.execute(uri: path, method: .put, body: ByteBuffer(string: body))
+    }
+
+    @Test func anAlarmReachesTheLogChannelThroughItsPolicy() async throws {
+        let harness = try await ServerHarness()
+        let notifier = try #require(harness.server.notifications)
+        let delivery = Task { try await notifier.run() }
+        defer { delivery.cancel() }
+        try await harness.test { client in
+            #expect(try await Self.put(client, "/api/v1/notification-channels/floor", #"{"name": "Floor", "kind": "log"}"#).status == .ok)
+            let policy = try await Self.put(client, "/api/v1/notification-policies/all",
+                                            #"{"name": "All", "channels": ["floor"], "minimum_severity": "medium", "template": "{{rule_name}} at {{machine}}"}"#)
+            #expect(policy.status == .ok, "\(policy.text)")
+            #expect(try await Self.put(client, "/api/v1/notification-policies/bad", #"{"name": "x", "channels": ["nope"]}"#).status == .unprocessableContent)
+            #expect(try await Self.put(client, "/api/v1/notification-policies/bad", #"{"name": "x", "channels": ["floor"], "template": "{{nope}}"}"#)
+                .status == .unprocessableContent)
+            #expect(try await AlarmAPITests.put(client, "hot", #"{"name": "Hot spindle", "severity": "high", "condition": "spindle_temp > 85"}"#).status == .ok)
+            try await AlarmAPITests.ingest(client, temperature: 95)
+            var delivered: JSONValue?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while delivered == nil, ContinuousClock.now < deadline {
+                let list = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get)
+                delivered = list.json["items"]?.array.first
+                if delivered == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let entry = try #require(delivered)
+            #expect(entry["type"] == .string("alarm.activated") && entry["channel"] == .string("floor"))
+            #expect(entry["payload"]?.stringValue?.contains("Hot spindle at \(AlarmAPITests.machine)") == true)
+            let id = try #require(entry["id"]?.int)
+            let attempts = try await client.execute(uri: "/api/v1/notifications/\(id)/attempts", method: .get)
+            #expect(attempts.json["items"]?.array.count == 1)
+            #expect(try await client.execute(uri: "/api/v1/notifications/999999/attempts", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func aWebhooksSecretIsShownOnceAndSlackURLsNever() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let created = try await Self.put(client, "/api/v1/notification-channels/ops", #"{"name": "Ops", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}"#)
+            #expect(created.status == .ok)
+            let secret = try #require(created.json["secret"]?.stringValue)
+            #expect(secret.hasPrefix("whsec_"))
+            let changed = try await Self.put(client, "/api/v1/notification-channels/ops", #"{"name": "Ops team", "kind": "webhook", "url": "http://127.0.0.1:9/h"}"#)
+            #expect(changed.json["secret"] == .null && changed.json["signing_secrets"] == .integer(1))
+            let listed = try await client.execute(uri: "/api/v1/notification-channels", method: .get)
+            #expect(!listed.text.contains(secret.dropFirst(6)))
+            let rotated = try await client.execute(uri: "/api/v1/notification-channels/ops/rotate-secret", method: .post)
+            #expect(rotated.json["secret"]?.stringValue?.hasPrefix("whsec_") == true && rotated.json["secret"]?.stringValue != secret)
+            #expect(try await client.execute(uri: "/api/v1/notification-channels", method: .get).json["items"]?.array.first?["signing_secrets"]
+                == .integer(2))
+            #expect(try await Self.put(client, "/api/v1/notification-channels/ops", #"{"name": "x", "kind": "slack", "url": "https://hooks.slack.com/a"}"#)
+                .status == .conflict)
+            let slack = try await Self.put(client, "/api/v1/notification-channels/chat",
+                                           #"{"name": "Chat", "kind": "slack", "url": "https://hooks.slack.com/services/T000/B000/XXXXSECRET"}"#)
+            #expect(slack.json["url"] == .string("https://hooks.slack.com/…") && !slack.text.contains("XXXXSECRET"))
+            #expect(try await Self.put(client, "/api/v1/notification-channels/bad", #"{"name": "x", "kind": "webhook", "url": "ftp://x"}"#)
+                .status == .unprocessableContent)
+        }
+    }
+}
