@@ -21,6 +21,9 @@ struct AlarmCapability: Capability {
         @Option(help: "Delays between delivery attempts, comma-separated (default 5s,5m,30m,2h,5h,10h,10h, Standard Webhooks'). Env: GEMBA_NOTIFY_RETRY_SCHEDULE.")
         var notifyRetrySchedule: String?
 
+        @Option(help: "How long one delivery attempt may take (default 10s). Env: GEMBA_NOTIFY_TIMEOUT.")
+        var notifyTimeout: String?
+
         @Option(help: "Where people open the dashboard, for links in notifications (default http://localhost:8080). Env: GEMBA_PUBLIC_URL.")
         var publicURL: String?
     }
@@ -43,6 +46,12 @@ struct AlarmCapability: Capability {
                 throw ConfigurationError("\(source) must be up to 20 durations separated by commas (5s,5m,30m), got '\(raw)'")
             }
             configuration.schedule = RetrySchedule(delays: delays.map { $0! })
+        }
+        if let (raw, source) = settings.string("notify-timeout", flag: options.notifyTimeout) {
+            guard let timeout = RuleText.parseDuration(raw), timeout >= 1000, timeout <= 300_000 else {
+                throw ConfigurationError("\(source) must be a duration from 1s to 5m, got '\(raw)'")
+            }
+            configuration.timeout = .milliseconds(timeout)
         }
         let url = settings.string("public-url", flag: options.publicURL)
         guard url.map({ $0.value.hasPrefix("http://") || $0.value.hasPrefix("https://") }) ?? true else {
