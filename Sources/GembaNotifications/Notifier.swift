@@ -23,6 +23,8 @@ public final class Notifier: Service, Sendable {
     }
 
     public let router: NotificationRouter
+    /// Signalled when notifications were queued: the outbox is read at once, not at the next poll.
+    public let queued = Wakeup()
     private let store: any NotificationStore
     private let box: SecretBox
     private let configuration: Configuration
@@ -119,6 +121,7 @@ public final class Notifier: Service, Sendable {
         let entry = OutboxEntry(tenant: tenant, channel: id, messageID: NotificationRouter.messageID(), eventType: "notification.test",
                                 payload: payload, createdAt: now, nextAttemptAt: now)
         try await store.enqueue([entry])
+        queued.signal()
         return entry
     }
 
@@ -133,7 +136,9 @@ public final class Notifier: Service, Sendable {
 
     /// Puts a dead letter (or any row) back in the queue; false when there is none.
     public func replay(_ id: Int64, tenant: TenantID) async throws -> Bool {
-        try await store.requeue(tenant: tenant, id: id, now: Timestamp.now().millisecondsSinceEpoch)
+        let requeued = try await store.requeue(tenant: tenant, id: id, now: Timestamp.now().millisecondsSinceEpoch)
+        if requeued { queued.signal() }
+        return requeued
     }
 
     private func persist(_ channel: NotificationChannel, tenant: TenantID) async throws {
@@ -161,7 +166,8 @@ public final class Notifier: Service, Sendable {
                 } catch {
                     self.logger.warning("notification outbox could not be read; will retry", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: .milliseconds(250))
+                await self.queued.wait(upTo: .milliseconds(250))
+                try Task.checkCancellation()
             }
         }
         try await client.shutdown()

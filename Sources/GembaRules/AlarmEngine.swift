@@ -67,6 +67,8 @@ public final class AlarmEngine: Sendable {
     private let router: (any NotificationRouting)?
     private let state = Mutex(State())
     private let ruleCount = Atomic<Int>(0)
+    /// Signalled when changes wait to be written (the alarm clock writes them at once, not at its next tick).
+    public let changes = Wakeup()
 
     /// `stateCategory` names the category of a state value (`breakdown` → `unplanned_stop`);
     /// `router` turns the transitions people should be told about into notifications.
@@ -166,8 +168,10 @@ public final class AlarmEngine: Sendable {
         }
     }
 
-    /// Writes changed instances and new journal lines in one transaction; kept for the next try when it fails.
-    public func flush() async throws {
+    /// Writes changed instances and new journal lines in one transaction; kept for the next try when it
+    /// fails. Answers whether notifications were among them (the notifier may look at once).
+    @discardableResult
+    public func flush() async throws -> Bool {
         let (changed, journal, deliveries) = state.withLock { state in
             defer { (state.changed, state.journal, state.deliveries) = ([], [], []) }
             let changed = state.changed.compactMap { key -> StoredAlarm? in
@@ -178,7 +182,7 @@ public final class AlarmEngine: Sendable {
             }
             return (changed, state.journal, state.deliveries)
         }
-        guard !changed.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return }
+        guard !changed.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return false }
         do {
             try await store.recordAlarms(changed, journal: journal, deliveries: deliveries)
         } catch {
@@ -193,6 +197,7 @@ public final class AlarmEngine: Sendable {
             }
             throw error
         }
+        return !deliveries.isEmpty
     }
 
     /// Machines with a rule that reads the current shift's KPIs, for the engine's owner to refresh them.
@@ -381,6 +386,7 @@ public final class AlarmEngine: Sendable {
     }
 
     private func record(_ entries: [AlarmTransition], rule: AlarmRule, key: InstanceKey, in state: inout State) {
+        if !entries.isEmpty { changes.signal() }
         for entry in entries {
             state.journal.append(AlarmJournalEntry(
                 tenant: key.tenant, time: entry.time, rule: rule.id, machine: key.machine.description, kind: entry.kind.rawValue,

@@ -84,10 +84,13 @@ struct AlarmCapability: Capability {
 
     var services: [any Service] {
         guard let engine else { return [] }
+        let notifier = self.notifier
         var services: [any Service] = [
-            PeriodicService("alarm clock", every: .milliseconds(250), lastPass: true, logger: logger) {
+            // Four ticks a second for timers; changes (and their notifications) are written as soon as they are made.
+            PeriodicService("alarm clock", every: .zero, lastPass: true, logger: logger) {
+                await engine.changes.wait(upTo: .milliseconds(250))
                 engine.tick(now: Timestamp.now().millisecondsSinceEpoch)
-                try await engine.flush()
+                if try await engine.flush() { notifier?.queued.signal() }
             },
         ]
         if let oee {

@@ -1,0 +1,29 @@
+import GembaCore
+import Testing
+
+@Suite struct WakeupTests {
+    @Test func aSignalWakesTheWaiterBeforeItsInterval() async {
+        let wakeup = Wakeup()
+        let started = ContinuousClock.now
+        async let waited: Void = wakeup.wait(upTo: .seconds(60))
+        try? await Task.sleep(for: .milliseconds(20))
+        wakeup.signal()
+        await waited
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test func aSignalWithNobodyWaitingIsKeptForTheNextWait() async {
+        let wakeup = Wakeup()
+        wakeup.signal()
+        let started = ContinuousClock.now
+        await wakeup.wait(upTo: .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test func cancellationEndsTheWait() async {
+        let wakeup = Wakeup()
+        let task = Task { await wakeup.wait(upTo: .seconds(60)) }
+        task.cancel()
+        await task.value
+    }
+}
