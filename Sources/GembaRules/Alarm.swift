@@ -244,10 +244,11 @@ public struct Alarm: Hashable, Sendable, Codable {
 
     /// The next time the clock changes something (a shelve ending, a chattering window passing).
     func nextDeadline(policy: ChatteringPolicy) -> Int64? {
-        var deadlines: [Int64] = []
-        if let shelf { deadlines.append(shelf.until) }
-        if chattering, let oldest = recentActivations.first { deadlines.append(oldest + policy.window) }
-        return deadlines.min()
+        let chatterEnd = chattering ? recentActivations.first.map { $0 + policy.window } : nil
+        switch (shelf?.until, chatterEnd) {
+        case (let a?, let b?): return min(a, b)
+        case (let a, let b): return a ?? b
+        }
     }
 
     /// Back on display after a shelve, suppression or maintenance: an active condition asks for acknowledgement again.

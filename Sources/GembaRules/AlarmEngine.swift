@@ -50,12 +50,15 @@ public final class AlarmEngine: Sendable {
         /// The latest time this machine's rules were evaluated at (samples or clock).
         var clock: Int64
         var instances: [String: RuleInstance] = [:]
+        /// Each instance's next deadline (by rule id), when the clock alone will change something.
+        var deadlines: [String: Int64] = [:]
     }
 
     struct State: Sendable {
         var rules: [TenantID: [String: AlarmRule]] = [:]
         var machines: [MachineKey: Watched] = [:]
-        var deadlines: [InstanceKey: Int64] = [:]
+        /// Per tenant, the rules reading each tag: a sample evaluates only those.
+        var readers: [TenantID: [String: [String]]] = [:]
         var changed: Set<InstanceKey> = []
         var journal: [AlarmJournalEntry] = []
         var deliveries: [OutboxEntry] = []
@@ -110,6 +113,7 @@ public final class AlarmEngine: Sendable {
                 let key = MachineKey(tenant: row.tenant, machine: machine)
                 state.machines[key, default: Watched(watchingSince: now, clock: now)].instances[row.rule] = instance
             }
+            for tenant in state.rules.keys { index(tenant, in: &state) }
             for key in Array(state.machines.keys) {
                 // Restored timers run on: each instance is armed for its next deadline.
                 for id in state.machines[key]!.instances.keys { rearm(id, on: key, in: &state) }
@@ -141,12 +145,13 @@ public final class AlarmEngine: Sendable {
                 }
                 if state.machines[machineKey]!.tags.insert(key.tag).inserted { attachRules(to: machineKey, in: &state) }
                 guard state.machines[machineKey]!.signals.record(tag: key.tag, sample) else { continue }
-                let affected = state.machines[machineKey]!.instances.keys.filter { id in
-                    guard let rule = state.rules[key.tenant]?[id] else { return false }
-                    return key.tag == Condition.stateTag || rule.expression.tags.contains(key.tag)
-                }
                 state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, time)
-                for id in affected { evaluate(id, on: machineKey, sampled: true, in: &state) }
+                // The state tag also drives suppression by design: every rule of the machine reads it.
+                let readers = key.tag == Condition.stateTag ? Array(state.machines[machineKey]!.instances.keys)
+                    : state.readers[key.tenant]?[key.tag] ?? []
+                for id in readers where state.machines[machineKey]!.instances[id] != nil {
+                    evaluate(id, on: machineKey, sampled: true, in: &state)
+                }
             }
         }
     }
@@ -155,15 +160,13 @@ public final class AlarmEngine: Sendable {
     /// missing, shelves ending, escalation stages starting.
     public func tick(now: Int64) {
         state.withLock { state in
-            let due = state.deadlines.filter { $0.value <= now }.keys
-            for key in due {
-                let machineKey = MachineKey(tenant: key.tenant, machine: key.machine)
-                guard state.machines[machineKey] != nil else {
-                    state.deadlines[key] = nil
-                    continue
-                }
+            var due: [(MachineKey, String)] = []
+            for (key, watched) in state.machines {
+                for (id, deadline) in watched.deadlines where deadline <= now { due.append((key, id)) }
+            }
+            for (machineKey, id) in due {
                 state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, now)
-                evaluate(key.rule, on: machineKey, sampled: false, in: &state)
+                evaluate(id, on: machineKey, sampled: false, in: &state)
             }
         }
     }
@@ -224,10 +227,6 @@ public final class AlarmEngine: Sendable {
         state.withLock { state in
             guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: old)) else { return }
             state.machines[MachineKey(tenant: tenant, machine: new)] = watched
-            for id in watched.instances.keys {
-                state.deadlines[InstanceKey(tenant: tenant, rule: id, machine: new)] =
-                    state.deadlines.removeValue(forKey: InstanceKey(tenant: tenant, rule: id, machine: old))
-            }
         }
     }
 
@@ -236,9 +235,7 @@ public final class AlarmEngine: Sendable {
         state.withLock { state in
             guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: machine)) else { return }
             for id in watched.instances.keys {
-                let key = InstanceKey(tenant: tenant, rule: id, machine: machine)
-                state.deadlines[key] = nil
-                state.changed.remove(key)
+                state.changed.remove(InstanceKey(tenant: tenant, rule: id, machine: machine))
             }
         }
     }
@@ -268,6 +265,7 @@ public final class AlarmEngine: Sendable {
                                             version: version, updatedBy: actor, updatedAt: Timestamp.now().millisecondsSinceEpoch))
         state.withLock { state in
             state.rules[tenant, default: [:]][rule.id] = rule
+            index(tenant, in: &state)
             countRules(state)
             for key in state.machines.keys where key.tenant == tenant {
                 if let instance = state.machines[key]!.instances[rule.id] {
@@ -286,10 +284,11 @@ public final class AlarmEngine: Sendable {
         guard try await store.deleteRule(tenant: tenant, id: id) else { return false }
         state.withLock { state in
             state.rules[tenant]?[id] = nil
+            index(tenant, in: &state)
             countRules(state)
             for key in state.machines.keys where key.tenant == tenant {
                 state.machines[key]!.instances[id] = nil
-                state.deadlines[InstanceKey(tenant: tenant, rule: id, machine: key.machine)] = nil
+                state.machines[key]!.deadlines[id] = nil
             }
             state.changed = state.changed.filter { !($0.tenant == tenant && $0.rule == id) }
         }
@@ -366,23 +365,34 @@ public final class AlarmEngine: Sendable {
                           watchingSince: watched.watchingSince, now: watched.clock)
     }
 
+    /// Evaluates one instance. The machine's entry is read in place (no copy of its instances is
+    /// held while one is written back, so nothing is copied on write).
     private func evaluate(_ id: String, on key: MachineKey, sampled: Bool, in state: inout State) {
-        guard let rule = state.rules[key.tenant]?[id], rule.enabled, let watched = state.machines[key],
-              var instance = watched.instances[id] else { return }
+        guard let rule = state.rules[key.tenant]?[id], rule.enabled, var instance = state.machines[key]?.instances[id] else { return }
+        let context = context(state.machines[key]!)
         let before = instance
-        let entries = instance.evaluate(rule, context(watched), sampled: sampled)
-        let instanceKey = InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)
+        let entries = instance.evaluate(rule, context, sampled: sampled)
         if instance != before {
             state.machines[key]!.instances[id] = instance
-            state.changed.insert(instanceKey)
+            state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine))
         }
-        record(entries, rule: rule, key: instanceKey, in: &state)
-        rearm(id, on: key, in: &state)
+        let deadline = instance.nextDeadline(rule, context)
+        if state.machines[key]!.deadlines[id] != deadline { state.machines[key]!.deadlines[id] = deadline }
+        if !entries.isEmpty { record(entries, rule: rule, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state) }
     }
 
     private func rearm(_ id: String, on key: MachineKey, in state: inout State) {
-        guard let rule = state.rules[key.tenant]?[id], let watched = state.machines[key], let instance = watched.instances[id] else { return }
-        state.deadlines[InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)] = instance.nextDeadline(rule, context(watched))
+        guard let rule = state.rules[key.tenant]?[id], let instance = state.machines[key]?.instances[id] else { return }
+        state.machines[key]!.deadlines[id] = instance.nextDeadline(rule, context(state.machines[key]!))
+    }
+
+    /// Rebuilds a tenant's index of the rules reading each tag.
+    private func index(_ tenant: TenantID, in state: inout State) {
+        var readers: [String: [String]] = [:]
+        for rule in (state.rules[tenant] ?? [:]).values {
+            for tag in rule.expression.tags { readers[tag, default: []].append(rule.id) }
+        }
+        state.readers[tenant] = readers
     }
 
     private func record(_ entries: [AlarmTransition], rule: AlarmRule, key: InstanceKey, in state: inout State) {

@@ -90,10 +90,10 @@ public struct RuleInstance: Hashable, Sendable, Codable {
         var raise = expression.condition.evaluate(context)
         var clear = expression.clear?.evaluate(context) ?? raise.negated
         if let schedule = rule.schedule, !schedule.includes(context.now) { (raise, clear) = (.no, .yes) }
-        let value = Self.value(rule, context)
         switch tracker.update(raise: raise, clear: clear, sampled: sampled, now: context.now, expression) {
-        case .raised(let time)?: entries += alarm.raise(at: time, value: value, policy: rule.chattering)
-        case .cleared(let time)?: entries += alarm.clear(at: time, value: value, latching: rule.latching, baseSeverity: rule.severity)
+        case .raised(let time)?: entries += alarm.raise(at: time, value: Self.value(rule, context), policy: rule.chattering)
+        case .cleared(let time)?:
+            entries += alarm.clear(at: time, value: Self.value(rule, context), latching: rule.latching, baseSeverity: rule.severity)
         case nil: break
         }
         if alarm.conditionActive, let since = alarm.activeSince {
@@ -105,16 +105,19 @@ public struct RuleInstance: Hashable, Sendable, Codable {
     /// The next time the clock alone changes something (a delay completing, data going missing, a
     /// shelve ending, an escalation stage starting); nil: only a sample can.
     public func nextDeadline(_ rule: AlarmRule, _ context: EvaluationContext) -> Int64? {
-        var deadlines: [Int64] = []
-        if let due = tracker.nextDeadline(rule.expression) { deadlines.append(due) }
-        if let due = alarm.nextDeadline(policy: rule.chattering) { deadlines.append(due) }
-        if let due = rule.expression.condition.nextTimeChange(context) { deadlines.append(due) }
-        if tracker.active, let due = rule.expression.clear?.nextTimeChange(context) { deadlines.append(due) }
-        if alarm.conditionActive, let since = alarm.activeSince {
-            deadlines += rule.escalation.map { since + $0.after }.filter { $0 > context.now }
+        var next: Int64?
+        func consider(_ due: Int64?) { if let due, due < next ?? .max { next = due } }
+        consider(tracker.nextDeadline(rule.expression))
+        consider(alarm.nextDeadline(policy: rule.chattering))
+        if rule.expression.dependsOnTime {
+            consider(rule.expression.condition.nextTimeChange(context))
+            if tracker.active { consider(rule.expression.clear?.nextTimeChange(context)) }
         }
-        if let schedule = rule.schedule, let due = schedule.nextBoundary(after: context.now) { deadlines.append(due) }
-        return deadlines.min()
+        if alarm.conditionActive, let since = alarm.activeSince {
+            for stage in rule.escalation where since + stage.after > context.now { consider(since + stage.after) }
+        }
+        if let schedule = rule.schedule { consider(schedule.nextBoundary(after: context.now)) }
+        return next
     }
 
     static func suppressed(_ rule: AlarmRule, _ context: EvaluationContext) -> Bool {
