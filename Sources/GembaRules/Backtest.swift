@@ -40,23 +40,28 @@ public struct Backtest {
                 }
             }
         }
-        /// Evaluates at every deadline before `time`, as the live engine's clock would.
+        /// Evaluates at every deadline up to `time`, as the live engine's clock would.
+        var deadline: Int64?
         func advance(to time: Int64) {
-            while let due = instance.nextDeadline(rule, context), due <= time, due > context.now - 1 {
+            while let due = deadline, due <= time, due >= context.now {
                 context.now = due
                 apply(instance.evaluate(rule, context, sampled: false))
-                if instance.nextDeadline(rule, context) == due { break }
+                let next = instance.nextDeadline(rule, context)
+                deadline = next == due ? nil : next
             }
         }
+        let tags = rule.expression.tags
 
         context.now = range.lowerBound
+        deadline = instance.nextDeadline(rule, context)
         for (tag, sample) in samples {
             let time = sample.time.millisecondsSinceEpoch
             guard range.contains(time) else { continue }
             advance(to: time)
             context.now = time
             context.signals.record(tag: tag, sample)
-            apply(instance.evaluate(rule, context, sampled: rule.expression.tags.contains(tag)))
+            apply(instance.evaluate(rule, context, sampled: tags.contains(tag)))
+            deadline = instance.nextDeadline(rule, context)
         }
         advance(to: range.upperBound - 1)
         return raised
