@@ -144,13 +144,25 @@ public final class AlarmEngine: Sendable {
                     state.machines[machineKey] = Watched(watchingSince: time, clock: time)
                 }
                 if state.machines[machineKey]!.tags.insert(key.tag).inserted { attachRules(to: machineKey, in: &state) }
-                guard state.machines[machineKey]!.signals.record(tag: key.tag, sample) else { continue }
-                state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, time)
-                // The state tag also drives suppression by design: every rule of the machine reads it.
-                let readers = key.tag == Condition.stateTag ? Array(state.machines[machineKey]!.instances.keys)
-                    : state.readers[key.tenant]?[key.tag] ?? []
-                for id in readers where state.machines[machineKey]!.instances[id] != nil {
-                    evaluate(id, on: machineKey, sampled: true, in: &state)
+                guard let rules = state.rules[key.tenant] else { continue }
+                let readers = state.readers[key.tenant]?[key.tag] ?? []
+                var outcomes: [(id: String, entries: [AlarmTransition])] = []
+                var changed: [String] = []
+                // One look-up of the machine; its rules are evaluated on the entry in place.
+                modify(&state.machines[machineKey]!) { watched in
+                    guard watched.signals.record(tag: key.tag, sample) else { return }
+                    watched.clock = max(watched.clock, time)
+                    // The state tag also drives suppression by design: every rule of the machine reads it.
+                    let ids = key.tag == Condition.stateTag ? Array(watched.instances.keys) : readers
+                    for id in ids {
+                        guard let rule = rules[id], let outcome = evaluate(rule, &watched, sampled: true) else { continue }
+                        if outcome.changed { changed.append(id) }
+                        if !outcome.entries.isEmpty { outcomes.append((id, outcome.entries)) }
+                    }
+                }
+                for id in changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
+                for (id, entries) in outcomes {
+                    record(entries, rule: rules[id]!, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state)
                 }
             }
         }
@@ -368,18 +380,27 @@ public final class AlarmEngine: Sendable {
     /// Evaluates one instance. The machine's entry is read in place (no copy of its instances is
     /// held while one is written back, so nothing is copied on write).
     private func evaluate(_ id: String, on key: MachineKey, sampled: Bool, in state: inout State) {
-        guard let rule = state.rules[key.tenant]?[id], rule.enabled, var instance = state.machines[key]?.instances[id] else { return }
-        let context = context(state.machines[key]!)
+        guard let rule = state.rules[key.tenant]?[id], state.machines[key] != nil else { return }
+        guard let outcome = modify(&state.machines[key]!, { evaluate(rule, &$0, sampled: sampled) }) else { return }
+        if outcome.changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
+        if !outcome.entries.isEmpty { record(outcome.entries, rule: rule, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state) }
+    }
+
+    /// Evaluates one rule's instance on its machine's entry; nil when the machine has none (or the rule is off).
+    private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, sampled: Bool) -> (changed: Bool, entries: [AlarmTransition])? {
+        guard rule.enabled, var instance = watched.instances[rule.id] else { return nil }
+        let context = context(watched)
         let before = instance
         let entries = instance.evaluate(rule, context, sampled: sampled)
-        if instance != before {
-            state.machines[key]!.instances[id] = instance
-            state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine))
-        }
+        let changed = instance != before
+        if changed { watched.instances[rule.id] = instance }
         let deadline = instance.nextDeadline(rule, context)
-        if state.machines[key]!.deadlines[id] != deadline { state.machines[key]!.deadlines[id] = deadline }
-        if !entries.isEmpty { record(entries, rule: rule, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state) }
+        if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
+        return (changed, entries)
     }
+
+    /// Runs `body` on a value in place (one dictionary look-up for all it does).
+    private func modify<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result { body(&value) }
 
     private func rearm(_ id: String, on key: MachineKey, in state: inout State) {
         guard let rule = state.rules[key.tenant]?[id], let instance = state.machines[key]?.instances[id] else { return }
