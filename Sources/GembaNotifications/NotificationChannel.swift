@@ -120,15 +120,14 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
         for event in events where !kinds.contains(event) {
             throw ModelError(.invalid, "events: \"\(event)\" is not a journal kind (\(kinds.sorted().joined(separator: ", ")))")
         }
-        if let scope { _ = try AssetPath.validatePrefix(scope) }
+        if let scope { _ = try AssetSubtree(scope) }
         if let template { try NotificationMessage.checkTemplate(template) }
     }
 
     /// Whether the policy takes this notice.
     func matches(_ notice: AlarmNotice) -> Bool {
-        let machine = notice.machine.description
         return enabled && notice.transition.severity >= minimumSeverity && events.contains(notice.transition.kind.rawValue)
-            && scope.map { machine == $0 || machine.hasPrefix($0 + "/") } ?? true
+            && scope.map { (try? AssetSubtree($0))?.contains(notice.machine) == true } ?? true
             && labels.allSatisfy { notice.rule.labels[$0.key] == $0.value }
     }
 }

@@ -66,7 +66,8 @@ public final class AlarmEngine: Sendable {
 
     private let store: any AlarmStore
     private let logger: Logger
-    private let stateCategory: @Sendable (String) -> String?
+    /// The category of a state value (`breakdown` → `unplanned_stop`), as rules read it.
+    public let stateCategory: @Sendable (String) -> String?
     private let router: (any NotificationRouting)?
     private let state = Mutex(State())
     private let ruleCount = Atomic<Int>(0)
@@ -183,17 +184,29 @@ public final class AlarmEngine: Sendable {
         }
     }
 
+    /// One pass of the alarm clock, as `serve` runs it in a loop: waits until something changed or a
+    /// quarter second passed, evaluates what is due, and writes the changes. Answers whether
+    /// notifications were written (the notifier may look at once).
+    @discardableResult
+    public func clockPass() async throws -> Bool {
+        await changes.wait(upTo: .milliseconds(250))
+        tick(now: Timestamp.now().millisecondsSinceEpoch)
+        return try await flush()
+    }
+
     /// Writes changed instances and new journal lines in one transaction; kept for the next try when it
     /// fails. Answers whether notifications were among them (the notifier may look at once).
     @discardableResult
     public func flush() async throws -> Bool {
+        let encoder = JSONEncoder()
+        let now = Timestamp.now().millisecondsSinceEpoch
         let (changed, journal, deliveries) = state.withLock { state in
             defer { (state.changed, state.journal, state.deliveries) = ([], [], []) }
             let changed = state.changed.compactMap { key -> StoredAlarm? in
                 guard let instance = state.machines[MachineKey(tenant: key.tenant, machine: key.machine)]?.instances[key.rule],
-                      let json = try? JSONEncoder().encode(instance) else { return nil }
+                      let json = try? encoder.encode(instance) else { return nil }
                 return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
-                                   state: String(decoding: json, as: UTF8.self), updatedAt: Timestamp.now().millisecondsSinceEpoch)
+                                   state: String(decoding: json, as: UTF8.self), updatedAt: now)
             }
             return (changed, state.journal, state.deliveries)
         }
@@ -310,11 +323,11 @@ public final class AlarmEngine: Sendable {
     // MARK: Alarms
 
     /// The tenant's alarm instances, optionally within a scope (site, area, line or machine path).
-    public func alarms(tenant: TenantID, scope: String? = nil) -> [AlarmView] {
+    public func alarms(tenant: TenantID, scope: AssetSubtree? = nil) -> [AlarmView] {
         state.withLock { state in
             var views: [AlarmView] = []
             for (key, watched) in state.machines where key.tenant == tenant {
-                if let scope, !(key.machine.description == scope || key.machine.description.hasPrefix(scope + "/")) { continue }
+                if let scope, !scope.contains(key.machine) { continue }
                 for (id, instance) in watched.instances {
                     guard let rule = state.rules[tenant]?[id] else { continue }
                     views.append(AlarmView(rule: rule, machine: key.machine, alarm: instance.alarm, pendingSince: instance.tracker.raiseSince))

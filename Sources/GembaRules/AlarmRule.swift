@@ -40,7 +40,7 @@ public struct AlarmRule: Hashable, Sendable {
 
     /// Whether the rule watches `machine`, given the tags it has.
     public func watches(_ machine: AssetPath, hasTag: (String) -> Bool) -> Bool {
-        if let scope, !(machine.description == scope || machine.description.hasPrefix(scope + "/")) { return false }
+        if let scope, (try? AssetSubtree(scope))?.contains(machine) != true { return false }
         if let requiredTag, !hasTag(requiredTag) { return false }
         return true
     }
@@ -57,7 +57,7 @@ public struct AlarmRule: Hashable, Sendable {
         guard chattering.activations >= 2, chattering.window > 0 else {
             throw ModelError(.invalid, "chattering needs at least 2 activations in a positive window")
         }
-        if let scope { _ = try AssetPath.validatePrefix(scope) }
+        if let scope { _ = try AssetSubtree(scope) }
         for stage in escalation where stage.after <= 0 && stage.when == nil {
             throw ModelError(.invalid, "an escalation stage needs \"after\" longer than 0 or a \"when\" condition")
         }
@@ -90,15 +90,5 @@ public struct RuleSchedule: Hashable, Sendable {
         self.start = start
         self.end = end
         self.timeZone = timeZone
-    }
-}
-
-extension AssetPath {
-    /// Checks a site, area, line or machine path (1–4 segments) and answers its segments.
-    public static func validatePrefix(_ path: String) throws(ModelError) -> [Substring] {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard (1...4).contains(segments.count) else { throw ModelError(.invalidPath, "\"\(path)\" is not a site, area, line or machine path") }
-        for segment in segments { try validate(segment: segment, role: "path segment") }
-        return segments
     }
 }

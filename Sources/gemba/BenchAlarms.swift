@@ -42,11 +42,7 @@ struct BenchAlarms: AsyncParsableCommand {
 
         // The alarm clock, as `serve` runs it.
         let clock = Task {
-            while !Task.isCancelled {
-                await engine.changes.wait(upTo: .milliseconds(250))
-                engine.tick(now: Timestamp.now().millisecondsSinceEpoch)
-                try await engine.flush()
-            }
+            while !Task.isCancelled { try await engine.clockPass() }
         }
         let before = ProcessUsage.read(pid: Int(getpid()))?.residentBytes ?? 0
         for machine in 0..<machines { engine.accepted(message(machine, 0, time: start)) }

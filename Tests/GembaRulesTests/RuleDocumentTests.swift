@@ -38,7 +38,7 @@ import Testing
         (#"{"id": "a b", "name": "a", "severity": "low", "condition": "t > 1"}"#, "rule id"),
         (#"{"id": "a", "name": "a", "severity": "low", "condition": "t > 1", "longest_shelve": "forever"}"#, "not a duration"),
         (#"{"id": "a", "name": "a", "severity": "low", "condition": "t > 1", "schedule": {"weekdays": [8], "start": "06:00", "end": "07:00", "time_zone": "UTC"}}"#, "weekdays"),
-        (#"{"id": "a", "name": "a", "severity": "low", "condition": "t > 1", "scope": "a//b"}"#, "path segment"),
+        (#"{"id": "a", "name": "a", "severity": "low", "condition": "t > 1", "scope": "a//b"}"#, "asset subtree segment name must be 1 to 64"),
         (#"{"id": "a", "name": "a", "severity": "low", "expression": {"when": {"op": "~", "left": 1, "right": 2}}}"#, "not a comparison"),
         (#"[1]"#, "the body"),
     ] as [(String, String)])

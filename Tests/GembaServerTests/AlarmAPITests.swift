@@ -104,8 +104,11 @@ import Testing
                 records.append(#"{"machine": "\#(Self.machine)", "ts": \#(start + Int64(minute) * 60_000), "values": {"spindle_temp": \#(hot ? 90 : 70)}}"#)
             }
             #expect(try await Self.post(client, "/api/v1/ingest", #"{"records": [\#(records.joined(separator: ","))]}"#).status == .ok)
+            // The threshold is the machine's own, from its metadata, as the live engine reads it.
+            let details = #"{"level": "machine", "path": "\#(Self.machine)", "metadata": {"max_temp": "85"}}"#
+            #expect(try await client.execute(uri: "/api/v1/asset-details", method: .put, body: ByteBuffer(string: details)).status == .ok)
             let response = try await Self.post(client, "/api/v1/rules/backtest", #"""
-                {"rule": {"name": "hot", "severity": "high", "condition": "spindle_temp > 85 for 2m"}, "from": \#(start), "to": \#(start + 3_600_000)}
+                {"rule": {"name": "hot", "severity": "high", "condition": "spindle_temp > meta.max_temp for 2m"}, "from": \#(start), "to": \#(start + 3_600_000)}
                 """#)
             #expect(response.status == .ok, "\(response.text)")
             #expect(response.json["alarms"] == .integer(1))

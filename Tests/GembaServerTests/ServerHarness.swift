@@ -73,11 +73,7 @@ struct ServerHarness {
         // The alarm clock, as `serve` runs it: timers, then the changes and their notifications written.
         let alarms = server.alarms
         let alarmClock = Task {
-            while !Task.isCancelled {
-                alarms?.tick(now: Timestamp.now().millisecondsSinceEpoch)
-                try await alarms?.flush()
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            while !Task.isCancelled { try await alarms?.clockPass() }
         }
         defer { alarmClock.cancel() }
         let app = try HTTPServer.application(server, host: "127.0.0.1", port: 0)

@@ -104,9 +104,8 @@ extension AlarmRoutes {
         }
     }
 
-    static func scope(_ text: String) throws -> String {
-        do { _ = try AssetPath.validatePrefix(text) } catch { throw Problem.badRequest("asset: \(error.message)") }
-        return text
+    static func scope(_ text: String) throws -> AssetSubtree {
+        do { return try AssetSubtree(text) } catch { throw Problem.badRequest("asset: \(error.message)") }
     }
 
     static func time(_ value: JSONValue, _ name: String) throws -> Timestamp {

@@ -62,9 +62,15 @@ struct AlarmRoutes {
                 let from = try body.json["from"].map { try Self.time($0, "from") } ?? to.adding(milliseconds: -86_400_000)
                 guard from < to else { throw Problem.badRequest("from must be before to") }
                 try QueryRoutes.check(from, to, atMostDays: 31)
-                _ = try engine()
-                let results = try await RuleBacktest(store: server.store).run(rule, tenant: context.tenant,
-                                                                            range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch)
+                let engine = try engine()
+                // Per-machine thresholds and state categories, as the live engine reads them.
+                let details = try await (server.store as? any AssetStore)?.assetDetails(tenant: context.tenant) ?? []
+                let metadata = Dictionary(details.filter { $0.level == .machine }
+                                            .compactMap { asset in (try? AssetPath(asset.path)).map { ($0, asset.metadata) } },
+                                          uniquingKeysWith: { $1 })
+                let results = try await RuleBacktest(store: server.store).run(
+                    rule, tenant: context.tenant, range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch, metadata: metadata,
+                    stateCategory: engine.stateCategory)
                 return .json(Self.backtest(results, range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch))
             },
             Endpoint(.put, "/api/v1/rules/{rule}", .requires(.configure), group: group,
@@ -179,7 +185,7 @@ struct AlarmRoutes {
                 guard format == "json" || format == "csv" else { throw Problem.badRequest("format is json or csv") }
                 if let rule = parameters.get("rule") { try Self.checkID(rule) }
                 let query = JournalQuery(tenant: context.tenant, range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch,
-                                         rule: parameters.get("rule"), scope: try parameters.get("asset").map(Self.scope), limit: limit)
+                                         rule: parameters.get("rule"), scope: try parameters.get("asset").map(Self.scope)?.description, limit: limit)
                 let entries = try await engine().journal(query)
                 return format == "csv" ? Self.csv(entries) : .json(Self.journal(entries))
             },

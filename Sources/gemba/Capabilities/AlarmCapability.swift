@@ -88,9 +88,7 @@ struct AlarmCapability: Capability {
         var services: [any Service] = [
             // Four ticks a second for timers; changes (and their notifications) are written as soon as they are made.
             PeriodicService("alarm clock", every: .zero, lastPass: true, logger: logger) {
-                await engine.changes.wait(upTo: .milliseconds(250))
-                engine.tick(now: Timestamp.now().millisecondsSinceEpoch)
-                if try await engine.flush() { notifier?.queued.signal() }
+                if try await engine.clockPass() { notifier?.queued.signal() }
             },
         ]
         if let oee {
