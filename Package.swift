@@ -86,8 +86,10 @@ let package = Package(
         .target(
             name: "GembaNotifications",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaRules",
+                "GembaCore", "GembaStorage", "GembaRules", "MQTTClient", "MQTTCodec",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,6 +5,7 @@ import { renderFloor } from "/assets/floor.js";
 import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
 import { renderAdmin } from "/assets/admin.js";
+import { renderAlarms, renderAlarmPerformance, renderRules, alarmStream } from "/assets/alarms.js";
 import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
@@ -21,6 +22,9 @@ const routes = [
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
+  { pattern: /^#\/alarms$/, view: renderAlarms },
+  { pattern: /^#\/alarms\/performance$/, view: renderAlarmPerformance },
+  { pattern: /^#\/rules(?:\/(.+))?$/, view: renderRules, permissions: ["configure"] },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
@@ -39,7 +43,7 @@ function renderNav() {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!me) return;
-  const links = [["#/floor", "Floor"], ["#/oee", "OEE"]];
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"]];
   if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);
@@ -54,6 +58,7 @@ async function signOut() {
   try { await api("/api/v1/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
   session.clear();
   me = null;
+  alarmStream(false);
   location.hash = "#/login";
 }
 
@@ -75,6 +80,7 @@ async function route() {
     if (!me) {
       try { me = await api("/api/v1/auth/me"); } catch (error) { failed(error, hash); return; }
     }
+    alarmStream(true);
     if (match.r.permissions && !match.r.permissions.some(may)) {
       main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
       renderNav();
@@ -82,6 +88,7 @@ async function route() {
     }
   } else {
     me = null;
+    alarmStream(false);
     document.getElementById("who").replaceChildren();
   }
   renderNav();

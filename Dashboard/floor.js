@@ -3,6 +3,7 @@
 import { api, liveSocket } from "/assets/api.js";
 import { setConnection } from "/assets/app.js";
 import { el, percent, duration, stateClass } from "/assets/ui.js";
+import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const defaultTags = ["speed", "spindle_temp", "total_count"];
 const storedTags = "gemba.floor.tags";
@@ -78,7 +79,8 @@ export async function renderFloor(main) {
     showLatest().catch(() => {});
   }
   const stopOEE = refreshOEE(tiles);
-  return () => { stopOEE(); stream.close(); sight.stop(); };
+  const stopAlarms = watchAlarms((alarms) => { for (const tile of tiles.values()) tile.alarms(alarmsOf(alarms, tile.path)); });
+  return () => { stopOEE(); stopAlarms(); stream.close(); sight.stop(); };
 }
 
 /** A section per line ("site / area / line") holding its machines' tiles; `add` places one more machine. */
@@ -194,9 +196,10 @@ function makeTile(machine, shownTags) {
   const oee = el("span", { class: "oee" }, "OEE –");
   const apq = el("span", { class: "apq" }, "A – · P – · Q –");
   const stop = el("span", { class: "stop" });
+  const alarmBadge = el("span", { class: "alarm-count", hidden: true });
   const node = el("a", { class: "tile", href: `#/machine/${encodeURIComponent(machine.path)}`, "data-state": "unknown",
                          "data-machine": machine.path },
-    el("strong", {}, machine.name), state, oee, apq, stop, valueList);
+    el("strong", {}, machine.name), alarmBadge, state, oee, apq, stop, valueList);
   return {
     node, path: machine.path,
     /** Shows a new value; returns whether the tile's state colour changed. Unchanged text is not touched. */
@@ -221,6 +224,13 @@ function makeTile(machine, shownTags) {
       waiting.clear();
     },
     clearValues() { values.clear(); waiting.clear(); valueList.replaceChildren(); },
+    /** The machine's standing alarms: a count coloured by the most severe. */
+    alarms(list) {
+      alarmBadge.hidden = list.length === 0;
+      alarmBadge.textContent = list.length ? `⚠ ${list.length}` : "";
+      alarmBadge.dataset.severity = list[0]?.severity ?? "";
+      alarmBadge.title = list.map((alarm) => `${alarm.severity}: ${alarm.rule_name}`).join("\n");
+    },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
       apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;

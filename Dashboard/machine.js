@@ -5,6 +5,7 @@ import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
 import { orderPanel, settingsCard } from "/assets/production.js";
 import { actionForm, el, duration, time } from "/assets/ui.js";
+import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
@@ -43,9 +44,18 @@ export async function renderMachine(main, path) {
   const counters = el("dl", { class: "values counters" });
   const order = el("div", { id: "machine-order" });
   const stopList = el("div", { class: "stops" });
+  const alarmList = el("ul", { class: "machine-alarms" });
+  const stopAlarms = watchAlarms((alarms) => {
+    const mine = alarmsOf(alarms, path);
+    alarmList.parentElement && (alarmList.parentElement.hidden = mine.length === 0);
+    alarmList.replaceChildren(...mine.map((alarm) => el("li", { "data-rule": alarm.rule },
+      el("span", { class: `severity ${alarm.severity}` }, alarm.severity), " ", alarm.rule_name, ` · ${alarm.state.replaceAll("_", " ")}`,
+      alarm.active_since ? ` · since ${time(alarm.active_since)}` : "", " ", el("a", { href: "#/alarms" }, "Alarms"))));
+  });
   main.replaceChildren(
     el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
+    el("section", { class: "card", id: "machine-alarms", hidden: true }, el("h2", {}, "Active alarms"), alarmList),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
@@ -117,7 +127,7 @@ export async function renderMachine(main, path) {
   });
   await refresh();
   const timer = setInterval(() => { if (!fixed) refreshState({ periodic: true }).catch(() => {}); }, 10000);
-  return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); };
+  return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); stopAlarms(); };
 }
 
 function renderStops(container, stops, reasons, path, refresh) {

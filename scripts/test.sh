@@ -31,8 +31,8 @@ install_peers() {
         || pip_install 'paho-mqtt>=2,<3' pytest 'influxdb-client>=1.40' 'influxdb>=5.3' 'websockets>=12' 'selenium>=4.20' 'jsonschema>=4.18'
     # The API contract's independent checkers: schemathesis and openapi-python-client (a client generator).
     has_python_modules schemathesis openapi_python_client || pip_install 'schemathesis>=4.3,<5' 'openapi-python-client>=0.29,<0.30'
-    # The webhook receiver verifies signatures with the Standard Webhooks reference verifier.
-    has_python_modules standardwebhooks || pip_install 'standardwebhooks>=1.0,<2'
+    # The webhook receiver verifies signatures with the Standard Webhooks reference verifier; aiosmtpd is the SMTP server.
+    has_python_modules standardwebhooks aiosmtpd || pip_install 'standardwebhooks>=1.0,<2' 'aiosmtpd>=1.4,<2'
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
         venv="$VENVS/venv-${peer%%==*}"

@@ -3,22 +3,32 @@ public import GembaCore
 public import GembaRules
 
 /// Where notifications go: a webhook signed per Standard Webhooks, a Slack- or Teams-compatible
-/// incoming webhook, or the log (the dashboard's notification list and a log line).
+/// incoming webhook, e-mail over SMTP, an MQTT publish (andon lights, PLCs), or the log (the
+/// dashboard's notification list and a log line).
 public struct NotificationChannel: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable, Codable {
-        case webhook, slack, teams, log
-        /// Whether the channel posts to a URL.
-        public var postsToURL: Bool { self != .log }
+        case webhook, slack, teams, email, mqtt, log
+        /// Whether the channel posts to an http(s) URL.
+        public var postsToURL: Bool { self == .webhook || self == .slack || self == .teams }
+        /// Whether the channel's secret is a password the admin gives (rather than one Gemba makes).
+        public var takesPassword: Bool { self == .email || self == .mqtt }
     }
 
     public var id: String
     public var name: String
     public var kind: Kind
+    /// The http(s) URL a webhook posts to; an MQTT channel's external broker (`mqtt://host:port`,
+    /// `mqtts://…`; none: the embedded broker).
     public var url: String?
+    /// Where an e-mail channel sends.
+    public var email: SMTPSettings?
+    /// What an MQTT channel publishes.
+    public var mqtt: MQTTTarget?
     public var enabled = true
     /// Why the server disabled it (the endpoint answered 410 Gone).
     public var disabledReason: String?
-    /// Signing secrets, current first; a previous one stays for a day after a rotation. Never written out.
+    /// Signing secrets, current first, the previous one beside it after a rotation; an e-mail or
+    /// MQTT channel's password. Never written out.
     public var secrets: [String] = []
 
     public init(id: String, name: String, kind: Kind, url: String?) {
@@ -34,17 +44,41 @@ public struct NotificationChannel: Sendable, Hashable {
         return "https://\(host)/…"
     }
 
-    /// Checks the id, name and URL (an http or https URL for the kinds that post).
+    /// The host deliveries connect to (checked against private ranges); nil for the log and the embedded broker.
+    public var targetHost: String? {
+        switch kind {
+        case .email: email?.host
+        default: url.flatMap { URL(string: $0)?.host }
+        }
+    }
+
+    /// Checks the id, name and each kind's settings.
     public func validate() throws(ModelError) {
         try NotificationConfig.checkID(id, what: "channel")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a channel's name is 1–200 characters") }
-        if kind.postsToURL {
+        guard kind == .email || email == nil else { throw ModelError(.invalid, "only an email channel has email settings") }
+        guard kind == .mqtt || mqtt == nil else { throw ModelError(.invalid, "only an mqtt channel has mqtt settings") }
+        switch kind {
+        case .webhook, .slack, .teams:
             guard let url, url.utf8.count <= 2000, let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
                   scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty else {
                 throw ModelError(.invalid, "url must be an http or https URL")
             }
-        } else if url != nil {
-            throw ModelError(.invalid, "a log channel has no url")
+        case .email:
+            guard url == nil else { throw ModelError(.invalid, "an email channel has no url: its server is in email.host") }
+            guard let email else { throw ModelError(.invalid, "an email channel needs email: host, from and to") }
+            try email.validate(hasPassword: !secrets.isEmpty)
+        case .mqtt:
+            guard let mqtt else { throw ModelError(.invalid, "an mqtt channel needs mqtt: topic") }
+            try mqtt.validate()
+            if let url {
+                guard url.utf8.count <= 2000, let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
+                      scheme == "mqtt" || scheme == "mqtts", let host = parsed.host, !host.isEmpty, parsed.user == nil, parsed.password == nil else {
+                    throw ModelError(.invalid, "url must be mqtt://host[:port] or mqtts://host[:port] (user name in mqtt.username), or absent for the embedded broker")
+                }
+            }
+        case .log:
+            guard url == nil else { throw ModelError(.invalid, "a log channel has no url") }
         }
     }
 
@@ -54,15 +88,21 @@ public struct NotificationChannel: Sendable, Hashable {
         var name: String
         var kind: Kind
         var url: String?
+        var email: SMTPSettings?
+        var mqtt: MQTTTarget?
         var enabled: Bool
         var disabledReason: String?
-        enum CodingKeys: String, CodingKey { case id, name, kind, url, enabled, disabledReason = "disabled_reason" }
+        enum CodingKeys: String, CodingKey { case id, name, kind, url, email, mqtt, enabled, disabledReason = "disabled_reason" }
     }
 
-    var stored: Stored { Stored(id: id, name: name, kind: kind, url: url, enabled: enabled, disabledReason: disabledReason) }
+    var stored: Stored {
+        Stored(id: id, name: name, kind: kind, url: url, email: email, mqtt: mqtt, enabled: enabled, disabledReason: disabledReason)
+    }
 
     init(_ stored: Stored, secrets: [String]) {
         self.init(id: stored.id, name: stored.name, kind: stored.kind, url: stored.url)
+        email = stored.email
+        mqtt = stored.mqtt
         enabled = stored.enabled
         disabledReason = stored.disabledReason
         self.secrets = secrets

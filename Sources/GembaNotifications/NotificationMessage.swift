@@ -35,31 +35,54 @@ public struct NotificationMessage: Sendable {
         return text
     }
 
-    /// The body posted to a channel of `kind`, as JSON text.
+    /// The subject of an alarm e-mail.
+    public static let subjectTemplate = "[{{severity}}] {{rule_name}} on {{machine}}: {{event}}"
+
+    /// What is queued for a channel of `kind`, as JSON text: the body posted (webhooks, Slack, Teams),
+    /// published (MQTT) or logged; for e-mail the subject and text the message is made of.
     public func body(for kind: NotificationChannel.Kind, template: String?, type: String) -> String {
         let text = text(template)
         let object: [String: Any]
         switch kind {
         case .slack, .teams: object = ["text": text]
-        case .webhook, .log:
+        case .email:
+            let details = ["Machine: " + (values["machine"] ?? ""), "Value: " + (values["value"] ?? "–"),
+                           "Threshold: " + (values["threshold"] ?? "–"), "State: " + (values["state"] ?? ""),
+                           "Time: " + (values["time"] ?? ""), "", "Open in Gemba: " + (values["link"] ?? "")]
+            object = ["subject": self.text(Self.subjectTemplate), "text": ([text, ""] + details).joined(separator: "\n")]
+        case .webhook, .mqtt, .log:
             var data: [String: Any] = values.filter { $0.key != "severity" }
             data["severity"] = values["severity"]?.lowercased()
             data["text"] = text
             object = ["type": type, "timestamp": values["time"] ?? "", "data": data]
         }
+        return Self.json(object)
+    }
+
+    /// A test message for a channel of `kind`, as ``body(for:template:type:)`` would queue it.
+    static func testBody(for kind: NotificationChannel.Kind, text: String, time: Int64) -> String {
+        switch kind {
+        case .slack, .teams: json(["text": text])
+        case .email: json(["subject": "Gemba test notification", "text": text])
+        case .webhook, .mqtt, .log:
+            json(["type": "notification.test", "timestamp": Timestamp(millisecondsSinceEpoch: time).rfc3339, "data": ["text": text]])
+        }
+    }
+
+    private static func json(_ object: [String: Any]) -> String {
         let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: json, as: UTF8.self)
     }
 
-    /// Refuses a template naming a variable that does not exist.
-    static func checkTemplate(_ template: String) throws(ModelError) {
-        guard template.count <= 2000 else { throw ModelError(.invalid, "a template is at most 2000 characters") }
+    /// Refuses a template naming a variable that does not exist (or a spaced `{{ name }}`, which would stay unfilled).
+    static func checkTemplate(_ template: String, variables: [String] = variables, what: String = "template") throws(ModelError) {
+        guard template.count <= 2000 else { throw ModelError(.invalid, "a \(what) is at most 2000 characters") }
         var rest = Substring(template)
         while let open = rest.range(of: "{{") {
-            guard let close = rest[open.upperBound...].range(of: "}}") else { throw ModelError(.invalid, "template: \"{{\" is not closed") }
-            let name = String(rest[open.upperBound..<close.lowerBound]).trimmingCharacters(in: .whitespaces)
+            guard let close = rest[open.upperBound...].range(of: "}}") else { throw ModelError(.invalid, "\(what): \"{{\" is not closed") }
+            let name = String(rest[open.upperBound..<close.lowerBound])
             guard variables.contains(name) else {
-                throw ModelError(.invalid, "template: unknown variable {{\(name)}}; known are \(variables.joined(separator: ", "))")
+                throw ModelError(.invalid, "\(what): unknown variable {{\(name)}}; known are \(variables.joined(separator: ", "))")
             }
             rest = rest[close.upperBound...]
         }

@@ -29,13 +29,18 @@ public final class Notifier: Service, Sendable {
     private let box: SecretBox
     private let configuration: Configuration
     private let logger: Logger
+    private let embeddedBroker: (any MQTTPublishing)?
+    private let externalBrokers: ExternalBrokers
 
+    /// `embeddedBroker` publishes for MQTT channels without a URL (the server's own broker).
     public init(store: any NotificationStore, box: SecretBox, router: NotificationRouter, configuration: Configuration = Configuration(),
-                logger: Logger) {
+                embeddedBroker: (any MQTTPublishing)? = nil, logger: Logger) {
         self.store = store
         self.box = box
         self.router = router
         self.configuration = configuration
+        self.embeddedBroker = embeddedBroker
+        externalBrokers = ExternalBrokers(timeout: configuration.timeout, logger: logger)
         self.logger = logger
     }
 
@@ -58,17 +63,25 @@ public final class Notifier: Service, Sendable {
     public func policies(tenant: TenantID) -> [NotificationPolicy] { router.policies(tenant: tenant) }
 
     /// Creates or changes a channel; a new webhook channel gets a signing secret, answered here only.
-    public func save(_ input: NotificationChannel, tenant: TenantID) async throws -> (channel: NotificationChannel, secret: String?) {
-        try input.validate()
+    /// `password` (e-mail and MQTT channels) replaces the stored one; nil keeps it.
+    public func save(_ input: NotificationChannel, password: String? = nil, tenant: TenantID) async throws
+        -> (channel: NotificationChannel, secret: String?) {
         var channel = input
         let existing = router.channel(channel.id, tenant: tenant)
         if let existing, existing.kind != channel.kind {
             throw ModelError(.conflict, "channel \(channel.id) is a \(existing.kind.rawValue) channel: delete it to make another kind")
         }
-        if let host = channel.url.flatMap({ URL(string: $0)?.host }), let refusal = await configuration.network.refusal(host: host) {
-            throw ModelError(.invalid, "url: \(refusal)")
+        if let password {
+            guard channel.kind.takesPassword else { throw ModelError(.invalid, "a \(channel.kind.rawValue) channel takes no password") }
+            guard !password.isEmpty, password.utf8.count <= 1000 else { throw ModelError(.invalid, "password is 1–1000 characters") }
+            channel.secrets = [password]
+        } else {
+            channel.secrets = existing?.secrets ?? []
         }
-        channel.secrets = existing?.secrets ?? []
+        try channel.validate()
+        if let host = channel.targetHost, let refusal = await configuration.network.refusal(host: host) {
+            throw ModelError(.invalid, "\(channel.kind == .email ? "email.host" : "url"): \(refusal)")
+        }
         var secret: String?
         if channel.kind == .webhook, channel.secrets.isEmpty {
             secret = StandardWebhook.newSecret()
@@ -114,10 +127,7 @@ public final class Notifier: Service, Sendable {
     public func sendTest(channel id: String, tenant: TenantID, by actor: String) async throws -> OutboxEntry? {
         guard let channel = router.channel(id, tenant: tenant) else { return nil }
         let now = Timestamp.now().millisecondsSinceEpoch
-        let text = "Test notification from Gemba, sent by \(actor)"
-        let body: [String: Any] = channel.kind == .slack || channel.kind == .teams ? ["text": text]
-            : ["type": "notification.test", "timestamp": Timestamp(millisecondsSinceEpoch: now).rfc3339, "data": ["text": text]]
-        let payload = String(decoding: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
+        let payload = NotificationMessage.testBody(for: channel.kind, text: "Test notification from Gemba, sent by \(actor)", time: now)
         let entry = OutboxEntry(tenant: tenant, channel: id, messageID: NotificationRouter.messageID(), eventType: "notification.test",
                                 payload: payload, createdAt: now, nextAttemptAt: now)
         try await store.enqueue([entry])
@@ -171,6 +181,7 @@ public final class Notifier: Service, Sendable {
             }
         }
         try await client.shutdown()
+        await externalBrokers.closeAll()
     }
 
     /// Delivers due rows, a few at a time; each outcome is written before the next batch is read.
@@ -235,15 +246,22 @@ public final class Notifier: Service, Sendable {
             return Outcome(verdict: .dead, error: "the channel no longer exists")
         }
         guard channel.enabled else { return Outcome(verdict: .dead, error: "the channel is disabled: \(channel.disabledReason ?? "by an admin")") }
-        guard channel.kind.postsToURL, let url = channel.url else {
+        if let host = channel.targetHost, let refusal = await configuration.network.refusal(host: host) {
+            return Outcome(verdict: .retry(nil), error: refusal)
+        }
+        switch channel.kind {
+        case .log:
             logger.notice("notification", metadata: ["notification.channel": "\(channel.id)", "notification.type": "\(entry.eventType)",
                                                      "notification.body": "\(entry.payload)"])
             return Outcome(verdict: .delivered)
+        case .webhook, .slack, .teams: return await post(entry, to: channel, client: client)
+        case .email: return await mail(entry, to: channel)
+        case .mqtt: return await publish(entry, to: channel)
         }
-        if let host = URL(string: url)?.host, let refusal = await configuration.network.refusal(host: host) {
-            return Outcome(verdict: .retry(nil), error: refusal)
-        }
-        var request = HTTPClientRequest(url: url)
+    }
+
+    private func post(_ entry: OutboxEntry, to channel: NotificationChannel, client: HTTPClient) async -> Outcome {
+        var request = HTTPClientRequest(url: channel.url ?? "")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "Gemba-Webhooks/1")
@@ -265,6 +283,44 @@ public final class Notifier: Service, Sendable {
                 let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { $0 * 1000 }
                 return Outcome(verdict: .retry(retryAfter), statusCode: code, error: "HTTP \(code)")
             }
+        } catch {
+            return Outcome(verdict: .retry(nil), error: "\(error)")
+        }
+    }
+
+    /// One message over SMTP; a 5xx answer (or a server without what the channel needs) is final.
+    private func mail(_ entry: OutboxEntry, to channel: NotificationChannel) async -> Outcome {
+        guard let settings = channel.email,
+              let body = try? JSONSerialization.jsonObject(with: Data(entry.payload.utf8)) as? [String: Any],
+              let subject = body["subject"] as? String, let text = body["text"] as? String else {
+            return Outcome(verdict: .dead, error: "the queued message is not an e-mail (was the channel changed?)")
+        }
+        let domain = settings.from.split(separator: "@").last.map(String.init) ?? "gemba"
+        let message = EmailMessage(from: settings.from, to: settings.to, subject: subject, text: text,
+                                   date: Timestamp.now().millisecondsSinceEpoch / 1000, messageID: "\(entry.messageID)@\(domain)")
+        let client = SMTPClient(settings: settings, password: channel.secrets.first,
+                                timeout: .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000))
+        do {
+            try await client.send(message)
+            return Outcome(verdict: .delivered)
+        } catch {
+            return Outcome(verdict: error.permanent ? .dead : .retry(nil), error: error.message)
+        }
+    }
+
+    /// One publish to the embedded broker or the channel's external one.
+    private func publish(_ entry: OutboxEntry, to channel: NotificationChannel) async -> Outcome {
+        guard let target = channel.mqtt else { return Outcome(verdict: .dead, error: "the channel has no mqtt settings") }
+        let data = (try? JSONSerialization.jsonObject(with: Data(entry.payload.utf8)) as? [String: Any])?["data"] as? [String: Any]
+        let topic = target.topic(data?.compactMapValues { $0 as? String } ?? [:])
+        do {
+            if channel.url == nil {
+                guard let embeddedBroker else { return Outcome(verdict: .retry(nil), error: "this server runs no MQTT broker") }
+                try await embeddedBroker.publish(topic: topic, payload: entry.payload, qos: target.qos, retain: target.retain)
+            } else {
+                try await externalBrokers.publish(entry.payload, topic: topic, channel: channel, tenant: entry.tenant)
+            }
+            return Outcome(verdict: .delivered)
         } catch {
             return Outcome(verdict: .retry(nil), error: "\(error)")
         }

@@ -73,6 +73,11 @@ public final class AlarmEngine: Sendable {
     private let ruleCount = Atomic<Int>(0)
     /// Signalled when changes wait to be written (the alarm clock writes them at once, not at its next tick).
     public let changes = Wakeup()
+    private let revisions = Atomic<UInt64>(0)
+
+    /// Grows with every change of an alarm, a rule or a machine's place: live streams compare it
+    /// to the one they last sent instead of rebuilding the list.
+    public var revision: UInt64 { revisions.load(ordering: .acquiring) }
 
     /// `stateCategory` names the category of a state value (`breakdown` → `unplanned_stop`);
     /// `router` turns the transitions people should be told about into notifications.
@@ -253,6 +258,7 @@ public final class AlarmEngine: Sendable {
             guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: old)) else { return }
             state.machines[MachineKey(tenant: tenant, machine: new)] = watched
         }
+        revisions.add(1, ordering: .releasing)
     }
 
     /// Forgets a deleted machine (the store deleted its rows).
@@ -263,6 +269,7 @@ public final class AlarmEngine: Sendable {
                 state.changed.remove(InstanceKey(tenant: tenant, rule: id, machine: machine))
             }
         }
+        revisions.add(1, ordering: .releasing)
     }
 
     private func update(tenant: TenantID, machine: AssetPath, _ change: (inout Watched) -> Void, affects: (AlarmRule) -> Bool) {
@@ -300,6 +307,7 @@ public final class AlarmEngine: Sendable {
                 if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
             }
         }
+        revisions.add(1, ordering: .releasing)
         try await flush()
         return rule
     }
@@ -317,6 +325,7 @@ public final class AlarmEngine: Sendable {
             }
             state.changed = state.changed.filter { !($0.tenant == tenant && $0.rule == id) }
         }
+        revisions.add(1, ordering: .releasing)
         return true
     }
 
@@ -430,7 +439,10 @@ public final class AlarmEngine: Sendable {
     }
 
     private func record(_ entries: [AlarmTransition], rule: AlarmRule, key: InstanceKey, in state: inout State) {
-        if !entries.isEmpty { changes.signal() }
+        if !entries.isEmpty {
+            changes.signal()
+            revisions.add(1, ordering: .releasing)
+        }
         for entry in entries {
             state.journal.append(AlarmJournalEntry(
                 tenant: key.tenant, time: entry.time, rule: rule.id, machine: key.machine.description, kind: entry.kind.rawValue,

@@ -82,7 +82,9 @@ public enum EndpointGroups {
     /// Sites, areas, lines and machines as managed objects, and tag details.
     public static let assets: EndpointGroup = { server in AssetRoutes(server: server).endpoints }
     /// Every group, in the order the reference lists them.
-    public static let alarms: EndpointGroup = { server in AlarmRoutes(server: server).endpoints + NotificationRoutes(server: server).endpoints }
+    public static let alarms: EndpointGroup = { server in
+        AlarmRoutes(server: server).endpoints + LiveAlarmsRoute(server: server).endpoints + NotificationRoutes(server: server).endpoints
+    }
 
     public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, alarms, access]
 }

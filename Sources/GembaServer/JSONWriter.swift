@@ -1,3 +1,4 @@
+internal import Foundation
 public import GembaCore
 public import NIOCore
 internal import GembaIngest
@@ -97,6 +98,13 @@ public struct JSONWriter {
         case .array(let items): array { json in for item in items { json.value(json: item) } }
         case .object(let members): object { json in for (name, member) in members { json.field(name) { $0.value(json: member) } } }
         }
+    }
+
+    /// Writes a value as `JSONEncoder` encodes it, keys sorted (`{}` if it cannot be).
+    mutating func encoded(_ value: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        raw(String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self))
     }
 
     /// Writes already-encoded JSON.

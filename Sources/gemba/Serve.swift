@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         let mqtt = MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
-        let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, logger: logger)
+        let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,

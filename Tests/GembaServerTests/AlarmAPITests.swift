@@ -4,6 +4,7 @@ import GembaServer
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import HummingbirdWSTesting
 import NIOCore
 import Testing
 
@@ -132,6 +133,45 @@ import Testing
             #expect(try await Self.post(client, "/api/v1/alarms/acknowledge", "{\(target)}").status == .ok)
             let removed = try await Self.post(owner, "/api/v1/alarms/out-of-service", "{\(target), \"reason\": \"probe replaced\"}")
             #expect(removed.json["state"] == .string("out_of_service") && removed.json["out_of_service"]?["reason"] == .string("probe replaced"))
+        }
+    }
+
+    /// The ISA-18.2 figures from the journal, and the live alarm list pushing a change.
+    @Test func performanceFiguresAndTheLiveListFollowTheJournal() async throws {
+        let harness = try await ServerHarness()
+        let token = try await harness.ownerToken()
+        try await harness.test { client in
+            #expect(try await Self.put(client, "hot", #"{"name": "hot", "severity": "high", "condition": "spindle_temp > 85"}"#).status == .ok)
+            let start = nowMillis - 600_000
+            // Four activations within 40 s (chattering), each cleared after 1 s (fleeting), on two machines.
+            for index in 0..<4 {
+                let time = start + Int64(index) * 10_000
+                try await Self.ingest(client, temperature: 90, at: time)
+                try await Self.ingest(client, temperature: 70, at: time + 1_000)
+            }
+            try await Self.ingest(client, temperature: 95, at: start + 100_000, machine: "plant1/assembly/line2/press-1")
+            let response = try await client.execute(uri: "/api/v1/alarms/performance?from=\(start - 60_000)&to=\(nowMillis + 1)", method: .get)
+            #expect(response.status == .ok, "\(response.text)")
+            let figures = response.json
+            #expect(figures["activations"] == .integer(5) && figures["chattering_alarms"] == .integer(1))
+            #expect(figures["fleeting_activations"] == .integer(4) && figures["by_severity"]?["high"] == .integer(5))
+            #expect(figures["top_contributors"]?.array.first?["machine"] == .string(Self.machine))
+            #expect(figures["top_contributors"]?.array.first?["activations"] == .integer(4))
+            #expect(figures["now"]?["active"] == .integer(1) && figures["areas"]?.array.count == 2)
+            let scoped = try await client.execute(uri: "/api/v1/alarms/performance?asset=plant1/assembly&from=\(start - 60_000)", method: .get)
+            #expect(scoped.json["activations"] == .integer(1))
+            #expect(try await client.execute(uri: "/api/v1/alarms/performance?from=0&to=\(nowMillis)", method: .get).status == .badRequest)
+
+            try await client.ws("/api/v1/live/alarms?access_token=\(token)") { inbound, _, _ in
+                var frames = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                guard case .text(let first)? = try await frames.next() else { Issue.record("no first frame"); return }
+                let before = try JSONParser.parse(Array(first.utf8))["items"]?.array ?? []
+                #expect(before.count == 2 && before.first { $0["machine"] == .string(Self.machine) }?["state"] == .string("returned_unacknowledged"))
+                try await Self.ingest(client, temperature: 99)
+                guard case .text(let next)? = try await frames.next() else { Issue.record("no frame after the change"); return }
+                let after = try JSONParser.parse(Array(next.utf8))["items"]?.array ?? []
+                #expect(after.first { $0["machine"] == .string(Self.machine) }?["state"] == .string("active_unacknowledged"))
+            }
         }
     }
 }

@@ -70,4 +70,32 @@ import Testing
                 .status == .unprocessableContent)
         }
     }
+
+    /// An e-mail channel's password is taken once and never answered; MQTT channels are checked.
+    @Test func emailAndMQTTChannelsKeepTheirPasswordToThemselves() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let body = #"""
+                {"name": "Mail", "kind": "email", "password": "hunter2hunter2",
+                 "email": {"host": "127.0.0.1", "username": "gemba", "from": "alarms@plant.example", "to": ["m@plant.example"]}}
+                """#
+            let saved = try await Self.put(client, "/api/v1/notification-channels/mail", body)
+            #expect(saved.status == .ok, "\(saved.text)")
+            #expect(saved.json["password_set"] == .bool(true) && saved.json["email"]?["port"] == .integer(587) && !saved.text.contains("hunter2"))
+            let listed = try await client.execute(uri: "/api/v1/notification-channels", method: .get)
+            #expect(!listed.text.contains("hunter2") && listed.json["items"]?.array.first?["email"]?["username"] == .string("gemba"))
+            // Changing the channel without a password keeps the stored one.
+            let renamed = try await Self.put(client, "/api/v1/notification-channels/mail", body.replacingOccurrences(of: #""password": "hunter2hunter2","#, with: ""))
+            #expect(renamed.json["password_set"] == .bool(true))
+            let clear = body.replacingOccurrences(of: #""username""#, with: #""security": "none", "username""#)
+            let refused = try await Self.put(client, "/api/v1/notification-channels/mail2", clear)
+            #expect(refused.status == .unprocessableContent && refused.text.contains("in the clear"))
+            #expect(try await Self.put(client, "/api/v1/notification-channels/andon", #"{"name": "Andon", "kind": "mqtt", "mqtt": {"topic": "andon/#"}}"#)
+                .status == .unprocessableContent)
+            let andon = try await Self.put(client, "/api/v1/notification-channels/andon", #"{"name": "Andon", "kind": "mqtt", "mqtt": {"topic": "andon/{{machine}}", "retain": true}}"#)
+            #expect(andon.status == .ok && andon.json["mqtt"]?["qos"] == .integer(1))
+            #expect(try await Self.put(client, "/api/v1/notification-channels/log2", #"{"name": "x", "kind": "log", "password": "p"}"#)
+                .status == .unprocessableContent)
+        }
+    }
 }

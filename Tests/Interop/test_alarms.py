@@ -45,8 +45,9 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
 class Gemba:
     """One `gemba serve` with its own data directory, restartable (gracefully or with SIGKILL)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, retry_schedule="300ms,300ms,300ms"):
         self.directory = directory
+        self.retry_schedule = retry_schedule
         self.http_port, self.mqtt_port = free_port(), free_port()
         self.key = subprocess.run([GEMBA, "admin", "api-key", "create", "--data-dir", directory, "--name", "alarms", "--role", "owner"],
                                   check=True, capture_output=True, text=True).stdout.strip()
@@ -57,7 +58,7 @@ class Gemba:
         log = open(os.path.join(self.directory, "serve.log"), "a")
         self.process = subprocess.Popen(
             [GEMBA, "serve", "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port), "--data-dir", self.directory,
-             "--mqtt-allow-anonymous", "--notify-allow-private-networks", "--notify-retry-schedule", "300ms,300ms,300ms",
+             "--mqtt-allow-anonymous", "--notify-allow-private-networks", "--notify-retry-schedule", self.retry_schedule,
              "--notify-timeout", "1s", "--log-level", "notice", "--api-rate", "1000000"], stdout=log, stderr=log)
         wait_for(self.ready, what="gemba serve to be ready")
 

@@ -186,6 +186,257 @@ async function audit() {
 }
 
 """####),
+        "alarms.js": ("text/javascript; charset=utf-8", ####"""
+// Alarms: the live list (filter, acknowledge in one click, shelve in two), the banner and counts
+// that every page shows, the alarm-performance page (ISA-18.2 figures) and the rule editor with
+// validation and a backtest preview.
+import { api, liveSocket } from "/assets/api.js";
+import { may, setConnection } from "/assets/app.js";
+import { el, actionForm, duration, time } from "/assets/ui.js";
+
+const severities = ["critical", "high", "medium", "low", "diagnostic"];
+const stateNames = {
+  normal: "Normal", active_unacknowledged: "Active, unacknowledged", active_acknowledged: "Active, acknowledged",
+  returned_unacknowledged: "Cleared, unacknowledged", latched: "Latched", shelved: "Shelved", suppressed: "Suppressed",
+  out_of_service: "Out of service",
+};
+
+// -- The standing alarms every page knows about (banner, floor tiles, machine page) -------------
+
+let standing = [];
+let stream = null;
+const listeners = new Set();
+
+/** Opens the tenant's live alarm stream once per sign-in; `listener` gets the standing alarms now and at every change. */
+export function watchAlarms(listener) {
+  listeners.add(listener);
+  listener(standing);
+  return () => listeners.delete(listener);
+}
+
+/** Starts (or stops, when signed out) the stream that feeds the banner and the listeners. */
+export function alarmStream(signedIn) {
+  if (!signedIn) { stream?.close(); stream = null; standing = []; showBanner(); return; }
+  if (stream) return;
+  stream = liveSocket("/api/v1/live/alarms?state=standing", {
+    onMessage: (frame) => {
+      standing = frame.items;
+      showBanner();
+      for (const listener of listeners) listener(standing);
+    },
+  });
+}
+
+function showBanner() {
+  const banner = document.getElementById("alarm-banner");
+  if (!banner) return;
+  const unacknowledged = standing.filter((alarm) => !alarm.acknowledged);
+  const worst = severities.find((severity) => standing.some((alarm) => alarm.severity === severity));
+  banner.hidden = standing.length === 0;
+  banner.dataset.severity = worst ?? "";
+  banner.replaceChildren(el("a", { href: "#/alarms" },
+    `⚠ ${standing.length} alarm${standing.length === 1 ? "" : "s"}`, unacknowledged.length ? ` · ${unacknowledged.length} unacknowledged` : ""));
+}
+
+/** The standing alarms of one machine, most severe first. */
+export function alarmsOf(alarms, machine) { return alarms.filter((alarm) => alarm.machine === machine); }
+
+// -- The alarm list ----------------------------------------------------------------------------
+
+export async function renderAlarms(main) {
+  const filter = el("select", { id: "alarm-filter", "aria-label": "Show" },
+    el("option", { value: "standing" }, "Standing alarms"), el("option", { value: "all" }, "Every alarm"),
+    ...Object.entries(stateNames).map(([value, name]) => el("option", { value }, name)));
+  const search = el("input", { type: "search", id: "alarm-search", placeholder: "Machine or rule", "aria-label": "Search alarms" });
+  const severity = el("select", { id: "alarm-severity", "aria-label": "Severity" },
+    el("option", { value: "" }, "Any severity"), ...severities.map((name) => el("option", { value: name }, name)));
+  const body = el("tbody", { id: "alarm-rows" });
+  const table = el("table", { class: "alarms" },
+    el("thead", {}, el("tr", {}, ...["Severity", "Alarm", "Machine", "State", "Since", "Value", ""].map((name) => el("th", {}, name)))), body);
+  const links = el("p", {}, el("a", { href: "#/alarms/performance" }, "Alarm performance"),
+    may("configure") ? [" · ", el("a", { href: "#/rules" }, "Rules")] : null);
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Alarms"), filter, severity, search), links, table);
+
+  let items = [];
+  const show = () => {
+    const text = search.value.trim().toLowerCase();
+    const rows = items.filter((alarm) => (!severity.value || alarm.severity === severity.value)
+      && (!text || alarm.machine.toLowerCase().includes(text) || alarm.rule_name.toLowerCase().includes(text)));
+    body.replaceChildren(...(rows.length ? rows.map((alarm) => row(alarm)) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No alarms."))]));
+  };
+  search.addEventListener("input", show);
+  severity.addEventListener("change", show);
+  let socket = null;
+  const open = () => {
+    socket?.close();
+    socket = liveSocket(`/api/v1/live/alarms?state=${encodeURIComponent(filter.value)}`, {
+      onMessage: (frame) => { items = frame.items; show(); }, onState: setConnection,
+    });
+  };
+  filter.addEventListener("change", open);
+  open();
+  return () => socket?.close();
+}
+
+function row(alarm) {
+  const since = alarm.active_since ?? alarm.last_change;
+  const tr = el("tr", { "data-rule": alarm.rule, "data-machine": alarm.machine, "data-state": alarm.state },
+    el("td", {}, el("span", { class: `severity ${alarm.severity}` }, alarm.severity)),
+    el("td", {}, alarm.rule_name, alarm.chattering ? el("span", { class: "tag", title: "Activating often: notifications held" }, " chattering") : null),
+    el("td", {}, el("a", { href: `#/machine/${alarm.machine}` }, alarm.machine)),
+    el("td", {}, stateNames[alarm.state] ?? alarm.state, alarm.shelved ? ` until ${new Date(alarm.shelved.until).toLocaleTimeString()}` : ""),
+    el("td", { title: time(since) }, `${duration(Math.max(0, Date.now() - since))} ago`),
+    el("td", {}, alarm.value ?? "–"),
+    el("td", { class: "actions" }, actions(alarm)));
+  return tr;
+}
+
+/** Acknowledge (one click) and shelve (two: choose, confirm) for operators. */
+function actions(alarm) {
+  if (!may("operate")) return [];
+  const target = { rule: alarm.rule, machine: alarm.machine };
+  const status = el("span", { role: "status", class: "error" });
+  const act = async (path, extra = {}) => {
+    try { await api(`/api/v1/alarms/${path}`, { method: "POST", body: { ...target, ...extra } }); status.textContent = ""; } catch (error) { status.textContent = error.message; }
+  };
+  const buttons = [];
+  if (!alarm.acknowledged && alarm.state !== "shelved" && alarm.state !== "out_of_service") {
+    buttons.push(el("button", { type: "button", class: "ack", onclick: () => act("acknowledge") }, "Acknowledge"));
+  }
+  if (alarm.state === "shelved") {
+    buttons.push(el("button", { type: "button", class: "unshelve", onclick: () => act("unshelve") }, "Unshelve"));
+  } else if (alarm.state !== "out_of_service") {
+    const minutes = el("select", { "aria-label": "Shelve for" }, ...[[15, "15 min"], [60, "1 h"], [240, "4 h"], [480, "8 h"]]
+      .map(([value, label]) => el("option", { value }, label)));
+    const reason = el("input", { type: "text", value: "Maintenance", "aria-label": "Reason", size: 12 });
+    const form = el("span", { class: "shelve-form", hidden: true }, minutes, reason,
+      el("button", { type: "button", class: "confirm-shelve", onclick: () => act("shelve", { minutes: Number(minutes.value), reason: reason.value || "Shelved" }) }, "Shelve"));
+    buttons.push(el("button", { type: "button", class: "shelve", onclick: (event) => { event.target.hidden = true; form.hidden = false; } }, "Shelve…"), form);
+  }
+  return [...buttons, status];
+}
+
+// -- Alarm performance ---------------------------------------------------------------------------
+
+export async function renderAlarmPerformance(main) {
+  const span = el("select", { id: "performance-span", "aria-label": "Range" },
+    el("option", { value: 86400000 }, "Last 24 hours"), el("option", { value: 7 * 86400000 }, "Last 7 days"),
+    el("option", { value: 30 * 86400000 }, "Last 30 days"));
+  const asset = el("input", { type: "text", id: "performance-asset", placeholder: "Site or area (all)", "aria-label": "Asset" });
+  const out = el("div", { id: "performance" });
+  main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Alarm performance"), span, asset), out);
+  const load = async () => {
+    const to = Date.now();
+    const query = new URLSearchParams({ from: String(to - Number(span.value)), to: String(to) });
+    if (asset.value.trim()) query.set("asset", asset.value.trim());
+    try { out.replaceChildren(...performanceView(await api(`/api/v1/alarms/performance?${query}`))); } catch (error) { out.replaceChildren(el("p", { class: "error" }, error.message)); }
+  };
+  span.addEventListener("change", load);
+  asset.addEventListener("change", load);
+  await load();
+  return () => {};
+}
+
+function performanceView(p) {
+  const figure = (label, value, note, id) => el("div", { class: "figure", "data-figure": id }, el("div", { class: "value" }, value), el("div", {}, label), note ? el("small", {}, note) : null);
+  const fixed = (number) => number.toFixed(number < 10 ? 2 : 1);
+  const total = p.activations || 1;
+  return [
+    el("div", { class: "figures" },
+      figure("alarms per 10 min", fixed(p.average_per_10_minutes), "ISA-18.2: ~1 acceptable, ≤ 2 manageable", "rate"),
+      figure("alarms per day", fixed(p.average_per_day), `${p.activations} in the range`, "per-day"),
+      figure("10-min periods in flood", `${p.flood_percent.toFixed(1)} %`, `${p.flood_periods} of ${p.periods} (> 10 alarms); target < 1 %`, "flood"),
+      figure("peak in 10 min", String(p.peak_10_minutes), p.peak_start ? time(p.peak_start) : "", "peak"),
+      figure("chattering alarms", String(p.chattering_alarms), `${p.chattering_activations} activations`, "chattering"),
+      figure("fleeting activations", String(p.fleeting_activations), "cleared within 10 s", "fleeting"),
+      figure("stale alarms", String(p.stale_alarms), "active > 24 h", "stale"),
+      figure("top 10 share", `${(p.top_ten_share * 100).toFixed(0)} %`, "of all activations", "top-share"),
+      figure("median time to acknowledge", p.median_time_to_acknowledge_ms === null ? "–" : duration(p.median_time_to_acknowledge_ms), "", "ack"),
+      figure("shelved / out of service now", `${p.now.shelved} / ${p.now.out_of_service}`, `${p.shelve_actions} shelved, ${p.out_of_service_actions} taken out in the range`, "shelved")),
+    el("h2", {}, "Priority distribution"),
+    el("table", { class: "priorities" }, el("tbody", {}, ...severities.map((severity) => el("tr", {},
+      el("td", {}, el("span", { class: `severity ${severity}` }, severity)), el("td", {}, String(p.by_severity[severity])),
+      el("td", {}, `${((p.by_severity[severity] / total) * 100).toFixed(1)} %`))))),
+    el("h2", {}, "Top contributors"),
+    el("table", { class: "contributors" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Rule"), el("th", {}, "Machine"), el("th", {}, "Activations"), el("th", {}, "Share"))),
+      el("tbody", {}, ...p.top_contributors.map((c) => el("tr", {}, el("td", {}, c.rule), el("td", {}, el("a", { href: `#/machine/${c.machine}` }, c.machine)),
+        el("td", {}, String(c.activations)), el("td", {}, `${(c.share * 100).toFixed(1)} %`))))),
+    el("h2", {}, "Areas"),
+    el("table", { class: "areas" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Area"), el("th", {}, "Activations"), el("th", {}, "Per 10 min"), el("th", {}, "Peak"), el("th", {}, "Flood"))),
+      el("tbody", {}, ...p.areas.map((a) => el("tr", {}, el("td", {}, a.scope), el("td", {}, String(a.activations)), el("td", {}, fixed(a.average_per_10_minutes)),
+        el("td", {}, String(a.peak_10_minutes)), el("td", {}, `${a.flood_percent.toFixed(1)} %`))))),
+    p.truncated ? el("p", { class: "error" }, "The range holds more journal lines than are read: the figures cover its beginning.") : null,
+  ].filter(Boolean);
+}
+
+// -- Rules: list, editor with validation, backtest preview ----------------------------------------
+
+export async function renderRules(main, id) {
+  const { items } = await api("/api/v1/rules");
+  const list = el("ul", { class: "rules", id: "rule-list" }, ...items.map((rule) => el("li", {},
+    el("a", { href: `#/rules/${encodeURIComponent(rule.id)}` }, rule.name), ` · ${rule.severity} · `, el("code", {}, rule.condition),
+    rule.enabled ? "" : " (disabled)")));
+  const rule = items.find((candidate) => candidate.id === id) ?? { id: id ?? "", name: "", severity: "medium", condition: "", enabled: true };
+  main.replaceChildren(el("h1", {}, "Rules"), list, el("h2", {}, id ? `Rule ${id}` : "New rule"), editor(rule, !id));
+  return () => {};
+}
+
+function editor(rule, isNew) {
+  const field = (label, input) => el("label", {}, label, input);
+  const ruleID = el("input", { type: "text", id: "rule-id", value: rule.id, required: true, pattern: "[A-Za-z0-9_\\-]{1,64}", readonly: isNew ? null : true });
+  const name = el("input", { type: "text", id: "rule-name", value: rule.name, required: true });
+  const severity = el("select", { id: "rule-severity" }, ...severities.map((s) => el("option", { value: s, selected: s === rule.severity }, s)));
+  const condition = el("textarea", { id: "rule-condition", rows: 4, cols: 60, spellcheck: "false" }, rule.condition);
+  const scope = el("input", { type: "text", id: "rule-scope", value: rule.scope ?? "", placeholder: "every machine" });
+  const enabled = el("input", { type: "checkbox", id: "rule-enabled", checked: rule.enabled });
+  const verdict = el("p", { id: "rule-verdict", role: "status" });
+  const preview = el("div", { id: "backtest" });
+  const body = () => ({ name: name.value, severity: severity.value, condition: condition.value, enabled: enabled.checked,
+    ...(scope.value.trim() ? { scope: scope.value.trim() } : {}) });
+  const validate = async () => {
+    try {
+      const answer = await api("/api/v1/rules/validate", { method: "POST", body: body() });
+      verdict.className = "";
+      verdict.textContent = answer.waiting_for.length ? `Valid; waiting for tags not seen yet: ${answer.waiting_for.join(", ")}` : "Valid";
+      return true;
+    } catch (error) { verdict.className = "error"; verdict.textContent = error.message; return false; }
+  };
+  condition.addEventListener("change", validate);
+  const backtest = async () => {
+    if (!(await validate())) return;
+    const to = Date.now();
+    try {
+      preview.replaceChildren(backtestView(await api("/api/v1/rules/backtest", { method: "POST", body: { rule: body(), from: to - 86400000, to } })));
+    } catch (error) { preview.replaceChildren(el("p", { class: "error" }, error.message)); }
+  };
+  const save = actionForm({ class: "rule-editor", id: "rule-form" }, async () => {
+    const saved = await api(`/api/v1/rules/${encodeURIComponent(ruleID.value)}`, { method: "PUT", body: body() });
+    if (isNew) location.hash = `#/rules/${encodeURIComponent(saved.id)}`;
+    return "Saved";
+  }, field("Id", ruleID), field("Name", name), field("Severity", severity), field("Condition", condition), field("Scope", scope),
+  field("Enabled", enabled), el("div", {},
+    el("button", { type: "button", id: "rule-validate", onclick: validate }, "Validate"), " ",
+    el("button", { type: "button", id: "rule-backtest", onclick: backtest }, "Backtest last 24 h"), " ",
+    el("button", { type: "submit", id: "rule-save" }, "Save")));
+  return el("div", {}, save, verdict, preview);
+}
+
+/** The alarms a backtest found, each machine's drawn as bars on a 24-hour timeline. */
+function backtestView(result) {
+  const span = result.to - result.from;
+  const lanes = result.machines.map((machine) => el("div", { class: "lane" },
+    el("span", { class: "lane-name" }, `${machine.machine} (${machine.count})`),
+    el("span", { class: "lane-track" }, ...machine.alarms.map((alarm) => el("span", {
+      class: `bar ${alarm.severity}`, title: `${time(alarm.start)}${alarm.duration_ms !== null ? `, ${duration(alarm.duration_ms)}` : ", still active"}`,
+      style: `left:${(((alarm.start - result.from) / span) * 100).toFixed(2)}%;width:${Math.max(0.3, (((alarm.end ?? result.to) - alarm.start) / span) * 100).toFixed(2)}%`,
+    })))));
+  return el("div", { class: "backtest" }, el("p", { id: "backtest-summary" },
+    `${result.alarms} alarm${result.alarms === 1 ? "" : "s"} in the last 24 h on ${result.machines.filter((m) => m.count).length} machine(s); nobody was notified.`), ...lanes);
+}
+
+"""####),
         "api.js": ("text/javascript; charset=utf-8", ####"""
 // The HTTP and WebSocket client: tokens in session storage, refreshed once on a 401, errors in plain words.
 import { saveFile } from "/assets/ui.js";
@@ -395,6 +646,20 @@ fieldset.group > button { justify-self: start; }
 #asset-table td:nth-child(5) { white-space: pre-line; font-size: .9rem; }
 #asset-table .actions { display: flex; gap: .3rem; flex-wrap: wrap; }
 
+/* Alarms */
+.alarm-banner a { padding: 0.2rem 0.6rem; border-radius: 4px; background: #b45309; color: #fff; text-decoration: none; font-weight: 600; }
+.alarm-banner[data-severity="critical"] a, .alarm-banner[data-severity="high"] a { background: #b91c1c; }
+.severity { display: inline-block; min-width: 5.5rem; padding: 0 0.3rem; border-radius: 3px; font-size: 0.85em; text-align: center; color: #fff; background: #6b7280; }
+.severity.critical { background: #7f1d1d; } .severity.high { background: #b91c1c; } .severity.medium { background: #b45309; } .severity.low { background: #1d4ed8; }
+table.alarms td.actions button { margin-right: 0.3rem; }
+.alarm-count { float: right; padding: 0 0.3rem; border-radius: 3px; background: #b45309; color: #fff; font-size: 0.8em; }
+.alarm-count[data-severity="critical"], .alarm-count[data-severity="high"] { background: #b91c1c; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: 0.6rem; }
+.figure { border: 1px solid #d1d5db; border-radius: 6px; padding: 0.5rem; } .figure .value { font-size: 1.6rem; font-weight: 600; }
+.rule-editor label { display: block; margin: 0.3rem 0; } .rule-editor textarea { font-family: monospace; width: 100%; }
+.backtest .lane { display: flex; align-items: center; gap: 0.5rem; margin: 0.2rem 0; } .lane-name { width: 16rem; font-size: 0.85em; }
+.lane-track { position: relative; flex: 1; height: 0.9rem; background: #f3f4f6; } .lane-track .bar { position: absolute; top: 0; bottom: 0; background: #b91c1c; }
+
 """####),
         "app.js": ("text/javascript; charset=utf-8", ####"""
 // The dashboard shell: hash routes, the signed-in user, navigation by role, the connection badge.
@@ -404,6 +669,7 @@ import { renderFloor } from "/assets/floor.js";
 import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
 import { renderAdmin } from "/assets/admin.js";
+import { renderAlarms, renderAlarmPerformance, renderRules, alarmStream } from "/assets/alarms.js";
 import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
@@ -420,6 +686,9 @@ const routes = [
   { pattern: /^#\/floor$/, view: renderFloor },
   { pattern: /^#\/machine\/(.+)$/, view: renderMachine },
   { pattern: /^#\/oee(?:\/(.+))?$/, view: renderOEE },
+  { pattern: /^#\/alarms$/, view: renderAlarms },
+  { pattern: /^#\/alarms\/performance$/, view: renderAlarmPerformance },
+  { pattern: /^#\/rules(?:\/(.+))?$/, view: renderRules, permissions: ["configure"] },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
@@ -438,7 +707,7 @@ function renderNav() {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!me) return;
-  const links = [["#/floor", "Floor"], ["#/oee", "OEE"]];
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"]];
   if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);
@@ -453,6 +722,7 @@ async function signOut() {
   try { await api("/api/v1/auth/logout", { method: "POST" }); } catch { /* signed out either way */ }
   session.clear();
   me = null;
+  alarmStream(false);
   location.hash = "#/login";
 }
 
@@ -474,6 +744,7 @@ async function route() {
     if (!me) {
       try { me = await api("/api/v1/auth/me"); } catch (error) { failed(error, hash); return; }
     }
+    alarmStream(true);
     if (match.r.permissions && !match.r.permissions.some(may)) {
       main.replaceChildren(el("h1", {}, "Not available"), el("p", { class: "error" }, "Your role does not include this page."));
       renderNav();
@@ -481,6 +752,7 @@ async function route() {
     }
   } else {
     me = null;
+    alarmStream(false);
     document.getElementById("who").replaceChildren();
   }
   renderNav();
@@ -900,6 +1172,7 @@ export function barChart(bars) {
 import { api, liveSocket } from "/assets/api.js";
 import { setConnection } from "/assets/app.js";
 import { el, percent, duration, stateClass } from "/assets/ui.js";
+import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const defaultTags = ["speed", "spindle_temp", "total_count"];
 const storedTags = "gemba.floor.tags";
@@ -975,7 +1248,8 @@ export async function renderFloor(main) {
     showLatest().catch(() => {});
   }
   const stopOEE = refreshOEE(tiles);
-  return () => { stopOEE(); stream.close(); sight.stop(); };
+  const stopAlarms = watchAlarms((alarms) => { for (const tile of tiles.values()) tile.alarms(alarmsOf(alarms, tile.path)); });
+  return () => { stopOEE(); stopAlarms(); stream.close(); sight.stop(); };
 }
 
 /** A section per line ("site / area / line") holding its machines' tiles; `add` places one more machine. */
@@ -1091,9 +1365,10 @@ function makeTile(machine, shownTags) {
   const oee = el("span", { class: "oee" }, "OEE –");
   const apq = el("span", { class: "apq" }, "A – · P – · Q –");
   const stop = el("span", { class: "stop" });
+  const alarmBadge = el("span", { class: "alarm-count", hidden: true });
   const node = el("a", { class: "tile", href: `#/machine/${encodeURIComponent(machine.path)}`, "data-state": "unknown",
                          "data-machine": machine.path },
-    el("strong", {}, machine.name), state, oee, apq, stop, valueList);
+    el("strong", {}, machine.name), alarmBadge, state, oee, apq, stop, valueList);
   return {
     node, path: machine.path,
     /** Shows a new value; returns whether the tile's state colour changed. Unchanged text is not touched. */
@@ -1118,6 +1393,13 @@ function makeTile(machine, shownTags) {
       waiting.clear();
     },
     clearValues() { values.clear(); waiting.clear(); valueList.replaceChildren(); },
+    /** The machine's standing alarms: a count coloured by the most severe. */
+    alarms(list) {
+      alarmBadge.hidden = list.length === 0;
+      alarmBadge.textContent = list.length ? `⚠ ${list.length}` : "";
+      alarmBadge.dataset.severity = list[0]?.severity ?? "";
+      alarmBadge.title = list.map((alarm) => `${alarm.severity}: ${alarm.rule_name}`).join("\n");
+    },
     oee(status) {
       oee.textContent = `OEE ${percent(status.oee)}`;
       apq.textContent = `A ${percent(status.availability)} · P ${percent(status.performance)} · Q ${percent(status.quality)}`;
@@ -1158,6 +1440,7 @@ function makeTile(machine, shownTags) {
 <header class="top">
   <a class="brand" href="#/floor">Gemba</a>
   <nav id="nav" aria-label="Main"></nav>
+  <span id="alarm-banner" class="alarm-banner" role="status" aria-live="polite" hidden></span>
   <span id="connection" class="connection" role="status" aria-live="polite"></span>
   <span id="who" class="who"></span>
 </header>
@@ -1251,6 +1534,7 @@ import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
 import { orderPanel, settingsCard } from "/assets/production.js";
 import { actionForm, el, duration, time } from "/assets/ui.js";
+import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
@@ -1289,9 +1573,18 @@ export async function renderMachine(main, path) {
   const counters = el("dl", { class: "values counters" });
   const order = el("div", { id: "machine-order" });
   const stopList = el("div", { class: "stops" });
+  const alarmList = el("ul", { class: "machine-alarms" });
+  const stopAlarms = watchAlarms((alarms) => {
+    const mine = alarmsOf(alarms, path);
+    alarmList.parentElement && (alarmList.parentElement.hidden = mine.length === 0);
+    alarmList.replaceChildren(...mine.map((alarm) => el("li", { "data-rule": alarm.rule },
+      el("span", { class: `severity ${alarm.severity}` }, alarm.severity), " ", alarm.rule_name, ` · ${alarm.state.replaceAll("_", " ")}`,
+      alarm.active_since ? ` · since ${time(alarm.active_since)}` : "", " ", el("a", { href: "#/alarms" }, "Alarms"))));
+  });
   main.replaceChildren(
     el("div", { class: "toolbar" }, el("h1", {}, path), el("a", { href: "#/floor" }, "← Floor"),
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
+    el("section", { class: "card", id: "machine-alarms", hidden: true }, el("h2", {}, "Active alarms"), alarmList),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
@@ -1363,7 +1656,7 @@ export async function renderMachine(main, path) {
   });
   await refresh();
   const timer = setInterval(() => { if (!fixed) refreshState({ periodic: true }).catch(() => {}); }, 10000);
-  return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); };
+  return () => { clearInterval(timer); socket.close(); cancelAnimationFrame(frame); stopAlarms(); };
 }
 
 function renderStops(container, stops, reasons, path, refresh) {

@@ -68,6 +68,97 @@ extension AlarmRoutes {
         "shelved": Schema.object(["until": .epochMilliseconds, "reason": .string, "by": .string]).orNull,
         "out_of_service": Schema.object(["reason": .string, "by": .string]).orNull,
     ]).named("Alarm")
+    static let performance = Schema.object([
+        ("from", .epochMilliseconds), ("to", .epochMilliseconds), ("activations", .integer(minimum: 0)),
+        ("average_per_10_minutes", Schema.number.described("ISA-18.2: about 1 is very likely acceptable, 2 the most manageable")),
+        ("average_per_hour", .number), ("average_per_day", .number),
+        ("periods", Schema.integer(minimum: 0).described("10-minute periods in the range")), ("flood_periods", .integer(minimum: 0)),
+        ("flood_percent", Schema.number.described("% of 10-minute periods with more than 10 alarms (target below 1 %)")),
+        ("peak_10_minutes", .integer(minimum: 0)), ("peak_start", Schema.epochMilliseconds.orNull),
+        ("chattering_alarms", .integer(minimum: 0)), ("chattering_activations", .integer(minimum: 0)),
+        ("fleeting_activations", .integer(minimum: 0)),
+        ("stale_alarms", Schema.integer(minimum: 0).described("Active for more than 24 h at the end of the range")),
+        ("top_contributors", .array(.object(["rule": ruleID, "machine": TelemetrySchemas.machinePath, "activations": .integer(minimum: 0),
+                                             "share": .number]))),
+        ("top_ten_share", Schema.number.described("The ten most frequent alarms' share of all activations, 0–1")),
+        ("by_severity", .object(Severity.allCases.map { ($0.rawValue, Schema.integer(minimum: 0)) })),
+        ("acknowledgements", .integer(minimum: 0)), ("median_time_to_acknowledge_ms", Schema.integer.orNull),
+        ("p90_time_to_acknowledge_ms", Schema.integer.orNull),
+        ("shelve_actions", .integer(minimum: 0)), ("out_of_service_actions", .integer(minimum: 0)),
+        ("now", .object(["active": .integer(minimum: 0), "unacknowledged": .integer(minimum: 0), "shelved": .integer(minimum: 0),
+                         "suppressed": .integer(minimum: 0), "out_of_service": .integer(minimum: 0)])),
+        ("areas", .array(.object(["scope": .string, "activations": .integer(minimum: 0), "average_per_10_minutes": .number,
+                                  "peak_10_minutes": .integer(minimum: 0), "flood_percent": .number]))),
+        ("truncated", Schema.boolean.described("The range held more journal lines than are read (2,000,000): figures cover the first")),
+    ]).named("AlarmPerformance")
+
+    static func performance(_ figures: AlarmPerformance, now: [AlarmView], truncated: Bool) -> JSONWriter {
+        var json = JSONWriter(capacity: 2048)
+        json.object { json in
+            json.field("from") { $0.int(figures.range.lowerBound) }
+            json.field("to") { $0.int(figures.range.upperBound) }
+            json.field("activations") { $0.int(Int64(figures.activations)) }
+            json.field("average_per_10_minutes") { $0.double(figures.averagePer10Minutes) }
+            json.field("average_per_hour") { $0.double(figures.averagePerHour) }
+            json.field("average_per_day") { $0.double(figures.averagePerDay) }
+            json.field("periods") { $0.int(Int64(figures.periods)) }
+            json.field("flood_periods") { $0.int(Int64(figures.floodPeriods)) }
+            json.field("flood_percent") { $0.double(figures.floodPercent) }
+            json.field("peak_10_minutes") { $0.int(Int64(figures.peak10Minutes)) }
+            json.field("peak_start") { json in figures.peakStart.map { json.int($0) } ?? json.null() }
+            json.field("chattering_alarms") { $0.int(Int64(figures.chatteringAlarms)) }
+            json.field("chattering_activations") { $0.int(Int64(figures.chatteringActivations)) }
+            json.field("fleeting_activations") { $0.int(Int64(figures.fleetingActivations)) }
+            json.field("stale_alarms") { $0.int(Int64(figures.staleAlarms)) }
+            json.field("top_contributors") { json in
+                json.array { json in
+                    for contributor in figures.topContributors {
+                        json.object { json in
+                            json.field("rule") { $0.string(contributor.rule) }
+                            json.field("machine") { $0.string(contributor.machine) }
+                            json.field("activations") { $0.int(Int64(contributor.activations)) }
+                            json.field("share") { $0.double(contributor.share) }
+                        }
+                    }
+                }
+            }
+            json.field("top_ten_share") { $0.double(figures.topTenShare) }
+            json.field("by_severity") { json in
+                json.object { json in for severity in Severity.allCases { json.field(severity.rawValue) { $0.int(Int64(figures.bySeverity[severity] ?? 0)) } } }
+            }
+            json.field("acknowledgements") { $0.int(Int64(figures.acknowledgements)) }
+            json.field("median_time_to_acknowledge_ms") { json in figures.medianTimeToAcknowledge.map { json.int($0) } ?? json.null() }
+            json.field("p90_time_to_acknowledge_ms") { json in figures.p90TimeToAcknowledge.map { json.int($0) } ?? json.null() }
+            json.field("shelve_actions") { $0.int(Int64(figures.shelveActions)) }
+            json.field("out_of_service_actions") { $0.int(Int64(figures.outOfServiceActions)) }
+            json.field("now") { json in
+                let states = now.map(\.alarm.state)
+                json.object { json in
+                    json.field("active") { $0.int(Int64(states.filter { $0 == .activeUnacknowledged || $0 == .activeAcknowledged }.count)) }
+                    json.field("unacknowledged") { $0.int(Int64(states.filter { $0 == .activeUnacknowledged || $0 == .returnedUnacknowledged || $0 == .latched }.count)) }
+                    json.field("shelved") { $0.int(Int64(states.filter { $0 == .shelved }.count)) }
+                    json.field("suppressed") { $0.int(Int64(states.filter { $0 == .suppressed }.count)) }
+                    json.field("out_of_service") { $0.int(Int64(states.filter { $0 == .outOfService }.count)) }
+                }
+            }
+            json.field("areas") { json in
+                json.array { json in
+                    for area in figures.areas {
+                        json.object { json in
+                            json.field("scope") { $0.string(area.scope) }
+                            json.field("activations") { $0.int(Int64(area.activations)) }
+                            json.field("average_per_10_minutes") { $0.double(area.averagePer10Minutes) }
+                            json.field("peak_10_minutes") { $0.int(Int64(area.peak10Minutes)) }
+                            json.field("flood_percent") { $0.double(area.floodPercent) }
+                        }
+                    }
+                }
+            }
+            json.field("truncated") { $0.bool(truncated) }
+        }
+        return json
+    }
+
     static let journalEntry = Schema.object([
         "id": .integer(minimum: 1), "time": .epochMilliseconds, "rule": ruleID, "machine": TelemetrySchemas.machinePath,
         "kind": .oneOf(AlarmTransition.Kind.allCases.map(\.rawValue)), "from": alarmState, "to": alarmState, "severity": severity,

@@ -129,20 +129,10 @@ struct AlarmRoutes {
         return [
             Endpoint(.get, "/api/v1/alarms", .requires(.readData), group: group,
                      summary: "Alarm instances with their state; by default those that stand (active, unacknowledged, latched)",
-                     parameters: [.asset, Parameter("state", .oneOf(["standing", "all"] + AlarmState.allCases.map(\.rawValue)),
-                                                    "`standing` (default), `all`, or one state")],
+                     parameters: [.asset, Self.stateParameter],
                      responses: [.json(200, "Alarms, most severe first", AdminRoutes.items(Self.alarm)), Self.unavailable]) { request, context in
-                let filter = request.uri.queryParameters.get("state") ?? "standing"
-                guard filter == "standing" || filter == "all" || AlarmState(rawValue: filter) != nil else {
-                    throw Problem.badRequest("state must be standing, all or an alarm state")
-                }
-                let scope = try request.uri.queryParameters.get("asset").map(Self.scope)
-                let views = try engine().alarms(tenant: context.tenant, scope: scope).filter { view in
-                    filter == "all" || (filter == "standing" ? view.alarm.state.isStanding : view.alarm.state.rawValue == filter)
-                }.sorted { ($1.alarm.severity, $1.alarm.lastChange) < ($0.alarm.severity, $0.alarm.lastChange) }
-                var json = JSONWriter(capacity: 512 * views.count + 32)
-                json.object { json in json.field("items") { json in json.array { json in for view in views { Self.write(view, into: &json) } } } }
-                return .json(json)
+                let (scope, filter) = try Self.listing(request)
+                return .json(Self.list(try engine(), tenant: context.tenant, scope: scope, filter: filter))
             },
             action("acknowledge", .operate, "Acknowledge an alarm, with an optional comment",
                    .object(target + [("comment", .string(maxLength: 2000))], optional: ["comment"])) { body in
@@ -189,8 +179,56 @@ struct AlarmRoutes {
                 let entries = try await engine().journal(query)
                 return format == "csv" ? Self.csv(entries) : .json(Self.journal(entries))
             },
+            Endpoint(.get, "/api/v1/alarms/performance", .requires(.readData), group: group,
+                     summary: "The alarm system measured as ISA-18.2 / EEMUA 191 do: rate per 10 minutes, floods, peak, chattering, fleeting and stale alarms, top contributors, priorities",
+                     description: "Over a range of at most 92 days (default the last 24 hours), for the tenant or an asset's subtree, with a breakdown per area.",
+                     parameters: [.asset, .from, .to,
+                                  Parameter("fleeting_ms", .integer(minimum: 1, maximum: 3_600_000), "An activation cleared sooner is fleeting (default 10000)")],
+                     responses: [.json(200, "The figures", Self.performance), Self.unavailable]) { request, context in
+                let (from, to) = try QueryRoutes.range(request, defaultSpan: 86_400_000)
+                let range = from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch
+                guard range.upperBound - range.lowerBound <= 92 * 86_400_000 else { throw Problem.badRequest("the range is at most 92 days") }
+                var options = AlarmPerformance.Options()
+                if let text = request.uri.queryParameters.get("fleeting_ms") {
+                    guard let value = Int64(text), (1...3_600_000).contains(value) else { throw Problem.badRequest("fleeting_ms is 1 to 3600000") }
+                    options.fleeting = value
+                }
+                let scope = try request.uri.queryParameters.get("asset").map(Self.scope)
+                // A week before the range tells which alarms were already active when it began.
+                let query = JournalQuery(tenant: context.tenant, range: max(0, range.lowerBound - 7 * 86_400_000)..<range.upperBound,
+                                         scope: scope?.description, limit: Self.performanceLines)
+                let journal = try await engine().journal(query)
+                let performance = AlarmPerformance(journal: journal, range: range, options: options)
+                let now = try engine().alarms(tenant: context.tenant, scope: scope)
+                return .json(Self.performance(performance, now: now, truncated: journal.count == Self.performanceLines))
+            },
         ]
     }
+
+    static let stateParameter = Parameter("state", .oneOf(["standing", "all"] + AlarmState.allCases.map(\.rawValue)),
+                                          "`standing` (default), `all`, or one state")
+
+    /// The `asset` and `state` of a listing (`standing` by default).
+    static func listing(_ request: Request) throws -> (AssetSubtree?, String) {
+        let filter = request.uri.queryParameters.get("state") ?? "standing"
+        guard filter == "standing" || filter == "all" || AlarmState(rawValue: filter) != nil else {
+            throw Problem.badRequest("state must be standing, all or an alarm state")
+        }
+        return (try request.uri.queryParameters.get("asset").map(Self.scope), filter)
+    }
+
+    /// The alarms of a listing, most severe first, then the latest change first.
+    static func list(_ engine: AlarmEngine, tenant: TenantID, scope: AssetSubtree?, filter: String) -> JSONWriter {
+        let views = engine.alarms(tenant: tenant, scope: scope).filter { view in
+            filter == "all" || (filter == "standing" ? view.alarm.state.isStanding : view.alarm.state.rawValue == filter)
+        }.sorted { ($1.alarm.severity, $1.alarm.lastChange) < ($0.alarm.severity, $0.alarm.lastChange) }
+        var json = JSONWriter(capacity: 512 * views.count + 32)
+        json.object { json in json.field("items") { json in json.array { json in for view in views { Self.write(view, into: &json) } } } }
+        return json
+    }
+
+    /// The most journal lines the performance figures read.
+    static let performanceLines = 2_000_000
 
     private func engine() throws -> AlarmEngine {
         guard let engine = server.alarms else { throw Problem(.serviceUnavailable, "alarms are not running on this server") }

@@ -32,13 +32,20 @@ struct NotificationRoutes {
                                         .named("NotificationChannelSaved")),
                                  .problem(409, "The channel exists with another kind"), .problem(422, "A field is not valid"), Self.unavailable]) { request, context in
                 let id = try context.parameters.require("channel")
-                let body = try await RequestBody.read(request)
-                guard let kind = NotificationChannel.Kind(rawValue: try body.string("kind")) else {
-                    throw Problem.badRequest("kind is webhook, slack, teams or log")
+                let input: ChannelInput
+                do { input = try JSONDecoder().decode(ChannelInput.self, from: try await AlarmRoutes.collect(request)) } catch {
+                    throw Problem(.unprocessableContent, "the channel is not valid: name and kind are required; \(Self.reason(error))")
                 }
-                var channel = NotificationChannel(id: id, name: try body.string("name"), kind: kind, url: body.optionalString("url"))
-                if case .bool(let enabled)? = body.json["enabled"] { channel.enabled = enabled }
-                let (saved, secret) = try await refusingModelErrors { try await center().save(channel, tenant: context.tenant) }
+                guard let kind = NotificationChannel.Kind(rawValue: input.kind) else {
+                    throw Problem(.unprocessableContent, "kind is \(NotificationChannel.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                var channel = NotificationChannel(id: id, name: input.name, kind: kind, url: input.url)
+                channel.email = input.email
+                channel.mqtt = input.mqtt
+                channel.enabled = input.enabled ?? true
+                let (saved, secret) = try await refusingModelErrors {
+                    try await center().save(channel, password: input.password, tenant: context.tenant)
+                }
                 await server.audit(context, "notification.channel.save", target: id, detail: "kind=\(kind.rawValue)")
                 var json = JSONWriter()
                 Self.write(saved, secret: .some(secret), into: &json)
@@ -174,16 +181,42 @@ struct NotificationRoutes {
     }
 }
 
+/// What a PUT of a channel carries: the channel, and for e-mail and MQTT the password (written once, never shown).
+private struct ChannelInput: Decodable {
+    var name: String
+    var kind: String
+    var url: String?
+    var enabled: Bool?
+    var email: SMTPSettings?
+    var mqtt: MQTTTarget?
+    var password: String?
+}
+
 extension NotificationRoutes {
     static let unavailable = Reply.problem(503, "Notifications are not running on this server")
     static let kind = Schema.oneOf(NotificationChannel.Kind.allCases.map(\.rawValue)).named("ChannelKind")
+    static let email = Schema.object([
+        "host": .string(minLength: 1, maxLength: 253), "port": .integer(minimum: 1, maximum: 65535),
+        "security": Schema.oneOf(SMTPSecurity.allCases.map(\.rawValue)).described("starttls (default, port 587), tls (465) or none (25, no password)"),
+        "username": .string(minLength: 1, maxLength: 200), "from": .string(maxLength: 254), "to": .array(.string(maxLength: 254), minItems: 1, maxItems: 50),
+        "ca_certificate": Schema.string(maxLength: 65536).described("A PEM CA certificate to trust instead of the system's"),
+    ], optional: ["port", "security", "username", "ca_certificate"]).named("EmailSettings")
+    static let mqtt = Schema.object([
+        "topic": Schema.string(minLength: 1, maxLength: 500).described("With {{machine}}, {{rule}}, {{severity}}, {{event}}, {{state}}, {{tenant}}"),
+        "qos": .integer(minimum: 0, maximum: 1), "retain": .boolean, "username": .string(minLength: 1, maxLength: 200),
+    ], optional: ["qos", "retain", "username"]).named("MQTTSettings")
     static let channelInput = Schema.object([
-        "name": .string(minLength: 1, maxLength: 200), "kind": kind, "url": Schema.string(maxLength: 2000).orNull, "enabled": .boolean,
-    ], optional: ["url", "enabled"]).named("NotificationChannelInput")
+        "name": .string(minLength: 1, maxLength: 200), "kind": kind,
+        "url": Schema.string(maxLength: 2000).orNull.described("http(s) for webhook, slack and teams; mqtt(s)://host:port for an external broker"),
+        "enabled": .boolean, "email": email, "mqtt": mqtt,
+        "password": Schema.string(minLength: 1, maxLength: 1000).described("The SMTP or MQTT password: stored encrypted, never shown again"),
+    ], optional: ["url", "enabled", "email", "mqtt", "password"]).named("NotificationChannelInput")
     static let channel = Schema.object([
         "id": AlarmRoutes.ruleID, "name": .string, "kind": kind,
         "url": Schema.string.orNull.described("Slack and Teams URLs carry a secret: only their host is shown"),
+        "email": email.orNull, "mqtt": mqtt.orNull,
         "enabled": .boolean, "disabled_reason": Schema.string.orNull, "signing_secrets": .integer(minimum: 0),
+        "password_set": Schema.boolean.described("Whether an e-mail or MQTT channel has a password (never shown)"),
     ]).named("NotificationChannel")
     static let policyMembers: [(String, Schema)] = [
         ("id", AlarmRoutes.ruleID), ("name", .string(minLength: 1, maxLength: 200)), ("minimum_severity", AlarmRoutes.severity),
@@ -220,15 +253,18 @@ extension NotificationRoutes {
             json.field("name") { $0.string(channel.name) }
             json.field("kind") { $0.string(channel.kind.rawValue) }
             json.field("url") { json in channel.shownURL.map { json.string($0) } ?? json.null() }
+            json.field("email") { json in channel.email.map { json.encoded($0) } ?? json.null() }
+            json.field("mqtt") { json in channel.mqtt.map { json.encoded($0) } ?? json.null() }
             json.field("enabled") { $0.bool(channel.enabled) }
             json.field("disabled_reason") { json in channel.disabledReason.map { json.string($0) } ?? json.null() }
-            json.field("signing_secrets") { $0.int(Int64(channel.secrets.count)) }
+            json.field("signing_secrets") { $0.int(Int64(channel.kind == .webhook ? channel.secrets.count : 0)) }
+            json.field("password_set") { $0.bool(channel.kind.takesPassword && !channel.secrets.isEmpty) }
             if let secret { json.field("secret") { json in secret.map { json.string($0) } ?? json.null() } }
         }
     }
 
     static func write(_ policy: NotificationPolicy, into json: inout JSONWriter) {
-        json.raw(String(decoding: (try? JSONEncoder().encode(policy)) ?? Data("{}".utf8), as: UTF8.self))
+        json.encoded(policy)
     }
 
     static func write(_ entry: OutboxEntry, into json: inout JSONWriter) {

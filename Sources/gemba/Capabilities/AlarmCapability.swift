@@ -7,6 +7,9 @@ import GembaRules
 import GembaServer
 import GembaStorage
 import Logging
+import MQTTBroker
+import MQTTCodec
+import NIOCore
 import ServiceLifecycle
 
 /// Rules, alarms and notifications: every rule instance is evaluated on the live samples and on a
@@ -66,11 +69,12 @@ struct AlarmCapability: Capability {
     let oee: OEEEngine?
     let logger: Logger
 
-    init(_ resolved: Resolved, telemetry: TelemetryCapability, oee: OEECapability, logger: Logger) async throws {
+    /// MQTT channels without a URL publish through `broker`, the server's own.
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, oee: OEECapability, broker: MQTTBroker, logger: Logger) async throws {
         if let store = telemetry.store as? any NotificationStore {
             let router = NotificationRouter(baseURL: resolved.publicURL)
             notifier = Notifier(store: store, box: try SecretBox.open(directory: telemetry.dataDirectory), router: router,
-                                configuration: resolved.configuration, logger: logger)
+                                configuration: resolved.configuration, embeddedBroker: EmbeddedBrokerPublisher(broker: broker), logger: logger)
             try await notifier?.load()
             engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, logger: logger)
         } else {
@@ -120,6 +124,15 @@ struct AlarmCapability: Capability {
                 engine.setKPIs(values, tenant: tenant, machine: machine)
             }
         }
+    }
+}
+
+/// Notifications published into the embedded broker, to its subscribers (andon lights, PLCs).
+private struct EmbeddedBrokerPublisher: MQTTPublishing {
+    let broker: MQTTBroker
+
+    func publish(topic: String, payload: String, qos: Int, retain: Bool) async throws {
+        try await broker.publish(topic: topic, payload: ByteBuffer(string: payload), qos: qos == 1 ? .atLeastOnce : .atMostOnce, retain: retain)
     }
 }
 
