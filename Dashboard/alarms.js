@@ -69,11 +69,12 @@ export async function renderAlarms(main) {
   main.replaceChildren(el("div", { class: "toolbar" }, el("h1", {}, "Alarms"), filter, severity, search), links, table);
 
   let items = [];
+  const shelving = new Map();  // alarms whose shelve form is open (rule + machine → its choice): kept when the list is drawn again
   const show = () => {
     const text = search.value.trim().toLowerCase();
     const rows = items.filter((alarm) => (!severity.value || alarm.severity === severity.value)
       && (!text || alarm.machine.toLowerCase().includes(text) || alarm.rule_name.toLowerCase().includes(text)));
-    body.replaceChildren(...(rows.length ? rows.map((alarm) => row(alarm)) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No alarms."))]));
+    body.replaceChildren(...(rows.length ? rows.map((alarm) => row(alarm, shelving)) : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No alarms."))]));
   };
   search.addEventListener("input", show);
   severity.addEventListener("change", show);
@@ -89,7 +90,7 @@ export async function renderAlarms(main) {
   return () => socket?.close();
 }
 
-function row(alarm) {
+function row(alarm, shelving) {
   const since = alarm.active_since ?? alarm.last_change;
   const tr = el("tr", { "data-rule": alarm.rule, "data-machine": alarm.machine, "data-state": alarm.state },
     el("td", {}, el("span", { class: `severity ${alarm.severity}` }, alarm.severity)),
@@ -98,12 +99,12 @@ function row(alarm) {
     el("td", {}, stateNames[alarm.state] ?? alarm.state, alarm.shelved ? ` until ${new Date(alarm.shelved.until).toLocaleTimeString()}` : ""),
     el("td", { title: time(since) }, `${duration(Math.max(0, Date.now() - since))} ago`),
     el("td", {}, alarm.value ?? "–"),
-    el("td", { class: "actions" }, actions(alarm)));
+    el("td", { class: "actions" }, actions(alarm, shelving)));
   return tr;
 }
 
 /** Acknowledge (one click) and shelve (two: choose, confirm) for operators. */
-function actions(alarm) {
+function actions(alarm, shelving) {
   if (!may("operate")) return [];
   const target = { rule: alarm.rule, machine: alarm.machine };
   const status = el("span", { role: "status", class: "error" });
@@ -117,12 +118,19 @@ function actions(alarm) {
   if (alarm.state === "shelved") {
     buttons.push(el("button", { type: "button", class: "unshelve", onclick: () => act("unshelve") }, "Unshelve"));
   } else if (alarm.state !== "out_of_service") {
-    const minutes = el("select", { "aria-label": "Shelve for" }, ...[[15, "15 min"], [60, "1 h"], [240, "4 h"], [480, "8 h"]]
-      .map(([value, label]) => el("option", { value }, label)));
-    const reason = el("input", { type: "text", value: "Maintenance", "aria-label": "Reason", size: 12 });
-    const form = el("span", { class: "shelve-form", hidden: true }, minutes, reason,
-      el("button", { type: "button", class: "confirm-shelve", onclick: () => act("shelve", { minutes: Number(minutes.value), reason: reason.value || "Shelved" }) }, "Shelve"));
-    buttons.push(el("button", { type: "button", class: "shelve", onclick: (event) => { event.target.hidden = true; form.hidden = false; } }, "Shelve…"), form);
+    const key = `${alarm.rule}\u0000${alarm.machine}`;
+    const choice = shelving.get(key);
+    const minutes = el("select", { "aria-label": "Shelve for", onchange: () => remember() }, ...[[15, "15 min"], [60, "1 h"], [240, "4 h"], [480, "8 h"]]
+      .map(([value, label]) => el("option", { value, selected: choice?.minutes === String(value) }, label)));
+    const reason = el("input", { type: "text", value: choice?.reason ?? "Maintenance", "aria-label": "Reason", size: 12, oninput: () => remember() });
+    const remember = () => shelving.set(key, { minutes: minutes.value, reason: reason.value });
+    const form = el("span", { class: "shelve-form", hidden: !choice }, minutes, reason,
+      el("button", { type: "button", class: "confirm-shelve", onclick: () => {
+        shelving.delete(key);
+        act("shelve", { minutes: Number(minutes.value), reason: reason.value || "Shelved" });
+      } }, "Shelve"));
+    buttons.push(el("button", { type: "button", class: "shelve", hidden: Boolean(choice),
+      onclick: (event) => { event.target.hidden = true; form.hidden = false; remember(); } }, "Shelve…"), form);
   }
   return [...buttons, status];
 }
@@ -239,10 +247,16 @@ function backtestView(result) {
   const span = result.to - result.from;
   const lanes = result.machines.map((machine) => el("div", { class: "lane" },
     el("span", { class: "lane-name" }, `${machine.machine} (${machine.count})`),
-    el("span", { class: "lane-track" }, ...machine.alarms.map((alarm) => el("span", {
-      class: `bar ${alarm.severity}`, title: `${time(alarm.start)}${alarm.duration_ms !== null ? `, ${duration(alarm.duration_ms)}` : ", still active"}`,
-      style: `left:${(((alarm.start - result.from) / span) * 100).toFixed(2)}%;width:${Math.max(0.3, (((alarm.end ?? result.to) - alarm.start) / span) * 100).toFixed(2)}%`,
-    })))));
+    el("span", { class: "lane-track" }, ...machine.alarms.map((alarm) => bar(alarm, result.from, span, result.to)))));
   return el("div", { class: "backtest" }, el("p", { id: "backtest-summary" },
     `${result.alarms} alarm${result.alarms === 1 ? "" : "s"} in the last 24 h on ${result.machines.filter((m) => m.count).length} machine(s); nobody was notified.`), ...lanes);
+}
+
+/** One alarm as a bar on the track (placed through the CSSOM: the page's policy refuses style attributes). */
+function bar(alarm, from, span, to) {
+  const node = el("span", { class: `bar ${alarm.severity}`,
+    title: `${time(alarm.start)}${alarm.duration_ms !== null ? `, ${duration(alarm.duration_ms)}` : ", still active"}` });
+  node.style.left = `${(((alarm.start - from) / span) * 100).toFixed(2)}%`;
+  node.style.width = `${Math.max(0.3, (((alarm.end ?? to) - alarm.start) / span) * 100).toFixed(2)}%`;
+  return node;
 }
