@@ -109,7 +109,69 @@ public struct NotificationChannel: Sendable, Hashable {
     }
 }
 
-/// A routing rule: which alarm events, of which severity, where, go to which channels, worded how.
+/// Who a notification goes to: channels as they are, and people (`user:<sign-in e-mail>`) or
+/// whoever is on call in a roster (`roster:<id>`), each reached through their own preferences.
+public struct Audience: Sendable, Hashable, Codable {
+    public var channels: [String]
+    public var recipients: [String]
+
+    public init(channels: [String] = [], recipients: [String] = []) {
+        self.channels = channels
+        self.recipients = recipients
+    }
+
+    public var isEmpty: Bool { channels.isEmpty && recipients.isEmpty }
+
+    /// A recipient reference, read.
+    enum Recipient: Hashable {
+        case person(String)
+        case roster(String)
+
+        init?(_ text: String) {
+            if text.hasPrefix("user:") { self = .person(String(text.dropFirst(5)).lowercased()) }
+            else if text.hasPrefix("roster:") { self = .roster(String(text.dropFirst(7))) }
+            else { return nil }
+        }
+    }
+
+    func validate(_ what: String) throws(ModelError) {
+        guard channels.count <= 20, recipients.count <= 20 else { throw ModelError(.invalid, "\(what) names at most 20 channels and 20 recipients") }
+        for id in channels { try NotificationConfig.checkID(id, what: "channel") }
+        for text in recipients {
+            switch Recipient(text) {
+            case .person(let id)?: try NotificationPerson.checkAddress(id, what: "\(what): \(text)")
+            case .roster(let id)?: try NotificationConfig.checkID(id, what: "roster")
+            case nil: throw ModelError(.invalid, "\(what): a recipient is user:<sign-in e-mail> or roster:<id>, not \"\(text)\"")
+            }
+        }
+    }
+}
+
+/// A step of an escalation chain: when an alarm is still active and unacknowledged this long after
+/// it was raised, these channels and people are told.
+public struct EscalationStep: Sendable, Hashable, Codable {
+    public var after: DurationText
+    public var channels: [String]
+    public var recipients: [String]
+
+    public init(after: Int64, channels: [String] = [], recipients: [String] = []) {
+        self.after = DurationText(after)
+        self.channels = channels
+        self.recipients = recipients
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        after = try container.decode(DurationText.self, forKey: .after)
+        channels = try container.decodeIfPresent([String].self, forKey: .channels) ?? []
+        recipients = try container.decodeIfPresent([String].self, forKey: .recipients) ?? []
+    }
+
+    var audience: Audience { Audience(channels: channels, recipients: recipients) }
+}
+
+/// A routing rule: which alarm events, of which severity, where, go to which channels and people,
+/// worded how; reminders while nobody acknowledges, and an escalation chain.
 public struct NotificationPolicy: Sendable, Hashable, Codable {
     public var id: String
     public var name: String
@@ -122,6 +184,12 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     /// Journal kinds that notify: by default raised, escalated and back on display; `cleared` on request.
     public var events: [String] = NotificationPolicy.defaultEvents
     public var channels: [String]
+    /// People and rosters (`user:…`, `roster:…`) told beside the channels.
+    public var recipients: [String] = []
+    /// While an alarm stays active and unacknowledged, the same audience is reminded this often.
+    public var repeatEvery: DurationText?
+    /// Who is told next when nobody acknowledges, by time since the alarm was raised.
+    public var escalation: [EscalationStep] = []
     /// The message text, with `{{variables}}` (see ``NotificationMessage/variables``); nil: the standard wording.
     public var template: String?
     public var enabled = true
@@ -129,8 +197,8 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     public static let defaultEvents = ["activated", "escalated", "unshelved", "unsuppressed", "in_service"]
 
     enum CodingKeys: String, CodingKey {
-        case id, name, scope, labels, events, channels, template, enabled
-        case minimumSeverity = "minimum_severity"
+        case id, name, scope, labels, events, channels, recipients, escalation, template, enabled
+        case minimumSeverity = "minimum_severity", repeatEvery = "repeat_every"
     }
 
     public init(id: String, name: String, channels: [String]) {
@@ -147,28 +215,58 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
         scope = try container.decodeIfPresent(String.self, forKey: .scope)
         labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         events = try container.decodeIfPresent([String].self, forKey: .events) ?? Self.defaultEvents
-        channels = try container.decode([String].self, forKey: .channels)
+        channels = try container.decodeIfPresent([String].self, forKey: .channels) ?? []
+        recipients = try container.decodeIfPresent([String].self, forKey: .recipients) ?? []
+        repeatEvery = try container.decodeIfPresent(DurationText.self, forKey: .repeatEvery)
+        escalation = try container.decodeIfPresent([EscalationStep].self, forKey: .escalation) ?? []
         template = try container.decodeIfPresent(String.self, forKey: .template)
         enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
     }
 
+    /// The channels and people told first (and reminded).
+    var audience: Audience { Audience(channels: channels, recipients: recipients) }
+
+    /// Every channel the policy names, in its own audience and its escalation steps.
+    var allChannels: [String] { channels + escalation.flatMap(\.channels) }
+
     public func validate() throws(ModelError) {
         try NotificationConfig.checkID(id, what: "policy")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a policy's name is 1–200 characters") }
-        guard !channels.isEmpty, channels.count <= 20 else { throw ModelError(.invalid, "a policy names 1–20 channels") }
+        guard !audience.isEmpty else { throw ModelError(.invalid, "a policy names at least one channel or recipient") }
+        try audience.validate("the policy")
         let kinds = Set(AlarmTransition.Kind.allCases.map(\.rawValue))
         for event in events where !kinds.contains(event) {
             throw ModelError(.invalid, "events: \"\(event)\" is not a journal kind (\(kinds.sorted().joined(separator: ", ")))")
         }
         if let scope { _ = try AssetSubtree(scope) }
         if let template { try NotificationMessage.checkTemplate(template) }
+        if let repeatEvery, repeatEvery.milliseconds < 1000 { throw ModelError(.invalid, "repeat_every is at least 1s") }
+        guard escalation.count <= 10 else { throw ModelError(.invalid, "an escalation chain has at most 10 steps") }
+        var previous: Int64 = 0
+        for (index, step) in escalation.enumerated() {
+            guard step.after.milliseconds > previous else {
+                throw ModelError(.invalid, "escalation[\(index)].after must be later than the step before it (and above 0)")
+            }
+            guard !step.audience.isEmpty else { throw ModelError(.invalid, "escalation[\(index)] names no channel or recipient") }
+            try step.audience.validate("escalation[\(index)]")
+            previous = step.after.milliseconds
+        }
     }
 
     /// Whether the policy takes this notice.
     func matches(_ notice: AlarmNotice) -> Bool {
-        return enabled && notice.transition.severity >= minimumSeverity && events.contains(notice.transition.kind.rawValue)
-            && scope.map { (try? AssetSubtree($0))?.contains(notice.machine) == true } ?? true
-            && labels.allSatisfy { notice.rule.labels[$0.key] == $0.value }
+        enabled && events.contains(notice.transition.kind.rawValue) && covers(notice.rule, notice.machine, notice.transition.severity)
+    }
+
+    /// Whether the policy follows up on this alarm (it notifies of activations there).
+    func followsUp(_ standing: StandingAlarm) -> Bool {
+        enabled && (repeatEvery != nil || !escalation.isEmpty) && events.contains(AlarmTransition.Kind.activated.rawValue)
+            && covers(standing.rule, standing.machine, standing.alarm.severity)
+    }
+
+    private func covers(_ rule: AlarmRule, _ machine: AssetPath, _ severity: Severity) -> Bool {
+        severity >= minimumSeverity && scope.map { (try? AssetSubtree($0))?.contains(machine) == true } ?? true
+            && labels.allSatisfy { rule.labels[$0.key] == $0.value }
     }
 }
 

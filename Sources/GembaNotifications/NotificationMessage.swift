@@ -15,14 +15,26 @@ public struct NotificationMessage: Sendable {
     /// The variables of a notice; `link` points at the machine's page of the dashboard under `baseURL`.
     public init(_ notice: AlarmNotice, baseURL: String) {
         let transition = notice.transition
+        self.init(tenant: notice.tenant, rule: notice.rule, machine: notice.machine, event: transition.kind.rawValue, state: transition.to,
+                  severity: transition.severity, value: transition.value, time: transition.time, baseURL: baseURL)
+    }
+
+    /// The variables of a follow-up on an alarm still unacknowledged (`event` says which: a reminder, an escalation step).
+    public init(_ standing: StandingAlarm, event: String, time: Int64, baseURL: String) {
+        self.init(tenant: standing.tenant, rule: standing.rule, machine: standing.machine, event: event, state: standing.alarm.state,
+                  severity: standing.alarm.severity, value: standing.alarm.value, time: time, baseURL: baseURL)
+    }
+
+    private init(tenant: TenantID, rule: AlarmRule, machine: AssetPath, event: String, state: AlarmState, severity: Severity, value: Double?,
+                 time: Int64, baseURL: String) {
         var values: [String: String] = [
-            "severity": transition.severity.rawValue.uppercased(), "rule": notice.rule.id, "rule_name": notice.rule.name,
-            "machine": notice.machine.description, "state": transition.to.rawValue, "event": transition.kind.rawValue,
-            "time": Timestamp(millisecondsSinceEpoch: transition.time).rfc3339, "tenant": notice.tenant.rawValue,
-            "link": baseURL + "/#/machine/" + notice.machine.description,
+            "severity": severity.rawValue.uppercased(), "rule": rule.id, "rule_name": rule.name,
+            "machine": machine.description, "state": state.rawValue, "event": event,
+            "time": Timestamp(millisecondsSinceEpoch: time).rfc3339, "tenant": tenant.rawValue,
+            "link": baseURL + "/#/machine/" + machine.description,
         ]
-        values["value"] = transition.value.map(Self.format) ?? "–"
-        let comparison = Self.firstComparison(notice.rule.expression.condition)
+        values["value"] = value.map(Self.format) ?? "–"
+        let comparison = Self.firstComparison(rule.expression.condition)
         values["tag"] = comparison?.tag ?? "–"
         values["threshold"] = comparison?.threshold ?? "–"
         self.values = values
@@ -39,8 +51,9 @@ public struct NotificationMessage: Sendable {
     public static let subjectTemplate = "[{{severity}}] {{rule_name}} on {{machine}}: {{event}}"
 
     /// What is queued for a channel of `kind`, as JSON text: the body posted (webhooks, Slack, Teams),
-    /// published (MQTT) or logged; for e-mail the subject and text the message is made of.
-    public func body(for kind: NotificationChannel.Kind, template: String?, type: String) -> String {
+    /// published (MQTT) or logged; for e-mail the subject and text the message is made of, and `to`
+    /// when it goes to a person rather than the channel's own recipients.
+    public func body(for kind: NotificationChannel.Kind, template: String?, type: String, to person: String? = nil) -> String {
         let text = text(template)
         let object: [String: Any]
         switch kind {
@@ -49,7 +62,9 @@ public struct NotificationMessage: Sendable {
             let details = ["Machine: " + (values["machine"] ?? ""), "Value: " + (values["value"] ?? "–"),
                            "Threshold: " + (values["threshold"] ?? "–"), "State: " + (values["state"] ?? ""),
                            "Time: " + (values["time"] ?? ""), "", "Open in Gemba: " + (values["link"] ?? "")]
-            object = ["subject": self.text(Self.subjectTemplate), "text": ([text, ""] + details).joined(separator: "\n")]
+            var mail: [String: Any] = ["subject": self.text(Self.subjectTemplate), "text": ([text, ""] + details).joined(separator: "\n")]
+            if let person { mail["to"] = [person] }
+            object = mail
         case .webhook, .mqtt, .log:
             var data: [String: Any] = values.filter { $0.key != "severity" }
             data["severity"] = values["severity"]?.lowercased()

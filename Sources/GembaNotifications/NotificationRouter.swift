@@ -4,15 +4,19 @@ public import GembaRules
 public import GembaStorage
 internal import Synchronization
 
-/// The tenants' channels and policies in memory, routing alarm notices into outbox rows (one per
-/// channel the matching policies name, each channel once). Changed through ``Notifier``.
+/// The tenants' channels, policies, people and rosters in memory, routing alarm notices and their
+/// follow-ups (reminders, escalation steps) into outbox rows: one per channel, or per channel and
+/// person, each once per notice. Changed through ``Notifier``.
 public final class NotificationRouter: NotificationRouting, Sendable {
     struct Tenant: Sendable {
         var channels: [String: NotificationChannel] = [:]
         var policies: [String: NotificationPolicy] = [:]
+        var people: [String: NotificationPerson] = [:]
+        var rosters: [String: OnCallRoster] = [:]
     }
 
     private let tenants = Mutex<[TenantID: Tenant]>([:])
+    private let revisions = Atomic<UInt64>(1)
     private let baseURL: String
     private let clock: @Sendable () -> Int64
 
@@ -22,22 +26,61 @@ public final class NotificationRouter: NotificationRouting, Sendable {
         self.clock = clock
     }
 
+    public var revision: UInt64 { revisions.load(ordering: .acquiring) }
+
     public func route(_ notice: AlarmNotice) -> [OutboxEntry] {
         let tenant = tenants.withLock { $0[notice.tenant] } ?? Tenant()
-        var seen = Set<String>()
-        var entries: [OutboxEntry] = []
         let message = NotificationMessage(notice, baseURL: baseURL)
-        let now = clock()
+        var delivery = Delivery(tenant: notice.tenant, config: tenant, message: message, type: "alarm." + notice.transition.kind.rawValue,
+                                severity: notice.transition.severity, now: clock())
         for policy in tenant.policies.values.sorted(by: { $0.id < $1.id }) where policy.matches(notice) {
-            for id in policy.channels where seen.insert(id).inserted {
-                guard let channel = tenant.channels[id], channel.enabled else { continue }
-                let type = "alarm." + notice.transition.kind.rawValue
-                entries.append(OutboxEntry(tenant: notice.tenant, channel: id, messageID: Self.messageID(), eventType: type,
-                                           payload: message.body(for: channel.kind, template: policy.template, type: type),
-                                           createdAt: now, nextAttemptAt: now))
-            }
+            delivery.send(to: policy.audience, template: policy.template)
         }
+        return delivery.entries
+    }
+
+    public func followUps(_ standing: StandingAlarm, progress: inout FollowUpProgress, now: Int64) -> [OutboxEntry] {
+        let tenant = tenants.withLock { $0[standing.tenant] } ?? Tenant()
+        var entries: [OutboxEntry] = []
+        var next: Int64?
+        func consider(_ time: Int64) { next = min(next ?? .max, time) }
+        let elapsed = now - progress.activation
+        for policy in tenant.policies.values.sorted(by: { $0.id < $1.id }) where policy.followsUp(standing) {
+            if let every = policy.repeatEvery?.milliseconds, every > 0 {
+                let periods = Int(elapsed / every)
+                if periods > progress.reminders[policy.id, default: 0] {
+                    progress.reminders[policy.id] = periods
+                    let event = "reminder: unacknowledged for " + RuleText.duration(Int64(periods) * every)
+                    entries += deliver(standing, tenant, event: event, type: "alarm.reminder", to: policy.audience, template: policy.template, now: now)
+                }
+                consider(progress.activation + Int64(periods + 1) * every)
+            }
+            var sent = progress.steps[policy.id, default: 0]
+            while sent < policy.escalation.count, policy.escalation[sent].after.milliseconds <= elapsed {
+                let step = policy.escalation[sent]
+                let event = "escalation: unacknowledged for " + RuleText.duration(step.after.milliseconds)
+                entries += deliver(standing, tenant, event: event, type: "alarm.escalation", to: step.audience, template: policy.template, now: now)
+                sent += 1
+            }
+            if sent > 0 { progress.steps[policy.id] = sent }
+            if sent < policy.escalation.count { consider(progress.activation + policy.escalation[sent].after.milliseconds) }
+        }
+        progress.due = next
+        progress.revision = revision
         return entries
+    }
+
+    private func deliver(_ standing: StandingAlarm, _ tenant: Tenant, event: String, type: String, to audience: Audience, template: String?,
+                         now: Int64) -> [OutboxEntry] {
+        let message = NotificationMessage(standing, event: event, time: now, baseURL: baseURL)
+        var delivery = Delivery(tenant: standing.tenant, config: tenant, message: message, type: type, severity: standing.alarm.severity, now: now)
+        delivery.send(to: audience, template: template)
+        return delivery.entries
+    }
+
+    /// Who is on call in a roster at `time`; nil when there is no such roster (or nobody is).
+    public func onCall(roster id: String, tenant: TenantID, at time: Int64) -> String? {
+        tenants.withLock { $0[tenant]?.rosters[id] }?.onCall(at: time)
     }
 
     /// A new message id, `msg_` and 24 hex digits.
@@ -48,12 +91,84 @@ public final class NotificationRouter: NotificationRouting, Sendable {
     // MARK: Configuration
 
     func channel(_ id: String, tenant: TenantID) -> NotificationChannel? { tenants.withLock { $0[tenant]?.channels[id] } }
-    func channels(tenant: TenantID) -> [NotificationChannel] {
-        tenants.withLock { $0[tenant].map { Array($0.channels.values) } ?? [] }.sorted { $0.id < $1.id }
+    func channels(tenant: TenantID) -> [NotificationChannel] { list(tenant, \.channels).sorted { $0.id < $1.id } }
+    func policies(tenant: TenantID) -> [NotificationPolicy] { list(tenant, \.policies).sorted { $0.id < $1.id } }
+    func people(tenant: TenantID) -> [NotificationPerson] { list(tenant, \.people).sorted { $0.id < $1.id } }
+    func rosters(tenant: TenantID) -> [OnCallRoster] { list(tenant, \.rosters).sorted { $0.id < $1.id } }
+    func person(_ id: String, tenant: TenantID) -> NotificationPerson? { tenants.withLock { $0[tenant]?.people[id] } }
+    func roster(_ id: String, tenant: TenantID) -> OnCallRoster? { tenants.withLock { $0[tenant]?.rosters[id] } }
+
+    func set(_ channel: NotificationChannel?, id: String, tenant: TenantID) { change(tenant) { $0.channels[id] = channel } }
+    func set(_ policy: NotificationPolicy?, id: String, tenant: TenantID) { change(tenant) { $0.policies[id] = policy } }
+    func set(_ person: NotificationPerson?, id: String, tenant: TenantID) { change(tenant) { $0.people[id] = person } }
+    func set(_ roster: OnCallRoster?, id: String, tenant: TenantID) { change(tenant) { $0.rosters[id] = roster } }
+
+    private func list<Item>(_ tenant: TenantID, _ items: KeyPath<Tenant, [String: Item]>) -> [Item] {
+        let config = tenants.withLock { $0[tenant] } ?? Tenant()
+        return Array(config[keyPath: items].values)
     }
-    func policies(tenant: TenantID) -> [NotificationPolicy] {
-        tenants.withLock { $0[tenant].map { Array($0.policies.values) } ?? [] }.sorted { $0.id < $1.id }
+
+    private func change(_ tenant: TenantID, _ body: (inout Tenant) -> Void) {
+        tenants.withLock { body(&$0[tenant, default: Tenant()]) }
+        revisions.add(1, ordering: .releasing)
     }
-    func set(_ channel: NotificationChannel?, id: String, tenant: TenantID) { tenants.withLock { $0[tenant, default: Tenant()].channels[id] = channel } }
-    func set(_ policy: NotificationPolicy?, id: String, tenant: TenantID) { tenants.withLock { $0[tenant, default: Tenant()].policies[id] = policy } }
+}
+
+/// The outbox rows one notice (or follow-up) makes: each channel once, each person once per
+/// channel, people reached through their preferences and quiet hours. A recipient that cannot be
+/// reached (nobody on call, no preferences) becomes a dead letter naming why, so admins see it.
+struct Delivery {
+    let tenant: TenantID
+    let config: NotificationRouter.Tenant
+    let message: NotificationMessage
+    let type: String
+    let severity: Severity
+    let now: Int64
+    private(set) var entries: [OutboxEntry] = []
+    private var seen: Set<String> = []
+
+    init(tenant: TenantID, config: NotificationRouter.Tenant, message: NotificationMessage, type: String, severity: Severity, now: Int64) {
+        self.tenant = tenant
+        self.config = config
+        self.message = message
+        self.type = type
+        self.severity = severity
+        self.now = now
+    }
+
+    mutating func send(to audience: Audience, template: String?) {
+        for id in audience.channels { add(channel: id, person: nil, due: now, template: template) }
+        for text in audience.recipients {
+            var person: String
+            var due = now
+            switch Audience.Recipient(text) {
+            case .person(let id)?: person = id
+            case .roster(let id)?:
+                guard let roster = config.rosters[id] else { unreachable(text, "there is no roster \(id)"); continue }
+                guard let onCall = roster.onCall(at: now) else { unreachable(text, "nobody is on call in roster \(id)"); continue }
+                person = onCall
+                due = NotificationPerson.afterQuiet(roster.quietHours, severity: severity, breaks: true, now: now)
+            case nil: continue
+            }
+            guard let preferences = config.people[person] else { unreachable("user:" + person, "\(person) has no notification preferences"); continue }
+            guard let personal = preferences.due(severity, now: now) else { continue }
+            due = max(due, personal)
+            for id in preferences.channels { add(channel: id, person: preferences, due: due, template: template) }
+        }
+    }
+
+    private mutating func add(channel id: String, person: NotificationPerson?, due: Int64, template: String?) {
+        guard seen.insert(id + "\u{0}" + (person?.id ?? "")).inserted, let channel = config.channels[id], channel.enabled else { return }
+        let to = channel.kind == .email ? person?.address : nil
+        entries.append(OutboxEntry(tenant: tenant, channel: id, recipient: person?.id, messageID: NotificationRouter.messageID(), eventType: type,
+                                   payload: message.body(for: channel.kind, template: template, type: type, to: to), createdAt: now,
+                                   nextAttemptAt: due))
+    }
+
+    private mutating func unreachable(_ recipient: String, _ reason: String) {
+        guard seen.insert("\u{0}" + recipient).inserted else { return }
+        entries.append(OutboxEntry(tenant: tenant, channel: recipient, recipient: recipient, messageID: NotificationRouter.messageID(),
+                                   eventType: type, payload: message.body(for: .log, template: nil, type: type), createdAt: now,
+                                   status: .dead, nextAttemptAt: now, lastError: reason))
+    }
 }

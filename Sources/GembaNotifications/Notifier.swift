@@ -44,17 +44,32 @@ public final class Notifier: Service, Sendable {
         self.logger = logger
     }
 
-    /// Loads channels (opening their secrets) and policies into the router.
+    /// Loads channels (opening their secrets), policies, rosters and people into the router.
     public func load() async throws {
         for row in try await store.allChannels() {
             guard let stored = try? JSONDecoder().decode(NotificationChannel.Stored.self, from: Data(row.definition.utf8)) else { continue }
             let secrets = try row.sealedSecrets.map(box.open) ?? []
             router.set(NotificationChannel(stored, secrets: secrets), id: row.id, tenant: row.tenant)
         }
-        for row in try await store.allPolicies() {
-            guard let policy = try? JSONDecoder().decode(NotificationPolicy.self, from: Data(row.definition.utf8)) else { continue }
-            router.set(policy, id: row.id, tenant: row.tenant)
+        try await load(.policy, as: NotificationPolicy.self) { router.set($0, id: $1, tenant: $2) }
+        try await load(.roster, as: OnCallRoster.self) { router.set($0, id: $1, tenant: $2) }
+        try await load(.person, as: NotificationPerson.self) { router.set($0, id: $1, tenant: $2) }
+    }
+
+    private func load<Config: Decodable>(_ kind: NotificationConfigKind, as type: Config.Type, into set: (Config, String, TenantID) -> Void)
+        async throws {
+        for row in try await store.allConfigs(kind) {
+            guard let config = try? JSONDecoder().decode(Config.self, from: Data(row.definition.utf8)) else {
+                logger.error("a stored notification \(kind.rawValue) cannot be read; it is skipped", metadata: ["id": "\(row.id)"])
+                continue
+            }
+            set(config, row.id, row.tenant)
         }
+    }
+
+    private func persist<Config: Encodable>(_ config: Config, id: String, kind: NotificationConfigKind, tenant: TenantID) async throws {
+        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        try await store.saveConfig(StoredNotificationConfig(tenant: tenant, id: id, definition: json), kind: kind)
     }
 
     // MARK: Administration
@@ -108,19 +123,66 @@ public final class Notifier: Service, Sendable {
 
     public func save(_ policy: NotificationPolicy, tenant: TenantID) async throws -> NotificationPolicy {
         try policy.validate()
-        for id in policy.channels where router.channel(id, tenant: tenant) == nil {
-            throw ModelError(.invalid, "channels: there is no channel \(id)")
+        try checkChannels(policy.allChannels, tenant: tenant)
+        for text in policy.recipients + policy.escalation.flatMap(\.recipients) {
+            if case .roster(let id)? = Audience.Recipient(text), router.roster(id, tenant: tenant) == nil {
+                throw ModelError(.invalid, "recipients: there is no roster \(id)")
+            }
         }
-        let json = String(decoding: try JSONEncoder().encode(policy), as: UTF8.self)
-        try await store.savePolicy(StoredNotificationConfig(tenant: tenant, id: policy.id, definition: json))
+        try await persist(policy, id: policy.id, kind: .policy, tenant: tenant)
         router.set(policy, id: policy.id, tenant: tenant)
         return policy
     }
 
     public func deletePolicy(_ id: String, tenant: TenantID) async throws -> Bool {
-        guard try await store.deletePolicy(tenant: tenant, id: id) else { return false }
+        guard try await store.deleteConfig(.policy, tenant: tenant, id: id) else { return false }
         router.set(nil as NotificationPolicy?, id: id, tenant: tenant)
         return true
+    }
+
+    public func rosters(tenant: TenantID) -> [OnCallRoster] { router.rosters(tenant: tenant) }
+    public func roster(_ id: String, tenant: TenantID) -> OnCallRoster? { router.roster(id, tenant: tenant) }
+
+    /// Creates or changes a roster (its people are checked to be the tenant's members by the caller).
+    public func save(_ roster: OnCallRoster, tenant: TenantID) async throws -> OnCallRoster {
+        try roster.validate()
+        try await persist(roster, id: roster.id, kind: .roster, tenant: tenant)
+        router.set(roster, id: roster.id, tenant: tenant)
+        return roster
+    }
+
+    /// Deletes a roster no policy names; false when there was none.
+    public func deleteRoster(_ id: String, tenant: TenantID) async throws -> Bool {
+        if let policy = router.policies(tenant: tenant).first(where: { policy in
+            (policy.recipients + policy.escalation.flatMap(\.recipients)).contains("roster:" + id)
+        }) {
+            throw ModelError(.conflict, "policy \(policy.id) names roster \(id): change it first")
+        }
+        guard try await store.deleteConfig(.roster, tenant: tenant, id: id) else { return false }
+        router.set(nil as OnCallRoster?, id: id, tenant: tenant)
+        return true
+    }
+
+    public func people(tenant: TenantID) -> [NotificationPerson] { router.people(tenant: tenant) }
+    public func person(_ id: String, tenant: TenantID) -> NotificationPerson? { router.person(id, tenant: tenant) }
+
+    /// Stores a person's preferences.
+    public func save(_ person: NotificationPerson, tenant: TenantID) async throws -> NotificationPerson {
+        try person.validate()
+        try checkChannels(person.channels, tenant: tenant)
+        try await persist(person, id: person.id, kind: .person, tenant: tenant)
+        router.set(person, id: person.id, tenant: tenant)
+        return person
+    }
+
+    public func deletePerson(_ id: String, tenant: TenantID) async throws -> Bool {
+        guard try await store.deleteConfig(.person, tenant: tenant, id: id) else { return false }
+        router.set(nil as NotificationPerson?, id: id, tenant: tenant)
+        return true
+    }
+
+    private func checkChannels(_ ids: [String], tenant: TenantID) throws(ModelError) {
+        for id in ids where router.channel(id, tenant: tenant) == nil { throw ModelError(.invalid, "channels: there is no channel \(id)") }
     }
 
     /// Queues a test message on a channel; nil when there is no such channel.
@@ -296,7 +358,8 @@ public final class Notifier: Service, Sendable {
             return Outcome(verdict: .dead, error: "the queued message is not an e-mail (was the channel changed?)")
         }
         let domain = settings.from.split(separator: "@").last.map(String.init) ?? "gemba"
-        let message = EmailMessage(from: settings.from, to: settings.to, subject: subject, text: text,
+        let recipients = (body["to"] as? [String]) ?? settings.to
+        let message = EmailMessage(from: settings.from, to: recipients, subject: subject, text: text,
                                    date: Timestamp.now().millisecondsSinceEpoch / 1000, messageID: "\(entry.messageID)@\(domain)")
         let client = SMTPClient(settings: settings, password: channel.secrets.first,
                                 timeout: .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000))

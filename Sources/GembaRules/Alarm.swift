@@ -108,6 +108,10 @@ public struct Alarm: Hashable, Sendable, Codable {
 
     public init(severity: Severity) { self.severity = severity }
 
+    /// Whether the alarm is active and nobody has acknowledged it (and it is not chattering): what
+    /// reminders and escalation chains follow up on.
+    public var awaitsAcknowledgement: Bool { state == .activeUnacknowledged && !chattering }
+
     /// What operators see.
     public var state: AlarmState {
         if outOfServiceReason != nil { return .outOfService }

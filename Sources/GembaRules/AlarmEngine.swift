@@ -62,6 +62,8 @@ public final class AlarmEngine: Sendable {
         var changed: Set<InstanceKey> = []
         var journal: [AlarmJournalEntry] = []
         var deliveries: [OutboxEntry] = []
+        /// The router's revision the alarms' follow-up times were last computed under.
+        var routerRevision: UInt64 = 0
     }
 
     private let store: any AlarmStore
@@ -154,6 +156,7 @@ public final class AlarmEngine: Sendable {
                 let readers = state.readers[key.tenant]?[key.tag] ?? []
                 var outcomes: [(id: String, entries: [AlarmTransition])] = []
                 var changed: [String] = []
+                var followUps: [OutboxEntry] = []
                 // One look-up of the machine; its rules are evaluated on the entry in place.
                 modify(&state.machines[machineKey]!) { watched in
                     guard watched.signals.record(tag: key.tag, sample) else { return }
@@ -161,11 +164,13 @@ public final class AlarmEngine: Sendable {
                     // The state tag also drives suppression by design: every rule of the machine reads it.
                     let ids = key.tag == Condition.stateTag ? Array(watched.instances.keys) : readers
                     for id in ids {
-                        guard let rule = rules[id], let outcome = evaluate(rule, &watched, sampled: true) else { continue }
+                        guard let rule = rules[id], let outcome = evaluate(rule, &watched, on: machineKey, sampled: true) else { continue }
                         if outcome.changed { changed.append(id) }
                         if !outcome.entries.isEmpty { outcomes.append((id, outcome.entries)) }
+                        followUps += outcome.followUps
                     }
                 }
+                if !followUps.isEmpty { queue(followUps, in: &state) }
                 for id in changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
                 for (id, entries) in outcomes {
                     record(entries, rule: rules[id]!, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state)
@@ -185,6 +190,20 @@ public final class AlarmEngine: Sendable {
             for (machineKey, id) in due {
                 state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, now)
                 evaluate(id, on: machineKey, sampled: false, in: &state)
+            }
+            followPolicyChanges(now: now, in: &state)
+        }
+    }
+
+    /// When policies, rosters or people changed, every alarm awaiting acknowledgement asks again
+    /// what follows up on it (a new escalation step may already be due).
+    private func followPolicyChanges(now: Int64, in state: inout State) {
+        guard let router, router.revision != state.routerRevision else { return }
+        state.routerRevision = router.revision
+        for (key, watched) in state.machines {
+            for (id, instance) in watched.instances where instance.alarm.awaitsAcknowledgement {
+                state.machines[key]!.clock = max(state.machines[key]!.clock, now)
+                evaluate(id, on: key, sampled: false, in: &state)
             }
         }
     }
@@ -300,9 +319,7 @@ public final class AlarmEngine: Sendable {
             index(tenant, in: &state)
             countRules(state)
             for key in state.machines.keys where key.tenant == tenant {
-                if let instance = state.machines[key]!.instances[rule.id] {
-                    state.machines[key]!.instances[rule.id] = RuleInstance(tracker: ConditionTracker(), alarm: instance.alarm)
-                }
+                state.machines[key]!.instances[rule.id]?.tracker = ConditionTracker()
                 attachRules(to: key, in: &state)
                 if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
             }
@@ -364,7 +381,7 @@ public final class AlarmEngine: Sendable {
             case .comment(let text): entries = alarm.comment(text, by: actor, at: now)
             case .assign(let person): entries = alarm.assign(to: person, by: actor, at: now)
             }
-            instance = RuleInstance(tracker: instance.tracker, alarm: alarm)
+            instance.alarm = alarm
             state.machines[machineKey]!.instances[id] = instance
             record(entries, rule: rule, key: InstanceKey(tenant: tenant, rule: id, machine: machine), in: &state)
             rearm(id, on: machineKey, in: &state)
@@ -403,22 +420,55 @@ public final class AlarmEngine: Sendable {
     /// held while one is written back, so nothing is copied on write).
     private func evaluate(_ id: String, on key: MachineKey, sampled: Bool, in state: inout State) {
         guard let rule = state.rules[key.tenant]?[id], state.machines[key] != nil else { return }
-        guard let outcome = modify(&state.machines[key]!, { evaluate(rule, &$0, sampled: sampled) }) else { return }
+        guard let outcome = modify(&state.machines[key]!, { evaluate(rule, &$0, on: key, sampled: sampled) }) else { return }
         if outcome.changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
         if !outcome.entries.isEmpty { record(outcome.entries, rule: rule, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state) }
+        if !outcome.followUps.isEmpty { queue(outcome.followUps, in: &state) }
     }
 
-    /// Evaluates one rule's instance on its machine's entry; nil when the machine has none (or the rule is off).
-    private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, sampled: Bool) -> (changed: Bool, entries: [AlarmTransition])? {
+    struct Outcome {
+        var changed: Bool
+        var entries: [AlarmTransition]
+        var followUps: [OutboxEntry]
+    }
+
+    /// Evaluates one rule's instance on its machine's entry, then its follow-ups; nil when the
+    /// machine has none (or the rule is off).
+    private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, on key: MachineKey, sampled: Bool) -> Outcome? {
         guard rule.enabled, var instance = watched.instances[rule.id] else { return nil }
         let context = context(watched)
         let before = instance
         let entries = instance.evaluate(rule, context, sampled: sampled)
+        let followUps = followUps(rule, &instance, on: key, now: context.now)
         let changed = instance != before
         if changed { watched.instances[rule.id] = instance }
-        let deadline = instance.nextDeadline(rule, context)
+        let deadline = deadline(rule, instance, context)
         if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
-        return (changed, entries)
+        return Outcome(changed: changed, entries: entries, followUps: followUps)
+    }
+
+    /// The reminders and escalation steps due for an alarm awaiting acknowledgement. The router is
+    /// asked only when one is due or its policies changed.
+    private func followUps(_ rule: AlarmRule, _ instance: inout RuleInstance, on key: MachineKey, now: Int64) -> [OutboxEntry] {
+        guard let router, instance.alarm.awaitsAcknowledgement, let activation = instance.alarm.activeSince else { return [] }
+        var progress = instance.followUps.flatMap { $0.activation == activation ? $0 : nil } ?? FollowUpProgress(activation: activation)
+        guard progress.revision != router.revision || (progress.due ?? .max) <= now else { return [] }
+        let entries = router.followUps(StandingAlarm(tenant: key.tenant, rule: rule, machine: key.machine, alarm: instance.alarm),
+                                       progress: &progress, now: now)
+        instance.followUps = progress
+        return entries
+    }
+
+    /// The instance's next deadline, its next follow-up included.
+    private func deadline(_ rule: AlarmRule, _ instance: RuleInstance, _ context: EvaluationContext) -> Int64? {
+        let own = instance.nextDeadline(rule, context)
+        guard instance.alarm.awaitsAcknowledgement, let due = instance.followUps?.due else { return own }
+        return min(own ?? .max, due)
+    }
+
+    private func queue(_ followUps: [OutboxEntry], in state: inout State) {
+        state.deliveries += followUps
+        changes.signal()
     }
 
     /// Runs `body` on a value in place (one dictionary look-up for all it does).
@@ -426,7 +476,7 @@ public final class AlarmEngine: Sendable {
 
     private func rearm(_ id: String, on key: MachineKey, in state: inout State) {
         guard let rule = state.rules[key.tenant]?[id], let instance = state.machines[key]?.instances[id] else { return }
-        state.machines[key]!.deadlines[id] = instance.nextDeadline(rule, context(state.machines[key]!))
+        state.machines[key]!.deadlines[id] = deadline(rule, instance, context(state.machines[key]!))
     }
 
     /// Rebuilds a tenant's index of the rules reading each tag.

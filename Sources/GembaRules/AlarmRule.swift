@@ -1,4 +1,5 @@
 public import GembaCore
+internal import Foundation
 
 /// A rule as people configure it: its condition and timing (``RuleExpression``, from the rule
 /// syntax), how urgent it is and how it escalates, which machines it watches and how its alarms behave.
@@ -76,7 +77,9 @@ public struct EscalationStage: Hashable, Sendable {
     }
 }
 
-/// When a rule applies: given hours on given weekdays in a time zone (a shift pattern, weekends off).
+/// Given hours on given weekdays in a time zone: when a rule applies (a shift pattern, weekends
+/// off), or a person's or roster's quiet hours. In JSON:
+/// `{"weekdays": [1, 2, 3, 4, 5], "start": "06:00", "end": "22:00", "time_zone": "Europe/Berlin"}`.
 public struct RuleSchedule: Hashable, Sendable {
     /// Weekdays, 1 = Monday … 7 = Sunday.
     public var weekdays: Set<Int>
@@ -91,4 +94,44 @@ public struct RuleSchedule: Hashable, Sendable {
         self.end = end
         self.timeZone = timeZone
     }
+}
+
+extension RuleSchedule: Codable {
+    enum CodingKeys: String, CodingKey { case weekdays, start, end, timeZone = "time_zone" }
+
+    /// Reads and checks the JSON form; weekdays default to every day.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let weekdays = try container.decodeIfPresent([Int].self, forKey: .weekdays) ?? Array(1...7)
+        let timeZone = try container.decode(String.self, forKey: .timeZone)
+        func fail(_ key: CodingKeys, _ message: String) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: container, debugDescription: message)
+        }
+        guard !weekdays.isEmpty, weekdays.allSatisfy((1...7).contains) else { throw fail(.weekdays, "weekdays are 1 (Monday) to 7 (Sunday)") }
+        guard TimeZone(identifier: timeZone) != nil else {
+            throw fail(.timeZone, "\"\(timeZone)\" is not a time zone (Europe/Berlin, UTC, …)")
+        }
+        guard let start = Self.minutes(try container.decode(String.self, forKey: .start)),
+              let end = Self.minutes(try container.decode(String.self, forKey: .end)), start != end else {
+            throw fail(.end, "start and end are different times of day as HH:MM")
+        }
+        self.init(weekdays: Set(weekdays), start: start, end: end, timeZone: timeZone)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(weekdays.sorted(), forKey: .weekdays)
+        try container.encode(Self.clock(start), forKey: .start)
+        try container.encode(Self.clock(end), forKey: .end)
+        try container.encode(timeZone, forKey: .timeZone)
+    }
+
+    private static func minutes(_ text: String) -> Int? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
+              (0...24).contains(hours), (0...59).contains(minutes), hours * 60 + minutes <= 1440 else { return nil }
+        return hours * 60 + minutes
+    }
+
+    private static func clock(_ minutes: Int) -> String { String(format: "%02d:%02d", minutes / 60, minutes % 60) }
 }

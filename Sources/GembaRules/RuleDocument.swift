@@ -67,7 +67,7 @@ public enum RuleDocument {
         var longestShelve: DurationText?
         var chattering: Chattering?
         var suppressWhen: [String]?
-        var schedule: Schedule?
+        var schedule: RuleSchedule?
         var labels: [String: String]?
         var enabled: Bool?
 
@@ -88,14 +88,6 @@ public enum RuleDocument {
             var window: DurationText
         }
 
-        struct Schedule: Codable {
-            var weekdays: [Int]
-            var start: String
-            var end: String
-            var timeZone: String
-            enum CodingKeys: String, CodingKey { case weekdays, start, end, timeZone = "time_zone" }
-        }
-
         init(_ rule: AlarmRule) {
             id = rule.id
             name = rule.name
@@ -111,9 +103,7 @@ public enum RuleDocument {
             chattering = Chattering(enabled: rule.chattering.enabled, activations: rule.chattering.activations,
                                     window: DurationText(rule.chattering.window))
             suppressWhen = rule.suppressWhen
-            schedule = rule.schedule.map {
-                Schedule(weekdays: $0.weekdays.sorted(), start: Self.clock($0.start), end: Self.clock($0.end), timeZone: $0.timeZone)
-            }
+            schedule = rule.schedule
             labels = rule.labels
             enabled = rule.enabled
         }
@@ -154,34 +144,10 @@ public enum RuleDocument {
                                                    window: chattering.window.milliseconds)
             }
             if let suppressWhen { rule.suppressWhen = suppressWhen }
-            if let schedule { rule.schedule = try Self.schedule(schedule) }
+            rule.schedule = schedule
             rule.labels = labels ?? [:]
             rule.enabled = enabled ?? true
             return rule
-        }
-
-        private static func schedule(_ schedule: Schedule) throws(ModelError) -> RuleSchedule {
-            guard !schedule.weekdays.isEmpty, schedule.weekdays.allSatisfy((1...7).contains) else {
-                throw ModelError(.invalid, "schedule.weekdays are 1 (Monday) to 7 (Sunday)")
-            }
-            guard TimeZone(identifier: schedule.timeZone) != nil else {
-                throw ModelError(.invalid, "schedule.time_zone \"\(schedule.timeZone)\" is not a time zone (Europe/Berlin, UTC, …)")
-            }
-            guard let start = minutes(schedule.start), let end = minutes(schedule.end), start != end else {
-                throw ModelError(.invalid, "schedule.start and schedule.end are different times of day as HH:MM")
-            }
-            return RuleSchedule(weekdays: Set(schedule.weekdays), start: start, end: end, timeZone: schedule.timeZone)
-        }
-
-        private static func minutes(_ text: String) -> Int? {
-            let parts = text.split(separator: ":")
-            guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
-                  (0...24).contains(hours), (0...59).contains(minutes), hours * 60 + minutes <= 1440 else { return nil }
-            return hours * 60 + minutes
-        }
-
-        private static func clock(_ minutes: Int) -> String {
-            String(format: "%02d:%02d", minutes / 60, minutes % 60)
         }
     }
 }
@@ -192,12 +158,12 @@ struct RuleDocumentError: Error {
 }
 
 /// A duration in JSON: text in the rule syntax's units (`"90s"`, `"2m"`) or a number of milliseconds.
-struct DurationText: Codable, Hashable {
-    var milliseconds: Int64
+public struct DurationText: Codable, Hashable, Sendable {
+    public var milliseconds: Int64
 
-    init(_ milliseconds: Int64) { self.milliseconds = milliseconds }
+    public init(_ milliseconds: Int64) { self.milliseconds = milliseconds }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Int64.self) {
             guard (0...RuleLexer.longestDuration).contains(number) else { throw RuleDocumentError(message: "a duration is 0 to 31 days") }
@@ -211,7 +177,7 @@ struct DurationText: Codable, Hashable {
         milliseconds = value
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(RuleText.duration(milliseconds))
     }

@@ -74,6 +74,8 @@ public struct ConditionTracker: Hashable, Sendable, Codable {
 public struct RuleInstance: Hashable, Sendable, Codable {
     public internal(set) var tracker = ConditionTracker()
     public internal(set) var alarm: Alarm
+    /// The reminders and escalation steps sent for the current activation (kept by the engine).
+    public internal(set) var followUps: FollowUpProgress?
 
     public init(rule: AlarmRule) { alarm = Alarm(severity: rule.severity) }
 
@@ -167,7 +169,7 @@ extension RuleSchedule {
     }
 
     /// The next whole minute after `time` at which ``includes(_:)`` changes; searched a week ahead.
-    func nextBoundary(after time: Int64) -> Int64? {
+    public func nextBoundary(after time: Int64) -> Int64? {
         let now = includes(time)
         var minute = (time / 60_000 + 1) * 60_000
         for _ in 0..<(7 * 24 * 60) {

@@ -84,6 +84,7 @@ public enum EndpointGroups {
     /// Every group, in the order the reference lists them.
     public static let alarms: EndpointGroup = { server in
         AlarmRoutes(server: server).endpoints + LiveAlarmsRoute(server: server).endpoints + NotificationRoutes(server: server).endpoints
+            + NotificationPeopleRoutes(server: server).endpoints
     }
 
     public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, alarms, access]

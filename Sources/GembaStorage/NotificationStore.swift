@@ -1,6 +1,11 @@
 public import GembaCore
 
-/// A notification channel or policy as stored: the notifications module's JSON (opaque here) and,
+/// The kinds of notification configuration stored as the notifications module's JSON.
+public enum NotificationConfigKind: String, Sendable, CaseIterable {
+    case policy, roster, person
+}
+
+/// A notification channel, policy, roster or person as stored: the notifications module's JSON (opaque here) and,
 /// for channels, the sealed secrets (encrypted by the notifications module; never stored in the clear).
 public struct StoredNotificationConfig: Hashable, Sendable {
     public var tenant: TenantID
@@ -29,7 +34,10 @@ public struct OutboxEntry: Hashable, Sendable {
     /// Assigned by the store; 0 before it is stored.
     public var id: Int64
     public var tenant: TenantID
+    /// The channel's id (for a recipient that could not be reached, the recipient: `user:…`, `roster:…`).
     public var channel: String
+    /// The person it goes to (their sign-in e-mail); nil: the channel's own audience.
+    public var recipient: String?
     /// The message id receivers deduplicate by (`webhook-id`): `msg_…`, the same on every attempt.
     public var messageID: String
     public var eventType: String
@@ -42,11 +50,12 @@ public struct OutboxEntry: Hashable, Sendable {
     public var lastError: String?
     public var deliveredAt: Int64?
 
-    public init(id: Int64 = 0, tenant: TenantID, channel: String, messageID: String, eventType: String, payload: String, createdAt: Int64,
+    public init(id: Int64 = 0, tenant: TenantID, channel: String, recipient: String? = nil, messageID: String, eventType: String, payload: String, createdAt: Int64,
                 status: Status = .pending, attempts: Int = 0, nextAttemptAt: Int64, lastError: String? = nil, deliveredAt: Int64? = nil) {
         self.id = id
         self.tenant = tenant
         self.channel = channel
+        self.recipient = recipient
         self.messageID = messageID
         self.eventType = eventType
         self.payload = payload
@@ -85,9 +94,11 @@ public protocol NotificationStore: Sendable {
     func saveChannel(_ channel: StoredNotificationConfig) async throws
     /// False when there was none.
     func deleteChannel(tenant: TenantID, id: String) async throws -> Bool
-    func allPolicies() async throws -> [StoredNotificationConfig]
-    func savePolicy(_ policy: StoredNotificationConfig) async throws
-    func deletePolicy(tenant: TenantID, id: String) async throws -> Bool
+    /// Policies, rosters or people.
+    func allConfigs(_ kind: NotificationConfigKind) async throws -> [StoredNotificationConfig]
+    func saveConfig(_ config: StoredNotificationConfig, kind: NotificationConfigKind) async throws
+    /// False when there was none.
+    func deleteConfig(_ kind: NotificationConfigKind, tenant: TenantID, id: String) async throws -> Bool
     /// Queues notifications (a channel test, a replay copy).
     func enqueue(_ entries: [OutboxEntry]) async throws
     /// Pending rows whose next attempt is due, oldest first.

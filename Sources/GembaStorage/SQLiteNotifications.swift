@@ -4,7 +4,7 @@ internal import GRDB
 /// Notification channels, policies, the outbox and the delivery log in SQLite.
 extension SQLiteStore: NotificationStore {
     public func allChannels() async throws -> [StoredNotificationConfig] { try await configs("notification_channel") }
-    public func allPolicies() async throws -> [StoredNotificationConfig] { try await configs("notification_policy") }
+    public func allConfigs(_ kind: NotificationConfigKind) async throws -> [StoredNotificationConfig] { try await configs(Self.table(kind)) }
 
     public func saveChannel(_ channel: StoredNotificationConfig) async throws {
         try await pool.write { db in
@@ -13,15 +13,19 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func savePolicy(_ policy: StoredNotificationConfig) async throws {
+    public func saveConfig(_ config: StoredNotificationConfig, kind: NotificationConfigKind) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO notification_policy (tenant, id, definition) VALUES (?, ?, ?)",
-                           arguments: [policy.tenant.rawValue, policy.id, policy.definition])
+            try db.execute(sql: "INSERT OR REPLACE INTO \(Self.table(kind)) (tenant, id, definition) VALUES (?, ?, ?)",
+                           arguments: [config.tenant.rawValue, config.id, config.definition])
         }
     }
 
+    private static func table(_ kind: NotificationConfigKind) -> String { "notification_" + kind.rawValue }
+
     public func deleteChannel(tenant: TenantID, id: String) async throws -> Bool { try await delete("notification_channel", tenant, id) }
-    public func deletePolicy(tenant: TenantID, id: String) async throws -> Bool { try await delete("notification_policy", tenant, id) }
+    public func deleteConfig(_ kind: NotificationConfigKind, tenant: TenantID, id: String) async throws -> Bool {
+        try await delete(Self.table(kind), tenant, id)
+    }
 
     public func enqueue(_ entries: [OutboxEntry]) async throws {
         try await pool.write { db in try Self.enqueue(entries, db) }
@@ -30,12 +34,13 @@ extension SQLiteStore: NotificationStore {
     static func enqueue(_ entries: [OutboxEntry], _ db: Database) throws {
         guard !entries.isEmpty else { return }
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO notification_outbox (tenant, channel, message_id, event_type, payload, created_ms, status, attempts, next_attempt_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO notification_outbox (tenant, channel, recipient, message_id, event_type, payload, created_ms, status, attempts,
+                                             next_attempt_ms, last_error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for entry in entries {
-            try insert.execute(arguments: [entry.tenant.rawValue, entry.channel, entry.messageID, entry.eventType, entry.payload, entry.createdAt,
-                                           entry.status.rawValue, entry.attempts, entry.nextAttemptAt])
+            try insert.execute(arguments: [entry.tenant.rawValue, entry.channel, entry.recipient, entry.messageID, entry.eventType, entry.payload,
+                                           entry.createdAt, entry.status.rawValue, entry.attempts, entry.nextAttemptAt, entry.lastError])
         }
     }
 
@@ -114,7 +119,7 @@ extension SQLiteStore: NotificationStore {
 
     private static func outbox(from row: Row) -> OutboxEntry? {
         guard let tenant = TenantID(row["tenant"]), let status = OutboxEntry.Status(rawValue: row["status"]) else { return nil }
-        return OutboxEntry(id: row["id"], tenant: tenant, channel: row["channel"], messageID: row["message_id"], eventType: row["event_type"],
+        return OutboxEntry(id: row["id"], tenant: tenant, channel: row["channel"], recipient: row["recipient"], messageID: row["message_id"], eventType: row["event_type"],
                            payload: row["payload"], createdAt: row["created_ms"], status: status, attempts: row["attempts"],
                            nextAttemptAt: row["next_attempt_ms"], lastError: row["last_error"], deliveredAt: row["delivered_ms"])
     }

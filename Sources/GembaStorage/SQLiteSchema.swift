@@ -216,6 +216,23 @@ enum SQLiteSchema {
                 CREATE INDEX notification_attempt_outbox ON notification_attempt (outbox, time_ms);
                 """)
         }
+        migrator.registerMigration("v5-notification-people") { db in
+            try db.execute(sql: """
+                ALTER TABLE notification_outbox ADD COLUMN recipient TEXT;
+                CREATE TABLE notification_roster (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE notification_person (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

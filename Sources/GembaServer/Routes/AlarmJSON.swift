@@ -14,6 +14,12 @@ extension AlarmRoutes {
     static let alarmState = Schema.oneOf(AlarmState.allCases.map(\.rawValue)).named("AlarmState")
     static let duration = Schema.oneOf([Schema.string(maxLength: 20), Schema.integer(minimum: 0, maximum: 2_678_400_000)])
         .described("30s, 2m, 1h, … or milliseconds")
+    /// Hours on weekdays in a time zone: a rule's schedule, quiet hours.
+    static let schedule = Schema.object(["weekdays": .array(.integer(minimum: 1, maximum: 7), minItems: 1, maxItems: 7),
+                                         "start": .string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": .string(pattern: "^[0-9]{2}:[0-9]{2}$"),
+                                         "time_zone": .string(maxLength: 64)], optional: ["weekdays"])
+        .described("Weekdays 1 (Monday) to 7 (every day when absent), HH:MM to HH:MM (past midnight when end < start), an IANA zone")
+        .named("WeeklyHours")
 
     /// The members a rule has, in and out.
     private static func ruleMembers(id: Schema) -> [(String, Schema)] {
@@ -29,9 +35,7 @@ extension AlarmRoutes {
             ("latching", .boolean), ("longest_shelve", duration),
             ("chattering", .object(["enabled": .boolean, "activations": .integer(minimum: 2, maximum: 1000), "window": duration])),
             ("suppress_when", .array(.string(maxLength: 100), maxItems: 50)),
-            ("schedule", .object(["weekdays": .array(.integer(minimum: 1, maximum: 7), minItems: 1, maxItems: 7),
-                                  "start": .string(pattern: "^[0-9]{2}:[0-9]{2}$"), "end": .string(pattern: "^[0-9]{2}:[0-9]{2}$"),
-                                  "time_zone": .string(maxLength: 64)])),
+            ("schedule", schedule),
             ("labels", .map(.string(maxLength: 200))), ("enabled", .boolean),
         ]
     }

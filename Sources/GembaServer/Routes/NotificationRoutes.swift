@@ -99,12 +99,13 @@ struct NotificationRoutes {
                 let data = try await AlarmRoutes.collect(request)
                 var policy: NotificationPolicy
                 do { policy = try JSONDecoder().decode(NotificationPolicy.self, from: data) } catch {
-                    throw Problem(.unprocessableContent, "the policy is not valid: name and channels are required; \(Self.reason(error))")
+                    throw Problem(.unprocessableContent, "the policy is not valid: name and channels or recipients are required; \(Self.reason(error))")
                 }
                 guard policy.id.isEmpty || policy.id == id else { throw Problem(.unprocessableContent, "id differs from the policy's path") }
                 policy.id = id
                 let saved = try await refusingModelErrors { try await center().save(policy, tenant: context.tenant) }
-                await server.audit(context, "notification.policy.save", target: id, detail: "channels=\(saved.channels.joined(separator: ","))")
+                await server.audit(context, "notification.policy.save", target: id,
+                                   detail: "channels=\(saved.channels.joined(separator: ",")) recipients=\(saved.recipients.joined(separator: ","))")
                 var json = JSONWriter()
                 Self.write(saved, into: &json)
                 return .json(json)
@@ -222,15 +223,26 @@ extension NotificationRoutes {
         ("id", AlarmRoutes.ruleID), ("name", .string(minLength: 1, maxLength: 200)), ("minimum_severity", AlarmRoutes.severity),
         ("scope", TelemetrySchemas.assetPath), ("labels", .map(.string(maxLength: 200))),
         ("events", .array(.oneOf(AlarmTransition.Kind.allCases.map(\.rawValue)), maxItems: 20)),
-        ("channels", .array(AlarmRoutes.ruleID, minItems: 1, maxItems: 20)),
+        ("channels", .array(AlarmRoutes.ruleID, maxItems: 20)),
+        ("recipients", recipients),
+        ("repeat_every", AlarmRoutes.duration.described("Remind the same audience this often while the alarm stays active and unacknowledged")),
+        ("escalation", .array(.object(["after": AlarmRoutes.duration, "channels": .array(AlarmRoutes.ruleID, maxItems: 20), "recipients": recipients],
+                                      optional: ["channels", "recipients"]).described("Told when still unacknowledged this long after the alarm was raised"),
+                              maxItems: 10)),
         ("template", Schema.string(maxLength: 2000).described("Text with {{severity}}, {{rule_name}}, {{machine}}, {{tag}}, {{value}}, {{threshold}}, {{link}}, …")),
         ("enabled", .boolean),
     ]
-    static let policyInput = Schema.object(policyMembers, optional: ["id", "minimum_severity", "scope", "labels", "events", "template", "enabled"])
+    static let recipients = Schema.array(.string(pattern: "^(user:.+@.+|roster:[A-Za-z0-9_-]{1,64})$"), maxItems: 20)
+        .described("People (user:<sign-in e-mail>) and rosters (roster:<id>, whoever is on call), reached through their preferences")
+    static let policyInput = Schema.object(policyMembers, optional: ["id", "minimum_severity", "scope", "labels", "events", "channels", "recipients",
+                                                                     "repeat_every", "escalation", "template", "enabled"])
         .named("NotificationPolicyInput")
-    static let policy = Schema.object(policyMembers, optional: ["scope", "template"]).named("NotificationPolicy")
+    static let policy = Schema.object(policyMembers, optional: ["scope", "template", "repeat_every"]).named("NotificationPolicy")
     static let delivery = Schema.object([
-        "id": .integer(minimum: 1), "channel": AlarmRoutes.ruleID, "message_id": .string, "type": .string,
+        "id": .integer(minimum: 1),
+        "channel": Schema.string(minLength: 1).described("The channel's id; for a recipient nobody could reach, the recipient"),
+        "recipient": Schema.string.orNull.described("The person it went to; null: the channel's own audience"),
+        "message_id": .string, "type": .string,
         "payload": Schema.string.described("The body as sent (JSON)"), "created_at": .epochMilliseconds,
         "status": .oneOf(OutboxEntry.Status.allCases.map(\.rawValue)), "attempts": .integer(minimum: 0),
         "next_attempt_at": .epochMilliseconds, "last_error": Schema.string.orNull, "delivered_at": Schema.epochMilliseconds.orNull,
@@ -271,6 +283,7 @@ extension NotificationRoutes {
         json.object { json in
             json.field("id") { $0.int(entry.id) }
             json.field("channel") { $0.string(entry.channel) }
+            json.field("recipient") { json in entry.recipient.map { json.string($0) } ?? json.null() }
             json.field("message_id") { $0.string(entry.messageID) }
             json.field("type") { $0.string(entry.eventType) }
             json.field("payload") { $0.string(entry.payload) }
