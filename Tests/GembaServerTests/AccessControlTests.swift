@@ -19,7 +19,8 @@ import Testing
         path.replacingOccurrences(of: "{user}", with: "nobody").replacingOccurrences(of: "{id}", with: "nothing")
             .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
             .replacingOccurrences(of: "{rule}", with: "some-rule").replacingOccurrences(of: "{channel}", with: "some-channel")
-            .replacingOccurrences(of: "{policy}", with: "some-policy")
+            .replacingOccurrences(of: "{policy}", with: "some-policy").replacingOccurrences(of: "{roster}", with: "some-roster")
+            .replacingOccurrences(of: "{person}", with: "someone@gemba.test")
     }
 
     @Test func everyRouteIsDeclaredOnceAndEnforcedForEveryRole() async throws {

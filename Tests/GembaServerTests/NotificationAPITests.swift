@@ -98,4 +98,53 @@ import Testing
                 .status == .unprocessableContent)
         }
     }
+
+    @Test func rostersAndPreferencesSendToWhoeverIsOnCall() async throws {
+        let harness = try await ServerHarness()
+        let notifier = try #require(harness.server.notifications)
+        let delivery = Task { try await notifier.run() }
+        defer { delivery.cancel() }
+        let key = try await harness.apiKey(role: .owner)
+        try await harness.test { client in
+            let owner = ServerHarness.ownerEmail
+            #expect(try await Self.put(client, "/api/v1/notification-channels/floor", #"{"name": "Floor", "kind": "log"}"#).status == .ok)
+            let mine = try await Self.put(client, "/api/v1/me/notification-preferences",
+                                          #"{"channels": ["floor"], "minimum_severity": "medium", "quiet_hours": {"start": "23:00", "end": "23:01", "time_zone": "UTC"}}"#)
+            #expect(mine.status == .ok, "\(mine.text)")
+            #expect(mine.json["id"] == .string(owner) && mine.json["quiet_hours"]?["weekdays"]?.array.count == 7)
+            #expect(try await client.execute(uri: "/api/v1/me/notification-preferences", method: .get).json["minimum_severity"] == .string("medium"))
+            #expect(try await Self.put(client, "/api/v1/me/notification-preferences", #"{"channels": ["nope"]}"#).status == .unprocessableContent)
+            let roster = #"{"name": "Maintenance", "time_zone": "Europe/Berlin", "people": ["\#(owner)"], "rotation_start": 0, "turn": "7d"}"#
+            let saved = try await Self.put(client, "/api/v1/notification-rosters/maintenance", roster)
+            #expect(saved.status == .ok, "\(saved.text)")
+            #expect(saved.json["on_call"] == .string(owner))
+            let stranger = #"{"name": "M", "time_zone": "UTC", "people": ["stranger@elsewhere.example"], "rotation_start": 0, "turn": "1d"}"#
+            let refused = try await Self.put(client, "/api/v1/notification-rosters/other", stranger)
+            #expect(refused.status == .unprocessableContent && refused.text.contains("not a member"))
+            #expect(try await Self.put(client, "/api/v1/notification-rosters/bad", #"{"name": "M"}"#).status == .unprocessableContent)
+            let onCall = try await client.execute(uri: "/api/v1/notification-rosters/maintenance/on-call?at=86400000", method: .get)
+            #expect(onCall.json["person"] == .string(owner))
+            #expect(try await client.execute(uri: "/api/v1/notification-rosters/none/on-call", method: .get).status == .notFound)
+            let policy = try await Self.put(client, "/api/v1/notification-policies/oncall",
+                                            #"{"name": "On call", "recipients": ["roster:maintenance"], "escalation": [{"after": "10m", "recipients": ["user:\#(owner)"]}]}"#)
+            #expect(policy.status == .ok, "\(policy.text)")
+            #expect(policy.json["escalation"]?.array.first?["after"] == .string("10m"))
+            #expect(try await client.execute(uri: "/api/v1/notification-rosters/maintenance", method: .delete).status == .conflict)
+            // Critical: it breaks through the quiet hours, whenever this test runs.
+            #expect(try await AlarmAPITests.put(client, "hot", #"{"name": "Hot spindle", "severity": "critical", "condition": "spindle_temp > 85"}"#).status == .ok)
+            try await AlarmAPITests.ingest(client, temperature: 95)
+            var delivered: JSONValue?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while delivered == nil, ContinuousClock.now < deadline {
+                let list = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get)
+                delivered = list.json["items"]?.array.first
+                if delivered == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(delivered?["recipient"] == .string(owner) && delivered?["channel"] == .string("floor"))
+            // An API key is nobody: it has no preferences of its own.
+            let keyed = try await client.execute(uri: "/api/v1/me/notification-preferences", method: .get,
+                                                 headers: [.authorization: "Bearer \(key)"])
+            #expect(keyed.status == .forbidden)
+        }
+    }
 }
