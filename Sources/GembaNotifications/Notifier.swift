@@ -352,14 +352,11 @@ public final class Notifier: Service, Sendable {
 
     /// One message over SMTP; a 5xx answer (or a server without what the channel needs) is final.
     private func mail(_ entry: OutboxEntry, to channel: NotificationChannel) async -> Outcome {
-        guard let settings = channel.email,
-              let body = try? JSONSerialization.jsonObject(with: Data(entry.payload.utf8)) as? [String: Any],
-              let subject = body["subject"] as? String, let text = body["text"] as? String else {
+        guard let settings = channel.email, let body = try? JSONDecoder().decode(QueuedMail.self, from: Data(entry.payload.utf8)) else {
             return Outcome(verdict: .dead, error: "the queued message is not an e-mail (was the channel changed?)")
         }
         let domain = settings.from.split(separator: "@").last.map(String.init) ?? "gemba"
-        let recipients = (body["to"] as? [String]) ?? settings.to
-        let message = EmailMessage(from: settings.from, to: recipients, subject: subject, text: text,
+        let message = EmailMessage(from: settings.from, to: body.to ?? settings.to, subject: body.subject, text: body.text,
                                    date: Timestamp.now().millisecondsSinceEpoch / 1000, messageID: "\(entry.messageID)@\(domain)")
         let client = SMTPClient(settings: settings, password: channel.secrets.first,
                                 timeout: .nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000))
@@ -369,6 +366,13 @@ public final class Notifier: Service, Sendable {
         } catch {
             return Outcome(verdict: error.permanent ? .dead : .retry(nil), error: error.message)
         }
+    }
+
+    /// An e-mail as queued: subject and text, and the person's address when it goes to one.
+    private struct QueuedMail: Decodable {
+        var subject: String
+        var text: String
+        var to: [String]?
     }
 
     /// One publish to the embedded broker or the channel's external one.

@@ -12,7 +12,7 @@ struct SMTPClient {
 
     func send(_ message: EmailMessage) async throws(SMTPError) {
         let credentials = settings.username.map { SMTPConversation.Credentials(username: $0, password: password ?? "") }
-        let conversation = SMTPConversation(security: settings.security, credentials: credentials, from: settings.from, recipients: settings.to)
+        let conversation = SMTPConversation(security: settings.security, credentials: credentials, from: settings.from, recipients: message.to)
         let tls: NIOSSLContext
         do {
             var configuration = TLSConfiguration.makeClientConfiguration()
