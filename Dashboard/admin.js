@@ -4,7 +4,7 @@ import { api, download } from "/assets/api.js";
 import { may, me } from "/assets/app.js";
 import { assetsCard } from "/assets/assets.js";
 import { calendarCard } from "/assets/calendar.js";
-import { actionForm, el, time } from "/assets/ui.js";
+import { actionForm, el, form, removeButton, table, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
 const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
@@ -17,38 +17,6 @@ export async function renderAdmin(main) {
   const built = await Promise.all(sections.filter(([permission]) => may(permission)).map(([, build]) => build()));  // fetched side by side
   main.replaceChildren(el("h1", {}, "Administration"), ...built);
   return () => {};
-}
-
-/** A table of rows, in a box that scrolls sideways on a narrow screen; `empty` when there are none. */
-function table(headers, rows, { empty = "None yet." } = {}) {
-  if (rows.length === 0) return el("p", { class: "empty" }, empty);
-  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))))));
-}
-
-/**
- * A small form: fields are `{ name, label, choices, optional }` (choices make a select);
- * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
- */
-function form(title, fields, submit, { id } = {}) {
-  const inputs = fields.map((field) => {
-    const input = field.choices
-      ? el("select", { id: `f-${field.name}` }, ...field.choices.map((c) => el("option", { value: c }, c)))
-      : el("input", { id: `f-${field.name}`, required: !field.optional, placeholder: field.optional ? "optional" : null });
-    return { ...field, input };
-  });
-  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
-    ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]), el("button", { type: "submit" }, title));
-}
-
-/** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
-function removeButton(label, question, path) {
-  return el("button", { type: "button", class: "small danger", onclick: async (event) => {
-    if (!confirm(question)) return;
-    const row = event.target.closest("tr");
-    try { await api(path, { method: "DELETE" }); row.remove(); } catch (error) { alert(error.message); }
-  } }, label);
 }
 
 async function people() {

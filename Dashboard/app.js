@@ -6,6 +6,7 @@ import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
 import { renderAdmin } from "/assets/admin.js";
 import { renderAlarms, renderAlarmPerformance, renderRules, alarmStream } from "/assets/alarms.js";
+import { renderNotifications } from "/assets/notifications.js";
 import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
@@ -25,6 +26,7 @@ const routes = [
   { pattern: /^#\/alarms$/, view: renderAlarms },
   { pattern: /^#\/alarms\/performance$/, view: renderAlarmPerformance },
   { pattern: /^#\/rules(?:\/(.+))?$/, view: renderRules, permissions: ["configure"] },
+  { pattern: /^#\/notifications$/, view: renderNotifications },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
@@ -43,7 +45,7 @@ function renderNav() {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!me) return;
-  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"]];
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"], ["#/notifications", "Notifications"]];
   if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);

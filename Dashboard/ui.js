@@ -1,4 +1,5 @@
 // Small DOM helpers shared by the views.
+import { api } from "/assets/api.js";
 
 /** Creates an element: attributes (on* become listeners, null is skipped) and children (strings or nodes). */
 export function el(tag, attributes = {}, ...children) {
@@ -64,4 +65,39 @@ export function stateClass(category) {
   if (category === "unknown") return "unknown";
   if (["producing", "reduced_speed"].includes(category)) return "producing";
   return "unplanned";
+}
+
+/** A table of rows, in a box that scrolls sideways on a narrow screen; `empty` when there are none. */
+export function table(headers, rows, { empty = "None yet." } = {}) {
+  if (rows.length === 0) return el("p", { class: "empty" }, empty);
+  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))))));
+}
+
+/**
+ * A small form: fields are `{ name, label, choices, optional, value, type }` (choices make a select;
+ * `value` fills the field in); field ids are `f-<prefix><name>`. `submit(values)` returns the message
+ * to show (text or a node), or throws an error whose words are shown.
+ */
+export function form(title, fields, submit, { id, prefix = "" } = {}) {
+  const inputs = fields.map((field) => {
+    const fieldID = `f-${prefix}${field.name}`;
+    const input = field.choices
+      ? el("select", { id: fieldID }, ...field.choices.map((c) => el("option", { value: c, selected: c === field.value }, c)))
+      : el("input", { id: fieldID, type: field.type ?? "text", required: !field.optional, value: field.value ?? null,
+        placeholder: field.optional ? "optional" : null });
+    return { ...field, input, fieldID };
+  });
+  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
+  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
+    ...inputs.flatMap((f) => [el("label", { for: f.fieldID }, f.label), f.input]), el("button", { type: "submit" }, title));
+}
+
+/** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
+export function removeButton(label, question, path) {
+  return el("button", { type: "button", class: "small danger", onclick: async (event) => {
+    if (!confirm(question)) return;
+    const row = event.target.closest("tr");
+    try { await api(path, { method: "DELETE" }); row.remove(); } catch (error) { alert(error.message); }
+  } }, label);
 }

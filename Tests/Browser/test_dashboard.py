@@ -777,3 +777,46 @@ def test_an_operator_works_an_alarm_and_an_engineer_tries_a_rule(browser, admin_
         shot(driver, "21-rule-editor")
     finally:
         call("/api/v1/rules/browser-check", token=admin_token, method="DELETE")
+
+
+def test_an_admin_sets_up_on_call_and_sees_who_was_told(browser, admin_token, admin_session):
+    """Preferences, a roster and a policy with an escalation chain made in the forms; an alarm
+    then reaches the person on call, and the notification list shows to whom."""
+    values = [v for v in call("/api/v1/latest?tag=spindle_temp", token=admin_token)["values"] if v["tag"] == "spindle_temp"]
+    machine = values[-1]["machine"]
+    me = "admin@gemba.local"
+    driver = browser
+    try:
+        open_as_admin(driver, admin_session)
+        driver.get(HTTP + "/#/notifications")
+        channels = wait(driver, expected.visibility_of_element_located((By.ID, "f-me-channels")))
+        channels.clear()
+        channels.send_keys("floor-log")
+        driver.find_element(By.CSS_SELECTOR, "#preferences-form button[type=submit]").click()
+        wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#preferences-form [role=status]").text == "Saved.")
+        for field, text in [("id", "browser-roster"), ("name", "Browser roster"), ("people", me)]:
+            driver.find_element(By.ID, f"f-roster-{field}").send_keys(text)
+        driver.find_element(By.CSS_SELECTOR, "#roster-form button[type=submit]").click()
+        wait(driver, lambda d: f"{me} is on call now" in d.find_element(By.CSS_SELECTOR, "#roster-form [role=status]").text)
+        assert driver.find_element(By.CSS_SELECTOR, '.on-call[data-roster="browser-roster"]').text == me
+        for field, text in [("id", "browser-oncall"), ("name", "Browser on call"), ("tells", "roster:browser-roster"),
+                            ("escalation", f"10m: user:{me}")]:
+            driver.find_element(By.ID, f"f-policy-{field}").send_keys(text)
+        Select(driver.find_element(By.ID, "f-policy-minimum_severity")).select_by_value("high")
+        driver.find_element(By.CSS_SELECTOR, "#policy-form button[type=submit]").click()
+        wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#policy-form [role=status]").text == "Saved.")
+        policy = call("/api/v1/notification-policies", token=admin_token)["items"]
+        chain = [p for p in policy if p["id"] == "browser-oncall"][0]["escalation"]
+        assert chain == [{"after": "10m", "channels": [], "recipients": [f"user:{me}"]}]
+        # An alarm: the person on call is told through their own channel; the list shows it within its refresh.
+        call("/api/v1/rules/browser-oncall", {"name": "Browser on call", "severity": "high", "condition": "spindle_temp > -1000",
+                                               "scope": machine}, token=admin_token, method="PUT")
+        wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, f'#notification-list tr[data-recipient="{me}"]')), timeout=30)
+        shot(driver, "22-notifications")
+    finally:
+        for path in ["/api/v1/rules/browser-oncall", "/api/v1/notification-policies/browser-oncall",
+                     "/api/v1/notification-rosters/browser-roster", "/api/v1/me/notification-preferences"]:
+            try:
+                call(path, token=admin_token, method="DELETE")
+            except urllib.error.HTTPError:
+                pass

@@ -10,7 +10,7 @@ import { api, download } from "/assets/api.js";
 import { may, me } from "/assets/app.js";
 import { assetsCard } from "/assets/assets.js";
 import { calendarCard } from "/assets/calendar.js";
-import { actionForm, el, time } from "/assets/ui.js";
+import { actionForm, el, form, removeButton, table, time } from "/assets/ui.js";
 
 const roles = ["viewer", "operator", "engineer", "admin", "owner"];
 const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
@@ -23,38 +23,6 @@ export async function renderAdmin(main) {
   const built = await Promise.all(sections.filter(([permission]) => may(permission)).map(([, build]) => build()));  // fetched side by side
   main.replaceChildren(el("h1", {}, "Administration"), ...built);
   return () => {};
-}
-
-/** A table of rows, in a box that scrolls sideways on a narrow screen; `empty` when there are none. */
-function table(headers, rows, { empty = "None yet." } = {}) {
-  if (rows.length === 0) return el("p", { class: "empty" }, empty);
-  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))))));
-}
-
-/**
- * A small form: fields are `{ name, label, choices, optional }` (choices make a select);
- * `submit(values)` returns the message to show (text or a node), or throws an error whose words are shown.
- */
-function form(title, fields, submit, { id } = {}) {
-  const inputs = fields.map((field) => {
-    const input = field.choices
-      ? el("select", { id: `f-${field.name}` }, ...field.choices.map((c) => el("option", { value: c }, c)))
-      : el("input", { id: `f-${field.name}`, required: !field.optional, placeholder: field.optional ? "optional" : null });
-    return { ...field, input };
-  });
-  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
-  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
-    ...inputs.flatMap((f) => [el("label", { for: `f-${f.name}` }, f.label), f.input]), el("button", { type: "submit" }, title));
-}
-
-/** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
-function removeButton(label, question, path) {
-  return el("button", { type: "button", class: "small danger", onclick: async (event) => {
-    if (!confirm(question)) return;
-    const row = event.target.closest("tr");
-    try { await api(path, { method: "DELETE" }); row.remove(); } catch (error) { alert(error.message); }
-  } }, label);
 }
 
 async function people() {
@@ -673,6 +641,7 @@ table.alarms td.actions button { margin-right: 0.3rem; }
 .rule-editor label { display: block; margin: 0.3rem 0; } .rule-editor textarea { font-family: monospace; width: 100%; }
 .backtest .lane { display: flex; align-items: center; gap: 0.5rem; margin: 0.2rem 0; } .lane-name { width: 16rem; font-size: 0.85em; }
 .lane-track { position: relative; flex: 1; height: 0.9rem; background: #f3f4f6; } .lane-track .bar { position: absolute; top: 0; bottom: 0; background: #b91c1c; }
+.status.delivered { color: var(--producing); } .status.pending { color: var(--planned); } .status.dead { color: var(--unplanned); font-weight: 600; }
 
 """####),
         "app.js": ("text/javascript; charset=utf-8", ####"""
@@ -684,6 +653,7 @@ import { renderMachine } from "/assets/machine.js";
 import { renderOEE } from "/assets/oee.js";
 import { renderAdmin } from "/assets/admin.js";
 import { renderAlarms, renderAlarmPerformance, renderRules, alarmStream } from "/assets/alarms.js";
+import { renderNotifications } from "/assets/notifications.js";
 import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
@@ -703,6 +673,7 @@ const routes = [
   { pattern: /^#\/alarms$/, view: renderAlarms },
   { pattern: /^#\/alarms\/performance$/, view: renderAlarmPerformance },
   { pattern: /^#\/rules(?:\/(.+))?$/, view: renderRules, permissions: ["configure"] },
+  { pattern: /^#\/notifications$/, view: renderNotifications },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
@@ -721,7 +692,7 @@ function renderNav() {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!me) return;
-  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"]];
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"], ["#/notifications", "Notifications"]];
   if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);
@@ -1722,6 +1693,208 @@ function splitForm(stop, reasons, path, refresh) {
 }
 
 """####),
+        "notifications.js": ("text/javascript; charset=utf-8", ####"""
+// Notifications: the list of what was sent to whom (everyone), one's own preferences (every
+// signed-in person), and for admins the channels, policies with their escalation chains, on-call
+// rosters and everyone's preferences.
+import { api } from "/assets/api.js";
+import { may } from "/assets/app.js";
+import { el, form, removeButton, table, time } from "/assets/ui.js";
+
+const severities = ["low", "medium", "high", "critical", "diagnostic"];
+const kinds = ["log", "webhook", "slack", "teams", "email", "mqtt"];
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+export async function renderNotifications(main) {
+  const sent = el("section", { class: "card", id: "notification-list" }, ...await sentCard());
+  const admin = may("manageTenant") ? [channelsCard(), policiesCard(), rostersCard(), peopleCard()] : [];
+  const built = await Promise.all([preferencesCard(), ...admin]);   // fetched side by side
+  main.replaceChildren(el("h1", {}, "Notifications"), sent, ...built);
+  // The list follows what is sent; a failed refresh is tried again at the next one.
+  const timer = setInterval(async () => { try { sent.replaceChildren(...await sentCard()); } catch { /* next time */ } }, 5000);
+  return () => clearInterval(timer);
+}
+
+/** Comma-separated text as a list (empty entries dropped). */
+const list = (text) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+
+let shownStatus = "";
+
+async function sentCard() {
+  const query = shownStatus ? `?status=${shownStatus}&limit=100` : "?limit=100";
+  const sent = await api(`/api/v1/notifications${query}`);
+  const filter = el("select", { id: "notification-filter", "aria-label": "Show" },
+    ...[["", "All"], ["pending", "Waiting"], ["delivered", "Delivered"], ["dead", "Dead letters"]]
+      .map(([value, label]) => el("option", { value, selected: value === shownStatus }, label)));
+  filter.addEventListener("change", async () => {
+    shownStatus = filter.value;
+    filter.closest("section").replaceChildren(...await sentCard());
+  });
+  const rows = sent.items.map((n) => {
+    const replay = n.status === "dead" && may("manageTenant")
+      ? el("button", { type: "button", class: "small", onclick: async () => {
+        try { await api(`/api/v1/notifications/${n.id}/replay`, { method: "POST" }); } catch (error) { alert(error.message); }
+      } }, "Send again") : "";
+    return [time(n.created_at), n.type.replace(/^alarm\./, ""), n.channel, n.recipient ?? "–",
+      el("span", { class: `status ${n.status}`, "data-status": n.status }, n.status), String(n.attempts), n.last_error ?? "", replay];
+  });
+  const body = table(["Queued", "Event", "Channel", "To", "Status", "Attempts", "Last error", ""], rows, { empty: "Nothing sent yet." });
+  body.querySelectorAll?.("tbody tr").forEach((row, index) => { row.dataset.id = sent.items[index].id; row.dataset.recipient = sent.items[index].recipient ?? ""; });
+  return [el("h2", {}, "Sent and waiting"), el("label", { for: "notification-filter" }, "Show "), filter, body];
+}
+
+async function preferencesCard() {
+  let mine = null;
+  try { mine = await api("/api/v1/me/notification-preferences"); } catch (error) { if (error.status !== 404) throw error; }
+  const quiet = mine?.quiet_hours;
+  return el("section", { class: "card", id: "my-preferences" }, el("h2", {}, "How you are told"),
+    el("p", { class: "note" }, mine ? `Channels: ${mine.channels.join(", ") || "none"}; from ${mine.minimum_severity}.`
+      : "You have no preferences yet: policies and rosters that name you cannot reach you."),
+    form("Save my preferences", [
+      { name: "channels", label: "Channels (ids, comma-separated)", value: mine?.channels.join(", ") ?? "" },
+      { name: "email", label: "E-mail address (your sign-in address when empty)", optional: true, value: mine?.email ?? "" },
+      { name: "minimum_severity", label: "From severity", choices: severities, value: mine?.minimum_severity ?? "low" },
+      { name: "quiet_start", label: "Quiet from (HH:MM)", optional: true, value: quiet?.start ?? "" },
+      { name: "quiet_end", label: "Quiet until (HH:MM)", optional: true, value: quiet?.end ?? "" },
+      { name: "time_zone", label: "Time zone", value: quiet?.time_zone ?? zone },
+    ], async (values) => {
+      const body = { channels: list(values.channels), minimum_severity: values.minimum_severity };
+      if (values.email) body.email = values.email;
+      if (values.quiet_start || values.quiet_end) body.quiet_hours = { start: values.quiet_start, end: values.quiet_end, time_zone: values.time_zone };
+      await api("/api/v1/me/notification-preferences", { method: "PUT", body });
+      return "Saved.";
+    }, { id: "preferences-form", prefix: "me-" }));
+}
+
+/** A table that reads its rows again from `load()` when `reload()` is called (after a form saved). */
+async function liveTable(load, render) {
+  const box = el("div", {}, render(await load()));
+  box.reload = async () => box.replaceChildren(render(await load()));
+  return box;
+}
+
+async function channelsCard() {
+  const load = async () => (await api("/api/v1/notification-channels")).items;
+  const target = (c) => c.url ?? (c.email ? `${c.email.host} → ${c.email.to.join(", ")}` : c.mqtt ? `topic ${c.mqtt.topic}` : "the log");
+  const test = (c) => el("button", { type: "button", class: "small", onclick: async (event) => {
+    try { await api(`/api/v1/notification-channels/${c.id}/test`, { method: "POST" }); event.target.textContent = "Queued"; }
+    catch (error) { alert(error.message); }
+  } }, "Test");
+  const rows = await liveTable(load, (channels) => table(["Id", "Name", "Kind", "Goes to", "State", ""], channels.map((c) => [c.id, c.name,
+    c.kind, target(c), c.enabled ? "enabled" : `disabled: ${c.disabled_reason ?? ""}`,
+    el("span", {}, test(c), " ", removeButton("Delete", `Delete channel ${c.id}? Messages queued for it become dead letters.`,
+      `/api/v1/notification-channels/${c.id}`))])));
+  return el("section", { class: "card", id: "notification-channels" }, el("h2", {}, "Channels"),
+    rows,
+    form("Add a channel", [
+      { name: "id", label: "Id" }, { name: "name", label: "Name" }, { name: "kind", label: "Kind", choices: kinds },
+      { name: "url", label: "URL (webhook, Slack, Teams; mqtt://host:port for another broker)", optional: true },
+      { name: "host", label: "SMTP server (e-mail)", optional: true }, { name: "port", label: "SMTP port", optional: true },
+      { name: "from", label: "From (e-mail)", optional: true }, { name: "to", label: "To (e-mail, comma-separated)", optional: true },
+      { name: "username", label: "User name (e-mail, MQTT)", optional: true },
+      { name: "password", label: "Password (e-mail, MQTT; stored encrypted)", optional: true, type: "password" },
+      { name: "topic", label: "Topic (MQTT, e.g. andon/{{machine}})", optional: true },
+    ], async (values) => {
+      const body = { name: values.name, kind: values.kind };
+      if (values.url) body.url = values.url;
+      if (values.kind === "email") {
+        body.email = { host: values.host, from: values.from, to: list(values.to) };
+        if (values.port) body.email.port = Number(values.port);
+        if (values.username) body.email.username = values.username;
+      }
+      if (values.kind === "mqtt") body.mqtt = { topic: values.topic, ...(values.username ? { username: values.username } : {}) };
+      if (values.password) body.password = values.password;
+      const saved = await api(`/api/v1/notification-channels/${encodeURIComponent(values.id)}`, { method: "PUT", body });
+      await rows.reload();
+      return saved.secret ? el("span", {}, "Saved. Its signing secret (shown once): ", el("code", { class: "secret" }, saved.secret)) : "Saved.";
+    }, { id: "channel-form", prefix: "channel-" }));
+}
+
+/** An escalation chain as people write it: `10m: user:ben@plant.example, roster:maintenance; 30m: lead-mail`. */
+function parseChain(text) {
+  return (text ?? "").split(";").map((s) => s.trim()).filter(Boolean).map((step) => {
+    const colon = step.indexOf(":");
+    if (colon < 0) throw new Error(`"${step}" is not a step: write after: who, e.g. 10m: user:ben@plant.example`);
+    const targets = list(step.slice(colon + 1));
+    return { after: step.slice(0, colon).trim(), channels: targets.filter((t) => !/^(user|roster):/.test(t)),
+      recipients: targets.filter((t) => /^(user|roster):/.test(t)) };
+  });
+}
+
+function chainText(steps) {
+  return steps.map((s) => `${s.after}: ${[...s.channels, ...s.recipients].join(", ")}`).join("; ");
+}
+
+async function policiesCard() {
+  const rows = await liveTable(async () => (await api("/api/v1/notification-policies")).items, (policies) =>
+    table(["Id", "Name", "From", "Tells", "Reminds every", "Then, if nobody acknowledges", ""], policies.map((p) => [p.id, p.name, p.minimum_severity,
+      [...p.channels, ...p.recipients].join(", "), p.repeat_every ?? "–", chainText(p.escalation) || "–",
+      removeButton("Delete", `Delete policy ${p.id}?`, `/api/v1/notification-policies/${p.id}`)])));
+  return el("section", { class: "card", id: "notification-policies" }, el("h2", {}, "Policies"), rows,
+    form("Add a policy", [
+      { name: "id", label: "Id" }, { name: "name", label: "Name" },
+      { name: "minimum_severity", label: "From severity", choices: severities },
+      { name: "tells", label: "Tells (channels, user:e-mail, roster:id; comma-separated)" },
+      { name: "repeat_every", label: "Remind every (e.g. 30m) while unacknowledged", optional: true },
+      { name: "escalation", label: "Escalation (10m: user:ben@plant.example; 30m: roster:leads)", optional: true },
+    ], async (values) => {
+      const tells = list(values.tells);
+      const body = { name: values.name, minimum_severity: values.minimum_severity, channels: tells.filter((t) => !/^(user|roster):/.test(t)),
+        recipients: tells.filter((t) => /^(user|roster):/.test(t)), escalation: parseChain(values.escalation) };
+      if (values.repeat_every) body.repeat_every = values.repeat_every;
+      await api(`/api/v1/notification-policies/${encodeURIComponent(values.id)}`, { method: "PUT", body });
+      await rows.reload();
+      return "Saved.";
+    }, { id: "policy-form", prefix: "policy-" }));
+}
+
+/** Today at 06:00 in the browser's zone, as a datetime-local input holds it. */
+function todayAtSix() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T06:00`;
+}
+
+async function rostersCard() {
+  const rows = await liveTable(async () => (await api("/api/v1/notification-rosters")).items, (rosters) =>
+    table(["Id", "Name", "Turns", "People", "On call now", "Holidays", ""], rosters.map((r) => [r.id, r.name, r.turn, r.people.join(", "),
+      el("strong", { class: "on-call", "data-roster": r.id }, r.on_call ?? "nobody"),
+      r.holidays.length ? `${r.holidays.join(", ")} (cover: ${r.holiday_cover ?? "the rotation"})` : "–",
+      removeButton("Delete", `Delete roster ${r.id}?`, `/api/v1/notification-rosters/${r.id}`)])));
+  return el("section", { class: "card", id: "notification-rosters" }, el("h2", {}, "On-call rosters"), rows,
+    form("Add a roster", [
+      { name: "id", label: "Id" }, { name: "name", label: "Name" },
+      { name: "people", label: "People in turn (sign-in e-mails, comma-separated)" },
+      { name: "turn", label: "Each turn lasts (e.g. 7d)", value: "7d" },
+      { name: "starts", label: "First turn starts", type: "datetime-local", value: todayAtSix() },
+      { name: "time_zone", label: "Time zone (the site's)", value: zone },
+      { name: "holidays", label: "Holidays (YYYY-MM-DD, comma-separated)", optional: true },
+      { name: "holiday_cover", label: "On call on holidays", optional: true },
+      { name: "quiet_start", label: "Quiet from (HH:MM; only critical alarms wake the person on call)", optional: true },
+      { name: "quiet_end", label: "Quiet until (HH:MM)", optional: true },
+    ], async (values) => {
+      const starts = new Date(values.starts).getTime();
+      if (!Number.isFinite(starts)) throw new Error("First turn starts: choose a date and time");
+      const body = { name: values.name, people: list(values.people), turn: values.turn, rotation_start: starts, time_zone: values.time_zone,
+        holidays: list(values.holidays) };
+      if (values.holiday_cover) body.holiday_cover = values.holiday_cover;
+      if (values.quiet_start || values.quiet_end) body.quiet_hours = { start: values.quiet_start, end: values.quiet_end, time_zone: values.time_zone };
+      const saved = await api(`/api/v1/notification-rosters/${encodeURIComponent(values.id)}`, { method: "PUT", body });
+      await rows.reload();
+      return `Saved: ${saved.on_call ?? "nobody"} is on call now.`;
+    }, { id: "roster-form", prefix: "roster-" }));
+}
+
+async function peopleCard() {
+  const people = (await api("/api/v1/notification-people")).items;
+  return el("section", { class: "card", id: "notification-people" }, el("h2", {}, "Everyone's preferences"),
+    table(["Person", "Channels", "Address", "From", "Quiet hours", ""], people.map((p) => [p.id, p.channels.join(", "), p.email ?? p.id,
+      p.minimum_severity, p.quiet_hours ? `${p.quiet_hours.start}–${p.quiet_hours.end} ${p.quiet_hours.time_zone}` : "–",
+      removeButton("Delete", `Delete the preferences of ${p.id}?`, `/api/v1/notification-people/${encodeURIComponent(p.id)}`)]),
+    { empty: "Nobody has set preferences yet." }));
+}
+
+"""####),
         "oee.js": ("text/javascript; charset=utf-8", ####"""
 // OEE: A/P/Q/OEE per shift, day or week for a machine, line or site, over the last days or chosen
 // dates; the trend; the downtime Pareto; TEEP, MTBF, MTTR. The layout prints; the figures download as CSV.
@@ -1919,6 +2092,7 @@ ul.props { margin: .1rem 0; padding-left: 1.2rem; }
 """####),
         "ui.js": ("text/javascript; charset=utf-8", ####"""
 // Small DOM helpers shared by the views.
+import { api } from "/assets/api.js";
 
 /** Creates an element: attributes (on* become listeners, null is skipped) and children (strings or nodes). */
 export function el(tag, attributes = {}, ...children) {
@@ -1984,6 +2158,41 @@ export function stateClass(category) {
   if (category === "unknown") return "unknown";
   if (["producing", "reduced_speed"].includes(category)) return "producing";
   return "unplanned";
+}
+
+/** A table of rows, in a box that scrolls sideways on a narrow screen; `empty` when there are none. */
+export function table(headers, rows, { empty = "None yet." } = {}) {
+  if (rows.length === 0) return el("p", { class: "empty" }, empty);
+  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))))));
+}
+
+/**
+ * A small form: fields are `{ name, label, choices, optional, value, type }` (choices make a select;
+ * `value` fills the field in); field ids are `f-<prefix><name>`. `submit(values)` returns the message
+ * to show (text or a node), or throws an error whose words are shown.
+ */
+export function form(title, fields, submit, { id, prefix = "" } = {}) {
+  const inputs = fields.map((field) => {
+    const fieldID = `f-${prefix}${field.name}`;
+    const input = field.choices
+      ? el("select", { id: fieldID }, ...field.choices.map((c) => el("option", { value: c, selected: c === field.value }, c)))
+      : el("input", { id: fieldID, type: field.type ?? "text", required: !field.optional, value: field.value ?? null,
+        placeholder: field.optional ? "optional" : null });
+    return { ...field, input, fieldID };
+  });
+  const values = () => Object.fromEntries(inputs.filter((f) => f.input.value !== "" || !f.optional).map((f) => [f.name, f.input.value]));
+  return actionForm({ id }, () => submit(values()), el("h3", {}, title),
+    ...inputs.flatMap((f) => [el("label", { for: f.fieldID }, f.label), f.input]), el("button", { type: "submit" }, title));
+}
+
+/** A button that asks first, then DELETEs `path` and takes its table row away; the server's refusal is shown. */
+export function removeButton(label, question, path) {
+  return el("button", { type: "button", class: "small danger", onclick: async (event) => {
+    if (!confirm(question)) return;
+    const row = event.target.closest("tr");
+    try { await api(path, { method: "DELETE" }); row.remove(); } catch (error) { alert(error.message); }
+  } }, label);
 }
 
 """####),

@@ -113,6 +113,15 @@ struct NotificationPeopleRoutes {
                 await server.audit(context, "notification.person.save", target: id, detail: "channels=\(saved.channels.joined(separator: ","))")
                 return .json(Self.encoded(saved))
             },
+            Endpoint(.delete, "/api/v1/me/notification-preferences", .requires(.readData), group: group,
+                     summary: "Delete your own notification preferences (policies and rosters naming you then reach nobody)",
+                     responses: [.empty(204, "Deleted"), .problem(404, "You had none"), .problem(403, "Only people have preferences, not API keys"),
+                                 NotificationRoutes.unavailable]) { _, context in
+                let id = try Self.person(context)
+                guard try await center().deletePerson(id, tenant: context.tenant) else { throw Problem.notFound("you have no notification preferences") }
+                await server.audit(context, "notification.person.delete", target: id, detail: "")
+                return Response(status: .noContent)
+            },
         ]
     }
 
