@@ -170,6 +170,45 @@ public struct EscalationStep: Sendable, Hashable, Codable {
     var audience: Audience { Audience(channels: channels, recipients: recipients) }
 }
 
+/// How a policy gathers the notices that come close together into one message per channel and
+/// person: the first waits `wait` for others of its group; later ones go at most every `interval`.
+public struct NotificationGrouping: Sendable, Hashable, Codable {
+    /// What notices are grouped by.
+    public enum Key: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The alarm's rule; its machine; the line (or area) the machine is in; its site; or everything the policy sends.
+        case rule, machine, line, site, everything
+    }
+
+    public var by: Key
+    public var wait: DurationText
+    public var interval: DurationText
+
+    public init(by: Key, wait: Int64, interval: Int64) {
+        self.by = by
+        self.wait = DurationText(wait)
+        self.interval = DurationText(interval)
+    }
+
+    /// The group a notice falls in.
+    func value(rule: String, machine: AssetPath) -> String {
+        let parts = machine.description.split(separator: "/")
+        switch by {
+        case .rule: return rule
+        case .machine: return machine.description
+        case .line: return parts.dropLast().joined(separator: "/")
+        case .site: return parts.first.map(String.init) ?? ""
+        case .everything: return ""
+        }
+    }
+
+    func validate() throws(ModelError) {
+        guard wait.milliseconds >= 1000, wait.milliseconds <= 3_600_000 else { throw ModelError(.invalid, "group.wait is 1s to 1h") }
+        guard interval.milliseconds >= wait.milliseconds, interval.milliseconds <= 86_400_000 else {
+            throw ModelError(.invalid, "group.interval is at least group.wait and at most 1d")
+        }
+    }
+}
+
 /// A routing rule: which alarm events, of which severity, where, go to which channels and people,
 /// worded how; reminders while nobody acknowledges, and an escalation chain.
 public struct NotificationPolicy: Sendable, Hashable, Codable {
@@ -190,6 +229,8 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     public var repeatEvery: DurationText?
     /// Who is told next when nobody acknowledges, by time since the alarm was raised.
     public var escalation: [EscalationStep] = []
+    /// Notices close together go as one message (not follow-ups, not MQTT: an andon light wants each state).
+    public var group: NotificationGrouping?
     /// The message text, with `{{variables}}` (see ``NotificationMessage/variables``); nil: the standard wording.
     public var template: String?
     public var enabled = true
@@ -197,7 +238,7 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     public static let defaultEvents = ["activated", "escalated", "unshelved", "unsuppressed", "in_service"]
 
     enum CodingKeys: String, CodingKey {
-        case id, name, scope, labels, events, channels, recipients, escalation, template, enabled
+        case id, name, scope, labels, events, channels, recipients, escalation, group, template, enabled
         case minimumSeverity = "minimum_severity", repeatEvery = "repeat_every"
     }
 
@@ -219,6 +260,7 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
         recipients = try container.decodeIfPresent([String].self, forKey: .recipients) ?? []
         repeatEvery = try container.decodeIfPresent(DurationText.self, forKey: .repeatEvery)
         escalation = try container.decodeIfPresent([EscalationStep].self, forKey: .escalation) ?? []
+        group = try container.decodeIfPresent(NotificationGrouping.self, forKey: .group)
         template = try container.decodeIfPresent(String.self, forKey: .template)
         enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
     }
@@ -241,6 +283,7 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
         if let scope { _ = try AssetSubtree(scope) }
         if let template { try NotificationMessage.checkTemplate(template) }
         if let repeatEvery, repeatEvery.milliseconds < 1000 { throw ModelError(.invalid, "repeat_every is at least 1s") }
+        try group?.validate()
         guard escalation.count <= 10 else { throw ModelError(.invalid, "an escalation chain has at most 10 steps") }
         var previous: Int64 = 0
         for (index, step) in escalation.enumerated() {

@@ -74,6 +74,26 @@ public struct NotificationMessage: Sendable {
         return Self.json(object)
     }
 
+    /// One message of several queued bodies of a channel of `kind` (a policy's group): Slack and
+    /// Teams get their texts one per line, e-mail one text after the other under a counting subject,
+    /// webhooks and the log `{"type": "alarm.group", "data": {"count": N, "items": [the bodies]}}`.
+    public static func combined(_ payloads: [String], for kind: NotificationChannel.Kind) -> String {
+        let bodies = payloads.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
+        let count = bodies.count
+        switch kind {
+        case .slack, .teams:
+            return json(["text": (["\(count) alarm notifications:"] + bodies.map { $0["text"] as? String ?? "" }).joined(separator: "\n")])
+        case .email:
+            let first = bodies.first?["subject"] as? String ?? ""
+            var mail: [String: Any] = ["subject": "\(count) alarm notifications: \(first)…",
+                                       "text": bodies.map { $0["text"] as? String ?? "" }.joined(separator: "\n\n――――\n\n")]
+            if let to = bodies.first?["to"] { mail["to"] = to }
+            return json(mail)
+        case .webhook, .mqtt, .log:
+            return json(["type": "alarm.group", "timestamp": bodies.first?["timestamp"] ?? "", "data": ["count": count, "items": bodies]])
+        }
+    }
+
     /// A test message for a channel of `kind`, as ``body(for:template:type:)`` would queue it.
     static func testBody(for kind: NotificationChannel.Kind, text: String, time: Int64) -> String {
         switch kind {

@@ -16,6 +16,8 @@ public final class NotificationRouter: NotificationRouting, Sendable {
     }
 
     private let tenants = Mutex<[TenantID: Tenant]>([:])
+    /// Open group windows: when each group's next message goes (by tenant, policy and group value).
+    private let windows = Mutex<[String: Int64]>([:])
     private let revisions = Atomic<UInt64>(1)
     private let baseURL: String
     private let clock: @Sendable () -> Int64
@@ -31,12 +33,29 @@ public final class NotificationRouter: NotificationRouting, Sendable {
     public func route(_ notice: AlarmNotice) -> [OutboxEntry] {
         let tenant = tenants.withLock { $0[notice.tenant] } ?? Tenant()
         let message = NotificationMessage(notice, baseURL: baseURL)
+        let now = clock()
         var delivery = Delivery(tenant: notice.tenant, config: tenant, message: message, type: "alarm." + notice.transition.kind.rawValue,
-                                severity: notice.transition.severity, now: clock())
+                                severity: notice.transition.severity, now: now)
         for policy in tenant.policies.values.sorted(by: { $0.id < $1.id }) where policy.matches(notice) {
-            delivery.send(to: policy.audience, template: policy.template)
+            let group = policy.group.map { grouping in
+                let key = [notice.tenant.rawValue, policy.id, grouping.value(rule: notice.rule.id, machine: notice.machine)].joined(separator: "|")
+                return Delivery.Group(key: key, due: window(key, grouping, now: now))
+            }
+            delivery.send(to: policy.audience, template: policy.template, group: group)
         }
         return delivery.entries
+    }
+
+    /// When a group's next message goes: an open window's time, else a new window `wait` from now,
+    /// but not sooner than `interval` after the group's last message.
+    private func window(_ key: String, _ grouping: NotificationGrouping, now: Int64) -> Int64 {
+        windows.withLock { windows in
+            if let due = windows[key], due > now { return due }
+            let due = max(now + grouping.wait.milliseconds, (windows[key] ?? .min / 2) + grouping.interval.milliseconds)
+            if windows.count >= 10_000 { windows = windows.filter { $0.value + 86_400_000 > now } }
+            windows[key] = due
+            return due
+        }
     }
 
     public func followUps(_ standing: StandingAlarm, progress: inout FollowUpProgress, now: Int64) -> [OutboxEntry] {
@@ -136,8 +155,14 @@ struct Delivery {
         self.now = now
     }
 
-    mutating func send(to audience: Audience, template: String?) {
-        for id in audience.channels { add(channel: id, person: nil, due: now, template: template) }
+    /// A policy's group: rows with its key (per channel and person) go together at `due`.
+    struct Group {
+        var key: String
+        var due: Int64
+    }
+
+    mutating func send(to audience: Audience, template: String?, group: Group? = nil) {
+        for id in audience.channels { add(channel: id, person: nil, due: now, template: template, group: group) }
         for text in audience.recipients {
             var person: String
             var due = now
@@ -153,16 +178,20 @@ struct Delivery {
             guard let preferences = config.people[person] else { unreachable("user:" + person, "\(person) has no notification preferences"); continue }
             guard let personal = preferences.due(severity, now: now) else { continue }
             due = max(due, personal)
-            for id in preferences.channels { add(channel: id, person: preferences, due: due, template: template) }
+            for id in preferences.channels { add(channel: id, person: preferences, due: due, template: template, group: group) }
         }
     }
 
-    private mutating func add(channel id: String, person: NotificationPerson?, due: Int64, template: String?) {
-        guard seen.insert(id + "\u{0}" + (person?.id ?? "")).inserted, let channel = config.channels[id], channel.enabled else { return }
+    private mutating func add(channel id: String, person: NotificationPerson?, due: Int64, template: String?, group: Group?) {
+        let target = id + "\u{0}" + (person?.id ?? "")
+        guard seen.insert(target).inserted, let channel = config.channels[id], channel.enabled else { return }
         let to = channel.kind == .email ? person?.address : nil
-        entries.append(OutboxEntry(tenant: tenant, channel: id, recipient: person?.id, messageID: NotificationRouter.messageID(), eventType: type,
+        // MQTT is never grouped: an andon light or a PLC wants every state as it comes.
+        let group = channel.kind == .mqtt ? nil : group
+        entries.append(OutboxEntry(tenant: tenant, channel: id, recipient: person?.id, groupKey: group.map { $0.key + "|" + id + "|" + (person?.id ?? "") },
+                                   messageID: NotificationRouter.messageID(), eventType: type,
                                    payload: message.body(for: channel.kind, template: template, type: type, to: to), createdAt: now,
-                                   nextAttemptAt: due))
+                                   nextAttemptAt: max(due, group?.due ?? due)))
     }
 
     private mutating func unreachable(_ recipient: String, _ reason: String) {

@@ -247,52 +247,64 @@ public final class Notifier: Service, Sendable {
     }
 
     /// Delivers due rows, a few at a time; each outcome is written before the next batch is read.
+    /// Rows of one group (a policy's grouping) go as one message.
     func deliver(_ entries: [OutboxEntry], client: HTTPClient) async {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
-            for entry in entries {
+            for batch in Self.batches(entries) {
                 if running == configuration.concurrency {
                     await group.next()
                     running -= 1
                 }
-                group.addTask { await self.attempt(entry, client: client) }
+                group.addTask { await self.attempt(batch, client: client) }
                 running += 1
             }
         }
     }
 
-    private func attempt(_ entry: OutboxEntry, client: HTTPClient) async {
+    /// The rows in sending order: each ungrouped row alone, grouped rows together under their first.
+    static func batches(_ entries: [OutboxEntry]) -> [[OutboxEntry]] {
+        var batches: [[OutboxEntry]] = []
+        var index: [String: Int] = [:]
+        for entry in entries {
+            if let key = entry.groupKey, let at = index[key] {
+                batches[at].append(entry)
+            } else {
+                if let key = entry.groupKey { index[key] = batches.count }
+                batches.append([entry])
+            }
+        }
+        return batches
+    }
+
+    /// One attempt for a row, or for a group's rows as one message; the outcome is recorded on each row.
+    private func attempt(_ batch: [OutboxEntry], client: HTTPClient) async {
+        guard var entry = batch.first else { return }
+        if batch.count > 1, let kind = router.channel(entry.channel, tenant: entry.tenant)?.kind {
+            entry.payload = NotificationMessage.combined(batch.map(\.payload), for: kind)
+            entry.eventType = "alarm.group"
+            // The same rows retried make the same id (receivers deduplicate by it); another set makes another.
+            entry.messageID = batch[0].messageID + "_\(batch.count)"
+        }
         let started = ContinuousClock.now
         let outcome = await send(entry, client: client)
         let now = Timestamp.now().millisecondsSinceEpoch
         let elapsed = started.duration(to: .now)
-        var next = entry
-        next.attempts += 1
-        next.lastError = outcome.error
-        switch outcome.verdict {
-        case .delivered:
-            next.status = .delivered
-            next.deliveredAt = now
-        case .gone:
-            next.status = .dead
-            await disable(entry.channel, tenant: entry.tenant, reason: "the endpoint answered 410 Gone")
-        case .retry(let retryAfter):
-            if let due = configuration.schedule.next(after: next.attempts, now: now, retryAfter: retryAfter, jitter: .random(in: -1...1)) {
-                next.nextAttemptAt = due
-            } else {
-                next.status = .dead
+        let jitter = Double.random(in: -1...1)   // one for the group: its rows stay together on retries
+        if case .gone = outcome.verdict { await disable(entry.channel, tenant: entry.tenant, reason: "the endpoint answered 410 Gone") }
+        for row in batch {
+            let next = outcome.applied(to: row, now: now, schedule: configuration.schedule, jitter: jitter)
+            if next.status == .dead, case .retry = outcome.verdict {
                 logger.warning("notification is a dead letter after its last attempt", metadata: [
-                    "notification.id": "\(entry.id)", "notification.channel": "\(entry.channel)", "error": "\(outcome.error ?? "")"])
+                    "notification.id": "\(row.id)", "notification.channel": "\(row.channel)", "error": "\(outcome.error ?? "")"])
             }
-        case .dead:
-            next.status = .dead
-        }
-        let attempt = DeliveryAttempt(outbox: entry.id, time: now, statusCode: outcome.statusCode, error: outcome.error,
-                                      durationMilliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-        do {
-            try await store.recordAttempt(attempt, entry: next)
-        } catch {
-            logger.error("a delivery's outcome could not be stored; it will be tried again", metadata: ["error": "\(error)"])
+            let attempt = DeliveryAttempt(outbox: row.id, time: now, statusCode: outcome.statusCode, error: outcome.error,
+                                          durationMilliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            do {
+                try await store.recordAttempt(attempt, entry: next)
+            } catch {
+                logger.error("a delivery's outcome could not be stored; it will be tried again", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -301,6 +313,27 @@ public final class Notifier: Service, Sendable {
         var verdict: Verdict
         var statusCode: Int?
         var error: String?
+
+        /// The row after this attempt: delivered, dead, or due again on the schedule.
+        func applied(to row: OutboxEntry, now: Int64, schedule: RetrySchedule, jitter: Double) -> OutboxEntry {
+            var next = row
+            next.attempts += 1
+            next.lastError = error
+            switch verdict {
+            case .delivered:
+                next.status = .delivered
+                next.deliveredAt = now
+            case .gone, .dead:
+                next.status = .dead
+            case .retry(let retryAfter):
+                if let due = schedule.next(after: next.attempts, now: now, retryAfter: retryAfter, jitter: jitter) {
+                    next.nextAttemptAt = due
+                } else {
+                    next.status = .dead
+                }
+            }
+            return next
+        }
     }
 
     private func send(_ entry: OutboxEntry, client: HTTPClient) async -> Outcome {

@@ -38,6 +38,8 @@ public struct OutboxEntry: Hashable, Sendable {
     public var channel: String
     /// The person it goes to (their sign-in e-mail); nil: the channel's own audience.
     public var recipient: String?
+    /// Rows with the same group key that fall due together are sent as one message (a policy's grouping).
+    public var groupKey: String?
     /// The message id receivers deduplicate by (`webhook-id`): `msg_…`, the same on every attempt.
     public var messageID: String
     public var eventType: String
@@ -50,12 +52,13 @@ public struct OutboxEntry: Hashable, Sendable {
     public var lastError: String?
     public var deliveredAt: Int64?
 
-    public init(id: Int64 = 0, tenant: TenantID, channel: String, recipient: String? = nil, messageID: String, eventType: String, payload: String, createdAt: Int64,
+    public init(id: Int64 = 0, tenant: TenantID, channel: String, recipient: String? = nil, groupKey: String? = nil, messageID: String, eventType: String, payload: String, createdAt: Int64,
                 status: Status = .pending, attempts: Int = 0, nextAttemptAt: Int64, lastError: String? = nil, deliveredAt: Int64? = nil) {
         self.id = id
         self.tenant = tenant
         self.channel = channel
         self.recipient = recipient
+        self.groupKey = groupKey
         self.messageID = messageID
         self.eventType = eventType
         self.payload = payload

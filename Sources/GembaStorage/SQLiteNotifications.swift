@@ -34,12 +34,12 @@ extension SQLiteStore: NotificationStore {
     static func enqueue(_ entries: [OutboxEntry], _ db: Database) throws {
         guard !entries.isEmpty else { return }
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO notification_outbox (tenant, channel, recipient, message_id, event_type, payload, created_ms, status, attempts,
-                                             next_attempt_ms, last_error)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO notification_outbox (tenant, channel, recipient, group_key, message_id, event_type, payload, created_ms, status,
+                                             attempts, next_attempt_ms, last_error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for entry in entries {
-            try insert.execute(arguments: [entry.tenant.rawValue, entry.channel, entry.recipient, entry.messageID, entry.eventType, entry.payload,
+            try insert.execute(arguments: [entry.tenant.rawValue, entry.channel, entry.recipient, entry.groupKey, entry.messageID, entry.eventType, entry.payload,
                                            entry.createdAt, entry.status.rawValue, entry.attempts, entry.nextAttemptAt, entry.lastError])
         }
     }
@@ -119,7 +119,7 @@ extension SQLiteStore: NotificationStore {
 
     private static func outbox(from row: Row) -> OutboxEntry? {
         guard let tenant = TenantID(row["tenant"]), let status = OutboxEntry.Status(rawValue: row["status"]) else { return nil }
-        return OutboxEntry(id: row["id"], tenant: tenant, channel: row["channel"], recipient: row["recipient"], messageID: row["message_id"], eventType: row["event_type"],
+        return OutboxEntry(id: row["id"], tenant: tenant, channel: row["channel"], recipient: row["recipient"], groupKey: row["group_key"], messageID: row["message_id"], eventType: row["event_type"],
                            payload: row["payload"], createdAt: row["created_ms"], status: status, attempts: row["attempts"],
                            nextAttemptAt: row["next_attempt_ms"], lastError: row["last_error"], deliveredAt: row["delivered_ms"])
     }

@@ -219,6 +219,7 @@ enum SQLiteSchema {
         migrator.registerMigration("v5-notification-people") { db in
             try db.execute(sql: """
                 ALTER TABLE notification_outbox ADD COLUMN recipient TEXT;
+                ALTER TABLE notification_outbox ADD COLUMN group_key TEXT;
                 CREATE TABLE notification_roster (
                     tenant TEXT NOT NULL,
                     id TEXT NOT NULL,

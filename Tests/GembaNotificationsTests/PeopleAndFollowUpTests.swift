@@ -1,6 +1,6 @@
 import Foundation
 import GembaCore
-import GembaNotifications
+@testable import GembaNotifications
 import GembaRules
 import GembaStorage
 import Testing
@@ -222,5 +222,50 @@ import Testing
         engine.tick(now: Self.start + 90 * Self.minute)
         try await engine.flush()
         #expect(try await sent().count == 3, "nothing after the acknowledgement")
+    }
+}
+
+/// Grouping: notices close together leave as one message per channel and person.
+@Suite struct GroupingTests {
+    static let start: Int64 = 1_796_191_200_000
+
+    static func notice(_ machine: String, rule: String = "hot") throws -> AlarmNotice {
+        let rule = AlarmRule(id: rule, name: "Hot", text: "", expression: try RuleParser.parse("t > 85"), severity: .high)
+        let transition = AlarmTransition(kind: .activated, time: start, from: .normal, to: .activeUnacknowledged, severity: .high, value: 90,
+                                         actor: nil, comment: nil, notify: true)
+        return AlarmNotice(tenant: .default, rule: rule, machine: try AssetPath(machine), transition: transition)
+    }
+
+    @Test func noticesOfOneLineShareAWindowAndTheNextWaitsForTheInterval() async throws {
+        let clock = ManualTime(Self.start)
+        let router = NotificationRouter(baseURL: "https://gemba.example", clock: { clock.now })
+        let notifier = try NotificationTests.notifier(router)
+        _ = try await notifier.save(NotificationChannel(id: "ops", name: "Ops", kind: .log, url: nil), tenant: .default)
+        var policy = NotificationPolicy(id: "line", name: "Line", channels: ["ops"])
+        policy.group = NotificationGrouping(by: .line, wait: 30_000, interval: 300_000)
+        _ = try await notifier.save(policy, tenant: .default)
+        let first = router.route(try Self.notice("plant1/line1/cnc-1"))
+        clock.now += 10_000
+        let second = router.route(try Self.notice("plant1/line1/cnc-2"))
+        let otherLine = router.route(try Self.notice("plant1/line2/cnc-3"))
+        #expect(first[0].nextAttemptAt == Self.start + 30_000 && second[0].nextAttemptAt == Self.start + 30_000)
+        #expect(first[0].groupKey == second[0].groupKey && first[0].groupKey != otherLine[0].groupKey)
+        #expect(otherLine[0].nextAttemptAt == Self.start + 40_000)
+        // After the window's message, the group's next one waits for the interval.
+        clock.now = Self.start + 31_000
+        #expect(router.route(try Self.notice("plant1/line1/cnc-1"))[0].nextAttemptAt == Self.start + 330_000)
+        let batches = Notifier.batches(first + otherLine + second)
+        #expect(batches.map(\.count) == [2, 1])
+        let combined = NotificationMessage.combined(batches[0].map(\.payload), for: .webhook)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(combined.utf8)) as? [String: Any])
+        #expect(body["type"] as? String == "alarm.group" && (body["data"] as? [String: Any])?["count"] as? Int == 2)
+        let mail = NotificationMessage.combined([#"{"subject": "A", "text": "a", "to": ["x@y.example"]}"#, #"{"subject": "B", "text": "b"}"#], for: .email)
+        #expect(mail.contains(#""subject":"2 alarm notifications: A…""#) && mail.contains("x@y.example"))
+    }
+
+    /// A time the test moves by hand (read by the router under its own calls only).
+    final class ManualTime: @unchecked Sendable {
+        var now: Int64
+        init(_ now: Int64) { self.now = now }
     }
 }

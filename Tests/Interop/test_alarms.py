@@ -271,3 +271,30 @@ def test_an_active_delay_survives_kill_9_and_fires_once(gemba, receiver):
     assert len(activations) == 1, journal
     assert abs(activations[0]["time"] - (first["ts"] + 4000)) <= 300, (activations[0]["time"] - first["ts"])
     assert len([body for _, _, body, _ in receiver.received if body["type"] == "alarm.activated"]) == 1
+
+
+def test_a_grouped_policy_sends_one_signed_message_for_a_line_and_retries_it_whole(gemba, receiver):
+    """Three machines of one line overheat within the group's wait: one webhook carries all three,
+    verified by standardwebhooks; the receiver's 500 makes the whole group retry under one id."""
+    webhook_setup(gemba, receiver)
+    status, policy = gemba.call("PUT", "/api/v1/notification-policies/all", {
+        "name": "All", "channels": ["ops"], "events": ["activated"], "group": {"by": "line", "wait": "2s", "interval": "1m"}})
+    assert status == 200, policy
+    receiver.script = [500, 200]
+    for machine in ["plant1/line7/cnc-1", "plant1/line7/cnc-2", "plant1/line7/cnc-3"]:
+        heat(gemba, machine)
+    wait_for(lambda: len(receiver.received) >= 2, what="the group, sent and retried")
+    first, second = receiver.received[0], receiver.received[1]
+    assert first[3] and second[3], "each attempt verifies with standardwebhooks"
+    assert first[1] == second[1], "one message id across the retry"
+    body = second[2]
+    assert body["type"] == "alarm.group" and body["data"]["count"] == 3
+    assert sorted(item["data"]["machine"] for item in body["data"]["items"]) == ["plant1/line7/cnc-1", "plant1/line7/cnc-2", "plant1/line7/cnc-3"]
+
+    def all_delivered():
+        items = gemba.call("GET", "/api/v1/notifications?status=delivered")[1]["items"]
+        return items if len(items) == 3 else None
+
+    delivered = wait_for(all_delivered, what="all three rows delivered")
+    assert all(d["attempts"] == 2 for d in delivered)
+    assert len(receiver.received) == 2, "one message per attempt, not one per alarm"

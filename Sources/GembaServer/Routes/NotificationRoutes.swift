@@ -229,15 +229,18 @@ extension NotificationRoutes {
         ("escalation", .array(.object(["after": AlarmRoutes.duration, "channels": .array(AlarmRoutes.ruleID, maxItems: 20), "recipients": recipients],
                                       optional: ["channels", "recipients"]).described("Told when still unacknowledged this long after the alarm was raised"),
                               maxItems: 10)),
+        ("group", Schema.object(["by": .oneOf(NotificationGrouping.Key.allCases.map(\.rawValue)), "wait": AlarmRoutes.duration,
+                                 "interval": AlarmRoutes.duration])
+            .described("Notices of one rule, machine, line, site or of everything, close together, go as one message: the first waits `wait` (1s–1h), later ones go at most every `interval`")),
         ("template", Schema.string(maxLength: 2000).described("Text with {{severity}}, {{rule_name}}, {{machine}}, {{tag}}, {{value}}, {{threshold}}, {{link}}, …")),
         ("enabled", .boolean),
     ]
     static let recipients = Schema.array(.string(pattern: "^(user:.+@.+|roster:[A-Za-z0-9_-]{1,64})$"), maxItems: 20)
         .described("People (user:<sign-in e-mail>) and rosters (roster:<id>, whoever is on call), reached through their preferences")
     static let policyInput = Schema.object(policyMembers, optional: ["id", "minimum_severity", "scope", "labels", "events", "channels", "recipients",
-                                                                     "repeat_every", "escalation", "template", "enabled"])
+                                                                     "repeat_every", "escalation", "group", "template", "enabled"])
         .named("NotificationPolicyInput")
-    static let policy = Schema.object(policyMembers, optional: ["scope", "template", "repeat_every"]).named("NotificationPolicy")
+    static let policy = Schema.object(policyMembers, optional: ["scope", "template", "repeat_every", "group"]).named("NotificationPolicy")
     static let delivery = Schema.object([
         "id": .integer(minimum: 1),
         "channel": Schema.string(minLength: 1).described("The channel's id; for a recipient nobody could reach, the recipient"),
