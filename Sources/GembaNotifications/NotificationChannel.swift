@@ -54,7 +54,7 @@ public struct NotificationChannel: Sendable, Hashable {
 
     /// Checks the id, name and each kind's settings.
     public func validate() throws(ModelError) {
-        try NotificationConfig.checkID(id, what: "channel")
+        try ConfigurationID.check(id, what: "channel")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a channel's name is 1–200 characters") }
         guard kind == .email || email == nil else { throw ModelError(.invalid, "only an email channel has email settings") }
         guard kind == .mqtt || mqtt == nil else { throw ModelError(.invalid, "only an mqtt channel has mqtt settings") }
@@ -136,11 +136,11 @@ public struct Audience: Sendable, Hashable, Codable {
 
     func validate(_ what: String) throws(ModelError) {
         guard channels.count <= 20, recipients.count <= 20 else { throw ModelError(.invalid, "\(what) names at most 20 channels and 20 recipients") }
-        for id in channels { try NotificationConfig.checkID(id, what: "channel") }
+        for id in channels { try ConfigurationID.check(id, what: "channel") }
         for text in recipients {
             switch Recipient(text) {
             case .person(let id)?: try NotificationPerson.checkAddress(id, what: "\(what): \(text)")
-            case .roster(let id)?: try NotificationConfig.checkID(id, what: "roster")
+            case .roster(let id)?: try ConfigurationID.check(id, what: "roster")
             case nil: throw ModelError(.invalid, "\(what): a recipient is user:<sign-in e-mail> or roster:<id>, not \"\(text)\"")
             }
         }
@@ -272,7 +272,7 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     var allChannels: [String] { channels + escalation.flatMap(\.channels) }
 
     public func validate() throws(ModelError) {
-        try NotificationConfig.checkID(id, what: "policy")
+        try ConfigurationID.check(id, what: "policy")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a policy's name is 1–200 characters") }
         guard !audience.isEmpty else { throw ModelError(.invalid, "a policy names at least one channel or recipient") }
         try audience.validate("the policy")
@@ -313,10 +313,3 @@ public struct NotificationPolicy: Sendable, Hashable, Codable {
     }
 }
 
-enum NotificationConfig {
-    static func checkID(_ id: String, what: String) throws(ModelError) {
-        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
-            throw ModelError(.invalid, "a \(what) id is 1–64 of A-Z a-z 0-9 - _")
-        }
-    }
-}

@@ -48,9 +48,7 @@ public struct AlarmRule: Hashable, Sendable {
 
     /// Checks what the syntax cannot: a usable id, delays, escalation in order.
     public func validate() throws(ModelError) {
-        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
-            throw ModelError(.invalid, "a rule id is 1–64 of A-Z a-z 0-9 - _")
-        }
+        try ConfigurationID.check(id, what: "rule")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a rule's name is 1–200 characters") }
         guard longestShelve > 0, longestShelve <= 7 * 86_400_000 else {
             throw ModelError(.invalid, "the longest shelve is between 1 second and 7 days")
@@ -74,6 +72,15 @@ public struct EscalationStage: Hashable, Sendable {
         self.after = after
         self.severity = severity
         self.when = when
+    }
+}
+
+/// The ids people give rules, channels, policies and rosters: 1–64 of A-Z a-z 0-9 - _ (safe in a path).
+public enum ConfigurationID {
+    public static func check(_ id: String, what: String) throws(ModelError) {
+        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
+            throw ModelError(.invalid, "a \(what) id is 1–64 of A-Z a-z 0-9 - _")
+        }
     }
 }
 

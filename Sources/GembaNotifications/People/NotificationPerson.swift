@@ -47,7 +47,7 @@ public struct NotificationPerson: Sendable, Hashable, Codable {
         try NotificationPerson.checkAddress(id, what: "a person's id (their sign-in e-mail)")
         if let email { try NotificationPerson.checkAddress(email, what: "email") }
         guard channels.count <= 10 else { throw ModelError(.invalid, "a person is reached by at most 10 channels") }
-        for id in channels { try NotificationConfig.checkID(id, what: "channel") }
+        for id in channels { try ConfigurationID.check(id, what: "channel") }
     }
 
     /// When a message of `severity` at `now` may go to this person: at once, later (quiet hours), or nil: not at all.

@@ -67,7 +67,7 @@ public struct OnCallRoster: Sendable, Hashable, Codable {
     public var everyone: Set<String> { Set(people + [holidayCover].compactMap { $0 } + overrides.map(\.person)) }
 
     public func validate() throws(ModelError) {
-        try NotificationConfig.checkID(id, what: "roster")
+        try ConfigurationID.check(id, what: "roster")
         guard !name.isEmpty, name.count <= 200 else { throw ModelError(.invalid, "a roster's name is 1–200 characters") }
         guard TimeZone(identifier: timeZone) != nil else { throw ModelError(.invalid, "time_zone \"\(timeZone)\" is not a time zone (Europe/Berlin, UTC, …)") }
         guard !people.isEmpty, people.count <= 100 else { throw ModelError(.invalid, "a roster has 1–100 people") }

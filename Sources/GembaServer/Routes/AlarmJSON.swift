@@ -194,9 +194,7 @@ extension AlarmRoutes {
     }
 
     static func checkID(_ id: String) throws {
-        guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy({ AssetPath.isAllowed($0) && $0 != UInt8(ascii: ".") }) else {
-            throw Problem.badRequest("a rule id is 1–64 of A-Z a-z 0-9 - _")
-        }
+        do { try ConfigurationID.check(id, what: "rule") } catch { throw Problem.badRequest(error.message) }
     }
 
     static func scope(_ text: String) throws -> AssetSubtree {
