@@ -141,39 +141,54 @@ public final class AlarmEngine: Sendable {
 
     // MARK: Samples and clock
 
-    /// Evaluates the rules that read these samples' tags.
+    /// Evaluates the rules that read these samples' tags. Consecutive samples of one machine (a
+    /// message's tags) are evaluated on its entry in place, with one look-up of the machine.
     public func accepted(_ samples: some Sequence<(key: SeriesKey, sample: Sample)>) {
         state.withLock { state in
-            for (key, sample) in samples {
-                guard state.rules[key.tenant]?.isEmpty == false else { continue }
-                let machineKey = MachineKey(tenant: key.tenant, machine: key.machine)
-                let time = sample.time.millisecondsSinceEpoch
-                if state.machines[machineKey] == nil {
+            var iterator = samples.makeIterator()
+            var next = iterator.next()
+            while let first = next {
+                let tenant = first.key.tenant
+                guard let rules = state.rules[tenant], !rules.isEmpty else {
+                    next = iterator.next()
+                    continue
+                }
+                let machineKey = MachineKey(tenant: tenant, machine: first.key.machine)
+                if state.machines.index(forKey: machineKey) == nil {   // (comparing the entry with nil would copy it)
+                    let time = first.sample.time.millisecondsSinceEpoch
                     state.machines[machineKey] = Watched(watchingSince: time, clock: time)
                 }
-                if state.machines[machineKey]!.tags.insert(key.tag).inserted { attachRules(to: machineKey, in: &state) }
-                guard let rules = state.rules[key.tenant] else { continue }
-                let readers = state.readers[key.tenant]?[key.tag] ?? []
-                var outcomes: [(id: String, entries: [AlarmTransition])] = []
+                if state.machines[machineKey]!.tags.insert(first.key.tag).inserted { attachRules(to: machineKey, in: &state) }
+                let readers = state.readers[tenant] ?? [:]
                 var changed: [String] = []
+                var outcomes: [(id: String, entries: [AlarmTransition])] = []
                 var followUps: [OutboxEntry] = []
-                // One look-up of the machine; its rules are evaluated on the entry in place.
-                modify(&state.machines[machineKey]!) { watched in
-                    guard watched.signals.record(tag: key.tag, sample) else { return }
-                    watched.clock = max(watched.clock, time)
-                    // The state tag also drives suppression by design: every rule of the machine reads it.
-                    let ids = key.tag == Condition.stateTag ? Array(watched.instances.keys) : readers
-                    for id in ids {
-                        guard let rule = rules[id], let outcome = evaluate(rule, &watched, on: machineKey, sampled: true) else { continue }
-                        if outcome.changed { changed.append(id) }
-                        if !outcome.entries.isEmpty { outcomes.append((id, outcome.entries)) }
-                        followUps += outcome.followUps
+                next = modify(&state.machines[machineKey]!) { watched -> (key: SeriesKey, sample: Sample)? in
+                    var current = first
+                    while true {
+                        let (key, sample) = current
+                        if watched.signals.record(tag: key.tag, sample) {
+                            watched.clock = max(watched.clock, sample.time.millisecondsSinceEpoch)
+                            // The state tag also drives suppression by design: every rule of the machine reads it.
+                            let ids = key.tag == Condition.stateTag ? Array(watched.instances.keys) : readers[key.tag] ?? []
+                            for id in ids {
+                                guard let rule = rules[id], let outcome = evaluate(rule, &watched, on: machineKey, sampled: true) else { continue }
+                                if outcome.changed { changed.append(id) }
+                                if !outcome.entries.isEmpty { outcomes.append((id, outcome.entries)) }
+                                followUps += outcome.followUps
+                            }
+                        }
+                        // The next sample joins while it is this machine's and of a tag it already has.
+                        guard let upcoming = iterator.next() else { return nil }
+                        guard upcoming.key.tenant == tenant, upcoming.key.machine == machineKey.machine, watched.tags.contains(upcoming.key.tag)
+                        else { return upcoming }
+                        current = upcoming
                     }
                 }
                 if !followUps.isEmpty { queue(followUps, in: &state) }
-                for id in changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
+                for id in changed { state.changed.insert(InstanceKey(tenant: tenant, rule: id, machine: machineKey.machine)) }
                 for (id, entries) in outcomes {
-                    record(entries, rule: rules[id]!, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state)
+                    record(entries, rule: rules[id]!, key: InstanceKey(tenant: tenant, rule: id, machine: machineKey.machine), in: &state)
                 }
             }
         }

@@ -12,17 +12,24 @@ public struct MachineSignals: Sendable {
 
     public init() {}
 
-    /// Keeps trailing samples of `tag` for `span` milliseconds (the longest window any rule reads).
+    /// Keeps trailing samples of `tag` for `span` milliseconds (the longest window any rule reads);
+    /// a span of 0 keeps none.
     public mutating func keepWindow(of tag: String, span: Int64) {
+        guard span > 0 else { return }
         windows[tag, default: TrailingWindow(span: span)].span = max(windows[tag]?.span ?? 0, span)
     }
 
     /// Records a sample; one older than the tag's newest changes nothing and answers false (late or repeated data).
     @discardableResult
     public mutating func record(tag: String, _ sample: Sample) -> Bool {
-        if let newest = latest[tag], newest.time > sample.time { return false }
-        latest[tag] = sample
-        if let number = sample.value.numeric, sample.quality != .bad {
+        // One hash of the tag for a known one: the newest is compared and replaced in place.
+        if let index = latest.index(forKey: tag) {
+            guard latest.values[index].time <= sample.time else { return false }
+            latest.values[index] = sample
+        } else {
+            latest[tag] = sample
+        }
+        if !windows.isEmpty, let number = sample.value.numeric, sample.quality != .bad {
             windows[tag]?.append(time: sample.time.millisecondsSinceEpoch, value: number)
         }
         return true
