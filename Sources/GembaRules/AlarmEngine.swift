@@ -40,8 +40,10 @@ public final class AlarmEngine: Sendable {
         var machine: AssetPath
     }
 
-    /// One watched machine: what it reported and the rules watching it.
+    /// One watched machine (or, for rules on line and site KPIs, a line or site): what it reported
+    /// and the rules watching it.
     struct Watched: Sendable {
+        var level = Operand.KPILevel.machine
         var signals = MachineSignals()
         var metadata: [String: String] = [:]
         var kpis: [Operand.KPI: Double] = [:]
@@ -116,10 +118,10 @@ public final class AlarmEngine: Sendable {
             }
             let decoder = JSONDecoder()
             for row in stored {
-                guard let machine = try? AssetPath(row.machine), state.rules[row.tenant]?[row.rule] != nil,
+                guard let machine = try? AssetPath(row.machine), let rule = state.rules[row.tenant]?[row.rule],
                       let instance = try? decoder.decode(RuleInstance.self, from: Data(row.state.utf8)) else { continue }
                 let key = MachineKey(tenant: row.tenant, machine: machine)
-                state.machines[key, default: Watched(watchingSince: now, clock: now)].instances[row.rule] = instance
+                state.machines[key, default: Watched(level: rule.expression.level, watchingSince: now, clock: now)].instances[row.rule] = instance
             }
             for tenant in state.rules.keys { index(tenant, in: &state) }
             for key in Array(state.machines.keys) {
@@ -267,18 +269,46 @@ public final class AlarmEngine: Sendable {
         return !deliveries.isEmpty
     }
 
-    /// Machines with a rule that reads the current shift's KPIs, for the engine's owner to refresh them.
-    public func machinesReadingKPIs() -> [(tenant: TenantID, machine: AssetPath)] {
+    /// The assets whose current-shift KPIs rules read, for the engine's owner to refresh them: machines
+    /// with a rule on their own KPIs, and the lines and sites (with their machines) a rule on line or
+    /// site KPIs watches.
+    public func assetsReadingKPIs() -> [(tenant: TenantID, asset: AssetPath, level: Operand.KPILevel, machines: [AssetPath])] {
         state.withLock { state in
-            state.machines.compactMap { key, watched in
-                watched.instances.keys.contains { state.rules[key.tenant]?[$0]?.expression.readsKPIs == true } ? (key.tenant, key.machine) : nil
+            var assets: [(tenant: TenantID, asset: AssetPath, level: Operand.KPILevel, machines: [AssetPath])] = []
+            var groups: [MachineKey: (level: Operand.KPILevel, machines: [AssetPath])] = [:]
+            for (key, watched) in state.machines where watched.level == .machine {
+                if watched.instances.keys.contains(where: { state.rules[key.tenant]?[$0]?.expression.readsKPIs == true }) {
+                    assets.append((key.tenant, key.machine, .machine, [key.machine]))
+                }
+                for level in [Operand.KPILevel.line, .site] {
+                    guard let asset = level.asset(of: key.machine),
+                          state.rules[key.tenant]?.values.contains(where: { $0.enabled && $0.expression.level == level && $0.watches(asset) { _ in false } }) == true
+                    else { continue }
+                    groups[MachineKey(tenant: key.tenant, machine: asset), default: (level, [])].machines.append(key.machine)
+                }
             }
+            for (key, group) in groups { assets.append((key.tenant, key.machine, group.level, group.machines.sorted())) }
+            return assets
         }
     }
 
-    /// Sets a machine's current-shift KPIs (fractions) and evaluates the rules that read them.
-    public func setKPIs(_ kpis: [Operand.KPI: Double], tenant: TenantID, machine: AssetPath) {
-        update(tenant: tenant, machine: machine) { $0.kpis = kpis } affects: { $0.expression.readsKPIs }
+    /// Sets an asset's current-shift KPIs (fractions) and evaluates the rules that read them; a line or
+    /// site is watched from its first KPIs on (its rules attach then).
+    public func setKPIs(_ kpis: [Operand.KPI: Double], tenant: TenantID, asset: AssetPath, level: Operand.KPILevel = .machine,
+                        now: Int64 = Timestamp.now().millisecondsSinceEpoch) {
+        if level != .machine {
+            state.withLock { state in
+                let key = MachineKey(tenant: tenant, machine: asset)
+                guard state.machines.index(forKey: key) == nil else { return }
+                state.machines[key] = Watched(level: level, watchingSince: now, clock: now)
+            }
+        }
+        update(tenant: tenant, machine: asset) { watched in
+            watched.kpis = kpis
+            // A line or site has no samples: its rules' time is the time of its KPIs.
+            if watched.level != .machine { watched.clock = max(watched.clock, now) }
+        } affects: { $0.expression.readsKPIs }
+        if level != .machine { state.withLock { attachRules(to: MachineKey(tenant: tenant, machine: asset), in: &$0) } }
     }
 
     /// Sets a machine's asset metadata (per-machine thresholds) and evaluates its rules.
@@ -417,7 +447,7 @@ public final class AlarmEngine: Sendable {
     /// Gives a machine an instance of every rule that watches it and has none yet.
     private func attachRules(to key: MachineKey, in state: inout State) {
         guard let rules = state.rules[key.tenant], let watched = state.machines[key] else { return }
-        for rule in rules.values where rule.enabled && watched.instances[rule.id] == nil
+        for rule in rules.values where rule.enabled && watched.instances[rule.id] == nil && rule.expression.level == watched.level
             && rule.watches(key.machine, hasTag: watched.tags.contains) {
             state.machines[key]!.instances[rule.id] = RuleInstance(rule: rule)
             for tag in rule.expression.tags { state.machines[key]!.signals.keepWindow(of: tag, span: rule.expression.longestWindow) }

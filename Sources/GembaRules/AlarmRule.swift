@@ -57,9 +57,29 @@ public struct AlarmRule: Hashable, Sendable {
             throw ModelError(.invalid, "chattering needs at least 2 activations in a positive window")
         }
         if let scope { _ = try AssetSubtree(scope) }
+        try checkLevel()
         for stage in escalation where stage.after <= 0 && stage.when == nil {
             throw ModelError(.invalid, "an escalation stage needs \"after\" longer than 0 or a \"when\" condition")
         }
+    }
+}
+
+extension AlarmRule {
+    /// A rule on a line's or site's KPIs has one alarm per line or site: it reads nothing of a single
+    /// machine (tags, state, metadata, its own shift KPIs), and only one level's KPIs.
+    func checkLevel() throws(ModelError) {
+        let level = expression.level
+        guard level != .machine else { return }
+        let stages = escalation.compactMap(\.when).flatMap(\.operands)
+        for operand in expression.operands + stages {
+            switch operand {
+            case .literal: continue
+            case .kpi(_, let other) where other == level: continue
+            default:
+                throw ModelError(.invalid, "a rule on \(level.rawValue) KPIs (\(level.prefix)oee, …) reads only \(level.rawValue) KPIs and constants, not \(RuleText.operand(operand))")
+            }
+        }
+        guard requiredTag == nil else { throw ModelError(.invalid, "a rule on \(level.rawValue) KPIs has no required_tag: it watches \(level.rawValue)s, not machines") }
     }
 }
 

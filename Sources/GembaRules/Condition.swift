@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// A value a condition reads or compares with.
 public indirect enum Operand: Hashable, Sendable {
     /// A number, string or boolean written in the rule.
@@ -12,12 +14,34 @@ public indirect enum Operand: Hashable, Sendable {
     case rate(tag: String, window: Int64)
     /// How many standard deviations a tag's latest value lies from its mean over a trailing window.
     case deviation(tag: String, window: Int64)
-    /// A KPI of the machine's current shift, as a fraction (0.85 is 85 %).
-    case kpi(KPI)
+    /// A KPI of the current shift, as a fraction (0.85 is 85 %): the machine's (`shift.oee`), its
+    /// line's (`line.oee`) or its site's (`site.oee`).
+    case kpi(KPI, of: KPILevel = .machine)
 
     /// The KPIs a rule can read from the OEE engine.
     public enum KPI: String, Hashable, Sendable, CaseIterable {
         case oee, availability, performance, quality
+    }
+
+    /// Whose KPIs: a rule reading a line's or site's has one alarm per line or site, not per machine.
+    public enum KPILevel: String, Hashable, Sendable, CaseIterable, Codable {
+        case machine, line, site
+
+        var rank: Int { Self.allCases.firstIndex(of: self)! }
+
+        /// How the rule syntax names it.
+        public var prefix: String { self == .machine ? "shift." : rawValue + "." }
+
+        /// The path a line's or site's alarms are kept under: the line's path with the machine
+        /// `_line` (`plant1/machining/line1/_line`), the site with the line and machine `_site`
+        /// (`plant1/_site/_site`); the machine itself for `machine`.
+        public func asset(of machine: AssetPath) -> AssetPath? {
+            switch self {
+            case .machine: return machine
+            case .line: return try? AssetPath(site: machine.site, area: machine.area, line: machine.line, machine: "_line")
+            case .site: return try? AssetPath(site: machine.site, area: nil, line: "_site", machine: "_site")
+            }
+        }
     }
 
     /// The tags this operand reads.
@@ -126,4 +150,6 @@ public indirect enum Condition: Hashable, Sendable {
 extension Operand {
     var isState: Bool { if case .state = self { true } else { false } }
     var isKPI: Bool { if case .kpi = self { true } else { false } }
+    /// The level of a KPI operand; nil for every other operand.
+    var kpiLevel: KPILevel? { if case .kpi(_, let level) = self { level } else { nil } }
 }

@@ -152,7 +152,7 @@ extension Operand {
         case .tag(let tag): return context.signals.latest[tag].map { Reading($0.value) } ?? .missing
         case .state: return context.signals.latest[Condition.stateTag].map { Reading($0.value) } ?? .missing
         case .metadata(let key): return context.metadata[key].map(Reading.text) ?? .missing
-        case .kpi(let kpi): return context.kpis[kpi].map(Reading.number) ?? .missing
+        case .kpi(let kpi, _): return context.kpis[kpi].map(Reading.number) ?? .missing
         case .rate(let tag, let window):
             let samples = context.signals.window(of: tag, span: window, now: context.now)
             guard let first = samples.first, let last = samples.last, last.time > first.time else { return .missing }

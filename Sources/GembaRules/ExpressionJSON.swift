@@ -132,7 +132,7 @@ struct OperandJSON: Codable {
 
     init(_ operand: Operand) { self.operand = operand }
 
-    private enum Key: String, CodingKey { case tag, meta, state, kpi, rate, deviation, window }
+    private enum Key: String, CodingKey { case tag, meta, state, kpi, of, rate, deviation, window }
 
     init(from decoder: any Decoder) throws {
         guard let container = try? decoder.container(keyedBy: Key.self) else {
@@ -149,7 +149,7 @@ struct OperandJSON: Codable {
             guard let kpi = Operand.KPI(rawValue: name) else {
                 throw RuleDocumentError(message: "\"\(name)\" is not a KPI: use oee, availability, performance or quality")
             }
-            operand = .kpi(kpi)
+            operand = .kpi(kpi, of: try container.decodeIfPresent(Operand.KPILevel.self, forKey: .of) ?? .machine)
         } else if let tag = try container.decodeIfPresent(String.self, forKey: .rate) {
             operand = .rate(tag: tag, window: try container.decode(DurationText.self, forKey: .window).milliseconds)
         } else if let tag = try container.decodeIfPresent(String.self, forKey: .deviation) {
@@ -167,7 +167,9 @@ struct OperandJSON: Codable {
         case .tag(let tag): try container.encode(tag, forKey: .tag)
         case .metadata(let key): try container.encode(key, forKey: .meta)
         case .state: try container.encode(true, forKey: .state)
-        case .kpi(let kpi): try container.encode(kpi.rawValue, forKey: .kpi)
+        case .kpi(let kpi, let level):
+            try container.encode(kpi.rawValue, forKey: .kpi)
+            if level != .machine { try container.encode(level, forKey: .of) }
         case .rate(let tag, let window):
             try container.encode(tag, forKey: .rate)
             try container.encode(DurationText(window), forKey: .window)

@@ -43,6 +43,14 @@ public struct RuleExpression: Hashable, Sendable {
     /// Whether any part reads the current shift's KPIs.
     public var readsKPIs: Bool { condition.reads(\.isKPI) || clear?.reads(\.isKPI) == true }
 
+    /// Every operand of the condition and the clear condition.
+    var operands: [Operand] { condition.operands + (clear?.operands ?? []) }
+
+    /// What the rule's alarms stand for: a line or a site when it reads their KPIs, else each machine.
+    public var level: Operand.KPILevel {
+        operands.compactMap(\.kpiLevel).max { $0.rank < $1.rank } ?? .machine
+    }
+
     /// The longest trailing window (rate, deviation) the rule reads, in milliseconds.
     public var longestWindow: Int64 { max(condition.longestWindow, clear?.longestWindow ?? 0) }
 }

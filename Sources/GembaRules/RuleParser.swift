@@ -229,11 +229,12 @@ public struct RuleParser {
             guard !key.isEmpty else { throw error("meta. needs a metadata key: meta.max_temp", at: token) }
             return .metadata(key)
         }
-        if lower.hasPrefix("shift.") {
-            guard let kpi = Operand.KPI(rawValue: String(lower.dropFirst(6))) else {
-                throw error("unknown KPI \"\(word)\": use shift.oee, shift.availability, shift.performance or shift.quality", at: token)
+        if let level = Operand.KPILevel.allCases.first(where: { lower.hasPrefix($0.prefix) }) {
+            guard let kpi = Operand.KPI(rawValue: String(lower.dropFirst(level.prefix.count))) else {
+                throw error("unknown KPI \"\(word)\": use \(level.prefix)oee, \(level.prefix)availability, \(level.prefix)performance or \(level.prefix)quality",
+                            at: token)
             }
-            return .kpi(kpi)
+            return .kpi(kpi, of: level)
         }
         guard isSymbol("(") else { return .tag(word) }
         position += 1

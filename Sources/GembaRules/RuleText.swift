@@ -35,7 +35,7 @@ public enum RuleText {
         case .state: "state"
         case .rate(let tag, let window): "rate(\(name(tag)), \(duration(window)))"
         case .deviation(let tag, let window): "deviation(\(name(tag)), \(duration(window)))"
-        case .kpi(let kpi): "shift." + kpi.rawValue
+        case .kpi(let kpi, let level): level.prefix + kpi.rawValue
         }
     }
 

@@ -38,7 +38,7 @@ enum DemoSetup {
     static let rules: [String] = [
         #"{"id": "spindle-overheat", "name": "Spindle overheating", "condition": "spindle_temp > 70 for 1m clear < 66", "severity": "high", "required_tag": "spindle_temp", "escalation": [{"after": "10m", "severity": "critical"}]}"#,
         #"{"id": "long-breakdown", "name": "Breakdown longer than 5 minutes", "condition": "state in [breakdown] for 5m", "severity": "high", "escalation": [{"after": "15m", "severity": "critical"}]}"#,
-        #"{"id": "oee-below-target", "name": "Shift OEE below 60 %", "condition": "shift.oee < 0.6 for 10m clear >= 0.65", "severity": "medium"}"#,
+        #"{"id": "line-oee-below-target", "name": "Line OEE below 60 % this shift", "condition": "line.oee < 0.6 for 10m clear >= 0.65", "severity": "medium"}"#,
         #"{"id": "sensor-silent", "name": "Spindle temperature not reported for 2 minutes", "condition": "no_data(spindle_temp, 2m)", "severity": "low", "required_tag": "spindle_temp", "suppress_when": []}"#,
     ]
 

@@ -97,3 +97,49 @@ import Testing
         #expect(journal.last?.actor == "ann" && journal.last?.comment == "checking coolant")
     }
 }
+
+/// Rules on a line's or site's KPIs: one alarm per line, not one per machine.
+@Suite struct LineKPIRuleTests {
+    @Test func theSyntaxAndJSONNameTheLevelAndMixingLevelsIsRefused() throws {
+        let expression = try RuleParser.parse("line.oee < 0.6 for 10m clear >= 0.65")
+        #expect(expression.level == .line)
+        #expect(RuleText.text(expression) == "line.oee < 0.6 for 10m clear >= 0.65")
+        let rule = try RuleDocument.decode(Data(#"{"id": "l", "name": "L", "severity": "low", "condition": "site.availability < 0.8"}"#.utf8))
+        let json = String(decoding: RuleDocument.encode(rule), as: UTF8.self)
+        #expect(json.contains(#""of":"site""#))
+        #expect(try RuleDocument.decode(RuleDocument.encode(rule)).expression == rule.expression)
+        for mixed in ["line.oee < 0.6 and spindle_temp > 80", "line.oee < shift.oee", "site.oee < 0.5 or line.oee < 0.5"] {
+            let document = #"{"id": "m", "name": "M", "severity": "low", "condition": "\#(mixed)"}"#
+            #expect(throws: ModelError.self, "\(mixed)") { try RuleDocument.decode(Data(document.utf8)) }
+        }
+        #expect(throws: (any Error).self) { try RuleParser.parse("line.speed < 3") }
+    }
+
+    @Test func aLineRuleRaisesOneAlarmForTheLineFromItsKPIs() async throws {
+        let store = try AlarmEngineTests.store()
+        let engine = AlarmEngineTests.engine(store)
+        try await engine.load(machines: [], now: AlarmEngineTests.start)
+        let line = try AssetPath("plant1/line1/_line")
+        _ = try await engine.save(try RuleDocument.decode(Data(#"{"id": "line-oee", "name": "Line OEE", "severity": "medium", "condition": "line.oee < 0.6 for 1m"}"#.utf8)),
+                                  tenant: .default, by: "test")
+        for name in ["cnc-1", "cnc-2"] {
+            engine.accepted([(SeriesKey(tenant: .default, machine: try AssetPath("plant1/line1/\(name)"), tag: "t"),
+                              Sample(time: Timestamp(millisecondsSinceEpoch: AlarmEngineTests.start), value: .double(20)))])
+        }
+        let assets = engine.assetsReadingKPIs()
+        #expect(assets.map(\.asset) == [line] && assets.first?.level == .line)
+        #expect(assets.first?.machines.map(\.description) == ["plant1/line1/cnc-1", "plant1/line1/cnc-2"])
+        engine.setKPIs([.oee: 0.5], tenant: .default, asset: line, level: .line, now: AlarmEngineTests.start)
+        engine.tick(now: AlarmEngineTests.start + 61_000)
+        engine.setKPIs([.oee: 0.5], tenant: .default, asset: line, level: .line, now: AlarmEngineTests.start + 61_000)
+        try await engine.flush()
+        let alarms = engine.alarms(tenant: .default)
+        #expect(alarms.map(\.machine) == [line], "one instance, on the line")
+        #expect(alarms.first?.alarm.state == .activeUnacknowledged)
+        // After a restart the line's alarm is still the line's: machine rules do not attach to it.
+        let restarted = AlarmEngineTests.engine(store)
+        try await restarted.load(machines: [], now: AlarmEngineTests.start + 120_000)
+        #expect(restarted.alarms(tenant: .default).map(\.machine) == [line])
+        #expect(try await AlarmEngineTests.activations(store).count == 1)
+    }
+}

@@ -111,18 +111,17 @@ struct AlarmCapability: Capability {
         server.notifications = notifier
     }
 
-    /// Gives the rules that read shift KPIs each machine's current-shift figures.
+    /// Gives the rules that read shift KPIs their current-shift figures: each machine's own, and each
+    /// watched line's and site's over its machines.
     static func refreshKPIs(_ engine: AlarmEngine, _ oee: OEEEngine) async throws {
-        for (tenant, machines) in Dictionary(grouping: engine.machinesReadingKPIs(), by: \.tenant) {
-            for (_, machine) in machines {
-                let kpis = try await oee.currentShift(tenant: tenant, machines: [machine]).report.total.kpis
-                var values: [Operand.KPI: Double] = [:]
-                values[.oee] = kpis.oee.value
-                values[.availability] = kpis.availability.value
-                values[.performance] = kpis.performance.value
-                values[.quality] = kpis.quality.value
-                engine.setKPIs(values, tenant: tenant, machine: machine)
-            }
+        for entry in engine.assetsReadingKPIs() {
+            let kpis = try await oee.currentShift(tenant: entry.tenant, machines: entry.machines).report.total.kpis
+            var values: [Operand.KPI: Double] = [:]
+            values[.oee] = kpis.oee.value
+            values[.availability] = kpis.availability.value
+            values[.performance] = kpis.performance.value
+            values[.quality] = kpis.quality.value
+            engine.setKPIs(values, tenant: entry.tenant, asset: entry.asset, level: entry.level)
         }
     }
 }
