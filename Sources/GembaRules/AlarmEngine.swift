@@ -47,6 +47,8 @@ public final class AlarmEngine: Sendable {
         var signals = MachineSignals()
         var metadata: [String: String] = [:]
         var kpis: [Operand.KPI: Double] = [:]
+        /// The shifts of the machine's site calendar around now, for rules that apply during shifts only.
+        var shifts: [Range<Int64>]?
         var tags: Set<String> = []
         var watchingSince: Int64
         /// The latest time this machine's rules were evaluated at (samples or clock).
@@ -311,6 +313,20 @@ public final class AlarmEngine: Sendable {
         if level != .machine { state.withLock { attachRules(to: MachineKey(tenant: tenant, machine: asset), in: &$0) } }
     }
 
+    /// Machines with a rule that applies during shifts only, for the engine's owner to give them their site's shifts.
+    public func machinesOnShiftRules() -> [(tenant: TenantID, machine: AssetPath)] {
+        state.withLock { state in
+            state.machines.compactMap { key, watched in
+                watched.instances.keys.contains { state.rules[key.tenant]?[$0]?.duringShifts == true } ? (key.tenant, key.machine) : nil
+            }
+        }
+    }
+
+    /// Sets the shifts of a machine's site calendar around now and evaluates the rules that apply during shifts only.
+    public func setShifts(_ shifts: [Range<Int64>], tenant: TenantID, machine: AssetPath) {
+        update(tenant: tenant, machine: machine) { $0.shifts = shifts } affects: { $0.duringShifts }
+    }
+
     /// Sets a machine's asset metadata (per-machine thresholds) and evaluates its rules.
     public func setMetadata(_ metadata: [String: String], tenant: TenantID, machine: AssetPath) {
         update(tenant: tenant, machine: machine) { $0.metadata = metadata } affects: { _ in true }
@@ -458,7 +474,7 @@ public final class AlarmEngine: Sendable {
 
     private func context(_ watched: Watched) -> EvaluationContext {
         EvaluationContext(signals: watched.signals, metadata: watched.metadata, kpis: watched.kpis, stateCategory: stateCategory,
-                          watchingSince: watched.watchingSince, now: watched.clock)
+                          watchingSince: watched.watchingSince, now: watched.clock, shifts: watched.shifts)
     }
 
     /// Evaluates one instance. The machine's entry is read in place (no copy of its instances is

@@ -27,6 +27,8 @@ public struct AlarmRule: Hashable, Sendable {
     public var suppressWhen: [String] = ["planned_stop", "not_scheduled"]
     /// When the rule applies; nil: always.
     public var schedule: RuleSchedule?
+    /// Whether the rule applies only while a shift of the machine's site calendar runs.
+    public var duringShifts = false
     public var labels: [String: String] = [:]
     public var enabled = true
 

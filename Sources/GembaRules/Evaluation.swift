@@ -28,9 +28,12 @@ public struct EvaluationContext {
     /// start): `no_data` of a tag not seen since counts from here, so a restart raises no false silence.
     public var watchingSince: Int64
     public var now: Int64
+    /// The shifts of the machine's site calendar around now; nil: not known yet (rules on shifts wait).
+    public var shifts: [Range<Int64>]?
 
     public init(signals: MachineSignals, metadata: [String: String] = [:], kpis: [Operand.KPI: Double] = [:],
-                stateCategory: @escaping (String) -> String? = { _ in nil }, watchingSince: Int64, now: Int64) {
+                stateCategory: @escaping (String) -> String? = { _ in nil }, watchingSince: Int64, now: Int64, shifts: [Range<Int64>]? = nil) {
+        self.shifts = shifts
         self.signals = signals
         self.metadata = metadata
         self.kpis = kpis

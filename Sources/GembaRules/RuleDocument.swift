@@ -68,12 +68,13 @@ public enum RuleDocument {
         var chattering: Chattering?
         var suppressWhen: [String]?
         var schedule: RuleSchedule?
+        var duringShifts: Bool?
         var labels: [String: String]?
         var enabled: Bool?
 
         enum CodingKeys: String, CodingKey {
             case id, name, description, condition, expression, severity, escalation, scope, latching, chattering, schedule, labels, enabled
-            case requiredTag = "required_tag", longestShelve = "longest_shelve", suppressWhen = "suppress_when"
+            case requiredTag = "required_tag", longestShelve = "longest_shelve", suppressWhen = "suppress_when", duringShifts = "during_shifts"
         }
 
         struct Stage: Codable {
@@ -104,6 +105,7 @@ public enum RuleDocument {
                                     window: DurationText(rule.chattering.window))
             suppressWhen = rule.suppressWhen
             schedule = rule.schedule
+            duringShifts = rule.duringShifts
             labels = rule.labels
             enabled = rule.enabled
         }
@@ -145,6 +147,7 @@ public enum RuleDocument {
             }
             if let suppressWhen { rule.suppressWhen = suppressWhen }
             rule.schedule = schedule
+            rule.duringShifts = duringShifts ?? false
             rule.labels = labels ?? [:]
             rule.enabled = enabled ?? true
             return rule

@@ -92,6 +92,8 @@ public struct RuleInstance: Hashable, Sendable, Codable {
         var raise = expression.condition.evaluate(context)
         var clear = expression.clear?.evaluate(context) ?? raise.negated
         if let schedule = rule.schedule, !schedule.includes(context.now) { (raise, clear) = (.no, .yes) }
+        // A rule on shifts waits for the calendar: until the shifts are known it does not apply.
+        if rule.duringShifts, !(context.shifts ?? []).contains(where: { $0.contains(context.now) }) { (raise, clear) = (.no, .yes) }
         switch tracker.update(raise: raise, clear: clear, sampled: sampled, now: context.now, expression) {
         case .raised(let time)?: entries += alarm.raise(at: time, value: Self.value(rule, context), policy: rule.chattering)
         case .cleared(let time)?:
@@ -119,6 +121,9 @@ public struct RuleInstance: Hashable, Sendable, Codable {
             for stage in rule.escalation where since + stage.after > context.now { consider(since + stage.after) }
         }
         if let schedule = rule.schedule { consider(schedule.nextBoundary(after: context.now)) }
+        if rule.duringShifts, let shifts = context.shifts {
+            consider(shifts.flatMap { [$0.lowerBound, $0.upperBound] }.filter { $0 > context.now }.min())
+        }
         return next
     }
 

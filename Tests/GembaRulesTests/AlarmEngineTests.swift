@@ -143,3 +143,24 @@ import Testing
         #expect(try await AlarmEngineTests.activations(store).count == 1)
     }
 }
+
+/// Rules that apply only while a shift of the site calendar runs.
+@Suite struct ShiftRuleTests {
+    @Test func aRuleDuringShiftsRaisesAtTheShiftsStartAndClearsAtItsEnd() async throws {
+        let store = try AlarmEngineTests.store()
+        let engine = AlarmEngineTests.engine(store)
+        let start = AlarmEngineTests.start
+        try await engine.load(machines: [], now: start)
+        let rule = try RuleDocument.decode(Data(#"{"id": "hot", "name": "Hot", "severity": "high", "condition": "t > 85", "during_shifts": true}"#.utf8))
+        #expect(rule.duringShifts && String(decoding: RuleDocument.encode(rule), as: UTF8.self).contains(#""during_shifts":true"#))
+        _ = try await engine.save(rule, tenant: .default, by: "test")
+        engine.accepted([AlarmEngineTests.sample(90, at: start)])
+        #expect(engine.machinesOnShiftRules().map(\.machine) == [AlarmEngineTests.machine])
+        engine.setShifts([(start + 60_000)..<(start + 120_000)], tenant: .default, machine: AlarmEngineTests.machine)
+        #expect(engine.alarms(tenant: .default).first?.alarm.state == .normal, "no shift runs: the rule does not apply")
+        engine.tick(now: start + 60_000)
+        #expect(engine.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged, "raised when the shift starts, without a new sample")
+        engine.tick(now: start + 120_000)
+        #expect(engine.alarms(tenant: .default).first?.alarm.state == .returnedUnacknowledged, "cleared when it ends")
+    }
+}

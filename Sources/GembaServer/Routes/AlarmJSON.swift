@@ -36,13 +36,14 @@ extension AlarmRoutes {
             ("chattering", .object(["enabled": .boolean, "activations": .integer(minimum: 2, maximum: 1000), "window": duration])),
             ("suppress_when", .array(.string(maxLength: 100), maxItems: 50)),
             ("schedule", schedule),
+            ("during_shifts", Schema.boolean.described("Only while a shift of the machine's site calendar runs")),
             ("labels", .map(.string(maxLength: 200))), ("enabled", .boolean),
         ]
     }
 
     static let ruleInput = Schema.object(ruleMembers(id: ruleID), optional: [
         "id", "description", "condition", "expression", "escalation", "scope", "required_tag", "latching", "longest_shelve",
-        "chattering", "suppress_when", "schedule", "labels", "enabled",
+        "chattering", "suppress_when", "schedule", "during_shifts", "labels", "enabled",
     ]).named("RuleInput")
     static let rule = Schema.object(ruleMembers(id: ruleID), optional: ["description", "scope", "required_tag", "schedule"]).named("Rule")
     static let validation = Schema.object([

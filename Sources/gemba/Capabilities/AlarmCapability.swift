@@ -123,6 +123,24 @@ struct AlarmCapability: Capability {
             values[.quality] = kpis.quality.value
             engine.setKPIs(values, tenant: entry.tenant, asset: entry.asset, level: entry.level)
         }
+        try await refreshShifts(engine, oee)
+    }
+
+    /// Gives the rules that apply during shifts only the shifts of each machine's site calendar, from
+    /// an hour ago to a day ahead (the engine then acts at each shift's start and end by itself).
+    static func refreshShifts(_ engine: AlarmEngine, _ oee: OEEEngine) async throws {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let window = (now - 3_600_000)..<(now + 26 * 3_600_000)
+        for (site, machines) in Dictionary(grouping: engine.machinesOnShiftRules(), by: { SiteKey(tenant: $0.tenant, site: $0.machine.site) }) {
+            let calendar = try await oee.calendar(tenant: site.tenant, site: site.site) ?? .roundTheClock
+            let shifts = calendar.shifts(overlapping: window).map(\.interval)
+            for entry in machines { engine.setShifts(shifts, tenant: entry.tenant, machine: entry.machine) }
+        }
+    }
+
+    private struct SiteKey: Hashable {
+        var tenant: TenantID
+        var site: String
     }
 }
 
