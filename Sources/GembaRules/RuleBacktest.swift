@@ -13,9 +13,11 @@ public struct RuleBacktest: Sendable {
 
     public init(store: any TelemetryStore) { self.store = store }
 
-    /// The alarms the rule would have raised on each machine over `range`.
+    /// The alarms the rule would have raised on each machine over `range`; `shifts` gives a site's
+    /// shifts over the range (for rules during shifts only; a site without is round the clock).
     public func run(_ rule: AlarmRule, tenant: TenantID, range: Range<Int64>, metadata: [AssetPath: [String: String]] = [:],
-                    stateCategory: @escaping @Sendable (String) -> String? = { _ in nil }) async throws -> [(machine: AssetPath, alarms: [Backtest.Raised])] {
+                    stateCategory: @escaping @Sendable (String) -> String? = { _ in nil },
+                    shifts: (String) async throws -> [Range<Int64>]? = { _ in nil }) async throws -> [(machine: AssetPath, alarms: [Backtest.Raised])] {
         let series = try await store.series(tenant: tenant, machine: nil)
         let byMachine = Dictionary(grouping: series, by: \.key.machine)
         let machines = byMachine.keys.sorted().filter { machine in
@@ -30,8 +32,9 @@ public struct RuleBacktest: Sendable {
                 samples += history.map { (entry.key.tag, Sample(time: $0.time, value: $0.value.restored(as: entry.tag.valueType), quality: $0.quality)) }
             }
             samples.sort { $0.sample.time < $1.sample.time }
+            let siteShifts = rule.duringShifts ? try await shifts(machine.site) ?? [Int64.min..<Int64.max] : nil
             let context = EvaluationContext(signals: MachineSignals(), metadata: metadata[machine] ?? [:], stateCategory: stateCategory,
-                                            watchingSince: range.lowerBound, now: range.lowerBound)
+                                            watchingSince: range.lowerBound, now: range.lowerBound, shifts: siteShifts)
             results.append((machine, Backtest.run(rule, samples: samples, range: range, context: context)))
         }
         return results

@@ -70,7 +70,11 @@ struct AlarmRoutes {
                                           uniquingKeysWith: { $1 })
                 let results = try await RuleBacktest(store: server.store).run(
                     rule, tenant: context.tenant, range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch, metadata: metadata,
-                    stateCategory: engine.stateCategory)
+                    stateCategory: engine.stateCategory) { [oee = server.oee] site in
+                        // The site calendar's shifts over the range, as the live engine reads them.
+                        guard let oee, let calendar = try await oee.calendar(tenant: context.tenant, site: site) else { return nil }
+                        return calendar.shifts(overlapping: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch).map(\.interval)
+                    }
                 return .json(Self.backtest(results, range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch))
             },
             Endpoint(.put, "/api/v1/rules/{rule}", .requires(.configure), group: group,
