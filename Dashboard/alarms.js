@@ -12,6 +12,15 @@ const stateNames = {
   out_of_service: "Out of service",
 };
 
+/**
+ * A link to what an alarm stands for: its machine's page, or for a rule on line or site KPIs (kept
+ * under `…/line/_line` and `site/_site/_site`) the line's or site's OEE view.
+ */
+function assetLink(path) {
+  const asset = path.endsWith("/_site/_site") ? path.slice(0, -12) : path.endsWith("/_line") ? path.slice(0, -6) : null;
+  return asset ? el("a", { href: `#/oee/${asset}` }, asset) : el("a", { href: `#/machine/${path}` }, path);
+}
+
 // -- The standing alarms every page knows about (banner, floor tiles, machine page) -------------
 
 let standing = [];
@@ -95,7 +104,7 @@ function row(alarm, shelving) {
   const tr = el("tr", { "data-rule": alarm.rule, "data-machine": alarm.machine, "data-state": alarm.state },
     el("td", {}, el("span", { class: `severity ${alarm.severity}` }, alarm.severity)),
     el("td", {}, alarm.rule_name, alarm.chattering ? el("span", { class: "tag", title: "Activating often: notifications held" }, " chattering") : null),
-    el("td", {}, el("a", { href: `#/machine/${alarm.machine}` }, alarm.machine)),
+    el("td", {}, assetLink(alarm.machine)),
     el("td", {}, stateNames[alarm.state] ?? alarm.state, alarm.shelved ? ` until ${new Date(alarm.shelved.until).toLocaleTimeString()}` : ""),
     el("td", { title: time(since) }, `${duration(Math.max(0, Date.now() - since))} ago`),
     el("td", {}, alarm.value ?? "–"),
@@ -179,7 +188,7 @@ function performanceView(p) {
     el("h2", {}, "Top contributors"),
     el("table", { class: "contributors" },
       el("thead", {}, el("tr", {}, el("th", {}, "Rule"), el("th", {}, "Machine"), el("th", {}, "Activations"), el("th", {}, "Share"))),
-      el("tbody", {}, ...p.top_contributors.map((c) => el("tr", {}, el("td", {}, c.rule), el("td", {}, el("a", { href: `#/machine/${c.machine}` }, c.machine)),
+      el("tbody", {}, ...p.top_contributors.map((c) => el("tr", {}, el("td", {}, c.rule), el("td", {}, assetLink(c.machine)),
         el("td", {}, String(c.activations)), el("td", {}, `${(c.share * 100).toFixed(1)} %`))))),
     el("h2", {}, "Areas"),
     el("table", { class: "areas" },
