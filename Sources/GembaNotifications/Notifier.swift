@@ -192,9 +192,9 @@ public final class Notifier: Service, Sendable {
         let payload = NotificationMessage.testBody(for: channel.kind, text: "Test notification from Gemba, sent by \(actor)", time: now)
         let entry = OutboxEntry(tenant: tenant, channel: id, messageID: NotificationRouter.messageID(), eventType: "notification.test",
                                 payload: payload, createdAt: now, nextAttemptAt: now)
-        try await store.enqueue([entry])
+        let stored = try await store.enqueue([entry]).first ?? entry
         queued.signal()
-        return entry
+        return stored
     }
 
     public func deliveries(tenant: TenantID, status: OutboxEntry.Status?, limit: Int) async throws -> [OutboxEntry] {

@@ -102,8 +102,9 @@ public protocol NotificationStore: Sendable {
     func saveConfig(_ config: StoredNotificationConfig, kind: NotificationConfigKind) async throws
     /// False when there was none.
     func deleteConfig(_ kind: NotificationConfigKind, tenant: TenantID, id: String) async throws -> Bool
-    /// Queues notifications (a channel test, a replay copy).
-    func enqueue(_ entries: [OutboxEntry]) async throws
+    /// Queues notifications (a channel test, a replay copy); answers them with the ids the store gave them.
+    @discardableResult
+    func enqueue(_ entries: [OutboxEntry]) async throws -> [OutboxEntry]
     /// Pending rows whose next attempt is due, oldest first.
     func dueDeliveries(now: Int64, limit: Int) async throws -> [OutboxEntry]
     /// Records an attempt and the row's new status, attempts and next attempt time.

@@ -27,12 +27,16 @@ extension SQLiteStore: NotificationStore {
         try await delete(Self.table(kind), tenant, id)
     }
 
-    public func enqueue(_ entries: [OutboxEntry]) async throws {
+    @discardableResult
+    public func enqueue(_ entries: [OutboxEntry]) async throws -> [OutboxEntry] {
         try await pool.write { db in try Self.enqueue(entries, db) }
     }
 
-    static func enqueue(_ entries: [OutboxEntry], _ db: Database) throws {
-        guard !entries.isEmpty else { return }
+    /// Inserts the rows; answers them with their ids.
+    @discardableResult
+    static func enqueue(_ entries: [OutboxEntry], _ db: Database) throws -> [OutboxEntry] {
+        guard !entries.isEmpty else { return [] }
+        var stored: [OutboxEntry] = []
         let insert = try db.cachedStatement(sql: """
             INSERT INTO notification_outbox (tenant, channel, recipient, group_key, message_id, event_type, payload, created_ms, status,
                                              attempts, next_attempt_ms, last_error)
@@ -41,7 +45,11 @@ extension SQLiteStore: NotificationStore {
         for entry in entries {
             try insert.execute(arguments: [entry.tenant.rawValue, entry.channel, entry.recipient, entry.groupKey, entry.messageID, entry.eventType, entry.payload,
                                            entry.createdAt, entry.status.rawValue, entry.attempts, entry.nextAttemptAt, entry.lastError])
+            var row = entry
+            row.id = db.lastInsertedRowID
+            stored.append(row)
         }
+        return stored
     }
 
     public func dueDeliveries(now: Int64, limit: Int) async throws -> [OutboxEntry] {

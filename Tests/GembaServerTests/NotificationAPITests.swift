@@ -43,6 +43,11 @@ import Testing
             let attempts = try await client.execute(uri: "/api/v1/notifications/\(id)/attempts", method: .get)
             #expect(attempts.json["items"]?.array.count == 1)
             #expect(try await client.execute(uri: "/api/v1/notifications/999999/attempts", method: .get).status == .notFound)
+            // A test message answers the id it was stored under (schemathesis caught a 0 here).
+            let test = try await client.execute(uri: "/api/v1/notification-channels/floor/test", method: .post)
+            let testID = try #require(test.json["id"]?.int, "\(test.text)")
+            #expect(test.status == .accepted && testID > id)
+            #expect(try await client.execute(uri: "/api/v1/notifications/\(testID)/attempts", method: .get).status == .ok)
         }
     }
 
