@@ -172,11 +172,8 @@ public final class IngestPipeline: Service, Sendable {
         var announced: [Bool]?
         if !observers.isEmpty {
             let directory = self.directory.withLock { $0 }
-            announced = points.map { point in
-                guard let sample = directory.resolve(point) else { return false }
-                live.append(sample)
-                return true
-            }
+            live.reserveCapacity(points.count)
+            announced = directory.resolve(points, into: &live)
         }
         let (accepted, waiter) = queue.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard !state.stopping else { return (false, nil) }

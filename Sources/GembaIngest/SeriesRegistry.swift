@@ -172,18 +172,38 @@ public struct SeriesRegistry: Sendable {
 /// A snapshot of the registered series: resolves points of known series without the registry's lock,
 /// so live consumers can see them the moment they arrive.
 public struct SeriesDirectory: Sendable {
-    private let series: [SeriesKey: SeriesRegistry.Known]
+    private struct MachineKey: Hashable, Sendable {
+        var tenant: TenantID
+        var machine: AssetPath
+    }
 
-    init(series: [SeriesKey: SeriesRegistry.Known]) { self.series = series }
+    /// By machine, then tag: a message's points share their machine, which is then looked up once.
+    private let machines: [MachineKey: [String: SeriesRegistry.Known]]
 
-    public init() { series = [:] }
+    init(series: [SeriesKey: SeriesRegistry.Known]) {
+        var machines: [MachineKey: [String: SeriesRegistry.Known]] = [:]
+        for (key, known) in series { machines[MachineKey(tenant: key.tenant, machine: key.machine), default: [:]][key.tag] = known }
+        self.machines = machines
+    }
 
-    /// The point as the pipeline will store it, when its series is registered and its value fits the
-    /// series' type; nil when the point needs the registry (new series) or will be rejected.
-    public func resolve(_ point: Point) -> AcceptedSample? {
-        guard let known = series[point.series], let value = point.sample.value.converted(to: known.type) else { return nil }
-        var sample = point.sample
-        sample.value = value
-        return AcceptedSample(seriesID: known.id, key: point.series, sample: sample)
+    public init() { machines = [:] }
+
+    /// The points as the pipeline will store them, for those whose series is registered and whose
+    /// value fits the series' type; per point, whether it was resolved (the others need the
+    /// registry: new series, or points it will reject).
+    public func resolve(_ points: [Point], into resolved: inout [AcceptedSample]) -> [Bool] {
+        var current: (key: MachineKey, tags: [String: SeriesRegistry.Known]?)?
+        return points.map { point in
+            let key = point.series
+            if current?.key.machine != key.machine || current?.key.tenant != key.tenant {
+                let machine = MachineKey(tenant: key.tenant, machine: key.machine)
+                current = (machine, machines[machine])
+            }
+            guard let known = current?.tags?[key.tag], let value = point.sample.value.converted(to: known.type) else { return false }
+            var sample = point.sample
+            sample.value = value
+            resolved.append(AcceptedSample(seriesID: known.id, key: key, sample: sample))
+            return true
+        }
     }
 }

@@ -110,6 +110,11 @@ public struct Alarm: Hashable, Sendable, Codable {
 
     /// Whether the alarm is active and nobody has acknowledged it (and it is not chattering): what
     /// reminders and escalation chains follow up on.
+    /// Normal, acknowledged and in service, with no shelve, latch or chattering window running.
+    var isAtRest: Bool {
+        !conditionActive && acknowledged && !latched && shelf == nil && outOfServiceReason == nil && recentActivations.isEmpty && !chattering
+    }
+
     public var awaitsAcknowledgement: Bool { state == .activeUnacknowledged && !chattering }
 
     /// What operators see.

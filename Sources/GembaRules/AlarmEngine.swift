@@ -58,14 +58,46 @@ public final class AlarmEngine: Sendable {
         var deadlines: [String: Int64] = [:]
     }
 
+    /// A rule as the index of readers holds it: shared, so the per-sample path copies nothing of it.
+    final class RuleReader: Sendable {
+        let rule: AlarmRule
+        /// For a rule that raises when one tag compares with a number (`t > 85`, no N of M, no
+        /// schedule): the comparison, so that a sample of the tag which does not satisfy it passes an
+        /// instance at rest by without an evaluation (nothing could change: the usual sample).
+        private let threshold: (tag: String, op: ComparisonOperator, value: Double, tagOnLeft: Bool)?
+
+        init(_ rule: AlarmRule) {
+            self.rule = rule
+            threshold = rule.expression.samples == nil && rule.schedule == nil && !rule.duringShifts
+                ? Self.threshold(of: rule.expression.condition) : nil
+        }
+
+        private static func threshold(of condition: Condition) -> (tag: String, op: ComparisonOperator, value: Double, tagOnLeft: Bool)? {
+            guard case .compare(let left, let op, let right) = condition else { return nil }
+            switch (left, right) {
+            case (.tag(let tag), .literal(let value)): return Reading(value).number.map { (tag, op, $0, true) }
+            case (.literal(let value), .tag(let tag)): return Reading(value).number.map { (tag, op, $0, false) }
+            default: return nil
+            }
+        }
+
+        /// Whether this sample leaves an instance at rest as it is (its rule's condition stays false).
+        func passesBy(_ tag: String, _ value: SampleValue) -> Bool {
+            guard let threshold, threshold.tag == tag, let number = value.numeric else { return false }
+            return threshold.tagOnLeft ? !threshold.op.holds(number, threshold.value) : !threshold.op.holds(threshold.value, number)
+        }
+    }
+
     struct State: Sendable {
         var rules: [TenantID: [String: AlarmRule]] = [:]
         var machines: [MachineKey: Watched] = [:]
         /// Per tenant, the rules reading each tag: a sample evaluates only those.
-        var readers: [TenantID: [String: [String]]] = [:]
+        var readers: [TenantID: [String: [RuleReader]]] = [:]
         var changed: Set<InstanceKey> = []
         var journal: [AlarmJournalEntry] = []
         var deliveries: [OutboxEntry] = []
+        /// No instance's deadline is earlier (the clock skips its scan of the machines until then).
+        var earliestDeadline = Int64.max
         /// The router's revision the alarms' follow-up times were last computed under.
         var routerRevision: UInt64 = 0
     }
@@ -146,55 +178,85 @@ public final class AlarmEngine: Sendable {
     // MARK: Samples and clock
 
     /// Evaluates the rules that read these samples' tags. Consecutive samples of one machine (a
-    /// message's tags) are evaluated on its entry in place, with one look-up of the machine.
-    public func accepted(_ samples: some Sequence<(key: SeriesKey, sample: Sample)>) {
+    /// message's tags) are evaluated on its entry in place, with one look-up of the machine; each
+    /// sample's rules come from the tenant's index of readers, shared, so nothing is copied per rule.
+    public func accepted(_ samples: [(key: SeriesKey, sample: Sample)]) {
         state.withLock { state in
-            var iterator = samples.makeIterator()
-            var next = iterator.next()
-            while let first = next {
-                let tenant = first.key.tenant
+            var position = samples.startIndex
+            while position < samples.endIndex {
+                let first = samples[position].key
+                let tenant = first.tenant
                 guard let rules = state.rules[tenant], !rules.isEmpty else {
-                    next = iterator.next()
+                    position += 1
                     continue
                 }
-                let machineKey = MachineKey(tenant: tenant, machine: first.key.machine)
-                if state.machines.index(forKey: machineKey) == nil {   // (comparing the entry with nil would copy it)
-                    let time = first.sample.time.millisecondsSinceEpoch
+                let machineKey = MachineKey(tenant: tenant, machine: first.machine)
+                if state.machines.index(forKey: machineKey) == nil {
+                    let time = samples[position].sample.time.millisecondsSinceEpoch
                     state.machines[machineKey] = Watched(watchingSince: time, clock: time)
                 }
-                if state.machines[machineKey]!.tags.insert(first.key.tag).inserted { attachRules(to: machineKey, in: &state) }
+                var entry = state.machines.index(forKey: machineKey)!
+                if state.machines.values[entry].tags.insert(first.tag).inserted {
+                    attachRules(to: machineKey, in: &state)
+                    entry = state.machines.index(forKey: machineKey)!
+                }
                 let readers = state.readers[tenant] ?? [:]
-                var changed: [String] = []
-                var outcomes: [(id: String, entries: [AlarmTransition])] = []
-                var followUps: [OutboxEntry] = []
-                next = modify(&state.machines[machineKey]!) { watched -> (key: SeriesKey, sample: Sample)? in
-                    var current = first
-                    while true {
-                        let (key, sample) = current
+                var effects = Effects()
+                position = modify(&state.machines.values[entry]) { watched in
+                    var index = position
+                    repeat {
+                        let (key, sample) = samples[index]
                         if watched.signals.record(tag: key.tag, sample) {
                             watched.clock = max(watched.clock, sample.time.millisecondsSinceEpoch)
-                            // The state tag also drives suppression by design: every rule of the machine reads it.
-                            let ids = key.tag == Condition.stateTag ? Array(watched.instances.keys) : readers[key.tag] ?? []
-                            for id in ids {
-                                guard let rule = rules[id], let outcome = evaluate(rule, &watched, on: machineKey, sampled: true) else { continue }
-                                if outcome.changed { changed.append(id) }
-                                if !outcome.entries.isEmpty { outcomes.append((id, outcome.entries)) }
-                                followUps += outcome.followUps
+                            if key.tag == Condition.stateTag {
+                                // The state tag also drives suppression by design: every rule of the machine reads it.
+                                let context = context(watched)
+                                for id in Array(watched.instances.keys) {
+                                    guard let rule = rules[id] else { continue }
+                                    effects.add(evaluate(rule, &watched, on: machineKey, context, sampled: true), rule: rule)
+                                }
+                            } else {
+                                var context: EvaluationContext?
+                                for reader in readers[key.tag] ?? [] {
+                                    if reader.passesBy(key.tag, sample.value), watched.instances[reader.rule.id]?.isAtRest == true { continue }
+                                    if context == nil { context = self.context(watched) }
+                                    effects.add(evaluate(reader.rule, &watched, on: machineKey, context!, sampled: true), rule: reader.rule)
+                                }
                             }
                         }
+                        index += 1
                         // The next sample joins while it is this machine's and of a tag it already has.
-                        guard let upcoming = iterator.next() else { return nil }
-                        guard upcoming.key.tenant == tenant, upcoming.key.machine == machineKey.machine, watched.tags.contains(upcoming.key.tag)
-                        else { return upcoming }
-                        current = upcoming
-                    }
+                    } while index < samples.endIndex && samples[index].key.tenant == tenant
+                        && samples[index].key.machine == machineKey.machine && watched.tags.contains(samples[index].key.tag)
+                    return index
                 }
-                if !followUps.isEmpty { queue(followUps, in: &state) }
-                for id in changed { state.changed.insert(InstanceKey(tenant: tenant, rule: id, machine: machineKey.machine)) }
-                for (id, entries) in outcomes {
-                    record(entries, rule: rules[id]!, key: InstanceKey(tenant: tenant, rule: id, machine: machineKey.machine), in: &state)
-                }
+                apply(effects, tenant: tenant, machine: machineKey.machine, in: &state)
             }
+        }
+    }
+
+    /// What evaluating one machine's samples changed, applied to the engine's state after its entry is written back.
+    private struct Effects {
+        var changed: [String] = []
+        var transitions: [(rule: AlarmRule, entries: [AlarmTransition])] = []
+        var followUps: [OutboxEntry] = []
+        var earliestDeadline = Int64.max
+
+        mutating func add(_ outcome: Outcome?, rule: AlarmRule) {
+            guard let outcome else { return }
+            if let deadline = outcome.deadline { earliestDeadline = min(earliestDeadline, deadline) }
+            if outcome.changed { changed.append(rule.id) }
+            if !outcome.entries.isEmpty { transitions.append((rule, outcome.entries)) }
+            if !outcome.followUps.isEmpty { followUps += outcome.followUps }
+        }
+    }
+
+    private func apply(_ effects: Effects, tenant: TenantID, machine: AssetPath, in state: inout State) {
+        state.earliestDeadline = min(state.earliestDeadline, effects.earliestDeadline)
+        if !effects.followUps.isEmpty { queue(effects.followUps, in: &state) }
+        for id in effects.changed { state.changed.insert(InstanceKey(tenant: tenant, rule: id, machine: machine)) }
+        for (rule, entries) in effects.transitions {
+            record(entries, rule: rule, key: InstanceKey(tenant: tenant, rule: rule.id, machine: machine), in: &state)
         }
     }
 
@@ -202,13 +264,22 @@ public final class AlarmEngine: Sendable {
     /// missing, shelves ending, escalation stages starting.
     public func tick(now: Int64) {
         state.withLock { state in
-            var due: [(MachineKey, String)] = []
-            for (key, watched) in state.machines {
-                for (id, deadline) in watched.deadlines where deadline <= now { due.append((key, id)) }
-            }
-            for (machineKey, id) in due {
-                state.machines[machineKey]!.clock = max(state.machines[machineKey]!.clock, now)
-                evaluate(id, on: machineKey, sampled: false, in: &state)
+            if now >= state.earliestDeadline {
+                // Entries are read in place: iterating the dictionary would copy every machine's entry.
+                var due: [(entry: Dictionary<MachineKey, Watched>.Index, rule: String)] = []
+                var earliest = Int64.max
+                for entry in state.machines.indices {
+                    modify(&state.machines.values[entry]) { watched in
+                        for (id, deadline) in watched.deadlines {
+                            if deadline <= now { due.append((entry, id)) } else { earliest = min(earliest, deadline) }
+                        }
+                    }
+                }
+                state.earliestDeadline = earliest
+                for (machineKey, id) in due.map({ (state.machines.keys[$0.entry], $0.rule) }) {
+                    modify(&state.machines[machineKey]!) { $0.clock = max($0.clock, now) }
+                    evaluate(id, on: machineKey, sampled: false, in: &state)
+                }
             }
             followPolicyChanges(now: now, in: &state)
         }
@@ -478,34 +549,43 @@ public final class AlarmEngine: Sendable {
     }
 
     /// Evaluates one instance. The machine's entry is read in place (no copy of its instances is
-    /// held while one is written back, so nothing is copied on write).
+    /// held while one is written back, so nothing is copied on write); its deadline is recomputed.
     private func evaluate(_ id: String, on key: MachineKey, sampled: Bool, in state: inout State) {
-        guard let rule = state.rules[key.tenant]?[id], state.machines[key] != nil else { return }
-        guard let outcome = modify(&state.machines[key]!, { evaluate(rule, &$0, on: key, sampled: sampled) }) else { return }
-        if outcome.changed { state.changed.insert(InstanceKey(tenant: key.tenant, rule: id, machine: key.machine)) }
-        if !outcome.entries.isEmpty { record(outcome.entries, rule: rule, key: InstanceKey(tenant: key.tenant, rule: id, machine: key.machine), in: &state) }
-        if !outcome.followUps.isEmpty { queue(outcome.followUps, in: &state) }
+        guard let rule = state.rules[key.tenant]?[id], let entry = state.machines.index(forKey: key) else { return }
+        var effects = Effects()
+        modify(&state.machines.values[entry]) { watched in
+            effects.add(evaluate(rule, &watched, on: key, context(watched), sampled: sampled, refreshDeadline: true), rule: rule)
+        }
+        apply(effects, tenant: key.tenant, machine: key.machine, in: &state)
     }
 
     struct Outcome {
         var changed: Bool
         var entries: [AlarmTransition]
         var followUps: [OutboxEntry]
+        /// The instance's deadline, when it was set.
+        var deadline: Int64?
     }
 
-    /// Evaluates one rule's instance on its machine's entry, then its follow-ups; nil when the
-    /// machine has none (or the rule is off).
-    private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, on key: MachineKey, sampled: Bool) -> Outcome? {
-        guard rule.enabled, var instance = watched.instances[rule.id] else { return nil }
-        let context = context(watched)
-        let before = instance
-        let entries = instance.evaluate(rule, context, sampled: sampled)
-        let followUps = followUps(rule, &instance, on: key, now: context.now)
-        let changed = instance != before
-        if changed { watched.instances[rule.id] = instance }
-        let deadline = deadline(rule, instance, context)
-        if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
-        return Outcome(changed: changed, entries: entries, followUps: followUps)
+    /// Evaluates one rule's instance on its machine's entry in place, then its follow-ups; nil when
+    /// the machine has none (or the rule is off). The deadline is recomputed when the instance
+    /// changed, when the rule reads time, or when asked (`refreshDeadline`): otherwise it cannot
+    /// have moved, and one that passed meanwhile only makes the clock evaluate once more.
+    private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, on key: MachineKey, _ context: EvaluationContext,
+                          sampled: Bool, refreshDeadline: Bool = false) -> Outcome? {
+        guard rule.enabled, let slot = watched.instances.index(forKey: rule.id) else { return nil }
+        let before = watched.instances.values[slot]
+        let (entries, followUps) = modify(&watched.instances.values[slot]) { instance in
+            let entries = instance.evaluate(rule, context, sampled: sampled)
+            return (entries, self.followUps(rule, &instance, on: key, now: context.now))
+        }
+        let changed = watched.instances.values[slot] != before
+        var deadline: Int64?
+        if changed || refreshDeadline || rule.expression.dependsOnTime {
+            deadline = self.deadline(rule, watched.instances.values[slot], context)
+            if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
+        }
+        return Outcome(changed: changed, entries: entries, followUps: followUps, deadline: deadline)
     }
 
     /// The reminders and escalation steps due for an alarm awaiting acknowledgement. The router is
@@ -537,14 +617,17 @@ public final class AlarmEngine: Sendable {
 
     private func rearm(_ id: String, on key: MachineKey, in state: inout State) {
         guard let rule = state.rules[key.tenant]?[id], let instance = state.machines[key]?.instances[id] else { return }
-        state.machines[key]!.deadlines[id] = deadline(rule, instance, context(state.machines[key]!))
+        let deadline = deadline(rule, instance, context(state.machines[key]!))
+        state.machines[key]!.deadlines[id] = deadline
+        if let deadline { state.earliestDeadline = min(state.earliestDeadline, deadline) }
     }
 
     /// Rebuilds a tenant's index of the rules reading each tag.
     private func index(_ tenant: TenantID, in state: inout State) {
-        var readers: [String: [String]] = [:]
+        var readers: [String: [RuleReader]] = [:]
         for rule in (state.rules[tenant] ?? [:]).values {
-            for tag in rule.expression.tags { readers[tag, default: []].append(rule.id) }
+            let reader = RuleReader(rule)
+            for tag in rule.expression.tags { readers[tag, default: []].append(reader) }
         }
         state.readers[tenant] = readers
     }

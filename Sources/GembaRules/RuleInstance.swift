@@ -79,6 +79,10 @@ public struct RuleInstance: Hashable, Sendable, Codable {
 
     public init(rule: AlarmRule) { alarm = Alarm(severity: rule.severity) }
 
+    /// No timer runs and the alarm is normal with nothing pending: while the condition stays false,
+    /// an evaluation changes nothing.
+    var isAtRest: Bool { tracker == ConditionTracker() && alarm.isAtRest }
+
     public init(tracker: ConditionTracker, alarm: Alarm) {
         self.tracker = tracker
         self.alarm = alarm

@@ -27,10 +27,20 @@ import Testing
         let (batch, rejected) = registry.plan([Self.point(Self.press), Self.point(Self.press, "new")])
         #expect(batch.samples.isEmpty && batch.newSeries.isEmpty)
         #expect(rejected.map(\.error.code) == [.retired, .retired])
-        #expect(registry.directory.resolve(Self.point(Self.press)) == nil)
+        var resolved: [AcceptedSample] = []
+        #expect(registry.directory.resolve([Self.point(Self.press)], into: &resolved) == [false] && resolved.isEmpty)
         registry.setRetired(Self.press, tenant: Self.tenant, false)
         #expect(registry.plan([Self.point(Self.press)]).batch.samples.map(\.series) == [7])
-        #expect(registry.directory.resolve(Self.point(Self.press))?.seriesID == 7)
+        #expect(registry.directory.resolve([Self.point(Self.press)], into: &resolved) == [true] && resolved.map(\.seriesID) == [7])
+    }
+
+    /// Points are resolved by machine, then tag, whatever order the machines come in.
+    @Test func theDirectoryResolvesEachPointOfInterleavedMachines() throws {
+        let other = try AssetPath("plant/line/lathe")
+        let points = [Self.point(Self.press), Self.point(other), Self.point(Self.press, "new"), Self.point(Self.press)]
+        var resolved: [AcceptedSample] = []
+        #expect(Self.registry().directory.resolve(points, into: &resolved) == [true, false, false, true])
+        #expect(resolved.map(\.seriesID) == [7, 7] && resolved.allSatisfy { $0.key.machine == Self.press && $0.key.tag == "temp" })
     }
 
     @Test func registeringAheadCountsAgainstTheMachineLimit() throws {

@@ -62,6 +62,36 @@ import Testing
         #expect(again.alarms(tenant: .default).first?.alarm.activations == 1)
     }
 
+    /// Samples that leave a threshold rule at rest pass by without an evaluation; every sample
+    /// counts again once a delay runs or the alarm stands, whichever side the tag is written on.
+    @Test(arguments: ["t > 85 for 1m clear < 80", "85 < t for 1m clear when 80 > t"])
+    func samplesPassingARuleAtRestChangeNothingAndADelayOrAnAlarmSeesEverySample(_ text: String) async throws {
+        let store = try Self.store()
+        let engine = Self.engine(store)
+        try await engine.load(machines: [], now: Self.start)
+        _ = try await engine.save(try Self.rule(text), tenant: .default, by: "test")
+        func pending() -> Int64? { engine.alarms(tenant: .default).first?.pendingSince }
+        func state() -> AlarmState? { engine.alarms(tenant: .default).first?.alarm.state }
+        engine.accepted([Self.sample(70, at: Self.start)])
+        #expect(pending() == nil && state() == .normal)
+        engine.accepted([Self.sample(90, at: Self.start + 1_000)])
+        #expect(pending() == Self.start + 1_000)
+        // Below the threshold while the delay runs: the delay stops (the instance is not at rest).
+        engine.accepted([Self.sample(84, at: Self.start + 2_000)])
+        #expect(pending() == nil)
+        engine.accepted([Self.sample(90, at: Self.start + 3_000)])
+        engine.tick(now: Self.start + 62_000)
+        engine.tick(now: Self.start + 63_000)
+        #expect(state() == .activeUnacknowledged)
+        // Standing: a sample between clear and raise keeps it; one below the clear clears it.
+        engine.accepted([Self.sample(82, at: Self.start + 64_000)])
+        #expect(state() == .activeUnacknowledged)
+        engine.accepted([Self.sample(79, at: Self.start + 65_000)])
+        #expect(state() == .returnedUnacknowledged)
+        try await engine.flush()
+        #expect(try await Self.activations(store).map(\.time) == [Self.start + 63_000])
+    }
+
     @Test func racingWritersMakeOneInstanceAndOneActivation() async throws {
         let store = try Self.store()
         let engine = Self.engine(store)
