@@ -73,6 +73,12 @@ public final class IngestPipeline: Service, Sendable {
         /// Most samples committed in one transaction. Under load the queue fills while a commit
         /// runs, so batches grow and each B-tree page written carries more samples.
         public var maxBatchSamples = 250_000
+        /// Under sustained load (submissions waiting when a commit ends), a batch of fewer samples
+        /// than this waits `gatherDelay` for more first: many small messages then share a commit
+        /// instead of each commit's fixed cost taking the cores from the readers. A pipeline that had
+        /// to wait for work commits at once.
+        public var gatherSamples = 1_000
+        public var gatherDelay = Duration.milliseconds(1)
 
         public init() {}
     }
@@ -208,8 +214,10 @@ public final class IngestPipeline: Service, Sendable {
     public func run() async throws {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                while let batch = await nextBatch() {
+                var sustained = false
+                while let batch = await nextBatch(gathering: sustained) {
                     await process(batch)
+                    sustained = queue.withLock { !$0.pending.isEmpty }
                 }
             } onGracefulShutdown: {
                 self.stop()
@@ -230,8 +238,13 @@ public final class IngestPipeline: Service, Sendable {
         waiter?.resume()
     }
 
-    /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil once stopped and drained.
-    private func nextBatch() async -> [Submission]? {
+    /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil
+    /// once stopped and drained. `gathering` (under sustained load), a small queue first waits
+    /// `gatherDelay` to fill.
+    private func nextBatch(gathering: Bool) async -> [Submission]? {
+        if gathering, queue.withLock({ !$0.stopping && $0.samples < configuration.gatherSamples }) {
+            try? await Task.sleep(for: configuration.gatherDelay)
+        }
         while true {
             let (taken, stopped, callbacks) = queue.withLock { state -> ([Submission], Bool, [@Sendable () -> Void]) in
                 var taken: [Submission] = []

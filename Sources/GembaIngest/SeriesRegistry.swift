@@ -192,18 +192,26 @@ public struct SeriesDirectory: Sendable {
     /// value fits the series' type; per point, whether it was resolved (the others need the
     /// registry: new series, or points it will reject).
     public func resolve(_ points: [Point], into resolved: inout [AcceptedSample]) -> [Bool] {
-        var current: (key: MachineKey, tags: [String: SeriesRegistry.Known]?)?
-        return points.map { point in
-            let key = point.series
-            if current?.key.machine != key.machine || current?.key.tenant != key.tenant {
-                let machine = MachineKey(tenant: key.tenant, machine: key.machine)
-                current = (machine, machines[machine])
-            }
-            guard let known = current?.tags?[key.tag], let value = point.sample.value.converted(to: known.type) else { return false }
-            var sample = point.sample
-            sample.value = value
-            resolved.append(AcceptedSample(seriesID: known.id, key: key, sample: sample))
-            return true
+        points.withUnsafeBufferPointer { resolve($0, into: &resolved) }
+    }
+
+    /// Through a buffer, reading a point's field projects it instead of copying the whole point.
+    private func resolve(_ points: UnsafeBufferPointer<Point>, into resolved: inout [AcceptedSample]) -> [Bool] {
+        var announced = [Bool](repeating: false, count: points.count)
+        var index = points.startIndex
+        while index < points.endIndex {
+            let machine = MachineKey(tenant: points[index].series.tenant, machine: points[index].series.machine)
+            let tags = machines[machine] ?? [:]
+            repeat {
+                if let known = tags[points[index].series.tag], let value = points[index].sample.value.converted(to: known.type) {
+                    var sample = points[index].sample
+                    sample.value = value
+                    resolved.append(AcceptedSample(seriesID: known.id, key: points[index].series, sample: sample))
+                    announced[index] = true
+                }
+                index += 1
+            } while index < points.endIndex && points[index].series.machine == machine.machine && points[index].series.tenant == machine.tenant
         }
+        return announced
     }
 }

@@ -181,57 +181,60 @@ public final class AlarmEngine: Sendable {
     /// message's tags) are evaluated on its entry in place, with one look-up of the machine; each
     /// sample's rules come from the tenant's index of readers, shared, so nothing is copied per rule.
     public func accepted(_ samples: [(key: SeriesKey, sample: Sample)]) {
-        state.withLock { state in
-            var position = samples.startIndex
-            while position < samples.endIndex {
-                let first = samples[position].key
-                let tenant = first.tenant
-                guard let rules = state.rules[tenant], !rules.isEmpty else {
-                    position += 1
-                    continue
-                }
-                let machineKey = MachineKey(tenant: tenant, machine: first.machine)
-                if state.machines.index(forKey: machineKey) == nil {
-                    let time = samples[position].sample.time.millisecondsSinceEpoch
-                    state.machines[machineKey] = Watched(watchingSince: time, clock: time)
-                }
-                var entry = state.machines.index(forKey: machineKey)!
-                if state.machines.values[entry].tags.insert(first.tag).inserted {
-                    attachRules(to: machineKey, in: &state)
-                    entry = state.machines.index(forKey: machineKey)!
-                }
-                let readers = state.readers[tenant] ?? [:]
-                var effects = Effects()
-                position = modify(&state.machines.values[entry]) { watched in
-                    var index = position
-                    repeat {
-                        let (key, sample) = samples[index]
-                        if watched.signals.record(tag: key.tag, sample) {
-                            watched.clock = max(watched.clock, sample.time.millisecondsSinceEpoch)
-                            if key.tag == Condition.stateTag {
-                                // The state tag also drives suppression by design: every rule of the machine reads it.
-                                let context = context(watched)
-                                for id in Array(watched.instances.keys) {
-                                    guard let rule = rules[id] else { continue }
-                                    effects.add(evaluate(rule, &watched, on: machineKey, context, sampled: true), rule: rule)
-                                }
-                            } else {
-                                var context: EvaluationContext?
-                                for reader in readers[key.tag] ?? [] {
-                                    if reader.passesBy(key.tag, sample.value), watched.instances[reader.rule.id]?.isAtRest == true { continue }
-                                    if context == nil { context = self.context(watched) }
-                                    effects.add(evaluate(reader.rule, &watched, on: machineKey, context!, sampled: true), rule: reader.rule)
-                                }
+        // Through a buffer, reading a sample's field projects it instead of copying the whole element.
+        samples.withUnsafeBufferPointer { samples in state.withLock { evaluate(samples, in: &$0) } }
+    }
+
+    private func evaluate(_ samples: UnsafeBufferPointer<(key: SeriesKey, sample: Sample)>, in state: inout State) {
+        var position = samples.startIndex
+        while position < samples.endIndex {
+            let first = samples[position].key
+            let tenant = first.tenant
+            guard let rules = state.rules[tenant], !rules.isEmpty else {
+                position += 1
+                continue
+            }
+            let machineKey = MachineKey(tenant: tenant, machine: first.machine)
+            if state.machines.index(forKey: machineKey) == nil {
+                let time = samples[position].sample.time.millisecondsSinceEpoch
+                state.machines[machineKey] = Watched(watchingSince: time, clock: time)
+            }
+            var entry = state.machines.index(forKey: machineKey)!
+            if state.machines.values[entry].tags.insert(first.tag).inserted {
+                attachRules(to: machineKey, in: &state)
+                entry = state.machines.index(forKey: machineKey)!
+            }
+            let readers = state.readers[tenant] ?? [:]
+            var effects = Effects()
+            position = modify(&state.machines.values[entry]) { watched in
+                var index = position
+                repeat {
+                    let tag = samples[index].key.tag, sample = samples[index].sample
+                    if watched.signals.record(tag: tag, sample) {
+                        watched.clock = max(watched.clock, sample.time.millisecondsSinceEpoch)
+                        if tag == Condition.stateTag {
+                            // The state tag also drives suppression by design: every rule of the machine reads it.
+                            let context = context(watched)
+                            for id in Array(watched.instances.keys) {
+                                guard let rule = rules[id] else { continue }
+                                effects.add(evaluate(rule, &watched, on: machineKey, context, sampled: true), rule: rule)
+                            }
+                        } else {
+                            var context: EvaluationContext?
+                            for reader in readers[tag] ?? [] {
+                                if reader.passesBy(tag, sample.value), watched.instances[reader.rule.id]?.isAtRest == true { continue }
+                                if context == nil { context = self.context(watched) }
+                                effects.add(evaluate(reader.rule, &watched, on: machineKey, context!, sampled: true), rule: reader.rule)
                             }
                         }
-                        index += 1
-                        // The next sample joins while it is this machine's and of a tag it already has.
-                    } while index < samples.endIndex && samples[index].key.tenant == tenant
-                        && samples[index].key.machine == machineKey.machine && watched.tags.contains(samples[index].key.tag)
-                    return index
-                }
-                apply(effects, tenant: tenant, machine: machineKey.machine, in: &state)
+                    }
+                    index += 1
+                    // The next sample joins while it is this machine's and of a tag it already has.
+                } while index < samples.endIndex && samples[index].key.tenant == tenant
+                    && samples[index].key.machine == machineKey.machine && watched.tags.contains(samples[index].key.tag)
+                return index
             }
+            apply(effects, tenant: tenant, machine: machineKey.machine, in: &state)
         }
     }
 
