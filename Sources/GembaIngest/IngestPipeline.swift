@@ -42,13 +42,6 @@ public struct IngestOverloaded: Error, Sendable, CustomStringConvertible {
     public var description: String { "ingest queue full (\(queuedSamples) samples waiting)" }
 }
 
-/// A sample accepted by the pipeline (valid, registered), for live consumers.
-public struct AcceptedSample: Sendable, Hashable {
-    public var seriesID: Int64
-    public var key: SeriesKey
-    public var sample: Sample
-}
-
 /// Told about accepted samples; must not block (it runs on the submitter's thread or the pipeline's task).
 ///
 /// Samples of registered series are handed over when they are submitted, before they are queued

@@ -180,12 +180,12 @@ public final class AlarmEngine: Sendable {
     /// Evaluates the rules that read these samples' tags. Consecutive samples of one machine (a
     /// message's tags) are evaluated on its entry in place, with one look-up of the machine; each
     /// sample's rules come from the tenant's index of readers, shared, so nothing is copied per rule.
-    public func accepted(_ samples: [(key: SeriesKey, sample: Sample)]) {
+    public func accepted(_ samples: [AcceptedSample]) {
         // Through a buffer, reading a sample's field projects it instead of copying the whole element.
         samples.withUnsafeBufferPointer { samples in state.withLock { evaluate(samples, in: &$0) } }
     }
 
-    private func evaluate(_ samples: UnsafeBufferPointer<(key: SeriesKey, sample: Sample)>, in state: inout State) {
+    private func evaluate(_ samples: UnsafeBufferPointer<AcceptedSample>, in state: inout State) {
         var position = samples.startIndex
         while position < samples.endIndex {
             let first = samples[position].key

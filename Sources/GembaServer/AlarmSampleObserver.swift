@@ -49,6 +49,6 @@ struct AlarmSampleObserver: SampleObserver {
     var isInterested: Bool { engine.hasRules }
 
     func accepted(_ samples: [AcceptedSample]) {
-        engine.accepted(samples.map { ($0.key, $0.sample) })
+        engine.accepted(samples)
     }
 }

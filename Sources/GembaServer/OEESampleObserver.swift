@@ -1,3 +1,4 @@
+internal import GembaCore
 public import GembaAnalytics
 public import GembaIngest
 public import GembaStorage

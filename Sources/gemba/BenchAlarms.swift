@@ -32,11 +32,12 @@ struct BenchAlarms: AsyncParsableCommand {
             _ = try await engine.save(try RuleDocument.decode(Data(document.utf8)), tenant: .default, by: "bench")
         }
         let paths = try (0..<machines).map { try AssetPath("bench/line\($0 / 50)/m\($0)") }
-        func message(_ machine: Int, _ round: Int, time: Int64) -> [(key: SeriesKey, sample: Sample)] {
+        func message(_ machine: Int, _ round: Int, time: Int64) -> [AcceptedSample] {
             let index = round * machines + machine
-            return (0..<10).map { tag in
-                (SeriesKey(tenant: .default, machine: paths[machine], tag: "t\(tag)"),
-                 Sample(time: Timestamp(millisecondsSinceEpoch: time), value: .double(Double((index &* 31 &+ tag * 7) % 1000) / 10)))
+            return (0..<10).map { tag -> AcceptedSample in
+                let value = Double((index &* 31 &+ tag * 7) % 1000) / 10
+                return AcceptedSample(seriesID: Int64(machine * 10 + tag), key: SeriesKey(tenant: .default, machine: paths[machine], tag: "t\(tag)"),
+                                      sample: Sample(time: Timestamp(millisecondsSinceEpoch: time), value: .double(value)))
             }
         }
 
@@ -89,7 +90,7 @@ struct BenchAlarms: AsyncParsableCommand {
             let key = SeriesKey(tenant: .default, machine: paths[index % 100], tag: "h")
             let sample = Sample(time: Timestamp(millisecondsSinceEpoch: Int64(index) * 10), value: .double((index / 100) % 2 == 0 ? 90 : 10))
             let started = ContinuousClock.now
-            engine.accepted([(key, sample)])
+            engine.accepted([AcceptedSample(seriesID: Int64(index % 100), key: key, sample: sample)])
             micros.append(Int(Self.seconds(ContinuousClock.now - started) * 1_000_000))
             if index % 1000 == 999 { try await engine.flush() }
         }

@@ -202,8 +202,8 @@ import Testing
             _ = try await notifier.save(policy, tenant: .default)
             _ = try await engine.save(try RuleDocument.decode(Data(#"{"id": "hot", "name": "Hot", "severity": "high", "condition": "t > 85"}"#.utf8)),
                                       tenant: .default, by: "test")
-            engine.accepted([(SeriesKey(tenant: .default, machine: Self.machine, tag: "t"),
-                              Sample(time: Timestamp(millisecondsSinceEpoch: Self.start), value: .double(91)))])
+            engine.accepted([AcceptedSample(seriesID: 1, key: SeriesKey(tenant: .default, machine: Self.machine, tag: "t"),
+                                            sample: Sample(time: Timestamp(millisecondsSinceEpoch: Self.start), value: .double(91)))])
             engine.tick(now: Self.start + 9 * Self.minute)
             try await engine.flush()
             #expect(try await sent() == ["ops alarm.activated"])

@@ -24,8 +24,8 @@ import Testing
         try RuleDocument.decode(Data(#"{"id": "hot", "name": "Hot", "severity": "high", "condition": "\#(text)"}"#.utf8))
     }
 
-    static func sample(_ value: Double, at time: Int64) -> (key: SeriesKey, sample: Sample) {
-        (key, Sample(time: Timestamp(millisecondsSinceEpoch: time), value: .double(value)))
+    static func sample(_ value: Double, at time: Int64) -> AcceptedSample {
+        AcceptedSample(seriesID: 1, key: key, sample: Sample(time: Timestamp(millisecondsSinceEpoch: time), value: .double(value)))
     }
 
     static func activations(_ store: SQLiteStore) async throws -> [AlarmJournalEntry] {
@@ -153,8 +153,8 @@ import Testing
         _ = try await engine.save(try RuleDocument.decode(Data(#"{"id": "line-oee", "name": "Line OEE", "severity": "medium", "condition": "line.oee < 0.6 for 1m"}"#.utf8)),
                                   tenant: .default, by: "test")
         for name in ["cnc-1", "cnc-2"] {
-            engine.accepted([(SeriesKey(tenant: .default, machine: try AssetPath("plant1/line1/\(name)"), tag: "t"),
-                              Sample(time: Timestamp(millisecondsSinceEpoch: AlarmEngineTests.start), value: .double(20)))])
+            engine.accepted([AcceptedSample(seriesID: 1, key: SeriesKey(tenant: .default, machine: try AssetPath("plant1/line1/\(name)"), tag: "t"),
+                                            sample: Sample(time: Timestamp(millisecondsSinceEpoch: AlarmEngineTests.start), value: .double(20)))])
         }
         let assets = engine.assetsReadingKPIs()
         #expect(assets.map(\.asset) == [line] && assets.first?.level == .line)
