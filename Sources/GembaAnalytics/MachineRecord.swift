@@ -21,8 +21,11 @@ struct MachineRecord: Sendable {
         let margin = settings.microstopThreshold
         let extended = (span.lowerBound - margin)..<min(span.upperBound + margin, max(now, span.upperBound))
         // Every raw read of the machine in one database round trip: states (or speed), total, good or scrap, fault codes.
-        let raw = try await read([(settings.rule?.speedTag ?? settings.stateTag, extended), (settings.totalCounter, extended),
-                                  (settings.goodCounter ?? settings.scrapCounter, span), (settings.faultCodeTag, extended)],
+        // Counters are read through the span's end: a reading at that instant counts in the span.
+        let counted = span.lowerBound..<(span.upperBound + 1)
+        let totalsRead = extended.lowerBound..<max(extended.upperBound, counted.upperBound)
+        let raw = try await read([(settings.rule?.speedTag ?? settings.stateTag, extended), (settings.totalCounter, totalsRead),
+                                  (settings.goodCounter ?? settings.scrapCounter, counted), (settings.faultCodeTag, extended)],
                                  ids: ids, telemetry: telemetry)
         let totals = integers(raw[1])
         let stateSamples: [(time: Int64, reason: String?)]
@@ -52,7 +55,7 @@ struct MachineRecord: Sendable {
     func components(window: Range<Int64>, shift: Range<Int64>?, breaks: [Range<Int64>]) -> KPIComponents {
         ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
                                       states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
-                                      counts: counts.filter { window.contains($0.time) })
+                                      counts: counts.filter { window.holdsReading(at: $0.time) })
     }
 
     /// The fault code in effect at `time`.
@@ -88,9 +91,10 @@ struct MachineRecord: Sendable {
         func increments(_ readings: [(time: Int64, value: Int64)]) -> [(time: Int64, units: Int64)] {
             let units = settings.counterMode == .cumulative ? CounterDeltas.deltas(readings, wrapAt: settings.counterWrap)
                 : readings.map { ($0.time, $0.value) }
-            return units.filter { span.contains($0.time) }
+            return units.filter { span.holdsReading(at: $0.time) }
         }
-        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: orders.last { $0.covers(time) }) }
+        // Units shown at `time` were made just before it: an order ending at that instant made them.
+        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: orders.last { $0.covers(time - 1) }) }
         var counts = increments(totals).map { reading in
             ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
                             ? reading.units : 0, idealCycleTime: ideal(at: reading.time))

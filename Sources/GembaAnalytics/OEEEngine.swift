@@ -91,7 +91,8 @@ public final class OEEEngine: Sendable {
     public var hasSummaries: Bool { newestSummaryEnd.load(ordering: .relaxed) > .min }
 
     /// A cheap first check for the ingest path: only samples older than the newest summary may be late.
-    public func mayBeLate(_ time: Int64) -> Bool { time < newestSummaryEnd.load(ordering: .relaxed) }
+    /// (A counter reading at a summary's end counts in it: `<=`.)
+    public func mayBeLate(_ time: Int64) -> Bool { time <= newestSummaryEnd.load(ordering: .relaxed) }
 
     public var statistics: Statistics { cache.withLock { $0.statistics } }
 
@@ -341,7 +342,7 @@ public final class OEEEngine: Sendable {
     public func noteSample(tenant: TenantID, machine: AssetPath, tag: String, time: Int64) {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
-            guard let until = cache.summarizedUntil[key], time < until else { return }
+            guard let until = cache.summarizedUntil[key], time <= until else { return }
             if let settings = cache.settings[key], !settings.kpiTags.contains(tag) { return }
             let now = clock()
             if var mark = cache.late[key] {
@@ -389,7 +390,8 @@ public final class OEEEngine: Sendable {
                 end = settings.noDataTimeout > 0 ? max(end, mark.latest + settings.noDataTimeout) : .max / 2
             }
         }
-        return (mark.earliest - settings.microstopThreshold)..<(end + settings.microstopThreshold + 1)
+        // At least a millisecond before: a counter reading at a summary's end counts in that summary.
+        return (mark.earliest - max(settings.microstopThreshold, 1))..<(end + settings.microstopThreshold + 1)
     }
 }
 

@@ -27,6 +27,14 @@ public struct StateInterval: Sendable, Hashable, Codable {
 }
 
 /// Units counted at a moment, with the ideal cycle time that applied to them (the product's or the machine's).
+extension Range where Bound == Int64 {
+    /// Whether the units a counter reading at `time` shows count in this window: they were made
+    /// since the previous reading, in (previous, time], so a reading at a window's end counts in the
+    /// window that ends there and one at its start in the window before. Consecutive windows still
+    /// add up exactly.
+    public func holdsReading(at time: Int64) -> Bool { time > lowerBound && time <= upperBound }
+}
+
 public struct ProductionCount: Sendable, Hashable, Codable {
     public var time: Int64
     public var total: Int64
@@ -97,7 +105,7 @@ public enum ProductionTimeline {
             }
         }
         components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)
-        for count in counts where window.contains(count.time) {
+        for count in counts where window.holdsReading(at: count.time) {
             components.totalCount = components.totalCount.clampedAdding(count.total)
             components.goodCount = components.goodCount.clampedAdding(count.good)
             if let ideal = count.idealCycleTime {

@@ -272,6 +272,46 @@ import Testing
         }
     }
 
+    /// Units shown by a counter reading at t were made in (previous reading, t]: a reading at a
+    /// shift's, a day's or a query's end counts in the window that ends there, and
+    /// consecutive windows add up to the whole.
+    @Test func aCounterReadingAtAWindowsEndCountsInTheWindowThatEndsThere() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            // One unit a minute from 06:00 to midnight, read every minute on the minute (06:00 is the baseline).
+            let minutes = 0..<1081
+            var script = Script(machine: "plant/line1/m1", states: [(0, "producing")], minutes: minutes,
+                                totals: Dictionary(uniqueKeysWithValues: minutes.map { ($0, 1000 + Int64($0)) }))
+            try await Self.put(client, "/api/v1/calendars/plant", Self.calendarJSON)
+            try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", Self.ideal90s)
+            // First without the reading at 14:00:00: the one at 14:01 shows two units, made across the shift change.
+            script.silent = [480..<481]
+            try await Self.send(script, client)
+            let asset = script.machine
+            func units(_ from: Int, _ to: Int, period: String = "none") async throws -> [Int64?] {
+                let answer = try await Self.oee(client, asset: asset, from: Self.shiftStart + Int64(from) * Self.minute,
+                                                to: Self.shiftStart + Int64(to) * Self.minute, period: period)
+                return period == "none" ? [Self.component(answer["total"] ?? .null, "total_count")]
+                    : (answer["periods"]?.array ?? []).map { Self.component($0, "total_count") }
+            }
+            #expect(try await units(0, 960, period: "shift") == [479, 481])
+            // The reading at 14:00:00 arrives late: it is A's last minute, and the stored summaries follow.
+            script.silent = []
+            script.minutes = 480..<481
+            try await Self.send(script, client)
+            #expect(try await units(0, 960, period: "shift") == [480, 480])
+            // Queries that start and end on readings.
+            #expect(try await units(0, 60) == [60])
+            #expect(try await units(60, 90) == [30])
+            #expect(try await units(90, 120) == [30])
+            #expect(try await units(60, 120) == [60])
+            // The day (midnight to midnight, local): the reading at midnight ends it.
+            #expect(try await units(-360, 1080, period: "day") == [1080])
+            // Asked again, from the stored summaries: the same.
+            #expect(try await units(0, 960, period: "shift") == [480, 480])
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()
