@@ -79,8 +79,10 @@ public final class IngestPipeline: Service, Sendable {
     private struct Submission {
         var points: [Point]
         var source: IngestSource
-        /// Per point, whether observers were already shown it at submission (nil: none was).
-        var announced: [Bool]?
+        /// Per point, its series when observers were already shown it at submission (nil: none was),
+        /// resolved against the directory of `generation`; the plan reuses them while it is current.
+        var announced: [SeriesRegistry.Known?]?
+        var generation: UInt64
         var completion: @Sendable (Result<IngestReceipt, any Error>) -> Void
     }
 
@@ -98,8 +100,9 @@ public final class IngestPipeline: Service, Sendable {
     private let queue = Mutex(Queue())
     private let registry = Mutex(SeriesRegistry())
     private let observers = Mutex<[any SampleObserver]>([])
-    /// The registry's series as of the last commit that registered some, for announcing at submission.
-    private let directory = Mutex(SeriesDirectory())
+    /// The registry's series as of its last change (a commit that registered some, a managed-asset
+    /// change), for announcing at submission; the generation counts the changes.
+    private let directory = Mutex((directory: SeriesDirectory(), generation: UInt64(0)))
     private let metrics = IngestMetrics()
 
     public init(store: any TelemetryStore, configuration: Configuration = Configuration(), logger: Logger) {
@@ -119,7 +122,7 @@ public final class IngestPipeline: Service, Sendable {
             registry.load(series: series, machines: machines)
             for (tenant, value) in limits { registry.setLimits(value, for: tenant) }
             for entry in retired { registry.setRetired(entry.machine, tenant: entry.tenant, true) }
-            directory.withLock { $0 = registry.directory }
+            publish(registry.directory)
         }
         logger.info("catalogue loaded", metadata: ["ingest.series": "\(series.count)", "ingest.machines": "\(machines.count)"])
     }
@@ -134,9 +137,14 @@ public final class IngestPipeline: Service, Sendable {
     public func updateRegistry<T>(_ change: (inout SeriesRegistry) throws(ModelError) -> T) throws(ModelError) -> T {
         try registry.withLock { (registry: inout SeriesRegistry) throws(ModelError) -> T in
             let result = try change(&registry)
-            directory.withLock { $0 = registry.directory }
+            publish(registry.directory)
             return result
         }
+    }
+
+    /// Replaces the directory submissions resolve against; call under the registry's lock.
+    private func publish(_ directory: SeriesDirectory) {
+        self.directory.withLock { $0 = (directory, $0.generation &+ 1) }
     }
 
     public func addObserver(_ observer: any SampleObserver) {
@@ -168,18 +176,21 @@ public final class IngestPipeline: Service, Sendable {
         metrics.received(source).increment(by: points.count)
         let observers = interestedObservers()
         var live: [AcceptedSample] = []
-        var announced: [Bool]?
+        var announced: [SeriesRegistry.Known?]?
+        var generation: UInt64 = 0
         if !observers.isEmpty {
-            let directory = self.directory.withLock { $0 }
+            let current = self.directory.withLock { $0 }
             live.reserveCapacity(points.count)
-            announced = directory.resolve(points, into: &live)
+            announced = current.directory.series(of: points, into: &live)
+            generation = current.generation
         }
         let (accepted, waiter) = queue.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard !state.stopping else { return (false, nil) }
             guard force || state.samples + points.count <= configuration.maxQueuedSamples || state.pending.isEmpty else {
                 return (false, nil)
             }
-            state.pending.append(Submission(points: points, source: source, announced: announced, completion: completion))
+            state.pending.append(Submission(points: points, source: source, announced: announced, generation: generation,
+                                            completion: completion))
             state.samples += points.count
             defer { state.waiter = nil }
             return (true, state.waiter)
@@ -271,7 +282,21 @@ public final class IngestPipeline: Service, Sendable {
     private func process(_ submissions: [Submission]) async {
         let points = submissions.flatMap(\.points)
         await loadMissingLimits(points)
-        let (batch, rejected) = registry.withLock { $0.plan(points) }
+        let (batch, rejected) = registry.withLock { registry in
+            // Series resolved at submission against the directory still current need no second look-up.
+            let generation = directory.withLock { $0.generation }
+            guard submissions.contains(where: { $0.announced != nil && $0.generation == generation }) else { return registry.plan(points) }
+            var known: [SeriesRegistry.Known?] = []
+            known.reserveCapacity(points.count)
+            for submission in submissions {
+                if let announced = submission.announced, submission.generation == generation {
+                    known += announced
+                } else {
+                    known += repeatElement(nil, count: submission.points.count)
+                }
+            }
+            return registry.plan(points, known: known)
+        }
         let started = ContinuousClock.now
         let result: WriteResult
         do {
@@ -288,7 +313,7 @@ public final class IngestPipeline: Service, Sendable {
         metrics.batchSize.record(batch.samples.count)
         registry.withLock { registry in
             registry.committed(batch, result)
-            if !result.series.isEmpty { directory.withLock { $0 = registry.directory } }
+            if !result.series.isEmpty { publish(registry.directory) }
         }
         announceRest(of: submissions, batch, rejected: rejected, result)
         let receipts = Self.receipts(counts: submissions.map(\.points.count), rejected: rejected, stored: result.stored)
@@ -362,9 +387,8 @@ public final class IngestPipeline: Service, Sendable {
         var accepted: [AcceptedSample] = []
         registry.withLock { registry in
             Self.walk(counts: submissions.map(\.points.count), rejected: rejected) { submission, offset, outcome in
-                guard case .planned(let index) = outcome, result.stored[index], submissions[submission].announced?[offset] != true else {
-                    return
-                }
+                let shown = submissions[submission].announced.map { $0[offset] != nil } ?? false
+                guard case .planned(let index) = outcome, result.stored[index], !shown else { return }
                 let entry = batch.samples[index]
                 let id = entry.series < 0 ? result.series[Int(-entry.series - 1)].id : entry.series
                 guard let key = registry.key(of: id) else { return }

@@ -49,6 +49,12 @@ public struct SeriesRegistry: Sendable {
     /// A write batch for `points`, and the index and reason of each point that cannot be stored.
     /// Unknown machines and tags are added to the batch for registration if the tenant's limits allow.
     public func plan(_ points: [Point]) -> (batch: WriteBatch, rejected: [(index: Int, error: ModelError)]) {
+        plan(points, known: nil)
+    }
+
+    /// ``plan(_:)`` with, per point, the series it was already resolved to against this registry's
+    /// current directory (nil: not resolved), so those points are not looked up again.
+    func plan(_ points: [Point], known resolved: [Known?]?) -> (batch: WriteBatch, rejected: [(index: Int, error: ModelError)]) {
         var batch = WriteBatch()
         batch.samples.reserveCapacity(points.count)
         var rejected: [(Int, ModelError)] = []
@@ -56,6 +62,12 @@ public struct SeriesRegistry: Sendable {
         var newMachines: [TenantID: Set<AssetPath>] = [:]
         var newTags: [TenantID: [AssetPath: Int]] = [:]
         for (index, point) in points.enumerated() {
+            if let known = resolved?[index], let value = point.sample.value.converted(to: known.type) {
+                var sample = point.sample
+                sample.value = value
+                batch.samples.append(SeriesSample(series: known.id, sample: sample))
+                continue
+            }
             let key = point.series
             if !retired.isEmpty, retired[key.tenant]?.contains(key.machine) == true {
                 rejected.append((index, ModelError(.retired, "machine \(key.machine) is retired: it keeps its history and takes no new data")))
@@ -192,12 +204,17 @@ public struct SeriesDirectory: Sendable {
     /// value fits the series' type; per point, whether it was resolved (the others need the
     /// registry: new series, or points it will reject).
     public func resolve(_ points: [Point], into resolved: inout [AcceptedSample]) -> [Bool] {
-        points.withUnsafeBufferPointer { resolve($0, into: &resolved) }
+        series(of: points, into: &resolved).map { $0 != nil }
+    }
+
+    /// Like ``resolve(_:into:)``, answering each resolved point's series (the batch's plan reuses them).
+    func series(of points: [Point], into resolved: inout [AcceptedSample]) -> [SeriesRegistry.Known?] {
+        points.withUnsafeBufferPointer { series(of: $0, into: &resolved) }
     }
 
     /// Through a buffer, reading a point's field projects it instead of copying the whole point.
-    private func resolve(_ points: UnsafeBufferPointer<Point>, into resolved: inout [AcceptedSample]) -> [Bool] {
-        var announced = [Bool](repeating: false, count: points.count)
+    private func series(of points: UnsafeBufferPointer<Point>, into resolved: inout [AcceptedSample]) -> [SeriesRegistry.Known?] {
+        var announced = [SeriesRegistry.Known?](repeating: nil, count: points.count)
         var index = points.startIndex
         while index < points.endIndex {
             let machine = MachineKey(tenant: points[index].series.tenant, machine: points[index].series.machine)
@@ -207,7 +224,7 @@ public struct SeriesDirectory: Sendable {
                     var sample = points[index].sample
                     sample.value = value
                     resolved.append(AcceptedSample(seriesID: known.id, key: points[index].series, sample: sample))
-                    announced[index] = true
+                    announced[index] = known
                 }
                 index += 1
             } while index < points.endIndex && points[index].series.machine == machine.machine && points[index].series.tenant == machine.tenant

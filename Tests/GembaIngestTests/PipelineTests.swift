@@ -151,6 +151,35 @@ import Testing
         }
     }
 
+    /// A point resolved at submission is planned with that series only while the registry has not
+    /// changed since: a machine retired in between refuses it.
+    @Test func aSeriesResolvedAtSubmissionIsReusedOnlyWhileTheRegistryIsUnchanged() async throws {
+        let store = try Self.makeStore()
+        let machine = "p/l/m"
+        try await Self.withPipeline(store) { pipeline in
+            _ = try await pipeline.submit([Self.point(machine, "temp", 0, .double(1))], source: .http)
+        }
+        for retire in [false, true] {
+            let pipeline = IngestPipeline(store: store, logger: Logger(label: "test"))
+            try await pipeline.loadCatalog()
+            let hub = LiveHub()
+            pipeline.addObserver(hub)
+            let live = hub.subscribe(LiveHub.Filter(tenant: tenant))
+            defer { hub.remove(live) }
+            let receipt = Mutex<IngestReceipt?>(nil)
+            // Queued before the pipeline runs: resolved (and shown live) now, planned once it runs.
+            pipeline.submit([Self.point(machine, "temp", retire ? 2 : 1, .int(7))], source: .http) { result in
+                receipt.withLock { $0 = try? result.get() }
+            }
+            if retire { try pipeline.updateRegistry { $0.setRetired(try! AssetPath(machine), tenant: tenant, true) } }
+            let task = Task { try await pipeline.run() }
+            defer { task.cancel() }
+            #expect(try await TestSupport.eventually { receipt.withLock { $0 } != nil })
+            let stored = receipt.withLock { $0 }
+            #expect(retire ? stored?.rejected.map(\.error.code) == [.retired] : stored == IngestReceipt(stored: 1), "retired: \(retire)")
+        }
+    }
+
     @Test func knownSeriesGoLiveOnArrivalAndNewSeriesAfterTheirCommit() async throws {
         let store = HeldCommitStore(try Self.makeStore())
         let hub = LiveHub()
