@@ -26,7 +26,6 @@ public struct StateInterval: Sendable, Hashable, Codable {
     }
 }
 
-/// Units counted at a moment, with the ideal cycle time that applied to them (the product's or the machine's).
 extension Range where Bound == Int64 {
     /// Whether the units a counter reading at `time` shows count in this window: they were made
     /// since the previous reading, in (previous, time], so a reading at a window's end counts in the
@@ -35,6 +34,7 @@ extension Range where Bound == Int64 {
     public func holdsReading(at time: Int64) -> Bool { time > lowerBound && time <= upperBound }
 }
 
+/// Units counted at a moment, with the ideal cycle time that applied to them (the product's or the machine's).
 public struct ProductionCount: Sendable, Hashable, Codable {
     public var time: Int64
     public var total: Int64

@@ -84,20 +84,6 @@ public struct Sample: Hashable, Sendable {
 }
 
 /// Names one time series: a tag on a machine of a tenant.
-/// A sample the ingest pipeline accepted (valid, of a registered series, its value in the series'
-/// type), as live consumers (the live views, the alarm engine) are shown it.
-public struct AcceptedSample: Sendable, Hashable {
-    public var seriesID: Int64
-    public var key: SeriesKey
-    public var sample: Sample
-
-    public init(seriesID: Int64, key: SeriesKey, sample: Sample) {
-        self.seriesID = seriesID
-        self.key = key
-        self.sample = sample
-    }
-}
-
 public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     public var tenant: TenantID
     public var machine: AssetPath
@@ -110,6 +96,20 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(tenant)/\(machine)/\(tag)" }
+}
+
+/// A sample the ingest pipeline accepted (valid, of a registered series, its value in the series'
+/// type), as live consumers (the live views, the alarm engine) are shown it.
+public struct AcceptedSample: Sendable, Hashable {
+    public var seriesID: Int64
+    public var key: SeriesKey
+    public var sample: Sample
+
+    public init(seriesID: Int64, key: SeriesKey, sample: Sample) {
+        self.seriesID = seriesID
+        self.key = key
+        self.sample = sample
+    }
 }
 
 /// A sample on its way in: the series it belongs to, and optionally the unit the source gave.

@@ -108,13 +108,13 @@ public struct Alarm: Hashable, Sendable, Codable {
 
     public init(severity: Severity) { self.severity = severity }
 
-    /// Whether the alarm is active and nobody has acknowledged it (and it is not chattering): what
-    /// reminders and escalation chains follow up on.
     /// Normal, acknowledged and in service, with no shelve, latch or chattering window running.
     var isAtRest: Bool {
         !conditionActive && acknowledged && !latched && shelf == nil && outOfServiceReason == nil && recentActivations.isEmpty && !chattering
     }
 
+    /// Whether the alarm is active and nobody has acknowledged it (and it is not chattering): what
+    /// reminders and escalation chains follow up on.
     public var awaitsAcknowledgement: Bool { state == .activeUnacknowledged && !chattering }
 
     /// What operators see.
