@@ -283,19 +283,7 @@ public final class IngestPipeline: Service, Sendable {
         let points = submissions.flatMap(\.points)
         await loadMissingLimits(points)
         let (batch, rejected) = registry.withLock { registry in
-            // Series resolved at submission against the directory still current need no second look-up.
-            let generation = directory.withLock { $0.generation }
-            guard submissions.contains(where: { $0.announced != nil && $0.generation == generation }) else { return registry.plan(points) }
-            var known: [SeriesRegistry.Known?] = []
-            known.reserveCapacity(points.count)
-            for submission in submissions {
-                if let announced = submission.announced, submission.generation == generation {
-                    known += announced
-                } else {
-                    known += repeatElement(nil, count: submission.points.count)
-                }
-            }
-            return registry.plan(points, known: known)
+            registry.plan(points, known: Self.reusableSeries(of: submissions, current: directory.withLock { $0.generation }))
         }
         let started = ContinuousClock.now
         let result: WriteResult
@@ -322,6 +310,16 @@ public final class IngestPipeline: Service, Sendable {
             metrics.duplicates(submission.source).increment(by: receipt.duplicates)
             for rejection in receipt.rejected { metrics.rejected(submission.source, rejection.error.code).increment() }
             submission.completion(.success(receipt))
+        }
+    }
+
+    /// Per point of the batch, the series it was resolved to at submission when that was against
+    /// the directory still `current` (the registry unchanged since); nil when no submission has any.
+    private static func reusableSeries(of submissions: [Submission], current: UInt64) -> [SeriesRegistry.Known?]? {
+        guard submissions.contains(where: { $0.announced != nil && $0.generation == current }) else { return nil }
+        return submissions.flatMap { submission in
+            submission.generation == current ? submission.announced ?? Array(repeating: nil, count: submission.points.count)
+                : Array(repeating: nil, count: submission.points.count)
         }
     }
 

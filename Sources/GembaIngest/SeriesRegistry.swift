@@ -200,14 +200,9 @@ public struct SeriesDirectory: Sendable {
 
     public init() { machines = [:] }
 
-    /// The points as the pipeline will store them, for those whose series is registered and whose
-    /// value fits the series' type; per point, whether it was resolved (the others need the
-    /// registry: new series, or points it will reject).
-    public func resolve(_ points: [Point], into resolved: inout [AcceptedSample]) -> [Bool] {
-        series(of: points, into: &resolved).map { $0 != nil }
-    }
-
-    /// Like ``resolve(_:into:)``, answering each resolved point's series (the batch's plan reuses them).
+    /// The points as the pipeline will store them (into `resolved`), for those whose series is
+    /// registered and whose value fits the series' type; per point, its series, or nil when it needs
+    /// the registry (a new series, or a point it will reject). The batch's plan reuses the series.
     func series(of points: [Point], into resolved: inout [AcceptedSample]) -> [SeriesRegistry.Known?] {
         points.withUnsafeBufferPointer { series(of: $0, into: &resolved) }
     }

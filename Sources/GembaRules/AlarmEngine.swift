@@ -64,7 +64,7 @@ public final class AlarmEngine: Sendable {
         /// For a rule that raises when one tag compares with a number (`t > 85`, no N of M, no
         /// schedule): the comparison, so that a sample of the tag which does not satisfy it passes an
         /// instance at rest by without an evaluation (nothing could change: the usual sample).
-        private let threshold: (tag: String, op: ComparisonOperator, value: Double, tagOnLeft: Bool)?
+        private let threshold: (tag: String, op: ComparisonOperator, value: Double)?
 
         init(_ rule: AlarmRule) {
             self.rule = rule
@@ -72,11 +72,12 @@ public final class AlarmEngine: Sendable {
                 ? Self.threshold(of: rule.expression.condition) : nil
         }
 
-        private static func threshold(of condition: Condition) -> (tag: String, op: ComparisonOperator, value: Double, tagOnLeft: Bool)? {
+        /// `tag op number`, with `number op tag` turned round.
+        private static func threshold(of condition: Condition) -> (tag: String, op: ComparisonOperator, value: Double)? {
             guard case .compare(let left, let op, let right) = condition else { return nil }
             switch (left, right) {
-            case (.tag(let tag), .literal(let value)): return Reading(value).number.map { (tag, op, $0, true) }
-            case (.literal(let value), .tag(let tag)): return Reading(value).number.map { (tag, op, $0, false) }
+            case (.tag(let tag), .literal(let value)): return Reading(value).number.map { (tag, op, $0) }
+            case (.literal(let value), .tag(let tag)): return Reading(value).number.map { (tag, op.mirrored, $0) }
             default: return nil
             }
         }
@@ -84,7 +85,7 @@ public final class AlarmEngine: Sendable {
         /// Whether this sample leaves an instance at rest as it is (its rule's condition stays false).
         func passesBy(_ tag: String, _ value: SampleValue) -> Bool {
             guard let threshold, threshold.tag == tag, let number = value.numeric else { return false }
-            return threshold.tagOnLeft ? !threshold.op.holds(number, threshold.value) : !threshold.op.holds(threshold.value, number)
+            return !threshold.op.holds(number, threshold.value)
         }
     }
 

@@ -57,6 +57,17 @@ public indirect enum Operand: Hashable, Sendable {
 public enum ComparisonOperator: String, Hashable, Sendable, CaseIterable {
     case greater = ">", greaterOrEqual = ">=", less = "<", lessOrEqual = "<=", equal = "==", notEqual = "!="
 
+    /// The operator with its operands swapped: `a op b` ⇔ `b op.mirrored a`.
+    var mirrored: ComparisonOperator {
+        switch self {
+        case .greater: .less
+        case .greaterOrEqual: .lessOrEqual
+        case .less: .greater
+        case .lessOrEqual: .greaterOrEqual
+        case .equal, .notEqual: self
+        }
+    }
+
     /// Whether `left op right` holds for numbers.
     func holds(_ left: Double, _ right: Double) -> Bool {
         switch self {

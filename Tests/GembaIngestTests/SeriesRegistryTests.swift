@@ -1,5 +1,5 @@
 import GembaCore
-import GembaIngest
+@testable import GembaIngest
 import GembaStorage
 import Testing
 
@@ -28,10 +28,10 @@ import Testing
         #expect(batch.samples.isEmpty && batch.newSeries.isEmpty)
         #expect(rejected.map(\.error.code) == [.retired, .retired])
         var resolved: [AcceptedSample] = []
-        #expect(registry.directory.resolve([Self.point(Self.press)], into: &resolved) == [false] && resolved.isEmpty)
+        #expect(registry.directory.series(of: [Self.point(Self.press)], into: &resolved) == [nil] && resolved.isEmpty)
         registry.setRetired(Self.press, tenant: Self.tenant, false)
         #expect(registry.plan([Self.point(Self.press)]).batch.samples.map(\.series) == [7])
-        #expect(registry.directory.resolve([Self.point(Self.press)], into: &resolved) == [true] && resolved.map(\.seriesID) == [7])
+        #expect(registry.directory.series(of: [Self.point(Self.press)], into: &resolved).map { $0?.id } == [7] && resolved.map(\.seriesID) == [7])
     }
 
     /// Points are resolved by machine, then tag, whatever order the machines come in.
@@ -39,7 +39,7 @@ import Testing
         let other = try AssetPath("plant/line/lathe")
         let points = [Self.point(Self.press), Self.point(other), Self.point(Self.press, "new"), Self.point(Self.press)]
         var resolved: [AcceptedSample] = []
-        #expect(Self.registry().directory.resolve(points, into: &resolved) == [true, false, false, true])
+        #expect(Self.registry().directory.series(of: points, into: &resolved).map { $0?.id } == [7, nil, nil, 7])
         #expect(resolved.map(\.seriesID) == [7, 7] && resolved.allSatisfy { $0.key.machine == Self.press && $0.key.tag == "temp" })
     }
 
