@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -636,8 +636,18 @@ def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, a
     canvas = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
     span = lambda c: int(c.get_attribute("data-to")) - int(c.get_attribute("data-from"))
     assert span(canvas) == 3_600_000
-    ActionChains(driver).move_to_element_with_offset(canvas, -200, 0).click_and_hold().move_by_offset(300, 0).release().perform()
-    back = wait(driver, expected.visibility_of_element_located((By.ID, "back-to-live")))
+    # On a fresh demo the first drag sometimes zooms nothing (seen in one CI run in three): the page is
+    # still settling (the banner of its first alarms can move the chart under the pointer). A drag that
+    # zoomed nothing is made again, at most 3 times; the zoom itself is checked as before.
+    back = None
+    for _ in range(3):
+        ActionChains(driver).move_to_element_with_offset(canvas, -200, 0).click_and_hold().move_by_offset(300, 0).release().perform()
+        try:
+            back = wait(driver, expected.visibility_of_element_located((By.ID, "back-to-live")), timeout=5)
+            break
+        except TimeoutException:
+            canvas = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    assert back is not None, "dragging across the chart zooms"
     zoomed = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "canvas.chart") != canvas and d.find_element(By.CSS_SELECTOR, "canvas.chart"))
     assert 0 < span(zoomed) < 3_600_000 / 2, "the dragged quarter of the hour is shown"
     assert not driver.find_elements(By.CSS_SELECTOR, '[aria-label="Range"] button[aria-pressed="true"]'), "no preset range is marked"
