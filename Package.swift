@@ -180,7 +180,10 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
-        .testTarget(name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GembaIngestTests",
             dependencies: ["GembaCore", "GembaStorage", "GembaIngest", "GembaTestSupport"],

@@ -27,7 +27,7 @@ public struct KPIValue: Sendable, Hashable, Codable {
 /// performance  = ideal time (Σ ideal cycle time × units) / run time
 /// quality      = good units / total units
 /// OEE          = availability × performance × quality  (= ideal time of good units / planned production time)
-/// utilization  = planned production time / calendar time
+/// utilization  = planned production time / monitored calendar time
 /// TEEP         = OEE × utilization
 /// MTBF         = run time / (failures + 1)   ISO 22400-2: mean operating time between failures, over the
 ///                                             FE + 1 operating periods that FE failures leave
@@ -61,7 +61,9 @@ public struct KPIs: Sendable, Hashable, Codable {
         quality = .ratio(components.goodCount, components.totalCount, undefined: "nothing produced in the window")
         oee = components.plannedProductionTime > 0 ? .product(availability, performance, quality)
             : KPIValue(value: nil, note: noPlannedTime, flagged: false)
-        utilization = .ratio(components.plannedProductionTime, components.calendarTime, undefined: "an empty window")
+        utilization = components.calendarTime > 0 && components.monitoredTime == 0
+            ? KPIValue(value: nil, note: "the machine was not monitored in the window", flagged: false)
+            : .ratio(components.plannedProductionTime, components.monitoredTime, undefined: "an empty window")
         teep = .product(oee, utilization)
         mtbf = components.plannedProductionTime > 0
             ? KPIValue(value: Double(components.runTime) / Double(components.failures + 1), note: nil, flagged: false)

@@ -5,6 +5,9 @@ internal import GembaStorage
 /// state intervals (with the reasons people gave laid over them), units with their ideal cycle
 /// times, and fault codes.
 struct MachineRecord: Sendable {
+    /// The machine's first stored sample: time before it is not monitored (`.max` when it has none).
+    var monitoredSince: Int64
+    /// State intervals from `monitoredSince` on (no unknown time is made up before it).
     var intervals: [StateInterval]
     var counts: [ProductionCount]
     var faults: [(time: Int64, code: String?)]
@@ -39,23 +42,24 @@ struct MachineRecord: Sendable {
         }
         let builder = StateIntervalBuilder(catalogue: catalogue, microstopThreshold: margin, noDataTimeout: settings.noDataTimeout)
         let assignments = try await store.stopAssignments(tenant: tenant, machine: machine, overlapping: extended)
-        let intervals = StopOverlay.apply(assignments, to: builder.intervals(from: stateSamples, since: extended.lowerBound,
-                                                                             until: extended.upperBound),
-                                          catalogue: catalogue)
+        let monitoredSince = try await telemetry.firstSampleTime(tenant: tenant, machine: machine) ?? .max
+        let states = builder.intervals(from: stateSamples, since: max(extended.lowerBound, min(monitoredSince, extended.upperBound)),
+                                       until: extended.upperBound)
+        let intervals = StopOverlay.apply(assignments, to: states, catalogue: catalogue)
         let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
         let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), settings: settings, orders: orders)
         let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
         }
-        return MachineRecord(intervals: intervals, counts: counts, faults: faults, assignments: assignments)
+        return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, counts: counts, faults: faults, assignments: assignments)
     }
 
     /// The KPI components of `window`, inside the shift `shift` with its breaks.
     func components(window: Range<Int64>, shift: Range<Int64>?, breaks: [Range<Int64>]) -> KPIComponents {
         ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
                                       states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
-                                      counts: counts.filter { window.holdsReading(at: $0.time) })
+                                      counts: counts.filter { window.holdsReading(at: $0.time) }, monitoredSince: monitoredSince)
     }
 
     /// The fault code in effect at `time`.

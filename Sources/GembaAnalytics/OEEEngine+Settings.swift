@@ -153,18 +153,20 @@ extension OEEEngine {
             cache.settings[new] = cache.settings.removeValue(forKey: old)
             cache.summarizedUntil[new] = cache.summarizedUntil.removeValue(forKey: old)
             cache.late[new] = cache.late.removeValue(forKey: old)
+            cache.monitoredSince[new] = cache.monitoredSince.removeValue(forKey: old)
             cache.generation[old, default: 0] += 1
             cache.generation[new, default: 0] += 1
         }
     }
 
-    /// Forgets a deleted machine's cached settings, summaries and late marks.
+    /// Forgets a deleted machine's cached settings, summaries, late marks and monitoring start.
     public func machineDeleted(tenant: TenantID, machine: AssetPath) {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
             cache.settings[key] = nil
             cache.summarizedUntil[key] = nil
             cache.late[key] = nil
+            cache.monitoredSince[key] = nil
             cache.generation[key, default: 0] += 1
         }
     }

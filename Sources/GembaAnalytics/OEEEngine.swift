@@ -56,6 +56,8 @@ public final class OEEEngine: Sendable {
         /// Bumped whenever a machine's summaries are invalidated: a build that began before does not store.
         var generation: [MachineKey: Int] = [:]
         var late: [MachineKey: LateMark] = [:]
+        /// Each machine's first stored sample as its last load read it.
+        var monitoredSince: [MachineKey: Int64] = [:]
         var statistics = Statistics()
     }
 
@@ -270,8 +272,10 @@ public final class OEEEngine: Sendable {
     }
 
     func load(_ context: BuildContext, _ span: Range<Int64>) async throws -> MachineRecord {
-        try await MachineRecord.load(tenant: context.tenant, machine: context.machine, span: span, settings: context.settings,
-                                     catalogue: context.catalogue, telemetry: telemetry, store: store, now: context.now)
+        let record = try await MachineRecord.load(tenant: context.tenant, machine: context.machine, span: span, settings: context.settings,
+                                                  catalogue: context.catalogue, telemetry: telemetry, store: store, now: context.now)
+        cache.withLock { $0.monitoredSince[context.key] = record.monitoredSince }
+        return record
     }
 
     /// Computes a closed day's pieces from raw samples and stores them with the day's total.
@@ -343,7 +347,8 @@ public final class OEEEngine: Sendable {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
             guard let until = cache.summarizedUntil[key], time <= until else { return }
-            if let settings = cache.settings[key], !settings.kpiTags.contains(tag) { return }
+            // Any tag's sample from before the machine's monitoring began moves that boundary back.
+            if let settings = cache.settings[key], !settings.kpiTags.contains(tag), time >= cache.monitoredSince[key] ?? .max { return }
             let now = clock()
             if var mark = cache.late[key] {
                 mark.earliest = min(mark.earliest, time)

@@ -56,22 +56,29 @@ public struct ProductionCount: Sendable, Hashable, Codable {
 /// outside shifts it is only calendar time; inside a shift, a break or an `excluded` state makes
 /// it excluded time; otherwise its state's loss class decides (availability → downtime,
 /// performance → run time with a performance loss, none → run time). Time no state covers is
-/// unknown. Intervals crossing the window's or a shift's edges are split there; a failure counts
-/// once, in the window where it started; units count where they were reported.
+/// unknown. Time before the machine was monitored (its first stored sample, `monitoredSince`) is
+/// only not-monitored time, in shifts or not: never scheduled, never a loss. Intervals crossing
+/// the window's or a shift's edges are split there; a failure counts once, in the window where it
+/// started; units count where they were reported.
 public enum ProductionTimeline {
+    /// `monitoredSince`: the machine's first stored sample (`.max` when it has none; `.min` to treat it as always monitored).
     public static func components(window: Range<Int64>, shifts: [Range<Int64>], breaks: [Range<Int64>],
-                                  states: [StateInterval], counts: [ProductionCount]) -> KPIComponents {
+                                  states: [StateInterval], counts: [ProductionCount], monitoredSince: Int64 = .min) -> KPIComponents {
         var components = KPIComponents()
         components.calendarTime = window.upperBound - window.lowerBound
         let states = states.filter { $0.end > window.lowerBound && $0.start < window.upperBound }.sorted { $0.start < $1.start }
-        var cuts = Set([window.lowerBound, window.upperBound])
+        var cuts = Set([window.lowerBound, window.upperBound, monitoredSince])
         for range in shifts + breaks { cuts.formUnion([range.lowerBound, range.upperBound]) }
         for state in states { cuts.formUnion([state.start, state.end]) }
         let points = cuts.filter { window.contains($0) || $0 == window.upperBound }.sorted()
         var stateIndex = 0
         for (start, end) in zip(points, points.dropFirst()) where end > start {
-            guard shifts.contains(where: { $0.contains(start) }) else { continue }
             let length = end - start
+            if start < monitoredSince {
+                components.notMonitoredTime += length
+                continue
+            }
+            guard shifts.contains(where: { $0.contains(start) }) else { continue }
             components.scheduledTime += length
             while stateIndex < states.count, states[stateIndex].end <= start { stateIndex += 1 }
             let state = states[stateIndex...].first { $0.start <= start && $0.end > start }

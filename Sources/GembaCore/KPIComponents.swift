@@ -11,7 +11,10 @@
 public struct KPIComponents: Sendable, Hashable, Codable {
     /// The whole window, whatever the calendar says (for TEEP and utilization).
     public var calendarTime: Int64 = 0
-    /// Time inside shifts.
+    /// Of the window, the time before the machine's first stored sample: not monitored, so neither
+    /// scheduled nor a loss (utilization leaves it out of the calendar time it divides by).
+    public var notMonitoredTime: Int64 = 0
+    /// Monitored time inside shifts.
     public var scheduledTime: Int64 = 0
     /// Time inside shifts that does not count as planned (breaks, no order): loss class `excluded`.
     public var excludedTime: Int64 = 0
@@ -41,6 +44,8 @@ public struct KPIComponents: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// The window's calendar time the machine was monitored in.
+    public var monitoredTime: Int64 { calendarTime - notMonitoredTime }
     /// Planned production time (ISO 22400 planned busy time).
     public var plannedProductionTime: Int64 { scheduledTime - excludedTime }
     /// Run time (ISO 22400 actual production time).
@@ -56,6 +61,7 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     /// Adds the other's components (held at Int64's bounds: counts come from devices).
     public static func += (lhs: inout Self, rhs: Self) {
         lhs.calendarTime = lhs.calendarTime.clampedAdding(rhs.calendarTime)
+        lhs.notMonitoredTime = lhs.notMonitoredTime.clampedAdding(rhs.notMonitoredTime)
         lhs.scheduledTime = lhs.scheduledTime.clampedAdding(rhs.scheduledTime)
         lhs.excludedTime = lhs.excludedTime.clampedAdding(rhs.excludedTime)
         lhs.downtime = lhs.downtime.clampedAdding(rhs.downtime)

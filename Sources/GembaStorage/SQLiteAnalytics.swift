@@ -4,13 +4,15 @@ internal import Foundation
 
 /// The KPI components as `kpi_summary` columns, in one order for the schema, writes and sums.
 enum SQLiteAnalytics {
-    static let componentColumns = ["calendar", "scheduled", "excluded", "downtime", "unknown", "performance_loss", "setup",
-                                   "repair", "failures", "total", "good", "unrated", "ideal"]
+    /// The columns the table was made with (migration v2); later migrations add the rest.
+    static let componentColumnsOfV2 = ["calendar", "scheduled", "excluded", "downtime", "unknown", "performance_loss", "setup",
+                                       "repair", "failures", "total", "good", "unrated", "ideal"]
+    static let componentColumns = componentColumnsOfV2 + ["not_monitored"]
 
     static func values(_ components: KPIComponents) -> [Int64] {
         [components.calendarTime, components.scheduledTime, components.excludedTime, components.downtime, components.unknownTime,
          components.performanceLossTime, components.setupTime, components.repairTime, components.failures,
-         components.totalCount, components.goodCount, components.unratedCount, components.idealTime]
+         components.totalCount, components.goodCount, components.unratedCount, components.idealTime, components.notMonitoredTime]
     }
 
     static func add(_ row: SQLiteRow, from column: Int32, to components: inout KPIComponents) {
@@ -28,6 +30,7 @@ enum SQLiteAnalytics {
         components.goodCount = components.goodCount.clampedAdding(value(10))
         components.unratedCount = components.unratedCount.clampedAdding(value(11))
         components.idealTime = components.idealTime.clampedAdding(value(12))
+        components.notMonitoredTime = components.notMonitoredTime.clampedAdding(value(13))
     }
 
     /// A summary's time by reason as packed little-endian entries: reason id (Int32), time (Int64), downtime (Int64).

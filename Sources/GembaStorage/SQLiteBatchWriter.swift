@@ -2,17 +2,27 @@ internal import GembaCore
 internal import Foundation
 internal import GRDB
 internal import GRDBSQLite
+internal import Synchronization
 
 /// Writes one ``WriteBatch`` inside the writer's open transaction: registrations, then the new
 /// samples into the append-only inbox (duplicates of a stored (series, time) ignored, whether
 /// the stored one is in the memtable or the `sample` table). Rollups are maintained when the
 /// memtable moves into `sample`; until then queries fold the memtable's samples in.
 struct SQLiteBatchWriter {
+    /// What a write did: its result, the samples added to the inbox (to append to the memtable once
+    /// committed) and the series whose first sample time moved back (to note once committed).
+    struct Output {
+        var result: WriteResult
+        var added: [SeriesSample]
+        var lastInboxID: Int64
+        var firstTimes: [(series: Int64, time: Int64)] = []
+    }
+
     let db: Database
     let memtable: MemtableBox
+    let firstTimes: FirstSampleTimes
 
-    /// The result, and the samples added to the inbox (to append to the memtable once committed).
-    func write(_ batch: WriteBatch) throws -> (result: WriteResult, added: [SeriesSample], lastInboxID: Int64) {
+    func write(_ batch: WriteBatch) throws -> Output {
         let now = Timestamp.now().millisecondsSinceEpoch
         let machine = try db.cachedStatement(sql: "INSERT OR IGNORE INTO machine (tenant, path, registered_ms) VALUES (?, ?, ?)")
         for entry in batch.newMachines {
@@ -39,9 +49,38 @@ struct SQLiteBatchWriter {
             stored[index] = true
             added.append(entry)
         }
-        guard !added.isEmpty else { return (WriteResult(series: series, stored: stored), [], memtable.state.withLock(\.lastInboxID)) }
+        guard !added.isEmpty else {
+            return Output(result: WriteResult(series: series, stored: stored), added: [], lastInboxID: memtable.state.withLock(\.lastInboxID))
+        }
         try db.execute(sql: "INSERT INTO inbox (samples) VALUES (?)", arguments: [Data(InboxBlob.encode(added))])
-        return (WriteResult(series: series, stored: stored), added, db.lastInsertedRowID)
+        let inboxID = db.lastInsertedRowID
+        return Output(result: WriteResult(series: series, stored: stored), added: added, lastInboxID: inboxID,
+                      firstTimes: try moveFirstTimes(for: added, registered: Set(series.map(\.id))))
+    }
+
+    /// Moves back the first sample time of each series whose earliest added sample precedes it
+    /// (`added` is in series and time order, so each series' first entry is its earliest). Only a
+    /// series not known to the cache, or backfilled, costs a statement. A series registered in this
+    /// write counts as unknown (its id may be a deleted series' one).
+    private func moveFirstTimes(for added: [SeriesSample], registered: Set<Int64>) throws -> [(series: Int64, time: Int64)] {
+        var earliest: [(series: Int64, time: Int64)] = []
+        for entry in added where earliest.last?.series != entry.series {
+            earliest.append((entry.series, entry.sample.time.millisecondsSinceEpoch))
+        }
+        let candidates = firstTimes.known.withLock { known in
+            earliest.filter { entry in registered.contains(entry.series) || known[entry.series].map { entry.time < $0 } ?? true }
+        }
+        var moved: [(series: Int64, time: Int64)] = []
+        for (series, time) in candidates {
+            let stored = try Int64?.fetchOne(db, sql: "SELECT first_ms FROM series WHERE id = ?", arguments: [series]) ?? nil
+            if let stored, stored <= time {
+                moved.append((series, stored))
+                continue
+            }
+            try db.execute(sql: "UPDATE series SET first_ms = ? WHERE id = ?", arguments: [time, series])
+            moved.append((series, time))
+        }
+        return moved
     }
 
     /// For each sample, whether its (series, time) is already stored: earlier in this batch, in the
@@ -97,6 +136,18 @@ struct SQLiteBatchWriter {
               let series = SQLiteStore.series(from: row)
         else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "series \(new.key) vanished after insert") }
         return series
+    }
+}
+
+/// Each series' first sample time as last written, so the writer reads `series` only for a series
+/// it has not seen since the start, or for a backfill.
+final class FirstSampleTimes: Sendable {
+    let known = Mutex<[Int64: Int64]>([:])
+
+    /// Notes what a committed write stored (each time is the series' first, as now stored).
+    func note(_ times: [(series: Int64, time: Int64)]) {
+        guard !times.isEmpty else { return }
+        known.withLock { known in for (series, time) in times { known[series] = time } }
     }
 }
 

@@ -109,7 +109,7 @@ enum SQLiteSchema {
                     "end" INTEGER NOT NULL,
                     day TEXT NOT NULL,
                     shift TEXT NOT NULL,
-                    \(SQLiteAnalytics.componentColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ",\n")),
+                    \(SQLiteAnalytics.componentColumnsOfV2.map { "\($0) INTEGER NOT NULL" }.joined(separator: ",\n")),
                     reasons BLOB NOT NULL,
                     PRIMARY KEY (tenant, machine, level, start)
                 ) WITHOUT ROWID;
@@ -232,6 +232,25 @@ enum SQLiteSchema {
                     definition TEXT NOT NULL,
                     PRIMARY KEY (tenant, id)
                 ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v6-monitoring") { db in
+            // Where each series' data begins: from its raw samples and, past raw retention, its hour rollups.
+            try db.execute(sql: """
+                ALTER TABLE series ADD COLUMN first_ms INTEGER;
+                ALTER TABLE kpi_summary ADD COLUMN not_monitored INTEGER NOT NULL DEFAULT 0;
+                CREATE TEMP TABLE first_hour AS SELECT series, min(first_t) AS t FROM rollup_hour GROUP BY series;
+                UPDATE series SET first_ms = (SELECT min(t) FROM (
+                    SELECT min(t) AS t FROM sample WHERE sample.series = series.id
+                    UNION ALL SELECT t FROM first_hour WHERE first_hour.series = series.id));
+                DROP TABLE first_hour;
+                """)
+            // Summaries reaching back before a machine's first sample counted that time as downtime;
+            // they hold no data, so they are rebuilt under the new rule when next asked for.
+            try db.execute(sql: """
+                DELETE FROM kpi_summary WHERE start < coalesce(
+                    (SELECT min(first_ms) FROM series WHERE series.tenant = kpi_summary.tenant AND series.machine = kpi_summary.machine),
+                    9223372036854775807)
                 """)
         }
         return migrator

@@ -22,6 +22,7 @@ public final class SQLiteStore: TelemetryStore {
     private let path: String
     private let checkpointer: SQLiteCheckpointer
     private let memtable = MemtableBox()
+    private let firstTimes = FirstSampleTimes()
     /// Each tenant's reason paths and the small ids KPI summaries store them as (both ways).
     let reasonIDs = Mutex<[TenantID: ReasonIDs]>([:])
     /// The memtable is moved into `sample` once it holds this many samples…
@@ -61,15 +62,16 @@ public final class SQLiteStore: TelemetryStore {
     // MARK: Writer
 
     public func commit(_ batch: WriteBatch) async throws -> WriteResult {
-        let memtable = self.memtable
+        let memtable = self.memtable, firstTimes = self.firstTimes
         return try await pool.writeWithoutTransaction { db in
-            var output: (result: WriteResult, added: [SeriesSample], lastInboxID: Int64)?
+            var output: SQLiteBatchWriter.Output?
             try db.inTransaction(.immediate) {
-                output = try SQLiteBatchWriter(db: db, memtable: memtable).write(batch)
+                output = try SQLiteBatchWriter(db: db, memtable: memtable, firstTimes: firstTimes).write(batch)
                 return .commit
             }
             // Committed: readers may now see the samples (still on the writer, so no flush interleaves).
             memtable.state.withLock { $0.append(output!.added, lastInboxID: output!.lastInboxID, now: Timestamp.now().millisecondsSinceEpoch) }
+            firstTimes.note(output!.firstTimes)
             return output!.result
         }
     }
@@ -167,6 +169,13 @@ public final class SQLiteStore: TelemetryStore {
                 guard let path = try? AssetPath(row["path"] as String) else { return nil }
                 return Machine(path: path, registeredAt: Timestamp(millisecondsSinceEpoch: row["registered_ms"]))
             }
+        }
+    }
+
+    public func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64?.fetchOne(db, sql: "SELECT min(first_ms) FROM series WHERE tenant = ? AND machine = ?",
+                                arguments: [tenant.rawValue, machine.description]) ?? nil
         }
     }
 

@@ -89,6 +89,10 @@ public protocol Catalog: Sendable {
     func machines(tenant: TenantID) async throws -> [Machine]
     /// The tenant's series, optionally only one machine's, ordered by machine and tag name.
     func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series]
+    /// When the machine's first stored sample (of any tag) was taken: where its monitoring began.
+    /// Backfilled samples move it back; trimming raw samples by retention does not move it on.
+    /// Nil when the machine has stored nothing.
+    func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64?
     /// The tenant's limits (defaults when never set).
     func limits(tenant: TenantID) async throws -> TenantLimits
     /// Changes a tenant's limits.

@@ -100,6 +100,22 @@ import Testing
         #expect(Self.percent(KPIs(components).availability) == 83.33)
     }
 
+    /// Before the first sample, time is not monitored: in a shift or out of it, never scheduled and never a loss.
+    @Test func timeBeforeMonitoringBeganIsNeitherScheduledNorALoss() {
+        let components = ProductionTimeline.components(
+            window: Self.at(0)..<Self.at(600), shifts: [Self.at(60)..<Self.at(540)], breaks: [Self.at(100)..<Self.at(130)],
+            states: [StateInterval(start: Self.at(200), end: Self.at(600), category: .producing)], counts: [],
+            monitoredSince: Self.at(180))
+        #expect(components.notMonitoredTime == 180 * Self.minute)
+        #expect(components.scheduledTime == 360 * Self.minute && components.excludedTime == 0)  // 180–540; the break was before
+        #expect(components.unknownTime == 20 * Self.minute && components.downtime == 20 * Self.minute)  // 180–200 monitored, no state
+        #expect(Self.percent(KPIs(components).availability) == 94.44)
+        #expect(Self.percent(KPIs(components).utilization) == 85.71)  // 360 planned of 420 monitored minutes
+        let never = ProductionTimeline.components(window: Self.at(0)..<Self.at(600), shifts: [Self.at(60)..<Self.at(540)], breaks: [],
+                                                  states: [], counts: [], monitoredSince: .max)
+        #expect(never.notMonitoredTime == 600 * Self.minute && never.downtime == 0 && KPIs(never).availability.value == nil)
+    }
+
     @Test func lossClassesDecideWhereTimeGoes() {
         let components = ProductionTimeline.components(
             window: Self.at(0)..<Self.at(100), shifts: [Self.at(0)..<Self.at(100)], breaks: [],

@@ -312,6 +312,48 @@ import Testing
         }
     }
 
+    /// Time before a machine's first stored sample is not monitored: neither scheduled nor a loss.
+    /// A backfilled sample of any tag moves the boundary back, and the stored day follows.
+    @Test func timeBeforeTheFirstSampleIsNotMonitoredAndABackfillMovesItBack() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            // The machine is connected at 12:00 and produces until 22:00.
+            let script = Script(machine: "mon/line1/m1", states: [(0, "producing")], minutes: 360..<960)
+            try await Self.put(client, "/api/v1/calendars/mon", Self.calendarJSON)
+            try await Self.put(client, "/api/v1/production-settings?machine=\(script.machine)", Self.ideal90s)
+            try await Self.send(script, client)
+            let hour = 60 * Self.minute
+            let midnight = Self.shiftStart - 6 * hour
+            func day(_ start: Int64) async throws -> JSONValue {
+                try await Self.oee(client, asset: script.machine, from: start, to: start + 24 * hour, period: "day")["total"] ?? .null
+            }
+            var total = try await day(midnight)
+            #expect(Self.component(total, "calendar_ms") == 24 * hour)
+            #expect(Self.component(total, "not_monitored_ms") == 12 * hour)
+            #expect(Self.component(total, "scheduled_ms") == 10 * hour)  // 12:00–22:00
+            #expect(Self.component(total, "excluded_ms") == 30 * Self.minute)  // B's break; A's was before 12:00
+            #expect(Self.component(total, "unknown_ms") == 0 && Self.component(total, "downtime_ms") == 0)
+            #expect(Self.percent(total, "availability") == 100)
+            #expect(Self.percent(total, "utilization") == 79.17)  // 9.5 h planned of 12 h monitored
+
+            // The day before: nothing was monitored, so nothing was lost.
+            let before = try await day(midnight - 24 * hour)
+            #expect(Self.component(before, "not_monitored_ms") == 24 * hour && Self.component(before, "downtime_ms") == 0)
+            #expect(before["availability"]?["value"] == .null && before["utilization"]?["note"]?.stringValue == "the machine was not monitored in the window")
+
+            // A temperature reading from 08:00 is backfilled: the machine was monitored from then on,
+            // without state data until 12:00 (unknown, downtime by default).
+            let backfill = "{\"records\": [{\"machine\": \"\(script.machine)\", \"ts\": \(Self.shiftStart + 2 * hour), \"values\": {\"temperature\": 21.5}}]}"
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: backfill)) { #expect($0.status == .ok) }
+            total = try await day(midnight)
+            #expect(Self.component(total, "not_monitored_ms") == 8 * hour)
+            #expect(Self.component(total, "scheduled_ms") == 14 * hour)
+            #expect(Self.component(total, "excluded_ms") == 60 * Self.minute)
+            #expect(Self.component(total, "unknown_ms") == 210 * Self.minute)  // 08:00–12:00 but A's break
+            #expect(Self.component(total, "downtime_ms") == 210 * Self.minute)
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()

@@ -1,6 +1,7 @@
 import Foundation
 import GembaCore
-import GembaStorage
+@testable import GembaStorage
+import GRDB
 import Logging
 import Testing
 
@@ -21,6 +22,44 @@ import Testing
     @Test func bucketsMatchRawAggregation() async throws { try await suite.bucketsMatchRawAggregation() }
     @Test func retention() async throws { try await suite.retentionRemovesOnlyExpiredRowsOfItsTenant() }
     @Test func catalogIsScopedByTenant() async throws { try await suite.catalogIsScopedByTenant() }
+    @Test func firstSampleTime() async throws { try await suite.firstSampleTimeFollowsBackfillsNotRetention() }
+
+    /// Upgrading a store made before machines had a first sample time: it is taken from the raw
+    /// samples or, past raw retention, the hour rollups; the KPI summaries reaching back before it
+    /// (which counted that time as downtime) go, to be rebuilt; later ones stay.
+    @Test func theMonitoringMigrationFindsFirstSamplesAndDropsSummariesFromBefore() async throws {
+        let directory = Self.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: (directory as NSString).appendingPathComponent("gemba.sqlite"))
+        try SQLiteSchema.migrator.migrate(queue, upTo: "v5-notification-people")
+        let components = SQLiteAnalytics.componentColumnsOfV2
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO series (id, tenant, machine, tag, value_type, kind) VALUES
+                    (1, 'default', 'p/l/raw', 't', 'double', 'gauge'), (2, 'default', 'p/l/old', 't', 'double', 'gauge'),
+                    (3, 'default', 'p/l/raw', 'state', 'string', 'state');
+                INSERT INTO sample (series, t, v, q) VALUES (1, 7000, 1.0, 0), (1, 5000, 2.0, 0), (3, 6000, 'idle', 0);
+                INSERT INTO rollup_hour (series, bucket, n, sum, min, max, first_t, first, last_t, last) VALUES
+                    (2, 0, 1, 1, 1, 1, 1200, 1, 1200, 1);
+                """)
+            for (machine, start) in [("p/l/raw", 0), ("p/l/raw", 10_000), ("p/l/old", 0), ("p/l/old", 2000), ("p/l/none", 0)] as [(String, Int64)] {
+                try db.execute(sql: """
+                    INSERT INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(components.joined(separator: ", ")), reasons)
+                    VALUES ('default', ?, 0, ?, ?, 'd', 's', \(components.map { _ in "0" }.joined(separator: ", ")), x'')
+                    """, arguments: [machine, start, start + 1000])
+            }
+        }
+        try queue.close()
+        let store = try SQLiteStore(directory: directory, logger: Logger(label: "test"))
+        let machine = { (path: String) in try AssetPath(path) }
+        #expect(try await store.firstSampleTime(tenant: .default, machine: machine("p/l/raw")) == 5000)
+        #expect(try await store.firstSampleTime(tenant: .default, machine: machine("p/l/old")) == 1200)
+        let starts = try await store.summaryStarts(tenant: .default, machines: [machine("p/l/raw"), machine("p/l/old"), machine("p/l/none")],
+                                                   level: .piece, within: 0..<100_000)
+        #expect(starts[try machine("p/l/raw")] == [10_000])
+        #expect(starts[try machine("p/l/old")] == [2000])
+        #expect(starts[try machine("p/l/none")] ?? [] == [])
+    }
 
     /// Batched reads (what the OEE engine uses) give each range with the sample in effect at its start,
     /// whether those samples sit in the table or still in the memtable.

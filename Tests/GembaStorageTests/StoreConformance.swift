@@ -166,6 +166,33 @@ struct StoreConformance {
         #expect(deleted == 6 + 4)
     }
 
+    /// A machine's first sample time: its earliest sample of any tag, moved back by backfills, kept
+    /// when retention trims raw samples, and a new machine's own after one was deleted.
+    func firstSampleTimeFollowsBackfillsNotRetention() async throws {
+        let store = try await makeStore()
+        let day = TenantLimits.day
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == nil)
+        let temperature = try await seed(store, [Self.at(5 * day, 1), Self.at(6 * day, 2)])
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == Self.base + 5 * day)
+        _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: temperature.id, sample: Self.at(7 * day, 3))]))
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == Self.base + 5 * day)
+        // Another tag of the machine, backfilled before the first: the machine's boundary moves back.
+        let state = NewSeries(key: Self.key("state"), tag: Tag(name: "state", valueType: .string, kind: .state))
+        _ = try await seed(store, [Sample(time: Timestamp(millisecondsSinceEpoch: Self.base + 3 * day), value: .string("idle"))], series: state)
+        _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: temperature.id, sample: Self.at(2 * day, 0))]))
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == Self.base + 2 * day)
+        #expect(try await store.firstSampleTime(tenant: Self.other, machine: Self.press) == nil)
+        // Retention trims the raw samples; the machine was still monitored from then on.
+        var limits = TenantLimits()
+        limits.rawRetention = day
+        _ = try await store.enforceRetention(tenant: Self.tenant, limits: limits, now: Timestamp(millisecondsSinceEpoch: Self.base + 7 * day))
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == Self.base + 2 * day)
+        // Deleted and connected again later: the new machine begins with its own first sample.
+        _ = try await (store as? any AssetStore)?.deleteMachine(Self.press, tenant: Self.tenant)
+        _ = try await seed(store, [Self.at(9 * day, 9)])
+        #expect(try await store.firstSampleTime(tenant: Self.tenant, machine: Self.press) == Self.base + 9 * day)
+    }
+
     func catalogIsScopedByTenant() async throws {
         let store = try await makeStore()
         _ = try await seed(store, [Self.at(0, 1)])

@@ -48,7 +48,8 @@ enum OEEJSON {
             json.field("components") { json in
                 json.object { json in
                     for (name, value) in [
-                        ("calendar_ms", components.calendarTime), ("scheduled_ms", components.scheduledTime),
+                        ("calendar_ms", components.calendarTime), ("not_monitored_ms", components.notMonitoredTime),
+                        ("scheduled_ms", components.scheduledTime),
                         ("excluded_ms", components.excludedTime), ("planned_ms", components.plannedProductionTime),
                         ("downtime_ms", components.downtime), ("run_ms", components.runTime), ("unknown_ms", components.unknownTime),
                         ("performance_loss_ms", components.performanceLossTime), ("setup_ms", components.setupTime),

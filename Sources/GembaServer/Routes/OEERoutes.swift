@@ -122,8 +122,11 @@ struct OEERoutes {
         "flagged": Schema.boolean.described("Implausible (performance above 100 %): check the ideal cycle time"),
     ]).named("KPI")
     static let components = Schema.object([
-        "calendar_ms": .integer, "scheduled_ms": .integer, "excluded_ms": .integer, "planned_ms": .integer, "downtime_ms": .integer,
-        "run_ms": .integer, "unknown_ms": .integer, "performance_loss_ms": .integer, "setup_ms": .integer, "repair_ms": .integer,
+        "calendar_ms": .integer,
+        "not_monitored_ms": Schema.integer.described("Of the range, the time before the machine's first stored sample: neither scheduled nor a loss"),
+        "scheduled_ms": .integer, "excluded_ms": .integer, "planned_ms": .integer, "downtime_ms": .integer,
+        "run_ms": .integer,
+        "unknown_ms": Schema.integer.described("Monitored time inside shifts without state data (by default part of downtime)"), "performance_loss_ms": .integer, "setup_ms": .integer, "repair_ms": .integer,
         "failures": .integer, "total_count": .integer, "good_count": .integer, "scrap_count": .integer, "unrated_count": .integer,
         "ideal_ms": .integer,
     ]).named("KPIComponents")
