@@ -575,6 +575,14 @@ def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, 
         call(f"/api/v1/production-settings?machine={machine}", original, token=admin_token, method="PUT")
 
 
+def shown_duration(ms):
+    """A duration as the dashboard writes it (ui.js `duration`)."""
+    if ms < 60000:
+        return f"{int(ms / 1000 + 0.5)} s"
+    minutes = ms // 60000
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_token, admin_session, tmp_path):
     driver = browser
     open_as_admin(driver, admin_session)
@@ -594,6 +602,11 @@ def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_to
     for kpi in ["oee", "availability", "performance", "quality"]:  # the trend: a dot per period with a value, on each line
         dots = driver.find_elements(By.CSS_SELECTOR, f"svg.lines g.kpi-{kpi} circle")
         assert len(dots) == sum(1 for p in report["periods"] if p[kpi]["value"] is not None), kpi
+    # Beside the figures: how much of the range was not monitored and how much was unknown, as the API says.
+    components = report["total"]["components"]
+    coverage = driver.find_element(By.CSS_SELECTOR, "#oee-output .coverage")
+    assert coverage.find_element(By.CSS_SELECTOR, '[data-time="not-monitored"]').text == f"Not monitored: {shown_duration(components['not_monitored_ms'])}"
+    assert coverage.find_element(By.CSS_SELECTOR, '[data-time="unknown"]').text == f"Unknown: {shown_duration(components['unknown_ms'])}"
     shot(driver, "16-oee-dates")
     driver.find_element(By.ID, "oee-csv").click()
     rows = list(csv.DictReader(io.StringIO(downloaded(driver, tmp_path, "oee.csv"))))
@@ -603,6 +616,8 @@ def test_the_oee_view_covers_chosen_dates_and_downloads_as_csv(browser, admin_to
             value = period[name]["value"]
             assert row[name] == ("" if value is None else f"{value:.4f}"), (row["period"], name)
         assert int(row["total_count"]) == period["components"]["total_count"]
+        for name in ["unknown", "not_monitored"]:
+            assert row[f"{name}_min"] == f"{period['components'][f'{name}_ms'] / 60000:.1f}", (row["period"], name)
     # The audit log downloads as the server's CSV.
     driver.get(HTTP + "/#/admin")
     wait(driver, expected.element_to_be_clickable((By.XPATH, '//section[@id="admin-audit"]//button[text()="Download CSV"]'))).click()

@@ -600,6 +600,7 @@ td { overflow-wrap: anywhere; }
 .flag { color: var(--unplanned); font-size: .8rem; }
 code.secret { overflow-wrap: anywhere; user-select: all; }
 .covers { color: var(--muted); margin: 0 0 .6rem; }
+.coverage { color: var(--muted); margin: .4rem 0 .6rem; }
 .dates { display: inline-flex; gap: .3rem; align-items: center; }
 .trend { margin: 0; }
 svg.lines { width: 100%; height: auto; font-size: 12px; }
@@ -1976,11 +1977,19 @@ function renderReport(report) {
     big("quality", "Quality"), big("teep", "TEEP"),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTBF"), el("span", { class: "kpi-value", "data-kpi": "mtbf" }, ms(total.mtbf_ms))),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTTR"), el("span", { class: "kpi-value", "data-kpi": "mttr" }, ms(total.mttr_ms))));
+  // How much of the range the figures rest on: time before a machine was monitored is no loss; unknown time is.
+  const coverage = el("p", { class: "coverage" },
+    el("span", { "data-time": "not-monitored", title: "Before the machine's first sample: neither planned nor a loss" },
+      `Not monitored: ${duration(total.components.not_monitored_ms)}`), " · ",
+    el("span", { "data-time": "unknown", title: "Monitored shift time without state data: counted as downtime" },
+      `Unknown: ${duration(total.components.unknown_ms)}`));
   const table = el("table", { class: "periods" },
-    el("thead", {}, el("tr", {}, ...["Period", "OEE", "A", "P", "Q", "Units", "Downtime"].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ...["Period", "OEE", "A", "P", "Q", "Units", "Downtime", "Unknown", "Not monitored"]
+      .map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...report.periods.map((p) => el("tr", {},
       el("td", {}, p.label), el("td", {}, percent(p.oee)), el("td", {}, percent(p.availability)), el("td", {}, percent(p.performance)),
-      el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms))))));
+      el("td", {}, percent(p.quality)), el("td", {}, String(p.components.total_count)), el("td", {}, duration(p.components.downtime_ms)),
+      el("td", {}, duration(p.components.unknown_ms)), el("td", {}, duration(p.components.not_monitored_ms))))));
   const kinds = [["oee", "OEE"], ["availability", "Availability"], ["performance", "Performance"], ["quality", "Quality"]];
   const trend = report.periods.length
     ? el("figure", { class: "trend", "aria-label": "OEE, availability, performance and quality per period" },
@@ -1990,7 +1999,7 @@ function renderReport(report) {
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
-  return [el("p", { class: "covers" }, what), kpis, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
+  return [el("p", { class: "covers" }, what), kpis, coverage, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
 }
@@ -2007,11 +2016,11 @@ function reportCSV(report) {
   const minutes = (ms) => (ms === null || ms === undefined ? "" : (ms / 60000).toFixed(1));
   const quote = (text) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
   const header = ["period", "from", "to", "oee", "availability", "performance", "quality", "teep", "mtbf_min", "mttr_min",
-    "planned_min", "run_min", "downtime_min", "total_count", "good_count", "scrap_count", "failures"];
+    "planned_min", "run_min", "downtime_min", "unknown_min", "not_monitored_min", "total_count", "good_count", "scrap_count", "failures"];
   const row = (label, p) => [label, new Date(p.from).toISOString(), new Date(p.to).toISOString(), ratio(p.oee), ratio(p.availability),
     ratio(p.performance), ratio(p.quality), ratio(p.teep), minutes(p.mtbf_ms?.value), minutes(p.mttr_ms?.value),
     minutes(p.components.planned_ms), minutes(p.components.run_ms), minutes(p.components.downtime_ms),
-    p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
+    minutes(p.components.unknown_ms), minutes(p.components.not_monitored_ms), p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
   const lines = [header, ...report.periods.map((p) => row(p.label, p)), row("total", { ...report.total, from: report.from, to: report.to })];
   return lines.map((cells) => cells.map((cell) => quote(String(cell))).join(",")).join("\r\n") + "\r\n";
 }
