@@ -26,6 +26,7 @@ public struct KPIValue: Sendable, Hashable, Codable {
 /// availability = run time / planned production time
 /// performance  = ideal time (Σ ideal cycle time × units) / run time
 /// quality      = good units / total units
+/// first-pass yield = (good units − reworked units) / total units
 /// OEE          = availability × performance × quality  (= ideal time of good units / planned production time)
 /// utilization  = planned production time / monitored calendar time
 /// TEEP         = OEE × utilization
@@ -44,6 +45,7 @@ public struct KPIs: Sendable, Hashable, Codable {
     public let mttr: KPIValue
     public let scrapRatio: KPIValue
     public let setupRate: KPIValue
+    public let firstPassYield: KPIValue
 
     public init(_ components: KPIComponents) {
         let noPlannedTime = "no planned production time in the window"
@@ -71,5 +73,7 @@ public struct KPIs: Sendable, Hashable, Codable {
         mttr = .ratio(components.repairTime, components.failures, undefined: "no failures in the window")
         scrapRatio = .ratio(components.scrapCount, components.totalCount, undefined: "nothing produced in the window")
         setupRate = .ratio(components.setupTime, components.plannedProductionTime, undefined: noPlannedTime)
+        firstPassYield = .ratio(components.goodCount.clampedSubtracting(components.reworkCount), components.totalCount,
+                                undefined: "nothing produced in the window")
     }
 }

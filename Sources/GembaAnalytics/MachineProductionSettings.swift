@@ -22,6 +22,11 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     /// Good units; when nil, good = total − ``scrapCounter`` (or total when that is nil too).
     public var goodCounter: String? = "good_count"
     public var scrapCounter: String?
+    /// Counters of scrap per defect: tag → defect code (`{"scrap_porosity": "porosity"}`). They split
+    /// the scrap the good or scrap counter reports; with neither, they are the machine's scrap.
+    public var defectCounters: [String: String] = [:]
+    /// Counter of units made good by rework (of the good ones), for first-pass yield; nil: none.
+    public var reworkCounter: String? = "rework_count"
     public var counterMode = CounterMode.cumulative
     /// Where a cumulative counter wraps round to 0 (`65536` for a 16-bit register); nil: a decrease is a reset.
     public var counterWrap: Int64?
@@ -65,6 +70,8 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         if let rule { tags.formUnion([rule.speedTag]) } else { tags.insert(stateTag) }
         if let goodCounter { tags.insert(goodCounter) }
         if let scrapCounter { tags.insert(scrapCounter) }
+        if let reworkCounter { tags.insert(reworkCounter) }
+        tags.formUnion(defectCounters.keys)
         return tags
     }
 
@@ -76,7 +83,8 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     /// Checks the values; throws a message naming the field.
     public func validate() throws(ModelError) {
         for (field, tag) in [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
-                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("rule.speedTag", rule?.speedTag)] {
+                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter),
+                             ("rule.speedTag", rule?.speedTag)] + defectCounters.keys.sorted().map { ("defectCounters", $0) } {
             guard let tag else { continue }
             do { try AssetPath.validate(segment: tag, role: field) } catch { throw ModelError(.invalid, "\(field): \(error.message)") }
         }
@@ -87,10 +95,18 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         guard microstopThreshold >= 0, noDataTimeout >= 0 else {
             throw ModelError(.invalid, "microstopThreshold and noDataTimeout must not be negative")
         }
+        for (tag, code) in defectCounters.sorted(by: { $0.key < $1.key }) {
+            do { try QualityEntry.validate(reason: code) } catch { throw ModelError(.invalid, "defectCounters[\"\(tag)\"]: \(error.message)") }
+        }
         if let counterWrap, counterWrap < 2 { throw ModelError(.invalid, "counterWrap must be at least 2") }
         for (value, path) in stateCodes where ReasonCatalogue.standard[path] == nil && !path.contains("/") {
             throw ModelError(.invalid, "stateCodes[\"\(value)\"] must be a reason path category/code, got \"\(path)\"")
         }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stateTag, stateCodes, rule, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, counterMode, counterWrap,
+             faultCodeTag, idealCycleTime, productIdealCycleTimes, microstopThreshold, noDataTimeout
     }
 
     // Every field may be left out of a settings document; it then keeps its default.
@@ -104,6 +120,9 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         goodCounter = container.contains(.goodCounter) ? try container.decodeIfPresent(String.self, forKey: .goodCounter)
             : defaults.goodCounter
         scrapCounter = try container.decodeIfPresent(String.self, forKey: .scrapCounter)
+        defectCounters = try container.decodeIfPresent([String: String].self, forKey: .defectCounters) ?? [:]
+        reworkCounter = container.contains(.reworkCounter) ? try container.decodeIfPresent(String.self, forKey: .reworkCounter)
+            : defaults.reworkCounter
         counterMode = try container.decodeIfPresent(CounterMode.self, forKey: .counterMode) ?? defaults.counterMode
         counterWrap = try container.decodeIfPresent(Int64.self, forKey: .counterWrap)
         faultCodeTag = try container.decodeIfPresent(String.self, forKey: .faultCodeTag) ?? defaults.faultCodeTag
@@ -111,6 +130,26 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         productIdealCycleTimes = try container.decodeIfPresent([String: Int64].self, forKey: .productIdealCycleTimes) ?? [:]
         microstopThreshold = try container.decodeIfPresent(Int64.self, forKey: .microstopThreshold) ?? defaults.microstopThreshold
         noDataTimeout = try container.decodeIfPresent(Int64.self, forKey: .noDataTimeout) ?? defaults.noDataTimeout
+    }
+
+    // The counters that default to a tag are written even when turned off (null), so they stay off when read back.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(stateTag, forKey: .stateTag)
+        try container.encode(stateCodes, forKey: .stateCodes)
+        try container.encodeIfPresent(rule, forKey: .rule)
+        try container.encode(totalCounter, forKey: .totalCounter)
+        try container.encode(goodCounter, forKey: .goodCounter)
+        try container.encodeIfPresent(scrapCounter, forKey: .scrapCounter)
+        try container.encode(defectCounters, forKey: .defectCounters)
+        try container.encode(reworkCounter, forKey: .reworkCounter)
+        try container.encode(counterMode, forKey: .counterMode)
+        try container.encodeIfPresent(counterWrap, forKey: .counterWrap)
+        try container.encode(faultCodeTag, forKey: .faultCodeTag)
+        try container.encodeIfPresent(idealCycleTime, forKey: .idealCycleTime)
+        try container.encode(productIdealCycleTimes, forKey: .productIdealCycleTimes)
+        try container.encode(microstopThreshold, forKey: .microstopThreshold)
+        try container.encode(noDataTimeout, forKey: .noDataTimeout)
     }
 }
 

@@ -19,16 +19,18 @@ struct MachineRecord: Sendable {
     static func load(tenant: TenantID, machine: AssetPath, span: Range<Int64>, settings: MachineProductionSettings,
                      catalogue: ReasonCatalogue, telemetry: any TelemetryStore, store: any AnalyticsStore,
                      now: Int64) async throws -> MachineRecord {
-        let ids = Dictionary(try await telemetry.series(tenant: tenant, machine: machine).map { ($0.tag.name, $0.id) },
-                             uniquingKeysWith: { first, _ in first })
+        let series = try await telemetry.series(tenant: tenant, machine: machine)
+        let ids = Dictionary(series.map { ($0.tag.name, $0.id) }, uniquingKeysWith: { first, _ in first })
         let margin = settings.microstopThreshold
         let extended = (span.lowerBound - margin)..<min(span.upperBound + margin, max(now, span.upperBound))
         // Every raw read of the machine in one database round trip: states (or speed), total, good or scrap, fault codes.
         // Counters are read through the span's end: a reading at that instant counts in the span.
         let counted = span.lowerBound..<(span.upperBound + 1)
         let totalsRead = extended.lowerBound..<max(extended.upperBound, counted.upperBound)
+        let defectTags = settings.defectCounters.keys.sorted()
         let raw = try await read([(settings.rule?.speedTag ?? settings.stateTag, extended), (settings.totalCounter, totalsRead),
-                                  (settings.goodCounter ?? settings.scrapCounter, counted), (settings.faultCodeTag, extended)],
+                                  (settings.goodCounter ?? settings.scrapCounter, counted), (settings.faultCodeTag, extended),
+                                  (settings.reworkCounter, counted)] + defectTags.map { ($0, counted) },
                                  ids: ids, telemetry: telemetry)
         let totals = integers(raw[1])
         let stateSamples: [(time: Int64, reason: String?)]
@@ -42,12 +44,15 @@ struct MachineRecord: Sendable {
         }
         let builder = StateIntervalBuilder(catalogue: catalogue, microstopThreshold: margin, noDataTimeout: settings.noDataTimeout)
         let assignments = try await store.stopAssignments(tenant: tenant, machine: machine, overlapping: extended)
-        let monitoredSince = try await telemetry.firstSampleTime(tenant: tenant, machine: machine) ?? .max
+        let monitoredSince = series.compactMap(\.firstSampleTime).min() ?? .max
         let states = builder.intervals(from: stateSamples, since: max(extended.lowerBound, min(monitoredSince, extended.upperBound)),
                                        until: extended.upperBound)
         let intervals = StopOverlay.apply(assignments, to: states, catalogue: catalogue)
         let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
-        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), settings: settings, orders: orders)
+        let entries = try await store.qualityEntries(tenant: tenant, machine: machine, in: counted)
+        let quality = QualityReadings(rework: integers(raw[4]), defects: zip(defectTags, raw[5...]).map { (settings.defectCounters[$0]!, integers($1)) },
+                                      entries: entries)
+        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings, orders: orders)
         let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
@@ -88,10 +93,21 @@ struct MachineRecord: Sendable {
         samples.compactMap { sample in sample.value.integer.map { (sample.time.millisecondsSinceEpoch, $0) } }
     }
 
+    /// What tells the machine's quality apart from its good and total counters.
+    struct QualityReadings {
+        var rework: [(time: Int64, value: Int64)]
+        /// Per defect code, its counter's readings.
+        var defects: [(code: String, readings: [(time: Int64, value: Int64)])]
+        var entries: [QualityEntry]
+    }
+
     /// Units per reading in `span`: counter increases (or per-cycle values), good from the good
-    /// counter or total − scrap, each with the ideal cycle time of the order running then.
+    /// counter or total − scrap, each with the ideal cycle time of the order running then; then
+    /// rework and scrap by defect from their counters and from operators' entries (scrap entered
+    /// is taken from the good units; counted scrap per defect is, only when no counter tells good
+    /// or scrap).
     private static func units(span: Range<Int64>, totals: [(time: Int64, value: Int64)], goodOrScrap: [(time: Int64, value: Int64)],
-                              settings: MachineProductionSettings, orders: [ProductionOrder]) -> [ProductionCount] {
+                              quality: QualityReadings, settings: MachineProductionSettings, orders: [ProductionOrder]) -> [ProductionCount] {
         func increments(_ readings: [(time: Int64, value: Int64)]) -> [(time: Int64, units: Int64)] {
             let units = settings.counterMode == .cumulative ? CounterDeltas.deltas(readings, wrapAt: settings.counterWrap)
                 : readings.map { ($0.time, $0.value) }
@@ -112,6 +128,25 @@ struct MachineRecord: Sendable {
                 counts.append(ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil))
             }
             for index in counts.indices where counts[index].total > 0 { counts[index].good = counts[index].good.clampedAdding(counts[index].total) }
+        }
+        let defectsAreScrap = settings.goodCounter == nil && settings.scrapCounter == nil
+        for reading in increments(quality.rework) {
+            counts.append(ProductionCount(time: reading.time, total: 0, good: 0, idealCycleTime: nil, rework: reading.units))
+        }
+        for (code, readings) in quality.defects {
+            for reading in increments(readings) {
+                counts.append(ProductionCount(time: reading.time, total: 0, good: defectsAreScrap ? -reading.units : 0, idealCycleTime: nil,
+                                              defects: reading.units, defect: code))
+            }
+        }
+        for entry in quality.entries where span.holdsReading(at: entry.time) {
+            switch entry.kind {
+            case .scrap:
+                counts.append(ProductionCount(time: entry.time, total: 0, good: -entry.quantity, idealCycleTime: nil,
+                                              defects: entry.quantity, defect: entry.reason))
+            case .rework:
+                counts.append(ProductionCount(time: entry.time, total: 0, good: 0, idealCycleTime: nil, rework: entry.quantity))
+            }
         }
         return counts.sorted { $0.time < $1.time }
     }

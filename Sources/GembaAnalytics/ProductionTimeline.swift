@@ -41,12 +41,20 @@ public struct ProductionCount: Sendable, Hashable, Codable {
     public var good: Int64
     /// Ideal cycle time per unit, ms; nil when none is set (the units are then unrated).
     public var idealCycleTime: Int64?
+    /// Of the good units, those made good by rework.
+    public var rework: Int64
+    /// Scrap units put down to `defect` (a counter per defect, an operator's entry).
+    public var defects: Int64
+    public var defect: String?
 
-    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?) {
+    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?, rework: Int64 = 0, defects: Int64 = 0, defect: String? = nil) {
         self.time = time
         self.total = total
         self.good = good
         self.idealCycleTime = idealCycleTime
+        self.rework = rework
+        self.defects = defects
+        self.defect = defect
     }
 }
 
@@ -59,7 +67,7 @@ public struct ProductionCount: Sendable, Hashable, Codable {
 /// unknown. Time before the machine was monitored (its first stored sample, `monitoredSince`) is
 /// only not-monitored time, in shifts or not: never scheduled, never a loss. Intervals crossing
 /// the window's or a shift's edges are split there; a failure counts once, in the window where it
-/// started; units count where they were reported.
+/// started; units count where they were reported, and scrap no defect explains is `unspecified`.
 public enum ProductionTimeline {
     /// `monitoredSince`: the machine's first stored sample (`.max` when it has none; `.min` to treat it as always monitored).
     public static func components(window: Range<Int64>, shifts: [Range<Int64>], breaks: [Range<Int64>],
@@ -115,12 +123,17 @@ public enum ProductionTimeline {
         for count in counts where window.holdsReading(at: count.time) {
             components.totalCount = components.totalCount.clampedAdding(count.total)
             components.goodCount = components.goodCount.clampedAdding(count.good)
+            components.reworkCount = components.reworkCount.clampedAdding(count.rework)
+            if let defect = count.defect { components.scrapByReason[defect, default: 0] = components.scrapByReason[defect, default: 0].clampedAdding(count.defects) }
             if let ideal = count.idealCycleTime {
                 components.idealTime = components.idealTime.clampedAdding(count.total.clampedMultiplied(by: ideal))
             } else {
                 components.unratedCount = components.unratedCount.clampedAdding(count.total)
             }
         }
+        let explained = components.scrapByReason.values.reduce(Int64(0)) { $0.clampedAdding($1) }
+        let unexplained = components.scrapCount.clampedSubtracting(explained)
+        if unexplained > 0 { components.scrapByReason[QualityEntry.unspecifiedReason, default: 0] += unexplained }
         return components
     }
 }

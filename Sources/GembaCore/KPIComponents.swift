@@ -33,6 +33,10 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     /// Units produced, good and scrap.
     public var totalCount: Int64 = 0
     public var goodCount: Int64 = 0
+    /// Of `goodCount`, units made good only by reworking them.
+    public var reworkCount: Int64 = 0
+    /// Scrap units by defect code; scrap no counter per defect or entry explains is `unspecified`.
+    public var scrapByReason: [String: Int64] = [:]
     /// Of `totalCount`, units made without an ideal cycle time (performance is then undefined).
     public var unratedCount: Int64 = 0
     /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
@@ -73,9 +77,18 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         lhs.totalCount = lhs.totalCount.clampedAdding(rhs.totalCount)
         lhs.goodCount = lhs.goodCount.clampedAdding(rhs.goodCount)
         lhs.unratedCount = lhs.unratedCount.clampedAdding(rhs.unratedCount)
+        lhs.reworkCount = lhs.reworkCount.clampedAdding(rhs.reworkCount)
+        lhs.scrapByReason.merge(rhs.scrapByReason) { $0.clampedAdding($1) }
         lhs.idealTime = lhs.idealTime.clampedAdding(rhs.idealTime)
         lhs.timeByReason.merge(rhs.timeByReason) { $0.clampedAdding($1) }
         lhs.downtimeByReason.merge(rhs.downtimeByReason) { $0.clampedAdding($1) }
+    }
+
+    /// Scrap by defect code, largest first (ties by code), with each bar's share of all scrap: the quality Pareto.
+    public var qualityPareto: [(reason: String, count: Int64, share: Double)] {
+        let total = scrapByReason.values.reduce(Int64(0)) { $0.clampedAdding($1) }
+        return scrapByReason.filter { $0.value > 0 }.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { ($0.key, $0.value, total > 0 ? Double($0.value) / Double(total) : 0) }
     }
 
     /// Downtime by reason, largest first (ties by reason), with each bar's share of all downtime.

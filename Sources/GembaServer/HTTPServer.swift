@@ -77,8 +77,10 @@ public enum EndpointGroups {
     }
     /// Writes to machines through Sparkplug edge nodes.
     public static let commands: EndpointGroup = { server in CommandRoutes(server: server).endpoints }
-    /// KPIs, stops, reasons, calendars, production settings and orders, and the live KPI stream.
-    public static let oee: EndpointGroup = { server in OEERoutes(server: server).endpoints + LiveOEERoute(server: server).endpoints }
+    /// KPIs, stops, reasons, calendars, production settings, orders and quality entries, and the live KPI stream.
+    public static let oee: EndpointGroup = { server in
+        OEERoutes(server: server).endpoints + QualityRoutes(server: server).endpoints + LiveOEERoute(server: server).endpoints
+    }
     /// Sites, areas, lines and machines as managed objects, and tag details.
     public static let assets: EndpointGroup = { server in AssetRoutes(server: server).endpoints }
     /// Every group, in the order the reference lists them.

@@ -66,6 +66,13 @@ public protocol AnalyticsStore: Sendable {
     /// Adds or replaces the order with the same id.
     func saveOrder(_ order: ProductionOrder, tenant: TenantID) async throws
 
+    /// Operators' scrap and rework entries of one machine (or all) whose time lies in `range`, by time.
+    func qualityEntries(tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) async throws -> [QualityEntry]
+    func qualityEntry(tenant: TenantID, id: String) async throws -> QualityEntry?
+    func saveQualityEntry(_ entry: QualityEntry, tenant: TenantID) async throws
+    /// Removes an entry; false when there is none with that id.
+    func deleteQualityEntry(tenant: TenantID, id: String) async throws -> Bool
+
     /// Reasons given on one machine that start before `range` ends (the newest open one included), by start.
     func stopAssignments(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [StopAssignment]
     /// In one transaction: removes the machine's assignments starting in `range`, then stores `assignments`.

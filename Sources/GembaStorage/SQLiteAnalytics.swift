@@ -7,12 +7,12 @@ enum SQLiteAnalytics {
     /// The columns the table was made with (migration v2); later migrations add the rest.
     static let componentColumnsOfV2 = ["calendar", "scheduled", "excluded", "downtime", "unknown", "performance_loss", "setup",
                                        "repair", "failures", "total", "good", "unrated", "ideal"]
-    static let componentColumns = componentColumnsOfV2 + ["not_monitored"]
+    static let componentColumns = componentColumnsOfV2 + ["not_monitored", "rework"]
 
     static func values(_ components: KPIComponents) -> [Int64] {
         [components.calendarTime, components.scheduledTime, components.excludedTime, components.downtime, components.unknownTime,
          components.performanceLossTime, components.setupTime, components.repairTime, components.failures,
-         components.totalCount, components.goodCount, components.unratedCount, components.idealTime, components.notMonitoredTime]
+         components.totalCount, components.goodCount, components.unratedCount, components.idealTime, components.notMonitoredTime, components.reworkCount]
     }
 
     static func add(_ row: SQLiteRow, from column: Int32, to components: inout KPIComponents) {
@@ -31,6 +31,7 @@ enum SQLiteAnalytics {
         components.unratedCount = components.unratedCount.clampedAdding(value(11))
         components.idealTime = components.idealTime.clampedAdding(value(12))
         components.notMonitoredTime = components.notMonitoredTime.clampedAdding(value(13))
+        components.reworkCount = components.reworkCount.clampedAdding(value(14))
     }
 
     /// A summary's time by reason as packed little-endian entries: reason id (Int32), time (Int64), downtime (Int64).
@@ -44,6 +45,26 @@ enum SQLiteAnalytics {
             withUnsafeBytes(of: (components.downtimeByReason[reason] ?? 0).littleEndian) { bytes.append(contentsOf: $0) }
         }
         return Data(bytes)
+    }
+
+    /// A summary's scrap by defect code as packed little-endian entries: code id (Int32), units (Int64).
+    static func packScrapReasons(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
+        var bytes: [UInt8] = []
+        for (reason, units) in components.scrapByReason.sorted(by: { $0.key < $1.key }) {
+            let id = try ids.id(for: reason, db: db, tenant: tenant)
+            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: units.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return Data(bytes)
+    }
+
+    static func forEachScrapReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64) -> Void) {
+        var offset = 0
+        while offset + 12 <= blob.count {
+            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
+                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int64.self)))
+            offset += 12
+        }
     }
 
     static func forEachReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64, Int64) -> Void) {
@@ -180,6 +201,50 @@ extension SQLiteStore: AnalyticsStore {
 
     // MARK: Stop assignments
 
+    public func qualityEntries(tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) async throws -> [QualityEntry] {
+        try await pool.read { db in
+            let rows = if let machine {
+                try Row.fetchAll(db, sql: """
+                    SELECT * FROM quality_entry WHERE tenant = ? AND machine = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id
+                    """, arguments: [tenant.rawValue, machine.description, range.lowerBound, range.upperBound])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM quality_entry WHERE tenant = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
+                                 arguments: [tenant.rawValue, range.lowerBound, range.upperBound])
+            }
+            return rows.compactMap(Self.qualityEntry(from:))
+        }
+    }
+
+    public func qualityEntry(tenant: TenantID, id: String) async throws -> QualityEntry? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM quality_entry WHERE tenant = ? AND id = ?", arguments: [tenant.rawValue, id])
+                .flatMap(Self.qualityEntry(from:))
+        }
+    }
+
+    public func saveQualityEntry(_ entry: QualityEntry, tenant: TenantID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO quality_entry (tenant, id, machine, time_ms, kind, quantity, reason, note, entered_by, entered_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [tenant.rawValue, entry.id, entry.machine.description, entry.time, entry.kind.rawValue, entry.quantity,
+                                 entry.reason, entry.note, entry.enteredBy, entry.enteredAt])
+        }
+    }
+
+    public func deleteQualityEntry(tenant: TenantID, id: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM quality_entry WHERE tenant = ? AND id = ?", arguments: [tenant.rawValue, id])
+            return db.changesCount > 0
+        }
+    }
+
+    private static func qualityEntry(from row: Row) -> QualityEntry? {
+        guard let machine = try? AssetPath(row["machine"] as String), let kind = QualityEntry.Kind(rawValue: row["kind"]) else { return nil }
+        return QualityEntry(id: row["id"], machine: machine, time: row["time_ms"], kind: kind, quantity: row["quantity"], reason: row["reason"],
+                            note: row["note"], enteredBy: row["entered_by"], enteredAt: row["entered_at"])
+    }
+
     public func stopAssignments(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [StopAssignment] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
@@ -239,29 +304,32 @@ extension SQLiteStore: AnalyticsStore {
         let batches = Dictionary(grouping: selections, by: \.batchKey)
         let known = reasonIDs.withLock { $0[tenant] }
         return try await pool.read { db in
-            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)])] = [:]
+            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)], scrap: [Int32: Int64])] = [:]
             for (key, batch) in batches {
                 for chunk in SQLiteAnalytics.chunks(batch.map(\.machine.description)) {
                     let sql = """
-                        SELECT \(group), \(columns), reasons FROM kpi_summary WHERE tenant = ?
+                        SELECT \(group), \(columns), reasons, scrap_reasons FROM kpi_summary WHERE tenant = ?
                         AND machine IN (\(SQLiteAnalytics.placeholders(chunk.count))) AND level = ? AND start >= ? AND start < ? AND "end" <= ?
                         """
                     let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
                         + [.int(Int64(key.level)), .int(key.lower), .int(key.upper), .int(key.upper)]
                     try SQLiteRows.each(db, sql: sql, values: values) { row in
                         let label = grouping == .total ? "" : row.text(0)
-                        var entry = sums[label] ?? (KPIComponents(), [:])
+                        var entry = sums[label] ?? (KPIComponents(), [:], [:])
                         SQLiteAnalytics.add(row, from: 1, to: &entry.components)
                         SQLiteAnalytics.forEachReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 1))) { id, time, downtime in
                             let current = entry.reasons[id] ?? (0, 0)
                             entry.reasons[id] = (current.time + time, current.downtime + downtime)
+                        }
+                        SQLiteAnalytics.forEachScrapReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 2))) { id, units in
+                            entry.scrap[id, default: 0] += units
                         }
                         sums[label] = entry
                     }
                 }
             }
             var paths = known?.paths ?? [:]
-            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } }) {
+            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } || $0.scrap.keys.contains { paths[$0] == nil } }) {
                 paths = try ReasonIDs.load(db, tenant: tenant).paths
             }
             return sums.mapValues { entry in
@@ -271,6 +339,7 @@ extension SQLiteStore: AnalyticsStore {
                     components.timeByReason[reason, default: 0] += times.time
                     if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
                 }
+                for (id, units) in entry.scrap { components.scrapByReason[paths[id] ?? QualityEntry.unspecifiedReason, default: 0] += units }
                 return components
             }
         }
@@ -280,8 +349,9 @@ extension SQLiteStore: AnalyticsStore {
         guard !summaries.isEmpty else { return }
         let columns = SQLiteAnalytics.componentColumns
         let insert = """
-            INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons)
-            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?)
+            INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons,
+                scrap_reasons)
+            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?)
             """
         let ids = try await pool.write { db in
             // Loaded inside the write: another save may have added reasons since the cache was filled.
@@ -290,7 +360,8 @@ extension SQLiteStore: AnalyticsStore {
                 let reasons = try SQLiteAnalytics.packReasons(summary.components, ids: &ids, db: db, tenant: tenant)
                 let values: [any DatabaseValueConvertible] = [tenant.rawValue, summary.machine.description, summary.level.rawValue,
                                                               summary.start, summary.end, summary.day, summary.shift]
-                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components) + [reasons]))
+                let scrap = try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant)
+                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components) + [reasons, scrap]))
             }
             return ids
         }

@@ -234,11 +234,27 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
-        migrator.registerMigration("v6-monitoring") { db in
+        migrator.registerMigration("v6-monitoring-quality") { db in
             // Where each series' data begins: from its raw samples and, past raw retention, its hour rollups.
             try db.execute(sql: """
                 ALTER TABLE series ADD COLUMN first_ms INTEGER;
                 ALTER TABLE kpi_summary ADD COLUMN not_monitored INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE kpi_summary ADD COLUMN rework INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE kpi_summary ADD COLUMN scrap_reasons BLOB NOT NULL DEFAULT x'';
+                CREATE TABLE quality_entry (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    note TEXT,
+                    entered_by TEXT NOT NULL,
+                    entered_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX quality_entry_by_machine ON quality_entry (tenant, machine, time_ms);
                 CREATE TEMP TABLE first_hour AS SELECT series, min(first_t) AS t FROM rollup_hour GROUP BY series;
                 UPDATE series SET first_ms = (SELECT min(t) FROM (
                     SELECT min(t) AS t FROM sample WHERE sample.series = series.id

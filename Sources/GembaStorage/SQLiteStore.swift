@@ -172,13 +172,6 @@ public final class SQLiteStore: TelemetryStore {
         }
     }
 
-    public func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64? {
-        try await pool.read { db in
-            try Int64?.fetchOne(db, sql: "SELECT min(first_ms) FROM series WHERE tenant = ? AND machine = ?",
-                                arguments: [tenant.rawValue, machine.description]) ?? nil
-        }
-    }
-
     public func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series] {
         try await pool.read { db in
             if let machine {
@@ -230,7 +223,8 @@ public final class SQLiteStore: TelemetryStore {
         return Series(id: row["id"], key: SeriesKey(tenant: tenant, machine: machine, tag: row["tag"]),
                       tag: Tag(name: row["tag"], unit: row["unit"], valueType: valueType, kind: kind,
                                description: row["description"], displayName: row["display_name"], minimum: row["minimum"],
-                               maximum: row["maximum"], decimals: row["decimals"]))
+                               maximum: row["maximum"], decimals: row["decimals"]),
+                      firstSampleTime: row["first_ms"])
     }
 
     // MARK: Reader

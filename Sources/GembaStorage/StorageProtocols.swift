@@ -5,11 +5,15 @@ public struct Series: Hashable, Sendable {
     public var id: Int64
     public var key: SeriesKey
     public var tag: Tag
+    /// When its first stored sample was taken (moved back by backfills, kept when retention trims
+    /// raw samples); nil before it has one.
+    public var firstSampleTime: Int64?
 
-    public init(id: Int64, key: SeriesKey, tag: Tag) {
+    public init(id: Int64, key: SeriesKey, tag: Tag, firstSampleTime: Int64? = nil) {
         self.id = id
         self.key = key
         self.tag = tag
+        self.firstSampleTime = firstSampleTime
     }
 }
 
@@ -89,16 +93,21 @@ public protocol Catalog: Sendable {
     func machines(tenant: TenantID) async throws -> [Machine]
     /// The tenant's series, optionally only one machine's, ordered by machine and tag name.
     func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series]
-    /// When the machine's first stored sample (of any tag) was taken: where its monitoring began.
-    /// Backfilled samples move it back; trimming raw samples by retention does not move it on.
-    /// Nil when the machine has stored nothing.
-    func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64?
     /// The tenant's limits (defaults when never set).
     func limits(tenant: TenantID) async throws -> TenantLimits
     /// Changes a tenant's limits.
     func setLimits(_ limits: TenantLimits, tenant: TenantID) async throws
     /// Every tenant that has data or settings.
     func tenants() async throws -> [TenantID]
+}
+
+extension Catalog {
+    /// When the machine's first stored sample (of any tag) was taken: where its monitoring began.
+    /// Backfilled samples move it back; trimming raw samples by retention does not move it on.
+    /// Nil when the machine has stored nothing.
+    public func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64? {
+        try await series(tenant: tenant, machine: machine).compactMap(\.firstSampleTime).min()
+    }
 }
 
 /// The asset model people manage: details of sites, areas, lines and machines, machines made

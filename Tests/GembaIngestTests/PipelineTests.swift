@@ -256,7 +256,6 @@ final class HeldCommitStore: TelemetryStore {
     func allMachines() async throws -> [(tenant: TenantID, machine: Machine)] { try await store.allMachines() }
     func machines(tenant: TenantID) async throws -> [Machine] { try await store.machines(tenant: tenant) }
     func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series] { try await store.series(tenant: tenant, machine: machine) }
-    func firstSampleTime(tenant: TenantID, machine: AssetPath) async throws -> Int64? { try await store.firstSampleTime(tenant: tenant, machine: machine) }
     func limits(tenant: TenantID) async throws -> TenantLimits { try await store.limits(tenant: tenant) }
     func setLimits(_ limits: TenantLimits, tenant: TenantID) async throws { try await store.setLimits(limits, tenant: tenant) }
     func tenants() async throws -> [TenantID] { try await store.tenants() }

@@ -354,6 +354,84 @@ import Testing
         }
     }
 
+    /// Scrap by defect from counters per defect and operators' entries, rework apart from scrap, and
+    /// first-pass yield; entries are audited, withdrawn, refused when invalid, and stored summaries keep it all.
+    @Test func scrapByDefectReworkAndFirstPassYield() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let machine = "q/line1/m1"
+            try await Self.put(client, "/api/v1/calendars/q", Self.calendarJSON)
+            try await Self.put(client, "/api/v1/production-settings?machine=\(machine)",
+                               #"{"idealCycleTime": 30000, "defectCounters": {"scrap_porosity": "porosity", "scrap_burr": "burr"}}"#)
+            // One producing hour: 100 units, 90 good by the good counter; 4 porosity and 3 burr by their counters; 5 reworked.
+            let records = (0...60).map { minute -> String in
+                var values = "\"state\": \"producing\""
+                if minute == 0 || minute == 60 {
+                    let end = minute == 60
+                    values += ", \"total_count\": \(end ? 1100 : 1000), \"good_count\": \(end ? 590 : 500), \"scrap_porosity\": \(end ? 4 : 0)"
+                        + ", \"scrap_burr\": \(end ? 3 : 0), \"rework_count\": \(end ? 5 : 0)"
+                }
+                return "{\"machine\": \"\(machine)\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": {\(values)}}"
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [\(records.joined(separator: ","))]}")) {
+                #expect($0.status == .ok)
+            }
+            // The inspector finds 2 dented units the machine counted good, and one more that was reworked.
+            var ids: [String] = []
+            for (kind, quantity, reason, minute) in [("scrap", 2, "dent", 30), ("rework", 1, "burr", 40)] {
+                try await client.execute(uri: "/api/v1/quality-entries", method: .post, body: ByteBuffer(string: """
+                    {"machine": "\(machine)", "time": \(Self.shiftStart + Int64(minute) * Self.minute), "kind": "\(kind)", "quantity": \(quantity),
+                     "reason": "\(reason)", "note": "found at final inspection"}
+                    """)) { response in
+                    #expect(response.status == .created, "\(response.text)")
+                    #expect(response.json["enteredBy"]?.stringValue?.isEmpty == false && response.json["note"]?.stringValue == "found at final inspection")
+                    ids += [response.json["id"]?.stringValue ?? ""]
+                }
+            }
+            func hour() async throws -> JSONValue {
+                try await Self.oee(client, asset: machine, from: Self.shiftStart, to: Self.shiftStart + 60 * Self.minute)["total"] ?? .null
+            }
+            func pareto(_ result: JSONValue) -> [String] {
+                (result["quality_pareto"]?.array ?? []).map { "\($0["reason"]?.stringValue ?? "?")=\($0["count"]?.int ?? -1)" }
+            }
+            var total = try await hour()
+            #expect(Self.component(total, "total_count") == 100 && Self.component(total, "good_count") == 88)
+            #expect(Self.component(total, "scrap_count") == 12 && Self.component(total, "rework_count") == 6)
+            #expect(pareto(total) == ["porosity=4", "burr=3", "unspecified=3", "dent=2"])
+            #expect(Self.percent(total, "quality") == 88 && Self.percent(total, "first_pass_yield") == 82)
+            // The day, built into stored summaries and asked again from them: the same quality figures.
+            for _ in 0..<2 {
+                let day = try await Self.oee(client, asset: machine, from: Self.shiftStart - 360 * Self.minute,
+                                             to: Self.shiftStart + 1080 * Self.minute, period: "day")["total"] ?? .null
+                #expect(pareto(day) == ["porosity=4", "burr=3", "unspecified=3", "dent=2"] && Self.component(day, "rework_count") == 6)
+            }
+            // Refused: a defect code with a space, no such machine, a viewer.
+            try await client.execute(uri: "/api/v1/quality-entries", method: .post, body: ByteBuffer(string: """
+                {"machine": "\(machine)", "kind": "scrap", "quantity": 1, "reason": "bad part"}
+                """)) { #expect($0.status == .unprocessableContent) }
+            try await client.execute(uri: "/api/v1/quality-entries", method: .post, body: ByteBuffer(string: """
+                {"machine": "q/line1/nope", "kind": "scrap", "quantity": 1, "reason": "dent"}
+                """)) { #expect($0.status == .notFound) }
+            let viewer: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .viewer))"]
+            try await client.execute(uri: "/api/v1/quality-entries", method: .post, headers: viewer, body: ByteBuffer(string: """
+                {"machine": "\(machine)", "kind": "scrap", "quantity": 1, "reason": "dent"}
+                """)) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/api/v1/quality-entries?machine=\(machine)&from=\(Self.shiftStart)&to=\(Self.shiftStart + 3_600_000)",
+                                     method: .get, headers: viewer) { response in
+                #expect(response.json["entries"]?.array.compactMap { $0["reason"]?.stringValue } == ["dent", "burr"])
+            }
+            // The dent entry was a mistake: withdrawn, the figures follow.
+            try await client.execute(uri: "/api/v1/quality-entries/\(ids[0])", method: .delete) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/api/v1/quality-entries/\(ids[0])", method: .delete) { #expect($0.status == .notFound) }
+            total = try await hour()
+            #expect(Self.component(total, "good_count") == 90 && pareto(total) == ["porosity=4", "burr=3", "unspecified=3"])
+            try await client.execute(uri: "/api/v1/audit?action=quality.", method: .get) { response in
+                let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
+                #expect(actions.sorted() == ["quality.delete", "quality.rework", "quality.scrap"])
+            }
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()

@@ -42,7 +42,7 @@ enum OEEJSON {
             for (name, value) in [("availability", kpis.availability), ("performance", kpis.performance), ("quality", kpis.quality),
                                   ("oee", kpis.oee), ("utilization", kpis.utilization), ("teep", kpis.teep),
                                   ("mtbf_ms", kpis.mtbf), ("mttr_ms", kpis.mttr), ("scrap_ratio", kpis.scrapRatio),
-                                  ("setup_rate", kpis.setupRate)] {
+                                  ("setup_rate", kpis.setupRate), ("first_pass_yield", kpis.firstPassYield)] {
                 json.field(name) { kpi(&$0, value) }
             }
             json.field("components") { json in
@@ -55,6 +55,7 @@ enum OEEJSON {
                         ("performance_loss_ms", components.performanceLossTime), ("setup_ms", components.setupTime),
                         ("repair_ms", components.repairTime), ("failures", components.failures), ("total_count", components.totalCount),
                         ("good_count", components.goodCount), ("scrap_count", components.scrapCount),
+                        ("rework_count", components.reworkCount),
                         ("unrated_count", components.unratedCount), ("ideal_ms", components.idealTime),
                     ] {
                         json.field(name) { $0.int(value) }
@@ -76,6 +77,17 @@ enum OEEJSON {
                             json.field("reason") { $0.string(bar.reason) }
                             json.field("name") { $0.string(catalogue[bar.reason]?.name ?? bar.reason) }
                             json.field("time_ms") { $0.int(bar.time) }
+                            json.field("share") { $0.double(bar.share) }
+                        }
+                    }
+                }
+            }
+            json.field("quality_pareto") { json in
+                json.array { json in
+                    for bar in components.qualityPareto {
+                        json.object { json in
+                            json.field("reason") { $0.string(bar.reason) }
+                            json.field("count") { $0.int(bar.count) }
                             json.field("share") { $0.double(bar.share) }
                         }
                     }

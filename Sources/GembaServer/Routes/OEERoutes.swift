@@ -127,17 +127,22 @@ struct OEERoutes {
         "scheduled_ms": .integer, "excluded_ms": .integer, "planned_ms": .integer, "downtime_ms": .integer,
         "run_ms": .integer,
         "unknown_ms": Schema.integer.described("Monitored time inside shifts without state data (by default part of downtime)"), "performance_loss_ms": .integer, "setup_ms": .integer, "repair_ms": .integer,
-        "failures": .integer, "total_count": .integer, "good_count": .integer, "scrap_count": .integer, "unrated_count": .integer,
+        "failures": .integer, "total_count": .integer, "good_count": .integer, "scrap_count": .integer,
+        "rework_count": Schema.integer.described("Of the good units, those made good by rework"), "unrated_count": .integer,
         "ideal_ms": .integer,
     ]).named("KPIComponents")
     static let period = Schema.object([
         "label": .string, "from": .epochMilliseconds, "to": .epochMilliseconds,
         "availability": kpi, "performance": kpi, "quality": kpi, "oee": kpi, "utilization": kpi, "teep": kpi,
         "mtbf_ms": kpi, "mttr_ms": kpi, "scrap_ratio": kpi, "setup_rate": kpi,
+        "first_pass_yield": kpi.described("(good − reworked) / total units"),
         "components": components,
         "states_ms": Schema.map(.integer).described("Time per state category"),
         "reasons_ms": Schema.map(.integer).described("Time per reason path"),
         "downtime_pareto": .array(.object(["reason": .string, "name": .string, "time_ms": .integer, "share": .number]).named("ParetoBar")),
+        "quality_pareto": Schema.array(.object(["reason": Schema.string.described("Defect code; unspecified: scrap no counter or entry explains"),
+                                                "count": .integer, "share": .number]).named("QualityParetoBar"))
+            .described("Scrap units by defect code, largest first"),
     ]).named("PeriodKPIs")
     static let machines = Schema.array(TelemetrySchemas.machinePath)
     static let report = Schema.object([
@@ -189,7 +194,9 @@ struct OEERoutes {
         .named("StateRule")
     static let settings = Schema.object([
         "stateTag": TelemetrySchemas.tagName, "stateCodes": Schema.map(.string).described("State value → reason path"), "rule": rule,
-        "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName, "scrapCounter": TelemetrySchemas.tagName,
+        "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull, "scrapCounter": TelemetrySchemas.tagName,
+        "defectCounters": Schema.map(.string).described("Counter tag → defect code"),
+        "reworkCounter": TelemetrySchemas.tagName.orNull.described("Units made good by rework"),
         "counterMode": .oneOf(["cumulative", "increments"]), "counterWrap": .integer, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer.described("ms per unit"),
         "productIdealCycleTimes": Schema.map(.integer).described("Product → ms per unit"),
@@ -198,11 +205,13 @@ struct OEERoutes {
     static let settingsInput = Schema.object([
         "stateTag": TelemetrySchemas.tagName, "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
         "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull,
-        "scrapCounter": TelemetrySchemas.tagName.orNull, "counterMode": .oneOf(["cumulative", "increments"]),
+        "scrapCounter": TelemetrySchemas.tagName.orNull, "defectCounters": .map(.string(minLength: 1, maxLength: 64)),
+        "reworkCounter": TelemetrySchemas.tagName.orNull, "counterMode": .oneOf(["cumulative", "increments"]),
         "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer(minimum: 1).orNull, "productIdealCycleTimes": .map(.integer(minimum: 1)),
         "microstopThreshold": .integer(minimum: 0), "noDataTimeout": .integer(minimum: 0),
-    ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "counterMode", "counterWrap",
+    ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "defectCounters", "reworkCounter",
+                  "counterMode", "counterWrap",
                   "faultCodeTag", "idealCycleTime", "productIdealCycleTimes", "microstopThreshold", "noDataTimeout"])
         .named("ProductionSettingsInput")
     static let order = Schema.object([
