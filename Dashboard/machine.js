@@ -3,15 +3,15 @@
 import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
-import { orderPanel, settingsCard } from "/assets/production.js";
+import { orderPanel, qualityCard, settingsCard } from "/assets/production.js";
 import { actionForm, el, duration, time } from "/assets/ui.js";
 import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons, settings] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
-    settingsCard(path)]);
+  const [tags, reasons, settings, quality] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path), qualityCard(path)]);
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -60,7 +60,7 @@ export async function renderMachine(main, path) {
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
-    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...(settings ? [settings] : []));
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[quality, settings].filter(Boolean));
 
   const trends = new Map();    // tag → chart, for live points
   const counterValues = new Map();  // tag → <dd>, for live values

@@ -66,7 +66,7 @@ function renderReport(report) {
     total[name]?.value === null ? el("span", { class: "note" }, total[name].note) : null);
   const ms = (kpi) => (kpi?.value === null || kpi?.value === undefined ? "–" : duration(kpi.value));
   const kpis = el("div", { class: "kpis" }, big("oee", "OEE"), big("availability", "Availability"), big("performance", "Performance"),
-    big("quality", "Quality"), big("teep", "TEEP"),
+    big("quality", "Quality"), big("first_pass_yield", "First-pass yield"), big("teep", "TEEP"),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTBF"), el("span", { class: "kpi-value", "data-kpi": "mtbf" }, ms(total.mtbf_ms))),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTTR"), el("span", { class: "kpi-value", "data-kpi": "mttr" }, ms(total.mttr_ms))));
   // How much of the range the figures rest on: time before a machine was monitored is no loss; unknown time is.
@@ -91,9 +91,14 @@ function renderReport(report) {
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
+  const scrap = total.quality_pareto.length
+    ? barChart(total.quality_pareto.map((bar) => ({ label: bar.reason, value: bar.count, text: `${bar.count} units · ${(bar.share * 100).toFixed(0)} %` })))
+    : el("p", { class: "empty" }, "No scrap in this range.");
+  const reworked = el("p", { class: "hint", "data-count": "rework" }, `Reworked: ${total.components.rework_count} of ${total.components.good_count} good units.`);
   return [el("p", { class: "covers" }, what), kpis, coverage, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
-          el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
+          el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto),
+          el("section", { class: "card", id: "oee-quality" }, el("h2", {}, "Scrap by defect"), scrap, reworked)];
 }
 
 /** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */
@@ -108,11 +113,13 @@ function reportCSV(report) {
   const minutes = (ms) => (ms === null || ms === undefined ? "" : (ms / 60000).toFixed(1));
   const quote = (text) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
   const header = ["period", "from", "to", "oee", "availability", "performance", "quality", "teep", "mtbf_min", "mttr_min",
-    "planned_min", "run_min", "downtime_min", "unknown_min", "not_monitored_min", "total_count", "good_count", "scrap_count", "failures"];
+    "planned_min", "run_min", "downtime_min", "unknown_min", "not_monitored_min", "total_count", "good_count", "scrap_count", "rework_count",
+    "first_pass_yield", "failures"];
   const row = (label, p) => [label, new Date(p.from).toISOString(), new Date(p.to).toISOString(), ratio(p.oee), ratio(p.availability),
     ratio(p.performance), ratio(p.quality), ratio(p.teep), minutes(p.mtbf_ms?.value), minutes(p.mttr_ms?.value),
     minutes(p.components.planned_ms), minutes(p.components.run_ms), minutes(p.components.downtime_ms),
-    minutes(p.components.unknown_ms), minutes(p.components.not_monitored_ms), p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
+    minutes(p.components.unknown_ms), minutes(p.components.not_monitored_ms), p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.rework_count, ratio(p.first_pass_yield),
+    p.components.failures];
   const lines = [header, ...report.periods.map((p) => row(p.label, p)), row("total", { ...report.total, from: report.from, to: report.to })];
   return lines.map((cells) => cells.map((cell) => quote(String(cell))).join(",")).join("\r\n") + "\r\n";
 }

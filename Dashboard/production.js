@@ -59,3 +59,41 @@ export async function settingsCard(path) {
     el("label", { for: "setting-timeout" }, "No data after (s, 0: never)"), timeout,
     el("button", { type: "submit" }, "Save settings")));
 }
+
+/**
+ * The card where operators record scrap or rework found on the machine, with the last day's
+ * entries (each withdrawable); null for those who may not operate.
+ */
+export async function qualityCard(path) {
+  if (!may("operate")) return null;
+  const list = el("ul", { id: "quality-entries", class: "entries" });
+  const show = async () => {
+    const to = Date.now();
+    const { entries } = await api(`/api/v1/quality-entries?machine=${encodeURIComponent(path)}&from=${to - 86400e3}&to=${to + 1}`);
+    list.replaceChildren(...entries.slice().reverse().map((entry) => el("li", { "data-id": entry.id },
+      `${new Date(entry.time).toLocaleString()}: ${entry.quantity} ${entry.kind} (${entry.reason})${entry.note ? ` – ${entry.note}` : ""}, ${entry.enteredBy} `,
+      el("button", { type: "button", class: "small secondary", onclick: async () => {
+        await api(`/api/v1/quality-entries/${encodeURIComponent(entry.id)}`, { method: "DELETE" });
+        await show();
+      } }, "Withdraw"))));
+    if (entries.length === 0) list.replaceChildren(el("li", { class: "empty" }, "Nothing recorded in the last 24 h."));
+  };
+  const kind = el("select", { id: "quality-kind", "aria-label": "Kind" }, el("option", { value: "scrap" }, "Scrap"), el("option", { value: "rework" }, "Rework"));
+  const quantity = el("input", { id: "quality-quantity", type: "number", min: 1, max: 1000000, required: true, "aria-label": "Units" });
+  const reason = el("input", { id: "quality-reason", required: true, maxlength: 64, pattern: "[A-Za-z0-9_.\\-]+", "aria-label": "Defect code",
+    placeholder: "porosity" });
+  const note = el("input", { id: "quality-note", maxlength: 500, "aria-label": "Note" });
+  await show();
+  return el("section", { class: "card", id: "machine-quality" }, el("h2", {}, "Quality"),
+    el("p", { class: "hint" }, "Scrap is taken from the good units; rework stays good but lowers first-pass yield."),
+    actionForm({ id: "quality-form" }, async () => {
+      const entry = await api("/api/v1/quality-entries", { method: "POST",
+        body: { machine: path, kind: kind.value, quantity: Number(quantity.value), reason: reason.value.trim(), ...(note.value.trim() ? { note: note.value.trim() } : {}) } });
+      quantity.value = "";
+      note.value = "";
+      await show();
+      return `Recorded ${entry.quantity} ${entry.kind} (${entry.reason}).`;
+    }, el("label", { for: "quality-kind" }, "Kind"), kind, el("label", { for: "quality-quantity" }, "Units"), quantity,
+    el("label", { for: "quality-reason" }, "Defect"), reason, el("label", { for: "quality-note" }, "Note"), note,
+    el("button", { type: "submit" }, "Record")), list);
+}

@@ -575,6 +575,45 @@ def test_an_operator_runs_an_order_and_an_engineer_sets_the_cycle_time(browser, 
         call(f"/api/v1/production-settings?machine={machine}", original, token=admin_token, method="PUT")
 
 
+def test_an_operator_records_scrap_on_the_machine_page_and_the_oee_page_shows_it_by_defect(browser, admin_token, admin_session):
+    driver = browser
+    open_as_admin(driver, admin_session)
+    machine = next(m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"] if "/machining/" in m["path"])
+    driver.get(HTTP + f"/#/machine/{machine}")
+    code = f"dent-{uuid.uuid4().hex[:6]}"
+    wait(driver, expected.visibility_of_element_located((By.ID, "quality-quantity"))).send_keys("3")
+    driver.find_element(By.ID, "quality-reason").send_keys(code)
+    driver.find_element(By.ID, "quality-note").send_keys("found at final inspection")
+    driver.find_element(By.CSS_SELECTOR, '#quality-form button[type="submit"]').click()
+    wait(driver, lambda d: f"Recorded 3 scrap ({code})." in d.find_element(By.CSS_SELECTOR, "#quality-form [role=status]").text)
+    now = int(time.time() * 1000)
+    stored = [e for e in call(f"/api/v1/quality-entries?machine={machine}&from={now - 600_000}&to={now + 1}", token=admin_token)["entries"]
+              if e["reason"] == code]
+    assert [(e["kind"], e["quantity"], e["note"]) for e in stored] == [("scrap", 3, "found at final inspection")]
+    assert code in driver.find_element(By.ID, "quality-entries").text
+    try:
+        # The OEE page of the machine: the defect has its bar, as the API counts it.
+        driver.get(HTTP + f"/#/oee/{machine}")
+        wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "#oee-output[data-from]")))
+        report = assert_oee_equals_api(driver, admin_token, machine, period="shift")
+        bars = {bar["reason"]: bar["count"] for bar in report["total"]["quality_pareto"]}
+        assert bars.get(code) == 3, bars
+        texts = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#oee-quality svg.bars text")]
+        assert code in texts and texts[texts.index(code) + 1].startswith("3 units · "), texts
+        fpy = driver.find_element(By.CSS_SELECTOR, '[data-kpi="first_pass_yield"] .kpi-value').text
+        value = report["total"]["first_pass_yield"]["value"]
+        assert fpy == ("–" if value is None else f"{value * 100:.1f} %"), (fpy, value)
+        shot(driver, "17-oee-quality")
+    finally:
+        # Withdrawn on the machine page: gone from the list and from the API.
+        driver.get(HTTP + f"/#/machine/{machine}")
+        item = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, f'#quality-entries li[data-id="{stored[0]["id"]}"] button')))
+        item.click()
+        wait(driver, lambda d: code not in d.find_element(By.ID, "quality-entries").text)
+    assert not [e for e in call(f"/api/v1/quality-entries?machine={machine}&from={now - 600_000}&to={now + 1}", token=admin_token)["entries"]
+                if e["reason"] == code]
+
+
 def shown_duration(ms):
     """A duration as the dashboard writes it (ui.js `duration`)."""
     if ms < 60000:

@@ -1527,15 +1527,15 @@ function passwordForm() {
 import { api, liveSocket } from "/assets/api.js";
 import { may, setConnection } from "/assets/app.js";
 import { trendChart, stateTimeline } from "/assets/chart.js";
-import { orderPanel, settingsCard } from "/assets/production.js";
+import { orderPanel, qualityCard, settingsCard } from "/assets/production.js";
 import { actionForm, el, duration, time } from "/assets/ui.js";
 import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons, settings] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
-    settingsCard(path)]);
+  const [tags, reasons, settings, quality] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path), qualityCard(path)]);
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -1584,7 +1584,7 @@ export async function renderMachine(main, path) {
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
-    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...(settings ? [settings] : []));
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[quality, settings].filter(Boolean));
 
   const trends = new Map();    // tag → chart, for live points
   const counterValues = new Map();  // tag → <dd>, for live values
@@ -1974,7 +1974,7 @@ function renderReport(report) {
     total[name]?.value === null ? el("span", { class: "note" }, total[name].note) : null);
   const ms = (kpi) => (kpi?.value === null || kpi?.value === undefined ? "–" : duration(kpi.value));
   const kpis = el("div", { class: "kpis" }, big("oee", "OEE"), big("availability", "Availability"), big("performance", "Performance"),
-    big("quality", "Quality"), big("teep", "TEEP"),
+    big("quality", "Quality"), big("first_pass_yield", "First-pass yield"), big("teep", "TEEP"),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTBF"), el("span", { class: "kpi-value", "data-kpi": "mtbf" }, ms(total.mtbf_ms))),
     el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "MTTR"), el("span", { class: "kpi-value", "data-kpi": "mttr" }, ms(total.mttr_ms))));
   // How much of the range the figures rest on: time before a machine was monitored is no loss; unknown time is.
@@ -1999,9 +1999,14 @@ function renderReport(report) {
   const pareto = total.downtime_pareto.length
     ? barChart(total.downtime_pareto.map((bar) => ({ label: bar.name, value: bar.time_ms, text: `${duration(bar.time_ms)} · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No downtime in this range.");
+  const scrap = total.quality_pareto.length
+    ? barChart(total.quality_pareto.map((bar) => ({ label: bar.reason, value: bar.count, text: `${bar.count} units · ${(bar.share * 100).toFixed(0)} %` })))
+    : el("p", { class: "empty" }, "No scrap in this range.");
+  const reworked = el("p", { class: "hint", "data-count": "rework" }, `Reworked: ${total.components.rework_count} of ${total.components.good_count} good units.`);
   return [el("p", { class: "covers" }, what), kpis, coverage, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
-          el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto)];
+          el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto),
+          el("section", { class: "card", id: "oee-quality" }, el("h2", {}, "Scrap by defect"), scrap, reworked)];
 }
 
 /** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */
@@ -2016,11 +2021,13 @@ function reportCSV(report) {
   const minutes = (ms) => (ms === null || ms === undefined ? "" : (ms / 60000).toFixed(1));
   const quote = (text) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
   const header = ["period", "from", "to", "oee", "availability", "performance", "quality", "teep", "mtbf_min", "mttr_min",
-    "planned_min", "run_min", "downtime_min", "unknown_min", "not_monitored_min", "total_count", "good_count", "scrap_count", "failures"];
+    "planned_min", "run_min", "downtime_min", "unknown_min", "not_monitored_min", "total_count", "good_count", "scrap_count", "rework_count",
+    "first_pass_yield", "failures"];
   const row = (label, p) => [label, new Date(p.from).toISOString(), new Date(p.to).toISOString(), ratio(p.oee), ratio(p.availability),
     ratio(p.performance), ratio(p.quality), ratio(p.teep), minutes(p.mtbf_ms?.value), minutes(p.mttr_ms?.value),
     minutes(p.components.planned_ms), minutes(p.components.run_ms), minutes(p.components.downtime_ms),
-    minutes(p.components.unknown_ms), minutes(p.components.not_monitored_ms), p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.failures];
+    minutes(p.components.unknown_ms), minutes(p.components.not_monitored_ms), p.components.total_count, p.components.good_count, p.components.scrap_count, p.components.rework_count, ratio(p.first_pass_yield),
+    p.components.failures];
   const lines = [header, ...report.periods.map((p) => row(p.label, p)), row("total", { ...report.total, from: report.from, to: report.to })];
   return lines.map((cells) => cells.map((cell) => quote(String(cell))).join(",")).join("\r\n") + "\r\n";
 }
@@ -2087,6 +2094,44 @@ export async function settingsCard(path) {
     el("label", { for: "setting-microstop" }, "Microstop threshold (s)"), microstop,
     el("label", { for: "setting-timeout" }, "No data after (s, 0: never)"), timeout,
     el("button", { type: "submit" }, "Save settings")));
+}
+
+/**
+ * The card where operators record scrap or rework found on the machine, with the last day's
+ * entries (each withdrawable); null for those who may not operate.
+ */
+export async function qualityCard(path) {
+  if (!may("operate")) return null;
+  const list = el("ul", { id: "quality-entries", class: "entries" });
+  const show = async () => {
+    const to = Date.now();
+    const { entries } = await api(`/api/v1/quality-entries?machine=${encodeURIComponent(path)}&from=${to - 86400e3}&to=${to + 1}`);
+    list.replaceChildren(...entries.slice().reverse().map((entry) => el("li", { "data-id": entry.id },
+      `${new Date(entry.time).toLocaleString()}: ${entry.quantity} ${entry.kind} (${entry.reason})${entry.note ? ` – ${entry.note}` : ""}, ${entry.enteredBy} `,
+      el("button", { type: "button", class: "small secondary", onclick: async () => {
+        await api(`/api/v1/quality-entries/${encodeURIComponent(entry.id)}`, { method: "DELETE" });
+        await show();
+      } }, "Withdraw"))));
+    if (entries.length === 0) list.replaceChildren(el("li", { class: "empty" }, "Nothing recorded in the last 24 h."));
+  };
+  const kind = el("select", { id: "quality-kind", "aria-label": "Kind" }, el("option", { value: "scrap" }, "Scrap"), el("option", { value: "rework" }, "Rework"));
+  const quantity = el("input", { id: "quality-quantity", type: "number", min: 1, max: 1000000, required: true, "aria-label": "Units" });
+  const reason = el("input", { id: "quality-reason", required: true, maxlength: 64, pattern: "[A-Za-z0-9_.\\-]+", "aria-label": "Defect code",
+    placeholder: "porosity" });
+  const note = el("input", { id: "quality-note", maxlength: 500, "aria-label": "Note" });
+  await show();
+  return el("section", { class: "card", id: "machine-quality" }, el("h2", {}, "Quality"),
+    el("p", { class: "hint" }, "Scrap is taken from the good units; rework stays good but lowers first-pass yield."),
+    actionForm({ id: "quality-form" }, async () => {
+      const entry = await api("/api/v1/quality-entries", { method: "POST",
+        body: { machine: path, kind: kind.value, quantity: Number(quantity.value), reason: reason.value.trim(), ...(note.value.trim() ? { note: note.value.trim() } : {}) } });
+      quantity.value = "";
+      note.value = "";
+      await show();
+      return `Recorded ${entry.quantity} ${entry.kind} (${entry.reason}).`;
+    }, el("label", { for: "quality-kind" }, "Kind"), kind, el("label", { for: "quality-quantity" }, "Units"), quantity,
+    el("label", { for: "quality-reason" }, "Defect"), reason, el("label", { for: "quality-note" }, "Note"), note,
+    el("button", { type: "submit" }, "Record")), list);
 }
 
 """####),

@@ -67,7 +67,7 @@ struct QualityRoutes {
         guard let kind = QualityEntry.Kind(rawValue: try body.string("kind")) else { throw Problem.badRequest("\"kind\" is scrap or rework") }
         guard let quantity = try body.optionalInt("quantity") else { throw Problem.badRequest("\"quantity\" (units) is required") }
         let note = try body.optionalString("note")
-        if let note, note.utf8.count > 500 { throw Problem.badRequest("\"note\" has at most 500 bytes") }
+        if let note, note.count > 500 { throw Problem.badRequest("\"note\" has at most 500 characters") }
         guard try await server.store.machines(tenant: context.tenant).contains(where: { $0.path == machine }) else {
             throw Problem.notFound("no machine \(machine)")
         }
