@@ -27,6 +27,13 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     public var defectCounters: [String: String] = [:]
     /// Counter of units made good by rework (of the good ones), for first-pass yield; nil: none.
     public var reworkCounter: String? = "rework_count"
+    /// The tag whose value is the running order's number: a new value opens an order by itself
+    /// (an entered order wins where both run); nil: orders are only entered.
+    public var orderTag: String? = "order_number"
+    /// The tag naming the product of an order the order tag opens.
+    public var productTag: String? = "product"
+    /// The tag giving the target quantity of an order the order tag opens.
+    public var orderTargetTag: String? = "order_target"
     public var counterMode = CounterMode.cumulative
     /// Where a cumulative counter wraps round to 0 (`65536` for a 16-bit register); nil: a decrease is a reset.
     public var counterWrap: Int64?
@@ -71,6 +78,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         if let goodCounter { tags.insert(goodCounter) }
         if let scrapCounter { tags.insert(scrapCounter) }
         if let reworkCounter { tags.insert(reworkCounter) }
+        for tag in [orderTag, productTag, orderTargetTag].compactMap({ $0 }) { tags.insert(tag) }
         tags.formUnion(defectCounters.keys)
         return tags
     }
@@ -83,7 +91,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     /// Checks the values; throws a message naming the field.
     public func validate() throws(ModelError) {
         for (field, tag) in [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
-                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter),
+                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter), ("orderTag", orderTag), ("productTag", productTag), ("orderTargetTag", orderTargetTag),
                              ("rule.speedTag", rule?.speedTag)] + defectCounters.keys.sorted().map { ("defectCounters", $0) } {
             guard let tag else { continue }
             do { try AssetPath.validate(segment: tag, role: field) } catch { throw ModelError(.invalid, "\(field): \(error.message)") }
@@ -105,7 +113,8 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stateTag, stateCodes, rule, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, counterMode, counterWrap,
+        case stateTag, stateCodes, rule, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, orderTag, productTag,
+             orderTargetTag, counterMode, counterWrap,
              faultCodeTag, idealCycleTime, productIdealCycleTimes, microstopThreshold, noDataTimeout
     }
 
@@ -123,6 +132,12 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         defectCounters = try container.decodeIfPresent([String: String].self, forKey: .defectCounters) ?? [:]
         reworkCounter = container.contains(.reworkCounter) ? try container.decodeIfPresent(String.self, forKey: .reworkCounter)
             : defaults.reworkCounter
+        func tag(_ key: CodingKeys, _ fallback: String?) throws -> String? {
+            container.contains(key) ? try container.decodeIfPresent(String.self, forKey: key) : fallback
+        }
+        orderTag = try tag(.orderTag, defaults.orderTag)
+        productTag = try tag(.productTag, defaults.productTag)
+        orderTargetTag = try tag(.orderTargetTag, defaults.orderTargetTag)
         counterMode = try container.decodeIfPresent(CounterMode.self, forKey: .counterMode) ?? defaults.counterMode
         counterWrap = try container.decodeIfPresent(Int64.self, forKey: .counterWrap)
         faultCodeTag = try container.decodeIfPresent(String.self, forKey: .faultCodeTag) ?? defaults.faultCodeTag
@@ -143,6 +158,9 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         try container.encodeIfPresent(scrapCounter, forKey: .scrapCounter)
         try container.encode(defectCounters, forKey: .defectCounters)
         try container.encode(reworkCounter, forKey: .reworkCounter)
+        try container.encode(orderTag, forKey: .orderTag)
+        try container.encode(productTag, forKey: .productTag)
+        try container.encode(orderTargetTag, forKey: .orderTargetTag)
         try container.encode(counterMode, forKey: .counterMode)
         try container.encodeIfPresent(counterWrap, forKey: .counterWrap)
         try container.encode(faultCodeTag, forKey: .faultCodeTag)

@@ -49,10 +49,12 @@ struct MachineRecord: Sendable {
                                        until: extended.upperBound)
         let intervals = StopOverlay.apply(assignments, to: states, catalogue: catalogue)
         let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
+        let tagOrders = try await Self.tagOrders(machine: machine, span: counted, settings: settings, ids: ids, telemetry: telemetry)
         let entries = try await store.qualityEntries(tenant: tenant, machine: machine, in: counted)
         let quality = QualityReadings(rework: integers(raw[4]), defects: zip(defectTags, raw[5...]).map { (settings.defectCounters[$0]!, integers($1)) },
                                       entries: entries)
-        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings, orders: orders)
+        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings,
+                           order: { TagOrders.order(at: $0, entered: orders, fromTags: tagOrders) })
         let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
@@ -70,6 +72,16 @@ struct MachineRecord: Sendable {
     /// The fault code in effect at `time`.
     func faultCode(at time: Int64) -> String? {
         faults.last { $0.time <= time }?.code
+    }
+
+    /// The orders the machine's order tag opened and closed, running at some moment of `span`.
+    static func tagOrders(machine: AssetPath, span: Range<Int64>, settings: MachineProductionSettings, ids: [String: Int64],
+                          telemetry: any TelemetryStore) async throws -> [ProductionOrder] {
+        guard let orderTag = settings.orderTag, ids[orderTag] != nil else { return [] }
+        let raw = try await read([(orderTag, span), (settings.productTag, span), (settings.orderTargetTag, span)], ids: ids, telemetry: telemetry)
+        let texts = { (samples: [Sample]) in samples.filter { $0.quality != .bad }.map { ($0.time.millisecondsSinceEpoch, $0.value.text) } }
+        return TagOrders.orders(machine: machine, numbers: texts(raw[0]), products: texts(raw[1]), targets: integers(raw[2]))
+            .filter { $0.start < span.upperBound && ($0.end ?? .max) > span.lowerBound }
     }
 
     // MARK: Reading
@@ -107,14 +119,15 @@ struct MachineRecord: Sendable {
     /// is taken from the good units; counted scrap per defect is, only when no counter tells good
     /// or scrap).
     private static func units(span: Range<Int64>, totals: [(time: Int64, value: Int64)], goodOrScrap: [(time: Int64, value: Int64)],
-                              quality: QualityReadings, settings: MachineProductionSettings, orders: [ProductionOrder]) -> [ProductionCount] {
+                              quality: QualityReadings, settings: MachineProductionSettings,
+                              order: (Int64) -> ProductionOrder?) -> [ProductionCount] {
         func increments(_ readings: [(time: Int64, value: Int64)]) -> [(time: Int64, units: Int64)] {
             let units = settings.counterMode == .cumulative ? CounterDeltas.deltas(readings, wrapAt: settings.counterWrap)
                 : readings.map { ($0.time, $0.value) }
             return units.filter { span.holdsReading(at: $0.time) }
         }
         // Units shown at `time` were made just before it: an order ending at that instant made them.
-        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: orders.last { $0.covers(time - 1) }) }
+        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: order(time - 1)) }
         var counts = increments(totals).map { reading in
             ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
                             ? reading.units : 0, idealCycleTime: ideal(at: reading.time))

@@ -74,6 +74,20 @@ extension OEEEngine {
         try await invalidate(tenant: tenant, machine: machine, range: Int64.min / 2..<Int64.max / 2)
     }
 
+    /// The machine's (or every machine's) orders running at some moment of `range`, entered ones
+    /// and those its order tag opened, by start.
+    public func orders(tenant: TenantID, machine: AssetPath?, overlapping range: Range<Int64>) async throws -> [ProductionOrder] {
+        var orders = try await store.orders(tenant: tenant, machine: machine, overlapping: range)
+        let machines = if let machine { [machine] } else { try await telemetry.machines(tenant: tenant).map(\.path) }
+        for machine in machines {
+            let settings = try await settings(tenant: tenant, machine: machine)
+            guard settings.orderTag != nil else { continue }
+            let ids = Dictionary(try await telemetry.series(tenant: tenant, machine: machine).map { ($0.tag.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+            orders += try await MachineRecord.tagOrders(machine: machine, span: range, settings: settings, ids: ids, telemetry: telemetry)
+        }
+        return orders.sorted { ($0.start, $0.machine, $0.id) < ($1.start, $1.machine, $1.id) }
+    }
+
     /// Adds or replaces a production order; the KPIs of the time it covers (before and after a change) follow.
     public func saveOrder(_ order: ProductionOrder, tenant: TenantID) async throws {
         guard order.targetQuantity >= 0, order.end.map({ $0 > order.start }) ?? true, order.idealCycleTime.map({ $0 > 0 }) ?? true else {

@@ -13,9 +13,11 @@ public struct ProductionOrder: Sendable, Hashable, Codable {
     public var end: Int64?
     /// Ideal cycle time per unit, ms; nil: the product's or the machine's.
     public var idealCycleTime: Int64?
+    /// Opened and closed by the machine's order tag (see `MachineProductionSettings.orderTag`), not entered.
+    public var fromTag: Bool = false
 
     public init(id: String, machine: AssetPath, product: String, targetQuantity: Int64, start: Int64, end: Int64? = nil,
-                idealCycleTime: Int64? = nil) {
+                idealCycleTime: Int64? = nil, fromTag: Bool = false) {
         self.id = id
         self.machine = machine
         self.product = product
@@ -23,6 +25,7 @@ public struct ProductionOrder: Sendable, Hashable, Codable {
         self.start = start
         self.end = end
         self.idealCycleTime = idealCycleTime
+        self.fromTag = fromTag
     }
 
     /// Whether the order runs at `time`.

@@ -432,6 +432,52 @@ import Testing
         }
     }
 
+    /// The order number tag opens and closes orders by itself, so performance uses each product's ideal
+    /// cycle time without anyone typing; an entered order wins where both run.
+    @Test func ordersFromTagsSetTheIdealCycleTimeAndAnEnteredOrderWins() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let machine = "o/line1/m1"
+            try await Self.put(client, "/api/v1/calendars/o", Self.calendarJSON)
+            try await Self.put(client, "/api/v1/production-settings?machine=\(machine)",
+                               #"{"idealCycleTime": 45000, "productIdealCycleTimes": {"bracket-12": 30000, "hinge-3": 60000}}"#)
+            // 06:00–09:00 producing, a unit a minute; PO-1 (bracket-12) from 06:00, PO-2 (hinge-3) from 07:00, none from 08:00.
+            let changes: [Int: String] = [
+                0: #", "order_number": "PO-1", "product": "bracket-12", "order_target": 60"#,
+                60: #", "order_number": "PO-2", "product": "hinge-3", "order_target": 50"#, 120: #", "order_number": """#,
+            ]
+            let records = (0...180).map { minute in
+                "{\"machine\": \"\(machine)\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": "
+                    + "{\"state\": \"producing\", \"total_count\": \(1000 + minute)\(changes[minute] ?? "")}}"
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [\(records.joined(separator: ","))]}")) {
+                #expect($0.status == .ok)
+            }
+            let range = (from: Self.shiftStart, to: Self.shiftStart + 180 * Self.minute)
+            func performance() async throws -> Double? {
+                Self.percent(try await Self.oee(client, asset: machine, from: range.from, to: range.to)["total"] ?? .null, "performance")
+            }
+            #expect(try await performance() == 75)  // (60 × 30 s + 60 × 60 s + 60 × 45 s) / 180 min
+            func listed() async throws -> [String] {
+                try await client.execute(uri: "/api/v1/orders?machine=\(machine)&from=\(range.from)&to=\(range.to)", method: .get) { response in
+                    (response.json["orders"]?.array ?? []).map { order in
+                        let end = order["end"]?.int.map { String(($0 - Self.shiftStart) / Self.minute) } ?? "open"
+                        return "\(order["id"]?.stringValue ?? "?") \(order["product"]?.stringValue ?? "?") \(order["targetQuantity"]?.int ?? -1) "
+                            + "\(((order["start"]?.int ?? 0) - Self.shiftStart) / Self.minute)-\(end) \(order["fromTag"] == .bool(true) ? "tag" : "entered")"
+                    }
+                }
+            }
+            #expect(try await listed() == ["PO-1 bracket-12 60 0-60 tag", "PO-2 hinge-3 50 60-120 tag"])
+            // Someone enters PO-M (bracket-12) for 07:30–08:00: it wins over PO-2 there.
+            try await Self.put(client, "/api/v1/orders/PO-M", """
+                {"machine": "\(machine)", "product": "bracket-12", "targetQuantity": 30, "start": \(Self.shiftStart + 90 * Self.minute),
+                 "end": \(Self.shiftStart + 120 * Self.minute)}
+                """)
+            #expect(try await performance() == 66.67)  // 60 × 30 s + 30 × 60 s + 30 × 30 s + 60 × 45 s = 120 of 180 min
+            #expect(try await listed() == ["PO-1 bracket-12 60 0-60 tag", "PO-2 hinge-3 50 60-120 tag", "PO-M bracket-12 30 90-120 entered"])
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()

@@ -197,6 +197,8 @@ struct OEERoutes {
         "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull, "scrapCounter": TelemetrySchemas.tagName,
         "defectCounters": Schema.map(.string).described("Counter tag → defect code"),
         "reworkCounter": TelemetrySchemas.tagName.orNull.described("Units made good by rework"),
+        "orderTag": TelemetrySchemas.tagName.orNull.described("Its value is the running order's number; a new one opens an order"),
+        "productTag": TelemetrySchemas.tagName.orNull, "orderTargetTag": TelemetrySchemas.tagName.orNull,
         "counterMode": .oneOf(["cumulative", "increments"]), "counterWrap": .integer, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer.described("ms per unit"),
         "productIdealCycleTimes": Schema.map(.integer).described("Product → ms per unit"),
@@ -206,17 +208,21 @@ struct OEERoutes {
         "stateTag": TelemetrySchemas.tagName, "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
         "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull,
         "scrapCounter": TelemetrySchemas.tagName.orNull, "defectCounters": .map(.string(minLength: 1, maxLength: 64)),
-        "reworkCounter": TelemetrySchemas.tagName.orNull, "counterMode": .oneOf(["cumulative", "increments"]),
+        "reworkCounter": TelemetrySchemas.tagName.orNull, "orderTag": TelemetrySchemas.tagName.orNull,
+        "productTag": TelemetrySchemas.tagName.orNull, "orderTargetTag": TelemetrySchemas.tagName.orNull,
+        "counterMode": .oneOf(["cumulative", "increments"]),
         "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer(minimum: 1).orNull, "productIdealCycleTimes": .map(.integer(minimum: 1)),
         "microstopThreshold": .integer(minimum: 0), "noDataTimeout": .integer(minimum: 0),
     ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "defectCounters", "reworkCounter",
+                  "orderTag", "productTag", "orderTargetTag",
                   "counterMode", "counterWrap",
                   "faultCodeTag", "idealCycleTime", "productIdealCycleTimes", "microstopThreshold", "noDataTimeout"])
         .named("ProductionSettingsInput")
     static let order = Schema.object([
         "id": .string, "machine": TelemetrySchemas.machinePath, "product": .string, "targetQuantity": .integer, "start": .epochMilliseconds,
         "end": .epochMilliseconds, "idealCycleTime": Schema.integer.described("ms per unit"),
+        "fromTag": Schema.boolean.described("Opened and closed by the machine's order tag; an entered order wins where both run"),
     ], optional: ["end", "idealCycleTime"]).named("ProductionOrder")
     static let orderInput = Schema.object([
         "machine": TelemetrySchemas.machinePath, "product": .string(minLength: 1, maxLength: 100), "targetQuantity": .integer(minimum: 0),
@@ -371,8 +377,8 @@ struct OEERoutes {
     private func orders(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let machine = try request.uri.queryParameters.get("machine").map { text throws(Problem) in try QueryRoutes.machinePath(text) }
         let (from, to) = try QueryRoutes.range(request)
-        let orders = try await engine().store.orders(tenant: context.tenant, machine: machine,
-                                                     overlapping: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch)
+        let orders = try await engine().orders(tenant: context.tenant, machine: machine,
+                                               overlapping: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch)
         return try Self.encoded(["orders": orders])
     }
 
