@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
             name: "GembaAnalytics",
-            dependencies: ["GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GembaCore", "GembaStorage", "GembaRules", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .target(

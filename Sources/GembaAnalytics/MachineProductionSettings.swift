@@ -1,4 +1,5 @@
 public import GembaCore
+public import GembaRules
 
 /// How one machine's states, counts and speed are read from its tags. Every field has a default
 /// that fits the simulator and most JSON devices, so a machine with a `state` tag and
@@ -18,6 +19,11 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     public var stateCodes: [String: String] = [:]
     /// When set, states come from this rule on signals instead of the state tag.
     public var rule: StateRule?
+    /// When set, states come from these rules over any of the machine's tags, in priority order
+    /// (the first that holds names the state), instead of the state tag or `rule`.
+    public var stateRules: [StateFromSignals] = []
+    /// The state when no state rule holds.
+    public var stateOtherwise = "idle"
     public var totalCounter = "total_count"
     /// Good units; when nil, good = total − ``scrapCounter`` (or total when that is nil too).
     public var goodCounter: String? = "good_count"
@@ -74,13 +80,24 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     /// The tags whose samples change this machine's KPIs.
     public var kpiTags: Set<String> {
         var tags: Set<String> = [totalCounter]
-        if let rule { tags.formUnion([rule.speedTag]) } else { tags.insert(stateTag) }
+        if let derivation = try? stateDerivation() {
+            tags.formUnion(derivation.tags)
+        } else if let rule {
+            tags.formUnion([rule.speedTag])
+        } else {
+            tags.insert(stateTag)
+        }
         if let goodCounter { tags.insert(goodCounter) }
         if let scrapCounter { tags.insert(scrapCounter) }
         if let reworkCounter { tags.insert(reworkCounter) }
         for tag in [orderTag, productTag, orderTargetTag].compactMap({ $0 }) { tags.insert(tag) }
         tags.formUnion(defectCounters.keys)
         return tags
+    }
+
+    /// The state rules, parsed; nil when there are none.
+    public func stateDerivation() throws(ModelError) -> StateDerivation? {
+        stateRules.isEmpty ? nil : try StateDerivation(stateRules.map { ($0.state, $0.when) }, otherwise: stateOtherwise)
     }
 
     /// The ideal cycle time of units made under `order` (its own, its product's on this machine, or the machine's).
@@ -103,6 +120,14 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         guard microstopThreshold >= 0, noDataTimeout >= 0 else {
             throw ModelError(.invalid, "microstopThreshold and noDataTimeout must not be negative")
         }
+        _ = try stateDerivation()
+        for (index, state) in (stateRules.map(\.state) + [stateOtherwise]).enumerated() {
+            let path = reason(forStateValue: state)
+            guard ReasonCatalogue.standard[path] != nil || path.contains("/") else {
+                let field = index < stateRules.count ? "stateRules[\(index + 1)].state" : "stateOtherwise"
+                throw ModelError(.invalid, "\(field): \"\(state)\" is neither a state word nor a reason path category/code")
+            }
+        }
         for (tag, code) in defectCounters.sorted(by: { $0.key < $1.key }) {
             do { try QualityEntry.validate(reason: code) } catch { throw ModelError(.invalid, "defectCounters[\"\(tag)\"]: \(error.message)") }
         }
@@ -113,7 +138,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stateTag, stateCodes, rule, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, orderTag, productTag,
+        case stateTag, stateCodes, rule, stateRules, stateOtherwise, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, orderTag, productTag,
              orderTargetTag, counterMode, counterWrap,
              faultCodeTag, idealCycleTime, productIdealCycleTimes, microstopThreshold, noDataTimeout
     }
@@ -125,6 +150,8 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         stateTag = try container.decodeIfPresent(String.self, forKey: .stateTag) ?? defaults.stateTag
         stateCodes = try container.decodeIfPresent([String: String].self, forKey: .stateCodes) ?? [:]
         rule = try container.decodeIfPresent(StateRule.self, forKey: .rule)
+        stateRules = try container.decodeIfPresent([StateFromSignals].self, forKey: .stateRules) ?? []
+        stateOtherwise = try container.decodeIfPresent(String.self, forKey: .stateOtherwise) ?? defaults.stateOtherwise
         totalCounter = try container.decodeIfPresent(String.self, forKey: .totalCounter) ?? defaults.totalCounter
         goodCounter = container.contains(.goodCounter) ? try container.decodeIfPresent(String.self, forKey: .goodCounter)
             : defaults.goodCounter
@@ -153,6 +180,8 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         try container.encode(stateTag, forKey: .stateTag)
         try container.encode(stateCodes, forKey: .stateCodes)
         try container.encodeIfPresent(rule, forKey: .rule)
+        try container.encode(stateRules, forKey: .stateRules)
+        try container.encode(stateOtherwise, forKey: .stateOtherwise)
         try container.encode(totalCounter, forKey: .totalCounter)
         try container.encode(goodCounter, forKey: .goodCounter)
         try container.encodeIfPresent(scrapCounter, forKey: .scrapCounter)
@@ -168,6 +197,18 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         try container.encode(productIdealCycleTimes, forKey: .productIdealCycleTimes)
         try container.encode(microstopThreshold, forKey: .microstopThreshold)
         try container.encode(noDataTimeout, forKey: .noDataTimeout)
+    }
+}
+
+/// One state rule: the state (a state word or reason path) while the condition holds.
+public struct StateFromSignals: Sendable, Hashable, Codable {
+    public var state: String
+    /// A condition in the rule language (`door_open == true or spindle_load < 5`).
+    public var when: String
+
+    public init(state: String, when: String) {
+        self.state = state
+        self.when = when
     }
 }
 

@@ -1,5 +1,6 @@
 internal import GembaCore
 internal import GembaStorage
+internal import GembaRules
 
 /// What one machine reported over a span, read from raw samples and ready for the timeline:
 /// state intervals (with the reasons people gave laid over them), units with their ideal cycle
@@ -34,7 +35,9 @@ struct MachineRecord: Sendable {
                                  ids: ids, telemetry: telemetry)
         let totals = integers(raw[1])
         let stateSamples: [(time: Int64, reason: String?)]
-        if let rule = settings.rule {
+        if let derivation = try? settings.stateDerivation() {
+            stateSamples = try await derivedStates(derivation, span: extended, settings: settings, ids: ids, telemetry: telemetry)
+        } else if let rule = settings.rule {
             stateSamples = rule.states(speed: raw[0].map { ($0.time.millisecondsSinceEpoch, $0.quality == .bad ? nil : $0.value.number) },
                                        counter: totals)
         } else {
@@ -72,6 +75,15 @@ struct MachineRecord: Sendable {
     /// The fault code in effect at `time`.
     func faultCode(at time: Int64) -> String? {
         faults.last { $0.time <= time }?.code
+    }
+
+    /// States from the state rules over the samples of the tags they read in `span` (those in effect at its start included).
+    private static func derivedStates(_ derivation: StateDerivation, span: Range<Int64>, settings: MachineProductionSettings,
+                                      ids: [String: Int64], telemetry: any TelemetryStore) async throws -> [(time: Int64, reason: String?)] {
+        let tags = derivation.tags.sorted()
+        let raw = try await read(tags.map { ($0, span) }, ids: ids, telemetry: telemetry)
+        let samples = zip(tags, raw).flatMap { tag, samples in samples.map { (tag: tag, sample: $0) } }
+        return derivation.states(from: samples).map { ($0.time, settings.reason(forStateValue: $0.state)) }
     }
 
     /// The orders the machine's order tag opened and closed, running at some moment of `span`.

@@ -478,6 +478,55 @@ import Testing
         }
     }
 
+    /// States derived by rules over several signals, first match first, on a recorded hour of a mill
+    /// without a state tag: door switch, PLC fault bit, spindle load and power draw.
+    @Test func statesFromRulesOverSignalsWithPriorities() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let machine = "s/line1/mill-1"
+            try await Self.put(client, "/api/v1/production-settings?machine=\(machine)", """
+                {"stateRules": [
+                   {"state": "breakdown", "when": "fault_bit == 1"},
+                   {"state": "setup", "when": "door_open == true"},
+                   {"state": "producing", "when": "spindle_load >= 5 and power > 2"}],
+                 "stateOtherwise": "idle"}
+                """)
+            // The recorded hour: minute, spindle load (%), power (kW), door open, fault bit.
+            let recorded = """
+                0,40,8.1,false,0
+                20,0,1.0,true,0
+                25,42,8.3,false,0
+                40,0,1.2,false,1
+                45,0,1.1,true,1
+                50,2,1.5,false,0
+                """
+            let rows = recorded.split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+            var records: [String] = []
+            for (index, f) in rows.enumerated() {
+                let next = index + 1 < rows.count ? Int(rows[index + 1][0])! : 60
+                for minute in Int(f[0])!..<next {  // the PLC reports every minute
+                    records.append("{\"machine\": \"\(machine)\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": "
+                                   + "{\"spindle_load\": \(f[1]), \"power\": \(f[2]), \"door_open\": \(f[3]), \"fault_bit\": \(f[4])}}")
+                }
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [\(records.joined(separator: ","))]}")) {
+                #expect($0.status == .ok)
+            }
+            let total = try await Self.oee(client, asset: machine, from: Self.shiftStart, to: Self.shiftStart + 60 * Self.minute)["total"] ?? .null
+            guard case .object(let members)? = total["reasons_ms"] else { Issue.record("no reasons_ms"); return }
+            let reasons = Dictionary(members.map { ($0.0, ($0.1.int ?? 0) / Self.minute) }, uniquingKeysWith: { a, _ in a })
+            #expect(reasons == ["producing/running": 35, "planned_stop/setup": 5, "unplanned_stop/equipment_failure": 10, "idle/unspecified": 10])
+            // Refused with the place named: a syntax error, and a condition on time.
+            for (rules, words) in [(#"[{"state": "jam", "when": "load >"}]"#, "stateRules[1].when: line 1, column"),
+                                   (#"[{"state": "jam", "when": "load > 1"}, {"state": "idle", "when": "no_data(load, 5m)"}]"#, "stateRules[2].when")] {
+                try await client.execute(uri: "/api/v1/production-settings?machine=\(machine)", method: .put,
+                                         body: ByteBuffer(string: "{\"stateRules\": \(rules)}")) { response in
+                    #expect(response.status == .unprocessableContent && response.text.contains(words), "\(response.text)")
+                }
+            }
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()

@@ -192,8 +192,13 @@ struct OEERoutes {
     ]).named("ShiftCalendar")
     static let rule = Schema.object(["speedTag": TelemetrySchemas.tagName, "speedAbove": .number, "counterMustMove": .boolean])
         .named("StateRule")
+    static let stateRule = Schema.object([
+        "state": Schema.string(minLength: 1, maxLength: 130).described("A state word or reason path"),
+        "when": Schema.string(minLength: 1, maxLength: 2000).described("A condition in the rule language, on the machine's tags"),
+    ]).named("StateFromSignals")
     static let settings = Schema.object([
         "stateTag": TelemetrySchemas.tagName, "stateCodes": Schema.map(.string).described("State value → reason path"), "rule": rule,
+        "stateRules": Schema.array(stateRule).described("States from signals, first match wins"), "stateOtherwise": .string,
         "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull, "scrapCounter": TelemetrySchemas.tagName,
         "defectCounters": Schema.map(.string).described("Counter tag → defect code"),
         "reworkCounter": TelemetrySchemas.tagName.orNull.described("Units made good by rework"),
@@ -206,6 +211,7 @@ struct OEERoutes {
     ], optional: ["rule", "goodCounter", "scrapCounter", "counterWrap", "idealCycleTime"]).named("ProductionSettings")
     static let settingsInput = Schema.object([
         "stateTag": TelemetrySchemas.tagName, "stateCodes": .map(.string(maxLength: 130)), "rule": rule.orNull,
+        "stateRules": .array(stateRule, maxItems: 32), "stateOtherwise": .string(minLength: 1, maxLength: 130),
         "totalCounter": TelemetrySchemas.tagName, "goodCounter": TelemetrySchemas.tagName.orNull,
         "scrapCounter": TelemetrySchemas.tagName.orNull, "defectCounters": .map(.string(minLength: 1, maxLength: 64)),
         "reworkCounter": TelemetrySchemas.tagName.orNull, "orderTag": TelemetrySchemas.tagName.orNull,
@@ -214,7 +220,7 @@ struct OEERoutes {
         "counterWrap": Schema.integer(minimum: 2).orNull, "faultCodeTag": TelemetrySchemas.tagName,
         "idealCycleTime": Schema.integer(minimum: 1).orNull, "productIdealCycleTimes": .map(.integer(minimum: 1)),
         "microstopThreshold": .integer(minimum: 0), "noDataTimeout": .integer(minimum: 0),
-    ], optional: ["stateTag", "stateCodes", "rule", "totalCounter", "goodCounter", "scrapCounter", "defectCounters", "reworkCounter",
+    ], optional: ["stateTag", "stateCodes", "rule", "stateRules", "stateOtherwise", "totalCounter", "goodCounter", "scrapCounter", "defectCounters", "reworkCounter",
                   "orderTag", "productTag", "orderTargetTag",
                   "counterMode", "counterWrap",
                   "faultCodeTag", "idealCycleTime", "productIdealCycleTimes", "microstopThreshold", "noDataTimeout"])
