@@ -77,3 +77,8 @@ public struct KPIs: Sendable, Hashable, Codable {
                                 undefined: "nothing produced in the window")
     }
 }
+
+extension ProductComponents {
+    /// Performance while the product was made: its units' ideal time over the run time it had.
+    public var performance: KPIValue { .ratio(idealTime, runTime, undefined: "no run time with this product") }
+}

@@ -10,6 +10,8 @@ struct MachineRecord: Sendable {
     var monitoredSince: Int64
     /// State intervals from `monitoredSince` on (no unknown time is made up before it).
     var intervals: [StateInterval]
+    /// What was being made when (from the orders, entered and from tags).
+    var products: [(range: Range<Int64>, product: String)]
     var counts: [ProductionCount]
     var faults: [(time: Int64, code: String?)]
     var assignments: [StopAssignment]
@@ -58,18 +60,21 @@ struct MachineRecord: Sendable {
                                       entries: entries)
         let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings,
                            order: { TagOrders.order(at: $0, entered: orders, fromTags: tagOrders) })
+        let products = TagOrders.products(in: span, entered: orders, fromTags: tagOrders)
         let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
         }
-        return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, counts: counts, faults: faults, assignments: assignments)
+        return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, products: products, counts: counts, faults: faults,
+                             assignments: assignments)
     }
 
     /// The KPI components of `window`, inside the shift `shift` with its breaks.
     func components(window: Range<Int64>, shift: Range<Int64>?, breaks: [Range<Int64>]) -> KPIComponents {
         ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
                                       states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
-                                      counts: counts.filter { window.holdsReading(at: $0.time) }, monitoredSince: monitoredSince)
+                                      counts: counts.filter { window.holdsReading(at: $0.time) }, monitoredSince: monitoredSince,
+                                      products: products.filter { $0.range.overlaps(window) })
     }
 
     /// The fault code in effect at `time`.
@@ -139,14 +144,15 @@ struct MachineRecord: Sendable {
             return units.filter { span.holdsReading(at: $0.time) }
         }
         // Units shown at `time` were made just before it: an order ending at that instant made them.
-        func ideal(at time: Int64) -> Int64? { settings.idealCycleTime(for: order(time - 1)) }
         var counts = increments(totals).map { reading in
-            ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
-                            ? reading.units : 0, idealCycleTime: ideal(at: reading.time))
+            let running = order(reading.time - 1)
+            return ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
+                                   ? reading.units : 0, idealCycleTime: settings.idealCycleTime(for: running), product: running?.product)
         }
         if settings.goodCounter != nil {
             for reading in increments(goodOrScrap) {
-                counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil))
+                counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil,
+                                              product: order(reading.time - 1)?.product))
             }
         } else if settings.scrapCounter != nil {
             for reading in increments(goodOrScrap) {

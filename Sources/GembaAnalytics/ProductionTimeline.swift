@@ -46,8 +46,11 @@ public struct ProductionCount: Sendable, Hashable, Codable {
     /// Scrap units put down to `defect` (a counter per defect, an operator's entry).
     public var defects: Int64
     public var defect: String?
+    /// The product of the order the units were made under; nil without an order.
+    public var product: String?
 
-    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?, rework: Int64 = 0, defects: Int64 = 0, defect: String? = nil) {
+    public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?, rework: Int64 = 0, defects: Int64 = 0, defect: String? = nil,
+                product: String? = nil) {
         self.time = time
         self.total = total
         self.good = good
@@ -55,6 +58,7 @@ public struct ProductionCount: Sendable, Hashable, Codable {
         self.rework = rework
         self.defects = defects
         self.defect = defect
+        self.product = product
     }
 }
 
@@ -68,16 +72,19 @@ public struct ProductionCount: Sendable, Hashable, Codable {
 /// only not-monitored time, in shifts or not: never scheduled, never a loss. Intervals crossing
 /// the window's or a shift's edges are split there; a failure counts once, in the window where it
 /// started; units count where they were reported, and scrap no defect explains is `unspecified`.
+/// Run time and units go to the product being made (`products`, from the orders) as well.
 public enum ProductionTimeline {
     /// `monitoredSince`: the machine's first stored sample (`.max` when it has none; `.min` to treat it as always monitored).
     public static func components(window: Range<Int64>, shifts: [Range<Int64>], breaks: [Range<Int64>],
-                                  states: [StateInterval], counts: [ProductionCount], monitoredSince: Int64 = .min) -> KPIComponents {
+                                  states: [StateInterval], counts: [ProductionCount], monitoredSince: Int64 = .min,
+                                  products: [(range: Range<Int64>, product: String)] = []) -> KPIComponents {
         var components = KPIComponents()
         components.calendarTime = window.upperBound - window.lowerBound
         let states = states.filter { $0.end > window.lowerBound && $0.start < window.upperBound }.sorted { $0.start < $1.start }
         var cuts = Set([window.lowerBound, window.upperBound, monitoredSince])
         for range in shifts + breaks { cuts.formUnion([range.lowerBound, range.upperBound]) }
         for state in states { cuts.formUnion([state.start, state.end]) }
+        for made in products { cuts.formUnion([made.range.lowerBound, made.range.upperBound]) }
         let points = cuts.filter { window.contains($0) || $0 == window.upperBound }.sorted()
         var stateIndex = 0
         for (start, end) in zip(points, points.dropFirst()) where end > start {
@@ -115,8 +122,9 @@ public enum ProductionTimeline {
                 if state.isFailure { components.repairTime += length }
             case .performance:
                 components.performanceLossTime += length
+                if let made = products.first(where: { $0.range.contains(start) }) { components.byProduct[made.product, default: .init()].runTime += length }
             case .none:
-                break
+                if let made = products.first(where: { $0.range.contains(start) }) { components.byProduct[made.product, default: .init()].runTime += length }
             }
         }
         components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)
@@ -124,6 +132,10 @@ public enum ProductionTimeline {
             components.totalCount = components.totalCount.clampedAdding(count.total)
             components.goodCount = components.goodCount.clampedAdding(count.good)
             components.reworkCount = components.reworkCount.clampedAdding(count.rework)
+            if let product = count.product, !product.isEmpty {
+                components.byProduct[product, default: .init()] = components.byProduct[product, default: .init()]
+                    + ProductComponents(idealTime: count.total.clampedMultiplied(by: count.idealCycleTime ?? 0), totalCount: count.total, goodCount: count.good)
+            }
             if let defect = count.defect { components.scrapByReason[defect, default: 0] = components.scrapByReason[defect, default: 0].clampedAdding(count.defects) }
             if let ideal = count.idealCycleTime {
                 components.idealTime = components.idealTime.clampedAdding(count.total.clampedMultiplied(by: ideal))

@@ -34,6 +34,27 @@ public enum TagOrders {
     /// Values of the order number tag that mean no order runs.
     static let closing: Set<String> = ["", "0", "none"]
 
+    /// What was being made over `span`: each stretch with its running order's product (stretches
+    /// without an order left out), by ``order(at:entered:fromTags:)``.
+    public static func products(in span: Range<Int64>, entered: [ProductionOrder], fromTags: [ProductionOrder])
+        -> [(range: Range<Int64>, product: String)] {
+        var cuts = Set([span.lowerBound, span.upperBound])
+        for order in entered + fromTags {
+            for bound in [order.start, order.end ?? .max] where span.contains(bound) { cuts.insert(bound) }
+        }
+        let points = cuts.sorted()
+        var stretches: [(range: Range<Int64>, product: String)] = []
+        for (start, end) in zip(points, points.dropFirst()) {
+            guard let product = order(at: start, entered: entered, fromTags: fromTags)?.product, !product.isEmpty else { continue }
+            if let last = stretches.last, last.product == product, last.range.upperBound == start {
+                stretches[stretches.count - 1].range = last.range.lowerBound..<end
+            } else {
+                stretches.append((start..<end, product))
+            }
+        }
+        return stretches
+    }
+
     /// The order running at `time`: an entered one first, else one from tags.
     public static func order(at time: Int64, entered: [ProductionOrder], fromTags: [ProductionOrder]) -> ProductionOrder? {
         entered.last { $0.covers(time) } ?? fromTags.last { $0.covers(time) }

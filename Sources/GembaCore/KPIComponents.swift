@@ -37,6 +37,9 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     public var reworkCount: Int64 = 0
     /// Scrap units by defect code; scrap no counter per defect or entry explains is `unspecified`.
     public var scrapByReason: [String: Int64] = [:]
+    /// Run time, units and ideal time by the product made (the running order's; time and units
+    /// without an order are in no product), for performance per product.
+    public var byProduct: [String: ProductComponents] = [:]
     /// Of `totalCount`, units made without an ideal cycle time (performance is then undefined).
     public var unratedCount: Int64 = 0
     /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
@@ -79,6 +82,7 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         lhs.unratedCount = lhs.unratedCount.clampedAdding(rhs.unratedCount)
         lhs.reworkCount = lhs.reworkCount.clampedAdding(rhs.reworkCount)
         lhs.scrapByReason.merge(rhs.scrapByReason) { $0.clampedAdding($1) }
+        lhs.byProduct.merge(rhs.byProduct) { $0 + $1 }
         lhs.idealTime = lhs.idealTime.clampedAdding(rhs.idealTime)
         lhs.timeByReason.merge(rhs.timeByReason) { $0.clampedAdding($1) }
         lhs.downtimeByReason.merge(rhs.downtimeByReason) { $0.clampedAdding($1) }
@@ -96,5 +100,25 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         let total = downtimeByReason.values.reduce(0, +)
         return downtimeByReason.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map { ($0.key, $0.value, total > 0 ? Double($0.value) / Double(total) : 0) }
+    }
+}
+
+/// One product's share of a window: the run time while it was made, its units and their ideal time.
+public struct ProductComponents: Sendable, Hashable, Codable {
+    public var runTime: Int64 = 0
+    public var idealTime: Int64 = 0
+    public var totalCount: Int64 = 0
+    public var goodCount: Int64 = 0
+
+    public init(runTime: Int64 = 0, idealTime: Int64 = 0, totalCount: Int64 = 0, goodCount: Int64 = 0) {
+        self.runTime = runTime
+        self.idealTime = idealTime
+        self.totalCount = totalCount
+        self.goodCount = goodCount
+    }
+
+    public static func + (lhs: Self, rhs: Self) -> Self {
+        ProductComponents(runTime: lhs.runTime.clampedAdding(rhs.runTime), idealTime: lhs.idealTime.clampedAdding(rhs.idealTime),
+                          totalCount: lhs.totalCount.clampedAdding(rhs.totalCount), goodCount: lhs.goodCount.clampedAdding(rhs.goodCount))
     }
 }

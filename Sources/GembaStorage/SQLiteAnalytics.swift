@@ -58,6 +58,33 @@ enum SQLiteAnalytics {
         return Data(bytes)
     }
 
+    /// Products share the id table with reasons under this prefix (a product may be named like a defect code).
+    static let productPrefix = "product:"
+
+    /// A summary's components by product as packed little-endian entries: product id (Int32), run
+    /// time, ideal time, total and good units (Int64 each).
+    static func packProducts(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
+        var bytes: [UInt8] = []
+        for (product, made) in components.byProduct.sorted(by: { $0.key < $1.key }) {
+            let id = try ids.id(for: productPrefix + product, db: db, tenant: tenant)
+            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+            for value in [made.runTime, made.idealTime, made.totalCount, made.goodCount] {
+                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+        }
+        return Data(bytes)
+    }
+
+    static func forEachProduct(in blob: UnsafeRawBufferPointer, _ body: (Int32, ProductComponents) -> Void) {
+        var offset = 0
+        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
+        while offset + 36 <= blob.count {
+            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
+                 ProductComponents(runTime: int64(4), idealTime: int64(12), totalCount: int64(20), goodCount: int64(28)))
+            offset += 36
+        }
+    }
+
     static func forEachScrapReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64) -> Void) {
         var offset = 0
         while offset + 12 <= blob.count {
@@ -304,18 +331,19 @@ extension SQLiteStore: AnalyticsStore {
         let batches = Dictionary(grouping: selections, by: \.batchKey)
         let known = reasonIDs.withLock { $0[tenant] }
         return try await pool.read { db in
-            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)], scrap: [Int32: Int64])] = [:]
+            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)], scrap: [Int32: Int64],
+                                products: [Int32: ProductComponents])] = [:]
             for (key, batch) in batches {
                 for chunk in SQLiteAnalytics.chunks(batch.map(\.machine.description)) {
                     let sql = """
-                        SELECT \(group), \(columns), reasons, scrap_reasons FROM kpi_summary WHERE tenant = ?
+                        SELECT \(group), \(columns), reasons, scrap_reasons, products FROM kpi_summary WHERE tenant = ?
                         AND machine IN (\(SQLiteAnalytics.placeholders(chunk.count))) AND level = ? AND start >= ? AND start < ? AND "end" <= ?
                         """
                     let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
                         + [.int(Int64(key.level)), .int(key.lower), .int(key.upper), .int(key.upper)]
                     try SQLiteRows.each(db, sql: sql, values: values) { row in
                         let label = grouping == .total ? "" : row.text(0)
-                        var entry = sums[label] ?? (KPIComponents(), [:], [:])
+                        var entry = sums[label] ?? (KPIComponents(), [:], [:], [:])
                         SQLiteAnalytics.add(row, from: 1, to: &entry.components)
                         SQLiteAnalytics.forEachReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 1))) { id, time, downtime in
                             let current = entry.reasons[id] ?? (0, 0)
@@ -324,12 +352,16 @@ extension SQLiteStore: AnalyticsStore {
                         SQLiteAnalytics.forEachScrapReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 2))) { id, units in
                             entry.scrap[id, default: 0] += units
                         }
+                        SQLiteAnalytics.forEachProduct(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 3))) { id, made in
+                            entry.products[id] = (entry.products[id] ?? ProductComponents()) + made
+                        }
                         sums[label] = entry
                     }
                 }
             }
             var paths = known?.paths ?? [:]
-            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } || $0.scrap.keys.contains { paths[$0] == nil } }) {
+            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } || $0.scrap.keys.contains { paths[$0] == nil }
+                || $0.products.keys.contains { paths[$0] == nil } }) {
                 paths = try ReasonIDs.load(db, tenant: tenant).paths
             }
             return sums.mapValues { entry in
@@ -340,6 +372,11 @@ extension SQLiteStore: AnalyticsStore {
                     if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
                 }
                 for (id, units) in entry.scrap { components.scrapByReason[paths[id] ?? QualityEntry.unspecifiedReason, default: 0] += units }
+                for (id, made) in entry.products {
+                    guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.productPrefix) else { continue }
+                    let product = String(name.dropFirst(SQLiteAnalytics.productPrefix.count))
+                    components.byProduct[product] = (components.byProduct[product] ?? ProductComponents()) + made
+                }
                 return components
             }
         }
@@ -350,8 +387,8 @@ extension SQLiteStore: AnalyticsStore {
         let columns = SQLiteAnalytics.componentColumns
         let insert = """
             INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons,
-                scrap_reasons)
-            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?)
+                scrap_reasons, products)
+            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?, ?)
             """
         let ids = try await pool.write { db in
             // Loaded inside the write: another save may have added reasons since the cache was filled.
@@ -361,7 +398,9 @@ extension SQLiteStore: AnalyticsStore {
                 let values: [any DatabaseValueConvertible] = [tenant.rawValue, summary.machine.description, summary.level.rawValue,
                                                               summary.start, summary.end, summary.day, summary.shift]
                 let scrap = try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant)
-                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components) + [reasons, scrap]))
+                let products = try SQLiteAnalytics.packProducts(summary.components, ids: &ids, db: db, tenant: tenant)
+                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components)
+                    + [reasons, scrap, products]))
             }
             return ids
         }

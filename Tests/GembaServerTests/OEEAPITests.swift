@@ -458,6 +458,14 @@ import Testing
                 Self.percent(try await Self.oee(client, asset: machine, from: range.from, to: range.to)["total"] ?? .null, "performance")
             }
             #expect(try await performance() == 75)  // (60 × 30 s + 60 × 60 s + 60 × 45 s) / 180 min
+            func byProduct() async throws -> [String] {
+                let total = try await Self.oee(client, asset: machine, from: range.from, to: range.to)["total"] ?? .null
+                return (total["products"]?.array ?? []).map { made in
+                    "\(made["product"]?.stringValue ?? "?") \((made["run_ms"]?.int ?? 0) / Self.minute) min \(made["total_count"]?.int ?? -1) units "
+                        + "\(Self.percent(made, "performance").map { String($0) } ?? "–") %"
+                }
+            }
+            #expect(try await byProduct() == ["bracket-12 60 min 60 units 50.0 %", "hinge-3 60 min 60 units 100.0 %"])
             func listed() async throws -> [String] {
                 try await client.execute(uri: "/api/v1/orders?machine=\(machine)&from=\(range.from)&to=\(range.to)", method: .get) { response in
                     (response.json["orders"]?.array ?? []).map { order in
@@ -474,6 +482,14 @@ import Testing
                  "end": \(Self.shiftStart + 120 * Self.minute)}
                 """)
             #expect(try await performance() == 66.67)  // 60 × 30 s + 30 × 60 s + 30 × 30 s + 60 × 45 s = 120 of 180 min
+            #expect(try await byProduct() == ["bracket-12 90 min 90 units 50.0 %", "hinge-3 30 min 30 units 100.0 %"])
+            // The closed day, from stored summaries: the same per product.
+            for _ in 0..<2 {
+                let day = try await Self.oee(client, asset: machine, from: Self.shiftStart - 360 * Self.minute, to: Self.shiftStart + 1080 * Self.minute,
+                                             period: "day")["total"] ?? .null
+                #expect((day["products"]?.array ?? []).map { "\($0["product"]?.stringValue ?? "?") \($0["total_count"]?.int ?? -1)" }
+                        == ["bracket-12 90", "hinge-3 30"])
+            }
             #expect(try await listed() == ["PO-1 bracket-12 60 0-60 tag", "PO-2 hinge-3 50 60-120 tag", "PO-M bracket-12 30 90-120 entered"])
         }
     }

@@ -82,6 +82,20 @@ enum OEEJSON {
                     }
                 }
             }
+            json.field("products") { json in
+                json.array { json in
+                    for (product, made) in components.byProduct.sorted(by: { $0.key < $1.key }) {
+                        json.object { json in
+                            json.field("product") { $0.string(product) }
+                            json.field("run_ms") { $0.int(made.runTime) }
+                            json.field("ideal_ms") { $0.int(made.idealTime) }
+                            json.field("total_count") { $0.int(made.totalCount) }
+                            json.field("good_count") { $0.int(made.goodCount) }
+                            json.field("performance") { kpi(&$0, made.performance) }
+                        }
+                    }
+                }
+            }
             json.field("quality_pareto") { json in
                 json.array { json in
                     for bar in components.qualityPareto {

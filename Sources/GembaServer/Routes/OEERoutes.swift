@@ -140,6 +140,9 @@ struct OEERoutes {
         "states_ms": Schema.map(.integer).described("Time per state category"),
         "reasons_ms": Schema.map(.integer).described("Time per reason path"),
         "downtime_pareto": .array(.object(["reason": .string, "name": .string, "time_ms": .integer, "share": .number]).named("ParetoBar")),
+        "products": Schema.array(.object(["product": .string, "run_ms": .integer, "ideal_ms": .integer, "total_count": .integer,
+                                          "good_count": .integer, "performance": kpi]).named("ProductKPIs"))
+            .described("Run time, units and performance by the product of the running order (time without an order is in none)"),
         "quality_pareto": Schema.array(.object(["reason": Schema.string.described("Defect code; unspecified: scrap no counter or entry explains"),
                                                 "count": .integer, "share": .number]).named("QualityParetoBar"))
             .described("Scrap units by defect code, largest first"),
