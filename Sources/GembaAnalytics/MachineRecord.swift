@@ -48,14 +48,16 @@ struct MachineRecord: Sendable {
             }
         }
         let builder = StateIntervalBuilder(catalogue: catalogue, microstopThreshold: margin, noDataTimeout: settings.noDataTimeout)
-        let assignments = try await store.stopAssignments(tenant: tenant, machine: machine, overlapping: extended)
+        // What people recorded, in one round trip: reasons given to stops, orders, quality entries.
+        let annotations = try await store.annotations(tenant: tenant, machine: machine, stops: extended, orders: span, quality: counted)
+        let assignments = annotations.stopAssignments
         let monitoredSince = series.compactMap(\.firstSampleTime).min() ?? .max
         let states = builder.intervals(from: stateSamples, since: max(extended.lowerBound, min(monitoredSince, extended.upperBound)),
                                        until: extended.upperBound)
         let intervals = StopOverlay.apply(assignments, to: states, catalogue: catalogue)
-        let orders = try await store.orders(tenant: tenant, machine: machine, overlapping: span)
+        let orders = annotations.orders
         let tagOrders = try await Self.tagOrders(machine: machine, span: counted, settings: settings, ids: ids, telemetry: telemetry)
-        let entries = try await store.qualityEntries(tenant: tenant, machine: machine, in: counted)
+        let entries = annotations.qualityEntries
         let quality = QualityReadings(rework: integers(raw[4]), defects: zip(defectTags, raw[5...]).map { (settings.defectCounters[$0]!, integers($1)) },
                                       entries: entries)
         let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings,

@@ -66,6 +66,11 @@ public protocol AnalyticsStore: Sendable {
     /// Adds or replaces the order with the same id.
     func saveOrder(_ order: ProductionOrder, tenant: TenantID) async throws
 
+    /// What people recorded about one machine, read together: reasons given to stops overlapping
+    /// `stops`, orders running in `orders`, quality entries in `quality`.
+    func annotations(tenant: TenantID, machine: AssetPath, stops: Range<Int64>, orders: Range<Int64>,
+                     quality: Range<Int64>) async throws -> MachineAnnotations
+
     /// Operators' scrap and rework entries of one machine (or all) whose time lies in `range`, by time.
     func qualityEntries(tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) async throws -> [QualityEntry]
     func qualityEntry(tenant: TenantID, id: String) async throws -> QualityEntry?
@@ -90,4 +95,17 @@ public protocol AnalyticsStore: Sendable {
     func deleteSummaries(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws
     /// The end of the newest stored summary of every machine: samples before it are late.
     func summarizedUntil() async throws -> [(tenant: TenantID, machine: AssetPath, end: Int64)]
+}
+
+/// What people recorded about one machine over a span (see ``AnalyticsStore/annotations(tenant:machine:stops:orders:quality:)``).
+public struct MachineAnnotations: Sendable {
+    public var stopAssignments: [StopAssignment]
+    public var orders: [ProductionOrder]
+    public var qualityEntries: [QualityEntry]
+
+    public init(stopAssignments: [StopAssignment], orders: [ProductionOrder], qualityEntries: [QualityEntry]) {
+        self.stopAssignments = stopAssignments
+        self.orders = orders
+        self.qualityEntries = qualityEntries
+    }
 }

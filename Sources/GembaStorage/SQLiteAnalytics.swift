@@ -192,15 +192,26 @@ extension SQLiteStore: AnalyticsStore {
     // MARK: Orders
 
     public func orders(tenant: TenantID, machine: AssetPath?, overlapping range: Range<Int64>) async throws -> [ProductionOrder] {
+        try await pool.read { db in try Self.orders(db, tenant: tenant, machine: machine, overlapping: range) }
+    }
+
+    public func annotations(tenant: TenantID, machine: AssetPath, stops: Range<Int64>, orders: Range<Int64>,
+                            quality: Range<Int64>) async throws -> MachineAnnotations {
         try await pool.read { db in
-            var sql = "SELECT * FROM production_order WHERE tenant = ? AND start < ? AND (\"end\" IS NULL OR \"end\" > ?)"
-            var arguments: StatementArguments = [tenant.rawValue, range.upperBound, range.lowerBound]
-            if let machine {
-                sql += " AND machine = ?"
-                arguments += [machine.description]
-            }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY start, id", arguments: arguments).compactMap(Self.order)
+            MachineAnnotations(stopAssignments: try Self.stopAssignments(db, tenant: tenant, machine: machine, overlapping: stops),
+                               orders: try Self.orders(db, tenant: tenant, machine: machine, overlapping: orders),
+                               qualityEntries: try Self.qualityEntries(db, tenant: tenant, machine: machine, in: quality))
         }
+    }
+
+    private static func orders(_ db: Database, tenant: TenantID, machine: AssetPath?, overlapping range: Range<Int64>) throws -> [ProductionOrder] {
+        var sql = "SELECT * FROM production_order WHERE tenant = ? AND start < ? AND (\"end\" IS NULL OR \"end\" > ?)"
+        var arguments: StatementArguments = [tenant.rawValue, range.upperBound, range.lowerBound]
+        if let machine {
+            sql += " AND machine = ?"
+            arguments += [machine.description]
+        }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY start, id", arguments: arguments).compactMap(Self.order)
     }
 
     public func order(tenant: TenantID, id: String) async throws -> ProductionOrder? {
@@ -229,17 +240,19 @@ extension SQLiteStore: AnalyticsStore {
     // MARK: Stop assignments
 
     public func qualityEntries(tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) async throws -> [QualityEntry] {
-        try await pool.read { db in
-            let rows = if let machine {
-                try Row.fetchAll(db, sql: """
-                    SELECT * FROM quality_entry WHERE tenant = ? AND machine = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id
-                    """, arguments: [tenant.rawValue, machine.description, range.lowerBound, range.upperBound])
-            } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM quality_entry WHERE tenant = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
-                                 arguments: [tenant.rawValue, range.lowerBound, range.upperBound])
-            }
-            return rows.compactMap(Self.qualityEntry(from:))
+        try await pool.read { db in try Self.qualityEntries(db, tenant: tenant, machine: machine, in: range) }
+    }
+
+    private static func qualityEntries(_ db: Database, tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) throws -> [QualityEntry] {
+        let rows = if let machine {
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM quality_entry WHERE tenant = ? AND machine = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id
+                """, arguments: [tenant.rawValue, machine.description, range.lowerBound, range.upperBound])
+        } else {
+            try Row.fetchAll(db, sql: "SELECT * FROM quality_entry WHERE tenant = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
+                             arguments: [tenant.rawValue, range.lowerBound, range.upperBound])
         }
+        return rows.compactMap(Self.qualityEntry(from:))
     }
 
     public func qualityEntry(tenant: TenantID, id: String) async throws -> QualityEntry? {
@@ -273,14 +286,17 @@ extension SQLiteStore: AnalyticsStore {
     }
 
     public func stopAssignments(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [StopAssignment] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM stop_assignment WHERE tenant = ? AND machine = ? AND start < ? AND ("end" IS NULL OR "end" > ?)
-                ORDER BY start
-                """, arguments: [tenant.rawValue, machine.description, range.upperBound, range.lowerBound]).map { row in
-                StopAssignment(machine: machine, start: row["start"], end: row["end"], reason: row["reason"], faultCode: row["fault_code"],
-                               assignedBy: row["assigned_by"], assignedAt: row["assigned_at"])
-            }
+        try await pool.read { db in try Self.stopAssignments(db, tenant: tenant, machine: machine, overlapping: range) }
+    }
+
+    private static func stopAssignments(_ db: Database, tenant: TenantID, machine: AssetPath,
+                                        overlapping range: Range<Int64>) throws -> [StopAssignment] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM stop_assignment WHERE tenant = ? AND machine = ? AND start < ? AND ("end" IS NULL OR "end" > ?)
+            ORDER BY start
+            """, arguments: [tenant.rawValue, machine.description, range.upperBound, range.lowerBound]).map { row in
+            StopAssignment(machine: machine, start: row["start"], end: row["end"], reason: row["reason"], faultCode: row["fault_code"],
+                           assignedBy: row["assigned_by"], assignedAt: row["assigned_at"])
         }
     }
 
