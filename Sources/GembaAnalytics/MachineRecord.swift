@@ -72,11 +72,14 @@ struct MachineRecord: Sendable {
     }
 
     /// The KPI components of `window`, inside the shift `shift` with its breaks.
+    /// Counts are in time order, so a window's are found by binary search, not by a pass over all of them.
     func components(window: Range<Int64>, shift: Range<Int64>?, breaks: [Range<Int64>]) -> KPIComponents {
-        ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
-                                      states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
-                                      counts: counts.filter { window.holdsReading(at: $0.time) }, monitoredSince: monitoredSince,
-                                      products: products.filter { $0.range.overlaps(window) })
+        let first = counts.firstIndex(orderedBy: \.time, after: window.lowerBound)
+        let end = counts.firstIndex(orderedBy: \.time, after: window.upperBound)
+        return ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
+                                             states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
+                                             counts: Array(counts[first..<max(first, end)]), monitoredSince: monitoredSince,
+                                             products: products.filter { $0.range.overlaps(window) })
     }
 
     /// The fault code in effect at `time`.
@@ -213,5 +216,17 @@ extension SampleValue {
         case .double(let number) where number.isFinite && abs(number) < 9e18: Int64(number.rounded())
         default: nil
         }
+    }
+}
+
+extension Array {
+    /// The index of the first element whose key is above `value`, in an array sorted by that key.
+    func firstIndex(orderedBy key: (Element) -> Int64, after value: Int64) -> Int {
+        var low = startIndex, high = endIndex
+        while low < high {
+            let middle = (low + high) / 2
+            if key(self[middle]) > value { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

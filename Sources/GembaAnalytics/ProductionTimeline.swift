@@ -94,6 +94,9 @@ public enum ProductionTimeline {
                 continue
             }
             guard shifts.contains(where: { $0.contains(start) }) else { continue }
+            // A product made in a shift is listed even when it had no run time (an order through a breakdown).
+            let made = products.first { $0.range.contains(start) }?.product
+            if let made, components.byProduct[made] == nil { components.byProduct[made] = ProductComponents() }
             components.scheduledTime += length
             while stateIndex < states.count, states[stateIndex].end <= start { stateIndex += 1 }
             let state = states[stateIndex...].first { $0.start <= start && $0.end > start }
@@ -122,9 +125,9 @@ public enum ProductionTimeline {
                 if state.isFailure { components.repairTime += length }
             case .performance:
                 components.performanceLossTime += length
-                if let made = products.first(where: { $0.range.contains(start) }) { components.byProduct[made.product, default: .init()].runTime += length }
+                if let made { components.byProduct[made]!.runTime += length }
             case .none:
-                if let made = products.first(where: { $0.range.contains(start) }) { components.byProduct[made.product, default: .init()].runTime += length }
+                if let made { components.byProduct[made]!.runTime += length }
             }
         }
         components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)

@@ -591,6 +591,9 @@ def test_an_operator_records_scrap_on_the_machine_page_and_the_oee_page_shows_it
               if e["reason"] == code]
     assert [(e["kind"], e["quantity"], e["note"]) for e in stored] == [("scrap", 3, "found at final inspection")]
     assert code in driver.find_element(By.ID, "quality-entries").text
+    product = f"bracket-{uuid.uuid4().hex[:4]}"  # an order that ran the last ten minutes, so a product has run time
+    call(f"/api/v1/orders/PO-{product}", {"machine": machine, "product": product, "targetQuantity": 100, "start": now - 600_000, "end": now},
+         token=admin_token, method="PUT")
     try:
         # The OEE page of the machine: the defect has its bar, as the API counts it.
         driver.get(HTTP + f"/#/oee/{machine}")
@@ -603,6 +606,12 @@ def test_an_operator_records_scrap_on_the_machine_page_and_the_oee_page_shows_it
         fpy = driver.find_element(By.CSS_SELECTOR, '[data-kpi="first_pass_yield"] .kpi-value').text
         value = report["total"]["first_pass_yield"]["value"]
         assert fpy == ("–" if value is None else f"{value * 100:.1f} %"), (fpy, value)
+        # Speed by product: a row per product the API lists, with its performance.
+        rows = {r.get_attribute("data-product"): r for r in driver.find_elements(By.CSS_SELECTOR, "#oee-products tbody tr")}
+        assert product in rows and sorted(rows) == sorted(p["product"] for p in report["total"]["products"])
+        for made in report["total"]["products"]:
+            value = made["performance"]["value"]
+            assert rows[made["product"]].find_elements(By.TAG_NAME, "td")[5].text == ("–" if value is None else f"{value * 100:.1f} %")
         shot(driver, "17-oee-quality")
     finally:
         # Withdrawn on the machine page: gone from the list and from the API.

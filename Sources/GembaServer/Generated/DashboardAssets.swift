@@ -2002,11 +2002,20 @@ function renderReport(report) {
   const scrap = total.quality_pareto.length
     ? barChart(total.quality_pareto.map((bar) => ({ label: bar.reason, value: bar.count, text: `${bar.count} units · ${(bar.share * 100).toFixed(0)} %` })))
     : el("p", { class: "empty" }, "No scrap in this range.");
+  const perHour = (units, ms) => (ms > 0 ? (units * 3600e3 / ms).toFixed(1) : "–");
+  const products = total.products.length
+    ? el("table", { class: "periods", id: "oee-products" },
+        el("thead", {}, el("tr", {}, ...["Product", "Run time", "Units", "Units/h", "Ideal units/h", "Performance"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, ...total.products.map((p) => el("tr", { "data-product": p.product },
+          el("td", {}, p.product), el("td", {}, duration(p.run_ms)), el("td", {}, String(p.total_count)),
+          el("td", {}, perHour(p.total_count, p.run_ms)), el("td", {}, perHour(p.total_count, p.ideal_ms)), el("td", {}, percent(p.performance))))))
+    : el("p", { class: "empty" }, "No production order ran in this range.");
   const reworked = el("p", { class: "hint", "data-count": "rework" }, `Reworked: ${total.components.rework_count} of ${total.components.good_count} good units.`);
   return [el("p", { class: "covers" }, what), kpis, coverage, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto),
-          el("section", { class: "card", id: "oee-quality" }, el("h2", {}, "Scrap by defect"), scrap, reworked)];
+          el("section", { class: "card", id: "oee-quality" }, el("h2", {}, "Scrap by defect"), scrap, reworked),
+          el("section", { class: "card" }, el("h2", {}, "Speed by product"), products)];
 }
 
 /** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */
