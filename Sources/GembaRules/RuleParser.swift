@@ -16,6 +16,9 @@
 public struct RuleParser {
     private var tokens: [RuleToken]
     private var position = 0
+    /// How deep parentheses and `not` nest here; bounded, so no input can exhaust the stack.
+    private var depth = 0
+    static let maximumDepth = 64
 
     private init(_ tokens: [RuleToken]) { self.tokens = tokens }
 
@@ -139,6 +142,9 @@ public struct RuleParser {
     }
 
     private mutating func unary() throws(RuleSyntaxError) -> Condition {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw error("conditions nest at most \(Self.maximumDepth) deep") }
         if accept(keyword: "not") || accept(symbol: "!") { return .not(try unary()) }
         if accept(symbol: "(") {
             let inner = try condition()

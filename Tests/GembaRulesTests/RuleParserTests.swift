@@ -28,6 +28,17 @@ import Testing
         ]))
     }
 
+    /// Nesting is bounded: 64 levels read, deeper ones are refused with the place, and a hostile
+    /// document of a hundred thousand parentheses or `not`s costs an error, not the stack.
+    @Test func nestingIsBoundedSoNoInputExhaustsTheStack() throws {
+        let deep = String(repeating: "(", count: 63) + "a > 1" + String(repeating: ")", count: 63)
+        #expect(try RuleParser.parseCondition(deep) == .compare(.tag("a"), .greater, .literal(.number(1))))
+        for hostile in [String(repeating: "(", count: 100_000) + "a > 1", String(repeating: "not ", count: 100_000) + "a > 1"] {
+            #expect(throws: RuleSyntaxError.self) { try RuleParser.parse(hostile) }
+            do { _ = try RuleParser.parseCondition(hostile) } catch { #expect(error.message == "conditions nest at most 64 deep") }
+        }
+    }
+
     @Test func readsFunctionsMetadataKPIsAndTiming() throws {
         let expression = try RuleParser.parse("""
             # per-machine threshold from the asset's metadata
