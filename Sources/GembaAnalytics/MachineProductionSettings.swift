@@ -107,9 +107,11 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
 
     /// Checks the values; throws a message naming the field.
     public func validate() throws(ModelError) {
-        for (field, tag) in [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
-                             ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter), ("orderTag", orderTag), ("productTag", productTag), ("orderTargetTag", orderTargetTag),
-                             ("rule.speedTag", rule?.speedTag)] + defectCounters.keys.sorted().map { ("defectCounters", $0) } {
+        let named: [(String, String?)] = [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
+                                          ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter),
+                                          ("orderTag", orderTag), ("productTag", productTag), ("orderTargetTag", orderTargetTag),
+                                          ("rule.speedTag", rule?.speedTag)]
+        for (field, tag) in named + defectCounters.keys.sorted().map({ ("defectCounters", $0) }) {
             guard let tag else { continue }
             do { try AssetPath.validate(segment: tag, role: field) } catch { throw ModelError(.invalid, "\(field): \(error.message)") }
         }

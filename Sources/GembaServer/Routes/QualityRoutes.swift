@@ -66,7 +66,7 @@ struct QualityRoutes {
         let machine = try QueryRoutes.machinePath(try body.string("machine"))
         guard let kind = QualityEntry.Kind(rawValue: try body.string("kind")) else { throw Problem.badRequest("\"kind\" is scrap or rework") }
         guard let quantity = try body.optionalInt("quantity") else { throw Problem.badRequest("\"quantity\" (units) is required") }
-        let note = try body.optionalString("note")
+        let note = body.optionalString("note")
         if let note, note.count > 500 { throw Problem.badRequest("\"note\" has at most 500 characters") }
         guard try await server.store.machines(tenant: context.tenant).contains(where: { $0.path == machine }) else {
             throw Problem.notFound("no machine \(machine)")
