@@ -10,8 +10,8 @@ struct MachineRecord: Sendable {
     var monitoredSince: Int64
     /// State intervals from `monitoredSince` on (no unknown time is made up before it).
     var intervals: [StateInterval]
-    /// What was being made when (from the orders, entered and from tags).
-    var products: [(range: Range<Int64>, product: String)]
+    /// Which order ran when, with its product (entered orders and those from tags).
+    var running: [(range: Range<Int64>, order: String, product: String)]
     var counts: [ProductionCount]
     var faults: [(time: Int64, code: String?)]
     var assignments: [StopAssignment]
@@ -62,12 +62,12 @@ struct MachineRecord: Sendable {
                                       entries: entries)
         let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings,
                            order: { TagOrders.order(at: $0, entered: orders, fromTags: tagOrders) })
-        let products = TagOrders.products(in: span, entered: orders, fromTags: tagOrders)
+        let running = TagOrders.running(in: span, entered: orders, fromTags: tagOrders)
         let faults = raw[3].map { sample in
             let code = sample.value.text
             return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
         }
-        return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, products: products, counts: counts, faults: faults,
+        return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, running: running, counts: counts, faults: faults,
                              assignments: assignments)
     }
 
@@ -79,7 +79,7 @@ struct MachineRecord: Sendable {
         return ProductionTimeline.components(window: window, shifts: shift.map { [$0] } ?? [], breaks: breaks,
                                              states: intervals.filter { $0.end > window.lowerBound && $0.start < window.upperBound },
                                              counts: Array(counts[first..<max(first, end)]), monitoredSince: monitoredSince,
-                                             products: products.filter { $0.range.overlaps(window) })
+                                             running: running.filter { $0.range.overlaps(window) })
     }
 
     /// The fault code in effect at `time`.
@@ -152,12 +152,14 @@ struct MachineRecord: Sendable {
         var counts = increments(totals).map { reading in
             let running = order(reading.time - 1)
             return ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
-                                   ? reading.units : 0, idealCycleTime: settings.idealCycleTime(for: running), product: running?.product)
+                                   ? reading.units : 0, idealCycleTime: settings.idealCycleTime(for: running), product: running?.product,
+                                   order: running?.id)
         }
         if settings.goodCounter != nil {
             for reading in increments(goodOrScrap) {
+                let running = order(reading.time - 1)
                 counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil,
-                                              product: order(reading.time - 1)?.product))
+                                              product: running?.product, order: running?.id))
             }
         } else if settings.scrapCounter != nil {
             for reading in increments(goodOrScrap) {

@@ -46,11 +46,12 @@ public struct ProductionCount: Sendable, Hashable, Codable {
     /// Scrap units put down to `defect` (a counter per defect, an operator's entry).
     public var defects: Int64
     public var defect: String?
-    /// The product of the order the units were made under; nil without an order.
+    /// The product and the order the units were made under; nil without an order.
     public var product: String?
+    public var order: String?
 
     public init(time: Int64, total: Int64, good: Int64, idealCycleTime: Int64?, rework: Int64 = 0, defects: Int64 = 0, defect: String? = nil,
-                product: String? = nil) {
+                product: String? = nil, order: String? = nil) {
         self.time = time
         self.total = total
         self.good = good
@@ -59,6 +60,7 @@ public struct ProductionCount: Sendable, Hashable, Codable {
         self.defects = defects
         self.defect = defect
         self.product = product
+        self.order = order
     }
 }
 
@@ -72,19 +74,19 @@ public struct ProductionCount: Sendable, Hashable, Codable {
 /// only not-monitored time, in shifts or not: never scheduled, never a loss. Intervals crossing
 /// the window's or a shift's edges are split there; a failure counts once, in the window where it
 /// started; units count where they were reported, and scrap no defect explains is `unspecified`.
-/// Run time and units go to the product being made (`products`, from the orders) as well.
+/// Run time and units go to the order running and its product (`running`) as well.
 public enum ProductionTimeline {
     /// `monitoredSince`: the machine's first stored sample (`.max` when it has none; `.min` to treat it as always monitored).
     public static func components(window: Range<Int64>, shifts: [Range<Int64>], breaks: [Range<Int64>],
                                   states: [StateInterval], counts: [ProductionCount], monitoredSince: Int64 = .min,
-                                  products: [(range: Range<Int64>, product: String)] = []) -> KPIComponents {
+                                  running: [(range: Range<Int64>, order: String, product: String)] = []) -> KPIComponents {
         var components = KPIComponents()
         components.calendarTime = window.upperBound - window.lowerBound
         let states = states.filter { $0.end > window.lowerBound && $0.start < window.upperBound }.sorted { $0.start < $1.start }
         var cuts = Set([window.lowerBound, window.upperBound, monitoredSince])
         for range in shifts + breaks { cuts.formUnion([range.lowerBound, range.upperBound]) }
         for state in states { cuts.formUnion([state.start, state.end]) }
-        for made in products { cuts.formUnion([made.range.lowerBound, made.range.upperBound]) }
+        for stretch in running { cuts.formUnion([stretch.range.lowerBound, stretch.range.upperBound]) }
         let points = cuts.filter { window.contains($0) || $0 == window.upperBound }.sorted()
         var stateIndex = 0
         for (start, end) in zip(points, points.dropFirst()) where end > start {
@@ -94,9 +96,9 @@ public enum ProductionTimeline {
                 continue
             }
             guard shifts.contains(where: { $0.contains(start) }) else { continue }
-            // A product made in a shift is listed even when it had no run time (an order through a breakdown).
-            let made = products.first { $0.range.contains(start) }?.product
-            if let made, components.byProduct[made] == nil { components.byProduct[made] = ProductComponents() }
+            // An order (and its product) running in a shift is listed even when it had no run time (through a breakdown).
+            let stretch = running.first { $0.range.contains(start) }
+            if let stretch { components.noteRunning(order: stretch.order, product: stretch.product) }
             components.scheduledTime += length
             while stateIndex < states.count, states[stateIndex].end <= start { stateIndex += 1 }
             let state = states[stateIndex...].first { $0.start <= start && $0.end > start }
@@ -125,9 +127,9 @@ public enum ProductionTimeline {
                 if state.isFailure { components.repairTime += length }
             case .performance:
                 components.performanceLossTime += length
-                if let made { components.byProduct[made]!.runTime += length }
+                if let stretch { components.addRunTime(length, order: stretch.order, product: stretch.product) }
             case .none:
-                if let made { components.byProduct[made]!.runTime += length }
+                if let stretch { components.addRunTime(length, order: stretch.order, product: stretch.product) }
             }
         }
         components.failures = Int64(states.filter { $0.isFailure && window.contains($0.start) }.count)
@@ -135,9 +137,9 @@ public enum ProductionTimeline {
             components.totalCount = components.totalCount.clampedAdding(count.total)
             components.goodCount = components.goodCount.clampedAdding(count.good)
             components.reworkCount = components.reworkCount.clampedAdding(count.rework)
-            if let product = count.product, !product.isEmpty {
-                components.byProduct[product, default: .init()] = components.byProduct[product, default: .init()]
-                    + ProductComponents(idealTime: count.total.clampedMultiplied(by: count.idealCycleTime ?? 0), totalCount: count.total, goodCount: count.good)
+            if let order = count.order {
+                components.add(ProductComponents(idealTime: count.total.clampedMultiplied(by: count.idealCycleTime ?? 0), totalCount: count.total,
+                                                 goodCount: count.good), order: order, product: count.product ?? "")
             }
             if let defect = count.defect { components.scrapByReason[defect, default: 0] = components.scrapByReason[defect, default: 0].clampedAdding(count.defects) }
             if let ideal = count.idealCycleTime {

@@ -34,22 +34,22 @@ public enum TagOrders {
     /// Values of the order number tag that mean no order runs.
     static let closing: Set<String> = ["", "0", "none"]
 
-    /// What was being made over `span`: each stretch with its running order's product (stretches
-    /// without an order left out), by ``order(at:entered:fromTags:)``.
-    public static func products(in span: Range<Int64>, entered: [ProductionOrder], fromTags: [ProductionOrder])
-        -> [(range: Range<Int64>, product: String)] {
+    /// Which order ran when over `span`, with its product (stretches without an order left out),
+    /// by ``order(at:entered:fromTags:)``.
+    public static func running(in span: Range<Int64>, entered: [ProductionOrder], fromTags: [ProductionOrder])
+        -> [(range: Range<Int64>, order: String, product: String)] {
         var cuts = Set([span.lowerBound, span.upperBound])
         for order in entered + fromTags {
             for bound in [order.start, order.end ?? .max] where span.contains(bound) { cuts.insert(bound) }
         }
         let points = cuts.sorted()
-        var stretches: [(range: Range<Int64>, product: String)] = []
+        var stretches: [(range: Range<Int64>, order: String, product: String)] = []
         for (start, end) in zip(points, points.dropFirst()) {
-            guard let product = order(at: start, entered: entered, fromTags: fromTags)?.product, !product.isEmpty else { continue }
-            if let last = stretches.last, last.product == product, last.range.upperBound == start {
+            guard let running = order(at: start, entered: entered, fromTags: fromTags) else { continue }
+            if let last = stretches.last, last.order == running.id, last.product == running.product, last.range.upperBound == start {
                 stretches[stretches.count - 1].range = last.range.lowerBound..<end
             } else {
-                stretches.append((start..<end, product))
+                stretches.append((start..<end, running.id, running.product))
             }
         }
         return stretches

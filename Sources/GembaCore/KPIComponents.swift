@@ -40,6 +40,8 @@ public struct KPIComponents: Sendable, Hashable, Codable {
     /// Run time, units and ideal time by the product made (the running order's; time and units
     /// without an order are in no product), for performance per product.
     public var byProduct: [String: ProductComponents] = [:]
+    /// The same by order (its number), with the order's product.
+    public var byOrder: [String: OrderComponents] = [:]
     /// Of `totalCount`, units made without an ideal cycle time (performance is then undefined).
     public var unratedCount: Int64 = 0
     /// Σ ideal cycle time × units, over the products made, ms: the time the units would take at the ideal rate.
@@ -83,9 +85,27 @@ public struct KPIComponents: Sendable, Hashable, Codable {
         lhs.reworkCount = lhs.reworkCount.clampedAdding(rhs.reworkCount)
         lhs.scrapByReason.merge(rhs.scrapByReason) { $0.clampedAdding($1) }
         lhs.byProduct.merge(rhs.byProduct) { $0 + $1 }
+        lhs.byOrder.merge(rhs.byOrder) { OrderComponents(product: $0.product, made: $0.made + $1.made) }
         lhs.idealTime = lhs.idealTime.clampedAdding(rhs.idealTime)
         lhs.timeByReason.merge(rhs.timeByReason) { $0.clampedAdding($1) }
         lhs.downtimeByReason.merge(rhs.downtimeByReason) { $0.clampedAdding($1) }
+    }
+
+    /// Lists an order and its product (with nothing yet) when they are not listed.
+    public mutating func noteRunning(order: String, product: String) {
+        if byOrder[order] == nil { byOrder[order] = OrderComponents(product: product, made: ProductComponents()) }
+        if !product.isEmpty, byProduct[product] == nil { byProduct[product] = ProductComponents() }
+    }
+
+    /// Adds run time to an order and its product.
+    public mutating func addRunTime(_ time: Int64, order: String, product: String) {
+        add(ProductComponents(runTime: time), order: order, product: product)
+    }
+
+    /// Adds what an order made to it and to its product (an order without a product counts in none).
+    public mutating func add(_ made: ProductComponents, order: String, product: String) {
+        byOrder[order] = OrderComponents(product: byOrder[order]?.product ?? product, made: (byOrder[order]?.made ?? ProductComponents()) + made)
+        if !product.isEmpty { byProduct[product] = (byProduct[product] ?? ProductComponents()) + made }
     }
 
     /// Scrap by defect code, largest first (ties by code), with each bar's share of all scrap: the quality Pareto.
@@ -120,5 +140,16 @@ public struct ProductComponents: Sendable, Hashable, Codable {
     public static func + (lhs: Self, rhs: Self) -> Self {
         ProductComponents(runTime: lhs.runTime.clampedAdding(rhs.runTime), idealTime: lhs.idealTime.clampedAdding(rhs.idealTime),
                           totalCount: lhs.totalCount.clampedAdding(rhs.totalCount), goodCount: lhs.goodCount.clampedAdding(rhs.goodCount))
+    }
+}
+
+/// One order's share of a window, with the product it made.
+public struct OrderComponents: Sendable, Hashable, Codable {
+    public var product: String
+    public var made: ProductComponents
+
+    public init(product: String, made: ProductComponents) {
+        self.product = product
+        self.made = made
     }
 }

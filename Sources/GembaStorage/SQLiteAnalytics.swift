@@ -75,6 +75,33 @@ enum SQLiteAnalytics {
         return Data(bytes)
     }
 
+    static let orderPrefix = "order:"
+
+    /// A summary's components by order: order id, product id (Int32 each), then as for products.
+    static func packOrders(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
+        var bytes: [UInt8] = []
+        for (order, entry) in components.byOrder.sorted(by: { $0.key < $1.key }) {
+            for id in [try ids.id(for: orderPrefix + order, db: db, tenant: tenant), try ids.id(for: productPrefix + entry.product, db: db, tenant: tenant)] {
+                withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+            for value in [entry.made.runTime, entry.made.idealTime, entry.made.totalCount, entry.made.goodCount] {
+                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+        }
+        return Data(bytes)
+    }
+
+    static func forEachOrder(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int32, ProductComponents) -> Void) {
+        var offset = 0
+        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
+        while offset + 40 <= blob.count {
+            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
+                 Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)),
+                 ProductComponents(runTime: int64(8), idealTime: int64(16), totalCount: int64(24), goodCount: int64(32)))
+            offset += 40
+        }
+    }
+
     static func forEachProduct(in blob: UnsafeRawBufferPointer, _ body: (Int32, ProductComponents) -> Void) {
         var offset = 0
         func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
@@ -348,18 +375,18 @@ extension SQLiteStore: AnalyticsStore {
         let known = reasonIDs.withLock { $0[tenant] }
         return try await pool.read { db in
             var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)], scrap: [Int32: Int64],
-                                products: [Int32: ProductComponents])] = [:]
+                                products: [Int32: ProductComponents], orders: [Int32: (product: Int32, made: ProductComponents)])] = [:]
             for (key, batch) in batches {
                 for chunk in SQLiteAnalytics.chunks(batch.map(\.machine.description)) {
                     let sql = """
-                        SELECT \(group), \(columns), reasons, scrap_reasons, products FROM kpi_summary WHERE tenant = ?
+                        SELECT \(group), \(columns), reasons, scrap_reasons, products, orders FROM kpi_summary WHERE tenant = ?
                         AND machine IN (\(SQLiteAnalytics.placeholders(chunk.count))) AND level = ? AND start >= ? AND start < ? AND "end" <= ?
                         """
                     let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
                         + [.int(Int64(key.level)), .int(key.lower), .int(key.upper), .int(key.upper)]
                     try SQLiteRows.each(db, sql: sql, values: values) { row in
                         let label = grouping == .total ? "" : row.text(0)
-                        var entry = sums[label] ?? (KPIComponents(), [:], [:], [:])
+                        var entry = sums[label] ?? (KPIComponents(), [:], [:], [:], [:])
                         SQLiteAnalytics.add(row, from: 1, to: &entry.components)
                         SQLiteAnalytics.forEachReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 1))) { id, time, downtime in
                             let current = entry.reasons[id] ?? (0, 0)
@@ -371,13 +398,16 @@ extension SQLiteStore: AnalyticsStore {
                         SQLiteAnalytics.forEachProduct(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 3))) { id, made in
                             entry.products[id] = (entry.products[id] ?? ProductComponents()) + made
                         }
+                        SQLiteAnalytics.forEachOrder(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 4))) { id, product, made in
+                            entry.orders[id] = (product, (entry.orders[id]?.made ?? ProductComponents()) + made)
+                        }
                         sums[label] = entry
                     }
                 }
             }
             var paths = known?.paths ?? [:]
             if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } || $0.scrap.keys.contains { paths[$0] == nil }
-                || $0.products.keys.contains { paths[$0] == nil } }) {
+                || $0.products.keys.contains { paths[$0] == nil } || $0.orders.keys.contains { paths[$0] == nil } }) {
                 paths = try ReasonIDs.load(db, tenant: tenant).paths
             }
             return sums.mapValues { entry in
@@ -393,6 +423,13 @@ extension SQLiteStore: AnalyticsStore {
                     let product = String(name.dropFirst(SQLiteAnalytics.productPrefix.count))
                     components.byProduct[product] = (components.byProduct[product] ?? ProductComponents()) + made
                 }
+                for (id, entry) in entry.orders {
+                    guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.orderPrefix) else { continue }
+                    let order = String(name.dropFirst(SQLiteAnalytics.orderPrefix.count))
+                    let product = paths[entry.product].map { String($0.dropFirst(SQLiteAnalytics.productPrefix.count)) } ?? ""
+                    components.byOrder[order] = OrderComponents(product: components.byOrder[order]?.product ?? product,
+                                                                made: (components.byOrder[order]?.made ?? ProductComponents()) + entry.made)
+                }
                 return components
             }
         }
@@ -403,8 +440,8 @@ extension SQLiteStore: AnalyticsStore {
         let columns = SQLiteAnalytics.componentColumns
         let insert = """
             INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons,
-                scrap_reasons, products)
-            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?, ?)
+                scrap_reasons, products, orders)
+            VALUES (?, ?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?, ?, ?)
             """
         let ids = try await pool.write { db in
             // Loaded inside the write: another save may have added reasons since the cache was filled.
@@ -415,8 +452,9 @@ extension SQLiteStore: AnalyticsStore {
                                                               summary.start, summary.end, summary.day, summary.shift]
                 let scrap = try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant)
                 let products = try SQLiteAnalytics.packProducts(summary.components, ids: &ids, db: db, tenant: tenant)
+                let orders = try SQLiteAnalytics.packOrders(summary.components, ids: &ids, db: db, tenant: tenant)
                 try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components)
-                    + [reasons, scrap, products]))
+                    + [reasons, scrap, products, orders]))
             }
             return ids
         }

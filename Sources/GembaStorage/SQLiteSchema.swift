@@ -242,6 +242,7 @@ enum SQLiteSchema {
                 ALTER TABLE kpi_summary ADD COLUMN rework INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE kpi_summary ADD COLUMN scrap_reasons BLOB NOT NULL DEFAULT x'';
                 ALTER TABLE kpi_summary ADD COLUMN products BLOB NOT NULL DEFAULT x'';
+                ALTER TABLE kpi_summary ADD COLUMN orders BLOB NOT NULL DEFAULT x'';
                 CREATE TABLE quality_entry (
                     tenant TEXT NOT NULL,
                     id TEXT NOT NULL,

@@ -612,6 +612,8 @@ def test_an_operator_records_scrap_on_the_machine_page_and_the_oee_page_shows_it
         for made in report["total"]["products"]:
             value = made["performance"]["value"]
             assert rows[made["product"]].find_elements(By.TAG_NAME, "td")[5].text == ("–" if value is None else f"{value * 100:.1f} %")
+        orders = {r.get_attribute("data-order") for r in driver.find_elements(By.CSS_SELECTOR, "#oee-orders tbody tr")}
+        assert f"PO-{product}" in orders and orders == {o["order"] for o in report["total"]["orders"]}
         shot(driver, "17-oee-quality")
     finally:
         # Withdrawn on the machine page: gone from the list and from the API.

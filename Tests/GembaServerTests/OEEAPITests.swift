@@ -483,12 +483,18 @@ import Testing
                 """)
             #expect(try await performance() == 66.67)  // 60 × 30 s + 30 × 60 s + 30 × 30 s + 60 × 45 s = 120 of 180 min
             #expect(try await byProduct() == ["bracket-12 90 min 90 units 50.0 %", "hinge-3 30 min 30 units 100.0 %"])
+            let orders = try await Self.oee(client, asset: machine, from: range.from, to: range.to)["total"]?["orders"]?.array ?? []
+            #expect(orders.map { "\($0["order"]?.stringValue ?? "?") \($0["product"]?.stringValue ?? "?") \($0["total_count"]?.int ?? -1) "
+                + "\(Self.percent($0, "performance").map { String($0) } ?? "–") %" }
+                == ["PO-1 bracket-12 60 50.0 %", "PO-2 hinge-3 30 100.0 %", "PO-M bracket-12 30 50.0 %"])
             // The closed day, from stored summaries: the same per product.
             for _ in 0..<2 {
                 let day = try await Self.oee(client, asset: machine, from: Self.shiftStart - 360 * Self.minute, to: Self.shiftStart + 1080 * Self.minute,
                                              period: "day")["total"] ?? .null
                 #expect((day["products"]?.array ?? []).map { "\($0["product"]?.stringValue ?? "?") \($0["total_count"]?.int ?? -1)" }
                         == ["bracket-12 90", "hinge-3 30"])
+                #expect((day["orders"]?.array ?? []).map { "\($0["order"]?.stringValue ?? "?") \($0["product"]?.stringValue ?? "?") \($0["run_ms"]?.int ?? -1)" }
+                        == ["PO-1 bracket-12 \(60 * Self.minute)", "PO-2 hinge-3 \(30 * Self.minute)", "PO-M bracket-12 \(30 * Self.minute)"])
             }
             #expect(try await listed() == ["PO-1 bracket-12 60 0-60 tag", "PO-2 hinge-3 50 60-120 tag", "PO-M bracket-12 30 90-120 entered"])
         }

@@ -2010,12 +2010,19 @@ function renderReport(report) {
           el("td", {}, p.product), el("td", {}, duration(p.run_ms)), el("td", {}, String(p.total_count)),
           el("td", {}, perHour(p.total_count, p.run_ms)), el("td", {}, perHour(p.total_count, p.ideal_ms)), el("td", {}, percent(p.performance))))))
     : el("p", { class: "empty" }, "No production order ran in this range.");
+  const orders = total.orders.length
+    ? el("table", { class: "periods", id: "oee-orders" },
+        el("thead", {}, el("tr", {}, ...["Order", "Product", "Run time", "Units", "Performance"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, ...total.orders.map((o) => el("tr", { "data-order": o.order },
+          el("td", {}, o.order), el("td", {}, o.product), el("td", {}, duration(o.run_ms)), el("td", {}, String(o.total_count)),
+          el("td", {}, percent(o.performance))))))
+    : null;
   const reworked = el("p", { class: "hint", "data-count": "rework" }, `Reworked: ${total.components.rework_count} of ${total.components.good_count} good units.`);
   return [el("p", { class: "covers" }, what), kpis, coverage, el("section", { class: "card" }, el("h2", {}, "Trend"), trend),
           el("section", { class: "card" }, el("h2", {}, "Periods"), table),
           el("section", { class: "card" }, el("h2", {}, "Downtime by reason"), pareto),
           el("section", { class: "card", id: "oee-quality" }, el("h2", {}, "Scrap by defect"), scrap, reworked),
-          el("section", { class: "card" }, el("h2", {}, "Speed by product"), products)];
+          el("section", { class: "card" }, el("h2", {}, "Speed by product and order"), products, orders)];
 }
 
 /** `YYYY-MM-DD` of a date in the browser's time zone (what a date input holds). */

@@ -96,6 +96,21 @@ enum OEEJSON {
                     }
                 }
             }
+            json.field("orders") { json in
+                json.array { json in
+                    for (order, entry) in components.byOrder.sorted(by: { $0.key < $1.key }) {
+                        json.object { json in
+                            json.field("order") { $0.string(order) }
+                            json.field("product") { $0.string(entry.product) }
+                            json.field("run_ms") { $0.int(entry.made.runTime) }
+                            json.field("ideal_ms") { $0.int(entry.made.idealTime) }
+                            json.field("total_count") { $0.int(entry.made.totalCount) }
+                            json.field("good_count") { $0.int(entry.made.goodCount) }
+                            json.field("performance") { kpi(&$0, entry.made.performance) }
+                        }
+                    }
+                }
+            }
             json.field("quality_pareto") { json in
                 json.array { json in
                     for bar in components.qualityPareto {

@@ -143,6 +143,9 @@ struct OEERoutes {
         "products": Schema.array(.object(["product": .string, "run_ms": .integer, "ideal_ms": .integer, "total_count": .integer,
                                           "good_count": .integer, "performance": kpi]).named("ProductKPIs"))
             .described("Run time, units and performance by the product of the running order (time without an order is in none)"),
+        "orders": Schema.array(.object(["order": .string, "product": .string, "run_ms": .integer, "ideal_ms": .integer,
+                                        "total_count": .integer, "good_count": .integer, "performance": kpi]).named("OrderKPIs"))
+            .described("The same per production order (entered or from tags) running in the range"),
         "quality_pareto": Schema.array(.object(["reason": Schema.string.described("Defect code; unspecified: scrap no counter or entry explains"),
                                                 "count": .integer, "share": .number]).named("QualityParetoBar"))
             .described("Scrap units by defect code, largest first"),
