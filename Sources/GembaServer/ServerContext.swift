@@ -33,6 +33,13 @@ public struct ServerContext: Sendable {
     public var tls = false
     /// States, downtime and OEE (``OEEEngine/attached(to:store:logger:)``); nil: those routes answer 503.
     public var oee: OEEEngine?
+
+    /// The OEE engine, or 503 when this store keeps no OEE data (for routes that need it).
+    func requireOEE() throws -> OEEEngine {
+        guard let oee else { throw Problem(.serviceUnavailable, "this store keeps no OEE data") }
+        return oee
+    }
+
     /// Rules and alarms (``AlarmEngine/attached(to:store:logger:)``); nil: those routes answer 503.
     public var alarms: AlarmEngine?
     /// Notification channels, policies and deliveries; nil: those routes answer 503.

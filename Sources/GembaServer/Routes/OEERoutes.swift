@@ -241,10 +241,7 @@ struct OEERoutes {
         "start": .epochMilliseconds, "end": Schema.epochMilliseconds.orNull, "idealCycleTime": Schema.integer(minimum: 1).orNull,
     ], optional: ["end", "idealCycleTime"]).named("ProductionOrderInput")
 
-    private func engine() throws -> OEEEngine {
-        guard let engine = server.oee else { throw Problem(.serviceUnavailable, "this store keeps no OEE data") }
-        return engine
-    }
+    private func engine() throws -> OEEEngine { try server.requireOEE() }
 
     /// The machines of `asset` (a site, area, line or machine path; every machine when absent), 404 when none.
     static func machines(_ server: ServerContext, _ request: Request, _ context: GembaRequestContext) async throws

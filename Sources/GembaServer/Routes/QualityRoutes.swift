@@ -56,10 +56,7 @@ struct QualityRoutes {
         "note": .string(maxLength: 500),
     ], optional: ["time", "note"]).named("QualityEntryInput")
 
-    private func engine() throws -> OEEEngine {
-        guard let engine = server.oee else { throw Problem(.serviceUnavailable, "this store keeps no OEE data") }
-        return engine
-    }
+    private func engine() throws -> OEEEngine { try server.requireOEE() }
 
     private func record(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let body = try await RequestBody.read(request)
