@@ -68,9 +68,7 @@ enum SQLiteAnalytics {
         for (product, made) in components.byProduct.sorted(by: { $0.key < $1.key }) {
             let id = try ids.id(for: productPrefix + product, db: db, tenant: tenant)
             withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-            for value in [made.runTime, made.idealTime, made.totalCount, made.goodCount] {
-                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-            }
+            append(made, to: &bytes)
         }
         return Data(bytes)
     }
@@ -84,30 +82,36 @@ enum SQLiteAnalytics {
             for id in [try ids.id(for: orderPrefix + order, db: db, tenant: tenant), try ids.id(for: productPrefix + entry.product, db: db, tenant: tenant)] {
                 withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
             }
-            for value in [entry.made.runTime, entry.made.idealTime, entry.made.totalCount, entry.made.goodCount] {
-                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-            }
+            append(entry.made, to: &bytes)
         }
         return Data(bytes)
     }
 
     static func forEachOrder(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int32, ProductComponents) -> Void) {
         var offset = 0
-        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
         while offset + 40 <= blob.count {
             body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
-                 Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)),
-                 ProductComponents(runTime: int64(8), idealTime: int64(16), totalCount: int64(24), goodCount: int64(32)))
+                 Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)), made(in: blob, at: offset + 8))
             offset += 40
         }
     }
 
+    /// Run time, ideal time, total and good units as four little-endian Int64s.
+    private static func append(_ made: ProductComponents, to bytes: inout [UInt8]) {
+        for value in [made.runTime, made.idealTime, made.totalCount, made.goodCount] {
+            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+    }
+
+    private static func made(in blob: UnsafeRawBufferPointer, at offset: Int) -> ProductComponents {
+        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
+        return ProductComponents(runTime: int64(0), idealTime: int64(8), totalCount: int64(16), goodCount: int64(24))
+    }
+
     static func forEachProduct(in blob: UnsafeRawBufferPointer, _ body: (Int32, ProductComponents) -> Void) {
         var offset = 0
-        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
         while offset + 36 <= blob.count {
-            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
-                 ProductComponents(runTime: int64(4), idealTime: int64(12), totalCount: int64(20), goodCount: int64(28)))
+            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)), made(in: blob, at: offset + 4))
             offset += 36
         }
     }
