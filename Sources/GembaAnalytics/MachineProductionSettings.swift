@@ -31,6 +31,10 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     /// Counters of scrap per defect: tag → defect code (`{"scrap_porosity": "porosity"}`). They split
     /// the scrap the good or scrap counter reports; with neither, they are the machine's scrap.
     public var defectCounters: [String: String] = [:]
+    /// The tag naming the defect of the scrap counted while it holds (a PLC's "last reject reason"):
+    /// scrap the good or scrap counter shows at a reading is put down to its value then; not read
+    /// when the machine has counters per defect. nil: none.
+    public var scrapReasonTag: String? = "scrap_reason"
     /// Counter of units made good by rework (of the good ones), for first-pass yield; nil: none.
     public var reworkCounter: String? = "rework_count"
     /// The tag whose value is the running order's number: a new value opens an order by itself
@@ -92,6 +96,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         if let reworkCounter { tags.insert(reworkCounter) }
         for tag in [orderTag, productTag, orderTargetTag].compactMap({ $0 }) { tags.insert(tag) }
         tags.formUnion(defectCounters.keys)
+        if let scrapReasonTag { tags.insert(scrapReasonTag) }
         return tags
     }
 
@@ -110,6 +115,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         let named: [(String, String?)] = [("stateTag", stateTag), ("totalCounter", totalCounter), ("faultCodeTag", faultCodeTag),
                                           ("goodCounter", goodCounter), ("scrapCounter", scrapCounter), ("reworkCounter", reworkCounter),
                                           ("orderTag", orderTag), ("productTag", productTag), ("orderTargetTag", orderTargetTag),
+                                          ("scrapReasonTag", scrapReasonTag),
                                           ("rule.speedTag", rule?.speedTag)]
         for (field, tag) in named + defectCounters.keys.sorted().map({ ("defectCounters", $0) }) {
             guard let tag else { continue }
@@ -140,7 +146,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stateTag, stateCodes, rule, stateRules, stateOtherwise, totalCounter, goodCounter, scrapCounter, defectCounters, reworkCounter, orderTag, productTag,
+        case stateTag, stateCodes, rule, stateRules, stateOtherwise, totalCounter, goodCounter, scrapCounter, defectCounters, scrapReasonTag, reworkCounter, orderTag, productTag,
              orderTargetTag, counterMode, counterWrap,
              faultCodeTag, idealCycleTime, productIdealCycleTimes, microstopThreshold, noDataTimeout
     }
@@ -164,6 +170,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         func tag(_ key: CodingKeys, _ fallback: String?) throws -> String? {
             container.contains(key) ? try container.decodeIfPresent(String.self, forKey: key) : fallback
         }
+        scrapReasonTag = try tag(.scrapReasonTag, defaults.scrapReasonTag)
         orderTag = try tag(.orderTag, defaults.orderTag)
         productTag = try tag(.productTag, defaults.productTag)
         orderTargetTag = try tag(.orderTargetTag, defaults.orderTargetTag)
@@ -188,6 +195,7 @@ public struct MachineProductionSettings: Sendable, Hashable, Codable {
         try container.encode(goodCounter, forKey: .goodCounter)
         try container.encodeIfPresent(scrapCounter, forKey: .scrapCounter)
         try container.encode(defectCounters, forKey: .defectCounters)
+        try container.encode(scrapReasonTag, forKey: .scrapReasonTag)
         try container.encode(reworkCounter, forKey: .reworkCounter)
         try container.encode(orderTag, forKey: .orderTag)
         try container.encode(productTag, forKey: .productTag)

@@ -31,9 +31,10 @@ struct MachineRecord: Sendable {
         let counted = span.lowerBound..<(span.upperBound + 1)
         let totalsRead = extended.lowerBound..<max(extended.upperBound, counted.upperBound)
         let defectTags = settings.defectCounters.keys.sorted()
+        let reasonTag = defectTags.isEmpty ? settings.scrapReasonTag : nil
         let raw = try await read([(settings.rule?.speedTag ?? settings.stateTag, extended), (settings.totalCounter, totalsRead),
                                   (settings.goodCounter ?? settings.scrapCounter, counted), (settings.faultCodeTag, extended),
-                                  (settings.reworkCounter, counted)] + defectTags.map { ($0, counted) },
+                                  (settings.reworkCounter, counted), (reasonTag, counted)] + defectTags.map { ($0, counted) },
                                  ids: ids, telemetry: telemetry)
         let totals = integers(raw[1])
         let stateSamples: [(time: Int64, reason: String?)]
@@ -58,15 +59,14 @@ struct MachineRecord: Sendable {
         let orders = annotations.orders
         let tagOrders = try await Self.tagOrders(machine: machine, span: counted, settings: settings, ids: ids, telemetry: telemetry)
         let entries = annotations.qualityEntries
-        let quality = QualityReadings(rework: integers(raw[4]), defects: zip(defectTags, raw[5...]).map { (settings.defectCounters[$0]!, integers($1)) },
-                                      entries: entries)
-        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings,
-                           order: { TagOrders.order(at: $0, entered: orders, fromTags: tagOrders) })
+        let quality = QualityReadings(rework: integers(raw[4]), defects: zip(defectTags, raw[6...]).map { (settings.defectCounters[$0]!, integers($1)) },
+                                      scrapReasons: codes(raw[5]), entries: entries)
+        // Most machines run no orders: then no lookup (and no copy of an order) per reading.
+        let order: (Int64) -> ProductionOrder? = orders.isEmpty && tagOrders.isEmpty ? { _ in nil }
+            : { TagOrders.order(at: $0, entered: orders, fromTags: tagOrders) }
+        let counts = units(span: span, totals: totals, goodOrScrap: integers(raw[2]), quality: quality, settings: settings, order: order)
         let running = TagOrders.running(in: span, entered: orders, fromTags: tagOrders)
-        let faults = raw[3].map { sample in
-            let code = sample.value.text
-            return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
-        }
+        let faults = codes(raw[3])
         return MachineRecord(monitoredSince: monitoredSince, intervals: intervals, running: running, counts: counts, faults: faults,
                              assignments: assignments)
     }
@@ -127,12 +127,28 @@ struct MachineRecord: Sendable {
         samples.compactMap { sample in sample.value.integer.map { (sample.time.millisecondsSinceEpoch, $0) } }
     }
 
+    /// A code tag's values (fault codes, scrap reasons) as text; `none`, `""`, `0` and bad samples mean no code.
+    private static func codes(_ samples: [Sample]) -> [(time: Int64, code: String?)] {
+        samples.map { sample in
+            let code = sample.value.text
+            return (sample.time.millisecondsSinceEpoch, ["", "none", "0"].contains(code) || sample.quality == .bad ? nil : code)
+        }
+    }
+
     /// What tells the machine's quality apart from its good and total counters.
     struct QualityReadings {
         var rework: [(time: Int64, value: Int64)]
         /// Per defect code, its counter's readings.
         var defects: [(code: String, readings: [(time: Int64, value: Int64)])]
+        /// The scrap reason tag's values, in time order.
+        var scrapReasons: [(time: Int64, code: String?)]
         var entries: [QualityEntry]
+
+        /// The scrap reason in effect at `time` (set at or before it).
+        func scrapReason(at time: Int64) -> String? {
+            let index = scrapReasons.firstIndex(orderedBy: \.time, after: time)
+            return index == 0 ? nil : scrapReasons[index - 1].code
+        }
     }
 
     /// Units per reading in `span`: counter increases (or per-cycle values), good from the good
@@ -156,14 +172,21 @@ struct MachineRecord: Sendable {
                                    order: running?.id)
         }
         if settings.goodCounter != nil {
+            // With a scrap reason tag, the reason's scrap is its total units less its good units.
+            for index in counts.indices {
+                if let reason = quality.scrapReason(at: counts[index].time) { (counts[index].defects, counts[index].defect) = (counts[index].total, reason) }
+            }
             for reading in increments(goodOrScrap) {
                 let running = order(reading.time - 1)
+                let reason = quality.scrapReason(at: reading.time)
                 counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil,
-                                              product: running?.product, order: running?.id))
+                                              defects: reason == nil ? 0 : -reading.units, defect: reason, product: running?.product, order: running?.id))
             }
         } else if settings.scrapCounter != nil {
             for reading in increments(goodOrScrap) {
-                counts.append(ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil))
+                let reason = quality.scrapReason(at: reading.time)
+                counts.append(ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil,
+                                              defects: reason == nil ? 0 : reading.units, defect: reason))
             }
             for index in counts.indices where counts[index].total > 0 { counts[index].good = counts[index].good.clampedAdding(counts[index].total) }
         }

@@ -43,7 +43,8 @@ public struct ProductionCount: Sendable, Hashable, Codable {
     public var idealCycleTime: Int64?
     /// Of the good units, those made good by rework.
     public var rework: Int64
-    /// Scrap units put down to `defect` (a counter per defect, an operator's entry).
+    /// Scrap units put down to `defect` (a counter per defect, an operator's entry, the scrap reason
+    /// in effect); negative for good units made under a scrap reason (its scrap is total − good).
     public var defects: Int64
     public var defect: String?
     /// The product and the order the units were made under; nil without an order.
@@ -148,6 +149,8 @@ public enum ProductionTimeline {
                 components.unratedCount = components.unratedCount.clampedAdding(count.total)
             }
         }
+        // A scrap reason's total and good readings may fall on either side of the window's edge.
+        components.scrapByReason = components.scrapByReason.filter { $0.value > 0 }
         let explained = components.scrapByReason.values.reduce(Int64(0)) { $0.clampedAdding($1) }
         let unexplained = components.scrapCount.clampedSubtracting(explained)
         if unexplained > 0 { components.scrapByReason[QualityEntry.unspecifiedReason, default: 0] += unexplained }

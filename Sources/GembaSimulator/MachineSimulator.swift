@@ -33,6 +33,8 @@ public struct MachineSimulator: Sendable {
     public private(set) var total: Int64 = 0
     public private(set) var good: Int64 = 0
     public private(set) var scrap: Int64 = 0
+    /// The defect of the last scrapped part (a PLC's "last reject reason"); nil before the first.
+    public private(set) var scrapReason: String?
     /// 0 (new) … 1 (worn out); raises breakdown rate, vibration, temperature and scrap.
     public private(set) var wear: Double
     public private(set) var anomalies: Set<Anomaly> = []
@@ -43,6 +45,10 @@ public struct MachineSimulator: Sendable {
     private var temperature = 24.0
     private var drift = 0.0
     private var speedFactor = 1.0
+
+    /// Defects of scrapped parts, in the proportions they occur (drawn in turn, not at random, so
+    /// the random sequence, and every figure seeded from it, stays as it was).
+    public static let defectCycle = ["porosity", "burr", "porosity", "dimension", "burr", "porosity", "surface", "dimension", "porosity", "burr"]
 
     public static let faultCodes = ["E101-spindle-overload", "E202-hydraulic-pressure", "E305-servo-fault", "E410-tool-breakage"]
 
@@ -90,7 +96,12 @@ public struct MachineSimulator: Sendable {
         while cycleProgress >= idealCycleTime {
             cycleProgress -= idealCycleTime
             total += 1
-            if random.unit() < 0.015 + 0.06 * wear { scrap += 1 } else { good += 1 }
+            if random.unit() < 0.015 + 0.06 * wear {
+                scrapReason = Self.defectCycle[Int(scrap % Int64(Self.defectCycle.count))]
+                scrap += 1
+            } else {
+                good += 1
+            }
         }
     }
 
@@ -131,6 +142,7 @@ public struct MachineSimulator: Sendable {
             ("total_count", .int(total)),
             ("good_count", .int(good)),
             ("scrap_count", .int(scrap)),
+            ("scrap_reason", .string(scrapReason ?? "none")),
         ]
     }
 }

@@ -1,5 +1,6 @@
 public import GembaCore
 internal import GRDB
+internal import GRDBSQLite
 internal import Foundation
 
 /// The KPI components as `kpi_summary` columns, in one order for the schema, writes and sums.
@@ -450,15 +451,33 @@ extension SQLiteStore: AnalyticsStore {
         let ids = try await pool.write { db in
             // Loaded inside the write: another save may have added reasons since the cache was filled.
             var ids = try ReasonIDs.load(db, tenant: tenant)
+            // A day builds some 25 rows per machine: one prepared statement, bound directly (no boxed arguments).
+            let statement = try db.cachedStatement(sql: insert).sqliteStatement
+            defer { sqlite3_reset(statement) }
             for summary in summaries {
-                let reasons = try SQLiteAnalytics.packReasons(summary.components, ids: &ids, db: db, tenant: tenant)
-                let values: [any DatabaseValueConvertible] = [tenant.rawValue, summary.machine.description, summary.level.rawValue,
-                                                              summary.start, summary.end, summary.day, summary.shift]
-                let scrap = try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant)
-                let products = try SQLiteAnalytics.packProducts(summary.components, ids: &ids, db: db, tenant: tenant)
-                let orders = try SQLiteAnalytics.packOrders(summary.components, ids: &ids, db: db, tenant: tenant)
-                try db.execute(sql: insert, arguments: StatementArguments(values + SQLiteAnalytics.values(summary.components)
-                    + [reasons, scrap, products, orders]))
+                let blobs = [try SQLiteAnalytics.packReasons(summary.components, ids: &ids, db: db, tenant: tenant),
+                             try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant),
+                             try SQLiteAnalytics.packProducts(summary.components, ids: &ids, db: db, tenant: tenant),
+                             try SQLiteAnalytics.packOrders(summary.components, ids: &ids, db: db, tenant: tenant)]
+                sqlite3_reset(statement)
+                sqlite3_bind_text(statement, 1, tenant.rawValue, -1, sqliteTransient)
+                sqlite3_bind_text(statement, 2, summary.machine.description, -1, sqliteTransient)
+                sqlite3_bind_int64(statement, 3, Int64(summary.level.rawValue))
+                sqlite3_bind_int64(statement, 4, summary.start)
+                sqlite3_bind_int64(statement, 5, summary.end)
+                sqlite3_bind_text(statement, 6, summary.day, -1, sqliteTransient)
+                sqlite3_bind_text(statement, 7, summary.shift, -1, sqliteTransient)
+                var index: Int32 = 8
+                for value in SQLiteAnalytics.values(summary.components) {
+                    sqlite3_bind_int64(statement, index, value)
+                    index += 1
+                }
+                for blob in blobs {
+                    _ = blob.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sqliteTransient) }
+                    index += 1
+                }
+                let code = sqlite3_step(statement)
+                guard code == SQLITE_DONE else { throw SQLiteRows.error(db, code) }
             }
             return ids
         }

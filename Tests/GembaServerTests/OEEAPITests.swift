@@ -432,6 +432,51 @@ import Testing
         }
     }
 
+    /// A scrap reason tag (a PLC's last reject reason) puts the scrap counted while it holds down to its
+    /// value, whether good units come from a good counter or from total − a scrap counter.
+    @Test func aScrapReasonTagPutsTheScrapCountedWhileItHoldsDownToItsValue() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            try await Self.put(client, "/api/v1/calendars/q", Self.calendarJSON)
+            try await Self.put(client, "/api/v1/production-settings?machine=q/line1/m2", #"{"goodCounter": null, "scrapCounter": "scrap_count"}"#)
+            // Two units a minute for an hour; scrap of one a minute: porosity at 11–20, no reason at 31–32, burr at 41–45 (the
+            // burr reason then stays while every unit is good).
+            let scrapped: (Int) -> Int = { minute in (1...minute).filter { (11...20).contains($0) || (31...32).contains($0) || (41...45).contains($0) }.count }
+            let reasons = [11: "porosity", 21: "none", 41: "burr"]
+            let records = ["q/line1/m1", "q/line1/m2"].flatMap { machine in
+                (0...60).map { minute -> String in
+                    let scrap = minute == 0 ? 0 : scrapped(minute)
+                    var values = "\"state\": \"producing\", \"total_count\": \(1000 + 2 * minute)"
+                    values += machine.hasSuffix("m1") ? ", \"good_count\": \(1000 + 2 * minute - scrap)" : ", \"scrap_count\": \(scrap)"
+                    if let reason = reasons[minute] { values += ", \"scrap_reason\": \"\(reason)\"" }
+                    return "{\"machine\": \"\(machine)\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": {\(values)}}"
+                }
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [\(records.joined(separator: ","))]}")) {
+                #expect($0.status == .ok)
+            }
+            func pareto(_ result: JSONValue) -> [String] {
+                (result["quality_pareto"]?.array ?? []).map { "\($0["reason"]?.stringValue ?? "?")=\($0["count"]?.int ?? -1)" }
+            }
+            for machine in ["q/line1/m1", "q/line1/m2"] {
+                let hour = try await Self.oee(client, asset: machine, from: Self.shiftStart, to: Self.shiftStart + 60 * Self.minute)["total"] ?? .null
+                #expect(Self.component(hour, "total_count") == 120 && Self.component(hour, "scrap_count") == 17, "\(machine)")
+                #expect(pareto(hour) == ["porosity=10", "burr=5", "unspecified=2"], "\(machine)")
+                // Split at 00:15 and 00:43, inside the porosity and burr stretches: the pieces add up to the hour.
+                let cuts = [0, 15, 43, 60].map { Self.shiftStart + Int64($0) * Self.minute }
+                var pieces: [String] = []
+                for (from, to) in zip(cuts, cuts.dropFirst()) {
+                    pieces += pareto(try await Self.oee(client, asset: machine, from: from, to: to)["total"] ?? .null)
+                }
+                #expect(pieces == ["porosity=5", "porosity=5", "burr=3", "unspecified=2", "burr=2"], "\(machine)")
+                // The day, from stored summaries: the same Pareto.
+                let day = try await Self.oee(client, asset: machine, from: Self.shiftStart - 360 * Self.minute,
+                                             to: Self.shiftStart + 1080 * Self.minute, period: "day")["total"] ?? .null
+                #expect(pareto(day) == ["porosity=10", "burr=5", "unspecified=2"], "\(machine)")
+            }
+        }
+    }
+
     /// The order number tag opens and closes orders by itself, so performance uses each product's ideal
     /// cycle time without anyone typing; an entered order wins where both run.
     @Test func ordersFromTagsSetTheIdealCycleTimeAndAnEnteredOrderWins() async throws {

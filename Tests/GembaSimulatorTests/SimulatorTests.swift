@@ -66,6 +66,15 @@ import Testing
         #expect(vibration(&drifting) > vibration(&normal) + 1)
     }
 
+    @Test func aScrappedPartNamesItsDefect() {
+        var machine = MachineSimulator(path: try! AssetPath("acme/line1/m1"), seed: 3)
+        #expect(machine.scrapReason == nil)
+        for _ in 0..<(8 * 3600) { machine.step(dt: 1) }
+        #expect(machine.scrap > 0)
+        #expect(machine.scrapReason.map(MachineSimulator.defectCycle.contains) == true)
+        #expect(machine.readings().contains { $0.0 == "scrap_reason" && $0.1 == .string(machine.scrapReason!) })
+    }
+
     @Test func payloadIsAValidRecord() {
         var factory = FactorySimulator.demo()
         factory.step(dt: 1)
