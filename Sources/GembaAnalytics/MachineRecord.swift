@@ -155,7 +155,7 @@ struct MachineRecord: Sendable {
     /// counter or total − scrap, each with the ideal cycle time of the order running then; then
     /// rework and scrap by defect from their counters and from operators' entries (scrap entered
     /// is taken from the good units; counted scrap per defect is, only when no counter tells good
-    /// or scrap).
+    /// or scrap). Readings of several counters at one instant (one PLC message) fold into one count.
     private static func units(span: Range<Int64>, totals: [(time: Int64, value: Int64)], goodOrScrap: [(time: Int64, value: Int64)],
                               quality: QualityReadings, settings: MachineProductionSettings,
                               order: (Int64) -> ProductionOrder?) -> [ProductionCount] {
@@ -164,39 +164,43 @@ struct MachineRecord: Sendable {
                 : readings.map { ($0.time, $0.value) }
             return units.filter { span.holdsReading(at: $0.time) }
         }
+        let totalIsGood = settings.goodCounter == nil && settings.scrapCounter == nil
         // Units shown at `time` were made just before it: an order ending at that instant made them.
-        var counts = increments(totals).map { reading in
+        var counts = TimeOrderedCounts(increments(totals).map { reading in
             let running = order(reading.time - 1)
-            return ProductionCount(time: reading.time, total: reading.units, good: settings.goodCounter == nil && settings.scrapCounter == nil
-                                   ? reading.units : 0, idealCycleTime: settings.idealCycleTime(for: running), product: running?.product,
-                                   order: running?.id)
-        }
+            var count = ProductionCount(time: reading.time, total: reading.units, good: totalIsGood ? reading.units : 0,
+                                        idealCycleTime: settings.idealCycleTime(for: running), product: running?.product, order: running?.id)
+            // With a good counter and a scrap reason tag, the reason's scrap is its total units less its good units.
+            if settings.goodCounter != nil, let reason = quality.scrapReason(at: reading.time) { (count.defects, count.defect) = (reading.units, reason) }
+            return count
+        }, capacity: totals.count + goodOrScrap.count)
         if settings.goodCounter != nil {
-            // With a scrap reason tag, the reason's scrap is its total units less its good units.
-            for index in counts.indices {
-                if let reason = quality.scrapReason(at: counts[index].time) { (counts[index].defects, counts[index].defect) = (counts[index].total, reason) }
-            }
-            for reading in increments(goodOrScrap) {
+            counts.fold(increments(goodOrScrap)) { units, count in
+                count.good = count.good.clampedAdding(units)
+                if count.defect != nil { count.defects = count.defects.clampedSubtracting(units) }
+            } otherwise: { reading in
                 let running = order(reading.time - 1)
                 let reason = quality.scrapReason(at: reading.time)
-                counts.append(ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil,
-                                              defects: reason == nil ? 0 : -reading.units, defect: reason, product: running?.product, order: running?.id))
+                return ProductionCount(time: reading.time, total: 0, good: reading.units, idealCycleTime: nil, defects: reason == nil ? 0 : -reading.units,
+                                       defect: reason, product: running?.product, order: running?.id)
             }
         } else if settings.scrapCounter != nil {
-            for reading in increments(goodOrScrap) {
+            counts.fold(increments(goodOrScrap)) { units, count in
+                count.good = count.good.clampedSubtracting(units)
+                if let reason = quality.scrapReason(at: count.time) { (count.defects, count.defect) = (units, reason) }
+            } otherwise: { reading in
                 let reason = quality.scrapReason(at: reading.time)
-                counts.append(ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil,
-                                              defects: reason == nil ? 0 : reading.units, defect: reason))
+                return ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil,
+                                       defects: reason == nil ? 0 : reading.units, defect: reason)
             }
-            for index in counts.indices where counts[index].total > 0 { counts[index].good = counts[index].good.clampedAdding(counts[index].total) }
+            counts.forEach { if $0.total > 0 { $0.good = $0.good.clampedAdding($0.total) } }
         }
-        let defectsAreScrap = settings.goodCounter == nil && settings.scrapCounter == nil
-        for reading in increments(quality.rework) {
-            counts.append(ProductionCount(time: reading.time, total: 0, good: 0, idealCycleTime: nil, rework: reading.units))
+        counts.fold(increments(quality.rework)) { units, count in count.rework = count.rework.clampedAdding(units) } otherwise: { reading in
+            ProductionCount(time: reading.time, total: 0, good: 0, idealCycleTime: nil, rework: reading.units)
         }
         for (code, readings) in quality.defects {
             for reading in increments(readings) {
-                counts.append(ProductionCount(time: reading.time, total: 0, good: defectsAreScrap ? -reading.units : 0, idealCycleTime: nil,
+                counts.append(ProductionCount(time: reading.time, total: 0, good: totalIsGood ? -reading.units : 0, idealCycleTime: nil,
                                               defects: reading.units, defect: code))
             }
         }
@@ -209,7 +213,49 @@ struct MachineRecord: Sendable {
                 counts.append(ProductionCount(time: entry.time, total: 0, good: 0, idealCycleTime: nil, rework: entry.quantity))
             }
         }
-        return counts.sorted { $0.time < $1.time }
+        return counts.sorted()
+    }
+
+    /// Counts in time order as they are built: a reading at the instant of an existing count
+    /// folds into it (no second count to store and sort), and only counts appended out of order
+    /// cost a sort at the end.
+    private struct TimeOrderedCounts {
+        private var counts: [ProductionCount]
+        private var ordered = true
+
+        init(_ counts: [ProductionCount], capacity: Int) {
+            self.counts = counts
+            self.counts.reserveCapacity(capacity)
+        }
+
+        /// Each reading (in time order) folded into the count at its instant by `change`, or appended as `otherwise` makes it.
+        mutating func fold(_ readings: [(time: Int64, units: Int64)], _ change: (Int64, inout ProductionCount) -> Void,
+                           otherwise make: ((time: Int64, units: Int64)) -> ProductionCount) {
+            let existing = counts.count
+            var cursor = 0
+            for reading in readings {
+                while cursor < existing && counts[cursor].time < reading.time { cursor += 1 }
+                if cursor < existing && counts[cursor].time == reading.time {
+                    change(reading.units, &counts[cursor])
+                } else {
+                    append(make(reading))
+                }
+            }
+        }
+
+        mutating func append(_ count: ProductionCount) {
+            if let last = counts.last, last.time > count.time { ordered = false }
+            counts.append(count)
+        }
+
+        mutating func forEach(_ change: (inout ProductionCount) -> Void) {
+            for index in counts.indices { change(&counts[index]) }
+        }
+
+        consuming func sorted() -> [ProductionCount] {
+            if !ordered { counts.sort { $0.time < $1.time } }
+            return counts
+        }
     }
 }
 

@@ -379,8 +379,7 @@ extension SQLiteStore: AnalyticsStore {
         let batches = Dictionary(grouping: selections, by: \.batchKey)
         let known = reasonIDs.withLock { $0[tenant] }
         return try await pool.read { db in
-            var sums: [String: (components: KPIComponents, reasons: [Int32: (time: Int64, downtime: Int64)], scrap: [Int32: Int64],
-                                products: [Int32: ProductComponents], orders: [Int32: (product: Int32, made: ProductComponents)])] = [:]
+            var sums: [String: SummarySum] = [:]
             for (key, batch) in batches {
                 for chunk in SQLiteAnalytics.chunks(batch.map(\.machine.description)) {
                     let sql = """
@@ -390,53 +389,16 @@ extension SQLiteStore: AnalyticsStore {
                     let values = [.string(tenant.rawValue)] + chunk.map { SampleValue.string($0) }
                         + [.int(Int64(key.level)), .int(key.lower), .int(key.upper), .int(key.upper)]
                     try SQLiteRows.each(db, sql: sql, values: values) { row in
-                        let label = grouping == .total ? "" : row.text(0)
-                        var entry = sums[label] ?? (KPIComponents(), [:], [:], [:], [:])
-                        SQLiteAnalytics.add(row, from: 1, to: &entry.components)
-                        SQLiteAnalytics.forEachReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 1))) { id, time, downtime in
-                            let current = entry.reasons[id] ?? (0, 0)
-                            entry.reasons[id] = (current.time + time, current.downtime + downtime)
-                        }
-                        SQLiteAnalytics.forEachScrapReason(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 2))) { id, units in
-                            entry.scrap[id, default: 0] += units
-                        }
-                        SQLiteAnalytics.forEachProduct(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 3))) { id, made in
-                            entry.products[id] = (entry.products[id] ?? ProductComponents()) + made
-                        }
-                        SQLiteAnalytics.forEachOrder(in: row.blob(Int32(SQLiteAnalytics.componentColumns.count + 4))) { id, product, made in
-                            entry.orders[id] = (product, (entry.orders[id]?.made ?? ProductComponents()) + made)
-                        }
-                        sums[label] = entry
+                        // Added in place: a copied entry would copy its dictionaries on every row.
+                        sums[grouping == .total ? "" : row.text(0), default: SummarySum()].add(row)
                     }
                 }
             }
             var paths = known?.paths ?? [:]
-            if sums.values.contains(where: { $0.reasons.keys.contains { paths[$0] == nil } || $0.scrap.keys.contains { paths[$0] == nil }
-                || $0.products.keys.contains { paths[$0] == nil } || $0.orders.keys.contains { paths[$0] == nil } }) {
+            if sums.values.contains(where: { $0.ids.contains { paths[$0] == nil } }) {
                 paths = try ReasonIDs.load(db, tenant: tenant).paths
             }
-            return sums.mapValues { entry in
-                var components = entry.components
-                for (id, times) in entry.reasons {
-                    let reason = paths[id] ?? "unknown/no_data"
-                    components.timeByReason[reason, default: 0] += times.time
-                    if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
-                }
-                for (id, units) in entry.scrap { components.scrapByReason[paths[id] ?? QualityEntry.unspecifiedReason, default: 0] += units }
-                for (id, made) in entry.products {
-                    guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.productPrefix) else { continue }
-                    let product = String(name.dropFirst(SQLiteAnalytics.productPrefix.count))
-                    components.byProduct[product] = (components.byProduct[product] ?? ProductComponents()) + made
-                }
-                for (id, entry) in entry.orders {
-                    guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.orderPrefix) else { continue }
-                    let order = String(name.dropFirst(SQLiteAnalytics.orderPrefix.count))
-                    let product = paths[entry.product].map { String($0.dropFirst(SQLiteAnalytics.productPrefix.count)) } ?? ""
-                    components.byOrder[order] = OrderComponents(product: components.byOrder[order]?.product ?? product,
-                                                                made: (components.byOrder[order]?.made ?? ProductComponents()) + entry.made)
-                }
-                return components
-            }
+            return sums.mapValues { $0.components(named: paths) }
         }
     }
 
@@ -499,5 +461,57 @@ extension SQLiteStore: AnalyticsStore {
                     return (tenant, machine, row["until"])
                 }
         }
+    }
+}
+
+/// Stored summaries summed as they are read: the component columns, and the packed blobs by the
+/// ids they hold (turned into names once, at the end).
+struct SummarySum {
+    private var sum = KPIComponents()
+    private var reasons: [Int32: (time: Int64, downtime: Int64)] = [:]
+    private var scrap: [Int32: Int64] = [:]
+    private var products: [Int32: ProductComponents] = [:]
+    private var orders: [Int32: (product: Int32, made: ProductComponents)] = [:]
+
+    /// The `kpi_reason` ids the sum refers to.
+    var ids: some Sequence<Int32> { [Array(reasons.keys), Array(scrap.keys), Array(products.keys), Array(orders.keys)].joined() }
+
+    /// Adds a row of the group column, the component columns, then the four blobs.
+    mutating func add(_ row: SQLiteRow) {
+        let blobs = Int32(SQLiteAnalytics.componentColumns.count)
+        SQLiteAnalytics.add(row, from: 1, to: &sum)
+        SQLiteAnalytics.forEachReason(in: row.blob(blobs + 1)) { id, time, downtime in
+            let current = reasons[id] ?? (0, 0)
+            reasons[id] = (current.time + time, current.downtime + downtime)
+        }
+        SQLiteAnalytics.forEachScrapReason(in: row.blob(blobs + 2)) { id, units in scrap[id, default: 0] += units }
+        SQLiteAnalytics.forEachProduct(in: row.blob(blobs + 3)) { id, made in products[id] = (products[id] ?? ProductComponents()) + made }
+        SQLiteAnalytics.forEachOrder(in: row.blob(blobs + 4)) { id, product, made in
+            orders[id] = (product, (orders[id]?.made ?? ProductComponents()) + made)
+        }
+    }
+
+    /// The sum with reasons, defects, products and orders by name.
+    func components(named paths: [Int32: String]) -> KPIComponents {
+        var components = sum
+        for (id, times) in reasons {
+            let reason = paths[id] ?? "unknown/no_data"
+            components.timeByReason[reason, default: 0] += times.time
+            if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
+        }
+        for (id, units) in scrap { components.scrapByReason[paths[id] ?? QualityEntry.unspecifiedReason, default: 0] += units }
+        for (id, made) in products {
+            guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.productPrefix) else { continue }
+            let product = String(name.dropFirst(SQLiteAnalytics.productPrefix.count))
+            components.byProduct[product] = (components.byProduct[product] ?? ProductComponents()) + made
+        }
+        for (id, entry) in orders {
+            guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.orderPrefix) else { continue }
+            let order = String(name.dropFirst(SQLiteAnalytics.orderPrefix.count))
+            let product = paths[entry.product].map { String($0.dropFirst(SQLiteAnalytics.productPrefix.count)) } ?? ""
+            components.byOrder[order] = OrderComponents(product: components.byOrder[order]?.product ?? product,
+                                                        made: (components.byOrder[order]?.made ?? ProductComponents()) + entry.made)
+        }
+        return components
     }
 }
