@@ -91,9 +91,11 @@ struct MachineRecord: Sendable {
     private static func derivedStates(_ derivation: StateDerivation, span: Range<Int64>, settings: MachineProductionSettings,
                                       ids: [String: Int64], telemetry: any TelemetryStore) async throws -> [(time: Int64, reason: String?)] {
         let tags = derivation.tags.sorted()
-        let raw = try await read(tags.map { ($0, span) }, ids: ids, telemetry: telemetry)
+        // Read from the longest duration earlier, so a condition holding since before the span holds at its start.
+        let lookback = (span.lowerBound - derivation.longestDuration)..<span.upperBound
+        let raw = try await read(tags.map { ($0, lookback) }, ids: ids, telemetry: telemetry)
         let samples = zip(tags, raw).flatMap { tag, samples in samples.map { (tag: tag, sample: $0) } }
-        return derivation.states(from: samples).map { ($0.time, settings.reason(forStateValue: $0.state)) }
+        return derivation.states(from: samples, staleAfter: settings.noDataTimeout).map { ($0.time, $0.state.map(settings.reason(forStateValue:))) }
     }
 
     /// The orders the machine's order tag opened and closed, running at some moment of `span`.

@@ -594,6 +594,35 @@ import Testing
         }
     }
 
+    /// A state rule with a duration holds from the moment its condition has held that long, also in a
+    /// window that begins while it already holds.
+    @Test func aStateRuleWithADurationHoldsOnceItsConditionHasHeldThatLong() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let machine = "s/line1/press-1"
+            try await Self.put(client, "/api/v1/production-settings?machine=\(machine)", """
+                {"stateRules": [{"state": "setup", "when": "door_open == true for 5m"}], "stateOtherwise": "producing"}
+                """)
+            // The door is open from 00:10 to 00:20; the PLC reports every minute.
+            let records = (0...60).map { minute in
+                "{\"machine\": \"\(machine)\", \"ts\": \(Self.shiftStart + Int64(minute) * Self.minute), \"values\": {\"door_open\": \((10..<20).contains(minute))}}"
+            }
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: "{\"records\": [\(records.joined(separator: ","))]}")) {
+                #expect($0.status == .ok)
+            }
+            func minutes(from: Int, to: Int) async throws -> [String: Int64] {
+                let total = try await Self.oee(client, asset: machine, from: Self.shiftStart + Int64(from) * Self.minute,
+                                               to: Self.shiftStart + Int64(to) * Self.minute)["total"] ?? .null
+                guard case .object(let members)? = total["reasons_ms"] else { return [:] }
+                return Dictionary(members.map { ($0.0, ($0.1.int ?? 0) / Self.minute) }, uniquingKeysWith: { a, _ in a })
+            }
+            // Setup from 00:15 (five minutes open) to 00:20.
+            #expect(try await minutes(from: 0, to: 60) == ["planned_stop/setup": 5, "producing/running": 55])
+            // A window from 00:18, when the rule already holds: setup from its start (the samples are read from 5 min before).
+            #expect(try await minutes(from: 18, to: 30) == ["planned_stop/setup": 2, "producing/running": 10])
+        }
+    }
+
     /// Late data recomputes only the machine-day it touches; an operator's reasons and splits change the KPIs and are audited.
     @Test func lateDataAndOperatorReasons() async throws {
         let harness = try await ServerHarness()
