@@ -74,6 +74,11 @@ let package = Package(
         ),
         .target(name: "GembaSimulator", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
+            name: "Modbus",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "GembaAnalytics",
             dependencies: ["GembaCore", "GembaStorage", "GembaRules", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
@@ -155,7 +160,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -180,6 +185,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "ModbusTests", dependencies: ["Modbus"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
