@@ -33,6 +33,8 @@ install_peers() {
     has_python_modules schemathesis openapi_python_client || pip_install 'schemathesis>=4.3,<5' 'openapi-python-client>=0.29,<0.30'
     # The webhook receiver verifies signatures with the Standard Webhooks reference verifier; aiosmtpd is the SMTP server.
     has_python_modules standardwebhooks aiosmtpd || pip_install 'standardwebhooks>=1.0,<2' 'aiosmtpd>=1.4,<2'
+    # The Modbus client's independent server (and the client that writes what it holds).
+    has_python_modules pymodbus || pip_install 'pymodbus>=3.10,<4'
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
         venv="$VENVS/venv-${peer%%==*}"

@@ -194,3 +194,17 @@ extension [UInt8] {
         append(UInt8(value & 0xFF))
     }
 }
+
+extension ModbusTable {
+    /// Parses a Modicon reference, 1-based with the table as its first digit: `40001` or `400001` is
+    /// holding register 0, `30010` input register 9, `10001` discrete input 0, `00001` coil 0.
+    public static func reference(_ text: String) throws(ModbusError) -> (table: ModbusTable, address: UInt16) {
+        guard [5, 6].contains(text.count), text.allSatisfy(\.isASCII), let number = Int(text.dropFirst()), number >= 1 else {
+            throw .invalidRequest("\"\(text)\" is not a Modicon reference (5 or 6 digits: 0xxxx coils, 1xxxx discrete inputs, 3xxxx input registers, 4xxxx holding registers)")
+        }
+        let tables: [Character: ModbusTable] = ["0": .coil, "1": .discreteInput, "3": .inputRegister, "4": .holdingRegister]
+        guard let table = tables[text.first!] else { throw .invalidRequest("\"\(text)\" names no table (first digit 0, 1, 3 or 4)") }
+        guard number <= 65_536 else { throw .invalidRequest("\"\(text)\": the reference runs past address 65535") }
+        return (table, UInt16(number - 1))
+    }
+}

@@ -16,16 +16,19 @@ public final class ModbusTCPClient: Sendable {
 
     /// Connects to `host:port` (502 is Modbus's port) within `timeout`, which also bounds every request.
     public static func connect(host: String, port: Int = 502, timeout: TimeAmount = .seconds(2),
-                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ModbusTCPClient {
-        let channel = try await ClientBootstrap(group: group)
+                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(ModbusError) -> ModbusTCPClient {
+        let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ModbusClientHandler(timeout: timeout)) }
             }
-            .connect(host: host, port: port)
-            .get()
-        return ModbusTCPClient(channel: channel, timeout: timeout)
+        do {
+            return ModbusTCPClient(channel: try await bootstrap.connect(host: host, port: port).get(), timeout: timeout)
+        } catch {
+            let reason = (error as? NIOConnectionError).map { "\($0.connectionErrors.first?.error ?? $0)" } ?? "\(error)"
+            throw .disconnected("cannot connect to \(host):\(port): \(reason)")
+        }
     }
 
     /// Sends `request` to `unit` (1–247 on a gateway; 255 or 0 often for a device of its own) and awaits the answer.

@@ -3,10 +3,18 @@ import GembaSimulator
 import Logging
 import ServiceLifecycle
 
-/// `gemba edge`: a Sparkplug B edge node on any broker. Its devices are simulated machines for now;
-/// the OPC UA, Modbus and MTConnect gateways will feed it real ones.
+/// `gemba edge`: the gateway's commands. Run without one, it is `gemba edge run`.
 struct Edge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "The edge gateway: a Sparkplug B edge node, and tools for the devices beside it.",
+        subcommands: [EdgeRun.self, EdgeRead.self], defaultSubcommand: EdgeRun.self)
+}
+
+/// `gemba edge run`: a Sparkplug B edge node on any broker. Its devices are simulated machines for now;
+/// the OPC UA, Modbus and MTConnect gateways will feed it real ones.
+struct EdgeRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a Sparkplug B edge node (devices: simulated machines) publishing to an MQTT broker.")
 
     @OptionGroup var common: CommonOptions

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Modbus
+import NIOCore
+
+/// `gemba edge read modbus://host[:port]`: reads a register range or bits from a device once and
+/// prints each value, for an engineer checking a register map before configuring it.
+struct EdgeRead: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "Read registers or bits from a Modbus TCP device once and print them.",
+        discussion: """
+            Addresses are stated explicitly: either --table with the 0-based protocol --address, or a 1-based \
+            Modicon --reference (40001 is holding register 0). --count values of --type are read from there.
+            """)
+
+    @Argument(help: "The device: modbus://host[:port] (port 502 by default).") var device: String
+    @Option(help: "Unit id (1–247 behind a gateway; many devices answer any).") var unit: UInt8 = 1
+    @Option(help: "Table: coil, discrete-input, holding-register or input-register.") var table: String?
+    @Option(help: "0-based protocol address of the first value.") var address: UInt16?
+    @Option(help: "1-based Modicon reference of the first value instead (40001, 30001, 10001, 00001).") var reference: String?
+    @Option(help: "How many values to read.") var count = 1
+    @Option(help: "Value type: int16, uint16, int32, uint32, int64, uint64, float32, float64, bitN, stringN (registers) or bool (bits).")
+    var type: String?
+    @Option(help: "Byte and word order of multi-register values: ABCD, CDAB, BADC or DCBA.") var order = "ABCD"
+    @Option(help: "Multiply each number by this.") var scale = 1.0
+    @Option(help: "Then add this.") var offset = 0.0
+    @Option(help: "Seconds to wait for the connection and the answer.") var timeout = 2.0
+
+    func run() async throws {
+        let (host, port) = try Self.endpoint(device)
+        let (table, address) = try start()
+        let valueType = try type.map { text in
+            guard let type = ModbusValueType(text) else { throw ValidationError("--type \(text) is not a value type") }
+            return type
+        } ?? (table.holdsBits ? .bool : .uint16)
+        guard let order = ModbusWordOrder(rawValue: order.uppercased()) else { throw ValidationError("--order must be ABCD, CDAB, BADC or DCBA") }
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        let points = (0..<count).map { ModbusPoint(table: table, address: address &+ UInt16(truncatingIfNeeded: $0 * valueType.width), type: valueType) }
+        guard Int(address) + count * valueType.width <= 65_536 else { throw ValidationError("--count values from \(address) run past address 65535") }
+        let plan = try ModbusReadPlan(points, maximumGap: 0)
+        let client = try await ModbusTCPClient.connect(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
+        var answers: [Result<ModbusResponse, ModbusError>] = []
+        for read in plan.reads {
+            do { answers.append(.success(try await client.send(read.request, unit: unit))) } catch { answers.append(.failure(error)) }
+        }
+        await client.close()
+        let values = plan.values(answers, points: points) { _, point, response in
+            switch response {
+            case .bits(let bits): ModbusValue.bool(bits[0])
+            case .registers(let registers): point.type.decode(registers: registers, order: order, scale: scale, offset: offset)
+            case .written: ModbusValue.bool(false)
+            }
+        }
+        var failed: ModbusError?
+        for (point, value) in zip(points, values) {
+            switch value {
+            case .success(let value): print("\(point.address)\t\(Self.text(value))")
+            case .failure(let error): failed = error
+            }
+        }
+        if let failed { throw ValidationError("\(device) unit \(unit), \(table.rawValue) \(address): \(failed)") }
+    }
+
+    private func start() throws -> (ModbusTable, UInt16) {
+        switch (reference, table, address) {
+        case (let reference?, nil, nil): return try ModbusTable.reference(reference)
+        case (nil, let table?, let address?):
+            let tables = ["coil": ModbusTable.coil, "discrete-input": .discreteInput, "holding-register": .holdingRegister, "input-register": .inputRegister]
+            guard let table = tables[table] else { throw ValidationError("--table must be coil, discrete-input, holding-register or input-register") }
+            return (table, address)
+        default: throw ValidationError("give either --reference, or --table and --address")
+        }
+    }
+
+    static func endpoint(_ url: String) throws -> (host: String, port: Int) {
+        guard url.hasPrefix("modbus://") else { throw ValidationError("the device is modbus://host[:port], got \(url)") }
+        let rest = url.dropFirst("modbus://".count)
+        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        guard !rest.isEmpty, parts.count <= 2, !parts[0].isEmpty else { throw ValidationError("the device is modbus://host[:port], got \(url)") }
+        guard parts.count == 2 else { return (String(parts[0]), 502) }
+        guard let port = Int(parts[1]), (1...65_535).contains(port) else { throw ValidationError("\(url): the port must be 1 to 65535") }
+        return (String(parts[0]), port)
+    }
+
+    static func text(_ value: ModbusValue) -> String {
+        switch value {
+        case .bool(let flag): String(flag)
+        case .int(let number): String(number)
+        case .uint(let number): String(number)
+        case .double(let number): String(number)
+        case .string(let text): text
+        }
+    }
+}
