@@ -1,7 +1,9 @@
-"""`gemba edge read` against pymodbus's Modbus TCP server (PyPI `pymodbus`): holding and input
-registers, coils and discrete inputs, FLOAT32 in all four word orders, a Modicon reference, an
-exception, a device that never answers and one that answers garbage. Values the server holds are
-written or read back with pymodbus's own client, so the expectations come from the peer."""
+"""`gemba edge read` against two independent Modbus TCP servers: pymodbus's (PyPI `pymodbus`) and
+a small C server on Debian's libmodbus (`modbus/libmodbus_server.c`, compiled here): holding and
+input registers, coils and discrete inputs, FLOAT32 in all four word orders, a Modicon
+reference, exceptions, a device that never answers and one that answers garbage. Values the
+pymodbus server holds are written or read back with pymodbus's own client, so the expectations
+come from the peer."""
 
 import os
 import socket
@@ -146,3 +148,30 @@ def test_a_device_that_never_answers_times_out_and_garbage_is_refused():
     result = read(garbage.getsockname()[1], "--reference", "40001", check=False)
     assert result.returncode != 0 and "malformed" in result.stderr and "protocol id 4660" in result.stderr, result.stderr
     garbage.close()
+
+
+@pytest.fixture(scope="module")
+def libmodbus_server(tmp_path_factory):
+    source = os.path.join(os.path.dirname(__file__), "modbus", "libmodbus_server.c")
+    binary = str(tmp_path_factory.mktemp("libmodbus") / "libmodbus_server")
+    subprocess.run(["cc", "-O1", "-o", binary, source, "-lmodbus"], check=True)
+    port = free_port()
+    process = subprocess.Popen([binary, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"listening\n"
+        yield port
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_libmodbus_word_orders_tables_and_exception(libmodbus_server):
+    port = libmodbus_server
+    for address, order in [(0, "ABCD"), (10, "CDAB"), (20, "BADC"), (30, "DCBA")]:
+        rows = read(port, "--table", "holding-register", "--address", str(address), "--type", "float32", "--order", order)
+        assert abs(float(rows[0][1]) - 123.456) < 1e-4, (order, rows)
+    assert [int(v) for _, v in read(port, "--reference", "30006", "--count", "3")] == [16, 19, 22]
+    assert [v == "true" for _, v in read(port, "--table", "coil", "--address", "0", "--count", "9")] == [i % 4 == 1 for i in range(9)]
+    assert [v == "true" for _, v in read(port, "--table", "discrete-input", "--address", "195", "--count", "5")] == [i % 5 == 0 for i in range(195, 200)]
+    result = read(port, "--table", "input-register", "--address", "199", "--count", "2", check=False)
+    assert result.returncode != 0 and "exception 2 (illegal data address)" in result.stderr, result.stderr

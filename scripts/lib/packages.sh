@@ -62,6 +62,9 @@ test_packages() {
     # The dashboard is tested in Debian's headless Chromium, driven through its chromedriver.
     has_file /usr/bin/chromium || echo chromium
     has_file /usr/bin/chromedriver || echo chromium-driver
+    # The Modbus client's second independent server is a small C program on Debian's libmodbus.
+    has_file /usr/include/modbus/modbus.h || echo libmodbus-dev
+    has_command cc || echo gcc
 }
 
 # ensure_build_packages: installs what building and running Gemba needs (the demo's set-up).
