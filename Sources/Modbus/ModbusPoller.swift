@@ -36,8 +36,9 @@ public struct ModbusPoller: Sendable {
     public enum Action: Sendable, Hashable {
         case connect
         case send(ModbusRequest, unit: UInt8)
-        /// A poll of `group` is complete: one answer per read, at the time the poll was due.
-        case deliver(group: Int, answers: [Result<ModbusResponse, ModbusError>], due: Int64)
+        /// A poll of `group` is complete: one answer per read; `due` is when the poll was due, `at`
+        /// when its last answer came (the values' time).
+        case deliver(group: Int, answers: [Result<ModbusResponse, ModbusError>], due: Int64, at: Int64)
         /// Call back with `.tick` at this time (unless another event comes first).
         case wait(until: Int64)
     }
@@ -115,7 +116,7 @@ public struct ModbusPoller: Sendable {
                 queue[0].answers.append(result)
                 queue[0].retriesLeft = configuration.busyRetries
                 queue[0].retryAt = nil
-                if let delivery = finishIfComplete() { actions.append(delivery) }
+                if let delivery = finishIfComplete(now) { actions.append(delivery) }
             }
         case .disconnected(let error):
             link = .down(retryAt: now + backoff)
@@ -125,7 +126,7 @@ public struct ModbusPoller: Sendable {
             if !queue.isEmpty {
                 let missing = configuration.groups[queue[0].group].reads.count - queue[0].answers.count
                 queue[0].answers += Array(repeating: .failure(error), count: missing)
-                if let delivery = finishIfComplete() { actions.append(delivery) }
+                if let delivery = finishIfComplete(now) { actions.append(delivery) }
             }
         }
         schedule(now)
@@ -178,11 +179,11 @@ public struct ModbusPoller: Sendable {
 
     private var wakeUp: Int64 { nextDue.compactMap { $0 }.min() ?? .max }
 
-    private mutating func finishIfComplete() -> Action? {
+    private mutating func finishIfComplete(_ now: Int64) -> Action? {
         let poll = queue[0]
         guard poll.answers.count == configuration.groups[poll.group].reads.count else { return nil }
         queue.removeFirst()
         completedPolls += 1
-        return .deliver(group: poll.group, answers: poll.answers, due: poll.due)
+        return .deliver(group: poll.group, answers: poll.answers, due: poll.due, at: now)
     }
 }

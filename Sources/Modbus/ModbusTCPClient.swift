@@ -36,7 +36,7 @@ public final class ModbusTCPClient: Sendable {
         try request.validate()
         let promise = channel.eventLoop.makePromise(of: ModbusResponse.self)
         channel.writeAndFlush(ModbusCall(request: request, unit: unit, promise: promise)).whenFailure { error in
-            promise.fail(ModbusError.disconnected("\(error)"))
+            promise.fail(ModbusError.disconnected(error as? ChannelError == .ioOnClosedChannel ? "the connection closed" : "\(error)"))
         }
         do {
             return try await promise.futureResult.get()

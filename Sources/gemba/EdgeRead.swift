@@ -1,9 +1,11 @@
 import ArgumentParser
+import Foundation
+import GembaCore
 import Modbus
 import NIOCore
 
-/// `gemba edge read modbus://host[:port]`: reads a register range or bits from a device once and
-/// prints each value, for an engineer checking a register map before configuring it.
+/// `gemba edge read modbus://host[:port]`: reads a register range or bits from a device and prints
+/// each value, once or every few seconds, for an engineer checking a register map before configuring it.
 struct EdgeRead: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read",
@@ -25,6 +27,9 @@ struct EdgeRead: AsyncParsableCommand {
     @Option(help: "Multiply each number by this.") var scale = 1.0
     @Option(help: "Then add this.") var offset = 0.0
     @Option(help: "Seconds to wait for the connection and the answer.") var timeout = 2.0
+    @Option(help: "Poll every this many seconds (reconnecting when the device goes away) instead of reading once.")
+    var every: Double?
+    @Option(help: "With --every, stop after this many polls (0: until interrupted).") var polls = 0
 
     func run() async throws {
         let (host, port) = try Self.endpoint(device)
@@ -38,19 +43,24 @@ struct EdgeRead: AsyncParsableCommand {
         let points = (0..<count).map { ModbusPoint(table: table, address: address &+ UInt16(truncatingIfNeeded: $0 * valueType.width), type: valueType) }
         guard Int(address) + count * valueType.width <= 65_536 else { throw ValidationError("--count values from \(address) run past address 65535") }
         let plan = try ModbusReadPlan(points, maximumGap: 0)
+        let decode = { (response: ModbusResponse, point: ModbusPoint) -> ModbusValue in
+            switch response {
+            case .bits(let bits): .bool(bits[0])
+            case .registers(let registers): point.type.decode(registers: registers, order: order, scale: self.scale, offset: self.offset)
+            case .written: .bool(false)
+            }
+        }
+        if let every {
+            try await watch(plan, points: points, every: every, host: host, port: port, decode: decode)
+            return
+        }
         let client = try await ModbusTCPClient.connect(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
         var answers: [Result<ModbusResponse, ModbusError>] = []
         for read in plan.reads {
             do { answers.append(.success(try await client.send(read.request, unit: unit))) } catch { answers.append(.failure(error)) }
         }
         await client.close()
-        let values = plan.values(answers, points: points) { _, point, response in
-            switch response {
-            case .bits(let bits): ModbusValue.bool(bits[0])
-            case .registers(let registers): point.type.decode(registers: registers, order: order, scale: scale, offset: offset)
-            case .written: ModbusValue.bool(false)
-            }
-        }
+        let values = plan.values(answers, points: points) { _, point, response in decode(response, point) }
         var failed: ModbusError?
         for (point, value) in zip(points, values) {
             switch value {
@@ -59,6 +69,27 @@ struct EdgeRead: AsyncParsableCommand {
             }
         }
         if let failed { throw ValidationError("\(device) unit \(unit), \(table.rawValue) \(address): \(failed)") }
+    }
+
+    /// Polls with `ModbusPoller`: each poll's values as `time<TAB>address<TAB>value`, a failed read's points as its error.
+    private func watch(_ plan: ModbusReadPlan, points: [ModbusPoint], every: Double, host: String, port: Int,
+                       decode: @escaping (ModbusResponse, ModbusPoint) -> ModbusValue) async throws {
+        guard every > 0, polls >= 0 else { throw ValidationError("--every must be above 0 and --polls not negative") }
+        let poller = try ModbusPoller(.init(unit: unit, groups: [.init(interval: Int64(every * 1000), reads: plan.reads.map(\.request))]))
+        var delivered = 0
+        await ModbusPollRunner(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
+            .run(poller, now: { Timestamp.now().millisecondsSinceEpoch }) { _, answers, at in
+                let time = Timestamp(millisecondsSinceEpoch: at).rfc3339
+                for (point, value) in zip(points, plan.values(answers, points: points) { _, point, response in decode(response, point) }) {
+                    switch value {
+                    case .success(let value): print("\(time)\t\(point.address)\t\(Self.text(value))")
+                    case .failure(let error): print("\(time)\t\(point.address)\terror: \(error)")
+                    }
+                }
+                fflush(nil)  // each poll as it comes, also through a pipe
+                delivered += 1
+                return polls == 0 || delivered < polls
+            }
     }
 
     private func start() throws -> (ModbusTable, UInt16) {

@@ -175,3 +175,49 @@ def test_libmodbus_word_orders_tables_and_exception(libmodbus_server):
     assert [v == "true" for _, v in read(port, "--table", "discrete-input", "--address", "195", "--count", "5")] == [i % 5 == 0 for i in range(195, 200)]
     result = read(port, "--table", "input-register", "--address", "199", "--count", "2", check=False)
     assert result.returncode != 0 and "exception 2 (illegal data address)" in result.stderr, result.stderr
+
+
+def test_polling_goes_on_across_a_server_restart():
+    """`--every`: the poller reads on its interval, reports the reads that fail while the server is
+    away and reconnects by itself once it is back."""
+    port = free_port()
+    start = lambda: subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start()
+    wait_port(port)
+    expected = ModbusTcpClient("127.0.0.1", port=port)
+    assert expected.connect()
+    values = [str(v) for v in expected.read_input_registers(0, count=2).registers]
+    expected.close()
+    watcher = subprocess.Popen([GEMBA, "edge", "read", f"modbus://127.0.0.1:{port}", "--reference", "30001", "--count", "2",
+                                "--every", "0.3", "--polls", "14", "--timeout", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+
+    def read_until(predicate):
+        while not predicate():
+            line = watcher.stdout.readline()
+            assert line, "the watcher stopped early: " + "".join(lines)
+            lines.append(line)
+    try:
+        read_until(lambda: len(lines) >= 4)  # two polls read
+        server.kill()
+        server.wait()
+        read_until(lambda: "error: not connected" in lines[-1])
+        server = start()
+        output, errors = watcher.communicate(timeout=60)
+        output = "".join(lines) + output
+    finally:
+        watcher.kill()
+        server.kill()
+        server.wait()
+    assert watcher.returncode == 0, errors
+    polls = {}
+    for line in output.splitlines():
+        time_text, address, value = line.split("\t")
+        polls.setdefault(time_text, []).append(value)
+    rounds = list(polls.values())
+    assert len(rounds) == 14, output
+    good = [r == values for r in rounds]
+    failed = [i for i, r in enumerate(rounds) if all(v.startswith("error: not connected") for v in r)]
+    assert good[0] and good[-1], output                     # read before the restart, and again after it
+    assert failed and not good[failed[0]], output           # the reads while it was away are reported as such
+    assert all(good[failed[-1] + 1:]), output               # once reconnected, every poll reads again

@@ -17,11 +17,11 @@ import Testing
         #expect(poller.handle(.start, now: 0) == [.connect])
         #expect(poller.handle(.connected, now: 10) == [.send(Self.temperature, unit: 3)])
         #expect(poller.handle(.answered(Self.ok), now: 20) == [.send(Self.counters, unit: 3)])
-        #expect(poller.handle(.answered(Self.ok), now: 30) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 0), .wait(until: 1_000)])
+        #expect(poller.handle(.answered(Self.ok), now: 30) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 0, at: 30), .wait(until: 1_000)])
         #expect(poller.handle(.tick, now: 1_000) == [.send(Self.temperature, unit: 3)])
         // An answer nobody asked for (a second one) changes nothing.
         #expect(poller.handle(.answered(Self.ok), now: 1_010) == [.send(Self.counters, unit: 3)])
-        #expect(poller.handle(.answered(Self.ok), now: 1_011) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 1_000), .wait(until: 2_000)])
+        #expect(poller.handle(.answered(Self.ok), now: 1_011) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 1_000, at: 1_011), .wait(until: 2_000)])
         #expect(poller.handle(.answered(Self.ok), now: 1_012) == [.wait(until: 2_000)])
         #expect(poller.completedPolls == 2 && poller.latePolls == 0)
     }
@@ -38,7 +38,7 @@ import Testing
         // Busy a third time: two retries are spent, the read keeps the exception and the next read goes after the pacing.
         #expect(poller.handle(.answered(busy), now: 430) == [.wait(until: 480)])
         #expect(poller.handle(.tick, now: 480) == [.send(Self.counters, unit: 3)])
-        #expect(poller.handle(.answered(Self.ok), now: 490) == [.deliver(group: 0, answers: [busy, Self.ok], due: 0), .wait(until: 1_000)])
+        #expect(poller.handle(.answered(Self.ok), now: 490) == [.deliver(group: 0, answers: [busy, Self.ok], due: 0, at: 490), .wait(until: 1_000)])
     }
 
     @Test func aFailedReadSpoilsOnlyItsPointsAndALostConnectionIsMadeAgainWithBackoff() throws {
@@ -46,10 +46,10 @@ import Testing
         _ = poller.handle(.start, now: 0)
         _ = poller.handle(.connected, now: 0)
         #expect(poller.handle(.answered(.failure(.timeout)), now: 2) == [.send(Self.counters, unit: 3)])
-        #expect(poller.handle(.answered(Self.ok), now: 3) == [.deliver(group: 0, answers: [.failure(.timeout), Self.ok], due: 0), .wait(until: 1_000)])
+        #expect(poller.handle(.answered(Self.ok), now: 3) == [.deliver(group: 0, answers: [.failure(.timeout), Self.ok], due: 0, at: 3), .wait(until: 1_000)])
         _ = poller.handle(.tick, now: 1_000)
         let lost = ModbusError.disconnected("reset by peer")
-        #expect(poller.handle(.disconnected(lost), now: 1_005) == [.deliver(group: 0, answers: [.failure(lost), .failure(lost)], due: 1_000),
+        #expect(poller.handle(.disconnected(lost), now: 1_005) == [.deliver(group: 0, answers: [.failure(lost), .failure(lost)], due: 1_000, at: 1_005),
                                                                    .wait(until: 1_505)])
         #expect(!poller.isConnected)
         #expect(poller.handle(.tick, now: 1_505) == [.connect])
@@ -60,7 +60,7 @@ import Testing
         #expect(poller.handle(.connected, now: 2_520) == [.send(Self.temperature, unit: 3)])
         #expect(poller.latePolls == 0)  // the 2,000 poll waited in the queue and goes now
         _ = poller.handle(.answered(Self.ok), now: 2_530)
-        #expect(poller.handle(.answered(Self.ok), now: 2_540) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 2_000), .wait(until: 3_000)])
+        #expect(poller.handle(.answered(Self.ok), now: 2_540) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 2_000, at: 2_540), .wait(until: 3_000)])
     }
 
     @Test func aSlowDeviceMakesLatePollsCountedAndSkipped() throws {
@@ -69,10 +69,10 @@ import Testing
         _ = poller.handle(.connected, now: 0)
         _ = poller.handle(.answered(Self.ok), now: 50)
         // The second read is answered only at 350: the polls due at 100 and 200 are late; the one due at 300 goes.
-        #expect(poller.handle(.answered(Self.ok), now: 350) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 0), .send(Self.temperature, unit: 3)])
+        #expect(poller.handle(.answered(Self.ok), now: 350) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 0, at: 350), .send(Self.temperature, unit: 3)])
         #expect(poller.latePolls == 2)
         _ = poller.handle(.answered(Self.ok), now: 360)
-        #expect(poller.handle(.answered(Self.ok), now: 370) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 300), .wait(until: 400)])
+        #expect(poller.handle(.answered(Self.ok), now: 370) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 300, at: 370), .wait(until: 400)])
     }
 
     @Test func aConfigurationThatCannotPollIsRefused() {
