@@ -195,7 +195,7 @@ struct MachineRecord: Sendable {
                 return ProductionCount(time: reading.time, total: 0, good: Int64(0).clampedSubtracting(reading.units), idealCycleTime: nil,
                                        defects: reason == nil ? 0 : reading.units, defect: reason)
             }
-            counts.forEach { if $0.total > 0 { $0.good = $0.good.clampedAdding($0.total) } }
+            counts.updateEach { if $0.total > 0 { $0.good = $0.good.clampedAdding($0.total) } }
         }
         counts.fold(increments(quality.rework)) { units, count in count.rework = count.rework.clampedAdding(units) } otherwise: { reading in
             ProductionCount(time: reading.time, total: 0, good: 0, idealCycleTime: nil, rework: reading.units)
@@ -250,7 +250,7 @@ struct MachineRecord: Sendable {
             counts.append(count)
         }
 
-        mutating func forEach(_ change: (inout ProductionCount) -> Void) {
+        mutating func updateEach(_ change: (inout ProductionCount) -> Void) {
             for index in counts.indices { change(&counts[index]) }
         }
 

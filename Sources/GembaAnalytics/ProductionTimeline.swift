@@ -150,7 +150,7 @@ public enum ProductionTimeline {
             }
         }
         // A scrap reason's total and good readings may fall on either side of the window's edge.
-        components.scrapByReason = components.scrapByReason.filter { $0.value > 0 }
+        if components.scrapByReason.values.contains(where: { $0 <= 0 }) { components.scrapByReason = components.scrapByReason.filter { $0.value > 0 } }
         let explained = components.scrapByReason.values.reduce(Int64(0)) { $0.clampedAdding($1) }
         let unexplained = components.scrapCount.clampedSubtracting(explained)
         if unexplained > 0 { components.scrapByReason[QualityEntry.unspecifiedReason, default: 0] += unexplained }

@@ -435,6 +435,7 @@ extension SQLiteStore: AnalyticsStore {
                     index += 1
                 }
                 for blob in blobs {
+                    // An empty blob still binds a pointer: a NULL one would bind SQL NULL (the columns are NOT NULL).
                     _ = blob.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sqliteTransient) }
                     index += 1
                 }
@@ -474,7 +475,9 @@ struct SummarySum {
     private var orders: [Int32: (product: Int32, made: ProductComponents)] = [:]
 
     /// The `kpi_reason` ids the sum refers to.
-    var ids: some Sequence<Int32> { [Array(reasons.keys), Array(scrap.keys), Array(products.keys), Array(orders.keys)].joined() }
+    var ids: some Sequence<Int32> {
+        [Array(reasons.keys), Array(scrap.keys), Array(products.keys), Array(orders.keys), orders.values.map(\.product)].joined()
+    }
 
     /// Adds a row of the group column, the component columns, then the four blobs.
     mutating func add(_ row: SQLiteRow) {

@@ -100,8 +100,7 @@ public struct ModbusTransactions: Sendable {
     }
 
     /// Every request in flight, forgotten (the connection closed).
-    public mutating func abandonAll() -> [UInt16] {
-        defer { pending.removeAll() }
-        return Array(pending.keys)
+    public mutating func abandonAll() {
+        pending.removeAll()
     }
 }

@@ -122,7 +122,7 @@ final class ModbusClientHandler: ChannelDuplexHandler {
     }
 
     private func failAll(_ error: ModbusError) {
-        _ = transactions.abandonAll()
+        transactions.abandonAll()
         let entries = waiting
         waiting.removeAll()
         for entry in entries.values {

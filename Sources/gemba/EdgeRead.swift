@@ -60,7 +60,7 @@ struct EdgeRead: AsyncParsableCommand {
             do { answers.append(.success(try await client.send(read.request, unit: unit))) } catch { answers.append(.failure(error)) }
         }
         await client.close()
-        let values = plan.values(answers, points: points) { _, point, response in decode(response, point) }
+        let values = plan.values(answers, points: points) { point, response in decode(response, point) }
         var failed: ModbusError?
         for (point, value) in zip(points, values) {
             switch value {
@@ -80,7 +80,7 @@ struct EdgeRead: AsyncParsableCommand {
         await ModbusPollRunner(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
             .run(poller, now: { Timestamp.now().millisecondsSinceEpoch }) { _, answers, at in
                 let time = Timestamp(millisecondsSinceEpoch: at).rfc3339
-                for (point, value) in zip(points, plan.values(answers, points: points) { _, point, response in decode(response, point) }) {
+                for (point, value) in zip(points, plan.values(answers, points: points) { point, response in decode(response, point) }) {
                     switch value {
                     case .success(let value): print("\(time)\t\(point.address)\t\(Self.text(value))")
                     case .failure(let error): print("\(time)\t\(point.address)\terror: \(error)")
