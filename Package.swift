@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
@@ -76,6 +77,17 @@ let package = Package(
         .target(
             name: "Modbus",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "GembaConnectors",
+            dependencies: [
+                "GembaCore", "Modbus", "Sparkplug", "MQTTClient", "MQTTCodec",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -160,7 +172,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "GembaConnectors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -186,6 +198,10 @@ let package = Package(
         ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "GembaConnectorsTests", dependencies: ["GembaConnectors", "GembaCore", "Modbus", "Sparkplug"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings

@@ -1,4 +1,4 @@
-public import GembaAnalytics
+import GembaAnalytics
 internal import GembaCore
 public import GembaIngest
 public import GembaRules

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 public import MQTTCodec
 public import NIOCore
 public import NIOSSL
@@ -84,5 +89,20 @@ public struct MQTTClientError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var description: String {
         "\(code)\(reasonCode.map { " (\($0))" } ?? ""): \(context)"
+    }
+}
+
+extension MQTTClientConfiguration {
+    /// A broker address: `mqtt://[user:pass@]host[:port]` (`tcp://` alike), or `mqtts://` (`ssl://`)
+    /// for TLS with port 8883 by default. nil when the text is not one.
+    public init?(brokerURL text: String) {
+        guard let url = URLComponents(string: text), let scheme = url.scheme, ["mqtt", "mqtts", "tcp", "ssl"].contains(scheme),
+              let host = url.host, !host.isEmpty
+        else { return nil }
+        let secure = scheme == "mqtts" || scheme == "ssl"
+        self.init(host: host, port: url.port ?? (secure ? 8883 : 1883))
+        if secure { tls = TLSConfiguration.makeClientConfiguration() }
+        username = url.user
+        password = url.password.map { Array($0.utf8) }
     }
 }

@@ -24,6 +24,12 @@ public enum ModbusRequest: Sendable, Hashable {
     case writeMultipleCoils(address: UInt16, values: [Bool])
     case writeMultipleRegisters(address: UInt16, values: [UInt16])
 
+    /// Whether the request writes (function codes 5, 6, 15, 16) rather than reads.
+    public var isWrite: Bool {
+        if case .read = self { return false }
+        return true
+    }
+
     /// The function code (1, 2, 3, 4, 5, 6, 15 or 16).
     public var functionCode: UInt8 {
         switch self {

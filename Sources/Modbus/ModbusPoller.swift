@@ -2,6 +2,7 @@
 /// one request in flight at a time (many devices and every serial gateway answer one at a time),
 /// at least `pacing` apart; a busy device asked again a few times; every other failure kept per
 /// read, so only its points go bad; a lost connection made again with a growing backoff.
+/// Writes (commands) go ahead of the polls waiting; one asked while the device is away fails at once.
 /// The shell connects, sends, delivers and sleeps as the actions say; time is milliseconds.
 public struct ModbusPoller: Sendable {
     public struct Group: Sendable, Hashable {
@@ -39,6 +40,8 @@ public struct ModbusPoller: Sendable {
         /// A poll of `group` is complete: one answer per read; `due` is when the poll was due, `at`
         /// when its last answer came (the values' time).
         case deliver(group: Int, answers: [Result<ModbusResponse, ModbusError>], due: Int64, at: Int64)
+        /// The write `id` is done (or failed, or could not be sent).
+        case written(id: Int, Result<ModbusResponse, ModbusError>)
         /// Call back with `.tick` at this time (unless another event comes first).
         case wait(until: Int64)
     }
@@ -50,6 +53,8 @@ public struct ModbusPoller: Sendable {
         case answered(Result<ModbusResponse, ModbusError>)
         case disconnected(ModbusError)
         case tick
+        /// Write to the device (a write request), answered by `.written` with the same id.
+        case write(ModbusRequest, id: Int)
     }
 
     private enum Link: Hashable { case down(retryAt: Int64), connecting, up }
@@ -68,7 +73,9 @@ public struct ModbusPoller: Sendable {
     private var backoff: Int64
     private var nextDue: [Int64?]
     private var queue: [Poll] = []
-    private var inFlight = false
+    private var writes: [(request: ModbusRequest, id: Int)] = []
+    private enum InFlight: Hashable { case none, poll, write(id: Int) }
+    private var inFlight = InFlight.none
     private var readyAt: Int64 = .min
 
     /// Polls that could not start by the time the next one of their group was due, skipped.
@@ -99,6 +106,15 @@ public struct ModbusPoller: Sendable {
         switch event {
         case .start, .tick:
             break
+        case .write(let request, let id):
+            do throws(ModbusError) {
+                guard request.isWrite else { throw .invalidRequest("not a write: \(request)") }
+                try request.validate()
+                guard link == .up else { throw .disconnected("the device is not connected") }
+                writes.append((request, id))
+            } catch {
+                actions.append(.written(id: id, .failure(error)))
+            }
         case .connected:
             link = .up
             backoff = configuration.reconnectInitial
@@ -106,9 +122,15 @@ public struct ModbusPoller: Sendable {
             link = .down(retryAt: now + backoff)
             backoff = min(backoff * 2, configuration.reconnectMaximum)
         case .answered(let result):
-            guard inFlight, !queue.isEmpty else { break }
-            inFlight = false
             readyAt = now + configuration.pacing
+            if case .write(let id) = inFlight {
+                inFlight = .none
+                writes.removeFirst()
+                actions.append(.written(id: id, result))
+                break
+            }
+            guard inFlight == .poll, !queue.isEmpty else { break }
+            inFlight = .none
             if case .failure(.exception(let exception)) = result, exception.isTransient, queue[0].retriesLeft > 0 {
                 queue[0].retriesLeft -= 1
                 queue[0].retryAt = now + configuration.busyDelay
@@ -121,7 +143,10 @@ public struct ModbusPoller: Sendable {
         case .disconnected(let error):
             link = .down(retryAt: now + backoff)
             backoff = min(backoff * 2, configuration.reconnectMaximum)
-            inFlight = false
+            // Writes not done fail with the connection: a command is not sent again later, by surprise.
+            actions += writes.map { .written(id: $0.id, .failure(error)) }
+            writes = []
+            inFlight = .none
             // The poll under way ends: what it has not read yet failed with the connection.
             if !queue.isEmpty {
                 let missing = configuration.groups[queue[0].group].reads.count - queue[0].answers.count
@@ -168,11 +193,16 @@ public struct ModbusPoller: Sendable {
             link = .connecting
             return [.connect]
         case .up:
-            guard !inFlight else { return [] }
+            guard inFlight == .none else { return [] }
+            if let write = writes.first {
+                guard readyAt <= now else { return [.wait(until: readyAt)] }
+                inFlight = .write(id: write.id)
+                return [.send(write.request, unit: configuration.unit)]
+            }
             guard let poll = queue.first else { return [.wait(until: wakeUp)] }
             let start = max(readyAt, poll.retryAt ?? .min)
             guard start <= now else { return [.wait(until: min(start, wakeUp))] }
-            inFlight = true
+            inFlight = .poll
             return [.send(configuration.groups[poll.group].reads[poll.answers.count], unit: configuration.unit)]
         }
     }

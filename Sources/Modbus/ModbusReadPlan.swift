@@ -70,9 +70,9 @@ public struct ModbusReadPlan: Sendable, Hashable {
     }
 
     /// Each point's value from the answers to the reads (in the plan's order), decoded by `decode`
-    /// from its items; a read that failed gives its points that error.
+    /// from the point's index and its items; a read that failed gives its points that error.
     public func values<Value>(_ answers: [Result<ModbusResponse, ModbusError>], points: [ModbusPoint],
-                              decode: (ModbusPoint, ModbusResponse) -> Value) -> [Result<Value, ModbusError>] {
+                              decode: (Int, ModbusResponse) -> Value) -> [Result<Value, ModbusError>] {
         // Every point is in exactly one read (the plan was made from them), so each placeholder is replaced.
         var values = [Result<Value, ModbusError>](repeating: .failure(.timeout), count: points.count)
         for (read, answer) in zip(reads, answers) {
@@ -85,7 +85,7 @@ public struct ModbusReadPlan: Sendable, Hashable {
                     case .registers(let registers): .registers(Array(registers[offset..<(offset + width)]))
                     case .written: .written
                     }
-                    return decode(points[index], slice)
+                    return decode(index, slice)
                 }
             }
         }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import GembaConnectors
 import GembaSimulator
 import Logging
 import ServiceLifecycle
@@ -6,40 +8,93 @@ import ServiceLifecycle
 /// `gemba edge`: the gateway's commands. Run without one, it is `gemba edge run`.
 struct Edge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The edge gateway: a Sparkplug B edge node, and tools for the devices beside it.",
-        subcommands: [EdgeRun.self, EdgeRead.self], defaultSubcommand: EdgeRun.self)
+        abstract: "The edge gateway: a Sparkplug B edge node for the devices beside it, and tools to check them.",
+        subcommands: [EdgeRun.self, EdgeCheck.self, EdgeRead.self], defaultSubcommand: EdgeRun.self)
 }
 
-/// `gemba edge run`: a Sparkplug B edge node on any broker. Its devices are simulated machines for now;
-/// the OPC UA, Modbus and MTConnect gateways will feed it real ones.
+/// `gemba edge run`: a Sparkplug B edge node on any broker, publishing the devices of a
+/// configuration file (Modbus TCP), or simulated machines without one.
 struct EdgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a Sparkplug B edge node (devices: simulated machines) publishing to an MQTT broker.")
+        abstract: "Run a Sparkplug B edge node publishing the devices of --config (or simulated machines) to an MQTT broker.")
 
-    @OptionGroup var common: CommonOptions
-    @Option(help: "Broker: mqtt://[user:pass@]host[:port].") var broker = "mqtt://127.0.0.1:1883"
-    @Option(help: "Sparkplug group id.") var group = "plant1"
-    @Option(help: "Sparkplug edge node id.") var node = "line1"
-    @Option(help: "Devices (simulated machines) on this node.") var devices = 4
-    @Option(help: "Primary host id whose STATE online the node waits for before its births (none: birth at once).")
+    @Option(name: .customLong("config"), help: "The gateway's configuration file (YAML or JSON): broker, Sparkplug ids, devices and their tags.")
+    var gatewayConfig: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: GEMBA_LOG_LEVEL.") var logLevel: String?
+    @Option(help: "Log format: text or json (one JSON object per line). Env: GEMBA_LOG_FORMAT.") var logFormat: String?
+    @Option(help: "Without --config: broker, mqtt://[user:pass@]host[:port].") var broker = "mqtt://127.0.0.1:1883"
+    @Option(help: "Without --config: Sparkplug group id.") var group = "plant1"
+    @Option(help: "Without --config: Sparkplug edge node id.") var node = "line1"
+    @Option(help: "Without --config: simulated machines on this node.") var devices = 4
+    @Option(help: "Without --config: primary host id whose STATE online the node waits for before its births (none: birth at once).")
     var primaryHost: String?
     @Option(help: "Seed of the simulated machines.") var seed: UInt64 = 42
-    @Option(help: "Seconds between readings.") var interval = 1.0
+    @Option(help: "Seconds between simulated readings.") var interval = 1.0
 
     func run() async throws {
-        let settings = try common.settings()
-        let logger = try common.bootstrapLogging(settings)
-        guard devices > 0, interval > 0 else { throw ConfigurationError("--devices and --interval must be positive") }
-        for (id, role) in [(group, "--group"), (node, "--node")] where id.isEmpty || id.contains(where: { "/+#".contains($0) }) {
-            throw ConfigurationError("\(role) must be a Sparkplug id: not empty, without '/', '+' or '#'")
+        // The environment's GEMBA_LOG_* apply; GEMBA_CONFIG is `gemba serve`'s file, not the gateway's.
+        var environment = ProcessInfo.processInfo.environment
+        environment["GEMBA_CONFIG"] = nil
+        let logger = try CommonOptions.bootstrapLogging(try Settings(configFile: nil, environment: environment),
+                                                        level: logLevel, format: logFormat)
+        let gateway: EdgeGateway
+        if let gatewayConfig {
+            let configuration = try EdgeConfigurationFile.load(gatewayConfig)
+            let sources = try configuration.modbus.map { device in
+                do { return try ModbusDeviceSource(device, logger: logger) } catch {
+                    throw ConfigurationError("\(gatewayConfig): device '\(device.device)': \(error)")
+                }
+            }
+            gateway = EdgeGateway(broker: configuration.broker, group: configuration.group, node: configuration.node,
+                                  primaryHost: configuration.primaryHost, sources: sources, logger: logger)
+        } else {
+            guard devices > 0, interval > 0 else { throw ConfigurationError("--devices and --interval must be positive") }
+            for (id, role) in [(group, "--group"), (node, "--node")] where id.isEmpty || id.contains(where: { "/+#".contains($0) }) {
+                throw ConfigurationError("\(role) must be a Sparkplug id: not empty, without '/', '+' or '#'")
+            }
+            let machines = FactorySimulator(seed: seed, machineCount: devices).machines
+            gateway = EdgeGateway(
+                broker: try BrokerURL.parse(broker, source: "--broker"), group: group, node: node, primaryHost: primaryHost,
+                sources: [SimulatedMachinesSource(machines: machines, interval: .milliseconds(Int64(interval * 1000)), speed: 1)],
+                logger: logger)
         }
-        let runner = SparkplugEdgeRunner(
-            broker: try BrokerURL.parse(broker, source: "--broker"), group: group, node: node, primaryHost: primaryHost,
-            machines: FactorySimulator(seed: seed, machineCount: devices).machines,
-            interval: .milliseconds(Int64(interval * 1000)), speed: 1, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [.init(service: gateway)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// `gemba edge check --config edge.yaml`: validates a gateway configuration and prints what it would poll.
+struct EdgeCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a gateway configuration: every problem with its line, or a summary of the devices and the reads they take.")
+
+    @Option(name: .customLong("config"), help: "The gateway's configuration file.") var gatewayConfig: String
+
+    func run() async throws {
+        let configuration = try EdgeConfigurationFile.load(gatewayConfig)
+        print("\(gatewayConfig): valid. Sparkplug group \(configuration.group), node \(configuration.node), broker \(configuration.broker.host):\(configuration.broker.port)")
+        for device in configuration.modbus {
+            let map: ModbusDeviceMap
+            do { map = try ModbusDeviceMap(device) } catch { throw ConfigurationError("device '\(device.device)': \(error)") }
+            let reads = map.poller.groups.map { group in "\(group.reads.count) read(s) every \(group.interval) ms" }
+            print("  \(device.device): modbus://\(device.host):\(device.port) unit \(device.unit), \(device.tags.count) tag(s), \(reads.joined(separator: ", "))")
+        }
+    }
+}
+
+/// Reads a gateway configuration file, with secrets from the environment and files.
+enum EdgeConfigurationFile {
+    static func load(_ path: String) throws -> EdgeConfiguration {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigurationError("cannot read \(path)") }
+        do {
+            return try EdgeConfiguration.parse(text, file: path, environment: ProcessInfo.processInfo.environment) {
+                try? String(contentsOfFile: $0, encoding: .utf8)
+            }
+        } catch {
+            throw ConfigurationError(error.description)
+        }
     }
 }

@@ -60,7 +60,7 @@ struct EdgeRead: AsyncParsableCommand {
             do { answers.append(.success(try await client.send(read.request, unit: unit))) } catch { answers.append(.failure(error)) }
         }
         await client.close()
-        let values = plan.values(answers, points: points) { point, response in decode(response, point) }
+        let values = plan.values(answers, points: points) { index, response in decode(response, points[index]) }
         var failed: ModbusError?
         for (point, value) in zip(points, values) {
             switch value {
@@ -78,9 +78,10 @@ struct EdgeRead: AsyncParsableCommand {
         let poller = try ModbusPoller(.init(unit: unit, groups: [.init(interval: Int64(every * 1000), reads: plan.reads.map(\.request))]))
         var delivered = 0
         await ModbusPollRunner(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
-            .run(poller, now: { Timestamp.now().millisecondsSinceEpoch }) { _, answers, at in
+            .run(poller, now: { Timestamp.now().millisecondsSinceEpoch }) { report in
+                guard case .polled(_, let answers, let at, _) = report else { return true }
                 let time = Timestamp(millisecondsSinceEpoch: at).rfc3339
-                for (point, value) in zip(points, plan.values(answers, points: points) { point, response in decode(response, point) }) {
+                for (point, value) in zip(points, plan.values(answers, points: points) { index, response in decode(response, points[index]) }) {
                     switch value {
                     case .success(let value): print("\(time)\t\(point.address)\t\(Self.text(value))")
                     case .failure(let error): print("\(time)\t\(point.address)\terror: \(error)")

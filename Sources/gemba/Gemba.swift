@@ -47,6 +47,11 @@ struct CommonOptions: ParsableArguments {
 
     /// Bootstraps swift-log once, writing to standard error at the configured level and format.
     func bootstrapLogging(_ settings: Settings) throws -> Logger {
+        try Self.bootstrapLogging(settings, level: logLevel, format: logFormat)
+    }
+
+    /// Bootstraps swift-log once from the `--log-level` and `--log-format` flags, else the settings.
+    static func bootstrapLogging(_ settings: Settings, level logLevel: String?, format logFormat: String?) throws -> Logger {
         let raw = settings.string("log-level", flag: logLevel)
         let level: Logger.Level
         if let raw {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GembaConnectors
 import GembaCore
 import GembaSimulator
 import Logging
@@ -71,9 +72,10 @@ struct Simulate: AsyncParsableCommand {
         let lines = Dictionary(grouping: factory.machines) { "\($0.path.site)/\($0.path.line)" }
         let runners = lines.keys.sorted().map { key in
             let machines = lines[key]!
-            return SparkplugEdgeRunner(
+            return EdgeGateway(
                 broker: broker, group: machines[0].path.site, node: machines[0].path.line, primaryHost: primaryHost,
-                machines: machines, interval: .milliseconds(Int64(interval * 1000)), speed: speed, logger: logger)
+                sources: [SimulatedMachinesSource(machines: machines, interval: .milliseconds(Int64(interval * 1000)), speed: speed)],
+                logger: logger)
         }
         var services = runners.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if duration > 0 {

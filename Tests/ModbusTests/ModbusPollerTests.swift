@@ -63,6 +63,26 @@ import Testing
         #expect(poller.handle(.answered(Self.ok), now: 2_540) == [.deliver(group: 0, answers: [Self.ok, Self.ok], due: 2_000, at: 2_540), .wait(until: 3_000)])
     }
 
+    @Test func aWriteGoesAheadOfWaitingPollsAndFailsAtOnceWhileTheDeviceIsAway() throws {
+        var poller = try Self.poller(pacing: 5)
+        let write = ModbusRequest.writeSingleRegister(address: 7, value: 42)
+        _ = poller.handle(.start, now: 0)
+        #expect(poller.handle(.write(write, id: 1), now: 1) == [.written(id: 1, .failure(.disconnected("the device is not connected")))])
+        _ = poller.handle(.connected, now: 2)  // the first poll's first read is in flight
+        #expect(poller.handle(.write(write, id: 2), now: 3).isEmpty)
+        #expect(poller.handle(.answered(Self.ok), now: 4) == [.wait(until: 9)])  // the write next, after the pacing
+        #expect(poller.handle(.tick, now: 9) == [.send(write, unit: 3)])
+        #expect(poller.handle(.answered(.success(.written)), now: 10) == [.written(id: 2, .success(.written)), .wait(until: 15)])
+        #expect(poller.handle(.tick, now: 15) == [.send(Self.counters, unit: 3)])
+        // A write under way when the connection drops fails with it; a read is no write.
+        _ = poller.handle(.answered(Self.ok), now: 16)
+        _ = poller.handle(.write(write, id: 3), now: 20)
+        #expect(poller.handle(.tick, now: 21) == [.send(write, unit: 3)])
+        let lost = ModbusError.disconnected("reset")
+        #expect(poller.handle(.disconnected(lost), now: 22).first == .written(id: 3, .failure(lost)))
+        #expect(poller.handle(.write(Self.counters, id: 4), now: 23).first == .written(id: 4, .failure(.invalidRequest("not a write: \(Self.counters)"))))
+    }
+
     @Test func aSlowDeviceMakesLatePollsCountedAndSkipped() throws {
         var poller = try Self.poller(interval: 100)
         _ = poller.handle(.start, now: 0)

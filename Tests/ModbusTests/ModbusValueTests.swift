@@ -51,10 +51,10 @@ import Testing
         let answers: [Result<ModbusResponse, ModbusError>] = [.success(.bits([true, false, false, false, true])),
                                                               .success(.registers([0x42F6, 0xE979, 0, 0, 7])),
                                                               .failure(.exception(.serverDeviceBusy)), .failure(.timeout)]
-        let values = plan.values(answers, points: points) { point, response -> ModbusValue in
+        let values = plan.values(answers, points: points) { index, response -> ModbusValue in
             switch response {
             case .bits(let bits): .bool(bits[0])
-            case .registers(let registers): point.type.decode(registers: registers)
+            case .registers(let registers): points[index].type.decode(registers: registers)
             case .written: .bool(false)
             }
         }

@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// A Sparkplug B edge node as a pure state machine (3.0 ch. 5): births, data by exception with
 /// aliases, `seq` on every message, `bdSeq` in the will and the NBIRTH, rebirth on request,
 /// commands handed to the device side, and (optionally) silence until the primary host's STATE
@@ -7,6 +9,7 @@
 /// will), ``connected(now:)`` once the broker accepted it and subscriptions are in place,
 /// ``received(topic:payload:now:)`` for each message, ``update(device:values:now:)`` with fresh
 /// readings, and ``disconnect(now:)``/``connectionLost()`` at the end; it publishes what comes back.
+/// Devices may come and go while it runs (``setDevice(_:metrics:now:)``, ``removeDevice(_:now:)``).
 public struct SparkplugEdgeNode: Sendable {
     public struct Configuration: Sendable {
         public var group: String
@@ -28,11 +31,31 @@ public struct SparkplugEdgeNode: Sendable {
         public var name: String
         public var dataType: SparkplugDataType
         public var unit: String?
+        /// Report by exception with a deadband: a number is published again only once it is more
+        /// than this away from the value last published (nil or 0: on any change).
+        public var deadband: Double?
 
-        public init(name: String, dataType: SparkplugDataType, unit: String? = nil) {
+        public init(name: String, dataType: SparkplugDataType, unit: String? = nil, deadband: Double? = nil) {
             self.name = name
             self.dataType = dataType
             self.unit = unit
+            self.deadband = deadband
+        }
+    }
+
+    /// A new value of a metric, with the time it was taken at the source and its quality.
+    public struct Reading: Sendable, Hashable {
+        public var name: String
+        public var value: SparkplugValue
+        public var quality: Quality
+        /// Epoch ms.
+        public var timestamp: UInt64
+
+        public init(name: String, value: SparkplugValue, quality: Quality = .good, timestamp: UInt64) {
+            self.name = name
+            self.value = value
+            self.quality = quality
+            self.timestamp = timestamp
         }
     }
 
@@ -47,14 +70,39 @@ public struct SparkplugEdgeNode: Sendable {
         var spec: MetricSpec
         var alias: UInt64
         var value: SparkplugValue?
-        var timestamp: UInt64
+        var quality = Quality.good
+        var timestamp: UInt64 = 0
+        /// The value the host last saw (in a birth or data), against which the deadband is measured.
+        var reported: SparkplugValue?
+
+        /// Whether `reading` must be published: its quality changed, or its value moved past the deadband.
+        func mustReport(_ reading: Reading) -> Bool {
+            guard reading.quality == quality, let reported else { return true }
+            guard let band = spec.deadband, band > 0, let new = reading.value.number, let old = reported.number else {
+                return reading.value != reported
+            }
+            return abs(new - old) > band
+        }
+    }
+
+    /// A device's (or the node's) metrics, in alias order, and where each name sits.
+    struct MetricTable: Sendable {
+        var states: [MetricState]
+        var index: [String: Int]
+
+        init(_ states: [MetricState]) {
+            self.states = states
+            index = Dictionary(states.enumerated().map { ($1.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+        }
     }
 
     enum Phase: Sendable { case disconnected, waitingForHost, online }
 
     public let configuration: Configuration
-    private var metrics: [String: [MetricState]] = [:]
-    private let devices: [String]
+    private var metrics: [String: MetricTable] = [:]
+    /// The devices, in birth order.
+    public private(set) var devices: [String]
+    private var nextAlias: UInt64 = 0
     private(set) var bdSeq: UInt64
     private var seq: UInt8 = 0
     private(set) var phase = Phase.disconnected
@@ -65,15 +113,32 @@ public struct SparkplugEdgeNode: Sendable {
         self.configuration = configuration
         self.bdSeq = configuration.initialBdSeq % 256
         self.devices = devices.map(\.id)
-        var alias: UInt64 = 0
-        func states(_ specs: [MetricSpec]) -> [MetricState] {
-            specs.map { spec in
-                alias += 1
-                return MetricState(spec: spec, alias: alias, value: nil, timestamp: 0)
-            }
-        }
-        metrics[""] = states(nodeMetrics)
-        for device in devices { metrics[device.id] = states(device.metrics) }
+        metrics[""] = table(nodeMetrics)
+        for device in devices { metrics[device.id] = table(device.metrics) }
+    }
+
+    /// Fresh states for `specs`, with aliases not used before on this node.
+    private mutating func table(_ specs: [MetricSpec]) -> MetricTable {
+        MetricTable(specs.map { spec in
+            nextAlias += 1
+            return MetricState(spec: spec, alias: nextAlias)
+        })
+    }
+
+    /// Adds a device, or replaces one's metrics (their values are forgotten); once online, its DBIRTH.
+    public mutating func setDevice(_ id: String, metrics specs: [MetricSpec], now: UInt64) -> [Action] {
+        if !devices.contains(id) { devices.append(id) }
+        metrics[id] = table(specs)
+        guard phase == .online else { return [] }
+        return [message(.dbirth, device: id, metrics: birthMetrics(id), now: now)]
+    }
+
+    /// Removes a device; once online, its DDEATH.
+    public mutating func removeDevice(_ id: String, now: UInt64) -> [Action] {
+        guard metrics.removeValue(forKey: id) != nil else { return [] }
+        devices.removeAll { $0 == id }
+        guard phase == .online else { return [] }
+        return [message(.ddeath, device: id, metrics: [], now: now)]
     }
 
     /// The topics to subscribe to before ``connected(now:)``: the node's commands and the primary host's STATE.
@@ -110,23 +175,30 @@ public struct SparkplugEdgeNode: Sendable {
         return [.publish(topic: topic(.ndeath), payload: deathPayload(now: now))]
     }
 
-    /// New readings of the node (`device` nil) or a device; publishes those that changed once online.
+    /// New readings of the node (`device` nil) or a device, taken now with good quality.
     public mutating func update(device: String?, values: [(String, SparkplugValue)], now: UInt64) -> [Action] {
+        update(device: device, readings: values.map { Reading(name: $0.0, value: $0.1, timestamp: now) }, now: now)
+    }
+
+    /// New readings of the node (`device` nil) or a device; once online, publishes those whose
+    /// quality changed or whose value moved past the metric's deadband, each at its own time.
+    public mutating func update(device: String?, readings: [Reading], now: UInt64) -> [Action] {
         let key = device ?? ""
-        guard var states = metrics[key] else { return [] }
+        guard var table = metrics[key] else { return [] }
+        metrics[key] = nil  // updated in place, not copied
         var changed: [SparkplugMetric] = []
-        for (name, value) in values {
-            guard let index = states.firstIndex(where: { $0.spec.name == name }), states[index].value != value else { continue }
-            states[index].value = value
-            states[index].timestamp = now
-            if phase == .online, let metric = try? SparkplugMetric(name: nil, alias: states[index].alias, timestamp: now,
-                                                                   dataType: states[index].spec.dataType, value: value) {
-                var metric = metric
-                metric.dataTypeCode = nil  // data messages resolve the datatype through the birth
-                changed.append(metric)
-            }
+        for reading in readings {
+            guard let index = table.index[reading.name] else { continue }
+            let report = table.states[index].mustReport(reading)
+            table.states[index].value = reading.value
+            table.states[index].quality = reading.quality
+            table.states[index].timestamp = reading.timestamp
+            guard phase == .online, report, var metric = dataMetric(table.states[index]) else { continue }
+            metric.dataTypeCode = nil  // data messages resolve the datatype through the birth
+            table.states[index].reported = reading.value
+            changed.append(metric)
         }
-        metrics[key] = states
+        metrics[key] = table
         guard !changed.isEmpty else { return [] }
         return [message(device == nil ? .ndata : .ddata, device: device, metrics: changed, now: now)]
     }
@@ -155,7 +227,7 @@ public struct SparkplugEdgeNode: Sendable {
                 if phase == .online { actions += births(now: now) }
                 continue
             }
-            guard let state = metrics[device ?? ""]?.first(where: { $0.spec.name == metric.name || (metric.alias != nil && $0.alias == metric.alias) }),
+            guard let state = metrics[device ?? ""]?.states.first(where: { $0.spec.name == metric.name || (metric.alias != nil && $0.alias == metric.alias) }),
                   let value = try? metric.value(as: state.spec.dataType)
             else { continue }
             actions.append(.write(device: device, metric: state.spec.name, value: value))
@@ -172,23 +244,46 @@ public struct SparkplugEdgeNode: Sendable {
             try! SparkplugMetric(name: "bdSeq", timestamp: now, dataType: .int64, value: .int(Int64(bdSeq))),
             try! SparkplugMetric(name: "Node Control/Rebirth", timestamp: now, dataType: .boolean, value: .boolean(false)),
         ]
-        nodeMetrics += birthMetrics(metrics[""] ?? [])
+        nodeMetrics += birthMetrics("")
         var actions = [message(.nbirth, device: nil, metrics: nodeMetrics, now: now)]
         for device in devices {
-            actions.append(message(.dbirth, device: device, metrics: birthMetrics(metrics[device] ?? []), now: now))
+            actions.append(message(.dbirth, device: device, metrics: birthMetrics(device), now: now))
         }
         return actions
     }
 
-    private func birthMetrics(_ states: [MetricState]) -> [SparkplugMetric] {
-        states.map { state in
-            let unit = state.spec.unit.map {
-                SparkplugPropertySet([("engUnit", SparkplugPropertyValue(type: .string, value: .string($0)))])
-            }
+    /// A birth's metrics of the node (`key` "") or a device, with names, units and current values;
+    /// from now on the deadband is measured from these values.
+    private mutating func birthMetrics(_ key: String) -> [SparkplugMetric] {
+        guard var table = metrics[key] else { return [] }
+        let births = table.states.map { state in
+            var properties: [(String, SparkplugPropertyValue)] = []
+            if let unit = state.spec.unit { properties.append(("engUnit", SparkplugPropertyValue(type: .string, value: .string(unit)))) }
+            if state.value != nil, let quality = Self.qualityProperty(state.quality) { properties.append(quality) }
             // A value that does not fit the datatype is sent as null rather than not at all.
             return (try? SparkplugMetric(name: state.spec.name, alias: state.alias, timestamp: state.timestamp,
-                                         dataType: state.spec.dataType, value: state.value, properties: unit))
+                                         dataType: state.spec.dataType, value: state.value,
+                                         properties: properties.isEmpty ? nil : SparkplugPropertySet(properties)))
                 ?? (try! SparkplugMetric(name: state.spec.name, alias: state.alias, dataType: state.spec.dataType, value: nil))
+        }
+        for index in table.states.indices { table.states[index].reported = table.states[index].value }
+        metrics[key] = table
+        return births
+    }
+
+    /// A data message's metric for a state: by alias, at the reading's time, with its quality when not good.
+    private func dataMetric(_ state: MetricState) -> SparkplugMetric? {
+        try? SparkplugMetric(name: nil, alias: state.alias, timestamp: state.timestamp, dataType: state.spec.dataType,
+                             value: state.value, properties: Self.qualityProperty(state.quality).map { SparkplugPropertySet([$0]) })
+    }
+
+    /// The `Quality` property as Ignition and the specification's examples use it (192 good, 64 uncertain,
+    /// 0 bad); nil for good, which a host assumes when the property is missing.
+    private static func qualityProperty(_ quality: Quality) -> (String, SparkplugPropertyValue)? {
+        switch quality {
+        case .good: nil
+        case .uncertain: ("Quality", SparkplugPropertyValue(type: .int32, value: .int(64)))
+        case .bad: ("Quality", SparkplugPropertyValue(type: .int32, value: .int(0)))
         }
     }
 

@@ -113,6 +113,17 @@ extension SparkplugWireValue {
 }
 
 extension SparkplugValue {
+    /// A scalar number as a Double (integers, floats, date-times); nil for anything else.
+    public var number: Double? {
+        switch self {
+        case .int(let value), .dateTime(let value): Double(value)
+        case .uint64(let value): Double(value)
+        case .float(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
     /// Reads a wire value as `type`; throws when the field does not carry that type or the value is out of its range.
     static func decode(_ wire: SparkplugWireValue, as type: SparkplugDataType) throws(SparkplugValueError) -> SparkplugValue {
         func mismatch() -> SparkplugValueError {

@@ -6,14 +6,9 @@ import NIOSSL
 enum BrokerURL {
     /// Parses `mqtt://[user:pass@]host[:port]` (or `mqtts://`, port 8883 by default).
     static func parse(_ text: String, source: String) throws -> MQTTClientConfiguration {
-        guard let url = URLComponents(string: text), let scheme = url.scheme, ["mqtt", "mqtts", "tcp", "ssl"].contains(scheme),
-              let host = url.host, !host.isEmpty
-        else { throw ConfigurationError("\(source) must look like mqtt://[user:pass@]host[:port], got '\(text)'") }
-        let secure = scheme == "mqtts" || scheme == "ssl"
-        var configuration = MQTTClientConfiguration(host: host, port: url.port ?? (secure ? 8883 : 1883))
-        if secure { configuration.tls = TLSConfiguration.makeClientConfiguration() }
-        configuration.username = url.user
-        configuration.password = url.password.map { Array($0.utf8) }
+        guard let configuration = MQTTClientConfiguration(brokerURL: text) else {
+            throw ConfigurationError("\(source) must look like mqtt://[user:pass@]host[:port], got '\(text)'")
+        }
         return configuration
     }
 }

@@ -1,0 +1,62 @@
+public import Modbus
+public import MQTTClient
+
+/// What `gemba edge --config` runs: one Sparkplug B edge node on a broker, and the devices it reads.
+public struct EdgeConfiguration: Sendable {
+    /// The broker, with the password resolved from the file or environment it was taken from.
+    public var broker: MQTTClientConfiguration
+    public var group: String
+    public var node: String
+    /// A primary host id whose STATE `online` the node waits for before its births.
+    public var primaryHost: String?
+    public var modbus: [ModbusDeviceConfiguration]
+}
+
+/// One Modbus TCP device: where it is, how to talk to it, and its register map.
+public struct ModbusDeviceConfiguration: Sendable, Hashable {
+    /// The Sparkplug device id, which is the machine's id in Gemba (`<group>/<node>/<device>`).
+    public var device: String
+    public var host: String
+    public var port: Int
+    public var unit: UInt8
+    /// Bounds the connection and each request, ms.
+    public var timeout: Int64
+    /// Least ms between two requests to this device.
+    public var pacing: Int64
+    /// Unused items a read may span to join two tags (0: never read what is not mapped).
+    public var maximumGap: Int
+    public var tags: [ModbusTag]
+}
+
+/// One value of a device's register map, published as a Sparkplug metric of the same name.
+public struct ModbusTag: Sendable, Hashable {
+    public var name: String
+    public var point: ModbusPoint
+    public var order: ModbusWordOrder
+    /// Published value = raw × scale + offset.
+    public var scale: Double
+    public var offset: Double
+    public var unit: String?
+    /// Published again only once it moved more than this (nil: on any change).
+    public var deadband: Double?
+    /// Poll interval, ms.
+    public var interval: Int64
+    /// Whether a Sparkplug DCMD may write it (coils and holding registers only).
+    public var writable: Bool
+
+    public init(name: String, point: ModbusPoint, order: ModbusWordOrder = .abcd, scale: Double = 1, offset: Double = 0,
+                unit: String? = nil, deadband: Double? = nil, interval: Int64 = 1000, writable: Bool = false) {
+        self.name = name
+        self.point = point
+        self.order = order
+        self.scale = scale
+        self.offset = offset
+        self.unit = unit
+        self.deadband = deadband
+        self.interval = interval
+        self.writable = writable
+    }
+
+    /// Whether the published value is the raw one (no scale, no offset).
+    public var isRaw: Bool { scale == 1 && offset == 0 }
+}

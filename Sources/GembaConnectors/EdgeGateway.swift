@@ -1,0 +1,183 @@
+public import Logging
+public import MQTTClient
+import GembaCore
+import MQTTCodec
+import NIOCore
+public import ServiceLifecycle
+public import Sparkplug
+import Synchronization
+
+/// Devices of one kind that feed the edge node: simulated machines, a Modbus device, an OPC UA server.
+public protocol EdgeDeviceSource: Sendable {
+    /// The devices it reports and their metrics, for the births.
+    var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { get }
+    /// Reads until cancelled, handing readings to the outlet.
+    func run(_ outlet: EdgeOutlet) async
+    /// A command from the host for one of its devices (the value already in the metric's datatype).
+    func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async
+}
+
+/// The edge node shared by the device sources and the broker connection: readings go in under a
+/// lock, and what they make the node publish leaves, in order, through the current connection.
+public final class EdgeOutlet: Sendable {
+    private struct State {
+        var node: SparkplugEdgeNode
+        /// The current connection's outbound queue; nil while there is none.
+        var outbound: AsyncStream<SparkplugEdgeNode.Action>.Continuation?
+    }
+
+    private let state: Mutex<State>
+
+    init(_ node: SparkplugEdgeNode) { state = Mutex(State(node: node)) }
+
+    /// New readings of a device (nil: the node itself).
+    public func update(device: String?, readings: [SparkplugEdgeNode.Reading]) {
+        guard !readings.isEmpty else { return }
+        apply { $0.update(device: device, readings: readings, now: EdgeGateway.now()) }
+    }
+
+    /// Changes the node under the lock; what it answers is queued for the connection in that order
+    /// (so `seq` leaves in the order it was given), writes are returned to the caller.
+    @discardableResult
+    func apply(_ body: (inout SparkplugEdgeNode) -> [SparkplugEdgeNode.Action]) -> [SparkplugEdgeNode.Action] {
+        state.withLock { state in
+            var writes: [SparkplugEdgeNode.Action] = []
+            for action in body(&state.node) {
+                if case .publish = action { state.outbound?.yield(action) } else { writes.append(action) }
+            }
+            return writes
+        }
+    }
+
+    /// A new connection's queue: what the node publishes from now on.
+    func attach() -> AsyncStream<SparkplugEdgeNode.Action> {
+        let (stream, continuation) = AsyncStream<SparkplugEdgeNode.Action>.makeStream()
+        state.withLock { state in
+            state.outbound?.finish()
+            state.outbound = continuation
+        }
+        return stream
+    }
+
+    func detach() {
+        state.withLock { state in
+            state.outbound?.finish()
+            state.outbound = nil
+        }
+    }
+
+    /// Reads or changes the node under the lock, queueing nothing.
+    func withNode<Result>(_ body: (inout SparkplugEdgeNode) -> Result) -> Result { state.withLock { body(&$0.node) } }
+}
+
+/// `gemba edge`: one Sparkplug B edge node on an MQTT broker, fed by device sources that run
+/// whether or not the broker is there.
+///
+/// Each connection registers the node's NDEATH (with the next bdSeq) as its will, subscribes to
+/// the node's commands (and the primary host's STATE), then births; readings are published as
+/// they come. Commands go to the source of their device. A lost connection starts over with a new
+/// bdSeq after a backoff; shutdown sends NDEATH first.
+public struct EdgeGateway: Service {
+    public let broker: MQTTClientConfiguration
+    public let sources: [any EdgeDeviceSource]
+    public let logger: Logger
+    let outlet: EdgeOutlet
+    private let owners: [String: Int]
+
+    public init(broker: MQTTClientConfiguration, group: String, node: String, primaryHost: String?,
+                sources: [any EdgeDeviceSource], logger: Logger) {
+        var configuration = broker
+        configuration.reconnect = nil
+        if configuration.clientID.isEmpty { configuration.clientID = "gemba-edge-\(group)-\(node)" }
+        self.broker = configuration
+        self.sources = sources
+        self.logger = logger
+        var owners: [String: Int] = [:]
+        for (index, source) in sources.enumerated() { for device in source.devices { owners[device.id] = index } }
+        self.owners = owners
+        outlet = EdgeOutlet(SparkplugEdgeNode(configuration: .init(group: group, node: node, primaryHost: primaryHost),
+                                              nodeMetrics: [], devices: sources.flatMap(\.devices)))
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for source in sources { group.addTask { [outlet] in await source.run(outlet) } }
+            await connectionLoop()
+            group.cancelAll()
+        }
+    }
+
+    private func connectionLoop() async {
+        let (group, node) = outlet.withNode { ($0.configuration.group, $0.configuration.node) }
+        let metadata: Logger.Metadata = ["sparkplug.group": "\(group)", "sparkplug.node": "\(node)"]
+        var attempt = 0
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            var configuration = broker
+            let will = outlet.withNode { $0.will() }
+            configuration.will = Will(topic: will.topic, payload: ByteBuffer(bytes: will.payload), qos: .atLeastOnce)
+            let client = MQTTClient(configuration: configuration, logger: logger)
+            do {
+                try await client.connect()
+                let filters = outlet.withNode { $0.subscriptions }
+                _ = try await client.subscribe(filters.map { Subscription(filter: $0, options: SubscriptionOptions(qos: .atLeastOnce)) })
+                logger.info("Sparkplug edge node connected", metadata: metadata)
+                attempt = 0
+                try await serve(client)
+            } catch {
+                logger.warning("Sparkplug edge node connection failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            outlet.detach()
+            outlet.withNode { $0.connectionLost() }
+            attempt += 1
+            try? await Task.sleep(for: .nanoseconds(ReconnectPolicy().delay(attempt: attempt).nanoseconds))
+        }
+    }
+
+    /// Publishes what the node queues and answers commands until the connection drops or the service shuts down.
+    private func serve(_ client: MQTTClient) async throws {
+        let outbound = outlet.attach()
+        let writes = outlet.apply { $0.connected(now: Self.now()) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in client.messages {
+                    let payload = Array(message.payload.readableBytesView)
+                    let writes = outlet.apply { $0.received(topic: message.topic, payload: payload, now: Self.now()) }
+                    await deliver(writes)
+                }
+            }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown {  // shutdown ends the loop, then NDEATH goes out
+                    for await case .publish(let topic, let payload) in outbound {
+                        _ = try await client.publish(topic, payload: ByteBuffer(bytes: payload), qos: .atMostOnce)
+                    }
+                }
+                guard Task.isShuttingDownGracefully else { return }  // the connection dropped: the broker sends the will
+                outlet.detach()
+                for case .publish(let topic, let payload) in outlet.withNode({ $0.disconnect(now: Self.now()) }) {
+                    _ = try? await client.publish(topic, payload: ByteBuffer(bytes: payload), qos: .atMostOnce)
+                }
+                await client.disconnect()
+            }
+            await deliver(writes)
+            // Either the connection dropped (messages ended) or shutdown finished: stop the other task.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Hands commands to the sources of their devices.
+    private func deliver(_ writes: [SparkplugEdgeNode.Action]) async {
+        for case .write(let device, let metric, let value) in writes {
+            guard let device, let owner = owners[device] else {
+                logger.notice("Sparkplug command for the node itself ignored", metadata: ["sparkplug.metric": "\(metric)"])
+                continue
+            }
+            logger.notice("Sparkplug write", metadata: [
+                "sparkplug.device": "\(device)", "sparkplug.metric": "\(metric)", "sparkplug.value": "\(value)",
+            ])
+            await sources[owner].write(device: device, metric: metric, value: value, outlet: outlet)
+        }
+    }
+
+    static func now() -> UInt64 { UInt64(max(0, Timestamp.now().millisecondsSinceEpoch)) }
+}
