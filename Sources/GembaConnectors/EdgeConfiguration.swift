@@ -26,6 +26,18 @@ public struct ModbusDeviceConfiguration: Sendable, Hashable {
     /// Unused items a read may span to join two tags (0: never read what is not mapped).
     public var maximumGap: Int
     public var tags: [ModbusTag]
+
+    public init(device: String, host: String, port: Int = 502, unit: UInt8 = 1, timeout: Int64 = 2000, pacing: Int64 = 0,
+                maximumGap: Int = 16, tags: [ModbusTag]) {
+        self.device = device
+        self.host = host
+        self.port = port
+        self.unit = unit
+        self.timeout = timeout
+        self.pacing = pacing
+        self.maximumGap = maximumGap
+        self.tags = tags
+    }
 }
 
 /// One value of a device's register map, published as a Sparkplug metric of the same name.

@@ -2,7 +2,8 @@ public import GembaCore
 public import Modbus
 public import Sparkplug
 
-/// A device's health, published next to its tags as metrics under `Device Status/`.
+/// A device's health, published next to its tags as metrics under `device/` (in Gemba the tags
+/// `device.connected`, `device.last_good_read`, `device.read_errors`, `device.late_polls`, `device.last_error`).
 public struct DeviceHealth: Sendable, Hashable {
     public var connected = false
     /// Epoch ms of the last poll with at least one good value.
@@ -13,23 +14,24 @@ public struct DeviceHealth: Sendable, Hashable {
     public var latePolls: UInt64 = 0
     public var lastError = ""
 
-    static let prefix = "Device Status/"
+    static let prefix = "device/"
 
     static let metrics: [SparkplugEdgeNode.MetricSpec] = [
-        .init(name: prefix + "Connected", dataType: .boolean),
-        .init(name: prefix + "Last Good Read", dataType: .dateTime),
-        .init(name: prefix + "Read Errors", dataType: .uint64),
-        .init(name: prefix + "Late Polls", dataType: .uint64),
-        .init(name: prefix + "Last Error", dataType: .string),
+        .init(name: prefix + "connected", dataType: .boolean),
+        // A healthy device reads every poll: its time is published again once 10 s have passed, not each time.
+        .init(name: prefix + "last_good_read", dataType: .dateTime, deadband: 10_000),
+        .init(name: prefix + "read_errors", dataType: .uint64),
+        .init(name: prefix + "late_polls", dataType: .uint64),
+        .init(name: prefix + "last_error", dataType: .string),
     ]
 
     func readings(at time: Int64) -> [SparkplugEdgeNode.Reading] {
         let stamp = UInt64(max(0, time))
         var values: [(String, SparkplugValue)] = [
-            ("Connected", .boolean(connected)), ("Read Errors", .uint64(readErrors)), ("Late Polls", .uint64(latePolls)),
-            ("Last Error", .string(lastError)),
+            ("connected", .boolean(connected)), ("read_errors", .uint64(readErrors)), ("late_polls", .uint64(latePolls)),
+            ("last_error", .string(lastError)),
         ]
-        if let lastGoodRead { values.append(("Last Good Read", .dateTime(lastGoodRead))) }
+        if let lastGoodRead { values.append(("last_good_read", .dateTime(lastGoodRead))) }
         return values.map { SparkplugEdgeNode.Reading(name: Self.prefix + $0.0, value: $0.1, timestamp: stamp) }
     }
 }

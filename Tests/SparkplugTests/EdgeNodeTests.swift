@@ -106,4 +106,45 @@ import Testing
         _ = edge.received(topic: "spBv1.0/STATE/gemba", payload: offline, now: 4)
         #expect(edge.update(device: "Press1", values: [("count", .int(2))], now: 5).isEmpty)
     }
+
+    @Test func aDeadbandHoldsBackSmallMovesAndQualityTravelsWithTheSourceTime() throws {
+        var edge = SparkplugEdgeNode(configuration: .init(group: "Plant1", node: "Line1"), nodeMetrics: [],
+                                     devices: [(id: "Oven", metrics: [.init(name: "temp", dataType: .double, deadband: 0.5)])])
+        _ = edge.will()
+        _ = edge.update(device: "Oven", readings: [.init(name: "temp", value: .double(70), timestamp: 5)], now: 9)
+        let birth = Self.publishes(edge.connected(now: 10))[1].1.metrics[0]
+        #expect(try birth.value() == .double(70) && birth.timestamp == 5)
+        // 70.4 and 70.3 are within 0.5 of the 70 the host has; 70.6 is not.
+        #expect(edge.update(device: "Oven", readings: [.init(name: "temp", value: .double(70.4), timestamp: 11)], now: 12).isEmpty)
+        #expect(edge.update(device: "Oven", readings: [.init(name: "temp", value: .double(70.3), timestamp: 13)], now: 14).isEmpty)
+        let moved = Self.publishes(edge.update(device: "Oven", readings: [.init(name: "temp", value: .double(70.6), timestamp: 15)], now: 16))
+        #expect(try moved.first?.1.metrics.first?.value(as: .double) == .double(70.6) && moved.first?.1.metrics.first?.timestamp == 15)
+        // The same value gone bad is news, sent with Ignition's Quality code, and Gemba's host stores it bad.
+        let bad = Self.publishes(edge.update(device: "Oven", readings: [.init(name: "temp", value: .double(70.6), quality: .bad, timestamp: 17)], now: 18))
+        #expect(bad.first?.1.metrics.first?.properties?["Quality"]?.value == .int(0))
+        var host = SparkplugHost()
+        _ = host.receive(topic: "spBv1.0/Plant1/NBIRTH/Line1", payload: Self.publishes(edge.connected(now: 19))[0].1.serialized(),
+                         tenant: .default, connection: 0, now: 19)
+        let rebirth = Self.publishes(edge.connected(now: 20))
+        var stored: [Point] = []
+        for (topic, payload) in rebirth {
+            for case .store(let points) in host.receive(topic: topic, payload: payload.serialized(), tenant: .default, connection: 0, now: 20) {
+                stored += points
+            }
+        }
+        #expect(stored.first { $0.series.tag == "temp" }?.sample.quality == .bad)
+    }
+
+    @Test func devicesComeAndGoWhileTheNodeIsOnline() throws {
+        var edge = Self.edge()
+        _ = edge.will()
+        _ = edge.connected(now: 1)
+        let born = Self.publishes(edge.setDevice("Oven", metrics: [.init(name: "temp", dataType: .double)], now: 2))
+        #expect(born.map(\.0) == ["spBv1.0/Plant1/DBIRTH/Line1/Oven"])
+        let aliases = Self.publishes(edge.connected(now: 3)).flatMap { $0.1.metrics.compactMap(\.alias) }
+        #expect(Set(aliases).count == aliases.count)  // a new device's aliases are new
+        #expect(Self.publishes(edge.removeDevice("Press1", now: 4)).map(\.0) == ["spBv1.0/Plant1/DDEATH/Line1/Press1"])
+        #expect(edge.devices == ["Oven"])
+        #expect(edge.update(device: "Press1", values: [("count", .int(1))], now: 5).isEmpty)
+    }
 }

@@ -1,0 +1,172 @@
+"""`gemba edge run --config` end to end: a pymodbus server (PyPI `pymodbus`) is read by the gateway,
+which publishes Sparkplug B through Debian's mosquitto to the `gemba serve --sparkplug-upstream` at
+GEMBA_UPSTREAM_HTTP_URL. The values the server holds are set with pymodbus's own client, so the
+expectations come from the peer: values, units, source times and quality arrive; a command written
+through Gemba's API lands in the device's register; a deadband holds back small moves; a device
+that goes away turns bad and comes back good. `gemba edge check` reports a broken file by line."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from test_modbus import SERVER, free_port, wait_port
+from test_sparkplug import command
+from test_telemetry import MOSQUITTO_PORT, UPSTREAM_HTTP, eventually, get, latest
+
+GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
+
+CONFIG = """
+broker: {{url: "mqtt://127.0.0.1:{broker}"}}
+sparkplug: {{group: GW, node: {node}, primaryHost: gemba}}
+modbus:
+  - device: press3
+    host: 127.0.0.1
+    port: {port}
+    addressing: {addressing}
+    every: 200ms
+    timeout: 500ms
+    tags:
+      - {{name: spindle_temp, {temp}, type: float32, order: CDAB, unit: °C, deadband: 0.5}}
+      - {{name: total_count, {count}, type: uint32}}
+      - {{name: speed_setpoint, {speed}, type: uint16, scale: 0.1, unit: rpm, writable: true}}
+      - {{name: running, {running}}}
+      - {{name: door_open, {door}, type: bit3}}
+"""
+
+ZERO_BASED = dict(addressing="zero-based", temp="table: holding-register, address: 0", count="table: input-register, address: 10",
+                  speed="table: holding-register, address: 20", running="table: discrete-input, address: 3",
+                  door="table: holding-register, address: 30")
+# The same map in Modicon references (1-based, the table as the first digit).
+MODICON = dict(addressing="modicon", temp="reference: 40001", count="reference: 30011", speed="reference: 40021",
+               running="reference: 10004", door="reference: 40031")
+
+
+def start_server(port):
+    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return process
+
+
+def stop(process):
+    process.kill()
+    process.wait()
+
+
+def registers_of(client, value, kind, word_order="big"):
+    return client.convert_to_registers(value, kind, word_order=word_order)
+
+
+@pytest.fixture
+def device():
+    port = free_port()
+    server = start_server(port)
+    client = ModbusTcpClient("127.0.0.1", port=port)
+    assert client.connect()
+    holder = {"server": server}
+    yield port, client, holder
+    client.close()
+    stop(holder["server"])
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "edge.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("addressing", [ZERO_BASED, MODICON], ids=["zero-based", "modicon"])
+def test_modbus_values_reach_gemba_through_mosquitto_and_commands_reach_the_device(tmp_path, device, addressing):
+    if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
+        pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
+    port, client, holder = device
+    client.write_registers(0, registers_of(client, 72.25, client.DATATYPE.FLOAT32, "little"))
+    client.write_registers(20, [1500])
+    client.write_registers(30, [0b1000])
+    # Input registers hold (address * 7) % 65536: 70 and 77 make the UINT32 at 10.
+    count = (70 << 16) | 77
+    node = f"gw-{uuid.uuid4().hex[:8]}"
+    config = write_config(tmp_path, CONFIG.format(broker=MOSQUITTO_PORT, node=node, port=port, **addressing))
+    check = subprocess.run([GEMBA, "edge", "check", "--config", config], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    assert "press3" in check.stdout and "5 tag(s)" in check.stdout, check.stdout
+
+    machine = f"GW/{node}/press3"
+    started = time.time() * 1000
+    edge = subprocess.Popen([GEMBA, "edge", "run", "--config", config, "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
+    try:
+        values = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP)) and "door_open" in v and v, timeout=20)
+        assert values["spindle_temp"]["v"] == pytest.approx(72.25)
+        assert values["total_count"]["v"] == count
+        assert values["speed_setpoint"]["v"] == pytest.approx(150.0)
+        assert values["running"]["v"] is True  # discrete input 3: 3 % 3 == 0
+        assert values["door_open"]["v"] is True
+        assert values["device.connected"]["v"] is True
+        assert all(value["quality"] == "good" for value in values.values()), values
+        assert started - 1000 <= values["spindle_temp"]["t"] <= time.time() * 1000 + 1000
+        tags = {tag["name"]: tag for tag in get(f"/api/v1/tags?machine={machine}", UPSTREAM_HTTP)["tags"]}
+        assert tags["spindle_temp"].get("unit") == "°C" and tags["speed_setpoint"].get("unit") == "rpm", tags
+
+        # A command through Gemba's API: a DCMD to the gateway, which writes the scaled register.
+        status, body = command(machine, "speed_setpoint", 123.4)
+        assert status == 202, body
+        eventually(lambda: client.read_holding_registers(20, count=1).registers == [1234], timeout=10)
+        eventually(lambda: latest(machine, UPSTREAM_HTTP)["speed_setpoint"]["v"] == pytest.approx(123.4), timeout=10)
+
+        # Report by exception with a deadband of 0.5: a move of 0.25 is held back, one of 1.0 is published.
+        client.write_registers(0, registers_of(client, 72.5, client.DATATYPE.FLOAT32, "little"))
+        client.write_registers(30, [0])  # a change polled after the small move: once it is seen, the move was polled too
+        eventually(lambda: latest(machine, UPSTREAM_HTTP)["door_open"]["v"] is False, timeout=10)
+        assert latest(machine, UPSTREAM_HTTP)["spindle_temp"]["v"] == pytest.approx(72.25)
+        client.write_registers(0, registers_of(client, 73.5, client.DATATYPE.FLOAT32, "little"))
+        eventually(lambda: latest(machine, UPSTREAM_HTTP)["spindle_temp"]["v"] == pytest.approx(73.5), timeout=10)
+
+        # The device goes away: its tags keep their last values with quality bad, and its health says so.
+        stop(holder["server"])
+        gone = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP))["spindle_temp"]["quality"] == "bad" and v, timeout=15)
+        assert gone["spindle_temp"]["v"] == pytest.approx(73.5)
+        assert gone["device.connected"]["v"] is False
+        assert gone["device.last_error"]["v"], gone
+        # It comes back on the same port: the gateway reconnects and the values are good again.
+        holder["server"] = start_server(port)
+        client.close()
+        assert client.connect()
+        client.write_registers(0, registers_of(client, 80.0, client.DATATYPE.FLOAT32, "little"))
+        back = eventually(lambda: (v := latest(machine, UPSTREAM_HTTP))["spindle_temp"]["v"] == pytest.approx(80.0) and v, timeout=40)
+        assert back["spindle_temp"]["quality"] == "good" and back["device.connected"]["v"] is True
+        assert edge.poll() is None, "the gateway must survive its device going away"
+    finally:
+        edge.terminate()
+        try:
+            edge.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            edge.kill()
+    assert edge.returncode == 0, edge.stderr.read()
+
+
+def test_a_broken_configuration_is_refused_with_every_problem_and_its_line(tmp_path):
+    config = write_config(tmp_path, """broker: mqtt://127.0.0.1:1883
+sparkplug: {group: GW, node: gw1}
+modbus:
+  - device: press3
+    host: 127.0.0.1
+    addressing: zero-based
+    tags:
+      - {name: a, table: holding-register, address: 0, type: float32}
+      - {name: b, table: holding-register, address: 1, type: uint16}
+      - {name: c, table: input-register, address: 65535, type: uint32}
+      - {name: d, table: input-register, address: 3, writable: true}
+      - {name: e, table: holding-register, address: 9, type: float99}
+""")
+    for subcommand in ["check", "run"]:
+        result = subprocess.run([GEMBA, "edge", subcommand, "--config", config], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2, result
+        lines = re.findall(r"edge\.yaml:(\d+):\d+: ", result.stderr)
+        assert lines == ["9", "10", "11", "12"], result.stderr
+        assert "overlaps 'a'" in result.stderr and "run past address 65535" in result.stderr
+        assert "only coils and holding registers can be written" in result.stderr and "'type' must be" in result.stderr
