@@ -72,3 +72,32 @@ public struct ModbusTag: Sendable, Hashable {
     /// Whether the published value is the raw one (no scale, no offset).
     public var isRaw: Bool { scale == 1 && offset == 0 }
 }
+
+/// What changed between two versions of a gateway configuration, for a reload.
+public struct EdgeConfigurationChange: Sendable {
+    /// Devices added or changed: start (or restart) them.
+    public var changed: [ModbusDeviceConfiguration] = []
+    /// Devices no longer listed: stop them.
+    public var removed: [String] = []
+    /// Settings a reload cannot apply (the broker, the Sparkplug ids): they wait for a restart.
+    public var needsRestart: [String] = []
+
+    public var isEmpty: Bool { changed.isEmpty && removed.isEmpty && needsRestart.isEmpty }
+}
+
+extension EdgeConfiguration {
+    /// What reloading `new` over this configuration changes; devices that did not change keep running.
+    public func change(to new: EdgeConfiguration) -> EdgeConfigurationChange {
+        var change = EdgeConfigurationChange()
+        let old = Dictionary(modbus.map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
+        change.changed = new.modbus.filter { old[$0.device] != $0 }
+        change.removed = modbus.map(\.device).filter { id in !new.modbus.contains { $0.device == id } }
+        let (a, b) = (broker, new.broker)
+        if a.host != b.host || a.port != b.port || a.username != b.username || a.password != b.password
+            || a.clientID != b.clientID || (a.tls == nil) != (b.tls == nil) {
+            change.needsRestart.append("broker")
+        }
+        if group != new.group || node != new.node || primaryHost != new.primaryHost { change.needsRestart.append("sparkplug") }
+        return change
+    }
+}

@@ -9,6 +9,8 @@ import Synchronization
 
 /// Devices of one kind that feed the edge node: simulated machines, a Modbus device, an OPC UA server.
 public protocol EdgeDeviceSource: Sendable {
+    /// Names the source among the gateway's: a source given again under the same id replaces it.
+    var id: String { get }
     /// The devices it reports and their metrics, for the births.
     var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { get }
     /// Reads until cancelled, handing readings to the outlet.
@@ -78,32 +80,61 @@ public final class EdgeOutlet: Sendable {
 /// they come. Commands go to the source of their device. A lost connection starts over with a new
 /// bdSeq after a backoff; shutdown sends NDEATH first.
 public struct EdgeGateway: Service {
+    /// A change of the gateway's sources while it runs (a configuration reloaded).
+    public enum Change: Sendable {
+        /// Adds a source, or replaces the one with its id: its devices are born again with their new metrics.
+        case set(any EdgeDeviceSource)
+        /// Stops a source: its devices die.
+        case remove(id: String)
+    }
+
     public let broker: MQTTClientConfiguration
-    public let sources: [any EdgeDeviceSource]
     public let logger: Logger
     let outlet: EdgeOutlet
-    private let owners: [String: Int]
+    private let initial: [any EdgeDeviceSource]
+    private let changes: AsyncStream<Change>?
+    private let registry = SourceRegistry()
 
     public init(broker: MQTTClientConfiguration, group: String, node: String, primaryHost: String?,
-                sources: [any EdgeDeviceSource], logger: Logger) {
+                sources: [any EdgeDeviceSource], changes: AsyncStream<Change>? = nil, logger: Logger) {
         var configuration = broker
         configuration.reconnect = nil
         if configuration.clientID.isEmpty { configuration.clientID = "gemba-edge-\(group)-\(node)" }
         self.broker = configuration
-        self.sources = sources
         self.logger = logger
-        var owners: [String: Int] = [:]
-        for (index, source) in sources.enumerated() { for device in source.devices { owners[device.id] = index } }
-        self.owners = owners
+        initial = sources
+        self.changes = changes
         outlet = EdgeOutlet(SparkplugEdgeNode(configuration: .init(group: group, node: node, primaryHost: primaryHost),
                                               nodeMetrics: [], devices: sources.flatMap(\.devices)))
     }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            for source in sources { group.addTask { [outlet] in await source.run(outlet) } }
+        for source in initial { registry.start(source, outlet: outlet) }
+        await withTaskGroup(of: Void.self) { group in
+            if let changes {
+                group.addTask {
+                    for await change in changes { apply(change) }
+                }
+            }
             await connectionLoop()
             group.cancelAll()
+        }
+        await registry.stopAll()
+    }
+
+    private func apply(_ change: Change) {
+        let now = Self.now()
+        switch change {
+        case .set(let source):
+            for device in registry.stop(source.id) where !source.devices.contains(where: { $0.id == device }) {
+                outlet.apply { $0.removeDevice(device, now: now) }
+            }
+            for device in source.devices { outlet.apply { $0.setDevice(device.id, metrics: device.metrics, now: now) } }
+            registry.start(source, outlet: outlet)
+            logger.notice("Edge source (re)started", metadata: ["edge.source": "\(source.id)"])
+        case .remove(let id):
+            for device in registry.stop(id) { outlet.apply { $0.removeDevice(device, now: now) } }
+            logger.notice("Edge source removed", metadata: ["edge.source": "\(id)"])
         }
     }
 
@@ -168,16 +199,48 @@ public struct EdgeGateway: Service {
     /// Hands commands to the sources of their devices.
     private func deliver(_ writes: [SparkplugEdgeNode.Action]) async {
         for case .write(let device, let metric, let value) in writes {
-            guard let device, let owner = owners[device] else {
+            guard let device, let source = registry.source(of: device) else {
                 logger.notice("Sparkplug command for the node itself ignored", metadata: ["sparkplug.metric": "\(metric)"])
                 continue
             }
             logger.notice("Sparkplug write", metadata: [
                 "sparkplug.device": "\(device)", "sparkplug.metric": "\(metric)", "sparkplug.value": "\(value)",
             ])
-            await sources[owner].write(device: device, metric: metric, value: value, outlet: outlet)
+            await source.write(device: device, metric: metric, value: value, outlet: outlet)
         }
     }
 
     static func now() -> UInt64 { UInt64(max(0, Timestamp.now().millisecondsSinceEpoch)) }
+}
+
+/// The gateway's running sources: each with the task that runs it, and which source owns each device.
+private final class SourceRegistry: Sendable {
+    private struct Running {
+        var source: any EdgeDeviceSource
+        var task: Task<Void, Never>
+    }
+
+    private let running = Mutex<[String: Running]>([:])
+
+    func start(_ source: any EdgeDeviceSource, outlet: EdgeOutlet) {
+        let task = Task { await source.run(outlet) }
+        running.withLock { $0[source.id] = Running(source: source, task: task) }
+    }
+
+    /// Cancels a source (its task ends on its own); answers the devices it had.
+    func stop(_ id: String) -> [String] {
+        guard let entry = running.withLock({ $0.removeValue(forKey: id) }) else { return [] }
+        entry.task.cancel()
+        return entry.source.devices.map(\.id)
+    }
+
+    func source(of device: String) -> (any EdgeDeviceSource)? {
+        running.withLock { running in running.values.first { $0.source.devices.contains { $0.id == device } }?.source }
+    }
+
+    func stopAll() async {
+        let tasks = running.withLock { running in defer { running = [:] }; return running.values.map(\.task) }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
 }

@@ -23,6 +23,11 @@ public final class ModbusDeviceSource: EdgeDeviceSource {
         reporter = Mutex(ModbusDeviceReporter(map: map))
     }
 
+    public var id: String { Self.id(of: map.device.device) }
+
+    /// The source id of the Modbus device `device`.
+    public static func id(of device: String) -> String { "modbus:" + device }
+
     public var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { [(map.device.device, map.metrics)] }
 
     public func run(_ outlet: EdgeOutlet) async {

@@ -39,15 +39,14 @@ struct EdgeRun: AsyncParsableCommand {
         let logger = try CommonOptions.bootstrapLogging(try Settings(configFile: nil, environment: environment),
                                                         level: logLevel, format: logFormat)
         let gateway: EdgeGateway
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let gatewayConfig {
             let configuration = try EdgeConfigurationFile.load(gatewayConfig)
-            let sources = try configuration.modbus.map { device in
-                do { return try ModbusDeviceSource(device, logger: logger) } catch {
-                    throw ConfigurationError("\(gatewayConfig): device '\(device.device)': \(error)")
-                }
-            }
+            let sources = try configuration.modbus.map { try EdgeConfigurationFile.source($0, logger: logger) }
+            let (changes, post) = AsyncStream<EdgeGateway.Change>.makeStream()
             gateway = EdgeGateway(broker: configuration.broker, group: configuration.group, node: configuration.node,
-                                  primaryHost: configuration.primaryHost, sources: sources, logger: logger)
+                                  primaryHost: configuration.primaryHost, sources: sources, changes: changes, logger: logger)
+            services.append(.init(service: EdgeConfigurationWatcher(path: gatewayConfig, loaded: configuration, post: post, logger: logger)))
         } else {
             guard devices > 0, interval > 0 else { throw ConfigurationError("--devices and --interval must be positive") }
             for (id, role) in [(group, "--group"), (node, "--node")] where id.isEmpty || id.contains(where: { "/+#".contains($0) }) {
@@ -60,7 +59,7 @@ struct EdgeRun: AsyncParsableCommand {
                 logger: logger)
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: gateway)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [.init(service: gateway)] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -85,8 +84,55 @@ struct EdgeCheck: AsyncParsableCommand {
     }
 }
 
+/// Reloads the gateway's configuration when its file changes (checked every two seconds): devices
+/// added, changed or removed are started, restarted or stopped; the others keep running. A file
+/// with problems is reported and ignored, so the gateway goes on with the last good one.
+struct EdgeConfigurationWatcher: Service {
+    let path: String
+    let loaded: EdgeConfiguration
+    let post: AsyncStream<EdgeGateway.Change>.Continuation
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var current = loaded
+            var seen = try? String(contentsOfFile: path, encoding: .utf8)
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(2))
+                let text = try? String(contentsOfFile: path, encoding: .utf8)
+                guard text != seen else { continue }
+                seen = text
+                do {
+                    let next = try EdgeConfigurationFile.load(path)
+                    let change = current.change(to: next)
+                    for device in change.changed { post.yield(.set(try EdgeConfigurationFile.source(device, logger: logger))) }
+                    for device in change.removed { post.yield(.remove(id: ModbusDeviceSource.id(of: device))) }
+                    if !change.needsRestart.isEmpty {
+                        logger.warning("Gateway configuration: these settings take effect at the next restart",
+                                       metadata: ["edge.settings": "\(change.needsRestart.joined(separator: ", "))"])
+                    }
+                    logger.notice("Gateway configuration reloaded", metadata: [
+                        "edge.config": "\(path)", "edge.changed": "\(change.changed.map(\.device))", "edge.removed": "\(change.removed)",
+                    ])
+                    current = next
+                } catch {
+                    logger.error("Gateway configuration not reloaded: the running one stays", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        post.finish()
+    }
+}
+
 /// Reads a gateway configuration file, with secrets from the environment and files.
 enum EdgeConfigurationFile {
+    /// The source that polls a device of the file.
+    static func source(_ device: ModbusDeviceConfiguration, logger: Logger) throws -> ModbusDeviceSource {
+        do { return try ModbusDeviceSource(device, logger: logger) } catch {
+            throw ConfigurationError("device '\(device.device)': \(error)")
+        }
+    }
+
     static func load(_ path: String) throws -> EdgeConfiguration {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigurationError("cannot read \(path)") }
         do {

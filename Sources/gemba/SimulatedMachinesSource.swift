@@ -10,6 +10,7 @@ final class SimulatedMachinesSource: EdgeDeviceSource {
     /// Tag units of the simulated machines, sent as `engUnit` properties in the births.
     static let units = ["spindle_temp": "°C", "vibration": "mm/s", "power": "kW", "speed": "rpm"]
 
+    let id = "simulated"
     let devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])]
     private let machines: Mutex<[MachineSimulator]>
     private let interval: Duration

@@ -170,3 +170,54 @@ modbus:
         assert lines == ["9", "10", "11", "12"], result.stderr
         assert "overlaps 'a'" in result.stderr and "run past address 65535" in result.stderr
         assert "only coils and holding registers can be written" in result.stderr and "'type' must be" in result.stderr
+
+
+def test_a_changed_file_is_reloaded_without_dropping_the_devices_that_did_not_change(tmp_path, device):
+    if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
+        pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
+    port, client, _ = device
+    client.write_registers(40, [11, 22, 33])
+    node = f"gw-{uuid.uuid4().hex[:8]}"
+
+    def config(devices):
+        listed = "".join(f"""
+  - device: {name}
+    host: 127.0.0.1
+    port: {port}
+    addressing: zero-based
+    every: 200ms
+    tags:
+{tags}""" for name, tags in devices)
+        return f"broker: mqtt://127.0.0.1:{MOSQUITTO_PORT}\nsparkplug: {{group: GW, node: {node}}}\nmodbus:{listed}"
+
+    a = "      - {name: a, table: holding-register, address: 40}\n"
+    b = "      - {name: b, table: holding-register, address: 41}\n"
+    path = write_config(tmp_path, config([("kept", a), ("changed", b)]))
+    log = open(tmp_path / "edge.log", "w+")
+    edge = subprocess.Popen([GEMBA, "edge", "run", "--config", path, "--log-level", "info"], stderr=log, text=True)
+    try:
+        eventually(lambda: latest(f"GW/{node}/changed", UPSTREAM_HTTP).get("b", {}).get("v") == 22, timeout=20)
+        eventually(lambda: latest(f"GW/{node}/kept", UPSTREAM_HTTP).get("a", {}).get("v") == 11, timeout=20)
+        # A broken file is reported and ignored: the gateway goes on with the one it has.
+        (tmp_path / "edge.yaml").write_text(config([("kept", a), ("changed", "      - {name: b, table: nowhere}\n")]))
+        eventually(lambda: "not reloaded" in (tmp_path / "edge.log").read_text(), timeout=10)
+        assert "edge.yaml:" in (tmp_path / "edge.log").read_text()
+        # Now a valid change: 'changed' gets a second tag, 'added' is new, 'kept' stays as it was.
+        c = "      - {name: c, table: holding-register, address: 42, unit: bar}\n"
+        (tmp_path / "edge.yaml").write_text(config([("kept", a), ("changed", b + c), ("added", c)]))
+        eventually(lambda: latest(f"GW/{node}/changed", UPSTREAM_HTTP).get("c", {}).get("v") == 33, timeout=20)
+        eventually(lambda: latest(f"GW/{node}/added", UPSTREAM_HTTP).get("c", {}).get("v") == 33, timeout=20)
+        client.write_registers(40, [12])
+        eventually(lambda: latest(f"GW/{node}/kept", UPSTREAM_HTTP)["a"]["v"] == 12, timeout=10)
+        text = (tmp_path / "edge.log").read_text()
+        connections = [line for line in text.splitlines() if "Modbus device connected" in line]
+        assert sum("modbus.device=kept" in line for line in connections) == 1, text  # never dropped
+        assert sum("modbus.device=changed" in line for line in connections) == 2, text  # restarted once
+        # Removing a device ends it: the host marks its tags stale (DDEATH).
+        (tmp_path / "edge.yaml").write_text(config([("kept", a), ("changed", b + c)]))
+        eventually(lambda: latest(f"GW/{node}/added", UPSTREAM_HTTP)["c"]["quality"] == "bad", timeout=15)
+        assert latest(f"GW/{node}/kept", UPSTREAM_HTTP)["a"]["quality"] == "good"
+    finally:
+        edge.terminate()
+        edge.wait(timeout=10)
+        log.close()
