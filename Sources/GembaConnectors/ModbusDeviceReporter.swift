@@ -12,6 +12,8 @@ public struct DeviceHealth: Sendable, Hashable {
     public var readErrors: UInt64 = 0
     /// Polls that could not start on time and were skipped.
     public var latePolls: UInt64 = 0
+    /// Polls done (not published: it grows each poll).
+    public var polls: UInt64 = 0
     public var lastError = ""
 
     static let prefix = "device/"
@@ -81,6 +83,7 @@ public struct ModbusDeviceReporter: Sendable {
         }
         health.readErrors += UInt64(answers.count { if case .failure = $0 { true } else { false } })
         health.latePolls = UInt64(latePolls)
+        health.polls += 1
         if anyGood { health.lastGoodRead = time }
         return (readings + health.readings(at: time), failures)
     }

@@ -61,6 +61,10 @@ public final class ModbusDeviceSource: EdgeDeviceSource {
             }
             return true
         }
+        let health = reporter.withLock { $0.health }
+        logger.notice("Modbus device stopped", metadata: [
+            "modbus.polls": "\(health.polls)", "modbus.late_polls": "\(health.latePolls)", "modbus.read_errors": "\(health.readErrors)",
+        ])
     }
 
     public func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async {
