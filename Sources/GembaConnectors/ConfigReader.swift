@@ -137,14 +137,28 @@ final class ConfigReader {
         func duration(_ key: String, in range: ClosedRange<Int64>) -> Int64? {
             guard let value = present(key, required: false) else { return nil }
             guard let text = value.scalar?.string, let ms = Self.milliseconds(text), range.contains(ms) else {
-                reader.report(value, "\(what): '\(key)' must be a duration such as 500ms, 2s or 5m, from \(range.lowerBound) ms to \(range.upperBound / 1000) s")
+                reader.report(value, "\(what): '\(key)' must be a duration such as 500ms, 2s, 5m or 7d, from \(range.lowerBound) ms to \(range.upperBound / 1000) s")
                 return nil
             }
             return ms
         }
 
+        /// A size in bytes: `512MB`, `2GB`, `64KB` (powers of 1,024) or a number of bytes, within `range`.
+        func bytes(_ key: String, in range: ClosedRange<UInt64>) -> UInt64? {
+            guard let value = present(key, required: false) else { return nil }
+            let text = value.scalar?.string.uppercased() ?? ""
+            let units: [(String, Double)] = [("KB", 1_024), ("MB", 1_048_576), ("GB", 1_073_741_824), ("TB", 1_099_511_627_776), ("B", 1)]
+            let factor = units.first { text.hasSuffix($0.0) }
+            let number = Double(factor.map { String(text.dropLast($0.0.count)) } ?? text)
+            guard let number, number.isFinite, number >= 0, range.contains(UInt64(number * (factor?.1 ?? 1))) else {
+                reader.report(value, "\(what): '\(key)' must be a size such as 512MB or 2GB, from \(range.lowerBound >> 20) MB")
+                return nil
+            }
+            return UInt64(number * (factor?.1 ?? 1))
+        }
+
         static func milliseconds(_ text: String) -> Int64? {
-            let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+            let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
             for (suffix, factor) in units where text.hasSuffix(suffix) {
                 guard let number = Double(text.dropLast(suffix.count)), number.isFinite, number >= 0 else { return nil }
                 return Int64((number * factor).rounded())

@@ -9,7 +9,17 @@ public struct EdgeConfiguration: Sendable {
     public var node: String
     /// A primary host id whose STATE `online` the node waits for before its births.
     public var primaryHost: String?
+    /// Store-and-forward; nil: values that cannot reach the host are lost.
+    public var buffer: BufferConfiguration?
     public var modbus: [ModbusDeviceConfiguration]
+}
+
+/// Where and how much the gateway buffers while the broker or the primary host is away.
+public struct BufferConfiguration: Sendable, Hashable {
+    public var directory: String
+    public var limits: ForwardBuffer.Limits
+    /// Values a second replayed at most.
+    public var replayRate: Int
 }
 
 /// One Modbus TCP device: where it is, how to talk to it, and its register map.

@@ -10,6 +10,7 @@ extension EdgeConfiguration {
     /// ```yaml
     /// broker: {url: mqtt://gateway@10.0.0.5:1883, password: {env: BROKER_PASSWORD}}
     /// sparkplug: {group: plant1, node: gateway1, primaryHost: gemba}
+    /// buffer: {directory: /var/lib/gemba-edge, maxSize: 1GB, maxAge: 7d}
     /// modbus:
     ///   - device: press3              # the machine plant1/gateway1/press3
     ///     host: 10.0.0.12
@@ -42,7 +43,7 @@ private struct EdgeConfigurationParser {
     let readFile: (String) -> String?
 
     func configuration(_ document: Node) -> EdgeConfiguration? {
-        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "modbus"]) else { return nil }
+        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "modbus"]) else { return nil }
         let broker = root["broker"].flatMap(broker) ?? { reader.report(document, "'broker' is required"); return nil }()
         let sparkplug = root["sparkplug"].flatMap { reader.fields($0, "sparkplug", allowed: ["group", "node", "primaryHost"]) }
         if root["sparkplug"] == nil { reader.report(document, "'sparkplug' (group and node) is required") }
@@ -62,8 +63,24 @@ private struct EdgeConfigurationParser {
             }
         }
         if devices.isEmpty, reader.issues.isEmpty { reader.report(document, "no devices: list them under 'modbus'") }
+        let buffer = root["buffer"].flatMap { self.buffer($0, keepAlive: broker?.keepAlive ?? 60) }
         guard let broker, let group, let node else { return nil }
-        return EdgeConfiguration(broker: broker, group: group, node: node, primaryHost: primaryHost, modbus: devices)
+        return EdgeConfiguration(broker: broker, group: group, node: node, primaryHost: primaryHost, buffer: buffer, modbus: devices)
+    }
+
+    private func buffer(_ node: Node, keepAlive: UInt16) -> BufferConfiguration? {
+        guard let fields = reader.fields(node, "buffer", allowed: ["directory", "maxSize", "maxAge", "window", "replayRate"]) else { return nil }
+        let directory = fields.string("directory", required: true)
+        let defaults = ForwardBuffer.Limits()
+        let minimumWindow = 2 * Int64(keepAlive) * 1000
+        var limits = ForwardBuffer.Limits(
+            maximumBytes: fields.bytes("maxSize", in: (16 << 20)...(1 << 50)) ?? defaults.maximumBytes,
+            maximumAge: fields.duration("maxAge", in: 60_000...(3_650 * 86_400_000)) ?? defaults.maximumAge,
+            window: minimumWindow)
+        if let window = fields.duration("window", in: minimumWindow...86_400_000) { limits.window = window }
+        let rate = fields.int("replayRate", in: 100...10_000_000) ?? 50_000
+        guard let directory else { return nil }
+        return BufferConfiguration(directory: directory, limits: limits, replayRate: rate)
     }
 
     private func broker(_ node: Node) -> MQTTClientConfiguration? {

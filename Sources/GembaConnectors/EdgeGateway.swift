@@ -21,16 +21,23 @@ public protocol EdgeDeviceSource: Sendable {
 
 /// The edge node shared by the device sources and the broker connection: readings go in under a
 /// lock, and what they make the node publish leaves, in order, through the current connection.
+/// With a store-and-forward buffer, what the node records goes into it, and the buffer learns
+/// when the node goes online and offline.
 public final class EdgeOutlet: Sendable {
     private struct State {
         var node: SparkplugEdgeNode
         /// The current connection's outbound queue; nil while there is none.
         var outbound: AsyncStream<SparkplugEdgeNode.Action>.Continuation?
+        var online = false
     }
 
     private let state: Mutex<State>
+    let buffer: ForwardBuffer?
 
-    init(_ node: SparkplugEdgeNode) { state = Mutex(State(node: node)) }
+    init(_ node: SparkplugEdgeNode, buffer: ForwardBuffer? = nil) {
+        state = Mutex(State(node: node))
+        self.buffer = buffer
+    }
 
     /// New readings of a device (nil: the node itself).
     public func update(device: String?, readings: [SparkplugEdgeNode.Reading]) {
@@ -44,12 +51,27 @@ public final class EdgeOutlet: Sendable {
     func apply(_ body: (inout SparkplugEdgeNode) -> [SparkplugEdgeNode.Action]) -> [SparkplugEdgeNode.Action] {
         state.withLock { state in
             var writes: [SparkplugEdgeNode.Action] = []
-            for action in body(&state.node) {
-                if case .publish = action { state.outbound?.yield(action) } else { writes.append(action) }
+            let actions = body(&state.node)
+            noticePhase(&state)
+            for action in actions {
+                switch action {
+                case .publish: state.outbound?.yield(action)
+                case .record(let device, let payload, let live): buffer?.append(device: device, payload: payload, live: live, now: Self.now())
+                case .write: writes.append(action)
+                }
             }
             return writes
         }
     }
+
+    /// Tells the buffer when the node went online (births out: replay what was not delivered) or offline.
+    private func noticePhase(_ state: inout State) {
+        guard state.node.isOnline != state.online else { return }
+        state.online = state.node.isOnline
+        if state.online { buffer?.wentOnline(now: Self.now()) } else { buffer?.wentOffline() }
+    }
+
+    static func now() -> Int64 { Timestamp.now().millisecondsSinceEpoch }
 
     /// A new connection's queue: what the node publishes from now on.
     func attach() -> AsyncStream<SparkplugEdgeNode.Action> {
@@ -69,7 +91,12 @@ public final class EdgeOutlet: Sendable {
     }
 
     /// Reads or changes the node under the lock, queueing nothing.
-    func withNode<Result>(_ body: (inout SparkplugEdgeNode) -> Result) -> Result { state.withLock { body(&$0.node) } }
+    func withNode<Result>(_ body: (inout SparkplugEdgeNode) -> Result) -> Result {
+        state.withLock { state in
+            defer { noticePhase(&state) }
+            return body(&state.node)
+        }
+    }
 }
 
 /// `gemba edge`: one Sparkplug B edge node on an MQTT broker, fed by device sources that run
@@ -94,9 +121,14 @@ public struct EdgeGateway: Service {
     private let initial: [any EdgeDeviceSource]
     private let changes: AsyncStream<Change>?
     private let registry = SourceRegistry()
+    /// Values a second replayed at most from the store-and-forward buffer.
+    private let replayRate: Int
 
+    /// A gateway; with a `buffer`, what cannot reach the host is kept on disk and replayed as
+    /// historical data once the node is online again, at most `replayRate` values a second.
     public init(broker: MQTTClientConfiguration, group: String, node: String, primaryHost: String?,
-                sources: [any EdgeDeviceSource], changes: AsyncStream<Change>? = nil, logger: Logger) {
+                sources: [any EdgeDeviceSource], changes: AsyncStream<Change>? = nil, buffer: ForwardBuffer? = nil,
+                replayRate: Int = 50_000, logger: Logger) {
         var configuration = broker
         configuration.reconnect = nil
         if configuration.clientID.isEmpty { configuration.clientID = "gemba-edge-\(group)-\(node)" }
@@ -104,8 +136,11 @@ public struct EdgeGateway: Service {
         self.logger = logger
         initial = sources
         self.changes = changes
-        outlet = EdgeOutlet(SparkplugEdgeNode(configuration: .init(group: group, node: node, primaryHost: primaryHost),
-                                              nodeMetrics: [], devices: sources.flatMap(\.devices)))
+        self.replayRate = max(1, replayRate)
+        var node = SparkplugEdgeNode.Configuration(group: group, node: node, primaryHost: primaryHost)
+        node.recordsChanges = buffer != nil
+        outlet = EdgeOutlet(SparkplugEdgeNode(configuration: node, nodeMetrics: buffer == nil ? [] : BufferHealth.metrics,
+                                              devices: sources.flatMap(\.devices)), buffer: buffer)
     }
 
     public func run() async throws {
@@ -116,10 +151,51 @@ public struct EdgeGateway: Service {
                     for await change in changes { apply(change) }
                 }
             }
+            if let buffer = outlet.buffer {
+                group.addTask { await keep(buffer) }
+                group.addTask { await replay(buffer) }
+            }
             await connectionLoop()
             group.cancelAll()
         }
         await registry.stopAll()
+        outlet.buffer?.close()
+    }
+
+    /// Writes the buffer to disk four times a second, moves its cursor, and publishes its health.
+    private func keep(_ buffer: ForwardBuffer) async {
+        var failing = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            do {
+                try buffer.tick(now: EdgeOutlet.now())
+                failing = false
+            } catch {
+                if !failing { logger.error("Store-and-forward buffer cannot be written", metadata: ["error": "\(error)"]) }
+                failing = true
+            }
+            outlet.update(device: nil, readings: BufferHealth.readings(buffer.status, at: Self.now()))
+        }
+    }
+
+    /// Replays what the buffer holds whenever the node is online, as historical data at a bounded
+    /// rate, between the live messages.
+    private func replay(_ buffer: ForwardBuffer) async {
+        while !Task.isCancelled {
+            guard let records = buffer.nextReplay(now: EdgeOutlet.now()) else {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            let started = ContinuousClock.now
+            var values = 0
+            for (device, payload) in records {
+                guard let metrics = try? SparkplugPayload(decoding: payload).metrics else { continue }
+                values += metrics.count
+                outlet.apply { $0.historical(device: device, metrics: metrics, now: Self.now()) }
+            }
+            let due = Duration.seconds(Double(values) / Double(replayRate)) - (ContinuousClock.now - started)
+            if due > .zero { try? await Task.sleep(for: due) }
+        }
     }
 
     private func apply(_ change: Change) {
@@ -242,5 +318,21 @@ private final class SourceRegistry: Sendable {
         let tasks = running.withLock { running in defer { running = [:] }; return running.values.map(\.task) }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
+    }
+}
+
+/// The store-and-forward buffer's health, published as the node's own metrics under `buffer/`.
+enum BufferHealth {
+    static let metrics: [SparkplugEdgeNode.MetricSpec] = [
+        .init(name: "buffer/pending_bytes", dataType: .uint64, unit: "B", deadband: 65_535),
+        .init(name: "buffer/bytes", dataType: .uint64, unit: "B", deadband: 1_048_576),
+        .init(name: "buffer/dropped", dataType: .uint64),
+        .init(name: "buffer/replaying", dataType: .boolean),
+    ]
+
+    static func readings(_ status: ForwardBuffer.Status, at time: UInt64) -> [SparkplugEdgeNode.Reading] {
+        [("buffer/pending_bytes", SparkplugValue.uint64(status.pendingBytes)), ("buffer/bytes", .uint64(status.bytes)),
+         ("buffer/dropped", .uint64(status.dropped)), ("buffer/replaying", .boolean(status.replaying))]
+            .map { SparkplugEdgeNode.Reading(name: $0.0, value: $0.1, timestamp: time) }
     }
 }

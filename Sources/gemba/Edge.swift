@@ -44,8 +44,15 @@ struct EdgeRun: AsyncParsableCommand {
             let configuration = try EdgeConfigurationFile.load(gatewayConfig)
             let sources = try configuration.modbus.map { try EdgeConfigurationFile.source($0, logger: logger) }
             let (changes, post) = AsyncStream<EdgeGateway.Change>.makeStream()
+            let buffer = try configuration.buffer.map { settings in
+                do { return try ForwardBuffer(directory: settings.directory, limits: settings.limits) } catch {
+                    throw ConfigurationError("\(gatewayConfig): the buffer directory \(settings.directory) cannot be used: \(error)")
+                }
+            }
+            if buffer == nil { logger.warning("No store-and-forward buffer configured: values polled while the broker or host is away are lost") }
             gateway = EdgeGateway(broker: configuration.broker, group: configuration.group, node: configuration.node,
-                                  primaryHost: configuration.primaryHost, sources: sources, changes: changes, logger: logger)
+                                  primaryHost: configuration.primaryHost, sources: sources, changes: changes, buffer: buffer,
+                                  replayRate: configuration.buffer?.replayRate ?? 50_000, logger: logger)
             services.append(.init(service: EdgeConfigurationWatcher(path: gatewayConfig, loaded: configuration, post: post, logger: logger)))
         } else {
             guard devices > 0, interval > 0 else { throw ConfigurationError("--devices and --interval must be positive") }

@@ -18,6 +18,9 @@ public struct SparkplugEdgeNode: Sendable {
         public var primaryHost: String?
         /// The bdSeq of the first connection (0–255).
         public var initialBdSeq: UInt64 = 0
+        /// Store-and-forward: every reported change is also handed out as a ``Action/record(device:metrics:live:)``,
+        /// online or not, and changes are measured against what was recorded while the node is offline.
+        public var recordsChanges = false
 
         public init(group: String, node: String, primaryHost: String? = nil) {
             self.group = group
@@ -64,6 +67,10 @@ public struct SparkplugEdgeNode: Sendable {
         case publish(topic: String, payload: [UInt8])
         /// A command for the node (`device` nil) or a device: deliver it to the device side.
         case write(device: String?, metric: String, value: SparkplugValue)
+        /// With ``Configuration/recordsChanges``: changes of the node (`device` nil) or a device, as a
+        /// payload of metrics with names, datatypes, times and quality, for the store-and-forward
+        /// buffer; `live` when they were published now (otherwise they await a replay).
+        case record(device: String?, payload: [UInt8], live: Bool)
     }
 
     struct MetricState: Sendable {
@@ -187,21 +194,56 @@ public struct SparkplugEdgeNode: Sendable {
         guard var table = metrics[key] else { return [] }
         metrics[key] = nil  // updated in place, not copied
         var changed: [SparkplugMetric] = []
+        var recorded: [SparkplugMetric] = []
+        let recording = configuration.recordsChanges
         for reading in readings {
             guard let index = table.index[reading.name] else { continue }
             let report = table.states[index].mustReport(reading)
             table.states[index].value = reading.value
             table.states[index].quality = reading.quality
             table.states[index].timestamp = reading.timestamp
-            guard phase == .online, report, var metric = dataMetric(table.states[index]) else { continue }
-            metric.dataTypeCode = nil  // data messages resolve the datatype through the birth
+            guard report, phase == .online || recording, let metric = dataMetric(table.states[index]) else { continue }
             table.states[index].reported = reading.value
-            changed.append(metric)
+            if recording {
+                var named = metric
+                named.alias = nil
+                named.name = table.states[index].spec.name
+                recorded.append(named)
+            }
+            guard phase == .online else { continue }
+            var data = metric
+            data.dataTypeCode = nil  // data messages resolve the datatype through the birth
+            changed.append(data)
         }
         metrics[key] = table
-        guard !changed.isEmpty else { return [] }
-        return [message(device == nil ? .ndata : .ddata, device: device, metrics: changed, now: now)]
+        var actions: [Action] = []
+        if !changed.isEmpty { actions.append(message(device == nil ? .ndata : .ddata, device: device, metrics: changed, now: now)) }
+        if !recorded.isEmpty {
+            actions.append(.record(device: device, payload: SparkplugPayload(metrics: recorded).serialized(), live: phase == .online))
+        }
+        return actions
     }
+
+    /// Recorded changes replayed after an outage: one data message with `is_historical` set, each
+    /// metric at its own time, by the current birth's aliases (metrics no longer born are dropped).
+    /// Nothing while the node is not online.
+    public mutating func historical(device: String?, metrics recorded: [SparkplugMetric], now: UInt64) -> [Action] {
+        guard phase == .online, let table = metrics[device ?? ""] else { return [] }
+        let replayed = recorded.compactMap { metric -> SparkplugMetric? in
+            guard let name = metric.name, let index = table.index[name] else { return nil }
+            var data = metric
+            data.name = nil
+            data.alias = table.states[index].alias
+            data.dataTypeCode = nil
+            data.isHistorical = true
+            return data
+        }
+        guard !replayed.isEmpty else { return [] }
+        return [message(device == nil ? .ndata : .ddata, device: device, metrics: replayed, now: now)]
+    }
+
+    /// Whether births went out and data flows to the host now.
+    public var isOnline: Bool { phase == .online }
 
     /// A message from the broker: commands, rebirth requests, the primary host's STATE.
     public mutating func received(topic text: String, payload: [UInt8], now: UInt64) -> [Action] {
