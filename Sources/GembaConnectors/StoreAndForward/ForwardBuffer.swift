@@ -58,10 +58,10 @@ public final class ForwardBuffer: Sendable {
     private let cursorURL: URL
 
     /// Opens (or makes) the buffer in `directory`, recovering what a previous run left.
-    public init(directory: String, limits: Limits = Limits()) throws {
+    public init(directory: String, limits: Limits = Limits(), segmentBytes: Int = 8 << 20) throws {
         self.limits = limits
         let url = URL(fileURLWithPath: directory)
-        let log = try SegmentLog(directory: url)
+        let log = try SegmentLog(directory: url, segmentBytes: segmentBytes)
         cursorURL = url.appendingPathComponent("cursor")
         var delivered = log.start, dropped: UInt64 = 0
         if let text = try? String(contentsOf: cursorURL, encoding: .utf8) {
