@@ -80,6 +80,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "OPCUA",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "GembaConnectors",
             dependencies: [
                 "GembaCore", "Modbus", "Sparkplug", "MQTTClient", "MQTTCodec",
@@ -172,7 +177,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "GembaConnectors",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,6 +203,7 @@ let package = Package(
         ),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus"], swiftSettings: strictSettings),
+        .testTarget(name: "OPCUATests", dependencies: ["OPCUA"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaConnectorsTests", dependencies: ["GembaConnectors", "GembaCore", "Modbus", "Sparkplug"],
             swiftSettings: strictSettings

@@ -6,16 +6,21 @@ import NIOCore
 
 /// `gemba edge read modbus://host[:port]`: reads a register range or bits from a device and prints
 /// each value, once or every few seconds, for an engineer checking a register map before configuring it.
+/// `gemba edge read opc.tcp://… --node …` reads OPC UA nodes' values, status and source time.
 struct EdgeRead: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read",
-        abstract: "Read registers or bits from a Modbus TCP device once and print them.",
+        abstract: "Read registers or bits from a Modbus TCP device, or nodes of an OPC UA server, once and print them.",
         discussion: """
-            Addresses are stated explicitly: either --table with the 0-based protocol --address, or a 1-based \
+            Modbus addresses are stated explicitly: either --table with the 0-based protocol --address, or a 1-based \
             Modicon --reference (40001 is holding register 0). --count values of --type are read from there.
+            OPC UA: give each --node (ns=2;s=Line1.Speed); each prints as node, value, status and source time.
             """)
 
-    @Argument(help: "The device: modbus://host[:port] (port 502 by default).") var device: String
+    @Argument(help: "The device: modbus://host[:port] (port 502 by default), or an OPC UA server, opc.tcp://host[:port][/path].")
+    var device: String
+    @Option(help: "OPC UA: a node to read (repeat for more).") var node: [String] = []
+    @OptionGroup(title: "OPC UA") var opcua: OPCUAConnectOptions
     @Option(help: "Unit id (1–247 behind a gateway; many devices answer any).") var unit: UInt8 = 1
     @Option(help: "Table: coil, discrete-input, holding-register or input-register.") var table: String?
     @Option(help: "0-based protocol address of the first value.") var address: UInt16?
@@ -26,12 +31,12 @@ struct EdgeRead: AsyncParsableCommand {
     @Option(help: "Byte and word order of multi-register values: ABCD, CDAB, BADC or DCBA.") var order = "ABCD"
     @Option(help: "Multiply each number by this.") var scale = 1.0
     @Option(help: "Then add this.") var offset = 0.0
-    @Option(help: "Seconds to wait for the connection and the answer.") var timeout = 2.0
     @Option(help: "Poll every this many seconds (reconnecting when the device goes away) instead of reading once.")
     var every: Double?
     @Option(help: "With --every, stop after this many polls (0: until interrupted).") var polls = 0
 
     func run() async throws {
+        if device.hasPrefix("opc.tcp://") { return try await OPCUARead(endpoint: device, nodes: node, connection: opcua).run() }
         let (host, port) = try Self.endpoint(device)
         let (table, address) = try start()
         let valueType = try type.map { text in
@@ -54,7 +59,7 @@ struct EdgeRead: AsyncParsableCommand {
             try await watch(plan, points: points, every: every, host: host, port: port, decode: decode)
             return
         }
-        let client = try await ModbusTCPClient.connect(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
+        let client = try await ModbusTCPClient.connect(host: host, port: port, timeout: .milliseconds(Int64(opcua.timeout * 1000)))
         var answers: [Result<ModbusResponse, ModbusError>] = []
         for read in plan.reads {
             do { answers.append(.success(try await client.send(read.request, unit: unit))) } catch { answers.append(.failure(error)) }
@@ -77,7 +82,7 @@ struct EdgeRead: AsyncParsableCommand {
         guard every > 0, polls >= 0 else { throw ValidationError("--every must be above 0 and --polls not negative") }
         let poller = try ModbusPoller(.init(unit: unit, groups: [.init(interval: Int64(every * 1000), reads: plan.reads.map(\.request))]))
         var delivered = 0
-        await ModbusPollRunner(host: host, port: port, timeout: .milliseconds(Int64(timeout * 1000)))
+        await ModbusPollRunner(host: host, port: port, timeout: .milliseconds(Int64(opcua.timeout * 1000)))
             .run(poller, now: { Timestamp.now().millisecondsSinceEpoch }) { report in
                 guard case .polled(_, let answers, let at, _) = report else { return true }
                 let time = Timestamp(millisecondsSinceEpoch: at).rfc3339

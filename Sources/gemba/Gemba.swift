@@ -23,6 +23,9 @@ struct Gemba: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("gemba: \(error.description)\n".utf8))
             Foundation.exit(2)
+        } catch let error as CommandFailure {
+            FileHandle.standardError.write(Data("gemba: \(error.description)\n".utf8))
+            Foundation.exit(1)
         } catch {
             // Help, version and explicit exit codes keep ArgumentParser's behaviour; anything else is a usage error.
             if exitCode(for: error) == .success || error is ExitCode { exit(withError: error) }

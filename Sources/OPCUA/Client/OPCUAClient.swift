@@ -1,0 +1,208 @@
+public import NIOCore
+public import NIOPosix
+import Synchronization
+
+/// A session on an OPC UA server over one connection: the endpoint chosen from GetEndpoints, a
+/// session created and activated with the configured identity, and the services a gateway needs,
+/// each batched within the server's OperationLimits.
+public final class OPCUAClient: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var endpoint: String
+        public var securityPolicy: SecurityPolicy = .none
+        public var identity: UserIdentity = .anonymous
+        public var applicationName = "Gemba edge gateway"
+        public var applicationURI = "urn:gemba:edge"
+        /// ms the server keeps the session without requests.
+        public var sessionTimeout: Double = 60_000
+        public var requestTimeout: TimeAmount = .seconds(10)
+
+        public init(endpoint: String, identity: UserIdentity = .anonymous) {
+            self.endpoint = endpoint
+            self.identity = identity
+        }
+    }
+
+    /// The server's OperationLimits (0: none given), read once after the session starts.
+    public struct OperationLimits: Sendable, Hashable {
+        public var maxNodesPerRead: Int = 0
+        public var maxNodesPerWrite: Int = 0
+        public var maxNodesPerBrowse: Int = 0
+        public var maxNodesPerTranslate: Int = 0
+        public var maxMonitoredItemsPerCall: Int = 0
+    }
+
+    public let configuration: Configuration
+    public let connection: UAConnection
+    /// The endpoint the session was made on, as the server described it.
+    public let endpoint: EndpointDescription
+    public let limits: OperationLimits
+    private let authenticationToken: NodeId
+
+    private init(configuration: Configuration, connection: UAConnection, endpoint: EndpointDescription, token: NodeId, limits: OperationLimits) {
+        self.configuration = configuration
+        self.connection = connection
+        self.endpoint = endpoint
+        authenticationToken = token
+        self.limits = limits
+    }
+
+    /// Connects, chooses the endpoint, creates and activates a session and reads the operation limits.
+    public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(OPCUAError) -> OPCUAClient {
+        let url = try EndpointURL(parsing: configuration.endpoint)
+        guard configuration.securityPolicy == .none else {
+            throw OPCUAError(.security, "security policy \(configuration.securityPolicy.name) is not supported by this client yet; use None")
+        }
+        let connection = try await UAConnection.connect(to: url, timeout: configuration.requestTimeout, group: group)
+        do {
+            let endpoints = try await connection.call(GetEndpointsRequest(endpointURL: url.text), timeout: configuration.requestTimeout).endpoints
+            let endpoint = try choose(from: endpoints, configuration)
+            var nonce = [UInt8](repeating: 0, count: 32)
+            for index in nonce.indices { nonce[index] = .random(in: 0...255) }
+            let session = try await connection.call(CreateSessionRequest(
+                client: ApplicationDescription(applicationURI: configuration.applicationURI, productURI: "urn:gemba", name: configuration.applicationName),
+                endpointURL: url.text, sessionName: "gemba-\(UInt32.random(in: 0...UInt32.max))", clientNonce: nonce,
+                requestedSessionTimeout: configuration.sessionTimeout, maxResponseMessageSize: 16 << 20), timeout: configuration.requestTimeout)
+            let token = try identityToken(configuration.identity, endpoint: endpoint)
+            let activated = try await connection.call(ActivateSessionRequest(identityToken: token), authenticationToken: session.authenticationToken,
+                                                      timeout: configuration.requestTimeout)
+            _ = activated
+            let limits = await readLimits(connection, token: session.authenticationToken, timeout: configuration.requestTimeout)
+            return OPCUAClient(configuration: configuration, connection: connection, endpoint: endpoint, token: session.authenticationToken, limits: limits)
+        } catch {
+            await connection.close()
+            if error.status == .badIdentityTokenRejected || error.status == .badUserAccessDenied || error.status == .badIdentityTokenInvalid {
+                throw OPCUAError(.security, "the server refused the identity (\(configuration.identity.kind))", status: error.status)
+            }
+            throw error
+        }
+    }
+
+    /// The endpoint with the configured policy and mode None (what this client speaks).
+    static func choose(from endpoints: [EndpointDescription], _ configuration: Configuration) throws(OPCUAError) -> EndpointDescription {
+        if let match = endpoints.first(where: { $0.securityPolicy == configuration.securityPolicy && $0.securityMode == .none }) { return match }
+        let offered = endpoints.map { "\($0.securityPolicy?.name ?? $0.securityPolicyURI ?? "?")/\($0.securityMode)" }.joined(separator: ", ")
+        throw OPCUAError(.security, "the server offers no endpoint with security policy \(configuration.securityPolicy.name) (it offers \(offered))")
+    }
+
+    static func identityToken(_ identity: UserIdentity, endpoint: EndpointDescription) throws(OPCUAError) -> ExtensionObject {
+        let wanted: UserTokenPolicy.TokenType = identity == .anonymous ? .anonymous : .userName
+        guard let policy = endpoint.userIdentityTokens.first(where: { $0.tokenType == wanted }) else {
+            throw OPCUAError(.security, "the endpoint does not accept \(identity.kind) identities")
+        }
+        switch identity {
+        case .anonymous: return IdentityToken.anonymous(policyId: policy.policyId)
+        case .userName(let user, let password):
+            let tokenPolicy = policy.securityPolicyURI.flatMap { $0.isEmpty ? nil : SecurityPolicy(rawValue: $0) } ?? endpoint.securityPolicy
+            guard tokenPolicy == SecurityPolicy.none else {
+                throw OPCUAError(.security, "the server wants the password encrypted with \(tokenPolicy?.name ?? policy.securityPolicyURI ?? "?"), which this client does not do yet")
+            }
+            return IdentityToken.userName(policyId: policy.policyId, user: user, password: password)
+        }
+    }
+
+    private static func readLimits(_ connection: UAConnection, token: NodeId, timeout: TimeAmount) async -> OperationLimits {
+        let nodes = [WellKnownNode.maxNodesPerRead, WellKnownNode.maxNodesPerWrite, WellKnownNode.maxNodesPerBrowse,
+                     WellKnownNode.maxNodesPerTranslateBrowsePaths, WellKnownNode.maxMonitoredItemsPerCall]
+        guard let values = try? await connection.call(ReadRequest(nodes.map { ReadValueId($0) }), authenticationToken: token, timeout: timeout).results,
+              values.count == nodes.count else { return OperationLimits() }
+        let numbers = values.map { value in value.statusCode.isGood ? Int(value.value?.doubleValue ?? 0) : 0 }
+        return OperationLimits(maxNodesPerRead: numbers[0], maxNodesPerWrite: numbers[1], maxNodesPerBrowse: numbers[2],
+                               maxNodesPerTranslate: numbers[3], maxMonitoredItemsPerCall: numbers[4])
+    }
+
+    /// Calls a service on the session.
+    public func call<R: ServiceRequest>(_ request: R) async throws(OPCUAError) -> R.Response {
+        try await connection.call(request, authenticationToken: authenticationToken, timeout: configuration.requestTimeout)
+    }
+
+    /// Runs `body` on slices of `items` no longer than `limit` (0: one slice), in order, and joins the answers.
+    static func batched<Item, Answer>(_ items: [Item], limit: Int, _ body: ([Item]) async throws(OPCUAError) -> [Answer]) async throws(OPCUAError) -> [Answer] {
+        let size = limit > 0 ? limit : max(1, items.count)
+        var answers: [Answer] = []
+        answers.reserveCapacity(items.count)
+        for start in stride(from: 0, to: items.count, by: size) {
+            let slice = Array(items[start..<min(items.count, start + size)])
+            let part = try await body(slice)
+            guard part.count == slice.count else {
+                throw OPCUAError(.protocolViolation, "\(part.count) results for \(slice.count) operations")
+            }
+            answers += part
+        }
+        return answers
+    }
+
+    /// Reads attributes (the Value by default) of nodes.
+    public func read(_ nodes: [ReadValueId]) async throws(OPCUAError) -> [DataValue] {
+        try await Self.batched(nodes, limit: limits.maxNodesPerRead) { (slice) throws(OPCUAError) in try await call(ReadRequest(slice)).results }
+    }
+
+    /// Writes values; answers a status per value.
+    public func write(_ values: [(NodeId, DataValue)]) async throws(OPCUAError) -> [StatusCode] {
+        try await Self.batched(values, limit: limits.maxNodesPerWrite) { (slice) throws(OPCUAError) in try await call(WriteRequest(slice)).results }
+    }
+
+    /// Every forward hierarchical reference of `node`, following continuation points.
+    public func browse(_ node: NodeId) async throws(OPCUAError) -> [ReferenceDescription] {
+        var result = try await call(BrowseRequest([node])).results.first
+        var references: [ReferenceDescription] = []
+        var rounds = 0
+        while let current = result {
+            guard !current.status.isBad else { throw OPCUAError(.service, "cannot browse \(node)", status: current.status) }
+            references += current.references
+            guard let point = current.continuationPoint, !point.isEmpty else { break }
+            rounds += 1
+            guard rounds < 10_000 else { throw OPCUAError(.protocolViolation, "browsing \(node) never ends") }
+            result = try await call(BrowseNextRequest(continuationPoints: [point], release: false)).results.first
+        }
+        return references
+    }
+
+    /// The node each path of browse names leads to from its start (nil where it leads nowhere).
+    public func translate(_ paths: [(start: NodeId, names: [QualifiedName])]) async throws(OPCUAError) -> [Result<NodeId, OPCUAError>] {
+        try await Self.batched(paths, limit: limits.maxNodesPerTranslate) { (slice) throws(OPCUAError) in
+            try await call(TranslateBrowsePathsRequest(slice)).results.map { result in
+                guard result.status.isGood, let target = result.targets.first, target.serverIndex == 0 else {
+                    return .failure(OPCUAError(.service, "the browse path leads nowhere", status: result.status.isGood ? .badNodeIdUnknown : result.status))
+                }
+                return .success(target.nodeId)
+            }
+        }
+    }
+
+    /// Creates monitored items in batches; a deadband the server refuses is asked again without it.
+    public func createMonitoredItems(subscription: UInt32, _ items: [MonitoredItemRequest]) async throws(OPCUAError)
+        -> [(status: StatusCode, monitoredItemId: UInt32, deadbandDropped: Bool)] {
+        let first = try await Self.batched(items, limit: limits.maxMonitoredItemsPerCall) { (slice) throws(OPCUAError) in
+            try await call(CreateMonitoredItemsRequest(subscriptionId: subscription, items: slice)).results
+        }
+        let refusedFilter: Set<StatusCode> = [.badFilterNotAllowed, .badMonitoredItemFilterUnsupported, .badDeadbandFilterInvalid]
+        let retry = items.indices.filter { items[$0].deadband != .none && refusedFilter.contains(first[$0].status) }
+        var answers = first.map { ($0.status, $0.monitoredItemId, false) }
+        guard !retry.isEmpty else { return answers }
+        let plain = retry.map { index in
+            var item = items[index]
+            item.deadband = .none
+            return item
+        }
+        let second = try await Self.batched(plain, limit: limits.maxMonitoredItemsPerCall) { (slice) throws(OPCUAError) in
+            try await call(CreateMonitoredItemsRequest(subscriptionId: subscription, items: slice)).results
+        }
+        for (index, result) in zip(retry, second) { answers[index] = (result.status, result.monitoredItemId, true) }
+        return answers
+    }
+
+    /// Closes the session (deleting its subscriptions) and the connection.
+    public func close() async {
+        _ = try? await connection.call(CloseSessionRequest(deleteSubscriptions: true), authenticationToken: authenticationToken, timeout: .seconds(2))
+        await connection.close()
+    }
+}
+
+extension UserIdentity {
+    var kind: String {
+        switch self {
+        case .anonymous: "anonymous"
+        case .userName(let user, _): "user name \(user)"
+        }
+    }
+}
