@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "GembaConnectors",
             dependencies: [
-                "GembaCore", "Modbus", "Sparkplug", "MQTTClient", "MQTTCodec",
+                "GembaCore", "Modbus", "OPCUA", "Sparkplug", "MQTTClient", "MQTTCodec",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(name: "ModbusTests", dependencies: ["Modbus"], swiftSettings: strictSettings),
         .testTarget(name: "OPCUATests", dependencies: ["OPCUA"], swiftSettings: strictSettings),
         .testTarget(
-            name: "GembaConnectorsTests", dependencies: ["GembaConnectors", "GembaCore", "Modbus", "Sparkplug"],
+            name: "GembaConnectorsTests", dependencies: ["GembaConnectors", "GembaCore", "Modbus", "OPCUA", "Sparkplug"],
             swiftSettings: strictSettings
         ),
         .testTarget(

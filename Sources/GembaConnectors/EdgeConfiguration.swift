@@ -12,6 +12,10 @@ public struct EdgeConfiguration: Sendable {
     /// Store-and-forward; nil: values that cannot reach the host are lost.
     public var buffer: BufferConfiguration?
     public var modbus: [ModbusDeviceConfiguration]
+    public var opcua: [OPCUADeviceConfiguration] = []
+
+    /// Every device, Modbus first.
+    public var devices: [EdgeDeviceConfiguration] { modbus.map { .modbus($0) } + opcua.map { .opcua($0) } }
 }
 
 /// Where and how much the gateway buffers while the broker or the primary host is away.
@@ -86,9 +90,9 @@ public struct ModbusTag: Sendable, Hashable {
 /// What changed between two versions of a gateway configuration, for a reload.
 public struct EdgeConfigurationChange: Sendable {
     /// Devices added or changed: start (or restart) them.
-    public var changed: [ModbusDeviceConfiguration] = []
-    /// Devices no longer listed: stop them.
-    public var removed: [String] = []
+    public var changed: [EdgeDeviceConfiguration] = []
+    /// Devices no longer listed, or now of another protocol: stop them.
+    public var removed: [EdgeDeviceConfiguration] = []
     /// Settings a reload cannot apply (the broker, the Sparkplug ids): they wait for a restart.
     public var needsRestart: [String] = []
 
@@ -99,9 +103,10 @@ extension EdgeConfiguration {
     /// What reloading `new` over this configuration changes; devices that did not change keep running.
     public func change(to new: EdgeConfiguration) -> EdgeConfigurationChange {
         var change = EdgeConfigurationChange()
-        let old = Dictionary(modbus.map { ($0.device, $0) }, uniquingKeysWith: { first, _ in first })
-        change.changed = new.modbus.filter { old[$0.device] != $0 }
-        change.removed = modbus.map(\.device).filter { id in !new.modbus.contains { $0.device == id } }
+        let old = Dictionary(devices.map { ($0.sourceId, $0) }, uniquingKeysWith: { first, _ in first })
+        let next = Set(new.devices.map(\.sourceId))
+        change.changed = new.devices.filter { old[$0.sourceId] != $0 }
+        change.removed = devices.filter { !next.contains($0.sourceId) }
         let (a, b) = (broker, new.broker)
         if a.host != b.host || a.port != b.port || a.username != b.username || a.password != b.password
             || a.clientID != b.clientID || (a.tls == nil) != (b.tls == nil) {

@@ -43,7 +43,7 @@ private struct EdgeConfigurationParser {
     let readFile: (String) -> String?
 
     func configuration(_ document: Node) -> EdgeConfiguration? {
-        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "modbus"]) else { return nil }
+        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "modbus", "opcua"]) else { return nil }
         let broker = root["broker"].flatMap(broker) ?? { reader.report(document, "'broker' is required"); return nil }()
         let sparkplug = root["sparkplug"].flatMap { reader.fields($0, "sparkplug", allowed: ["group", "node", "primaryHost"]) }
         if root["sparkplug"] == nil { reader.report(document, "'sparkplug' (group and node) is required") }
@@ -51,21 +51,32 @@ private struct EdgeConfigurationParser {
         let node = sparkplug.flatMap { sparkplugID($0, "node", required: true) }
         let primaryHost = sparkplug.flatMap { sparkplugID($0, "primaryHost", required: false) }
         var devices: [ModbusDeviceConfiguration] = []
+        var servers: [OPCUADeviceConfiguration] = []
+        var seen: Set<String> = []
+        let unique = { (device: String, item: Node) -> Bool in
+            guard seen.insert(device).inserted else {
+                reader.report(item, "device '\(device)' is listed twice")
+                return false
+            }
+            return true
+        }
         if let list = root["modbus"], let items = reader.items(list, "modbus") {
-            var seen: Set<String> = []
             for item in items {
-                guard let device = modbusDevice(item) else { continue }
-                guard seen.insert(device.device).inserted else {
-                    reader.report(item, "device '\(device.device)' is listed twice")
-                    continue
-                }
+                guard let device = modbusDevice(item), unique(device.device, item) else { continue }
                 devices.append(device)
             }
         }
-        if devices.isEmpty, reader.issues.isEmpty { reader.report(document, "no devices: list them under 'modbus'") }
+        if let list = root["opcua"], let items = reader.items(list, "opcua") {
+            let parser = OPCUAConfigurationParser(reader: reader, environment: environment, readFile: readFile)
+            for item in items {
+                guard let device = parser.device(item), unique(device.device, item) else { continue }
+                servers.append(device)
+            }
+        }
+        if devices.isEmpty, servers.isEmpty, reader.issues.isEmpty { reader.report(document, "no devices: list them under 'modbus' or 'opcua'") }
         let buffer = root["buffer"].flatMap { self.buffer($0, keepAlive: broker?.keepAlive ?? 60) }
         guard let broker, let group, let node else { return nil }
-        return EdgeConfiguration(broker: broker, group: group, node: node, primaryHost: primaryHost, buffer: buffer, modbus: devices)
+        return EdgeConfiguration(broker: broker, group: group, node: node, primaryHost: primaryHost, buffer: buffer, modbus: devices, opcua: servers)
     }
 
     private func buffer(_ node: Node, keepAlive: UInt16) -> BufferConfiguration? {

@@ -13,7 +13,7 @@ struct Edge: AsyncParsableCommand {
 }
 
 /// `gemba edge run`: a Sparkplug B edge node on any broker, publishing the devices of a
-/// configuration file (Modbus TCP), or simulated machines without one.
+/// configuration file (Modbus TCP, OPC UA), or simulated machines without one.
 struct EdgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -42,7 +42,7 @@ struct EdgeRun: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let gatewayConfig {
             let configuration = try EdgeConfigurationFile.load(gatewayConfig)
-            let sources = try configuration.modbus.map { try EdgeConfigurationFile.source($0, logger: logger) }
+            let sources = try configuration.devices.map { try EdgeConfigurationFile.source($0, logger: logger) }
             let (changes, post) = AsyncStream<EdgeGateway.Change>.makeStream()
             let buffer = try configuration.buffer.map { settings in
                 do { return try ForwardBuffer(directory: settings.directory, limits: settings.limits) } catch {
@@ -88,6 +88,10 @@ struct EdgeCheck: AsyncParsableCommand {
             let reads = map.poller.groups.map { group in "\(group.reads.count) read(s) every \(group.interval) ms" }
             print("  \(device.device): modbus://\(device.host):\(device.port) unit \(device.unit), \(device.tags.count) tag(s), \(reads.joined(separator: ", "))")
         }
+        for server in configuration.opcua {
+            let how = server.mode == .subscribe ? "subscribed, published every \(server.publishingInterval) ms" : "read every \(server.pollInterval) ms"
+            print("  \(server.device): \(server.endpoint) (\(server.securityPolicy.name)), \(server.tags.count) tag(s), \(how)")
+        }
     }
 }
 
@@ -112,14 +116,14 @@ struct EdgeConfigurationWatcher: Service {
                 do {
                     let next = try EdgeConfigurationFile.load(path)
                     let change = current.change(to: next)
+                    for device in change.removed { post.yield(.remove(id: device.sourceId)) }
                     for device in change.changed { post.yield(.set(try EdgeConfigurationFile.source(device, logger: logger))) }
-                    for device in change.removed { post.yield(.remove(id: ModbusDeviceSource.id(of: device))) }
                     if !change.needsRestart.isEmpty {
                         logger.warning("Gateway configuration: these settings take effect at the next restart",
                                        metadata: ["edge.settings": "\(change.needsRestart.joined(separator: ", "))"])
                     }
                     logger.notice("Gateway configuration reloaded", metadata: [
-                        "edge.config": "\(path)", "edge.changed": "\(change.changed.map(\.device))", "edge.removed": "\(change.removed)",
+                        "edge.config": "\(path)", "edge.changed": "\(change.changed.map(\.device))", "edge.removed": "\(change.removed.map(\.device))",
                     ])
                     current = next
                 } catch {
@@ -133,10 +137,14 @@ struct EdgeConfigurationWatcher: Service {
 
 /// Reads a gateway configuration file, with secrets from the environment and files.
 enum EdgeConfigurationFile {
-    /// The source that polls a device of the file.
-    static func source(_ device: ModbusDeviceConfiguration, logger: Logger) throws -> ModbusDeviceSource {
-        do { return try ModbusDeviceSource(device, logger: logger) } catch {
-            throw ConfigurationError("device '\(device.device)': \(error)")
+    /// The source that reads a device of the file.
+    static func source(_ device: EdgeDeviceConfiguration, logger: Logger) throws -> any EdgeDeviceSource {
+        switch device {
+        case .modbus(let modbus):
+            do { return try ModbusDeviceSource(modbus, logger: logger) } catch {
+                throw ConfigurationError("device '\(modbus.device)': \(error)")
+            }
+        case .opcua(let server): return OPCUADeviceSource(server, logger: logger)
         }
     }
 

@@ -115,6 +115,11 @@ public final class OPCUAClient: Sendable {
         try await connection.call(request, authenticationToken: authenticationToken, timeout: configuration.requestTimeout)
     }
 
+    /// Calls a service on the session, answering the outcome as a value.
+    public func result<R: ServiceRequest>(of request: R) async -> Result<R.Response, OPCUAError> {
+        do { return .success(try await call(request)) } catch { return .failure(error) }
+    }
+
     /// Runs `body` on slices of `items` no longer than `limit` (0: one slice), in order, and joins the answers.
     static func batched<Item, Answer>(_ items: [Item], limit: Int, _ body: ([Item]) async throws(OPCUAError) -> [Answer]) async throws(OPCUAError) -> [Answer] {
         let size = limit > 0 ? limit : max(1, items.count)

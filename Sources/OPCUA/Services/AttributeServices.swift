@@ -186,6 +186,11 @@ public struct BrowseNextRequest: ServiceRequest {
     public var continuationPoints: [[UInt8]]
     public var release: Bool
 
+    public init(continuationPoints: [[UInt8]], release: Bool) {
+        self.continuationPoints = continuationPoints
+        self.release = release
+    }
+
     public func encodeBody(to writer: inout UAWriter) {
         writer.boolean(release)
         writer.array(continuationPoints) { $0.byteString($1) }

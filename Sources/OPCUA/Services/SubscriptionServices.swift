@@ -216,6 +216,11 @@ public struct RepublishRequest: ServiceRequest {
     public var subscriptionId: UInt32
     public var sequenceNumber: UInt32
 
+    public init(subscriptionId: UInt32, sequenceNumber: UInt32) {
+        self.subscriptionId = subscriptionId
+        self.sequenceNumber = sequenceNumber
+    }
+
     public func encodeBody(to writer: inout UAWriter) {
         writer.uint32(subscriptionId)
         writer.uint32(sequenceNumber)
@@ -233,6 +238,8 @@ public struct RepublishRequest: ServiceRequest {
 public struct DeleteSubscriptionsRequest: ServiceRequest {
     public static let encodingId: UInt32 = 847
     public var subscriptionIds: [UInt32]
+
+    public init(subscriptionIds: [UInt32]) { self.subscriptionIds = subscriptionIds }
 
     public func encodeBody(to writer: inout UAWriter) { writer.array(subscriptionIds) { $0.uint32($1) } }
 

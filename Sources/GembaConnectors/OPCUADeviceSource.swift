@@ -1,0 +1,246 @@
+import GembaCore
+public import Logging
+public import OPCUA
+public import Sparkplug
+import Synchronization
+
+/// One OPC UA server feeding the edge node as one device. Each session: browse paths resolved,
+/// then a subscription with a monitored item per tag (deadband asked of the server, dropped when
+/// it refuses it) and several Publish requests outstanding, gaps filled by Republish; or reads
+/// every poll interval (poll mode, or a server without subscriptions). A lost session is made
+/// again after a backoff and its subscription created anew.
+public final class OPCUADeviceSource: EdgeDeviceSource {
+    public let device: OPCUADeviceConfiguration
+    let logger: Logger
+    private let reporter: Mutex<OPCUADeviceReporter>
+    /// The current session and the node id and built-in type of each tag (for writes).
+    private let session = Mutex<(client: OPCUAClient, nodes: [NodeId?], types: [BuiltInType?])?>(nil)
+
+    /// Publish requests kept outstanding, so a notification never waits for a round trip.
+    static let outstandingPublishes = 3
+
+    public init(_ device: OPCUADeviceConfiguration, logger: Logger) {
+        self.device = device
+        var logger = logger
+        logger[metadataKey: "opcua.device"] = "\(device.device)"
+        self.logger = logger
+        reporter = Mutex(OPCUADeviceReporter(device))
+    }
+
+    public var id: String { Self.id(of: device.device) }
+
+    /// The source id of the OPC UA device `device`.
+    public static func id(of device: String) -> String { "opcua:" + device }
+
+    public var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { [(device.device, reporter.withLock { $0.metrics })] }
+
+    private static func now() -> Int64 { Timestamp.now().millisecondsSinceEpoch }
+
+    public func run(_ outlet: EdgeOutlet) async {
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                let client = try await connect()
+                attempt = 0
+                try await serve(client, outlet: outlet)
+            } catch {
+                let (readings, news) = reporter.withLock { reporter in
+                    let news = reporter.health.connected || reporter.health.lastError != "\(error)"
+                    return (reporter.disconnected("\(error)", at: Self.now()), news)
+                }
+                if news, !Task.isCancelled { logger.warning("OPC UA server not connected", metadata: ["error": "\(error)"]) }
+                outlet.update(device: device.device, readings: readings)
+            }
+            if let client = session.withLock({ session in defer { session = nil }; return session?.client }) { await client.close() }
+            attempt += 1
+            try? await Task.sleep(for: .milliseconds(min(30_000, 500 << min(attempt, 6))))
+        }
+    }
+
+    private func connect() async throws(OPCUAError) -> OPCUAClient {
+        var configuration = OPCUAClient.Configuration(endpoint: device.endpoint, identity: device.identity)
+        configuration.securityPolicy = device.securityPolicy
+        configuration.requestTimeout = .milliseconds(device.timeout)
+        configuration.sessionTimeout = Double(max(60_000, device.publishingInterval * 20))
+        return try await OPCUAClient.connect(configuration)
+    }
+
+    /// One session: resolve the tags, then subscribe (or poll) until it fails or the source is cancelled.
+    private func serve(_ client: OPCUAClient, outlet: EdgeOutlet) async throws {
+        let nodes = try await resolve(client, outlet: outlet)
+        let types = try await dataTypes(client, nodes)
+        session.withLock { $0 = (client, nodes, types) }
+        logger.info("OPC UA server connected", metadata: ["opcua.endpoint": "\(device.endpoint)", "opcua.limits": "\(client.limits)"])
+        outlet.update(device: device.device, readings: reporter.withLock { $0.connected(at: Self.now()) })
+        if device.mode == .subscribe {
+            do {
+                try await subscribe(client, nodes: nodes, outlet: outlet)
+                return
+            } catch let error as OPCUAError where error.status == .badServiceUnsupported {
+                logger.notice("OPC UA server has no subscriptions: polling", metadata: ["opcua.every_ms": "\(device.pollInterval)"])
+            }
+        }
+        try await poll(client, nodes: nodes, outlet: outlet)
+    }
+
+    /// Each tag's node id: given, or found from its browse path (nil where it leads nowhere, reported).
+    private func resolve(_ client: OPCUAClient, outlet: EdgeOutlet) async throws(OPCUAError) -> [NodeId?] {
+        var nodes: [NodeId?] = device.tags.map { tag in if case .node(let id) = tag.target { id } else { nil } }
+        let paths = device.tags.indices.compactMap { index -> (Int, NodeId, [QualifiedName])? in
+            guard case .path(let start, let names) = device.tags[index].target else { return nil }
+            return (index, start, names)
+        }
+        guard !paths.isEmpty else { return nodes }
+        let results = try await client.translate(paths.map { ($0.1, $0.2) })
+        for ((index, _, _), result) in zip(paths, results) {
+            switch result {
+            case .success(let node): nodes[index] = node
+            case .failure(let error): report(reporter.withLock { $0.unavailable(tag: index, reason: "browse path \(device.tags[index].target): \(error)", at: Self.now()) })
+            }
+        }
+        return nodes
+    }
+
+    /// Each node's built-in DataType (for writes); nil where it is not a built-in one.
+    private func dataTypes(_ client: OPCUAClient, _ nodes: [NodeId?]) async throws(OPCUAError) -> [BuiltInType?] {
+        let known = nodes.indices.filter { nodes[$0] != nil }
+        let values = try await client.read(known.map { ReadValueId(nodes[$0]!, .dataType) })
+        var types = [BuiltInType?](repeating: nil, count: nodes.count)
+        for (index, value) in zip(known, values) {
+            guard case .nodeId(let type)? = value.value, type.namespace == 0, case .numeric(let number) = type.identifier, number <= 25 else { continue }
+            types[index] = BuiltInType(rawValue: UInt8(number))
+        }
+        return types
+    }
+
+    private func report(_ failure: OPCUADeviceReporter.Failure?) {
+        guard let failure else { return }
+        logger.warning("OPC UA tag unavailable", metadata: ["opcua.tag": "\(failure.tag)", "error": "\(failure.reason)"])
+    }
+
+    private func publish(_ values: [(tag: Int, value: DataValue)], outlet: EdgeOutlet) {
+        let (readings, failures) = reporter.withLock { $0.values(values, at: Self.now()) }
+        for failure in failures { report(failure) }
+        outlet.update(device: device.device, readings: readings)
+    }
+
+    private func subscribe(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws {
+        let interval = Double(device.publishingInterval)
+        let created = try await client.call(CreateSubscriptionRequest(
+            publishingInterval: interval, lifetimeCount: 30, maxKeepAliveCount: UInt32(max(3, 10_000 / max(1, device.publishingInterval)))))
+        let monitored = nodes.indices.filter { nodes[$0] != nil }
+        let items = monitored.map { index in
+            let tag = device.tags[index]
+            return MonitoredItemRequest(node: nodes[index]!, clientHandle: UInt32(index), samplingInterval: tag.samplingInterval.map(Double.init) ?? -1,
+                                        queueSize: tag.queueSize, deadband: tag.deadband)
+        }
+        let results = try await client.createMonitoredItems(subscription: created.subscriptionId, items)
+        for (index, result) in zip(monitored, results) {
+            if result.status.isBad {
+                report(reporter.withLock { $0.unavailable(tag: index, reason: "\(nodes[index]!) cannot be monitored: \(result.status)", at: Self.now()) })
+            } else if result.deadbandDropped {
+                logger.notice("OPC UA server refused the deadband: every change is reported", metadata: ["opcua.tag": "\(device.tags[index].name)"])
+            }
+        }
+        let tracker = SharedTracker(SubscriptionTracker(subscriptionId: created.subscriptionId))
+        // Several Publish requests at once: the server answers each as notifications are due.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<Self.outstandingPublishes {
+                group.addTask { try await self.publishLoop(client, tracker: tracker, outlet: outlet) }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func publishLoop(_ client: OPCUAClient, tracker: SharedTracker, outlet: EdgeOutlet) async throws(OPCUAError) {
+        let subscription = tracker.withLock { $0.subscriptionId }
+        while !Task.isCancelled {
+            let acknowledgements = tracker.withLock { $0.takeAcknowledgements() }.map { (subscription, $0) }
+            let response: PublishRequest.Response
+            switch await client.result(of: PublishRequest(acknowledgements: acknowledgements)) {
+            case .success(let answer): response = answer
+            case .failure(let error) where error.status == .badTooManyPublishRequests:
+                try? await Task.sleep(for: .milliseconds(device.publishingInterval))
+                continue
+            case .failure(let error) where error.kind == .timeout:
+                continue  // keep-alives should have come: the connection's own failure ends the loop
+            case .failure(let error): throw error
+            }
+            if let status = response.notification.statusChange, status.isBad {
+                throw OPCUAError(.service, "the server ended the subscription", status: status)
+            }
+            try await take(response.notification, client: client, tracker: tracker, outlet: outlet)
+        }
+    }
+
+    /// Delivers a notification once and in order, asking again for what went missing.
+    private func take(_ message: NotificationMessage, client: OPCUAClient, tracker: SharedTracker, outlet: EdgeOutlet) async throws(OPCUAError) {
+        let (outcome, missing, subscription) = tracker.withLock { ($0.received(message), $0.missing, $0.subscriptionId) }
+        if outcome == .deliver { publish(message.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet) }
+        for number in missing {
+            switch await client.result(of: RepublishRequest(subscriptionId: subscription, sequenceNumber: number)) {
+            case .success(let answer):
+                if tracker.withLock({ $0.received(answer.notification) }) == .deliver {
+                    publish(answer.notification.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet)
+                }
+            case .failure(let error) where error.status == .badMessageNotAvailable:
+                tracker.withLock { $0.gaveUp(on: number) }
+                logger.warning("OPC UA notification lost: the server no longer had it", metadata: ["opcua.sequence": "\(number)"])
+            case .failure(let error): throw error
+            }
+        }
+    }
+
+    private func poll(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws(OPCUAError) {
+        let readable = nodes.indices.filter { nodes[$0] != nil }
+        var next = ContinuousClock.now
+        while !Task.isCancelled {
+            let values = try await client.read(readable.map { ReadValueId(nodes[$0]!) })
+            publish(Array(zip(readable, values)), outlet: outlet)
+            next += .milliseconds(device.pollInterval)
+            if next < .now { next = .now }  // late: the next read starts now, not in a burst
+            try? await Task.sleep(until: next)
+        }
+    }
+
+    public func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async {
+        let result = await write(metric: metric, value: value)
+        switch result {
+        case .success: logger.notice("OPC UA write done", metadata: ["opcua.tag": "\(metric)", "value": "\(value)"])
+        case .failure(let error): logger.warning("OPC UA write failed", metadata: ["opcua.tag": "\(metric)", "value": "\(value)", "error": "\(error)"])
+        }
+    }
+
+    /// Writes a command's value to its tag's node, in the node's own datatype.
+    func write(metric: String, value: SparkplugValue) async -> Result<Void, OPCUAError> {
+        guard let index = device.tags.firstIndex(where: { $0.name == metric }) else {
+            return .failure(OPCUAError(.invalidRequest, "\(device.device) has no tag \(metric)"))
+        }
+        guard device.tags[index].writable else {
+            return .failure(OPCUAError(.invalidRequest, "\(device.device)/\(metric) is not writable (writable: true in the configuration)"))
+        }
+        guard let (client, nodes, types) = session.withLock({ $0 }) else { return .failure(OPCUAError(.connection, "the server is not connected")) }
+        guard let node = nodes[index], let type = types[index] else {
+            return .failure(OPCUAError(.invalidRequest, "\(device.device)/\(metric): the node or its datatype is not known"))
+        }
+        guard let variant = OPCUAValueConversion.variant(value, as: type) else {
+            return .failure(OPCUAError(.invalidRequest, "\(device.device)/\(metric): \(value) does not fit the node's \(type)"))
+        }
+        do {
+            let status = try await client.write([(node, DataValue(value: variant))]).first ?? .good
+            return status.isBad ? .failure(OPCUAError(.service, "the server refused the write", status: status)) : .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// A subscription's tracker shared by the Publish loops.
+final class SharedTracker: Sendable {
+    private let state: Mutex<SubscriptionTracker>
+
+    init(_ tracker: SubscriptionTracker) { state = Mutex(tracker) }
+
+    func withLock<T>(_ body: (inout SubscriptionTracker) -> T) -> T { state.withLock { body(&$0) } }
+}
