@@ -1,0 +1,287 @@
+"""The OPC UA client against two independent server stacks: asyncua (PyPI `asyncua`) and
+open62541 through PyPI `o6`. `gemba edge browse` and `gemba edge read` are checked against what
+the servers hold; `gemba edge run` publishes both servers' nodes through Debian's mosquitto into the
+`gemba serve --sparkplug-upstream` at GEMBA_UPSTREAM_HTTP_URL, with subscriptions and deadbands,
+browse paths, commands written back, a server restart and a server that talks garbage."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from test_modbus import free_port
+from test_sparkplug import command
+from test_telemetry import MOSQUITTO_PORT, UPSTREAM_HTTP, eventually, get, latest
+
+GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
+HERE = Path(__file__).parent / "opcua"
+
+
+def start(script, port, *args):
+    process = subprocess.Popen([sys.executable, str(HERE / script), str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            assert process.poll() is None, f"{script} ended"
+            time.sleep(0.1)
+    raise RuntimeError(f"{script}: nothing listening on {port}")
+
+
+def stop(process):
+    process.kill()
+    process.wait()
+
+
+def gemba(*args, env=None):
+    return subprocess.run([GEMBA, "edge", *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def asyncua_server():
+    port = free_port()
+    process = start("asyncua_server.py", port, "--period", "0.2", "--bulk", "1500")
+    yield f"opc.tcp://127.0.0.1:{port}/gemba/", port
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def o6_server():
+    port = free_port()
+    process = start("o6_server.py", port, "--period", "0.2")
+    yield f"opc.tcp://127.0.0.1:{port}", port
+    stop(process)
+
+
+def asyncua_read(url, node):
+    from asyncua import Client
+
+    async def read():
+        async with Client(url) as client:
+            return await client.get_node(node).read_value()
+    return asyncio.run(read())
+
+
+def test_browse_shows_the_tree_with_node_ids_types_and_access_on_both_stacks(asyncua_server, o6_server):
+    result = gemba("browse", asyncua_server[0], "--depth", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split() == ["2:Speed", "ns=2;s=Press.Speed", "Variable", "Double", "r-"] for line in lines), result.stdout
+    assert any(line.split() == ["2:Setpoint", "ns=2;s=Press.Setpoint", "Variable", "Double", "rw"] for line in lines), result.stdout
+    assert any(line.split()[:3] == ["Server", "i=2253", "Object"] for line in lines)
+    # 1,500 children: more than one Browse answer, so BrowseNext follows the continuation points.
+    bulk = gemba("browse", asyncua_server[0], "--node", "ns=2;s=Bulk", "--depth", "1")
+    assert bulk.returncode == 0, bulk.stderr
+    assert sum(" ns=2;s=Bulk." in line for line in bulk.stdout.splitlines()) == 1500
+
+    result = gemba("browse", o6_server[0], "--node", "ns=1;s=Press", "--depth", "1")
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()[1:]] == [
+        ["1:Speed", "ns=1;s=Press.Speed", "Variable", "Double", "r-"],
+        ["1:Count", "ns=1;s=Press.Count", "Variable", "UInt32", "r-"],
+        ["1:Name", "ns=1;s=Press.Name", "Variable", "String", "r-"],
+        ["1:Setpoint", "ns=1;s=Press.Setpoint", "Variable", "Double", "rw"],
+    ]
+
+
+def test_read_prints_values_status_and_source_time_and_names_unknown_nodes(asyncua_server, o6_server):
+    for url, ns, name in [(asyncua_server[0], 2, "Press 3"), (o6_server[0], 1, "Press 7")]:
+        before = time.time()
+        result = gemba("read", url, "--node", f"ns={ns};s=Press.Name", "--node", f"ns={ns};s=Press.Count", "--node", f"ns={ns};s=Nope")
+        assert result.returncode == 0, result.stderr
+        rows = [line.split("\t") for line in result.stdout.splitlines()]
+        assert rows[0][:3] == [f"ns={ns};s=Press.Name", name, "Good (0x00000000)"], rows
+        assert int(rows[1][1]) >= 0 and rows[1][2].startswith("Good")
+        count_time = time.mktime(time.strptime(rows[1][3][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        assert before - 5 < count_time < time.time() + 1, rows  # the source time of a value that changes
+        assert rows[2][1:3] == ["null", "BadNodeIdUnknown (0x80340000)"], rows
+
+
+def test_user_name_sign_in_and_a_wrong_password(tmp_path):
+    port = free_port()
+    server = start("asyncua_server.py", port, "--user", "operator:s3cret-pass")
+    try:
+        url = f"opc.tcp://127.0.0.1:{port}/gemba/"
+        (tmp_path / "password").write_text("s3cret-pass\n")
+        good = gemba("read", url, "--node", "ns=2;s=Press.Name", "--user", "operator", "--password-file", str(tmp_path / "password"))
+        assert good.returncode == 0 and "Press 3" in good.stdout, good.stderr
+        bad = gemba("read", url, "--node", "ns=2;s=Press.Name", "--user", "operator", env={"GEMBA_OPCUA_PASSWORD": "wrong"})
+        assert bad.returncode == 1 and "refused the identity" in bad.stderr, bad
+        assert "wrong" not in bad.stderr  # the password is never printed
+        anonymous = gemba("read", url, "--node", "ns=2;s=Press.Name")
+        assert anonymous.returncode == 1 and "does not accept anonymous" in anonymous.stderr, anonymous
+    finally:
+        stop(server)
+
+
+class GarbageServer:
+    """A TCP server that answers the Hello with `reply` and then closes."""
+
+    def __init__(self, reply):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.port = self.socket.getsockname()[1]
+        self.reply = reply
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            connection.recv(4096)
+            connection.sendall(self.reply)
+            time.sleep(0.2)
+            connection.close()
+
+
+@pytest.mark.parametrize("reply, message", [
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not an OPC UA message type"),
+    (b"ACKF\x1c\x00\x00\x00\x00\x00\x00\x00\x00\x10", "the connection closed"),  # cut in the middle
+    (b"ACKF\xff\xff\xff\x7f", "more than the"),  # a size past every limit
+    (b"ERRF\x17\x00\x00\x00\x00\x00\x80\x80\x07\x00\x00\x00go away", "go away"),
+])
+def test_a_server_that_talks_garbage_gets_a_clear_error(reply, message):
+    server = GarbageServer(reply)
+    result = gemba("read", f"opc.tcp://127.0.0.1:{server.port}", "--node", "i=2258", "--timeout", "2")
+    assert result.returncode == 1, result
+    assert message in result.stderr, result.stderr
+    assert "Fatal error" not in result.stderr
+
+
+CONFIG = """
+broker: {{url: "mqtt://127.0.0.1:{broker}"}}
+sparkplug: {{group: UA, node: {node}, primaryHost: gemba}}
+opcua:
+  - device: press3
+    endpoint: {asyncua}
+    publishingInterval: 100ms
+    tags:
+      - {{name: speed, node: "ns=2;s=Press.Speed", unit: rpm}}
+      - {{name: count, path: "Objects/2:Press/2:Count", type: uint32}}
+      - {{name: temperature, node: "ns=2;s=Press.Temperature", type: float, unit: °C, deadband: 0.35}}
+      - {{name: running, node: "ns=2;s=Press.Running", type: boolean}}
+      - {{name: product, node: "ns=2;s=Press.Name", type: string}}
+      - {{name: setpoint, node: "ns=2;s=Press.Setpoint", writable: true}}
+      - {{name: missing, path: "Objects/2:Press/2:Nothing"}}
+  - device: press7
+    endpoint: {o6}
+    mode: {o6_mode}
+    every: 200ms
+    tags:
+      - {{name: speed, node: "ns=1;s=Press.Speed"}}
+      - {{name: count, node: "ns=1;s=Press.Count", type: uint32}}
+      - {{name: setpoint, node: "ns=1;s=Press.Setpoint", writable: true}}
+      - {{name: level, node: "ns=1;s=Press.Level", percentDeadband: 10, writable: true}}
+"""
+
+
+@pytest.mark.parametrize("o6_mode", ["subscribe", "poll"])
+def test_both_servers_reach_gemba_through_mosquitto_and_commands_reach_them(tmp_path, o6_mode):
+    if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
+        pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
+    asyncua_port, o6_port = free_port(), free_port()
+    servers = {"asyncua": start("asyncua_server.py", asyncua_port, "--period", "0.2"), "o6": start("o6_server.py", o6_port, "--period", "0.2")}
+    asyncua_url = f"opc.tcp://127.0.0.1:{asyncua_port}/gemba/"
+    node = f"ua-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "edge.yaml"
+    path.write_text(CONFIG.format(broker=MOSQUITTO_PORT, node=node, asyncua=asyncua_url, o6=f"opc.tcp://127.0.0.1:{o6_port}", o6_mode=o6_mode))
+    check = gemba("check", "--config", str(path))
+    assert check.returncode == 0 and "press3: opc.tcp://" in check.stdout, check
+    log = open(tmp_path / "edge.log", "w+")
+    edge = subprocess.Popen([GEMBA, "edge", "run", "--config", str(path), "--log-level", "info"], stderr=log)
+    press3, press7 = f"UA/{node}/press3", f"UA/{node}/press7"
+    try:
+        values = eventually(lambda: (v := latest(press3, UPSTREAM_HTTP)) and "product" in v and "setpoint" in v and v, timeout=30)
+        assert values["product"]["v"] == "Press 3" and values["running"]["v"] is True
+        assert values["setpoint"]["v"] == pytest.approx(50.0) and values["device.connected"]["v"] is True
+        assert all(values[tag]["quality"] == "good" for tag in ["speed", "count", "temperature", "product"]), values
+        assert "missing" not in values
+        tags = {tag["name"]: tag for tag in get(f"/api/v1/tags?machine={press3}", UPSTREAM_HTTP)["tags"]}
+        assert tags["speed"].get("unit") == "rpm" and tags["temperature"].get("unit") == "°C"
+
+        # Every change of the counter arrives, at its source time (sampled by the server, no deadband).
+        first = eventually(lambda: latest(press3, UPSTREAM_HTTP)["count"]["v"] > 3 and latest(press3, UPSTREAM_HTTP)["count"]["v"])
+        time.sleep(3)
+        last = latest(press3, UPSTREAM_HTTP)["count"]
+        now = int(time.time() * 1000)
+        points = get(f"/api/v1/history?series={press3}/count&from={now - 60000}&to={now + 1000}&points=100000", UPSTREAM_HTTP)
+        counted = sorted({int(p["v"]) for p in points["series"][0]["points"]})
+        assert counted[-1] >= last["v"] - 1 and set(range(first, last["v"])) <= set(counted), counted
+        assert abs(last["t"] - now) < 3000
+
+        # The server's deadband: temperature moves by 0.1 a tick, within 0.35 only every 4th is reported.
+        temps = get(f"/api/v1/history?series={press3}/temperature&from={now - 60000}&to={now + 1000}&points=100000", UPSTREAM_HTTP)
+        moves = [b["v"] - a["v"] for a, b in zip(temps["series"][0]["points"], temps["series"][0]["points"][1:])]
+        assert moves and all(abs(move) > 0.35 for move in moves), moves
+
+        # Commands through Gemba's API write the node in its own datatype, on both stacks.
+        assert command(press3, "setpoint", 61.5)[0] == 202
+        eventually(lambda: latest(press3, UPSTREAM_HTTP)["setpoint"]["v"] == pytest.approx(61.5), timeout=10)
+        assert asyncua_read(asyncua_url, "ns=2;s=Press.Setpoint") == 61.5
+        seven = eventually(lambda: (v := latest(press7, UPSTREAM_HTTP)) and "setpoint" in v and v, timeout=20)
+        assert seven["count"]["quality"] == "good" and seven["speed"]["v"] >= 0
+        assert command(press7, "setpoint", 12.25)[0] == 202
+        eventually(lambda: latest(press7, UPSTREAM_HTTP)["setpoint"]["v"] == pytest.approx(12.25), timeout=10)
+
+        # open62541's percent deadband, 10 % of the EURange 0-200 (asyncua does not implement it): in
+        # subscribe mode a move of 10 is held back; a move of 30 is reported in both modes.
+        assert command(press7, "level", 10.0)[0] == 202
+        time.sleep(1.5)
+        held = latest(press7, UPSTREAM_HTTP)["level"]["v"]
+        assert held == (0.0 if o6_mode == "subscribe" else 10.0)
+        assert command(press7, "level", 30.0)[0] == 202
+        eventually(lambda: latest(press7, UPSTREAM_HTTP)["level"]["v"] == 30.0, timeout=10)
+
+        # The server restarts: tags go bad with their last values, then the new session subscribes again.
+        stop(servers["asyncua"])
+        gone = eventually(lambda: (v := latest(press3, UPSTREAM_HTTP))["speed"]["quality"] == "bad" and v, timeout=20)
+        assert gone["device.connected"]["v"] is False and gone["device.last_error"]["v"]
+        assert latest(press7, UPSTREAM_HTTP)["count"]["quality"] == "good"  # the other server is not affected
+        servers["asyncua"] = start("asyncua_server.py", asyncua_port, "--period", "0.2")
+        back = eventually(lambda: (v := latest(press3, UPSTREAM_HTTP))["speed"]["quality"] == "good" and v["count"]["v"] > 0 and v, timeout=45)
+        assert back["device.connected"]["v"] is True
+        assert edge.poll() is None
+        text = (tmp_path / "edge.log").read_text()
+        assert "OPC UA tag unavailable" in text and "missing" in text, text
+    finally:
+        edge.terminate()
+        edge.wait(timeout=10)
+        for server in servers.values():
+            stop(server)
+    assert edge.returncode == 0
+
+
+def test_a_broken_opcua_configuration_names_each_line(tmp_path):
+    path = tmp_path / "edge.yaml"
+    path.write_text("""broker: mqtt://127.0.0.1:1883
+sparkplug: {group: GW, node: gw1}
+opcua:
+  - device: press3
+    endpoint: http://nowhere
+    user: someone
+    tags:
+      - {name: a, node: "ns=2;x=1"}
+      - {name: b, path: "Objects/2:P", node: "i=85"}
+      - {name: c, node: "i=85", type: complex}
+      - {name: d, node: "i=85", type: string, deadband: 1}
+  - device: press4
+    endpoint: opc.tcp://127.0.0.1:4840
+    securityPolicy: Basic999
+    tags: []
+""")
+    result = gemba("check", "--config", str(path))
+    assert result.returncode == 2, result
+    lines = [int(line.split("edge.yaml:")[1].split(":")[0]) for line in result.stderr.splitlines() if "edge.yaml:" in line]
+    assert lines == [5, 6, 8, 9, 10, 11, 14], result.stderr
