@@ -90,6 +90,7 @@ def test_browse_shows_the_tree_with_node_ids_types_and_access_on_both_stacks(asy
         ["1:Count", "ns=1;s=Press.Count", "Variable", "UInt32", "r-"],
         ["1:Name", "ns=1;s=Press.Name", "Variable", "String", "r-"],
         ["1:Setpoint", "ns=1;s=Press.Setpoint", "Variable", "Double", "rw"],
+        ["1:Level", "ns=1;s=Press.Level", "Variable", "Double", "rw"],
     ]
 
 
