@@ -50,7 +50,8 @@ public struct ReadValueId: Sendable, Hashable, UAEncodable {
         nodeId.encode(to: &writer)
         writer.uint32(attribute.rawValue)
         writer.string(nil)  // index range
-        QualifiedName("").encode(to: &writer)  // data encoding: default
+        writer.uint16(0)  // data encoding: the default (a null QualifiedName)
+        writer.string(nil)
     }
 }
 
