@@ -35,6 +35,8 @@ install_peers() {
     has_python_modules standardwebhooks aiosmtpd || pip_install 'standardwebhooks>=1.0,<2' 'aiosmtpd>=1.4,<2'
     # The Modbus client's independent server (and the client that writes what it holds).
     has_python_modules pymodbus || pip_install 'pymodbus>=3.10,<4'
+    # The OPC UA client's two independent servers: asyncua, and open62541 through o6.
+    has_python_modules asyncua o6 || pip_install 'asyncua>=1.1,<2' 'o6>=2.2,<3'
     # The Sparkplug edge nodes pin conflicting protobuf and paho versions: one virtualenv each.
     for peer in pysparkplug==0.6.1 mqtt-spb-wrapper==2.1.2; do
         venv="$VENVS/venv-${peer%%==*}"
