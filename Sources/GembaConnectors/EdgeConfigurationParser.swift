@@ -43,7 +43,7 @@ private struct EdgeConfigurationParser {
     let readFile: (String) -> String?
 
     func configuration(_ document: Node) -> EdgeConfiguration? {
-        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "modbus", "opcua"]) else { return nil }
+        guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "pki", "modbus", "opcua"]) else { return nil }
         let broker = root["broker"].flatMap(broker) ?? { reader.report(document, "'broker' is required"); return nil }()
         let sparkplug = root["sparkplug"].flatMap { reader.fields($0, "sparkplug", allowed: ["group", "node", "primaryHost"]) }
         if root["sparkplug"] == nil { reader.report(document, "'sparkplug' (group and node) is required") }
@@ -67,7 +67,7 @@ private struct EdgeConfigurationParser {
             }
         }
         if let list = root["opcua"], let items = reader.items(list, "opcua") {
-            let parser = OPCUAConfigurationParser(reader: reader, environment: environment, readFile: readFile)
+            let parser = OPCUAConfigurationParser(reader: reader, environment: environment, readFile: readFile, pki: root.string("pki"))
             for item in items {
                 guard let device = parser.device(item), unique(device.device, item) else { continue }
                 servers.append(device)

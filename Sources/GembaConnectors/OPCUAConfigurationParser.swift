@@ -8,7 +8,8 @@ import Yams
 /// opcua:
 ///   - device: press7                       # the machine plant1/gateway1/press7
 ///     endpoint: opc.tcp://10.0.0.20:4840
-///     securityPolicy: None
+///     securityPolicy: Basic256Sha256           # or None, Aes128_Sha256_RsaOaep (secured ones need the top-level 'pki')
+///     securityMode: SignAndEncrypt             # or Sign; the best offered by default
 ///     user: gateway                        # anonymous without it
 ///     password: {file: /run/secrets/press7}
 ///     mode: subscribe                      # or poll
@@ -22,10 +23,12 @@ struct OPCUAConfigurationParser {
     let reader: ConfigReader
     let environment: [String: String]
     let readFile: (String) -> String?
+    /// The gateway's PKI directory, from the file's top-level `pki`.
+    let pki: String?
 
     func device(_ node: Node) -> OPCUADeviceConfiguration? {
-        let allowed: Set<String> = ["device", "endpoint", "securityPolicy", "user", "password", "mode", "publishingInterval", "every",
-                                    "timeout", "tags"]
+        let allowed: Set<String> = ["device", "endpoint", "securityPolicy", "securityMode", "serverThumbprint", "user", "password", "mode",
+                                    "publishingInterval", "every", "timeout", "tags"]
         guard let named = reader.fields(node, "an OPC UA device", allowed: allowed) else { return nil }
         let id = named.string("device", required: true)
         let what = "device '\(id ?? "?")'"
@@ -38,6 +41,14 @@ struct OPCUAConfigurationParser {
             do { _ = try EndpointURL(parsing: endpoint) } catch { reader.report(fields["endpoint"], "\(what): \(error.message)") }
         }
         let policy = securityPolicy(fields, what)
+        let securityMode = self.securityMode(fields, what, policy: policy)
+        if let policy, policy != .none, pki == nil {
+            reader.report(fields["securityPolicy"], "\(what): security policy \(policy.name) needs the gateway's 'pki' directory (a top-level key)")
+        }
+        let thumbprint = fields.string("serverThumbprint")
+        if let thumbprint, thumbprint.filter(\.isHexDigit).count != 40 {
+            reader.report(fields["serverThumbprint"], "\(what): 'serverThumbprint' must be a SHA-1 thumbprint (40 hex digits)")
+        }
         let identity = self.identity(fields, what)
         let modeText = fields.string("mode")
         let mode = modeText.map(OPCUADeviceConfiguration.Mode.init(rawValue:)) ?? .subscribe
@@ -53,12 +64,16 @@ struct OPCUAConfigurationParser {
         } else if fields["tags"] == nil {
             reader.report(node, "\(what): 'tags' is required")
         }
-        guard let id, let endpoint, let policy, let identity, let mode else { return nil }
-        return OPCUADeviceConfiguration(
+        guard let id, let endpoint, let policy, let identity, let mode, securityMode != nil else { return nil }
+        var device = OPCUADeviceConfiguration(
             device: id, endpoint: endpoint, securityPolicy: policy, identity: identity, mode: mode,
             publishingInterval: fields.duration("publishingInterval", in: 10...3_600_000) ?? 500,
             pollInterval: fields.duration("every", in: 10...86_400_000) ?? 1000,
             timeout: fields.duration("timeout", in: 100...120_000) ?? 5000, tags: tags)
+        device.securityMode = securityMode ?? .none
+        device.pki = policy == .none ? nil : pki
+        device.serverThumbprint = thumbprint
+        return device
     }
 
     private func securityPolicy(_ fields: ConfigReader.Fields, _ what: String) -> SecurityPolicy? {
@@ -67,11 +82,21 @@ struct OPCUAConfigurationParser {
             reader.report(fields["securityPolicy"], "\(what): 'securityPolicy' must be one of \(SecurityPolicy.allCases.map(\.name).joined(separator: ", "))")
             return nil
         }
-        guard policy == .none else {
-            reader.report(fields["securityPolicy"], "\(what): security policy \(policy.name) is not supported by this gateway yet; only None")
+        guard policy == .none || PolicyAlgorithms.supported.contains(policy) else {
+            reader.report(fields["securityPolicy"], "\(what): security policy \(policy.name) is not supported; use None, Basic256Sha256 or Aes128_Sha256_RsaOaep")
             return nil
         }
         return policy
+    }
+
+    private func securityMode(_ fields: ConfigReader.Fields, _ what: String, policy: SecurityPolicy?) -> MessageSecurityMode? {
+        guard let text = fields.string("securityMode") else { return MessageSecurityMode.none }
+        let modes: [String: MessageSecurityMode] = ["sign": .sign, "signandencrypt": .signAndEncrypt]
+        guard let mode = modes[text.lowercased()], policy != .none else {
+            reader.report(fields["securityMode"], "\(what): 'securityMode' must be Sign or SignAndEncrypt, with a secured 'securityPolicy'")
+            return nil
+        }
+        return mode
     }
 
     private func identity(_ fields: ConfigReader.Fields, _ what: String) -> UserIdentity? {

@@ -15,6 +15,12 @@ public struct OPCUADeviceConfiguration: Sendable, Hashable {
     public var device: String
     public var endpoint: String
     public var securityPolicy: SecurityPolicy
+    /// Sign or SignAndEncrypt under a secured policy (None: the best the server offers).
+    public var securityMode: MessageSecurityMode = .none
+    /// The gateway's PKI directory (secured policies).
+    public var pki: String?
+    /// Trust exactly this server certificate (SHA-1 thumbprint).
+    public var serverThumbprint: String?
     public var identity: UserIdentity
     public var mode: Mode
     /// ms between the server's notifications (subscribe mode).

@@ -60,6 +60,9 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
     private func connect() async throws(OPCUAError) -> OPCUAClient {
         var configuration = OPCUAClient.Configuration(endpoint: device.endpoint, identity: device.identity)
         configuration.securityPolicy = device.securityPolicy
+        configuration.securityMode = device.securityMode
+        configuration.pki = device.pki.map(CertificateStore.init(directory:))
+        configuration.serverThumbprint = device.serverThumbprint
         configuration.requestTimeout = .milliseconds(device.timeout)
         configuration.sessionTimeout = Double(max(60_000, device.publishingInterval * 20))
         return try await OPCUAClient.connect(configuration)

@@ -5,7 +5,11 @@ import OPCUA
 
 /// The OPC UA connection options `gemba edge browse` and `gemba edge read opc.tcp://…` share.
 struct OPCUAConnectOptions: ParsableArguments {
-    @Option(help: "Security policy: None (the only one this client speaks yet).") var securityPolicy = "None"
+    @Option(help: "Security policy: None, Basic256Sha256 or Aes128_Sha256_RsaOaep.") var securityPolicy = "None"
+    @Option(help: "Under a secured policy: Sign or SignAndEncrypt (default: SignAndEncrypt if offered, else Sign).") var securityMode: String?
+    @Option(help: "The PKI directory: own/ (this client's certificate, made on first use), trusted/ and rejected/ server certificates.")
+    var pki = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.gemba/pki"
+    @Option(help: "Trust exactly the server certificate with this SHA-1 thumbprint (instead of pki/trusted).") var serverThumbprint: String?
     @Option(help: "Sign in with this user name (anonymous without it).") var user: String?
     @Option(help: "The password's file (its first line); or set GEMBA_OPCUA_PASSWORD.") var passwordFile: String?
     @Option(help: "Seconds to wait for the connection and each answer.") var timeout = 5.0
@@ -16,6 +20,15 @@ struct OPCUAConnectOptions: ParsableArguments {
         }
         var configuration = OPCUAClient.Configuration(endpoint: endpoint)
         configuration.securityPolicy = policy
+        if let securityMode {
+            let modes: [String: MessageSecurityMode] = ["sign": .sign, "signandencrypt": .signAndEncrypt]
+            guard let mode = modes[securityMode.lowercased()], policy != .none else {
+                throw ValidationError("--security-mode must be Sign or SignAndEncrypt, with a secured --security-policy")
+            }
+            configuration.securityMode = mode
+        }
+        configuration.pki = CertificateStore(directory: pki)
+        configuration.serverThumbprint = serverThumbprint
         configuration.requestTimeout = .milliseconds(Int64(timeout * 1000))
         if let user {
             let password: String

@@ -47,7 +47,7 @@ import Testing
     static func opened() throws -> SecureChannel {
         var channel = SecureChannel(endpoint: "opc.tcp://h:4840")
         _ = try channel.receive(.acknowledge(UATCPLimits(receiveBufferSize: 8_192, sendBufferSize: 8_192, maxMessageSize: 0, maxChunkCount: 0)))
-        let (requestId, frame) = channel.openRequest(now: now, requestHandle: 1, lifetime: 600_000)
+        let (requestId, frame) = try channel.openRequest(now: now, requestHandle: 1, lifetime: 600_000)
         #expect(frame.type == .open)
         #expect(try channel.receive(openResponse(sequence: 51, requestId: requestId)) == .opened(requestId: requestId, try #require(channel.token)))
         return channel
@@ -115,7 +115,7 @@ import Testing
     @Test func theServersLimitsBoundARequest() throws {
         var channel = SecureChannel(endpoint: "opc.tcp://h:4840")
         _ = try channel.receive(.acknowledge(UATCPLimits(receiveBufferSize: 8_192, sendBufferSize: 8_192, maxMessageSize: 20_000, maxChunkCount: 2)))
-        let (requestId, _) = channel.openRequest(now: Self.now, requestHandle: 1, lifetime: 600_000)
+        let (requestId, _) = try channel.openRequest(now: Self.now, requestHandle: 1, lifetime: 600_000)
         _ = try channel.receive(Self.openResponse(sequence: 1, requestId: requestId))
         #expect(throws: OPCUAError.self) { _ = try channel.chunks([UInt8](repeating: 0, count: 20_001)) }
         #expect(throws: OPCUAError.self) { _ = try channel.chunks([UInt8](repeating: 0, count: 17_000)) }  // 3 chunks of 8,168
@@ -124,7 +124,7 @@ import Testing
 
     @Test func renewingKeepsTheChannelAndTakesTheNewToken() throws {
         var channel = try Self.opened()
-        let (requestId, frame) = channel.openRequest(now: Self.now, requestHandle: 2, lifetime: 600_000)
+        let (requestId, frame) = try channel.openRequest(now: Self.now, requestHandle: 2, lifetime: 600_000)
         var reader = UAReader(frame.body)
         #expect(try reader.uint32() == 7)  // the open channel's id
         _ = try channel.receive(Self.openResponse(sequence: 52, requestId: requestId, token: 2))

@@ -6,9 +6,15 @@ import Synchronization
 /// session created and activated with the configured identity, and the services a gateway needs,
 /// each batched within the server's OperationLimits.
 public final class OPCUAClient: Sendable {
-    public struct Configuration: Sendable, Hashable {
+    public struct Configuration: Sendable {
         public var endpoint: String
         public var securityPolicy: SecurityPolicy = .none
+        /// Sign or SignAndEncrypt under a secured policy (None under policy None).
+        public var securityMode: MessageSecurityMode = .none
+        /// Where the application instance certificate, the trusted and the rejected server certificates are (secured policies).
+        public var pki: CertificateStore?
+        /// Trust exactly this server certificate (its SHA-1 thumbprint) instead of the trusted folder.
+        public var serverThumbprint: String?
         public var identity: UserIdentity = .anonymous
         public var applicationName = "Gemba edge gateway"
         public var applicationURI = "urn:gemba:edge"
@@ -47,25 +53,59 @@ public final class OPCUAClient: Sendable {
     }
 
     /// Connects, chooses the endpoint, creates and activates a session and reads the operation limits.
+    /// Under a secured policy the endpoints are asked over a channel without security first, the
+    /// server's certificate is checked against the trust list, and a secured channel is opened.
     public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(OPCUAError) -> OPCUAClient {
         let url = try EndpointURL(parsing: configuration.endpoint)
-        guard configuration.securityPolicy == .none else {
-            throw OPCUAError(.security, "security policy \(configuration.securityPolicy.name) is not supported by this client yet; use None")
+        let discovery = try await UAConnection.connect(to: url, timeout: configuration.requestTimeout, group: group)
+        let endpoints: [EndpointDescription]
+        do { endpoints = try await discovery.call(GetEndpointsRequest(endpointURL: url.text), timeout: configuration.requestTimeout).endpoints } catch {
+            await discovery.close()
+            throw error
         }
-        let connection = try await UAConnection.connect(to: url, timeout: configuration.requestTimeout, group: group)
-        do {
-            let endpoints = try await connection.call(GetEndpointsRequest(endpointURL: url.text), timeout: configuration.requestTimeout).endpoints
-            let endpoint = try choose(from: endpoints, configuration)
-            var nonce = [UInt8](repeating: 0, count: 32)
-            for index in nonce.indices { nonce[index] = .random(in: 0...255) }
+        let endpoint: EndpointDescription
+        do { endpoint = try choose(from: endpoints, configuration) } catch {
+            await discovery.close()
+            throw error
+        }
+        guard configuration.securityPolicy != .none else { return try await session(on: discovery, endpoint: endpoint, security: nil, configuration) }
+        await discovery.close()
+        guard let pki = configuration.pki else { throw OPCUAError(.security, "security policy \(configuration.securityPolicy.name) needs a PKI directory") }
+        guard let serverCertificate = endpoint.serverCertificate, !serverCertificate.isEmpty else {
+            throw OPCUAError(.security, "the endpoint gives no server certificate")
+        }
+        try pki.check(serverCertificate, pinned: configuration.serverThumbprint)
+        let identity: LocalIdentity
+        do { identity = try pki.identity(applicationURI: configuration.applicationURI, name: configuration.applicationName) } catch {
+            throw OPCUAError(.security, "the application instance certificate in \(pki.directory) cannot be made or read: \(error)")
+        }
+        let security = try ChannelSecurity(policy: configuration.securityPolicy, mode: endpoint.securityMode, local: identity,
+                                           remoteCertificate: serverCertificate)
+        let connection = try await UAConnection.connect(to: url, security: security, timeout: configuration.requestTimeout, group: group)
+        return try await session(on: connection, endpoint: endpoint, security: security, configuration)
+    }
+
+    /// Creates and activates a session on an open channel (signatures over the peer's certificate and nonce when secured).
+    private static func session(on connection: UAConnection, endpoint: EndpointDescription, security: ChannelSecurity?,
+                                _ configuration: Configuration) async throws(OPCUAError) -> OPCUAClient {
+        do throws(OPCUAError) {
+            let nonce = ChannelSecurity.nonce(32)
             let session = try await connection.call(CreateSessionRequest(
                 client: ApplicationDescription(applicationURI: configuration.applicationURI, productURI: "urn:gemba", name: configuration.applicationName),
-                endpointURL: url.text, sessionName: "gemba-\(UInt32.random(in: 0...UInt32.max))", clientNonce: nonce,
+                endpointURL: connection.endpoint.text, sessionName: "gemba-\(UInt32.random(in: 0...UInt32.max))", clientNonce: nonce,
+                clientCertificate: security?.local.certificate,
                 requestedSessionTimeout: configuration.sessionTimeout, maxResponseMessageSize: 16 << 20), timeout: configuration.requestTimeout)
-            let token = try identityToken(configuration.identity, endpoint: endpoint)
-            let activated = try await connection.call(ActivateSessionRequest(identityToken: token), authenticationToken: session.authenticationToken,
-                                                      timeout: configuration.requestTimeout)
-            _ = activated
+            var activate = ActivateSessionRequest(identityToken: try identityToken(configuration.identity, endpoint: endpoint,
+                                                                                   serverNonce: session.serverNonce ?? []))
+            if let security {
+                guard let signature = session.serverSignature.signature,
+                      security.verify(signature, over: security.local.certificate + nonce) else {
+                    throw OPCUAError(.security, "the server's session signature does not match its certificate")
+                }
+                activate.clientSignature = SignatureData(algorithm: PolicyAlgorithms.asymmetricSignatureURI,
+                                                         signature: try security.sign(security.remoteCertificate + (session.serverNonce ?? [])))
+            }
+            _ = try await connection.call(activate, authenticationToken: session.authenticationToken, timeout: configuration.requestTimeout)
             let limits = await readLimits(connection, token: session.authenticationToken, timeout: configuration.requestTimeout)
             return OPCUAClient(configuration: configuration, connection: connection, endpoint: endpoint, token: session.authenticationToken, limits: limits)
         } catch {
@@ -77,14 +117,18 @@ public final class OPCUAClient: Sendable {
         }
     }
 
-    /// The endpoint with the configured policy and mode None (what this client speaks).
+    /// The endpoint with the configured policy and mode (SignAndEncrypt before Sign when no mode is given).
     static func choose(from endpoints: [EndpointDescription], _ configuration: Configuration) throws(OPCUAError) -> EndpointDescription {
-        if let match = endpoints.first(where: { $0.securityPolicy == configuration.securityPolicy && $0.securityMode == .none }) { return match }
+        let modes: [MessageSecurityMode] = configuration.securityPolicy == .none ? [.none]
+            : configuration.securityMode == .none ? [.signAndEncrypt, .sign] : [configuration.securityMode]
+        for mode in modes {
+            if let match = endpoints.first(where: { $0.securityPolicy == configuration.securityPolicy && $0.securityMode == mode }) { return match }
+        }
         let offered = endpoints.map { "\($0.securityPolicy?.name ?? $0.securityPolicyURI ?? "?")/\($0.securityMode)" }.joined(separator: ", ")
-        throw OPCUAError(.security, "the server offers no endpoint with security policy \(configuration.securityPolicy.name) (it offers \(offered))")
+        throw OPCUAError(.security, "the server offers no endpoint with security policy \(configuration.securityPolicy.name) and mode \(modes.map { "\($0)" }.joined(separator: " or ")) (it offers \(offered))")
     }
 
-    static func identityToken(_ identity: UserIdentity, endpoint: EndpointDescription) throws(OPCUAError) -> ExtensionObject {
+    static func identityToken(_ identity: UserIdentity, endpoint: EndpointDescription, serverNonce: [UInt8]) throws(OPCUAError) -> ExtensionObject {
         let wanted: UserTokenPolicy.TokenType = identity == .anonymous ? .anonymous : .userName
         guard let policy = endpoint.userIdentityTokens.first(where: { $0.tokenType == wanted }) else {
             throw OPCUAError(.security, "the endpoint does not accept \(identity.kind) identities")
@@ -94,9 +138,12 @@ public final class OPCUAClient: Sendable {
         case .userName(let user, let password):
             let tokenPolicy = policy.securityPolicyURI.flatMap { $0.isEmpty ? nil : SecurityPolicy(rawValue: $0) } ?? endpoint.securityPolicy
             guard tokenPolicy == SecurityPolicy.none else {
-                throw OPCUAError(.security, "the server wants the password encrypted with \(tokenPolicy?.name ?? policy.securityPolicyURI ?? "?"), which this client does not do yet")
+                guard let tokenPolicy, PolicyAlgorithms.of(tokenPolicy) != nil, let certificate = endpoint.serverCertificate, !certificate.isEmpty else {
+                    throw OPCUAError(.security, "the server wants the password encrypted with \(tokenPolicy?.name ?? policy.securityPolicyURI ?? "?"), which this client does not do")
+                }
+                return try IdentityToken.userName(policyId: policy.policyId, user: user, password: password, encryptFor: certificate, serverNonce: serverNonce)
             }
-            return IdentityToken.userName(policyId: policy.policyId, user: user, password: password)
+            return try IdentityToken.userName(policyId: policy.policyId, user: user, password: password, encryptFor: nil, serverNonce: serverNonce)
         }
     }
 

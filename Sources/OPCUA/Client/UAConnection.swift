@@ -38,7 +38,7 @@ public struct EndpointURL: Sendable, Hashable, CustomStringConvertible {
     public var description: String { text }
 }
 
-/// One UA-TCP connection with its secure channel (policy None): Hello, OpenSecureChannel,
+/// One UA-TCP connection with its secure channel: Hello, OpenSecureChannel,
 /// service calls matched to their answers by request id (several in flight, each with its own
 /// timeout), the channel token renewed at three quarters of its lifetime, CloseSecureChannel at
 /// the end. A malformed message closes the connection and fails what was in flight.
@@ -52,15 +52,21 @@ public final class UAConnection: Sendable {
         self.endpoint = endpoint
     }
 
-    /// Connects, says Hello and opens the secure channel, all within `timeout`.
+    /// Connects, says Hello and opens the secure channel (policy None), all within `timeout`.
     public static func connect(to endpoint: EndpointURL, limits: UATCPLimits = UATCPLimits(), timeout: TimeAmount = .seconds(5),
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(OPCUAError) -> UAConnection {
+        try await connect(to: endpoint, limits: limits, security: nil, timeout: timeout, group: group)
+    }
+
+    /// Connects, says Hello and opens the secure channel under `security` (nil: policy None).
+    static func connect(to endpoint: EndpointURL, limits: UATCPLimits = UATCPLimits(), security: ChannelSecurity?, timeout: TimeAmount,
+                        group: any EventLoopGroup) async throws(OPCUAError) -> UAConnection {
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UAClientHandler(secure: SecureChannel(endpoint: endpoint.text, limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(UAClientHandler(secure: SecureChannel(endpoint: endpoint.text, limits: limits, security: security)))
                 }
             }
         let channel: any Channel
@@ -196,7 +202,13 @@ final class UAClientHandler: ChannelDuplexHandler {
     }
 
     private func open(context: ChannelHandlerContext, promise: EventLoopPromise<[UInt8]>?, timeout: TimeAmount) {
-        let (requestId, frame) = secure.openRequest(now: .now, requestHandle: 0, lifetime: Self.tokenLifetime)
+        let requestId: UInt32, frame: UATCPFrame
+        do { (requestId, frame) = try secure.openRequest(now: .now, requestHandle: 0, lifetime: Self.tokenLifetime) } catch {
+            promise?.fail(error)
+            failAll(error)
+            context.close(promise: nil)
+            return
+        }
         track(requestId, promise: promise, timeout: timeout, context: context)
         send(frame, context: context, promise: nil)
         context.flush()

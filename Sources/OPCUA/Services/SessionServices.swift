@@ -130,6 +130,8 @@ public struct CreateSessionRequest: ServiceRequest {
     public var endpointURL: String
     public var sessionName: String
     public var clientNonce: [UInt8]
+    /// The application instance certificate (DER) on a secured channel; nil under policy None.
+    public var clientCertificate: [UInt8]?
     /// ms.
     public var requestedSessionTimeout: Double
     public var maxResponseMessageSize: UInt32
@@ -140,7 +142,7 @@ public struct CreateSessionRequest: ServiceRequest {
         writer.string(endpointURL)
         writer.string(sessionName)
         writer.byteString(clientNonce)
-        writer.byteString(nil)  // client certificate
+        writer.byteString(clientCertificate)
         writer.double(requestedSessionTimeout)
         writer.uint32(maxResponseMessageSize)
     }
@@ -153,6 +155,8 @@ public struct CreateSessionRequest: ServiceRequest {
         public var serverNonce: [UInt8]?
         public var serverCertificate: [UInt8]?
         public var serverEndpoints: [EndpointDescription]
+        /// The server's signature over the client's certificate and nonce (secured channels).
+        var serverSignature: SignatureData
         public var maxRequestMessageSize: UInt32
 
         public init(body reader: inout UAReader) throws(UADecodingError) {
@@ -165,7 +169,7 @@ public struct CreateSessionRequest: ServiceRequest {
             _ = try reader.array { (reader: inout UAReader) throws(UADecodingError) in
                 (try reader.byteString(), try reader.byteString())  // signed software certificates
             }
-            _ = try SignatureData(from: &reader)
+            serverSignature = try SignatureData(from: &reader)
             maxRequestMessageSize = try reader.uint32()
         }
     }
@@ -181,9 +185,11 @@ public enum UserIdentity: Sendable, Hashable {
 public struct ActivateSessionRequest: ServiceRequest {
     public static let encodingId: UInt32 = 467
     public var identityToken: ExtensionObject
+    /// Over the server's certificate and nonce, on a secured channel.
+    var clientSignature = SignatureData()
 
     public func encodeBody(to writer: inout UAWriter) {
-        SignatureData().encode(to: &writer)  // client signature: none under policy None
+        clientSignature.encode(to: &writer)
         writer.int32(0)  // client software certificates
         writer.array(["en"]) { $0.string($1) }  // locale ids
         identityToken.encode(to: &writer)
@@ -224,13 +230,23 @@ enum IdentityToken {
         return ExtensionObject(typeId: NodeId(EncodingId.anonymousIdentityToken), body: .binary(writer.bytes))
     }
 
-    /// A user name and password in the clear: only where the token policy's security is None.
-    static func userName(policyId: String?, user: String, password: String) -> ExtensionObject {
+    /// A user name and password: in the clear where the token policy's security is None, otherwise
+    /// encrypted for the server's certificate with the server's nonce (Part 4 §7.41.2.3).
+    static func userName(policyId: String?, user: String, password: String, encryptFor certificate: [UInt8]?, serverNonce: [UInt8]) throws(OPCUAError) -> ExtensionObject {
         var writer = UAWriter()
         writer.string(policyId)
         writer.string(user)
-        writer.byteString(Array(password.utf8))
-        writer.string(nil)  // encryption algorithm: none
+        if let certificate {
+            var secret = UAWriter()
+            secret.uint32(UInt32(password.utf8.count + serverNonce.count))
+            secret.raw(password.utf8)
+            secret.raw(serverNonce)
+            writer.byteString(try ChannelSecurity.encryptSecret(secret.bytes, for: certificate))
+            writer.string(PolicyAlgorithms.asymmetricEncryptionURI)
+        } else {
+            writer.byteString(Array(password.utf8))
+            writer.string(nil)  // encryption algorithm: none
+        }
         return ExtensionObject(typeId: NodeId(EncodingId.userNameIdentityToken), body: .binary(writer.bytes))
     }
 }

@@ -1,5 +1,6 @@
-/// The security policies a channel may use (Part 7). This client speaks `None`; the others are
-/// named so that an endpoint offering only them is refused with a clear message.
+/// The security policies a channel may use (Part 7). This client speaks `None`, `Basic256Sha256`
+/// and `Aes128_Sha256_RsaOaep`; the others are named so that an endpoint offering only them is
+/// refused with a clear message.
 public enum SecurityPolicy: String, Sendable, Hashable, CaseIterable {
     case none = "http://opcfoundation.org/UA/SecurityPolicy#None"
     case basic256Sha256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
@@ -13,8 +14,17 @@ public enum SecurityPolicy: String, Sendable, Hashable, CaseIterable {
 }
 
 /// Message security mode of an endpoint (Part 4 §7.20).
-public enum MessageSecurityMode: Int32, Sendable, Hashable {
+public enum MessageSecurityMode: Int32, Sendable, Hashable, CustomStringConvertible {
     case invalid = 0, none = 1, sign = 2, signAndEncrypt = 3
+
+    public var description: String {
+        switch self {
+        case .invalid: "Invalid"
+        case .none: "None"
+        case .sign: "Sign"
+        case .signAndEncrypt: "SignAndEncrypt"
+        }
+    }
 }
 
 /// A channel security token (Part 4 §5.5.2.2): the channel and token ids and how long the token lives.
@@ -36,7 +46,8 @@ public struct ChannelSecurityToken: Sendable, Hashable, UADecodable {
 /// The secure channel of a UA-TCP connection as a pure state machine (Part 6 §6.7): the Hello,
 /// the OpenSecureChannel exchange (issue and renew), requests cut into chunks within the
 /// server's buffer and limits, and responses put together from chunks, with sequence numbers
-/// checked. Security policy None: no signatures or encryption, so the bytes are the protocol.
+/// checked. Under policy None the bytes are the protocol; under a secured policy a
+/// ``ChannelSecurity`` signs and encrypts each chunk and checks what arrives.
 ///
 /// ```
 /// OPN chunk: | header | channel id | policy URI, sender certificate, receiver thumbprint | sequence number, request id | body |
@@ -66,10 +77,17 @@ public struct SecureChannel: Sendable {
     private var receiveSequence: UInt32?
     private var lastRequestId: UInt32 = 0
     private var partial: [UInt32: (chunks: Int, body: [UInt8])] = [:]
+    /// Nil under policy None.
+    private(set) var security: ChannelSecurity?
 
-    public init(endpoint: String, limits: UATCPLimits = UATCPLimits()) {
+    init(endpoint: String, limits: UATCPLimits = UATCPLimits(), security: ChannelSecurity? = nil) {
         self.endpoint = endpoint
         local = limits
+        self.security = security
+    }
+
+    public init(endpoint: String, limits: UATCPLimits = UATCPLimits()) {
+        self.init(endpoint: endpoint, limits: limits, security: nil)
     }
 
     public var isOpen: Bool { token != nil }
@@ -78,26 +96,33 @@ public struct SecureChannel: Sendable {
     public func hello() -> UATCPFrame { .hello(local, endpoint: endpoint) }
 
     /// An OpenSecureChannel request (issue, or renew once open), with its request id.
-    public mutating func openRequest(now: UADateTime, requestHandle: UInt32, lifetime: UInt32) -> (requestId: UInt32, frame: UATCPFrame) {
+    public mutating func openRequest(now: UADateTime, requestHandle: UInt32, lifetime: UInt32) throws(OPCUAError) -> (requestId: UInt32, frame: UATCPFrame) {
+        security?.renewNonce()
         var body = UAWriter()
         NodeId(446).encode(to: &body)
         RequestHeader(timestamp: now, requestHandle: requestHandle, timeoutHint: 10_000).encode(to: &body)
         body.uint32(0)  // client protocol version
         body.int32(token == nil ? 0 : 1)  // issue or renew
-        body.int32(MessageSecurityMode.none.rawValue)
-        body.byteString([])  // client nonce: none under policy None
+        body.int32((security?.mode ?? .none).rawValue)
+        body.byteString(security?.localNonce ?? [])
         body.uint32(lifetime)
 
         let requestId = nextRequestId()
-        var chunk = UAWriter(capacity: body.bytes.count + 80)
-        chunk.uint32(token?.channelId ?? 0)
-        chunk.string(SecurityPolicy.none.rawValue)
-        chunk.byteString(nil)  // sender certificate
-        chunk.byteString(nil)  // receiver certificate thumbprint
-        chunk.uint32(nextSequence())
-        chunk.uint32(requestId)
-        chunk.raw(body.bytes)
-        return (requestId, UATCPFrame(type: .open, body: chunk.bytes))
+        var prefix = UAWriter(capacity: 2_048)
+        prefix.uint32(token?.channelId ?? 0)
+        if let security {
+            security.asymmetricHeader(&prefix)
+        } else {
+            prefix.string(SecurityPolicy.none.rawValue)
+            prefix.byteString(nil)  // sender certificate
+            prefix.byteString(nil)  // receiver certificate thumbprint
+        }
+        var plain = UAWriter(capacity: body.bytes.count + 8)
+        plain.uint32(nextSequence())
+        plain.uint32(requestId)
+        plain.raw(body.bytes)
+        if let security { return (requestId, try security.sealAsymmetric(type: .open, prefix: prefix.bytes, plain: plain.bytes)) }
+        return (requestId, UATCPFrame(type: .open, body: prefix.bytes + plain.bytes))
     }
 
     /// A service request's body cut into MSG chunks (or a CloseSecureChannel's into a CLO).
@@ -107,7 +132,7 @@ public struct SecureChannel: Sendable {
         if remote.maxMessageSize != 0, body.count > remote.maxMessageSize {
             throw OPCUAError(.invalidRequest, "a request of \(body.count) bytes, more than the server's \(remote.maxMessageSize)")
         }
-        let room = Int(remote.receiveBufferSize) - 24
+        let room = security?.maximumBody(bufferSize: Int(remote.receiveBufferSize)) ?? Int(remote.receiveBufferSize) - 24
         let count = max(1, (body.count + room - 1) / room)
         if remote.maxChunkCount != 0, count > remote.maxChunkCount {
             throw OPCUAError(.invalidRequest, "a request of \(count) chunks, more than the server's \(remote.maxChunkCount)")
@@ -117,13 +142,19 @@ public struct SecureChannel: Sendable {
         frames.reserveCapacity(count)
         for index in 0..<count {
             let part = body[min(body.count, index * room)..<min(body.count, (index + 1) * room)]
-            var chunk = UAWriter(capacity: part.count + 16)
-            chunk.uint32(token.channelId)
-            chunk.uint32(token.tokenId)
-            chunk.uint32(nextSequence())
-            chunk.uint32(requestId)
-            chunk.raw(part)
-            frames.append(UATCPFrame(type: type, chunk: UInt8(ascii: index == count - 1 ? "F" : "C"), body: chunk.bytes))
+            var prefix = UAWriter(capacity: 8)
+            prefix.uint32(token.channelId)
+            prefix.uint32(token.tokenId)
+            var plain = UAWriter(capacity: part.count + 8)
+            plain.uint32(nextSequence())
+            plain.uint32(requestId)
+            plain.raw(part)
+            let chunk = UInt8(ascii: index == count - 1 ? "F" : "C")
+            if let security {
+                frames.append(try security.sealSymmetric(type: type, chunk: chunk, prefix: prefix.bytes, plain: plain.bytes))
+            } else {
+                frames.append(UATCPFrame(type: type, chunk: chunk, body: prefix.bytes + plain.bytes))
+            }
         }
         return (requestId, frames)
     }
@@ -144,8 +175,8 @@ public struct SecureChannel: Sendable {
                 let status = try StatusCode(from: &reader)
                 let reason = try reader.string() ?? ""
                 throw OPCUAError(.connection, "the server closed the connection\(reason.isEmpty ? "" : ": \(reason)")", status: status)
-            case .open: return try opened(&reader)
-            case .message, .close: return try message(frame.chunk, &reader)
+            case .open: return try opened(&reader, frame: frame)
+            case .message, .close: return try message(frame, &reader)
             case .hello, .reverseHello:
                 throw OPCUAError(.protocolViolation, "a server sent \(frame.type.rawValue)")
             }
@@ -158,27 +189,36 @@ public struct SecureChannel: Sendable {
         }
     }
 
-    private mutating func opened(_ reader: inout UAReader) throws -> Event {
+    private mutating func opened(_ reader: inout UAReader, frame: UATCPFrame) throws -> Event {
         _ = try reader.uint32()  // channel id: the token says it
         let policy = try reader.string()
-        guard policy == SecurityPolicy.none.rawValue else { throw OPCUAError(.security, "the server answered with security policy \(policy ?? "none given")") }
+        let expected = security?.algorithms.policy ?? .none
+        guard policy == expected.rawValue else {
+            throw OPCUAError(.security, "the server answered with security policy \(policy ?? "none given"), not \(expected.name)")
+        }
+        let sender = try reader.byteString()
         _ = try reader.byteString()
-        _ = try reader.byteString()
+        if let security {
+            guard sender == security.remoteCertificate else { throw OPCUAError(.security, "the server signed with another certificate than its endpoint's") }
+            reader = UAReader(try security.openAsymmetric(frame, offset: reader.offset))
+        }
         try checkSequence(try reader.uint32())
         let requestId = try reader.uint32()
         let (_, response) = try decodeResponse(OpenSecureChannelResponse.self, from: Array(reader.bytes[reader.offset...]))
+        if security != nil { try security?.derive(serverNonce: response.serverNonce ?? []) }
         token = response.token
         return .opened(requestId: requestId, response.token)
     }
 
-    private mutating func message(_ chunkType: UInt8, _ reader: inout UAReader) throws -> Event {
+    private mutating func message(_ frame: UATCPFrame, _ reader: inout UAReader) throws -> Event {
         let channelId = try reader.uint32()
         guard let token, channelId == token.channelId else { throw OPCUAError(.protocolViolation, "a message for secure channel \(channelId)") }
         _ = try reader.uint32()  // token id: the old token stays valid until it expires
+        if let security { reader = UAReader(try security.openSymmetric(frame)) }
         try checkSequence(try reader.uint32())
         let requestId = try reader.uint32()
         let part = reader.bytes[reader.offset...]
-        switch chunkType {
+        switch frame.chunk {
         case UInt8(ascii: "A"):
             partial[requestId] = nil
             var abort = UAReader(Array(part))

@@ -3,9 +3,11 @@
 Press (ns=2): Speed (Double, counts up each --period), Temperature (Float), Count (UInt32, counts
 up), Running (Boolean), Name (String), Setpoint (Double, writable), Level (Double, EURange 0-200,
 writable, for percent deadbands); Bulk: --bulk variables Bulk.0 ... (for browse paging and many
-monitored items). --user NAME:PASSWORD turns off anonymous sign-in.
+monitored items). --user NAME:PASSWORD turns off anonymous sign-in. --secure CERT KEY offers
+Basic256Sha256 and Aes128_Sha256_RsaOaep (Sign, SignAndEncrypt) with that certificate (and None
+only with --also-none).
 
-usage: asyncua_server.py PORT [--period S] [--bulk N] [--user NAME:PASSWORD]
+usage: asyncua_server.py PORT [--period S] [--bulk N] [--user NAME:PASSWORD] [--secure CERT KEY [--also-none]]
 """
 import argparse
 import asyncio
@@ -32,13 +34,22 @@ async def main():
     parser.add_argument("--period", type=float, default=0.5)
     parser.add_argument("--bulk", type=int, default=0)
     parser.add_argument("--user")
+    parser.add_argument("--secure", nargs=2)
+    parser.add_argument("--also-none", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     user_manager = Passwords(*args.user.split(":", 1)) if args.user else None
     server = Server(user_manager=user_manager)
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/gemba/")
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    if args.secure:
+        await server.load_certificate(args.secure[0])
+        await server.load_private_key(args.secure[1])
+        policies = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt, ua.SecurityPolicyType.Basic256Sha256_Sign,
+                    ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt, ua.SecurityPolicyType.Aes128Sha256RsaOaep_Sign]
+        server.set_security_policy(policies + ([ua.SecurityPolicyType.NoSecurity] if args.also_none else []))
+    else:
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     if args.user:
         server.set_identity_tokens([ua.UserNameIdentityToken])
     idx = await server.register_namespace("urn:gemba:test:press")
