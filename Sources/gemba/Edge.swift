@@ -9,7 +9,7 @@ import ServiceLifecycle
 struct Edge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The edge gateway: a Sparkplug B edge node for the devices beside it, and tools to check them.",
-        subcommands: [EdgeRun.self, EdgeCheck.self, EdgeRead.self, EdgeBrowse.self], defaultSubcommand: EdgeRun.self)
+        subcommands: [EdgeRun.self, EdgeCheck.self, EdgeRead.self, EdgeBrowse.self, EdgeCertificate.self], defaultSubcommand: EdgeRun.self)
 }
 
 /// `gemba edge run`: a Sparkplug B edge node on any broker, publishing the devices of a

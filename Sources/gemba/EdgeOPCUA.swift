@@ -155,3 +155,27 @@ struct OPCUARead {
         }
     }
 }
+
+/// `gemba edge certificate`: the gateway's OPC UA application instance certificate (made when
+/// missing), printed with its thumbprint, for an engineer to add to a server's trusted list.
+struct EdgeCertificate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certificate",
+        abstract: "Show (and make, on first use) the OPC UA application instance certificate of --pki, to trust on servers.")
+
+    @Option(help: "The PKI directory, as for browse and read (and the gateway file's 'pki').")
+    var pki = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.gemba/pki"
+    @Option(help: "The application URI written into a new certificate's subjectAltName.") var applicationUri = "urn:gemba:edge"
+
+    func run() async throws {
+        let store = CertificateStore(directory: pki)
+        let identity: LocalIdentity
+        do { identity = try store.identity(applicationURI: applicationUri, name: "Gemba edge gateway") } catch {
+            throw CommandFailure("\(pki): \(error)")
+        }
+        print("certificate: \(pki)/own/certificate.der")
+        print("thumbprint:  \(identity.thumbprint)")
+        print("uri:         \(identity.applicationURI)")
+        print("trusted server certificates go in \(pki)/trusted/; refused ones are put in \(pki)/rejected/")
+    }
+}

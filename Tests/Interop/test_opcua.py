@@ -164,9 +164,11 @@ def test_a_server_that_talks_garbage_gets_a_clear_error(reply, message):
 CONFIG = """
 broker: {{url: "mqtt://127.0.0.1:{broker}"}}
 sparkplug: {{group: UA, node: {node}, primaryHost: gemba}}
+pki: {pki}
 opcua:
   - device: press3
     endpoint: {asyncua}
+    securityPolicy: {policy}
     publishingInterval: 100ms
     tags:
       - {{name: speed, node: "ns=2;s=Press.Speed", unit: rpm}}
@@ -190,14 +192,24 @@ opcua:
 
 @pytest.mark.parametrize("o6_mode", ["subscribe", "poll"])
 def test_both_servers_reach_gemba_through_mosquitto_and_commands_reach_them(tmp_path, o6_mode):
+    """With o6 subscribed, asyncua is read over Basic256Sha256 SignAndEncrypt; with o6 polled, over None."""
     if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
         pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
     asyncua_port, o6_port = free_port(), free_port()
-    servers = {"asyncua": start("asyncua_server.py", asyncua_port, "--period", "0.2"), "o6": start("o6_server.py", o6_port, "--period", "0.2")}
+    secured = o6_mode == "subscribe"
+    asyncua_args = ["--period", "0.2"]
+    pki = tmp_path / "pki"
+    if secured:
+        der, key = certificate(tmp_path, "asyncua", "urn:freeopcua:python:server")
+        asyncua_args += ["--secure", str(der), str(key), "--also-none"]  # None too: for asyncua's own client below
+        (pki / "trusted").mkdir(parents=True)
+        (pki / "trusted" / "asyncua.der").write_bytes(der.read_bytes())
+    servers = {"asyncua": start("asyncua_server.py", asyncua_port, *asyncua_args), "o6": start("o6_server.py", o6_port, "--period", "0.2")}
     asyncua_url = f"opc.tcp://127.0.0.1:{asyncua_port}/gemba/"
     node = f"ua-{uuid.uuid4().hex[:8]}"
     path = tmp_path / "edge.yaml"
-    path.write_text(CONFIG.format(broker=MOSQUITTO_PORT, node=node, asyncua=asyncua_url, o6=f"opc.tcp://127.0.0.1:{o6_port}", o6_mode=o6_mode))
+    path.write_text(CONFIG.format(broker=MOSQUITTO_PORT, node=node, asyncua=asyncua_url, o6=f"opc.tcp://127.0.0.1:{o6_port}", o6_mode=o6_mode,
+                                  pki=pki, policy="Basic256Sha256" if secured else "None"))
     check = gemba("check", "--config", str(path))
     assert check.returncode == 0 and "press3: opc.tcp://" in check.stdout, check
     log = open(tmp_path / "edge.log", "w+")
@@ -250,7 +262,7 @@ def test_both_servers_reach_gemba_through_mosquitto_and_commands_reach_them(tmp_
         gone = eventually(lambda: (v := latest(press3, UPSTREAM_HTTP))["speed"]["quality"] == "bad" and v, timeout=20)
         assert gone["device.connected"]["v"] is False and gone["device.last_error"]["v"]
         assert latest(press7, UPSTREAM_HTTP)["count"]["quality"] == "good"  # the other server is not affected
-        servers["asyncua"] = start("asyncua_server.py", asyncua_port, "--period", "0.2")
+        servers["asyncua"] = start("asyncua_server.py", asyncua_port, *asyncua_args)
         back = eventually(lambda: (v := latest(press3, UPSTREAM_HTTP))["speed"]["quality"] == "good" and v["count"]["v"] > 0 and v, timeout=45)
         assert back["device.connected"]["v"] is True
         assert edge.poll() is None
@@ -286,3 +298,85 @@ opcua:
     assert result.returncode == 2, result
     lines = [int(line.split("edge.yaml:")[1].split(":")[0]) for line in result.stderr.splitlines() if "edge.yaml:" in line]
     assert lines == [5, 6, 8, 9, 10, 11, 14], result.stderr
+
+
+def certificate(directory, name, uri):
+    """A server certificate and key made by openssl (RSA 2048, the application URI in the subjectAltName)."""
+    key, pem, der = directory / f"{name}.key.pem", directory / f"{name}.pem", directory / f"{name}.der"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=URI:{uri},DNS:localhost",
+                    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment,keyCertSign",
+                    "-addext", "extendedKeyUsage=serverAuth,clientAuth", "-keyout", str(key), "-out", str(pem)],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "der", "-out", str(der)], check=True)
+    return der, key
+
+
+POLICIES = [(policy, mode) for policy in ["Basic256Sha256", "Aes128_Sha256_RsaOaep"] for mode in ["Sign", "SignAndEncrypt"]]
+
+
+def test_secured_channels_on_asyncua_with_a_server_certificate_trusted_by_hand_and_an_encrypted_password(tmp_path):
+    der, key = certificate(tmp_path, "asyncua", "urn:freeopcua:python:server")
+    port = free_port()
+    server = start("asyncua_server.py", port, "--secure", str(der), str(key), "--user", "op:s3cret-pass", "--bulk", "800")
+    pki = tmp_path / "pki"
+    url = f"opc.tcp://127.0.0.1:{port}/gemba/"
+    login = ["--user", "op"]
+    env = {"GEMBA_OPCUA_PASSWORD": "s3cret-pass"}
+    try:
+        # Not trusted yet: refused, named by its thumbprint, and put where an engineer can trust it.
+        first = gemba("read", url, "--node", "ns=2;s=Press.Name", "--security-policy", "Basic256Sha256", "--pki", str(pki), *login, env=env)
+        assert first.returncode == 1 and "is not trusted" in first.stderr, first
+        rejected = list((pki / "rejected").glob("*.der"))
+        assert len(rejected) == 1 and rejected[0].stem in first.stderr and str(pki / "trusted") in first.stderr
+        assert rejected[0].read_bytes() == der.read_bytes()
+        rejected[0].rename(pki / "trusted" / rejected[0].name)
+        # The client's own certificate was made on first use, with its application URI.
+        own = pki / "own" / "certificate.der"
+        text = subprocess.run(["openssl", "x509", "-inform", "der", "-in", str(own), "-noout", "-text"], capture_output=True, text=True).stdout
+        assert "URI:urn:gemba:edge" in text and "2048 bit" in text
+        assert oct((pki / "own" / "private" / "key.pem").stat().st_mode & 0o777) == "0o600"
+        for policy, mode in POLICIES:
+            result = gemba("read", url, "--node", "ns=2;s=Press.Name", "--security-policy", policy, "--security-mode", mode,
+                           "--pki", str(pki), *login, env=env)
+            assert result.returncode == 0 and "Press 3" in result.stdout, (policy, mode, result)
+        # A response in many encrypted chunks: 800 references.
+        browse = gemba("browse", url, "--node", "ns=2;s=Bulk", "--depth", "1", "--security-policy", "Basic256Sha256", "--pki", str(pki), *login, env=env)
+        assert browse.returncode == 0 and browse.stdout.count("ns=2;s=Bulk.") == 800, browse.stderr
+        wrong = gemba("read", url, "--node", "i=2258", "--security-policy", "Aes128_Sha256_RsaOaep", "--pki", str(pki), *login,
+                      env={"GEMBA_OPCUA_PASSWORD": "guess"})
+        assert wrong.returncode == 1 and "refused the identity" in wrong.stderr, wrong
+        # Pinning: only the thumbprint given is trusted.
+        pinned = gemba("read", url, "--node", "i=2258", "--security-policy", "Basic256Sha256", "--pki", str(pki), *login,
+                       "--server-thumbprint", "00" * 20, env=env)
+        assert pinned.returncode == 1 and "not the pinned" in pinned.stderr
+    finally:
+        stop(server)
+
+
+def test_secured_channels_on_open62541_that_trusts_only_our_client_certificate(tmp_path):
+    pki = tmp_path / "pki"
+    stranger = tmp_path / "stranger"
+    der, key = certificate(tmp_path, "o6", "urn:gemba:test:o6")
+    for directory in [pki, stranger]:
+        (directory / "trusted").mkdir(parents=True)
+        (directory / "trusted" / "o6.der").write_bytes(der.read_bytes())
+    # Each client makes its certificate with `gemba edge certificate`, which prints its thumbprint.
+    for directory in [pki, stranger]:
+        made = gemba("certificate", "--pki", str(directory))
+        assert made.returncode == 0 and str(directory / "own" / "certificate.der") in made.stdout, made
+        thumbprint = made.stdout.split("thumbprint:")[1].split()[0]
+        digest = subprocess.run(["openssl", "x509", "-inform", "der", "-in", str(directory / "own" / "certificate.der"), "-noout",
+                                 "-fingerprint", "-sha1"], capture_output=True, text=True).stdout
+        assert thumbprint == digest.strip().split("=")[1].replace(":", ""), (made.stdout, digest)
+    port = free_port()
+    server = start("o6_server.py", port, "--secure", str(der), str(key), "--trust", str(pki / "own" / "certificate.der"))
+    url = f"opc.tcp://127.0.0.1:{port}"
+    try:
+        for policy, mode in POLICIES:
+            result = gemba("read", url, "--node", "ns=1;s=Press.Name", "--security-policy", policy, "--security-mode", mode, "--pki", str(pki))
+            assert result.returncode == 0 and "Press 7" in result.stdout, (policy, mode, result)
+        refused = gemba("read", url, "--node", "ns=1;s=Press.Name", "--security-policy", "Basic256Sha256", "--pki", str(stranger))
+        assert refused.returncode == 1 and "refused this client's certificate" in refused.stderr, refused
+    finally:
+        stop(server)

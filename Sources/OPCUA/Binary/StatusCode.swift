@@ -45,6 +45,9 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let badConnectionClosed = StatusCode(rawValue: 0x80AE_0000)
     public static let badResponseTooLarge = StatusCode(rawValue: 0x80B9_0000)
     public static let badNoMatch = StatusCode(rawValue: 0x806F_0000)
+    public static let badCertificateInvalid = StatusCode(rawValue: 0x8013_0000)
+    public static let badCertificateUntrusted = StatusCode(rawValue: 0x801A_0000)
+    public static let badSecurityChecksFailed = StatusCode(rawValue: 0x8010_0000)
 
     /// The names of the codes a client meets most, for messages people read.
     private static let names: [UInt32: String] = [

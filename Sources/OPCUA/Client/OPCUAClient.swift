@@ -74,14 +74,21 @@ public final class OPCUAClient: Sendable {
         guard let serverCertificate = endpoint.serverCertificate, !serverCertificate.isEmpty else {
             throw OPCUAError(.security, "the endpoint gives no server certificate")
         }
-        try pki.check(serverCertificate, pinned: configuration.serverThumbprint)
+        // This client's certificate first: made on the first run, so it can be given to the server while its own is checked.
         let identity: LocalIdentity
         do { identity = try pki.identity(applicationURI: configuration.applicationURI, name: configuration.applicationName) } catch {
             throw OPCUAError(.security, "the application instance certificate in \(pki.directory) cannot be made or read: \(error)")
         }
+        try pki.check(serverCertificate, pinned: configuration.serverThumbprint)
         let security = try ChannelSecurity(policy: configuration.securityPolicy, mode: endpoint.securityMode, local: identity,
                                            remoteCertificate: serverCertificate)
-        let connection = try await UAConnection.connect(to: url, security: security, timeout: configuration.requestTimeout, group: group)
+        let connection: UAConnection
+        do { connection = try await UAConnection.connect(to: url, security: security, timeout: configuration.requestTimeout, group: group) } catch {
+            let refused: Set<StatusCode> = [.badCertificateInvalid, .badCertificateUntrusted, .badSecurityChecksFailed]
+            guard let status = error.status, refused.contains(status) else { throw error }
+            let thumbprint = (try? CertificateInfo(der: identity.certificate).thumbprint) ?? "?"
+            throw OPCUAError(.security, "the server refused this client's certificate \(thumbprint) (\(pki.directory)/own/certificate.der): add it to the server's trusted certificates", status: status)
+        }
         return try await session(on: connection, endpoint: endpoint, security: security, configuration)
     }
 

@@ -35,6 +35,9 @@ public struct LocalIdentity: Sendable {
         return LocalIdentity(certificate: serializer.serializedBytes, key: key, applicationURI: applicationURI)
     }
 
+    /// SHA-1 of the certificate, upper-case hex.
+    public var thumbprint: String { CertificateInfo.thumbprint(of: certificate) }
+
     /// The key in PEM, for storing.
     var keyPEM: String { key.pemRepresentation }
 
@@ -60,6 +63,9 @@ struct CertificateInfo: Sendable {
     let subject: String
     let applicationURI: String?
 
+    /// SHA-1 of a certificate's DER, upper-case hex: how OPC UA tools name a certificate.
+    static func thumbprint(of der: [UInt8]) -> String { Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined() }
+
     init(der: [UInt8]) throws(OPCUAError) {
         let certificate: Certificate
         do { certificate = try Certificate(derEncoded: der) } catch {
@@ -67,7 +73,7 @@ struct CertificateInfo: Sendable {
         }
         guard let key = _RSA.Signing.PublicKey(certificate.publicKey) else { throw OPCUAError(.security, "the server's certificate has no RSA key") }
         publicKey = key
-        thumbprint = Insecure.SHA1.hash(data: der).map { String(format: "%02X", $0) }.joined()
+        thumbprint = Self.thumbprint(of: der)
         notValidBefore = certificate.notValidBefore
         notValidAfter = certificate.notValidAfter
         subject = "\(certificate.subject)"
@@ -123,7 +129,7 @@ public struct CertificateStore: Sendable {
         let known = (try? FileManager.default.contentsOfDirectory(at: trusted, includingPropertiesForKeys: nil)) ?? []
         if known.contains(where: { (try? Data(contentsOf: $0)).map { Array($0) == certificate } ?? false }) { return }
         let file = rejected.appendingPathComponent("\(info.thumbprint).der")
-        try? FileManager.default.createDirectory(at: rejected, withIntermediateDirectories: true)
+        for folder in [trusted, rejected] { try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         try? Data(certificate).write(to: file)
         throw OPCUAError(.security, "the server's certificate \(info.thumbprint) (\(info.subject)) is not trusted: to trust it, move \(file.path) to \(trusted.path)/")
     }

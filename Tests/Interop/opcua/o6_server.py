@@ -4,7 +4,10 @@ Press (ns=1): Speed (Double, counts up each --period), Count (UInt32, counts up)
 Setpoint (Double, writable), Level (an AnalogItem, Double, EURange 0-200, writable: for percent
 deadbands).
 
-usage: o6_server.py PORT [--period S]
+--secure CERT KEY adds open62541's secured endpoints with that certificate; --trust CLIENT_CERT
+trusts only that client certificate (without it, every client certificate is accepted).
+
+usage: o6_server.py PORT [--period S] [--secure CERT KEY [--trust CLIENT_CERT]]
 """
 import argparse
 import sys
@@ -19,8 +22,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("--period", type=float, default=0.5)
+    parser.add_argument("--secure", nargs=2)
+    parser.add_argument("--trust")
     args = parser.parse_args()
-    server = o6.Server(port=args.port)
+    if args.secure:
+        server = o6.Server(port=args.port, certificate=args.secure[0], privateKey=args.secure[1], applicationUri="urn:gemba:test:o6",
+                           trustList=[args.trust] if args.trust else None, acceptAllCertificates=not args.trust)
+    else:
+        server = o6.Server(port=args.port)
     with server:
         press = server.addObject("Press", server.objectsNode, nodeId=o6.NodeId("ns=1;s=Press"))
         speed = server.addVariable("Speed", press, 0.0, nodeId=o6.NodeId("ns=1;s=Press.Speed"), writable=False)
