@@ -177,22 +177,24 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         }
     }
 
-    /// Delivers a notification once and in order, asking again for what went missing.
+    /// Delivers notifications once and in order, asking again for what went missing.
     private func take(_ message: NotificationMessage, client: OPCUAClient, tracker: SharedTracker, outlet: EdgeOutlet) async throws(OPCUAError) {
-        let (outcome, missing, subscription) = tracker.withLock { ($0.received(message), $0.missing, $0.subscriptionId) }
-        if outcome == .deliver { publish(message.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet) }
+        let (due, missing, subscription) = tracker.withLock { ($0.received(message), $0.takeMissing(), $0.subscriptionId) }
+        deliver(due, outlet: outlet)
         for number in missing {
             switch await client.result(of: RepublishRequest(subscriptionId: subscription, sequenceNumber: number)) {
             case .success(let answer):
-                if tracker.withLock({ $0.received(answer.notification) }) == .deliver {
-                    publish(answer.notification.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet)
-                }
+                deliver(tracker.withLock { $0.received(answer.notification) }, outlet: outlet)
             case .failure(let error) where error.status == .badMessageNotAvailable:
-                tracker.withLock { $0.gaveUp(on: number) }
+                deliver(tracker.withLock { $0.gaveUp(on: number) }, outlet: outlet)
                 logger.warning("OPC UA notification lost: the server no longer had it", metadata: ["opcua.sequence": "\(number)"])
             case .failure(let error): throw error
             }
         }
+    }
+
+    private func deliver(_ messages: [NotificationMessage], outlet: EdgeOutlet) {
+        for message in messages { publish(message.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet) }
     }
 
     private func poll(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws(OPCUAError) {
