@@ -1,17 +1,18 @@
-"""Subscribes to a broker's Sparkplug DDATA and measures, for every metric value, the time from its
-timestamp (the source time the gateway publishes) to its arrival here. Decodes the protobuf by hand
-(Payload.metrics = 2; Metric.timestamp = 3, is_historical = 5), so nothing is generated.
-Runs until SIGTERM, then prints one JSON line: values, per-second counts, latency percentiles (ms).
+"""Measures, for every metric value of a broker's Sparkplug DDATA, the time from its
+timestamp (the source time the gateway publishes) to its arrival here, and whether every change
+arrived: each metric's double values (the server writes a counter) must run without a gap. Decodes
+the protobuf by hand (Payload.metrics = 2; Metric.alias = 2, timestamp = 3, is_historical = 5,
+double_value = 13), so nothing is generated. Runs until SIGTERM, then prints one JSON line:
+values, values a second, values missing between each metric's first and last, latency percentiles (ms).
+The messages are captured by mosquitto_sub (`-F '%U %x'`: arrival time and payload in hex) into a
+file during the run and read afterwards, so decoding costs the machine nothing while it is measured.
 
-usage: sparkplug_latency.py BROKER_PORT GROUP WARMUP_SECONDS
+usage: sparkplug_latency.py CAPTURE_FILE FROM_UNIX_SECONDS TO_UNIX_SECONDS
 """
 import json
-import signal
+import struct
 import sys
-import threading
-import time
 
-import paho.mqtt.client as mqtt
 
 
 def varint(data, i):
@@ -45,45 +46,31 @@ def fields(data):
 
 
 def main():
-    port, group, warmup = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-    latencies, lock = [], threading.Lock()
-    started = time.time()
-    state = {"values": 0, "historical": 0}
-
-    def on_message(client, userdata, message):
-        now = time.time() * 1000
-        if now < (started + warmup) * 1000:
-            return
-        found = []
-        historical = 0
-        for number, value in fields(message.payload):
+    path, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    latencies, seen = [], {}  # alias -> set of counter values
+    values = historical = 0
+    for line in open(path):
+        arrival, _, payload = line.strip().partition(" ")
+        now = float(arrival)
+        if not start <= now <= end:
+            continue
+        for number, value in fields(bytes.fromhex(payload)):
             if number != 2:
                 continue
             metric = dict(fields(value))
             if metric.get(5):
                 historical += 1
             elif 3 in metric:
-                found.append(now - metric[3])
-        with lock:
-            latencies.extend(found)
-            state["values"] += len(found)
-            state["historical"] += historical
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.subscribe(f"spBv1.0/{group}/DDATA/#", qos=0)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    client.loop_start()
-    stop.wait()
-    client.loop_stop()
-    measured = time.time() - started - warmup
-    with lock:
-        ordered = sorted(latencies)
+                values += 1
+                latencies.append(now * 1000 - metric[3])
+                if 13 in metric:
+                    seen.setdefault(metric.get(2), set()).add(struct.unpack("<d", metric[13])[0])
+    ordered = sorted(latencies)
     pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
-    print(json.dumps({"values": state["values"], "values_per_second": round(state["values"] / max(measured, 1e-9), 1),
-                      "historical": state["historical"], "latency_ms_p50": pick(0.5), "latency_ms_p99": pick(0.99),
+    missing = sum(int(max(counts) - min(counts) + 1) - len(counts) for counts in seen.values())
+    print(json.dumps({"values": values, "metrics": len(seen), "missing": missing,
+                      "values_per_second": round(values / max(end - start, 1e-9), 1),
+                      "historical": historical, "latency_ms_p50": pick(0.5), "latency_ms_p99": pick(0.99),
                       "latency_ms_max": round(ordered[-1], 1) if ordered else None}))
 
 
