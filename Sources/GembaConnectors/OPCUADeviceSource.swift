@@ -127,41 +127,60 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         outlet.update(device: device.device, readings: readings)
     }
 
+    /// Monitors every resolved tag, in as many subscriptions as the server's limit per subscription
+    /// needs, then keeps Publish requests outstanding for all of them.
     private func subscribe(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws {
-        let interval = Double(device.publishingInterval)
-        let created = try await client.call(CreateSubscriptionRequest(
-            publishingInterval: interval, lifetimeCount: 30, maxKeepAliveCount: UInt32(max(3, 10_000 / max(1, device.publishingInterval)))))
-        let monitored = nodes.indices.filter { nodes[$0] != nil }
-        let items = monitored.map { index in
-            let tag = device.tags[index]
-            return MonitoredItemRequest(node: nodes[index]!, clientHandle: UInt32(index), samplingInterval: tag.samplingInterval.map(Double.init) ?? -1,
-                                        queueSize: tag.queueSize, deadband: tag.deadband)
-        }
-        let results = try await client.createMonitoredItems(subscription: created.subscriptionId, items)
-        for (index, result) in zip(monitored, results) {
-            if result.status.isBad {
-                report(reporter.withLock { $0.unavailable(tag: index, reason: "\(nodes[index]!) cannot be monitored: \(result.status)", at: Self.now()) })
-            } else if result.deadbandDropped {
-                logger.notice("OPC UA server refused the deadband: every change is reported", metadata: ["opcua.tag": "\(device.tags[index].name)"])
+        var pending = nodes.indices.filter { nodes[$0] != nil }
+        var trackers: [UInt32: SubscriptionTracker] = [:]
+        while !pending.isEmpty {
+            let created = try await client.call(CreateSubscriptionRequest(
+                publishingInterval: Double(device.publishingInterval), lifetimeCount: 30,
+                maxKeepAliveCount: UInt32(max(3, 10_000 / max(1, device.publishingInterval)))))
+            trackers[created.subscriptionId] = SubscriptionTracker(subscriptionId: created.subscriptionId)
+            let results = try await client.createMonitoredItems(subscription: created.subscriptionId, pending.map(monitoredItem(nodes)))
+            var overflow: [Int] = []
+            for (index, result) in zip(pending, results) {
+                if result.status == .badTooManyMonitoredItems {
+                    overflow.append(index)
+                } else if result.status.isBad {
+                    report(reporter.withLock { $0.unavailable(tag: index, reason: "\(nodes[index]!) cannot be monitored: \(result.status)", at: Self.now()) })
+                } else if result.deadbandDropped {
+                    logger.notice("OPC UA server refused the deadband: every change is reported", metadata: ["opcua.tag": "\(device.tags[index].name)"])
+                }
             }
+            if overflow.count == pending.count {  // not one item fits in a new subscription: the server's limit is per session
+                for index in overflow {
+                    report(reporter.withLock { $0.unavailable(tag: index, reason: "\(nodes[index]!): the server monitors no more items", at: Self.now()) })
+                }
+                break
+            }
+            pending = overflow
         }
-        let tracker = SharedTracker(SubscriptionTracker(subscriptionId: created.subscriptionId))
-        // Several Publish requests at once: the server answers each as notifications are due.
+        let shared = SharedTrackers(trackers)
+        logger.info("OPC UA subscriptions created", metadata: ["opcua.subscriptions": "\(trackers.count)"])
+        // Several Publish requests at once: the server answers each as notifications of any subscription are due.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<Self.outstandingPublishes {
-                group.addTask { try await self.publishLoop(client, tracker: tracker, outlet: outlet) }
+            for _ in 0..<(Self.outstandingPublishes + trackers.count - 1) {
+                group.addTask { try await self.publishLoop(client, trackers: shared, outlet: outlet) }
             }
             try await group.next()
             group.cancelAll()
         }
     }
 
-    private func publishLoop(_ client: OPCUAClient, tracker: SharedTracker, outlet: EdgeOutlet) async throws(OPCUAError) {
-        let subscription = tracker.withLock { $0.subscriptionId }
+    private func monitoredItem(_ nodes: [NodeId?]) -> (Int) -> MonitoredItemRequest {
+        let tags = device.tags
+        return { index in
+            let tag = tags[index]
+            return MonitoredItemRequest(node: nodes[index]!, clientHandle: UInt32(index), samplingInterval: tag.samplingInterval.map(Double.init) ?? -1,
+                                        queueSize: tag.queueSize, deadband: tag.deadband)
+        }
+    }
+
+    private func publishLoop(_ client: OPCUAClient, trackers: SharedTrackers, outlet: EdgeOutlet) async throws(OPCUAError) {
         while !Task.isCancelled {
-            let acknowledgements = tracker.withLock { $0.takeAcknowledgements() }.map { (subscription, $0) }
             let response: PublishRequest.Response
-            switch await client.result(of: PublishRequest(acknowledgements: acknowledgements)) {
+            switch await client.result(of: PublishRequest(acknowledgements: trackers.takeAcknowledgements())) {
             case .success(let answer): response = answer
             case .failure(let error) where error.status == .badTooManyPublishRequests:
                 try? await Task.sleep(for: .milliseconds(device.publishingInterval))
@@ -171,22 +190,23 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
             case .failure(let error): throw error
             }
             if let status = response.notification.statusChange, status.isBad {
-                throw OPCUAError(.service, "the server ended the subscription", status: status)
+                throw OPCUAError(.service, "the server ended subscription \(response.subscriptionId)", status: status)
             }
-            try await take(response.notification, client: client, tracker: tracker, outlet: outlet)
+            try await take(response.notification, subscription: response.subscriptionId, client: client, trackers: trackers, outlet: outlet)
         }
     }
 
     /// Delivers notifications once and in order, asking again for what went missing.
-    private func take(_ message: NotificationMessage, client: OPCUAClient, tracker: SharedTracker, outlet: EdgeOutlet) async throws(OPCUAError) {
-        let (due, missing, subscription) = tracker.withLock { ($0.received(message), $0.takeMissing(), $0.subscriptionId) }
+    private func take(_ message: NotificationMessage, subscription: UInt32, client: OPCUAClient, trackers: SharedTrackers,
+                      outlet: EdgeOutlet) async throws(OPCUAError) {
+        guard let (due, missing) = trackers.withTracker(subscription, { ($0.received(message), $0.takeMissing()) }) else { return }
         deliver(due, outlet: outlet)
         for number in missing {
             switch await client.result(of: RepublishRequest(subscriptionId: subscription, sequenceNumber: number)) {
             case .success(let answer):
-                deliver(tracker.withLock { $0.received(answer.notification) }, outlet: outlet)
+                deliver(trackers.withTracker(subscription) { $0.received(answer.notification) } ?? [], outlet: outlet)
             case .failure(let error) where error.status == .badMessageNotAvailable:
-                deliver(tracker.withLock { $0.gaveUp(on: number) }, outlet: outlet)
+                deliver(trackers.withTracker(subscription) { $0.gaveUp(on: number) } ?? [], outlet: outlet)
                 logger.warning("OPC UA notification lost: the server no longer had it", metadata: ["opcua.sequence": "\(number)"])
             case .failure(let error): throw error
             }
@@ -241,11 +261,25 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
     }
 }
 
-/// A subscription's tracker shared by the Publish loops.
-final class SharedTracker: Sendable {
-    private let state: Mutex<SubscriptionTracker>
+/// The session's subscriptions' trackers, shared by the Publish loops.
+final class SharedTrackers: Sendable {
+    private let state: Mutex<[UInt32: SubscriptionTracker]>
 
-    init(_ tracker: SubscriptionTracker) { state = Mutex(tracker) }
+    init(_ trackers: [UInt32: SubscriptionTracker]) { state = Mutex(trackers) }
 
-    func withLock<T>(_ body: (inout SubscriptionTracker) -> T) -> T { state.withLock { body(&$0) } }
+    /// Runs `body` on one subscription's tracker; nil for a subscription this session did not make.
+    func withTracker<T>(_ subscription: UInt32, _ body: (inout SubscriptionTracker) -> T) -> T? {
+        state.withLock { trackers in
+            guard var tracker = trackers[subscription] else { return nil }
+            defer { trackers[subscription] = tracker }
+            return body(&tracker)
+        }
+    }
+
+    /// Every subscription's acknowledgements, for the next Publish.
+    func takeAcknowledgements() -> [(subscriptionId: UInt32, sequenceNumber: UInt32)] {
+        state.withLock { trackers in
+            trackers.keys.sorted().flatMap { id in trackers[id]!.takeAcknowledgements().map { (id, $0) } }
+        }
+    }
 }

@@ -45,6 +45,7 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let badConnectionClosed = StatusCode(rawValue: 0x80AE_0000)
     public static let badResponseTooLarge = StatusCode(rawValue: 0x80B9_0000)
     public static let badNoMatch = StatusCode(rawValue: 0x806F_0000)
+    public static let badTooManyMonitoredItems = StatusCode(rawValue: 0x80DB_0000)
     public static let badCertificateInvalid = StatusCode(rawValue: 0x8013_0000)
     public static let badCertificateUntrusted = StatusCode(rawValue: 0x801A_0000)
     public static let badSecurityChecksFailed = StatusCode(rawValue: 0x8010_0000)
@@ -65,7 +66,7 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
         0x8008_0000: "BadEncodingError", 0x8006_0000: "BadEncodingLimitsExceeded", 0x80AB_0000: "BadRequestTooLarge",
         0x80B9_0000: "BadResponseTooLarge", 0x4000_0000: "Uncertain", 0x8000_0000: "Bad", 0x8031_0000: "BadNoCommunication",
         0x8032_0000: "BadWaitingForInitialData", 0x8040_0000: "BadNothingToDo", 0x8076_0000: "BadOutOfRange",
-        0x8086_0000: "BadTcpEndpointUrlInvalid", 0x80BE_0000: "BadMaxConnectionsReached", 0x806F_0000: "BadNoMatch",
+        0x8086_0000: "BadTcpEndpointUrlInvalid", 0x80BE_0000: "BadMaxConnectionsReached", 0x806F_0000: "BadNoMatch", 0x80DB_0000: "BadTooManyMonitoredItems",
     ]
 
     public var description: String {
