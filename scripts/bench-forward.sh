@@ -3,9 +3,10 @@
 # changing each second (a pymodbus server), polled by `gemba edge run --config` with a disk buffer and
 # published to Debian's mosquitto. mosquitto is stopped for OUTAGE seconds, so DEVICES x REGISTERS x
 # OUTAGE values are buffered, then started again: the gateway births and replays them as historical
-# DDATA at its replay rate (50,000 values/s by default) while live polls go on. A subscriber counts
-# the historical values and how long their replay took, and the live values that arrived meanwhile;
-# the gateway's CPU is read from /proc over the replay.
+# DDATA at its replay rate (50,000 values/s by default) while live polls go on. A mosquitto_sub
+# started with the broker captures what arrives; afterwards the historical values are counted, with
+# how long their replay took and the live values that arrived meanwhile. The gateway's CPU is read
+# from /proc from the broker's restart to the end.
 # Usage: scripts/bench-forward.sh [devices] [registers] [outage seconds]   (default 100 100 100: 1,000,000 values).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ OUTAGE=${3:-100}
 # shellcheck source=lib/packages.sh
 source scripts/lib/packages.sh
 has_command mosquitto || apt_install mosquitto mosquitto-clients
-has_python_modules pymodbus paho.mqtt || pip_install 'pymodbus>=3.10,<4' 'paho-mqtt>=2,<3'
+has_python_modules pymodbus || pip_install 'pymodbus>=3.10,<4'
 export PATH="$PATH:/usr/sbin"
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
@@ -42,8 +43,6 @@ for device in range(devices):
     lines += [f"      - {{name: r{r}, table: holding-register, address: {r}}}" for r in range(registers)]
 open(path, "w").write("\n".join(lines) + "\n")
 PY
-(cd scripts/lib && exec python3 replay_watch.py "$MP" bench) > "$WORK/watch.json" &
-WATCH=$!; PIDS+=("$WATCH")
 "$GEMBA" edge run --config "$WORK/edge.yaml" --log-format json --log-level notice 2>"$WORK/edge.log" &
 EDGE=$!; PIDS+=("$EDGE")
 sleep 10
@@ -53,10 +52,14 @@ BUFFER_MB=$(du -sm "$WORK/buffer" | cut -f1)
 before=$(cpu_ticks "$EDGE")
 mosquitto -p "$MP" 2>>"$WORK/mosquitto.log" &
 BROKER=$!; PIDS+=("$BROKER")
+wait_port "$MP"
+mosquitto_sub -p "$MP" -t 'spBv1.0/bench/DDATA/#' -F '%U %x' > "$WORK/capture.txt" &
+SUB=$!; PIDS+=("$SUB")
 # The replay (the window's live values of the last 2 minutes too) and a margin.
 sleep $(( OUTAGE / 2 + 30 ))
 after=$(cpu_ticks "$EDGE")
-kill -TERM "$WATCH"; wait "$WATCH" || true
+kill -TERM "$SUB"; wait "$SUB" || true
+(cd scripts/lib && python3 replay_watch.py "$WORK/capture.txt") > "$WORK/watch.json"
 python3 - "$WORK/watch.json" "$DEVICES" "$REGISTERS" "$OUTAGE" "$before" "$after" "$(getconf CLK_TCK)" "$BUFFER_MB" <<'PY'
 import json, sys
 watch = json.load(open(sys.argv[1]))
