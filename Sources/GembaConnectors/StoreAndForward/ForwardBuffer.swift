@@ -71,10 +71,12 @@ public final class ForwardBuffer: Sendable {
         state = Mutex(State(log: log, delivered: delivered, dropped: dropped))
     }
 
-    /// Adds a device's recorded changes (kept in memory until the next ``tick(now:)``).
+    /// Adds a device's recorded changes and hands them to the OS at once, so that a kill of the
+    /// process loses nothing (``close()`` asks the disk to keep them).
     public func append(device: String?, payload: [UInt8], live: Bool, now: Int64) {
         state.withLock { state in
             let end = state.log.append(BufferRecord(device: device, payload: payload, writtenAt: now))
+            try? state.log.flush()  // a failure shows at the next tick, which flushes again and reports it
             if live, state.online { state.checkpoints.append((end, now)) }
         }
     }
