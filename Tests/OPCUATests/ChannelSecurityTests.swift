@@ -1,3 +1,4 @@
+import Foundation
 @testable import OPCUA
 import Testing
 
@@ -63,5 +64,47 @@ extension Array where Element == UInt8 {
     func windows(ofCount count: Int) -> [ArraySlice<UInt8>] {
         guard self.count >= count else { return [] }
         return (0...(self.count - count)).map { self[$0..<$0 + count] }
+    }
+}
+
+@Suite struct CertificateStoreTests {
+    static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("gemba-pki-\(UUID().uuidString)").path
+    }
+
+    @Test func anUntrustedCertificateIsRejectedNamedAndTrustedOnceMoved() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = CertificateStore(directory: path)
+        let own = try store.identity(applicationURI: "urn:test:gateway", name: "gateway")
+        #expect(try store.identity(applicationURI: "urn:other", name: "other").certificate == own.certificate)  // made once, then read
+        let server = try LocalIdentity.generate(applicationURI: "urn:test:server", name: "server", hostname: "localhost")
+        do {
+            try store.check(server.certificate, pinned: nil)
+            Issue.record("an untrusted certificate must be refused")
+        } catch {
+            #expect(error.message.contains(server.thumbprint) && error.message.contains("rejected/\(server.thumbprint).der"))
+        }
+        try FileManager.default.moveItem(atPath: "\(path)/rejected/\(server.thumbprint).der", toPath: "\(path)/trusted/\(server.thumbprint).der")
+        try store.check(server.certificate, pinned: nil)
+        try store.check(server.certificate, pinned: server.thumbprint.lowercased())
+        #expect(throws: OPCUAError.self) { try store.check(own.certificate, pinned: server.thumbprint) }
+    }
+
+    @Test func aCertificateOutOfItsDatesIsRefusedEvenWhenTrusted() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = CertificateStore(directory: path)
+        let server = try LocalIdentity.generate(applicationURI: "urn:test:server", name: "server", hostname: "localhost")
+        try FileManager.default.createDirectory(atPath: "\(path)/trusted", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: "\(path)/trusted/server.der", contents: Data(server.certificate))
+        try store.check(server.certificate, pinned: nil)
+        do {
+            try store.check(server.certificate, pinned: nil, now: Date().addingTimeInterval(6 * 365 * 86_400))
+            Issue.record("an expired certificate must be refused")
+        } catch {
+            #expect(error.message.contains("is valid from"))
+        }
+        #expect(throws: OPCUAError.self) { try store.check([0x30, 0x03, 0x02, 0x01, 0x01], pinned: nil) }  // not a certificate
     }
 }
