@@ -28,7 +28,7 @@ struct OPCUAConfigurationParser {
 
     func device(_ node: Node) -> OPCUADeviceConfiguration? {
         let allowed: Set<String> = ["device", "endpoint", "securityPolicy", "securityMode", "serverThumbprint", "user", "password", "mode",
-                                    "publishingInterval", "every", "timeout", "tags"]
+                                    "publishingInterval", "every", "timeout", "channelLifetime", "tags"]
         guard let named = reader.fields(node, "an OPC UA device", allowed: allowed) else { return nil }
         let id = named.string("device", required: true)
         let what = "device '\(id ?? "?")'"
@@ -73,6 +73,7 @@ struct OPCUAConfigurationParser {
         device.securityMode = securityMode ?? .none
         device.pki = policy == .none ? nil : pki
         device.serverThumbprint = thumbprint
+        device.channelLifetime = fields.duration("channelLifetime", in: 1_000...86_400_000) ?? 3_600_000
         return device
     }
 

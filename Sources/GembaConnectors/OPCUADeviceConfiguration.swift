@@ -29,6 +29,8 @@ public struct OPCUADeviceConfiguration: Sendable, Hashable {
     public var pollInterval: Int64
     /// Bounds the connection and each request, ms.
     public var timeout: Int64
+    /// ms the secure channel's tokens are asked to live (renewed at three quarters of it).
+    public var channelLifetime: Int64 = 3_600_000
     public var tags: [OPCUATag]
 
     public init(device: String, endpoint: String, securityPolicy: SecurityPolicy = .none, identity: UserIdentity = .anonymous,

@@ -63,6 +63,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         configuration.securityMode = device.securityMode
         configuration.pki = device.pki.map(CertificateStore.init(directory:))
         configuration.serverThumbprint = device.serverThumbprint
+        configuration.channelLifetime = UInt32(device.channelLifetime)
         configuration.requestTimeout = .milliseconds(device.timeout)
         configuration.sessionTimeout = Double(max(60_000, device.publishingInterval * 20))
         return try await OPCUAClient.connect(configuration)

@@ -380,3 +380,51 @@ def test_secured_channels_on_open62541_that_trusts_only_our_client_certificate(t
         assert refused.returncode == 1 and "refused this client's certificate" in refused.stderr, refused
     finally:
         stop(server)
+
+
+def test_the_secure_channel_is_renewed_without_a_gap_or_a_new_session(tmp_path):
+    """asyncua grants the lifetime asked for: with 3 s, the gateway renews the channel (new token,
+    new keys) every 2.25 s while subscribed over SignAndEncrypt; the counter arrives without a gap
+    and the session is never made again."""
+    if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
+        pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
+    der, key = certificate(tmp_path, "asyncua", "urn:freeopcua:python:server")
+    port = free_port()
+    server = start("asyncua_server.py", port, "--period", "0.2", "--secure", str(der), str(key))
+    pki = tmp_path / "pki"
+    (pki / "trusted").mkdir(parents=True)
+    (pki / "trusted" / "asyncua.der").write_bytes(der.read_bytes())
+    node = f"ua-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "edge.yaml"
+    path.write_text(f"""broker: mqtt://127.0.0.1:{MOSQUITTO_PORT}
+sparkplug: {{group: UA, node: {node}}}
+pki: {pki}
+opcua:
+  - device: press3
+    endpoint: opc.tcp://127.0.0.1:{port}/gemba/
+    securityPolicy: Aes128_Sha256_RsaOaep
+    securityMode: SignAndEncrypt
+    channelLifetime: 3s
+    publishingInterval: 100ms
+    tags:
+      - {{name: count, node: "ns=2;s=Press.Count", type: uint32}}
+""")
+    log = open(tmp_path / "edge.log", "w+")
+    edge = subprocess.Popen([GEMBA, "edge", "run", "--config", str(path), "--log-level", "info"], stderr=log)
+    machine = f"UA/{node}/press3"
+    try:
+        first = eventually(lambda: latest(machine, UPSTREAM_HTTP).get("count", {}).get("v"), timeout=30)
+        time.sleep(12)  # five renewals
+        last = latest(machine, UPSTREAM_HTTP)["count"]["v"]
+        assert last >= first + 40, (first, last)
+        now = int(time.time() * 1000)
+        points = get(f"/api/v1/history?series={machine}/count&from={now - 60000}&to={now + 1000}&points=100000", UPSTREAM_HTTP)
+        counted = sorted({int(p["v"]) for p in points["series"][0]["points"]})
+        assert set(range(first, last + 1)) <= set(counted), counted
+        text = (tmp_path / "edge.log").read_text()
+        assert text.count("OPC UA server connected") == 1, text
+        assert "not connected" not in text, text
+    finally:
+        edge.terminate()
+        edge.wait(timeout=10)
+        stop(server)

@@ -21,6 +21,8 @@ public final class OPCUAClient: Sendable {
         /// ms the server keeps the session without requests.
         public var sessionTimeout: Double = 60_000
         public var requestTimeout: TimeAmount = .seconds(10)
+        /// ms a secure channel token is asked to live; renewed at three quarters of the granted lifetime.
+        public var channelLifetime: UInt32 = 3_600_000
 
         public init(endpoint: String, identity: UserIdentity = .anonymous) {
             self.endpoint = endpoint
@@ -57,7 +59,8 @@ public final class OPCUAClient: Sendable {
     /// server's certificate is checked against the trust list, and a secured channel is opened.
     public static func connect(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(OPCUAError) -> OPCUAClient {
         let url = try EndpointURL(parsing: configuration.endpoint)
-        let discovery = try await UAConnection.connect(to: url, timeout: configuration.requestTimeout, group: group)
+        let discovery = try await UAConnection.connect(to: url, security: nil, timeout: configuration.requestTimeout,
+                                                       lifetime: configuration.channelLifetime, group: group)
         let endpoints: [EndpointDescription]
         do { endpoints = try await discovery.call(GetEndpointsRequest(endpointURL: url.text), timeout: configuration.requestTimeout).endpoints } catch {
             await discovery.close()
@@ -83,7 +86,10 @@ public final class OPCUAClient: Sendable {
         let security = try ChannelSecurity(policy: configuration.securityPolicy, mode: endpoint.securityMode, local: identity,
                                            remoteCertificate: serverCertificate)
         let connection: UAConnection
-        do { connection = try await UAConnection.connect(to: url, security: security, timeout: configuration.requestTimeout, group: group) } catch {
+        do {
+            connection = try await UAConnection.connect(to: url, security: security, timeout: configuration.requestTimeout,
+                                                        lifetime: configuration.channelLifetime, group: group)
+        } catch {
             let refused: Set<StatusCode> = [.badCertificateInvalid, .badCertificateUntrusted, .badSecurityChecksFailed]
             guard let status = error.status, refused.contains(status) else { throw error }
             let thumbprint = (try? CertificateInfo(der: identity.certificate).thumbprint) ?? "?"

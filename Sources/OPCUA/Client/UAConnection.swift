@@ -60,13 +60,14 @@ public final class UAConnection: Sendable {
 
     /// Connects, says Hello and opens the secure channel under `security` (nil: policy None).
     static func connect(to endpoint: EndpointURL, limits: UATCPLimits = UATCPLimits(), security: ChannelSecurity?, timeout: TimeAmount,
-                        group: any EventLoopGroup) async throws(OPCUAError) -> UAConnection {
+                        lifetime: UInt32 = UAClientHandler.defaultLifetime, group: any EventLoopGroup) async throws(OPCUAError) -> UAConnection {
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UAClientHandler(secure: SecureChannel(endpoint: endpoint.text, limits: limits, security: security)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        UAClientHandler(secure: SecureChannel(endpoint: endpoint.text, limits: limits, security: security), lifetime: lifetime))
                 }
             }
         let channel: any Channel
@@ -157,8 +158,10 @@ final class UAClientHandler: ChannelDuplexHandler {
     typealias OutboundIn = UACall
     typealias OutboundOut = ByteBuffer
 
-    /// Lifetime asked for the channel's tokens, ms.
-    static let tokenLifetime: UInt32 = 3_600_000
+    /// Lifetime asked for the channel's tokens by default, ms.
+    static let defaultLifetime: UInt32 = 3_600_000
+    /// Lifetime asked for the channel's tokens, ms: renewed at three quarters of what the server grants.
+    private let lifetime: UInt32
 
     private var secure: SecureChannel
     private var decoder: UATCPFrameDecoder
@@ -166,8 +169,9 @@ final class UAClientHandler: ChannelDuplexHandler {
     private var waiting: [UInt32: (promise: EventLoopPromise<[UInt8]>?, timer: Scheduled<Void>?)] = [:]
     private var renewal: Scheduled<Void>?
 
-    init(secure: SecureChannel) {
+    init(secure: SecureChannel, lifetime: UInt32) {
         self.secure = secure
+        self.lifetime = lifetime
         decoder = UATCPFrameDecoder(maximumSize: Int(secure.local.receiveBufferSize))
     }
 
@@ -203,7 +207,7 @@ final class UAClientHandler: ChannelDuplexHandler {
 
     private func open(context: ChannelHandlerContext, promise: EventLoopPromise<[UInt8]>?, timeout: TimeAmount) {
         let requestId: UInt32, frame: UATCPFrame
-        do { (requestId, frame) = try secure.openRequest(now: .now, requestHandle: 0, lifetime: Self.tokenLifetime) } catch {
+        do { (requestId, frame) = try secure.openRequest(now: .now, requestHandle: 0, lifetime: lifetime) } catch {
             promise?.fail(error)
             failAll(error)
             context.close(promise: nil)
