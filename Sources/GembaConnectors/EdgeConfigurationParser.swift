@@ -19,7 +19,10 @@ extension EdgeConfiguration {
     ///     tags:
     ///       - {name: spindle_temp, table: holding-register, address: 100, type: float32, order: CDAB, unit: °C, deadband: 0.5}
     /// ```
-    public static func parse(_ text: String, file: String, environment: [String: String] = [:],
+    ///
+    /// `forServe`: the file is read by `gemba serve`, which reads the devices itself: no broker is needed
+    /// (one given is not used), and the Sparkplug group and node name the site and line of the machines.
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:], forServe: Bool = false,
                              readFile: @escaping (String) -> String? = { _ in nil }) throws(ConfigurationErrors) -> EdgeConfiguration {
         let document: Node
         do {
@@ -28,7 +31,8 @@ extension EdgeConfiguration {
             throw ConfigurationErrors(file: file, issues: [error])
         }
         let reader = ConfigReader()
-        let configuration = EdgeConfigurationParser(reader: reader, environment: environment, readFile: readFile).configuration(document)
+        let configuration = EdgeConfigurationParser(reader: reader, environment: environment, readFile: readFile, forServe: forServe)
+            .configuration(document)
         guard let configuration, reader.issues.isEmpty else {
             throw ConfigurationErrors(file: file, issues: reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
@@ -41,10 +45,15 @@ private struct EdgeConfigurationParser {
     let reader: ConfigReader
     let environment: [String: String]
     let readFile: (String) -> String?
+    let forServe: Bool
 
     func configuration(_ document: Node) -> EdgeConfiguration? {
         guard let root = reader.fields(document, "the configuration", allowed: ["broker", "sparkplug", "buffer", "pki", "modbus", "opcua"]) else { return nil }
-        let broker = root["broker"].flatMap(broker) ?? { reader.report(document, "'broker' is required"); return nil }()
+        let broker = root["broker"].flatMap(broker) ?? {
+            if forServe { return MQTTClientConfiguration(brokerURL: "mqtt://127.0.0.1:1883") }  // not used by gemba serve
+            reader.report(document, "'broker' is required")
+            return nil
+        }()
         let sparkplug = root["sparkplug"].flatMap { reader.fields($0, "sparkplug", allowed: ["group", "node", "primaryHost"]) }
         if root["sparkplug"] == nil { reader.report(document, "'sparkplug' (group and node) is required") }
         let group = sparkplug.flatMap { sparkplugID($0, "group", required: true) }

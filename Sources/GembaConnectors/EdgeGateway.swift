@@ -7,23 +7,30 @@ public import ServiceLifecycle
 public import Sparkplug
 import Synchronization
 
-/// Devices of one kind that feed the edge node: simulated machines, a Modbus device, an OPC UA server.
+/// Devices of one kind that feed a sink: simulated machines, a Modbus device, an OPC UA server.
 public protocol EdgeDeviceSource: Sendable {
     /// Names the source among the gateway's: a source given again under the same id replaces it.
     var id: String { get }
     /// The devices it reports and their metrics, for the births.
     var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { get }
-    /// Reads until cancelled, handing readings to the outlet.
-    func run(_ outlet: EdgeOutlet) async
-    /// A command from the host for one of its devices (the value already in the metric's datatype).
-    func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async
+    /// Reads until cancelled, handing readings to the sink.
+    func run(_ sink: any EdgeSink) async
+    /// A command for one of its devices (the value already in the metric's datatype).
+    func write(device: String, metric: String, value: SparkplugValue, sink: any EdgeSink) async
+}
+
+/// Where sources hand their readings: the gateway's Sparkplug edge node (``EdgeOutlet``), or, inside
+/// `gemba serve`, the ingest pipeline.
+public protocol EdgeSink: Sendable {
+    /// New readings of a device (nil: the sink's own metrics).
+    func update(device: String?, readings: [SparkplugEdgeNode.Reading])
 }
 
 /// The edge node shared by the device sources and the broker connection: readings go in under a
 /// lock, and what they make the node publish leaves, in order, through the current connection.
 /// With a store-and-forward buffer, what the node records goes into it, and the buffer learns
 /// when the node goes online and offline.
-public final class EdgeOutlet: Sendable {
+public final class EdgeOutlet: EdgeSink {
     private struct State {
         var node: SparkplugEdgeNode
         /// The current connection's outbound queue; nil while there is none.
@@ -282,15 +289,15 @@ public struct EdgeGateway: Service {
             logger.notice("Sparkplug write", metadata: [
                 "sparkplug.device": "\(device)", "sparkplug.metric": "\(metric)", "sparkplug.value": "\(value)",
             ])
-            await source.write(device: device, metric: metric, value: value, outlet: outlet)
+            await source.write(device: device, metric: metric, value: value, sink: outlet)
         }
     }
 
     static func now() -> UInt64 { UInt64(max(0, Timestamp.now().millisecondsSinceEpoch)) }
 }
 
-/// The gateway's running sources: each with the task that runs it, and which source owns each device.
-private final class SourceRegistry: Sendable {
+/// Running sources: each with the task that runs it, and which source owns each device.
+public final class SourceRegistry: Sendable {
     private struct Running {
         var source: any EdgeDeviceSource
         var task: Task<Void, Never>
@@ -298,23 +305,28 @@ private final class SourceRegistry: Sendable {
 
     private let running = Mutex<[String: Running]>([:])
 
-    func start(_ source: any EdgeDeviceSource, outlet: EdgeOutlet) {
+    public init() {}
+
+    /// Runs `source` into `outlet` until it is stopped.
+    public func start(_ source: any EdgeDeviceSource, outlet: any EdgeSink) {
         let task = Task { await source.run(outlet) }
         running.withLock { $0[source.id] = Running(source: source, task: task) }
     }
 
     /// Cancels a source (its task ends on its own); answers the devices it had.
-    func stop(_ id: String) -> [String] {
+    @discardableResult
+    public func stop(_ id: String) -> [String] {
         guard let entry = running.withLock({ $0.removeValue(forKey: id) }) else { return [] }
         entry.task.cancel()
         return entry.source.devices.map(\.id)
     }
 
-    func source(of device: String) -> (any EdgeDeviceSource)? {
+    public func source(of device: String) -> (any EdgeDeviceSource)? {
         running.withLock { running in running.values.first { $0.source.devices.contains { $0.id == device } }?.source }
     }
 
-    func stopAll() async {
+    /// Cancels every source and waits for their tasks.
+    public func stopAll() async {
         let tasks = running.withLock { running in defer { running = [:] }; return running.values.map(\.task) }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }

@@ -30,7 +30,7 @@ public final class ModbusDeviceSource: EdgeDeviceSource {
 
     public var devices: [(id: String, metrics: [SparkplugEdgeNode.MetricSpec])] { [(map.device.device, map.metrics)] }
 
-    public func run(_ outlet: EdgeOutlet) async {
+    public func run(_ outlet: any EdgeSink) async {
         let device = map.device.device
         let poller: ModbusPoller
         do {
@@ -67,7 +67,7 @@ public final class ModbusDeviceSource: EdgeDeviceSource {
         ])
     }
 
-    public func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async {
+    public func write(device: String, metric: String, value: SparkplugValue, sink outlet: any EdgeSink) async {
         let result: Result<ModbusResponse, ModbusError>
         switch map.write(metric, value: value) {
         case .success(let request): result = await runner.write(request)

@@ -36,7 +36,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
 
     private static func now() -> Int64 { Timestamp.now().millisecondsSinceEpoch }
 
-    public func run(_ outlet: EdgeOutlet) async {
+    public func run(_ outlet: any EdgeSink) async {
         var attempt = 0
         while !Task.isCancelled {
             do {
@@ -70,7 +70,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
     }
 
     /// One session: resolve the tags, then subscribe (or poll) until it fails or the source is cancelled.
-    private func serve(_ client: OPCUAClient, outlet: EdgeOutlet) async throws {
+    private func serve(_ client: OPCUAClient, outlet: any EdgeSink) async throws {
         let nodes = try await resolve(client, outlet: outlet)
         let types = try await dataTypes(client, nodes)
         session.withLock { $0 = (client, nodes, types) }
@@ -88,7 +88,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
     }
 
     /// Each tag's node id: given, or found from its browse path (nil where it leads nowhere, reported).
-    private func resolve(_ client: OPCUAClient, outlet: EdgeOutlet) async throws(OPCUAError) -> [NodeId?] {
+    private func resolve(_ client: OPCUAClient, outlet: any EdgeSink) async throws(OPCUAError) -> [NodeId?] {
         var nodes: [NodeId?] = device.tags.map { tag in if case .node(let id) = tag.target { id } else { nil } }
         let paths = device.tags.indices.compactMap { index -> (Int, NodeId, [QualifiedName])? in
             guard case .path(let start, let names) = device.tags[index].target else { return nil }
@@ -122,7 +122,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         logger.warning("OPC UA tag unavailable", metadata: ["opcua.tag": "\(failure.tag)", "error": "\(failure.reason)"])
     }
 
-    private func publish(_ values: [(tag: Int, value: DataValue)], outlet: EdgeOutlet) {
+    private func publish(_ values: [(tag: Int, value: DataValue)], outlet: any EdgeSink) {
         let (readings, failures) = reporter.withLock { $0.values(values, at: Self.now()) }
         for failure in failures { report(failure) }
         outlet.update(device: device.device, readings: readings)
@@ -130,7 +130,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
 
     /// Monitors every resolved tag, in as many subscriptions as the server's limit per subscription
     /// needs, then keeps Publish requests outstanding for all of them.
-    private func subscribe(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws {
+    private func subscribe(_ client: OPCUAClient, nodes: [NodeId?], outlet: any EdgeSink) async throws {
         var pending = nodes.indices.filter { nodes[$0] != nil }
         var trackers: [UInt32: SubscriptionTracker] = [:]
         while !pending.isEmpty {
@@ -178,7 +178,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         }
     }
 
-    private func publishLoop(_ client: OPCUAClient, trackers: SharedTrackers, outlet: EdgeOutlet) async throws(OPCUAError) {
+    private func publishLoop(_ client: OPCUAClient, trackers: SharedTrackers, outlet: any EdgeSink) async throws(OPCUAError) {
         while !Task.isCancelled {
             let response: PublishRequest.Response
             switch await client.result(of: PublishRequest(acknowledgements: trackers.takeAcknowledgements())) {
@@ -199,7 +199,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
 
     /// Delivers notifications once and in order, asking again for what went missing.
     private func take(_ message: NotificationMessage, subscription: UInt32, client: OPCUAClient, trackers: SharedTrackers,
-                      outlet: EdgeOutlet) async throws(OPCUAError) {
+                      outlet: any EdgeSink) async throws(OPCUAError) {
         guard let (due, missing) = trackers.withTracker(subscription, { ($0.received(message), $0.takeMissing()) }) else { return }
         deliver(due, outlet: outlet)
         for number in missing {
@@ -214,11 +214,11 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         }
     }
 
-    private func deliver(_ messages: [NotificationMessage], outlet: EdgeOutlet) {
+    private func deliver(_ messages: [NotificationMessage], outlet: any EdgeSink) {
         for message in messages { publish(message.dataChanges.map { (Int($0.clientHandle), $0.value) }, outlet: outlet) }
     }
 
-    private func poll(_ client: OPCUAClient, nodes: [NodeId?], outlet: EdgeOutlet) async throws(OPCUAError) {
+    private func poll(_ client: OPCUAClient, nodes: [NodeId?], outlet: any EdgeSink) async throws(OPCUAError) {
         let readable = nodes.indices.filter { nodes[$0] != nil }
         var next = ContinuousClock.now
         while !Task.isCancelled {
@@ -230,7 +230,7 @@ public final class OPCUADeviceSource: EdgeDeviceSource {
         }
     }
 
-    public func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async {
+    public func write(device: String, metric: String, value: SparkplugValue, sink outlet: any EdgeSink) async {
         let result = await write(metric: metric, value: value)
         switch result {
         case .success: logger.notice("OPC UA write done", metadata: ["opcua.tag": "\(metric)", "value": "\(value)"])

@@ -12,6 +12,8 @@ public enum IngestSource: String, Sendable, CaseIterable {
     case http
     case lineProtocol = "line_protocol"
     case sparkplug
+    /// Modbus and OPC UA devices read by `gemba serve` itself.
+    case connector
 }
 
 /// What happened to one submission once its batch was committed.

@@ -19,6 +19,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Alarms and notifications") var alarms: AlarmCapability.Options
     @OptionGroup(title: "HTTP API") var http: HTTPCapability.Options
     @OptionGroup(title: "Demo") var demo: DemoCapability.Options
+    @OptionGroup(title: "Connectors (Modbus, OPC UA)") var connectors: ConnectorCapability.Options
 
     /// The composition root: every capability's settings are validated first, then each builds its
     /// part on the ones before it; the services start in this order and stop in reverse (storage last).
@@ -36,6 +37,7 @@ struct Serve: AsyncParsableCommand {
         let alarmSettings = try AlarmCapability.resolve(alarms, settings)
         let httpSettings = try HTTPCapability.resolve(http, settings)
         let demoSettings = try DemoCapability.resolve(demo, settings)
+        let connectorSettings = try ConnectorCapability.resolve(connectors, settings)
 
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
         let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
@@ -45,7 +47,8 @@ struct Serve: AsyncParsableCommand {
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo]
+        let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo, connector]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

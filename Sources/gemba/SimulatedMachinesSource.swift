@@ -27,7 +27,7 @@ final class SimulatedMachinesSource: EdgeDeviceSource {
         self.speed = speed
     }
 
-    func run(_ outlet: EdgeOutlet) async {
+    func run(_ outlet: any EdgeSink) async {
         let dt = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         while !Task.isCancelled {
             let readings = machines.withLock { machines in
@@ -45,7 +45,7 @@ final class SimulatedMachinesSource: EdgeDeviceSource {
     }
 
     /// The simulated device takes the value and reports it back.
-    func write(device: String, metric: String, value: SparkplugValue, outlet: EdgeOutlet) async {
+    func write(device: String, metric: String, value: SparkplugValue, sink outlet: any EdgeSink) async {
         outlet.update(device: device, readings: [.init(name: metric, value: value, timestamp: UInt64(Timestamp.now().millisecondsSinceEpoch))])
     }
 }

@@ -24,17 +24,22 @@ GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 HERE = Path(__file__).parent / "opcua"
 
 
-def start(script, port, *args):
-    process = subprocess.Popen([sys.executable, str(HERE / script), str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def listening(port, process, name):
+    """Waits (30 s at most) until `port` accepts connections, failing early if `process` ended."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return process
         except OSError:
-            assert process.poll() is None, f"{script} ended"
+            assert process.poll() is None, f"{name} ended"
             time.sleep(0.1)
-    raise RuntimeError(f"{script}: nothing listening on {port}")
+    raise RuntimeError(f"{name}: nothing listening on {port}")
+
+
+def start(script, port, *args):
+    process = subprocess.Popen([sys.executable, str(HERE / script), str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return listening(port, process, script)
 
 
 def stop(process):
@@ -428,3 +433,57 @@ opcua:
         edge.terminate()
         edge.wait(timeout=10)
         stop(server)
+
+
+def test_gemba_serve_reads_modbus_and_opcua_devices_itself(tmp_path):
+    """`gemba serve --edge-config`: no gateway, no broker; the devices' values go into the pipeline."""
+    from pymodbus.client import ModbusTcpClient
+    from test_modbus import SERVER
+    modbus_port, ua_port, http_port = free_port(), free_port(), free_port()
+    modbus = subprocess.Popen([sys.executable, "-c", SERVER, str(modbus_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ua = start("asyncua_server.py", ua_port, "--period", "0.2")
+    config = tmp_path / "devices.yaml"
+    config.write_text(f"""sparkplug: {{group: plant9, node: line2}}
+modbus:
+  - device: press1
+    host: 127.0.0.1
+    port: {modbus_port}
+    addressing: zero-based
+    every: 200ms
+    tags:
+      - {{name: setpoint, table: holding-register, address: 20, unit: rpm}}
+opcua:
+  - device: press3
+    endpoint: opc.tcp://127.0.0.1:{ua_port}/gemba/
+    publishingInterval: 100ms
+    tags:
+      - {{name: count, node: "ns=2;s=Press.Count", type: uint32}}
+      - {{name: temperature, node: "ns=2;s=Press.Temperature", type: float, unit: °C}}
+""")
+    serve = subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
+                              "--edge-config", str(config), "--log-level", "warning"], stderr=open(tmp_path / "serve.log", "w"))
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        listening(modbus_port, modbus, "the Modbus server")
+        listening(http_port, serve, "gemba serve")
+        client = ModbusTcpClient("127.0.0.1", port=modbus_port)
+        assert client.connect()
+        client.write_registers(20, [1234])
+        values = eventually(lambda: (v := latest("plant9/line2/press1", base)).get("setpoint", {}).get("v") == 1234 and v, timeout=30)
+        assert values["setpoint"]["quality"] == "good" and values["device.connected"]["v"] is True
+        first = eventually(lambda: latest("plant9/line2/press3", base).get("count", {}).get("v"), timeout=30)
+        eventually(lambda: latest("plant9/line2/press3", base)["count"]["v"] >= first + 5, timeout=10)
+        tags = {tag["name"]: tag for tag in get("/api/v1/tags?machine=plant9/line2/press3", base)["tags"]}
+        assert tags["temperature"].get("unit") == "°C"
+        client.close()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=15)
+        stop(modbus)
+        stop(ua)
+    assert serve.returncode == 0, (tmp_path / "serve.log").read_text()
+    # A broken file stops gemba serve before it starts, naming the line.
+    config.write_text("sparkplug: {group: plant9, node: line2}\nopcua:\n  - device: press3\n    endpoint: nowhere\n    tags: []\n")
+    broken = subprocess.run([GEMBA, "serve", "--mqtt-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "never"),
+                             "--edge-config", str(config)], capture_output=True, text=True, timeout=30)
+    assert broken.returncode == 2 and "devices.yaml:4:" in broken.stderr, broken
