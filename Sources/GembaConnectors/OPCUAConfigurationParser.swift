@@ -1,3 +1,4 @@
+import Foundation
 import OPCUA
 import Sparkplug
 import Yams
@@ -12,6 +13,7 @@ import Yams
 ///     securityMode: SignAndEncrypt             # or Sign; the best offered by default
 ///     user: gateway                        # anonymous without it
 ///     password: {file: /run/secrets/press7}
+///     # userCertificate: /etc/gemba/operator.der   # or an X509 identity, with userKey: its PEM key
 ///     mode: subscribe                      # or poll
 ///     publishingInterval: 500ms
 ///     every: 1s                            # poll interval
@@ -25,9 +27,11 @@ struct OPCUAConfigurationParser {
     let readFile: (String) -> String?
     /// The gateway's PKI directory, from the file's top-level `pki`.
     let pki: String?
+    /// Reads a file's bytes (a user certificate in DER).
+    var readBytes: (String) -> [UInt8]? = { FileManager.default.contents(atPath: $0).map { Array($0) } }
 
     func device(_ node: Node) -> OPCUADeviceConfiguration? {
-        let allowed: Set<String> = ["device", "endpoint", "securityPolicy", "securityMode", "serverThumbprint", "user", "password", "mode",
+        let allowed: Set<String> = ["device", "endpoint", "securityPolicy", "securityMode", "serverThumbprint", "user", "password", "userCertificate", "userKey", "mode",
                                     "publishingInterval", "every", "timeout", "channelLifetime", "tags"]
         guard let named = reader.fields(node, "an OPC UA device", allowed: allowed) else { return nil }
         let id = named.string("device", required: true)
@@ -101,6 +105,18 @@ struct OPCUAConfigurationParser {
     }
 
     private func identity(_ fields: ConfigReader.Fields, _ what: String) -> UserIdentity? {
+        if let certificate = fields.string("userCertificate") {
+            guard fields["user"] == nil, let keyPath = fields.string("userKey", required: true) else {
+                if fields["user"] != nil { reader.report(fields["user"], "\(what): give 'user' or 'userCertificate', not both") }
+                return nil
+            }
+            guard let der = readBytes(certificate).flatMap({ try? CertificateFile.der($0) }), let key = readFile(keyPath) else {
+                reader.report(fields["userCertificate"], "\(what): cannot read the user certificate \(certificate) or its key \(keyPath)")
+                return nil
+            }
+            return .certificate(der, keyPEM: key)
+        }
+        if fields["userKey"] != nil { reader.report(fields["userKey"], "\(what): 'userKey' needs a 'userCertificate'") }
         let user = fields.string("user")
         let password = fields.secret("password", environment: environment, readFile: readFile)
         switch (user, password) {

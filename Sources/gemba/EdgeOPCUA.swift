@@ -12,6 +12,8 @@ struct OPCUAConnectOptions: ParsableArguments {
     @Option(help: "Trust exactly the server certificate with this SHA-1 thumbprint (instead of pki/trusted).") var serverThumbprint: String?
     @Option(help: "Sign in with this user name (anonymous without it).") var user: String?
     @Option(help: "The password's file (its first line); or set GEMBA_OPCUA_PASSWORD.") var passwordFile: String?
+    @Option(help: "Sign in with this user certificate (DER or PEM) instead; needs --user-key.") var userCertificate: String?
+    @Option(help: "The user certificate's RSA private key (PEM).") var userKey: String?
     @Option(help: "Seconds to wait for the connection and each answer.") var timeout = 5.0
 
     func configuration(endpoint: String) throws -> OPCUAClient.Configuration {
@@ -30,7 +32,10 @@ struct OPCUAConnectOptions: ParsableArguments {
         configuration.pki = CertificateStore(directory: pki)
         configuration.serverThumbprint = serverThumbprint
         configuration.requestTimeout = .milliseconds(Int64(timeout * 1000))
-        if let user {
+        if let userCertificate {
+            guard user == nil, let userKey else { throw ValidationError("--user-certificate needs --user-key, and no --user") }
+            configuration.identity = try Self.certificateIdentity(certificate: userCertificate, key: userKey)
+        } else if let user {
             let password: String
             if let passwordFile {
                 guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else { throw ValidationError("cannot read --password-file \(passwordFile)") }
@@ -43,6 +48,14 @@ struct OPCUAConnectOptions: ParsableArguments {
             configuration.identity = .userName(user, password: password)
         }
         return configuration
+    }
+
+    /// A user certificate identity from files: the certificate in DER or PEM, the key in PEM.
+    static func certificateIdentity(certificate: String, key: String) throws -> UserIdentity {
+        guard let data = FileManager.default.contents(atPath: certificate), let pem = try? String(contentsOfFile: key, encoding: .utf8) else {
+            throw ValidationError("cannot read \(certificate) or \(key)")
+        }
+        return .certificate(try CertificateFile.der(Array(data)), keyPEM: pem)
     }
 
     func connect(_ endpoint: String) async throws -> OPCUAClient {

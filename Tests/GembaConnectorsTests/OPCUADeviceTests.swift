@@ -1,3 +1,4 @@
+import Foundation
 import GembaConnectors
 import GembaCore
 import OPCUA
@@ -41,6 +42,34 @@ import Testing
         let oven = configuration.opcua[1]
         #expect(oven.mode == .poll && oven.pollInterval == 2000 && oven.identity == .anonymous && oven.tags[0].dataType == .dateTime)
         #expect(configuration.devices.map(\.sourceId) == ["opcua:press7", "opcua:oven1"])
+    }
+
+    @Test func aUserCertificateIsReadFromItsFilesAndAKeyAloneIsRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemba-user-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let own = try CertificateStore(directory: directory.path).identity(applicationURI: "urn:test:operator", name: "operator")
+        let certificate = directory.path + "/own/certificate.der", key = directory.path + "/own/private/key.pem"
+        let text = """
+            broker: mqtt://127.0.0.1:1883
+            sparkplug: {group: plant1, node: gateway1}
+            opcua:
+              - {device: press7, endpoint: "opc.tcp://h", userCertificate: \(certificate), userKey: \(key), tags: [{name: a, node: "i=1"}]}
+              - {device: press8, endpoint: "opc.tcp://h", userKey: \(key), tags: [{name: a, node: "i=1"}]}
+            """
+        do {
+            _ = try EdgeConfiguration.parse(text, file: "edge.yaml") { try? String(contentsOfFile: $0, encoding: .utf8) }
+            Issue.record("a key without a certificate must be refused")
+        } catch {
+            #expect(error.issues.map(\.line) == [5], "\(error)")
+        }
+        let valid = try EdgeConfiguration.parse(text.components(separatedBy: "\n").dropLast().joined(separator: "\n"), file: "edge.yaml") {
+            try? String(contentsOfFile: $0, encoding: .utf8)
+        }
+        guard case .certificate(let der, _) = valid.opcua[0].identity else {
+            Issue.record("expected a certificate identity")
+            return
+        }
+        #expect(der == own.certificate)
     }
 
     @Test func aDeviceMovingFromModbusToOPCUAIsStoppedAndStartedAnew() throws {

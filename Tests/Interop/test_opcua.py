@@ -487,3 +487,25 @@ opcua:
     broken = subprocess.run([GEMBA, "serve", "--mqtt-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "never"),
                              "--edge-config", str(config)], capture_output=True, text=True, timeout=30)
     assert broken.returncode == 2 and "devices.yaml:4:" in broken.stderr, broken
+
+
+def test_a_user_certificate_signs_the_session_and_a_stranger_or_a_wrong_key_is_refused(tmp_path):
+    der, key = certificate(tmp_path, "asyncua", "urn:freeopcua:python:server")
+    user, user_key = certificate(tmp_path, "operator", "urn:gemba:test:operator")
+    other, other_key = certificate(tmp_path, "stranger", "urn:gemba:test:stranger")
+    port = free_port()
+    server = start("asyncua_server.py", port, "--secure", str(der), str(key), "--user-certificate", str(user))
+    pki = tmp_path / "pki"
+    (pki / "trusted").mkdir(parents=True)
+    (pki / "trusted" / "asyncua.der").write_bytes(der.read_bytes())
+    url = f"opc.tcp://127.0.0.1:{port}/gemba/"
+    read = lambda certificate, key: gemba("read", url, "--node", "ns=2;s=Press.Name", "--security-policy", "Basic256Sha256",
+                                          "--pki", str(pki), "--user-certificate", str(certificate), "--user-key", str(key))
+    try:
+        good = read(user, user_key)
+        assert good.returncode == 0 and "Press 3" in good.stdout, good
+        for certificate_file, key_file in [(other, other_key), (user, other_key)]:  # not trusted; a key that is not the certificate's
+            refused = read(certificate_file, key_file)
+            assert refused.returncode == 1 and "refused the identity (user certificate" in refused.stderr, refused
+    finally:
+        stop(server)

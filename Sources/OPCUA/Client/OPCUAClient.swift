@@ -110,6 +110,10 @@ public final class OPCUAClient: Sendable {
                 requestedSessionTimeout: configuration.sessionTimeout, maxResponseMessageSize: 16 << 20), timeout: configuration.requestTimeout)
             var activate = ActivateSessionRequest(identityToken: try identityToken(configuration.identity, endpoint: endpoint,
                                                                                    serverNonce: session.serverNonce ?? []))
+            if case .certificate(_, let keyPEM) = configuration.identity {
+                activate.userTokenSignature = try userTokenSignature(keyPEM: keyPEM, serverCertificate: endpoint.serverCertificate ?? [],
+                                                                     serverNonce: session.serverNonce ?? [])
+            }
             if let security {
                 guard let signature = session.serverSignature.signature,
                       security.verify(signature, over: security.local.certificate + nonce) else {
@@ -142,12 +146,17 @@ public final class OPCUAClient: Sendable {
     }
 
     static func identityToken(_ identity: UserIdentity, endpoint: EndpointDescription, serverNonce: [UInt8]) throws(OPCUAError) -> ExtensionObject {
-        let wanted: UserTokenPolicy.TokenType = identity == .anonymous ? .anonymous : .userName
+        let wanted: UserTokenPolicy.TokenType = switch identity {
+        case .anonymous: .anonymous
+        case .userName: .userName
+        case .certificate: .certificate
+        }
         guard let policy = endpoint.userIdentityTokens.first(where: { $0.tokenType == wanted }) else {
             throw OPCUAError(.security, "the endpoint does not accept \(identity.kind) identities")
         }
         switch identity {
         case .anonymous: return IdentityToken.anonymous(policyId: policy.policyId)
+        case .certificate(let certificate, _): return IdentityToken.x509(policyId: policy.policyId, certificate: certificate)
         case .userName(let user, let password):
             let tokenPolicy = policy.securityPolicyURI.flatMap { $0.isEmpty ? nil : SecurityPolicy(rawValue: $0) } ?? endpoint.securityPolicy
             guard tokenPolicy == SecurityPolicy.none else {
@@ -158,6 +167,16 @@ public final class OPCUAClient: Sendable {
             }
             return try IdentityToken.userName(policyId: policy.policyId, user: user, password: password, encryptFor: nil, serverNonce: serverNonce)
         }
+    }
+
+    /// The proof that this client holds the user certificate's key: a signature over the server's
+    /// certificate and nonce (RSA-PKCS#1 v1.5, SHA-256).
+    static func userTokenSignature(keyPEM: String, serverCertificate: [UInt8], serverNonce: [UInt8]) throws(OPCUAError) -> SignatureData {
+        let signature: [UInt8]
+        do { signature = try UserKey(pem: keyPEM).sign(serverCertificate + serverNonce) } catch {
+            throw OPCUAError(.security, "the user certificate's key cannot sign: \(error)")
+        }
+        return SignatureData(algorithm: PolicyAlgorithms.asymmetricSignatureURI, signature: signature)
     }
 
     private static func readLimits(_ connection: UAConnection, token: NodeId, timeout: TimeAmount) async -> OperationLimits {
@@ -268,6 +287,7 @@ extension UserIdentity {
         switch self {
         case .anonymous: "anonymous"
         case .userName(let user, _): "user name \(user)"
+        case .certificate(let der, _): "user certificate \(CertificateInfo.thumbprint(of: der))"
         }
     }
 }

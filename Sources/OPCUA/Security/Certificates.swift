@@ -134,3 +134,28 @@ public struct CertificateStore: Sendable {
         throw OPCUAError(.security, "the server's certificate \(info.thumbprint) (\(info.subject)) is not trusted: to trust it, move \(file.path) to \(trusted.path)/")
     }
 }
+
+/// A user certificate's RSA key, for the user token signature.
+struct UserKey {
+    let key: _RSA.Signing.PrivateKey
+
+    init(pem: String) throws { key = try _RSA.Signing.PrivateKey(pemRepresentation: pem) }
+
+    func sign(_ data: [UInt8]) throws -> [UInt8] { try key.opcuaSignature(data) }
+}
+
+extension _RSA.Signing.PrivateKey {
+    /// RSA-PKCS#1 v1.5 over SHA-256: the asymmetric signature of the policies spoken here.
+    func opcuaSignature(_ data: [UInt8]) throws -> [UInt8] {
+        Array(try signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
+    }
+}
+
+/// Certificates as files hold them.
+public enum CertificateFile {
+    /// The DER of a certificate given as DER or as PEM.
+    public static func der(_ bytes: [UInt8]) throws -> [UInt8] {
+        guard let text = String(bytes: bytes, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else { return bytes }
+        return try PEMDocument(pemString: text).derBytes
+    }
+}

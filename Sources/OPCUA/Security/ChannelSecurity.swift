@@ -166,7 +166,7 @@ struct ChannelSecurity: Sendable {
 
     /// Signs `data` with our certificate's key (RSA-PKCS#1 v1.5, SHA-256).
     func sign(_ data: [UInt8]) throws(OPCUAError) -> [UInt8] {
-        do { return Array(try local.key.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation) } catch {
+        do { return try local.key.opcuaSignature(data) } catch {
             throw OPCUAError(.security, "cannot sign: \(error)")
         }
     }

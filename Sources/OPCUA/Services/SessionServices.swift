@@ -179,6 +179,8 @@ public struct CreateSessionRequest: ServiceRequest {
 public enum UserIdentity: Sendable, Hashable {
     case anonymous
     case userName(String, password: String)
+    /// A user certificate (DER) and its RSA private key (PEM): the session is signed with the key.
+    case certificate([UInt8], keyPEM: String)
 }
 
 /// ActivateSession (Part 4 §5.6.3).
@@ -187,13 +189,15 @@ public struct ActivateSessionRequest: ServiceRequest {
     public var identityToken: ExtensionObject
     /// Over the server's certificate and nonce, on a secured channel.
     var clientSignature = SignatureData()
+    /// Over the server's certificate and nonce with a user certificate's key (X509 identities).
+    var userTokenSignature = SignatureData()
 
     public func encodeBody(to writer: inout UAWriter) {
         clientSignature.encode(to: &writer)
         writer.int32(0)  // client software certificates
         writer.array(["en"]) { $0.string($1) }  // locale ids
         identityToken.encode(to: &writer)
-        SignatureData().encode(to: &writer)  // user token signature
+        userTokenSignature.encode(to: &writer)
     }
 
     public struct Response: ServiceResponse {
@@ -228,6 +232,14 @@ enum IdentityToken {
         var writer = UAWriter()
         writer.string(policyId)
         return ExtensionObject(typeId: NodeId(EncodingId.anonymousIdentityToken), body: .binary(writer.bytes))
+    }
+
+    /// A user certificate (Part 4 §7.41.5); the proof of its key goes in the user token signature.
+    static func x509(policyId: String?, certificate: [UInt8]) -> ExtensionObject {
+        var writer = UAWriter()
+        writer.string(policyId)
+        writer.byteString(certificate)
+        return ExtensionObject(typeId: NodeId(EncodingId.x509IdentityToken), body: .binary(writer.bytes))
     }
 
     /// A user name and password: in the clear where the token policy's security is None, otherwise

@@ -5,9 +5,9 @@ up), Running (Boolean), Name (String), Setpoint (Double, writable), Level (Doubl
 writable, for percent deadbands); Bulk: --bulk variables Bulk.0 ... (for browse paging and many
 monitored items). --user NAME:PASSWORD turns off anonymous sign-in. --secure CERT KEY offers
 Basic256Sha256 and Aes128_Sha256_RsaOaep (Sign, SignAndEncrypt) with that certificate (and None
-only with --also-none).
+only with --also-none). --user-certificate CERT accepts only that user certificate (X509 identity).
 
-usage: asyncua_server.py PORT [--period S] [--bulk N] [--user NAME:PASSWORD] [--secure CERT KEY [--also-none]]
+usage: asyncua_server.py PORT [--period S] [--bulk N] [--user NAME:PASSWORD | --user-certificate CERT] [--secure CERT KEY [--also-none]]
 """
 import argparse
 import asyncio
@@ -36,9 +36,15 @@ async def main():
     parser.add_argument("--user")
     parser.add_argument("--secure", nargs=2)
     parser.add_argument("--also-none", action="store_true")
+    parser.add_argument("--user-certificate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     user_manager = Passwords(*args.user.split(":", 1)) if args.user else None
+    if args.user_certificate:
+        from asyncua.crypto.permission_rules import UserRole
+        from asyncua.server.user_managers import CertificateUserManager
+        user_manager = CertificateUserManager()
+        await user_manager.add_role(args.user_certificate, UserRole.User, "operator")
     server = Server(user_manager=user_manager)
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/gemba/")
@@ -52,6 +58,8 @@ async def main():
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     if args.user:
         server.set_identity_tokens([ua.UserNameIdentityToken])
+    if args.user_certificate:
+        server.set_identity_tokens([ua.X509IdentityToken])
     idx = await server.register_namespace("urn:gemba:test:press")
     press = await server.nodes.objects.add_object(ua.NodeId("Press", idx), ua.QualifiedName("Press", idx))
     speed = await press.add_variable(ua.NodeId("Press.Speed", idx), ua.QualifiedName("Speed", idx), 0.0)
