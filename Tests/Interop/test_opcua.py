@@ -509,3 +509,34 @@ def test_a_user_certificate_signs_the_session_and_a_stranger_or_a_wrong_key_is_r
             assert refused.returncode == 1 and "refused the identity (user certificate" in refused.stderr, refused
     finally:
         stop(server)
+
+
+def test_a_server_without_subscriptions_is_polled(tmp_path):
+    """asyncua answering CreateSubscription with BadServiceUnsupported: the gateway falls back to reads."""
+    if not UPSTREAM_HTTP or not MOSQUITTO_PORT:
+        pytest.skip("GEMBA_UPSTREAM_HTTP_URL and MOSQUITTO_PORT not set")
+    port = free_port()
+    server = start("asyncua_server.py", port, "--period", "0.2", "--no-subscriptions")
+    node = f"ua-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "edge.yaml"
+    path.write_text(f"""broker: mqtt://127.0.0.1:{MOSQUITTO_PORT}
+sparkplug: {{group: UA, node: {node}}}
+opcua:
+  - device: press3
+    endpoint: opc.tcp://127.0.0.1:{port}/gemba/
+    every: 200ms
+    tags:
+      - {{name: count, node: "ns=2;s=Press.Count", type: uint32}}
+""")
+    log = open(tmp_path / "edge.log", "w+")
+    edge = subprocess.Popen([GEMBA, "edge", "run", "--config", str(path), "--log-level", "info"], stderr=log)
+    machine = f"UA/{node}/press3"
+    try:
+        first = eventually(lambda: latest(machine, UPSTREAM_HTTP).get("count", {}).get("v"), timeout=30)
+        eventually(lambda: latest(machine, UPSTREAM_HTTP)["count"]["v"] >= first + 10, timeout=10)
+        text = (tmp_path / "edge.log").read_text()
+        assert "has no subscriptions: polling" in text, text
+    finally:
+        edge.terminate()
+        edge.wait(timeout=10)
+        stop(server)

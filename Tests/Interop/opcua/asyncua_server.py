@@ -6,6 +6,8 @@ writable, for percent deadbands); Bulk: --bulk variables Bulk.0 ... (for browse 
 monitored items). --user NAME:PASSWORD turns off anonymous sign-in. --secure CERT KEY offers
 Basic256Sha256 and Aes128_Sha256_RsaOaep (Sign, SignAndEncrypt) with that certificate (and None
 only with --also-none). --user-certificate CERT accepts only that user certificate (X509 identity).
+--no-subscriptions answers CreateSubscription with BadServiceUnsupported, as a server without
+subscriptions does.
 
 usage: asyncua_server.py PORT [--period S] [--bulk N] [--user NAME:PASSWORD | --user-certificate CERT] [--secure CERT KEY [--also-none]]
 """
@@ -37,6 +39,7 @@ async def main():
     parser.add_argument("--secure", nargs=2)
     parser.add_argument("--also-none", action="store_true")
     parser.add_argument("--user-certificate")
+    parser.add_argument("--no-subscriptions", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     user_manager = Passwords(*args.user.split(":", 1)) if args.user else None
@@ -47,6 +50,12 @@ async def main():
         await user_manager.add_role(args.user_certificate, UserRole.User, "operator")
     server = Server(user_manager=user_manager)
     await server.init()
+    if args.no_subscriptions:
+        from asyncua.common.utils import ServiceError
+
+        async def refuse(*_args, **_kwargs):
+            raise ServiceError(ua.StatusCodes.BadServiceUnsupported)
+        server.iserver.subscription_service.create_subscription = refuse
     server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/gemba/")
     if args.secure:
         await server.load_certificate(args.secure[0])
