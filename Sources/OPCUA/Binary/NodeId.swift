@@ -1,3 +1,5 @@
+import Foundation
+
 /// An OPC UA node's identifier (Part 3 §8.2): a namespace index and a numeric, string, GUID or
 /// opaque identifier. Written and parsed in the standard text form: `i=85`, `ns=2;s=Line1.Speed`,
 /// `ns=1;g=…`, `ns=1;b=<base64>`.
@@ -43,7 +45,7 @@ public struct NodeId: Hashable, Sendable, CustomStringConvertible {
         case "i": guard let number = UInt32(value) else { return nil }; self.init(namespace: namespace, .numeric(number))
         case "s": self.init(namespace: namespace, .string(value))
         case "g": guard let guid = UAGuid(parsing: value) else { return nil }; self.init(namespace: namespace, .guid(guid))
-        case "b": guard let bytes = Base64.decode(value) else { return nil }; self.init(namespace: namespace, .opaque(bytes))
+        case "b": guard let bytes = Data(base64Encoded: value) else { return nil }; self.init(namespace: namespace, .opaque(Array(bytes)))
         default: return nil
         }
     }
@@ -54,7 +56,7 @@ public struct NodeId: Hashable, Sendable, CustomStringConvertible {
         case .numeric(let value): return prefix + "i=\(value)"
         case .string(let value): return prefix + "s=\(value)"
         case .guid(let value): return prefix + "g=\(value)"
-        case .opaque(let value): return prefix + "b=\(Base64.encode(value))"
+        case .opaque(let value): return prefix + "b=\(Data(value).base64EncodedString())"
         }
     }
 }
@@ -257,36 +259,4 @@ public struct LocalizedText: Hashable, Sendable, CustomStringConvertible, UACoda
     }
 
     public var description: String { text ?? "" }
-}
-
-/// Base64 without Foundation, for opaque node ids in text form.
-enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        for start in stride(from: 0, to: bytes.count, by: 3) {
-            let chunk = bytes[start..<min(start + 3, bytes.count)]
-            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * $1.offset) }
-            for index in 0..<4 {
-                out.append(index <= chunk.count ? alphabet[Int(value >> (18 - 6 * index)) & 63] : UInt8(ascii: "="))
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        var value: UInt32 = 0, bits = 0
-        var out: [UInt8] = []
-        for character in text.utf8 where character != UInt8(ascii: "=") {
-            guard let index = alphabet.firstIndex(of: character) else { return nil }
-            value = value << 6 | UInt32(index)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: value >> UInt32(bits)))
-            }
-        }
-        return out
-    }
 }

@@ -106,8 +106,7 @@ struct ChannelSecurity: Sendable {
         let signatureSize = remoteKey.keySizeInBits / 8
         guard plaintext.count > signatureSize + 8 else { throw OPCUAError(.security, "an OpenSecureChannel response too short for its signature") }
         let signed = Self.header(frame.type, chunk: frame.chunk, size: frame.body.count + 8) + frame.body[..<offset] + plaintext.dropLast(signatureSize)
-        let signature = _RSA.Signing.RSASignature(rawRepresentation: plaintext.suffix(signatureSize))
-        guard remoteKey.isValidSignature(signature, for: SHA256.hash(data: signed), padding: .insecurePKCS1v1_5) else {
+        guard verify(Array(plaintext.suffix(signatureSize)), over: Array(signed)) else {
             throw OPCUAError(.security, "the server's OpenSecureChannel response has a bad signature")
         }
         return try Self.unpad(Array(plaintext.dropLast(signatureSize)), wide: cipherBlock > 256)
