@@ -10,21 +10,10 @@ cd "$(dirname "$0")/.."
 DEVICES=${1:-100}
 REGISTERS=${2:-100}
 SECONDS_MEASURED=${3:-60}
-# shellcheck source=lib/packages.sh
-source scripts/lib/packages.sh
-has_command mosquitto || apt_install mosquitto mosquitto-clients
+BENCH_NAME=bench-edge
+# shellcheck source=lib/edge-bench.sh
+source scripts/lib/edge-bench.sh
 has_python_modules pymodbus || pip_install 'pymodbus>=3.10,<4'
-export PATH="$PATH:/usr/sbin"
-# GEMBA_BIN measures another build (an earlier commit's, for a before/after in one run).
-if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
-GEMBA=${GEMBA_BIN:-.build/release/gemba}
-WORK=$(mktemp -d /tmp/gemba-bench-edge.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; exit 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 MP=$(port); SP=$(port)
 mosquitto -p "$MP" 2>"$WORK/mosquitto.log" &
