@@ -249,22 +249,30 @@ def history(base, machine, tag, since):
     return [(point["t"], point["v"]) for point in body["series"][0].get("points", [])]
 
 
+def own_broker_and_host(tmp_path):
+    """A mosquitto and a `gemba serve` as its Sparkplug primary host, of this test alone (the shared
+    broker must not be killed). Answers the broker's port, a function that starts the broker again
+    on it, the broker, the host's base URL and the host."""
+    broker_port, http_port = free_port(), free_port()
+    start_broker = lambda: subprocess.Popen(["mosquitto", "-p", str(broker_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = start_broker()
+    wait_port(broker_port)
+    serve = subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
+                              "--sparkplug-upstream", f"mqtt://127.0.0.1:{broker_port}", "--log-level", "warning"],
+                             stderr=open(tmp_path / "serve.log", "w"))
+    wait_port(http_port)
+    return broker_port, start_broker, broker, f"http://127.0.0.1:{http_port}", serve
+
+
 def test_store_and_forward_loses_nothing_across_a_broker_outage_and_a_gateway_kill(tmp_path):
     """Its own mosquitto and `gemba serve` (the shared broker must not be killed): the broker is
     killed for 12 s, and the gateway is killed with SIGKILL and started again while it buffers.
     Every change of the 20 counting registers must arrive at Gemba once, at the time it was read."""
     period = 1.5
-    broker_port, http_port, device_port = free_port(), free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    mosquitto = lambda: subprocess.Popen(["mosquitto", "-p", str(broker_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    broker = mosquitto()
-    wait_port(broker_port)
-    serve = subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
-                              "--sparkplug-upstream", f"mqtt://127.0.0.1:{broker_port}", "--log-level", "warning"],
-                             stderr=open(tmp_path / "serve.log", "w"))
+    device_port = free_port()
+    broker_port, mosquitto, broker, base, serve = own_broker_and_host(tmp_path)
     server = subprocess.Popen([sys.executable, "-c", COUNTING_SERVER, str(device_port), str(period)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(http_port)
     wait_port(device_port)
     tags = "".join(f"      - {{name: c{r}, table: holding-register, address: {r}}}\n" for r in range(20))
     config = write_config(tmp_path, f"""broker: mqtt://127.0.0.1:{broker_port}
@@ -329,16 +337,9 @@ def test_zero_loss_at_5000_values_a_second_across_a_60_s_outage_and_a_gateway_ki
     The registers stand still while the gateway is down (nothing can read what changes then) and
     until its new run polls them again; births may repeat a value at a later time, and the host's
     stale marks (quality bad) are not changes."""
-    broker_port, http_port, device_port = free_port(), free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    mosquitto = lambda: subprocess.Popen(["mosquitto", "-p", str(broker_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    broker = mosquitto()
-    wait_port(broker_port)
-    serve = subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
-                              "--sparkplug-upstream", f"mqtt://127.0.0.1:{broker_port}", "--log-level", "warning"],
-                             stderr=open(tmp_path / "serve.log", "w"))
+    device_port = free_port()
+    broker_port, mosquitto, broker, base, serve = own_broker_and_host(tmp_path)
     server = subprocess.Popen([sys.executable, BENCH_SERVER, str(device_port), "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(http_port)
     wait_port(device_port)
     devices, registers = 100, 100
     tags = "".join(f"      - {{name: r{r}, table: holding-register, address: {r}}}\n" for r in range(registers))
