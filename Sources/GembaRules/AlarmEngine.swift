@@ -53,7 +53,7 @@ public final class AlarmEngine: Sendable {
         var watchingSince: Int64
         /// The latest time this machine's rules were evaluated at (samples or clock).
         var clock: Int64
-        var instances: [String: RuleInstance] = [:]
+        var instances = InstanceTable()
         /// Each instance's next deadline (by rule id), when the clock alone will change something.
         var deadlines: [String: Int64] = [:]
     }
@@ -161,7 +161,7 @@ public final class AlarmEngine: Sendable {
             for tenant in state.rules.keys { index(tenant, in: &state) }
             for key in Array(state.machines.keys) {
                 // Restored timers run on: each instance is armed for its next deadline.
-                for id in state.machines[key]!.instances.keys { rearm(id, on: key, in: &state) }
+                for id in state.machines[key]!.instances.ids { rearm(id, on: key, in: &state) }
                 attachRules(to: key, in: &state)
             }
             countRules(state)
@@ -196,12 +196,17 @@ public final class AlarmEngine: Sendable {
                 continue
             }
             let machineKey = MachineKey(tenant: tenant, machine: first.machine)
-            if state.machines.index(forKey: machineKey) == nil {
+            var entry: Dictionary<MachineKey, Watched>.Index
+            if let known = state.machines.index(forKey: machineKey) {
+                entry = known
+            } else {
                 let time = samples[position].sample.time.millisecondsSinceEpoch
                 state.machines[machineKey] = Watched(watchingSince: time, clock: time)
+                entry = state.machines.index(forKey: machineKey)!
             }
-            var entry = state.machines.index(forKey: machineKey)!
-            if state.machines.values[entry].tags.insert(first.tag).inserted {
+            // A reported tag is among the machine's tags: its table of latest samples, which the
+            // first sample reads next anyway, answers without a look-up in the set of tags.
+            if !state.machines.values[entry].signals.hasReported(first.tag), state.machines.values[entry].tags.insert(first.tag).inserted {
                 attachRules(to: machineKey, in: &state)
                 entry = state.machines.index(forKey: machineKey)!
             }
@@ -211,28 +216,38 @@ public final class AlarmEngine: Sendable {
                 var index = position
                 repeat {
                     let tag = samples[index].key.tag, sample = samples[index].sample
-                    if watched.signals.record(tag: tag, sample) {
+                    // After the run's first sample, a tag the machine never reported ends the run (its
+                    // rules may need attaching); a known one is recorded with the same look-up.
+                    let recorded: Bool
+                    if index == position {
+                        recorded = watched.signals.record(tag: tag, sample)
+                    } else if let known = watched.signals.recordKnown(tag: tag, sample) {
+                        recorded = known
+                    } else {
+                        break
+                    }
+                    if recorded {
                         watched.clock = max(watched.clock, sample.time.millisecondsSinceEpoch)
                         if tag == Condition.stateTag {
                             // The state tag also drives suppression by design: every rule of the machine reads it.
                             let context = context(watched)
-                            for id in Array(watched.instances.keys) {
+                            for id in Array(watched.instances.ids) {
                                 guard let rule = rules[id] else { continue }
                                 effects.add(evaluate(rule, &watched, on: machineKey, context, sampled: true), rule: rule)
                             }
                         } else {
                             var context: EvaluationContext?
                             for reader in readers[tag] ?? [] {
-                                if reader.passesBy(tag, sample.value), watched.instances[reader.rule.id]?.isAtRest == true { continue }
+                                if reader.passesBy(tag, sample.value),
+                                   watched.instances.allAtRest || watched.instances[reader.rule.id]?.isAtRest == true { continue }
                                 if context == nil { context = self.context(watched) }
                                 effects.add(evaluate(reader.rule, &watched, on: machineKey, context!, sampled: true), rule: reader.rule)
                             }
                         }
                     }
                     index += 1
-                    // The next sample joins while it is this machine's and of a tag it already has.
-                } while index < samples.endIndex && samples[index].key.tenant == tenant
-                    && samples[index].key.machine == machineKey.machine && watched.tags.contains(samples[index].key.tag)
+                    // The next sample joins while it is this machine's.
+                } while index < samples.endIndex && samples[index].key.tenant == tenant && samples[index].key.machine == machineKey.machine
                 return index
             }
             apply(effects, tenant: tenant, machine: machineKey.machine, in: &state)
@@ -289,13 +304,17 @@ public final class AlarmEngine: Sendable {
         }
     }
 
-    /// When policies, rosters or people changed, every alarm awaiting acknowledgement asks again
-    /// what follows up on it (a new escalation step may already be due).
+    /// When policies, rosters or people changed, every alarm awaiting acknowledgement whose follow-ups
+    /// were computed under other ones asks again what follows up on it (a new escalation step may
+    /// already be due). One computed under the current policies is left alone: evaluating it would
+    /// move its machine's clock to now for nothing.
     private func followPolicyChanges(now: Int64, in state: inout State) {
         guard let router, router.revision != state.routerRevision else { return }
-        state.routerRevision = router.revision
+        let revision = router.revision
+        state.routerRevision = revision
         for (key, watched) in state.machines {
-            for (id, instance) in watched.instances where instance.alarm.awaitsAcknowledgement {
+            for (id, instance) in watched.instances.byRule where instance.alarm.awaitsAcknowledgement
+                && !(instance.followUps?.revision == revision && instance.followUps?.activation == instance.alarm.activeSince) {
                 state.machines[key]!.clock = max(state.machines[key]!.clock, now)
                 evaluate(id, on: key, sampled: false, in: &state)
             }
@@ -354,7 +373,7 @@ public final class AlarmEngine: Sendable {
             var assets: [(tenant: TenantID, asset: AssetPath, level: Operand.KPILevel, machines: [AssetPath])] = []
             var groups: [MachineKey: (level: Operand.KPILevel, machines: [AssetPath])] = [:]
             for (key, watched) in state.machines where watched.level == .machine {
-                if watched.instances.keys.contains(where: { state.rules[key.tenant]?[$0]?.expression.readsKPIs == true }) {
+                if watched.instances.ids.contains(where: { state.rules[key.tenant]?[$0]?.expression.readsKPIs == true }) {
                     assets.append((key.tenant, key.machine, .machine, [key.machine]))
                 }
                 for level in [Operand.KPILevel.line, .site] {
@@ -392,7 +411,7 @@ public final class AlarmEngine: Sendable {
     public func machinesOnShiftRules() -> [(tenant: TenantID, machine: AssetPath)] {
         state.withLock { state in
             state.machines.compactMap { key, watched in
-                watched.instances.keys.contains { state.rules[key.tenant]?[$0]?.duringShifts == true } ? (key.tenant, key.machine) : nil
+                watched.instances.ids.contains { state.rules[key.tenant]?[$0]?.duringShifts == true } ? (key.tenant, key.machine) : nil
             }
         }
     }
@@ -420,7 +439,7 @@ public final class AlarmEngine: Sendable {
     public func machineDeleted(tenant: TenantID, machine: AssetPath) {
         state.withLock { state in
             guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: machine)) else { return }
-            for id in watched.instances.keys {
+            for id in watched.instances.ids {
                 state.changed.remove(InstanceKey(tenant: tenant, rule: id, machine: machine))
             }
         }
@@ -432,7 +451,7 @@ public final class AlarmEngine: Sendable {
             let key = MachineKey(tenant: tenant, machine: machine)
             guard state.machines[key] != nil else { return }
             change(&state.machines[key]!)
-            for id in state.machines[key]!.instances.keys where state.rules[tenant]?[id].map(affects) == true {
+            for id in state.machines[key]!.instances.ids where state.rules[tenant]?[id].map(affects) == true {
                 evaluate(id, on: key, sampled: false, in: &state)
             }
         }
@@ -490,7 +509,7 @@ public final class AlarmEngine: Sendable {
             var views: [AlarmView] = []
             for (key, watched) in state.machines where key.tenant == tenant {
                 if let scope, !scope.contains(key.machine) { continue }
-                for (id, instance) in watched.instances {
+                for (id, instance) in watched.instances.byRule {
                     guard let rule = state.rules[tenant]?[id] else { continue }
                     views.append(AlarmView(rule: rule, machine: key.machine, alarm: instance.alarm, pendingSince: instance.tracker.raiseSince))
                 }
@@ -577,16 +596,14 @@ public final class AlarmEngine: Sendable {
     /// have moved, and one that passed meanwhile only makes the clock evaluate once more.
     private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, on key: MachineKey, _ context: EvaluationContext,
                           sampled: Bool, refreshDeadline: Bool = false) -> Outcome? {
-        guard rule.enabled, let slot = watched.instances.index(forKey: rule.id) else { return nil }
-        let before = watched.instances.values[slot]
-        let (entries, followUps) = modify(&watched.instances.values[slot]) { instance in
+        guard rule.enabled, let (result, slot, changed) = watched.instances.update(rule.id, { instance in
             let entries = instance.evaluate(rule, context, sampled: sampled)
-            return (entries, self.followUps(rule, &instance, on: key, now: context.now))
-        }
-        let changed = watched.instances.values[slot] != before
+            return (entries: entries, followUps: self.followUps(rule, &instance, on: key, now: context.now))
+        }) else { return nil }
+        let (entries, followUps) = result
         var deadline: Int64?
         if changed || refreshDeadline || rule.expression.dependsOnTime {
-            deadline = self.deadline(rule, watched.instances.values[slot], context)
+            deadline = self.deadline(rule, watched.instances[slot: slot], context)
             if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
         }
         return Outcome(changed: changed, entries: entries, followUps: followUps, deadline: deadline)

@@ -22,17 +22,29 @@ public struct MachineSignals: Sendable {
     /// Records a sample; one older than the tag's newest changes nothing and answers false (late or repeated data).
     @discardableResult
     public mutating func record(tag: String, _ sample: Sample) -> Bool {
-        // One hash of the tag for a known one: the newest is compared and replaced in place.
-        if let index = latest.index(forKey: tag) {
-            guard latest.values[index].time <= sample.time else { return false }
-            latest.values[index] = sample
-        } else {
-            latest[tag] = sample
-        }
+        if let recorded = recordKnown(tag: tag, sample) { return recorded }
+        latest[tag] = sample
+        appendToWindow(tag: tag, sample)
+        return true
+    }
+
+    /// Whether the machine reported `tag` before (a sample of it was recorded).
+    public func hasReported(_ tag: String) -> Bool { latest.index(forKey: tag) != nil }
+
+    /// Records a sample of a tag recorded before, like ``record(tag:_:)``, with one hash of the tag;
+    /// nil, recording nothing, for a tag this machine never reported.
+    public mutating func recordKnown(tag: String, _ sample: Sample) -> Bool? {
+        guard let index = latest.index(forKey: tag) else { return nil }
+        guard latest.values[index].time <= sample.time else { return false }
+        latest.values[index] = sample
+        appendToWindow(tag: tag, sample)
+        return true
+    }
+
+    private mutating func appendToWindow(tag: String, _ sample: Sample) {
         if !windows.isEmpty, let number = sample.value.numeric, sample.quality != .bad {
             windows[tag]?.append(time: sample.time.millisecondsSinceEpoch, value: number)
         }
-        return true
     }
 
     /// The windowed samples of `tag` in `(now - span, now]`.

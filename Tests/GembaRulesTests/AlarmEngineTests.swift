@@ -92,6 +92,36 @@ import Testing
         #expect(try await Self.activations(store).map(\.time) == [Self.start + 63_000])
     }
 
+    /// The pass-by skips an instance only while all of the machine's instances rest; an alarm that
+    /// stands after a restart, or again after being acknowledged and raised, still sees the sample
+    /// that clears it.
+    @Test func anAlarmRestoredOrActedOnStillClearsOnASampleItsRulePassesBy() async throws {
+        let store = try Self.store()
+        do {
+            let engine = Self.engine(store)
+            try await engine.load(machines: [], now: Self.start)
+            _ = try await engine.save(try Self.rule("t > 85"), tenant: .default, by: "test")
+            engine.accepted([Self.sample(90, at: Self.start)])
+            try await engine.flush()
+        }
+        let latest = ["t": Sample(time: Timestamp(millisecondsSinceEpoch: Self.start), value: .double(90))]
+        let restarted = Self.engine(store)
+        try await restarted.load(machines: [(.default, Self.machine, ["t"], latest, [:])], now: Self.start + 1_000)
+        func state() -> AlarmState? { restarted.alarms(tenant: .default).first?.alarm.state }
+        #expect(state() == .activeUnacknowledged)
+        restarted.accepted([Self.sample(70, at: Self.start + 2_000)])
+        #expect(state() == .returnedUnacknowledged)
+        // Acknowledged back to normal: at rest again, samples below pass by; one above raises it.
+        _ = try await restarted.act(.acknowledge(comment: nil), tenant: .default, rule: "hot", machine: Self.machine, by: "op",
+                                    now: Self.start + 3_000)
+        #expect(state() == .normal)
+        restarted.accepted([Self.sample(60, at: Self.start + 4_000)])
+        restarted.accepted([Self.sample(95, at: Self.start + 5_000)])
+        #expect(state() == .activeUnacknowledged)
+        restarted.accepted([Self.sample(60, at: Self.start + 6_000)])
+        #expect(state() == .returnedUnacknowledged)
+    }
+
     @Test func racingWritersMakeOneInstanceAndOneActivation() async throws {
         let store = try Self.store()
         let engine = Self.engine(store)
