@@ -94,7 +94,7 @@ public final class AlarmEngine: Sendable {
         var machines: [MachineKey: Watched] = [:]
         /// Per tenant, the rules reading each tag: a sample evaluates only those.
         var readers: [TenantID: [String: [RuleReader]]] = [:]
-        var changed: Set<InstanceKey> = []
+        var changed = PendingWrites()
         var journal: [AlarmJournalEntry] = []
         var deliveries: [OutboxEntry] = []
         /// No instance's deadline is earlier (the clock skips its scan of the machines until then).
@@ -256,7 +256,7 @@ public final class AlarmEngine: Sendable {
 
     /// What evaluating one machine's samples changed, applied to the engine's state after its entry is written back.
     private struct Effects {
-        var changed: [String] = []
+        var changed: [(rule: String, before: RuleInstance)] = []
         var transitions: [(rule: AlarmRule, entries: [AlarmTransition])] = []
         var followUps: [OutboxEntry] = []
         var earliestDeadline = Int64.max
@@ -264,7 +264,7 @@ public final class AlarmEngine: Sendable {
         mutating func add(_ outcome: Outcome?, rule: AlarmRule) {
             guard let outcome else { return }
             if let deadline = outcome.deadline { earliestDeadline = min(earliestDeadline, deadline) }
-            if outcome.changed { changed.append(rule.id) }
+            if let before = outcome.changedFrom { changed.append((rule.id, before)) }
             if !outcome.entries.isEmpty { transitions.append((rule, outcome.entries)) }
             if !outcome.followUps.isEmpty { followUps += outcome.followUps }
         }
@@ -273,7 +273,7 @@ public final class AlarmEngine: Sendable {
     private func apply(_ effects: Effects, tenant: TenantID, machine: AssetPath, in state: inout State) {
         state.earliestDeadline = min(state.earliestDeadline, effects.earliestDeadline)
         if !effects.followUps.isEmpty { queue(effects.followUps, in: &state) }
-        for id in effects.changed { state.changed.insert(InstanceKey(tenant: tenant, rule: id, machine: machine)) }
+        for (id, before) in effects.changed { state.changed.mark(InstanceKey(tenant: tenant, rule: id, machine: machine), storedAs: before) }
         for (rule, entries) in effects.transitions {
             record(entries, rule: rule, key: InstanceKey(tenant: tenant, rule: rule.id, machine: machine), in: &state)
         }
@@ -338,13 +338,14 @@ public final class AlarmEngine: Sendable {
         let encoder = JSONEncoder()
         let now = Timestamp.now().millisecondsSinceEpoch
         let (changed, journal, deliveries) = state.withLock { state in
-            defer { (state.changed, state.journal, state.deliveries) = ([], [], []) }
-            let changed = state.changed.compactMap { key -> StoredAlarm? in
-                guard let instance = state.machines[MachineKey(tenant: key.tenant, machine: key.machine)]?.instances[key.rule],
-                      let json = try? encoder.encode(instance) else { return nil }
-                return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
-                                   state: String(decoding: json, as: UTF8.self), updatedAt: now)
-            }
+            defer { (state.journal, state.deliveries) = ([], []) }
+            let machines = state.machines
+            let changed = state.changed.take { machines[MachineKey(tenant: $0.tenant, machine: $0.machine)]?.instances[$0.rule] }
+                .compactMap { key, instance -> StoredAlarm? in
+                    guard let json = try? encoder.encode(instance) else { return nil }
+                    return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
+                                       state: String(decoding: json, as: UTF8.self), updatedAt: now)
+                }
             return (changed, state.journal, state.deliveries)
         }
         guard !changed.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return false }
@@ -356,7 +357,7 @@ public final class AlarmEngine: Sendable {
                 state.deliveries.insert(contentsOf: deliveries, at: 0)
                 for alarm in changed {
                     if let machine = try? AssetPath(alarm.machine) {
-                        state.changed.insert(InstanceKey(tenant: alarm.tenant, rule: alarm.rule, machine: machine))
+                        state.changed.mark(InstanceKey(tenant: alarm.tenant, rule: alarm.rule, machine: machine), storedAs: nil)
                     }
                 }
             }
@@ -439,9 +440,7 @@ public final class AlarmEngine: Sendable {
     public func machineDeleted(tenant: TenantID, machine: AssetPath) {
         state.withLock { state in
             guard let watched = state.machines.removeValue(forKey: MachineKey(tenant: tenant, machine: machine)) else { return }
-            for id in watched.instances.ids {
-                state.changed.remove(InstanceKey(tenant: tenant, rule: id, machine: machine))
-            }
+            state.changed.remove { $0.tenant == tenant && $0.machine == machine && watched.instances[$0.rule] != nil }
         }
         revisions.add(1, ordering: .releasing)
     }
@@ -474,7 +473,10 @@ public final class AlarmEngine: Sendable {
             index(tenant, in: &state)
             countRules(state)
             for key in state.machines.keys where key.tenant == tenant {
-                state.machines[key]!.instances[rule.id]?.tracker = ConditionTracker()
+                if let before = state.machines[key]!.instances[rule.id], before.tracker != ConditionTracker() {
+                    state.machines[key]!.instances[rule.id]!.tracker = ConditionTracker()
+                    state.changed.mark(InstanceKey(tenant: tenant, rule: rule.id, machine: key.machine), storedAs: before)
+                }
                 attachRules(to: key, in: &state)
                 if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
             }
@@ -495,7 +497,7 @@ public final class AlarmEngine: Sendable {
                 state.machines[key]!.instances[id] = nil
                 state.machines[key]!.deadlines[id] = nil
             }
-            state.changed = state.changed.filter { !($0.tenant == tenant && $0.rule == id) }
+            state.changed.remove { $0.tenant == tenant && $0.rule == id }
         }
         revisions.add(1, ordering: .releasing)
         return true
@@ -536,8 +538,10 @@ public final class AlarmEngine: Sendable {
             case .comment(let text): entries = alarm.comment(text, by: actor, at: now)
             case .assign(let person): entries = alarm.assign(to: person, by: actor, at: now)
             }
+            let before = instance
             instance.alarm = alarm
             state.machines[machineKey]!.instances[id] = instance
+            if instance != before { state.changed.mark(InstanceKey(tenant: tenant, rule: id, machine: machine), storedAs: before) }
             record(entries, rule: rule, key: InstanceKey(tenant: tenant, rule: id, machine: machine), in: &state)
             rearm(id, on: machineKey, in: &state)
             return AlarmView(rule: rule, machine: machine, alarm: alarm, pendingSince: instance.tracker.raiseSince)
@@ -561,7 +565,7 @@ public final class AlarmEngine: Sendable {
             && rule.watches(key.machine, hasTag: watched.tags.contains) {
             state.machines[key]!.instances[rule.id] = RuleInstance(rule: rule)
             for tag in rule.expression.tags { state.machines[key]!.signals.keepWindow(of: tag, span: rule.expression.longestWindow) }
-            state.changed.insert(InstanceKey(tenant: key.tenant, rule: rule.id, machine: key.machine))
+            state.changed.mark(InstanceKey(tenant: key.tenant, rule: rule.id, machine: key.machine), storedAs: nil)
             evaluate(rule.id, on: key, sampled: false, in: &state)
         }
     }
@@ -583,7 +587,8 @@ public final class AlarmEngine: Sendable {
     }
 
     struct Outcome {
-        var changed: Bool
+        /// The instance's state before, when it changed.
+        var changedFrom: RuleInstance?
         var entries: [AlarmTransition]
         var followUps: [OutboxEntry]
         /// The instance's deadline, when it was set.
@@ -596,17 +601,17 @@ public final class AlarmEngine: Sendable {
     /// have moved, and one that passed meanwhile only makes the clock evaluate once more.
     private func evaluate(_ rule: AlarmRule, _ watched: inout Watched, on key: MachineKey, _ context: EvaluationContext,
                           sampled: Bool, refreshDeadline: Bool = false) -> Outcome? {
-        guard rule.enabled, let (result, slot, changed) = watched.instances.update(rule.id, { instance in
+        guard rule.enabled, let (result, slot, changedFrom) = watched.instances.update(rule.id, { instance in
             let entries = instance.evaluate(rule, context, sampled: sampled)
             return (entries: entries, followUps: self.followUps(rule, &instance, on: key, now: context.now))
         }) else { return nil }
         let (entries, followUps) = result
         var deadline: Int64?
-        if changed || refreshDeadline || rule.expression.dependsOnTime {
+        if changedFrom != nil || refreshDeadline || rule.expression.dependsOnTime {
             deadline = self.deadline(rule, watched.instances[slot: slot], context)
             if watched.deadlines[rule.id] != deadline { watched.deadlines[rule.id] = deadline }
         }
-        return Outcome(changed: changed, entries: entries, followUps: followUps, deadline: deadline)
+        return Outcome(changedFrom: changedFrom, entries: entries, followUps: followUps, deadline: deadline)
     }
 
     /// The reminders and escalation steps due for an alarm awaiting acknowledgement. The router is

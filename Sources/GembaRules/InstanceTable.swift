@@ -27,15 +27,15 @@ struct InstanceTable: Sendable {
     subscript(slot slot: Index) -> RuleInstance { byRule.values[slot] }
 
     /// Runs `body` on one instance in place (one look-up); nil when the machine has none for the rule.
-    /// Answers what `body` answered, the instance's slot and whether the instance changed.
+    /// Answers what `body` answered, the instance's slot and, when the instance changed, its state before.
     mutating func update<Result>(_ id: String, _ body: (inout RuleInstance) -> Result)
-        -> (result: Result, slot: Index, changed: Bool)? {
+        -> (result: Result, slot: Index, changedFrom: RuleInstance?)? {
         guard let slot = byRule.index(forKey: id) else { return nil }
         let before = byRule.values[slot]
         let result = body(&byRule.values[slot])
         let after = byRule.values[slot]
-        let changed = after != before
-        if changed, before.isAtRest != after.isAtRest { restless += after.isAtRest ? -1 : 1 }
-        return (result, slot, changed)
+        guard after != before else { return (result, slot, nil) }
+        if before.isAtRest != after.isAtRest { restless += after.isAtRest ? -1 : 1 }
+        return (result, slot, before)
     }
 }

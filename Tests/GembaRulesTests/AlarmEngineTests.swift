@@ -95,7 +95,7 @@ import Testing
     /// The pass-by skips an instance only while all of the machine's instances rest; an alarm that
     /// stands after a restart, or again after being acknowledged and raised, still sees the sample
     /// that clears it.
-    @Test func anAlarmRestoredOrActedOnStillClearsOnASampleItsRulePassesBy() async throws {
+    @Test func anAlarmRestoredOrActedOnStillClearsOnASampleItsRulePassesByAndActionsAreStored() async throws {
         let store = try Self.store()
         do {
             let engine = Self.engine(store)
@@ -120,6 +120,13 @@ import Testing
         #expect(state() == .activeUnacknowledged)
         restarted.accepted([Self.sample(60, at: Self.start + 6_000)])
         #expect(state() == .returnedUnacknowledged)
+        // The acknowledgement is stored: after another restart the alarm is normal, not waiting for one.
+        try await restarted.flush()
+        _ = try await restarted.act(.acknowledge(comment: "seen"), tenant: .default, rule: "hot", machine: Self.machine, by: "op",
+                                    now: Self.start + 7_000)
+        let again = Self.engine(store)
+        try await again.load(machines: [(.default, Self.machine, ["t"], latest, [:])], now: Self.start + 8_000)
+        #expect(again.alarms(tenant: .default).first?.alarm.state == .normal)
     }
 
     @Test func racingWritersMakeOneInstanceAndOneActivation() async throws {
