@@ -340,12 +340,12 @@ public final class AlarmEngine: Sendable {
         let (changed, journal, deliveries) = state.withLock { state in
             defer { (state.journal, state.deliveries) = ([], []) }
             let machines = state.machines
-            let changed = state.changed.take { machines[MachineKey(tenant: $0.tenant, machine: $0.machine)]?.instances[$0.rule] }
-                .compactMap { key, instance -> StoredAlarm? in
-                    guard let json = try? encoder.encode(instance) else { return nil }
-                    return StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description,
-                                       state: String(decoding: json, as: UTF8.self), updatedAt: now)
+            let changed = state.changed.take { machines[MachineKey(tenant: $0.tenant, machine: $0.machine)]?.instances[$0.rule] } row: { key, instance in
+                (try? encoder.encode(instance)).map {
+                    StoredAlarm(tenant: key.tenant, rule: key.rule, machine: key.machine.description, state: String(decoding: $0, as: UTF8.self),
+                                updatedAt: now)
                 }
+            }
             return (changed, state.journal, state.deliveries)
         }
         guard !changed.isEmpty || !journal.isEmpty || !deliveries.isEmpty else { return false }

@@ -25,12 +25,12 @@ extension AlarmEngine {
         }
 
         /// Takes every marked instance: those whose state (`current`) differs from what the store
-        /// holds, to be written; the rest are dropped.
-        mutating func take(current: (InstanceKey) -> RuleInstance?) -> [(key: InstanceKey, instance: RuleInstance)] {
+        /// holds become rows (`row`) to write; the rest are dropped.
+        mutating func take<Row>(current: (InstanceKey) -> RuleInstance?, row: (InstanceKey, RuleInstance) -> Row?) -> [Row] {
             defer { (keys, stored) = ([], [:]) }
             return keys.compactMap { key in
                 guard let instance = current(key), stored[key] != instance else { return nil }
-                return (key, instance)
+                return row(key, instance)
             }
         }
     }

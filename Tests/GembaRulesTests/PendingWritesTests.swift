@@ -20,26 +20,26 @@ import Testing
         // A delay started and stopped between two writes: the store already holds the instance at rest.
         writes.mark(Self.key, storedAs: rest)
         writes.mark(Self.key, storedAs: Self.pending(since: 1))
-        #expect(writes.take { _ in rest }.isEmpty)
+        #expect(writes.take { _ in rest } row: { $1 }.isEmpty)
         #expect(writes.isEmpty)
         // Started and still running: written, with the state it has now.
         writes.mark(Self.key, storedAs: rest)
-        let taken = writes.take { _ in Self.pending(since: 2) }
-        #expect(taken.map(\.instance) == [Self.pending(since: 2)])
-        #expect(writes.take { _ in Self.pending(since: 2) }.isEmpty)
+        let taken = writes.take { _ in Self.pending(since: 2) } row: { $1 }
+        #expect(taken == [Self.pending(since: 2)])
+        #expect(writes.take { _ in Self.pending(since: 2) } row: { $1 }.isEmpty)
     }
 
     @Test func anInstanceWhoseStoredStateIsUnknownIsAlwaysWritten() {
         let rest = RuleInstance(rule: Self.rule)
         var writes = AlarmEngine.PendingWrites()
         writes.mark(Self.key, storedAs: nil)
-        #expect(writes.take { _ in rest }.count == 1)
+        #expect(writes.take { _ in rest } row: { $1 }.count == 1)
         // Known first, then unknown (a failed write put back): written even if back at the first state.
         writes.mark(Self.key, storedAs: rest)
         writes.mark(Self.key, storedAs: nil)
-        #expect(writes.take { _ in rest }.count == 1)
+        #expect(writes.take { _ in rest } row: { $1 }.count == 1)
         // Gone meanwhile (its rule deleted): nothing to write.
         writes.mark(Self.key, storedAs: nil)
-        #expect(writes.take { _ in nil }.isEmpty)
+        #expect(writes.take { _ in nil } row: { $1 }.isEmpty)
     }
 }
