@@ -138,7 +138,13 @@ public final class OEEEngine: Sendable {
     /// The KPIs of the shift running now at each machine's site, from its start until now.
     public func currentShift(tenant: TenantID, machines: [AssetPath]) async throws -> (shifts: [String], report: OEEReport) {
         try await applyLateData()
-        let now = clock()
+        return try await shiftSoFar(tenant: tenant, machines: machines, at: clock())
+    }
+
+    /// The machines' shift at `now` from its start until `now`, per site calendar (sites with no shift
+    /// then are left out), as ``currentShift(tenant:machines:)`` answered it at that time: what a
+    /// backtest of a rule on shift KPIs replays.
+    public func shiftSoFar(tenant: TenantID, machines: [AssetPath], at now: Int64) async throws -> (shifts: [String], report: OEEReport) {
         var labels: [String] = []
         var total = KPIComponents()
         var range = now..<now

@@ -21,8 +21,20 @@ public struct Backtest {
         }
     }
 
-    /// Replays `samples` (tag and sample, in time order) over `range`; `context` gives metadata, categories and KPIs.
-    public static func run(_ rule: AlarmRule, samples: [(tag: String, sample: Sample)], range: Range<Int64>,
+    /// An asset's shift KPIs (fractions) as they stood at a time, as the live engine is given them.
+    public struct KPIPoint: Sendable {
+        public var time: Int64
+        public var values: [Operand.KPI: Double]
+
+        public init(time: Int64, values: [Operand.KPI: Double]) {
+            self.time = time
+            self.values = values
+        }
+    }
+
+    /// Replays `samples` (tag and sample, in time order) and `kpis` (in time order) over `range`;
+    /// `context` gives metadata and categories.
+    public static func run(_ rule: AlarmRule, samples: [(tag: String, sample: Sample)], kpis: [KPIPoint] = [], range: Range<Int64>,
                            context template: EvaluationContext) -> [Raised] {
         var context = template
         for tag in rule.expression.tags { context.signals.keepWindow(of: tag, span: rule.expression.longestWindow) }
@@ -54,15 +66,31 @@ public struct Backtest {
 
         context.now = range.lowerBound
         deadline = instance.nextDeadline(rule, context)
+        var nextKPI = kpis.startIndex
+        /// Gives the rule each KPI point before `time`, as the live engine's refresh would.
+        func replayKPIs(before time: Int64) {
+            while nextKPI < kpis.endIndex, kpis[nextKPI].time < time {
+                let point = kpis[nextKPI]
+                nextKPI += 1
+                guard range.contains(point.time) else { continue }
+                advance(to: point.time)
+                context.now = max(context.now, point.time)
+                context.kpis = point.values
+                apply(instance.evaluate(rule, context, sampled: false))
+                deadline = instance.nextDeadline(rule, context)
+            }
+        }
         for (tag, sample) in samples {
             let time = sample.time.millisecondsSinceEpoch
             guard range.contains(time) else { continue }
+            replayKPIs(before: time)
             advance(to: time)
             context.now = time
             context.signals.record(tag: tag, sample)
             apply(instance.evaluate(rule, context, sampled: tags.contains(tag)))
             deadline = instance.nextDeadline(rule, context)
         }
+        replayKPIs(before: range.upperBound)
         advance(to: range.upperBound - 1)
         return raised
     }

@@ -100,6 +100,21 @@ import Testing
         let raised = Backtest.run(rule, samples: samples, range: 0..<3_600_000, context: context)
         #expect(raised == [Backtest.Raised(start: 660_000, end: 900_000, severity: .high, value: 90)])
     }
+
+    /// A rule on shift KPIs is given them at each point, as the live engine's refresh gives them,
+    /// and its delay runs between points.
+    @Test func aBacktestReplaysShiftKPIsAtTheirTimes() throws {
+        let rule = AlarmRule(id: "oee", name: "oee", text: "", expression: try RuleParser.parse("shift.oee < 0.6 for 5m"), severity: .medium)
+        // Every 30 s for an hour: 0.8, then 0.5 from 20 min to 40 min, then 0.7.
+        let points = stride(from: Int64(30_000), to: 3_600_000, by: 30_000).map { time in
+            Backtest.KPIPoint(time: time, values: [.oee: (1_200_000..<2_400_000).contains(time) ? 0.5 : time < 1_200_000 ? 0.8 : 0.7])
+        }
+        let context = EvaluationContext(signals: MachineSignals(), watchingSince: 0, now: 0)
+        let raised = Backtest.run(rule, samples: [], kpis: points, range: 0..<3_600_000, context: context)
+        #expect(raised.map(\.start) == [1_500_000] && raised.map(\.end) == [2_400_000])
+        // Without KPIs the rule reads none and raises nothing.
+        #expect(Backtest.run(rule, samples: [], range: 0..<3_600_000, context: context).isEmpty)
+    }
 }
 
 extension RuleTimingTests {

@@ -95,6 +95,30 @@ import Testing
         }
     }
 
+    /// Rules on a machine's and a line's shift KPIs are backtested from the OEE engine's figures at past times.
+    @Test func aBacktestReplaysShiftKPIsOfMachinesAndLines() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let start = nowMillis - 3_600_000
+            // Running for 40 minutes, then broken down for the last 20.
+            let records = (0..<60).map { minute in
+                #"{"machine": "\#(Self.machine)", "ts": \#(start + Int64(minute) * 60_000), "values": {"state": "\#(minute < 40 ? "running" : "breakdown")"}}"#
+            }
+            #expect(try await Self.post(client, "/api/v1/ingest", #"{"records": [\#(records.joined(separator: ","))]}"#).status == .ok)
+            let breakdown = start + 40 * 60_000
+            for condition in ["shift.availability < 0.9", "line.availability < 0.9"] {
+                let body = #"{"rule": {"name": "low", "severity": "medium", "condition": "\#(condition)"}, "from": \#(start), "to": \#(nowMillis)}"#
+                let response = try await Self.post(client, "/api/v1/rules/backtest", body)
+                #expect(response.status == .ok, "\(response.text)")
+                let machines = response.json["machines"]?.array ?? []
+                let alarm = machines.first?["alarms"]?.array.first
+                #expect(machines.count == 1 && (alarm?["start"]?.int ?? 0) > breakdown, "\(condition): \(response.text)")
+                let path = machines.first?["machine"]?.stringValue ?? ""
+                #expect(condition.hasPrefix("line.") ? path.hasSuffix("/_line") : path == Self.machine)
+            }
+        }
+    }
+
     @Test func aBacktestAnswersTheAlarmsHistoryWouldHaveRaised() async throws {
         let harness = try await ServerHarness()
         try await harness.test { client in

@@ -115,12 +115,7 @@ struct AlarmCapability: Capability {
     /// watched line's and site's over its machines.
     static func refreshKPIs(_ engine: AlarmEngine, _ oee: OEEEngine) async throws {
         for entry in engine.assetsReadingKPIs() {
-            let kpis = try await oee.currentShift(tenant: entry.tenant, machines: entry.machines).report.total.kpis
-            var values: [Operand.KPI: Double] = [:]
-            values[.oee] = kpis.oee.value
-            values[.availability] = kpis.availability.value
-            values[.performance] = kpis.performance.value
-            values[.quality] = kpis.quality.value
+            let values = try await oee.ruleKPIs(tenant: entry.tenant, machines: entry.machines)
             engine.setKPIs(values, tenant: entry.tenant, asset: entry.asset, level: entry.level)
         }
         try await refreshShifts(engine, oee)
