@@ -54,6 +54,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
+        .target(name: "GembaDetect", swiftSettings: strictSettings),
         .target(
             name: "GembaStorage",
             dependencies: [
@@ -186,7 +187,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors", "GembaDetect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -233,6 +234,7 @@ let package = Package(
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaDetectTests", dependencies: ["GembaDetect"], swiftSettings: strictSettings),
         .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaNotificationsTests",

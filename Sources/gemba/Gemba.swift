@@ -8,7 +8,7 @@ struct Gemba: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemba",
         abstract: "Gemba: a factory floor's data platform in one binary.",
-        subcommands: [Serve.self, Admin.self, Simulate.self, Edge.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
+        subcommands: [Serve.self, Admin.self, Simulate.self, Edge.self, Detect.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
     )
 
     /// Parses and runs; every parse or configuration error prints a clear message and exits with status 2.

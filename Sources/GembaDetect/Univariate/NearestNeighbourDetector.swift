@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A k-nearest-neighbour detector with conformal p-values: the last few samples (in deviations
+/// from the series' usual level) form a pattern; its nonconformity is the mean distance to its nearest
+/// stored patterns; its conformal p-value is the share of recent nonconformities at least as
+/// large; the score is the surprise −log10(p) / 10 (p = 1e-10 scores 1). State: a ring of patterns and
+/// one of nonconformities, in `Float` (under 4 KB).
+public struct NearestNeighbourDetector: AnomalyDetector {
+    public let name = "knn"
+    static let dimension = 6
+    static let patterns = 80
+    static let neighbours = 3
+    static let calibrations = 100
+
+    private var scale = RunningScale()
+    private var recent: [Double] = []
+    /// Stored patterns, `dimension` values each, oldest overwritten first.
+    private var stored: [Float] = []
+    private var storedNext = 0
+    private var nonconformities: [Float] = []
+    private var nonconformityNext = 0
+    /// Patterns made but not yet stored: a pattern is stored once it no longer overlaps the current one.
+    private var waiting: [[Float]] = []
+    private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
+
+    public init() {}
+
+    public var stateBytes: Int {
+        MemoryLayout<Self>.size + heapBytes(recent) + heapBytes(stored) + heapBytes(nonconformities) + heapBytes(waiting)
+            + waiting.reduce(0) { $0 + heapBytes($1) }
+    }
+
+    public mutating func score(_ value: Double, at time: Int64) -> Double {
+        guard value.isFinite else { return 0 }
+        // The pattern is in deviations from the series' usual level, as known before this sample.
+        recent.append(value)
+        if recent.count > Self.dimension { recent.removeFirst() }
+        defer { scale.include(value) }
+        guard recent.count == Self.dimension else { return 0 }
+        let pattern = recent.map { Float(max(-10, min(10, scale.standardised($0)))) }
+        var surprise = 0.0
+        if stored.count >= Self.neighbours * Self.dimension {
+            let nonconformity = distance(of: pattern)
+            if nonconformities.count >= 10 {
+                surprise = min(10, -log10(pValue(of: nonconformity)))
+            }
+            remember(nonconformity)
+        }
+        waiting.append(pattern)
+        if waiting.count > Self.dimension { store(waiting.removeFirst()) }
+        // A conformal p-value is calibrated already: the score is its surprise, 1 at p = 1e-10.
+        return onset.pass(surprise / 10)
+    }
+
+    /// The conformal p-value of a nonconformity: the share of recent ones at least as large. Beyond
+    /// the largest, where that share cannot fall below 1/(n+1), it falls further with the square of
+    /// how far beyond it lies, so a pattern far from all it knows is told from a merely rare one.
+    private func pValue(of nonconformity: Float) -> Double {
+        let atLeast = nonconformities.reduce(0) { $0 + ($1 >= nonconformity ? 1 : 0) }
+        let floor = 1 / Double(nonconformities.count + 1)
+        guard atLeast == 0, let largest = nonconformities.max(), largest > 0 else {
+            return Double(atLeast + 1) / Double(nonconformities.count + 1)
+        }
+        let beyond = Double(nonconformity / largest)
+        return floor / (beyond * beyond)
+    }
+
+    /// The mean distance from `pattern` to its nearest stored patterns.
+    private func distance(of pattern: [Float]) -> Float {
+        var nearest = [Float](repeating: .infinity, count: Self.neighbours)
+        var start = 0
+        while start < stored.count {
+            var sum: Float = 0
+            for offset in 0..<Self.dimension {
+                let difference = stored[start + offset] - pattern[offset]
+                sum += difference * difference
+            }
+            if sum < nearest[Self.neighbours - 1] {
+                nearest[Self.neighbours - 1] = sum
+                nearest.sort()
+            }
+            start += Self.dimension
+        }
+        return nearest.reduce(0) { $0 + $1.squareRoot() } / Float(Self.neighbours)
+    }
+
+    private mutating func store(_ pattern: [Float]) {
+        if stored.count < Self.patterns * Self.dimension {
+            stored += pattern
+        } else {
+            stored.replaceSubrange(storedNext..<(storedNext + Self.dimension), with: pattern)
+            storedNext = (storedNext + Self.dimension) % stored.count
+        }
+    }
+
+    private mutating func remember(_ nonconformity: Float) {
+        if nonconformities.count < Self.calibrations {
+            nonconformities.append(nonconformity)
+        } else {
+            nonconformities[nonconformityNext] = nonconformity
+            nonconformityNext = (nonconformityNext + 1) % Self.calibrations
+        }
+    }
+}
