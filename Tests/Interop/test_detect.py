@@ -46,3 +46,23 @@ def test_a_corpus_that_is_not_in_nabs_layout_is_refused_clearly(tmp_path):
     (tmp_path / "data" / "a" / "b.csv").write_text("timestamp,value\n2020-01-01 00:00:00,1\nnot a row\n")
     run = subprocess.run([GEMBA, "detect", "score", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "b.csv:3" in run.stderr
+
+
+CMAPSS = NAB_DEV.parent / "cmapss" / "train_FD001.txt"
+
+
+@pytest.mark.skipif(not CMAPSS.exists(), reason="needs ../shared/testdata/cmapss")
+def test_the_fleet_model_estimates_nasas_turbofans_remaining_life_within_18_cycles(tmp_path):
+    """NASA's C-MAPSS FD001 (100 turbofans run to failure), 5-fold cross-validation over engines."""
+    model = tmp_path / "rul.json"
+    run = subprocess.run([GEMBA, "detect", "train-rul", str(CMAPSS), "--json", "--model", str(model)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["machines"] == 100 and result["estimates"] == 500
+    assert result["rmse"] <= 18 and result["rmse_uncapped"] <= 18, result
+    assert json.loads(model.read_text())["signals"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 1 0.5\n1 2 x\n")
+    run = subprocess.run([GEMBA, "detect", "train-rul", str(bad)], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "line 2" in run.stderr

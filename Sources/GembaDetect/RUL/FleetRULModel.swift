@@ -1,0 +1,98 @@
+/// A fleet model of remaining useful life, trained on run-to-failure histories of similar
+/// machines: the windowed features of every `stride`-th cycle of every history, with the cycles
+/// that history still had then (capped: early in life, wear does not show, so "at least `cap`" is
+/// all there is to learn). A machine's remaining life is the mean of its `neighbours` nearest
+/// training cycles (features standardised); its interval, their 10th to 90th percentile.
+public struct FleetRULModel: Sendable, Codable {
+    public struct Estimate: Sendable, Equatable {
+        public var cycles: Double
+        public var low: Double
+        public var high: Double
+    }
+
+    public struct TrainingError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public var features: RULFeatures
+    public var cap: Double
+    public var neighbours: Int
+    /// The signals used (indices into a row); signals that never varied in training are left out.
+    public var signals: [Int]
+    var mean: [Double]
+    var deviation: [Double]
+    /// Standardised training features, row after row.
+    var points: [Double]
+    var targets: [Double]
+
+    /// Trains on `histories` (each a machine's rows, one per cycle, up to its failure).
+    public init(histories: [[[Double]]], features: RULFeatures = RULFeatures(), cap: Double = 125, neighbours: Int = 20,
+                stride: Int = 2) throws {
+        let longEnough = histories.filter { $0.count > features.short }
+        guard longEnough.count >= 2 else {
+            throw TrainingError(description: "training needs at least 2 run-to-failure histories longer than \(features.short) cycles, got \(longEnough.count)")
+        }
+        let width = longEnough[0][0].count
+        guard longEnough.allSatisfy({ $0.allSatisfy { $0.count == width } }) else {
+            throw TrainingError(description: "every cycle of every history must have the same \(width) signals")
+        }
+        let chosen = (0..<width).filter { signal in
+            let values = longEnough.flatMap { $0.map { $0[signal] } }
+            return (values.max() ?? 0) - (values.min() ?? 0) > 1e-9
+        }
+        signals = chosen
+        self.features = features
+        self.cap = cap
+        self.neighbours = neighbours
+        var rows: [[Double]] = [], targets: [Double] = []
+        for history in longEnough {
+            let selected = history.map { row in chosen.map { row[$0] } }
+            for cycle in Swift.stride(from: features.short, through: selected.count, by: stride) {
+                rows.append(features.features(of: selected, through: cycle))
+                targets.append(min(Double(selected.count - cycle), cap))
+            }
+        }
+        let columns = rows[0].count
+        let means = (0..<columns).map { column in rows.reduce(0) { $0 + $1[column] } / Double(rows.count) }
+        let deviations = (0..<columns).map { column in
+            let variance = rows.reduce(0) { $0 + ($1[column] - means[column]) * ($1[column] - means[column]) } / Double(rows.count)
+            return max(variance.squareRoot(), 1e-12)
+        }
+        var points: [Double] = []
+        points.reserveCapacity(rows.count * columns)
+        for row in rows { for column in 0..<columns { points.append((row[column] - means[column]) / deviations[column]) } }
+        (mean, deviation, self.points, self.targets) = (means, deviations, points, targets)
+    }
+
+    /// The remaining life of a machine whose history (rows of all signals, as in training) runs to now.
+    public func estimate(history: [[Double]]) -> Estimate {
+        let selected = history.map { row in signals.map { row[$0] } }
+        let query = zip(features.features(of: selected, through: selected.count), zip(mean, deviation)).map { ($0 - $1.0) / $1.1 }
+        let columns = mean.count
+        // The nearest training cycles, kept sorted by distance.
+        var nearest: [(distance: Double, target: Double)] = []
+        nearest.reserveCapacity(neighbours + 1)
+        for (index, target) in targets.enumerated() {
+            var distance = 0.0
+            let base = index * columns
+            for column in 0..<columns {
+                let difference = points[base + column] - query[column]
+                distance += difference * difference
+            }
+            if nearest.count < neighbours || distance < nearest[nearest.count - 1].distance {
+                let position = nearest.firstIndex { $0.distance > distance } ?? nearest.count
+                nearest.insert((distance, target), at: position)
+                if nearest.count > neighbours { nearest.removeLast() }
+            }
+        }
+        let values = nearest.map(\.target).sorted()
+        return Estimate(cycles: values.reduce(0, +) / Double(values.count), low: Self.percentile(values, 0.1),
+                        high: Self.percentile(values, 0.9))
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        let position = fraction * Double(sorted.count - 1)
+        let lower = Int(position), upper = min(lower + 1, sorted.count - 1)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+    }
+}
