@@ -5,7 +5,7 @@ import GembaDetect
 /// `gemba detect`: anomaly detectors, scored on labelled data.
 struct Detect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Anomaly detectors and remaining useful life: score them on labelled series, train and check the fleet model.", subcommands: [DetectScore.self, DetectTrainRUL.self])
+        abstract: "Anomaly detectors and remaining useful life: score them on labelled series, train and check the fleet model.", subcommands: [DetectScore.self, DetectTrainRUL.self, DetectForecastCheck.self])
 }
 
 /// `gemba detect score <dir>`: runs every detector over each series of a corpus in NAB's layout

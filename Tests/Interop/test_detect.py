@@ -66,3 +66,16 @@ def test_the_fleet_model_estimates_nasas_turbofans_remaining_life_within_18_cycl
     bad.write_text("1 1 0.5\n1 2 x\n")
     run = subprocess.run([GEMBA, "detect", "train-rul", str(bad)], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "line 2" in run.stderr
+
+
+@pytest.mark.parametrize("source", [["--demo"], [str(NAB_DEV), "--prefix", "realKnownCause/"]])
+def test_the_forecasts_90_percent_interval_holds_the_truth_85_to_95_percent_of_the_time(source):
+    """12 samples ahead, each forecast made before its truth is seen: the demo factory's signals and
+    NAB's real series."""
+    run = subprocess.run([GEMBA, "detect", "forecast-check", *source, "--json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    total = rows[-1]
+    assert total["series"] == "all" and total["intervals"] > 50_000
+    assert 0.85 <= total["coverage"] <= 0.95, total
+    assert all(0.85 <= row["coverage"] <= 0.95 for row in rows[:-1]), rows

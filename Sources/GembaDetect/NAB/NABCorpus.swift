@@ -8,6 +8,12 @@ public struct NABCorpus: Sendable {
         /// Milliseconds since the epoch, the timestamps read as UTC.
         public var times: [Int64]
         public var values: [Double]
+
+        public init(file: NABFile, times: [Int64], values: [Double]) {
+            self.file = file
+            self.times = times
+            self.values = values
+        }
     }
 
     public var series: [Series]
