@@ -149,6 +149,7 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
+                "GembaDetect",
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications",
                 "MQTTBroker", "MQTTClient", "MQTTCodec", "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -14,6 +14,8 @@ public enum IngestSource: String, Sendable, CaseIterable {
     case sparkplug
     /// Modbus and OPC UA devices read by `gemba serve` itself.
     case connector
+    /// Anomaly scores of the detectors running in `gemba serve`.
+    case detector
 }
 
 /// What happened to one submission once its batch was committed.

@@ -20,6 +20,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "HTTP API") var http: HTTPCapability.Options
     @OptionGroup(title: "Demo") var demo: DemoCapability.Options
     @OptionGroup(title: "Connectors (Modbus, OPC UA)") var connectors: ConnectorCapability.Options
+    @OptionGroup(title: "Anomaly detectors") var detection: DetectionCapability.Options
 
     /// The composition root: every capability's settings are validated first, then each builds its
     /// part on the ones before it; the services start in this order and stop in reverse (storage last).
@@ -38,6 +39,7 @@ struct Serve: AsyncParsableCommand {
         let httpSettings = try HTTPCapability.resolve(http, settings)
         let demoSettings = try DemoCapability.resolve(demo, settings)
         let connectorSettings = try ConnectorCapability.resolve(connectors, settings)
+        let detectionSettings = try DetectionCapability.resolve(detection, settings)
 
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
         let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
@@ -48,7 +50,8 @@ struct Serve: AsyncParsableCommand {
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo, connector]
+        let detection = try DetectionCapability(detectionSettings, telemetry: telemetry, logger: logger)
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo, connector, detection]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

@@ -79,3 +79,85 @@ def test_the_forecasts_90_percent_interval_holds_the_truth_85_to_95_percent_of_t
     assert total["series"] == "all" and total["intervals"] > 50_000
     assert 0.85 <= total["coverage"] <= 0.95, total
     assert all(0.85 <= row["coverage"] <= 0.95 for row in rows[:-1]), rows
+
+
+def _serve(tmp_path, http_port, config, log):
+    return subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
+                             "--detectors", str(config), "--log-level", "info"], stderr=open(log, "w"), stdout=subprocess.DEVNULL)
+
+
+def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_across_a_restart(tmp_path):
+    import math
+    import time
+    import urllib.request
+
+    from test_modbus import free_port, wait_port
+    import test_telemetry
+    from test_telemetry import authorized, eventually, get, latest
+
+    config = tmp_path / "detectors.json"
+    config.write_text(json.dumps({"detectors": [{"id": "vibration", "kind": "knn", "tag": "vibration"},
+                                                {"id": "temperature", "kind": "robust", "tag": "spindle_temp", "scope": "plant1/machining"}]}))
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    machine = "plant1/machining/line1/cnc-1"
+    start = int(time.time() * 1000) - 3 * 86_400_000
+
+    def ingest(first, count, step=0.0):
+        records = [{"machine": machine, "ts": start + minute * 60_000,
+                    "values": {"vibration": 2 + 0.2 * math.sin(minute / 10) + 0.01 * ((minute * 7919) % 13) + step,
+                               "spindle_temp": 60 + 0.1 * ((minute * 31) % 7) + 10 * step}}
+                   for minute in range(first, first + count)]
+        for offset in range(0, len(records), 500):
+            request = urllib.request.Request(base + "/api/v1/ingest", data=json.dumps({"records": records[offset:offset + 500]}).encode(),
+                                             method="POST", headers=authorized({"Content-Type": "application/json"}, base=base))
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+
+    def highest_score_so_far():
+        series = get(f"/api/v1/history?series={machine}/vibration.anomaly&from=0&points=10", base)["series"][0]
+        return max(bucket["max"] for bucket in series["buckets"])
+
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
+    try:
+        wait_port(http_port)
+        ingest(0, 2_000)
+        eventually(lambda: latest(machine, base).get("vibration.anomaly", {}).get("t") == start + 1_999 * 60_000, timeout=30)
+        before = highest_score_so_far()
+        ingest(2_000, 1, step=3)
+        after = eventually(lambda: (v := latest(machine, base)["vibration.anomaly"])["t"] == start + 2_000 * 60_000 and v, timeout=30)
+        assert after["v"] > before, (after, before)
+        assert "spindle_temp.anomaly" in latest(machine, base)
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    assert serve.returncode == 0, (tmp_path / "serve.log").read_text()
+    state = json.loads((tmp_path / "data" / "detectors" / "state.json").read_text())
+    assert {entry["key"]["detector"] for entry in state} == {"vibration", "temperature"}
+
+    # Restarted, the detectors go on from what they learnt: after one more sample the vibration
+    # detector still holds its 80 stored patterns (a fresh one would hold none).
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve2.log")
+    test_telemetry._tokens.pop(base, None)  # sign in again: the sessions of the first run ended with it
+    try:
+        wait_port(http_port)
+        ingest(2_001, 1, step=3)
+        eventually(lambda: latest(machine, base)["vibration.anomaly"]["t"] == start + 2_001 * 60_000, timeout=30)
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    assert "detectors restored" in (tmp_path / "serve2.log").read_text()
+    state = {entry["key"]["detector"]: entry["running"] for entry in json.loads((tmp_path / "data" / "detectors" / "state.json").read_text())}
+    assert state["vibration"]["lastTime"] == start + 2_001 * 60_000
+    assert len(state["vibration"]["detector"]["knn"]["_0"]["stored"]) == 80 * 6
+
+    # A detector whose output is a watched tag stops gemba serve before it starts, naming it.
+    config.write_text(json.dumps({"detectors": [{"id": "a", "kind": "knn", "tag": "x", "output": "y"},
+                                                {"id": "b", "kind": "robust", "tag": "y"}]}))
+    broken = subprocess.run([GEMBA, "serve", "--mqtt-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "never"),
+                             "--detectors", str(config)], capture_output=True, text=True, timeout=30)
+    assert broken.returncode == 2 and 'detector "a"' in broken.stderr, broken.stderr
+    config.write_text('{"detectors": [{"id": "a", "kind": "magic", "tag": "x"}]}')
+    broken = subprocess.run([GEMBA, "serve", "--mqtt-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "never"),
+                             "--detectors", str(config)], capture_output=True, text=True, timeout=30)
+    assert broken.returncode == 2 and "kind" in broken.stderr, broken.stderr

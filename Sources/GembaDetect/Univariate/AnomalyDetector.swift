@@ -15,7 +15,7 @@ func heapBytes<Element>(_ array: [Element]) -> Int {
 }
 
 /// The univariate detector families, by name.
-public enum DetectorKind: String, CaseIterable, Sendable {
+public enum DetectorKind: String, CaseIterable, Sendable, Codable {
     case robust, knn, context
 
     public func make() -> any AnomalyDetector {
@@ -23,6 +23,43 @@ public enum DetectorKind: String, CaseIterable, Sendable {
         case .robust: RobustBaselineDetector()
         case .knn: NearestNeighbourDetector()
         case .context: ContextDetector()
+        }
+    }
+}
+
+/// A detector of any family with its learnt state, to keep and restore (JSON through `Codable`).
+public enum AnyDetector: Sendable, Codable {
+    case robust(RobustBaselineDetector)
+    case knn(NearestNeighbourDetector)
+    case context(ContextDetector)
+
+    public init(_ kind: DetectorKind) {
+        switch kind {
+        case .robust: self = .robust(RobustBaselineDetector())
+        case .knn: self = .knn(NearestNeighbourDetector())
+        case .context: self = .context(ContextDetector())
+        }
+    }
+
+    public var kind: DetectorKind {
+        switch self {
+        case .robust: .robust
+        case .knn: .knn
+        case .context: .context
+        }
+    }
+
+    public mutating func score(_ value: Double, at time: Int64) -> Double {
+        switch self {
+        case .robust(var detector):
+            defer { self = .robust(detector) }
+            return detector.score(value, at: time)
+        case .knn(var detector):
+            defer { self = .knn(detector) }
+            return detector.score(value, at: time)
+        case .context(var detector):
+            defer { self = .context(detector) }
+            return detector.score(value, at: time)
         }
     }
 }

@@ -10,7 +10,7 @@ import Darwin
 /// weighted, so only the past counts); the upper-tail probability p becomes log(p) / log(1e-10).
 /// A series that is always surprising in the same way is then not anomalous; a change in how
 /// surprising it is, is. At or below the usual surprise the score is 0.
-struct AnomalyLikelihood: Sendable {
+struct AnomalyLikelihood: Sendable, Codable {
     /// Samples the long-run distribution needs before any score is given (0 until then).
     let warmUp: Int
     private let longRate: Double

@@ -10,8 +10,8 @@ import Darwin
 /// how rarely its level followed its context (−log2 of the smoothed frequency). Counts live in a
 /// small hashed table that halves as it fills, so old habits fade. The surprise goes through
 /// ``AnomalyLikelihood``. State about 2 KB.
-public struct ContextDetector: AnomalyDetector {
-    public let name = "context"
+public struct ContextDetector: AnomalyDetector, Codable {
+    public var name: String { "context" }
     static let levels = 12
     static let depth = 3
     static let buckets = 512

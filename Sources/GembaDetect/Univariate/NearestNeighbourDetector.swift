@@ -9,8 +9,8 @@ import Darwin
 /// stored patterns; its conformal p-value is the share of recent nonconformities at least as
 /// large; the score is the surprise −log10(p) / 10 (p = 1e-10 scores 1). State: a ring of patterns and
 /// one of nonconformities, in `Float` (under 4 KB).
-public struct NearestNeighbourDetector: AnomalyDetector {
-    public let name = "knn"
+public struct NearestNeighbourDetector: AnomalyDetector, Codable {
+    public var name: String { "knn" }
     static let dimension = 6
     static let patterns = 80
     static let neighbours = 3

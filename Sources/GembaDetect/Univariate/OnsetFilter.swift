@@ -2,7 +2,7 @@
 /// highest score passed within the last `span` samples (that mark fading linearly over the span),
 /// otherwise it becomes 0. A sustained anomaly then scores once, when it starts (and again if it
 /// grows), which is what an operator wants to be told and what NAB rewards.
-struct OnsetFilter: Sendable {
+struct OnsetFilter: Sendable, Codable {
     let span: Int
     private var mark = 0.0
     private var age = 0

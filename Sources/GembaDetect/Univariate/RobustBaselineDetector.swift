@@ -1,14 +1,14 @@
 /// A robust baseline: the sample's distance from an exponentially weighted level, in units of the
 /// exponentially weighted absolute deviation, through ``AnomalyLikelihood``. Cheap (a few numbers
 /// of state); it sees steps, spikes and changes of noise.
-public struct RobustBaselineDetector: AnomalyDetector {
-    public let name = "robust"
+public struct RobustBaselineDetector: AnomalyDetector, Codable {
+    public var name: String { "robust" }
     private var level: Double?
     private var deviation = 0.0
     private var range = RunningRange()
     private var likelihood = AnomalyLikelihood()
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
-    private let rate = 0.05
+    private static let rate = 0.05
 
     public init() {}
 
@@ -26,8 +26,8 @@ public struct RobustBaselineDetector: AnomalyDetector {
         // first wiggle after a flat start is not a thousandfold surprise.
         let scale = max(deviation, 0.01 * range.width)
         let raw = scale > 0 ? error / scale : 0
-        level = current + rate * (value - current)
-        deviation += rate * (error - deviation)
+        level = current + Self.rate * (value - current)
+        deviation += Self.rate * (error - deviation)
         return onset.pass(likelihood.update(min(raw, 1e3)))
     }
 }

@@ -1,6 +1,6 @@
 /// The smallest and largest value seen so far, to place a sample in [0, 1] without knowing the
 /// series in advance (a value beyond the range widens it).
-struct RunningRange: Sendable {
+struct RunningRange: Sendable, Codable {
     private(set) var low = Double.infinity
     private(set) var high = -Double.infinity
 
@@ -20,7 +20,7 @@ struct RunningRange: Sendable {
 
 /// A slowly moving mean and deviation of the values so far (exponentially weighted, the first
 /// values averaged plainly), to express a sample in deviations from what the series usually does.
-struct RunningScale: Sendable {
+struct RunningScale: Sendable, Codable {
     private let rate: Double
     private var count = 0
     private(set) var mean = 0.0

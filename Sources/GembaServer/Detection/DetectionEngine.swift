@@ -1,0 +1,183 @@
+public import Foundation
+public import GembaCore
+public import GembaDetect
+public import GembaIngest
+public import Logging
+internal import Synchronization
+
+/// Anomaly detectors on the live ingest stream: each detector of the configuration watches one tag
+/// on every machine (of its tenant, within its scope) that sends it, scores each sample from the
+/// samples before it, and writes the score (0–1) as a sample of its output tag with the same time:
+/// charts, history, exports and alarm rules (`vibration.anomaly > 0.6 for 2m`) then read it like
+/// any tag. Detectors learn per machine; their state is saved to a file and restored at start.
+public final class DetectionEngine: SampleObserver, Sendable {
+    /// One configured detector.
+    public struct Detector: Sendable, Hashable, Codable {
+        public var id: String
+        public var kind: DetectorKind
+        /// The tag it watches.
+        public var tag: String
+        /// The tag its scores are written to (`<tag>.anomaly` unless named).
+        public var output: String
+        public var tenant: TenantID
+        /// Only machines within this subtree (a site, area or line path); every machine when nil.
+        public var scope: String?
+
+        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope }
+
+        public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil) {
+            self.id = id
+            self.kind = kind
+            self.tag = tag
+            self.output = output ?? tag + ".anomaly"
+            self.tenant = tenant
+            self.scope = scope
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let tag = try container.decode(String.self, forKey: .tag)
+            let tenant = try container.decodeIfPresent(String.self, forKey: .tenant)
+            guard let tenantID = tenant.map({ TenantID($0) }) ?? .default else {
+                throw DecodingError.dataCorruptedError(forKey: .tenant, in: container, debugDescription: "not a tenant id")
+            }
+            self.init(id: try container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind), tag: tag,
+                      output: try container.decodeIfPresent(String.self, forKey: .output), tenant: tenantID,
+                      scope: try container.decodeIfPresent(String.self, forKey: .scope))
+        }
+    }
+
+    /// A configuration that cannot be used: the message names the detector and the field.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// One detector on one machine, with the time of the last sample it learnt.
+    struct Running: Codable {
+        var detector: AnyDetector
+        var lastTime: Int64
+    }
+
+    struct Key: Hashable, Codable {
+        var tenant: String
+        var machine: String
+        var detector: String
+    }
+
+    public let detectors: [Detector]
+    /// The detectors watching each tag, with their scope parsed.
+    private let byTag: [String: [(detector: Detector, scope: AssetSubtree?)]]
+    private let pipeline: IngestPipeline
+    private let logger: Logger
+    private let running = Mutex<[Key: Running]>([:])
+
+    /// Checks `detectors` (ids unique, tags valid, an output unlike every watched tag) and attaches to `pipeline`.
+    public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
+        var ids = Set<String>()
+        for detector in detectors {
+            guard !detector.id.isEmpty, ids.insert(detector.id).inserted else {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": ids must be unique and not empty")
+            }
+            for (field, tag) in [("tag", detector.tag), ("output", detector.output)] where (try? Tag.validate(name: tag)) == nil {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": \(field) \"\(tag)\" is not a tag name (1-64 of A-Z a-z 0-9 - _ .)")
+            }
+            if let scope = detector.scope, (try? AssetSubtree(scope)) == nil {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": scope \"\(scope)\" is not an asset path")
+            }
+        }
+        let watched = Set(detectors.map(\.tag))
+        if let looping = detectors.first(where: { watched.contains($0.output) }) {
+            throw ConfigurationError(description: "detector \"\(looping.id)\": its output \"\(looping.output)\" is a tag a detector watches")
+        }
+        self.detectors = detectors
+        byTag = Dictionary(grouping: detectors.map { ($0, $0.scope.flatMap { try? AssetSubtree($0) }) }, by: \.0.tag)
+        self.pipeline = pipeline
+        self.logger = logger
+        pipeline.addObserver(self)
+    }
+
+    /// Reads `{"detectors": [{"id", "kind", "tag", "output"?, "tenant"?, "scope"?}]}`.
+    public static func detectors(fromJSON data: Data) throws -> [Detector] {
+        struct File: Decodable { var detectors: [Detector] }
+        do {
+            return try JSONDecoder().decode(File.self, from: data).detectors
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigurationError(description: context.codingPath.isEmpty ? "not JSON: \(context.debugDescription)"
+                                                                             : "\(Self.path(context.codingPath)): \(context.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigurationError(description: "\(Self.path(context.codingPath)): \"\(key.stringValue)\" is missing")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ConfigurationError(description: "\(Self.path(context.codingPath)): \(context.debugDescription)")
+        }
+    }
+
+    private static func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+
+    public var isInterested: Bool { !detectors.isEmpty }
+
+    /// Scores the samples of watched tags and submits the scores (after this machine's earlier samples only).
+    public func accepted(_ samples: [AcceptedSample]) {
+        var scores: [Point] = []
+        running.withLock { running in
+            for accepted in samples {
+                guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
+                let time = accepted.sample.time.millisecondsSinceEpoch
+                for (detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
+                    let key = Key(tenant: detector.tenant.rawValue, machine: accepted.key.machine.description, detector: detector.id)
+                    var entry = running.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min)
+                    defer { running[key] = entry }
+                    // A late or repeated sample is not learnt: a detector sees its series in time order.
+                    guard time > entry.lastTime else { continue }
+                    entry.lastTime = time
+                    let score = entry.detector.score(value, at: time)
+                    scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: accepted.key.machine, tag: detector.output),
+                                        sample: Sample(time: accepted.sample.time, value: .double(score))))
+                }
+            }
+        }
+        guard !scores.isEmpty else { return }
+        pipeline.submit(scores, source: .detector, force: true) { [logger] result in
+            if case .failure(let error) = result { logger.warning("anomaly scores not stored", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// Machines each detector has learnt on.
+    public var machinesLearnt: [String: Int] {
+        running.withLock { Dictionary(grouping: $0.keys, by: \.detector).mapValues(\.count) }
+    }
+
+    // MARK: State
+
+    /// Writes every detector's learnt state to `url` (JSON, replaced atomically).
+    public func save(to url: URL) throws {
+        let snapshot = running.withLock { $0 }
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try encoder.encode(snapshot.map { StoredState(key: $0.key, running: $0.value) }).write(to: url, options: .atomic)
+    }
+
+    /// Restores the state `save(to:)` wrote, for the detectors still configured with the same kind; a
+    /// file that cannot be read is logged and the detectors start afresh.
+    public func restore(from url: URL) {
+        guard let data = try? Data(contentsOf: url) else { return }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        guard let stored = try? decoder.decode([StoredState].self, from: data) else {
+            logger.error("the detectors' saved state cannot be read; they start learning afresh", metadata: ["file": "\(url.path)"])
+            return
+        }
+        let kinds = Dictionary(uniqueKeysWithValues: detectors.map { ($0.id, $0.kind) })
+        running.withLock { running in
+            for entry in stored where kinds[entry.key.detector] == entry.running.detector.kind { running[entry.key] = entry.running }
+        }
+        logger.info("detectors restored", metadata: ["detector.states": "\(stored.count)"])
+    }
+
+    struct StoredState: Codable {
+        var key: Key
+        var running: Running
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import GembaIngest
+import GembaServer
+import Logging
+import ServiceLifecycle
+
+/// `--detectors`: anomaly detectors on the live ingest stream, each scoring one tag on every machine
+/// that sends it and writing the score as a tag of its own (`vibration.anomaly`), which charts and
+/// alarm rules read. What they learnt is saved in the data directory every minute and at shutdown,
+/// and restored at start.
+struct DetectionCapability: Capability {
+    struct Options: ParsableArguments {
+        @Option(help: ArgumentHelp(
+            "Run the anomaly detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context, \"tag\", \"output\"?, \"tenant\"?, \"scope\"?}]}. Env: GEMBA_DETECTORS."))
+        var detectors: String?
+    }
+
+    let engine: DetectionEngine?
+    let stateFile: URL
+    let logger: Logger
+
+    static func resolve(_ options: Options, _ settings: Settings) throws -> [DetectionEngine.Detector] {
+        guard let path = settings.string("detectors", flag: options.detectors) else { return [] }
+        guard let data = FileManager.default.contents(atPath: path.value) else { throw ConfigurationError("\(path.source): cannot read \(path.value)") }
+        do {
+            return try DetectionEngine.detectors(fromJSON: data)
+        } catch {
+            throw ConfigurationError("\(path.value): \(error)")
+        }
+    }
+
+    init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, logger: Logger) throws {
+        stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent("detectors").appendingPathComponent("state.json")
+        self.logger = logger
+        guard !detectors.isEmpty else {
+            engine = nil
+            return
+        }
+        do {
+            engine = try DetectionEngine(detectors: detectors, pipeline: telemetry.pipeline, logger: logger)
+        } catch {
+            throw ConfigurationError("detectors: \(error)")
+        }
+        engine?.restore(from: stateFile)
+        logger.info("anomaly detectors running", metadata: ["detectors": "\(detectors.map { "\($0.id) (\($0.kind.rawValue) on \($0.tag))" })"])
+    }
+
+    var services: [any Service] {
+        guard let engine else { return [] }
+        return [PeriodicService("detector state", every: .seconds(60), lastPass: true, logger: logger) { [stateFile] in
+            try engine.save(to: stateFile)
+        }]
+    }
+}
