@@ -27,39 +27,31 @@ public enum DetectorKind: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// A detector of any family with its learnt state, to keep and restore (JSON through `Codable`).
-public enum AnyDetector: Sendable, Codable {
-    case robust(RobustBaselineDetector)
-    case knn(NearestNeighbourDetector)
-    case context(ContextDetector)
+/// A detector of any family with its learnt state, to keep and restore (JSON through `Codable`:
+/// `{"knn": {…}}`). Exactly one family's field is set; scoring mutates it in place, so its buffers
+/// are never copied.
+public struct AnyDetector: Sendable, Codable {
+    private var robust: RobustBaselineDetector?
+    private var knn: NearestNeighbourDetector?
+    private var context: ContextDetector?
 
     public init(_ kind: DetectorKind) {
         switch kind {
-        case .robust: self = .robust(RobustBaselineDetector())
-        case .knn: self = .knn(NearestNeighbourDetector())
-        case .context: self = .context(ContextDetector())
+        case .robust: robust = RobustBaselineDetector()
+        case .knn: knn = NearestNeighbourDetector()
+        case .context: context = ContextDetector()
         }
     }
 
-    public var kind: DetectorKind {
-        switch self {
-        case .robust: .robust
-        case .knn: .knn
-        case .context: .context
-        }
+    /// The family; nil for a decoded value that holds none (a file from elsewhere).
+    public var kind: DetectorKind? {
+        robust != nil ? .robust : knn != nil ? .knn : context != nil ? .context : nil
     }
 
     public mutating func score(_ value: Double, at time: Int64) -> Double {
-        switch self {
-        case .robust(var detector):
-            defer { self = .robust(detector) }
-            return detector.score(value, at: time)
-        case .knn(var detector):
-            defer { self = .knn(detector) }
-            return detector.score(value, at: time)
-        case .context(var detector):
-            defer { self = .context(detector) }
-            return detector.score(value, at: time)
-        }
+        if knn != nil { return knn!.score(value, at: time) }
+        if context != nil { return context!.score(value, at: time) }
+        if robust != nil { return robust!.score(value, at: time) }
+        return 0
     }
 }

@@ -13,6 +13,7 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     public var name: String { "knn" }
     static let dimension = 6
     static let patterns = 80
+    /// The nearest patterns a nonconformity averages (three: `distance(of:)` keeps them in registers).
     static let neighbours = 3
     static let calibrations = 100
 
@@ -60,32 +61,44 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     /// the largest, where that share cannot fall below 1/(n+1), it falls further with the square of
     /// how far beyond it lies, so a pattern far from all it knows is told from a merely rare one.
     private func pValue(of nonconformity: Float) -> Double {
-        let atLeast = nonconformities.reduce(0) { $0 + ($1 >= nonconformity ? 1 : 0) }
-        let floor = 1 / Double(nonconformities.count + 1)
-        guard atLeast == 0, let largest = nonconformities.max(), largest > 0 else {
-            return Double(atLeast + 1) / Double(nonconformities.count + 1)
+        var atLeast = 0
+        var largest: Float = 0
+        for recorded in nonconformities {
+            if recorded >= nonconformity { atLeast += 1 }
+            largest = max(largest, recorded)
         }
+        let floor = 1 / Double(nonconformities.count + 1)
+        guard atLeast == 0, largest > 0 else { return Double(atLeast + 1) / Double(nonconformities.count + 1) }
         let beyond = Double(nonconformity / largest)
         return floor / (beyond * beyond)
     }
 
-    /// The mean distance from `pattern` to its nearest stored patterns.
+    /// The mean distance from `pattern` to its three nearest stored patterns (one pass, no allocation).
     private func distance(of pattern: [Float]) -> Float {
-        var nearest = [Float](repeating: .infinity, count: Self.neighbours)
-        var start = 0
-        while start < stored.count {
-            var sum: Float = 0
-            for offset in 0..<Self.dimension {
-                let difference = stored[start + offset] - pattern[offset]
-                sum += difference * difference
+        var first = Float.infinity, second = Float.infinity, third = Float.infinity
+        stored.withUnsafeBufferPointer { stored in
+            pattern.withUnsafeBufferPointer { pattern in
+                var start = 0
+                while start + Self.dimension <= stored.count {
+                    var sum: Float = 0
+                    for offset in 0..<Self.dimension {
+                        let difference = stored[start + offset] - pattern[offset]
+                        sum += difference * difference
+                    }
+                    if sum < third {
+                        if sum < first {
+                            (first, second, third) = (sum, first, second)
+                        } else if sum < second {
+                            (second, third) = (sum, second)
+                        } else {
+                            third = sum
+                        }
+                    }
+                    start += Self.dimension
+                }
             }
-            if sum < nearest[Self.neighbours - 1] {
-                nearest[Self.neighbours - 1] = sum
-                nearest.sort()
-            }
-            start += Self.dimension
         }
-        return nearest.reduce(0) { $0 + $1.squareRoot() } / Float(Self.neighbours)
+        return (first.squareRoot() + second.squareRoot() + third.squareRoot()) / Float(Self.neighbours)
     }
 
     private mutating func store(_ pattern: [Float]) {

@@ -7,7 +7,8 @@ internal import Synchronization
 
 /// Anomaly detectors on the live ingest stream: each detector of the configuration watches one tag
 /// on every machine (of its tenant, within its scope) that sends it, scores each sample from the
-/// samples before it, and writes the score (0–1) as a sample of its output tag with the same time:
+/// samples before it, and writes the score (0–1) as a sample of its output tag with the same time
+/// (a run of zeros as its first):
 /// charts, history, exports and alarm rules (`vibration.anomaly > 0.6 for 2m`) then read it like
 /// any tag. Detectors learn per machine; their state is saved to a file and restored at start.
 public final class DetectionEngine: SampleObserver, Sendable {
@@ -52,24 +53,41 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var description: String
     }
 
-    /// One detector on one machine, with the time of the last sample it learnt.
+    /// One detector on one machine, with the time of the last sample it learnt and the last score written.
     struct Running: Codable {
         var detector: AnyDetector
         var lastTime: Int64
+        /// Nil before the first score.
+        var lastScore: Double?
     }
 
+    /// A running detector by name, as the state file keeps it (series ids belong to one store).
     struct Key: Hashable, Codable {
         var tenant: String
         var machine: String
         var detector: String
     }
 
+    /// A running detector by the watched series and the detector's place in the configuration.
+    struct Slot: Hashable {
+        var series: Int64
+        var detector: Int
+    }
+
+    struct State {
+        var running: [Slot: Running] = [:]
+        /// The name of each slot's machine, for the state file.
+        var names: [Slot: Key] = [:]
+        /// Restored detectors whose series has not been seen yet since the start.
+        var waiting: [Key: Running] = [:]
+    }
+
     public let detectors: [Detector]
-    /// The detectors watching each tag, with their scope parsed.
-    private let byTag: [String: [(detector: Detector, scope: AssetSubtree?)]]
+    /// The detectors watching each tag (their place in `detectors`), with their scope parsed.
+    private let byTag: [String: [(index: Int, detector: Detector, scope: AssetSubtree?)]]
     private let pipeline: IngestPipeline
     private let logger: Logger
-    private let running = Mutex<[Key: Running]>([:])
+    private let state = Mutex(State())
 
     /// Checks `detectors` (ids unique, tags valid, an output unlike every watched tag) and attaches to `pipeline`.
     public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
@@ -90,7 +108,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
             throw ConfigurationError(description: "detector \"\(looping.id)\": its output \"\(looping.output)\" is a tag a detector watches")
         }
         self.detectors = detectors
-        byTag = Dictionary(grouping: detectors.map { ($0, $0.scope.flatMap { try? AssetSubtree($0) }) }, by: \.0.tag)
+        byTag = Dictionary(grouping: detectors.enumerated().map { ($0.offset, $0.element, $0.element.scope.flatMap { try? AssetSubtree($0) }) },
+                           by: \.1.tag)
         self.pipeline = pipeline
         self.logger = logger
         pipeline.addObserver(self)
@@ -120,18 +139,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Scores the samples of watched tags and submits the scores (after this machine's earlier samples only).
     public func accepted(_ samples: [AcceptedSample]) {
         var scores: [Point] = []
-        running.withLock { running in
+        state.withLock { state in
             for accepted in samples {
                 guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
                 let time = accepted.sample.time.millisecondsSinceEpoch
-                for (detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
-                    let key = Key(tenant: detector.tenant.rawValue, machine: accepted.key.machine.description, detector: detector.id)
-                    var entry = running.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min)
-                    defer { running[key] = entry }
-                    // A late or repeated sample is not learnt: a detector sees its series in time order.
-                    guard time > entry.lastTime else { continue }
-                    entry.lastTime = time
-                    let score = entry.detector.score(value, at: time)
+                for (index, detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
+                    let slot = Slot(series: accepted.seriesID, detector: index)
+                    let entry = state.running.index(forKey: slot) ?? start(slot, detector, accepted.key.machine, in: &state)
+                    // Scored in place: the detector's buffers are not copied.
+                    guard let score = Self.learn(value, at: time, into: &state.running.values[entry]) else { continue }
                     scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: accepted.key.machine, tag: detector.output),
                                         sample: Sample(time: accepted.sample.time, value: .double(score))))
                 }
@@ -143,24 +159,49 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
     }
 
+    /// Learns a sample and answers the score to write: nil for a late or repeated sample (a
+    /// detector sees its series in time order) and for a 0 after a 0 (most scores are 0, a surprise
+    /// scoring at its onset only: a 0 is written when the score returns to it, and the first time,
+    /// so the output reads right at every time while costing a fraction of the watched samples).
+    private static func learn(_ value: Double, at time: Int64, into running: inout Running) -> Double? {
+        guard time > running.lastTime else { return nil }
+        running.lastTime = time
+        let score = running.detector.score(value, at: time)
+        guard score > 0 || running.lastScore != 0 else { return nil }
+        running.lastScore = score
+        return score
+    }
+
+    /// A detector's first sample of a series since the start: what it learnt before, when restored, or a fresh one.
+    private func start(_ slot: Slot, _ detector: Detector, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index {
+        let key = Key(tenant: detector.tenant.rawValue, machine: machine.description, detector: detector.id)
+        state.names[slot] = key
+        state.running[slot] = state.waiting.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min)
+        return state.running.index(forKey: slot)!
+    }
+
     /// Machines each detector has learnt on.
     public var machinesLearnt: [String: Int] {
-        running.withLock { Dictionary(grouping: $0.keys, by: \.detector).mapValues(\.count) }
+        state.withLock { state in Dictionary(grouping: state.names.values, by: \.detector).mapValues(\.count) }
     }
 
     // MARK: State
 
     /// Writes every detector's learnt state to `url` (JSON, replaced atomically).
     public func save(to url: URL) throws {
-        let snapshot = running.withLock { $0 }
+        let snapshot = state.withLock { state in
+            state.running.compactMap { slot, running in state.names[slot].map { StoredState(key: $0, running: running) } }
+                + state.waiting.map { StoredState(key: $0.key, running: $0.value) }
+        }
         let encoder = JSONEncoder()
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try encoder.encode(snapshot.map { StoredState(key: $0.key, running: $0.value) }).write(to: url, options: .atomic)
+        try encoder.encode(snapshot).write(to: url, options: .atomic)
     }
 
-    /// Restores the state `save(to:)` wrote, for the detectors still configured with the same kind; a
-    /// file that cannot be read is logged and the detectors start afresh.
+    /// Restores the state `save(to:)` wrote, for the detectors still configured with the same kind
+    /// (each takes it up at its series' first sample); a file that cannot be read is logged and the
+    /// detectors start afresh.
     public func restore(from url: URL) {
         guard let data = try? Data(contentsOf: url) else { return }
         let decoder = JSONDecoder()
@@ -170,10 +211,11 @@ public final class DetectionEngine: SampleObserver, Sendable {
             return
         }
         let kinds = Dictionary(uniqueKeysWithValues: detectors.map { ($0.id, $0.kind) })
-        running.withLock { running in
-            for entry in stored where kinds[entry.key.detector] == entry.running.detector.kind { running[entry.key] = entry.running }
+        let kept = stored.filter { kinds[$0.key.detector] == $0.running.detector.kind }
+        state.withLock { state in
+            for entry in kept { state.waiting[entry.key] = entry.running }
         }
-        logger.info("detectors restored", metadata: ["detector.states": "\(stored.count)"])
+        logger.info("detectors restored", metadata: ["detector.states": "\(kept.count)"])
     }
 
     struct StoredState: Codable {

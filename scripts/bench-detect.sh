@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Anomaly detection benchmarks (release build), the predictive-maintenance issue's cost targets:
+#  1. scoring nab-dev: every detector over NAB's 18 series, three profiles (`gemba detect score`);
+#  2. MQTT ingest (QoS 1, committed) into `gemba serve` without and with 10 detectors (knn on t0-t3,
+#     context on t4-t6, robust on t7-t9) on 1,000 machines = 10,000 detector instances, three runs each;
+#  3. the forecast's coverage and the RUL model's cross-validation.
+# Usage: scripts/bench-detect.sh [messages]   (default 200000 per ingest run, 10 tags each). Prints JSON lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${1:-200000}
+if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
+GEMBA=${GEMBA_BIN:-.build/release/gemba}
+SHARED=../shared/testdata
+WORK=$(mktemp -d /tmp/gemba-bench-detect.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; exit 1; }
+rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+
+echo "== 1. scoring nab-dev"
+/usr/bin/time -f '{"label":"nab-dev scoring","wall_seconds":%e,"max_rss_kb":%M}' "$GEMBA" detect score "$SHARED/nab-dev" --json
+
+echo "== 2. MQTT ingest, $MESSAGES messages x 10 tags per run, without and with 10 detectors on 1,000 machines"
+python3 - "$WORK/detectors.json" <<'PY'
+import json, sys
+kinds = ["knn"] * 4 + ["context"] * 3 + ["robust"] * 3
+json.dump({"detectors": [{"id": f"d{i}", "kind": kind, "tag": f"t{i}"} for i, kind in enumerate(kinds)]}, open(sys.argv[1], "w"))
+PY
+for mode in off on; do
+    MQ=$(port); HP=$(port)
+    FLAGS=()
+    if [ "$mode" = on ]; then FLAGS=(--detectors "$WORK/detectors.json"); fi
+    "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$mode" --log-level error "${FLAGS[@]}" \
+        2>>"$WORK/gemba.log" >/dev/null &
+    PID=$!; PIDS+=("$PID"); wait_port "$MQ"; wait_port "$HP"
+    for _ in 1 2 3; do
+        "$GEMBA" bench ingest --port "$MQ" --broker-pid "$PID" --until acks --messages "$MESSAGES" --label "detectors-$mode"
+    done
+    echo "{\"label\":\"detectors-$mode\",\"rss_bytes\":$(rss "$PID")}"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+    if [ "$mode" = on ]; then
+        python3 - "$WORK/on/detectors/state.json" <<'PY'
+import json, sys
+state = json.load(open(sys.argv[1]))
+print(json.dumps({"label": "detector instances saved", "instances": len(state), "state_file_bytes": len(open(sys.argv[1]).read())}))
+PY
+    fi
+done
+
+echo "== 3. forecast coverage and remaining useful life"
+"$GEMBA" detect forecast-check "$SHARED/nab-dev" --prefix realKnownCause/ --json | tail -1
+"$GEMBA" detect forecast-check --demo --json | tail -1
+"$GEMBA" detect train-rul "$SHARED/cmapss/train_FD001.txt" --json
