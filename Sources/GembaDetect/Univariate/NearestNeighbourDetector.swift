@@ -12,12 +12,14 @@ import Darwin
 public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     public var name: String { "knn" }
     static let dimension = 6
-    static let patterns = 80
+    static let patterns = 50
     /// The nearest patterns a nonconformity averages (three: `distance(of:)` keeps them in registers).
     static let neighbours = 3
-    static let calibrations = 100
+    /// Recent nonconformities a p-value is drawn from: many, so that p-values are fine enough to
+    /// tell a 1-in-500 pattern from a 1-in-100 one (on NAB's series this mattered most).
+    static let calibrations = 500
 
-    private var scale = RunningScale()
+    private var scale = RunningScale(span: 2_000)
     private var recent: [Double] = []
     /// Stored patterns, `dimension` values each, oldest overwritten first.
     private var stored: [Float] = []
@@ -28,7 +30,10 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     private var waiting: [[Float]] = []
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
 
-    public init() {}
+    public init() {
+        stored.reserveCapacity(Self.patterns * Self.dimension)
+        nonconformities.reserveCapacity(Self.calibrations)
+    }
 
     public var stateBytes: Int {
         MemoryLayout<Self>.size + heapBytes(recent) + heapBytes(stored) + heapBytes(nonconformities) + heapBytes(waiting)

@@ -8,7 +8,7 @@ struct OnsetFilter: Sendable, Codable {
     private var age = 0
 
     /// The span the detectors use: about a day of five-minute samples.
-    static let defaultSpan = 200
+    static let defaultSpan = 300
 
     init(span: Int) { self.span = span }
 
