@@ -21,23 +21,23 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
 
     private var scale = RunningScale(span: 2_000)
     private var recent: [Double] = []
-    /// Stored patterns, `dimension` values each, oldest overwritten first.
+    /// A ring of the latest `patterns + dimension` patterns, `dimension` values each, oldest
+    /// overwritten first. The newest `dimension` overlap the current pattern and are not compared with it.
     private var stored: [Float] = []
     private var storedNext = 0
     private var nonconformities: [Float] = []
     private var nonconformityNext = 0
-    /// Patterns made but not yet stored: a pattern is stored once it no longer overlaps the current one.
-    private var waiting: [[Float]] = []
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
 
+    private static var ringCapacity: Int { (patterns + dimension) * dimension }
+
     public init() {
-        stored.reserveCapacity(Self.patterns * Self.dimension)
+        stored.reserveCapacity(Self.ringCapacity)
         nonconformities.reserveCapacity(Self.calibrations)
     }
 
     public var stateBytes: Int {
-        MemoryLayout<Self>.size + heapBytes(recent) + heapBytes(stored) + heapBytes(nonconformities) + heapBytes(waiting)
-            + waiting.reduce(0) { $0 + heapBytes($1) }
+        MemoryLayout<Self>.size + heapBytes(recent) + heapBytes(stored) + heapBytes(nonconformities)
     }
 
     public mutating func score(_ value: Double, at time: Int64) -> Double {
@@ -47,17 +47,17 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
         if recent.count > Self.dimension { recent.removeFirst() }
         defer { scale.include(value) }
         guard recent.count == Self.dimension else { return 0 }
-        let pattern = recent.map { Float(max(-10, min(10, scale.standardised($0)))) }
+        var pattern = SIMD8<Float>()
+        for index in 0..<Self.dimension { pattern[index] = Float(max(-10, min(10, scale.standardised(recent[index])))) }
         var surprise = 0.0
-        if stored.count >= Self.neighbours * Self.dimension {
+        if stored.count >= (Self.neighbours + Self.dimension) * Self.dimension {
             let nonconformity = distance(of: pattern)
             if nonconformities.count >= 10 {
                 surprise = min(10, -log10(pValue(of: nonconformity)))
             }
             remember(nonconformity)
         }
-        waiting.append(pattern)
-        if waiting.count > Self.dimension { store(waiting.removeFirst()) }
+        store(pattern)
         // A conformal p-value is calibrated already: the score is its surprise, 1 at p = 1e-10.
         return onset.pass(surprise / 10)
     }
@@ -78,13 +78,18 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
         return floor / (beyond * beyond)
     }
 
-    /// The mean distance from `pattern` to its three nearest stored patterns (one pass, no allocation).
-    private func distance(of pattern: [Float]) -> Float {
+    /// The mean distance from `pattern` to its three nearest stored patterns that do not overlap it
+    /// (one pass, no allocation).
+    private func distance(of pattern: SIMD8<Float>) -> Float {
         var first = Float.infinity, second = Float.infinity, third = Float.infinity
+        let count = stored.count
+        // Offsets back from the newest pattern below this overlap the current one.
+        let overlapping = Self.dimension * Self.dimension
         stored.withUnsafeBufferPointer { stored in
-            pattern.withUnsafeBufferPointer { pattern in
-                var start = 0
-                while start + Self.dimension <= stored.count {
+            var start = 0
+            while start + Self.dimension <= count {
+                let back = (storedNext - Self.dimension - start + count) % count
+                if back >= overlapping {
                     var sum: Float = 0
                     for offset in 0..<Self.dimension {
                         let difference = stored[start + offset] - pattern[offset]
@@ -99,19 +104,20 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
                             third = sum
                         }
                     }
-                    start += Self.dimension
                 }
+                start += Self.dimension
             }
         }
         return (first.squareRoot() + second.squareRoot() + third.squareRoot()) / Float(Self.neighbours)
     }
 
-    private mutating func store(_ pattern: [Float]) {
-        if stored.count < Self.patterns * Self.dimension {
-            stored += pattern
+    private mutating func store(_ pattern: SIMD8<Float>) {
+        if stored.count < Self.ringCapacity {
+            for index in 0..<Self.dimension { stored.append(pattern[index]) }
+            storedNext = stored.count % Self.ringCapacity
         } else {
-            stored.replaceSubrange(storedNext..<(storedNext + Self.dimension), with: pattern)
-            storedNext = (storedNext + Self.dimension) % stored.count
+            for index in 0..<Self.dimension { stored[storedNext + index] = pattern[index] }
+            storedNext = (storedNext + Self.dimension) % Self.ringCapacity
         }
     }
 
