@@ -55,3 +55,28 @@ import Testing
         #expect(detector.stateBytes <= 4_096, "\(kind): \(detector.stateBytes) bytes")
     }
 }
+
+extension DetectorTests {
+    static func scoresAroundAGap(_ kind: DetectorKind, missing: Range<Int>) -> (before: ArraySlice<Double>, after: ArraySlice<Double>) {
+        var detector = kind.make()
+        var scores: [Double] = []
+        for (index, value) in Self.wave().enumerated() where !missing.contains(index) {
+            scores.append(detector.score(value, at: Int64(index) * 300_000))
+        }
+        return (scores[600..<missing.lowerBound], scores[missing.lowerBound..<(missing.lowerBound + 10)])
+    }
+
+    /// A day with nothing reported, then the series goes on where it would have been: the context
+    /// detector sees no anomaly (its context starts afresh after the gap).
+    @Test func aGapInTheSeriesIsNotAnAnomalyForTheContextDetector() {
+        let (before, after) = Self.scoresAroundAGap(.context, missing: 1_000..<1_288)
+        #expect((after.max() ?? 0) <= max(before.max() ?? 0, 0.05), "\(after) after the gap")
+    }
+
+    /// No pattern of the knn detector spans a gap: it builds a new one from the samples after it
+    /// (scoring nothing until it has six). Its small memory may still find the new pattern unusual.
+    @Test func theKnnDetectorsPatternsDoNotSpanAGap() {
+        let (_, after) = Self.scoresAroundAGap(.knn, missing: 1_000..<1_036)
+        #expect(after.prefix(5).allSatisfy { $0 == 0 })
+    }
+}

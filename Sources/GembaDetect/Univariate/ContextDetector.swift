@@ -22,6 +22,7 @@ public struct ContextDetector: AnomalyDetector, Codable {
     private var pairs = [UInt16](repeating: 0, count: buckets)
     private var contexts = [UInt16](repeating: 0, count: buckets)
     private var likelihood = AnomalyLikelihood()
+    private var gaps = GapGuard()
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
 
     public init() {}
@@ -30,6 +31,8 @@ public struct ContextDetector: AnomalyDetector, Codable {
 
     public mutating func score(_ value: Double, at time: Int64) -> Double {
         guard value.isFinite else { return 0 }
+        // After a gap the context starts afresh: no context spans the time nothing was reported.
+        if gaps.isGap(before: time) { context.removeAll(keepingCapacity: true) }
         // Levels split ±3 deviations from the usual level (known before this sample); beyond, the outermost.
         let position = (scale.standardised(value) + 3) / 6
         scale.include(value)

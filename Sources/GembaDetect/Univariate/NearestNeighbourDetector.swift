@@ -28,6 +28,7 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     private var nonconformities: [Float] = []
     private var nonconformityNext = 0
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
+    private var gaps = GapGuard()
 
     private static var ringCapacity: Int { (patterns + dimension) * dimension }
 
@@ -42,7 +43,9 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
 
     public mutating func score(_ value: Double, at time: Int64) -> Double {
         guard value.isFinite else { return 0 }
-        // The pattern is in deviations from the series' usual level, as known before this sample.
+        // The pattern is in deviations from the series' usual level, as known before this sample;
+        // after a gap it starts afresh.
+        if gaps.isGap(before: time) { recent.removeAll(keepingCapacity: true) }
         recent.append(value)
         if recent.count > Self.dimension { recent.removeFirst() }
         defer { scale.include(value) }
