@@ -1,14 +1,14 @@
-/// A robust baseline: the sample's distance from an exponentially weighted level, in units of the
-/// exponentially weighted absolute deviation, through ``AnomalyLikelihood``. Cheap (a few numbers
-/// of state); it sees steps, spikes and changes of noise.
+/// A robust baseline: the sample's distance from a slowly moving, exponentially weighted level, in
+/// units of the exponentially weighted absolute deviation (d deviations score d / (d + 10): 0.5 at
+/// ten). Cheap (a few numbers of state); it sees steps, spikes and changes of noise.
 public struct RobustBaselineDetector: AnomalyDetector, Codable {
     public var name: String { "robust" }
     private var level: Double?
     private var deviation = 0.0
     private var range = RunningRange()
-    private var likelihood = AnomalyLikelihood()
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
-    private static let rate = 0.05
+    /// How fast the level and the deviation follow the series (about 200 samples).
+    private static let rate = 0.01
 
     public init() {}
 
@@ -19,7 +19,7 @@ public struct RobustBaselineDetector: AnomalyDetector, Codable {
         range.include(value)
         guard let current = level else {
             level = value
-            return likelihood.update(0)
+            return 0
         }
         let error = abs(value - current)
         // The deviation of a quiet stretch is floored at a hundredth of the range seen, so that the
@@ -28,6 +28,6 @@ public struct RobustBaselineDetector: AnomalyDetector, Codable {
         let raw = scale > 0 ? error / scale : 0
         level = current + Self.rate * (value - current)
         deviation += Self.rate * (error - deviation)
-        return onset.pass(likelihood.update(min(raw, 1e3)))
+        return onset.pass(raw / (raw + 10))
     }
 }
