@@ -54,7 +54,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
-        .target(name: "GembaDetect", swiftSettings: strictSettings),
+        .target(name: "GembaDetect", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .target(
             name: "GembaStorage",
             dependencies: [
@@ -235,7 +235,7 @@ let package = Package(
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
-        .testTarget(name: "GembaDetectTests", dependencies: ["GembaDetect"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaDetectTests", dependencies: ["GembaDetect", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaNotificationsTests",

@@ -1,8 +1,10 @@
+internal import GembaCore
+
 /// A seeded SplitMix64 generator: the same seed gives the same factory, run after run.
 public struct SimulationRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     /// A generator for one named thing (a machine), derived from the factory seed and the name.
     public init(seed: UInt64, name: String) {
@@ -11,13 +13,7 @@ public struct SimulationRandom: RandomNumberGenerator, Sendable {
         self.init(seed: seed ^ hash)
     }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1).
     public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }

@@ -1,4 +1,5 @@
 import Foundation
+import GembaCore
 @testable import GembaDetect
 import Testing
 

@@ -1,3 +1,4 @@
+import GembaCore
 @testable import GembaDetect
 import Testing
 

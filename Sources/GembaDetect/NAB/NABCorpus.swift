@@ -1,4 +1,5 @@
 public import Foundation
+internal import GembaCore
 
 /// A corpus in NAB's layout: `data/<category>/<name>.csv` (`timestamp,value`, timestamps
 /// `YYYY-MM-DD HH:MM:SS`) and `windows.json` (each file's anomaly windows as `[start, end]`).
@@ -70,13 +71,7 @@ public struct NABCorpus: Sendable {
         let clock = parts[1].split(separator: ":")
         guard date.count == 3, clock.count == 3, let hour = Int64(clock[0]), let minute = Int64(clock[1]),
               let seconds = Double(clock[2]) else { return nil }
-        // Days from the civil date (proleptic Gregorian).
-        let (year, month, day) = (date[1] <= 2 ? date[0] - 1 : date[0], date[1], date[2])
-        let era = (year >= 0 ? year : year - 399) / 400
-        let yearOfEra = year - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = Timestamp.daysFromCivil(year: Int(date[0]), month: Int(date[1]), day: Int(date[2]))
         return ((days * 24 + hour) * 60 + minute) * 60_000 + Int64((seconds * 1000).rounded())
     }
 
@@ -84,16 +79,7 @@ public struct NABCorpus: Sendable {
     public static func format(_ milliseconds: Int64) -> String {
         let seconds = milliseconds / 1000
         let days = seconds / 86_400, rest = seconds % 86_400
-        // The civil date of a day count (proleptic Gregorian).
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = Timestamp.civilFromDays(days)
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(year)-\(two(month))-\(two(day)) \(two(rest / 3600)):\(two(rest % 3600 / 60)):\(two(rest % 60))"
     }

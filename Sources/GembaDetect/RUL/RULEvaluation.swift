@@ -1,3 +1,5 @@
+public import GembaCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -57,20 +59,5 @@ public struct RULEvaluation: Sendable, Equatable {
             }
         }
         return RULEvaluation(cases, cap: cap)
-    }
-}
-
-/// A small, seeded random number generator (SplitMix64), so that evaluations repeat exactly.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }
