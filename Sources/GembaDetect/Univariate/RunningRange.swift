@@ -1,5 +1,5 @@
-/// The smallest and largest value seen so far, to place a sample in [0, 1] without knowing the
-/// series in advance (a value beyond the range widens it).
+/// The smallest and largest value seen so far (without knowing the series in advance): how wide the
+/// series has been, to floor a deviation with.
 struct RunningRange: Sendable, Codable {
     private(set) var low = Double.infinity
     private(set) var high = -Double.infinity
@@ -11,11 +11,6 @@ struct RunningRange: Sendable, Codable {
 
     /// How far apart the smallest and largest are (0 before two different values).
     var width: Double { high > low ? high - low : 0 }
-
-    /// `value` in [0, 1] of the range (0.5 while the range is a point).
-    func position(of value: Double) -> Double {
-        high > low ? min(1, max(0, (value - low) / (high - low))) : 0.5
-    }
 }
 
 /// A slowly moving mean and deviation of the values so far (exponentially weighted, the first

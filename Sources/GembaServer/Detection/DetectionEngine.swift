@@ -180,11 +180,6 @@ public final class DetectionEngine: SampleObserver, Sendable {
         return state.running.index(forKey: slot)!
     }
 
-    /// Machines each detector has learnt on.
-    public var machinesLearnt: [String: Int] {
-        state.withLock { state in Dictionary(grouping: state.names.values, by: \.detector).mapValues(\.count) }
-    }
-
     // MARK: State
 
     /// Writes every detector's learnt state to `url` (JSON, replaced atomically).
