@@ -55,6 +55,7 @@ let package = Package(
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
         .target(name: "GembaDetect", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(name: "GembaMaintenance", dependencies: ["GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .target(
             name: "GembaStorage",
             dependencies: [
@@ -149,7 +150,7 @@ let package = Package(
         .target(
             name: "GembaServer",
             dependencies: [
-                "GembaDetect",
+                "GembaDetect", "GembaMaintenance",
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications",
                 "MQTTBroker", "MQTTClient", "MQTTCodec", "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -188,7 +189,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors", "GembaDetect",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors", "GembaDetect", "GembaMaintenance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -236,6 +237,7 @@ let package = Package(
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaDetectTests", dependencies: ["GembaDetect", "GembaCore"], swiftSettings: strictSettings),
+        .testTarget(name: "GembaMaintenanceTests", dependencies: ["GembaMaintenance", "GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")], swiftSettings: strictSettings),
         .testTarget(name: "GembaRulesTests", dependencies: ["GembaRules", "GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .testTarget(
             name: "GembaNotificationsTests",
@@ -247,7 +249,7 @@ let package = Package(
             name: "GembaServerTests",
             dependencies: [
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "GembaAnalytics",
-                "GembaRules", "GembaNotifications", "MQTTBroker",
+                "GembaRules", "GembaNotifications", "GembaMaintenance", "MQTTBroker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -51,7 +51,8 @@ struct MachineRecord: Sendable {
         let builder = StateIntervalBuilder(catalogue: catalogue, microstopThreshold: margin, noDataTimeout: settings.noDataTimeout)
         // What people recorded, in one round trip: reasons given to stops, orders, quality entries.
         let annotations = try await store.annotations(tenant: tenant, machine: machine, stops: extended, orders: span, quality: counted)
-        let assignments = annotations.stopAssignments
+        // Planned maintenance first, so a reason a person gave inside its window wins from its start on.
+        let assignments = annotations.maintenanceWindows.map(\.assignment) + annotations.stopAssignments
         let monitoredSince = series.compactMap(\.firstSampleTime).min() ?? .max
         let states = builder.intervals(from: stateSamples, since: max(extended.lowerBound, min(monitoredSince, extended.upperBound)),
                                        until: extended.upperBound)

@@ -4,6 +4,8 @@ public enum Role: String, CaseIterable, Sendable, Hashable, Comparable, Codable 
     case viewer
     /// Acknowledges alerts, assigns downtime reasons, enters decisions.
     case `operator`
+    /// Decides maintenance work: approves, rejects, defers, schedules and cancels work orders.
+    case maintenanceLead = "maintenance_lead"
     /// Configures assets, rules and reasons; writes data and commands.
     case engineer
     /// Manages users, API keys, device credentials and tenant settings; reads the audit log.
@@ -32,6 +34,8 @@ public enum Permission: String, CaseIterable, Sendable, Hashable {
     case ingest
     /// Acknowledge alerts, assign downtime reasons, enter decisions.
     case operate
+    /// Approve, reject, defer, schedule and cancel maintenance work orders.
+    case decideMaintenance
     /// Configure assets, tags, rules, reason codes and calendars; send commands to devices.
     case configure
     /// Invite users, change roles, remove members.
@@ -50,6 +54,7 @@ public enum Permission: String, CaseIterable, Sendable, Hashable {
         switch self {
         case .readData: .viewer
         case .operate: .operator
+        case .decideMaintenance: .maintenanceLead
         case .ingest, .configure: .engineer
         case .manageUsers, .manageAPIKeys, .manageDevices, .manageTenant, .readAudit: .admin
         }

@@ -66,8 +66,8 @@ public protocol AnalyticsStore: Sendable {
     /// Adds or replaces the order with the same id.
     func saveOrder(_ order: ProductionOrder, tenant: TenantID) async throws
 
-    /// What people recorded about one machine, read together: reasons given to stops overlapping
-    /// `stops`, orders running in `orders`, quality entries in `quality`.
+    /// What people recorded about one machine, read together: reasons given to stops and planned
+    /// maintenance overlapping `stops`, orders running in `orders`, quality entries in `quality`.
     func annotations(tenant: TenantID, machine: AssetPath, stops: Range<Int64>, orders: Range<Int64>,
                      quality: Range<Int64>) async throws -> MachineAnnotations
 
@@ -102,10 +102,14 @@ public struct MachineAnnotations: Sendable {
     public var stopAssignments: [StopAssignment]
     public var orders: [ProductionOrder]
     public var qualityEntries: [QualityEntry]
+    /// Work orders' planned maintenance overlapping the stops' range (laid under the reasons people gave).
+    public var maintenanceWindows: [MaintenanceWindow]
 
-    public init(stopAssignments: [StopAssignment], orders: [ProductionOrder], qualityEntries: [QualityEntry]) {
+    public init(stopAssignments: [StopAssignment], orders: [ProductionOrder], qualityEntries: [QualityEntry],
+                maintenanceWindows: [MaintenanceWindow] = []) {
         self.stopAssignments = stopAssignments
         self.orders = orders
         self.qualityEntries = qualityEntries
+        self.maintenanceWindows = maintenanceWindows
     }
 }

@@ -232,7 +232,8 @@ extension SQLiteStore: AnalyticsStore {
         try await pool.read { db in
             MachineAnnotations(stopAssignments: try Self.stopAssignments(db, tenant: tenant, machine: machine, overlapping: stops),
                                orders: try Self.orders(db, tenant: tenant, machine: machine, overlapping: orders),
-                               qualityEntries: try Self.qualityEntries(db, tenant: tenant, machine: machine, in: quality))
+                               qualityEntries: try Self.qualityEntries(db, tenant: tenant, machine: machine, in: quality),
+                               maintenanceWindows: try Self.maintenanceWindows(db, tenant: tenant, machine: machine, overlapping: stops))
         }
     }
 

@@ -8,7 +8,8 @@ extension SQLiteStore: AssetStore {
     /// Every table that names a machine by path, with its column.
     static let machineColumns = [("machine", "path"), ("series", "machine"), ("production_order", "machine"),
                                  ("stop_assignment", "machine"), ("kpi_summary", "machine"), ("quality_entry", "machine"),
-                                 ("alarm_instance", "machine"), ("alarm_journal", "machine")]
+                                 ("alarm_instance", "machine"), ("alarm_journal", "machine"),
+                                 ("work_order", "machine"), ("work_order_decision", "machine"), ("maintenance_window", "machine")]
     /// The analytics settings kind of a machine's production settings (keyed by its path).
     static let machineSettingsKind = "machine"
 

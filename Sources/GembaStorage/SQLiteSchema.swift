@@ -271,6 +271,49 @@ enum SQLiteSchema {
                     9223372036854775807)
                 """)
         }
+        migrator.registerMigration("v7-maintenance") { db in
+            try db.execute(sql: """
+                CREATE TABLE work_order (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    number INTEGER NOT NULL,
+                    machine TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    revision INTEGER NOT NULL,
+                    document TEXT NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
+                CREATE UNIQUE INDEX work_order_by_number ON work_order (tenant, number);
+                CREATE INDEX work_order_by_machine ON work_order (tenant, machine, updated_ms);
+                CREATE INDEX work_order_by_status ON work_order (tenant, status, updated_ms);
+                CREATE TABLE work_order_decision (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    work_order TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    action TEXT NOT NULL,
+                    from_status TEXT NOT NULL,
+                    to_status TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    rationale TEXT,
+                    detail TEXT
+                );
+                CREATE INDEX work_order_decision_by_time ON work_order_decision (tenant, time_ms);
+                CREATE INDEX work_order_decision_by_order ON work_order_decision (tenant, work_order, time_ms);
+                CREATE TABLE maintenance_window (
+                    tenant TEXT NOT NULL,
+                    work_order TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    start INTEGER NOT NULL,
+                    "end" INTEGER,
+                    set_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, work_order)
+                ) WITHOUT ROWID;
+                CREATE INDEX maintenance_window_by_machine ON maintenance_window (tenant, machine, start);
+                """)
+        }
         return migrator
     }
 

@@ -1,0 +1,119 @@
+public import GembaCore
+internal import GRDB
+
+/// Work orders, their decision log and their windows in SQLite.
+extension SQLiteStore: MaintenanceStore {
+    public func createWorkOrder(tenant: TenantID, make: @escaping @Sendable (Int) throws -> (StoredWorkOrder, StoredDecision)) async throws
+        -> StoredWorkOrder {
+        try await pool.write { db in
+            let number = (try Int.fetchOne(db, sql: "SELECT max(number) FROM work_order WHERE tenant = ?", arguments: [tenant.rawValue]) ?? 0) + 1
+            let (order, decision) = try make(number)
+            try db.execute(sql: """
+                INSERT INTO work_order (tenant, id, number, machine, status, updated_ms, revision, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [tenant.rawValue, order.id, number, order.machine, order.status, order.updatedAt, order.revision, order.document])
+            try Self.append(decision, db)
+            return order
+        }
+    }
+
+    public func workOrder(tenant: TenantID, id: String) async throws -> StoredWorkOrder? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM work_order WHERE tenant = ? AND id = ?", arguments: [tenant.rawValue, id])
+                .flatMap(Self.workOrder(from:))
+        }
+    }
+
+    public func workOrders(_ query: WorkOrderQuery) async throws -> [StoredWorkOrder] {
+        var sql = "SELECT * FROM work_order WHERE tenant = ?"
+        var arguments: StatementArguments = [query.tenant.rawValue]
+        if let scope = query.scope {
+            sql += " AND " + Self.scopeCondition
+            _ = arguments.append(contentsOf: Self.scopeArguments(scope))
+        }
+        if !query.statuses.isEmpty {
+            sql += " AND status IN (\(query.statuses.map { _ in "?" }.joined(separator: ", ")))"
+            _ = arguments.append(contentsOf: StatementArguments(query.statuses))
+        }
+        sql += " ORDER BY updated_ms DESC, number DESC LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit])
+        return try await pool.read { [sql, arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(Self.workOrder(from:))
+        }
+    }
+
+    public func updateWorkOrder(_ order: StoredWorkOrder, decision: StoredDecision, window: MaintenanceWindow?) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE work_order SET machine = ?, status = ?, updated_ms = ?, revision = ?, document = ?
+                WHERE tenant = ? AND id = ? AND revision = ?
+                """, arguments: [order.machine, order.status, order.updatedAt, order.revision, order.document, order.tenant.rawValue, order.id,
+                                 order.revision - 1])
+            guard db.changesCount == 1 else { return false }
+            try Self.append(decision, db)
+            try db.execute(sql: "DELETE FROM maintenance_window WHERE tenant = ? AND work_order = ?", arguments: [order.tenant.rawValue, order.id])
+            if let window {
+                try db.execute(sql: """
+                    INSERT INTO maintenance_window (tenant, work_order, machine, start, "end", set_ms) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [order.tenant.rawValue, order.id, window.machine.description, window.start, window.end, window.setAt])
+            }
+            return true
+        }
+    }
+
+    public func decisions(tenant: TenantID, workOrder: String?, scope: String?, range: Range<Int64>, limit: Int) async throws -> [StoredDecision] {
+        var sql = "SELECT * FROM work_order_decision WHERE tenant = ? AND time_ms >= ? AND time_ms < ?"
+        var arguments: StatementArguments = [tenant.rawValue, range.lowerBound, range.upperBound]
+        if let workOrder {
+            sql += " AND work_order = ?"
+            _ = arguments.append(contentsOf: [workOrder])
+        }
+        if let scope {
+            sql += " AND " + Self.scopeCondition
+            _ = arguments.append(contentsOf: Self.scopeArguments(scope))
+        }
+        sql += " ORDER BY time_ms DESC, id DESC LIMIT ?"
+        _ = arguments.append(contentsOf: [limit])
+        return try await pool.read { [sql, arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
+                guard let tenant = TenantID(row["tenant"]) else { return nil }
+                return StoredDecision(id: row["id"], tenant: tenant, workOrder: row["work_order"], machine: row["machine"], time: row["time_ms"],
+                                      action: row["action"], fromStatus: row["from_status"], toStatus: row["to_status"], actor: row["actor"],
+                                      rationale: row["rationale"], detail: row["detail"])
+            }
+        }
+    }
+
+    public func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
+        try await pool.read { db in try Self.maintenanceWindows(db, tenant: tenant, machine: machine, overlapping: range) }
+    }
+
+    static func maintenanceWindows(_ db: Database, tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) throws
+        -> [MaintenanceWindow] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM maintenance_window WHERE tenant = ? AND machine = ? AND start < ? AND ("end" IS NULL OR "end" > ?) ORDER BY start
+            """, arguments: [tenant.rawValue, machine.description, range.upperBound, range.lowerBound]).map { row in
+            MaintenanceWindow(workOrder: row["work_order"], machine: machine, start: row["start"], end: row["end"], setAt: row["set_ms"])
+        }
+    }
+
+    /// A machine path, or every machine under a site/area/line prefix.
+    private static let scopeCondition = "(machine = ? OR substr(machine, 1, ?) = ?)"
+
+    private static func scopeArguments(_ scope: String) -> StatementArguments {
+        [scope, scope.utf8.count + 1, scope + "/"]
+    }
+
+    private static func append(_ decision: StoredDecision, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO work_order_decision (tenant, work_order, machine, time_ms, action, from_status, to_status, actor, rationale, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [decision.tenant.rawValue, decision.workOrder, decision.machine, decision.time, decision.action, decision.fromStatus,
+                             decision.toStatus, decision.actor, decision.rationale, decision.detail])
+    }
+
+    private static func workOrder(from row: Row) -> StoredWorkOrder? {
+        guard let tenant = TenantID(row["tenant"]) else { return nil }
+        return StoredWorkOrder(tenant: tenant, id: row["id"], machine: row["machine"], status: row["status"], updatedAt: row["updated_ms"],
+                               revision: row["revision"], document: row["document"])
+    }
+}
