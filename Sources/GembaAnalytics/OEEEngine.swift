@@ -332,8 +332,10 @@ public final class OEEEngine: Sendable {
         }
     }
 
-    /// Deletes the machine's summaries overlapping `range`; builds that began before do not store.
-    func invalidate(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws {
+    /// Deletes the machine's summaries overlapping `range` (they are rebuilt when next asked for);
+    /// builds that began before do not store. For changes made outside the engine that its
+    /// records read, such as planned maintenance windows.
+    public func invalidate(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws {
         let key = MachineKey(tenant: tenant, machine: machine)
         try await writes.withLock {
             cache.withLock {

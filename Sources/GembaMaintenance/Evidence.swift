@@ -1,3 +1,5 @@
+public import GembaCore
+
 /// Why a work order was proposed, as the person deciding sees it: the signals, the scores that
 /// crossed a threshold, each signal's share of a multivariate score, a forecast or remaining-life
 /// estimate with its interval, and the chart window to open.
@@ -71,6 +73,43 @@ public struct Evidence: Sendable, Hashable, Codable {
     public var contributions: [Contribution]
     public var estimate: Estimate?
     public var window: Window?
+
+    enum CodingKeys: String, CodingKey { case summary, signals, scores, contributions, estimate, window }
+
+    /// Lists left out read as empty.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(summary: try container.decodeIfPresent(String.self, forKey: .summary),
+                  signals: try container.decodeIfPresent([String].self, forKey: .signals) ?? [],
+                  scores: try container.decodeIfPresent([Score].self, forKey: .scores) ?? [],
+                  contributions: try container.decodeIfPresent([Contribution].self, forKey: .contributions) ?? [],
+                  estimate: try container.decodeIfPresent(Estimate.self, forKey: .estimate),
+                  window: try container.decodeIfPresent(Window.self, forKey: .window))
+    }
+
+    /// At most this many signals, scores and contributions each.
+    public static let maximumItems = 200
+
+    /// Refuses evidence no detector or person could mean: too many items, numbers that are not
+    /// finite, scores and shares outside 0–1, an interval not around its value, a window backwards.
+    public func validate() throws(ModelError) {
+        guard signals.count <= Self.maximumItems, scores.count <= Self.maximumItems, contributions.count <= Self.maximumItems else {
+            throw ModelError(.invalid, "evidence holds at most \(Self.maximumItems) signals, scores and contributions each")
+        }
+        let texts = [summary ?? ""] + signals + scores.map(\.tag) + scores.compactMap(\.detector) + contributions.map(\.signal)
+            + [estimate?.quantity ?? "", estimate?.unit ?? ""] + (window?.tags ?? [])
+        guard texts.allSatisfy({ $0.count <= 1_000 }) else { throw ModelError(.invalid, "evidence texts are at most 1000 characters") }
+        guard scores.allSatisfy({ (0...1).contains($0.score) }), contributions.allSatisfy({ (0...1).contains($0.share) }) else {
+            throw ModelError(.invalid, "evidence scores and contribution shares lie between 0 and 1")
+        }
+        if let estimate {
+            guard [estimate.value, estimate.low, estimate.high].allSatisfy(\.isFinite), estimate.low <= estimate.value,
+                  estimate.value <= estimate.high, (0...1).contains(estimate.coverage) else {
+                throw ModelError(.invalid, "an estimate needs finite low <= value <= high and a coverage between 0 and 1")
+            }
+        }
+        if let window, window.from >= window.to { throw ModelError(.invalid, "the evidence window's from must be before its to") }
+    }
 
     public init(summary: String? = nil, signals: [String] = [], scores: [Score] = [], contributions: [Contribution] = [],
                 estimate: Estimate? = nil, window: Window? = nil) {

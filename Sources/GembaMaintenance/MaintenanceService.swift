@@ -47,6 +47,8 @@ public struct MaintenanceService: Sendable {
     public func propose(_ proposal: Proposal, tenant: TenantID, by actor: String) async throws -> WorkOrder {
         try WorkOrder.check(proposal.title, "a title", required: true, limit: 200)
         if let details = proposal.details { try WorkOrder.check(details, "the details", required: false) }
+        if let reference = proposal.origin.reference { try WorkOrder.check(reference, "the origin's reference", required: true, limit: 200) }
+        try proposal.evidence?.validate()
         let now = clock()
         let stored = try await store.createWorkOrder(tenant: tenant) { number in
             let order = WorkOrder(id: "WO-\(number)", machine: proposal.machine, title: proposal.title, details: proposal.details,

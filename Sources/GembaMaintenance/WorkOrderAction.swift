@@ -36,7 +36,8 @@ public enum WorkOrderAction: Sendable, Hashable {
         }
     }
 
-    var rationale: String? {
+    /// Why, for the decisions that need it.
+    public var rationale: String? {
         switch self {
         case .approve(let text), .reject(let text), .defer(_, let text), .cancel(let text): text
         case .schedule, .start, .complete: nil
@@ -104,11 +105,13 @@ extension WorkOrder {
             status = .rejected
             deferredUntil = nil
         case .defer(let until, _):
+            try Self.check(time: until, "the deferral's end")
             guard until > time else { throw ModelError(.invalid, "a proposal is deferred to a later time than now") }
             status = .deferred
             deferredUntil = until
             return "until \(Timestamp(millisecondsSinceEpoch: until).rfc3339)"
         case .schedule(let plan):
+            try Self.check(time: plan.start, "the scheduled start")
             guard (1...43_200).contains(plan.plannedMinutes) else {
                 throw ModelError(.invalid, "planned duration must be 1 to 43200 minutes (30 days), not \(plan.plannedMinutes)")
             }
@@ -136,6 +139,13 @@ extension WorkOrder {
             status = .cancelled
         }
         return nil
+    }
+
+    /// Times people may give: the years 1970 to 9999.
+    public static let validTimes: ClosedRange<Int64> = 0...253_402_300_799_999
+
+    static func check(time: Int64, _ what: String) throws(ModelError) {
+        guard validTimes.contains(time) else { throw ModelError(.invalid, "\(what) must lie between 1970 and 9999") }
     }
 
     /// Checks a text a person wrote: not blank when required, within `limit` characters.

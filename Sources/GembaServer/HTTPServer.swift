@@ -83,13 +83,16 @@ public enum EndpointGroups {
     }
     /// Sites, areas, lines and machines as managed objects, and tag details.
     public static let assets: EndpointGroup = { server in AssetRoutes(server: server).endpoints }
-    /// Every group, in the order the reference lists them.
+    /// Rules, alarms, their live list, notification channels, policies, rosters and people.
     public static let alarms: EndpointGroup = { server in
         AlarmRoutes(server: server).endpoints + LiveAlarmsRoute(server: server).endpoints + NotificationRoutes(server: server).endpoints
             + NotificationPeopleRoutes(server: server).endpoints
     }
+    /// Maintenance work orders and the decision log.
+    public static let maintenance: EndpointGroup = { server in WorkOrderRoutes(server: server).endpoints }
 
-    public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, alarms, access]
+    /// Every group, in the order the reference lists them.
+    public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, alarms, maintenance, access]
 }
 
 /// Turns unexpected errors into problem+json 500s with a log line; HTTP errors pass through.

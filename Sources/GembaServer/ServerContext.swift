@@ -4,6 +4,7 @@ internal import GembaCore
 public import GembaIngest
 public import GembaRules
 public import GembaNotifications
+public import GembaMaintenance
 public import GembaStorage
 public import Logging
 
@@ -44,6 +45,8 @@ public struct ServerContext: Sendable {
     public var alarms: AlarmEngine?
     /// Notification channels, policies and deliveries; nil: those routes answer 503.
     public var notifications: Notifier?
+    /// Maintenance work orders and their decisions; nil: those routes answer 503.
+    public var maintenance: MaintenanceService?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

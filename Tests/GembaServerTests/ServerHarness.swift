@@ -3,6 +3,7 @@ import GembaAccess
 import GembaAnalytics
 import GembaRules
 import GembaNotifications
+import GembaMaintenance
 import Synchronization
 import GembaCore
 import GembaIngest
@@ -49,6 +50,9 @@ struct ServerHarness {
         server.notifications = Notifier(store: store, box: try SecretBox.open(directory: directory), router: router, configuration: notify,
                                         logger: Logger(label: "test"))
         server.alarms = AlarmEngine.attached(to: pipeline, store: store, router: router, logger: Logger(label: "test"))
+        server.maintenance = MaintenanceService(store: store, windowChanged: { [oee = server.oee] tenant, machine, range in
+            try await oee?.invalidate(tenant: tenant, machine: machine, range: range)
+        })
     }
 
     /// An access token of the default tenant's owner.

@@ -12,8 +12,8 @@ import { assetsCard } from "/assets/assets.js";
 import { calendarCard } from "/assets/calendar.js";
 import { actionForm, el, form, removeButton, table, time } from "/assets/ui.js";
 
-const roles = ["viewer", "operator", "engineer", "admin", "owner"];
-const grantable = roles.slice(0, 4);   // owners are made by an owner's role change, not by invitation or key
+const roles = ["viewer", "operator", "maintenance_lead", "engineer", "admin", "owner"];
+const grantable = roles.slice(0, 5);   // owners are made by an owner's role change, not by invitation or key
 
 /** The sections in page order, each with the permission that offers it. */
 const sections = [["manageUsers", () => people()], ["manageAPIKeys", () => keys()], ["manageDevices", () => devices()],

@@ -1,0 +1,124 @@
+import Foundation
+import GembaCore
+import GembaIngest
+import GembaServer
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Work orders through the API: who may take which step, the decision log, the audit, and the
+/// planned window counting as planned maintenance in the machine's OEE.
+@Suite struct WorkOrderAPITests {
+    static let minute = OEEAPITests.minute
+
+    static func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, as headers: HTTPFields = [:],
+                     expect status: HTTPResponse.Status = .ok) async throws -> JSONValue {
+        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+            #expect(response.status == status, "\(uri): \(response.text)")
+            return response.json
+        }
+    }
+
+    @Test func fromProposalToDoneEachStepByItsRole() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let start = OEEAPITests.shiftStart
+            try await OEEAPITests.put(client, "/api/v1/calendars/ref", OEEAPITests.calendarJSON)
+            // A machine that stopped for an hour at 08:00 without a reason: an unplanned stop, an availability loss.
+            let script = OEEAPITests.Script(machine: "ref/line1/m1", states: [(0, "producing"), (120, "stopped"), (180, "producing")])
+            try await OEEAPITests.send(script, client)
+            var shift = try await OEEAPITests.oee(client, asset: "ref/line1/m1")["total"] ?? .null
+            #expect(shift["reasons_ms"]?["planned_stop/planned_maintenance"] == nil)
+
+            let role = { (role: Role) async throws -> HTTPFields in [.authorization: "Bearer \(try await harness.apiKey(role: role))"] }
+            let (viewer, operatorKey, lead) = (try await role(.viewer), try await role(.operator), try await role(.maintenanceLead))
+            let proposal = #"""
+                {"machine": "ref/line1/m1", "title": "Spindle bearing wear", "kind": "predictive", "priority": "high",
+                 "origin": {"source": "detector", "reference": "vibration-knn"},
+                 "evidence": {"summary": "vibration score 0.93", "signals": ["vibration"],
+                              "scores": [{"tag": "vibration", "time": \#(start), "score": 0.93, "detector": "vibration-knn"}],
+                              "estimate": {"quantity": "remaining_life", "value": 120, "low": 80, "high": 170, "unit": "h", "coverage": 0.8}}}
+                """#
+            _ = try await Self.post(client, "/api/v1/work-orders", proposal, as: viewer, expect: .forbidden)
+            let proposed = try await Self.post(client, "/api/v1/work-orders", proposal, as: operatorKey, expect: .created)
+            #expect(proposed["id"]?.stringValue == "WO-1" && proposed["status"]?.stringValue == "proposed" && proposed["evidence"]?["scores"]?.array.count == 1)
+            #expect(proposed["evidence"]?["contributions"]?.array.isEmpty == true && proposed["origin"]?["source"]?.stringValue == "detector")
+
+            // Operators propose and carry out; only a maintenance lead (or above) decides.
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/approve", #"{"rationale": "ok"}"#, as: operatorKey, expect: .forbidden)
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/approve", #"{"rationale": " "}"#, as: lead, expect: .unprocessableContent)
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/approve", #"{}"#, as: lead, expect: .badRequest)
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/start", #"{}"#, as: operatorKey, expect: .conflict)
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/approve", #"{"rationale": "vibration doubled in a week"}"#, as: lead)
+            let schedule = #"{"start": \#(start + 120 * Self.minute), "plannedMinutes": 60, "assignee": "anna"}"#
+            let scheduled = try await Self.post(client, "/api/v1/work-orders/WO-1/schedule", schedule, as: lead)
+            #expect(scheduled["status"]?.stringValue == "scheduled" && scheduled["schedule"]?["assignee"]?.stringValue == "anna")
+
+            // The scheduled hour is planned maintenance now: the stop in it is no longer an unplanned loss.
+            shift = try await OEEAPITests.oee(client, asset: "ref/line1/m1")["total"] ?? .null
+            #expect(shift["reasons_ms"]?["planned_stop/planned_maintenance"]?.int == 60 * Self.minute, "\(shift["reasons_ms"] ?? .null)")
+            try await client.execute(uri: "/api/v1/stops?machine=ref/line1/m1&from=\(start)&to=\(start + 480 * Self.minute)", method: .get) { response in
+                let stop = response.json["stops"]?.array.first { $0["start"]?.int == start + 120 * Self.minute }
+                #expect(stop?["reason"]?.stringValue == "planned_stop/planned_maintenance" && stop?["assigned_by"]?.stringValue == "work order WO-1", "\(response.text)")
+            }
+
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/start", #"{}"#, as: operatorKey)
+            let done = try await Self.post(client, "/api/v1/work-orders/WO-1/complete", #"""
+                {"findings": "outer race pitted", "failureMode": "bearing_wear", "parts": [{"name": "6205-2RS", "quantity": 2}],
+                 "minutesSpent": 75, "predictionConfirmed": true}
+                """#, as: operatorKey)
+            #expect(done["status"]?.stringValue == "done" && done["completion"]?["predictionConfirmed"] == .bool(true))
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/cancel", #"{"rationale": "too late"}"#, as: lead, expect: .conflict)
+
+            // Everyone signed in reads the order and its log; the log says who, when and why.
+            try await client.execute(uri: "/api/v1/work-orders/WO-1/decisions", method: .get, headers: viewer) { response in
+                let items = response.json["items"]?.array ?? []
+                #expect(items.map { $0["action"]?.stringValue } == ["complete", "start", "schedule", "approve", "propose"])
+                #expect(items[3]["rationale"]?.stringValue == "vibration doubled in a week" && items[3]["actor"]?.stringValue == "test maintenance_lead")
+            }
+            try await client.execute(uri: "/api/v1/maintenance/decisions?machine=ref/line1&from=\(start)", method: .get, headers: viewer) { response in
+                #expect(response.json["items"]?.array.count == 5, "\(response.text)")
+            }
+            try await client.execute(uri: "/api/v1/work-orders?status=done&machine=ref", method: .get, headers: viewer) { response in
+                #expect(response.json["items"]?.array.map { $0["id"]?.stringValue } == ["WO-1"])
+            }
+            try await client.execute(uri: "/api/v1/work-orders?status=proposed", method: .get) { #expect($0.json["items"]?.array.isEmpty == true) }
+            try await client.execute(uri: "/api/v1/work-orders?status=finished", method: .get) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/api/v1/work-orders/WO-9", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/v1/audit?action=work_order.", method: .get) { response in
+                let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
+                #expect(Set(actions) == ["work_order.propose", "work_order.approve", "work_order.schedule", "work_order.start",
+                                         "work_order.complete"], "\(response.text)")
+            }
+        }
+    }
+
+    @Test func badProposalsAreRefusedWithTheirReason() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            _ = try await AssetAPITests.ingest(client, "plant/line1/m1", #"{"speed": 1}"#)
+            for (body, status) in [
+                (#"{"machine": "plant/line1/nope", "title": "x", "kind": "inspection"}"#, HTTPResponse.Status.notFound),
+                (#"{"machine": "plant/line1/m1", "title": "", "kind": "inspection"}"#, .unprocessableContent),
+                (#"{"machine": "plant/line1/m1", "title": "x", "kind": "magic"}"#, .badRequest),
+                (#"{"machine": "not a path", "title": "x", "kind": "inspection"}"#, .badRequest),
+                (#"{"machine": "plant/line1/m1", "title": "x", "kind": "inspection", "evidence": {"scores": [{"tag": "v", "time": 1, "score": 7}]}}"#,
+                 .unprocessableContent),
+                (#"{"machine": "plant/line1/m1", "title": "x", "kind": "inspection", "evidence": {"window": {"from": 5, "to": 1, "tags": []}}}"#,
+                 .unprocessableContent),
+                ("[1, 2]", .badRequest),
+            ] {
+                _ = try await Self.post(client, "/api/v1/work-orders", body, expect: status)
+            }
+            _ = try await Self.post(client, "/api/v1/work-orders", #"{"machine": "plant/line1/m1", "title": "Belt", "kind": "inspection"}"#,
+                                    expect: .created)
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/approve", #"{"rationale": "ok"}"#)
+            for body in [#"{"start": 253402300800000, "plannedMinutes": 60}"#, #"{"start": 1, "plannedMinutes": 0}"#] {
+                _ = try await Self.post(client, "/api/v1/work-orders/WO-1/schedule", body, expect: .unprocessableContent)
+            }
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/defer", #"{"until": 1, "rationale": "later"}"#, expect: .conflict)
+        }
+    }
+}
