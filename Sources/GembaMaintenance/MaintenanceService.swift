@@ -32,15 +32,21 @@ public struct MaintenanceService: Sendable {
     /// new windows together), so the OEE summaries over it are rebuilt.
     public typealias WindowChanged = @Sendable (TenantID, AssetPath, Range<Int64>) async throws -> Void
 
+    /// Called after work was completed saying whether its prediction held (the order, who said it),
+    /// so the detector event it came from is labelled.
+    public typealias PredictionJudged = @Sendable (TenantID, WorkOrder, String) async throws -> Void
+
     let store: any MaintenanceStore
     let clock: @Sendable () -> Int64
     let windowChanged: WindowChanged
+    let predictionJudged: PredictionJudged
 
     public init(store: any MaintenanceStore, clock: @escaping @Sendable () -> Int64 = { Timestamp.now().millisecondsSinceEpoch },
-                windowChanged: @escaping WindowChanged = { _, _, _ in }) {
+                windowChanged: @escaping WindowChanged = { _, _, _ in }, predictionJudged: @escaping PredictionJudged = { _, _, _ in }) {
         self.store = store
         self.clock = clock
         self.windowChanged = windowChanged
+        self.predictionJudged = predictionJudged
     }
 
     /// Stores a proposal as `WO-<n>` with its first line in the decision log.
@@ -79,6 +85,9 @@ public struct MaintenanceService: Sendable {
         }
         if let changed = Self.union(before, after, now: order.updatedAt) {
             try await windowChanged(tenant, order.machine, changed)
+        }
+        if case .complete(let outcome) = action, outcome.predictionConfirmed != nil {
+            try await predictionJudged(tenant, order, actor)
         }
         return order
     }

@@ -9,7 +9,8 @@ extension SQLiteStore: AssetStore {
     static let machineColumns = [("machine", "path"), ("series", "machine"), ("production_order", "machine"),
                                  ("stop_assignment", "machine"), ("kpi_summary", "machine"), ("quality_entry", "machine"),
                                  ("alarm_instance", "machine"), ("alarm_journal", "machine"),
-                                 ("work_order", "machine"), ("work_order_decision", "machine"), ("maintenance_window", "machine")]
+                                 ("work_order", "machine"), ("work_order_decision", "machine"), ("maintenance_window", "machine"),
+                                 ("detector_event", "machine")]
     /// The analytics settings kind of a machine's production settings (keyed by its path).
     static let machineSettingsKind = "machine"
 

@@ -97,9 +97,9 @@ extension SQLiteStore: MaintenanceStore {
     }
 
     /// A machine path, or every machine under a site/area/line prefix.
-    private static let scopeCondition = "(machine = ? OR substr(machine, 1, ?) = ?)"
+    static let scopeCondition = "(machine = ? OR substr(machine, 1, ?) = ?)"
 
-    private static func scopeArguments(_ scope: String) -> StatementArguments {
+    static func scopeArguments(_ scope: String) -> StatementArguments {
         [scope, scope.utf8.count + 1, scope + "/"]
     }
 
@@ -115,5 +115,76 @@ extension SQLiteStore: MaintenanceStore {
         guard let tenant = TenantID(row["tenant"]) else { return nil }
         return StoredWorkOrder(tenant: tenant, id: row["id"], machine: row["machine"], status: row["status"], updatedAt: row["updated_ms"],
                                revision: row["revision"], document: row["document"])
+    }
+}
+
+/// Detector events and their labels in SQLite.
+extension SQLiteStore: DetectorEventStore {
+    public func recordEvent(_ event: StoredDetectorEvent) async throws -> Int64 {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO detector_event (tenant, detector, machine, tag, start_ms, last_ms, peak, peak_ms, closed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [event.tenant.rawValue, event.detector, event.machine, event.tag, event.start, event.last, event.peak,
+                                 event.peakTime, event.closed])
+            return try Int64.fetchOne(db, sql: "SELECT id FROM detector_event WHERE tenant = ? AND detector = ? AND machine = ? AND start_ms = ?",
+                                      arguments: [event.tenant.rawValue, event.detector, event.machine, event.start]) ?? 0
+        }
+    }
+
+    public func closeEvent(tenant: TenantID, detector: String, machine: String, start: Int64, last: Int64, peak: Double, peakTime: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE detector_event SET closed = 1, last_ms = ?, peak = ?, peak_ms = ?
+                WHERE tenant = ? AND detector = ? AND machine = ? AND start_ms = ?
+                """, arguments: [last, peak, peakTime, tenant.rawValue, detector, machine, start])
+        }
+    }
+
+    public func linkEvent(tenant: TenantID, id: Int64, workOrder: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE detector_event SET work_order = ? WHERE tenant = ? AND id = ?", arguments: [workOrder, tenant.rawValue, id])
+        }
+    }
+
+    public func detectorEvent(tenant: TenantID, id: Int64) async throws -> StoredDetectorEvent? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM detector_event WHERE tenant = ? AND id = ?", arguments: [tenant.rawValue, id])
+                .flatMap(Self.detectorEvent(from:))
+        }
+    }
+
+    public func detectorEvents(_ query: DetectorEventQuery) async throws -> [StoredDetectorEvent] {
+        var sql = "SELECT * FROM detector_event WHERE tenant = ? AND start_ms >= ? AND start_ms < ?"
+        var arguments: StatementArguments = [query.tenant.rawValue, query.range.lowerBound, query.range.upperBound]
+        if let detector = query.detector {
+            sql += " AND detector = ?"
+            _ = arguments.append(contentsOf: [detector])
+        }
+        if let scope = query.scope {
+            sql += " AND " + Self.scopeCondition
+            _ = arguments.append(contentsOf: Self.scopeArguments(scope))
+        }
+        sql += " ORDER BY start_ms DESC, id DESC LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit])
+        return try await pool.read { [sql, arguments] db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(Self.detectorEvent(from:))
+        }
+    }
+
+    public func labelEvent(tenant: TenantID, id: Int64, label: String?, by: String, at: Int64, note: String?) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE detector_event SET label = ?, labelled_by = ?, labelled_ms = ?, note = ? WHERE tenant = ? AND id = ?",
+                           arguments: [label, label == nil ? nil : by, label == nil ? nil : at, note, tenant.rawValue, id])
+            return db.changesCount == 1
+        }
+    }
+
+    private static func detectorEvent(from row: Row) -> StoredDetectorEvent? {
+        guard let tenant = TenantID(row["tenant"]) else { return nil }
+        return StoredDetectorEvent(id: row["id"], tenant: tenant, detector: row["detector"], machine: row["machine"], tag: row["tag"],
+                                   start: row["start_ms"], last: row["last_ms"], peak: row["peak"], peakTime: row["peak_ms"], closed: row["closed"],
+                                   label: row["label"], labelledBy: row["labelled_by"], labelledAt: row["labelled_ms"], note: row["note"],
+                                   workOrder: row["work_order"])
     }
 }

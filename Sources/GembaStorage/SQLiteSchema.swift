@@ -312,6 +312,25 @@ enum SQLiteSchema {
                     PRIMARY KEY (tenant, work_order)
                 ) WITHOUT ROWID;
                 CREATE INDEX maintenance_window_by_machine ON maintenance_window (tenant, machine, start);
+                CREATE TABLE detector_event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    detector TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    tag TEXT NOT NULL,
+                    start_ms INTEGER NOT NULL,
+                    last_ms INTEGER NOT NULL,
+                    peak REAL NOT NULL,
+                    peak_ms INTEGER NOT NULL,
+                    closed INTEGER NOT NULL DEFAULT 0,
+                    label TEXT,
+                    labelled_by TEXT,
+                    labelled_ms INTEGER,
+                    note TEXT,
+                    work_order TEXT
+                );
+                CREATE UNIQUE INDEX detector_event_by_start ON detector_event (tenant, detector, machine, start_ms);
+                CREATE INDEX detector_event_by_time ON detector_event (tenant, start_ms);
                 """)
         }
         return migrator

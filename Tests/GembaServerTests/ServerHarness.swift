@@ -52,6 +52,8 @@ struct ServerHarness {
         server.alarms = AlarmEngine.attached(to: pipeline, store: store, router: router, logger: Logger(label: "test"))
         server.maintenance = MaintenanceService(store: store, windowChanged: { [oee = server.oee] tenant, machine, range in
             try await oee?.invalidate(tenant: tenant, machine: machine, range: range)
+        }, predictionJudged: { [store] tenant, order, actor in
+            try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: store)
         })
     }
 

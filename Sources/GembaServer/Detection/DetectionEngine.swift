@@ -3,6 +3,7 @@ public import GembaCore
 public import GembaDetect
 public import GembaIngest
 public import Logging
+internal import GembaRules
 internal import Synchronization
 
 /// Anomaly detectors on the live ingest stream: each detector of the configuration watches one tag
@@ -23,16 +24,27 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var tenant: TenantID
         /// Only machines within this subtree (a site, area or line path); every machine when nil.
         public var scope: String?
+        /// A score at or above it opens an event (0–1, default 0.5).
+        public var threshold: Double
+        /// How long an event stays open after its last score over the threshold, taking in later
+        /// ones (ms, default 30 minutes): one burst, one event.
+        public var suppression: Int64
+        /// Whether each event proposes a predictive work order (a maintenance lead decides).
+        public var propose: Bool
 
-        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope }
+        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope, threshold, suppress, propose }
 
-        public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil) {
+        public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
+                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false) {
             self.id = id
             self.kind = kind
             self.tag = tag
             self.output = output ?? tag + ".anomaly"
             self.tenant = tenant
             self.scope = scope
+            self.threshold = threshold
+            self.suppression = suppression
+            self.propose = propose
         }
 
         public init(from decoder: any Decoder) throws {
@@ -42,9 +54,28 @@ public final class DetectionEngine: SampleObserver, Sendable {
             guard let tenantID = tenant.map({ TenantID($0) }) ?? .default else {
                 throw DecodingError.dataCorruptedError(forKey: .tenant, in: container, debugDescription: "not a tenant id")
             }
+            let suppress = try container.decodeIfPresent(String.self, forKey: .suppress)
+            guard let suppression = suppress.map(RuleText.parseDuration) ?? 1_800_000, suppression >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .suppress, in: container, debugDescription: "not a duration such as 30m or 2h")
+            }
             self.init(id: try container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind), tag: tag,
                       output: try container.decodeIfPresent(String.self, forKey: .output), tenant: tenantID,
-                      scope: try container.decodeIfPresent(String.self, forKey: .scope))
+                      scope: try container.decodeIfPresent(String.self, forKey: .scope),
+                      threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
+                      propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(tag, forKey: .tag)
+            try container.encode(output, forKey: .output)
+            try container.encode(tenant.rawValue, forKey: .tenant)
+            try container.encodeIfPresent(scope, forKey: .scope)
+            try container.encode(threshold, forKey: .threshold)
+            try container.encode(RuleText.duration(suppression), forKey: .suppress)
+            try container.encode(propose, forKey: .propose)
         }
     }
 
@@ -53,12 +84,24 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var description: String
     }
 
-    /// One detector on one machine, with the time of the last sample it learnt and the last score written.
+    /// One detector on one machine, with the time of the last sample it learnt, the last score
+    /// written and its events.
     struct Running: Codable {
         var detector: AnyDetector
         var lastTime: Int64
         /// Nil before the first score.
         var lastScore: Double?
+        /// Nil in a state saved before events existed (they start afresh).
+        var events: AnomalyEvents?
+    }
+
+    /// An event opened or closed by a detector on a machine.
+    public struct EventChange: Sendable {
+        public var detector: Detector
+        public var machine: AssetPath
+        public var event: AnomalyEvents.Event
+        /// False: the event opened; true: it closed.
+        public var closed: Bool
     }
 
     /// A running detector by name, as the state file keeps it (series ids belong to one store).
@@ -88,6 +131,9 @@ public final class DetectionEngine: SampleObserver, Sendable {
     private let pipeline: IngestPipeline
     private let logger: Logger
     private let state = Mutex(State())
+    /// Events as they open and close, for the recorder (the newest 10,000 kept while it falls behind).
+    public let events: AsyncStream<EventChange>
+    private let eventSink: AsyncStream<EventChange>.Continuation
 
     /// Checks `detectors` (ids unique, tags valid, an output unlike every watched tag) and attaches to `pipeline`.
     public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
@@ -102,6 +148,9 @@ public final class DetectionEngine: SampleObserver, Sendable {
             if let scope = detector.scope, (try? AssetSubtree(scope)) == nil {
                 throw ConfigurationError(description: "detector \"\(detector.id)\": scope \"\(scope)\" is not an asset path")
             }
+            guard detector.threshold > 0, detector.threshold <= 1 else {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": threshold must lie above 0 and at most 1, not \(detector.threshold)")
+            }
         }
         let watched = Set(detectors.map(\.tag))
         if let looping = detectors.first(where: { watched.contains($0.output) }) {
@@ -112,6 +161,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                            by: \.1.tag)
         self.pipeline = pipeline
         self.logger = logger
+        (events, eventSink) = AsyncStream.makeStream(of: EventChange.self, bufferingPolicy: .bufferingNewest(10_000))
         pipeline.addObserver(self)
     }
 
@@ -139,6 +189,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Scores the samples of watched tags and submits the scores (after this machine's earlier samples only).
     public func accepted(_ samples: [AcceptedSample]) {
         var scores: [Point] = []
+        var changes: [EventChange] = []
         state.withLock { state in
             for accepted in samples {
                 guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
@@ -147,29 +198,48 @@ public final class DetectionEngine: SampleObserver, Sendable {
                     let slot = Slot(series: accepted.seriesID, detector: index)
                     let entry = state.running.index(forKey: slot) ?? start(slot, detector, accepted.key.machine, in: &state)
                     // Scored in place: the detector's buffers are not copied.
-                    guard let score = Self.learn(value, at: time, into: &state.running.values[entry]) else { continue }
-                    scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: accepted.key.machine, tag: detector.output),
-                                        sample: Sample(time: accepted.sample.time, value: .double(score))))
+                    guard let (score, written) = Self.learn(value, at: time, detector, into: &state.running.values[entry]) else { continue }
+                    if written {
+                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: accepted.key.machine, tag: detector.output),
+                                            sample: Sample(time: accepted.sample.time, value: .double(score))))
+                    }
+                    if score >= detector.threshold || state.running.values[entry].events?.open != nil,
+                       let change = state.running.values[entry].events?.take(score, at: time) {
+                        changes += Self.changes(change, detector, accepted.key.machine)
+                    }
                 }
             }
         }
+        for change in changes { eventSink.yield(change) }
         guard !scores.isEmpty else { return }
         pipeline.submit(scores, source: .detector, force: true) { [logger] result in
             if case .failure(let error) = result { logger.warning("anomaly scores not stored", metadata: ["error": "\(error)"]) }
         }
     }
 
-    /// Learns a sample and answers the score to write: nil for a late or repeated sample (a
-    /// detector sees its series in time order) and for a 0 after a 0 (most scores are 0, a surprise
-    /// scoring at its onset only: a 0 is written when the score returns to it, and the first time,
-    /// so the output reads right at every time while costing a fraction of the watched samples).
-    private static func learn(_ value: Double, at time: Int64, into running: inout Running) -> Double? {
+    /// Learns a sample and answers its score, and whether to write it: nil for a late or repeated
+    /// sample (a detector sees its series in time order); not written for a 0 after a 0 (most
+    /// scores are 0, a surprise scoring at its onset only: a 0 is written when the score returns to
+    /// it, and the first time, so the output reads right at every time while costing a fraction of
+    /// the watched samples).
+    private static func learn(_ value: Double, at time: Int64, _ detector: Detector, into running: inout Running) -> (Double, Bool)? {
         guard time > running.lastTime else { return nil }
         running.lastTime = time
+        if running.events == nil { running.events = AnomalyEvents(threshold: detector.threshold, suppression: detector.suppression) }
         let score = running.detector.score(value, at: time)
-        guard score > 0 || running.lastScore != 0 else { return nil }
+        guard score > 0 || running.lastScore != 0 else { return (score, false) }
         running.lastScore = score
-        return score
+        return (score, true)
+    }
+
+    private static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath) -> [EventChange] {
+        switch change {
+        case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false)]
+        case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true)]
+        case .closedAndOpened(let closed, let opened):
+            [EventChange(detector: detector, machine: machine, event: closed, closed: true),
+             EventChange(detector: detector, machine: machine, event: opened, closed: false)]
+        }
     }
 
     /// A detector's first sample of a series since the start: what it learnt before, when restored, or a fresh one.

@@ -17,6 +17,9 @@ struct MaintenanceCapability: Capability {
         }
         service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
             try await engine?.invalidate(tenant: tenant, machine: machine, range: range)
+        }, predictionJudged: { [events = store as? any DetectorEventStore] tenant, order, actor in
+            guard let events else { return }
+            try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: events)
         })
     }
 
