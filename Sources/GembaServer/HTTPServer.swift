@@ -88,8 +88,10 @@ public enum EndpointGroups {
         AlarmRoutes(server: server).endpoints + LiveAlarmsRoute(server: server).endpoints + NotificationRoutes(server: server).endpoints
             + NotificationPeopleRoutes(server: server).endpoints
     }
-    /// Maintenance work orders and the decision log.
-    public static let maintenance: EndpointGroup = { server in WorkOrderRoutes(server: server).endpoints }
+    /// Maintenance work orders, the decision log, and the anomaly detectors with their events and labels.
+    public static let maintenance: EndpointGroup = { server in
+        WorkOrderRoutes(server: server).endpoints + DetectorRoutes(server: server).endpoints
+    }
 
     /// Every group, in the order the reference lists them.
     public static let all: [EndpointGroup] = [telemetry, assets, commands, oee, alarms, maintenance, access]

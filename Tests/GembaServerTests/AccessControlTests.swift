@@ -20,7 +20,7 @@ import Testing
             .replacingOccurrences(of: "{site}", with: "plant1").replacingOccurrences(of: "{file}", with: "app.js")
             .replacingOccurrences(of: "{rule}", with: "some-rule").replacingOccurrences(of: "{channel}", with: "some-channel")
             .replacingOccurrences(of: "{policy}", with: "some-policy").replacingOccurrences(of: "{roster}", with: "some-roster")
-            .replacingOccurrences(of: "{person}", with: "someone@gemba.test")
+            .replacingOccurrences(of: "{person}", with: "someone@gemba.test").replacingOccurrences(of: "{detector}", with: "some-detector")
     }
 
     @Test func everyRouteIsDeclaredOnceAndEnforcedForEveryRole() async throws {

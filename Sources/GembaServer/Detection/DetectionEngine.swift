@@ -31,11 +31,13 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var suppression: Int64
         /// Whether each event proposes a predictive work order (a maintenance lead decides).
         public var propose: Bool
+        /// Samples a detector learns on each machine before it scores (0 until then; default 100).
+        public var warmUp: Int
 
-        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope, threshold, suppress, propose }
+        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup" }
 
         public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
-                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false) {
+                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false, warmUp: Int = 100) {
             self.id = id
             self.kind = kind
             self.tag = tag
@@ -45,6 +47,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
             self.threshold = threshold
             self.suppression = suppression
             self.propose = propose
+            self.warmUp = warmUp
         }
 
         public init(from decoder: any Decoder) throws {
@@ -62,7 +65,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
                       output: try container.decodeIfPresent(String.self, forKey: .output), tenant: tenantID,
                       scope: try container.decodeIfPresent(String.self, forKey: .scope),
                       threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
-                      propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false)
+                      propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false,
+                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? 100)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -76,6 +80,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
             try container.encode(threshold, forKey: .threshold)
             try container.encode(RuleText.duration(suppression), forKey: .suppress)
             try container.encode(propose, forKey: .propose)
+            try container.encode(warmUp, forKey: .warmUp)
         }
     }
 
@@ -93,6 +98,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var lastScore: Double?
         /// Nil in a state saved before events existed (they start afresh).
         var events: AnomalyEvents?
+        /// Samples learnt, counted during the warm-up; nil in a state saved before it was counted (warm).
+        var learnt: Int?
     }
 
     /// An event opened or closed by a detector on a machine.
@@ -148,6 +155,9 @@ public final class DetectionEngine: SampleObserver, Sendable {
             if let scope = detector.scope, (try? AssetSubtree(scope)) == nil {
                 throw ConfigurationError(description: "detector \"\(detector.id)\": scope \"\(scope)\" is not an asset path")
             }
+            guard (0...100_000).contains(detector.warmUp) else {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": warmup must be 0 to 100000 samples, not \(detector.warmUp)")
+            }
             guard detector.threshold > 0, detector.threshold <= 1 else {
                 throw ConfigurationError(description: "detector \"\(detector.id)\": threshold must lie above 0 and at most 1, not \(detector.threshold)")
             }
@@ -186,6 +196,14 @@ public final class DetectionEngine: SampleObserver, Sendable {
 
     public var isInterested: Bool { !detectors.isEmpty }
 
+    /// The machines a detector has learnt on (since the start, or restored), by path.
+    public func machines(watchedBy detector: String, tenant: TenantID) -> [String] {
+        state.withLock { state in
+            Set(state.names.values.filter { $0.detector == detector && $0.tenant == tenant.rawValue }.map(\.machine)
+                + state.waiting.keys.filter { $0.detector == detector && $0.tenant == tenant.rawValue }.map(\.machine)).sorted()
+        }
+    }
+
     /// Scores the samples of watched tags and submits the scores (after this machine's earlier samples only).
     public func accepted(_ samples: [AcceptedSample]) {
         var scores: [Point] = []
@@ -218,7 +236,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     }
 
     /// Learns a sample and answers its score, and whether to write it: nil for a late or repeated
-    /// sample (a detector sees its series in time order); not written for a 0 after a 0 (most
+    /// sample (a detector sees its series in time order); 0 during the warm-up; not written for a 0 after a 0 (most
     /// scores are 0, a surprise scoring at its onset only: a 0 is written when the score returns to
     /// it, and the first time, so the output reads right at every time while costing a fraction of
     /// the watched samples).
@@ -226,7 +244,11 @@ public final class DetectionEngine: SampleObserver, Sendable {
         guard time > running.lastTime else { return nil }
         running.lastTime = time
         if running.events == nil { running.events = AnomalyEvents(threshold: detector.threshold, suppression: detector.suppression) }
-        let score = running.detector.score(value, at: time)
+        var score = running.detector.score(value, at: time)
+        if let learnt = running.learnt, learnt < detector.warmUp {
+            running.learnt = learnt + 1
+            score = 0
+        }
         guard score > 0 || running.lastScore != 0 else { return (score, false) }
         running.lastScore = score
         return (score, true)
@@ -246,7 +268,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     private func start(_ slot: Slot, _ detector: Detector, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index {
         let key = Key(tenant: detector.tenant.rawValue, machine: machine.description, detector: detector.id)
         state.names[slot] = key
-        state.running[slot] = state.waiting.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min)
+        state.running[slot] = state.waiting.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min, learnt: 0)
         return state.running.index(forKey: slot)!
     }
 

@@ -2,22 +2,26 @@ import ArgumentParser
 import Foundation
 import GembaIngest
 import GembaServer
+import GembaStorage
 import Logging
 import ServiceLifecycle
 
 /// `--detectors`: anomaly detectors on the live ingest stream, each scoring one tag on every machine
 /// that sends it and writing the score as a tag of its own (`vibration.anomaly`), which charts and
-/// alarm rules read. What they learnt is saved in the data directory every minute and at shutdown,
-/// and restored at start.
+/// alarm rules read. Scores over a detector's threshold make events (stored, labelled by people,
+/// and proposing work orders when the detector says so). What they learnt is saved in the data
+/// directory every minute and at shutdown, and restored at start.
 struct DetectionCapability: Capability {
     struct Options: ParsableArguments {
         @Option(help: ArgumentHelp(
-            "Run the anomaly detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context, \"tag\", \"output\"?, \"tenant\"?, \"scope\"?}]}. Env: GEMBA_DETECTORS."))
+            "Run the anomaly detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context, \"tag\", \"output\"?, \"tenant\"?, \"scope\"?, \"threshold\"? (0.5), \"suppress\"? (30m), \"propose\"? (false)}]}. Env: GEMBA_DETECTORS."))
         var detectors: String?
     }
 
     let engine: DetectionEngine?
     let stateFile: URL
+    /// Stores events and proposes work orders from them; nil without detectors or a store for events.
+    let recorder: DetectorEventRecorder?
     let logger: Logger
 
     static func resolve(_ options: Options, _ settings: Settings) throws -> [DetectionEngine.Detector] {
@@ -30,11 +34,12 @@ struct DetectionCapability: Capability {
         }
     }
 
-    init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, logger: Logger) throws {
+    init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, maintenance: MaintenanceCapability, logger: Logger) throws {
         stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent("detectors").appendingPathComponent("state.json")
         self.logger = logger
         guard !detectors.isEmpty else {
             engine = nil
+            recorder = nil
             return
         }
         do {
@@ -43,13 +48,21 @@ struct DetectionCapability: Capability {
             throw ConfigurationError("detectors: \(error)")
         }
         engine?.restore(from: stateFile)
+        if let engine, let events = telemetry.store as? any DetectorEventStore {
+            recorder = DetectorEventRecorder(engine: engine, store: events, maintenance: maintenance.service, logger: logger)
+        } else {
+            recorder = nil
+        }
         logger.info("anomaly detectors running", metadata: ["detectors": "\(detectors.map { "\($0.id) (\($0.kind.rawValue) on \($0.tag))" })"])
     }
 
     var services: [any Service] {
         guard let engine else { return [] }
-        return [PeriodicService("detector state", every: .seconds(60), lastPass: true, logger: logger) { [stateFile] in
+        let saving = PeriodicService("detector state", every: .seconds(60), lastPass: true, logger: logger) { [stateFile] in
             try engine.save(to: stateFile)
-        }]
+        }
+        return [saving] + (recorder.map { [$0] } ?? [])
     }
+
+    func configure(_ server: inout ServerContext) { server.detection = engine }
 }

@@ -1,0 +1,99 @@
+import Foundation
+import GembaCore
+import GembaDetect
+import GembaIngest
+import GembaServer
+import GembaStorage
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+/// Detector events through the API: a spike on a machine's vibration opens an event that proposes a
+/// work order with its evidence; labels by hand and by the order's outcome; the detector's figures.
+@Suite struct DetectorAPITests {
+    static let minute: Int64 = 60_000
+
+    @Test func aSpikeProposesWorkAndItsOutcomeLabelsTheEvent() async throws {
+        var setup = try await ServerHarness()
+        let engine = try DetectionEngine(detectors: [.init(id: "vib", kind: .robust, tag: "vibration", threshold: 0.5, suppression: 10 * Self.minute,
+                                                           propose: true)],
+                                         pipeline: setup.pipeline, logger: Logger(label: "test"))
+        setup.server.detection = engine
+        let harness = setup
+        let recorder = DetectorEventRecorder(engine: engine, store: harness.store, maintenance: harness.server.maintenance, logger: Logger(label: "test"))
+        let recording = Task { try await recorder.run() }
+        defer { recording.cancel() }
+        try await harness.test { client in
+            let start = Timestamp.now().millisecondsSinceEpoch - 600 * Self.minute
+            // Ten hours of a steady signal with a little noise, a spike at minute 500, then steady again.
+            let records = (0..<600).map { minute in
+                let value = minute == 500 ? 9.0 : 1.0 + 0.05 * sin(Double(minute) * 1.3)
+                return #"{"machine": "plant/line1/m1", "ts": \#(start + Int64(minute) * Self.minute), "values": {"vibration": \#(value)}}"#
+            }
+            for first in stride(from: 0, to: records.count, by: 100) {
+                try await client.execute(uri: "/api/v1/ingest", method: .post,
+                                         body: ByteBuffer(string: #"{"records": [\#(records[first..<(first + 100)].joined(separator: ","))]}"#)) {
+                    #expect($0.status == .ok)
+                }
+            }
+            // The event, and the work order it proposed, once the recorder has stored them.
+            var events: [JSONValue] = []
+            for _ in 0..<100 where events.isEmpty || events[0]["workOrder"] == nil || events[0]["closed"] != .bool(true) {
+                try await Task.sleep(for: .milliseconds(50))
+                events = try await client.execute(uri: "/api/v1/detector-events?from=\(start)", method: .get) { $0.json["items"]?.array ?? [] }
+            }
+            #expect(events.count == 1, "\(events.map { ($0["start"]?.int.map { ($0 - start) / Self.minute }, $0["peak"]) })")
+            let event = try #require(events.first)
+            #expect(event["peakTime"]?.int == start + 500 * Self.minute && event["machine"]?.stringValue == "plant/line1/m1")
+            let id = try #require(event["id"]?.int)
+            let orderID = try #require(event["workOrder"]?.stringValue)
+            try await client.execute(uri: "/api/v1/work-orders/\(orderID)", method: .get) { response in
+                let order = response.json
+                #expect(order["kind"]?.stringValue == "predictive" && order["origin"]?["reference"]?.stringValue == "\(id)")
+                #expect(order["evidence"]?["scores"]?.array.first?["detector"]?.stringValue == "vib")
+                #expect(order["evidence"]?["window"]?["tags"]?.array.compactMap(\.stringValue) == ["vibration", "vibration.anomaly"])
+            }
+            try await client.execute(uri: "/api/v1/detectors", method: .get) { response in
+                #expect(response.json["items"]?.array.first?["machines"]?.array.compactMap(\.stringValue) == ["plant/line1/m1"], "\(response.text)")
+            }
+
+            // An operator labels it by hand; null clears it; a label for an event that does not exist is a 404.
+            let asOperator: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .operator))"]
+            let viewer: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .viewer))"]
+            for (uri, body, headers, status) in [
+                ("/api/v1/detector-events/\(id)/label", #"{"label": "false_positive", "note": "sensor knocked"}"#, asOperator, HTTPResponse.Status.ok),
+                ("/api/v1/detector-events/\(id)/label", #"{"label": "true_positive"}"#, viewer, .forbidden),
+                ("/api/v1/detector-events/\(id)/label", #"{"label": "maybe"}"#, asOperator, .badRequest),
+                ("/api/v1/detector-events/\(id)/label", #"{}"#, asOperator, .badRequest),
+                ("/api/v1/detector-events/999999/label", #"{"label": "true_positive"}"#, asOperator, .notFound),
+                ("/api/v1/detector-events/abc/label", #"{"label": "true_positive"}"#, asOperator, .notFound),
+                ("/api/v1/detector-events/\(id)/label", #"{"label": null}"#, asOperator, .ok),
+            ] {
+                try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body): \(response.text)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/detector-events/\(id)", method: .get) { #expect($0.json["label"] == nil) }
+
+            // The work done confirms the prediction: the event becomes a true positive.
+            for (step, body) in [("approve", #"{"rationale": "spike is real"}"#), ("schedule", #"{"start": \#(start), "plannedMinutes": 30}"#),
+                                 ("start", "{}"),
+                                 ("complete", #"{"findings": "loose mount", "minutesSpent": 20, "predictionConfirmed": true}"#)] {
+                try await client.execute(uri: "/api/v1/work-orders/\(orderID)/\(step)", method: .post, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .ok, "\(step): \(response.text)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/detector-events/\(id)", method: .get) { response in
+                #expect(response.json["label"]?.stringValue == "true_positive" && response.json["note"]?.stringValue?.hasPrefix("work order") == true)
+            }
+            try await client.execute(uri: "/api/v1/detectors/vib/performance?from=\(start)&period=day", method: .get) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                #expect(response.json["total"]?["events"]?.int == 1 && response.json["total"]?["precision"]?.int == 1, "\(response.text)")
+            }
+            try await client.execute(uri: "/api/v1/detectors/vib/performance?horizon=soon", method: .get) { #expect($0.status == .badRequest) }
+        }
+    }
+}
