@@ -83,6 +83,21 @@ public struct MaintenanceWindow: Hashable, Sendable {
     }
 }
 
+/// A preventive maintenance plan as stored: the maintenance module's JSON document.
+public struct StoredPlan: Hashable, Sendable {
+    public var tenant: TenantID
+    public var id: String
+    public var machine: String
+    public var document: String
+
+    public init(tenant: TenantID, id: String, machine: String, document: String) {
+        self.tenant = tenant
+        self.id = id
+        self.machine = machine
+        self.document = document
+    }
+}
+
 /// Which work orders a list wants.
 public struct WorkOrderQuery: Hashable, Sendable {
     public var tenant: TenantID
@@ -116,6 +131,12 @@ public protocol MaintenanceStore: Sendable {
                          window: MaintenanceWindow?) async throws -> Bool
     /// Decision lines in `range`, newest first; of one work order, or of the machines in `scope`.
     func decisions(tenant: TenantID, workOrder: String?, scope: String?, range: Range<Int64>, limit: Int) async throws -> [StoredDecision]
+    /// Preventive plans of one tenant, or of every tenant (nil), by id.
+    func maintenancePlans(tenant: TenantID?) async throws -> [StoredPlan]
+    /// Adds or replaces the plan with the same id.
+    func savePlan(_ plan: StoredPlan) async throws
+    /// False when there is no such plan.
+    func deletePlan(tenant: TenantID, id: String) async throws -> Bool
     /// The windows of one machine overlapping `range`.
     func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow]
 }

@@ -10,7 +10,7 @@ extension SQLiteStore: AssetStore {
                                  ("stop_assignment", "machine"), ("kpi_summary", "machine"), ("quality_entry", "machine"),
                                  ("alarm_instance", "machine"), ("alarm_journal", "machine"),
                                  ("work_order", "machine"), ("work_order_decision", "machine"), ("maintenance_window", "machine"),
-                                 ("detector_event", "machine")]
+                                 ("detector_event", "machine"), ("maintenance_plan", "machine")]
     /// The analytics settings kind of a machine's production settings (keyed by its path).
     static let machineSettingsKind = "machine"
 

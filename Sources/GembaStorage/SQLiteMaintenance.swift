@@ -83,6 +83,33 @@ extension SQLiteStore: MaintenanceStore {
         }
     }
 
+    public func maintenancePlans(tenant: TenantID?) async throws -> [StoredPlan] {
+        try await pool.read { db in
+            let rows = if let tenant {
+                try Row.fetchAll(db, sql: "SELECT * FROM maintenance_plan WHERE tenant = ? ORDER BY id", arguments: [tenant.rawValue])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM maintenance_plan ORDER BY tenant, id")
+            }
+            return rows.compactMap { row in
+                TenantID(row["tenant"]).map { StoredPlan(tenant: $0, id: row["id"], machine: row["machine"], document: row["document"]) }
+            }
+        }
+    }
+
+    public func savePlan(_ plan: StoredPlan) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO maintenance_plan (tenant, id, machine, document) VALUES (?, ?, ?, ?)",
+                           arguments: [plan.tenant.rawValue, plan.id, plan.machine, plan.document])
+        }
+    }
+
+    public func deletePlan(tenant: TenantID, id: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM maintenance_plan WHERE tenant = ? AND id = ?", arguments: [tenant.rawValue, id])
+            return db.changesCount > 0
+        }
+    }
+
     public func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
         try await pool.read { db in try Self.maintenanceWindows(db, tenant: tenant, machine: machine, overlapping: range) }
     }

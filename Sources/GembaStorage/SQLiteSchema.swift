@@ -312,6 +312,13 @@ enum SQLiteSchema {
                     PRIMARY KEY (tenant, work_order)
                 ) WITHOUT ROWID;
                 CREATE INDEX maintenance_window_by_machine ON maintenance_window (tenant, machine, start);
+                CREATE TABLE maintenance_plan (
+                    tenant TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    machine TEXT NOT NULL,
+                    document TEXT NOT NULL,
+                    PRIMARY KEY (tenant, id)
+                ) WITHOUT ROWID;
                 CREATE TABLE detector_event (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     tenant TEXT NOT NULL,
