@@ -88,9 +88,10 @@ public enum EndpointGroups {
         AlarmRoutes(server: server).endpoints + LiveAlarmsRoute(server: server).endpoints + NotificationRoutes(server: server).endpoints
             + NotificationPeopleRoutes(server: server).endpoints
     }
-    /// Maintenance work orders, the decision log, and the anomaly detectors with their events and labels.
+    /// Maintenance work orders, the decision log, preventive plans, reliability, and the anomaly
+    /// detectors with their events and labels.
     public static let maintenance: EndpointGroup = { server in
-        WorkOrderRoutes(server: server).endpoints + DetectorRoutes(server: server).endpoints
+        WorkOrderRoutes(server: server).endpoints + PlanRoutes(server: server).endpoints + DetectorRoutes(server: server).endpoints
     }
 
     /// Every group, in the order the reference lists them.

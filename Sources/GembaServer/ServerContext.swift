@@ -47,6 +47,8 @@ public struct ServerContext: Sendable {
     public var notifications: Notifier?
     /// Maintenance work orders and their decisions; nil: those routes answer 503.
     public var maintenance: MaintenanceService?
+    /// Preventive plans; nil: those routes answer 503.
+    public var plans: PlanScheduler?
     /// The anomaly detectors on the live stream; nil when none is configured.
     public var detection: DetectionEngine?
 

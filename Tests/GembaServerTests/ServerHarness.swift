@@ -55,6 +55,7 @@ struct ServerHarness {
         }, predictionJudged: { [store] tenant, order, actor in
             try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: store)
         })
+        server.plans = PlanScheduler(store: store, service: server.maintenance!, usage: MachineUsageReader(store: store, oee: server.oee))
     }
 
     /// An access token of the default tenant's owner.

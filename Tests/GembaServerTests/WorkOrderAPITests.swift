@@ -121,4 +121,56 @@ import Testing
             _ = try await Self.post(client, "/api/v1/work-orders/WO-1/defer", #"{"until": 1, "rationale": "later"}"#, expect: .conflict)
         }
     }
+
+    @Test func plansProposeWhenDueAndRepairsGiveReliability() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            _ = try await AssetAPITests.ingest(client, "plant/line1/m1", #"{"strokes": 1000}"#)
+            let lead: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .maintenanceLead))"]
+            let operatorKey: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .operator))"]
+            let plan = #"{"machine": "plant/line1/m1", "title": "Die inspection", "every": {"count": 500, "counter": "strokes"}, "plannedMinutes": 45}"#
+            try await client.execute(uri: "/api/v1/maintenance/plans/dies", method: .put, headers: operatorKey, body: ByteBuffer(string: plan)) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/api/v1/maintenance/plans/dies", method: .put, headers: lead, body: ByteBuffer(string: plan)) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                #expect(response.json["anchorCount"]?.int == 1000)
+            }
+            for body in [#"{"machine": "plant/line1/m1", "title": "x", "every": {"days": 3, "runHours": 4}}"#,
+                         #"{"machine": "plant/line1/m1", "title": "x", "every": {"count": 5}}"#] {
+                try await client.execute(uri: "/api/v1/maintenance/plans/bad", method: .put, headers: lead, body: ByteBuffer(string: body)) {
+                    #expect($0.status == .unprocessableContent, "\(body)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/maintenance/plans/bad", method: .put, headers: lead,
+                                     body: ByteBuffer(string: #"{"machine": "plant/line1/none", "title": "x", "every": {"days": 3}}"#)) {
+                #expect($0.status == .notFound)
+            }
+            #expect(try await harness.server.plans!.pass().isEmpty)
+            _ = try await AssetAPITests.ingest(client, "plant/line1/m1", #"{"strokes": 1600}"#)
+            let proposed = try await harness.server.plans!.pass()
+            #expect(proposed.map(\.kind) == [.preventive] && proposed.first?.plannedWindow == nil)
+            try await client.execute(uri: "/api/v1/maintenance/plans", method: .get) { response in
+                let status = response.json["items"]?.array.first
+                #expect(status?["progressText"]?.stringValue == "600 of 500 strokes" && status?["openWorkOrder"]?.stringValue == "WO-1",
+                        "\(response.text)")
+            }
+
+            // A repair done: the work orders' MTTR beside the state engine's.
+            _ = try await Self.post(client, "/api/v1/work-orders", #"{"machine": "plant/line1/m1", "title": "Motor tripped", "kind": "corrective"}"#,
+                                    expect: .created)
+            for (step, body) in [("approve", #"{"rationale": "down"}"#), ("schedule", #"{"start": 0, "plannedMinutes": 30}"#), ("start", "{}"),
+                                 ("complete", #"{"findings": "reset breaker", "failureMode": "overload", "minutesSpent": 25}"#)] {
+                _ = try await Self.post(client, "/api/v1/work-orders/WO-2/\(step)", body)
+            }
+            try await client.execute(uri: "/api/v1/maintenance/reliability?machine=plant/line1/m1", method: .get) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                #expect(response.json["workOrders"]?["failures"]?.int == 1 && response.json["workOrders"]?["mttr"]?.int == 25 * 60_000,
+                        "\(response.text)")
+                #expect(response.json["stateEngine"]?["failures"]?.int == 0)
+            }
+            try await client.execute(uri: "/api/v1/maintenance/plans/dies", method: .delete, headers: lead) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/api/v1/maintenance/plans/dies", method: .delete, headers: lead) { #expect($0.status == .notFound) }
+        }
+    }
 }

@@ -1,29 +1,44 @@
+import GembaIngest
 import GembaMaintenance
 import GembaServer
 import GembaStorage
 import Logging
+import ServiceLifecycle
 
 /// Maintenance work decided by people: work orders (proposed, decided, scheduled, done), their
-/// decision log, and the planned windows they give the machines' OEE (a change to a window makes
-/// the OEE engine rebuild the summaries over it).
+/// decision log, the planned windows they give the machines' OEE (a change to a window makes the
+/// OEE engine rebuild the summaries over it), and preventive plans checked every minute.
 struct MaintenanceCapability: Capability {
     /// Nil when the store keeps no maintenance data (the routes then answer 503).
     let service: MaintenanceService?
+    let plans: PlanScheduler?
+    let logger: Logger
 
-    init(telemetry: TelemetryCapability, oee: OEECapability) {
+    init(telemetry: TelemetryCapability, oee: OEECapability, logger: Logger) {
+        self.logger = logger
         guard let store = telemetry.store as? any MaintenanceStore else {
-            service = nil
+            (service, plans) = (nil, nil)
             return
         }
-        service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
+        let service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
             try await engine?.invalidate(tenant: tenant, machine: machine, range: range)
         }, predictionJudged: { [events = store as? any DetectorEventStore] tenant, order, actor in
             guard let events else { return }
             try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: events)
         })
+        self.service = service
+        plans = PlanScheduler(store: store, service: service, usage: MachineUsageReader(store: telemetry.store, oee: oee.engine))
+    }
+
+    var services: [any Service] {
+        guard let plans else { return [] }
+        return [PeriodicService("maintenance plans", every: .seconds(60), logger: logger) { try await plans.pass() }]
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.maintenance] }
 
-    func configure(_ server: inout ServerContext) { server.maintenance = service }
+    func configure(_ server: inout ServerContext) {
+        server.maintenance = service
+        server.plans = plans
+    }
 }
