@@ -80,7 +80,7 @@ public struct MaintenanceService: Sendable {
         let after = order.plannedWindow
         let window = after.map { MaintenanceWindow(workOrder: order.id, machine: order.machine, start: $0.start, end: $0.end, setAt: order.updatedAt) }
         guard try await store.updateWorkOrder(try Self.stored(order, tenant: tenant, revision: stored.revision + 1),
-                                              decision: Self.stored(decision, tenant: tenant), window: window) else {
+                                              decision: Self.stored(decision, tenant: tenant), window: window, deliveries: []) else {
             throw ModelError(.conflict, "work order \(id) was changed by someone else meanwhile; read it again")
         }
         if let changed = Self.union(before, after, now: order.updatedAt) {
@@ -90,6 +90,28 @@ public struct MaintenanceService: Sendable {
             try await predictionJudged(tenant, order, actor)
         }
         return order
+    }
+
+    /// Marks each order that has waited `after` (ms) for a decision as escalated and stores, with
+    /// the mark and its line in the decision log, the notifications `notify` makes of it (one
+    /// transaction per order, so nobody is told twice). Answers the orders escalated.
+    public func escalate(tenant: TenantID, after: Int64,
+                         notify: (WorkOrder) -> (deliveries: [OutboxEntry], detail: String)) async throws -> [WorkOrder] {
+        let now = clock()
+        var escalated: [WorkOrder] = []
+        let waiting = try await store.workOrders(WorkOrderQuery(tenant: tenant, statuses: [WorkOrder.Status.proposed.rawValue,
+                                                                                           WorkOrder.Status.deferred.rawValue], limit: 10_000))
+        for stored in waiting {
+            var order = try Self.decode(stored)
+            guard order.needsEscalation(after: after, now: now) else { continue }
+            let (deliveries, detail) = notify(order)
+            let decision = order.markEscalated(at: now, detail: detail)
+            if try await store.updateWorkOrder(try Self.stored(order, tenant: tenant, revision: stored.revision + 1),
+                                               decision: Self.stored(decision, tenant: tenant), window: nil, deliveries: deliveries) {
+                escalated.append(order)
+            }
+        }
+        return escalated
     }
 
     public func workOrder(tenant: TenantID, id: String) async throws -> WorkOrder? {

@@ -122,6 +122,8 @@ public struct WorkOrder: Sendable, Hashable, Codable {
     public var startedAt: Int64?
     public var finishedAt: Int64?
     public var completion: Completion?
+    /// When people were last told the proposal waits for a decision (ms since the epoch).
+    public var escalatedAt: Int64?
     /// The last decision's time (ms since the epoch).
     public var updatedAt: Int64
 
@@ -139,6 +141,29 @@ public struct WorkOrder: Sendable, Hashable, Codable {
         self.proposedBy = proposedBy
         self.proposedAt = proposedAt
         updatedAt = proposedAt
+    }
+
+    /// Since when the order waits for a decision: its proposal, or the end of its deferral; nil
+    /// when it waits for none.
+    public var awaitingSince: Int64? {
+        switch status {
+        case .proposed: proposedAt
+        case .deferred: deferredUntil
+        default: nil
+        }
+    }
+
+    /// Whether a proposal has waited `after` (ms) for a decision at `now` without people having been told since it began waiting.
+    public func needsEscalation(after: Int64, now: Int64) -> Bool {
+        guard let since = awaitingSince, now - since >= after else { return false }
+        return (escalatedAt ?? .min) < since
+    }
+
+    /// Notes that people were told the order waits, and answers the decision log's line for it.
+    public mutating func markEscalated(at time: Int64, detail: String) -> Decision {
+        escalatedAt = time
+        return Decision(workOrder: id, machine: machine, action: "escalate", from: status, to: status, actor: "gemba", time: time,
+                        rationale: nil, detail: detail)
     }
 
     /// The machine's time this work claims in OEE, stopped time in it counting as planned

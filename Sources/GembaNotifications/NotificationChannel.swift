@@ -134,7 +134,8 @@ public struct Audience: Sendable, Hashable, Codable {
         }
     }
 
-    func validate(_ what: String) throws(ModelError) {
+    /// Refuses more than 20 channels or recipients, and ids or recipient references that are not valid.
+    public func validate(_ what: String) throws(ModelError) {
         guard channels.count <= 20, recipients.count <= 20 else { throw ModelError(.invalid, "\(what) names at most 20 channels and 20 recipients") }
         for id in channels { try ConfigurationID.check(id, what: "channel") }
         for text in recipients {

@@ -12,6 +12,11 @@ public struct NotificationMessage: Sendable {
 
     public var values: [String: String]
 
+    /// A message from its variables (those of ``variables`` a template may name; missing ones read `–`).
+    public init(values: [String: String]) {
+        self.values = Dictionary(uniqueKeysWithValues: Self.variables.map { ($0, "–") }).merging(values) { $1 }
+    }
+
     /// The variables of a notice; `link` points at the machine's page of the dashboard under `baseURL`.
     public init(_ notice: AlarmNotice, baseURL: String) {
         let transition = notice.transition
@@ -110,7 +115,7 @@ public struct NotificationMessage: Sendable {
     }
 
     /// Refuses a template naming a variable that does not exist (or a spaced `{{ name }}`, which would stay unfilled).
-    static func checkTemplate(_ template: String, variables: [String] = variables, what: String = "template") throws(ModelError) {
+    public static func checkTemplate(_ template: String, variables: [String] = variables, what: String = "template") throws(ModelError) {
         guard template.count <= 2000 else { throw ModelError(.invalid, "a \(what) is at most 2000 characters") }
         var rest = Substring(template)
         while let open = rest.range(of: "{{") {

@@ -19,7 +19,8 @@ public final class NotificationRouter: NotificationRouting, Sendable {
     /// Open group windows: when each group's next message goes (by tenant, policy and group value).
     private let windows = Mutex<[String: Int64]>([:])
     private let revisions = Atomic<UInt64>(1)
-    private let baseURL: String
+    /// Where people open the dashboard (links in messages).
+    public let baseURL: String
     private let clock: @Sendable () -> Int64
 
     /// `baseURL` is where people open the dashboard (links in messages).
@@ -43,6 +44,16 @@ public final class NotificationRouter: NotificationRouting, Sendable {
             }
             delivery.send(to: policy.audience, template: policy.template, group: group)
         }
+        return delivery.entries
+    }
+
+    /// Outbox rows sending `message` to `audience` (channels, people, rosters as for alarms), for
+    /// notices that come from outside the alarm engine (an unanswered maintenance proposal).
+    public func route(_ message: NotificationMessage, tenant: TenantID, to audience: Audience, type: String, severity: Severity,
+                      template: String? = nil) -> [OutboxEntry] {
+        let config = tenants.withLock { $0[tenant] } ?? Tenant()
+        var delivery = Delivery(tenant: tenant, config: config, message: message, type: type, severity: severity, now: clock())
+        delivery.send(to: audience, template: template)
         return delivery.entries
     }
 

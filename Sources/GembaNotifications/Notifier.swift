@@ -123,12 +123,7 @@ public final class Notifier: Service, Sendable {
 
     public func save(_ policy: NotificationPolicy, tenant: TenantID) async throws -> NotificationPolicy {
         try policy.validate()
-        try checkChannels(policy.allChannels, tenant: tenant)
-        for text in policy.recipients + policy.escalation.flatMap(\.recipients) {
-            if case .roster(let id)? = Audience.Recipient(text), router.roster(id, tenant: tenant) == nil {
-                throw ModelError(.invalid, "recipients: there is no roster \(id)")
-            }
-        }
+        try checkTargets(channels: policy.allChannels, recipients: policy.recipients + policy.escalation.flatMap(\.recipients), tenant: tenant)
         try await persist(policy, id: policy.id, kind: .policy, tenant: tenant)
         router.set(policy, id: policy.id, tenant: tenant)
         return policy
@@ -179,6 +174,16 @@ public final class Notifier: Service, Sendable {
         guard try await store.deleteConfig(.person, tenant: tenant, id: id) else { return false }
         router.set(nil as NotificationPerson?, id: id, tenant: tenant)
         return true
+    }
+
+    /// Refuses channels and rosters the tenant does not have.
+    public func checkTargets(channels: [String], recipients: [String], tenant: TenantID) throws(ModelError) {
+        try checkChannels(channels, tenant: tenant)
+        for text in recipients {
+            if case .roster(let id)? = Audience.Recipient(text), router.roster(id, tenant: tenant) == nil {
+                throw ModelError(.invalid, "recipients: there is no roster \(id)")
+            }
+        }
     }
 
     private func checkChannels(_ ids: [String], tenant: TenantID) throws(ModelError) {

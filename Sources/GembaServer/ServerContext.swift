@@ -49,6 +49,8 @@ public struct ServerContext: Sendable {
     public var maintenance: MaintenanceService?
     /// Preventive plans; nil: those routes answer 503.
     public var plans: PlanScheduler?
+    /// Escalation of work orders waiting for a decision; nil (no notifier): those routes answer 503.
+    public var escalator: ProposalEscalator?
     /// The anomaly detectors on the live stream; nil when none is configured.
     public var detection: DetectionEngine?
 

@@ -125,10 +125,10 @@ public protocol MaintenanceStore: Sendable {
     /// Newest change first.
     func workOrders(_ query: WorkOrderQuery) async throws -> [StoredWorkOrder]
     /// In one transaction: replaces the order if its stored revision is still one less than
-    /// `order.revision` (else answers false and changes nothing), appends its decision line and
-    /// sets or removes its window.
-    func updateWorkOrder(_ order: StoredWorkOrder, decision: StoredDecision,
-                         window: MaintenanceWindow?) async throws -> Bool
+    /// `order.revision` (else answers false and changes nothing), appends its decision line, sets
+    /// or removes its window and queues `deliveries` in the notification outbox.
+    func updateWorkOrder(_ order: StoredWorkOrder, decision: StoredDecision, window: MaintenanceWindow?,
+                         deliveries: [OutboxEntry]) async throws -> Bool
     /// Decision lines in `range`, newest first; of one work order, or of the machines in `scope`.
     func decisions(tenant: TenantID, workOrder: String?, scope: String?, range: Range<Int64>, limit: Int) async throws -> [StoredDecision]
     /// Preventive plans of one tenant, or of every tenant (nil), by id.

@@ -41,7 +41,8 @@ extension SQLiteStore: MaintenanceStore {
         }
     }
 
-    public func updateWorkOrder(_ order: StoredWorkOrder, decision: StoredDecision, window: MaintenanceWindow?) async throws -> Bool {
+    public func updateWorkOrder(_ order: StoredWorkOrder, decision: StoredDecision, window: MaintenanceWindow?,
+                                deliveries: [OutboxEntry]) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: """
                 UPDATE work_order SET machine = ?, status = ?, updated_ms = ?, revision = ?, document = ?
@@ -56,6 +57,7 @@ extension SQLiteStore: MaintenanceStore {
                     INSERT INTO maintenance_window (tenant, work_order, machine, start, "end", set_ms) VALUES (?, ?, ?, ?, ?, ?)
                     """, arguments: [order.tenant.rawValue, order.id, window.machine.description, window.start, window.end, window.setAt])
             }
+            _ = try Self.enqueue(deliveries, db)
             return true
         }
     }

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
-        let maintenance = MaintenanceCapability(telemetry: telemetry, oee: oee, logger: logger)
+        let maintenance = MaintenanceCapability(telemetry: telemetry, oee: oee, alarms: alarms, logger: logger)
         let detection = try DetectionCapability(detectionSettings, telemetry: telemetry, maintenance: maintenance, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo, connector, maintenance, detection]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,

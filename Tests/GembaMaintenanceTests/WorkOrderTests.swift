@@ -162,7 +162,8 @@ import Testing
         var stale = try MaintenanceService.decode(read)
         let decision = try stale.apply(.reject(rationale: "no"), by: "other", at: 2_000_000)
         let taken = try await store.updateWorkOrder(try MaintenanceService.stored(stale, tenant: .default, revision: read.revision + 1),
-                                                    decision: MaintenanceService.stored(decision, tenant: .default), window: nil)
+                                                    decision: MaintenanceService.stored(decision, tenant: .default), window: nil,
+                                                    deliveries: [])
         #expect(!taken)
         #expect(try await service.workOrder(tenant: .default, id: "WO-1")?.status == .approved)
         #expect(try await service.decisions(tenant: .default, workOrder: "WO-1", range: 0..<Int64.max).count == 2)

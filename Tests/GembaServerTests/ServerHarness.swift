@@ -50,12 +50,13 @@ struct ServerHarness {
         server.notifications = Notifier(store: store, box: try SecretBox.open(directory: directory), router: router, configuration: notify,
                                         logger: Logger(label: "test"))
         server.alarms = AlarmEngine.attached(to: pipeline, store: store, router: router, logger: Logger(label: "test"))
-        server.maintenance = MaintenanceService(store: store, windowChanged: { [oee = server.oee] tenant, machine, range in
+        server.maintenance = MaintenanceService(store: store, clock: { clock.now.millisecondsSinceEpoch }, windowChanged: { [oee = server.oee] tenant, machine, range in
             try await oee?.invalidate(tenant: tenant, machine: machine, range: range)
         }, predictionJudged: { [store] tenant, order, actor in
             try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: store)
         })
         server.plans = PlanScheduler(store: store, service: server.maintenance!, usage: MachineUsageReader(store: store, oee: server.oee))
+        server.escalator = ProposalEscalator(service: server.maintenance!, store: store, notifier: server.notifications!)
     }
 
     /// An access token of the default tenant's owner.

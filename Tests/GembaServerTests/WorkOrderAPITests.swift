@@ -173,4 +173,46 @@ import Testing
             try await client.execute(uri: "/api/v1/maintenance/plans/dies", method: .delete, headers: lead) { #expect($0.status == .notFound) }
         }
     }
+
+    @Test func aProposalWaitingTooLongIsEscalatedOnce() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            _ = try await AssetAPITests.ingest(client, "plant/line1/m1", #"{"speed": 1}"#)
+            try await client.execute(uri: "/api/v1/notification-channels/floor", method: .put,
+                                     body: ByteBuffer(string: #"{"name": "Floor", "kind": "log"}"#)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/v1/maintenance/escalation", method: .get) { #expect($0.status == .noContent) }
+            for (body, status) in [(#"{"after": "5s", "audience": {"channels": ["floor"], "recipients": []}}"#, HTTPResponse.Status.unprocessableContent),
+                                   (#"{"after": "1h", "audience": {"channels": ["nope"], "recipients": []}}"#, .unprocessableContent),
+                                   (#"{"after": "1h", "audience": {"channels": [], "recipients": []}}"#, .unprocessableContent),
+                                   (#"{"after": "1h", "audience": {"channels": ["floor"], "recipients": []}, "template": "{{nope}}"}"#, .unprocessableContent),
+                                   (#"{"after": "1h", "audience": {"channels": ["floor"], "recipients": []}}"#, .ok)] {
+                try await client.execute(uri: "/api/v1/maintenance/escalation", method: .put, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body): \(response.text)")
+                }
+            }
+            _ = try await Self.post(client, "/api/v1/work-orders", #"{"machine": "plant/line1/m1", "title": "Belt", "kind": "inspection", "priority": "urgent"}"#,
+                                    expect: .created)
+            #expect(try await harness.server.escalator!.pass().isEmpty, "not waited an hour yet")
+            // The owner's token expires when the clock moves on; an API key does not.
+            let owner: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .owner))"]
+            harness.clock.advance(minutes: 61)
+            #expect(try await harness.server.escalator!.pass().map(\.id) == ["WO-1"])
+            #expect(try await harness.server.escalator!.pass().isEmpty, "told once per waiting period")
+            try await client.execute(uri: "/api/v1/notifications?limit=10", method: .get, headers: owner) { response in
+                let rows = response.json["items"]?.array ?? []
+                #expect(rows.contains { $0["type"]?.stringValue == "maintenance.waiting" && $0["payload"]?.stringValue?.contains("[CRITICAL] Belt on plant/line1/m1: work order WO-1 has waited 1h for a decision\",") == true },
+                        "\(response.text)")
+            }
+            try await client.execute(uri: "/api/v1/work-orders/WO-1/decisions", method: .get, headers: owner) { response in
+                let escalation = response.json["items"]?.array.first
+                #expect(escalation?["action"]?.stringValue == "escalate" && escalation?["actor"]?.stringValue == "gemba", "\(response.text)")
+            }
+            // Deferred, it waits again from the deferral's end.
+            let until = harness.clock.now.millisecondsSinceEpoch + 60_000
+            _ = try await Self.post(client, "/api/v1/work-orders/WO-1/defer", #"{"until": \#(until), "rationale": "after the shutdown"}"#,
+                                    as: owner)
+            harness.clock.advance(minutes: 62)
+            #expect(try await harness.server.escalator!.pass().map(\.id) == ["WO-1"])
+        }
+    }
 }

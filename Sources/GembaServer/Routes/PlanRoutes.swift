@@ -5,11 +5,13 @@ internal import Foundation
 #endif
 internal import GembaCore
 internal import GembaMaintenance
+internal import GembaNotifications
 internal import GembaStorage
 internal import Hummingbird
 
-/// Preventive plans (maintenance leads keep them; due plans propose work orders) and a machine's
-/// reliability from its work orders beside the state engine's.
+/// Preventive plans (maintenance leads keep them; due plans propose work orders), the escalation
+/// of work orders waiting for a decision, and a machine's reliability from its work orders beside
+/// the state engine's.
 struct PlanRoutes {
     let server: ServerContext
 
@@ -51,6 +53,31 @@ struct PlanRoutes {
                 await server.audit(context, "maintenance_plan.delete", target: id, detail: "")
                 return Response(status: .noContent)
             },
+            Endpoint(.get, "/api/v1/maintenance/escalation", .requires(.readData), group: group,
+                     summary: "Whom Gemba tells when a work order has waited too long for a decision, and after how long",
+                     responses: [.json(200, "The settings", Self.escalation), .empty(204, "Escalation is off"), Self.unavailable]) { _, context in
+                guard let settings = try await escalator().settings(tenant: context.tenant) else { return Response(status: .noContent) }
+                return try OEERoutes.encoded(settings)
+            },
+            Endpoint(.put, "/api/v1/maintenance/escalation", .requires(.decideMaintenance), group: group,
+                     summary: "Set whom Gemba tells when a work order has waited too long for a decision (audited)",
+                     description: "Each waiting period (from the proposal, or from the end of a deferral) is told once, through the "
+                        + "notification channels, people and rosters named, with the alarm templates' variables.",
+                     body: .json(Self.escalation),
+                     responses: [.json(200, "The settings as stored", Self.escalation),
+                                 .problem(422, "A field is not valid (the detail names it)"), Self.unavailable]) { request, context in
+                let settings = try await OEERoutes.decode(ProposalEscalator.Settings.self, from: request)
+                try await refusingModelErrors { try await escalator().save(settings, tenant: context.tenant) }
+                await server.audit(context, "maintenance_escalation.save", target: "escalation", detail: "after=\(settings.after)")
+                return try OEERoutes.encoded(settings)
+            },
+            Endpoint(.delete, "/api/v1/maintenance/escalation", .requires(.decideMaintenance), group: group,
+                     summary: "Turn escalation of waiting work orders off (audited)",
+                     responses: [.empty(204, "Off"), Self.unavailable]) { _, context in
+                try await escalator().save(nil, tenant: context.tenant)
+                await server.audit(context, "maintenance_escalation.delete", target: "escalation", detail: "")
+                return Response(status: .noContent)
+            },
             Endpoint(.get, "/api/v1/maintenance/reliability", .requires(.readData), group: group,
                      summary: "A machine's MTBF and MTTR from its repair work orders, beside the state engine's from its failure stops",
                      parameters: [Parameter("machine", TelemetrySchemas.machinePath, required: true, "The machine"), .from, .to],
@@ -73,6 +100,11 @@ struct PlanRoutes {
     private func scheduler() throws -> PlanScheduler {
         guard let plans = server.plans else { throw Problem(.serviceUnavailable, "this store keeps no maintenance data") }
         return plans
+    }
+
+    private func escalator() throws -> ProposalEscalator {
+        guard let escalator = server.escalator else { throw Problem(.serviceUnavailable, "this server sends no notifications") }
+        return escalator
     }
 
     private func workOrders() throws -> MaintenanceService {
@@ -140,6 +172,12 @@ extension PlanRoutes {
         "machine": TelemetrySchemas.machinePath, "title": .string(minLength: 1, maxLength: 200), "details": .string(maxLength: 4000),
         "every": interval, "plannedMinutes": .integer(minimum: 1, maximum: 43_200), "priority": WorkOrderRoutes.priority, "enabled": .boolean,
     ], optional: ["details", "plannedMinutes", "priority", "enabled"]).named("MaintenancePlanInput")
+    static let escalation = Schema.object([
+        "after": Schema.string(minLength: 2, maxLength: 10).described("A duration from 1m to 30d: 30m, 4h, 2d"),
+        "audience": Schema.object(["channels": .array(.string, maxItems: 20),
+                                   "recipients": Schema.array(.string, maxItems: 20).described("user:<email> or roster:<id>")]),
+        "template": .string(maxLength: 2000),
+    ], optional: ["template"]).named("MaintenanceEscalation")
     static let reliability = Schema.object([
         "machine": TelemetrySchemas.machinePath, "from": time, "to": time,
         "workOrders": Schema.object([

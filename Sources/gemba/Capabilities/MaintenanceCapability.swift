@@ -7,17 +7,19 @@ import ServiceLifecycle
 
 /// Maintenance work decided by people: work orders (proposed, decided, scheduled, done), their
 /// decision log, the planned windows they give the machines' OEE (a change to a window makes the
-/// OEE engine rebuild the summaries over it), and preventive plans checked every minute.
+/// OEE engine rebuild the summaries over it), preventive plans and the escalation of proposals
+/// waiting for a decision, both checked every minute.
 struct MaintenanceCapability: Capability {
     /// Nil when the store keeps no maintenance data (the routes then answer 503).
     let service: MaintenanceService?
     let plans: PlanScheduler?
+    let escalator: ProposalEscalator?
     let logger: Logger
 
-    init(telemetry: TelemetryCapability, oee: OEECapability, logger: Logger) {
+    init(telemetry: TelemetryCapability, oee: OEECapability, alarms: AlarmCapability, logger: Logger) {
         self.logger = logger
         guard let store = telemetry.store as? any MaintenanceStore else {
-            (service, plans) = (nil, nil)
+            (service, plans, escalator) = (nil, nil, nil)
             return
         }
         let service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
@@ -28,11 +30,19 @@ struct MaintenanceCapability: Capability {
         })
         self.service = service
         plans = PlanScheduler(store: store, service: service, usage: MachineUsageReader(store: telemetry.store, oee: oee.engine))
+        if let notifier = alarms.notifier, let settings = telemetry.store as? any AnalyticsStore & TelemetryStore {
+            escalator = ProposalEscalator(service: service, store: settings, notifier: notifier)
+        } else {
+            escalator = nil
+        }
     }
 
     var services: [any Service] {
         guard let plans else { return [] }
-        return [PeriodicService("maintenance plans", every: .seconds(60), logger: logger) { try await plans.pass() }]
+        return [PeriodicService("maintenance plans and escalation", every: .seconds(60), logger: logger) { [escalator] in
+            try await plans.pass()
+            try await escalator?.pass()
+        }]
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.maintenance] }
@@ -40,5 +50,6 @@ struct MaintenanceCapability: Capability {
     func configure(_ server: inout ServerContext) {
         server.maintenance = service
         server.plans = plans
+        server.escalator = escalator
     }
 }
