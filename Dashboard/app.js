@@ -7,6 +7,7 @@ import { renderOEE } from "/assets/oee.js";
 import { renderAdmin } from "/assets/admin.js";
 import { renderAlarms, renderAlarmPerformance, renderRules, alarmStream } from "/assets/alarms.js";
 import { renderNotifications } from "/assets/notifications.js";
+import { renderMaintenance } from "/assets/maintenance.js";
 import { el, showError } from "/assets/ui.js";
 
 const main = document.getElementById("main");
@@ -27,6 +28,7 @@ const routes = [
   { pattern: /^#\/alarms\/performance$/, view: renderAlarmPerformance },
   { pattern: /^#\/rules(?:\/(.+))?$/, view: renderRules, permissions: ["configure"] },
   { pattern: /^#\/notifications$/, view: renderNotifications },
+  { pattern: /^#\/maintenance(?:\/(.+))?$/, view: renderMaintenance },
   { pattern: /^#\/admin$/, view: renderAdmin, permissions: adminPermissions },
   { pattern: /^#\/account$/, view: (main) => renderAccount(main, me) },
 ];
@@ -45,7 +47,7 @@ function renderNav() {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!me) return;
-  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"], ["#/notifications", "Notifications"]];
+  const links = [["#/floor", "Floor"], ["#/oee", "OEE"], ["#/alarms", "Alarms"], ["#/maintenance", "Maintenance"], ["#/notifications", "Notifications"]];
   if (adminPermissions.some(may)) links.push(["#/admin", "Administration"]);
   for (const [href, label] of links) {
     const link = el("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label);

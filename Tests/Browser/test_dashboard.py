@@ -895,3 +895,56 @@ def test_an_admin_sets_up_on_call_and_sees_who_was_told(browser, admin_token, ad
                 call(path, token=admin_token, method="DELETE")
             except urllib.error.HTTPError:
                 pass
+
+
+def test_a_maintenance_lead_decides_a_proposal_and_the_work_is_done_on_the_board(browser, admin_token, admin_session):
+    machine = call("/api/v1/machines", token=admin_token)["machines"][0]["path"]
+    now = int(time.time() * 1000)
+    order = call("/api/v1/work-orders", {
+        "machine": machine, "title": f"Spindle bearing {uuid.uuid4().hex[:4]}", "kind": "predictive", "priority": "high",
+        "origin": {"source": "rul"},
+        "evidence": {"summary": "vibration rising 0.4 mm/s per hour", "signals": ["vibration"],
+                     "scores": [{"tag": "vibration", "time": now, "score": 0.87, "detector": "vibration-robust"}],
+                     "estimate": {"quantity": "remaining_life", "value": 30, "low": 20, "high": 45, "unit": "h", "coverage": 0.9}}},
+        token=admin_token)
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + "/#/maintenance")
+    card = wait(driver, expected.element_to_be_clickable(
+        (By.CSS_SELECTOR, f'[data-column="proposed"] .work-order[data-id="{order["id"]}"]')))
+    shot(driver, "20-maintenance-board")
+    card.click()
+    evidence = wait(driver, expected.visibility_of_element_located((By.ID, "wo-evidence")))
+    assert "remaining life: 30 h (20–45, 90 % interval)" in evidence.text and "0.87" in evidence.text
+    status = lambda d: d.find_element(By.ID, "wo-status").get_attribute("data-status")
+
+    # A decision needs a rationale; with one it is taken and logged.
+    driver.find_element(By.ID, "wo-approve").click()
+    wait(driver, lambda d: "A rationale is required." in d.find_element(By.CSS_SELECTOR, "#wo-decision [role=status]").text)
+    assert call(f"/api/v1/work-orders/{order['id']}", token=admin_token)["status"] == "proposed"
+    driver.find_element(By.ID, "wo-rationale").send_keys("trend is clear; replace during the next break")
+    shot(driver, "21-maintenance-decision")
+    driver.find_element(By.ID, "wo-approve").click()
+    wait(driver, lambda d: status(d) == "approved")
+    minutes = driver.find_element(By.ID, "wo-minutes")
+    minutes.clear()
+    minutes.send_keys("45")
+    driver.find_element(By.ID, "wo-assignee").send_keys("Anna")
+    driver.find_element(By.CSS_SELECTOR, '#wo-schedule button[type="submit"]').click()
+    wait(driver, lambda d: status(d) == "scheduled")
+    driver.find_element(By.ID, "wo-start").click()
+    wait(driver, lambda d: status(d) == "in_progress")
+    driver.find_element(By.ID, "wo-findings").send_keys("outer race pitted, bearing replaced")
+    driver.find_element(By.ID, "wo-failure-mode").send_keys("bearing_wear")
+    driver.find_element(By.ID, "wo-spent").send_keys("40")
+    Select(driver.find_element(By.ID, "wo-confirmed")).select_by_value("true")
+    driver.find_element(By.CSS_SELECTOR, '#wo-complete button[type="submit"]').click()
+    wait(driver, lambda d: status(d) == "done")
+    assert "prediction confirmed" in driver.find_element(By.ID, "wo-outcome").text
+    log = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr")]
+    assert [next(step for step in ["complete", "start", "schedule", "approve", "propose"] if f" {step} " in f" {row} ") for row in log[-5:]] \
+        == ["complete", "start", "schedule", "approve", "propose"], log
+    shot(driver, "22-maintenance-done")
+    stored = call(f"/api/v1/work-orders/{order['id']}", token=admin_token)
+    assert stored["schedule"]["assignee"] == "Anna" and stored["schedule"]["plannedMinutes"] == 45
+    assert stored["completion"]["predictionConfirmed"] is True and stored["completion"]["failureMode"] == "bearing_wear"
