@@ -79,9 +79,12 @@ function evidence(evidence) {
     evidence.scores.length ? table(["Tag", "Score", "At", "Detector"], evidence.scores.map((s) => [s.tag, s.score.toFixed(2), time(s.time), s.detector ?? ""])) : null,
     evidence.contributions.length ? table(["Signal", "Share"], evidence.contributions.map((c) => [c.signal, `${(c.share * 100).toFixed(0)} %`])) : null,
     estimate ? el("p", { class: "estimate" },
-      `${estimate.quantity.replace("_", " ")}: ${estimate.value.toFixed(0)} ${estimate.unit} (${estimate.low.toFixed(0)}–${estimate.high.toFixed(0)}, ${(estimate.coverage * 100).toFixed(0)} % interval)`) : null,
+      `${estimate.quantity.replace("_", " ")}: ${number(estimate.value)} ${estimate.unit} (${number(estimate.low)}–${estimate.high === undefined ? "no upper bound" : number(estimate.high)}, ${(estimate.coverage * 100).toFixed(0)} % interval)`) : null,
     evidence.window ? el("p", {}, `Chart: ${evidence.window.tags.join(", ")} from ${time(evidence.window.from)} to ${time(evidence.window.to)}`) : null);
 }
+
+/** A figure with the digits it needs: 30, 4.2, 0.35. */
+function number(value) { return value >= 10 ? value.toFixed(0) : value >= 1 ? value.toFixed(1) : value.toFixed(2); }
 
 function outcome(order) {
   const done = order.completion;

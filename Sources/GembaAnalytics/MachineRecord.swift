@@ -263,16 +263,6 @@ struct MachineRecord: Sendable {
 }
 
 extension SampleValue {
-    /// The value as a state word: strings as they are, numbers in decimal (`3`), Booleans as `true`/`false`.
-    var text: String {
-        switch self {
-        case .string(let text): text
-        case .int(let number): String(number)
-        case .double(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-        case .bool(let flag): flag ? "true" : "false"
-        }
-    }
-
     /// The value as a number, for speeds.
     var number: Double? {
         switch self {

@@ -124,3 +124,15 @@ public struct Point: Sendable, Hashable {
         self.unit = unit
     }
 }
+
+extension SampleValue {
+    /// The value as a state word: strings as they are, numbers in decimal (`3`), Booleans as `true`/`false`.
+    public var text: String {
+        switch self {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .bool(let flag): flag ? "true" : "false"
+        }
+    }
+}

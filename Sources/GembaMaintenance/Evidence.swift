@@ -38,13 +38,14 @@ public struct Evidence: Sendable, Hashable, Codable {
         public var quantity: String
         public var value: Double
         public var low: Double
-        public var high: Double
+        /// Nil when the interval has no upper bound (a trend that may not be heading for failure at all).
+        public var high: Double?
         /// `h`, `cycles`, `mm/s`…
         public var unit: String
         /// The interval's coverage (0.8 for 10–90 %).
         public var coverage: Double
 
-        public init(quantity: String, value: Double, low: Double, high: Double, unit: String, coverage: Double) {
+        public init(quantity: String, value: Double, low: Double, high: Double?, unit: String, coverage: Double) {
             self.quantity = quantity
             self.value = value
             self.low = low
@@ -103,9 +104,9 @@ public struct Evidence: Sendable, Hashable, Codable {
             throw ModelError(.invalid, "evidence scores and contribution shares lie between 0 and 1")
         }
         if let estimate {
-            guard [estimate.value, estimate.low, estimate.high].allSatisfy(\.isFinite), estimate.low <= estimate.value,
-                  estimate.value <= estimate.high, (0...1).contains(estimate.coverage) else {
-                throw ModelError(.invalid, "an estimate needs finite low <= value <= high and a coverage between 0 and 1")
+            guard [estimate.value, estimate.low, estimate.high ?? estimate.value].allSatisfy(\.isFinite), estimate.low <= estimate.value,
+                  estimate.value <= estimate.high ?? estimate.value, (0...1).contains(estimate.coverage) else {
+                throw ModelError(.invalid, "an estimate needs finite low <= value <= high (high may be left out) and a coverage between 0 and 1")
             }
         }
         if let window, window.from >= window.to { throw ModelError(.invalid, "the evidence window's from must be before its to") }

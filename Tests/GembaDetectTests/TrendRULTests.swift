@@ -34,3 +34,25 @@ import Testing
         #expect(abs(TrendRUL.normalQuantile(0.95) - 1.6448536) < 1e-6 && abs(TrendRUL.normalQuantile(0.01) + 2.3263479) < 1e-6)
     }
 }
+
+@Suite struct TrendWindowTests {
+    @Test func bucketsMeansAndARisingCourseGiveTheTimeToTheThreshold() {
+        var window = TrendWindow(step: 60_000, capacity: 20)
+        var closed = 0
+        // One reading a second, rising 0.1 an hour... per minute: 0.1 per minute from 2.0.
+        for second in 0..<(10 * 60) {
+            let value = 2.0 + 0.1 * Double(second) / 60
+            if window.add(value, at: Int64(second) * 1000) { closed += 1 }
+        }
+        #expect(closed == 9 && window.means.count == 9)
+        #expect(abs(window.means[0] - (2.0 + 0.1 * 29.5 / 60)) < 1e-9)
+        let estimate = window.estimate(threshold: 4.0)
+        // At the last bucket's middle (8.5 min) the level is 2.85; 1.15 to go at 6 per hour: 0.19 h.
+        #expect(abs((estimate?.remaining ?? 0) - 1.15 / 6) < 0.01)
+        #expect(window.estimate(threshold: 1.0)?.remaining == 0)
+        // A gap longer than the window starts the course afresh.
+        _ = window.add(3, at: 10 * 3_600_000)
+        _ = window.add(3, at: 10 * 3_600_000 + 60_000)
+        #expect(window.means.count == 1)
+    }
+}

@@ -13,77 +13,6 @@ internal import Synchronization
 /// charts, history, exports and alarm rules (`vibration.anomaly > 0.6 for 2m`) then read it like
 /// any tag. Detectors learn per machine; their state is saved to a file and restored at start.
 public final class DetectionEngine: SampleObserver, Sendable {
-    /// One configured detector.
-    public struct Detector: Sendable, Hashable, Codable {
-        public var id: String
-        public var kind: DetectorKind
-        /// The tag it watches.
-        public var tag: String
-        /// The tag its scores are written to (`<tag>.anomaly` unless named).
-        public var output: String
-        public var tenant: TenantID
-        /// Only machines within this subtree (a site, area or line path); every machine when nil.
-        public var scope: String?
-        /// A score at or above it opens an event (0–1, default 0.5).
-        public var threshold: Double
-        /// How long an event stays open after its last score over the threshold, taking in later
-        /// ones (ms, default 30 minutes): one burst, one event.
-        public var suppression: Int64
-        /// Whether each event proposes a predictive work order (a maintenance lead decides).
-        public var propose: Bool
-        /// Samples a detector learns on each machine before it scores (0 until then; default 100).
-        public var warmUp: Int
-
-        enum CodingKeys: String, CodingKey { case id, kind, tag, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup" }
-
-        public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
-                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false, warmUp: Int = 100) {
-            self.id = id
-            self.kind = kind
-            self.tag = tag
-            self.output = output ?? tag + ".anomaly"
-            self.tenant = tenant
-            self.scope = scope
-            self.threshold = threshold
-            self.suppression = suppression
-            self.propose = propose
-            self.warmUp = warmUp
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            let tag = try container.decode(String.self, forKey: .tag)
-            let tenant = try container.decodeIfPresent(String.self, forKey: .tenant)
-            guard let tenantID = tenant.map({ TenantID($0) }) ?? .default else {
-                throw DecodingError.dataCorruptedError(forKey: .tenant, in: container, debugDescription: "not a tenant id")
-            }
-            let suppress = try container.decodeIfPresent(String.self, forKey: .suppress)
-            guard let suppression = suppress.map(RuleText.parseDuration) ?? 1_800_000, suppression >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .suppress, in: container, debugDescription: "not a duration such as 30m or 2h")
-            }
-            self.init(id: try container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind), tag: tag,
-                      output: try container.decodeIfPresent(String.self, forKey: .output), tenant: tenantID,
-                      scope: try container.decodeIfPresent(String.self, forKey: .scope),
-                      threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
-                      propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false,
-                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? 100)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id, forKey: .id)
-            try container.encode(kind, forKey: .kind)
-            try container.encode(tag, forKey: .tag)
-            try container.encode(output, forKey: .output)
-            try container.encode(tenant.rawValue, forKey: .tenant)
-            try container.encodeIfPresent(scope, forKey: .scope)
-            try container.encode(threshold, forKey: .threshold)
-            try container.encode(RuleText.duration(suppression), forKey: .suppress)
-            try container.encode(propose, forKey: .propose)
-            try container.encode(warmUp, forKey: .warmUp)
-        }
-    }
-
     /// A configuration that cannot be used: the message names the detector and the field.
     public struct ConfigurationError: Error, CustomStringConvertible {
         public var description: String
@@ -100,6 +29,10 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var events: AnomalyEvents?
         /// Samples learnt, counted during the warm-up; nil in a state saved before it was counted (warm).
         var learnt: Int?
+        /// The watched tag's recent course, for detectors with a failure threshold.
+        var trend: TrendWindow?
+        /// When the last remaining-life event was raised (ms).
+        var lastLifeEvent: Int64?
     }
 
     /// An event opened or closed by a detector on a machine.
@@ -109,6 +42,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var event: AnomalyEvents.Event
         /// False: the event opened; true: it closed.
         public var closed: Bool
+        /// For a remaining-life event (the estimate fell below the horizon), the estimate in hours.
+        public var life: TrendRUL.Estimate?
+    }
+
+    /// Whether a gated detector may learn on a machine now, from the gate tag's last value there.
+    struct GateKey: Hashable {
+        var tenant: TenantID
+        var machine: AssetPath
+        var detector: Int
     }
 
     /// A running detector by name, as the state file keeps it (series ids belong to one store).
@@ -130,11 +72,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var names: [Slot: Key] = [:]
         /// Restored detectors whose series has not been seen yet since the start.
         var waiting: [Key: Running] = [:]
+        /// Gates open now (a gated detector learns nothing on a machine whose gate is not known open).
+        var gates: [GateKey: Bool] = [:]
     }
 
     public let detectors: [Detector]
     /// The detectors watching each tag (their place in `detectors`), with their scope parsed.
     private let byTag: [String: [(index: Int, detector: Detector, scope: AssetSubtree?)]]
+    /// The detectors whose gate reads each tag.
+    private let gatedBy: [String: [Int]]
     private let pipeline: IngestPipeline
     private let logger: Logger
     private let state = Mutex(State())
@@ -146,29 +92,19 @@ public final class DetectionEngine: SampleObserver, Sendable {
     public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
         var ids = Set<String>()
         for detector in detectors {
-            guard !detector.id.isEmpty, ids.insert(detector.id).inserted else {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": ids must be unique and not empty")
-            }
-            for (field, tag) in [("tag", detector.tag), ("output", detector.output)] where (try? Tag.validate(name: tag)) == nil {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": \(field) \"\(tag)\" is not a tag name (1-64 of A-Z a-z 0-9 - _ .)")
-            }
-            if let scope = detector.scope, (try? AssetSubtree(scope)) == nil {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": scope \"\(scope)\" is not an asset path")
-            }
-            guard (0...100_000).contains(detector.warmUp) else {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": warmup must be 0 to 100000 samples, not \(detector.warmUp)")
-            }
-            guard detector.threshold > 0, detector.threshold <= 1 else {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": threshold must lie above 0 and at most 1, not \(detector.threshold)")
-            }
+            guard ids.insert(detector.id).inserted else { throw ConfigurationError(description: "detector \"\(detector.id)\": ids must be unique") }
+            try detector.validate()
         }
-        let watched = Set(detectors.map(\.tag))
-        if let looping = detectors.first(where: { watched.contains($0.output) }) {
-            throw ConfigurationError(description: "detector \"\(looping.id)\": its output \"\(looping.output)\" is a tag a detector watches")
+        let watched = Set(detectors.map(\.tag) + detectors.compactMap(\.gate?.tag))
+        for detector in detectors {
+            for output in [detector.output] + (detector.failure.map { [$0.output] } ?? []) where watched.contains(output) {
+                throw ConfigurationError(description: "detector \"\(detector.id)\": its output \"\(output)\" is a tag a detector watches")
+            }
         }
         self.detectors = detectors
         byTag = Dictionary(grouping: detectors.enumerated().map { ($0.offset, $0.element, $0.element.scope.flatMap { try? AssetSubtree($0) }) },
                            by: \.1.tag)
+        gatedBy = Dictionary(grouping: detectors.indices.filter { detectors[$0].gate != nil }, by: { detectors[$0].gate!.tag })
         self.pipeline = pipeline
         self.logger = logger
         (events, eventSink) = AsyncStream.makeStream(of: EventChange.self, bufferingPolicy: .bufferingNewest(10_000))
@@ -210,20 +146,30 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var changes: [EventChange] = []
         state.withLock { state in
             for accepted in samples {
+                if let gated = gatedBy[accepted.key.tag] { openGates(gated, accepted, in: &state) }
                 guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
                 let time = accepted.sample.time.millisecondsSinceEpoch
                 for (index, detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
+                    if detector.gate != nil,
+                       state.gates[GateKey(tenant: detector.tenant, machine: accepted.key.machine, detector: index)] != true { continue }
                     let slot = Slot(series: accepted.seriesID, detector: index)
                     let entry = state.running.index(forKey: slot) ?? start(slot, detector, accepted.key.machine, in: &state)
                     // Scored in place: the detector's buffers are not copied.
                     guard let (score, written) = Self.learn(value, at: time, detector, into: &state.running.values[entry]) else { continue }
+                    let machine = accepted.key.machine
                     if written {
-                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: accepted.key.machine, tag: detector.output),
+                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: machine, tag: detector.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(score))))
                     }
                     if score >= detector.threshold || state.running.values[entry].events?.open != nil,
                        let change = state.running.values[entry].events?.take(score, at: time) {
-                        changes += Self.changes(change, detector, accepted.key.machine)
+                        changes += Self.changes(change, detector, machine)
+                    }
+                    if let failure = detector.failure,
+                       let (life, event) = Self.trend(value, at: time, detector, failure, into: &state.running.values[entry]) {
+                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: machine, tag: failure.output),
+                                            sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
+                        if event { changes.append(Self.lifeEvent(life, detector, failure, machine, at: time)) }
                     }
                 }
             }
@@ -254,13 +200,46 @@ public final class DetectionEngine: SampleObserver, Sendable {
         return (score, true)
     }
 
+    /// Notes a gate tag's sample: each detector gated by it learns on the machine while the value is one of its gate's.
+    private func openGates(_ gated: [Int], _ accepted: AcceptedSample, in state: inout State) {
+        let text = accepted.sample.value.text
+        for index in gated where detectors[index].tenant == accepted.key.tenant {
+            let open = accepted.sample.quality != .bad && detectors[index].gate!.values.contains(text)
+            state.gates[GateKey(tenant: accepted.key.tenant, machine: accepted.key.machine, detector: index)] = open
+        }
+    }
+
+    /// Adds a sample to the course of a detector with a failure threshold; at each new minute mean,
+    /// answers the remaining-life estimate (hours) and whether it makes an event (below the
+    /// horizon, not within the suppression time of the last one).
+    private static func trend(_ value: Double, at time: Int64, _ detector: Detector, _ failure: Detector.Failure,
+                              into running: inout Running) -> (TrendRUL.Estimate, Bool)? {
+        if running.trend == nil {
+            running.trend = TrendWindow(step: Detector.Failure.step, capacity: Int(failure.window / Detector.Failure.step))
+        }
+        guard running.trend!.add(value, at: time),
+              let life = running.trend!.estimate(threshold: failure.threshold, failsAbove: failure.above) else { return nil }
+        let due = life.remaining * 3_600_000 < Double(failure.horizon)
+            && time - (running.lastLifeEvent ?? .min / 2) > detector.suppression
+        if due { running.lastLifeEvent = time }
+        return (life, due)
+    }
+
+    /// A remaining-life event: scored by how far inside the horizon the estimate lies.
+    private static func lifeEvent(_ life: TrendRUL.Estimate, _ detector: Detector, _ failure: Detector.Failure, _ machine: AssetPath,
+                                  at time: Int64) -> EventChange {
+        let score = min(1, max(0, 1 - life.remaining * 3_600_000 / Double(failure.horizon)))
+        return EventChange(detector: detector, machine: machine, event: .init(start: time, last: time, peak: score, peakTime: time),
+                           closed: false, life: life)
+    }
+
     private static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath) -> [EventChange] {
         switch change {
-        case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false)]
-        case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true)]
+        case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false, life: nil)]
+        case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true, life: nil)]
         case .closedAndOpened(let closed, let opened):
-            [EventChange(detector: detector, machine: machine, event: closed, closed: true),
-             EventChange(detector: detector, machine: machine, event: opened, closed: false)]
+            [EventChange(detector: detector, machine: machine, event: closed, closed: true, life: nil),
+             EventChange(detector: detector, machine: machine, event: opened, closed: false, life: nil)]
         }
     }
 

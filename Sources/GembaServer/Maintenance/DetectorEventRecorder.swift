@@ -3,7 +3,8 @@ public import GembaStorage
 public import Logging
 public import ServiceLifecycle
 public import GembaCore
-internal import GembaDetect
+public import GembaDetect
+internal import GembaRules
 internal import Foundation
 
 /// Stores the detectors' events as they open and close and, for detectors that propose, makes
@@ -40,14 +41,36 @@ public struct DetectorEventRecorder: Service {
                                        last: event.last, peak: event.peak, peakTime: event.peakTime)
             return
         }
+        // A remaining-life event is a moment, closed as it is made.
         let id = try await store.recordEvent(StoredDetectorEvent(
             tenant: detector.tenant, detector: detector.id, machine: change.machine.description, tag: detector.tag, start: event.start,
-            last: event.last, peak: event.peak, peakTime: event.peakTime))
+            last: event.last, peak: event.peak, peakTime: event.peakTime, closed: change.life != nil))
         guard detector.propose, let maintenance else { return }
-        let order = try await maintenance.propose(Self.proposal(change, eventID: id), tenant: detector.tenant, by: "detector \(detector.id)")
+        let proposal = change.life.map { Self.proposal(change, life: $0, eventID: id) } ?? Self.proposal(change, eventID: id)
+        let order = try await maintenance.propose(proposal, tenant: detector.tenant, by: "detector \(detector.id)")
         try await store.linkEvent(tenant: detector.tenant, id: id, workOrder: order.id)
         logger.info("work order proposed by a detector", metadata: ["work_order": "\(order.id)", "machine": "\(change.machine)",
                                                                     "detector": "\(detector.id)", "score": "\(event.peak)"])
+    }
+
+    /// A predictive work order from a remaining-life event: the estimate with its 90 % interval, the
+    /// watched signal and its remaining life over the fitted window.
+    static func proposal(_ change: DetectionEngine.EventChange, life: TrendRUL.Estimate, eventID: Int64) -> MaintenanceService.Proposal {
+        let detector = change.detector
+        let failure = detector.failure!
+        let hours = life.remaining < 10 ? (life.remaining * 10).rounded() / 10 : life.remaining.rounded()
+        let direction = failure.above ? "rises to" : "falls to"
+        return MaintenanceService.Proposal(
+            machine: change.machine, title: "\(detector.tag) heading for failure on \(change.machine.machine)",
+            details: "\(detector.tag) \(direction) its failure threshold \(failure.threshold) in about \(hours) h at its trend over the last "
+                + "\(RuleText.duration(failure.window)) (detector \(detector.id)). Plan the work before it fails.",
+            kind: .predictive, priority: life.remaining * 3_600_000 < Double(failure.horizon) / 4 ? .urgent : .high,
+            origin: .init(.detector, reference: String(eventID)),
+            evidence: Evidence(summary: "remaining life \(hours) h to \(detector.tag) = \(failure.threshold)", signals: [detector.tag],
+                               estimate: .init(quantity: "remaining_life", value: life.remaining, low: life.low, high: life.high, unit: "h",
+                                               coverage: 0.9),
+                               window: .init(from: change.event.start - failure.window, to: change.event.start + 600_000,
+                                             tags: [detector.tag, failure.output])))
     }
 
     /// A predictive work order from an event: its score, the watched signal and six hours of chart before it.

@@ -137,7 +137,25 @@ struct DetectorView: Encodable {
     var threshold: Double
     var suppressMs: Int64
     var propose: Bool
+    var warmup: Int
+    var gate: Gate?
+    var failure: Failure?
     var machines: [String]
+
+    struct Gate: Encodable {
+        var tag: String
+        var values: [String]
+    }
+
+    struct Failure: Encodable {
+        var threshold: Double
+        var above: Bool
+        var horizonMs: Int64
+        var windowMs: Int64
+        var output: String
+    }
+
+    enum CodingKeys: String, CodingKey { case id, kind, tag, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines }
 
     init(_ detector: DetectionEngine.Detector, machines: [String]) {
         id = detector.id
@@ -148,6 +166,9 @@ struct DetectorView: Encodable {
         threshold = detector.threshold
         suppressMs = detector.suppression
         propose = detector.propose
+        warmup = detector.warmUp
+        gate = detector.gate.map { Gate(tag: $0.tag, values: $0.values) }
+        failure = detector.failure.map { Failure(threshold: $0.threshold, above: $0.above, horizonMs: $0.horizon, windowMs: $0.window, output: $0.output) }
         self.machines = machines
     }
 }
@@ -207,8 +228,12 @@ extension DetectorRoutes {
     static let time = WorkOrderRoutes.time
     static let detector = Schema.object([
         "id": .string, "kind": .oneOf(["robust", "knn", "context"]), "tag": .string, "output": .string, "scope": .string,
-        "threshold": .number, "suppressMs": .integer, "propose": .boolean, "machines": .array(.string),
-    ], optional: ["scope"]).named("Detector")
+        "threshold": .number, "suppressMs": .integer, "propose": .boolean, "warmup": .integer,
+        "while": Schema.object(["tag": .string, "values": .array(.string)]).described("Learns only while this tag has one of these values"),
+        "failure": Schema.object(["threshold": .number, "above": .boolean, "horizonMs": .integer, "windowMs": .integer, "output": .string])
+            .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
+        "machines": .array(.string),
+    ], optional: ["scope", "while", "failure"]).named("Detector")
     static let labels = EventLabel.allCases.map(\.rawValue)
     static let event = Schema.object([
         "id": .integer, "detector": .string, "machine": TelemetrySchemas.machinePath, "tag": .string, "start": time, "last": time,

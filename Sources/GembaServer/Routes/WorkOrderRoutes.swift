@@ -184,8 +184,9 @@ extension WorkOrderRoutes {
     static let score = Schema.object(["tag": .string, "time": time, "score": Schema.number.described("0–1"), "detector": .string],
                                      optional: ["detector"])
     static let contribution = Schema.object(["signal": .string, "share": Schema.number.described("0–1; shares add up to 1")])
-    static let estimate = Schema.object(["quantity": .string, "value": .number, "low": .number, "high": .number, "unit": .string,
-                                         "coverage": Schema.number.described("The interval's coverage, 0–1")])
+    static let estimate = Schema.object(["quantity": .string, "value": .number, "low": .number,
+                                         "high": Schema.number.described("Absent when the interval has no upper bound"), "unit": .string,
+                                         "coverage": Schema.number.described("The interval's coverage, 0–1")], optional: ["high"])
     static let chartWindow = Schema.object(["from": time, "to": time, "tags": .array(.string)])
     static let evidenceMembers: [(String, Schema)] = [
         ("summary", .string(maxLength: 1000)), ("signals", .array(.string, maxItems: 200)), ("scores", .array(score, maxItems: 200)),

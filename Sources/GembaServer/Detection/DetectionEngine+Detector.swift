@@ -1,0 +1,153 @@
+public import GembaCore
+public import GembaDetect
+internal import GembaRules
+
+extension DetectionEngine {
+    /// One configured detector: an anomaly detector on one tag of every machine in its scope, and
+    /// optionally the tag's trend to a failure threshold (remaining useful life).
+    public struct Detector: Sendable, Hashable, Decodable {
+        /// Learn and score only while another tag of the machine has one of these values (vibration
+        /// only while `state` is `producing`): what a stopped machine reads says nothing of its health.
+        public struct Gate: Sendable, Hashable, Decodable {
+            public var tag: String
+            public var values: [String]
+
+            enum CodingKeys: String, CodingKey { case tag, values = "in" }
+
+            public init(tag: String, values: [String]) {
+                self.tag = tag
+                self.values = values
+            }
+        }
+
+        /// The watched tag's trend to a failure threshold: its remaining life in hours is written
+        /// as a tag, and an estimate below `horizon` makes an event (proposing work when the detector proposes).
+        public struct Failure: Sendable, Hashable, Decodable {
+            public var threshold: Double
+            /// Fails when the tag rises to the threshold (vibration, temperature); false: when it falls to it (a pressure).
+            public var above: Bool
+            /// An estimate below it raises an event (ms).
+            public var horizon: Int64
+            /// How much of the recent course the trend is fitted to (ms), in one-minute means.
+            public var window: Int64
+            /// The tag the remaining life is written to (`<tag>.rul_h` unless named).
+            public var output: String
+
+            enum CodingKeys: String, CodingKey { case threshold, above, horizon, window, output }
+
+            public init(threshold: Double, above: Bool = true, horizon: Int64, window: Int64 = 1_200_000, output: String) {
+                self.threshold = threshold
+                self.above = above
+                self.horizon = horizon
+                self.window = window
+                self.output = output
+            }
+
+            public init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                let duration = { (key: CodingKeys, fallback: Int64?) throws -> Int64 in
+                    guard let text = try container.decodeIfPresent(String.self, forKey: key) else {
+                        guard let fallback else { throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "")) }
+                        return fallback
+                    }
+                    guard let value = RuleText.parseDuration(text) else {
+                        throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not a duration such as 20m or 2h")
+                    }
+                    return value
+                }
+                self.init(threshold: try container.decode(Double.self, forKey: .threshold),
+                          above: try container.decodeIfPresent(Bool.self, forKey: .above) ?? true,
+                          horizon: try duration(.horizon, nil), window: try duration(.window, 1_200_000),
+                          output: try container.decodeIfPresent(String.self, forKey: .output) ?? "")
+            }
+
+            /// The one-minute means the trend keeps.
+            static let step: Int64 = 60_000
+        }
+
+        public var id: String
+        public var kind: DetectorKind
+        /// The tag it watches.
+        public var tag: String
+        /// The tag its scores are written to (`<tag>.anomaly` unless named).
+        public var output: String
+        public var tenant: TenantID
+        /// Only machines within this subtree (a site, area or line path); every machine when nil.
+        public var scope: String?
+        /// A score at or above it opens an event (0–1, default 0.5).
+        public var threshold: Double
+        /// How long an event stays open after its last score over the threshold, taking in later
+        /// ones (ms, default 30 minutes): one burst, one event. Also the least time between two
+        /// remaining-life events of one machine.
+        public var suppression: Int64
+        /// Whether each event proposes a predictive work order (a maintenance lead decides).
+        public var propose: Bool
+        /// Samples a detector learns on each machine before it scores (0 until then; default 100).
+        public var warmUp: Int
+        public var gate: Gate?
+        public var failure: Failure?
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, tag, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
+        }
+
+        public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
+                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false, warmUp: Int = 100, gate: Gate? = nil,
+                    failure: Failure? = nil) {
+            self.id = id
+            self.kind = kind
+            self.tag = tag
+            self.output = output ?? tag + ".anomaly"
+            self.tenant = tenant
+            self.scope = scope
+            self.threshold = threshold
+            self.suppression = suppression
+            self.propose = propose
+            self.warmUp = warmUp
+            self.gate = gate
+            self.failure = failure
+            if self.failure?.output.isEmpty == true { self.failure?.output = tag + ".rul_h" }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let tenant = try container.decodeIfPresent(String.self, forKey: .tenant)
+            guard let tenantID = tenant.map({ TenantID($0) }) ?? .default else {
+                throw DecodingError.dataCorruptedError(forKey: .tenant, in: container, debugDescription: "not a tenant id")
+            }
+            let suppress = try container.decodeIfPresent(String.self, forKey: .suppress)
+            guard let suppression = suppress.map(RuleText.parseDuration) ?? 1_800_000 else {
+                throw DecodingError.dataCorruptedError(forKey: .suppress, in: container, debugDescription: "not a duration such as 30m or 2h")
+            }
+            self.init(id: try container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind),
+                      tag: try container.decode(String.self, forKey: .tag), output: try container.decodeIfPresent(String.self, forKey: .output),
+                      tenant: tenantID, scope: try container.decodeIfPresent(String.self, forKey: .scope),
+                      threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
+                      propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false,
+                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? 100,
+                      gate: try container.decodeIfPresent(Gate.self, forKey: .gate),
+                      failure: try container.decodeIfPresent(Failure.self, forKey: .failure))
+        }
+
+        /// Refuses a detector that cannot run, naming it and the field.
+        func validate() throws(ConfigurationError) {
+            func refuse(_ text: String) -> ConfigurationError { ConfigurationError(description: "detector \"\(id)\": \(text)") }
+            guard !id.isEmpty else { throw refuse("the id is empty") }
+            let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])
+                + (failure.map { [("failure.output", $0.output)] } ?? [])
+            for (field, name) in tags where (try? Tag.validate(name: name)) == nil {
+                throw refuse("\(field) \"\(name)\" is not a tag name (1-64 of A-Z a-z 0-9 - _ .)")
+            }
+            if let scope, (try? AssetSubtree(scope)) == nil { throw refuse("scope \"\(scope)\" is not an asset path") }
+            guard (0...100_000).contains(warmUp) else { throw refuse("warmup must be 0 to 100000 samples, not \(warmUp)") }
+            guard threshold > 0, threshold <= 1 else { throw refuse("threshold must lie above 0 and at most 1, not \(threshold)") }
+            guard suppression >= 0 else { throw refuse("suppress must not be negative") }
+            if let gate, gate.values.isEmpty || gate.values.count > 50 { throw refuse("while.in lists 1 to 50 values") }
+            if let failure {
+                guard failure.threshold.isFinite else { throw refuse("failure.threshold must be a number") }
+                guard (60_000...(365 * 86_400_000)).contains(failure.horizon) else { throw refuse("failure.horizon must lie between 1m and 365d") }
+                guard (5 * Failure.step...(7 * 86_400_000)).contains(failure.window) else { throw refuse("failure.window must lie between 5m and 7d") }
+            }
+        }
+    }
+}
