@@ -1,6 +1,7 @@
 public import Foundation
 public import GembaCore
 public import GembaStorage
+internal import Synchronization
 
 /// Work orders through their store: proposals numbered per tenant (`WO-17`), each person's step
 /// checked by ``WorkOrder/apply(_:by:at:)`` and stored with its decision line and the window it
@@ -36,7 +37,16 @@ public struct MaintenanceService: Sendable {
     /// so the detector event it came from is labelled.
     public typealias PredictionJudged = @Sendable (TenantID, WorkOrder, String) async throws -> Void
 
+    /// Called after each person's step on a work order, with the order as it now is.
+    public typealias Observer = @Sendable (TenantID, WorkOrder) async -> Void
+
+    /// Who is told of each step (`onChange`), shared by the service's copies.
+    final class Observers: Sendable {
+        let list = Mutex<[Observer]>([])
+    }
+
     let store: any MaintenanceStore
+    let observers = Observers()
     let clock: @Sendable () -> Int64
     let windowChanged: WindowChanged
     let predictionJudged: PredictionJudged
@@ -48,6 +58,9 @@ public struct MaintenanceService: Sendable {
         self.windowChanged = windowChanged
         self.predictionJudged = predictionJudged
     }
+
+    /// Tells `observer` of every step taken from now on (the demo's simulated machines stop for the work).
+    public func onChange(_ observer: @escaping Observer) { observers.list.withLock { $0.append(observer) } }
 
     /// Stores a proposal as `WO-<n>` with its first line in the decision log.
     public func propose(_ proposal: Proposal, tenant: TenantID, by actor: String) async throws -> WorkOrder {
@@ -89,6 +102,7 @@ public struct MaintenanceService: Sendable {
         if case .complete(let outcome) = action, outcome.predictionConfirmed != nil {
             try await predictionJudged(tenant, order, actor)
         }
+        for observer in observers.list.withLock({ $0 }) { await observer(tenant, order) }
         return order
     }
 

@@ -32,6 +32,14 @@ public struct FactorySimulator: Sendable {
         machines.indices.map { (machines[$0].path, machines[$0].readings()) }
     }
 
+    /// Starts (or ends) maintenance on the machine at `path`; false if there is no such machine.
+    @discardableResult
+    public mutating func maintain(_ path: AssetPath, starting: Bool) -> Bool {
+        guard let index = machines.firstIndex(where: { $0.path == path }) else { return false }
+        if starting { machines[index].beginMaintenance() } else { machines[index].endMaintenance() }
+        return true
+    }
+
     /// Injects an anomaly into the machine at `path`; false if there is no such machine.
     @discardableResult
     public mutating func inject(_ anomaly: Anomaly, into path: AssetPath) -> Bool {

@@ -51,6 +51,10 @@ public struct MachineSimulator: Sendable {
     public static let defectCycle = ["porosity", "burr", "porosity", "dimension", "burr", "porosity", "surface", "dimension", "porosity", "burr"]
 
     public static let faultCodes = ["E101-spindle-overload", "E202-hydraulic-pressure", "E305-servo-fault", "E410-tool-breakage"]
+    /// The fault a drifting bearing ends in.
+    public static let bearingFailure = "E520-bearing-failure"
+    /// How far a failing bearing's vibration drifts (mm/s) before it breaks down.
+    public static let bearingFailureDrift = 5.0
 
     public init(path: AssetPath, seed: UInt64) {
         self.path = path
@@ -78,7 +82,27 @@ public struct MachineSimulator: Sendable {
         if anomalies.contains(.vibrationDrift) { drift += 0.004 * dt }
     }
 
+    /// Takes the machine out of production for maintenance (a planned stop) until ``endMaintenance()``.
+    public mutating func beginMaintenance() {
+        enter(.plannedStop, seconds: .infinity)
+        faultCode = nil
+    }
+
+    /// Ends maintenance: the machine is as good as new (wear low, a failing bearing replaced) and produces again.
+    public mutating func endMaintenance() {
+        guard activity == .plannedStop, remaining == .infinity else { return }
+        wear = 0.02
+        anomalies.remove(.vibrationDrift)
+        drift = 0
+        activity = .producing
+    }
+
     private mutating func produce(_ dt: Double) {
+        if anomalies.contains(.vibrationDrift), drift >= Self.bearingFailureDrift {
+            enter(.breakdown, seconds: 3600)
+            faultCode = Self.bearingFailure
+            return
+        }
         wear = min(1, wear + dt / (10 * 3600) * random.between(0.5...1.5))
         if random.happens(ratePerSecond: (1 + 12 * wear * wear) / (6 * 3600), dt: dt) {
             enter(.breakdown, seconds: random.between(300...1800))

@@ -1,8 +1,10 @@
 import Foundation
 import GembaAnalytics
 import GembaCore
+import GembaMaintenance
 import GembaNotifications
 import GembaRules
+import GembaServer
 import GembaSimulator
 
 /// What `gemba serve --demo` sets up besides the simulated machines, so OEE has real figures
@@ -50,6 +52,31 @@ enum DemoSetup {
         var policy = NotificationPolicy(id: "every-alarm", name: "Every alarm to the floor log", channels: ["floor-log"])
         policy.events += ["cleared"]
         _ = try await notifier.save(policy, tenant: .default)
+    }
+
+    /// The demo's detector: vibration while producing, on every machine, with its trend to the
+    /// 7 mm/s a bearing fails at; a remaining life under 30 minutes proposes work.
+    static let detectors = [
+        DetectionEngine.Detector(id: "vibration", kind: .robust, tag: "vibration", threshold: 0.6, suppression: 3_600_000, propose: true,
+                                 warmUp: 300, gate: .init(tag: "state", values: ["producing"]),
+                                 failure: .init(threshold: 7, horizon: 1_800_000, window: 600_000, output: "")),
+    ]
+
+    /// The machine whose bearing starts failing half a minute into the live demo: its vibration
+    /// drifts up until it breaks down some 20 minutes later, unless maintenance comes first.
+    static func failingBearing(_ factory: FactorySimulator) -> AssetPath { factory.machines[min(1, factory.machines.count - 1)].path }
+
+    /// The simulated machines stop for maintenance while their work orders are in progress, and
+    /// come back as good as new when the work is done.
+    static func stopForWork(_ service: MaintenanceService, control: SimulationControl, machines: Set<AssetPath>) {
+        service.onChange { tenant, order in
+            guard tenant == .default, machines.contains(order.machine) else { return }
+            switch order.status {
+            case .inProgress: control.send(.maintain(order.machine, starting: true))
+            case .done, .cancelled: control.send(.maintain(order.machine, starting: false))
+            default: break
+            }
+        }
     }
 
     static func configure(_ engine: AlarmEngine) async throws {

@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
         let httpSettings = try HTTPCapability.resolve(http, settings)
         let demoSettings = try DemoCapability.resolve(demo, settings)
         let connectorSettings = try ConnectorCapability.resolve(connectors, settings)
-        let detectionSettings = try DetectionCapability.resolve(detection, settings)
+        let detectionSettings = try DetectionCapability.resolve(detection, settings, demo: demoSettings.enabled)
 
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
         let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
@@ -48,11 +48,12 @@ struct Serve: AsyncParsableCommand {
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
-        let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, logger: logger)
-        let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
         let maintenance = MaintenanceCapability(telemetry: telemetry, oee: oee, alarms: alarms, logger: logger)
+        let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, maintenance: maintenance,
+                                            logger: logger)
+        let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
         let detection = try DetectionCapability(detectionSettings, telemetry: telemetry, maintenance: maintenance, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, demo, connector, maintenance, detection]
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

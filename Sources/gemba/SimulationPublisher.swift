@@ -10,6 +10,7 @@ import MQTTClient
 import MQTTCodec
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Runs a ``FactorySimulator`` in real time (or faster) and publishes every machine's readings:
 /// as JSON records on `gemba/v1/<machine path>` over MQTT, or as batches to `POST /api/v1/ingest`.
@@ -30,6 +31,10 @@ struct SimulationPublisher: Service {
     var duration: Duration?
     /// Simulated history to publish first, ending now, in steps of `step` (the demo's first day).
     var history: (span: Duration, step: Duration)?
+    /// Changes to the running factory from outside (maintenance on a machine, an injected fault).
+    let control = SimulationControl()
+    /// Changes made once live publishing has run this long (the demo's failing bearing).
+    var script: [(after: Duration, change: SimulationControl.Change)] = []
     let logger: Logger
 
     init(factory: FactorySimulator, target: Target, interval: Duration, speed: Double = 1, qos: QoS,
@@ -53,8 +58,14 @@ struct SimulationPublisher: Service {
             if let history { try await backfill(&factory, history, sender) }
             let started = ContinuousClock.now
             var next = started
+            var script = self.script.sorted { $0.after < $1.after }[...]
             while !Task.isCancelled {
                 if let duration, ContinuousClock.now - started >= duration { break }
+                while let first = script.first, ContinuousClock.now - started >= first.after {
+                    control.send(first.change)
+                    script.removeFirst()
+                }
+                for change in control.take() { apply(change, to: &factory) }
                 factory.step(dt: dt * speed)
                 try await sender.send(time: Timestamp.now(), readings: factory.readings())
                 next += interval
@@ -62,6 +73,14 @@ struct SimulationPublisher: Service {
             }
         }
         await sender.close()
+    }
+
+    private func apply(_ change: SimulationControl.Change, to factory: inout FactorySimulator) {
+        let applied = switch change {
+        case .inject(let anomaly, let path): factory.inject(anomaly, into: path)
+        case .maintain(let path, let starting): factory.maintain(path, starting: starting)
+        }
+        logger.info("simulated factory changed", metadata: ["simulator.change": "\(change)", "simulator.applied": "\(applied)"])
     }
 
     /// Publishes `history.span` of simulated time before now, with past timestamps, as fast as the sender goes.
@@ -91,6 +110,28 @@ struct SimulationPublisher: Service {
             return HTTPReadingSender(url: url.appendingPathComponent("api/v1/ingest"), apiKey: apiKey)
         }
     }
+}
+
+/// Changes other tasks hand the running simulator; it applies them before its next step.
+final class SimulationControl: Sendable {
+    enum Change: Sendable, CustomStringConvertible {
+        case inject(Anomaly, AssetPath)
+        /// Maintenance starts (or ends) on a machine.
+        case maintain(AssetPath, starting: Bool)
+
+        var description: String {
+            switch self {
+            case .inject(let anomaly, let path): "\(anomaly.rawValue) into \(path)"
+            case .maintain(let path, let starting): "maintenance \(starting ? "starts" : "ends") on \(path)"
+            }
+        }
+    }
+
+    private let pending = Mutex<[Change]>([])
+
+    func send(_ change: Change) { pending.withLock { $0.append(change) } }
+
+    func take() -> [Change] { pending.withLock { changes in defer { changes.removeAll() }; return changes } }
 }
 
 /// Delivers one round of readings somewhere.

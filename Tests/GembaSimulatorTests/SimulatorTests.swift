@@ -66,6 +66,29 @@ import Testing
         #expect(vibration(&drifting) > vibration(&normal) + 1)
     }
 
+    @Test func aFailingBearingBreaksDownUnlessMaintainedFirst() {
+        var factory = FactorySimulator(seed: 5, machineCount: 1)
+        let path = factory.machines[0].path
+        factory.inject(.vibrationDrift, into: path)
+        var maintained = factory
+        // The drift reaches the failure point after 5 / 0.004 s, whatever the machine did meanwhile.
+        var brokeAt: Int?
+        for second in 0..<2_000 where brokeAt == nil {
+            factory.step(dt: 1)
+            if factory.machines[0].faultCode == MachineSimulator.bearingFailure { brokeAt = second }
+        }
+        #expect(brokeAt.map { $0 >= 1_249 } == true, "\(String(describing: brokeAt))")
+        // Maintained before that: a planned stop while the work runs, then as good as new.
+        for _ in 0..<600 { maintained.step(dt: 1) }
+        maintained.maintain(path, starting: true)
+        for _ in 0..<1_200 { maintained.step(dt: 1) }
+        #expect(maintained.machines[0].activity == .plannedStop)
+        maintained.maintain(path, starting: false)
+        #expect(maintained.machines[0].activity == .producing && maintained.machines[0].anomalies.isEmpty && maintained.machines[0].wear < 0.05)
+        for _ in 0..<2_000 { maintained.step(dt: 1) }
+        #expect(maintained.machines[0].faultCode != MachineSimulator.bearingFailure)
+    }
+
     @Test func aScrappedPartNamesItsDefect() {
         var machine = MachineSimulator(path: try! AssetPath("acme/line1/m1"), seed: 3)
         #expect(machine.scrapReason == nil)

@@ -6,6 +6,8 @@ import ServiceLifecycle
 
 /// `--demo`: a simulated factory publishing into the embedded broker, with a shift calendar and
 /// ideal cycle times so OEE has figures from the first minutes, and (fresh) a day of history.
+/// Half a minute into live publishing one machine's bearing starts failing (the golden path of
+/// predictive maintenance), and machines stop for their work orders while the work runs.
 struct DemoCapability: Capability {
     struct Options: ParsableArguments {
         @Flag(help: "Also run a simulated factory that publishes into the embedded broker.")
@@ -34,7 +36,7 @@ struct DemoCapability: Capability {
     }
 
     init(_ resolved: Resolved, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability, alarms: AlarmCapability,
-         logger: Logger) async throws {
+         maintenance: MaintenanceCapability, logger: Logger) async throws {
         let history = resolved.historyHours
         guard resolved.enabled else {
             publisher = nil
@@ -49,6 +51,10 @@ struct DemoCapability: Capability {
         // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.
         if history > 0, try await telemetry.store.machines(tenant: .default).isEmpty {
             publisher.history = (.seconds(3600 * history), .seconds(15))
+        }
+        publisher.script = [(.seconds(30), .inject(.vibrationDrift, DemoSetup.failingBearing(factory)))]
+        if let service = maintenance.service {
+            DemoSetup.stopForWork(service, control: publisher.control, machines: Set(factory.machines.map(\.path)))
         }
         self.publisher = publisher
     }

@@ -24,8 +24,9 @@ struct DetectionCapability: Capability {
     let recorder: DetectorEventRecorder?
     let logger: Logger
 
-    static func resolve(_ options: Options, _ settings: Settings) throws -> [DetectionEngine.Detector] {
-        guard let path = settings.string("detectors", flag: options.detectors) else { return [] }
+    /// The detectors of the file named; without one, the demo's (with `--demo`) or none.
+    static func resolve(_ options: Options, _ settings: Settings, demo: Bool) throws -> [DetectionEngine.Detector] {
+        guard let path = settings.string("detectors", flag: options.detectors) else { return demo ? DemoSetup.detectors : [] }
         guard let data = FileManager.default.contents(atPath: path.value) else { throw ConfigurationError("\(path.source): cannot read \(path.value)") }
         do {
             return try DetectionEngine.detectors(fromJSON: data)
