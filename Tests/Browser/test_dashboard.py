@@ -152,6 +152,7 @@ def test_operator_day_on_the_dashboard(browser, admin_token):
     assert stop, "the demo has a stop in its last hour"
     driver.find_element(By.CSS_SELECTOR, f'.tile[data-machine="{machine}"]').click()
     canvas = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    wait(driver, lambda _: canvas.get_attribute("data-last"))  # the history has arrived (the axes are drawn before it)
     painted = driver.execute_script(
         "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;", canvas)
