@@ -112,7 +112,7 @@ function row(alarm, shelving) {
   return tr;
 }
 
-/** Acknowledge (one click) and shelve (two: choose, confirm) for operators. */
+/** Acknowledge (one click), shelve (two: choose, confirm) and propose work (one, then the work order's page) for operators. */
 function actions(alarm, shelving) {
   if (!may("operate")) return [];
   const target = { rule: alarm.rule, machine: alarm.machine };
@@ -141,6 +141,12 @@ function actions(alarm, shelving) {
     buttons.push(el("button", { type: "button", class: "shelve", hidden: Boolean(choice),
       onclick: (event) => { event.target.hidden = true; form.hidden = false; remember(); } }, "Shelve…"), form);
   }
+  buttons.push(el("button", { type: "button", class: "propose-work", onclick: async () => {
+    try {
+      const order = await api("/api/v1/work-orders/from-alarm", { method: "POST", body: target });
+      location.hash = `#/maintenance/${order.id}`;
+    } catch (error) { status.textContent = error.message; }
+  } }, "Propose work"));
   return [...buttons, status];
 }
 

@@ -834,6 +834,14 @@ def test_an_operator_works_an_alarm_and_an_engineer_tries_a_rule(browser, admin_
         alarms = call("/api/v1/alarms?state=all", token=admin_token)["items"]
         shelved = [a for a in alarms if a["rule"] == "browser-check"][0]
         assert shelved["state"] == "shelved" and shelved["shelved"]["reason"] == "Maintenance"
+        # Work proposed from the alarm carries it as evidence, and the machine's page lists it.
+        click_live(driver, f"{row} button.propose-work")
+        wait(driver, lambda d: "/maintenance/WO-" in d.current_url)
+        order_id = driver.current_url.split("/maintenance/")[-1]
+        wait(driver, lambda d: d.find_element(By.ID, "wo-status").get_attribute("data-status") == "proposed")
+        assert "alarm Browser check" in driver.find_element(By.ID, "wo-evidence").text
+        driver.get(HTTP + f"/#/machine/{machine}")
+        wait(driver, lambda d: f"{order_id} · Browser check" in d.find_element(By.ID, "machine-maintenance").text)
         # The alarm-performance page shows the ISA-18.2 figures the API computes.
         driver.get(HTTP + "/#/alarms/performance")
         rate = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, '[data-figure="rate"] .value')))
@@ -913,7 +921,7 @@ def test_a_maintenance_lead_decides_a_proposal_and_the_work_is_done_on_the_board
     driver.get(HTTP + "/#/maintenance")
     card = wait(driver, expected.element_to_be_clickable(
         (By.CSS_SELECTOR, f'[data-column="proposed"] .work-order[data-id="{order["id"]}"]')))
-    shot(driver, "20-maintenance-board")
+    shot(driver, "30-maintenance-board")
     card.click()
     evidence = wait(driver, expected.visibility_of_element_located((By.ID, "wo-evidence")))
     assert "remaining life: 30 h (20–45, 90 % interval)" in evidence.text and "0.87" in evidence.text
@@ -924,7 +932,7 @@ def test_a_maintenance_lead_decides_a_proposal_and_the_work_is_done_on_the_board
     wait(driver, lambda d: "A rationale is required." in d.find_element(By.CSS_SELECTOR, "#wo-decision [role=status]").text)
     assert call(f"/api/v1/work-orders/{order['id']}", token=admin_token)["status"] == "proposed"
     driver.find_element(By.ID, "wo-rationale").send_keys("trend is clear; replace during the next break")
-    shot(driver, "21-maintenance-decision")
+    shot(driver, "31-maintenance-decision")
     driver.find_element(By.ID, "wo-approve").click()
     wait(driver, lambda d: status(d) == "approved")
     minutes = driver.find_element(By.ID, "wo-minutes")
@@ -945,7 +953,7 @@ def test_a_maintenance_lead_decides_a_proposal_and_the_work_is_done_on_the_board
     log = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr")]
     assert [next(step for step in ["complete", "start", "schedule", "approve", "propose"] if f" {step} " in f" {row} ") for row in log[-5:]] \
         == ["complete", "start", "schedule", "approve", "propose"], log
-    shot(driver, "22-maintenance-done")
+    shot(driver, "32-maintenance-done")
     stored = call(f"/api/v1/work-orders/{order['id']}", token=admin_token)
     assert stored["schedule"]["assignee"] == "Anna" and stored["schedule"]["plannedMinutes"] == 45
     assert stored["completion"]["predictionConfirmed"] is True and stored["completion"]["failureMode"] == "bearing_wear"
@@ -973,7 +981,7 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
     evidence = wait(driver, expected.visibility_of_element_located((By.ID, "wo-evidence")))
     assert "remaining life" in evidence.text and "90 % interval" in evidence.text
     status = lambda d: d.find_element(By.ID, "wo-status").get_attribute("data-status")
-    shot(driver, "23-golden-path-proposal")
+    shot(driver, "33-golden-path-proposal")
     if proposal["status"] in ("proposed", "deferred"):
         driver.find_element(By.ID, "wo-rationale").send_keys("vibration will reach 7 mm/s within the hour: replace the bearing now")
         driver.find_element(By.ID, "wo-approve").click()
@@ -993,7 +1001,7 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
     Select(driver.find_element(By.ID, "wo-confirmed")).select_by_value("true")
     driver.find_element(By.CSS_SELECTOR, '#wo-complete button[type="submit"]').click()
     wait(driver, lambda d: status(d) == "done")
-    shot(driver, "24-golden-path-done")
+    shot(driver, "34-golden-path-done")
     # The stop counts as planned maintenance; the detector's event is a true positive; the machine produces again.
     stops = call(f"/api/v1/stops?machine={machine}&from={started - 60_000}", token=admin_token)["stops"]
     assert any(s["reason"] == "planned_stop/planned_maintenance" and s["assigned_by"] == f"work order {proposal['id']}" for s in stops), stops
@@ -1004,4 +1012,4 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
          == "producing", timeout=15)
     driver.get(HTTP + "/#/maintenance")
     wait(driver, lambda d: "100 %" in d.find_element(By.ID, "detectors").text)  # the detector's precision
-    shot(driver, "25-golden-path-board")
+    shot(driver, "35-golden-path-board")

@@ -215,4 +215,28 @@ import Testing
             #expect(try await harness.server.escalator!.pass().map(\.id) == ["WO-1"])
         }
     }
+
+    @Test func anOperatorProposesWorkFromAnAlarm() async throws {
+        let harness = try await ServerHarness()
+        try await harness.test { client in
+            let saved = try await AlarmAPITests.put(client, "overheat",
+                                                    #"{"name": "Spindle overheating", "condition": "spindle_temp > 85", "severity": "critical"}"#)
+            #expect(saved.status == .ok)
+            try await AlarmAPITests.ingest(client, temperature: 70)
+            try await AlarmAPITests.ingest(client, temperature: 91)
+            let operatorKey: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .operator))"]
+            let body = #"{"rule": "overheat", "machine": "\#(AlarmAPITests.machine)"}"#
+            let order = try await Self.post(client, "/api/v1/work-orders/from-alarm", body, as: operatorKey, expect: .created)
+            #expect(order["title"]?.stringValue == "Spindle overheating" && order["kind"]?.stringValue == "corrective")
+            #expect(order["priority"]?.stringValue == "urgent" && order["origin"]?["source"]?.stringValue == "alarm")
+            #expect(order["evidence"]?["signals"]?.array.compactMap(\.stringValue) == ["spindle_temp"])
+            #expect(order["evidence"]?["summary"]?.stringValue?.contains("value 91") == true, "\(order)")
+            try await client.execute(uri: "/api/v1/alarms/journal", method: .get) { response in
+                let comments = response.json["items"]?.array.compactMap { $0["comment"]?.stringValue } ?? []
+                #expect(comments.contains("work order WO-1 proposed"), "\(response.text)")
+            }
+            _ = try await Self.post(client, "/api/v1/work-orders/from-alarm", #"{"rule": "nope", "machine": "\#(AlarmAPITests.machine)"}"#,
+                                    expect: .notFound)
+        }
+    }
 }

@@ -269,7 +269,7 @@ function row(alarm, shelving) {
   return tr;
 }
 
-/** Acknowledge (one click) and shelve (two: choose, confirm) for operators. */
+/** Acknowledge (one click), shelve (two: choose, confirm) and propose work (one, then the work order's page) for operators. */
 function actions(alarm, shelving) {
   if (!may("operate")) return [];
   const target = { rule: alarm.rule, machine: alarm.machine };
@@ -298,6 +298,12 @@ function actions(alarm, shelving) {
     buttons.push(el("button", { type: "button", class: "shelve", hidden: Boolean(choice),
       onclick: (event) => { event.target.hidden = true; form.hidden = false; remember(); } }, "Shelve…"), form);
   }
+  buttons.push(el("button", { type: "button", class: "propose-work", onclick: async () => {
+    try {
+      const order = await api("/api/v1/work-orders/from-alarm", { method: "POST", body: target });
+      location.hash = `#/maintenance/${order.id}`;
+    } catch (error) { status.textContent = error.message; }
+  } }, "Propose work"));
   return [...buttons, status];
 }
 
@@ -1544,8 +1550,8 @@ import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons, settings, quality] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
-    settingsCard(path), qualityCard(path)]);
+  const [tags, reasons, settings, quality, maintenance] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path), qualityCard(path), maintenanceCard(path)]);
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -1594,7 +1600,7 @@ export async function renderMachine(main, path) {
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
-    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[quality, settings].filter(Boolean));
+    el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[maintenance, quality, settings].filter(Boolean));
 
   const trends = new Map();    // tag → chart, for live points
   const counterValues = new Map();  // tag → <dd>, for live values
@@ -1710,6 +1716,17 @@ function splitForm(stop, reasons, path, refresh) {
     await refresh();
   }, el("label", {}, "First ", minutes, " min: "), first, el("label", {}, "then: "), rest,
     el("button", { type: "submit", class: "small" }, "Split stop"));
+}
+
+/** The machine's work orders, newest first, each linked to its page; the board proposes new work. */
+async function maintenanceCard(path) {
+  const orders = await api(`/api/v1/work-orders?machine=${encodeURIComponent(path)}&limit=20`);
+  const rows = orders.items.map((order) => el("li", { "data-id": order.id },
+    el("a", { href: `#/maintenance/${order.id}` }, `${order.id} · ${order.title}`), ` · ${order.kind} · ${order.status.replace("_", " ")}`,
+    order.finishedAt ? ` · done ${time(order.finishedAt)}` : ""));
+  return el("section", { class: "card", id: "machine-maintenance" }, el("h2", {}, "Maintenance"),
+    rows.length ? el("ul", {}, ...rows) : el("p", { class: "empty" }, "No work orders yet."),
+    el("p", {}, el("a", { href: "#/maintenance" }, "Maintenance board")));
 }
 
 """####),

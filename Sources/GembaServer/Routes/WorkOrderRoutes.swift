@@ -5,10 +5,12 @@ internal import Foundation
 #endif
 internal import GembaCore
 internal import GembaMaintenance
+internal import GembaRules
 internal import GembaStorage
 internal import Hummingbird
 
-/// Maintenance work orders: proposed by anyone who operates (or by a detector), decided by
+/// Maintenance work orders: proposed by anyone who operates (from scratch or from an alarm) or by a
+/// detector or a plan, decided by
 /// maintenance leads (approve, reject, defer, schedule, cancel, each with a rationale), carried
 /// out by operators (start, complete with findings), every step in the decision log and audited.
 struct WorkOrderRoutes {
@@ -52,6 +54,14 @@ struct WorkOrderRoutes {
                 var response = try OEERoutes.encoded(order)
                 response.status = .created
                 return response
+            },
+            Endpoint(.post, "/api/v1/work-orders/from-alarm", .requires(.operate), group: group,
+                     summary: "Propose work from an alarm: its rule, state, value and the signals it reads become the evidence (audited)",
+                     description: "The alarm's journal notes the work order. Kind corrective unless given; the title is the rule's name unless given.",
+                     body: .json(Self.fromAlarmInput),
+                     responses: [.json(201, "Proposed", Self.workOrder), .problem(404, "No such alarm"),
+                                 .problem(422, "A field is not valid (the detail names it)"), Self.unavailable]) { request, context in
+                try await proposeFromAlarm(request, context)
             },
             Endpoint(.get, "/api/v1/work-orders/{id}", .requires(.readData), group: group, summary: "One work order with its evidence and outcome",
                      parameters: [.path("id", "The work order's id (WO-17)")],
@@ -128,6 +138,44 @@ struct WorkOrderRoutes {
         }
     }
 
+    private func proposeFromAlarm(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
+        let input = try await OEERoutes.decode(AlarmProposalInput.self, from: request)
+        let machine = try QueryRoutes.machinePath(input.machine)
+        guard let engine = server.alarms else { throw Problem(.serviceUnavailable, "this store keeps no alarms") }
+        guard let view = engine.alarms(tenant: context.tenant).first(where: { $0.rule.id == input.rule && $0.machine == machine }) else {
+            throw Problem.notFound("no alarm of rule \(input.rule) on \(machine)")
+        }
+        let caller = try context.requireCaller()
+        let order = try await refusingModelErrors {
+            try await service().propose(Self.proposal(from: view, input), tenant: context.tenant, by: caller.name)
+        }
+        _ = try? await engine.act(.comment("work order \(order.id) proposed"), tenant: context.tenant, rule: input.rule, machine: machine,
+                                  by: caller.name)
+        await server.audit(context, "work_order.propose", target: order.id, detail: "machine=\(machine) from alarm \(input.rule)")
+        var response = try OEERoutes.encoded(order)
+        response.status = .created
+        return response
+    }
+
+    /// A proposal from an alarm: the rule's name and severity, the alarm's state and value, the tags it reads, the hour before it.
+    static func proposal(from view: AlarmView, _ input: AlarmProposalInput) -> MaintenanceService.Proposal {
+        let alarm = view.alarm
+        let since = alarm.activeSince ?? alarm.lastChange
+        let priority: WorkOrder.Priority = switch alarm.severity {
+        case .critical: .urgent
+        case .high: .high
+        case .medium: .medium
+        case .low, .diagnostic: .low
+        }
+        let tags = view.rule.expression.tags.sorted()
+        return MaintenanceService.Proposal(
+            machine: view.machine, title: input.title ?? view.rule.name, details: input.details, kind: input.kind ?? .corrective,
+            priority: priority, origin: .init(.alarm, reference: view.rule.id),
+            evidence: Evidence(summary: "alarm \(view.rule.name): \(alarm.state.rawValue) since \(Timestamp(millisecondsSinceEpoch: since).rfc3339)"
+                                   + (alarm.value.map { ", value \($0)" } ?? ""),
+                               signals: tags, window: .init(from: since - 3_600_000, to: max(since + 600_000, alarm.lastChange), tags: tags)))
+    }
+
     private func service() throws -> MaintenanceService {
         guard let maintenance = server.maintenance else { throw Problem(.serviceUnavailable, "this store keeps no maintenance data") }
         return maintenance
@@ -153,6 +201,15 @@ struct ProposalInput: Decodable {
     var priority: WorkOrder.Priority?
     var origin: WorkOrder.Origin?
     var evidence: Evidence?
+}
+
+/// `POST /api/v1/work-orders/from-alarm`.
+struct AlarmProposalInput: Decodable {
+    var rule: String
+    var machine: String
+    var kind: WorkOrder.Kind?
+    var title: String?
+    var details: String?
 }
 
 /// The body of every step; each reads the fields it needs.
@@ -217,6 +274,10 @@ extension WorkOrderRoutes {
         "machine": TelemetrySchemas.machinePath, "title": .string(minLength: 1, maxLength: 200), "details": .string(maxLength: 4000),
         "kind": kind, "priority": priority, "origin": origin, "evidence": evidenceInput,
     ], optional: ["details", "priority", "origin", "evidence"]).named("WorkOrderProposalInput")
+    static let fromAlarmInput = Schema.object([
+        "rule": Schema.string(minLength: 1, maxLength: 64), "machine": TelemetrySchemas.machinePath, "kind": kind,
+        "title": .string(minLength: 1, maxLength: 200), "details": .string(maxLength: 4000),
+    ], optional: ["kind", "title", "details"]).named("WorkOrderFromAlarmInput")
     static let rationaleInput = Schema.object(["rationale": text]).named("WorkOrderRationaleInput")
     static let deferInput = Schema.object(["until": time, "rationale": text]).named("WorkOrderDeferInput")
     static let scheduleInput = Schema.object(["start": time, "plannedMinutes": .integer(minimum: 1, maximum: 43_200),
