@@ -10,8 +10,9 @@ import { watchAlarms, alarmsOf } from "/assets/alarms.js";
 const ranges = [["1 h", 3600e3], ["8 h", 8 * 3600e3], ["24 h", 24 * 3600e3], ["7 days", 7 * 86400e3]];
 
 export async function renderMachine(main, path) {
-  const [tags, reasons, settings, quality, maintenance] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
-    settingsCard(path), qualityCard(path), maintenanceCard(path)]);
+  const [tags, reasons, settings, quality, maintenance, detectors] = await Promise.all([api(`/api/v1/tags?machine=${encodeURIComponent(path)}`), api("/api/v1/reasons"),
+    settingsCard(path), qualityCard(path), maintenanceCard(path), api("/api/v1/detectors")]);
+  const watching = detectors.items.filter((detector) => detector.machines.includes(path));
   const numeric = tags.tags.filter((tag) => ["double", "int"].includes(tag.value_type)).map((tag) => tag.name);
   let chosen = numeric.filter((name) => ["spindle_temp", "speed", "power"].includes(name)).slice(0, 2);
   if (chosen.length === 0) chosen = numeric.slice(0, 1);
@@ -42,6 +43,7 @@ export async function renderMachine(main, path) {
   const charts = el("div", { class: "charts" });
   const timeline = el("div", { class: "timeline", "aria-label": "Stops on the time line" });
   const counters = el("dl", { class: "values counters" });
+  const health = el("dl", { class: "values", id: "machine-health" });
   const order = el("div", { id: "machine-order" });
   const stopList = el("div", { class: "stops" });
   const alarmList = el("ul", { class: "machine-alarms" });
@@ -57,6 +59,8 @@ export async function renderMachine(main, path) {
       el("a", { href: `#/oee/${encodeURIComponent(path)}`, id: "machine-oee" }, "OEE of this machine")),
     el("section", { class: "card", id: "machine-alarms", hidden: true }, el("h2", {}, "Active alarms"), alarmList),
     el("section", { class: "card" }, el("h2", {}, "Now"), counters, order),
+    el("section", { class: "card", hidden: watching.length === 0 }, el("h2", {}, "Health"), health,
+      el("p", { class: "hint" }, "Anomaly scores (0–1) and remaining life from the detectors watching this machine; tick their tags under Trends to chart them.")),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
       el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
@@ -102,6 +106,7 @@ export async function renderMachine(main, path) {
       counterValues.set(v.tag, value);
       return [el("dt", {}, v.tag.replace("_", " ")), value];
     }));
+    health.replaceChildren(...healthFigures(watching, latest.values));
     const busy = (node) => periodic && (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]'));
     if (!busy(order)) orderPanel(order, orders.orders.findLast((o) => o.end === undefined || o.end === null || o.end > to), path, refreshState);
     if (!busy(stopList)) renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
@@ -187,4 +192,20 @@ async function maintenanceCard(path) {
   return el("section", { class: "card", id: "machine-maintenance" }, el("h2", {}, "Maintenance"),
     rows.length ? el("ul", {}, ...rows) : el("p", { class: "empty" }, "No work orders yet."),
     el("p", {}, el("a", { href: "#/maintenance" }, "Maintenance board")));
+}
+
+/** Each detector's latest anomaly score and, with a failure threshold, the remaining life it estimates. */
+function healthFigures(detectors, values) {
+  const latest = (tag) => values.find((value) => value.tag === tag)?.v;
+  return detectors.flatMap((detector) => {
+    const score = latest(detector.output);
+    const figures = [el("dt", {}, `${detector.tag} anomaly (${detector.id})`),
+      el("dd", { "data-tag": detector.output }, score === undefined ? "–" : `${Number(score).toFixed(2)}${score >= detector.threshold ? " ⚠" : ""}`)];
+    if (detector.failure) {
+      const life = latest(detector.failure.output);
+      figures.push(el("dt", {}, `remaining life to ${detector.tag} ${detector.failure.threshold}`),
+        el("dd", { "data-tag": detector.failure.output }, life === undefined ? "–" : life < 1 ? `${Math.round(life * 60)} min` : `${Number(life).toFixed(1)} h`));
+    }
+    return figures;
+  });
 }

@@ -977,6 +977,11 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
 
     driver = browser
     open_as_admin(driver, admin_session)
+    # The machine page shows the remaining life dropping.
+    driver.get(HTTP + f"/#/machine/{machine}")
+    life = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, '#machine-health dd[data-tag="vibration.rul_h"]')))
+    wait(driver, lambda _: life.text.endswith(" min"))
+    shot(driver, "36-golden-path-machine-health")
     driver.get(HTTP + f"/#/maintenance/{proposal['id']}")
     evidence = wait(driver, expected.visibility_of_element_located((By.ID, "wo-evidence")))
     assert "remaining life" in evidence.text and "90 % interval" in evidence.text

@@ -64,7 +64,7 @@ struct DetectorRoutes {
                      summary: "A detector's precision (from labels), recall and lead time (against failures) over a range, per period",
                      description: "Failures are equipment-failure stops and repair (corrective) work orders on the machines the detector "
                         + "watches. A failure is caught when an event not labelled false came within the horizon before it.",
-                     parameters: [.path("detector", "The detector's id"), .from, .to,
+                     parameters: [Parameter("detector", in: .path, .string(minLength: 1, maxLength: 200), example: "vibration", "The detector's id"), .from, .to,
                                   Parameter("period", .oneOf(["day", "week"]), "The length of each period (default week)"),
                                   Parameter("horizon", .string(minLength: 2, maxLength: 10), example: "7d",
                                             "How long before a failure an event catches it (default 7d)")],

@@ -64,14 +64,14 @@ struct WorkOrderRoutes {
                 try await proposeFromAlarm(request, context)
             },
             Endpoint(.get, "/api/v1/work-orders/{id}", .requires(.readData), group: group, summary: "One work order with its evidence and outcome",
-                     parameters: [.path("id", "The work order's id (WO-17)")],
+                     parameters: [Self.orderID],
                      responses: [.json(200, "The work order", Self.workOrder), .problem(404, "No such work order"), Self.unavailable]) { _, context in
                 let id = try context.parameters.require("id")
                 guard let order = try await service().workOrder(tenant: context.tenant, id: id) else { throw Problem.notFound("no work order \(id)") }
                 return try OEERoutes.encoded(order)
             },
             Endpoint(.get, "/api/v1/work-orders/{id}/decisions", .requires(.readData), group: group,
-                     summary: "Every step taken on a work order: who, when, why", parameters: [.path("id", "The work order's id")],
+                     summary: "Every step taken on a work order: who, when, why", parameters: [Self.orderID],
                      responses: [.json(200, "Decisions, newest first", AdminRoutes.items(Self.decision)), .problem(404, "No such work order"),
                                  Self.unavailable]) { _, context in
                 let id = try context.parameters.require("id")
@@ -122,7 +122,7 @@ struct WorkOrderRoutes {
     private func step(_ name: String, _ permission: Permission, _ summary: String, _ input: Schema,
                       _ make: @escaping @Sendable (StepInput) throws -> WorkOrderAction) -> Endpoint {
         Endpoint(.post, "/api/v1/work-orders/{id}/\(name)", .requires(permission), group: "Maintenance", summary: summary + " (audited)",
-                 parameters: [.path("id", "The work order's id")], body: .json(input),
+                 parameters: [Self.orderID], body: .json(input),
                  responses: [.json(200, "The work order now", Self.workOrder), .problem(404, "No such work order"),
                              .problem(409, "The work order's status does not allow it, or someone changed it meanwhile"),
                              .problem(422, "A field is not valid (the detail names it)"), Self.unavailable]) { request, context in
@@ -182,6 +182,8 @@ struct WorkOrderRoutes {
     }
 
     static let unavailable = Reply.problem(503, "This store keeps no maintenance data")
+    /// A work order's id in a path; the demo's first work order as the example.
+    static let orderID = Parameter("id", in: .path, .string(minLength: 1, maxLength: 200), example: "WO-1", "The work order's id (WO-17)")
 
     static func limit(_ text: String?, default value: Int, maximum: Int) throws(Problem) -> Int {
         guard let text else { return value }
