@@ -146,7 +146,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var changes: [EventChange] = []
         state.withLock { state in
             for accepted in samples {
-                if let gated = gatedBy[accepted.key.tag] { openGates(gated, accepted, in: &state) }
+                if !gatedBy.isEmpty, let gated = gatedBy[accepted.key.tag] { openGates(gated, accepted, in: &state) }
                 guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
                 let time = accepted.sample.time.millisecondsSinceEpoch
                 for (index, detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
