@@ -53,8 +53,8 @@ struct PlanRoutes {
                 await server.audit(context, "maintenance_plan.delete", target: id, detail: "")
                 return Response(status: .noContent)
             },
-            Endpoint(.get, "/api/v1/maintenance/escalation", .requires(.readData), group: group,
-                     summary: "Whom Gemba tells when a work order has waited too long for a decision, and after how long",
+            Endpoint(.get, "/api/v1/maintenance/escalation", .requires(.decideMaintenance), group: group,
+                     summary: "Whom Gemba tells when a work order has waited too long for a decision, and after how long (it names people: maintenance leads and above)",
                      responses: [.json(200, "The settings", Self.escalation), .empty(204, "Escalation is off"), Self.unavailable]) { _, context in
                 guard let settings = try await escalator().settings(tenant: context.tenant) else { return Response(status: .noContent) }
                 return try OEERoutes.encoded(settings)
