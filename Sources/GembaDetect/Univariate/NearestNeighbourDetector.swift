@@ -86,13 +86,16 @@ public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     private func distance(of pattern: SIMD8<Float>) -> Float {
         var first = Float.infinity, second = Float.infinity, third = Float.infinity
         let count = stored.count
-        // Offsets back from the newest pattern below this overlap the current one.
+        // The newest `dimension` patterns, ending where the next one goes, overlap the current one:
+        // the stretch of `overlapping` values from `overlapStart` (wrapping round the ring).
         let overlapping = Self.dimension * Self.dimension
+        let overlapStart = (storedNext - overlapping + count) % count
         stored.withUnsafeBufferPointer { stored in
             var start = 0
             while start + Self.dimension <= count {
-                let back = (storedNext - Self.dimension - start + count) % count
-                if back >= overlapping {
+                var sinceOverlap = start - overlapStart
+                if sinceOverlap < 0 { sinceOverlap += count }
+                if sinceOverlap >= overlapping {
                     var sum: Float = 0
                     for offset in 0..<Self.dimension {
                         let difference = stored[start + offset] - pattern[offset]
