@@ -66,10 +66,9 @@ public struct DetectorEventQuery: Hashable, Sendable {
 
 /// Detector events and their labels.
 public protocol DetectorEventStore: Sendable {
-    /// Stores a new event and answers its id.
-    func recordEvent(_ event: StoredDetectorEvent) async throws -> Int64
-    /// Closes the open event of `detector` on `machine` that started at `start`, with its last score and peak.
-    func closeEvent(tenant: TenantID, detector: String, machine: String, start: Int64, last: Int64, peak: Double, peakTime: Int64) async throws
+    /// In one transaction, stores events (each new, or, when one of its detector on its machine
+    /// with its start exists, updating its last score, peak and closing) and answers their ids in order.
+    func recordEvents(_ events: [StoredDetectorEvent]) async throws -> [Int64]
     /// Notes the work order proposed from an event.
     func linkEvent(tenant: TenantID, id: Int64, workOrder: String) async throws
     func detectorEvent(tenant: TenantID, id: Int64) async throws -> StoredDetectorEvent?

@@ -149,24 +149,20 @@ extension SQLiteStore: MaintenanceStore {
 
 /// Detector events and their labels in SQLite.
 extension SQLiteStore: DetectorEventStore {
-    public func recordEvent(_ event: StoredDetectorEvent) async throws -> Int64 {
-        try await pool.write { db in
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO detector_event (tenant, detector, machine, tag, start_ms, last_ms, peak, peak_ms, closed)
+    public func recordEvents(_ events: [StoredDetectorEvent]) async throws -> [Int64] {
+        guard !events.isEmpty else { return [] }
+        return try await pool.write { db in
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO detector_event (tenant, detector, machine, tag, start_ms, last_ms, peak, peak_ms, closed)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [event.tenant.rawValue, event.detector, event.machine, event.tag, event.start, event.last, event.peak,
-                                 event.peakTime, event.closed])
-            return try Int64.fetchOne(db, sql: "SELECT id FROM detector_event WHERE tenant = ? AND detector = ? AND machine = ? AND start_ms = ?",
-                                      arguments: [event.tenant.rawValue, event.detector, event.machine, event.start]) ?? 0
-        }
-    }
-
-    public func closeEvent(tenant: TenantID, detector: String, machine: String, start: Int64, last: Int64, peak: Double, peakTime: Int64) async throws {
-        try await pool.write { db in
-            try db.execute(sql: """
-                UPDATE detector_event SET closed = 1, last_ms = ?, peak = ?, peak_ms = ?
-                WHERE tenant = ? AND detector = ? AND machine = ? AND start_ms = ?
-                """, arguments: [last, peak, peakTime, tenant.rawValue, detector, machine, start])
+                ON CONFLICT (tenant, detector, machine, start_ms) DO UPDATE SET
+                    last_ms = excluded.last_ms, peak = excluded.peak, peak_ms = excluded.peak_ms, closed = excluded.closed
+                RETURNING id
+                """)
+            return try events.map { event in
+                try Int64.fetchOne(upsert, arguments: [event.tenant.rawValue, event.detector, event.machine, event.tag, event.start, event.last,
+                                                       event.peak, event.peakTime, event.closed]) ?? 0
+            }
         }
     }
 

@@ -84,9 +84,11 @@ public final class DetectionEngine: SampleObserver, Sendable {
     private let pipeline: IngestPipeline
     private let logger: Logger
     private let state = Mutex(State())
-    /// Events as they open and close, for the recorder (the newest 10,000 kept while it falls behind).
-    public let events: AsyncStream<EventChange>
-    private let eventSink: AsyncStream<EventChange>.Continuation
+    /// Events as they opened and closed since the recorder last took them (the newest 10,000 kept
+    /// while it falls behind), and the signal that some wait.
+    private let pendingEvents = Mutex<(changes: [EventChange], dropped: Int)>(([], 0))
+    public let eventsWaiting = Wakeup()
+    static let pendingLimit = 10_000
 
     /// Checks `detectors` (ids unique, tags valid, an output unlike every watched tag) and attaches to `pipeline`.
     public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
@@ -107,7 +109,6 @@ public final class DetectionEngine: SampleObserver, Sendable {
         gatedBy = Dictionary(grouping: detectors.indices.filter { detectors[$0].gate != nil }, by: { detectors[$0].gate!.tag })
         self.pipeline = pipeline
         self.logger = logger
-        (events, eventSink) = AsyncStream.makeStream(of: EventChange.self, bufferingPolicy: .bufferingNewest(10_000))
         pipeline.addObserver(self)
     }
 
@@ -131,6 +132,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
     }
 
     public var isInterested: Bool { !detectors.isEmpty }
+
+    /// The events waiting for the recorder, oldest first, and how many were dropped since the last
+    /// take because it fell behind.
+    public func takeEvents() -> (changes: [EventChange], dropped: Int) {
+        pendingEvents.withLock { pending in
+            defer { pending = ([], 0) }
+            return pending
+        }
+    }
 
     /// The machines a detector has learnt on (since the start, or restored), by path.
     public func machines(watchedBy detector: String, tenant: TenantID) -> [String] {
@@ -174,7 +184,16 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 }
             }
         }
-        for change in changes { eventSink.yield(change) }
+        if !changes.isEmpty {
+            pendingEvents.withLock { pending in
+                pending.changes += changes
+                if pending.changes.count > Self.pendingLimit {
+                    pending.dropped += pending.changes.count - Self.pendingLimit
+                    pending.changes.removeFirst(pending.changes.count - Self.pendingLimit)
+                }
+            }
+            eventsWaiting.signal()
+        }
         guard !scores.isEmpty else { return }
         pipeline.submit(scores, source: .detector, force: true) { [logger] result in
             if case .failure(let error) = result { logger.warning("anomaly scores not stored", metadata: ["error": "\(error)"]) }

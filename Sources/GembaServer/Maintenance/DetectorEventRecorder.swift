@@ -7,8 +7,8 @@ public import GembaDetect
 internal import GembaRules
 internal import Foundation
 
-/// Stores the detectors' events as they open and close and, for detectors that propose, makes
-/// each new event a predictive work order carrying its evidence (a maintenance lead decides).
+/// Stores the detectors' events as they open and close (in batches) and, for detectors that
+/// propose, makes each new event a predictive work order carrying its evidence (a maintenance lead decides).
 public struct DetectorEventRecorder: Service {
     let engine: DetectionEngine
     let store: any DetectorEventStore
@@ -23,34 +23,46 @@ public struct DetectorEventRecorder: Service {
     }
 
     public func run() async throws {
-        for await change in engine.events.cancelOnGracefulShutdown() {
-            do {
-                try await record(change)
-            } catch {
-                logger.error("detector event not stored", metadata: ["detector": "\(change.detector.id)", "machine": "\(change.machine)",
-                                                                     "error": "\(error)"])
+        // Events are written in batches (one transaction each): a plant's detectors may open many at once.
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await engine.eventsWaiting.wait(upTo: .seconds(1))
+            try await drain()
+        }
+        try await drain()
+    }
+
+    /// Stores the events waiting, and proposes work for those that open with a detector that proposes.
+    func drain() async throws {
+        let (changes, dropped) = engine.takeEvents()
+        if dropped > 0 { logger.error("detector events dropped: the recorder fell behind", metadata: ["events.dropped": "\(dropped)"]) }
+        guard !changes.isEmpty else { return }
+        do {
+            let ids = try await store.recordEvents(changes.map(Self.stored))
+            for (change, id) in zip(changes, ids) where !change.closed || change.life != nil {
+                try await propose(change, eventID: id)
             }
+        } catch {
+            logger.error("detector events not stored", metadata: ["events": "\(changes.count)", "error": "\(error)"])
         }
     }
 
-    func record(_ change: DetectionEngine.EventChange) async throws {
-        let detector = change.detector
+    /// An event as stored: an opened one new, a closed one updating the open one (by its start); a
+    /// remaining-life event is a moment, closed as it is made.
+    static func stored(_ change: DetectionEngine.EventChange) -> StoredDetectorEvent {
         let event = change.event
-        if change.closed {
-            try await store.closeEvent(tenant: detector.tenant, detector: detector.id, machine: change.machine.description, start: event.start,
-                                       last: event.last, peak: event.peak, peakTime: event.peakTime)
-            return
-        }
-        // A remaining-life event is a moment, closed as it is made.
-        let id = try await store.recordEvent(StoredDetectorEvent(
-            tenant: detector.tenant, detector: detector.id, machine: change.machine.description, tag: detector.tag, start: event.start,
-            last: event.last, peak: event.peak, peakTime: event.peakTime, closed: change.life != nil))
+        return StoredDetectorEvent(tenant: change.detector.tenant, detector: change.detector.id, machine: change.machine.description,
+                                   tag: change.detector.tag, start: event.start, last: event.last, peak: event.peak, peakTime: event.peakTime,
+                                   closed: change.closed || change.life != nil)
+    }
+
+    private func propose(_ change: DetectionEngine.EventChange, eventID: Int64) async throws {
+        let detector = change.detector
         guard detector.propose, let maintenance else { return }
-        let proposal = change.life.map { Self.proposal(change, life: $0, eventID: id) } ?? Self.proposal(change, eventID: id)
+        let proposal = change.life.map { Self.proposal(change, life: $0, eventID: eventID) } ?? Self.proposal(change, eventID: eventID)
         let order = try await maintenance.propose(proposal, tenant: detector.tenant, by: "detector \(detector.id)")
-        try await store.linkEvent(tenant: detector.tenant, id: id, workOrder: order.id)
+        try await store.linkEvent(tenant: detector.tenant, id: eventID, workOrder: order.id)
         logger.info("work order proposed by a detector", metadata: ["work_order": "\(order.id)", "machine": "\(change.machine)",
-                                                                    "detector": "\(detector.id)", "score": "\(event.peak)"])
+                                                                    "detector": "\(detector.id)", "score": "\(change.event.peak)"])
     }
 
     /// A predictive work order from a remaining-life event: the estimate with its 90 % interval, the
