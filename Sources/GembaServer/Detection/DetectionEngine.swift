@@ -46,6 +46,30 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var life: TrendRUL.Estimate?
     }
 
+    /// What the hot path reads of a detector, without its strings and lists (copying those per
+    /// sample retained and released each).
+    struct Watcher: Sendable {
+        let index: Int
+        let tenant: TenantID
+        let scope: AssetSubtree?
+        let gated: Bool
+        let trended: Bool
+        let threshold: Double
+        let suppression: Int64
+        let warmUp: Int
+
+        init(index: Int, _ detector: Detector) {
+            self.index = index
+            tenant = detector.tenant
+            scope = detector.scope.flatMap { try? AssetSubtree($0) }
+            gated = detector.gate != nil
+            trended = detector.failure != nil
+            threshold = detector.threshold
+            suppression = detector.suppression
+            warmUp = detector.warmUp
+        }
+    }
+
     /// Whether a gated detector may learn on a machine now, from the gate tag's last value there.
     struct GateKey: Hashable {
         var tenant: TenantID
@@ -78,7 +102,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
 
     public let detectors: [Detector]
     /// The detectors watching each tag (their place in `detectors`), with their scope parsed.
-    private let byTag: [String: [(index: Int, detector: Detector, scope: AssetSubtree?)]]
+    private let byTag: [String: [Watcher]]
     /// The detectors whose gate reads each tag.
     private let gatedBy: [String: [Int]]
     private let pipeline: IngestPipeline
@@ -104,8 +128,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
             }
         }
         self.detectors = detectors
-        byTag = Dictionary(grouping: detectors.enumerated().map { ($0.offset, $0.element, $0.element.scope.flatMap { try? AssetSubtree($0) }) },
-                           by: \.1.tag)
+        byTag = Dictionary(grouping: detectors.indices.map { Watcher(index: $0, detectors[$0]) }, by: { detectors[$0.index].tag })
         gatedBy = Dictionary(grouping: detectors.indices.filter { detectors[$0].gate != nil }, by: { detectors[$0].gate!.tag })
         self.pipeline = pipeline
         self.logger = logger
@@ -159,27 +182,28 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 if !gatedBy.isEmpty, let gated = gatedBy[accepted.key.tag] { openGates(gated, accepted, in: &state) }
                 guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
                 let time = accepted.sample.time.millisecondsSinceEpoch
-                for (index, detector, scope) in watching where detector.tenant == accepted.key.tenant && scope?.contains(accepted.key.machine) != false {
-                    if detector.gate != nil,
-                       state.gates[GateKey(tenant: detector.tenant, machine: accepted.key.machine, detector: index)] != true { continue }
-                    let slot = Slot(series: accepted.seriesID, detector: index)
-                    let entry = state.running.index(forKey: slot) ?? start(slot, detector, accepted.key.machine, in: &state)
+                for watcher in watching where watcher.tenant == accepted.key.tenant && watcher.scope?.contains(accepted.key.machine) != false {
+                    if watcher.gated,
+                       state.gates[GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)] != true { continue }
+                    let slot = Slot(series: accepted.seriesID, detector: watcher.index)
+                    let entry = state.running.index(forKey: slot) ?? start(slot, detectors[watcher.index], accepted.key.machine, in: &state)
                     // Scored in place: the detector's buffers are not copied.
-                    guard let (score, written) = Self.learn(value, at: time, detector, into: &state.running.values[entry]) else { continue }
+                    guard let (score, written) = Self.learn(value, at: time, watcher, into: &state.running.values[entry]) else { continue }
                     let machine = accepted.key.machine
+                    // The detector's configuration (strings, lists) is read only on these rarer paths.
                     if written {
-                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: machine, tag: detector.output),
+                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: detectors[watcher.index].output),
                                             sample: Sample(time: accepted.sample.time, value: .double(score))))
                     }
-                    if score >= detector.threshold || state.running.values[entry].events?.open != nil,
+                    if score >= watcher.threshold || state.running.values[entry].events?.open != nil,
                        let change = state.running.values[entry].events?.take(score, at: time) {
-                        changes += Self.changes(change, detector, machine)
+                        changes += Self.changes(change, detectors[watcher.index], machine)
                     }
-                    if let failure = detector.failure,
-                       let (life, event) = Self.trend(value, at: time, detector, failure, into: &state.running.values[entry]) {
-                        scores.append(Point(series: SeriesKey(tenant: detector.tenant, machine: machine, tag: failure.output),
+                    if watcher.trended, let failure = detectors[watcher.index].failure,
+                       let (life, event) = Self.trend(value, at: time, watcher, failure, into: &state.running.values[entry]) {
+                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: failure.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
-                        if event { changes.append(Self.lifeEvent(life, detector, failure, machine, at: time)) }
+                        if event { changes.append(Self.lifeEvent(life, detectors[watcher.index], failure, machine, at: time)) }
                     }
                 }
             }
@@ -205,12 +229,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// scores are 0, a surprise scoring at its onset only: a 0 is written when the score returns to
     /// it, and the first time, so the output reads right at every time while costing a fraction of
     /// the watched samples).
-    private static func learn(_ value: Double, at time: Int64, _ detector: Detector, into running: inout Running) -> (Double, Bool)? {
+    private static func learn(_ value: Double, at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
         guard time > running.lastTime else { return nil }
         running.lastTime = time
-        if running.events == nil { running.events = AnomalyEvents(threshold: detector.threshold, suppression: detector.suppression) }
+        if running.events == nil { running.events = AnomalyEvents(threshold: watcher.threshold, suppression: watcher.suppression) }
         var score = running.detector.score(value, at: time)
-        if let learnt = running.learnt, learnt < detector.warmUp {
+        if let learnt = running.learnt, learnt < watcher.warmUp {
             running.learnt = learnt + 1
             score = 0
         }
@@ -231,7 +255,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Adds a sample to the course of a detector with a failure threshold; at each new minute mean,
     /// answers the remaining-life estimate (hours) and whether it makes an event (below the
     /// horizon, not within the suppression time of the last one).
-    private static func trend(_ value: Double, at time: Int64, _ detector: Detector, _ failure: Detector.Failure,
+    private static func trend(_ value: Double, at time: Int64, _ watcher: Watcher, _ failure: Detector.Failure,
                               into running: inout Running) -> (TrendRUL.Estimate, Bool)? {
         if running.trend == nil {
             running.trend = TrendWindow(step: Detector.Failure.step, capacity: Int(failure.window / Detector.Failure.step))
@@ -239,7 +263,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         guard running.trend!.add(value, at: time),
               let life = running.trend!.estimate(threshold: failure.threshold, failsAbove: failure.above) else { return nil }
         let due = life.remaining * 3_600_000 < Double(failure.horizon)
-            && time - (running.lastLifeEvent ?? .min / 2) > detector.suppression
+            && time - (running.lastLifeEvent ?? .min / 2) > watcher.suppression
         if due { running.lastLifeEvent = time }
         return (life, due)
     }
