@@ -67,8 +67,8 @@ extension SQLiteStore: AlarmStore {
             _ = arguments.append(contentsOf: [rule])
         }
         if let scope = query.scope {
-            sql += " AND (machine = ? OR substr(machine, 1, ?) = ?)"
-            _ = arguments.append(contentsOf: [scope, scope.utf8.count + 1, scope + "/"])
+            sql += " AND " + Self.scopeCondition
+            _ = arguments.append(contentsOf: Self.scopeArguments(scope))
         }
         sql += " ORDER BY time_ms, id LIMIT ?"
         _ = arguments.append(contentsOf: [query.limit])

@@ -125,7 +125,8 @@ extension SQLiteStore: MaintenanceStore {
         }
     }
 
-    /// A machine path, or every machine under a site/area/line prefix.
+    /// A machine path, or every machine under a site/area/line prefix (work orders, decisions,
+    /// detector events, the alarm journal).
     static let scopeCondition = "(machine = ? OR substr(machine, 1, ?) = ?)"
 
     static func scopeArguments(_ scope: String) -> StatementArguments {
