@@ -181,10 +181,7 @@ struct AlarmRoutes {
                                  Self.unavailable]) { request, context in
                 let (from, to) = try QueryRoutes.range(request, defaultSpan: 86_400_000)
                 let parameters = request.uri.queryParameters
-                let limit = try parameters.get("limit").map { text throws(Problem) in
-                    guard let value = Int(text), (1...100_000).contains(value) else { throw Problem.badRequest("limit is 1 to 100000") }
-                    return value
-                } ?? 10_000
+                let limit = try QueryRoutes.limit(parameters.get("limit"), default: 10_000, maximum: 100_000)
                 let format = parameters.get("format") ?? "json"
                 guard format == "json" || format == "csv" else { throw Problem.badRequest("format is json or csv") }
                 if let rule = parameters.get("rule") { try Self.checkID(rule) }

@@ -37,7 +37,7 @@ struct DetectorRoutes {
                 let events = try await store().detectorEvents(DetectorEventQuery(
                     tenant: context.tenant, detector: parameters.get("detector"), scope: parameters.get("machine"),
                     range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch,
-                    limit: try WorkOrderRoutes.limit(parameters.get("limit"), default: 1000, maximum: 5000)))
+                    limit: try QueryRoutes.limit(parameters.get("limit"), default: 1000, maximum: 5000)))
                 return try OEERoutes.encoded(["items": events.map(EventView.init)])
             },
             Endpoint(.get, "/api/v1/detector-events/{id}", .requires(.readData), group: group, summary: "One detector event",

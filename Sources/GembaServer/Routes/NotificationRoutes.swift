@@ -128,10 +128,7 @@ struct NotificationRoutes {
                     guard let status = OutboxEntry.Status(rawValue: text) else { throw Problem.badRequest("status is pending, delivered or dead") }
                     return status
                 }
-                let limit = try parameters.get("limit").map { text throws(Problem) in
-                    guard let value = Int(text), (1...1000).contains(value) else { throw Problem.badRequest("limit is 1 to 1000") }
-                    return value
-                } ?? 100
+                let limit = try QueryRoutes.limit(parameters.get("limit"), default: 100, maximum: 1000)
                 let entries = try await center().deliveries(tenant: context.tenant, status: status, limit: limit)
                 var json = JSONWriter(capacity: 512 * entries.count + 32)
                 json.object { json in json.field("items") { json in json.array { json in for entry in entries { Self.write(entry, into: &json) } } } }

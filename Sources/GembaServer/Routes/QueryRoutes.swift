@@ -316,6 +316,13 @@ struct QueryRoutes {
         return time
     }
 
+    /// A `limit` query parameter: 1 to `maximum`, `value` when absent.
+    static func limit(_ text: String?, default value: Int, maximum: Int) throws(Problem) -> Int {
+        guard let text else { return value }
+        guard let limit = Int(text), (1...maximum).contains(limit) else { throw Problem.badRequest("limit is 1 to \(maximum)") }
+        return limit
+    }
+
     /// Refuses a range longer than `limit` days (work grows with the range: OEE, stops).
     static func check(_ from: Timestamp, _ to: Timestamp, atMostDays limit: Int64) throws(Problem) {
         guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= limit * 86_400_000 else {

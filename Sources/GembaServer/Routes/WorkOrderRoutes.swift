@@ -31,7 +31,7 @@ struct WorkOrderRoutes {
                     throw Problem.badRequest("status is one of \(WorkOrder.Status.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 let query = WorkOrderQuery(tenant: context.tenant, scope: parameters.get("machine"), statuses: statuses,
-                                           limit: try Self.limit(parameters.get("limit"), default: 200, maximum: 1000))
+                                           limit: try QueryRoutes.limit(parameters.get("limit"), default: 200, maximum: 1000))
                 return try OEERoutes.encoded(["items": try await service().workOrders(query)])
             },
             Endpoint(.post, "/api/v1/work-orders", .requires(.operate), group: group,
@@ -88,7 +88,7 @@ struct WorkOrderRoutes {
                 let parameters = request.uri.queryParameters
                 let decisions = try await service().decisions(
                     tenant: context.tenant, scope: parameters.get("machine"), range: from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch,
-                    limit: try Self.limit(parameters.get("limit"), default: 1000, maximum: 5000))
+                    limit: try QueryRoutes.limit(parameters.get("limit"), default: 1000, maximum: 5000))
                 return try OEERoutes.encoded(["items": decisions])
             },
             step("approve", .decideMaintenance, "Approve a proposal, with a rationale", Self.rationaleInput) { input in
@@ -184,12 +184,6 @@ struct WorkOrderRoutes {
     static let unavailable = Reply.problem(503, "This store keeps no maintenance data")
     /// A work order's id in a path; the demo's first work order as the example.
     static let orderID = Parameter("id", in: .path, .string(minLength: 1, maxLength: 200), example: "WO-1", "The work order's id (WO-17)")
-
-    static func limit(_ text: String?, default value: Int, maximum: Int) throws(Problem) -> Int {
-        guard let text else { return value }
-        guard let limit = Int(text), (1...maximum).contains(limit) else { throw Problem.badRequest("limit is 1 to \(maximum)") }
-        return limit
-    }
 }
 
 // MARK: Inputs
