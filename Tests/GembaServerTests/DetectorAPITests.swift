@@ -4,6 +4,7 @@ import GembaDetect
 import GembaIngest
 import GembaServer
 import GembaStorage
+import GembaTestSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -41,9 +42,9 @@ import Testing
             }
             // The event, and the work order it proposed, once the recorder has stored them.
             var events: [JSONValue] = []
-            for _ in 0..<100 where events.isEmpty || events[0]["workOrder"] == nil || events[0]["closed"] != .bool(true) {
-                try await Task.sleep(for: .milliseconds(50))
+            _ = try await TestSupport.eventually(5) {
                 events = try await client.execute(uri: "/api/v1/detector-events?from=\(start)", method: .get) { $0.json["items"]?.array ?? [] }
+                return events.first.map { $0["workOrder"] != nil && $0["closed"] == .bool(true) } ?? false
             }
             #expect(events.count == 1, "\(events.map { ($0["start"]?.int.map { ($0 - start) / Self.minute }, $0["peak"]) })")
             let event = try #require(events.first)
@@ -123,9 +124,9 @@ import Testing
             try await client.execute(uri: "/api/v1/ingest", method: .post,
                                      body: ByteBuffer(string: #"{"records": [\#(records.joined(separator: ","))]}"#)) { #expect($0.status == .ok) }
             var orders: [JSONValue] = []
-            for _ in 0..<100 where orders.isEmpty {
-                try await Task.sleep(for: .milliseconds(50))
+            _ = try await TestSupport.eventually(5) {
                 orders = try await client.execute(uri: "/api/v1/work-orders", method: .get) { $0.json["items"]?.array ?? [] }
+                return !orders.isEmpty
             }
             #expect(orders.count == 1, "one proposal: the trend's, none from the stop")
             let order = try #require(orders.first)
