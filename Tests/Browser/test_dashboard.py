@@ -999,7 +999,10 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
     # The simulated machine stops for the work.
     wait(driver, lambda _: {v["tag"]: v for v in call(f"/api/v1/latest?machine={machine}", token=admin_token)["values"]}["state"]["v"]
          == "planned_stop", timeout=15)
-    time.sleep(3)  # a few seconds of maintenance stop to see in OEE
+    # Its stop, still running, is already planned maintenance by the work order.
+    maintenance_stop = lambda _: any(s["reason"] == "planned_stop/planned_maintenance" and s["assigned_by"] == f"work order {proposal['id']}"
+                                     for s in call(f"/api/v1/stops?machine={machine}&from={started - 60_000}", token=admin_token)["stops"])
+    wait(driver, maintenance_stop, timeout=15)
     driver.find_element(By.ID, "wo-findings").send_keys("outer race pitted; bearing replaced")
     driver.find_element(By.ID, "wo-failure-mode").send_keys("bearing_wear")
     driver.find_element(By.ID, "wo-spent").send_keys("25")
