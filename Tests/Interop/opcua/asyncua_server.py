@@ -93,7 +93,13 @@ async def main():
             tick += 1
             await speed.write_value(float(tick))
             await count.write_value(ua.Variant(tick, ua.VariantType.UInt32))
-            await temperature.write_value(ua.Variant(21.5 + (tick % 10) / 10, ua.VariantType.Float))
+            await temperature.write_value(ua.Variant(temperature_at(tick), ua.VariantType.Float))
+
+
+def temperature_at(tick):
+    """Steps of 0.1 and 0.5 in turn (a wrap every 20 ticks): within a 0.35 deadband every other change is
+    dropped, whether the server measures it from the last reported or (as asyncua does) the last sampled value."""
+    return 21.5 + (tick // 2 % 10) * 0.6 + (tick % 2) * 0.1
 
 
 if __name__ == "__main__":
