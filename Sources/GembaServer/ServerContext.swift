@@ -53,6 +53,8 @@ public struct ServerContext: Sendable {
     public var escalator: ProposalEscalator?
     /// The anomaly detectors on the live stream; nil when none is configured.
     public var detection: DetectionEngine?
+    /// The detectors' versions (train, evaluate, shadow, promote, roll back); nil: those routes answer 503.
+    public var detectorRegistry: DetectorRegistry?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

@@ -1,4 +1,5 @@
 public import GembaCore
+public import Foundation
 internal import GRDB
 
 /// Work orders, their decision log and their windows in SQLite.
@@ -212,5 +213,64 @@ extension SQLiteStore: DetectorEventStore {
                                    start: row["start_ms"], last: row["last_ms"], peak: row["peak"], peakTime: row["peak_ms"], closed: row["closed"],
                                    label: row["label"], labelledBy: row["labelled_by"], labelledAt: row["labelled_ms"], note: row["note"],
                                    workOrder: row["work_order"])
+    }
+}
+
+extension SQLiteStore: DetectorVersionStore {
+    public func createDetectorVersion(tenant: TenantID, detector: String,
+                                      make: @escaping @Sendable (Int) throws -> StoredDetectorVersion) async throws -> StoredDetectorVersion {
+        try await pool.write { db in
+            let highest = try Int.fetchOne(db, sql: "SELECT max(version) FROM detector_version WHERE tenant = ? AND detector = ?",
+                                           arguments: [tenant.rawValue, detector]) ?? 0
+            let version = try make(highest + 1)
+            try db.execute(sql: "INSERT INTO detector_version (tenant, detector, version, status, document) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [tenant.rawValue, detector, version.version, version.status, version.document])
+            return version
+        }
+    }
+
+    public func detectorVersions(tenant: TenantID?, detector: String?) async throws -> [StoredDetectorVersion] {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let tenant {
+                conditions.append("tenant = ?")
+                arguments += [tenant.rawValue]
+            }
+            if let detector {
+                conditions.append("detector = ?")
+                arguments += [detector]
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(db, sql: "SELECT tenant, detector, version, status, document FROM detector_version \(filter) "
+                                            + "ORDER BY tenant, detector, version", arguments: arguments)
+            return rows.compactMap { row in
+                TenantID(row["tenant"]).map {
+                    StoredDetectorVersion(tenant: $0, detector: row["detector"], version: row["version"], status: row["status"], document: row["document"])
+                }
+            }
+        }
+    }
+
+    public func saveDetectorVersions(_ versions: [StoredDetectorVersion], model: Data?) async throws {
+        try await pool.write { db in
+            for version in versions {
+                try db.execute(sql: """
+                    INSERT INTO detector_version (tenant, detector, version, status, document) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (tenant, detector, version) DO UPDATE SET status = excluded.status, document = excluded.document
+                    """, arguments: [version.tenant.rawValue, version.detector, version.version, version.status, version.document])
+            }
+            if let model, let first = versions.first {
+                try db.execute(sql: "UPDATE detector_version SET model = ? WHERE tenant = ? AND detector = ? AND version = ?",
+                               arguments: [model, first.tenant.rawValue, first.detector, first.version])
+            }
+        }
+    }
+
+    public func detectorModel(tenant: TenantID, detector: String, version: Int) async throws -> Data? {
+        try await pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT model FROM detector_version WHERE tenant = ? AND detector = ? AND version = ?",
+                              arguments: [tenant.rawValue, detector, version])
+        }
     }
 }

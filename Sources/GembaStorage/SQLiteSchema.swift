@@ -340,6 +340,19 @@ enum SQLiteSchema {
                 CREATE INDEX detector_event_by_time ON detector_event (tenant, start_ms);
                 """)
         }
+        migrator.registerMigration("v8-detector-registry") { db in
+            try db.execute(sql: """
+                CREATE TABLE detector_version (
+                    tenant TEXT NOT NULL,
+                    detector TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    document TEXT NOT NULL,
+                    model BLOB,
+                    PRIMARY KEY (tenant, detector, version)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

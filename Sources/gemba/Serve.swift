@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, maintenance: maintenance,
                                             logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
-        let detection = try DetectionCapability(detectionSettings, telemetry: telemetry, maintenance: maintenance, logger: logger)
+        let detection = try await DetectionCapability(detectionSettings, telemetry: telemetry, maintenance: maintenance, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in

@@ -21,6 +21,7 @@ import Testing
             .replacingOccurrences(of: "{rule}", with: "some-rule").replacingOccurrences(of: "{channel}", with: "some-channel")
             .replacingOccurrences(of: "{policy}", with: "some-policy").replacingOccurrences(of: "{roster}", with: "some-roster")
             .replacingOccurrences(of: "{person}", with: "someone@gemba.test").replacingOccurrences(of: "{detector}", with: "some-detector")
+            .replacingOccurrences(of: "{version}", with: "1")
             .replacingOccurrences(of: "{plan}", with: "some-plan")
     }
 

@@ -5,10 +5,10 @@ internal import GembaRules
 extension DetectionEngine {
     /// One configured detector: an anomaly detector on one tag of every machine in its scope, and
     /// optionally the tag's trend to a failure threshold (remaining useful life).
-    public struct Detector: Sendable, Hashable, Decodable {
+    public struct Detector: Sendable, Hashable, Codable {
         /// Learn and score only while another tag of the machine has one of these values (vibration
         /// only while `state` is `producing`): what a stopped machine reads says nothing of its health.
-        public struct Gate: Sendable, Hashable, Decodable {
+        public struct Gate: Sendable, Hashable, Codable {
             public var tag: String
             public var values: [String]
 
@@ -22,7 +22,7 @@ extension DetectionEngine {
 
         /// The watched tag's trend to a failure threshold: its remaining life in hours is written
         /// as a tag, and an estimate below `horizon` makes an event (proposing work when the detector proposes).
-        public struct Failure: Sendable, Hashable, Decodable {
+        public struct Failure: Sendable, Hashable, Codable {
             public var threshold: Double
             /// Fails when the tag rises to the threshold (vibration, temperature); false: when it falls to it (a pressure).
             public var above: Bool
@@ -59,6 +59,16 @@ extension DetectionEngine {
                           above: try container.decodeIfPresent(Bool.self, forKey: .above) ?? true,
                           horizon: try duration(.horizon, nil), window: try duration(.window, 1_200_000),
                           output: try container.decodeIfPresent(String.self, forKey: .output) ?? "")
+            }
+
+            /// Writes what ``init(from:)`` reads (durations as `30m`).
+            public func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(threshold, forKey: .threshold)
+                try container.encode(above, forKey: .above)
+                try container.encode(RuleText.duration(horizon), forKey: .horizon)
+                try container.encode(RuleText.duration(window), forKey: .window)
+                try container.encode(output, forKey: .output)
             }
 
             /// The one-minute means the trend keeps.
@@ -110,6 +120,11 @@ extension DetectionEngine {
         }
 
         public init(from decoder: any Decoder) throws {
+            try self.init(decoding: decoder, id: nil)
+        }
+
+        /// Reads a configuration; `id`, when given, is the detector's (the API takes it from the path) and the body's is not read.
+        init(decoding decoder: any Decoder, id: String?) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let tenant = try container.decodeIfPresent(String.self, forKey: .tenant)
             guard let tenantID = tenant.map({ TenantID($0) }) ?? .default else {
@@ -119,7 +134,7 @@ extension DetectionEngine {
             guard let suppression = suppress.map(RuleText.parseDuration) ?? 1_800_000 else {
                 throw DecodingError.dataCorruptedError(forKey: .suppress, in: container, debugDescription: "not a duration such as 30m or 2h")
             }
-            self.init(id: try container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind),
+            self.init(id: try id ?? container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind),
                       tag: try container.decode(String.self, forKey: .tag), output: try container.decodeIfPresent(String.self, forKey: .output),
                       tenant: tenantID, scope: try container.decodeIfPresent(String.self, forKey: .scope),
                       threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
@@ -129,10 +144,29 @@ extension DetectionEngine {
                       failure: try container.decodeIfPresent(Failure.self, forKey: .failure))
         }
 
+        /// Writes what ``init(from:)`` reads: the configuration as files and the API give it.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(tag, forKey: .tag)
+            try container.encode(output, forKey: .output)
+            try container.encode(tenant.rawValue, forKey: .tenant)
+            try container.encodeIfPresent(scope, forKey: .scope)
+            try container.encode(threshold, forKey: .threshold)
+            try container.encode(RuleText.duration(suppression), forKey: .suppress)
+            try container.encode(propose, forKey: .propose)
+            try container.encode(warmUp, forKey: .warmUp)
+            try container.encodeIfPresent(gate, forKey: .gate)
+            try container.encodeIfPresent(failure, forKey: .failure)
+        }
+
         /// Refuses a detector that cannot run, naming it and the field.
         func validate() throws(ConfigurationError) {
             func refuse(_ text: String) -> ConfigurationError { ConfigurationError(description: "detector \"\(id)\": \(text)") }
-            guard !id.isEmpty else { throw refuse("the id is empty") }
+            guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                throw refuse("the id is 1-64 of A-Z a-z 0-9 - _ .")
+            }
             let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])
                 + (failure.map { [("failure.output", $0.output)] } ?? [])
             for (field, name) in tags where (try? Tag.validate(name: name)) == nil {

@@ -12,6 +12,8 @@ internal import Synchronization
 /// (a run of zeros as its first):
 /// charts, history, exports and alarm rules (`vibration.anomaly > 0.6 for 2m`) then read it like
 /// any tag. Detectors learn per machine; their state is saved to a file and restored at start.
+/// The detectors running change while it runs (``configure(_:models:)``): the registry's active
+/// and shadow versions.
 public final class DetectionEngine: SampleObserver, Sendable {
     /// A configuration that cannot be used: the message names the detector and the field.
     public struct ConfigurationError: Error, CustomStringConvertible {
@@ -58,13 +60,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let suppression: Int64
         let warmUp: Int
 
-        init(index: Int, _ detector: Detector) {
+        init(index: Int, _ instance: Instance) {
+            let detector = instance.detector
             self.index = index
             tenant = detector.tenant
             scope = detector.scope.flatMap { try? AssetSubtree($0) }
             gated = detector.gate != nil
             trended = detector.failure != nil
-            threshold = detector.threshold
+            // A shadow records its scores and raises no event.
+            threshold = instance.shadow ? .infinity : detector.threshold
             suppression = detector.suppression
             warmUp = detector.warmUp
         }
@@ -82,6 +86,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var tenant: String
         var machine: String
         var detector: String
+        /// The registry's version; nil in a state saved before versions (taken up by any version of the same kind).
+        var version: Int?
     }
 
     /// A running detector by the watched series and the detector's place in the configuration.
@@ -90,7 +96,30 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var detector: Int
     }
 
+    /// The detectors running and what the hot path reads of them.
+    struct Plan {
+        var instances: [Instance] = []
+        /// The detectors watching each tag (their place in `instances`), with their scope parsed.
+        var byTag: [String: [Watcher]] = [:]
+        /// The detectors whose gate reads each tag.
+        var gatedBy: [String: [Int]] = [:]
+
+        init() {}
+
+        init(_ instances: [Instance]) {
+            self.instances = instances
+            byTag = Dictionary(grouping: instances.indices.map { Watcher(index: $0, instances[$0]) }, by: { instances[$0.index].detector.tag })
+            gatedBy = Dictionary(grouping: instances.indices.filter { instances[$0].detector.gate != nil }, by: { instances[$0].detector.gate!.tag })
+        }
+
+        /// Where each running version sits.
+        var indices: [InstanceID: Int] {
+            Dictionary(instances.indices.map { (instances[$0].id, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     struct State {
+        var plan = Plan()
         var running: [Slot: Running] = [:]
         /// The name of each slot's machine, for the state file.
         var names: [Slot: Key] = [:]
@@ -100,11 +129,6 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var gates: [GateKey: Bool] = [:]
     }
 
-    public let detectors: [Detector]
-    /// The detectors watching each tag (their place in `detectors`), with their scope parsed.
-    private let byTag: [String: [Watcher]]
-    /// The detectors whose gate reads each tag.
-    private let gatedBy: [String: [Int]]
     private let pipeline: IngestPipeline
     private let logger: Logger
     private let state = Mutex(State())
@@ -114,25 +138,71 @@ public final class DetectionEngine: SampleObserver, Sendable {
     public let eventsWaiting = Wakeup()
     static let pendingLimit = 10_000
 
-    /// Checks `detectors` (ids unique, tags valid, an output unlike every watched tag) and attaches to `pipeline`.
-    public init(detectors: [Detector], pipeline: IngestPipeline, logger: Logger) throws {
-        var ids = Set<String>()
-        for detector in detectors {
-            guard ids.insert(detector.id).inserted else { throw ConfigurationError(description: "detector \"\(detector.id)\": ids must be unique") }
-            try detector.validate()
+    /// Attaches to `pipeline` with `detectors` running (each as an unversioned active detector); see ``configure(_:models:)``.
+    public init(detectors: [Detector] = [], pipeline: IngestPipeline, logger: Logger) throws {
+        self.pipeline = pipeline
+        self.logger = logger
+        try configure(detectors.map { Instance($0, version: 0) })
+        pipeline.addObserver(self)
+    }
+
+    /// Runs `instances` from now on. Checks them first (one instance per detector version, tags
+    /// valid, no output a detector watches): a configuration that cannot run changes nothing.
+    /// A version already running keeps what it learnt; a new one starts from its model's state
+    /// on each machine (`models`), or afresh.
+    public func configure(_ instances: [Instance], models: [InstanceID: Model] = [:]) throws {
+        var ids = Set<InstanceID>()
+        for instance in instances {
+            guard ids.insert(instance.id).inserted else {
+                throw ConfigurationError(description: "detector \"\(instance.detector.id)\": ids must be unique")
+            }
+            try instance.detector.validate()
         }
-        let watched = Set(detectors.map(\.tag) + detectors.compactMap(\.gate?.tag))
+        let detectors = instances.map(\.detector)
+        let watched = Set(detectors.flatMap { detector in
+            ([detector.tag] + (detector.gate.map { [$0.tag] } ?? [])).map { "\(detector.tenant)/\($0)" }
+        })
         for detector in detectors {
-            for output in [detector.output] + (detector.failure.map { [$0.output] } ?? []) where watched.contains(output) {
+            for output in [detector.output] + (detector.failure.map { [$0.output] } ?? []) where watched.contains("\(detector.tenant)/\(output)") {
                 throw ConfigurationError(description: "detector \"\(detector.id)\": its output \"\(output)\" is a tag a detector watches")
             }
         }
-        self.detectors = detectors
-        byTag = Dictionary(grouping: detectors.indices.map { Watcher(index: $0, detectors[$0]) }, by: { detectors[$0.index].tag })
-        gatedBy = Dictionary(grouping: detectors.indices.filter { detectors[$0].gate != nil }, by: { detectors[$0].gate!.tag })
-        self.pipeline = pipeline
-        self.logger = logger
-        pipeline.addObserver(self)
+        let plan = Plan(instances)
+        state.withLock { state in Self.move(&state, to: plan, models: models) }
+    }
+
+    /// The detectors running now.
+    public var instances: [Instance] { state.withLock { $0.plan.instances } }
+
+    /// The active detectors running now (shadows left out).
+    public var detectors: [Detector] { instances.filter { !$0.shadow }.map(\.detector) }
+
+    /// Carries what the versions still running learnt over to `plan`'s places, and lays out the
+    /// models of the new ones to be taken up at their series' first sample.
+    private static func move(_ state: inout State, to plan: Plan, models: [InstanceID: Model]) {
+        let places = plan.indices
+        let old = state.plan.instances
+        var running: [Slot: Running] = [:]
+        var names: [Slot: Key] = [:]
+        for (slot, entry) in state.running {
+            guard let place = places[old[slot.detector].id], let key = state.names[slot] else { continue }
+            running[Slot(series: slot.series, detector: place)] = entry
+            names[Slot(series: slot.series, detector: place)] = key
+        }
+        var gates: [GateKey: Bool] = [:]
+        for (key, open) in state.gates {
+            guard let place = places[old[key.detector].id] else { continue }
+            gates[GateKey(tenant: key.tenant, machine: key.machine, detector: place)] = open
+        }
+        for (id, model) in models where places[id] != nil && !old.contains(where: { $0.id == id }) {
+            for (machine, entry) in model.machines {
+                state.waiting[Key(tenant: id.tenant.rawValue, machine: machine, detector: id.detector, version: id.version)] = entry
+            }
+        }
+        state.plan = plan
+        state.running = running
+        state.names = names
+        state.gates = gates
     }
 
     /// Reads `{"detectors": [{"id", "kind", "tag", "output"?, "tenant"?, "scope"?}]}`.
@@ -154,7 +224,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
     }
 
-    public var isInterested: Bool { !detectors.isEmpty }
+    public var isInterested: Bool { state.withLock { !$0.plan.instances.isEmpty } }
 
     /// The events waiting for the recorder, oldest first, and how many were dropped since the last
     /// take because it fell behind.
@@ -168,8 +238,9 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// The machines a detector has learnt on (since the start, or restored), by path.
     public func machines(watchedBy detector: String, tenant: TenantID) -> [String] {
         state.withLock { state in
-            Set(state.names.values.filter { $0.detector == detector && $0.tenant == tenant.rawValue }.map(\.machine)
-                + state.waiting.keys.filter { $0.detector == detector && $0.tenant == tenant.rawValue }.map(\.machine)).sorted()
+            let running = Set(state.plan.instances.filter { $0.id.detector == detector && $0.id.tenant == tenant }.map(\.id.version))
+            let belongs = { (key: Key) in key.detector == detector && key.tenant == tenant.rawValue && key.version.map(running.contains) != false }
+            return Set(state.names.values.filter(belongs).map(\.machine) + state.waiting.keys.filter(belongs).map(\.machine)).sorted()
         }
     }
 
@@ -178,32 +249,35 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var scores: [Point] = []
         var changes: [EventChange] = []
         state.withLock { state in
+            let plan = state.plan
             for accepted in samples {
-                if !gatedBy.isEmpty, let gated = gatedBy[accepted.key.tag] { openGates(gated, accepted, in: &state) }
-                guard let watching = byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
+                if !plan.gatedBy.isEmpty, let gated = plan.gatedBy[accepted.key.tag] { Self.openGates(gated, plan, accepted, in: &state) }
+                guard let watching = plan.byTag[accepted.key.tag], let value = accepted.sample.value.numeric, accepted.sample.quality != .bad else { continue }
                 let time = accepted.sample.time.millisecondsSinceEpoch
                 for watcher in watching where watcher.tenant == accepted.key.tenant && watcher.scope?.contains(accepted.key.machine) != false {
                     if watcher.gated,
                        state.gates[GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)] != true { continue }
                     let slot = Slot(series: accepted.seriesID, detector: watcher.index)
-                    let entry = state.running.index(forKey: slot) ?? start(slot, detectors[watcher.index], accepted.key.machine, in: &state)
+                    let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
                     // Scored in place: the detector's buffers are not copied.
                     guard let (score, written) = Self.learn(value, at: time, watcher, into: &state.running.values[entry]) else { continue }
                     let machine = accepted.key.machine
                     // The detector's configuration (strings, lists) is read only on these rarer paths.
                     if written {
-                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: detectors[watcher.index].output),
+                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: plan.instances[watcher.index].detector.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(score))))
                     }
                     if score >= watcher.threshold || state.running.values[entry].events?.open != nil,
                        let change = state.running.values[entry].events?.take(score, at: time) {
-                        changes += Self.changes(change, detectors[watcher.index], machine)
+                        changes += Self.changes(change, plan.instances[watcher.index].detector, machine)
                     }
-                    if watcher.trended, let failure = detectors[watcher.index].failure,
+                    if watcher.trended, let failure = plan.instances[watcher.index].detector.failure,
                        let (life, event) = Self.trend(value, at: time, watcher, failure, into: &state.running.values[entry]) {
                         scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: failure.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
-                        if event { changes.append(Self.lifeEvent(life, detectors[watcher.index], failure, machine, at: time)) }
+                        if event, watcher.threshold.isFinite {
+                            changes.append(Self.lifeEvent(life, plan.instances[watcher.index].detector, failure, machine, at: time))
+                        }
                     }
                 }
             }
@@ -229,7 +303,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// scores are 0, a surprise scoring at its onset only: a 0 is written when the score returns to
     /// it, and the first time, so the output reads right at every time while costing a fraction of
     /// the watched samples).
-    private static func learn(_ value: Double, at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
+    static func learn(_ value: Double, at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
         guard time > running.lastTime else { return nil }
         running.lastTime = time
         if running.events == nil { running.events = AnomalyEvents(threshold: watcher.threshold, suppression: watcher.suppression) }
@@ -244,10 +318,10 @@ public final class DetectionEngine: SampleObserver, Sendable {
     }
 
     /// Notes a gate tag's sample: each detector gated by it learns on the machine while the value is one of its gate's.
-    private func openGates(_ gated: [Int], _ accepted: AcceptedSample, in state: inout State) {
+    private static func openGates(_ gated: [Int], _ plan: Plan, _ accepted: AcceptedSample, in state: inout State) {
         let text = accepted.sample.value.text
-        for index in gated where detectors[index].tenant == accepted.key.tenant {
-            let open = accepted.sample.quality != .bad && detectors[index].gate!.values.contains(text)
+        for index in gated where plan.instances[index].detector.tenant == accepted.key.tenant {
+            let open = accepted.sample.quality != .bad && plan.instances[index].detector.gate!.values.contains(text)
             state.gates[GateKey(tenant: accepted.key.tenant, machine: accepted.key.machine, detector: index)] = open
         }
     }
@@ -255,7 +329,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Adds a sample to the course of a detector with a failure threshold; at each new minute mean,
     /// answers the remaining-life estimate (hours) and whether it makes an event (below the
     /// horizon, not within the suppression time of the last one).
-    private static func trend(_ value: Double, at time: Int64, _ watcher: Watcher, _ failure: Detector.Failure,
+    static func trend(_ value: Double, at time: Int64, _ watcher: Watcher, _ failure: Detector.Failure,
                               into running: inout Running) -> (TrendRUL.Estimate, Bool)? {
         if running.trend == nil {
             running.trend = TrendWindow(step: Detector.Failure.step, capacity: Int(failure.window / Detector.Failure.step))
@@ -276,7 +350,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                            closed: false, life: life)
     }
 
-    private static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath) -> [EventChange] {
+    static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath) -> [EventChange] {
         switch change {
         case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false, life: nil)]
         case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true, life: nil)]
@@ -286,11 +360,17 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
     }
 
-    /// A detector's first sample of a series since the start: what it learnt before, when restored, or a fresh one.
-    private func start(_ slot: Slot, _ detector: Detector, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index {
-        let key = Key(tenant: detector.tenant.rawValue, machine: machine.description, detector: detector.id)
+    /// A detector's first sample of a series since the start: what it learnt before (saved, or
+    /// its model's), or a fresh one.
+    private static func start(_ slot: Slot, _ instance: Instance, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index {
+        let key = Key(tenant: instance.detector.tenant.rawValue, machine: machine.description, detector: instance.id.detector,
+                      version: instance.id.version)
+        var unversioned = key
+        unversioned.version = nil
         state.names[slot] = key
-        state.running[slot] = state.waiting.removeValue(forKey: key) ?? Running(detector: AnyDetector(detector.kind), lastTime: .min, learnt: 0)
+        let saved = state.waiting.removeValue(forKey: key)
+            ?? state.waiting[unversioned].flatMap { $0.detector.kind == instance.detector.kind ? state.waiting.removeValue(forKey: unversioned) : nil }
+        state.running[slot] = saved ?? Running(detector: AnyDetector(instance.detector.kind), lastTime: .min, learnt: 0)
         return state.running.index(forKey: slot)!
     }
 
@@ -319,8 +399,14 @@ public final class DetectionEngine: SampleObserver, Sendable {
             logger.error("the detectors' saved state cannot be read; they start learning afresh", metadata: ["file": "\(url.path)"])
             return
         }
-        let kinds = Dictionary(uniqueKeysWithValues: detectors.map { ($0.id, $0.kind) })
-        let kept = stored.filter { kinds[$0.key.detector] == $0.running.detector.kind }
+        // What versions no longer running learnt is left behind (a version taken up again starts from its model).
+        let running = instances
+        let kept = stored.filter { entry in
+            running.contains { instance in
+                instance.id.tenant.rawValue == entry.key.tenant && instance.id.detector == entry.key.detector
+                    && (entry.key.version == nil || entry.key.version == instance.id.version) && instance.detector.kind == entry.running.detector.kind
+            }
+        }
         state.withLock { state in
             for entry in kept { state.waiting[entry.key] = entry.running }
         }

@@ -19,13 +19,10 @@ struct DetectorRoutes {
         let group = "Maintenance"
         return [
             Endpoint(.get, "/api/v1/detectors", .requires(.readData), group: group,
-                     summary: "The anomaly detectors running on the live stream, with the machines each has learnt on",
+                     summary: "The anomaly detectors: each running version (active or shadow) with the machines it has learnt on, "
+                        + "then the registered detectors not running (their latest version)",
                      responses: [.json(200, "Detectors", AdminRoutes.items(Self.detector))]) { _, context in
-                let engine = server.detection
-                let detectors = (engine?.detectors ?? []).filter { $0.tenant == context.tenant }.map { detector in
-                    DetectorView(detector, machines: engine?.machines(watchedBy: detector.id, tenant: context.tenant) ?? [])
-                }
-                return try OEERoutes.encoded(["items": detectors])
+                try OEERoutes.encoded(["items": try await detectors(context.tenant)])
             },
             Endpoint(.get, "/api/v1/detector-events", .requires(.readData), group: group, summary: "Detector events starting in a range, newest first",
                      parameters: [Parameter("detector", .string(minLength: 1, maxLength: 64), "One detector's events"),
@@ -72,6 +69,23 @@ struct DetectorRoutes {
                 try await performance(request, context)
             },
         ]
+    }
+
+    private func detectors(_ tenant: TenantID) async throws -> [DetectorView] {
+        let engine = server.detection
+        let running = (engine?.instances ?? []).filter { $0.id.tenant == tenant }
+        let views = running.map { instance in
+            DetectorView(instance.detector, version: instance.id.version, status: instance.shadow ? "shadow" : "active",
+                         machines: engine?.machines(watchedBy: instance.id.detector, tenant: tenant) ?? [])
+        }
+        let versions = try await server.detectorRegistry?.list(tenant: tenant, detector: nil) ?? []
+        let stopped = Dictionary(grouping: versions, by: \.detector).filter { id, _ in !running.contains { $0.id.detector == id } }
+            .compactMap { _, versions in versions.max { $0.version < $1.version } }
+            .sorted { $0.detector < $1.detector }
+            .compactMap { latest in
+                (try? DetectorRegistry.detector(latest)).map { DetectorView($0, version: latest.version, status: latest.status.rawValue, machines: []) }
+            }
+        return views.sorted { ($0.id, $0.status) < ($1.id, $1.status) } + stopped
     }
 
     private func store() throws -> any DetectorEventStore {
@@ -130,6 +144,10 @@ struct DetectorRoutes {
 
 struct DetectorView: Encodable {
     var id: String
+    /// The registry's version (0: not from the registry).
+    var version: Int
+    /// active or shadow while it runs; else the latest version's status.
+    var status: String
     var kind: String
     var tag: String
     var output: String
@@ -155,10 +173,14 @@ struct DetectorView: Encodable {
         var output: String
     }
 
-    enum CodingKeys: String, CodingKey { case id, kind, tag, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines }
+    enum CodingKeys: String, CodingKey {
+        case id, version, status, kind, tag, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines
+    }
 
-    init(_ detector: DetectionEngine.Detector, machines: [String]) {
+    init(_ detector: DetectionEngine.Detector, version: Int, status: String, machines: [String]) {
         id = detector.id
+        self.version = version
+        self.status = status
         kind = detector.kind.rawValue
         tag = detector.tag
         output = detector.output
@@ -227,7 +249,10 @@ struct LabelInput: Decodable {
 extension DetectorRoutes {
     static let time = WorkOrderRoutes.time
     static let detector = Schema.object([
-        "id": .string, "kind": .oneOf(["robust", "knn", "context"]), "tag": .string, "output": .string, "scope": .string,
+        "id": .string, "version": Schema.integer.described("The registry's version (0: not from the registry)"),
+        "status": Schema.oneOf(["active", "shadow"] + DetectorVersion.Status.allCases.map(\.rawValue).filter { !["active", "shadow"].contains($0) })
+            .described("active or shadow while it runs, else its latest version's status"),
+        "kind": .oneOf(["robust", "knn", "context"]), "tag": .string, "output": .string, "scope": .string,
         "threshold": .number, "suppressMs": .integer, "propose": .boolean, "warmup": .integer,
         "while": Schema.object(["tag": .string, "values": .array(.string)]).described("Learns only while this tag has one of these values"),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizonMs": .integer, "windowMs": .integer, "output": .string])

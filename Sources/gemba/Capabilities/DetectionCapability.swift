@@ -19,8 +19,10 @@ struct DetectionCapability: Capability {
     }
 
     let engine: DetectionEngine?
+    /// The detectors' versions; nil for a store that keeps none (the configured detectors then run as they are).
+    let registry: DetectorRegistry?
     let stateFile: URL
-    /// Stores events and proposes work orders from them; nil without detectors or a store for events.
+    /// Stores events and proposes work orders from them; nil without a store for events.
     let recorder: DetectorEventRecorder?
     let logger: Logger
 
@@ -35,26 +37,37 @@ struct DetectionCapability: Capability {
         }
     }
 
-    init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, maintenance: MaintenanceCapability, logger: Logger) throws {
+    /// Seeds the registry with the configured detectors (a new version where the file changed
+    /// one) and runs every active and shadow version.
+    init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, maintenance: MaintenanceCapability, logger: Logger) async throws {
         stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent("detectors").appendingPathComponent("state.json")
         self.logger = logger
-        guard !detectors.isEmpty else {
-            engine = nil
-            recorder = nil
+        let versions = telemetry.store as? any DetectorVersionStore
+        guard versions != nil || !detectors.isEmpty else {
+            (engine, registry, recorder) = (nil, nil, nil)
             return
         }
+        let engine: DetectionEngine
         do {
-            engine = try DetectionEngine(detectors: detectors, pipeline: telemetry.pipeline, logger: logger)
-        } catch {
+            engine = try DetectionEngine(detectors: versions == nil ? detectors : [], pipeline: telemetry.pipeline, logger: logger)
+            if let versions {
+                registry = DetectorRegistry(engine: engine, versions: versions, telemetry: telemetry.store, logger: logger)
+                try await registry?.start(seeding: detectors)
+            } else {
+                registry = nil
+            }
+        } catch let error as DetectionEngine.ConfigurationError {
             throw ConfigurationError("detectors: \(error)")
         }
-        engine?.restore(from: stateFile)
-        if let engine, let events = telemetry.store as? any DetectorEventStore {
+        engine.restore(from: stateFile)
+        self.engine = engine
+        if let events = telemetry.store as? any DetectorEventStore {
             recorder = DetectorEventRecorder(engine: engine, store: events, maintenance: maintenance.service, logger: logger)
         } else {
             recorder = nil
         }
-        logger.info("anomaly detectors running", metadata: ["detectors": "\(detectors.map { "\($0.id) (\($0.kind.rawValue) on \($0.tag))" })"])
+        let running = engine.instances.map { "\($0.id.detector) v\($0.id.version)\($0.shadow ? " (shadow)" : "") (\($0.detector.kind.rawValue) on \($0.detector.tag))" }
+        if !running.isEmpty { logger.info("anomaly detectors running", metadata: ["detectors": "\(running)"]) }
     }
 
     var services: [any Service] {
@@ -65,5 +78,8 @@ struct DetectionCapability: Capability {
         return [saving] + (recorder.map { [$0] } ?? [])
     }
 
-    func configure(_ server: inout ServerContext) { server.detection = engine }
+    func configure(_ server: inout ServerContext) {
+        server.detection = engine
+        server.detectorRegistry = registry
+    }
 }

@@ -1,0 +1,322 @@
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
+internal import GembaCore
+internal import GembaMaintenance
+internal import GembaRules
+internal import GembaStorage
+internal import Hummingbird
+
+/// The detector registry: versions of each detector's configuration, trained on a history range,
+/// evaluated against the plant's labels, run in shadow, promoted and rolled back. Engineers take
+/// the steps; everyone reads. Every step is audited.
+struct DetectorRegistryRoutes {
+    let server: ServerContext
+
+    var endpoints: [Endpoint] {
+        let group = "Maintenance"
+        let detector = Parameter("detector", in: .path, .string(minLength: 1, maxLength: 64), example: "vibration", "The detector's id")
+        let version = Parameter("version", in: .path, .integer(minimum: 1, maximum: 1_000_000), example: "1", "The version's number")
+        let answers: [Reply] = [.json(200, "The version now", Self.version), .problem(404, "No such detector or version"),
+                                .problem(409, "The step does not apply to the version's status"),
+                                .problem(422, "The step cannot be taken (the detail says why)"), Self.unavailable]
+        return [
+            Endpoint(.get, "/api/v1/detectors/{detector}/versions", .requires(.readData), group: group,
+                     summary: "Every version of a detector: configuration, status, training range and evaluations, oldest first",
+                     parameters: [detector],
+                     responses: [.json(200, "Versions", AdminRoutes.items(Self.version)), .problem(404, "No such detector"), Self.unavailable]) { _, context in
+                let versions = try await registry().list(tenant: context.tenant, detector: try context.parameters.require("detector"))
+                guard !versions.isEmpty else { throw Problem.notFound("no detector \(try context.parameters.require("detector"))") }
+                return try OEERoutes.encoded(["items": versions.map(VersionView.init)])
+            },
+            Endpoint(.post, "/api/v1/detectors/{detector}/versions", .requires(.configure), group: group,
+                     summary: "A new version of a detector (a new detector with its first): a draft until trained, shadowed or promoted (audited)",
+                     parameters: [detector], body: .json(Self.versionInput),
+                     responses: [.json(201, "The version", Self.version), .problem(422, "The configuration cannot run (the detail names the field)"),
+                                 Self.unavailable]) { request, context in
+                let id = try context.parameters.require("detector")
+                let input = try await OEERoutes.decode(VersionInput.self, from: request)
+                if let note = input.note, note.count > 1000 { throw Problem.badRequest("\"note\" has at most 1000 characters") }
+                guard input.detector.id.isEmpty || input.detector.id == id else { throw Problem.badRequest("\"id\" differs from the path's") }
+                var configured = input.detector
+                configured.id = id
+                configured.tenant = context.tenant
+                let caller = try context.requireCaller()
+                let version = try await refusing { try await registry().create(configured, note: input.note, by: caller.name) }
+                await server.audit(context, "detector.version.create", target: "\(id) v\(version.version)", detail: input.note ?? "")
+                var response = try OEERoutes.encoded(VersionView(version))
+                response.status = .created
+                return response
+            },
+            Endpoint(.get, "/api/v1/detectors/{detector}/versions/{version}", .requires(.readData), group: group,
+                     summary: "One version of a detector", parameters: [detector, version],
+                     responses: [.json(200, "The version", Self.version), .problem(404, "No such detector or version"), Self.unavailable]) { _, context in
+                try OEERoutes.encoded(VersionView(try await find(context)))
+            },
+            Endpoint(.post, "/api/v1/detectors/{detector}/versions/{version}/train", .requires(.configure), group: group,
+                     summary: "Train a version on a history range: it learns every machine in its scope and starts from that when it runs (audited)",
+                     description: "Needs the warm-up plus 100 numeric samples of the tag on one machine (within the gate). A version "
+                        + "running (active or shadow) is not trained again: make a new version.",
+                     parameters: [detector, version], body: .json(Self.rangeInput), responses: answers) { request, context in
+                let input = try await OEERoutes.decode(RangeInput.self, from: request)
+                let range = try input.range()
+                let caller = try context.requireCaller()
+                let trained = try await refusing {
+                    try await registry().train(tenant: context.tenant, detector: try context.parameters.require("detector"),
+                                               version: try number(context), range: range, by: caller.name)
+                }
+                await server.audit(context, "detector.version.train", target: "\(trained.detector) v\(trained.version)",
+                                   detail: "from=\(range.lowerBound) to=\(range.upperBound) samples=\(trained.training?.samples ?? 0)")
+                return try OEERoutes.encoded(VersionView(trained))
+            },
+            Endpoint(.post, "/api/v1/detectors/{detector}/versions/{version}/evaluate", .requires(.configure), group: group,
+                     summary: "Replay a version over a history range and judge its events by the plant's labels and failures (audited)",
+                     description: "Labelled ranges are the detector events people marked right or wrong on the same tag (of any "
+                        + "detector or version); an event of the replay takes the label of the ranges it meets (within 10 minutes). "
+                        + "Failures are equipment-failure stops and repair work orders; an event catches one within the horizon before it.",
+                     parameters: [detector, version], body: .json(Self.evaluateInput), responses: answers) { request, context in
+                try await evaluate(request, context)
+            },
+        ] + steps(detector, version, answers) + [
+            Endpoint(.post, "/api/v1/detectors/{detector}/rollback", .requires(.configure), group: group,
+                     summary: "Make the version active before the current one active again (the current one retires) (audited)",
+                     parameters: [detector], body: .json(Self.noteInput, required: false),
+                     responses: [.json(200, "The version now active", Self.version), .problem(404, "No such detector"),
+                                 .problem(409, "No earlier version was ever active"), .problem(422, "Its model cannot be loaded"),
+                                 Self.unavailable]) { request, context in
+                let note = try await Self.note(request)
+                let id = try context.parameters.require("detector")
+                let active = try await refusing { try await registry().rollback(tenant: context.tenant, detector: id) }
+                await server.audit(context, "detector.rollback", target: "\(id) v\(active.version)", detail: note ?? "")
+                return try OEERoutes.encoded(VersionView(active))
+            },
+        ]
+    }
+
+    /// Shadow, promote and retire: the same shape, one step each.
+    private func steps(_ detector: Parameter, _ version: Parameter, _ answers: [Reply]) -> [Endpoint] {
+        let steps: [(DetectorVersionAction, String)] = [
+            (.shadow, "Run a version in shadow beside the active one: its scores are written to <output>.shadow, it raises no events (audited)"),
+            (.promote, "Make a version active: it raises events and proposes work; the active one retires (audited)"),
+            (.retire, "Stop a running version (active or shadow) (audited)"),
+        ]
+        return steps.map { action, summary in
+            Endpoint(.post, "/api/v1/detectors/{detector}/versions/{version}/\(action.name)", .requires(.configure), group: "Maintenance",
+                     summary: summary, parameters: [detector, version], body: .json(Self.noteInput, required: false),
+                     responses: answers) { request, context in
+                let note = try await Self.note(request)
+                let id = try context.parameters.require("detector")
+                let changed = try await refusing {
+                    try await registry().act(action, tenant: context.tenant, detector: id, version: try number(context))
+                }
+                await server.audit(context, "detector.\(action.name)", target: "\(id) v\(changed.version)", detail: note ?? "")
+                return try OEERoutes.encoded(VersionView(changed))
+            }
+        }
+    }
+
+    private func evaluate(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
+        let input = try await OEERoutes.decode(EvaluateInput.self, from: request)
+        let range = try RangeInput(from: input.from, to: input.to).range()
+        let horizonText = input.horizon ?? "7d"
+        guard let horizon = RuleText.parseDuration(horizonText), (60_000...(90 * 86_400_000)).contains(horizon) else {
+            throw Problem.badRequest("horizon is a duration from 1m to 90d, such as 7d or 12h")
+        }
+        let registry = try registry()
+        let version = try await find(context)
+        let configured = try DetectorRegistry.detector(version)
+        let machines = try await registry.machines(watchedBy: configured)
+        let labels = try await labelledRanges(configured, range, tenant: context.tenant)
+        let failures = try await DetectorRoutes.failures(on: machines, in: range, tenant: context.tenant, server: server)
+        let caller = try context.requireCaller()
+        let evaluated = try await refusing {
+            try await registry.evaluate(tenant: context.tenant, detector: version.detector, version: version.version, range: range,
+                                        horizon: horizon, labels: labels, failures: failures, by: caller.name)
+        }
+        let figures = evaluated.evaluations.last?.figures
+        await server.audit(context, "detector.version.evaluate", target: "\(version.detector) v\(version.version)",
+                           detail: "from=\(range.lowerBound) to=\(range.upperBound) events=\(figures?.events ?? 0)")
+        return try OEERoutes.encoded(VersionView(evaluated))
+    }
+
+    /// The detector events people labelled on the detector's tag around `range`: the plant's evaluation data.
+    private func labelledRanges(_ detector: DetectionEngine.Detector, _ range: Range<Int64>, tenant: TenantID) async throws -> [LabelledRange] {
+        guard let events = server.store as? any DetectorEventStore else { return [] }
+        let around = (range.lowerBound - LabelledRange.tolerance - 86_400_000)..<(range.upperBound + LabelledRange.tolerance)
+        return try await events.detectorEvents(DetectorEventQuery(tenant: tenant, scope: detector.scope, range: around, limit: 100_000))
+            .filter { $0.tag == detector.tag }
+            .compactMap { event in
+                event.label.flatMap(EventLabel.init).map { LabelledRange(machine: event.machine, start: event.start, end: event.last, label: $0) }
+            }
+    }
+
+    private func registry() throws -> DetectorRegistry {
+        guard let registry = server.detectorRegistry else { throw Problem(.serviceUnavailable, "this store keeps no detector versions") }
+        return registry
+    }
+
+    private func number(_ context: GembaRequestContext) throws -> Int {
+        let text = try context.parameters.require("version")
+        guard let number = Int(text), number > 0 else { throw Problem.notFound("no version \(text)") }
+        return number
+    }
+
+    private func find(_ context: GembaRequestContext) async throws -> DetectorVersion {
+        let id = try context.parameters.require("detector")
+        let number = try number(context)
+        guard let version = try await registry().list(tenant: context.tenant, detector: id).first(where: { $0.version == number }) else {
+            throw Problem.notFound("no version \(number) of detector \(id)")
+        }
+        return version
+    }
+
+    /// Runs a registry step, turning its model and configuration errors into problems.
+    private func refusing<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await refusingModelErrors(body)
+        } catch let error as DetectionEngine.ConfigurationError {
+            throw Problem(.unprocessableContent, error.description)
+        }
+    }
+
+    /// The optional `{"note"}` of a step.
+    private static func note(_ request: Request) async throws -> String? {
+        let buffer = try await request.body.collect(upTo: 64 << 10)
+        guard buffer.readableBytes > 0 else { return nil }
+        let input: NoteInput
+        do { input = try JSONDecoder().decode(NoteInput.self, from: Data(buffer.readableBytesView)) } catch let error as DecodingError {
+            throw Problem.badRequest(OEERoutes.describe(error))
+        } catch {
+            throw Problem.badRequest("the body is not valid JSON")
+        }
+        if let note = input.note, note.count > 1000 { throw Problem.badRequest("\"note\" has at most 1000 characters") }
+        return input.note
+    }
+
+    static let unavailable = Reply.problem(503, "This store keeps no detector versions")
+}
+
+// MARK: Views and inputs
+
+struct VersionView: Encodable {
+    var detector: String
+    var version: Int
+    var status: String
+    var configuration: DetectionEngine.Detector?
+    var note: String?
+    var createdBy: String
+    var createdAt: Int64
+    var training: DetectorVersion.Training?
+    var evaluations: [DetectorVersion.Evaluation]
+    var activatedAt: Int64?
+    var retiredAt: Int64?
+    var error: String?
+
+    init(_ version: DetectorVersion) {
+        detector = version.detector
+        self.version = version.version
+        status = version.status.rawValue
+        configuration = try? DetectorRegistry.detector(version)
+        note = version.note
+        createdBy = version.createdBy
+        createdAt = version.createdAt
+        training = version.training
+        evaluations = version.evaluations
+        activatedAt = version.activatedAt
+        retiredAt = version.retiredAt
+        error = version.error
+    }
+}
+
+/// A new version: the detector's configuration (its id from the path, its tenant the caller's) and why.
+struct VersionInput: Decodable {
+    var detector: DetectionEngine.Detector
+    var note: String?
+
+    init(from decoder: any Decoder) throws {
+        struct Extra: Decodable {
+            var id: String?
+            var tenant: String?
+            var note: String?
+        }
+        let extra = try Extra(from: decoder)
+        guard extra.tenant == nil else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\"tenant\" is not given: a version belongs to the caller's tenant"))
+        }
+        detector = try DetectionEngine.Detector(decoding: decoder, id: extra.id ?? "")
+        note = extra.note
+    }
+}
+
+struct NoteInput: Decodable {
+    var note: String?
+}
+
+/// A history range in epoch milliseconds, at most 92 days.
+struct RangeInput: Decodable {
+    var from: Int64
+    var to: Int64
+
+    init(from: Int64, to: Int64) {
+        self.from = from
+        self.to = to
+    }
+
+    func range() throws -> Range<Int64> {
+        guard QueryRoutes.queryableTimes.contains(from), QueryRoutes.queryableTimes.contains(to) else {
+            throw Problem.badRequest("from and to lie between 1970 and 9999 (epoch milliseconds)")
+        }
+        guard from < to else { throw Problem.badRequest("from must be before to") }
+        guard to - from <= 92 * 86_400_000 else { throw Problem.badRequest("a range spans at most 92 days") }
+        return from..<to
+    }
+}
+
+struct EvaluateInput: Decodable {
+    var from: Int64
+    var to: Int64
+    var horizon: String?
+}
+
+extension DetectorRegistryRoutes {
+    static let time = WorkOrderRoutes.time
+    static let configuration = Schema.object([
+        "id": .string, "tenant": .string, "kind": .oneOf(["robust", "knn", "context"]), "tag": .string(minLength: 1, maxLength: 64),
+        "output": Schema.string(minLength: 1, maxLength: 64).described("Where scores are written (<tag>.anomaly unless named)"),
+        "scope": Schema.string(minLength: 1, maxLength: 200).described("Only machines within this site, area or line"),
+        "threshold": Schema.number.described("A score at or above it opens an event (above 0, at most 1; default 0.5)"),
+        "suppress": Schema.string(minLength: 2, maxLength: 10).described("How long an event takes in later scores (default 30m)"),
+        "propose": Schema.boolean.described("Each event proposes a work order"),
+        "warmup": Schema.integer(minimum: 0, maximum: 100_000).described("Samples learnt before scoring (default 100)"),
+        "while": Schema.object(["tag": .string, "in": .array(.string)]).described("Learns only while this tag has one of these values"),
+        "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
+                                 optional: ["above", "window", "output"])
+            .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
+    ], optional: ["output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
+    static let versionInput = Schema.object([
+        "kind": .oneOf(["robust", "knn", "context"]), "tag": .string(minLength: 1, maxLength: 64), "output": .string(minLength: 1, maxLength: 64),
+        "scope": .string(minLength: 1, maxLength: 200), "threshold": .number, "suppress": .string(minLength: 2, maxLength: 10), "propose": .boolean,
+        "warmup": .integer(minimum: 0, maximum: 100_000), "while": Schema.object(["tag": .string, "in": .array(.string)]),
+        "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
+                                 optional: ["above", "window", "output"]),
+        "note": Schema.string(maxLength: 1000).described("Why this version"),
+    ], optional: ["output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"]).named("DetectorVersionInput")
+    static let figures = DetectorRoutes.figures
+    static let version = Schema.object([
+        "detector": .string, "version": .integer, "status": .oneOf(DetectorVersion.Status.allCases.map(\.rawValue)),
+        "configuration": configuration.named("DetectorConfiguration"), "note": .string, "createdBy": .string, "createdAt": time,
+        "training": Schema.object(["from": time, "to": time, "samples": .integer, "machines": .integer, "at": time, "by": .string])
+            .described("The history range the model learnt"),
+        "evaluations": .array(.object(["from": time, "to": time, "samples": .integer, "machines": .integer,
+                                       "horizon": Schema.integer.described("ms"), "figures": figures, "labelledRanges": .integer,
+                                       "at": time, "by": .string])),
+        "activatedAt": time, "retiredAt": time, "error": Schema.string.described("Why its model could not be loaded"),
+    ], optional: ["configuration", "note", "training", "activatedAt", "retiredAt", "error"]).named("DetectorVersion")
+    static let rangeInput = Schema.object(["from": time, "to": time]).named("HistoryRange")
+    static let evaluateInput = Schema.object(["from": time, "to": time,
+                                              "horizon": Schema.string(minLength: 2, maxLength: 10).described("default 7d")],
+                                             optional: ["horizon"]).named("DetectorEvaluationInput")
+    static let noteInput = Schema.object(["note": .string(maxLength: 1000)], optional: ["note"]).named("DetectorStepInput")
+}

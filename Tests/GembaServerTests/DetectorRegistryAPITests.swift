@@ -1,0 +1,169 @@
+import Foundation
+import GembaCore
+import GembaIngest
+import GembaServer
+import GembaStorage
+import GembaTestSupport
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+/// The detector registry through the API: versions trained on a history range, evaluated against
+/// the plant's labels, run in shadow, promoted, rolled back; a model that cannot be loaded; the
+/// configured detectors seeded as versions.
+@Suite struct DetectorRegistryAPITests {
+    static let minute: Int64 = 60_000
+
+    /// A harness whose server runs a detection engine with a registry on the harness's store.
+    static func harness() async throws -> (ServerHarness, DetectorRegistry) {
+        var setup = try await ServerHarness()
+        let engine = try DetectionEngine(pipeline: setup.pipeline, logger: Logger(label: "test"))
+        let registry = DetectorRegistry(engine: engine, versions: setup.store, telemetry: setup.store, logger: Logger(label: "test"))
+        try await registry.start(seeding: [])
+        setup.server.detection = engine
+        setup.server.detectorRegistry = registry
+        return (setup, registry)
+    }
+
+    /// Minutes `range` of m1's vibration from `start`: steady with a little noise, 9 at `spike`.
+    static func ingest(_ client: any TestClientProtocol, start: Int64, _ range: Range<Int>, spike: Int) async throws {
+        let records = range.map { minute in
+            let value = minute == spike ? 9.0 : 1.0 + 0.05 * sin(Double(minute) * 1.3)
+            return #"{"machine": "plant/line1/m1", "ts": \#(start + Int64(minute) * Self.minute), "values": {"vibration": \#(value), "mode": "auto"}}"#
+        }
+        for first in stride(from: 0, to: records.count, by: 100) {
+            let batch = records[first..<min(first + 100, records.count)].joined(separator: ",")
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    static func post(_ client: any TestClientProtocol, _ uri: String, _ body: String, _ status: HTTPResponse.Status = .ok,
+                     headers: HTTPFields = [:]) async throws -> JSONValue {
+        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+            #expect(response.status == status, "\(uri) \(body): \(response.text)")
+            return response.json
+        }
+    }
+
+    @Test func versionsAreTrainedEvaluatedShadowedPromotedAndRolledBack() async throws {
+        let (harness, registry) = try await Self.harness()
+        let start = Timestamp.now().millisecondsSinceEpoch - 700 * Self.minute
+        let at = { @Sendable (minute: Int) in start + Int64(minute) * Self.minute }
+        try await harness.test { client in
+            try await Self.ingest(client, start: start, 0..<600, spike: 500)
+            let base = "/api/v1/detectors/vib/versions"
+
+            // Bad configurations: a clear error, nothing made.
+            _ = try await Self.post(client, base, #"{"kind": "robust", "tag": "vibration", "tenant": "other"}"#, .badRequest)
+            _ = try await Self.post(client, base, #"{"kind": "lstm", "tag": "vibration"}"#, .badRequest)
+            _ = try await Self.post(client, base, #"{"kind": "robust", "tag": "vibration", "threshold": 2}"#, .unprocessableContent)
+            _ = try await Self.post(client, "/api/v1/detectors/bad%20id/versions", #"{"kind": "robust", "tag": "vibration"}"#, .unprocessableContent)
+            try await client.execute(uri: base, method: .get) { #expect($0.status == .notFound) }
+
+            let first = try await Self.post(client, base, #"{"kind": "robust", "tag": "vibration", "suppress": "10m", "note": "first try"}"#, .created)
+            #expect(first["version"]?.int == 1 && first["status"]?.stringValue == "draft" && first["configuration"]?["tenant"]?.stringValue == "default")
+
+            // Too little history, a tag that is not numeric: clear errors.
+            let short = try await Self.post(client, "\(base)/1/train", #"{"from": \#(at(0)), "to": \#(at(50))}"#, .unprocessableContent)
+            #expect(short["detail"]?.stringValue?.contains("needs at least 200 samples of vibration") == true, "\(short)")
+            let mode = try await Self.post(client, "/api/v1/detectors/mode/versions", #"{"kind": "robust", "tag": "mode"}"#, .created)
+            #expect(mode["version"]?.int == 1)
+            let text = try await Self.post(client, "/api/v1/detectors/mode/versions/1/train", #"{"from": \#(at(0)), "to": \#(at(600))}"#,
+                                           .unprocessableContent)
+            #expect(text["detail"]?.stringValue?.contains("not numeric") == true, "\(text)")
+            _ = try await Self.post(client, "\(base)/1/train", #"{"from": \#(at(50)), "to": \#(at(0))}"#, .badRequest)
+            _ = try await Self.post(client, "\(base)/9/train", #"{"from": \#(at(0)), "to": \#(at(450))}"#, .notFound)
+
+            let trained = try await Self.post(client, "\(base)/1/train", #"{"from": \#(at(0)), "to": \#(at(450))}"#)
+            #expect(trained["status"]?.stringValue == "trained" && trained["training"]?["samples"]?.int == 450
+                    && trained["training"]?["machines"]?.int == 1, "\(trained)")
+
+            // The plant labelled the spike at minute 500 right: the evaluation counts the replay's event a true positive.
+            let stored = try await harness.store.recordEvents([StoredDetectorEvent(
+                tenant: .default, detector: "older", machine: "plant/line1/m1", tag: "vibration", start: at(500), last: at(500), peak: 0.9,
+                peakTime: at(500), closed: true)])
+            _ = try await harness.store.labelEvent(tenant: .default, id: stored[0], label: "true_positive", by: "op", at: at(600), note: nil)
+            let evaluated = try await Self.post(client, "\(base)/1/evaluate", #"{"from": \#(at(450)), "to": \#(at(600)), "horizon": "1h"}"#)
+            let figures = evaluated["evaluations"]?.array.last?["figures"]
+            #expect(figures?["events"]?.int == 1 && figures?["truePositives"]?.int == 1 && figures?["precision"]?.int == 1, "\(evaluated)")
+            #expect(evaluated["evaluations"]?.array.last?["labelledRanges"]?.int == 1 && evaluated["status"]?.stringValue == "trained")
+
+            // Promoted: it runs from what it learnt (no warm-up), and lists as active.
+            _ = try await Self.post(client, "\(base)/1/promote", #"{"note": "evaluated on the spike"}"#)
+            _ = try await Self.post(client, "\(base)/1/train", #"{"from": \#(at(0)), "to": \#(at(450))}"#, .conflict)
+            try await client.execute(uri: "/api/v1/detectors", method: .get) { response in
+                let items = response.json["items"]?.array ?? []
+                #expect(items.map { "\($0["id"]?.stringValue ?? "") v\($0["version"]?.int ?? 0) \($0["status"]?.stringValue ?? "")" }
+                        == ["vib v1 active", "mode v1 draft"], "\(response.text)")
+            }
+
+            // A second version in shadow: its scores go to vibration.anomaly.shadow, its events nowhere.
+            _ = try await Self.post(client, base, #"{"kind": "knn", "tag": "vibration", "warmup": 20}"#, .created)
+            _ = try await Self.post(client, "\(base)/2/shadow", "")
+            _ = harness.server.detection?.takeEvents()
+            try await Self.ingest(client, start: start, 600..<690, spike: 660)
+            _ = try await TestSupport.eventually(5) {
+                try await client.execute(uri: "/api/v1/latest?machine=plant/line1/m1", method: .get) { $0.json["vibration.anomaly.shadow"] != nil }
+            }
+            let changes = harness.server.detection?.takeEvents().changes ?? []
+            #expect(!changes.isEmpty && changes.allSatisfy { $0.detector.output == "vibration.anomaly" })
+
+            // Promote the shadow, roll back to the first, and read it all in the versions and the audit log.
+            let promoted = try await Self.post(client, "\(base)/2/promote", "")
+            #expect(promoted["status"]?.stringValue == "active")
+            let rolled = try await Self.post(client, "/api/v1/detectors/vib/rollback", #"{"note": "knn too jumpy"}"#)
+            #expect(rolled["version"]?.int == 1 && rolled["status"]?.stringValue == "active")
+            try await client.execute(uri: base, method: .get) { response in
+                #expect(response.json["items"]?.array.map { $0["status"]?.stringValue ?? "" } == ["active", "retired"], "\(response.text)")
+            }
+            #expect(harness.server.detection?.instances.map { "\($0.id.detector) v\($0.id.version)" } == ["vib v1"])
+            try await client.execute(uri: "/api/v1/audit?limit=50", method: .get) { response in
+                let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
+                for action in ["detector.version.create", "detector.version.train", "detector.version.evaluate", "detector.shadow",
+                               "detector.promote", "detector.rollback"] {
+                    #expect(actions.contains(action), "\(action) in \(actions)")
+                }
+            }
+            _ = try await Self.post(client, "/api/v1/detectors/mode/rollback", "", .conflict)
+
+            // A model that cannot be loaded: the version fails, the one running keeps running.
+            let v1 = try #require(try await harness.store.detectorVersions(tenant: .default, detector: "vib").first)
+            try await harness.store.saveDetectorVersions([v1], model: Data("not a model".utf8))
+            _ = try await Self.post(client, "\(base)/2/promote", "")
+            let refused = try await Self.post(client, "/api/v1/detectors/vib/rollback", "", .unprocessableContent)
+            #expect(refused["detail"]?.stringValue?.contains("keeps running") == true, "\(refused)")
+            try await client.execute(uri: "\(base)/1", method: .get) { response in
+                #expect(response.json["status"]?.stringValue == "failed" && response.json["error"]?.stringValue?.contains("cannot be read") == true)
+            }
+            #expect(harness.server.detection?.instances.map { "\($0.id.detector) v\($0.id.version)" } == ["vib v2"])
+
+            // Engineers take the steps; an operator reads.
+            let asOperator: HTTPFields = [.authorization: "Bearer \(try await harness.apiKey(role: .operator))"]
+            _ = try await Self.post(client, "\(base)/2/retire", "", .forbidden, headers: asOperator)
+            try await client.execute(uri: base, method: .get, headers: asOperator) { #expect($0.status == .ok) }
+        }
+        // A restart runs what the registry says.
+        let engine = try DetectionEngine(pipeline: harness.pipeline, logger: Logger(label: "test"))
+        try await DetectorRegistry(engine: engine, versions: harness.store, telemetry: harness.store, logger: Logger(label: "test")).start(seeding: [])
+        #expect(engine.instances.map { "\($0.id.detector) v\($0.id.version) \($0.shadow)" } == ["vib v2 false"])
+        _ = registry
+    }
+
+    @Test func configuredDetectorsBecomeVersionsAndAChangedFileANewOne() async throws {
+        let (harness, registry) = try await Self.harness()
+        let configured = DetectionEngine.Detector(id: "vib", kind: .robust, tag: "vibration")
+        try await registry.start(seeding: [configured])
+        try await registry.start(seeding: [configured])
+        var changed = configured
+        changed.threshold = 0.7
+        try await registry.start(seeding: [changed])
+        let versions = try await registry.list(tenant: .default, detector: "vib")
+        #expect(versions.map(\.status) == [.retired, .active] && versions.allSatisfy { $0.createdBy == DetectorRegistry.configurationAuthor })
+        #expect(harness.server.detection?.detectors.map(\.threshold) == [0.7])
+    }
+}
