@@ -153,6 +153,8 @@ import Testing
             (#"{"detectors": [{"id": "a", "kind": "robust", "tag": "v", "failure": {"threshold": 5}}]}"#, "horizon"),
             (#"{"detectors": [{"id": "a", "kind": "robust", "tag": "v", "failure": {"threshold": 5, "horizon": "2h", "window": "1m"}}]}"#, "failure.window"),
             (#"{"detectors": [{"id": "a", "kind": "robust", "tag": "v", "while": {"tag": "v.anomaly", "in": ["x"]}}]}"#, "output"),
+            (#"{"detectors": [{"id": "a", "kind": "robust", "tag": "v"}, {"id": "b", "kind": "knn", "tag": "v"}]}"#, "another detector running writes"),
+            (#"{"detectors": [{"id": "a b", "kind": "robust", "tag": "v"}]}"#, "the id is 1-64"),
         ] {
             do {
                 let detectors = try DetectionEngine.detectors(fromJSON: Data(json.utf8))

@@ -167,3 +167,41 @@ import Testing
         #expect(harness.server.detection?.detectors.map(\.threshold) == [0.7])
     }
 }
+
+/// The engine's side of versions: what a version learnt follows it when another is promoted and it comes back.
+@Suite struct DetectionEngineVersionTests {
+    @Test func aVersionRolledBackTakesUpWhatItHadLearnt() async throws {
+        let setup = try await ServerHarness()
+        let engine = try DetectionEngine(pipeline: setup.pipeline, logger: Logger(label: "test"))
+        let first = DetectionEngine.Instance(.init(id: "vib", kind: .robust, tag: "vibration", warmUp: 5), version: 1)
+        let second = DetectionEngine.Instance(.init(id: "vib", kind: .knn, tag: "vibration", warmUp: 5), version: 2)
+        try engine.configure([first])
+        let pipeline = setup.pipeline
+        let running = Task { try await pipeline.run() }
+        defer { running.cancel() }
+        let start = Timestamp.now().millisecondsSinceEpoch - 3_600_000
+        func send(_ range: Range<Int>) async throws {
+            let points = range.map { Point(series: SeriesKey(tenant: .default, machine: try! AssetPath("p/l/m"), tag: "vibration"),
+                                           sample: Sample(time: Timestamp(millisecondsSinceEpoch: start + Int64($0) * 1000), value: .double(1 + Double($0 % 3) / 10))) }
+            _ = try await pipeline.submit(points, source: .http)
+        }
+        try await send(0..<50)
+        #expect(engine.machines(watchedBy: "vib", tenant: .default) == ["p/l/m"])
+        try engine.configure([second])
+        try await send(50..<60)
+        try engine.configure([first])
+        // v1 has what it learnt up to its 50th sample back (v2's ten are kept for it in turn).
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("gemba-engine-\(UUID().uuidString).json")
+        try engine.save(to: state)
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [[String: Any]] ?? []
+        let learnt = saved.compactMap { entry -> (Int, Int)? in
+            guard let key = entry["key"] as? [String: Any], let version = key["version"] as? Int,
+                  let running = entry["running"] as? [String: Any], let last = running["lastTime"] as? Int else { return nil }
+            return (version, Int((Int64(last) - start) / 1000))
+        }.sorted { $0.0 < $1.0 }
+        #expect(learnt.map(\.0) == [1, 2] && learnt[0].1 == 49 && learnt[1].1 == 59, "\(learnt)")
+        #expect(saved.count == 2)
+        let replay = DetectionEngine.replay(first.detector, over: [.init(machine: try AssetPath("p/l/m"), samples: [])])
+        #expect(replay.scored == 0 && replay.events.isEmpty)
+    }
+}

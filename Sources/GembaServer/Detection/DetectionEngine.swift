@@ -147,9 +147,10 @@ public final class DetectionEngine: SampleObserver, Sendable {
     }
 
     /// Runs `instances` from now on. Checks them first (one instance per detector version, tags
-    /// valid, no output a detector watches): a configuration that cannot run changes nothing.
-    /// A version already running keeps what it learnt; a new one starts from its model's state
-    /// on each machine (`models`), or afresh.
+    /// valid, no output a detector watches or another writes): a configuration that cannot run
+    /// changes nothing. A version already running keeps what it learnt; one that ran since the
+    /// start takes up what it had learnt; a new one starts from its model's state on each machine
+    /// (`models`), or afresh.
     public func configure(_ instances: [Instance], models: [InstanceID: Model] = [:]) throws {
         var ids = Set<InstanceID>()
         for instance in instances {
@@ -162,9 +163,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let watched = Set(detectors.flatMap { detector in
             ([detector.tag] + (detector.gate.map { [$0.tag] } ?? [])).map { "\(detector.tenant)/\($0)" }
         })
+        var written = Set<String>()
         for detector in detectors {
-            for output in [detector.output] + (detector.failure.map { [$0.output] } ?? []) where watched.contains("\(detector.tenant)/\(output)") {
-                throw ConfigurationError(description: "detector \"\(detector.id)\": its output \"\(output)\" is a tag a detector watches")
+            for output in [detector.output] + (detector.failure.map { [$0.output] } ?? []) {
+                if watched.contains("\(detector.tenant)/\(output)") {
+                    throw ConfigurationError(description: "detector \"\(detector.id)\": its output \"\(output)\" is a tag a detector watches")
+                }
+                guard written.insert("\(detector.tenant)/\(output)").inserted else {
+                    throw ConfigurationError(description: "detector \"\(detector.id)\": another detector running writes its output \"\(output)\"")
+                }
             }
         }
         let plan = Plan(instances)
@@ -185,7 +192,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var running: [Slot: Running] = [:]
         var names: [Slot: Key] = [:]
         for (slot, entry) in state.running {
-            guard let place = places[old[slot.detector].id], let key = state.names[slot] else { continue }
+            guard let key = state.names[slot] else { continue }
+            guard let place = places[old[slot.detector].id] else {
+                // Kept for the version's return (a rollback), until the next restart.
+                state.waiting[key] = entry
+                continue
+            }
             running[Slot(series: slot.series, detector: place)] = entry
             names[Slot(series: slot.series, detector: place)] = key
         }
@@ -196,7 +208,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
         for (id, model) in models where places[id] != nil && !old.contains(where: { $0.id == id }) {
             for (machine, entry) in model.machines {
-                state.waiting[Key(tenant: id.tenant.rawValue, machine: machine, detector: id.detector, version: id.version)] = entry
+                let key = Key(tenant: id.tenant.rawValue, machine: machine, detector: id.detector, version: id.version)
+                if state.waiting[key] == nil { state.waiting[key] = entry }
             }
         }
         state.plan = plan

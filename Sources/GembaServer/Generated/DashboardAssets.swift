@@ -1768,6 +1768,7 @@ const columns = [
 ];
 
 export async function renderMaintenance(main, id) {
+  if (id?.startsWith("detector/")) return renderDetector(main, decodeURIComponent(id.slice("detector/".length)));
   if (id) return renderWorkOrder(main, id);
   const [orders, detectors, plans] = await Promise.all([
     api("/api/v1/work-orders?limit=300"), api("/api/v1/detectors"), api("/api/v1/maintenance/plans"),
@@ -1923,19 +1924,104 @@ function localInput(ms) {
 
 async function detectorsCard(detectors) {
   const events = await api(`/api/v1/detector-events?from=${Date.now() - 7 * 86400000}&limit=50`);
-  const figures = await Promise.all(detectors.map((d) => api(`/api/v1/detectors/${encodeURIComponent(d.id)}/performance?from=${Date.now() - 28 * 86400000}`)));
-  const ratio = (value) => value === undefined || value === null ? "–" : `${(value * 100).toFixed(0)} %`;
+  const figures = await Promise.all(detectors.map((d) => d.status === "shadow" ? null
+    : api(`/api/v1/detectors/${encodeURIComponent(d.id)}/performance?from=${Date.now() - 28 * 86400000}`)));
+  const link = (d) => el("a", { href: `#/maintenance/detector/${encodeURIComponent(d.id)}`, "data-detector": d.id }, d.id);
   return el("section", { class: "card", id: "detectors" }, el("h2", {}, "Anomaly detectors"),
-    table(["Detector", "Kind", "Tag", "Threshold", "Machines", "Proposes work", "Precision", "Recall", "Median lead"],
-      detectors.map((d, i) => [d.id, d.kind, d.tag, String(d.threshold), String(d.machines.length), d.propose ? "yes" : "no",
-        ratio(figures[i].total.precision), ratio(figures[i].total.recall),
-        figures[i].total.medianLeadTime ? duration(figures[i].total.medianLeadTime) : "–"]),
-      { empty: "No detectors run (gemba serve --detectors)." }),
+    table(["Detector", "Version", "Kind", "Tag", "Threshold", "Machines", "Proposes work", "Precision", "Recall", "Median lead"],
+      detectors.map((d, i) => [link(d), `v${d.version} · ${d.status}`, d.kind, d.tag, String(d.threshold), String(d.machines.length),
+        d.propose ? "yes" : "no", ratio(figures[i]?.total.precision), ratio(figures[i]?.total.recall),
+        figures[i]?.total.medianLeadTime ? duration(figures[i].total.medianLeadTime) : "–"]),
+      { empty: "No detectors yet." }),
+    may("configure") ? newDetectorForm() : null,
     el("h3", {}, "Events of the last week"),
     table(["Start", "Detector", "Machine", "Peak", "Work order", "Label", ""], events.items.map((e) => [
       time(e.start), e.detector, el("a", { href: `#/machine/${e.machine}` }, e.machine), e.peak.toFixed(2),
       e.workOrder ? el("a", { href: `#/maintenance/${e.workOrder}` }, e.workOrder) : "", e.label?.replace("_", " ") ?? "", labelButtons(e)]),
     { empty: "No events." }));
+}
+
+function ratio(value) { return value === undefined || value === null ? "–" : `${(value * 100).toFixed(0)} %`; }
+
+/** Engineers name a new detector; its first version is made on its page. */
+function newDetectorForm() {
+  const id = el("input", { id: "new-detector", placeholder: "detector id", required: true, pattern: "[A-Za-z0-9._\\-]{1,64}", "aria-label": "New detector" });
+  return actionForm({ id: "new-detector-form" }, async () => { location.hash = `#/maintenance/detector/${encodeURIComponent(id.value)}`; },
+    id, el("button", { type: "submit" }, "New detector"));
+}
+
+// -- One detector: its versions (the registry) -------------------------------------------------
+
+async function renderDetector(main, id) {
+  const path = `/api/v1/detectors/${encodeURIComponent(id)}`;
+  let versions = [];
+  try { versions = (await api(`${path}/versions`)).items; } catch (error) { if (error.status !== 404) throw error; }
+  const reload = () => renderDetector(main, id);
+  const engineer = may("configure");
+  const from = el("input", { type: "datetime-local", id: "range-from", value: localInput(Date.now() - 7 * 86400000), "aria-label": "From" });
+  const to = el("input", { type: "datetime-local", id: "range-to", value: localInput(Date.now()), "aria-label": "To" });
+  const status = el("p", { role: "status", id: "registry-status" });
+  const step = (version, name, body) => async () => {
+    status.textContent = `${name}…`;
+    try {
+      await api(`${path}/versions/${version.version}/${name}`, { method: "POST", body: body?.() ?? {} });
+      await reload();
+      document.getElementById("registry-status").textContent = `v${version.version}: ${name} done`;
+    } catch (error) { status.textContent = error.message; }
+  };
+  const range = () => ({ from: new Date(from.value).getTime(), to: new Date(to.value).getTime() });
+  const buttons = (v) => {
+    if (!engineer) return "";
+    const button = (name, label, applies, body) => applies.includes(v.status)
+      ? el("button", { type: "button", class: "small", "data-step": name, onclick: step(v, name, body) }, label) : null;
+    return el("span", { class: "buttons", "data-version": v.version },
+      button("train", "Train on range", ["draft", "trained", "failed"], range),
+      button("evaluate", "Evaluate on range", ["draft", "trained", "shadow", "active", "retired"], range),
+      button("shadow", "Shadow", ["draft", "trained", "retired"]),
+      button("promote", "Promote", ["draft", "trained", "shadow", "retired"]),
+      button("retire", "Retire", ["active", "shadow"]));
+  };
+  const evaluation = (v) => {
+    const e = v.evaluations.at(-1);
+    if (!e) return "–";
+    const f = e.figures;
+    return `${f.events} events · precision ${ratio(f.precision)} · recall ${ratio(f.recall)} (${f.caught}/${f.failures})`
+      + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`;
+  };
+  const rows = versions.slice().reverse().map((v) => [
+    `v${v.version}`, el("span", { "data-status": v.status }, v.status), v.configuration ? `${v.configuration.kind} on ${v.configuration.tag}, threshold ${v.configuration.threshold}` : "",
+    `${v.createdBy}, ${time(v.createdAt)}${v.note ? ` — ${v.note}` : ""}`,
+    v.training ? `${time(v.training.from)} – ${time(v.training.to)} · ${v.training.samples} samples on ${v.training.machines} machines` : "–",
+    evaluation(v), v.error ?? "", buttons(v)]);
+  const active = versions.find((v) => v.status === "active") ?? versions.at(-1);
+  main.replaceChildren(...[
+    el("p", {}, el("a", { href: "#/maintenance" }, "← Maintenance")),
+    el("h1", {}, `Detector ${id}`),
+    engineer && versions.length ? el("p", {}, el("label", {}, "History range ", from), " ", el("label", {}, "to ", to), " ",
+      el("button", { type: "button", id: "rollback", onclick: async () => {
+        try { await api(`${path}/rollback`, { method: "POST", body: {} }); await reload(); } catch (error) { status.textContent = error.message; }
+      } }, "Roll back")) : null,
+    status,
+    table(["Version", "Status", "Configuration", "Made", "Trained on", "Last evaluation", "Error", ""], rows,
+      { empty: "No versions yet." }),
+    engineer ? versionForm(path, active?.configuration, reload) : null,
+  ].filter(Boolean));
+}
+
+/** A new version: the configuration as JSON (the active one's to start from) and why. */
+function versionForm(path, configuration, reload) {
+  const { id, tenant, ...rest } = configuration ?? { kind: "robust", tag: "vibration", threshold: 0.5, suppress: "30m", warmup: 100 };
+  const text = el("textarea", { id: "version-config", rows: 8, cols: 70, "aria-label": "Configuration (JSON)" }, JSON.stringify(rest, null, 2));
+  const note = el("input", { id: "version-note", placeholder: "Why this version", "aria-label": "Note" });
+  return el("section", { class: "card" }, el("h2", {}, "New version"),
+    actionForm({ id: "version-form" }, async () => {
+      let body;
+      try { body = JSON.parse(text.value); } catch { throw new Error("The configuration is not valid JSON."); }
+      if (note.value) body.note = note.value;
+      const made = await api(`${path}/versions`, { method: "POST", body });
+      await reload();
+      return `v${made.version} made`;
+    }, text, note, el("button", { type: "submit" }, "Make version")));
 }
 
 /** Operators say whether an event was right. */
