@@ -232,7 +232,8 @@ async function renderDetector(main, id) {
     if (!e) return "–";
     const f = e.figures;
     return `${f.events} events · precision ${ratio(f.precision)} · recall ${ratio(f.recall)} (${f.caught}/${f.failures})`
-      + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`;
+      + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`
+      + (e.inSample ? " · on its training data" : "");
   };
   const rows = versions.slice().reverse().map((v) => [
     `v${v.version}`, el("span", { "data-status": v.status }, v.status), v.configuration ? `${v.configuration.kind} on ${v.configuration.tag}, threshold ${v.configuration.threshold}` : "",

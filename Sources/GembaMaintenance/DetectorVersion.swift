@@ -51,11 +51,13 @@ public struct DetectorVersion: Sendable, Hashable, Codable {
         public var figures: DetectorPerformance.Figures
         /// Labelled ranges the replay was judged against.
         public var labelledRanges: Int
+        /// Whether the range overlaps the one the model was trained on: figures on data it learnt flatter it.
+        public var inSample: Bool
         public var at: Int64
         public var by: String
 
         public init(from: Int64, to: Int64, samples: Int, machines: Int, horizon: Int64, figures: DetectorPerformance.Figures,
-                    labelledRanges: Int, at: Int64, by: String) {
+                    labelledRanges: Int, inSample: Bool, at: Int64, by: String) {
             self.from = from
             self.to = to
             self.samples = samples
@@ -63,6 +65,7 @@ public struct DetectorVersion: Sendable, Hashable, Codable {
             self.horizon = horizon
             self.figures = figures
             self.labelledRanges = labelledRanges
+            self.inSample = inSample
             self.at = at
             self.by = by
         }

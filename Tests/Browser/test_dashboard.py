@@ -959,6 +959,58 @@ def test_a_maintenance_lead_decides_a_proposal_and_the_work_is_done_on_the_board
     assert stored["completion"]["predictionConfirmed"] is True and stored["completion"]["failureMode"] == "bearing_wear"
 
 
+def test_an_engineer_trains_evaluates_shadows_promotes_and_rolls_back_a_detector(browser, admin_token, admin_session):
+    detector = f"trial-{uuid.uuid4().hex[:4]}"
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + "/#/maintenance")
+    # The demo's own detector is listed as the registry's version 1, seeded from the configuration.
+    wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, '#detectors a[data-detector="vibration"]')))
+    assert "v1 · active" in driver.find_element(By.ID, "detectors").text
+    driver.find_element(By.ID, "new-detector").send_keys(detector)
+    driver.find_element(By.CSS_SELECTOR, '#new-detector-form button[type="submit"]').click()
+    config = wait(driver, expected.visibility_of_element_located((By.ID, "version-config")))
+    config.clear()
+    config.send_keys(json.dumps({"kind": "robust", "tag": "spindle_temp", "output": "spindle_temp.trial", "threshold": 0.7, "warmup": 50}))
+    driver.find_element(By.ID, "version-note").send_keys("spindle temperature, first try")
+    driver.find_element(By.CSS_SELECTOR, '#version-form button[type="submit"]').click()
+    status = lambda d, version: d.find_element(By.CSS_SELECTOR, f'tr:has([data-version="{version}"]) [data-status]').get_attribute("data-status")
+    wait(driver, lambda d: status(d, 1) == "draft")
+
+    def step(version, name, expected_status):
+        wait(driver, expected.element_to_be_clickable((By.CSS_SELECTOR, f'[data-version="{version}"] [data-step="{name}"]'))).click()
+        wait(driver, lambda d: f"v{version}: {name} done" in d.find_element(By.ID, "registry-status").text, timeout=60)
+        assert status(driver, version) == expected_status
+
+    # Trained on the demo's simulated day (the range's default: the last 7 days), then evaluated on it.
+    step(1, "train", "trained")
+    step(1, "evaluate", "trained")
+    versions = call(f"/api/v1/detectors/{detector}/versions", token=admin_token)["items"]
+    assert versions[0]["training"]["machines"] == 12 and versions[0]["training"]["samples"] > 12 * 1000, versions[0]["training"]
+    evaluation = versions[0]["evaluations"][-1]
+    assert evaluation["samples"] >= versions[0]["training"]["samples"] and evaluation["inSample"] is True, evaluation
+    row = driver.find_element(By.CSS_SELECTOR, 'tr:has([data-version="1"])').text
+    assert "samples on 12 machines" in row and "precision" in row and "on its training data" in row, row
+    shot(driver, "33-detector-registry")
+
+    # In shadow its scores are written beside the live ones; promoted it runs; a second version rolls back to it.
+    step(1, "shadow", "shadow")
+    machine = call("/api/v1/machines", token=admin_token)["machines"][0]["path"]
+    tags = lambda: {v["tag"] for v in call(f"/api/v1/latest?machine={machine}", token=admin_token)["values"]}
+    wait(driver, lambda _: "spindle_temp.trial.shadow" in tags(), timeout=30)
+    step(1, "promote", "active")
+    wait(driver, lambda _: "spindle_temp.trial" in tags(), timeout=30)
+    driver.find_element(By.CSS_SELECTOR, '#version-form button[type="submit"]').click()  # v2: the active configuration again
+    wait(driver, lambda d: status(d, 2) == "draft")
+    step(2, "promote", "active")
+    assert status(driver, 1) == "retired"
+    driver.find_element(By.ID, "rollback").click()
+    wait(driver, lambda d: status(d, 1) == "active" and status(d, 2) == "retired")
+    actions = [entry["action"] for entry in call("/api/v1/audit?limit=100", token=admin_token)["items"] if detector in entry.get("target", "")]
+    assert {"detector.version.create", "detector.version.train", "detector.version.evaluate", "detector.shadow", "detector.promote",
+            "detector.rollback"} <= set(actions), actions
+
+
 def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_it_breaks(browser, admin_token, admin_session):
     """The demo's bearing starts failing half a minute into live publishing; its remaining-life
     estimate proposes work within minutes. Here it is approved, scheduled, started (the machine stops

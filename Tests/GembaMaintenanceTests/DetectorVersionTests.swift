@@ -55,7 +55,7 @@ import Testing
         var versions = [version(1, .trained)]
         for index in 0..<12 {
             let evaluation = DetectorVersion.Evaluation(from: 0, to: 10, samples: index, machines: 1, horizon: 60_000,
-                                                        figures: .init(), labelledRanges: 0, at: Int64(index), by: "eng")
+                                                        figures: .init(), labelledRanges: 0, inSample: false, at: Int64(index), by: "eng")
             versions = try DetectorVersions.apply(.evaluate(evaluation), to: 1, in: versions, at: Int64(index))
         }
         #expect(versions[0].evaluations.map(\.samples) == Array(2..<12) && versions[0].status == .trained)

@@ -92,6 +92,7 @@ import Testing
             let figures = evaluated["evaluations"]?.array.last?["figures"]
             #expect(figures?["events"]?.int == 1 && figures?["truePositives"]?.int == 1 && figures?["precision"]?.int == 1, "\(evaluated)")
             #expect(evaluated["evaluations"]?.array.last?["labelledRanges"]?.int == 1 && evaluated["status"]?.stringValue == "trained")
+            #expect(evaluated["evaluations"]?.array.last?["inSample"] == .bool(false))
 
             // Promoted: it runs from what it learnt (no warm-up), and lists as active.
             _ = try await Self.post(client, "\(base)/1/promote", #"{"note": "evaluated on the spike"}"#)
@@ -107,9 +108,12 @@ import Testing
             _ = try await Self.post(client, "\(base)/2/shadow", "")
             _ = harness.server.detection?.takeEvents()
             try await Self.ingest(client, start: start, 600..<690, spike: 660)
-            _ = try await TestSupport.eventually(5) {
-                try await client.execute(uri: "/api/v1/latest?machine=plant/line1/m1", method: .get) { $0.json["vibration.anomaly.shadow"] != nil }
+            let shadowScores = try await TestSupport.eventually(5) {
+                try await client.execute(uri: "/api/v1/latest?machine=plant/line1/m1", method: .get) { response in
+                    response.json["values"]?.array.contains { $0["tag"]?.stringValue == "vibration.anomaly.shadow" } == true
+                }
             }
+            #expect(shadowScores, "the shadow's scores are written")
             let changes = harness.server.detection?.takeEvents().changes ?? []
             #expect(!changes.isEmpty && changes.allSatisfy { $0.detector.output == "vibration.anomaly" })
 
@@ -201,6 +205,23 @@ import Testing
         }.sorted { $0.0 < $1.0 }
         #expect(learnt.map(\.0) == [1, 2] && learnt[0].1 == 49 && learnt[1].1 == 59, "\(learnt)")
         #expect(saved.count == 2)
+
+        // Promoted from shadow, a version writes its next score to the live output.
+        let third = DetectionEngine.Detector(id: "temp", kind: .robust, tag: "temp", warmUp: 0)
+        try engine.configure([DetectionEngine.Instance(third, version: 1, shadow: true)])
+        let store = setup.store
+        let tags = { try await store.series(tenant: .default, machine: try AssetPath("p/l/m")).map(\.key.tag) }
+        func temps(_ range: Range<Int>) async throws {
+            _ = try await pipeline.submit(range.map { Point(series: SeriesKey(tenant: .default, machine: try! AssetPath("p/l/m"), tag: "temp"),
+                                                            sample: Sample(time: Timestamp(millisecondsSinceEpoch: start + Int64($0) * 1000), value: .double(20))) },
+                                          source: .http)
+        }
+        try await temps(0..<10)
+        #expect(try await TestSupport.eventually(5) { try await tags().contains("temp.anomaly.shadow") })
+        try engine.configure([DetectionEngine.Instance(third, version: 1)])
+        try await temps(10..<11)
+        #expect(try await TestSupport.eventually(5) { try await tags().contains("temp.anomaly") })
+
         let replay = DetectionEngine.replay(first.detector, over: [.init(machine: try AssetPath("p/l/m"), samples: [])])
         #expect(replay.scored == 0 && replay.events.isEmpty)
     }

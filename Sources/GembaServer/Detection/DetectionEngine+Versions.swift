@@ -103,6 +103,8 @@ extension DetectionEngine {
         for history in histories {
             let machine = history.machine.description
             var running = result.model.machines[machine] ?? Running(detector: AnyDetector(detector.kind), lastTime: .min, learnt: 0)
+            // A model's state scores any range, before or after the one it learnt.
+            running.lastTime = .min
             running.events = nil
             var scored = 0
             var gate = GateReplay(gate: detector.gate, samples: history.gate)

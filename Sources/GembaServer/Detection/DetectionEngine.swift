@@ -198,6 +198,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 state.waiting[key] = entry
                 continue
             }
+            var entry = entry
+            if plan.instances[place].shadow != old[slot.detector].shadow {
+                // Promoted from shadow (or back): its first score goes to the new output, and its events start under the new threshold.
+                entry.lastScore = nil
+                entry.events = nil
+            }
             running[Slot(series: slot.series, detector: place)] = entry
             names[Slot(series: slot.series, detector: place)] = key
         }

@@ -128,7 +128,9 @@ public actor DetectorRegistry {
                                                   period: range.upperBound - range.lowerBound).total
         let evaluation = DetectorVersion.Evaluation(from: range.lowerBound, to: range.upperBound, samples: replay.scored,
                                                     machines: replay.model.machineNames.count, horizon: horizon, figures: figures,
-                                                    labelledRanges: labels.count, at: time, by: actor)
+                                                    labelledRanges: labels.count,
+                                                    inSample: version.training.map { $0.from < range.upperBound && range.lowerBound < $0.to } ?? false,
+                                                    at: time, by: actor)
         let changed = try DetectorVersions.apply(.evaluate(evaluation), to: number, in: existing, at: time)
         try await save(changed, model: nil)
         return changed[0]

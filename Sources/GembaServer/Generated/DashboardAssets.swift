@@ -561,7 +561,7 @@ h2 { font-size: 1.1rem; margin: .4rem 0; }
 input, select, button { font: inherit; padding: .45rem .6rem; border-radius: 6px; border: 1px solid var(--grid); background: var(--card); color: var(--text); }
 button { cursor: pointer; background: var(--accent); color: var(--on-accent); border: none; }
 button.link { background: none; color: var(--accent); padding: 0; text-decoration: underline; }
-button.small { padding: .2rem .5rem; font-size: .85rem; }
+button.small { padding: .2rem .5rem; font-size: .85rem; white-space: nowrap; }
 button.danger { background: var(--unplanned); color: #fff; }
 .error { color: var(--unplanned); }
 .loading, .empty, .hint, .note { color: var(--muted); }
@@ -587,7 +587,7 @@ button.danger { background: var(--unplanned); color: #fff; }
 .chooser summary { cursor: pointer; padding: .45rem .6rem; border: 1px solid var(--grid); border-radius: 6px; background: var(--card); }
 .chooser .chips { position: absolute; z-index: 2; right: 0; min-width: 240px; margin-top: .3rem; padding: .6rem; background: var(--card);
                   border: 1px solid var(--grid); border-radius: 6px; box-shadow: 0 4px 12px rgba(0, 0, 0, .15); }
-.buttons { display: flex; gap: .4rem; margin: .5rem 0; }
+.buttons { display: flex; flex-wrap: wrap; gap: .4rem; margin: .5rem 0; }
 canvas.chart { width: 100%; height: 220px; display: block; touch-action: pan-y; }  /* a sideways drag zooms, an upward one scrolls */
 .timeline { position: relative; height: 28px; background: var(--producing); border-radius: 4px; overflow: hidden; }
 .timeline .bar { position: absolute; top: 0; bottom: 0; }
@@ -1986,7 +1986,8 @@ async function renderDetector(main, id) {
     if (!e) return "–";
     const f = e.figures;
     return `${f.events} events · precision ${ratio(f.precision)} · recall ${ratio(f.recall)} (${f.caught}/${f.failures})`
-      + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`;
+      + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`
+      + (e.inSample ? " · on its training data" : "");
   };
   const rows = versions.slice().reverse().map((v) => [
     `v${v.version}`, el("span", { "data-status": v.status }, v.status), v.configuration ? `${v.configuration.kind} on ${v.configuration.tag}, threshold ${v.configuration.threshold}` : "",

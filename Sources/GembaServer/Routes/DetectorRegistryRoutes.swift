@@ -311,6 +311,7 @@ extension DetectorRegistryRoutes {
             .described("The history range the model learnt"),
         "evaluations": .array(.object(["from": time, "to": time, "samples": .integer, "machines": .integer,
                                        "horizon": Schema.integer.described("ms"), "figures": figures, "labelledRanges": .integer,
+                                       "inSample": Schema.boolean.described("The range overlaps the training range (figures flatter the version)"),
                                        "at": time, "by": .string])),
         "activatedAt": time, "retiredAt": time, "error": Schema.string.described("Why its model could not be loaded"),
     ], optional: ["configuration", "note", "training", "activatedAt", "retiredAt", "error"]).named("DetectorVersion")
