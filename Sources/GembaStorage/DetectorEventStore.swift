@@ -23,10 +23,13 @@ public struct StoredDetectorEvent: Hashable, Sendable {
     public var note: String?
     /// The work order proposed from the event.
     public var workOrder: String?
+    /// A multivariate detector's explanation: each signal's share of the score at the peak, as a
+    /// JSON array of `{"signal", "share"}`.
+    public var contributions: String?
 
     public init(id: Int64 = 0, tenant: TenantID, detector: String, machine: String, tag: String, start: Int64, last: Int64, peak: Double,
                 peakTime: Int64, closed: Bool = false, label: String? = nil, labelledBy: String? = nil, labelledAt: Int64? = nil,
-                note: String? = nil, workOrder: String? = nil) {
+                note: String? = nil, workOrder: String? = nil, contributions: String? = nil) {
         self.id = id
         self.tenant = tenant
         self.detector = detector
@@ -42,6 +45,7 @@ public struct StoredDetectorEvent: Hashable, Sendable {
         self.labelledAt = labelledAt
         self.note = note
         self.workOrder = workOrder
+        self.contributions = contributions
     }
 }
 

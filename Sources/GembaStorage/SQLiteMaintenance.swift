@@ -155,15 +155,16 @@ extension SQLiteStore: DetectorEventStore {
         guard !events.isEmpty else { return [] }
         return try await pool.write { db in
             let upsert = try db.cachedStatement(sql: """
-                INSERT INTO detector_event (tenant, detector, machine, tag, start_ms, last_ms, peak, peak_ms, closed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO detector_event (tenant, detector, machine, tag, start_ms, last_ms, peak, peak_ms, closed, contributions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tenant, detector, machine, start_ms) DO UPDATE SET
-                    last_ms = excluded.last_ms, peak = excluded.peak, peak_ms = excluded.peak_ms, closed = excluded.closed
+                    last_ms = excluded.last_ms, peak = excluded.peak, peak_ms = excluded.peak_ms, closed = excluded.closed,
+                    contributions = coalesce(excluded.contributions, contributions)
                 RETURNING id
                 """)
             return try events.map { event in
                 try Int64.fetchOne(upsert, arguments: [event.tenant.rawValue, event.detector, event.machine, event.tag, event.start, event.last,
-                                                       event.peak, event.peakTime, event.closed]) ?? 0
+                                                       event.peak, event.peakTime, event.closed, event.contributions]) ?? 0
             }
         }
     }
@@ -212,7 +213,7 @@ extension SQLiteStore: DetectorEventStore {
         return StoredDetectorEvent(id: row["id"], tenant: tenant, detector: row["detector"], machine: row["machine"], tag: row["tag"],
                                    start: row["start_ms"], last: row["last_ms"], peak: row["peak"], peakTime: row["peak_ms"], closed: row["closed"],
                                    label: row["label"], labelledBy: row["labelled_by"], labelledAt: row["labelled_ms"], note: row["note"],
-                                   workOrder: row["work_order"])
+                                   workOrder: row["work_order"], contributions: row["contributions"])
     }
 }
 

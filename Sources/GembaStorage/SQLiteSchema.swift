@@ -351,6 +351,7 @@ enum SQLiteSchema {
                     model BLOB,
                     PRIMARY KEY (tenant, detector, version)
                 ) WITHOUT ROWID;
+                ALTER TABLE detector_event ADD COLUMN contributions TEXT;
                 """)
         }
         return migrator

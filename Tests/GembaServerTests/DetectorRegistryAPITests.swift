@@ -226,3 +226,68 @@ import Testing
         #expect(replay.scored == 0 && replay.events.isEmpty)
     }
 }
+
+/// A multivariate detector: trained on a machine's normal operation, it flags a broken correlation
+/// and explains it by each signal's share.
+@Suite struct MultivariateDetectorAPITests {
+    static let minute: Int64 = 60_000
+
+    @Test func aBrokenCorrelationIsFlaggedAndExplainedByTheSignalThatBrokeIt() async throws {
+        let (harness, _) = try await DetectorRegistryAPITests.harness()
+        let recorder = DetectorEventRecorder(engine: try #require(harness.server.detection), store: harness.store,
+                                             maintenance: harness.server.maintenance, logger: Logger(label: "test"))
+        let recording = Task { try await recorder.run() }
+        defer { recording.cancel() }
+        let start = Timestamp.now().millisecondsSinceEpoch - 500 * Self.minute
+        let at = { @Sendable (minute: Int) in start + Int64(minute) * Self.minute }
+        try await harness.test { client in
+            // Speed wanders; power and vibration follow it. From minute 450 to 460 power rises alone (a dragging brake).
+            func send(_ minutes: Range<Int>) async throws {
+                let records = minutes.map { minute in
+                    let speed = 1000 + 200 * sin(Double(minute) / 17) + 15 * sin(Double(minute) * 2.3)
+                    let power = 5 + speed / 200 + 0.05 * sin(Double(minute) * 3.1) + ((450..<460).contains(minute) ? 2.5 : 0)
+                    let vibration = 1 + speed / 1000 + 0.02 * sin(Double(minute) * 1.7)
+                    return #"{"machine": "plant/line1/m1", "ts": \#(at(minute)), "values": {"speed": \#(speed), "power": \#(power), "vibration": \#(vibration)}}"#
+                }
+                for first in stride(from: 0, to: records.count, by: 100) {
+                    let batch = records[first..<min(first + 100, records.count)].joined(separator: ",")
+                    try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
+                        #expect($0.status == .ok)
+                    }
+                }
+            }
+            try await send(0..<400)
+            let base = "/api/v1/detectors/drive/versions"
+            let made = try await DetectorRegistryAPITests.post(client, base, #"{"kind": "pca", "signals": ["vibration", "power", "speed"], "threshold": 0.5, "suppress": "10m", "propose": true}"#, .created)
+            #expect(made["configuration"]?["output"]?.stringValue == "drive.anomaly" && made["configuration"]?["tag"]?.stringValue == "vibration")
+            _ = try await DetectorRegistryAPITests.post(client, base, #"{"kind": "pca", "signals": ["vibration"]}"#, .unprocessableContent)
+            _ = try await DetectorRegistryAPITests.post(client, base, #"{"kind": "robust", "tag": "power", "signals": ["speed", "power"]}"#,
+                                                        .unprocessableContent)
+            let untrained = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "", .unprocessableContent)
+            #expect(untrained["detail"]?.stringValue?.contains("runs only once trained") == true, "\(untrained)")
+            let short = try await DetectorRegistryAPITests.post(client, "\(base)/1/train", #"{"from": \#(at(0)), "to": \#(at(30))}"#, .unprocessableContent)
+            #expect(short["detail"]?.stringValue?.contains("needs at least 100 readings of all of vibration, power, speed") == true, "\(short)")
+            let trained = try await DetectorRegistryAPITests.post(client, "\(base)/1/train", #"{"from": \#(at(0)), "to": \#(at(400))}"#)
+            #expect(trained["training"]?["machines"]?.int == 1 && (trained["training"]?["samples"]?.int ?? 0) >= 390, "\(trained)")
+            _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "")
+
+            try await send(400..<480)
+            var events: [JSONValue] = []
+            let found = try await TestSupport.eventually(5) {
+                events = try await client.execute(uri: "/api/v1/detector-events?detector=drive&from=\(start)", method: .get) { $0.json["items"]?.array ?? [] }
+                return events.first?["workOrder"] != nil
+            }
+            #expect(found && events.count == 1, "\(events)")
+            let event = try #require(events.first)
+            let start = try #require(event["start"]?.int)
+            #expect(start >= at(450) && start <= at(452), "the event starts with the fault: minute \((start - at(0)) / Self.minute)")
+            #expect(event["contributions"]?.array.first?["signal"]?.stringValue == "power", "\(event)")
+            let order = try #require(event["workOrder"]?.stringValue)
+            try await client.execute(uri: "/api/v1/work-orders/\(order)", method: .get) { response in
+                let evidence = response.json["evidence"]
+                #expect(evidence?["contributions"]?.array.first?["signal"]?.stringValue == "power", "\(response.text)")
+                #expect(evidence?["summary"]?.stringValue?.contains("power") == true && evidence?["signals"]?.array.count == 3)
+            }
+        }
+    }
+}

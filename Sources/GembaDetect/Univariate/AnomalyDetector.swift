@@ -43,6 +43,11 @@ public struct AnyDetector: Sendable, Codable {
         }
     }
 
+    /// Holding no family: the state of a detector that is not univariate keeps it.
+    public static var none: AnyDetector { AnyDetector() }
+
+    private init() {}
+
     /// The family; nil for a decoded value that holds none (a file from elsewhere).
     public var kind: DetectorKind? {
         robust != nil ? .robust : knn != nil ? .knn : context != nil ? .context : nil

@@ -75,10 +75,22 @@ extension DetectionEngine {
             static let step: Int64 = 60_000
         }
 
+        /// A detector's family: one of the univariate ones on a tag, or `pca` on several signals of a machine together.
+        public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+            case robust, knn, context, pca
+
+            /// The univariate family; nil for `pca`.
+            public var univariate: DetectorKind? { DetectorKind(rawValue: rawValue) }
+
+            public init(_ kind: DetectorKind) { self = Kind(rawValue: kind.rawValue)! }
+        }
+
         public var id: String
-        public var kind: DetectorKind
-        /// The tag it watches.
+        public var kind: Kind
+        /// The tag it watches (for `pca`, the first of its signals: each of its readings scores the signals' latest values).
         public var tag: String
+        /// For `pca`: the machine's signals scored together (2–16 tags, `tag` first); empty for a univariate detector.
+        public var signals: [String]
         /// The tag its scores are written to (`<tag>.anomaly` unless named).
         public var output: String
         public var tenant: TenantID
@@ -98,16 +110,34 @@ extension DetectionEngine {
         public var failure: Failure?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, tag, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
+            case id, kind, tag, signals, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
         }
 
+        /// How long a signal's last value stands for it in a `pca` reading (ms).
+        public static let signalStaleness: Int64 = 600_000
+
+        /// A univariate detector on `tag`.
         public init(id: String, kind: DetectorKind, tag: String, output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
                     threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false, warmUp: Int = 100, gate: Gate? = nil,
                     failure: Failure? = nil) {
+            self.init(id: id, kind: Kind(kind), tag: tag, signals: [], output: output, tenant: tenant, scope: scope, threshold: threshold,
+                      suppression: suppression, propose: propose, warmUp: warmUp, gate: gate, failure: failure)
+        }
+
+        /// A multivariate (`pca`) detector on `signals` of each machine, writing its score to `output` (`<id>.anomaly` unless named).
+        public init(id: String, signals: [String], output: String? = nil, tenant: TenantID = .default, scope: String? = nil,
+                    threshold: Double = 0.5, suppression: Int64 = 1_800_000, propose: Bool = false, gate: Gate? = nil) {
+            self.init(id: id, kind: .pca, tag: signals.first ?? "", signals: signals, output: output ?? id + ".anomaly", tenant: tenant,
+                      scope: scope, threshold: threshold, suppression: suppression, propose: propose, warmUp: 0, gate: gate, failure: nil)
+        }
+
+        init(id: String, kind: Kind, tag: String, signals: [String], output: String?, tenant: TenantID, scope: String?, threshold: Double,
+             suppression: Int64, propose: Bool, warmUp: Int, gate: Gate?, failure: Failure?) {
             self.id = id
             self.kind = kind
             self.tag = tag
-            self.output = output ?? tag + ".anomaly"
+            self.signals = signals
+            self.output = output ?? (kind == .pca ? id : tag) + ".anomaly"
             self.tenant = tenant
             self.scope = scope
             self.threshold = threshold
@@ -134,12 +164,22 @@ extension DetectionEngine {
             guard let suppression = suppress.map(RuleText.parseDuration) ?? 1_800_000 else {
                 throw DecodingError.dataCorruptedError(forKey: .suppress, in: container, debugDescription: "not a duration such as 30m or 2h")
             }
-            self.init(id: try id ?? container.decode(String.self, forKey: .id), kind: try container.decode(DetectorKind.self, forKey: .kind),
-                      tag: try container.decode(String.self, forKey: .tag), output: try container.decodeIfPresent(String.self, forKey: .output),
+            let kind = try container.decode(Kind.self, forKey: .kind)
+            var signals = try container.decodeIfPresent([String].self, forKey: .signals) ?? []
+            let tag: String
+            if kind == .pca {
+                // The tag named (or the first signal) leads: its readings score the signals' latest values.
+                tag = try container.decodeIfPresent(String.self, forKey: .tag) ?? signals.first ?? ""
+                signals = [tag] + signals.filter { $0 != tag }
+            } else {
+                tag = try container.decode(String.self, forKey: .tag)
+            }
+            self.init(id: try id ?? container.decode(String.self, forKey: .id), kind: kind, tag: tag, signals: signals,
+                      output: try container.decodeIfPresent(String.self, forKey: .output),
                       tenant: tenantID, scope: try container.decodeIfPresent(String.self, forKey: .scope),
                       threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
                       propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false,
-                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? 100,
+                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? (kind == .pca ? 0 : 100),
                       gate: try container.decodeIfPresent(Gate.self, forKey: .gate),
                       failure: try container.decodeIfPresent(Failure.self, forKey: .failure))
         }
@@ -150,6 +190,7 @@ extension DetectionEngine {
             try container.encode(id, forKey: .id)
             try container.encode(kind, forKey: .kind)
             try container.encode(tag, forKey: .tag)
+            if !signals.isEmpty { try container.encode(signals, forKey: .signals) }
             try container.encode(output, forKey: .output)
             try container.encode(tenant.rawValue, forKey: .tenant)
             try container.encodeIfPresent(scope, forKey: .scope)
@@ -167,7 +208,16 @@ extension DetectionEngine {
             guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
                 throw refuse("the id is 1-64 of A-Z a-z 0-9 - _ .")
             }
+            if kind == .pca {
+                guard (2...16).contains(signals.count), Set(signals).count == signals.count else {
+                    throw refuse("a pca detector scores 2 to 16 different signals together")
+                }
+                guard failure == nil else { throw refuse("failure applies to a univariate detector") }
+            } else if !signals.isEmpty {
+                throw refuse("signals apply to a pca detector; a \(kind.rawValue) detector watches one tag")
+            }
             let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])
+                + signals.map { ("signals", $0) }
                 + (failure.map { [("failure.output", $0.output)] } ?? [])
             for (field, name) in tags where (try? Tag.validate(name: name)) == nil {
                 throw refuse("\(field) \"\(name)\" is not a tag name (1-64 of A-Z a-z 0-9 - _ .)")

@@ -52,7 +52,7 @@ extension DetectionEngine {
         }
 
         /// Reads what ``encoded()`` wrote, for a detector of `kind`; the error says why it cannot be used.
-        public init(decoding data: Data, for kind: DetectorKind) throws(ConfigurationError) {
+        public init(decoding data: Data, for kind: Detector.Kind) throws(ConfigurationError) {
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             do {
@@ -60,7 +60,7 @@ extension DetectionEngine {
             } catch {
                 throw ConfigurationError(description: "the model cannot be read (\(data.count) bytes): \(error)")
             }
-            if let wrong = machines.first(where: { $0.value.detector.kind != kind }) {
+            if let wrong = machines.first(where: { $0.value.kind != kind }) {
                 throw ConfigurationError(description: "the model of \(wrong.key) is not of a \(kind.rawValue) detector")
             }
         }
@@ -68,16 +68,19 @@ extension DetectionEngine {
         init(machines: [String: Running]) { self.machines = machines }
     }
 
-    /// One machine's history for a replay, oldest first: the watched tag's samples and its gate tag's.
+    /// One machine's history for a replay, oldest first: the watched tag's samples, its gate tag's,
+    /// and (for `pca`) those of its other signals in the detector's order.
     public struct History: Sendable {
         public var machine: AssetPath
         public var samples: [Sample]
         public var gate: [Sample]
+        public var others: [[Sample]]
 
-        public init(machine: AssetPath, samples: [Sample], gate: [Sample] = []) {
+        public init(machine: AssetPath, samples: [Sample], gate: [Sample] = [], others: [[Sample]] = []) {
             self.machine = machine
             self.samples = samples
             self.gate = gate
+            self.others = others
         }
     }
 
@@ -85,52 +88,120 @@ extension DetectionEngine {
     public struct Replay: Sendable {
         /// The state on each machine after the replay (events, trend and last score left behind).
         public var model: Model
-        /// Samples scored (numeric, good or uncertain, in time order, inside the gate).
+        /// Samples scored (numeric, good or uncertain, in time order, inside the gate); for `pca`, readings.
         public var scored: Int
         /// The most scored on one machine.
         public var mostOnOneMachine: Int
         /// Samples of the tag that were not numbers.
         public var notNumeric: Int
-        /// The anomaly events it raised, per machine (remaining-life events are not replayed).
-        public var events: [(machine: String, event: AnomalyEvents.Event)]
+        /// The anomaly events it raised, per machine (remaining-life events are not replayed), with
+        /// a `pca` detector's shares at each event's peak.
+        public var events: [(machine: String, event: AnomalyEvents.Event, contributions: [Double]?)]
+        /// Why a `pca` model could not be trained on a machine, by machine.
+        public var untrained: [String: String] = [:]
     }
 
     /// Runs `detector` over `histories` as it would have run live (warm-up, gate, threshold and
-    /// suppression), from `model`'s state on each machine or afresh. Pure: nothing is written.
+    /// suppression), from `model`'s state on each machine or afresh. A `pca` detector without a
+    /// model is trained on each machine's readings (nothing is scored then). Pure: nothing is written.
     public static func replay(_ detector: Detector, over histories: [History], from model: Model? = nil) -> Replay {
         let watcher = Watcher(index: 0, Instance(detector, version: 0))
         var result = Replay(model: Model(machines: model?.machines ?? [:]), scored: 0, mostOnOneMachine: 0, notNumeric: 0, events: [])
         for history in histories {
             let machine = history.machine.description
-            var running = result.model.machines[machine] ?? Running(detector: AnyDetector(detector.kind), lastTime: .min, learnt: 0)
+            if detector.kind == .pca, result.model.machines[machine] == nil {
+                train(detector, history, into: &result)
+                continue
+            }
+            guard var running = result.model.machines[machine] ?? Running(detector.kind) else { continue }
             // A model's state scores any range, before or after the one it learnt.
             running.lastTime = .min
             running.events = nil
+            running.explanation = nil
             var scored = 0
-            var gate = GateReplay(gate: detector.gate, samples: history.gate)
-            for sample in history.samples {
-                guard gate.isOpen(at: sample.time) else { continue }
-                guard let value = sample.value.numeric else {
-                    result.notNumeric += 1
-                    continue
+            for (time, value) in inputs(detector, history, notNumeric: &result.notNumeric) {
+                let learnt = switch value {
+                case .row(let row): score(row, at: time, watcher, into: &running)
+                case .value(let value): learn(value, at: time, watcher, into: &running)
                 }
-                let time = sample.time.millisecondsSinceEpoch
-                guard sample.quality != .bad, let (score, _) = learn(value, at: time, watcher, into: &running) else { continue }
+                guard let (score, _) = learnt else { continue }
                 scored += 1
                 if score >= watcher.threshold || running.events?.open != nil, let change = running.events?.take(score, at: time) {
-                    result.events += changes(change, detector, history.machine).filter(\.closed).map { (machine, $0.event) }
+                    result.events += changes(change, detector, history.machine, explanation: running.explanation).filter(\.closed)
+                        .map { (machine, $0.event, $0.contributions) }
                 }
             }
-            if let open = running.events?.open { result.events.append((machine, open)) }
+            if let open = running.events?.open { result.events.append((machine, open, running.explanation)) }
             running.events = nil
             running.lastScore = nil
             running.trend = nil
             running.lastLifeEvent = nil
+            running.explanation = nil
             result.model.machines[machine] = running
             result.scored += scored
             result.mostOnOneMachine = max(result.mostOnOneMachine, scored)
         }
         return result
+    }
+
+    /// The fewest readings a `pca` model is trained on.
+    static let minimumReadings = 100
+
+    /// Trains a `pca` model on one machine's readings (within the gate).
+    private static func train(_ detector: Detector, _ history: History, into result: inout Replay) {
+        var rows: [[Double]] = []
+        var lastTime = Int64.min
+        for (time, input) in inputs(detector, history, notNumeric: &result.notNumeric) {
+            if case .row(let row) = input { rows.append(row) }
+            lastTime = time
+        }
+        result.scored += rows.count
+        result.mostOnOneMachine = max(result.mostOnOneMachine, rows.count)
+        do {
+            guard rows.count >= minimumReadings else { throw ConfigurationError(description: "\(rows.count) readings, \(minimumReadings) needed") }
+            var running = Running(detector: .none, lastTime: lastTime, learnt: nil)
+            running.pca = try PCADetector(training: rows)
+            result.model.machines[history.machine.description] = running
+        } catch {
+            result.untrained[history.machine.description] = "\(error)"
+        }
+    }
+
+    /// What a detector is fed from a history, in time order within its gate: each numeric sample
+    /// (univariate), or each reading of the signals' latest values at the first signal's samples (`pca`).
+    private enum Input { case value(Double), row([Double]) }
+
+    private static func inputs(_ detector: Detector, _ history: History, notNumeric: inout Int) -> [(Int64, Input)] {
+        var gate = GateReplay(gate: detector.gate, samples: history.gate)
+        var inputs: [(Int64, Input)] = []
+        var readings = SignalReadings(count: max(1, detector.signals.count))
+        var next = Array(repeating: 0, count: history.others.count)
+        for sample in history.samples {
+            guard gate.isOpen(at: sample.time) else { continue }
+            guard let value = sample.value.numeric else {
+                notNumeric += 1
+                continue
+            }
+            guard sample.quality != .bad else { continue }
+            let time = sample.time.millisecondsSinceEpoch
+            guard detector.kind == .pca else {
+                inputs.append((time, .value(value)))
+                continue
+            }
+            // The other signals' samples up to this one's time.
+            for (index, others) in history.others.enumerated() {
+                while next[index] < others.count, others[next[index]].time <= sample.time {
+                    let other = others[next[index]]
+                    if let number = other.value.numeric, other.quality != .bad {
+                        readings.note(number, at: other.time.millisecondsSinceEpoch, signal: index + 1)
+                    }
+                    next[index] += 1
+                }
+            }
+            readings.note(value, at: time, signal: 0)
+            if let row = readings.row(at: time) { inputs.append((time, .row(row))) }
+        }
+        return inputs
     }
 
     /// A gate's course through a replay: open while the gate tag's last value is one of the gate's.

@@ -35,6 +35,25 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var trend: TrendWindow?
         /// When the last remaining-life event was raised (ms).
         var lastLifeEvent: Int64?
+        /// A `pca` detector's model of the machine's normal operation (trained; it does not learn live).
+        var pca: PCADetector?
+        /// The signals' shares at the open event's peak (`pca`).
+        var explanation: [Double]?
+
+        /// A fresh state for `kind`: nil for `pca`, which runs only from a trained model.
+        init?(_ kind: Detector.Kind) {
+            guard let family = kind.univariate else { return nil }
+            self.init(detector: AnyDetector(family), lastTime: .min, learnt: 0)
+        }
+
+        init(detector: AnyDetector, lastTime: Int64, learnt: Int?) {
+            self.detector = detector
+            self.lastTime = lastTime
+            self.learnt = learnt
+        }
+
+        /// The family the state belongs to; nil for a state that holds none.
+        var kind: Detector.Kind? { pca != nil ? .pca : detector.kind.map(Detector.Kind.init) }
     }
 
     /// An event opened or closed by a detector on a machine.
@@ -46,6 +65,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var closed: Bool
         /// For a remaining-life event (the estimate fell below the horizon), the estimate in hours.
         public var life: TrendRUL.Estimate?
+        /// For a `pca` detector, each signal's share of the score at the event's peak (the explanation), in the detector's order.
+        public var contributions: [Double]? = nil
     }
 
     /// What the hot path reads of a detector, without its strings and lists (copying those per
@@ -59,8 +80,13 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let threshold: Double
         let suppression: Int64
         let warmUp: Int
+        /// For `pca`: which of its signals this watcher reads (0 scores), and how many it has.
+        let signal: Int?
+        let signalCount: Int
 
-        init(index: Int, _ instance: Instance) {
+        init(index: Int, _ instance: Instance, signal: Int? = nil) {
+            self.signal = signal
+            signalCount = instance.detector.signals.count
             let detector = instance.detector
             self.index = index
             tenant = detector.tenant
@@ -74,7 +100,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
     }
 
-    /// Whether a gated detector may learn on a machine now, from the gate tag's last value there.
+    /// A detector on a machine: whether its gate is open there now, and a `pca` detector's latest signal values there.
     struct GateKey: Hashable {
         var tenant: TenantID
         var machine: AssetPath
@@ -108,7 +134,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
 
         init(_ instances: [Instance]) {
             self.instances = instances
-            byTag = Dictionary(grouping: instances.indices.map { Watcher(index: $0, instances[$0]) }, by: { instances[$0.index].detector.tag })
+            let watchers = instances.indices.flatMap { index in
+                let detector = instances[index].detector
+                return detector.signals.isEmpty ? [(detector.tag, Watcher(index: index, instances[index]))]
+                    : detector.signals.indices.map { (detector.signals[$0], Watcher(index: index, instances[index], signal: $0)) }
+            }
+            byTag = Dictionary(grouping: watchers, by: \.0).mapValues { $0.map(\.1) }
             gatedBy = Dictionary(grouping: instances.indices.filter { instances[$0].detector.gate != nil }, by: { instances[$0].detector.gate!.tag })
         }
 
@@ -127,6 +158,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var waiting: [Key: Running] = [:]
         /// Gates open now (a gated detector learns nothing on a machine whose gate is not known open).
         var gates: [GateKey: Bool] = [:]
+        /// Each `pca` detector's latest value (and time) of each signal on each machine.
+        var readings: [GateKey: SignalReadings] = [:]
     }
 
     private let pipeline: IngestPipeline
@@ -212,6 +245,11 @@ public final class DetectionEngine: SampleObserver, Sendable {
             guard let place = places[old[key.detector].id] else { continue }
             gates[GateKey(tenant: key.tenant, machine: key.machine, detector: place)] = open
         }
+        var readings: [GateKey: SignalReadings] = [:]
+        for (key, values) in state.readings {
+            guard let place = places[old[key.detector].id] else { continue }
+            readings[GateKey(tenant: key.tenant, machine: key.machine, detector: place)] = values
+        }
         for (id, model) in models where places[id] != nil && !old.contains(where: { $0.id == id }) {
             for (machine, entry) in model.machines {
                 let key = Key(tenant: id.tenant.rawValue, machine: machine, detector: id.detector, version: id.version)
@@ -222,6 +260,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         state.running = running
         state.names = names
         state.gates = gates
+        state.readings = readings
     }
 
     /// Reads `{"detectors": [{"id", "kind", "tag", "output"?, "tenant"?, "scope"?}]}`.
@@ -276,10 +315,21 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 for watcher in watching where watcher.tenant == accepted.key.tenant && watcher.scope?.contains(accepted.key.machine) != false {
                     if watcher.gated,
                        state.gates[GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)] != true { continue }
+                    var row: [Double]? = nil
+                    if let signal = watcher.signal {
+                        // pca: every signal's sample is noted; the first signal's scores them all.
+                        let key = GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)
+                        state.readings[key, default: SignalReadings(count: watcher.signalCount)].note(value, at: time, signal: signal)
+                        guard signal == 0, let values = state.readings[key]?.row(at: time) else { continue }
+                        row = values
+                    }
                     let slot = Slot(series: accepted.seriesID, detector: watcher.index)
-                    let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
+                    guard let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
+                    else { continue }
                     // Scored in place: the detector's buffers are not copied.
-                    guard let (score, written) = Self.learn(value, at: time, watcher, into: &state.running.values[entry]) else { continue }
+                    let learnt = if let row { Self.score(row, at: time, watcher, into: &state.running.values[entry]) }
+                        else { Self.learn(value, at: time, watcher, into: &state.running.values[entry]) }
+                    guard let (score, written) = learnt else { continue }
                     let machine = accepted.key.machine
                     // The detector's configuration (strings, lists) is read only on these rarer paths.
                     if written {
@@ -288,7 +338,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
                     }
                     if score >= watcher.threshold || state.running.values[entry].events?.open != nil,
                        let change = state.running.values[entry].events?.take(score, at: time) {
-                        changes += Self.changes(change, plan.instances[watcher.index].detector, machine)
+                        changes += Self.changes(change, plan.instances[watcher.index].detector, machine,
+                                                explanation: state.running.values[entry].explanation)
                     }
                     if watcher.trended, let failure = plan.instances[watcher.index].detector.failure,
                        let (life, event) = Self.trend(value, at: time, watcher, failure, into: &state.running.values[entry]) {
@@ -369,27 +420,44 @@ public final class DetectionEngine: SampleObserver, Sendable {
                            closed: false, life: life)
     }
 
-    static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath) -> [EventChange] {
+    static func changes(_ change: AnomalyEvents.Change, _ detector: Detector, _ machine: AssetPath, explanation: [Double]? = nil) -> [EventChange] {
         switch change {
-        case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false, life: nil)]
-        case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true, life: nil)]
+        case .opened(let event): [EventChange(detector: detector, machine: machine, event: event, closed: false, contributions: explanation)]
+        case .closed(let event): [EventChange(detector: detector, machine: machine, event: event, closed: true, contributions: explanation)]
         case .closedAndOpened(let closed, let opened):
-            [EventChange(detector: detector, machine: machine, event: closed, closed: true, life: nil),
-             EventChange(detector: detector, machine: machine, event: opened, closed: false, life: nil)]
+            [EventChange(detector: detector, machine: machine, event: closed, closed: true, contributions: explanation),
+             EventChange(detector: detector, machine: machine, event: opened, closed: false, contributions: explanation)]
         }
+    }
+
+    /// Scores a `pca` reading (the signals' latest values) and answers its score, and whether to
+    /// write it, as ``learn(_:at:_:into:)`` does; keeps the shares at the open event's peak.
+    static func score(_ row: [Double], at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
+        guard time > running.lastTime, let reading = running.pca?.score(row) else { return nil }
+        running.lastTime = time
+        if running.events == nil { running.events = AnomalyEvents(threshold: watcher.threshold, suppression: watcher.suppression) }
+        // 0 within the model's 99th-percentile limits, 0.5 at twice them, towards 1 far beyond.
+        let score = reading.ratio <= 1 ? 0 : (reading.ratio - 1) / reading.ratio
+        let open = running.events?.open
+        if score >= watcher.threshold, open == nil || score > open!.peak { running.explanation = reading.contributions }
+        guard score > 0 || running.lastScore != 0 else { return (score, false) }
+        running.lastScore = score
+        return (score, true)
     }
 
     /// A detector's first sample of a series since the start: what it learnt before (saved, or
     /// its model's), or a fresh one.
-    private static func start(_ slot: Slot, _ instance: Instance, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index {
+    private static func start(_ slot: Slot, _ instance: Instance, _ machine: AssetPath, in state: inout State) -> Dictionary<Slot, Running>.Index? {
         let key = Key(tenant: instance.detector.tenant.rawValue, machine: machine.description, detector: instance.id.detector,
                       version: instance.id.version)
         var unversioned = key
         unversioned.version = nil
-        state.names[slot] = key
         let saved = state.waiting.removeValue(forKey: key)
-            ?? state.waiting[unversioned].flatMap { $0.detector.kind == instance.detector.kind ? state.waiting.removeValue(forKey: unversioned) : nil }
-        state.running[slot] = saved ?? Running(detector: AnyDetector(instance.detector.kind), lastTime: .min, learnt: 0)
+            ?? state.waiting[unversioned].flatMap { $0.kind == instance.detector.kind ? state.waiting.removeValue(forKey: unversioned) : nil }
+        // A pca detector scores only the machines its model learnt.
+        guard let running = saved ?? Running(instance.detector.kind) else { return nil }
+        state.names[slot] = key
+        state.running[slot] = running
         return state.running.index(forKey: slot)!
     }
 
@@ -423,7 +491,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let kept = stored.filter { entry in
             running.contains { instance in
                 instance.id.tenant.rawValue == entry.key.tenant && instance.id.detector == entry.key.detector
-                    && (entry.key.version == nil || entry.key.version == instance.id.version) && instance.detector.kind == entry.running.detector.kind
+                    && (entry.key.version == nil || entry.key.version == instance.id.version) && instance.detector.kind == entry.running.kind
             }
         }
         state.withLock { state in
@@ -435,5 +503,28 @@ public final class DetectionEngine: SampleObserver, Sendable {
     struct StoredState: Codable {
         var key: Key
         var running: Running
+    }
+}
+
+/// A `pca` detector's latest value of each signal on one machine, with its time: a reading is
+/// scored when every signal has a value from the last ``DetectionEngine/Detector/signalStaleness``.
+struct SignalReadings: Sendable {
+    var values: [Double]
+    var times: [Int64]
+
+    init(count: Int) {
+        values = Array(repeating: .nan, count: count)
+        times = Array(repeating: .min, count: count)
+    }
+
+    mutating func note(_ value: Double, at time: Int64, signal: Int) {
+        guard time >= times[signal] else { return }
+        values[signal] = value
+        times[signal] = time
+    }
+
+    /// The signals' values at `time`; nil while one has none recent enough.
+    func row(at time: Int64) -> [Double]? {
+        times.allSatisfy { $0 != .min && abs(time - $0) <= DetectionEngine.Detector.signalStaleness } ? values : nil
     }
 }

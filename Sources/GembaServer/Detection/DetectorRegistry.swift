@@ -4,6 +4,7 @@ public import GembaMaintenance
 public import GembaStorage
 public import Logging
 internal import GembaDetect
+internal import GembaRules
 
 /// The detector registry: every version of every tenant's detectors in the store (configuration,
 /// training range, trained model, evaluations), and the engine running the active and shadow
@@ -120,9 +121,9 @@ public actor DetectorRegistry {
         guard replay.scored > 0 else {
             throw ModelError(.invalid, "no numeric samples of \(configured.tag) in the range on the machines the detector watches")
         }
-        let events = replay.events.map { machine, event in
-            DetectorPerformance.Event(machine: machine, start: event.start,
-                                      label: LabelledRange.label(machine: machine, start: event.start, end: event.last, in: labels))
+        let events = replay.events.map { found in
+            DetectorPerformance.Event(machine: found.machine, start: found.event.start,
+                                      label: LabelledRange.label(machine: found.machine, start: found.event.start, end: found.event.last, in: labels))
         }
         let figures = DetectorPerformance.compute(detector: detector, events: events, failures: failures, range: range, horizon: horizon,
                                                   period: range.upperBound - range.lowerBound).total
@@ -156,6 +157,9 @@ public actor DetectorRegistry {
         let target = changed[0]
         var models: [DetectionEngine.InstanceID: DetectionEngine.Model] = [:]
         if target.isRunning {
+            if target.training == nil, try Self.detector(target).kind == .pca {
+                throw ModelError(.invalid, "a pca detector runs only once trained: train version \(target.version) on a range of normal operation first")
+            }
             do {
                 if let model = try await model(of: target) { models[Self.id(target)] = model }
             } catch {
@@ -196,15 +200,19 @@ public actor DetectorRegistry {
         let series = try await series(in: detector)
         let gates = Dictionary(series.filter { $0.key.tag == detector.gate?.tag }.map { ($0.key.machine, $0.id) }, uniquingKeysWith: { a, _ in a })
         var histories: [DetectionEngine.History] = []
+        let byMachineAndTag = Dictionary(series.map { ("\($0.key.machine)/\($0.key.tag)", $0.id) }, uniquingKeysWith: { a, _ in a })
         for watched in series where watched.key.tag == detector.tag {
-            let samples = try await read(watched.id, range)
-            guard samples.count < Self.maximumSamples else {
-                throw ModelError(.invalid, "the range holds more than \(Self.maximumSamples) samples of \(detector.tag) on \(watched.key.machine): "
-                                 + "choose a shorter one")
-            }
+            let samples = try await read(watched.id, range, tag: detector.tag, on: watched.key.machine)
             var gate: [Sample] = []
             if let gateSeries = gates[watched.key.machine] { gate = try await read(gateSeries, range, previous: true) }
-            histories.append(.init(machine: watched.key.machine, samples: samples, gate: gate))
+            var others: [[Sample]] = []
+            for signal in detector.signals.dropFirst() {
+                guard let id = byMachineAndTag["\(watched.key.machine)/\(signal)"] else { break }
+                others.append(try await read(id, range, tag: signal, on: watched.key.machine))
+            }
+            // A pca detector learns the machines that have all its signals.
+            guard others.count == max(0, detector.signals.count - 1) else { continue }
+            histories.append(.init(machine: watched.key.machine, samples: samples, gate: gate, others: others))
         }
         return histories
     }
@@ -215,12 +223,31 @@ public actor DetectorRegistry {
                                                    withPrevious: previous)])[0]
     }
 
+    /// A watched signal's samples, refusing a range too long to replay.
+    private func read(_ series: Int64, _ range: Range<Int64>, tag: String, on machine: AssetPath) async throws -> [Sample] {
+        let samples = try await read(series, range)
+        guard samples.count < Self.maximumSamples else {
+            throw ModelError(.invalid, "the range holds more than \(Self.maximumSamples) samples of \(tag) on \(machine): choose a shorter one")
+        }
+        return samples
+    }
+
     /// Refuses a training that learnt too little: a clear error saying how much is needed.
     private static func check(_ replay: DetectionEngine.Replay, _ detector: DetectionEngine.Detector) throws {
-        let needed = detector.warmUp + minimumTrainingSamples
         if replay.scored == 0, replay.notNumeric > 0 {
             throw ModelError(.invalid, "\(detector.tag) is not numeric: \(replay.notNumeric) samples in the range are not numbers")
         }
+        if detector.kind == .pca {
+            guard replay.model.machines.isEmpty else { return }
+            let needed = max(minimumTrainingSamples, 10 * detector.signals.count)
+            let why = replay.untrained.sorted { $0.key < $1.key }.first.map { " (\($0.key): \($0.value))" } ?? ""
+            throw ModelError(.invalid, "too little history to train: \(detector.id) needs at least \(needed) readings of all of "
+                             + "\(detector.signals.joined(separator: ", ")) on one machine, each within "
+                             + "\(RuleText.duration(DetectionEngine.Detector.signalStaleness)) of \(detector.tag)'s samples"
+                             + (detector.gate.map { " while \($0.tag) is \($0.values.joined(separator: " or "))" } ?? "")
+                             + "; the range holds \(replay.mostOnOneMachine) at most\(why)")
+        }
+        let needed = detector.warmUp + minimumTrainingSamples
         guard replay.mostOnOneMachine >= needed else {
             throw ModelError(.invalid, "too little history to train: \(detector.id) needs at least \(needed) samples of \(detector.tag) on one "
                              + "machine (its warm-up of \(detector.warmUp) and \(minimumTrainingSamples) more)"

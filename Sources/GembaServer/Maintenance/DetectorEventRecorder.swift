@@ -52,7 +52,24 @@ public struct DetectorEventRecorder: Service {
         let event = change.event
         return StoredDetectorEvent(tenant: change.detector.tenant, detector: change.detector.id, machine: change.machine.description,
                                    tag: change.detector.tag, start: event.start, last: event.last, peak: event.peak, peakTime: event.peakTime,
-                                   closed: change.closed || change.life != nil)
+                                   closed: change.closed || change.life != nil, contributions: contributions(change).flatMap(encoded))
+    }
+
+    /// A multivariate detector's explanation of an event: each signal's share, largest first.
+    static func contributions(_ change: DetectionEngine.EventChange) -> [Evidence.Contribution]? {
+        guard let shares = change.contributions, shares.count == change.detector.signals.count else { return nil }
+        return zip(change.detector.signals, shares).map { Evidence.Contribution(signal: $0, share: ($1 * 1000).rounded() / 1000) }
+            .sorted { $0.share > $1.share }
+    }
+
+    /// The explanation as the store keeps it (JSON).
+    static func encoded(_ contributions: [Evidence.Contribution]) -> String? {
+        (try? JSONEncoder().encode(contributions)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// "vibration 71 %, power 20 %": the explanation in words (the three largest shares).
+    static func words(_ contributions: [Evidence.Contribution]) -> String {
+        contributions.prefix(3).map { "\($0.signal) \(Int(($0.share * 100).rounded())) %" }.joined(separator: ", ")
     }
 
     private func propose(_ change: DetectionEngine.EventChange, eventID: Int64) async throws {
@@ -90,6 +107,20 @@ public struct DetectorEventRecorder: Service {
         let detector = change.detector
         let event = change.event
         let score = (event.peak * 100).rounded() / 100
+        if let contributions = contributions(change) {
+            let machine = change.machine.machine
+            return MaintenanceService.Proposal(
+                machine: change.machine, title: "Unusual combination of signals on \(machine)",
+                details: "Detector \(detector.id) (pca on \(detector.signals.joined(separator: ", "))) scored \(score) at "
+                    + "\(Timestamp(millisecondsSinceEpoch: event.peakTime).rfc3339): \(words(contributions)). Check the machine before it fails.",
+                kind: .predictive, priority: event.peak >= 0.9 ? .high : .medium, origin: .init(.detector, reference: String(eventID)),
+                evidence: Evidence(summary: "anomaly score \(score) (threshold \(detector.threshold)): \(words(contributions))",
+                                   signals: detector.signals,
+                                   scores: [.init(tag: detector.output, time: event.peakTime, score: event.peak, detector: detector.id)],
+                                   contributions: contributions,
+                                   window: .init(from: event.start - 6 * 3_600_000, to: event.last + 3_600_000,
+                                                 tags: detector.signals + [detector.output])))
+        }
         return MaintenanceService.Proposal(
             machine: change.machine, title: "Unusual \(detector.tag) on \(change.machine.machine)",
             details: "Detector \(detector.id) (\(detector.kind.rawValue)) scored \(detector.tag) \(score) at "

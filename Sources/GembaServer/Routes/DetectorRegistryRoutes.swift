@@ -37,11 +37,9 @@ struct DetectorRegistryRoutes {
                      responses: [.json(201, "The version", Self.version), .problem(422, "The configuration cannot run (the detail names the field)"),
                                  Self.unavailable]) { request, context in
                 let id = try context.parameters.require("detector")
-                let input = try await OEERoutes.decode(VersionInput.self, from: request)
+                let input = try await OEERoutes.decode(VersionInput.self, from: request, userInfo: [VersionInput.detectorID: id])
                 if let note = input.note, note.count > 1000 { throw Problem.badRequest("\"note\" has at most 1000 characters") }
-                guard input.detector.id.isEmpty || input.detector.id == id else { throw Problem.badRequest("\"id\" differs from the path's") }
                 var configured = input.detector
-                configured.id = id
                 configured.tenant = context.tenant
                 let caller = try context.requireCaller()
                 let version = try await refusing { try await registry().create(configured, note: input.note, by: caller.name) }
@@ -232,6 +230,9 @@ struct VersionView: Encodable {
 
 /// A new version: the detector's configuration (its id from the path, its tenant the caller's) and why.
 struct VersionInput: Decodable {
+    /// The decoder's user info key holding the detector's id (from the path).
+    static let detectorID = CodingUserInfoKey(rawValue: "detector")!
+
     var detector: DetectionEngine.Detector
     var note: String?
 
@@ -245,7 +246,11 @@ struct VersionInput: Decodable {
         guard extra.tenant == nil else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\"tenant\" is not given: a version belongs to the caller's tenant"))
         }
-        detector = try DetectionEngine.Detector(decoding: decoder, id: extra.id ?? "")
+        let path = decoder.userInfo[Self.detectorID] as? String ?? ""
+        guard extra.id == nil || extra.id == path else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\"id\" differs from the path's"))
+        }
+        detector = try DetectionEngine.Detector(decoding: decoder, id: path)
         note = extra.note
     }
 }
@@ -283,7 +288,9 @@ struct EvaluateInput: Decodable {
 extension DetectorRegistryRoutes {
     static let time = WorkOrderRoutes.time
     static let configuration = Schema.object([
-        "id": .string, "tenant": .string, "kind": .oneOf(["robust", "knn", "context"]), "tag": .string(minLength: 1, maxLength: 64),
+        "id": .string, "tenant": .string, "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)),
+        "tag": .string(minLength: 1, maxLength: 64),
+        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
         "output": Schema.string(minLength: 1, maxLength: 64).described("Where scores are written (<tag>.anomaly unless named)"),
         "scope": Schema.string(minLength: 1, maxLength: 200).described("Only machines within this site, area or line"),
         "threshold": Schema.number.described("A score at or above it opens an event (above 0, at most 1; default 0.5)"),
@@ -294,15 +301,18 @@ extension DetectorRegistryRoutes {
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"])
             .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
-    ], optional: ["output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
+    ], optional: ["signals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
     static let versionInput = Schema.object([
-        "kind": .oneOf(["robust", "knn", "context"]), "tag": .string(minLength: 1, maxLength: 64), "output": .string(minLength: 1, maxLength: 64),
+        "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)), "tag": .string(minLength: 1, maxLength: 64),
+        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
+        "output": .string(minLength: 1, maxLength: 64),
         "scope": .string(minLength: 1, maxLength: 200), "threshold": .number, "suppress": .string(minLength: 2, maxLength: 10), "propose": .boolean,
         "warmup": .integer(minimum: 0, maximum: 100_000), "while": Schema.object(["tag": .string, "in": .array(.string)]),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"]),
         "note": Schema.string(maxLength: 1000).described("Why this version"),
-    ], optional: ["output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"]).named("DetectorVersionInput")
+    ], optional: ["tag", "signals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"])
+        .named("DetectorVersionInput")
     static let figures = DetectorRoutes.figures
     static let version = Schema.object([
         "detector": .string, "version": .integer, "status": .oneOf(DetectorVersion.Status.allCases.map(\.rawValue)),

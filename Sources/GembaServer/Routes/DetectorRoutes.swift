@@ -150,6 +150,8 @@ struct DetectorView: Encodable {
     var status: String
     var kind: String
     var tag: String
+    /// A pca detector's signals; nil for a univariate one.
+    var signals: [String]?
     var output: String
     var scope: String?
     var threshold: Double
@@ -174,7 +176,7 @@ struct DetectorView: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, version, status, kind, tag, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines
+        case id, version, status, kind, tag, signals, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines
     }
 
     init(_ detector: DetectionEngine.Detector, version: Int, status: String, machines: [String]) {
@@ -183,6 +185,7 @@ struct DetectorView: Encodable {
         self.status = status
         kind = detector.kind.rawValue
         tag = detector.tag
+        signals = detector.signals.isEmpty ? nil : detector.signals
         output = detector.output
         scope = detector.scope
         threshold = detector.threshold
@@ -210,6 +213,8 @@ struct EventView: Encodable {
     var labelledAt: Int64?
     var note: String?
     var workOrder: String?
+    /// A multivariate detector's explanation: each signal's share at the peak, largest first.
+    var contributions: [Evidence.Contribution]?
 
     init(_ event: StoredDetectorEvent) {
         id = event.id
@@ -226,6 +231,7 @@ struct EventView: Encodable {
         labelledAt = event.labelledAt
         note = event.note
         workOrder = event.workOrder
+        contributions = event.contributions.flatMap { try? JSONDecoder().decode([Evidence.Contribution].self, from: Data($0.utf8)) }
     }
 }
 
@@ -252,19 +258,22 @@ extension DetectorRoutes {
         "id": .string, "version": Schema.integer.described("The registry's version (0: not from the registry)"),
         "status": Schema.oneOf(["active", "shadow"] + DetectorVersion.Status.allCases.map(\.rawValue).filter { !["active", "shadow"].contains($0) })
             .described("active or shadow while it runs, else its latest version's status"),
-        "kind": .oneOf(["robust", "knn", "context"]), "tag": .string, "output": .string, "scope": .string,
+        "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)), "tag": .string,
+        "signals": Schema.array(.string).described("A pca detector's signals, scored together"), "output": .string, "scope": .string,
         "threshold": .number, "suppressMs": .integer, "propose": .boolean, "warmup": .integer,
         "while": Schema.object(["tag": .string, "values": .array(.string)]).described("Learns only while this tag has one of these values"),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizonMs": .integer, "windowMs": .integer, "output": .string])
             .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
         "machines": .array(.string),
-    ], optional: ["scope", "while", "failure"]).named("Detector")
+    ], optional: ["signals", "scope", "while", "failure"]).named("Detector")
     static let labels = EventLabel.allCases.map(\.rawValue)
     static let event = Schema.object([
         "id": .integer, "detector": .string, "machine": TelemetrySchemas.machinePath, "tag": .string, "start": time, "last": time,
         "peak": Schema.number.described("The highest score, 0–1"), "peakTime": time, "closed": .boolean, "label": .oneOf(labels),
         "labelledBy": .string, "labelledAt": time, "note": .string, "workOrder": .string,
-    ], optional: ["label", "labelledBy", "labelledAt", "note", "workOrder"]).named("DetectorEvent")
+        "contributions": Schema.array(.object(["signal": .string, "share": .number]))
+            .described("A pca detector's explanation: each signal's share of the score at the peak"),
+    ], optional: ["label", "labelledBy", "labelledAt", "note", "workOrder", "contributions"]).named("DetectorEvent")
     static let labelInput = Schema.object([
         "label": Schema.oneOf([.oneOf(labels), Schema([("type", .text("null"))])]).described("true_positive, false_positive, or null to clear"),
         "note": .string(maxLength: 1000),

@@ -409,13 +409,15 @@ struct OEERoutes {
 
     // MARK: Helpers
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, userInfo: [CodingUserInfoKey: any Sendable] = [:]) async throws -> T {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: 256 << 10) } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "request body larger than 256 KB")
         }
         do {
-            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+            let decoder = JSONDecoder()
+            decoder.userInfo = userInfo
+            return try decoder.decode(type, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw Problem.badRequest(Self.describe(error))
         } catch {
