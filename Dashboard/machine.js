@@ -94,10 +94,12 @@ export async function renderMachine(main, path) {
   async function refreshState({ periodic = false } = {}) {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
-    const [stops, latest, orders] = await Promise.all([
+    const explained = watching.some((detector) => detector.signals);
+    const [stops, latest, orders, events] = await Promise.all([
       api(`/api/v1/stops?machine=${encodeURIComponent(path)}&from=${from}&to=${to}`),
       api(`/api/v1/latest?machine=${encodeURIComponent(path)}`),
       api(`/api/v1/orders?machine=${encodeURIComponent(path)}&from=${to - 1}&to=${to}`),
+      explained ? api(`/api/v1/detector-events?machine=${encodeURIComponent(path)}&from=${to - 7 * 86400000}&limit=50`) : { items: [] },
     ]);
     stateTimeline(timeline, { stops: stops.stops, from, to });
     counterValues.clear();
@@ -106,7 +108,7 @@ export async function renderMachine(main, path) {
       counterValues.set(v.tag, value);
       return [el("dt", {}, v.tag.replace("_", " ")), value];
     }));
-    health.replaceChildren(...healthFigures(watching, latest.values));
+    health.replaceChildren(...healthFigures(watching, latest.values, events.items));
     const busy = (node) => periodic && (node.contains(document.activeElement) || node.querySelector('[aria-expanded="true"]'));
     if (!busy(order)) orderPanel(order, orders.orders.findLast((o) => o.end === undefined || o.end === null || o.end > to), path, refreshState);
     if (!busy(stopList)) renderStops(stopList, stops.stops.slice().reverse(), reasons.reasons, path, refresh);
@@ -194,13 +196,22 @@ async function maintenanceCard(path) {
     el("p", {}, el("a", { href: "#/maintenance" }, "Maintenance board")));
 }
 
-/** Each detector's latest anomaly score and, with a failure threshold, the remaining life it estimates. */
-function healthFigures(detectors, values) {
+/**
+ * Each detector's latest anomaly score and, with a failure threshold, the remaining life it estimates;
+ * for a detector of several signals, what its latest event of the week was made of (the explanation).
+ */
+function healthFigures(detectors, values, events) {
   const latest = (tag) => values.find((value) => value.tag === tag)?.v;
   return detectors.flatMap((detector) => {
     const score = latest(detector.output);
-    const figures = [el("dt", {}, `${detector.tag} anomaly (${detector.id})`),
+    const name = detector.signals ? `${detector.signals.join(" + ")} together` : `${detector.tag} anomaly`;
+    const figures = [el("dt", {}, `${name} (${detector.id}${detector.status === "shadow" ? ` v${detector.version}, shadow` : ""})`),
       el("dd", { "data-tag": detector.output }, score === undefined ? "–" : `${Number(score).toFixed(2)}${score >= detector.threshold ? " ⚠" : ""}`)];
+    const explained = detector.signals && events.find((event) => event.detector === detector.id && event.contributions);
+    if (explained) {
+      figures.push(el("dt", {}, `why, at ${time(explained.peakTime)}`),
+        el("dd", { "data-explanation": detector.id }, explained.contributions.map((c) => `${c.signal} ${Math.round(c.share * 100)} %`).join(", ")));
+    }
     if (detector.failure) {
       const life = latest(detector.failure.output);
       figures.push(el("dt", {}, `remaining life to ${detector.tag} ${detector.failure.threshold}`),

@@ -174,15 +174,16 @@ async function detectorsCard(detectors) {
     : api(`/api/v1/detectors/${encodeURIComponent(d.id)}/performance?from=${Date.now() - 28 * 86400000}`)));
   const link = (d) => el("a", { href: `#/maintenance/detector/${encodeURIComponent(d.id)}`, "data-detector": d.id }, d.id);
   return el("section", { class: "card", id: "detectors" }, el("h2", {}, "Anomaly detectors"),
-    table(["Detector", "Version", "Kind", "Tag", "Threshold", "Machines", "Proposes work", "Precision", "Recall", "Median lead"],
-      detectors.map((d, i) => [link(d), `v${d.version} · ${d.status}`, d.kind, d.tag, String(d.threshold), String(d.machines.length),
+    table(["Detector", "Version", "Kind", "Tag(s)", "Threshold", "Machines", "Proposes work", "Precision", "Recall", "Median lead"],
+      detectors.map((d, i) => [link(d), `v${d.version} · ${d.status}`, d.kind, (d.signals ?? [d.tag]).join(", "), String(d.threshold), String(d.machines.length),
         d.propose ? "yes" : "no", ratio(figures[i]?.total.precision), ratio(figures[i]?.total.recall),
         figures[i]?.total.medianLeadTime ? duration(figures[i].total.medianLeadTime) : "–"]),
       { empty: "No detectors yet." }),
     may("configure") ? newDetectorForm() : null,
     el("h3", {}, "Events of the last week"),
     table(["Start", "Detector", "Machine", "Peak", "Work order", "Label", ""], events.items.map((e) => [
-      time(e.start), e.detector, el("a", { href: `#/machine/${e.machine}` }, e.machine), e.peak.toFixed(2),
+      time(e.start), e.detector, el("a", { href: `#/machine/${e.machine}` }, e.machine),
+      e.peak.toFixed(2) + (e.contributions ? ` (${e.contributions.slice(0, 3).map((c) => `${c.signal} ${Math.round(c.share * 100)} %`).join(", ")})` : ""),
       e.workOrder ? el("a", { href: `#/maintenance/${e.workOrder}` }, e.workOrder) : "", e.label?.replace("_", " ") ?? "", labelButtons(e)]),
     { empty: "No events." }));
 }
@@ -236,7 +237,8 @@ async function renderDetector(main, id) {
       + (e.inSample ? " · on its training data" : "");
   };
   const rows = versions.slice().reverse().map((v) => [
-    `v${v.version}`, el("span", { "data-status": v.status }, v.status), v.configuration ? `${v.configuration.kind} on ${v.configuration.tag}, threshold ${v.configuration.threshold}` : "",
+    `v${v.version}`, el("span", { "data-status": v.status }, v.status),
+    v.configuration ? `${v.configuration.kind} on ${(v.configuration.signals ?? [v.configuration.tag]).join(", ")}, threshold ${v.configuration.threshold}` : "",
     `${v.createdBy}, ${time(v.createdAt)}${v.note ? ` — ${v.note}` : ""}`,
     v.training ? `${time(v.training.from)} – ${time(v.training.to)} · ${v.training.samples} samples on ${v.training.machines} machines` : "–",
     evaluation(v), v.error ?? "", buttons(v)]);

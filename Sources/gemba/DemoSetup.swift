@@ -6,6 +6,7 @@ import GembaNotifications
 import GembaRules
 import GembaServer
 import GembaSimulator
+import Logging
 
 /// What `gemba serve --demo` sets up besides the simulated machines, so OEE has real figures
 /// from the first minutes: a three-shift calendar for the demo site, each machine's ideal
@@ -61,6 +62,29 @@ enum DemoSetup {
                                  warmUp: 300, gate: .init(tag: "state", values: ["producing"]),
                                  failure: .init(threshold: 7, horizon: 1_800_000, window: 600_000, output: "")),
     ]
+
+    /// The demo's multivariate detector: vibration, spindle temperature, power and speed of every
+    /// machine together while it produces, its events explained by each signal's share.
+    static let multivariate = DetectionEngine.Detector(id: "drive", signals: ["vibration", "spindle_temp", "power", "speed"], threshold: 0.8,
+                                                       suppression: 3_600_000, gate: .init(tag: "state", values: ["producing"]))
+
+    /// Once the simulated history is published, makes the multivariate detector's first version,
+    /// trains it on that history (each machine's normal operation) and promotes it, as an engineer
+    /// would in the registry.
+    static func trainMultivariate(_ registry: DetectorRegistry, on span: Int64, logger: Logger) async {
+        do {
+            // The history's last samples are committed within moments of being published.
+            try await Task.sleep(for: .seconds(3))
+            guard try await registry.list(tenant: .default, detector: multivariate.id).isEmpty else { return }
+            let version = try await registry.create(multivariate, note: "the demo's machines together, trained on the simulated history", by: "demo")
+            let now = Timestamp.now().millisecondsSinceEpoch
+            _ = try await registry.train(tenant: .default, detector: multivariate.id, version: version.version, range: (now - span)..<now, by: "demo")
+            _ = try await registry.act(.promote, tenant: .default, detector: multivariate.id, version: version.version)
+            logger.info("demo multivariate detector trained and promoted", metadata: ["detector": "\(multivariate.id)"])
+        } catch {
+            logger.warning("the demo's multivariate detector was not trained", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// The machine whose bearing starts failing half a minute into the live demo: its vibration
     /// drifts up until it breaks down some 20 minutes later, unless maintenance comes first.

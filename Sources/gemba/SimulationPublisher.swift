@@ -35,6 +35,8 @@ struct SimulationPublisher: Service {
     let control = SimulationControl()
     /// Changes made once live publishing has run this long (the demo's failing bearing).
     var script: [(after: Duration, change: SimulationControl.Change)] = []
+    /// Run (in its own task) when live publishing starts, after the history: the demo trains a detector on it.
+    var onLive: (@Sendable () async -> Void)?
     let logger: Logger
 
     init(factory: FactorySimulator, target: Target, interval: Duration, speed: Double = 1, qos: QoS,
@@ -56,6 +58,7 @@ struct SimulationPublisher: Service {
         try? await cancelWhenGracefulShutdown {
             var factory = self.factory
             if let history { try await backfill(&factory, history, sender) }
+            if let onLive { Task { await onLive() } }
             let started = ContinuousClock.now
             var next = started
             var script = self.script.sorted { $0.after < $1.after }[...]

@@ -36,7 +36,7 @@ struct DemoCapability: Capability {
     }
 
     init(_ resolved: Resolved, telemetry: TelemetryCapability, mqtt: MQTTCapability, oee: OEECapability, alarms: AlarmCapability,
-         maintenance: MaintenanceCapability, logger: Logger) async throws {
+         maintenance: MaintenanceCapability, detection: DetectionCapability, logger: Logger) async throws {
         let history = resolved.historyHours
         guard resolved.enabled else {
             publisher = nil
@@ -51,6 +51,10 @@ struct DemoCapability: Capability {
         // A fresh demo starts with a simulated day behind it, so every OEE view has shifts to show at once.
         if history > 0, try await telemetry.store.machines(tenant: .default).isEmpty {
             publisher.history = (.seconds(3600 * history), .seconds(15))
+            if let registry = detection.registry {
+                let span = Int64(history) * 3_600_000
+                publisher.onLive = { await DemoSetup.trainMultivariate(registry, on: span, logger: logger) }
+            }
         }
         publisher.script = [(.seconds(30), .inject(.vibrationDrift, DemoSetup.failingBearing(factory)))]
         if let service = maintenance.service {
