@@ -33,6 +33,22 @@ import Testing
         #expect(abs(reading.contributions.reduce(0, +) - 1) < 1e-9)
     }
 
+    /// Vibration follows speed too (as a machine's does) and then rises alone (a failing bearing):
+    /// the explanation puts it first, with most of the blame, though the components tie it to the others.
+    @Test func aSignalThatRisesAloneCarriesTheBlame() throws {
+        var random = SplitMix64(seed: 9)
+        func reading(speed: Double? = nil) -> [Double] {
+            let speed = speed ?? Double.random(in: 800...1_200, using: &random)
+            func noise(_ size: Double) -> Double { Double.random(in: -size...size, using: &random) }
+            return [speed, 0.02 * speed + noise(0.3), 40 + 0.01 * speed + noise(0.3), 1 + 0.001 * speed + noise(0.05)]
+        }
+        let detector = try PCADetector(training: (0..<2_000).map { _ in reading() })
+        var faulty = reading(speed: 1_000)
+        faulty[3] += 0.4
+        let explained = try #require(detector.score(faulty))
+        #expect(explained.ratio > 1 && explained.contributions[3] > 0.6, "\(explained.contributions)")
+    }
+
     @Test func tooLittleTrainingAndBadReadingsGetClearAnswers() {
         #expect(throws: PCADetector.TrainingError.self) { try PCADetector(training: [[1, 2], [2, 3]]) }
         #expect(throws: PCADetector.TrainingError.self) { try PCADetector(training: Array(repeating: [1], count: 100)) }

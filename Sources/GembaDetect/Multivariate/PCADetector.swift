@@ -2,7 +2,9 @@
 /// trained on a stretch of normal operation, it scores each new set of readings by Hotelling's T²
 /// (how unusual it is within the correlations learnt) and Q, the squared prediction error (how far
 /// it breaks them), each against its 99th percentile in training, with every signal's share of the
-/// larger one: the explanation an operator reads ("vibration 71 %, current 20 %").
+/// larger one: the explanation an operator reads ("vibration 71 %, current 20 %"). Q's shares are
+/// reconstruction-based (Alcala and Qin, 2009), which single out the signal that broke the
+/// correlations better than the squared residuals do.
 public struct PCADetector: Sendable, Codable {
     public struct Reading: Sendable, Equatable {
         public var t2: Double
@@ -82,7 +84,13 @@ public struct PCADetector: Sendable, Codable {
         let t2Ratio = t2 / t2Limit, qRatio = q / qLimit
         var shares: [Double]
         if qRatio >= t2Ratio {
-            shares = residual.map { $0 * $0 }
+            // Reconstruction-based contributions (Alcala & Qin): each signal's squared residual over
+            // the part of its own direction the model leaves to the residual, so a signal the
+            // components explain well is not blamed for the error it spreads to them.
+            shares = (0..<signals).map { signal in
+                let left = 1 - loadings.reduce(0) { $0 + $1[signal] * $1[signal] }
+                return residual[signal] * residual[signal] / max(left, 1e-6)
+            }
         } else {
             // Each signal's part of T²: Σ over components of (score / eigenvalue) · loading · value, negatives as 0.
             shares = (0..<signals).map { signal in
