@@ -92,7 +92,7 @@ public enum EndpointGroups {
     /// detectors with their events and labels.
     public static let maintenance: EndpointGroup = { server in
         WorkOrderRoutes(server: server).endpoints + PlanRoutes(server: server).endpoints + DetectorRoutes(server: server).endpoints
-            + DetectorRegistryRoutes(server: server).endpoints
+            + DetectorRegistryRoutes(server: server).endpoints + ForecastRoutes(server: server).endpoints
     }
 
     /// Every group, in the order the reference lists them.

@@ -291,3 +291,57 @@ import Testing
         }
     }
 }
+
+/// Forecasts with their bands through the API.
+@Suite struct ForecastAPITests {
+    static func number(_ value: JSONValue?) -> Double? {
+        switch value {
+        case .number(let number): number
+        case .integer(let integer): Double(integer)
+        default: nil
+        }
+    }
+
+    @Test func aDailyPatternIsForecastWithABandThatHeldOnItsHistory() async throws {
+        let harness = try await ServerHarness()
+        let minute: Int64 = 60_000
+        let end = Timestamp.now().millisecondsSinceEpoch / minute * minute
+        let start = end - 2 * 1440 * minute
+        try await harness.test { client in
+            var random = SplitMix64(seed: 5)
+            let records = (0..<(2 * 1440)).map { index in
+                let value = 40 + 8 * sin(Double(index) * 2 * .pi / 1440) + Double.random(in: -0.5...0.5, using: &random)
+                return #"{"machine": "plant/line1/m1", "ts": \#(start + Int64(index) * minute), "values": {"temp": \#(value), "mode": "auto"}}"#
+            } + [#"{"machine": "plant/line1/m1", "ts": \#(end - minute), "values": {"fresh": 1}}"#]
+            for first in stride(from: 0, to: records.count, by: 500) {
+                let batch = records[first..<min(first + 500, records.count)].joined(separator: ",")
+                try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
+                    #expect($0.status == .ok)
+                }
+            }
+            let base = "/api/v1/forecast?machine=plant/line1/m1"
+            try await client.execute(uri: "\(base)&tag=temp&steps=30&history=3d", method: .get) { response in
+                #expect(response.status == .ok, "\(response.text)")
+                let json = response.json
+                let points = json["points"]?.array ?? []
+                #expect(points.count == 30 && json["seasonSteps"]?.int == 1440)
+                #expect(points.first?["t"]?.int == end, "the first step is the current minute")
+                let inBand = points.allSatisfy { point in
+                    guard let v = Self.number(point["v"]), let low = Self.number(point["low"]), let high = Self.number(point["high"]) else { return false }
+                    return low < v && v < high && high - low < 6
+                }
+                #expect(inBand, "\(points.prefix(3))")
+                let coverage = Self.number(json["measuredCoverage"]) ?? 0
+                #expect(coverage > 0.8 && coverage < 0.97, "\(coverage)")
+            }
+            for (query, status) in [("&tag=nothing", HTTPResponse.Status.notFound), ("&tag=mode", .unprocessableContent),
+                                    ("&tag=fresh", .unprocessableContent), ("&tag=temp&step=30s", .badRequest),
+                                    ("&tag=temp&steps=0", .badRequest), ("&tag=temp&coverage=2", .badRequest)] {
+                try await client.execute(uri: base + query, method: .get) { response in
+                    #expect(response.status == status, "\(query): \(response.text)")
+                    if query == "&tag=fresh" { #expect(response.text.contains("too little history"), "\(response.text)") }
+                }
+            }
+        }
+    }
+}
