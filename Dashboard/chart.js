@@ -21,10 +21,13 @@ function prepare(canvas) {
 /**
  * A trend of points [{t, v}] or buckets [{start, min, max, avg}] over [from, to]. Hovering shows the
  * value under the pointer (mouse, pen or touch); dragging selects a range and calls onZoom(from, to). Returns `add`,
- * which appends live points [{t, v}] and moves the window to [from, to].
+ * which appends live points [{t, v}] and moves the window to [from, to]. A `forecast` [{t, v, low, high}]
+ * is drawn after the data as a dashed line in its band, the window stretched to its end.
  */
-export function trendChart(canvas, { series, from, to, onZoom, label }) {
+export function trendChart(canvas, { series, from, to, onZoom, label, forecast = [] }) {
   const pad = { left: 56, right: 12, top: 12, bottom: 24 };
+  if (forecast.length) to = Math.max(to, forecast.at(-1).t);
+  canvas.dataset.forecast = String(forecast.length);
   let points = series.flatMap((s) => (s.points || []).map((p) => ({ t: p.t, v: p.v, min: p.v, max: p.v }))
     .concat((s.buckets || []).map((b) => ({ t: b.start, v: b.avg, min: b.min, max: b.max }))))
     .filter((p) => typeof p.v === "number").sort((a, b) => a.t - b.t);
@@ -37,7 +40,8 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     context.font = "12px system-ui, sans-serif";
     context.fillStyle = c.text;
     if (points.length === 0) { context.fillText("No data in this range", pad.left, height / 2); return; }
-    let low = Math.min(...points.map((p) => p.min)), high = Math.max(...points.map((p) => p.max));
+    let low = Math.min(...points.map((p) => p.min), ...forecast.map((p) => p.low));
+    let high = Math.max(...points.map((p) => p.max), ...forecast.map((p) => p.high));
     if (high === low) { high += 1; low -= 1; }
     const x = (t) => pad.left + (t - from) / (to - from) * (width - pad.left - pad.right);
     const y = (v) => pad.top + (high - v) / (high - low) * (height - pad.top - pad.bottom);
@@ -57,6 +61,19 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     context.beginPath();
     points.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.v)) : context.moveTo(x(p.t), y(p.v))));
     context.stroke();
+    if (forecast.length) {
+      context.fillStyle = c.band;
+      context.beginPath();
+      forecast.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.high)) : context.moveTo(x(p.t), y(p.high))));
+      forecast.slice().reverse().forEach((p) => context.lineTo(x(p.t), y(p.low)));
+      context.closePath();
+      context.fill();
+      context.setLineDash([5, 4]);
+      context.beginPath();
+      forecast.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.v)) : context.moveTo(x(p.t), y(p.v))));
+      context.stroke();
+      context.setLineDash([]);
+    }
     if (drag) { context.fillStyle = c.band; context.fillRect(Math.min(drag.a, drag.b), pad.top, Math.abs(drag.b - drag.a), height - pad.top - pad.bottom); }
     if (hover) {
       const near = points.reduce((best, p) => Math.abs(x(p.t) - hover) < Math.abs(x(best.t) - hover) ? p : best, points[0]);
@@ -86,7 +103,7 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     add(live, newFrom, newTo) {
       for (const p of live) if (typeof p.v === "number" && p.t > (points.at(-1)?.t ?? -Infinity)) points.push({ t: p.t, v: p.v, min: p.v, max: p.v });
       from = newFrom;
-      to = newTo;
+      to = forecast.length ? Math.max(newTo, forecast.at(-1).t) : newTo;
       if (points.length && points[0].t < from) points = points.filter((p) => p.t >= from);
       draw();
     },

@@ -32,6 +32,10 @@ export async function renderMachine(main, path) {
     ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
       onclick: () => { span = ms; show(null); } }, label)));
   const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => show(null) }, "Back to live");
+  // The next quarter of the range forecast with a 90 % band (numeric tags; off by default).
+  let forecasting = false;
+  const forecastButton = el("button", { type: "button", class: "small secondary", id: "forecast", "aria-pressed": "false",
+    onclick: () => { forecasting = !forecasting; forecastButton.setAttribute("aria-pressed", String(forecasting)); drawCharts(); } }, "Forecast");
   const rangeFrom = el("input", { type: "datetime-local", id: "range-from", required: true, "aria-label": "From" });
   const rangeTo = el("input", { type: "datetime-local", id: "range-to", required: true, "aria-label": "To" });
   const rangeForm = actionForm({ id: "range-form" }, () => {
@@ -62,7 +66,7 @@ export async function renderMachine(main, path) {
     el("section", { class: "card", hidden: watching.length === 0 }, el("h2", {}, "Health"), health,
       el("p", { class: "hint" }, "Anomaly scores (0–1) and remaining life from the detectors watching this machine; tick their tags under Trends to chart them.")),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
-      el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
+      el("p", { class: "hint" }, "Drag across a chart to zoom. ", live, " ", forecastButton), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
     el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[maintenance, quality, settings].filter(Boolean));
 
@@ -79,12 +83,26 @@ export async function renderMachine(main, path) {
       : { series: [] };
     charts.replaceChildren();
     trends.clear();
-    for (const series of history.series) {
+    const forecasts = forecasting && !fixed ? await Promise.all(history.series.map((series) => forecastOf(series, to - from))) : [];
+    for (const [index, series] of history.series.entries()) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
-      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
-      trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
+      const forecast = forecasts[index];
+      const note = forecast?.error ?? (forecast?.measuredCoverage !== undefined
+        ? `forecast: its 90 % band held ${Math.round(forecast.measuredCoverage * 100)} % of the time on the last 7 days` : "");
+      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`),
+        note ? el("p", { class: "hint", "data-forecast-note": series.tag }, note) : "", canvas);
+      trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit, forecast: forecast?.points ?? [],
                                                   onZoom: (from, to) => show({ from, to }) }));
     }
+  }
+
+  /** A numeric tag's forecast over the next quarter of `span`, or why there is none. */
+  async function forecastOf(series, span) {
+    if (series.value_type === "string") return null;
+    const minutes = Math.max(1, Math.ceil(span / 240 / 60000));
+    try {
+      return await api(`/api/v1/forecast?machine=${encodeURIComponent(path)}&tag=${encodeURIComponent(series.tag)}&step=${minutes}m&steps=60`);
+    } catch (error) { return { error: error.message }; }
   }
 
   /**

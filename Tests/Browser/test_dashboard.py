@@ -732,6 +732,28 @@ def test_a_chart_zooms_by_dragging_and_goes_back_to_live(browser, admin_token, a
     assert span(chart) == 7_200_000 and start <= int(chart.get_attribute("data-last")) < start + 7_200_000, "the history of those two hours is drawn"
 
 
+def test_a_trend_is_forecast_with_its_band(browser, admin_token, admin_session):
+    driver = browser
+    open_as_admin(driver, admin_session)
+    machine = next(m["path"] for m in call("/api/v1/machines", token=admin_token)["machines"] if "/machining/" in m["path"])  # one with history
+    driver.get(HTTP + "/#/machine/" + machine)
+    canvas = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, "canvas.chart")))
+    tag = canvas.get_attribute("data-tag")
+    assert canvas.get_attribute("data-forecast") == "0"
+    driver.find_element(By.ID, "forecast").click()
+    # The next quarter hour of the hour shown, minute by minute, in its band; the band's record on the history beside it.
+    chart = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'canvas.chart[data-tag="{tag}"]').get_attribute("data-forecast") == "60"
+                 and d.find_element(By.CSS_SELECTOR, f'canvas.chart[data-tag="{tag}"]'))
+    assert int(chart.get_attribute("data-to")) - int(chart.get_attribute("data-from")) > 3_600_000
+    note = driver.find_element(By.CSS_SELECTOR, f'[data-forecast-note="{tag}"]').text
+    assert "90 % band held" in note, note
+    forecast = call(f"/api/v1/forecast?machine={machine}&tag={tag}&steps=60", token=admin_token)
+    assert len(forecast["points"]) == 60 and all(p["low"] <= p["v"] <= p["high"] for p in forecast["points"])
+    assert 0.8 <= forecast["measuredCoverage"] <= 0.97, forecast["measuredCoverage"]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    shot(driver, "18-machine-forecast")
+
+
 def answer_prompt(driver, text):
     """Types `text` into the page's prompt() and accepts it."""
     alert = wait(driver, expected.alert_is_present())

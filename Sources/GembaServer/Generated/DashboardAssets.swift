@@ -1028,10 +1028,13 @@ function prepare(canvas) {
 /**
  * A trend of points [{t, v}] or buckets [{start, min, max, avg}] over [from, to]. Hovering shows the
  * value under the pointer (mouse, pen or touch); dragging selects a range and calls onZoom(from, to). Returns `add`,
- * which appends live points [{t, v}] and moves the window to [from, to].
+ * which appends live points [{t, v}] and moves the window to [from, to]. A `forecast` [{t, v, low, high}]
+ * is drawn after the data as a dashed line in its band, the window stretched to its end.
  */
-export function trendChart(canvas, { series, from, to, onZoom, label }) {
+export function trendChart(canvas, { series, from, to, onZoom, label, forecast = [] }) {
   const pad = { left: 56, right: 12, top: 12, bottom: 24 };
+  if (forecast.length) to = Math.max(to, forecast.at(-1).t);
+  canvas.dataset.forecast = String(forecast.length);
   let points = series.flatMap((s) => (s.points || []).map((p) => ({ t: p.t, v: p.v, min: p.v, max: p.v }))
     .concat((s.buckets || []).map((b) => ({ t: b.start, v: b.avg, min: b.min, max: b.max }))))
     .filter((p) => typeof p.v === "number").sort((a, b) => a.t - b.t);
@@ -1044,7 +1047,8 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     context.font = "12px system-ui, sans-serif";
     context.fillStyle = c.text;
     if (points.length === 0) { context.fillText("No data in this range", pad.left, height / 2); return; }
-    let low = Math.min(...points.map((p) => p.min)), high = Math.max(...points.map((p) => p.max));
+    let low = Math.min(...points.map((p) => p.min), ...forecast.map((p) => p.low));
+    let high = Math.max(...points.map((p) => p.max), ...forecast.map((p) => p.high));
     if (high === low) { high += 1; low -= 1; }
     const x = (t) => pad.left + (t - from) / (to - from) * (width - pad.left - pad.right);
     const y = (v) => pad.top + (high - v) / (high - low) * (height - pad.top - pad.bottom);
@@ -1064,6 +1068,19 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     context.beginPath();
     points.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.v)) : context.moveTo(x(p.t), y(p.v))));
     context.stroke();
+    if (forecast.length) {
+      context.fillStyle = c.band;
+      context.beginPath();
+      forecast.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.high)) : context.moveTo(x(p.t), y(p.high))));
+      forecast.slice().reverse().forEach((p) => context.lineTo(x(p.t), y(p.low)));
+      context.closePath();
+      context.fill();
+      context.setLineDash([5, 4]);
+      context.beginPath();
+      forecast.forEach((p, i) => (i ? context.lineTo(x(p.t), y(p.v)) : context.moveTo(x(p.t), y(p.v))));
+      context.stroke();
+      context.setLineDash([]);
+    }
     if (drag) { context.fillStyle = c.band; context.fillRect(Math.min(drag.a, drag.b), pad.top, Math.abs(drag.b - drag.a), height - pad.top - pad.bottom); }
     if (hover) {
       const near = points.reduce((best, p) => Math.abs(x(p.t) - hover) < Math.abs(x(best.t) - hover) ? p : best, points[0]);
@@ -1093,7 +1110,7 @@ export function trendChart(canvas, { series, from, to, onZoom, label }) {
     add(live, newFrom, newTo) {
       for (const p of live) if (typeof p.v === "number" && p.t > (points.at(-1)?.t ?? -Infinity)) points.push({ t: p.t, v: p.v, min: p.v, max: p.v });
       from = newFrom;
-      to = newTo;
+      to = forecast.length ? Math.max(newTo, forecast.at(-1).t) : newTo;
       if (points.length && points[0].t < from) points = points.filter((p) => p.t >= from);
       draw();
     },
@@ -1572,6 +1589,10 @@ export async function renderMachine(main, path) {
     ...ranges.map(([label, ms]) => el("button", { type: "button", class: "secondary", "data-span": ms, "aria-pressed": String(ms === span),
       onclick: () => { span = ms; show(null); } }, label)));
   const live = el("button", { type: "button", class: "small", id: "back-to-live", hidden: true, onclick: () => show(null) }, "Back to live");
+  // The next quarter of the range forecast with a 90 % band (numeric tags; off by default).
+  let forecasting = false;
+  const forecastButton = el("button", { type: "button", class: "small secondary", id: "forecast", "aria-pressed": "false",
+    onclick: () => { forecasting = !forecasting; forecastButton.setAttribute("aria-pressed", String(forecasting)); drawCharts(); } }, "Forecast");
   const rangeFrom = el("input", { type: "datetime-local", id: "range-from", required: true, "aria-label": "From" });
   const rangeTo = el("input", { type: "datetime-local", id: "range-to", required: true, "aria-label": "To" });
   const rangeForm = actionForm({ id: "range-form" }, () => {
@@ -1602,7 +1623,7 @@ export async function renderMachine(main, path) {
     el("section", { class: "card", hidden: watching.length === 0 }, el("h2", {}, "Health"), health,
       el("p", { class: "hint" }, "Anomaly scores (0–1) and remaining life from the detectors watching this machine; tick their tags under Trends to chart them.")),
     el("section", { class: "card" }, el("h2", {}, "Trends"), chooser, rangeButtons, rangeForm,
-      el("p", { class: "hint" }, "Drag across a chart to zoom. ", live), charts),
+      el("p", { class: "hint" }, "Drag across a chart to zoom. ", live, " ", forecastButton), charts),
     el("section", { class: "card" }, el("h2", {}, "State timeline"), timeline),
     el("section", { class: "card" }, el("h2", {}, "Stops"), stopList), ...[maintenance, quality, settings].filter(Boolean));
 
@@ -1619,12 +1640,26 @@ export async function renderMachine(main, path) {
       : { series: [] };
     charts.replaceChildren();
     trends.clear();
-    for (const series of history.series) {
+    const forecasts = forecasting && !fixed ? await Promise.all(history.series.map((series) => forecastOf(series, to - from))) : [];
+    for (const [index, series] of history.series.entries()) {
       const canvas = el("canvas", { class: "chart", "data-tag": series.tag, "aria-label": `${series.tag} trend` });
-      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`), canvas);
-      trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit,
+      const forecast = forecasts[index];
+      const note = forecast?.error ?? (forecast?.measuredCoverage !== undefined
+        ? `forecast: its 90 % band held ${Math.round(forecast.measuredCoverage * 100)} % of the time on the last 7 days` : "");
+      charts.append(el("h3", {}, `${series.tag}${series.unit ? ` (${series.unit})` : ""}`),
+        note ? el("p", { class: "hint", "data-forecast-note": series.tag }, note) : "", canvas);
+      trends.set(series.tag, trendChart(canvas, { series: [series], from, to, label: series.unit, forecast: forecast?.points ?? [],
                                                   onZoom: (from, to) => show({ from, to }) }));
     }
+  }
+
+  /** A numeric tag's forecast over the next quarter of `span`, or why there is none. */
+  async function forecastOf(series, span) {
+    if (series.value_type === "string") return null;
+    const minutes = Math.max(1, Math.ceil(span / 240 / 60000));
+    try {
+      return await api(`/api/v1/forecast?machine=${encodeURIComponent(path)}&tag=${encodeURIComponent(series.tag)}&step=${minutes}m&steps=60`);
+    } catch (error) { return { error: error.message }; }
   }
 
   /**

@@ -18,7 +18,7 @@ struct ForecastRoutes {
         [
             Endpoint(.get, "/api/v1/forecast", .requires(.readData), group: "Maintenance",
                      summary: "A numeric tag forecast some steps ahead, each step with an interval meant to hold the truth 90 % of the time",
-                     description: "Holt-Winters (damped trend; a day's season when the history spans two days or more) over the tag's "
+                     description: "Holt-Winters (damped trend; a day's season when the tag's values span two days or more) over the tag's "
                         + "per-step means, gaps held at the last mean; each step's interval is the split-conformal quantile of the errors "
                         + "that step's forecasts made over the history. `measuredCoverage` is how often those intervals held the truth there.",
                      parameters: [Parameter("machine", .string(minLength: 1, maxLength: 200), required: true, example: "plant1/line1/press-1", "The machine"),
@@ -64,9 +64,12 @@ struct ForecastRoutes {
             let index = Int((bucket.start.millisecondsSinceEpoch - start) / step)
             if values.indices.contains(index) { values[index] = bucket.average }
         }
+        // A day's season when the values span two days or more.
         let day = Int64(86_400_000)
-        let period = history >= 2 * day && day % step == 0 && day / step <= 1_440 ? Int(day / step) : 1
-        guard let first = values.firstIndex(where: \.isFinite),
+        let first = values.firstIndex(where: \.isFinite) ?? values.count
+        let daily = day % step == 0 && day / step <= 1_440 && Int64(values.count - first) * step >= 2 * day
+        let period = daily ? Int(day / step) : 1
+        guard first < values.count,
               let band = ForecastBand.forecast(Array(values[first...]), period: period, horizon: steps, coverage: coverage) else {
             let needed = (period > 1 ? period : 0) + steps + ForecastBand.minimumErrors
             throw Problem(.unprocessableContent, "too little history to forecast \(tag) \(steps) steps of \(RuleText.duration(step)) ahead: "
