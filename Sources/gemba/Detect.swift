@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import GembaCore
 import GembaDetect
+import GembaStorage
+import Logging
 
 /// `gemba detect`: anomaly detectors, scored on labelled data.
 struct Detect: AsyncParsableCommand {
@@ -10,12 +13,19 @@ struct Detect: AsyncParsableCommand {
 
 /// `gemba detect score <dir>`: runs every detector over each series of a corpus in NAB's layout
 /// (only the past: each sample is scored before it is learnt) and scores it as NAB does, for the
-/// three profiles.
+/// three profiles. `--data-dir` scores a stored history instead, with the plant's labels as windows.
 struct DetectScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "score", abstract: "Score the detectors on a corpus in NAB's layout (data/<category>/<name>.csv, windows.json).")
+        commandName: "score", abstract: "Score the detectors on a corpus in NAB's layout (data/<category>/<name>.csv, windows.json), or on a stored history with its labels.")
 
-    @Argument(help: "The corpus directory.") var directory: String
+    @Argument(help: "The corpus directory (or --data-dir).") var directory: String?
+    @Option(help: ArgumentHelp("Score a stored history instead: gemba serve's data directory. Each machine's --tag is a series; the detector "
+                               + "events people labelled true positive on it are its anomalies (windows of NAB's width centred on them)."))
+    var dataDir: String?
+    @Option(help: "With --data-dir: the tag to score.") var tag: String?
+    @Option(help: "With --data-dir: the tenant (default: default).") var tenant = "default"
+    @Option(help: "With --data-dir: only machines within this site, area or line.") var scope: String?
+    @Option(help: "With --data-dir: the last N days (default 30).") var days = 30
     @Option(help: "Detectors to score (\(DetectorKind.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
     var detector: [String] = []
     @Flag(help: "Print one JSON object per detector and profile instead of a table.") var json = false
@@ -30,7 +40,12 @@ struct DetectScore: AsyncParsableCommand {
             return kind
         }
         let started = ContinuousClock.now
-        let corpus = try NABCorpus.load(directory: URL(fileURLWithPath: directory))
+        let corpus: NABCorpus
+        switch (directory, dataDir) {
+        case (let directory?, nil): corpus = try NABCorpus.load(directory: URL(fileURLWithPath: directory))
+        case (nil, let dataDir?): corpus = try await StoredCorpus(dataDir: dataDir, tag: tag, tenant: tenant, scope: scope, days: days).load()
+        default: throw ValidationError("give a corpus directory or --data-dir, not both")
+        }
         let files = corpus.series.map(\.file)
         let samples = corpus.series.reduce(0) { $0 + $1.values.count }
         if !json {
@@ -80,5 +95,51 @@ struct DetectScore: AsyncParsableCommand {
     static func rounded(_ value: Double, places: Int = 1) -> Double {
         let scale = pow(10, Double(places))
         return (value * scale).rounded() / scale
+    }
+}
+
+/// A stored history as a corpus in NAB's terms: each machine's samples of one tag are a series,
+/// and the detector events people labelled true positive on that tag are its anomalies.
+struct StoredCorpus {
+    let dataDir: String
+    let tag: String?
+    let tenant: String
+    let scope: String?
+    let days: Int
+
+    func load() async throws -> NABCorpus {
+        guard let tag else { throw ValidationError("--data-dir needs --tag: the tag to score") }
+        guard FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("gemba.sqlite")) else {
+            throw ValidationError("\(dataDir) holds no Gemba data (gemba.sqlite)")
+        }
+        guard let tenant = TenantID(tenant) else { throw ValidationError("\(tenant) is not a tenant id") }
+        guard (1...3_650).contains(days) else { throw ValidationError("--days is 1 to 3650") }
+        let subtree = try scope.map { scope in
+            do { return try AssetSubtree(scope) } catch { throw ValidationError("--scope \(scope) is not an asset path") }
+        }
+        let store = try SQLiteStore(directory: dataDir, logger: Logger(label: "gemba.detect"))
+        let to = Timestamp.now().millisecondsSinceEpoch
+        let from = to - Int64(days) * 86_400_000
+        let labelled = try await store.detectorEvents(DetectorEventQuery(tenant: tenant, scope: scope, range: from..<to, limit: 100_000))
+            .filter { $0.tag == tag && $0.label == "true_positive" }
+        var series: [NABCorpus.Series] = []
+        for stored in try await store.series(tenant: tenant, machine: nil)
+        where stored.key.tag == tag && subtree?.contains(stored.key.machine) != false {
+            let samples = try await store.samples(series: stored.id, from: Timestamp(millisecondsSinceEpoch: from),
+                                                  to: Timestamp(millisecondsSinceEpoch: to), limit: 5_000_000)
+            let numeric = samples.compactMap { sample in sample.value.numeric.map { (sample.time.millisecondsSinceEpoch, $0) } }
+            guard numeric.count >= 2 else { continue }
+            let times = numeric.map(\.0)
+            let anomalies = labelled.filter { $0.machine == stored.key.machine.description }.map(\.start)
+            // NAB's windows: a tenth of the series' span shared among its anomalies, centred on each.
+            let half = anomalies.isEmpty ? 0 : (times.last! - times.first!) / 10 / Int64(anomalies.count) / 2
+            let windows = NABFile.windows(timestamps: times, limits: anomalies.map { (start: $0 - half, end: $0 + half) })
+            series.append(.init(file: NABFile(name: "\(stored.key.machine)/\(tag).csv", rows: times.count, windows: windows),
+                                times: times, values: numeric.map(\.1)))
+        }
+        guard !series.isEmpty else {
+            throw ValidationError("no numeric samples of \(tag) in the last \(days) days\(scope.map { " within \($0)" } ?? "")")
+        }
+        return NABCorpus(series: series)
     }
 }

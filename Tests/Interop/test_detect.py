@@ -163,3 +163,55 @@ def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_acro
     broken = subprocess.run([GEMBA, "serve", "--mqtt-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "never"),
                              "--detectors", str(config)], capture_output=True, text=True, timeout=30)
     assert broken.returncode == 2 and "kind" in broken.stderr, broken.stderr
+
+
+def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_path):
+    """`gemba detect score --data-dir`: the events operators marked right become the anomalies NAB scores against."""
+    import math
+    import time
+    import urllib.request
+
+    from test_modbus import free_port, wait_port
+    from test_telemetry import authorized, eventually, get
+
+    config = tmp_path / "detectors.json"
+    config.write_text(json.dumps({"detectors": [{"id": "vibration", "kind": "robust", "tag": "vibration", "suppress": "30m"}]}))
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    machine = "plant1/machining/line1/cnc-1"
+    start = int(time.time() * 1000) - 2 * 86_400_000
+    records = [{"machine": machine, "ts": start + minute * 60_000,
+                "values": {"vibration": (9 if minute == 2_000 else 2) + 0.2 * math.sin(minute / 10) + 0.01 * ((minute * 7919) % 13)}}
+               for minute in range(2_400)]
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
+    try:
+        wait_port(http_port)
+        for offset in range(0, len(records), 500):
+            request = urllib.request.Request(base + "/api/v1/ingest", data=json.dumps({"records": records[offset:offset + 500]}).encode(),
+                                             method="POST", headers=authorized({"Content-Type": "application/json"}, base=base))
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+        event = eventually(lambda: next((e for e in get(f"/api/v1/detector-events?from={start}", base)["items"]
+                                         if e["start"] == start + 2_000 * 60_000), None), timeout=30)
+        request = urllib.request.Request(base + f"/api/v1/detector-events/{event['id']}/label", data=b'{"label": "true_positive"}',
+                                         method="POST", headers=authorized({"Content-Type": "application/json"}, base=base))
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "data"), "--tag", "vibration", "--days", "3", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert {(row["detector"], row["profile"]) for row in rows} == {
+        (detector, profile) for detector in ("robust", "knn", "context") for profile in ("standard", "reward_low_fp", "reward_low_fn")}
+    assert all(row["true_positives"] + row["false_negatives"] == 1 for row in rows)
+    robust = next(row for row in rows if row["detector"] == "robust" and row["profile"] == "standard")
+    assert robust["true_positives"] == 1 and robust["score"] > 50, robust
+    for arguments, words in [(["--tag", "nothing"], "no numeric samples of nothing"), ([], "needs --tag"),
+                             ([str(tmp_path), "--tag", "vibration"], "not both")]:
+        run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "data"), *arguments], capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0 and words in run.stderr, run.stderr
+    run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "nowhere"), "--tag", "x"], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "holds no Gemba data" in run.stderr

@@ -19,6 +19,8 @@ public struct NABCorpus: Sendable {
 
     public var series: [Series]
 
+    public init(series: [Series]) { self.series = series }
+
     public struct LoadError: Error, CustomStringConvertible {
         public var description: String
     }
