@@ -201,3 +201,31 @@ import Testing
         }
     }
 }
+
+/// Work proposed by alarms on their own, for rules labelled `propose_work`.
+@Suite struct AlarmProposalTests {
+    @Test func anAlarmOfALabelledRuleProposesWorkOncePerActivation() async throws {
+        let harness = try await ServerHarness()
+        let proposer = AlarmProposer(alarms: try #require(harness.server.alarms), service: try #require(harness.server.maintenance),
+                                     store: harness.store)
+        try await harness.test { client in
+            #expect(try await AlarmAPITests.put(client, "overheat", #"""
+                {"name": "Spindle overheating", "condition": "spindle_temp > 85 clear < 80", "severity": "high", "labels": {"propose_work": "inspection"}}
+                """#).status == .ok)
+            #expect(try await AlarmAPITests.put(client, "warm", #"{"name": "Warm", "condition": "spindle_temp > 60", "severity": "low"}"#).status == .ok)
+            try await AlarmAPITests.ingest(client, temperature: 90)
+            let first = try await proposer.pass()
+            #expect(first.map(\.kind) == [.inspection] && first.first?.origin.reference == "overheat", "only the labelled rule proposes")
+            #expect(first.first?.evidence?.summary?.contains("Spindle overheating") == true)
+            #expect(try await proposer.pass().isEmpty, "once per activation")
+            let journal = try await client.execute(uri: "/api/v1/alarms/journal?from=0", method: .get)
+            #expect(journal.text.contains("work order \(first.first?.id ?? "?") proposed"), "\(journal.text)")
+
+            // Cleared and active again: a new activation, a new proposal.
+            try await AlarmAPITests.ingest(client, temperature: 70)
+            try await AlarmAPITests.ingest(client, temperature: 95, at: Timestamp.now().millisecondsSinceEpoch + 1_000)
+            let again = try await proposer.pass()
+            #expect(again.count == 1 && again.first?.id != first.first?.id)
+        }
+    }
+}

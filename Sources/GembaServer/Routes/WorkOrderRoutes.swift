@@ -206,6 +206,14 @@ struct AlarmProposalInput: Decodable {
     var kind: WorkOrder.Kind?
     var title: String?
     var details: String?
+
+    init(rule: String, machine: String, kind: WorkOrder.Kind? = nil, title: String? = nil, details: String? = nil) {
+        self.rule = rule
+        self.machine = machine
+        self.kind = kind
+        self.title = title
+        self.details = details
+    }
 }
 
 /// The body of every step; each reads the fields it needs.

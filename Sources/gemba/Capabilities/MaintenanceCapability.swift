@@ -8,18 +8,21 @@ import ServiceLifecycle
 /// Maintenance work decided by people: work orders (proposed, decided, scheduled, done), their
 /// decision log, the planned windows they give the machines' OEE (a change to a window makes the
 /// OEE engine rebuild the summaries over it), preventive plans and the escalation of proposals
-/// waiting for a decision, both checked every minute.
+/// waiting for a decision, both checked every minute, and work proposed by alarms of rules labelled
+/// `propose_work` (checked every 5 s).
 struct MaintenanceCapability: Capability {
     /// Nil when the store keeps no maintenance data (the routes then answer 503).
     let service: MaintenanceService?
     let plans: PlanScheduler?
     let escalator: ProposalEscalator?
+    /// Proposals from alarms of rules labelled `propose_work`; nil without alarms.
+    let alarmProposer: AlarmProposer?
     let logger: Logger
 
     init(telemetry: TelemetryCapability, oee: OEECapability, alarms: AlarmCapability, logger: Logger) {
         self.logger = logger
         guard let store = telemetry.store as? any MaintenanceStore else {
-            (service, plans, escalator) = (nil, nil, nil)
+            (service, plans, escalator, alarmProposer) = (nil, nil, nil, nil)
             return
         }
         let service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
@@ -35,14 +38,18 @@ struct MaintenanceCapability: Capability {
         } else {
             escalator = nil
         }
+        alarmProposer = alarms.engine.map { AlarmProposer(alarms: $0, service: service, store: telemetry.store) }
     }
 
     var services: [any Service] {
         guard let plans else { return [] }
+        let proposing = alarmProposer.map { proposer in
+            [PeriodicService("work proposed by alarms", every: .seconds(5), logger: logger) { try await proposer.pass() }]
+        } ?? []
         return [PeriodicService("maintenance plans and escalation", every: .seconds(60), logger: logger) { [escalator] in
             try await plans.pass()
             try await escalator?.pass()
-        }]
+        }] + proposing
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.maintenance] }
