@@ -1,3 +1,4 @@
+import Foundation
 import GembaCore
 @testable import GembaDetect
 import Testing
@@ -47,6 +48,17 @@ import Testing
         faulty[3] += 0.4
         let explained = try #require(detector.score(faulty))
         #expect(explained.ratio > 1 && explained.contributions[3] > 0.6, "\(explained.contributions)")
+    }
+
+    /// The demo's model of a machine (vibration, spindle temperature, power, speed; three components
+    /// of four, so one dimension is left to Q) and its bearing drifting 1.5 mm/s: Q's reconstruction-based
+    /// shares alone would be equal (one residual direction), the combined index's put vibration first.
+    @Test func withOneResidualDimensionTheDriftingSignalStillCarriesTheBlame() throws {
+        let model = #"{"loadings": [[0.6718534995518796, 0.348483635897381, 0.6535382102020902, 0.007735532139599479], [0.01687030109756302, -0.12558995066721, 0.03789234919388587, 0.9912147734496564], [-0.18303439063225854, 0.9247363660494438, -0.3064920656632731, 0.1319987834679033]], "mean": [2.108425464431355, 59.43416402356149, 12.377707294970541, 1199.9631173538742], "t2Limit": 14.425569335395345, "deviation": [0.20177146067546128, 7.650231108112713, 0.36068334391131157, 5.932244271774576], "eigenvalues": [1.577754527917538, 1.0013457254961922, 0.9224122672733375], "qLimit": 3.3888585227621135, "signals": 4, "components": 3}"#
+        let detector = try JSONDecoder().decode(PCADetector.self, from: Data(model.utf8))
+        let reading = try #require(detector.score([3.6, 59.4, 12.38, 1200]))
+        #expect(reading.ratio > 5)
+        #expect(reading.contributions[0] > 0.55 && reading.contributions[0] == reading.contributions.max(), "\(reading.contributions)")
     }
 
     @Test func tooLittleTrainingAndBadReadingsGetClearAnswers() {

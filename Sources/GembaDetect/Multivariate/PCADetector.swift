@@ -2,9 +2,10 @@
 /// trained on a stretch of normal operation, it scores each new set of readings by Hotelling's T²
 /// (how unusual it is within the correlations learnt) and Q, the squared prediction error (how far
 /// it breaks them), each against its 99th percentile in training, with every signal's share of the
-/// larger one: the explanation an operator reads ("vibration 71 %, current 20 %"). Q's shares are
-/// reconstruction-based (Alcala and Qin, 2009), which single out the signal that broke the
-/// correlations better than the squared residuals do.
+/// two together: the explanation an operator reads ("vibration 71 %, current 20 %"). The shares are
+/// reconstruction-based contributions to the combined index (Alcala and Qin, 2009), which single out
+/// the signal that broke the correlations better than squared residuals do, also when few
+/// dimensions are left to the residual.
 public struct PCADetector: Sendable, Codable {
     public struct Reading: Sendable, Equatable {
         public var t2: Double
@@ -13,7 +14,7 @@ public struct PCADetector: Sendable, Codable {
         public var ratio: Double
         /// In [0, 1]: 0.5 at the limit, towards 1 far beyond.
         public var score: Double
-        /// Each signal's share of the statistic that is furthest beyond its limit (sums to 1).
+        /// Each signal's share of the combined index T²/limit + Q/limit (sums to 1).
         public var contributions: [Double]
     }
 
@@ -82,27 +83,23 @@ public struct PCADetector: Sendable, Codable {
         let standardised = (0..<signals).map { (row[$0] - mean[$0]) / deviation[$0] }
         let (t2, q, scores, residual) = statistics(of: standardised)
         let t2Ratio = t2 / t2Limit, qRatio = q / qLimit
-        var shares: [Double]
-        if qRatio >= t2Ratio {
-            // Reconstruction-based contributions (Alcala & Qin): each signal's squared residual over
-            // the part of its own direction the model leaves to the residual, so a signal the
-            // components explain well is not blamed for the error it spreads to them.
-            shares = (0..<signals).map { signal in
-                let left = 1 - loadings.reduce(0) { $0 + $1[signal] * $1[signal] }
-                return residual[signal] * residual[signal] / max(left, 1e-6)
+        // Reconstruction-based contributions to the combined index φ = T²/τ² + Q/δ² (Alcala and
+        // Qin): each signal's (Φx)ᵢ² / Φᵢᵢ, with Φ = P Λ⁻¹ Pᵀ/τ² + (I − P Pᵀ)/δ². Both statistics
+        // count, and a signal the components tie to others is not blamed for the error it spreads to them.
+        var shares = (0..<signals).map { signal in
+            var along = 0.0, diagonal = 0.0, explained = 0.0
+            for component in 0..<components {
+                let loading = loadings[component][signal]
+                along += loading * scores[component] / eigenvalues[component]
+                diagonal += loading * loading / eigenvalues[component]
+                explained += loading * loading
             }
-        } else {
-            // Each signal's part of T²: Σ over components of (score / eigenvalue) · loading · value, negatives as 0.
-            shares = (0..<signals).map { signal in
-                var part = 0.0
-                for component in 0..<components {
-                    part += scores[component] / eigenvalues[component] * loadings[component][signal] * standardised[signal]
-                }
-                return max(0, part)
-            }
+            let projected = along / t2Limit + residual[signal] / qLimit
+            let weight = diagonal / t2Limit + max(0, 1 - explained) / qLimit
+            return weight > 0 ? projected * projected / weight : 0
         }
         let sum = shares.reduce(0, +)
-        shares = sum > 0 ? shares.map { $0 / sum } : Array(repeating: 1 / Double(signals), count: signals)
+        shares = sum > 0 && sum.isFinite ? shares.map { $0 / sum } : Array(repeating: 1 / Double(signals), count: signals)
         let ratio = max(t2Ratio, qRatio)
         return Reading(t2: t2, q: q, ratio: ratio, score: ratio / (1 + ratio), contributions: shares)
     }
