@@ -345,3 +345,53 @@ import Testing
         }
     }
 }
+
+/// A drift detector through the registry: a lasting shift of a tag's level is told within minutes.
+@Suite struct DriftDetectorAPITests {
+    @Test func aLastingShiftOfTheLevelIsToldAndProposesWork() async throws {
+        let (harness, _) = try await DetectorRegistryAPITests.harness()
+        let recorder = DetectorEventRecorder(engine: try #require(harness.server.detection), store: harness.store,
+                                             maintenance: harness.server.maintenance, logger: Logger(label: "test"))
+        let recording = Task { try await recorder.run() }
+        defer { recording.cancel() }
+        let minute: Int64 = 60_000
+        let start = Timestamp.now().millisecondsSinceEpoch / minute * minute - 300 * minute
+        try await harness.test { client in
+            let made = try await DetectorRegistryAPITests.post(client, "/api/v1/detectors/temp-drift/versions",
+                                                               #"{"kind": "drift", "tag": "temp", "suppress": "1h", "propose": true}"#, .created)
+            #expect(made["configuration"]?["output"]?.stringValue == "temp.drift")
+            _ = try await DetectorRegistryAPITests.post(client, "/api/v1/detectors/x/versions", #"{"kind": "robust", "tag": "temp", "residuals": true}"#,
+                                                        .unprocessableContent)
+            _ = try await DetectorRegistryAPITests.post(client, "/api/v1/detectors/temp-drift/versions/1/promote", "")
+            var random = SplitMix64(seed: 21)
+            // 200 minutes around 50, then 2 higher (four deviations of the noise) for the rest: six samples a minute.
+            let records = (0..<(280 * 6)).map { index in
+                let at = start + Int64(index) * 10_000
+                let value = (index / 6 < 200 ? 50.0 : 52.0) + Double.random(in: -0.8...0.8, using: &random)
+                return #"{"machine": "plant/line1/m1", "ts": \#(at), "values": {"temp": \#(value)}}"#
+            }
+            for first in stride(from: 0, to: records.count, by: 500) {
+                let batch = records[first..<min(first + 500, records.count)].joined(separator: ",")
+                try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
+                    #expect($0.status == .ok)
+                }
+            }
+            var events: [JSONValue] = []
+            let told = try await TestSupport.eventually(5) {
+                events = try await client.execute(uri: "/api/v1/detector-events?detector=temp-drift&from=\(start)", method: .get) {
+                    $0.json["items"]?.array ?? []
+                }
+                return events.first?["workOrder"] != nil
+            }
+            #expect(told && events.count == 1, "\(events)")
+            let eventStart = events.first?["start"]?.int ?? 0
+            #expect(eventStart > start + 200 * minute && eventStart < start + 230 * minute,
+                    "told at minute \((eventStart - start) / minute), the shift came at 200")
+            if let order = events.first?["workOrder"]?.stringValue {
+                try await client.execute(uri: "/api/v1/work-orders/\(order)", method: .get) { response in
+                    #expect(response.json["title"]?.stringValue == "temp drifting on m1", "\(response.text)")
+                }
+            }
+        }
+    }
+}

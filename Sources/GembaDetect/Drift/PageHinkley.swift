@@ -2,8 +2,8 @@
 /// model's residuals): it sums each sample's deviation from the running mean, less a tolerance
 /// `delta`, and signals a change, up or down, once the sum has moved more than `threshold` from its
 /// extreme. After a change it starts again from the new level. Constant memory.
-public struct PageHinkley: Sendable {
-    public enum Change: String, Sendable {
+public struct PageHinkley: Sendable, Codable {
+    public enum Change: String, Sendable, Codable {
         case up, down
     }
 

@@ -1,6 +1,6 @@
 /// Exponential smoothing with a damped trend and additive seasonality (Holt-Winters), updated one
 /// sample at a time: forecasts a series `h` samples ahead from its past only.
-public struct SeasonalForecaster: Sendable {
+public struct SeasonalForecaster: Sendable, Codable {
     /// Samples per season (a day of samples, say); 1 for none.
     public let period: Int
     private let alpha: Double

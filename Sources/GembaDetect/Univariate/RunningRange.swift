@@ -23,6 +23,9 @@ struct RunningScale: Sendable, Codable {
 
     init(span: Double = 1_000) { rate = 2 / (span + 1) }
 
+    /// The running standard deviation.
+    var deviation: Double { variance.squareRoot() }
+
     /// `value` in deviations from the mean (0 while there is no spread yet).
     func standardised(_ value: Double) -> Double {
         let deviation = variance.squareRoot()

@@ -77,9 +77,9 @@ extension DetectionEngine {
 
         /// A detector's family: one of the univariate ones on a tag, or `pca` on several signals of a machine together.
         public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-            case robust, knn, context, pca
+            case robust, knn, context, pca, drift
 
-            /// The univariate family; nil for `pca`.
+            /// The univariate anomaly family; nil for `pca` and `drift`.
             public var univariate: DetectorKind? { DetectorKind(rawValue: rawValue) }
 
             public init(_ kind: DetectorKind) { self = Kind(rawValue: kind.rawValue)! }
@@ -91,6 +91,8 @@ extension DetectionEngine {
         public var tag: String
         /// For `pca`: the machine's signals scored together (2–16 tags, `tag` first); empty for a univariate detector.
         public var signals: [String]
+        /// For `drift`: against the tag's daily pattern (a forecast's residuals) rather than its level.
+        public var residuals = false
         /// The tag its scores are written to (`<tag>.anomaly` unless named).
         public var output: String
         public var tenant: TenantID
@@ -110,7 +112,7 @@ extension DetectionEngine {
         public var failure: Failure?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, tag, signals, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
+            case id, kind, tag, signals, residuals, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
         }
 
         /// How long a signal's last value stands for it in a `pca` reading (ms).
@@ -137,7 +139,7 @@ extension DetectionEngine {
             self.kind = kind
             self.tag = tag
             self.signals = signals
-            self.output = output ?? (kind == .pca ? id : tag) + ".anomaly"
+            self.output = output ?? (kind == .pca ? id + ".anomaly" : kind == .drift ? tag + ".drift" : tag + ".anomaly")
             self.tenant = tenant
             self.scope = scope
             self.threshold = threshold
@@ -182,6 +184,7 @@ extension DetectionEngine {
                       warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? (kind == .pca ? 0 : 100),
                       gate: try container.decodeIfPresent(Gate.self, forKey: .gate),
                       failure: try container.decodeIfPresent(Failure.self, forKey: .failure))
+            residuals = try container.decodeIfPresent(Bool.self, forKey: .residuals) ?? false
         }
 
         /// Writes what ``init(from:)`` reads: the configuration as files and the API give it.
@@ -191,6 +194,7 @@ extension DetectionEngine {
             try container.encode(kind, forKey: .kind)
             try container.encode(tag, forKey: .tag)
             if !signals.isEmpty { try container.encode(signals, forKey: .signals) }
+            if residuals { try container.encode(residuals, forKey: .residuals) }
             try container.encode(output, forKey: .output)
             try container.encode(tenant.rawValue, forKey: .tenant)
             try container.encodeIfPresent(scope, forKey: .scope)
@@ -216,6 +220,8 @@ extension DetectionEngine {
             } else if !signals.isEmpty {
                 throw refuse("signals apply to a pca detector; a \(kind.rawValue) detector watches one tag")
             }
+            if residuals, kind != .drift { throw refuse("residuals apply to a drift detector") }
+            if kind == .drift, failure != nil { throw refuse("failure applies to a robust, knn or context detector") }
             let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])
                 + signals.map { ("signals", $0) }
                 + (failure.map { [("failure.output", $0.output)] } ?? [])

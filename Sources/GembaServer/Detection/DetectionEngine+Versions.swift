@@ -113,7 +113,7 @@ extension DetectionEngine {
                 train(detector, history, into: &result)
                 continue
             }
-            guard var running = result.model.machines[machine] ?? Running(detector.kind) else { continue }
+            guard var running = result.model.machines[machine] ?? Running(detector) else { continue }
             // A model's state scores any range, before or after the one it learnt.
             running.lastTime = .min
             running.events = nil
@@ -122,7 +122,7 @@ extension DetectionEngine {
             for (time, value) in inputs(detector, history, notNumeric: &result.notNumeric) {
                 let learnt = switch value {
                 case .row(let row): score(row, at: time, watcher, into: &running)
-                case .value(let value): learn(value, at: time, watcher, into: &running)
+                case .value(let value): watcher.drift ? drift(value, at: time, watcher, into: &running) : learn(value, at: time, watcher, into: &running)
                 }
                 guard let (score, _) = learnt else { continue }
                 scored += 1

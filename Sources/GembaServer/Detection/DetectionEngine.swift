@@ -39,10 +39,17 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var pca: PCADetector?
         /// The signals' shares at the open event's peak (`pca`).
         var explanation: [Double]?
+        /// A `drift` detector's minute means and test.
+        var drift: DriftDetector?
 
-        /// A fresh state for `kind`: nil for `pca`, which runs only from a trained model.
-        init?(_ kind: Detector.Kind) {
-            guard let family = kind.univariate else { return nil }
+        /// A fresh state for `detector`: nil for `pca`, which runs only from a trained model.
+        init?(_ detector: Detector) {
+            if detector.kind == .drift {
+                self.init(detector: .none, lastTime: .min, learnt: nil)
+                drift = DriftDetector(residuals: detector.residuals)
+                return
+            }
+            guard let family = detector.kind.univariate else { return nil }
             self.init(detector: AnyDetector(family), lastTime: .min, learnt: 0)
         }
 
@@ -53,7 +60,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
 
         /// The family the state belongs to; nil for a state that holds none.
-        var kind: Detector.Kind? { pca != nil ? .pca : detector.kind.map(Detector.Kind.init) }
+        var kind: Detector.Kind? { pca != nil ? .pca : drift != nil ? .drift : detector.kind.map(Detector.Kind.init) }
     }
 
     /// An event opened or closed by a detector on a machine.
@@ -83,9 +90,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
         /// For `pca`: which of its signals this watcher reads (0 scores), and how many it has.
         let signal: Int?
         let signalCount: Int
+        /// A `drift` detector (told once a minute).
+        let drift: Bool
 
         init(index: Int, _ instance: Instance, signal: Int? = nil) {
             self.signal = signal
+            drift = instance.detector.kind == .drift
             signalCount = instance.detector.signals.count
             let detector = instance.detector
             self.index = index
@@ -328,6 +338,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                     else { continue }
                     // Scored in place: the detector's buffers are not copied.
                     let learnt = if let row { Self.score(row, at: time, watcher, into: &state.running.values[entry]) }
+                        else if watcher.drift { Self.drift(value, at: time, watcher, into: &state.running.values[entry]) }
                         else { Self.learn(value, at: time, watcher, into: &state.running.values[entry]) }
                     guard let (score, written) = learnt else { continue }
                     let machine = accepted.key.machine
@@ -430,6 +441,18 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
     }
 
+    /// Adds a sample to a `drift` detector and answers its score (1 at the minute a lasting change
+    /// is told, else 0), and whether to write it, as ``learn(_:at:_:into:)`` does.
+    static func drift(_ value: Double, at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
+        guard time > running.lastTime, running.drift != nil else { return nil }
+        running.lastTime = time
+        if running.events == nil { running.events = AnomalyEvents(threshold: watcher.threshold, suppression: watcher.suppression) }
+        let score: Double = running.drift!.add(value, at: time) == nil ? 0 : 1
+        guard score > 0 || running.lastScore != 0 else { return (score, false) }
+        running.lastScore = score
+        return (score, true)
+    }
+
     /// Scores a `pca` reading (the signals' latest values) and answers its score, and whether to
     /// write it, as ``learn(_:at:_:into:)`` does; keeps the shares at the open event's peak.
     static func score(_ row: [Double], at time: Int64, _ watcher: Watcher, into running: inout Running) -> (Double, Bool)? {
@@ -455,7 +478,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let saved = state.waiting.removeValue(forKey: key)
             ?? state.waiting[unversioned].flatMap { $0.kind == instance.detector.kind ? state.waiting.removeValue(forKey: unversioned) : nil }
         // A pca detector scores only the machines its model learnt.
-        guard let running = saved ?? Running(instance.detector.kind) else { return nil }
+        guard let running = saved ?? Running(instance.detector) else { return nil }
         state.names[slot] = key
         state.running[slot] = running
         return state.running.index(forKey: slot)!

@@ -121,10 +121,14 @@ public struct DetectorEventRecorder: Service {
                                    window: .init(from: event.start - 6 * 3_600_000, to: event.last + 3_600_000,
                                                  tags: detector.signals + [detector.output])))
         }
+        let drift = detector.kind == .drift
         return MaintenanceService.Proposal(
-            machine: change.machine, title: "Unusual \(detector.tag) on \(change.machine.machine)",
-            details: "Detector \(detector.id) (\(detector.kind.rawValue)) scored \(detector.tag) \(score) at "
-                + "\(Timestamp(millisecondsSinceEpoch: event.peakTime).rfc3339). Check the machine before it fails.",
+            machine: change.machine, title: drift ? "\(detector.tag) drifting on \(change.machine.machine)" : "Unusual \(detector.tag) on \(change.machine.machine)",
+            details: drift
+                ? "Detector \(detector.id) (drift\(detector.residuals ? ", against its daily pattern" : "")) found a lasting change of "
+                    + "\(detector.tag) at \(Timestamp(millisecondsSinceEpoch: event.peakTime).rfc3339). Check the sensor and the process."
+                : "Detector \(detector.id) (\(detector.kind.rawValue)) scored \(detector.tag) \(score) at "
+                    + "\(Timestamp(millisecondsSinceEpoch: event.peakTime).rfc3339). Check the machine before it fails.",
             kind: .predictive, priority: event.peak >= 0.9 ? .high : .medium, origin: .init(.detector, reference: String(eventID)),
             evidence: Evidence(summary: "\(detector.tag) anomaly score \(score) (threshold \(detector.threshold))", signals: [detector.tag],
                                scores: [.init(tag: detector.tag, time: event.peakTime, score: event.peak, detector: detector.id)],

@@ -291,6 +291,7 @@ extension DetectorRegistryRoutes {
         "id": .string, "tenant": .string, "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)),
         "tag": .string(minLength: 1, maxLength: 64),
         "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
+        "residuals": Schema.boolean.described("drift: against the tag's daily pattern rather than its level"),
         "output": Schema.string(minLength: 1, maxLength: 64).described("Where scores are written (<tag>.anomaly unless named)"),
         "scope": Schema.string(minLength: 1, maxLength: 200).described("Only machines within this site, area or line"),
         "threshold": Schema.number.described("A score at or above it opens an event (above 0, at most 1; default 0.5)"),
@@ -301,17 +302,18 @@ extension DetectorRegistryRoutes {
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"])
             .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
-    ], optional: ["signals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
+    ], optional: ["signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
     static let versionInput = Schema.object([
         "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)), "tag": .string(minLength: 1, maxLength: 64),
         "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
+        "residuals": Schema.boolean.described("drift: against the tag's daily pattern rather than its level"),
         "output": .string(minLength: 1, maxLength: 64),
         "scope": .string(minLength: 1, maxLength: 200), "threshold": .number, "suppress": .string(minLength: 2, maxLength: 10), "propose": .boolean,
         "warmup": .integer(minimum: 0, maximum: 100_000), "while": Schema.object(["tag": .string, "in": .array(.string)]),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"]),
         "note": Schema.string(maxLength: 1000).described("Why this version"),
-    ], optional: ["tag", "signals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"])
+    ], optional: ["tag", "signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"])
         .named("DetectorVersionInput")
     static let figures = DetectorRoutes.figures
     static let version = Schema.object([
