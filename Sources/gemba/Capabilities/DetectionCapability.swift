@@ -6,15 +6,16 @@ import GembaStorage
 import Logging
 import ServiceLifecycle
 
-/// `--detectors`: anomaly detectors on the live ingest stream, each scoring one tag on every machine
-/// that sends it and writing the score as a tag of its own (`vibration.anomaly`), which charts and
-/// alarm rules read. Scores over a detector's threshold make events (stored, labelled by people,
-/// and proposing work orders when the detector says so). What they learnt is saved in the data
-/// directory every minute and at shutdown, and restored at start.
+/// `--detectors`: anomaly detectors on the live ingest stream, each scoring one tag (or, `pca`, a
+/// machine's signals together) on every machine that sends it and writing the score as a tag of its
+/// own (`vibration.anomaly`), which charts and alarm rules read. Scores over a detector's threshold
+/// make events (stored, labelled by people, and proposing work orders when the detector says so).
+/// The detectors running are the registry's active and shadow versions, seeded from the file. What
+/// they learnt is saved in the data directory every minute and at shutdown, and restored at start.
 struct DetectionCapability: Capability {
     struct Options: ParsableArguments {
         @Option(help: ArgumentHelp(
-            "Run the anomaly detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context, \"tag\", \"output\"?, \"tenant\"?, \"scope\"?, \"threshold\"? (0.5), \"suppress\"? (30m), \"propose\"? (false)}]}. Env: GEMBA_DETECTORS."))
+            "Seed the detector registry with the detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context|drift|pca, \"tag\" (pca: \"signals\"), \"output\"?, \"tenant\"?, \"scope\"?, \"threshold\"? (0.5), \"suppress\"? (30m), \"propose\"? (false)}]}; a detector new to the registry, or changed in the file, becomes its active version. Env: GEMBA_DETECTORS."))
         var detectors: String?
     }
 
