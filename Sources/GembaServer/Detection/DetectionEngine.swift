@@ -41,6 +41,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var explanation: [Double]?
         /// A `drift` detector's minute means and test.
         var drift: DriftDetector?
+        /// The open event's peak as last told to the recorder.
+        var toldPeak: Double?
 
         /// A fresh state for `detector`: nil for `pca`, which runs only from a trained model.
         init?(_ detector: Detector) {
@@ -74,7 +76,12 @@ public final class DetectionEngine: SampleObserver, Sendable {
         public var life: TrendRUL.Estimate?
         /// For a `pca` detector, each signal's share of the score at the event's peak (the explanation), in the detector's order.
         public var contributions: [Double]? = nil
+        /// The open event's peak rose (by ``DetectionEngine/peakStep`` or more) since it was last told: stored, not proposed again.
+        public var updated = false
     }
+
+    /// How far an open event's peak rises before the change is stored (the store keeps the peak while the event is open).
+    static let peakStep = 0.05
 
     /// What the hot path reads of a detector, without its strings and lists (copying those per
     /// sample retained and released each).
@@ -347,10 +354,17 @@ public final class DetectionEngine: SampleObserver, Sendable {
                         scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: plan.instances[watcher.index].detector.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(score))))
                     }
-                    if score >= watcher.threshold || state.running.values[entry].events?.open != nil,
-                       let change = state.running.values[entry].events?.take(score, at: time) {
-                        changes += Self.changes(change, plan.instances[watcher.index].detector, machine,
-                                                explanation: state.running.values[entry].explanation)
+                    if score >= watcher.threshold || state.running.values[entry].events?.open != nil {
+                        let told = state.running.values[entry].toldPeak
+                        if let change = state.running.values[entry].events?.take(score, at: time) {
+                            changes += Self.changes(change, plan.instances[watcher.index].detector, machine,
+                                                    explanation: state.running.values[entry].explanation)
+                            state.running.values[entry].toldPeak = state.running.values[entry].events?.open?.peak
+                        } else if let open = state.running.values[entry].events?.open, open.peak >= (told ?? open.peak) + Self.peakStep {
+                            changes.append(EventChange(detector: plan.instances[watcher.index].detector, machine: machine, event: open, closed: false,
+                                                       contributions: state.running.values[entry].explanation, updated: true))
+                            state.running.values[entry].toldPeak = open.peak
+                        }
                     }
                     if watcher.trended, let failure = plan.instances[watcher.index].detector.failure,
                        let (life, event) = Self.trend(value, at: time, watcher, failure, into: &state.running.values[entry]) {

@@ -38,7 +38,7 @@ public struct DetectorEventRecorder: Service {
         guard !changes.isEmpty else { return }
         do {
             let ids = try await store.recordEvents(changes.map(Self.stored))
-            for (change, id) in zip(changes, ids) where !change.closed || change.life != nil {
+            for (change, id) in zip(changes, ids) where (!change.closed && !change.updated) || change.life != nil {
                 try await propose(change, eventID: id)
             }
         } catch {
