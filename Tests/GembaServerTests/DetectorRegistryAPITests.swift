@@ -285,9 +285,9 @@ import Testing
             // Still open (an hour's suppression), it is stored with the highest score so far, not its first: proposed once.
             let highest = try await client.execute(uri: "/api/v1/history?series=plant/line1/m1/drive.anomaly&from=\(start)&points=100000",
                                                    method: .get) { response in
-                (response.json["series"]?.array.first?["points"]?.array ?? []).compactMap { ForecastAPITests.number($0["v"]) }.max() ?? 0
+                (response.json["series"]?.array.first?["points"]?.array ?? []).compactMap { $0["v"]?.double }.max() ?? 0
             }
-            let peak = ForecastAPITests.number(event["peak"]) ?? 0
+            let peak = event["peak"]?.double ?? 0
             #expect(event["closed"] == .bool(false) && peak > 0.5 && highest - peak < 0.05, "peak \(peak), highest \(highest)")
             try await client.execute(uri: "/api/v1/work-orders?machine=plant/line1/m1", method: .get) { response in
                 #expect(response.json["items"]?.array.count == 1, "\(response.text)")
@@ -304,13 +304,6 @@ import Testing
 
 /// Forecasts with their bands through the API.
 @Suite struct ForecastAPITests {
-    static func number(_ value: JSONValue?) -> Double? {
-        switch value {
-        case .number(let number): number
-        case .integer(let integer): Double(integer)
-        default: nil
-        }
-    }
 
     @Test func aDailyPatternIsForecastWithABandThatHeldOnItsHistory() async throws {
         let harness = try await ServerHarness()
@@ -337,11 +330,11 @@ import Testing
                 #expect(points.count == 30 && json["seasonSteps"]?.int == 1440)
                 #expect(points.first?["t"]?.int == end, "the first step is the current minute")
                 let inBand = points.allSatisfy { point in
-                    guard let v = Self.number(point["v"]), let low = Self.number(point["low"]), let high = Self.number(point["high"]) else { return false }
+                    guard let v = point["v"]?.double, let low = point["low"]?.double, let high = point["high"]?.double else { return false }
                     return low < v && v < high && high - low < 6
                 }
                 #expect(inBand, "\(points.prefix(3))")
-                let coverage = Self.number(json["measuredCoverage"]) ?? 0
+                let coverage = json["measuredCoverage"]?.double ?? 0
                 #expect(coverage > 0.8 && coverage < 0.97, "\(coverage)")
             }
             for (query, status) in [("&tag=nothing", HTTPResponse.Status.notFound), ("&tag=mode", .unprocessableContent),

@@ -132,6 +132,14 @@ extension JSONValue {
         }
     }
 
+    var double: Double? {
+        switch self {
+        case .integer(let value): Double(value)
+        case .number(let value): value
+        default: nil
+        }
+    }
+
     var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil

@@ -294,17 +294,18 @@ public actor DetectorRegistry {
         try JSONDecoder().decode(DetectionEngine.Detector.self, from: Data(version.configuration.utf8))
     }
 
-    static func configuration(_ detector: DetectionEngine.Detector) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(detector), as: UTF8.self)
-    }
+    static func configuration(_ detector: DetectionEngine.Detector) throws -> String { try json(detector) }
 
     static func stored(_ version: DetectorVersion) throws -> StoredDetectorVersion {
+        StoredDetectorVersion(tenant: version.tenant, detector: version.detector, version: version.version, status: version.status.rawValue,
+                              document: try json(version))
+    }
+
+    /// JSON text with sorted keys (a document read back, or compared with the configuration file's).
+    private static func json(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return StoredDetectorVersion(tenant: version.tenant, detector: version.detector, version: version.version, status: version.status.rawValue,
-                                     document: String(decoding: try encoder.encode(version), as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func version(_ stored: StoredDetectorVersion) throws -> DetectorVersion {

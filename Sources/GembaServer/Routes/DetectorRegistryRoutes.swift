@@ -5,7 +5,6 @@ internal import Foundation
 #endif
 internal import GembaCore
 internal import GembaMaintenance
-internal import GembaRules
 internal import GembaStorage
 internal import Hummingbird
 
@@ -118,10 +117,7 @@ struct DetectorRegistryRoutes {
     private func evaluate(_ request: Request, _ context: GembaRequestContext) async throws -> Response {
         let input = try await OEERoutes.decode(EvaluateInput.self, from: request)
         let range = try RangeInput(from: input.from, to: input.to).range()
-        let horizonText = input.horizon ?? "7d"
-        guard let horizon = RuleText.parseDuration(horizonText), (60_000...(90 * 86_400_000)).contains(horizon) else {
-            throw Problem.badRequest("horizon is a duration from 1m to 90d, such as 7d or 12h")
-        }
+        let horizon = try QueryRoutes.duration(input.horizon ?? "7d", "horizon", 60_000...(90 * 86_400_000))
         let registry = try registry()
         let version = try await find(context)
         let configured = try DetectorRegistry.detector(version)
@@ -181,16 +177,9 @@ struct DetectorRegistryRoutes {
 
     /// The optional `{"note"}` of a step.
     private static func note(_ request: Request) async throws -> String? {
-        let buffer = try await request.body.collect(upTo: 64 << 10)
-        guard buffer.readableBytes > 0 else { return nil }
-        let input: NoteInput
-        do { input = try JSONDecoder().decode(NoteInput.self, from: Data(buffer.readableBytesView)) } catch let error as DecodingError {
-            throw Problem.badRequest(OEERoutes.describe(error))
-        } catch {
-            throw Problem.badRequest("the body is not valid JSON")
-        }
-        if let note = input.note, note.count > 1000 { throw Problem.badRequest("\"note\" has at most 1000 characters") }
-        return input.note
+        let note = try await OEERoutes.decodeIfPresent(NoteInput.self, from: request)?.note
+        if let note, note.count > 1000 { throw Problem.badRequest("\"note\" has at most 1000 characters") }
+        return note
     }
 
     static let unavailable = Reply.problem(503, "This store keeps no detector versions")

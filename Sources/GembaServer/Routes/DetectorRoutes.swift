@@ -6,7 +6,6 @@ internal import Foundation
 internal import GembaAnalytics
 internal import GembaCore
 internal import GembaMaintenance
-internal import GembaRules
 internal import GembaStorage
 internal import Hummingbird
 
@@ -108,10 +107,7 @@ struct DetectorRoutes {
         let parameters = request.uri.queryParameters
         let period: Int64 = parameters.get("period") == "day" ? 86_400_000 : 7 * 86_400_000
         guard [nil, "day", "week"].contains(parameters.get("period")) else { throw Problem.badRequest("period is day or week") }
-        let horizonText = parameters.get("horizon") ?? "7d"
-        guard let horizon = RuleText.parseDuration(horizonText), (60_000...(90 * 86_400_000)).contains(horizon) else {
-            throw Problem.badRequest("horizon is a duration from 1m to 90d, such as 7d or 12h")
-        }
+        let horizon = try QueryRoutes.duration(parameters.get("horizon") ?? "7d", "horizon", 60_000...(90 * 86_400_000))
         let range = from.millisecondsSinceEpoch..<to.millisecondsSinceEpoch
         let events = try await store().detectorEvents(DetectorEventQuery(tenant: context.tenant, detector: detector,
                                                                          range: (range.lowerBound - horizon)..<range.upperBound, limit: 100_000))

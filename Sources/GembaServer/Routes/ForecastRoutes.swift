@@ -39,9 +39,9 @@ struct ForecastRoutes {
         let parameters = request.uri.queryParameters
         let machine = try QueryRoutes.machinePath(try parameters.require("machine"))
         let tag = try parameters.require("tag")
-        let step = try Self.duration(parameters.get("step") ?? "1m", "step", 60_000...86_400_000)
+        let step = try QueryRoutes.duration(parameters.get("step") ?? "1m", "step", 60_000...86_400_000)
         guard step % 60_000 == 0 else { throw Problem.badRequest("step is a whole number of minutes") }
-        let history = try Self.duration(parameters.get("history") ?? "7d", "history", 3_600_000...(92 * 86_400_000))
+        let history = try QueryRoutes.duration(parameters.get("history") ?? "7d", "history", 3_600_000...(92 * 86_400_000))
         let steps = try parameters.get("steps").map { text throws(Problem) in
             guard let steps = Int(text), (1...240).contains(steps) else { throw Problem.badRequest("steps is 1 to 240") }
             return steps
@@ -80,13 +80,6 @@ struct ForecastRoutes {
                                 measuredCoverage: band.measuredCoverage, checked: band.checked,
                                 points: band.points.map { .init(t: end + Int64($0.step - 1) * step, v: $0.value, low: $0.low, high: $0.high) })
         return try OEERoutes.encoded(view)
-    }
-
-    private static func duration(_ text: String, _ name: String, _ range: ClosedRange<Int64>) throws(Problem) -> Int64 {
-        guard let value = RuleText.parseDuration(text), range.contains(value) else {
-            throw Problem.badRequest("\(name) is a duration from \(RuleText.duration(range.lowerBound)) to \(RuleText.duration(range.upperBound))")
-        }
-        return value
     }
 
     struct ForecastView: Encodable {

@@ -410,10 +410,22 @@ struct OEERoutes {
     // MARK: Helpers
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, userInfo: [CodingUserInfoKey: any Sendable] = [:]) async throws -> T {
-        let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: 256 << 10) } catch is NIOTooManyBytesError {
+        try decode(type, from: try await body(of: request), userInfo: userInfo)
+    }
+
+    /// The body as `type`, or nil when there is none (a body a step may leave out).
+    static func decodeIfPresent<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T? {
+        let buffer = try await body(of: request)
+        return buffer.readableBytes == 0 ? nil : try decode(type, from: buffer, userInfo: [:])
+    }
+
+    private static func body(of request: Request) async throws -> ByteBuffer {
+        do { return try await request.body.collect(upTo: 256 << 10) } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "request body larger than 256 KB")
         }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, userInfo: [CodingUserInfoKey: any Sendable]) throws -> T {
         do {
             let decoder = JSONDecoder()
             decoder.userInfo = userInfo

@@ -1,4 +1,5 @@
 internal import GembaCore
+internal import GembaRules
 internal import GembaStorage
 internal import Hummingbird
 internal import HTTPTypes
@@ -301,6 +302,15 @@ struct QueryRoutes {
             ?? Timestamp(millisecondsSinceEpoch: max(0, to.millisecondsSinceEpoch - defaultSpan))
         guard from < to else { throw Problem.badRequest("from must be before to") }
         return (from, to)
+    }
+
+    /// A duration such as `7d` or `12h` within `range` (ms); a 400 naming `name` otherwise.
+    static func duration(_ text: String, _ name: String, _ range: ClosedRange<Int64>) throws(Problem) -> Int64 {
+        guard let value = RuleText.parseDuration(text), range.contains(value) else {
+            throw Problem.badRequest("\(name) is a duration from \(RuleText.duration(range.lowerBound)) to \(RuleText.duration(range.upperBound)), "
+                                     + "such as 7d or 12h")
+        }
+        return value
     }
 
     /// Times a query may name: the years 1970 to 9999 (ranges are computed from them without overflow).
