@@ -71,9 +71,10 @@ public enum EndpointGroups {
         IngestRoutes(server: server, idempotency: IdempotencyCache()).endpoints + QueryRoutes(server: server).endpoints
             + LiveRoute(server: server).endpoints
     }
-    /// Sign-in and tokens, members, invitations, keys, devices, tenant limits and the audit log.
+    /// Sign-in and tokens, members, invitations, keys, devices, tenant limits, the audit log and the broker's topic rules.
     public static let access: EndpointGroup = { server in
         AuthRoutes(server: server).endpoints + AdminRoutes(server: server).endpoints + AuditRoutes(access: server.access).endpoints
+            + TopicRulesRoutes(server: server).endpoints
     }
     /// Writes to machines through Sparkplug edge nodes.
     public static let commands: EndpointGroup = { server in CommandRoutes(server: server).endpoints }

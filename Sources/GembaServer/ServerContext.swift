@@ -55,6 +55,8 @@ public struct ServerContext: Sendable {
     public var detection: DetectionEngine?
     /// The detectors' versions (train, evaluate, shadow, promote, roll back); nil: those routes answer 503.
     public var detectorRegistry: DetectorRegistry?
+    /// The embedded broker's topic rules; nil (no broker): those routes answer 503.
+    public var topicRules: BrokerTopicRules?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

@@ -1,4 +1,3 @@
-import Foundation
 public import MQTTCodec
 
 /// Who a connection authenticated as; what the authorizer decides on.
@@ -15,6 +14,11 @@ public struct Principal: Hashable, Sendable {
 
     /// The principal of a connection that presented no credentials, where anonymous access is allowed.
     public static let anonymous = Principal(name: "")
+
+    /// Whether `other` is the same party (name, kind and tenant): only it may resume or take over a session.
+    public func isSameParty(as other: Principal) -> Bool {
+        name == other.name && attributes["kind"] == other.attributes["kind"] && attributes["tenant"] == other.attributes["tenant"]
+    }
 }
 
 /// What a client presented in CONNECT.
@@ -41,10 +45,22 @@ public struct AuthenticationFailure: Error, Sendable {
 /// Decides what an authenticated principal may do. Called on the broker's event loop for every
 /// PUBLISH and SUBSCRIBE, so it must be fast and must not block.
 public protocol Authorizer: Sendable {
-    func mayPublish(_ principal: Principal, topic: String) -> Bool
-    func maySubscribe(_ principal: Principal, filter: String) -> Bool
+    /// Whether the client may publish to `topic`.
+    func mayPublish(_ principal: Principal, clientID: String, topic: String) -> Bool
+    /// Whether the client may subscribe to `filter`, and which topics the subscription must not deliver.
+    func subscription(_ principal: Principal, clientID: String, filter: String) -> SubscriptionGrant
 }
 
+/// An authorizer's answer to a SUBSCRIBE filter.
+public enum SubscriptionGrant: Sendable, Equatable {
+    /// The filter gets "not authorized" in the SUBACK.
+    case refused
+    /// The filter is granted; messages on topics matching one of `excluding` are not delivered through it.
+    case granted(excluding: [String])
+
+    /// Granted in full.
+    public static let granted = SubscriptionGrant.granted(excluding: [])
+}
 /// Accepts every connection, named after its username when it gives one: the demo and test setting.
 public struct AllowAnonymous: Authenticator {
     public init() {}
@@ -56,57 +72,18 @@ public struct AllowAnonymous: Authenticator {
 /// Allows every publish and subscribe.
 public struct AllowAll: Authorizer {
     public init() {}
-    public func mayPublish(_ principal: Principal, topic: String) -> Bool { true }
-    public func maySubscribe(_ principal: Principal, filter: String) -> Bool { true }
+    public func mayPublish(_ principal: Principal, clientID: String, topic: String) -> Bool { true }
+    public func subscription(_ principal: Principal, clientID: String, filter: String) -> SubscriptionGrant { .granted }
 }
 
-/// Per-user topic rules from configuration: `%u` in a pattern stands for the principal's name.
-///
-/// A user may publish to topics matching one of its publish patterns and subscribe to filters
-/// that are equal to, or narrower than, one of its subscribe patterns.
-public struct StaticACL: Authorizer {
-    public struct Rules: Sendable {
-        public var publish: [String]
-        public var subscribe: [String]
-        public init(publish: [String], subscribe: [String]) {
-            self.publish = publish
-            self.subscribe = subscribe
-        }
+/// A rules file as the whole authorizer: what no rule allows is refused.
+extension TopicACL: Authorizer {
+    public func mayPublish(_ principal: Principal, clientID: String, topic: String) -> Bool {
+        publishDecision(principal, clientID: clientID, topic: topic) == .allow
     }
 
-    private let rules: [String: Rules]
-    private let defaultRules: Rules
-
-    public init(rules: [String: Rules], default defaultRules: Rules = Rules(publish: [], subscribe: [])) {
-        self.rules = rules
-        self.defaultRules = defaultRules
-    }
-
-    private func rules(for principal: Principal) -> Rules { rules[principal.name] ?? defaultRules }
-
-    public func mayPublish(_ principal: Principal, topic: String) -> Bool {
-        rules(for: principal).publish.contains { pattern in
-            Topic.matches(filter: pattern.replacingOccurrences(of: "%u", with: principal.name), name: topic)
-        }
-    }
-
-    public func maySubscribe(_ principal: Principal, filter: String) -> Bool {
-        let plain = SharedSubscription(filter)?.filter ?? filter
-        return rules(for: principal).subscribe.contains { pattern in
-            Self.covers(pattern.replacingOccurrences(of: "%u", with: principal.name), plain)
-        }
-    }
-
-    /// Whether every topic `filter` matches is also matched by `pattern`.
-    public static func covers(_ pattern: String, _ filter: String) -> Bool {
-        let p = pattern.split(separator: "/", omittingEmptySubsequences: false)
-        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, level) in p.enumerated() {
-            if level == "#" { return true }
-            guard index < f.count else { return false }
-            if level == "+" { if f[index] == "#" { return false } else { continue } }
-            if level != f[index] { return false }
-        }
-        return p.count == f.count
+    public func subscription(_ principal: Principal, clientID: String, filter: String) -> SubscriptionGrant {
+        let decision = subscriptionDecision(principal, clientID: clientID, filter: filter)
+        return decision.effect == .allow ? .granted(excluding: decision.excluded) : .refused
     }
 }

@@ -59,6 +59,44 @@ public enum Topic {
         }
         return nameLevels.isEmpty
     }
+
+    /// Whether every topic `filter` matches is also matched by `pattern` (both plain filters).
+    public static func covers(_ pattern: String, _ filter: String) -> Bool {
+        let p = pattern.split(separator: "/", omittingEmptySubsequences: false)
+        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in p.enumerated() {
+            if level == "#" { return !(index == 0 && f.first?.first == "$") }
+            guard index < f.count else { return false }
+            if level == "+" {
+                if f[index] == "#" || (index == 0 && f[index].first == "$") { return false }
+                continue
+            }
+            if level != f[index] { return false }
+        }
+        return p.count == f.count
+    }
+
+    /// Whether some topic name is matched by both filters.
+    public static func overlaps(_ a: String, _ b: String) -> Bool {
+        let x = a.split(separator: "/", omittingEmptySubsequences: false)
+        let y = b.split(separator: "/", omittingEmptySubsequences: false)
+        var index = 0
+        while index < x.count, index < y.count {
+            let (l, r) = (x[index], y[index])
+            if l == "#" || r == "#" {
+                // `#` and `+` first do not reach `$` topics.
+                let other = l == "#" ? r : l
+                return !(index == 0 && other.first == "$")
+            }
+            if l != r, l != "+", r != "+" { return false }
+            if index == 0, (l == "+" && r.first == "$") || (r == "+" && l.first == "$") { return false }
+            index += 1
+        }
+        // `a/#` also matches `a`.
+        if x.count == y.count { return true }
+        let longer = x.count > y.count ? x : y
+        return longer.count == index + 1 && longer[index] == "#"
+    }
 }
 
 /// A parsed `$share/<group>/<filter>` subscription (MQTT 5.0 §4.8.2).

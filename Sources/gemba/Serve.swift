@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
         let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
         let sparkplug = SparkplugCapability(sparkplugSettings, telemetry: telemetry, logger: logger)
-        let mqtt = MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
+        let mqtt = try await MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)

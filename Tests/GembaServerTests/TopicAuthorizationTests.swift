@@ -5,7 +5,7 @@ import Testing
 
 /// The broker's tenant rules, as a table: who may publish and subscribe where.
 @Suite struct TopicAuthorizationTests {
-    let authorizer = TenantTopicAuthorizer()
+    let authorizer = TenantTopicRules()
     static let acme = TenantID("acme")!
     let device = Principal(Caller(kind: .device, id: "d1", name: "gw-3", tenant: acme, role: nil,
                                   subtree: try! AssetSubtree("plant1/press-shop/line3")))
@@ -55,7 +55,7 @@ import Testing
 /// Sparkplug on the embedded broker: ids map to machines ({group}/{node}/{device}), and a device
 /// credential covers the edge nodes and devices whose machines lie in its subtree.
 @Suite struct SparkplugTopicAuthorizationTests {
-    let authorizer = TenantTopicAuthorizer()
+    let authorizer = TenantTopicRules()
     static let acme = TenantID("acme")!
     let edgeNode = Principal(Caller(kind: .device, id: "d1", name: "e1", tenant: acme, role: nil,
                                     subtree: try! AssetSubtree("G1/E1")))
@@ -108,5 +108,54 @@ import Testing
         for (principal, filter, allowed) in table {
             #expect(authorizer.maySubscribe(principal, filter: filter) == allowed, "\(principal.name) → \(filter)")
         }
+    }
+}
+
+/// The tenant rules first for Gemba's namespaces, then the topic rules: devices and keys reach other
+/// topics only through a rule, no rule opens another tenant's Gemba topics, and rules can refuse
+/// anonymous clients what they could otherwise do.
+@Suite struct BrokerAuthorizerTests {
+    static let acme = TenantID("acme")!
+    let device = Principal(Caller(kind: .device, id: "d1", name: "gw-3", tenant: acme, role: nil))
+    let key = Principal(Caller(kind: .apiKey, id: "k1", name: "historian", tenant: .default, role: .viewer))
+
+    func authorizer(_ rules: [String]) async throws -> BrokerAuthorizer {
+        let topicRules = try await BrokerTopicRules(filePath: nil, store: nil, logger: .init(label: "test"))
+        try await topicRules.replaceAPIRules(rules)
+        return BrokerAuthorizer(tenantRules: TenantTopicRules(), rules: topicRules)
+    }
+
+    @Test func otherTopicsNeedARuleAndGembaTopicsKeepTheTenantRules() async throws {
+        let authorizer = try await authorizer([
+            "allow pubsub device:* uns/%u/#",
+            "allow subscribe key:historian #",
+            "allow publish all gemba/v1/#",
+        ])
+        #expect(authorizer.mayPublish(device, clientID: "c", topic: "uns/gw-3/temp"))
+        #expect(!authorizer.mayPublish(device, clientID: "c", topic: "uns/gw-4/temp"))
+        #expect(authorizer.subscription(device, clientID: "c", filter: "uns/gw-3/#") == .granted)
+        #expect(authorizer.subscription(device, clientID: "c", filter: "uns/#") == .refused)
+        // A rule allowing `#` does not open Gemba's topics of any tenant to a viewer key.
+        #expect(authorizer.subscription(key, clientID: "c", filter: "#") == .refused)
+        #expect(authorizer.subscription(key, clientID: "c", filter: "uns/#") == .granted)
+        #expect(!authorizer.mayPublish(key, clientID: "c", topic: "gemba/v1/plant/line/m1"))
+        #expect(authorizer.mayPublish(device, clientID: "c", topic: "gemba/v1/plant/line/m1"))
+    }
+
+    @Test func rulesNarrowWhatAnonymousClientsMayDo() async throws {
+        let authorizer = try await authorizer(["deny subscribe anonymous test/nosubscribe", "deny publish anonymous gemba/v1/#"])
+        #expect(authorizer.subscription(.anonymous, clientID: "c", filter: "test/nosubscribe") == .refused)
+        #expect(authorizer.subscription(.anonymous, clientID: "c", filter: "test/#") == .granted(excluding: ["test/nosubscribe"]))
+        #expect(!authorizer.mayPublish(.anonymous, clientID: "c", topic: "gemba/v1/a/b/c"))
+        #expect(authorizer.mayPublish(.anonymous, clientID: "c", topic: "uns/a"))
+    }
+
+    @Test func aBadRuleIsRefusedWithItsNumberAndTheRulesStay() async throws {
+        let topicRules = try await BrokerTopicRules(filePath: nil, store: nil, logger: .init(label: "test"))
+        try await topicRules.replaceAPIRules(["allow publish all a"])
+        await #expect(throws: TopicACLError("rule 2: 'sometimes' is not allow or deny")) {
+            try await topicRules.replaceAPIRules(["allow publish all b", "sometimes publish all c"])
+        }
+        #expect(topicRules.apiRules == ["allow publish all a"])
     }
 }

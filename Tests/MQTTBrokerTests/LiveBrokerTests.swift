@@ -77,7 +77,7 @@ struct StorageDown: Error {}
     }
 
     @Test func refusedPublishSurfacesAsRejectedAndAllowedOneSucceeds() async throws {
-        let acl = StaticACL(rules: [:], default: .init(publish: ["allowed/#"], subscribe: []))
+        let acl = try TopicACL(parsing: "allow publish all allowed/#")
         let broker = try await Self.start(authorizer: acl)
         let client = Self.client(broker, "c")
         try await client.connect()

@@ -14,7 +14,7 @@ struct OpenAPIDocument {
         ("OEE", "States, stops, shift calendars, production orders and ISO 22400 KPIs"),
         ("Alarms", "Rules, alarms after ISA-18.2 (acknowledge, shelve, out of service) and the alarm journal"),
         ("Maintenance", "Work orders decided by people (propose, approve, reject, defer, schedule, start, complete, cancel) and the decision log"),
-        ("Access", "Sign-in, tokens, members, invitations, API keys, device credentials, tenant limits, audit log"),
+        ("Access", "Sign-in, tokens, members, invitations, API keys, device credentials, tenant limits, audit log, MQTT topic rules"),
         ("Operations", "Health, readiness, metrics, this document and the dashboard's files"),
     ]
 

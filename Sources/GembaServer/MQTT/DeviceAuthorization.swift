@@ -37,7 +37,7 @@ extension Principal {
         if let role = caller.role { attributes["role"] = role.rawValue }
         if let subtree = caller.subtree {
             attributes["subtree"] = subtree.description
-            attributes["topic_prefix"] = TenantTopicAuthorizer.telemetryPrefix + subtree.description
+            attributes["topic_prefix"] = TenantTopicRules.telemetryPrefix + subtree.description
         }
         self.init(name: caller.name, attributes: attributes)
     }
@@ -46,11 +46,12 @@ extension Principal {
     var tenant: TenantID { attributes["tenant"].flatMap(TenantID.init) ?? .default }
 }
 
-/// What authenticated MQTT clients may do. Topics carry no tenant, so the rules keep tenants apart:
-/// devices and API keys (engineer and up) publish telemetry only under `gemba/v1/` and, for a device,
-/// only inside its asset subtree; they subscribe only to their tenant's command topics
-/// `gemba/cmd/<tenant>/<subtree>/…`. Anonymous clients (demo, tests) may do anything.
-public struct TenantTopicAuthorizer: Authorizer {
+/// What authenticated MQTT clients may do in Gemba's own namespaces. Topics carry no tenant, so the
+/// rules keep tenants apart: devices and API keys (engineer and up) publish telemetry only under
+/// `gemba/v1/` and, for a device, only inside its asset subtree; they subscribe only to their
+/// tenant's command topics `gemba/cmd/<tenant>/<subtree>/…`. Anonymous clients (demo, tests) may do
+/// anything. Topics elsewhere are for the topic rules (``BrokerAuthorizer``).
+public struct TenantTopicRules: Sendable {
     static let telemetryPrefix = "gemba/v1/"
     static let sparkplugPrefix = "spBv1.0/"
     /// How Sparkplug ids map to machines, to hold a device to its subtree.
@@ -58,6 +59,18 @@ public struct TenantTopicAuthorizer: Authorizer {
 
     public init(sparkplug: SparkplugAssetMapping = .default) {
         self.sparkplug = sparkplug
+    }
+
+    /// Whether a topic lies in Gemba's own namespaces, which these rules hold.
+    static func governs(topic: String) -> Bool {
+        topic.hasPrefix("gemba/") || topic.hasPrefix(sparkplugPrefix) || topic == "gemba"
+    }
+
+    /// Whether a filter may reach Gemba's own namespaces (it starts there or with a wildcard).
+    static func governs(filter: String) -> Bool {
+        let plain = SharedSubscription(filter)?.filter ?? filter
+        let first = plain.prefix { $0 != "/" }
+        return first == "gemba" || first == "spBv1.0" || first == "+" || first == "#"
     }
 
     public func mayPublish(_ principal: Principal, topic: String) -> Bool {
@@ -86,7 +99,7 @@ public struct TenantTopicAuthorizer: Authorizer {
         guard principal.attributes["kind"] != nil else { return true }
         if filter.hasPrefix(Self.sparkplugPrefix) { return maySubscribeSparkplug(principal, filter: filter) }
         let subtree = principal.attributes["subtree"].map { "/" + $0 } ?? ""
-        return StaticACL.covers("gemba/cmd/\(principal.tenant.rawValue)\(subtree)/#", filter)
+        return Topic.covers("gemba/cmd/\(principal.tenant.rawValue)\(subtree)/#", filter)
     }
 }
 
@@ -94,7 +107,7 @@ public struct TenantTopicAuthorizer: Authorizer {
 /// deaths and data only for the edge nodes and devices whose machines (through the host's asset
 /// mapping) lie in their subtree, and subscribe to those ids' NCMD/DCMD and to any host's STATE.
 /// API keys publish Sparkplug data with the ingest permission, commands with operate.
-extension TenantTopicAuthorizer {
+extension TenantTopicRules {
     func mayPublishSparkplug(_ principal: Principal, kind: String, topic: String) -> Bool {
         guard case .edge(let type, let group, let node, let device)? = try? SparkplugTopic(parsing: topic) else { return false }
         let isCommand = type == .ncmd || type == .dcmd

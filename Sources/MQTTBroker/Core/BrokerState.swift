@@ -30,6 +30,8 @@ public struct BrokerStatistics: Sendable {
     public var droppedNotAuthorized = 0
     public var retainedRejected = 0
     public var subscriptionsRejected = 0
+    /// Subscriptions the authorizer refused, at SUBSCRIBE or when the rules changed.
+    public var subscriptionsRefused = 0
     public var protocolErrors = 0
     public var connectionsRefused = 0
 }
@@ -109,14 +111,26 @@ public struct BrokerState: Sendable {
             return
         }
         let clientID = grant.clientID
+        let otherParty = sessions[clientID].map { !$0.principal.isSameParty(as: principal) } ?? false
+        if otherParty, sessions[clientID]?.connection != nil {
+            // Another party's live client id: taking it over would let one device cut off another.
+            statistics.connectionsRefused += 1
+            actions.append(.notice(id, "client id '\(clientID)' is in use by another principal; '\(principal.name)' refused"))
+            actions.append(.send(id, .connack(ConnAck(reasonCode: .clientIdentifierNotValid))))
+            actions.append(.close(id))
+            return
+        }
         if let old = sessions[clientID]?.connection { takeOver(old, now: now, into: &actions) }
+        // Only its own party resumes a session; anyone else starts clean.
+        let cleanStart = connect.cleanStart || otherParty
         // A resumed session cancels a delayed will; a clean start ends the old session, so the will is due now.
-        if let pending = pendingWills.removeValue(forKey: clientID), connect.cleanStart {
+        if let pending = pendingWills.removeValue(forKey: clientID), cleanStart {
             publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
         }
-        if connect.cleanStart, let old = sessions.removeValue(forKey: clientID) { removeSubscriptions(of: old) }
+        if cleanStart, let old = sessions.removeValue(forKey: clientID) { removeSubscriptions(of: old) }
         let sessionPresent = sessions[clientID] != nil
-        var session = sessions[clientID] ?? Session(clientID: clientID, expiryInterval: grant.sessionExpiry)
+        var session = sessions[clientID] ?? Session(clientID: clientID, principal: principal, expiryInterval: grant.sessionExpiry)
+        session.principal = principal
         session.connection = id
         session.disconnectedAt = nil
         session.expiryInterval = grant.sessionExpiry
@@ -202,7 +216,7 @@ public struct BrokerState: Sendable {
 
     private mutating func publishWill(_ will: Will, clientID: String, principal: Principal, now: Int64,
                                       into actions: inout [BrokerAction]) {
-        guard authorizer.mayPublish(principal, topic: will.topic) else {
+        guard authorizer.mayPublish(principal, clientID: clientID, topic: will.topic) else {
             statistics.droppedNotAuthorized += 1
             return
         }
@@ -267,7 +281,7 @@ public struct BrokerState: Sendable {
         }
         statistics.messagesReceived += 1
         let principal = connections[id]!.principal
-        guard authorizer.mayPublish(principal, topic: topic) else {
+        guard authorizer.mayPublish(principal, clientID: clientID, topic: topic) else {
             statistics.droppedNotAuthorized += 1
             actions.append(.notice(id, "publish to '\(topic)' refused for '\(principal.name)' (client \(clientID))"))
             if let ack = acknowledgement(for: publish, code: .notAuthorized, version: version) {
@@ -384,7 +398,9 @@ public struct BrokerState: Sendable {
                 codes.append(.topicFilterInvalid)
                 continue
             }
-            guard authorizer.maySubscribe(connection.principal, filter: filter) else {
+            guard case .granted(let excluded) = authorizer.subscription(connection.principal, clientID: connection.clientID,
+                                                                       filter: filter) else {
+                statistics.subscriptionsRefused += 1
                 actions.append(.notice(id, "subscription to '\(filter)' refused for '\(connection.principal.name)' (client \(connection.clientID))"))
                 codes.append(.notAuthorized)
                 continue
@@ -396,13 +412,13 @@ public struct BrokerState: Sendable {
                 continue
             }
             let entry = SubscriptionEntry(options: subscription.options,
-                                          identifier: subscribe.properties.subscriptionIdentifiers.first)
+                                          identifier: subscribe.properties.subscriptionIdentifiers.first, excluded: excluded)
             let existed = subscriptions.insert(filter: filter, clientID: connection.clientID, entry: entry)
             sessions[connection.clientID]?.subscriptions[filter] = entry
             codes.append(.granted(subscription.options.qos))
             let handling = subscription.options.retainHandling
             if shared == nil, handling == .sendOnSubscribe || (handling == .sendIfNew && !existed) {
-                for message in retained.values where Topic.matches(filter: filter, name: message.topic) {
+                for message in retained.values where Topic.matches(filter: filter, name: message.topic) && !entry.excludes(message.topic) {
                     retainedToSend.append((message, min(message.qos, subscription.options.qos), entry.identifier.map { [$0] } ?? []))
                 }
             }
@@ -412,6 +428,35 @@ public struct BrokerState: Sendable {
             if message.isExpired(at: now) { continue }
             deliver(message, to: connection.clientID, qos: qos, retain: true, subscriptionIDs: ids, now: now, into: &actions)
         }
+    }
+
+    /// Asks the authorizer again about every session's subscriptions (after its rules changed):
+    /// refused ones are removed, the others take up their new exclusions. Returns how many were removed.
+    @discardableResult
+    public mutating func reauthorizeSubscriptions(into actions: inout [BrokerAction]) -> Int {
+        var removed = 0
+        for (clientID, session) in sessions {
+            for (filter, entry) in session.subscriptions {
+                switch authorizer.subscription(session.principal, clientID: clientID, filter: filter) {
+                case .refused:
+                    subscriptions.remove(filter: filter, clientID: clientID)
+                    sessions[clientID]?.subscriptions[filter] = nil
+                    statistics.subscriptionsRefused += 1
+                    removed += 1
+                    if let connection = session.connection {
+                        actions.append(.notice(connection, "subscription to '\(filter)' of '\(session.principal.name)' (client \(clientID)) removed: the topic rules no longer allow it"))
+                    }
+                case .granted(let excluded) where excluded != entry.excluded:
+                    var changed = entry
+                    changed.excluded = excluded
+                    subscriptions.insert(filter: filter, clientID: clientID, entry: changed)
+                    sessions[clientID]?.subscriptions[filter] = changed
+                case .granted:
+                    continue
+                }
+            }
+        }
+        return removed
     }
 
     private mutating func unsubscribe(_ unsubscribe: Unsubscribe, from id: ConnectionID, into actions: inout [BrokerAction]) {

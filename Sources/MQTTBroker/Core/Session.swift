@@ -22,6 +22,8 @@ struct QueuedMessage: Sendable {
 /// Everything the broker keeps for a client id: outlives connections unless the session expiry says otherwise.
 struct Session: Sendable {
     let clientID: String
+    /// Who created the session: only the same principal may resume it.
+    var principal: Principal
     var connection: ConnectionID?
     var subscriptions: [String: SubscriptionEntry] = [:]
     /// Seconds the session survives a disconnect; `UInt32.max` means forever.
@@ -36,8 +38,9 @@ struct Session: Sendable {
     var inboundQoS2: Set<UInt16> = []
     private var lastPacketID: UInt16 = 0
 
-    init(clientID: String, expiryInterval: UInt32) {
+    init(clientID: String, principal: Principal, expiryInterval: UInt32) {
         self.clientID = clientID
+        self.principal = principal
         self.expiryInterval = expiryInterval
     }
 

@@ -4,6 +4,12 @@ import MQTTCodec
 struct SubscriptionEntry: Hashable, Sendable {
     var options: SubscriptionOptions
     var identifier: Int?
+    /// Patterns of topics the authorizer holds back from this subscription (usually none).
+    var excluded: [String] = []
+
+    func excludes(_ topic: String) -> Bool {
+        !excluded.isEmpty && excluded.contains { Topic.matches(filter: $0, name: topic) }
+    }
 }
 
 /// What matching a topic yields for one client: overlapping subscriptions merged (highest QoS, all identifiers).
@@ -110,6 +116,7 @@ struct SubscriptionTrie: Sendable {
         collect(node: root, levels: levels[...], skipWildcards: isSystem) { node in
             for (clientID, entry) in node.subscribers {
                 if entry.options.noLocal, clientID == publisherID { continue }
+                if entry.excludes(topic) { continue }
                 Self.merge(&result, clientID: clientID, entry: entry)
             }
             for name in node.groups.keys { sharedHits.append((node, name)) }
@@ -127,7 +134,8 @@ struct SubscriptionTrie: Sendable {
             }
             group.next = (group.members.firstIndex(of: chosen)! + 1) % group.members.count
             node.groups[name] = group
-            Self.merge(&result, clientID: chosen, entry: group.entries[chosen]!)
+            let entry = group.entries[chosen]!
+            if !entry.excludes(topic) { Self.merge(&result, clientID: chosen, entry: entry) }
         }
         return Array(result.values)
     }

@@ -114,6 +114,13 @@ final class BrokerRuntime: @unchecked Sendable {
         executeActions(flush: true)
     }
 
+    /// Re-checks every subscription after the authorizer's rules changed.
+    func reauthorize() -> Int {
+        let removed = state.reauthorizeSubscriptions(into: &actions)
+        executeActions(flush: true)
+        return removed
+    }
+
     /// Sends DISCONNECT "server shutting down" to v5 clients and closes every connection.
     func shutdown() {
         for (id, slot) in slots {
@@ -261,6 +268,7 @@ final class BrokerRuntime: @unchecked Sendable {
         metrics.refused.increment(by: s.connectionsRefused - reported.connectionsRefused)
         metrics.retainedRejected.increment(by: s.retainedRejected - reported.retainedRejected)
         metrics.subscriptionsRejected.increment(by: s.subscriptionsRejected - reported.subscriptionsRejected)
+        metrics.subscriptionsRefused.increment(by: s.subscriptionsRefused - reported.subscriptionsRefused)
         reported = s
     }
 
@@ -313,4 +321,5 @@ struct BrokerMetrics {
     let refused = Counter(label: "gemba_mqtt_connections_refused_total")
     let retainedRejected = Counter(label: "gemba_mqtt_retained_rejected_total")
     let subscriptionsRejected = Counter(label: "gemba_mqtt_subscriptions_rejected_total")
+    let subscriptionsRefused = Counter(label: "gemba_mqtt_subscriptions_refused_total")
 }

@@ -102,6 +102,14 @@ public final class MQTTBroker: Service, Sendable {
         try await runtime.loop.submit { runtime.publishLocal(message) }.get()
     }
 
+    /// Asks the authorizer again about every held subscription, after its rules changed; returns
+    /// how many subscriptions it no longer allows (they are removed).
+    @discardableResult
+    public func reauthorize() async throws -> Int {
+        let runtime = self.runtime
+        return try await runtime.loop.submit { runtime.reauthorize() }.get()
+    }
+
     /// Live connection count (for tests and health).
     public func connectionCount() async throws -> Int {
         let runtime = self.runtime

@@ -4,6 +4,7 @@ import Logging
 import MQTTBroker
 import MQTTClient
 import MQTTCodec
+import GembaStorage
 import ServiceLifecycle
 
 /// The embedded MQTT broker (3.1.1 and 5.0, plain and TLS): devices authenticate with their
@@ -44,6 +45,9 @@ struct MQTTCapability: Capability {
         @Option(help: "Subscribe to gemba/v1/# on an external broker too: mqtt://[user:pass@]host[:port]. Env: GEMBA_MQTT_UPSTREAM.")
         var mqttUpstream: String?
 
+        @Option(help: "Topic rules beyond the tenant rules, one per line: allow|deny publish|subscribe|pubsub <who> <pattern> (see the README); reloaded when the file changes. Env: GEMBA_MQTT_ACL_FILE.")
+        var mqttAclFile: String?
+
         @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
         var mqttAllowAnonymous = false
     }
@@ -52,37 +56,51 @@ struct MQTTCapability: Capability {
     let configuration: BrokerConfiguration
     let upstream: UpstreamSubscriber?
     let sparkplug: SparkplugHostService
+    /// The topic rules from the file and the API.
+    let topicRules: BrokerTopicRules
 
     /// The validated settings.
     struct Resolved {
         var configuration: BrokerConfiguration
         var upstream: MQTTClientConfiguration?
         var allowAnonymous: Bool
+        var aclFile: String?
     }
 
     static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
         Resolved(configuration: try configuration(options, settings),
                  upstream: try settings.string("mqtt-upstream", flag: options.mqttUpstream).map { try BrokerURL.parse($0.value, source: $0.source) },
-                 allowAnonymous: options.mqttAllowAnonymous)
+                 allowAnonymous: options.mqttAllowAnonymous,
+                 aclFile: settings.string("mqtt-acl-file", flag: options.mqttAclFile)?.value)
     }
 
     init(_ resolved: Resolved, telemetry: TelemetryCapability, access: AccessCapability, sparkplug: SparkplugCapability, demo: Bool,
-         logger: Logger) {
+         logger: Logger) async throws {
+        do {
+            topicRules = try await BrokerTopicRules(filePath: resolved.aclFile, store: telemetry.store,
+                                                    logger: logger)
+        } catch let error as TopicACLError {
+            throw ConfigurationError("--mqtt-acl-file: \(error)")
+        }
         var configuration = resolved.configuration
         configuration.authenticator = DeviceAuthenticator(access: access.service, allowAnonymous: demo || resolved.allowAnonymous)
-        configuration.authorizer = TenantTopicAuthorizer(sparkplug: sparkplug.host.configuration.host.mapping)
+        configuration.authorizer = BrokerAuthorizer(tenantRules: TenantTopicRules(sparkplug: sparkplug.host.configuration.host.mapping),
+                                                    rules: topicRules)
         configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
         self.configuration = configuration
         broker = MQTTBroker(configuration: configuration, logger: logger)
         upstream = resolved.upstream.map { UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, logger: logger) }
         self.sparkplug = sparkplug.host
+        topicRules.attach(broker)
     }
 
     var services: [any Service] {
         [broker, EmbeddedSparkplugHost(broker: broker, service: sparkplug)] + (upstream.map { [$0] } ?? [])
+            + (topicRules.file == nil ? [] : [TopicRulesWatcher(rules: topicRules)])
     }
 
     func configure(_ server: inout ServerContext) {
+        server.topicRules = topicRules
         let broker = broker
         server.readinessChecks["mqtt"] = { broker.port != nil }
     }
