@@ -13,8 +13,10 @@ struct BrokerHarness {
 
     static func connect(_ clientID: String, _ version: ProtocolVersion = .v5, clean: Bool = true,
                         expiry: UInt32? = nil, keepAlive: UInt16 = 60, will: Will? = nil,
-                        receiveMaximum: UInt16? = nil, maximumPacketSize: UInt32? = nil) -> Connect {
+                        receiveMaximum: UInt16? = nil, maximumPacketSize: UInt32? = nil,
+                        topicAliasMaximum: UInt16? = nil) -> Connect {
         var properties = Properties()
+        properties.topicAliasMaximum = topicAliasMaximum
         properties.sessionExpiryInterval = expiry
         properties.receiveMaximum = receiveMaximum
         properties.maximumPacketSize = maximumPacketSize

@@ -553,3 +553,41 @@ import Testing
         #expect(!Topic.covers("a/b", "a/#"))
     }
 }
+
+@Suite struct ServerTopicAliasTests {
+    @Test func topicsGetAliasesWithinTheClientsMaximum() {
+        var h = BrokerHarness()
+        h.connect(1, BrokerHarness.connect("sub", topicAliasMaximum: 2))
+        h.subscribe(1, "t/#")
+        h.connect(2, BrokerHarness.connect("pub"))
+        let sent = ["t/a", "t/a", "t/b", "t/c", "t/a", "t/c"].flatMap { h.publish(2, $0, "x").publishes(to: 1) }
+        #expect(sent.map(\.topic) == ["t/a", "", "t/b", "t/c", "", "t/c"])
+        #expect(sent.map(\.properties.topicAlias) == [1, 1, 2, nil, 1, nil])
+    }
+
+    @Test func noAliasesWithoutTheClientsConsentOrIn311() {
+        var h = BrokerHarness()
+        h.connect(1, BrokerHarness.connect("v5"))
+        h.connect(3, BrokerHarness.connect("v311", .v311))
+        h.subscribe(1, "t/#")
+        h.subscribe(3, "t/#")
+        h.connect(2, BrokerHarness.connect("pub"))
+        h.publish(2, "t/a", "x")
+        let again = h.publish(2, "t/a", "x")
+        #expect(again.publishes(to: 1).map(\.topic) == ["t/a"])
+        #expect(again.publishes(to: 3).map(\.topic) == ["t/a"])
+        #expect(again.publishes(to: 1).first?.properties.topicAlias == nil)
+    }
+
+    @Test func aReconnectStartsAFreshAliasMap() {
+        var h = BrokerHarness()
+        h.connect(1, BrokerHarness.connect("sub", clean: false, expiry: 60, topicAliasMaximum: 4))
+        h.subscribe(1, "t/#")
+        h.connect(2, BrokerHarness.connect("pub"))
+        h.publish(2, "t/a", "x")
+        h.close(1)
+        h.connect(3, BrokerHarness.connect("sub", clean: false, expiry: 60, topicAliasMaximum: 4))
+        let first = h.publish(2, "t/a", "x").publishes(to: 3)
+        #expect(first.map(\.topic) == ["t/a"] && first.first?.properties.topicAlias == 1)
+    }
+}

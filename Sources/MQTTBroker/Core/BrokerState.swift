@@ -47,8 +47,11 @@ public struct BrokerState: Sendable {
         var keepAlive: UInt16
         var lastActivity: Int64
         var topicAliases: [UInt16: String] = [:]
+        /// Aliases the broker gave topics it sends (v5, within the client's Topic Alias Maximum).
+        var outboundAliases: [String: UInt16] = [:]
         var clientReceiveMaximum: Int
         var clientMaximumPacketSize: Int
+        let clientTopicAliasMaximum: UInt16
         var inboundInflight = 0
         var will: Will?
         let sessionExpiryAtConnect: UInt32
@@ -140,6 +143,7 @@ public struct BrokerState: Sendable {
             keepAlive: grant.keepAlive, lastActivity: now,
             clientReceiveMaximum: Int(connect.properties.receiveMaximum ?? UInt16.max),
             clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(Packet.maximumSize)),
+            clientTopicAliasMaximum: connect.protocolVersion == .v5 ? connect.properties.topicAliasMaximum ?? 0 : 0,
             will: connect.will, sessionExpiryAtConnect: grant.sessionExpiry)
         let connack = ConnAck(sessionPresent: sessionPresent, properties: grant.connackProperties)
         actions.append(.send(id, .connack(connack)))
@@ -549,16 +553,31 @@ public struct BrokerState: Sendable {
     @discardableResult
     private mutating func send(_ message: Message, qos: QoS, retain: Bool, packetID: UInt16?, subscriptionIDs: [Int],
                                dup: Bool, connection: Connection, now: Int64, into actions: inout [BrokerAction]) -> Bool {
-        let publish = message.publish(qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
+        var publish = message.publish(qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
                                       dup: dup, now: now)
         if connection.clientMaximumPacketSize < Packet.maximumSize,
            let size = try? publish.encodedSize(version: connection.version), size > connection.clientMaximumPacketSize {
             statistics.droppedTooLarge += 1
             return false
         }
+        if connection.clientTopicAliasMaximum > 0 { applyOutboundAlias(to: &publish, on: connection.id) }
         statistics.messagesDelivered += 1
         actions.append(.send(connection.id, .publish(publish)))
         return true
+    }
+
+    /// Sends a topic the connection has an alias for as the alias alone; gives the next topics aliases
+    /// (topic and alias together, once) until the client's Topic Alias Maximum is reached.
+    private mutating func applyOutboundAlias(to publish: inout Publish, on id: ConnectionID) {
+        guard let connection = connections[id] else { return }
+        if let alias = connection.outboundAliases[publish.topic] {
+            publish.properties.topicAlias = alias
+            publish.topic = ""
+        } else if connection.outboundAliases.count < Int(connection.clientTopicAliasMaximum) {
+            let alias = UInt16(connection.outboundAliases.count + 1)
+            connections[id]!.outboundAliases[publish.topic] = alias
+            publish.properties.topicAlias = alias
+        }
     }
 
     /// Moves queued messages into the in-flight window as it frees up.
