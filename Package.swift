@@ -180,6 +180,7 @@ let package = Package(
         .target(
             name: "MQTTBroker",
             dependencies: networking + [
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -279,6 +280,7 @@ let package = Package(
             name: "MQTTBrokerTests",
             dependencies: [
                 "MQTTBroker", "MQTTCodec", "MQTTClient", "GembaTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

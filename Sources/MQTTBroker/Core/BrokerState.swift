@@ -65,19 +65,43 @@ public struct BrokerState: Sendable {
 
     public let limits: BrokerLimits
     public let hasReceiver: Bool
+    /// Whether changes are gathered for saving (``takeChanges()``).
+    public let tracksChanges: Bool
     let authorizer: any Authorizer
     var connections: [ConnectionID: Connection] = [:]
     var sessions: [String: Session] = [:]
     var subscriptions = SubscriptionTrie()
     var retained: [String: Message] = [:]
     var pendingWills: [String: PendingWill] = [:]
-    public private(set) var statistics = BrokerStatistics()
+    public internal(set) var statistics = BrokerStatistics()
     private var assignedIDCounter = 0
+    /// The next queued or in-flight message's sequence number.
+    var nextSequence: Int64 = 1
+    /// What changed since the last ``takeChanges()``, when tracking.
+    var changes = PersistenceChanges()
 
-    public init(limits: BrokerLimits, authorizer: any Authorizer, hasReceiver: Bool) {
+    public init(limits: BrokerLimits, authorizer: any Authorizer, hasReceiver: Bool, tracksChanges: Bool = false) {
         self.limits = limits
         self.authorizer = authorizer
         self.hasReceiver = hasReceiver
+        self.tracksChanges = tracksChanges
+    }
+
+    // MARK: Change tracking
+
+    private mutating func sessionChanged(_ clientID: String) {
+        if tracksChanges { changes.sessions.insert(clientID) }
+    }
+
+    /// A session is gone: its saved form and messages go too.
+    private mutating func sessionEnded(_ clientID: String) {
+        if tracksChanges { changes.endedSessions.insert(clientID) }
+    }
+
+    private mutating func messageChanged(_ clientID: String, _ sequence: Int64) {
+        if tracksChanges, sessions[clientID]?.expiryInterval != 0 {
+            changes.messages.insert(SessionMessageKey(clientID: clientID, sequence: sequence))
+        }
     }
 
     public var connectionCount: Int { connections.count }
@@ -130,7 +154,10 @@ public struct BrokerState: Sendable {
         if let pending = pendingWills.removeValue(forKey: clientID), cleanStart {
             publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
         }
-        if cleanStart, let old = sessions.removeValue(forKey: clientID) { removeSubscriptions(of: old) }
+        if cleanStart, let old = sessions.removeValue(forKey: clientID) {
+            removeSubscriptions(of: old)
+            sessionEnded(clientID)
+        }
         let sessionPresent = sessions[clientID] != nil
         var session = sessions[clientID] ?? Session(clientID: clientID, principal: principal, expiryInterval: grant.sessionExpiry)
         session.principal = principal
@@ -138,6 +165,7 @@ public struct BrokerState: Sendable {
         session.disconnectedAt = nil
         session.expiryInterval = grant.sessionExpiry
         sessions[clientID] = session
+        sessionChanged(clientID)
         connections[id] = Connection(
             id: id, clientID: clientID, version: connect.protocolVersion, principal: principal,
             keepAlive: grant.keepAlive, lastActivity: now,
@@ -209,8 +237,10 @@ public struct BrokerState: Sendable {
         if session.expiryInterval == 0 {
             sessions[connection.clientID] = nil
             removeSubscriptions(of: session)
+            sessionEnded(connection.clientID)
         } else {
             sessions[connection.clientID] = session
+            sessionChanged(connection.clientID)
         }
     }
 
@@ -298,6 +328,7 @@ public struct BrokerState: Sendable {
         let code: ReasonCode = delivered == 0 && !hasReceiver ? .noMatchingSubscribers : .success
         if publish.qos == .exactlyOnce, let packetID = publish.packetID {
             sessions[clientID]?.inboundQoS2.insert(packetID)
+            sessionChanged(clientID)
             connections[id]!.inboundInflight += 1
         }
         let ack = acknowledgement(for: publish, code: code, version: version)
@@ -343,7 +374,10 @@ public struct BrokerState: Sendable {
     private mutating func pubrel(_ ack: PublishAck, from id: ConnectionID, into actions: inout [BrokerAction]) {
         guard let clientID = connections[id]?.clientID else { return }
         let known = sessions[clientID]?.inboundQoS2.remove(ack.packetID) != nil
-        if known { connections[id]!.inboundInflight -= 1 }
+        if known {
+            connections[id]!.inboundInflight -= 1
+            sessionChanged(clientID)
+        }
         let code: ReasonCode = known || connections[id]!.version == .v311 ? .success : .packetIdentifierNotFound
         actions.append(.send(id, .pubcomp(PublishAck(packetID: ack.packetID, reasonCode: code))))
     }
@@ -359,13 +393,15 @@ public struct BrokerState: Sendable {
             return outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
         }
         sessions[clientID]!.inflight[ack.packetID]!.stage = .awaitingPubcomp
+        messageChanged(clientID, sessions[clientID]!.inflight[ack.packetID]!.sequence)
         actions.append(.send(id, .pubrel(PublishAck(packetID: ack.packetID))))
     }
 
     private mutating func outboundAcknowledged(_ packetID: UInt16, from id: ConnectionID, now: Int64,
                                                into actions: inout [BrokerAction]) {
         guard let clientID = connections[id]?.clientID,
-              sessions[clientID]?.removeInflight(packetID) != nil else { return }
+              let removed = sessions[clientID]?.removeInflight(packetID) else { return }
+        messageChanged(clientID, removed.sequence)
         drainQueue(clientID: clientID, now: now, into: &actions)
     }
 
@@ -419,6 +455,7 @@ public struct BrokerState: Sendable {
                                           identifier: subscribe.properties.subscriptionIdentifiers.first, excluded: excluded)
             let existed = subscriptions.insert(filter: filter, clientID: connection.clientID, entry: entry)
             sessions[connection.clientID]?.subscriptions[filter] = entry
+            sessionChanged(connection.clientID)
             codes.append(.granted(subscription.options.qos))
             let handling = subscription.options.retainHandling
             if shared == nil, handling == .sendOnSubscribe || (handling == .sendIfNew && !existed) {
@@ -445,6 +482,7 @@ public struct BrokerState: Sendable {
                 case .refused:
                     subscriptions.remove(filter: filter, clientID: clientID)
                     sessions[clientID]?.subscriptions[filter] = nil
+                    sessionChanged(clientID)
                     statistics.subscriptionsRefused += 1
                     removed += 1
                     if let connection = session.connection {
@@ -455,6 +493,7 @@ public struct BrokerState: Sendable {
                     changed.excluded = excluded
                     subscriptions.insert(filter: filter, clientID: clientID, entry: changed)
                     sessions[clientID]?.subscriptions[filter] = changed
+                    sessionChanged(clientID)
                 case .granted:
                     continue
                 }
@@ -469,6 +508,7 @@ public struct BrokerState: Sendable {
             sessions[clientID]?.subscriptions[filter] = nil
             return subscriptions.remove(filter: filter, clientID: clientID) ? .success : .noSubscriptionExisted
         }
+        sessionChanged(clientID)
         actions.append(.send(id, .unsuback(UnsubAck(packetID: unsubscribe.packetID, reasonCodes: codes))))
     }
 
@@ -502,7 +542,9 @@ public struct BrokerState: Sendable {
             retained[message.topic] = message
         } else {
             statistics.retainedRejected += 1
+            return
         }
+        if tracksChanges { changes.retained.insert(message.topic) }
     }
 
     private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,
@@ -531,22 +573,32 @@ public struct BrokerState: Sendable {
             statistics.droppedQueueFull += 1
             return
         }
-        sessions[clientID]!.queue.append(QueuedMessage(message: message, qos: qos, retain: retain,
+        let sequence = takeSequence()
+        sessions[clientID]!.queue.append(QueuedMessage(sequence: sequence, message: message, qos: qos, retain: retain,
                                                        subscriptionIDs: subscriptionIDs))
+        messageChanged(clientID, sequence)
+    }
+
+    private mutating func takeSequence() -> Int64 {
+        defer { nextSequence += 1 }
+        return nextSequence
     }
 
     private func inflightWindow(_ connection: Connection) -> Int {
         min(connection.clientReceiveMaximum, limits.maxInflightPerSession)
     }
 
-    private mutating func startInflight(_ message: Message, qos: QoS, retain: Bool, subscriptionIDs: [Int],
+    /// Sends a message under a new packet id and keeps it until acknowledged; `sequence` is a queued message's.
+    private mutating func startInflight(_ message: Message, qos: QoS, retain: Bool, subscriptionIDs: [Int], sequence: Int64? = nil,
                                         connection: Connection, now: Int64, into actions: inout [BrokerAction]) {
+        let sequence = sequence ?? takeSequence()
+        defer { messageChanged(connection.clientID, sequence) }
         let packetID = sessions[connection.clientID]!.nextPacketID()
         let sent = send(message, qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
                         dup: false, connection: connection, now: now, into: &actions)
         guard sent else { return }
         sessions[connection.clientID]!.addInflight(packetID, InflightMessage(
-            message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
+            sequence: sequence, message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
             stage: qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec))
     }
 
@@ -588,10 +640,11 @@ public struct BrokerState: Sendable {
             guard let next = sessions[clientID]!.queue.popFirst() else { return }
             if next.message.isExpired(at: now) {
                 statistics.droppedExpired += 1
+                messageChanged(clientID, next.sequence)
                 continue
             }
             startInflight(next.message, qos: next.qos, retain: next.retain, subscriptionIDs: next.subscriptionIDs,
-                          connection: connection, now: now, into: &actions)
+                          sequence: next.sequence, connection: connection, now: now, into: &actions)
         }
     }
 
@@ -623,11 +676,13 @@ public struct BrokerState: Sendable {
         }
         for (clientID, pending) in pendingWills where pending.fireAt <= now || sessions[clientID]?.isExpired(at: now) ?? true {
             pendingWills[clientID] = nil
+            sessionChanged(clientID)
             publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
         }
         for (clientID, session) in sessions where session.isExpired(at: now) {
             sessions[clientID] = nil
             removeSubscriptions(of: session)
+            sessionEnded(clientID)
         }
     }
 }

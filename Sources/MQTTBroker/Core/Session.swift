@@ -4,6 +4,8 @@ import MQTTCodec
 /// A message sent to a client with QoS > 0 and not yet fully acknowledged.
 struct InflightMessage: Sendable {
     enum Stage: Sendable { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
+    /// The message's broker-wide sequence number, its key when saved.
+    var sequence: Int64
     var message: Message
     var qos: QoS
     var retain: Bool
@@ -13,6 +15,7 @@ struct InflightMessage: Sendable {
 
 /// A message waiting for a free in-flight slot or for its client to come back.
 struct QueuedMessage: Sendable {
+    var sequence: Int64
     var message: Message
     var qos: QoS
     var retain: Bool

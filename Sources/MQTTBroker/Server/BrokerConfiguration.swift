@@ -18,6 +18,10 @@ public struct BrokerConfiguration: Sendable {
     public var receiver: (any PublishReceiver)?
     /// Seconds a new connection has to send CONNECT before it is closed.
     public var connectTimeout: Int64 = 10
+    /// Where retained messages and persistent sessions are saved to outlive a restart; `nil` keeps them in memory only.
+    public var persistence: (any BrokerPersistence)?
+    /// How often changes are saved, in ms: what a `kill -9` can lose at most (plus the write in progress).
+    public var saveInterval: Int64 = 100
 
     public init() {}
 }

@@ -1,8 +1,10 @@
 import DequeModule
+import Foundation
 import Logging
 import MQTTCodec
 import Metrics
 import NIOCore
+import NIOPosix
 
 /// Executes the broker core's actions on the broker's one event loop: every method must run there.
 ///
@@ -40,14 +42,19 @@ final class BrokerRuntime: @unchecked Sendable {
     private var batchTime: Int64?
     private let metrics = BrokerMetrics()
     private var reported = BrokerStatistics()
+    private let persistence: (any BrokerPersistence)?
+    /// Whether a save is being written (one at a time; changes gather meanwhile).
+    private(set) var isSaving = false
+    private var lastSaveErrorLogged: Int64 = .min
 
     init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
         self.loop = loop
         self.connectTimeout = configuration.connectTimeout
         self.receiver = configuration.receiver
         self.logger = logger
+        self.persistence = configuration.persistence
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
-                                 hasReceiver: configuration.receiver != nil)
+                                 hasReceiver: configuration.receiver != nil, tracksChanges: configuration.persistence != nil)
         actions.reserveCapacity(64)
         dirty.reserveCapacity(64)
     }
@@ -129,6 +136,47 @@ final class BrokerRuntime: @unchecked Sendable {
         }
         flush()
     }
+
+    // MARK: Persistence
+
+    /// Wall-clock ms minus broker ms: saved times are wall-clock.
+    static func clockOffset() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000) - Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+    }
+
+    func restore(_ image: BrokerImage) {
+        state.restore(image, now: now())
+    }
+
+    /// Writes what changed since the last save on a pool thread, unless a save is under way. A failed
+    /// save (a full disk) is logged at most once a minute and retried with the next; serving goes on.
+    func save() {
+        guard let persistence, !isSaving else { return }
+        let delta = state.takeChanges()
+        guard !delta.isEmpty else { return }
+        isSaving = true
+        let offset = Self.clockOffset()
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { try persistence.save(delta, clockOffset: offset) }
+            .whenComplete { [self] result in
+                isSaving = false
+                switch result {
+                case .success:
+                    metrics.savedChanges.increment(by: delta.count)
+                case .failure(let error):
+                    state.saveFailed(delta)
+                    metrics.saveFailures.increment()
+                    let time = now()
+                    if time - lastSaveErrorLogged >= 60_000 {
+                        lastSaveErrorLogged = time
+                        logger.error("the MQTT broker could not save its sessions and retained messages; it keeps serving and retries",
+                                     metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+    }
+
+    /// The changes not yet saved, for the last save at shutdown.
+    func takeChanges() -> BrokerDelta { state.takeChanges() }
 
     // MARK: Executing actions
 
@@ -320,6 +368,8 @@ struct BrokerMetrics {
     let protocolErrors = Counter(label: "gemba_mqtt_protocol_errors_total")
     let refused = Counter(label: "gemba_mqtt_connections_refused_total")
     let retainedRejected = Counter(label: "gemba_mqtt_retained_rejected_total")
+    let savedChanges = Counter(label: "gemba_mqtt_persistence_saved_changes_total")
+    let saveFailures = Counter(label: "gemba_mqtt_persistence_save_failures_total")
     let subscriptionsRejected = Counter(label: "gemba_mqtt_subscriptions_rejected_total")
     let subscriptionsRefused = Counter(label: "gemba_mqtt_subscriptions_refused_total")
 }

@@ -17,6 +17,7 @@ public final class MQTTBroker: Service, Sendable {
     private let runtime: BrokerRuntime
     private let listeners = Mutex<[any Channel]>([])
     private let tickTask = Mutex<RepeatedTask?>(nil)
+    private let saveTask = Mutex<RepeatedTask?>(nil)
 
     /// - Parameter eventLoop: the loop that owns all broker state; one of NIO's shared loops by default.
     public init(configuration: BrokerConfiguration, logger: Logger, eventLoop: (any EventLoop)? = nil) {
@@ -31,9 +32,10 @@ public final class MQTTBroker: Service, Sendable {
     /// The bound TLS port, once started with TLS.
     public var tlsPort: Int? { listeners.withLock { $0.count > 1 ? $0[1].localAddress?.port : nil } }
 
-    /// Binds the listeners; `run()` calls it, tests may call it first to learn the ports.
+    /// Restores the saved state, then binds the listeners; `run()` calls it, tests may call it first to learn the ports.
     public func start() async throws {
         guard listeners.withLock({ $0.isEmpty }) else { return }
+        try await restore()
         var bound = [try await bind(port: configuration.port, tls: nil)]
         if let tls = configuration.tls {
             bound.append(try await bind(port: configuration.tlsPort, tls: try NIOSSLContext(configuration: tls)))
@@ -44,10 +46,46 @@ public final class MQTTBroker: Service, Sendable {
             runtime.tick()
         }
         tickTask.withLock { $0 = task }
+        if configuration.persistence != nil {
+            let interval = TimeAmount.milliseconds(configuration.saveInterval)
+            let save = runtime.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in runtime.save() }
+            saveTask.withLock { $0 = save }
+        }
         logger.info("MQTT broker listening", metadata: [
             "mqtt.host": "\(configuration.host)", "mqtt.port": "\(port ?? 0)",
             "mqtt.tls_port": "\(tlsPort.map(String.init) ?? "off")",
         ])
+    }
+
+    private func restore() async throws {
+        guard let persistence = configuration.persistence else { return }
+        let runtime = self.runtime
+        let started = ContinuousClock.now
+        let image = try await NIOThreadPool.singleton.runIfActive {
+            try persistence.load(clockOffset: BrokerRuntime.clockOffset())
+        }
+        try await runtime.loop.submit { runtime.restore(image) }.get()
+        let elapsed = ContinuousClock.now - started
+        logger.info("MQTT broker state restored", metadata: [
+            "mqtt.sessions": "\(image.sessions.count)", "mqtt.retained": "\(image.retained.count)",
+            "mqtt.session_messages": "\(image.messages.count)", "mqtt.restore_seconds": "\(elapsed)",
+        ])
+    }
+
+    /// Waits for the save under way, then saves what is left.
+    private func saveLast() async {
+        guard let persistence = configuration.persistence else { return }
+        let runtime = self.runtime
+        saveTask.withLock { $0?.cancel(); $0 = nil }
+        while (try? await runtime.loop.submit({ runtime.isSaving }).get()) == true {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        guard let delta = try? await runtime.loop.submit({ runtime.takeChanges() }).get(), !delta.isEmpty else { return }
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try persistence.save(delta, clockOffset: BrokerRuntime.clockOffset()) }
+        } catch {
+            logger.error("the MQTT broker could not save its last changes at shutdown", metadata: ["error": "\(error)"])
+        }
     }
 
     private func bind(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
@@ -89,6 +127,7 @@ public final class MQTTBroker: Service, Sendable {
         for channel in channels { try? await channel.close() }
         let runtime = self.runtime
         try? await runtime.loop.submit { runtime.shutdown() }.get()
+        await saveLast()
         logger.info("MQTT broker stopped")
     }
 

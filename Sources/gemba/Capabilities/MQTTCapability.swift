@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import GembaServer
 import Logging
@@ -50,6 +51,9 @@ struct MQTTCapability: Capability {
 
         @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
         var mqttAllowAnonymous = false
+
+        @Flag(help: "Keep retained messages and persistent sessions in memory only (by default they are saved in the data directory, mqtt/mqtt.sqlite, and survive a restart).")
+        var mqttNoPersistence = false
     }
 
     let broker: MQTTBroker
@@ -65,13 +69,15 @@ struct MQTTCapability: Capability {
         var upstream: MQTTClientConfiguration?
         var allowAnonymous: Bool
         var aclFile: String?
+        var persistence: Bool
     }
 
     static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
         Resolved(configuration: try configuration(options, settings),
                  upstream: try settings.string("mqtt-upstream", flag: options.mqttUpstream).map { try BrokerURL.parse($0.value, source: $0.source) },
                  allowAnonymous: options.mqttAllowAnonymous,
-                 aclFile: settings.string("mqtt-acl-file", flag: options.mqttAclFile)?.value)
+                 aclFile: settings.string("mqtt-acl-file", flag: options.mqttAclFile)?.value,
+                 persistence: !options.mqttNoPersistence)
     }
 
     init(_ resolved: Resolved, telemetry: TelemetryCapability, access: AccessCapability, sparkplug: SparkplugCapability, demo: Bool,
@@ -83,6 +89,10 @@ struct MQTTCapability: Capability {
             throw ConfigurationError("--mqtt-acl-file: \(error)")
         }
         var configuration = resolved.configuration
+        if resolved.persistence {
+            configuration.persistence = try SQLiteBrokerStore(directory: (telemetry.dataDirectory as NSString).appendingPathComponent("mqtt"),
+                                                              logger: logger)
+        }
         configuration.authenticator = DeviceAuthenticator(access: access.service, allowAnonymous: demo || resolved.allowAnonymous)
         configuration.authorizer = BrokerAuthorizer(tenantRules: TenantTopicRules(sparkplug: sparkplug.host.configuration.host.mapping),
                                                     rules: topicRules)
