@@ -129,9 +129,17 @@ def mosquitto_sub_persistent(gemba, client_id, count=None):
     return run.stdout.split()
 
 
+@pytest.fixture
+def gemba(tmp_path):
+    server = Gemba(tmp_path)
+    yield server
+    if server.process and server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
+
+
 @pytest.mark.parametrize("stop", ["kill", "stop"])
-def test_sessions_queued_messages_and_retained_survive(tmp_path, stop):
-    gemba = Gemba(tmp_path)
+def test_sessions_queued_messages_and_retained_survive(gemba, stop):
     gemba.start()
     subscribers = {"paho311": V311, "paho5": V5}
     for client_id, version in subscribers.items():
@@ -165,12 +173,12 @@ def test_sessions_queued_messages_and_retained_survive(tmp_path, stop):
     gemba.stop()
 
 
-def test_a_corrupt_state_file_is_moved_aside_and_the_broker_serves(tmp_path):
-    gemba = Gemba(tmp_path)
-    (tmp_path / "data" / "mqtt").mkdir(parents=True)
-    (tmp_path / "data" / "mqtt" / "mqtt.sqlite").write_bytes(b"this is not a database" * 500)
+def test_a_corrupt_state_file_is_moved_aside_and_the_broker_serves(gemba):
+    state = gemba.directory / "data" / "mqtt"
+    state.mkdir(parents=True)
+    (state / "mqtt.sqlite").write_bytes(b"this is not a database" * 500)
     gemba.start()
-    assert any(name.startswith("mqtt.sqlite.corrupt-") for name in os.listdir(tmp_path / "data" / "mqtt"))
+    assert any(name.startswith("mqtt.sqlite.corrupt-") for name in os.listdir(state))
     assert "moved aside" in gemba.log.read_text()
     peer = Peer(gemba, "after-corruption")
     assert peer.subscribe("persist/x")[0].value == 1
