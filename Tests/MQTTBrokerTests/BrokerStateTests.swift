@@ -591,3 +591,18 @@ import Testing
         #expect(first.map(\.topic) == ["t/a"] && first.first?.properties.topicAlias == 1)
     }
 }
+
+@Suite struct RetainedIndexTests {
+    @Test func findsWhatTopicMatchingFinds() {
+        let topics = ["a", "a/b", "a/b/c", "a/c", "b/b", "$SYS/x", "$SYS/y/z", "a//c", "/a", "sport/tennis/player1"]
+        var index = RetainedIndex()
+        for topic in topics { index.insert(topic) }
+        index.insert("gone/x")
+        index.remove("gone/x")
+        let filters = ["#", "+", "a/#", "a/+", "+/b", "+/+/c", "a/+/c", "$SYS/#", "+/x", "/+", "a/b/c/#", "sport/#", "gone/#", "x"]
+        for filter in filters {
+            let expected = Set(topics.filter { Topic.matches(filter: filter, name: $0) })
+            #expect(Set(index.topics(matching: filter)) == expected, "\(filter)")
+        }
+    }
+}

@@ -71,7 +71,10 @@ extension BrokerState {
     /// Takes up what was saved. A session whose client was connected counts as disconnected
     /// `now`, so its will is published (or its delay starts) as after a network failure.
     public mutating func restore(_ image: BrokerImage, now: Int64) {
-        for message in image.retained where !message.isExpired(at: now) { retained[message.topic] = message }
+        for message in image.retained where !message.isExpired(at: now) {
+            retained[message.topic] = message
+            retainedIndex.insert(message.topic)
+        }
         for record in image.sessions {
             var session = Session(clientID: record.clientID, principal: record.principal, expiryInterval: record.expiryInterval)
             session.disconnectedAt = record.disconnectedAt ?? now

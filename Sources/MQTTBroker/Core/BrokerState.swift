@@ -72,6 +72,8 @@ public struct BrokerState: Sendable {
     var sessions: [String: Session] = [:]
     var subscriptions = SubscriptionTrie()
     var retained: [String: Message] = [:]
+    /// The retained topics by level, for subscriptions with wildcards.
+    var retainedIndex = RetainedIndex()
     var pendingWills: [String: PendingWill] = [:]
     public internal(set) var statistics = BrokerStatistics()
     private var assignedIDCounter = 0
@@ -459,7 +461,8 @@ public struct BrokerState: Sendable {
             codes.append(.granted(subscription.options.qos))
             let handling = subscription.options.retainHandling
             if shared == nil, handling == .sendOnSubscribe || (handling == .sendIfNew && !existed) {
-                for message in retained.values where Topic.matches(filter: filter, name: message.topic) && !entry.excludes(message.topic) {
+                for topic in retainedIndex.topics(matching: filter) where !entry.excludes(topic) {
+                    guard let message = retained[topic] else { continue }
                     retainedToSend.append((message, min(message.qos, subscription.options.qos), entry.identifier.map { [$0] } ?? []))
                 }
             }
@@ -537,9 +540,9 @@ public struct BrokerState: Sendable {
     /// Stores, replaces or (empty payload) clears the retained copy for the message's topic, within the limit.
     private mutating func retain(_ message: Message) {
         if message.payload.readableBytes == 0 {
-            retained[message.topic] = nil
+            if retained.removeValue(forKey: message.topic) != nil { retainedIndex.remove(message.topic) }
         } else if retained[message.topic] != nil || retained.count < limits.maxRetainedMessages {
-            retained[message.topic] = message
+            if retained.updateValue(message, forKey: message.topic) == nil { retainedIndex.insert(message.topic) }
         } else {
             statistics.retainedRejected += 1
             return
