@@ -606,3 +606,17 @@ import Testing
         }
     }
 }
+
+@Suite struct ReceiverTopicTests {
+    @Test func topicsTheReceiverDoesNotTakeAreRoutedAndAcknowledgedAtOnce() {
+        var h = BrokerHarness()
+        h.state = BrokerState(limits: BrokerLimits(), authorizer: AllowAll(), hasReceiver: true,
+                              receives: { $0.hasPrefix("gemba/") })
+        h.connect(1, BrokerHarness.connect("pub"))
+        let routed = h.publish(1, "uns/line/temp", "x", qos: .atLeastOnce)
+        #expect(routed.received.isEmpty)
+        #expect(routed.sent(to: 1) == [.puback(PublishAck(packetID: 1, reasonCode: .noMatchingSubscribers))])
+        let taken = h.publish(1, "gemba/v1/a/b/c", "x", qos: .atLeastOnce, packetID: 2)
+        #expect(taken.received.count == 1 && taken.sent(to: 1).isEmpty)
+    }
+}

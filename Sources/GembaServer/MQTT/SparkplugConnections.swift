@@ -1,4 +1,5 @@
 internal import GembaCore
+internal import GembaIngest
 public import Logging
 public import MQTTBroker
 public import MQTTClient
@@ -23,6 +24,11 @@ public struct BrokerReceiver: PublishReceiver {
         guard topic.hasPrefix("spBv1.0/") else { return telemetry.receive(message, done: done) }
         sparkplug.handle(topic: topic, payload: message.message.payload, tenant: message.principal.tenant, connection: 0,
                          done: done)
+    }
+
+    /// Gemba's own topics; anything else (a unified namespace) is only routed.
+    public func wants(topic: String) -> Bool {
+        topic.hasPrefix(JSONRecordDecoder.topicPrefix) || topic.hasPrefix("spBv1.0/")
     }
 
     public var isSaturated: Bool { telemetry.isSaturated }

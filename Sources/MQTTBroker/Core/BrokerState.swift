@@ -65,6 +65,8 @@ public struct BrokerState: Sendable {
 
     public let limits: BrokerLimits
     public let hasReceiver: Bool
+    /// The topics the receiver takes; messages on others are routed and acknowledged at once.
+    let receives: @Sendable (String) -> Bool
     /// Whether changes are gathered for saving (``takeChanges()``).
     public let tracksChanges: Bool
     let authorizer: any Authorizer
@@ -82,10 +84,12 @@ public struct BrokerState: Sendable {
     /// What changed since the last ``takeChanges()``, when tracking.
     var changes = PersistenceChanges()
 
-    public init(limits: BrokerLimits, authorizer: any Authorizer, hasReceiver: Bool, tracksChanges: Bool = false) {
+    public init(limits: BrokerLimits, authorizer: any Authorizer, hasReceiver: Bool, tracksChanges: Bool = false,
+                receives: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.limits = limits
         self.authorizer = authorizer
         self.hasReceiver = hasReceiver
+        self.receives = receives
         self.tracksChanges = tracksChanges
     }
 
@@ -257,7 +261,7 @@ public struct BrokerState: Sendable {
             return
         }
         let message = Message(will: will, publisherID: clientID, now: now)
-        if hasReceiver {
+        if hasReceiver, receives(message.topic) {
             actions.append(.receive(ReceivedMessage(message: message, clientID: clientID, principal: principal),
                                     acknowledgement: nil, to: nil))
         }
@@ -327,14 +331,15 @@ public struct BrokerState: Sendable {
         }
         let message = Message(publish, topic: topic, publisherID: clientID, now: now)
         let delivered = route(message, now: now, into: &actions)
-        let code: ReasonCode = delivered == 0 && !hasReceiver ? .noMatchingSubscribers : .success
+        let toReceiver = hasReceiver && receives(topic)
+        let code: ReasonCode = delivered == 0 && !toReceiver ? .noMatchingSubscribers : .success
         if publish.qos == .exactlyOnce, let packetID = publish.packetID {
             sessions[clientID]?.inboundQoS2.insert(packetID)
             sessionChanged(clientID)
             connections[id]!.inboundInflight += 1
         }
         let ack = acknowledgement(for: publish, code: code, version: version)
-        if hasReceiver {
+        if toReceiver {
             let received = ReceivedMessage(message: message, clientID: clientID, principal: principal)
             if publish.qos == .atLeastOnce { connections[id]!.inboundInflight += 1 }
             actions.append(.receive(received, acknowledgement: ack, to: ack == nil ? nil : id))

@@ -1,4 +1,5 @@
 
+public import NIOCore
 public import NIOSSL
 
 /// How the embedded broker listens and whom it lets in.
@@ -22,6 +23,10 @@ public struct BrokerConfiguration: Sendable {
     public var persistence: (any BrokerPersistence)?
     /// How often changes are saved, in ms: what a `kill -9` can lose at most (plus the write in progress).
     public var saveInterval: Int64 = 100
+    /// How long the broker's loop waits after an iteration that read from few connections, so that
+    /// messages arriving one by one are handled in batches (less CPU per message, up to this much
+    /// more latency). It blocks the loop's thread: give the broker a loop of its own when set.
+    public var readCoalescing: TimeAmount = .zero
 
     public init() {}
 }
@@ -33,6 +38,10 @@ public protocol PublishReceiver: Sendable {
     /// PUBACK/PUBREC is held until then, and a failure disconnects the publisher so it resends.
     func receive(_ message: ReceivedMessage, done: @escaping @Sendable (Result<Void, any Error>) -> Void)
 
+    /// Whether the receiver takes messages on `topic`; the others are only routed (and acknowledged
+    /// at once). Called on the broker's loop for every PUBLISH: it must be fast.
+    func wants(topic: String) -> Bool
+
     /// Whether the receiver is behind: the broker then stops reading from the publishers that
     /// sent to it (TCP pushes back on them) until ``whenReady(_:)`` calls back.
     var isSaturated: Bool { get }
@@ -42,6 +51,7 @@ public protocol PublishReceiver: Sendable {
 }
 
 extension PublishReceiver {
+    public func wants(topic: String) -> Bool { true }
     public var isSaturated: Bool { false }
     public func whenReady(_ resume: @escaping @Sendable () -> Void) { resume() }
 }

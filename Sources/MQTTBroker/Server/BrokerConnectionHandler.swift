@@ -92,7 +92,7 @@ final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        runtime.flush()
+        runtime.readComplete()
         context.fireChannelReadComplete()
     }
 

@@ -5,6 +5,7 @@ import Logging
 import MQTTBroker
 import MQTTClient
 import MQTTCodec
+import NIOPosix
 import GembaStorage
 import ServiceLifecycle
 
@@ -52,6 +53,9 @@ struct MQTTCapability: Capability {
         @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
         var mqttAllowAnonymous = false
 
+        @Option(help: "Microseconds the broker waits after reading from only a few connections, so messages that arrive one by one are handled in batches (less CPU per message, up to this much more latency); 0 turns it off (default 1000). Env: GEMBA_MQTT_READ_COALESCING_US.")
+        var mqttReadCoalescingUs: Int?
+
         @Flag(help: "Keep retained messages and persistent sessions in memory only (by default they are saved in the data directory, mqtt/mqtt.sqlite, and survive a restart).")
         var mqttNoPersistence = false
     }
@@ -62,6 +66,8 @@ struct MQTTCapability: Capability {
     let sparkplug: SparkplugHostService
     /// The topic rules from the file and the API.
     let topicRules: BrokerTopicRules
+    /// The broker's own thread: read coalescing waits on it, and nothing else should wait with it.
+    let brokerLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// The validated settings.
     struct Resolved {
@@ -98,7 +104,7 @@ struct MQTTCapability: Capability {
                                                     rules: topicRules)
         configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
         self.configuration = configuration
-        broker = MQTTBroker(configuration: configuration, logger: logger)
+        broker = MQTTBroker(configuration: configuration, logger: logger, eventLoop: brokerLoop.next())
         upstream = resolved.upstream.map { UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, logger: logger) }
         self.sparkplug = sparkplug.host
         topicRules.attach(broker)
@@ -131,6 +137,8 @@ struct MQTTCapability: Capability {
             "mqtt-max-queued", flag: options.mqttMaxQueued, default: 10_000, range: 0...10_000_000)
         configuration.limits.maxInflightPerSession = try settings.int(
             "mqtt-max-inflight", flag: options.mqttMaxInflight, default: 256, range: 1...65_535)
+        configuration.readCoalescing = .microseconds(Int64(try settings.int(
+            "mqtt-read-coalescing-us", flag: options.mqttReadCoalescingUs, default: 1000, range: 0...10_000)))
         let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: options.mqttMaxKeepalive, default: 0, range: 0...65535)
         configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
         configuration.tls = try ServerTLS.load(cert: settings.string("mqtt-tls-cert", flag: options.mqttTlsCert),

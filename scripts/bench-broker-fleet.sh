@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The broker under a plant's load, beside Debian's mosquitto in the same run (release build).
+#
+# Fleet: `scripts/lib/fleet_load.c` (one epoll loop in its own process) opens N connections that
+# each publish a 64-byte message R times a second to their own topic, evenly spread, so each
+# message reaches the broker alone; one historian subscribes to `fleet/#`. 3 s warm-up, 15 s
+# measured; the broker's CPU time and RSS come from /proc. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
+# and 500 × 2 msg/s at QoS 0 (where fixed work per tick shows).
+# Burst: two `mosquitto_pub -l` clients send 100,000 messages each as fast as they can to one
+# `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer.
+# Each case runs three times on a fresh broker; prints JSON lines, then medians and the ratio.
+# Usage: scripts/bench-broker-fleet.sh [runs]   (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
+has_command mosquitto || apt_install mosquitto
+has_command mosquitto_pub || apt_install mosquitto-clients
+has_command cc || apt_install gcc
+export PATH="$PATH:/usr/sbin"
+swift build -c release --product gemba >/dev/null
+GEMBA=.build/release/gemba
+WORK=$(mktemp -d /tmp/gemba-bench-fleet.XXXXXX)
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+cc -O2 -o "$WORK/fleet_load" scripts/lib/fleet_load.c
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; exit 1; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start() {  # broker → PID, P
+    P=$(port)
+    if [ "$1" = gemba ]; then
+        "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$P" --http-port "$(port)" --data-dir "$WORK/data-$RANDOM" \
+            --log-level error 2>>"$WORK/gemba.log" >/dev/null &
+    else
+        printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 256\n' "$P" > "$WORK/mosquitto.conf"
+        mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
+    fi
+    PID=$!
+    wait_port "$P"
+    sleep 1  # let start-up work settle before measuring
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+
+burst() {  # broker qos → JSON line
+    mosquitto_sub -p "$P" -q "$2" -t 'burst/#' -C 200000 -W 120 | wc -l > "$WORK/received" &
+    local sub=$!
+    sleep 0.5
+    local before; before=$(cpu_ticks "$PID")
+    local started; started=$(date +%s.%N)
+    # mosquitto_pub -l at QoS 1 is disconnected by mosquitto 2.0.11 ("out of memory"); --repeat is not.
+    mosquitto_pub -p "$P" -q "$2" -t burst/a --repeat 100000 --repeat-delay 0 -m "$PAYLOAD" &
+    local pub1=$!
+    mosquitto_pub -p "$P" -q "$2" -t burst/b --repeat 100000 --repeat-delay 0 -m "$PAYLOAD"
+    wait "$pub1"
+    # The subscriber gets 2 s more to catch up (a QoS 0 message dropped for a slow consumer never comes).
+    for _ in $(seq 40); do kill -0 "$sub" 2>/dev/null || break; sleep 0.05; done
+    local ended; ended=$(date +%s.%N)
+    local after; after=$(cpu_ticks "$PID")
+    pkill -f "mosquitto_sub -p $P" || true
+    wait "$sub" || true
+    python3 -c "import os; t=os.sysconf('SC_CLK_TCK'); cpu=($after-$before)/t; print('{\"label\": \"$1\", \"case\": \"burst\", \"qos\": $2, \"sent\": 200000, \"received\": $(cat "$WORK/received"), \"seconds\": %.2f, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f}' % ($ended-$started, cpu, cpu*1e6/200000))"
+}
+PAYLOAD=$(printf 'v%.0s' $(seq 64))
+
+RESULTS="$WORK/results.jsonl"
+for _ in $(seq "$RUNS"); do
+    for broker in mosquitto gemba; do
+        for qos in 0 1; do
+            start "$broker"
+            "$WORK/fleet_load" "$P" 2000 2 "$qos" 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-2000"}/' | tee -a "$RESULTS"
+            stop
+        done
+        start "$broker"
+        "$WORK/fleet_load" "$P" 500 2 0 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-500"}/' | tee -a "$RESULTS"
+        stop
+        for qos in 0 1; do
+            start "$broker"
+            burst "$broker" "$qos" | tee -a "$RESULTS"
+            stop
+        done
+    done
+done
+
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | gemba RSS MB | sent − received, gemba (all runs) |")
+print("|---|---|---|---|---|---|---|")
+for case in ("fleet-2000", "fleet-500", "burst"):
+    for qos in (0, 1):
+        pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
+        mosquitto, gemba = pick("mosquitto"), pick("gemba")
+        if not mosquitto or not gemba:
+            continue
+        m = statistics.median(r["cpu_us_per_msg"] for r in mosquitto)
+        g = statistics.median(r["cpu_us_per_msg"] for r in gemba)
+        spread = lambda rs: f"{min(r['cpu_us_per_msg'] for r in rs):.1f}–{max(r['cpu_us_per_msg'] for r in rs):.1f}"
+        rss = statistics.median(r.get("broker_rss_mb", 0) for r in gemba)
+        lost = sum(r["sent"] - r["received"] for r in gemba) if "sent" in gemba[0] else 0
+        print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | {rss:.0f} | {lost} |")
+PY
