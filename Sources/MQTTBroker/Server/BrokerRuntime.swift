@@ -8,8 +8,8 @@ import NIOPosix
 
 /// Executes the broker core's actions on the broker's one event loop: every method must run there.
 ///
-/// Outbound packets are encoded into a per-connection buffer and written with one flush per read
-/// batch, so a burst of publishes costs one syscall per subscriber, not one per message.
+/// Outbound packets are encoded into a per-connection buffer and written with one flush per loop
+/// iteration, so a burst of publishes costs one syscall per subscriber, not one per message.
 final class BrokerRuntime: @unchecked Sendable {
     /// Everything the shell keeps per connection, behind one dictionary lookup.
     private final class Slot {
@@ -229,10 +229,11 @@ final class BrokerRuntime: @unchecked Sendable {
     /// A connection's read batch ended: the flush waits for the end of the event loop's iteration,
     /// so what every connection sent in one wakeup reaches each subscriber in one write.
     ///
-    /// After a light iteration (fewer than 16 connections read), the loop then waits
-    /// `readCoalescing` before it polls again, so messages that each arrive alone are read in
-    /// batches: one wakeup, one poll and one write per subscriber for several messages instead of
-    /// one each. Under load iterations are full and nothing waits.
+    /// When messages come one by one but often (this wakeup came within half of `readCoalescing` of the
+    /// last one) and the iteration was light (fewer than 16 connections read), the loop then waits
+    /// `readCoalescing` before it polls again, so the next messages are read together: one wakeup,
+    /// one poll and one write per subscriber for several messages. Rarer messages gain nothing
+    /// from waiting and do not wait; under load iterations are full and nothing waits either.
     func readComplete() {
         readBatches += 1
         guard !flushScheduled else { return }
@@ -242,9 +243,18 @@ final class BrokerRuntime: @unchecked Sendable {
             flush()
             let light = readBatches < 16
             readBatches = 0
-            if light, readCoalescing > 0 { usleep(readCoalescing) }
+            guard readCoalescing > 0 else { return }
+            let now = NIODeadline.now().uptimeNanoseconds
+            if light, now &- lastBatchEnd < UInt64(readCoalescing) * 500 {
+                usleep(readCoalescing)
+                lastBatchEnd = NIODeadline.now().uptimeNanoseconds
+            } else {
+                lastBatchEnd = now
+            }
         }
     }
+    /// When the last iteration that read ended (uptime ns).
+    private var lastBatchEnd: UInt64 = 0
 
     /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
     func flush() {
