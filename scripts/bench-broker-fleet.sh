@@ -34,7 +34,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 start() {  # broker → PID, P
     P=$(port)
     if [ "$1" = gemba ]; then
-        "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$P" --http-port "$(port)" --data-dir "$WORK/data-$RANDOM" \
+        # Queues as deep as mosquitto's here (max_queued_messages 0): the burst subscriber falls behind.
+        "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$P" --http-port "$(port)" --data-dir "$WORK/data-$RANDOM" --mqtt-max-queued 1000000 \
             --log-level error 2>>"$WORK/gemba.log" >/dev/null &
     else
         printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 256\n' "$P" > "$WORK/mosquitto.conf"

@@ -92,7 +92,7 @@ final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        runtime.readComplete()
+        runtime.readComplete(from: id)
         context.fireChannelReadComplete()
     }
 

@@ -229,13 +229,14 @@ final class BrokerRuntime: @unchecked Sendable {
     /// A connection's read batch ended: the flush waits for the end of the event loop's iteration,
     /// so what every connection sent in one wakeup reaches each subscriber in one write.
     ///
-    /// When messages come one by one but often (this wakeup came within half of `readCoalescing` of the
-    /// last one) and the iteration was light (fewer than 16 connections read), the loop then waits
-    /// `readCoalescing` before it polls again, so the next messages are read together: one wakeup,
-    /// one poll and one write per subscriber for several messages. Rarer messages gain nothing
-    /// from waiting and do not wait; under load iterations are full and nothing waits either.
-    func readComplete() {
+    /// When many connections each send now and then (at least 16 different ones within the last
+    /// 10 ms, and this iteration read from fewer than 16), the loop then waits `readCoalescing`
+    /// before it polls again, so the next messages are read together: one wakeup, one poll and
+    /// one write per subscriber for several messages. A few busy clients, such as a publisher
+    /// waiting for each acknowledgement, never make it wait; neither does a full iteration.
+    func readComplete(from id: ConnectionID) {
         readBatches += 1
+        if readCoalescing > 0 { recentReaders.insert(id) }
         guard !flushScheduled else { return }
         flushScheduled = true
         loop.execute { [self] in
@@ -245,16 +246,18 @@ final class BrokerRuntime: @unchecked Sendable {
             readBatches = 0
             guard readCoalescing > 0 else { return }
             let now = NIODeadline.now().uptimeNanoseconds
-            if light, now &- lastBatchEnd < UInt64(readCoalescing) * 500 {
-                usleep(readCoalescing)
-                lastBatchEnd = NIODeadline.now().uptimeNanoseconds
-            } else {
-                lastBatchEnd = now
+            if now &- windowStart > 10_000_000 {
+                fleetLike = recentReaders.count >= 16
+                recentReaders.removeAll(keepingCapacity: true)
+                windowStart = now
             }
+            if light, fleetLike { usleep(readCoalescing) }
         }
     }
-    /// When the last iteration that read ended (uptime ns).
-    private var lastBatchEnd: UInt64 = 0
+    /// Connections read from since `windowStart`, and whether the last 10 ms window had many.
+    private var recentReaders: Set<ConnectionID> = []
+    private var windowStart: UInt64 = 0
+    private var fleetLike = false
 
     /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
     func flush() {
