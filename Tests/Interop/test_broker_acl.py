@@ -16,6 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 import pytest
 
+from interop_support import free_port, wait_for
+
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 V5, V311 = mqtt.MQTTv5, mqtt.MQTTv311
 
@@ -27,22 +29,6 @@ deny   publish   anonymous  own/#
 # devices: their own branch of the namespace
 allow  pubsub    device:*   uns/%u/#
 """
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
