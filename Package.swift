@@ -55,6 +55,14 @@ let package = Package(
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
         .target(name: "GembaDetect", dependencies: ["GembaCore"], swiftSettings: strictSettings),
+        .target(
+            name: "GembaBackup",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(name: "GembaMaintenance", dependencies: ["GembaCore", "GembaStorage"], swiftSettings: strictSettings),
         .target(
             name: "GembaStorage",
@@ -190,7 +198,7 @@ let package = Package(
             name: "gemba",
             dependencies: [
                 "GembaCore", "MQTTCodec", "MQTTClient", "MQTTBroker",
-                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors", "GembaDetect", "GembaMaintenance",
+                "GembaStorage", "GembaIngest", "GembaServer", "GembaSimulator", "GembaAccess", "GembaAnalytics", "GembaRules", "GembaNotifications", "Sparkplug", "Modbus", "OPCUA", "GembaConnectors", "GembaDetect", "GembaMaintenance", "GembaBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -214,6 +222,8 @@ let package = Package(
             path: "Tests/GembaTestSupport",
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "GembaBackupTests", dependencies: ["GembaBackup", .product(name: "GRDB", package: "GRDB.swift")],
+                    swiftSettings: strictSettings),
         .testTarget(name: "GembaCoreTests", dependencies: ["GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus"], swiftSettings: strictSettings),
         .testTarget(name: "OPCUATests", dependencies: ["OPCUA"], swiftSettings: strictSettings),

@@ -8,9 +8,12 @@ public struct SecretBox: Sendable {
 
     public init(key: SymmetricKey) { self.key = key }
 
+    /// The key's file in the data directory.
+    public static let fileName = "notifications.key"
+
     /// The box of a data directory: its key file, created on first use.
     public static func open(directory: String) throws -> SecretBox {
-        let path = (directory as NSString).appendingPathComponent("notifications.key")
+        let path = (directory as NSString).appendingPathComponent(fileName)
         if let data = FileManager.default.contents(atPath: path), data.count == 32 { return SecretBox(key: SymmetricKey(data: data)) }
         let key = SymmetricKey(size: .bits256)
         let data = key.withUnsafeBytes { Data($0) }

@@ -16,11 +16,11 @@ public final class SQLiteIdentityStore: IdentityStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        pool = try DatabasePool(path: (directory as NSString).appendingPathComponent("identity.sqlite"), configuration: configuration)
+        pool = try DatabasePool(path: (directory as NSString).appendingPathComponent(Self.fileName), configuration: configuration)
         try Self.migrator.migrate(pool)
     }
 
-    private static var migrator: DatabaseMigrator {
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-identity") { db in
             try db.execute(sql: """

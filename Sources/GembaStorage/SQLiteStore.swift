@@ -36,7 +36,7 @@ public final class SQLiteStore: TelemetryStore {
     public init(directory: String, durability: Durability = .full, defaultLimits: TenantLimits = TenantLimits(),
                 logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = (directory as NSString).appendingPathComponent("gemba.sqlite")
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = 4

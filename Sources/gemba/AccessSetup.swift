@@ -6,10 +6,13 @@ import Logging
 
 /// Opens the identity store and the token signing key of a data directory, for `serve` and `admin`.
 enum AccessSetup {
+    /// The signing key's file in the data directory.
+    static let keyFileName = "jwt.key"
+
     /// The signing key: from `keyFile` when given, else `<data-dir>/jwt.key`, created with 32 random
     /// bytes (mode 0600) on first start. Never a built-in constant.
     static func signingKey(dataDirectory: String, keyFile: String?) throws -> [UInt8] {
-        let path = keyFile ?? (dataDirectory as NSString).appendingPathComponent("jwt.key")
+        let path = keyFile ?? (dataDirectory as NSString).appendingPathComponent(keyFileName)
         if let data = FileManager.default.contents(atPath: path) {
             guard data.count >= 32 else { throw ConfigurationError("the token signing key \(path) must hold at least 32 bytes") }
             return Array(data)

@@ -5,10 +5,14 @@ import Logging
 /// The `gemba` command: one binary for the platform, the edge gateway and the tools around them.
 @main
 struct Gemba: AsyncParsableCommand {
+    /// This build's version, recorded in backups (`gemba --version`).
+    static let version = "0.9.0"
+
     static let configuration = CommandConfiguration(
         commandName: "gemba",
         abstract: "Gemba: a factory floor's data platform in one binary.",
-        subcommands: [Serve.self, Admin.self, Simulate.self, Edge.self, Detect.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
+        version: version,
+        subcommands: [Serve.self, Admin.self, BackupCommand.self, RestoreCommand.self, Simulate.self, Edge.self, Detect.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
     )
 
     /// Parses and runs; every parse or configuration error prints a clear message and exits with status 2.

@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Demo") var demo: DemoCapability.Options
     @OptionGroup(title: "Connectors (Modbus, OPC UA)") var connectors: ConnectorCapability.Options
     @OptionGroup(title: "Anomaly detectors") var detection: DetectionCapability.Options
+    @OptionGroup(title: "Scheduled backups") var backups: BackupCapability.Options
 
     /// The composition root: every capability's settings are validated first, then each builds its
     /// part on the ones before it; the services start in this order and stop in reverse (storage last).
@@ -40,6 +41,7 @@ struct Serve: AsyncParsableCommand {
         let demoSettings = try DemoCapability.resolve(demo, settings)
         let connectorSettings = try ConnectorCapability.resolve(connectors, settings)
         let detectionSettings = try DetectionCapability.resolve(detection, settings, demo: demoSettings.enabled)
+        let backupSettings = try BackupCapability.resolve(backups, settings)
 
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
         let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
@@ -53,7 +55,8 @@ struct Serve: AsyncParsableCommand {
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, maintenance: maintenance,
                                             detection: detection, logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection]
+        let backup = try BackupCapability(backupSettings, dataDirectory: telemetry.dataDirectory, logger: logger)
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection, backup]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

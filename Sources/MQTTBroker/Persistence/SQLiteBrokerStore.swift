@@ -27,7 +27,7 @@ public final class SQLiteBrokerStore: BrokerPersistence {
     /// Opens (creating) `mqtt.sqlite` in `directory`; an unreadable file is moved aside first.
     public init(directory: String, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = (directory as NSString).appendingPathComponent("mqtt.sqlite")
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
         self.logger = logger
         let opened: DatabaseQueue
         do {
@@ -39,16 +39,17 @@ public final class SQLiteBrokerStore: BrokerPersistence {
         queue = Mutex(opened)
     }
 
-    private static func open(_ path: String) throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        let check = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
-        guard check == "ok" else { throw RecordCodec.Malformed(description: "integrity check: \(check ?? "no answer")") }
+    /// The file in its directory.
+    public static let fileName = "mqtt.sqlite"
+    /// The migrations this build applies, in order (a backup checks its copy against them).
+    public static var migrationIdentifiers: [String] { migrator.migrations }
+    /// Counts recorded in a backup's manifest.
+    public static let backupCounts = [
+        "retained": "SELECT count(*) FROM retained",
+        "sessions": "SELECT count(*) FROM session",
+    ]
+
+    private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -62,6 +63,19 @@ public final class SQLiteBrokerStore: BrokerPersistence {
                     PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
                 """)
         }
+        return migrator
+    }
+
+    private static func open(_ path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        let check = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+        guard check == "ok" else { throw RecordCodec.Malformed(description: "integrity check: \(check ?? "no answer")") }
         try migrator.migrate(queue)
         return queue
     }

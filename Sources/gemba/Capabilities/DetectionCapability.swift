@@ -19,6 +19,9 @@ struct DetectionCapability: Capability {
         var detectors: String?
     }
 
+    /// Where the learnt state is kept, relative to the data directory.
+    static let stateFilePath = "detectors/state.json"
+
     let engine: DetectionEngine?
     /// The detectors' versions; nil for a store that keeps none (the configured detectors then run as they are).
     let registry: DetectorRegistry?
@@ -41,7 +44,7 @@ struct DetectionCapability: Capability {
     /// Seeds the registry with the configured detectors (a new version where the file changed
     /// one) and runs every active and shadow version.
     init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, maintenance: MaintenanceCapability, logger: Logger) async throws {
-        stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent("detectors").appendingPathComponent("state.json")
+        stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent(Self.stateFilePath)
         self.logger = logger
         let versions = telemetry.store as? any DetectorVersionStore
         guard versions != nil || !detectors.isEmpty else {
