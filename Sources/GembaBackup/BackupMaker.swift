@@ -40,9 +40,9 @@ public struct BackupMaker: Sendable {
             let staged = join(staging, item.path)
             try fileManager.createDirectory(atPath: (staged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             switch item.kind {
-            case .database(_, let counts, let trim):
-                let copy = try DatabaseCopy.make(from: source, to: staged, trim: rawSamplesSince.flatMap { since in trim.map { ($0, since) } },
-                                                  counts: counts)
+            case .database(_, let prepare, let counts, let trim):
+                let copy = try DatabaseCopy.make(from: source, to: staged, prepare: prepare,
+                                                  trim: rawSamplesSince.flatMap { since in trim.map { ($0, since) } }, counts: counts)
                 files.append(.init(path: item.path, kind: .database, digest: try FileDigest.of(file: staged),
                                    migrations: copy.migrations, counts: copy.counts))
             case .file:
@@ -88,7 +88,7 @@ public struct BackupMaker: Sendable {
     }
 }
 
-/// One database copied with SQLite's backup API, then made self-contained (rollback journal, so
+/// One database copied with SQLite's backup API, readied by its owner, then made self-contained (rollback journal, so
 /// no `-wal` file belongs to it) and, when asked, trimmed of old raw samples and vacuumed.
 enum DatabaseCopy {
     struct Result {
@@ -96,14 +96,17 @@ enum DatabaseCopy {
         var counts: [String: Int]
     }
 
-    static func make(from source: String, to destination: String, trim: (sql: String, since: Int64)?,
-                     counts: [String: String]) throws -> Result {
+    static func make(from source: String, to destination: String, prepare: (@Sendable (String) throws -> Void)?,
+                     trim: (sql: String, since: Int64)?, counts: [String: String]) throws -> Result {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         let sourceQueue = try DatabaseQueue(path: source, configuration: configuration)
-        let copy = try DatabaseQueue(path: destination)
-        try sourceQueue.backup(to: copy)
+        let snapshot = try DatabaseQueue(path: destination)
+        try sourceQueue.backup(to: snapshot)
         try sourceQueue.close()
+        try snapshot.close()
+        try prepare?(destination)
+        let copy = try DatabaseQueue(path: destination)
         let result = try copy.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA journal_mode = DELETE")
             if let trim {

@@ -72,7 +72,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
             guard let item = layout.item(file.path) else {
                 throw BackupError.incompatible("it holds \(file.path), which this gemba (\(runningVersion)) does not know: it was written by Gemba \(gembaVersion); restore it with that version or newer")
             }
-            if case .database(let known, _, _) = item.kind {
+            if case .database(let known, _, _, _) = item.kind {
                 let unknown = (file.migrations ?? []).filter { !known.contains($0) }
                 if !unknown.isEmpty {
                     throw BackupError.incompatible("\(file.path) has schema changes this gemba (\(runningVersion)) does not know (\(unknown.joined(separator: ", "))): it was written by Gemba \(gembaVersion); restore it with that version or newer")
@@ -91,10 +91,12 @@ public struct DataDirectoryLayout: Sendable {
     public struct Item: Sendable {
         public enum Kind: Sendable {
             /// An SQLite database, copied online with SQLite's backup API. `migrations` are the
-            /// schema migrations this Gemba knows for it; `counts` are named `SELECT count(*)`
-            /// statements recorded in the manifest; `rawSampleTrim` deletes raw samples older than
-            /// its one argument (ms since 1970) when the backup leaves them out.
-            case database(migrations: [String], counts: [String: String], rawSampleTrim: String?)
+            /// schema migrations this Gemba knows for it; `prepare` readies the copy (given its
+            /// path) before anything else; `counts` are named `SELECT count(*)` statements recorded
+            /// in the manifest; `rawSampleTrim` deletes raw samples older than its one argument (ms
+            /// since 1970) when the backup leaves them out.
+            case database(migrations: [String], prepare: (@Sendable (String) throws -> Void)? = nil, counts: [String: String],
+                          rawSampleTrim: String?)
             /// A plain file; a secret one (a key) is written with mode 0600 wherever it goes.
             case file(secret: Bool)
         }

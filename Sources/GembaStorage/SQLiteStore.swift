@@ -77,7 +77,7 @@ public final class SQLiteStore: TelemetryStore {
     }
 
     /// Moves every sample left in the inbox into `sample`, in key order.
-    private static func recoverInbox(_ db: Database, logger: Logger) throws {
+    static func recoverInbox(_ db: Database, logger: Logger) throws {
         var recovered: [SeriesSample] = []
         for row in try Row.fetchAll(db, sql: "SELECT id, samples FROM inbox ORDER BY id") {
             guard let samples = InboxBlob.decode([UInt8](row["samples"] as Data)) else {

@@ -11,7 +11,8 @@ enum DataDirectory {
     static var layout: DataDirectoryLayout {
         DataDirectoryLayout(items: [
             .init(path: SQLiteStore.fileName,
-                  kind: .database(migrations: SQLiteStore.migrationIdentifiers, counts: SQLiteStore.backupCounts,
+                  kind: .database(migrations: SQLiteStore.migrationIdentifiers, prepare: SQLiteStore.prepareBackupCopy,
+                                  counts: SQLiteStore.backupCounts,
                                   rawSampleTrim: SQLiteStore.rawSampleTrim),
                   required: true),
             .init(path: SQLiteIdentityStore.fileName,

@@ -134,6 +134,29 @@ import Testing
         #expect(duplicate.stored == [false])
     }
 
+    /// A backup's copy taken while samples wait in the inbox holds them in `sample`, with their
+    /// rollups, once readied: its counts are whole and the restored store starts as the original would.
+    @Test func aBackupCopyIsReadiedWithTheInboxMoved() async throws {
+        let directory = Self.temporaryDirectory()
+        let store = try SQLiteStore(directory: directory, logger: Logger(label: "test"))
+        let series = try await suite.seed(store, (0..<5).map { StoreConformance.at(Int64($0) * 1000, 1) })
+        let copy = Self.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        let copyPath = copy + "/" + SQLiteStore.fileName
+        try DatabaseQueue(path: directory + "/" + SQLiteStore.fileName).backup(to: DatabaseQueue(path: copyPath))
+        try SQLiteStore.prepareBackupCopy(path: copyPath)
+        let (samples, inbox) = try await DatabaseQueue(path: copyPath).read { db in
+            (try Int.fetchOne(db, sql: SQLiteStore.backupCounts["samples"]!)!, try Int.fetchOne(db, sql: "SELECT count(*) FROM inbox")!)
+        }
+        #expect(samples == 5 && inbox == 0)
+        let restored = try SQLiteStore(directory: copy, logger: Logger(label: "test"))
+        let hours = try await restored.buckets(series: series.id, from: Timestamp(millisecondsSinceEpoch: StoreConformance.base),
+                                               to: Timestamp(millisecondsSinceEpoch: StoreConformance.base + 3_600_000),
+                                               width: 3_600_000, resolution: .hour)
+        #expect(hours.map(\.count) == [5])
+        #expect(SQLiteStore.migrationIdentifiers.first == "v1-telemetry")
+    }
+
     @Test func committedDataSurvivesReopening() async throws {
         let directory = Self.temporaryDirectory()
         let id: Int64
