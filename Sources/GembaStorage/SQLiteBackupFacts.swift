@@ -16,7 +16,7 @@ extension SQLiteStore {
     /// counts are whole and a restored server starts without that step.
     public static func prepareBackupCopy(path: String) throws {
         let queue = try DatabaseQueue(path: path)
-        try queue.write { db in try recoverInbox(db, logger: Logger(label: "gemba.backup")) }
+        try queue.write { db in try recoverInbox(db, logger: Logger(label: "gemba.backup", factory: { _ in SwiftLogNoOpLogHandler() })) }
         try queue.close()
     }
 

@@ -4,8 +4,9 @@ public import MQTTCodec
 public enum ClientSessionAction: Hashable, Sendable {
     /// Write this packet.
     case send(Packet)
-    /// Hand this message to the application.
-    case deliver(Publish)
+    /// Hand this message to the application. With manual acknowledgement, a QoS 1/2 message
+    /// carries the token its acknowledgement names (``ClientSession/acknowledge(_:)``).
+    case deliver(Publish, token: UInt64?)
     /// The operation with this packet id finished; the packet is the final acknowledgement.
     case complete(UInt16, Packet)
 }
@@ -13,6 +14,21 @@ public enum ClientSessionAction: Hashable, Sendable {
 /// The client's side of an MQTT session, free of I/O: packet ids, in-flight publishes and their QoS 1/2
 /// handshakes, pending SUBSCRIBE/UNSUBSCRIBE, inbound QoS 2 state, and what to resend after reconnecting.
 public struct ClientSession: Sendable {
+    /// With manual acknowledgement, an inbound QoS 1 message is acknowledged (PUBACK), and a QoS 2
+    /// one received (PUBREC), only when the application says it is safe, in the order they arrived.
+    public let manualAcknowledgement: Bool
+
+    /// An inbound QoS 1/2 message delivered but not yet acknowledged to the server.
+    struct AwaitingAck: Sendable {
+        var id: UInt16
+        var qos: QoS
+        var token: UInt64
+        var done = false
+        /// The server sent the message again (after a reconnect) before this copy was acknowledged:
+        /// only the newer copy's acknowledgement reaches the server.
+        var superseded = false
+    }
+
     enum Outgoing: Sendable {
         enum Stage: Sendable { case awaitingPuback, awaitingPubrec, awaitingPubcomp }
         case publish(Publish, Stage)
@@ -27,8 +43,29 @@ public struct ClientSession: Sendable {
     /// Active subscriptions by filter, kept to resubscribe when the server lost the session.
     public private(set) var subscriptions: [String: Subscription] = [:]
     private var subscriptionIdentifiers: [String: Int] = [:]
+    private var awaitingAck: [AwaitingAck] = []
+    private var lastToken: UInt64 = 0
 
-    public init() {}
+    public init(manualAcknowledgement: Bool = false) {
+        self.manualAcknowledgement = manualAcknowledgement
+    }
+
+    /// Inbound messages delivered and not yet acknowledged (manual acknowledgement).
+    public var unacknowledgedCount: Int { awaitingAck.count }
+
+    /// The application is done with the message of `token`: answers the acknowledgements now due,
+    /// in arrival order (an earlier message still being handled holds back later ones).
+    public mutating func acknowledge(_ token: UInt64) -> [Packet] {
+        guard let index = awaitingAck.firstIndex(where: { $0.token == token }) else { return [] }
+        awaitingAck[index].done = true
+        var packets: [Packet] = []
+        while let first = awaitingAck.first, first.done {
+            awaitingAck.removeFirst()
+            guard !first.superseded else { continue }
+            packets.append(first.qos == .atLeastOnce ? .puback(PublishAck(packetID: first.id)) : .pubrec(PublishAck(packetID: first.id)))
+        }
+        return packets
+    }
 
     /// Operations awaiting their acknowledgement.
     public var inflightCount: Int { outgoing.count }
@@ -117,16 +154,31 @@ public struct ClientSession: Sendable {
     }
 
     private mutating func inbound(_ publish: Publish) -> [ClientSessionAction] {
+        if manualAcknowledgement && publish.qos != .atMostOnce { return inboundAwaitingAck(publish) }
         switch publish.qos {
         case .atMostOnce:
-            return [.deliver(publish)]
+            return [.deliver(publish, token: nil)]
         case .atLeastOnce:
-            return [.deliver(publish), .send(.puback(PublishAck(packetID: publish.packetID!)))]
+            return [.deliver(publish, token: nil), .send(.puback(PublishAck(packetID: publish.packetID!)))]
         case .exactlyOnce:
             let id = publish.packetID!
             let isNew = inboundQoS2.insert(id).inserted
-            return (isNew ? [.deliver(publish)] : []) + [.send(.pubrec(PublishAck(packetID: id)))]
+            return (isNew ? [.deliver(publish, token: nil)] : []) + [.send(.pubrec(PublishAck(packetID: id)))]
         }
+    }
+
+    /// Manual acknowledgement: the message waits for the application's word. A QoS 2 message the
+    /// application already has is not delivered again; its PUBREC is repeated once it was sent.
+    private mutating func inboundAwaitingAck(_ publish: Publish) -> [ClientSessionAction] {
+        let id = publish.packetID!
+        if publish.qos == .exactlyOnce && !inboundQoS2.insert(id).inserted {
+            let waiting = awaitingAck.contains { $0.id == id && !$0.superseded }
+            return waiting ? [] : [.send(.pubrec(PublishAck(packetID: id)))]
+        }
+        for index in awaitingAck.indices where awaitingAck[index].id == id { awaitingAck[index].superseded = true }
+        lastToken += 1
+        awaitingAck.append(AwaitingAck(id: id, qos: publish.qos, token: lastToken))
+        return [.deliver(publish, token: lastToken)]
     }
 
     /// Packets to send after a reconnect. When the server kept no session, every subscription comes first,
@@ -136,6 +188,8 @@ public struct ClientSession: Sendable {
         var packets: [Packet] = []
         if !sessionPresent {
             inboundQoS2.removeAll()
+            // The server forgot those messages: acknowledging them would name ids it may reuse.
+            for index in awaitingAck.indices { awaitingAck[index].superseded = true }
             let pendingFilters = Set(outgoing.values.flatMap { operation -> [String] in
                 if case .subscribe(let subscribe) = operation { subscribe.subscriptions.map(\.filter) } else { [] }
             })

@@ -20,15 +20,17 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     public let configuration: MQTTClientConfiguration
-    /// Every PUBLISH the server sends, in order.
-    public let messages: AsyncStream<Publish>
-    private let messageSink: AsyncStream<Publish>.Continuation
+    /// Every PUBLISH the server sends, in order. With
+    /// ``MQTTClientConfiguration/manualAcknowledgement``, call ``InboundMessage/acknowledge()`` on
+    /// each once it is safe (committed).
+    public let messages: AsyncStream<InboundMessage>
+    private let messageSink: AsyncStream<InboundMessage>.Continuation
     private let loop: any EventLoop
     private let logger: Logger
 
     // Confined to `loop`.
     private var state = State.idle
-    private var session = ClientSession()
+    private var session: ClientSession
     private var clientID: String
     private var connectPromise: EventLoopPromise<ConnAck>?
     private var pending: [UInt16: EventLoopPromise<Packet>] = [:]
@@ -41,6 +43,7 @@ public final class MQTTClient: @unchecked Sendable {
     private var version: ProtocolVersion
     private var reconnectCount = 0
     private var droppedMessages = 0
+    private var readingPaused = false
 
     public init(configuration: MQTTClientConfiguration, logger: Logger = Logger(label: "mqtt.client"),
                 eventLoopGroup: (any EventLoopGroup)? = nil) {
@@ -49,8 +52,11 @@ public final class MQTTClient: @unchecked Sendable {
         self.loop = (eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         self.clientID = configuration.clientID
         self.version = configuration.version
-        (messages, messageSink) = AsyncStream.makeStream(of: Publish.self,
-                                                         bufferingPolicy: .bufferingOldest(configuration.messageBufferLimit))
+        self.session = ClientSession(manualAcknowledgement: configuration.manualAcknowledgement)
+        // With manual acknowledgement the buffer is bounded by pausing reads instead (no message may be dropped).
+        (messages, messageSink) = AsyncStream.makeStream(of: InboundMessage.self,
+                                                         bufferingPolicy: configuration.manualAcknowledgement
+                                                             ? .unbounded : .bufferingOldest(configuration.messageBufferLimit))
     }
 
     // MARK: Public API
@@ -169,7 +175,12 @@ public final class MQTTClient: @unchecked Sendable {
                               keepAlive: configuration.keepAlive, username: configuration.username,
                               password: configuration.password, will: configuration.will,
                               properties: configuration.connectProperties)
-        if version == .v311 { connect.properties = Properties() }
+        if version == .v311 {
+            connect.properties = Properties()
+        } else if configuration.manualAcknowledgement && connect.properties.receiveMaximum == nil {
+            // Unacknowledged messages then fit in the buffer: none is dropped while waiting for its commit.
+            connect.properties.receiveMaximum = UInt16(clamping: max(1, configuration.messageBufferLimit))
+        }
         let request = connect
         let tls: NIOSSLContext?
         do {
@@ -344,8 +355,9 @@ public final class MQTTClient: @unchecked Sendable {
             switch action {
             case .send(let reply):
                 write(reply, on: channel)
-            case .deliver(let publish):
-                if case .dropped = messageSink.yield(publish) { droppedMessages += 1 }
+            case .deliver(let publish, let token):
+                let message = InboundMessage(publish: publish, acknowledgement: token.map { ($0, self) })
+                if case .dropped = messageSink.yield(message) { droppedMessages += 1 }
             case .complete(let id, let ack):
                 switch ack {
                 case .puback, .pubrec, .pubcomp: inflightPublishes -= 1
@@ -354,7 +366,33 @@ public final class MQTTClient: @unchecked Sendable {
                 pending.removeValue(forKey: id)?.succeed(ack)
             }
         }
+        pauseReadingIfBehind(channel)
         drainBacklog()
+    }
+
+    /// Sends what acknowledging `token` makes due, on the connection of the moment: after a
+    /// reconnect the server resends what it has not had acknowledged, and a resent copy's own
+    /// acknowledgement supersedes the old one.
+    fileprivate func acknowledge(_ token: UInt64) {
+        loop.execute { [self] in
+            let packets = session.acknowledge(token)
+            guard case .connected(let channel) = state else { return }
+            for packet in packets { write(packet, on: channel) }
+            if readingPaused && session.unacknowledgedCount <= configuration.messageBufferLimit / 2 {
+                readingPaused = false
+                try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            }
+        }
+    }
+
+    /// With manual acknowledgement, every message waiting for the application is unacknowledged:
+    /// past `messageBufferLimit` of them, the client stops reading (TCP then pushes back on the
+    /// server) until the application has caught up by half, whatever the server's flow control.
+    private func pauseReadingIfBehind(_ channel: any Channel) {
+        guard configuration.manualAcknowledgement, !readingPaused,
+              session.unacknowledgedCount >= configuration.messageBufferLimit else { return }
+        readingPaused = true
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
     }
 
     private func failAll(_ error: MQTTClientError) {
@@ -411,5 +449,27 @@ private final class ClientChannelHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// A message from the server. With manual acknowledgement, its QoS 1/2 acknowledgement waits for
+/// ``acknowledge()``; otherwise it was acknowledged on arrival and `acknowledge()` does nothing.
+public struct InboundMessage: Sendable {
+    public let publish: Publish
+    private let acknowledgement: (token: UInt64, client: MQTTClient)?
+
+    init(publish: Publish, acknowledgement: (UInt64, MQTTClient)?) {
+        self.publish = publish
+        self.acknowledgement = acknowledgement
+    }
+
+    public var topic: String { publish.topic }
+    public var payload: ByteBuffer { publish.payload }
+
+    /// The application is done with the message (stored it, or refused it for good): the server
+    /// may forget it. Acknowledgements reach the server in the order the messages arrived.
+    public func acknowledge() {
+        guard let acknowledgement else { return }
+        acknowledgement.client.acknowledge(acknowledgement.token)
     }
 }

@@ -31,7 +31,12 @@ public struct MQTTClientConfiguration: Sendable {
     public var reconnect: ReconnectPolicy? = ReconnectPolicy()
     public var connectTimeout: TimeAmount = .seconds(10)
     /// Messages buffered for ``MQTTClient/messages`` before the newest are dropped (and counted).
+    /// With manual acknowledgement none is dropped: past this many unacknowledged messages the
+    /// client stops reading from the server until the application catches up.
     public var messageBufferLimit = 10_000
+    /// Acknowledge inbound QoS 1/2 messages only when ``InboundMessage/acknowledge()`` is called
+    /// (after the application committed them), instead of on arrival.
+    public var manualAcknowledgement = false
 
     public init(host: String = "127.0.0.1", port: Int = 1883, version: ProtocolVersion = .v5, clientID: String = "") {
         self.host = host

@@ -35,7 +35,7 @@ struct Serve: AsyncParsableCommand {
         let telemetrySettings = try TelemetryCapability.resolve(telemetry, settings)
         let accessSettings = try AccessCapability.resolve(access, settings)
         let sparkplugSettings = try SparkplugCapability.resolve(sparkplug, settings)
-        let mqttSettings = try MQTTCapability.resolve(mqtt, settings)
+        let mqttSettings = try MQTTCapability.resolve(mqtt, settings, dataDirectory: telemetrySettings.dataDirectory)
         let alarmSettings = try AlarmCapability.resolve(alarms, settings)
         let httpSettings = try HTTPCapability.resolve(http, settings)
         let demoSettings = try DemoCapability.resolve(demo, settings)

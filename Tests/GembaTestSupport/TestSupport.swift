@@ -60,7 +60,7 @@ actor MessageCollector {
             if let existing = collectors[ObjectIdentifier(client)] { return existing.1 }
             let collector = MessageCollector()
             collectors[ObjectIdentifier(client)] = (client, collector)
-            Task { for await message in client.messages { await collector.arrived(message) } }
+            Task { for await message in client.messages { await collector.arrived(message.publish) } }
             return collector
         }
     }

@@ -12,53 +12,14 @@ import subprocess
 import tarfile
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from interop_support import free_port, wait_for
+from interop_support import GEMBA, GembaServer, wait_for
 
-GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 PASSWORD = "backup-Secret-123456"
-ENV = {**os.environ, "GEMBA_ADMIN_PASSWORD": PASSWORD}
 LOAD_MACHINE = "bk/line1/load"
 SHIFT_MACHINE = "bk/line1/press"
-
-
-class Server:
-    def __init__(self, data, demo):
-        self.data, self.http, self.mqtt = data, free_port(), free_port()
-        arguments = [GEMBA, "serve", "--data-dir", str(data), "--http-port", str(self.http), "--mqtt-port", str(self.mqtt)]
-        self.log = open(str(data) + ".log", "w")
-        self.process = subprocess.Popen(arguments + (["--demo"] if demo else []), env=ENV, stdout=self.log, stderr=self.log)
-        wait_for(self.ready, timeout=60, what="gemba serve to be ready")
-        self.token = self.login()
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def request(self, method, path, body=None, token=None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http}{path}", method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json",
-                                                  **({"Authorization": f"Bearer {token or self.token}"} if token or hasattr(self, "token") else {})})
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return json.loads(response.read())
-
-    def login(self):
-        return self.request("POST", "/api/v1/auth/login", {"email": "admin@gemba.local", "password": PASSWORD})["access_token"]
-
-    def get(self, path, token=None):
-        return self.request("GET", path, token=token)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
 
 
 def gemba(*arguments):
@@ -119,7 +80,7 @@ def comparable(server, shift_start, before_ms):
 
 @pytest.fixture
 def original(tmp_path):
-    server = Server(tmp_path / "original", demo=True)
+    server = GembaServer(tmp_path / "original", PASSWORD, ["--demo"])
     yield server
     server.stop()
 
@@ -147,7 +108,7 @@ def test_a_backup_under_load_restores_to_the_same_answers(original, tmp_path):
     restored_dir = tmp_path / "restored"
     result = gemba("restore", "--from", str(archive), "--data-dir", str(restored_dir))
     assert result.returncode == 0, result.stderr
-    restored = Server(restored_dir, demo=False)
+    restored = GembaServer(restored_dir, PASSWORD)
     try:
         # Tokens signed by the original stay valid: the signing key came with the backup.
         assert restored.get("/api/v1/members", token=original.token)["items"] == expected["members"]
@@ -227,24 +188,16 @@ def test_damaged_and_newer_backups_are_refused_before_anything_is_written(origin
 
 
 def test_scheduled_backups_keep_the_newest(tmp_path):
-    server = Server(tmp_path / "scheduled", demo=False)
-    server.stop()
     backups = tmp_path / "backups"
-    log = open(tmp_path / "scheduled-serve.log", "w")
-    process = subprocess.Popen([GEMBA, "serve", "--data-dir", str(tmp_path / "scheduled"), "--http-port", str(free_port()),
-                                "--mqtt-port", str(free_port()), "--backup-every", "10s", "--backup-keep", "2",
-                                "--backup-dir", str(backups)], env=ENV, stdout=log, stderr=log)
+    server = GembaServer(tmp_path / "scheduled", PASSWORD,
+                         ["--backup-every", "10s", "--backup-keep", "2", "--backup-dir", str(backups)])
     try:
-        def written():
-            text = (tmp_path / "scheduled-serve.log").read_text()
-            return text.count("backup written") >= 3
-        wait_for(written, timeout=60, interval=0.5, what="three scheduled backups")
+        log = tmp_path / "scheduled.log"
+        wait_for(lambda: log.read_text().count("backup written") >= 3, timeout=60, interval=0.5, what="three scheduled backups")
         wait_for(lambda: len(os.listdir(backups)) == 2, what="the oldest backup to be deleted")
         names = sorted(os.listdir(backups))
         assert all(name.startswith("gemba-backup-") and name.endswith(".tar") for name in names)
         for name in names:
             assert gemba("restore", "--from", str(backups / name), "--check").returncode == 0
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        server.stop()

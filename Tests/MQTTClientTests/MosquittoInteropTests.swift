@@ -137,9 +137,64 @@ struct MosquittoInteropTests {
     @Test func inboundQoS2IsDeliveredOnce() {
         var session = ClientSession()
         let publish = Publish(topic: "t", payload: ByteBuffer(string: "x"), qos: .exactlyOnce, packetID: 3)
-        #expect(session.receive(.publish(publish)) == [.deliver(publish), .send(.pubrec(PublishAck(packetID: 3)))])
+        #expect(session.receive(.publish(publish)) == [.deliver(publish, token: nil), .send(.pubrec(PublishAck(packetID: 3)))])
         #expect(session.receive(.publish(publish)) == [.send(.pubrec(PublishAck(packetID: 3)))])
         #expect(session.receive(.pubrel(PublishAck(packetID: 3))) == [.send(.pubcomp(PublishAck(packetID: 3)))])
+    }
+
+    static func inbound(_ id: UInt16, _ qos: QoS = .atLeastOnce) -> Publish {
+        Publish(topic: "gemba/v1/p/l/m", payload: ByteBuffer(string: "\(id)"), qos: qos, packetID: id)
+    }
+
+    /// Manual acknowledgement: nothing is acknowledged on arrival; acknowledgements leave in the
+    /// order the messages came, an unfinished one holding back the later ones.
+    @Test func manualAcknowledgementsLeaveInArrivalOrder() {
+        var session = ClientSession(manualAcknowledgement: true)
+        #expect(session.receive(.publish(Self.inbound(1))) == [.deliver(Self.inbound(1), token: 1)])
+        #expect(session.receive(.publish(Self.inbound(2))) == [.deliver(Self.inbound(2), token: 2)])
+        #expect(session.receive(.publish(Self.inbound(3, .exactlyOnce))) == [.deliver(Self.inbound(3, .exactlyOnce), token: 3)])
+        let qos0 = Publish(topic: "t", payload: ByteBuffer(string: "0"), qos: .atMostOnce)
+        #expect(session.receive(.publish(qos0)) == [.deliver(qos0, token: nil)])
+        #expect(session.acknowledge(2) == [])
+        #expect(session.acknowledge(1) == [.puback(PublishAck(packetID: 1)), .puback(PublishAck(packetID: 2))])
+        #expect(session.acknowledge(3) == [.pubrec(PublishAck(packetID: 3))])
+        #expect(session.acknowledge(3) == [])
+        #expect(session.unacknowledgedCount == 0)
+        #expect(session.receive(.pubrel(PublishAck(packetID: 3))) == [.send(.pubcomp(PublishAck(packetID: 3)))])
+    }
+
+    /// After a reconnect the server sends an unacknowledged message again: only the newer copy's
+    /// acknowledgement is sent, so an old one can never acknowledge a later message that reuses its id.
+    @Test func aResentCopySupersedesTheOldOne() {
+        var session = ClientSession(manualAcknowledgement: true)
+        _ = session.receive(.publish(Self.inbound(7)))
+        _ = session.resume(sessionPresent: true)
+        var again = Self.inbound(7)
+        again.dup = true
+        #expect(session.receive(.publish(again)) == [.deliver(again, token: 2)])
+        #expect(session.acknowledge(1) == [])
+        #expect(session.acknowledge(2) == [.puback(PublishAck(packetID: 7))])
+    }
+
+    /// A QoS 2 message resent while the first copy waits is not delivered twice; once the first
+    /// copy was received (PUBREC sent), a resend is answered with PUBREC at once.
+    @Test func manualQoS2DuplicatesWaitForTheFirstCopy() {
+        var session = ClientSession(manualAcknowledgement: true)
+        _ = session.receive(.publish(Self.inbound(4, .exactlyOnce)))
+        #expect(session.receive(.publish(Self.inbound(4, .exactlyOnce))) == [])
+        #expect(session.acknowledge(1) == [.pubrec(PublishAck(packetID: 4))])
+        #expect(session.receive(.publish(Self.inbound(4, .exactlyOnce))) == [.send(.pubrec(PublishAck(packetID: 4)))])
+    }
+
+    /// When the server kept no session, the messages it sent before are forgotten on both sides:
+    /// their acknowledgements would name ids the server may have given to new messages.
+    @Test func messagesOfAForgottenSessionAreNeverAcknowledged() {
+        var session = ClientSession(manualAcknowledgement: true)
+        _ = session.receive(.publish(Self.inbound(1)))
+        _ = session.resume(sessionPresent: false)
+        _ = session.receive(.publish(Self.inbound(1)))
+        #expect(session.acknowledge(2) == [])
+        #expect(session.acknowledge(1) == [.puback(PublishAck(packetID: 1))])
     }
 
     @Test func resumeResendsWithDupAndResubscribesWhenSessionLost() {

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import GembaCore
 import GembaServer
 import Logging
 import MQTTBroker
@@ -47,6 +48,15 @@ struct MQTTCapability: Capability {
         @Option(help: "Subscribe to gemba/v1/# on an external broker too: mqtt://[user:pass@]host[:port]. Env: GEMBA_MQTT_UPSTREAM.")
         var mqttUpstream: String?
 
+        @Option(help: "Take the upstream stream together with other Gemba nodes: subscribe as a member of this MQTT 5 share group ($share/<group>/gemba/v1/#), so each message is ingested by one node. Env: GEMBA_MQTT_UPSTREAM_GROUP.")
+        var mqttUpstreamGroup: String?
+
+        @Option(help: "Client id on the upstream broker (default gemba-ingest-<host>-<hash of the data directory>: stable across restarts, distinct per node). Env: GEMBA_MQTT_UPSTREAM_CLIENT_ID.")
+        var mqttUpstreamClientId: String?
+
+        @Option(help: "Tenant the upstream broker's samples belong to (default: default). Env: GEMBA_MQTT_UPSTREAM_TENANT.")
+        var mqttUpstreamTenant: String?
+
         @Option(help: "Topic rules beyond the tenant rules, one per line: allow|deny publish|subscribe|pubsub <who> <pattern> (see the README); reloaded when the file changes. Env: GEMBA_MQTT_ACL_FILE.")
         var mqttAclFile: String?
 
@@ -73,14 +83,31 @@ struct MQTTCapability: Capability {
     struct Resolved {
         var configuration: BrokerConfiguration
         var upstream: MQTTClientConfiguration?
+        var upstreamGroup: String?
+        var upstreamTenant: TenantID
         var allowAnonymous: Bool
         var aclFile: String?
         var persistence: Bool
     }
 
-    static func resolve(_ options: Options, _ settings: Settings) throws -> Resolved {
-        Resolved(configuration: try configuration(options, settings),
-                 upstream: try settings.string("mqtt-upstream", flag: options.mqttUpstream).map { try BrokerURL.parse($0.value, source: $0.source) },
+    static func resolve(_ options: Options, _ settings: Settings, dataDirectory: String) throws -> Resolved {
+        var upstream = try settings.string("mqtt-upstream", flag: options.mqttUpstream).map { try BrokerURL.parse($0.value, source: $0.source) }
+        let group = settings.string("mqtt-upstream-group", flag: options.mqttUpstreamGroup)
+        if let group, group.value.isEmpty || group.value.contains(where: { "/+#".contains($0) }) {
+            throw ConfigurationError("\(group.source) must be a name without /, + or #, got '\(group.value)'")
+        }
+        let tenant = settings.string("mqtt-upstream-tenant", flag: options.mqttUpstreamTenant)
+        let upstreamTenant = try tenant.map { raw in
+            guard let id = TenantID(raw.value) else { throw ConfigurationError("\(raw.source) must be a tenant id (a-z, 0-9, - and _), got '\(raw.value)'") }
+            return id
+        } ?? .default
+        if upstream != nil {
+            upstream?.clientID = settings.string("mqtt-upstream-client-id", flag: options.mqttUpstreamClientId)?.value
+                ?? UpstreamClientID.make(dataDirectory: dataDirectory)
+            if group != nil { upstream?.version = .v5 }
+        }
+        return Resolved(configuration: try configuration(options, settings), upstream: upstream, upstreamGroup: group?.value,
+                 upstreamTenant: upstreamTenant,
                  allowAnonymous: options.mqttAllowAnonymous,
                  aclFile: settings.string("mqtt-acl-file", flag: options.mqttAclFile)?.value,
                  persistence: !options.mqttNoPersistence)
@@ -105,7 +132,10 @@ struct MQTTCapability: Capability {
         configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
         self.configuration = configuration
         broker = MQTTBroker(configuration: configuration, logger: logger, eventLoop: brokerLoop.next())
-        upstream = resolved.upstream.map { UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, logger: logger) }
+        upstream = resolved.upstream.map {
+            UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, tenant: resolved.upstreamTenant,
+                               shareGroup: resolved.upstreamGroup, logger: logger)
+        }
         self.sparkplug = sparkplug.host
         topicRules.attach(broker)
     }
@@ -144,5 +174,18 @@ struct MQTTCapability: Capability {
         configuration.tls = try ServerTLS.load(cert: settings.string("mqtt-tls-cert", flag: options.mqttTlsCert),
                                                key: settings.string("mqtt-tls-key", flag: options.mqttTlsKey), what: "--mqtt-tls")
         return configuration
+    }
+}
+
+/// The upstream client id a node uses unless told: its host name and a hash of its data
+/// directory's absolute path, so that it is the same after a restart (the broker keeps its
+/// session) and differs between nodes, even on one machine.
+enum UpstreamClientID {
+    static func make(dataDirectory: String, host: String = ProcessInfo.processInfo.hostName) -> String {
+        let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a, stable across runs (unlike Hasher)
+        for byte in path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let safeHost = String(host.prefix(32).map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
+        return "gemba-ingest-\(safeHost)-\(String(hash % 0xFFFF_FFFF, radix: 16))"
     }
 }

@@ -1,0 +1,114 @@
+"""`--mqtt-upstream` against Debian's mosquitto, with Eclipse Paho publishing QoS 1 as devices do.
+
+- Messages are acknowledged to mosquitto only after the commit that holds them, so a `kill -9` of
+  gemba in the middle of a stream loses nothing: mosquitto keeps the persistent session and sends
+  what was not acknowledged again when gemba comes back with the same client id.
+- Two nodes in one MQTT 5 share group (`--mqtt-upstream-group`) split the stream: every message
+  is stored by exactly one of them.
+"""
+import json
+import shutil
+import subprocess
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from interop_support import GembaServer, free_port, wait_for
+
+PASSWORD = "upstream-Secret-123456"
+MACHINE = "up/line1/m1"
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with open(tmp_path / "mosquitto.log", "w") as log:
+        process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
+    wait_for(lambda: _accepts(port), what="mosquitto to listen")
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _accepts(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def node(path, broker_port, *extra):
+    server = GembaServer(path, PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{broker_port}", *extra])
+    wait_for(lambda: "subscribed to upstream broker" in open(str(path) + ".log").read(), what="the upstream subscription")
+    return server
+
+
+def publisher(port):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"plc-{port}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def publish(client, base, numbers):
+    return [client.publish(f"gemba/v1/{MACHINE}", json.dumps({"ts": base + n * 100, "values": {"n": n}}), qos=1) for n in numbers]
+
+
+def stored(server, base, count):
+    body = server.get(f"/api/v1/history?machine={MACHINE}&tag=n&from={base}&to={base + count * 100}&points=100000")
+    series = body["series"]
+    return [int(point["v"]) for point in series[0]["points"]] if series else []
+
+
+def test_a_killed_node_loses_no_acknowledged_message(mosquitto, tmp_path):
+    count = 20_000
+    base = (int(time.time()) - 3600) * 1000
+    node(tmp_path / "node", mosquitto).stop()   # mosquitto now keeps gemba's persistent session
+    client = publisher(mosquitto)
+    try:
+        for info in publish(client, base, range(count)):
+            info.wait_for_publish(30)              # queued at mosquitto for gemba's session
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    # Back online, gemba receives the backlog faster than it commits it: kill it as its session resumes.
+    log = tmp_path / "node.log"
+    subscriptions = log.read_text().count("subscribed to upstream broker")
+    starting = GembaServer.launch(tmp_path / "node", PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{mosquitto}"])
+    wait_for(lambda: log.read_text().count("subscribed to upstream broker") > subscriptions, interval=0.002,
+             what="the session to resume")
+    starting.kill()
+    starting.wait()
+    gemba = node(tmp_path / "node", mosquitto)
+    try:
+        wait_for(lambda: len(stored(gemba, base, count)) == count, timeout=60, what="every message stored after the restart")
+        assert sorted(stored(gemba, base, count)) == list(range(count))
+    finally:
+        gemba.stop()
+
+
+def test_a_share_group_stores_each_message_on_one_node(mosquitto, tmp_path):
+    count = 1000
+    base = (int(time.time()) - 7200) * 1000
+    nodes = [node(tmp_path / f"node{index}", mosquitto, "--mqtt-upstream-group", "gemba") for index in range(2)]
+    client = publisher(mosquitto)
+    try:
+        for info in publish(client, base, range(count)):
+            info.wait_for_publish(30)
+        wait_for(lambda: sum(len(stored(n, base, count)) for n in nodes) == count, timeout=60, what="the stream split across nodes")
+        first, second = (set(stored(n, base, count)) for n in nodes)
+        assert first and second, "both nodes took part"
+        assert not first & second and first | second == set(range(count))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        for n in nodes:
+            n.stop()
