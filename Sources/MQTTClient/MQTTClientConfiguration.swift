@@ -35,7 +35,9 @@ public struct MQTTClientConfiguration: Sendable {
     /// client stops reading from the server until the application catches up.
     public var messageBufferLimit = 10_000
     /// Acknowledge inbound QoS 1/2 messages only when ``InboundMessage/acknowledge()`` is called
-    /// (after the application committed them), instead of on arrival.
+    /// (after the application committed them), instead of on arrival. Read ``MQTTClient/messages``
+    /// from before `connect()`: a resumed session's messages can come ahead of a SUBACK, and past
+    /// `messageBufferLimit` unacknowledged ones the client stops reading.
     public var manualAcknowledgement = false
 
     public init(host: String = "127.0.0.1", port: Int = 1883, version: ProtocolVersion = .v5, clientID: String = "") {

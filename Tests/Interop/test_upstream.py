@@ -83,10 +83,12 @@ def test_a_killed_node_loses_no_acknowledged_message(mosquitto, tmp_path):
     log = tmp_path / "node.log"
     subscriptions = log.read_text().count("subscribed to upstream broker")
     starting = GembaServer.launch(tmp_path / "node", PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{mosquitto}"])
-    wait_for(lambda: log.read_text().count("subscribed to upstream broker") > subscriptions, interval=0.002,
-             what="the session to resume")
-    starting.kill()
-    starting.wait()
+    try:
+        wait_for(lambda: log.read_text().count("subscribed to upstream broker") > subscriptions, interval=0.002,
+                 what="the session to resume")
+    finally:
+        starting.kill()
+        starting.wait()
     gemba = node(tmp_path / "node", mosquitto)
     try:
         wait_for(lambda: len(stored(gemba, base, count)) == count, timeout=60, what="every message stored after the restart")

@@ -41,27 +41,36 @@ public final class UpstreamSubscriber: Service, Sendable {
     }
 
     public func run() async throws {
-        _ = try await client.connect()
-        _ = try await client.subscribe(filter, qos: .atLeastOnce)
-        logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
-        await withGracefulShutdownHandler {
-            for await message in client.messages {
-                if ingest.isSaturated {
-                    await withCheckedContinuation { continuation in ingest.whenReady { continuation.resume() } }
-                }
-                ingest.handle(topic: message.topic, payload: message.payload, tenant: tenant) { [client, logger] result in
-                    switch result {
-                    case .success:
-                        message.acknowledge()
-                    case .failure(let error):
-                        logger.warning("upstream message not stored; reconnecting so that the broker sends it again",
-                                       metadata: ["mqtt.topic": "\(message.topic)", "error": "\(error)"])
-                        Task { await client.dropConnection() }
-                    }
-                }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Messages are taken from the first moment: a resumed session's backlog can arrive
+                // before the SUBACK, and unacknowledged messages past the buffer stop the client reading.
+                group.addTask { await self.consume() }
+                _ = try await client.connect()
+                _ = try await client.subscribe(filter, qos: .atLeastOnce)
+                logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
+                try await group.waitForAll()
             }
         } onGracefulShutdown: {
             Task { await self.client.disconnect() }
+        }
+    }
+
+    private func consume() async {
+        for await message in client.messages {
+            if ingest.isSaturated {
+                await withCheckedContinuation { continuation in ingest.whenReady { continuation.resume() } }
+            }
+            ingest.handle(topic: message.topic, payload: message.payload, tenant: tenant) { [client, logger] result in
+                switch result {
+                case .success:
+                    message.acknowledge()
+                case .failure(let error):
+                    logger.warning("upstream message not stored; reconnecting so that the broker sends it again",
+                                   metadata: ["mqtt.topic": "\(message.topic)", "error": "\(error)"])
+                    Task { await client.dropConnection() }
+                }
+            }
         }
     }
 }

@@ -39,22 +39,58 @@ public struct BrokerStatistics: Sendable {
 /// The broker's whole protocol logic as a pure state machine: sessions, subscriptions, retained messages,
 /// wills, QoS flows and limits. Events go in with the broker time (ms); actions for the shell come out.
 public struct BrokerState: Sendable {
+    /// A connected client. Kept small (104 bytes, not 184): a broker holds one per connection, most
+    /// of them idle devices, so the fields are ordered to pack and stored in the widths MQTT gives
+    /// them, and the rare will is boxed.
     struct Connection: Sendable {
         let id: ConnectionID
         let clientID: String
-        let version: ProtocolVersion
         let principal: Principal
-        var keepAlive: UInt16
         var lastActivity: Int64
         var topicAliases: [UInt16: String] = [:]
         /// Aliases the broker gave topics it sends (v5, within the client's Topic Alias Maximum).
         var outboundAliases: [String: UInt16] = [:]
-        var clientReceiveMaximum: Int
-        var clientMaximumPacketSize: Int
-        let clientTopicAliasMaximum: UInt16
-        var inboundInflight = 0
-        var will: Will?
+        private var boxedWill: Boxed<Will>?
+        private var maximumPacketSize32: UInt32
         let sessionExpiryAtConnect: UInt32
+        private var inboundInflight32: Int32 = 0
+        private var receiveMaximum16: UInt16
+        var keepAlive: UInt16
+        let clientTopicAliasMaximum: UInt16
+        let version: ProtocolVersion
+
+        init(id: ConnectionID, clientID: String, version: ProtocolVersion, principal: Principal, keepAlive: UInt16,
+             lastActivity: Int64, clientReceiveMaximum: UInt16, clientMaximumPacketSize: UInt32, clientTopicAliasMaximum: UInt16,
+             will: Will?, sessionExpiryAtConnect: UInt32) {
+            self.id = id
+            self.clientID = clientID
+            self.version = version
+            self.principal = principal
+            self.keepAlive = keepAlive
+            self.lastActivity = lastActivity
+            self.receiveMaximum16 = clientReceiveMaximum
+            self.maximumPacketSize32 = clientMaximumPacketSize
+            self.clientTopicAliasMaximum = clientTopicAliasMaximum
+            self.boxedWill = will.map(Boxed.value)
+            self.sessionExpiryAtConnect = sessionExpiryAtConnect
+        }
+
+        var clientReceiveMaximum: Int { Int(receiveMaximum16) }
+        var clientMaximumPacketSize: Int { Int(maximumPacketSize32) }
+        /// Inbound QoS 2 messages received and not yet released (bounded by the broker's receive maximum).
+        var inboundInflight: Int {
+            get { Int(inboundInflight32) }
+            set { inboundInflight32 = Int32(clamping: newValue) }
+        }
+        var will: Will? {
+            get { if case .value(let will)? = boxedWill { will } else { nil } }
+            set { boxedWill = newValue.map(Boxed.value) }
+        }
+    }
+
+    /// A value kept out of line, so that the type holding it stays small while it is absent.
+    indirect enum Boxed<Value: Sendable>: Sendable {
+        case value(Value)
     }
 
     struct PendingWill: Sendable {
@@ -175,8 +211,8 @@ public struct BrokerState: Sendable {
         connections[id] = Connection(
             id: id, clientID: clientID, version: connect.protocolVersion, principal: principal,
             keepAlive: grant.keepAlive, lastActivity: now,
-            clientReceiveMaximum: Int(connect.properties.receiveMaximum ?? UInt16.max),
-            clientMaximumPacketSize: Int(connect.properties.maximumPacketSize ?? UInt32(Packet.maximumSize)),
+            clientReceiveMaximum: connect.properties.receiveMaximum ?? UInt16.max,
+            clientMaximumPacketSize: connect.properties.maximumPacketSize ?? UInt32(Packet.maximumSize),
             clientTopicAliasMaximum: connect.protocolVersion == .v5 ? connect.properties.topicAliasMaximum ?? 0 : 0,
             will: connect.will, sessionExpiryAtConnect: grant.sessionExpiry)
         let connack = ConnAck(sessionPresent: sessionPresent, properties: grant.connackProperties)

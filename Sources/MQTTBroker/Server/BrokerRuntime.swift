@@ -31,7 +31,9 @@ final class BrokerRuntime: @unchecked Sendable {
     private let readCoalescing: UInt32
     private var state: BrokerState
     private let receiver: (any PublishReceiver)?
-    private let logger: Logger
+    let logger: Logger
+    /// Who may connect; the connections' handlers ask it.
+    let authenticator: any Authenticator
     private var slots: [ConnectionID: Slot] = [:]
     /// Slots with bytes to write or a close to perform at the next flush.
     private var dirty: [Slot] = []
@@ -55,6 +57,7 @@ final class BrokerRuntime: @unchecked Sendable {
         self.readCoalescing = UInt32(clamping: configuration.readCoalescing.nanoseconds / 1000)
         self.receiver = configuration.receiver
         self.logger = logger
+        self.authenticator = configuration.authenticator
         self.persistence = configuration.persistence
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
                                  hasReceiver: configuration.receiver != nil, tracksChanges: configuration.persistence != nil,
@@ -296,7 +299,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     /// Stops reading from a publisher while the receiver is saturated; all paused connections resume together.
     private func pauseReading(_ id: ConnectionID, until receiver: any PublishReceiver) {
-        guard let slot = slots[id], paused.insert(id).inserted else { return }
+        guard slots[id] != nil, paused.insert(id).inserted else { return }
         setReading(id, false)
         metrics.readPauses.increment()
         guard paused.count == 1 else { return }

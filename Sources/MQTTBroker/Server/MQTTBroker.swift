@@ -90,21 +90,20 @@ public final class MQTTBroker: Service, Sendable {
 
     private func bind(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let runtime = self.runtime
-        let authenticator = configuration.authenticator
-        let logger = self.logger
         let maxPacketSize = configuration.limits.maxPacketSize
         return try await ServerBootstrap(group: runtime.loop)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            // Devices send small packets now and then: a connection starts with a small read buffer
+            // (grown when reads fill it), so thousands of idle connections hold little memory.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65_536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handlers = channel.pipeline.syncOperations
                     if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try handlers.addHandler(ByteToMessageHandler(PacketDecoder(maximumPacketSize: maxPacketSize)))
-                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, authenticator: authenticator,
-                                                                    logger: logger))
+                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, maximumPacketSize: maxPacketSize))
                 }
             }
             .bind(host: configuration.host, port: port)
