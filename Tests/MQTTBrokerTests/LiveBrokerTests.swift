@@ -135,6 +135,55 @@ struct StorageDown: Error {}
         await broker.stop()
     }
 
+    /// The broker's handler cuts packets from the bytes itself: a packet whose start came with the
+    /// previous one (read together) and whose rest comes later is put together, and so is one sent
+    /// a byte per write.
+    @Test func packetsSplitAcrossReadsArePutTogether() async throws {
+        let broker = try await Self.start()
+        let collector = Collector()
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PacketDecoder(version: .v5)))
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                }
+            }
+            .connect(host: "127.0.0.1", port: broker.port!).get()
+        func received() async throws -> [Packet] { try await raw.eventLoop.submit { collector.packets }.get() }
+        func waitFor(_ count: Int) async throws -> [Packet] {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let packets = try await received()
+                if packets.count >= count { return packets }
+                try await Task.sleep(for: .milliseconds(5))  // polling interval; the deadline bounds the wait
+            }
+            return try await received()
+        }
+        // CONNECT and the first 3 bytes of a SUBSCRIBE in one write: the CONNACK proves both were read.
+        var bytes = try Packet.connect(Connect(protocolVersion: .v5, clientID: "split")).encoded(version: .v5)
+        let subscribe = try Packet.subscribe(Subscribe(packetID: 7, subscriptions: [Subscription(filter: "split/#", options: SubscriptionOptions(qos: .atLeastOnce))]))
+            .encoded(version: .v5)
+        bytes.writeImmutableBuffer(subscribe.getSlice(at: subscribe.readerIndex, length: 3)!)
+        try await raw.writeAndFlush(bytes)
+        #expect(try await waitFor(1).first.map { if case .connack = $0 { true } else { false } } == true)
+        try await raw.writeAndFlush(subscribe.getSlice(at: subscribe.readerIndex + 3, length: subscribe.readableBytes - 3)!)
+        #expect(try await waitFor(2).last == .suback(SubAck(packetID: 7, reasonCodes: [.grantedQoS1])))
+
+        // A QoS 1 PUBLISH a byte per write: acknowledged once whole, and routed back to the subscription.
+        let publish = try Packet.publish(Publish(topic: "split/a", payload: ByteBuffer(string: "whole"), qos: .atLeastOnce, packetID: 9))
+            .encoded(version: .v5)
+        for offset in 0..<publish.readableBytes {
+            try await raw.writeAndFlush(publish.getSlice(at: publish.readerIndex + offset, length: 1)!)
+        }
+        let packets = try await waitFor(4)
+        #expect(packets.contains(.puback(PublishAck(packetID: 9))))
+        #expect(packets.contains { if case .publish(let p) = $0 { String(buffer: p.payload) == "whole" } else { false } })
+        #expect(try await broker.statistics().protocolErrors == 0)
+        try await raw.close()
+        await broker.stop()
+    }
+
     @Test func unsupportedProtocolLevelGetsReturnCode1() async throws {
         let broker = try await Self.start()
         let collector = Collector()
