@@ -40,11 +40,14 @@ class Gemba:
         except OSError:
             return False
 
-    def saved_changes(self):
+    def metric(self, name):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as response:
             text = response.read().decode()
-        match = re.search(r"^gemba_mqtt_persistence_saved_changes_total(?:\{[^}]*\})? (\d+)", text, re.M)
+        match = re.search(rf"^{name}(?:\{{[^}}]*\}})? (\d+)", text, re.M)
         return int(match.group(1)) if match else 0
+
+    def saved_changes(self):
+        return self.metric("gemba_mqtt_persistence_saved_changes_total")
 
     def settle(self):
         """Waits until the saves have caught up: the saved-changes count holds still over a few saves."""
@@ -169,3 +172,53 @@ def test_a_corrupt_state_file_is_moved_aside_and_the_broker_serves(gemba):
     assert peer.subscribe("persist/x")[0].value == 1
     peer.close()
     gemba.stop()
+
+
+def test_a_full_disk_is_reported_and_the_broker_keeps_serving(gemba):
+    state = gemba.directory / "data" / "mqtt"
+    state.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a 1 MB tmpfs needs privileges this machine does not give")
+    try:
+        gemba.start()
+        watcher = Peer(gemba, "watcher", persistent=False)
+        watcher.subscribe("full/#")
+        publisher = Peer(gemba, "filler", persistent=False)
+        big = "x" * 100_000
+        for index in range(20):  # 2 MB of retained messages for a 1 MB file system
+            publisher.publish(f"full/r{index}", big, retain=True)
+        wait_for(lambda: gemba.metric("gemba_mqtt_persistence_save_failures_total") > 0, what="a save to fail")
+        assert "could not save its sessions and retained messages; it keeps serving" in gemba.log.read_text()
+
+        # Still serving: routing, acknowledgements and new connections are untouched.
+        assert len(watcher.payloads(20)) == 20
+        publisher.publish("full/live", "still-here")
+        assert watcher.payloads(1) == ["still-here"]
+        Peer(gemba, "newcomer", persistent=False).close()
+
+        # Space again (the big retained messages cleared): saves succeed and the state is kept.
+        for index in range(20):
+            publisher.publish(f"full/r{index}", "", retain=True)
+        publisher.publish("full/kept", "small", retain=True)
+        publisher.close()
+        watcher.close()
+        wait_for(lambda: _saves_succeed(gemba), timeout=30, what="saves to succeed again")
+        gemba.stop()
+        gemba.start()
+        late = Peer(gemba, "late", persistent=False)
+        late.subscribe("full/#")
+        assert late.payloads(1) == ["small"]
+        late.close()
+        gemba.stop()
+    finally:
+        if gemba.process and gemba.process.poll() is None:
+            gemba.process.kill()
+            gemba.process.wait()
+        subprocess.run(["umount", str(state)], capture_output=True)
+
+
+def _saves_succeed(gemba):
+    """Whether a save succeeded after the last failure: failures hold still while saved changes grow."""
+    failures, saved = gemba.metric("gemba_mqtt_persistence_save_failures_total"), gemba.saved_changes()
+    time.sleep(0.5)  # a few saves' worth (every 100 ms); the caller's deadline bounds the wait
+    return gemba.metric("gemba_mqtt_persistence_save_failures_total") == failures and gemba.saved_changes() > saved

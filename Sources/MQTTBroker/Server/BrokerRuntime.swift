@@ -49,7 +49,7 @@ final class BrokerRuntime: @unchecked Sendable {
     private let persistence: (any BrokerPersistence)?
     /// Whether a save is being written (one at a time; changes gather meanwhile).
     private(set) var isSaving = false
-    private var lastSaveErrorLogged: Int64 = .min
+    private var lastSaveErrorLogged: Int64?
 
     init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
         self.loop = loop
@@ -173,7 +173,7 @@ final class BrokerRuntime: @unchecked Sendable {
                     state.saveFailed(delta)
                     metrics.saveFailures.increment()
                     let time = now()
-                    if time - lastSaveErrorLogged >= 60_000 {
+                    if lastSaveErrorLogged.map({ time - $0 >= 60_000 }) ?? true {
                         lastSaveErrorLogged = time
                         logger.error("the MQTT broker could not save its sessions and retained messages; it keeps serving and retries",
                                      metadata: ["error": "\(error)"])
