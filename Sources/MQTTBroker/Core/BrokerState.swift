@@ -105,6 +105,10 @@ public struct BrokerState: Sendable {
     let receives: @Sendable (String) -> Bool
     /// Whether changes are gathered for saving (``takeChanges()``).
     public let tracksChanges: Bool
+    /// Counts changes to what a restart must find (retained messages, messages queued or in flight
+    /// for persistent sessions). A save that starts at value N holds every change up to N, so a
+    /// publisher's acknowledgement can wait for it (``takeChanges()``).
+    public private(set) var durableChanges: UInt64 = 0
     let authorizer: any Authorizer
     var connections: [ConnectionID: Connection] = [:]
     var sessions: [String: Session] = [:]
@@ -143,6 +147,7 @@ public struct BrokerState: Sendable {
     private mutating func messageChanged(_ clientID: String, _ sequence: Int64) {
         if tracksChanges, sessions[clientID]?.expiryInterval != 0 {
             changes.messages.insert(SessionMessageKey(clientID: clientID, sequence: sequence))
+            durableChanges &+= 1
         }
     }
 
@@ -588,7 +593,10 @@ public struct BrokerState: Sendable {
             statistics.retainedRejected += 1
             return
         }
-        if tracksChanges { changes.retained.insert(message.topic) }
+        if tracksChanges {
+            changes.retained.insert(message.topic)
+            durableChanges &+= 1
+        }
     }
 
     private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,

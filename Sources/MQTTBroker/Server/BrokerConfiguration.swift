@@ -23,6 +23,12 @@ public struct BrokerConfiguration: Sendable {
     public var persistence: (any BrokerPersistence)?
     /// How often changes are saved, in ms: what a `kill -9` can lose at most (plus the write in progress).
     public var saveInterval: Int64 = 100
+    /// With persistence: a publisher's acknowledgement of a QoS 1/2 message that a restart must
+    /// find (retained, or queued or in flight for a persistent session) waits for the save that
+    /// holds it, and such saves run back to back (group commit). Nothing acknowledged is lost to a
+    /// `kill -9`; messages to online persistent subscribers are then written and deleted instead of
+    /// passing within the save interval, which costs CPU.
+    public var durableAcknowledgements = false
     /// How long the broker's loop waits after an iteration that read from few connections, so that
     /// messages arriving one by one are handled in batches (less CPU per message, up to this much
     /// more latency). It blocks the loop's thread: give the broker a loop of its own when set.

@@ -49,6 +49,14 @@ final class BrokerRuntime: @unchecked Sendable {
     private let persistence: (any BrokerPersistence)?
     /// Whether a save is being written (one at a time; changes gather meanwhile).
     private(set) var isSaving = false
+    /// See ``BrokerConfiguration/durableAcknowledgements``.
+    private let durableAcknowledgements: Bool
+    /// While the actions of a QoS 1/2 publish that changed saved state run: the save that must hold it.
+    private var durableMark: UInt64?
+    private var durablePublisher: ConnectionID?
+    /// Acknowledgements waiting for a save, in mark order.
+    private var awaitingSave: Deque<(mark: UInt64, id: ConnectionID, queue: AckQueue, sequence: Int)> = []
+    private var saveRequested = false
     private var lastSaveErrorLogged: Int64?
 
     init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
@@ -58,6 +66,7 @@ final class BrokerRuntime: @unchecked Sendable {
         self.receiver = configuration.receiver
         self.logger = logger
         self.authenticator = configuration.authenticator
+        self.durableAcknowledgements = configuration.persistence != nil && configuration.durableAcknowledgements
         self.persistence = configuration.persistence
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
                                  hasReceiver: configuration.receiver != nil, tracksChanges: configuration.persistence != nil,
@@ -97,8 +106,18 @@ final class BrokerRuntime: @unchecked Sendable {
     }
 
     func receive(_ packet: Packet, from id: ConnectionID) {
+        let before = state.durableChanges
         state.receive(packet, from: id, now: now(), into: &actions)
+        if durableAcknowledgements, state.durableChanges != before, case .publish(let publish) = packet, publish.qos != .atMostOnce {
+            // A QoS 1/2 message a restart must find: its acknowledgement waits for the save that holds it.
+            durableMark = state.durableChanges
+            durablePublisher = id
+        }
         executeActions(flush: false)
+        if durableMark != nil {
+            durableMark = nil
+            requestSave()
+        }
     }
 
     func protocolError(_ id: ConnectionID, _ error: MQTTCodecError) {
@@ -157,10 +176,14 @@ final class BrokerRuntime: @unchecked Sendable {
 
     /// Writes what changed since the last save on a pool thread, unless a save is under way. A failed
     /// save (a full disk) is logged at most once a minute and retried with the next; serving goes on.
+    /// Saves what changed since the last save, on a pool thread, one save at a time. Runs every
+    /// 100 ms, and at once (group commit) while acknowledgements wait for a save.
     func save() {
+        saveRequested = false
         guard let persistence, !isSaving else { return }
+        let mark = state.durableChanges
         let delta = state.takeChanges()
-        guard !delta.isEmpty else { return }
+        guard !delta.isEmpty else { return saved(through: mark) }
         isSaving = true
         let offset = Self.clockOffset()
         NIOThreadPool.singleton.runIfActive(eventLoop: loop) { try persistence.save(delta, clockOffset: offset) }
@@ -169,6 +192,7 @@ final class BrokerRuntime: @unchecked Sendable {
                 switch result {
                 case .success:
                     metrics.savedChanges.increment(by: delta.count)
+                    saved(through: mark)
                 case .failure(let error):
                     state.saveFailed(delta)
                     metrics.saveFailures.increment()
@@ -178,8 +202,28 @@ final class BrokerRuntime: @unchecked Sendable {
                         logger.error("the MQTT broker could not save its sessions and retained messages; it keeps serving and retries",
                                      metadata: ["error": "\(error)"])
                     }
+                    // Serving goes on: the acknowledgements waiting go out, without the save's guarantee.
+                    saved(through: .max)
                 }
+                if !awaitingSave.isEmpty { requestSave() }
             }
+    }
+
+    /// Releases the acknowledgements whose messages a finished save holds.
+    private func saved(through mark: UInt64) {
+        guard !awaitingSave.isEmpty else { return }
+        while let first = awaitingSave.first, first.mark <= mark {
+            awaitingSave.removeFirst()
+            guard let slot = slots[first.id], slot.acks === first.queue else { continue }
+            release(first.queue.markDone(first.sequence), to: first.id)
+        }
+        flush()
+    }
+
+    private func requestSave() {
+        guard !saveRequested, !isSaving else { return }
+        saveRequested = true
+        loop.execute { [self] in save() }
     }
 
     /// The changes not yet saved, for the last save at shutdown.
@@ -193,7 +237,7 @@ final class BrokerRuntime: @unchecked Sendable {
             let action = actions[index]
             index += 1
             switch action {
-            case .send(let id, let packet): write(packet, to: id)
+            case .send(let id, let packet): send(packet, to: id)
             case .close(let id): close(id)
             case .receive(let message, let ack, let id): hand(message, ack: ack, to: id)
             case .notice(let id, let text): logger.notice("\(text)", metadata: ["mqtt.connection": "\(id)"])
@@ -201,6 +245,31 @@ final class BrokerRuntime: @unchecked Sendable {
         }
         actions.removeAll(keepingCapacity: true)
         if shouldFlush { flush() }
+    }
+
+    /// Writes a packet, except that a publisher's acknowledgement keeps its place behind those still
+    /// held (for the receiver or a save) and is itself held while its message waits for a save.
+    private func send(_ packet: Packet, to id: ConnectionID) {
+        switch packet {
+        case .puback, .pubrec:
+            guard let slot = slots[id] else { return }
+            let holdForSave = durableMark != nil && durablePublisher == id
+            guard holdForSave || slot.acks?.isEmpty == false else { return write(packet, to: id) }
+            let queue = slot.acks ?? AckQueue()
+            slot.acks = queue
+            let sequence = queue.append(packet, waitingFor: holdForSave ? 1 : 0, viaReceiver: false)
+            if holdForSave, let durableMark { awaitingSave.append((durableMark, id, queue, sequence)) }
+        default:
+            write(packet, to: id)
+        }
+    }
+
+    /// Writes acknowledgements released from a connection's queue, in order.
+    private func release(_ acks: [(packet: Packet, viaReceiver: Bool)], to id: ConnectionID) {
+        for ack in acks {
+            write(ack.packet, to: id)
+            if ack.viaReceiver { state.receiverAcknowledged(ack.packet, on: id) }
+        }
     }
 
     private func write(_ packet: Packet, to id: ConnectionID) {
@@ -288,7 +357,8 @@ final class BrokerRuntime: @unchecked Sendable {
         }
         let queue = slot.acks ?? AckQueue()
         slot.acks = queue
-        let sequence = queue.append(ack)
+        let sequence = queue.append(ack, waitingFor: durableMark == nil ? 1 : 2, viaReceiver: true)
+        if let durableMark { awaitingSave.append((durableMark, id, queue, sequence)) }
         if state.inboundInflight(of: id) >= Int(state.limits.receiveMaximum), flowPaused.insert(id).inserted {
             setReading(id, false)
         }
@@ -328,10 +398,7 @@ final class BrokerRuntime: @unchecked Sendable {
             executeActions(flush: true)
             return
         }
-        for ack in queue.markDone(sequence) {
-            write(ack, to: id)
-            state.receiverAcknowledged(ack, on: id)
-        }
+        release(queue.markDone(sequence), to: id)
         if flowPaused.contains(id), state.inboundInflight(of: id) <= Int(state.limits.receiveMaximum) / 2 {
             flowPaused.remove(id)
             if !paused.contains(id) { setReading(id, true) }
@@ -369,22 +436,27 @@ final class BrokerRuntime: @unchecked Sendable {
 
 /// QoS 1/2 acknowledgements waiting for the receiver, released strictly in arrival order (MQTT 5.0 §4.6).
 final class AckQueue: @unchecked Sendable {  // confined to the broker loop
-    private var entries: Deque<(packet: Packet, done: Bool)> = []
+    /// An acknowledgement and how many conditions (the receiver's commit, a save) it still waits for.
+    /// `viaReceiver`: the broker state counted the message as in flight until the receiver's word.
+    private var entries: Deque<(packet: Packet, waiting: Int, viaReceiver: Bool)> = []
     private var firstSequence = 0
 
-    func append(_ packet: Packet) -> Int {
-        entries.append((packet, false))
+    var isEmpty: Bool { entries.isEmpty }
+
+    func append(_ packet: Packet, waitingFor conditions: Int, viaReceiver: Bool) -> Int {
+        entries.append((packet, conditions, viaReceiver))
         return firstSequence + entries.count - 1
     }
 
-    /// Marks one done; returns the acknowledgements now releasable from the head.
-    func markDone(_ sequence: Int) -> [Packet] {
+    /// One condition of one acknowledgement is met; returns the acknowledgements now releasable
+    /// from the head (in arrival order).
+    func markDone(_ sequence: Int) -> [(packet: Packet, viaReceiver: Bool)] {
         let index = sequence - firstSequence
         guard index >= 0, index < entries.count else { return [] }
-        entries[index].done = true
-        var ready: [Packet] = []
-        while let head = entries.first, head.done {
-            ready.append(head.packet)
+        entries[index].waiting -= 1
+        var ready: [(packet: Packet, viaReceiver: Bool)] = []
+        while let head = entries.first, head.waiting <= 0 {
+            ready.append((head.packet, head.viaReceiver))
             entries.removeFirst()
             firstSequence += 1
         }

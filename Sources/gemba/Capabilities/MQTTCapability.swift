@@ -68,6 +68,9 @@ struct MQTTCapability: Capability {
 
         @Flag(help: "Keep retained messages and persistent sessions in memory only (by default they are saved in the data directory, mqtt/mqtt.sqlite, and survive a restart).")
         var mqttNoPersistence = false
+
+        @Flag(help: "Acknowledge a QoS 1/2 message that a restart must find (retained, or for a persistent session) only after it is saved: nothing acknowledged is lost to a kill -9, at a CPU cost with persistent subscribers (see the README). Env: GEMBA_MQTT_DURABLE_ACKS=1.")
+        var mqttDurableAcks = false
     }
 
     let broker: MQTTBroker
@@ -167,6 +170,8 @@ struct MQTTCapability: Capability {
             "mqtt-max-queued", flag: options.mqttMaxQueued, default: 10_000, range: 0...10_000_000)
         configuration.limits.maxInflightPerSession = try settings.int(
             "mqtt-max-inflight", flag: options.mqttMaxInflight, default: 256, range: 1...65_535)
+        configuration.durableAcknowledgements = options.mqttDurableAcks
+            || ["1", "true", "yes"].contains(settings.string("mqtt-durable-acks", flag: nil)?.value.lowercased() ?? "")
         configuration.readCoalescing = .microseconds(Int64(try settings.int(
             "mqtt-read-coalescing-us", flag: options.mqttReadCoalescingUs, default: 1000, range: 0...10_000)))
         let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: options.mqttMaxKeepalive, default: 0, range: 0...65535)
