@@ -146,6 +146,24 @@ import Testing
         #expect(delta.sessions.allSatisfy { $0.record == nil } && delta.messages.isEmpty && delta.retained.isEmpty)
     }
 
+    /// What `--mqtt-durable-acks` waits for: a message for a persistent session or a retained change
+    /// counts; a message for a clean session does not.
+    @Test func durableChangesCountWhatARestartMustFind() {
+        var h = tracked()
+        h.connect(1, BrokerHarness.connect("clean"))
+        h.subscribe(1, "clean/#", qos: .atLeastOnce)
+        h.connect(2, BrokerHarness.connect("kept", clean: false, expiry: 3600))
+        h.subscribe(2, "kept/#", qos: .atLeastOnce)
+        h.connect(3, BrokerHarness.connect("pub"))
+        let start = h.state.durableChanges
+        h.publish(3, "clean/a", "x", qos: .atLeastOnce)
+        #expect(h.state.durableChanges == start)
+        h.publish(3, "kept/a", "x", qos: .atLeastOnce)
+        #expect(h.state.durableChanges == start + 1)
+        h.publish(3, "other/status", "up", retain: true)
+        #expect(h.state.durableChanges == start + 2)
+    }
+
     @Test func aCorruptFileIsMovedAsideAndTheBrokerStartsEmpty() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("mqtt.sqlite")
