@@ -16,6 +16,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def accepts(port):
+    """Whether something listens on the loopback port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
     """Polls `predicate` until it returns something true (returned) or the deadline passes."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,23 +22,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from interop_support import free_port, wait_for
+
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Gemba:

@@ -7,7 +7,6 @@ import queue
 import re
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 

@@ -5,7 +5,6 @@ Run by scripts/test.sh with GEMBA_MQTT_PORT pointing at a running `gemba serve`.
 import os
 import queue
 import socket
-import struct
 import time
 import uuid
 

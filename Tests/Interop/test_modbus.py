@@ -17,6 +17,8 @@ import time
 import pytest
 from pymodbus.client import ModbusTcpClient
 
+from interop_support import accepts, free_port, wait_for
+
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 
 SERVER = textwrap.dedent("""
@@ -30,20 +32,8 @@ SERVER = textwrap.dedent("""
 """)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
+    wait_for(lambda: accepts(port), timeout=10, what=f"something listening on {port}")
 
 
 @pytest.fixture(scope="module")

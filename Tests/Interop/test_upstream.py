@@ -14,7 +14,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from interop_support import GembaServer, free_port, wait_for
+from interop_support import GembaServer, accepts, free_port, wait_for
 
 PASSWORD = "upstream-Secret-123456"
 MACHINE = "up/line1/m1"
@@ -28,19 +28,10 @@ def mosquitto(tmp_path):
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     with open(tmp_path / "mosquitto.log", "w") as log:
         process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
-    wait_for(lambda: _accepts(port), what="mosquitto to listen")
+    wait_for(lambda: accepts(port), what="mosquitto to listen")
     yield port
     process.terminate()
     process.wait(timeout=10)
-
-
-def _accepts(port):
-    import socket
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def node(path, broker_port, *extra):
