@@ -26,12 +26,8 @@ public struct FileDigest: Equatable, Sendable, Codable {
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        digest.map { String(format: "%02x", $0) }.joined()
     }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
 
 /// Writes a ustar archive to a file, one entry after another.

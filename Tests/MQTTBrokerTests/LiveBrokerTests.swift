@@ -152,12 +152,7 @@ struct StorageDown: Error {}
             .connect(host: "127.0.0.1", port: broker.port!).get()
         func received() async throws -> [Packet] { try await raw.eventLoop.submit { collector.packets }.get() }
         func waitFor(_ count: Int) async throws -> [Packet] {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                let packets = try await received()
-                if packets.count >= count { return packets }
-                try await Task.sleep(for: .milliseconds(5))  // polling interval; the deadline bounds the wait
-            }
+            _ = try await TestSupport.eventually { try await received().count >= count }
             return try await received()
         }
         // CONNECT and the first 3 bytes of a SUBSCRIBE in one write: the CONNACK proves both were read.

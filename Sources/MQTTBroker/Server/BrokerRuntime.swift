@@ -51,9 +51,9 @@ final class BrokerRuntime: @unchecked Sendable {
     private(set) var isSaving = false
     /// See ``BrokerConfiguration/durableAcknowledgements``.
     private let durableAcknowledgements: Bool
-    /// While the actions of a QoS 1/2 publish that changed saved state run: the save that must hold it.
-    private var durableMark: UInt64?
-    private var durablePublisher: ConnectionID?
+    /// While the actions of a QoS 1/2 publish that changed saved state run: its publisher, and the
+    /// mark the save that holds it must reach.
+    private var durableHold: (mark: UInt64, publisher: ConnectionID)?
     /// Acknowledgements waiting for a save, in mark order.
     private var awaitingSave: Deque<(mark: UInt64, id: ConnectionID, queue: AckQueue, sequence: Int)> = []
     private var saveRequested = false
@@ -110,12 +110,11 @@ final class BrokerRuntime: @unchecked Sendable {
         state.receive(packet, from: id, now: now(), into: &actions)
         if durableAcknowledgements, state.durableChanges != before, case .publish(let publish) = packet, publish.qos != .atMostOnce {
             // A QoS 1/2 message a restart must find: its acknowledgement waits for the save that holds it.
-            durableMark = state.durableChanges
-            durablePublisher = id
+            durableHold = (state.durableChanges, id)
         }
         executeActions(flush: false)
-        if durableMark != nil {
-            durableMark = nil
+        if durableHold != nil {
+            durableHold = nil
             requestSave()
         }
     }
@@ -253,12 +252,12 @@ final class BrokerRuntime: @unchecked Sendable {
         switch packet {
         case .puback, .pubrec:
             guard let slot = slots[id] else { return }
-            let holdForSave = durableMark != nil && durablePublisher == id
-            guard holdForSave || slot.acks?.isEmpty == false else { return write(packet, to: id) }
+            let hold = durableHold.flatMap { $0.publisher == id ? $0.mark : nil }
+            guard hold != nil || slot.acks?.isEmpty == false else { return write(packet, into: slot) }
             let queue = slot.acks ?? AckQueue()
             slot.acks = queue
-            let sequence = queue.append(packet, waitingFor: holdForSave ? 1 : 0, viaReceiver: false)
-            if holdForSave, let durableMark { awaitingSave.append((durableMark, id, queue, sequence)) }
+            let sequence = queue.append(packet, waitingFor: hold == nil ? 0 : 1, viaReceiver: false)
+            if let hold { awaitingSave.append((hold, id, queue, sequence)) }
         default:
             write(packet, to: id)
         }
@@ -273,7 +272,12 @@ final class BrokerRuntime: @unchecked Sendable {
     }
 
     private func write(_ packet: Packet, to id: ConnectionID) {
-        guard let slot = slots[id], let version = slot.version else { return }
+        guard let slot = slots[id] else { return }
+        write(packet, into: slot)
+    }
+
+    private func write(_ packet: Packet, into slot: Slot) {
+        guard let version = slot.version else { return }
         if case .publish(let publish) = packet, publish.qos == .atMostOnce, !slot.channel.isWritable {
             metrics.droppedSlowConsumer.increment()
             return
@@ -285,7 +289,7 @@ final class BrokerRuntime: @unchecked Sendable {
         do {
             try packet.encode(into: &slot.pending!, version: version)
         } catch {
-            logger.error("cannot encode packet", metadata: ["mqtt.connection": "\(id)", "mqtt.error": "\(error)"])
+            logger.error("cannot encode packet", metadata: ["mqtt.connection": "\(slot.id)", "mqtt.error": "\(error)"])
         }
     }
 
@@ -357,8 +361,8 @@ final class BrokerRuntime: @unchecked Sendable {
         }
         let queue = slot.acks ?? AckQueue()
         slot.acks = queue
-        let sequence = queue.append(ack, waitingFor: durableMark == nil ? 1 : 2, viaReceiver: true)
-        if let durableMark { awaitingSave.append((durableMark, id, queue, sequence)) }
+        let sequence = queue.append(ack, waitingFor: durableHold == nil ? 1 : 2, viaReceiver: true)
+        if let durableHold { awaitingSave.append((durableHold.mark, id, queue, sequence)) }
         if state.inboundInflight(of: id) >= Int(state.limits.receiveMaximum), flowPaused.insert(id).inserted {
             setReading(id, false)
         }
