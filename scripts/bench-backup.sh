@@ -13,6 +13,7 @@ TAGS=${2:-4}
 # shellcheck source=lib/packages.sh
 source scripts/lib/packages.sh
 has_command sqlite3 || apt_install sqlite3
+has_command curl || apt_install curl
 swift build -c release --product gemba >/dev/null
 GEMBA=.build/release/gemba
 WORK=$(mktemp -d /tmp/gemba-bench-backup.XXXXXX)
@@ -22,6 +23,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ready() { for _ in $(seq 600); do curl -sf "http://127.0.0.1:$1/ready" >/dev/null && return; sleep 0.05; done; exit 1; }
 now() { date +%s.%N; }
+span() { awk -v from="$1" -v to="$2" 'BEGIN { printf "%.3f", to - from }'; }   # seconds between two now()s
 mb() { du -sm "$1" | cut -f1; }
 LOAD=scripts/lib/backup_load.py
 export GEMBA_ADMIN_PASSWORD=bench-Secret-123456
@@ -34,7 +36,7 @@ started=$(now)
 for tag in $(seq "$TAGS"); do
     "$GEMBA" bench seed --url "http://127.0.0.1:$HP" --api-key "$KEY" --days "$DAYS" --machine "bench/line1/m$tag" >/dev/null
 done
-echo "{\"seeded_samples\": $((DAYS * 86400 * TAGS)), \"seconds\": $(echo "$(now) - $started" | bc)}"
+echo "{\"seeded_samples\": $((DAYS * 86400 * TAGS)), \"seconds\": $(span "$started" "$(now)")}"
 sleep 3  # the last commits move out of the inbox (2 s)
 
 # One window of load around a command (stopped after LIMIT s: sqlite3's stepped .backup starts
@@ -52,7 +54,7 @@ under_load() {
     timeout "$LIMIT" "$@" >"$WORK/$name.out" || finished=false
     local to; to=$(now)
     touch "$WORK/stop"; wait "$loader"
-    echo "{\"case\": \"$name\", \"finished\": $finished, \"seconds\": $(echo "$to - $from" | bc), \"ingest\": $(python3 "$LOAD" stats "$WORK/$name.load" "$from" "$to")}"
+    echo "{\"case\": \"$name\", \"finished\": $finished, \"seconds\": $(span "$from" "$to"), \"ingest\": $(python3 "$LOAD" stats "$WORK/$name.load" "$from" "$to")}"
 }
 echo "{\"data_dir_mb\": $(mb "$WORK/data")}"
 under_load "ingest alone" sleep 10
@@ -63,11 +65,11 @@ under_load "gemba backup --raw-days 7" "$GEMBA" backup --data-dir "$WORK/data" -
 echo "{\"archive_mb\": $(mb "$WORK/full.tar"), \"vacuum_into_mb\": $(mb "$WORK/vacuumed.sqlite"), \"raw_days_7_archive_mb\": $(mb "$WORK/week.tar")}"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 
-from=$(now); "$GEMBA" restore --from "$WORK/full.tar" --check >/dev/null; check=$(echo "$(now) - $from" | bc)
-from=$(now); "$GEMBA" restore --from "$WORK/full.tar" --data-dir "$WORK/restored" >/dev/null; restore=$(echo "$(now) - $from" | bc)
+from=$(now); "$GEMBA" restore --from "$WORK/full.tar" --check >/dev/null; check=$(span "$from" "$(now)")
+from=$(now); "$GEMBA" restore --from "$WORK/full.tar" --data-dir "$WORK/restored" >/dev/null; restore=$(span "$from" "$(now)")
 from=$(now)
 "$GEMBA" serve --data-dir "$WORK/restored" --http-port "$HP" --mqtt-port "$(port)" 2>"$WORK/restored.log" >/dev/null &
 PID=$!
 ready "$HP"
-echo "{\"restore_check_s\": $check, \"restore_s\": $restore, \"restored_serve_ready_s\": $(echo "$(now) - $from" | bc)}"
+echo "{\"restore_check_s\": $check, \"restore_s\": $restore, \"restored_serve_ready_s\": $(span "$from" "$(now)")}"
 cat "$WORK/gemba backup.out"
