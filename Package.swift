@@ -51,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "GembaCore", swiftSettings: strictSettings),
@@ -60,6 +61,15 @@ let package = Package(
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "GembaPostgres",
+            dependencies: [
+                "GembaCore", "GembaStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -232,7 +242,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "GembaStorageTests", dependencies: ["GembaCore", "GembaStorage", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "GembaStorageTests",
+            dependencies: [
+                "GembaCore", "GembaStorage", "GembaPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=$(mktemp -d /tmp/gemba-test.XXXXXX)
+PGDIR=$(mktemp -d /tmp/gemba-postgres.XXXXXX)  # apart from $WORK: the server's user must reach it
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    stop_postgres "$PGDIR"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -21,6 +23,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # shellcheck source=lib/packages.sh
 source "$ROOT/scripts/lib/packages.sh"
+# shellcheck source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
 
 # Installs every peer the tests drive, when missing. Virtualenvs go under $VENVS.
 install_peers() {
@@ -68,7 +72,11 @@ step "swift build"
 swift build --build-tests
 GEMBA="$ROOT/.build/debug/gemba"
 
-step "swift test (unit tests, broker/client over sockets, our client against mosquitto)"
+step "PostgreSQL 15 on loopback for the storage tests"
+GEMBA_TEST_POSTGRES=$(start_postgres "$PGDIR" "$(free_port)" "pg-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+export GEMBA_TEST_POSTGRES
+
+step "swift test (unit tests, both storage backends, broker/client over sockets, our client against mosquitto)"
 GEMBA_REQUIRE_PEERS=1 swift test --skip-build
 
 step "gemba serve for the peer tests"

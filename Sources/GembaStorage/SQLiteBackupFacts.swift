@@ -1,5 +1,5 @@
 internal import GRDB
-public import Logging
+internal import Logging
 
 /// What a backup needs to know about each database: its file, the schema migrations this build
 /// knows (a backup with others was made by a newer Gemba), and counts worth showing people.

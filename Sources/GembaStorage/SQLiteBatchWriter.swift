@@ -215,7 +215,7 @@ struct RollupAccumulator {
 
 extension Int64 {
     /// The largest multiple of `width` not above this value (correct for negative values too).
-    func flooredTo(_ width: Int64) -> Int64 {
+    package func flooredTo(_ width: Int64) -> Int64 {
         let remainder = self % width
         return remainder < 0 ? self - remainder - width : self - remainder
     }

@@ -94,13 +94,13 @@ struct SQLiteBucketQuery {
 }
 
 /// Folds partial buckets (mostly in time order) into sorted output buckets of a fixed width.
-struct BucketFold {
-    let width: Int64
-    private(set) var buckets: [Bucket] = []
+package struct BucketFold {
+    package let width: Int64
+    package private(set) var buckets: [Bucket] = []
 
-    init(width: Int64) { self.width = width }
+    package init(width: Int64) { self.width = width }
 
-    mutating func add(_ part: Bucket) {
+    package mutating func add(_ part: Bucket) {
         var part = part
         part.start = Timestamp(millisecondsSinceEpoch: part.start.millisecondsSinceEpoch.flooredTo(width))
         if let last = buckets.last, last.start < part.start {
@@ -119,7 +119,7 @@ struct BucketFold {
 
 extension Array {
     /// The first index whose element satisfies `predicate`, which must be false then true along the array.
-    func partitioningIndex(where predicate: (Element) -> Bool) -> Int {
+    package func partitioningIndex(where predicate: (Element) -> Bool) -> Int {
         var low = 0, high = count
         while low < high {
             let middle = (low + high) / 2

@@ -65,6 +65,8 @@ test_packages() {
     # The Modbus client's second independent server is a small C program on Debian's libmodbus.
     has_file /usr/include/modbus/modbus.h || echo libmodbus-dev
     has_command cc || echo gcc
+    # The PostgreSQL backend is tested against Debian's PostgreSQL 15, started by the tests themselves.
+    has_file /usr/lib/postgresql/15/bin/initdb || echo postgresql-15
 }
 
 # ensure_build_packages: installs what building and running Gemba needs (the demo's set-up).

@@ -1,0 +1,157 @@
+internal import PostgresNIO
+internal import Logging
+
+/// The PostgreSQL schema, as versioned migrations applied at start-up.
+///
+/// Samples live in `sample`, range-partitioned by time into one table per UTC day, each keyed
+/// (series, t): a range read of one series is one index walk per day it spans, and retention
+/// drops whole days. The value sits in one of three nullable columns (`f` for doubles, `i` for
+/// integers and booleans, `s` for strings), so a row carries only what its type needs.
+///
+/// Rollups (`rollup_minute`, `rollup_hour`) are upserted by the same statement that inserts the
+/// samples, from the rows it actually inserted, so they count a duplicate once. They are keyed
+/// (series, bucket) for history reads, with a fill factor that leaves room for in-place (HOT)
+/// updates of the current bucket.
+enum PostgresSchema {
+    /// A migration: its id, recorded in `gemba_migration` once applied, and its statements.
+    struct Migration {
+        let id: String
+        let statements: [String]
+    }
+
+    /// Lock key (`pg_advisory_xact_lock`) serialising migrations of nodes that start together.
+    static let migrationLock: Int64 = 0x6765_6D62_615F_6D67  // "gemba_mg"
+
+    static let migrations: [Migration] = [
+        Migration(id: "v1-telemetry", statements: [
+            """
+            CREATE TABLE tenant (
+                id text PRIMARY KEY,
+                max_machines bigint NOT NULL,
+                max_tags_per_machine bigint NOT NULL,
+                raw_retention_ms bigint NOT NULL,
+                minute_retention_ms bigint NOT NULL,
+                hour_retention_ms bigint NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE machine (
+                tenant text NOT NULL,
+                path text NOT NULL,
+                registered_ms bigint NOT NULL,
+                PRIMARY KEY (tenant, path)
+            )
+            """,
+            """
+            CREATE TABLE series (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                machine text NOT NULL,
+                tag text NOT NULL,
+                unit text,
+                value_type text NOT NULL,
+                kind text NOT NULL,
+                description text,
+                display_name text,
+                minimum double precision,
+                maximum double precision,
+                decimals bigint,
+                first_ms bigint,
+                UNIQUE (tenant, machine, tag)
+            )
+            """,
+            """
+            CREATE TABLE sample (
+                series bigint NOT NULL,
+                t bigint NOT NULL,
+                f double precision,
+                i bigint,
+                s text,
+                q smallint NOT NULL,
+                PRIMARY KEY (series, t)
+            ) PARTITION BY RANGE (t)
+            """,
+            // Every day partition, so that retention and start-up need not parse catalog names.
+            "CREATE TABLE sample_partition (day_ms bigint PRIMARY KEY, name text NOT NULL)",
+            """
+            CREATE FUNCTION gemba_sample_partition(day_ms bigint) RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE
+                name text := 'sample_' || to_char(to_timestamp(day_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYYMMDD');
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(partitionLock));
+                IF NOT EXISTS (SELECT 1 FROM sample_partition p WHERE p.day_ms = gemba_sample_partition.day_ms) THEN
+                    EXECUTE format('CREATE TABLE %I PARTITION OF sample FOR VALUES FROM (%s) TO (%s)',
+                                   name, day_ms, day_ms + 86400000);
+                    INSERT INTO sample_partition VALUES (day_ms, name);
+                END IF;
+            END $$
+            """,
+        ] + ["rollup_minute", "rollup_hour"].map { table in
+            """
+            CREATE TABLE \(table) (
+                series bigint NOT NULL,
+                bucket bigint NOT NULL,
+                n bigint NOT NULL,
+                sum double precision NOT NULL,
+                min double precision NOT NULL,
+                max double precision NOT NULL,
+                first_t bigint NOT NULL,
+                first double precision NOT NULL,
+                last_t bigint NOT NULL,
+                last double precision NOT NULL,
+                PRIMARY KEY (series, bucket)
+            ) WITH (fillfactor = 70)
+            """
+        } + [
+            """
+            CREATE TABLE asset (
+                tenant text NOT NULL,
+                level text NOT NULL,
+                path text NOT NULL,
+                display_name text,
+                description text,
+                metadata text NOT NULL,
+                created_by text,
+                created_ms bigint,
+                updated_by text,
+                updated_ms bigint,
+                retired_ms bigint,
+                PRIMARY KEY (tenant, level, path)
+            )
+            """,
+        ]),
+    ]
+
+    /// Lock key serialising the creation of day partitions.
+    static let partitionLock: Int64 = 0x6765_6D62_615F_7074  // "gemba_pt"
+
+    /// The ids of every migration this build knows, in order.
+    static var identifiers: [String] { migrations.map(\.id) }
+
+    /// Applies the migrations not yet applied, all in one transaction under an advisory lock: nodes
+    /// starting together migrate once, the others wait and find nothing left to do. A database
+    /// migrated by a newer Gemba (an id this build does not know) is refused.
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS gemba_migration (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+            var applied: Set<String> = []
+            for try await id in try await connection.query("SELECT id FROM gemba_migration", logger: logger).decode(String.self) {
+                applied.insert(id)
+            }
+            let unknown = applied.subtracting(identifiers)
+            guard unknown.isEmpty else {
+                throw PostgresStoreError("the database was migrated by a newer Gemba (migrations \(unknown.sorted().joined(separator: ", "))); run that version")
+            }
+            for migration in migrations where !applied.contains(migration.id) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO gemba_migration (id) VALUES (\(migration.id))", logger: logger)
+                logger.info("applied a PostgreSQL migration", metadata: ["storage.migration": "\(migration.id)"])
+            }
+        }
+    }
+}

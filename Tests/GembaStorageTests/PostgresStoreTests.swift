@@ -1,0 +1,200 @@
+import Foundation
+import GembaCore
+@testable import GembaPostgres
+import GembaStorage
+import Logging
+import PostgresNIO
+import Testing
+
+/// A PostgreSQL server for tests: `GEMBA_TEST_POSTGRES` names one of its databases with a user
+/// that may create databases (scripts/test.sh starts a throwaway server and sets it). Each store
+/// gets a database of its own.
+enum PostgresTestServer {
+    static let url = ProcessInfo.processInfo.environment["GEMBA_TEST_POSTGRES"]
+    /// Whether the run must have the server (scripts/test.sh): then a missing one fails rather than skips.
+    static let required = ProcessInfo.processInfo.environment["GEMBA_REQUIRE_PEERS"] == "1"
+    static let enabled = url != nil || required
+
+    /// A new, empty database on the test server.
+    static func makeDatabase() async throws -> PostgresURL {
+        guard let url else { throw PostgresStoreError("GEMBA_TEST_POSTGRES is not set (scripts/test.sh sets it)") }
+        let admin = try PostgresURL(url)
+        let name = "gemba_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        let client = PostgresClient(configuration: try admin.clientConfiguration(), backgroundLogger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            group.cancelAll()
+        }
+        var database = admin
+        database.database = name
+        return database
+    }
+
+    static func makeStore(defaultLimits: TenantLimits = TenantLimits()) async throws -> PostgresStore {
+        try await PostgresStore.open(try await makeDatabase(), defaultLimits: defaultLimits, logger: Logger(label: "test"),
+                                     startupTimeout: .seconds(10))
+    }
+}
+
+/// Runs the storage conformance suite against the PostgreSQL backend, plus its own checks.
+@Suite(.enabled(if: PostgresTestServer.enabled, "GEMBA_TEST_POSTGRES is not set"))
+struct PostgresStoreTests {
+    let suite = StoreConformance { try await PostgresTestServer.makeStore() }
+
+    @Test func registrationIsIdempotent() async throws { try await suite.registrationIsIdempotent() }
+    @Test func duplicatesKeepOneRow() async throws { try await suite.duplicatesKeepOneRow() }
+    @Test func valuesRoundTrip() async throws { try await suite.valuesRoundTrip() }
+    @Test func latestIsNewest() async throws { try await suite.latestIsNewestWhateverTheArrivalOrder() }
+    @Test func bucketsMatchRawAggregation() async throws { try await suite.bucketsMatchRawAggregation() }
+    @Test func retention() async throws { try await suite.retentionRemovesOnlyExpiredRowsOfItsTenant() }
+    @Test func catalogIsScopedByTenant() async throws { try await suite.catalogIsScopedByTenant() }
+    @Test func firstSampleTime() async throws { try await suite.firstSampleTimeFollowsBackfillsNotRetention() }
+
+    /// Duplicates inside one batch and against stored rows: the first of the batch is kept, the
+    /// stored one wins over both, and the rollups count each stored sample once.
+    @Test func duplicatesInOneBatchKeepTheFirst() async throws {
+        let store = try await PostgresTestServer.makeStore()
+        defer { store.close() }
+        let series = try await suite.seed(store, [StoreConformance.at(0, 1)])
+        let result = try await store.commit(WriteBatch(samples: [
+            SeriesSample(series: series.id, sample: StoreConformance.at(0, 99)),
+            SeriesSample(series: series.id, sample: StoreConformance.at(60_000, 60)),
+            SeriesSample(series: series.id, sample: StoreConformance.at(60_000, 61)),
+        ]))
+        #expect(result.stored == [false, true, false])
+        let range = (Timestamp(millisecondsSinceEpoch: StoreConformance.base), Timestamp(millisecondsSinceEpoch: StoreConformance.base + 3_600_000))
+        #expect(try await store.samples(series: series.id, from: range.0, to: range.1, limit: 10).map(\.value) == [.double(1), .double(60)])
+        let hours = try await store.buckets(series: series.id, from: range.0, to: range.1, width: 3_600_000, resolution: .hour)
+        #expect(hours.map(\.count) == [2])
+        #expect(hours.first?.sum == 61)
+    }
+
+    /// Several raw reads in one statement, each with what was in effect at its start.
+    @Test func batchedReadsCarryThePreviousSample() async throws {
+        let store = try await PostgresTestServer.makeStore()
+        defer { store.close() }
+        let series = try await suite.seed(store, (0..<50).map { StoreConformance.at(Int64($0) * 1000, Double($0)) })
+        func at(_ offset: Int64) -> Timestamp { Timestamp(millisecondsSinceEpoch: StoreConformance.base + offset) }
+        let answers = try await store.samples([
+            SampleRequest(series: series.id, from: at(10_500), to: at(13_000), limit: 100, withPrevious: true),
+            SampleRequest(series: series.id, from: at(40_000), to: at(80_000), limit: 3, withPrevious: false),
+            SampleRequest(series: series.id, from: at(0), to: at(5_000), limit: 100, withPrevious: true),
+        ])
+        #expect(answers[0].map(\.value) == [.double(10), .double(11), .double(12)])
+        #expect(answers[1].map(\.value) == [.double(40), .double(41), .double(42)])
+        #expect(answers[2].count == 5)  // nothing before the first sample
+        #expect(try await store.last(series: series.id, before: at(100_000))?.value == .double(49))
+        #expect(try await store.count(series: series.id, from: at(0), to: at(100_000), cap: 20) == 20)
+    }
+
+    /// Samples of days with no partition yet (a backfill) get theirs; retention drops whole days
+    /// only once every tenant's raw retention has passed them.
+    @Test func dayPartitionsAreMadeOnDemandAndDroppedWhenExpiredForAll() async throws {
+        var limits = TenantLimits()
+        limits.rawRetention = 3 * TenantLimits.day
+        let store = try await PostgresTestServer.makeStore(defaultLimits: limits)
+        defer { store.close() }
+        let day = TenantLimits.day
+        let series = try await suite.seed(store, (0..<10).map { StoreConformance.at(Int64($0) * day, Double($0)) })
+        let days = store.partitions.withLock { $0 }
+        let base = StoreConformance.base.flooredTo(day)
+        #expect(Set((0..<10).map { base + Int64($0) * day }).isSubset(of: days))
+        var longer = TenantLimits()
+        longer.rawRetention = 5 * day
+        try await store.setLimits(longer, tenant: StoreConformance.other)
+        try await store.housekeeping(now: Timestamp(millisecondsSinceEpoch: StoreConformance.base + 9 * day))
+        let all = (Timestamp(millisecondsSinceEpoch: 0), Timestamp(millisecondsSinceEpoch: Int64.max))
+        // The longest retention (5 days, another tenant's) decides: days 0-3 are gone, day 4 stays.
+        #expect(try await store.samples(series: series.id, from: all.0, to: all.1, limit: 100).map(\.value).first == .double(4))
+        #expect(!store.partitions.withLock { $0 }.contains(base + 3 * day))
+        // A sample for a dropped day makes its partition again.
+        _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(day, 1))]))
+        #expect(try await store.samples(series: series.id, from: all.0, to: all.1, limit: 100).count == 7)
+    }
+
+    /// Two stores opened on one new database at once: the migrations run once, both work.
+    @Test func nodesStartingTogetherMigrateOnce() async throws {
+        let url = try await PostgresTestServer.makeDatabase()
+        let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+            for _ in 0..<3 { group.addTask { try await PostgresStore.open(url, logger: Logger(label: "test")) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        defer { stores.forEach { $0.close() } }
+        for store in stores { try await store.checkWritable() }
+        _ = try await suite.seed(stores[0], [StoreConformance.at(0, 1)])
+        #expect(try await stores[2].allSeries().count == 1)
+    }
+
+    /// Every pool connection busy: a commit waits up to its deadline, then gives up with
+    /// `PostgresPoolBusy` (ingest's back-pressure), and goes through once one is free.
+    @Test func aBusyPoolMakesCommitsGiveUpAtTheirDeadline() async throws {
+        var url = try await PostgresTestServer.makeDatabase()
+        url.poolSize = 1
+        let store = try await PostgresStore.open(url, logger: Logger(label: "test"), leaseDeadline: .milliseconds(200))
+        defer { store.close() }
+        let series = try await suite.seed(store, [StoreConformance.at(0, 1)])
+        let (held, release) = AsyncStream<Void>.makeStream()
+        let (leased, leasedNow) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await store.leases.withConnection(store.client, deadline: .seconds(5)) { _ in
+                leasedNow.yield()
+                for await _ in held { break }
+            }
+        }
+        for await _ in leased { break }
+        await #expect(throws: PostgresPoolBusy.self) {
+            try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(1000, 2))]))
+        }
+        #expect(store.poolStatistics.timeouts == 1)
+        release.yield()
+        try await holder.value
+        let result = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(1000, 2))]))
+        #expect(result.inserted == 1)
+        #expect(store.poolStatistics.waiting == 0)
+    }
+
+    /// A database a newer Gemba migrated is refused with a message naming what is unknown.
+    @Test func aDatabaseFromANewerGembaIsRefused() async throws {
+        let url = try await PostgresTestServer.makeDatabase()
+        try await PostgresStore.open(url, logger: Logger(label: "test")).close()
+        let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await client.query("INSERT INTO gemba_migration (id) VALUES ('v99-future')")
+            group.cancelAll()
+        }
+        do {
+            _ = try await PostgresStore.open(url, logger: Logger(label: "test"))
+            Issue.record("a database with an unknown migration was opened")
+        } catch {
+            #expect("\(error)".contains("v99-future"))
+        }
+    }
+
+    @Test func urlsParseAndBadOnesSayWhy() throws {
+        let url = try PostgresURL("postgres://gemba:s%40cret@db.example:6543/plant?sslmode=require&pool=20", environment: [:])
+        #expect(url.user == "gemba" && url.password == "s@cret" && url.host == "db.example" && url.port == 6543)
+        #expect(url.database == "plant" && url.tls == .require && url.poolSize == 20)
+        #expect(url.description == "postgres://gemba@db.example:6543/plant?sslmode=require")
+        #expect(try PostgresURL("postgresql://u@h/d", environment: ["PGPASSWORD": "x"]).password == "x")
+        #expect(try PostgresURL("postgres://u@localhost/d?host=/run/postgresql", environment: [:]).socketDirectory == "/run/postgresql")
+        for bad in ["mysql://u@h/d", "postgres://h/d", "postgres://u@h/", "postgres://u@h/d?pool=0", "postgres://u@h/d?sslmode=maybe",
+                    "postgres://u@h/d?color=red"] {
+            #expect(throws: PostgresURLError.self, "\(bad)") { try PostgresURL(bad, environment: [:]) }
+        }
+        // A URL that does not parse is quoted without its password.
+        #expect(throws: PostgresURLError.self) { try PostgresURL("mysql://u:hunter2@h/d", environment: [:]) }
+        #expect(!PostgresURL.redacted("mysql://u:hunter2@h/d").contains("hunter2"))
+    }
+
+    /// A database that is not there (yet) is waited for, up to the start-up timeout, and then
+    /// reported with the server's words.
+    @Test func anUnreachableDatabaseIsReportedAfterTheTimeout() async throws {
+        var url = try await PostgresTestServer.makeDatabase()
+        url.database = "no_such_database"
+        await #expect(throws: PostgresStoreError.self) {
+            try await PostgresStore.open(url, logger: Logger(label: "test"), startupTimeout: .seconds(1))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+# Sourced by the scripts: a throwaway PostgreSQL 15 server on loopback, from Debian's
+# postgresql-15 (initdb in a directory of its own, pg_ctl; no Docker, no system cluster).
+# Run as root, the server runs as the `postgres` user, as PostgreSQL requires.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# start_postgres DIR PORT PASSWORD: makes a cluster in DIR whose user `gemba` logs in over TCP with
+# PASSWORD (SCRAM-SHA-256), and starts it on 127.0.0.1:PORT.
+# Prints the URL of its `postgres` database.
+start_postgres() {
+    local dir=$1 port=$2 password=$3 as=()
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
+    printf '%s\n' "$password" > "$dir/pwfile"
+    [ "$(id -u)" -ne 0 ] || chown postgres "$dir/pwfile"
+    "${as[@]}" "$PG_BIN/initdb" -D "$dir/data" -U gemba --pwfile="$dir/pwfile" --auth-host=scram-sha-256 \
+        --auth-local=trust -E UTF8 --no-sync > "$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+    rm -f "$dir/pwfile"
+    "${as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start > /dev/null \
+        || { cat "$dir/server.log" >&2; return 1; }
+    echo "postgres://gemba:$password@127.0.0.1:$port/postgres?sslmode=disable"
+}
+
+# stop_postgres DIR: stops the server start_postgres made in DIR (if it runs) and removes DIR.
+stop_postgres() {
+    local dir=$1 as=()
+    [ "$(id -u)" -ne 0 ] || as=(runuser -u postgres --)
+    [ -f "$dir/data/postmaster.pid" ] && "${as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null 2>&1
+    rm -rf "$dir"
+}
