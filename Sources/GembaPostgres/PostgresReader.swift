@@ -72,8 +72,9 @@ extension PostgresStore {
         return 0
     }
 
-    /// Whole rollup periods inside the range come from the rollup table of `resolution`; the
-    /// partial periods at either edge from raw samples, so the answer is exact. One statement.
+    /// Whole rollup periods inside the range come from the rollup table of `resolution` (which
+    /// holds the samples older than the rollup watermark), the rest of them from raw samples, as do
+    /// the partial periods at either edge: the answer is exact. One statement, one snapshot.
     public func buckets(series: Int64, from: Timestamp, to: Timestamp, width: Int64, resolution: Resolution) async throws -> [Bucket] {
         let start = from.millisecondsSinceEpoch, end = to.millisecondsSinceEpoch
         guard start < end else { return [] }
@@ -84,6 +85,9 @@ extension PostgresStore {
         var query = PostgresQuery(unsafeSQL: """
             SELECT t, 1::int8, v, v, v, t, v, t, v FROM (
                 SELECT t, coalesce(f, i::float8) AS v FROM sample WHERE series = $1 AND t >= $2 AND t < $3
+                UNION ALL
+                SELECT t, coalesce(f, i::float8) AS v FROM sample
+                WHERE series = $1 AND t >= (SELECT greatest(w, $3) FROM rollup_watermark) AND t < $4
                 UNION ALL
                 SELECT t, coalesce(f, i::float8) AS v FROM sample WHERE series = $1 AND t >= $4 AND t < $5
             ) raw WHERE v IS NOT NULL

@@ -8,10 +8,14 @@ internal import Logging
 /// drops whole days. The value sits in one of three nullable columns (`f` for doubles, `i` for
 /// integers and booleans, `s` for strings), so a row carries only what its type needs.
 ///
-/// Rollups (`rollup_minute`, `rollup_hour`) are upserted by the same statement that inserts the
-/// samples, from the rows it actually inserted, so they count a duplicate once. They are keyed
+/// Rollups (`rollup_minute`, `rollup_hour`) hold exactly the samples older than the watermark
+/// (`rollup_watermark.w`): a job folds the samples between the old and a new watermark into them
+/// every few seconds (one pass over recent rows, found through a BRIN index on t), while a commit
+/// folds in only its own samples older than the watermark (late data). The job holds an
+/// exclusive advisory lock that commits take shared, so no sample falls between the two. A read
+/// takes the rollups and the raw samples from the watermark on, in one snapshot. Rollups are keyed
 /// (series, bucket) for history reads, with a fill factor that leaves room for in-place (HOT)
-/// updates of the current bucket.
+/// updates.
 enum PostgresSchema {
     /// A migration: its id, recorded in `gemba_migration` once applied, and its statements.
     struct Migration {
@@ -71,6 +75,10 @@ enum PostgresSchema {
                 PRIMARY KEY (series, t)
             ) PARTITION BY RANGE (t)
             """,
+            // Finds the recent rows the rollup job folds in, at a tiny cost per insert (rows arrive in time order).
+            "CREATE INDEX sample_t ON sample USING brin (t) WITH (pages_per_range = 16)",
+            "CREATE TABLE rollup_watermark (id int PRIMARY KEY CHECK (id = 1), w bigint NOT NULL)",
+            "INSERT INTO rollup_watermark VALUES (1, 0)",
             // Every day partition, so that retention and start-up need not parse catalog names.
             "CREATE TABLE sample_partition (day_ms bigint PRIMARY KEY, name text NOT NULL)",
             """
@@ -121,6 +129,9 @@ enum PostgresSchema {
             """,
         ]),
     ]
+
+    /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.
+    static let rollupLock: Int64 = 0x6765_6D62_615F_726C  // "gemba_rl"
 
     /// Lock key serialising the creation of day partitions.
     static let partitionLock: Int64 = 0x6765_6D62_615F_7074  // "gemba_pt"

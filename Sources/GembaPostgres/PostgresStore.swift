@@ -17,12 +17,14 @@ public final class PostgresStore: TelemetryStore {
     private let defaultLimits: TenantLimits
     /// Start (ms) of every day partition known to exist.
     let partitions = Mutex<Set<Int64>>([])
-    /// Each series' first sample time as last written, so a commit moves it back only when needed.
-    let firstTimes = Mutex<[Int64: Int64]>([:])
+    /// What this node's commits know of each series (first sample time, newest stored time).
+    let seriesTimes = Mutex<[Int64: SeriesTimes]>([:])
     /// The database's size, as last measured by ``maintain()``.
     private let size = Atomic<Int64>(0)
     /// When ``maintain()`` last created partitions ahead and dropped expired ones (ms).
     private let lastHousekeeping = Atomic<Int64>(0)
+    /// When ``maintain()`` last moved the rollup watermark (ms).
+    private let lastRollup = Atomic<Int64>(0)
     /// What this store connects to (without password).
     public let url: PostgresURL
     let leases: PostgresLeases
@@ -40,8 +42,8 @@ public final class PostgresStore: TelemetryStore {
     }
 
     /// Connects to `url`, waiting for the database up to `startupTimeout` (a server still starting,
-    /// or not reachable yet, is retried), then applies the migrations and creates the day
-    /// partitions of the next days. A commit waits at most `leaseDeadline` for a pool connection.
+    /// or not reachable yet, is retried), then applies the migrations, creates the day partitions
+    /// of the next days and folds what is due into the rollups. A commit waits at most `leaseDeadline` for a pool connection.
     public static func open(_ url: PostgresURL, defaultLimits: TenantLimits = TenantLimits(), logger: Logger,
                             startupTimeout: Duration = .seconds(60), leaseDeadline: Duration = .seconds(5)) async throws -> PostgresStore {
         let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger)
@@ -51,6 +53,7 @@ public final class PostgresStore: TelemetryStore {
             try await PostgresSchema.migrate(client, logger: logger)
             try await store.loadPartitions()
             try await store.housekeeping(now: Timestamp.now())
+            try await store.advanceRollups(to: Timestamp.now().millisecondsSinceEpoch - PostgresRollups.grace)
         } catch {
             store.close()
             throw PostgresStoreError.wrapping(error, doing: "opening \(url)")
@@ -106,15 +109,19 @@ public final class PostgresStore: TelemetryStore {
 
     public func diskUsage() throws -> Int64 { size.load(ordering: .relaxed) }
 
-    /// Measures the database's size; once a minute also creates the day partitions of the next
-    /// days and drops those every tenant's raw retention has passed.
+    /// Every 5 s folds the samples older than a minute into the rollups and measures the
+    /// database's size; once a minute also creates the day partitions of the next days and drops
+    /// those every tenant's raw retention has passed.
     public func maintain() async throws {
-        let now = Timestamp.now()
+        let now = Timestamp.now().millisecondsSinceEpoch
+        if now - lastHousekeeping.load(ordering: .relaxed) >= 60_000 {
+            try await housekeeping(now: Timestamp(millisecondsSinceEpoch: now))
+        }
+        guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
+        lastRollup.store(now, ordering: .relaxed)
+        try await advanceRollups(to: now - PostgresRollups.grace)
         for try await bytes in try await client.query("SELECT pg_database_size(current_database())", logger: logger).decode(Int64.self) {
             size.store(bytes, ordering: .relaxed)
-        }
-        if now.millisecondsSinceEpoch - lastHousekeeping.load(ordering: .relaxed) >= 60_000 {
-            try await housekeeping(now: now)
         }
     }
 

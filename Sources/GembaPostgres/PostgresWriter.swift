@@ -4,43 +4,48 @@ internal import PostgresNIO
 internal import Logging
 internal import Synchronization
 
-/// Commits: registrations, then one statement that inserts the samples and maintains rollups and
-/// first sample times from what it inserted.
+/// Commits: registrations, then one statement that inserts the samples and maintains the late
+/// rollups and first sample times from what it inserted.
 extension PostgresStore {
     public func commit(_ batch: WriteBatch) async throws -> WriteResult {
         let days = Set(batch.samples.map { $0.sample.time.millisecondsSinceEpoch.flooredTo(TenantLimits.day) })
         try await ensurePartitions(days: days)
         do {
-            return try await write(batch)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23514" {
+            return try await write(batch, trustNewest: true)
+        } catch let error as PostgresStoreError where error.sqlState == "23505" {
+            // A sample this node took for new was stored already (by another node): check every row this time.
+            seriesTimes.withLock { $0.removeAll() }
+            return try await write(batch, trustNewest: false)
+        } catch let error as PostgresStoreError where error.sqlState == "23514" {
             // No partition for a row: another node dropped a day this one still knew. Learn again, retry once.
             try await loadPartitions()
             try await ensurePartitions(days: days)
-            return try await write(batch)
+            return try await write(batch, trustNewest: false)
         }
     }
 
-    private func write(_ batch: WriteBatch) async throws -> WriteResult {
-        let registers = !batch.newMachines.isEmpty || !batch.newSeries.isEmpty
-        let (series, inserted, plan) = try await leases.withConnection(client, deadline: leaseDeadline) { connection in
-            if registers { try await connection.query("BEGIN", logger: self.logger) }
+    /// One transaction: the rollup lock shared, the registrations, the insert. With `trustNewest`,
+    /// samples newer than what this node last stored of their series go in without a conflict check.
+    private func write(_ batch: WriteBatch, trustNewest: Bool) async throws -> WriteResult {
+        let (series, outcome, plan) = try await leases.withConnection(client, deadline: leaseDeadline) { connection in
+            try await connection.query("BEGIN", logger: self.logger)
             do {
+                // Shared with other commits; the rollup job takes it exclusive (see PostgresSchema).
+                try await connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.rollupLock))", logger: self.logger)
                 let series = try await self.register(batch, on: connection)
-                let plan = SampleInsertPlan(batch.samples, newSeries: series.map(\.id), firstTimes: self.firstTimes)
-                let inserted = try await plan.run(on: connection, logger: self.logger)
-                if registers { try await connection.query("COMMIT", logger: self.logger) }
-                return (series, inserted, plan)
+                let plan = self.seriesTimes.withLock { known in
+                    SampleInsertPlan(batch.samples, newSeries: series.map(\.id), known: trustNewest ? known : [:])
+                }
+                let outcome = try await plan.run(on: connection, logger: self.logger)
+                try await connection.query("COMMIT", logger: self.logger)
+                return (series, outcome, plan)
             } catch {
-                if registers { _ = try? await connection.query("ROLLBACK", logger: self.logger) }
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
                 throw PostgresStoreError.wrapping(error, doing: "committing \(batch.samples.count) samples")
             }
         }
-        firstTimes.withLock { known in
-            for (series, time) in zip(plan.firstSeries, plan.firstTimes) where known[series].map({ time < $0 }) ?? true {
-                known[series] = time
-            }
-        }
-        return WriteResult(series: series, stored: plan.stored(inserted: inserted))
+        seriesTimes.withLock { known in plan.note(into: &known) }
+        return WriteResult(series: series, stored: plan.stored(outcome))
     }
 
     /// Registers the batch's machines and series (idempotently); answers the series in order.
@@ -97,9 +102,17 @@ extension PostgresStore {
     }
 }
 
+/// What a node knows of a series from its own commits: its first sample time as stored, and the
+/// newest time it stored (a sample after that one cannot be a duplicate, unless another node
+/// stored it: the insert then fails and is retried with every row checked).
+struct SeriesTimes: Sendable {
+    var first: Int64?
+    var newest: Int64?
+}
+
 /// One batch's samples as the typed arrays of the insert statement, duplicates of a (series,
 /// time) in the batch left out (the first one is kept), in (series, time) order.
-struct SampleInsertPlan {
+struct SampleInsertPlan: Sendable {
     private(set) var series: [Int64] = []
     private(set) var times: [Int64] = []
     private(set) var kinds: [Int16] = []
@@ -107,38 +120,47 @@ struct SampleInsertPlan {
     private(set) var integers: [Int64] = []
     private(set) var strings: [String] = []
     private(set) var qualities: [Int16] = []
+    /// Rows newer than their series' newest stored sample: inserted without a conflict check.
+    private(set) var fresh: [Bool] = []
     /// For each sample of the batch, the index of its row in the arrays (nil: a duplicate in the batch).
     private(set) var rows: [Int?]
+    /// Each series of the batch with its earliest and newest time in it.
+    private var spans: [(series: Int64, first: Int64, last: Int64)] = []
     /// Series whose first sample time this batch may move back, with the batch's earliest time of each.
     private(set) var firstSeries: [Int64] = []
     private(set) var firstTimes: [Int64] = []
 
-    init(_ samples: [SeriesSample], newSeries: [Int64], firstTimes known: borrowing Mutex<[Int64: Int64]>) {
+    /// What the insert did: how many rows it inserted and, when that is not all of them, which.
+    struct Outcome: Sendable {
+        var count: Int
+        var inserted: Set<SampleKey>?
+    }
+
+    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes]) {
         let resolved = samples.map { entry in entry.series < 0 ? newSeries[Int(-entry.series - 1)] : entry.series }
         let order = samples.indices.sorted { a, b in
             resolved[a] != resolved[b] ? resolved[a] < resolved[b]
                 : samples[a].sample.time != samples[b].sample.time ? samples[a].sample.time < samples[b].sample.time : a < b
         }
         rows = Array(repeating: nil, count: samples.count)
-        series.reserveCapacity(samples.count)
-        times.reserveCapacity(samples.count)
-        for index in order {
-            let time = samples[index].sample.time.millisecondsSinceEpoch
-            if series.last == resolved[index], times.last == time { continue }
-            if series.last != resolved[index] {
-                firstSeries.append(resolved[index])
-                firstTimes.append(time)
-            }
-            rows[index] = series.count
-            append(series: resolved[index], time: time, samples[index].sample)
+        for array in [\Self.series, \Self.times, \Self.integers] as [WritableKeyPath<Self, [Int64]>] {
+            self[keyPath: array].reserveCapacity(samples.count)
         }
         let registered = Set(newSeries)
-        known.withLock { known in
-            let keep = firstSeries.indices.filter { index in
-                registered.contains(firstSeries[index]) || known[firstSeries[index]].map { firstTimes[index] < $0 } ?? true
+        for index in order {
+            let id = resolved[index], time = samples[index].sample.time.millisecondsSinceEpoch
+            if series.last == id, times.last == time { continue }
+            if series.last != id {
+                spans.append((id, time, time))
+                if registered.contains(id) || known[id]?.first.map({ time < $0 }) ?? true {
+                    firstSeries.append(id)
+                    firstTimes.append(time)
+                }
             }
-            firstSeries = keep.map { firstSeries[$0] }
-            firstTimes = keep.map { firstTimes[$0] }
+            spans[spans.count - 1].last = time
+            rows[index] = series.count
+            fresh.append(!registered.contains(id) && known[id]?.newest.map { time > $0 } ?? false)
+            append(series: id, time: time, samples[index].sample)
         }
     }
 
@@ -159,9 +181,9 @@ struct SampleInsertPlan {
         strings.append(string)
     }
 
-    /// Runs the insert; answers the (series, time) rows it inserted.
-    func run(on connection: PostgresConnection, logger: Logger) async throws -> Set<SampleKey> {
-        guard !series.isEmpty else { return [] }
+    /// Runs the insert.
+    func run(on connection: PostgresConnection, logger: Logger) async throws -> Outcome {
+        guard !series.isEmpty else { return Outcome(count: 0, inserted: []) }
         var query = PostgresQuery(unsafeSQL: Self.statement)
         query.binds.append(series)
         query.binds.append(times)
@@ -170,69 +192,64 @@ struct SampleInsertPlan {
         query.binds.append(integers)
         query.binds.append(strings)
         query.binds.append(qualities)
+        query.binds.append(fresh)
         query.binds.append(firstSeries)
         query.binds.append(firstTimes)
-        var inserted: Set<SampleKey> = []
-        inserted.reserveCapacity(series.count)
-        for try await (series, time) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {
-            inserted.insert(SampleKey(series: series, time: time))
+        query.binds.append(Int64(series.count))
+        for try await (count, insertedSeries, insertedTimes) in try await connection.query(query, logger: logger)
+            .decode((Int64, [Int64]?, [Int64]?).self) {
+            guard let insertedSeries, let insertedTimes else { return Outcome(count: Int(count), inserted: nil) }
+            return Outcome(count: Int(count), inserted: Set(zip(insertedSeries, insertedTimes).map { SampleKey(series: $0, time: $1) }))
         }
-        return inserted
+        throw PostgresStoreError("the insert answered no row")
     }
 
     /// For each sample of the batch, whether it was stored.
-    func stored(inserted: Set<SampleKey>) -> [Bool] {
-        rows.map { row in row.map { inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false }
+    func stored(_ outcome: Outcome) -> [Bool] {
+        guard let inserted = outcome.inserted else { return rows.map { $0 != nil } }
+        return rows.map { row in row.map { inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false }
     }
 
-    /// A bucket start of width `$w` for time column `t`, floored also below the epoch.
-    private static func floor(_ column: String, _ width: Int64) -> String { "\(column) - ((\(column) % \(width)) + \(width)) % \(width)" }
-
-    /// Upserts pre-aggregated buckets (columns series, bucket, n, sum, min, max, first_t, first,
-    /// last_t, last of `source`) into a rollup table.
-    private static func upsert(_ table: String, from source: String) -> String {
-        """
-        INSERT INTO \(table) AS r (series, bucket, n, sum, min, max, first_t, first, last_t, last)
-            SELECT series, bucket, n, sum, min, max, first_t, first, last_t, last FROM \(source)
-            ON CONFLICT (series, bucket) DO UPDATE SET
-                n = r.n + excluded.n, sum = r.sum + excluded.sum,
-                min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
-                first = CASE WHEN excluded.first_t < r.first_t THEN excluded.first ELSE r.first END,
-                first_t = least(r.first_t, excluded.first_t),
-                last = CASE WHEN excluded.last_t >= r.last_t THEN excluded.last ELSE r.last END,
-                last_t = greatest(r.last_t, excluded.last_t)
-        """
+    /// Notes what a committed insert means for each series: its first time (moved back where this
+    /// batch went earlier) and its newest stored time (stored or found stored, both count).
+    func note(into known: inout [Int64: SeriesTimes]) {
+        for span in spans {
+            var times = known[span.series] ?? SeriesTimes()
+            times.newest = max(times.newest ?? span.last, span.last)
+            known[span.series] = times
+        }
+        for (series, time) in zip(firstSeries, firstTimes) where known[series]?.first.map({ time < $0 }) ?? true {
+            known[series]?.first = time
+        }
     }
 
-    /// The insert: rows from the arrays (an existing (series, t) is kept), the minute and hour
-    /// rollups of the inserted numeric rows, first sample times moved back; answers the inserted keys.
+    /// The insert: rows from the arrays (fresh ones straight in, the others only where their
+    /// (series, t) is not stored yet), the rollups of the inserted rows older than the rollup
+    /// watermark (late data: newer ones are the rollup job's), first sample times moved back.
+    /// Answers the count of inserted rows and, only when some were not inserted, their keys.
     static let statement = """
         WITH input AS (
-            SELECT * FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::float8[], $5::int8[], $6::text[], $7::int2[])
-                AS u(series, t, k, f, i, s, q)
-        ), inserted AS (
+            SELECT * FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::float8[], $5::int8[], $6::text[], $7::int2[], $8::bool[])
+                AS u(series, t, k, f, i, s, q, fresh)
+        ), fresh_rows AS (
             INSERT INTO sample (series, t, f, i, s, q)
-            SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input
+            SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input WHERE fresh
+            RETURNING series, t, coalesce(f, i::float8) AS x
+        ), checked_rows AS (
+            INSERT INTO sample (series, t, f, i, s, q)
+            SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input WHERE NOT fresh
             ON CONFLICT DO NOTHING
             RETURNING series, t, coalesce(f, i::float8) AS x
-        ), minutes AS MATERIALIZED (
-            SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
-                   min(t) AS first_t, (array_agg(x ORDER BY t))[1] AS first, max(t) AS last_t, (array_agg(x ORDER BY t DESC))[1] AS last
-            FROM inserted WHERE x IS NOT NULL GROUP BY 1, 2
-        ), hours AS (
-            SELECT series, \(floor("bucket", 3_600_000)) AS bucket, sum(n)::int8 AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
-                   min(first_t) AS first_t, (array_agg(first ORDER BY first_t))[1] AS first,
-                   max(last_t) AS last_t, (array_agg(last ORDER BY last_t DESC))[1] AS last
-            FROM minutes GROUP BY 1, 2
-        ), minute_upsert AS (
-            \(upsert("rollup_minute", from: "minutes"))
-        ), hour_upsert AS (
-            \(upsert("rollup_hour", from: "hours"))
-        ), first_moved AS (
-            UPDATE series SET first_ms = c.t FROM unnest($8::int8[], $9::int8[]) AS c(id, t)
+        ), inserted AS (
+            SELECT * FROM fresh_rows UNION ALL SELECT * FROM checked_rows
+        ), late AS (
+            SELECT series, t, x FROM inserted WHERE t < (SELECT w FROM rollup_watermark)
+        ), \(PostgresRollups.upserts(from: "late")), first_moved AS (
+            UPDATE series SET first_ms = c.t FROM unnest($9::int8[], $10::int8[]) AS c(id, t)
             WHERE series.id = c.id AND (series.first_ms IS NULL OR series.first_ms > c.t)
         )
-        SELECT series, t FROM inserted
+        SELECT count(*), CASE WHEN count(*) < $11 THEN array_agg(series) END, CASE WHEN count(*) < $11 THEN array_agg(t) END
+        FROM inserted
         """
 }
 

@@ -8,7 +8,7 @@ import NIOPosix
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure an MQTT broker: throughput, latency, memory per connection.",
-        subcommands: [Throughput.self, Connections.self, BenchIngest.self, BenchLive.self, BenchSeed.self, BenchOEE.self, BenchAlarms.self]
+        subcommands: [Throughput.self, Connections.self, BenchIngest.self, BenchLive.self, BenchSeed.self, BenchOEE.self, BenchAlarms.self, BenchStorage.self]
     )
 }
 

@@ -1,0 +1,96 @@
+internal import GembaCore
+internal import GembaStorage
+internal import PostgresNIO
+
+/// The minute and hour rollups: the SQL that folds samples into them, and the job that moves the
+/// rollup watermark (see ``PostgresSchema``).
+enum PostgresRollups {
+    /// How far behind the present the watermark stays: samples arriving later than this are late
+    /// and each commit folds its own in (slower, still exact).
+    static let grace: Int64 = 60_000
+    /// Most time one step of the job folds, so that commits never wait long for its lock.
+    static let step: Int64 = 600_000
+
+    /// A bucket start of `width` for a time column, floored also below the epoch.
+    private static func floor(_ column: String, _ width: Int64) -> String { "\(column) - ((\(column) % \(width)) + \(width)) % \(width)" }
+
+    /// CTEs `minutes`, `hours`, `minute_upsert` and `hour_upsert` folding the rows of `source`
+    /// (columns series, t, x; x null for strings) into the rollup tables.
+    static func upserts(from source: String) -> String {
+        """
+        minutes AS MATERIALIZED (
+            SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
+                   min(t) AS first_t, (array_agg(x ORDER BY t))[1] AS first, max(t) AS last_t, (array_agg(x ORDER BY t DESC))[1] AS last
+            FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
+        ), hours AS (
+            SELECT series, \(floor("bucket", 3_600_000)) AS bucket, sum(n)::int8 AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+                   min(first_t) AS first_t, (array_agg(first ORDER BY first_t))[1] AS first,
+                   max(last_t) AS last_t, (array_agg(last ORDER BY last_t DESC))[1] AS last
+            FROM minutes GROUP BY 1, 2
+        ), minute_upsert AS (
+            \(upsert("rollup_minute", from: "minutes"))
+        ), hour_upsert AS (
+            \(upsert("rollup_hour", from: "hours"))
+        )
+        """
+    }
+
+    /// Upserts pre-aggregated buckets into a rollup table, merging with what it holds.
+    private static func upsert(_ table: String, from source: String) -> String {
+        """
+        INSERT INTO \(table) AS r (series, bucket, n, sum, min, max, first_t, first, last_t, last)
+            SELECT series, bucket, n, sum, min, max, first_t, first, last_t, last FROM \(source)
+            ON CONFLICT (series, bucket) DO UPDATE SET
+                n = r.n + excluded.n, sum = r.sum + excluded.sum,
+                min = least(r.min, excluded.min), max = greatest(r.max, excluded.max),
+                first = CASE WHEN excluded.first_t < r.first_t THEN excluded.first ELSE r.first END,
+                first_t = least(r.first_t, excluded.first_t),
+                last = CASE WHEN excluded.last_t >= r.last_t THEN excluded.last ELSE r.last END,
+                last_t = greatest(r.last_t, excluded.last_t)
+        """
+    }
+
+    /// Folds the samples of [$1, $2) into the rollups and moves the watermark to $2.
+    static let fold = """
+        WITH source AS (
+            SELECT series, t, coalesce(f, i::float8) AS x FROM sample WHERE t >= $1 AND t < $2
+        ), \(upserts(from: "source"))
+        UPDATE rollup_watermark SET w = $2
+        """
+}
+
+extension PostgresStore {
+    /// Folds every sample older than `time` into the rollups now, as the job would once `time`
+    /// is a minute past (for benchmarks and `gemba storage migrate`).
+    public func foldRollups(through time: Int64) async throws {
+        try await advanceRollups(to: time)
+    }
+
+    /// Moves the rollup watermark up to `target`, folding the samples it passes into the rollups,
+    /// in steps of at most ``PostgresRollups/step`` (each its own short transaction). Answers the
+    /// watermark reached. Several nodes may run it: they take turns, and the later ones find the
+    /// work done.
+    @discardableResult
+    func advanceRollups(to target: Int64) async throws -> Int64 {
+        while true {
+            let reached: Int64? = try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.rollupLock))", logger: self.logger)
+                var watermark: Int64 = 0, oldestDay: Int64?
+                let rows = try await connection.query("SELECT w, (SELECT min(day_ms) FROM sample_partition) FROM rollup_watermark",
+                                                      logger: self.logger)
+                for try await (w, day) in rows.decode((Int64, Int64?).self) { (watermark, oldestDay) = (w, day) }
+                guard watermark < target else { return nil }
+                // Nothing is stored before the oldest day partition: start there.
+                let from = max(watermark, oldestDay ?? target)
+                let to = min(target, from + PostgresRollups.step)
+                var query = PostgresQuery(unsafeSQL: PostgresRollups.fold)
+                query.binds.append(from)
+                query.binds.append(to)
+                try await connection.query(query, logger: self.logger)
+                return to
+            }
+            guard let reached else { return target }
+            if reached >= target { return reached }
+        }
+    }
+}
