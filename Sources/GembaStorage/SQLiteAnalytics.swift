@@ -3,138 +3,10 @@ internal import GRDB
 internal import GRDBSQLite
 internal import Foundation
 
-/// The KPI components as `kpi_summary` columns, in one order for the schema, writes and sums.
+/// SQLite's side of the summary coding (see ``KPISummaryCoding``).
 enum SQLiteAnalytics {
     /// The columns the table was made with (migration v2); later migrations add the rest.
-    static let componentColumnsOfV2 = ["calendar", "scheduled", "excluded", "downtime", "unknown", "performance_loss", "setup",
-                                       "repair", "failures", "total", "good", "unrated", "ideal"]
-    static let componentColumns = componentColumnsOfV2 + ["not_monitored", "rework"]
-
-    static func values(_ components: KPIComponents) -> [Int64] {
-        [components.calendarTime, components.scheduledTime, components.excludedTime, components.downtime, components.unknownTime,
-         components.performanceLossTime, components.setupTime, components.repairTime, components.failures,
-         components.totalCount, components.goodCount, components.unratedCount, components.idealTime, components.notMonitoredTime, components.reworkCount]
-    }
-
-    static func add(_ row: SQLiteRow, from column: Int32, to components: inout KPIComponents) {
-        func value(_ offset: Int32) -> Int64 { row.int64(column + offset) }
-        components.calendarTime = components.calendarTime.clampedAdding(value(0))
-        components.scheduledTime = components.scheduledTime.clampedAdding(value(1))
-        components.excludedTime = components.excludedTime.clampedAdding(value(2))
-        components.downtime = components.downtime.clampedAdding(value(3))
-        components.unknownTime = components.unknownTime.clampedAdding(value(4))
-        components.performanceLossTime = components.performanceLossTime.clampedAdding(value(5))
-        components.setupTime = components.setupTime.clampedAdding(value(6))
-        components.repairTime = components.repairTime.clampedAdding(value(7))
-        components.failures = components.failures.clampedAdding(value(8))
-        components.totalCount = components.totalCount.clampedAdding(value(9))
-        components.goodCount = components.goodCount.clampedAdding(value(10))
-        components.unratedCount = components.unratedCount.clampedAdding(value(11))
-        components.idealTime = components.idealTime.clampedAdding(value(12))
-        components.notMonitoredTime = components.notMonitoredTime.clampedAdding(value(13))
-        components.reworkCount = components.reworkCount.clampedAdding(value(14))
-    }
-
-    /// A summary's time by reason as packed little-endian entries: reason id (Int32), time (Int64), downtime (Int64).
-    static func packReasons(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(20 * components.timeByReason.count)
-        for (reason, time) in components.timeByReason.sorted(by: { $0.key < $1.key }) {
-            let id = try ids.id(for: reason, db: db, tenant: tenant)
-            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: time.littleEndian) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: (components.downtimeByReason[reason] ?? 0).littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        return Data(bytes)
-    }
-
-    /// A summary's scrap by defect code as packed little-endian entries: code id (Int32), units (Int64).
-    static func packScrapReasons(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
-        var bytes: [UInt8] = []
-        for (reason, units) in components.scrapByReason.sorted(by: { $0.key < $1.key }) {
-            let id = try ids.id(for: reason, db: db, tenant: tenant)
-            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-            withUnsafeBytes(of: units.littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        return Data(bytes)
-    }
-
-    /// Products share the id table with reasons under this prefix (a product may be named like a defect code).
-    static let productPrefix = "product:"
-
-    /// A summary's components by product as packed little-endian entries: product id (Int32), run
-    /// time, ideal time, total and good units (Int64 each).
-    static func packProducts(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
-        var bytes: [UInt8] = []
-        for (product, made) in components.byProduct.sorted(by: { $0.key < $1.key }) {
-            let id = try ids.id(for: productPrefix + product, db: db, tenant: tenant)
-            withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-            append(made, to: &bytes)
-        }
-        return Data(bytes)
-    }
-
-    static let orderPrefix = "order:"
-
-    /// A summary's components by order: order id, product id (Int32 each), then as for products.
-    static func packOrders(_ components: KPIComponents, ids: inout ReasonIDs, db: Database, tenant: TenantID) throws -> Data {
-        var bytes: [UInt8] = []
-        for (order, entry) in components.byOrder.sorted(by: { $0.key < $1.key }) {
-            for id in [try ids.id(for: orderPrefix + order, db: db, tenant: tenant), try ids.id(for: productPrefix + entry.product, db: db, tenant: tenant)] {
-                withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-            }
-            append(entry.made, to: &bytes)
-        }
-        return Data(bytes)
-    }
-
-    static func forEachOrder(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int32, ProductComponents) -> Void) {
-        var offset = 0
-        while offset + 40 <= blob.count {
-            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
-                 Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)), made(in: blob, at: offset + 8))
-            offset += 40
-        }
-    }
-
-    /// Run time, ideal time, total and good units as four little-endian Int64s.
-    private static func append(_ made: ProductComponents, to bytes: inout [UInt8]) {
-        for value in [made.runTime, made.idealTime, made.totalCount, made.goodCount] {
-            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-        }
-    }
-
-    private static func made(in blob: UnsafeRawBufferPointer, at offset: Int) -> ProductComponents {
-        func int64(_ at: Int) -> Int64 { Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + at, as: Int64.self)) }
-        return ProductComponents(runTime: int64(0), idealTime: int64(8), totalCount: int64(16), goodCount: int64(24))
-    }
-
-    static func forEachProduct(in blob: UnsafeRawBufferPointer, _ body: (Int32, ProductComponents) -> Void) {
-        var offset = 0
-        while offset + 36 <= blob.count {
-            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)), made(in: blob, at: offset + 4))
-            offset += 36
-        }
-    }
-
-    static func forEachScrapReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64) -> Void) {
-        var offset = 0
-        while offset + 12 <= blob.count {
-            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
-                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int64.self)))
-            offset += 12
-        }
-    }
-
-    static func forEachReason(in blob: UnsafeRawBufferPointer, _ body: (Int32, Int64, Int64) -> Void) {
-        var offset = 0
-        while offset + 20 <= blob.count {
-            body(Int32(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: Int32.self)),
-                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 4, as: Int64.self)),
-                 Int64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 12, as: Int64.self)))
-            offset += 20
-        }
-    }
+    static let componentColumnsOfV2 = KPISummaryCoding.componentColumnsOfV2
 
     /// SQLite allows 32766 parameters; machines go in chunks well below.
     static func chunks(_ names: [String]) -> [[String]] {
@@ -142,14 +14,6 @@ enum SQLiteAnalytics {
     }
 
     static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
-
-    static func groupColumn(_ grouping: SummaryGrouping) -> String {
-        switch grouping {
-        case .total: "''"
-        case .day: "day"
-        case .shift: "shift"
-        }
-    }
 }
 
 /// A tenant's reason paths as the small ids summaries store (ids are only ever added).
@@ -375,8 +239,8 @@ extension SQLiteStore: AnalyticsStore {
     /// usual case: every machine of an asset over the same days) are read in one statement.
     public func sumSummaries(tenant: TenantID, _ selections: [SummarySelection],
                              grouping: SummaryGrouping) async throws -> [String: KPIComponents] {
-        let group = SQLiteAnalytics.groupColumn(grouping)
-        let columns = SQLiteAnalytics.componentColumns.joined(separator: ", ")
+        let group = KPISummaryCoding.groupColumn(grouping)
+        let columns = KPISummaryCoding.componentColumns.joined(separator: ", ")
         let batches = Dictionary(grouping: selections, by: \.batchKey)
         let known = reasonIDs.withLock { $0[tenant] }
         return try await pool.read { db in
@@ -405,7 +269,7 @@ extension SQLiteStore: AnalyticsStore {
 
     public func saveSummaries(_ summaries: [PeriodSummary], tenant: TenantID) async throws {
         guard !summaries.isEmpty else { return }
-        let columns = SQLiteAnalytics.componentColumns
+        let columns = KPISummaryCoding.componentColumns
         let insert = """
             INSERT OR REPLACE INTO kpi_summary (tenant, machine, level, start, "end", day, shift, \(columns.joined(separator: ", ")), reasons,
                 scrap_reasons, products, orders)
@@ -418,10 +282,10 @@ extension SQLiteStore: AnalyticsStore {
             let statement = try db.cachedStatement(sql: insert).sqliteStatement
             defer { sqlite3_reset(statement) }
             for summary in summaries {
-                let blobs = [try SQLiteAnalytics.packReasons(summary.components, ids: &ids, db: db, tenant: tenant),
-                             try SQLiteAnalytics.packScrapReasons(summary.components, ids: &ids, db: db, tenant: tenant),
-                             try SQLiteAnalytics.packProducts(summary.components, ids: &ids, db: db, tenant: tenant),
-                             try SQLiteAnalytics.packOrders(summary.components, ids: &ids, db: db, tenant: tenant)]
+                let blobs = [Data(try KPISummaryCoding.packReasons(summary.components) { try ids.id(for: $0, db: db, tenant: tenant) }),
+                             Data(try KPISummaryCoding.packScrapReasons(summary.components) { try ids.id(for: $0, db: db, tenant: tenant) }),
+                             Data(try KPISummaryCoding.packProducts(summary.components) { try ids.id(for: $0, db: db, tenant: tenant) }),
+                             Data(try KPISummaryCoding.packOrders(summary.components) { try ids.id(for: $0, db: db, tenant: tenant) })]
                 sqlite3_reset(statement)
                 sqlite3_bind_text(statement, 1, tenant.rawValue, -1, sqliteTransient)
                 sqlite3_bind_text(statement, 2, summary.machine.description, -1, sqliteTransient)
@@ -431,7 +295,7 @@ extension SQLiteStore: AnalyticsStore {
                 sqlite3_bind_text(statement, 6, summary.day, -1, sqliteTransient)
                 sqlite3_bind_text(statement, 7, summary.shift, -1, sqliteTransient)
                 var index: Int32 = 8
-                for value in SQLiteAnalytics.values(summary.components) {
+                for value in KPISummaryCoding.values(summary.components) {
                     sqlite3_bind_int64(statement, index, value)
                     index += 1
                 }
@@ -466,56 +330,11 @@ extension SQLiteStore: AnalyticsStore {
     }
 }
 
-/// Stored summaries summed as they are read: the component columns, and the packed blobs by the
-/// ids they hold (turned into names once, at the end).
-struct SummarySum {
-    private var sum = KPIComponents()
-    private var reasons: [Int32: (time: Int64, downtime: Int64)] = [:]
-    private var scrap: [Int32: Int64] = [:]
-    private var products: [Int32: ProductComponents] = [:]
-    private var orders: [Int32: (product: Int32, made: ProductComponents)] = [:]
-
-    /// The `kpi_reason` ids the sum refers to.
-    var ids: some Sequence<Int32> {
-        [Array(reasons.keys), Array(scrap.keys), Array(products.keys), Array(orders.keys), orders.values.map(\.product)].joined()
-    }
-
+extension SummarySum {
     /// Adds a row of the group column, the component columns, then the four blobs.
     mutating func add(_ row: SQLiteRow) {
-        let blobs = Int32(SQLiteAnalytics.componentColumns.count)
-        SQLiteAnalytics.add(row, from: 1, to: &sum)
-        SQLiteAnalytics.forEachReason(in: row.blob(blobs + 1)) { id, time, downtime in
-            let current = reasons[id] ?? (0, 0)
-            reasons[id] = (current.time + time, current.downtime + downtime)
-        }
-        SQLiteAnalytics.forEachScrapReason(in: row.blob(blobs + 2)) { id, units in scrap[id, default: 0] += units }
-        SQLiteAnalytics.forEachProduct(in: row.blob(blobs + 3)) { id, made in products[id] = (products[id] ?? ProductComponents()) + made }
-        SQLiteAnalytics.forEachOrder(in: row.blob(blobs + 4)) { id, product, made in
-            orders[id] = (product, (orders[id]?.made ?? ProductComponents()) + made)
-        }
-    }
-
-    /// The sum with reasons, defects, products and orders by name.
-    func components(named paths: [Int32: String]) -> KPIComponents {
-        var components = sum
-        for (id, times) in reasons {
-            let reason = paths[id] ?? "unknown/no_data"
-            components.timeByReason[reason, default: 0] += times.time
-            if times.downtime > 0 { components.downtimeByReason[reason, default: 0] += times.downtime }
-        }
-        for (id, units) in scrap { components.scrapByReason[paths[id] ?? QualityEntry.unspecifiedReason, default: 0] += units }
-        for (id, made) in products {
-            guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.productPrefix) else { continue }
-            let product = String(name.dropFirst(SQLiteAnalytics.productPrefix.count))
-            components.byProduct[product] = (components.byProduct[product] ?? ProductComponents()) + made
-        }
-        for (id, entry) in orders {
-            guard let name = paths[id], name.hasPrefix(SQLiteAnalytics.orderPrefix) else { continue }
-            let order = String(name.dropFirst(SQLiteAnalytics.orderPrefix.count))
-            let product = paths[entry.product].map { String($0.dropFirst(SQLiteAnalytics.productPrefix.count)) } ?? ""
-            components.byOrder[order] = OrderComponents(product: components.byOrder[order]?.product ?? product,
-                                                        made: (components.byOrder[order]?.made ?? ProductComponents()) + entry.made)
-        }
-        return components
+        let blobs = Int32(KPISummaryCoding.componentColumns.count)
+        add({ row.int64(1 + Int32($0)) }, reasons: row.blob(blobs + 1), scrap: row.blob(blobs + 2), products: row.blob(blobs + 3),
+            orders: row.blob(blobs + 4))
     }
 }

@@ -40,7 +40,7 @@ struct BenchStorage: AsyncParsableCommand {
         // Samples as a plant sends them: from now on, not late (late ones cost their commit the rollups).
         let start = Timestamp.now().millisecondsSinceEpoch.flooredTo(1000)
         let series = try await register(store, start: start)
-        let before = try await settledSize(store)
+        let before = try await settledSize(store, directory: directory)
         var commits: [Double] = []
         var second: Int64 = 1, committed = 0
         let clock = ContinuousClock()
@@ -64,9 +64,9 @@ struct BenchStorage: AsyncParsableCommand {
         // PostgreSQL folds the samples into the rollups (its job, here run to the last sample).
         let settleStarted = clock.now
         if let postgres { try await postgres.foldRollups(through: start + second * 1000) }
-        let bytes = try await settledSize(store) - before
+        let bytes = try await settledSize(store, directory: directory) - before
         let settled = (clock.now - settleStarted).seconds
-        let history = try await historyTimes(store)
+        let history = try await historyTimes(store, directory: directory)
         commits.sort()
         let result: [String: Any] = [
             "backend": postgres == nil ? "sqlite" : "postgres", "samples": committed, "batch": batch,
@@ -94,15 +94,22 @@ struct BenchStorage: AsyncParsableCommand {
         return try await store.commit(batch).series.map(\.id)
     }
 
-    /// Bytes on disk once the backend has settled (SQLite: memtable moved, WAL checkpointed).
-    private func settledSize(_ store: any TelemetryStore) async throws -> Int64 {
-        if let sqlite = store as? SQLiteStore { try await sqlite.flushMemtable(force: true) }
+    /// Bytes of the database once the backend has settled, the write-ahead log left out on both
+    /// sides (SQLite: memtable moved and WAL checkpointed into the database file; PostgreSQL:
+    /// `pg_database_size`).
+    private func settledSize(_ store: any TelemetryStore, directory: String) async throws -> Int64 {
+        guard let sqlite = store as? SQLiteStore else {
+            try await store.maintain()
+            return try store.diskUsage()
+        }
+        try await sqlite.flushMemtable(force: true)
         try await store.maintain()
-        return try store.diskUsage()
+        let file = (directory as NSString).appendingPathComponent(SQLiteStore.fileName)
+        return (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     /// One tag at 1 Hz over the last 24 h, read back as 720 two-minute buckets, `runs` times (ms each).
-    private func historyTimes(_ store: any TelemetryStore) async throws -> [Double] {
+    private func historyTimes(_ store: any TelemetryStore, directory: String) async throws -> [Double] {
         let end = Timestamp.now().millisecondsSinceEpoch.flooredTo(120_000), start = end - 86_400_000
         let path = try AssetPath("bench/history/machine-1")
         var id: Int64 = 0
@@ -119,7 +126,7 @@ struct BenchStorage: AsyncParsableCommand {
                 _ = try await store.commit(WriteBatch(samples: samples.map { SeriesSample(series: id, sample: $0) }))
             }
         }
-        _ = try await settledSize(store)
+        _ = try await settledSize(store, directory: directory)
         let clock = ContinuousClock()
         var times: [Double] = []
         for _ in 0..<runs {

@@ -4,11 +4,11 @@
 
 PG_BIN=/usr/lib/postgresql/15/bin
 
-# start_postgres DIR PORT PASSWORD: makes a cluster in DIR whose user `gemba` logs in over TCP with
-# PASSWORD (SCRAM-SHA-256), and starts it on 127.0.0.1:PORT.
-# Prints the URL of its `postgres` database.
+# start_postgres DIR PORT PASSWORD [SERVER OPTIONS]: makes a cluster in DIR whose user `gemba` logs
+# in over TCP with PASSWORD (SCRAM-SHA-256), and starts it on 127.0.0.1:PORT with the options
+# (`-c name=value ...`). Prints the URL of its `postgres` database.
 start_postgres() {
-    local dir=$1 port=$2 password=$3 as=()
+    local dir=$1 port=$2 password=$3 options=${4:-} as=()
     mkdir -p "$dir"
     if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
     printf '%s\n' "$password" > "$dir/pwfile"
@@ -17,7 +17,7 @@ start_postgres() {
         --auth-local=trust -E UTF8 --no-sync > "$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
     rm -f "$dir/pwfile"
     "${as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start > /dev/null \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 $options" start > /dev/null \
         || { cat "$dir/server.log" >&2; return 1; }
     echo "postgres://gemba:$password@127.0.0.1:$port/postgres?sslmode=disable"
 }
