@@ -7,7 +7,11 @@ internal import PostgresNIO
 /// deletions in one transaction each.
 extension PostgresStore: AssetStore {
     /// Every table of this backend that names a machine by path, with its column.
-    static let machineColumns = [("machine", "path"), ("series", "machine")]
+    static let machineColumns = [("machine", "path"), ("series", "machine"), ("production_order", "machine"),
+                                 ("stop_assignment", "machine"), ("kpi_summary", "machine"), ("quality_entry", "machine"),
+                                 ("maintenance_window", "machine")]
+    /// The analytics settings kind of a machine's production settings (keyed by its path).
+    static let machineSettingsKind = "machine"
 
     public func assetDetails(tenant: TenantID) async throws -> [AssetDetails] {
         let rows = try await client.query("""
@@ -88,6 +92,9 @@ extension PostgresStore: AssetStore {
             try await connection.query("""
                 UPDATE asset SET path = \(to) WHERE tenant = \(tenant.rawValue) AND level = 'machine' AND path = \(from)
                 """, logger: logger)
+            try await connection.query("""
+                UPDATE analytics_setting SET key = \(to) WHERE tenant = \(tenant.rawValue) AND kind = \(Self.machineSettingsKind) AND key = \(from)
+                """, logger: logger)
         }
     }
 
@@ -109,6 +116,9 @@ extension PostgresStore: AssetStore {
             }
             try await connection.query("DELETE FROM asset WHERE tenant = \(tenant.rawValue) AND level = 'machine' AND path = \(path)",
                                        logger: logger)
+            try await connection.query("""
+                DELETE FROM analytics_setting WHERE tenant = \(tenant.rawValue) AND kind = \(Self.machineSettingsKind) AND key = \(path)
+                """, logger: logger)
             return deleted
         }
     }

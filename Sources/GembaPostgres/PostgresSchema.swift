@@ -128,6 +128,112 @@ enum PostgresSchema {
             )
             """,
         ]),
+        Migration(id: "v2-analytics", statements: [
+            """
+            CREATE TABLE analytics_setting (
+                tenant text NOT NULL,
+                kind text NOT NULL,
+                key text NOT NULL,
+                json text NOT NULL,
+                PRIMARY KEY (tenant, kind, key)
+            )
+            """,
+            """
+            CREATE TABLE production_order (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                machine text NOT NULL,
+                product text NOT NULL,
+                target bigint NOT NULL,
+                start bigint NOT NULL,
+                "end" bigint,
+                ideal_cycle_ms bigint,
+                PRIMARY KEY (tenant, id)
+            )
+            """,
+            "CREATE INDEX production_order_by_machine ON production_order (tenant, machine, start)",
+            """
+            CREATE TABLE stop_assignment (
+                tenant text NOT NULL,
+                machine text NOT NULL,
+                start bigint NOT NULL,
+                "end" bigint,
+                reason text NOT NULL,
+                fault_code text,
+                assigned_by text NOT NULL,
+                assigned_at bigint NOT NULL,
+                PRIMARY KEY (tenant, machine, start)
+            )
+            """,
+            """
+            CREATE TABLE kpi_summary (
+                tenant text NOT NULL,
+                machine text NOT NULL,
+                level smallint NOT NULL,
+                start bigint NOT NULL,
+                "end" bigint NOT NULL,
+                day text NOT NULL,
+                shift text NOT NULL,
+                calendar bigint NOT NULL,
+                scheduled bigint NOT NULL,
+                excluded bigint NOT NULL,
+                downtime bigint NOT NULL,
+                unknown bigint NOT NULL,
+                performance_loss bigint NOT NULL,
+                setup bigint NOT NULL,
+                repair bigint NOT NULL,
+                failures bigint NOT NULL,
+                total bigint NOT NULL,
+                good bigint NOT NULL,
+                unrated bigint NOT NULL,
+                ideal bigint NOT NULL,
+                not_monitored bigint NOT NULL,
+                rework bigint NOT NULL,
+                reasons bytea NOT NULL,
+                scrap_reasons bytea NOT NULL,
+                products bytea NOT NULL,
+                orders bytea NOT NULL,
+                PRIMARY KEY (tenant, machine, level, start)
+            )
+            """,
+            """
+            CREATE TABLE kpi_reason (
+                tenant text NOT NULL,
+                reason text NOT NULL,
+                id integer NOT NULL,
+                PRIMARY KEY (tenant, reason),
+                UNIQUE (tenant, id)
+            )
+            """,
+            """
+            CREATE TABLE quality_entry (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                machine text NOT NULL,
+                time_ms bigint NOT NULL,
+                kind text NOT NULL,
+                quantity bigint NOT NULL,
+                reason text NOT NULL,
+                note text,
+                entered_by text NOT NULL,
+                entered_at bigint NOT NULL,
+                PRIMARY KEY (tenant, id)
+            )
+            """,
+            "CREATE INDEX quality_entry_by_machine ON quality_entry (tenant, machine, time_ms)",
+            """
+            CREATE TABLE maintenance_window (
+                tenant text NOT NULL,
+                work_order text NOT NULL,
+                machine text NOT NULL,
+                start bigint NOT NULL,
+                "end" bigint,
+                set_ms bigint NOT NULL,
+                PRIMARY KEY (tenant, work_order)
+            )
+            """,
+            "CREATE INDEX maintenance_window_by_machine ON maintenance_window (tenant, machine, start)",
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

@@ -17,6 +17,8 @@ public final class PostgresStore: TelemetryStore {
     private let defaultLimits: TenantLimits
     /// Start (ms) of every day partition known to exist.
     let partitions = Mutex<Set<Int64>>([])
+    /// Each tenant's KPI reason ids and the paths they stand for, as last read or written.
+    let reasonPaths = Mutex<[TenantID: [Int32: String]]>([:])
     /// What this node's commits know of each series (first sample time, newest stored time).
     let seriesTimes = Mutex<[Int64: SeriesTimes]>([:])
     /// The database's size, as last measured by ``maintain()``.

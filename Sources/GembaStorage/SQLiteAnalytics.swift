@@ -43,13 +43,13 @@ struct ReasonIDs: Sendable {
 
 extension SummarySelection {
     /// What selections summed in one statement share.
-    struct BatchKey: Hashable {
-        var level: Int
-        var lower: Int64
-        var upper: Int64
+    package struct BatchKey: Hashable {
+        package var level: Int
+        package var lower: Int64
+        package var upper: Int64
     }
 
-    var batchKey: BatchKey { BatchKey(level: level.rawValue, lower: range.lowerBound, upper: range.upperBound) }
+    package var batchKey: BatchKey { BatchKey(level: level.rawValue, lower: range.lowerBound, upper: range.upperBound) }
 }
 
 extension SQLiteStore: AnalyticsStore {
