@@ -234,6 +234,86 @@ enum PostgresSchema {
             """,
             "CREATE INDEX maintenance_window_by_machine ON maintenance_window (tenant, machine, start)",
         ]),
+        Migration(id: "v3-alarms-notifications", statements: [
+            """
+            CREATE TABLE alarm_rule (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                definition text NOT NULL,
+                version bigint NOT NULL,
+                updated_by text NOT NULL,
+                updated_ms bigint NOT NULL,
+                PRIMARY KEY (tenant, id)
+            )
+            """,
+            """
+            CREATE TABLE alarm_instance (
+                tenant text NOT NULL,
+                rule text NOT NULL,
+                machine text NOT NULL,
+                state text NOT NULL,
+                updated_ms bigint NOT NULL,
+                PRIMARY KEY (tenant, rule, machine)
+            )
+            """,
+            """
+            CREATE TABLE alarm_journal (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                time_ms bigint NOT NULL,
+                rule text NOT NULL,
+                machine text NOT NULL,
+                kind text NOT NULL,
+                from_state text NOT NULL,
+                to_state text NOT NULL,
+                severity text NOT NULL,
+                value double precision,
+                actor text,
+                comment text
+            )
+            """,
+            "CREATE INDEX alarm_journal_time ON alarm_journal (tenant, time_ms)",
+        ] + ["channel", "policy", "roster", "person"].map { kind in
+            """
+            CREATE TABLE notification_\(kind) (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                definition text NOT NULL,\(kind == "channel" ? "\n    sealed_secrets text," : "")
+                PRIMARY KEY (tenant, id)
+            )
+            """
+        } + [
+            """
+            CREATE TABLE notification_outbox (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                channel text NOT NULL,
+                recipient text,
+                group_key text,
+                message_id text NOT NULL,
+                event_type text NOT NULL,
+                payload text NOT NULL,
+                created_ms bigint NOT NULL,
+                status text NOT NULL,
+                attempts bigint NOT NULL,
+                next_attempt_ms bigint NOT NULL,
+                last_error text,
+                delivered_ms bigint
+            )
+            """,
+            "CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)",
+            "CREATE INDEX notification_outbox_tenant ON notification_outbox (tenant, id)",
+            """
+            CREATE TABLE notification_attempt (
+                outbox bigint NOT NULL,
+                time_ms bigint NOT NULL,
+                status_code bigint,
+                error text,
+                duration_ms bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX notification_attempt_outbox ON notification_attempt (outbox, time_ms)",
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

@@ -14,7 +14,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// A new, empty store of this backend.
-    func makeStore() async throws -> any TelemetryStore & AnalyticsStore & AssetStore {
+    func makeStore() async throws -> any TelemetryStore & AnalyticsStore & AssetStore & AlarmStore & NotificationStore {
         switch self {
         case .sqlite: try SQLiteStore(directory: SQLiteStoreTests.temporaryDirectory(), logger: Logger(label: "test"))
         case .postgres: try await PostgresTestServer.makeStore()
