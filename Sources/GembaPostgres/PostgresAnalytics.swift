@@ -91,7 +91,7 @@ extension PostgresStore: AnalyticsStore {
     }
 
     /// Work orders' planned maintenance of one machine overlapping `range`, by start.
-    func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
+    public func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
         var result: [MaintenanceWindow] = []
         let rows = try await client.query("""
             SELECT work_order, start, "end", set_ms FROM maintenance_window

@@ -9,7 +9,9 @@ extension PostgresStore: AssetStore {
     /// Every table of this backend that names a machine by path, with its column.
     static let machineColumns = [("machine", "path"), ("series", "machine"), ("production_order", "machine"),
                                  ("stop_assignment", "machine"), ("kpi_summary", "machine"), ("quality_entry", "machine"),
-                                 ("maintenance_window", "machine"), ("alarm_instance", "machine"), ("alarm_journal", "machine")]
+                                 ("maintenance_window", "machine"), ("alarm_instance", "machine"), ("alarm_journal", "machine"),
+                                 ("work_order", "machine"), ("work_order_decision", "machine"), ("detector_event", "machine"),
+                                 ("maintenance_plan", "machine")]
     /// The analytics settings kind of a machine's production settings (keyed by its path).
     static let machineSettingsKind = "machine"
 

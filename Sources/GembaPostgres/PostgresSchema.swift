@@ -314,6 +314,83 @@ enum PostgresSchema {
             """,
             "CREATE INDEX notification_attempt_outbox ON notification_attempt (outbox, time_ms)",
         ]),
+        Migration(id: "v4-maintenance-detectors", statements: [
+            """
+            CREATE TABLE work_order (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                number bigint NOT NULL,
+                machine text NOT NULL,
+                status text NOT NULL,
+                updated_ms bigint NOT NULL,
+                revision bigint NOT NULL,
+                document text NOT NULL,
+                PRIMARY KEY (tenant, id),
+                UNIQUE (tenant, number)
+            )
+            """,
+            "CREATE INDEX work_order_by_machine ON work_order (tenant, machine, updated_ms)",
+            "CREATE INDEX work_order_by_status ON work_order (tenant, status, updated_ms)",
+            """
+            CREATE TABLE work_order_decision (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                work_order text NOT NULL,
+                machine text NOT NULL,
+                time_ms bigint NOT NULL,
+                action text NOT NULL,
+                from_status text NOT NULL,
+                to_status text NOT NULL,
+                actor text NOT NULL,
+                rationale text,
+                detail text
+            )
+            """,
+            "CREATE INDEX work_order_decision_by_time ON work_order_decision (tenant, time_ms)",
+            "CREATE INDEX work_order_decision_by_order ON work_order_decision (tenant, work_order, time_ms)",
+            """
+            CREATE TABLE maintenance_plan (
+                tenant text NOT NULL,
+                id text NOT NULL,
+                machine text NOT NULL,
+                document text NOT NULL,
+                PRIMARY KEY (tenant, id)
+            )
+            """,
+            """
+            CREATE TABLE detector_event (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                detector text NOT NULL,
+                machine text NOT NULL,
+                tag text NOT NULL,
+                start_ms bigint NOT NULL,
+                last_ms bigint NOT NULL,
+                peak double precision NOT NULL,
+                peak_ms bigint NOT NULL,
+                closed boolean NOT NULL DEFAULT false,
+                label text,
+                labelled_by text,
+                labelled_ms bigint,
+                note text,
+                work_order text,
+                contributions text,
+                UNIQUE (tenant, detector, machine, start_ms)
+            )
+            """,
+            "CREATE INDEX detector_event_by_time ON detector_event (tenant, start_ms)",
+            """
+            CREATE TABLE detector_version (
+                tenant text NOT NULL,
+                detector text NOT NULL,
+                version bigint NOT NULL,
+                status text NOT NULL,
+                document text NOT NULL,
+                model bytea,
+                PRIMARY KEY (tenant, detector, version)
+            )
+            """,
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

@@ -4,6 +4,10 @@ import GembaStorage
 import Logging
 import Testing
 
+/// Everything a backend stores.
+typealias BackendStore = TelemetryStore & AnalyticsStore & AssetStore & AlarmStore & NotificationStore & MaintenanceStore
+    & DetectorEventStore & DetectorVersionStore
+
 /// A storage backend under test: SQLite always, PostgreSQL when the test server is there.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
@@ -14,7 +18,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// A new, empty store of this backend.
-    func makeStore() async throws -> any TelemetryStore & AnalyticsStore & AssetStore & AlarmStore & NotificationStore {
+    func makeStore() async throws -> any BackendStore {
         switch self {
         case .sqlite: try SQLiteStore(directory: SQLiteStoreTests.temporaryDirectory(), logger: Logger(label: "test"))
         case .postgres: try await PostgresTestServer.makeStore()
