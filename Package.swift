@@ -225,7 +225,9 @@ let package = Package(
         .target(
             name: "GembaTestSupport",
             dependencies: [
-                "MQTTClient", "MQTTCodec",
+                "MQTTClient", "MQTTCodec", "GembaCore", "GembaStorage", "GembaPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -244,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "GembaStorageTests",
             dependencies: [
-                "GembaCore", "GembaStorage", "GembaPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                "GembaCore", "GembaStorage", "GembaPostgres", "GembaTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings
@@ -256,7 +258,8 @@ let package = Package(
         ),
         .testTarget(
             name: "GembaAccessTests",
-            dependencies: ["GembaCore", "GembaStorage", "GembaAccess", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["GembaCore", "GembaStorage", "GembaAccess", "GembaPostgres", "GembaTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),

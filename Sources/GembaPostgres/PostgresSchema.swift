@@ -391,6 +391,81 @@ enum PostgresSchema {
             )
             """,
         ]),
+        // Identity and audit: the tables of SQLite's identity.sqlite, named apart from telemetry's
+        // (`identity_tenant`; `app_user` as `user` is reserved).
+        Migration(id: "v5-identity", statements: [
+            "CREATE TABLE identity_tenant (id text PRIMARY KEY, name text NOT NULL, created_ms bigint NOT NULL)",
+            """
+            CREATE TABLE app_user (
+                id text PRIMARY KEY, email text NOT NULL UNIQUE, display_name text NOT NULL,
+                password_hash text, disabled boolean NOT NULL, created_ms bigint NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE membership (
+                tenant text NOT NULL, user_id text NOT NULL REFERENCES app_user(id), role text NOT NULL,
+                PRIMARY KEY (tenant, user_id)
+            )
+            """,
+            "CREATE INDEX membership_by_user ON membership (user_id)",
+            """
+            CREATE TABLE session (
+                id text PRIMARY KEY, user_id text NOT NULL, tenant text NOT NULL, created_ms bigint NOT NULL, revoked_ms bigint
+            )
+            """,
+            "CREATE INDEX session_by_user ON session (user_id)",
+            """
+            CREATE TABLE refresh_token (
+                hash text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id),
+                issued_ms bigint NOT NULL, expires_ms bigint NOT NULL, used_ms bigint
+            )
+            """,
+            """
+            CREATE TABLE api_key (
+                id text PRIMARY KEY, tenant text NOT NULL, name text NOT NULL, role text NOT NULL,
+                secret_hash text NOT NULL, created_by text NOT NULL, created_ms bigint NOT NULL,
+                expires_ms bigint, revoked_ms bigint, last_used_ms bigint
+            )
+            """,
+            """
+            CREATE TABLE device (
+                id text PRIMARY KEY, tenant text NOT NULL, username text NOT NULL UNIQUE,
+                secret_hash text NOT NULL, subtree text, created_by text NOT NULL, created_ms bigint NOT NULL,
+                revoked_ms bigint, last_used_ms bigint
+            )
+            """,
+            """
+            CREATE TABLE invitation (
+                id text PRIMARY KEY, tenant text NOT NULL, email text NOT NULL, role text NOT NULL,
+                token_hash text NOT NULL UNIQUE, created_by text NOT NULL, created_ms bigint NOT NULL,
+                expires_ms bigint NOT NULL, accepted_ms bigint
+            )
+            """,
+            """
+            CREATE TABLE audit (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant text NOT NULL, t bigint NOT NULL,
+                actor_kind text NOT NULL, actor_id text NOT NULL, actor_name text NOT NULL,
+                action text NOT NULL, target text NOT NULL, outcome text NOT NULL,
+                source_ip text NOT NULL, request_id text NOT NULL, detail text NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_tenant_time ON audit (tenant, t)",
+            // Append-only even to SQL: updates, deletes and truncation raise.
+            """
+            CREATE FUNCTION gemba_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'the audit log is append-only';
+            END $$
+            """,
+            """
+            CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+                FOR EACH ROW EXECUTE FUNCTION gemba_audit_append_only()
+            """,
+            """
+            CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+                FOR EACH STATEMENT EXECUTE FUNCTION gemba_audit_append_only()
+            """,
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

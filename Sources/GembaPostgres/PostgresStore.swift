@@ -292,12 +292,25 @@ public struct PostgresStoreError: Error, CustomStringConvertible {
     /// `error` as a ``PostgresStoreError`` saying what was being done.
     static func wrapping(_ error: any Error, doing what: String) -> PostgresStoreError {
         if let error = error as? PostgresStoreError { return error }
-        return PostgresStoreError("\(what): \(message(of: error))", sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+        return PostgresStoreError("\(what): \(message(of: error))", sqlState: sqlState(of: error))
+    }
+
+    /// The server's error, also from inside a transaction's error.
+    static func serverError(_ error: any Error) -> PSQLError? {
+        if let transaction = error as? PostgresTransactionError {
+            return [transaction.closureError, transaction.beginError, transaction.commitError].lazy.compactMap { $0.flatMap(serverError) }.first
+        }
+        return error as? PSQLError
+    }
+
+    /// The SQLSTATE the server answered with, if it did.
+    static func sqlState(of error: any Error) -> String? {
+        (error as? PostgresStoreError)?.sqlState ?? serverError(error)?.serverInfo?[.sqlState]
     }
 
     /// The most useful text of an error: the server's message when there is one.
     static func message(of error: any Error) -> String {
-        guard let error = error as? PSQLError else { return "\(error)" }
+        guard let error = serverError(error) else { return "\(error)" }
         if let message = error.serverInfo?[.message] { return message }
         return "\(error.code)"
     }

@@ -102,4 +102,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
 public struct PostgresURLError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+
+    /// No URL was given where one is needed.
+    public static let missing = PostgresURLError("no postgres:// URL is set")
 }

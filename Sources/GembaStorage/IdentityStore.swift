@@ -26,6 +26,12 @@ public struct SessionStanding: Sendable, Hashable {
     public var user: User
     public var role: Role?
     public var sessionRevoked: Bool
+
+    public init(user: User, role: Role?, sessionRevoked: Bool) {
+        self.user = user
+        self.role = role
+        self.sessionRevoked = sessionRevoked
+    }
 }
 
 /// Filters for reading the audit log; all optional.

@@ -7,6 +7,8 @@ internal import GRDB
 /// The audit table refuses UPDATE and DELETE through triggers: it is append-only even to SQL.
 public final class SQLiteIdentityStore: IdentityStore {
     private let pool: DatabasePool
+    /// The database file.
+    let path: String
 
     /// Opens (creating if needed) `identity.sqlite` in `directory` and runs the migrations.
     public init(directory: String) throws {
@@ -16,7 +18,8 @@ public final class SQLiteIdentityStore: IdentityStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        pool = try DatabasePool(path: (directory as NSString).appendingPathComponent(Self.fileName), configuration: configuration)
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+        pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
 

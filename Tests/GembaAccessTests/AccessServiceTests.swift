@@ -2,7 +2,10 @@ import Foundation
 import GRDB
 import GembaAccess
 import GembaCore
-import GembaStorage
+@testable import GembaStorage
+@testable import GembaPostgres
+import GembaTestSupport
+import PostgresNIO
 import Logging
 import Synchronization
 import Testing
@@ -14,17 +17,17 @@ final class ManualClock: Sendable {
     func advance(minutes: Int64) { milliseconds.withLock { $0 += minutes * 60_000 } }
 }
 
-/// The access service over a real SQLite identity store, with a manual clock and cheap bcrypt.
+/// The access service over a real identity store (SQLite, or PostgreSQL when the test server is
+/// there), with a manual clock and cheap bcrypt.
 struct AccessFixture {
     let clock = ManualClock()
-    let directory = NSTemporaryDirectory() + "gemba-access-\(UUID().uuidString)"
-    let store: SQLiteIdentityStore
+    let store: any IdentityStore
     let service: AccessService
     static let origin = RequestOrigin(ip: "192.0.2.7", requestID: "req-1")
     static let password = "correct horse battery"
 
-    init(key: [UInt8] = Array(repeating: 7, count: 32)) async throws {
-        store = try SQLiteIdentityStore(directory: directory)
+    init(_ backend: Backend = .sqlite, key: [UInt8] = Array(repeating: 7, count: 32)) async throws {
+        store = try await backend.makeIdentityStore()
         var configuration = AccessService.Configuration()
         configuration.passwords = PasswordPolicy(cost: 4)
         let clock = self.clock
@@ -43,8 +46,8 @@ struct AccessFixture {
 @Suite struct AccessServiceTests {
     let acme = TenantID("acme")!
 
-    @Test func loginIssuesTokensThatExpireWithTheClock() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func loginIssuesTokensThatExpireWithTheClock(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         #expect(owner.role == .owner && owner.tenant == acme && owner.kind == .user)
         let pair = try await fixture.service.login(email: "OWNER@acme.test", password: AccessFixture.password, tenant: acme,
@@ -67,8 +70,8 @@ struct AccessFixture {
         #expect(events.contains { $0.outcome == "failure" && $0.detail == "wrong password" && $0.sourceIP == "192.0.2.7" })
     }
 
-    @Test func refreshRotatesAndReuseRevokesTheSession() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func refreshRotatesAndReuseRevokesTheSession(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         _ = try await fixture.withOwner()
         let first = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
                                                     origin: AccessFixture.origin)
@@ -90,8 +93,8 @@ struct AccessFixture {
         await #expect(throws: AccessError.self) { try await fixture.service.refresh(fresh.refreshToken, origin: AccessFixture.origin) }
     }
 
-    @Test func logoutEverywhereAndPasswordChangeEndSessions() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func logoutEverywhereAndPasswordChangeEndSessions(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         let phone = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
                                                     origin: AccessFixture.origin)
@@ -107,8 +110,8 @@ struct AccessFixture {
         }
     }
 
-    @Test func aDisabledUserIsLockedOutAtOnce() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func aDisabledUserIsLockedOutAtOnce(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         _ = try await fixture.withOwner()
         let pair = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
                                                    origin: AccessFixture.origin)
@@ -122,25 +125,42 @@ struct AccessFixture {
         _ = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil, origin: AccessFixture.origin)
     }
 
-    @Test func passwordsAndSecretsAreStoredOnlyAsHashes() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func passwordsAndSecretsAreStoredOnlyAsHashes(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         let key = try await fixture.service.createAPIKey(owner, name: "telegraf", role: .engineer, expiresAt: nil, origin: AccessFixture.origin)
         let device = try await fixture.service.createDevice(owner, username: "gw-1", subtree: try AssetSubtree("plant1/line3"),
                                                             origin: AccessFixture.origin)
         let user = try #require(try await fixture.store.user(email: "owner@acme.test"))
         #expect(user.passwordHash?.hasPrefix("$2b$04$") == true)
-        let files = try FileManager.default.contentsOfDirectory(atPath: fixture.directory)
-        for file in files {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/" + file))
+        // Everything stored, as bytes: the database files, or every row of every table.
+        var stored: [(String, Data)] = []
+        switch fixture.store {
+        case let store as SQLiteIdentityStore:
+            let directory = (store.path as NSString).deletingLastPathComponent
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
+                stored.append((file, try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))))
+            }
+        case let store as PostgresIdentityStore:
+            let tables = try await store.client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").collect()
+            for row in tables {
+                let table = try row.decode(String.self)
+                let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t")).collect()
+                stored.append((table, Data(try rows.map { try $0.decode(String.self) }.joined(separator: "\n").utf8)))
+            }
+        default:
+            Issue.record("an identity store of another kind")
+        }
+        #expect(!stored.isEmpty)
+        for (name, bytes) in stored {
             for secret in [AccessFixture.password, key.secret, device.secret] {
-                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(file) holds a secret in clear")
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(name) holds a secret in clear")
             }
         }
     }
 
-    @Test func apiKeysAreScopedRevocableAndNeverAboveTheirCreator() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func apiKeysAreScopedRevocableAndNeverAboveTheirCreator(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         let issued = try await fixture.service.createAPIKey(owner, name: "reporting", role: .viewer,
                                                             expiresAt: fixture.clock.now.adding(milliseconds: 3_600_000),
@@ -169,8 +189,8 @@ struct AccessFixture {
         #expect(actions.sorted() == ["api_key.create", "api_key.create", "api_key.revoke"])
     }
 
-    @Test func devicesWriteOnlyInTheirSubtree() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func devicesWriteOnlyInTheirSubtree(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         let issued = try await fixture.service.createDevice(owner, username: "gw-line3", subtree: try AssetSubtree("plant1/press-shop/line3"),
                                                             origin: AccessFixture.origin)
@@ -191,8 +211,8 @@ struct AccessFixture {
         await #expect(throws: AccessError.self) { try await fixture.service.authenticateDevice(username: "gw-line3", secret: issued.secret) }
     }
 
-    @Test func invitationsAreAcceptedOnceBeforeTheyExpire() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func invitationsAreAcceptedOnceBeforeTheyExpire(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         let owner = try await fixture.withOwner()
         let invite = try await fixture.service.invite(owner, email: "Op@Acme.test", role: .operator, origin: AccessFixture.origin)
         let pair = try await fixture.service.acceptInvitation(token: invite.secret, password: "operator passphrase", displayName: "Op",
@@ -239,8 +259,8 @@ struct AccessFixture {
         await #expect(throws: AccessError.self) { try await fixture.service.authenticate(accessToken: session.accessToken) }
     }
 
-    @Test func loginIsRateLimitedPerAccountAndPerIP() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func loginIsRateLimitedPerAccountAndPerIP(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         _ = try await fixture.withOwner()  // one attempt used
         for _ in 0..<4 {
             _ = try? await fixture.service.login(email: "owner@acme.test", password: "wrong password!", tenant: nil, origin: AccessFixture.origin)
@@ -264,8 +284,8 @@ struct AccessFixture {
         }
     }
 
-    @Test func forgedAndMalformedTokensAreRefused() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func forgedAndMalformedTokensAreRefused(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         _ = try await fixture.withOwner()
         let pair = try await fixture.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
                                                    origin: AccessFixture.origin)
@@ -276,7 +296,7 @@ struct AccessFixture {
                 .replacingOccurrences(of: "=", with: "")
         }
         let unsigned = base64url(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + "."
-        let otherKey = try await AccessFixture(key: Array(repeating: 9, count: 32))
+        let otherKey = try await AccessFixture(backend, key: Array(repeating: 9, count: 32))
         _ = try await otherKey.withOwner()
         let foreign = try await otherKey.service.login(email: "owner@acme.test", password: AccessFixture.password, tenant: nil,
                                                        origin: AccessFixture.origin).accessToken
@@ -292,15 +312,24 @@ struct AccessFixture {
 }
 
 @Suite struct AuditLogTests {
-    @Test func theAuditTableRefusesUpdatesAndDeletesEvenThroughSQL() async throws {
-        let fixture = try await AccessFixture()
+    @Test(arguments: Backend.available) func theAuditTableRefusesUpdatesAndDeletesEvenThroughSQL(_ backend: Backend) async throws {
+        let fixture = try await AccessFixture(backend)
         _ = try await fixture.withOwner()
         let tenant = TenantID("acme")!
         let before = try await fixture.store.audit(tenant: tenant, AuditQuery())
         #expect(!before.isEmpty)
-        let database = try DatabaseQueue(path: fixture.directory + "/identity.sqlite")
-        for sql in ["UPDATE audit SET outcome = 'success'", "DELETE FROM audit"] {
-            #expect(throws: DatabaseError.self) { try database.write { try $0.execute(sql: sql) } }
+        switch fixture.store {
+        case let store as SQLiteIdentityStore:
+            let database = try DatabaseQueue(path: store.path)
+            for sql in ["UPDATE audit SET outcome = 'success'", "DELETE FROM audit"] {
+                #expect(throws: DatabaseError.self) { try database.write { try $0.execute(sql: sql) } }
+            }
+        case let store as PostgresIdentityStore:
+            for sql in ["UPDATE audit SET outcome = 'success'", "DELETE FROM audit", "TRUNCATE audit"] {
+                await #expect(throws: PSQLError.self) { try await store.client.query(PostgresQuery(unsafeSQL: sql)) }
+            }
+        default:
+            Issue.record("an identity store of another kind")
         }
         #expect(try await fixture.store.audit(tenant: tenant, AuditQuery()) == before)
         #expect(try await fixture.store.audit(tenant: TenantID("other")!, AuditQuery()).isEmpty)

@@ -1,6 +1,7 @@
 import GembaCore
 import GembaStorage
 import Testing
+import GembaTestSupport
 
 /// What the alarm engine and the notifier keep, on both backends: rules, alarm states and the
 /// journal recorded with their deliveries in one transaction, the outbox's life cycle.

@@ -3,28 +3,7 @@ import GembaCore
 import GembaStorage
 import Logging
 import Testing
-
-/// Everything a backend stores.
-typealias BackendStore = TelemetryStore & AnalyticsStore & AssetStore & AlarmStore & NotificationStore & MaintenanceStore
-    & DetectorEventStore & DetectorVersionStore
-
-/// A storage backend under test: SQLite always, PostgreSQL when the test server is there.
-enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite, postgres
-
-    /// The backends this run tests (PostgreSQL is required where scripts/test.sh runs the tests).
-    static var available: [Backend] { PostgresTestServer.enabled ? allCases : [.sqlite] }
-
-    var testDescription: String { rawValue }
-
-    /// A new, empty store of this backend.
-    func makeStore() async throws -> any BackendStore {
-        switch self {
-        case .sqlite: try SQLiteStore(directory: SQLiteStoreTests.temporaryDirectory(), logger: Logger(label: "test"))
-        case .postgres: try await PostgresTestServer.makeStore()
-        }
-    }
-}
+import GembaTestSupport
 
 /// What the OEE engine keeps, on both backends: summaries sum by group and per tenant, deletions
 /// take only what overlaps, assignments and orders are found by range, settings round-trip.

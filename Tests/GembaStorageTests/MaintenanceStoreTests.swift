@@ -2,6 +2,7 @@ import Foundation
 import GembaCore
 import GembaStorage
 import Testing
+import GembaTestSupport
 
 /// What maintenance and the detectors keep, on both backends: numbered work orders changed only
 /// from the revision they were read at, their decisions and windows, plans, detector events

@@ -5,37 +5,7 @@ import GembaStorage
 import Logging
 import PostgresNIO
 import Testing
-
-/// A PostgreSQL server for tests: `GEMBA_TEST_POSTGRES` names one of its databases with a user
-/// that may create databases (scripts/test.sh starts a throwaway server and sets it). Each store
-/// gets a database of its own.
-enum PostgresTestServer {
-    static let url = ProcessInfo.processInfo.environment["GEMBA_TEST_POSTGRES"]
-    /// Whether the run must have the server (scripts/test.sh): then a missing one fails rather than skips.
-    static let required = ProcessInfo.processInfo.environment["GEMBA_REQUIRE_PEERS"] == "1"
-    static let enabled = url != nil || required
-
-    /// A new, empty database on the test server.
-    static func makeDatabase() async throws -> PostgresURL {
-        guard let url else { throw PostgresStoreError("GEMBA_TEST_POSTGRES is not set (scripts/test.sh sets it)") }
-        let admin = try PostgresURL(url)
-        let name = "gemba_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        let client = PostgresClient(configuration: try admin.clientConfiguration(), backgroundLogger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            group.cancelAll()
-        }
-        var database = admin
-        database.database = name
-        return database
-    }
-
-    static func makeStore(defaultLimits: TenantLimits = TenantLimits()) async throws -> PostgresStore {
-        try await PostgresStore.open(try await makeDatabase(), defaultLimits: defaultLimits, logger: Logger(label: "test"),
-                                     startupTimeout: .seconds(10))
-    }
-}
+import GembaTestSupport
 
 /// Runs the storage conformance suite against the PostgreSQL backend, plus its own checks.
 @Suite(.enabled(if: PostgresTestServer.enabled, "GEMBA_TEST_POSTGRES is not set"))
