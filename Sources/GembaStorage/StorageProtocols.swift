@@ -262,3 +262,8 @@ public protocol TelemetryStore: SampleWriter, SampleReader, Catalog, RetentionEn
     /// Backend housekeeping that should run often, off the write path (SQLite: WAL checkpoints).
     func maintain() async throws
 }
+
+/// Everything a storage backend provides (SQLite's `SQLiteStore`, PostgreSQL's `PostgresStore`):
+/// telemetry, the asset model, OEE data, alarms and notifications, maintenance and detectors.
+public typealias GembaStore = TelemetryStore & AssetStore & AnalyticsStore & AlarmStore & NotificationStore & MaintenanceStore
+    & DetectorEventStore & DetectorVersionStore

@@ -26,14 +26,9 @@ enum AccessSetup {
         return key
     }
 
-    static func service(dataDirectory: String, keyFile: String?, configuration: AccessService.Configuration = .init(),
+    /// The access service over `store` (the identity store of the chosen backend).
+    static func service(store: any IdentityStore, dataDirectory: String, keyFile: String?, configuration: AccessService.Configuration = .init(),
                         logger: Logger) async throws -> AccessService {
-        let store: SQLiteIdentityStore
-        do {
-            store = try SQLiteIdentityStore(directory: dataDirectory)
-        } catch {
-            throw ConfigurationError("cannot open the identity database in \(dataDirectory): \(error)")
-        }
         let signer = try await TokenSigner(key: try signingKey(dataDirectory: dataDirectory, keyFile: keyFile))
         return AccessService(store: store, signer: signer, configuration: configuration, logger: logger)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GembaAccess
 import GembaCore
+import GembaPostgres
 import GembaStorage
 import Logging
 
@@ -22,13 +23,30 @@ struct AdminTarget: ParsableArguments {
     @Option(help: "File holding the access-token signing key (default: <data-dir>/jwt.key). Env: GEMBA_JWT_KEY_FILE.")
     var jwtKeyFile: String?
 
+    @Option(help: "sqlite (default: the data directory's identity database) or the postgres:// URL `gemba serve --storage` uses. Env: GEMBA_STORAGE.")
+    var storage: String?
+
     func service() async throws -> AccessService {
         let settings = try Settings(configFile: nil)
         let directory = settings.string("data-dir", flag: dataDir)?.value ?? "gemba-data"
         var logger = Logger(label: "gemba-admin")
         logger.logLevel = .error
-        return try await AccessSetup.service(dataDirectory: directory, keyFile: settings.string("jwt-key-file", flag: jwtKeyFile)?.value,
-                                             logger: logger)
+        let store: any IdentityStore
+        if let url = try TelemetryCapability.storage(settings.string("storage", flag: storage)) {
+            do {
+                store = PostgresIdentityStore(try await PostgresStore.open(url, logger: logger, startupTimeout: .seconds(10)))
+            } catch {
+                throw ConfigurationError("cannot open the PostgreSQL database \(url): \(error)")
+            }
+        } else {
+            do {
+                store = try SQLiteIdentityStore(directory: directory)
+            } catch {
+                throw ConfigurationError("cannot open the identity database in \(directory): \(error)")
+            }
+        }
+        return try await AccessSetup.service(store: store, dataDirectory: directory,
+                                             keyFile: settings.string("jwt-key-file", flag: jwtKeyFile)?.value, logger: logger)
     }
 
     /// The caller the command acts as in `tenant`, which must exist (`default` is created on demand).

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         let backupSettings = try BackupCapability.resolve(backups, settings)
 
         let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
-        let access = try await AccessCapability(accessSettings, dataDirectory: telemetry.dataDirectory, demo: demoSettings.enabled, logger: logger)
+        let access = try await AccessCapability(accessSettings, telemetry: telemetry, demo: demoSettings.enabled, logger: logger)
         let sparkplug = SparkplugCapability(sparkplugSettings, telemetry: telemetry, logger: logger)
         let mqtt = try await MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
                                   logger: logger)
@@ -55,12 +55,12 @@ struct Serve: AsyncParsableCommand {
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, maintenance: maintenance,
                                             detection: detection, logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
-        let backup = try BackupCapability(backupSettings, dataDirectory: telemetry.dataDirectory, logger: logger)
+        let backup = try BackupCapability(backupSettings, telemetry: telemetry, logger: logger)
         let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection, backup]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [
-                "http.url": "\(url)", "mqtt.port": "\(mqtt.broker.port ?? mqtt.configuration.port)", "storage.path": "\(telemetry.dataDirectory)",
+                "http.url": "\(url)", "mqtt.port": "\(mqtt.broker.port ?? mqtt.configuration.port)", "storage": "\(telemetry.storageDescription)",
             ])
         }, logger: logger)
 

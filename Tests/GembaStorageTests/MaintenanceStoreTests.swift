@@ -10,7 +10,7 @@ import GembaTestSupport
 @Suite struct MaintenanceStoreTests {
     static let machine = try! AssetPath("p1/line1/m1")
 
-    static func create(_ store: any BackendStore, _ id: String, machine: String = "p1/line1/m1") async throws -> StoredWorkOrder {
+    static func create(_ store: any GembaStore, _ id: String, machine: String = "p1/line1/m1") async throws -> StoredWorkOrder {
         try await store.createWorkOrder(tenant: .default) { number in
             (StoredWorkOrder(tenant: .default, id: id, machine: machine, status: "proposed", updatedAt: Int64(number), document: "{\"n\":\(number)}"),
              StoredDecision(tenant: .default, workOrder: id, machine: machine, time: Int64(number), action: "propose", fromStatus: "",

@@ -37,10 +37,6 @@ public enum PostgresTestServer {
     }
 }
 
-/// Everything a backend stores.
-public typealias BackendStore = TelemetryStore & AnalyticsStore & AssetStore & AlarmStore & NotificationStore & MaintenanceStore
-    & DetectorEventStore & DetectorVersionStore
-
 /// A storage backend under test: SQLite always, PostgreSQL when the test server is there.
 public enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
@@ -51,7 +47,7 @@ public enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible
     public var testDescription: String { rawValue }
 
     /// A new, empty store of this backend.
-    public func makeStore() async throws -> any BackendStore {
+    public func makeStore() async throws -> any GembaStore {
         switch self {
         case .sqlite: try SQLiteStore(directory: NSTemporaryDirectory() + "gemba-store-\(UUID().uuidString)", logger: Logger(label: "test"))
         case .postgres: try await PostgresTestServer.makeStore()

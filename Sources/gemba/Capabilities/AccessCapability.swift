@@ -23,8 +23,6 @@ struct AccessCapability: Capability {
 
     let service: AccessService
 
-    /// Opens the identity store in `dataDirectory` and creates the owner on first start (with
-    /// `demo`, resets and prints the owner's password at every start).
     /// The validated settings.
     struct Resolved {
         var configuration: AccessService.Configuration
@@ -43,8 +41,10 @@ struct AccessCapability: Capability {
                         adminEmail: settings.string("admin-email", flag: options.adminEmail)?.value ?? "admin@gemba.local")
     }
 
-    init(_ resolved: Resolved, dataDirectory: String, demo: Bool, logger: Logger) async throws {
-        service = try await AccessSetup.service(dataDirectory: dataDirectory, keyFile: resolved.keyFile,
+    /// The access service over the backend's identity store; creates the owner on first start
+    /// (with `demo`, resets and prints the owner's password at every start).
+    init(_ resolved: Resolved, telemetry: TelemetryCapability, demo: Bool, logger: Logger) async throws {
+        service = try await AccessSetup.service(store: telemetry.identity, dataDirectory: telemetry.dataDirectory, keyFile: resolved.keyFile,
                                                 configuration: resolved.configuration, logger: logger)
         try await AccessSetup.bootstrap(service, email: resolved.adminEmail,
                                         password: ProcessInfo.processInfo.environment["GEMBA_ADMIN_PASSWORD"], demo: demo)

@@ -48,11 +48,15 @@ struct BackupCapability: Capability {
 
     let schedule: BackupSchedule?
 
-    init(_ resolved: Resolved?, dataDirectory: String, logger: Logger) throws {
+    init(_ resolved: Resolved?, telemetry: TelemetryCapability, logger: Logger) throws {
         guard let resolved else {
             schedule = nil
             return
         }
+        if let postgres = telemetry.postgres {
+            throw ConfigurationError("scheduled backups copy a SQLite data directory; \(postgres.url) is backed up with pg_dump (see the README)")
+        }
+        let dataDirectory = telemetry.dataDirectory
         let directory = resolved.directory ?? (dataDirectory as NSString).appendingPathComponent("backups")
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

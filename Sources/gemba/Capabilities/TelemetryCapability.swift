@@ -4,7 +4,9 @@ import GembaIngest
 import GembaServer
 import GembaStorage
 import GembaCore
+import GembaPostgres
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Storage, the ingest pipeline and the live hub: what every other capability writes into or
@@ -15,6 +17,9 @@ struct TelemetryCapability: Capability {
         @Option(help: "Directory for Gemba's data (created if missing; default ./gemba-data). Env: GEMBA_DATA_DIR.")
         var dataDir: String?
 
+        @Option(help: "Where data is stored: sqlite (default, in the data directory) or postgres://user@host:port/db (PostgreSQL 15 or later; the password from PGPASSWORD or the URL). Env: GEMBA_STORAGE.")
+        var storage: String?
+
         @Option(help: "Commit durability: full (fsync every commit, survives power loss) or normal (survives a crash). Env: GEMBA_DURABILITY.")
         var durability: String?
 
@@ -23,7 +28,12 @@ struct TelemetryCapability: Capability {
     }
 
     let dataDirectory: String
-    let store: SQLiteStore
+    /// Every store a capability needs: SQLite's or PostgreSQL's.
+    let store: any GembaStore
+    /// The identity store beside it (SQLite: its own file; PostgreSQL: the same database).
+    let identity: any IdentityStore
+    /// The PostgreSQL store, when that is the backend (for what only it has: pool statistics).
+    let postgres: PostgresStore?
     let pipeline: IngestPipeline
     let hub: LiveHub
     /// The checks every sample passes, whatever its source.
@@ -36,6 +46,8 @@ struct TelemetryCapability: Capability {
     struct Resolved {
         var dataDirectory: String
         var durability: SQLiteStore.Durability
+        /// The PostgreSQL database, when `--storage` names one.
+        var postgres: PostgresURL?
         var validation: SampleValidation
     }
 
@@ -43,7 +55,18 @@ struct TelemetryCapability: Capability {
         let maxAgeDays = try settings.int("ingest-max-age-days", flag: options.ingestMaxAgeDays, default: 30, range: 1...36_500)
         return Resolved(dataDirectory: settings.string("data-dir", flag: options.dataDir)?.value ?? "gemba-data",
                         durability: try durability(settings.string("durability", flag: options.durability)),
+                        postgres: try storage(settings.string("storage", flag: options.storage)),
                         validation: SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day))
+    }
+
+    /// `sqlite` (nil) or a PostgreSQL URL.
+    static func storage(_ raw: (value: String, source: String)?) throws -> PostgresURL? {
+        guard let raw, raw.value != "sqlite" else { return nil }
+        do {
+            return try PostgresURL(raw.value)
+        } catch {
+            throw ConfigurationError("\(raw.source) must be sqlite or a postgres:// URL: \(error)")
+        }
     }
 
     init(_ resolved: Resolved, logger: Logger) async throws {
@@ -55,11 +78,7 @@ struct TelemetryCapability: Capability {
         } catch {
             throw ConfigurationError("cannot create data directory \(dataDirectory): \(error.localizedDescription)")
         }
-        do {
-            store = try SQLiteStore(directory: dataDirectory, durability: durability, logger: logger)
-        } catch {
-            throw ConfigurationError("cannot open the database in \(dataDirectory): \(error)")
-        }
+        (store, identity, postgres) = try await Self.openStores(resolved, logger: logger)
         pipeline = IngestPipeline(store: store, logger: logger)
         try await pipeline.loadCatalog()
         hub = LiveHub()
@@ -68,12 +87,35 @@ struct TelemetryCapability: Capability {
         self.logger = logger
     }
 
+    /// Opens the configured backend: SQLite in the data directory, or PostgreSQL (waiting for it
+    /// up to a minute at start, migrated under an advisory lock).
+    static func openStores(_ resolved: Resolved, logger: Logger) async throws
+        -> (store: any GembaStore, identity: any IdentityStore, postgres: PostgresStore?) {
+        if let url = resolved.postgres {
+            do {
+                let store = try await PostgresStore.open(url, logger: logger)
+                return (store, PostgresIdentityStore(store), store)
+            } catch {
+                throw ConfigurationError("cannot open the PostgreSQL database \(url): \(error)")
+            }
+        }
+        do {
+            return (try SQLiteStore(directory: resolved.dataDirectory, durability: resolved.durability, logger: logger),
+                    try SQLiteIdentityStore(directory: resolved.dataDirectory), nil)
+        } catch {
+            throw ConfigurationError("cannot open the database in \(resolved.dataDirectory): \(error)")
+        }
+    }
+
+    /// Where the data is, for logs.
+    var storageDescription: String { postgres.map { "\($0.url)" } ?? dataDirectory }
+
     var services: [any Service] {
         [
             pipeline,
             PeriodicService("retention", every: .seconds(600), logger: logger, work: Retention(store: store, logger: logger).enforce),
             PeriodicService("storage maintenance", every: .milliseconds(500), logger: logger, work: store.maintain),
-        ]
+        ] + (postgres.map { [PeriodicService("PostgreSQL pool metrics", every: .seconds(5), logger: logger, work: PoolMetrics(store: $0).update)] } ?? [])
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.telemetry, EndpointGroups.assets] }
@@ -84,5 +126,27 @@ struct TelemetryCapability: Capability {
             throw ConfigurationError("\(raw.source) must be full or normal, got '\(raw.value)'")
         }
         return value
+    }
+}
+
+/// The PostgreSQL pool as metrics: its size, callers waiting for a connection, time spent
+/// waiting, and callers that gave up at their deadline (ingest's back-pressure).
+struct PoolMetrics: Sendable {
+    let store: PostgresStore
+    private let size = Gauge(label: "gemba_postgres_pool_size")
+    private let waiting = Gauge(label: "gemba_postgres_pool_waiting")
+    private let leases = Gauge(label: "gemba_postgres_pool_leases_total")
+    private let waitSeconds = Gauge(label: "gemba_postgres_pool_wait_seconds_total")
+    private let timeouts = Gauge(label: "gemba_postgres_pool_timeouts_total")
+
+    init(store: PostgresStore) { self.store = store }
+
+    @Sendable func update() async throws {
+        let statistics = store.poolStatistics
+        size.record(statistics.size)
+        waiting.record(statistics.waiting)
+        leases.record(statistics.leases)
+        waitSeconds.record(statistics.waitSeconds)
+        timeouts.record(statistics.timeouts)
     }
 }
