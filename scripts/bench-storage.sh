@@ -4,11 +4,16 @@
 # samples of 1,000 machines x 10 tags reporting once a second, 10,000 samples per commit, one
 # commit after the other as the ingest pipeline makes them; then the history of a 1 Hz tag over
 # 24 h as 720 buckets, and the database bytes per sample. See `gemba bench storage --help`.
-# Usage: scripts/bench-storage.sh [samples] [runs]   (defaults 3000000 and 3). Prints JSON lines.
+# Then the whole path, MQTT JSON -> committed, through `gemba serve` on each backend: 1,000
+# machines x 10 tags, QoS 1, a message complete when its PUBACK (sent after the commit) arrives
+# (`gemba bench ingest`, as in scripts/bench-telemetry.sh), with PostgreSQL's own CPU time.
+# Usage: scripts/bench-storage.sh [samples] [runs] [messages]   (defaults 3000000, 3 and 300000).
+# Prints JSON lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SAMPLES=${1:-3000000}
 RUNS=${2:-3}
+MESSAGES=${3:-300000}
 # shellcheck source=lib/packages.sh
 source scripts/lib/packages.sh
 # shellcheck source=lib/postgres.sh
@@ -17,8 +22,24 @@ has_file "$PG_BIN/initdb" || apt_install postgresql-15
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
 PGDIR=$(mktemp -d /tmp/gemba-bench-postgres.XXXXXX)
-trap 'stop_postgres "$PGDIR"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+WORK=$(mktemp -d /tmp/gemba-bench-storage.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    stop_postgres "$PGDIR"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; exit 1; }
+# CPU seconds (user + system) the PostgreSQL server's processes have used so far.
+postgres_cpu() {
+    local main; main=$(head -1 "$PGDIR/data/postmaster.pid")
+    { echo "$main"; ps --ppid "$main" -o pid=; } | while read -r pid; do cat "/proc/$pid/stat" 2>/dev/null; done \
+        | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.2f", s / hz }'
+}
+PORT=$(free_port)
 # A server set up as for an ingest workload: a buffer cache that holds the recent indexes, and
 # checkpoints far enough apart that full-page images do not dominate the WAL. fsync stays on.
 URL=$(start_postgres "$PGDIR" "$PORT" "bench-$$" \
@@ -28,4 +49,24 @@ for run in $(seq "$RUNS"); do
     psql "${URL%%\?*}" -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
     "$GEMBA" bench storage --storage "${URL/\/postgres\?//bench?}" --samples "$SAMPLES"
     "$GEMBA" bench storage --samples "$SAMPLES"
+done
+
+echo "== MQTT JSON -> committed through gemba serve, $MESSAGES messages x 10 tags per run"
+export GEMBA_ADMIN_PASSWORD="bench-$$-password"
+for backend in sqlite postgres; do
+    storage=sqlite
+    if [ "$backend" = postgres ]; then
+        psql "${URL%%\?*}" -qc "DROP DATABASE IF EXISTS serve" -c "CREATE DATABASE serve"
+        storage="${URL/\/postgres\?//serve?}"
+    fi
+    MQ=$(free_port); HP=$(free_port)
+    "$GEMBA" serve --mqtt-allow-anonymous --api-rate 10000000 --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$backend" \
+        --storage "$storage" --log-level error 2>>"$WORK/serve.log" >/dev/null &
+    pid=$!; PIDS+=("$pid"); wait_port "$MQ"; wait_port "$HP"
+    for _ in $(seq "$RUNS"); do
+        before=$(postgres_cpu)
+        result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --label "gemba-$backend")
+        echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
 done

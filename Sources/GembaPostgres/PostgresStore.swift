@@ -122,9 +122,15 @@ public final class PostgresStore: TelemetryStore {
         guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
         lastRollup.store(now, ordering: .relaxed)
         try await advanceRollups(to: now - PostgresRollups.grace)
+        _ = try await measureDiskUsage()
+    }
+
+    /// Measures the database's size now (``diskUsage()`` answers the last measurement).
+    public func measureDiskUsage() async throws -> Int64 {
         for try await bytes in try await client.query("SELECT pg_database_size(current_database())", logger: logger).decode(Int64.self) {
             size.store(bytes, ordering: .relaxed)
         }
+        return size.load(ordering: .relaxed)
     }
 
     /// Creates today's and the next two days' partitions, and drops expired ones.

@@ -3,7 +3,7 @@ internal import Foundation
 
 /// Where a PostgreSQL database is and how to reach it, from a `postgres://` URL:
 ///
-///     postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require&pool=N&host=/socket/dir]
+///     postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require&pool=N&writers=N&host=/socket/dir]
 ///
 /// The password may also come from `PGPASSWORD` when the URL has none, so it need not appear
 /// in a process list or a shell history. A `host` query item naming a directory connects over
@@ -22,6 +22,9 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public var tls: TLSMode
     /// Most connections the pool opens.
     public var poolSize: Int
+    /// How many transactions a large commit is split into, run at once on separate connections
+    /// (each series in one of them): PostgreSQL runs each statement on one core.
+    public var writers: Int
     /// A directory holding the server's Unix socket, used instead of `host` when set.
     public var socketDirectory: String?
 
@@ -45,6 +48,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         self.database = database
         tls = .prefer
         poolSize = 8
+        writers = 2
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
             switch item.name {
@@ -56,11 +60,14 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
             case "pool":
                 guard let size = Int(value), (1...500).contains(size) else { throw PostgresURLError("pool '\(value)' is not 1 to 500") }
                 poolSize = size
+            case "writers":
+                guard let count = Int(value), (1...16).contains(count) else { throw PostgresURLError("writers '\(value)' is not 1 to 16") }
+                writers = count
             case "host":
                 guard value.hasPrefix("/") else { throw PostgresURLError("host '\(value)' in the query must be a socket directory") }
                 socketDirectory = value
             default:
-                throw PostgresURLError("unknown URL parameter '\(item.name)' (known: sslmode, pool, host)")
+                throw PostgresURLError("unknown URL parameter '\(item.name)' (known: sslmode, pool, writers, host)")
             }
         }
     }

@@ -7,7 +7,38 @@ internal import Synchronization
 /// Commits: registrations, then one statement that inserts the samples and maintains the late
 /// rollups and first sample times from what it inserted.
 extension PostgresStore {
+    /// Batches of at least this many samples (and no registrations) are split among the writers.
+    static let splitThreshold = 4000
+
+    /// Commits `batch`. A large one is split by series into ``PostgresURL/writers`` transactions
+    /// run at once on separate connections: the call returns when all have committed (acknowledged
+    /// samples are committed samples); when one fails, the call fails, and a resent batch finds the
+    /// others' samples stored (duplicates, kept once).
     public func commit(_ batch: WriteBatch) async throws -> WriteResult {
+        let parts = url.writers
+        guard parts > 1, batch.newMachines.isEmpty, batch.newSeries.isEmpty, batch.samples.count >= Self.splitThreshold else {
+            return try await commitWhole(batch)
+        }
+        var members = [[Int]](repeating: [], count: parts)
+        for (index, entry) in batch.samples.enumerated() {
+            members[Int(UInt64(bitPattern: entry.series) % UInt64(parts))].append(index)
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, WriteResult).self) { group in
+            for (part, indices) in members.enumerated() where !indices.isEmpty {
+                let sub = WriteBatch(samples: indices.map { batch.samples[$0] })
+                group.addTask { (part, try await self.commitWhole(sub)) }
+            }
+            return try await group.reduce(into: [Int: WriteResult]()) { $0[$1.0] = $1.1 }
+        }
+        var stored = [Bool](repeating: false, count: batch.samples.count)
+        for (part, result) in results {
+            for (position, index) in members[part].enumerated() { stored[index] = result.stored[position] }
+        }
+        return WriteResult(series: [], stored: stored)
+    }
+
+    /// Commits `batch` in one transaction, retrying once on what another node may have changed.
+    private func commitWhole(_ batch: WriteBatch) async throws -> WriteResult {
         let days = Set(batch.samples.map { $0.sample.time.millisecondsSinceEpoch.flooredTo(TenantLimits.day) })
         try await ensurePartitions(days: days)
         do {
@@ -48,32 +79,41 @@ extension PostgresStore {
         return WriteResult(series: series, stored: plan.stored(outcome))
     }
 
-    /// Registers the batch's machines and series (idempotently); answers the series in order.
+    /// Registers the batch's machines and series (idempotently), each kind in one statement;
+    /// answers the series in the batch's order.
     private func register(_ batch: WriteBatch, on connection: PostgresConnection) async throws -> [Series] {
-        let now = Timestamp.now().millisecondsSinceEpoch
-        for entry in batch.newMachines {
+        if !batch.newMachines.isEmpty {
             try await connection.query("""
-                INSERT INTO machine (tenant, path, registered_ms) VALUES (\(entry.tenant.rawValue), \(entry.machine.description), \(now))
+                INSERT INTO machine (tenant, path, registered_ms)
+                SELECT t, p, \(Timestamp.now().millisecondsSinceEpoch)
+                FROM unnest(\(batch.newMachines.map(\.tenant.rawValue))::text[], \(batch.newMachines.map(\.machine.description))::text[]) AS u(t, p)
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         }
-        var result: [Series] = []
-        for new in batch.newSeries {
-            try await connection.query("""
-                INSERT INTO series (tenant, machine, tag, unit, value_type, kind, description)
-                VALUES (\(new.key.tenant.rawValue), \(new.key.machine.description), \(new.key.tag), \(new.tag.unit),
-                        \(new.tag.valueType.rawValue), \(new.tag.kind.rawValue), \(new.tag.description))
-                ON CONFLICT (tenant, machine, tag) DO NOTHING
-                """, logger: logger)
-            var query = PostgresQuery(unsafeSQL: "SELECT \(Self.seriesColumns) FROM series WHERE tenant = $1 AND machine = $2 AND tag = $3")
-            query.binds.append(new.key.tenant.rawValue)
-            query.binds.append(new.key.machine.description)
-            query.binds.append(new.key.tag)
-            guard let series = try await fetchSeries(query, on: connection).first else {
-                throw PostgresStoreError("series \(new.key) vanished after insert")
-            }
-            result.append(series)
-        }
+        let new = batch.newSeries
+        guard !new.isEmpty else { return [] }
+        let tenants = new.map(\.key.tenant.rawValue), machines = new.map(\.key.machine.description), tags = new.map(\.key.tag)
+        // Optional texts as a text array and a "has it" array (postgres-nio sends no NULL elements).
+        let units = new.map { $0.tag.unit ?? "" }, hasUnit = new.map { $0.tag.unit != nil }
+        let descriptions = new.map { $0.tag.description ?? "" }, hasDescription = new.map { $0.tag.description != nil }
+        try await connection.query("""
+            INSERT INTO series (tenant, machine, tag, unit, value_type, kind, description)
+            SELECT t, m, g, CASE WHEN hu THEN u END, vt, k, CASE WHEN hd THEN d END
+            FROM unnest(\(tenants)::text[], \(machines)::text[], \(tags)::text[], \(units)::text[], \(hasUnit)::bool[],
+                        \(new.map(\.tag.valueType.rawValue))::text[], \(new.map(\.tag.kind.rawValue))::text[], \(descriptions)::text[],
+                        \(hasDescription)::bool[]) AS u(t, m, g, u, hu, vt, k, d, hd)
+            ON CONFLICT (tenant, machine, tag) DO NOTHING
+            """, logger: logger)
+        var query = PostgresQuery(unsafeSQL: """
+            SELECT \(Self.seriesColumns) FROM series
+            JOIN unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(kt, km, kg, n) ON tenant = kt AND machine = km AND tag = kg
+            ORDER BY n
+            """)
+        query.binds.append(tenants)
+        query.binds.append(machines)
+        query.binds.append(tags)
+        let result = try await fetchSeries(query, on: connection)
+        guard result.count == new.count else { throw PostgresStoreError("\(new.count - result.count) series vanished after insert") }
         return result
     }
 

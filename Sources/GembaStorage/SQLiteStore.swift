@@ -413,6 +413,14 @@ public final class SQLiteStore: TelemetryStore {
         try await checkpointer.checkpoint()
     }
 
+    /// Bytes the database's pages take, wherever they are (database file or WAL): what the data
+    /// needs, apart from how far checkpoints have got.
+    public func databaseBytes() async throws -> Int64 {
+        try await pool.read { db in
+            (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * (try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+        }
+    }
+
     public func diskUsage() throws -> Int64 {
         var total: Int64 = 0
         for suffix in ["", "-wal", "-shm"] {

@@ -95,17 +95,14 @@ struct BenchStorage: AsyncParsableCommand {
     }
 
     /// Bytes of the database once the backend has settled, the write-ahead log left out on both
-    /// sides (SQLite: memtable moved and WAL checkpointed into the database file; PostgreSQL:
-    /// `pg_database_size`).
+    /// sides (SQLite: memtable moved, pages counted; PostgreSQL: `pg_database_size`).
     private func settledSize(_ store: any TelemetryStore, directory: String) async throws -> Int64 {
-        guard let sqlite = store as? SQLiteStore else {
-            try await store.maintain()
-            return try store.diskUsage()
+        if let sqlite = store as? SQLiteStore {
+            try await sqlite.flushMemtable(force: true)
+            return try await sqlite.databaseBytes()
         }
-        try await sqlite.flushMemtable(force: true)
-        try await store.maintain()
-        let file = (directory as NSString).appendingPathComponent(SQLiteStore.fileName)
-        return (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
+        guard let postgres = store as? PostgresStore else { return try store.diskUsage() }
+        return try await postgres.measureDiskUsage()
     }
 
     /// One tag at 1 Hz over the last 24 h, read back as 720 two-minute buckets, `runs` times (ms each).

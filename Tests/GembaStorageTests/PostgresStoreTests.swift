@@ -96,6 +96,33 @@ struct PostgresStoreTests {
         #expect(all.map(\.value) == [.double(1), .double(2), .double(20), .double(30), .double(40)])
     }
 
+    /// A large batch is split by series among the writers: each sample's stored flag comes back
+    /// in the batch's order, duplicates (in the batch and stored) kept once.
+    @Test func aLargeBatchSplitAmongWritersAnswersInOrder() async throws {
+        let store = try await PostgresTestServer.makeStore()
+        defer { store.close() }
+        let machines = try (0..<50).map { try AssetPath("plant1/line1/m\($0)") }
+        let registered = try await store.commit(WriteBatch(
+            newMachines: machines.map { (StoreConformance.tenant, $0) },
+            newSeries: machines.map { StoreConformance.temperature($0) },
+            samples: machines.indices.map { .forNewSeries($0, StoreConformance.at(0, 0)) }))
+        #expect(registered.series.count == 50 && registered.inserted == 50)
+        var samples: [SeriesSample] = []
+        for step in 1...100 {
+            for series in registered.series { samples.append(SeriesSample(series: series.id, sample: StoreConformance.at(Int64(step) * 1000, Double(step)))) }
+        }
+        samples.append(SeriesSample(series: registered.series[7].id, sample: StoreConformance.at(0, 99)))     // stored already
+        samples.append(SeriesSample(series: registered.series[8].id, sample: StoreConformance.at(5000, 99)))  // twice in the batch
+        #expect(samples.count >= PostgresStore.splitThreshold)
+        let result = try await store.commit(WriteBatch(samples: samples))
+        #expect(result.stored.count == samples.count)
+        #expect(result.stored.filter { !$0 }.count == 2)
+        #expect(result.stored.last == false && result.stored[result.stored.count - 2] == false)
+        let all = try await store.samples(series: registered.series[8].id, from: Timestamp(millisecondsSinceEpoch: 0),
+                                          to: Timestamp(millisecondsSinceEpoch: Int64.max), limit: 1000)
+        #expect(all.count == 101 && all[5].value == .double(5))
+    }
+
     /// Several raw reads in one statement, each with what was in effect at its start.
     @Test func batchedReadsCarryThePreviousSample() async throws {
         let store = try await PostgresTestServer.makeStore()

@@ -20,6 +20,9 @@ struct TelemetryCapability: Capability {
         @Option(help: "Where data is stored: sqlite (default, in the data directory) or postgres://user@host:port/db (PostgreSQL 15 or later; the password from PGPASSWORD or the URL). Env: GEMBA_STORAGE.")
         var storage: String?
 
+        @Option(help: "Seconds to wait for the PostgreSQL database at start (default 60; nothing listens meanwhile, so readiness probes fail). Env: GEMBA_STORAGE_TIMEOUT.")
+        var storageTimeout: Int?
+
         @Option(help: "Commit durability: full (fsync every commit, survives power loss) or normal (survives a crash). Env: GEMBA_DURABILITY.")
         var durability: String?
 
@@ -48,6 +51,8 @@ struct TelemetryCapability: Capability {
         var durability: SQLiteStore.Durability
         /// The PostgreSQL database, when `--storage` names one.
         var postgres: PostgresURL?
+        /// How long to wait for it at start.
+        var storageTimeout: Duration
         var validation: SampleValidation
     }
 
@@ -56,6 +61,7 @@ struct TelemetryCapability: Capability {
         return Resolved(dataDirectory: settings.string("data-dir", flag: options.dataDir)?.value ?? "gemba-data",
                         durability: try durability(settings.string("durability", flag: options.durability)),
                         postgres: try storage(settings.string("storage", flag: options.storage)),
+                        storageTimeout: .seconds(try settings.int("storage-timeout", flag: options.storageTimeout, default: 60, range: 1...3600)),
                         validation: SampleValidation(maxAge: Int64(maxAgeDays) * TenantLimits.day))
     }
 
@@ -93,7 +99,7 @@ struct TelemetryCapability: Capability {
         -> (store: any GembaStore, identity: any IdentityStore, postgres: PostgresStore?) {
         if let url = resolved.postgres {
             do {
-                let store = try await PostgresStore.open(url, logger: logger)
+                let store = try await PostgresStore.open(url, logger: logger, startupTimeout: resolved.storageTimeout)
                 return (store, PostgresIdentityStore(store), store)
             } catch {
                 throw ConfigurationError("cannot open the PostgreSQL database \(url): \(error)")

@@ -1,0 +1,121 @@
+"""`gemba serve --storage postgres://…` against Debian's PostgreSQL 15 (started by scripts/test.sh,
+which sets GEMBA_TEST_POSTGRES), with Eclipse Paho publishing QoS 1 and `psql` looking inside.
+
+- The whole platform runs on PostgreSQL: MQTT and HTTP ingest, history and latest values, the
+  catalogue, users and API keys (made by `gemba admin --storage`), the audit log.
+- A `kill -9` loses no acknowledged sample; a restart with another data directory finds it all.
+- Two nodes started together on one database migrate once and answer for each other's data.
+- A database that is not there is waited for, then reported in one line (exit 2).
+"""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from interop_support import GEMBA, GembaServer, wait_for
+
+PASSWORD = "postgres-Secret-123456"
+ADMIN_URL = os.environ.get("GEMBA_TEST_POSTGRES")
+pytestmark = pytest.mark.skipif(ADMIN_URL is None, reason="GEMBA_TEST_POSTGRES is not set (scripts/test.sh sets it)")
+
+
+def psql(database, sql):
+    url = ADMIN_URL.split("?")[0].rsplit("/", 1)[0] + "/" + database
+    return subprocess.run(["psql", url, "-At", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def storage():
+    """A new database; its storage URL."""
+    name = "interop_" + uuid.uuid4().hex[:12]
+    psql("postgres", f"CREATE DATABASE {name}")
+    return ADMIN_URL.replace("/postgres?", f"/{name}?"), name
+
+
+def publish(port, machine, base, count):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"plc-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(f"gemba/v1/{machine}", json.dumps({"ts": base + n * 1000, "values": {"temp": 20 + n / 10}}), qos=1)
+             for n in range(count)]
+    for info in infos:
+        info.wait_for_publish(timeout=20)
+    client.loop_stop()
+    client.disconnect()
+
+
+def history(server, machine, base, count, token=None):
+    body = server.get(f"/api/v1/history?machine={machine}&tag=temp&from={base}&to={base + count * 1000}&points=100000", token=token)
+    return [point["v"] for point in body["series"][0]["points"]] if body["series"] else []
+
+
+def test_the_platform_runs_on_postgres(tmp_path, storage):
+    url, name = storage
+    server = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
+    base = (int(time.time()) - 3600) * 1000
+    try:
+        publish(server.mqtt, "pg/line1/m1", base, 200)
+        server.request("POST", "/api/v1/ingest", {"records": [{"machine": "pg/line1/m2", "ts": base, "values": {"temp": 7.5}}]})
+        wait_for(lambda: len(history(server, "pg/line1/m1", base, 200)) == 200, what="200 samples in the history")
+        latest = server.get("/api/v1/latest?machine=pg/line1/m2")
+        assert json.dumps(latest).count("7.5") == 1
+        # Inside PostgreSQL: the samples in a day partition, the owner and the audit log.
+        assert int(psql(name, "SELECT count(*) FROM sample")) >= 201
+        assert psql(name, "SELECT count(*) FROM sample_partition") != "0"
+        assert psql(name, "SELECT email FROM app_user") == "admin@gemba.local"
+        assert int(psql(name, "SELECT count(*) FROM audit WHERE action LIKE 'auth.%'")) >= 1
+        # An API key made by `gemba admin` on the same database works on the running server.
+        key = subprocess.run([GEMBA, "admin", "api-key", "create", "--storage", url, "--data-dir", str(tmp_path / "admin"),
+                              "--name", "grafana", "--role", "viewer"], check=True, capture_output=True, text=True).stdout.strip()
+        assert len(history(server, "pg/line1/m1", base, 200, token=key)) == 200
+        server.kill()  # kill -9: every acknowledged sample is committed
+        again = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url])
+        try:
+            assert history(again, "pg/line1/m1", base, 200, token=key) == history(again, "pg/line1/m1", base, 200)
+            assert len(history(again, "pg/line1/m1", base, 200)) == 200
+        finally:
+            again.stop()
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
+def test_two_nodes_share_one_database(tmp_path, storage):
+    url, name = storage
+    # Started together: the migrations run once, under an advisory lock.
+    first = GembaServer.launch(tmp_path / "a", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
+    second = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
+    try:
+        assert first.poll() is None
+        assert psql(name, "SELECT count(*) FROM gemba_migration") == psql(name, "SELECT count(DISTINCT id) FROM gemba_migration")
+        base = (int(time.time()) - 600) * 1000
+        publish(second.mqtt, "pg/line2/m3", base, 50)
+        # Node A (its own process, its own data directory) answers with what node B stored.
+        third = GembaServer(tmp_path / "c", PASSWORD, ["--storage", url])
+        try:
+            assert len(history(third, "pg/line2/m3", base, 50)) == 50
+            assert "pg/line2/m3" in json.dumps(third.get("/api/v1/machines"))
+        finally:
+            third.stop()
+    finally:
+        first.kill()
+        first.wait()
+        second.stop()
+
+
+def test_a_missing_database_is_reported_in_one_line(tmp_path):
+    url = ADMIN_URL.replace("/postgres?", "/no_such_database?")
+    started = time.monotonic()
+    result = subprocess.run([GEMBA, "serve", "--storage", url, "--storage-timeout", "2", "--data-dir", str(tmp_path / "d"),
+                             "--http-port", "0", "--mqtt-port", "0"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "GEMBA_ADMIN_PASSWORD": PASSWORD})
+    assert result.returncode == 2, result.stderr
+    assert "no_such_database" in result.stderr and "does not exist" in result.stderr
+    credentials = url.split("://", 1)[1].split("@", 1)[0]
+    if ":" in credentials:
+        assert credentials.split(":", 1)[1] not in result.stderr + result.stdout  # the password is never printed
+    assert time.monotonic() - started < 30
