@@ -17,13 +17,21 @@ extension AccessService {
 
     /// On a store without users: creates the tenant and its owner. Returns the password when it
     /// was generated (to be shown once), nil when `password` was given or users already exist.
+    /// Several nodes starting together on one database race here: the one that finds the tenant or
+    /// the owner already made by another leaves them be.
     public func bootstrap(tenant: TenantID, email: String, password: String?) async throws -> String? {
         guard try await store.userCount() == 0 else { return nil }
-        if try await !store.tenants().contains(where: { $0.id == tenant }) {
-            try await store.createTenant(tenant, name: tenant.rawValue, at: clock())
-        }
         let chosen = password ?? Secrets.random(bytes: 15)
-        try await createUser(email: email, displayName: "Owner", password: chosen, tenant: tenant, role: .owner)
+        do {
+            if try await !store.tenants().contains(where: { $0.id == tenant }) {
+                try await store.createTenant(tenant, name: tenant.rawValue, at: clock())
+            }
+            try await createUser(email: email, displayName: "Owner", password: chosen, tenant: tenant, role: .owner)
+        } catch let error as IdentityStoreError where error.code == .conflict {
+            return nil
+        } catch let error as AccessError where error.code == .conflict {
+            return nil
+        }
         return password == nil ? chosen : nil
     }
 

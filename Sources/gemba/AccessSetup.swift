@@ -18,6 +18,9 @@ enum AccessSetup {
             return Array(data)
         }
         guard keyFile == nil else { throw ConfigurationError("cannot read the token signing key \(path)") }
+        // With PostgreSQL storage, the data directory holds only node-local files: make it on demand.
+        try? FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         guard FileManager.default.createFile(atPath: path, contents: Data(key), attributes: [.posixPermissions: 0o600]) else {
