@@ -12,7 +12,7 @@ struct Gemba: AsyncParsableCommand {
         commandName: "gemba",
         abstract: "Gemba: a factory floor's data platform in one binary.",
         version: version,
-        subcommands: [Serve.self, Admin.self, BackupCommand.self, RestoreCommand.self, Simulate.self, Edge.self, Detect.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
+        subcommands: [Serve.self, Admin.self, BackupCommand.self, RestoreCommand.self, StorageCommand.self, Simulate.self, Edge.self, Detect.self, PublishCommand.self, SubscribeCommand.self, Bench.self]
     )
 
     /// Parses and runs; every parse or configuration error prints a clear message and exits with status 2.

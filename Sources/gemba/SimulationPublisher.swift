@@ -98,6 +98,7 @@ struct SimulationPublisher: Service {
             try await sender.send(time: Timestamp(millisecondsSinceEpoch: time), readings: factory.readings())
             time += step
         }
+        logger.info("simulated history written")
     }
 
     private func makeSender() async throws -> any ReadingSender {

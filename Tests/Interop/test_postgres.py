@@ -119,3 +119,39 @@ def test_a_missing_database_is_reported_in_one_line(tmp_path):
     if ":" in credentials:
         assert credentials.split(":", 1)[1] not in result.stderr + result.stdout  # the password is never printed
     assert time.monotonic() - started < 30
+
+
+def test_a_sqlite_data_directory_migrates_to_postgres(tmp_path, storage):
+    """`gemba storage migrate`: a demo factory's data directory (a day of history, users, keys,
+    OEE settings, alarms) copied into PostgreSQL answers the same queries there."""
+    url, name = storage
+    source = GembaServer(tmp_path / "sqlite", PASSWORD, ["--demo", "--demo-history-hours", "2"])
+    try:
+        wait_for(lambda: "simulated history written" in open(str(tmp_path / "sqlite") + ".log").read(), timeout=120,
+                 what="the demo's history")
+        key = subprocess.run([GEMBA, "admin", "api-key", "create", "--data-dir", str(tmp_path / "sqlite"), "--name", "migrated",
+                              "--role", "viewer"], check=True, capture_output=True, text=True).stdout.strip()
+        machine = source.get("/api/v1/machines")["machines"][0]["path"]
+        now = int(time.time() * 1000)
+        queries = [f"/api/v1/history?machine={machine}&from={now - 7200_000}&to={now - 600_000}&points=200",
+                   f"/api/v1/oee?asset={machine}&from={now - 7200_000}&to={now - 600_000}",
+                   "/api/v1/machines", "/api/v1/members"]
+        before = [source.get(query) for query in queries]
+    finally:
+        source.stop()
+    result = subprocess.run([GEMBA, "storage", "migrate", "--from", str(tmp_path / "sqlite"), "--to", url],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "all counts match" in result.stdout and "sample:" in result.stdout
+    # Served from PostgreSQL with the same data directory's keys: the same answers, the same key.
+    migrated = GembaServer(tmp_path / "sqlite", PASSWORD, ["--storage", url])
+    try:
+        assert [migrated.get(query) for query in queries] == before
+        assert migrated.get(queries[0], token=key) == before[0]
+        assert int(psql(name, "SELECT count(*) FROM audit")) > 0
+    finally:
+        migrated.stop()
+    # A database with data already is refused.
+    again = subprocess.run([GEMBA, "storage", "migrate", "--from", str(tmp_path / "sqlite"), "--to", url],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "holds Gemba data already" in again.stderr

@@ -19,7 +19,7 @@ struct IngestRoutes {
             .problem(400, "Some items refused: the valid ones were stored (accepted, stored and errors say which)"),
             .problem(413, "The body, or its gzip-inflated form, is larger than the limit"),
             .problem(415, "A Content-Encoding other than gzip or identity"),
-            .problem(503, "The ingest queue is full; retry after Retry-After seconds", retryAfter: true),
+            .problem(503, "The ingest queue is full, or the storage could not commit; retry after Retry-After seconds", retryAfter: true),
         ]
         let encoding = Parameter("Content-Encoding", in: .header, .oneOf(["gzip", "identity"]), "gzip bodies are inflated (within the limit)")
         let lineBody = Body.text("text/plain", Schema.string.described("InfluxDB line protocol, one point per line"))
@@ -171,6 +171,10 @@ struct IngestRoutes {
             } catch let error as IngestOverloaded {
                 throw Problem(.serviceUnavailable, "ingest is busy: \(error); retry shortly",
                               headers: [.retryAfter: "1"])
+            } catch {
+                // The commit failed (a full disk, a database busy or away): nothing was acknowledged, so a retry loses nothing.
+                server.logger.warning("ingest commit failed", metadata: ["error": "\(error)", "ingest.points": "\(decoded.points.count)"])
+                throw Problem(.serviceUnavailable, "the samples could not be stored; retry shortly", headers: [.retryAfter: "1"])
             }
         }
         var errors = decoded.errors
