@@ -76,13 +76,25 @@ extension PostgresStore: NotificationStore {
         return result
     }
 
+    /// How long a node's claim on due rows lasts: longer than any delivery attempt takes.
+    static let claim: Int64 = 120_000
+
+    /// Claims the due rows (rows other nodes are claiming are skipped, not waited for) by moving
+    /// their next attempt past the claim's end; answers them as they were before the claim.
     public func dueDeliveries(now: Int64, limit: Int) async throws -> [OutboxEntry] {
         var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.outboxColumns) FROM notification_outbox WHERE status = 'pending' AND next_attempt_ms <= $1
-            ORDER BY next_attempt_ms, id LIMIT $2
+            WITH due AS (
+                SELECT id FROM notification_outbox WHERE status = 'pending' AND next_attempt_ms <= $1
+                ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE notification_outbox o SET next_attempt_ms = $1 + $3 FROM due WHERE o.id = due.id RETURNING o.id
+            )
+            SELECT \(Self.outboxColumns) FROM notification_outbox WHERE id IN (SELECT id FROM claimed)
+            ORDER BY next_attempt_ms, id
             """)
         query.binds.append(now)
         query.binds.append(Int64(limit))
+        query.binds.append(Self.claim)
         return try await fetchOutbox(query)
     }
 

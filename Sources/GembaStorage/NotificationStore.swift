@@ -105,7 +105,9 @@ public protocol NotificationStore: Sendable {
     /// Queues notifications (a channel test, a replay copy); answers them with the ids the store gave them.
     @discardableResult
     func enqueue(_ entries: [OutboxEntry]) async throws -> [OutboxEntry]
-    /// Pending rows whose next attempt is due, oldest first.
+    /// Pending rows whose next attempt is due, oldest first. A backend several nodes share claims
+    /// the rows it answers for a while (each row goes to one node; when that node dies before
+    /// recording the attempt, the row falls due again for the others).
     func dueDeliveries(now: Int64, limit: Int) async throws -> [OutboxEntry]
     /// Records an attempt and the row's new status, attempts and next attempt time.
     func recordAttempt(_ attempt: DeliveryAttempt, entry: OutboxEntry) async throws

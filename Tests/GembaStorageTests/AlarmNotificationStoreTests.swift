@@ -1,5 +1,7 @@
 import GembaCore
 import GembaStorage
+@testable import GembaPostgres
+import Logging
 import Testing
 import GembaTestSupport
 
@@ -56,7 +58,13 @@ import GembaTestSupport
         failed.lastError = "HTTP 503"
         try await store.recordAttempt(DeliveryAttempt(outbox: failed.id, time: 150, statusCode: 503, error: "HTTP 503", durationMilliseconds: 12),
                                       entry: failed)
-        #expect(try await store.dueDeliveries(now: 300, limit: 10).map(\.messageID) == ["c", "b"])
+        var delivered = queued[2]
+        delivered.status = .delivered
+        delivered.attempts = 1
+        delivered.deliveredAt = 160
+        try await store.recordAttempt(DeliveryAttempt(outbox: delivered.id, time: 160, statusCode: 200, error: nil, durationMilliseconds: 3),
+                                      entry: delivered)
+        #expect(try await store.dueDeliveries(now: 300, limit: 10).map(\.messageID) == ["b"])
         var dead = failed
         dead.status = .dead
         try await store.recordAttempt(DeliveryAttempt(outbox: dead.id, time: 1000, statusCode: nil, error: "timeout", durationMilliseconds: 5000),
@@ -64,6 +72,7 @@ import GembaTestSupport
         #expect(try await store.delivery(tenant: .default, id: dead.id)?.status == .dead)
         #expect(try await store.delivery(tenant: Self.acme, id: dead.id) == nil)
         #expect(try await store.attempts(tenant: .default, outbox: dead.id).map(\.statusCode) == [503, nil])
+        #expect(try await store.delivery(tenant: Self.acme, id: delivered.id)?.deliveredAt == 160)
         #expect(try await store.attempts(tenant: Self.acme, outbox: dead.id).isEmpty)
         #expect(try await store.requeue(tenant: .default, id: dead.id, now: 2000))
         #expect(try await !store.requeue(tenant: Self.acme, id: dead.id, now: 2000))
@@ -81,5 +90,23 @@ import GembaTestSupport
         #expect(try await store.deleteConfig(.roster, tenant: .default, id: "night"))
         #expect(try await !store.deleteChannel(tenant: Self.acme, id: "ops"))
         #expect(try await store.deleteChannel(tenant: .default, id: "ops"))
+    }
+
+    /// Two nodes on one PostgreSQL database asking for due deliveries at once each get their own
+    /// rows, never the same one; a claimed row falls due again once the claim has run out.
+    @Test(.enabled(if: PostgresTestServer.enabled)) func nodesClaimDueDeliveriesOnce() async throws {
+        let url = try await PostgresTestServer.makeDatabase()
+        let first = try await PostgresStore.open(url, logger: Logger(label: "test"))
+        let second = try await PostgresStore.open(url, logger: Logger(label: "test"))
+        defer { first.close(); second.close() }
+        _ = try await first.enqueue((0..<200).map { Self.delivery(.default, "m\($0)", at: 100) })
+        async let a = first.dueDeliveries(now: 1000, limit: 150)
+        async let b = second.dueDeliveries(now: 1000, limit: 150)
+        let (mine, theirs) = try await (a, b)
+        #expect(Set(mine.map(\.id)).isDisjoint(with: theirs.map(\.id)))
+        #expect(mine.count + theirs.count == 200)
+        #expect(mine.allSatisfy { $0.nextAttemptAt == 100 })  // answered as they were before the claim
+        #expect(try await first.dueDeliveries(now: 1000 + PostgresStore.claim - 1, limit: 500).isEmpty)
+        #expect(try await second.dueDeliveries(now: 1000 + PostgresStore.claim, limit: 500).count == 200)
     }
 }
