@@ -28,11 +28,22 @@ extension AccessService {
             }
             try await createUser(email: email, displayName: "Owner", password: chosen, tenant: tenant, role: .owner)
         } catch let error as IdentityStoreError where error.code == .conflict {
+            try await awaitOwner()
             return nil
         } catch let error as AccessError where error.code == .conflict {
+            try await awaitOwner()
             return nil
         }
         return password == nil ? chosen : nil
+    }
+
+    /// Another node is creating the owner (it made the tenant or the user first): waits, up to
+    /// 30 s, until the owner is there, so that this node answers sign-ins only once it can.
+    private func awaitOwner() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await store.userCount() == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Creates a tenant; refuses an id that exists.
@@ -61,8 +72,7 @@ extension AccessService {
         let email = try Self.normalized(email: email)
         let user = User(id: Secrets.identifier(), email: email, displayName: displayName,
                         passwordHash: configuration.passwords.hash(password), createdAt: clock())
-        try await store.createUser(user)
-        try await store.setMembership(Membership(tenant: tenant, userID: user.id, role: role))
+        try await store.createUser(user, membership: Membership(tenant: tenant, userID: user.id, role: role))
         await audit(.system(tenant), "user.create", target: email, outcome: "success", origin: .local, detail: "role \(role.rawValue)")
         return user
     }
@@ -133,7 +143,7 @@ extension AccessService {
             try configuration.passwords.check(password)
             user = User(id: Secrets.identifier(), email: invitation.email, displayName: displayName ?? invitation.email,
                         passwordHash: configuration.passwords.hash(password), createdAt: clock())
-            try await store.createUser(user)
+            try await store.createUser(user, membership: nil)
         }
         guard try await store.acceptInvitation(id: invitation.id, at: clock()) else { throw refused }
         let membership = Membership(tenant: invitation.tenant, userID: user.id, role: invitation.role)

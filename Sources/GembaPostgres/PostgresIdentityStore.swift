@@ -61,12 +61,17 @@ public final class PostgresIdentityStore: IdentityStore {
         User(id: row.0, email: row.1, displayName: row.2, passwordHash: row.3, disabled: row.4, createdAt: Timestamp(millisecondsSinceEpoch: row.5))
     }
 
-    public func createUser(_ user: User) async throws {
+    public func createUser(_ user: User, membership: Membership?) async throws {
         try await write("a user with email \(user.email)") { connection in
             try await connection.query("""
                 INSERT INTO app_user (id, email, display_name, password_hash, disabled, created_ms)
                 VALUES (\(user.id), \(user.email), \(user.displayName), \(user.passwordHash), \(user.disabled), \(user.createdAt.millisecondsSinceEpoch))
                 """, logger: self.logger)
+            if let membership {
+                try await connection.query("""
+                    INSERT INTO membership (tenant, user_id, role) VALUES (\(membership.tenant.rawValue), \(membership.userID), \(membership.role.rawValue))
+                    """, logger: self.logger)
+            }
         }
     }
 

@@ -60,7 +60,9 @@ public protocol IdentityStore: Sendable {
     func tenants() async throws -> [(id: TenantID, name: String)]
 
     // Users and memberships
-    func createUser(_ user: User) async throws
+    /// Creates a user and, when given, its first membership, in one transaction (nobody ever sees
+    /// the user without it); a taken email is a conflict.
+    func createUser(_ user: User, membership: Membership?) async throws
     func user(id: String) async throws -> User?
     func user(email: String) async throws -> User?
     func userCount() async throws -> Int

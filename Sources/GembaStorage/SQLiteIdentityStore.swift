@@ -104,12 +104,16 @@ public final class SQLiteIdentityStore: IdentityStore {
 
     // MARK: Users and memberships
 
-    public func createUser(_ user: User) async throws {
+    public func createUser(_ user: User, membership: Membership?) async throws {
         try await write("a user with email \(user.email)") { db in
             try db.execute(sql: """
                 INSERT INTO user (id, email, display_name, password_hash, disabled, created_ms) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [user.id, user.email, user.displayName, user.passwordHash, user.disabled,
                                  user.createdAt.millisecondsSinceEpoch])
+            if let membership {
+                try db.execute(sql: "INSERT INTO membership (tenant, user_id, role) VALUES (?, ?, ?)",
+                               arguments: [membership.tenant.rawValue, membership.userID, membership.role.rawValue])
+            }
         }
     }
 
