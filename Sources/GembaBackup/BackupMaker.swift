@@ -25,7 +25,7 @@ public struct BackupMaker: Sendable {
                       now: Date = Date()) throws -> BackupManifest {
         let fileManager = FileManager.default
         guard !fileManager.fileExists(atPath: archivePath) else { throw BackupError.alreadyExists(archivePath) }
-        for item in layout.items where item.required {
+        for item in layout.items where item.required && item.isInDataDirectory {
             guard fileManager.fileExists(atPath: join(dataDirectory, item.path)) else { throw BackupError.noData(dataDirectory, missing: item.path) }
         }
         let staging = archivePath + ".staging-\(ProcessInfo.processInfo.processIdentifier)"
@@ -36,10 +36,14 @@ public struct BackupMaker: Sendable {
         var files: [BackupManifest.File] = []
         for item in layout.items {
             let source = join(dataDirectory, item.path)
-            guard fileManager.fileExists(atPath: source) else { continue }
+            guard !item.isInDataDirectory || fileManager.fileExists(atPath: source) else { continue }
             let staged = join(staging, item.path)
             try fileManager.createDirectory(atPath: (staged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             switch item.kind {
+            case .dump(_, let produce):
+                let facts = try produce(staged)
+                files.append(.init(path: item.path, kind: .dump, digest: try FileDigest.of(file: staged), migrations: facts.migrations,
+                                   counts: facts.counts))
             case .database(_, let prepare, let counts, let trim):
                 let copy = try DatabaseCopy.make(from: source, to: staged, prepare: prepare,
                                                   trim: rawSamplesSince.flatMap { since in trim.map { ($0, since) } }, counts: counts)

@@ -22,6 +22,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
         public enum Kind: String, Codable, Sendable {
             case database
             case file
+            /// A database dump made by a program of the database's own (PostgreSQL's `pg_dump`).
+            case dump
         }
 
         public init(path: String, kind: Kind, digest: FileDigest, migrations: [String]? = nil, counts: [String: Int]? = nil) {
@@ -72,7 +74,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
             guard let item = layout.item(file.path) else {
                 throw BackupError.incompatible("it holds \(file.path), which this gemba (\(runningVersion)) does not know: it was written by Gemba \(gembaVersion); restore it with that version or newer")
             }
-            if case .database(let known, _, _, _) = item.kind {
+            if let known = item.migrations {
                 let unknown = (file.migrations ?? []).filter { !known.contains($0) }
                 if !unknown.isEmpty {
                     throw BackupError.incompatible("\(file.path) has schema changes this gemba (\(runningVersion)) does not know (\(unknown.joined(separator: ", "))): it was written by Gemba \(gembaVersion); restore it with that version or newer")
@@ -99,6 +101,10 @@ public struct DataDirectoryLayout: Sendable {
                           rawSampleTrim: String?)
             /// A plain file; a secret one (a key) is written with mode 0600 wherever it goes.
             case file(secret: Bool)
+            /// A database outside the data directory, dumped into the archive by `produce` (given
+            /// the path to write; it answers the dump's schema migrations and counts). `migrations`
+            /// are the ones this Gemba knows.
+            case dump(migrations: [String], produce: @Sendable (String) throws -> DumpFacts)
         }
 
         public var path: String
@@ -112,7 +118,24 @@ public struct DataDirectoryLayout: Sendable {
             self.required = required
         }
 
-        var isSecret: Bool { if case .file(secret: true) = kind { true } else { false } }
+        var isSecret: Bool {
+            switch kind {
+            case .file(secret: let secret): secret
+            case .dump: true  // password hashes, sealed secrets
+            case .database: false
+            }
+        }
+
+        /// The schema migrations this Gemba knows for a database item; nil for a plain file.
+        var migrations: [String]? {
+            switch kind {
+            case .database(let migrations, _, _, _), .dump(let migrations, _): migrations
+            case .file: nil
+            }
+        }
+
+        /// Whether the item is a file in the data directory (a dump is made from elsewhere).
+        var isInDataDirectory: Bool { if case .dump = kind { false } else { true } }
     }
 
     public var items: [Item]
@@ -154,5 +177,16 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         case .targetNotEmpty(let directory): "\(directory) is not empty: restore into a new or empty directory (move the old one aside first)"
         case .alreadyExists(let path): "\(path) already exists: choose another name or remove it"
         }
+    }
+}
+
+/// What a dump holds, as its producer says: the schema migrations applied and named counts.
+public struct DumpFacts: Sendable {
+    public var migrations: [String]
+    public var counts: [String: Int]
+
+    public init(migrations: [String], counts: [String: Int]) {
+        self.migrations = migrations
+        self.counts = counts
     }
 }

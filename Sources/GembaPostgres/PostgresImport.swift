@@ -1,4 +1,5 @@
 public import GembaStorage
+public import Logging
 internal import NIOCore
 internal import PostgresNIO
 
@@ -14,6 +15,34 @@ public enum ImportValue: Sendable, Hashable {
 /// Bulk loading of a new database from another Gemba store (`gemba storage migrate`): rows go in
 /// by `COPY … FROM STDIN`, each value written in the text form of its column's type.
 extension PostgresStore {
+    /// The schema migrations applied and what the database holds, for a backup's manifest.
+    public func backupFacts() async throws -> DumpSummary {
+        var migrations: [String] = []
+        for try await id in try await client.query("SELECT id FROM gemba_migration ORDER BY applied_at, id", logger: logger).decode(String.self) {
+            migrations.append(id)
+        }
+        var counts: [String: Int] = [:]
+        for (name, table) in [("machines", "machine"), ("series", "series"), ("samples", "sample"), ("users", "app_user"), ("audit entries", "audit")] {
+            counts[name] = try await rowCount(table)
+        }
+        return DumpSummary(migrations: migrations, counts: counts)
+    }
+
+    /// Whether the database at `url` has no tables at all (a target for `pg_restore`), checked
+    /// without migrating it.
+    public static func databaseIsBare(_ url: PostgresURL, logger: Logger) async throws -> Bool {
+        let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { await client.run(); return nil }
+            defer { group.cancelAll() }
+            for try await count in try await client.query("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
+                                                          logger: logger).decode(Int64.self) {
+                return count == 0
+            }
+            return false
+        }
+    }
+
     /// Whether the database holds no data yet (no machine, series, user or audit entry).
     public func holdsNoData() async throws -> Bool {
         let rows = try await client.query("""
@@ -119,4 +148,10 @@ extension PostgresStore {
             try await connection.query("UPDATE rollup_watermark SET w = \(time)", logger: self.logger)
         }
     }
+}
+
+/// A database's schema migrations and named counts, as a backup records them.
+public struct DumpSummary: Sendable {
+    public var migrations: [String]
+    public var counts: [String: Int]
 }

@@ -78,6 +78,21 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return "postgres://\(user)@\(socketDirectory ?? host):\(port)/\(database)\(query)"
     }
 
+    /// The URL as libpq's programs (`psql`, `pg_dump`, `pg_restore`) take it, without the password
+    /// (give it to them as `PGPASSWORD`) and without Gemba's own parameters.
+    public var libpqURI: String {
+        var components = URLComponents()
+        components.scheme = "postgresql"
+        components.user = user
+        components.host = socketDirectory == nil ? host : nil
+        components.port = port
+        components.path = "/" + database
+        var query = [URLQueryItem(name: "sslmode", value: tls.rawValue)]
+        if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
+        components.queryItems = query
+        return components.string ?? "postgresql:///\(database)"
+    }
+
     /// `text` with any password replaced, for error messages about a URL that did not parse.
     static func redacted(_ text: String) -> String {
         text.replacingOccurrences(of: #"(://[^:/@]*:)[^@]*@"#, with: "$1***@", options: .regularExpression)

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import GembaBackup
 import GembaNotifications
+import GembaPostgres
 import GembaStorage
+import Logging
 import MQTTBroker
 
 /// The files of a data directory that a backup holds, from the stores that own them. A capability
@@ -29,6 +31,32 @@ enum DataDirectory {
         ])
     }
 
+    /// The node-local files a data directory keeps beside a database that is elsewhere.
+    static var nodeFiles: [DataDirectoryLayout.Item] { layout.items.filter { if case .database = $0.kind { $0.path.hasPrefix("mqtt/") } else { true } } }
+
+    /// The name of the dump in a PostgreSQL backup.
+    static let dumpName = "postgres.dump"
+
+    /// A backup of a PostgreSQL-backed node: the database dumped by `pg_dump` (a consistent
+    /// snapshot while the nodes write), and the data directory's node-local files.
+    static func postgresLayout(_ url: PostgresURL, facts: DumpSummary?) -> DataDirectoryLayout {
+        DataDirectoryLayout(items: [
+            .init(path: dumpName, kind: .dump(migrations: PostgresStore.migrationIdentifiers) { path in
+                try PostgresTools.run("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", "--file=\(path)", "--dbname=\(url.libpqURI)"],
+                                      password: url.password)
+                return DumpFacts(migrations: facts?.migrations ?? [], counts: facts?.counts ?? [:])
+            }, required: true),
+        ] + nodeFiles)
+    }
+
+    /// Every file either kind of backup may hold, none required: what `gemba restore --check` reads.
+    static var anyLayout: DataDirectoryLayout {
+        let dump = DataDirectoryLayout.Item(path: dumpName, kind: .dump(migrations: PostgresStore.migrationIdentifiers) { _ in
+            DumpFacts(migrations: [], counts: [:])
+        }, required: false)
+        return DataDirectoryLayout(items: (layout.items + [dump]).map { DataDirectoryLayout.Item(path: $0.path, kind: $0.kind, required: false) })
+    }
+
     /// One line per file of a manifest: its size and counts.
     static func describe(_ manifest: BackupManifest) -> [String] {
         manifest.files.map { file in
@@ -41,7 +69,7 @@ enum DataDirectory {
 }
 
 /// `gemba backup`: one archive of a data directory, taken while `gemba serve` runs.
-struct BackupCommand: ParsableCommand {
+struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Write a backup of a data directory (online: gemba serve may keep running).",
@@ -61,15 +89,28 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "Leave out raw samples older than this many days (minute and hour rollups are kept whole).")
     var rawDays: Int?
 
-    func run() throws {
+    @Option(help: "sqlite (default) or the postgres:// URL gemba serve --storage uses: the database is dumped with pg_dump. Env: GEMBA_STORAGE.")
+    var storage: String?
+
+    func run() async throws {
         let settings = try Settings(configFile: nil)
         let directory = settings.string("data-dir", flag: dataDir)?.value ?? "gemba-data"
         if let rawDays, rawDays < 1 { throw ConfigurationError("--raw-days must be at least 1, got \(rawDays)") }
         let started = Date()
         let since = rawDays.map { Int64(started.timeIntervalSince1970 * 1000) - Int64($0) * 86_400_000 }
+        var layout = DataDirectory.layout
+        if let url = try TelemetryCapability.storage(settings.string("storage", flag: storage)) {
+            guard rawDays == nil else { throw ConfigurationError("--raw-days applies to SQLite data directories; a PostgreSQL dump holds every sample") }
+            var logger = Logger(label: "gemba-backup")
+            logger.logLevel = .error
+            let store = try await PostgresStore.open(url, logger: logger, startupTimeout: .seconds(10))
+            let facts = try await store.backupFacts()
+            store.close()
+            layout = DataDirectory.postgresLayout(url, facts: facts)
+        }
         let manifest: BackupManifest
         do {
-            manifest = try BackupMaker(layout: DataDirectory.layout, gembaVersion: Gemba.version)
+            manifest = try BackupMaker(layout: layout, gembaVersion: Gemba.version)
                 .write(dataDirectory: directory, to: to, rawSamplesSince: since, now: started)
         } catch let error as BackupError {
             throw CommandFailure(error.description)
@@ -82,7 +123,7 @@ struct BackupCommand: ParsableCommand {
 }
 
 /// `gemba restore`: a backup into a new data directory, after checking it whole.
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a backup into a new (or empty) data directory, or only check it (--check).",
@@ -102,8 +143,21 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Only check the archive (manifest, version, every checksum); write nothing.")
     var check = false
 
-    func run() throws {
-        let restorer = BackupRestorer(layout: DataDirectory.layout, runningVersion: Gemba.version)
+    @Option(help: "For a backup of a PostgreSQL-backed node: the empty database to restore into (postgres://…), with pg_restore. Env: GEMBA_STORAGE.")
+    var storage: String?
+
+    func run() async throws {
+        let settings = try Settings(configFile: nil)
+        let postgres = try TelemetryCapability.storage(settings.string("storage", flag: storage))
+        if let postgres, !check {
+            var logger = Logger(label: "gemba-restore")
+            logger.logLevel = .error
+            guard try await PostgresStore.databaseIsBare(postgres, logger: logger) else {
+                throw ConfigurationError("\(postgres) has tables already: restore into a new, empty database")
+            }
+        }
+        let layout = check ? DataDirectory.anyLayout : postgres.map { DataDirectory.postgresLayout($0, facts: nil) } ?? DataDirectory.layout
+        let restorer = BackupRestorer(layout: layout, runningVersion: Gemba.version)
         do {
             if check {
                 let manifest = try restorer.verify(archive: from)
@@ -111,14 +165,21 @@ struct RestoreCommand: ParsableCommand {
                 DataDirectory.describe(manifest).forEach { print($0) }
                 return
             }
-            let settings = try Settings(configFile: nil)
             guard let directory = settings.string("data-dir", flag: dataDir)?.value else {
                 throw ConfigurationError("--data-dir is required: the new data directory to restore into")
             }
             let manifest = try restorer.restore(archive: from, into: directory)
-            print("restored \(from) (Gemba \(manifest.gembaVersion), \(manifest.createdAt)) into \(directory)")
+            if let postgres {
+                let dump = (directory as NSString).appendingPathComponent(DataDirectory.dumpName)
+                try PostgresTools.run("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", "--dbname=\(postgres.libpqURI)", dump],
+                                      password: postgres.password)
+                try FileManager.default.removeItem(atPath: dump)
+            }
+            print("restored \(from) (Gemba \(manifest.gembaVersion), \(manifest.createdAt)) into \(postgres.map { "\($0) and " } ?? "")\(directory)")
             DataDirectory.describe(manifest).forEach { print($0) }
-            print("start it with: gemba serve --data-dir \(directory)")
+            print("start it with: gemba serve --data-dir \(directory)\(postgres.map { " --storage '\($0)'" } ?? "")")
+        } catch let error as BackupError where postgres == nil && error.description.contains(DataDirectory.dumpName) {
+            throw CommandFailure("\(from) is a backup of a PostgreSQL-backed node: restore it with --storage postgres://… (a new, empty database)")
         } catch let error as BackupError {
             throw CommandFailure(error.description)
         } catch let error as ArchiveError {

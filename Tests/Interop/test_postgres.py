@@ -155,3 +155,45 @@ def test_a_sqlite_data_directory_migrates_to_postgres(tmp_path, storage):
     again = subprocess.run([GEMBA, "storage", "migrate", "--from", str(tmp_path / "sqlite"), "--to", url],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "holds Gemba data already" in again.stderr
+
+
+def test_backup_and_restore_through_pg_dump(tmp_path, storage):
+    """`gemba backup --storage` while the node runs: pg_dump's snapshot and the node's keys in one
+    archive; `gemba restore --storage` into a new database answers the same, with the same tokens."""
+    url, name = storage
+    server = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
+    base = (int(time.time()) - 1800) * 1000
+    archive = tmp_path / "node.tar"
+    try:
+        publish(server.mqtt, "pg/line4/m7", base, 120)
+        wait_for(lambda: len(history(server, "pg/line4/m7", base, 120)) == 120, what="120 samples in the history")
+        result = subprocess.run([GEMBA, "backup", "--storage", url, "--data-dir", str(tmp_path / "a"), "--to", str(archive)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "postgres.dump" in result.stdout and "jwt.key" in result.stdout
+        before = history(server, "pg/line4/m7", base, 120)
+        token = server.token
+    finally:
+        server.stop()
+    check = subprocess.run([GEMBA, "restore", "--from", str(archive), "--check"], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "intact" in check.stdout, check.stderr
+    # Without --storage it is refused, saying why.
+    plain = subprocess.run([GEMBA, "restore", "--from", str(archive), "--data-dir", str(tmp_path / "plain")],
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode != 0 and "--storage" in plain.stderr
+    target = "restored_" + name
+    psql("postgres", f"CREATE DATABASE {target}")
+    target_url = url.replace(f"/{name}?", f"/{target}?")
+    restored = subprocess.run([GEMBA, "restore", "--from", str(archive), "--data-dir", str(tmp_path / "b"), "--storage", target_url],
+                              capture_output=True, text=True, timeout=120)
+    assert restored.returncode == 0, restored.stderr
+    again = GembaServer(tmp_path / "b", PASSWORD, ["--storage", target_url])
+    try:
+        assert history(again, "pg/line4/m7", base, 120, token=token) == before  # the old token is still valid
+    finally:
+        again.stop()
+    # A database with tables is refused before anything is written.
+    twice = subprocess.run([GEMBA, "restore", "--from", str(archive), "--data-dir", str(tmp_path / "c"), "--storage", target_url],
+                           capture_output=True, text=True, timeout=60)
+    assert twice.returncode == 2 and "new, empty database" in twice.stderr
+    assert not (tmp_path / "c").exists()
