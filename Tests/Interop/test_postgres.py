@@ -197,3 +197,16 @@ def test_backup_and_restore_through_pg_dump(tmp_path, storage):
                            capture_output=True, text=True, timeout=60)
     assert twice.returncode == 2 and "new, empty database" in twice.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_scheduled_backups_of_a_postgres_node(tmp_path, storage):
+    url, _ = storage
+    backups = tmp_path / "backups"
+    server = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url, "--backup-every", "10s", "--backup-keep", "2",
+                                                    "--backup-dir", str(backups)])
+    try:
+        archive = wait_for(lambda: sorted(p for p in backups.glob("gemba-backup-*.tar")), timeout=60, what="a scheduled backup")[0]
+    finally:
+        server.stop()
+    check = subprocess.run([GEMBA, "restore", "--from", str(archive), "--check"], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "postgres.dump" in check.stdout, check.stderr + check.stdout

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GembaBackup
+import GembaPostgres
 import GembaIngest
 import GembaRules
 import Logging
@@ -53,8 +54,8 @@ struct BackupCapability: Capability {
             schedule = nil
             return
         }
-        if let postgres = telemetry.postgres {
-            throw ConfigurationError("scheduled backups copy a SQLite data directory; \(postgres.url) is backed up with pg_dump (see the README)")
+        if telemetry.postgres != nil, resolved.rawDays != nil {
+            throw ConfigurationError("--backup-raw-days applies to SQLite data directories; a PostgreSQL dump holds every sample")
         }
         let dataDirectory = telemetry.dataDirectory
         let directory = resolved.directory ?? (dataDirectory as NSString).appendingPathComponent("backups")
@@ -64,7 +65,7 @@ struct BackupCapability: Capability {
             throw ConfigurationError("cannot create the backup directory \(directory): \(error.localizedDescription)")
         }
         schedule = BackupSchedule(rotation: resolved.rotation, directory: directory, dataDirectory: dataDirectory,
-                                  rawDays: resolved.rawDays, logger: logger)
+                                  rawDays: resolved.rawDays, postgres: telemetry.postgres, logger: logger)
     }
 
     var services: [any Service] {
@@ -82,6 +83,8 @@ final class BackupSchedule: Sendable {
     let directory: String
     let dataDirectory: String
     let rawDays: Int?
+    /// The database to dump (`pg_dump`) when the node keeps its data in PostgreSQL.
+    let postgres: PostgresStore?
     let logger: Logger
     private let lastFailure = Mutex<Date?>(nil)
     private let written = Counter(label: "gemba_backup_written_total")
@@ -90,11 +93,12 @@ final class BackupSchedule: Sendable {
     private let duration = Gauge(label: "gemba_backup_duration_seconds")
     private let size = Gauge(label: "gemba_backup_size_bytes")
 
-    init(rotation: BackupRotation, directory: String, dataDirectory: String, rawDays: Int?, logger: Logger) {
+    init(rotation: BackupRotation, directory: String, dataDirectory: String, rawDays: Int?, postgres: PostgresStore?, logger: Logger) {
         self.rotation = rotation
         self.directory = directory
         self.dataDirectory = dataDirectory
         self.rawDays = rawDays
+        self.postgres = postgres
         self.logger = logger
         removeLeftovers()
     }
@@ -107,8 +111,10 @@ final class BackupSchedule: Sendable {
         let since = rawDays.map { Int64(now.timeIntervalSince1970 * 1000) - Int64($0) * 86_400_000 }
         let (dataDirectory, started) = (self.dataDirectory, Date())
         do {
-            let manifest = try await onOwnThread {
-                try BackupMaker(layout: DataDirectory.layout, gembaVersion: Gemba.version)
+            var layout = DataDirectory.layout
+            if let postgres { layout = DataDirectory.postgresLayout(postgres.url, facts: try await postgres.backupFacts()) }
+            let manifest = try await onOwnThread { [layout] in
+                try BackupMaker(layout: layout, gembaVersion: Gemba.version)
                     .write(dataDirectory: dataDirectory, to: path, rawSamplesSince: since, now: now)
             }
             let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
