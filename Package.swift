@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "GembaCore", "GembaStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -225,6 +225,34 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Two nodes compete for the singleton jobs: one leads, never both; when the leader goes (its
+    /// session ends), the other takes over at its next try.
+    @Test func oneNodeLeadsAndAnotherTakesOverWhenItGoes() async throws {
+        let url = try await PostgresTestServer.makeDatabase()
+        let nodes = (0..<2).map { _ in PostgresLeadership(url: url, interval: .milliseconds(100), logger: Logger(label: "test")) }
+        let runs = nodes.map { node in Task { await node.run() } }
+        func until(_ condition: () -> Bool) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !condition() {
+                guard ContinuousClock.now < deadline else { return false }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return true
+        }
+        #expect(try await until { nodes[0].isLeader || nodes[1].isLeader })
+        for _ in 0..<10 {
+            #expect(!(nodes[0].isLeader && nodes[1].isLeader))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let leader = nodes[0].isLeader ? 0 : 1
+        runs[leader].cancel()
+        await runs[leader].value
+        #expect(!nodes[leader].isLeader)
+        #expect(try await until { nodes[1 - leader].isLeader })
+        runs[1 - leader].cancel()
+        await runs[1 - leader].value
+    }
+
     @Test func urlsParseAndBadOnesSayWhy() throws {
         let url = try PostgresURL("postgres://gemba:s%40cret@db.example:6543/plant?sslmode=require&pool=20", environment: [:])
         #expect(url.user == "gemba" && url.password == "s@cret" && url.host == "db.example" && url.port == 6543)

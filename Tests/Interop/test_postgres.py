@@ -9,14 +9,16 @@ which sets GEMBA_TEST_POSTGRES), with Eclipse Paho publishing QoS 1 and `psql` l
 """
 import json
 import os
+import re
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from interop_support import GEMBA, GembaServer, wait_for
+from interop_support import GEMBA, GembaServer, free_port, wait_for
 
 PASSWORD = "postgres-Secret-123456"
 ADMIN_URL = os.environ.get("GEMBA_TEST_POSTGRES")
@@ -84,10 +86,20 @@ def test_the_platform_runs_on_postgres(tmp_path, storage):
             server.stop()
 
 
+def leads(port):
+    """Whether the node on this HTTP port runs the singleton jobs (its metric says so)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return re.search(r"^gemba_singleton_jobs_leader 1", response.read().decode(), re.MULTILINE) is not None
+    except OSError:
+        return False
+
+
 def test_two_nodes_share_one_database(tmp_path, storage):
     url, name = storage
     # Started together: the migrations run once, under an advisory lock.
-    first = GembaServer.launch(tmp_path / "a", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
+    first_http = free_port()
+    first = GembaServer.launch(tmp_path / "a", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"], http=first_http)
     second = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url, "--mqtt-allow-anonymous"])
     try:
         assert first.poll() is None
@@ -101,10 +113,21 @@ def test_two_nodes_share_one_database(tmp_path, storage):
             assert "pg/line2/m3" in json.dumps(third.get("/api/v1/machines"))
         finally:
             third.stop()
+        # One of the two runs the singleton jobs; killed, the other takes them over within 30 s.
+        wait_for(lambda: leads(first_http) != leads(second.http), timeout=30, what="one leader")
+        if leads(first_http):
+            first.kill()
+            first.wait()
+            wait_for(lambda: leads(second.http), timeout=30, what="the second node to take over")
+        else:
+            second.kill()
+            wait_for(lambda: leads(first_http), timeout=30, what="the first node to take over")
     finally:
-        first.kill()
-        first.wait()
-        second.stop()
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        if second.process.poll() is None:
+            second.stop()
 
 
 def test_a_missing_database_is_reported_in_one_line(tmp_path):

@@ -48,8 +48,11 @@ struct BackupCapability: Capability {
     }
 
     let schedule: BackupSchedule?
+    /// Backups of a shared database are taken by one node at a time.
+    let singleton: SingletonGate
 
     init(_ resolved: Resolved?, telemetry: TelemetryCapability, logger: Logger) throws {
+        singleton = telemetry.singleton
         guard let resolved else {
             schedule = nil
             return
@@ -70,7 +73,8 @@ struct BackupCapability: Capability {
 
     var services: [any Service] {
         guard let schedule else { return [] }
-        return [PeriodicService("scheduled backups", every: .seconds(min(schedule.rotation.interval, 30)), logger: schedule.logger) {
+        return [PeriodicService("scheduled backups", every: .seconds(min(schedule.rotation.interval, 30)), logger: schedule.logger) { [singleton] in
+            guard singleton.mayRun else { return }
             try await schedule.pass()
         }]
     }

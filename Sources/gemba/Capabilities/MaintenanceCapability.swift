@@ -18,8 +18,11 @@ struct MaintenanceCapability: Capability {
     /// Proposals from alarms of rules labelled `propose_work`; nil without alarms.
     let alarmProposer: AlarmProposer?
     let logger: Logger
+    /// Plans and escalation run on one node at a time (the same work order must not be made twice).
+    let singleton: SingletonGate
 
     init(telemetry: TelemetryCapability, oee: OEECapability, alarms: AlarmCapability, logger: Logger) {
+        singleton = telemetry.singleton
         self.logger = logger
         guard let store = telemetry.store as? any MaintenanceStore else {
             (service, plans, escalator, alarmProposer) = (nil, nil, nil, nil)
@@ -46,7 +49,8 @@ struct MaintenanceCapability: Capability {
         let proposing = alarmProposer.map { proposer in
             [PeriodicService("work proposed by alarms", every: .seconds(5), logger: logger) { try await proposer.pass() }]
         } ?? []
-        return [PeriodicService("maintenance plans and escalation", every: .seconds(60), logger: logger) { [escalator] in
+        return [PeriodicService("maintenance plans and escalation", every: .seconds(60), logger: logger) { [escalator, singleton] in
+            guard singleton.mayRun else { return }
             try await plans.pass()
             try await escalator?.pass()
         }] + proposing

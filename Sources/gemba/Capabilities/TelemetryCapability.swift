@@ -37,6 +37,9 @@ struct TelemetryCapability: Capability {
     let identity: any IdentityStore
     /// The PostgreSQL store, when that is the backend (for what only it has: pool statistics).
     let postgres: PostgresStore?
+    /// Whether this node runs the singleton jobs (always, with SQLite; with PostgreSQL, the node
+    /// holding the leadership lock).
+    let singleton: SingletonGate
     let pipeline: IngestPipeline
     let hub: LiveHub
     /// The checks every sample passes, whatever its source.
@@ -85,6 +88,7 @@ struct TelemetryCapability: Capability {
             throw ConfigurationError("cannot create data directory \(dataDirectory): \(error.localizedDescription)")
         }
         (store, identity, postgres) = try await Self.openStores(resolved, logger: logger)
+        singleton = SingletonGate(leadership: resolved.postgres.map { PostgresLeadership(url: $0, logger: logger) })
         pipeline = IngestPipeline(store: store, logger: logger)
         try await pipeline.loadCatalog()
         hub = LiveHub()
@@ -119,9 +123,13 @@ struct TelemetryCapability: Capability {
     var services: [any Service] {
         [
             pipeline,
-            PeriodicService("retention", every: .seconds(600), logger: logger, work: Retention(store: store, logger: logger).enforce),
+            PeriodicService("retention", every: .seconds(600), logger: logger) { [singleton, store, logger] in
+                guard singleton.mayRun else { return }
+                try await Retention(store: store, logger: logger).enforce()
+            },
             PeriodicService("storage maintenance", every: .milliseconds(500), logger: logger, work: store.maintain),
         ] + (postgres.map { [PeriodicService("PostgreSQL pool metrics", every: .seconds(5), logger: logger, work: PoolMetrics(store: $0).update)] } ?? [])
+            + singleton.services
     }
 
     var endpoints: [EndpointGroup] { [EndpointGroups.telemetry, EndpointGroups.assets] }
@@ -154,5 +162,35 @@ struct PoolMetrics: Sendable {
         leases.record(statistics.leases)
         waitSeconds.record(statistics.waitSeconds)
         timeouts.record(statistics.timeouts)
+    }
+}
+
+/// Whether this node runs the jobs only one node may run at a time (retention, maintenance plans
+/// and escalation, scheduled backups). With SQLite there is one node; with PostgreSQL, the node
+/// holding ``PostgresLeadership``'s lock, taken over by another within seconds of its death.
+struct SingletonGate: Sendable {
+    let leadership: PostgresLeadership?
+    private let gauge = Gauge(label: "gemba_singleton_jobs_leader")
+
+    init(leadership: PostgresLeadership?) { self.leadership = leadership }
+
+    var mayRun: Bool { leadership?.isLeader ?? true }
+
+    /// The leadership's loop, and the gauge saying whether this node leads.
+    var services: [any Service] {
+        guard let leadership else { return [] }
+        return [LeadershipService(leadership: leadership),
+                PeriodicService("singleton jobs gauge", every: .seconds(5), logger: Logger(label: "gemba")) { [gauge] in
+                    gauge.record(leadership.isLeader ? 1 : 0)
+                }]
+    }
+}
+
+/// Runs the leadership loop until graceful shutdown.
+struct LeadershipService: Service {
+    let leadership: PostgresLeadership
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await leadership.run() }
     }
 }

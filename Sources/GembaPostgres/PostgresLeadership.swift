@@ -1,0 +1,77 @@
+public import Logging
+internal import NIOCore
+internal import NIOSSL
+internal import PostgresNIO
+internal import Synchronization
+
+/// Which node runs the singleton jobs (retention, maintenance plans and escalation, scheduled
+/// backups): the one holding a session-level advisory lock on a connection of its own. The lock
+/// goes with the session, so when that node dies, PostgreSQL releases it as soon as the
+/// connection drops, and another node takes it at its next try (every `interval`).
+public final class PostgresLeadership: Sendable {
+    /// The lock key every node competes for.
+    static let key: Int64 = 0x6765_6D62_615F_6C64  // "gemba_ld"
+
+    private let url: PostgresURL
+    private let interval: Duration
+    private let logger: Logger
+    private let leader = Atomic<Bool>(false)
+
+    public init(url: PostgresURL, interval: Duration = .seconds(5), logger: Logger) {
+        self.url = url
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Whether this node runs the singleton jobs now.
+    public var isLeader: Bool { leader.load(ordering: .acquiring) }
+
+    /// Tries for the lock until cancelled; while holding it, checks every `interval` that its
+    /// connection is alive (a lost connection is a lost lock). Ends by closing the connection.
+    public func run() async {
+        var connection: PostgresConnection?
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                if connection == nil {
+                    attempt += 1
+                    connection = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(),
+                                                                       configuration: try connectionConfiguration(), id: attempt,
+                                                                       logger: logger).get()
+                }
+                let held = try await hold(on: connection!)
+                if held != isLeader {
+                    leader.store(held, ordering: .releasing)
+                    if held { logger.notice("this node runs the singleton jobs (retention, maintenance plans, backups)") }
+                }
+            } catch {
+                if isLeader { logger.warning("lost the singleton jobs' lock", metadata: ["error": "\(PostgresStoreError.message(of: error))"]) }
+                leader.store(false, ordering: .releasing)
+                try? await connection?.close()
+                connection = nil
+            }
+            try? await Task.sleep(for: interval)
+        }
+        leader.store(false, ordering: .releasing)
+        try? await connection?.close()
+    }
+
+    /// Takes the lock when free (a holder asking again only checks its session is alive).
+    private func hold(on connection: PostgresConnection) async throws -> Bool {
+        let query: PostgresQuery = isLeader ? "SELECT true" : "SELECT pg_try_advisory_lock(\(Self.key))"
+        for try await held in try await connection.query(query, logger: logger).decode(Bool.self) { return held }
+        return false
+    }
+
+    private func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        if let directory = url.socketDirectory {
+            return .init(unixSocketPath: "\(directory)/.s.PGSQL.\(url.port)", username: url.user, password: url.password, database: url.database)
+        }
+        let tls: PostgresConnection.Configuration.TLS = switch url.tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
+    }
+}
