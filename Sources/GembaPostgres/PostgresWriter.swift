@@ -63,9 +63,14 @@ extension PostgresStore {
             do {
                 // Shared with other commits; the rollup job takes it exclusive (see PostgresSchema).
                 try await connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.rollupLock))", logger: self.logger)
+                // Read after the lock (its own statement, so its own snapshot): no fold can move it now.
+                var watermark = Int64.max
+                for try await w in try await connection.query("SELECT w FROM rollup_watermark", logger: self.logger).decode(Int64.self) {
+                    watermark = w
+                }
                 let series = try await self.register(batch, on: connection)
                 let plan = self.seriesTimes.withLock { known in
-                    SampleInsertPlan(batch.samples, newSeries: series.map(\.id), known: trustNewest ? known : [:])
+                    SampleInsertPlan(batch.samples, newSeries: series.map(\.id), known: trustNewest ? known : [:], watermark: watermark)
                 }
                 let outcome = try await plan.run(on: connection, logger: self.logger)
                 try await connection.query("COMMIT", logger: self.logger)
@@ -160,8 +165,11 @@ struct SampleInsertPlan: Sendable {
     private(set) var integers: [Int64] = []
     private(set) var strings: [String] = []
     private(set) var qualities: [Int16] = []
-    /// Rows newer than their series' newest stored sample: inserted without a conflict check.
+    /// Rows newer than their series' newest stored sample and not older than the rollup watermark:
+    /// inserted without a conflict check and without answering anything back.
     private(set) var fresh: [Bool] = []
+    /// The rollup watermark the insert runs under: older rows are folded into the rollups by it.
+    private(set) var watermark: Int64 = .max
     /// For each sample of the batch, the index of its row in the arrays (nil: a duplicate in the batch).
     private(set) var rows: [Int?]
     /// Each series of the batch with its earliest and newest time in it.
@@ -170,13 +178,15 @@ struct SampleInsertPlan: Sendable {
     private(set) var firstSeries: [Int64] = []
     private(set) var firstTimes: [Int64] = []
 
-    /// What the insert did: how many rows it inserted and, when that is not all of them, which.
+    /// What the insert did: how many of the checked rows (those not fresh) it inserted and, when
+    /// that is not all of them, which. Fresh rows are all inserted (or the insert fails).
     struct Outcome: Sendable {
-        var count: Int
+        var checked: Int
         var inserted: Set<SampleKey>?
     }
 
-    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes]) {
+    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes], watermark: Int64) {
+        self.watermark = watermark
         let resolved = samples.map { entry in entry.series < 0 ? newSeries[Int(-entry.series - 1)] : entry.series }
         let order = samples.indices.sorted { a, b in
             resolved[a] != resolved[b] ? resolved[a] < resolved[b]
@@ -199,7 +209,7 @@ struct SampleInsertPlan: Sendable {
             }
             spans[spans.count - 1].last = time
             rows[index] = series.count
-            fresh.append(!registered.contains(id) && known[id]?.newest.map { time > $0 } ?? false)
+            fresh.append(time >= watermark && !registered.contains(id) && known[id]?.newest.map { time > $0 } ?? false)
             append(series: id, time: time, samples[index].sample)
         }
     }
@@ -223,7 +233,7 @@ struct SampleInsertPlan: Sendable {
 
     /// Runs the insert.
     func run(on connection: PostgresConnection, logger: Logger) async throws -> Outcome {
-        guard !series.isEmpty else { return Outcome(count: 0, inserted: []) }
+        guard !series.isEmpty else { return Outcome(checked: 0, inserted: []) }
         var query = PostgresQuery(unsafeSQL: Self.statement)
         query.binds.append(series)
         query.binds.append(times)
@@ -235,11 +245,12 @@ struct SampleInsertPlan: Sendable {
         query.binds.append(fresh)
         query.binds.append(firstSeries)
         query.binds.append(firstTimes)
-        query.binds.append(Int64(series.count))
+        query.binds.append(Int64(fresh.count { !$0 }))
+        query.binds.append(watermark)
         for try await (count, insertedSeries, insertedTimes) in try await connection.query(query, logger: logger)
             .decode((Int64, [Int64]?, [Int64]?).self) {
-            guard let insertedSeries, let insertedTimes else { return Outcome(count: Int(count), inserted: nil) }
-            return Outcome(count: Int(count), inserted: Set(zip(insertedSeries, insertedTimes).map { SampleKey(series: $0, time: $1) }))
+            guard let insertedSeries, let insertedTimes else { return Outcome(checked: Int(count), inserted: nil) }
+            return Outcome(checked: Int(count), inserted: Set(zip(insertedSeries, insertedTimes).map { SampleKey(series: $0, time: $1) }))
         }
         throw PostgresStoreError("the insert answered no row")
     }
@@ -247,7 +258,7 @@ struct SampleInsertPlan: Sendable {
     /// For each sample of the batch, whether it was stored.
     func stored(_ outcome: Outcome) -> [Bool] {
         guard let inserted = outcome.inserted else { return rows.map { $0 != nil } }
-        return rows.map { row in row.map { inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false }
+        return rows.map { row in row.map { fresh[$0] || inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false }
     }
 
     /// Notes what a committed insert means for each series: its first time (moved back where this
@@ -263,10 +274,11 @@ struct SampleInsertPlan: Sendable {
         }
     }
 
-    /// The insert: rows from the arrays (fresh ones straight in, the others only where their
-    /// (series, t) is not stored yet), the rollups of the inserted rows older than the rollup
-    /// watermark (late data: newer ones are the rollup job's), first sample times moved back.
-    /// Answers the count of inserted rows and, only when some were not inserted, their keys.
+    /// The insert: rows from the arrays, fresh ones straight in (answering nothing), the others
+    /// only where their (series, t) is not stored yet; the rollups of the inserted rows older than
+    /// the rollup watermark `$12` (late data: newer ones are the rollup job's, and are never fresh
+    /// when late); first sample times moved back. Answers how many checked rows went in and, only
+    /// when some did not, the keys of those that did.
     static let statement = """
         WITH input AS (
             SELECT * FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::float8[], $5::int8[], $6::text[], $7::int2[], $8::bool[])
@@ -274,22 +286,19 @@ struct SampleInsertPlan: Sendable {
         ), fresh_rows AS (
             INSERT INTO sample (series, t, f, i, s, q)
             SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input WHERE fresh
-            RETURNING series, t, coalesce(f, i::float8) AS x
         ), checked_rows AS (
             INSERT INTO sample (series, t, f, i, s, q)
             SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input WHERE NOT fresh
             ON CONFLICT DO NOTHING
             RETURNING series, t, coalesce(f, i::float8) AS x
-        ), inserted AS (
-            SELECT * FROM fresh_rows UNION ALL SELECT * FROM checked_rows
         ), late AS (
-            SELECT series, t, x FROM inserted WHERE t < (SELECT w FROM rollup_watermark)
+            SELECT series, t, x FROM checked_rows WHERE t < $12
         ), \(PostgresRollups.upserts(from: "late")), first_moved AS (
             UPDATE series SET first_ms = c.t FROM unnest($9::int8[], $10::int8[]) AS c(id, t)
             WHERE series.id = c.id AND (series.first_ms IS NULL OR series.first_ms > c.t)
         )
         SELECT count(*), CASE WHEN count(*) < $11 THEN array_agg(series) END, CASE WHEN count(*) < $11 THEN array_agg(t) END
-        FROM inserted
+        FROM checked_rows
         """
 }
 
