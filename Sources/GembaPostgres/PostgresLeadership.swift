@@ -16,6 +16,8 @@ public final class PostgresLeadership: Sendable {
     private let interval: Duration
     private let logger: Logger
     private let leader = Atomic<Bool>(false)
+    /// Tries made so far (each one takes the lock, or finds it held, or checks the session).
+    let tries = Atomic<Int>(0)
 
     public init(url: PostgresURL, interval: Duration = .seconds(5), logger: Logger) {
         self.url = url
@@ -44,6 +46,7 @@ public final class PostgresLeadership: Sendable {
                     leader.store(held, ordering: .releasing)
                     if held { logger.notice("this node runs the singleton jobs (retention, maintenance plans, backups)") }
                 }
+                tries.add(1, ordering: .releasing)
             } catch {
                 if isLeader { logger.warning("lost the singleton jobs' lock", metadata: ["error": "\(PostgresStoreError.message(of: error))"]) }
                 leader.store(false, ordering: .releasing)

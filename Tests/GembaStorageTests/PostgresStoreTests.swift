@@ -7,19 +7,11 @@ import PostgresNIO
 import Testing
 import GembaTestSupport
 
-/// Runs the storage conformance suite against the PostgreSQL backend, plus its own checks.
+/// PostgreSQL-specific checks (the conformance suite runs in `StoreConformanceTests`).
 @Suite(.enabled(if: PostgresTestServer.enabled, "GEMBA_TEST_POSTGRES is not set"))
 struct PostgresStoreTests {
     let suite = StoreConformance { try await PostgresTestServer.makeStore() }
 
-    @Test func registrationIsIdempotent() async throws { try await suite.registrationIsIdempotent() }
-    @Test func duplicatesKeepOneRow() async throws { try await suite.duplicatesKeepOneRow() }
-    @Test func valuesRoundTrip() async throws { try await suite.valuesRoundTrip() }
-    @Test func latestIsNewest() async throws { try await suite.latestIsNewestWhateverTheArrivalOrder() }
-    @Test func bucketsMatchRawAggregation() async throws { try await suite.bucketsMatchRawAggregation() }
-    @Test func retention() async throws { try await suite.retentionRemovesOnlyExpiredRowsOfItsTenant() }
-    @Test func catalogIsScopedByTenant() async throws { try await suite.catalogIsScopedByTenant() }
-    @Test func firstSampleTime() async throws { try await suite.firstSampleTimeFollowsBackfillsNotRetention() }
 
     /// Duplicates inside one batch and against stored rows: the first of the batch is kept, the
     /// stored one wins over both, and the rollups count each stored sample once.
@@ -231,24 +223,16 @@ struct PostgresStoreTests {
         let url = try await PostgresTestServer.makeDatabase()
         let nodes = (0..<2).map { _ in PostgresLeadership(url: url, interval: .milliseconds(100), logger: Logger(label: "test")) }
         let runs = nodes.map { node in Task { await node.run() } }
-        func until(_ condition: () -> Bool) async throws -> Bool {
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !condition() {
-                guard ContinuousClock.now < deadline else { return false }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            return true
-        }
-        #expect(try await until { nodes[0].isLeader || nodes[1].isLeader })
-        for _ in 0..<10 {
-            #expect(!(nodes[0].isLeader && nodes[1].isLeader))
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        #expect(try await TestSupport.eventually { nodes[0].isLeader || nodes[1].isLeader })
         let leader = nodes[0].isLeader ? 0 : 1
+        // The other keeps trying while the leader holds the lock, and never leads meanwhile.
+        let tried = nodes[1 - leader].tries.load(ordering: .acquiring)
+        #expect(try await TestSupport.eventually { nodes[1 - leader].tries.load(ordering: .acquiring) >= tried + 3 })
+        #expect(!nodes[1 - leader].isLeader && nodes[leader].isLeader)
         runs[leader].cancel()
         await runs[leader].value
         #expect(!nodes[leader].isLeader)
-        #expect(try await until { nodes[1 - leader].isLeader })
+        #expect(try await TestSupport.eventually { nodes[1 - leader].isLeader })
         runs[1 - leader].cancel()
         await runs[1 - leader].value
     }

@@ -5,7 +5,7 @@ import GRDB
 import Logging
 import Testing
 
-/// Runs the storage conformance suite against the SQLite backend, plus SQLite-specific checks.
+/// SQLite-specific checks (the conformance suite runs in `StoreConformanceTests`).
 @Suite struct SQLiteStoreTests {
     static func temporaryDirectory() -> String {
         NSTemporaryDirectory() + "gemba-store-\(UUID().uuidString)"
@@ -15,14 +15,6 @@ import Testing
         try SQLiteStore(directory: SQLiteStoreTests.temporaryDirectory(), logger: Logger(label: "test"))
     }
 
-    @Test func registrationIsIdempotent() async throws { try await suite.registrationIsIdempotent() }
-    @Test func duplicatesKeepOneRow() async throws { try await suite.duplicatesKeepOneRow() }
-    @Test func valuesRoundTrip() async throws { try await suite.valuesRoundTrip() }
-    @Test func latestIsNewest() async throws { try await suite.latestIsNewestWhateverTheArrivalOrder() }
-    @Test func bucketsMatchRawAggregation() async throws { try await suite.bucketsMatchRawAggregation() }
-    @Test func retention() async throws { try await suite.retentionRemovesOnlyExpiredRowsOfItsTenant() }
-    @Test func catalogIsScopedByTenant() async throws { try await suite.catalogIsScopedByTenant() }
-    @Test func firstSampleTime() async throws { try await suite.firstSampleTimeFollowsBackfillsNotRetention() }
 
     /// Upgrading a store made before machines had a first sample time: it is taken from the raw
     /// samples or, past raw retention, the hour rollups; the KPI summaries reaching back before it

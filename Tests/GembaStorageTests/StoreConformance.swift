@@ -1,9 +1,10 @@
 import GembaCore
 import GembaStorage
 import Testing
+import GembaTestSupport
 
 /// The behaviour every ``TelemetryStore`` backend must show. Each check takes a fresh, empty store;
-/// a backend's test file runs all of them against its own factory.
+/// ``StoreConformanceTests`` runs them all against every backend of the run.
 struct StoreConformance {
     let makeStore: @Sendable () async throws -> any TelemetryStore
 
@@ -206,6 +207,25 @@ struct StoreConformance {
         try await store.setLimits(limits, tenant: Self.other)
         #expect(try await store.limits(tenant: Self.other).maxMachines == 3)
         #expect(try await store.limits(tenant: Self.tenant).maxMachines == TenantLimits().maxMachines)
+    }
+}
+
+/// The conformance checks against SQLite and, when the run has its server, PostgreSQL.
+@Suite struct StoreConformanceTests {
+    @Test(arguments: Backend.available) func registrationIsIdempotent(_ backend: Backend) async throws { try await StoreConformance(backend).registrationIsIdempotent() }
+    @Test(arguments: Backend.available) func duplicatesKeepOneRow(_ backend: Backend) async throws { try await StoreConformance(backend).duplicatesKeepOneRow() }
+    @Test(arguments: Backend.available) func valuesRoundTrip(_ backend: Backend) async throws { try await StoreConformance(backend).valuesRoundTrip() }
+    @Test(arguments: Backend.available) func latestIsNewest(_ backend: Backend) async throws { try await StoreConformance(backend).latestIsNewestWhateverTheArrivalOrder() }
+    @Test(arguments: Backend.available) func bucketsMatchRawAggregation(_ backend: Backend) async throws { try await StoreConformance(backend).bucketsMatchRawAggregation() }
+    @Test(arguments: Backend.available) func retention(_ backend: Backend) async throws { try await StoreConformance(backend).retentionRemovesOnlyExpiredRowsOfItsTenant() }
+    @Test(arguments: Backend.available) func catalogIsScopedByTenant(_ backend: Backend) async throws { try await StoreConformance(backend).catalogIsScopedByTenant() }
+    @Test(arguments: Backend.available) func firstSampleTime(_ backend: Backend) async throws { try await StoreConformance(backend).firstSampleTimeFollowsBackfillsNotRetention() }
+}
+
+extension StoreConformance {
+    /// The checks on new stores of `backend`.
+    init(_ backend: Backend) {
+        self.init { try await backend.makeStore() }
     }
 }
 
