@@ -63,17 +63,12 @@ extension PostgresStore: AlarmStore {
     }
 
     public func journal(_ query: JournalQuery) async throws -> [AlarmJournalEntry] {
-        var statement = PostgresQuery(unsafeSQL: """
+        let statement: PostgresQuery = """
             SELECT id, tenant, time_ms, rule, machine, kind, from_state, to_state, severity, value, actor, comment FROM alarm_journal
-            WHERE tenant = $1 AND time_ms >= $2 AND time_ms < $3 AND ($4::text IS NULL OR rule = $4)
-                AND \(Self.scopeCondition(5)) ORDER BY time_ms, id LIMIT $6
-            """)
-        statement.binds.append(query.tenant.rawValue)
-        statement.binds.append(query.range.lowerBound)
-        statement.binds.append(query.range.upperBound)
-        statement.binds.append(query.rule)
-        statement.binds.append(query.scope)
-        statement.binds.append(Int64(query.limit))
+            WHERE tenant = \(query.tenant.rawValue) AND time_ms >= \(query.range.lowerBound)
+                AND time_ms < \(query.range.upperBound) AND (\(query.rule)::text IS NULL OR rule = \(query.rule))
+                AND \(machineScope: query.scope) ORDER BY time_ms, id LIMIT \(Int64(query.limit))
+            """
         var result: [AlarmJournalEntry] = []
         let rows = try await client.query(statement, logger: logger)
         for try await (id, tenant, time, rule, machine, kind, from, to, severity, value, actor, comment)
@@ -84,10 +79,20 @@ extension PostgresStore: AlarmStore {
         }
         return result
     }
+}
 
-    /// A machine path, or every machine under a site/area/line prefix, given as parameter `$n`
-    /// (NULL: every machine).
-    static func scopeCondition(_ n: Int) -> String {
-        "($\(n)::text IS NULL OR machine = $\(n) OR left(machine, length($\(n)) + 1) = $\(n) || '/')"
+extension PostgresQuery.StringInterpolation {
+    /// A condition on `machine`: that machine path, or every machine under a site/area/line prefix
+    /// (`p1` takes `p1/…`, not `p10/…`); nil takes every machine.
+    mutating func appendInterpolation(machineScope scope: String?) {
+        appendLiteral("(")
+        appendInterpolation(scope)
+        appendLiteral("::text IS NULL OR machine = ")
+        appendInterpolation(scope)
+        appendLiteral(" OR left(machine, length(")
+        appendInterpolation(scope)
+        appendLiteral(") + 1) = ")
+        appendInterpolation(scope)
+        appendLiteral(" || '/')")
     }
 }

@@ -53,22 +53,18 @@ extension PostgresStore: AnalyticsStore {
     }
 
     public func orders(tenant: TenantID, machine: AssetPath?, overlapping range: Range<Int64>) async throws -> [ProductionOrder] {
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.orderColumns) FROM production_order
-            WHERE tenant = $1 AND start < $2 AND ("end" IS NULL OR "end" > $3) AND ($4::text IS NULL OR machine = $4)
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.orderColumns) FROM production_order
+            WHERE tenant = \(tenant.rawValue) AND start < \(range.upperBound)
+                AND ("end" IS NULL OR "end" > \(range.lowerBound))
+                AND (\(machine?.description)::text IS NULL OR machine = \(machine?.description))
             ORDER BY start, id
-            """)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(range.upperBound)
-        query.binds.append(range.lowerBound)
-        query.binds.append(machine?.description)
+            """
         return try await fetchOrders(query)
     }
 
     public func order(tenant: TenantID, id: String) async throws -> ProductionOrder? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.orderColumns) FROM production_order WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.orderColumns) FROM production_order WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await fetchOrders(query).first
     }
 
@@ -90,21 +86,6 @@ extension PostgresStore: AnalyticsStore {
                            maintenanceWindows: try await maintenanceWindows(tenant: tenant, machine: machine, overlapping: stops))
     }
 
-    /// Work orders' planned maintenance of one machine overlapping `range`, by start.
-    public func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
-        var result: [MaintenanceWindow] = []
-        let rows = try await client.query("""
-            SELECT work_order, start, "end", set_ms FROM maintenance_window
-            WHERE tenant = \(tenant.rawValue) AND machine = \(machine.description) AND start < \(range.upperBound)
-                AND ("end" IS NULL OR "end" > \(range.lowerBound))
-            ORDER BY start
-            """, logger: logger)
-        for try await (workOrder, start, end, set) in rows.decode((String, Int64, Int64?, Int64).self) {
-            result.append(MaintenanceWindow(workOrder: workOrder, machine: machine, start: start, end: end, setAt: set))
-        }
-        return result
-    }
-
     // MARK: Quality entries
 
     static let qualityColumns = "id, machine, time_ms, kind, quantity, reason, note, entered_by, entered_at"
@@ -121,22 +102,17 @@ extension PostgresStore: AnalyticsStore {
     }
 
     public func qualityEntries(tenant: TenantID, machine: AssetPath?, in range: Range<Int64>) async throws -> [QualityEntry] {
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.qualityColumns) FROM quality_entry
-            WHERE tenant = $1 AND time_ms >= $2 AND time_ms < $3 AND ($4::text IS NULL OR machine = $4)
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.qualityColumns) FROM quality_entry
+            WHERE tenant = \(tenant.rawValue) AND time_ms >= \(range.lowerBound) AND time_ms < \(range.upperBound)
+                AND (\(machine?.description)::text IS NULL OR machine = \(machine?.description))
             ORDER BY time_ms, id
-            """)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(range.lowerBound)
-        query.binds.append(range.upperBound)
-        query.binds.append(machine?.description)
+            """
         return try await fetchQualityEntries(query)
     }
 
     public func qualityEntry(tenant: TenantID, id: String) async throws -> QualityEntry? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.qualityColumns) FROM quality_entry WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.qualityColumns) FROM quality_entry WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await fetchQualityEntries(query).first
     }
 
@@ -217,15 +193,11 @@ extension PostgresStore: AnalyticsStore {
         let columns = KPISummaryCoding.componentColumns.joined(separator: ", ")
         var sums: [String: SummarySum] = [:]
         for (key, batch) in Dictionary(grouping: selections, by: \.batchKey) {
-            var query = PostgresQuery(unsafeSQL: """
-                SELECT \(group), ARRAY[\(columns)], reasons, scrap_reasons, products, orders FROM kpi_summary
-                WHERE tenant = $1 AND machine = ANY($2) AND level = $3 AND start >= $4 AND start < $5 AND "end" <= $5
-                """)
-            query.binds.append(tenant.rawValue)
-            query.binds.append(batch.map(\.machine.description))
-            query.binds.append(Int16(key.level))
-            query.binds.append(key.lower)
-            query.binds.append(key.upper)
+            let query: PostgresQuery = """
+                SELECT \(unescaped: group), ARRAY[\(unescaped: columns)], reasons, scrap_reasons, products, orders FROM kpi_summary
+                WHERE tenant = \(tenant.rawValue) AND machine = ANY(\(batch.map(\.machine.description)))
+                    AND level = \(Int16(key.level)) AND start >= \(key.lower) AND start < \(key.upper) AND "end" <= \(key.upper)
+                """
             let rows = try await client.query(query, logger: logger)
             for try await (name, values, reasons, scrap, products, orders)
                 in rows.decode((String, [Int64], ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer).self) {

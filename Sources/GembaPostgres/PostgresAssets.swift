@@ -63,19 +63,11 @@ extension PostgresStore: AssetStore {
     }
 
     public func updateTag(_ details: TagDetails, tenant: TenantID, machine: AssetPath, tag: String) async throws -> Series? {
-        var query = PostgresQuery(unsafeSQL: """
-            UPDATE series SET display_name = $1, description = $2, unit = $3, minimum = $4, maximum = $5, decimals = $6
-            WHERE tenant = $7 AND machine = $8 AND tag = $9 RETURNING \(Self.seriesColumns)
-            """)
-        query.binds.append(details.displayName)
-        query.binds.append(details.description)
-        query.binds.append(details.unit)
-        query.binds.append(details.minimum)
-        query.binds.append(details.maximum)
-        query.binds.append(details.decimals.map(Int64.init))
-        query.binds.append(tenant.rawValue)
-        query.binds.append(machine.description)
-        query.binds.append(tag)
+        let query: PostgresQuery = """
+            UPDATE series SET display_name = \(details.displayName), description = \(details.description), unit = \(details.unit),
+                minimum = \(details.minimum), maximum = \(details.maximum), decimals = \(details.decimals.map(Int64.init))
+            WHERE tenant = \(tenant.rawValue) AND machine = \(machine.description) AND tag = \(tag) RETURNING \(unescaped: Self.seriesColumns)
+            """
         return try await fetchSeries(query).first
     }
 
@@ -85,10 +77,9 @@ extension PostgresStore: AssetStore {
             guard try await exists(machine, tenant, on: connection) else { throw ModelError(.notFound, "no machine \(machine)") }
             guard try await !exists(target, tenant, on: connection) else { throw ModelError(.conflict, "a machine \(target) exists already") }
             for (table, column) in Self.machineColumns {
-                var query = PostgresQuery(unsafeSQL: "UPDATE \(table) SET \(column) = $1 WHERE tenant = $2 AND \(column) = $3")
-                query.binds.append(to)
-                query.binds.append(tenant.rawValue)
-                query.binds.append(from)
+                let query: PostgresQuery = """
+                    UPDATE \(unescaped: table) SET \(unescaped: column) = \(to) WHERE tenant = \(tenant.rawValue) AND \(unescaped: column) = \(from)
+                    """
                 try await connection.query(query, logger: logger)
             }
             try await connection.query("""
@@ -111,9 +102,7 @@ extension PostgresStore: AssetStore {
             try await connection.query("DELETE FROM rollup_minute WHERE series = ANY(\(ids))", logger: logger)
             try await connection.query("DELETE FROM rollup_hour WHERE series = ANY(\(ids))", logger: logger)
             for (table, column) in Self.machineColumns {
-                var query = PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE tenant = $1 AND \(column) = $2")
-                query.binds.append(tenant.rawValue)
-                query.binds.append(path)
+                let query: PostgresQuery = "DELETE FROM \(unescaped: table) WHERE tenant = \(tenant.rawValue) AND \(unescaped: column) = \(path)"
                 try await connection.query(query, logger: logger)
             }
             try await connection.query("DELETE FROM asset WHERE tenant = \(tenant.rawValue) AND level = 'machine' AND path = \(path)",

@@ -26,11 +26,6 @@ public final class PostgresIdentityStore: IdentityStore {
         }
     }
 
-    /// Runs a statement; answers the rows it changed.
-    private func changed(_ query: PostgresQuery) async throws -> Int {
-        try await client.withConnection { connection in try await connection.query(query, logger: self.logger) { _ in }.get().rows ?? 0 }
-    }
-
     private static func time(_ milliseconds: Int64?) -> Timestamp? { milliseconds.map(Timestamp.init(millisecondsSinceEpoch:)) }
 
     // MARK: Tenants
@@ -82,14 +77,12 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func user(id: String) async throws -> User? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM app_user u WHERE u.id = $1")
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.userColumns) FROM app_user u WHERE u.id = \(id)"
         return try await users(query).first
     }
 
     public func user(email: String) async throws -> User? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.userColumns) FROM app_user u WHERE u.email = $1")
-        query.binds.append(email.lowercased())
+        let query: PostgresQuery = "SELECT \(unescaped: Self.userColumns) FROM app_user u WHERE u.email = \(email.lowercased())"
         return try await users(query).first
     }
 
@@ -99,13 +92,13 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func setPassword(userID: String, hash: String) async throws {
-        guard try await changed("UPDATE app_user SET password_hash = \(hash) WHERE id = \(userID)") > 0 else {
+        guard try await store.execute("UPDATE app_user SET password_hash = \(hash) WHERE id = \(userID)") > 0 else {
             throw IdentityStoreError(.notFound, "no such user")
         }
     }
 
     public func setDisabled(userID: String, _ disabled: Bool) async throws {
-        guard try await changed("UPDATE app_user SET disabled = \(disabled) WHERE id = \(userID)") > 0 else {
+        guard try await store.execute("UPDATE app_user SET disabled = \(disabled) WHERE id = \(userID)") > 0 else {
             throw IdentityStoreError(.notFound, "no such user")
         }
     }
@@ -118,7 +111,7 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func removeMembership(tenant: TenantID, userID: String) async throws -> Bool {
-        try await changed("DELETE FROM membership WHERE tenant = \(tenant.rawValue) AND user_id = \(userID)") > 0
+        try await store.execute("DELETE FROM membership WHERE tenant = \(tenant.rawValue) AND user_id = \(userID)") > 0
     }
 
     public func memberships(userID: String) async throws -> [Membership] {
@@ -132,10 +125,9 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func members(tenant: TenantID) async throws -> [(user: User, role: Role)] {
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.userColumns), m.role FROM membership m JOIN app_user u ON u.id = m.user_id WHERE m.tenant = $1 ORDER BY u.email
-            """)
-        query.binds.append(tenant.rawValue)
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.userColumns), m.role FROM membership m JOIN app_user u ON u.id = m.user_id WHERE m.tenant = \(tenant.rawValue) ORDER BY u.email
+            """
         var result: [(user: User, role: Role)] = []
         for try await (id, email, name, hash, disabled, created, role)
             in try await client.query(query, logger: logger).decode((String, String, String, String?, Bool, Int64, String).self) {
@@ -185,9 +177,9 @@ public final class PostgresIdentityStore: IdentityStore {
     /// Marks `old` used and stores `new`, in one transaction; false when `old` was used already.
     public func rotate(old: String, usedAt: Timestamp, new: RefreshToken) async throws -> Bool {
         try await client.withTransaction(logger: logger) { connection in
-            let used = try await connection.query("""
+            let used = try await self.store.execute("""
                 UPDATE refresh_token SET used_ms = \(usedAt.millisecondsSinceEpoch) WHERE hash = \(old) AND used_ms IS NULL
-                """, logger: self.logger) { _ in }.get().rows ?? 0
+                """, on: connection)
             guard used == 1 else { return false }
             try await self.insert(new, on: connection)
             return true
@@ -200,22 +192,19 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func revokeSessions(userID: String, except: String?, at: Timestamp) async throws -> Int {
-        try await changed("""
+        try await store.execute("""
             UPDATE session SET revoked_ms = \(at.millisecondsSinceEpoch)
             WHERE user_id = \(userID) AND revoked_ms IS NULL AND id IS DISTINCT FROM \(except)
             """)
     }
 
     public func standing(userID: String, tenant: TenantID, sessionID: String) async throws -> SessionStanding? {
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.userColumns), m.role,
-                   (SELECT s.revoked_ms IS NOT NULL OR s.user_id <> u.id OR s.tenant <> $1 FROM session s WHERE s.id = $2)
-            FROM app_user u LEFT JOIN membership m ON m.user_id = u.id AND m.tenant = $1
-            WHERE u.id = $3
-            """)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(sessionID)
-        query.binds.append(userID)
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.userColumns), m.role,
+                   (SELECT s.revoked_ms IS NOT NULL OR s.user_id <> u.id OR s.tenant <> \(tenant.rawValue) FROM session s WHERE s.id = \(sessionID))
+            FROM app_user u LEFT JOIN membership m ON m.user_id = u.id AND m.tenant = \(tenant.rawValue)
+            WHERE u.id = \(userID)
+            """
         for try await (id, email, name, hash, disabled, created, role, revoked)
             in try await client.query(query, logger: logger).decode((String, String, String, String?, Bool, Int64, String?, Bool?).self) {
             return SessionStanding(user: Self.user((id, email, name, hash, disabled, created)), role: role.flatMap(Role.init(rawValue:)),
@@ -251,14 +240,12 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func apiKey(id: String) async throws -> APIKey? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.keyColumns) FROM api_key WHERE id = $1")
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.keyColumns) FROM api_key WHERE id = \(id)"
         return try await apiKeys(query).first
     }
 
     public func apiKeys(tenant: TenantID) async throws -> [APIKey] {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.keyColumns) FROM api_key WHERE tenant = $1 ORDER BY created_ms")
-        query.binds.append(tenant.rawValue)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.keyColumns) FROM api_key WHERE tenant = \(tenant.rawValue) ORDER BY created_ms"
         return try await apiKeys(query)
     }
 
@@ -298,14 +285,12 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func device(username: String) async throws -> DeviceCredential? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.deviceColumns) FROM device WHERE username = $1")
-        query.binds.append(username)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.deviceColumns) FROM device WHERE username = \(username)"
         return try await devices(query).first
     }
 
     public func devices(tenant: TenantID) async throws -> [DeviceCredential] {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.deviceColumns) FROM device WHERE tenant = $1 ORDER BY username")
-        query.binds.append(tenant.rawValue)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.deviceColumns) FROM device WHERE tenant = \(tenant.rawValue) ORDER BY username"
         return try await devices(query)
     }
 
@@ -319,18 +304,15 @@ public final class PostgresIdentityStore: IdentityStore {
 
     /// Marks a tenant's credential (API key or device) revoked; false when it has no such active one.
     private func revoke(in table: String, tenant: TenantID, id: String, at: Timestamp) async throws -> Bool {
-        var query = PostgresQuery(unsafeSQL: "UPDATE \(table) SET revoked_ms = $1 WHERE tenant = $2 AND id = $3 AND revoked_ms IS NULL")
-        query.binds.append(at.millisecondsSinceEpoch)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
-        return try await changed(query) > 0
+        let query: PostgresQuery = """
+            UPDATE \(unescaped: table) SET revoked_ms = \(at.millisecondsSinceEpoch) WHERE tenant = \(tenant.rawValue) AND id = \(id) AND revoked_ms IS NULL
+            """
+        return try await store.execute(query) > 0
     }
 
     /// Records when a credential was last used.
     private func touch(in table: String, id: String, at: Timestamp) async throws {
-        var query = PostgresQuery(unsafeSQL: "UPDATE \(table) SET last_used_ms = $1 WHERE id = $2")
-        query.binds.append(at.millisecondsSinceEpoch)
-        query.binds.append(id)
+        let query: PostgresQuery = "UPDATE \(unescaped: table) SET last_used_ms = \(at.millisecondsSinceEpoch) WHERE id = \(id)"
         try await client.query(query, logger: logger)
     }
 
@@ -362,23 +344,21 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func invitation(tokenHash: String) async throws -> Invitation? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.invitationColumns) FROM invitation WHERE token_hash = $1")
-        query.binds.append(tokenHash)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.invitationColumns) FROM invitation WHERE token_hash = \(tokenHash)"
         return try await invitations(query).first
     }
 
     public func invitations(tenant: TenantID) async throws -> [Invitation] {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.invitationColumns) FROM invitation WHERE tenant = $1 ORDER BY created_ms")
-        query.binds.append(tenant.rawValue)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.invitationColumns) FROM invitation WHERE tenant = \(tenant.rawValue) ORDER BY created_ms"
         return try await invitations(query)
     }
 
     public func acceptInvitation(id: String, at: Timestamp) async throws -> Bool {
-        try await changed("UPDATE invitation SET accepted_ms = \(at.millisecondsSinceEpoch) WHERE id = \(id) AND accepted_ms IS NULL") > 0
+        try await store.execute("UPDATE invitation SET accepted_ms = \(at.millisecondsSinceEpoch) WHERE id = \(id) AND accepted_ms IS NULL") > 0
     }
 
     public func withdrawInvitation(tenant: TenantID, id: String) async throws -> Bool {
-        try await changed("DELETE FROM invitation WHERE tenant = \(tenant.rawValue) AND id = \(id) AND accepted_ms IS NULL") > 0
+        try await store.execute("DELETE FROM invitation WHERE tenant = \(tenant.rawValue) AND id = \(id) AND accepted_ms IS NULL") > 0
     }
 
     // MARK: Audit
@@ -398,20 +378,17 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     public func audit(tenant: TenantID, _ query: AuditQuery) async throws -> [AuditEvent] {
+        // An action ending in "." is a prefix (`auth.` takes every auth event).
         let prefix = query.action?.hasSuffix(".") == true
-        var statement = PostgresQuery(unsafeSQL: """
+        let (from, to) = (query.from?.millisecondsSinceEpoch, query.to?.millisecondsSinceEpoch)
+        let statement: PostgresQuery = """
             SELECT id, tenant, t, actor_kind, actor_id, actor_name, action, target, outcome, source_ip, request_id, detail FROM audit
-            WHERE tenant = $1 AND ($2::int8 IS NULL OR t >= $2) AND ($3::int8 IS NULL OR t < $3)
-                AND ($4::text IS NULL OR actor_name = $4 OR actor_id = $4)
-                AND ($5::text IS NULL OR \(prefix ? "left(action, length($5)) = $5" : "action = $5"))
-            ORDER BY id DESC LIMIT $6
-            """)
-        statement.binds.append(tenant.rawValue)
-        statement.binds.append(query.from?.millisecondsSinceEpoch)
-        statement.binds.append(query.to?.millisecondsSinceEpoch)
-        statement.binds.append(query.actor)
-        statement.binds.append(query.action)
-        statement.binds.append(Int64(query.limit))
+            WHERE tenant = \(tenant.rawValue) AND (\(from)::int8 IS NULL OR t >= \(from)) AND (\(to)::int8 IS NULL OR t < \(to))
+                AND (\(query.actor)::text IS NULL OR actor_name = \(query.actor) OR actor_id = \(query.actor))
+                AND (\(query.action)::text IS NULL OR action = \(query.action)
+                     OR (\(prefix) AND left(action, length(\(query.action))) = \(query.action)))
+            ORDER BY id DESC LIMIT \(Int64(query.limit))
+            """
         var result: [AuditEvent] = []
         for try await (id, tenantID, time, kind, actorID, actorName, action, target, outcome, ip, request, detail)
             in try await client.query(statement, logger: logger)

@@ -120,11 +120,6 @@ extension PostgresStore {
         }
     }
 
-    /// Makes the day partitions of `days` (UTC day starts, ms) before their samples are copied.
-    public func preparePartitions(days: Set<Int64>) async throws {
-        try await ensurePartitions(days: days)
-    }
-
     /// Moves an identity column's sequence past the ids copied in, so new rows get new ids.
     public func resetIdentity(of table: String, column: String = "id") async throws {
         try await client.query(PostgresQuery(unsafeSQL: """

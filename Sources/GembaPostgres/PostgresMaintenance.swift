@@ -40,22 +40,17 @@ extension PostgresStore: MaintenanceStore {
     }
 
     public func workOrder(tenant: TenantID, id: String) async throws -> StoredWorkOrder? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.workOrderColumns) FROM work_order WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.workOrderColumns) FROM work_order WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await fetchWorkOrders(query).first
     }
 
     public func workOrders(_ query: WorkOrderQuery) async throws -> [StoredWorkOrder] {
-        var statement = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.workOrderColumns) FROM work_order
-            WHERE tenant = $1 AND \(Self.scopeCondition(2)) AND (cardinality($3::text[]) = 0 OR status = ANY($3))
-            ORDER BY updated_ms DESC, number DESC LIMIT $4
-            """)
-        statement.binds.append(query.tenant.rawValue)
-        statement.binds.append(query.scope)
-        statement.binds.append(query.statuses)
-        statement.binds.append(Int64(query.limit))
+        let statement: PostgresQuery = """
+            SELECT \(unescaped: Self.workOrderColumns) FROM work_order
+            WHERE tenant = \(query.tenant.rawValue) AND \(machineScope: query.scope)
+                AND (cardinality(\(query.statuses)::text[]) = 0 OR status = ANY(\(query.statuses)))
+            ORDER BY updated_ms DESC, number DESC LIMIT \(Int64(query.limit))
+            """
         return try await fetchWorkOrders(statement)
     }
 
@@ -85,17 +80,12 @@ extension PostgresStore: MaintenanceStore {
     }
 
     public func decisions(tenant: TenantID, workOrder: String?, scope: String?, range: Range<Int64>, limit: Int) async throws -> [StoredDecision] {
-        var query = PostgresQuery(unsafeSQL: """
+        let query: PostgresQuery = """
             SELECT id, tenant, work_order, machine, time_ms, action, from_status, to_status, actor, rationale, detail FROM work_order_decision
-            WHERE tenant = $1 AND time_ms >= $2 AND time_ms < $3 AND ($4::text IS NULL OR work_order = $4) AND \(Self.scopeCondition(5))
-            ORDER BY time_ms DESC, id DESC LIMIT $6
-            """)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(range.lowerBound)
-        query.binds.append(range.upperBound)
-        query.binds.append(workOrder)
-        query.binds.append(scope)
-        query.binds.append(Int64(limit))
+            WHERE tenant = \(tenant.rawValue) AND time_ms >= \(range.lowerBound) AND time_ms < \(range.upperBound)
+                AND (\(workOrder)::text IS NULL OR work_order = \(workOrder)) AND \(machineScope: scope)
+            ORDER BY time_ms DESC, id DESC LIMIT \(Int64(limit))
+            """
         var result: [StoredDecision] = []
         let rows = try await client.query(query, logger: logger)
         for try await (id, tenant, order, machine, time, action, from, to, actor, rationale, detail)
@@ -129,6 +119,21 @@ extension PostgresStore: MaintenanceStore {
 
     public func deletePlan(tenant: TenantID, id: String) async throws -> Bool {
         try await execute("DELETE FROM maintenance_plan WHERE tenant = \(tenant.rawValue) AND id = \(id)") > 0
+    }
+
+    /// Work orders' planned maintenance of one machine overlapping `range`, by start.
+    public func maintenanceWindows(tenant: TenantID, machine: AssetPath, overlapping range: Range<Int64>) async throws -> [MaintenanceWindow] {
+        var result: [MaintenanceWindow] = []
+        let rows = try await client.query("""
+            SELECT work_order, start, "end", set_ms FROM maintenance_window
+            WHERE tenant = \(tenant.rawValue) AND machine = \(machine.description) AND start < \(range.upperBound)
+                AND ("end" IS NULL OR "end" > \(range.lowerBound))
+            ORDER BY start
+            """, logger: logger)
+        for try await (workOrder, start, end, set) in rows.decode((String, Int64, Int64?, Int64).self) {
+            result.append(MaintenanceWindow(workOrder: workOrder, machine: machine, start: start, end: end, setAt: set))
+        }
+        return result
     }
 
     private func append(_ decision: StoredDecision, on connection: PostgresConnection) async throws {
@@ -187,24 +192,18 @@ extension PostgresStore: DetectorEventStore {
     }
 
     public func detectorEvent(tenant: TenantID, id: Int64) async throws -> StoredDetectorEvent? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.eventColumns) FROM detector_event WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.eventColumns) FROM detector_event WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await fetchEvents(query).first
     }
 
     public func detectorEvents(_ query: DetectorEventQuery) async throws -> [StoredDetectorEvent] {
-        var statement = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.eventColumns) FROM detector_event
-            WHERE tenant = $1 AND start_ms >= $2 AND start_ms < $3 AND ($4::text IS NULL OR detector = $4) AND \(Self.scopeCondition(5))
-            ORDER BY start_ms DESC, id DESC LIMIT $6
-            """)
-        statement.binds.append(query.tenant.rawValue)
-        statement.binds.append(query.range.lowerBound)
-        statement.binds.append(query.range.upperBound)
-        statement.binds.append(query.detector)
-        statement.binds.append(query.scope)
-        statement.binds.append(Int64(query.limit))
+        let statement: PostgresQuery = """
+            SELECT \(unescaped: Self.eventColumns) FROM detector_event
+            WHERE tenant = \(query.tenant.rawValue) AND start_ms >= \(query.range.lowerBound)
+                AND start_ms < \(query.range.upperBound)
+                AND (\(query.detector)::text IS NULL OR detector = \(query.detector)) AND \(machineScope: query.scope)
+            ORDER BY start_ms DESC, id DESC LIMIT \(Int64(query.limit))
+            """
         return try await fetchEvents(statement)
     }
 

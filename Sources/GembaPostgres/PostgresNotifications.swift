@@ -16,13 +16,10 @@ extension PostgresStore: NotificationStore {
     }
 
     public func saveConfig(_ config: StoredNotificationConfig, kind: NotificationConfigKind) async throws {
-        var query = PostgresQuery(unsafeSQL: """
-            INSERT INTO \(Self.table(kind)) (tenant, id, definition) VALUES ($1, $2, $3)
+        let query: PostgresQuery = """
+            INSERT INTO \(unescaped: Self.table(kind)) (tenant, id, definition) VALUES (\(config.tenant.rawValue), \(config.id), \(config.definition))
             ON CONFLICT (tenant, id) DO UPDATE SET definition = excluded.definition
-            """)
-        query.binds.append(config.tenant.rawValue)
-        query.binds.append(config.id)
-        query.binds.append(config.definition)
+            """
         try await client.query(query, logger: logger)
     }
 
@@ -82,19 +79,16 @@ extension PostgresStore: NotificationStore {
     /// Claims the due rows (rows other nodes are claiming are skipped, not waited for) by moving
     /// their next attempt past the claim's end; answers them as they were before the claim.
     public func dueDeliveries(now: Int64, limit: Int) async throws -> [OutboxEntry] {
-        var query = PostgresQuery(unsafeSQL: """
+        let query: PostgresQuery = """
             WITH due AS (
-                SELECT id FROM notification_outbox WHERE status = 'pending' AND next_attempt_ms <= $1
-                ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED
+                SELECT id FROM notification_outbox WHERE status = 'pending' AND next_attempt_ms <= \(now)
+                ORDER BY next_attempt_ms, id LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED
             ), claimed AS (
-                UPDATE notification_outbox o SET next_attempt_ms = $1 + $3 FROM due WHERE o.id = due.id RETURNING o.id
+                UPDATE notification_outbox o SET next_attempt_ms = \(now) + \(Self.claim) FROM due WHERE o.id = due.id RETURNING o.id
             )
-            SELECT \(Self.outboxColumns) FROM notification_outbox WHERE id IN (SELECT id FROM claimed)
+            SELECT \(unescaped: Self.outboxColumns) FROM notification_outbox WHERE id IN (SELECT id FROM claimed)
             ORDER BY next_attempt_ms, id
-            """)
-        query.binds.append(now)
-        query.binds.append(Int64(limit))
-        query.binds.append(Self.claim)
+            """
         return try await fetchOutbox(query)
     }
 
@@ -113,20 +107,16 @@ extension PostgresStore: NotificationStore {
     }
 
     public func deliveries(tenant: TenantID, status: OutboxEntry.Status?, limit: Int) async throws -> [OutboxEntry] {
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.outboxColumns) FROM notification_outbox WHERE tenant = $1 AND ($2::text IS NULL OR status = $2)
-            ORDER BY id DESC LIMIT $3
-            """)
-        query.binds.append(tenant.rawValue)
-        query.binds.append(status?.rawValue)
-        query.binds.append(Int64(limit))
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.outboxColumns) FROM notification_outbox WHERE tenant = \(tenant.rawValue)
+                AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+            ORDER BY id DESC LIMIT \(Int64(limit))
+            """
         return try await fetchOutbox(query)
     }
 
     public func delivery(tenant: TenantID, id: Int64) async throws -> OutboxEntry? {
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.outboxColumns) FROM notification_outbox WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.outboxColumns) FROM notification_outbox WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await fetchOutbox(query).first
     }
 
@@ -161,9 +151,7 @@ extension PostgresStore: NotificationStore {
     }
 
     private func delete(_ table: String, _ tenant: TenantID, _ id: String) async throws -> Bool {
-        var query = PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE tenant = $1 AND id = $2")
-        query.binds.append(tenant.rawValue)
-        query.binds.append(id)
+        let query: PostgresQuery = "DELETE FROM \(unescaped: table) WHERE tenant = \(tenant.rawValue) AND id = \(id)"
         return try await execute(query) > 0
     }
 }

@@ -60,18 +60,13 @@ enum PostgresRollups {
 }
 
 extension PostgresStore {
-    /// Folds every sample older than `time` into the rollups now, as the job would once `time`
-    /// is a minute past (for benchmarks and `gemba storage migrate`).
-    public func foldRollups(through time: Int64) async throws {
-        try await advanceRollups(to: time)
-    }
 
     /// Moves the rollup watermark up to `target`, folding the samples it passes into the rollups,
     /// in steps of at most ``PostgresRollups/step`` (each its own short transaction). Answers the
     /// watermark reached. Several nodes may run it: they take turns, and the later ones find the
-    /// work done.
+    /// work done. `maintain()` runs it; benchmarks call it to fold what they wrote at once.
     @discardableResult
-    func advanceRollups(to target: Int64) async throws -> Int64 {
+    public func advanceRollups(to target: Int64) async throws -> Int64 {
         while true {
             let reached: Int64? = try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.rollupLock))", logger: self.logger)

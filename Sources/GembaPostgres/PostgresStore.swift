@@ -189,13 +189,12 @@ public final class PostgresStore: TelemetryStore {
 
     public func series(tenant: TenantID, machine: AssetPath?) async throws -> [Series] {
         if let machine {
-            var query = PostgresQuery(unsafeSQL: "SELECT \(Self.seriesColumns) FROM series WHERE tenant = $1 AND machine = $2 ORDER BY tag")
-            query.binds.append(tenant.rawValue)
-            query.binds.append(machine.description)
+            let query: PostgresQuery = """
+                SELECT \(unescaped: Self.seriesColumns) FROM series WHERE tenant = \(tenant.rawValue) AND machine = \(machine.description) ORDER BY tag
+                """
             return try await fetchSeries(query)
         }
-        var query = PostgresQuery(unsafeSQL: "SELECT \(Self.seriesColumns) FROM series WHERE tenant = $1 ORDER BY machine, tag")
-        query.binds.append(tenant.rawValue)
+        let query: PostgresQuery = "SELECT \(unescaped: Self.seriesColumns) FROM series WHERE tenant = \(tenant.rawValue) ORDER BY machine, tag"
         return try await fetchSeries(query)
     }
 

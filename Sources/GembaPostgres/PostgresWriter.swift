@@ -109,14 +109,11 @@ extension PostgresStore {
                         \(hasDescription)::bool[]) AS u(t, m, g, u, hu, vt, k, d, hd)
             ON CONFLICT (tenant, machine, tag) DO NOTHING
             """, logger: logger)
-        var query = PostgresQuery(unsafeSQL: """
-            SELECT \(Self.seriesColumns) FROM series
-            JOIN unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(kt, km, kg, n) ON tenant = kt AND machine = km AND tag = kg
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.seriesColumns) FROM series
+            JOIN unnest(\(tenants)::text[], \(machines)::text[], \(tags)::text[]) WITH ORDINALITY AS k(kt, km, kg, n) ON tenant = kt AND machine = km AND tag = kg
             ORDER BY n
-            """)
-        query.binds.append(tenants)
-        query.binds.append(machines)
-        query.binds.append(tags)
+            """
         let result = try await fetchSeries(query, on: connection)
         guard result.count == new.count else { throw PostgresStoreError("\(new.count - result.count) series vanished after insert") }
         return result
@@ -133,8 +130,9 @@ extension PostgresStore {
         partitions.withLock { $0 = days }
     }
 
-    /// Creates the partitions of `days` (UTC day starts, ms) not known to exist.
-    func ensurePartitions(days: Set<Int64>) async throws {
+    /// Creates the partitions of `days` (UTC day starts, ms) not known to exist (commits, and
+    /// `gemba storage migrate` before it copies samples).
+    public func ensurePartitions(days: Set<Int64>) async throws {
         let missing = partitions.withLock { known in days.subtracting(known) }
         for day in missing.sorted() {
             do {

@@ -21,6 +21,12 @@ enum DataDirectory {
                   kind: .database(migrations: SQLiteIdentityStore.migrationIdentifiers, counts: SQLiteIdentityStore.backupCounts,
                                   rawSampleTrim: nil),
                   required: true),
+        ] + nodeFiles)
+    }
+
+    /// What is the node's own whatever the storage: the broker's sessions, the keys, the detectors' state.
+    static var nodeFiles: [DataDirectoryLayout.Item] {
+        [
             .init(path: "mqtt/" + SQLiteBrokerStore.fileName,
                   kind: .database(migrations: SQLiteBrokerStore.migrationIdentifiers, counts: SQLiteBrokerStore.backupCounts,
                                   rawSampleTrim: nil),
@@ -28,11 +34,8 @@ enum DataDirectory {
             .init(path: AccessSetup.keyFileName, kind: .file(secret: true), required: false),
             .init(path: SecretBox.fileName, kind: .file(secret: true), required: false),
             .init(path: DetectionCapability.stateFilePath, kind: .file(secret: false), required: false),
-        ])
+        ]
     }
-
-    /// The node-local files a data directory keeps beside a database that is elsewhere.
-    static var nodeFiles: [DataDirectoryLayout.Item] { layout.items.filter { if case .database = $0.kind { $0.path.hasPrefix("mqtt/") } else { true } } }
 
     /// The name of the dump in a PostgreSQL backup.
     static let dumpName = "postgres.dump"

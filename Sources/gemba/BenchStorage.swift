@@ -63,7 +63,7 @@ struct BenchStorage: AsyncParsableCommand {
         // What the backend defers past the commit: SQLite moves its memtable into the sample table,
         // PostgreSQL folds the samples into the rollups (its job, here run to the last sample).
         let settleStarted = clock.now
-        if let postgres { try await postgres.foldRollups(through: start + second * 1000) }
+        if let postgres { try await postgres.advanceRollups(to: start + second * 1000) }
         let bytes = try await settledSize(store, directory: directory) - before
         let settled = (clock.now - settleStarted).seconds
         let history = try await historyTimes(store, directory: directory)

@@ -166,7 +166,7 @@ struct TableCopier {
         let days = try await database.read { db in
             try Int64.fetchAll(db, sql: "SELECT DISTINCT t - ((t % \(day)) + \(day)) % \(day) FROM sample")
         }
-        try await target.preparePartitions(days: Set(days))
+        try await target.ensurePartitions(days: Set(days))
         let columns = ["series", "t", "f", "i", "s", "q"]
         let targetTypes = types["sample"] ?? [:]
         var after: (series: Int64, time: Int64) = (.min, .min)
