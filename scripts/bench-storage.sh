@@ -7,6 +7,8 @@
 # Then the whole path, MQTT JSON -> committed, through `gemba serve` on each backend: 1,000
 # machines x 10 tags, QoS 1, a message complete when its PUBACK (sent after the commit) arrives
 # (`gemba bench ingest`, as in scripts/bench-telemetry.sh), with PostgreSQL's own CPU time.
+# Last, a plant's load on each: 1,000 machines sending 2 messages of 10 tags a second (20,000
+# samples/s, paced, so commits are small), 30 s, with the CPU each sample costs gemba and PostgreSQL.
 # Usage: scripts/bench-storage.sh [samples] [runs] [messages]   (defaults 3000000, 3 and 300000).
 # Prints JSON lines.
 set -euo pipefail
@@ -18,6 +20,8 @@ MESSAGES=${3:-300000}
 source scripts/lib/packages.sh
 # shellcheck source=lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=lib/ports.sh
+source scripts/lib/ports.sh
 has_file "$PG_BIN/initdb" || apt_install postgresql-15
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
@@ -31,8 +35,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; exit 1; }
 # CPU seconds (user + system) the PostgreSQL server's processes have used so far.
 postgres_cpu() {
     local main; main=$(head -1 "$PGDIR/data/postmaster.pid")
@@ -62,11 +64,15 @@ for backend in sqlite postgres; do
     MQ=$(free_port); HP=$(free_port)
     "$GEMBA" serve --mqtt-allow-anonymous --api-rate 10000000 --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$backend" \
         --storage "$storage" --log-level error 2>>"$WORK/serve.log" >/dev/null &
-    pid=$!; PIDS+=("$pid"); wait_port "$MQ"; wait_port "$HP"
+    pid=$!; PIDS+=("$pid"); wait_port "$MQ" 30; wait_port "$HP" 30
     for _ in $(seq "$RUNS"); do
         before=$(postgres_cpu)
         result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --label "gemba-$backend")
         echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
     done
+    # A plant's load: paced, 2,000 messages/s for 30 s.
+    before=$(postgres_cpu)
+    result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages 60000 --rate 2000 --label "gemba-$backend-plant")
+    echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
     kill "$pid"; wait "$pid" 2>/dev/null || true
 done

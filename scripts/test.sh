@@ -25,6 +25,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 source "$ROOT/scripts/lib/packages.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+# shellcheck source=lib/ports.sh
+source "$ROOT/scripts/lib/ports.sh"
 
 # Installs every peer the tests drive, when missing. Virtualenvs go under $VENVS.
 install_peers() {
@@ -50,15 +52,7 @@ install_peers() {
     done
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-wait_for_port() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "nothing listening on port $1"
-}
+wait_for_port() { wait_port "$1" || fail "nothing listening on port $1"; }
 
 VENVS="${GEMBA_PREFIX:-$ROOT/.build}"
 install_peers
