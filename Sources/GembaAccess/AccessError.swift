@@ -13,11 +13,13 @@ public struct AccessError: Error, Sendable, Hashable, CustomStringConvertible {
         case conflict
         /// Too many attempts (429).
         case rateLimited
+        /// The identity store cannot be read now (its database is down): 503, retry later.
+        case unavailable
     }
 
     public var code: Code
     public var message: String
-    /// For ``Code/rateLimited``: seconds until a retry can succeed.
+    /// For ``Code/rateLimited`` and ``Code/unavailable``: seconds until a retry can succeed.
     public var retryAfter: Int?
 
     public init(_ code: Code, _ message: String, retryAfter: Int? = nil) {
@@ -27,4 +29,7 @@ public struct AccessError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The store behind the credentials could not be read: nothing is known about them yet.
+    static let unavailable = AccessError(.unavailable, "the identity store cannot be read now; retry shortly", retryAfter: 1)
 }

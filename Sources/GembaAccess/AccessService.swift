@@ -258,7 +258,7 @@ public final class AccessService: Sendable {
             standing = try await store.standing(userID: content.userID, tenant: content.tenant, sessionID: content.sessionID)
         } catch {
             logger.error("identity store read failed", metadata: ["error": "\(error)"])
-            throw AccessError(.unauthorized, "cannot check the access token now")
+            throw AccessError.unavailable
         }
         guard let standing, !standing.sessionRevoked else { throw AccessError(.unauthorized, "the session has ended; sign in again") }
         guard !standing.user.disabled, let role = standing.role else {
@@ -273,16 +273,23 @@ public final class AccessService: Sendable {
         let refused = AccessError(.unauthorized, "invalid, expired or revoked API key")
         guard let parsed = APIKeyToken(token) else { throw refused }
         let now = clock()
-        guard let key = await cachedAPIKey(id: parsed.id, now: now),
+        guard let key = try await cachedAPIKey(id: parsed.id, now: now),
               Secrets.constantTimeEquals(key.secretHash, Secrets.hash(parsed.secret)), key.isActive(at: now) else { throw refused }
         await touch("key:\(key.id)", now) { try await self.store.touchAPIKey(id: key.id, at: now) }
         return Caller(kind: .apiKey, id: key.id, name: key.name, tenant: key.tenant, role: key.role)
     }
 
-    private func cachedAPIKey(id: String, now: Timestamp) async -> APIKey? {
+    private func cachedAPIKey(id: String, now: Timestamp) async throws(AccessError) -> APIKey? {
         let time = now.millisecondsSinceEpoch
         if let entry = keyCache.withLock({ $0[id] }), time - entry.readAt < Self.keyCacheLifetime { return entry.key }
-        guard let key = try? await store.apiKey(id: id) else { return nil }
+        let found: APIKey?
+        do {
+            found = try await store.apiKey(id: id)
+        } catch {
+            logger.error("identity store read failed", metadata: ["error": "\(error)"])
+            throw AccessError.unavailable
+        }
+        guard let key = found else { return nil }
         keyCache.withLock { cache in
             if cache.count >= 10_000 { cache.removeAll() }
             cache[id] = (key, time)
@@ -304,7 +311,14 @@ public final class AccessService: Sendable {
     /// A device's caller from its username and secret (HTTP ingest and the MQTT broker).
     public func authenticateDevice(username: String, secret: String) async throws(AccessError) -> Caller {
         let refused = AccessError(.unauthorized, "wrong device username or secret")
-        guard let device = try? await store.device(username: username) else {
+        let found: DeviceCredential?
+        do {
+            found = try await store.device(username: username)
+        } catch {
+            logger.error("identity store read failed", metadata: ["error": "\(error)"])
+            throw AccessError.unavailable
+        }
+        guard let device = found else {
             _ = Secrets.constantTimeEquals(Secrets.hash(secret), Secrets.hash(""))
             throw refused
         }

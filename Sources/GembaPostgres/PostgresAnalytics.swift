@@ -226,7 +226,7 @@ extension PostgresStore: AnalyticsStore {
     /// The tenant's reason ids as stored, both ways.
     private func loadReasonPaths(tenant: TenantID, on connection: PostgresConnection? = nil) async throws -> [Int32: String] {
         let query: PostgresQuery = "SELECT id, reason FROM kpi_reason WHERE tenant = \(tenant.rawValue)"
-        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        let rows = try await client.query(query, on: connection, logger: logger)
         var paths: [Int32: String] = [:]
         for try await (id, reason) in rows.decode((Int32, String).self) { paths[id] = reason }
         reasonPaths.withLock { $0[tenant] = paths }

@@ -74,42 +74,42 @@ extension PostgresStore: AssetStore {
     public func moveMachine(_ machine: AssetPath, to target: AssetPath, tenant: TenantID) async throws {
         let (from, to) = (machine.description, target.description)
         try await client.withTransaction(logger: logger) { connection in
-            guard try await exists(machine, tenant, on: connection) else { throw ModelError(.notFound, "no machine \(machine)") }
-            guard try await !exists(target, tenant, on: connection) else { throw ModelError(.conflict, "a machine \(target) exists already") }
+            guard try await self.exists(machine, tenant, on: connection) else { throw ModelError(.notFound, "no machine \(machine)") }
+            guard try await !self.exists(target, tenant, on: connection) else { throw ModelError(.conflict, "a machine \(target) exists already") }
             for (table, column) in Self.machineColumns {
                 let query: PostgresQuery = """
                     UPDATE \(unescaped: table) SET \(unescaped: column) = \(to) WHERE tenant = \(tenant.rawValue) AND \(unescaped: column) = \(from)
                     """
-                try await connection.query(query, logger: logger)
+                try await connection.query(query, logger: self.logger)
             }
             try await connection.query("""
                 UPDATE asset SET path = \(to) WHERE tenant = \(tenant.rawValue) AND level = 'machine' AND path = \(from)
-                """, logger: logger)
+                """, logger: self.logger)
             try await connection.query("""
                 UPDATE analytics_setting SET key = \(to) WHERE tenant = \(tenant.rawValue) AND kind = \(Self.machineSettingsKind) AND key = \(from)
-                """, logger: logger)
+                """, logger: self.logger)
         }
     }
 
     public func deleteMachine(_ machine: AssetPath, tenant: TenantID) async throws -> Int {
         let path = machine.description
         return try await client.withTransaction(logger: logger) { connection in
-            guard try await exists(machine, tenant, on: connection) else { throw ModelError(.notFound, "no machine \(machine)") }
+            guard try await self.exists(machine, tenant, on: connection) else { throw ModelError(.notFound, "no machine \(machine)") }
             var ids: [Int64] = []
-            let rows = try await connection.query("SELECT id FROM series WHERE tenant = \(tenant.rawValue) AND machine = \(path)", logger: logger)
+            let rows = try await connection.query("SELECT id FROM series WHERE tenant = \(tenant.rawValue) AND machine = \(path)", logger: self.logger)
             for try await id in rows.decode(Int64.self) { ids.append(id) }
-            let deleted = try await execute("DELETE FROM sample WHERE series = ANY(\(ids))", on: connection)
-            try await connection.query("DELETE FROM rollup_minute WHERE series = ANY(\(ids))", logger: logger)
-            try await connection.query("DELETE FROM rollup_hour WHERE series = ANY(\(ids))", logger: logger)
+            let deleted = try await self.execute("DELETE FROM sample WHERE series = ANY(\(ids))", on: connection)
+            try await connection.query("DELETE FROM rollup_minute WHERE series = ANY(\(ids))", logger: self.logger)
+            try await connection.query("DELETE FROM rollup_hour WHERE series = ANY(\(ids))", logger: self.logger)
             for (table, column) in Self.machineColumns {
                 let query: PostgresQuery = "DELETE FROM \(unescaped: table) WHERE tenant = \(tenant.rawValue) AND \(unescaped: column) = \(path)"
-                try await connection.query(query, logger: logger)
+                try await connection.query(query, logger: self.logger)
             }
             try await connection.query("DELETE FROM asset WHERE tenant = \(tenant.rawValue) AND level = 'machine' AND path = \(path)",
-                                       logger: logger)
+                                       logger: self.logger)
             try await connection.query("""
                 DELETE FROM analytics_setting WHERE tenant = \(tenant.rawValue) AND kind = \(Self.machineSettingsKind) AND key = \(path)
-                """, logger: logger)
+                """, logger: self.logger)
             return deleted
         }
     }

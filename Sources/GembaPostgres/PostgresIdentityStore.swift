@@ -9,7 +9,7 @@ internal import PostgresNIO
 public final class PostgresIdentityStore: IdentityStore {
     /// The store whose pool this one uses (held: the pool lives as long as its store).
     private let store: PostgresStore
-    var client: PostgresClient { store.client }
+    var client: PostgresPool { store.client }
     private var logger: Logger { store.logger }
 
     /// The identity store of `store`'s database.
@@ -18,7 +18,7 @@ public final class PostgresIdentityStore: IdentityStore {
     }
 
     /// Runs a statement, turning unique-constraint violations into ``IdentityStoreError/Code/conflict``.
-    private func write(_ what: String, _ body: @Sendable (PostgresConnection) async throws -> Void) async throws {
+    private func write(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         do {
             try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch where PostgresStoreError.sqlState(of: error) == "23505" {

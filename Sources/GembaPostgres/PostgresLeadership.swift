@@ -29,19 +29,27 @@ public final class PostgresLeadership: Sendable {
     public var isLeader: Bool { leader.load(ordering: .acquiring) }
 
     /// Tries for the lock until cancelled; while holding it, checks every `interval` that its
-    /// connection is alive (a lost connection is a lost lock). Ends by closing the connection.
+    /// connection is alive (a lost connection is a lost lock). Each connect and each check must
+    /// answer within `interval` twice over, or the lock counts as lost: a connection whose server
+    /// vanished can hang without an error. Ends by closing the connection.
     public func run() async {
         var connection: PostgresConnection?
         var attempt = 0
         while !Task.isCancelled {
             do {
-                if connection == nil {
+                let current: PostgresConnection
+                if let connection {
+                    current = connection
+                } else {
                     attempt += 1
-                    connection = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(),
-                                                                       configuration: try connectionConfiguration(), id: attempt,
-                                                                       logger: logger).get()
+                    let (configuration, id, logger) = (try connectionConfiguration(), attempt, logger)
+                    current = try await answer(within: interval * 2, expired: { Unanswered() }) {
+                        try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
+                                                             id: id, logger: logger).get()
+                    }
+                    connection = current
                 }
-                let held = try await hold(on: connection!)
+                let held = try await answer(within: interval * 2, expired: { Unanswered() }) { try await self.hold(on: current) }
                 if held != isLeader {
                     leader.store(held, ordering: .releasing)
                     if held { logger.notice("this node runs the singleton jobs (retention, maintenance plans, backups)") }
@@ -50,13 +58,24 @@ public final class PostgresLeadership: Sendable {
             } catch {
                 if isLeader { logger.warning("lost the singleton jobs' lock", metadata: ["error": "\(PostgresStoreError.message(of: error))"]) }
                 leader.store(false, ordering: .releasing)
-                try? await connection?.close()
+                Self.close(connection)
                 connection = nil
             }
             try? await Task.sleep(for: interval)
         }
         leader.store(false, ordering: .releasing)
-        try? await connection?.close()
+        Self.close(connection)
+    }
+
+    /// Closes a connection without waiting for it (closing one whose server vanished can hang).
+    private static func close(_ connection: PostgresConnection?) {
+        guard let connection else { return }
+        Task { try? await connection.close() }
+    }
+
+    /// A connect or a check that did not answer in time.
+    struct Unanswered: Error, CustomStringConvertible {
+        var description: String { "PostgreSQL did not answer in time" }
     }
 
     /// Takes the lock when free (a holder asking again only checks its session is alive).

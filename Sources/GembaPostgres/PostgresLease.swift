@@ -1,3 +1,5 @@
+internal import Logging
+public import GembaStorage
 internal import PostgresNIO
 internal import Synchronization
 
@@ -17,14 +19,21 @@ public struct PostgresPoolStatistics: Sendable, Hashable {
 
 /// The pool is busy: no connection came free within the caller's deadline. Ingest answers this
 /// with back-pressure (HTTP 503, MQTT reads paused), not a crash and not a longer queue.
-public struct PostgresPoolBusy: Error, CustomStringConvertible {
+public struct PostgresPoolBusy: StorageAvailabilityError, CustomStringConvertible {
     public let deadline: Duration
+    public var storageUnavailable: Bool { true }
     public var description: String { "no PostgreSQL connection came free within \(deadline)" }
 }
 
 /// Leases pool connections with a deadline on the wait (not on the work), counting waits.
+///
+/// Once a caller has given up, the next ones wait at most ``impatientDeadline`` until a lease
+/// succeeds again: the database is down or swamped, and ingest's quick 503 (or dropped MQTT
+/// connection) beats every request sitting out the full deadline in turn.
 final class PostgresLeases: Sendable {
     let size: Int
+    static let impatientDeadline: Duration = .milliseconds(500)
+    private let starved = Atomic<Bool>(false)
     private let waiting = Atomic<Int>(0)
     private let leases = Atomic<Int>(0)
     private let waitNanoseconds = Atomic<Int64>(0)
@@ -45,49 +54,177 @@ final class PostgresLeases: Sendable {
     }
 
     /// Runs `body` on a pool connection; throws ``PostgresPoolBusy`` when none comes within `deadline`.
+    /// The caller gets its answer at the deadline whatever the pool does (see ``answer(within:expired:_:)``).
     func withConnection<T: Sendable>(_ client: PostgresClient, deadline: Duration,
                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let deadline = starved.load(ordering: .relaxed) ? min(deadline, Self.impatientDeadline) : deadline
         let claim = Claim()
         let start = ContinuousClock.now
         waiting.add(1, ordering: .relaxed)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                do {
-                    return try await client.withConnection { connection in
-                        // The deadline passed just as the connection came: the caller has given up already.
-                        guard claim.claim() else { throw CancellationError() }
-                        self.noteLease(waited: ContinuousClock.now - start)
-                        return try await body(connection)
-                    }
-                } catch {
-                    if claim.claim() { self.waiting.subtract(1, ordering: .relaxed) }  // failed before any lease
-                    throw error
+        return try await answer(within: deadline, expired: {
+            // A connection that comes later is given back unused.
+            guard claim.claim() else { return nil }
+            self.waiting.subtract(1, ordering: .relaxed)
+            self.timeouts.add(1, ordering: .relaxed)
+            self.starved.store(true, ordering: .relaxed)
+            return PostgresPoolBusy(deadline: deadline)
+        }) {
+            do {
+                return try await client.withConnection { connection in
+                    // The deadline passed just as the connection came, or the caller was cancelled: it has given up already.
+                    guard !Task.isCancelled, claim.claim() else { throw CancellationError() }
+                    self.noteLease(waited: ContinuousClock.now - start)
+                    return try await body(connection)
                 }
+            } catch {
+                if claim.claim() { self.waiting.subtract(1, ordering: .relaxed) }  // failed before any lease
+                throw error
             }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
-            }
-            while let next = try await group.next() {
-                if let value = next {
-                    group.cancelAll()
-                    return value
-                }
-                if claim.claim() {
-                    waiting.subtract(1, ordering: .relaxed)
-                    timeouts.add(1, ordering: .relaxed)
-                    group.cancelAll()
-                    throw PostgresPoolBusy(deadline: deadline)
-                }
-            }
-            throw CancellationError()
         }
     }
 
     private func noteLease(waited: Duration) {
+        starved.store(false, ordering: .relaxed)
         waiting.subtract(1, ordering: .relaxed)
         leases.add(1, ordering: .relaxed)
         let (seconds, attoseconds) = waited.components
         waitNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
     }
+}
+
+/// Runs `operation` in a task of its own and returns what it returns, unless `deadline` passes
+/// first and `expired` then gives an error (nil: keep waiting for the operation): that error is
+/// thrown at once and the operation cancelled, its result dropped. Unlike a task group, the caller
+/// never waits for an operation that ignores cancellation (a pool lease, a connect, a query on a
+/// connection whose server vanished), nor past its own cancellation.
+func answer<T: Sendable>(within deadline: Duration, expired: @escaping @Sendable () -> (any Error)?,
+                         _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    let race = Race<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            race.set(continuation)
+            let work = Task {
+                do {
+                    race.give(.success(try await operation()))
+                } catch {
+                    race.give(.failure(error))
+                }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: deadline)
+                guard !Task.isCancelled, let error = expired() else { return }
+                race.give(.failure(error))
+                work.cancel()
+            }
+            race.track(work: work, timer: timer)
+        }
+    } onCancel: {
+        race.cancel()
+    }
+}
+
+/// The continuation of ``answer(within:expired:_:)``, resumed once, and the two tasks racing for it.
+private final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var work: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+        var cancelled = false
+    }
+
+    private let state = Mutex(State())
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLock { $0.continuation = continuation } }
+
+    func track(work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let (cancelled, answered) = state.withLock { state in
+            (state.work, state.timer) = (work, timer)
+            return (state.cancelled, state.continuation == nil)
+        }
+        if cancelled { cancel() } else if answered { timer.cancel() }
+    }
+
+    /// Resumes the caller (the first time only); the timer has nothing left to do.
+    func give(_ result: Result<T, any Error>) {
+        let timer = state.withLock { state in
+            state.continuation?.resume(with: result)
+            state.continuation = nil
+            return state.timer
+        }
+        timer?.cancel()
+    }
+
+    /// The caller was cancelled: it is answered with `CancellationError` at once, and the
+    /// operation is cancelled.
+    func cancel() {
+        let (work, timer) = state.withLock { state in
+            state.cancelled = true
+            return (state.work, state.timer)
+        }
+        give(.failure(CancellationError()))
+        work?.cancel()
+        timer?.cancel()
+    }
+}
+
+/// The pool as the stores use it: every statement takes its connection through
+/// ``PostgresLeases`` with a deadline (``deadline``, or the impatient one while the database looks
+/// unreachable), so that during an outage sign-ins, reads and ingest answer at once with
+/// ``PostgresPoolBusy`` (HTTP 503) instead of waiting for the database to come back. A query's
+/// rows are read while the connection is held.
+struct PostgresPool: Sendable {
+    let client: PostgresClient
+    let leases: PostgresLeases
+    /// How long a statement waits for a connection.
+    let deadline: Duration
+    let logger: Logger
+
+    /// Runs `body` on a connection that came within `deadline`.
+    /// A lost connection is thrown as a ``PostgresStoreError`` saying the storage is unavailable.
+    func lease<T: Sendable>(deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await leases.withConnection(client, deadline: deadline, body)
+        } catch where PostgresStoreError.isConnectionLoss(error) {
+            throw PostgresStoreError.wrapping(error, doing: "talking to PostgreSQL")
+        }
+    }
+
+    /// Runs `query` and returns all its rows.
+    func query(_ query: PostgresQuery, logger: Logger? = nil, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
+        let logger = logger ?? self.logger
+        return PostgresRows(rows: try await lease(deadline: deadline) { connection in
+            try await connection.query(query, logger: logger, file: file, line: line).collect()
+        })
+    }
+
+    /// Runs `query` on `connection` when given (inside its transaction), else on a pool connection.
+    func query(_ query: PostgresQuery, on connection: PostgresConnection?, logger: Logger) async throws -> PostgresRows {
+        guard let connection else { return try await self.query(query, logger: logger) }
+        return PostgresRows(rows: try await connection.query(query, logger: logger).collect())
+    }
+
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await lease(deadline: deadline, body)
+    }
+
+    /// Runs `body` in a transaction (`BEGIN` … `COMMIT`, or `ROLLBACK` when it throws).
+    func withTransaction<T: Sendable>(logger: Logger, file: String = #file, line: Int = #line,
+                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await lease(deadline: deadline) { connection in
+            try await connection.withTransaction(logger: logger, file: file, line: line) { try await body($0) }
+        }
+    }
+}
+
+/// A query's rows, read in full: decoded like postgres-nio's row sequence (`rows.decode(…)`).
+struct PostgresRows: AsyncSequence, Sendable {
+    typealias Element = PostgresRow
+    let rows: [PostgresRow]
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: IndexingIterator<[PostgresRow]>
+        mutating func next() async throws -> PostgresRow? { base.next() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: rows.makeIterator()) }
 }

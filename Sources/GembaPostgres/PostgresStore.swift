@@ -11,7 +11,8 @@ internal import Synchronization
 /// minute and hour rollups from the rows it inserted. Reads go to the pool's other connections.
 /// Open one with ``open(_:defaultLimits:logger:startupTimeout:)`` and ``close()`` it when done.
 public final class PostgresStore: TelemetryStore {
-    let client: PostgresClient
+    /// The pool; every statement goes through it (see ``PostgresPool`` for what an outage does).
+    let client: PostgresPool
     let logger: Logger
     private let runner: Task<Void, Never>
     private let defaultLimits: TenantLimits
@@ -35,9 +36,10 @@ public final class PostgresStore: TelemetryStore {
 
     private init(url: PostgresURL, client: PostgresClient, defaultLimits: TenantLimits, leaseDeadline: Duration, logger: Logger) {
         self.url = url
-        self.client = client
+        let leases = PostgresLeases(size: url.poolSize)
+        self.client = PostgresPool(client: client, leases: leases, deadline: leaseDeadline, logger: logger)
+        self.leases = leases
         self.leaseDeadline = leaseDeadline
-        leases = PostgresLeases(size: url.poolSize)
         self.defaultLimits = defaultLimits
         self.logger = logger
         runner = Task { await client.run() }
@@ -80,7 +82,7 @@ public final class PostgresStore: TelemetryStore {
         var attempt = 0
         while true {
             do {
-                try await leases.withConnection(client, deadline: .seconds(2)) { [logger] connection in
+                try await client.lease(deadline: .seconds(2)) { [logger] connection in
                     try await connection.query("SELECT 1", logger: logger)
                 }
                 return
@@ -102,11 +104,13 @@ public final class PostgresStore: TelemetryStore {
 
     // MARK: Health
 
+    /// Readiness: a connection comes within a second and the server takes writes (not a standby).
     public func checkWritable() async throws {
-        let rows = try await client.query("SELECT pg_is_in_recovery()", logger: logger)
-        for try await inRecovery in rows.decode(Bool.self) where inRecovery {
-            throw PostgresStoreError("the PostgreSQL server is a read-only standby")
+        let inRecovery = try await client.lease(deadline: .seconds(1)) { [logger] connection in
+            let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
+            return try await rows.decode(Bool.self).reduce(false) { $0 || $1 }
         }
+        if inRecovery { throw PostgresStoreError("the PostgreSQL server is a read-only standby") }
     }
 
     public func diskUsage() throws -> Int64 { size.load(ordering: .relaxed) }
@@ -147,7 +151,7 @@ public final class PostgresStore: TelemetryStore {
 
     /// Decodes rows of ``seriesColumns``; rows naming an unknown tenant, path or type are skipped.
     func fetchSeries(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [Series] {
-        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        let rows = try await client.query(query, on: connection, logger: logger)
         var result: [Series] = []
         for try await (id, tenant, machine, tag, unit, valueType, kind, description, displayName, minimum, maximum, decimals, first)
             in rows.decode((Int64, String, String, String, String?, String, String, String?, String?, Double?, Double?, Int64?, Int64?).self) {
@@ -252,7 +256,7 @@ public final class PostgresStore: TelemetryStore {
     /// Runs a statement; answers the rows it affected.
     func execute(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> Int {
         if let connection { return try await connection.query(query, logger: logger) { _ in }.get().rows ?? 0 }
-        return try await client.withConnection { connection in try await execute(query, on: connection) }
+        return try await client.withConnection { connection in try await self.execute(query, on: connection) }
     }
 
     /// Drops the day partitions that end before every tenant's raw retention (the default one
@@ -268,9 +272,9 @@ public final class PostgresStore: TelemetryStore {
         for try await row in rows.decode((Int64, String).self) { expired.append(row) }
         for (day, name) in expired {
             try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.partitionLock))", logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(Self.quoted(name))"), logger: logger)
-                try await connection.query("DELETE FROM sample_partition WHERE day_ms = \(day)", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.partitionLock))", logger: self.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(Self.quoted(name))"), logger: self.logger)
+                try await connection.query("DELETE FROM sample_partition WHERE day_ms = \(day)", logger: self.logger)
             }
             _ = partitions.withLock { $0.remove(day) }
             logger.info("dropped an expired day of samples", metadata: ["storage.partition": "\(name)"])
@@ -284,20 +288,33 @@ public final class PostgresStore: TelemetryStore {
 }
 
 /// A PostgreSQL failure, with the server's message (postgres-nio's own error text hides it).
-public struct PostgresStoreError: Error, CustomStringConvertible {
+public struct PostgresStoreError: StorageAvailabilityError, CustomStringConvertible {
     public let description: String
     /// The server's SQLSTATE code, when the server answered with an error.
     public let sqlState: String?
+    /// Whether the database could not be reached (connection lost or refused, server shutting
+    /// down, pool busy): a retry may succeed.
+    public let storageUnavailable: Bool
 
-    init(_ description: String, sqlState: String? = nil) {
+    init(_ description: String, sqlState: String? = nil, storageUnavailable: Bool = false) {
         self.description = description
         self.sqlState = sqlState
+        self.storageUnavailable = storageUnavailable
     }
 
     /// `error` as a ``PostgresStoreError`` saying what was being done.
     static func wrapping(_ error: any Error, doing what: String) -> PostgresStoreError {
         if let error = error as? PostgresStoreError { return error }
-        return PostgresStoreError("\(what): \(message(of: error))", sqlState: sqlState(of: error))
+        return PostgresStoreError("\(what): \(message(of: error))", sqlState: sqlState(of: error),
+                                  storageUnavailable: error is PostgresPoolBusy || isConnectionLoss(error))
+    }
+
+    /// Whether `error` says the connection to the server is gone or could not be made: the
+    /// network, a refused connection, or the server shutting down (SQLSTATE class 57P, 08).
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        guard let error = serverError(error) else { return false }
+        if let state = error.serverInfo?[.sqlState] { return state.hasPrefix("57P") || state.hasPrefix("08") }
+        return [.connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed].contains(error.code)
     }
 
     /// The server's error, also from inside a transaction's error.

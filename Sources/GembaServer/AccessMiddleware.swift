@@ -93,6 +93,7 @@ extension Problem {
         case .invalid: self.init(.badRequest, error.message)
         case .conflict: self.init(.conflict, error.message)
         case .rateLimited: self.init(.tooManyRequests, error.message, headers: [.retryAfter: "\(error.retryAfter ?? 1)"])
+        case .unavailable: self.init(.serviceUnavailable, error.message, headers: [.retryAfter: "\(error.retryAfter ?? 1)"])
         }
     }
 }

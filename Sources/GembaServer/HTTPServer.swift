@@ -3,6 +3,7 @@ internal import HummingbirdCore
 internal import HummingbirdTLS
 internal import HummingbirdWebSocket
 public import NIOSSL
+internal import GembaStorage
 internal import Logging
 
 /// Builds Gemba's HTTP application: every route on one router, WebSocket upgrades included.
@@ -114,6 +115,9 @@ struct ErrorLoggingMiddleware: RouterMiddleware {
             throw Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let error as any StorageAvailabilityError where error.storageUnavailable {
+            logger.warning("request failed: storage unavailable", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            throw Problem(.serviceUnavailable, "the storage cannot be reached now; retry shortly", headers: [.retryAfter: "1"])
         } catch {
             logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
             throw Problem(.internalServerError, "internal error; see the server log")

@@ -1,5 +1,12 @@
 public import GembaCore
 
+/// An error that says whether the storage could not be reached (its database is down or every
+/// pooled connection is busy): the same operation may succeed when retried, and the HTTP API
+/// answers 503 with Retry-After rather than 500.
+public protocol StorageAvailabilityError: Error {
+    var storageUnavailable: Bool { get }
+}
+
 /// A registered time series: the id storage gave it, the key it answers to, and its tag definition.
 public struct Series: Hashable, Sendable {
     public var id: Int64

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GembaServer
 import Logging
 import Metrics
 import NIOCore
@@ -43,7 +44,15 @@ struct Serve: AsyncParsableCommand {
         let detectionSettings = try DetectionCapability.resolve(detection, settings, demo: demoSettings.enabled)
         let backupSettings = try BackupCapability.resolve(backups, settings)
 
-        let telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
+        // While the database is waited for and migrated, the HTTP port already answers: alive, not ready.
+        let probe = try startupProbe(telemetrySettings, httpSettings, logger: logger)
+        let telemetry: TelemetryCapability
+        do {
+            telemetry = try await TelemetryCapability(telemetrySettings, logger: logger)
+        } catch {
+            await probe?.stop()
+            throw error
+        }
         let access = try await AccessCapability(accessSettings, telemetry: telemetry, demo: demoSettings.enabled, logger: logger)
         let sparkplug = SparkplugCapability(sparkplugSettings, telemetry: telemetry, logger: logger)
         let mqtt = try await MQTTCapability(mqttSettings, telemetry: telemetry, access: access, sparkplug: sparkplug, demo: demoSettings.enabled,
@@ -64,6 +73,7 @@ struct Serve: AsyncParsableCommand {
             ])
         }, logger: logger)
 
+        await probe?.stop()
         let services = (capabilities + [http]).flatMap(\.services)
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -72,5 +82,13 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ConfigurationError("MQTT port \(mqtt.ports) or HTTP port \(http.port) is already in use")
         }
+    }
+
+    /// The probe answering on the HTTP port while a PostgreSQL database is awaited (SQLite opens at
+    /// once, and a port chosen by the system would not be the server's).
+    private func startupProbe(_ telemetry: TelemetryCapability.Resolved, _ http: HTTPCapability.Resolved,
+                              logger: Logger) throws -> StartupProbe? {
+        guard telemetry.postgres != nil, http.port != 0 else { return nil }
+        return try StartupProbe(host: http.host, port: http.port, tls: http.tls, waitingFor: "storage", logger: logger)
     }
 }

@@ -142,10 +142,10 @@ struct AccessFixture {
                 stored.append((file, try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))))
             }
         case let store as PostgresIdentityStore:
-            let tables = try await store.client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").collect()
+            let tables = try await store.client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").rows
             for row in tables {
                 let table = try row.decode(String.self)
-                let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t")).collect()
+                let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t")).rows
                 stored.append((table, Data(try rows.map { try $0.decode(String.self) }.joined(separator: "\n").utf8)))
             }
         default:

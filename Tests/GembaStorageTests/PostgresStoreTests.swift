@@ -182,7 +182,7 @@ struct PostgresStoreTests {
         let (held, release) = AsyncStream<Void>.makeStream()
         let (leased, leasedNow) = AsyncStream<Void>.makeStream()
         let holder = Task {
-            try await store.leases.withConnection(store.client, deadline: .seconds(5)) { _ in
+            try await store.client.lease(deadline: .seconds(5)) { _ in
                 leasedNow.yield()
                 for await _ in held { break }
             }
@@ -192,6 +192,13 @@ struct PostgresStoreTests {
             try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(1000, 2))]))
         }
         #expect(store.poolStatistics.timeouts == 1)
+        // Reads wait with the same deadline (every statement leases), and say the storage is unavailable: HTTP 503.
+        do {
+            _ = try await store.allSeries()
+            Issue.record("a read went through while the only connection was held")
+        } catch {
+            #expect((error as? any StorageAvailabilityError)?.storageUnavailable == true)
+        }
         release.yield()
         try await holder.value
         let result = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: StoreConformance.at(1000, 2))]))

@@ -23,6 +23,8 @@ public struct DeviceAuthenticator: Authenticator {
         do {
             let caller = try await access.authenticate(username: username, secret: String(decoding: password, as: UTF8.self))
             return .success(Principal(caller))
+        } catch where error.code == .unavailable {
+            return .failure(AuthenticationFailure(.serverUnavailable))
         } catch {
             return .failure(AuthenticationFailure(.badUsernameOrPassword))
         }

@@ -36,8 +36,8 @@ struct MaintenanceCapability: Capability {
         })
         self.service = service
         plans = PlanScheduler(store: store, service: service, usage: MachineUsageReader(store: telemetry.store, oee: oee.engine))
-        if let notifier = alarms.notifier, let settings = telemetry.store as? any AnalyticsStore & TelemetryStore {
-            escalator = ProposalEscalator(service: service, store: settings, notifier: notifier)
+        if let notifier = alarms.notifier {
+            escalator = ProposalEscalator(service: service, store: telemetry.store, notifier: notifier)
         } else {
             escalator = nil
         }

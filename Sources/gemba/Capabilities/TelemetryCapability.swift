@@ -20,7 +20,7 @@ struct TelemetryCapability: Capability {
         @Option(help: "Where data is stored: sqlite (default, in the data directory) or postgres://user@host:port/db (PostgreSQL 15 or later; the password from PGPASSWORD or the URL). Env: GEMBA_STORAGE.")
         var storage: String?
 
-        @Option(help: "Seconds to wait for the PostgreSQL database at start (default 60; nothing listens meanwhile, so readiness probes fail). Env: GEMBA_STORAGE_TIMEOUT.")
+        @Option(help: "Seconds to wait for the PostgreSQL database at start (default 60; meanwhile the HTTP port answers /health 200 and /ready 503). Env: GEMBA_STORAGE_TIMEOUT.")
         var storageTimeout: Int?
 
         @Option(help: "Commit durability: full (fsync every commit, survives power loss) or normal (survives a crash). Env: GEMBA_DURABILITY.")
