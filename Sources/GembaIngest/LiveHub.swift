@@ -39,10 +39,20 @@ public final class LiveHub: SampleObserver, Sendable {
 
     /// Starts a subscription; call ``remove(_:)`` when the client goes.
     public func subscribe(_ filter: Filter) -> Subscription {
-        let subscription = Subscription(filter: filter, maxPending: maxPending, skippedCounter: skippedCounter)
+        add(Subscription(filter: filter, relay: false, maxPending: maxPending, skippedCounter: skippedCounter))
+    }
+
+    /// Starts the feed a node relays to the other nodes: every tenant's samples accepted on this
+    /// node (never those ``acceptedElsewhere(_:)`` brings), bounded like a client's. Remove it
+    /// with ``remove(_:)`` when no other node watches.
+    public func subscribeRelay(maxPending: Int) -> Subscription {
+        add(Subscription(filter: Filter(tenant: .default), relay: true, maxPending: maxPending, skippedCounter: skippedCounter))
+    }
+
+    private func add(_ subscription: Subscription) -> Subscription {
         let count = subscribers.withLock { subscribers in
             subscribers[ObjectIdentifier(subscription)] = subscription
-            return subscribers.count
+            return subscribers.values.count { !$0.relay }
         }
         clients.record(count)
         return subscription
@@ -52,19 +62,34 @@ public final class LiveHub: SampleObserver, Sendable {
     public func remove(_ subscription: Subscription) {
         let count = subscribers.withLock { subscribers in
             subscribers[ObjectIdentifier(subscription)] = nil
-            return subscribers.count
+            return subscribers.values.count { !$0.relay }
         }
         clients.record(count)
         subscription.close()
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+    /// Live clients (WebSocket streams) on this node, the relay feed not counted.
+    public var subscriberCount: Int { subscribers.withLock { $0.values.count { !$0.relay } } }
 
-    public var isInterested: Bool { subscriberCount > 0 }
+    public var isInterested: Bool { subscribers.withLock { !$0.isEmpty } }
 
+    /// Samples accepted on this node: to its clients and to the relay feed.
     public func accepted(_ samples: [AcceptedSample]) {
+        deliver(samples, toRelay: true)
+    }
+
+    /// Samples another node accepted (relayed through the broker): to this node's clients only.
+    public func acceptedElsewhere(_ samples: [AcceptedSample]) {
+        deliver(samples, toRelay: false)
+    }
+
+    private func deliver(_ samples: [AcceptedSample], toRelay: Bool) {
         let current = subscribers.withLock { Array($0.values) }
         for subscription in current {
+            if subscription.relay {
+                if toRelay { subscription.deliver(samples) }
+                continue
+            }
             let wanted = samples.filter { subscription.filter.matches($0.key) }
             if !wanted.isEmpty { subscription.deliver(wanted) }
         }
@@ -73,6 +98,8 @@ public final class LiveHub: SampleObserver, Sendable {
     /// One subscriber's bounded mailbox.
     public final class Subscription: Sendable {
         public let filter: Filter
+        /// The relay feed: every tenant, local samples only.
+        let relay: Bool
         private let maxPending: Int
         private let skippedCounter: Counter
 
@@ -84,8 +111,9 @@ public final class LiveHub: SampleObserver, Sendable {
 
         private let state = Mutex(State())
 
-        init(filter: Filter, maxPending: Int, skippedCounter: Counter) {
+        init(filter: Filter, relay: Bool, maxPending: Int, skippedCounter: Counter) {
             self.filter = filter
+            self.relay = relay
             self.maxPending = maxPending
             self.skippedCounter = skippedCounter
         }

@@ -6,19 +6,27 @@ which sets GEMBA_TEST_POSTGRES), with Eclipse Paho publishing QoS 1 and `psql` l
 - A `kill -9` loses no acknowledged sample; a restart with another data directory finds it all.
 - Two nodes started together on one database migrate once and answer for each other's data.
 - A database that is not there is waited for, then reported in one line (exit 2).
+- Three nodes behind haproxy take an upstream mosquitto's stream as one MQTT 5 share group; a
+  `kill -9` of the one running the singleton jobs under load loses no acknowledged sample, its
+  jobs move, and a WebSocket client it served reconnects through haproxy and carries on. Live
+  clients on every node see the samples one node ingests (relayed through mosquitto).
 """
 import json
 import os
 import re
+import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.sync.client import connect
 
-from interop_support import GEMBA, GembaServer, free_port, wait_for
+from interop_support import GEMBA, API, GembaServer, HAProxy, Mosquitto, Poster, Publisher, free_port, wait_for
 
 PASSWORD = "postgres-Secret-123456"
 ADMIN_URL = os.environ.get("GEMBA_TEST_POSTGRES")
@@ -233,3 +241,139 @@ def test_scheduled_backups_of_a_postgres_node(tmp_path, storage):
         server.stop()
     check = subprocess.run([GEMBA, "restore", "--from", str(archive), "--check"], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and "postgres.dump" in check.stdout, check.stderr + check.stdout
+
+
+class LiveWatcher:
+    """A WebSocket client of /api/v1/live through haproxy that reconnects when its node goes,
+    counting the samples each connection brought."""
+
+    def __init__(self, port, token, machine):
+        self.url = f"ws://127.0.0.1:{port}/api/v1/live?machine={machine}&access_token={token}"
+        self.samples, self.running = [], True
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    def watch(self):
+        while self.running:
+            try:
+                with connect(self.url, open_timeout=5) as socket:
+                    self.samples.append(0)
+                    while self.running:
+                        try:
+                            frame = json.loads(socket.recv(timeout=0.5))
+                        except TimeoutError:
+                            continue
+                        self.samples[-1] += len(frame["samples"])
+            except (ConnectionClosed, InvalidHandshake, OSError):
+                time.sleep(0.2)  # before connecting again through haproxy
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+
+
+def stored_counts(api, machine, base):
+    body = api.get(f"/api/v1/history?machine={machine}&tag=count&from={base}&to={int(time.time() * 1000)}&points=100000")
+    return {int(point["v"]) for point in body["series"][0]["points"]} if body["series"] else set()
+
+
+def test_three_nodes_behind_haproxy_carry_on_when_one_is_killed(tmp_path, storage):
+    url, _ = storage
+    broker = Mosquitto(tmp_path)
+    arguments = ["--storage", url, "--mqtt-upstream", f"mqtt://127.0.0.1:{broker.port}", "--mqtt-upstream-group", "gemba"]
+    nodes, proxy, load, watchers = [], None, [], []
+
+    def start(k):
+        server = GembaServer(tmp_path / f"n{k}", PASSWORD, arguments)
+        log = str(tmp_path / f"n{k}") + ".log"
+        wait_for(lambda: "subscribed to upstream broker" in open(log).read(), what="the upstream subscription")
+        return server
+
+    try:
+        nodes.append(start(0))
+        for k in (1, 2):  # the nodes share the signing and notification keys, so any node takes any token
+            (tmp_path / f"n{k}").mkdir()
+            for key in ("jwt.key", "notifications.key"):
+                shutil.copy(tmp_path / "n0" / key, tmp_path / f"n{k}" / key)
+            nodes.append(start(k))
+        proxy = HAProxy(tmp_path, [node.http for node in nodes])
+        api = API(proxy.port, nodes[0].token)
+        leader = wait_for(lambda: [k for k, node in enumerate(nodes) if leads(node.http)], timeout=30, what="a leader")
+        assert len(leader) == 1
+        base = (int(time.time()) - 3000) * 1000
+        # MQTT through mosquitto's share group, HTTP through haproxy, and one machine posted to one node only.
+        source = nodes[(leader[0] + 1) % 3]
+        load = [Publisher(broker.port, "cluster/line1/m1", base, client_id="cluster-plc"), Poster(api, "cluster/line1/m2", base),
+                Poster(API(source.http, nodes[0].token), "cluster/line1/m3", base)]
+        # Round robin on the live backend: one watcher per node, each shown what one node ingests.
+        watchers = [LiveWatcher(proxy.live_port, nodes[0].token, "cluster/line1/m3") for _ in nodes]
+        wait_for(lambda: all(watcher.samples and watcher.samples[0] > 0 for watcher in watchers), timeout=30,
+                 what="every node's watcher to get the samples one node ingests")
+
+        nodes[leader[0]].kill()
+        survivors = [node for k, node in enumerate(nodes) if k != leader[0]]
+        wait_for(lambda: any(leads(node.http) for node in survivors), timeout=30, what="the singleton jobs to move")
+        # The watcher the dead node served reconnects through haproxy and gets samples again.
+        wait_for(lambda: any(len(watcher.samples) > 1 and watcher.samples[-1] > 0 for watcher in watchers), timeout=30,
+                 what="a watcher to reconnect and carry on")
+        published = len(load[0].acknowledged)
+        wait_for(lambda: len(load[0].acknowledged) > published + 300, timeout=30, what="ingest to carry on")
+
+        publisher, poster, _ = load
+        acknowledged, posted = publisher.finish(), poster.finish()
+        # Back with its data directory (and so its upstream client id), the killed node takes the
+        # messages mosquitto kept for its session.
+        nodes[leader[0]] = start(leader[0])
+        wait_for(lambda: stored_counts(api, "cluster/line1/m1", base) >= acknowledged, timeout=60,
+                 what="every message mosquitto acknowledged in the database")
+        assert stored_counts(api, "cluster/line1/m2", base) >= posted
+        assert all(code in (502, 503, 504) for code in poster.unexpected)  # only what was in flight at the kill
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+        for item in load:
+            item.running = False
+        for node in nodes:
+            if node.process.poll() is None:
+                node.stop()
+        if proxy:
+            proxy.stop()
+        broker.stop()
+
+
+def test_one_sparkplug_primary_host_for_the_cluster(tmp_path, storage):
+    """Two nodes with --sparkplug-upstream on one database: only the node running the singleton
+    jobs is the primary host on mosquitto. Killed, its will says STATE offline (with its birth
+    timestamp); the other node takes the lead and says online with a later timestamp."""
+    url, _ = storage
+    broker = Mosquitto(tmp_path)
+    states = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="state-watcher", protocol=mqtt.MQTTv311)
+    watcher.on_message = lambda client, userdata, message: states.append(json.loads(message.payload))
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe("spBv1.0/STATE/gemba", qos=1)
+    watcher.loop_start()
+    arguments = ["--storage", url, "--sparkplug-upstream", f"mqtt://127.0.0.1:{broker.port}"]
+    nodes = []
+    try:
+        nodes = [GembaServer(tmp_path / "a", PASSWORD, arguments), GembaServer(tmp_path / "b", PASSWORD, arguments)]
+        logs = [str(tmp_path / name) + ".log" for name in ("a", "b")]
+        leader = wait_for(lambda: [k for k, node in enumerate(nodes) if leads(node.http)], timeout=30, what="a leader")[0]
+        wait_for(lambda: states and states[-1]["online"], timeout=30, what="STATE online")
+        first = states[-1]["timestamp"]
+        assert "Sparkplug host online on upstream broker" in open(logs[leader]).read()
+        assert "Sparkplug host online on upstream broker" not in open(logs[1 - leader]).read()
+        nodes[leader].kill()
+        wait_for(lambda: any(not state["online"] and state["timestamp"] == first for state in states), timeout=30,
+                 what="the dead host's will (STATE offline, its birth timestamp)")
+        wait_for(lambda: states[-1]["online"] and states[-1]["timestamp"] > first, timeout=40,
+                 what="the other node to take the lead and say STATE online")
+        wait_for(lambda: leads(nodes[1 - leader].http), timeout=10, what="the leader gauge to follow")
+        assert "Sparkplug host online on upstream broker" in open(logs[1 - leader]).read()
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+        for node in nodes:
+            if node.process.poll() is None:
+                node.stop()
+        broker.stop()

@@ -7,14 +7,12 @@
   is stored by exactly one of them.
 """
 import json
-import shutil
-import subprocess
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from interop_support import GembaServer, accepts, free_port, wait_for
+from interop_support import GembaServer, Mosquitto, wait_for
 
 PASSWORD = "upstream-Secret-123456"
 MACHINE = "up/line1/m1"
@@ -22,16 +20,9 @@ MACHINE = "up/line1/m1"
 
 @pytest.fixture
 def mosquitto(tmp_path):
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    with open(tmp_path / "mosquitto.log", "w") as log:
-        process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
-    wait_for(lambda: accepts(port), what="mosquitto to listen")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    broker = Mosquitto(tmp_path)
+    yield broker.port
+    broker.stop()
 
 
 def node(path, broker_port, *extra):

@@ -67,6 +67,7 @@ test_packages() {
     has_command cc || echo gcc
     # The PostgreSQL backend is tested against Debian's PostgreSQL 15, started by the tests themselves.
     has_file /usr/lib/postgresql/15/bin/initdb || echo postgresql-15
+    has_command haproxy || echo haproxy   # several nodes behind Debian's load balancer
 }
 
 # ensure_build_packages: installs what building and running Gemba needs (the demo's set-up).

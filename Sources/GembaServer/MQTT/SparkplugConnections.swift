@@ -58,14 +58,24 @@ public struct EmbeddedSparkplugHost: Service {
 /// subscribes to `spBv1.0/#` (and QoS 1 to its own STATE topic) before publishing STATE `online`
 /// with the will's timestamp, and starts over with a new timestamp after a lost connection.
 /// Several of these run side by side for redundant brokers, each with its own STATE.
+///
+/// In a cluster (several nodes on one database) the nodes share one host id, and only the node
+/// running the singleton jobs (`mayRun`) is the host: the others stay off the broker. When the
+/// leader dies, the broker publishes its will (STATE `offline` with its birth timestamp); the node
+/// that takes over connects with a later timestamp and publishes STATE `online`. A node that loses
+/// the lead while alive disconnects normally, so no `offline` of its older birth can overwrite
+/// the new leader's retained `online`.
 public final class SparkplugUpstream: Service, Sendable {
     private let configuration: MQTTClientConfiguration
     private let service: SparkplugHostService
     private let connection: Int
     private let tenant: TenantID
+    private let mayRun: @Sendable () -> Bool
     private let logger: Logger
 
-    public init(configuration: MQTTClientConfiguration, connection: Int, service: SparkplugHostService, logger: Logger) {
+    /// `mayRun`: whether this node may be the host now (checked every second).
+    public init(configuration: MQTTClientConfiguration, connection: Int, service: SparkplugHostService,
+                mayRun: @escaping @Sendable () -> Bool = { true }, logger: Logger) {
         var configuration = configuration
         if configuration.clientID.isEmpty { configuration.clientID = "gemba-sparkplug-\(service.configuration.hostID)-\(connection)" }
         configuration.reconnect = nil  // each connection needs its own STATE timestamp: this service reconnects
@@ -74,6 +84,7 @@ public final class SparkplugUpstream: Service, Sendable {
         self.service = service
         self.connection = connection
         self.tenant = .default
+        self.mayRun = mayRun
         var logger = logger
         logger[metadataKey: "mqtt.upstream"] = "\(configuration.host):\(configuration.port)"
         self.logger = logger
@@ -82,6 +93,10 @@ public final class SparkplugUpstream: Service, Sendable {
     public func run() async throws {
         var attempt = 0
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            guard mayRun() else {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
             let birth = UInt64(Timestamp.now().millisecondsSinceEpoch)
             var configuration = self.configuration
             let offline = SparkplugHostState(online: false, timestamp: birth)
@@ -98,8 +113,18 @@ public final class SparkplugUpstream: Service, Sendable {
                 logger.info("Sparkplug host online on upstream broker", metadata: ["sparkplug.state_topic": "\(service.stateTopic)"])
                 attempt = 0
                 await withGracefulShutdownHandler {
-                    for await publish in client.messages {
-                        service.handle(topic: publish.topic, payload: publish.payload, tenant: tenant, connection: connection) { _ in }
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { [mayRun, logger] in
+                            // The lead moved: leave without STATE offline (the will is not sent on a normal disconnect).
+                            while !Task.isCancelled, mayRun() { try? await Task.sleep(for: .seconds(1)) }
+                            guard !Task.isCancelled else { return }
+                            logger.notice("Sparkplug host leaves the upstream broker: another node leads")
+                            await client.disconnect()
+                        }
+                        for await publish in client.messages {
+                            service.handle(topic: publish.topic, payload: publish.payload, tenant: tenant, connection: connection) { _ in }
+                        }
+                        group.cancelAll()
                     }
                 } onGracefulShutdown: { [service, connection] in
                     Task {

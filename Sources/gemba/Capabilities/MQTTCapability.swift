@@ -76,6 +76,8 @@ struct MQTTCapability: Capability {
     let broker: MQTTBroker
     let configuration: BrokerConfiguration
     let upstream: UpstreamSubscriber?
+    /// With a share group: live samples between the nodes, through the same broker.
+    let liveRelay: LiveRelay?
     let sparkplug: SparkplugHostService
     /// The topic rules from the file and the API.
     let topicRules: BrokerTopicRules
@@ -139,12 +141,15 @@ struct MQTTCapability: Capability {
             UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, tenant: resolved.upstreamTenant,
                                shareGroup: resolved.upstreamGroup, logger: logger)
         }
+        liveRelay = resolved.upstream.flatMap { upstream in
+            resolved.upstreamGroup.map { LiveRelay(configuration: upstream, group: $0, hub: telemetry.hub, logger: logger) }
+        }
         self.sparkplug = sparkplug.host
         topicRules.attach(broker)
     }
 
     var services: [any Service] {
-        [broker, EmbeddedSparkplugHost(broker: broker, service: sparkplug)] + (upstream.map { [$0] } ?? [])
+        [broker, EmbeddedSparkplugHost(broker: broker, service: sparkplug)] + (upstream.map { [$0] } ?? []) + (liveRelay.map { [$0] } ?? [])
             + (topicRules.file == nil ? [] : [TopicRulesWatcher(rules: topicRules)])
     }
 
@@ -186,11 +191,11 @@ struct MQTTCapability: Capability {
 /// directory's absolute path, so that it is the same after a restart (the broker keeps its
 /// session) and differs between nodes, even on one machine.
 enum UpstreamClientID {
-    static func make(dataDirectory: String, host: String = ProcessInfo.processInfo.hostName) -> String {
+    static func make(dataDirectory: String, prefix: String = "gemba-ingest", host: String = ProcessInfo.processInfo.hostName) -> String {
         let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a, stable across runs (unlike Hasher)
         for byte in path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         let safeHost = String(host.prefix(32).map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
-        return "gemba-ingest-\(safeHost)-\(String(hash % 0xFFFF_FFFF, radix: 16))"
+        return "\(prefix)-\(safeHost)-\(String(hash % 0xFFFF_FFFF, radix: 16))"
     }
 }

@@ -32,6 +32,8 @@ struct SparkplugCapability: Capability {
 
     let host: SparkplugHostService
     let upstreams: [MQTTClientConfiguration]
+    /// On PostgreSQL, the node running the singleton jobs is the host on external brokers.
+    let singleton: SingletonGate
     let logger: Logger
 
     /// The validated settings.
@@ -74,13 +76,22 @@ struct SparkplugCapability: Capability {
         var configuration = resolved.configuration
         configuration.validation = telemetry.validation
         host = SparkplugHostService(configuration: configuration, pipeline: telemetry.pipeline, logger: logger)
-        upstreams = resolved.upstreams
+        singleton = telemetry.singleton
+        // One host id for the cluster, but a client id per node: a node taking over must not take
+        // the session of one that is still connected (its will would then say offline).
+        upstreams = resolved.upstreams.map { upstream in
+            guard telemetry.singleton.leadership != nil, upstream.clientID.isEmpty else { return upstream }
+            var upstream = upstream
+            upstream.clientID = UpstreamClientID.make(dataDirectory: telemetry.dataDirectory, prefix: "gemba-sparkplug-\(configuration.hostID)")
+            return upstream
+        }
         self.logger = logger
     }
 
     var services: [any Service] {
         [host] + upstreams.enumerated().map { index, upstream in
-            SparkplugUpstream(configuration: upstream, connection: index + 1, service: host, logger: logger)
+            SparkplugUpstream(configuration: upstream, connection: index + 1, service: host,
+                              mayRun: { [singleton] in singleton.mayRun }, logger: logger)
         }
     }
 
