@@ -181,13 +181,28 @@ struct PostgresPool: Sendable {
 
     /// Runs `body` on a connection that came within `deadline`.
     /// A lost connection is thrown as a ``PostgresStoreError`` saying the storage is unavailable.
-    func lease<T: Sendable>(deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    ///
+    /// A body still running after `workLimit` is given up: its connection is closed and the caller
+    /// gets an error saying the storage is unavailable. A statement in flight when the server shut
+    /// down has been seen to wait forever for an answer; the limit bounds that. Limits are far above
+    /// what the work takes (ingest commits: milliseconds, limit 30 s; the longest maintenance: minutes).
+    func lease<T: Sendable>(deadline: Duration, workLimit: Duration = Self.defaultWorkLimit,
+                            _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await leases.withConnection(client, deadline: deadline, body)
+            return try await leases.withConnection(client, deadline: deadline) { [logger] connection in
+                try await answer(within: workLimit, expired: {
+                    logger.warning("closing a PostgreSQL connection whose work got no answer in time", metadata: ["limit": "\(workLimit)"])
+                    Task { try? await connection.close() }
+                    return PostgresStoreError("PostgreSQL gave no answer within \(workLimit)", storageUnavailable: true)
+                }) { try await body(connection) }
+            }
         } catch where PostgresStoreError.isConnectionLoss(error) {
             throw PostgresStoreError.wrapping(error, doing: "talking to PostgreSQL")
         }
     }
+
+    /// How long any statement or transaction may take before it is given up.
+    static let defaultWorkLimit: Duration = .seconds(600)
 
     /// Runs `query` and returns all its rows.
     func query(_ query: PostgresQuery, logger: Logger? = nil, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {

@@ -55,10 +55,14 @@ extension PostgresStore {
         }
     }
 
+    /// Longest a commit may take before its connection is closed (a commit takes milliseconds;
+    /// waiting for the rollup fold's lock, seconds).
+    static let commitLimit: Duration = .seconds(30)
+
     /// One transaction: the rollup lock shared, the registrations, the insert. With `trustNewest`,
     /// samples newer than what this node last stored of their series go in without a conflict check.
     private func write(_ batch: WriteBatch, trustNewest: Bool) async throws -> WriteResult {
-        let (series, outcome, plan) = try await client.lease(deadline: leaseDeadline) { connection in
+        let (series, outcome, plan) = try await client.lease(deadline: leaseDeadline, workLimit: Self.commitLimit) { connection in
             try await connection.query("BEGIN", logger: self.logger)
             do {
                 // Shared with other commits; the rollup job takes it exclusive (see PostgresSchema).
