@@ -80,7 +80,6 @@ struct TelemetryCapability: Capability {
 
     init(_ resolved: Resolved, logger: Logger) async throws {
         dataDirectory = resolved.dataDirectory
-        let durability = resolved.durability
         validation = resolved.validation
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
