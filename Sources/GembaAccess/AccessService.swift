@@ -253,12 +253,8 @@ public final class AccessService: Sendable {
 
     public func authenticateWithExpiry(accessToken: String) async throws(AccessError) -> (caller: Caller, expiresAt: Timestamp) {
         let content = try await signer.verify(accessToken, now: clock())
-        let standing: SessionStanding?
-        do {
-            standing = try await store.standing(userID: content.userID, tenant: content.tenant, sessionID: content.sessionID)
-        } catch {
-            logger.error("identity store read failed", metadata: ["error": "\(error)"])
-            throw AccessError.unavailable
+        let standing = try await readIdentity {
+            try await store.standing(userID: content.userID, tenant: content.tenant, sessionID: content.sessionID)
         }
         guard let standing, !standing.sessionRevoked else { throw AccessError(.unauthorized, "the session has ended; sign in again") }
         guard !standing.user.disabled, let role = standing.role else {
@@ -282,19 +278,23 @@ public final class AccessService: Sendable {
     private func cachedAPIKey(id: String, now: Timestamp) async throws(AccessError) -> APIKey? {
         let time = now.millisecondsSinceEpoch
         if let entry = keyCache.withLock({ $0[id] }), time - entry.readAt < Self.keyCacheLifetime { return entry.key }
-        let found: APIKey?
-        do {
-            found = try await store.apiKey(id: id)
-        } catch {
-            logger.error("identity store read failed", metadata: ["error": "\(error)"])
-            throw AccessError.unavailable
-        }
-        guard let key = found else { return nil }
+        guard let key = try await readIdentity({ try await store.apiKey(id: id) }) else { return nil }
         keyCache.withLock { cache in
             if cache.count >= 10_000 { cache.removeAll() }
             cache[id] = (key, time)
         }
         return key
+    }
+
+    /// A read of the identity store behind a credential check; a store that cannot be read makes
+    /// the check ``AccessError/unavailable`` (503), never a refusal of the credentials.
+    private func readIdentity<T>(_ read: () async throws -> T) async throws(AccessError) -> T {
+        do {
+            return try await read()
+        } catch {
+            logger.error("identity store read failed", metadata: ["error": "\(error)"])
+            throw AccessError.unavailable
+        }
     }
 
     /// Forgets a cached key (after a revocation).
@@ -311,14 +311,7 @@ public final class AccessService: Sendable {
     /// A device's caller from its username and secret (HTTP ingest and the MQTT broker).
     public func authenticateDevice(username: String, secret: String) async throws(AccessError) -> Caller {
         let refused = AccessError(.unauthorized, "wrong device username or secret")
-        let found: DeviceCredential?
-        do {
-            found = try await store.device(username: username)
-        } catch {
-            logger.error("identity store read failed", metadata: ["error": "\(error)"])
-            throw AccessError.unavailable
-        }
-        guard let device = found else {
+        guard let device = try await readIdentity({ try await store.device(username: username) }) else {
             _ = Secrets.constantTimeEquals(Secrets.hash(secret), Secrets.hash(""))
             throw refused
         }
