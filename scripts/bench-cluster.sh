@@ -30,14 +30,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-# CPU seconds (user + system) of processes so far.
-cpu_of() {
-    for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.2f", s / hz }'
-}
-postgres_pids() {
-    local main; main=$(head -1 "$PGDIR/data/postmaster.pid")
-    echo "$main"; ps --ppid "$main" -o pid=
-}
 # Samples a node stored, from its metrics.
 stored_by() {
     curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^gemba_ingest_samples_stored_total/ { s += $2 } END { printf "%d", s }'
@@ -65,22 +57,22 @@ for nodes in 1 2 3; do
         wait_port "$http_port" 60
     done
     sleep 2  # every node's share subscription in place before the load starts
-    read -r -a before <<< "$(for pid in "${node_pids[@]}"; do cpu_of "$pid"; printf ' '; done)"
-    broker_before=$(cpu_of "$broker"); postgres_before=$(cpu_of $(postgres_pids))
+    read -r -a before <<< "$(for pid in "${node_pids[@]}"; do cpu_seconds "$pid"; printf ' '; done)"
+    broker_before=$(cpu_seconds "$broker"); postgres_before=$(cpu_seconds $(postgres_pids "$PGDIR"))
     started=$(date +%s.%N)
     "$GEMBA" bench ingest --port "$broker_port" --until acks --messages "$MESSAGES" --rate "$RATE" --label "cluster-$nodes" >/dev/null
     until [ "$(psql "${storage%%\?*}" -Atc "SELECT count(*) FROM sample")" -ge "$SAMPLES" ]; do sleep 0.2; done
     elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     per_node=""; total_cpu=0
     for i in "${!node_pids[@]}"; do
-        cpu=$(awk -v a="${before[$i]}" -v b="$(cpu_of "${node_pids[$i]}")" 'BEGIN { printf "%.2f", b - a }')
+        cpu=$(awk -v a="${before[$i]}" -v b="$(cpu_seconds "${node_pids[$i]}")" 'BEGIN { printf "%.2f", b - a }')
         stored=$(stored_by "${http_ports[$i]}")
         total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.2f", a + b }')
         per_node+="{\"cpu_s\":$cpu,\"stored\":$stored,\"us_per_sample\":$(awk -v c="$cpu" -v s="$stored" 'BEGIN { printf "%.1f", s ? c * 1e6 / s : 0 }')},"
     done
     printf '{"nodes":%d,"samples":%d,"rate_msgs_s":%d,"seconds_to_all_committed":%s,"gemba_cpu_s":%s,"gemba_us_per_sample":%s,"mosquitto_cpu_s":%s,"postgres_cpu_s":%s,"per_node":[%s]}\n' \
         "$nodes" "$SAMPLES" "$RATE" "$elapsed" "$total_cpu" "$(awk -v c="$total_cpu" -v s="$SAMPLES" 'BEGIN { printf "%.1f", c * 1e6 / s }')" \
-        "$(awk -v a="$broker_before" -v b="$(cpu_of "$broker")" 'BEGIN { printf "%.2f", b - a }')" \
-        "$(awk -v a="$postgres_before" -v b="$(cpu_of $(postgres_pids))" 'BEGIN { printf "%.2f", b - a }')" "${per_node%,}"
+        "$(awk -v a="$broker_before" -v b="$(cpu_seconds "$broker")" 'BEGIN { printf "%.2f", b - a }')" \
+        "$(awk -v a="$postgres_before" -v b="$(cpu_seconds $(postgres_pids "$PGDIR"))" 'BEGIN { printf "%.2f", b - a }')" "${per_node%,}"
     for pid in "${node_pids[@]}" "$broker"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 done

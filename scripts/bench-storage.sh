@@ -36,11 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # CPU seconds (user + system) the PostgreSQL server's processes have used so far.
-postgres_cpu() {
-    local main; main=$(head -1 "$PGDIR/data/postmaster.pid")
-    { echo "$main"; ps --ppid "$main" -o pid=; } | while read -r pid; do cat "/proc/$pid/stat" 2>/dev/null; done \
-        | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.2f", s / hz }'
-}
+# shellcheck disable=SC2046  # one PID per word
+postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }
 PORT=$(free_port)
 # A server set up as for an ingest workload: a buffer cache that holds the recent indexes, and
 # checkpoints far enough apart that full-page images do not dominate the WAL. fsync stays on.

@@ -29,3 +29,15 @@ stop_postgres() {
     [ -f "$dir/data/postmaster.pid" ] && "${as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null 2>&1
     rm -rf "$dir"
 }
+
+# postgres_pids DIR: the processes of the server start_postgres made in DIR (postmaster first).
+postgres_pids() {
+    local main; main=$(head -1 "$1/data/postmaster.pid")
+    echo "$main"; ps --ppid "$main" -o pid=
+}
+
+# cpu_seconds PID...: CPU seconds (user + system) the processes have used so far.
+cpu_seconds() {
+    for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null; done \
+        | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.2f", s / hz }'
+}
