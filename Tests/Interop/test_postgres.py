@@ -152,6 +152,17 @@ def test_a_missing_database_is_reported_in_one_line(tmp_path):
     assert time.monotonic() - started < 30
 
 
+def rounded(answer):
+    """`answer` with every float rounded to 12 significant digits."""
+    if isinstance(answer, float):
+        return float(f"{answer:.12g}")
+    if isinstance(answer, dict):
+        return {key: rounded(value) for key, value in answer.items()}
+    if isinstance(answer, list):
+        return [rounded(value) for value in answer]
+    return answer
+
+
 def test_a_sqlite_data_directory_migrates_to_postgres(tmp_path, storage):
     """`gemba storage migrate`: a demo factory's data directory (a day of history, users, keys,
     OEE settings, alarms) copied into PostgreSQL answers the same queries there."""
@@ -187,9 +198,10 @@ def test_a_sqlite_data_directory_migrates_to_postgres(tmp_path, storage):
     # Served from PostgreSQL with the same data directory's keys: the same answers, the same key.
     migrated = GembaServer(tmp_path / "sqlite", PASSWORD, ["--storage", url])
     try:
+        # Averages of buckets the two databases summed in different orders differ in the last bits.
         for query, answer in zip(queries, before):
-            assert migrated.get(query) == answer, query
-        assert migrated.get(queries[0], token=key) == before[0]
+            assert rounded(migrated.get(query)) == rounded(answer), query
+        assert rounded(migrated.get(queries[0], token=key)) == rounded(before[0])
         assert int(psql(name, "SELECT count(*) FROM audit")) > 0
     finally:
         migrated.stop()
