@@ -466,6 +466,21 @@ enum PostgresSchema {
                 FOR EACH STATEMENT EXECUTE FUNCTION gemba_audit_append_only()
             """,
         ]),
+        Migration(id: "v6-commit-watermark", statements: [
+            // A commit's first step, inside its insert statement: the rollup lock shared, then the
+            // watermark. A volatile PL/pgSQL function reads it with a snapshot of its own, taken after
+            // the lock (the calling statement's snapshot is older): no fold can have moved it unseen.
+            """
+            CREATE FUNCTION gemba_commit_watermark() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+            DECLARE
+                mark bigint;
+            BEGIN
+                PERFORM pg_advisory_xact_lock_shared(\(rollupLock));
+                SELECT w INTO mark FROM rollup_watermark;
+                RETURN mark;
+            END $$
+            """,
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

@@ -59,33 +59,38 @@ extension PostgresStore {
     /// waiting for the rollup fold's lock, seconds).
     static let commitLimit: Duration = .seconds(30)
 
-    /// One transaction: the rollup lock shared, the registrations, the insert. With `trustNewest`,
-    /// samples newer than what this node last stored of their series go in without a conflict check.
+    /// Samples of known series only take one statement, a transaction of its own (one round trip:
+    /// the statement takes the rollup lock and reads the watermark itself). Registrations make it a
+    /// transaction: `BEGIN`, the registrations, the insert, `COMMIT`. With `trustNewest`, samples
+    /// newer than what this node last stored of their series go in without a conflict check.
     private func write(_ batch: WriteBatch, trustNewest: Bool) async throws -> WriteResult {
-        let (series, outcome, plan) = try await client.lease(deadline: leaseDeadline, workLimit: Self.commitLimit) { connection in
-            try await connection.query("BEGIN", logger: self.logger)
+        let (series, plan, outcome) = try await client.lease(deadline: leaseDeadline, workLimit: Self.commitLimit) { connection in
             do {
-                // Shared with other commits; the rollup job takes it exclusive (see PostgresSchema).
-                try await connection.query("SELECT pg_advisory_xact_lock_shared(\(PostgresSchema.rollupLock))", logger: self.logger)
-                // Read after the lock (its own statement, so its own snapshot): no fold can move it now.
-                var watermark = Int64.max
-                for try await w in try await connection.query("SELECT w FROM rollup_watermark", logger: self.logger).decode(Int64.self) {
-                    watermark = w
+                guard !batch.newMachines.isEmpty || !batch.newSeries.isEmpty else {
+                    let plan = self.plan(batch, newSeries: [], trustNewest: trustNewest)
+                    return ([Series](), plan, try await plan.run(on: connection, logger: self.logger))
                 }
-                let series = try await self.register(batch, on: connection)
-                let plan = self.seriesTimes.withLock { known in
-                    SampleInsertPlan(batch.samples, newSeries: series.map(\.id), known: trustNewest ? known : [:], watermark: watermark)
+                try await connection.query("BEGIN", logger: self.logger)
+                do {
+                    let series = try await self.register(batch, on: connection)
+                    let plan = self.plan(batch, newSeries: series.map(\.id), trustNewest: trustNewest)
+                    let outcome = try await plan.run(on: connection, logger: self.logger)
+                    try await connection.query("COMMIT", logger: self.logger)
+                    return (series, plan, outcome)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                    throw error
                 }
-                let outcome = try await plan.run(on: connection, logger: self.logger)
-                try await connection.query("COMMIT", logger: self.logger)
-                return (series, outcome, plan)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: self.logger)
                 throw PostgresStoreError.wrapping(error, doing: "committing \(batch.samples.count) samples")
             }
         }
         seriesTimes.withLock { known in plan.note(into: &known) }
         return WriteResult(series: series, stored: plan.stored(outcome))
+    }
+
+    private func plan(_ batch: WriteBatch, newSeries: [Int64], trustNewest: Bool) -> SampleInsertPlan {
+        seriesTimes.withLock { known in SampleInsertPlan(batch.samples, newSeries: newSeries, known: trustNewest ? known : [:]) }
     }
 
     /// Registers the batch's machines and series (idempotently), each kind in one statement;
@@ -140,7 +145,7 @@ extension PostgresStore {
         let missing = partitions.withLock { known in days.subtracting(known) }
         for day in missing.sorted() {
             do {
-                try await client.query("SELECT gemba_sample_partition(\(day))", logger: logger)
+                _ = try await client.query("SELECT gemba_sample_partition(\(day))", logger: logger)
             } catch {
                 throw PostgresStoreError.wrapping(error, doing: "creating the sample partition of day \(day)")
             }
@@ -167,11 +172,10 @@ struct SampleInsertPlan: Sendable {
     private(set) var integers: [Int64] = []
     private(set) var strings: [String] = []
     private(set) var qualities: [Int16] = []
-    /// Rows newer than their series' newest stored sample and not older than the rollup watermark:
-    /// inserted without a conflict check and without answering anything back.
-    private(set) var fresh: [Bool] = []
-    /// The rollup watermark the insert runs under: older rows are folded into the rollups by it.
-    private(set) var watermark: Int64 = .max
+    /// Rows newer than their series' newest stored sample (as this node last knew it): those not
+    /// older than the rollup watermark are inserted without a conflict check and without answering
+    /// anything back (fresh rows).
+    private(set) var newer: [Bool] = []
     /// For each sample of the batch, the index of its row in the arrays (nil: a duplicate in the batch).
     private(set) var rows: [Int?]
     /// Each series of the batch with its earliest and newest time in it.
@@ -180,15 +184,16 @@ struct SampleInsertPlan: Sendable {
     private(set) var firstSeries: [Int64] = []
     private(set) var firstTimes: [Int64] = []
 
-    /// What the insert did: how many of the checked rows (those not fresh) it inserted and, when
-    /// that is not all of them, which. Fresh rows are all inserted (or the insert fails).
+    /// What the insert did: the rollup watermark it ran under, how many of the checked rows (those
+    /// not fresh) it inserted and, when that is not all of them, which. Fresh rows are all inserted
+    /// (or the insert fails).
     struct Outcome: Sendable {
+        var watermark: Int64
         var checked: Int
         var inserted: Set<SampleKey>?
     }
 
-    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes], watermark: Int64) {
-        self.watermark = watermark
+    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes]) {
         let resolved = samples.map { entry in entry.series < 0 ? newSeries[Int(-entry.series - 1)] : entry.series }
         let order = samples.indices.sorted { a, b in
             resolved[a] != resolved[b] ? resolved[a] < resolved[b]
@@ -211,7 +216,7 @@ struct SampleInsertPlan: Sendable {
             }
             spans[spans.count - 1].last = time
             rows[index] = series.count
-            fresh.append(time >= watermark && !registered.contains(id) && known[id]?.newest.map { time > $0 } ?? false)
+            newer.append(!registered.contains(id) && known[id]?.newest.map { time > $0 } ?? false)
             append(series: id, time: time, samples[index].sample)
         }
     }
@@ -235,7 +240,7 @@ struct SampleInsertPlan: Sendable {
 
     /// Runs the insert.
     func run(on connection: PostgresConnection, logger: Logger) async throws -> Outcome {
-        guard !series.isEmpty else { return Outcome(checked: 0, inserted: []) }
+        guard !series.isEmpty else { return Outcome(watermark: .max, checked: 0, inserted: []) }
         var query = PostgresQuery(unsafeSQL: Self.statement)
         query.binds.append(series)
         query.binds.append(times)
@@ -244,15 +249,14 @@ struct SampleInsertPlan: Sendable {
         query.binds.append(integers)
         query.binds.append(strings)
         query.binds.append(qualities)
-        query.binds.append(fresh)
+        query.binds.append(newer)
         query.binds.append(firstSeries)
         query.binds.append(firstTimes)
-        query.binds.append(Int64(fresh.count { !$0 }))
-        query.binds.append(watermark)
-        for try await (count, insertedSeries, insertedTimes) in try await connection.query(query, logger: logger)
-            .decode((Int64, [Int64]?, [Int64]?).self) {
-            guard let insertedSeries, let insertedTimes else { return Outcome(checked: Int(count), inserted: nil) }
-            return Outcome(checked: Int(count), inserted: Set(zip(insertedSeries, insertedTimes).map { SampleKey(series: $0, time: $1) }))
+        for try await (count, insertedSeries, insertedTimes, watermark) in try await connection.query(query, logger: logger)
+            .decode((Int64, [Int64]?, [Int64]?, Int64).self) {
+            guard let insertedSeries, let insertedTimes else { return Outcome(watermark: watermark, checked: Int(count), inserted: nil) }
+            let inserted = Set(zip(insertedSeries, insertedTimes).map { SampleKey(series: $0, time: $1) })
+            return Outcome(watermark: watermark, checked: Int(count), inserted: inserted)
         }
         throw PostgresStoreError("the insert answered no row")
     }
@@ -260,7 +264,9 @@ struct SampleInsertPlan: Sendable {
     /// For each sample of the batch, whether it was stored.
     func stored(_ outcome: Outcome) -> [Bool] {
         guard let inserted = outcome.inserted else { return rows.map { $0 != nil } }
-        return rows.map { row in row.map { fresh[$0] || inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false }
+        return rows.map { row in
+            row.map { (newer[$0] && times[$0] >= outcome.watermark) || inserted.contains(SampleKey(series: series[$0], time: times[$0])) } ?? false
+        }
     }
 
     /// Notes what a committed insert means for each series: its first time (moved back where this
@@ -276,15 +282,19 @@ struct SampleInsertPlan: Sendable {
         }
     }
 
-    /// The insert: rows from the arrays, fresh ones straight in (answering nothing), the others
-    /// only where their (series, t) is not stored yet; the rollups of the inserted rows older than
-    /// the rollup watermark `$12` (late data: newer ones are the rollup job's, and are never fresh
-    /// when late); first sample times moved back. Answers how many checked rows went in and, only
-    /// when some did not, the keys of those that did.
+    /// The insert, one statement: `gemba_commit_watermark()` takes the rollup lock shared and
+    /// reads the watermark `w`. Rows newer than their series' newest (`$8`) and not older than `w`
+    /// go straight in, answering nothing; the others only where their (series, t) is not stored
+    /// yet. The rollups take the inserted rows older than `w` (late data; newer ones are the rollup
+    /// job's), and first sample times move back. Answers how many checked rows went in, only when
+    /// some did not the keys of those that did, and `w`.
     static let statement = """
-        WITH input AS (
-            SELECT * FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::float8[], $5::int8[], $6::text[], $7::int2[], $8::bool[])
-                AS u(series, t, k, f, i, s, q, fresh)
+        WITH mark AS MATERIALIZED (
+            SELECT gemba_commit_watermark() AS w
+        ), input AS (
+            SELECT u.*, u.newer AND u.t >= mark.w AS fresh
+            FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::float8[], $5::int8[], $6::text[], $7::int2[], $8::bool[])
+                AS u(series, t, k, f, i, s, q, newer), mark
         ), fresh_rows AS (
             INSERT INTO sample (series, t, f, i, s, q)
             SELECT series, t, CASE WHEN k = 0 THEN f END, CASE WHEN k = 1 THEN i END, CASE WHEN k = 2 THEN s END, q FROM input WHERE fresh
@@ -294,12 +304,15 @@ struct SampleInsertPlan: Sendable {
             ON CONFLICT DO NOTHING
             RETURNING series, t, coalesce(f, i::float8) AS x
         ), late AS (
-            SELECT series, t, x FROM checked_rows WHERE t < $12
+            SELECT series, t, x FROM checked_rows WHERE t < (SELECT w FROM mark)
         ), \(PostgresRollups.upserts(from: "late")), first_moved AS (
             UPDATE series SET first_ms = c.t FROM unnest($9::int8[], $10::int8[]) AS c(id, t)
             WHERE series.id = c.id AND (series.first_ms IS NULL OR series.first_ms > c.t)
+        ), checked AS (
+            SELECT count(*) AS n FROM input WHERE NOT fresh
         )
-        SELECT count(*), CASE WHEN count(*) < $11 THEN array_agg(series) END, CASE WHEN count(*) < $11 THEN array_agg(t) END
+        SELECT count(*), CASE WHEN count(*) < (SELECT n FROM checked) THEN array_agg(series) END,
+               CASE WHEN count(*) < (SELECT n FROM checked) THEN array_agg(t) END, (SELECT w FROM mark)
         FROM checked_rows
         """
 }
