@@ -101,9 +101,12 @@ class GembaServer:
         self.log.close()
 
     def stop(self):
+        """SIGTERM, as a service manager stops it: a graceful shutdown, which must exit 0."""
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            code = self.process.wait(timeout=30)
+            self.log.close()
+            assert code == 0, f"gemba serve exited with {code} on SIGTERM; see {self.log.name}"
         self.log.close()
 
 

@@ -54,7 +54,7 @@ public final class LiveRelay: Service, Sendable {
                 group.addTask { await self.receive() }
                 _ = try await self.client.connect()
                 self.logger.info("relaying live samples through the broker", metadata: ["cluster.node": "\(self.node)"])
-                group.addTask { try await self.announce() }
+                group.addTask { await self.announce() }
                 group.addTask { await self.forward() }
                 try await group.waitForAll()
             }
@@ -66,7 +66,7 @@ public final class LiveRelay: Service, Sendable {
 
     /// Subscribes (again after each reconnect: the session is not kept) and says whether this
     /// node has live clients whenever that changes, checking every half second.
-    private func announce() async throws {
+    private func announce() async {
         var announced: (reconnects: Int, watching: Bool)?
         while !Task.isCancelled {
             let reconnects = await client.reconnects, watching = hub.subscriberCount > 0
@@ -83,7 +83,7 @@ public final class LiveRelay: Service, Sendable {
                     logger.debug("live relay: could not announce", metadata: ["error": "\(error)"])
                 }
             }
-            try await Task.sleep(for: .milliseconds(500))
+            try? await Task.sleep(for: .milliseconds(500))
         }
     }
 
