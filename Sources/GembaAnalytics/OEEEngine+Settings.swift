@@ -30,8 +30,9 @@ extension OEEEngine {
         try await store.setSetting(tenant: tenant, kind: Self.reasonsKind, key: "catalogue", json: try Self.json(changed))
         cache.withLock { $0.catalogues[tenant] = catalogue }
         for machine in try await telemetry.machines(tenant: tenant) {
-            try await invalidate(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
+            try await dropSummaries(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
         }
+        await announce(Change(.catalogue, tenant: tenant))
     }
 
     /// The site's shift calendar; nil when none is set (the site then counts round the clock).
@@ -51,8 +52,9 @@ extension OEEEngine {
         try await store.setSetting(tenant: tenant, kind: Self.calendarKind, key: site, json: try calendar.map(Self.json))
         cache.withLock { $0.calendars[SiteKey(tenant: tenant, site: site)] = .some(calendar) }
         for machine in try await telemetry.machines(tenant: tenant) where machine.path.site == site {
-            try await invalidate(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
+            try await dropSummaries(tenant: tenant, machine: machine.path, range: Int64.min / 2..<Int64.max / 2)
         }
+        await announce(Change(.calendar, tenant: tenant, key: site))
     }
 
     /// The machine's production settings (the defaults when none were set).
@@ -71,7 +73,8 @@ extension OEEEngine {
         try settings.validate()
         try await store.setSetting(tenant: tenant, kind: Self.machineKind, key: machine.description, json: try Self.json(settings))
         cache.withLock { $0.settings[MachineKey(tenant: tenant, machine: machine)] = settings }
-        try await invalidate(tenant: tenant, machine: machine, range: Int64.min / 2..<Int64.max / 2)
+        try await dropSummaries(tenant: tenant, machine: machine, range: Int64.min / 2..<Int64.max / 2)
+        await announce(Change(.settings, tenant: tenant, key: machine.description))
     }
 
     /// The machine's (or every machine's) orders running at some moment of `range`, entered ones
@@ -161,7 +164,18 @@ extension ShiftCalendar.Exception {
 extension OEEEngine {
     /// Follows a machine that moved to a new path (its stored settings and summaries moved with it):
     /// cached state goes to the new key, and builds begun under the old path do not store.
-    public func machineMoved(tenant: TenantID, from machine: AssetPath, to target: AssetPath) {
+    public func machineMoved(tenant: TenantID, from machine: AssetPath, to target: AssetPath) async {
+        forgetMove(tenant: tenant, from: machine, to: target)
+        await announce(Change(.moved, tenant: tenant, key: machine.description, target: target.description))
+    }
+
+    /// Forgets a deleted machine's cached settings, summaries, late marks and monitoring start.
+    public func machineDeleted(tenant: TenantID, machine: AssetPath) async {
+        forgetMachine(tenant: tenant, machine: machine)
+        await announce(Change(.deleted, tenant: tenant, key: machine.description))
+    }
+
+    func forgetMove(tenant: TenantID, from machine: AssetPath, to target: AssetPath) {
         let (old, new) = (MachineKey(tenant: tenant, machine: machine), MachineKey(tenant: tenant, machine: target))
         cache.withLock { cache in
             cache.settings[new] = cache.settings.removeValue(forKey: old)
@@ -173,8 +187,7 @@ extension OEEEngine {
         }
     }
 
-    /// Forgets a deleted machine's cached settings, summaries, late marks and monitoring start.
-    public func machineDeleted(tenant: TenantID, machine: AssetPath) {
+    func forgetMachine(tenant: TenantID, machine: AssetPath) {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
             cache.settings[key] = nil

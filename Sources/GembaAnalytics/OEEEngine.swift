@@ -29,6 +29,8 @@ public final class OEEEngine: Sendable {
     let writes = AsyncLock()
     /// The end of the newest stored summary of any machine: samples at or after it cannot be late.
     private let newestSummaryEnd = Atomic<Int64>(.min)
+    /// Where changes other nodes on the same database must follow go (nil: a single node).
+    let announcer = Mutex<(@Sendable (Change) async -> Void)?>(nil)
 
     struct MachineKey: Hashable, Sendable {
         var tenant: TenantID
@@ -55,10 +57,16 @@ public final class OEEEngine: Sendable {
         var summarizedUntil: [MachineKey: Int64] = [:]
         /// Bumped whenever a machine's summaries are invalidated: a build that began before does not store.
         var generation: [MachineKey: Int] = [:]
+        /// Bumped when every machine's summaries may be invalid (another node changed a calendar or
+        /// the reasons): counts in every machine's build generation.
+        var epoch = 0
         var late: [MachineKey: LateMark] = [:]
         /// Each machine's first stored sample as its last load read it.
         var monitoredSince: [MachineKey: Int64] = [:]
         var statistics = Statistics()
+
+        /// What a build of `key`'s summaries notes when it begins and checks before it stores.
+        func buildGeneration(_ key: MachineKey) -> Int { generation[key, default: 0] + epoch }
     }
 
     /// What the engine has done since it started (for tests, benchmarks and `/metrics`).
@@ -287,7 +295,7 @@ public final class OEEEngine: Sendable {
     /// Computes a closed day's pieces from raw samples and stores them with the day's total.
     /// Returns false when late data arrived meanwhile (nothing stored; the day was added live).
     private func buildDay(_ context: BuildContext, day: LocalDay, pieces: [PeriodPiece], sums: inout GroupSums) async throws -> Bool {
-        let generation = cache.withLock { $0.generation[context.key, default: 0] }
+        let generation = cache.withLock { $0.buildGeneration(context.key) }
         let record = try await load(context, day.range)
         var summaries: [PeriodSummary] = []
         var total = KPIComponents()
@@ -310,7 +318,7 @@ public final class OEEEngine: Sendable {
 
     /// Computes closed pieces from raw samples and stores them; false when late data arrived meanwhile.
     private func buildPieces(_ context: BuildContext, _ pieces: [PeriodPiece]) async throws -> Bool {
-        let generation = cache.withLock { $0.generation[context.key, default: 0] }
+        let generation = cache.withLock { $0.buildGeneration(context.key) }
         let record = try await load(context, pieces.first!.range.lowerBound..<pieces.last!.range.upperBound)
         let summaries = pieces.map { piece in
             PeriodSummary(machine: context.machine, level: .piece, start: piece.range.lowerBound, end: piece.range.upperBound,
@@ -323,19 +331,32 @@ public final class OEEEngine: Sendable {
 
     private func save(_ summaries: [PeriodSummary], _ context: BuildContext, generation: Int) async throws -> Bool {
         try await writes.withLock {
-            guard cache.withLock({ $0.generation[context.key, default: 0] }) == generation else { return false }
+            guard cache.withLock({ $0.buildGeneration(context.key) }) == generation else { return false }
             try await store.saveSummaries(summaries, tenant: context.tenant)
             let end = summaries.map(\.end).max() ?? .min
-            cache.withLock { $0.summarizedUntil[context.key] = max($0.summarizedUntil[context.key] ?? .min, end) }
-            newestSummaryEnd.max(end, ordering: .relaxed)
+            noteSummarized(context.key, until: end)
+            await announce(Change(.summarized, tenant: context.tenant, key: context.machine.description, end: end))
             return true
         }
+    }
+
+    /// Notes that `key`'s summaries are stored up to `end`: its samples before then are late.
+    func noteSummarized(_ key: MachineKey, until end: Int64) {
+        cache.withLock { $0.summarizedUntil[key] = max($0.summarizedUntil[key] ?? .min, end) }
+        newestSummaryEnd.max(end, ordering: .relaxed)
     }
 
     /// Deletes the machine's summaries overlapping `range` (they are rebuilt when next asked for);
     /// builds that began before do not store. For changes made outside the engine that its
     /// records read, such as planned maintenance windows.
     public func invalidate(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws {
+        try await dropSummaries(tenant: tenant, machine: machine, range: range)
+        await announce(Change(.invalidated, tenant: tenant, key: machine.description))
+    }
+
+    /// Deletes the machine's summaries overlapping `range` without telling other nodes (callers
+    /// announce what changed).
+    func dropSummaries(tenant: TenantID, machine: AssetPath, range: Range<Int64>) async throws {
         let key = MachineKey(tenant: tenant, machine: machine)
         try await writes.withLock {
             cache.withLock {

@@ -1,4 +1,4 @@
-public import GembaStorage
+internal import GembaStorage
 public import Logging
 internal import NIOCore
 internal import PostgresNIO

@@ -1,6 +1,4 @@
 public import Logging
-internal import NIOCore
-internal import NIOSSL
 internal import PostgresNIO
 internal import Synchronization
 
@@ -42,11 +40,7 @@ public final class PostgresLeadership: Sendable {
                     current = connection
                 } else {
                     attempt += 1
-                    let (configuration, id, logger) = (try connectionConfiguration(), attempt, logger)
-                    current = try await answer(within: interval * 2, expired: { Unanswered() }) {
-                        try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
-                                                             id: id, logger: logger).get()
-                    }
+                    current = try await url.connect(id: attempt, within: interval * 2, logger: logger)
                     connection = current
                 }
                 let held = try await answer(within: interval * 2, expired: { Unanswered() }) { try await self.hold(on: current) }
@@ -58,24 +52,13 @@ public final class PostgresLeadership: Sendable {
             } catch {
                 if isLeader { logger.warning("lost the singleton jobs' lock", metadata: ["error": "\(PostgresStoreError.message(of: error))"]) }
                 leader.store(false, ordering: .releasing)
-                Self.close(connection)
+                connection?.closeUnanswered()
                 connection = nil
             }
             try? await Task.sleep(for: interval)
         }
         leader.store(false, ordering: .releasing)
-        Self.close(connection)
-    }
-
-    /// Closes a connection without waiting for it (closing one whose server vanished can hang).
-    private static func close(_ connection: PostgresConnection?) {
-        guard let connection else { return }
-        Task { try? await connection.close() }
-    }
-
-    /// A connect or a check that did not answer in time.
-    struct Unanswered: Error, CustomStringConvertible {
-        var description: String { "PostgreSQL did not answer in time" }
+        connection?.closeUnanswered()
     }
 
     /// Takes the lock when free (a holder asking again only checks its session is alive).
@@ -84,16 +67,11 @@ public final class PostgresLeadership: Sendable {
         for try await held in try await connection.query(query, logger: logger).decode(Bool.self) { return held }
         return false
     }
+}
 
-    private func connectionConfiguration() throws -> PostgresConnection.Configuration {
-        if let directory = url.socketDirectory {
-            return .init(unixSocketPath: "\(directory)/.s.PGSQL.\(url.port)", username: url.user, password: url.password, database: url.database)
-        }
-        let tls: PostgresConnection.Configuration.TLS = switch url.tls {
-        case .disable: .disable
-        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
-        return .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
+extension PostgresConnection {
+    /// Closes the connection without waiting for it (closing one whose server vanished can hang).
+    func closeUnanswered() {
+        Task { try? await self.close() }
     }
 }

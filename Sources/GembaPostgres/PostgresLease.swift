@@ -204,7 +204,8 @@ struct PostgresPool: Sendable {
     /// How long any statement or transaction may take before it is given up.
     static let defaultWorkLimit: Duration = .seconds(600)
 
-    /// Runs `query` and returns all its rows.
+    /// Runs `query` and returns all its rows (a statement run for its effect may leave them).
+    @discardableResult
     func query(_ query: PostgresQuery, logger: Logger? = nil, file: String = #fileID, line: Int = #line) async throws -> PostgresRows {
         let logger = logger ?? self.logger
         return PostgresRows(rows: try await lease(deadline: deadline) { connection in
@@ -213,6 +214,7 @@ struct PostgresPool: Sendable {
     }
 
     /// Runs `query` on `connection` when given (inside its transaction), else on a pool connection.
+    @discardableResult
     func query(_ query: PostgresQuery, on connection: PostgresConnection?, logger: Logger) async throws -> PostgresRows {
         guard let connection else { return try await self.query(query, logger: logger) }
         return PostgresRows(rows: try await connection.query(query, logger: logger).collect())

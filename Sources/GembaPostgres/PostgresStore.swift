@@ -82,7 +82,7 @@ public final class PostgresStore: TelemetryStore {
         var attempt = 0
         while true {
             do {
-                try await client.lease(deadline: .seconds(2)) { [logger] connection in
+                _ = try await client.lease(deadline: .seconds(2)) { [logger] connection in
                     try await connection.query("SELECT 1", logger: logger)
                 }
                 return

@@ -1,5 +1,7 @@
 public import PostgresNIO
 internal import Foundation
+internal import Logging
+internal import NIOSSL
 
 /// Where a PostgreSQL database is and how to reach it, from a `postgres://` URL:
 ///
@@ -118,6 +120,35 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         configuration.options.additionalStartupParameters = [("application_name", "gemba")]
         return configuration
     }
+
+    /// The configuration of one connection of its own, outside the pool (the singleton lock, the
+    /// change feed's `LISTEN`).
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        if let socketDirectory {
+            return .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        }
+        let tls: PostgresConnection.Configuration.TLS = switch self.tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    }
+
+    /// Opens one connection of its own, answering within `deadline` or throwing (a connect to a
+    /// vanished server can hang without an error).
+    func connect(id: Int, within deadline: Duration, logger: Logger) async throws -> PostgresConnection {
+        let configuration = try connectionConfiguration()
+        return try await answer(within: deadline, expired: { Unanswered() }) {
+            try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
+                                                 id: id, logger: logger).get()
+        }
+    }
+}
+
+/// A connect or a statement that did not answer in time.
+struct Unanswered: Error, CustomStringConvertible {
+    var description: String { "PostgreSQL did not answer in time" }
 }
 
 /// A `postgres://` URL that does not parse, with what is wrong.

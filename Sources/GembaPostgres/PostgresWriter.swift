@@ -145,7 +145,7 @@ extension PostgresStore {
         let missing = partitions.withLock { known in days.subtracting(known) }
         for day in missing.sorted() {
             do {
-                _ = try await client.query("SELECT gemba_sample_partition(\(day))", logger: logger)
+                try await client.query("SELECT gemba_sample_partition(\(day))", logger: logger)
             } catch {
                 throw PostgresStoreError.wrapping(error, doing: "creating the sample partition of day \(day)")
             }

@@ -78,7 +78,7 @@ struct AssetManager {
     func move(_ machine: AssetPath, to target: AssetPath, tenant: TenantID, by person: String) async throws -> AssetDetails {
         try await store.moveMachine(machine, to: target, tenant: tenant)
         try pipeline.updateRegistry { registry in registry.move(machine, to: target, tenant: tenant) }
-        oee?.machineMoved(tenant: tenant, from: machine, to: target)
+        await oee?.machineMoved(tenant: tenant, from: machine, to: target)
         alarms?.machineMoved(tenant: tenant, from: machine, to: target)
         let now = Timestamp.now()
         var details = try await stored(.machine, target.description, tenant: tenant)
@@ -95,7 +95,7 @@ struct AssetManager {
         // The registry forgets it first, so nothing new is planned for its series while they go.
         try pipeline.updateRegistry { registry in registry.remove(machine, tenant: tenant) }
         let deleted = try await store.deleteMachine(machine, tenant: tenant)
-        oee?.machineDeleted(tenant: tenant, machine: machine)
+        await oee?.machineDeleted(tenant: tenant, machine: machine)
         alarms?.machineDeleted(tenant: tenant, machine: machine)
         return deleted
     }

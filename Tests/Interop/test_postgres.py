@@ -138,6 +138,53 @@ def test_two_nodes_share_one_database(tmp_path, storage):
             second.stop()
 
 
+def shift_of_a_press(server, machine, start, minutes=range(480), state="producing"):
+    """A press's records, one a minute, through one node's HTTP ingest (acknowledged once committed)."""
+    records = [{"machine": machine, "ts": start + minute * 60_000,
+                "values": {"state": state, "total_count": 3 * minute, "good_count": 3 * minute}} for minute in minutes]
+    for first in range(0, len(records), 120):
+        server.request("POST", "/api/v1/ingest", records[first:first + 120])
+
+
+def components(server, machine, day):
+    return server.get(f"/api/v1/oee?asset={machine}&from={day}&to={day + 86_400_000}")["total"]["components"]
+
+
+def test_two_nodes_follow_each_others_oee_changes(tmp_path, storage):
+    """What one node changes, the other's OEE follows at once (the change feed, PostgreSQL
+    LISTEN/NOTIFY): a shift calendar set through node A counts on node B, which had read the site
+    without one; a late sample node B takes corrects summaries node A stored."""
+    url, _ = storage
+    a = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url])
+    b = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url])
+    try:
+        day = (int(time.time()) // 86_400 - 2) * 86_400_000
+        calendar_press, late_press = "nodes/line1/press", "late/line1/press"
+        shift_of_a_press(a, calendar_press, day + 6 * 3_600_000)
+        # The late press sent nothing for an hour (its state unknown then); that hour comes late.
+        shift_of_a_press(a, late_press, day + 6 * 3_600_000, minutes=[m for m in range(480) if not 200 <= m < 260])
+
+        # Round the clock, node B reads the site's (missing) calendar and caches it.
+        by_shift = f"/api/v1/oee?asset={calendar_press}&from={day}&to={day + 86_400_000}&period=shift"
+        round_the_clock = b.get(by_shift)
+        a.request("PUT", "/api/v1/calendars/nodes", {"timeZone": "UTC", "exceptions": [], "patterns": [
+            {"name": "A", "weekdays": list(range(1, 8)), "start": "06:00", "end": "14:00", "breaks": []}]})
+        on_a = a.get(by_shift)
+        assert [period["label"] for period in on_a["periods"]] != [period["label"] for period in round_the_clock["periods"]]
+        wait_for(lambda: b.get(by_shift) == on_a, timeout=10, what="node B to count the calendar set through node A")
+
+        # Node A stores the late press's summaries; node B then takes the missing hour: a breakdown.
+        assert components(a, late_press, day)["failures"] == 0
+        shift_of_a_press(b, late_press, day + 6 * 3_600_000, minutes=range(200, 260), state="breakdown")
+        wait_for(lambda: components(a, late_press, day)["failures"] == 1, timeout=15,
+                 what="node A's summaries to follow node B's late samples")
+        assert components(a, late_press, day)["repair_ms"] == 3_600_000
+        assert components(b, late_press, day) == components(a, late_press, day)
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_a_missing_database_is_reported_in_one_line(tmp_path):
     url = ADMIN_URL.replace("/postgres?", "/no_such_database?")
     started = time.monotonic()
