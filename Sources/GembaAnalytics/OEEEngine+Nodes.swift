@@ -8,7 +8,8 @@ internal import GembaCore
 /// Several nodes on one database: each node's engine caches settings, calendars, reasons and where
 /// summaries end, and any node may build, store or drop summaries. What one engine changes it
 /// announces (``announceChanges(to:)``); the others ``follow(_:)`` it, so no node keeps answering
-/// from a stale cache or misses a late sample for summaries another node stored.
+/// from a stale cache or misses a late sample for summaries another node stored. (Machines moved
+/// or deleted reach the other nodes' engines with the asset change that moved or deleted them.)
 extension OEEEngine {
     /// A change another node's engine must follow.
     public struct Change: Codable, Sendable, Equatable {
@@ -23,23 +24,17 @@ extension OEEEngine {
             case summarized
             /// Some of a machine's summaries dropped.
             case invalidated
-            /// A machine moved to `target`.
-            case moved
-            /// A machine deleted.
-            case deleted
         }
 
         public var kind: Kind
         public var tenant: String
         public var key: String
-        public var target: String?
         public var end: Int64?
 
-        init(_ kind: Kind, tenant: TenantID, key: String = "", target: String? = nil, end: Int64? = nil) {
+        init(_ kind: Kind, tenant: TenantID, key: String = "", end: Int64? = nil) {
             self.kind = kind
             self.tenant = tenant.rawValue
             self.key = key
-            self.target = target
             self.end = end
         }
 
@@ -67,8 +62,7 @@ extension OEEEngine {
     /// that began before it not store. Changes naming an unknown machine or tenant are ignored.
     public func follow(_ change: Change) {
         guard let tenant = TenantID(change.tenant) else { return }
-        let machine = try? AssetPath(change.key)
-        let key = machine.map { MachineKey(tenant: tenant, machine: $0) }
+        let key = (try? AssetPath(change.key)).map { MachineKey(tenant: tenant, machine: $0) }
         switch change.kind {
         case .settings:
             guard let key else { return }
@@ -92,12 +86,6 @@ extension OEEEngine {
         case .invalidated:
             guard let key else { return }
             cache.withLock { $0.generation[key, default: 0] += 1 }
-        case .moved:
-            guard let machine, let target = change.target.flatMap({ try? AssetPath($0) }) else { return }
-            forgetMove(tenant: tenant, from: machine, to: target)
-        case .deleted:
-            guard let machine else { return }
-            forgetMachine(tenant: tenant, machine: machine)
         }
     }
 

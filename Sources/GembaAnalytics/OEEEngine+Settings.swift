@@ -164,18 +164,7 @@ extension ShiftCalendar.Exception {
 extension OEEEngine {
     /// Follows a machine that moved to a new path (its stored settings and summaries moved with it):
     /// cached state goes to the new key, and builds begun under the old path do not store.
-    public func machineMoved(tenant: TenantID, from machine: AssetPath, to target: AssetPath) async {
-        forgetMove(tenant: tenant, from: machine, to: target)
-        await announce(Change(.moved, tenant: tenant, key: machine.description, target: target.description))
-    }
-
-    /// Forgets a deleted machine's cached settings, summaries, late marks and monitoring start.
-    public func machineDeleted(tenant: TenantID, machine: AssetPath) async {
-        forgetMachine(tenant: tenant, machine: machine)
-        await announce(Change(.deleted, tenant: tenant, key: machine.description))
-    }
-
-    func forgetMove(tenant: TenantID, from machine: AssetPath, to target: AssetPath) {
+    public func machineMoved(tenant: TenantID, from machine: AssetPath, to target: AssetPath) {
         let (old, new) = (MachineKey(tenant: tenant, machine: machine), MachineKey(tenant: tenant, machine: target))
         cache.withLock { cache in
             cache.settings[new] = cache.settings.removeValue(forKey: old)
@@ -187,7 +176,8 @@ extension OEEEngine {
         }
     }
 
-    func forgetMachine(tenant: TenantID, machine: AssetPath) {
+    /// Forgets a deleted machine's cached settings, summaries, late marks and monitoring start.
+    public func machineDeleted(tenant: TenantID, machine: AssetPath) {
         let key = MachineKey(tenant: tenant, machine: machine)
         cache.withLock { cache in
             cache.settings[key] = nil

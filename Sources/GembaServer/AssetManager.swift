@@ -6,13 +6,15 @@ internal import GembaStorage
 
 /// Carries out changes to the asset model everywhere they matter: the store (one transaction
 /// each), the ingest registry (so data for a retired, moved or deleted machine is treated at
-/// once as the change says) and the OEE engine's caches.
+/// once as the change says), the alarm engine and the OEE engine's caches, on this node and,
+/// through ``ServerContext/announceAssetChange``, on the other nodes of the same database.
 struct AssetManager {
     let store: any AssetStore
     let telemetry: any TelemetryStore
     let pipeline: IngestPipeline
     let oee: OEEEngine?
     let alarms: AlarmEngine?
+    let announce: (@Sendable (AssetChange) async -> Void)?
 
     /// Nil when the server's store keeps no asset model.
     init?(_ server: ServerContext) {
@@ -22,6 +24,13 @@ struct AssetManager {
         pipeline = server.pipeline
         oee = server.oee
         alarms = server.alarms
+        announce = server.announceAssetChange
+    }
+
+    /// Applies `change` to this node's memory and tells the other nodes.
+    private func follow(_ change: AssetChange) async {
+        change.apply(to: pipeline, alarms: alarms, oee: oee)
+        await announce?(change)
     }
 
     /// Every site, area, line and machine the tenant's machines imply or someone described, in path order.
@@ -70,16 +79,14 @@ struct AssetManager {
         details.updatedBy = person
         details.updatedAt = now
         try await store.saveAssetDetails(details, tenant: tenant)
-        try pipeline.updateRegistry { registry in registry.setRetired(machine, tenant: tenant, retired) }
+        await follow(AssetChange(retired ? .retired : .reinstated, tenant: tenant, machine: machine))
         return details
     }
 
     /// Gives a machine a new path; history, settings, stops, orders and summaries follow it.
     func move(_ machine: AssetPath, to target: AssetPath, tenant: TenantID, by person: String) async throws -> AssetDetails {
         try await store.moveMachine(machine, to: target, tenant: tenant)
-        try pipeline.updateRegistry { registry in registry.move(machine, to: target, tenant: tenant) }
-        await oee?.machineMoved(tenant: tenant, from: machine, to: target)
-        alarms?.machineMoved(tenant: tenant, from: machine, to: target)
+        await follow(AssetChange(.moved, tenant: tenant, machine: machine, target: target))
         let now = Timestamp.now()
         var details = try await stored(.machine, target.description, tenant: tenant)
             ?? AssetDetails(level: .machine, path: target.description, createdBy: person, createdAt: now)
@@ -95,8 +102,7 @@ struct AssetManager {
         // The registry forgets it first, so nothing new is planned for its series while they go.
         try pipeline.updateRegistry { registry in registry.remove(machine, tenant: tenant) }
         let deleted = try await store.deleteMachine(machine, tenant: tenant)
-        await oee?.machineDeleted(tenant: tenant, machine: machine)
-        alarms?.machineDeleted(tenant: tenant, machine: machine)
+        await follow(AssetChange(.deleted, tenant: tenant, machine: machine))
         return deleted
     }
 

@@ -57,6 +57,9 @@ public struct ServerContext: Sendable {
     public var detectorRegistry: DetectorRegistry?
     /// The embedded broker's topic rules; nil (no broker): those routes answer 503.
     public var topicRules: BrokerTopicRules?
+    /// Tells the other nodes of the same database about a machine retired, moved or deleted
+    /// through this one; nil on a single node.
+    public var announceAssetChange: (@Sendable (AssetChange) async -> Void)?
 
     public init(store: any TelemetryStore, pipeline: IngestPipeline, hub: LiveHub, access: AccessService,
                 validation: SampleValidation = SampleValidation(), maxIngestBytes: Int = 16 << 20,

@@ -59,13 +59,15 @@ struct Serve: AsyncParsableCommand {
                                   logger: logger)
         let oee = try await OEECapability(telemetry: telemetry, logger: logger)
         let alarms = try await AlarmCapability(alarmSettings, telemetry: telemetry, oee: oee, broker: mqtt.broker, logger: logger)
+        let cluster = ClusterCapability(telemetry: telemetry, oee: oee, alarms: alarms, logger: logger)
         let maintenance = MaintenanceCapability(telemetry: telemetry, oee: oee, alarms: alarms, logger: logger)
         let detection = try await DetectionCapability(detectionSettings, telemetry: telemetry, maintenance: maintenance, logger: logger)
         let demo = try await DemoCapability(demoSettings, telemetry: telemetry, mqtt: mqtt, oee: oee, alarms: alarms, maintenance: maintenance,
                                             detection: detection, logger: logger)
         let connector = try ConnectorCapability(connectorSettings, telemetry: telemetry, logger: logger)
         let backup = try BackupCapability(backupSettings, telemetry: telemetry, logger: logger)
-        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, maintenance, demo, connector, detection, backup]
+        let capabilities: [any Capability] = [telemetry, access, sparkplug, mqtt, oee, alarms, cluster, maintenance, demo, connector, detection,
+                                             backup]
         let http = try HTTPCapability(httpSettings, capabilities: capabilities, telemetry: telemetry, access: access,
                                       metrics: metrics, started: { url in
             logger.notice("Gemba is running", metadata: [

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -180,6 +181,45 @@ def test_two_nodes_follow_each_others_oee_changes(tmp_path, storage):
                  what="node A's summaries to follow node B's late samples")
         assert components(a, late_press, day)["repair_ms"] == 3_600_000
         assert components(b, late_press, day) == components(a, late_press, day)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def ingest_status(server, machine, value):
+    """The HTTP status of one record posted to one node."""
+    try:
+        server.request("POST", "/api/v1/ingest", [{"machine": machine, "values": {"temp": value}}])
+        return 200
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_machines_retired_moved_or_deleted_through_one_node_are_followed_by_the_other(tmp_path, storage):
+    """Each node keeps its machines in memory (the ingest registry): a machine retired, moved or
+    deleted through node A is treated so by node B too, through the change feed."""
+    url, _ = storage
+    a = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url])
+    b = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url])
+    try:
+        retired, moved, deleted = "feed/line1/retired", "feed/line1/moved", "feed/line1/deleted"
+        for machine in (retired, moved, deleted):
+            assert ingest_status(b, machine, 1.0) == 200  # node B knows the machine and its series now
+        a.request("POST", "/api/v1/machines/move", {"machine": moved, "to": "feed/line2/moved"})
+        a.request("DELETE", f"/api/v1/machines?machine={deleted}&confirm={deleted}")
+        a.request("POST", "/api/v1/machines/retire", {"machine": retired, "retired": True})
+        # Changes reach node B in the order node A made them: once it refuses the retired machine's
+        # data, it has followed the move and the deletion too.
+        wait_for(lambda: ingest_status(b, retired, 2.0) == 400, timeout=10, what="node B to refuse the retired machine's data")
+        # Data for the moved machine's old path is a new machine's, not the moved one's.
+        assert ingest_status(b, moved, 3.0) == 200
+        assert b.get(f"/api/v1/latest?machine={moved}&tag=temp")["values"][0]["v"] == 3.0
+        now = int(time.time() * 1000)
+        moved_history = b.get(f"/api/v1/history?machine=feed/line2/moved&tag=temp&from={now - 600_000}&to={now + 60_000}&points=1000")
+        assert [point["v"] for point in moved_history["series"][0]["points"]] == [1.0]
+        # The deleted machine's path starts afresh.
+        assert ingest_status(b, deleted, 4.0) == 200
+        assert b.get(f"/api/v1/latest?machine={deleted}&tag=temp")["values"][0]["v"] == 4.0
     finally:
         a.stop()
         b.stop()

@@ -1,6 +1,8 @@
 import Foundation
 import GembaAnalytics
 import GembaCore
+import GembaIngest
+import GembaServer
 import GembaStorage
 import Logging
 import Synchronization
@@ -65,5 +67,37 @@ final class Announced: Sendable {
         b.follow(OEEEngine.Change(encoded: #"{"kind":"summarized","tenant":"Not A Tenant","key":"p/l/m","end":5000}"#)!)
         b.follow(OEEEngine.Change(encoded: #"{"kind":"summarized","tenant":"default","key":"no machine","end":5000}"#)!)
         #expect(!b.hasSummaries)
+    }
+}
+
+/// A machine retired, moved or deleted through another node, applied to this node's registry.
+@Suite struct AssetChangeTests {
+    static let machine = try! AssetPath("p/l/m")
+
+    /// Why the registry refuses a sample of `machine` now (nil: it takes it).
+    func refusal(_ pipeline: IngestPipeline, _ machine: AssetPath) throws -> ModelError.Code? {
+        let point = Point(series: SeriesKey(tenant: .default, machine: machine, tag: "temp"), sample: Sample(time: .now(), value: .double(1)))
+        return try pipeline.updateRegistry { registry in registry.plan([point]).rejected.first?.error.code }
+    }
+
+    @Test func aRetirementAndAReinstatementTravelAndApply() throws {
+        let store = try SQLiteStore(directory: NSTemporaryDirectory() + "gemba-asset-change-\(UUID().uuidString)", logger: Logger(label: "test"))
+        let pipeline = IngestPipeline(store: store, logger: Logger(label: "test"))
+        #expect(try refusal(pipeline, Self.machine) == nil)
+        let retired = try #require(AssetChange(encoded: AssetChange(.retired, tenant: .default, machine: Self.machine).encoded))
+        retired.apply(to: pipeline, alarms: nil, oee: nil)
+        #expect(try refusal(pipeline, Self.machine) == .retired)
+        AssetChange(.reinstated, tenant: .default, machine: Self.machine).apply(to: pipeline, alarms: nil, oee: nil)
+        #expect(try refusal(pipeline, Self.machine) == nil)
+        // A retired machine moved stays retired at its new path.
+        retired.apply(to: pipeline, alarms: nil, oee: nil)
+        let target = try AssetPath("p/l/n")
+        AssetChange(.moved, tenant: .default, machine: Self.machine, target: target).apply(to: pipeline, alarms: nil, oee: nil)
+        #expect(try refusal(pipeline, target) == .retired && refusal(pipeline, Self.machine) == nil)
+    }
+
+    @Test func changesThatAreNotOnesAreIgnored() {
+        #expect(AssetChange(encoded: #"{"kind":"renamed","tenant":"default","machine":"p/l/m"}"#) == nil)
+        #expect(AssetChange(encoded: "") == nil)
     }
 }
