@@ -55,7 +55,7 @@ public final class PostgresChangeFeed: Sendable {
         while !Task.isCancelled {
             attempt += 1
             do {
-                let connection = try await url.connect(id: attempt, within: checkInterval * 2, logger: logger)
+                let connection = try await url.connect("gemba-changes", id: attempt, within: checkInterval * 2, logger: logger)
                 defer { connection.closeUnanswered() }
                 try await listen(on: connection, deliver: deliver, resync: resync)
             } catch where !Task.isCancelled {

@@ -40,7 +40,7 @@ public final class PostgresLeadership: Sendable {
                     current = connection
                 } else {
                     attempt += 1
-                    current = try await url.connect(id: attempt, within: interval * 2, logger: logger)
+                    current = try await url.connect("gemba-leadership", id: attempt, within: interval * 2, logger: logger)
                     connection = current
                 }
                 let held = try await answer(within: interval * 2, expired: { Unanswered() }) { try await self.hold(on: current) }

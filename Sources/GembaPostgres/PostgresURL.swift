@@ -122,23 +122,27 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The configuration of one connection of its own, outside the pool (the singleton lock, the
-    /// change feed's `LISTEN`).
-    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+    /// change feed's `LISTEN`), named `name` in `pg_stat_activity`.
+    func connectionConfiguration(name: String) throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
         if let socketDirectory {
-            return .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+            configuration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS = switch self.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
         }
-        let tls: PostgresConnection.Configuration.TLS = switch self.tls {
-        case .disable: .disable
-        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
-        return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        configuration.options.additionalStartupParameters = [("application_name", name)]
+        return configuration
     }
 
-    /// Opens one connection of its own, answering within `deadline` or throwing (a connect to a
-    /// vanished server can hang without an error).
-    func connect(id: Int, within deadline: Duration, logger: Logger) async throws -> PostgresConnection {
-        let configuration = try connectionConfiguration()
+    /// Opens one connection of its own named `name`, answering within `deadline` or throwing (a
+    /// connect to a vanished server can hang without an error).
+    func connect(_ name: String, id: Int, within deadline: Duration, logger: Logger) async throws -> PostgresConnection {
+        let configuration = try connectionConfiguration(name: name)
         return try await answer(within: deadline, expired: { Unanswered() }) {
             try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
                                                  id: id, logger: logger).get()

@@ -60,7 +60,7 @@ public final class LiveRelay: Service, Sendable {
             }
         }
         // Stopping: no longer watching, then gone (a normal disconnect sends no will).
-        try? await client.publish("\(prefix)watching/\(node)", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
+        _ = try? await client.publish("\(prefix)watching/\(node)", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
         await client.disconnect()
     }
 

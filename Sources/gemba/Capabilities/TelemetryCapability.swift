@@ -203,6 +203,6 @@ struct LeadershipService: Service {
     let leadership: PostgresLeadership
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await leadership.run() }
+        await cancelWhenGracefulShutdown { await leadership.run() }
     }
 }
