@@ -94,10 +94,12 @@ final class PostgresLeases: Sendable {
 
 /// Runs `operation` in a task of its own and returns what it returns, unless `deadline` passes
 /// first and `expired` then gives an error (nil: keep waiting for the operation): that error is
-/// thrown at once and the operation cancelled, its result dropped. Unlike a task group, the caller
-/// never waits for an operation that ignores cancellation (a pool lease, a connect, a query on a
-/// connection whose server vanished), nor past its own cancellation.
+/// thrown at once and the operation cancelled, its result given to `discard` should it come
+/// after all (a connection to close). Unlike a task group, the caller never waits for an
+/// operation that ignores cancellation (a pool lease, a connect, a query on a connection whose
+/// server vanished), nor past its own cancellation.
 func answer<T: Sendable>(within deadline: Duration, expired: @escaping @Sendable () -> (any Error)?,
+                         discard: (@Sendable (T) -> Void)? = nil,
                          _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let race = Race<T>()
     return try await withTaskCancellationHandler {
@@ -105,7 +107,8 @@ func answer<T: Sendable>(within deadline: Duration, expired: @escaping @Sendable
             race.set(continuation)
             let work = Task {
                 do {
-                    race.give(.success(try await operation()))
+                    let value = try await operation()
+                    if !race.give(.success(value)) { discard?(value) }
                 } catch {
                     race.give(.failure(error))
                 }
@@ -144,14 +147,18 @@ private final class Race<T: Sendable>: Sendable {
         if cancelled { cancel() } else if answered { timer.cancel() }
     }
 
-    /// Resumes the caller (the first time only); the timer has nothing left to do.
-    func give(_ result: Result<T, any Error>) {
-        let timer = state.withLock { state in
+    /// Resumes the caller (the first time only; answers whether this was it); the timer has
+    /// nothing left to do.
+    @discardableResult
+    func give(_ result: Result<T, any Error>) -> Bool {
+        let (timer, delivered) = state.withLock { state in
+            let delivered = state.continuation != nil
             state.continuation?.resume(with: result)
             state.continuation = nil
-            return state.timer
+            return (state.timer, delivered)
         }
         timer?.cancel()
+        return delivered
     }
 
     /// The caller was cancelled: it is answered with `CancellationError` at once, and the

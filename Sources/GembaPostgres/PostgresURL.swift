@@ -140,10 +140,11 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Opens one connection of its own named `name`, answering within `deadline` or throwing (a
-    /// connect to a vanished server can hang without an error).
+    /// connect to a vanished server can hang without an error); a connection that comes after the
+    /// caller gave up is closed.
     func connect(_ name: String, id: Int, within deadline: Duration, logger: Logger) async throws -> PostgresConnection {
         let configuration = try connectionConfiguration(name: name)
-        return try await answer(within: deadline, expired: { Unanswered() }) {
+        return try await answer(within: deadline, expired: { Unanswered() }, discard: { $0.closeUnanswered() }) {
             try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration,
                                                  id: id, logger: logger).get()
         }
