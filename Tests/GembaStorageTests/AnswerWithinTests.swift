@@ -19,16 +19,42 @@ import Testing
         #expect(value == 7 && discarded.values.withLock { $0.isEmpty })
     }
 
+    /// Opened by the test; until then `wait()` does not return, cancelled or not (as a connect that
+    /// ignores cancellation).
+    final class Gate: Sendable {
+        private let state = Mutex<(open: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let open = state.withLock { state in
+                    if !state.open { state.waiter = continuation }
+                    return state.open
+                }
+                if open { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiter = state.withLock { state in
+                state.open = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+    }
+
     @Test func aResultThatComesAfterTheDeadlineIsDiscarded() async throws {
         let discarded = Discarded()
+        let gate = Gate()
         await #expect(throws: Late.self) {
             try await answer(within: .milliseconds(20), expired: { Late() }, discard: { value in discarded.values.withLock { $0.append(value) } }) {
-                // Ignores cancellation, as a connect does: its result still comes, later.
-                let until = ContinuousClock.now + .milliseconds(200)
-                while ContinuousClock.now < until { try? await Task.sleep(for: .milliseconds(10)) }
+                await gate.wait()
                 return 42
             }
         }
+        #expect(discarded.values.withLock { $0.isEmpty })
+        gate.open()  // the operation's result comes only now, after the caller was answered
         #expect(try await TestSupport.eventually { discarded.values.withLock { $0 } == [42] })
     }
 }
