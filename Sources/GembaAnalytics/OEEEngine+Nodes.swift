@@ -1,9 +1,5 @@
-#if canImport(FoundationEssentials)
-internal import FoundationEssentials
-#else
-internal import Foundation
-#endif
 internal import GembaCore
+public import GembaStorage
 
 /// Several nodes on one database: each node's engine caches settings, calendars, reasons and where
 /// summaries end, and any node may build, store or drop summaries. What one engine changes it
@@ -12,7 +8,7 @@ internal import GembaCore
 /// or deleted reach the other nodes' engines with the asset change that moved or deleted them.)
 extension OEEEngine {
     /// A change another node's engine must follow.
-    public struct Change: Codable, Sendable, Equatable {
+    public struct Change: NodeChange, Equatable {
         public enum Kind: String, Codable, Sendable {
             /// A machine's production settings (`key`: the machine).
             case settings
@@ -36,15 +32,6 @@ extension OEEEngine {
             self.tenant = tenant.rawValue
             self.key = key
             self.end = end
-        }
-
-        /// The change as one line of JSON.
-        public var encoded: String { String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self) }
-
-        /// A change from its ``encoded`` form; nil when `text` is not one.
-        public init?(encoded text: String) {
-            guard let change = try? JSONDecoder().decode(Change.self, from: Data(text.utf8)) else { return nil }
-            self = change
         }
     }
 

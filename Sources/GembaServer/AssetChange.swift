@@ -1,18 +1,14 @@
-#if canImport(FoundationEssentials)
-internal import FoundationEssentials
-#else
-internal import Foundation
-#endif
 public import GembaCore
 public import GembaIngest
 public import GembaAnalytics
 public import GembaRules
+public import GembaStorage
 
 /// A change to a machine that each node keeps in memory as well as in the database: its ingest
 /// registry (so data for a retired, moved or deleted machine is treated as the change says), its
 /// alarm engine and its OEE engine's caches. The node making the change applies it and announces
 /// it; with several nodes on one database, the others apply it when they hear of it.
-public struct AssetChange: Codable, Sendable, Equatable {
+public struct AssetChange: NodeChange, Equatable {
     public enum Kind: String, Codable, Sendable {
         /// The machine's data is refused from now on.
         case retired
@@ -34,15 +30,6 @@ public struct AssetChange: Codable, Sendable, Equatable {
         self.tenant = tenant.rawValue
         self.machine = machine.description
         self.target = target?.description
-    }
-
-    /// The change as one line of JSON.
-    public var encoded: String { String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self) }
-
-    /// A change from its ``encoded`` form; nil when `text` is not one.
-    public init?(encoded text: String) {
-        guard let change = try? JSONDecoder().decode(AssetChange.self, from: Data(text.utf8)) else { return nil }
-        self = change
     }
 
     /// Applies the change to this node's registry, alarm engine and OEE engine. A change naming no
