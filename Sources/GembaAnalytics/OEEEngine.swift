@@ -329,15 +329,18 @@ public final class OEEEngine: Sendable {
         return try await save(summaries, context, generation: generation)
     }
 
+    /// Stores a build's summaries unless an invalidation came since it began; other nodes hear of
+    /// them after the write lock is released (an announcement is a round trip to the database).
     private func save(_ summaries: [PeriodSummary], _ context: BuildContext, generation: Int) async throws -> Bool {
-        try await writes.withLock {
+        let end = summaries.map(\.end).max() ?? .min
+        let stored = try await writes.withLock {
             guard cache.withLock({ $0.buildGeneration(context.key) }) == generation else { return false }
             try await store.saveSummaries(summaries, tenant: context.tenant)
-            let end = summaries.map(\.end).max() ?? .min
             noteSummarized(context.key, until: end)
-            await announce(Change(.summarized, tenant: context.tenant, key: context.machine.description, end: end))
             return true
         }
+        if stored { await announce(Change(.summarized, tenant: context.tenant, key: context.machine.description, end: end)) }
+        return stored
     }
 
     /// Notes that `key`'s summaries are stored up to `end`: its samples before then are late.
