@@ -20,16 +20,7 @@ has_file "$PG_BIN/initdb" || apt_install postgresql-15
 has_command mosquitto || apt_install mosquitto
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
-PGDIR=$(mktemp -d /tmp/gemba-bench-postgres.XXXXXX)
-WORK=$(mktemp -d /tmp/gemba-bench-cluster.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    stop_postgres "$PGDIR"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+postgres_workspace gemba-bench-cluster
 # Samples a node stored, from its metrics.
 stored_by() {
     curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^gemba_ingest_samples_stored_total/ { s += $2 } END { printf "%d", s }'

@@ -25,16 +25,7 @@ source scripts/lib/ports.sh
 has_file "$PG_BIN/initdb" || apt_install postgresql-15
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
-PGDIR=$(mktemp -d /tmp/gemba-bench-postgres.XXXXXX)
-WORK=$(mktemp -d /tmp/gemba-bench-storage.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    stop_postgres "$PGDIR"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+postgres_workspace gemba-bench-storage
 # CPU seconds (user + system) the PostgreSQL server's processes have used so far.
 # shellcheck disable=SC2046  # one PID per word
 postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }

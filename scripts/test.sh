@@ -7,16 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=$(mktemp -d /tmp/gemba-test.XXXXXX)
-PGDIR=$(mktemp -d /tmp/gemba-postgres.XXXXXX)  # apart from $WORK: the server's user must reach it
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    stop_postgres "$PGDIR"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -27,6 +17,7 @@ source "$ROOT/scripts/lib/packages.sh"
 source "$ROOT/scripts/lib/postgres.sh"
 # shellcheck source=lib/ports.sh
 source "$ROOT/scripts/lib/ports.sh"
+postgres_workspace gemba-test
 
 # Installs every peer the tests drive, when missing. Virtualenvs go under $VENVS.
 install_peers() {

@@ -41,3 +41,20 @@ cpu_seconds() {
     for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null; done \
         | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.2f", s / hz }'
 }
+
+# postgres_workspace NAME: makes $WORK (/tmp/NAME.XXXXXX) for a run, $PGDIR for start_postgres
+# (apart from $WORK: the server's user must reach it) and $PIDS for the processes the run starts;
+# on exit those processes are stopped, the server too, and both directories removed.
+postgres_workspace() {
+    WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+    PGDIR=$(mktemp -d /tmp/gemba-postgres.XXXXXX)
+    PIDS=()
+    trap remove_postgres_workspace EXIT
+}
+
+remove_postgres_workspace() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    stop_postgres "$PGDIR"
+    rm -rf "$WORK"
+}
