@@ -20,7 +20,9 @@ WORK=$(mktemp -d /tmp/gemba-bench-backup.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
+port() { free_port; }
 ready() { for _ in $(seq 600); do curl -sf "http://127.0.0.1:$1/ready" >/dev/null && return; sleep 0.05; done; exit 1; }
 now() { date +%s.%N; }
 span() { awk -v from="$1" -v to="$2" 'BEGIN { printf "%.3f", to - from }'; }   # seconds between two now()s

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 MACHINES=${1:-500}
 swift build -c release --product gemba >/dev/null
 WORK=$(mktemp -d /tmp/gemba-bench-dashboard.XXXXXX)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
+port() { free_port; }
 HTTP_PORT=$(port)
 export GEMBA_ADMIN_PASSWORD="bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 .build/release/gemba serve --demo --demo-machines "$MACHINES" --demo-history-hours 0 --http-port "$HTTP_PORT" --mqtt-port "$(port)" \

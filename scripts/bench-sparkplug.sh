@@ -16,7 +16,9 @@ WORK=$(mktemp -d /tmp/gemba-bench-sparkplug.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
+port() { free_port; }
 RESULTS="$WORK/results.jsonl"
 for round in 1 2 3 4 5; do
     for format in json sparkplug; do

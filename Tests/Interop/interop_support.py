@@ -2,6 +2,7 @@
 `gemba serve` of the test's own, signed in as its owner."""
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -16,10 +17,25 @@ import paho.mqtt.client as mqtt
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port nothing is bound to now, never the same twice in one test run, and below the
+    kernel's ephemeral range (32768-60999): a port the kernel hands out (bind to port 0) can be
+    taken as the local port of any outgoing connection before the server it was meant for binds
+    it, and that server then fails to start."""
+    while True:
+        port = random.randrange(10000, 32768)
+        if port in _handed_out:
+            continue
+        try:
+            with socket.socket() as sock:
+                sock.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
 
 
 def accepts(port):
@@ -40,6 +56,34 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
             return value
         time.sleep(interval)  # polling interval; the deadline bounds the wait
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_tail(path, lines=40):
+    """The last lines of a server's log, for a failure message."""
+    try:
+        with open(path, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+    except OSError as error:
+        return f"(no log: {error})"
+
+
+def wait_until_serving(process, port, log_path, timeout=60.0):
+    """Polls `GET /ready` on a `gemba serve`'s HTTP port until it answers 200. Fails at once if the
+    process exits, and at the deadline, with the end of its log either way."""
+    def serving():
+        if process.poll() is not None:
+            raise AssertionError(f"gemba serve exited with {process.returncode} before it was ready:\n{log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+    try:
+        wait_for(serving, timeout=timeout, what="gemba serve to be ready")
+    except AssertionError as error:
+        if process.poll() is None:
+            raise AssertionError(f"{error}; its log ends:\n{log_tail(log_path)}") from None
+        raise
 
 
 class API:
@@ -68,7 +112,7 @@ class GembaServer:
         self.data, self.http, self.mqtt = data, free_port(), free_port()
         self.log = open(str(data) + ".log", "a")
         self.process = self.launch(data, password, arguments, self.http, self.mqtt, self.log)
-        wait_for(self.ready, timeout=60, what="gemba serve to be ready")
+        wait_until_serving(self.process, self.http, self.log.name)
         self.token = None
         self.token = self.request("POST", "/api/v1/auth/login", {"email": "admin@gemba.local", "password": password})["access_token"]
 

@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from interop_support import free_port, wait_for
+from interop_support import free_port, wait_for, wait_until_serving
 
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 
@@ -45,14 +45,7 @@ class Gemba:
             [GEMBA, "serve", "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port), "--data-dir", self.directory,
              "--mqtt-allow-anonymous", "--notify-allow-private-networks", "--notify-retry-schedule", self.retry_schedule,
              "--notify-timeout", "1s", "--log-level", "notice", "--api-rate", "1000000"], stdout=log, stderr=log)
-        wait_for(self.ready, what="gemba serve to be ready")
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        wait_until_serving(self.process, self.http_port, log.name)
 
     def kill(self):
         self.process.send_signal(signal.SIGKILL)

@@ -15,7 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 import pytest
 
-from interop_support import free_port, wait_for
+from interop_support import free_port, wait_for, wait_until_serving
 
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 V5, V311 = mqtt.MQTTv5, mqtt.MQTTv311
@@ -47,7 +47,7 @@ def gemba(tmp_path_factory):
         process = subprocess.Popen([GEMBA, "serve", "--mqtt-port", str(server["mqtt"]), "--http-port", str(server["http"]),
                                     "--data-dir", data, "--mqtt-allow-anonymous", "--mqtt-acl-file", str(server["rules"]),
                                     "--log-level", "info"], stdout=log, stderr=log)
-    wait_for(lambda: http(server, "GET", "/ready")[0] == 200, what="gemba serve to be ready")
+    wait_until_serving(process, server["http"], server["log"])
     yield server
     process.terminate()
     process.wait(timeout=20)

@@ -14,7 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 import pytest
 
-from interop_support import free_port, wait_for
+from interop_support import free_port, wait_for, wait_until_serving
 
 GEMBA = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
 V5, V311 = mqtt.MQTTv5, mqtt.MQTTv311
@@ -31,14 +31,7 @@ class Gemba:
             self.process = subprocess.Popen([GEMBA, "serve", "--mqtt-port", str(self.mqtt), "--http-port", str(self.http),
                                              "--data-dir", str(self.directory / "data"), "--mqtt-allow-anonymous",
                                              "--log-level", "info", *extra], stdout=log, stderr=log)
-        wait_for(self.ready, what="gemba serve to be ready")
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        wait_until_serving(self.process, self.http, self.log)
 
     def metric(self, name):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as response:
