@@ -26,8 +26,10 @@ public struct PeriodicService: Service {
             while !Task.isCancelled {
                 do {
                     try await work()
-                } catch {
+                } catch where !Task.isCancelled {
                     logger.warning("periodic task failed; will retry", metadata: ["task": "\(name)", "error": "\(error)"])
+                } catch {
+                    break  // cancelled: the service is stopping
                 }
                 try await Task.sleep(for: interval)
             }

@@ -240,8 +240,10 @@ public final class Notifier: Service, Sendable {
                     let due = try await self.store.dueDeliveries(now: Timestamp.now().millisecondsSinceEpoch, limit: 64)
                     await self.deliver(due, client: client)
                     if due.count == 64 { continue }
-                } catch {
+                } catch where !Task.isCancelled {
                     self.logger.warning("notification outbox could not be read; will retry", metadata: ["error": "\(error)"])
+                } catch {
+                    break  // cancelled: the service is stopping
                 }
                 await self.queued.wait(upTo: .milliseconds(250))
                 try Task.checkCancellation()

@@ -72,8 +72,13 @@ public final class MQTTBroker: Service, Sendable {
         ])
     }
 
-    /// Waits for the save under way, then saves what is left.
+    /// Waits for the save under way, then saves what is left. It runs in a task of its own, so it
+    /// completes even when the broker's task is cancelled (another service failed at start-up).
     private func saveLast() async {
+        await Task.detached { await self.saveRemaining() }.value
+    }
+
+    private func saveRemaining() async {
         guard let persistence = configuration.persistence else { return }
         let runtime = self.runtime
         saveTask.withLock { $0?.cancel(); $0 = nil }
