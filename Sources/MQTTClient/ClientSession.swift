@@ -1,3 +1,4 @@
+import DequeModule
 public import MQTTCodec
 
 /// What the client's pure session logic asks its shell to do.
@@ -43,7 +44,10 @@ public struct ClientSession: Sendable {
     /// Active subscriptions by filter, kept to resubscribe when the server lost the session.
     public private(set) var subscriptions: [String: Subscription] = [:]
     private var subscriptionIdentifiers: [String: Int] = [:]
-    private var awaitingAck: [AwaitingAck] = []
+    /// In arrival order, so by increasing token.
+    private var awaitingAck = Deque<AwaitingAck>()
+    /// The token of the copy of each packet id that is still to be acknowledged (not superseded).
+    private var awaitingByID: [UInt16: UInt64] = [:]
     private var lastToken: UInt64 = 0
 
     public init(manualAcknowledgement: Bool = false) {
@@ -56,15 +60,26 @@ public struct ClientSession: Sendable {
     /// The application is done with the message of `token`: answers the acknowledgements now due,
     /// in arrival order (an earlier message still being handled holds back later ones).
     public mutating func acknowledge(_ token: UInt64) -> [Packet] {
-        guard let index = awaitingAck.firstIndex(where: { $0.token == token }) else { return [] }
+        guard let index = awaitingIndex(of: token) else { return [] }
         awaitingAck[index].done = true
         var packets: [Packet] = []
         while let first = awaitingAck.first, first.done {
             awaitingAck.removeFirst()
             guard !first.superseded else { continue }
+            awaitingByID[first.id] = nil
             packets.append(first.qos == .atLeastOnce ? .puback(PublishAck(packetID: first.id)) : .pubrec(PublishAck(packetID: first.id)))
         }
         return packets
+    }
+
+    /// Where the message of `token` waits, by binary search (tokens grow in arrival order).
+    private func awaitingIndex(of token: UInt64) -> Int? {
+        var low = awaitingAck.startIndex, high = awaitingAck.endIndex
+        while low < high {
+            let middle = (low + high) / 2
+            if awaitingAck[middle].token < token { low = middle + 1 } else { high = middle }
+        }
+        return low < awaitingAck.endIndex && awaitingAck[low].token == token ? low : nil
     }
 
     /// Operations awaiting their acknowledgement.
@@ -172,12 +187,12 @@ public struct ClientSession: Sendable {
     private mutating func inboundAwaitingAck(_ publish: Publish) -> [ClientSessionAction] {
         let id = publish.packetID!
         if publish.qos == .exactlyOnce && !inboundQoS2.insert(id).inserted {
-            let waiting = awaitingAck.contains { $0.id == id && !$0.superseded }
-            return waiting ? [] : [.send(.pubrec(PublishAck(packetID: id)))]
+            return awaitingByID[id] != nil ? [] : [.send(.pubrec(PublishAck(packetID: id)))]
         }
-        for index in awaitingAck.indices where awaitingAck[index].id == id { awaitingAck[index].superseded = true }
+        if let earlier = awaitingByID[id], let index = awaitingIndex(of: earlier) { awaitingAck[index].superseded = true }
         lastToken += 1
         awaitingAck.append(AwaitingAck(id: id, qos: publish.qos, token: lastToken))
+        awaitingByID[id] = lastToken
         return [.deliver(publish, token: lastToken)]
     }
 
@@ -190,6 +205,7 @@ public struct ClientSession: Sendable {
             inboundQoS2.removeAll()
             // The server forgot those messages: acknowledging them would name ids it may reuse.
             for index in awaitingAck.indices { awaitingAck[index].superseded = true }
+            awaitingByID.removeAll()
             let pendingFilters = Set(outgoing.values.flatMap { operation -> [String] in
                 if case .subscribe(let subscribe) = operation { subscribe.subscriptions.map(\.filter) } else { [] }
             })

@@ -4,6 +4,7 @@ public import MQTTCodec
 public import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// An MQTT 3.1.1/5.0 client: connect, publish with QoS 0/1/2, subscribe, and read incoming messages
 /// from ``messages``. Reconnects with backoff after losing an established connection, resends
@@ -25,6 +26,10 @@ public final class MQTTClient: @unchecked Sendable {
     /// each once it is safe (committed).
     public let messages: AsyncStream<InboundMessage>
     private let messageSink: AsyncStream<InboundMessage>.Continuation
+    /// Takes every PUBLISH on the event loop instead of ``messages``, when given.
+    private let handler: (@Sendable (InboundMessage) -> Void)?
+    /// Tokens acknowledged off the event loop, waiting for the one task that hands them all to it.
+    private let acknowledged = Mutex<[UInt64]>([])
     private let loop: any EventLoop
     private let logger: Logger
 
@@ -43,11 +48,17 @@ public final class MQTTClient: @unchecked Sendable {
     private var version: ProtocolVersion
     private var reconnectCount = 0
     private var droppedMessages = 0
+    /// Reading stopped because `messageBufferLimit` messages wait for their acknowledgement.
     private var readingPaused = false
+    /// Reading stopped by the application (``holdReading()``).
+    private var readingHeld = false
 
+    /// With `onMessage`, every PUBLISH is handed to it on the client's event loop, in order, and
+    /// ``messages`` stays empty: no task switch per message. The handler must not block.
     public init(configuration: MQTTClientConfiguration, logger: Logger = Logger(label: "mqtt.client"),
-                eventLoopGroup: (any EventLoopGroup)? = nil) {
+                eventLoopGroup: (any EventLoopGroup)? = nil, onMessage handler: (@Sendable (InboundMessage) -> Void)? = nil) {
         self.configuration = configuration
+        self.handler = handler
         self.logger = logger
         self.loop = (eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         self.clientID = configuration.clientID
@@ -250,6 +261,7 @@ public final class MQTTClient: @unchecked Sendable {
         }
         if attempt > 0 || connectPromise == nil { reconnectCount += 1 }
         state = .connected(channel)
+        if readingPaused || readingHeld { updateReading(channel) }
         if let assigned = connack.properties.assignedClientIdentifier { clientID = assigned }
         sendWindow = Int(connack.properties.receiveMaximum ?? UInt16.max)
         inflightPublishes = 0
@@ -357,7 +369,11 @@ public final class MQTTClient: @unchecked Sendable {
                 write(reply, on: channel)
             case .deliver(let publish, let token):
                 let message = InboundMessage(publish: publish, acknowledgement: token.map { ($0, self) })
-                if case .dropped = messageSink.yield(message) { droppedMessages += 1 }
+                if let handler {
+                    handler(message)
+                } else if case .dropped = messageSink.yield(message) {
+                    droppedMessages += 1
+                }
             case .complete(let id, let ack):
                 switch ack {
                 case .puback, .pubrec, .pubcomp: inflightPublishes -= 1
@@ -373,16 +389,52 @@ public final class MQTTClient: @unchecked Sendable {
     /// Sends what acknowledging `token` makes due, on the connection of the moment: after a
     /// reconnect the server resends what it has not had acknowledged, and a resent copy's own
     /// acknowledgement supersedes the old one.
+    /// Acknowledgements that arrive together off the loop (a commit's worth) reach it in one task.
     fileprivate func acknowledge(_ token: UInt64) {
-        loop.execute { [self] in
-            let packets = session.acknowledge(token)
-            guard case .connected(let channel) = state else { return }
-            for packet in packets { write(packet, on: channel) }
-            if readingPaused && session.unacknowledgedCount <= configuration.messageBufferLimit / 2 {
-                readingPaused = false
-                try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-            }
+        if loop.inEventLoop { return settle([token]) }
+        let first = acknowledged.withLock { tokens in
+            tokens.append(token)
+            return tokens.count == 1
         }
+        guard first else { return }
+        loop.execute { [self] in
+            settle(acknowledged.withLock { tokens in
+                defer { tokens.removeAll(keepingCapacity: true) }
+                return tokens
+            })
+        }
+    }
+
+    private func settle(_ tokens: [UInt64]) {
+        var packets: [Packet] = []
+        for token in tokens { packets += session.acknowledge(token) }
+        guard case .connected(let channel) = state else { return }
+        for packet in packets { write(packet, on: channel) }
+        if readingPaused && session.unacknowledgedCount <= configuration.messageBufferLimit / 2 {
+            readingPaused = false
+            updateReading(channel)
+        }
+    }
+
+    /// Stops reading from the server (TCP then pushes back on it) until ``resumeReading()``: for an
+    /// application whose own queue is full.
+    public func holdReading() {
+        loop.execute { [self] in
+            readingHeld = true
+            if case .connected(let channel) = state { updateReading(channel) }
+        }
+    }
+
+    /// Reads again after ``holdReading()``.
+    public func resumeReading() {
+        loop.execute { [self] in
+            readingHeld = false
+            if case .connected(let channel) = state { updateReading(channel) }
+        }
+    }
+
+    private func updateReading(_ channel: any Channel) {
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !(readingPaused || readingHeld))
     }
 
     /// With manual acknowledgement, every message waiting for the application is unacknowledged:
@@ -392,7 +444,7 @@ public final class MQTTClient: @unchecked Sendable {
         guard configuration.manualAcknowledgement, !readingPaused,
               session.unacknowledgedCount >= configuration.messageBufferLimit else { return }
         readingPaused = true
-        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        updateReading(channel)
     }
 
     private func failAll(_ error: MQTTClientError) {

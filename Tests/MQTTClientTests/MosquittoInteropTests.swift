@@ -163,6 +163,19 @@ struct MosquittoInteropTests {
         #expect(session.receive(.pubrel(PublishAck(packetID: 3))) == [.send(.pubcomp(PublishAck(packetID: 3)))])
     }
 
+    /// A backlog as long as the client's buffer, acknowledged in shuffled order (commits of several
+    /// writers finish in any order): the acknowledgements still leave in arrival order, each once.
+    @Test func aLongBacklogAcknowledgedInAnyOrderLeavesInArrivalOrder() {
+        var session = ClientSession(manualAcknowledgement: true)
+        let ids = (0..<10_000).map { UInt16($0 % 65_535 + 1) }
+        for id in ids { _ = session.receive(.publish(Self.inbound(id))) }
+        var generator = SystemRandomNumberGenerator()
+        var sent: [Packet] = []
+        for token in (1...UInt64(ids.count)).shuffled(using: &generator) { sent += session.acknowledge(token) }
+        #expect(sent == ids.map { .puback(PublishAck(packetID: $0)) })
+        #expect(session.unacknowledgedCount == 0)
+    }
+
     /// After a reconnect the server sends an unacknowledged message again: only the newer copy's
     /// acknowledgement is sent, so an old one can never acknowledge a later message that reuses its id.
     @Test func aResentCopySupersedesTheOldOne() {

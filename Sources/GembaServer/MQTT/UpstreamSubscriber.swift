@@ -3,6 +3,7 @@ public import Logging
 public import MQTTClient
 internal import MQTTCodec
 public import ServiceLifecycle
+internal import Synchronization
 
 /// Subscribes to `gemba/v1/#` on an external broker and feeds what arrives into the pipeline.
 ///
@@ -13,12 +14,10 @@ public import ServiceLifecycle
 /// it. With a share group, several Gemba nodes take the stream together (MQTT 5 shared
 /// subscription `$share/<group>/gemba/v1/#`), each message going to one of them.
 ///
-/// The client reconnects on its own; while the pipeline is saturated this service stops taking
-/// messages from the client, whose bounded buffer then pushes back on the broker.
+/// The client reconnects on its own; while the pipeline is saturated the client stops reading, and
+/// TCP pushes back on the broker.
 public final class UpstreamSubscriber: Service, Sendable {
     private let client: MQTTClient
-    private let ingest: MQTTIngest
-    private let tenant: TenantID
     private let filter: String
     private let logger: Logger
     private let description: String
@@ -32,45 +31,57 @@ public final class UpstreamSubscriber: Service, Sendable {
         configuration.cleanStart = false
         configuration.connectProperties.sessionExpiryInterval = 3600
         configuration.manualAcknowledgement = true
-        self.client = MQTTClient(configuration: configuration, logger: logger)
-        self.ingest = ingest
-        self.tenant = tenant
+        let intake = Intake(ingest: ingest, tenant: tenant, logger: logger)
+        let client = MQTTClient(configuration: configuration, logger: logger, onMessage: intake.take)
+        intake.client.withLock { $0 = client }
+        self.client = client
         self.filter = shareGroup.map { "$share/\($0)/gemba/v1/#" } ?? "gemba/v1/#"
         self.logger = logger
         self.description = "\(configuration.host):\(configuration.port)"
     }
 
+    /// Connects and subscribes, then serves until graceful shutdown (or cancellation) and disconnects.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // Messages are taken from the first moment: a resumed session's backlog can arrive
-                // before the SUBACK, and unacknowledged messages past the buffer stop the client reading.
-                group.addTask { await self.consume() }
-                _ = try await client.connect()
-                _ = try await client.subscribe(filter, qos: .atLeastOnce)
-                logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
-                try await group.waitForAll()
-            }
-        } onGracefulShutdown: {
-            Task { await self.client.disconnect() }
-        }
+        // Messages are taken from the first moment (a resumed session's backlog can arrive before
+        // the SUBACK), on the client's event loop.
+        _ = try await client.connect()
+        _ = try await client.subscribe(filter, qos: .atLeastOnce)
+        logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
+        try? await gracefulShutdown()
+        await client.disconnect()
+    }
+}
+
+/// Hands each message to ingest on the client's event loop, acknowledges it after its commit, and
+/// holds the client's reading while the pipeline is saturated.
+private final class Intake: Sendable {
+    let ingest: MQTTIngest
+    let tenant: TenantID
+    let logger: Logger
+    /// The client the messages come from; set right after it is made, before it connects.
+    let client = Mutex<MQTTClient?>(nil)
+
+    init(ingest: MQTTIngest, tenant: TenantID, logger: Logger) {
+        self.ingest = ingest
+        self.tenant = tenant
+        self.logger = logger
     }
 
-    private func consume() async {
-        for await message in client.messages {
-            if ingest.isSaturated {
-                await withCheckedContinuation { continuation in ingest.whenReady { continuation.resume() } }
+    @Sendable func take(_ message: InboundMessage) {
+        let client = self.client.withLock { $0 }
+        ingest.handle(topic: message.topic, payload: message.payload, tenant: tenant) { [logger] result in
+            switch result {
+            case .success:
+                message.acknowledge()
+            case .failure(let error):
+                logger.warning("upstream message not stored; reconnecting so that the broker sends it again",
+                               metadata: ["mqtt.topic": "\(message.topic)", "error": "\(error)"])
+                Task { await client?.dropConnection() }
             }
-            ingest.handle(topic: message.topic, payload: message.payload, tenant: tenant) { [client, logger] result in
-                switch result {
-                case .success:
-                    message.acknowledge()
-                case .failure(let error):
-                    logger.warning("upstream message not stored; reconnecting so that the broker sends it again",
-                                   metadata: ["mqtt.topic": "\(message.topic)", "error": "\(error)"])
-                    Task { await client.dropConnection() }
-                }
-            }
+        }
+        if ingest.isSaturated, let client {
+            client.holdReading()
+            ingest.whenReady { client.resumeReading() }
         }
     }
 }
