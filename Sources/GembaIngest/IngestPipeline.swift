@@ -70,10 +70,10 @@ public final class IngestPipeline: Service, Sendable {
         /// Most samples committed in one transaction. Under load the queue fills while a commit
         /// runs, so batches grow and each B-tree page written carries more samples.
         public var maxBatchSamples = 250_000
-        /// Under sustained load (submissions waiting when a commit ends), a batch of fewer samples
-        /// than this waits `gatherDelay` for more first: many small messages then share a commit
-        /// instead of each commit's fixed cost taking the cores from the readers. A pipeline that had
-        /// to wait for work commits at once.
+        /// While a stream flows (the previous batch was taken less than `gatherDelay` ago), a batch of
+        /// fewer samples than this is taken only `gatherDelay` after the previous one: messages
+        /// arriving one by one then share commits, however slow the stream, instead of each commit's
+        /// fixed cost taking the cores from the readers. Work after a quiet spell is committed at once.
         public var gatherSamples = 1_000
         public var gatherDelay = Duration.milliseconds(1)
 
@@ -222,10 +222,10 @@ public final class IngestPipeline: Service, Sendable {
     public func run() async throws {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                var sustained = false
-                while let batch = await nextBatch(gathering: sustained) {
+                var previous = ContinuousClock.now - configuration.gatherDelay
+                while let batch = await nextBatch(previous: previous) {
+                    previous = .now
                     await process(batch)
-                    sustained = queue.withLock { !$0.pending.isEmpty }
                 }
             } onGracefulShutdown: {
                 self.stop()
@@ -247,13 +247,15 @@ public final class IngestPipeline: Service, Sendable {
     }
 
     /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil
-    /// once stopped and drained. `gathering` (under sustained load), a small queue first waits
-    /// `gatherDelay` to fill.
-    private func nextBatch(gathering: Bool) async -> [Submission]? {
-        if gathering, queue.withLock({ !$0.stopping && $0.samples < configuration.gatherSamples }) {
-            try? await Task.sleep(for: configuration.gatherDelay)
-        }
+    /// once stopped and drained. A small queue is taken no sooner than `gatherDelay` after the
+    /// `previous` batch was.
+    private func nextBatch(previous: ContinuousClock.Instant) async -> [Submission]? {
         while true {
+            let due = previous + configuration.gatherDelay
+            if queue.withLock({ !$0.pending.isEmpty && !$0.stopping && $0.samples < configuration.gatherSamples }),
+               ContinuousClock.now < due {
+                try? await Task.sleep(until: due, clock: .continuous)
+            }
             let (taken, stopped, callbacks) = queue.withLock { state -> ([Submission], Bool, [@Sendable () -> Void]) in
                 var taken: [Submission] = []
                 var count = 0

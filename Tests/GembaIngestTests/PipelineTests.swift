@@ -79,6 +79,24 @@ import Testing
         #expect(try await store.allSeries().count == 1)
     }
 
+    /// A stream of small messages, each arriving alone: after a quiet spell the first is committed
+    /// at once; the next ones wait until `gatherDelay` after it and share one commit.
+    @Test func messagesArrivingOneByOneShareCommits() async throws {
+        var configuration = IngestPipeline.Configuration()
+        configuration.gatherDelay = .seconds(2)
+        let store = HeldCommitStore(try Self.makeStore())
+        let pipeline = IngestPipeline(store: store, configuration: configuration, logger: Logger(label: "test"))
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        _ = try await pipeline.submit([Self.point("p/l/m", "t", 0, .double(1))], source: .mqtt)
+        let committed = Mutex(0)
+        pipeline.submit([Self.point("p/l/m", "t", 1, .double(2))], source: .mqtt) { _ in committed.withLock { $0 += 1 } }
+        try await Task.sleep(for: .milliseconds(50))  // the stream's interval between two messages
+        pipeline.submit([Self.point("p/l/m", "t", 2, .double(3))], source: .mqtt) { _ in committed.withLock { $0 += 1 } }
+        #expect(try await TestSupport.eventually { committed.withLock { $0 } == 2 })
+        #expect(store.commits.withLock { $0 } == [1, 2])
+    }
+
     @Test func fullQueuePushesBack() async throws {
         var configuration = IngestPipeline.Configuration()
         configuration.maxQueuedSamples = 10
@@ -211,10 +229,13 @@ import Testing
     }
 }
 
-/// The real SQLite store with commits that can be held back, to observe what happens while one runs.
+/// The real SQLite store with commits that can be held back, to observe what happens while one runs,
+/// and counted.
 final class HeldCommitStore: TelemetryStore {
     private let store: SQLiteStore
     private let gate = Mutex<(held: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// The samples of each commit so far, in order.
+    let commits = Mutex<[Int]>([])
 
     init(_ store: SQLiteStore) { self.store = store }
 
@@ -237,6 +258,7 @@ final class HeldCommitStore: TelemetryStore {
             }
             if open { continuation.resume() }
         }
+        commits.withLock { $0.append(batch.samples.count) }
         return try await store.commit(batch)
     }
 

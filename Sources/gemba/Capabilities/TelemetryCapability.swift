@@ -96,9 +96,9 @@ struct TelemetryCapability: Capability {
         self.logger = logger
     }
 
-    /// The pipeline's batching. A PostgreSQL commit costs several round trips and a transaction in
-    /// the server, whatever its size, so under a steady stream a small batch waits up to 20 ms for
-    /// more (ingest acknowledges up to 20 ms later; live views and rules see samples at once):
+    /// The pipeline's batching. A PostgreSQL commit costs a round trip and a transaction in the
+    /// server, whatever its size, so while a stream flows a small batch is committed at most every
+    /// 20 ms (ingest acknowledges up to 20 ms later; live views and rules see samples at once):
     /// messages that arrive one by one from many devices, or split among nodes, share commits.
     static func pipelineConfiguration(postgres: Bool) -> IngestPipeline.Configuration {
         var configuration = IngestPipeline.Configuration()
