@@ -18,6 +18,9 @@ public struct SeriesRegistry: Sendable {
     /// so `retired.isEmpty` is the one check a plan pays while nothing is retired.
     private var retired: [TenantID: Set<AssetPath>] = [:]
     private(set) var limits: [TenantID: TenantLimits] = [:]
+    /// The registered series of machines in service, kept up to date change by change: publishing
+    /// it after a commit copies a reference, not ten thousand series.
+    public private(set) var directory = SeriesDirectory()
 
     public init() {}
 
@@ -32,15 +35,11 @@ public struct SeriesRegistry: Sendable {
     /// The key of a registered series.
     public func key(of id: Int64) -> SeriesKey? { keysByID[id] }
 
-    /// The registered series as they are now, for lock-free lookups elsewhere.
-    public var directory: SeriesDirectory {
-        guard !retired.isEmpty else { return SeriesDirectory(series: series) }
-        return SeriesDirectory(series: series.filter { retired[$0.key.tenant]?.contains($0.key.machine) != true })
-    }
-
     private mutating func remember(_ entry: Series) {
         guard series[entry.key] == nil else { return }
-        series[entry.key] = Known(id: entry.id, type: entry.tag.valueType)
+        let known = Known(id: entry.id, type: entry.tag.valueType)
+        series[entry.key] = known
+        if retired[entry.key.tenant]?.contains(entry.key.machine) != true { directory.insert(entry.key, known) }
         keysByID[entry.id] = entry.key
         machines[entry.key.tenant, default: []].insert(entry.key.machine)
         tagCounts[entry.key.tenant, default: [:]][entry.key.machine, default: 0] += 1
@@ -137,6 +136,17 @@ public struct SeriesRegistry: Sendable {
             retired[tenant]?.remove(machine)
             if retired[tenant]?.isEmpty == true { retired[tenant] = nil }
         }
+        refreshDirectory(machine, tenant: tenant)
+    }
+
+    /// Sets a machine's entry in the directory from the registry (a scan of every series: for
+    /// managed-asset changes, which are rare).
+    private mutating func refreshDirectory(_ machine: AssetPath, tenant: TenantID) {
+        var tags: [String: Known] = [:]
+        if retired[tenant]?.contains(machine) != true {
+            for (key, known) in series where key.tenant == tenant && key.machine == machine { tags[key.tag] = known }
+        }
+        directory.setTags(tags, of: machine, tenant: tenant)
     }
 
     /// Registers a machine before its data, within the tenant's machine limit; known machines pass.
@@ -163,6 +173,8 @@ public struct SeriesRegistry: Sendable {
             setRetired(machine, tenant: tenant, false)
             setRetired(target, tenant: tenant, true)
         }
+        refreshDirectory(machine, tenant: tenant)
+        refreshDirectory(target, tenant: tenant)
     }
 
     /// Forgets a deleted machine and its series.
@@ -173,7 +185,7 @@ public struct SeriesRegistry: Sendable {
         }
         machines[tenant]?.remove(machine)
         tagCounts[tenant]?[machine] = nil
-        setRetired(machine, tenant: tenant, false)
+        setRetired(machine, tenant: tenant, false)  // refreshes the directory: no series left
     }
 
     private static func mismatch(_ key: SeriesKey, _ value: SampleValue, _ type: ValueType) -> ModelError {
@@ -190,15 +202,18 @@ public struct SeriesDirectory: Sendable {
     }
 
     /// By machine, then tag: a message's points share their machine, which is then looked up once.
-    private let machines: [MachineKey: [String: SeriesRegistry.Known]]
+    private var machines: [MachineKey: [String: SeriesRegistry.Known]] = [:]
 
-    init(series: [SeriesKey: SeriesRegistry.Known]) {
-        var machines: [MachineKey: [String: SeriesRegistry.Known]] = [:]
-        for (key, known) in series { machines[MachineKey(tenant: key.tenant, machine: key.machine), default: [:]][key.tag] = known }
-        self.machines = machines
+    public init() {}
+
+    mutating func insert(_ key: SeriesKey, _ known: SeriesRegistry.Known) {
+        machines[MachineKey(tenant: key.tenant, machine: key.machine), default: [:]][key.tag] = known
     }
 
-    public init() { machines = [:] }
+    /// Replaces a machine's series (none: the machine leaves the directory).
+    mutating func setTags(_ tags: [String: SeriesRegistry.Known], of machine: AssetPath, tenant: TenantID) {
+        machines[MachineKey(tenant: tenant, machine: machine)] = tags.isEmpty ? nil : tags
+    }
 
     /// The points as the pipeline will store them (into `resolved`), for those whose series is
     /// registered and whose value fits the series' type; per point, its series, or nil when it needs

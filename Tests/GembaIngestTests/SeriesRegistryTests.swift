@@ -59,11 +59,37 @@ import Testing
         registry.move(Self.press, to: Self.moved, tenant: Self.tenant)
         #expect(registry.key(of: 7)?.machine == Self.moved)
         #expect(registry.plan([Self.point(Self.moved)]).rejected.map(\.error.code) == [.retired], "retirement moves too")
+        #expect(Self.resolved(registry, [Self.point(Self.press), Self.point(Self.moved)]) == [nil, nil])
         registry.setRetired(Self.moved, tenant: Self.tenant, false)
         #expect(registry.plan([Self.point(Self.moved)]).batch.samples.map(\.series) == [7])
+        #expect(Self.resolved(registry, [Self.point(Self.press), Self.point(Self.moved)]) == [nil, 7])
         #expect(registry.plan([Self.point(Self.press)]).batch.newMachines.count == 1, "the old path is a new machine")
         registry.remove(Self.moved, tenant: Self.tenant)
         #expect(registry.key(of: 7) == nil)
+        #expect(Self.resolved(registry, [Self.point(Self.moved)]) == [nil])
         #expect(registry.plan([Self.point(Self.moved)]).batch.newSeries.count == 1)
+    }
+
+    /// Series a commit registers reach the directory at once, except a retired machine's, which
+    /// reach it when the machine returns to service.
+    @Test func committedSeriesJoinTheDirectoryUnlessTheirMachineIsRetired() throws {
+        var registry = Self.registry()
+        let lathe = try AssetPath("plant1/line2/lathe")
+        registry.setRetired(lathe, tenant: Self.tenant, true)
+        let speed = Tag(name: "speed", valueType: .double, kind: .gauge)
+        registry.committed(WriteBatch(), WriteResult(series: [
+            Series(id: 8, key: SeriesKey(tenant: Self.tenant, machine: Self.press, tag: "speed"), tag: speed),
+            Series(id: 9, key: SeriesKey(tenant: Self.tenant, machine: lathe, tag: "speed"), tag: speed),
+        ], stored: []))
+        let points = [Self.point(Self.press, "speed"), Self.point(lathe, "speed"), Self.point(Self.press)]
+        #expect(Self.resolved(registry, points) == [8, nil, 7])
+        registry.setRetired(lathe, tenant: Self.tenant, false)
+        #expect(Self.resolved(registry, points) == [8, 9, 7])
+    }
+
+    /// The series id each point resolves to in the registry's directory.
+    static func resolved(_ registry: SeriesRegistry, _ points: [Point]) -> [Int64?] {
+        var resolved: [AcceptedSample] = []
+        return registry.directory.series(of: points, into: &resolved).map { $0?.id }
     }
 }
