@@ -70,10 +70,11 @@ public final class IngestPipeline: Service, Sendable {
         /// Most samples committed in one transaction. Under load the queue fills while a commit
         /// runs, so batches grow and each B-tree page written carries more samples.
         public var maxBatchSamples = 250_000
-        /// While a stream flows (the previous batch was taken less than `gatherDelay` ago), a batch of
-        /// fewer samples than this is taken only `gatherDelay` after the previous one: messages
-        /// arriving one by one then share commits, however slow the stream, instead of each commit's
-        /// fixed cost taking the cores from the readers. Work after a quiet spell is committed at once.
+        /// While a stream flows (the previous commit ended less than `gatherDelay` ago), a batch of
+        /// fewer samples than this is taken only `gatherDelay` after the previous commit ended:
+        /// messages arriving one by one then share commits, however slow the stream, instead of each
+        /// commit's fixed cost taking the cores from the readers. Work after a quiet spell is
+        /// committed at once.
         public var gatherSamples = 1_000
         public var gatherDelay = Duration.milliseconds(1)
 
@@ -224,8 +225,8 @@ public final class IngestPipeline: Service, Sendable {
             await withGracefulShutdownHandler {
                 var previous = ContinuousClock.now - configuration.gatherDelay
                 while let batch = await nextBatch(previous: previous) {
-                    previous = .now
                     await process(batch)
+                    previous = .now
                 }
             } onGracefulShutdown: {
                 self.stop()
@@ -248,7 +249,7 @@ public final class IngestPipeline: Service, Sendable {
 
     /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil
     /// once stopped and drained. A small queue is taken no sooner than `gatherDelay` after the
-    /// `previous` batch was.
+    /// `previous` commit ended.
     private func nextBatch(previous: ContinuousClock.Instant) async -> [Submission]? {
         while true {
             let due = previous + configuration.gatherDelay
