@@ -113,25 +113,25 @@ func answer<T: Sendable>(within deadline: Duration, expired: @escaping @Sendable
                     race.give(.failure(error))
                 }
             }
-            let timer = Task {
-                try? await Task.sleep(for: deadline)
-                guard !Task.isCancelled, let error = expired() else { return }
+            let alarm = DeadlineWatch.shared.add(after: deadline) {
+                guard let error = expired() else { return }
                 race.give(.failure(error))
                 work.cancel()
             }
-            race.track(work: work, timer: timer)
+            race.track(work: work, alarm: alarm)
         }
     } onCancel: {
         race.cancel()
     }
 }
 
-/// The continuation of ``answer(within:expired:_:)``, resumed once, and the two tasks racing for it.
+/// The continuation of ``answer(within:expired:_:)``, resumed once, and the operation and the
+/// deadline racing for it.
 private final class Race<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var work: Task<Void, Never>?
-        var timer: Task<Void, Never>?
+        var alarm: DeadlineWatch.Alarm?
         var cancelled = false
     }
 
@@ -139,38 +139,99 @@ private final class Race<T: Sendable>: Sendable {
 
     func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLock { $0.continuation = continuation } }
 
-    func track(work: Task<Void, Never>, timer: Task<Void, Never>) {
+    func track(work: Task<Void, Never>, alarm: DeadlineWatch.Alarm) {
         let (cancelled, answered) = state.withLock { state in
-            (state.work, state.timer) = (work, timer)
+            (state.work, state.alarm) = (work, alarm)
             return (state.cancelled, state.continuation == nil)
         }
-        if cancelled { cancel() } else if answered { timer.cancel() }
+        if cancelled { cancel() } else if answered { DeadlineWatch.shared.remove(alarm) }
     }
 
-    /// Resumes the caller (the first time only; answers whether this was it); the timer has
+    /// Resumes the caller (the first time only; answers whether this was it); the deadline has
     /// nothing left to do.
     @discardableResult
     func give(_ result: Result<T, any Error>) -> Bool {
-        let (timer, delivered) = state.withLock { state in
+        let (alarm, delivered) = state.withLock { state in
             let delivered = state.continuation != nil
             state.continuation?.resume(with: result)
             state.continuation = nil
-            return (state.timer, delivered)
+            return (state.alarm, delivered)
         }
-        timer?.cancel()
+        alarm.map(DeadlineWatch.shared.remove)
         return delivered
     }
 
     /// The caller was cancelled: it is answered with `CancellationError` at once, and the
     /// operation is cancelled.
     func cancel() {
-        let (work, timer) = state.withLock { state in
+        let work = state.withLock { state in
             state.cancelled = true
-            return (state.work, state.timer)
+            return state.work
         }
         give(.failure(CancellationError()))
         work?.cancel()
-        timer?.cancel()
+    }
+}
+
+/// The deadlines of the waits under way, all watched by one task that looks at them every
+/// ``tick`` while there are any: a deadline costs two short locks, not a task and a timer of its
+/// own (each commit waits twice, for its connection and for its answer). Deadlines fire up to a
+/// tick late; the watching task ends when none is left.
+final class DeadlineWatch: Sendable {
+    static let shared = DeadlineWatch(tick: .milliseconds(50))
+
+    struct Alarm: Hashable, Sendable {
+        fileprivate let id: UInt64
+    }
+
+    private struct Entry {
+        var due: ContinuousClock.Instant
+        var fire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var lastID: UInt64 = 0
+        var entries: [UInt64: Entry] = [:]
+        var watching = false
+    }
+
+    let tick: Duration
+    private let state = Mutex(State())
+
+    init(tick: Duration) { self.tick = tick }
+
+    /// Calls `fire` once `delay` has passed, unless the alarm is removed first.
+    func add(after delay: Duration, _ fire: @escaping @Sendable () -> Void) -> Alarm {
+        let due = ContinuousClock.now + delay
+        let (alarm, startWatching) = state.withLock { state in
+            state.lastID &+= 1
+            state.entries[state.lastID] = Entry(due: due, fire: fire)
+            defer { state.watching = true }
+            return (Alarm(id: state.lastID), !state.watching)
+        }
+        if startWatching { Task.detached { await self.watch() } }
+        return alarm
+    }
+
+    func remove(_ alarm: Alarm) {
+        state.withLock { _ = $0.entries.removeValue(forKey: alarm.id) }
+    }
+
+    private func watch() async {
+        while true {
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            let due = state.withLock { state -> [@Sendable () -> Void]? in
+                guard !state.entries.isEmpty else {
+                    state.watching = false
+                    return nil
+                }
+                let ids = state.entries.compactMap { $0.value.due <= now ? $0.key : nil }
+                return ids.compactMap { state.entries.removeValue(forKey: $0)?.fire }
+            }
+            guard let due else { return }
+            for fire in due { fire() }
+        }
     }
 }
 

@@ -57,4 +57,17 @@ import Testing
         gate.open()  // the operation's result comes only now, after the caller was answered
         #expect(try await TestSupport.eventually { discarded.values.withLock { $0 } == [42] })
     }
+
+    /// An alarm fires once its delay has passed; a removed one never does, though it was due
+    /// first; and the watch, which stops when no alarm is left, starts again for the next one.
+    @Test func deadlinesFireOnceUnlessRemoved() async throws {
+        let watch = DeadlineWatch(tick: .milliseconds(5))
+        let fired = Mutex<[String]>([])
+        let removed = watch.add(after: .milliseconds(1)) { fired.withLock { $0.append("removed") } }
+        watch.remove(removed)
+        _ = watch.add(after: .milliseconds(20)) { fired.withLock { $0.append("kept") } }
+        #expect(try await TestSupport.eventually { fired.withLock { $0 } == ["kept"] })
+        _ = watch.add(after: .milliseconds(1)) { fired.withLock { $0.append("later") } }
+        #expect(try await TestSupport.eventually { fired.withLock { $0 } == ["kept", "later"] })
+    }
 }
