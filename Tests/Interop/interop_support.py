@@ -195,8 +195,8 @@ class ThrowawayPostgres:
 class Mosquitto:
     """Debian's mosquitto on a free loopback port, anonymous clients allowed, queues unbounded."""
 
-    def __init__(self, directory):
-        self.port = free_port()
+    def __init__(self, directory, port=None):
+        self.port = port or free_port()
         config = os.path.join(str(directory), "mosquitto.conf")
         with open(config, "w") as file:
             file.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")

@@ -5,6 +5,7 @@
   what was not acknowledged again when gemba comes back with the same client id.
 - Two nodes in one MQTT 5 share group (`--mqtt-upstream-group`) split the stream: every message
   is stored by exactly one of them.
+- A node started before its broker serves at once and subscribes once the broker is up.
 """
 import json
 import time
@@ -12,7 +13,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from interop_support import GembaServer, Mosquitto, wait_for
+from interop_support import GembaServer, Mosquitto, free_port, wait_for
 
 PASSWORD = "upstream-Secret-123456"
 MACHINE = "up/line1/m1"
@@ -96,3 +97,28 @@ def test_a_share_group_stores_each_message_on_one_node(mosquitto, tmp_path):
         client.loop_stop()
         for n in nodes:
             n.stop()
+
+
+def test_a_node_started_before_its_broker_subscribes_once_the_broker_is_up(tmp_path):
+    port = free_port()
+    gemba = GembaServer(tmp_path / "node", PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{port}"])
+    try:
+        log = tmp_path / "node.log"
+        wait_for(lambda: "upstream broker unreachable" in log.read_text(), what="the failed connect to be reported")
+        assert gemba.ready(), "the node serves while its upstream broker is away"
+        broker = Mosquitto(tmp_path, port)
+        try:
+            wait_for(lambda: "subscribed to upstream broker" in log.read_text(), timeout=30, what="the upstream subscription")
+            base = (int(time.time()) - 600) * 1000
+            client = publisher(port)
+            try:
+                for info in publish(client, base, range(10)):
+                    info.wait_for_publish(10)
+                wait_for(lambda: stored(gemba, base, 10) == list(range(10)), what="the messages stored")
+            finally:
+                client.disconnect()
+                client.loop_stop()
+        finally:
+            broker.stop()
+    finally:
+        gemba.stop()

@@ -40,15 +40,42 @@ public final class UpstreamSubscriber: Service, Sendable {
         self.description = "\(configuration.host):\(configuration.port)"
     }
 
-    /// Connects and subscribes, then serves until graceful shutdown (or cancellation) and disconnects.
+    /// Connects (retrying while the broker cannot be reached) and subscribes, then serves until
+    /// graceful shutdown (or cancellation) and disconnects. A broker that refuses the connection
+    /// (credentials, client id) stops the node: that is a configuration error.
     public func run() async throws {
         // Messages are taken from the first moment (a resumed session's backlog can arrive before
         // the SUBACK), on the client's event loop.
-        _ = try await client.connect()
+        guard try await connect() else { return }
         _ = try await client.subscribe(filter, qos: .atLeastOnce)
         logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
         try? await gracefulShutdown()
         await client.disconnect()
+    }
+
+    /// Whether the client connected before graceful shutdown. The first failure, and every tenth
+    /// after it, is logged; attempts come 1, 2, … up to 10 s apart.
+    private func connect() async throws -> Bool {
+        var failures = 0
+        while !Task.isShuttingDownGracefully {
+            do {
+                _ = try await client.connect()
+                return true
+            } catch let error as MQTTClientError where error.code == .connectionRefused {
+                throw error
+            } catch {
+                failures += 1
+                if failures % 10 == 1 {
+                    logger.warning("upstream broker unreachable; retrying", metadata: [
+                        "mqtt.upstream": "\(description)", "mqtt.attempts": "\(failures)", "error": "\(error)",
+                    ])
+                }
+                let pause = Duration.seconds(min(failures, 10))
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+                try Task.checkCancellation()
+            }
+        }
+        return false
     }
 }
 
