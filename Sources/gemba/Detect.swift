@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GembaCore
 import GembaDetect
+import GembaPostgres
 import GembaStorage
 import Logging
 
@@ -18,10 +19,12 @@ struct DetectScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score", abstract: "Score the detectors on a corpus in NAB's layout (data/<category>/<name>.csv, windows.json), or on a stored history with its labels.")
 
-    @Argument(help: "The corpus directory (or --data-dir).") var directory: String?
+    @Argument(help: "The corpus directory (or --data-dir or --storage).") var directory: String?
     @Option(help: ArgumentHelp("Score a stored history instead: gemba serve's data directory. Each machine's --tag is a series; the detector "
                                + "events people labelled true positive on it are its anomalies (windows of NAB's width centred on them)."))
     var dataDir: String?
+    @Option(help: "The stored history's storage: sqlite (the data directory's, the default) or the postgres:// URL `gemba serve --storage` uses. Env: GEMBA_STORAGE.")
+    var storage: String?
     @Option(help: "With --data-dir: the tag to score.") var tag: String?
     @Option(help: "With --data-dir: the tenant (default: default).") var tenant = "default"
     @Option(help: "With --data-dir: only machines within this site, area or line.") var scope: String?
@@ -41,10 +44,14 @@ struct DetectScore: AsyncParsableCommand {
         }
         let started = ContinuousClock.now
         let corpus: NABCorpus
-        switch (directory, dataDir) {
-        case (let directory?, nil): corpus = try NABCorpus.load(directory: URL(fileURLWithPath: directory))
-        case (nil, let dataDir?): corpus = try await StoredCorpus(dataDir: dataDir, tag: tag, tenant: tenant, scope: scope, days: days).load()
-        default: throw ValidationError("give a corpus directory or --data-dir, not both")
+        let postgres = try TelemetryCapability.storage(try Settings(configFile: nil).string("storage", flag: storage))
+        if let directory, dataDir == nil, storage == nil {
+            corpus = try NABCorpus.load(directory: URL(fileURLWithPath: directory))
+        } else if directory == nil, dataDir != nil || postgres != nil {
+            let store = try await StoredCorpus.open(dataDir: dataDir ?? "gemba-data", postgres: postgres)
+            corpus = try await StoredCorpus(store: store, tag: tag, tenant: tenant, scope: scope, days: days).load()
+        } else {
+            throw ValidationError("give a corpus directory or a stored history (--data-dir, --storage), not both")
         }
         let files = corpus.series.map(\.file)
         let samples = corpus.series.reduce(0) { $0 + $1.values.count }
@@ -101,23 +108,36 @@ struct DetectScore: AsyncParsableCommand {
 /// A stored history as a corpus in NAB's terms: each machine's samples of one tag are a series,
 /// and the detector events people labelled true positive on that tag are its anomalies.
 struct StoredCorpus {
-    let dataDir: String
+    let store: any TelemetryStore & DetectorEventStore
     let tag: String?
     let tenant: String
     let scope: String?
     let days: Int
 
-    func load() async throws -> NABCorpus {
-        guard let tag else { throw ValidationError("--data-dir needs --tag: the tag to score") }
+    /// The data directory's SQLite database, or the PostgreSQL database at `postgres`.
+    static func open(dataDir: String, postgres: PostgresURL?) async throws -> any TelemetryStore & DetectorEventStore {
+        var logger = Logger(label: "gemba.detect")
+        logger.logLevel = .error
+        if let postgres {
+            do {
+                return try await PostgresStore.open(postgres, logger: logger, startupTimeout: .seconds(10))
+            } catch {
+                throw ConfigurationError("cannot open the PostgreSQL database \(postgres): \(error)")
+            }
+        }
         guard FileManager.default.fileExists(atPath: (dataDir as NSString).appendingPathComponent("gemba.sqlite")) else {
             throw ValidationError("\(dataDir) holds no Gemba data (gemba.sqlite)")
         }
+        return try SQLiteStore(directory: dataDir, logger: logger)
+    }
+
+    func load() async throws -> NABCorpus {
+        guard let tag else { throw ValidationError("a stored history needs --tag: the tag to score") }
         guard let tenant = TenantID(tenant) else { throw ValidationError("\(tenant) is not a tenant id") }
         guard (1...3_650).contains(days) else { throw ValidationError("--days is 1 to 3650") }
         let subtree = try scope.map { scope in
             do { return try AssetSubtree(scope) } catch { throw ValidationError("--scope \(scope) is not an asset path") }
         }
-        let store = try SQLiteStore(directory: dataDir, logger: Logger(label: "gemba.detect"))
         let to = Timestamp.now().millisecondsSinceEpoch
         let from = to - Int64(days) * 86_400_000
         let labelled = try await store.detectorEvents(DetectorEventQuery(tenant: tenant, scope: scope, range: from..<to, limit: 100_000))

@@ -5,6 +5,8 @@ import csv
 import json
 import os
 import subprocess
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -81,9 +83,17 @@ def test_the_forecasts_90_percent_interval_holds_the_truth_85_to_95_percent_of_t
     assert all(0.85 <= row["coverage"] <= 0.95 for row in rows[:-1]), rows
 
 
-def _serve(tmp_path, http_port, config, log):
+def _ready(base):
+    try:
+        with urllib.request.urlopen(base + "/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _serve(tmp_path, http_port, config, log, *extra):
     return subprocess.Popen([GEMBA, "serve", "--mqtt-port", "0", "--http-port", str(http_port), "--data-dir", str(tmp_path / "data"),
-                             "--detectors", str(config), "--log-level", "info"], stderr=open(log, "w"), stdout=subprocess.DEVNULL)
+                             "--detectors", str(config), "--log-level", "info", *extra], stderr=open(log, "w"), stdout=subprocess.DEVNULL)
 
 
 def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_across_a_restart(tmp_path):
@@ -165,8 +175,10 @@ def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_acro
     assert broken.returncode == 2 and "kind" in broken.stderr, broken.stderr
 
 
-def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_path):
-    """`gemba detect score --data-dir`: the events operators marked right become the anomalies NAB scores against."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_path, backend):
+    """`gemba detect score --data-dir` (or `--storage postgres://…`): the events operators marked
+    right become the anomalies NAB scores against."""
     import math
     import time
     import urllib.request
@@ -183,9 +195,18 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
     records = [{"machine": machine, "ts": start + minute * 60_000,
                 "values": {"vibration": (9 if minute == 2_000 else 2) + 0.2 * math.sin(minute / 10) + 0.01 * ((minute * 7919) % 13)}}
                for minute in range(2_400)]
-    serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
+    storage = []
+    if backend == "postgres":
+        admin_url = os.environ.get("GEMBA_TEST_POSTGRES")
+        if admin_url is None:
+            pytest.skip("GEMBA_TEST_POSTGRES is not set (scripts/test.sh sets it)")
+        name = "detect_" + uuid.uuid4().hex[:12]
+        subprocess.run(["psql", admin_url.split("?")[0], "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        storage = ["--storage", admin_url.replace("/postgres?", f"/{name}?")]
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log", *storage)
     try:
         wait_port(http_port)
+        eventually(lambda: _ready(base), timeout=60)
         for offset in range(0, len(records), 500):
             request = urllib.request.Request(base + "/api/v1/ingest", data=json.dumps({"records": records[offset:offset + 500]}).encode(),
                                              method="POST", headers=authorized({"Content-Type": "application/json"}, base=base))
@@ -200,7 +221,7 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
     finally:
         serve.terminate()
         serve.wait(timeout=30)
-    run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "data"), "--tag", "vibration", "--days", "3", "--json"],
+    run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "data"), *storage, "--tag", "vibration", "--days", "3", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
@@ -209,6 +230,8 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
     assert all(row["true_positives"] + row["false_negatives"] == 1 for row in rows)
     robust = next(row for row in rows if row["detector"] == "robust" and row["profile"] == "standard")
     assert robust["true_positives"] == 1 and robust["score"] > 50, robust
+    if backend == "postgres":
+        return
     for arguments, words in [(["--tag", "nothing"], "no numeric samples of nothing"), ([], "needs --tag"),
                              ([str(tmp_path), "--tag", "vibration"], "not both")]:
         run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "data"), *arguments], capture_output=True, text=True, timeout=60)
