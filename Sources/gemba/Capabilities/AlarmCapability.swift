@@ -71,16 +71,12 @@ struct AlarmCapability: Capability {
 
     /// MQTT channels without a URL publish through `broker`, the server's own.
     init(_ resolved: Resolved, telemetry: TelemetryCapability, oee: OEECapability, broker: MQTTBroker, logger: Logger) async throws {
-        if let store = telemetry.store as? any NotificationStore {
-            let router = NotificationRouter(baseURL: resolved.publicURL)
-            notifier = Notifier(store: store, box: try SecretBox.open(directory: telemetry.dataDirectory), router: router,
+        let router = NotificationRouter(baseURL: resolved.publicURL)
+        let notifier = Notifier(store: telemetry.store, box: try SecretBox.open(directory: telemetry.dataDirectory), router: router,
                                 configuration: resolved.configuration, embeddedBroker: EmbeddedBrokerPublisher(broker: broker), logger: logger)
-            try await notifier?.load()
-            engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, logger: logger)
-        } else {
-            notifier = nil
-            engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: nil, logger: logger)
-        }
+        try await notifier.load()
+        self.notifier = notifier
+        engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, logger: logger)
         try await engine?.start(store: telemetry.store)
         self.oee = oee.engine
         self.logger = logger

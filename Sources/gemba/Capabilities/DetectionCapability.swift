@@ -46,30 +46,19 @@ struct DetectionCapability: Capability {
     init(_ detectors: [DetectionEngine.Detector], telemetry: TelemetryCapability, maintenance: MaintenanceCapability, logger: Logger) async throws {
         stateFile = URL(fileURLWithPath: telemetry.dataDirectory).appendingPathComponent(Self.stateFilePath)
         self.logger = logger
-        let versions = telemetry.store as? any DetectorVersionStore
-        guard versions != nil || !detectors.isEmpty else {
-            (engine, registry, recorder) = (nil, nil, nil)
-            return
-        }
+        // The registry holds the versions (seeded from `detectors`); the engine runs what it activates.
         let engine: DetectionEngine
         do {
-            engine = try DetectionEngine(detectors: versions == nil ? detectors : [], pipeline: telemetry.pipeline, logger: logger)
-            if let versions {
-                registry = DetectorRegistry(engine: engine, versions: versions, telemetry: telemetry.store, logger: logger)
-                try await registry?.start(seeding: detectors)
-            } else {
-                registry = nil
-            }
+            engine = try DetectionEngine(detectors: [], pipeline: telemetry.pipeline, logger: logger)
+            let registry = DetectorRegistry(engine: engine, versions: telemetry.store, telemetry: telemetry.store, logger: logger)
+            try await registry.start(seeding: detectors)
+            self.registry = registry
         } catch let error as DetectionEngine.ConfigurationError {
             throw ConfigurationError("detectors: \(error)")
         }
         engine.restore(from: stateFile)
         self.engine = engine
-        if let events = telemetry.store as? any DetectorEventStore {
-            recorder = DetectorEventRecorder(engine: engine, store: events, maintenance: maintenance.service, logger: logger)
-        } else {
-            recorder = nil
-        }
+        recorder = DetectorEventRecorder(engine: engine, store: telemetry.store, maintenance: maintenance.service, logger: logger)
         let running = engine.instances.map { "\($0.id.detector) v\($0.id.version)\($0.shadow ? " (shadow)" : "") (\($0.detector.kind.rawValue) on \($0.detector.tag))" }
         if !running.isEmpty { logger.info("anomaly detectors running", metadata: ["detectors": "\(running)"]) }
     }

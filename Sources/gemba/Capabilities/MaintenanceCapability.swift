@@ -24,15 +24,11 @@ struct MaintenanceCapability: Capability {
     init(telemetry: TelemetryCapability, oee: OEECapability, alarms: AlarmCapability, logger: Logger) {
         singleton = telemetry.singleton
         self.logger = logger
-        guard let store = telemetry.store as? any MaintenanceStore else {
-            (service, plans, escalator, alarmProposer) = (nil, nil, nil, nil)
-            return
-        }
+        let store = telemetry.store
         let service = MaintenanceService(store: store, windowChanged: { [engine = oee.engine] tenant, machine, range in
             try await engine?.invalidate(tenant: tenant, machine: machine, range: range)
-        }, predictionJudged: { [events = store as? any DetectorEventStore] tenant, order, actor in
-            guard let events else { return }
-            try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: events)
+        }, predictionJudged: { tenant, order, actor in
+            try await DetectorEventRecorder.label(from: order, by: actor, tenant: tenant, in: store)
         })
         self.service = service
         plans = PlanScheduler(store: store, service: service, usage: MachineUsageReader(store: telemetry.store, oee: oee.engine))
