@@ -87,6 +87,9 @@ private final class Intake: Sendable {
     let logger: Logger
     /// The client the messages come from; set right after it is made, before it connects.
     let client = Mutex<MQTTClient?>(nil)
+    /// Whether reading is held until the pipeline drains (one hold, however many messages the
+    /// read in progress still hands over).
+    private let holding = Atomic<Bool>(false)
 
     init(ingest: MQTTIngest, tenant: TenantID, logger: Logger) {
         self.ingest = ingest
@@ -106,9 +109,12 @@ private final class Intake: Sendable {
                 Task { await client?.dropConnection() }
             }
         }
-        if ingest.isSaturated, let client {
+        if ingest.isSaturated, let client, holding.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
             client.holdReading()
-            ingest.whenReady { client.resumeReading() }
+            ingest.whenReady { [self] in
+                holding.store(false, ordering: .releasing)
+                client.resumeReading()
+            }
         }
     }
 }
