@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 public import Modbus
 public import Sparkplug
 

@@ -97,7 +97,7 @@ struct OPCUAConfigurationParser {
     private func securityMode(_ fields: ConfigReader.Fields, _ what: String, policy: SecurityPolicy?) -> MessageSecurityMode? {
         guard let text = fields.string("securityMode") else { return MessageSecurityMode.none }
         let modes: [String: MessageSecurityMode] = ["sign": .sign, "signandencrypt": .signAndEncrypt]
-        guard let mode = modes[text.lowercased()], policy != .none else {
+        guard let mode = modes[text.lowercased()], let policy, policy != SecurityPolicy.none else {
             reader.report(fields["securityMode"], "\(what): 'securityMode' must be Sign or SignAndEncrypt, with a secured 'securityPolicy'")
             return nil
         }

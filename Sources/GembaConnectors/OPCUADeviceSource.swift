@@ -1,6 +1,6 @@
 import GembaCore
 public import Logging
-public import OPCUA
+internal import OPCUA
 public import Sparkplug
 import Synchronization
 

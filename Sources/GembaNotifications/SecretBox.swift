@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+internal import Foundation
 
 /// Seals secrets at rest (webhook secrets, passwords) with AES-GCM under a key kept in the data
 /// directory (`notifications.key`, readable by its owner only), so a copied database alone gives none away.

@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+internal import Foundation
 
 /// Signs webhook messages per the Standard Webhooks specification: the signed content is
 /// `<webhook-id>.<webhook-timestamp>.<body>`, the signature `v1,<base64 HMAC-SHA256>` with the

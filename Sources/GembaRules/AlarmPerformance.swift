@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 public import GembaStorage
 
 /// The alarm system measured the way ISA-18.2 and EEMUA 191 measure it, over a range of the

@@ -1,4 +1,4 @@
-public import Hummingbird
+internal import Hummingbird
 internal import HummingbirdCore
 internal import HummingbirdTLS
 public import Logging

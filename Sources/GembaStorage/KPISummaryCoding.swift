@@ -1,4 +1,4 @@
-public import GembaCore
+package import GembaCore
 
 /// How KPI summaries are stored, whatever the database: the components as `kpi_summary`
 /// columns in one order (schema, writes, sums), and the per-reason, per-defect, per-product and

@@ -113,6 +113,23 @@ import Testing
         }
     }
 
+    /// Signing needs a policy that signs: `securityMode: Sign` with no policy, or with `None`, is
+    /// refused on its line.
+    @Test func signingWithoutASecuredPolicyIsRefused() {
+        for policy in ["", "    securityPolicy: None\n"] {
+            let text = "broker: mqtt://127.0.0.1:1883\nsparkplug: {group: plant1, node: gateway1}\nopcua:\n"
+                + "  - device: press7\n    endpoint: opc.tcp://x\n" + policy
+                + "    securityMode: Sign\n    tags: [{name: a, node: \"i=1\"}]\n"
+            do {
+                _ = try EdgeConfiguration.parse(text, file: "edge.yaml")
+                Issue.record("signing without a secured policy must be refused (\(policy))")
+            } catch {
+                #expect(error.issues.map(\.line) == [policy.isEmpty ? 6 : 7], "\(error)")
+                #expect("\(error)".contains("secured"), "\(error)")
+            }
+        }
+    }
+
     static func device(_ tags: [OPCUATag]) -> OPCUADeviceConfiguration {
         OPCUADeviceConfiguration(device: "press7", endpoint: "opc.tcp://h", tags: tags)
     }

@@ -63,7 +63,8 @@ struct SegmentLog {
         guard !pending.isEmpty, let segment = segments.last else { return }
         if file == nil {
             let path = url(segment).path
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            // A file that cannot be made is reported by the open below.
+            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
             file = try FileHandle(forWritingTo: url(segment))
             try file!.seekToEnd()
         }

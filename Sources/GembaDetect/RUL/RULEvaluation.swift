@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// A plain-text e-mail as RFC 5322 and MIME write it: UTF-8 throughout, the subject as RFC 2047
 /// encoded words when it is not ASCII, the body quoted-printable (so every line stays short and

@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 
 /// Where and how mail is sent: an SMTP server, its protection, and who the mail is from.
 public struct SMTPSettings: Sendable, Hashable, Codable {

@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 
 /// What an MQTT channel publishes: a topic made from the alarm (`andon/{{machine}}`), at QoS 0
 /// or 1, retained or not. The payload is the webhook body (event type, time and the alarm's

@@ -1,5 +1,5 @@
 internal import Foundation
-public import GembaCore
+internal import GembaCore
 public import GembaStorage
 public import Logging
 public import MQTTBroker

@@ -3,7 +3,7 @@ public import GembaStorage
 public import Logging
 public import ServiceLifecycle
 public import GembaCore
-public import GembaDetect
+internal import GembaDetect
 internal import GembaRules
 internal import Foundation
 

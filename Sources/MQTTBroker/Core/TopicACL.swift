@@ -1,5 +1,5 @@
 import Foundation
-public import MQTTCodec
+internal import MQTTCodec
 
 /// Allow and deny rules on topic patterns, for publishers and subscribers: the broker's access
 /// control list for a whole namespace. Rules are read in order and the first one that applies

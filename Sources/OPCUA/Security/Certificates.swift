@@ -108,7 +108,9 @@ public struct CertificateStore: Sendable {
             return try LocalIdentity(certificate: Array(certificate), keyPEM: pem)
         }
         let identity = try LocalIdentity.generate(applicationURI: applicationURI, name: name, hostname: ProcessInfo.processInfo.hostName)
-        files.createFile(atPath: keyURL.path, contents: Data(identity.keyPEM.utf8), attributes: [.posixPermissions: 0o600])
+        guard files.createFile(atPath: keyURL.path, contents: Data(identity.keyPEM.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw OPCUAError(.security, "cannot write the application instance key to \(keyURL.path)")
+        }
         try Data(identity.certificate).write(to: certificateURL)
         return identity
     }
