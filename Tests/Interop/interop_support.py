@@ -67,19 +67,22 @@ def log_tail(path, lines=40):
         return f"(no log: {error})"
 
 
+def serving(process, port, log_path):
+    """Whether a `gemba serve` answers 200 on `GET /ready`; fails, with the end of its log, once it exited."""
+    if process.poll() is not None:
+        raise AssertionError(f"gemba serve exited with {process.returncode}:\n{log_tail(log_path)}")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_until_serving(process, port, log_path, timeout=60.0):
     """Polls `GET /ready` on a `gemba serve`'s HTTP port until it answers 200. Fails at once if the
     process exits, and at the deadline, with the end of its log either way."""
-    def serving():
-        if process.poll() is not None:
-            raise AssertionError(f"gemba serve exited with {process.returncode} before it was ready:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
     try:
-        wait_for(serving, timeout=timeout, what="gemba serve to be ready")
+        wait_for(lambda: serving(process, port, log_path), timeout=timeout, what="gemba serve to be ready")
     except AssertionError as error:
         if process.poll() is None:
             raise AssertionError(f"{error}; its log ends:\n{log_tail(log_path)}") from None
@@ -125,13 +128,7 @@ class GembaServer:
                                 env={**os.environ, "GEMBA_ADMIN_PASSWORD": password}, stdout=log, stderr=log)
 
     def ready(self):
-        if self.process.poll() is not None:
-            raise AssertionError(f"gemba serve exited with {self.process.returncode}; see {self.log.name}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return serving(self.process, self.http, self.log.name)
 
     def request(self, method, path, body=None, token=None):
         return API(self.http, self.token).request(method, path, body, token)
