@@ -108,6 +108,8 @@ public final class IngestPipeline: Service, Sendable {
     /// The registry's series as of its last change (a commit that registered some, a managed-asset
     /// change), for announcing at submission; the generation counts the changes.
     private let directory = Mutex((directory: SeriesDirectory(), generation: UInt64(0)))
+    /// Per tenant, the tags whose samples each commit feeds (``WriteBatch/feed``); nil: none.
+    private let fedTags = Mutex<(@Sendable () -> [TenantID: Set<String>])?>(nil)
     private let metrics = IngestMetrics()
 
     public init(store: any TelemetryStore, configuration: Configuration = Configuration(), logger: Logger) {
@@ -154,6 +156,12 @@ public final class IngestPipeline: Service, Sendable {
 
     public func addObserver(_ observer: any SampleObserver) {
         observers.withLock { $0.append(observer) }
+    }
+
+    /// Makes each commit feed the samples of these tags (asked per commit: per tenant, the tags)
+    /// to a store with a sample feed, in the commit's transaction.
+    public func feedCommits(of tags: @escaping @Sendable () -> [TenantID: Set<String>]) {
+        fedTags.withLock { $0 = tags }
     }
 
     /// Samples waiting to be committed.
@@ -289,8 +297,11 @@ public final class IngestPipeline: Service, Sendable {
     private func process(_ submissions: [Submission]) async {
         let points = submissions.flatMap(\.points)
         await loadMissingLimits(points)
+        let tags = fedTags.withLock { $0 }?() ?? [:]
         let (batch, rejected) = registry.withLock { registry in
-            registry.plan(points, known: Self.reusableSeries(of: submissions, current: directory.withLock { $0.generation }))
+            var (batch, rejected) = registry.plan(points, known: Self.reusableSeries(of: submissions, current: directory.withLock { $0.generation }))
+            if !tags.isEmpty { batch.feed = Self.feed(of: batch, tags: tags, keys: registry) }
+            return (batch, rejected)
         }
         let started = ContinuousClock.now
         let result: WriteResult
@@ -318,6 +329,17 @@ public final class IngestPipeline: Service, Sendable {
             for rejection in receipt.rejected { metrics.rejected(submission.source, rejection.error.code).increment() }
             submission.completion(.success(receipt))
         }
+    }
+
+    /// The batch's samples of the fed tags, in order (new series under their negative ids).
+    private static func feed(of batch: WriteBatch, tags: [TenantID: Set<String>], keys registry: SeriesRegistry) -> [AcceptedSample] {
+        var fed: [AcceptedSample] = []
+        for entry in batch.samples {
+            guard let key = entry.series < 0 ? batch.newSeries[Int(-entry.series - 1)].key : registry.key(of: entry.series),
+                  tags[key.tenant]?.contains(key.tag) == true else { continue }
+            fed.append(AcceptedSample(seriesID: entry.series, key: key, sample: entry.sample))
+        }
+        return fed
     }
 
     /// Per point of the batch, the series it was resolved to at submission when that was against

@@ -481,6 +481,18 @@ enum PostgresSchema {
             END $$
             """,
         ]),
+        Migration(id: "v7-sample-feed", statements: [
+            // What commits feed the node evaluating alarms: one row per commit that had samples of
+            // tags rules read, in LiveBatch form, with the id of the transaction that wrote it.
+            """
+            CREATE TABLE sample_feed (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                samples bytea NOT NULL
+            )
+            """,
+            "CREATE INDEX sample_feed_xid ON sample_feed (xid, id)",
+        ]),
     ]
 
     /// Lock key of the rollup watermark: commits take it shared, the rollup job exclusive.

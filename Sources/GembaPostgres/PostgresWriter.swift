@@ -10,10 +10,12 @@ extension PostgresStore {
     /// Batches of at least this many samples (and no registrations) are split among the writers.
     static let splitThreshold = 4000
 
-    /// Commits `batch`. A large one is split by series into ``PostgresURL/writers`` transactions
-    /// run at once on separate connections: the call returns when all have committed (acknowledged
-    /// samples are committed samples); when one fails, the call fails, and a resent batch finds the
-    /// others' samples stored (duplicates, kept once).
+    /// Commits `batch`, its ``WriteBatch/feed`` appended to the sample feed in the same
+    /// transaction. A large one is split by series into ``PostgresURL/writers`` transactions
+    /// run at once on separate connections (each with its series' part of the feed): the call
+    /// returns when all have committed (acknowledged samples are committed samples); when one
+    /// fails, the call fails, and a resent batch finds the others' samples stored (duplicates, kept
+    /// once).
     public func commit(_ batch: WriteBatch) async throws -> WriteResult {
         let parts = url.writers
         guard parts > 1, batch.newMachines.isEmpty, batch.newSeries.isEmpty, batch.samples.count >= Self.splitThreshold else {
@@ -23,9 +25,11 @@ extension PostgresStore {
         for (index, entry) in batch.samples.enumerated() {
             members[Int(UInt64(bitPattern: entry.series) % UInt64(parts))].append(index)
         }
+        var fed = [[AcceptedSample]](repeating: [], count: parts)
+        for entry in batch.feed { fed[Int(UInt64(bitPattern: entry.seriesID) % UInt64(parts))].append(entry) }
         let results = try await withThrowingTaskGroup(of: (Int, WriteResult).self) { group in
             for (part, indices) in members.enumerated() where !indices.isEmpty {
-                let sub = WriteBatch(samples: indices.map { batch.samples[$0] })
+                let sub = WriteBatch(samples: indices.map { batch.samples[$0] }, feed: fed[part])
                 group.addTask { (part, try await self.commitWhole(sub)) }
             }
             return try await group.reduce(into: [Int: WriteResult]()) { $0[$1.0] = $1.1 }
@@ -90,7 +94,10 @@ extension PostgresStore {
     }
 
     private func plan(_ batch: WriteBatch, newSeries: [Int64], trustNewest: Bool) -> SampleInsertPlan {
-        seriesTimes.withLock { known in SampleInsertPlan(batch.samples, newSeries: newSeries, known: trustNewest ? known : [:]) }
+        seriesTimes.withLock { known in
+            SampleInsertPlan(batch.samples, newSeries: newSeries, known: trustNewest ? known : [:],
+                             feed: batch.feed.isEmpty ? [] : LiveBatch.encode(batch.feed))
+        }
     }
 
     /// Registers the batch's machines and series (idempotently), each kind in one statement;
@@ -193,7 +200,11 @@ struct SampleInsertPlan: Sendable {
         var inserted: Set<SampleKey>?
     }
 
-    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes]) {
+    /// The commit's part of the sample feed (LiveBatch bytes; empty: nothing to feed).
+    private let feed: [UInt8]
+
+    init(_ samples: [SeriesSample], newSeries: [Int64], known: [Int64: SeriesTimes], feed: [UInt8] = []) {
+        self.feed = feed
         let resolved = samples.map { entry in entry.series < 0 ? newSeries[Int(-entry.series - 1)] : entry.series }
         let order = samples.indices.sorted { a, b in
             resolved[a] != resolved[b] ? resolved[a] < resolved[b]
@@ -252,6 +263,7 @@ struct SampleInsertPlan: Sendable {
         query.binds.append(newer)
         query.binds.append(firstSeries)
         query.binds.append(firstTimes)
+        query.binds.append(ByteBuffer(bytes: feed))
         for try await (count, insertedSeries, insertedTimes, watermark) in try await connection.query(query, logger: logger)
             .decode((Int64, [Int64]?, [Int64]?, Int64).self) {
             guard let insertedSeries, let insertedTimes else { return Outcome(watermark: watermark, checked: Int(count), inserted: nil) }
@@ -286,7 +298,8 @@ struct SampleInsertPlan: Sendable {
     /// reads the watermark `w`. Rows newer than their series' newest (`$8`) and not older than `w`
     /// go straight in, answering nothing; the others only where their (series, t) is not stored
     /// yet. The rollups take the inserted rows older than `w` (late data; newer ones are the rollup
-    /// job's), and first sample times move back. Answers how many checked rows went in, only when
+    /// job's), first sample times move back, and the feed's bytes (`$11`, when not empty) become a
+    /// row of the sample feed. Answers how many checked rows went in, only when
     /// some did not the keys of those that did, and `w`.
     static let statement = """
         WITH mark AS MATERIALIZED (
@@ -310,6 +323,8 @@ struct SampleInsertPlan: Sendable {
             WHERE series.id = c.id AND (series.first_ms IS NULL OR series.first_ms > c.t)
         ), checked AS (
             SELECT count(*) AS n FROM input WHERE NOT fresh
+        ), fed AS (
+            INSERT INTO sample_feed (samples) SELECT $11::bytea WHERE length($11::bytea) > 0
         )
         SELECT count(*), CASE WHEN count(*) < (SELECT n FROM checked) THEN array_agg(series) END,
                CASE WHEN count(*) < (SELECT n FROM checked) THEN array_agg(t) END, (SELECT w FROM mark)

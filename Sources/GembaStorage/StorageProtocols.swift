@@ -57,11 +57,39 @@ public struct WriteBatch: Sendable {
     public var newMachines: [(tenant: TenantID, machine: AssetPath)] = []
     public var newSeries: [NewSeries] = []
     public var samples: [SeriesSample] = []
+    /// Samples of the batch that a store with a sample feed (``SampleFeedStore``) appends to it in
+    /// the same transaction (those the alarm rules read); a store without one ignores them. Their
+    /// series ids are those of `samples` (negative for `newSeries`).
+    public var feed: [AcceptedSample] = []
 
     public init(newMachines: [(tenant: TenantID, machine: AssetPath)] = [], newSeries: [NewSeries] = [],
-                samples: [SeriesSample] = []) {
+                samples: [SeriesSample] = [], feed: [AcceptedSample] = []) {
         self.newMachines = newMachines
         self.newSeries = newSeries
+        self.samples = samples
+        self.feed = feed
+    }
+}
+
+/// A store that keeps, beside the samples, the feed of what each commit asked it to feed
+/// (``WriteBatch/feed``), for one reader in commit order: the node evaluating alarm rules, which
+/// must see every sample of the tags its rules read, whichever node committed it. Entries are
+/// answered only once every transaction that could precede them has ended, so a reader never
+/// skips one that commits late, and are removed once consumed.
+public protocol SampleFeedStore: Sendable {
+    /// Up to `limit` of the oldest entries, oldest first.
+    func pendingFeed(limit: Int) async throws -> [SampleFeedEntry]
+    /// Removes consumed entries.
+    func consumeFeed(_ ids: [Int64]) async throws
+}
+
+/// One commit's samples in the feed.
+public struct SampleFeedEntry: Sendable {
+    public var id: Int64
+    public var samples: [AcceptedSample]
+
+    public init(id: Int64, samples: [AcceptedSample]) {
+        self.id = id
         self.samples = samples
     }
 }

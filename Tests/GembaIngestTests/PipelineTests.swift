@@ -232,6 +232,27 @@ import Testing
     }
 }
 
+extension PipelineTests {
+    /// Each commit feeds the samples of the tags asked for, of known and new series alike, with
+    /// their keys, in order; other tags and tenants feed nothing.
+    @Test func commitsFeedTheSamplesOfTheTagsAskedFor() async throws {
+        let store = HeldCommitStore(try Self.makeStore())
+        let pipeline = IngestPipeline(store: store, logger: Logger(label: "test"))
+        pipeline.feedCommits { [tenant: ["temp", "state"]] }
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        _ = try await pipeline.submit([Self.point("p/l/m1", "temp", 0, .double(1)), Self.point("p/l/m1", "speed", 0, .double(5))], source: .http)
+        _ = try await pipeline.submit([Self.point("p/l/m1", "speed", 1, .double(6)), Self.point("p/l/m1", "temp", 1, .double(2)),
+                                       Self.point("p/l/m2", "state", 1, .string("producing"))], source: .http)
+        let feeds = store.feeds.withLock { $0 }
+        #expect(feeds.map { $0.map(\.key.tag) } == [["temp"], ["temp", "state"]])
+        #expect(feeds[1].map(\.sample.value) == [.double(2), .string("producing")])
+        #expect(feeds[1][1].key.machine.description == "p/l/m2" && feeds[1][1].seriesID < 0)   // registered by that commit
+        let temp = try await store.series(tenant: tenant, machine: try AssetPath("p/l/m1")).first { $0.key.tag == "temp" }
+        #expect(feeds[0][0].seriesID < 0 && feeds[1][0].seriesID == temp?.id)      // new, then known
+    }
+}
+
 /// The real SQLite store with commits that can be held back, to observe what happens while one runs,
 /// and counted.
 final class HeldCommitStore: TelemetryStore {
@@ -239,6 +260,8 @@ final class HeldCommitStore: TelemetryStore {
     private let gate = Mutex<(held: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// The samples of each commit so far, in order.
     let commits = Mutex<[Int]>([])
+    /// What each commit asked to feed, in order.
+    let feeds = Mutex<[[AcceptedSample]]>([])
 
     init(_ store: SQLiteStore) { self.store = store }
 
@@ -262,6 +285,7 @@ final class HeldCommitStore: TelemetryStore {
             if open { continuation.resume() }
         }
         commits.withLock { $0.append(batch.samples.count) }
+        feeds.withLock { $0.append(batch.feed) }
         return try await store.commit(batch)
     }
 

@@ -115,6 +115,51 @@ struct PostgresStoreTests {
         #expect(all.count == 101 && all[5].value == .double(5))
     }
 
+    /// The sample feed answers what commits fed, in order, but never past a transaction still
+    /// running: a row it commits later would otherwise be skipped for good. Consumed rows go; a
+    /// batch without samples to feed adds none; a split batch feeds each writer's part.
+    @Test func theSampleFeedNeverPassesATransactionStillRunning() async throws {
+        let store = try await PostgresTestServer.makeStore()
+        defer { store.close() }
+        let series = try await suite.seed(store, [StoreConformance.at(0, 1)])
+        func fed(_ offset: Int64) -> AcceptedSample {
+            AcceptedSample(seriesID: series.id, key: series.key, sample: StoreConformance.at(offset, Double(offset)))
+        }
+        func commit(_ offset: Int64, feed: Bool = true) async throws {
+            _ = try await store.commit(WriteBatch(samples: [SeriesSample(series: series.id, sample: fed(offset).sample)],
+                                                  feed: feed ? [fed(offset)] : []))
+        }
+        #expect(try await store.pendingFeed(limit: 10).isEmpty)
+        try await commit(1000)
+        // Another writer's transaction starts, writes its row and stays open; a later commit follows.
+        let other = try await store.url.connect("feed-test", id: 1, within: .seconds(10), logger: Logger(label: "test"))
+        defer { other.closeUnanswered() }
+        try await other.query("BEGIN", logger: Logger(label: "test"))
+        try await other.query("INSERT INTO sample_feed (samples) VALUES (\(ByteBuffer(bytes: LiveBatch.encode([fed(2000)]))))",
+                              logger: Logger(label: "test"))
+        try await commit(3000)
+        try await commit(4000, feed: false)
+        // (Write transactions of other tests, on any database of the server, may hold the feed back a moment too.)
+        #expect(try await TestSupport.eventually { try await store.pendingFeed(limit: 10).map(\.samples) == [[fed(1000)]] })
+        try await other.query("COMMIT", logger: Logger(label: "test"))
+        #expect(try await TestSupport.eventually { try await store.pendingFeed(limit: 10).count == 3 })
+        let pending = try await store.pendingFeed(limit: 10)
+        #expect(pending.map(\.samples) == [[fed(1000)], [fed(2000)], [fed(3000)]])
+        try await store.consumeFeed(pending.prefix(2).map(\.id))
+        #expect(try await store.pendingFeed(limit: 10).map(\.samples) == [[fed(3000)]])
+        try await store.consumeFeed(pending.map(\.id))
+        // A batch large enough to be split among the writers: every fed sample is in its part's row.
+        let second = try await suite.seed(store, [StoreConformance.at(0, 1)], series: StoreConformance.temperature(try AssetPath("plant1/line1/m2")))
+        let large = (1...PostgresStore.splitThreshold).map { n in
+            let target = n % 2 == 0 ? series : second
+            return AcceptedSample(seriesID: target.id, key: target.key, sample: StoreConformance.at(10_000 + Int64(n), Double(n)))
+        }
+        _ = try await store.commit(WriteBatch(samples: large.map { SeriesSample(series: $0.seriesID, sample: $0.sample) }, feed: large))
+        #expect(try await TestSupport.eventually { try await store.pendingFeed(limit: 10).count == 2 })
+        let parts = try await store.pendingFeed(limit: 10)
+        #expect(parts.count == 2 && Set(parts.flatMap(\.samples)) == Set(large))
+    }
+
     /// Several raw reads in one statement, each with what was in effect at its start.
     @Test func batchedReadsCarryThePreviousSample() async throws {
         let store = try await PostgresTestServer.makeStore()

@@ -1,3 +1,4 @@
+internal import GembaCore
 public import GembaIngest
 public import Logging
 public import MQTTClient

@@ -1,7 +1,7 @@
-public import GembaCore
-
-/// The wire form of accepted samples that one Gemba node relays to the others (through the
-/// broker they share), so that live views on every node show what any node ingested.
+/// The wire form of accepted samples between Gemba nodes: what one node relays to the others
+/// (through the broker they share), so that live views on every node show what any node
+/// ingested, and what a commit appends to the alarm feed (PostgreSQL), which the node evaluating
+/// alarms reads.
 ///
 /// Version 1, all integers little-endian, counts and lengths as LEB128 varints:
 ///
@@ -17,6 +17,8 @@ public enum LiveBatch {
     /// Why bytes are not a live batch.
     public struct DecodingError: Error, CustomStringConvertible, Equatable {
         public let description: String
+
+        public init(description: String) { self.description = description }
     }
 
     /// Encodes `samples`, in their order.
