@@ -14,7 +14,7 @@ public struct AlarmView: Sendable, Hashable {
 }
 
 /// What an operator does to an alarm.
-public enum AlarmAction: Sendable {
+public enum AlarmAction: Sendable, Codable {
     case acknowledge(comment: String?)
     case shelve(until: Int64, reason: String)
     case unshelve
@@ -24,10 +24,44 @@ public enum AlarmAction: Sendable {
     case assign(String?)
 }
 
+/// An operator's action taken on a node that does not evaluate alarms, for the node that does.
+public struct AlarmActionRequest: Sendable, Codable {
+    public var tenant: TenantID
+    public var rule: String
+    public var machine: AssetPath
+    public var action: AlarmAction
+    public var actor: String
+    public var time: Int64
+}
+
+/// How an engine reaches the other nodes of its cluster: the others reload the rules it changed
+/// and the alarms it wrote, and a following engine has the evaluating node apply operator actions.
+public struct AlarmClusterLink: Sendable {
+    /// Tells the other nodes the stored rules changed.
+    public var rulesChanged: @Sendable () async -> Void
+    /// Tells the other nodes the evaluating node wrote changed alarms.
+    public var alarmsChanged: @Sendable () async -> Void
+    /// Has the evaluating node apply the action and store it; throws its refusal
+    /// (``AlarmActionError``) or why it could not be asked.
+    public var forward: @Sendable (AlarmActionRequest) async throws -> Void
+
+    public init(rulesChanged: @escaping @Sendable () async -> Void, alarmsChanged: @escaping @Sendable () async -> Void,
+                forward: @escaping @Sendable (AlarmActionRequest) async throws -> Void) {
+        self.rulesChanged = rulesChanged
+        self.alarmsChanged = alarmsChanged
+        self.forward = forward
+    }
+}
+
 /// Evaluates every rule instance (a rule on a machine) on the live sample stream and on a clock,
 /// keeps their alarms, and writes every change with its journal lines to the store. Samples are
 /// evaluated on the submitter's thread under one lock (pure work, no I/O), so racing writers never
 /// make two instances or two activations; ``flush()`` persists what changed.
+///
+/// Several nodes on one store run one evaluating engine (``lead()``) and following ones
+/// (``follow()``): a following engine evaluates nothing and writes no alarm; it shows the stored
+/// alarms (``reloadAlarms()``), keeps the rules current (``reloadRules()``) and hands operator
+/// actions to the evaluating node through its ``AlarmClusterLink``.
 public final class AlarmEngine: Sendable {
     struct InstanceKey: Hashable, Sendable {
         var tenant: TenantID
@@ -113,6 +147,10 @@ public final class AlarmEngine: Sendable {
     /// Signalled when changes wait to be written (the alarm clock writes them at once, not at its next tick).
     public let changes = Wakeup()
     private let revisions = Atomic<UInt64>(0)
+    private let evaluating = Atomic<Bool>(true)
+    /// Per tenant, the tags the rules read (the machine state among them).
+    private let tagsReadByTenant = Mutex<[TenantID: Set<String>]>([:])
+    private let cluster = Mutex<AlarmClusterLink?>(nil)
 
     /// Grows with every change of an alarm, a rule or a machine's place: live streams compare it
     /// to the one they last sent instead of rebuilding the list.
@@ -128,6 +166,36 @@ public final class AlarmEngine: Sendable {
         self.logger = logger
     }
 
+    // MARK: Role
+
+    /// Whether this engine evaluates rules and writes alarms (one node of a cluster; the only one otherwise).
+    public var isEvaluating: Bool { evaluating.load(ordering: .acquiring) }
+
+    /// Makes this engine evaluate and write (call after ``load(machines:now:)`` read the store anew).
+    public func lead() {
+        evaluating.store(true, ordering: .releasing)
+    }
+
+    /// Makes this engine follow the evaluating node: what it had not written yet is dropped (the
+    /// samples behind it are evaluated again by the next evaluating node).
+    public func follow() {
+        evaluating.store(false, ordering: .releasing)
+        state.withLock { state in
+            state.changed = PendingWrites()
+            state.journal = []
+            state.deliveries = []
+        }
+    }
+
+    /// Joins a cluster: rule changes are announced, and actions go to the evaluating node while following.
+    public func join(_ link: AlarmClusterLink) {
+        cluster.withLock { $0 = link }
+    }
+
+    /// Per tenant, the tags rules read (the machine state among them): the samples the evaluating
+    /// node must see, whichever node takes them.
+    public var tagsRead: [TenantID: Set<String>] { tagsReadByTenant.withLock { $0 } }
+
     // MARK: Start
 
     /// Loads rules and instances (with their running timers) and the machines the rules watch.
@@ -137,6 +205,7 @@ public final class AlarmEngine: Sendable {
         let rules = try await store.allRules()
         let stored = try await store.allAlarms()
         state.withLock { state in
+            state = State()
             for row in rules {
                 guard let rule = try? RuleDocument.decode(Data(row.definition.utf8)) else {
                     logger.error("a stored rule cannot be read; it is skipped", metadata: ["rule.id": "\(row.id)", "tenant": "\(row.tenant)"])
@@ -151,13 +220,8 @@ public final class AlarmEngine: Sendable {
                 for (tag, sample) in entry.latest { watched.signals.record(tag: tag, sample) }
                 state.machines[MachineKey(tenant: entry.tenant, machine: entry.machine)] = watched
             }
-            let decoder = JSONDecoder()
-            for row in stored {
-                guard let machine = try? AssetPath(row.machine), let rule = state.rules[row.tenant]?[row.rule],
-                      let instance = try? decoder.decode(RuleInstance.self, from: Data(row.state.utf8)) else { continue }
-                let key = MachineKey(tenant: row.tenant, machine: machine)
-                state.machines[key, default: Watched(level: rule.expression.level, watchingSince: now, clock: now)].instances[row.rule] = instance
-            }
+            place(stored, now: now, in: &state)
+            tagsReadByTenant.withLock { $0 = [:] }
             for tenant in state.rules.keys { index(tenant, in: &state) }
             for key in Array(state.machines.keys) {
                 // Restored timers run on: each instance is armed for its next deadline.
@@ -167,6 +231,58 @@ public final class AlarmEngine: Sendable {
             countRules(state)
         }
         logger.info("alarm rules loaded", metadata: ["rules.count": "\(rules.count)", "alarms.count": "\(stored.count)"])
+    }
+
+    /// Puts stored instances on their machines.
+    private func place(_ stored: [StoredAlarm], now: Int64, in state: inout State) {
+        let decoder = JSONDecoder()
+        for row in stored {
+            guard let machine = try? AssetPath(row.machine), let rule = state.rules[row.tenant]?[row.rule],
+                  let instance = try? decoder.decode(RuleInstance.self, from: Data(row.state.utf8)) else { continue }
+            let key = MachineKey(tenant: row.tenant, machine: machine)
+            state.machines[key, default: Watched(level: rule.expression.level, watchingSince: now, clock: now)].instances[row.rule] = instance
+        }
+    }
+
+    /// On a following engine, shows the alarms as stored now (the evaluating node wrote them).
+    public func reloadAlarms() async throws {
+        guard !isEvaluating else { return }
+        let stored = try await store.allAlarms()
+        let now = Timestamp.now().millisecondsSinceEpoch
+        state.withLock { state in
+            for entry in state.machines.indices {
+                state.machines.values[entry].instances = InstanceTable()
+                state.machines.values[entry].deadlines = [:]
+            }
+            place(stored, now: now, in: &state)
+        }
+        revisions.add(1, ordering: .releasing)
+    }
+
+    /// Takes the rules as stored now (another node changed them): each changed rule applies as
+    /// ``save(_:tenant:by:)`` applies it, each removed one as ``delete(rule:tenant:)``.
+    public func reloadRules() async throws {
+        var stored: [TenantID: [String: AlarmRule]] = [:]
+        for row in try await store.allRules() {
+            if let rule = try? RuleDocument.decode(Data(row.definition.utf8)) { stored[row.tenant, default: [:]][rule.id] = rule }
+        }
+        var changed = false
+        state.withLock { state in
+            for tenant in Set(stored.keys).union(state.rules.keys) {
+                let before = state.rules[tenant] ?? [:], after = stored[tenant] ?? [:]
+                for (id, rule) in after where before[id] != rule {
+                    apply(rule, tenant: tenant, in: &state)
+                    changed = true
+                }
+                for id in before.keys where after[id] == nil {
+                    remove(rule: id, tenant: tenant, in: &state)
+                    changed = true
+                }
+            }
+        }
+        guard changed else { return }
+        revisions.add(1, ordering: .releasing)
+        if isEvaluating { try await flush() }
     }
 
     /// Whether any tenant has a rule (without one, the pipeline shows the engine no samples).
@@ -182,6 +298,7 @@ public final class AlarmEngine: Sendable {
     /// message's tags) are evaluated on its entry in place, with one look-up of the machine; each
     /// sample's rules come from the tenant's index of readers, shared, so nothing is copied per rule.
     public func accepted(_ samples: [AcceptedSample]) {
+        guard isEvaluating else { return }
         // Through a buffer, reading a sample's field projects it instead of copying the whole element.
         samples.withUnsafeBufferPointer { samples in state.withLock { evaluate(samples, in: &$0) } }
     }
@@ -282,6 +399,7 @@ public final class AlarmEngine: Sendable {
     /// Evaluates every instance whose next deadline has come: delays completing, data gone
     /// missing, shelves ending, escalation stages starting.
     public func tick(now: Int64) {
+        guard isEvaluating else { return }
         state.withLock { state in
             if now >= state.earliestDeadline {
                 // Entries are read in place: iterating the dictionary would copy every machine's entry.
@@ -363,6 +481,7 @@ public final class AlarmEngine: Sendable {
             }
             throw error
         }
+        if !changed.isEmpty || !journal.isEmpty, let link = cluster.withLock({ $0 }) { await link.alarmsChanged() }
         return !deliveries.isEmpty
     }
 
@@ -393,6 +512,7 @@ public final class AlarmEngine: Sendable {
     /// site is watched from its first KPIs on (its rules attach then).
     public func setKPIs(_ kpis: [Operand.KPI: Double], tenant: TenantID, asset: AssetPath, level: Operand.KPILevel = .machine,
                         now: Int64 = Timestamp.now().millisecondsSinceEpoch) {
+        guard isEvaluating else { return }
         if level != .machine {
             state.withLock { state in
                 let key = MachineKey(tenant: tenant, machine: asset)
@@ -446,6 +566,7 @@ public final class AlarmEngine: Sendable {
     }
 
     private func update(tenant: TenantID, machine: AssetPath, _ change: (inout Watched) -> Void, affects: (AlarmRule) -> Bool) {
+        guard isEvaluating else { return }
         state.withLock { state in
             let key = MachineKey(tenant: tenant, machine: machine)
             guard state.machines[key] != nil else { return }
@@ -468,39 +589,49 @@ public final class AlarmEngine: Sendable {
         let version = try await store.allRules().first { $0.tenant == tenant && $0.id == rule.id }.map { $0.version + 1 } ?? 1
         try await store.saveRule(StoredRule(tenant: tenant, id: rule.id, definition: String(decoding: RuleDocument.encode(rule), as: UTF8.self),
                                             version: version, updatedBy: actor, updatedAt: Timestamp.now().millisecondsSinceEpoch))
-        state.withLock { state in
-            state.rules[tenant, default: [:]][rule.id] = rule
-            index(tenant, in: &state)
-            countRules(state)
-            for key in state.machines.keys where key.tenant == tenant {
-                if let before = state.machines[key]!.instances[rule.id], before.tracker != ConditionTracker() {
-                    state.machines[key]!.instances[rule.id]!.tracker = ConditionTracker()
-                    state.changed.mark(InstanceKey(tenant: tenant, rule: rule.id, machine: key.machine), storedAs: before)
-                }
-                attachRules(to: key, in: &state)
-                if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
-            }
-        }
+        state.withLock { apply(rule, tenant: tenant, in: &$0) }
         revisions.add(1, ordering: .releasing)
         try await flush()
+        await cluster.withLock { $0 }?.rulesChanged()
         return rule
+    }
+
+    /// Applies a new or changed rule: indexed; while evaluating, attached where it watches, its
+    /// timers restarted and its instances evaluated.
+    private func apply(_ rule: AlarmRule, tenant: TenantID, in state: inout State) {
+        state.rules[tenant, default: [:]][rule.id] = rule
+        index(tenant, in: &state)
+        countRules(state)
+        guard isEvaluating else { return }
+        for key in state.machines.keys where key.tenant == tenant {
+            if let before = state.machines[key]!.instances[rule.id], before.tracker != ConditionTracker() {
+                state.machines[key]!.instances[rule.id]!.tracker = ConditionTracker()
+                state.changed.mark(InstanceKey(tenant: tenant, rule: rule.id, machine: key.machine), storedAs: before)
+            }
+            attachRules(to: key, in: &state)
+            if state.machines[key]!.instances[rule.id] != nil { evaluate(rule.id, on: key, sampled: false, in: &state) }
+        }
     }
 
     /// Deletes a rule and its alarms (the journal keeps their history); false when there was no such rule.
     public func delete(rule id: String, tenant: TenantID) async throws -> Bool {
         guard try await store.deleteRule(tenant: tenant, id: id) else { return false }
-        state.withLock { state in
-            state.rules[tenant]?[id] = nil
-            index(tenant, in: &state)
-            countRules(state)
-            for key in state.machines.keys where key.tenant == tenant {
-                state.machines[key]!.instances[id] = nil
-                state.machines[key]!.deadlines[id] = nil
-            }
-            state.changed.remove { $0.tenant == tenant && $0.rule == id }
-        }
+        state.withLock { remove(rule: id, tenant: tenant, in: &$0) }
         revisions.add(1, ordering: .releasing)
+        await cluster.withLock { $0 }?.rulesChanged()
         return true
+    }
+
+    /// Forgets a deleted rule and its instances.
+    private func remove(rule id: String, tenant: TenantID, in state: inout State) {
+        state.rules[tenant]?[id] = nil
+        index(tenant, in: &state)
+        countRules(state)
+        for key in state.machines.keys where key.tenant == tenant {
+            state.machines[key]!.instances[id] = nil
+            state.machines[key]!.deadlines[id] = nil
+        }
+        state.changed.remove { $0.tenant == tenant && $0.rule == id }
     }
 
     // MARK: Alarms
@@ -523,6 +654,12 @@ public final class AlarmEngine: Sendable {
     /// Applies an operator's action and stores it before answering; nil when there is no such alarm.
     public func act(_ action: AlarmAction, tenant: TenantID, rule id: String, machine: AssetPath, by actor: String,
                     now: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> AlarmView? {
+        if !isEvaluating, let link = cluster.withLock({ $0 }) {
+            guard alarms(tenant: tenant).contains(where: { $0.rule.id == id && $0.machine == machine }) else { return nil }
+            try await link.forward(AlarmActionRequest(tenant: tenant, rule: id, machine: machine, action: action, actor: actor, time: now))
+            try await reloadAlarms()
+            return alarms(tenant: tenant).first { $0.rule.id == id && $0.machine == machine }
+        }
         let view = try state.withLock { state throws -> AlarmView? in
             let machineKey = MachineKey(tenant: tenant, machine: machine)
             guard let rule = state.rules[tenant]?[id], var instance = state.machines[machineKey]?.instances[id] else { return nil }
@@ -656,6 +793,8 @@ public final class AlarmEngine: Sendable {
             for tag in rule.expression.tags { readers[tag, default: []].append(reader) }
         }
         state.readers[tenant] = readers
+        let tags = state.rules[tenant]?.isEmpty == false ? Set(readers.keys).union([Condition.stateTag]) : nil
+        tagsReadByTenant.withLock { $0[tenant] = tags }
     }
 
     private func record(_ entries: [AlarmTransition], rule: AlarmRule, key: InstanceKey, in state: inout State) {

@@ -1,5 +1,5 @@
 import GembaAnalytics
-internal import GembaCore
+public import GembaCore
 public import GembaIngest
 public import GembaRules
 public import GembaStorage
@@ -7,22 +7,47 @@ public import Logging
 
 extension AlarmEngine {
     /// An engine over the store's rules that sees every sample the pipeline accepts, at submission
-    /// (before the commit, like the live views), so a sample changes an alarm within the same call.
-    /// State categories come from the standard state words (`breakdown` → `unplanned_stop`); nil
-    /// when the store keeps no alarms.
+    /// (before the commit, like the live views), so a sample changes an alarm within the same call;
+    /// or, when `fed` (several nodes may share the store), one whose samples come from the store's
+    /// sample feed (``feedPass(_:batch:)``), which each commit of this pipeline feeds with the tags
+    /// rules read. State categories come from the standard state words (`breakdown` →
+    /// `unplanned_stop`); nil when the store keeps no alarms.
     public static func attached(to pipeline: IngestPipeline, store: any TelemetryStore, router: (any NotificationRouting)? = nil,
-                                logger: Logger) -> AlarmEngine? {
+                                fed: Bool = false, logger: Logger) -> AlarmEngine? {
         guard let alarms = store as? any AlarmStore else { return nil }
         let settings = MachineProductionSettings()
         let engine = AlarmEngine(store: alarms, stateCategory: { value in
             settings.reason(forStateValue: value).split(separator: "/").first.map(String.init)
         }, router: router, logger: logger)
-        pipeline.addObserver(AlarmSampleObserver(engine: engine))
+        if fed {
+            pipeline.feedCommits { [weak engine] in engine?.tagsRead ?? [:] }
+        } else {
+            pipeline.addObserver(AlarmSampleObserver(engine: engine))
+        }
         return engine
     }
 
-    /// Loads rules, instances and every machine's latest samples of the tags rules read, and its metadata.
-    public func start(store: any TelemetryStore) async throws {
+    /// One pass of the evaluating node on a store's sample feed: evaluates what commits fed, oldest
+    /// first, then the clock, writes the changes, and only then removes the rows it took (a node
+    /// that dies before leaves them to the next, which reads the store's latest samples first, so
+    /// that what it evaluates again is, but for each tag's newest, older than what its machine holds
+    /// and changes nothing). Answers whether notifications were written.
+    public func feedPass(_ feed: any SampleFeedStore, batch: Int = 200) async throws -> Bool {
+        var notified = false
+        while true {
+            let entries = try await feed.pendingFeed(limit: batch)
+            for entry in entries where !entry.samples.isEmpty { accepted(entry.samples) }
+            tick(now: Timestamp.now().millisecondsSinceEpoch)
+            if try await flush() { notified = true }
+            try await feed.consumeFeed(entries.map(\.id))
+            if entries.count < batch { return notified }
+        }
+    }
+
+    /// Loads rules, instances and every machine's latest samples of the tags rules read, and its
+    /// metadata. The latest samples of `unevaluated` series are left out: their samples are yet to
+    /// be evaluated, in order (a node taking over from the sample feed replays them).
+    public func start(store: any TelemetryStore, unevaluated: Set<SeriesKey> = []) async throws {
         var machines: [(tenant: TenantID, machine: AssetPath, tags: Set<String>, latest: [String: Sample], metadata: [String: String])] = []
         let rules = try await (store as? any AlarmStore)?.allRules() ?? []
         for tenant in Set(rules.map(\.tenant)) {
@@ -32,7 +57,7 @@ extension AlarmEngine {
             let metadata = Dictionary(details.filter { $0.level == .machine }.map { ($0.path, $0.metadata) }, uniquingKeysWith: { $1 })
             for (machine, entries) in Dictionary(grouping: series, by: \.key.machine) {
                 var values: [String: Sample] = [:]
-                for entry in entries {
+                for entry in entries where !unevaluated.contains(entry.key) {
                     if let sample = latest[entry.id] { values[entry.key.tag] = Sample(time: sample.time, value: sample.value.restored(as: entry.tag.valueType), quality: sample.quality) }
                 }
                 machines.append((tenant, machine, Set(entries.map(\.key.tag)), values, metadata[machine.description] ?? [:]))

@@ -3,6 +3,7 @@ import GembaCore
 import GembaRules
 import GembaStorage
 import Logging
+import Synchronization
 import Testing
 
 /// The engine over a real store: timers that survive a restart, one instance however samples race.
@@ -60,6 +61,44 @@ import Testing
         let fired = try await Self.activations(store)
         #expect(fired.map(\.time) == [Self.start + 120_000])
         #expect(again.alarms(tenant: .default).first?.alarm.activations == 1)
+    }
+
+    /// Two engines on one store, as two nodes: the following one evaluates nothing and writes
+    /// nothing, shows what the evaluating one wrote once told to reload, takes the other's rule
+    /// changes, and hands its operator actions to the evaluating one (here, directly).
+    @Test func aFollowingEngineShowsWhatTheEvaluatingOneWrote() async throws {
+        let store = try Self.store()
+        let leader = Self.engine(store), follower = Self.engine(store)
+        try await leader.load(machines: [], now: Self.start)
+        try await follower.load(machines: [], now: Self.start)
+        follower.follow()
+        let forwarded = Mutex<[AlarmActionRequest]>([])
+        follower.join(AlarmClusterLink(rulesChanged: {}, alarmsChanged: {}, forward: { request in
+            forwarded.withLock { $0.append(request) }
+            _ = try await leader.act(request.action, tenant: request.tenant, rule: request.rule, machine: request.machine,
+                                     by: request.actor, now: request.time)
+        }))
+        #expect(!follower.isEvaluating && leader.isEvaluating && follower.tagsRead.isEmpty)
+        _ = try await follower.save(try Self.rule("t > 85"), tenant: .default, by: "test")
+        #expect(follower.tagsRead == [.default: ["t", "state"]])   // its commits now feed the rule's tag
+        try await leader.reloadRules()
+        #expect(leader.rules(tenant: .default).map(\.id) == ["hot"])
+        follower.accepted([Self.sample(90, at: Self.start)])
+        follower.tick(now: Self.start + 1_000)
+        #expect(follower.alarms(tenant: .default).isEmpty)
+        leader.accepted([Self.sample(90, at: Self.start)])
+        try await leader.flush()
+        #expect(follower.alarms(tenant: .default).isEmpty)
+        try await follower.reloadAlarms()
+        #expect(follower.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged)
+        let view = try await follower.act(.acknowledge(comment: nil), tenant: .default, rule: "hot", machine: Self.machine, by: "ann")
+        #expect(view?.alarm.acknowledged == true && forwarded.withLock { $0.map(\.actor) } == ["ann"])
+        #expect(leader.alarms(tenant: .default).first?.alarm.acknowledged == true)
+        #expect(try await Self.activations(store).count == 1)
+        // Deleted through the follower: the leader drops the rule and its alarm when it reloads.
+        #expect(try await follower.delete(rule: "hot", tenant: .default))
+        try await leader.reloadRules()
+        #expect(leader.alarms(tenant: .default).isEmpty && leader.tagsRead[.default] == nil)
     }
 
     /// Samples that leave a threshold rule at rest pass by without an evaluation; every sample

@@ -225,6 +225,61 @@ def test_machines_retired_moved_or_deleted_through_one_node_are_followed_by_the_
         b.stop()
 
 
+def alarm_on(server, machine, rule="hot"):
+    """The alarm of `rule` on `machine` as this node shows it, or None."""
+    items = server.get("/api/v1/alarms?state=all")["items"]
+    return next((item for item in items if item["rule"] == rule and item["machine"] == machine), None)
+
+
+def test_alarms_are_evaluated_on_every_nodes_samples_and_shown_and_acted_on_everywhere(tmp_path, storage):
+    """A rule that needs 4 hot samples in a row, fed 2 by each node: only an evaluator seeing every
+    committed sample raises it. Both nodes show it; an acknowledgement through the node that does
+    not evaluate is applied by the one that does; when the evaluating node is killed, the other
+    takes the rules over and raises the next alarm."""
+    url, name = storage
+    first = GembaServer(tmp_path / "a", PASSWORD, ["--storage", url])
+    second = GembaServer(tmp_path / "b", PASSWORD, ["--storage", url])
+    nodes = [first, second]
+    try:
+        rule = {"name": "Hot spindle", "severity": "high", "condition": "spindle_temp > 85 for 4 of 4 samples"}
+        first.request("PUT", "/api/v1/rules/hot", rule)
+        # The rule reaches the other node (its commits then feed the rule's tag).
+        wait_for(lambda: any(item["id"] == "hot" for item in second.get("/api/v1/rules")["items"]), what="the rule on the other node")
+        wait_for(lambda: leads(first.http) or leads(second.http), timeout=30, what="a node running the singleton jobs")
+        machine = "pg/line3/cnc-1"
+        base = int(time.time() * 1000) - 10_000
+        for n in range(4):
+            nodes[n % 2].request("POST", "/api/v1/ingest", {"records": [{"machine": machine, "ts": base + n * 1000,
+                                                                       "values": {"spindle_temp": 90.0 + n}}]})
+        for node in nodes:
+            wait_for(lambda: (alarm_on(node, machine) or {}).get("state") == "active_unacknowledged", timeout=20,
+                     what="the alarm raised from both nodes' samples, shown on each")
+        assert int(psql(name, "SELECT count(*) FROM sample_feed")) == 0, "what was evaluated is removed from the feed"
+        # An acknowledgement through the node that does not evaluate.
+        follower = second if leads(first.http) else first
+        acknowledged = follower.request("POST", "/api/v1/alarms/acknowledge", {"rule": "hot", "machine": machine, "comment": "on it"})
+        assert acknowledged["acknowledged"] is True
+        for node in nodes:
+            wait_for(lambda: (alarm_on(node, machine) or {}).get("acknowledged") is True, what="the acknowledgement on both nodes")
+        # Refused by the evaluating node: the state does not allow it (409, its reason).
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            follower.request("POST", "/api/v1/alarms/acknowledge", {"rule": "hot", "machine": machine})
+        assert refused.value.code == 409
+        # The evaluating node dies: the other takes over and raises the next machine's alarm.
+        leader = first if follower is second else second
+        leader.kill()
+        other = "pg/line3/cnc-2"
+        for n in range(4):
+            follower.request("POST", "/api/v1/ingest", {"records": [{"machine": other, "ts": base + n * 1000, "values": {"spindle_temp": 99.0}}]})
+        wait_for(lambda: (alarm_on(follower, other) or {}).get("state") == "active_unacknowledged", timeout=40,
+                 what="the surviving node to take the rules over and raise the alarm")
+        assert (alarm_on(follower, machine) or {}).get("acknowledged") is True, "the first alarm as it was left"
+    finally:
+        for node in nodes:
+            if node.process.poll() is None:
+                node.stop()
+
+
 def test_a_missing_database_is_reported_in_one_line(tmp_path):
     url = ADMIN_URL.replace("/postgres?", "/no_such_database?")
     started = time.monotonic()

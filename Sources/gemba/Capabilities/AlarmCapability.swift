@@ -15,7 +15,10 @@ import ServiceLifecycle
 /// Rules, alarms and notifications: every rule instance is evaluated on the live samples and on a
 /// clock (four times a second: delays, missing data, shelves), its changes written with their
 /// journal lines and notifications in one transaction; rules reading shift KPIs get them from the
-/// OEE engine every 30 seconds; the notifier works through the outbox.
+/// OEE engine every 30 seconds; the notifier works through the outbox. On a store that several
+/// nodes may share (PostgreSQL), only the singleton node evaluates, from the store's sample feed
+/// (every committed sample of the tags rules read, whichever node took it); the others follow
+/// (``AlarmCluster``).
 struct AlarmCapability: Capability {
     struct Options: ParsableArguments {
         @Flag(help: "Let webhooks call loopback and private addresses (refused by default: SSRF). Env: GEMBA_NOTIFY_ALLOW_PRIVATE_NETWORKS=true.")
@@ -67,6 +70,10 @@ struct AlarmCapability: Capability {
     let engine: AlarmEngine?
     let notifier: Notifier?
     let oee: OEEEngine?
+    /// The store's sample feed, when only the singleton node evaluates (from it).
+    let feed: (any SampleFeedStore)?
+    let singleton: SingletonGate
+    let store: any TelemetryStore
     let logger: Logger
 
     /// MQTT channels without a URL publish through `broker`, the server's own.
@@ -76,24 +83,35 @@ struct AlarmCapability: Capability {
                                 configuration: resolved.configuration, embeddedBroker: EmbeddedBrokerPublisher(broker: broker), logger: logger)
         try await notifier.load()
         self.notifier = notifier
-        engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, logger: logger)
+        let feed = telemetry.store as? any SampleFeedStore
+        engine = AlarmEngine.attached(to: telemetry.pipeline, store: telemetry.store, router: router, fed: feed != nil, logger: logger)
         try await engine?.start(store: telemetry.store)
+        // Fed: following until this node holds the singleton lock (the alarm pass then reads the store anew).
+        if feed != nil { engine?.follow() }
+        self.feed = feed
         self.oee = oee.engine
+        singleton = telemetry.singleton
+        store = telemetry.store
         self.logger = logger
     }
 
     var services: [any Service] {
         guard let engine else { return [] }
         let notifier = self.notifier
-        var services: [any Service] = [
+        var services: [any Service] = []
+        if let feed {
+            services.append(PeriodicService("alarm evaluation", every: .zero, lastPass: true, logger: logger) { [singleton, store, logger] in
+                if try await Self.feedPass(engine, feed, leading: singleton.mayRun, store: store, logger: logger) { notifier?.queued.signal() }
+            })
+        } else {
             // Four ticks a second for timers; changes (and their notifications) are written as soon as they are made.
-            PeriodicService("alarm clock", every: .zero, lastPass: true, logger: logger) {
+            services.append(PeriodicService("alarm clock", every: .zero, lastPass: true, logger: logger) {
                 if try await engine.clockPass() { notifier?.queued.signal() }
-            },
-        ]
+            })
+        }
         if let oee {
             services.append(PeriodicService("alarm KPIs", every: .seconds(30), logger: logger) {
-                try await Self.refreshKPIs(engine, oee)
+                if engine.isEvaluating { try await Self.refreshKPIs(engine, oee) }
             })
         }
         if let notifier { services.append(notifier) }
@@ -105,6 +123,29 @@ struct AlarmCapability: Capability {
     func configure(_ server: inout ServerContext) {
         server.alarms = engine
         server.notifications = notifier
+    }
+
+    /// One pass on a fed engine, four times a second (at once when something changed): the node
+    /// that took the singleton lock reads the store anew (but for the latest samples of series
+    /// still in the feed, which it replays in order) and evaluates from then on; one that lost it
+    /// follows. Answers whether notifications were written.
+    static func feedPass(_ engine: AlarmEngine, _ feed: any SampleFeedStore, leading: Bool, store: any TelemetryStore,
+                         logger: Logger) async throws -> Bool {
+        await engine.changes.wait(upTo: .milliseconds(250))
+        guard leading else {
+            if engine.isEvaluating {
+                engine.follow()
+                logger.notice("another node evaluates the alarm rules now")
+            }
+            return false
+        }
+        if !engine.isEvaluating {
+            let pending = try await feed.pendingFeed(limit: 10_000)
+            try await engine.start(store: store, unevaluated: Set(pending.flatMap { $0.samples.map(\.key) }))
+            engine.lead()
+            logger.notice("this node evaluates the alarm rules (from every node's committed samples)")
+        }
+        return try await engine.feedPass(feed)
     }
 
     /// Gives the rules that read shift KPIs their current-shift figures: each machine's own, and each
