@@ -21,10 +21,12 @@ public struct AlarmProposer: Sendable {
         self.store = store
     }
 
-    /// Proposes work for each active alarm of a labelled rule that has none since it became active; answers what it proposed.
+    /// Proposes work for each active alarm of a labelled rule that has none since it became active;
+    /// answers what it proposed. Only the node evaluating alarms proposes (one proposal per
+    /// activation however many nodes there are).
     @discardableResult
     public func pass() async throws -> [WorkOrder] {
-        guard alarms.hasRules else { return [] }
+        guard alarms.hasRules, alarms.isEvaluating else { return [] }
         var proposed: [WorkOrder] = []
         for tenant in try await store.tenants() {
             let due = alarms.alarms(tenant: tenant).filter { view in
