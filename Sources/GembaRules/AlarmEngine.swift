@@ -221,8 +221,9 @@ public final class AlarmEngine: Sendable {
                 state.machines[MachineKey(tenant: entry.tenant, machine: entry.machine)] = watched
             }
             place(stored, now: now, in: &state)
-            tagsReadByTenant.withLock { $0 = [:] }
+            // Tenants are indexed anew in place (a commit asking meanwhile finds the tags rules read), then those without rules go.
             for tenant in state.rules.keys { index(tenant, in: &state) }
+            tagsReadByTenant.withLock { [rules = state.rules] in $0 = $0.filter { rules[$0.key] != nil } }
             for key in Array(state.machines.keys) {
                 // Restored timers run on: each instance is armed for its next deadline.
                 for id in state.machines[key]!.instances.ids { rearm(id, on: key, in: &state) }

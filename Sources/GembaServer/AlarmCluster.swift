@@ -55,7 +55,10 @@ public final class AlarmCluster: Sendable {
         }
         engine.join(AlarmClusterLink(rulesChanged: { await announce(Self.rulesChanged) },
                                      alarmsChanged: { await announce(Self.alarmsChanged) },
-                                     forward: { [weak self] request in try await self?.forward(request) }))
+                                     forward: { [weak self] request in
+                                         guard let self else { throw CancellationError() }
+                                         try await self.forward(request)
+                                     }))
     }
 
     /// Handles a payload another node announced when it concerns alarms; answers whether it did.
