@@ -69,11 +69,20 @@ public enum LiveBatch {
         let seriesCount = try reader.count()
         var series: [(id: Int64, key: SeriesKey)] = []
         series.reserveCapacity(seriesCount)
+        // A machine's tags follow one another: its path is checked once per batch, not once per tag.
+        var machines: [String: AssetPath] = [:]
         for _ in 0..<seriesCount {
             let id = Int64(bitPattern: try reader.varint())
             guard let tenant = TenantID(try reader.string()) else { throw DecodingError(description: "invalid tenant") }
             let path = try reader.string()
-            guard let machine = try? AssetPath(path) else { throw DecodingError(description: "invalid machine path \(path)") }
+            let machine: AssetPath
+            if let known = machines[path] {
+                machine = known
+            } else {
+                guard let parsed = try? AssetPath(path) else { throw DecodingError(description: "invalid machine path \(path)") }
+                machines[path] = parsed
+                machine = parsed
+            }
             series.append((id, SeriesKey(tenant: tenant, machine: machine, tag: try reader.string())))
         }
         let sampleCount = try reader.count()

@@ -3,6 +3,7 @@ import GembaTestSupport
 import MQTTClient
 import MQTTCodec
 import NIOCore
+import Synchronization
 import Testing
 
 /// Our client against Debian's mosquitto 2.0, a broker nobody here wrote.
@@ -106,6 +107,43 @@ struct MosquittoInteropTests {
         #expect(fresh.map { String(buffer: $0.payload) } == "fresh")
         await publisher.disconnect()
         await subscriber.disconnect()
+    }
+
+    /// Reading stops while the application holds it (its own queue is full) and while the
+    /// messages it has not acknowledged reach the client's limit; both resume. Another subscriber
+    /// of the same messages tells when mosquitto has sent them all.
+    @Test func readingStopsWhileHeldOrTooFarBehindAndResumes() async throws {
+        let broker = try MosquittoProcess()
+        try await broker.start()
+        defer { broker.stop() }
+        let held = Mutex<[InboundMessage]>([])
+        var configuration = MQTTClientConfiguration(port: broker.port, version: .v5, clientID: "held")
+        configuration.manualAcknowledgement = true
+        configuration.messageBufferLimit = 10
+        let subscriber = MQTTClient(configuration: configuration) { message in held.withLock { $0.append(message) } }
+        let watcher = client(broker, "watcher"), publisher = client(broker, "publisher")
+        for peer in [subscriber, watcher, publisher] { try await peer.connect() }
+        try await subscriber.subscribe("gemba/held/#", qos: .atLeastOnce)
+        try await watcher.subscribe("gemba/held/#", qos: .atLeastOnce)
+        func publish(_ count: Int, _ prefix: String) async throws {
+            for n in 0..<count { try await publisher.publish("gemba/held/\(prefix)", "\(n)", qos: .atLeastOnce) }
+            for _ in 0..<count { #expect(await TestSupport.nextMessage(watcher) != nil) }
+        }
+        // Held: nothing is read, however much the broker sent.
+        subscriber.holdReading()
+        try await subscriber.publish("gemba/other", "after the hold", qos: .atMostOnce)  // runs on the client's loop after the hold
+        try await publish(5, "a")
+        #expect(held.withLock { $0.count } == 0)
+        subscriber.resumeReading()
+        #expect(try await TestSupport.eventually { held.withLock { $0.count } == 5 })
+        // Unacknowledged: reading stops at the limit (what one read already held is delivered too).
+        try await publish(30, "b")
+        let behind = held.withLock { $0.count }
+        #expect(behind >= 10 && behind < 35)
+        for message in held.withLock({ $0 }) { message.acknowledge() }
+        #expect(try await TestSupport.eventually { held.withLock { $0.count } == 35 })
+        for message in held.withLock({ $0 }) { message.acknowledge() }
+        for peer in [subscriber, watcher, publisher] { await peer.disconnect() }
     }
 
     @Test func refusedConnectionReportsTheReason() async throws {
