@@ -637,13 +637,14 @@ public final class AlarmEngine: Sendable {
 
     // MARK: Alarms
 
-    /// The tenant's alarm instances, optionally within a scope (site, area, line or machine path).
-    public func alarms(tenant: TenantID, scope: AssetSubtree? = nil) -> [AlarmView] {
+    /// The tenant's alarm instances, optionally within a scope (site, area, line or machine path)
+    /// and of some rules only.
+    public func alarms(tenant: TenantID, scope: AssetSubtree? = nil, rules ids: Set<String>? = nil) -> [AlarmView] {
         state.withLock { state in
             var views: [AlarmView] = []
             for (key, watched) in state.machines where key.tenant == tenant {
                 if let scope, !scope.contains(key.machine) { continue }
-                for (id, instance) in watched.instances.byRule {
+                for (id, instance) in watched.instances.byRule where ids?.contains(id) ?? true {
                     guard let rule = state.rules[tenant]?[id] else { continue }
                     views.append(AlarmView(rule: rule, machine: key.machine, alarm: instance.alarm, pendingSince: instance.tracker.raiseSince))
                 }

@@ -28,7 +28,7 @@ extension AlarmEngine {
     }
 
     /// One pass of the evaluating node on a store's sample feed: evaluates what commits fed, oldest
-    /// first, then the clock, writes the changes, and only then removes the rows it took (a node
+    /// first (each read's samples by machine in time order), then the clock, writes the changes, and only then removes the rows it took (a node
     /// that dies before leaves them to the next, which reads the store's latest samples first, so
     /// that what it evaluates again is, but for each tag's newest, older than what its machine holds
     /// and changes nothing). Answers whether notifications were written.
@@ -36,7 +36,8 @@ extension AlarmEngine {
         var notified = false
         while true {
             let entries = try await feed.pendingFeed(limit: batch)
-            for entry in entries where !entry.samples.isEmpty { accepted(entry.samples) }
+            let samples = Self.inMachineTimeOrder(entries.flatMap(\.samples))
+            if !samples.isEmpty { accepted(samples) }
             tick(now: Timestamp.now().millisecondsSinceEpoch)
             if try await flush() { notified = true }
             try await feed.consumeFeed(entries.map(\.id))
@@ -64,6 +65,23 @@ extension AlarmEngine {
             }
         }
         try await load(machines: machines, now: Timestamp.now().millisecondsSinceEpoch)
+    }
+}
+
+extension AlarmEngine {
+    /// The samples of several commits by machine, each machine's in time order (ties in the order
+    /// given): two nodes commit samples of one machine at once, and the transaction that started
+    /// first, which the feed answers first, may hold the later sample. A machine's signals take no
+    /// sample older than their newest, so unsorted, the earlier one would count for nothing.
+    static func inMachineTimeOrder(_ samples: [AcceptedSample]) -> [AcceptedSample] {
+        guard samples.count > 1 else { return samples }
+        let order = samples.indices.sorted { a, b in
+            let left = samples[a], right = samples[b]
+            if left.key.tenant != right.key.tenant { return left.key.tenant.rawValue < right.key.tenant.rawValue }
+            if left.key.machine != right.key.machine { return left.key.machine < right.key.machine }
+            return left.sample.time != right.sample.time ? left.sample.time < right.sample.time : a < b
+        }
+        return order.map { samples[$0] }
     }
 }
 

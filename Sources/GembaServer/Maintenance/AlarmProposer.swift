@@ -29,11 +29,12 @@ public struct AlarmProposer: Sendable {
         guard alarms.hasRules, alarms.isEvaluating else { return [] }
         var proposed: [WorkOrder] = []
         for tenant in try await store.tenants() {
-            let due = alarms.alarms(tenant: tenant).filter { view in
-                view.alarm.activeSince != nil && view.rule.labels[Self.label].flatMap(WorkOrder.Kind.init(rawValue:)) != nil
-            }
+            // Only the labelled rules' alarms are looked at (a plant has thousands of instances).
+            let labelled = Set(alarms.rules(tenant: tenant).filter { Self.kind(of: $0) != nil }.map(\.id))
+            guard !labelled.isEmpty else { continue }
+            let due = alarms.alarms(tenant: tenant, rules: labelled).filter { $0.alarm.activeSince != nil }
             for view in due where try await !proposedSince(view, tenant: tenant) {
-                let kind = view.rule.labels[Self.label].flatMap(WorkOrder.Kind.init(rawValue:))
+                let kind = Self.kind(of: view.rule)
                 let input = AlarmProposalInput(rule: view.rule.id, machine: view.machine.description, kind: kind)
                 let order = try await service.propose(WorkOrderRoutes.proposal(from: view, input), tenant: tenant, by: "alarm \(view.rule.id)")
                 _ = try? await alarms.act(.comment("work order \(order.id) proposed"), tenant: tenant, rule: view.rule.id, machine: view.machine,
@@ -42,6 +43,11 @@ public struct AlarmProposer: Sendable {
             }
         }
         return proposed
+    }
+
+    /// The kind of work a rule's label asks for; nil when it asks for none.
+    private static func kind(of rule: AlarmRule) -> WorkOrder.Kind? {
+        rule.labels[label].flatMap(WorkOrder.Kind.init(rawValue:))
     }
 
     /// Whether work was proposed from this alarm since it last became active (by anyone).
