@@ -245,10 +245,12 @@ public final class AlarmEngine: Sendable {
         }
     }
 
-    /// On a following engine, shows the alarms as stored now (the evaluating node wrote them).
+    /// On a following engine, shows the alarms as stored now (the evaluating node wrote them); the
+    /// rules too, when an alarm is of a rule this engine has not heard of yet.
     public func reloadAlarms() async throws {
         guard !isEvaluating else { return }
         let stored = try await store.allAlarms()
+        if state.withLock({ state in stored.contains { state.rules[$0.tenant]?[$0.rule] == nil } }) { try await reloadRules() }
         let now = Timestamp.now().millisecondsSinceEpoch
         state.withLock { state in
             for entry in state.machines.indices {

@@ -13,6 +13,8 @@ internal import Synchronization
 /// following node, which the evaluating node applies and answers.
 public final class AlarmCluster: Sendable {
     static let rulesChanged = "rules", alarmsChanged = "alarms", request = "alarm-act ", answer = "alarm-acted "
+    /// Longest request announced (the change feed's limit, less room for the node's id).
+    static let longestRequest = 7_800
 
     /// An action with the id its answer carries.
     struct Request: NodeChange {
@@ -106,6 +108,11 @@ public final class AlarmCluster: Sendable {
     private func forward(_ request: AlarmActionRequest) async throws {
         let id = UUID().uuidString
         let payload = Self.request + Request(id: id, request: request).encoded
+        // PostgreSQL's NOTIFY takes up to 8,000 bytes (the node's id goes first): a comment of 2,000
+        // characters outside ASCII can pass that.
+        guard payload.utf8.count <= Self.longestRequest else {
+            throw Problem.badRequest("the text is too long to hand to the node evaluating alarms; shorten it")
+        }
         let answer = await withCheckedContinuation { (continuation: CheckedContinuation<Answer?, Never>) in
             waiting.withLock { $0[id] = continuation }
             Task { [announce, answerTimeout] in

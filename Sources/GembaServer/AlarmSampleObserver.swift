@@ -28,15 +28,15 @@ extension AlarmEngine {
     }
 
     /// One pass of the evaluating node on a store's sample feed: evaluates what commits fed, oldest
-    /// first (each read's samples by machine in time order), then the clock, writes the changes, and only then removes the rows it took (a node
+    /// first (each read's samples in time order; a read takes `batch` commits), then the clock, writes the changes, and only then removes the rows it took (a node
     /// that dies before leaves them to the next, which reads the store's latest samples first, so
     /// that what it evaluates again is, but for each tag's newest, older than what its machine holds
     /// and changes nothing). Answers whether notifications were written.
-    public func feedPass(_ feed: any SampleFeedStore, batch: Int = 200) async throws -> Bool {
+    public func feedPass(_ feed: any SampleFeedStore, batch: Int = 20) async throws -> Bool {
         var notified = false
         while true {
             let entries = try await feed.pendingFeed(limit: batch)
-            let samples = Self.inMachineTimeOrder(entries.flatMap(\.samples))
+            let samples = Self.inTimeOrder(entries.flatMap(\.samples))
             if !samples.isEmpty { accepted(samples) }
             tick(now: Timestamp.now().millisecondsSinceEpoch)
             if try await flush() { notified = true }
@@ -69,18 +69,16 @@ extension AlarmEngine {
 }
 
 extension AlarmEngine {
-    /// The samples of several commits by machine, each machine's in time order (ties in the order
-    /// given): two nodes commit samples of one machine at once, and the transaction that started
-    /// first, which the feed answers first, may hold the later sample. A machine's signals take no
-    /// sample older than their newest, so unsorted, the earlier one would count for nothing.
-    static func inMachineTimeOrder(_ samples: [AcceptedSample]) -> [AcceptedSample] {
+    /// The samples of several commits in time order (ties, such as one message's tags, in the order
+    /// given, so they stay together): two nodes commit samples of one machine at once, and the
+    /// transaction that started first, which the feed answers first, may hold the later sample. A
+    /// machine's signals take no sample older than their newest, so unsorted, the earlier one
+    /// would count for nothing. (Times compare cheaply; the order across machines does not matter.)
+    static func inTimeOrder(_ samples: [AcceptedSample]) -> [AcceptedSample] {
         guard samples.count > 1 else { return samples }
-        let order = samples.indices.sorted { a, b in
-            let left = samples[a], right = samples[b]
-            if left.key.tenant != right.key.tenant { return left.key.tenant.rawValue < right.key.tenant.rawValue }
-            if left.key.machine != right.key.machine { return left.key.machine < right.key.machine }
-            return left.sample.time != right.sample.time ? left.sample.time < right.sample.time : a < b
-        }
+        let times = samples.map(\.sample.time.millisecondsSinceEpoch)
+        guard zip(times, times.dropFirst()).contains(where: { $0 > $1 }) else { return samples }
+        let order = times.indices.sorted { a, b in times[a] != times[b] ? times[a] < times[b] : a < b }
         return order.map { samples[$0] }
     }
 }

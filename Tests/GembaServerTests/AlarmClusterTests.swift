@@ -90,6 +90,11 @@ final class MemoryFeed: SampleFeedStore {
         await #expect(throws: AlarmActionError.self) {
             try await follower.act(.acknowledge(comment: nil), tenant: .default, rule: "hot", machine: Self.machine, by: "bob")
         }
+        // The longest comment the API takes, in four-byte characters, is more than NOTIFY carries: refused with a reason.
+        let tooLong = await #expect(throws: Problem.self) {
+            try await follower.act(.comment(String(repeating: "🔧", count: 2000)), tenant: .default, rule: "hot", machine: Self.machine, by: "ann")
+        }
+        #expect(tooLong?.status == .badRequest)
         _ = clusters
     }
 
