@@ -135,6 +135,8 @@ public final class AlarmEngine: Sendable {
         var earliestDeadline = Int64.max
         /// The router's revision the alarms' follow-up times were last computed under.
         var routerRevision: UInt64 = 0
+        /// The latest time the clock ticked at.
+        var lastTick: Int64?
     }
 
     private let store: any AlarmStore
@@ -320,8 +322,10 @@ public final class AlarmEngine: Sendable {
             if let known = state.machines.index(forKey: machineKey) {
                 entry = known
             } else {
+                // Watched from now on, not from the sample's time: a machine first heard of through
+                // old samples (a backfill) has its silence counted from when the clock met it.
                 let time = samples[position].sample.time.millisecondsSinceEpoch
-                state.machines[machineKey] = Watched(watchingSince: time, clock: time)
+                state.machines[machineKey] = Watched(watchingSince: max(time, state.lastTick ?? time), clock: time)
                 entry = state.machines.index(forKey: machineKey)!
             }
             // A reported tag is among the machine's tags: its table of latest samples, which the
@@ -404,6 +408,7 @@ public final class AlarmEngine: Sendable {
     public func tick(now: Int64) {
         guard isEvaluating else { return }
         state.withLock { state in
+            state.lastTick = max(state.lastTick ?? now, now)
             if now >= state.earliestDeadline {
                 // Entries are read in place: iterating the dictionary would copy every machine's entry.
                 var due: [(entry: Dictionary<MachineKey, Watched>.Index, rule: String)] = []

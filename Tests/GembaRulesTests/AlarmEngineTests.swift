@@ -63,6 +63,22 @@ import Testing
         #expect(again.alarms(tenant: .default).first?.alarm.activations == 1)
     }
 
+    /// A machine first heard of through day-old samples (a backfill) is watched from when the
+    /// clock met it: its silence counts from then, not from its first sample (which made every
+    /// demo start raise and clear "sensor silent" at once on every machine).
+    @Test func aMachineFirstSeenThroughOldSamplesIsNotSilentAtOnce() async throws {
+        let store = try Self.store()
+        let engine = Self.engine(store)
+        try await engine.load(machines: [], now: Self.start)
+        _ = try await engine.save(try Self.rule("no_data(t, 2m)"), tenant: .default, by: "test")
+        engine.tick(now: Self.start)
+        engine.accepted([Self.sample(20, at: Self.start - 86_400_000), Self.sample(21, at: Self.start - 86_399_000)])
+        engine.tick(now: Self.start + 1_000)
+        #expect(engine.alarms(tenant: .default).first?.alarm.state == .normal)
+        engine.tick(now: Self.start + 121_000)
+        #expect(engine.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged)
+    }
+
     /// Two engines on one store, as two nodes: the following one evaluates nothing and writes
     /// nothing, shows what the evaluating one wrote once told to reload, takes the other's rule
     /// changes, and hands its operator actions to the evaluating one (here, directly).
