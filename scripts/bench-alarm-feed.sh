@@ -16,12 +16,7 @@ source scripts/lib/packages.sh
 source scripts/lib/postgres.sh
 # shellcheck source=lib/ports.sh
 source scripts/lib/ports.sh
-has_file "$PG_BIN/initdb" || apt_install postgresql-15
-if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
-GEMBA=${GEMBA_BIN:-.build/release/gemba}
-postgres_workspace gemba-bench-alarm-feed
-# shellcheck disable=SC2046  # one PID per word
-postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }
+postgres_bench gemba-bench-alarm-feed
 PORT=$(free_port)
 URL=$(start_postgres "$PGDIR" "$PORT" "bench-$$" \
     "-c shared_buffers=2GB -c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_compression=lz4")

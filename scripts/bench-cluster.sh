@@ -16,11 +16,8 @@ source scripts/lib/packages.sh
 source scripts/lib/postgres.sh
 # shellcheck source=lib/ports.sh
 source scripts/lib/ports.sh
-has_file "$PG_BIN/initdb" || apt_install postgresql-15
 has_command mosquitto || apt_install mosquitto
-if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
-GEMBA=${GEMBA_BIN:-.build/release/gemba}
-postgres_workspace gemba-bench-cluster
+postgres_bench gemba-bench-cluster
 # Samples a node stored, from its metrics.
 stored_by() {
     curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^gemba_ingest_samples_stored_total/ { s += $2 } END { printf "%d", s }'

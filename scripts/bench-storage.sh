@@ -22,13 +22,7 @@ source scripts/lib/packages.sh
 source scripts/lib/postgres.sh
 # shellcheck source=lib/ports.sh
 source scripts/lib/ports.sh
-has_file "$PG_BIN/initdb" || apt_install postgresql-15
-if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
-GEMBA=${GEMBA_BIN:-.build/release/gemba}
-postgres_workspace gemba-bench-storage
-# CPU seconds (user + system) the PostgreSQL server's processes have used so far.
-# shellcheck disable=SC2046  # one PID per word
-postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }
+postgres_bench gemba-bench-storage
 PORT=$(free_port)
 # A server set up as for an ingest workload: a buffer cache that holds the recent indexes, and
 # checkpoints far enough apart that full-page images do not dominate the WAL. fsync stays on.

@@ -58,3 +58,17 @@ remove_postgres_workspace() {
     stop_postgres "$PGDIR"
     rm -rf "$WORK"
 }
+
+# postgres_bench NAME: what a benchmark on PostgreSQL needs first (after sourcing packages.sh):
+# Debian's postgresql-15, installed when missing; gemba's release build as $GEMBA ($GEMBA_BIN when
+# set); and a workspace (postgres_workspace NAME).
+postgres_bench() {
+    has_file "$PG_BIN/initdb" || apt_install postgresql-15
+    if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
+    GEMBA=${GEMBA_BIN:-.build/release/gemba}
+    postgres_workspace "$1"
+}
+
+# postgres_cpu: CPU seconds (user + system) the server in $PGDIR has used so far.
+# shellcheck disable=SC2046  # one PID per word
+postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }
