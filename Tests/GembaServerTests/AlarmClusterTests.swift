@@ -3,6 +3,7 @@ import GembaCore
 import GembaRules
 @testable import GembaServer
 import GembaStorage
+import GembaTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -81,10 +82,10 @@ final class MemoryFeed: SampleFeedStore {
         try await follower.load(machines: [], now: Self.start)
         follower.follow()
         _ = try await follower.save(try rule("t > 85"), tenant: .default, by: "test")
-        #expect(try await eventually { leader.rules(tenant: .default).count == 1 })   // told to reload
+        #expect(try await TestSupport.eventually { leader.rules(tenant: .default).count == 1 })   // told to reload
         leader.accepted([Self.sample(90, at: 0)])
         try await leader.flush()
-        #expect(try await eventually { follower.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged })
+        #expect(try await TestSupport.eventually { follower.alarms(tenant: .default).first?.alarm.state == .activeUnacknowledged })
         let view = try await follower.act(.acknowledge(comment: "on it"), tenant: .default, rule: "hot", machine: Self.machine, by: "ann")
         #expect(view?.alarm.acknowledged == true && leader.alarms(tenant: .default).first?.alarm.acknowledged == true)
         await #expect(throws: AlarmActionError.self) {
@@ -109,7 +110,7 @@ final class MemoryFeed: SampleFeedStore {
         leader.accepted([Self.sample(90, at: 0)])
         try await leader.flush()
         leader.follow()
-        #expect(try await eventually { follower.alarms(tenant: .default).count == 1 })
+        #expect(try await TestSupport.eventually { follower.alarms(tenant: .default).count == 1 })
         let error = await #expect(throws: Problem.self) {
             try await follower.act(.acknowledge(comment: nil), tenant: .default, rule: "hot", machine: Self.machine, by: "ann")
         }
@@ -117,14 +118,5 @@ final class MemoryFeed: SampleFeedStore {
         try await follower.reloadAlarms()
         #expect(follower.alarms(tenant: .default).first?.alarm.acknowledged == false)
         _ = clusters
-    }
-
-    func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return false
     }
 }
