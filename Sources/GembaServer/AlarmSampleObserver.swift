@@ -27,11 +27,10 @@ extension AlarmEngine {
         return engine
     }
 
-    /// One pass of the evaluating node on a store's sample feed: evaluates what commits fed, oldest
-    /// first (each read's samples in time order; a read takes `batch` commits), then the clock, writes the changes, and only then removes the rows it took (a node
-    /// that dies before leaves them to the next, which reads the store's latest samples first, so
-    /// that what it evaluates again is, but for each tag's newest, older than what its machine holds
-    /// and changes nothing). Answers whether notifications were written.
+    /// One pass of the evaluating node on a store's sample feed: reads `batch` commits at a time,
+    /// oldest first, evaluates their samples in time order, ticks the clock, writes the changes,
+    /// and only then removes the rows it read. A node that dies in between leaves them to the
+    /// next, which replays them. Answers whether notifications were written.
     public func feedPass(_ feed: any SampleFeedStore, batch: Int = 20) async throws -> Bool {
         var notified = false
         while true {
@@ -43,6 +42,19 @@ extension AlarmEngine {
             try await feed.consumeFeed(entries.map(\.id))
             if entries.count < batch { return notified }
         }
+    }
+
+    /// The samples of several commits in time order (ties, such as one message's tags, in the order
+    /// given, so they stay together): two nodes commit samples of one machine at once, and the
+    /// transaction that started first, which the feed answers first, may hold the later sample. A
+    /// machine's signals take no sample older than their newest, so unsorted, the earlier one
+    /// would count for nothing. (Times compare cheaply; the order across machines does not matter.)
+    static func inTimeOrder(_ samples: [AcceptedSample]) -> [AcceptedSample] {
+        guard samples.count > 1 else { return samples }
+        let times = samples.map(\.sample.time.millisecondsSinceEpoch)
+        guard zip(times, times.dropFirst()).contains(where: { $0 > $1 }) else { return samples }
+        let order = times.indices.sorted { a, b in times[a] != times[b] ? times[a] < times[b] : a < b }
+        return order.map { samples[$0] }
     }
 
     /// Loads rules, instances and every machine's latest samples of the tags rules read, and its
@@ -68,20 +80,6 @@ extension AlarmEngine {
     }
 }
 
-extension AlarmEngine {
-    /// The samples of several commits in time order (ties, such as one message's tags, in the order
-    /// given, so they stay together): two nodes commit samples of one machine at once, and the
-    /// transaction that started first, which the feed answers first, may hold the later sample. A
-    /// machine's signals take no sample older than their newest, so unsorted, the earlier one
-    /// would count for nothing. (Times compare cheaply; the order across machines does not matter.)
-    static func inTimeOrder(_ samples: [AcceptedSample]) -> [AcceptedSample] {
-        guard samples.count > 1 else { return samples }
-        let times = samples.map(\.sample.time.millisecondsSinceEpoch)
-        guard zip(times, times.dropFirst()).contains(where: { $0 > $1 }) else { return samples }
-        let order = times.indices.sorted { a, b in times[a] != times[b] ? times[a] < times[b] : a < b }
-        return order.map { samples[$0] }
-    }
-}
 
 /// Hands the alarm engine every accepted sample; the engine evaluates only the rules reading its tag.
 struct AlarmSampleObserver: SampleObserver {
