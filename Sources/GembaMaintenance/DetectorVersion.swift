@@ -28,14 +28,45 @@ public struct DetectorVersion: Sendable, Hashable, Codable {
         public var machines: Int
         public var at: Int64
         public var by: String
+        /// For a fleet remaining-life model: the runs to failure it learnt from.
+        public var runs: Int?
+        /// For a fleet remaining-life model: how well it estimated machines it had not learnt.
+        public var crossValidation: CrossValidation?
 
-        public init(from: Int64, to: Int64, samples: Int, machines: Int, at: Int64, by: String) {
+        public init(from: Int64, to: Int64, samples: Int, machines: Int, at: Int64, by: String, runs: Int? = nil,
+                    crossValidation: CrossValidation? = nil) {
             self.from = from
             self.to = to
             self.samples = samples
             self.machines = machines
             self.at = at
             self.by = by
+            self.runs = runs
+            self.crossValidation = crossValidation
+        }
+    }
+
+    /// A fleet model's cross-validation: runs to failure held out fold by fold and estimated at
+    /// random points by a model trained on the others.
+    public struct CrossValidation: Sendable, Hashable, Codable {
+        public var folds: Int
+        public var estimates: Int
+        /// Root mean square error, hours (the truth capped at the model's cap).
+        public var rmseHours: Double
+        /// The same in cycles, comparable with published figures.
+        public var rmseCycles: Double
+        /// NASA's asymmetric score per estimate (late estimates cost more), on cycles.
+        public var nasaScorePerEstimate: Double
+        /// How often the truth fell within the 10–90 % interval.
+        public var intervalCoverage: Double
+
+        public init(folds: Int, estimates: Int, rmseHours: Double, rmseCycles: Double, nasaScorePerEstimate: Double, intervalCoverage: Double) {
+            self.folds = folds
+            self.estimates = estimates
+            self.rmseHours = rmseHours
+            self.rmseCycles = rmseCycles
+            self.nasaScorePerEstimate = nasaScorePerEstimate
+            self.intervalCoverage = intervalCoverage
         }
     }
 

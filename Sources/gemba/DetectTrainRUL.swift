@@ -16,6 +16,8 @@ struct DetectTrainRUL: AsyncParsableCommand {
     @Option(help: "Folds of machines for cross-validation.") var folds = 5
     @Option(help: "Random cut points per machine in each fold.") var cuts = 5
     @Option(help: "Seed of the cut points (the same seed repeats the figures).") var seed: UInt64 = 1
+    @Flag(inversion: .prefixedNo, help: "Learn from the cycles each machine has run since new (histories that start at a repair).")
+    var age = true
     @Option(help: "Write the model trained on every history here (JSON).") var model: String?
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -28,7 +30,7 @@ struct DetectTrainRUL: AsyncParsableCommand {
         }
         let started = ContinuousClock.now
         let train = { (histories: [[[Double]]]) throws -> FleetRULModel in
-            try FleetRULModel(histories: histories, cap: cap, neighbours: neighbours)
+            try FleetRULModel(histories: histories, features: RULFeatures(age: age), cap: cap, neighbours: neighbours)
         }
         let evaluation = try RULEvaluation.crossValidate(histories, folds: folds, cutsPerMachine: cuts, seed: seed, train: train)
         let seconds = DetectScore.seconds(ContinuousClock.now - started)

@@ -38,6 +38,43 @@ import Testing
         #expect(model.estimate(history: Array(machine[..<10])).cycles > 100)
     }
 
+    @Test func withoutAgeTheModelReadsOnlyTheSignalsAndWaitsForAFullWindow() throws {
+        var random = SplitMix64(seed: 7)
+        let fleet = (0..<30).map { _ in Self.machine(life: Int.random(in: 150...250, using: &random), random: &random) }
+        let model = try FleetRULModel(histories: fleet, features: RULFeatures(age: false))
+        #expect(model.features.firstCycle == 30)
+        let machine = Self.machine(life: 200, random: &random)
+        // Watched from cycle 150 on, numbered from 1 there: the cycle count is not read.
+        let recent = machine[120..<160]
+        let watched = model.estimate(recent: recent.suffix(30), cycle: 30)
+        #expect(watched == model.estimate(recent: recent.suffix(30), cycle: 160))
+        #expect(abs(watched.cycles - 40) < 20, "40 left, estimated \(watched.cycles)")
+        // A window's features read only its rows: the same as from the whole history.
+        #expect(model.estimate(history: Array(machine[..<160])) == watched)
+    }
+
+    @Test func cyclesAverageEverySignalAndCloseAtTheFirstSignalsNextCycle() {
+        var cycles = CycleMeans(signals: 2, length: 1_000)
+        #expect(cycles.add(1, at: 100, signal: 0).isEmpty)
+        #expect(cycles.add(10, at: 200, signal: 1).isEmpty)
+        #expect(cycles.add(3, at: 900, signal: 0).isEmpty)
+        // Signal 1 runs ahead into the next cycle: nothing closes until signal 0 does.
+        #expect(cycles.add(20, at: 1_100, signal: 1).isEmpty)
+        #expect(cycles.add(5, at: 1_200, signal: 0) == [CycleMeans.Row(end: 1_000, values: [2, 10])])
+        // Late for a closed cycle: dropped.
+        #expect(cycles.add(99, at: 999, signal: 1).isEmpty)
+        // Cycle 1 closes with both; cycle 2 has no signal 1: a gap, no row.
+        #expect(cycles.add(7, at: 2_500, signal: 0) == [CycleMeans.Row(end: 2_000, values: [5, 20])])
+        #expect(cycles.add(9, at: 3_000, signal: 0).isEmpty)
+        #expect(cycles.add(.nan, at: 3_100, signal: 1).isEmpty)
+        #expect(cycles.add(4, at: 3_200, signal: 1).isEmpty)
+        #expect(cycles.finish() == [CycleMeans.Row(end: 4_000, values: [9, 4])])
+        // Times before the epoch fall in their own cycles.
+        var early = CycleMeans(signals: 1, length: 1_000)
+        _ = early.add(1, at: -1, signal: 0)
+        #expect(early.add(2, at: 0, signal: 0) == [CycleMeans.Row(end: 0, values: [1])])
+    }
+
     @Test func crossValidationRepeatsWithItsSeedAndScoresEstimates() throws {
         var random = SplitMix64(seed: 11)
         let fleet = (0..<20).map { _ in Self.machine(life: Int.random(in: 150...250, using: &random), random: &random) }

@@ -402,3 +402,110 @@ import Testing
         }
     }
 }
+
+/// A fleet model of remaining life: trained on the runs to failure of a fleet's machines, it
+/// estimates a new machine's remaining life cycle by cycle and proposes work below its horizon.
+@Suite struct FleetRULAPITests {
+    static let minute: Int64 = 60_000
+
+    /// One minute's readings of a machine `cycle` minutes into a life of `life`: wear rises to 1
+    /// (with noise), temperature follows it.
+    static func record(_ machine: String, at time: Int64, cycle: Int, life: Int, random: inout SplitMix64) -> String {
+        let wear = Double(cycle) / Double(life) + Double.random(in: -0.02...0.02, using: &random)
+        let temperature = 50 + 20 * wear * wear + Double.random(in: -0.3...0.3, using: &random)
+        return #"{"machine": "\#(machine)", "ts": \#(time + 10_000), "values": {"wear": \#(wear), "temp": \#(temperature)}}"#
+    }
+
+    static func send(_ client: any TestClientProtocol, _ records: [String]) async throws {
+        for first in stride(from: 0, to: records.count, by: 200) {
+            let batch = records[first..<min(first + 200, records.count)].joined(separator: ",")
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    @Test func aFleetModelTrainedOnRunsToFailureEstimatesANewMachinesLifeAndProposesWork() async throws {
+        let (harness, _) = try await DetectorRegistryAPITests.harness()
+        let recorder = DetectorEventRecorder(engine: try #require(harness.server.detection), store: harness.store,
+                                             maintenance: harness.server.maintenance, logger: Logger(label: "test"))
+        let recording = Task { try await recorder.run() }
+        defer { recording.cancel() }
+        let start = (Timestamp.now().millisecondsSinceEpoch / Self.minute - 600) * Self.minute
+        let at = { @Sendable (minute: Int) in start + Int64(minute) * Self.minute }
+        var random = SplitMix64(seed: 5)
+        // Six machines run twice each to a failure, lives of 80 to 130 minutes.
+        var records: [String] = []
+        var failures: [String] = []
+        for machine in 1...6 {
+            var minute = 0
+            for _ in 0..<2 {
+                let life = Int.random(in: 80...130, using: &random)
+                for cycle in 0..<life {
+                    records.append(Self.record("plant/line1/f\(machine)", at: at(minute + cycle), cycle: cycle, life: life, random: &random))
+                }
+                minute += life
+                failures.append(#"{"machine": "plant/line1/f\#(machine)", "at": \#(at(minute))}"#)
+            }
+        }
+        // A new machine with 100 minutes of life, watched from its 20th.
+        let live = (20..<96).map { Self.record("plant/line1/f7", at: at(400 + $0), cycle: $0, life: 100, random: &random) }
+        try await harness.test { [records, failures] client in
+            try await Self.send(client, records)
+            let base = "/api/v1/detectors/wearlife/versions"
+            let config = #"{"kind": "fleet_rul", "signals": ["wear", "temp"], "life": {"cycle": "1m", "horizon": "20m"}, "propose": true, "suppress": "2h"}"#
+            let made = try await DetectorRegistryAPITests.post(client, base, config, .created)
+            #expect(made["configuration"]?["output"]?.stringValue == "wearlife.rul_h" && made["configuration"]?["life"]?["cap"]?.stringValue == "125m",
+                    "\(made)")
+            _ = try await DetectorRegistryAPITests.post(client, base, #"{"kind": "fleet_rul", "signals": ["wear"]}"#, .unprocessableContent)
+            _ = try await DetectorRegistryAPITests.post(client, base, #"{"kind": "robust", "tag": "wear", "life": {"cycle": "1m", "horizon": "1h"}}"#,
+                                                        .unprocessableContent)
+            let untrained = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "", .unprocessableContent)
+            #expect(untrained["detail"]?.stringValue?.contains("runs only once trained") == true, "\(untrained)")
+            // No failure recorded in the range: no run to failure to learn from.
+            let range = #""from": \#(at(0)), "to": \#(at(400))"#
+            let none = try await DetectorRegistryAPITests.post(client, "\(base)/1/train", "{\(range)}", .unprocessableContent)
+            #expect(none["detail"]?.stringValue?.contains("too little history to train: wearlife needs at least 2 runs to a failure") == true, "\(none)")
+            _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/train", #"{\#(range), "failures": [{"machine": "nowhere!", "at": 1}]}"#,
+                                                        .badRequest)
+            let trained = try await DetectorRegistryAPITests.post(client, "\(base)/1/train", #"{\#(range), "failures": [\#(failures.joined(separator: ","))]}"#)
+            let training = trained["training"]
+            #expect(training?["runs"]?.int == 12 && training?["machines"]?.int == 6, "\(trained)")
+            let rmse = try #require(training?["crossValidation"]?["rmseCycles"]?.double)
+            #expect(rmse < 15 && abs((training?["crossValidation"]?["rmseHours"]?.double ?? 0) - rmse / 60) < 1e-9, "\(trained)")
+            _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "")
+
+            // The new machine: estimates as its cycles close.
+            try await Self.send(client, live)
+            var points: [JSONValue] = []
+            let estimated = try await TestSupport.eventually(5) {
+                points = try await client.execute(uri: "/api/v1/history?series=plant/line1/f7/wearlife.rul_h&from=\(at(400))&points=100000",
+                                                  method: .get) { $0.json["series"]?.array.first?["points"]?.array ?? [] }
+                return points.count >= 40
+            }
+            // 30 cycles fill the model's window: the first estimate comes at the end of minute 49 (then 51 minutes are left).
+            #expect(estimated && points.count == 46, "\(points.count) estimates")
+            let first = try #require(points.first), last = try #require(points.last)
+            #expect(first["t"]?.int == at(450), "\(first)")
+            #expect(abs((last["v"]?.double ?? 0) * 60 - 5) < 12, "5 minutes left at the last cycle, estimated \(last)")
+            #expect((first["v"]?.double ?? 0) * 60 > 30, "51 minutes left at the first, estimated \(first)")
+            var events: [JSONValue] = []
+            let proposed = try await TestSupport.eventually(5) {
+                events = try await client.execute(uri: "/api/v1/detector-events?detector=wearlife&from=\(at(400))", method: .get) {
+                    $0.json["items"]?.array ?? []
+                }
+                return events.first?["workOrder"] != nil
+            }
+            #expect(proposed && events.count == 1, "one event (suppressed after): \(events)")
+            let order = try #require(events.first?["workOrder"]?.stringValue)
+            try await client.execute(uri: "/api/v1/work-orders/\(order)", method: .get) { response in
+                let evidence = response.json["evidence"]
+                #expect(evidence?["estimate"]?["unit"]?.stringValue == "h" && evidence?["signals"]?.array.count == 2, "\(response.text)")
+                #expect(response.json["title"]?.stringValue?.contains("Remaining life below 20m on f7") == true, "\(response.text)")
+            }
+            // The replay over the new machine's range raises the same event.
+            let evaluated = try await DetectorRegistryAPITests.post(client, "\(base)/1/evaluate", #"{"from": \#(at(400)), "to": \#(at(500))}"#)
+            #expect(evaluated["evaluations"]?.array.last?["figures"]?["events"]?.int == 1, "\(evaluated)")
+        }
+    }
+}

@@ -28,9 +28,10 @@ public struct FleetRULModel: Sendable, Codable {
     /// Trains on `histories` (each a machine's rows, one per cycle, up to its failure).
     public init(histories: [[[Double]]], features: RULFeatures = RULFeatures(), cap: Double = 125, neighbours: Int = 20,
                 stride: Int = 2) throws {
-        let longEnough = histories.filter { $0.count > features.short }
+        let first = features.firstCycle
+        let longEnough = histories.filter { $0.count > first }
         guard longEnough.count >= 2 else {
-            throw TrainingError(description: "training needs at least 2 run-to-failure histories longer than \(features.short) cycles, got \(longEnough.count)")
+            throw TrainingError(description: "training needs at least 2 run-to-failure histories longer than \(first) cycles, got \(longEnough.count)")
         }
         let width = longEnough[0][0].count
         guard longEnough.allSatisfy({ $0.allSatisfy { $0.count == width } }) else {
@@ -47,7 +48,7 @@ public struct FleetRULModel: Sendable, Codable {
         var rows: [[Double]] = [], targets: [Double] = []
         for history in longEnough {
             let selected = history.map { row in chosen.map { row[$0] } }
-            for cycle in Swift.stride(from: features.short, through: selected.count, by: stride) {
+            for cycle in Swift.stride(from: first, through: selected.count, by: stride) {
                 rows.append(features.features(of: selected, through: cycle))
                 targets.append(min(Double(selected.count - cycle), cap))
             }
@@ -66,8 +67,14 @@ public struct FleetRULModel: Sendable, Codable {
 
     /// The remaining life of a machine whose history (rows of all signals, as in training) runs to now.
     public func estimate(history: [[Double]]) -> Estimate {
-        let selected = history.map { row in signals.map { row[$0] } }
-        let query = zip(features.features(of: selected, through: selected.count), zip(mean, deviation)).map { ($0 - $1.0) / $1.1 }
+        estimate(recent: history.suffix(features.window), cycle: history.count)
+    }
+
+    /// The remaining life of a machine from its latest rows (at least the last ``RULFeatures/window``
+    /// when it has run that long; all signals, as in training), the last being its cycle number `cycle`.
+    public func estimate(recent rows: ArraySlice<[Double]>, cycle: Int) -> Estimate {
+        let selected = rows.map { row in signals.map { row[$0] } }
+        let query = zip(features.features(recent: selected[...], cycle: cycle), zip(mean, deviation)).map { ($0 - $1.0) / $1.1 }
         let columns = mean.count
         // The nearest training cycles, kept sorted by distance.
         var nearest: [(distance: Double, target: Double)] = []
@@ -88,6 +95,29 @@ public struct FleetRULModel: Sendable, Codable {
         let values = nearest.map(\.target).sorted()
         return Estimate(cycles: values.reduce(0, +) / Double(values.count), low: Self.percentile(values, 0.1),
                         high: Self.percentile(values, 0.9))
+    }
+
+    /// A machine's latest cycles as the model reads them live: its last ``RULFeatures/window``
+    /// rows and how many cycles it has run since it was first watched.
+    public struct Course: Sendable, Codable {
+        public private(set) var rows: [[Double]] = []
+        public private(set) var cycles = 0
+
+        public init() {}
+
+        /// Adds the next cycle's row, keeping the last `window`.
+        public mutating func add(_ row: [Double], window: Int) {
+            rows.append(row)
+            if rows.count > window { rows.removeFirst(rows.count - window) }
+            cycles += 1
+        }
+    }
+
+    /// The remaining life of a machine at the end of its course; nil until it has run the cycles the model needs.
+    public func estimate(_ course: Course) -> Estimate? {
+        guard course.cycles >= features.firstCycle, course.rows.count >= min(features.firstCycle, features.window),
+              course.rows.allSatisfy({ $0.count > (signals.max() ?? -1) }) else { return nil }
+        return estimate(recent: course.rows[...], cycle: course.cycles)
     }
 
     static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {

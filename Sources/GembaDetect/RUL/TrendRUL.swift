@@ -10,6 +10,12 @@ public enum TrendRUL {
         public var low: Double
         /// Nil when, at the slope's lower bound, the indicator may not be approaching the threshold at all.
         public var high: Double?
+
+        public init(remaining: Double, low: Double, high: Double?) {
+            self.remaining = remaining
+            self.low = low
+            self.high = high
+        }
     }
 
     /// `times` ascending, `values` the indicator at those times; the machine fails when the

@@ -75,21 +75,74 @@ extension DetectionEngine {
             static let step: Int64 = 60_000
         }
 
-        /// A detector's family: one of the univariate ones on a tag, or `pca` on several signals of a machine together.
+        /// A `fleet_rul` detector's cycle and horizon: each machine's signals are averaged over
+        /// every cycle (one row of the fleet model per cycle), the model estimates the remaining
+        /// life from the latest rows, and an estimate below `horizon` raises an event.
+        public struct Life: Sendable, Hashable, Codable {
+            /// How long one cycle lasts (ms): the period its signals' means cover.
+            public var cycle: Int64
+            /// Remaining life is learnt up to this long (ms; 125 cycles unless given): early in a
+            /// machine's life wear does not show, so "at least that long" is all there is to learn.
+            public var cap: Int64
+            /// An estimate below it raises an event (ms).
+            public var horizon: Int64
+
+            enum CodingKeys: String, CodingKey { case cycle, cap, horizon }
+
+            public init(cycle: Int64, cap: Int64? = nil, horizon: Int64) {
+                self.cycle = cycle
+                self.cap = cap ?? 125 * cycle
+                self.horizon = horizon
+            }
+
+            public init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.init(cycle: try Self.duration(.cycle, in: container)!, cap: try Self.duration(.cap, in: container, optional: true),
+                          horizon: try Self.duration(.horizon, in: container)!)
+            }
+
+            public func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(RuleText.duration(cycle), forKey: .cycle)
+                try container.encode(RuleText.duration(cap), forKey: .cap)
+                try container.encode(RuleText.duration(horizon), forKey: .horizon)
+            }
+
+            private static func duration(_ key: CodingKeys, in container: KeyedDecodingContainer<CodingKeys>, optional: Bool = false) throws -> Int64? {
+                guard let text = try optional ? container.decodeIfPresent(String.self, forKey: key) : container.decode(String.self, forKey: key)
+                else { return nil }
+                guard let value = RuleText.parseDuration(text) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not a duration such as 1h or 2d")
+                }
+                return value
+            }
+
+            /// Hours in `cycles` cycles.
+            func hours(_ cycles: Double) -> Double { cycles * Double(cycle) / 3_600_000 }
+        }
+
+        /// A detector's family: one of the univariate ones on a tag, `pca` on several signals of a
+        /// machine together, `drift` on a tag's level, or `fleet_rul`, a fleet model of remaining life.
         public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
             case robust, knn, context, pca, drift
+            case fleet = "fleet_rul"
 
-            /// The univariate anomaly family; nil for `pca` and `drift`.
+            /// The univariate anomaly family; nil for `pca`, `drift` and `fleet_rul`.
             public var univariate: DetectorKind? { DetectorKind(rawValue: rawValue) }
+
+            /// Whether it reads several signals of a machine (`pca`, `fleet_rul`) rather than one tag.
+            public var readsSignals: Bool { self == .pca || self == .fleet }
 
             public init(_ kind: DetectorKind) { self = Kind(rawValue: kind.rawValue)! }
         }
 
         public var id: String
         public var kind: Kind
-        /// The tag it watches (for `pca`, the first of its signals: each of its readings scores the signals' latest values).
+        /// The tag it watches (for `pca` and `fleet_rul`, the first of its signals: each of its
+        /// readings scores the signals' latest values; each of its cycles closes the others').
         public var tag: String
-        /// For `pca`: the machine's signals scored together (2–16 tags, `tag` first); empty for a univariate detector.
+        /// For `pca`: the machine's signals scored together (2–16 tags, `tag` first); for
+        /// `fleet_rul`, those the fleet model reads (1–24); empty for a univariate detector.
         public var signals: [String]
         /// For `drift`: against the tag's daily pattern (a forecast's residuals) rather than its level.
         public var residuals = false
@@ -110,9 +163,12 @@ extension DetectionEngine {
         public var warmUp: Int
         public var gate: Gate?
         public var failure: Failure?
+        /// For `fleet_rul`: its cycle, cap and horizon.
+        public var life: Life?
 
         enum CodingKeys: String, CodingKey {
             case id, kind, tag, signals, residuals, output, tenant, scope, threshold, suppress, propose, warmUp = "warmup", gate = "while", failure
+            case life
         }
 
         /// How long a signal's last value stands for it in a `pca` reading (ms).
@@ -133,13 +189,22 @@ extension DetectionEngine {
                       scope: scope, threshold: threshold, suppression: suppression, propose: propose, warmUp: 0, gate: gate, failure: nil)
         }
 
+        /// A fleet remaining-life (`fleet_rul`) detector on `signals` of each machine, writing the
+        /// estimate in hours to `output` (`<id>.rul_h` unless named). It runs once trained.
+        public init(id: String, fleetSignals signals: [String], life: Life, output: String? = nil, tenant: TenantID = .default,
+                    scope: String? = nil, suppression: Int64 = 1_800_000, propose: Bool = false, gate: Gate? = nil) {
+            self.init(id: id, kind: .fleet, tag: signals.first ?? "", signals: signals, output: output, tenant: tenant, scope: scope,
+                      threshold: 0.5, suppression: suppression, propose: propose, warmUp: 0, gate: gate, failure: nil)
+            self.life = life
+        }
+
         init(id: String, kind: Kind, tag: String, signals: [String], output: String?, tenant: TenantID, scope: String?, threshold: Double,
              suppression: Int64, propose: Bool, warmUp: Int, gate: Gate?, failure: Failure?) {
             self.id = id
             self.kind = kind
             self.tag = tag
             self.signals = signals
-            self.output = output ?? (kind == .pca ? id + ".anomaly" : kind == .drift ? tag + ".drift" : tag + ".anomaly")
+            self.output = output ?? Self.defaultOutput(kind, id: id, tag: tag)
             self.tenant = tenant
             self.scope = scope
             self.threshold = threshold
@@ -149,6 +214,16 @@ extension DetectionEngine {
             self.gate = gate
             self.failure = failure
             if self.failure?.output.isEmpty == true { self.failure?.output = tag + ".rul_h" }
+        }
+
+        /// `<id>.anomaly` for `pca`, `<id>.rul_h` for `fleet_rul`, `<tag>.drift` for `drift`, else `<tag>.anomaly`.
+        private static func defaultOutput(_ kind: Kind, id: String, tag: String) -> String {
+            switch kind {
+            case .pca: id + ".anomaly"
+            case .fleet: id + ".rul_h"
+            case .drift: tag + ".drift"
+            case .robust, .knn, .context: tag + ".anomaly"
+            }
         }
 
         public init(from decoder: any Decoder) throws {
@@ -169,7 +244,7 @@ extension DetectionEngine {
             let kind = try container.decode(Kind.self, forKey: .kind)
             var signals = try container.decodeIfPresent([String].self, forKey: .signals) ?? []
             let tag: String
-            if kind == .pca {
+            if kind.readsSignals {
                 // The tag named (or the first signal) leads: its readings score the signals' latest values.
                 tag = try container.decodeIfPresent(String.self, forKey: .tag) ?? signals.first ?? ""
                 signals = [tag] + signals.filter { $0 != tag }
@@ -181,10 +256,11 @@ extension DetectionEngine {
                       tenant: tenantID, scope: try container.decodeIfPresent(String.self, forKey: .scope),
                       threshold: try container.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.5, suppression: suppression,
                       propose: try container.decodeIfPresent(Bool.self, forKey: .propose) ?? false,
-                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? (kind == .pca ? 0 : 100),
+                      warmUp: try container.decodeIfPresent(Int.self, forKey: .warmUp) ?? (kind.readsSignals ? 0 : 100),
                       gate: try container.decodeIfPresent(Gate.self, forKey: .gate),
                       failure: try container.decodeIfPresent(Failure.self, forKey: .failure))
             residuals = try container.decodeIfPresent(Bool.self, forKey: .residuals) ?? false
+            life = try container.decodeIfPresent(Life.self, forKey: .life)
         }
 
         /// Writes what ``init(from:)`` reads: the configuration as files and the API give it.
@@ -204,6 +280,7 @@ extension DetectionEngine {
             try container.encode(warmUp, forKey: .warmUp)
             try container.encodeIfPresent(gate, forKey: .gate)
             try container.encodeIfPresent(failure, forKey: .failure)
+            try container.encodeIfPresent(life, forKey: .life)
         }
 
         /// Refuses a detector that cannot run, naming it and the field.
@@ -212,14 +289,24 @@ extension DetectionEngine {
             guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
                 throw refuse("the id is 1-64 of A-Z a-z 0-9 - _ .")
             }
-            if kind == .pca {
+            switch kind {
+            case .pca:
                 guard (2...16).contains(signals.count), Set(signals).count == signals.count else {
                     throw refuse("a pca detector scores 2 to 16 different signals together")
                 }
-                guard failure == nil else { throw refuse("failure applies to a univariate detector") }
-            } else if !signals.isEmpty {
-                throw refuse("signals apply to a pca detector; a \(kind.rawValue) detector watches one tag")
+            case .fleet:
+                guard (1...24).contains(signals.count), Set(signals).count == signals.count else {
+                    throw refuse("a fleet_rul detector reads 1 to 24 different signals")
+                }
+                guard let life else { throw refuse("a fleet_rul detector needs life: {\"cycle\", \"horizon\"}") }
+                guard (60_000...(7 * 86_400_000)).contains(life.cycle) else { throw refuse("life.cycle must lie between 1m and 7d") }
+                guard (10...100_000).contains(life.cap / life.cycle) else { throw refuse("life.cap must lie between 10 and 100000 cycles") }
+                guard (60_000...(365 * 86_400_000)).contains(life.horizon) else { throw refuse("life.horizon must lie between 1m and 365d") }
+            case .robust, .knn, .context, .drift:
+                guard signals.isEmpty else { throw refuse("signals apply to pca and fleet_rul detectors; a \(kind.rawValue) detector watches one tag") }
             }
+            if kind.readsSignals, failure != nil { throw refuse("failure applies to a univariate detector") }
+            if kind != .fleet, life != nil { throw refuse("life applies to a fleet_rul detector") }
             if residuals, kind != .drift { throw refuse("residuals apply to a drift detector") }
             if kind == .drift, failure != nil { throw refuse("failure applies to a robust, knn or context detector") }
             let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])

@@ -38,16 +38,20 @@ extension DetectionEngine {
 
     /// What a detector version learnt on each machine of a history range: the state it starts from
     /// there when it runs.
+    /// A `fleet_rul` detector's model is one for the whole fleet, not a state per machine.
     public struct Model: Sendable {
         var machines: [String: Running]
+        /// A `fleet_rul` detector's model.
+        var fleet: FleetRULModel?
 
         /// The machines it learnt on.
         public var machineNames: [String] { machines.keys.sorted() }
 
-        /// JSON: `{"<machine>": {detector state}}`.
+        /// JSON: `{"<machine>": {detector state}}`, or a `fleet_rul` detector's model.
         public func encoded() throws -> Data {
             let encoder = JSONEncoder()
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            if let fleet { return try encoder.encode(fleet) }
             return try encoder.encode(machines)
         }
 
@@ -56,6 +60,11 @@ extension DetectionEngine {
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             do {
+                if kind == .fleet {
+                    machines = [:]
+                    fleet = try decoder.decode(FleetRULModel.self, from: data)
+                    return
+                }
                 machines = try decoder.decode([String: Running].self, from: data)
             } catch {
                 throw ConfigurationError(description: "the model cannot be read (\(data.count) bytes): \(error)")
@@ -66,6 +75,11 @@ extension DetectionEngine {
         }
 
         init(machines: [String: Running]) { self.machines = machines }
+
+        init(fleet: FleetRULModel) {
+            machines = [:]
+            self.fleet = fleet
+        }
     }
 
     /// One machine's history for a replay, oldest first: the watched tag's samples, its gate tag's,
@@ -102,9 +116,14 @@ extension DetectionEngine {
     }
 
     /// Runs `detector` over `histories` as it would have run live (warm-up, gate, threshold and
-    /// suppression), from `model`'s state on each machine or afresh. A `pca` detector without a
+    /// suppression), from `model`'s state on each machine or afresh (a `fleet_rul` detector only
+    /// from its model: its remaining-life events). A `pca` detector without a
     /// model is trained on each machine's readings (nothing is scored then). Pure: nothing is written.
     public static func replay(_ detector: Detector, over histories: [History], from model: Model? = nil) -> Replay {
+        if detector.kind == .fleet {
+            guard let fleet = model?.fleet else { return Replay(model: Model(machines: [:]), scored: 0, mostOnOneMachine: 0, notNumeric: 0, events: []) }
+            return replayFleet(detector, over: histories, model: fleet)
+        }
         let watcher = Watcher(index: 0, Instance(detector, version: 0))
         var result = Replay(model: Model(machines: model?.machines ?? [:]), scored: 0, mostOnOneMachine: 0, notNumeric: 0, events: [])
         for history in histories {
@@ -205,7 +224,7 @@ extension DetectionEngine {
     }
 
     /// A gate's course through a replay: open while the gate tag's last value is one of the gate's.
-    private struct GateReplay {
+    struct GateReplay {
         let gate: Detector.Gate?
         let samples: [Sample]
         var next = 0

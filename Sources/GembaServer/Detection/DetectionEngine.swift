@@ -43,13 +43,21 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var drift: DriftDetector?
         /// The open event's peak as last told to the recorder.
         var toldPeak: Double?
+        /// A `fleet_rul` detector's latest cycles on the machine (its model is the fleet's, in the plan).
+        var course: FleetRULModel.Course?
 
         /// A fresh state for `detector`: nil for `pca`, which runs only from a trained model.
         init?(_ detector: Detector) {
-            if detector.kind == .drift {
+            switch detector.kind {
+            case .drift:
                 self.init(detector: .none, lastTime: .min, learnt: nil)
                 drift = DriftDetector(residuals: detector.residuals)
                 return
+            case .fleet:
+                self.init(detector: .none, lastTime: .min, learnt: nil)
+                course = FleetRULModel.Course()
+                return
+            case .robust, .knn, .context, .pca: break
             }
             guard let family = detector.kind.univariate else { return nil }
             self.init(detector: AnyDetector(family), lastTime: .min, learnt: 0)
@@ -62,7 +70,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         }
 
         /// The family the state belongs to; nil for a state that holds none.
-        var kind: Detector.Kind? { pca != nil ? .pca : drift != nil ? .drift : detector.kind.map(Detector.Kind.init) }
+        var kind: Detector.Kind? { pca != nil ? .pca : drift != nil ? .drift : course != nil ? .fleet : detector.kind.map(Detector.Kind.init) }
     }
 
     /// An event opened or closed by a detector on a machine.
@@ -99,10 +107,13 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let signalCount: Int
         /// A `drift` detector (told once a minute).
         let drift: Bool
+        /// A `fleet_rul` detector's cycle and horizon.
+        let life: Detector.Life?
 
         init(index: Int, _ instance: Instance, signal: Int? = nil) {
             self.signal = signal
             drift = instance.detector.kind == .drift
+            life = instance.detector.life
             signalCount = instance.detector.signals.count
             let detector = instance.detector
             self.index = index
@@ -146,6 +157,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var byTag: [String: [Watcher]] = [:]
         /// The detectors whose gate reads each tag.
         var gatedBy: [String: [Int]] = [:]
+        /// Each `fleet_rul` detector's trained model, by its place in `instances` (one for the whole fleet).
+        var fleetModels: [Int: FleetRULModel] = [:]
 
         init() {}
 
@@ -177,6 +190,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var gates: [GateKey: Bool] = [:]
         /// Each `pca` detector's latest value (and time) of each signal on each machine.
         var readings: [GateKey: SignalReadings] = [:]
+        /// Each `fleet_rul` detector's open cycles on each machine.
+        var cycles: [GateKey: CycleMeans] = [:]
     }
 
     private let pipeline: IngestPipeline
@@ -237,8 +252,13 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Carries what the versions still running learnt over to `plan`'s places, and lays out the
     /// models of the new ones to be taken up at their series' first sample.
     private static func move(_ state: inout State, to plan: Plan, models: [InstanceID: Model]) {
+        var plan = plan
         let places = plan.indices
         let old = state.plan.instances
+        let oldModels = Dictionary(state.plan.fleetModels.map { (old[$0.key].id, $0.value) }, uniquingKeysWith: { first, _ in first })
+        for (index, instance) in plan.instances.enumerated() where instance.detector.kind == .fleet {
+            plan.fleetModels[index] = models[instance.id]?.fleet ?? oldModels[instance.id]
+        }
         var running: [Slot: Running] = [:]
         var names: [Slot: Key] = [:]
         for (slot, entry) in state.running {
@@ -267,6 +287,11 @@ public final class DetectionEngine: SampleObserver, Sendable {
             guard let place = places[old[key.detector].id] else { continue }
             readings[GateKey(tenant: key.tenant, machine: key.machine, detector: place)] = values
         }
+        var cycles: [GateKey: CycleMeans] = [:]
+        for (key, values) in state.cycles {
+            guard let place = places[old[key.detector].id] else { continue }
+            cycles[GateKey(tenant: key.tenant, machine: key.machine, detector: place)] = values
+        }
         for (id, model) in models where places[id] != nil && !old.contains(where: { $0.id == id }) {
             for (machine, entry) in model.machines {
                 let key = Key(tenant: id.tenant.rawValue, machine: machine, detector: id.detector, version: id.version)
@@ -278,6 +303,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
         state.names = names
         state.gates = gates
         state.readings = readings
+        state.cycles = cycles
     }
 
     /// Reads `{"detectors": [{"id", "kind", "tag", "output"?, "tenant"?, "scope"?}]}`.
@@ -332,6 +358,10 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 for watcher in watching where watcher.tenant == accepted.key.tenant && watcher.scope?.contains(accepted.key.machine) != false {
                     if watcher.gated,
                        state.gates[GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)] != true { continue }
+                    if let life = watcher.life {
+                        Self.fleet(value, at: time, watcher, life, accepted, plan, in: &state, scores: &scores, changes: &changes)
+                        continue
+                    }
                     var row: [Double]? = nil
                     if let signal = watcher.signal {
                         // pca: every signal's sample is noted; the first signal's scores them all.
@@ -371,7 +401,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                         scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: failure.output),
                                             sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
                         if event, watcher.threshold.isFinite {
-                            changes.append(Self.lifeEvent(life, plan.instances[watcher.index].detector, failure, machine, at: time))
+                            changes.append(Self.lifeEvent(life, plan.instances[watcher.index].detector, horizon: failure.horizon, machine, at: time))
                         }
                     }
                 }
@@ -437,10 +467,49 @@ public final class DetectionEngine: SampleObserver, Sendable {
         return (life, due)
     }
 
+    /// Notes a sample of a `fleet_rul` detector's signal on its machine; when it closes cycles,
+    /// estimates the remaining life at each and writes it (hours, at the cycle's end), with an
+    /// event when it falls below the horizon.
+    private static func fleet(_ value: Double, at time: Int64, _ watcher: Watcher, _ life: Detector.Life, _ accepted: AcceptedSample, _ plan: Plan,
+                              in state: inout State, scores: inout [Point], changes: inout [EventChange]) {
+        guard let signal = watcher.signal, let model = plan.fleetModels[watcher.index] else { return }
+        let key = GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)
+        let rows = state.cycles[key, default: CycleMeans(signals: watcher.signalCount, length: life.cycle)].add(value, at: time, signal: signal)
+        // Rows close only at the first signal's samples: its series holds the machine's state.
+        guard !rows.isEmpty else { return }
+        let slot = Slot(series: accepted.seriesID, detector: watcher.index)
+        guard let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
+        else { return }
+        for row in rows {
+            guard let (estimate, event) = Self.life(row, model, life, watcher, into: &state.running.values[entry]) else { continue }
+            let detector = plan.instances[watcher.index].detector
+            scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: accepted.key.machine, tag: detector.output),
+                                sample: Sample(time: Timestamp(millisecondsSinceEpoch: row.end), value: .double(estimate.remaining))))
+            if event, watcher.threshold.isFinite {
+                changes.append(Self.lifeEvent(estimate, detector, horizon: life.horizon, accepted.key.machine, at: row.end))
+            }
+        }
+    }
+
+    /// Adds a closed cycle to a `fleet_rul` detector's course on a machine and answers the fleet
+    /// model's estimate there (hours), and whether it makes an event (below the horizon, not
+    /// within the suppression time of the last one); nil before the model has the cycles it needs.
+    static func life(_ row: CycleMeans.Row, _ model: FleetRULModel, _ life: Detector.Life, _ watcher: Watcher,
+                     into running: inout Running) -> (TrendRUL.Estimate, Bool)? {
+        guard row.end > running.lastTime, running.course != nil else { return nil }
+        running.lastTime = row.end
+        running.course!.add(row.values, window: model.features.window)
+        guard let cycles = model.estimate(running.course!) else { return nil }
+        let estimate = TrendRUL.Estimate(remaining: life.hours(cycles.cycles), low: life.hours(cycles.low), high: life.hours(cycles.high))
+        let due = estimate.remaining * 3_600_000 < Double(life.horizon) && row.end - (running.lastLifeEvent ?? .min / 2) > watcher.suppression
+        if due { running.lastLifeEvent = row.end }
+        return (estimate, due)
+    }
+
     /// A remaining-life event: scored by how far inside the horizon the estimate lies.
-    private static func lifeEvent(_ life: TrendRUL.Estimate, _ detector: Detector, _ failure: Detector.Failure, _ machine: AssetPath,
+    static func lifeEvent(_ life: TrendRUL.Estimate, _ detector: Detector, horizon: Int64, _ machine: AssetPath,
                                   at time: Int64) -> EventChange {
-        let score = min(1, max(0, 1 - life.remaining * 3_600_000 / Double(failure.horizon)))
+        let score = min(1, max(0, 1 - life.remaining * 3_600_000 / Double(horizon)))
         return EventChange(detector: detector, machine: machine, event: .init(start: time, last: time, peak: score, peakTime: time),
                            closed: false, life: life)
     }
@@ -493,6 +562,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
             ?? state.waiting[unversioned].flatMap { $0.kind == instance.detector.kind ? state.waiting.removeValue(forKey: unversioned) : nil }
         // A pca detector scores only the machines its model learnt.
         guard let running = saved ?? Running(instance.detector) else { return nil }
+        // A fleet_rul detector runs only with its fleet's model.
+        if instance.detector.kind == .fleet, state.plan.fleetModels[slot.detector] == nil { return nil }
         state.names[slot] = key
         state.running[slot] = running
         return state.running.index(forKey: slot)!

@@ -92,14 +92,23 @@ public actor DetectorRegistry {
     }
 
     /// Trains a version on the history of `range`: replays it over every machine in the detector's
-    /// scope that has the tag, and keeps what it learnt as the version's model.
-    public func train(tenant: TenantID, detector: String, version number: Int, range: Range<Int64>, by actor: String,
-                      at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> DetectorVersion {
+    /// scope that has the tag, and keeps what it learnt as the version's model. A `fleet_rul`
+    /// version learns the runs to `failures` (on the machines it reads) instead.
+    public func train(tenant: TenantID, detector: String, version number: Int, range: Range<Int64>, failures: [DetectorPerformance.Failure] = [],
+                      by actor: String, at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> DetectorVersion {
         let existing = try await all(tenant: tenant, detector: detector)
         let version = try Self.find(number, in: existing)
         let configured = try Self.detector(version)
         _ = try DetectorVersions.apply(.train(.init(from: range.lowerBound, to: range.upperBound, samples: 0, machines: 0, at: time, by: actor)),
                                        to: number, in: existing, at: time)
+        if configured.kind == .fleet {
+            let trained = try DetectionEngine.trainFleet(configured, over: try await histories(configured, range), failures: failures)
+            let training = DetectorVersion.Training(from: range.lowerBound, to: range.upperBound, samples: trained.cycles, machines: trained.machines,
+                                                    at: time, by: actor, runs: trained.runs, crossValidation: trained.crossValidation)
+            let changed = try DetectorVersions.apply(.train(training), to: number, in: existing, at: time)
+            try await save(changed, model: try trained.model.encoded())
+            return changed[0]
+        }
         let replay = DetectionEngine.replay(configured, over: try await histories(configured, range))
         try Self.check(replay, configured)
         let training = DetectorVersion.Training(from: range.lowerBound, to: range.upperBound, samples: replay.scored,
@@ -159,6 +168,9 @@ public actor DetectorRegistry {
         if target.isRunning {
             if target.training == nil, try Self.detector(target).kind == .pca {
                 throw ModelError(.invalid, "a pca detector runs only once trained: train version \(target.version) on a range of normal operation first")
+            }
+            if target.training == nil, try Self.detector(target).kind == .fleet {
+                throw ModelError(.invalid, "a fleet_rul detector runs only once trained: train version \(target.version) on a range holding runs to failure first")
             }
             do {
                 if let model = try await model(of: target) { models[Self.id(target)] = model }

@@ -86,8 +86,8 @@ public struct DetectorEventRecorder: Service {
     /// watched signal and its remaining life over the fitted window.
     static func proposal(_ change: DetectionEngine.EventChange, life: TrendRUL.Estimate, eventID: Int64) -> MaintenanceService.Proposal {
         let detector = change.detector
-        let failure = detector.failure!
-        let hours = life.remaining < 10 ? (life.remaining * 10).rounded() / 10 : life.remaining.rounded()
+        let hours = Self.hours(life.remaining)
+        guard let failure = detector.failure else { return fleetProposal(change, life: life, eventID: eventID) }
         let direction = failure.above ? "rises to" : "falls to"
         return MaintenanceService.Proposal(
             machine: change.machine, title: "\(detector.tag) heading for failure on \(change.machine.machine)",
@@ -101,6 +101,30 @@ public struct DetectorEventRecorder: Service {
                                window: .init(from: change.event.start - failure.window, to: change.event.start + 600_000,
                                              tags: [detector.tag, failure.output])))
     }
+
+    /// A predictive work order from a `fleet_rul` event: the fleet model's estimate with its
+    /// 10–90 % interval, the signals it read and the cycles its window covered.
+    static func fleetProposal(_ change: DetectionEngine.EventChange, life: TrendRUL.Estimate, eventID: Int64) -> MaintenanceService.Proposal {
+        let detector = change.detector
+        let cycle = detector.life?.cycle ?? 3_600_000
+        let horizon = detector.life?.horizon ?? 0
+        let range = "\(Self.hours(life.low))–\(life.high.map(Self.hours).map { "\($0)" } ?? "?") h"
+        return MaintenanceService.Proposal(
+            machine: change.machine, title: "Remaining life below \(RuleText.duration(horizon)) on \(change.machine.machine)",
+            details: "The fleet model (detector \(detector.id)) estimates about \(Self.hours(life.remaining)) h of remaining life (10–90 %: \(range)) "
+                + "from \(detector.signals.joined(separator: ", ")) over the last cycles of \(RuleText.duration(cycle)), matched against "
+                + "the runs to failure it was trained on. Plan the work before it fails.",
+            kind: .predictive, priority: life.remaining * 3_600_000 < Double(horizon) / 4 ? .urgent : .high,
+            origin: .init(.detector, reference: String(eventID)),
+            evidence: Evidence(summary: "remaining life \(Self.hours(life.remaining)) h (\(range)) by the fleet model", signals: detector.signals,
+                               estimate: .init(quantity: "remaining_life", value: life.remaining, low: life.low, high: life.high, unit: "h",
+                                               coverage: 0.8),
+                               window: .init(from: change.event.start - 30 * cycle, to: change.event.start + cycle,
+                                             tags: detector.signals + [detector.output])))
+    }
+
+    /// Hours as a person reads them: tenths below 10, whole hours above.
+    private static func hours(_ value: Double) -> Double { value < 10 ? (value * 10).rounded() / 10 : value.rounded() }
 
     /// A predictive work order from an event: its score, the watched signal and six hours of chart before it.
     static func proposal(_ change: DetectionEngine.EventChange, eventID: Int64) -> MaintenanceService.Proposal {

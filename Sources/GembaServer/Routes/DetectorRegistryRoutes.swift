@@ -54,15 +54,30 @@ struct DetectorRegistryRoutes {
             },
             Endpoint(.post, "/api/v1/detectors/{detector}/versions/{version}/train", .requires(.configure), group: group,
                      summary: "Train a version on a history range: it learns every machine in its scope and starts from that when it runs (audited)",
-                     description: "Needs the warm-up plus 100 numeric samples of the tag on one machine (within the gate). A version "
-                        + "running (active or shadow) is not trained again: make a new version.",
-                     parameters: [detector, version], body: .json(Self.rangeInput), responses: answers) { request, context in
-                let input = try await OEERoutes.decode(RangeInput.self, from: request)
-                let range = try input.range()
+                     description: "Needs the warm-up plus 100 numeric samples of the tag on one machine (within the gate). A fleet_rul "
+                        + "version learns the machines' runs to failure instead: the failures given, or those recorded in the range "
+                        + "(equipment-failure stops and repair work orders); it needs 2 runs of more than 30 cycles with every signal, "
+                        + "and is cross-validated over its runs when there are 4 or more. A version running (active or shadow) is "
+                        + "not trained again: make a new version.",
+                     parameters: [detector, version], body: .json(Self.trainInput), responses: answers) { request, context in
+                let input = try await OEERoutes.decode(TrainInput.self, from: request)
+                let range = try RangeInput(from: input.from, to: input.to).range()
                 let caller = try context.requireCaller()
                 let trained = try await refusing {
-                    try await registry().train(tenant: context.tenant, detector: try context.parameters.require("detector"),
-                                               version: try number(context), range: range, by: caller.name)
+                    let registry = try registry()
+                    let version = try await find(context)
+                    var failures: [DetectorPerformance.Failure] = []
+                    let configured = try DetectorRegistry.detector(version)
+                    if configured.kind == .fleet {
+                        if let given = input.failures {
+                            failures = try given.map { try $0.failure() }
+                        } else {
+                            let machines = try await registry.machines(watchedBy: configured)
+                            failures = try await DetectorRoutes.failures(on: machines, in: range, tenant: context.tenant, server: server)
+                        }
+                    }
+                    return try await registry.train(tenant: context.tenant, detector: version.detector, version: version.version, range: range,
+                                                    failures: failures, by: caller.name)
                 }
                 await server.audit(context, "detector.version.train", target: "\(trained.detector) v\(trained.version)",
                                    detail: "from=\(range.lowerBound) to=\(range.upperBound) samples=\(trained.training?.samples ?? 0)")
@@ -268,6 +283,23 @@ struct RangeInput: Decodable {
     }
 }
 
+/// A training's range and, for a fleet_rul version, the failures its runs end at (those recorded when absent).
+struct TrainInput: Decodable {
+    struct Failure: Decodable {
+        var machine: String
+        var at: Int64
+
+        func failure() throws -> DetectorPerformance.Failure {
+            guard let path = try? AssetPath(machine) else { throw Problem.badRequest("failures: \"\(machine)\" is not a machine path") }
+            return .init(machine: path.description, time: at)
+        }
+    }
+
+    var from: Int64
+    var to: Int64
+    var failures: [Failure]?
+}
+
 struct EvaluateInput: Decodable {
     var from: Int64
     var to: Int64
@@ -279,7 +311,7 @@ extension DetectorRegistryRoutes {
     static let configuration = Schema.object([
         "id": .string, "tenant": .string, "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)),
         "tag": .string(minLength: 1, maxLength: 64),
-        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
+        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16); fleet_rul: those its model reads (1–24)"),
         "residuals": Schema.boolean.described("drift: against the tag's daily pattern rather than its level"),
         "output": Schema.string(minLength: 1, maxLength: 64).described("Where scores are written (<tag>.anomaly unless named)"),
         "scope": Schema.string(minLength: 1, maxLength: 200).described("Only machines within this site, area or line"),
@@ -291,24 +323,37 @@ extension DetectorRegistryRoutes {
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"])
             .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
-    ], optional: ["signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure"])
+        "life": Schema.object(["cycle": .string, "cap": .string, "horizon": .string], optional: ["cap"])
+            .described("fleet_rul: each cycle's signal means make a row of the fleet model; cap: the remaining life learnt at most (125 cycles); an estimate below horizon raises an event"),
+    ], optional: ["signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "life"])
     static let versionInput = Schema.object([
         "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)), "tag": .string(minLength: 1, maxLength: 64),
-        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16)"),
+        "signals": Schema.array(.string(minLength: 1, maxLength: 64)).described("pca: the machine's signals scored together (2–16); fleet_rul: those its model reads (1–24)"),
         "residuals": Schema.boolean.described("drift: against the tag's daily pattern rather than its level"),
         "output": .string(minLength: 1, maxLength: 64),
         "scope": .string(minLength: 1, maxLength: 200), "threshold": .number, "suppress": .string(minLength: 2, maxLength: 10), "propose": .boolean,
         "warmup": .integer(minimum: 0, maximum: 100_000), "while": Schema.object(["tag": .string, "in": .array(.string)]),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizon": .string, "window": .string, "output": .string],
                                  optional: ["above", "window", "output"]),
+        "life": Schema.object(["cycle": .string, "cap": .string, "horizon": .string], optional: ["cap"])
+            .described("fleet_rul: each cycle's signal means make a row of the fleet model; cap: the remaining life learnt at most (125 cycles); an estimate below horizon raises an event"),
         "note": Schema.string(maxLength: 1000).described("Why this version"),
-    ], optional: ["tag", "signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "note"])
+    ], optional: ["tag", "signals", "residuals", "output", "scope", "threshold", "suppress", "propose", "warmup", "while", "failure", "life",
+                  "note"])
         .named("DetectorVersionInput")
     static let figures = DetectorRoutes.figures
     static let version = Schema.object([
         "detector": .string, "version": .integer, "status": .oneOf(DetectorVersion.Status.allCases.map(\.rawValue)),
         "configuration": configuration.named("DetectorConfiguration"), "note": .string, "createdBy": .string, "createdAt": time,
-        "training": Schema.object(["from": time, "to": time, "samples": .integer, "machines": .integer, "at": time, "by": .string])
+        "training": Schema.object(["from": time, "to": time, "samples": Schema.integer.described("Samples learnt (fleet_rul: cycles)"),
+                                   "machines": .integer, "at": time, "by": .string,
+                                   "runs": Schema.integer.described("fleet_rul: runs to failure learnt"),
+                                   "crossValidation": Schema.object([
+                                       "folds": .integer, "estimates": .integer, "rmseHours": .number, "rmseCycles": .number,
+                                       "nasaScorePerEstimate": .number,
+                                       "intervalCoverage": Schema.number.described("Share of estimates whose 10–90 % interval held the truth"),
+                                   ]).described("fleet_rul, with 4 runs or more: runs held out and estimated at random points")],
+                                  optional: ["runs", "crossValidation"])
             .described("The history range the model learnt"),
         "evaluations": .array(.object(["from": time, "to": time, "samples": .integer, "machines": .integer,
                                        "horizon": Schema.integer.described("ms"), "figures": figures, "labelledRanges": .integer,
@@ -316,7 +361,11 @@ extension DetectorRegistryRoutes {
                                        "at": time, "by": .string])),
         "activatedAt": time, "retiredAt": time, "error": Schema.string.described("Why its model could not be loaded"),
     ], optional: ["configuration", "note", "training", "activatedAt", "retiredAt", "error"]).named("DetectorVersion")
-    static let rangeInput = Schema.object(["from": time, "to": time]).named("HistoryRange")
+    static let trainInput = Schema.object([
+        "from": time, "to": time,
+        "failures": Schema.array(.object(["machine": .string(minLength: 1, maxLength: 200), "at": time]), maxItems: 10_000)
+            .described("fleet_rul: the failures the machines' runs end at (those recorded in the range when absent)"),
+    ], optional: ["failures"]).named("DetectorTrainingInput")
     static let evaluateInput = Schema.object(["from": time, "to": time,
                                               "horizon": Schema.string(minLength: 2, maxLength: 10).described("default 7d")],
                                              optional: ["horizon"]).named("DetectorEvaluationInput")
