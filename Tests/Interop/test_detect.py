@@ -238,3 +238,101 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
         assert run.returncode != 0 and words in run.stderr, run.stderr
     run = subprocess.run([GEMBA, "detect", "score", "--data-dir", str(tmp_path / "nowhere"), "--tag", "x"], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "holds no Gemba data" in run.stderr
+
+
+@pytest.mark.skipif(not CMAPSS.exists(), reason="needs ../shared/testdata/cmapss")
+def test_the_fleet_model_in_serve_learns_nasas_turbofans_from_their_history_and_estimates_new_ones_live(tmp_path):
+    """NASA's C-MAPSS FD001 through `gemba serve`: engines 1–80 stored as a history of minute
+    cycles, a fleet_rul version trained on their runs to failure through the API, then engines
+    91–100 sent live (with a restart half-way): every cycle's estimate against the truth."""
+    import math
+    import time
+    import urllib.error
+
+    from test_modbus import free_port, wait_port
+    import test_telemetry
+    from test_telemetry import authorized, get
+
+    engines = {}
+    for line in CMAPSS.read_text().splitlines():
+        fields = line.split()
+        if fields:
+            engines.setdefault(int(fields[0]), []).append([float(value) for value in fields[2:]])
+    names = [f"setting{index}" for index in range(1, 4)] + [f"s{index}" for index in range(1, 22)]
+    config = tmp_path / "detectors.json"
+    config.write_text('{"detectors": []}')
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    minute = 60_000
+    t0 = (int(time.time() * 1000) - 2 * 86_400_000) // minute * minute
+    live_start = t0 + 500 * minute
+
+    def machine(engine):
+        return f"turbofans/fleet/line1/engine-{engine}"
+
+    def records(engine, start, cycles):
+        return [{"machine": machine(engine), "ts": start + cycle * minute + 10_000, "values": dict(zip(names, engines[engine][cycle]))}
+                for cycle in cycles]
+
+    def post(path, body, expect=200):
+        request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                         headers=authorized({"Content-Type": "application/json"}, base=base))
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                status, answer = response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            status, answer = error.code, json.loads(error.read() or b"{}")
+        assert status == expect, (path, status, answer)
+        return answer
+
+    def ingest(batch):
+        for offset in range(0, len(batch), 500):
+            post("/api/v1/ingest", {"records": batch[offset:offset + 500]})
+
+    def estimates(engine):
+        series = get(f"/api/v1/history?series={machine(engine)}/turbofan.rul_h&from={live_start}&points=100000", base)["series"]
+        return series[0]["points"] if series else []
+
+    live = range(91, 101)
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
+    try:
+        wait_port(http_port)
+        ingest([record for engine in range(1, 81) for record in records(engine, t0, range(len(engines[engine])))])
+        base_path = "/api/v1/detectors/turbofan/versions"
+        post(base_path, {"kind": "fleet_rul", "signals": names, "life": {"cycle": "1m", "horizon": "20m"}}, expect=201)
+        failures = [{"machine": machine(engine), "at": t0 + len(engines[engine]) * minute} for engine in range(1, 81)]
+        trained = post(f"{base_path}/1/train", {"from": t0, "to": t0 + 400 * minute, "failures": failures})
+        training = trained["training"]
+        assert training["runs"] == 80 and training["machines"] == 80, training
+        assert training["crossValidation"]["rmseCycles"] <= 18, training
+        post(f"{base_path}/1/promote", {})
+        # The first half of each live engine's life, then a restart.
+        ingest([record for engine in live for record in records(engine, live_start, range(len(engines[engine]) // 2))])
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+    assert serve.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    serve = _serve(tmp_path, http_port, config, tmp_path / "serve2.log")
+    test_telemetry._tokens.pop(base, None)
+    try:
+        wait_port(http_port)
+        ingest([record for engine in live for record in records(engine, live_start, range(len(engines[engine]) // 2, len(engines[engine])))])
+        # Cycles 30 to life − 1 close (the last stays open): an estimate each, none lost to the restart.
+        expected = {engine: len(engines[engine]) - 30 for engine in live}
+        deadline = time.time() + 120
+        while {engine: len(estimates(engine)) for engine in live} != expected and time.time() < deadline:
+            time.sleep(0.5)
+        got = {engine: estimates(engine) for engine in live}
+        assert {engine: len(points) for engine, points in got.items()} == expected
+        errors = []
+        for engine, points in got.items():
+            for point in points:
+                cycles_run = (point["t"] - live_start) // minute
+                truth = min(len(engines[engine]) - cycles_run, 125)
+                errors.append(point["v"] * 60 - truth)
+        rmse = math.sqrt(sum(error * error for error in errors) / len(errors))
+        print(f"fleet_rul in serve on C-MAPSS FD001 engines 91-100: {len(errors)} estimates, RMSE {rmse:.2f} cycles (truth capped at 125)")
+        assert rmse <= 20, rmse
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)

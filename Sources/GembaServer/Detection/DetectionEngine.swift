@@ -45,6 +45,8 @@ public final class DetectionEngine: SampleObserver, Sendable {
         var toldPeak: Double?
         /// A `fleet_rul` detector's latest cycles on the machine (its model is the fleet's, in the plan).
         var course: FleetRULModel.Course?
+        /// A `fleet_rul` detector's open cycles on the machine as saved (live, they are kept in the state's `cycles`).
+        var openCycles: CycleMeans?
 
         /// A fresh state for `detector`: nil for `pca`, which runs only from a trained model.
         init?(_ detector: Detector) {
@@ -474,6 +476,13 @@ public final class DetectionEngine: SampleObserver, Sendable {
                               in state: inout State, scores: inout [Point], changes: inout [EventChange]) {
         guard let signal = watcher.signal, let model = plan.fleetModels[watcher.index] else { return }
         let key = GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)
+        if state.cycles[key] == nil {
+            // The machine's first sample since the start: the cycles open when the state was saved go on.
+            let instance = plan.instances[watcher.index]
+            let saved = Key(tenant: watcher.tenant.rawValue, machine: accepted.key.machine.description, detector: instance.id.detector,
+                            version: instance.id.version)
+            state.cycles[key] = state.waiting[saved]?.openCycles.flatMap { $0.length == life.cycle ? $0 : nil }
+        }
         let rows = state.cycles[key, default: CycleMeans(signals: watcher.signalCount, length: life.cycle)].add(value, at: time, signal: signal)
         // Rows close only at the first signal's samples: its series holds the machine's state.
         guard !rows.isEmpty else { return }
@@ -574,8 +583,15 @@ public final class DetectionEngine: SampleObserver, Sendable {
     /// Writes every detector's learnt state to `url` (JSON, replaced atomically).
     public func save(to url: URL) throws {
         let snapshot = state.withLock { state in
-            state.running.compactMap { slot, running in state.names[slot].map { StoredState(key: $0, running: running) } }
-                + state.waiting.map { StoredState(key: $0.key, running: $0.value) }
+            state.running.compactMap { slot, running in
+                state.names[slot].map { key in
+                    var running = running
+                    if running.course != nil, let machine = try? AssetPath(key.machine), let tenant = TenantID(key.tenant) {
+                        running.openCycles = state.cycles[GateKey(tenant: tenant, machine: machine, detector: slot.detector)]
+                    }
+                    return StoredState(key: key, running: running)
+                }
+            } + state.waiting.map { StoredState(key: $0.key, running: $0.value) }
         }
         let encoder = JSONEncoder()
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
