@@ -112,7 +112,7 @@ export async function renderMachine(main, path) {
   async function refreshState({ periodic = false } = {}) {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
-    const explained = watching.some((detector) => detector.signals);
+    const explained = watching.some((detector) => detector.kind === "pca");
     const [stops, latest, orders, events] = await Promise.all([
       api(`/api/v1/stops?machine=${encodeURIComponent(path)}&from=${from}&to=${to}`),
       api(`/api/v1/latest?machine=${encodeURIComponent(path)}`),
@@ -214,13 +214,23 @@ async function maintenanceCard(path) {
     el("p", {}, el("a", { href: "#/maintenance" }, "Maintenance board")));
 }
 
+/** Hours as people read them: minutes below one hour. */
+function lifeText(hours) {
+  return hours === undefined ? "–" : hours < 1 ? `${Math.round(hours * 60)} min` : `${Number(hours).toFixed(1)} h`;
+}
+
 /**
  * Each detector's latest anomaly score and, with a failure threshold, the remaining life it estimates;
- * for a detector of several signals, what its latest event of the week was made of (the explanation).
+ * for a detector of several signals, what its latest event of the week was made of (the explanation);
+ * for a fleet model, the remaining life it estimates from the machine's signals.
  */
 function healthFigures(detectors, values, events) {
   const latest = (tag) => values.find((value) => value.tag === tag)?.v;
   return detectors.flatMap((detector) => {
+    if (detector.kind === "fleet_rul") {
+      return [el("dt", {}, `remaining life by the fleet model (${detector.id}${detector.status === "shadow" ? ` v${detector.version}, shadow` : ""})`),
+        el("dd", { "data-tag": detector.output }, lifeText(latest(detector.output)))];
+    }
     const score = latest(detector.output);
     const name = detector.signals ? `${detector.signals.join(" + ")} together` : `${detector.tag} anomaly`;
     const figures = [el("dt", {}, `${name} (${detector.id}${detector.status === "shadow" ? ` v${detector.version}, shadow` : ""})`),
@@ -233,7 +243,7 @@ function healthFigures(detectors, values, events) {
     if (detector.failure) {
       const life = latest(detector.failure.output);
       figures.push(el("dt", {}, `remaining life to ${detector.tag} ${detector.failure.threshold}`),
-        el("dd", { "data-tag": detector.failure.output }, life === undefined ? "–" : life < 1 ? `${Math.round(life * 60)} min` : `${Number(life).toFixed(1)} h`));
+        el("dd", { "data-tag": detector.failure.output }, lifeText(life)));
     }
     return figures;
   });

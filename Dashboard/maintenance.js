@@ -236,11 +236,22 @@ async function renderDetector(main, id) {
       + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`
       + (e.inSample ? " · on its training data" : "");
   };
+  const configured = (c) => c.kind === "fleet_rul"
+    ? `fleet_rul on ${c.signals.join(", ")}, cycles of ${c.life.cycle}, horizon ${c.life.horizon}`
+    : `${c.kind} on ${(c.signals ?? [c.tag]).join(", ")}, threshold ${c.threshold}`;
+  // A fleet model learns runs to failure (cycles); its cross-validation is its error on machines it did not learn.
+  const trained = (t) => {
+    const range = `${time(t.from)} – ${time(t.to)} · `;
+    if (t.runs === undefined || t.runs === null) return `${range}${t.samples} samples on ${t.machines} machines`;
+    const cv = t.crossValidation;
+    return `${range}${t.runs} runs to failure (${t.samples} cycles) on ${t.machines} machines`
+      + (cv ? ` · cross-validated RMSE ${cv.rmseCycles.toFixed(1)} cycles (${duration(cv.rmseHours * 3600000)}), interval held ${Math.round(cv.intervalCoverage * 100)} %` : "");
+  };
   const rows = versions.slice().reverse().map((v) => [
     `v${v.version}`, el("span", { "data-status": v.status }, v.status),
-    v.configuration ? `${v.configuration.kind} on ${(v.configuration.signals ?? [v.configuration.tag]).join(", ")}, threshold ${v.configuration.threshold}` : "",
+    v.configuration ? configured(v.configuration) : "",
     `${v.createdBy}, ${time(v.createdAt)}${v.note ? ` — ${v.note}` : ""}`,
-    v.training ? `${time(v.training.from)} – ${time(v.training.to)} · ${v.training.samples} samples on ${v.training.machines} machines` : "–",
+    v.training ? trained(v.training) : "–",
     evaluation(v), v.error ?? "", buttons(v)]);
   const active = versions.find((v) => v.status === "active") ?? versions.at(-1);
   main.replaceChildren(...[

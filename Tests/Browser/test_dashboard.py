@@ -1105,3 +1105,52 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
     driver.get(HTTP + "/#/maintenance")
     wait(driver, lambda d: "100 %" in d.find_element(By.ID, "detectors").text)  # the detector's precision
     shot(driver, "35-golden-path-board")
+
+
+def test_a_fleet_model_trained_on_runs_to_failure_shows_a_machines_remaining_life(browser, admin_token, admin_session):
+    """A fleet_rul version trained through the API on four machines' runs to failure (wear and
+    temperature, two runs each): its registry page says what it learnt and how well it did on the
+    runs it had not learnt; a new machine's page shows the remaining life it estimates."""
+    import random
+    rng = random.Random(3)
+    detector = f"fleet-{uuid.uuid4().hex[:4]}"
+    line = f"browser/fleet-{detector[-4:]}/line1"
+    minute = 60_000
+    start = (int(time.time() * 1000) - 86_400_000) // minute * minute
+
+    def reading(machine, at, cycle, life):
+        wear = cycle / life + rng.uniform(-0.02, 0.02)
+        return {"machine": machine, "ts": at + 10_000, "values": {"wear": wear, "temp": 50 + 20 * wear * wear + rng.uniform(-0.3, 0.3)}}
+
+    records, failures = [], []
+    for number in range(1, 5):
+        elapsed = 0
+        for _ in range(2):
+            life = rng.randint(80, 130)
+            records += [reading(f"{line}/f{number}", start + (elapsed + cycle) * minute, cycle, life) for cycle in range(life)]
+            elapsed += life
+            failures.append({"machine": f"{line}/f{number}", "at": start + elapsed * minute})
+    for offset in range(0, len(records), 500):
+        call("/api/v1/ingest", {"records": records[offset:offset + 500]}, token=admin_token)
+    versions = f"/api/v1/detectors/{detector}/versions"
+    call(versions, {"kind": "fleet_rul", "signals": ["wear", "temp"], "scope": line, "output": f"{detector}.rul_h",
+                    "life": {"cycle": "1m", "horizon": "20m"}}, token=admin_token)
+    call(f"{versions}/1/train", {"from": start, "to": start + 400 * minute, "failures": failures}, token=admin_token)
+    call(f"{versions}/1/promote", {}, token=admin_token)
+    # A new machine, 90 minutes into a life of 100: about 10 left.
+    call("/api/v1/ingest", {"records": [reading(f"{line}/f5", start + (600 + cycle) * minute, cycle, 100) for cycle in range(91)]},
+         token=admin_token)
+
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + f"/#/maintenance/detector/{detector}")
+    row = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, 'tr:has([data-version="1"])')))
+    wait(driver, lambda _: "runs to failure" in row.text)
+    assert "8 runs to failure" in row.text and "cross-validated RMSE" in row.text and "fleet_rul on wear, temp" in row.text, row.text
+    shot(driver, "38-fleet-model-registry")
+    driver.get(HTTP + f"/#/machine/{line}/f5")
+    life = wait(driver, expected.visibility_of_element_located((By.CSS_SELECTOR, f'#machine-health dd[data-tag="{detector}.rul_h"]')),
+                timeout=30)
+    wait(driver, lambda _: life.text.endswith(" min"), timeout=30)
+    assert "fleet model" in driver.find_element(By.ID, "machine-health").text
+    shot(driver, "39-fleet-model-machine-health")

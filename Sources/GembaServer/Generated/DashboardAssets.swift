@@ -1669,7 +1669,7 @@ export async function renderMachine(main, path) {
   async function refreshState({ periodic = false } = {}) {
     const to = fixed ? fixed.to : Date.now();
     const from = fixed ? fixed.from : to - span;
-    const explained = watching.some((detector) => detector.signals);
+    const explained = watching.some((detector) => detector.kind === "pca");
     const [stops, latest, orders, events] = await Promise.all([
       api(`/api/v1/stops?machine=${encodeURIComponent(path)}&from=${from}&to=${to}`),
       api(`/api/v1/latest?machine=${encodeURIComponent(path)}`),
@@ -1771,13 +1771,23 @@ async function maintenanceCard(path) {
     el("p", {}, el("a", { href: "#/maintenance" }, "Maintenance board")));
 }
 
+/** Hours as people read them: minutes below one hour. */
+function lifeText(hours) {
+  return hours === undefined ? "–" : hours < 1 ? `${Math.round(hours * 60)} min` : `${Number(hours).toFixed(1)} h`;
+}
+
 /**
  * Each detector's latest anomaly score and, with a failure threshold, the remaining life it estimates;
- * for a detector of several signals, what its latest event of the week was made of (the explanation).
+ * for a detector of several signals, what its latest event of the week was made of (the explanation);
+ * for a fleet model, the remaining life it estimates from the machine's signals.
  */
 function healthFigures(detectors, values, events) {
   const latest = (tag) => values.find((value) => value.tag === tag)?.v;
   return detectors.flatMap((detector) => {
+    if (detector.kind === "fleet_rul") {
+      return [el("dt", {}, `remaining life by the fleet model (${detector.id}${detector.status === "shadow" ? ` v${detector.version}, shadow` : ""})`),
+        el("dd", { "data-tag": detector.output }, lifeText(latest(detector.output)))];
+    }
     const score = latest(detector.output);
     const name = detector.signals ? `${detector.signals.join(" + ")} together` : `${detector.tag} anomaly`;
     const figures = [el("dt", {}, `${name} (${detector.id}${detector.status === "shadow" ? ` v${detector.version}, shadow` : ""})`),
@@ -1790,7 +1800,7 @@ function healthFigures(detectors, values, events) {
     if (detector.failure) {
       const life = latest(detector.failure.output);
       figures.push(el("dt", {}, `remaining life to ${detector.tag} ${detector.failure.threshold}`),
-        el("dd", { "data-tag": detector.failure.output }, life === undefined ? "–" : life < 1 ? `${Math.round(life * 60)} min` : `${Number(life).toFixed(1)} h`));
+        el("dd", { "data-tag": detector.failure.output }, lifeText(life)));
     }
     return figures;
   });
@@ -2036,11 +2046,22 @@ async function renderDetector(main, id) {
       + (f.medianLeadTime ? ` · lead ${duration(f.medianLeadTime)}` : "") + ` · ${e.labelledRanges} labelled`
       + (e.inSample ? " · on its training data" : "");
   };
+  const configured = (c) => c.kind === "fleet_rul"
+    ? `fleet_rul on ${c.signals.join(", ")}, cycles of ${c.life.cycle}, horizon ${c.life.horizon}`
+    : `${c.kind} on ${(c.signals ?? [c.tag]).join(", ")}, threshold ${c.threshold}`;
+  // A fleet model learns runs to failure (cycles); its cross-validation is its error on machines it did not learn.
+  const trained = (t) => {
+    const range = `${time(t.from)} – ${time(t.to)} · `;
+    if (t.runs === undefined || t.runs === null) return `${range}${t.samples} samples on ${t.machines} machines`;
+    const cv = t.crossValidation;
+    return `${range}${t.runs} runs to failure (${t.samples} cycles) on ${t.machines} machines`
+      + (cv ? ` · cross-validated RMSE ${cv.rmseCycles.toFixed(1)} cycles (${duration(cv.rmseHours * 3600000)}), interval held ${Math.round(cv.intervalCoverage * 100)} %` : "");
+  };
   const rows = versions.slice().reverse().map((v) => [
     `v${v.version}`, el("span", { "data-status": v.status }, v.status),
-    v.configuration ? `${v.configuration.kind} on ${(v.configuration.signals ?? [v.configuration.tag]).join(", ")}, threshold ${v.configuration.threshold}` : "",
+    v.configuration ? configured(v.configuration) : "",
     `${v.createdBy}, ${time(v.createdAt)}${v.note ? ` — ${v.note}` : ""}`,
-    v.training ? `${time(v.training.from)} – ${time(v.training.to)} · ${v.training.samples} samples on ${v.training.machines} machines` : "–",
+    v.training ? trained(v.training) : "–",
     evaluation(v), v.error ?? "", buttons(v)]);
   const active = versions.find((v) => v.status === "active") ?? versions.at(-1);
   main.replaceChildren(...[

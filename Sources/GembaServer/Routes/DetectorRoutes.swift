@@ -146,7 +146,7 @@ struct DetectorView: Encodable {
     var status: String
     var kind: String
     var tag: String
-    /// A pca detector's signals; nil for a univariate one.
+    /// A pca or fleet_rul detector's signals; nil for a univariate one.
     var signals: [String]?
     var output: String
     var scope: String?
@@ -156,6 +156,7 @@ struct DetectorView: Encodable {
     var warmup: Int
     var gate: Gate?
     var failure: Failure?
+    var life: Life?
     var machines: [String]
 
     struct Gate: Encodable {
@@ -171,8 +172,14 @@ struct DetectorView: Encodable {
         var output: String
     }
 
+    struct Life: Encodable {
+        var cycleMs: Int64
+        var capMs: Int64
+        var horizonMs: Int64
+    }
+
     enum CodingKeys: String, CodingKey {
-        case id, version, status, kind, tag, signals, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, machines
+        case id, version, status, kind, tag, signals, output, scope, threshold, suppressMs, propose, warmup, gate = "while", failure, life, machines
     }
 
     init(_ detector: DetectionEngine.Detector, version: Int, status: String, machines: [String]) {
@@ -190,6 +197,7 @@ struct DetectorView: Encodable {
         warmup = detector.warmUp
         gate = detector.gate.map { Gate(tag: $0.tag, values: $0.values) }
         failure = detector.failure.map { Failure(threshold: $0.threshold, above: $0.above, horizonMs: $0.horizon, windowMs: $0.window, output: $0.output) }
+        life = detector.life.map { Life(cycleMs: $0.cycle, capMs: $0.cap, horizonMs: $0.horizon) }
         self.machines = machines
     }
 }
@@ -255,13 +263,16 @@ extension DetectorRoutes {
         "status": Schema.oneOf(["active", "shadow"] + DetectorVersion.Status.allCases.map(\.rawValue).filter { !["active", "shadow"].contains($0) })
             .described("active or shadow while it runs, else its latest version's status"),
         "kind": .oneOf(DetectionEngine.Detector.Kind.allCases.map(\.rawValue)), "tag": .string,
-        "signals": Schema.array(.string).described("A pca detector's signals, scored together"), "output": .string, "scope": .string,
+        "signals": Schema.array(.string).described("A pca detector's signals, scored together; those a fleet_rul detector's model reads"),
+        "output": .string, "scope": .string,
         "threshold": .number, "suppressMs": .integer, "propose": .boolean, "warmup": .integer,
         "while": Schema.object(["tag": .string, "values": .array(.string)]).described("Learns only while this tag has one of these values"),
         "failure": Schema.object(["threshold": .number, "above": .boolean, "horizonMs": .integer, "windowMs": .integer, "output": .string])
             .described("The tag's trend to a failure threshold: remaining life in hours written to output"),
+        "life": Schema.object(["cycleMs": .integer, "capMs": .integer, "horizonMs": .integer])
+            .described("fleet_rul: the cycle its rows average, the remaining life learnt at most, the horizon of its events; remaining life in hours written to output"),
         "machines": .array(.string),
-    ], optional: ["signals", "scope", "while", "failure"]).named("Detector")
+    ], optional: ["signals", "scope", "while", "failure", "life"]).named("Detector")
     static let labels = EventLabel.allCases.map(\.rawValue)
     static let event = Schema.object([
         "id": .integer, "detector": .string, "machine": TelemetrySchemas.machinePath, "tag": .string, "start": time, "last": time,
