@@ -65,6 +65,9 @@ public struct FleetRULModel: Sendable, Codable {
         (mean, deviation, self.points, self.targets) = (means, deviations, points, targets)
     }
 
+    /// The training cycles an estimate is compared with.
+    public var trainingCycles: Int { targets.count }
+
     /// The remaining life of a machine whose history (rows of all signals, as in training) runs to now.
     public func estimate(history: [[Double]]) -> Estimate {
         estimate(recent: history.suffix(features.window), cycle: history.count)
