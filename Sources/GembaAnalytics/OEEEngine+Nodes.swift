@@ -37,11 +37,11 @@ extension OEEEngine {
 
     /// Sends every change this engine makes to `announce`, which tells the other nodes.
     public func announceChanges(to announce: @escaping @Sendable (Change) async -> Void) {
-        announcer.withLock { $0 = announce }
+        announcer.withLock { $0 = StoredFunction(announce) }
     }
 
     func announce(_ change: Change) async {
-        guard let announce = announcer.withLock({ $0 }) else { return }
+        guard let announce = announcer.withLock({ $0 })?.function else { return }
         await announce(change)
     }
 

@@ -30,7 +30,7 @@ public final class OEEEngine: Sendable {
     /// The end of the newest stored summary of any machine: samples at or after it cannot be late.
     private let newestSummaryEnd = Atomic<Int64>(.min)
     /// Where changes other nodes on the same database must follow go (nil: a single node).
-    let announcer = Mutex<(@Sendable (Change) async -> Void)?>(nil)
+    let announcer = Mutex<StoredFunction<@Sendable (Change) async -> Void>?>(nil)
 
     struct MachineKey: Hashable, Sendable {
         var tenant: TenantID

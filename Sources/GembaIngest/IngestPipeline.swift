@@ -109,7 +109,7 @@ public final class IngestPipeline: Service, Sendable {
     /// change), for announcing at submission; the generation counts the changes.
     private let directory = Mutex((directory: SeriesDirectory(), generation: UInt64(0)))
     /// Per tenant, the tags whose samples each commit feeds (``WriteBatch/feed``); nil: none.
-    private let fedTags = Mutex<(@Sendable () -> [TenantID: Set<String>])?>(nil)
+    private let fedTags = Mutex<StoredFunction<@Sendable () -> [TenantID: Set<String>]>?>(nil)
     private let metrics = IngestMetrics()
 
     public init(store: any TelemetryStore, configuration: Configuration = Configuration(), logger: Logger) {
@@ -161,7 +161,7 @@ public final class IngestPipeline: Service, Sendable {
     /// Makes each commit feed the samples of these tags (asked per commit: per tenant, the tags)
     /// to a store with a sample feed, in the commit's transaction.
     public func feedCommits(of tags: @escaping @Sendable () -> [TenantID: Set<String>]) {
-        fedTags.withLock { $0 = tags }
+        fedTags.withLock { $0 = StoredFunction(tags) }
     }
 
     /// Samples waiting to be committed.
@@ -297,7 +297,7 @@ public final class IngestPipeline: Service, Sendable {
     private func process(_ submissions: [Submission]) async {
         let points = submissions.flatMap(\.points)
         await loadMissingLimits(points)
-        let tags = fedTags.withLock { $0 }?() ?? [:]
+        let tags = fedTags.withLock { $0 }?.function() ?? [:]
         let (batch, rejected) = registry.withLock { registry in
             var (batch, rejected) = registry.plan(points, known: Self.reusableSeries(of: submissions, current: directory.withLock { $0.generation }))
             if !tags.isEmpty { batch.feed = Self.feed(of: batch, tags: tags, keys: registry) }

@@ -251,6 +251,25 @@ extension PipelineTests {
         let temp = try await store.series(tenant: tenant, machine: try AssetPath("p/l/m1")).first { $0.key.tag == "temp" }
         #expect(feeds[0][0].seriesID < 0 && feeds[1][0].seriesID == temp?.id)      // new, then known
     }
+
+    /// The question asked of each commit stays one call deep however many commits ask it. (Kept
+    /// as a bare function in a `Mutex`, each read wrapped it in two more reabstraction thunks:
+    /// after an hour of commits a call ran through hundreds of thousands of them.)
+    @Test func askingWhichTagsToFeedCostsTheSameAtEveryCommit() async throws {
+        let pipeline = IngestPipeline(store: try Self.makeStore(), logger: Logger(label: "test"))
+        let depths = Mutex<[Int]>([])
+        pipeline.feedCommits {
+            depths.withLock { $0.append(Thread.callStackSymbols.count) }
+            return [:]
+        }
+        let task = Task { try await pipeline.run() }
+        defer { task.cancel() }
+        for second in 0..<200 {
+            _ = try await pipeline.submit([Self.point("p/l/m1", "temp", Int64(second), .double(1))], source: .http)
+        }
+        let seen = depths.withLock { $0 }
+        #expect(seen.count == 200 && seen.max()! - seen.min()! < 20, "call depths from \(seen.min()!) to \(seen.max()!)")
+    }
 }
 
 /// The real SQLite store with commits that can be held back, to observe what happens while one runs,
