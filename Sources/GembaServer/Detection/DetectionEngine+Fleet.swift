@@ -99,13 +99,14 @@ extension DetectionEngine {
     static func replayFleet(_ detector: Detector, over histories: [History], model: FleetRULModel) -> Replay {
         var result = Replay(model: Model(fleet: model), scored: 0, mostOnOneMachine: 0, notNumeric: 0, events: [])
         guard let life = detector.life else { return result }
-        let watcher = Watcher(index: 0, Instance(detector, version: 0))
         for history in histories {
             var running = Running(detector: .none, lastTime: .min, learnt: nil)
             running.course = FleetRULModel.Course()
             let rows = cycleRows(detector, history)
             for row in rows {
-                guard let (estimate, due) = Self.life(row, model, life, watcher, into: &running), due else { continue }
+                guard let course = advance(row, window: model.features.window, into: &running),
+                      let estimate = estimate(model, course, life),
+                      due(estimate, at: row.end, life, suppression: detector.suppression, last: &running.lastLifeEvent) else { continue }
                 let event = lifeEvent(estimate, detector, horizon: life.horizon, history.machine, at: row.end).event
                 result.events.append((history.machine.description, event, nil))
             }

@@ -351,6 +351,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
     public func accepted(_ samples: [AcceptedSample]) {
         var scores: [Point] = []
         var changes: [EventChange] = []
+        var lives: [PendingLife] = []
         state.withLock { state in
             let plan = state.plan
             for accepted in samples {
@@ -361,7 +362,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                     if watcher.gated,
                        state.gates[GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)] != true { continue }
                     if let life = watcher.life {
-                        Self.fleet(value, at: time, watcher, life, accepted, plan, in: &state, scores: &scores, changes: &changes)
+                        Self.fleet(value, at: time, watcher, life, accepted, plan, in: &state, pending: &lives)
                         continue
                     }
                     var row: [Double]? = nil
@@ -409,6 +410,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 }
             }
         }
+        if !lives.isEmpty { estimate(lives, scores: &scores, changes: &changes) }
         if !changes.isEmpty {
             pendingEvents.withLock { pending in
                 pending.changes += changes
@@ -469,11 +471,24 @@ public final class DetectionEngine: SampleObserver, Sendable {
         return (life, due)
     }
 
-    /// Notes a sample of a `fleet_rul` detector's signal on its machine; when it closes cycles,
-    /// estimates the remaining life at each and writes it (hours, at the cycle's end), with an
-    /// event when it falls below the horizon.
+    /// A closed cycle of a `fleet_rul` detector on a machine, to estimate once the engine's lock
+    /// is released: an estimate searches the whole fleet's training cycles, and every machine's
+    /// cycle may close in the same batch.
+    struct PendingLife {
+        let slot: Slot
+        let instance: InstanceID
+        let detector: Detector
+        let model: FleetRULModel
+        let course: FleetRULModel.Course
+        let end: Int64
+        let machine: AssetPath
+        let shadow: Bool
+    }
+
+    /// Notes a sample of a `fleet_rul` detector's signal on its machine; each cycle it closes goes
+    /// to the machine's course and, once the model has enough of it, to `pending` for an estimate.
     private static func fleet(_ value: Double, at time: Int64, _ watcher: Watcher, _ life: Detector.Life, _ accepted: AcceptedSample, _ plan: Plan,
-                              in state: inout State, scores: inout [Point], changes: inout [EventChange]) {
+                              in state: inout State, pending: inout [PendingLife]) {
         guard let signal = watcher.signal, let model = plan.fleetModels[watcher.index] else { return }
         let key = GateKey(tenant: watcher.tenant, machine: accepted.key.machine, detector: watcher.index)
         if state.cycles[key] == nil {
@@ -489,30 +504,58 @@ public final class DetectionEngine: SampleObserver, Sendable {
         let slot = Slot(series: accepted.seriesID, detector: watcher.index)
         guard let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
         else { return }
+        let instance = plan.instances[watcher.index]
         for row in rows {
-            guard let (estimate, event) = Self.life(row, model, life, watcher, into: &state.running.values[entry]) else { continue }
-            let detector = plan.instances[watcher.index].detector
-            scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: accepted.key.machine, tag: detector.output),
-                                sample: Sample(time: Timestamp(millisecondsSinceEpoch: row.end), value: .double(estimate.remaining))))
-            if event, watcher.threshold.isFinite {
-                changes.append(Self.lifeEvent(estimate, detector, horizon: life.horizon, accepted.key.machine, at: row.end))
+            guard let course = Self.advance(row, window: model.features.window, into: &state.running.values[entry]),
+                  course.cycles >= model.features.firstCycle else { continue }
+            pending.append(PendingLife(slot: slot, instance: instance.id, detector: instance.detector, model: model, course: course, end: row.end,
+                                       machine: accepted.key.machine, shadow: instance.shadow))
+        }
+    }
+
+    /// Estimates the closed cycles outside the engine's lock and writes each estimate (hours, at
+    /// the cycle's end); then, under the lock again, makes an event of each below its horizon
+    /// unless the machine had one within the suppression time (or its version stopped meanwhile).
+    private func estimate(_ pending: [PendingLife], scores: inout [Point], changes: inout [EventChange]) {
+        var below: [(PendingLife, TrendRUL.Estimate)] = []
+        for item in pending {
+            guard let life = item.detector.life, let estimate = Self.estimate(item.model, item.course, life) else { continue }
+            scores.append(Point(series: SeriesKey(tenant: item.detector.tenant, machine: item.machine, tag: item.detector.output),
+                                sample: Sample(time: Timestamp(millisecondsSinceEpoch: item.end), value: .double(estimate.remaining))))
+            if !item.shadow, estimate.remaining * 3_600_000 < Double(life.horizon) { below.append((item, estimate)) }
+        }
+        guard !below.isEmpty else { return }
+        state.withLock { state in
+            for (item, estimate) in below {
+                guard let life = item.detector.life, let entry = state.running.index(forKey: item.slot),
+                      state.plan.instances.indices.contains(item.slot.detector), state.plan.instances[item.slot.detector].id == item.instance,
+                      Self.due(estimate, at: item.end, life, suppression: item.detector.suppression,
+                               last: &state.running.values[entry].lastLifeEvent) else { continue }
+                changes.append(Self.lifeEvent(estimate, item.detector, horizon: life.horizon, item.machine, at: item.end))
             }
         }
     }
 
-    /// Adds a closed cycle to a `fleet_rul` detector's course on a machine and answers the fleet
-    /// model's estimate there (hours), and whether it makes an event (below the horizon, not
-    /// within the suppression time of the last one); nil before the model has the cycles it needs.
-    static func life(_ row: CycleMeans.Row, _ model: FleetRULModel, _ life: Detector.Life, _ watcher: Watcher,
-                     into running: inout Running) -> (TrendRUL.Estimate, Bool)? {
+    /// Adds a closed cycle to a `fleet_rul` detector's course on a machine and answers the course;
+    /// nil for a cycle not after the last (or a state that holds no course).
+    static func advance(_ row: CycleMeans.Row, window: Int, into running: inout Running) -> FleetRULModel.Course? {
         guard row.end > running.lastTime, running.course != nil else { return nil }
         running.lastTime = row.end
-        running.course!.add(row.values, window: model.features.window)
-        guard let cycles = model.estimate(running.course!) else { return nil }
-        let estimate = TrendRUL.Estimate(remaining: life.hours(cycles.cycles), low: life.hours(cycles.low), high: life.hours(cycles.high))
-        let due = estimate.remaining * 3_600_000 < Double(life.horizon) && row.end - (running.lastLifeEvent ?? .min / 2) > watcher.suppression
-        if due { running.lastLifeEvent = row.end }
-        return (estimate, due)
+        running.course!.add(row.values, window: window)
+        return running.course
+    }
+
+    /// The fleet model's estimate at the end of a course, in hours; nil before it has the cycles the model needs.
+    static func estimate(_ model: FleetRULModel, _ course: FleetRULModel.Course, _ life: Detector.Life) -> TrendRUL.Estimate? {
+        model.estimate(course).map { TrendRUL.Estimate(remaining: life.hours($0.cycles), low: life.hours($0.low), high: life.hours($0.high)) }
+    }
+
+    /// Whether an estimate below the horizon makes an event: not within the suppression time of
+    /// the machine's last one (`last`, set when it does).
+    static func due(_ estimate: TrendRUL.Estimate, at time: Int64, _ life: Detector.Life, suppression: Int64, last: inout Int64?) -> Bool {
+        guard estimate.remaining * 3_600_000 < Double(life.horizon), time - (last ?? .min / 2) > suppression else { return false }
+        last = time
+        return true
     }
 
     /// A remaining-life event: scored by how far inside the horizon the estimate lies.
