@@ -70,6 +70,9 @@ struct DetectorRegistryRoutes {
                     let configured = try DetectorRegistry.detector(version)
                     if configured.kind == .fleet {
                         if let given = input.failures {
+                            guard given.count <= TrainInput.maximumFailures else {
+                                throw Problem.badRequest("failures: at most \(TrainInput.maximumFailures)")
+                            }
                             failures = try given.map { try $0.failure() }
                         } else {
                             let machines = try await registry.machines(watchedBy: configured)
@@ -295,6 +298,9 @@ struct TrainInput: Decodable {
         }
     }
 
+    /// As many as a body of 256 KB holds with room to spare.
+    static let maximumFailures = 2_000
+
     var from: Int64
     var to: Int64
     var failures: [Failure]?
@@ -363,7 +369,7 @@ extension DetectorRegistryRoutes {
     ], optional: ["configuration", "note", "training", "activatedAt", "retiredAt", "error"]).named("DetectorVersion")
     static let trainInput = Schema.object([
         "from": time, "to": time,
-        "failures": Schema.array(.object(["machine": .string(minLength: 1, maxLength: 200), "at": time]), maxItems: 10_000)
+        "failures": Schema.array(.object(["machine": .string(minLength: 1, maxLength: 200), "at": time]), maxItems: TrainInput.maximumFailures)
             .described("fleet_rul: the failures the machines' runs end at (those recorded in the range when absent)"),
     ], optional: ["failures"]).named("DetectorTrainingInput")
     static let evaluateInput = Schema.object(["from": time, "to": time,
