@@ -447,12 +447,13 @@ public final class AlarmEngine: Sendable {
         }
     }
 
-    /// One pass of the alarm clock, as `serve` runs it in a loop: waits until something changed or a
-    /// quarter second passed, evaluates what is due, and writes the changes. Answers whether
-    /// notifications were written (the notifier may look at once).
+    /// One pass of the alarm clock, as `serve` runs it in a loop: waits until something changed or
+    /// the clock's next tick (a quarter second while a delay, a missing-data watch or a follow-up
+    /// runs; a second while none does), evaluates what is due, and writes the changes. Answers
+    /// whether notifications were written (the notifier may look at once).
     @discardableResult
     public func clockPass() async throws -> Bool {
-        await changes.wait(upTo: .milliseconds(250))
+        await changes.wait(upTo: state.withLock { $0.earliestDeadline == .max } ? .seconds(1) : .milliseconds(250))
         tick(now: Timestamp.now().millisecondsSinceEpoch)
         return try await flush()
     }

@@ -13,7 +13,7 @@ import NIOCore
 import ServiceLifecycle
 
 /// Rules, alarms and notifications: every rule instance is evaluated on the live samples and on a
-/// clock (four times a second: delays, missing data, shelves), its changes written with their
+/// clock (four times a second while delays, missing-data watches or shelves run, else once), its changes written with their
 /// journal lines and notifications in one transaction; rules reading shift KPIs get them from the
 /// OEE engine every 30 seconds; the notifier works through the outbox. On a store that several
 /// nodes may share (PostgreSQL), only the singleton node evaluates, from the store's sample feed
@@ -104,7 +104,7 @@ struct AlarmCapability: Capability {
                 if try await Self.feedPass(engine, feed, leading: singleton.mayRun, store: store, logger: logger) { notifier?.queued.signal() }
             })
         } else {
-            // Four ticks a second for timers; changes (and their notifications) are written as soon as they are made.
+            // Four ticks a second while timers run (once a second while none does); changes (and their notifications) are written as soon as they are made.
             services.append(PeriodicService("alarm clock", every: .zero, lastPass: true, logger: logger) {
                 if try await engine.clockPass() { notifier?.queued.signal() }
             })
