@@ -151,6 +151,9 @@ public struct BrokerState: Sendable {
         }
     }
 
+    /// Whether changes to sessions or retained messages wait to be saved.
+    public var hasUnsavedChanges: Bool { tracksChanges && !changes.isEmpty }
+
     public var connectionCount: Int { connections.count }
     public var sessionCount: Int { sessions.count }
     public var retainedCount: Int { retained.count }

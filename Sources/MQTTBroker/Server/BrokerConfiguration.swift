@@ -21,7 +21,8 @@ public struct BrokerConfiguration: Sendable {
     public var connectTimeout: Int64 = 10
     /// Where retained messages and persistent sessions are saved to outlive a restart; `nil` keeps them in memory only.
     public var persistence: (any BrokerPersistence)?
-    /// How often changes are saved, in ms: what a `kill -9` can lose at most (plus the write in progress).
+    /// How long changes gather before they are saved, in ms, counted from the first change since the
+    /// last save: what a `kill -9` can lose at most (plus the write in progress). An idle broker saves nothing and sets no timer.
     public var saveInterval: Int64 = 100
     /// With persistence: a publisher's acknowledgement of a QoS 1/2 message that a restart must
     /// find (retained, or queued or in flight for a persistent session) waits for the save that

@@ -57,6 +57,12 @@ final class BrokerRuntime: @unchecked Sendable {
     /// Acknowledgements waiting for a save, in mark order.
     private var awaitingSave: Deque<(mark: UInt64, id: ConnectionID, queue: AckQueue, sequence: Int)> = []
     private var saveRequested = false
+    /// How long changes gather before they are saved (``BrokerConfiguration/saveInterval``).
+    private let saveInterval: TimeAmount
+    /// The save of the changes made since the last; nil while none wait, so an idle broker sets no timer.
+    private var scheduledSave: Scheduled<Void>?
+    /// Set at shutdown: the last save takes what is left.
+    private var savingStopped = false
     private var lastSaveErrorLogged: Int64?
 
     init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
@@ -68,6 +74,7 @@ final class BrokerRuntime: @unchecked Sendable {
         self.authenticator = configuration.authenticator
         self.durableAcknowledgements = configuration.persistence != nil && configuration.durableAcknowledgements
         self.persistence = configuration.persistence
+        self.saveInterval = .milliseconds(configuration.saveInterval)
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
                                  hasReceiver: configuration.receiver != nil, tracksChanges: configuration.persistence != nil,
                                  receives: { [receiver = configuration.receiver] in receiver?.wants(topic: $0) ?? false })
@@ -177,6 +184,22 @@ final class BrokerRuntime: @unchecked Sendable {
     /// save (a full disk) is logged at most once a minute and retried with the next; serving goes on.
     /// Saves what changed since the last save, on a pool thread, one save at a time. Runs every
     /// 100 ms, and at once (group commit) while acknowledgements wait for a save.
+    /// Saves `saveInterval` after the first change since the last save (each flush and tick asks).
+    private func scheduleSave() {
+        guard persistence != nil, scheduledSave == nil, !savingStopped, state.hasUnsavedChanges else { return }
+        scheduledSave = loop.scheduleTask(in: saveInterval) { [self] in
+            scheduledSave = nil
+            save()
+        }
+    }
+
+    /// Stops scheduling saves: the last save at shutdown takes what is left.
+    func stopSaving() {
+        savingStopped = true
+        scheduledSave?.cancel()
+        scheduledSave = nil
+    }
+
     func save() {
         saveRequested = false
         guard let persistence, !isSaving else { return }
@@ -205,6 +228,7 @@ final class BrokerRuntime: @unchecked Sendable {
                     saved(through: .max)
                 }
                 if !awaitingSave.isEmpty { requestSave() }
+                scheduleSave()
             }
     }
 
@@ -338,6 +362,7 @@ final class BrokerRuntime: @unchecked Sendable {
     /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
     func flush() {
         batchTime = nil
+        scheduleSave()
         guard !dirty.isEmpty else { return }
         let batch = dirty
         dirty.removeAll(keepingCapacity: true)

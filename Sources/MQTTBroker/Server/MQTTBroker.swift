@@ -17,7 +17,6 @@ public final class MQTTBroker: Service, Sendable {
     private let runtime: BrokerRuntime
     private let listeners = Mutex<[any Channel]>([])
     private let tickTask = Mutex<RepeatedTask?>(nil)
-    private let saveTask = Mutex<RepeatedTask?>(nil)
 
     /// - Parameter eventLoop: the loop that owns all broker state; one of NIO's shared loops by default.
     public init(configuration: BrokerConfiguration, logger: Logger, eventLoop: (any EventLoop)? = nil) {
@@ -46,11 +45,6 @@ public final class MQTTBroker: Service, Sendable {
             runtime.tick()
         }
         tickTask.withLock { $0 = task }
-        if configuration.persistence != nil {
-            let interval = TimeAmount.milliseconds(configuration.saveInterval)
-            let save = runtime.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in runtime.save() }
-            saveTask.withLock { $0 = save }
-        }
         logger.info("MQTT broker listening", metadata: [
             "mqtt.host": "\(configuration.host)", "mqtt.port": "\(port ?? 0)",
             "mqtt.tls_port": "\(tlsPort.map(String.init) ?? "off")",
@@ -81,7 +75,7 @@ public final class MQTTBroker: Service, Sendable {
     private func saveRemaining() async {
         guard let persistence = configuration.persistence else { return }
         let runtime = self.runtime
-        saveTask.withLock { $0?.cancel(); $0 = nil }
+        try? await runtime.loop.submit { runtime.stopSaving() }.get()
         while (try? await runtime.loop.submit({ runtime.isSaving }).get()) == true {
             try? await Task.sleep(for: .milliseconds(10))
         }
