@@ -20,8 +20,9 @@ has_command mosquitto || apt_install mosquitto
 has_command mosquitto_pub || apt_install mosquitto-clients
 has_command cc || apt_install gcc
 export PATH="$PATH:/usr/sbin"
-swift build -c release --product gemba >/dev/null
-GEMBA=.build/release/gemba
+# GEMBA_BIN: another build to measure (an earlier commit's, side by side); the release build otherwise.
+if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
+GEMBA=${GEMBA_BIN:-.build/release/gemba}
 WORK=$(mktemp -d /tmp/gemba-bench-fleet.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
