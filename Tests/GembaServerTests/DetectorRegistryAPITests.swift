@@ -169,6 +169,11 @@ import Testing
         let versions = try await registry.list(tenant: .default, detector: "vib")
         #expect(versions.map(\.status) == [.retired, .active] && versions.allSatisfy { $0.createdBy == DetectorRegistry.configurationAuthor })
         #expect(harness.server.detection?.detectors.map(\.threshold) == [0.7])
+        // A kind that runs only once trained is a draft to train, not a detector running without a model.
+        let fleet = DetectionEngine.Detector(id: "life", fleetSignals: ["vibration"], life: .init(cycle: 3_600_000, horizon: 86_400_000))
+        try await registry.start(seeding: [changed, fleet])
+        #expect(try await registry.list(tenant: .default, detector: "life").map(\.status) == [.draft])
+        #expect(harness.server.detection?.detectors.map(\.id) == ["vib"])
     }
 }
 

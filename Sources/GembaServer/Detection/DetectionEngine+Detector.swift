@@ -133,6 +133,9 @@ extension DetectionEngine {
             /// Whether it reads several signals of a machine (`pca`, `fleet_rul`) rather than one tag.
             public var readsSignals: Bool { self == .pca || self == .fleet }
 
+            /// Whether it runs only from a model trained in the registry (`pca`, `fleet_rul`): it does not learn live.
+            public var runsOnlyOnceTrained: Bool { self == .pca || self == .fleet }
+
             public init(_ kind: DetectorKind) { self = Kind(rawValue: kind.rawValue)! }
         }
 

@@ -33,7 +33,8 @@ public actor DetectorRegistry {
     // MARK: Start
 
     /// Makes each configured detector a version (the first of a new id, or a new active version
-    /// when the file changed it since), then runs every active and shadow version.
+    /// when the file changed it since), then runs every active and shadow version. A kind that
+    /// runs only once trained (`pca`, `fleet_rul`) becomes a draft to train and promote in the registry.
     public func start(seeding configured: [DetectionEngine.Detector], at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws {
         let stored = try await all(tenant: nil, detector: nil)
         for detector in configured {
@@ -41,6 +42,11 @@ public actor DetectorRegistry {
             let seeded = existing.last { $0.createdBy == Self.configurationAuthor }
             if !existing.isEmpty, seeded.flatMap({ try? Self.detector($0) }) == detector { continue }
             let version = try await create(detector, note: "from the configuration", by: Self.configurationAuthor, at: time)
+            guard !detector.kind.runsOnlyOnceTrained else {
+                logger.warning("a detector from the configuration runs only once trained: train and promote its version in the registry",
+                               metadata: ["detector": "\(detector.id)", "detector.version": "\(version.version)"])
+                continue
+            }
             let changed = try DetectorVersions.apply(.promote, to: version.version, in: existing + [version], at: time)
             try await save(changed, model: nil)
             logger.info("detector version from the configuration", metadata: ["detector": "\(detector.id)", "detector.version": "\(version.version)"])
@@ -166,11 +172,10 @@ public actor DetectorRegistry {
         let target = changed[0]
         var models: [DetectionEngine.InstanceID: DetectionEngine.Model] = [:]
         if target.isRunning {
-            if target.training == nil, try Self.detector(target).kind == .pca {
-                throw ModelError(.invalid, "a pca detector runs only once trained: train version \(target.version) on a range of normal operation first")
-            }
-            if target.training == nil, try Self.detector(target).kind == .fleet {
-                throw ModelError(.invalid, "a fleet_rul detector runs only once trained: train version \(target.version) on a range holding runs to failure first")
+            let kind = try Self.detector(target).kind
+            if target.training == nil, kind.runsOnlyOnceTrained {
+                let range = kind == .fleet ? "a range holding runs to failure" : "a range of normal operation"
+                throw ModelError(.invalid, "a \(kind.rawValue) detector runs only once trained: train version \(target.version) on \(range) first")
             }
             do {
                 if let model = try await model(of: target) { models[Self.id(target)] = model }
