@@ -42,6 +42,29 @@ import Testing
         }
     }
 
+    /// Ingests JSON records (each an object's text) through the API, `batch` to a request.
+    static func send(_ client: any TestClientProtocol, _ records: [String], batch: Int = 500) async throws {
+        for first in stride(from: 0, to: records.count, by: batch) {
+            let body = records[first..<min(first + batch, records.count)].joined(separator: ",")
+            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(body)]}"#)) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    /// The detector's events from `from` on, once the first has proposed its work order (within 5 s).
+    static func eventsProposingWork(_ client: any TestClientProtocol, detector: String, from: Int64) async throws -> [JSONValue] {
+        var events: [JSONValue] = []
+        let proposed = try await TestSupport.eventually(5) {
+            events = try await client.execute(uri: "/api/v1/detector-events?detector=\(detector)&from=\(from)", method: .get) {
+                $0.json["items"]?.array ?? []
+            }
+            return events.first?["workOrder"] != nil
+        }
+        #expect(proposed, "no work proposed by \(detector): \(events)")
+        return events
+    }
+
     static func post(_ client: any TestClientProtocol, _ uri: String, _ body: String, _ status: HTTPResponse.Status = .ok,
                      headers: HTTPFields = [:]) async throws -> JSONValue {
         try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
@@ -254,12 +277,7 @@ import Testing
                     let vibration = 1 + speed / 1000 + 0.02 * sin(Double(minute) * 1.7)
                     return #"{"machine": "plant/line1/m1", "ts": \#(at(minute)), "values": {"speed": \#(speed), "power": \#(power), "vibration": \#(vibration)}}"#
                 }
-                for first in stride(from: 0, to: records.count, by: 100) {
-                    let batch = records[first..<min(first + 100, records.count)].joined(separator: ",")
-                    try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
-                        #expect($0.status == .ok)
-                    }
-                }
+                try await DetectorRegistryAPITests.send(client, records, batch: 100)
             }
             try await send(0..<400)
             let base = "/api/v1/detectors/drive/versions"
@@ -277,12 +295,8 @@ import Testing
             _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "")
 
             try await send(400..<480)
-            var events: [JSONValue] = []
-            let found = try await TestSupport.eventually(5) {
-                events = try await client.execute(uri: "/api/v1/detector-events?detector=drive&from=\(start)", method: .get) { $0.json["items"]?.array ?? [] }
-                return events.first?["workOrder"] != nil
-            }
-            #expect(found && events.count == 1, "\(events)")
+            let events = try await DetectorRegistryAPITests.eventsProposingWork(client, detector: "drive", from: start)
+            #expect(events.count == 1, "\(events)")
             let event = try #require(events.first)
             let start = try #require(event["start"]?.int)
             #expect(start >= at(450) && start <= at(455), "the event starts with the fault: minute \((start - at(0)) / Self.minute)")
@@ -382,20 +396,9 @@ import Testing
                 let value = (index / 6 < 200 ? 50.0 : 52.0) + Double.random(in: -0.8...0.8, using: &random)
                 return #"{"machine": "plant/line1/m1", "ts": \#(at), "values": {"temp": \#(value)}}"#
             }
-            for first in stride(from: 0, to: records.count, by: 500) {
-                let batch = records[first..<min(first + 500, records.count)].joined(separator: ",")
-                try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
-                    #expect($0.status == .ok)
-                }
-            }
-            var events: [JSONValue] = []
-            let told = try await TestSupport.eventually(5) {
-                events = try await client.execute(uri: "/api/v1/detector-events?detector=temp-drift&from=\(start)", method: .get) {
-                    $0.json["items"]?.array ?? []
-                }
-                return events.first?["workOrder"] != nil
-            }
-            #expect(told && events.count == 1, "\(events)")
+            try await DetectorRegistryAPITests.send(client, records)
+            let events = try await DetectorRegistryAPITests.eventsProposingWork(client, detector: "temp-drift", from: start)
+            #expect(events.count == 1, "\(events)")
             let eventStart = events.first?["start"]?.int ?? 0
             #expect(eventStart > start + 200 * minute && eventStart < start + 230 * minute,
                     "told at minute \((eventStart - start) / minute), the shift came at 200")
@@ -419,15 +422,6 @@ import Testing
         let wear = Double(cycle) / Double(life) + Double.random(in: -0.02...0.02, using: &random)
         let temperature = 50 + 20 * wear * wear + Double.random(in: -0.3...0.3, using: &random)
         return #"{"machine": "\#(machine)", "ts": \#(time + 10_000), "values": {"wear": \#(wear), "temp": \#(temperature)}}"#
-    }
-
-    static func send(_ client: any TestClientProtocol, _ records: [String]) async throws {
-        for first in stride(from: 0, to: records.count, by: 200) {
-            let batch = records[first..<min(first + 200, records.count)].joined(separator: ",")
-            try await client.execute(uri: "/api/v1/ingest", method: .post, body: ByteBuffer(string: #"{"records": [\#(batch)]}"#)) {
-                #expect($0.status == .ok)
-            }
-        }
     }
 
     @Test func aFleetModelTrainedOnRunsToFailureEstimatesANewMachinesLifeAndProposesWork() async throws {
@@ -456,7 +450,7 @@ import Testing
         // A new machine with 100 minutes of life, watched from its 20th.
         let live = (20..<96).map { Self.record("plant/line1/f7", at: at(400 + $0), cycle: $0, life: 100, random: &random) }
         try await harness.test { [records, failures] client in
-            try await Self.send(client, records)
+            try await DetectorRegistryAPITests.send(client, records)
             let base = "/api/v1/detectors/wearlife/versions"
             let config = #"{"kind": "fleet_rul", "signals": ["wear", "temp"], "life": {"cycle": "1m", "horizon": "20m"}, "propose": true, "suppress": "2h"}"#
             let made = try await DetectorRegistryAPITests.post(client, base, config, .created)
@@ -481,7 +475,7 @@ import Testing
             _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "")
 
             // The new machine: estimates as its cycles close.
-            try await Self.send(client, live)
+            try await DetectorRegistryAPITests.send(client, live)
             var points: [JSONValue] = []
             let estimated = try await TestSupport.eventually(5) {
                 points = try await client.execute(uri: "/api/v1/history?series=plant/line1/f7/wearlife.rul_h&from=\(at(400))&points=100000",
@@ -494,14 +488,8 @@ import Testing
             #expect(first["t"]?.int == at(450), "\(first)")
             #expect(abs((last["v"]?.double ?? 0) * 60 - 5) < 12, "5 minutes left at the last cycle, estimated \(last)")
             #expect((first["v"]?.double ?? 0) * 60 > 30, "51 minutes left at the first, estimated \(first)")
-            var events: [JSONValue] = []
-            let proposed = try await TestSupport.eventually(5) {
-                events = try await client.execute(uri: "/api/v1/detector-events?detector=wearlife&from=\(at(400))", method: .get) {
-                    $0.json["items"]?.array ?? []
-                }
-                return events.first?["workOrder"] != nil
-            }
-            #expect(proposed && events.count == 1, "one event (suppressed after): \(events)")
+            let events = try await DetectorRegistryAPITests.eventsProposingWork(client, detector: "wearlife", from: at(400))
+            #expect(events.count == 1, "one event (suppressed after): \(events)")
             let order = try #require(events.first?["workOrder"]?.stringValue)
             try await client.execute(uri: "/api/v1/work-orders/\(order)", method: .get) { response in
                 let evidence = response.json["evidence"]
