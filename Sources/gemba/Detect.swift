@@ -57,8 +57,8 @@ struct DetectScore: AsyncParsableCommand {
         let samples = corpus.series.reduce(0) { $0 + $1.values.count }
         if !json {
             print("\(files.count) series, \(samples) samples, \(files.reduce(0) { $0 + $1.windows.count }) windows\n")
-            print("| detector | standard | reward low FP | reward low FN | seconds |")
-            print("|---|---:|---:|---:|---:|")
+            print("| detector | standard | reward low FP | reward low FN | seconds | µs per sample |")
+            print("|---|---:|---:|---:|---:|---:|")
         }
         for kind in kinds {
             let detectorStarted = ContinuousClock.now
@@ -66,16 +66,17 @@ struct DetectScore: AsyncParsableCommand {
                 var detector = kind.make()
                 return zip(series.times, series.values).map { detector.score($1, at: $0) }
             }
+            let perSample = Self.seconds(ContinuousClock.now - detectorStarted) * 1e6 / Double(max(samples, 1))
             if let directory = self.results { try Self.write(scores, of: corpus, detector: kind.rawValue, under: directory) }
             let results = NABProfile.all.map { NABScorer.score(files, scores: scores, profile: $0) }
             let seconds = Self.seconds(ContinuousClock.now - detectorStarted)
             if json {
                 for result in results {
-                    print(#"{"detector":"\#(kind.rawValue)","profile":"\#(result.profile)","score":\#(Self.rounded(result.normalized)),"threshold":\#(result.threshold),"true_positives":\#(result.truePositives),"false_positives":\#(result.falsePositives),"false_negatives":\#(result.falseNegatives),"seconds":\#(Self.rounded(seconds))}"#)
+                    print(#"{"detector":"\#(kind.rawValue)","profile":"\#(result.profile)","score":\#(Self.rounded(result.normalized)),"threshold":\#(result.threshold),"true_positives":\#(result.truePositives),"false_positives":\#(result.falsePositives),"false_negatives":\#(result.falseNegatives),"seconds":\#(Self.rounded(seconds, places: 2)),"microseconds_per_sample":\#(Self.rounded(perSample, places: 2))}"#)
                 }
             } else {
                 let cells = results.map { "\(Self.rounded($0.normalized)) (θ \(Self.rounded($0.threshold, places: 4)), \($0.truePositives) TP, \($0.falsePositives) FP)" }
-                print("| \(kind.rawValue) | \(cells.joined(separator: " | ")) | \(Self.rounded(seconds)) |")
+                print("| \(kind.rawValue) | \(cells.joined(separator: " | ")) | \(Self.rounded(seconds, places: 2)) | \(Self.rounded(perSample, places: 2)) |")
             }
         }
         if !json { print("\nin \(Self.rounded(Self.seconds(ContinuousClock.now - started))) s") }

@@ -1,138 +1,129 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A k-nearest-neighbour detector with conformal p-values: the last few samples (in deviations
-/// from the series' usual level) form a pattern; its nonconformity is the mean distance to its nearest
-/// stored patterns; its conformal p-value is the share of recent nonconformities at least as
-/// large; the score is the surprise −log10(p) / 10 (p = 1e-10 scores 1). State: a ring of patterns and
-/// one of nonconformities, in `Float` (under 4 KB).
+/// A k-nearest-neighbour detector with conformal p-values. Each sample, in deviations from the
+/// series' usual level, joins a memory of the latest ``memory`` samples; the last
+/// ``dimension`` of them form the current pattern. Its nonconformity is the mean distance to its
+/// three nearest patterns in the memory (those that do not overlap it), and its score is the
+/// surprise of its conformal p-value among the recent nonconformities (``ConformalCalibration``).
+/// State: the memory in two bytes a sample and the calibration, about 1.6 KB.
 public struct NearestNeighbourDetector: AnomalyDetector, Codable {
     public var name: String { "knn" }
     static let dimension = 6
-    static let patterns = 50
-    /// The nearest patterns a nonconformity averages (three: `distance(of:)` keeps them in registers).
+    /// Samples remembered beyond the current pattern and those overlapping it: about 17 hours of
+    /// five-minute samples.
+    static let memory = 200
+    /// The nearest patterns a nonconformity averages (three: ``distance(to:in:)`` keeps them in registers).
     static let neighbours = 3
-    /// Recent nonconformities a p-value is drawn from: many, so that p-values are fine enough to
-    /// tell a 1-in-500 pattern from a 1-in-100 one (on NAB's series this mattered most).
-    static let calibrations = 500
+    /// Standardised values are kept to ±10 deviations, in steps of 1/3,276.7.
+    static let resolution: Float = 3_276.7
 
     private var scale = RunningScale(span: 2_000)
-    private var recent: [Double] = []
-    /// A ring of the latest `patterns + dimension` patterns, `dimension` values each, oldest
-    /// overwritten first. The newest `dimension` overlap the current pattern and are not compared with it.
-    private var stored: [Float] = []
-    private var storedNext = 0
-    private var nonconformities: [Float] = []
-    private var nonconformityNext = 0
+    /// A ring of the latest standardised values, oldest overwritten first.
+    private var values: [Int16] = []
+    private var next = 0
+    private var calibration = ConformalCalibration()
     private var onset = OnsetFilter(span: OnsetFilter.defaultSpan)
     private var gaps = GapGuard()
 
-    private static var ringCapacity: Int { (patterns + dimension) * dimension }
+    private static var capacity: Int { memory + 2 * dimension }
 
-    public init() {
-        stored.reserveCapacity(Self.ringCapacity)
-        nonconformities.reserveCapacity(Self.calibrations)
-    }
+    public init() { values.reserveCapacity(Self.capacity) }
 
-    public var stateBytes: Int {
-        MemoryLayout<Self>.size + heapBytes(recent) + heapBytes(stored) + heapBytes(nonconformities)
-    }
+    public var stateBytes: Int { MemoryLayout<Self>.size + heapBytes(values) + calibration.stateBytes }
 
     public mutating func score(_ value: Double, at time: Int64) -> Double {
+        onset.pass(surprise(value, at: time))
+    }
+
+    /// The score before the onset filter: every sample's surprise (0 until the memory holds a
+    /// pattern to compare with, and while the calibration has fewer than ten).
+    mutating func surprise(_ value: Double, at time: Int64) -> Double {
         guard value.isFinite else { return 0 }
-        // The pattern is in deviations from the series' usual level, as known before this sample;
-        // after a gap it starts afresh.
-        if gaps.isGap(before: time) { recent.removeAll(keepingCapacity: true) }
-        recent.append(value)
-        if recent.count > Self.dimension { recent.removeFirst() }
-        defer { scale.include(value) }
-        guard recent.count == Self.dimension else { return 0 }
-        var pattern = SIMD8<Float>()
-        for index in 0..<Self.dimension { pattern[index] = Float(max(-10, min(10, scale.standardised(recent[index])))) }
-        var surprise = 0.0
-        if stored.count >= (Self.neighbours + Self.dimension) * Self.dimension {
-            let nonconformity = distance(of: pattern)
-            if nonconformities.count >= 10 {
-                surprise = min(10, -log10(pValue(of: nonconformity)))
+        // After a gap the memory starts afresh: no pattern spans the time nothing was reported.
+        if gaps.isGap(before: time) {
+            values.removeAll(keepingCapacity: true)
+            next = 0
+        }
+        // In deviations from the series' usual level, as known before this sample.
+        let standardised = max(-10, min(10, scale.standardised(value)))
+        scale.include(value)
+        remember(Int16((Float(standardised) * Self.resolution).rounded()))
+        guard values.count >= 2 * Self.dimension + Self.neighbours else { return 0 }
+        let nonconformity = Double(nearestDistance())
+        let surprise = calibration.count >= 10 ? calibration.surprise(of: nonconformity) : 0
+        calibration.record(nonconformity)
+        return surprise
+    }
+
+    private mutating func remember(_ code: Int16) {
+        if values.count < Self.capacity {
+            values.append(code)
+        } else {
+            values[next] = code
+            next = next + 1 == Self.capacity ? 0 : next + 1
+        }
+    }
+
+    /// The mean distance from the current pattern (the newest `dimension` values) to its three
+    /// nearest patterns that end before it starts, over the memory in order (no allocation beyond the stack).
+    private func nearestDistance() -> Float {
+        let count = values.count
+        let oldest = count < Self.capacity ? 0 : next
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { ordered in
+            // The ring from its oldest value to its end, then from its start: two runs the compiler vectorises.
+            values.withUnsafeBufferPointer { values in
+                let step = 1 / Self.resolution
+                for index in oldest..<count { ordered[index - oldest] = Float(values[index]) * step }
+                for index in 0..<oldest { ordered[count - oldest + index] = Float(values[index]) * step }
             }
-            remember(nonconformity)
+            return Self.distance(from: count - Self.dimension, in: UnsafeBufferPointer(ordered), candidates: count - 2 * Self.dimension + 1)
         }
-        store(pattern)
-        // A conformal p-value is calibrated already: the score is its surprise, 1 at p = 1e-10.
-        return onset.pass(surprise / 10)
     }
 
-    /// The conformal p-value of a nonconformity: the share of recent ones at least as large. Beyond
-    /// the largest, where that share cannot fall below 1/(n+1), it falls further with the square of
-    /// how far beyond it lies, so a pattern far from all it knows is told from a merely rare one.
-    private func pValue(of nonconformity: Float) -> Double {
-        var atLeast = 0
-        var largest: Float = 0
-        for recorded in nonconformities {
-            if recorded >= nonconformity { atLeast += 1 }
-            largest = max(largest, recorded)
+    /// The mean of the three smallest distances from the pattern of `dimension` values at
+    /// `current` to the windows starting at 0..<candidates in `series`. Eight windows are summed
+    /// at once, one lane each (a window's n-th values are consecutive in the series).
+    private static func distance(from current: Int, in series: UnsafeBufferPointer<Float>, candidates: Int) -> Float {
+        var nearest = Nearest()
+        let raw = UnsafeRawPointer(series.baseAddress!)
+        let stride = MemoryLayout<Float>.stride
+        var start = 0
+        while start + 8 <= candidates {
+            var sums = SIMD8<Float>()
+            for offset in 0..<dimension {
+                let difference = raw.loadUnaligned(fromByteOffset: (start + offset) * stride, as: SIMD8<Float>.self)
+                    - SIMD8(repeating: series[current + offset])
+                sums += difference * difference
+            }
+            let halves = pointwiseMin(sums.lowHalf, sums.highHalf)
+            if min(min(halves[0], halves[1]), min(halves[2], halves[3])) < nearest.third {
+                for lane in 0..<8 { nearest.include(sums[lane]) }
+            }
+            start += 8
         }
-        let floor = 1 / Double(nonconformities.count + 1)
-        guard atLeast == 0, largest > 0 else { return Double(atLeast + 1) / Double(nonconformities.count + 1) }
-        let beyond = Double(nonconformity / largest)
-        return floor / (beyond * beyond)
+        while start < candidates {
+            var sum: Float = 0
+            for offset in 0..<dimension {
+                let difference = series[start + offset] - series[current + offset]
+                sum += difference * difference
+            }
+            nearest.include(sum)
+            start += 1
+        }
+        return (nearest.first.squareRoot() + nearest.second.squareRoot() + nearest.third.squareRoot()) / Float(neighbours)
     }
 
-    /// The mean distance from `pattern` to its three nearest stored patterns that do not overlap it
-    /// (one pass, no allocation).
-    private func distance(of pattern: SIMD8<Float>) -> Float {
+    /// The three smallest squared distances so far.
+    private struct Nearest {
         var first = Float.infinity, second = Float.infinity, third = Float.infinity
-        let count = stored.count
-        // The newest `dimension` patterns, ending where the next one goes, overlap the current one:
-        // the stretch of `overlapping` values from `overlapStart` (wrapping round the ring).
-        let overlapping = Self.dimension * Self.dimension
-        let overlapStart = (storedNext - overlapping + count) % count
-        stored.withUnsafeBufferPointer { stored in
-            var start = 0
-            while start + Self.dimension <= count {
-                var sinceOverlap = start - overlapStart
-                if sinceOverlap < 0 { sinceOverlap += count }
-                if sinceOverlap >= overlapping {
-                    var sum: Float = 0
-                    for offset in 0..<Self.dimension {
-                        let difference = stored[start + offset] - pattern[offset]
-                        sum += difference * difference
-                    }
-                    if sum < third {
-                        if sum < first {
-                            (first, second, third) = (sum, first, second)
-                        } else if sum < second {
-                            (second, third) = (sum, second)
-                        } else {
-                            third = sum
-                        }
-                    }
-                }
-                start += Self.dimension
+
+        mutating func include(_ sum: Float) {
+            guard sum < third else { return }
+            if sum < first {
+                (first, second, third) = (sum, first, second)
+            } else if sum < second {
+                (second, third) = (sum, second)
+            } else {
+                third = sum
             }
-        }
-        return (first.squareRoot() + second.squareRoot() + third.squareRoot()) / Float(Self.neighbours)
-    }
-
-    private mutating func store(_ pattern: SIMD8<Float>) {
-        if stored.count < Self.ringCapacity {
-            for index in 0..<Self.dimension { stored.append(pattern[index]) }
-            storedNext = stored.count % Self.ringCapacity
-        } else {
-            for index in 0..<Self.dimension { stored[storedNext + index] = pattern[index] }
-            storedNext = (storedNext + Self.dimension) % Self.ringCapacity
-        }
-    }
-
-    private mutating func remember(_ nonconformity: Float) {
-        if nonconformities.count < Self.calibrations {
-            nonconformities.append(nonconformity)
-        } else {
-            nonconformities[nonconformityNext] = nonconformity
-            nonconformityNext = (nonconformityNext + 1) % Self.calibrations
         }
     }
 }

@@ -19,7 +19,7 @@ struct RunningScale: Sendable, Codable {
     private let rate: Double
     private var count = 0
     private(set) var mean = 0.0
-    private var variance = 0.0
+    private(set) var variance = 0.0
 
     init(span: Double = 1_000) { rate = 2 / (span + 1) }
 

@@ -124,7 +124,7 @@ extension DetectionEngine {
         /// A detector's family: one of the univariate ones on a tag, `pca` on several signals of a
         /// machine together, `drift` on a tag's level, or `fleet_rul`, a fleet model of remaining life.
         public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-            case robust, knn, context, pca, drift
+            case robust, seasonal, knn, context, ensemble, pca, drift
             case fleet = "fleet_rul"
 
             /// The univariate anomaly family; nil for `pca`, `drift` and `fleet_rul`.
@@ -225,7 +225,7 @@ extension DetectionEngine {
             case .pca: id + ".anomaly"
             case .fleet: id + ".rul_h"
             case .drift: tag + ".drift"
-            case .robust, .knn, .context: tag + ".anomaly"
+            case .robust, .seasonal, .knn, .context, .ensemble: tag + ".anomaly"
             }
         }
 
@@ -305,13 +305,13 @@ extension DetectionEngine {
                 guard (60_000...(7 * 86_400_000)).contains(life.cycle) else { throw refuse("life.cycle must lie between 1m and 7d") }
                 guard (10...100_000).contains(life.cap / life.cycle) else { throw refuse("life.cap must lie between 10 and 100000 cycles") }
                 guard (60_000...(365 * 86_400_000)).contains(life.horizon) else { throw refuse("life.horizon must lie between 1m and 365d") }
-            case .robust, .knn, .context, .drift:
+            case .robust, .seasonal, .knn, .context, .ensemble, .drift:
                 guard signals.isEmpty else { throw refuse("signals apply to pca and fleet_rul detectors; a \(kind.rawValue) detector watches one tag") }
             }
             if kind.readsSignals, failure != nil { throw refuse("failure applies to a univariate detector") }
             if kind != .fleet, life != nil { throw refuse("life applies to a fleet_rul detector") }
             if residuals, kind != .drift { throw refuse("residuals apply to a drift detector") }
-            if kind == .drift, failure != nil { throw refuse("failure applies to a robust, knn or context detector") }
+            if kind == .drift, failure != nil { throw refuse("failure applies to a robust, seasonal, knn, context or ensemble detector") }
             let tags = [("tag", tag), ("output", output)] + (gate.map { [("while.tag", $0.tag)] } ?? [])
                 + signals.map { ("signals", $0) }
                 + (failure.map { [("failure.output", $0.output)] } ?? [])

@@ -1,5 +1,5 @@
-public import GembaCore
-public import GembaDetect
+internal import GembaCore
+internal import GembaDetect
 public import GembaMaintenance
 internal import GembaRules
 

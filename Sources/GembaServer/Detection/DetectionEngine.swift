@@ -59,7 +59,7 @@ public final class DetectionEngine: SampleObserver, Sendable {
                 self.init(detector: .none, lastTime: .min, learnt: nil)
                 course = FleetRULModel.Course()
                 return
-            case .robust, .knn, .context, .pca: break
+            case .robust, .seasonal, .knn, .context, .ensemble, .pca: break
             }
             guard let family = detector.kind.univariate else { return nil }
             self.init(detector: AnyDetector(family), lastTime: .min, learnt: 0)

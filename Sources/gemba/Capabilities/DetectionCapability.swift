@@ -15,7 +15,7 @@ import ServiceLifecycle
 struct DetectionCapability: Capability {
     struct Options: ParsableArguments {
         @Option(help: ArgumentHelp(
-            "Seed the detector registry with the detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|knn|context|drift|pca, \"tag\" (pca: \"signals\"), \"output\"?, \"tenant\"?, \"scope\"?, \"threshold\"? (0.5), \"suppress\"? (30m), \"propose\"? (false)}]}; a detector new to the registry, or changed in the file, becomes its active version. Env: GEMBA_DETECTORS."))
+            "Seed the detector registry with the detectors of this JSON file: {\"detectors\": [{\"id\", \"kind\": robust|seasonal|knn|context|ensemble|drift|pca|fleet_rul, \"tag\" (pca: \"signals\"), \"output\"?, \"tenant\"?, \"scope\"?, \"threshold\"? (0.5), \"suppress\"? (30m), \"propose\"? (false)}]}; a detector new to the registry, or changed in the file, becomes its active version. Env: GEMBA_DETECTORS."))
         var detectors: String?
     }
 
