@@ -278,7 +278,7 @@ let package = Package(
             name: "GembaServerTests",
             dependencies: [
                 "GembaCore", "GembaStorage", "GembaIngest", "GembaServer", "GembaTestSupport", "GembaAccess", "GembaAnalytics",
-                "GembaRules", "GembaNotifications", "GembaMaintenance", "MQTTBroker",
+                "GembaRules", "GembaNotifications", "GembaMaintenance", "GembaDetect", "MQTTBroker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

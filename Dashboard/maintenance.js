@@ -241,6 +241,7 @@ async function renderDetector(main, id) {
     : `${c.kind} on ${(c.signals ?? [c.tag]).join(", ")}, threshold ${c.threshold}`;
   // A fleet model learns runs to failure (cycles); its cross-validation is its error on machines it did not learn.
   const trained = (t) => {
+    if (t.imported) return `a model loaded from a file, ${time(t.at)} · ${t.samples} training cycles`;
     const range = `${time(t.from)} – ${time(t.to)} · `;
     if (t.runs === undefined || t.runs === null) return `${range}${t.samples} samples on ${t.machines} machines`;
     const cv = t.crossValidation;

@@ -32,9 +32,13 @@ public struct DetectorVersion: Sendable, Hashable, Codable {
         public var runs: Int?
         /// For a fleet remaining-life model: how well it estimated machines it had not learnt.
         public var crossValidation: CrossValidation?
+        /// True for a fleet model loaded from a file (trained elsewhere): `from` and `to` are then
+        /// the time it was loaded, and `samples` its training cycles.
+        public var imported: Bool?
 
         public init(from: Int64, to: Int64, samples: Int, machines: Int, at: Int64, by: String, runs: Int? = nil,
-                    crossValidation: CrossValidation? = nil) {
+                    crossValidation: CrossValidation? = nil, imported: Bool? = nil) {
+            self.imported = imported
             self.from = from
             self.to = to
             self.samples = samples

@@ -1,5 +1,6 @@
 import Foundation
 import GembaCore
+import GembaDetect
 import GembaIngest
 import GembaServer
 import GembaStorage
@@ -419,9 +420,77 @@ import Testing
     /// One minute's readings of a machine `cycle` minutes into a life of `life`: wear rises to 1
     /// (with noise), temperature follows it.
     static func record(_ machine: String, at time: Int64, cycle: Int, life: Int, random: inout SplitMix64) -> String {
+        let values = row(cycle: cycle, life: life, random: &random)
+        return #"{"machine": "\#(machine)", "ts": \#(time + 10_000), "values": {"wear": \#(values[0]), "temp": \#(values[1])}}"#
+    }
+
+    /// The wear and temperature of a machine `cycle` minutes into a life of `life`.
+    static func row(cycle: Int, life: Int, random: inout SplitMix64) -> [Double] {
         let wear = Double(cycle) / Double(life) + Double.random(in: -0.02...0.02, using: &random)
-        let temperature = 50 + 20 * wear * wear + Double.random(in: -0.3...0.3, using: &random)
-        return #"{"machine": "\#(machine)", "ts": \#(time + 10_000), "values": {"wear": \#(wear), "temp": \#(temperature)}}"#
+        return [wear, 50 + 20 * wear * wear + Double.random(in: -0.3...0.3, using: &random)]
+    }
+
+    static func put(_ client: any TestClientProtocol, _ uri: String, _ body: Data, _ status: HTTPResponse.Status = .ok) async throws -> JSONValue {
+        try await client.execute(uri: uri, method: .put, body: ByteBuffer(bytes: body)) { response in
+            #expect(response.status == status, "\(uri): \(response.text)")
+            return response.json
+        }
+    }
+
+    /// A model trained by `gemba detect train-rul --no-age --model` on a file is loaded into a
+    /// version, which runs it live as if trained in the registry; models it cannot run are refused.
+    @Test func aFleetModelTrainedElsewhereIsLoadedIntoAVersionAndRuns() async throws {
+        let (harness, _) = try await DetectorRegistryAPITests.harness()
+        var random = SplitMix64(seed: 11)
+        let histories = (0..<12).map { _ in
+            let life = Int.random(in: 80...130, using: &random)
+            return (0..<life).map { Self.row(cycle: $0, life: life, random: &random) }
+        }
+        let encoder = JSONEncoder()
+        let model = try encoder.encode(try FleetRULModel(histories: histories, features: RULFeatures(age: false)))
+        let withAge = try encoder.encode(try FleetRULModel(histories: histories))
+        let threeColumns = try encoder.encode(try FleetRULModel(histories: histories.map { $0.map { $0 + [Double.random(in: 0...1, using: &random)] } },
+                                                                features: RULFeatures(age: false)))
+        var broken = try #require(try JSONSerialization.jsonObject(with: model) as? [String: Any])
+        broken["points"] = Array((broken["points"] as? [Any] ?? []).dropLast(3))
+        let torn = try JSONSerialization.data(withJSONObject: broken)
+        let start = (Timestamp.now().millisecondsSinceEpoch / Self.minute - 200) * Self.minute
+        let live = (0..<96).map { Self.record("plant/line1/g1", at: start + Int64($0) * Self.minute, cycle: $0, life: 100, random: &random) }
+        try await harness.test { client in
+            let base = "/api/v1/detectors/filelife/versions"
+            let config = #"{"kind": "fleet_rul", "signals": ["wear", "temp"], "life": {"cycle": "1m", "horizon": "20m"}}"#
+            _ = try await DetectorRegistryAPITests.post(client, base, config, .created)
+            let aged = try await Self.put(client, "\(base)/1/model", withAge, .unprocessableContent)
+            #expect(aged["detail"]?.stringValue?.contains("--no-age") == true, "\(aged)")
+            let wide = try await Self.put(client, "\(base)/1/model", threeColumns, .unprocessableContent)
+            #expect(wide["detail"]?.stringValue?.contains("column 3") == true, "\(wide)")
+            let refused = try await Self.put(client, "\(base)/1/model", torn, .unprocessableContent)
+            #expect(refused["detail"]?.stringValue?.contains("not a fleet model this release can use") == true, "\(refused)")
+            _ = try await Self.put(client, "\(base)/1/model", Data("[1, 2]".utf8), .badRequest)
+            _ = try await DetectorRegistryAPITests.post(client, "/api/v1/detectors/plain/versions", #"{"kind": "robust", "tag": "wear"}"#, .created)
+            _ = try await Self.put(client, "/api/v1/detectors/plain/versions/1/model", model, .unprocessableContent)
+
+            let loaded = try await Self.put(client, "\(base)/1/model", model)
+            #expect(loaded["status"]?.stringValue == "trained" && loaded["training"]?["imported"] == .bool(true)
+                    && (loaded["training"]?["samples"]?.int ?? 0) > 400, "\(loaded)")
+            _ = try await DetectorRegistryAPITests.post(client, "\(base)/1/promote", "")
+            _ = try await Self.put(client, "\(base)/1/model", model, .conflict)
+
+            // A new machine: estimates once 30 cycles fill the model's window.
+            try await DetectorRegistryAPITests.send(client, live)
+            var points: [JSONValue] = []
+            let estimated = try await TestSupport.eventually(5) {
+                points = try await client.execute(uri: "/api/v1/history?series=plant/line1/g1/filelife.rul_h&from=\(start)&points=100000",
+                                                  method: .get) { $0.json["series"]?.array.first?["points"]?.array ?? [] }
+                return points.count >= 60
+            }
+            #expect(estimated && points.count == 66, "\(points.count) estimates")
+            #expect(abs((points.last?["v"]?.double ?? 0) * 60 - 5) < 12, "5 minutes left at the last cycle, estimated \(points.last ?? .null)")
+            try await client.execute(uri: "/api/v1/audit?limit=20", method: .get) { response in
+                let actions = response.json["items"]?.array.compactMap { $0["action"]?.stringValue } ?? []
+                #expect(actions.contains("detector.version.load"), "\(actions)")
+            }
+        }
     }
 
     @Test func aFleetModelTrainedOnRunsToFailureEstimatesANewMachinesLifeAndProposesWork() async throws {

@@ -69,6 +69,31 @@ public struct FleetRULModel: Sendable, Codable {
     /// The training cycles an estimate is compared with.
     public var trainingCycles: Int { targets.count }
 
+    /// Checks that a model read from elsewhere (a file, a stored version) holds together, so that
+    /// an estimate cannot read past its arrays: the error says what is wrong.
+    public func check() throws(TrainingError) {
+        func refuse(_ what: String) -> TrainingError { TrainingError(description: "not a fleet model this release can use: \(what)") }
+        guard features.short >= 1, features.window >= features.short, features.window <= 10_000 else {
+            throw refuse("features need 1 ≤ short ≤ window ≤ 10000")
+        }
+        guard (1...1_000).contains(neighbours) else { throw refuse("neighbours must lie between 1 and 1000") }
+        guard cap.isFinite, cap > 0 else { throw refuse("cap must be a positive number of cycles") }
+        guard !signals.isEmpty, signals.allSatisfy({ (0..<1_000).contains($0) }), Set(signals).count == signals.count else {
+            throw refuse("signals must be different column numbers from 0")
+        }
+        let columns = 3 * signals.count + (features.age ? 1 : 0)
+        guard mean.count == columns, deviation.count == columns else {
+            throw refuse("\(signals.count) signals make \(columns) features, but the model has \(mean.count) means and \(deviation.count) deviations")
+        }
+        guard !targets.isEmpty, points.count == targets.count * columns else {
+            throw refuse("\(targets.count) training cycles need \(targets.count * columns) feature values, not \(points.count)")
+        }
+        guard mean.allSatisfy(\.isFinite), deviation.allSatisfy({ $0.isFinite && $0 > 0 }), points.allSatisfy(\.isFinite),
+              targets.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw refuse("means, deviations (positive), features and remaining lives must be finite numbers")
+        }
+    }
+
     /// The remaining life of a machine whose history (rows of all signals, as in training) runs to now.
     public func estimate(history: [[Double]]) -> Estimate {
         estimate(recent: history.suffix(features.window), cycle: history.count)

@@ -62,7 +62,9 @@ extension DetectionEngine {
             do {
                 if kind == .fleet {
                     machines = [:]
-                    fleet = try decoder.decode(FleetRULModel.self, from: data)
+                    let fleet = try decoder.decode(FleetRULModel.self, from: data)
+                    try fleet.check()
+                    self.fleet = fleet
                     return
                 }
                 machines = try decoder.decode([String: Running].self, from: data)

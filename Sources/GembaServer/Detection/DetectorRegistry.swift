@@ -124,6 +124,33 @@ public actor DetectorRegistry {
         return changed[0]
     }
 
+    /// Makes `model`, a fleet model trained elsewhere (`gemba detect train-rul --no-age --model`),
+    /// a `fleet_rul` version's model, as training it would: the version's signals are the file's
+    /// columns in order, and each of the model's cycles is one of the version's `life.cycle`.
+    func load(_ model: FleetRULModel, tenant: TenantID, detector: String, version number: Int, by actor: String,
+                     at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> DetectorVersion {
+        let existing = try await all(tenant: tenant, detector: detector)
+        let version = try Self.find(number, in: existing)
+        let configured = try Self.detector(version)
+        guard configured.kind == .fleet else {
+            throw ModelError(.invalid, "only a fleet_rul version takes a fleet model; version \(number) is \(configured.kind.rawValue)")
+        }
+        do { try model.check() } catch { throw ModelError(.invalid, error.description) }
+        guard !model.features.age else {
+            throw ModelError(.invalid, "the model reads how many cycles each machine has run, which a machine watched live does not know: "
+                             + "train it with gemba detect train-rul --no-age")
+        }
+        guard let highest = model.signals.max(), highest < configured.signals.count else {
+            throw ModelError(.invalid, "the model reads column \(model.signals.max().map { $0 + 1 } ?? 0) of its training file; "
+                             + "the version names \(configured.signals.count) signals (the file's columns, in order)")
+        }
+        let training = DetectorVersion.Training(from: time, to: time, samples: model.trainingCycles, machines: 0, at: time, by: actor,
+                                                imported: true)
+        let changed = try DetectorVersions.apply(.train(training), to: number, in: existing, at: time)
+        try await save(changed, model: try DetectionEngine.Model(fleet: model).encoded())
+        return changed[0]
+    }
+
     /// Replays a version (from its model, or afresh) over `range` and judges its events by the
     /// labelled ranges and failures given; the evaluation is kept with the version.
     public func evaluate(tenant: TenantID, detector: String, version number: Int, range: Range<Int64>, horizon: Int64,

@@ -4,6 +4,7 @@ internal import FoundationEssentials
 internal import Foundation
 #endif
 internal import GembaCore
+internal import GembaDetect
 internal import GembaMaintenance
 internal import GembaStorage
 internal import Hummingbird
@@ -85,6 +86,25 @@ struct DetectorRegistryRoutes {
                 await server.audit(context, "detector.version.train", target: "\(trained.detector) v\(trained.version)",
                                    detail: "from=\(range.lowerBound) to=\(range.upperBound) samples=\(trained.training?.samples ?? 0)")
                 return try OEERoutes.encoded(VersionView(trained))
+            },
+            Endpoint(.put, "/api/v1/detectors/{detector}/versions/{version}/model", .requires(.configure), group: group,
+                     summary: "Load a fleet model trained elsewhere as a fleet_rul version's model, in place of training it (audited)",
+                     description: "The body is the model `gemba detect train-rul <file> --no-age --model model.json` writes (at most "
+                        + "\(Self.maximumModelBytes >> 20) MB). The version's signals are the training file's columns in order, and each "
+                        + "of the model's cycles is one of the version's life.cycle. A model that reads the machines' age (trained "
+                        + "without --no-age), reads more columns than the version names, or does not hold together is refused with 422.",
+                     parameters: [detector, version], body: .json(Self.fleetModel),
+                     responses: answers + [.problem(413, "The model is larger than the limit")]) { request, context in
+                let model = try await OEERoutes.decode(FleetRULModel.self, from: request, limit: Self.maximumModelBytes)
+                let caller = try context.requireCaller()
+                let loaded = try await refusing {
+                    let version = try await find(context)
+                    return try await registry().load(model, tenant: context.tenant, detector: version.detector, version: version.version,
+                                                     by: caller.name)
+                }
+                await server.audit(context, "detector.version.load", target: "\(loaded.detector) v\(loaded.version)",
+                                   detail: "cycles=\(model.trainingCycles) signals=\(model.signals.count)")
+                return try OEERoutes.encoded(VersionView(loaded))
             },
             Endpoint(.post, "/api/v1/detectors/{detector}/versions/{version}/evaluate", .requires(.configure), group: group,
                      summary: "Replay a version over a history range and judge its events by the plant's labels and failures (audited)",
@@ -348,18 +368,26 @@ extension DetectorRegistryRoutes {
                   "note"])
         .named("DetectorVersionInput")
     static let figures = DetectorRoutes.figures
+    /// The largest fleet model a version takes: C-MAPSS FD001's 100 engines make about 4 MB.
+    static let maximumModelBytes = 32 << 20
+    static let fleetModel = Schema.object([
+        "features": Schema.object(["short": .integer, "window": .integer, "age": .boolean], optional: ["age"]),
+        "cap": .number, "neighbours": .integer, "signals": .array(.integer),
+        "mean": .array(.number), "deviation": .array(.number), "points": .array(.number), "targets": .array(.number),
+    ]).described("A fleet model as gemba detect train-rul --model writes it").named("FleetRULModel")
     static let version = Schema.object([
         "detector": .string, "version": .integer, "status": .oneOf(DetectorVersion.Status.allCases.map(\.rawValue)),
         "configuration": configuration.named("DetectorConfiguration"), "note": .string, "createdBy": .string, "createdAt": time,
         "training": Schema.object(["from": time, "to": time, "samples": Schema.integer.described("Samples learnt (fleet_rul: cycles)"),
                                    "machines": .integer, "at": time, "by": .string,
                                    "runs": Schema.integer.described("fleet_rul: runs to failure learnt"),
+                                   "imported": Schema.boolean.described("fleet_rul: a model loaded from a file (from and to are when)"),
                                    "crossValidation": Schema.object([
                                        "folds": .integer, "estimates": .integer, "rmseHours": .number, "rmseCycles": .number,
                                        "nasaScorePerEstimate": .number,
                                        "intervalCoverage": Schema.number.described("Share of estimates whose 10–90 % interval held the truth"),
                                    ]).described("fleet_rul, with 4 runs or more: runs held out and estimated at random points")],
-                                  optional: ["runs", "crossValidation"])
+                                  optional: ["runs", "crossValidation", "imported"])
             .described("The history range the model learnt"),
         "evaluations": .array(.object(["from": time, "to": time, "samples": .integer, "machines": .integer,
                                        "horizon": Schema.integer.described("ms"), "figures": figures, "labelledRanges": .integer,

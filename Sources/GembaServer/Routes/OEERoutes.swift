@@ -409,8 +409,10 @@ struct OEERoutes {
 
     // MARK: Helpers
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, userInfo: [CodingUserInfoKey: any Sendable] = [:]) async throws -> T {
-        try decode(type, from: try await body(of: request), userInfo: userInfo)
+    /// The JSON body as `type` (at most `limit` bytes: 413 beyond, 400 naming what is wrong).
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int = 256 << 10,
+                                     userInfo: [CodingUserInfoKey: any Sendable] = [:]) async throws -> T {
+        try decode(type, from: try await body(of: request, limit: limit), userInfo: userInfo)
     }
 
     /// The body as `type`, or nil when there is none (a body a step may leave out).
@@ -419,9 +421,9 @@ struct OEERoutes {
         return buffer.readableBytes == 0 ? nil : try decode(type, from: buffer, userInfo: [:])
     }
 
-    private static func body(of request: Request) async throws -> ByteBuffer {
-        do { return try await request.body.collect(upTo: 256 << 10) } catch is NIOTooManyBytesError {
-            throw Problem(.contentTooLarge, "request body larger than 256 KB")
+    private static func body(of request: Request, limit: Int = 256 << 10) async throws -> ByteBuffer {
+        do { return try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw Problem(.contentTooLarge, "request body larger than \(limit >> 10) KB")
         }
     }
 
