@@ -3,7 +3,7 @@
 /// daily profile explains less than half of the series' variance, its residual from the series'
 /// recent level (exponentially weighted over about 66 samples) in units of its recent deviation.
 /// The score is the surprise of that residual's conformal p-value among the recent ones
-/// (``ConformalCalibration``). State about 1.9 KB.
+/// (``ConformalCalibration``). State about 2 KB.
 public struct SeasonalDetector: AnomalyDetector, Codable {
     public var name: String { "seasonal" }
     /// How fast the level and its deviation follow the series.
@@ -12,7 +12,7 @@ public struct SeasonalDetector: AnomalyDetector, Codable {
     static let shareRate = 0.002
     /// The daily profile is used once its residuals' variance is under this share of the series'.
     static let seasonalShare = 0.5
-    /// Residuals are counted before a p-value is given.
+    /// How many residuals are recorded before the first p-value is given.
     static let calibrated = 50
 
     private var profile = DailyProfile()
