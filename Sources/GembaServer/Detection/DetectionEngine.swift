@@ -376,37 +376,9 @@ public final class DetectionEngine: SampleObserver, Sendable {
                     let slot = Slot(series: accepted.seriesID, detector: watcher.index)
                     guard let entry = state.running.index(forKey: slot) ?? Self.start(slot, plan.instances[watcher.index], accepted.key.machine, in: &state)
                     else { continue }
-                    // Scored in place: the detector's buffers are not copied.
-                    let learnt = if let row { Self.score(row, at: time, watcher, into: &state.running.values[entry]) }
-                        else if watcher.drift { Self.drift(value, at: time, watcher, into: &state.running.values[entry]) }
-                        else { Self.learn(value, at: time, watcher, into: &state.running.values[entry]) }
-                    guard let (score, written) = learnt else { continue }
-                    let machine = accepted.key.machine
-                    // The detector's configuration (strings, lists) is read only on these rarer paths.
-                    if written {
-                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: plan.instances[watcher.index].detector.output),
-                                            sample: Sample(time: accepted.sample.time, value: .double(score))))
-                    }
-                    if score >= watcher.threshold || state.running.values[entry].events?.open != nil {
-                        let told = state.running.values[entry].toldPeak
-                        if let change = state.running.values[entry].events?.take(score, at: time) {
-                            changes += Self.changes(change, plan.instances[watcher.index].detector, machine,
-                                                    explanation: state.running.values[entry].explanation)
-                            state.running.values[entry].toldPeak = state.running.values[entry].events?.open?.peak
-                        } else if let open = state.running.values[entry].events?.open, open.peak >= (told ?? open.peak) + Self.peakStep {
-                            changes.append(EventChange(detector: plan.instances[watcher.index].detector, machine: machine, event: open, closed: false,
-                                                       contributions: state.running.values[entry].explanation, updated: true))
-                            state.running.values[entry].toldPeak = open.peak
-                        }
-                    }
-                    if watcher.trended, let failure = plan.instances[watcher.index].detector.failure,
-                       let (life, event) = Self.trend(value, at: time, watcher, failure, into: &state.running.values[entry]) {
-                        scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: failure.output),
-                                            sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
-                        if event, watcher.threshold.isFinite {
-                            changes.append(Self.lifeEvent(life, plan.instances[watcher.index].detector, horizon: failure.horizon, machine, at: time))
-                        }
-                    }
+                    // One in-place access per sample: reading a field through the dictionary's
+                    // getter would copy the whole state (the detector's buffers retained and released).
+                    Self.step(value, row: row, accepted, watcher, plan, into: &state.running.values[entry], scores: &scores, changes: &changes)
                 }
             }
         }
@@ -424,6 +396,42 @@ public final class DetectionEngine: SampleObserver, Sendable {
         guard !scores.isEmpty else { return }
         pipeline.submit(scores, source: .detector, force: true) { [logger] result in
             if case .failure(let error) = result { logger.warning("anomaly scores not stored", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// Scores one sample (or, for `pca`, its reading of every signal) on one machine's detector in
+    /// place, and collects the scores to write and the event changes it makes.
+    private static func step(_ value: Double, row: [Double]?, _ accepted: AcceptedSample, _ watcher: Watcher, _ plan: Plan,
+                             into running: inout Running, scores: inout [Point], changes: inout [EventChange]) {
+        let time = accepted.sample.time.millisecondsSinceEpoch
+        let learnt = if let row { Self.score(row, at: time, watcher, into: &running) }
+            else if watcher.drift { Self.drift(value, at: time, watcher, into: &running) }
+            else { Self.learn(value, at: time, watcher, into: &running) }
+        guard let (score, written) = learnt else { return }
+        let machine = accepted.key.machine
+        // The detector's configuration (strings, lists) is read only on these rarer paths.
+        if written {
+            scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: plan.instances[watcher.index].detector.output),
+                                sample: Sample(time: accepted.sample.time, value: .double(score))))
+        }
+        if score >= watcher.threshold || running.events?.open != nil {
+            let told = running.toldPeak
+            if let change = running.events?.take(score, at: time) {
+                changes += Self.changes(change, plan.instances[watcher.index].detector, machine, explanation: running.explanation)
+                running.toldPeak = running.events?.open?.peak
+            } else if let open = running.events?.open, open.peak >= (told ?? open.peak) + Self.peakStep {
+                changes.append(EventChange(detector: plan.instances[watcher.index].detector, machine: machine, event: open, closed: false,
+                                           contributions: running.explanation, updated: true))
+                running.toldPeak = open.peak
+            }
+        }
+        if watcher.trended, let failure = plan.instances[watcher.index].detector.failure,
+           let (life, event) = Self.trend(value, at: time, watcher, failure, into: &running) {
+            scores.append(Point(series: SeriesKey(tenant: watcher.tenant, machine: machine, tag: failure.output),
+                                sample: Sample(time: accepted.sample.time, value: .double(life.remaining))))
+            if event, watcher.threshold.isFinite {
+                changes.append(Self.lifeEvent(life, plan.instances[watcher.index].detector, horizon: failure.horizon, machine, at: time))
+            }
         }
     }
 
