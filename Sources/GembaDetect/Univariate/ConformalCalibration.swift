@@ -26,9 +26,10 @@ struct ConformalCalibration: Sendable, Codable {
     /// below 1/(n+1), it falls further with the square of how far beyond it lies, so a sample far
     /// from all the detector knows is told from a merely rare one.
     func pValue(of nonconformity: Double) -> Double {
-        let (atLeast, largest) = Self.count(atLeast: Self.code(nonconformity), in: recorded)
+        let atLeast = Self.count(atLeast: Self.code(nonconformity), in: recorded)
         let total = Double(recorded.count + 1)
-        guard atLeast == 0, largest > 0 else { return Double(atLeast + 1) / total }
+        // Only a nonconformity beyond every recorded one needs the largest (rare: a second pass then).
+        guard atLeast == 0, let largest = recorded.max(), largest > 0 else { return Double(atLeast + 1) / total }
         let beyond = nonconformity / Self.value(of: largest)
         return 1 / total / (beyond * beyond)
     }
@@ -38,12 +39,12 @@ struct ConformalCalibration: Sendable, Codable {
         min(10, -log10(pValue(of: nonconformity))) / 10
     }
 
-    /// How many of `codes` are at least `code`, and the largest: sixteen at a time (this runs for
-    /// every sample a detector scores).
-    private static func count(atLeast code: UInt16, in codes: [UInt16]) -> (atLeast: Int, largest: UInt16) {
+    /// How many of `codes` are at least `code`: sixteen at a time (this runs for every sample a
+    /// detector scores).
+    private static func count(atLeast code: UInt16, in codes: [UInt16]) -> Int {
         codes.withUnsafeBufferPointer { codes in
             let lanes = SIMD16<UInt16>.scalarCount
-            var counts = SIMD16<UInt16>(), largest = SIMD16<UInt16>()
+            var counts = SIMD16<UInt16>()
             let threshold = SIMD16<UInt16>(repeating: code), one = SIMD16<UInt16>(repeating: 1)
             var index = 0
             if let base = codes.baseAddress {
@@ -51,17 +52,15 @@ struct ConformalCalibration: Sendable, Codable {
                 while index + lanes <= codes.count {
                     let chunk = raw.loadUnaligned(fromByteOffset: index * 2, as: SIMD16<UInt16>.self)
                     counts &+= SIMD16<UInt16>().replacing(with: one, where: chunk .>= threshold)
-                    largest = pointwiseMax(largest, chunk)
                     index += lanes
                 }
             }
-            var atLeast = Int(counts.wrappedSum()), top = largest.max()
+            var atLeast = Int(counts.wrappedSum())
             while index < codes.count {
                 if codes[index] >= code { atLeast += 1 }
-                top = max(top, codes[index])
                 index += 1
             }
-            return (atLeast, top)
+            return atLeast
         }
     }
 
