@@ -153,7 +153,7 @@ def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_acro
     assert {entry["key"]["detector"] for entry in state} == {"vibration", "temperature"}
 
     # Restarted, the detectors go on from what they learnt: after one more sample the vibration
-    # detector still holds its ring of stored patterns (a fresh one would hold none).
+    # detector still holds its full memory of 212 samples (a fresh one would hold one).
     serve = _serve(tmp_path, http_port, config, tmp_path / "serve2.log")
     test_telemetry._tokens.pop(base, None)  # sign in again: the sessions of the first run ended with it
     try:
@@ -166,7 +166,7 @@ def test_detectors_in_serve_score_the_live_stream_and_keep_what_they_learnt_acro
     assert "detectors restored" in (tmp_path / "serve2.log").read_text()
     state = {entry["key"]["detector"]: entry["running"] for entry in json.loads((tmp_path / "data" / "detectors" / "state.json").read_text())}
     assert state["vibration"]["lastTime"] == start + 2_001 * 60_000
-    assert len(state["vibration"]["detector"]["knn"]["stored"]) >= 50 * 6
+    assert len(state["vibration"]["detector"]["knn"]["values"]) == 200 + 2 * 6
 
     # A detector whose output is a watched tag stops gemba serve before it starts, naming it.
     config.write_text(json.dumps({"detectors": [{"id": "a", "kind": "knn", "tag": "x", "output": "y"},
@@ -231,7 +231,8 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert {(row["detector"], row["profile"]) for row in rows} == {
-        (detector, profile) for detector in ("robust", "knn", "context") for profile in ("standard", "reward_low_fp", "reward_low_fn")}
+        (detector, profile) for detector in ("robust", "seasonal", "knn", "context", "ensemble")
+        for profile in ("standard", "reward_low_fp", "reward_low_fn")}
     assert all(row["true_positives"] + row["false_negatives"] == 1 for row in rows)
     robust = next(row for row in rows if row["detector"] == "robust" and row["profile"] == "standard")
     assert robust["true_positives"] == 1 and robust["score"] > 50, robust
