@@ -217,12 +217,27 @@ async function renderDetector(main, id) {
     } catch (error) { status.textContent = error.message; }
   };
   const range = () => ({ from: new Date(from.value).getTime(), to: new Date(to.value).getTime() });
+  // A fleet model trained elsewhere (gemba detect train-rul --no-age --model) in place of training.
+  const modelLoader = (v) => el("label", { class: "small" }, "Load model file ",
+    el("input", { type: "file", accept: "application/json,.json", "data-load-model": v.version, onchange: async (event) => {
+      const file = event.target.files[0];
+      if (!file) return;
+      status.textContent = `loading ${file.name}…`;
+      let model;
+      try { model = JSON.parse(await file.text()); } catch { status.textContent = `${file.name} is not a JSON file`; return; }
+      try {
+        await api(`${path}/versions/${v.version}/model`, { method: "PUT", body: model });
+        await reload();
+        document.getElementById("registry-status").textContent = `v${v.version}: model loaded from ${file.name}`;
+      } catch (error) { status.textContent = error.message; }
+    } }));
   const buttons = (v) => {
     if (!engineer) return "";
     const button = (name, label, applies, body) => applies.includes(v.status)
       ? el("button", { type: "button", class: "small", "data-step": name, onclick: step(v, name, body) }, label) : null;
     return el("span", { class: "buttons", "data-version": v.version },
       button("train", "Train on range", ["draft", "trained", "failed"], range),
+      v.configuration?.kind === "fleet_rul" && ["draft", "trained", "failed"].includes(v.status) ? modelLoader(v) : null,
       button("evaluate", "Evaluate on range", ["draft", "trained", "shadow", "active", "retired"], range),
       button("shadow", "Shadow", ["draft", "trained", "retired"]),
       button("promote", "Promote", ["draft", "trained", "shadow", "retired"]),

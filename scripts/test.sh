@@ -181,7 +181,7 @@ DEMO_HTTP=$(free_port); DEMO_MQTT=$(free_port)
     2>"$WORK/serve-demo.log" &
 PIDS+=($!)
 wait_for_port "$DEMO_HTTP"
-GEMBA_HTTP_URL="http://127.0.0.1:$DEMO_HTTP" GEMBA_SCREENSHOTS="$ROOT/.build/screenshots" python3 -m pytest -q Tests/Browser
+GEMBA_HTTP_URL="http://127.0.0.1:$DEMO_HTTP" GEMBA_SCREENSHOTS="$ROOT/.build/screenshots" GEMBA_BIN="$GEMBA" python3 -m pytest -q Tests/Browser
 echo "screenshots: $ROOT/.build/screenshots"
 
 step "the API contract: the README's examples, a generated client and schemathesis against /openapi.json"

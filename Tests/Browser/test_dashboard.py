@@ -1107,6 +1107,47 @@ def test_the_demo_golden_path_a_failing_bearing_is_caught_and_maintained_before_
     shot(driver, "35-golden-path-board")
 
 
+def test_an_engineer_loads_a_fleet_model_file_into_a_version(browser, admin_token, admin_session, tmp_path):
+    """A model trained by `gemba detect train-rul --no-age --model` on a run-to-failure file is
+    chosen in the registry page's file picker: the version shows it loaded; a file that is not JSON
+    and a model that reads the machines' age are refused with the reason."""
+    import random
+    import subprocess
+    rng = random.Random(7)
+    lines = []
+    for unit in range(1, 9):
+        life = rng.randint(80, 130)
+        for cycle in range(life):
+            wear = cycle / life + rng.uniform(-0.02, 0.02)
+            lines.append(f"{unit} {cycle + 1} {wear:.5f} {50 + 20 * wear * wear + rng.uniform(-0.3, 0.3):.5f}")
+    runs = tmp_path / "runs.txt"
+    runs.write_text("\n".join(lines) + "\n")
+    gemba = os.environ.get("GEMBA_BIN", ".build/debug/gemba")
+    model, aged, text = tmp_path / "fleet.json", tmp_path / "aged.json", tmp_path / "notes.json"
+    for path, extra in [(model, ["--no-age"]), (aged, [])]:
+        run = subprocess.run([gemba, "detect", "train-rul", str(runs), *extra, "--model", str(path)], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    text.write_text("a note, not a model")
+    detector = f"filefleet-{uuid.uuid4().hex[:4]}"
+    call(f"/api/v1/detectors/{detector}/versions", {"kind": "fleet_rul", "signals": ["wear", "temp"], "output": f"{detector}.rul_h",
+                                                     "life": {"cycle": "1m", "horizon": "20m"}}, token=admin_token)
+
+    driver = browser
+    open_as_admin(driver, admin_session)
+    driver.get(HTTP + f"/#/maintenance/detector/{detector}")
+    status = wait(driver, expected.presence_of_element_located((By.ID, "registry-status")))
+    for path, words in [(text, "is not a JSON file"), (aged, "--no-age")]:
+        picker = wait(driver, expected.presence_of_element_located((By.CSS_SELECTOR, 'input[data-load-model="1"]')))
+        picker.send_keys(str(path))
+        wait(driver, lambda _: words in driver.find_element(By.ID, "registry-status").text)
+    picker = driver.find_element(By.CSS_SELECTOR, 'input[data-load-model="1"]')
+    picker.send_keys(str(model))
+    wait(driver, lambda _: "model loaded from fleet.json" in driver.find_element(By.ID, "registry-status").text, timeout=30)
+    row = driver.find_element(By.CSS_SELECTOR, 'tr:has([data-version="1"])')
+    assert "a model loaded from a file" in row.text and "trained" in row.text, row.text
+    shot(driver, "40-fleet-model-loaded-from-a-file")
+
+
 def test_a_fleet_model_trained_on_runs_to_failure_shows_a_machines_remaining_life(browser, admin_token, admin_session):
     """A fleet_rul version trained through the API on four machines' runs to failure (wear and
     temperature, two runs each): its registry page says what it learnt and how well it did on the
