@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Anomaly detection benchmarks (release build), the predictive-maintenance issue's cost targets:
 #  1. scoring nab-dev: every detector over NAB's 18 series, three profiles (`gemba detect score`);
-#  2. MQTT ingest (QoS 1, committed) into `gemba serve` without and with 10 detectors (knn on t0-t3,
-#     context on t4-t6, robust on t7-t9) on 1,000 machines = 10,000 detector instances, three runs each
+#  2. MQTT ingest (QoS 1, committed) into `gemba serve` without and with 10 detectors (every univariate
+#     family on two tags: knn t0-t1, ensemble t2-t3, seasonal t4-t5, context t6-t7, robust t8-t9) on
+#     1,000 machines = 10,000 detector instances, three runs each
 #     as fast as acknowledged, and two at 100,000 samples/s arriving (the target's load);
 #  3. the forecast's coverage and the RUL model's cross-validation.
 # Usage: scripts/bench-detect.sh [messages]   (default 200000 per ingest run, 10 tags each). Prints JSON lines.
@@ -29,7 +30,7 @@ python3 -c "import sys, time; print('{\"label\":\"nab-dev scoring\",\"wall_secon
 echo "== 2. MQTT ingest, $MESSAGES messages x 10 tags per run, without and with 10 detectors on 1,000 machines"
 python3 - "$WORK/detectors.json" <<'PY'
 import json, sys
-kinds = ["knn"] * 4 + ["context"] * 3 + ["robust"] * 3
+kinds = ["knn", "knn", "ensemble", "ensemble", "seasonal", "seasonal", "context", "context", "robust", "robust"]
 json.dump({"detectors": [{"id": f"d{i}", "kind": kind, "tag": f"t{i}"} for i, kind in enumerate(kinds)]}, open(sys.argv[1], "w"))
 PY
 for mode in off on; do
