@@ -227,8 +227,9 @@ public final class Notifier: Service, Sendable {
 
     // MARK: Delivery
 
-    /// How long the outbox is left unread when nobody signals: rows written by another node, and
-    /// retries, wait at most this long (a retry comes 5 s after a failure at the soonest).
+    /// How long the outbox is left unread when nobody signals (rows written here signal): rows
+    /// written by another node, and retries, wait at most this long (a retry comes 5 s after a
+    /// failure at the soonest).
     static let pollInterval = Duration.seconds(1)
 
     /// Works through the outbox until graceful shutdown, with its own HTTP client (redirects refused: a
@@ -249,7 +250,6 @@ public final class Notifier: Service, Sendable {
                 } catch {
                     break  // cancelled: the service is stopping
                 }
-                // Rows written here signal; a retry is due 5 s after a failure at the soonest.
                 await self.queued.wait(upTo: Self.pollInterval)
                 try Task.checkCancellation()
             }

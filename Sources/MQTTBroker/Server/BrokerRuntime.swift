@@ -180,11 +180,7 @@ final class BrokerRuntime: @unchecked Sendable {
         state.restore(image, now: now())
     }
 
-    /// Writes what changed since the last save on a pool thread, unless a save is under way. A failed
-    /// save (a full disk) is logged at most once a minute and retried with the next; serving goes on.
-    /// Saves what changed since the last save, on a pool thread, one save at a time. Runs every
-    /// 100 ms, and at once (group commit) while acknowledgements wait for a save.
-    /// Saves `saveInterval` after the first change since the last save (each flush and tick asks).
+    /// Saves `saveInterval` after the first change since the last save (every flush asks, a tick's too).
     private func scheduleSave() {
         guard persistence != nil, scheduledSave == nil, !savingStopped, state.hasUnsavedChanges else { return }
         scheduledSave = loop.scheduleTask(in: saveInterval) { [self] in
@@ -200,6 +196,9 @@ final class BrokerRuntime: @unchecked Sendable {
         scheduledSave = nil
     }
 
+    /// Writes what changed since the last save on a pool thread, one save at a time: `saveInterval`
+    /// after the first change, and at once (group commit) while acknowledgements wait for a save. A
+    /// failed save (a full disk) is logged at most once a minute and retried with the next; serving goes on.
     func save() {
         saveRequested = false
         guard let persistence, !isSaving else { return }
