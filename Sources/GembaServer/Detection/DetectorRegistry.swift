@@ -128,7 +128,7 @@ public actor DetectorRegistry {
     /// a `fleet_rul` version's model, as training it would: the version's signals are the file's
     /// columns in order, and each of the model's cycles is one of the version's `life.cycle`.
     func load(_ model: FleetRULModel, tenant: TenantID, detector: String, version number: Int, by actor: String,
-                     at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> DetectorVersion {
+              at time: Int64 = Timestamp.now().millisecondsSinceEpoch) async throws -> DetectorVersion {
         let existing = try await all(tenant: tenant, detector: detector)
         let version = try Self.find(number, in: existing)
         let configured = try Self.detector(version)
@@ -140,8 +140,10 @@ public actor DetectorRegistry {
             throw ModelError(.invalid, "the model reads how many cycles each machine has run, which a machine watched live does not know: "
                              + "train it with gemba detect train-rul --no-age")
         }
-        guard let highest = model.signals.max(), highest < configured.signals.count else {
-            throw ModelError(.invalid, "the model reads column \(model.signals.max().map { $0 + 1 } ?? 0) of its training file; "
+        // `check` found the model's signals: column numbers from 0, at least one.
+        let highest = model.signals.max() ?? 0
+        guard highest < configured.signals.count else {
+            throw ModelError(.invalid, "the model reads column \(highest + 1) of its training file; "
                              + "the version names \(configured.signals.count) signals (the file's columns, in order)")
         }
         let training = DetectorVersion.Training(from: time, to: time, samples: model.trainingCycles, machines: 0, at: time, by: actor,
