@@ -246,74 +246,107 @@ def test_a_stored_history_is_scored_with_the_plants_labels_as_nabs_windows(tmp_p
     assert run.returncode != 0 and "holds no Gemba data" in run.stderr
 
 
-@pytest.mark.skipif(not CMAPSS.exists(), reason="needs ../shared/testdata/cmapss")
-def test_the_fleet_model_in_serve_learns_nasas_turbofans_from_their_history_and_estimates_new_ones_live(tmp_path):
-    """NASA's C-MAPSS FD001 through `gemba serve`: engines 1–80 stored as a history of minute
-    cycles, a fleet_rul version trained on their runs to failure through the API, then engines
-    91–100 sent live (with a restart half-way): every cycle's estimate against the truth."""
-    import math
-    import time
-    import urllib.error
+CMAPSS_SIGNALS = [f"setting{index}" for index in range(1, 4)] + [f"s{index}" for index in range(1, 22)]
+MINUTE = 60_000
 
-    from test_modbus import free_port, wait_port
-    import test_telemetry
-    from test_telemetry import authorized, get
 
+def _cmapss_engines():
+    """Each C-MAPSS FD001 engine's cycles (rows of its 24 signals), by engine number."""
     engines = {}
     for line in CMAPSS.read_text().splitlines():
         fields = line.split()
         if fields:
             engines.setdefault(int(fields[0]), []).append([float(value) for value in fields[2:]])
-    names = [f"setting{index}" for index in range(1, 4)] + [f"s{index}" for index in range(1, 22)]
+    return engines
+
+
+def _turbofan(engine):
+    return f"turbofans/fleet/line1/engine-{engine}"
+
+
+def _turbofan_records(engines, engine, start, cycles):
+    """One ingest record per cycle of `engine`, a minute apart from `start`."""
+    return [{"machine": _turbofan(engine), "ts": start + cycle * MINUTE + 10_000, "values": dict(zip(CMAPSS_SIGNALS, engines[engine][cycle]))}
+            for cycle in cycles]
+
+
+def _api(base, method, path, body, expect=200):
+    """Sends `body` (JSON, or bytes as they are) signed in; asserts the status and answers the JSON."""
+    import urllib.error
+
+    from test_telemetry import authorized
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers=authorized({"Content-Type": "application/json"}, base=base))
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            status, answer = response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, json.loads(error.read() or b"{}")
+    assert status == expect, (path, status, answer)
+    return answer
+
+
+def _ingest(base, records):
+    for offset in range(0, len(records), 500):
+        _api(base, "POST", "/api/v1/ingest", {"records": records[offset:offset + 500]})
+
+
+def _live_turbofan_rmse(base, engines, live, since, detector="turbofan"):
+    """Waits for every closed cycle's estimate of the `live` engines sent from `since` (cycles 30
+    to life − 1: the last stays open) and answers the estimates' count and RMSE in cycles against
+    the truth capped at 125."""
+    import math
+    import time
+
+    from test_telemetry import get
+
+    def estimates(engine):
+        series = get(f"/api/v1/history?series={_turbofan(engine)}/{detector}.rul_h&from={since}&points=100000", base)["series"]
+        return series[0]["points"] if series else []
+
+    expected = {engine: len(engines[engine]) - 30 for engine in live}
+    deadline = time.time() + 120
+    while {engine: len(estimates(engine)) for engine in live} != expected and time.time() < deadline:
+        time.sleep(0.5)  # polling interval; the deadline bounds the wait
+    got = {engine: estimates(engine) for engine in live}
+    assert {engine: len(points) for engine, points in got.items()} == expected
+    errors = [point["v"] * 60 - min(len(engines[engine]) - (point["t"] - since) // MINUTE, 125)
+              for engine, points in got.items() for point in points]
+    return len(errors), math.sqrt(sum(error * error for error in errors) / len(errors))
+
+
+@pytest.mark.skipif(not CMAPSS.exists(), reason="needs ../shared/testdata/cmapss")
+def test_the_fleet_model_in_serve_learns_nasas_turbofans_from_their_history_and_estimates_new_ones_live(tmp_path):
+    """NASA's C-MAPSS FD001 through `gemba serve`: engines 1–80 stored as a history of minute
+    cycles, a fleet_rul version trained on their runs to failure through the API, then engines
+    91–100 sent live (with a restart half-way): every cycle's estimate against the truth."""
+    import time
+
+    from test_modbus import free_port, wait_port
+    import test_telemetry
+
+    engines = _cmapss_engines()
     config = tmp_path / "detectors.json"
     config.write_text('{"detectors": []}')
     http_port = free_port()
     base = f"http://127.0.0.1:{http_port}"
-    minute = 60_000
-    t0 = (int(time.time() * 1000) - 2 * 86_400_000) // minute * minute
-    live_start = t0 + 500 * minute
-
-    def machine(engine):
-        return f"turbofans/fleet/line1/engine-{engine}"
-
-    def records(engine, start, cycles):
-        return [{"machine": machine(engine), "ts": start + cycle * minute + 10_000, "values": dict(zip(names, engines[engine][cycle]))}
-                for cycle in cycles]
-
-    def post(path, body, expect=200):
-        request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                         headers=authorized({"Content-Type": "application/json"}, base=base))
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                status, answer = response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            status, answer = error.code, json.loads(error.read() or b"{}")
-        assert status == expect, (path, status, answer)
-        return answer
-
-    def ingest(batch):
-        for offset in range(0, len(batch), 500):
-            post("/api/v1/ingest", {"records": batch[offset:offset + 500]})
-
-    def estimates(engine):
-        series = get(f"/api/v1/history?series={machine(engine)}/turbofan.rul_h&from={live_start}&points=100000", base)["series"]
-        return series[0]["points"] if series else []
-
+    t0 = (int(time.time() * 1000) - 2 * 86_400_000) // MINUTE * MINUTE
+    live_start = t0 + 500 * MINUTE
     live = range(91, 101)
     serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
     try:
         wait_port(http_port)
-        ingest([record for engine in range(1, 81) for record in records(engine, t0, range(len(engines[engine])))])
-        base_path = "/api/v1/detectors/turbofan/versions"
-        post(base_path, {"kind": "fleet_rul", "signals": names, "life": {"cycle": "1m", "horizon": "20m"}}, expect=201)
-        failures = [{"machine": machine(engine), "at": t0 + len(engines[engine]) * minute} for engine in range(1, 81)]
-        trained = post(f"{base_path}/1/train", {"from": t0, "to": t0 + 400 * minute, "failures": failures})
+        _ingest(base, [record for engine in range(1, 81) for record in _turbofan_records(engines, engine, t0, range(len(engines[engine])))])
+        path = "/api/v1/detectors/turbofan/versions"
+        _api(base, "POST", path, {"kind": "fleet_rul", "signals": CMAPSS_SIGNALS, "life": {"cycle": "1m", "horizon": "20m"}}, expect=201)
+        failures = [{"machine": _turbofan(engine), "at": t0 + len(engines[engine]) * MINUTE} for engine in range(1, 81)]
+        trained = _api(base, "POST", f"{path}/1/train", {"from": t0, "to": t0 + 400 * MINUTE, "failures": failures})
         training = trained["training"]
         assert training["runs"] == 80 and training["machines"] == 80, training
         assert training["crossValidation"]["rmseCycles"] <= 18, training
-        post(f"{base_path}/1/promote", {})
+        _api(base, "POST", f"{path}/1/promote", {})
         # The first half of each live engine's life, then a restart.
-        ingest([record for engine in live for record in records(engine, live_start, range(len(engines[engine]) // 2))])
+        _ingest(base, [record for engine in live for record in _turbofan_records(engines, engine, live_start, range(len(engines[engine]) // 2))])
     finally:
         serve.terminate()
         serve.wait(timeout=60)
@@ -322,104 +355,56 @@ def test_the_fleet_model_in_serve_learns_nasas_turbofans_from_their_history_and_
     test_telemetry._tokens.pop(base, None)
     try:
         wait_port(http_port)
-        ingest([record for engine in live for record in records(engine, live_start, range(len(engines[engine]) // 2, len(engines[engine])))])
-        # Cycles 30 to life − 1 close (the last stays open): an estimate each, none lost to the restart.
-        expected = {engine: len(engines[engine]) - 30 for engine in live}
-        deadline = time.time() + 120
-        while {engine: len(estimates(engine)) for engine in live} != expected and time.time() < deadline:
-            time.sleep(0.5)
-        got = {engine: estimates(engine) for engine in live}
-        assert {engine: len(points) for engine, points in got.items()} == expected
-        errors = []
-        for engine, points in got.items():
-            for point in points:
-                cycles_run = (point["t"] - live_start) // minute
-                truth = min(len(engines[engine]) - cycles_run, 125)
-                errors.append(point["v"] * 60 - truth)
-        rmse = math.sqrt(sum(error * error for error in errors) / len(errors))
-        print(f"fleet_rul in serve on C-MAPSS FD001 engines 91-100: {len(errors)} estimates, RMSE {rmse:.2f} cycles (truth capped at 125)")
+        _ingest(base, [record for engine in live
+                       for record in _turbofan_records(engines, engine, live_start, range(len(engines[engine]) // 2, len(engines[engine])))])
+        # None lost to the restart.
+        count, rmse = _live_turbofan_rmse(base, engines, live, live_start)
+        print(f"fleet_rul in serve on C-MAPSS FD001 engines 91-100: {count} estimates, RMSE {rmse:.2f} cycles (truth capped at 125)")
         assert rmse <= 20, rmse
     finally:
         serve.terminate()
         serve.wait(timeout=60)
+    assert serve.returncode == 0, (tmp_path / "serve2.log").read_text()[-3000:]
 
 
 @pytest.mark.skipif(not CMAPSS.exists(), reason="needs ../shared/testdata/cmapss")
 def test_a_fleet_model_trained_on_a_file_loads_into_serve_and_estimates_new_turbofans(tmp_path):
     """`gemba detect train-rul --no-age --model` on C-MAPSS FD001's engines 1–80, the model file
     (about 4 MB) loaded into a fleet_rul version through the API, engines 91–100 sent live."""
-    import math
     import time
-    import urllib.error
 
     from test_modbus import free_port, wait_port
-    from test_telemetry import authorized, get
 
-    lines = [line for line in CMAPSS.read_text().splitlines() if line.split()]
     training_file = tmp_path / "engines-1-80.txt"
-    training_file.write_text("\n".join(line for line in lines if int(line.split()[0]) <= 80) + "\n")
+    training_file.write_text("".join(line + "\n" for line in CMAPSS.read_text().splitlines() if line.split() and int(line.split()[0]) <= 80))
     model = tmp_path / "fleet.json"
     run = subprocess.run([GEMBA, "detect", "train-rul", str(training_file), "--no-age", "--json", "--model", str(model)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert model.stat().st_size > 1_000_000
-    engines = {}
-    for line in lines:
-        fields = line.split()
-        engines.setdefault(int(fields[0]), []).append([float(value) for value in fields[2:]])
-    names = [f"setting{index}" for index in range(1, 4)] + [f"s{index}" for index in range(1, 22)]
+    engines = _cmapss_engines()
     config = tmp_path / "detectors.json"
     config.write_text('{"detectors": []}')
     http_port = free_port()
     base = f"http://127.0.0.1:{http_port}"
-    minute = 60_000
-    start = (int(time.time() * 1000) - 86_400_000) // minute * minute
-
-    def call(method, path, body, expect=200):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(base + path, data=data, method=method,
-                                         headers=authorized({"Content-Type": "application/json"}, base=base))
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                status, answer = response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            status, answer = error.code, json.loads(error.read() or b"{}")
-        assert status == expect, (path, status, answer)
-        return answer
-
+    start = (int(time.time() * 1000) - 86_400_000) // MINUTE * MINUTE
     live = range(91, 101)
     serve = _serve(tmp_path, http_port, config, tmp_path / "serve.log")
     try:
         wait_port(http_port)
         path = "/api/v1/detectors/turbofan/versions"
-        call("POST", path, {"kind": "fleet_rul", "signals": names, "life": {"cycle": "1m", "horizon": "20m"}}, expect=201)
+        life = {"cycle": "1m", "horizon": "20m"}
+        _api(base, "POST", path, {"kind": "fleet_rul", "signals": CMAPSS_SIGNALS, "life": life}, expect=201)
         # Fewer signals than the file's columns: refused, saying why.
-        call("POST", path, {"kind": "fleet_rul", "signals": names[:10], "life": {"cycle": "1m", "horizon": "20m"}}, expect=201)
-        narrow = call("PUT", f"{path}/2/model", model.read_bytes(), expect=422)
+        _api(base, "POST", path, {"kind": "fleet_rul", "signals": CMAPSS_SIGNALS[:10], "life": life}, expect=201)
+        narrow = _api(base, "PUT", f"{path}/2/model", model.read_bytes(), expect=422)
         assert "the version names 10 signals" in narrow["detail"], narrow
-        loaded = call("PUT", f"{path}/1/model", model.read_bytes())
+        loaded = _api(base, "PUT", f"{path}/1/model", model.read_bytes())
         assert loaded["status"] == "trained" and loaded["training"]["imported"] is True, loaded
-        call("POST", f"{path}/1/promote", {})
-        records = [{"machine": f"turbofans/fleet/line1/engine-{engine}", "ts": start + cycle * minute + 10_000,
-                    "values": dict(zip(names, engines[engine][cycle]))} for engine in live for cycle in range(len(engines[engine]))]
-        for offset in range(0, len(records), 500):
-            call("POST", "/api/v1/ingest", {"records": records[offset:offset + 500]})
-
-        def estimates(engine):
-            series = get(f"/api/v1/history?series=turbofans/fleet/line1/engine-{engine}/turbofan.rul_h&from={start}&points=100000",
-                         base)["series"]
-            return series[0]["points"] if series else []
-
-        expected = {engine: len(engines[engine]) - 30 for engine in live}
-        deadline = time.time() + 120
-        while {engine: len(estimates(engine)) for engine in live} != expected and time.time() < deadline:
-            time.sleep(0.5)
-        got = {engine: estimates(engine) for engine in live}
-        assert {engine: len(points) for engine, points in got.items()} == expected
-        errors = [point["v"] * 60 - min(len(engines[engine]) - (point["t"] - start) // minute, 125)
-                  for engine, points in got.items() for point in points]
-        rmse = math.sqrt(sum(error * error for error in errors) / len(errors))
-        print(f"a train-rul model loaded into serve, C-MAPSS FD001 engines 91-100: {len(errors)} estimates, RMSE {rmse:.2f} cycles")
+        _api(base, "POST", f"{path}/1/promote", {})
+        _ingest(base, [record for engine in live for record in _turbofan_records(engines, engine, start, range(len(engines[engine])))])
+        count, rmse = _live_turbofan_rmse(base, engines, live, start)
+        print(f"a train-rul model loaded into serve, C-MAPSS FD001 engines 91-100: {count} estimates, RMSE {rmse:.2f} cycles")
         assert rmse <= 20, rmse
     finally:
         serve.terminate()
