@@ -4,6 +4,7 @@
 # paced load (1,000 machines sending 2 messages of 10 tags a second, `messages` messages, QoS 1 to
 # mosquitto), until every sample is committed in PostgreSQL; then the CPU each node spent per
 # sample it stored, and all nodes' CPU per sample together, beside mosquitto's and PostgreSQL's.
+# Samples are stamped when sent (live); TIMESTAMPS=replay sends them a minute old (late data).
 # Usage: scripts/bench-cluster.sh [messages] [rate]   (defaults 60000 and 2000 messages/s).
 # Prints one JSON line per node count.
 set -euo pipefail
@@ -48,7 +49,8 @@ for nodes in 1 2 3; do
     read -r -a before <<< "$(for pid in "${node_pids[@]}"; do cpu_seconds "$pid"; printf ' '; done)"
     broker_before=$(cpu_seconds "$broker"); postgres_before=$(cpu_seconds $(postgres_pids "$PGDIR"))
     started=$(date +%s.%N)
-    "$GEMBA" bench ingest --port "$broker_port" --until acks --messages "$MESSAGES" --rate "$RATE" --label "cluster-$nodes" >/dev/null
+    "$GEMBA" bench ingest --port "$broker_port" --until acks --messages "$MESSAGES" --rate "$RATE" \
+        --timestamps "${TIMESTAMPS:-live}" --label "cluster-$nodes" >/dev/null
     until [ "$(psql "${storage%%\?*}" -Atc "SELECT count(*) FROM sample")" -ge "$SAMPLES" ]; do sleep 0.2; done
     elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     per_node=""; total_cpu=0

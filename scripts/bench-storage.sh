@@ -6,7 +6,9 @@
 # 24 h as 720 buckets, and the database bytes per sample. See `gemba bench storage --help`.
 # Then the whole path, MQTT JSON -> committed, through `gemba serve` on each backend: 1,000
 # machines x 10 tags, QoS 1, a message complete when its PUBACK (sent after the commit) arrives
-# (`gemba bench ingest`, as in scripts/bench-telemetry.sh), with PostgreSQL's own CPU time.
+# (`gemba bench ingest`, as in scripts/bench-telemetry.sh), with PostgreSQL's own CPU time: live
+# samples (stamped when sent), then one run of replayed ones (a minute old: late data), and for
+# PostgreSQL the CPU its rollup fold spends on them a minute later.
 # Last, a plant's load on each: 1,000 machines sending 2 messages of 10 tags a second (20,000
 # samples/s, paced, so commits are small), 30 s, with the CPU each sample costs gemba and PostgreSQL.
 # Usage: scripts/bench-storage.sh [samples] [runs] [messages]   (defaults 3000000, 3 and 300000).
@@ -52,9 +54,20 @@ for backend in sqlite postgres; do
         result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --label "gemba-$backend")
         echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
     done
+    # The same as a store-and-forward replay: samples a minute old and falling behind (late data).
+    before=$(postgres_cpu)
+    result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --timestamps replay --label "gemba-$backend-replay")
+    echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
     # A plant's load: paced, 2,000 messages/s for 30 s.
     before=$(postgres_cpu)
     result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages 60000 --rate 2000 --label "gemba-$backend-plant")
     echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+    if [ "$backend" = postgres ]; then
+        # Live samples reach the rollups a minute later (the grace for late data), by the fold job:
+        # its CPU over the 70 s after the last sample is the rest of what they cost.
+        before=$(postgres_cpu)
+        sleep 70
+        echo "{\"label\":\"gemba-postgres-rollup-fold-after\",\"seconds\":70,\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -31,6 +31,8 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "A label printed with the result.") var label = "gemba"
     @Option(help: "Payload format: json (gemba/v1 topics) or sparkplug (spBv1.0 NDATA with aliases).")
     var format = IngestRun.Format.json
+    @Option(help: "Sample times: live (each round of machines stamped with the time it is sent, as devices do) or replay (a minute old and falling behind, as a store-and-forward replay after an outage: late data).")
+    var timestamps = IngestRun.Timestamps.live
 
     func run() async throws {
         guard machines > 0, tags > 0, messages > 0, publishers > 0, window > 0 else {
@@ -48,7 +50,7 @@ struct BenchIngest: AsyncParsableCommand {
             try await publish(births, loop: loop, label: "births")
         }
         let run = IngestRun(loop: loop, machines: machines, tags: tags, total: messages, window: window, rate: rate,
-                            countAcks: until == .acks, format: format)
+                            countAcks: until == .acks, format: format, timestamps: timestamps)
         var connections: [LoadConnection] = []
         if until == .delivered {
             let subscriber = try await LoadConnection.open(host: target.host, port: target.port, id: "bench-ingest-sub",
@@ -112,8 +114,11 @@ final class IngestRun: LoadRun, @unchecked Sendable {
     private(set) var completed = 0
     private var publishers: [LoadConnection] = []
     private var done: EventLoopPromise<Void>?
-    private let baseTime = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
     private let topics: [String]
+    let timestamps: Timestamps
+    /// The round of machines last stamped, and its time.
+    private var round = -1
+    private var roundTime: Int64 = 0
 
     /// When set, tag 0 is `sent_us`: the wall-clock time of sending in microseconds (for latency runs).
     var stampSendTime = false
@@ -125,10 +130,18 @@ final class IngestRun: LoadRun, @unchecked Sendable {
         case sparkplugBirths = "sparkplug-births"
     }
 
+    /// How samples are timed. Live samples are newer than anything stored of their series and
+    /// within the storage's grace for late data; replayed ones fall ever further behind (the
+    /// PostgreSQL backend checks each for a duplicate and folds it into the rollups at its commit).
+    enum Timestamps: String, ExpressibleByArgument, Sendable {
+        case live, replay
+    }
+
     init(loop: any EventLoop, machines: Int, tags: Int, total: Int, window: Int, rate: Int, countAcks: Bool,
-         format: Format = .json) {
+         format: Format = .json, timestamps: Timestamps = .live) {
         self.loop = loop
         self.format = format
+        self.timestamps = timestamps
         self.machines = machines
         self.tags = tags
         self.total = total
@@ -162,10 +175,10 @@ final class IngestRun: LoadRun, @unchecked Sendable {
         }
     }
 
-    /// Message `index`: machine `index % machines`, timestamp advancing 1 ms per round over all machines.
+    /// Message `index`: machine `index % machines`, all machines of a round at the round's time.
     private func payload(_ index: Int) -> (String, ByteBuffer) {
         let machine = index % machines
-        let time = baseTime + Int64(index / machines)
+        let time = time(ofRound: index / machines)
         if format != .json { return (topics[machine], sparkplugPayload(index, time: time)) }
         var json = "{\"ts\":\(time),\"values\":{"
         for tag in 0..<tags {
@@ -178,6 +191,20 @@ final class IngestRun: LoadRun, @unchecked Sendable {
         }
         json += "}}"
         return (topics[machine], ByteBuffer(string: json))
+    }
+
+    /// Live: the clock when the round's first message goes out, at least 1 ms after the previous
+    /// round (each series' times stay distinct). Replay: a minute before the run began, 1 ms per round.
+    private func time(ofRound next: Int) -> Int64 {
+        if next != round {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            roundTime = switch timestamps {
+            case .live: max(now, roundTime + 1)
+            case .replay: round < 0 ? now - 60_000 : roundTime + Int64(next - round)
+            }
+            round = next
+        }
+        return roundTime
     }
 
     /// The same values as the JSON record, as an NDATA of aliases (or the NBIRTH declaring them), seq
