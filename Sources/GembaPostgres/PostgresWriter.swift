@@ -51,6 +51,10 @@ extension PostgresStore {
             // A sample this node took for new was stored already (by another node): check every row this time.
             seriesTimes.withLock { $0.removeAll() }
             return try await write(batch, trustNewest: false)
+        } catch let error as PostgresStoreError where error.sqlState == "40P01" {
+            // A deadlock with another node's commit (the server rolled this one back): once more.
+            logger.info("a commit met another's locks in a deadlock; committing again", metadata: ["samples": "\(batch.samples.count)"])
+            return try await write(batch, trustNewest: true)
         } catch let error as PostgresStoreError where error.sqlState == "23514" {
             // No partition for a row: another node dropped a day this one still knew. Learn again, retry once.
             try await loadPartitions()
@@ -102,12 +106,17 @@ extension PostgresStore {
 
     /// Registers the batch's machines and series (idempotently), each kind in one statement;
     /// answers the series in the batch's order.
+    ///
+    /// Rows go in sorted by key: nodes registering the same machines at once (each sees every
+    /// machine of a shared stream) then wait for each other's insert in the same order instead of
+    /// deadlocking.
     private func register(_ batch: WriteBatch, on connection: PostgresConnection) async throws -> [Series] {
         if !batch.newMachines.isEmpty {
             try await connection.query("""
                 INSERT INTO machine (tenant, path, registered_ms)
                 SELECT t, p, \(Timestamp.now().millisecondsSinceEpoch)
                 FROM unnest(\(batch.newMachines.map(\.tenant.rawValue))::text[], \(batch.newMachines.map(\.machine.description))::text[]) AS u(t, p)
+                ORDER BY t, p
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         }
@@ -123,6 +132,7 @@ extension PostgresStore {
             FROM unnest(\(tenants)::text[], \(machines)::text[], \(tags)::text[], \(units)::text[], \(hasUnit)::bool[],
                         \(new.map(\.tag.valueType.rawValue))::text[], \(new.map(\.tag.kind.rawValue))::text[], \(descriptions)::text[],
                         \(hasDescription)::bool[]) AS u(t, m, g, u, hu, vt, k, d, hd)
+            ORDER BY t, m, g
             ON CONFLICT (tenant, machine, tag) DO NOTHING
             """, logger: logger)
         let query: PostgresQuery = """

@@ -88,6 +88,29 @@ struct PostgresStoreTests {
         #expect(all.map(\.value) == [.double(1), .double(2), .double(20), .double(30), .double(40)])
     }
 
+    /// Nodes taking one shared stream each see every machine, so they register the same ones at
+    /// once, each in its own order: both commits go through (no deadlock failing one), and each
+    /// series is registered once.
+    @Test func nodesRegisteringTheSameSeriesAtOnceBothCommit() async throws {
+        let url = try await PostgresTestServer.makeDatabase()
+        let first = try await PostgresStore.open(url, logger: Logger(label: "test"))
+        let second = try await PostgresStore.open(url, logger: Logger(label: "test"))
+        defer { first.close(); second.close() }
+        let machines = try (0..<400).map { try AssetPath("plant1/line1/m\($0)") }
+        func batch(_ order: [AssetPath], time: Int64) -> WriteBatch {
+            WriteBatch(newMachines: order.map { (StoreConformance.tenant, $0) }, newSeries: order.map { StoreConformance.temperature($0) },
+                       samples: order.indices.map { .forNewSeries($0, StoreConformance.at(time, Double($0))) })
+        }
+        for round in 0..<3 {
+            async let a = first.commit(batch(machines, time: Int64(round) * 2000))
+            async let b = second.commit(batch(machines.reversed(), time: Int64(round) * 2000 + 1000))
+            let (one, other) = try await (a, b)
+            #expect(one.inserted == machines.count && other.inserted == machines.count, "round \(round)")
+            #expect(Set(one.series.map(\.id)) == Set(other.series.map(\.id)))
+        }
+        #expect(try await first.allSeries().count == machines.count)
+    }
+
     /// A large batch is split by series among the writers: each sample's stored flag comes back
     /// in the batch's order, duplicates (in the batch and stored) kept once.
     @Test func aLargeBatchSplitAmongWritersAnswersInOrder() async throws {
