@@ -125,6 +125,7 @@ public final class PostgresStore: TelemetryStore {
         }
         guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
         lastRollup.store(now, ordering: .relaxed)
+        await summarizeNewRanges(now: now)
         try await advanceRollups(to: now - PostgresRollups.grace)
         _ = try await measureDiskUsage()
     }
