@@ -1,4 +1,4 @@
-public import GembaCore
+internal import GembaCore
 public import GembaStorage
 internal import PostgresNIO
 
