@@ -47,7 +47,7 @@ for nodes in 1 2 3; do
     done
     sleep 2  # every node's share subscription in place before the load starts
     read -r -a before <<< "$(for pid in "${node_pids[@]}"; do cpu_seconds "$pid"; printf ' '; done)"
-    broker_before=$(cpu_seconds "$broker"); postgres_before=$(cpu_seconds $(postgres_pids "$PGDIR"))
+    broker_before=$(cpu_seconds "$broker"); postgres_before=$(postgres_cpu)
     started=$(date +%s.%N)
     "$GEMBA" bench ingest --port "$broker_port" --until acks --messages "$MESSAGES" --rate "$RATE" \
         --timestamps "${TIMESTAMPS:-live}" --label "cluster-$nodes" >/dev/null
@@ -63,6 +63,6 @@ for nodes in 1 2 3; do
     printf '{"nodes":%d,"samples":%d,"rate_msgs_s":%d,"seconds_to_all_committed":%s,"gemba_cpu_s":%s,"gemba_us_per_sample":%s,"mosquitto_cpu_s":%s,"postgres_cpu_s":%s,"per_node":[%s]}\n' \
         "$nodes" "$SAMPLES" "$RATE" "$elapsed" "$total_cpu" "$(awk -v c="$total_cpu" -v s="$SAMPLES" 'BEGIN { printf "%.1f", c * 1e6 / s }')" \
         "$(awk -v a="$broker_before" -v b="$(cpu_seconds "$broker")" 'BEGIN { printf "%.2f", b - a }')" \
-        "$(awk -v a="$postgres_before" -v b="$(cpu_seconds $(postgres_pids "$PGDIR"))" 'BEGIN { printf "%.2f", b - a }')" "${per_node%,}"
+        "$(awk -v a="$postgres_before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')" "${per_node%,}"
     for pid in "${node_pids[@]}" "$broker"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 done

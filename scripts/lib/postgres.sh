@@ -69,6 +69,12 @@ postgres_bench() {
     postgres_workspace "$1"
 }
 
-# postgres_cpu: CPU seconds (user + system) the server in $PGDIR has used so far.
+# postgres_cpu: CPU seconds (user + system) the server in $PGDIR has used so far: its processes
+# running now, and those that ended (autovacuum workers, closed connections), which the postmaster
+# has reaped.
 # shellcheck disable=SC2046  # one PID per word
-postgres_cpu() { cpu_seconds $(postgres_pids "$PGDIR"); }
+postgres_cpu() {
+    local main; main=$(head -1 "$PGDIR/data/postmaster.pid")
+    awk -v hz="$(getconf CLK_TCK)" -v live="$(cpu_seconds $(postgres_pids "$PGDIR"))" \
+        '{ printf "%.2f", live + ($16 + $17) / hz }' "/proc/$main/stat"
+}
