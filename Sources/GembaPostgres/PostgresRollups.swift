@@ -85,7 +85,6 @@ extension PostgresStore {
         }
     }
 
-
     /// Moves the rollup watermark up to `target`, folding the samples it passes into the rollups,
     /// in steps of at most ``PostgresRollups/step`` (each its own short transaction). Answers the
     /// watermark reached. Several nodes may run it: they take turns, and the later ones find the
