@@ -39,6 +39,15 @@ done
 
 echo "== MQTT JSON -> committed through gemba serve, $MESSAGES messages x 10 tags per run"
 export GEMBA_ADMIN_PASSWORD="bench-$$-password"
+# postgres_cpu_since BEFORE: the server's CPU seconds since BEFORE (a postgres_cpu reading).
+postgres_cpu_since() { awk -v a="$1" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }'; }
+# ingest LABEL [OPTIONS]: one `gemba bench ingest` run into the node, its JSON line with PostgreSQL's CPU added.
+ingest() {
+    local label=$1 before result; shift
+    before=$(postgres_cpu)
+    result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --label "$label" "$@")
+    echo "${result%\}},\"postgres_cpu_s\":$(postgres_cpu_since "$before")}"
+}
 for backend in sqlite postgres; do
     storage=sqlite
     if [ "$backend" = postgres ]; then
@@ -49,25 +58,17 @@ for backend in sqlite postgres; do
     "$GEMBA" serve --mqtt-allow-anonymous --api-rate 10000000 --mqtt-port "$MQ" --http-port "$HP" --data-dir "$WORK/$backend" \
         --storage "$storage" --log-level error 2>>"$WORK/serve.log" >/dev/null &
     pid=$!; PIDS+=("$pid"); wait_port "$MQ" 30; wait_port "$HP" 30
-    for _ in $(seq "$RUNS"); do
-        before=$(postgres_cpu)
-        result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --label "gemba-$backend")
-        echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
-    done
+    for _ in $(seq "$RUNS"); do ingest "gemba-$backend" --messages "$MESSAGES"; done
     # The same as a store-and-forward replay: samples a minute old and falling behind (late data).
-    before=$(postgres_cpu)
-    result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages "$MESSAGES" --timestamps replay --label "gemba-$backend-replay")
-    echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+    ingest "gemba-$backend-replay" --messages "$MESSAGES" --timestamps replay
     # A plant's load: paced, 2,000 messages/s for 30 s.
-    before=$(postgres_cpu)
-    result=$("$GEMBA" bench ingest --port "$MQ" --broker-pid "$pid" --until acks --messages 60000 --rate 2000 --label "gemba-$backend-plant")
-    echo "${result%\}},\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+    ingest "gemba-$backend-plant" --messages 60000 --rate 2000
     if [ "$backend" = postgres ]; then
         # Live samples reach the rollups a minute later (the grace for late data), by the fold job:
         # its CPU over the 70 s after the last sample is the rest of what they cost.
         before=$(postgres_cpu)
         sleep 70
-        echo "{\"label\":\"gemba-postgres-rollup-fold-after\",\"seconds\":70,\"postgres_cpu_s\":$(awk -v a="$before" -v b="$(postgres_cpu)" 'BEGIN { printf "%.2f", b - a }')}"
+        echo "{\"label\":\"gemba-postgres-rollup-fold-after\",\"seconds\":70,\"postgres_cpu_s\":$(postgres_cpu_since "$before")}"
     fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
 done
