@@ -1,7 +1,7 @@
 internal import Foundation
-public import GembaCore
+internal import GembaCore
 public import GembaRules
-public import GembaStorage
+internal import GembaStorage
 public import Logging
 internal import Synchronization
 
