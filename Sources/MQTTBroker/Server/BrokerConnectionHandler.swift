@@ -10,13 +10,15 @@ import NIOCore
 ///
 /// It decodes itself rather than behind a `ByteToMessageHandler`: one handler less per connection
 /// (thousands of idle devices hold less memory) and per read.
-final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// It is its connection's ``ConnectionSlot`` too: what the runtime writes to the connection lives in
+/// the same object.
+final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private enum Stage { case awaitingConnect, authenticating([Packet]), connected, closed }
 
     private let runtime: BrokerRuntime
-    private var id = ConnectionID(0)
     private var stage = Stage.awaitingConnect
     /// Closes the connection if no CONNECT arrives in time; cancelled by the CONNECT, so an idle
     /// connection holds no timer.
@@ -28,13 +30,14 @@ final class BrokerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// The runtime's logger and authenticator are read from it, not copied: a handler per connection stays small.
     private var logger: Logger { runtime.logger }
 
-    init(runtime: BrokerRuntime, maximumPacketSize: Int) {
+    init(runtime: BrokerRuntime, channel: any Channel, maximumPacketSize: Int) {
         self.decoder = PacketDecoder(maximumPacketSize: maximumPacketSize)
         self.runtime = runtime
+        super.init(channel: channel)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        id = runtime.register(context.channel)
+        runtime.register(self)
         let timeout = TimeAmount.seconds(runtime.connectTimeout)
         connectDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             if case .awaitingConnect = stage {

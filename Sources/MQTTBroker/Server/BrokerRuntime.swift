@@ -6,25 +6,30 @@ import Metrics
 import NIOCore
 import NIOPosix
 
+/// What the runtime keeps per connection. The connection's handler is one (its subclass), so a
+/// connection costs one object, not two: thousands of idle devices hold less memory.
+class ConnectionSlot {
+    /// Given by ``BrokerRuntime/register(_:)`` when the channel becomes active.
+    var id = ConnectionID(0)
+    let channel: any Channel
+    /// The protocol version the CONNECT named; nil until then (nothing is written before).
+    var version: ProtocolVersion?
+    /// Bytes encoded for the next flush.
+    var pending: ByteBuffer?
+    var closing = false
+    /// Acknowledgements held for the receiver or a save; created on first use.
+    var acks: AckQueue?
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+}
+
 /// Executes the broker core's actions on the broker's one event loop: every method must run there.
 ///
 /// Outbound packets are encoded into a per-connection buffer and written with one flush per loop
 /// iteration, so a burst of publishes costs one syscall per subscriber, not one per message.
 final class BrokerRuntime: @unchecked Sendable {
-    /// Everything the shell keeps per connection, behind one dictionary lookup.
-    private final class Slot {
-        let id: ConnectionID
-        let channel: any Channel
-        var version: ProtocolVersion?
-        var pending: ByteBuffer?
-        var closing = false
-        var acks: AckQueue?
-        init(id: ConnectionID, channel: any Channel) {
-            self.id = id
-            self.channel = channel
-        }
-    }
-
     let loop: any EventLoop
     let connectTimeout: Int64
     /// Microseconds the loop waits after a light iteration (see ``readComplete()``).
@@ -34,9 +39,9 @@ final class BrokerRuntime: @unchecked Sendable {
     let logger: Logger
     /// Who may connect; the connections' handlers ask it.
     let authenticator: any Authenticator
-    private var slots: [ConnectionID: Slot] = [:]
+    private var slots: [ConnectionID: ConnectionSlot] = [:]
     /// Slots with bytes to write or a close to perform at the next flush.
-    private var dirty: [Slot] = []
+    private var dirty: [ConnectionSlot] = []
     private var actions: [BrokerAction] = []
     private var nextID = 0
     /// Connections whose reading is paused until the receiver catches up.
@@ -90,11 +95,11 @@ final class BrokerRuntime: @unchecked Sendable {
         return time
     }
 
-    func register(_ channel: any Channel) -> ConnectionID {
+    /// Gives a connection that became active its id; its writes go through the runtime until ``closed(_:)``.
+    func register(_ slot: ConnectionSlot) {
         nextID += 1
-        let id = ConnectionID(nextID)
-        slots[id] = Slot(id: id, channel: channel)
-        return id
+        slot.id = ConnectionID(nextID)
+        slots[slot.id] = slot
     }
 
     /// Records the version a connection's CONNECT named; every packet to it is encoded in that version.
@@ -299,7 +304,7 @@ final class BrokerRuntime: @unchecked Sendable {
         write(packet, into: slot)
     }
 
-    private func write(_ packet: Packet, into slot: Slot) {
+    private func write(_ packet: Packet, into slot: ConnectionSlot) {
         guard let version = slot.version else { return }
         if case .publish(let publish) = packet, publish.qos == .atMostOnce, !slot.channel.isWritable {
             metrics.droppedSlowConsumer.increment()
