@@ -546,6 +546,42 @@ import Testing
         #expect(trie.count == 1)
     }
 
+    /// The trie finds, for every topic, exactly the clients whose filters `Topic.matches` accepts,
+    /// each once, at the highest QoS of its matching filters; also after half the filters are removed.
+    @Test func matchesWhatTopicMatchingMatches() {
+        let filters = ["#", "+", "a", "a/#", "a/+", "+/b", "+/+/c", "a/+/c", "a/b/c", "$SYS/#", "$SYS/+/z", "+/x",
+                       "/+", "a//c", "a/b/c/#", "#/x", "+/#", "a/b", "", "/"]
+        let topics = ["a", "a/b", "a/b/c", "a/c", "b/b", "$SYS/x", "$SYS/y/z", "a//c", "/a", "/", "", "x/x",
+                      "a/b/c/d", "q"]
+        var trie = SubscriptionTrie()
+        var subscribed: [(filter: String, client: String, qos: QoS)] = []
+        for (number, filter) in filters.enumerated() where (try? Topic.validateFilter(filter)) != nil {
+            // Twelve clients, so some hold several overlapping filters (and the index past eight is used).
+            let client = "c\(number % 12)", qos = QoS(rawValue: UInt8(number % 3))!
+            trie.insert(filter: filter, clientID: client, entry: SubscriptionEntry(options: SubscriptionOptions(qos: qos)))
+            subscribed.append((filter, client, qos))
+        }
+        func check() {
+            for topic in topics {
+                var expected: [String: QoS] = [:]
+                for s in subscribed where Topic.matches(filter: s.filter, name: topic) {
+                    expected[s.client] = max(expected[s.client] ?? .atMostOnce, s.qos)
+                }
+                let found = trie.match(topic: topic, publisherID: "", isOnline: { _ in true })
+                #expect(found.count == expected.count, "\(topic)")
+                #expect(Dictionary(uniqueKeysWithValues: found.map { ($0.clientID, $0.qos) }) == expected, "\(topic)")
+            }
+        }
+        check()
+        for (filter, client, _) in subscribed.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
+            let removed = trie.remove(filter: filter, clientID: client)
+            #expect(removed, "\(filter) \(client)")
+        }
+        subscribed = subscribed.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        #expect(trie.count == subscribed.count)
+        check()
+    }
+
     @Test func aclCoversNarrowerFilters() {
         #expect(Topic.covers("cmd/dev/#", "cmd/dev/+/x"))
         #expect(Topic.covers("a/+", "a/b"))

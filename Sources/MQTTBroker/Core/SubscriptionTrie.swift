@@ -22,14 +22,40 @@ struct MatchedSubscriber: Sendable {
 
 /// Subscriptions indexed by topic level, so a PUBLISH is matched without scanning every filter.
 ///
-/// Each node is one level; `+` and `#` are ordinary children that the matcher treats specially.
-/// Shared subscriptions (`$share/<group>/<filter>`) hang off their filter's node, one group per name.
+/// Each node is one level. The `+` and `#` children have fields of their own, so matching a topic
+/// looks up each of its levels once, in place (no array of levels), and hashes nothing at a node
+/// without literal children. Shared subscriptions (`$share/<group>/<filter>`) hang off their
+/// filter's node, one group per name.
 struct SubscriptionTrie: Sendable {
     private final class Node: @unchecked Sendable {
+        /// Children for literal levels.
         var children: [Substring: Node] = [:]
+        /// The `+` child.
+        var plus: Node?
+        /// The `#` child.
+        var hash: Node?
         var subscribers: [String: SubscriptionEntry] = [:]
         var groups: [String: SharedGroup] = [:]
-        var isEmpty: Bool { children.isEmpty && subscribers.isEmpty && groups.isEmpty }
+
+        var isEmpty: Bool {
+            children.isEmpty && plus == nil && hash == nil && subscribers.isEmpty && groups.isEmpty
+        }
+
+        func child(_ level: Substring) -> Node? {
+            switch level {
+            case "+": plus
+            case "#": hash
+            default: children[level]
+            }
+        }
+
+        func setChild(_ level: Substring, _ node: Node?) {
+            switch level {
+            case "+": plus = node
+            case "#": hash = node
+            default: children[level] = node
+            }
+        }
     }
 
     /// Members of one shared subscription, served round robin.
@@ -42,8 +68,8 @@ struct SubscriptionTrie: Sendable {
     private let root = Node()
     private(set) var count = 0
 
-    private static func levels(_ topic: String) -> [Substring] {
-        topic.split(separator: "/", omittingEmptySubsequences: false)
+    private static func levels(_ filter: String) -> [Substring] {
+        filter.split(separator: "/", omittingEmptySubsequences: false)
     }
 
     /// Adds or replaces `clientID`'s subscription; returns whether it already existed.
@@ -52,11 +78,11 @@ struct SubscriptionTrie: Sendable {
         let shared = SharedSubscription(filter)
         var node = root
         for level in Self.levels(shared?.filter ?? filter) {
-            if let child = node.children[level] {
+            if let child = node.child(level) {
                 node = child
             } else {
                 let child = Node()
-                node.children[level] = child
+                node.setChild(level, child)
                 node = child
             }
         }
@@ -80,7 +106,7 @@ struct SubscriptionTrie: Sendable {
         var path: [(Node, Substring)] = []
         var node = root
         for level in Self.levels(shared?.filter ?? filter) {
-            guard let child = node.children[level] else { return false }
+            guard let child = node.child(level) else { return false }
             path.append((node, level))
             node = child
         }
@@ -97,8 +123,8 @@ struct SubscriptionTrie: Sendable {
         }
         if removed { count -= 1 }
         for (parent, level) in path.reversed() {
-            guard let child = parent.children[level], child.isEmpty else { break }
-            parent.children[level] = nil
+            guard let child = parent.child(level), child.isEmpty else { break }
+            parent.setChild(level, nil)
         }
         return removed
     }
@@ -109,17 +135,17 @@ struct SubscriptionTrie: Sendable {
     ///   - publisherID: skipped for subscriptions with no-local.
     ///   - isOnline: preferred when a shared group picks its member.
     mutating func match(topic: String, publisherID: String, isOnline: (String) -> Bool) -> [MatchedSubscriber] {
-        var result: [String: MatchedSubscriber] = [:]
-        let levels = Self.levels(topic)
-        let isSystem = topic.hasPrefix("$")
+        var result = MatchedSubscribers()
         var sharedHits: [(Node, String)] = []
-        collect(node: root, levels: levels[...], skipWildcards: isSystem) { node in
+        collect(node: root, rest: topic[...], skipWildcards: topic.utf8.first == UInt8(ascii: "$")) { node in
             for (clientID, entry) in node.subscribers {
                 if entry.options.noLocal, clientID == publisherID { continue }
                 if entry.excludes(topic) { continue }
-                Self.merge(&result, clientID: clientID, entry: entry)
+                result.merge(clientID: clientID, entry: entry)
             }
-            for name in node.groups.keys { sharedHits.append((node, name)) }
+            if !node.groups.isEmpty {
+                for name in node.groups.keys { sharedHits.append((node, name)) }
+            }
         }
         for (node, name) in sharedHits {
             guard var group = node.groups[name], !group.members.isEmpty else { continue }
@@ -135,35 +161,56 @@ struct SubscriptionTrie: Sendable {
             group.next = (group.members.firstIndex(of: chosen)! + 1) % group.members.count
             node.groups[name] = group
             let entry = group.entries[chosen]!
-            if !entry.excludes(topic) { Self.merge(&result, clientID: chosen, entry: entry) }
+            if !entry.excludes(topic) { result.merge(clientID: chosen, entry: entry) }
         }
-        return Array(result.values)
+        return result.list
     }
 
-    private static func merge(_ result: inout [String: MatchedSubscriber], clientID: String, entry: SubscriptionEntry) {
-        let ids = entry.identifier.map { [$0] } ?? []
-        if var existing = result[clientID] {
-            existing.qos = max(existing.qos, entry.options.qos)
-            existing.retainAsPublished = existing.retainAsPublished || entry.options.retainAsPublished
-            existing.subscriptionIDs += ids
-            result[clientID] = existing
-        } else {
-            result[clientID] = MatchedSubscriber(clientID: clientID, qos: entry.options.qos,
-                                                 retainAsPublished: entry.options.retainAsPublished,
-                                                 subscriptionIDs: ids)
-        }
-    }
-
-    private func collect(node: Node, levels: ArraySlice<Substring>, skipWildcards: Bool, visit: (Node) -> Void) {
-        if !skipWildcards, let hash = node.children["#"] { visit(hash) }
-        guard let level = levels.first else {
+    /// Visits the nodes whose filters match the topic levels `rest` below `node` (nil: none left).
+    private func collect(node: Node, rest: Substring?, skipWildcards: Bool, visit: (Node) -> Void) {
+        if !skipWildcards, let hash = node.hash { visit(hash) }
+        guard let rest else {
             visit(node)
             return
         }
-        let rest = levels.dropFirst()
-        if let exact = node.children[level] { collect(node: exact, levels: rest, skipWildcards: false, visit: visit) }
-        if !skipWildcards, let plus = node.children["+"] {
-            collect(node: plus, levels: rest, skipWildcards: false, visit: visit)
+        let level: Substring, next: Substring?
+        if let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) {
+            (level, next) = (rest[..<slash], rest[rest.utf8.index(after: slash)...])
+        } else {
+            (level, next) = (rest, nil)
         }
+        if !node.children.isEmpty, let exact = node.children[level] {
+            collect(node: exact, rest: next, skipWildcards: false, visit: visit)
+        }
+        if !skipWildcards, let plus = node.plus { collect(node: plus, rest: next, skipWildcards: false, visit: visit) }
+    }
+}
+
+/// Subscribers matched so far, one per client, in the order found. A topic usually matches a few
+/// subscriptions, so clients are found by a linear search; an index is built only past a handful.
+private struct MatchedSubscribers {
+    private static let linearLimit = 8
+    private(set) var list: [MatchedSubscriber] = []
+    private var index: [String: Int] = [:]
+
+    mutating func merge(clientID: String, entry: SubscriptionEntry) {
+        let ids = entry.identifier.map { [$0] } ?? []
+        if let position = position(of: clientID) {
+            list[position].qos = max(list[position].qos, entry.options.qos)
+            list[position].retainAsPublished = list[position].retainAsPublished || entry.options.retainAsPublished
+            list[position].subscriptionIDs += ids
+            return
+        }
+        if list.count >= Self.linearLimit { index[clientID] = list.count }
+        list.append(MatchedSubscriber(clientID: clientID, qos: entry.options.qos,
+                                      retainAsPublished: entry.options.retainAsPublished, subscriptionIDs: ids))
+    }
+
+    private mutating func position(of clientID: String) -> Int? {
+        guard list.count >= Self.linearLimit else { return list.firstIndex { $0.clientID == clientID } }
+        if index.isEmpty {
+            for (position, match) in list.enumerated() { index[match.clientID] = position }
+        }
+        return index[clientID]
     }
 }
