@@ -42,7 +42,7 @@ public struct BrokerState: Sendable {
     /// A connected client. Kept small (104 bytes, not 184): a broker holds one per connection, most
     /// of them idle devices, so the fields are ordered to pack and stored in the widths MQTT gives
     /// them, and the rare will is boxed.
-    struct Connection: Sendable {
+    struct Connection: Sendable, InPlaceReadable {
         let id: ConnectionID
         let clientID: String
         let principal: Principal
@@ -75,6 +75,11 @@ public struct BrokerState: Sendable {
             self.sessionExpiryAtConnect = sessionExpiryAtConnect
         }
 
+        var recipient: Recipient {
+            Recipient(id: id, clientID: clientID, version: version, maximumPacketSize: clientMaximumPacketSize,
+                      receiveMaximum: clientReceiveMaximum, topicAliasMaximum: clientTopicAliasMaximum)
+        }
+
         var clientReceiveMaximum: Int { Int(receiveMaximum16) }
         var clientMaximumPacketSize: Int { Int(maximumPacketSize32) }
         /// Inbound QoS 2 messages received and not yet released (bounded by the broker's receive maximum).
@@ -86,6 +91,16 @@ public struct BrokerState: Sendable {
             get { if case .value(let will)? = boxedWill { will } else { nil } }
             set { boxedWill = newValue.map(Boxed.value) }
         }
+    }
+
+    /// What sending to a connection needs, taken from its record without the record's references.
+    struct Recipient {
+        let id: ConnectionID
+        let clientID: String
+        let version: ProtocolVersion
+        let maximumPacketSize: Int
+        let receiveMaximum: Int
+        let topicAliasMaximum: UInt16
     }
 
     /// A value kept out of line, so that the type holding it stays small while it is absent.
@@ -145,7 +160,7 @@ public struct BrokerState: Sendable {
     }
 
     private mutating func messageChanged(_ clientID: String, _ sequence: Int64) {
-        if tracksChanges, sessions[clientID]?.expiryInterval != 0 {
+        if tracksChanges, sessions[clientID]?.read({ $0.expiryInterval != 0 }) ?? true {
             changes.messages.insert(SessionMessageKey(clientID: clientID, sequence: sequence))
             durableChanges &+= 1
         }
@@ -604,22 +619,19 @@ public struct BrokerState: Sendable {
 
     private mutating func deliver(_ message: Message, to clientID: String, qos: QoS, retain: Bool,
                                   subscriptionIDs: [Int], now: Int64, into actions: inout [BrokerAction]) {
-        // Read what is needed without keeping a copy of the session alive: a live copy would make the
-        // queue append below copy the whole queue.
-        let connectionID: ConnectionID?, inflight: Int, queued: Int
-        if let session = sessions[clientID] {
-            (connectionID, inflight, queued) = (session.connection, session.inflight.count, session.queue.count)
-        } else {
-            return
-        }
+        // Read in place what is needed: a copy of the session kept alive would make the queue append
+        // below copy the whole queue.
+        guard let (connectionID, inflight, queued) = sessions[clientID]?.read({
+            ($0.connection, $0.inflight.count, $0.queue.count)
+        }) else { return }
+        let connection = connectionID.flatMap { connections[$0]?.read(\.recipient) }
         if qos == .atMostOnce {
-            guard let connectionID, let connection = connections[connectionID] else { return }  // QoS 0 is not queued offline.
+            guard let connection else { return }  // QoS 0 is not queued offline.
             send(message, qos: qos, retain: retain, packetID: nil, subscriptionIDs: subscriptionIDs, dup: false,
                  connection: connection, now: now, into: &actions)
             return
         }
-        if let connectionID, let connection = connections[connectionID],
-           inflight < inflightWindow(connection), queued == 0 {
+        if let connection, inflight < inflightWindow(connection), queued == 0 {
             startInflight(message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
                           connection: connection, now: now, into: &actions)
             return
@@ -639,13 +651,13 @@ public struct BrokerState: Sendable {
         return nextSequence
     }
 
-    private func inflightWindow(_ connection: Connection) -> Int {
-        min(connection.clientReceiveMaximum, limits.maxInflightPerSession)
+    private func inflightWindow(_ connection: Recipient) -> Int {
+        min(connection.receiveMaximum, limits.maxInflightPerSession)
     }
 
     /// Sends a message under a new packet id and keeps it until acknowledged; `sequence` is a queued message's.
     private mutating func startInflight(_ message: Message, qos: QoS, retain: Bool, subscriptionIDs: [Int], sequence: Int64? = nil,
-                                        connection: Connection, now: Int64, into actions: inout [BrokerAction]) {
+                                        connection: Recipient, now: Int64, into actions: inout [BrokerAction]) {
         let sequence = sequence ?? takeSequence()
         defer { messageChanged(connection.clientID, sequence) }
         let packetID = sessions[connection.clientID]!.nextPacketID()
@@ -659,15 +671,15 @@ public struct BrokerState: Sendable {
 
     @discardableResult
     private mutating func send(_ message: Message, qos: QoS, retain: Bool, packetID: UInt16?, subscriptionIDs: [Int],
-                               dup: Bool, connection: Connection, now: Int64, into actions: inout [BrokerAction]) -> Bool {
+                               dup: Bool, connection: Recipient, now: Int64, into actions: inout [BrokerAction]) -> Bool {
         var publish = message.publish(qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
                                       dup: dup, now: now)
-        if connection.clientMaximumPacketSize < Packet.maximumSize,
-           let size = try? publish.encodedSize(version: connection.version), size > connection.clientMaximumPacketSize {
+        if connection.maximumPacketSize < Packet.maximumSize,
+           let size = try? publish.encodedSize(version: connection.version), size > connection.maximumPacketSize {
             statistics.droppedTooLarge += 1
             return false
         }
-        if connection.clientTopicAliasMaximum > 0 { applyOutboundAlias(to: &publish, on: connection.id) }
+        if connection.topicAliasMaximum > 0 { applyOutboundAlias(to: &publish, on: connection.id) }
         statistics.messagesDelivered += 1
         actions.append(.send(connection.id, .publish(publish)))
         return true
@@ -689,9 +701,10 @@ public struct BrokerState: Sendable {
 
     /// Moves queued messages into the in-flight window as it frees up.
     private mutating func drainQueue(clientID: String, now: Int64, into actions: inout [BrokerAction]) {
-        guard let connectionID = sessions[clientID]?.connection, let connection = connections[connectionID] else { return }
+        guard let connectionID = sessions[clientID]?.read(\.connection),
+              let connection = connections[connectionID]?.read(\.recipient) else { return }
         let window = inflightWindow(connection)
-        while sessions[clientID]!.inflight.count < window {
+        while sessions[clientID]!.read(\.inflight.count) < window {
             guard let next = sessions[clientID]!.queue.popFirst() else { return }
             if next.message.isExpired(at: now) {
                 statistics.droppedExpired += 1
@@ -706,7 +719,7 @@ public struct BrokerState: Sendable {
     /// Redelivers a resumed session's unacknowledged messages (DUP set, same packet ids), then its queue.
     private mutating func resend(clientID: String, now: Int64, into actions: inout [BrokerAction]) {
         guard let session = sessions[clientID], let connectionID = session.connection,
-              let connection = connections[connectionID] else { return }
+              let connection = connections[connectionID]?.recipient else { return }
         for packetID in session.inflightOrder {
             guard let inflight = session.inflight[packetID] else { continue }
             if inflight.stage == .awaitingPubcomp {

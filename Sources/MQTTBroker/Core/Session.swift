@@ -26,7 +26,7 @@ struct QueuedMessage: Sendable {
 ///
 /// A broker holds one per client, most of them idle devices: the two optional fields are stored with
 /// sentinels (no padding for their flags), which keeps a session at 104 bytes rather than 128.
-struct Session: Sendable {
+struct Session: Sendable, InPlaceReadable {
     let clientID: String
     /// Who created the session: only the same principal may resume it.
     var principal: Principal
@@ -93,6 +93,15 @@ struct Session: Sendable {
         guard connection == nil, let disconnectedAt, expiryInterval != UInt32.max else { return false }
         return now >= disconnectedAt + Int64(expiryInterval) * 1000
     }
+}
+
+/// A record read where a dictionary keeps it, through the dictionary's in-place access:
+/// `records[key]?.read { $0.field }`. A plain read (`records[key]?.field`) can copy the whole record
+/// first, retaining and releasing every reference it holds; the per-message path pays for that.
+protocol InPlaceReadable {}
+
+extension InPlaceReadable {
+    mutating func read<Result>(_ body: (Self) -> Result) -> Result { body(self) }
 }
 
 /// Opaque handle the shell assigns to each network connection.

@@ -187,7 +187,8 @@ final class BrokerRuntime: @unchecked Sendable {
 
     /// Saves `saveInterval` after the first change since the last save (every flush asks, a tick's too).
     private func scheduleSave() {
-        guard persistence != nil, scheduledSave == nil, !savingStopped, state.hasUnsavedChanges else { return }
+        // Unsaved changes are tracked only with persistence configured.
+        guard scheduledSave == nil, !savingStopped, state.hasUnsavedChanges else { return }
         scheduledSave = loop.scheduleTask(in: saveInterval) { [self] in
             scheduledSave = nil
             save()
