@@ -4,7 +4,7 @@
 # Fleet: `scripts/lib/fleet_load.c` (one epoll loop in its own process) opens N connections that
 # each publish a 64-byte message R times a second to their own topic, evenly spread, so each
 # message reaches the broker alone; one historian subscribes to `fleet/#`. 3 s warm-up, 15 s
-# measured; the broker's CPU time and RSS come from /proc. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
+# measured; the broker's CPU time (also apart: user space and kernel) and RSS come from /proc. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
 # and 500 × 2 msg/s at QoS 0 (where fixed work per tick shows).
 # Burst: two `mosquitto_pub -l` clients send 100,000 messages each as fast as they can to one
 # `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer.
@@ -31,7 +31,7 @@ cc -O2 -o "$WORK/fleet_load" scripts/lib/fleet_load.c
 # shellcheck source=lib/ports.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 port() { free_port; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # user, kernel
 
 start() {  # broker → PID, P
     P=$(port)
@@ -53,7 +53,7 @@ burst() {  # broker qos → JSON line
     mosquitto_sub -p "$P" -q "$2" -t 'burst/#' -C 200000 -W 120 | wc -l > "$WORK/received" &
     local sub=$!
     sleep 0.5
-    local before; before=$(cpu_ticks "$PID")
+    local before; read -r -a before <<< "$(cpu_ticks "$PID")"
     local started; started=$(date +%s.%N)
     # mosquitto_pub -l at QoS 1 is disconnected by mosquitto 2.0.11 ("out of memory"); --repeat is not.
     mosquitto_pub -p "$P" -q "$2" -t burst/a --repeat 100000 --repeat-delay 0 -m "$PAYLOAD" &
@@ -63,10 +63,10 @@ burst() {  # broker qos → JSON line
     # The subscriber gets 2 s more to catch up (a QoS 0 message dropped for a slow consumer never comes).
     for _ in $(seq 40); do kill -0 "$sub" 2>/dev/null || break; sleep 0.05; done
     local ended; ended=$(date +%s.%N)
-    local after; after=$(cpu_ticks "$PID")
+    local after; read -r -a after <<< "$(cpu_ticks "$PID")"
     pkill -f "mosquitto_sub -p $P" || true
     wait "$sub" || true
-    python3 -c "import os; t=os.sysconf('SC_CLK_TCK'); cpu=($after-$before)/t; print('{\"label\": \"$1\", \"case\": \"burst\", \"qos\": $2, \"sent\": 200000, \"received\": $(cat "$WORK/received"), \"seconds\": %.2f, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f}' % ($ended-$started, cpu, cpu*1e6/200000))"
+    python3 -c "import os; t=os.sysconf('SC_CLK_TCK'); user=(${after[0]}-${before[0]})/t; kernel=(${after[1]}-${before[1]})/t; cpu=user+kernel; print('{\"label\": \"$1\", \"case\": \"burst\", \"qos\": $2, \"sent\": 200000, \"received\": $(cat "$WORK/received"), \"seconds\": %.2f, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f, \"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f}' % ($ended-$started, cpu, cpu*1e6/200000, user*1e6/200000, kernel*1e6/200000))"
 }
 PAYLOAD=$(printf 'v%.0s' $(seq 64))
 
@@ -92,8 +92,8 @@ done
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | gemba RSS MB | sent − received, gemba (all runs) |")
-print("|---|---|---|---|---|---|---|")
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) |")
+print("|---|---|---|---|---|---|---|---|")
 for case in ("fleet-2000", "fleet-500", "burst"):
     for qos in (0, 1):
         pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
@@ -105,5 +105,7 @@ for case in ("fleet-2000", "fleet-500", "burst"):
         spread = lambda rs: f"{min(r['cpu_us_per_msg'] for r in rs):.1f}–{max(r['cpu_us_per_msg'] for r in rs):.1f}"
         rss = statistics.median(r.get("broker_rss_mb", 0) for r in gemba)
         lost = sum(r["sent"] - r["received"] for r in gemba) if "sent" in gemba[0] else 0
-        print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | {rss:.0f} | {lost} |")
+        user = lambda rs: statistics.median(r["user_us_per_msg"] for r in rs)
+        print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | "
+              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {rss:.0f} | {lost} |")
 PY

@@ -8,7 +8,8 @@
  *
  * RATE is messages per second per connection; the sends of all connections are spread evenly in
  * time. After a 3-second warm-up, SECONDS are measured: the broker's CPU time (utime + stime from
- * /proc/BROKER_PID/stat) and RSS over that window, messages sent and received by the historian.
+ * /proc/BROKER_PID/stat, also apart: user space and kernel) and RSS over that window, messages
+ * sent and received by the historian.
  * Prints one JSON line. Build: cc -O2 -o fleet_load fleet_load.c
  */
 #define _GNU_SOURCE
@@ -122,7 +123,10 @@ static void subscribe(int fd, const char *filter, int qos) {
     if (suback[0] != 0x90 || suback[4] > 2) { fprintf(stderr, "subscription refused\n"); exit(1); }
 }
 
-static void read_cpu(int pid, double *cpu, long *rss_kb) {
+/* The broker's CPU seconds so far: in user space and in the kernel. */
+typedef struct { double user, system; } CPU;
+
+static void read_cpu(int pid, CPU *cpu, long *rss_kb) {
     char path[64], line[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *file = fopen(path, "r");
@@ -140,7 +144,8 @@ static void read_cpu(int pid, double *cpu, long *rss_kb) {
         if (field == 15) stime = strtoul(token, NULL, 10);
         if (field == 24) { rss = atol(token); break; }
     }
-    *cpu = (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+    cpu->user = (double)utime / sysconf(_SC_CLK_TCK);
+    cpu->system = (double)stime / sysconf(_SC_CLK_TCK);
     *rss_kb = rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
@@ -223,7 +228,7 @@ int main(int argc, char **argv) {
     }
     double total_rate = rate * count, start = now_s(), measure_at = start + 3, end = measure_at + seconds;
     long sent = 0, sent_at_measure = -1, received = 0, received_at_measure = 0, received_at_end = 0, sent_at_end = 0;
-    double cpu_start = 0, cpu_end = 0;
+    CPU cpu_start = {0, 0}, cpu_end = {0, 0};
     long rss_start = 0, rss_end = 0;
     unsigned char acks[65536 * 4];
     struct epoll_event events[512];
@@ -270,13 +275,14 @@ int main(int argc, char **argv) {
         }
     }
     long window_sent = sent_at_end - sent_at_measure, window_received = received_at_end - received_at_measure;
-    double cpu = cpu_end - cpu_start;
+    double user = cpu_end.user - cpu_start.user, system = cpu_end.system - cpu_start.system, cpu = user + system;
+    double per_message = window_sent ? 1e6 / window_sent : 0;
     long acked = 0;
     for (int i = 0; i < count; i++) acked += conns[i].acked;
     printf("{\"label\": \"%s\", \"connections\": %d, \"qos\": %d, \"rate_per_connection\": %g, \"seconds\": %g, "
            "\"sent\": %ld, \"received\": %ld, \"acked_total\": %ld, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f, "
-           "\"msg_per_cpu_s\": %.0f, \"broker_rss_mb\": %ld}\n",
-           label, count, qos, rate, seconds, window_sent, window_received, acked, cpu,
-           window_sent ? cpu * 1e6 / window_sent : 0, cpu > 0 ? window_sent / cpu : 0, rss_end / 1024);
+           "\"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f, \"msg_per_cpu_s\": %.0f, \"broker_rss_mb\": %ld}\n",
+           label, count, qos, rate, seconds, window_sent, window_received, acked, cpu, cpu * per_message,
+           user * per_message, system * per_message, cpu > 0 ? window_sent / cpu : 0, rss_end / 1024);
     return 0;
 }
