@@ -364,8 +364,9 @@ public struct BrokerState: Sendable {
     private mutating func receivePublish(_ publish: Publish, from id: ConnectionID, now: Int64,
                                          into actions: inout [BrokerAction]) {
         guard let topic = resolveTopic(publish, from: id, into: &actions) else { return }
-        let clientID = connections[id]!.clientID
-        let version = connections[id]!.version
+        let (clientID, version, principal, inboundInflight) = connections[id]!.read {
+            ($0.clientID, $0.version, $0.principal, $0.inboundInflight)
+        }
         if publish.qos == .exactlyOnce, let packetID = publish.packetID,
            sessions[clientID]?.inboundQoS2.contains(packetID) == true {
             // A retransmission of a QoS 2 message we already own: acknowledge again, deliver nothing.
@@ -374,12 +375,11 @@ public struct BrokerState: Sendable {
         }
         // v5 clients were told the Receive Maximum in CONNACK; 3.1.1 has none, so the shell pauses
         // reading from such a client instead (see `inboundInflight(of:)`).
-        if publish.qos != .atMostOnce, version == .v5, connections[id]!.inboundInflight >= Int(limits.receiveMaximum) {
+        if publish.qos != .atMostOnce, version == .v5, inboundInflight >= Int(limits.receiveMaximum) {
             return protocolError(id, "more than \(limits.receiveMaximum) unacknowledged publishes",
                                  code: .receiveMaximumExceeded, into: &actions)
         }
         statistics.messagesReceived += 1
-        let principal = connections[id]!.principal
         guard authorizer.mayPublish(principal, clientID: clientID, topic: topic) else {
             statistics.droppedNotAuthorized += 1
             actions.append(.notice(id, "publish to '\(topic)' refused for '\(principal.name)' (client \(clientID))"))
