@@ -167,7 +167,10 @@ import Testing
         try await harness.test { client in
             #expect(try await Self.put(client, "hot", #"{"name": "hot", "severity": "high", "condition": "spindle_temp > 85"}"#).status == .ok)
             // Within the last minute: the engine's clock (wall time) keeps the chattering spell of these samples' times.
-            let start = nowMillis - 50_000
+            // The spell ends 60 s after the first activation; its deadline moves the machine's clock to wall time,
+            // after which these back-dated samples would come too late. Starting 41 s back leaves the test 19 s
+            // to send them (a loaded machine took more than 10).
+            let start = nowMillis - 41_000
             // Four activations within 40 s (chattering), each cleared after 1 s (fleeting), on two machines.
             try await Self.ingest(client, temperature: 70, at: start - 1_000)
             for index in 0..<4 {
