@@ -40,7 +40,7 @@ deadline = time.monotonic() + 120  # the demo registers its machines as their fi
 while len(call("/api/v1/machines", token=tokens["access_token"])["machines"]) < MACHINES:
     if time.monotonic() > deadline:
         raise SystemExit(f"the demo did not register {MACHINES} machines in 120 s")
-    time.sleep(0.1)
+    time.sleep(0.1)  # polling interval; the deadline above bounds the wait
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
 for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"]:
