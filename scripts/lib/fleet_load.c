@@ -9,7 +9,8 @@
  * RATE is messages per second per connection; the sends of all connections are spread evenly in
  * time. After a 3-second warm-up, SECONDS are measured: the broker's CPU time (utime + stime from
  * /proc/BROKER_PID/stat, also apart: user space and kernel) and RSS over that window, messages
- * sent and received by the historian.
+ * sent and received by the historian, and the latency from send to the historian's read (p50, p99,
+ * max in ms; each payload starts with its send time).
  * Prints one JSON line. Build: cc -O2 -o fleet_load fleet_load.c
  */
 #define _GNU_SOURCE
@@ -44,6 +45,22 @@ static double now_s(void) {
 }
 
 static void die(const char *what) { perror(what); exit(1); }
+
+/* Latencies (ms) of the messages the historian read in the measured window. */
+static float *latencies;
+static long latency_count, latency_capacity;
+static int measuring;
+
+static int by_value(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile(double p) {
+    if (latency_count == 0) return 0;
+    long index = (long)(p * (latency_count - 1));
+    return latencies[index];
+}
 
 static size_t put_length(unsigned char *out, size_t length) {
     size_t n = 0;
@@ -167,6 +184,12 @@ static long drain(Conn *c, int historian, unsigned char *acks, size_t *ack_lengt
         if (type == 3) {
             publishes++;
             int qos = (c->in[offset] >> 1) & 3;
+            size_t payload = index + 2 + ((c->in[index] << 8) | c->in[index + 1]) + (qos ? 2 : 0);
+            if (historian && measuring && latency_count < latency_capacity && payload + sizeof(double) <= index + length) {
+                double sent_at;
+                memcpy(&sent_at, c->in + payload, sizeof sent_at);
+                latencies[latency_count++] = (float)((now_s() - sent_at) * 1000);
+            }
             if (historian && qos == 1) {
                 size_t topic = (c->in[index] << 8) | c->in[index + 1];
                 unsigned char *id = c->in + index + 2 + topic;
@@ -210,6 +233,7 @@ int main(int argc, char **argv) {
     /* One prebuilt PUBLISH per connection; only the packet id changes. */
     unsigned char (*packets)[160] = calloc(count, sizeof *packets);
     size_t *lengths = calloc(count, sizeof(size_t)), *id_offsets = calloc(count, sizeof(size_t));
+    size_t *payload_offsets = calloc(count, sizeof(size_t));
     for (int i = 0; i < count; i++) {
         char topic[64];
         snprintf(topic, sizeof topic, "fleet/line%d/machine%d/telemetry", i % 20, i);
@@ -217,6 +241,7 @@ int main(int argc, char **argv) {
         size_t n = put_string(body, topic);
         size_t id_at = n;
         if (qos) { body[n++] = 0; body[n++] = 0; }
+        size_t payload_at = n;
         memset(body + n, 'v', PAYLOAD);
         n += PAYLOAD;
         size_t m = 0;
@@ -224,8 +249,11 @@ int main(int argc, char **argv) {
         m += put_length(packets[i] + m, n);
         memcpy(packets[i] + m, body, n);
         id_offsets[i] = m + id_at;
+        payload_offsets[i] = m + payload_at;
         lengths[i] = m + n;
     }
+    latency_capacity = (long)(rate * count * seconds * 2) + 1024;
+    latencies = malloc(latency_capacity * sizeof(float));
     double total_rate = rate * count, start = now_s(), measure_at = start + 3, end = measure_at + seconds;
     long sent = 0, sent_at_measure = -1, received = 0, received_at_measure = 0, received_at_end = 0, sent_at_end = 0;
     CPU cpu_start = {0, 0}, cpu_end = {0, 0};
@@ -238,6 +266,7 @@ int main(int argc, char **argv) {
             read_cpu(pid, &cpu_start, &rss_start);
             sent_at_measure = sent;
             received_at_measure = received;
+            measuring = 1;
         }
         if (t >= end) {
             read_cpu(pid, &cpu_end, &rss_end);
@@ -253,6 +282,8 @@ int main(int argc, char **argv) {
                 packets[i][id_offsets[i]] = conns[i].next_id >> 8;
                 packets[i][id_offsets[i] + 1] = conns[i].next_id & 0xff;
             }
+            double sent_at = now_s();
+            memcpy(packets[i] + payload_offsets[i], &sent_at, sizeof sent_at);
             write_all(conns[i].fd, packets[i], lengths[i]);
             sent++;
         }
@@ -277,12 +308,15 @@ int main(int argc, char **argv) {
     long window_sent = sent_at_end - sent_at_measure, window_received = received_at_end - received_at_measure;
     double user = cpu_end.user - cpu_start.user, system = cpu_end.system - cpu_start.system, cpu = user + system;
     double per_message = window_sent ? 1e6 / window_sent : 0;
+    qsort(latencies, latency_count, sizeof(float), by_value);
     long acked = 0;
     for (int i = 0; i < count; i++) acked += conns[i].acked;
     printf("{\"label\": \"%s\", \"connections\": %d, \"qos\": %d, \"rate_per_connection\": %g, \"seconds\": %g, "
            "\"sent\": %ld, \"received\": %ld, \"acked_total\": %ld, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f, "
-           "\"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f, \"msg_per_cpu_s\": %.0f, \"broker_rss_mb\": %ld}\n",
+           "\"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f, \"msg_per_cpu_s\": %.0f, \"broker_rss_mb\": %ld, "
+           "\"latency_ms_p50\": %.2f, \"latency_ms_p99\": %.2f, \"latency_ms_max\": %.2f}\n",
            label, count, qos, rate, seconds, window_sent, window_received, acked, cpu, cpu * per_message,
-           user * per_message, system * per_message, cpu > 0 ? window_sent / cpu : 0, rss_end / 1024);
+           user * per_message, system * per_message, cpu > 0 ? window_sent / cpu : 0, rss_end / 1024,
+           percentile(0.5), percentile(0.99), latency_count ? latencies[latency_count - 1] : 0);
     return 0;
 }
