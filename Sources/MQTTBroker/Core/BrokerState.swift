@@ -42,7 +42,7 @@ public struct BrokerState: Sendable {
     /// A connected client. Kept small (104 bytes, not 184): a broker holds one per connection, most
     /// of them idle devices, so the fields are ordered to pack and stored in the widths MQTT gives
     /// them, and the rare will is boxed.
-    struct Connection: Sendable, InPlaceReadable {
+    struct Connection: Sendable {
         let id: ConnectionID
         let clientID: String
         let principal: Principal
@@ -90,6 +90,11 @@ public struct BrokerState: Sendable {
         var will: Will? {
             get { if case .value(let will)? = boxedWill { will } else { nil } }
             set { boxedWill = newValue.map(Boxed.value) }
+        }
+
+        /// Whether no packet came within 1.5 × the keep alive by `now` (ms).
+        func hasLapsed(at now: Int64) -> Bool {
+            keepAlive > 0 && now - lastActivity > Int64(keepAlive) * 1500
         }
     }
 
@@ -160,7 +165,7 @@ public struct BrokerState: Sendable {
     }
 
     private mutating func messageChanged(_ clientID: String, _ sequence: Int64) {
-        if tracksChanges, sessions[clientID]?.read({ $0.expiryInterval != 0 }) ?? true {
+        if tracksChanges, sessions.read(clientID, { $0.expiryInterval != 0 }) ?? true {
             changes.messages.insert(SessionMessageKey(clientID: clientID, sequence: sequence))
             durableChanges &+= 1
         }
@@ -175,7 +180,7 @@ public struct BrokerState: Sendable {
     public var subscriptionCount: Int { subscriptions.count }
     public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
     /// Inbound QoS 1/2 messages of a connection not yet acknowledged.
-    public func inboundInflight(of id: ConnectionID) -> Int { connections[id]?.inboundInflight ?? 0 }
+    public func inboundInflight(of id: ConnectionID) -> Int { connections.read(id, { $0.inboundInflight }) ?? 0 }
 
     public var inflightMessageCount: Int { sessions.values.reduce(0) { $0 + $1.inflight.count } }
 
@@ -331,7 +336,7 @@ public struct BrokerState: Sendable {
 
     /// A packet from a connected client (anything after its CONNECT).
     public mutating func receive(_ packet: Packet, from id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
-        guard (connections[id]?.lastActivity = now) != nil else { return }
+        guard connections.update(id, { $0.lastActivity = now }) != nil else { return }
         switch packet {
         case .publish(let publish): receivePublish(publish, from: id, now: now, into: &actions)
         case .puback(let ack): outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
@@ -364,11 +369,11 @@ public struct BrokerState: Sendable {
     private mutating func receivePublish(_ publish: Publish, from id: ConnectionID, now: Int64,
                                          into actions: inout [BrokerAction]) {
         guard let topic = resolveTopic(publish, from: id, into: &actions) else { return }
-        let (clientID, version, principal, inboundInflight) = connections[id]!.read {
+        let (clientID, version, principal, inboundInflight) = connections.read(id) {
             ($0.clientID, $0.version, $0.principal, $0.inboundInflight)
-        }
+        }!
         if publish.qos == .exactlyOnce, let packetID = publish.packetID,
-           sessions[clientID]?.inboundQoS2.contains(packetID) == true {
+           sessions.read(clientID, { $0.inboundQoS2.contains(packetID) }) == true {
             // A retransmission of a QoS 2 message we already own: acknowledge again, deliver nothing.
             actions.append(.send(id, .pubrec(PublishAck(packetID: packetID))))
             return
@@ -393,14 +398,14 @@ public struct BrokerState: Sendable {
         let toReceiver = hasReceiver && receives(topic)
         let code: ReasonCode = delivered == 0 && !toReceiver ? .noMatchingSubscribers : .success
         if publish.qos == .exactlyOnce, let packetID = publish.packetID {
-            sessions[clientID]?.inboundQoS2.insert(packetID)
+            sessions.update(clientID) { _ = $0.inboundQoS2.insert(packetID) }
             sessionChanged(clientID)
-            connections[id]!.inboundInflight += 1
+            connections.update(id) { $0.inboundInflight += 1 }
         }
         let ack = acknowledgement(for: publish, code: code, version: version)
         if toReceiver {
             let received = ReceivedMessage(message: message, clientID: clientID, principal: principal)
-            if publish.qos == .atLeastOnce { connections[id]!.inboundInflight += 1 }
+            if publish.qos == .atLeastOnce { connections.update(id) { $0.inboundInflight += 1 } }
             actions.append(.receive(received, acknowledgement: ack, to: ack == nil ? nil : id))
         } else if let ack {
             actions.append(.send(id, ack))
@@ -416,10 +421,10 @@ public struct BrokerState: Sendable {
             return nil
         }
         if !publish.topic.isEmpty {
-            connections[id]!.topicAliases[alias] = publish.topic
+            connections.update(id) { $0.topicAliases[alias] = publish.topic }
             return publish.topic
         }
-        guard let known = connections[id]!.topicAliases[alias] else {
+        guard let known = connections.read(id, { $0.topicAliases[alias] }) ?? nil else {
             protocolError(id, "topic alias \(alias) was never defined", into: &actions)
             return nil
         }
@@ -434,23 +439,24 @@ public struct BrokerState: Sendable {
 
     /// The receiver reported a QoS 1 message safe and the shell sent its PUBACK.
     public mutating func receiverAcknowledged(_ ack: Packet, on id: ConnectionID) {
-        if case .puback = ack, connections[id] != nil { connections[id]!.inboundInflight -= 1 }
+        if case .puback = ack { connections.update(id) { $0.inboundInflight -= 1 } }
     }
 
     private mutating func pubrel(_ ack: PublishAck, from id: ConnectionID, into actions: inout [BrokerAction]) {
-        guard let clientID = connections[id]?.clientID else { return }
-        let known = sessions[clientID]?.inboundQoS2.remove(ack.packetID) != nil
+        guard let (clientID, version) = connections.read(id, { ($0.clientID, $0.version) }) else { return }
+        let known = (sessions.update(clientID) { $0.inboundQoS2.remove(ack.packetID) } ?? nil) != nil
         if known {
-            connections[id]!.inboundInflight -= 1
+            connections.update(id) { $0.inboundInflight -= 1 }
             sessionChanged(clientID)
         }
-        let code: ReasonCode = known || connections[id]!.version == .v311 ? .success : .packetIdentifierNotFound
+        let code: ReasonCode = known || version == .v311 ? .success : .packetIdentifierNotFound
         actions.append(.send(id, .pubcomp(PublishAck(packetID: ack.packetID, reasonCode: code))))
     }
 
     private mutating func pubrec(_ ack: PublishAck, from id: ConnectionID, now: Int64, into actions: inout [BrokerAction]) {
-        guard let clientID = connections[id]?.clientID, sessions[clientID]?.inflight[ack.packetID] != nil else {
-            if connections[id]?.version == .v5 {
+        guard let clientID = connections.read(id, { $0.clientID }),
+              sessions.read(clientID, { $0.inflight[ack.packetID] != nil }) == true else {
+            if connections.read(id, { $0.version }) == .v5 {
                 actions.append(.send(id, .pubrel(PublishAck(packetID: ack.packetID, reasonCode: .packetIdentifierNotFound))))
             }
             return
@@ -458,15 +464,18 @@ public struct BrokerState: Sendable {
         if ack.reasonCode.isFailure {
             return outboundAcknowledged(ack.packetID, from: id, now: now, into: &actions)
         }
-        sessions[clientID]!.inflight[ack.packetID]!.stage = .awaitingPubcomp
-        messageChanged(clientID, sessions[clientID]!.inflight[ack.packetID]!.sequence)
+        let sequence = sessions.update(clientID) { session -> Int64 in
+            session.inflight[ack.packetID]!.stage = .awaitingPubcomp
+            return session.inflight[ack.packetID]!.sequence
+        }!
+        messageChanged(clientID, sequence)
         actions.append(.send(id, .pubrel(PublishAck(packetID: ack.packetID))))
     }
 
     private mutating func outboundAcknowledged(_ packetID: UInt16, from id: ConnectionID, now: Int64,
                                                into actions: inout [BrokerAction]) {
-        guard let clientID = connections[id]?.clientID,
-              let removed = sessions[clientID]?.removeInflight(packetID) else { return }
+        guard let clientID = connections.read(id, { $0.clientID }),
+              let removed = sessions.update(clientID, { $0.removeInflight(packetID) }) ?? nil else { return }
         messageChanged(clientID, removed.sequence)
         drainQueue(clientID: clientID, now: now, into: &actions)
     }
@@ -590,7 +599,7 @@ public struct BrokerState: Sendable {
             // A short-lived copy for the online check; released before `deliver` mutates the sessions.
             let sessions = self.sessions
             matches = subscriptions.match(topic: message.topic, publisherID: message.publisherID) {
-                sessions[$0]?.connection != nil
+                sessions.read($0, { $0.connection != nil }) ?? false
             }
         }
         for match in matches {
@@ -621,10 +630,10 @@ public struct BrokerState: Sendable {
                                   subscriptionIDs: [Int], now: Int64, into actions: inout [BrokerAction]) {
         // Read in place what is needed: a copy of the session kept alive would make the queue append
         // below copy the whole queue.
-        guard let (connectionID, inflight, queued) = sessions[clientID]?.read({
+        guard let (connectionID, inflight, queued) = sessions.read(clientID, {
             ($0.connection, $0.inflight.count, $0.queue.count)
         }) else { return }
-        let connection = connectionID.flatMap { connections[$0]?.read(\.recipient) }
+        let connection = connectionID.flatMap { connections.read($0, { $0.recipient }) }
         if qos == .atMostOnce {
             guard let connection else { return }  // QoS 0 is not queued offline.
             send(message, qos: qos, retain: retain, packetID: nil, subscriptionIDs: subscriptionIDs, dup: false,
@@ -641,8 +650,10 @@ public struct BrokerState: Sendable {
             return
         }
         let sequence = takeSequence()
-        sessions[clientID]!.queue.append(QueuedMessage(sequence: sequence, message: message, qos: qos, retain: retain,
-                                                       subscriptionIDs: subscriptionIDs))
+        sessions.update(clientID) {
+            $0.queue.append(QueuedMessage(sequence: sequence, message: message, qos: qos, retain: retain,
+                                          subscriptionIDs: subscriptionIDs))
+        }
         messageChanged(clientID, sequence)
     }
 
@@ -660,13 +671,14 @@ public struct BrokerState: Sendable {
                                         connection: Recipient, now: Int64, into actions: inout [BrokerAction]) {
         let sequence = sequence ?? takeSequence()
         defer { messageChanged(connection.clientID, sequence) }
-        let packetID = sessions[connection.clientID]!.nextPacketID()
+        let packetID = sessions.update(connection.clientID) { $0.nextPacketID() }!
         let sent = send(message, qos: qos, retain: retain, packetID: packetID, subscriptionIDs: subscriptionIDs,
                         dup: false, connection: connection, now: now, into: &actions)
         guard sent else { return }
-        sessions[connection.clientID]!.addInflight(packetID, InflightMessage(
-            sequence: sequence, message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs,
-            stage: qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec))
+        let inflight = InflightMessage(sequence: sequence, message: message, qos: qos, retain: retain,
+                                       subscriptionIDs: subscriptionIDs,
+                                       stage: qos == .atLeastOnce ? .awaitingPuback : .awaitingPubrec)
+        sessions.update(connection.clientID) { $0.addInflight(packetID, inflight) }
     }
 
     @discardableResult
@@ -688,24 +700,24 @@ public struct BrokerState: Sendable {
     /// Sends a topic the connection has an alias for as the alias alone; gives the next topics aliases
     /// (topic and alias together, once) until the client's Topic Alias Maximum is reached.
     private mutating func applyOutboundAlias(to publish: inout Publish, on id: ConnectionID) {
-        guard let connection = connections[id] else { return }
-        if let alias = connection.outboundAliases[publish.topic] {
-            publish.properties.topicAlias = alias
-            publish.topic = ""
-        } else if connection.outboundAliases.count < Int(connection.clientTopicAliasMaximum) {
-            let alias = UInt16(connection.outboundAliases.count + 1)
-            connections[id]!.outboundAliases[publish.topic] = alias
-            publish.properties.topicAlias = alias
+        connections.update(id) { connection in
+            if let alias = connection.outboundAliases[publish.topic] {
+                publish.properties.topicAlias = alias
+                publish.topic = ""
+            } else if connection.outboundAliases.count < Int(connection.clientTopicAliasMaximum) {
+                let alias = UInt16(connection.outboundAliases.count + 1)
+                connection.outboundAliases[publish.topic] = alias
+                publish.properties.topicAlias = alias
+            }
         }
     }
 
     /// Moves queued messages into the in-flight window as it frees up.
     private mutating func drainQueue(clientID: String, now: Int64, into actions: inout [BrokerAction]) {
-        guard let connectionID = sessions[clientID]?.read(\.connection),
-              let connection = connections[connectionID]?.read(\.recipient) else { return }
+        guard let connectionID = sessions.read(clientID, { $0.connection }) ?? nil,
+              let connection = connections.read(connectionID, { $0.recipient }) else { return }
         let window = inflightWindow(connection)
-        while sessions[clientID]!.read(\.inflight.count) < window {
-            guard let next = sessions[clientID]!.queue.popFirst() else { return }
+        while let next = sessions.update(clientID, { $0.inflight.count < window ? $0.queue.popFirst() : nil }) ?? nil {
             if next.message.isExpired(at: now) {
                 statistics.droppedExpired += 1
                 messageChanged(clientID, next.sequence)
@@ -736,19 +748,27 @@ public struct BrokerState: Sendable {
     // MARK: Time
 
     /// Enforces keepalive (1.5 × the interval), fires delayed wills and ends expired sessions.
+    ///
+    /// Every connection and session is looked at where it is stored, not copied: a tick of a broker
+    /// with thousands of idle devices would otherwise retain and release every record's references.
     public mutating func tick(now: Int64, into actions: inout [BrokerAction]) {
-        for connection in connections.values where connection.keepAlive > 0 {
-            if now - connection.lastActivity > Int64(connection.keepAlive) * 1500 {
-                protocolError(connection.id, "no packet within 1.5 × keep alive", code: .keepAliveTimeout, into: &actions)
-            }
+        let lapsed = connections.values.indices.compactMap { index in
+            connections.values[index].hasLapsed(at: now) ? connections.values[index].id : nil
         }
-        for (clientID, pending) in pendingWills where pending.fireAt <= now || sessions[clientID]?.isExpired(at: now) ?? true {
+        for id in lapsed {
+            protocolError(id, "no packet within 1.5 × keep alive", code: .keepAliveTimeout, into: &actions)
+        }
+        for (clientID, pending) in pendingWills
+        where pending.fireAt <= now || sessions.read(clientID, { $0.isExpired(at: now) }) ?? true {
             pendingWills[clientID] = nil
             sessionChanged(clientID)
             publishWill(pending.will, clientID: clientID, principal: pending.principal, now: now, into: &actions)
         }
-        for (clientID, session) in sessions where session.isExpired(at: now) {
-            sessions[clientID] = nil
+        let expired = sessions.values.indices.compactMap { index in
+            sessions.values[index].isExpired(at: now) ? sessions.keys[index] : nil
+        }
+        for clientID in expired {
+            guard let session = sessions.removeValue(forKey: clientID) else { continue }
             removeSubscriptions(of: session)
             sessionEnded(clientID)
         }

@@ -26,7 +26,7 @@ struct QueuedMessage: Sendable {
 ///
 /// A broker holds one per client, most of them idle devices: the two optional fields are stored with
 /// sentinels (no padding for their flags), which keeps a session at 104 bytes rather than 128.
-struct Session: Sendable, InPlaceReadable {
+struct Session: Sendable {
     let clientID: String
     /// Who created the session: only the same principal may resume it.
     var principal: Principal
@@ -95,13 +95,26 @@ struct Session: Sendable, InPlaceReadable {
     }
 }
 
-/// A record read where a dictionary keeps it, through the dictionary's in-place access:
-/// `records[key]?.read { $0.field }`. A plain read (`records[key]?.field`) can copy the whole record
-/// first, retaining and releasing every reference it holds; the per-message path pays for that.
-protocol InPlaceReadable {}
+/// Records kept in a dictionary, read and changed where the dictionary stores them.
+///
+/// `records[key]?.field` may copy the whole record first, and `records[key]!.field = x` copies it
+/// out and back: every reference the record holds is retained and released, which touches each
+/// referenced object's memory. On the per-message path, where a device's records are cold in the
+/// cache, that costs more than the work itself. These go through `values[index]`, whose accessors
+/// hand out the stored record itself.
+extension Dictionary {
+    /// What `body` reads from the record for `key`, the record not copied; nil without a record.
+    func read<Result>(_ key: Key, _ body: (Value) -> Result) -> Result? {
+        guard let index = index(forKey: key) else { return nil }
+        return body(values[index])
+    }
 
-extension InPlaceReadable {
-    mutating func read<Result>(_ body: (Self) -> Result) -> Result { body(self) }
+    /// Changes the record for `key` where it is stored; nil (and `body` not called) without a record.
+    @discardableResult
+    mutating func update<Result>(_ key: Key, _ body: (inout Value) -> Result) -> Result? {
+        guard let index = index(forKey: key) else { return nil }
+        return body(&values[index])
+    }
 }
 
 /// Opaque handle the shell assigns to each network connection.
