@@ -4,7 +4,8 @@
 # Fleet: `scripts/lib/fleet_load.c` (one epoll loop in its own process) opens N connections that
 # each publish a 64-byte message R times a second to their own topic, evenly spread, so each
 # message reaches the broker alone; one historian subscribes to `fleet/#`. 3 s warm-up, 15 s
-# measured; the broker's CPU time (also apart: user space and kernel) and RSS come from /proc. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
+# measured; the broker's CPU time (also apart: user space and kernel) and RSS come from /proc, and
+# the latency from send to the historian's read (p50, p99) from the generator. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
 # and 500 × 2 msg/s at QoS 0 (where fixed work per tick shows).
 # Burst: two `mosquitto_pub -l` clients send 100,000 messages each as fast as they can to one
 # `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer.
@@ -92,8 +93,8 @@ done
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) |")
-print("|---|---|---|---|---|---|---|---|")
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for case in ("fleet-2000", "fleet-500", "burst"):
     for qos in (0, 1):
         pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
@@ -106,6 +107,8 @@ for case in ("fleet-2000", "fleet-500", "burst"):
         rss = statistics.median(r.get("broker_rss_mb", 0) for r in gemba)
         lost = sum(r["sent"] - r["received"] for r in gemba) if "sent" in gemba[0] else 0
         user = lambda rs: statistics.median(r["user_us_per_msg"] for r in rs)
+        latency = lambda rs: (f"{statistics.median(r['latency_ms_p50'] for r in rs):.2f}, "
+                              f"{statistics.median(r['latency_ms_p99'] for r in rs):.2f}") if "latency_ms_p50" in rs[0] else "–"
         print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | "
-              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {rss:.0f} | {lost} |")
+              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} |")
 PY

@@ -30,9 +30,10 @@ public struct BrokerConfiguration: Sendable {
     /// `kill -9`; messages to online persistent subscribers are then written and deleted instead of
     /// passing within the save interval, which costs CPU.
     public var durableAcknowledgements = false
-    /// How long the broker's loop waits after an iteration that read from few connections, so that
-    /// messages arriving one by one are handled in batches (less CPU per message, up to this much
-    /// more latency). It blocks the loop's thread: give the broker a loop of its own when set.
+    /// The longest the broker's loop waits after a light iteration while many connections each send
+    /// now and then, so that their messages are handled in batches: less CPU per message, up to this
+    /// much more latency (see ``ReadCoalescer``; zero turns it off). It blocks the loop's thread:
+    /// give the broker a loop of its own when set.
     public var readCoalescing: TimeAmount = .zero
 
     public init() {}

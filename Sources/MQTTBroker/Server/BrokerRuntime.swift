@@ -32,8 +32,6 @@ class ConnectionSlot {
 final class BrokerRuntime: @unchecked Sendable {
     let loop: any EventLoop
     let connectTimeout: Int64
-    /// Microseconds the loop waits after a light iteration (see ``readComplete()``).
-    private let readCoalescing: UInt32
     private var state: BrokerState
     private let receiver: (any PublishReceiver)?
     let logger: Logger
@@ -73,7 +71,7 @@ final class BrokerRuntime: @unchecked Sendable {
     init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
         self.loop = loop
         self.connectTimeout = configuration.connectTimeout
-        self.readCoalescing = UInt32(clamping: configuration.readCoalescing.nanoseconds / 1000)
+        self.coalescer = ReadCoalescer(longestWait: UInt64(max(0, configuration.readCoalescing.nanoseconds)))
         self.receiver = configuration.receiver
         self.logger = logger
         self.authenticator = configuration.authenticator
@@ -119,6 +117,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     func receive(_ packet: Packet, from id: ConnectionID) {
         let before = state.durableChanges
+        if case .publish = packet { coalescer.published(by: id) }
         state.receive(packet, from: id, now: now(), into: &actions)
         if durableAcknowledgements, state.durableChanges != before, case .publish(let publish) = packet, publish.qos != .atMostOnce {
             // A QoS 1/2 message a restart must find: its acknowledgement waits for the save that holds it.
@@ -329,40 +328,23 @@ final class BrokerRuntime: @unchecked Sendable {
     }
 
     private var flushScheduled = false
-    private var readBatches = 0
+    /// How long the loop waits after an iteration, so that many devices' messages are read together.
+    private var coalescer: ReadCoalescer
 
     /// A connection's read batch ended: the flush waits for the end of the event loop's iteration,
-    /// so what every connection sent in one wakeup reaches each subscriber in one write.
-    ///
-    /// When many connections each send now and then (at least 16 different ones within the last
-    /// 10 ms, and this iteration read from fewer than 16), the loop then waits `readCoalescing`
-    /// before it polls again, so the next messages are read together: one wakeup, one poll and
-    /// one write per subscriber for several messages. A few busy clients, such as a publisher
-    /// waiting for each acknowledgement, never make it wait; neither does a full iteration.
+    /// so what every connection sent in one wakeup reaches each subscriber in one write. Then the
+    /// ``ReadCoalescer`` may make the loop wait before it polls again.
     func readComplete(from id: ConnectionID) {
-        readBatches += 1
-        if readCoalescing > 0 { recentReaders.insert(id) }
+        coalescer.read(from: id)
         guard !flushScheduled else { return }
         flushScheduled = true
         loop.execute { [self] in
             flushScheduled = false
             flush()
-            let light = readBatches < 16
-            readBatches = 0
-            guard readCoalescing > 0 else { return }
-            let now = NIODeadline.now().uptimeNanoseconds
-            if now &- windowStart > 10_000_000 {
-                fleetLike = recentReaders.count >= 16
-                recentReaders.removeAll(keepingCapacity: true)
-                windowStart = now
-            }
-            if light, fleetLike { usleep(readCoalescing) }
+            let wait = coalescer.iterationEnded(at: NIODeadline.now().uptimeNanoseconds)
+            if wait > 0 { usleep(UInt32(clamping: wait / 1000)) }
         }
     }
-    /// Connections read from since `windowStart`, and whether the last 10 ms window had many.
-    private var recentReaders: Set<ConnectionID> = []
-    private var windowStart: UInt64 = 0
-    private var fleetLike = false
 
     /// Writes every connection's pending bytes with one flush each, then closes those asked to close.
     func flush() {

@@ -63,7 +63,7 @@ struct MQTTCapability: Capability {
         @Flag(help: "Accept MQTT clients without credentials, in the default tenant (always on with --demo).")
         var mqttAllowAnonymous = false
 
-        @Option(help: "Microseconds the broker waits after reading from only a few connections, so messages that arrive one by one are handled in batches (less CPU per message, up to this much more latency); 0 turns it off (default 1000). Env: GEMBA_MQTT_READ_COALESCING_US.")
+        @Option(help: "The longest the broker waits, in microseconds, before it polls again while many connections each send now and then, so their messages are handled in batches (less CPU per message, up to this much more latency); 0 turns it off (default 4000). Env: GEMBA_MQTT_READ_COALESCING_US.")
         var mqttReadCoalescingUs: Int?
 
         @Flag(help: "Keep retained messages and persistent sessions in memory only (by default they are saved in the data directory, mqtt/mqtt.sqlite, and survive a restart).")
@@ -178,7 +178,7 @@ struct MQTTCapability: Capability {
         configuration.durableAcknowledgements = options.mqttDurableAcks
             || ["1", "true", "yes"].contains(settings.string("mqtt-durable-acks", flag: nil)?.value.lowercased() ?? "")
         configuration.readCoalescing = .microseconds(Int64(try settings.int(
-            "mqtt-read-coalescing-us", flag: options.mqttReadCoalescingUs, default: 1000, range: 0...10_000)))
+            "mqtt-read-coalescing-us", flag: options.mqttReadCoalescingUs, default: 4000, range: 0...10_000)))
         let maxKeepAlive = try settings.int("mqtt-max-keepalive", flag: options.mqttMaxKeepalive, default: 0, range: 0...65535)
         configuration.limits.maxKeepAlive = maxKeepAlive == 0 ? nil : UInt16(maxKeepAlive)
         configuration.tls = try ServerTLS.load(cert: settings.string("mqtt-tls-cert", flag: options.mqttTlsCert),
