@@ -173,6 +173,33 @@ import Testing
         #expect(run.values(of: "Count", machine: "G/N/_node").last == .int(14))
     }
 
+    @Test func theNextGapDeadlineIsTheOldestOpenGapsTimeout() {
+        var run = Run()
+        run.send("spBv1.0/G/NBIRTH/N", Self.birth())
+        run.send("spBv1.0/G/NBIRTH/M", Self.birth())
+        #expect(run.host.nextGapDeadline == nil)
+        let opened1 = run.host.takeGapOpened()
+        #expect(!opened1)
+        run.send("spBv1.0/G/NDATA/N", Self.data(seq: 3, Self.metric("Count", .uint32, .int(13), time: 3)), at: Self.now + 100)
+        let opened2 = run.host.takeGapOpened()
+        #expect(opened2)
+        let opened3 = run.host.takeGapOpened()
+        #expect(!opened3)
+        #expect(run.host.nextGapDeadline == Self.now + 100 + 2_000)
+        // A second message into the same gap opens nothing new; another node's gap comes later.
+        run.send("spBv1.0/G/NDATA/N", Self.data(seq: 4, Self.metric("Count", .uint32, .int(14), time: 4)), at: Self.now + 200)
+        let opened4 = run.host.takeGapOpened()
+        #expect(!opened4)
+        run.send("spBv1.0/G/NDATA/M", Self.data(seq: 5, Self.metric("Count", .uint32, .int(15), time: 5)), at: Self.now + 300)
+        let opened5 = run.host.takeGapOpened()
+        #expect(opened5)
+        #expect(run.host.nextGapDeadline == Self.now + 100 + 2_000)
+        run.actions += run.host.expire(now: Self.now + 100 + 2_000)
+        #expect(run.host.nextGapDeadline == Self.now + 300 + 2_000)
+        run.actions += run.host.expire(now: Self.now + 300 + 2_000)
+        #expect(run.host.nextGapDeadline == nil)
+    }
+
     @Test func seqWrapsFrom255To0() {
         var run = Run()
         run.send("spBv1.0/G/NBIRTH/N", Self.birth(seq: 254))

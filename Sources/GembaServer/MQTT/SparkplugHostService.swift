@@ -37,6 +37,8 @@ public final class SparkplugHostService: Service, Sendable {
     }
 
     private let links = Mutex<[Int: Link]>([:])
+    /// Signalled when a reorder gap opens, so ``run()`` waits for the nearer deadline.
+    private let gapDeadlineChanged = Wakeup()
     private let pipeline: IngestPipeline
     private let logger: Logger
     private let throttle = LogThrottle(perSecond: 10)
@@ -97,15 +99,21 @@ public final class SparkplugHostService: Service, Sendable {
             return done(.success(()))
         }
         let now = Timestamp.now().millisecondsSinceEpoch
-        let actions = core.withLock { $0.receive(topic: topic, payload: payload.readableBytesView, tenant: tenant,
-                                                 connection: connection, now: now) }
+        let (actions, gapOpened) = core.withLock { host in
+            (host.receive(topic: topic, payload: payload.readableBytesView, tenant: tenant, connection: connection, now: now),
+             host.takeGapOpened())
+        }
+        if gapOpened { gapDeadlineChanged.signal() }
         execute(actions, now: now, done: done)
     }
 
-    /// Closes reorder gaps every 100 ms until shutdown.
+    /// Closes each reorder gap when its timeout passes, until shutdown. While no gap is open it
+    /// sleeps: an idle host wakes nobody.
     public func run() async throws {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(100))
+            let deadline = core.withLock { $0.nextGapDeadline }
+            let wait = deadline.map { Duration.milliseconds(max(0, $0 - Timestamp.now().millisecondsSinceEpoch)) }
+            await cancelWhenGracefulShutdown { [gapDeadlineChanged] in await gapDeadlineChanged.wait(upTo: wait ?? .seconds(3600)) }
             let now = Timestamp.now().millisecondsSinceEpoch
             let actions = core.withLock { $0.expire(now: now) }
             if !actions.isEmpty { execute(actions, now: now) { _ in } }

@@ -62,6 +62,8 @@ public struct SparkplugHost: Sendable {
 
     public let configuration: Configuration
     private(set) var nodes: [NodeKey: NodeSession] = [:]
+    /// Whether a reorder gap opened since ``takeGapOpened()`` last asked.
+    private var gapOpened = false
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -97,6 +99,18 @@ public struct SparkplugHost: Sendable {
                       connection: connection, now: now, into: &out)
         }
         return out
+    }
+
+    /// When the oldest open reorder gap times out (ms, the clock `receive` was given); nil while none is open.
+    public var nextGapDeadline: Int64? {
+        nodes.values.compactMap(\.gapSince).min().map { $0 + configuration.reorderTimeout }
+    }
+
+    /// Whether a reorder gap opened since the last call: whoever calls ``expire(now:)`` at
+    /// ``nextGapDeadline`` has a nearer deadline to wait for.
+    public mutating func takeGapOpened() -> Bool {
+        defer { gapOpened = false }
+        return gapOpened
     }
 
     /// Closes the seq gaps that stayed open past the reorder timeout: what arrived is stored, and a rebirth requested.
@@ -242,7 +256,7 @@ public struct SparkplugHost: Sendable {
             drainPending(key, &session, now: now, into: &out)
         case 1..<128:
             session.pending[UInt8(seq)] = message
-            session.gapSince = session.gapSince ?? now
+            openGap(&session, now: now)
             if session.pending.count > configuration.maxPendingPerNode { closeGap(key, &session, now: now, into: &out) }
         default:
             out.event(.lateMessage, message.topic, "seq \(seq) arrived after \(session.expectedSeq &- 1)")
@@ -268,7 +282,13 @@ public struct SparkplugHost: Sendable {
             return
         }
         session.pending[UInt8(seq)] = message
-        session.gapSince = session.gapSince ?? now
+        openGap(&session, now: now)
+    }
+
+    private mutating func openGap(_ session: inout NodeSession, now: Int64) {
+        guard session.gapSince == nil else { return }
+        session.gapSince = now
+        gapOpened = true
     }
 
     private func drainPending(_ key: NodeKey, _ session: inout NodeSession, now: Int64, into out: inout [SparkplugHostAction]) {
