@@ -15,14 +15,40 @@ enum PostgresRollups {
     private static func floor(_ column: String, _ width: Int64) -> String { "\(column) - ((\(column) % \(width)) + \(width)) % \(width)" }
 
     /// CTEs `minutes`, `hours`, `minute_upsert` and `hour_upsert` folding the rows of `source`
-    /// (columns series, t, x; x null for strings) into the rollup tables.
+    /// (columns series, t, x; x null for strings) into the rollup tables. Each minute's first and
+    /// last value come from sorting its rows: for rows the statement itself wrote (late data),
+    /// which a look-up in `sample` would not see yet.
     static func upserts(from source: String) -> String {
         """
         minutes AS MATERIALIZED (
             SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
                    min(t) AS first_t, (array_agg(x ORDER BY t))[1] AS first, max(t) AS last_t, (array_agg(x ORDER BY t DESC))[1] AS last
             FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
-        ), hours AS (
+        ), \(hoursAndUpserts)
+        """
+    }
+
+    /// The same for rows already stored in `sample`: each minute's count, sum, extremes and first
+    /// and last time in one hashed pass, then its first and last value looked up by key. The rows
+    /// of a fold (millions) are neither sorted nor copied into arrays.
+    static func upserts(fromStored source: String) -> String {
+        """
+        spans AS (
+            SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
+                   min(t) AS first_t, max(t) AS last_t
+            FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
+        ), minutes AS MATERIALIZED (
+            SELECT m.series, m.bucket, m.n, m.sum, m.min, m.max,
+                   m.first_t, (SELECT coalesce(s.f, s.i::float8) FROM sample s WHERE s.series = m.series AND s.t = m.first_t) AS first,
+                   m.last_t, (SELECT coalesce(s.f, s.i::float8) FROM sample s WHERE s.series = m.series AND s.t = m.last_t) AS last
+            FROM spans m
+        ), \(hoursAndUpserts)
+        """
+    }
+
+    /// CTEs `hours`, `minute_upsert` and `hour_upsert` from a `minutes` CTE.
+    private static let hoursAndUpserts = """
+        hours AS (
             SELECT series, \(floor("bucket", 3_600_000)) AS bucket, sum(n)::int8 AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
                    min(first_t) AS first_t, (array_agg(first ORDER BY first_t))[1] AS first,
                    max(last_t) AS last_t, (array_agg(last ORDER BY last_t DESC))[1] AS last
@@ -33,7 +59,6 @@ enum PostgresRollups {
             \(upsert("rollup_hour", from: "hours"))
         )
         """
-    }
 
     /// Upserts pre-aggregated buckets into a rollup table, merging with what it holds.
     private static func upsert(_ table: String, from source: String) -> String {
@@ -54,7 +79,7 @@ enum PostgresRollups {
     static let fold = """
         WITH source AS (
             SELECT series, t, coalesce(f, i::float8) AS x FROM sample WHERE t >= $1 AND t < $2
-        ), \(upserts(from: "source"))
+        ), \(upserts(fromStored: "source"))
         UPDATE rollup_watermark SET w = $2
         """
 }
@@ -93,7 +118,9 @@ extension PostgresStore {
     public func advanceRollups(to target: Int64) async throws -> Int64 {
         while true {
             let reached: Int64? = try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.rollupLock))", logger: self.logger)
+                // JIT compiling the fold costs more than it saves (100-400 ms a step, measured).
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.rollupLock)), set_config('jit', 'off', true)",
+                                           logger: self.logger)
                 var watermark: Int64 = 0, oldestDay: Int64?
                 let rows = try await connection.query("SELECT w, (SELECT min(day_ms) FROM sample_partition) FROM rollup_watermark",
                                                       logger: self.logger)
