@@ -5,9 +5,15 @@ internal import PostgresNIO
 /// The minute and hour rollups: the SQL that folds samples into them, and the job that moves the
 /// rollup watermark (see ``PostgresSchema``).
 enum PostgresRollups {
-    /// How far behind the present the watermark stays: samples arriving later than this are late
-    /// and each commit folds its own in (slower, still exact).
+    /// How far behind the present the watermark stays at least: samples arriving later than this
+    /// are late and each commit folds its own in (slower, still exact).
     static let grace: Int64 = 60_000
+
+    /// Where the job moves the watermark at `now` (ms): a grace behind, down to a whole minute, so
+    /// that each minute is folded once, whole. Folding every few seconds instead updated every
+    /// series' minute and hour rows at each step, which cost a plant's paced stream more than the
+    /// samples' own scan (about 290 ms of PostgreSQL CPU per 5 s step at 10,000 series, measured).
+    static func target(now: Int64) -> Int64 { (now - grace).flooredTo(60_000) }
     /// Most time one step of the job folds, so that commits never wait long for its lock.
     static let step: Int64 = 600_000
 

@@ -57,7 +57,7 @@ public final class PostgresStore: TelemetryStore {
             try await PostgresSchema.migrate(client, logger: logger)
             try await store.loadPartitions()
             try await store.housekeeping(now: Timestamp.now())
-            try await store.advanceRollups(to: Timestamp.now().millisecondsSinceEpoch - PostgresRollups.grace)
+            try await store.advanceRollups(to: PostgresRollups.target(now: Timestamp.now().millisecondsSinceEpoch))
         } catch {
             store.close()
             throw PostgresStoreError.wrapping(error, doing: "opening \(url)")
@@ -115,7 +115,7 @@ public final class PostgresStore: TelemetryStore {
 
     public func diskUsage() throws -> Int64 { size.load(ordering: .relaxed) }
 
-    /// Every 5 s folds the samples older than a minute into the rollups and measures the
+    /// Every 5 s folds the whole minutes older than the grace into the rollups and measures the
     /// database's size; once a minute also creates the day partitions of the next days and drops
     /// those every tenant's raw retention has passed.
     public func maintain() async throws {
@@ -126,7 +126,7 @@ public final class PostgresStore: TelemetryStore {
         guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
         lastRollup.store(now, ordering: .relaxed)
         await summarizeNewRanges(now: now)
-        try await advanceRollups(to: now - PostgresRollups.grace)
+        try await advanceRollups(to: PostgresRollups.target(now: now))
         _ = try await measureDiskUsage()
     }
 

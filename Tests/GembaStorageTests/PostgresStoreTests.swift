@@ -68,6 +68,16 @@ struct PostgresStoreTests {
         try await check()
     }
 
+    /// The job folds whole minutes only, each at least the grace old: a minute is folded once,
+    /// not a few seconds of it at every step.
+    @Test func theRollupJobsTargetIsAWholeMinuteAGraceBehind() {
+        let minute: Int64 = 60_000
+        #expect(PostgresRollups.target(now: 10 * minute + PostgresRollups.grace) == 10 * minute)
+        #expect(PostgresRollups.target(now: 10 * minute + PostgresRollups.grace + 59_999) == 10 * minute)
+        #expect(PostgresRollups.target(now: 10 * minute + PostgresRollups.grace - 1) == 9 * minute)
+        #expect(PostgresRollups.target(now: PostgresRollups.grace - 1) == -minute)  // floored below the epoch too
+    }
+
     /// Two nodes write one series: a sample one node takes for new (newer than anything it stored)
     /// that the other stored already is found a duplicate, not an error, and nothing is lost.
     @Test func aDuplicateStoredByAnotherNodeIsKeptOnce() async throws {
