@@ -10,7 +10,8 @@ import Sparkplug
 /// Against Gemba (`--until acks`), a PUBACK comes only after the commit that holds the message,
 /// so the rate of PUBACKs is the end-to-end ingest rate. Against any broker (`--until delivered`),
 /// a plain subscriber on `gemba/v1/#` counts deliveries: the transport's ceiling for the same messages.
-/// With `--rate`, messages go out at that fixed rate instead (for memory and latency runs).
+/// With `--rate`, messages go out at that fixed rate instead, each at its own time (a plant's
+/// paced load; memory and latency runs).
 /// `--format sparkplug` sends the same values as Sparkplug B NDATA (aliases, one edge node per
 /// machine, births first and untimed) through Gemba's Sparkplug host instead of the JSON decoder.
 struct BenchIngest: AsyncParsableCommand {
@@ -163,10 +164,14 @@ final class IngestRun: LoadRun, @unchecked Sendable {
             let promise = self.loop.makePromise(of: Void.self)
             self.done = promise
             if self.rate > 0 {
-                let perTick = max(1, self.rate / 100)
-                self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { task in
-                    if self.sent >= self.total { task.cancel(); return }
-                    self.send(count: min(perTick, self.total - self.sent))
+                // Each message at its own time, as devices that do not coordinate send them: every
+                // millisecond, those due by then (two at 2,000 messages/s), not bursts of many.
+                let started = NIODeadline.now()
+                self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+                    let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+                    let due = min(self.total, Int(elapsed * Double(self.rate)) + 1)
+                    if due > self.sent { self.send(count: due - self.sent) }
+                    if self.sent >= self.total { task.cancel() }
                 }
             } else {
                 self.pump()
