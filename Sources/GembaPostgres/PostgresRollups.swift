@@ -28,8 +28,7 @@ enum PostgresRollups {
     static func upserts(from source: String) -> String {
         """
         minutes AS MATERIALIZED (
-            SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
-                   min(t) AS first_t, (array_agg(x ORDER BY t))[1] AS first, max(t) AS last_t, (array_agg(x ORDER BY t DESC))[1] AS last
+            SELECT \(minuteAggregates), (array_agg(x ORDER BY t))[1] AS first, (array_agg(x ORDER BY t DESC))[1] AS last
             FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
         ), \(hoursAndUpserts)
         """
@@ -41,9 +40,7 @@ enum PostgresRollups {
     static func upserts(fromStored source: String) -> String {
         """
         spans AS (
-            SELECT series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max,
-                   min(t) AS first_t, max(t) AS last_t
-            FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
+            SELECT \(minuteAggregates) FROM \(source) WHERE x IS NOT NULL GROUP BY 1, 2
         ), minutes AS MATERIALIZED (
             SELECT m.series, m.bucket, m.n, m.sum, m.min, m.max,
                    m.first_t, (SELECT coalesce(s.f, s.i::float8) FROM sample s WHERE s.series = m.series AND s.t = m.first_t) AS first,
@@ -52,6 +49,12 @@ enum PostgresRollups {
         ), \(hoursAndUpserts)
         """
     }
+
+    /// Per (series, minute) of rows with columns series, t and x: count, sum, extremes, first and last time.
+    private static let minuteAggregates = """
+        series, \(floor("t", 60_000)) AS bucket, count(*) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max, \
+        min(t) AS first_t, max(t) AS last_t
+        """
 
     /// CTEs `hours`, `minute_upsert` and `hour_upsert` from a `minutes` CTE.
     private static let hoursAndUpserts = """
