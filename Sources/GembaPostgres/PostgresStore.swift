@@ -26,8 +26,10 @@ public final class PostgresStore: TelemetryStore {
     private let size = Atomic<Int64>(0)
     /// When ``maintain()`` last created partitions ahead and dropped expired ones (ms).
     private let lastHousekeeping = Atomic<Int64>(0)
-    /// When ``maintain()`` last moved the rollup watermark (ms).
+    /// When ``maintain()`` last looked at the rollup watermark (ms).
     private let lastRollup = Atomic<Int64>(0)
+    /// Where ``maintain()`` last found the rollup watermark (moved by this node or another).
+    private let rolledUpTo = Atomic<Int64>(.min)
     /// What this store connects to (without password).
     public let url: PostgresURL
     let leases: PostgresLeases
@@ -115,8 +117,8 @@ public final class PostgresStore: TelemetryStore {
 
     public func diskUsage() throws -> Int64 { size.load(ordering: .relaxed) }
 
-    /// Every 5 s folds the whole minutes older than the grace into the rollups and measures the
-    /// database's size; once a minute also creates the day partitions of the next days and drops
+    /// Every 5 s measures the database's size and, once a whole minute has passed the grace, folds
+    /// it into the rollups; once a minute also creates the day partitions of the next days and drops
     /// those every tenant's raw retention has passed.
     public func maintain() async throws {
         let now = Timestamp.now().millisecondsSinceEpoch
@@ -125,8 +127,12 @@ public final class PostgresStore: TelemetryStore {
         }
         guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
         lastRollup.store(now, ordering: .relaxed)
-        await summarizeNewRanges(now: now)
-        try await advanceRollups(to: PostgresRollups.target(now: now))
+        // The target moves once a minute: in between there is nothing to summarize or fold.
+        let target = PostgresRollups.target(now: now)
+        if target > rolledUpTo.load(ordering: .relaxed) {
+            await summarizeNewRanges(now: now)
+            rolledUpTo.store(try await advanceRollups(to: target), ordering: .relaxed)
+        }
         _ = try await measureDiskUsage()
     }
 
