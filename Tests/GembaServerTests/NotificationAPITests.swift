@@ -2,6 +2,7 @@ import Foundation
 import GembaCore
 import GembaIngest
 import GembaServer
+import GembaTestSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -30,11 +31,9 @@ import Testing
             #expect(try await AlarmAPITests.put(client, "hot", #"{"name": "Hot spindle", "severity": "high", "condition": "spindle_temp > 85"}"#).status == .ok)
             try await AlarmAPITests.ingest(client, temperature: 95)
             var delivered: JSONValue?
-            let deadline = ContinuousClock.now + .seconds(10)
-            while delivered == nil, ContinuousClock.now < deadline {
-                let list = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get)
-                delivered = list.json["items"]?.array.first
-                if delivered == nil { try await Task.sleep(for: .milliseconds(50)) }
+            _ = try await TestSupport.eventually {
+                delivered = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get).json["items"]?.array.first
+                return delivered != nil
             }
             let entry = try #require(delivered)
             #expect(entry["type"] == .string("alarm.activated") && entry["channel"] == .string("floor"))
@@ -139,11 +138,9 @@ import Testing
             #expect(try await AlarmAPITests.put(client, "hot", #"{"name": "Hot spindle", "severity": "critical", "condition": "spindle_temp > 85"}"#).status == .ok)
             try await AlarmAPITests.ingest(client, temperature: 95)
             var delivered: JSONValue?
-            let deadline = ContinuousClock.now + .seconds(10)
-            while delivered == nil, ContinuousClock.now < deadline {
-                let list = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get)
-                delivered = list.json["items"]?.array.first
-                if delivered == nil { try await Task.sleep(for: .milliseconds(50)) }
+            _ = try await TestSupport.eventually {
+                delivered = try await client.execute(uri: "/api/v1/notifications?status=delivered", method: .get).json["items"]?.array.first
+                return delivered != nil
             }
             #expect(delivered?["recipient"] == .string(owner) && delivered?["channel"] == .string("floor"))
             // An API key is nobody: it has no preferences of its own.

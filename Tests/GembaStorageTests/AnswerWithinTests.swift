@@ -13,7 +13,7 @@ import Testing
 
     @Test func anAnswerInTimeIsReturnedAndNothingIsDiscarded() async throws {
         let discarded = Discarded()
-        let value = try await answer(within: .seconds(5), expired: { Late() }, discard: { value in discarded.values.withLock { $0.append(value) } }) {
+        let value = try await answer(within: .seconds(TestSupport.patience), expired: { Late() }, discard: { value in discarded.values.withLock { $0.append(value) } }) {
             7
         }
         #expect(value == 7 && discarded.values.withLock { $0.isEmpty })

@@ -26,8 +26,15 @@ public enum TestSupport {
         return port
     }
 
+    /// How long a test waits for something that should happen before calling it lost. Swift Testing
+    /// starts every test at once and the machine may have two cores, so a test's wall time is about
+    /// the whole suite's (about 20 s here): a wait shorter than that fails a correct test that merely
+    /// was not scheduled. It bounds "never", it measures nothing; a passing wait ends when its
+    /// condition holds.
+    public static let patience: Double = 90
+
     /// Polls `condition` until it holds or `seconds` pass.
-    public static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+    public static func eventually(_ seconds: Double = patience, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
@@ -37,7 +44,7 @@ public enum TestSupport {
     }
 
     /// The next message from `client`, or `nil` after `seconds`.
-    public static func nextMessage(_ client: MQTTClient, within seconds: Double = 5) async -> Publish? {
+    public static func nextMessage(_ client: MQTTClient, within seconds: Double = patience) async -> Publish? {
         await MessageCollector.for(client).next(within: seconds)
     }
 }
@@ -150,7 +157,7 @@ public final class MosquittoProcess: @unchecked Sendable {
         guard let path = TestSupport.findExecutable("mosquitto") else { throw POSIXError(.ENOENT) }
         process = try ChildProcess(path, ["-p", "\(port)"])
         let port = self.port
-        let up = try await TestSupport.eventually(10) {
+        let up = try await TestSupport.eventually {
             (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get().close().get()) != nil
         }
