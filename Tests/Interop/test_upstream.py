@@ -6,6 +6,7 @@
 - Two nodes in one MQTT 5 share group (`--mqtt-upstream-group`) split the stream: every message
   is stored by exactly one of them.
 - A node started before its broker serves at once and subscribes once the broker is up.
+- A node whose broker went away stops on SIGTERM, at once and with exit code 0.
 """
 import json
 import time
@@ -106,16 +107,22 @@ def test_a_share_group_stores_each_message_on_one_node(mosquitto, tmp_path):
             n.stop()
 
 
-def test_a_node_started_before_its_broker_subscribes_once_the_broker_is_up(tmp_path):
+@pytest.mark.parametrize("group", [[], ["--mqtt-upstream-group", "plant"]], ids=["alone", "share-group"])
+def test_a_node_started_before_its_broker_subscribes_once_the_broker_is_up(tmp_path, group):
+    """In a share group the node also relays live samples through that broker; it waits for it too."""
     port = free_port()
-    gemba = GembaServer(tmp_path / "node", PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{port}"])
+    gemba = GembaServer(tmp_path / "node", PASSWORD, ["--mqtt-upstream", f"mqtt://127.0.0.1:{port}", *group])
     try:
         log = tmp_path / "node.log"
-        wait_for(lambda: "upstream broker unreachable" in log.read_text(), what="the failed connect to be reported")
+        clients = 2 if group else 1  # in a share group, the upstream subscriber and the live relay
+        wait_for(lambda: log.read_text().count("upstream broker unreachable") >= clients,
+                 what="each client's failed connect to be reported")
         assert gemba.ready(), "the node serves while its upstream broker is away"
         broker = Mosquitto(tmp_path, port)
         try:
             wait_for(lambda: "subscribed to upstream broker" in log.read_text(), timeout=30, what="the upstream subscription")
+            if group:
+                wait_for(lambda: "relaying live samples" in log.read_text(), timeout=30, what="the live relay's connection")
             base = (int(time.time()) - 600) * 1000
             client = publisher(port)
             try:
@@ -129,3 +136,18 @@ def test_a_node_started_before_its_broker_subscribes_once_the_broker_is_up(tmp_p
             broker.stop()
     finally:
         gemba.stop()
+
+
+def test_a_node_whose_broker_went_away_stops_when_asked(tmp_path):
+    """Stopping, a node of a share group tells the others it no longer watches (QoS 1, retained).
+    With the broker gone that message can never be acknowledged: the node gives up on it, and
+    exits 0 within its service manager's patience instead of hanging."""
+    broker = Mosquitto(tmp_path)
+    gemba = node(tmp_path / "node", broker.port, "--mqtt-upstream-group", "plant")
+    log = tmp_path / "node.log"
+    wait_for(lambda: "relaying live samples" in log.read_text(), what="the live relay's connection")
+    broker.stop()
+    wait_for(lambda: "MQTT connection lost" in log.read_text(), what="the lost connection to be noticed")
+    started = time.monotonic()
+    gemba.stop()
+    assert time.monotonic() - started < 25, "a stopping node waits for a broker that is gone"

@@ -24,6 +24,8 @@ public final class LiveRelay: Service, Sendable {
     private let node: String
     private let prefix: String
     private let logger: Logger
+    /// The broker's address, for logs.
+    private let broker: String
     /// The other nodes with live clients.
     private let watchers = Mutex<Set<String>>([])
     /// How long accepted samples gather before they go out as one message.
@@ -44,26 +46,47 @@ public final class LiveRelay: Service, Sendable {
         configuration.manualAcknowledgement = false
         configuration.will = Will(topic: "\(prefix)watching/\(node)", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
         self.client = MQTTClient(configuration: configuration, logger: logger)
+        self.broker = "\(configuration.host):\(configuration.port)"
         self.hub = hub
         self.window = window
         self.logger = logger
     }
 
+    /// Connects (retrying while the broker cannot be reached: live views across nodes wait for it,
+    /// the node does not), then relays until graceful shutdown.
     public func run() async throws {
+        guard try await client.connectPatiently(to: broker, logger: logger) else { return }
+        logger.info("relaying live samples through the broker", metadata: ["cluster.node": "\(node)"])
         try await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.receive() }
-                _ = try await self.client.connect()
-                self.logger.info("relaying live samples through the broker", metadata: ["cluster.node": "\(self.node)"])
                 group.addTask { await self.announce() }
                 group.addTask { await self.forward() }
-                try await group.waitForAll()
             }
         }
-        // Stopping: no longer watching, then gone (a normal disconnect sends no will).
-        _ = try? await client.publish("\(prefix)watching/\(node)", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
-        await client.disconnect()
+        await leave()
     }
+
+    /// Says this node no longer watches, then disconnects (a normal disconnect sends no will).
+    /// The farewell waits for its PUBACK at most ``farewellWait``: with the broker down, the client
+    /// would hold it until the broker came back, and the node would never stop. Disconnecting
+    /// fails it then; a retained "watching" of this node may then outlive it, and other nodes send
+    /// their batches (QoS 0) to a topic nobody reads.
+    private func leave() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try? await self.client.publish("\(self.prefix)watching/\(self.node)", payload: ByteBuffer(), qos: .atLeastOnce,
+                                                   retain: true)
+            }
+            group.addTask { try? await Task.sleep(for: Self.farewellWait) }
+            await group.next()
+            group.cancelAll()
+            await client.disconnect()
+        }
+    }
+
+    /// How long a stopping node waits for the broker to take its farewell.
+    static let farewellWait = Duration.seconds(2)
 
     /// Subscribes (again after each reconnect: the session is not kept) and says whether this
     /// node has live clients whenever that changes, checking every half second.

@@ -46,36 +46,11 @@ public final class UpstreamSubscriber: Service, Sendable {
     public func run() async throws {
         // Messages are taken from the first moment (a resumed session's backlog can arrive before
         // the SUBACK), on the client's event loop.
-        guard try await connect() else { return }
+        guard try await client.connectPatiently(to: description, logger: logger) else { return }
         _ = try await client.subscribe(filter, qos: .atLeastOnce)
         logger.info("subscribed to upstream broker", metadata: ["mqtt.upstream": "\(description)", "mqtt.filter": "\(filter)"])
         try? await gracefulShutdown()
         await client.disconnect()
-    }
-
-    /// Whether the client connected before graceful shutdown. The first failure, and every tenth
-    /// after it, is logged; attempts come 1, 2, … up to 10 s apart.
-    private func connect() async throws -> Bool {
-        var failures = 0
-        while !Task.isShuttingDownGracefully {
-            do {
-                _ = try await client.connect()
-                return true
-            } catch let error as MQTTClientError where error.code == .connectionRefused {
-                throw error
-            } catch {
-                failures += 1
-                if failures % 10 == 1 {
-                    logger.warning("upstream broker unreachable; retrying", metadata: [
-                        "mqtt.upstream": "\(description)", "mqtt.attempts": "\(failures)", "error": "\(error)",
-                    ])
-                }
-                let pause = Duration.seconds(min(failures, 10))
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
-                try Task.checkCancellation()
-            }
-        }
-        return false
     }
 }
 
