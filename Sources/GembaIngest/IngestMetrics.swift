@@ -8,6 +8,8 @@ final class IngestMetrics: Sendable {
     let batchSize = Recorder(label: "gemba_ingest_batch_samples", aggregate: true)
     let commitDuration = Metrics.Timer(label: "gemba_ingest_commit_seconds")
     let commitFailures = Counter(label: "gemba_ingest_commit_failures_total")
+    /// How long the latest gathered batch waited after the previous commit (``GatherPace``).
+    let gatherDelay = Gauge(label: "gemba_ingest_gather_delay_seconds")
 
     private let receivedBySource: [IngestSource: Counter]
     private let storedBySource: [IngestSource: Counter]

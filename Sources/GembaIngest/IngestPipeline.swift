@@ -77,6 +77,11 @@ public final class IngestPipeline: Service, Sendable {
         /// committed at once.
         public var gatherSamples = 1_000
         public var gatherDelay = Duration.milliseconds(1)
+        /// With a target, a small batch is taken once the stream is expected to have brought
+        /// `gatherTarget` samples, between `gatherDelay` and `longestGatherDelay` after the previous
+        /// commit ended (see ``GatherPace``); 0: always `gatherDelay`.
+        public var gatherTarget = 0
+        public var longestGatherDelay = Duration.zero
 
         public init() {}
     }
@@ -95,6 +100,8 @@ public final class IngestPipeline: Service, Sendable {
         var pending: Deque<Submission> = []
         var samples = 0
         var waiter: CheckedContinuation<Void, Never>?
+        /// When the last submission was queued, for telling a stalled gather (``GatherPace``).
+        var lastArrival = ContinuousClock.now
         var stopping = false
         var drainCallbacks: [@Sendable () -> Void] = []
     }
@@ -205,6 +212,7 @@ public final class IngestPipeline: Service, Sendable {
             state.pending.append(Submission(points: points, source: source, announced: announced, generation: generation,
                                             completion: completion))
             state.samples += points.count
+            state.lastArrival = .now
             defer { state.waiter = nil }
             return (true, state.waiter)
         }
@@ -231,8 +239,10 @@ public final class IngestPipeline: Service, Sendable {
     public func run() async throws {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
+                var pace = GatherPace(shortestDelay: configuration.gatherDelay, longestDelay: configuration.longestGatherDelay,
+                                      targetSamples: configuration.gatherTarget)
                 var previous = ContinuousClock.now - configuration.gatherDelay
-                while let batch = await nextBatch(previous: previous) {
+                while let batch = await nextBatch(previous: previous, pace: &pace) {
                     await process(batch)
                     previous = .now
                 }
@@ -256,16 +266,20 @@ public final class IngestPipeline: Service, Sendable {
     }
 
     /// Waits for work; returns submissions totalling at most `maxBatchSamples` (at least one), or nil
-    /// once stopped and drained. A small queue is taken no sooner than `gatherDelay` after the
-    /// `previous` commit ended.
-    private func nextBatch(previous: ContinuousClock.Instant) async -> [Submission]? {
+    /// once stopped and drained. A small queue is taken when `pace` says, after the `previous`
+    /// commit ended.
+    private func nextBatch(previous: ContinuousClock.Instant, pace: inout GatherPace) async -> [Submission]? {
         while true {
-            let due = previous + configuration.gatherDelay
+            let due = pace.due(previousEnd: previous)
+            var gathered = false
             if queue.withLock({ !$0.pending.isEmpty && !$0.stopping && $0.samples < configuration.gatherSamples }),
                ContinuousClock.now < due {
+                metrics.gatherDelay.record((due - previous).inSeconds)
                 try? await Task.sleep(until: due, clock: .continuous)
+                gathered = true
             }
-            let (taken, stopped, callbacks) = queue.withLock { state -> ([Submission], Bool, [@Sendable () -> Void]) in
+            let (taken, count, lastArrival, stopped, callbacks) = queue.withLock {
+                state -> ([Submission], Int, ContinuousClock.Instant, Bool, [@Sendable () -> Void]) in
                 var taken: [Submission] = []
                 var count = 0
                 while let first = state.pending.first, taken.isEmpty || count + first.points.count <= configuration.maxBatchSamples {
@@ -277,11 +291,14 @@ public final class IngestPipeline: Service, Sendable {
                 if state.samples < configuration.pauseThreshold / 2, !state.drainCallbacks.isEmpty {
                     swap(&callbacks, &state.drainCallbacks)
                 }
-                return (taken, state.stopping, callbacks)
+                return (taken, count, state.lastArrival, state.stopping, callbacks)
             }
             metrics.queueDepth.record(queuedSamples)
             for callback in callbacks { callback() }
-            if !taken.isEmpty { return taken }
+            if !taken.isEmpty {
+                pace.taken(samples: count, at: .now, lastArrival: lastArrival, waited: gathered)
+                return taken
+            }
             if stopped { return nil }
             await withCheckedContinuation { continuation in
                 let resumeNow = queue.withLock { state -> Bool in
@@ -315,7 +332,7 @@ public final class IngestPipeline: Service, Sendable {
             for submission in submissions { submission.completion(.failure(error)) }
             return
         }
-        metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).inNanoseconds)
         metrics.batchSize.record(batch.samples.count)
         registry.withLock { registry in
             registry.committed(batch, result)
@@ -424,12 +441,5 @@ public final class IngestPipeline: Service, Sendable {
         }
         guard !accepted.isEmpty else { return }
         for observer in observers { observer.accepted(accepted) }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -87,8 +87,7 @@ final class PostgresLeases: Sendable {
         starved.store(false, ordering: .relaxed)
         waiting.subtract(1, ordering: .relaxed)
         leases.add(1, ordering: .relaxed)
-        let (seconds, attoseconds) = waited.components
-        waitNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+        waitNanoseconds.add(waited.inNanoseconds, ordering: .relaxed)
     }
 }
 

@@ -78,7 +78,7 @@ struct Throughput: AsyncParsableCommand {
         try await run.watchForStall(finished)
         let elapsed = ContinuousClock.now - started
         let after = ProcessUsage.read(pid: target.brokerPID)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let latencies = try await loop.submit { run.latenciesMicros.sorted() }.get()
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000

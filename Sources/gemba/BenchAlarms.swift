@@ -60,7 +60,7 @@ struct BenchAlarms: AsyncParsableCommand {
         try await engine.flush()
         clock.cancel()
         let samples = rounds * machines * 10
-        let seconds = Self.seconds(evaluated)
+        let seconds = evaluated.inSeconds
 
         let latency = try await stateChangeLatency(store: store, logger: logger)
         let backtest = try backtestSeconds()
@@ -91,7 +91,7 @@ struct BenchAlarms: AsyncParsableCommand {
             let sample = Sample(time: Timestamp(millisecondsSinceEpoch: Int64(index) * 10), value: .double((index / 100) % 2 == 0 ? 90 : 10))
             let started = ContinuousClock.now
             engine.accepted([AcceptedSample(seriesID: Int64(index % 100), key: key, sample: sample)])
-            micros.append(Int(Self.seconds(ContinuousClock.now - started) * 1_000_000))
+            micros.append(Int((ContinuousClock.now - started).inSeconds * 1_000_000))
             if index % 1000 == 999 { try await engine.flush() }
         }
         micros.sort()
@@ -111,13 +111,9 @@ struct BenchAlarms: AsyncParsableCommand {
         for _ in 0..<3 {
             let started = ContinuousClock.now
             let raised = Backtest.run(rule, samples: samples, range: start..<(start + 30 * 86_400_000), context: context)
-            times.append(Self.seconds(ContinuousClock.now - started))
+            times.append((ContinuousClock.now - started).inSeconds)
             precondition(raised.count >= 29, "the backtest must find the daily warm spells")
         }
         return times.sorted()[1]
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

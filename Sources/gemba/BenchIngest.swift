@@ -71,7 +71,7 @@ struct BenchIngest: AsyncParsableCommand {
         try await run.watchForStall(finished)
         let elapsed = ContinuousClock.now - started
         let after = ProcessUsage.read(pid: target.brokerPID)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let samples = messages * tags
         var result: [String: Any] = [
             "label": label, "until": until.rawValue, "machines": machines, "tags": tags, "messages": messages,

@@ -115,7 +115,7 @@ struct BenchOEE: AsyncParsableCommand {
             let started = ContinuousClock.now
             let report = try await engine.report(tenant: .default, machines: machines, range: range, grouping: grouping)
             let elapsed = ContinuousClock.now - started
-            return (Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15, report)
+            return (elapsed.inMilliseconds, report)
         }
         func median(_ grouping: ReportGrouping) async throws -> Double {
             var times: [Double] = []

@@ -57,15 +57,15 @@ struct BenchStorage: AsyncParsableCommand {
             }
             let started = clock.now
             committed += try await store.commit(batch).inserted
-            commits.append((clock.now - started).milliseconds)
+            commits.append((clock.now - started).inMilliseconds)
         }
-        let elapsed = (clock.now - began).seconds
+        let elapsed = (clock.now - began).inSeconds
         // What the backend defers past the commit: SQLite moves its memtable into the sample table,
         // PostgreSQL folds the samples into the rollups (its job, here run to the last sample).
         let settleStarted = clock.now
         if let postgres { try await postgres.advanceRollups(to: start + second * 1000) }
         let bytes = try await settledSize(store, directory: directory) - before
-        let settled = (clock.now - settleStarted).seconds
+        let settled = (clock.now - settleStarted).inSeconds
         let history = try await historyTimes(store, directory: directory)
         commits.sort()
         let result: [String: Any] = [
@@ -130,14 +130,9 @@ struct BenchStorage: AsyncParsableCommand {
             let started = clock.now
             let buckets = try await store.buckets(series: id, from: Timestamp(millisecondsSinceEpoch: start),
                                                   to: Timestamp(millisecondsSinceEpoch: end), width: 120_000, resolution: .minute)
-            times.append((clock.now - started).milliseconds)
+            times.append((clock.now - started).inMilliseconds)
             guard buckets.count == 720 else { throw ValidationError("history answered \(buckets.count) buckets, not 720") }
         }
         return times.sorted()
     }
-}
-
-extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
-    var seconds: Double { milliseconds / 1000 }
 }

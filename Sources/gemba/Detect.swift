@@ -66,10 +66,10 @@ struct DetectScore: AsyncParsableCommand {
                 var detector = kind.make()
                 return zip(series.times, series.values).map { detector.score($1, at: $0) }
             }
-            let perSample = Self.seconds(ContinuousClock.now - detectorStarted) * 1e6 / Double(max(samples, 1))
+            let perSample = (ContinuousClock.now - detectorStarted).inSeconds * 1e6 / Double(max(samples, 1))
             if let directory = self.results { try Self.write(scores, of: corpus, detector: kind.rawValue, under: directory) }
             let results = NABProfile.all.map { NABScorer.score(files, scores: scores, profile: $0) }
-            let seconds = Self.seconds(ContinuousClock.now - detectorStarted)
+            let seconds = (ContinuousClock.now - detectorStarted).inSeconds
             if json {
                 for result in results {
                     print(#"{"detector":"\#(kind.rawValue)","profile":"\#(result.profile)","score":\#(Self.rounded(result.normalized)),"threshold":\#(result.threshold),"true_positives":\#(result.truePositives),"false_positives":\#(result.falsePositives),"false_negatives":\#(result.falseNegatives),"seconds":\#(Self.rounded(seconds, places: 2)),"microseconds_per_sample":\#(Self.rounded(perSample, places: 2))}"#)
@@ -79,7 +79,7 @@ struct DetectScore: AsyncParsableCommand {
                 print("| \(kind.rawValue) | \(cells.joined(separator: " | ")) | \(Self.rounded(seconds, places: 2)) | \(Self.rounded(perSample, places: 2)) |")
             }
         }
-        if !json { print("\nin \(Self.rounded(Self.seconds(ContinuousClock.now - started))) s") }
+        if !json { print("\nin \(Self.rounded((ContinuousClock.now - started).inSeconds)) s") }
     }
 
     /// Writes `timestamp,value,anomaly_score` per series, as NAB's own scripts read results.
@@ -94,10 +94,6 @@ struct DetectScore: AsyncParsableCommand {
             }
             try text.write(to: folder.appendingPathComponent("\(detector)_\(parts.last ?? "")"), atomically: true, encoding: .utf8)
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func rounded(_ value: Double, places: Int = 1) -> Double {

@@ -33,7 +33,7 @@ struct DetectTrainRUL: AsyncParsableCommand {
             try FleetRULModel(histories: histories, features: RULFeatures(age: age), cap: cap, neighbours: neighbours)
         }
         let evaluation = try RULEvaluation.crossValidate(histories, folds: folds, cutsPerMachine: cuts, seed: seed, train: train)
-        let seconds = DetectScore.seconds(ContinuousClock.now - started)
+        let seconds = (ContinuousClock.now - started).inSeconds
         let trained = try train(histories)
         if let model { try JSONEncoder().encode(trained).write(to: URL(fileURLWithPath: model)) }
         let estimate = Self.estimateCost(trained, histories)
@@ -59,7 +59,7 @@ struct DetectTrainRUL: AsyncParsableCommand {
         var sink = 0.0
         let started = ContinuousClock.now
         for cut in cuts { sink += model.estimate(recent: cut.suffix(model.features.window), cycle: cut.count).cycles }
-        let elapsed = DetectScore.seconds(ContinuousClock.now - started)
+        let elapsed = (ContinuousClock.now - started).inSeconds
         precondition(sink.isFinite, "estimates are finite")
         return cuts.isEmpty ? 0 : elapsed * 1e6 / Double(cuts.count)
     }

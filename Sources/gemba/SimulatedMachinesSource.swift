@@ -28,7 +28,7 @@ final class SimulatedMachinesSource: EdgeDeviceSource {
     }
 
     func run(_ outlet: any EdgeSink) async {
-        let dt = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let dt = interval.inSeconds
         while !Task.isCancelled {
             let readings = machines.withLock { machines in
                 machines.indices.map { index in

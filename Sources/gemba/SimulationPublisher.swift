@@ -52,7 +52,7 @@ struct SimulationPublisher: Service {
 
     func run() async throws {
         let sender = try await makeSender()
-        let dt = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let dt = interval.inSeconds
         logger.info("simulated factory publishing", metadata: ["simulator.machines": "\(factory.machines.count)"])
         // Graceful shutdown cancels the sleep; that ends the loop normally.
         try? await cancelWhenGracefulShutdown {

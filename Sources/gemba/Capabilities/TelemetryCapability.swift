@@ -97,14 +97,19 @@ struct TelemetryCapability: Capability {
     }
 
     /// The pipeline's batching. A PostgreSQL commit costs a round trip and a transaction in the
-    /// server, whatever its size, so while a stream flows a small batch is committed at most every
-    /// 20 ms (ingest acknowledges up to 20 ms later; live views and rules see samples at once):
-    /// messages that arrive one by one from many devices, or split among nodes, share commits.
+    /// server, and a node about 1.4 ms of CPU, whatever its size. So while a stream flows a small
+    /// batch is committed once it holds about 1,000 samples, at least 20 ms and at most 150 ms
+    /// after the previous commit (``GatherPace``; ingest acknowledges that much later, live views
+    /// and rules see samples at once): messages that arrive one by one from many devices, or split
+    /// among nodes, share commits, and a node taking a third of a stream commits batches as large
+    /// as one taking all of it.
     static func pipelineConfiguration(postgres: Bool) -> IngestPipeline.Configuration {
         var configuration = IngestPipeline.Configuration()
         if postgres {
             configuration.gatherSamples = 5_000
             configuration.gatherDelay = .milliseconds(20)
+            configuration.gatherTarget = 1_000
+            configuration.longestGatherDelay = .milliseconds(150)
         }
         return configuration
     }
