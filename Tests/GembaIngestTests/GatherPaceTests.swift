@@ -90,6 +90,18 @@ import Testing
         #expect(!pace.stalled)
     }
 
+    /// After a quiet spell the first gathers do not take the spell's average for the stream's rate
+    /// (which would make them wait the longest delay until the average caught up).
+    @Test func aQuietSpellForgetsTheRate() throws {
+        var pace = pace()
+        steady(&pace, perSecond: 50_000, every: 25)
+        pace.taken(samples: 10, at: at(60_000), lastArrival: at(60_000), waited: false)
+        #expect(pace.rate == nil)
+        #expect(pace.due(previousEnd: at(60_005)) == at(60_025))
+        pace.taken(samples: 1_000, at: at(60_025), lastArrival: at(60_024), waited: true)
+        #expect(abs(try #require(pace.rate) - 40_000) < 1)
+    }
+
     @Test func withoutATargetEveryGatherWaitsTheShortestDelay() {
         var pace = GatherPace(shortestDelay: .milliseconds(20), longestDelay: .milliseconds(100), targetSamples: 0)
         steady(&pace, perSecond: 500, every: 100)
