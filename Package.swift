@@ -263,7 +263,7 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug"], swiftSettings: strictSettings),
+        .testTarget(name: "SparkplugTests", dependencies: ["Sparkplug", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaAnalyticsTests", dependencies: ["GembaAnalytics", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaDetectTests", dependencies: ["GembaDetect", "GembaCore"], swiftSettings: strictSettings),
         .testTarget(name: "GembaMaintenanceTests", dependencies: ["GembaMaintenance", "GembaCore", "GembaStorage", .product(name: "Logging", package: "swift-log")], swiftSettings: strictSettings),

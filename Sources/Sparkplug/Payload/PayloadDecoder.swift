@@ -102,8 +102,12 @@ struct PayloadDecoder {
 
     // MARK: Wire primitives
 
+    /// A field's key: a 32-bit varint, so at most 5 bytes, however padded (the reference decoder
+    /// refuses a longer one, even when its value would fit).
     private mutating func tag() throws(Malformed) -> (field: UInt64, wireType: UInt64) {
+        let start = index
         let key = try varint()
+        guard index - start <= 5 else { throw Malformed(description: "field tag longer than 5 bytes") }
         guard key <= UInt64(UInt32.max), key >> 3 != 0 else { throw Malformed(description: "invalid field tag \(key)") }
         return (key >> 3, key & 7)
     }
