@@ -60,6 +60,7 @@ public struct GatherPace: Sendable {
     /// Records a batch of `samples` taken at `now`, the last of its submissions having arrived at
     /// `lastArrival`; `waited` tells whether the batch was gathered (taken at its due time) rather
     /// than taken at once (full, or after a quiet spell).
+    ///
     /// A batch taken at once more than twice `longestDelay` after the one before came after a quiet
     /// spell: the stream's rate is then unknown again, not the spell's average.
     public mutating func taken(samples: Int, at now: Instant, lastArrival: Instant, waited: Bool) {
