@@ -31,6 +31,8 @@ public final class LiveHub: SampleObserver, Sendable {
     }
 
     private let subscribers = Mutex<[ObjectIdentifier: Subscription]>([:])
+    /// Told whenever a live client comes or goes (the relay feed not counted).
+    private let clientWatchers = Mutex<[@Sendable () -> Void]>([])
     private let clients = Gauge(label: "gemba_live_clients")
     private let skippedCounter = Counter(label: "gemba_live_samples_skipped_total")
     private let maxPending: Int
@@ -54,7 +56,7 @@ public final class LiveHub: SampleObserver, Sendable {
             subscribers[ObjectIdentifier(subscription)] = subscription
             return subscribers.values.count { !$0.relay }
         }
-        clients.record(count)
+        clientsChanged(count, by: subscription)
         return subscription
     }
 
@@ -64,8 +66,20 @@ public final class LiveHub: SampleObserver, Sendable {
             subscribers[ObjectIdentifier(subscription)] = nil
             return subscribers.values.count { !$0.relay }
         }
-        clients.record(count)
+        clientsChanged(count, by: subscription)
         subscription.close()
+    }
+
+    /// Calls `handler` whenever a live client comes or goes (``subscriberCount`` changed), on the
+    /// caller's thread: it must not block.
+    public func whenClientsChange(_ handler: @escaping @Sendable () -> Void) {
+        clientWatchers.withLock { $0.append(handler) }
+    }
+
+    private func clientsChanged(_ count: Int, by subscription: Subscription) {
+        clients.record(count)
+        guard !subscription.relay else { return }
+        for handler in clientWatchers.withLock({ $0 }) { handler() }
     }
 
     /// Live clients (WebSocket streams) on this node, the relay feed not counted.

@@ -14,6 +14,8 @@ public final class PostgresLeadership: Sendable {
     private let interval: Duration
     private let logger: Logger
     private let leader = Atomic<Bool>(false)
+    /// Told when this node takes or loses the lead.
+    private let changeHandlers = Mutex<[@Sendable () -> Void]>([])
     /// Tries made so far (each one takes the lock, or finds it held, or checks the session).
     let tries = Atomic<Int>(0)
 
@@ -25,6 +27,17 @@ public final class PostgresLeadership: Sendable {
 
     /// Whether this node runs the singleton jobs now.
     public var isLeader: Bool { leader.load(ordering: .acquiring) }
+
+    /// Calls `handler` each time ``isLeader`` changes (after the change), so a loop that only
+    /// acts while leading can wait for it instead of polling. It must not block.
+    public func whenChanged(_ handler: @escaping @Sendable () -> Void) {
+        changeHandlers.withLock { $0.append(handler) }
+    }
+
+    private func setLeader(_ held: Bool) {
+        guard leader.exchange(held, ordering: .acquiringAndReleasing) != held else { return }
+        for handler in changeHandlers.withLock({ $0 }) { handler() }
+    }
 
     /// Tries for the lock until cancelled; while holding it, checks every `interval` that its
     /// connection is alive (a lost connection is a lost lock). Each connect and each check must
@@ -45,19 +58,19 @@ public final class PostgresLeadership: Sendable {
                 }
                 let held = try await answer(within: interval * 2, expired: { Unanswered() }) { try await self.hold(on: current) }
                 if held != isLeader {
-                    leader.store(held, ordering: .releasing)
                     if held { logger.notice("this node runs the singleton jobs (retention, maintenance plans, backups)") }
+                    setLeader(held)
                 }
                 tries.add(1, ordering: .releasing)
             } catch {
                 if isLeader { logger.warning("lost the singleton jobs' lock", metadata: ["error": "\(PostgresStoreError.message(of: error))"]) }
-                leader.store(false, ordering: .releasing)
+                setLeader(false)
                 connection?.closeUnanswered()
                 connection = nil
             }
             try? await Task.sleep(for: interval)
         }
-        leader.store(false, ordering: .releasing)
+        setLeader(false)
         connection?.closeUnanswered()
     }
 

@@ -27,7 +27,6 @@ public final class PostgresStore: TelemetryStore {
     /// When ``maintain()`` last created partitions ahead and dropped expired ones (ms).
     private let lastHousekeeping = Atomic<Int64>(0)
     /// When ``maintain()`` last looked at the rollup watermark (ms).
-    private let lastRollup = Atomic<Int64>(0)
     /// Where ``maintain()`` last found the rollup watermark (moved by this node or another).
     private let rolledUpTo = Atomic<Int64>(.min)
     /// What this store connects to (without password).
@@ -117,16 +116,17 @@ public final class PostgresStore: TelemetryStore {
 
     public func diskUsage() throws -> Int64 { size.load(ordering: .relaxed) }
 
-    /// Every 5 s measures the database's size and, once a whole minute has passed the grace, folds
-    /// it into the rollups; once a minute also creates the day partitions of the next days and drops
-    /// those every tenant's raw retention has passed.
+    /// Every 5 s: nothing here needs to run more often.
+    public var maintenanceInterval: Duration { .seconds(5) }
+
+    /// Measures the database's size and, once a whole minute has passed the grace, folds it into
+    /// the rollups; once a minute also creates the day partitions of the next days and drops those
+    /// every tenant's raw retention has passed.
     public func maintain() async throws {
         let now = Timestamp.now().millisecondsSinceEpoch
         if now - lastHousekeeping.load(ordering: .relaxed) >= 60_000 {
             try await housekeeping(now: Timestamp(millisecondsSinceEpoch: now))
         }
-        guard now - lastRollup.load(ordering: .relaxed) >= 5000 else { return }
-        lastRollup.store(now, ordering: .relaxed)
         // The target moves once a minute: in between there is nothing to summarize or fold.
         let target = PostgresRollups.target(now: now)
         if target > rolledUpTo.load(ordering: .relaxed) {

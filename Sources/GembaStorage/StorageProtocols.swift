@@ -296,6 +296,8 @@ public protocol TelemetryStore: SampleWriter, SampleReader, Catalog, RetentionEn
     func diskUsage() throws -> Int64
     /// Backend housekeeping that should run often, off the write path (SQLite: WAL checkpoints).
     func maintain() async throws
+    /// How often ``maintain()`` is called.
+    var maintenanceInterval: Duration { get }
 }
 
 /// Everything a storage backend provides (SQLite's `SQLiteStore`, PostgreSQL's `PostgresStore`):

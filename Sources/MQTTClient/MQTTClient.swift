@@ -28,6 +28,8 @@ public final class MQTTClient: @unchecked Sendable {
     private let messageSink: AsyncStream<InboundMessage>.Continuation
     /// Takes every PUBLISH on the event loop instead of ``messages``, when given.
     private let handler: (@Sendable (InboundMessage) -> Void)?
+    /// Told on the event loop each time a connection is established (the first and each reconnect).
+    private let connected: (@Sendable () -> Void)?
     /// Tokens acknowledged off the event loop, waiting for the one task that hands them all to it.
     private let acknowledged = Mutex<[UInt64]>([])
     private let loop: any EventLoop
@@ -54,11 +56,15 @@ public final class MQTTClient: @unchecked Sendable {
     private var readingHeld = false
 
     /// With `onMessage`, every PUBLISH is handed to it on the client's event loop, in order, and
-    /// ``messages`` stays empty: no task switch per message. The handler must not block.
+    /// ``messages`` stays empty: no task switch per message. `onConnected` is called on the event
+    /// loop each time a connection is established (before `connect()` returns), so a user can act on a reconnect without
+    /// polling ``reconnects``. Neither handler may block.
     public init(configuration: MQTTClientConfiguration, logger: Logger = Logger(label: "mqtt.client"),
-                eventLoopGroup: (any EventLoopGroup)? = nil, onMessage handler: (@Sendable (InboundMessage) -> Void)? = nil) {
+                eventLoopGroup: (any EventLoopGroup)? = nil, onMessage handler: (@Sendable (InboundMessage) -> Void)? = nil,
+                onConnected connected: (@Sendable () -> Void)? = nil) {
         self.configuration = configuration
         self.handler = handler
+        self.connected = connected
         self.logger = logger
         self.loop = (eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         self.clientID = configuration.clientID
@@ -272,6 +278,7 @@ public final class MQTTClient: @unchecked Sendable {
         drainBacklog()
         channel.flush()
         startKeepAlive(seconds: connack.properties.serverKeepAlive ?? configuration.keepAlive, channel: channel)
+        connected?()
         connectPromise?.succeed(connack)
         connectPromise = nil
     }

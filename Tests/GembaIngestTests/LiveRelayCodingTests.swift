@@ -1,5 +1,6 @@
 import GembaCore
 @testable import GembaIngest
+import Synchronization
 import Testing
 
 /// What one node relays to the others: the batch format, and which hub subscribers get what.
@@ -74,5 +75,20 @@ import Testing
         hub.remove(relay)
         hub.remove(client)
         #expect(hub.subscriberCount == 0 && !hub.isInterested)
+    }
+
+    /// The relay announces whether its node has live clients when one comes or goes, told by the
+    /// hub (not by polling it); the relay feed itself is no client.
+    @Test func theHubTellsWhenLiveClientsComeOrGo() {
+        let hub = LiveHub()
+        let told = Mutex<[Int]>([])
+        hub.whenClientsChange { [hub] in told.withLock { $0.append(hub.subscriberCount) } }
+        let first = hub.subscribe(LiveHub.Filter(tenant: .default))
+        let relay = hub.subscribeRelay(maxPending: 100)
+        let second = hub.subscribe(LiveHub.Filter(tenant: TenantID("acme")!))
+        hub.remove(relay)
+        hub.remove(first)
+        hub.remove(second)
+        #expect(told.withLock { $0 } == [1, 2, 1, 0])
     }
 }

@@ -332,4 +332,5 @@ final class HeldCommitStore: TelemetryStore {
     func checkWritable() async throws { try await store.checkWritable() }
     func diskUsage() throws -> Int64 { try store.diskUsage() }
     func maintain() async throws { try await store.maintain() }
+    var maintenanceInterval: Duration { store.maintenanceInterval }
 }

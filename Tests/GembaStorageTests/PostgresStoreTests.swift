@@ -4,6 +4,7 @@ import GembaCore
 import GembaStorage
 import Logging
 import PostgresNIO
+import Synchronization
 import Testing
 import GembaTestSupport
 
@@ -309,6 +310,9 @@ struct PostgresStoreTests {
     @Test func oneNodeLeadsAndAnotherTakesOverWhenItGoes() async throws {
         let url = try await PostgresTestServer.makeDatabase()
         let nodes = (0..<2).map { _ in PostgresLeadership(url: url, interval: .milliseconds(500), logger: Logger(label: "test")) }
+        // Each change of the lead is told (waiting loops wake on it), and only a change.
+        let changes = Mutex([0, 0])
+        for (index, node) in nodes.enumerated() { node.whenChanged { changes.withLock { $0[index] += 1 } } }
         let runs = nodes.map { node in Task { await node.run() } }
         #expect(try await TestSupport.eventually { nodes[0].isLeader || nodes[1].isLeader })
         let leader = nodes[0].isLeader ? 0 : 1
@@ -316,10 +320,12 @@ struct PostgresStoreTests {
         let tried = nodes[1 - leader].tries.load(ordering: .acquiring)
         #expect(try await TestSupport.eventually { nodes[1 - leader].tries.load(ordering: .acquiring) >= tried + 3 })
         #expect(!nodes[1 - leader].isLeader && nodes[leader].isLeader)
+        #expect(changes.withLock { $0[leader] == 1 && $0[1 - leader] == 0 })
         runs[leader].cancel()
         await runs[leader].value
         #expect(!nodes[leader].isLeader)
         #expect(try await TestSupport.eventually { nodes[1 - leader].isLeader })
+        #expect(changes.withLock { $0[leader] == 2 && $0[1 - leader] == 1 })
         runs[1 - leader].cancel()
         await runs[1 - leader].value
     }

@@ -84,11 +84,13 @@ struct MosquittoInteropTests {
         let broker = try MosquittoProcess()
         try await broker.start()
         defer { broker.stop() }
-        let subscriber = client(broker, "resilient") { configuration in
-            configuration.connectProperties.sessionExpiryInterval = 300
-            configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
-        }
+        var configuration = MQTTClientConfiguration(port: broker.port, version: .v5, clientID: "resilient")
+        configuration.connectProperties.sessionExpiryInterval = 300
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
+        let connections = Atomic<Int>(0)
+        let subscriber = MQTTClient(configuration: configuration, onConnected: { connections.add(1, ordering: .relaxed) })
         try await subscriber.connect()
+        #expect(connections.load(ordering: .relaxed) == 1)
         try await subscriber.subscribe("gemba/after/#", qos: .atLeastOnce)
         broker.stop()
         #expect(try await TestSupport.eventually { await !subscriber.isConnected })
@@ -97,6 +99,8 @@ struct MosquittoInteropTests {
         try await broker.start()
         #expect(try await TestSupport.eventually { await subscriber.isConnected })
         #expect(await subscriber.reconnects >= 1)
+        // Each connection made is told, the reconnect too (a user need not poll `reconnects`).
+        #expect(connections.load(ordering: .relaxed) == 1 + (await subscriber.reconnects))
         _ = try await pending.value
         let queued = await TestSupport.nextMessage(subscriber)
         #expect(queued.map { String(buffer: $0.payload) } == "queued-while-down")

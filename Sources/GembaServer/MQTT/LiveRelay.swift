@@ -28,6 +28,10 @@ public final class LiveRelay: Service, Sendable {
     private let broker: String
     /// The other nodes with live clients.
     private let watchers = Mutex<Set<String>>([])
+    /// Wakes the announcing loop: this node's live clients came or went, or the client reconnected.
+    private let announceDue = Wakeup()
+    /// Wakes the forwarding loop: the set of other nodes watching changed.
+    private let watchersChanged = Wakeup()
     /// How long accepted samples gather before they go out as one message.
     let window: Duration
     /// Samples held for one window at most; past that, the latest of each series.
@@ -45,7 +49,9 @@ public final class LiveRelay: Service, Sendable {
         configuration.connectProperties = Properties()
         configuration.manualAcknowledgement = false
         configuration.will = Will(topic: "\(prefix)watching/\(node)", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
-        self.client = MQTTClient(configuration: configuration, logger: logger)
+        let announceDue = self.announceDue
+        self.client = MQTTClient(configuration: configuration, logger: logger, onConnected: announceDue.signal)
+        hub.whenClientsChange(announceDue.signal)
         self.broker = "\(configuration.host):\(configuration.port)"
         self.hub = hub
         self.window = window
@@ -89,11 +95,14 @@ public final class LiveRelay: Service, Sendable {
     static let farewellWait = Duration.seconds(2)
 
     /// Subscribes (again after each reconnect: the session is not kept) and says whether this
-    /// node has live clients whenever that changes, checking every half second.
+    /// node has live clients whenever that changes. It waits for a change (a client came or went,
+    /// the connection was made again) rather than polling; a failed announcement is tried again
+    /// after ``retryInterval``.
     private func announce() async {
         var announced: (reconnects: Int, watching: Bool)?
         while !Task.isCancelled {
             let reconnects = await client.reconnects, watching = hub.subscriberCount > 0
+            var failed = false
             if announced?.reconnects != reconnects {
                 _ = try? await client.subscribe([Subscription(filter: "\(prefix)live/+", options: SubscriptionOptions(qos: .atMostOnce)),
                                                  Subscription(filter: "\(prefix)watching/+", options: SubscriptionOptions(qos: .atLeastOnce))])
@@ -104,12 +113,18 @@ public final class LiveRelay: Service, Sendable {
                                                  qos: .atLeastOnce, retain: true)
                     announced = (reconnects, watching)
                 } catch {
+                    failed = true
                     logger.debug("live relay: could not announce", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: .milliseconds(500))
+            await announceDue.wait(upTo: failed ? Self.retryInterval : Self.idleInterval)
         }
     }
+
+    /// How soon a failed announcement is tried again.
+    static let retryInterval = Duration.milliseconds(500)
+    /// How long the loops sleep when nothing wakes them (a safety net: changes wake them).
+    static let idleInterval = Duration.seconds(30)
 
     /// Publishes this node's accepted samples, one batch per window, while another node watches.
     private func forward() async {
@@ -121,7 +136,7 @@ public final class LiveRelay: Service, Sendable {
                     hub.remove(current)
                     feed = nil
                 }
-                try? await Task.sleep(for: .milliseconds(250))
+                await watchersChanged.wait(upTo: Self.idleInterval)
                 continue
             }
             let current = feed ?? hub.subscribeRelay(maxPending: Self.maxPending)
@@ -148,9 +163,10 @@ public final class LiveRelay: Service, Sendable {
             switch parts[0] {
             case "watching":
                 let other = String(parts[1]), watching = message.payload.readableBytes > 0
-                watchers.withLock { watchers in
-                    if watching { watchers.insert(other) } else { watchers.remove(other) }
+                let changed = watchers.withLock { watchers in
+                    watching ? watchers.insert(other).inserted : watchers.remove(other) != nil
                 }
+                if changed { watchersChanged.signal() }
             case "live":
                 do {
                     hub.acceptedElsewhere(try LiveBatch.decode(message.payload.readableBytesView))

@@ -100,8 +100,9 @@ struct AlarmCapability: Capability {
         let notifier = self.notifier
         var services: [any Service] = []
         if let feed {
+            singleton.whenLeadershipChanges(engine.changes.signal)
             services.append(PeriodicService("alarm evaluation", every: .zero, lastPass: true, logger: logger) { [singleton, store, logger] in
-                if try await Self.feedPass(engine, feed, leading: singleton.mayRun, store: store, logger: logger) { notifier?.queued.signal() }
+                if try await Self.feedPass(engine, feed, leading: { singleton.mayRun }, store: store, logger: logger) { notifier?.queued.signal() }
             })
         } else {
             // Four ticks a second while timers run (once a second while none does); changes (and their notifications) are written as soon as they are made.
@@ -125,14 +126,16 @@ struct AlarmCapability: Capability {
         server.notifications = notifier
     }
 
-    /// One pass on a fed engine, four times a second (at once when something changed): the node
-    /// that took the singleton lock reads the store anew (but for the latest samples of series
-    /// still in the feed, which it replays in order) and evaluates from then on; one that lost it
-    /// follows. Answers whether notifications were written.
-    static func feedPass(_ engine: AlarmEngine, _ feed: any SampleFeedStore, leading: Bool, store: any TelemetryStore,
+    /// One pass on a fed engine, four times a second on the leading node (at once when something
+    /// changed): the node that took the singleton lock reads the store anew (but for the latest
+    /// samples of series still in the feed, which it replays in order) and evaluates from then on;
+    /// one that lost it follows. A following node waits for the lead to change (which signals
+    /// `changes`), checking every ``followingCheck`` only in case. Answers whether notifications
+    /// were written.
+    static func feedPass(_ engine: AlarmEngine, _ feed: any SampleFeedStore, leading: () -> Bool, store: any TelemetryStore,
                          logger: Logger) async throws -> Bool {
-        await engine.changes.wait(upTo: .milliseconds(250))
-        guard leading else {
+        await engine.changes.wait(upTo: leading() ? .milliseconds(250) : followingCheck)
+        guard leading() else {
             if engine.isEvaluating {
                 engine.follow()
                 logger.notice("another node evaluates the alarm rules now")
@@ -147,6 +150,9 @@ struct AlarmCapability: Capability {
         }
         return try await engine.feedPass(feed)
     }
+
+    /// How long a following node's alarm pass sleeps when nothing wakes it.
+    static let followingCheck = Duration.seconds(5)
 
     /// Gives the rules that read shift KPIs their current-shift figures: each machine's own, and each
     /// watched line's and site's over its machines.

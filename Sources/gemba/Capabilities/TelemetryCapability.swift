@@ -144,7 +144,7 @@ struct TelemetryCapability: Capability {
                 guard singleton.mayRun else { return }
                 try await Retention(store: store, logger: logger).enforce()
             },
-            PeriodicService("storage maintenance", every: .milliseconds(500), logger: logger, work: store.maintain),
+            PeriodicService("storage maintenance", every: store.maintenanceInterval, logger: logger, work: store.maintain),
         ] + (postgres.map { [PeriodicService("PostgreSQL pool metrics", every: .seconds(5), logger: logger, work: PoolMetrics(store: $0).update)] } ?? [])
             + singleton.services
     }
@@ -192,6 +192,11 @@ struct SingletonGate: Sendable {
     init(leadership: PostgresLeadership?) { self.leadership = leadership }
 
     var mayRun: Bool { leadership?.isLeader ?? true }
+
+    /// Calls `handler` each time this node takes or loses the lead (never with one node: it always leads).
+    func whenLeadershipChanges(_ handler: @escaping @Sendable () -> Void) {
+        leadership?.whenChanged(handler)
+    }
 
     /// The leadership's loop, and the gauge saying whether this node leads.
     var services: [any Service] {
