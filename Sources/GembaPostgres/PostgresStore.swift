@@ -26,7 +26,6 @@ public final class PostgresStore: TelemetryStore {
     private let size = Atomic<Int64>(0)
     /// When ``maintain()`` last created partitions ahead and dropped expired ones (ms).
     private let lastHousekeeping = Atomic<Int64>(0)
-    /// When ``maintain()`` last looked at the rollup watermark (ms).
     /// Where ``maintain()`` last found the rollup watermark (moved by this node or another).
     private let rolledUpTo = Atomic<Int64>(.min)
     /// What this store connects to (without password).

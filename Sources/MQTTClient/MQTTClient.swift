@@ -57,8 +57,8 @@ public final class MQTTClient: @unchecked Sendable {
 
     /// With `onMessage`, every PUBLISH is handed to it on the client's event loop, in order, and
     /// ``messages`` stays empty: no task switch per message. `onConnected` is called on the event
-    /// loop each time a connection is established (before `connect()` returns), so a user can act on a reconnect without
-    /// polling ``reconnects``. Neither handler may block.
+    /// loop each time a connection is established (before `connect()` returns), so a user can act
+    /// on a reconnect without polling ``reconnects``. Neither handler may block.
     public init(configuration: MQTTClientConfiguration, logger: Logger = Logger(label: "mqtt.client"),
                 eventLoopGroup: (any EventLoopGroup)? = nil, onMessage handler: (@Sendable (InboundMessage) -> Void)? = nil,
                 onConnected connected: (@Sendable () -> Void)? = nil) {

@@ -93,6 +93,8 @@ struct AlarmCapability: Capability {
         singleton = telemetry.singleton
         store = telemetry.store
         self.logger = logger
+        // A following node's alarm pass sleeps until the lead changes (see `feedPass`).
+        if feed != nil, let engine { singleton.whenLeadershipChanges(engine.changes.signal) }
     }
 
     var services: [any Service] {
@@ -100,7 +102,6 @@ struct AlarmCapability: Capability {
         let notifier = self.notifier
         var services: [any Service] = []
         if let feed {
-            singleton.whenLeadershipChanges(engine.changes.signal)
             services.append(PeriodicService("alarm evaluation", every: .zero, lastPass: true, logger: logger) { [singleton, store, logger] in
                 if try await Self.feedPass(engine, feed, leading: { singleton.mayRun }, store: store, logger: logger) { notifier?.queued.signal() }
             })
