@@ -180,7 +180,7 @@ public struct BrokerState: Sendable {
     public var subscriptionCount: Int { subscriptions.count }
     public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
     /// Inbound QoS 1/2 messages of a connection not yet acknowledged.
-    public func inboundInflight(of id: ConnectionID) -> Int { connections.read(id, { $0.inboundInflight }) ?? 0 }
+    public mutating func inboundInflight(of id: ConnectionID) -> Int { connections.read(id, { $0.inboundInflight }) ?? 0 }
 
     public var inflightMessageCount: Int { sessions.values.reduce(0) { $0 + $1.inflight.count } }
 
@@ -596,8 +596,11 @@ public struct BrokerState: Sendable {
         if message.retain { retain(message) }
         let matches: [MatchedSubscriber]
         do {
-            // A short-lived copy for the online check; released before `deliver` mutates the sessions.
-            let sessions = self.sessions
+            // The online check reads the sessions while the trie (mutating) matches: they are moved
+            // out for it and back, not copied (a shared dictionary would make each read copy it whole).
+            var sessions: [String: Session] = [:]
+            swap(&sessions, &self.sessions)
+            defer { swap(&sessions, &self.sessions) }
             matches = subscriptions.match(topic: message.topic, publisherID: message.publisherID) {
                 sessions.read($0, { $0.connection != nil }) ?? false
             }
