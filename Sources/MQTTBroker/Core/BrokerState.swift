@@ -179,7 +179,8 @@ public struct BrokerState: Sendable {
     public var retainedCount: Int { retained.count }
     public var subscriptionCount: Int { subscriptions.count }
     public var queuedMessageCount: Int { sessions.values.reduce(0) { $0 + $1.queue.count } }
-    /// Inbound QoS 1/2 messages of a connection not yet acknowledged.
+    /// Inbound QoS 1/2 messages of a connection not yet acknowledged. Mutating only because the
+    /// record is read where it is stored (see `Dictionary+InPlace`): the ingest path asks per message.
     public mutating func inboundInflight(of id: ConnectionID) -> Int { connections.read(id, { $0.inboundInflight }) ?? 0 }
 
     public var inflightMessageCount: Int { sessions.values.reduce(0) { $0 + $1.inflight.count } }
