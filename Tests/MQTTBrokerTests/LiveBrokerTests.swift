@@ -31,9 +31,11 @@ final class ManualReceiver: PublishReceiver {
 struct StorageDown: Error {}
 
 @Suite(.serialized) struct LiveBrokerTests {
-    static func start(receiver: (any PublishReceiver)? = nil, authorizer: any Authorizer = AllowAll()) async throws -> MQTTBroker {
+    static func start(receiver: (any PublishReceiver)? = nil, authorizer: any Authorizer = AllowAll(),
+                      connectTimeout: Int64 = 10) async throws -> MQTTBroker {
         var configuration = BrokerConfiguration()
         configuration.port = 0
+        configuration.connectTimeout = connectTimeout
         configuration.receiver = receiver
         configuration.authorizer = authorizer
         let broker = MQTTBroker(configuration: configuration, logger: Logger(label: "test.broker"))
@@ -132,6 +134,24 @@ struct StorageDown: Error {}
         try await publisher.publish("t", "still-here", qos: .atLeastOnce)
         #expect(await TestSupport.nextMessage(subscriber).map { String(buffer: $0.payload) } == "still-here")
         #expect(try await broker.statistics().protocolErrors == 1)
+        await broker.stop()
+    }
+
+    /// A connection that sends no CONNECT is closed after the timeout; one that connected in time
+    /// stays open past it.
+    @Test func aConnectionWithoutConnectIsClosedInTime() async throws {
+        let broker = try await Self.start(connectTimeout: 1)
+        let started = ContinuousClock.now
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: broker.port!).get()
+        let connected = Self.client(broker, "in-time")
+        try await connected.connect()
+        #expect(try await TestSupport.eventually { !silent.isActive }, "a connection without CONNECT stayed open")
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .seconds(1), "closed before the timeout: \(waited)")
+        #expect(await connected.isConnected)
+        try await connected.publish("still/open", "x", qos: .atLeastOnce)
+        await connected.disconnect()
         await broker.stop()
     }
 

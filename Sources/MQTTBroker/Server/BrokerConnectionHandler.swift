@@ -20,9 +20,6 @@ final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, Remo
 
     private let runtime: BrokerRuntime
     private var stage = Stage.awaitingConnect
-    /// Closes the connection if no CONNECT arrives in time; cancelled by the CONNECT, so an idle
-    /// connection holds no timer.
-    private var connectDeadline: Scheduled<Void>?
     private var decoder: PacketDecoder
     /// The start of a packet whose rest has not arrived yet; nil between packets.
     private var partial: ByteBuffer?
@@ -30,21 +27,23 @@ final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, Remo
     /// The runtime's logger and authenticator are read from it, not copied: a handler per connection stays small.
     private var logger: Logger { runtime.logger }
 
-    init(runtime: BrokerRuntime, channel: any Channel, maximumPacketSize: Int) {
+    init(runtime: BrokerRuntime, maximumPacketSize: Int) {
         self.decoder = PacketDecoder(maximumPacketSize: maximumPacketSize)
         self.runtime = runtime
-        super.init(channel: channel)
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// Lets go of the context, which holds this handler: the two would otherwise keep each other.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// The runtime closes the connection if no CONNECT comes within its timeout.
     func channelActive(context: ChannelHandlerContext) {
         runtime.register(self)
-        let timeout = TimeAmount.seconds(runtime.connectTimeout)
-        connectDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            if case .awaitingConnect = stage {
-                logger.info("no CONNECT in time; closing", metadata: ["mqtt.connection": "\(id)"])
-                context.close(promise: nil)
-            }
-        }
         context.fireChannelActive()
     }
 
@@ -90,11 +89,9 @@ final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, Remo
     }
 
     private func startAuthentication(_ connect: Connect, context: ChannelHandlerContext) {
-        connectDeadline?.cancel()
-        connectDeadline = nil
         runtime.setVersion(connect.protocolVersion, for: id)
         stage = .authenticating([])
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        setReading(false)
         let request = AuthenticationRequest(clientID: connect.clientID, username: connect.username,
                                             password: connect.password,
                                             remoteAddress: context.channel.remoteAddress?.description)
@@ -124,7 +121,7 @@ final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, Remo
             runtime.connect(connect, principal: principal, on: id)
             for packet in held { runtime.receive(packet, from: id) }
             runtime.flush()
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            setReading(true)
         }
     }
 
@@ -134,8 +131,6 @@ final class BrokerConnectionHandler: ConnectionSlot, ChannelInboundHandler, Remo
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connectDeadline?.cancel()
-        connectDeadline = nil
         stage = .closed
         runtime.closed(id)
         context.fireChannelInactive()

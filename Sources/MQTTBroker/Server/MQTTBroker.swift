@@ -102,7 +102,7 @@ public final class MQTTBroker: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let handlers = channel.pipeline.syncOperations
                     if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, channel: channel, maximumPacketSize: maxPacketSize))
+                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, maximumPacketSize: maxPacketSize))
                 }
             }
             .bind(host: configuration.host, port: port)
