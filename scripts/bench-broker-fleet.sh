@@ -9,6 +9,9 @@
 # and 500 × 2 msg/s at QoS 0 (where fixed work per tick shows).
 # Burst: two `mosquitto_pub -l` clients send 100,000 messages each as fast as they can to one
 # `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer.
+# The floor: `scripts/lib/relay_floor.c`, an epoll loop that only acknowledges and forwards (no
+# session, queue or in-flight state), takes the QoS 1 burst too; its CPU is what the kernel alone
+# costs per message for those packets, under any broker.
 # Each case runs three times on a fresh broker; prints JSON lines, then medians and the ratio.
 # Usage: scripts/bench-broker-fleet.sh [runs]   (default 3)
 set -euo pipefail
@@ -29,6 +32,7 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cc -O2 -o "$WORK/fleet_load" scripts/lib/fleet_load.c
+cc -O2 -o "$WORK/relay_floor" scripts/lib/relay_floor.c
 # shellcheck source=lib/ports.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 port() { free_port; }
@@ -40,6 +44,8 @@ start() {  # broker → PID, P
         # Queues as deep as mosquitto's here (max_queued_messages 0): the burst subscriber falls behind.
         "$GEMBA" serve --mqtt-allow-anonymous --mqtt-port "$P" --http-port "$(port)" --data-dir "$WORK/data-$RANDOM" --mqtt-max-queued 1000000 \
             --log-level error 2>>"$WORK/gemba.log" >/dev/null &
+    elif [ "$1" = floor ]; then
+        "$WORK/relay_floor" "$P" &
     else
         printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 256\n' "$P" > "$WORK/mosquitto.conf"
         mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
@@ -88,17 +94,20 @@ for _ in $(seq "$RUNS"); do
             stop
         done
     done
+    start floor
+    burst floor 1 | tee -a "$RESULTS"
+    stop
 done
 
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) | floor µs/msg (user space) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for case in ("fleet-2000", "fleet-500", "burst"):
     for qos in (0, 1):
         pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
-        mosquitto, gemba = pick("mosquitto"), pick("gemba")
+        mosquitto, gemba, floor = pick("mosquitto"), pick("gemba"), pick("floor")
         if not mosquitto or not gemba:
             continue
         m = statistics.median(r["cpu_us_per_msg"] for r in mosquitto)
@@ -109,6 +118,8 @@ for case in ("fleet-2000", "fleet-500", "burst"):
         user = lambda rs: statistics.median(r["user_us_per_msg"] for r in rs)
         latency = lambda rs: (f"{statistics.median(r['latency_ms_p50'] for r in rs):.2f}, "
                               f"{statistics.median(r['latency_ms_p99'] for r in rs):.2f}") if "latency_ms_p50" in rs[0] else "–"
+        least = (f"{statistics.median(r['cpu_us_per_msg'] for r in floor):.1f} ({spread(floor)}; {user(floor):.1f})"
+                 if floor else "–")
         print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | "
-              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} |")
+              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} | {least} |")
 PY
