@@ -30,6 +30,7 @@ class ConnectionSlot {
         context?.writeAndFlush(NIOAny(bytes), promise: nil)
     }
 
+    /// Closes the connection, unless the channel has left the pipeline (it is closed then).
     func close() {
         context?.close(promise: nil)
     }
