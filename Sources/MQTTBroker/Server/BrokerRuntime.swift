@@ -47,7 +47,7 @@ class ConnectionSlot {
 /// iteration, so a burst of publishes costs one syscall per subscriber, not one per message.
 final class BrokerRuntime: @unchecked Sendable {
     let loop: any EventLoop
-    let connectTimeout: Int64
+    private let connectTimeout: Int64
     private var state: BrokerState
     private let receiver: (any PublishReceiver)?
     let logger: Logger
@@ -109,17 +109,21 @@ final class BrokerRuntime: @unchecked Sendable {
     /// Broker time in ms, read once per batch of reads (reset at each flush).
     private func now() -> Int64 {
         if let batchTime { return batchTime }
-        let time = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        let time = Self.clock()
         batchTime = time
         return time
     }
+
+    /// Broker time in ms, read now.
+    private static func clock() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
 
     /// Gives a connection that became active its id; its writes go through the runtime until ``closed(_:)``.
     func register(_ slot: ConnectionSlot) {
         nextID += 1
         slot.id = ConnectionID(nextID)
         slots[slot.id] = slot
-        awaitingConnect.append((slot.id, now() + connectTimeout * 1000))
+        // The clock, not the batch's time: no flush follows a new connection to reset that.
+        awaitingConnect.append((slot.id, Self.clock() + connectTimeout * 1000))
     }
 
     /// Records the version a connection's CONNECT named; every packet to it is encoded in that version.
@@ -212,7 +216,7 @@ final class BrokerRuntime: @unchecked Sendable {
 
     /// Wall-clock ms minus broker ms: saved times are wall-clock.
     static func clockOffset() -> Int64 {
-        Int64(Date().timeIntervalSince1970 * 1000) - Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        Int64(Date().timeIntervalSince1970 * 1000) - clock()
     }
 
     func restore(_ image: BrokerImage) {
