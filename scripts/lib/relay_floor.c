@@ -173,7 +173,7 @@ static int readable(int fd) {
     }
 }
 
-/* Writes what each connection gathered this iteration (blocking briefly is fine for a floor). */
+/* Writes what each connection gathered this iteration; a full socket waits for EPOLLOUT. */
 static void flush_all(int ep) {
     for (int i = 0; i < dirty_count; i++) {
         int fd = dirty[i];
@@ -198,8 +198,8 @@ static void flush_all(int ep) {
         c->dirty = 0;
     next:;
     }
-    int kept = 0;
-    for (int i = 0; i < dirty_count; i++) if (conns[dirty[i]] && conns[dirty[i]]->dirty && conns[dirty[i]]->out_used) dirty[kept++] = dirty[i];
+    int kept = 0;  /* those a full socket stopped stay listed until written */
+    for (int i = 0; i < dirty_count; i++) if (conns[dirty[i]] && conns[dirty[i]]->dirty) dirty[kept++] = dirty[i];
     dirty_count = kept;
 }
 
@@ -233,10 +233,9 @@ int main(int argc, char **argv) {
                 continue;
             }
             if (!conns[fd]) continue;
-            if (events[i].events & EPOLLOUT) {
+            if (events[i].events & EPOLLOUT) {  /* room again: it is still listed, the flush below writes */
                 struct epoll_event cev = {.events = EPOLLIN, .data.fd = fd};
                 epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
-                if (!conns[fd]->dirty) { conns[fd]->dirty = 1; dirty[dirty_count++] = fd; }
             }
             if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && readable(fd) < 0) drop(ep, fd);
         }
