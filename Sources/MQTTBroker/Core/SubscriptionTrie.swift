@@ -173,6 +173,9 @@ struct SubscriptionTrie: Sendable {
             visit(node)
             return
         }
+        let plus = skipWildcards ? nil : node.plus
+        // No filter goes deeper from here (as below `fleet/#` alone): the rest of the topic is not cut up.
+        guard plus != nil || !node.children.isEmpty else { return }
         let level: Substring, next: Substring?
         if let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) {
             (level, next) = (rest[..<slash], rest[rest.utf8.index(after: slash)...])
@@ -182,7 +185,7 @@ struct SubscriptionTrie: Sendable {
         if !node.children.isEmpty, let exact = node.children[level] {
             collect(node: exact, rest: next, skipWildcards: false, visit: visit)
         }
-        if !skipWildcards, let plus = node.plus { collect(node: plus, rest: next, skipWildcards: false, visit: visit) }
+        if let plus { collect(node: plus, rest: next, skipWildcards: false, visit: visit) }
     }
 }
 

@@ -101,9 +101,16 @@ final class BrokerRuntime: @unchecked Sendable {
         self.saveInterval = .milliseconds(configuration.saveInterval)
         self.state = BrokerState(limits: configuration.limits, authorizer: configuration.authorizer,
                                  hasReceiver: configuration.receiver != nil, tracksChanges: configuration.persistence != nil,
-                                 receives: { [receiver = configuration.receiver] in receiver?.wants(topic: $0) ?? false })
+                                 receives: Self.topicFilter(of: configuration.receiver))
         actions.reserveCapacity(64)
         dirty.reserveCapacity(64)
+    }
+
+    /// Which topics go to the receiver. The receiver is captured unwrapped: asking an optional
+    /// existential copies it (retaining what it holds) at every PUBLISH.
+    private static func topicFilter(of receiver: (any PublishReceiver)?) -> @Sendable (String) -> Bool {
+        guard let receiver else { return { _ in false } }
+        return { receiver.wants(topic: $0) }
     }
 
     /// Broker time in ms, read once per batch of reads (reset at each flush).
