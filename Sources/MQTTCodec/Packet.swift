@@ -110,9 +110,18 @@ extension Packet {
 
     /// Appends the encoded packet (fixed header included) to `buffer`.
     public func encode(into buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTCodecError) {
-        if case .publish(let publish) = self {
-            try publish.encode(into: &buffer, version: version)
+        switch self {
+        case .publish(let publish):
+            return try publish.encode(into: &buffer, version: version)
+        case .puback(let ack) where ack.isPacketIDOnly(in: version), .pubrec(let ack) where ack.isPacketIDOnly(in: version),
+             .pubrel(let ack) where ack.isPacketIDOnly(in: version), .pubcomp(let ack) where ack.isPacketIDOnly(in: version):
+            // The usual acknowledgement, one per QoS 1/2 message: four bytes, without a body buffer.
+            buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
+            buffer.writeInteger(UInt8(2))
+            buffer.writeInteger(ack.packetID)
             return
+        default:
+            break
         }
         var body = ByteBufferAllocator().buffer(capacity: 32)
         switch self {

@@ -57,6 +57,21 @@ import Testing
         #expect(try v5.next(from: &more) == .puback(PublishAck(packetID: 5, reasonCode: .noMatchingSubscribers)))
     }
 
+    @Test func acknowledgementsHaveTheirKnownBytes() throws {
+        let bytes = { (packet: Packet, version: ProtocolVersion) in Array(try packet.encoded(version: version).readableBytesView) }
+        // The packet identifier alone: always in 3.1.1, and in 5.0 for success without properties.
+        for version in [ProtocolVersion.v311, .v5] {
+            #expect(try bytes(.puback(PublishAck(packetID: 0x1234)), version) == [0x40, 0x02, 0x12, 0x34])
+            #expect(try bytes(.pubrec(PublishAck(packetID: 7)), version) == [0x50, 0x02, 0x00, 0x07])
+            #expect(try bytes(.pubrel(PublishAck(packetID: 7)), version) == [0x62, 0x02, 0x00, 0x07])
+            #expect(try bytes(.pubcomp(PublishAck(packetID: 7)), version) == [0x70, 0x02, 0x00, 0x07])
+        }
+        // A 5.0 reason code other than success is written; 3.1.1 has no place for it.
+        let refused = Packet.puback(PublishAck(packetID: 5, reasonCode: .noMatchingSubscribers))
+        #expect(try bytes(refused, .v5) == [0x40, 0x03, 0x00, 0x05, 0x10])
+        #expect(try bytes(refused, .v311) == [0x40, 0x02, 0x00, 0x05])
+    }
+
     @Test func v311TranslatesFailureCodes() throws {
         var buffer = try Packet.suback(SubAck(packetID: 1, reasonCodes: [.notAuthorized])).encoded(version: .v311)
         var decoder = PacketDecoder(version: .v311)

@@ -697,7 +697,7 @@ public struct BrokerState: Sendable {
         }
         if connection.topicAliasMaximum > 0 { applyOutboundAlias(to: &publish, on: connection.id) }
         statistics.messagesDelivered += 1
-        actions.append(.send(connection.id, .publish(publish)))
+        actions.append(.send(connection.id, .publish(consume publish)))
         return true
     }
 
