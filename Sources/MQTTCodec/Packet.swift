@@ -113,8 +113,8 @@ extension Packet {
         switch self {
         case .publish(let publish):
             return try publish.encode(into: &buffer, version: version)
-        case .puback(let ack) where ack.isPacketIDOnly(in: version), .pubrec(let ack) where ack.isPacketIDOnly(in: version),
-             .pubrel(let ack) where ack.isPacketIDOnly(in: version), .pubcomp(let ack) where ack.isPacketIDOnly(in: version):
+        case .puback(let ack), .pubrec(let ack), .pubrel(let ack), .pubcomp(let ack):
+            guard ack.isPacketIDOnly(in: version) else { break }
             // The usual acknowledgement, one per QoS 1/2 message: four bytes, without a body buffer.
             buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
             buffer.writeInteger(UInt8(2))
