@@ -108,26 +108,41 @@ extension Packet {
         }
     }
 
-    /// Appends the encoded packet (fixed header included) to `buffer`.
+    /// Appends the encoded packet (fixed header included) to `buffer`; on an error, `buffer` is as it was.
+    ///
+    /// The body is written in place behind a one-byte remaining length, which is set once the body's
+    /// size is known. Most packets (acknowledgements above all, one per QoS 1/2 message) are shorter
+    /// than 128 bytes and so need no buffer of their own; a longer body moves behind its longer length.
     public func encode(into buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTCodecError) {
-        switch self {
-        case .publish(let publish):
+        if case .publish(let publish) = self {
             return try publish.encode(into: &buffer, version: version)
-        case .puback(let ack), .pubrec(let ack), .pubrel(let ack), .pubcomp(let ack):
-            guard ack.isPacketIDOnly(in: version) else { break }
-            // The usual acknowledgement, one per QoS 1/2 message: four bytes, without a body buffer.
-            buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
-            buffer.writeInteger(UInt8(2))
-            buffer.writeInteger(ack.packetID)
-            return
-        default:
-            break
         }
-        var body = ByteBufferAllocator().buffer(capacity: 32)
+        let start = buffer.writerIndex
+        buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
+        buffer.writeInteger(UInt8(0))
+        let bodyStart = buffer.writerIndex
+        do throws(MQTTCodecError) {
+            try encodeBody(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: start)
+            throw error
+        }
+        let length = buffer.writerIndex - bodyStart
+        if length < 128 {
+            buffer.setInteger(UInt8(length), at: bodyStart - 1)
+        } else {
+            let body = buffer.getSlice(at: bodyStart, length: length)!
+            buffer.moveWriterIndex(to: bodyStart - 1)
+            buffer.writeVariableByteInteger(length)
+            buffer.writeImmutableBuffer(body)
+        }
+    }
+
+    private func encodeBody(into body: inout ByteBuffer, version: ProtocolVersion) throws(MQTTCodecError) {
         switch self {
         case .connect(let connect): try connect.encodeBody(into: &body)
         case .connack(let connack): try connack.encodeBody(into: &body, version: version)
-        case .publish: preconditionFailure("handled above")
+        case .publish: preconditionFailure("a PUBLISH encodes itself")
         case .puback(let ack), .pubrec(let ack), .pubrel(let ack), .pubcomp(let ack):
             try ack.encodeBody(into: &body, version: version)
         case .subscribe(let subscribe): try subscribe.encodeBody(into: &body, version: version)
@@ -140,9 +155,6 @@ extension Packet {
             guard version == .v5 else { throw .init(.unsupportedOperation, "AUTH needs MQTT 5.0") }
             try auth.encodeBody(into: &body)
         }
-        buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
-        buffer.writeVariableByteInteger(body.readableBytes)
-        buffer.writeImmutableBuffer(body)
     }
 
     /// The encoded packet in a new buffer.

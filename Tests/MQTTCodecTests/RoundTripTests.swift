@@ -72,6 +72,27 @@ import Testing
         #expect(try bytes(refused, .v311) == [0x40, 0x02, 0x00, 0x05])
     }
 
+    @Test func bodiesOfEveryLengthGetTheirRemainingLength() throws {
+        // 127 and 128 bytes sit either side of a one-byte length, 16,383 and 16,384 of a two-byte one.
+        for bodyLength in [6, 127, 128, 16_383, 16_384, 20_000] {
+            // A 3.1.1 SUBSCRIBE body: packet id (2), then the filter's length (2), the filter, options (1).
+            let filter = String(repeating: "a", count: bodyLength - 5)
+            let packet = Packet.subscribe(Subscribe(packetID: 9, subscriptions: [Subscription(filter: filter)]))
+            var buffer = ByteBuffer(bytes: [0xEE])  // bytes already there stay in front
+            try packet.encode(into: &buffer, version: .v311)
+            #expect(buffer.readInteger(as: UInt8.self) == 0xEE)
+            var decoder = PacketDecoder(version: .v311)
+            #expect(try decoder.next(from: &buffer) == packet, "body of \(bodyLength) bytes")
+            #expect(buffer.readableBytes == 0)
+        }
+    }
+
+    @Test func aPacketThatCannotBeEncodedLeavesTheBufferAsItWas() throws {
+        var buffer = ByteBuffer(bytes: [1, 2, 3])
+        #expect(throws: MQTTCodecError.self) { try Packet.auth(Auth()).encode(into: &buffer, version: .v311) }
+        #expect(Array(buffer.readableBytesView) == [1, 2, 3])
+    }
+
     @Test func v311TranslatesFailureCodes() throws {
         var buffer = try Packet.suback(SubAck(packetID: 1, reasonCodes: [.notAuthorized])).encoded(version: .v311)
         var decoder = PacketDecoder(version: .v311)

@@ -114,15 +114,9 @@ public struct PublishAck: Hashable, Sendable {
         return PublishAck(packetID: id, reasonCode: ReasonCode(rawValue: code), properties: properties)
     }
 
-    /// Whether the body is the packet identifier alone: always in 3.1.1, and in 5.0 for success
-    /// without properties (the reason code is then left out, MQTT 5.0 §3.4.2.1).
-    func isPacketIDOnly(in version: ProtocolVersion) -> Bool {
-        version != .v5 || (reasonCode == .success && properties.isEmpty)
-    }
-
     func encodeBody(into body: inout ByteBuffer, version: ProtocolVersion) throws(MQTTCodecError) {
         body.writeInteger(packetID)
-        guard !isPacketIDOnly(in: version) else { return }
+        guard version == .v5, reasonCode != .success || !properties.isEmpty else { return }
         body.writeInteger(reasonCode.rawValue)
         if !properties.isEmpty { try properties.encode(into: &body) }
     }
