@@ -114,8 +114,10 @@ extension Packet {
     /// size is known. Most packets (acknowledgements above all, one per QoS 1/2 message) are shorter
     /// than 128 bytes and so need no buffer of their own; a longer body moves behind its longer length.
     public func encode(into buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTCodecError) {
-        if case .publish(let publish) = self {
-            return try publish.encode(into: &buffer, version: version)
+        // A switch: `if case` here copies the PUBLISH out of the enum (three retains per message).
+        switch self {
+        case .publish(let publish): return try publish.encode(into: &buffer, version: version)
+        default: break
         }
         let start = buffer.writerIndex
         buffer.writeInteger(type.rawValue << 4 | type.requiredFlags)
