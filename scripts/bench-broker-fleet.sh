@@ -12,6 +12,9 @@
 # The floor: `scripts/lib/relay_floor.c`, an epoll loop that only acknowledges and forwards (no
 # session, queue or in-flight state), takes the QoS 1 burst too; its CPU is what the kernel alone
 # costs per message for those packets, under any broker.
+# The core on a bare loop: `broker-core-floor` (Sources/BrokerCoreFloor) runs gemba's own broker
+# core and codec behind a plain epoll loop, reading in batches as gemba does, and takes the fleet
+# cases: what gemba's per-message cost would be without SwiftNIO's channels and pipelines.
 # Each case runs three times on a fresh broker; prints JSON lines, then medians and the ratio.
 # Usage: scripts/bench-broker-fleet.sh [runs]   (default 3)
 set -euo pipefail
@@ -27,6 +30,8 @@ export PATH="$PATH:/usr/sbin"
 # GEMBA_BIN: another build to measure (an earlier commit's, side by side); the release build otherwise.
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
+swift build -c release --product broker-core-floor >/dev/null
+CORE=.build/release/broker-core-floor
 WORK=$(mktemp -d /tmp/gemba-bench-fleet.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -46,6 +51,8 @@ start() {  # broker → PID, P
             --log-level error 2>>"$WORK/gemba.log" >/dev/null &
     elif [ "$1" = floor ]; then
         "$WORK/relay_floor" "$P" &
+    elif [ "$1" = core ]; then
+        "$CORE" "$P" &
     else
         printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 256\n' "$P" > "$WORK/mosquitto.conf"
         mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
@@ -79,7 +86,7 @@ PAYLOAD=$(printf 'v%.0s' $(seq 64))
 
 RESULTS="$WORK/results.jsonl"
 for _ in $(seq "$RUNS"); do
-    for broker in mosquitto gemba; do
+    for broker in mosquitto gemba core; do
         for qos in 0 1; do
             start "$broker"
             "$WORK/fleet_load" "$P" 2000 2 "$qos" 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-2000"}/' | tee -a "$RESULTS"
@@ -88,6 +95,7 @@ for _ in $(seq "$RUNS"); do
         start "$broker"
         "$WORK/fleet_load" "$P" 500 2 0 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-500"}/' | tee -a "$RESULTS"
         stop
+        [ "$broker" != core ] || continue  # the core on a bare loop is for the fleet cases only
         for qos in 0 1; do
             start "$broker"
             burst "$broker" "$qos" | tee -a "$RESULTS"
@@ -102,12 +110,12 @@ done
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) | floor µs/msg (user space) |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) | floor µs/msg (user space) | core on a bare loop µs/msg (user space); ÷ mosquitto |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for case in ("fleet-2000", "fleet-500", "burst"):
     for qos in (0, 1):
         pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
-        mosquitto, gemba, floor = pick("mosquitto"), pick("gemba"), pick("floor")
+        mosquitto, gemba, floor, core = pick("mosquitto"), pick("gemba"), pick("floor"), pick("core")
         if not mosquitto or not gemba:
             continue
         m = statistics.median(r["cpu_us_per_msg"] for r in mosquitto)
@@ -120,6 +128,8 @@ for case in ("fleet-2000", "fleet-500", "burst"):
                               f"{statistics.median(r['latency_ms_p99'] for r in rs):.2f}") if "latency_ms_p50" in rs[0] else "–"
         least = (f"{statistics.median(r['cpu_us_per_msg'] for r in floor):.1f} ({spread(floor)}; {user(floor):.1f})"
                  if floor else "–")
+        bare = (f"{statistics.median(r['cpu_us_per_msg'] for r in core):.1f} ({spread(core)}; {user(core):.1f}); "
+                f"{m / statistics.median(r['cpu_us_per_msg'] for r in core):.2f}×" if core else "–")
         print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | "
-              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} | {least} |")
+              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} | {least} | {bare} |")
 PY
