@@ -24,10 +24,11 @@ func fail(_ text: String, code: Int32) -> Never {
     exit(code)
 }
 
-guard CommandLine.arguments.count >= 2, let port = UInt16(CommandLine.arguments[1]) else {
+let arguments = CommandLine.arguments.dropFirst()
+guard (1...2).contains(arguments.count), let port = UInt16(arguments[1]),
+      let wait = arguments.count == 2 ? UInt32(arguments[2]) : 4000 else {
     fail("usage: broker-core-floor PORT [WAIT_US]", code: 2)
 }
-let wait = CommandLine.arguments.count > 2 ? UInt32(CommandLine.arguments[2]) ?? 4000 : 4000
 do {
     try CoreFloor(port: port, wait: wait).run()
 } catch {
