@@ -119,8 +119,8 @@ final class CoreFloor {
     /// Reads what the connection sent and hands each whole packet to the core.
     private func read(_ connection: FloorConnection, now: Int64) {
         let count = readBuffer.withUnsafeMutableBytes { Glibc.read(connection.socket, $0.baseAddress, $0.count) }
-        guard count != 0, count > 0 || errno == EAGAIN else { return drop(connection, now: now) }
-        guard count > 0 else { return }
+        if count < 0 && (errno == EAGAIN || errno == EINTR) { return }  // nothing now; the next wake-up reads
+        guard count > 0 else { return drop(connection, now: now) }  // the peer closed, or the socket failed
         var bytes = connection.partial ?? allocator.buffer(capacity: count)
         connection.partial = nil
         readBuffer.withUnsafeBytes { bytes.writeBytes(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
