@@ -199,6 +199,7 @@ let package = Package(
         .target(
             name: "MQTTBroker",
             dependencies: networking + [
+                "CEpoll",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

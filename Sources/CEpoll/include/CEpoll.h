@@ -1,2 +1,3 @@
-// Linux's epoll for Swift: Glibc's module does not export <sys/epoll.h>.
+// Linux's epoll and eventfd for Swift: Glibc's module exports neither <sys/epoll.h> nor <sys/eventfd.h>.
 #include <sys/epoll.h>
+#include <sys/eventfd.h>

@@ -32,8 +32,8 @@ public struct BrokerConfiguration: Sendable {
     public var durableAcknowledgements = false
     /// The longest the broker's loop waits after a light iteration while many connections each send
     /// now and then, so that their messages are handled in batches: less CPU per message, up to this
-    /// much more latency (see ``ReadCoalescer``; zero turns it off). It blocks the loop's thread:
-    /// give the broker a loop of its own when set.
+    /// much more latency (see ``ReadCoalescer``; zero turns it off). Meanwhile the loop only stops
+    /// polling its sockets: timers and hand-offs from other threads (the receiver's commits) still run.
     public var readCoalescing: TimeAmount = .zero
 
     public init() {}

@@ -6,63 +6,30 @@ import Metrics
 import NIOCore
 import NIOPosix
 
-/// What the runtime keeps per connection. The connection's handler is one (its subclass), so a
-/// connection costs one object, not two: thousands of idle devices hold less memory.
-class ConnectionSlot {
-    /// Given by ``BrokerRuntime/register(_:)`` when the channel becomes active.
-    var id = ConnectionID(0)
-    /// The handler's place in its channel's pipeline, from `handlerAdded` to `handlerRemoved`: writes
-    /// start there. A class reference (8 bytes) where `any Channel` would take 40, for every connection.
-    var context: ChannelHandlerContext?
-    /// The protocol version the CONNECT named; nil until then (nothing is written before).
-    var version: ProtocolVersion?
-    /// Bytes encoded for the next flush.
-    var pending: ByteBuffer?
-    var closing = false
-    /// Acknowledgements held for the receiver or a save; created on first use.
-    var acks: AckQueue?
-
-    /// Whether the channel takes more bytes without passing its high-water mark.
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-
-    /// Writes and flushes bytes, unless the channel has left the pipeline.
-    func send(_ bytes: ByteBuffer) {
-        context?.writeAndFlush(NIOAny(bytes), promise: nil)
-    }
-
-    /// Closes the connection, unless the channel has left the pipeline (it is closed then).
-    func close() {
-        context?.close(promise: nil)
-    }
-
-    /// Starts or stops reading from the connection.
-    func setReading(_ on: Bool) {
-        context?.channel.setOption(ChannelOptions.autoRead, value: on).whenComplete { _ in }
-    }
-}
-
 /// Executes the broker core's actions on the broker's one event loop: every method must run there.
 ///
 /// Outbound packets are encoded into a per-connection buffer and written with one flush per loop
 /// iteration, so a burst of publishes costs one syscall per subscriber, not one per message.
 final class BrokerRuntime: @unchecked Sendable {
-    let loop: any EventLoop
+    let loop: BrokerLoop
+    /// The largest packet a connection may send.
+    let maximumPacketSize: Int
     private let connectTimeout: Int64
     private var state: BrokerState
     private let receiver: (any PublishReceiver)?
     let logger: Logger
     /// Who may connect; the connections' handlers ask it.
     let authenticator: any Authenticator
-    private var slots: [ConnectionID: ConnectionSlot] = [:]
+    private var slots: [ConnectionID: BrokerConnection] = [:]
     /// Connections that have not sent CONNECT yet, with the broker time by which they must, in
     /// registration order (the timeout is the same for all, so deadlines come in order). The tick
     /// closes those late; idle connected devices hold no timer.
     private var awaitingConnect: Deque<(id: ConnectionID, deadline: Int64)> = []
     /// Slots with bytes to write or a close to perform at the next flush.
-    private var dirty: [ConnectionSlot] = []
+    private var dirty: [BrokerConnection] = []
     private var actions: [BrokerAction] = []
     private var nextID = 0
-    private let allocator = ByteBufferAllocator()
+    let allocator = ByteBufferAllocator()
     /// Connections whose reading is paused until the receiver catches up.
     private var paused: Set<ConnectionID> = []
     /// Connections paused because they have `receiveMaximum` acknowledgements outstanding (3.1.1 flow control).
@@ -89,8 +56,9 @@ final class BrokerRuntime: @unchecked Sendable {
     private var savingStopped = false
     private var lastSaveErrorLogged: Int64?
 
-    init(loop: any EventLoop, configuration: BrokerConfiguration, logger: Logger) {
+    init(loop: BrokerLoop, configuration: BrokerConfiguration, logger: Logger) {
         self.loop = loop
+        self.maximumPacketSize = configuration.limits.maxPacketSize
         self.connectTimeout = configuration.connectTimeout
         self.coalescer = ReadCoalescer(longestWait: UInt64(max(0, configuration.readCoalescing.nanoseconds)))
         self.receiver = configuration.receiver
@@ -124,8 +92,8 @@ final class BrokerRuntime: @unchecked Sendable {
     /// Broker time in ms, read now.
     private static func clock() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
 
-    /// Gives a connection that became active its id; its writes go through the runtime until ``closed(_:)``.
-    func register(_ slot: ConnectionSlot) {
+    /// Gives a connection that was accepted its id; its writes go through the runtime until ``closed(_:)``.
+    func register(_ slot: BrokerConnection) {
         nextID += 1
         slot.id = ConnectionID(nextID)
         slots[slot.id] = slot
@@ -350,7 +318,7 @@ final class BrokerRuntime: @unchecked Sendable {
         write(packet, into: slot)
     }
 
-    private func write(_ packet: Packet, into slot: ConnectionSlot) {
+    private func write(_ packet: Packet, into slot: BrokerConnection) {
         guard let version = slot.version else { return }
         if case .publish(let publish) = packet, publish.qos == .atMostOnce, !slot.isWritable {
             metrics.droppedSlowConsumer.increment()
@@ -388,7 +356,7 @@ final class BrokerRuntime: @unchecked Sendable {
             flushScheduled = false
             flush()
             let wait = coalescer.iterationEnded(at: NIODeadline.now().uptimeNanoseconds)
-            if wait > 0 { usleep(UInt32(clamping: wait / 1000)) }
+            if wait > 0 { loop.pausePolling(for: wait) }
         }
     }
 

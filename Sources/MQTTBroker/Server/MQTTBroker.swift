@@ -9,38 +9,58 @@ import Synchronization
 /// The embedded MQTT broker as a `Service`: binds its listeners in `run()`, serves until graceful
 /// shutdown, then tells v5 clients the server is shutting down and closes every connection.
 ///
-/// All broker state lives on one event loop; connections are served on that loop too, so the core
-/// needs no locks and a burst of messages costs one write per subscriber.
+/// All broker state lives on one thread, the broker's own ``BrokerLoop``, and its plain-TCP
+/// connections are served there too: the core needs no locks, and a burst of messages costs one
+/// write per subscriber. TLS connections are relayed to the loop (``TLSRelay``).
 public final class MQTTBroker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let runtime: BrokerRuntime
-    private let listeners = Mutex<[any Channel]>([])
+    private let listeners = Mutex<Listeners?>(nil)
     private let tickTask = Mutex<RepeatedTask?>(nil)
 
-    /// - Parameter eventLoop: the loop that owns all broker state; one of NIO's shared loops by default.
-    public init(configuration: BrokerConfiguration, logger: Logger, eventLoop: (any EventLoop)? = nil) {
+    /// What ``start()`` bound: the plain-TCP listener (confined to the loop) and the TLS one.
+    private struct Listeners: @unchecked Sendable {
+        let plain: BrokerListener
+        let tls: (any Channel)?
+        let tlsPort: Int?
+    }
+
+    public init(configuration: BrokerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.runtime = BrokerRuntime(loop: eventLoop ?? MultiThreadedEventLoopGroup.singleton.next(),
-                                     configuration: configuration, logger: logger)
+        self.runtime = BrokerRuntime(loop: BrokerLoop(), configuration: configuration, logger: logger)
+    }
+
+    /// Ends the loop's thread; ``stop()`` has closed the connections.
+    deinit {
+        runtime.loop.stop()
     }
 
     /// The bound plain-TCP port, once started.
-    public var port: Int? { listeners.withLock { $0.first?.localAddress?.port } }
+    public var port: Int? { listeners.withLock { $0?.plain.port } }
     /// The bound TLS port, once started with TLS.
-    public var tlsPort: Int? { listeners.withLock { $0.count > 1 ? $0[1].localAddress?.port : nil } }
+    public var tlsPort: Int? { listeners.withLock { $0?.tlsPort } }
 
     /// Restores the saved state, then binds the listeners; `run()` calls it, tests may call it first to learn the ports.
     public func start() async throws {
-        guard listeners.withLock({ $0.isEmpty }) else { return }
+        guard listeners.withLock({ $0 == nil }) else { return }
         try await restore()
-        var bound = [try await bind(port: configuration.port, tls: nil)]
-        if let tls = configuration.tls {
-            bound.append(try await bind(port: configuration.tlsPort, tls: try NIOSSLContext(configuration: tls)))
-        }
-        listeners.withLock { $0 = bound }
         let runtime = self.runtime
+        let plain = try BrokerListener(host: configuration.host, port: configuration.port, runtime: runtime)
+        var tls: (any Channel)?
+        do {
+            if let settings = configuration.tls {
+                tls = try await TLSRelay.bind(host: configuration.host, port: configuration.tlsPort,
+                                              context: try NIOSSLContext(configuration: settings), runtime: runtime)
+            }
+        } catch {
+            plain.stop()
+            throw error
+        }
+        let bound = Listeners(plain: plain, tls: tls, tlsPort: tls?.localAddress?.port)
+        listeners.withLock { $0 = bound }
+        try await runtime.loop.submit { bound.plain.start() }.get()
         let task = runtime.loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             runtime.tick()
         }
@@ -87,28 +107,6 @@ public final class MQTTBroker: Service, Sendable {
         }
     }
 
-    private func bind(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
-        let runtime = self.runtime
-        let maxPacketSize = configuration.limits.maxPacketSize
-        return try await ServerBootstrap(group: runtime.loop)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            // Devices send small packets now and then: a connection starts with a small read buffer
-            // (grown when reads fill it), so thousands of idle connections hold little memory.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65_536))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handlers = channel.pipeline.syncOperations
-                    if let tls { try handlers.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try handlers.addHandler(BrokerConnectionHandler(runtime: runtime, maximumPacketSize: maxPacketSize))
-                }
-            }
-            .bind(host: configuration.host, port: port)
-            .get()
-    }
-
     public func run() async throws {
         try await start()
         try? await gracefulShutdown()
@@ -117,13 +115,16 @@ public final class MQTTBroker: Service, Sendable {
 
     /// Closes the listeners and every client connection.
     public func stop() async {
-        let channels = listeners.withLock { current -> [any Channel] in
-            defer { current = [] }
+        let bound = listeners.withLock { current -> Listeners? in
+            defer { current = nil }
             return current
         }
         tickTask.withLock { $0?.cancel(); $0 = nil }
-        for channel in channels { try? await channel.close() }
         let runtime = self.runtime
+        if let bound {
+            try? await runtime.loop.submit { bound.plain.stop() }.get()
+            try? await bound.tls?.close()
+        }
         try? await runtime.loop.submit { runtime.shutdown() }.get()
         await saveLast()
         logger.info("MQTT broker stopped")

@@ -81,8 +81,6 @@ struct MQTTCapability: Capability {
     let sparkplug: SparkplugHostService
     /// The topic rules from the file and the API.
     let topicRules: BrokerTopicRules
-    /// The broker's own thread: read coalescing waits on it, and nothing else should wait with it.
-    let brokerLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// The validated settings.
     struct Resolved {
@@ -136,7 +134,7 @@ struct MQTTCapability: Capability {
                                                     rules: topicRules)
         configuration.receiver = BrokerReceiver(telemetry: telemetry.mqttIngest, sparkplug: sparkplug.host)
         self.configuration = configuration
-        broker = MQTTBroker(configuration: configuration, logger: logger, eventLoop: brokerLoop.next())
+        broker = MQTTBroker(configuration: configuration, logger: logger)
         upstream = resolved.upstream.map {
             UpstreamSubscriber(configuration: $0, ingest: telemetry.mqttIngest, tenant: resolved.upstreamTenant,
                                shareGroup: resolved.upstreamGroup, logger: logger)
