@@ -207,13 +207,6 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "CEpoll"),
-        // A measurement, not a product: the broker core behind a bare epoll loop (scripts/bench-broker-fleet.sh).
-        .executableTarget(
-            name: "broker-core-floor",
-            dependencies: ["CEpoll", "MQTTBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/BrokerCoreFloor",
-            swiftSettings: strictSettings
-        ),
         .executableTarget(
             name: "gemba",
             dependencies: [

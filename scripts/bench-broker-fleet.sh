@@ -8,13 +8,11 @@
 # the latency from send to the historian's read (p50, p99) from the generator. Cases: 2,000 × 2 msg/s at QoS 0 and 1,
 # and 500 × 2 msg/s at QoS 0 (where fixed work per tick shows).
 # Burst: two `mosquitto_pub -l` clients send 100,000 messages each as fast as they can to one
-# `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer.
+# `mosquitto_sub`, QoS 0 and 1; broker CPU over the whole transfer, per message sent and per message
+# delivered (gemba drops QoS 0 messages for a subscriber more than 1 MiB behind; mosquitto queues them).
 # The floor: `scripts/lib/relay_floor.c`, an epoll loop that only acknowledges and forwards (no
 # session, queue or in-flight state), takes the QoS 1 burst too; its CPU is what the kernel alone
 # costs per message for those packets, under any broker.
-# The core on a bare loop: `broker-core-floor` (Sources/BrokerCoreFloor) runs gemba's own broker
-# core and codec behind a plain epoll loop, reading in batches as gemba does, and takes the fleet
-# cases: what gemba's per-message cost would be without SwiftNIO's channels and pipelines.
 # Each case runs three times on a fresh broker; prints JSON lines, then medians and the ratio.
 # Usage: scripts/bench-broker-fleet.sh [runs]   (default 3)
 set -euo pipefail
@@ -30,8 +28,6 @@ export PATH="$PATH:/usr/sbin"
 # GEMBA_BIN: another build to measure (an earlier commit's, side by side); the release build otherwise.
 if [ -z "${GEMBA_BIN:-}" ]; then swift build -c release --product gemba >/dev/null; fi
 GEMBA=${GEMBA_BIN:-.build/release/gemba}
-swift build -c release --product broker-core-floor >/dev/null
-CORE=.build/release/broker-core-floor
 WORK=$(mktemp -d /tmp/gemba-bench-fleet.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -51,8 +47,6 @@ start() {  # broker → PID, P
             --log-level error 2>>"$WORK/gemba.log" >/dev/null &
     elif [ "$1" = floor ]; then
         "$WORK/relay_floor" "$P" &
-    elif [ "$1" = core ]; then
-        "$CORE" "$P" &
     else
         printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 256\n' "$P" > "$WORK/mosquitto.conf"
         mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
@@ -80,13 +74,13 @@ burst() {  # broker qos → JSON line
     local after; read -r -a after <<< "$(cpu_ticks "$PID")"
     pkill -f "mosquitto_sub -p $P" || true
     wait "$sub" || true
-    python3 -c "import os; t=os.sysconf('SC_CLK_TCK'); user=(${after[0]}-${before[0]})/t; kernel=(${after[1]}-${before[1]})/t; cpu=user+kernel; print('{\"label\": \"$1\", \"case\": \"burst\", \"qos\": $2, \"sent\": 200000, \"received\": $(cat "$WORK/received"), \"seconds\": %.2f, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f, \"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f}' % ($ended-$started, cpu, cpu*1e6/200000, user*1e6/200000, kernel*1e6/200000))"
+    python3 -c "import os; t=os.sysconf('SC_CLK_TCK'); user=(${after[0]}-${before[0]})/t; kernel=(${after[1]}-${before[1]})/t; cpu=user+kernel; print('{\"label\": \"$1\", \"case\": \"burst\", \"qos\": $2, \"sent\": 200000, \"received\": $(cat "$WORK/received"), \"seconds\": %.2f, \"broker_cpu_s\": %.3f, \"cpu_us_per_msg\": %.2f, \"cpu_us_per_delivered\": %.2f, \"user_us_per_msg\": %.2f, \"system_us_per_msg\": %.2f}' % ($ended-$started, cpu, cpu*1e6/200000, cpu*1e6/max(1, $(cat "$WORK/received")), user*1e6/200000, kernel*1e6/200000))"
 }
 PAYLOAD=$(printf 'v%.0s' $(seq 64))
 
 RESULTS="$WORK/results.jsonl"
 for _ in $(seq "$RUNS"); do
-    for broker in mosquitto gemba core; do
+    for broker in mosquitto gemba; do
         for qos in 0 1; do
             start "$broker"
             "$WORK/fleet_load" "$P" 2000 2 "$qos" 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-2000"}/' | tee -a "$RESULTS"
@@ -95,7 +89,6 @@ for _ in $(seq "$RUNS"); do
         start "$broker"
         "$WORK/fleet_load" "$P" 500 2 0 15 "$PID" "$broker" | sed 's/}$/, "case": "fleet-500"}/' | tee -a "$RESULTS"
         stop
-        [ "$broker" != core ] || continue  # the core on a bare loop is for the fleet cases only
         for qos in 0 1; do
             start "$broker"
             burst "$broker" "$qos" | tee -a "$RESULTS"
@@ -110,12 +103,12 @@ done
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) | floor µs/msg (user space) | core on a bare loop µs/msg (user space); ÷ mosquitto |")
+print("\n| case | QoS | mosquitto µs/msg | gemba µs/msg | gemba ÷ mosquitto msgs per CPU-s | user space µs/msg, mosquitto / gemba | latency p50 / p99 ms, mosquitto / gemba | gemba RSS MB | sent − received, gemba (all runs) | floor µs/msg (user space) | burst: µs per message delivered, mosquitto / gemba |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for case in ("fleet-2000", "fleet-500", "burst"):
     for qos in (0, 1):
         pick = lambda broker: [r for r in rows if r["case"] == case and r["qos"] == qos and r["label"] == broker]
-        mosquitto, gemba, floor, core = pick("mosquitto"), pick("gemba"), pick("floor"), pick("core")
+        mosquitto, gemba, floor = pick("mosquitto"), pick("gemba"), pick("floor")
         if not mosquitto or not gemba:
             continue
         m = statistics.median(r["cpu_us_per_msg"] for r in mosquitto)
@@ -128,8 +121,8 @@ for case in ("fleet-2000", "fleet-500", "burst"):
                               f"{statistics.median(r['latency_ms_p99'] for r in rs):.2f}") if "latency_ms_p50" in rs[0] else "–"
         least = (f"{statistics.median(r['cpu_us_per_msg'] for r in floor):.1f} ({spread(floor)}; {user(floor):.1f})"
                  if floor else "–")
-        bare = (f"{statistics.median(r['cpu_us_per_msg'] for r in core):.1f} ({spread(core)}; {user(core):.1f}); "
-                f"{m / statistics.median(r['cpu_us_per_msg'] for r in core):.2f}×" if core else "–")
+        delivered = lambda rs: statistics.median(r["cpu_us_per_delivered"] for r in rs)
+        per_delivered = f"{delivered(mosquitto):.1f} / {delivered(gemba):.1f}" if case == "burst" else "–"
         print(f"| {case} | {qos} | {m:.1f} ({spread(mosquitto)}) | {g:.1f} ({spread(gemba)}) | {m / g:.2f}× | "
-              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} | {least} | {bare} |")
+              f"{user(mosquitto):.1f} / {user(gemba):.1f} | {latency(mosquitto)} / {latency(gemba)} | {rss:.0f} | {lost} | {least} | {per_delivered} |")
 PY

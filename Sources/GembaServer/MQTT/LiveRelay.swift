@@ -63,7 +63,7 @@ public final class LiveRelay: Service, Sendable {
     public func run() async throws {
         guard try await client.connectPatiently(to: broker, logger: logger) else { return }
         logger.info("relaying live samples through the broker", metadata: ["cluster.node": "\(node)"])
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.receive() }
                 group.addTask { await self.announce() }

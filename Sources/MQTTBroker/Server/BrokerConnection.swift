@@ -61,7 +61,11 @@ final class BrokerConnection: LoopSource {
     // MARK: Reading
 
     func ready(_ events: UInt32) {
-        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { return shutDown() }
+        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            // The peer is gone; what it sent before still counts (a DISCONNECT, a will to clear).
+            if reading { read() }
+            return shutDown()
+        }
         if events & EPOLLOUT.rawValue != 0 { writeUnwritten() }
         if events & EPOLLIN.rawValue != 0, reading { read() }
     }
@@ -191,11 +195,12 @@ final class BrokerConnection: LoopSource {
         }
     }
 
-    /// Closes the connection once what waits is written.
+    /// Closes the connection after writing what waits, as far as the socket takes it now: a client
+    /// that stopped reading does not keep its connection open.
     func close() {
         guard socket >= 0 else { return }
-        closing = true
-        if unwritten == nil { shutDown() } else { setReading(false) }
+        if var rest = unwritten { _ = write(&rest) }
+        shutDown()
     }
 
     /// Starts or stops reading from the connection.
@@ -213,7 +218,6 @@ final class BrokerConnection: LoopSource {
             return
         }
         unwritten = nil
-        if closing { return shutDown() }
         updateInterest()
     }
 
@@ -231,7 +235,7 @@ final class BrokerConnection: LoopSource {
     }
 
     private func updateInterest() {
-        let events = (reading && !closing ? EPOLLIN.rawValue : 0) | (unwritten == nil ? 0 : EPOLLOUT.rawValue)
+        let events = (reading ? EPOLLIN.rawValue : 0) | (unwritten == nil ? 0 : EPOLLOUT.rawValue)
         loop.change(socket, events: events)
     }
 

@@ -42,6 +42,8 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
         let id: Int
         let deadline: NIODeadline
         let run: @Sendable () -> Void
+        /// Fails the timer's promise when the loop stops before it is due.
+        let abandon: @Sendable () -> Void
     }
 
     // Loop-confined.
@@ -92,9 +94,9 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
         let promise = makePromise(of: T.self)
         let id = shared.withLock { shared in
             shared.nextTimer += 1
-            shared.timers.append(Timer(id: shared.nextTimer, deadline: deadline) {
-                do { promise.succeed(try task()) } catch { promise.fail(error) }
-            })
+            shared.timers.append(Timer(id: shared.nextTimer, deadline: deadline, run: {
+                do { promise.assumeIsolated().succeed(try task()) } catch { promise.fail(error) }
+            }, abandon: { promise.fail(EventLoopError.shutdown) }))
             return shared.nextTimer
         }
         if !inEventLoop { signalWakeup() }
@@ -186,7 +188,13 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
             }
             if runDueWork() { break }
         }
+        // What is left refers to the broker; letting go of it here ends the cycle through the loop.
         sources.removeAll()
+        let abandoned = shared.withLock { shared in
+            defer { shared.timers.removeAll() }
+            return shared.timers
+        }
+        for timer in abandoned { timer.abandon() }
     }
 
     /// While polling is paused: sleeps on the wake-up descriptor alone, until the pause ends, a
