@@ -44,7 +44,7 @@ SECONDS_COUNTED=8
 (sleep 5; perf stat -x, -o "$WORK/counts" -p "$PID" \
     -e probe_libc:malloc,probe_libswiftCore:swift_allocObject,probe_libswiftCore:swift_retain \
     -e probe_libswiftCore:swift_beginAccess,syscalls:sys_enter_read,syscalls:sys_enter_write \
-    -e syscalls:sys_enter_epoll_wait -- sleep "$SECONDS_COUNTED") &
+    -e syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_poll -- sleep "$SECONDS_COUNTED") &
 counter=$!
 "$WORK/fleet_load" "$P" 2000 2 "$QOS" 15 "$PID" gemba >/dev/null
 wait "$counter"
@@ -55,7 +55,8 @@ messages = int(sys.argv[2])
 names = {"probe_libc:malloc": "malloc", "probe_libswiftCore:swift_allocObject": "swift_allocObject",
          "probe_libswiftCore:swift_retain": "swift_retain", "probe_libswiftCore:swift_beginAccess": "swift_beginAccess",
          "syscalls:sys_enter_read": "read", "syscalls:sys_enter_write": "write",
-         "syscalls:sys_enter_epoll_wait": "epoll_wait"}
+         "syscalls:sys_enter_sendto": "send", "syscalls:sys_enter_epoll_wait": "epoll_wait",
+         "syscalls:sys_enter_poll": "poll"}
 per_message = {}
 for line in open(sys.argv[1]):
     fields = line.strip().split(",")

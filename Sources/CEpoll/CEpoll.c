@@ -1,2 +1,11 @@
-// The declarations are all in include/CEpoll.h; a C target needs one source file.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
 #include "CEpoll.h"
+
+void cepoll_name_thread(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = '\0';
+    pthread_setname_np(pthread_self(), truncated);
+}

@@ -53,7 +53,7 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
     /// One read's bytes, shared by every connection (each read copies out what it got).
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
-    /// Starts the loop's thread, named `name`.
+    /// Starts the loop's thread, named `name` (at most 15 characters are kept).
     init(name: String = "gemba-mqtt") {
         poller = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeup = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
@@ -62,9 +62,10 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
         event.events = EPOLLIN.rawValue
         event.data.fd = wakeup
         epoll_ctl(poller, EPOLL_CTL_ADD, wakeup, &event)
-        let thread = Thread { [self] in run() }
-        thread.name = name
-        thread.start()
+        Thread { [self] in
+            cepoll_name_thread(name)
+            run()
+        }.start()
     }
 
     deinit {
@@ -214,7 +215,7 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
         return shared.withLock { shared in
             if !shared.tasks.isEmpty || shared.stopping { return 0 }
             shared.woken = false
-            guard let next = shared.timers.map(\.deadline).min() else { return -1 }
+            guard let next = shared.timers.lazy.map(\.deadline).min() else { return -1 }
             let nanoseconds = next - .now()
             return Int32(clamping: max(0, (nanoseconds.nanoseconds + 999_999) / 1_000_000))
         }

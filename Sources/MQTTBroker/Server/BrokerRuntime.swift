@@ -27,6 +27,8 @@ final class BrokerRuntime: @unchecked Sendable {
     private var awaitingConnect: Deque<(id: ConnectionID, deadline: Int64)> = []
     /// Slots with bytes to write or a close to perform at the next flush.
     private var dirty: [BrokerConnection] = []
+    /// The slots the flush under way writes (``dirty``'s storage from the flush before).
+    private var flushing: [BrokerConnection] = []
     private var actions: [BrokerAction] = []
     private var nextID = 0
     let allocator = ByteBufferAllocator()
@@ -365,15 +367,16 @@ final class BrokerRuntime: @unchecked Sendable {
         batchTime = nil
         scheduleSave()
         guard !dirty.isEmpty else { return }
-        let batch = dirty
-        dirty.removeAll(keepingCapacity: true)
-        for slot in batch {
+        // The two lists trade places, so neither is copied or allocated anew at each flush.
+        swap(&dirty, &flushing)
+        for slot in flushing {
             if let bytes = slot.pending {
                 slot.pending = nil
                 slot.send(bytes)
             }
             if slot.closing { slot.close() }
         }
+        flushing.removeAll(keepingCapacity: true)
     }
 
     // MARK: The receiver
