@@ -57,7 +57,10 @@ private final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        guard let runtime else { return }
+        guard let runtime else {
+            partner?.attach(self)
+            return
+        }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             runtime.logger.error("no socket pair for a TLS connection; closing it", metadata: ["error": "\(errno)"])
@@ -81,8 +84,13 @@ private final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
     }
 
-    /// The socket pair's side is in place: what the TLS side read meanwhile goes to it.
+    /// The socket pair's side is in place: what the TLS side read meanwhile goes to it. If the TLS
+    /// connection closed meanwhile, the pair closes too (the broker then sees its connection end).
     private func attach(_ partner: RelayHandler) {
+        guard context != nil else {
+            partner.context?.close(promise: nil)
+            return
+        }
         self.partner = partner
         for bytes in early { partner.partnerWrite(bytes) }
         early = []
@@ -91,11 +99,6 @@ private final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler 
             readHeld = false
             context?.read()
         }
-    }
-
-    func channelRegistered(context: ChannelHandlerContext) {
-        if runtime == nil { partner?.attach(self) }
-        context.fireChannelRegistered()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
