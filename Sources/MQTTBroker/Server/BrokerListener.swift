@@ -53,10 +53,8 @@ final class BrokerListener: LoopSource {
     func ready(_ events: UInt32) {
         var one: Int32 = 1
         for _ in 0..<Self.acceptsPerWakeup {
-            let client = accept(socket, nil, nil)
+            let client = cepoll_accept(socket)
             guard client >= 0 else { return acceptFailed(errno) }
-            _ = fcntl(client, F_SETFL, O_NONBLOCK)
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             _ = BrokerConnection(socket: client, runtime: runtime)
         }

@@ -16,8 +16,8 @@ protocol LoopSource: AnyObject {
 /// directly, without SwiftNIO's channels and pipelines.
 ///
 /// A device that sends a message now and then costs a read, a route and a write each time; the
-/// channel machinery around each read and write was a third of the broker's CPU under a plant's load
-/// (BENCHMARKS.md). So the broker's plain-TCP connections are served here, and everything else about
+/// channel machinery around each read and write was about half of the broker's user time under a
+/// plant's load (BENCHMARKS.md, sessions 29 and 30). So the broker's plain-TCP connections are served here, and everything else about
 /// the loop is what SwiftNIO's `EventLoop` promises: the loop conforms to it, so futures, promises,
 /// `submit`, scheduled and repeated tasks and `NIOThreadPool` hand-offs work as on any NIO loop.
 ///
