@@ -61,13 +61,11 @@ final class BrokerConnection: LoopSource {
     // MARK: Reading
 
     func ready(_ events: UInt32) {
-        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-            // The peer is gone; what it sent before still counts (a DISCONNECT, a will to clear).
-            if reading { read() }
-            return shutDown()
-        }
+        let hungUp = events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
         if events & EPOLLOUT.rawValue != 0 { writeUnwritten() }
-        if events & EPOLLIN.rawValue != 0, reading { read() }
+        // After a hang-up, what the peer sent before still counts (a DISCONNECT that clears its will).
+        if events & EPOLLIN.rawValue != 0 || hungUp, reading, socket >= 0 { read() }
+        if hungUp { shutDown() }
     }
 
     private func read() {
