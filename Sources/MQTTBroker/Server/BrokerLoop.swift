@@ -139,8 +139,9 @@ final class BrokerLoop: EventLoop, @unchecked Sendable {  // loop-confined state
         control(EPOLL_CTL_MOD, descriptor, events)
     }
 
-    /// Stops watching `descriptor`; call it before closing the descriptor.
+    /// Stops watching `descriptor` (if it was watched); call it before closing the descriptor.
     func forget(_ descriptor: Int32) {
+        guard Int(descriptor) < sources.count, sources[Int(descriptor)] != nil else { return }
         control(EPOLL_CTL_DEL, descriptor, 0)
         sources[Int(descriptor)] = nil
     }

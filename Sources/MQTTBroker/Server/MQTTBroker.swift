@@ -55,7 +55,9 @@ public final class MQTTBroker: Service, Sendable {
                                               context: try NIOSSLContext(configuration: settings), runtime: runtime)
             }
         } catch {
-            plain.stop()
+            // The listener's socket is the loop's to close, even before the loop watches it.
+            let unused = Listeners(plain: plain, tls: nil, tlsPort: nil)
+            try? await runtime.loop.submit { unused.plain.stop() }.get()
             throw error
         }
         let bound = Listeners(plain: plain, tls: tls, tlsPort: tls?.localAddress?.port)
